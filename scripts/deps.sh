@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that pai's build and tests need.
+# Idempotent: does nothing when every package is already present.
+set -euo pipefail
+
+PKGS=(
+  # build
+  gcc make pkg-config clang clang-format libclang-rt-14-dev
+  # libraries (see docs/architecture.md for why each one)
+  libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libpq-dev
+  libsodium-dev libcurl4-openssl-dev
+  # tests
+  python3 curl iproute2 procps
+)
+
+# Extra package sets a test tier can ask for: scripts/deps.sh [--podman] [--browser] [--postgres]
+for a in "$@"; do
+  case "$a" in
+    --podman) PKGS+=(podman runc busybox-static) ;;
+    --browser) PKGS+=(chromium nodejs npm) ;;
+    --postgres) PKGS+=(postgresql) ;;
+    --all) PKGS+=(podman runc busybox-static chromium nodejs npm postgresql) ;;
+    *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps.sh: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps.sh: need root to install packages: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

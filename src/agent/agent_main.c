@@ -1,0 +1,11 @@
+/* agent_main.c - placeholder until this subsystem lands. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int agent_main(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
+    return 2;
+}

@@ -1,0 +1,18 @@
+/* up.c - placeholder until this subsystem lands. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int up_main(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
+    return 2;
+}
+
+int down_main(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
+    return 2;
+}

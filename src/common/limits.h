@@ -1,0 +1,19 @@
+/*
+ * limits.h - every bound on data that crosses a trust boundary, in one place.
+ * Network buffers, documents and messages are capped at creation with these.
+ */
+#ifndef PAI_COMMON_LIMITS_H
+#define PAI_COMMON_LIMITS_H
+
+#define PAI_MAX_HTTP_BODY     (4u * 1024 * 1024)  /* REST request body */
+#define PAI_MAX_JOB_YAML      (4u * 1024 * 1024)  /* one job protocol document */
+#define PAI_MAX_CONFIG_FILE   (16u * 1024 * 1024) /* server / scheduler config file */
+#define PAI_MAX_YAML_NODES    200000u             /* nodes in one YAML document */
+#define PAI_MAX_YAML_DEPTH    64u                 /* nesting depth of a YAML document */
+#define PAI_MAX_AGENT_MSG     (8u * 1024 * 1024)  /* one agent<->server message */
+#define PAI_MAX_LOG_READ      (16u * 1024 * 1024) /* one log read through the API */
+#define PAI_MAX_NAME          255u                /* job, user, group, role names */
+#define PAI_MAX_TASKS_PER_JOB 10000u
+#define PAI_MAX_TASK_ROLES    256u
+
+#endif

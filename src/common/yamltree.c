@@ -1,0 +1,422 @@
+/*
+ * yamltree.c - libyaml event stream -> ynode_t tree.
+ *
+ * Procedure:
+ *  1. Pull events from libyaml; keep a stack of open collections.
+ *  2. Each scalar/collection start creates a node, records its anchor.
+ *  3. An alias looks the anchor up and links the same node again; its
+ *     expanded weight is added to the document's total, which is capped.
+ *  4. At mapping end, `<<` merge keys are resolved.
+ */
+#include "common/yamltree.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "common/limits.h"
+#include "common/util.h"
+
+typedef struct anchor {
+    char *name;
+    ynode_t *node;
+    struct anchor *next;
+} anchor_t;
+
+typedef struct alloc {
+    ynode_t *node;
+    struct alloc *next;
+} alloc_t;
+
+struct ydoc {
+    ynode_t *root;
+    alloc_t *allocs;
+    anchor_t *anchors;
+    uint64_t total; /* expanded node count */
+};
+
+static void node_destroy(ynode_t *n)
+{
+    free(n->str);
+    free(n->items);
+    free(n->pairs);
+    free(n);
+}
+
+void ydoc_free(ydoc_t *doc)
+{
+    if (!doc)
+        return;
+    for (alloc_t *a = doc->allocs, *next; a; a = next) {
+        next = a->next;
+        node_destroy(a->node);
+        free(a);
+    }
+    for (anchor_t *a = doc->anchors, *next; a; a = next) {
+        next = a->next;
+        free(a->name);
+        free(a);
+    }
+    free(doc);
+}
+
+const ynode_t *ydoc_root(const ydoc_t *doc)
+{
+    return doc ? doc->root : NULL;
+}
+
+static ynode_t *node_new(ydoc_t *doc, ynode_kind_t kind, const yaml_mark_t *m)
+{
+    ynode_t *n = calloc(1, sizeof(*n));
+    alloc_t *a = calloc(1, sizeof(*a));
+    if (!n || !a) {
+        free(n);
+        free(a);
+        return NULL;
+    }
+    n->kind = kind;
+    n->line = (int)m->line + 1;
+    n->col = (int)m->column + 1;
+    n->weight = 1;
+    a->node = n;
+    a->next = doc->allocs;
+    doc->allocs = a;
+    return n;
+}
+
+static pai_err_t set_err(yerr_t *err, int line, int col, const char *msg)
+{
+    if (err) {
+        err->line = line;
+        err->col = col;
+        str_copy(err->msg, msg, sizeof(err->msg));
+    }
+    return PAI_E_INVALID;
+}
+
+static int add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
+{
+    if (parent->kind == YNODE_SEQ) {
+        if (parent->n == parent->cap) {
+            size_t c = parent->cap ? parent->cap * 2 : 4;
+            ynode_t **p = realloc(parent->items, c * sizeof(*p));
+            if (!p)
+                return -1;
+            parent->items = p;
+            parent->cap = c;
+        }
+        parent->items[parent->n++] = child;
+    } else if (!*pending_key) {
+        *pending_key = child;
+        return 0;
+    } else {
+        if (parent->n == parent->cap) {
+            size_t c = parent->cap ? parent->cap * 2 : 4;
+            ypair_t *p = realloc(parent->pairs, c * sizeof(*p));
+            if (!p)
+                return -1;
+            parent->pairs = p;
+            parent->cap = c;
+        }
+        parent->pairs[parent->n].key = *pending_key;
+        parent->pairs[parent->n].val = child;
+        parent->n++;
+        parent->weight += (*pending_key)->weight;
+        *pending_key = NULL;
+    }
+    parent->weight += child->weight;
+    return 0;
+}
+
+static bool key_is(const ynode_t *k, const char *s)
+{
+    return k && k->kind == YNODE_SCALAR && strcmp(k->str, s) == 0;
+}
+
+/* Copy pairs of src not already in map (merge key semantics). */
+static int merge_from(ynode_t *map, const ynode_t *src)
+{
+    if (!src || src->kind != YNODE_MAP)
+        return -1;
+    for (size_t i = 0; i < src->n; i++) {
+        if (ynode_get(map, src->pairs[i].key->str))
+            continue;
+        ynode_t *pk = NULL;
+        if (add_child(map, src->pairs[i].key, &pk) < 0 ||
+            add_child(map, src->pairs[i].val, &pk) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_merges(ynode_t *map)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        if (!key_is(map->pairs[i].key, "<<") || !map->pairs[i].key->plain)
+            continue;
+        ynode_t *v = map->pairs[i].val;
+        memmove(&map->pairs[i], &map->pairs[i + 1], (map->n - i - 1) * sizeof(ypair_t));
+        map->n--;
+        if (v->kind == YNODE_SEQ) {
+            for (size_t j = 0; j < v->n; j++)
+                if (merge_from(map, v->items[j]) < 0)
+                    return -1;
+        } else if (merge_from(map, v) < 0) {
+            return -1;
+        }
+        i--;
+    }
+    return 0;
+}
+
+typedef struct {
+    ynode_t *node;
+    ynode_t *pending_key;
+} frame_t;
+
+typedef struct {
+    ydoc_t *doc;
+    frame_t stack[PAI_MAX_YAML_DEPTH + 1];
+    size_t depth;
+    int docs;
+    yerr_t *err;
+} builder_t;
+
+static pai_err_t attach(builder_t *b, ynode_t *n, const yaml_mark_t *m)
+{
+    if (b->doc->total > PAI_MAX_YAML_NODES) {
+        set_err(b->err, (int)m->line + 1, (int)m->column + 1,
+                "document too large: more than 200000 YAML nodes (after alias expansion)");
+        return PAI_E_TOO_LARGE;
+    }
+    if (b->depth == 0) {
+        b->doc->root = n;
+        return PAI_OK;
+    }
+    frame_t *f = &b->stack[b->depth - 1];
+    if (add_child(f->node, n, &f->pending_key) < 0)
+        return PAI_E_NOMEM;
+    return PAI_OK;
+}
+
+static pai_err_t remember_anchor(builder_t *b, const yaml_char_t *name, ynode_t *n)
+{
+    if (!name)
+        return PAI_OK;
+    anchor_t *a = calloc(1, sizeof(*a));
+    if (!a || !(a->name = strdup((const char *)name))) {
+        free(a);
+        return PAI_E_NOMEM;
+    }
+    a->node = n;
+    a->next = b->doc->anchors;
+    b->doc->anchors = a;
+    return PAI_OK;
+}
+
+static pai_err_t on_scalar(builder_t *b, const yaml_event_t *ev)
+{
+    ynode_t *n = node_new(b->doc, YNODE_SCALAR, &ev->start_mark);
+    if (!n)
+        return PAI_E_NOMEM;
+    n->len = ev->data.scalar.length;
+    n->str = malloc(n->len + 1);
+    if (!n->str)
+        return PAI_E_NOMEM;
+    memcpy(n->str, ev->data.scalar.value, n->len);
+    n->str[n->len] = '\0';
+    n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    b->doc->total++;
+    pai_err_t rc = remember_anchor(b, ev->data.scalar.anchor, n);
+    return rc != PAI_OK ? rc : attach(b, n, &ev->start_mark);
+}
+
+static pai_err_t on_start(builder_t *b, const yaml_event_t *ev, ynode_kind_t kind)
+{
+    if (b->depth >= PAI_MAX_YAML_DEPTH)
+        return set_err(b->err, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                       "document nested too deeply (more than 64 levels)");
+    ynode_t *n = node_new(b->doc, kind, &ev->start_mark);
+    if (!n)
+        return PAI_E_NOMEM;
+    b->doc->total++;
+    const yaml_char_t *anchor =
+        kind == YNODE_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+    pai_err_t rc = remember_anchor(b, anchor, n);
+    if (rc != PAI_OK)
+        return rc;
+    b->stack[b->depth].node = n;
+    b->stack[b->depth].pending_key = NULL;
+    b->depth++;
+    return PAI_OK;
+}
+
+static pai_err_t on_end(builder_t *b, const yaml_event_t *ev)
+{
+    ynode_t *n = b->stack[--b->depth].node;
+    if (n->kind == YNODE_MAP && apply_merges(n) < 0)
+        return set_err(b->err, n->line, n->col, "merge key '<<' must refer to a mapping");
+    return attach(b, n, &ev->start_mark);
+}
+
+static pai_err_t on_alias(builder_t *b, const yaml_event_t *ev)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    for (anchor_t *a = b->doc->anchors; a; a = a->next) {
+        if (strcmp(a->name, name) != 0)
+            continue;
+        b->doc->total += a->node->weight;
+        return attach(b, a->node, &ev->start_mark);
+    }
+    return set_err(b->err, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                   "unknown YAML alias");
+}
+
+static pai_err_t on_event(builder_t *b, const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_DOCUMENT_START_EVENT:
+        if (++b->docs > 1)
+            return set_err(b->err, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+                           "expected a single YAML document, found several");
+        return PAI_OK;
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, ev);
+    case YAML_SEQUENCE_START_EVENT:
+        return on_start(b, ev, YNODE_SEQ);
+    case YAML_MAPPING_START_EVENT:
+        return on_start(b, ev, YNODE_MAP);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        return on_end(b, ev);
+    case YAML_ALIAS_EVENT:
+        return on_alias(b, ev);
+    default:
+        return PAI_OK;
+    }
+}
+
+pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, yerr_t *err)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    builder_t b = {.err = err};
+    pai_err_t rc = PAI_OK;
+    int done = 0;
+
+    *out = NULL;
+    if (err)
+        memset(err, 0, sizeof(*err));
+    b.doc = calloc(1, sizeof(*b.doc));
+    if (!b.doc)
+        return PAI_E_NOMEM;
+    if (!yaml_parser_initialize(&parser)) {
+        free(b.doc);
+        return PAI_E_NOMEM;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    while (!done && rc == PAI_OK) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            yaml_mark_t m = parser.problem_mark;
+            char msg[256];
+            snprintf(msg, sizeof(msg), "YAML syntax error: %s%s%s",
+                     parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
+                     parser.context ? parser.context : "");
+            rc = set_err(err, (int)m.line + 1, (int)m.column + 1, msg);
+            break;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        rc = on_event(&b, &ev);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    if (rc != PAI_OK) {
+        ydoc_free(b.doc);
+        return rc;
+    }
+    *out = b.doc;
+    return PAI_OK;
+}
+
+const ynode_t *ynode_get(const ynode_t *map, const char *key)
+{
+    if (!map || map->kind != YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (key_is(map->pairs[i].key, key))
+            return map->pairs[i].val;
+    return NULL;
+}
+
+bool ynode_is_null(const ynode_t *n)
+{
+    if (!n)
+        return true;
+    if (n->kind != YNODE_SCALAR || !n->plain)
+        return false;
+    return n->len == 0 || strcmp(n->str, "~") == 0 || strcasecmp(n->str, "null") == 0;
+}
+
+bool ynode_as_i64(const ynode_t *n, int64_t *out)
+{
+    if (!n || n->kind != YNODE_SCALAR || n->len == 0)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(n->str, &end, 0);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool ynode_as_double(const ynode_t *n, double *out)
+{
+    if (!n || n->kind != YNODE_SCALAR || n->len == 0)
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(n->str, &end);
+    if (errno || *end || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+bool ynode_as_bool(const ynode_t *n, bool *out)
+{
+    if (!n || n->kind != YNODE_SCALAR)
+        return false;
+    if (strcasecmp(n->str, "true") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcasecmp(n->str, "false") == 0) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+const char *ynode_kind_name(const ynode_t *n)
+{
+    int64_t i;
+    double d;
+    bool b;
+    if (!n || ynode_is_null(n))
+        return "null";
+    if (n->kind == YNODE_MAP)
+        return "map";
+    if (n->kind == YNODE_SEQ)
+        return "list";
+    if (n->plain && ynode_as_i64(n, &i))
+        return "integer";
+    if (n->plain && ynode_as_double(n, &d))
+        return "number";
+    if (n->plain && ynode_as_bool(n, &b))
+        return "boolean";
+    return "string";
+}

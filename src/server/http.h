@@ -1,0 +1,97 @@
+/*
+ * http.h - the server's HTTP layer over libmicrohttpd.
+ *
+ * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so
+ * a handler may block (the agent long-poll does, for a bounded time).
+ * Everything a handler touches must be thread-safe.
+ *
+ * Routes are tables: each module exports a NULL-terminated http_route_t[]
+ * and server_main registers them.  Path patterns use {name} for one path
+ * segment, e.g. "/api/v2/jobs/{job}/attempts/{attempt}"; a pattern ending in
+ * "/*" matches any rest of the path (param "*").  The layer checks
+ * the route's permission before calling the handler, bounds the body
+ * (PAI_MAX_HTTP_BODY -> 413), and answers errors as OpenPAI does:
+ * {"code": "NoJobError", "message": "..."} with the status from err.h.
+ */
+#ifndef PAI_SERVER_HTTP_H
+#define PAI_SERVER_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+typedef struct server_ctx server_ctx_t; /* see server/server.h */
+
+typedef enum {
+    PERM_ANON,    /* anyone, even without a token (info, login, portal files) */
+    PERM_USER,    /* any valid token, user or application token */
+    PERM_SESSION, /* a user's login token only (application tokens refused) */
+    PERM_ADMIN,   /* a login token of an admin */
+    PERM_AGENT,   /* the cluster's agent token (or an admin's token) */
+} http_perm_t;
+
+/* Who is calling; filled by the auth layer before the handler runs. */
+typedef struct {
+    bool authenticated;
+    const char *username; /* NULL when anonymous */
+    bool admin;
+    bool app_token;  /* an application token */
+    bool agent;      /* the agent token */
+    const char *token_id;
+} http_identity_t;
+
+#define HTTP_MAX_PARAMS 8
+
+typedef struct http_req {
+    const char *method;
+    const char *path;
+    const char *param_names[HTTP_MAX_PARAMS];
+    const char *param_values[HTTP_MAX_PARAMS]; /* URL-decoded path params */
+    size_t nparams;
+    const char *body; /* NUL-terminated, may be "" */
+    size_t body_len;
+    const char *content_type; /* may be NULL */
+    http_identity_t who;
+    void *conn_; /* internal: the MHD connection */
+} http_req_t;
+
+typedef struct {
+    int status;
+    char *body;               /* owned, malloc'ed */
+    size_t body_len;
+    const char *content_type; /* static string */
+    char *headers[8][2];      /* extra headers, owned */
+    size_t nheaders;
+} http_resp_t;
+
+typedef void (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+
+typedef struct {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/api/v2/jobs/{job}" */
+    http_handler_fn fn;
+    http_perm_t perm;
+} http_route_t;
+
+/* A path parameter by name, or NULL. */
+const char *http_param(const http_req_t *req, const char *name);
+/* A query-string argument, or NULL. */
+const char *http_query(const http_req_t *req, const char *name);
+/* A request header, or NULL. */
+const char *http_header(const http_req_t *req, const char *name);
+
+/* Replies.  http_reply_json takes ownership of j. */
+void http_reply_json(http_resp_t *resp, int status, json_t *j);
+void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
+                     size_t len);
+/* {"code": pai_err_code(e), "message": msg or the default} with pai_err_status(e). */
+void http_reply_error(http_resp_t *resp, pai_err_t e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_add_header(http_resp_t *resp, const char *name, const char *value);
+
+/* Parse the body as a JSON object; on failure replies 400 and returns NULL. */
+json_t *http_body_json(const http_req_t *req, http_resp_t *resp);
+
+#endif

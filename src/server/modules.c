@@ -1,0 +1,9 @@
+/* modules.c - the server's modules, in start-up order (see server.h). */
+#include "server/server.h"
+
+#include <stddef.h>
+
+const server_module_t *const server_modules[] = {
+    &server_module_auth,    &server_module_core,   &server_module_cluster,
+    &server_module_jobs,    &server_module_portal, NULL,
+};

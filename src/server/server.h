@@ -1,0 +1,55 @@
+/*
+ * server.h - what the server's modules share (internal to src/server).
+ *
+ * `pai server` is a set of modules, each with init/fini and a route table,
+ * listed in src/server/modules.c.  They share one server_ctx_t built by
+ * server_main:
+ *
+ *   auth     users, groups, tokens, login/logout, identity of a request
+ *   core     info, storages, /metrics, OIDC answers
+ *   cluster  nodes and agents (agent protocol), the scheduler, VCs, SKUs
+ *   jobs     job submission, queries, lifecycle, attempts, logs
+ *   portal   the web portal's embedded files
+ */
+#ifndef PAI_SERVER_SERVER_H
+#define PAI_SERVER_SERVER_H
+
+#include "common/err.h"
+#include "server/http.h"
+#include "store/store.h"
+
+typedef struct server_config server_config_t; /* server/config.h */
+typedef struct auth auth_t;                   /* server/auth.h */
+typedef struct metrics metrics_t;             /* server/metrics.h */
+typedef struct cluster cluster_t;             /* server/cluster.h */
+typedef struct jobs jobs_t;                   /* server/jobs.h */
+
+struct server_ctx {
+    const server_config_t *cfg;
+    store_t *store;
+    auth_t *auth;
+    metrics_t *metrics;
+    cluster_t *cluster;
+    jobs_t *jobs;
+};
+
+typedef struct {
+    const char *name;
+    /* Called in table order at start-up; may be NULL. */
+    pai_err_t (*init)(server_ctx_t *ctx);
+    /* Called in reverse order at shutdown; may be NULL. */
+    void (*fini)(server_ctx_t *ctx);
+    /* Terminated by an entry with method NULL; may be NULL. */
+    const http_route_t *routes;
+} server_module_t;
+
+/* modules.c: the table, in start-up order. */
+extern const server_module_t *const server_modules[];
+
+extern const server_module_t server_module_auth;
+extern const server_module_t server_module_core;
+extern const server_module_t server_module_cluster;
+extern const server_module_t server_module_jobs;
+extern const server_module_t server_module_portal;
+
+#endif
