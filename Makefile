@@ -69,7 +69,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libpai.a
 deps:
 	bash scripts/deps.sh
 
-test: deps
+test:
+	bash scripts/deps.sh --all
 	$(MAKE) all
 	bash scripts/check-style.sh
 	BUILD=$(BUILD) bash tests/run.sh
