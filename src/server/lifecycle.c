@@ -15,6 +15,7 @@
  */
 #include "server/lifecycle.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,6 +393,19 @@ void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const cha
         attempt_done(job, now_ms, react, fx);
 }
 
+void lc_attempt_abort(lc_job_t *job, int exit_code, const char *msg, int64_t now_ms,
+                      lc_reaction_fn react, lc_effects_t *fx)
+{
+    lc_attempt_t *a = lc_current(job);
+    if (!a || a->completing || lc_job_state_final(a->state) || job->state != JOB_RUNNING)
+        return;
+    if (a->completed_ms)
+        return;
+    attempt_complete(job, false, exit_code, -1, -1, msg, NULL, fx);
+    if (all_tasks_final(job))
+        attempt_done(job, now_ms, react, fx);
+}
+
 void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx)
 {
     if (lc_job_state_final(job->state) || job->stop_requested)
@@ -433,6 +447,8 @@ void lc_role_clear(lc_role_t *r)
     free(r->ports);
     free(r->command);
     free(r->image);
+    free(r->sku);
+    free(r->pinned);
     memset(r, 0, sizeof(*r));
 }
 
@@ -491,6 +507,8 @@ void lc_job_free(lc_job_t *job)
     free(job->name);
     free(job->vc);
     free(job->waiting_reason);
+    if (job->events)
+        json_decref((json_t *)job->events);
     free(job);
 }
 

@@ -88,6 +88,8 @@ typedef struct {
     int nports;
     char *command; /* rendered commands (may hold secrets); NULL in compact form */
     char *image;   /* docker image uri or NULL */
+    char *sku;     /* hived skuType or NULL */
+    char *pinned;  /* hived pinnedCellId or NULL */
 } lc_role_t;
 
 typedef struct {
@@ -149,6 +151,13 @@ typedef struct lc_job {
     char *waiting_reason;
     int64_t retry_at_ms; /* next attempt not before (backoff) */
     uint32_t version;    /* bumped on every change */
+    /* Owned by the engine (jobs_engine.c), not by the lifecycle. */
+    bool dirty;     /* to persist */
+    bool pending;   /* reserved by a submission not yet committed */
+    bool compacted; /* attempts live only in the store */
+    bool queued;    /* in the scheduler's queue or bound there */
+    bool refused;   /* REFUSEd by the scheduler */
+    void *events;   /* engine's event list (json_t array) */
 } lc_job_t;
 
 /* What the caller must do after an event. */
@@ -195,6 +204,10 @@ void lc_task_running(lc_job_t *job, int role, int index, int64_t now_ms, lc_effe
 /* The current attempt of task (role, index) ended with exit_code.  diag may be NULL. */
 void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const char *diag,
                     int64_t now_ms, lc_reaction_fn react, lc_effects_t *fx);
+/* Abort the current attempt (preemption): it fails with exit_code, the live
+ * tasks are stopped. */
+void lc_attempt_abort(lc_job_t *job, int exit_code, const char *msg, int64_t now_ms,
+                      lc_reaction_fn react, lc_effects_t *fx);
 /* executionType STOP. */
 void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx);
 /* The job left the scheduler's queue for good (refused at run time). */
