@@ -88,6 +88,7 @@ typedef struct {
 } cli_resp_t;
 
 #define CLI_QUIET_404 1u /* do not print an error for 404 */
+#define CLI_QUIET     2u /* print no error at all (polling) */
 
 /* One request to server + path (path begins with '/', or a full URL).
  * body may be NULL.  Returns CLI_OK on 2xx; otherwise prints a clear

@@ -230,7 +230,9 @@ int cli_request(const cli_ctx_t *c, const char *method, const char *path, const 
     setup_easy(h, url, method, body, len, hdrs, r);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        if (cc == CURLE_WRITE_ERROR)
+        if (flags & CLI_QUIET)
+            ;
+        else if (cc == CURLE_WRITE_ERROR)
             fprintf(stderr, "pai: the answer from %s is larger than %u bytes\n", url,
                     PAI_MAX_LOG_READ);
         else
@@ -242,7 +244,7 @@ int cli_request(const cli_ctx_t *c, const char *method, const char *path, const 
     }
     parse_answer(h, r);
     rc = r->status >= 200 && r->status < 300 ? CLI_OK : CLI_FAIL;
-    if (rc != CLI_OK && !((flags & CLI_QUIET_404) && r->status == 404))
+    if (rc != CLI_OK && !(flags & CLI_QUIET) && !((flags & CLI_QUIET_404) && r->status == 404))
         print_server_error(c, r);
 out:
     curl_slist_free_all(hdrs);
