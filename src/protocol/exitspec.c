@@ -20,14 +20,17 @@ extern const char pai_exitspec_yaml[];
 extern const size_t pai_exitspec_yaml_len;
 
 static const char *const type_names[] = {
-    "USER_SUCCESS",     "USER_STOP",
-    "USER_FAILURE",     "PLATFORM_FAILURE",
-    "RESOURCE_ALLOCATION_TIMEOUT", "UNKNOWN_FAILURE",
+    "USER_SUCCESS",
+    "USER_STOP",
+    "USER_FAILURE",
+    "PLATFORM_FAILURE",
+    "RESOURCE_ALLOCATION_TIMEOUT",
+    "UNKNOWN_FAILURE",
 };
 static const char *const behavior_names[] = {"TRANSIENT", "TRANSIENT_CONFLICT", "PERMANENT",
                                              "UNKNOWN"};
-static const char *const reaction_names[] = {"ALWAYS_RETRY", "ALWAYS_BACKOFF_RETRY",
-                                             "RETRY_TO_MAX", "NEVER_RETRY"};
+static const char *const reaction_names[] = {"ALWAYS_RETRY", "ALWAYS_BACKOFF_RETRY", "RETRY_TO_MAX",
+                                             "NEVER_RETRY"};
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static ydoc_t *table_doc;
@@ -198,8 +201,8 @@ json_t *exitspec_to_json(const exitspec_t *e)
     return json_pack("{s:i, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "code", e->code,
                      "phrase", e->phrase, "issuer", str_or_null(e->issuer), "causer",
                      str_or_null(e->causer), "type", exit_type_name(e->type), "stage",
-                     str_or_null(e->stage), "behavior", exit_behavior_name(e->behavior),
-                     "reaction", exit_reaction_name(e->reaction), "reason",
-                     str_or_null(e->reason), "repro", list_json(e->repro, e->n_repro),
-                     "solution", list_json(e->solution, e->n_solution));
+                     str_or_null(e->stage), "behavior", exit_behavior_name(e->behavior), "reaction",
+                     exit_reaction_name(e->reaction), "reason", str_or_null(e->reason), "repro",
+                     list_json(e->repro, e->n_repro), "solution",
+                     list_json(e->solution, e->n_solution));
 }

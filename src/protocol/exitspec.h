@@ -89,10 +89,10 @@ typedef struct {
     const char *stage; /* "RUNNING", ... or NULL */
     exit_behavior_t behavior;
     exit_reaction_t reaction;
-    const char *reason;                /* or NULL */
-    const char *const *repro;          /* n_repro strings */
+    const char *reason;       /* or NULL */
+    const char *const *repro; /* n_repro strings */
     size_t n_repro;
-    const char *const *solution;       /* n_solution strings */
+    const char *const *solution; /* n_solution strings */
     size_t n_solution;
 } exitspec_t;
 

@@ -87,9 +87,9 @@ typedef enum {
 typedef struct {
     const char *name;
     job_prereq_type_t type;
-    const char *uri;         /* dockerimage/script/output: the uri (NULL if absent);
-                          data: uris[0] */
-    const char **uris;       /* data: every uri (n_uris >= 1); others: NULL */
+    const char *uri;   /* dockerimage/script/output: the uri (NULL if absent);
+                    data: uris[0] */
+    const char **uris; /* data: every uri (n_uris >= 1); others: NULL */
     size_t n_uris;
     const char *version;     /* NULL when absent */
     const char *contributor; /* NULL when absent */
@@ -117,7 +117,7 @@ typedef struct {
 
 typedef struct {
     const char *name; /* ^[a-zA-Z_][a-zA-Z0-9_]*$ */
-    int count;  /* ports wanted with this label, >= 0 */
+    int count;        /* ports wanted with this label, >= 0 */
 } job_port_t;
 
 typedef enum {
@@ -129,28 +129,28 @@ typedef enum {
 
 typedef struct {
     const char *name;
-    int instances;        /* >= 1, default 1 */
-    int task_retry_count; /* >= 0, default 0 */
-    int min_failed;       /* -1 or >= 1, default 1 */
-    int min_succeeded;    /* -1 or >= 1, default = instances */
+    int instances;                    /* >= 1, default 1 */
+    int task_retry_count;             /* >= 0, default 0 */
+    int min_failed;                   /* -1 or >= 1, default 1 */
+    int min_succeeded;                /* -1 or >= 1, default = instances */
     const job_prereq_t *docker_image; /* never NULL */
     const job_prereq_t *data;         /* NULL when the role selects none */
     const job_prereq_t *output;
     const job_prereq_t *script;
     const char **prerequisites; /* the role's `prerequisites` list, in order */
     size_t n_prerequisites;
-    int shm_mb;      /* extraContainerOptions.shmMB, default 512 */
-    bool infiniband; /* extraContainerOptions.infiniband, default false */
-    int gpu;         /* resourcePerInstance.gpu, default 0 */
-    int cpu;         /* resourcePerInstance.cpu, default 1 */
-    int memory_mb;   /* resourcePerInstance.memoryMB, default 100 */
+    int shm_mb;        /* extraContainerOptions.shmMB, default 512 */
+    bool infiniband;   /* extraContainerOptions.infiniband, default false */
+    int gpu;           /* resourcePerInstance.gpu, default 0 */
+    int cpu;           /* resourcePerInstance.cpu, default 1 */
+    int memory_mb;     /* resourcePerInstance.memoryMB, default 100 */
     job_port_t *ports; /* in document order, then ssh and http when missing */
     size_t n_ports;
     const char **commands; /* as written, never empty */
     size_t n_commands;
     /* extras.hivedScheduler.taskRoles.<name> (all optional) */
     const char *sku_type;            /* NULL when unset */
-    int sku_number;            /* skuNum/skuNumber; 0 when unset */
+    int sku_number;                  /* skuNum/skuNumber; 0 when unset */
     const char *pinned_cell_id;      /* NULL when unset */
     const char *affinity_group_name; /* NULL when unset */
     int line, col;
@@ -171,7 +171,7 @@ typedef struct {
 } job_deployment_t;
 
 typedef struct {
-    const char *plugin;       /* "ssh", "cmd", "git", "tensorboard", "teamwise_storage", ... */
+    const char *plugin; /* "ssh", "cmd", "git", "tensorboard", "teamwise_storage", ... */
     json_t *parameters; /* object; {} when absent */
 } job_plugin_t;
 
@@ -186,20 +186,20 @@ typedef struct {
     /* extras["com.microsoft.pai.runtimeplugin"] */
     job_plugin_t *plugins;
     size_t n_plugins;
-    json_t *storages;     /* extras.storages (array) or NULL */
-    json_t *notification; /* extras.jobStatusChangeNotification (object) or NULL */
-    const char *submit_from;    /* extras.submitFrom or NULL */
-    json_t *json;         /* the whole extras as written ({} when absent) */
+    json_t *storages;        /* extras.storages (array) or NULL */
+    json_t *notification;    /* extras.jobStatusChangeNotification (object) or NULL */
+    const char *submit_from; /* extras.submitFrom or NULL */
+    json_t *json;            /* the whole extras as written ({} when absent) */
 } job_extras_t;
 
 typedef struct job_spec {
-    const char *name;         /* ^[a-zA-Z0-9_-]+$, at most 255 */
-    int protocol_version; /* 2 */
-    const char *type;         /* "job" */
-    const char *version;      /* NULL when absent; numbers kept as written */
-    const char *contributor;  /* NULL when absent */
-    const char *description;  /* NULL when absent */
-    int job_retry_count; /* >= 0, default 0 */
+    const char *name;        /* ^[a-zA-Z0-9_-]+$, at most 255 */
+    int protocol_version;    /* 2 */
+    const char *type;        /* "job" */
+    const char *version;     /* NULL when absent; numbers kept as written */
+    const char *contributor; /* NULL when absent */
+    const char *description; /* NULL when absent */
+    int job_retry_count;     /* >= 0, default 0 */
     job_kvlist_t parameters;
     job_kvlist_t secrets;
     job_prereq_t *prereqs;
@@ -208,7 +208,7 @@ typedef struct job_spec {
     size_t n_roles;
     job_deployment_t *deployments;
     size_t n_deployments;
-    const char *virtual_cluster;               /* defaults.virtualCluster, default "default" */
+    const char *virtual_cluster;        /* defaults.virtualCluster, default "default" */
     const job_deployment_t *deployment; /* defaults.deployment, or NULL */
     job_extras_t extras;
     struct job_priv *priv_; /* the parsed document and arena (internal) */

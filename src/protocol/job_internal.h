@@ -16,8 +16,8 @@ typedef struct arena_chunk arena_chunk_t;
 struct job_priv {
     ydoc_t *doc;
     arena_chunk_t *chunks;
-    const ynode_t *parameters; /* map or NULL */
-    const ynode_t *secrets;    /* map or NULL */
+    const ynode_t *parameters;    /* map or NULL */
+    const ynode_t *secrets;       /* map or NULL */
     const ynode_t **prereq_nodes; /* n_prereqs maps, as written */
     const ynode_t *deployments;   /* list or NULL */
     const ynode_t *extras;        /* map or NULL */

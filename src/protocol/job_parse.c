@@ -83,10 +83,10 @@ add_error(pctx_t *c, const ynode_t *at, const char *field, const char *fmt, ...)
 static size_t path_push(pctx_t *c, const char *seg)
 {
     size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "",
-                     seg);
+    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", seg);
     if (n > 0)
-        c->plen += (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
     return old;
 }
 
@@ -95,7 +95,8 @@ static size_t path_push_index(pctx_t *c, size_t i)
     size_t old = c->plen;
     int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
     if (n > 0)
-        c->plen += (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
     return old;
 }
 
@@ -107,10 +108,10 @@ static void path_pop(pctx_t *c, size_t old)
 
 /* ---------------------------------------------------------------- types */
 
-static const char *const jt_names[] = {"null", "boolean", "integer", "number",
-                                       "string", "map", "list"};
-static const char *const jt_expect[] = {"null", "a boolean", "an integer", "a number",
-                                        "a string", "a map", "a list"};
+static const char *const jt_names[] = {"null",   "boolean", "integer", "number",
+                                       "string", "map",     "list"};
+static const char *const jt_expect[] = {"null",     "a boolean", "an integer", "a number",
+                                        "a string", "a map",     "a list"};
 
 /* True (after reporting) unless v has type t. */
 static bool type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t)
@@ -186,8 +187,7 @@ static void get_int(pctx_t *c, const ynode_t *map, const char *key, int64_t min,
 }
 
 /* -1, or 1..max (completion policy counts). */
-static void get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t max,
-                             int *out)
+static void get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t max, int *out)
 {
     const ynode_t *v = field(c, map, key, false);
     int64_t x;
@@ -377,9 +377,9 @@ static const ynode_t *parse_kvlist(pctx_t *c, const ynode_t *top, const char *ke
 
 /* -------------------------------------------------------- prerequisites */
 
-static const char *const docker_keys[] = {"protocolVersion", "name", "type",        "version",
-                                          "contributor",     "description", "auth", "uri",
-                                          NULL};
+static const char *const docker_keys[] = {
+    "protocolVersion", "name", "type", "version", "contributor",
+    "description",     "auth", "uri",  NULL};
 static const char *const auth_keys[] = {"username", "password", "registryuri", NULL};
 static const char *const prereq_types[] = {"dockerimage", "script", "output", "data", NULL};
 
@@ -430,7 +430,8 @@ static bool parse_prereq(pctx_t *c, const ynode_t *m, job_prereq_t *p)
             typed = true;
         }
     if (type && !typed)
-        add_error(c, ynode_get(m, "type"), "type", "must be one of dockerimage, script, output, data");
+        add_error(c, ynode_get(m, "type"), "type",
+                  "must be one of dockerimage, script, output, data");
     p->name = get_str(c, m, "name", true);
     check_job_name(c, m, "name", p->name);
     check_protocol_version(c, m, false);
@@ -509,8 +510,8 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
 /* ----------------------------------------------------------- task roles */
 
 static const char *const role_keys[] = {
-    "instances", "completion", "taskRetryCount",        "prerequisites",       "dockerImage",
-    "data",      "output",     "script",                "extraContainerOptions", "resourcePerInstance",
+    "instances", "completion", "taskRetryCount", "prerequisites",         "dockerImage",
+    "data",      "output",     "script",         "extraContainerOptions", "resourcePerInstance",
     "commands",  NULL};
 static const char *const rpi_keys[] = {"cpu", "memoryMB", "gpu", "ports", NULL};
 
@@ -658,8 +659,8 @@ static void parse_role(pctx_t *c, const ynode_t *key, const ynode_t *m, job_role
     r->script = ref_prereq(c, m, "script", JOB_PREREQ_SCRIPT, false);
     parse_container_options(c, m, r);
     parse_resources(c, m, r);
-    r->commands = get_str_list(c, m, "commands", true, "must have at least one command",
-                               &r->n_commands);
+    r->commands =
+        get_str_list(c, m, "commands", true, "must have at least one command", &r->n_commands);
 }
 
 static void parse_roles(pctx_t *c, const ynode_t *top)
@@ -719,10 +720,10 @@ static void parse_deploy_roles(pctx_t *c, const ynode_t *m, job_deployment_t *d)
             job_deploy_role_t *dr = &d->roles[d->n_roles++];
             size_t o2 = path_push(c, k->str);
             dr->role = k->str;
-            dr->pre = get_str_list(c, v, "preCommands", false,
-                                   "must have at least one command", &dr->n_pre);
-            dr->post = get_str_list(c, v, "postCommands", false,
-                                    "must have at least one command", &dr->n_post);
+            dr->pre = get_str_list(c, v, "preCommands", false, "must have at least one command",
+                                   &dr->n_pre);
+            dr->post = get_str_list(c, v, "postCommands", false, "must have at least one command",
+                                    &dr->n_post);
             path_pop(c, o2);
         }
     }
@@ -828,8 +829,8 @@ static void parse_hived(pctx_t *c, const ynode_t *x)
     path_pop(c, old);
 }
 
-static const char *const known_plugins[] = {"ssh", "cmd", "git", "tensorboard",
-                                            "teamwise_storage", NULL};
+static const char *const known_plugins[] = {"ssh", "cmd", "git", "tensorboard", "teamwise_storage",
+                                            NULL};
 
 /* Light checks of the parameters of the plugins OpenPAI ships. */
 static void check_plugin_params(pctx_t *c, const char *plugin, const ynode_t *p)
@@ -954,9 +955,9 @@ static void parse_extras(pctx_t *c, const ynode_t *top)
 /* ------------------------------------------------------------ top level */
 
 static const char *const top_keys[] = {
-    "protocolVersion", "name",          "type",      "version",   "contributor",
-    "description",     "prerequisites", "parameters", "secrets",  "jobRetryCount",
-    "taskRoles",       "deployments",   "defaults",  "extras",    NULL};
+    "protocolVersion", "name",          "type",       "version", "contributor",
+    "description",     "prerequisites", "parameters", "secrets", "jobRetryCount",
+    "taskRoles",       "deployments",   "defaults",   "extras",  NULL};
 
 static void parse_top(pctx_t *c, const ynode_t *root)
 {

@@ -40,8 +40,7 @@ static bool all_digits(const char *s, int base)
     if (!*s)
         return false;
     for (; *s; s++) {
-        int ok = base == 16 ? isxdigit((unsigned char)*s)
-                            : (*s >= '0' && *s < '0' + base);
+        int ok = base == 16 ? isxdigit((unsigned char)*s) : (*s >= '0' && *s < '0' + base);
         if (!ok)
             return false;
     }
@@ -61,9 +60,9 @@ static bool looks_int(const char *s)
 
 static bool looks_float(const char *s)
 {
-    static const char *const special[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-                                          "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN",
-                                          NULL};
+    static const char *const special[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf",
+                                          "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+                                          ".NaN",  ".NAN",  NULL};
     if (is_one_of(s, special))
         return true;
     if (*s == '-' || *s == '+')
@@ -397,7 +396,8 @@ pai_err_t job_render_string(const job_spec_t *spec, const char *role, const char
                             bool with_secrets, char **out)
 {
     *out = NULL;
-    rctx_t r = {.spec = spec, .role = role ? job_role_find(spec, role) : NULL,
+    rctx_t r = {.spec = spec,
+                .role = role ? job_role_find(spec, role) : NULL,
                 .with_secrets = with_secrets};
     if (role && !r.role)
         return PAI_E_NOT_FOUND;

@@ -94,7 +94,8 @@ static const struct {
 
 int job_priority_value(job_priority_t p)
 {
-    return (size_t)p < ARRAY_LEN(priorities) ? priorities[p].value : priorities[JOB_PRIO_TEST].value;
+    return (size_t)p < ARRAY_LEN(priorities) ? priorities[p].value
+                                             : priorities[JOB_PRIO_TEST].value;
 }
 
 int job_spec_priority(const job_spec_t *spec)

@@ -27,8 +27,8 @@ static job_spec_t *load(const char *path)
     job_spec_t *spec = NULL;
     buf_init(&b, PAI_MAX_JOB_YAML);
     job_errors_init(&errs);
-    pai_err_t rc = strcmp(path, "-") == 0 ? buf_read_file(&b, "/dev/stdin")
-                                          : buf_read_file(&b, path);
+    pai_err_t rc =
+        strcmp(path, "-") == 0 ? buf_read_file(&b, "/dev/stdin") : buf_read_file(&b, path);
     if (rc == PAI_E_TOO_LARGE) {
         struct stat st;
         long long size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
