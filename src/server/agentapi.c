@@ -148,14 +148,14 @@ static json_t *desired_task(const node_ref_t *ref)
             json_array_append_new(list, json_integer(ta->ports[k++]));
         json_object_set_new(ports, r->ports[p].label, list);
     }
-    json_t *o = json_pack(
-        "{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "", "job",
-        job->name, "user", job->name, (size_t)job->user_len, "role", r->name, "index",
-        ref->index, "job_attempt", ref->ja, "task_attempt", ref->ta, "image",
-        r->image ? json_pack("{ss}", "uri", r->image) : json_null(), "command",
-        r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index), "gpus",
-        gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports", ports,
-        "kill_grace_ms", 10000);
+    json_t *o =
+        json_pack("{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "",
+                  "job", job->name, "user", job->name, (size_t)job->user_len, "role", r->name,
+                  "index", ref->index, "job_attempt", ref->ja, "task_attempt", ref->ta, "image",
+                  r->image ? json_pack("{ss}", "uri", r->image) : json_null(), "command",
+                  r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index),
+                  "gpus", gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports",
+                  ports, "kill_grace_ms", 10000);
     free(id);
     return o;
 }
@@ -236,9 +236,9 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     pthread_mutex_lock(&j->mu);
     if (json_array_size(acks) == 0 && n->seq <= known)
         long_poll(j, n, known, wait_ms);
-    *resp = json_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq",
-                      (json_int_t)n->seq, "ack", acks, "tasks", desired_set(n), "heartbeat_ms",
-                      HEARTBEAT_MS);
+    *resp =
+        json_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq", (json_int_t)n->seq,
+                  "ack", acks, "tasks", desired_set(n), "heartbeat_ms", HEARTBEAT_MS);
     pthread_mutex_unlock(&j->mu);
     return PAI_OK;
 }

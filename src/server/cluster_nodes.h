@@ -31,7 +31,7 @@ typedef struct node {
     int cpus, ngpus;
     int64_t memory_mb;
     bool hollow;
-    bool dirty; /* record to persist */
+    bool dirty;   /* record to persist */
     json_t *gpus; /* as the agent reported them */
     node_state_t state;
     int64_t last_seen_ms; /* monotonic */

@@ -2,7 +2,7 @@
  * cluster_views.c - read-only views of the cluster for the API: virtual
  * clusters (from the scheduler's VC status), SKU types, nodes and tasks in
  * the shape of Kubernetes' node and pod lists (our equivalent of
- * /api/v2/kubernetes/*), and the /metrics collector.
+ * /api/v2/kubernetes/...), and the /metrics collector.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +18,8 @@
 
 static json_t *res_json(int64_t cpu, int64_t mem, int64_t gpu)
 {
-    return json_pack("{sI sI sI sI sI}", "cpu", (json_int_t)cpu, "memory", (json_int_t)mem,
-                     "gpu", (json_int_t)gpu, "vCores", (json_int_t)cpu, "GPUs",
-                     (json_int_t)gpu);
+    return json_pack("{sI sI sI sI sI}", "cpu", (json_int_t)cpu, "memory", (json_int_t)mem, "gpu",
+                     (json_int_t)gpu, "vCores", (json_int_t)cpu, "GPUs", (json_int_t)gpu);
 }
 
 /* Fold the rows of one VC (one per SKU) into OpenPAI's VirtualCluster. */
@@ -42,18 +41,16 @@ static json_t *vc_json(const sched_vc_status_t *rows, size_t n)
         waiting = rows[i].waiting_jobs;
         json_object_set_new(skus, rows[i].sku[0] ? rows[i].sku : "cpu",
                             json_pack("{si si si si si}", "guaranteed", rows[i].guaranteed_gpus,
-                                      "used", rows[i].used_gpus, "opportunistic",
-                                      rows[i].oppo_gpus, "total", rows[i].total_gpus,
-                                      "unhealthy", rows[i].bad_gpus));
+                                      "used", rows[i].used_gpus, "opportunistic", rows[i].oppo_gpus,
+                                      "total", rows[i].total_gpus, "unhealthy", rows[i].bad_gpus));
     }
     double cap = tot ? 100.0 * (double)g / (double)tot : 0;
     double used = tot ? 100.0 * (double)(u + o) / (double)tot : 0;
-    return json_pack("{sf sf sf sb ss so so so so si si sI}", "capacity", cap, "usedCapacity",
-                     used, "maxCapacity", 100.0, "dedicated", false, "status", "RUNNING",
-                     "resourcesUsed", res_json(uc, um, u + o), "resourcesGuaranteed",
-                     res_json(gc, gm, g), "resourcesTotal", res_json(gc, gm, g), "skus", skus,
-                     "runningJobs", running, "waitingJobs", waiting, "clusterGpus",
-                     (json_int_t)tot);
+    return json_pack("{sf sf sf sb ss so so so so si si sI}", "capacity", cap, "usedCapacity", used,
+                     "maxCapacity", 100.0, "dedicated", false, "status", "RUNNING", "resourcesUsed",
+                     res_json(uc, um, u + o), "resourcesGuaranteed", res_json(gc, gm, g),
+                     "resourcesTotal", res_json(gc, gm, g), "skus", skus, "runningJobs", running,
+                     "waitingJobs", waiting, "clusterGpus", (json_int_t)tot);
 }
 
 json_t *jobs_vcs_json(jobs_t *j, const char *only_vc)
@@ -92,8 +89,8 @@ json_t *jobs_skus_json(jobs_t *j)
             continue;
         int per = n->ngpus ? n->ngpus : 1;
         json_object_set_new(out, sku,
-                            json_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu",
-                                      n->cpus / per, "memory", (json_int_t)(n->memory_mb / per)));
+                            json_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu", n->cpus / per,
+                                      "memory", (json_int_t)(n->memory_mb / per)));
     }
     pthread_mutex_unlock(&j->mu);
     return out;
@@ -121,13 +118,13 @@ json_t *jobs_nodes_json(jobs_t *j)
             items,
             json_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si}} s{si}}",
                       "metadata", "name", n->name, "labels", "pai/sku",
-                      n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses",
-                      "type", "InternalIP", "address", n->address ? n->address : "",
-                      "capacity", "cpu", n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus,
-                      "conditions", "type", "Ready", "status",
-                      n->state == NODE_HEALTHY ? "True" : "False", "nodeInfo", "agentBootId",
-                      n->boot_id ? n->boot_id : "", "runtime", n->runtime ? n->runtime : "",
-                      "tasks", (int)n->nrefs, "pai", "usedGpus", used));
+                      n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses", "type",
+                      "InternalIP", "address", n->address ? n->address : "", "capacity", "cpu",
+                      n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus, "conditions", "type",
+                      "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False", "nodeInfo",
+                      "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
+                      n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
+                      used));
     }
     pthread_mutex_unlock(&j->mu);
     free(st);
@@ -138,12 +135,11 @@ static json_t *pod_json(const node_t *n, const node_ref_t *r)
 {
     const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
     char *id = jobs_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
-    json_t *o = json_pack("{s{ss ss s{ss ss si}} s{ss} s{ss ss}}", "metadata", "name",
-                          id ? id : "", "namespace", "default", "labels", "pai/job",
-                          r->job->name, "pai/role", r->job->roles[r->role].name, "pai/index",
-                          r->index, "spec", "nodeName", n->name, "status", "phase",
-                          ta ? lc_task_state_name(ta->state) : "UNKNOWN", "hostIP",
-                          n->address ? n->address : "");
+    json_t *o = json_pack(
+        "{s{ss ss s{ss ss si}} s{ss} s{ss ss}}", "metadata", "name", id ? id : "", "namespace",
+        "default", "labels", "pai/job", r->job->name, "pai/role", r->job->roles[r->role].name,
+        "pai/index", r->index, "spec", "nodeName", n->name, "status", "phase",
+        ta ? lc_task_state_name(ta->state) : "UNKNOWN", "hostIP", n->address ? n->address : "");
     free(id);
     return o;
 }
@@ -226,12 +222,11 @@ static void gpus_by_vc(jobs_t *j, buf_t *out)
             metrics_escape(sku, sizeof sku, rows[i].sku);
             snprintf(labels, sizeof labels, "vc=\"%s\",sku=\"%s\"", vc, sku);
             int used = rows[i].used_gpus + rows[i].oppo_gpus;
-            int v = f == 0 ? rows[i].guaranteed_gpus
-                    : f == 1
-                        ? used
-                        : (rows[i].guaranteed_gpus > rows[i].used_gpus
-                               ? rows[i].guaranteed_gpus - rows[i].used_gpus
-                               : 0);
+            int v = f == 0   ? rows[i].guaranteed_gpus
+                    : f == 1 ? used
+                             : (rows[i].guaranteed_gpus > rows[i].used_gpus
+                                    ? rows[i].guaranteed_gpus - rows[i].used_gpus
+                                    : 0);
             metrics_sample(out, fam[f], labels, v);
         }
     }

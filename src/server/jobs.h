@@ -37,7 +37,7 @@ typedef struct sched sched_t;
 typedef struct nodes nodes_t;
 
 typedef struct {
-    const char *hived_config;  /* scheduler config path; NULL/"" = nodes define the cluster */
+    const char *hived_config; /* scheduler config path; NULL/"" = nodes define the cluster */
     int64_t node_lost_timeout_s;
     int port_base, port_count; /* per-address port pool for tasks */
 } jobs_opts_t;
@@ -53,19 +53,21 @@ void jobs_free(jobs_t *j);
 /* Submit a job document for user.  On success *name_out (malloc'ed) is the
  * job's full name.  On failure err_msg (malloc'ed, may be NULL) explains;
  * *errs_json (new reference or NULL) lists protocol problems. */
+typedef bool (*jobs_vc_check_fn)(void *ud, const char *user, const char *vc);
 PAI_MUST_CHECK pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
-                                     char **name_out, char **err_msg, json_t **errs_json);
+                                     jobs_vc_check_fn can_use_vc, void *ud, char **name_out,
+                                     char **err_msg, json_t **errs_json);
 
 typedef struct {
-    const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain,
-        *job_priority, *order;
+    const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,
+        *order;
     int64_t offset, limit;
     bool with_total;
 } jobs_filter_t;
 
 /* The list answer (array, or {totalCount, data}).  New reference. */
-PAI_MUST_CHECK pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out,
-                                   char *err, size_t errlen);
+PAI_MUST_CHECK pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err,
+                                   size_t errlen);
 /* Detail of the last attempt (attempt < 0) or of one attempt.  New reference. */
 PAI_MUST_CHECK pai_err_t jobs_detail(jobs_t *j, const char *name, int attempt, json_t **out);
 /* Job attempts (deprecated job-attempts API): all, or one. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "protocol/job.h"
@@ -79,7 +80,9 @@ static bool vc_known(jobs_t *j, const char *vc)
     for (size_t i = 0; i < n && i < 64; i++)
         if (strcmp(rows[i].vc, vc) == 0)
             return true;
-    return n > 64; /* too many to check here: let the scheduler decide */
+    /* No VC known yet (no nodes), or too many to check here: let the
+     * scheduler decide (it refuses a VC it does not have). */
+    return n == 0 || n > 64;
 }
 
 static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t len)
@@ -139,7 +142,7 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
             *err_msg = str_printf("job %s can never fit: %s", job->name,
                                   job->waiting_reason ? job->waiting_reason : "refused");
         if (job->queued)
-            (void)sched_cancel(j->sched, job->name);
+            ignore_err(sched_cancel(j->sched, job->name));
         jobs_table_remove(j, job);
         j->refused_at_submit += refused;
     } else {
@@ -154,12 +157,13 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         return PAI_E_INVALID;
     }
     if (rc == PAI_OK)
-        (void)jobs_flush(j);
+        ignore_err(jobs_flush(j));
     return rc;
 }
 
 pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
-                      char **name_out, char **err_msg, json_t **errs_json)
+                      jobs_vc_check_fn can_use_vc, void *ud, char **name_out, char **err_msg,
+                      json_t **errs_json)
 {
     *name_out = NULL;
     *err_msg = NULL;
@@ -179,6 +183,12 @@ pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
         job_spec_free(spec);
         *err_msg = xstrdup("user and job name together are too long");
         return PAI_E_PROTOCOL;
+    }
+    if (can_use_vc && !can_use_vc(ud, user, spec->virtual_cluster)) {
+        *err_msg =
+            str_printf("user %s may not use virtual cluster %s", user, spec->virtual_cluster);
+        job_spec_free(spec);
+        return PAI_E_FORBIDDEN;
     }
     lc_job_t *job = job_from_spec(spec, user, time_wall_ms());
     job_spec_free(spec);
@@ -255,8 +265,9 @@ typedef enum {
 } order_field_t;
 
 static const char *const order_names[] = {
-    "jobName", "submissionTime", "username", "vc", "retries", "totalTaskNumber",
-    "totalGpuNumber", "state", "completionTime", "jobPriority",
+    "jobName",        "submissionTime",  "username",       "vc",
+    "retries",        "totalTaskNumber", "totalGpuNumber", "state",
+    "completionTime", "jobPriority",
 };
 
 static order_field_t g_field; /* qsort has no context argument; guarded by j->mu */
@@ -566,7 +577,7 @@ pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
         bool was_waiting = job->state == JOB_WAITING;
         lc_stop(job, now, &fx);
         if (was_waiting && job->queued) {
-            (void)sched_cancel(j->sched, job->name);
+            ignore_err(sched_cancel(j->sched, job->name));
             job->queued = false;
             j->need_pass = true;
         }

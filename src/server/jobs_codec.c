@@ -43,11 +43,10 @@ static json_t *encode_role(const lc_role_t *r)
     for (int p = 0; p < r->nports; p++)
         json_array_append_new(ports, json_pack("[si]", r->ports[p].label, r->ports[p].count));
     return json_pack("{ss si si si si si si si so so so so so}", "name", r->name, "instances",
-                     r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm",
-                     r->shm_mb, "minFailed", r->min_failed, "minSucceeded", r->min_succeeded,
-                     "ports", ports, "command", jstr_or_null(r->command), "image",
-                     jstr_or_null(r->image), "sku", jstr_or_null(r->sku), "pinned",
-                     jstr_or_null(r->pinned));
+                     r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm", r->shm_mb,
+                     "minFailed", r->min_failed, "minSucceeded", r->min_succeeded, "ports", ports,
+                     "command", jstr_or_null(r->command), "image", jstr_or_null(r->image), "sku",
+                     jstr_or_null(r->sku), "pinned", jstr_or_null(r->pinned));
 }
 
 static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
@@ -80,9 +79,8 @@ static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
                      "completing", a->completing, "c", (json_int_t)a->created_ms, "l",
                      (json_int_t)a->launched_ms, "f", (json_int_t)a->completed_ms, "exit",
                      jint_or_null(a->has_exit, a->exit_code), "triggerRole",
-                     jstr_or_null(a->trigger_role), "triggerIndex", a->trigger_index,
-                     "triggerMsg", jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag),
-                     "tasks", roles);
+                     jstr_or_null(a->trigger_role), "triggerIndex", a->trigger_index, "triggerMsg",
+                     jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag), "tasks", roles);
 }
 
 json_t *jobs_encode(const lc_job_t *job)
@@ -96,15 +94,15 @@ json_t *jobs_encode(const lc_job_t *job)
         json_array_append_new(atts, encode_attempt(job, &job->atts[k]));
     json_t *rec = json_pack(
         "{si ss ss sI si si sb sb si si si si sI sI sI so si si so so so so sI}", "v",
-        JOBS_RECORD_VERSION, "name", job->name, "vc", job->vc, "seq", (json_int_t)job->seq,
-        "state", job->state, "prio", job->prio, "stop", job->stop_requested, "gang", job->gang,
-        "retries", job->retries, "accRetries", job->acc_retries, "jobRetryCount",
-        job->job_retry_count, "taskRetryCount", job->task_retry_count, "submitMs",
-        (json_int_t)job->submit_ms, "launchMs", (json_int_t)job->launch_ms, "completeMs",
-        (json_int_t)job->complete_ms, "exit", jint_or_null(job->has_exit, job->exit_code),
-        "totalTasks", (int)job->total_tasks, "totalGpus", (int)job->total_gpus, "tags", tags,
-        "roles", roles, "attempts", atts, "waitingReason", jstr_or_null(job->waiting_reason),
-        "retryAtMs", (json_int_t)job->retry_at_ms);
+        JOBS_RECORD_VERSION, "name", job->name, "vc", job->vc, "seq", (json_int_t)job->seq, "state",
+        job->state, "prio", job->prio, "stop", job->stop_requested, "gang", job->gang, "retries",
+        job->retries, "accRetries", job->acc_retries, "jobRetryCount", job->job_retry_count,
+        "taskRetryCount", job->task_retry_count, "submitMs", (json_int_t)job->submit_ms, "launchMs",
+        (json_int_t)job->launch_ms, "completeMs", (json_int_t)job->complete_ms, "exit",
+        jint_or_null(job->has_exit, job->exit_code), "totalTasks", (int)job->total_tasks,
+        "totalGpus", (int)job->total_gpus, "tags", tags, "roles", roles, "attempts", atts,
+        "waitingReason", jstr_or_null(job->waiting_reason), "retryAtMs",
+        (json_int_t)job->retry_at_ms);
     return rec;
 }
 
@@ -333,8 +331,8 @@ static json_t *ports_json(const lc_role_t *r, const lc_task_attempt_t *ta)
         char buf[256] = "";
         size_t len = 0;
         for (int c = 0; c < r->ports[p].count && k < ta->nports; c++, k++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len > 0 ? sizeof buf - len : 0,
-                                    "%s%d", c ? "," : "", ta->ports[k]);
+            len += (size_t)snprintf(buf + len, sizeof buf - len > 0 ? sizeof buf - len : 0, "%s%d",
+                                    c ? "," : "", ta->ports[k]);
         if (len >= sizeof buf)
             buf[sizeof buf - 1] = '\0';
         json_object_set_new(o, r->ports[p].label, json_string(buf));
@@ -389,9 +387,10 @@ static json_t *task_status_json(const lc_job_t *job, const lc_attempt_t *a, int 
     const lc_task_attempt_t *ta = &t->atts[t->natts - 1];
     json_t *o = task_attempt_json(job, a->index, role, i, ta);
     json_object_set_new(o, "taskIndex", json_integer(i));
-    json_object_set_new(o, "taskUid", json_object_get(o, "containerId")
-                                          ? json_copy(json_object_get(o, "containerId"))
-                                          : json_null());
+    json_object_set_new(o, "taskUid",
+                        json_object_get(o, "containerId")
+                            ? json_copy(json_object_get(o, "containerId"))
+                            : json_null());
     json_object_set_new(o, "retries", json_integer(t->retries));
     json_object_set_new(o, "accountableRetries", json_integer(t->retries));
     json_object_set_new(o, "createdTime", ms_or_null(t->atts[0].created_ms));
@@ -466,10 +465,9 @@ json_t *jobs_render_detail(const lc_job_t *job, int attempt)
     json_object_set_new(status, "appExitType",
                         has ? json_string(exit_type_name(exitspec_for(code)->type)) : json_null());
     json_object_set_new(status, "waitingReason", jstr_or_null(job->waiting_reason));
-    json_object_set_new(status, "retryDelayTime",
-                        json_integer(job->state == JOB_WAITING && job->retry_at_ms
-                                         ? job->retry_at_ms
-                                         : 0));
+    json_object_set_new(
+        status, "retryDelayTime",
+        json_integer(job->state == JOB_WAITING && job->retry_at_ms ? job->retry_at_ms : 0));
     json_t *d = json_pack("{sO sO so so}", "name", json_object_get(summary, "name"), "tags",
                           json_object_get(summary, "tags"), "jobStatus", status, "taskRoles",
                           task_roles_json(job, a));

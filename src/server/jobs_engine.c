@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "protocol/exitspec.h"
@@ -28,8 +30,8 @@
 #include "sched/sched.h"
 #include "server/jobs_codec.h"
 
-#define TIMER_TICK_MS   250
-#define MAX_EVENTS      32
+#define TIMER_TICK_MS 250
+#define MAX_EVENTS    32
 
 lc_reaction_t jobs_exit_reaction(int code)
 {
@@ -171,7 +173,7 @@ void jobs_event(lc_job_t *job, const char *type, const char *reason, const char 
     }
     if (json_array_size(ev) >= MAX_EVENTS)
         json_array_remove(ev, 0);
-    json_array_append_new(ev, json_pack("{ss ss ss ss sI sI si ss}", "uid", job->name,
+    json_array_append_new(ev, json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
                                         "frameworkName", job->name, "type", type, "reason", reason,
                                         "message", msg, "firstTimestamp", (json_int_t)now_ms,
                                         "lastTimestamp", (json_int_t)now_ms, "count", 1,
@@ -201,12 +203,17 @@ void jobs_enqueue(jobs_t *j, lc_job_t *job)
         return;
     sched_role_t roles[PAI_MAX_TASK_ROLES];
     for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
-        roles[r] = (sched_role_t){job->roles[r].name, job->roles[r].instances,
-                                  job->roles[r].gpu,  job->roles[r].cpu,
-                                  job->roles[r].mem_mb, job->roles[r].sku,
-                                  job->roles[r].pinned, NULL};
-    sched_request_t req = {job->name, job->vc, job_priority_value((job_priority_t)job->prio),
-                           true, false, job->submit_ms, roles, (size_t)job->nroles};
+        roles[r] = (sched_role_t){
+            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
+            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
+    sched_request_t req = {job->name,
+                           job->vc,
+                           job_priority_value((job_priority_t)job->prio),
+                           true,
+                           false,
+                           job->submit_ms,
+                           roles,
+                           (size_t)job->nroles};
     char err[256] = "";
     pai_err_t rc = sched_submit(j->sched, &req, err, sizeof err);
     if (rc != PAI_OK) {
@@ -265,14 +272,13 @@ static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_
     if (placed != job->total_tasks) {
         log_error("job=%s bind placed %zu of %u tasks; releasing", job->name, placed,
                   job->total_tasks);
-        (void)sched_release(j->sched, job->name);
+        ignore_err(sched_release(j->sched, job->name));
         job->queued = false;
     } else {
         lc_effects_t fx = {0};
         lc_attempt_begin(job, (const lc_place_t *const *)rows, now, &fx);
         jobs_event(job, "Normal", "Scheduled",
-                   d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed",
-                   now);
+                   d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed", now);
         jobs_apply(j, job, &fx, now);
     }
     for (size_t k = 0; k < d->n_tasks; k++)
@@ -301,7 +307,7 @@ static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
     switch (d->kind) {
     case SCHED_BIND:
         if (!job || job->state != JOB_WAITING || job->stop_requested) {
-            (void)sched_release(j->sched, d->job_id);
+            ignore_err(sched_release(j->sched, d->job_id));
             if (job)
                 job->queued = false;
             return;
@@ -364,12 +370,12 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
     nodes_sync_job(j->nodes, job);
     if (fx->release && job->queued) {
         if (sched_release(j->sched, job->name) != PAI_OK)
-            (void)sched_cancel(j->sched, job->name);
+            ignore_err(sched_cancel(j->sched, job->name));
         job->queued = false;
         j->need_pass = true;
     }
     if (fx->final && job->queued) {
-        (void)sched_cancel(j->sched, job->name);
+        ignore_err(sched_cancel(j->sched, job->name));
         job->queued = false;
         j->need_pass = true;
     }
@@ -421,10 +427,10 @@ pai_err_t jobs_flush(jobs_t *j)
         if (!node->dirty)
             continue;
         node->dirty = false;
-        json_t *rec = json_pack("{ss ss si sI ss* sO* ss*}", "name", node->name, "address",
-                                node->address, "cpus", node->cpus, "memory_mb",
-                                (json_int_t)node->memory_mb, "gpu_model", node->gpu_model,
-                                "gpus", node->gpus, "log_url", node->log_url);
+        json_t *rec =
+            json_pack("{ss ss si sI ss* sO* ss*}", "name", node->name, "address", node->address,
+                      "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
+                      node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
         texts[n + nn] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
         ops[n + nn] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, texts[n + nn]};
@@ -445,8 +451,7 @@ pai_err_t jobs_flush(jobs_t *j)
         }
         /* Finished and unchanged since encoded: its attempts now live in
          * the store only. */
-        if (done[i].final && job->version == done[i].version && !job->compacted &&
-            !job->dirty) {
+        if (done[i].final && job->version == done[i].version && !job->compacted && !job->dirty) {
             lc_job_compact(job);
             job->compacted = true;
         }
@@ -465,10 +470,9 @@ pai_err_t jobs_flush(jobs_t *j)
 
 static void lose_node(jobs_t *j, node_t *n, int64_t now)
 {
-    log_warn("node=%s lost (no sync for %lld s)", n->name,
-             (long long)j->opts.node_lost_timeout_s);
+    log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
     n->state = NODE_LOST;
-    (void)sched_node_set_health(j->sched, n->name, false);
+    ignore_err(sched_node_set_health(j->sched, n->name, false));
     size_t nr = n->nrefs;
     node_ref_t *refs = nr ? xcalloc(nr, sizeof(*refs)) : NULL;
     if (nr)
@@ -495,8 +499,7 @@ void jobs_tick(jobs_t *j)
     int64_t mono = time_mono_ms(), now = time_wall_ms();
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         node_t *n = nodes_at(j->nodes, k);
-        if (n->state == NODE_HEALTHY &&
-            mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
+        if (n->state == NODE_HEALTHY && mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
             lose_node(j, n, now);
     }
     for (size_t i = 0; i < j->nretry;) {
@@ -532,7 +535,7 @@ static void *timer_main(void *arg)
         bool dirty = j->ndirty > 0;
         pthread_mutex_unlock(&j->mu);
         if (dirty)
-            (void)jobs_flush(j);
+            ignore_err(jobs_flush(j));
         pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
@@ -569,8 +572,14 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
 
 void jobs_node_to_sched(jobs_t *j, node_t *n)
 {
-    sched_node_t sn = {n->name, n->address, n->ngpus, n->gpu_model, n->cpus, n->memory_mb,
-                       n->state == NODE_HEALTHY, 0};
+    sched_node_t sn = {n->name,
+                       n->address,
+                       n->ngpus,
+                       n->gpu_model,
+                       n->cpus,
+                       n->memory_mb,
+                       n->state == NODE_HEALTHY,
+                       0};
     pai_err_t rc = sched_node_update(j->sched, &sn);
     if (rc != PAI_OK)
         log_warn("node=%s not taken by the scheduler: %s", n->name, pai_err_msg(rc));
@@ -581,7 +590,7 @@ static void restore_running(jobs_t *j, lc_job_t *job)
 {
     lc_attempt_t *a = lc_current(job);
     sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
-    int (*gpus)[64] = xcalloc(job->total_tasks + 1, sizeof(*gpus));
+    int(*gpus)[64] = xcalloc(job->total_tasks + 1, sizeof(*gpus));
     size_t n = 0;
     for (int r = 0; a && r < job->nroles; r++)
         for (int i = 0; i < job->roles[r].instances; i++) {
@@ -597,19 +606,23 @@ static void restore_running(jobs_t *j, lc_job_t *job)
         }
     sched_role_t roles[PAI_MAX_TASK_ROLES];
     for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
-        roles[r] = (sched_role_t){job->roles[r].name, job->roles[r].instances,
-                                  job->roles[r].gpu,  job->roles[r].cpu,
-                                  job->roles[r].mem_mb, job->roles[r].sku,
-                                  job->roles[r].pinned, NULL};
-    sched_request_t req = {job->name, job->vc, job_priority_value((job_priority_t)job->prio),
-                           true, false, job->submit_ms, roles, (size_t)job->nroles};
+        roles[r] = (sched_role_t){
+            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
+            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
+    sched_request_t req = {job->name,
+                           job->vc,
+                           job_priority_value((job_priority_t)job->prio),
+                           true,
+                           false,
+                           job->submit_ms,
+                           roles,
+                           (size_t)job->nroles};
     bool down = false;
     pai_err_t rc = sched_restore(j->sched, &req, allocs, n, &down);
     if (rc == PAI_OK)
         job->queued = true;
     else
-        log_error("job=%s could not be restored in the scheduler: %s", job->name,
-                  pai_err_msg(rc));
+        log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
     nodes_sync_job(j->nodes, job);
     free(allocs);
     free(gpus);
@@ -678,8 +691,7 @@ static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size
     return rc;
 }
 
-pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err,
-                   size_t errlen)
+pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err, size_t errlen)
 {
     jobs_t *j = xcalloc(1, sizeof(*j));
     j->st = st;
@@ -715,7 +727,7 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
         goto fail;
     }
     j->timer_started = true;
-    (void)jobs_flush(j);
+    ignore_err(jobs_flush(j));
     *out = j;
     return PAI_OK;
 fail:

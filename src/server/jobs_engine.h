@@ -51,6 +51,13 @@ void jobs_node_to_sched(jobs_t *j, node_t *n);
 void jobs_tick(jobs_t *j);
 pai_err_t jobs_restore(jobs_t *j);
 
+/* For calls whose failure is logged elsewhere or harmless here (a release of
+ * a job the scheduler already forgot). */
+static inline void ignore_err(pai_err_t e)
+{
+    (void)e;
+}
+
 /* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
 pai_err_t jobs_flush(jobs_t *j);
 

@@ -19,12 +19,25 @@
  */
 #include "server/jobs_env.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/util.h"
+
+/* Append; a value that outgrows its (large) cap is cut, which is harmless
+ * for an environment variable. */
+static void bput(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bput(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (buf_vprintf(b, fmt, ap) != PAI_OK)
+        b->cap = b->len; /* stop appending */
+    va_end(ap);
+}
 
 static void setv(json_t *env, const char *fmt_key, const char *a, const char *b, const char *value)
 {
@@ -47,7 +60,7 @@ static void port_list(const lc_role_t *r, const lc_task_attempt_t *ta, int p, bu
     for (int q = 0; q < p; q++)
         k += r->ports[q].count;
     for (int c = 0; c < r->ports[p].count && k + c < ta->nports; c++)
-        (void)buf_printf(out, "%s%d", c ? "," : "", ta->ports[k + c]);
+        bput(out, "%s%d", c ? "," : "", ta->ports[k + c]);
 }
 
 static void peer_vars(json_t *env, const lc_job_t *job, int role)
@@ -71,8 +84,7 @@ static void peer_vars(json_t *env, const lc_job_t *job, int role)
             json_object_set_new(env, key, json_string(buf_str(&ports)));
             buf_free(&ports);
         }
-        (void)buf_printf(&hosts, "%s%s:%d", i ? "," : "", ta->ip ? ta->ip : "",
-                         ta->nports ? ta->ports[0] : 0);
+        bput(&hosts, "%s%s:%d", i ? "," : "", ta->ip ? ta->ip : "", ta->nports ? ta->ports[0] : 0);
     }
     setv(env, "PAI_TASK_ROLE_%s_HOST_LIST", r->name, NULL, buf_str(&hosts));
     buf_free(&hosts);
@@ -86,7 +98,7 @@ static void self_ports(json_t *env, const lc_role_t *r, const lc_task_attempt_t 
         buf_t one;
         buf_init(&one, 4096);
         port_list(r, ta, p, &one);
-        (void)buf_printf(&all, "%s%s:%s", p ? ";" : "", r->ports[p].label, buf_str(&one));
+        bput(&all, "%s%s:%s", p ? ";" : "", r->ports[p].label, buf_str(&one));
         setv(env, "PAI_CONTAINER_HOST_%s_PORT_LIST", r->ports[p].label, NULL, buf_str(&one));
         if (strcmp(r->ports[p].label, "ssh") == 0)
             setv(env, "PAI_CONTAINER_SSH_PORT", NULL, NULL, buf_str(&one));
@@ -139,7 +151,7 @@ json_t *jobs_task_env(const lc_job_t *job, int role, int index)
     buf_init(&list, 1u << 16);
     for (int k = 0; k < job->nroles; k++) {
         const lc_role_t *rk = &job->roles[k];
-        (void)buf_printf(&list, "%s%s", k ? "," : "", rk->name);
+        bput(&list, "%s%s", k ? "," : "", rk->name);
         char key[512], val[96];
         snprintf(key, sizeof key, "PAI_TASK_ROLE_TASK_COUNT_%s", rk->name);
         seti(env, key, rk->instances);

@@ -347,8 +347,9 @@ static void check_policy(lc_job_t *job, int role, int index, int exit_code, cons
     int succeeded = count_role(job, role, TASK_SUCCEEDED);
     char msg[320];
     if (exit_code != 0 && r->min_failed != -1 && failed >= r->min_failed) {
-        snprintf(msg, sizeof msg, "FailedTaskCount %d has reached MinFailedTaskCount %d in TaskRole %s",
-                 failed, r->min_failed, r->name);
+        snprintf(msg, sizeof msg,
+                 "FailedTaskCount %d has reached MinFailedTaskCount %d in TaskRole %s", failed,
+                 r->min_failed, r->name);
         attempt_complete(job, false, exit_code, role, index, msg, diag, fx);
     } else if (exit_code == 0 && r->min_succeeded != -1 && succeeded >= r->min_succeeded) {
         snprintf(msg, sizeof msg,

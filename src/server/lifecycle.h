@@ -63,12 +63,12 @@ typedef enum {
 /* Exit codes the lifecycle itself issues (OpenPAI's table). */
 enum {
     LC_EXIT_SUCCEEDED = 0,
-    LC_EXIT_STOP_REQUESTED = -210,      /* StopFrameworkRequested */
-    LC_EXIT_ATTEMPT_COMPLETION = -220,  /* FrameworkAttemptCompletion */
-    LC_EXIT_NODE_LOST = -1001,          /* PodNodeLost */
-    LC_EXIT_PREEMPTED = -1003,          /* PodPreemptedForCriticalPod */
-    LC_EXIT_UNKNOWN_NEGATIVE = -8000,   /* ContainerUndefinedNegativeExitCode */
-    LC_EXIT_OOM = -1200,                /* UserContainerDockerOOMKilled */
+    LC_EXIT_STOP_REQUESTED = -210,     /* StopFrameworkRequested */
+    LC_EXIT_ATTEMPT_COMPLETION = -220, /* FrameworkAttemptCompletion */
+    LC_EXIT_NODE_LOST = -1001,         /* PodNodeLost */
+    LC_EXIT_PREEMPTED = -1003,         /* PodPreemptedForCriticalPod */
+    LC_EXIT_UNKNOWN_NEGATIVE = -8000,  /* ContainerUndefinedNegativeExitCode */
+    LC_EXIT_OOM = -1200,               /* UserContainerDockerOOMKilled */
 };
 
 /* Maps an exit code to a reaction (the exit spec table, injected). */
@@ -93,8 +93,8 @@ typedef struct {
 } lc_role_t;
 
 typedef struct {
-    int index;      /* task attempt index */
-    uint8_t state;  /* task_state_t */
+    int index;     /* task attempt index */
+    uint8_t state; /* task_state_t */
     bool has_exit;
     int exit_code;
     char *node; /* NULL until placed */
@@ -107,7 +107,7 @@ typedef struct {
 } lc_task_attempt_t;
 
 typedef struct {
-    int retries;     /* task retries within this job attempt */
+    int retries; /* task retries within this job attempt */
     int natts;
     lc_task_attempt_t *atts; /* history; the current one is the last */
 } lc_task_t;
