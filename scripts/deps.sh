@@ -17,11 +17,17 @@ PKGS=(
 for a in "$@"; do
   case "$a" in
     --podman) PKGS+=(podman runc busybox-static) ;;
-    --browser) PKGS+=(chromium nodejs npm) ;;
+    --browser) PKGS+=(chromium) ;;
     --postgres) PKGS+=(postgresql) ;;
-    --all) PKGS+=(podman runc busybox-static chromium nodejs npm postgresql) ;;
+    --all) PKGS+=(podman runc busybox-static chromium postgresql) ;;
     *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
+done
+
+# Node.js may come from another source (nodesource ships npm inside nodejs);
+# only ask Debian for it when no npm is on the PATH.
+for a in "$@"; do
+  case "$a" in --browser|--all) command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm) ;; esac
 done
 
 missing=()

@@ -8,7 +8,7 @@
  * Routes are tables: each module exports a NULL-terminated http_route_t[]
  * and server_main registers them.  Path patterns use {name} for one path
  * segment, e.g. "/api/v2/jobs/{job}/attempts/{attempt}"; a pattern ending in
- * "/*" matches any rest of the path (param "*").  The layer checks
+ * "/\*" (slash, star) matches any rest of the path (param "*").  The layer checks
  * the route's permission before calling the handler, bounds the body
  * (PAI_MAX_HTTP_BODY -> 413), and answers errors as OpenPAI does:
  * {"code": "NoJobError", "message": "..."} with the status from err.h.
