@@ -90,7 +90,8 @@ static void v2_enable_controllers(const char *rel)
             break;
         *slash = '\0';
         size_t l = strlen(dir);
-        snprintf(dir + l, sizeof(dir) - l, "/%s", s);
+        if (snprintf(dir + l, sizeof(dir) - l, "/%s", s) >= (int)(sizeof(dir) - l))
+            return;
         if (mkdir(dir, 0755) != 0 && errno != EEXIST)
             return;
     }
