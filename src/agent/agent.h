@@ -30,11 +30,11 @@
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root;
-    int gpus;         /* simulated GPUs (-1: discover) */
-    int nodes;        /* nodes hosted by this process */
-    int cpus;         /* 0: the host's */
+    int gpus;          /* simulated GPUs (-1: discover) */
+    int nodes;         /* nodes hosted by this process */
+    int cpus;          /* 0: the host's */
     int64_t memory_mb; /* 0: the host's */
-    int log_port;     /* 0: any free port */
+    int log_port;      /* 0: any free port */
     int64_t log_max_bytes;
     int64_t wait_ms; /* long-poll hold asked of the server */
     bool hollow, discover_only;
@@ -42,13 +42,13 @@ typedef struct {
 
 typedef struct task {
     char *id;
-    char esc[512];       /* id as one path component */
+    char esc[512]; /* id as one path component */
     rc_phase_t phase;
     const runtime_ops_t *ops; /* the runtime running it */
-    bool has_rt;         /* rt is live (started or adopted) */
+    bool has_rt;              /* rt is live (started or adopted) */
     rt_task_t rt;
-    rt_result_t res;     /* valid when phase == RC_DONE */
-    char *diagnostics;   /* tail of stderr, when done */
+    rt_result_t res;   /* valid when phase == RC_DONE */
+    char *diagnostics; /* tail of stderr, when done */
     bool acked;
     int64_t acked_mono_ms;
     int64_t stop_deadline_ms; /* force-kill time once stopping */
@@ -61,7 +61,7 @@ typedef struct node {
     const runtime_ops_t *rt;
     char name[256];
     char boot_id[40];
-    char dir[1024];      /* work dir of this node */
+    char dir[1024]; /* work dir of this node */
     int cpus;
     int64_t memory_mb;
     gpu_set_t gpus;
@@ -74,12 +74,12 @@ typedef struct node {
     CURL *easy;
     struct curl_slist *headers;
     bool in_flight;
-    bool dirty;           /* a local change not yet reported */
+    bool dirty; /* a local change not yet reported */
     int64_t sent_mono_ms;
     int64_t next_sync_ms; /* earliest time for the next sync */
     int64_t next_prune_ms;
     int failures;
-    char *body;           /* request being sent */
+    char *body; /* request being sent */
     buf_t resp;
     int64_t syncs, sync_errors;
 } node_t;

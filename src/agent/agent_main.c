@@ -96,8 +96,8 @@ static int parse_args(int argc, char **argv, agent_cfg_t *cfg)
     struct option lo[ARRAY_LEN(options) + 2];
     for (size_t i = 0; i < ARRAY_LEN(options); i++)
         lo[i] = (struct option){options[i].name,
-                                options[i].kind == OPT_FLAG ? no_argument : required_argument,
-                                NULL, (int)i + 1000};
+                                options[i].kind == OPT_FLAG ? no_argument : required_argument, NULL,
+                                (int)i + 1000};
     lo[ARRAY_LEN(options)] = (struct option){"help", no_argument, NULL, 'h'};
     lo[ARRAY_LEN(options) + 1] = (struct option){0, 0, 0, 0};
     optind = 1;

@@ -235,6 +235,8 @@ void gpu_parse_smi_topo(const char *text, gpu_set_t *out)
     size_t rows = 0;
     for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         int row;
+        if (*l == ' ' || *l == '\t')
+            continue; /* the header row starts with blanks */
         char *s2 = NULL, *tok = strtok_r(l, " \t", &s2);
         if (!tok || sscanf(tok, "GPU%d", &row) != 1 || row < 0 || (size_t)row >= out->n)
             continue;

@@ -527,12 +527,12 @@ static json_t *topo_json(const gpu_set_t *g)
 static json_t *node_json(const node_t *n)
 {
     const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name",
-                          n->name, "address", n->cfg->address, "boot_id", n->boot_id, "cpus",
-                          n->cpus, "memory_mb", (json_int_t)n->memory_mb, "gpu_model", model,
-                          "hollow", n->cfg->hollow, "runtime", n->rt->name, "log_url", n->log_url,
-                          "gpus", gpus_json(&n->gpus), "gpu_backend",
-                          n->gpus.backend ? n->gpus.backend : "none");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name", n->name,
+                  "address", n->cfg->address, "boot_id", n->boot_id, "cpus", n->cpus, "memory_mb",
+                  (json_int_t)n->memory_mb, "gpu_model", model, "hollow", n->cfg->hollow, "runtime",
+                  n->rt->name, "log_url", n->log_url, "gpus", gpus_json(&n->gpus), "gpu_backend",
+                  n->gpus.backend ? n->gpus.backend : "none");
     if (o && n->gpus.has_topo && n->gpus.n)
         json_object_set_new(o, "topology", topo_json(&n->gpus));
     return o;
@@ -549,8 +549,8 @@ static json_t *task_json(const task_t *t)
 {
     json_t *o = json_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
     if (t->phase != RC_DONE) {
-        json_object_set_new(o, "pid", json_integer(t->rt.task_pgid ? t->rt.task_pgid
-                                                                   : t->rt.monitor_pid));
+        json_object_set_new(o, "pid",
+                            json_integer(t->rt.task_pgid ? t->rt.task_pgid : t->rt.monitor_pid));
         json_object_set_new(o, "started_ms", json_integer(t->rt.started_ms));
         return o;
     }
@@ -560,8 +560,8 @@ static json_t *task_json(const task_t *t)
     json_object_set_new(o, "started_ms", json_integer(t->res.started_ms));
     json_object_set_new(o, "finished_ms", json_integer(t->res.finished_ms));
     if (t->diagnostics)
-        json_object_set_new(o, "diagnostics", json_stringn_nocheck(t->diagnostics,
-                                                                   strlen(t->diagnostics)));
+        json_object_set_new(o, "diagnostics",
+                            json_stringn_nocheck(t->diagnostics, strlen(t->diagnostics)));
     return o;
 }
 
@@ -639,8 +639,7 @@ pai_err_t node_apply_response(node_t *n, const char *body, size_t len)
     const json_t *tasks = json_object_get(r, "tasks");
     if (version != AGENT_PROTOCOL_VERSION || (tasks && !json_is_array(tasks))) {
         json_decref(r);
-        log_warn("node=%s sync: unsupported response (version %lld)", n->name,
-                 (long long)version);
+        log_warn("node=%s sync: unsupported response (version %lld)", n->name, (long long)version);
         return PAI_E_PROTOCOL;
     }
     apply_acks(n, json_object_get(r, "ack"));

@@ -188,8 +188,13 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
     dup2(out_w, 1);
     dup2(err_w, 2);
     close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks TERM/USR1 */
     execve(argv[0], argv, m->spec->env);
     dprintf(2, "pai: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);

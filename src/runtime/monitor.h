@@ -19,8 +19,7 @@ typedef int (*monitor_prepare_fn)(const runtime_ops_t *ops, const rt_spec_t *spe
 /* Fork the monitor for spec, which will exec argv (NULL-terminated).
  * Fills *t.  argv is only read before monitor_start returns. */
 PAI_MUST_CHECK pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec,
-                                       char *const *argv, monitor_prepare_fn prepare,
-                                       rt_task_t *t);
+                                       char *const *argv, monitor_prepare_fn prepare, rt_task_t *t);
 bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res);
 void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_s);
 bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t);

@@ -145,7 +145,8 @@ static void image_registry(const char *uri, char *out, size_t n)
 {
     const char *slash = strchr(uri, '/');
     size_t l = slash ? (size_t)(slash - uri) : 0;
-    if (slash && (memchr(uri, '.', l) || memchr(uri, ':', l) || strncmp(uri, "localhost", l) == 0)) {
+    if (slash &&
+        (memchr(uri, '.', l) || memchr(uri, ':', l) || strncmp(uri, "localhost", l) == 0)) {
         snprintf(out, n, "%.*s", (int)l, uri);
         return;
     }
@@ -168,9 +169,8 @@ static int container_prepare(const runtime_ops_t *ops, const rt_spec_t *spec, in
         else
             image_registry(spec->image, reg, sizeof(reg));
         char *login[] = {(char *)ops->engine, "login", "--username", (char *)spec->image_user,
-                         "--password-stdin", reg, NULL};
-        if (monitor_run_wait(login, spec->image_password ? spec->image_password : "", err_fd) !=
-            0)
+                         "--password-stdin",  reg,     NULL};
+        if (monitor_run_wait(login, spec->image_password ? spec->image_password : "", err_fd) != 0)
             dprintf(err_fd, "pai: %s login to %s failed\n", ops->engine, reg);
     }
     char *pull[] = {(char *)ops->engine, "pull", (char *)spec->image, NULL};

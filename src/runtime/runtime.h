@@ -98,7 +98,8 @@ struct runtime_ops {
     const char *name;
     /* Start an attempt; on success *t describes it.  Errors are start
      * failures the caller reports as failed_to_start. */
-    PAI_MUST_CHECK pai_err_t (*start)(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t);
+    PAI_MUST_CHECK pai_err_t (*start)(const runtime_ops_t *ops, const rt_spec_t *spec,
+                                      rt_task_t *t);
     /* Non-blocking: true when the attempt is over, with *res filled. */
     bool (*poll)(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res);
     /* Ask the attempt to stop: graceful (SIGTERM / engine stop) or forced. */

@@ -182,7 +182,8 @@ TEST(oom_kill_is_reported_with_openpai_code)
         return;
     }
     setup_dirs("p7", dir, sizeof(dir));
-    spec_init(&s, dir, "python3 -c 'x=bytearray(200*1024*1024)' || head -c 300000000 /dev/zero | tail");
+    spec_init(&s, dir,
+              "python3 -c 'x=bytearray(200*1024*1024)' || head -c 300000000 /dev/zero | tail");
     s.cgroup = "pai-test/oom";
     s.memory_mb = 32;
     s.cpu = 0.5;
