@@ -196,6 +196,7 @@ TEST(non_gang_task_retry_restarts_the_task_only)
 {
     int spec[] = {2, 1, -1};
     lc_job_t *j = job_new(1, spec, 1, false);
+    j->job_retry_count = 0;
     begin(j);
     lc_effects_t fx = {0};
     lc_task_exited(j, 0, 0, 1, NULL, 3, react, &fx);
