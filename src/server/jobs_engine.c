@@ -676,7 +676,7 @@ static int64_t mono_us(void *ctx)
 
 static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = {SCHED_POLICY_PAI, 0, false, mono_us, NULL};
+    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us};
     if (!o->hived_config || !o->hived_config[0])
         return sched_new_nodes(&so, out);
     buf_t b;
