@@ -330,12 +330,16 @@ static void set_defaults(server_config_t *cfg)
     cfg->config_file = xstrdup("");
 }
 
-static bool wants_help(int argc, char **argv)
+/* 1: --help, 2: --help-markdown (the table for docs/configuration.md). */
+static int wants_help(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    return false;
+            return 1;
+        if (strcmp(argv[i], "--help-markdown") == 0)
+            return 2;
+    }
+    return 0;
 }
 
 pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
@@ -344,8 +348,12 @@ pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, s
     pai_err_t rc = PAI_OK;
     set_defaults(cfg);
     *out = NULL;
-    if (wants_help(argc, argv)) {
-        config_print_help(stdout);
+    int help = wants_help(argc, argv);
+    if (help) {
+        if (help == 1)
+            config_print_help(stdout);
+        else
+            config_print_markdown(stdout);
         snprintf(err, errlen, "help printed");
         rc = PAI_E_NOT_FOUND;
         goto out;
@@ -419,7 +427,8 @@ void config_print_markdown(FILE *out)
         char bounds[64] = "";
         if (o->type == OPT_INT)
             snprintf(bounds, sizeof(bounds), "%lld..%lld", (long long)o->min, (long long)o->max);
-        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", o->name, type_name(o->type),
-                o->def ? o->def : "[]", bounds, o->help);
+        const char *def = !o->def ? "[]" : *o->def ? o->def : "\"\"";
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", o->name, type_name(o->type), def, bounds,
+                o->help);
     }
 }
