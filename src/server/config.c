@@ -342,7 +342,7 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
+pai_err_t server_config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
 {
     server_config_t *cfg = xcalloc(1, sizeof(*cfg));
     pai_err_t rc = PAI_OK;
@@ -351,9 +351,9 @@ pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, s
     int help = wants_help(argc, argv);
     if (help) {
         if (help == 1)
-            config_print_help(stdout);
+            server_config_print_help(stdout);
         else
-            config_print_markdown(stdout);
+            server_config_print_markdown(stdout);
         snprintf(err, errlen, "help printed");
         rc = PAI_E_NOT_FOUND;
         goto out;
@@ -375,11 +375,11 @@ pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, s
     *out = cfg;
     cfg = NULL;
 out:
-    config_free(cfg);
+    server_config_free(cfg);
     return rc;
 }
 
-void config_free(server_config_t *cfg)
+void server_config_free(server_config_t *cfg)
 {
     if (!cfg)
         return;
@@ -394,7 +394,7 @@ void config_free(server_config_t *cfg)
     free(cfg);
 }
 
-char *config_store_url(const server_config_t *cfg)
+char *server_config_store_url(const server_config_t *cfg)
 {
     if (cfg->store && *cfg->store)
         return xstrdup(cfg->store);
@@ -402,7 +402,7 @@ char *config_store_url(const server_config_t *cfg)
     return u ? u : xstrdup("sqlite:pai.db");
 }
 
-void config_print_help(FILE *out)
+void server_config_print_help(FILE *out)
 {
     fprintf(out, "usage: pai server [--config FILE] [--listen ADDR:PORT] [--OPTION VALUE]...\n\n"
                  "Each option can be set in the YAML config file (key: value), by the\n"
@@ -419,7 +419,7 @@ void config_print_help(FILE *out)
     }
 }
 
-void config_print_markdown(FILE *out)
+void server_config_print_markdown(FILE *out)
 {
     fprintf(out, "| option | type | default | bounds | help |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < ARRAY_LEN(options); i++) {
