@@ -116,23 +116,32 @@ static void log_open(logf_t *l, const char *dir, const char *name)
     l->size = l->fd >= 0 && fstat(l->fd, &st) == 0 ? st.st_size : 0;
 }
 
+static void log_rotate(logf_t *l)
+{
+    char old[1024];
+    snprintf(old, sizeof(old), "%s.1", l->path);
+    close(l->fd);
+    if (rename(l->path, old) != 0)
+        unlink(l->path);
+    l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    l->size = 0;
+}
+
+/* Append, rotating so that no file grows past max (the data is split). */
 static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
 {
-    if (l->fd < 0)
-        return;
-    if (max > 0 && l->size + (int64_t)n > max && l->size > 0) {
-        char old[1024];
-        snprintf(old, sizeof(old), "%s.1", l->path);
-        close(l->fd);
-        if (rename(l->path, old) != 0)
-            unlink(l->path);
-        l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-        l->size = 0;
+    while (n > 0 && l->fd >= 0) {
+        if (max > 0 && l->size >= max)
+            log_rotate(l);
         if (l->fd < 0)
             return;
+        size_t room = max > 0 ? (size_t)(max - l->size) : n;
+        size_t w = n < room ? n : room;
+        write_all(l->fd, data, w);
+        l->size += (int64_t)w;
+        data += w;
+        n -= w;
     }
-    write_all(l->fd, data, n);
-    l->size += (int64_t)n;
 }
 
 static void mon_say(mon_t *m, const char *msg)
