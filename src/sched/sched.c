@@ -89,7 +89,7 @@ pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opt
     sched_t *s = model_alloc(opts);
     if (!s)
         return PAI_E_NOMEM;
-    pai_err_t rc = config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
+    pai_err_t rc = sched_config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
     if (rc == PAI_OK && s->n_cells == 0 && s->n_vcs == 0) {
         /* an empty config (HiveD's default.yaml): nodes come from reports */
         int v;

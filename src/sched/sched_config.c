@@ -310,7 +310,7 @@ static pai_err_t load_vcs(loader_t *l, const ynode_t *vcs)
     return PAI_OK;
 }
 
-pai_err_t config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen)
+pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen)
 {
     char scratch[8];
     loader_t l = {s, err ? err : scratch, err ? errlen : sizeof(scratch), false};

@@ -228,6 +228,6 @@ sched_t *model_alloc(const sched_opts_t *opts);
 pai_err_t model_rebuild_node_map(sched_t *s);
 
 /* sched_config.c */
-pai_err_t config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
+pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
 
 #endif
