@@ -86,15 +86,15 @@ pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opt
     *out = NULL;
     if (err && errlen)
         err[0] = 0;
-    sched_t *s = model_alloc(opts);
+    sched_t *s = sched_model_alloc(opts);
     if (!s)
         return PAI_E_NOMEM;
-    pai_err_t rc = config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
+    pai_err_t rc = sched_config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
     if (rc == PAI_OK && s->n_cells == 0 && s->n_vcs == 0) {
         /* an empty config (HiveD's default.yaml): nodes come from reports */
         int v;
         s->derived = true;
-        rc = model_add_vc(s, "default", &v);
+        rc = sched_model_add_vc(s, "default", &v);
     }
     if (rc == PAI_OK)
         rc = ensure_scratch(s);
@@ -116,7 +116,8 @@ pai_err_t sched_new_nodes(const sched_opts_t *opts, sched_t **out)
 static pai_err_t uniform_types(sched_t *s, int gpus, int rack_nodes, int *ntype, int *rack_t)
 {
     int leaf;
-    if (model_add_type(s, "GPU", &leaf) != PAI_OK || model_add_type(s, "NODE", ntype) != PAI_OK)
+    if (sched_model_add_type(s, "GPU", &leaf) != PAI_OK ||
+        sched_model_add_type(s, "NODE", ntype) != PAI_OK)
         return PAI_E_NOMEM;
     s->types[leaf].defined = true;
     s->types[*ntype] = (ctype_t){
@@ -124,13 +125,13 @@ static pai_err_t uniform_types(sched_t *s, int gpus, int rack_nodes, int *ntype,
     str_copy(s->types[*ntype].name, "NODE", SCHED_NAME_MAX);
     *rack_t = SCHED_NONE;
     if (rack_nodes > 0) {
-        if (model_add_type(s, "RACK", rack_t) != PAI_OK)
+        if (sched_model_add_type(s, "RACK", rack_t) != PAI_OK)
             return PAI_E_NOMEM;
         s->types[*rack_t].child = *ntype;
         s->types[*rack_t].child_n = rack_nodes;
         s->types[*rack_t].defined = true;
     }
-    return model_finish_types(s, NULL, 0);
+    return sched_model_finish_types(s, NULL, 0);
 }
 
 static pai_err_t uniform_cells(sched_t *s, int nodes, int rack_nodes, int ntype, int rack_t)
@@ -139,10 +140,10 @@ static pai_err_t uniform_cells(sched_t *s, int nodes, int rack_nodes, int ntype,
     int rack = SCHED_NONE, c;
     for (int i = 0; i < nodes; i++) {
         if (rack_t != SCHED_NONE && i % rack_nodes == 0 &&
-            model_add_cell(s, rack_t, SCHED_NONE, NULL, NULL, &rack, NULL, 0) != PAI_OK)
+            sched_model_add_cell(s, rack_t, SCHED_NONE, NULL, NULL, &rack, NULL, 0) != PAI_OK)
             return PAI_E_NOMEM;
         snprintf(name, sizeof(name), "node-%05d", i);
-        if (model_add_cell(s, ntype, rack, name, NULL, &c, NULL, 0) != PAI_OK)
+        if (sched_model_add_cell(s, ntype, rack, name, NULL, &c, NULL, 0) != PAI_OK)
             return PAI_E_NOMEM;
     }
     return PAI_OK;
@@ -161,7 +162,7 @@ pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
         snprintf(err, errlen, "bad cluster shape: %d nodes x %d GPUs", nodes, gpus_per_node);
         return PAI_E_BAD_CONFIG;
     }
-    sched_t *s = model_alloc(opts);
+    sched_t *s = sched_model_alloc(opts);
     if (!s)
         return PAI_E_NOMEM;
     s->opts.assume_healthy = true; /* a synthetic cluster has no agents */
@@ -171,13 +172,13 @@ pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
         rc = uniform_cells(s, nodes, rack_nodes, ntype, rack_t);
     for (size_t i = 0; rc == PAI_OK && i < n_vcs; i++) {
         int v;
-        rc = model_add_vc(s, vc_names[i], &v);
+        rc = sched_model_add_vc(s, vc_names[i], &v);
         if (rc == PAI_OK)
-            rc = model_vc_add_cells(s, v, ntype, rack_t != SCHED_NONE ? rack_t : ntype, vc_nodes[i],
-                                    false, SCHED_NONE);
+            rc = sched_model_vc_add_cells(s, v, ntype, rack_t != SCHED_NONE ? rack_t : ntype,
+                                          vc_nodes[i], false, SCHED_NONE);
     }
     if (rc == PAI_OK)
-        rc = model_check(s, err, errlen);
+        rc = sched_model_check(s, err, errlen);
     if (rc == PAI_OK)
         rc = ensure_scratch(s);
     if (rc != PAI_OK) {
@@ -213,8 +214,8 @@ void sched_free(sched_t *s)
     }
     for (int i = 0; i < s->n_vcs; i++)
         free(s->vcs[i].vcells);
-    strmap_free(&s->node_map);
-    strmap_free(&s->job_map);
+    sched_strmap_free(&s->node_map);
+    sched_strmap_free(&s->job_map);
     arena_reset(s);
     free(s->arena);
     free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs);
@@ -227,7 +228,7 @@ void sched_free(sched_t *s)
 
 static int find_node(const sched_t *s, const char *name)
 {
-    return name ? strmap_get(&s->node_map, name) : SCHED_NONE;
+    return name ? sched_strmap_get(&s->node_map, name) : SCHED_NONE;
 }
 
 /* Node-derived mode: a new node becomes a top-level cell owned by VC default. */
@@ -239,12 +240,12 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
         snprintf(tname, sizeof(tname), "%s-%d-NODE", sku, nd->gpus);
     else
         str_copy(tname, "CPU-NODE", sizeof(tname));
-    int t = model_find_type(s, tname);
+    int t = sched_model_find_type(s, tname);
     if (t == SCHED_NONE) {
         int leaf = SCHED_NONE;
-        if (sku && model_add_type(s, sku, &leaf) != PAI_OK)
+        if (sku && sched_model_add_type(s, sku, &leaf) != PAI_OK)
             return PAI_E_NOMEM;
-        if (model_add_type(s, tname, &t) != PAI_OK)
+        if (sched_model_add_type(s, tname, &t) != PAI_OK)
             return PAI_E_NOMEM;
         ctype_t *ct = &s->types[t];
         ct->defined = ct->node_level = true;
@@ -252,19 +253,19 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
         ct->child_n = sku ? nd->gpus : 0;
         if (!sku)
             ct->level = 2, ct->sku = SCHED_NONE;
-        if (model_finish_types(s, NULL, 0) != PAI_OK)
+        if (sched_model_finish_types(s, NULL, 0) != PAI_OK)
             return PAI_E_NOMEM;
     }
     int c;
     char err[8];
-    pai_err_t rc =
-        model_add_cell(s, t, SCHED_NONE, nd->address && nd->address[0] ? nd->address : nd->name,
-                       NULL, &c, err, sizeof(err));
+    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE,
+                                        nd->address && nd->address[0] ? nd->address : nd->name,
+                                        NULL, &c, err, sizeof(err));
     if (rc != PAI_OK)
         return rc == PAI_E_BAD_CONFIG ? PAI_E_EXISTS : rc;
-    int v = model_find_vc(s, "default");
+    int v = sched_model_find_vc(s, "default");
     if (s->types[t].gpus > 0 && v != SCHED_NONE &&
-        model_vc_add_cells(s, v, t, t, 1, false, SCHED_NONE) != PAI_OK)
+        sched_model_vc_add_cells(s, v, t, t, 1, false, SCHED_NONE) != PAI_OK)
         return PAI_E_NOMEM;
     return ensure_scratch(s);
 }
@@ -291,9 +292,9 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
     node_t *n = &s->nodes[i];
     if (strcmp(n->name, nd->name) != 0) {
         if (strcmp(n->name, n->address) != 0)
-            strmap_del(&s->node_map, n->name);
+            sched_strmap_del(&s->node_map, n->name);
         str_copy(n->name, nd->name, sizeof(n->name));
-        if (strmap_put(&s->node_map, n->name, i) != PAI_OK)
+        if (sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
             return PAI_E_NOMEM;
     }
     if (nd->cpus > 0)
@@ -382,7 +383,7 @@ static void resolve_task(sched_t *s, job_t *j, task_t *t, const sched_role_t *ro
     t->sku = SCHED_NONE;
     t->pinned = SCHED_NONE;
     if (ro->sku && ro->sku[0]) {
-        t->sku = model_find_sku(s, ro->sku);
+        t->sku = sched_model_find_sku(s, ro->sku);
         if (t->sku == SCHED_NONE && !j->refuse)
             j->refuse = true, snprintf(j->reason, sizeof(j->reason),
                                        "unknown SKU type %s (task role %s)", ro->sku, ro->name);
@@ -468,7 +469,7 @@ static pai_err_t new_job(sched_t *s, const sched_request_t *r, int *out)
         return PAI_E_NOMEM;
     job_t *j = &s->jobs[slot];
     j->id = strdup(r->job_id);
-    j->vc = model_find_vc(s, r->vc);
+    j->vc = sched_model_find_vc(s, r->vc);
     j->prio = r->priority;
     j->oppo = r->priority < 0;
     j->gang = r->gang;
@@ -481,7 +482,7 @@ static pai_err_t new_job(sched_t *s, const sched_request_t *r, int *out)
         snprintf(j->reason, sizeof(j->reason), "virtual cluster %s does not exist", r->vc);
     pai_err_t rc = j->id ? build_tasks(s, j, r) : PAI_E_NOMEM;
     if (rc == PAI_OK)
-        rc = strmap_put(&s->job_map, j->id, slot);
+        rc = sched_strmap_put(&s->job_map, j->id, slot);
     if (rc != PAI_OK) {
         job_clear(j);
         s->free_slots[s->n_free++] = slot;
@@ -500,7 +501,7 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
     pai_err_t rc = check_request(r, err, errlen);
     if (rc != PAI_OK)
         return rc;
-    if (strmap_get(&s->job_map, r->job_id) != SCHED_NONE) {
+    if (sched_strmap_get(&s->job_map, r->job_id) != SCHED_NONE) {
         snprintf(err, errlen, "job %s is already known to the scheduler", r->job_id);
         return PAI_E_CONFLICT_JOB;
     }
@@ -517,7 +518,7 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
 static void free_job(sched_t *s, int slot)
 {
     job_t *j = &s->jobs[slot];
-    strmap_del(&s->job_map, j->id);
+    sched_strmap_del(&s->job_map, j->id);
     job_clear(j);
     s->free_slots[s->n_free++] = slot;
 }
@@ -538,7 +539,7 @@ static void clear_reservation(sched_t *s, int jslot)
 
 pai_err_t sched_cancel(sched_t *s, const char *job_id)
 {
-    int slot = strmap_get(&s->job_map, job_id);
+    int slot = sched_strmap_get(&s->job_map, job_id);
     if (slot == SCHED_NONE || s->jobs[slot].state != JOB_WAITING)
         return PAI_E_NO_JOB;
     clear_reservation(s, slot);
@@ -560,7 +561,7 @@ static void vc_gc(sched_t *s, int v)
     for (int i = 0; i < vc->n_vcells; i++) {
         int c = vc->vcells[i].cell;
         if (c != SCHED_NONE && !vc->vcells[i].pinned && s->cells[c].vc_used == 0)
-            model_unbind(s, c);
+            sched_model_unbind(s, c);
     }
 }
 
@@ -598,7 +599,7 @@ static void release_task(sched_t *s, int slot, task_t *t)
 
 pai_err_t sched_release(sched_t *s, const char *job_id)
 {
-    int slot = strmap_get(&s->job_map, job_id);
+    int slot = sched_strmap_get(&s->job_map, job_id);
     if (slot == SCHED_NONE ||
         (s->jobs[slot].state != JOB_RUNNING && s->jobs[slot].state != JOB_DYING))
         return PAI_E_NO_JOB;
@@ -762,7 +763,7 @@ static pai_err_t domain_vc(sched_t *s, attempt_t *at, const job_t *j)
                 continue;
         }
         const cell_t *c = &s->cells[vcl->cell];
-        if (attempt_add_range(at, c->node_lo, c->node_hi) != PAI_OK)
+        if (sched_attempt_add_range(at, c->node_lo, c->node_hi) != PAI_OK)
             return PAI_E_NOMEM;
     }
     return PAI_OK;
@@ -785,11 +786,11 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need)
         vcell_t *vcl = &vc->vcells[i];
         if (vcl->cell != SCHED_NONE || vcl->pinned || !sku_match(s, vcl->type, j->sku))
             continue;
-        int c = model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
+        int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
         if (c == SCHED_NONE || !any_healthy(s, c))
             break; /* the rest of this type is doomed */
-        model_bind(s, j->vc, i, c);
-        if (attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
+        sched_model_bind(s, j->vc, i, c);
+        if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
             break;
         added += s->types[vcl->type].gpus;
         bound++;
@@ -814,12 +815,12 @@ static bool try_place(sched_t *s, int slot, pmode_t mode)
             unbound++, gpus += j->tasks[i].gpus;
     bool vcdom = uses_vc_cells(s, j);
     s->touched = s->touched_lat = true;
-    if ((vcdom ? domain_vc(s, at, j) : attempt_add_range(at, 0, s->n_nodes)) != PAI_OK)
+    if ((vcdom ? domain_vc(s, at, j) : sched_attempt_add_range(at, 0, s->n_nodes)) != PAI_OK)
         return false;
-    int placed = attempt_place(s, at);
+    int placed = sched_attempt_place(s, at);
     int need = gpus > 0 ? gpus : 1;
     while (vcdom && (j->gang ? placed < unbound : placed == 0) && bind_more(s, at, j, need)) {
-        placed = attempt_place(s, at);
+        placed = sched_attempt_place(s, at);
         need *= 2;
     }
     return j->gang ? placed == unbound : placed > 0;
@@ -889,12 +890,12 @@ static bool try_lazy(sched_t *s, int slot)
         if (c == SCHED_NONE || vcl->pinned || !sku_match(s, vcl->type, j->sku) ||
             !cell_all_lazy_lower(s, c, j))
             continue;
-        int q = model_pick_free_cell(s, vcl->type, vcl->chain, true, true);
+        int q = sched_model_pick_free_cell(s, vcl->type, vcl->chain, true, true);
         if (q == SCHED_NONE)
             return false;
         downgrade_cell_users(s, c, j->vc);
-        model_unbind(s, c);
-        model_bind(s, j->vc, i, q);
+        sched_model_unbind(s, c);
+        sched_model_bind(s, j->vc, i, q);
         if (try_place(s, slot, MODE_FREE))
             return true;
     }
@@ -1017,7 +1018,7 @@ static void maybe_reserve(sched_t *s, int slot, int64_t now)
     clear_reservation(s, slot);
     attempt_t *at = &s->at;
     at->job = slot, at->mode = MODE_RESERVE, at->n_ranges = 0;
-    if (domain_vc(s, at, j) != PAI_OK || attempt_place(s, at) == 0)
+    if (domain_vc(s, at, j) != PAI_OK || sched_attempt_place(s, at) == 0)
         return;
     int n = 0;
     for (int i = 0; i < j->n_tasks; i++)
@@ -1123,7 +1124,7 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
         return bind_now(s, slot);
     reset_tentative(j);
     if (guaranteed && j->state == JOB_WAITING && try_place(s, slot, MODE_PREEMPT)) {
-        attempt_victims(s, &s->at);
+        sched_attempt_victims(s, &s->at);
         reset_tentative(j);
         if (s->at.n_victims > 0)
             return emit_preempt(s, slot, &s->at);
@@ -1297,14 +1298,14 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
 static bool restore_bind_for(sched_t *s, int v, int node)
 {
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent) {
-        if (s->cells[c].bound_below || model_bound_ancestor(s, c) != SCHED_NONE)
+        if (s->cells[c].bound_below || sched_model_bound_ancestor(s, c) != SCHED_NONE)
             return false;
         vc_t *vc = &s->vcs[v];
         for (int i = 0; i < vc->n_vcells; i++) {
             vcell_t *vcl = &vc->vcells[i];
             if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
                 vcl->chain == s->cells[c].chain) {
-                model_bind(s, v, i, c);
+                sched_model_bind(s, v, i, c);
                 return true;
             }
         }
@@ -1333,7 +1334,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     pai_err_t rc = check_request(r, err, sizeof(err));
     if (rc != PAI_OK)
         return rc;
-    if (strmap_get(&s->job_map, r->job_id) != SCHED_NONE)
+    if (sched_strmap_get(&s->job_map, r->job_id) != SCHED_NONE)
         return PAI_E_CONFLICT_JOB;
     int slot;
     if ((rc = new_job(s, r, &slot)) != PAI_OK)
@@ -1347,7 +1348,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     }
     bool down = false;
     if (j->vc == SCHED_NONE || j->refuse) {
-        j->vc = j->vc == SCHED_NONE ? model_find_vc(s, "default") : j->vc;
+        j->vc = j->vc == SCHED_NONE ? sched_model_find_vc(s, "default") : j->vc;
         down = !j->oppo;
         j->oppo = true;
     } else if (uses_vc_cells(s, j) && !restore_guarantee(s, j)) {
@@ -1397,21 +1398,21 @@ static void count_doomed(sched_t *s, int *doomed)
             vcell_t *vcl = &vc->vcells[i];
             int sk = s->types[vcl->type].sku;
             if (vcl->cell != SCHED_NONE) {
-                if (!cell_healthy(s, vcl->cell))
+                if (!sched_cell_healthy(s, vcl->cell))
                     doomed[v * w + sk + 1]++;
                 continue;
             }
-            int c = model_pick_free_cell(s, vcl->type, vcl->chain, true, false);
+            int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, true, false);
             if (c == SCHED_NONE || !tmp) {
                 doomed[v * w + sk + 1]++;
                 continue;
             }
-            model_bind(s, v, i, c);
+            sched_model_bind(s, v, i, c);
             tmp[nt++] = c;
         }
     }
     for (int i = 0; i < nt; i++)
-        model_unbind(s, tmp[i]);
+        sched_model_unbind(s, tmp[i]);
     free(tmp);
 }
 
@@ -1526,7 +1527,7 @@ size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap
 {
     for (int i = 0; i < s->n_nodes && (size_t)i < cap; i++) {
         const node_t *n = &s->nodes[i];
-        int b = model_bound_ancestor(s, n->cell);
+        int b = sched_model_bound_ancestor(s, n->cell);
         rows[i] =
             (sched_node_status_t){.name = n->name,
                                   .address = n->address,

@@ -71,13 +71,14 @@ static pai_err_t load_skus(loader_t *l, const ynode_t *skus)
     l->has_skus = skus->n > 0;
     for (size_t i = 0; i < skus->n; i++) {
         int t;
-        if (model_add_type(l->s, skus->pairs[i].key->str, &t) != PAI_OK)
+        if (sched_model_add_type(l->s, skus->pairs[i].key->str, &t) != PAI_OK)
             return PAI_E_NOMEM;
         l->s->types[t].defined = true;
         const ynode_t *v = skus->pairs[i].val;
         int64_t cpu = 0;
         ynode_as_i64(ynode_get(v, "cpu"), &cpu);
-        /* a leaf type's SKU is created in model_finish_types(); keep the figures on the type */
+        /* a leaf type's SKU is created in sched_model_finish_types(); keep the figures on the type
+         */
         l->s->types[t].cpus = (int)cpu;
         l->s->types[t].memory_mb = parse_mem_mb(ynode_get(v, "memory"));
     }
@@ -96,7 +97,8 @@ static pai_err_t load_cell_type(loader_t *l, const ypair_t *p)
         return fail(l, v, "cellType %s needs childCellType and childCellNumber (1..4096)",
                     p->key->str, NULL);
     int t, c;
-    if (model_add_type(s, p->key->str, &t) != PAI_OK || model_add_type(s, child, &c) != PAI_OK)
+    if (sched_model_add_type(s, p->key->str, &t) != PAI_OK ||
+        sched_model_add_type(s, child, &c) != PAI_OK)
         return PAI_E_NOMEM;
     if (s->types[t].child != SCHED_NONE)
         return fail(l, p->key, "cellType %s defined twice", p->key->str, NULL);
@@ -129,7 +131,7 @@ static pai_err_t load_cell_types(loader_t *l, const ynode_t *types)
                             s->types[t].name, NULL);
         }
     }
-    return model_finish_types(s, l->err, l->errlen);
+    return sched_model_finish_types(s, l->err, l->errlen);
 }
 
 static bool node_level_below(const sched_t *s, int t)
@@ -182,7 +184,7 @@ static pai_err_t load_pcell(loader_t *l, const ynode_t *y, int type, int parent)
         return fail(l, y, "node-level cell of type %s has no cellAddress", ct->name, NULL);
     int c;
     pai_err_t rc =
-        model_add_cell(s, type, parent, is_node ? addr : NULL, pin, &c, l->err, l->errlen);
+        sched_model_add_cell(s, type, parent, is_node ? addr : NULL, pin, &c, l->err, l->errlen);
     if (rc == PAI_E_BAD_CONFIG) {
         char msg[SCHED_REASON_MAX];
         str_copy(msg, l->err, sizeof(msg));
@@ -202,7 +204,7 @@ static pai_err_t load_pcells(loader_t *l, const ynode_t *cells)
     for (size_t i = 0; i < cells->n; i++) {
         const ynode_t *y = cells->items[i];
         const char *tn = scalar(ynode_get(y, "cellType"));
-        int t = tn ? model_find_type(l->s, tn) : SCHED_NONE;
+        int t = tn ? sched_model_find_type(l->s, tn) : SCHED_NONE;
         if (t == SCHED_NONE || !l->s->types[t].defined)
             return fail(l, y, "physical cell with unknown cellType %s", tn ? tn : "(none)", NULL);
         pai_err_t rc = load_pcell(l, y, t, SCHED_NONE);
@@ -220,7 +222,7 @@ static pai_err_t resolve_vcell_type(loader_t *l, const ynode_t *at, const char *
     char buf[4 * SCHED_NAME_MAX];
     str_copy(buf, path, sizeof(buf));
     char *save = NULL, *tok = strtok_r(buf, ".", &save);
-    int t = tok ? model_find_type(s, tok) : SCHED_NONE;
+    int t = tok ? sched_model_find_type(s, tok) : SCHED_NONE;
     if (t == SCHED_NONE || !s->types[t].defined || s->types[t].level <= 1)
         return fail(l, at, "virtual cell type %s: unknown cellType", path, NULL);
     *chain = t;
@@ -228,7 +230,7 @@ static pai_err_t resolve_vcell_type(loader_t *l, const ynode_t *at, const char *
     while ((tok = strtok_r(NULL, ".", &save))) {
         if (s->types[t].node_level)
             below_node = true;
-        int next = model_find_type(s, tok);
+        int next = sched_model_find_type(s, tok);
         if (next == SCHED_NONE || s->types[t].child != next)
             return fail(l, at, "virtual cell type %s: %s is not a child type there", path, tok);
         t = next;
@@ -255,7 +257,7 @@ static pai_err_t load_vc_cells(loader_t *l, int v, const ynode_t *cells)
         int t = 0, chain = 0;
         pai_err_t rc = resolve_vcell_type(l, y, tn, &t, &chain);
         if (rc == PAI_OK)
-            rc = model_vc_add_cells(l->s, v, t, chain, (int)n, false, SCHED_NONE);
+            rc = sched_model_vc_add_cells(l->s, v, t, chain, (int)n, false, SCHED_NONE);
         if (rc != PAI_OK)
             return rc;
     }
@@ -279,7 +281,8 @@ static pai_err_t load_vc_pins(loader_t *l, int v, const ynode_t *pins)
             return fail(l, pins->items[i], "pinnedCellId %s is not a physical cell", id, NULL);
         if (s->cells[c].bound_vc != SCHED_NONE || s->cells[c].bound_below)
             return fail(l, pins->items[i], "pinnedCellId %s used twice", id, NULL);
-        pai_err_t rc = model_vc_add_cells(s, v, s->cells[c].type, s->cells[c].chain, 1, true, c);
+        pai_err_t rc =
+            sched_model_vc_add_cells(s, v, s->cells[c].type, s->cells[c].chain, 1, true, c);
         if (rc != PAI_OK)
             return rc;
     }
@@ -295,14 +298,14 @@ static pai_err_t load_vcs(loader_t *l, const ynode_t *vcs)
     /* pinned cells first so that they are taken before the check binds the rest */
     for (size_t i = 0; i < vcs->n; i++) {
         int v;
-        if (model_add_vc(l->s, vcs->pairs[i].key->str, &v) != PAI_OK)
+        if (sched_model_add_vc(l->s, vcs->pairs[i].key->str, &v) != PAI_OK)
             return PAI_E_NOMEM;
         pai_err_t rc = load_vc_pins(l, v, ynode_get(vcs->pairs[i].val, "pinnedCells"));
         if (rc != PAI_OK)
             return rc;
     }
     for (size_t i = 0; i < vcs->n; i++) {
-        int v = model_find_vc(l->s, vcs->pairs[i].key->str);
+        int v = sched_model_find_vc(l->s, vcs->pairs[i].key->str);
         pai_err_t rc = load_vc_cells(l, v, ynode_get(vcs->pairs[i].val, "virtualCells"));
         if (rc != PAI_OK)
             return rc;
@@ -310,7 +313,7 @@ static pai_err_t load_vcs(loader_t *l, const ynode_t *vcs)
     return PAI_OK;
 }
 
-pai_err_t config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen)
+pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen)
 {
     char scratch[8];
     loader_t l = {s, err ? err : scratch, err ? errlen : sizeof(scratch), false};
@@ -335,7 +338,7 @@ pai_err_t config_load(sched_t *s, const char *yaml, size_t len, char *err, size_
     if (rc == PAI_OK)
         rc = load_vcs(&l, root ? ynode_get(root, "virtualClusters") : NULL);
     if (rc == PAI_OK)
-        rc = model_check(s, l.err, l.errlen);
+        rc = sched_model_check(s, l.err, l.errlen);
     ydoc_free(doc);
     return rc;
 }

@@ -156,10 +156,10 @@ typedef struct {
     size_t cap, n, used;
 } strmap_t;
 
-void strmap_free(strmap_t *m);
-int strmap_get(const strmap_t *m, const char *key);
-pai_err_t strmap_put(strmap_t *m, const char *key, int val);
-void strmap_del(strmap_t *m, const char *key);
+void sched_strmap_free(strmap_t *m);
+int sched_strmap_get(const strmap_t *m, const char *key);
+pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val);
+void sched_strmap_del(strmap_t *m, const char *key);
 
 struct sched {
     sched_opts_t opts;
@@ -206,28 +206,28 @@ struct sched {
 };
 
 /* sched_model.c */
-pai_err_t model_add_type(sched_t *s, const char *name, int *out);
-int model_find_type(const sched_t *s, const char *name);
-int model_find_sku(const sched_t *s, const char *name);
-int model_find_vc(const sched_t *s, const char *name);
-pai_err_t model_finish_types(sched_t *s, char *err, size_t errlen);
-pai_err_t model_add_cell(sched_t *s, int type, int parent, const char *address, const char *pinned,
-                         int *out, char *err, size_t errlen);
-pai_err_t model_add_vc(sched_t *s, const char *name, int *out);
-pai_err_t model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
-                             int pinned_cell);
-pai_err_t model_check(sched_t *s, char *err, size_t errlen);
-int model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle);
-void model_bind(sched_t *s, int vc, int vcell, int cell);
-void model_unbind(sched_t *s, int cell);
-int model_bound_ancestor(const sched_t *s, int cell);
-bool cell_healthy(const sched_t *s, int cell);
-int cell_used_gpus(const sched_t *s, int cell);
-int cell_gpus(const sched_t *s, int cell);
-sched_t *model_alloc(const sched_opts_t *opts);
-pai_err_t model_rebuild_node_map(sched_t *s);
+pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out);
+int sched_model_find_type(const sched_t *s, const char *name);
+int sched_model_find_sku(const sched_t *s, const char *name);
+int sched_model_find_vc(const sched_t *s, const char *name);
+pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen);
+pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
+                               const char *pinned, int *out, char *err, size_t errlen);
+pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out);
+pai_err_t sched_model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
+                                   int pinned_cell);
+pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen);
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle);
+void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
+void sched_model_unbind(sched_t *s, int cell);
+int sched_model_bound_ancestor(const sched_t *s, int cell);
+bool sched_cell_healthy(const sched_t *s, int cell);
+int sched_cell_used_gpus(const sched_t *s, int cell);
+int sched_cell_gpus(const sched_t *s, int cell);
+sched_t *sched_model_alloc(const sched_opts_t *opts);
+pai_err_t sched_model_rebuild_node_map(sched_t *s);
 
 /* sched_config.c */
-pai_err_t config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
+pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
 
 #endif

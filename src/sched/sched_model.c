@@ -29,14 +29,14 @@ static uint64_t str_hash(const char *s)
 
 static const char tombstone[] = "";
 
-void strmap_free(strmap_t *m)
+void sched_strmap_free(strmap_t *m)
 {
     free(m->keys);
     free(m->vals);
     *m = (strmap_t){0};
 }
 
-int strmap_get(const strmap_t *m, const char *key)
+int sched_strmap_get(const strmap_t *m, const char *key)
 {
     if (!m->cap)
         return SCHED_NONE;
@@ -49,14 +49,14 @@ int strmap_get(const strmap_t *m, const char *key)
     return SCHED_NONE;
 }
 
-static pai_err_t strmap_grow(strmap_t *m)
+static pai_err_t sched_strmap_grow(strmap_t *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
     while (m->n * 2 >= cap)
         cap *= 2;
     strmap_t g = {calloc(cap, sizeof(char *)), calloc(cap, sizeof(int)), cap, 0, 0};
     if (!g.keys || !g.vals) {
-        strmap_free(&g);
+        sched_strmap_free(&g);
         return PAI_E_NOMEM;
     }
     for (size_t i = 0; i < m->cap; i++) {
@@ -70,14 +70,14 @@ static pai_err_t strmap_grow(strmap_t *m)
         g.n++;
     }
     g.used = g.n;
-    strmap_free(m);
+    sched_strmap_free(m);
     *m = g;
     return PAI_OK;
 }
 
-pai_err_t strmap_put(strmap_t *m, const char *key, int val)
+pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val)
 {
-    if ((m->used + 1) * 2 > m->cap && strmap_grow(m) != PAI_OK)
+    if ((m->used + 1) * 2 > m->cap && sched_strmap_grow(m) != PAI_OK)
         return PAI_E_NOMEM;
     size_t i = str_hash(key) & (m->cap - 1);
     while (m->keys[i]) {
@@ -95,7 +95,7 @@ pai_err_t strmap_put(strmap_t *m, const char *key, int val)
     return PAI_OK;
 }
 
-void strmap_del(strmap_t *m, const char *key)
+void sched_strmap_del(strmap_t *m, const char *key)
 {
     if (!m->cap)
         return;
@@ -112,7 +112,7 @@ void strmap_del(strmap_t *m, const char *key)
 
 /* ---- types and SKUs -------------------------------------------------- */
 
-sched_t *model_alloc(const sched_opts_t *opts)
+sched_t *sched_model_alloc(const sched_opts_t *opts)
 {
     sched_t *s = calloc(1, sizeof(*s));
     if (!s)
@@ -124,7 +124,7 @@ sched_t *model_alloc(const sched_opts_t *opts)
     return s;
 }
 
-int model_find_type(const sched_t *s, const char *name)
+int sched_model_find_type(const sched_t *s, const char *name)
 {
     for (int i = 0; i < s->n_types; i++)
         if (strcmp(s->types[i].name, name) == 0)
@@ -132,7 +132,7 @@ int model_find_type(const sched_t *s, const char *name)
     return SCHED_NONE;
 }
 
-int model_find_sku(const sched_t *s, const char *name)
+int sched_model_find_sku(const sched_t *s, const char *name)
 {
     for (int i = 0; i < s->n_skus; i++)
         if (strcmp(s->skus[i].name, name) == 0)
@@ -140,7 +140,7 @@ int model_find_sku(const sched_t *s, const char *name)
     return SCHED_NONE;
 }
 
-int model_find_vc(const sched_t *s, const char *name)
+int sched_model_find_vc(const sched_t *s, const char *name)
 {
     for (int i = 0; i < s->n_vcs; i++)
         if (strcmp(s->vcs[i].name, name) == 0)
@@ -148,9 +148,9 @@ int model_find_vc(const sched_t *s, const char *name)
     return SCHED_NONE;
 }
 
-pai_err_t model_add_type(sched_t *s, const char *name, int *out)
+pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out)
 {
-    int t = model_find_type(s, name);
+    int t = sched_model_find_type(s, name);
     if (t == SCHED_NONE) {
         ctype_t *nt = realloc(s->types, (size_t)(s->n_types + 1) * sizeof(*nt));
         if (!nt)
@@ -166,7 +166,7 @@ pai_err_t model_add_type(sched_t *s, const char *name, int *out)
 
 static pai_err_t add_sku(sched_t *s, const char *name, int *out)
 {
-    int k = model_find_sku(s, name);
+    int k = sched_model_find_sku(s, name);
     if (k == SCHED_NONE) {
         sku_t *ns = realloc(s->skus, (size_t)(s->n_skus + 1) * sizeof(*ns));
         if (!ns)
@@ -215,7 +215,7 @@ static pai_err_t finish_type(sched_t *s, int t, int depth, char *err, size_t err
     return PAI_OK;
 }
 
-pai_err_t model_finish_types(sched_t *s, char *err, size_t errlen)
+pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen)
 {
     for (int t = 0; t < s->n_types; t++) {
         pai_err_t rc = finish_type(s, t, 0, err, errlen);
@@ -227,14 +227,15 @@ pai_err_t model_finish_types(sched_t *s, char *err, size_t errlen)
 
 /* ---- cells and nodes ------------------------------------------------- */
 
-pai_err_t model_rebuild_node_map(sched_t *s)
+pai_err_t sched_model_rebuild_node_map(sched_t *s)
 {
-    strmap_free(&s->node_map);
+    sched_strmap_free(&s->node_map);
     for (int i = 0; i < s->n_nodes; i++) {
         node_t *n = &s->nodes[i];
-        if (strmap_put(&s->node_map, n->address, i) != PAI_OK)
+        if (sched_strmap_put(&s->node_map, n->address, i) != PAI_OK)
             return PAI_E_NOMEM;
-        if (strcmp(n->name, n->address) != 0 && strmap_put(&s->node_map, n->name, i) != PAI_OK)
+        if (strcmp(n->name, n->address) != 0 &&
+            sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
             return PAI_E_NOMEM;
     }
     return PAI_OK;
@@ -243,7 +244,7 @@ pai_err_t model_rebuild_node_map(sched_t *s)
 static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, size_t errlen)
 {
     const ctype_t *ct = &s->types[s->cells[cell].type];
-    if (strmap_get(&s->node_map, address) != SCHED_NONE) {
+    if (sched_strmap_get(&s->node_map, address) != SCHED_NONE) {
         snprintf(err, errlen, "node address %s appears twice", address);
         return PAI_E_BAD_CONFIG;
     }
@@ -260,7 +261,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
         bool moved = nn != s->nodes;
         s->nodes = nn;
         s->cap_nodes = cap;
-        if (moved && model_rebuild_node_map(s) != PAI_OK)
+        if (moved && sched_model_rebuild_node_map(s) != PAI_OK)
             return PAI_E_NOMEM;
     }
     node_t *n = &s->nodes[s->n_nodes];
@@ -285,11 +286,11 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     for (size_t i = 0; i < g; i++)
         n->owner[i] = n->res[i] = SCHED_NONE;
     s->n_nodes++;
-    return strmap_put(&s->node_map, n->address, s->n_nodes - 1);
+    return sched_strmap_put(&s->node_map, n->address, s->n_nodes - 1);
 }
 
-pai_err_t model_add_cell(sched_t *s, int type, int parent, const char *address, const char *pinned,
-                         int *out, char *err, size_t errlen)
+pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
+                               const char *pinned, int *out, char *err, size_t errlen)
 {
     if (s->n_cells == s->cap_cells) {
         int cap = s->cap_cells ? s->cap_cells * 2 : 16;
@@ -323,7 +324,7 @@ pai_err_t model_add_cell(sched_t *s, int type, int parent, const char *address, 
     return rc;
 }
 
-int cell_gpus(const sched_t *s, int c)
+int sched_cell_gpus(const sched_t *s, int c)
 {
     int g = 0;
     for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
@@ -331,7 +332,7 @@ int cell_gpus(const sched_t *s, int c)
     return g;
 }
 
-int cell_used_gpus(const sched_t *s, int c)
+int sched_cell_used_gpus(const sched_t *s, int c)
 {
     int g = 0;
     for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
@@ -339,7 +340,7 @@ int cell_used_gpus(const sched_t *s, int c)
     return g;
 }
 
-bool cell_healthy(const sched_t *s, int c)
+bool sched_cell_healthy(const sched_t *s, int c)
 {
     for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
         if (!s->nodes[n].healthy)
@@ -349,9 +350,9 @@ bool cell_healthy(const sched_t *s, int c)
 
 /* ---- virtual clusters and binding ------------------------------------ */
 
-pai_err_t model_add_vc(sched_t *s, const char *name, int *out)
+pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out)
 {
-    int v = model_find_vc(s, name);
+    int v = sched_model_find_vc(s, name);
     if (v == SCHED_NONE) {
         vc_t *nv = realloc(s->vcs, (size_t)(s->n_vcs + 1) * sizeof(*nv));
         if (!nv)
@@ -365,8 +366,8 @@ pai_err_t model_add_vc(sched_t *s, const char *name, int *out)
     return PAI_OK;
 }
 
-pai_err_t model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, bool pinned,
-                             int pinned_cell)
+pai_err_t sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, bool pinned,
+                                   int pinned_cell)
 {
     vc_t *vc = &s->vcs[v];
     vcell_t *nv = realloc(vc->vcells, (size_t)(vc->n_vcells + count) * sizeof(*nv));
@@ -378,12 +379,12 @@ pai_err_t model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, 
         vc->n_vcells++;
         vc->quota_gpus += s->types[type].gpus;
         if (pinned)
-            model_bind(s, v, vc->n_vcells - 1, pinned_cell);
+            sched_model_bind(s, v, vc->n_vcells - 1, pinned_cell);
     }
     return PAI_OK;
 }
 
-int model_bound_ancestor(const sched_t *s, int c)
+int sched_model_bound_ancestor(const sched_t *s, int c)
 {
     for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
         if (s->cells[p].bound_vc != SCHED_NONE)
@@ -391,7 +392,7 @@ int model_bound_ancestor(const sched_t *s, int c)
     return SCHED_NONE;
 }
 
-void model_bind(sched_t *s, int v, int vcell, int c)
+void sched_model_bind(sched_t *s, int v, int vcell, int c)
 {
     s->cells[c].bound_vc = v;
     s->cells[c].bound_vcell = vcell;
@@ -401,7 +402,7 @@ void model_bind(sched_t *s, int v, int vcell, int c)
         s->cells[p].bound_below++;
 }
 
-void model_unbind(sched_t *s, int c)
+void sched_model_unbind(sched_t *s, int c)
 {
     cell_t *cell = &s->cells[c];
     if (cell->bound_vc == SCHED_NONE)
@@ -429,7 +430,7 @@ static int split_depth(const sched_t *s, int c)
     return -1;
 }
 
-int model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle)
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle)
 {
     int best = SCHED_NONE;
     long best_score = 0;
@@ -440,8 +441,8 @@ int model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, boo
         int d = split_depth(s, c);
         if (d == -2)
             continue;
-        bool healthy = cell_healthy(s, c);
-        int used = cell_used_gpus(s, c);
+        bool healthy = sched_cell_healthy(s, c);
+        int used = sched_cell_used_gpus(s, c);
         if ((need_healthy && !healthy) || (need_idle && used))
             continue;
         /* buddy first, then healthy, then idle */
@@ -456,7 +457,7 @@ int model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, boo
 
 /* Start-up check: every VC's cells can be bound at the same time.  Binds all
  * (largest types first), then unbinds all but pinned cells. */
-pai_err_t model_check(sched_t *s, char *err, size_t errlen)
+pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen)
 {
     pai_err_t rc = PAI_OK;
     for (int lvl = 64; lvl >= 1 && rc == PAI_OK; lvl--) {
@@ -466,7 +467,7 @@ pai_err_t model_check(sched_t *s, char *err, size_t errlen)
                 vcell_t *vcl = &vc->vcells[i];
                 if (vcl->cell != SCHED_NONE || s->types[vcl->type].level != lvl)
                     continue;
-                int c = model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
+                int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
                 if (c == SCHED_NONE) {
                     snprintf(err, errlen,
                              "virtual cluster %s asks more %s cells (chain %s) than the physical "
@@ -475,13 +476,13 @@ pai_err_t model_check(sched_t *s, char *err, size_t errlen)
                     rc = PAI_E_BAD_CONFIG;
                     break;
                 }
-                model_bind(s, v, i, c);
+                sched_model_bind(s, v, i, c);
             }
         }
     }
     for (int v = 0; v < s->n_vcs; v++)
         for (int i = 0; i < s->vcs[v].n_vcells; i++)
             if (!s->vcs[v].vcells[i].pinned && s->vcs[v].vcells[i].cell != SCHED_NONE)
-                model_unbind(s, s->vcs[v].vcells[i].cell);
+                sched_model_unbind(s, s->vcs[v].vcells[i].cell);
     return rc;
 }

@@ -138,7 +138,7 @@ static bool in_cell(const sched_t *s, int node, int cell)
     return cell != SCHED_NONE && node >= s->cells[cell].node_lo && node < s->cells[cell].node_hi;
 }
 
-pai_err_t attempt_add_range(attempt_t *at, int lo, int hi)
+pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
 {
     if (at->n_ranges == at->cap_ranges) {
         int cap = at->cap_ranges ? at->cap_ranges * 2 : 16;
@@ -219,7 +219,7 @@ static void claim(const sched_t *s, attempt_t *at, node_t *n, const task_t *t, c
 
 static bool node_unbound_pref(const sched_t *s, const node_t *n)
 {
-    return model_bound_ancestor(s, n->cell) == SCHED_NONE;
+    return sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
 }
 
 /* Place task ti of the attempt's job; false when no node of the domain fits. */
@@ -278,7 +278,7 @@ static int cmp_task_size(const void *a, const void *b, void *ctx)
 
 /* Place the unbound tasks; returns how many were placed.  For a gang either
  * all or (after undoing) none.  Placed tasks have t->node set. */
-int attempt_place(sched_t *s, attempt_t *at)
+int sched_attempt_place(sched_t *s, attempt_t *at)
 {
     job_t *j = &s->jobs[at->job];
     at->stamp = ++s->stamp;
@@ -310,7 +310,7 @@ int attempt_place(sched_t *s, attempt_t *at)
 }
 
 /* Victims: owners of the GPUs the placed tasks took (not dying, not ours). */
-pai_err_t attempt_victims(sched_t *s, attempt_t *at)
+pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at)
 {
     job_t *j = &s->jobs[at->job];
     at->n_victims = 0;
@@ -341,7 +341,7 @@ pai_err_t attempt_victims(sched_t *s, attempt_t *at)
     return PAI_OK;
 }
 
-void attempt_free(attempt_t *at)
+void sched_attempt_free(attempt_t *at)
 {
     free(at->ranges);
     free(at->victims);

@@ -8,11 +8,11 @@
 
 #define PAI_MAX_TASKS_SMALL 256
 
-pai_err_t attempt_add_range(attempt_t *at, int lo, int hi);
+pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi);
 /* Place the job's unbound tasks (all or none for a gang); returns the count. */
-int attempt_place(sched_t *s, attempt_t *at);
+int sched_attempt_place(sched_t *s, attempt_t *at);
 /* Collect the jobs owning the GPUs the placed (not yet bound) tasks took. */
-pai_err_t attempt_victims(sched_t *s, attempt_t *at);
-void attempt_free(attempt_t *at);
+pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at);
+void sched_attempt_free(attempt_t *at);
 
 #endif
