@@ -178,7 +178,13 @@ typedef struct {
     const job_spec_t *spec;
     const job_role_t *role;
     bool with_secrets;
+    uint64_t budget; /* map keys and list steps left to look at */
 } rctx_t;
+
+/* Work bound for one rendering: a 4 MiB document could otherwise hold
+ * 100,000 references into a 100,000-key map (10^10 comparisons) and stall
+ * the submit path.  Real jobs use a few hundred steps. */
+#define RENDER_BUDGET 20000000u
 
 static const ynode_t *prereq_node(const job_spec_t *s, const job_prereq_t *p)
 {
@@ -209,9 +215,12 @@ static const ynode_t *template_root(const rctx_t *r, const char *name, size_t le
     return NULL;
 }
 
-static const ynode_t *map_get_n(const ynode_t *m, const char *key, size_t len)
+static const ynode_t *map_get_n(rctx_t *r, const ynode_t *m, const char *key, size_t len)
 {
-    for (size_t i = 0; m->kind == YNODE_MAP && i < m->n; i++) {
+    if (m->kind != YNODE_MAP)
+        return NULL;
+    r->budget = r->budget > m->n ? r->budget - m->n : 0;
+    for (size_t i = 0; r->budget && i < m->n; i++) {
         const ynode_t *k = m->pairs[i].key;
         if (k->kind == YNODE_SCALAR && k->len == len && memcmp(k->str, key, len) == 0)
             return m->pairs[i].val;
@@ -233,14 +242,14 @@ static const ynode_t *seq_get(const ynode_t *s, const char *digits, size_t len)
 }
 
 /* Follow `.a.b[0]` from n; NULL when any step fails. */
-static const ynode_t *walk_path(const ynode_t *n, const char *p, const char *end)
+static const ynode_t *walk_path(rctx_t *r, const ynode_t *n, const char *p, const char *end)
 {
     while (n && p < end) {
         if (*p == '.') {
             const char *s = ++p;
             while (p < end && *p != '.' && *p != '[')
                 p++;
-            const ynode_t *next = map_get_n(n, s, (size_t)(p - s));
+            const ynode_t *next = map_get_n(r, n, s, (size_t)(p - s));
             n = next ? next : seq_get(n, s, (size_t)(p - s));
         } else if (*p == '[') {
             const char *s = ++p;
@@ -286,7 +295,7 @@ static pai_err_t append_value(buf_t *b, const ynode_t *v)
 
 /* Resolve one expression (text between <% and %>, trimmed).  Returns
  * PAI_E_NOT_FOUND when it does not resolve (nothing appended). */
-static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t *b)
+static pai_err_t resolve(rctx_t *r, const char *e, const char *end, buf_t *b)
 {
     if (e >= end || *e != '$')
         return PAI_E_NOT_FOUND;
@@ -300,7 +309,9 @@ static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t 
     const ynode_t *root = template_root(r, e, (size_t)(p - e), &secret);
     if (!root || p == end)
         return PAI_E_NOT_FOUND;
-    const ynode_t *v = walk_path(root, p, end);
+    const ynode_t *v = walk_path(r, root, p, end);
+    if (!r->budget)
+        return PAI_E_TOO_LARGE;
     if (!v || job_ytype(v) == JT_NULL)
         return PAI_E_NOT_FOUND;
     if (secret && !r->with_secrets)
@@ -308,7 +319,7 @@ static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t 
     return append_value(b, v);
 }
 
-static pai_err_t render_into(const rctx_t *r, const char *text, size_t len, buf_t *b)
+static pai_err_t render_into(rctx_t *r, const char *text, size_t len, buf_t *b)
 {
     const char *p = text, *end = text + len;
     pai_err_t rc = PAI_OK;
@@ -334,7 +345,7 @@ static pai_err_t render_into(const rctx_t *r, const char *text, size_t len, buf_
 }
 
 /* One command: trimmed, rendered, joined to the previous with " &&\n". */
-static pai_err_t render_command(const rctx_t *r, const char *cmd, buf_t *b)
+static pai_err_t render_command(rctx_t *r, const char *cmd, buf_t *b)
 {
     const char *s = cmd, *e = cmd + strlen(cmd);
     while (s < e && isspace((unsigned char)*s))
@@ -356,7 +367,7 @@ static const job_deploy_role_t *deploy_role(const job_spec_t *s, const char *rol
     return NULL;
 }
 
-static pai_err_t render_list(const rctx_t *r, const char **v, size_t n, buf_t *b)
+static pai_err_t render_list(rctx_t *r, const char **v, size_t n, buf_t *b)
 {
     pai_err_t rc = PAI_OK;
     for (size_t i = 0; rc == PAI_OK && i < n; i++)
@@ -373,7 +384,7 @@ pai_err_t job_render_commands(const job_spec_t *spec, const char *role, int inde
         return PAI_E_NOT_FOUND;
     if (index < 0 || index >= ro->instances)
         return PAI_E_INVALID;
-    rctx_t r = {.spec = spec, .role = ro, .with_secrets = with_secrets};
+    rctx_t r = {.spec = spec, .role = ro, .with_secrets = with_secrets, .budget = RENDER_BUDGET};
     const job_deploy_role_t *dr = deploy_role(spec, role);
     buf_t b;
     buf_init(&b, JOB_MAX_SCRIPT);
@@ -398,18 +409,18 @@ pai_err_t job_render_string(const job_spec_t *spec, const char *role, const char
     *out = NULL;
     rctx_t r = {.spec = spec,
                 .role = role ? job_role_find(spec, role) : NULL,
-                .with_secrets = with_secrets};
+                .with_secrets = with_secrets,
+                .budget = RENDER_BUDGET};
     if (role && !r.role)
         return PAI_E_NOT_FOUND;
     buf_t b;
     buf_init(&b, JOB_MAX_SCRIPT);
     pai_err_t rc = render_into(&r, text, strlen(text), &b);
-    if (rc == PAI_OK)
-        rc = buf_puts(&b, ""); /* make sure data is allocated */
-    if (rc != PAI_OK || !(*out = b.data ? buf_take(&b) : xstrdup(""))) {
+    if (rc != PAI_OK) {
         buf_free(&b);
-        return rc != PAI_OK ? rc : PAI_E_NOMEM;
+        return rc;
     }
+    *out = b.data ? buf_take(&b) : xstrdup("");
     return PAI_OK;
 }
 
@@ -524,6 +535,19 @@ static int emit_scalar(yaml_emitter_t *em, const char *s, yaml_scalar_style_t st
     return yaml_emitter_emit(em, &ev);
 }
 
+/* The shortest text that reads back as the same double, and still reads as
+ * a float (1.0 stays "1.0", not the integer "1"). */
+static void format_real(char *buf, size_t size, double d)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEni"))
+        str_copy(buf + strlen(buf), ".0", size - strlen(buf));
+}
+
 static int emit_json(yaml_emitter_t *em, json_t *j)
 {
     yaml_event_t ev;
@@ -561,7 +585,7 @@ static int emit_json(yaml_emitter_t *em, json_t *j)
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
         return emit_scalar(em, num, YAML_PLAIN_SCALAR_STYLE);
     case JSON_REAL:
-        snprintf(num, sizeof(num), "%.17g", json_real_value(j));
+        format_real(num, sizeof(num), json_real_value(j));
         return emit_scalar(em, num, YAML_PLAIN_SCALAR_STYLE);
     case JSON_TRUE:
         return emit_scalar(em, "true", YAML_PLAIN_SCALAR_STYLE);

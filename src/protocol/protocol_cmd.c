@@ -125,8 +125,11 @@ static int print_task(const job_spec_t *spec, const job_role_t *r, int index, js
     char *script = NULL;
     pai_err_t rc = job_render_commands(spec, r->name, index, false, &script);
     if (rc != PAI_OK) {
-        fprintf(stderr, "pai job render: task %s/%d: %s\n", r->name, index,
-                rc == PAI_E_INVALID ? "no such index" : pai_err_msg(rc));
+        const char *why = rc == PAI_E_INVALID     ? "no such index"
+                          : rc == PAI_E_TOO_LARGE ? "the rendered script passes the limits (4 MiB, "
+                                                    "or too many template lookups)"
+                                                  : pai_err_msg(rc);
+        fprintf(stderr, "pai job render: task %s/%d: %s\n", r->name, index, why);
         return 1;
     }
     if (tasks) {

@@ -932,6 +932,22 @@ static const char *sku_name(const sched_t *s, int sku)
     return sku == SCHED_NONE ? "" : s->skus[sku].name;
 }
 
+/* "A100" for a job or VC of one SKU, else "GPUs". */
+static const char *gpu_label(const sched_t *s, const job_t *j)
+{
+    int sku = j->sku;
+    if (sku == SCHED_NONE && j->vc != SCHED_NONE) {
+        const vc_t *vc = &s->vcs[j->vc];
+        for (int i = 0; i < vc->n_vcells; i++) {
+            int k = s->types[vc->vcells[i].type].sku;
+            if (sku != SCHED_NONE && k != sku)
+                return "GPUs";
+            sku = k;
+        }
+    }
+    return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
+}
+
 /* True (reason set) when the job can never fit. */
 static bool never_fits(sched_t *s, job_t *j)
 {
@@ -941,10 +957,10 @@ static bool never_fits(sched_t *s, job_t *j)
         return false;
     int total, fr, max_node, max_cpus = 0;
     cluster_gpus(s, j->sku, &total, &fr, &max_node);
-    const char *sk = sku_name(s, j->sku);
+    const char *sk = gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
         snprintf(j->reason, sizeof(j->reason),
-                 "a task needs %d %s GPUs but the largest %s node has %d", j->max_task_gpus, sk, sk,
+                 "a task needs %d %s but the largest node has %d", j->max_task_gpus, sk,
                  max_node);
         return true;
     }
@@ -961,10 +977,12 @@ static bool never_fits(sched_t *s, job_t *j)
     bool quota = s->opts.policy != SCHED_POLICY_FIRST_FIT && !j->oppo && j->total_gpus > 0;
     int q = quota ? vc_quota(s, j->vc, j->sku) : total;
     if (j->gang && j->total_gpus > q) {
-        snprintf(j->reason, sizeof(j->reason),
-                 quota ? "job needs %d %s GPUs; VC %s guarantees only %d"
-                       : "job needs %d %s GPUs; the cluster%s has only %d",
-                 j->total_gpus, sk, quota ? s->vcs[j->vc].name : "", q);
+        if (quota)
+            snprintf(j->reason, sizeof(j->reason), "job needs %d %s; VC %s guarantees only %d",
+                     j->total_gpus, sk, s->vcs[j->vc].name, q);
+        else
+            snprintf(j->reason, sizeof(j->reason), "job needs %d %s; the cluster has only %d",
+                     j->total_gpus, sk, q);
         return true;
     }
     return false;
@@ -974,28 +992,28 @@ static void wait_reason(sched_t *s, job_t *j)
 {
     if (s->opts.quiet_waits)
         return;
-    const char *sk = sku_name(s, j->sku);
     int total, fr, max_node;
     if (j->total_gpus == 0) {
         snprintf(j->reason, sizeof(j->reason), "no node has %d free CPUs / %lld MB for a task",
                  j->tasks[0].cpus, (long long)j->tasks[0].mem);
         return;
     }
+    const char *sk = gpu_label(s, j);
     if (j->oppo || s->opts.policy == SCHED_POLICY_FIRST_FIT) {
         cluster_gpus(s, j->sku, &total, &fr, &max_node);
         snprintf(j->reason, sizeof(j->reason),
-                 "%s: %d of %d %s GPUs free in the cluster, job needs %d x %d %s GPUs",
+                 "%s: %d of %d %s free in the cluster, job needs %d task%s x %d %s",
                  j->oppo ? "opportunistic" : "first-fit", fr, total, sk, j->n_tasks,
-                 j->max_task_gpus, sk);
+                 j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
         return;
     }
     const vc_t *vc = &s->vcs[j->vc];
     int q = vc_quota(s, j->vc, j->sku);
     int fg = q - vc->used_gpus;
     int n = snprintf(j->reason, sizeof(j->reason),
-                     "VC %s: %d of %d guaranteed %s%sGPUs free, job needs %d task%s x %d %s%sGPUs",
-                     vc->name, fg < 0 ? 0 : fg, q, sk, sk[0] ? " " : "", j->n_tasks,
-                     j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk, sk[0] ? " " : "");
+                     "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
+                     fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s",
+                     j->max_task_gpus, sk);
     if (j->n_resv && n > 0 && (size_t)n < sizeof(j->reason))
         snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
                  "; waited past the starvation limit, %d GPUs reserved", j->n_resv);

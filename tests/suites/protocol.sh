@@ -55,6 +55,11 @@ else
     else
       notok "corpus $name renders with every reference resolved" "$(grep -m3 '<%' <<<"$out")"
     fi
+    # round trip: the rendered YAML is a job that renders to the same JSON
+    "$PAI" job render "$f" 2>/dev/null | sed '1d;/^# task /,$d' >"$TMP/rt.yaml"
+    a=$("$PAI" job render "$f" --json 2>&1); b=$("$PAI" job render "$TMP/rt.yaml" --json 2>&1)
+    if [ -s "$TMP/rt.yaml" ] && [ "$a" = "$b" ]; then ok "corpus $name YAML round trip"
+    else notok "corpus $name YAML round trip" "$(diff <(echo "$a") <(echo "$b") | head -5)"; fi
   done
   [ "$n" -ge 33 ] && ok "corpus has all $n files" || notok "corpus has all files" "only $n"
 fi
