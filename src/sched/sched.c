@@ -214,6 +214,7 @@ void sched_free(sched_t *s)
     }
     for (int i = 0; i < s->n_vcs; i++)
         free(s->vcs[i].vcells);
+    sched_attempt_free(&s->at);
     sched_strmap_free(&s->node_map);
     sched_strmap_free(&s->job_map);
     arena_reset(s);
