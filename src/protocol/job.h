@@ -254,6 +254,13 @@ PAI_MUST_CHECK pai_err_t job_render_commands(const job_spec_t *spec, const char 
 PAI_MUST_CHECK pai_err_t job_render_string(const job_spec_t *spec, const char *role,
                                            const char *text, bool with_secrets, char **out);
 
+/* Non-fatal findings in a valid spec, appended to warnings (same shape as
+ * errors): template references to $parameters, $secrets, $data, $script or
+ * $output in task commands and deployment commands that do not resolve
+ * (they stay as written, as OpenPAI leaves them; usually a typo).  Returns
+ * how many were found. */
+size_t job_lint(const job_spec_t *spec, job_errors_t *warnings);
+
 /* The protocol as JSON with defaults applied (what the REST API returns as
  * the job config).  mask_secrets replaces each secret value with
  * JOB_SECRET_MASK.  New reference; NULL only on allocation failure. */

@@ -179,6 +179,9 @@ typedef struct {
     const job_role_t *role;
     bool with_secrets;
     uint64_t budget; /* map keys and list steps left to look at */
+    /* called for each reference left as written (job_lint), may be NULL */
+    void (*unresolved)(void *arg, const char *ref, size_t len);
+    void *arg;
 } rctx_t;
 
 /* Work bound for one rendering: a 4 MiB document could otherwise hold
@@ -336,6 +339,8 @@ static pai_err_t render_into(rctx_t *r, const char *text, size_t len, buf_t *b)
             ee--;
         if (rc == PAI_OK) {
             rc = resolve(r, e, ee, b);
+            if (rc == PAI_E_NOT_FOUND && r->unresolved)
+                r->unresolved(r->arg, open, (size_t)(close + 2 - open));
             if (rc == PAI_E_NOT_FOUND)
                 rc = buf_append(b, open, (size_t)(close + 2 - open));
         }
@@ -632,4 +637,92 @@ pai_err_t job_to_yaml(const job_spec_t *spec, bool mask_secrets, char **out)
     }
     *out = buf_take(&b);
     return *out ? PAI_OK : PAI_E_NOMEM;
+}
+
+/* ------------------------------------------------------------------ lint */
+
+typedef struct {
+    job_errors_t *out;
+    const ynode_t *at;
+    const char *path;
+    size_t found;
+} lint_t;
+
+static bool known_root(const char *ref, size_t len)
+{
+    static const char *const roots[] = {"parameters", "secrets", "data", "script", "output", NULL};
+    const char *p = ref + 2, *end = ref + len - 2;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (p >= end || *p++ != '$')
+        return false;
+    for (const char *const *r = roots; *r; r++) {
+        size_t n = strlen(*r);
+        if ((size_t)(end - p) > n && memcmp(p, *r, n) == 0 && (p[n] == '.' || p[n] == '['))
+            return true;
+    }
+    return false;
+}
+
+static void lint_unresolved(void *arg, const char *ref, size_t len)
+{
+    lint_t *l = arg;
+    if (!known_root(ref, len))
+        return;
+    job_errors_add(l->out, l->at ? l->at->line : 0, l->at ? l->at->col : 0, l->path,
+                   "reference %.*s does not resolve and is left as written",
+                   (int)(len > 200 ? 200 : len), ref);
+    l->found++;
+}
+
+static void lint_list(rctx_t *r, lint_t *l, const ynode_t *list, const char *path)
+{
+    buf_t scratch;
+    for (size_t i = 0; list && list->kind == YNODE_SEQ && i < list->n; i++) {
+        const ynode_t *item = list->items[i];
+        if (item->kind != YNODE_SCALAR || !strstr(item->str, "<%"))
+            continue;
+        char *p = str_printf("%s[%zu]", path, i);
+        l->at = item;
+        l->path = p;
+        buf_init(&scratch, JOB_MAX_SCRIPT);
+        r->budget = RENDER_BUDGET;
+        (void)render_into(r, item->str, item->len, &scratch);
+        buf_free(&scratch);
+        free(p);
+    }
+}
+
+static void lint_deployments(const job_spec_t *s, lint_t *l)
+{
+    const ynode_t *deps = s->priv_->deployments;
+    for (size_t d = 0; deps && d < deps->n; d++) {
+        const ynode_t *roles = ynode_get(deps->items[d], "taskRoles");
+        for (size_t i = 0; roles && roles->kind == YNODE_MAP && i < roles->n; i++) {
+            const char *name = roles->pairs[i].key->str;
+            rctx_t r = {
+                .spec = s, .role = job_role_find(s, name), .unresolved = lint_unresolved, .arg = l};
+            static const char *const keys[] = {"preCommands", "postCommands"};
+            for (size_t k = 0; r.role && k < 2; k++) {
+                char *path = str_printf("deployments[%zu].taskRoles.%s.%s", d, name, keys[k]);
+                lint_list(&r, l, ynode_get(roles->pairs[i].val, keys[k]), path);
+                free(path);
+            }
+        }
+    }
+}
+
+size_t job_lint(const job_spec_t *spec, job_errors_t *warnings)
+{
+    lint_t l = {.out = warnings};
+    const ynode_t *roles = ynode_get(ydoc_root(spec->priv_->doc), "taskRoles");
+    for (size_t i = 0; i < spec->n_roles; i++) {
+        const job_role_t *ro = &spec->roles[i];
+        rctx_t r = {.spec = spec, .role = ro, .unresolved = lint_unresolved, .arg = &l};
+        char *path = str_printf("taskRoles.%s.commands", ro->name);
+        lint_list(&r, &l, ynode_get(ynode_get(roles, ro->name), "commands"), path);
+        free(path);
+    }
+    lint_deployments(spec, &l);
+    return l.found;
 }

@@ -48,6 +48,25 @@ static job_spec_t *load(const char *path)
     return spec;
 }
 
+/* Lint findings go to stderr as "file:line:col: field: warning: ..."; they
+ * do not make the file invalid. */
+static void print_warnings(const job_spec_t *spec, const char *path)
+{
+    job_errors_t w;
+    job_errors_init(&w);
+    if (job_lint(spec, &w)) {
+        for (size_t i = 0; i < w.n; i++) {
+            char *r = str_printf("warning: %s", w.items[i].reason);
+            free(w.items[i].reason);
+            w.items[i].reason = r;
+        }
+        char *msg = job_errors_format(&w, path);
+        fputs(msg, stderr);
+        free(msg);
+    }
+    job_errors_free(&w);
+}
+
 int job_validate_main(int argc, char **argv)
 {
     bool quiet = false;
@@ -68,6 +87,7 @@ int job_validate_main(int argc, char **argv)
             bad++;
             continue;
         }
+        print_warnings(spec, argv[i]);
         if (!quiet)
             printf("%s: ok: job %s, %zu task role%s, %d task%s, %d GPU%s\n", argv[i], spec->name,
                    spec->n_roles, spec->n_roles == 1 ? "" : "s", job_total_tasks(spec),

@@ -498,6 +498,29 @@ TEST(exitspec_table_is_complete_and_sorted)
     CHECK(exitspec_lookup(1) == NULL);
 }
 
+TEST(lint_reports_unresolved_references_with_positions)
+{
+    char *y =
+        job_with("parameters: {a: 1}\n", "    commands:\n"
+                                         "      - 'ok <% $parameters.a %> <% $other %>'\n"
+                                         "      - 'bad <% $parameters.b %> <% $script.uri %>'\n");
+    job_spec_t *s = parse_ok(y);
+    free(y);
+    if (!s)
+        return;
+    job_errors_t w;
+    job_errors_init(&w);
+    CHECK_INT_EQ(job_lint(s, &w), 2);
+    char *m = job_errors_format(&w, "f");
+    CHECK_STR_EQ(m, "f:12:9: taskRoles.w.commands[1]: reference <% $parameters.b %> does not "
+                    "resolve and is left as written\n"
+                    "f:12:9: taskRoles.w.commands[1]: reference <% $script.uri %> does not resolve "
+                    "and is left as written\n");
+    free(m);
+    job_errors_free(&w);
+    job_spec_free(s);
+}
+
 RUN_TESTS(hello_world_gets_openpai_defaults, min_succeeded_defaults_to_instances,
           renders_parameters_secrets_and_prerequisites, deployment_commands_are_applied_once,
           json_and_yaml_mask_secrets, errors_carry_line_column_and_path,
@@ -506,4 +529,4 @@ RUN_TESTS(hello_world_gets_openpai_defaults, min_succeeded_defaults_to_instances
           render_string_masks_secrets_outside_tasks, extras_hived_plugins_and_ports_are_read,
           prerequisite_fields_and_lookup, errors_as_json_and_api_message, error_list_is_capped,
           oversized_document_is_refused_before_parsing, render_work_is_bounded,
-          exitspec_table_is_complete_and_sorted)
+          exitspec_table_is_complete_and_sorted, lint_reports_unresolved_references_with_positions)
