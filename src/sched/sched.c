@@ -214,6 +214,7 @@ void sched_free(sched_t *s)
     }
     for (int i = 0; i < s->n_vcs; i++)
         free(s->vcs[i].vcells);
+    sched_attempt_free(&s->at);
     sched_strmap_free(&s->node_map);
     sched_strmap_free(&s->job_map);
     arena_reset(s);
@@ -555,9 +556,10 @@ pai_err_t sched_cancel(sched_t *s, const char *job_id)
 /* Unbind the VC's unpinned cells that no guaranteed work uses. */
 static void vc_gc(sched_t *s, int v)
 {
-    if (v == SCHED_NONE)
+    if (v == SCHED_NONE || !s->vcs[v].gc)
         return;
     vc_t *vc = &s->vcs[v];
+    vc->gc = false;
     for (int i = 0; i < vc->n_vcells; i++) {
         int c = vc->vcells[i].cell;
         if (c != SCHED_NONE && !vc->vcells[i].pinned && s->cells[c].vc_used == 0)
@@ -577,6 +579,8 @@ static void uncharge_task(sched_t *s, job_t *j, task_t *t)
 {
     if (t->cell != SCHED_NONE) {
         s->cells[t->cell].vc_used -= t->gpus;
+        if (s->cells[t->cell].vc_used == 0 && s->cells[t->cell].bound_vc != SCHED_NONE)
+            s->vcs[s->cells[t->cell].bound_vc].gc = true;
         t->cell = SCHED_NONE;
     }
     if (!j->oppo && j->vc != SCHED_NONE)
@@ -790,6 +794,7 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need)
         if (c == SCHED_NONE || !any_healthy(s, c))
             break; /* the rest of this type is doomed */
         sched_model_bind(s, j->vc, i, c);
+        vc->gc = true;
         if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
             break;
         added += s->types[vcl->type].gpus;
@@ -896,6 +901,7 @@ static bool try_lazy(sched_t *s, int slot)
         downgrade_cell_users(s, c, j->vc);
         sched_model_unbind(s, c);
         sched_model_bind(s, j->vc, i, q);
+        vc->gc = true;
         if (try_place(s, slot, MODE_FREE))
             return true;
     }
@@ -959,9 +965,8 @@ static bool never_fits(sched_t *s, job_t *j)
     cluster_gpus(s, j->sku, &total, &fr, &max_node);
     const char *sk = gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
-        snprintf(j->reason, sizeof(j->reason),
-                 "a task needs %d %s but the largest node has %d", j->max_task_gpus, sk,
-                 max_node);
+        snprintf(j->reason, sizeof(j->reason), "a task needs %d %s but the largest node has %d",
+                 j->max_task_gpus, sk, max_node);
         return true;
     }
     for (int i = 0; i < s->n_nodes; i++)
@@ -1324,6 +1329,7 @@ static bool restore_bind_for(sched_t *s, int v, int node)
             if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
                 vcl->chain == s->cells[c].chain) {
                 sched_model_bind(s, v, i, c);
+                vc->gc = true;
                 return true;
             }
         }
