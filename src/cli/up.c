@@ -1,18 +1,694 @@
-/* up.c - placeholder until this subsystem lands. */
+/*
+ * up.c - `pai up` (a whole cluster on this machine) and `pai down`.
+ *
+ * pai up is a small supervisor:
+ *   1. preflight: runtime dependencies, data directory writable, port free,
+ *      no other `pai up` on the same data directory (pidfile);
+ *   2. secrets: the admin password and the agent token are generated once
+ *      into the data directory (mode 0600) and reused on every restart, so
+ *      a restart keeps the store, its jobs and everyone's logins;
+ *   3. starts `pai server` (store in the data dir), waits for /api/v2/info,
+ *      then one `pai agent` per node (simulated GPUs), waits for the nodes
+ *      to register, and prints the portal URL, API URL and admin login;
+ *   4. waits for Ctrl-C / SIGTERM (`pai down` sends it) or a child's death,
+ *      then stops the agents, then the server (SIGTERM, SIGKILL after a
+ *      grace period), and removes the pidfile.
+ * Children run in their own process group (a terminal's Ctrl-C reaches
+ * only the supervisor, which stops them in order) and get SIGTERM if the
+ * supervisor dies (PR_SET_PDEATHSIG).  Their output goes to
+ * <data>/logs/{server,NODE}.log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/up.h"
+#include "common/util.h"
+
+#define UP_GRACE_MS   15000
+#define UP_READY_MS   30000
+#define UP_PIDFILE    "pai-up.pid"
+#define UP_DEFAULT_DD ".pai"
+
+static const cli_opt_t up_opts[] = {
+    {"data-dir", "DIR", "store, logs and secrets (default: $PAI_DATA_DIR, else ./.pai)", false},
+    {"port", "PORT", "port of the REST API and portal (default 9186)", false},
+    {"listen", "ADDR", "address to listen on (default 127.0.0.1)", false},
+    {"nodes", "N", "number of simulated nodes (default 2)", false},
+    {"gpus", "N", "simulated GPUs per node (default 4)", false},
+    {"gpu-model", "MODEL", "GPU model the nodes report (default sim-gpu)", false},
+    {"runtime", "RT", "process (default), podman or hollow", false},
+    {"hived-config", "FILE", "scheduler config in HiveD's format; its nodes become the agents",
+     false},
+    {"detach", NULL, "return once the cluster is up (stop it with `pai down`)", false},
+    {0},
+};
+static const cli_cmd_t up_cmd = {
+    "up",
+    "[--nodes N] [--gpus N] [--runtime process|podman] [--hived-config FILE] [--port P]",
+    "Start a whole pai cluster on this machine: the server (with its SQLite store in the\n"
+    "data directory) and one agent per node with simulated GPUs.  Prints the portal URL,\n"
+    "the API URL and the admin login.  Ctrl-C (or `pai down`) stops everything; starting\n"
+    "again with the same data directory keeps the jobs.",
+    up_opts,
+    0,
+    0};
+
+static const cli_opt_t down_opts[] = {
+    {"data-dir", "DIR", "the data directory `pai up` used (default: $PAI_DATA_DIR, else ./.pai)",
+     false},
+    {0},
+};
+static const cli_cmd_t down_cmd = {
+    "down", "[--data-dir DIR]", "Stop the cluster that `pai up` started.", down_opts, 0, 0};
+
+typedef struct {
+    char dir[PATH_MAX];
+    char self[PATH_MAX];
+    char listen[64];
+    char url[128];
+    const char *runtime, *hived;
+    int port;
+    char admin_pw[65], agent_token[65];
+    up_node_t node[UP_MAX_NODES];
+    int nnodes;
+    pid_t server, agent[UP_MAX_NODES];
+} up_t;
+
+/* ---- small helpers ---- */
+
+static bool in_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char *copy = xstrdup(path ? path : "/usr/bin:/bin");
+    bool found = false;
+    for (char *save = NULL, *d = strtok_r(copy, ":", &save); d && !found;
+         d = strtok_r(NULL, ":", &save)) {
+        char *p = str_printf("%s/%s", d, prog);
+        found = access(p, X_OK) == 0;
+        free(p);
+    }
+    free(copy);
+    return found;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void default_dir(const cli_args_t *a, char *out, size_t n)
+{
+    const char *d = cli_opt(a, "data-dir");
+    if (!d)
+        d = getenv("PAI_DATA_DIR");
+    if (!d || !*d)
+        d = UP_DEFAULT_DD;
+    char *abs = realpath(d, NULL);
+    if (abs)
+        str_copy(out, abs, n);
+    else if (d[0] == '/')
+        str_copy(out, d, n);
+    else {
+        char cwd[PATH_MAX];
+        char *full = str_printf("%s/%s", getcwd(cwd, sizeof(cwd)) ? cwd : ".", d);
+        str_copy(out, full, n);
+        free(full);
+    }
+    free(abs);
+}
+
+static pid_t read_pidfile(const char *dir)
+{
+    char *p = str_printf("%s/%s", dir, UP_PIDFILE);
+    buf_t b;
+    buf_init(&b, 64);
+    int pid = 0;
+    if (buf_read_file(&b, p) == PAI_OK) {
+        b.data[strcspn(b.data, "\n")] = '\0';
+        if (str_to_int(buf_str(&b), 1, INT_MAX, &pid) != PAI_OK)
+            pid = 0;
+    }
+    buf_free(&b);
+    free(p);
+    return (pid_t)pid;
+}
+
+static bool alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* ---- preflight ---- */
+
+static int check_runtime(const up_t *u)
+{
+    if (strcmp(u->runtime, "process") != 0 && strcmp(u->runtime, "podman") != 0 &&
+        strcmp(u->runtime, "hollow") != 0) {
+        fprintf(stderr, "pai up: --runtime must be process, podman or hollow (got '%s')\n",
+                u->runtime);
+        return CLI_USAGE;
+    }
+    if (strcmp(u->runtime, "podman") == 0 && !in_path("podman")) {
+        fprintf(stderr, "pai up: --runtime podman needs podman, which is not installed.\n"
+                        "  fix: bash scripts/deps.sh --podman   (or: apt-get install podman "
+                        "runc busybox-static)\n");
+        return CLI_USAGE;
+    }
+    if (strcmp(u->runtime, "process") == 0 && !in_path("bash")) {
+        fprintf(stderr, "pai up: the process runtime runs task commands with bash, which is "
+                        "not on PATH.\n  fix: apt-get install bash\n");
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+static int check_dir(const up_t *u)
+{
+    char *tmp = str_printf("%s/", u->dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            break;
+        *p = '/';
+    }
+    free(tmp);
+    tmp = str_printf("%s/.write-test", u->dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(tmp);
+        fprintf(stderr,
+                "pai up: the data directory %s is not writable (%s).\n"
+                "  fix: choose another with --data-dir DIR (or PAI_DATA_DIR), or fix its "
+                "permissions\n",
+                u->dir, strerror(errno));
+        return CLI_USAGE;
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    pid_t pid = read_pidfile(u->dir);
+    if (alive(pid)) {
+        fprintf(stderr,
+                "pai up: a cluster is already running from %s (pid %d).\n"
+                "  fix: stop it with `pai down --data-dir %s`, or use another --data-dir\n",
+                u->dir, (int)pid, u->dir);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int check_port(const up_t *u)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)u->port)};
+    int one = 1, rc = CLI_OK;
+    if (inet_pton(AF_INET, u->listen, &sa.sin_addr) != 1) {
+        fprintf(stderr, "pai up: --listen wants an IPv4 address (got '%s')\n", u->listen);
+        rc = CLI_USAGE;
+    } else if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+               bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr,
+                "pai up: port %d on %s is already in use (%s).\n"
+                "  fix: pick another with --port N, or stop the program that uses it\n",
+                u->port, u->listen, strerror(errno));
+        rc = CLI_FAIL;
+    }
+    if (s >= 0)
+        close(s);
+    return rc;
+}
+
+/* ---- secrets ---- */
+
+static int secret(const up_t *u, const char *name, char *out, size_t n)
+{
+    char *p = str_printf("%s/%s", u->dir, name);
+    buf_t b;
+    buf_init(&b, 256);
+    int rc = CLI_OK;
+    if (buf_read_file(&b, p) == PAI_OK && b.len >= 8) {
+        b.data[strcspn(b.data, "\r\n")] = '\0';
+        str_copy(out, buf_str(&b), n);
+        goto out;
+    }
+    unsigned char raw[12];
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2hex(out, n, raw, sizeof(raw));
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out)) {
+        fprintf(stderr, "pai up: cannot write %s: %s\n", p, strerror(errno));
+        rc = CLI_FAIL;
+    }
+    if (fd >= 0)
+        close(fd);
+out:
+    buf_free(&b);
+    free(p);
+    return rc;
+}
+
+/* ---- children ---- */
+
+static pid_t spawn(const up_t *u, char *const argv[], const char *logname, const char *env_pw,
+                   const char *env_tok)
+{
+    char *log = str_printf("%s/logs/%s.log", u->dir, logname);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(log);
+    if (fd < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, STDIN_FILENO);
+        if (env_pw)
+            setenv("PAI_ADMIN_PASSWORD", env_pw, 1);
+        if (env_tok)
+            setenv("PAI_AGENT_TOKEN", env_tok, 1);
+        execv(u->self, argv);
+        _exit(127);
+    }
+    close(fd);
+    return pid;
+}
+
+static int start_server(up_t *u)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", u->port);
+    char *argv[16] = {u->self,         "server",  "--data-dir", u->dir,
+                      "--listen-addr", u->listen, "--port",     port};
+    int n = 8;
+    if (u->hived) {
+        argv[n++] = "--hived-config";
+        argv[n++] = (char *)u->hived;
+    }
+    argv[n] = NULL;
+    u->server = spawn(u, argv, "server", u->admin_pw, u->agent_token);
+    return u->server > 0 ? CLI_OK : CLI_FAIL;
+}
+
+static int start_agent(up_t *u, int i)
+{
+    char gpus[16];
+    const up_node_t *nd = &u->node[i];
+    snprintf(gpus, sizeof(gpus), "%d", nd->gpus);
+    char *work = str_printf("%s/agents/%s", u->dir, nd->name);
+    mkdir(work, 0700);
+    char *argv[] = {u->self,       "agent",
+                    "--server",    u->url,
+                    "--token",     u->agent_token,
+                    "--name",      (char *)nd->name,
+                    "--gpus",      gpus,
+                    "--gpu-model", (char *)nd->gpu_model,
+                    "--runtime",   (char *)u->runtime,
+                    "--work-dir",  work,
+                    NULL};
+    u->agent[i] = spawn(u, argv, nd->name, NULL, NULL);
+    free(work);
+    return u->agent[i] > 0 ? CLI_OK : CLI_FAIL;
+}
+
+static void tail_log(const up_t *u, const char *name)
+{
+    char *p = str_printf("%s/logs/%s.log", u->dir, name);
+    buf_t b;
+    buf_init(&b, 1u << 20);
+    if (buf_read_file(&b, p) == PAI_OK) {
+        const char *s = buf_str(&b);
+        const char *start = s + b.len;
+        for (int lines = 0; start > s && lines < 16; start--)
+            if (start[-1] == '\n' && start != s + b.len)
+                lines++;
+        fprintf(stderr, "---- last lines of %s ----\n%s", p, start);
+    }
+    buf_free(&b);
+    free(p);
+}
+
+/* Wait until GET path answers 2xx (checking that `pid` still lives). */
+static int wait_http(const up_t *u, const cli_ctx_t *c, const char *path, pid_t pid,
+                     const char *what)
+{
+    int64_t t0 = time_mono_ms();
+    while (time_mono_ms() - t0 < UP_READY_MS) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "pai up: %s exited during start-up (status %d)\n", what,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            return CLI_FAIL;
+        }
+        cli_resp_t r;
+        int rc = cli_request(c, "GET", path, NULL, NULL, 0, CLI_QUIET, &r);
+        cli_resp_free(&r);
+        if (rc == CLI_OK)
+            return CLI_OK;
+        sleep_ms(200);
+    }
+    (void)u;
+    fprintf(stderr, "pai up: %s did not answer within %ds\n", what, UP_READY_MS / 1000);
+    return CLI_FAIL;
+}
+
+/* Log in as admin and wait for all nodes to register; a warning only. */
+static void wait_nodes(const up_t *u)
+{
+    cli_ctx_t c = {.server = (char *)u->url};
+    char *form = str_printf("username=admin&password=%s&expiration=600", u->admin_pw);
+    cli_resp_t r;
+    (void)cli_request(&c, "POST", "/api/v2/authn/basic/login", "application/x-www-form-urlencoded",
+                      form, strlen(form), CLI_QUIET, &r);
+    free(form);
+    const char *tok = json_string_value(json_object_get(r.json, "token"));
+    c.token = tok ? xstrdup(tok) : NULL;
+    cli_resp_free(&r);
+    size_t seen = 0;
+    for (int64_t t0 = time_mono_ms(); c.token && time_mono_ms() - t0 < UP_READY_MS;) {
+        if (cli_request(&c, "GET", "/api/v2/kubernetes/nodes", NULL, NULL, 0, CLI_QUIET, &r) ==
+            CLI_OK) {
+            const json_t *items = json_is_array(r.json) ? r.json : json_object_get(r.json, "items");
+            seen = json_array_size(items);
+        }
+        cli_resp_free(&r);
+        if (seen >= (size_t)u->nnodes)
+            break;
+        sleep_ms(250);
+    }
+    if (seen < (size_t)u->nnodes)
+        fprintf(stderr, "pai up: warning: %zu of %d nodes registered so far (see %s/logs/)\n", seen,
+                u->nnodes, u->dir);
+    free(c.token);
+}
+
+static void stop_pids(pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGTERM);
+    int64_t t0 = time_mono_ms();
+    for (int left = n; left > 0 && time_mono_ms() - t0 < UP_GRACE_MS;) {
+        left = 0;
+        for (int i = 0; i < n; i++) {
+            if (pids[i] > 0 && waitpid(pids[i], NULL, WNOHANG) == 0)
+                left++;
+            else
+                pids[i] = 0;
+        }
+        if (left)
+            sleep_ms(50);
+    }
+    for (int i = 0; i < n; i++) {
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+            pids[i] = 0;
+        }
+    }
+}
+
+static void stop_all(up_t *u)
+{
+    stop_pids(u->agent, u->nnodes);
+    stop_pids(&u->server, 1);
+    char *p = str_printf("%s/%s", u->dir, UP_PIDFILE);
+    unlink(p);
+    free(p);
+}
+
+/* ---- start-up ---- */
+
+static int parse_up(const cli_args_t *a, up_t *u)
+{
+    int nodes, gpus;
+    if (cli_opt_int(a, "port", 1, 65535, 9186, &u->port) != CLI_OK ||
+        cli_opt_int(a, "nodes", 1, UP_MAX_NODES, 2, &nodes) != CLI_OK ||
+        cli_opt_int(a, "gpus", 0, 64, 4, &gpus) != CLI_OK)
+        return CLI_USAGE;
+    default_dir(a, u->dir, sizeof(u->dir));
+    str_copy(u->listen, cli_opt(a, "listen") ? cli_opt(a, "listen") : "127.0.0.1",
+             sizeof(u->listen));
+    u->runtime = cli_opt(a, "runtime") ? cli_opt(a, "runtime") : "process";
+    u->hived = cli_opt(a, "hived-config");
+    const char *model = cli_opt(a, "gpu-model") ? cli_opt(a, "gpu-model") : "sim-gpu";
+    if (u->hived) {
+        u->nnodes = up_hived_nodes(u->hived, u->node, UP_MAX_NODES);
+        if (u->nnodes < 0)
+            return CLI_USAGE;
+    } else {
+        u->nnodes = nodes;
+        for (int i = 0; i < nodes; i++) {
+            snprintf(u->node[i].name, sizeof(u->node[i].name), "node-%d", i + 1);
+            str_copy(u->node[i].gpu_model, model, sizeof(u->node[i].gpu_model));
+            u->node[i].gpus = gpus;
+        }
+    }
+    const char *host = strcmp(u->listen, "0.0.0.0") == 0 ? "127.0.0.1" : u->listen;
+    snprintf(u->url, sizeof(u->url), "http://%s:%d", host, u->port);
+    ssize_t n = readlink("/proc/self/exe", u->self, sizeof(u->self) - 1);
+    if (n <= 0)
+        return CLI_FAIL;
+    u->self[n] = '\0';
+    return CLI_OK;
+}
+
+static int preflight(up_t *u)
+{
+    int rc = check_runtime(u);
+    if (rc == CLI_OK)
+        rc = check_dir(u);
+    if (rc == CLI_OK)
+        rc = check_port(u);
+    if (rc == CLI_OK && sodium_init() < 0)
+        rc = CLI_FAIL;
+    if (rc == CLI_OK)
+        rc = secret(u, "admin.password", u->admin_pw, sizeof(u->admin_pw));
+    if (rc == CLI_OK)
+        rc = secret(u, "agent.token", u->agent_token, sizeof(u->agent_token));
+    char *d = str_printf("%s/logs", u->dir);
+    mkdir(d, 0700);
+    free(d);
+    d = str_printf("%s/agents", u->dir);
+    mkdir(d, 0700);
+    free(d);
+    return rc;
+}
+
+static int write_pidfile(const up_t *u)
+{
+    char *p = str_printf("%s/%s", u->dir, UP_PIDFILE);
+    FILE *f = fopen(p, "w");
+    free(p);
+    if (!f)
+        return CLI_FAIL;
+    fprintf(f, "%d\n", (int)getpid());
+    return fclose(f) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+static void banner(const up_t *u)
+{
+    int gpus = 0;
+    for (int i = 0; i < u->nnodes; i++)
+        gpus += u->node[i].gpus;
+    printf("pai is up: server + %d node%s, %d GPUs (%s runtime)\n", u->nnodes,
+           u->nnodes == 1 ? "" : "s", gpus, u->runtime);
+    printf("  portal:  %s/\n", u->url);
+    printf("  API:     %s/api/v2\n", u->url);
+    printf("  login:   admin / %s\n", u->admin_pw);
+    printf("  data:    %s (logs in %s/logs)\n\n", u->dir, u->dir);
+    printf("next:  pai login %s --user admin --password %s\n", u->url, u->admin_pw);
+    printf("       pai submit examples/hello-world.yaml && pai wait hello-world\n");
+    printf("stop:  Ctrl-C here, or `pai down%s%s`\n", u->dir[0] ? " --data-dir " : "", u->dir);
+    fflush(stdout);
+}
+
+static int start_all(up_t *u)
+{
+    cli_ctx_t c = {.server = u->url};
+    if (write_pidfile(u) != CLI_OK) {
+        fprintf(stderr, "pai up: cannot write the pidfile in %s\n", u->dir);
+        return CLI_FAIL;
+    }
+    if (start_server(u) != CLI_OK || wait_http(u, &c, "/api/v2/info", u->server, "the server")) {
+        tail_log(u, "server");
+        return CLI_FAIL;
+    }
+    for (int i = 0; i < u->nnodes; i++) {
+        if (start_agent(u, i) != CLI_OK) {
+            fprintf(stderr, "pai up: cannot start the agent of %s\n", u->node[i].name);
+            return CLI_FAIL;
+        }
+    }
+    wait_nodes(u);
+    return CLI_OK;
+}
+
+/* Returns the exit status once a signal or a child's death ends the run. */
+static int supervise(up_t *u, const sigset_t *set)
+{
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(set, &si);
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+            fprintf(stderr, "\npai up: stopping...\n");
+            return CLI_OK;
+        }
+        if (sig != SIGCHLD)
+            continue;
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+            const char *who = pid == u->server ? "server" : NULL;
+            for (int i = 0; i < u->nnodes && !who; i++)
+                if (pid == u->agent[i]) {
+                    who = u->node[i].name;
+                    u->agent[i] = 0;
+                }
+            if (pid == u->server)
+                u->server = 0;
+            if (!who)
+                continue;
+            fprintf(stderr, "pai up: %s exited unexpectedly (status %d); stopping\n", who,
+                    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+            tail_log(u, strcmp(who, "server") == 0 ? "server" : who);
+            return CLI_FAIL;
+        }
+    }
+}
+
+/* --detach: the parent waits for the child's "ready" byte, then returns. */
+static int detach(int *ready_fd)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(p[0]);
+        setsid();
+        *ready_fd = p[1];
+        return 0;
+    }
+    close(p[1]);
+    char c;
+    ssize_t n = read(p[0], &c, 1);
+    close(p[0]);
+    if (n == 1)
+        _exit(0);
+    int st;
+    waitpid(pid, &st, 0);
+    _exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
+}
+
+static void detached_ready(const up_t *u, int fd)
+{
+    char *log = str_printf("%s/logs/up.log", u->dir);
+    int lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(log);
+    fflush(stdout);
+    fflush(stderr);
+    if (lf >= 0) {
+        dup2(lf, STDOUT_FILENO);
+        dup2(lf, STDERR_FILENO);
+        close(lf);
+    }
+    if (write(fd, "R", 1) != 1)
+        fprintf(stderr, "pai up: the parent went away\n");
+    close(fd);
+}
 
 int up_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
-    return 2;
+    cli_args_t a;
+    bool done;
+    int rc = cli_args_parse(&up_cmd, argc, argv, &a, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    up_t *u = xcalloc(1, sizeof(*u));
+    int ready_fd = -1;
+    rc = parse_up(&a, u);
+    if (rc == CLI_OK)
+        rc = preflight(u);
+    if (rc != CLI_OK)
+        goto out;
+    if (cli_flag(&a, "detach") && detach(&ready_fd) != 0) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    rc = start_all(u);
+    if (rc == CLI_OK) {
+        banner(u);
+        if (ready_fd >= 0)
+            detached_ready(u, ready_fd);
+        rc = supervise(u, &set);
+    }
+    stop_all(u);
+    fprintf(stderr, "pai up: stopped\n");
+out:
+    free(u);
+    return rc;
 }
 
 int down_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
-    return 2;
+    cli_args_t a;
+    bool done;
+    int rc = cli_args_parse(&down_cmd, argc, argv, &a, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    char dir[PATH_MAX];
+    default_dir(&a, dir, sizeof(dir));
+    pid_t pid = read_pidfile(dir);
+    if (!alive(pid)) {
+        fprintf(stderr, "pai down: no cluster is running from %s\n", dir);
+        return CLI_FAIL;
+    }
+    kill(pid, SIGTERM);
+    int64_t t0 = time_mono_ms();
+    /* Done when the supervisor removed its pidfile or is gone (a zombie
+     * whose parent has not reaped it yet counts as gone). */
+    while (alive(pid) && read_pidfile(dir) == pid && time_mono_ms() - t0 < 2 * UP_GRACE_MS + 5000)
+        sleep_ms(100);
+    if (alive(pid) && read_pidfile(dir) == pid) {
+        fprintf(stderr, "pai down: pid %d did not stop; kill it with `kill -9 %d`\n", (int)pid,
+                (int)pid);
+        return CLI_FAIL;
+    }
+    printf("stopped the cluster in %s\n", dir);
+    return CLI_OK;
 }

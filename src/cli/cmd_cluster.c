@@ -1,0 +1,168 @@
+/*
+ * cmd_cluster.c - `pai nodes` and `pai vcs`.
+ *
+ * nodes: GET /api/v2/kubernetes/nodes, a Kubernetes-style NodeList
+ *        ({items: [{metadata: {name}, status: {capacity, allocatable,
+ *        conditions, addresses}}]}).  GPUs used = capacity - allocatable
+ *        of "nvidia.com/gpu"; pai's flat fields (name, state, gpus,
+ *        gpusUsed, gpuModel, address) are read when present.
+ * vcs:   GET /api/v2/virtual-clusters -> {vc: VirtualCluster}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/util.h"
+
+static const cli_opt_t list_opts[] = {
+    {"json", NULL, "print the server's JSON", false},
+    {0},
+};
+static const cli_cmd_t nodes_cmd = {
+    "nodes",   "[--json]", "List the cluster's nodes with their GPUs used and free.",
+    list_opts, 0,          0};
+static const cli_cmd_t vcs_cmd = {
+    "vcs", "[--json]", "List virtual clusters with their share and GPU use.", list_opts, 0, 0};
+
+/* A number that may be written as a JSON integer or a string ("4"). */
+static long long jnum(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (long long)json_integer_value(v);
+    if (json_is_real(v))
+        return (long long)json_real_value(v);
+    if (json_is_array(v))
+        return (long long)json_array_size(v);
+    int64_t n;
+    if (json_is_string(v) && str_to_i64(json_string_value(v), 0, INT64_MAX, &n) == PAI_OK)
+        return (long long)n;
+    return 0;
+}
+
+static const char *node_ready(const json_t *n)
+{
+    const char *flat = cli_jstr(n, "state");
+    if (*flat)
+        return flat;
+    size_t i;
+    json_t *cond;
+    json_array_foreach(json_object_get(json_object_get(n, "status"), "conditions"), i, cond)
+    {
+        if (strcmp(cli_jstr(cond, "type"), "Ready") == 0)
+            return strcmp(cli_jstr(cond, "status"), "True") == 0 ? "Ready" : "NotReady";
+    }
+    return "";
+}
+
+static const char *node_address(const json_t *n)
+{
+    const char *flat = cli_jstr(n, "address");
+    if (*flat)
+        return flat;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(json_object_get(n, "status"), "addresses"), i, a)
+    {
+        if (strcmp(cli_jstr(a, "type"), "InternalIP") == 0)
+            return cli_jstr(a, "address");
+    }
+    return "";
+}
+
+static void node_row(cli_table_t *t, const json_t *n)
+{
+    const json_t *st = json_object_get(n, "status");
+    const json_t *meta = json_object_get(n, "metadata");
+    const char *name = *cli_jstr(n, "name") ? cli_jstr(n, "name") : cli_jstr(meta, "name");
+    long long total =
+        json_object_get(n, "gpus")
+            ? jnum(json_object_get(n, "gpus"))
+            : jnum(json_object_get(json_object_get(st, "capacity"), "nvidia.com/gpu"));
+    long long used;
+    if (json_object_get(n, "gpusUsed"))
+        used = jnum(json_object_get(n, "gpusUsed"));
+    else
+        used = total - jnum(json_object_get(json_object_get(st, "allocatable"), "nvidia.com/gpu"));
+    const char *model = *cli_jstr(n, "gpuModel")
+                            ? cli_jstr(n, "gpuModel")
+                            : cli_jstr(json_object_get(meta, "labels"), "pai.gpu/model");
+    char tot[32], usd[32], fr[32];
+    snprintf(tot, sizeof(tot), "%lld", total);
+    snprintf(usd, sizeof(usd), "%lld", used);
+    snprintf(fr, sizeof(fr), "%lld", total - used);
+    const char *cells[] = {name, node_ready(n), node_address(n), model, tot, usd, fr};
+    cli_table_row(t, cells);
+}
+
+static int list_main(const cli_cmd_t *cmd, int argc, char **argv, const char *path,
+                     void (*print)(const json_t *))
+{
+    cli_args_t a;
+    bool done;
+    int rc = cli_args_parse(cmd, argc, argv, &a, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    cli_ctx_t c;
+    cli_resp_t r = {0};
+    rc = cli_ctx_load(&c, true);
+    if (rc == CLI_OK)
+        rc = cli_get(&c, path, &r);
+    if (rc == CLI_OK) {
+        if (cli_flag(&a, "json"))
+            cli_print_json(r.json);
+        else
+            print(r.json);
+    }
+    cli_resp_free(&r);
+    cli_ctx_free(&c);
+    return rc;
+}
+
+static void print_nodes(const json_t *j)
+{
+    const json_t *items = json_is_array(j) ? j : json_object_get(j, "items");
+    cli_table_t *t = cli_table_new("NODE|STATE|ADDRESS|GPU_MODEL|GPUS|USED|FREE");
+    size_t i;
+    json_t *n;
+    json_array_foreach(items, i, n) node_row(t, n);
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+}
+
+int cli_nodes_main(int argc, char **argv)
+{
+    return list_main(&nodes_cmd, argc, argv, "/api/v2/kubernetes/nodes", print_nodes);
+}
+
+static void vc_row(cli_table_t *t, const char *name, const json_t *vc)
+{
+    char cap[32], maxc[32], used[32], total[32], gused[32];
+    cli_jfmt(vc, "capacity", cap, sizeof(cap));
+    cli_jfmt(vc, "maxCapacity", maxc, sizeof(maxc));
+    cli_jfmt(vc, "usedCapacity", used, sizeof(used));
+    snprintf(gused, sizeof(gused), "%lld",
+             jnum(json_object_get(json_object_get(vc, "resourcesUsed"), "GPUs")));
+    const json_t *tot = json_object_get(vc, "resourcesTotal");
+    if (!tot)
+        tot = json_object_get(vc, "resourcesGuaranteed");
+    snprintf(total, sizeof(total), "%lld", jnum(json_object_get(tot, "GPUs")));
+    const char *cells[] = {name, cap, maxc, used, gused, total, cli_jstr(vc, "status")};
+    cli_table_row(t, cells);
+}
+
+static void print_vcs(const json_t *j)
+{
+    cli_table_t *t = cli_table_new("VC|CAPACITY|MAX|USED|GPUS_USED|GPUS_TOTAL|STATUS");
+    const char *name;
+    json_t *vc;
+    json_object_foreach((json_t *)j, name, vc) vc_row(t, name, vc);
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+}
+
+int cli_vcs_main(int argc, char **argv)
+{
+    return list_main(&vcs_cmd, argc, argv, "/api/v2/virtual-clusters", print_vcs);
+}

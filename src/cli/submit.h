@@ -1,0 +1,20 @@
+/*
+ * submit.h - job-file helpers shared by `pai submit` (internal to src/cli).
+ */
+#ifndef PAI_CLI_SUBMIT_H
+#define PAI_CLI_SUBMIT_H
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/yamltree.h"
+
+/* Read and check a job file: YAML syntax and the top-level fields, each
+ * problem printed as "FILE:LINE:COL: field: reason".  On CLI_OK, text
+ * holds the file and *doc its tree (both owned by the caller, also on
+ * failure: free with buf_free / ydoc_free). */
+int cli_load_job(const char *path, buf_t *text, ydoc_t **doc);
+/* A YAML tree as JSON (plain scalars typed as YAML 1.1 would). */
+json_t *cli_yaml_to_json(const ynode_t *n);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * up.h - `pai up` internals shared by up.c and up_hived.c.
+ */
+#ifndef PAI_CLI_UP_H
+#define PAI_CLI_UP_H
+
+#include <stddef.h>
+
+#define UP_MAX_NODES 64
+
+typedef struct {
+    char name[128];
+    char gpu_model[64];
+    int gpus;
+} up_node_t;
+
+/* Nodes named by a HiveD-format config: every node-level cell under
+ * physicalCells, its address as the name, its leaf cell type as the GPU
+ * model and the product of childCellNumber below it as the GPU count.
+ * Prints "FILE:LINE:COL: reason" and returns -1 on a problem, else the
+ * number of nodes written to out (at most max). */
+int up_hived_nodes(const char *path, up_node_t *out, int max);
+
+#endif

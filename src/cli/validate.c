@@ -1,0 +1,119 @@
+/*
+ * validate.c - the local checks `pai submit` runs before it sends a file,
+ * and the YAML -> JSON conversion used when --param / --vc / --name change
+ * the document.
+ *
+ * The full protocol validation lives in the protocol module (`pai job
+ * validate`); this file calls it and, so that a broken file is refused
+ * before any network traffic, first checks the YAML syntax and the
+ * top-level fields every protocol-v2 job has, naming file, line and field.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/submit.h"
+#include "common/limits.h"
+#include "common/util.h"
+#include "common/yamltree.h"
+
+static const char *const required_fields[] = {"protocolVersion", "name", "type", "taskRoles"};
+
+static int check_root(const char *path, const ynode_t *root)
+{
+    if (!root || root->kind != YNODE_MAP) {
+        fprintf(stderr, "%s:%d:%d: the job must be a YAML mapping (protocolVersion, name, ...)\n",
+                path, root ? root->line : 1, root ? root->col : 1);
+        return CLI_USAGE;
+    }
+    int rc = CLI_OK;
+    for (size_t i = 0; i < ARRAY_LEN(required_fields); i++) {
+        if (!ynode_get(root, required_fields[i])) {
+            fprintf(stderr, "%s:%d:%d: %s: required field is missing\n", path, root->line,
+                    root->col, required_fields[i]);
+            rc = CLI_USAGE;
+        }
+    }
+    const ynode_t *name = ynode_get(root, "name");
+    if (name && (name->kind != YNODE_SCALAR || !str_is_name(name->str))) {
+        fprintf(stderr, "%s:%d:%d: name: must be letters, digits, '-' or '_'\n", path, name->line,
+                name->col);
+        rc = CLI_USAGE;
+    }
+    const ynode_t *roles = ynode_get(root, "taskRoles");
+    if (roles && (roles->kind != YNODE_MAP || roles->n == 0)) {
+        fprintf(stderr, "%s:%d:%d: taskRoles: must be a non-empty mapping of role names\n", path,
+                roles->line, roles->col);
+        rc = CLI_USAGE;
+    }
+    return rc;
+}
+
+int cli_load_job(const char *path, buf_t *text, ydoc_t **doc)
+{
+    buf_init(text, PAI_MAX_JOB_YAML);
+    *doc = NULL;
+    pai_err_t e = buf_read_file(text, path);
+    if (e != PAI_OK) {
+        fprintf(stderr, "pai submit: cannot read %s: %s\n", path,
+                e == PAI_E_TOO_LARGE ? "file too large" : "no such file or not readable");
+        return CLI_USAGE;
+    }
+    yerr_t yerr;
+    if (ydoc_parse(text->data ? text->data : "", text->len, doc, &yerr) != PAI_OK) {
+        fprintf(stderr, "%s:%d:%d: invalid YAML: %s\n", path, yerr.line, yerr.col, yerr.msg);
+        return CLI_USAGE;
+    }
+    return check_root(path, ydoc_root(*doc));
+}
+
+int cli_validate_file(const char *path)
+{
+    buf_t text;
+    ydoc_t *doc = NULL;
+    int rc = cli_load_job(path, &text, &doc);
+    ydoc_free(doc);
+    buf_free(&text);
+    return rc;
+}
+
+static json_t *scalar_to_json(const ynode_t *n)
+{
+    int64_t i;
+    double d;
+    bool b;
+    if (!n->plain)
+        return json_stringn(n->str, n->len);
+    if (ynode_is_null(n))
+        return json_null();
+    if (ynode_as_i64(n, &i))
+        return json_integer((json_int_t)i);
+    if (ynode_as_double(n, &d))
+        return json_real(d);
+    if (ynode_as_bool(n, &b))
+        return json_boolean(b);
+    return json_stringn(n->str, n->len);
+}
+
+json_t *cli_yaml_to_json(const ynode_t *n)
+{
+    if (!n)
+        return json_null();
+    if (n->kind == YNODE_SCALAR)
+        return scalar_to_json(n);
+    if (n->kind == YNODE_SEQ) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n->n; i++)
+            json_array_append_new(a, cli_yaml_to_json(n->items[i]));
+        return a;
+    }
+    json_t *o = json_object();
+    for (size_t i = 0; i < n->n; i++) {
+        const ynode_t *k = n->pairs[i].key;
+        if (k && k->kind == YNODE_SCALAR)
+            json_object_set_new(o, k->str, cli_yaml_to_json(n->pairs[i].val));
+    }
+    return o;
+}

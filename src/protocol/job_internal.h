@@ -1,0 +1,43 @@
+/*
+ * job_internal.h - shared between the protocol module's .c files only.
+ *
+ * A spec's memory: the parsed YAML document (ydoc_t; every string in the
+ * spec points into it) and a bump arena for the spec's arrays.  Both are
+ * freed at once by job_spec_free().
+ */
+#ifndef PAI_PROTOCOL_JOB_INTERNAL_H
+#define PAI_PROTOCOL_JOB_INTERNAL_H
+
+#include "common/yamltree.h"
+#include "protocol/job.h"
+
+typedef struct arena_chunk arena_chunk_t;
+
+struct job_priv {
+    ydoc_t *doc;
+    arena_chunk_t *chunks;
+    const ynode_t *parameters;    /* map or NULL */
+    const ynode_t *secrets;       /* map or NULL */
+    const ynode_t **prereq_nodes; /* n_prereqs maps, as written */
+    const ynode_t *deployments;   /* list or NULL */
+    const ynode_t *extras;        /* map or NULL */
+};
+
+/* Zeroed memory from the spec's arena (aborts on allocation failure, like
+ * xcalloc: specs are small and bounded by the document limits). */
+void *job_arena_alloc(job_spec_t *spec, size_t size);
+void job_arena_free(arena_chunk_t *chunks);
+
+/* Append one problem (path and reason are copied; reason is printf-style). */
+void job_errors_add(job_errors_t *errs, int line, int col, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Kinds of a YAML node as JSON would see it (YAML 1.2 core schema). */
+typedef enum { JT_NULL, JT_BOOL, JT_INT, JT_FLOAT, JT_STRING, JT_MAP, JT_SEQ } jtype_t;
+jtype_t job_ytype(const ynode_t *n);
+/* Integer value of a JT_INT node; false when out of int64 range. */
+bool job_yint(const ynode_t *n, int64_t *out);
+/* The node as JSON (new reference; NULL on allocation failure). */
+json_t *job_ynode_to_json(const ynode_t *n);
+
+#endif

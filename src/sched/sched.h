@@ -1,0 +1,264 @@
+/*
+ * sched.h - the pai scheduler: topology-aware gang scheduling with
+ * virtual-cluster guarantees as cells (HiveD's model), priorities,
+ * preemption and an anti-starvation reservation.
+ *
+ * The module is pure: it does no I/O, reads no globals and no clocks (the
+ * current time is an argument; decision latency is measured only through the
+ * optional clock callback the caller injects) and starts no threads.  It is
+ * not thread-safe: the caller serialises calls (the server holds a mutex).
+ *
+ * Life cycle
+ *   sched_new_config() / sched_new_nodes()   build the cluster model
+ *   sched_node_update()                      nodes report (health, cpus...)
+ *   sched_submit() / sched_cancel()          requests enter / leave the queue
+ *   sched_schedule(now)                      one event-driven pass -> decisions
+ *   sched_release()                          a bound job finished or stopped
+ *   sched_restore()                          after a restart, re-add running jobs
+ *   sched_vc_status() / sched_node_status()  read-only views for the API
+ *
+ * Semantics are described in docs/scheduler.md.
+ */
+#ifndef PAI_SCHED_SCHED_H
+#define PAI_SCHED_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct sched sched_t;
+
+/* OpenPAI priority classes. */
+enum {
+    SCHED_PRIO_OPPO = -1, /* opportunistic: outside quotas, preempted first */
+    SCHED_PRIO_TEST = 10, /* the default */
+    SCHED_PRIO_PROD = 100,
+    SCHED_PRIO_CRIT = 120,
+};
+
+/* Name limits (all names are copied into the scheduler). */
+#define SCHED_NAME_MAX          64
+#define SCHED_REASON_MAX        256
+#define SCHED_MAX_GPUS_PER_NODE 64
+
+typedef enum {
+    SCHED_POLICY_PAI = 0,    /* cells, guarantees, preemption, no HOL + reservation */
+    SCHED_POLICY_FIFO_QUOTA, /* YARN-CS-like: per-VC FIFO, GPU-count quota, no preemption */
+    SCHED_POLICY_FIRST_FIT,  /* no quotas: first waiting job that fits anywhere */
+} sched_policy_t;
+
+typedef struct {
+    sched_policy_t policy;
+    /* A guaranteed job waiting longer than this gets capacity reserved
+     * (anti-starvation).  0 means the default, 10 minutes; <0 disables. */
+    int64_t starvation_ms;
+    /* Config mode: nodes named in the config start healthy (the
+     * simulator and tests) instead of unhealthy until reported (server). */
+    bool assume_healthy;
+    /* Optional monotonic clock in microseconds, used only to measure the
+     * scheduler's own decision latency; NULL: latency is not measured. */
+    int64_t (*clock_us)(void *ctx);
+    void *clock_ctx;
+    /* Emit no WAIT decisions and skip composing wait reasons (the simulator:
+     * thousands of waiting jobs per pass). */
+    bool quiet_waits;
+} sched_opts_t;
+
+/* Build from a HiveD scheduler config (YAML text, len bytes).  Fields that
+ * only mean something on Kubernetes are ignored.  On failure returns
+ * PAI_E_BAD_CONFIG (or PAI_E_NOMEM) and writes a one-line reason into err
+ * (errlen bytes, may be NULL).  *out is owned by the caller: sched_free(). */
+PAI_MUST_CHECK pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opts,
+                                          sched_t **out, char *err, size_t errlen);
+
+/* Build an empty model whose nodes come from sched_node_update(): every node
+ * is its own top-level cell, one VC "default" owns every GPU node (its
+ * guarantee grows with the cluster).  opts may be NULL. */
+PAI_MUST_CHECK pai_err_t sched_new_nodes(const sched_opts_t *opts, sched_t **out);
+
+/* A uniform cluster for the simulator and benchmarks: nodes x gpus_per_node
+ * GPUs of one SKU, grouped into racks of rack_nodes nodes (0: no racks), and
+ * VCs owning whole nodes (vc_nodes[i] nodes for vc_names[i]; their sum must
+ * not exceed nodes).  Refused with a reason like sched_new_config(). */
+PAI_MUST_CHECK pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
+                                           const char *const *vc_names, const int *vc_nodes,
+                                           size_t n_vcs, const sched_opts_t *opts, sched_t **out,
+                                           char *err, size_t errlen);
+
+void sched_free(sched_t *s);
+
+/* ---- nodes ---------------------------------------------------------- */
+
+typedef struct {
+    const char *name;    /* node name (agent id); required */
+    const char *address; /* IP or host; config nodes match by address or name */
+    int gpus;            /* GPU count (ignored for config nodes: the config decides) */
+    const char *sku;     /* GPU model / SKU type, e.g. "A100"; NULL or "" for CPU-only */
+    int cpus;            /* vCPUs; 0 = unknown (not checked) */
+    int64_t memory_mb;   /* memory; 0 = unknown (not checked) */
+    bool healthy;
+    /* Optional topology: GPUs per group sharing a PCIe switch/socket (e.g. 4
+     * for 2 sockets x 4).  0 = power-of-two buddy blocks. */
+    int gpus_per_group;
+} sched_node_t;
+
+/* Add or update a node.  In node-derived mode a new node joins VC default.
+ * In config mode a node the config does not name returns PAI_E_NOT_FOUND (it
+ * is ignored).  A GPU count change of a derived node with work on it returns
+ * PAI_E_INVALID. */
+PAI_MUST_CHECK pai_err_t sched_node_update(sched_t *s, const sched_node_t *node);
+
+/* Health only (agent lost, GPU failed).  Unhealthy nodes get no new work;
+ * running work is left alone (the caller decides).  PAI_E_NOT_FOUND when unknown. */
+PAI_MUST_CHECK pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy);
+
+/* ---- requests ------------------------------------------------------- */
+
+typedef struct {
+    const char *name;           /* task role name */
+    int instances;              /* >= 1 */
+    int gpus;                   /* per instance; 0 = CPU-only task */
+    int cpus;                   /* per instance; 0 = not checked */
+    int64_t memory_mb;          /* per instance; 0 = not checked */
+    const char *sku;            /* optional SKU type ("" / NULL: any) */
+    const char *pinned_cell;    /* optional pinnedCellId of the VC */
+    const char *affinity_group; /* optional; roles sharing a group are packed together */
+} sched_role_t;
+
+typedef struct {
+    const char *job_id; /* unique; copied */
+    const char *vc;
+    int priority;      /* SCHED_PRIO_* or any int; < 0 is opportunistic */
+    bool gang;         /* true: all tasks bind together (the default in OpenPAI) */
+    bool lazy_preempt; /* true: when preempted, first try to keep running as oppo */
+    int64_t submit_ms;
+    const sched_role_t *roles;
+    size_t n_roles;
+} sched_request_t;
+
+/* Queue a request (copied).  Returns PAI_E_CONFLICT_JOB if the id is known,
+ * PAI_E_INVALID for a malformed request (reason in err).  A request that can
+ * never fit its VC is accepted and answered with a REFUSE decision by the
+ * next sched_schedule(). */
+PAI_MUST_CHECK pai_err_t sched_submit(sched_t *s, const sched_request_t *req, char *err,
+                                      size_t errlen);
+
+/* Remove a waiting job (also one that got a PREEMPT for it).  PAI_E_NO_JOB
+ * when not waiting. */
+PAI_MUST_CHECK pai_err_t sched_cancel(sched_t *s, const char *job_id);
+
+/* A bound (running, or preempted and now gone) job released its resources.
+ * PAI_E_NO_JOB when not bound. */
+PAI_MUST_CHECK pai_err_t sched_release(sched_t *s, const char *job_id);
+
+/* ---- decisions ------------------------------------------------------ */
+
+typedef enum { SCHED_BIND, SCHED_PREEMPT, SCHED_WAIT, SCHED_REFUSE } sched_kind_t;
+
+typedef struct {
+    const char *role; /* task role name */
+    int index;        /* instance index inside the role */
+    const char *node; /* node name */
+    const char *address;
+    int n_gpus;
+    const int *gpus; /* exact GPU indices on the node, n_gpus of them */
+} sched_task_bind_t;
+
+typedef struct {
+    sched_kind_t kind;
+    const char *job_id;
+    /* BIND: the tasks bound now (all of them for a gang). */
+    const sched_task_bind_t *tasks;
+    size_t n_tasks;
+    bool opportunistic; /* BIND: runs outside its VC's guarantee */
+    /* PREEMPT: jobs to stop for job_id; call sched_release() for each once
+     * gone; job_id then binds in a later pass. */
+    const char *const *victims;
+    size_t n_victims;
+    /* WAIT / REFUSE (and PREEMPT): a reason a person understands. */
+    const char *reason;
+} sched_decision_t;
+
+/* One scheduling pass at time now_ms.  *out points to n decisions owned by
+ * the scheduler and valid until the next sched_schedule()/sched_free().
+ * A WAIT is reported for a job only when its reason changed since the last
+ * pass (so an unchanged queue yields no decisions).  REFUSEd jobs are
+ * forgotten.  Returns PAI_E_NOMEM on allocation failure. */
+PAI_MUST_CHECK pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **out,
+                                        size_t *n);
+
+/* ---- restart -------------------------------------------------------- */
+
+typedef struct {
+    const char *role;
+    int index;
+    const char *node;
+    int n_gpus;
+    const int *gpus;
+} sched_alloc_t;
+
+/* Re-add a running job after a restart from its allocations (one per task).
+ * If the job no longer fits its VC's guarantee (config changed, VC gone, cells
+ * taken), it keeps running as opportunistic (*downgraded = true when not NULL).
+ * PAI_E_INVALID when an allocation names an unknown node or a GPU already in use. */
+PAI_MUST_CHECK pai_err_t sched_restore(sched_t *s, const sched_request_t *req,
+                                       const sched_alloc_t *allocs, size_t n_allocs,
+                                       bool *downgraded);
+
+/* ---- status --------------------------------------------------------- */
+
+typedef struct {
+    const char *vc;
+    const char *sku;     /* "" for CPU */
+    int guaranteed_gpus; /* GPUs in the VC's cells of this SKU */
+    int used_gpus;       /* used by the VC's guaranteed jobs */
+    int oppo_gpus;       /* used by the VC's opportunistic jobs (anywhere) */
+    int total_gpus;      /* cluster GPUs of this SKU */
+    int doomed_cells;    /* VC cells that cannot be bound to healthy cells */
+    int bad_gpus;        /* GPUs of this SKU on unhealthy nodes (cluster) */
+    int64_t guaranteed_cpus, used_cpus;
+    int64_t guaranteed_memory_mb, used_memory_mb;
+    int running_jobs, waiting_jobs;
+} sched_vc_status_t;
+
+/* Fill up to cap rows (one per VC and SKU, VCs in name order); returns the
+ * number of rows that exist (may exceed cap).  Strings stay valid until the
+ * next call that changes the model. */
+size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap);
+
+typedef struct {
+    const char *name, *address, *sku;
+    int gpus, used_gpus, free_gpus;
+    int cpus, used_cpus;
+    int64_t memory_mb, used_memory_mb;
+    bool healthy;
+    const char *vc; /* VC whose cell this node is bound to now, or "" */
+} sched_node_status_t;
+
+/* Same contract as sched_vc_status(), one row per node in model order. */
+size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap);
+
+typedef struct {
+    int nodes, healthy_nodes;
+    int gpus, used_gpus, bad_gpus;
+    int running_jobs, waiting_jobs;
+    uint64_t decisions[4];     /* by sched_kind_t */
+    uint64_t preemptions;      /* victim jobs named in PREEMPT decisions */
+    uint64_t lazy_preemptions; /* victims downgraded to oppo instead of killed */
+    /* Decision latency (needs opts.clock_us): count, sum and a histogram with
+     * upper bounds 0.1, 1, 10, 100, 1000 ms and +Inf (cumulative, Prometheus). */
+    uint64_t latency_count;
+    double latency_sum_s;
+    uint64_t latency_le[6];
+    double latency_p99_s; /* from a log-scale histogram (about 9% resolution) */
+    double latency_max_s;
+} sched_summary_t;
+
+void sched_summary(const sched_t *s, sched_summary_t *out);
+
+/* Human name of a decision kind: "bind", "preempt", "wait", "refuse". */
+const char *sched_kind_name(sched_kind_t k);
+
+#endif
