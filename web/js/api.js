@@ -123,8 +123,8 @@ export const api = {
   putVc: (name, body) => request('PUT', `/api/v2/virtual-clusters/${enc(name)}`, { json: body }),
   deleteVc: (name) => request('DELETE', `/api/v2/virtual-clusters/${enc(name)}`),
 
-  // Nodes (pai extension: OpenPAI proxied Kubernetes here).
-  nodes: () => request('GET', '/api/v2/nodes'),
+  // Nodes (pai extension, Kubernetes NodeList shape; OpenPAI proxied Kubernetes).
+  nodes: () => request('GET', '/api/v2/cluster/nodes'),
 
   // Jobs.
   jobs: (query) => request('GET', '/api/v2/jobs', { query: { withTotalCount: 'true', ...query } }),
@@ -142,8 +142,13 @@ export const api = {
   taskLogs: (user, name, attempt, role, index, taskAttempt, tail) =>
     request('GET', `${jobPath(user, name)}/attempts/${enc(attempt)}/taskRoles/${enc(role)}/taskIndex/${enc(index)}/attempts/${enc(taskAttempt)}/logs`,
       { query: { tailMode: tail ? 'true' : '' } }),
-  // A log location's content (the uri from taskLogs, same origin).
-  logContent: (uri, query) => request('GET', uri, { query }),
+  // A log location's content: the uri from taskLogs (same origin, may carry
+  // its own query such as tailMode=true).
+  logContent: (uri) => {
+    const u = new URL(uri, location.origin);
+    if (u.origin !== location.origin) return Promise.reject(new Error('log is on another server'));
+    return request('GET', u.pathname + u.search);
+  },
 
   // Metrics: the Prometheus text exposition the server publishes.
   metricsText: () => request('GET', '/metrics'),

@@ -19,8 +19,30 @@ export function vcList(answer) {
   return Object.entries(answer || {}).map(([name, v]) => ({ ...v, name }));
 }
 
+// A Kubernetes-shaped node (GET /api/v2/cluster/nodes) -> the flat shape.
+function fromKube(n) {
+  const st = n.status || {};
+  const ready = (st.conditions || []).find((c) => c.type === 'Ready');
+  const labels = n.metadata?.labels || {};
+  return {
+    name: n.metadata?.name,
+    ip: (st.addresses || []).find((a) => a.type === 'InternalIP')?.address ?? '',
+    gpuTotal: Number(st.capacity?.['nvidia.com/gpu'] ?? 0),
+    gpuUsed: Number(n.pai?.usedGpus ?? 0),
+    gpuModel: labels['pai/sku'] ?? '',
+    virtualCluster: labels['pai/vc'] ?? '',
+    state: ready ? (ready.status === 'True' ? 'ready' : 'not ready') : 'unknown',
+    healthy: ready?.status === 'True',
+    cpu: st.capacity?.cpu,
+    memory: st.capacity?.memory,
+    tasks: n.pai?.tasks ?? st.nodeInfo?.tasks,
+    gpuUtilization: n.pai?.gpuUtilization,
+  };
+}
+
 // One node: {name, ip, state, healthy, gpuModel, gpus, used, free, util, cpu, memoryMB, vc}.
-export function normNode(n) {
+export function normNode(raw) {
+  const n = raw && raw.metadata && raw.status ? fromKube(raw) : raw;
   const gpus = num(n.gpuTotal, n.gpus?.total, n.totalGpus, Array.isArray(n.gpus) ? n.gpus.length : undefined, n.gpuCount, n.gpus);
   const used = num(n.gpuUsed, n.gpus?.used, n.usedGpus, Array.isArray(n.gpus) ? n.gpus.filter((g) => g.used || g.busy || g.job).length : undefined);
   const free = typeof n.gpuFree === 'number' ? n.gpuFree : Math.max(0, gpus - used);

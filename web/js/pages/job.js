@@ -166,7 +166,7 @@ export async function render(main, { params }) {
       const info = await api.taskLogs(user, name, detail?.jobStatus?.attemptId ?? 0, sel.role, sel.index, sel.attempt, !full.checked);
       const loc = (info?.locations || []).find((l) => l.name === sel.stream);
       if (!loc) throw new Error(`no ${sel.stream} log for this task yet`);
-      let text = await api.logContent(loc.uri, full.checked ? undefined : { tailBytes: TAIL_BYTES });
+      let text = await api.logContent(loc.uri);
       if (typeof text !== 'string') text = JSON.stringify(text, null, 2);
       if (sel !== logSel || stopped) return;
       if (!full.checked && text.length > TAIL_BYTES) text = text.slice(-TAIL_BYTES);

@@ -1,6 +1,6 @@
 // My profile: change my password; my application tokens (create, revoke).
 import { api, session } from '../api.js';
-import { h, clear, errorBox, field, setFieldError, toast, confirmDialog } from '../ui.js';
+import { h, clear, errorBox, field, setFieldError, toast, confirmDialog, fmtTime } from '../ui.js';
 
 function passwordForm() {
   const old = h('input', { type: 'password', autocomplete: 'current-password', name: 'old-password' });
@@ -30,7 +30,12 @@ function passwordForm() {
 async function tokensCard(box) {
   const reload = () => tokensCard(box);
   let tokens = [];
-  try { tokens = (await api.tokens()).tokens || []; } catch (e) { clear(box, errorBox(e)); return; }
+  try {
+    const r = await api.tokens();
+    tokens = r.detail || (r.tokens || []).map((t) => ({ token: t }));
+  } catch (e) { clear(box, errorBox(e)); return; }
+  // pai lists token ids ("<id>" of "<id>.<secret>"); OpenPAI lists whole tokens.
+  const mineId = session.token.split('.')[0];
   const created = h('div', {});
   const createBtn = h('button', { type: 'button', class: 'primary', onclick: async () => {
     try {
@@ -43,11 +48,13 @@ async function tokensCard(box) {
   clear(box, created, h('p', { class: 'muted' }, 'Application tokens never expire and can do job operations only. Revoke the ones you no longer use.'),
     createBtn,
     tokens.length === 0 ? h('p', { class: 'muted' }, 'No tokens.') : h('div', { class: 'table-wrap' }, h('table', { class: 'grid tokens' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Token'), h('th', {}, ''))),
+      h('thead', {}, h('tr', {}, h('th', {}, 'Token'), h('th', {}, 'Kind'), h('th', {}, 'Created'), h('th', {}, 'Expires'), h('th', {}, ''))),
       h('tbody', {}, tokens.map((t) => {
-        const tok = typeof t === 'string' ? t : t.token || t.id;
-        const current = tok === session.token;
+        const tok = t.token;
+        const current = tok === session.token || tok === mineId;
         return h('tr', {}, h('td', {}, h('code', {}, short(tok)), current ? ' (this session)' : ''),
+          h('td', {}, t.application === undefined ? '–' : t.application ? 'application' : 'login'),
+          h('td', {}, fmtTime(t.createdTime)), h('td', {}, t.expireTime ? fmtTime(t.expireTime) : 'never'),
           h('td', {}, current ? null : h('button', { type: 'button', class: 'small danger', onclick: async () => {
             if (!(await confirmDialog('Revoke this token?', 'Revoke'))) return;
             try { await api.revokeToken(tok); toast('Token revoked.'); reload(); } catch (e) { toast(e.message, 'error'); }
