@@ -510,6 +510,10 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
         add_error(c, l, "prerequisites", "must have at least one prerequisite");
         return;
     }
+    if (l->n > JOB_MAX_PREREQS) {
+        add_error(c, l, "prerequisites", "at most %d prerequisites are allowed", JOB_MAX_PREREQS);
+        return;
+    }
     c->prereqs_broken = false;
     c->bad_prereqs = job_arena_alloc(s, l->n * sizeof(*c->bad_prereqs));
     size_t old = path_push(c, "prerequisites");
@@ -766,6 +770,10 @@ static void parse_deployments(pctx_t *c, const ynode_t *top)
     const ynode_t *l = field(c, top, "deployments", false);
     if (!l || type_bad(c, l, "deployments", JT_SEQ))
         return;
+    if (l->n > JOB_MAX_DEPLOYMENTS) {
+        add_error(c, l, "deployments", "at most %d deployments are allowed", JOB_MAX_DEPLOYMENTS);
+        return;
+    }
     s->priv_->deployments = l;
     s->deployments = job_arena_alloc(s, (l->n ? l->n : 1) * sizeof(*s->deployments));
     size_t old = path_push(c, "deployments");

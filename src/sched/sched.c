@@ -214,6 +214,7 @@ void sched_free(sched_t *s)
     }
     for (int i = 0; i < s->n_vcs; i++)
         free(s->vcs[i].vcells);
+    sched_attempt_free(&s->at);
     sched_strmap_free(&s->node_map);
     sched_strmap_free(&s->job_map);
     arena_reset(s);
@@ -555,9 +556,10 @@ pai_err_t sched_cancel(sched_t *s, const char *job_id)
 /* Unbind the VC's unpinned cells that no guaranteed work uses. */
 static void vc_gc(sched_t *s, int v)
 {
-    if (v == SCHED_NONE)
+    if (v == SCHED_NONE || !s->vcs[v].gc)
         return;
     vc_t *vc = &s->vcs[v];
+    vc->gc = false;
     for (int i = 0; i < vc->n_vcells; i++) {
         int c = vc->vcells[i].cell;
         if (c != SCHED_NONE && !vc->vcells[i].pinned && s->cells[c].vc_used == 0)
@@ -577,6 +579,8 @@ static void uncharge_task(sched_t *s, job_t *j, task_t *t)
 {
     if (t->cell != SCHED_NONE) {
         s->cells[t->cell].vc_used -= t->gpus;
+        if (s->cells[t->cell].vc_used == 0 && s->cells[t->cell].bound_vc != SCHED_NONE)
+            s->vcs[s->cells[t->cell].bound_vc].gc = true;
         t->cell = SCHED_NONE;
     }
     if (!j->oppo && j->vc != SCHED_NONE)
@@ -790,6 +794,7 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need)
         if (c == SCHED_NONE || !any_healthy(s, c))
             break; /* the rest of this type is doomed */
         sched_model_bind(s, j->vc, i, c);
+        vc->gc = true;
         if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
             break;
         added += s->types[vcl->type].gpus;
@@ -896,6 +901,7 @@ static bool try_lazy(sched_t *s, int slot)
         downgrade_cell_users(s, c, j->vc);
         sched_model_unbind(s, c);
         sched_model_bind(s, j->vc, i, q);
+        vc->gc = true;
         if (try_place(s, slot, MODE_FREE))
             return true;
     }
@@ -932,6 +938,22 @@ static const char *sku_name(const sched_t *s, int sku)
     return sku == SCHED_NONE ? "" : s->skus[sku].name;
 }
 
+/* "A100" for a job or VC of one SKU, else "GPUs". */
+static const char *gpu_label(const sched_t *s, const job_t *j)
+{
+    int sku = j->sku;
+    if (sku == SCHED_NONE && j->vc != SCHED_NONE) {
+        const vc_t *vc = &s->vcs[j->vc];
+        for (int i = 0; i < vc->n_vcells; i++) {
+            int k = s->types[vc->vcells[i].type].sku;
+            if (sku != SCHED_NONE && k != sku)
+                return "GPUs";
+            sku = k;
+        }
+    }
+    return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
+}
+
 /* True (reason set) when the job can never fit. */
 static bool never_fits(sched_t *s, job_t *j)
 {
@@ -941,11 +963,10 @@ static bool never_fits(sched_t *s, job_t *j)
         return false;
     int total, fr, max_node, max_cpus = 0;
     cluster_gpus(s, j->sku, &total, &fr, &max_node);
-    const char *sk = sku_name(s, j->sku);
+    const char *sk = gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
-        snprintf(j->reason, sizeof(j->reason),
-                 "a task needs %d %s GPUs but the largest %s node has %d", j->max_task_gpus, sk, sk,
-                 max_node);
+        snprintf(j->reason, sizeof(j->reason), "a task needs %d %s but the largest node has %d",
+                 j->max_task_gpus, sk, max_node);
         return true;
     }
     for (int i = 0; i < s->n_nodes; i++)
@@ -961,10 +982,12 @@ static bool never_fits(sched_t *s, job_t *j)
     bool quota = s->opts.policy != SCHED_POLICY_FIRST_FIT && !j->oppo && j->total_gpus > 0;
     int q = quota ? vc_quota(s, j->vc, j->sku) : total;
     if (j->gang && j->total_gpus > q) {
-        snprintf(j->reason, sizeof(j->reason),
-                 quota ? "job needs %d %s GPUs; VC %s guarantees only %d"
-                       : "job needs %d %s GPUs; the cluster%s has only %d",
-                 j->total_gpus, sk, quota ? s->vcs[j->vc].name : "", q);
+        if (quota)
+            snprintf(j->reason, sizeof(j->reason), "job needs %d %s; VC %s guarantees only %d",
+                     j->total_gpus, sk, s->vcs[j->vc].name, q);
+        else
+            snprintf(j->reason, sizeof(j->reason), "job needs %d %s; the cluster has only %d",
+                     j->total_gpus, sk, q);
         return true;
     }
     return false;
@@ -974,28 +997,28 @@ static void wait_reason(sched_t *s, job_t *j)
 {
     if (s->opts.quiet_waits)
         return;
-    const char *sk = sku_name(s, j->sku);
     int total, fr, max_node;
     if (j->total_gpus == 0) {
         snprintf(j->reason, sizeof(j->reason), "no node has %d free CPUs / %lld MB for a task",
                  j->tasks[0].cpus, (long long)j->tasks[0].mem);
         return;
     }
+    const char *sk = gpu_label(s, j);
     if (j->oppo || s->opts.policy == SCHED_POLICY_FIRST_FIT) {
         cluster_gpus(s, j->sku, &total, &fr, &max_node);
         snprintf(j->reason, sizeof(j->reason),
-                 "%s: %d of %d %s GPUs free in the cluster, job needs %d x %d %s GPUs",
+                 "%s: %d of %d %s free in the cluster, job needs %d task%s x %d %s",
                  j->oppo ? "opportunistic" : "first-fit", fr, total, sk, j->n_tasks,
-                 j->max_task_gpus, sk);
+                 j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
         return;
     }
     const vc_t *vc = &s->vcs[j->vc];
     int q = vc_quota(s, j->vc, j->sku);
     int fg = q - vc->used_gpus;
     int n = snprintf(j->reason, sizeof(j->reason),
-                     "VC %s: %d of %d guaranteed %s%sGPUs free, job needs %d task%s x %d %s%sGPUs",
-                     vc->name, fg < 0 ? 0 : fg, q, sk, sk[0] ? " " : "", j->n_tasks,
-                     j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk, sk[0] ? " " : "");
+                     "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
+                     fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s",
+                     j->max_task_gpus, sk);
     if (j->n_resv && n > 0 && (size_t)n < sizeof(j->reason))
         snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
                  "; waited past the starvation limit, %d GPUs reserved", j->n_resv);
@@ -1306,6 +1329,7 @@ static bool restore_bind_for(sched_t *s, int v, int node)
             if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
                 vcl->chain == s->cells[c].chain) {
                 sched_model_bind(s, v, i, c);
+                vc->gc = true;
                 return true;
             }
         }

@@ -105,6 +105,7 @@ typedef struct {
     int used_gpus;    /* guaranteed GPUs in use (all policies) */
     int reserver;     /* job slot holding the VC's anti-starvation reservation */
     int lazy_running; /* running guaranteed jobs with lazy preemption */
+    bool gc;          /* a bound cell may have become unused: vc_gc() */
 } vc_t;
 
 typedef enum { JOB_FREE = 0, JOB_WAITING, JOB_RUNNING, JOB_DYING } job_state_t;

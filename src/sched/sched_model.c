@@ -450,6 +450,9 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_health
         if (best == SCHED_NONE || score > best_score) {
             best = c;
             best_score = score;
+            /* parent already split, healthy and idle: no candidate can beat it */
+            if (cell->parent != SCHED_NONE && d == s->cells[cell->parent].depth && healthy && !used)
+                break;
         }
     }
     return best;

@@ -185,8 +185,8 @@ static pai_err_t apply_yaml_pair(server_config_t *cfg, const ypair_t *p, const c
         return PAI_OK;
     }
     if (p->val->kind != YNODE_SCALAR) {
-        snprintf(err, errlen, "%s: %s: expected a %s, got a %s", src, o->name, type_name(o->type),
-                 ynode_kind_name(p->val));
+        snprintf(err, errlen, "%s: %s: expected %s %s, got a %s", src, o->name,
+                 o->type == OPT_INT ? "an" : "a", type_name(o->type), ynode_kind_name(p->val));
         return PAI_E_INVALID;
     }
     return opt_set(cfg, o, p->val->str, src, err, errlen);
@@ -283,8 +283,8 @@ static pai_err_t apply_flags(server_config_t *cfg, int argc, char **argv, bool c
 {
     for (int i = 1; i < argc; i++) {
         char name[128];
-        const char *val;
-        if (!flag_to_name(argv[i], name, sizeof(name), &val)) {
+        const char *val, *flag = argv[i];
+        if (!flag_to_name(flag, name, sizeof(name), &val)) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[i]);
             return PAI_E_INVALID;
         }
@@ -310,10 +310,10 @@ static pai_err_t apply_flags(server_config_t *cfg, int argc, char **argv, bool c
         }
         const opt_t *o = opt_find(name);
         if (!o) {
-            snprintf(err, errlen, "unknown option %s (see --help)", argv[i]);
+            snprintf(err, errlen, "unknown option %s (see --help)", flag);
             return PAI_E_INVALID;
         }
-        if (opt_set(cfg, o, val, argv[i], err, errlen) != PAI_OK)
+        if (opt_set(cfg, o, val, flag, err, errlen) != PAI_OK)
             return PAI_E_INVALID;
     }
     return PAI_OK;

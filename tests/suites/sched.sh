@@ -5,12 +5,16 @@
 set -u
 cd "$(dirname "$0")/../.."
 PAI=${PAI_BIN:-build/pai}
+# the shared reference tree beside the checkout (CI), or the machine's copy
+if [ -z "${PAI_SHARED:-}" ]; then
+  if [ -d ../shared/reference ]; then PAI_SHARED=../shared; else PAI_SHARED=/work/shared; fi
+fi
+export PAI_SHARED
 fail=0
 for f in tests/sched/*.yaml; do
   "$PAI" sim --scenario "$f" || fail=1
 done
-trace=../shared/data/philly.csv
-[ -f "$trace" ] || trace=/work/shared/data/philly.csv
+trace=$PAI_SHARED/data/philly.csv
 if [ -f "$trace" ]; then
   for p in pai fifo-quota first-fit; do
     out=$("$PAI" sim --trace "$trace" --limit 3000 --policy "$p" --json 2>&1)
