@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +44,43 @@ bool auth_name_ok(const char *name)
     return true;
 }
 
+/* argon2id needs pwhash_memlimit_kib per hash and every connection has a
+ * thread, so a burst of logins could ask for gigabytes: at most
+ * PWHASH_PARALLEL hashes run at once, the others wait their turn. */
+#define PWHASH_PARALLEL 4
+static sem_t pwhash_slots;
+static pthread_once_t pwhash_once = PTHREAD_ONCE_INIT;
+
+static void pwhash_init(void)
+{
+    sem_init(&pwhash_slots, 0, PWHASH_PARALLEL);
+}
+
+static void pwhash_enter(void)
+{
+    pthread_once(&pwhash_once, pwhash_init);
+    while (sem_wait(&pwhash_slots) != 0 && errno == EINTR)
+        ;
+}
+
 char *auth_hash_password(const server_config_t *cfg, const char *pw)
 {
     char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
-                          (size_t)cfg->pwhash_memlimit_kib * 1024) != 0)
-        return NULL;
-    return xstrdup(out);
+    pwhash_enter();
+    int r = crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
+                              (size_t)cfg->pwhash_memlimit_kib * 1024);
+    sem_post(&pwhash_slots);
+    return r == 0 ? xstrdup(out) : NULL;
 }
 
 bool auth_check_password(const char *hash, const char *pw)
 {
-    return hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    if (!hash)
+        return false;
+    pwhash_enter();
+    bool ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    sem_post(&pwhash_slots);
+    return ok;
 }
 
 static void hex(char *dst, const unsigned char *src, size_t n)

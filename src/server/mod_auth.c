@@ -97,10 +97,13 @@ static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     hash = h ? xstrdup(h) : NULL;
     pthread_rwlock_unlock(&a->lock);
     if (!hash) {
+        log_info("auth: login failed user=%s (no such user)",
+                 auth_name_ok(user) ? user : "(invalid name)"); /* no log injection */
         http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", user);
         goto out;
     }
     if (!auth_check_password(hash, json_string_value(jp))) {
+        log_info("auth: login failed user=%s (wrong password)", user);
         http_reply_error(resp, PAI_E_BAD_PASSWORD, "incorrect username or password");
         goto out;
     }
