@@ -185,7 +185,9 @@ void jobs_event(lc_job_t *job, const char *type, const char *reason, const char 
 
 void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
 {
-    if (job->dirty || job->pending)
+    /* A compacted job's record is complete in the store; re-encoding it
+     * from memory would lose its attempts. */
+    if (job->dirty || job->pending || job->compacted)
         return;
     job->dirty = true;
     if (j->ndirty == j->capdirty) {

@@ -35,7 +35,7 @@ export function lineChart({ title, series, yMax = 100, unit = '%' }) {
   const top = Math.max(yMax, ...all.map((p) => p[1]));
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / top) * (H - T - B);
-  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title, preserveAspectRatio: 'none' });
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
   for (const f of [0, 0.5, 1]) {
     const v = top * f;
     svg.append(s('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));

@@ -5,7 +5,7 @@
 import { api, session } from '../api.js';
 import { h, clear, errorBox, fmtTime, fmtDuration, span, stateBadge, toast, confirmDialog, promptDialog } from '../ui.js';
 import { lineChart } from '../charts.js';
-import { startSampling, jobSeries } from '../metrics.js';
+import { startSampling, jobSeries, recordJobGpus, jobGpuSeries, gpuCount } from '../metrics.js';
 
 const REFRESH_MS = 5000;
 const FOLLOW_MS = 2000;
@@ -150,7 +150,7 @@ export async function render(main, { params }) {
         h('thead', {}, h('tr', {}, ['Attempt', 'State', 'Created', 'Completed', 'Exit code', 'Exit phrase'].map((c) => h('th', {}, c)))),
         h('tbody', {}, arr.map((a) => h('tr', {},
           h('td', {}, a.attemptIndex ?? a.attemptId ?? '–'), h('td', {}, stateBadge(a.attemptState || a.state)),
-          h('td', {}, fmtTime(a.appCreatedTime || a.createdTime)), h('td', {}, fmtTime(a.appCompletedTime || a.completedTime)),
+          h('td', {}, fmtTime(a.attemptStartedTime || a.appCreatedTime || a.createdTime)), h('td', {}, fmtTime(a.attemptCompletedTime || a.appCompletedTime || a.completedTime)),
           h('td', {}, a.appExitCode ?? a.exitCode ?? '–'), h('td', {}, a.appExitSpec?.phrase || a.exitPhrase || '–')))))));
     } catch (e) {
       if (!stopped) clear(attemptsBox, errorBox(e));
@@ -192,6 +192,9 @@ export async function render(main, { params }) {
       drawTasks(d);
       drawAttempts();
       main.dataset.state = js.state || '';
+      const held = Object.values(d.taskRoles || {}).flatMap((r) => r.taskStatuses || [])
+        .filter((t) => t.taskState === 'RUNNING').reduce((a, t) => a + gpuCount(t.containerGpus), 0);
+      if (!FINISHED.has(js.state) || jobGpuSeries(key).length) recordJobGpus(key, Date.now(), held);
       if (!FINISHED.has(js.state)) timer = setTimeout(load, REFRESH_MS);
     } catch (e) {
       if (stopped) return;
@@ -202,7 +205,14 @@ export async function render(main, { params }) {
   }
 
   await load();
-  const drawChart = () => clear(chartBox, lineChart({ title: `Average GPU utilization of ${name}`, series: [{ name, points: jobSeries(key) }] }));
+  // Utilization when the nodes export it; the GPUs the job holds always.
+  const drawChart = () => {
+    const util = jobSeries(key);
+    const held = jobGpuSeries(key);
+    clear(chartBox,
+      util.length ? lineChart({ title: `Mean GPU utilization of ${name}, %`, series: [{ name: 'utilization', points: util }] }) : null,
+      lineChart({ title: `GPUs held by ${name}'s running tasks (sampled while this page is open)`, series: [{ name: 'GPUs', points: held }], yMax: Math.max(1, ...held.map((p) => p[1])), unit: '' }));
+  };
   drawChart();
   const stopSampling = startSampling(drawChart);
   return () => { stopped = true; clearTimeout(timer); clearTimeout(followTimer); stopSampling(); };

@@ -161,6 +161,7 @@ export async function render(main, { query }) {
       jobs = r.jobs;
       total = r.total;
       draw();
+      if (!main.dataset.loaded) performance.mark('pai-jobs-rendered'); // read by bench/portal
       main.dataset.loaded = 'true';
     } catch (e) {
       if (my !== seq || stopped) return;
