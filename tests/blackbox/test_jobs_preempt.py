@@ -14,8 +14,7 @@ n1.sync()
 
 st, b = jt.submit(c, jt.job_yaml("low", [{"name": "main", "gpu": 4}], prio="test"))
 pt.check(st == 202, "low-priority job submitted", (st, b))
-n1.sync()
-low = n1.find("admin~low")
+low = n1.sync_for("admin~low")
 pt.check(len(low) == 1, "low-priority job runs on all 4 GPUs", n1.desired)
 n1.sync()
 
@@ -28,7 +27,7 @@ n1.settle()
 d = jt.wait_state(c, "admin~high", "RUNNING", timeout=10)
 pt.check(d and d["jobStatus"]["state"] == "RUNNING", "the prod job runs once the victim is gone",
          d and d["jobStatus"])
-n1.sync()
+n1.sync_for("admin~high")
 pt.check(len(n1.find("admin~high")) == 1, "the prod job is dispatched to the node", n1.desired)
 st, a = c.get("/api/v2/jobs/admin~low/job-attempts")
 pt.check(st == 200 and a and a[-1]["exitCode"] == -1003,
