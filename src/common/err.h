@@ -25,6 +25,7 @@
     X(FORBIDDEN, "ForbiddenUserError", 403, "permission denied")                                   \
     X(FORBIDDEN_TOKEN, "ForbiddenTokenError", 403, "token not allowed for this operation")         \
     X(NO_API, "NoApiError", 404, "no such API")                                                    \
+    X(METHOD_NOT_ALLOWED, "MethodNotAllowedError", 405, "method not allowed")                      \
     X(NO_USER, "NoUserError", 404, "no such user")                                                 \
     X(NO_GROUP, "NoGroupError", 404, "no such group")                                              \
     X(NO_JOB, "NoJobError", 404, "no such job")                                                    \

@@ -37,8 +37,8 @@ typedef struct {
     bool authenticated;
     const char *username; /* NULL when anonymous */
     bool admin;
-    bool app_token;  /* an application token */
-    bool agent;      /* the agent token */
+    bool app_token; /* an application token */
+    bool agent;     /* the agent token */
     const char *token_id;
 } http_identity_t;
 
@@ -59,7 +59,7 @@ typedef struct http_req {
 
 typedef struct {
     int status;
-    char *body;               /* owned, malloc'ed */
+    char *body; /* owned, malloc'ed */
     size_t body_len;
     const char *content_type; /* static string */
     char *headers[8][2];      /* extra headers, owned */
@@ -93,5 +93,23 @@ void http_add_header(http_resp_t *resp, const char *name, const char *value);
 
 /* Parse the body as a JSON object; on failure replies 400 and returns NULL. */
 json_t *http_body_json(const http_req_t *req, http_resp_t *resp);
+/* Extension: the body as a JSON object whether it was sent as JSON or as
+ * application/x-www-form-urlencoded (form fields become strings); on
+ * failure replies 400 and returns NULL.  Caller decrefs. */
+json_t *http_body_object(const http_req_t *req, http_resp_t *resp);
+
+/* ---- the server (used by server_main) ---------------------------------- */
+
+typedef struct http_server http_server_t;
+
+/* Register every module's routes (server_modules[]) and start listening on
+ * addr:port (port 0 = any free port).  One thread per connection. */
+PAI_MUST_CHECK pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port,
+                                           unsigned max_connections, http_server_t **out, char *err,
+                                           size_t errlen);
+/* The port actually bound. */
+int http_server_port(const http_server_t *s);
+/* Stop accepting, wait for connection threads, free everything. */
+void http_server_stop(http_server_t *s);
 
 #endif

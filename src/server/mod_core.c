@@ -1,4 +1,123 @@
-/* Placeholder module "core" until it lands; its owner replaces this file. */
-#include "server/server.h"
+/*
+ * mod_core.c - cluster info, storages, /metrics, and the OpenPAI endpoints
+ * pai answers with NotImplementedError (OIDC, alerts).
+ */
+#include <stdlib.h>
+#include <string.h>
 
-const server_module_t server_module_core = {"core", NULL, NULL, NULL};
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/metrics.h"
+
+#define PAI_VERSION "v1.0.0"
+#define METRICS_MAX (64u * 1024 * 1024)
+
+static void h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)ctx, (void)req;
+    http_reply_json(resp, 200,
+                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version",
+                              PAI_VERSION, "launcherType", "k8s", "authnMethod", "basic",
+                              "implementation", "pai"));
+}
+
+/* The public summary of a storage definition. */
+static json_t *storage_summary(const json_t *s)
+{
+    const char *name = json_string_value(json_object_get(s, "name"));
+    const char *vol = json_string_value(json_object_get(s, "volumeName"));
+    return json_pack("{s:s, s:b, s:s, s:b}", "name", name, "share",
+                     !json_is_false(json_object_get(s, "share")), "volumeName", vol ? vol : name,
+                     "default", json_is_true(json_object_get(s, "default")));
+}
+
+static void h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *only_default = http_query(req, "default");
+    bool want_default = only_default && strcmp(only_default, "true") == 0;
+    json_t *out = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(ctx->cfg->storages, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!auth_user_can_use_storage(ctx, req->who.username, name))
+            continue;
+        if (want_default && !json_is_true(json_object_get(s, "default")))
+            continue;
+        json_array_append_new(out, storage_summary(s));
+    }
+    http_reply_json(resp, 200, json_pack("{s:o}", "storages", out));
+}
+
+static void h_storage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = http_param(req, "storage");
+    const json_t *def = NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(ctx->cfg->storages, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
+            def = s;
+    }
+    if (!def) {
+        http_reply_error(resp, PAI_E_NO_STORAGE, "storage %s does not exist", name);
+        return;
+    }
+    if (!auth_user_can_use_storage(ctx, req->who.username, name)) {
+        http_reply_error(resp, PAI_E_FORBIDDEN, "User %s is not allowed to access %s.",
+                         req->who.username, name);
+        return;
+    }
+    json_t *out = storage_summary(def);
+    const char *type = json_string_value(json_object_get(def, "type"));
+    json_t *data = json_object_get(def, "data");
+    json_object_set_new(out, "type", json_string(type ? type : "unknown"));
+    json_object_set_new(out, "data", data ? json_deep_copy(data) : json_object());
+    http_reply_json(resp, 200, out);
+}
+
+static void h_metrics(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)req;
+    buf_t b;
+    buf_init(&b, METRICS_MAX);
+    metrics_collect(ctx->metrics, &b);
+    http_reply_text(resp, 200, "text/plain; version=0.0.4", buf_str(&b), b.len);
+    buf_free(&b);
+}
+
+static void h_not_implemented(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)ctx;
+    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
+                     "%s is not implemented by pai: it supports basic authentication only "
+                     "(POST /api/v2/authn/basic/login)",
+                     req->path);
+}
+
+static void h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)ctx, (void)req;
+    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
+                     "pai has no alert manager; scrape GET /metrics with Prometheus instead");
+}
+
+static const http_route_t core_routes[] = {
+    {"GET", "/api/v2/info", h_info, PERM_ANON},
+    {"GET", "/api/v2/storages", h_storages, PERM_SESSION},
+    {"GET", "/api/v2/storages/{storage}", h_storage, PERM_SESSION},
+    {"GET", "/metrics", h_metrics, PERM_ANON},
+    {"GET", "/api/v2/authn/oidc/login", h_not_implemented, PERM_ANON},
+    {"GET", "/api/v2/authn/oidc/logout", h_not_implemented, PERM_ANON},
+    {"GET", "/api/v2/authn/oidc/return", h_not_implemented, PERM_ANON},
+    {"POST", "/api/v2/authn/oidc/return", h_not_implemented, PERM_ANON},
+    {"GET", "/api/v2/alerts", h_alerts, PERM_SESSION},
+    {NULL, NULL, NULL, PERM_ANON},
+};
+
+const server_module_t server_module_core = {"core", NULL, NULL, core_routes};

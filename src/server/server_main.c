@@ -1,11 +1,143 @@
-/* server_main.c - placeholder until this subsystem lands. */
+/*
+ * server_main.c - `pai server`: load the config, open the store, start the
+ * modules in table order, serve HTTP until SIGINT/SIGTERM, then stop
+ * everything in reverse order.
+ *
+ * Signals are blocked in every thread (set before any thread starts) and
+ * taken synchronously with sigwait() here, so no handler code runs in
+ * signal context.
+ */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+static pai_err_t make_dir(const char *path)
+{
+    char tmp[4096];
+    str_copy(tmp, path, sizeof(tmp));
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return PAI_E_IO;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return PAI_E_IO;
+    return PAI_OK;
+}
+
+/* Start modules [0, n); on failure stop the started ones. */
+static pai_err_t modules_start(server_ctx_t *ctx, size_t *started)
+{
+    *started = 0;
+    for (size_t i = 0; server_modules[i]; i++) {
+        const server_module_t *m = server_modules[i];
+        pai_err_t rc = m->init ? m->init(ctx) : PAI_OK;
+        if (rc != PAI_OK) {
+            log_error("server: module %s failed to start: %s", m->name, pai_err_msg(rc));
+            return rc;
+        }
+        *started = i + 1;
+        log_debug("server: module %s started", m->name);
+    }
+    return PAI_OK;
+}
+
+static void modules_stop(server_ctx_t *ctx, size_t started)
+{
+    while (started-- > 0)
+        if (server_modules[started]->fini)
+            server_modules[started]->fini(ctx);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int serve(server_config_t *cfg)
+{
+    server_ctx_t ctx = {.cfg = cfg};
+    char err[512] = "";
+    size_t started = 0;
+    http_server_t *http = NULL;
+    int status = 1;
+    char *url = config_store_url(cfg);
+    if (make_dir(cfg->data_dir) != PAI_OK) {
+        fprintf(stderr, "pai server: cannot create data_dir %s: %s\n", cfg->data_dir,
+                strerror(errno));
+        goto out;
+    }
+    if (store_open(url, &ctx.store, err, sizeof(err)) != PAI_OK) {
+        fprintf(stderr, "pai server: %s\n", err);
+        goto out;
+    }
+    ctx.metrics = metrics_new();
+    if (modules_start(&ctx, &started) != PAI_OK) {
+        fprintf(stderr, "pai server: start-up failed (see the log above)\n");
+        goto out;
+    }
+    if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, (unsigned)cfg->max_connections,
+                          &http, err, sizeof(err)) != PAI_OK) {
+        fprintf(stderr, "pai server: %s\n", err);
+        goto out;
+    }
+    printf("pai server: listening on http://%s:%d\n", cfg->listen_addr, http_server_port(http));
+    fflush(stdout);
+    int sig = wait_for_signal();
+    log_info("server: signal %d, shutting down", sig);
+    status = 0;
+out:
+    http_server_stop(http);
+    modules_stop(&ctx, started);
+    metrics_free(ctx.metrics);
+    store_close(ctx.store);
+    free(url);
+    return status;
+}
 
 int server_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
-    return 2;
+    server_config_t *cfg = NULL;
+    char err[1024] = "";
+    pai_err_t rc = config_load(argc, argv, &cfg, err, sizeof(err));
+    if (rc == PAI_E_NOT_FOUND)
+        return 0; /* --help */
+    if (rc != PAI_OK) {
+        fprintf(stderr, "pai server: %s\n", err);
+        return 2;
+    }
+    log_set_level((log_level_t)log_level_parse(cfg->log_level));
+    block_signals();
+    int status = serve(cfg);
+    config_free(cfg);
+    return status;
 }

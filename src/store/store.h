@@ -39,8 +39,7 @@ PAI_MUST_CHECK pai_err_t store_put(store_t *st, const char *kind, const char *ke
 PAI_MUST_CHECK pai_err_t store_insert(store_t *st, const char *kind, const char *key, int64_t seq,
                                       const char *json);
 /* *json_out is malloc'ed (caller frees).  PAI_E_NOT_FOUND when absent. */
-PAI_MUST_CHECK pai_err_t store_get(store_t *st, const char *kind, const char *key,
-                                   char **json_out);
+PAI_MUST_CHECK pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_out);
 /* PAI_E_NOT_FOUND when absent. */
 PAI_MUST_CHECK pai_err_t store_del(store_t *st, const char *kind, const char *key);
 

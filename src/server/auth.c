@@ -1,0 +1,739 @@
+/*
+ * auth.c - the auth model: users, groups and tokens in memory, the store
+ * underneath, identification of requests, and the permission queries other
+ * modules call.  See auth.h for the model and auth_int.h for the locking.
+ *
+ * Invariants:
+ *  - every record in memory is also in the store (written first);
+ *  - a token is valid iff its id is in `tokens`, the SHA-256 of the
+ *    presented token matches, it has not expired, and its user exists;
+ *  - the built-in groups always exist; there is always at least one admin.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth_int.h"
+#include "server/config.h"
+
+#define TOKEN_ID_BYTES     8
+#define TOKEN_SECRET_BYTES 24
+
+/* ---- small helpers ----------------------------------------------------- */
+
+bool auth_name_ok(const char *name)
+{
+    if (!name || !*name || name[0] == '.' || strlen(name) > 64 || strcmp(name, "me") == 0)
+        return false;
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+char *auth_hash_password(const server_config_t *cfg, const char *pw)
+{
+    char out[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
+                          (size_t)cfg->pwhash_memlimit_kib * 1024) != 0)
+        return NULL;
+    return xstrdup(out);
+}
+
+bool auth_check_password(const char *hash, const char *pw)
+{
+    return hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+}
+
+static void hex(char *dst, const unsigned char *src, size_t n)
+{
+    sodium_bin2hex(dst, n * 2 + 1, src, n);
+}
+
+static void sha256_hex(const char *s, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
+    hex(out, h, sizeof(h));
+}
+
+bool auth_is_builtin_group(const char *name)
+{
+    return strcmp(name, AUTH_ADMIN_GROUP) == 0 || strcmp(name, AUTH_DEFAULT_GROUP) == 0;
+}
+
+json_t *auth_group_new(const char *name, const char *description, json_t *acls)
+{
+    if (!acls)
+        acls = json_pack("{s:b, s:[], s:[]}", "admin", 0, "virtualClusters", "storageConfigs");
+    return json_pack("{s:s, s:s, s:s, s:{s:o}}", "groupname", name, "description", description,
+                     "externalName", "", "extension", "acls", acls);
+}
+
+static const json_t *group_acls(const json_t *g)
+{
+    return json_object_get(json_object_get(g, "extension"), "acls");
+}
+
+bool auth_json_has_str(const json_t *a, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- queries (lock held for reading) ----------------------------------- */
+
+bool auth_user_admin_locked(auth_t *a, const json_t *user)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(user, "grouplist"), i, g)
+    {
+        const json_t *grp = json_object_get(a->groups, json_string_value(g));
+        if (json_is_true(json_object_get(group_acls(grp), "admin")))
+            return true;
+    }
+    return false;
+}
+
+bool auth_is_vc_group(const char *name, const json_t *group)
+{
+    const json_t *acls = group_acls(group);
+    return !auth_is_builtin_group(name) && !json_is_true(json_object_get(acls, "admin")) &&
+           auth_json_has_str(json_object_get(acls, "virtualClusters"), name);
+}
+
+size_t auth_admins_left_locked(auth_t *a, const char *without, const char *minus)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *u;
+    json_object_foreach(a->users, k, u)
+    {
+        if (minus && strcmp(k, minus) == 0)
+            continue;
+        size_t i;
+        json_t *g;
+        json_array_foreach(json_object_get(u, "grouplist"), i, g)
+        {
+            const char *gn = json_string_value(g);
+            if (gn && (!without || strcmp(gn, without) != 0) &&
+                json_is_true(
+                    json_object_get(group_acls(json_object_get(a->groups, gn)), "admin"))) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+size_t auth_admin_count_locked(auth_t *a)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *u;
+    json_object_foreach(a->users, k, u)
+    {
+        n += auth_user_admin_locked(a, u);
+    }
+    return n;
+}
+
+/* Union of one ACL list over the user's groups. */
+static json_t *acl_union_locked(auth_t *a, const json_t *user, const char *acl)
+{
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *g, *v;
+    json_array_foreach(json_object_get(user, "grouplist"), i, g)
+    {
+        const json_t *grp = json_object_get(a->groups, json_string_value(g));
+        json_array_foreach(json_object_get(group_acls(grp), acl), k, v)
+        {
+            if (json_is_string(v) && !auth_json_has_str(out, json_string_value(v)))
+                json_array_append(out, v);
+        }
+    }
+    return out;
+}
+
+static bool storage_allowed_locked(auth_t *a, const json_t *user, const json_t *storage)
+{
+    const char *name = json_string_value(json_object_get(storage, "name"));
+    if (!name)
+        return false;
+    if (auth_user_admin_locked(a, user))
+        return true;
+    json_t *acl = acl_union_locked(a, user, "storageConfigs");
+    bool ok = auth_json_has_str(acl, name);
+    json_decref(acl);
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(user, "grouplist"), i, g)
+    {
+        if (json_is_string(g) &&
+            auth_json_has_str(json_object_get(storage, "groups"), json_string_value(g)))
+            ok = true;
+    }
+    return ok;
+}
+
+json_t *auth_user_info_locked(auth_t *a, const char *username)
+{
+    const json_t *u = json_object_get(a->users, username);
+    if (!u)
+        return NULL;
+    json_t *storages = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(a->ctx->cfg->storages, i, s)
+    {
+        if (storage_allowed_locked(a, u, s))
+            json_array_append(storages, json_object_get(s, "name"));
+    }
+    return json_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o}", "username", username, "email",
+                     json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
+                     json_object_get(u, "grouplist"), "extension", json_object_get(u, "extension"),
+                     "admin", auth_user_admin_locked(a, u), "virtualCluster",
+                     acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages);
+}
+
+/* ---- public queries ---------------------------------------------------- */
+
+bool auth_user_exists(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    bool ok = json_object_get(a->users, username) != NULL;
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
+}
+
+bool auth_user_is_admin(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    bool ok = u && auth_user_admin_locked(a, u);
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
+}
+
+json_t *auth_user_vcs(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return json_array();
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    json_t *out = u ? acl_union_locked(a, u, "virtualClusters") : json_array();
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
+bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username || !vc)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    bool ok = false;
+    if (u && auth_user_admin_locked(a, u)) {
+        ok = true;
+    } else if (u) {
+        json_t *vcs = acl_union_locked(a, u, "virtualClusters");
+        ok = auth_json_has_str(vcs, vc);
+        json_decref(vcs);
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
+}
+
+bool auth_user_can_use_storage(server_ctx_t *ctx, const char *username, const char *storage)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username || !storage)
+        return false;
+    const json_t *def = NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(ctx->cfg->storages, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "name")) ?: "", storage) == 0)
+            def = s;
+    }
+    if (!def)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    bool ok = u && storage_allowed_locked(a, u, def);
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
+}
+
+/* ---- identification (the hot path) ------------------------------------- */
+
+static pai_err_t identify_token(auth_t *a, const char *tok, auth_ident_t *id)
+{
+    const char *dot = strchr(tok, '.');
+    if (!dot || dot == tok || (size_t)(dot - tok) >= sizeof(id->token_id) || strlen(tok) > 256)
+        return PAI_E_UNAUTHORIZED;
+    char tid[64], h[65];
+    memcpy(tid, tok, (size_t)(dot - tok));
+    tid[dot - tok] = '\0';
+    sha256_hex(tok, h);
+    pai_err_t rc = PAI_E_UNAUTHORIZED;
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *t = json_object_get(a->tokens, tid);
+    const char *want = json_string_value(json_object_get(t, "hash"));
+    int64_t exp = json_integer_value(json_object_get(t, "expireTime"));
+    const char *user = json_string_value(json_object_get(t, "username"));
+    const json_t *u = user ? json_object_get(a->users, user) : NULL;
+    if (want && strlen(want) == 64 && sodium_memcmp(want, h, 64) == 0 && u &&
+        (exp == 0 || exp > time_wall_ms())) {
+        str_copy(id->username, user, sizeof(id->username));
+        str_copy(id->token_id, tid, sizeof(id->token_id));
+        id->who.authenticated = true;
+        id->who.username = id->username;
+        id->who.token_id = id->token_id;
+        id->who.app_token = json_is_true(json_object_get(t, "application"));
+        id->who.admin = auth_user_admin_locked(a, u);
+        rc = PAI_OK;
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
+pai_err_t auth_identify(auth_t *a, const char *authorization, auth_ident_t *id)
+{
+    memset(&id->who, 0, sizeof(id->who));
+    id->username[0] = id->token_id[0] = '\0';
+    if (!authorization || !*authorization)
+        return PAI_OK;
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return PAI_E_UNAUTHORIZED;
+    const char *tok = authorization + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t alen = strlen(a->agent_token), tlen = strlen(tok);
+    if (alen && tlen == alen && sodium_memcmp(tok, a->agent_token, alen) == 0) {
+        str_copy(id->username, "pai-agent", sizeof(id->username));
+        id->who.authenticated = true;
+        id->who.agent = true;
+        id->who.username = id->username;
+        return PAI_OK;
+    }
+    return identify_token(a, tok, id);
+}
+
+/* ---- durable changes --------------------------------------------------- */
+
+pai_err_t auth_commit(auth_t *a, const auth_change_t *ch, size_t n)
+{
+    store_op_t *ops = xcalloc(n ? n : 1, sizeof(*ops));
+    char **texts = xcalloc(n ? n : 1, sizeof(*texts));
+    pai_err_t rc = PAI_OK;
+    for (size_t i = 0; i < n; i++) {
+        ops[i] =
+            (store_op_t){ch[i].rec ? STORE_OP_PUT : STORE_OP_DEL, ch[i].kind, ch[i].key, 0, NULL};
+        if (ch[i].rec && !(texts[i] = json_dumps(ch[i].rec, JSON_COMPACT))) {
+            rc = PAI_E_NOMEM;
+            goto out;
+        }
+        ops[i].json = texts[i];
+    }
+    if ((rc = store_batch(a->ctx->store, ops, n)) != PAI_OK)
+        goto out;
+    pthread_rwlock_wrlock(&a->lock);
+    for (size_t i = 0; i < n; i++) {
+        json_t *map = strcmp(ch[i].kind, "user") == 0    ? a->users
+                      : strcmp(ch[i].kind, "group") == 0 ? a->groups
+                                                         : a->tokens;
+        if (ch[i].rec)
+            json_object_set(map, ch[i].key, ch[i].rec);
+        else
+            json_object_del(map, ch[i].key);
+    }
+    pthread_rwlock_unlock(&a->lock);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(ops);
+    return rc;
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_s, char **token_out)
+{
+    unsigned char idb[TOKEN_ID_BYTES], sec[TOKEN_SECRET_BYTES];
+    char idh[TOKEN_ID_BYTES * 2 + 1], sech[TOKEN_SECRET_BYTES * 2 + 1], h[65];
+    randombytes_buf(idb, sizeof(idb));
+    randombytes_buf(sec, sizeof(sec));
+    hex(idh, idb, sizeof(idb));
+    hex(sech, sec, sizeof(sec));
+    char *tok = str_printf("%s.%s", idh, sech);
+    if (!tok)
+        return PAI_E_NOMEM;
+    sha256_hex(tok, h);
+    int64_t now = time_wall_ms();
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I}", "id", idh, "username", username,
+                            "hash", h, "application", app, "createdTime", (json_int_t)now,
+                            "expireTime", (json_int_t)(ttl_s ? now + ttl_s * 1000 : 0));
+    char *text = json_dumps(rec, JSON_COMPACT);
+    pai_err_t rc = text ? store_insert(a->ctx->store, "token", idh, now, text) : PAI_E_NOMEM;
+    if (rc == PAI_OK) {
+        pthread_rwlock_wrlock(&a->lock);
+        json_object_set(a->tokens, idh, rec);
+        pthread_rwlock_unlock(&a->lock);
+        *token_out = tok;
+        tok = NULL;
+    }
+    free(text);
+    free(tok);
+    json_decref(rec);
+    return rc;
+}
+
+pai_err_t auth_token_del(auth_t *a, const char *id)
+{
+    pai_err_t rc = store_del(a->ctx->store, "token", id);
+    if (rc == PAI_OK || rc == PAI_E_NOT_FOUND) {
+        pthread_rwlock_wrlock(&a->lock);
+        json_object_del(a->tokens, id);
+        pthread_rwlock_unlock(&a->lock);
+    }
+    return rc;
+}
+
+json_t *auth_token_list(auth_t *a, const char *username)
+{
+    json_t *out = json_array();
+    int64_t now = time_wall_ms();
+    const char *k;
+    json_t *t;
+    pthread_rwlock_rdlock(&a->lock);
+    json_object_foreach(a->tokens, k, t)
+    {
+        int64_t exp = json_integer_value(json_object_get(t, "expireTime"));
+        if (strcmp(json_string_value(json_object_get(t, "username")) ?: "", username) != 0 ||
+            (exp && exp <= now))
+            continue;
+        json_array_append_new(out, json_pack("{s:s, s:O, s:O, s:O}", "token", k, "application",
+                                             json_object_get(t, "application"), "createdTime",
+                                             json_object_get(t, "createdTime"), "expireTime",
+                                             json_object_get(t, "expireTime")));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
+char *auth_token_owner(auth_t *a, const char *id)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    const char *u = json_string_value(json_object_get(json_object_get(a->tokens, id), "username"));
+    char *out = u ? xstrdup(u) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
+pai_err_t auth_revoke_user_tokens(auth_t *a, const char *username, const char *keep_id, bool apps)
+{
+    json_t *ids = json_array();
+    const char *k;
+    json_t *t;
+    pthread_rwlock_rdlock(&a->lock);
+    json_object_foreach(a->tokens, k, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "username")) ?: "", username) == 0 &&
+            (!keep_id || strcmp(k, keep_id) != 0) &&
+            (apps || !json_is_true(json_object_get(t, "application"))))
+            json_array_append_new(ids, json_string(k));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    size_t n = json_array_size(ids);
+    auth_change_t *ch = xcalloc(n ? n : 1, sizeof(*ch));
+    for (size_t i = 0; i < n; i++)
+        ch[i] = (auth_change_t){"token", json_string_value(json_array_get(ids, i)), NULL};
+    pai_err_t rc = auth_commit(a, ch, n);
+    free(ch);
+    json_decref(ids);
+    return rc;
+}
+
+/* ---- load and bootstrap ------------------------------------------------ */
+
+static int load_cb(void *ud, const char *key, int64_t seq, const char *json)
+{
+    (void)seq;
+    json_t *j = json_loads(json, 0, NULL);
+    if (j)
+        json_object_set_new(ud, key, j);
+    else
+        log_error("auth: store record %s is not JSON; ignored", key);
+    return 0;
+}
+
+static pai_err_t load_all(auth_t *a)
+{
+    pai_err_t rc;
+    if ((rc = store_scan(a->ctx->store, "user", load_cb, a->users)) != PAI_OK ||
+        (rc = store_scan(a->ctx->store, "group", load_cb, a->groups)) != PAI_OK ||
+        (rc = store_scan(a->ctx->store, "token", load_cb, a->tokens)) != PAI_OK)
+        return rc;
+    /* drop expired tokens for good */
+    int64_t now = time_wall_ms();
+    json_t *dead = json_array();
+    const char *k;
+    json_t *t;
+    json_object_foreach(a->tokens, k, t)
+    {
+        int64_t exp = json_integer_value(json_object_get(t, "expireTime"));
+        if (exp && exp <= now)
+            json_array_append_new(dead, json_string(k));
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach(dead, i, id)
+    {
+        if (auth_token_del(a, json_string_value(id)) != PAI_OK)
+            log_warn("auth: could not purge expired token %s", json_string_value(id));
+    }
+    json_decref(dead);
+    return PAI_OK;
+}
+
+static json_t *default_group_acls(const server_config_t *cfg)
+{
+    json_t *st = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(cfg->storages, i, s)
+    {
+        if (json_is_true(json_object_get(s, "default")))
+            json_array_append(st, json_object_get(s, "name"));
+    }
+    return json_pack("{s:b, s:[s], s:o}", "admin", 0, "virtualClusters", "default",
+                     "storageConfigs", st);
+}
+
+static pai_err_t ensure_builtin_groups(auth_t *a)
+{
+    pai_err_t rc = PAI_OK;
+    if (!json_object_get(a->groups, AUTH_ADMIN_GROUP)) {
+        json_t *g = auth_group_new(
+            AUTH_ADMIN_GROUP, "built-in: cluster administrators",
+            json_pack("{s:b, s:[], s:[]}", "admin", 1, "virtualClusters", "storageConfigs"));
+        auth_change_t ch = {"group", AUTH_ADMIN_GROUP, g};
+        rc = auth_commit(a, &ch, 1);
+        json_decref(g);
+    }
+    if (rc == PAI_OK && !json_object_get(a->groups, AUTH_DEFAULT_GROUP)) {
+        json_t *g = auth_group_new(AUTH_DEFAULT_GROUP, "built-in: every user",
+                                   default_group_acls(a->ctx->cfg));
+        auth_change_t ch = {"group", AUTH_DEFAULT_GROUP, g};
+        rc = auth_commit(a, &ch, 1);
+        json_decref(g);
+    }
+    return rc;
+}
+
+static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
+{
+    const server_config_t *cfg = a->ctx->cfg;
+    if (json_object_size(a->users) > 0)
+        return PAI_OK;
+    char gen[33];
+    const char *pw = cfg->admin_password;
+    if (!pw || !*pw) {
+        unsigned char r[16];
+        randombytes_buf(r, sizeof(r));
+        hex(gen, r, sizeof(r));
+        pw = gen;
+    }
+    if (!auth_name_ok(cfg->admin_username) || strlen(pw) < 6) {
+        snprintf(err, errlen, "admin_username must be a valid name and the password >= 6 chars");
+        return PAI_E_INVALID;
+    }
+    char *hash = auth_hash_password(cfg, pw);
+    if (!hash) {
+        snprintf(err, errlen, "cannot hash the admin password (pwhash limits too high?)");
+        return PAI_E_NOMEM;
+    }
+    json_t *u = json_pack("{s:s, s:s, s:s, s:[s,s], s:{}}", "username", cfg->admin_username,
+                          "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
+                          AUTH_DEFAULT_GROUP, "extension");
+    free(hash);
+    auth_change_t ch = {"user", cfg->admin_username, u};
+    pai_err_t rc = auth_commit(a, &ch, 1);
+    json_decref(u);
+    if (rc != PAI_OK) {
+        snprintf(err, errlen, "cannot store the admin user: %s", pai_err_msg(rc));
+        return rc;
+    }
+    if (pw == gen)
+        printf("pai server: created admin user '%s' with password: %s\n", cfg->admin_username, gen);
+    else
+        printf("pai server: created admin user '%s' with the configured password\n",
+               cfg->admin_username);
+    fflush(stdout);
+    return PAI_OK;
+}
+
+/* The agent secret: configured, or read from / generated into data_dir. */
+static pai_err_t load_agent_token(auth_t *a, char *err, size_t errlen)
+{
+    const server_config_t *cfg = a->ctx->cfg;
+    if (cfg->agent_token && *cfg->agent_token) {
+        str_copy(a->agent_token, cfg->agent_token, sizeof(a->agent_token));
+        return PAI_OK;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
+    buf_t b;
+    buf_init(&b, sizeof(a->agent_token) - 1);
+    if (buf_read_file(&b, path) == PAI_OK && b.len >= 16) {
+        str_copy(a->agent_token, buf_str(&b), sizeof(a->agent_token));
+        a->agent_token[strcspn(a->agent_token, "\r\n")] = '\0';
+        buf_free(&b);
+        return PAI_OK;
+    }
+    buf_free(&b);
+    unsigned char r[24];
+    randombytes_buf(r, sizeof(r));
+    hex(a->agent_token, r, sizeof(r));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, a->agent_token, strlen(a->agent_token)) < 0 || fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return PAI_E_IO;
+    }
+    close(fd);
+    log_info("auth: generated the agent token into %s", path);
+    return PAI_OK;
+}
+
+pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, char *err, size_t errlen)
+{
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialize");
+        return PAI_E_INTERNAL;
+    }
+    auth_t *a = xcalloc(1, sizeof(*a));
+    a->ctx = ctx;
+    pthread_rwlock_init(&a->lock, NULL);
+    pthread_mutex_init(&a->wlock, NULL);
+    a->users = json_object();
+    a->groups = json_object();
+    a->tokens = json_object();
+    pai_err_t rc = load_all(a);
+    if (rc != PAI_OK) {
+        snprintf(err, errlen, "cannot load users, groups and tokens: %s", pai_err_msg(rc));
+        goto fail;
+    }
+    if ((rc = ensure_builtin_groups(a)) != PAI_OK) {
+        snprintf(err, errlen, "cannot create the built-in groups: %s", pai_err_msg(rc));
+        goto fail;
+    }
+    if ((rc = bootstrap_admin(a, err, errlen)) != PAI_OK ||
+        (rc = load_agent_token(a, err, errlen)) != PAI_OK)
+        goto fail;
+    *out = a;
+    return PAI_OK;
+fail:
+    auth_free(a);
+    return rc;
+}
+
+void auth_free(auth_t *a)
+{
+    if (!a)
+        return;
+    json_decref(a->users);
+    json_decref(a->groups);
+    json_decref(a->tokens);
+    pthread_rwlock_destroy(&a->lock);
+    pthread_mutex_destroy(&a->wlock);
+    sodium_memzero(a->agent_token, sizeof(a->agent_token));
+    free(a);
+}
+
+/* ---- VC hooks for the cluster module ----------------------------------- */
+
+pai_err_t auth_vc_added(server_ctx_t *ctx, const char *vc)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !auth_name_ok(vc))
+        return PAI_E_INVALID;
+    pthread_mutex_lock(&a->wlock);
+    pai_err_t rc = PAI_OK;
+    if (!json_object_get(a->groups, vc)) {
+        json_t *g = auth_group_new(
+            vc, "virtual cluster group",
+            json_pack("{s:b, s:[s], s:[]}", "admin", 0, "virtualClusters", vc, "storageConfigs"));
+        auth_change_t ch = {"group", vc, g};
+        rc = auth_commit(a, &ch, 1);
+        json_decref(g);
+    }
+    pthread_mutex_unlock(&a->wlock);
+    return rc;
+}
+
+pai_err_t auth_vc_removed(server_ctx_t *ctx, const char *vc)
+{
+    auth_t *a = ctx->auth;
+    if (!a)
+        return PAI_E_INVALID;
+    pthread_mutex_lock(&a->wlock);
+    json_t *changed = json_object();
+    const char *k;
+    json_t *g;
+    json_object_foreach(a->groups, k, g)
+    {
+        json_t *vcs = json_object_get(group_acls(g), "virtualClusters");
+        if (!auth_json_has_str(vcs, vc))
+            continue;
+        json_t *ng = json_deep_copy(g);
+        json_t *nv = json_object_get(group_acls(ng), "virtualClusters");
+        for (size_t i = json_array_size(nv); i-- > 0;)
+            if (strcmp(json_string_value(json_array_get(nv, i)) ?: "", vc) == 0)
+                json_array_remove(nv, i);
+        json_object_set_new(changed, k, ng);
+    }
+    size_t n = json_object_size(changed), i = 0;
+    auth_change_t *ch = xcalloc(n ? n : 1, sizeof(*ch));
+    json_object_foreach(changed, k, g)
+    {
+        ch[i++] = (auth_change_t){"group", k, g};
+    }
+    pai_err_t rc = auth_commit(a, ch, n);
+    free(ch);
+    json_decref(changed);
+    pthread_mutex_unlock(&a->wlock);
+    return rc;
+}

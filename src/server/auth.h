@@ -1,0 +1,57 @@
+/*
+ * auth.h - users, groups, tokens and what a caller may do.
+ *
+ * The auth module keeps every user, group and token in memory (the store
+ * has the durable copy), so identifying a request never touches the disk.
+ * Tokens are "<id>.<secret>"; only the id and a SHA-256 of the whole token
+ * are stored.  Passwords are argon2id hashes (libsodium).
+ *
+ * Groups carry ACLs in extension.acls: {admin: bool, virtualClusters: [...],
+ * storageConfigs: [...]}.  Built-in groups: `admingroup` (admin) and
+ * `default` (virtual cluster "default"); every user is in `default`.
+ *
+ * Every function here is thread-safe.
+ */
+#ifndef PAI_SERVER_AUTH_H
+#define PAI_SERVER_AUTH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/limits.h"
+#include "server/http.h"
+#include "server/server.h"
+
+#define AUTH_ADMIN_GROUP   "admingroup"
+#define AUTH_DEFAULT_GROUP "default"
+
+/* An identity with its own storage: who's pointers point into this struct,
+ * so do not copy it by value after auth_identify filled it. */
+typedef struct {
+    http_identity_t who;
+    char username[PAI_MAX_NAME + 1];
+    char token_id[64];
+} auth_ident_t;
+
+/* Identify the caller from an Authorization header value ("Bearer TOKEN";
+ * NULL or "" means anonymous).  Returns PAI_OK (anonymous or valid) or
+ * PAI_E_UNAUTHORIZED for a token that is unknown, expired or revoked. */
+PAI_MUST_CHECK pai_err_t auth_identify(auth_t *a, const char *authorization, auth_ident_t *id);
+
+/* Queries other modules use.  username may be NULL (then: false / empty). */
+bool auth_user_exists(server_ctx_t *ctx, const char *username);
+bool auth_user_is_admin(server_ctx_t *ctx, const char *username);
+/* Admins may use every VC; others the VCs their groups' ACLs list. */
+bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc);
+/* The VCs a user's groups grant (admins: only those listed); caller decrefs. */
+json_t *auth_user_vcs(server_ctx_t *ctx, const char *username);
+/* Admins see every storage; others those their groups' storageConfigs list
+ * or whose config `groups` names one of their groups. */
+bool auth_user_can_use_storage(server_ctx_t *ctx, const char *username, const char *storage);
+
+/* For the cluster module: make sure a group named after a new VC exists and
+ * grants it (OpenPAI keeps one group per VC); and drop a VC from every ACL. */
+PAI_MUST_CHECK pai_err_t auth_vc_added(server_ctx_t *ctx, const char *vc);
+PAI_MUST_CHECK pai_err_t auth_vc_removed(server_ctx_t *ctx, const char *vc);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * auth_int.h - internals shared by auth.c (the model) and mod_auth.c (its
+ * REST handlers) only.  Nothing else includes this.
+ *
+ * Locking: `lock` (rwlock) guards the three maps for readers; `wlock`
+ * serializes mutations, so a mutator may read the maps without `lock`,
+ * writes the store first (durable), and only then swaps the new record in
+ * under the write lock.  Readers copy what they need before unlocking.
+ */
+#ifndef PAI_SERVER_AUTH_INT_H
+#define PAI_SERVER_AUTH_INT_H
+
+#include <pthread.h>
+
+#include "server/auth.h"
+#include "server/config.h"
+
+struct auth {
+    server_ctx_t *ctx;
+    pthread_rwlock_t lock;
+    pthread_mutex_t wlock;
+    json_t *users;  /* name -> {username, passwordHash, email, grouplist, extension} */
+    json_t *groups; /* name -> {groupname, description, externalName, extension{acls}} */
+    json_t *tokens; /* id -> {id, username, hash, application, createdTime, expireTime} */
+    char agent_token[256];
+};
+
+/* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */
+PAI_MUST_CHECK pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, char *err, size_t errlen);
+void auth_free(auth_t *a);
+
+bool auth_name_ok(const char *name);
+/* Does the JSON array a hold the string s? */
+bool auth_json_has_str(const json_t *a, const char *s);
+/* A group made for one VC (named after it, granting it)? */
+bool auth_is_vc_group(const char *name, const json_t *group);
+/* Admins left if group `without` stopped granting admin and user `minus`
+ * (may be NULL) stopped being admin. */
+size_t auth_admins_left_locked(auth_t *a, const char *without, const char *minus);
+/* argon2id hash of pw (malloc'ed) or NULL. */
+char *auth_hash_password(const server_config_t *cfg, const char *pw);
+bool auth_check_password(const char *hash, const char *pw);
+
+/* A new token for username; *token_out malloc'ed; ttl_s 0 = never expires. */
+PAI_MUST_CHECK pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_s,
+                                        char **token_out);
+/* Delete one token by id (no permission check). */
+PAI_MUST_CHECK pai_err_t auth_token_del(auth_t *a, const char *id);
+/* Tokens of a user as public descriptions (caller decrefs). */
+json_t *auth_token_list(auth_t *a, const char *username);
+/* Owner of token id (malloc'ed) or NULL. */
+char *auth_token_owner(auth_t *a, const char *id);
+/* Revoke the user's login tokens (all, or all but keep_id); app tokens too when apps. */
+PAI_MUST_CHECK pai_err_t auth_revoke_user_tokens(auth_t *a, const char *username,
+                                                 const char *keep_id, bool apps);
+
+/* UserInfo as the API answers it (caller decrefs); NULL when absent. */
+json_t *auth_user_info_locked(auth_t *a, const char *username);
+bool auth_user_admin_locked(auth_t *a, const json_t *user);
+/* Number of users that are admins. */
+size_t auth_admin_count_locked(auth_t *a);
+/* Put records durably, then into memory.  recs: kind "user"/"group" -> new
+ * record or NULL (delete).  Call with wlock held. */
+typedef struct {
+    const char *kind; /* "user", "group" */
+    const char *key;
+    json_t *rec; /* borrowed; NULL = delete */
+} auth_change_t;
+PAI_MUST_CHECK pai_err_t auth_commit(auth_t *a, const auth_change_t *ch, size_t n);
+
+/* The VC group for vc: created (in the returned change list) when absent. */
+bool auth_is_builtin_group(const char *name);
+json_t *auth_group_new(const char *name, const char *description, json_t *acls);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * config.c - the server's options as one table, and the three sources that
+ * set them (file, environment, flags), applied in that order.
+ *
+ * To add an option: add a field to server_config_t and one row to
+ * options[]; the parser, --help and the documentation follow.
+ */
+#include "server/config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/yamltree.h"
+
+typedef enum { OPT_STR, OPT_INT, OPT_JSON } opt_type_t;
+
+typedef struct {
+    const char *name;
+    opt_type_t type;
+    size_t off;
+    const char *def; /* default, as text (OPT_JSON: none) */
+    int64_t min, max;
+    const char *help;
+} opt_t;
+
+#define O(f) offsetof(server_config_t, f)
+#define DAY  86400
+
+static const opt_t options[] = {
+    {"listen_addr", OPT_STR, O(listen_addr), "127.0.0.1", 0, 0,
+     "IP address the REST API listens on (--listen ADDR:PORT sets this and port)"},
+    {"port", OPT_INT, O(port), "9186", 0, 65535,
+     "TCP port of the REST API; 0 picks a free port (the URL is printed at start)"},
+    {"data_dir", OPT_STR, O(data_dir), "./pai-data", 0, 0,
+     "directory for the store and generated secrets (created if missing)"},
+    {"store", OPT_STR, O(store), "", 0, 0,
+     "store URL: sqlite:PATH; empty means sqlite:<data_dir>/pai.db"},
+    {"hived_config", OPT_STR, O(hived_config), "", 0, 0,
+     "scheduler configuration file in HiveD's format; empty: one VC 'default' over all nodes"},
+    {"token_ttl", OPT_INT, O(token_ttl), "604800", 60, 3650L * DAY,
+     "lifetime of login tokens in seconds (application tokens never expire)"},
+    {"admin_username", OPT_STR, O(admin_username), "admin", 0, 0,
+     "name of the admin account created on first start with an empty store"},
+    {"admin_password", OPT_STR, O(admin_password), "", 0, 0,
+     "its password; empty: generate one and print it once on first start"},
+    {"agent_token", OPT_STR, O(agent_token), "", 0, 0,
+     "secret that agents present; empty: generated once into <data_dir>/agent.token"},
+    {"node_lost_timeout_s", OPT_INT, O(node_lost_timeout_s), "60", 1, DAY,
+     "seconds without a heartbeat after which a node is marked lost"},
+    {"log_level", OPT_STR, O(log_level), "info", 0, 0, "error, warn, info or debug"},
+    {"sched_reservation_timeout_s", OPT_INT, O(sched_reservation_timeout_s), "300", 0, 30L * DAY,
+     "seconds a starving job waits before the scheduler reserves capacity for it (0: never)"},
+    {"max_connections", OPT_INT, O(max_connections), "1024", 4, 100000,
+     "concurrent HTTP connections (one thread each)"},
+    {"pwhash_memlimit_kib", OPT_INT, O(pwhash_memlimit_kib), "19456", 8, 4L * 1024 * 1024,
+     "argon2id memory per password hash, KiB"},
+    {"pwhash_opslimit", OPT_INT, O(pwhash_opslimit), "2", 1, 100, "argon2id passes"},
+    {"storages", OPT_JSON, O(storages), NULL, 0, 0,
+     "list of storages {name, type, share, volumeName, default, data, groups} (file only)"},
+};
+
+static const char *type_name(opt_type_t t)
+{
+    return t == OPT_STR ? "string" : t == OPT_INT ? "integer" : "list";
+}
+
+static const opt_t *opt_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Set one option from text; src names the source for messages. */
+static pai_err_t opt_set(server_config_t *cfg, const opt_t *o, const char *val, const char *src,
+                         char *err, size_t errlen)
+{
+    char *base = (char *)cfg;
+    if (o->type == OPT_STR) {
+        char **p = (char **)(void *)(base + o->off);
+        free(*p);
+        *p = xstrdup(val);
+        return PAI_OK;
+    }
+    if (o->type == OPT_INT) {
+        int64_t v;
+        if (str_to_i64(val, o->min, o->max, &v) != PAI_OK) {
+            snprintf(err, errlen, "%s: %s: '%s' is not an integer in [%lld, %lld]", src, o->name,
+                     val, (long long)o->min, (long long)o->max);
+            return PAI_E_INVALID;
+        }
+        *(int64_t *)(void *)(base + o->off) = v;
+        return PAI_OK;
+    }
+    snprintf(err, errlen, "%s: %s can only be set in the config file", src, o->name);
+    return PAI_E_INVALID;
+}
+
+/* ---- YAML -> JSON (for list options) ----------------------------------- */
+
+static json_t *scalar_to_json(const ynode_t *n)
+{
+    int64_t i;
+    double d;
+    bool b;
+    if (n->plain) {
+        if (ynode_is_null(n))
+            return json_null();
+        if (ynode_as_i64(n, &i))
+            return json_integer(i);
+        if (ynode_as_double(n, &d))
+            return json_real(d);
+        if (ynode_as_bool(n, &b))
+            return json_boolean(b);
+    }
+    return json_stringn(n->str, n->len);
+}
+
+static json_t *ynode_to_json(const ynode_t *n)
+{
+    if (!n)
+        return json_null();
+    if (n->kind == YNODE_SCALAR)
+        return scalar_to_json(n);
+    if (n->kind == YNODE_SEQ) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n->n; i++)
+            json_array_append_new(a, ynode_to_json(n->items[i]));
+        return a;
+    }
+    json_t *o = json_object();
+    for (size_t i = 0; i < n->n; i++)
+        if (n->pairs[i].key->kind == YNODE_SCALAR)
+            json_object_set_new(o, n->pairs[i].key->str, ynode_to_json(n->pairs[i].val));
+    return o;
+}
+
+static pai_err_t check_storages(const json_t *a, const char *src, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *s;
+    if (!json_is_array(a)) {
+        snprintf(err, errlen, "%s: storages: must be a list", src);
+        return PAI_E_INVALID;
+    }
+    json_array_foreach(a, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!json_is_object(s) || !name || !str_is_name(name)) {
+            snprintf(err, errlen, "%s: storages[%zu]: needs a 'name' of [A-Za-z0-9_-]", src, i);
+            return PAI_E_INVALID;
+        }
+    }
+    return PAI_OK;
+}
+
+/* ---- the three sources ------------------------------------------------- */
+
+static pai_err_t apply_yaml_pair(server_config_t *cfg, const ypair_t *p, const char *file,
+                                 char *err, size_t errlen)
+{
+    char src[512];
+    snprintf(src, sizeof(src), "%s:%d:%d", file, p->key->line, p->key->col);
+    const opt_t *o = p->key->kind == YNODE_SCALAR ? opt_find(p->key->str) : NULL;
+    if (!o) {
+        snprintf(err, errlen, "%s: unknown option '%s'", src,
+                 p->key->kind == YNODE_SCALAR ? p->key->str : "?");
+        return PAI_E_INVALID;
+    }
+    if (o->type == OPT_JSON) {
+        json_t *j = ynode_to_json(p->val);
+        if (check_storages(j, src, err, errlen) != PAI_OK) {
+            json_decref(j);
+            return PAI_E_INVALID;
+        }
+        json_t **slot = (json_t **)(void *)((char *)cfg + o->off);
+        json_decref(*slot);
+        *slot = j;
+        return PAI_OK;
+    }
+    if (p->val->kind != YNODE_SCALAR) {
+        snprintf(err, errlen, "%s: %s: expected a %s, got a %s", src, o->name, type_name(o->type),
+                 ynode_kind_name(p->val));
+        return PAI_E_INVALID;
+    }
+    return opt_set(cfg, o, p->val->str, src, err, errlen);
+}
+
+static pai_err_t apply_file(server_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    buf_t b;
+    ydoc_t *doc = NULL;
+    yerr_t yerr;
+    pai_err_t rc;
+    buf_init(&b, PAI_MAX_CONFIG_FILE);
+    if ((rc = buf_read_file(&b, path)) != PAI_OK) {
+        snprintf(err, errlen, "%s: cannot read the config file (%s)", path, pai_err_msg(rc));
+        goto out;
+    }
+    if ((rc = ydoc_parse(buf_str(&b), b.len, &doc, &yerr)) != PAI_OK) {
+        snprintf(err, errlen, "%s:%d:%d: %s", path, yerr.line, yerr.col, yerr.msg);
+        goto out;
+    }
+    const ynode_t *root = ydoc_root(doc);
+    if (root && root->kind != YNODE_MAP) {
+        snprintf(err, errlen, "%s: the config file must be a map of option: value", path);
+        rc = PAI_E_INVALID;
+        goto out;
+    }
+    for (size_t i = 0; root && i < root->n; i++)
+        if ((rc = apply_yaml_pair(cfg, &root->pairs[i], path, err, errlen)) != PAI_OK)
+            goto out;
+out:
+    ydoc_free(doc);
+    buf_free(&b);
+    return rc;
+}
+
+static pai_err_t apply_env(server_config_t *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < ARRAY_LEN(options); i++) {
+        if (options[i].type == OPT_JSON)
+            continue;
+        char env[128] = "PAI_";
+        size_t k = 4;
+        for (const char *p = options[i].name; *p && k + 1 < sizeof(env); p++)
+            env[k++] = (char)toupper((unsigned char)*p);
+        env[k] = '\0';
+        const char *v = getenv(env);
+        if (v && opt_set(cfg, &options[i], v, env, err, errlen) != PAI_OK)
+            return PAI_E_INVALID;
+    }
+    return PAI_OK;
+}
+
+/* "--foo-bar" -> "foo_bar" in out; false when it is not an option flag. */
+static bool flag_to_name(const char *arg, char *out, size_t n, const char **inline_val)
+{
+    if (!str_has_prefix(arg, "--"))
+        return false;
+    size_t k = 0;
+    *inline_val = NULL;
+    for (const char *p = arg + 2; *p && k + 1 < n; p++) {
+        if (*p == '=') {
+            *inline_val = p + 1;
+            break;
+        }
+        out[k++] = *p == '-' ? '_' : *p;
+    }
+    out[k] = '\0';
+    return k > 0;
+}
+
+static pai_err_t apply_listen(server_config_t *cfg, const char *v, char *err, size_t errlen)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon) {
+        snprintf(err, errlen, "--listen: expected ADDR:PORT, got '%s'", v);
+        return PAI_E_INVALID;
+    }
+    char addr[256];
+    size_t alen = (size_t)(colon - v);
+    if (alen >= sizeof(addr))
+        alen = sizeof(addr) - 1;
+    memcpy(addr, v, alen);
+    addr[alen] = '\0';
+    if (opt_set(cfg, opt_find("port"), colon + 1, "--listen", err, errlen) != PAI_OK)
+        return PAI_E_INVALID;
+    if (alen)
+        return opt_set(cfg, opt_find("listen_addr"), addr, "--listen", err, errlen);
+    return PAI_OK;
+}
+
+/* Walk the flags; file_only picks out --config (which must be read first). */
+static pai_err_t apply_flags(server_config_t *cfg, int argc, char **argv, bool config_only,
+                             char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        char name[128];
+        const char *val;
+        if (!flag_to_name(argv[i], name, sizeof(name), &val)) {
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[i]);
+            return PAI_E_INVALID;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "%s needs a value", argv[i]);
+                return PAI_E_INVALID;
+            }
+            val = argv[++i];
+        }
+        bool is_config = strcmp(name, "config") == 0;
+        if (config_only != is_config)
+            continue;
+        if (is_config) {
+            free(cfg->config_file);
+            cfg->config_file = xstrdup(val);
+            continue;
+        }
+        if (strcmp(name, "listen") == 0) {
+            if (apply_listen(cfg, val, err, errlen) != PAI_OK)
+                return PAI_E_INVALID;
+            continue;
+        }
+        const opt_t *o = opt_find(name);
+        if (!o) {
+            snprintf(err, errlen, "unknown option %s (see --help)", argv[i]);
+            return PAI_E_INVALID;
+        }
+        if (opt_set(cfg, o, val, argv[i], err, errlen) != PAI_OK)
+            return PAI_E_INVALID;
+    }
+    return PAI_OK;
+}
+
+static void set_defaults(server_config_t *cfg)
+{
+    char err[64];
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        if (options[i].type != OPT_JSON &&
+            opt_set(cfg, &options[i], options[i].def, "default", err, sizeof(err)) != PAI_OK)
+            abort(); /* a default outside its own bounds is a programming error */
+    cfg->storages = json_array();
+    cfg->config_file = xstrdup("");
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
+{
+    server_config_t *cfg = xcalloc(1, sizeof(*cfg));
+    pai_err_t rc = PAI_OK;
+    set_defaults(cfg);
+    *out = NULL;
+    if (wants_help(argc, argv)) {
+        config_print_help(stdout);
+        snprintf(err, errlen, "help printed");
+        rc = PAI_E_NOT_FOUND;
+        goto out;
+    }
+    if ((rc = apply_flags(cfg, argc, argv, true, err, errlen)) != PAI_OK)
+        goto out;
+    if (*cfg->config_file && (rc = apply_file(cfg, cfg->config_file, err, errlen)) != PAI_OK)
+        goto out;
+    if ((rc = apply_env(cfg, err, errlen)) != PAI_OK)
+        goto out;
+    if ((rc = apply_flags(cfg, argc, argv, false, err, errlen)) != PAI_OK)
+        goto out;
+    if (log_level_parse(cfg->log_level) < 0) {
+        snprintf(err, errlen, "log_level: '%s' is not one of error, warn, info, debug",
+                 cfg->log_level);
+        rc = PAI_E_INVALID;
+        goto out;
+    }
+    *out = cfg;
+    cfg = NULL;
+out:
+    config_free(cfg);
+    return rc;
+}
+
+void config_free(server_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    char *base = (char *)cfg;
+    for (size_t i = 0; i < ARRAY_LEN(options); i++) {
+        if (options[i].type == OPT_STR)
+            free(*(char **)(void *)(base + options[i].off));
+        else if (options[i].type == OPT_JSON)
+            json_decref(*(json_t **)(void *)(base + options[i].off));
+    }
+    free(cfg->config_file);
+    free(cfg);
+}
+
+char *config_store_url(const server_config_t *cfg)
+{
+    if (cfg->store && *cfg->store)
+        return xstrdup(cfg->store);
+    char *u = str_printf("sqlite:%s/pai.db", cfg->data_dir);
+    return u ? u : xstrdup("sqlite:pai.db");
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "usage: pai server [--config FILE] [--listen ADDR:PORT] [--OPTION VALUE]...\n\n"
+                 "Each option can be set in the YAML config file (key: value), by the\n"
+                 "environment (PAI_<OPTION>) or by a flag (--option-name VALUE); later wins.\n\n");
+    for (size_t i = 0; i < ARRAY_LEN(options); i++) {
+        const opt_t *o = &options[i];
+        char flag[128];
+        size_t k = 0;
+        for (const char *p = o->name; *p && k + 1 < sizeof(flag); p++)
+            flag[k++] = *p == '_' ? '-' : *p;
+        flag[k] = '\0';
+        fprintf(out, "  --%-30s %s (%s, default '%s')\n", flag, o->help, type_name(o->type),
+                o->def ? o->def : "[]");
+    }
+}
+
+void config_print_markdown(FILE *out)
+{
+    fprintf(out, "| option | type | default | bounds | help |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < ARRAY_LEN(options); i++) {
+        const opt_t *o = &options[i];
+        char bounds[64] = "";
+        if (o->type == OPT_INT)
+            snprintf(bounds, sizeof(bounds), "%lld..%lld", (long long)o->min, (long long)o->max);
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", o->name, type_name(o->type),
+                o->def ? o->def : "[]", bounds, o->help);
+    }
+}

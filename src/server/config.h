@@ -1,0 +1,64 @@
+/*
+ * config.h - the server's configuration: one YAML file, then environment
+ * variables, then command-line flags (each later source overrides).
+ *
+ * Every option is one row of the table in config.c (name, type, default,
+ * bounds, help); docs/configuration.md is written from that table and
+ * `pai server --help` prints it.  An option `foo_bar` is set by
+ *   - the key `foo_bar:` in the file given with --config,
+ *   - the environment variable PAI_FOO_BAR,
+ *   - the flag --foo-bar VALUE (or --foo-bar=VALUE).
+ * `storages` (a list of maps) can only be given in the file.
+ *
+ * Other modules read the fields directly; the struct is filled once at
+ * start-up and is read-only afterwards.
+ */
+#ifndef PAI_SERVER_CONFIG_H
+#define PAI_SERVER_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/err.h"
+
+struct server_config {
+    char *listen_addr;                   /* IP address to bind */
+    int64_t port;                        /* TCP port; 0 = any free port (printed at start) */
+    char *data_dir;                      /* where the store and generated secrets live */
+    char *store;                         /* store URL; "" = sqlite:<data_dir>/pai.db */
+    char *hived_config;                  /* scheduler config in HiveD's format; "" = none */
+    int64_t token_ttl;                   /* seconds a login token lives */
+    char *admin_username;                /* bootstrap admin created on an empty store */
+    char *admin_password;                /* "" = generate one and print it once */
+    char *agent_token;                   /* shared secret of agents; "" = generate into data_dir */
+    int64_t node_lost_timeout_s;         /* a node silent this long is lost */
+    char *log_level;                     /* error, warn, info, debug */
+    int64_t sched_reservation_timeout_s; /* how long a starving job may hold a reservation */
+    int64_t max_connections;             /* concurrent HTTP connections */
+    int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
+    int64_t pwhash_opslimit;             /* argon2id passes */
+    json_t *storages;                    /* array of storage definitions (owned) */
+    char *config_file;                   /* the file read, "" when none */
+};
+typedef struct server_config server_config_t;
+
+/* Parse args (after `server`) over the defaults, the file and the
+ * environment.  *out is malloc'ed; free with config_free.  On error (or
+ * --help, which returns PAI_E_NOT_FOUND after printing help to stdout) err
+ * gets a message naming the option and the source. */
+PAI_MUST_CHECK pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err,
+                                     size_t errlen);
+void config_free(server_config_t *cfg);
+
+/* Print every option with its type, default and help (for --help). */
+void config_print_help(FILE *out);
+/* Print the options as a Markdown table (docs/configuration.md). */
+void config_print_markdown(FILE *out);
+
+/* The store URL to open (resolves the "" default against data_dir). */
+char *config_store_url(const server_config_t *cfg);
+
+#endif

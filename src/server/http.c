@@ -1,0 +1,600 @@
+/*
+ * http.c - the REST layer over libmicrohttpd (see http.h for the contract).
+ *
+ * Request procedure (one MHD connection thread):
+ *  1. First call: allocate the request state; a Content-Length over
+ *     PAI_MAX_HTTP_BODY is answered 413 at once, without reading the body.
+ *  2. Body chunks go into a buf_t capped at PAI_MAX_HTTP_BODY (a chunked
+ *     body that grows past it is answered 413 at the end).
+ *  3. Last call: match the route table (404 NoApiError, 405 for a known
+ *     path with the wrong method), identify the caller from the token,
+ *     check the route's permission, run the handler, send its response,
+ *     and count the request and its latency for /metrics.
+ *
+ * Routes are compiled once at start into segment arrays; matching is a scan
+ * of the table without allocation.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/server.h"
+
+#define HTTP_MAX_SEGS 32
+#define HTTP_MAX_PATH 4096
+
+/* Status codes counted individually; others go to the last slot. */
+static const int counted_status[] = {200, 201, 202, 204, 302, 400, 401, 403,
+                                     404, 405, 409, 413, 500, 501, 503, 0};
+#define NSTATUS ARRAY_LEN(counted_status)
+
+/* Latency histogram buckets, seconds. */
+static const double lat_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+#define NBUCKETS ARRAY_LEN(lat_bounds)
+
+typedef struct {
+    atomic_ullong by_status[NSTATUS];
+    atomic_ullong bucket[NBUCKETS + 1]; /* last: +Inf */
+    atomic_ullong sum_us;
+    atomic_ullong count;
+} route_stats_t;
+
+typedef struct {
+    const http_route_t *r;
+    char *segs[HTTP_MAX_SEGS];
+    size_t nsegs;
+    bool wildcard; /* pattern ends in a star segment */
+    route_stats_t stats;
+} route_ent_t;
+
+struct http_server {
+    server_ctx_t *ctx;
+    struct MHD_Daemon *d;
+    route_ent_t *routes;
+    size_t nroutes;
+    route_stats_t unmatched;
+    int port;
+};
+
+/* Per-request state, MHD's con_cls. */
+typedef struct {
+    buf_t body;
+    bool too_large;
+    char *pathcopy;
+    auth_ident_t ident;
+} reqstate_t;
+
+/* ---- route table ------------------------------------------------------- */
+
+/* Split path into segments (in place); offsets into the original path too. */
+static size_t split_path(char *p, char **segs, size_t *offs)
+{
+    size_t n = 0;
+    char *base = p;
+    while (*p && n < HTTP_MAX_SEGS) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        segs[n] = p;
+        offs[n++] = (size_t)(p - base);
+        while (*p && *p != '/')
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+    return *p ? HTTP_MAX_SEGS + 1 : n;
+}
+
+static void compile_route(route_ent_t *e, const http_route_t *r)
+{
+    char *copy = xstrdup(r->pattern);
+    char *segs[HTTP_MAX_SEGS];
+    size_t offs[HTTP_MAX_SEGS];
+    size_t n = split_path(copy, segs, offs);
+    e->r = r;
+    if (n > HTTP_MAX_SEGS)
+        n = HTTP_MAX_SEGS;
+    for (size_t i = 0; i < n; i++)
+        e->segs[i] = xstrdup(segs[i]);
+    e->nsegs = n;
+    if (n > 0 && strcmp(e->segs[n - 1], "*") == 0) {
+        e->wildcard = true;
+        e->nsegs = n - 1;
+    }
+    free(copy);
+}
+
+/* Does e match the split path?  Fills req's params on success. */
+static bool route_match(const route_ent_t *e, char **segs, const size_t *offs, size_t n,
+                        const char *path, http_req_t *req)
+{
+    if (e->wildcard ? n < e->nsegs : n != e->nsegs)
+        return false;
+    size_t np = 0;
+    for (size_t i = 0; i < e->nsegs; i++) {
+        const char *ps = e->segs[i];
+        if (ps[0] == '{') {
+            if (np < HTTP_MAX_PARAMS) {
+                req->param_names[np] = ps; /* "{name}": http_param compares inside braces */
+                req->param_values[np++] = segs[i];
+            }
+        } else if (strcmp(ps, segs[i]) != 0) {
+            return false;
+        }
+    }
+    if (e->wildcard && np < HTTP_MAX_PARAMS) {
+        req->param_names[np] = "{*}";
+        req->param_values[np++] = n > e->nsegs ? path + offs[e->nsegs] : "";
+    }
+    req->nparams = np;
+    return true;
+}
+
+static pai_err_t build_routes(http_server_t *s)
+{
+    size_t n = 0;
+    for (size_t m = 0; server_modules[m]; m++)
+        for (const http_route_t *r = server_modules[m]->routes; r && r->method; r++)
+            n++;
+    s->routes = xcalloc(n ? n : 1, sizeof(*s->routes));
+    for (size_t m = 0; server_modules[m]; m++)
+        for (const http_route_t *r = server_modules[m]->routes; r && r->method; r++)
+            compile_route(&s->routes[s->nroutes++], r);
+    return PAI_OK;
+}
+
+static void free_routes(http_server_t *s)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        for (size_t k = 0; k < HTTP_MAX_SEGS; k++)
+            free(s->routes[i].segs[k]);
+    free(s->routes);
+}
+
+/* ---- public request helpers -------------------------------------------- */
+
+const char *http_param(const http_req_t *req, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < req->nparams; i++) {
+        const char *pn = req->param_names[i] + 1; /* skip '{' */
+        if (strncmp(pn, name, len) == 0 && pn[len] == '}')
+            return req->param_values[i];
+    }
+    return NULL;
+}
+
+const char *http_query(const http_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(const http_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
+}
+
+void http_reply_json(http_resp_t *resp, int status, json_t *j)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    resp->body_len = resp->body ? strlen(resp->body) : 0;
+    resp->content_type = "application/json";
+    json_decref(j);
+    if (!resp->body && j)
+        resp->status = 500;
+}
+
+void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
+                     size_t len)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->body = malloc(len + 1);
+    if (!resp->body) {
+        resp->status = 500;
+        resp->body_len = 0;
+        return;
+    }
+    memcpy(resp->body, text, len);
+    resp->body[len] = '\0';
+    resp->body_len = len;
+    resp->content_type = content_type;
+}
+
+void http_reply_error(http_resp_t *resp, pai_err_t e, const char *fmt, ...)
+{
+    char msg[1024];
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+    } else {
+        str_copy(msg, pai_err_msg(e), sizeof(msg));
+    }
+    http_reply_json(resp, pai_err_status(e),
+                    json_pack("{s:s, s:s}", "code", pai_err_code(e), "message", msg));
+}
+
+void http_add_header(http_resp_t *resp, const char *name, const char *value)
+{
+    if (resp->nheaders >= ARRAY_LEN(resp->headers))
+        return;
+    resp->headers[resp->nheaders][0] = xstrdup(name);
+    resp->headers[resp->nheaders][1] = xstrdup(value);
+    resp->nheaders++;
+}
+
+json_t *http_body_json(const http_req_t *req, http_resp_t *resp)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        http_reply_error(resp, PAI_E_INVALID, "malformed JSON body: %s (line %d)", jerr.text,
+                         jerr.line);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(resp, PAI_E_INVALID, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
+    json_t *obj = cls;
+    const char *prev = off ? json_string_value(json_object_get(obj, key)) : "";
+    char *joined = str_printf("%s%.*s", prev ? prev : "", (int)size, data ? data : "");
+    if (!joined)
+        return MHD_NO;
+    json_object_set_new(obj, key, json_string(joined));
+    free(joined);
+    return MHD_YES;
+}
+
+json_t *http_body_object(const http_req_t *req, http_resp_t *resp)
+{
+    const char *ct = req->content_type ? req->content_type : "";
+    if (!str_has_prefix(ct, "application/x-www-form-urlencoded"))
+        return http_body_json(req, resp);
+    json_t *obj = json_object();
+    struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn_, 4096, form_field, obj);
+    if (!pp || MHD_post_process(pp, req->body, req->body_len) != MHD_YES) {
+        if (pp)
+            MHD_destroy_post_processor(pp);
+        json_decref(obj);
+        http_reply_error(resp, PAI_E_INVALID, "malformed form body");
+        return NULL;
+    }
+    MHD_destroy_post_processor(pp);
+    return obj;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+/* The permission check; PAI_OK when the caller may run the route. */
+static pai_err_t check_perm(http_perm_t perm, const http_identity_t *who)
+{
+    switch (perm) {
+    case PERM_ANON:
+        return PAI_OK;
+    case PERM_USER:
+        return who->authenticated && !who->agent ? PAI_OK : PAI_E_UNAUTHORIZED;
+    case PERM_SESSION:
+        if (!who->authenticated || who->agent)
+            return PAI_E_UNAUTHORIZED;
+        return who->app_token ? PAI_E_FORBIDDEN_TOKEN : PAI_OK;
+    case PERM_ADMIN:
+        if (!who->authenticated || who->agent)
+            return PAI_E_UNAUTHORIZED;
+        if (who->app_token)
+            return PAI_E_FORBIDDEN_TOKEN;
+        return who->admin ? PAI_OK : PAI_E_FORBIDDEN;
+    case PERM_AGENT:
+        if (who->agent || (who->admin && !who->app_token))
+            return PAI_OK;
+        return who->authenticated ? PAI_E_FORBIDDEN : PAI_E_UNAUTHORIZED;
+    }
+    return PAI_E_FORBIDDEN;
+}
+
+static void stats_record(route_stats_t *st, int status, int64_t us)
+{
+    size_t si = NSTATUS - 1;
+    for (size_t i = 0; i + 1 < NSTATUS; i++)
+        if (counted_status[i] == status) {
+            si = i;
+            break;
+        }
+    atomic_fetch_add_explicit(&st->by_status[si], 1, memory_order_relaxed);
+    double sec = (double)us / 1e6;
+    size_t b = 0;
+    while (b < NBUCKETS && sec > lat_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&st->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->sum_us, (unsigned long long)us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
+}
+
+/* Find the route; *stats gets where to count.  Replies 404/405 itself. */
+static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const char *method,
+                                     const char *url, http_req_t *req, http_resp_t *resp)
+{
+    char *segs[HTTP_MAX_SEGS];
+    size_t offs[HTTP_MAX_SEGS];
+    bool path_known = false;
+    if (strlen(url) > HTTP_MAX_PATH) {
+        http_reply_error(resp, PAI_E_NO_API, "path too long");
+        return NULL;
+    }
+    rs->pathcopy = xstrdup(url);
+    size_t n = split_path(rs->pathcopy, segs, offs);
+    for (size_t i = 0; n <= HTTP_MAX_SEGS && i < s->nroutes; i++) {
+        if (!route_match(&s->routes[i], segs, offs, n, url, req))
+            continue;
+        if (strcmp(s->routes[i].r->method, method) == 0)
+            return &s->routes[i];
+        path_known = true;
+    }
+    req->nparams = 0;
+    if (path_known)
+        http_reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
+    else
+        http_reply_error(resp, PAI_E_NO_API, "no API at %s %s", method, url);
+    return NULL;
+}
+
+static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
+                      http_resp_t *resp)
+{
+    const char *authz = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    pai_err_t rc = s->ctx->auth ? auth_identify(s->ctx->auth, authz, &rs->ident) : PAI_OK;
+    if (rc == PAI_OK)
+        req->who = rs->ident.who;
+    else if (e->r->perm != PERM_ANON) {
+        http_reply_error(resp, rc, "invalid, expired or revoked token");
+        return;
+    }
+    if ((rc = check_perm(e->r->perm, &req->who)) != PAI_OK) {
+        http_reply_error(resp, rc, NULL);
+        return;
+    }
+    e->r->fn(s->ctx, req, resp);
+    if (resp->status == 0)
+        http_reply_error(resp, PAI_E_INTERNAL, "the handler gave no answer");
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(resp->body);
+        return MHD_NO;
+    }
+    resp->body = NULL;
+    if (resp->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    for (size_t i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void resp_free(http_resp_t *resp)
+{
+    free(resp->body);
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        free(resp->headers[i][0]);
+        free(resp->headers[i][1]);
+    }
+}
+
+static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
+                                const char *url, const char *method)
+{
+    int64_t t0 = time_mono_us();
+    http_req_t req = {.method = method, .path = url, .conn_ = conn};
+    http_resp_t resp = {0};
+    req.body = buf_str(&rs->body);
+    req.body_len = rs->body.len;
+    req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    const route_ent_t *e = find_route(s, rs, method, url, &req, &resp);
+    if (e && rs->too_large)
+        http_reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
+                         PAI_MAX_HTTP_BODY);
+    else if (e)
+        run_route(s, e, rs, &req, &resp);
+    int status = resp.status;
+    enum MHD_Result ret = send_resp(conn, &resp);
+    resp_free(&resp);
+    stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
+    if (status >= 500)
+        log_warn("http: %s %s -> %d", method, url, status);
+    else
+        log_debug("http: %s %s -> %d", method, url, status);
+    return ret;
+}
+
+static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection *conn)
+{
+    http_resp_t resp = {0};
+    http_reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
+                     PAI_MAX_HTTP_BODY);
+    http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = send_resp(conn, &resp);
+    resp_free(&resp);
+    stats_record(&s->unmatched, 413, 0);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    http_server_t *s = cls;
+    reqstate_t *rs = *con_cls;
+    if (!rs) {
+        rs = xcalloc(1, sizeof(*rs));
+        buf_init(&rs->body, PAI_MAX_HTTP_BODY);
+        *con_cls = rs;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        int64_t len;
+        if (cl && str_to_i64(cl, 0, INT64_MAX, &len) == PAI_OK && len > PAI_MAX_HTTP_BODY) {
+            rs->too_large = true;
+            return reject_too_large(s, conn);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!rs->too_large && buf_append(&rs->body, upload_data, *upload_data_size) != PAI_OK) {
+            rs->too_large = true;
+            buf_free(&rs->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(s, conn, rs, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    reqstate_t *rs = *con_cls;
+    if (!rs)
+        return;
+    buf_free(&rs->body);
+    free(rs->pathcopy);
+    free(rs);
+    *con_cls = NULL;
+}
+
+/* ---- metrics ----------------------------------------------------------- */
+
+static void collect_route(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
+{
+    char pat[512], lab[640];
+    metrics_escape(pat, sizeof(pat), pattern);
+    for (size_t i = 0; i < NSTATUS; i++) {
+        unsigned long long v = atomic_load(&st->by_status[i]);
+        if (!v)
+            continue;
+        char code[8] = "other";
+        if (counted_status[i])
+            snprintf(code, sizeof(code), "%d", counted_status[i]);
+        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",status=\"%s\"", method, pat, code);
+        metrics_sample(out, "pai_api_requests_total", lab, (double)v);
+    }
+}
+
+static void collect_hist(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
+{
+    unsigned long long count = atomic_load(&st->count), cum = 0;
+    if (!count)
+        return;
+    char pat[512], lab[700];
+    metrics_escape(pat, sizeof(pat), pattern);
+    for (size_t b = 0; b <= NBUCKETS; b++) {
+        cum += atomic_load(&st->bucket[b]);
+        char le[32] = "+Inf";
+        if (b < NBUCKETS)
+            snprintf(le, sizeof(le), "%g", lat_bounds[b]);
+        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",le=\"%s\"", method, pat, le);
+        metrics_sample(out, "pai_api_request_duration_seconds_bucket", lab, (double)cum);
+    }
+    snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\"", method, pat);
+    metrics_sample(out, "pai_api_request_duration_seconds_sum", lab,
+                   (double)atomic_load(&st->sum_us) / 1e6);
+    metrics_sample(out, "pai_api_request_duration_seconds_count", lab, (double)count);
+}
+
+static void collect_http(void *ud, buf_t *out)
+{
+    http_server_t *s = ud;
+    metrics_family(out, "pai_api_requests_total", "counter",
+                   "REST API requests by method, route pattern and status.");
+    for (size_t i = 0; i < s->nroutes; i++)
+        collect_route(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
+    collect_route(out, "any", "unmatched", &s->unmatched);
+    metrics_family(out, "pai_api_request_duration_seconds", "histogram",
+                   "REST API request latency by method and route pattern.");
+    for (size_t i = 0; i < s->nroutes; i++)
+        collect_hist(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
+    collect_hist(out, "any", "unmatched", &s->unmatched);
+}
+
+/* ---- start / stop ------------------------------------------------------ */
+
+pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, unsigned max_connections,
+                            http_server_t **out, char *err, size_t errlen)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "listen address '%s' is not an IPv4 address", addr);
+        return PAI_E_INVALID;
+    }
+    http_server_t *s = xcalloc(1, sizeof(*s));
+    s->ctx = ctx;
+    pai_err_t rc = build_routes(s);
+    if (rc != PAI_OK)
+        goto fail;
+    s->d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",
+                 addr, port);
+        rc = PAI_E_IO;
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : port;
+    if (ctx->metrics && (rc = metrics_register(ctx->metrics, "http", collect_http, s)) != PAI_OK)
+        goto fail;
+    *out = s;
+    return PAI_OK;
+fail:
+    http_server_stop(s);
+    return rc;
+}
+
+int http_server_port(const http_server_t *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    free_routes(s);
+    free(s);
+}

@@ -1,0 +1,462 @@
+/*
+ * sqlite.c - the embedded store backend: SQLite in WAL mode with group commit.
+ *
+ * DESIGN
+ *   - One table `records(kind, key, seq, json)`; schema changes are the
+ *     numbered migrations in migrations[]; PRAGMA user_version holds the
+ *     number applied.  Every statement is prepared once per connection.
+ *   - Writes: callers enqueue a write request and wait.  One committer
+ *     thread owns the write connection; it takes every request queued so far,
+ *     runs them in one transaction (each request inside its own SAVEPOINT so
+ *     a failing request rolls back alone), COMMITs once (one fsync with
+ *     synchronous=FULL) and then wakes every waiter.  So N concurrent writers
+ *     share one fsync: "group commit".
+ *   - Reads: a small pool of read connections (WAL readers never block the
+ *     writer).  When the pool is empty a caller gets a fresh connection that
+ *     is closed after use, so a scan callback may call the store again.
+ *
+ * Invariant: a write call returns only after its change is durable (or
+ * failed and left no trace).
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store.h"
+
+#define READ_POOL 4
+
+static const char *const migrations[] = {
+    /* 1: the record table and its scan order. */
+    "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0,"
+    " json TEXT NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+    "CREATE INDEX records_scan ON records (kind, seq, key);",
+};
+
+enum { SQL_GET, SQL_PUT, SQL_INSERT, SQL_DEL, SQL_SCAN, SQL__COUNT };
+static const char *const sql_text[SQL__COUNT] = {
+    [SQL_GET] = "SELECT json FROM records WHERE kind = ?1 AND key = ?2",
+    [SQL_PUT] = "INSERT OR REPLACE INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
+    [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
+    [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
+    [SQL_SCAN] = "SELECT key, seq, json FROM records WHERE kind = ?1 ORDER BY seq, key",
+};
+
+typedef struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[SQL__COUNT];
+} conn_t;
+
+/* One caller's write, queued for the committer. */
+typedef struct wreq {
+    const store_op_t *ops;
+    size_t n;
+    bool single_del; /* store_del: a missing record is an error */
+    pai_err_t rc;
+    bool done;
+    struct wreq *next;
+} wreq_t;
+
+struct store {
+    char *path;
+    conn_t writer;
+    conn_t readers[READ_POOL];
+    bool reader_busy[READ_POOL];
+    pthread_mutex_t rlock;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* committer waits for work */
+    pthread_cond_t donecond; /* writers wait for their batch */
+    wreq_t *qhead, *qtail;
+    bool stopping;
+    pthread_t committer;
+    bool committer_started;
+};
+
+static void conn_close(conn_t *c)
+{
+    for (int i = 0; i < SQL__COUNT; i++) {
+        sqlite3_finalize(c->st[i]);
+        c->st[i] = NULL;
+    }
+    sqlite3_close(c->db);
+    c->db = NULL;
+}
+
+static pai_err_t conn_exec(conn_t *c, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (err)
+            snprintf(err, errlen, "sqlite: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return PAI_E_IO;
+    }
+    return PAI_OK;
+}
+
+static pai_err_t conn_open(conn_t *c, const char *path, bool writer, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        conn_close(c);
+        return PAI_E_IO;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    if (writer &&
+        conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, errlen) != PAI_OK) {
+        conn_close(c);
+        return PAI_E_IO;
+    }
+    return PAI_OK;
+}
+
+static pai_err_t conn_prepare(conn_t *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < SQL__COUNT; i++) {
+        if (sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "sqlite: prepare: %s", sqlite3_errmsg(c->db));
+            return PAI_E_IO;
+        }
+    }
+    return PAI_OK;
+}
+
+static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int have = 0;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        have = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int want = (int)ARRAY_LEN(migrations);
+    if (have > want) {
+        snprintf(err, errlen, "store schema version %d is newer than this pai (%d)", have, want);
+        return PAI_E_BAD_CONFIG;
+    }
+    for (int v = have; v < want; v++) {
+        char ver[64];
+        snprintf(ver, sizeof(ver), "PRAGMA user_version = %d;", v + 1);
+        if (conn_exec(c, "BEGIN IMMEDIATE", err, errlen) != PAI_OK)
+            return PAI_E_IO;
+        if (conn_exec(c, migrations[v], err, errlen) != PAI_OK ||
+            conn_exec(c, ver, err, errlen) != PAI_OK) {
+            (void)conn_exec(c, "ROLLBACK", NULL, 0);
+            return PAI_E_IO;
+        }
+        if (conn_exec(c, "COMMIT", err, errlen) != PAI_OK)
+            return PAI_E_IO;
+        log_info("store: applied migration %d", v + 1);
+    }
+    return PAI_OK;
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
+{
+    int which = op->op == STORE_OP_PUT ? SQL_PUT : op->op == STORE_OP_INSERT ? SQL_INSERT : SQL_DEL;
+    sqlite3_stmt *st = c->st[which];
+    if (!op->kind || !op->key || (op->op != STORE_OP_DEL && !op->json))
+        return PAI_E_INVALID;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, op->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
+    if (which != SQL_DEL) {
+        sqlite3_bind_int64(st, 3, op->seq);
+        sqlite3_bind_text(st, 4, op->json, -1, SQLITE_STATIC);
+    }
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (r == SQLITE_CONSTRAINT)
+        return PAI_E_EXISTS;
+    if (r != SQLITE_DONE) {
+        log_error("store: %s %s/%s: %s", which == SQL_DEL ? "delete" : "write", op->kind, op->key,
+                  sqlite3_errmsg(c->db));
+        return PAI_E_IO;
+    }
+    if (which == SQL_DEL && strict_del && sqlite3_changes(c->db) == 0)
+        return PAI_E_NOT_FOUND;
+    return PAI_OK;
+}
+
+static pai_err_t apply_req(conn_t *c, wreq_t *r)
+{
+    if (conn_exec(c, "SAVEPOINT req", NULL, 0) != PAI_OK)
+        return PAI_E_IO;
+    pai_err_t rc = PAI_OK;
+    for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
+        rc = apply_op(c, &r->ops[i], r->single_del);
+    if (rc != PAI_OK)
+        (void)conn_exec(c, "ROLLBACK TO req", NULL, 0);
+    (void)conn_exec(c, "RELEASE req", NULL, 0);
+    return rc;
+}
+
+/* Run one group of requests in one transaction. */
+static void commit_group(store_t *st, wreq_t *list)
+{
+    conn_t *c = &st->writer;
+    pai_err_t txrc = conn_exec(c, "BEGIN IMMEDIATE", NULL, 0);
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = txrc == PAI_OK ? apply_req(c, r) : txrc;
+    if (txrc == PAI_OK && conn_exec(c, "COMMIT", NULL, 0) != PAI_OK) {
+        log_error("store: commit failed: %s", sqlite3_errmsg(c->db));
+        (void)conn_exec(c, "ROLLBACK", NULL, 0);
+        for (wreq_t *r = list; r; r = r->next)
+            r->rc = PAI_E_IO;
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    store_t *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (!st->qhead && !st->stopping)
+            pthread_cond_wait(&st->qcond, &st->qlock);
+        if (!st->qhead && st->stopping)
+            break;
+        wreq_t *list = st->qhead;
+        st->qhead = st->qtail = NULL;
+        pthread_mutex_unlock(&st->qlock);
+        commit_group(st, list);
+        pthread_mutex_lock(&st->qlock);
+        for (wreq_t *r = list, *next; r; r = next) {
+            next = r->next;
+            r->done = true; /* r belongs to its waiter from here on */
+        }
+        pthread_cond_broadcast(&st->donecond);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+static pai_err_t submit(store_t *st, const store_op_t *ops, size_t n, bool single_del)
+{
+    wreq_t r = {.ops = ops, .n = n, .single_del = single_del, .rc = PAI_E_INTERNAL};
+    pthread_mutex_lock(&st->qlock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->qlock);
+        return PAI_E_UNAVAILABLE;
+    }
+    if (st->qtail)
+        st->qtail->next = &r;
+    else
+        st->qhead = &r;
+    st->qtail = &r;
+    pthread_cond_signal(&st->qcond);
+    while (!r.done)
+        pthread_cond_wait(&st->donecond, &st->qlock);
+    pthread_mutex_unlock(&st->qlock);
+    return r.rc;
+}
+
+pai_err_t store_put(store_t *st, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    store_op_t op = {STORE_OP_PUT, kind, key, seq, json};
+    return submit(st, &op, 1, false);
+}
+
+pai_err_t store_insert(store_t *st, const char *kind, const char *key, int64_t seq,
+                       const char *json)
+{
+    store_op_t op = {STORE_OP_INSERT, kind, key, seq, json};
+    return submit(st, &op, 1, false);
+}
+
+pai_err_t store_del(store_t *st, const char *kind, const char *key)
+{
+    store_op_t op = {STORE_OP_DEL, kind, key, 0, NULL};
+    return submit(st, &op, 1, true);
+}
+
+pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n)
+{
+    if (n == 0)
+        return PAI_OK;
+    return submit(st, ops, n, false);
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+/* A read connection: from the pool, or a fresh one (*temp set) when all are busy. */
+static conn_t *reader_get(store_t *st, conn_t *temp, int *slot)
+{
+    pthread_mutex_lock(&st->rlock);
+    for (int i = 0; i < READ_POOL; i++) {
+        if (!st->reader_busy[i]) {
+            st->reader_busy[i] = true;
+            pthread_mutex_unlock(&st->rlock);
+            *slot = i;
+            return &st->readers[i];
+        }
+    }
+    pthread_mutex_unlock(&st->rlock);
+    char err[256];
+    *slot = -1;
+    if (conn_open(temp, st->path, false, err, sizeof(err)) != PAI_OK ||
+        conn_prepare(temp, err, sizeof(err)) != PAI_OK) {
+        log_error("store: %s", err);
+        conn_close(temp);
+        return NULL;
+    }
+    return temp;
+}
+
+static void reader_put(store_t *st, conn_t *c, int slot)
+{
+    if (slot < 0) {
+        conn_close(c);
+        return;
+    }
+    pthread_mutex_lock(&st->rlock);
+    st->reader_busy[slot] = false;
+    pthread_mutex_unlock(&st->rlock);
+}
+
+pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_out)
+{
+    conn_t temp, *c;
+    int slot;
+    *json_out = NULL;
+    if (!(c = reader_get(st, &temp, &slot)))
+        return PAI_E_IO;
+    sqlite3_stmt *s = c->st[SQL_GET];
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+    pai_err_t rc = PAI_E_NOT_FOUND;
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *txt = (const char *)sqlite3_column_text(s, 0);
+        *json_out = strdup(txt ? txt : "");
+        rc = *json_out ? PAI_OK : PAI_E_NOMEM;
+    } else if (r != SQLITE_DONE) {
+        log_error("store: get %s/%s: %s", kind, key, sqlite3_errmsg(c->db));
+        rc = PAI_E_IO;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    reader_put(st, c, slot);
+    return rc;
+}
+
+pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
+{
+    conn_t temp, *c;
+    int slot;
+    if (!(c = reader_get(st, &temp, &slot)))
+        return PAI_E_IO;
+    sqlite3_stmt *s = c->st[SQL_SCAN];
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    pai_err_t rc = PAI_OK;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        const char *json = (const char *)sqlite3_column_text(s, 2);
+        if (cb(ud, key ? key : "", sqlite3_column_int64(s, 1), json ? json : ""))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE) {
+        log_error("store: scan %s: %s", kind, sqlite3_errmsg(c->db));
+        rc = PAI_E_IO;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    reader_put(st, c, slot);
+    return rc;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static const char *url_to_path(const char *url)
+{
+    if (str_has_prefix(url, "sqlite://"))
+        return url + strlen("sqlite://");
+    if (str_has_prefix(url, "sqlite:"))
+        return url + strlen("sqlite:");
+    return url;
+}
+
+static pai_err_t open_conns(store_t *st, char *err, size_t errlen)
+{
+    if (conn_open(&st->writer, st->path, true, err, errlen) != PAI_OK)
+        return PAI_E_IO;
+    pai_err_t rc = migrate(&st->writer, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    if (conn_prepare(&st->writer, err, errlen) != PAI_OK)
+        return PAI_E_IO;
+    for (int i = 0; i < READ_POOL; i++)
+        if (conn_open(&st->readers[i], st->path, false, err, errlen) != PAI_OK ||
+            conn_prepare(&st->readers[i], err, errlen) != PAI_OK)
+            return PAI_E_IO;
+    return PAI_OK;
+}
+
+pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (str_has_prefix(url, "postgres")) {
+        snprintf(err, errlen, "store: the PostgreSQL backend is not built yet; use sqlite:PATH");
+        return PAI_E_NOT_IMPLEMENTED;
+    }
+    const char *path = url_to_path(url);
+    if (!*path) {
+        snprintf(err, errlen, "store: empty path in '%s'", url);
+        return PAI_E_INVALID;
+    }
+    store_t *st = xcalloc(1, sizeof(*st));
+    st->path = xstrdup(path);
+    pthread_mutex_init(&st->rlock, NULL);
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qcond, NULL);
+    pthread_cond_init(&st->donecond, NULL);
+    pai_err_t rc = open_conns(st, err, errlen);
+    if (rc != PAI_OK)
+        goto fail;
+    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
+        snprintf(err, errlen, "store: cannot start the committer thread");
+        rc = PAI_E_INTERNAL;
+        goto fail;
+    }
+    st->committer_started = true;
+    *out = st;
+    return PAI_OK;
+fail:
+    store_close(st);
+    return rc;
+}
+
+void store_close(store_t *st)
+{
+    if (!st)
+        return;
+    if (st->committer_started) {
+        pthread_mutex_lock(&st->qlock);
+        st->stopping = true;
+        pthread_cond_broadcast(&st->qcond);
+        pthread_mutex_unlock(&st->qlock);
+        pthread_join(st->committer, NULL);
+    }
+    for (int i = 0; i < READ_POOL; i++)
+        conn_close(&st->readers[i]);
+    conn_close(&st->writer);
+    pthread_mutex_destroy(&st->rlock);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->donecond);
+    free(st->path);
+    free(st);
+}
