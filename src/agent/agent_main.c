@@ -1,11 +1,354 @@
-/* agent_main.c - placeholder until this subsystem lands. */
+/*
+ * agent_main.c - `pai agent`: options, start-up, and the event loop.
+ *
+ * The loop (single thread, see agent.h):
+ *   1. tick every node: poll attempts that may have ended, escalate stops,
+ *      start the next sync when due (cancelling a held long-poll when
+ *      something changed locally);
+ *   2. wait in curl_multi_poll on the sync transfers, the attempts' notify
+ *      fds and the log server's epoll fd, until the earliest node timer;
+ *   3. drive curl (finished syncs are applied: acks, desired set ->
+ *      reconcile -> start/stop) and the log server; reap exited monitors.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "agent/agent.h"
 #include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* ---- options (a table) -------------------------------------------------- */
+
+typedef enum { OPT_STR, OPT_INT, OPT_I64, OPT_FLAG } opt_kind_t;
+
+typedef struct {
+    const char *name;
+    opt_kind_t kind;
+    size_t offset;
+    const char *help;
+} opt_t;
+
+#define O(field) offsetof(agent_cfg_t, field)
+static const opt_t options[] = {
+    {"server", OPT_STR, O(server), "URL of pai server (required)"},
+    {"token", OPT_STR, O(token), "agent token (or $PAI_AGENT_TOKEN)"},
+    {"name", OPT_STR, O(name), "node name (default: hostname); with --nodes K, N-0..N-K-1"},
+    {"address", OPT_STR, O(address), "IP tasks are reachable at (default 127.0.0.1)"},
+    {"work-dir", OPT_STR, O(work_dir), "state and logs (default /var/lib/pai/agent)"},
+    {"runtime", OPT_STR, O(runtime), "process | podman | docker | hollow | auto"},
+    {"gpus", OPT_INT, O(gpus), "simulate N GPUs instead of discovering them"},
+    {"gpu-model", OPT_STR, O(gpu_model), "model of simulated GPUs (default A100)"},
+    {"gpu-backend", OPT_STR, O(gpu_backend), "force a discovery backend: nvml | nvidia-smi | sim"},
+    {"hollow", OPT_FLAG, O(hollow), "do not execute tasks (scale tests)"},
+    {"nodes", OPT_INT, O(nodes), "host K nodes in this process (hollow scale tests)"},
+    {"cpus", OPT_INT, O(cpus), "CPUs to report (default: the host's)"},
+    {"memory-mb", OPT_I64, O(memory_mb), "memory to report (default: the host's)"},
+    {"log-port", OPT_INT, O(log_port), "port of the task-log endpoint (default: any)"},
+    {"log-max-bytes", OPT_I64, O(log_max_bytes), "rotate task logs past this size (8 MiB)"},
+    {"wait-ms", OPT_I64, O(wait_ms), "long-poll hold asked of the server (25000)"},
+    {"log-level", OPT_STR, O(log_level), "error | warn | info | debug"},
+    {"cgroup-root", OPT_STR, O(cgroup_root), "cgroup mount (default /sys/fs/cgroup)"},
+    {"discover", OPT_FLAG, O(discover_only), "print the node's resources as JSON and exit"},
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pai agent --server URL --token T [options]\n");
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        fprintf(stderr, "  --%-14s %s\n", options[i].name, options[i].help);
+}
+
+static int set_option(agent_cfg_t *cfg, const opt_t *o, const char *arg)
+{
+    void *p = (char *)cfg + o->offset;
+    switch (o->kind) {
+    case OPT_STR:
+        *(const char **)p = arg;
+        return 0;
+    case OPT_FLAG:
+        *(bool *)p = true;
+        return 0;
+    case OPT_INT:
+        return str_to_int(arg, 0, 1000000, (int *)p) == PAI_OK ? 0 : -1;
+    case OPT_I64:
+        return str_to_i64(arg, 0, INT64_MAX / 4, (int64_t *)p) == PAI_OK ? 0 : -1;
+    }
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, agent_cfg_t *cfg)
+{
+    struct option lo[ARRAY_LEN(options) + 2];
+    for (size_t i = 0; i < ARRAY_LEN(options); i++)
+        lo[i] = (struct option){options[i].name,
+                                options[i].kind == OPT_FLAG ? no_argument : required_argument, NULL,
+                                (int)i + 1000};
+    lo[ARRAY_LEN(options)] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[ARRAY_LEN(options) + 1] = (struct option){0, 0, 0, 0};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (c < 1000 || c >= 1000 + (int)ARRAY_LEN(options))
+            return -1;
+        const opt_t *o = &options[c - 1000];
+        if (set_option(cfg, o, optarg) != 0) {
+            fprintf(stderr, "pai agent: bad value for --%s: %s\n", o->name, optarg);
+            return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
+}
+
+static void defaults(agent_cfg_t *cfg, char *host, size_t hostlen)
+{
+    cfg->gpus = -1;
+    cfg->nodes = 1;
+    cfg->log_max_bytes = 8 << 20;
+    cfg->wait_ms = 25000;
+    cfg->address = "127.0.0.1";
+    cfg->work_dir = "/var/lib/pai/agent";
+    cfg->gpu_model = "A100";
+    cfg->token = getenv("PAI_AGENT_TOKEN");
+    if (gethostname(host, hostlen) != 0)
+        str_copy(host, "node", hostlen);
+    host[hostlen - 1] = '\0';
+    cfg->name = host;
+}
+
+static bool in_path(const char *prog)
+{
+    char *cmd = str_printf("command -v %s >/dev/null 2>&1", prog);
+    int rc = cmd ? system(cmd) : -1;
+    free(cmd);
+    return rc == 0;
+}
+
+static const runtime_ops_t *pick_runtime(agent_cfg_t *cfg)
+{
+    if (cfg->hollow)
+        cfg->runtime = "hollow";
+    if (!cfg->runtime)
+        cfg->runtime = "process";
+    if (strcmp(cfg->runtime, "hollow") == 0)
+        cfg->hollow = true;
+    if (strcmp(cfg->runtime, "auto") == 0)
+        cfg->runtime = in_path("podman") ? "podman" : "process";
+    return runtime_find(cfg->runtime);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+typedef struct {
+    agent_cfg_t cfg;
+    node_t *nodes;
+    node_t **node_ptrs;
+    size_t nnodes;
+    CURLM *multi;
+    logsrv_t *logs;
+    struct curl_waitfd *fds;
+    size_t fds_cap;
+} agent_t;
+
+static int loop_timeout(agent_t *a, int64_t now)
+{
+    int64_t wake = INT64_MAX;
+    for (size_t i = 0; i < a->nnodes; i++) {
+        int64_t w = node_next_wake(&a->nodes[i]);
+        wake = w < wake ? w : wake;
+    }
+    int64_t t = wake == INT64_MAX ? 1000 : wake - now;
+    return t < 0 ? 0 : t > 1000 ? 1000 : (int)t;
+}
+
+static size_t collect_fds(agent_t *a)
+{
+    size_t need = 1;
+    for (size_t i = 0; i < a->nnodes; i++)
+        need += a->nodes[i].ntasks;
+    if (need > a->fds_cap) {
+        a->fds_cap = need * 2;
+        a->fds = xrealloc(a->fds, a->fds_cap * sizeof(*a->fds));
+    }
+    size_t k = 0;
+    int lfd = a->logs ? logsrv_fd(a->logs) : -1;
+    if (lfd >= 0)
+        a->fds[k++] = (struct curl_waitfd){lfd, CURL_WAIT_POLLIN, 0};
+    for (size_t i = 0; i < a->nnodes; i++)
+        k += node_wait_fds(&a->nodes[i], a->fds + k, a->fds_cap - k);
+    return k;
+}
+
+static void dispatch_fds(agent_t *a, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        if (!a->fds[j].revents || (a->logs && a->fds[j].fd == logsrv_fd(a->logs)))
+            continue;
+        for (size_t i = 0; i < a->nnodes; i++)
+            node_task_event(&a->nodes[i], a->fds[j].fd);
+    }
+}
+
+static void drive_curl(agent_t *a)
+{
+    int running, left;
+    CURLMsg *m;
+    curl_multi_perform(a->multi, &running);
+    while ((m = curl_multi_info_read(a->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        node_t *n = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&n);
+        if (n)
+            node_sync_done(n, a->multi, m->data.result);
+    }
+}
+
+static void run_loop(agent_t *a)
+{
+    while (!stop_requested) {
+        int64_t now = time_mono_ms();
+        for (size_t i = 0; i < a->nnodes; i++)
+            node_tick(&a->nodes[i], a->multi, now);
+        size_t k = collect_fds(a);
+        curl_multi_poll(a->multi, a->fds, (unsigned)k, loop_timeout(a, time_mono_ms()), NULL);
+        dispatch_fds(a, k);
+        drive_curl(a);
+        if (a->logs)
+            logsrv_run(a->logs);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ; /* monitors: their result is in their exit file */
+    }
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int discover_print(agent_t *a)
+{
+    json_t *req = node_sync_request(&a->nodes[0]);
+    char *s = json_dumps(json_object_get(req, "node"), JSON_INDENT(2));
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    json_decref(req);
+    return 0;
+}
+
+static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
+{
+    const agent_cfg_t *cfg = &a->cfg;
+    char log_url[256] = "";
+    a->nnodes = (size_t)(cfg->nodes > 0 ? cfg->nodes : 1);
+    a->nodes = xcalloc(a->nnodes, sizeof(node_t));
+    a->node_ptrs = xcalloc(a->nnodes, sizeof(node_t *));
+    if (!cfg->discover_only) {
+        pai_err_t rc = logsrv_start(cfg->log_port, cfg->token, a->node_ptrs, a->nnodes, &a->logs);
+        if (rc != PAI_OK) {
+            fprintf(stderr, "pai agent: cannot serve logs on port %d\n", cfg->log_port);
+            return rc;
+        }
+        snprintf(log_url, sizeof(log_url), "http://%s:%d", cfg->address, logsrv_port(a->logs));
+    }
+    for (size_t i = 0; i < a->nnodes; i++) {
+        char name[256];
+        if (a->nnodes > 1)
+            snprintf(name, sizeof(name), "%s-%zu", cfg->name, i);
+        else
+            str_copy(name, cfg->name, sizeof(name));
+        a->node_ptrs[i] = &a->nodes[i];
+        if (node_init(&a->nodes[i], cfg, name, rt, log_url) != PAI_OK)
+            return PAI_E_NOMEM;
+    }
+    return PAI_OK;
+}
+
+static void agent_teardown(agent_t *a)
+{
+    for (size_t i = 0; a->nodes && i < a->nnodes; i++) {
+        if (a->nodes[i].in_flight)
+            curl_multi_remove_handle(a->multi, a->nodes[i].easy);
+        node_free(&a->nodes[i]);
+    }
+    free(a->nodes);
+    free(a->node_ptrs);
+    free(a->fds);
+    logsrv_stop(a->logs);
+    if (a->multi)
+        curl_multi_cleanup(a->multi);
+}
+
+static int check_cfg(const agent_cfg_t *cfg, const runtime_ops_t *rt)
+{
+    if (!rt) {
+        fprintf(stderr, "pai agent: unknown runtime %s\n", cfg->runtime);
+        return -1;
+    }
+    if (!cfg->discover_only && (!cfg->server || !cfg->token || !*cfg->token)) {
+        fprintf(stderr, "pai agent: --server and --token (or $PAI_AGENT_TOKEN) are required\n");
+        return -1;
+    }
+    if (cfg->log_level && log_level_parse(cfg->log_level) < 0) {
+        fprintf(stderr, "pai agent: unknown log level %s\n", cfg->log_level);
+        return -1;
+    }
+    if (cfg->gpu_backend && !gpu_backend(cfg->gpu_backend)) {
+        fprintf(stderr, "pai agent: unknown GPU backend %s\n", cfg->gpu_backend);
+        return -1;
+    }
+    return 0;
+}
 
 int agent_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
-    return 2;
+    agent_t a;
+    char host[256];
+    int rc = 1;
+    memset(&a, 0, sizeof(a));
+    defaults(&a.cfg, host, sizeof(host));
+    if (parse_args(argc, argv, &a.cfg) != 0) {
+        usage();
+        return 2;
+    }
+    const runtime_ops_t *rt = pick_runtime(&a.cfg);
+    if (check_cfg(&a.cfg, rt) != 0)
+        return 2;
+    if (a.cfg.log_level)
+        log_set_level((log_level_t)log_level_parse(a.cfg.log_level));
+    if (a.cfg.cgroup_root)
+        setenv("PAI_CGROUP_ROOT", a.cfg.cgroup_root, 1);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_stop);
+    signal(SIGINT, on_stop);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    a.multi = curl_multi_init();
+    if (agent_setup(&a, rt) != PAI_OK)
+        goto out;
+    if (a.cfg.discover_only) {
+        rc = discover_print(&a);
+        goto out;
+    }
+    for (size_t i = 0; i < a.nnodes; i++)
+        node_recover(&a.nodes[i]);
+    log_info("agent: %zu node(s) runtime=%s server=%s logs=%s", a.nnodes, rt->name, a.cfg.server,
+             a.nodes[0].log_url);
+    run_loop(&a);
+    log_info("agent: stopping (tasks keep running; a restarted agent re-adopts them)");
+    rc = 0;
+out:
+    agent_teardown(&a);
+    curl_global_cleanup();
+    return rc;
 }

@@ -370,9 +370,20 @@ def make_identities(srv, prefix="pm"):
     return ids
 
 
+def _subst(v, ids):
+    if isinstance(v, str):
+        return v.replace("{user}", ids["_user"]).replace("{other}", ids["_other"])
+    if isinstance(v, dict):
+        return {k: _subst(x, ids) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_subst(x, ids) for x in v]
+    return v
+
+
 def run_matrix(srv, ids, rows, name_prefix="perm"):
     """rows: (method, path, body, {role: expected_status or set}) with a "*"
-    role as the default.  path may use {user}/{other} for the user names.
+    role as the default.  path and body strings may use {user}/{other} for
+    the user names; body may be a function of ids (called once per role).
     Prints one ok/not ok per (row, role)."""
     for method, path, body, expected in rows:
         p = path.replace("{user}", ids["_user"]).replace("{other}", ids["_other"])
@@ -381,7 +392,7 @@ def run_matrix(srv, ids, rows, name_prefix="perm"):
             if want is None:
                 continue
             want = want if isinstance(want, (set, frozenset, tuple, list)) else {want}
-            b = body(ids) if callable(body) else body
+            b = _subst(body(ids) if callable(body) else body, ids)
             st, resp = srv.client(ids[role]).request(method, p, b)
             check(st in want, "%s: %s %s as %s -> %s" % (name_prefix, method, path, role,
                                                          "/".join(map(str, sorted(want)))),

@@ -1,0 +1,119 @@
+/*
+ * agent.h - internals of `pai agent` shared by its files (not a public API).
+ *
+ *   agent_main.c  options table, the event loop (libcurl multi + task fds +
+ *                 the log server), signals
+ *   node.c        one node: its attempts, the sync conversation, the
+ *                 reconcile step, the state kept in the work dir
+ *   logsrv.c      the task-log HTTP endpoint (libmicrohttpd, external loop)
+ *   reconcile.c   the pure desired/actual -> actions function
+ *   gpu.c         GPU discovery backends
+ *
+ * The agent is single-threaded on purpose: monitors are forked from it, and
+ * a fork of a single-threaded process may use malloc and stdio freely.
+ */
+#ifndef PAI_AGENT_AGENT_H
+#define PAI_AGENT_AGENT_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/gpu.h"
+#include "agent/reconcile.h"
+#include "common/buf.h"
+#include "runtime/runtime.h"
+
+#define AGENT_PROTOCOL_VERSION 1
+
+typedef struct {
+    const char *server, *token, *name, *address, *work_dir, *runtime;
+    const char *gpu_model, *gpu_backend, *log_level, *cgroup_root;
+    int gpus;          /* simulated GPUs (-1: discover) */
+    int nodes;         /* nodes hosted by this process */
+    int cpus;          /* 0: the host's */
+    int64_t memory_mb; /* 0: the host's */
+    int log_port;      /* 0: any free port */
+    int64_t log_max_bytes;
+    int64_t wait_ms; /* long-poll hold asked of the server */
+    bool hollow, discover_only;
+} agent_cfg_t;
+
+typedef struct task {
+    char *id;
+    char esc[512]; /* id as one path component */
+    rc_phase_t phase;
+    const runtime_ops_t *ops; /* the runtime running it */
+    bool has_rt;              /* rt is live (started or adopted) */
+    rt_task_t rt;
+    rt_result_t res;   /* valid when phase == RC_DONE */
+    char *diagnostics; /* tail of stderr, when done */
+    bool acked;
+    int64_t acked_mono_ms;
+    int64_t stop_deadline_ms; /* force-kill time once stopping */
+    int kill_grace_ms;
+    int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
+} task_t;
+
+typedef struct node {
+    const agent_cfg_t *cfg;
+    const runtime_ops_t *rt;
+    char name[256];
+    char boot_id[40];
+    char dir[1024]; /* work dir of this node */
+    int cpus;
+    int64_t memory_mb;
+    gpu_set_t gpus;
+    char log_url[256];
+    task_t **tasks;
+    size_t ntasks, cap;
+    int64_t known_seq;
+    int64_t heartbeat_ms;
+    /* the sync conversation */
+    CURL *easy;
+    struct curl_slist *headers;
+    bool in_flight;
+    bool dirty; /* a local change not yet reported */
+    int64_t sent_mono_ms;
+    int64_t next_sync_ms; /* earliest time for the next sync */
+    int64_t next_prune_ms;
+    int failures;
+    char *body; /* request being sent */
+    buf_t resp;
+    int64_t syncs, sync_errors;
+} node_t;
+
+/* node.c */
+PAI_MUST_CHECK pai_err_t node_init(node_t *n, const agent_cfg_t *cfg, const char *name,
+                                   const runtime_ops_t *rt, const char *log_url);
+void node_free(node_t *n);
+/* Re-adopt attempts left by an earlier agent on this node (its work dir). */
+void node_recover(node_t *n);
+/* Poll attempts that may have changed; start syncs that are due. */
+void node_tick(node_t *n, CURLM *multi, int64_t now_ms);
+/* An attempt's notify fd fired. */
+void node_task_event(node_t *n, int fd);
+/* The sync transfer ended. */
+void node_sync_done(node_t *n, CURLM *multi, CURLcode code);
+/* Earliest time this node needs the loop to wake up (INT64_MAX: none). */
+int64_t node_next_wake(const node_t *n);
+/* Add the fds the loop must watch to fds (room for cap); returns the count. */
+size_t node_wait_fds(const node_t *n, struct curl_waitfd *fds, size_t cap);
+/* Build the request body (exposed for the unit tests). */
+json_t *node_sync_request(const node_t *n);
+/* Apply a sync response body; returns PAI_OK or PAI_E_PROTOCOL. */
+PAI_MUST_CHECK pai_err_t node_apply_response(node_t *n, const char *body, size_t len);
+/* Log directory of an attempt on this node; NULL when unknown. */
+char *node_log_dir(const node_t *n, const char *attempt_id);
+
+/* logsrv.c */
+typedef struct logsrv logsrv_t;
+PAI_MUST_CHECK pai_err_t logsrv_start(int port, const char *token, node_t **nodes, size_t nnodes,
+                                      logsrv_t **out);
+int logsrv_port(const logsrv_t *s);
+int logsrv_fd(const logsrv_t *s);
+void logsrv_run(logsrv_t *s);
+void logsrv_stop(logsrv_t *s);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * gpu.c - GPU discovery backends (see gpu.h).
+ * NVML is loaded with dlopen so the binary runs on machines without the
+ * driver; only the handful of entry points we need are declared here, with
+ * NVML's documented C ABI.
+ */
+#include "agent/gpu.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+
+/* ---- simulated ---------------------------------------------------------- */
+
+static int64_t model_memory_mb(const char *model)
+{
+    static const struct {
+        const char *model;
+        int64_t mb;
+    } table[] = {{"H200", 143771}, {"H100", 81559}, {"A100", 81920}, {"V100", 32768},
+                 {"K80", 12288},   {"T4", 15360},   {"P100", 16384}};
+    for (size_t i = 0; i < ARRAY_LEN(table); i++)
+        if (strstr(model, table[i].model))
+            return table[i].mb;
+    return 16384;
+}
+
+void gpu_simulate(gpu_set_t *out, int count, const char *model, const char *node)
+{
+    memset(out, 0, sizeof(*out));
+    out->backend = "sim";
+    out->n = count < 0 ? 0 : count > GPU_MAX ? GPU_MAX : (size_t)count;
+    for (size_t i = 0; i < out->n; i++) {
+        gpu_info_t *g = &out->gpus[i];
+        g->index = (int)i;
+        snprintf(g->uuid, sizeof(g->uuid), "GPU-sim-%.40s-%zu", node ? node : "node", i);
+        str_copy(g->model, model && *model ? model : "sim", sizeof(g->model));
+        g->memory_mb = model_memory_mb(g->model);
+        snprintf(g->pci_bus, sizeof(g->pci_bus), "00000000:%02zX:00.0", 0x10 + i);
+        g->healthy = true;
+    }
+    /* two PCIe switches per NUMA node, four GPUs per switch (a DGX-like box) */
+    for (size_t i = 0; i < out->n; i++)
+        for (size_t j = 0; j < out->n; j++)
+            out->topo[i][j] = i == j ? 0 : i / 4 == j / 4 ? 20 : i / 8 == j / 8 ? 40 : 60;
+    out->has_topo = true;
+}
+
+static pai_err_t sim_discover(gpu_set_t *out, int count, const char *model)
+{
+    gpu_simulate(out, count, model, NULL);
+    return PAI_OK;
+}
+
+/* ---- NVML via dlopen ---------------------------------------------------- */
+
+typedef void *nvml_dev_t;
+typedef struct {
+    unsigned long long total, free, used;
+} nvml_memory_t;
+typedef struct {
+    char bus_id_legacy[16];
+    unsigned domain, bus, device, pci_device_id, pci_subsystem_id;
+    char bus_id[32];
+} nvml_pci_t;
+
+typedef struct {
+    void *lib;
+    int (*init)(void);
+    int (*shutdown)(void);
+    int (*count)(unsigned *);
+    int (*handle)(unsigned, nvml_dev_t *);
+    int (*uuid)(nvml_dev_t, char *, unsigned);
+    int (*name)(nvml_dev_t, char *, unsigned);
+    int (*memory)(nvml_dev_t, nvml_memory_t *);
+    int (*pci)(nvml_dev_t, nvml_pci_t *);
+    int (*topo)(nvml_dev_t, nvml_dev_t, int *);
+} nvml_t;
+
+/* Symbol table: name -> slot (tables, not code). */
+static bool nvml_load(nvml_t *n)
+{
+    const struct {
+        const char *sym;
+        void **slot;
+        bool required;
+    } syms[] = {
+        {"nvmlInit_v2", (void **)&n->init, true},
+        {"nvmlShutdown", (void **)&n->shutdown, true},
+        {"nvmlDeviceGetCount_v2", (void **)&n->count, true},
+        {"nvmlDeviceGetHandleByIndex_v2", (void **)&n->handle, true},
+        {"nvmlDeviceGetUUID", (void **)&n->uuid, true},
+        {"nvmlDeviceGetName", (void **)&n->name, true},
+        {"nvmlDeviceGetMemoryInfo", (void **)&n->memory, true},
+        {"nvmlDeviceGetPciInfo_v3", (void **)&n->pci, false},
+        {"nvmlDeviceGetTopologyCommonAncestor", (void **)&n->topo, false},
+    };
+    const char *path = getenv("PAI_NVML_LIB");
+    n->lib = dlopen(path && *path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!n->lib)
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(syms); i++) {
+        *syms[i].slot = dlsym(n->lib, syms[i].sym);
+        if (!*syms[i].slot && syms[i].required) {
+            dlclose(n->lib);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void nvml_fill(nvml_t *n, nvml_dev_t *devs, gpu_set_t *out)
+{
+    for (size_t i = 0; i < out->n; i++) {
+        gpu_info_t *g = &out->gpus[i];
+        nvml_memory_t mem;
+        nvml_pci_t pci;
+        g->index = (int)i;
+        g->healthy = n->handle((unsigned)i, &devs[i]) == 0;
+        if (!g->healthy)
+            continue;
+        n->uuid(devs[i], g->uuid, sizeof(g->uuid));
+        n->name(devs[i], g->model, sizeof(g->model));
+        if (n->memory(devs[i], &mem) == 0)
+            g->memory_mb = (int64_t)(mem.total / (1024 * 1024));
+        if (n->pci && n->pci(devs[i], &pci) == 0)
+            str_copy(g->pci_bus, pci.bus_id, sizeof(g->pci_bus));
+    }
+    out->has_topo = n->topo != NULL;
+    for (size_t i = 0; n->topo && i < out->n; i++)
+        for (size_t j = 0; j < out->n; j++) {
+            int level = 0;
+            if (i != j && (!out->gpus[i].healthy || !out->gpus[j].healthy ||
+                           n->topo(devs[i], devs[j], &level) != 0))
+                level = 60;
+            out->topo[i][j] = i == j ? 0 : level;
+        }
+}
+
+static pai_err_t nvml_discover(gpu_set_t *out, int count, const char *model)
+{
+    nvml_t n = {0};
+    unsigned c = 0;
+    nvml_dev_t devs[GPU_MAX];
+    (void)count;
+    (void)model;
+    if (!nvml_load(&n))
+        return PAI_E_UNAVAILABLE;
+    if (n.init() != 0) {
+        dlclose(n.lib);
+        return PAI_E_UNAVAILABLE;
+    }
+    memset(out, 0, sizeof(*out));
+    out->backend = "nvml";
+    if (n.count(&c) == 0)
+        out->n = c > GPU_MAX ? GPU_MAX : c;
+    nvml_fill(&n, devs, out);
+    n.shutdown();
+    dlclose(n.lib);
+    return PAI_OK;
+}
+
+/* ---- nvidia-smi --------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\r' || s[l - 1] == '\n'))
+        s[--l] = '\0';
+    return s;
+}
+
+/* One CSV line "index, uuid, name, memory.total, pci.bus_id". */
+static bool smi_line(char *line, gpu_info_t *g)
+{
+    char *f[5], *save = NULL;
+    size_t k = 0;
+    for (char *t = strtok_r(line, ",", &save); t && k < 5; t = strtok_r(NULL, ",", &save))
+        f[k++] = trim(t);
+    int64_t idx, mem;
+    if (k != 5 || str_to_i64(f[0], 0, GPU_MAX - 1, &idx) != PAI_OK ||
+        str_to_i64(f[3], 0, INT64_MAX / 2, &mem) != PAI_OK)
+        return false;
+    memset(g, 0, sizeof(*g));
+    g->index = (int)idx;
+    str_copy(g->uuid, f[1], sizeof(g->uuid));
+    str_copy(g->model, f[2], sizeof(g->model));
+    g->memory_mb = mem;
+    str_copy(g->pci_bus, f[4], sizeof(g->pci_bus));
+    g->healthy = true;
+    return true;
+}
+
+pai_err_t gpu_parse_smi_csv(const char *text, gpu_set_t *out)
+{
+    char *copy = xstrdup(text), *save = NULL;
+    memset(out, 0, sizeof(*out));
+    out->backend = "nvidia-smi";
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (!*trim(l))
+            continue;
+        if (out->n >= GPU_MAX || !smi_line(l, &out->gpus[out->n])) {
+            free(copy);
+            return PAI_E_INVALID;
+        }
+        out->n++;
+    }
+    free(copy);
+    return PAI_OK;
+}
+
+/* `nvidia-smi topo -m` link names -> NVML levels. */
+static int smi_level(const char *tok)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } table[] = {{"X", 0},     {"PIX", 20}, {"PXB", 30}, {"PHB", 40},
+                 {"NODE", 50}, {"SYS", 60}, {"SOC", 60}, {"NV", 10}};
+    for (size_t i = 0; i < ARRAY_LEN(table); i++)
+        if (str_has_prefix(tok, table[i].name))
+            return table[i].level;
+    return -1;
+}
+
+void gpu_parse_smi_topo(const char *text, gpu_set_t *out)
+{
+    char *copy = xstrdup(text), *save = NULL;
+    size_t rows = 0;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        int row;
+        if (*l == ' ' || *l == '\t')
+            continue; /* the header row starts with blanks */
+        char *s2 = NULL, *tok = strtok_r(l, " \t", &s2);
+        if (!tok || sscanf(tok, "GPU%d", &row) != 1 || row < 0 || (size_t)row >= out->n)
+            continue;
+        for (size_t j = 0; j < out->n; j++) {
+            tok = strtok_r(NULL, " \t", &s2);
+            int lv = tok ? smi_level(tok) : -1;
+            out->topo[row][j] = lv < 0 ? 60 : lv;
+        }
+        rows++;
+    }
+    out->has_topo = out->n > 0 && rows == out->n;
+    free(copy);
+}
+
+static pai_err_t run_capture(const char *cmd, buf_t *b)
+{
+    FILE *p = popen(cmd, "r");
+    char chunk[4096];
+    size_t n;
+    if (!p)
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = PAI_OK;
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+        if (rc == PAI_OK)
+            rc = buf_append(b, chunk, n);
+    if (pclose(p) != 0)
+        return PAI_E_UNAVAILABLE;
+    return rc;
+}
+
+static pai_err_t smi_discover(gpu_set_t *out, int count, const char *model)
+{
+    buf_t b;
+    (void)count;
+    (void)model;
+    buf_init(&b, 1 << 20);
+    pai_err_t rc = run_capture("nvidia-smi --query-gpu=index,uuid,name,memory.total,pci.bus_id "
+                               "--format=csv,noheader,nounits 2>/dev/null",
+                               &b);
+    if (rc == PAI_OK)
+        rc = gpu_parse_smi_csv(buf_str(&b), out);
+    buf_reset(&b);
+    if (rc == PAI_OK && run_capture("nvidia-smi topo -m 2>/dev/null", &b) == PAI_OK)
+        gpu_parse_smi_topo(buf_str(&b), out);
+    buf_free(&b);
+    return rc == PAI_OK ? PAI_OK : PAI_E_UNAVAILABLE;
+}
+
+/* ---- table -------------------------------------------------------------- */
+
+static const gpu_ops_t backends[] = {
+    {"nvml", nvml_discover},
+    {"nvidia-smi", smi_discover},
+    {"sim", sim_discover},
+};
+
+const gpu_ops_t *gpu_backend(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(backends); i++)
+        if (strcmp(backends[i].name, name) == 0)
+            return &backends[i];
+    return NULL;
+}
+
+void gpu_discover_auto(gpu_set_t *out)
+{
+    if (backends[0].discover(out, 0, NULL) == PAI_OK)
+        return;
+    if (backends[1].discover(out, 0, NULL) == PAI_OK)
+        return;
+    memset(out, 0, sizeof(*out));
+    out->backend = "none";
+}

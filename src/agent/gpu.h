@@ -1,0 +1,56 @@
+/*
+ * gpu.h - GPU discovery behind an ops struct.
+ *
+ * Backends, tried in this order by gpu_discover_auto(): "nvml" (dlopen of
+ * libnvidia-ml.so.1 at run time: count, UUID, model, memory, PCI bus and the
+ * GPU-to-GPU topology), "nvidia-smi" (parses its CSV and `topo -m` output),
+ * and "sim" (a simulated node: --gpus N --gpu-model M).
+ * Topology levels are NVML's: 0 same GPU, 10 same board, 20 one PCIe
+ * switch, 30 several switches, 40 same host bridge, 50 same NUMA node,
+ * 60 across NUMA nodes (SYSTEM).
+ */
+#ifndef PAI_AGENT_GPU_H
+#define PAI_AGENT_GPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define GPU_MAX 64
+
+typedef struct {
+    int index;
+    char uuid[96];
+    char model[96];
+    int64_t memory_mb;
+    char pci_bus[32];
+    bool healthy;
+} gpu_info_t;
+
+typedef struct {
+    const char *backend; /* which backend answered */
+    size_t n;
+    gpu_info_t gpus[GPU_MAX];
+    int topo[GPU_MAX][GPU_MAX]; /* NVML levels; valid when has_topo */
+    bool has_topo;
+} gpu_set_t;
+
+typedef struct {
+    const char *name;
+    /* Fill *out; PAI_E_UNAVAILABLE when the backend cannot answer here. */
+    PAI_MUST_CHECK pai_err_t (*discover)(gpu_set_t *out, int sim_count, const char *sim_model);
+} gpu_ops_t;
+
+const gpu_ops_t *gpu_backend(const char *name);
+/* Real GPUs first (nvml, then nvidia-smi); none found: an empty set. */
+void gpu_discover_auto(gpu_set_t *out);
+/* Simulated set (for tests, `pai up`, hollow nodes). */
+void gpu_simulate(gpu_set_t *out, int count, const char *model, const char *node);
+
+/* Parsers of nvidia-smi output (exposed for the unit tests). */
+PAI_MUST_CHECK pai_err_t gpu_parse_smi_csv(const char *text, gpu_set_t *out);
+void gpu_parse_smi_topo(const char *text, gpu_set_t *out);
+
+#endif

@@ -1,0 +1,812 @@
+/*
+ * node.c - one node of `pai agent`: its attempts, the sync conversation
+ * and the reconcile step (docs/agent-protocol.md).
+ *
+ * State kept on disk, per attempt, under <node dir>/tasks/<escaped id>/:
+ *   id       the attempt id (the escape is not reversible)
+ *   monitor, task, exit   written by the runtime's monitor (runtime.h)
+ *   acked    the server has recorded the end: do not report it again
+ * The directory is created before the attempt starts, so an attempt whose
+ * directory exists was started by this node ("never twice"), also across
+ * agent restarts.  Tombstones (acked attempts) are dropped after
+ * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ and are kept.
+ */
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TOMBSTONE_MS     (10 * 60 * 1000)
+#define ADOPTED_POLL_MS  250
+#define DEFAULT_GRACE_MS 10000
+#define DIAG_BYTES       2048
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void mkdir_p(const char *path)
+{
+    char tmp[1024];
+    str_copy(tmp, path, sizeof(tmp));
+    for (char *s = tmp + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(tmp, 0755);
+            *s = '/';
+        }
+    }
+    mkdir(tmp, 0755);
+}
+
+static void write_small(const char *dir, const char *name, const char *text)
+{
+    char p[1200];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (write(fd, text, strlen(text)) < 0)
+        log_warn("cannot write %s: %s", p, strerror(errno));
+    close(fd);
+}
+
+static void rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *sub = str_printf("%s/%s", path, e->d_name);
+            if (sub && e->d_type == DT_DIR)
+                rm_rf(sub);
+            else if (sub)
+                unlink(sub);
+            free(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static char *task_path(const node_t *n, const task_t *t, const char *kind)
+{
+    return str_printf("%s/%s/%s", n->dir, kind, t->esc);
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+    unsigned char r[32];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    bytes = bytes > sizeof(r) ? sizeof(r) : bytes;
+    if (fd < 0 || read(fd, r, bytes) != (ssize_t)bytes)
+        for (size_t i = 0; i < bytes; i++)
+            r[i] = (unsigned char)(time_mono_us() >> (i % 8));
+    if (fd >= 0)
+        close(fd);
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+/* ---- the attempt table -------------------------------------------------- */
+
+static task_t *task_find(const node_t *n, const char *id)
+{
+    for (size_t i = 0; i < n->ntasks; i++)
+        if (strcmp(n->tasks[i]->id, id) == 0)
+            return n->tasks[i];
+    return NULL;
+}
+
+static task_t *task_add(node_t *n, const char *id)
+{
+    task_t *t = xcalloc(1, sizeof(*t));
+    t->id = xstrdup(id);
+    if (!rt_escape_id(id, t->esc, sizeof(t->esc)))
+        str_copy(t->esc, "invalid", sizeof(t->esc));
+    t->rt.notify_fd = -1;
+    t->ops = n->rt;
+    t->kill_grace_ms = DEFAULT_GRACE_MS;
+    if (n->ntasks == n->cap) {
+        n->cap = n->cap ? n->cap * 2 : 16;
+        n->tasks = xrealloc(n->tasks, n->cap * sizeof(*n->tasks));
+    }
+    n->tasks[n->ntasks++] = t;
+    return t;
+}
+
+static void task_free(node_t *n, task_t *t)
+{
+    (void)n;
+    if (t->has_rt)
+        t->ops->release(&t->rt);
+    free(t->diagnostics);
+    free(t->id);
+    free(t);
+}
+
+static void task_remove_at(node_t *n, size_t i)
+{
+    task_free(n, n->tasks[i]);
+    n->tasks[i] = n->tasks[--n->ntasks];
+}
+
+/* ---- attempt lifecycle -------------------------------------------------- */
+
+static void task_finish(node_t *n, task_t *t, const rt_result_t *res)
+{
+    t->phase = RC_DONE;
+    t->res = *res;
+    if (t->has_rt) {
+        t->ops->release(&t->rt);
+        t->has_rt = false;
+    }
+    char *logs = task_path(n, t, "logs");
+    size_t len = 0;
+    free(t->diagnostics);
+    t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
+    free(logs);
+    n->dirty = true;
+    log_info("node=%s task=%s exited code=%d signal=%d oom=%d", n->name, t->id, res->exit_code,
+             res->signal, res->oom);
+}
+
+static void task_fail_start(node_t *n, task_t *t, int code, const char *why)
+{
+    rt_result_t res = {.state = RT_FAILED_TO_START, .exit_code = code};
+    res.started_ms = res.finished_ms = time_wall_ms();
+    task_finish(n, t, &res);
+    free(t->diagnostics);
+    t->diagnostics = xstrdup(why);
+}
+
+static void task_poll(node_t *n, task_t *t)
+{
+    rt_result_t res;
+    if (t->phase != RC_DONE && t->has_rt && t->ops->poll(t->ops, &t->rt, &res))
+        task_finish(n, t, &res);
+}
+
+/* Env list: a minimal base, then the server's env, then GPU defaults. */
+static char **build_env(const json_t *env, const json_t *gpus, const char *home)
+{
+    size_t cap = json_object_size(env) + 8, k = 0;
+    char **out = xcalloc(cap, sizeof(char *));
+    const char *key;
+    json_t *val;
+    out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    out[k++] = str_printf("HOME=%s", home);
+    out[k++] = xstrdup("LANG=C.UTF-8");
+    json_object_foreach((json_t *)env, key, val)
+    {
+        if (json_is_string(val) && *key && !strchr(key, '='))
+            out[k++] = str_printf("%s=%s", key, json_string_value(val));
+    }
+    if (!json_object_get(env, "CUDA_VISIBLE_DEVICES") ||
+        !json_object_get(env, "NVIDIA_VISIBLE_DEVICES")) {
+        buf_t b;
+        buf_init(&b, 4096);
+        size_t i;
+        json_t *g;
+        json_array_foreach(gpus, i, g)
+        {
+            if (buf_printf(&b, "%s%lld", i ? "," : "", (long long)json_integer_value(g)) != PAI_OK)
+                break;
+        }
+        const char *list = b.len ? buf_str(&b) : "none";
+        if (!json_object_get(env, "CUDA_VISIBLE_DEVICES"))
+            out[k++] = str_printf("CUDA_VISIBLE_DEVICES=%s", list);
+        if (!json_object_get(env, "NVIDIA_VISIBLE_DEVICES"))
+            out[k++] = str_printf("NVIDIA_VISIBLE_DEVICES=%s", list);
+        buf_free(&b);
+    }
+    out[k] = NULL;
+    return out;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Storage mounts (optional "mounts": [{"source","target","readonly"}]). */
+static rt_mount_t *parse_mounts(const json_t *arr, size_t *n)
+{
+    size_t i;
+    json_t *m;
+    rt_mount_t *out = xcalloc(json_array_size(arr) + 1, sizeof(*out));
+    *n = 0;
+    json_array_foreach(arr, i, m)
+    {
+        const char *src = json_string_value(json_object_get(m, "source"));
+        const char *dst = json_string_value(json_object_get(m, "target"));
+        if (!src || !dst)
+            continue;
+        out[*n].source = (char *)src;
+        out[*n].target = (char *)dst;
+        out[*n].readonly = json_is_true(json_object_get(m, "readonly"));
+        (*n)++;
+    }
+    return out;
+}
+
+static void spec_image(rt_spec_t *s, const json_t *d)
+{
+    const json_t *img = json_object_get(d, "image");
+    const json_t *auth = json_object_get(img, "auth");
+    s->image = json_is_string(img) ? json_string_value(img)
+                                   : json_string_value(json_object_get(img, "uri"));
+    s->image_user = json_string_value(json_object_get(auth, "username"));
+    s->image_password = json_string_value(json_object_get(auth, "password"));
+    s->image_registry = json_string_value(json_object_get(auth, "registryuri"));
+}
+
+typedef struct {
+    rt_spec_t spec;
+    char **env;
+    int gpus[GPU_MAX];
+    rt_mount_t *mounts;
+    char *state, *cwd, *logs, *cgroup, name[64];
+} spec_buf_t;
+
+static void spec_free(spec_buf_t *b)
+{
+    free_strv(b->env);
+    free(b->mounts);
+    free(b->state);
+    free(b->cwd);
+    free(b->logs);
+    free(b->cgroup);
+}
+
+/* A short unique name for the container / cgroup leaf (FNV-1a of node+id). */
+static void attempt_name(const node_t *n, const char *id, char *out, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *s = n->name; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (const char *s = id; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    snprintf(out, len, "pai-%016llx", (unsigned long long)h);
+}
+
+static void spec_fill(node_t *n, task_t *t, const json_t *d, spec_buf_t *b)
+{
+    rt_spec_t *s = &b->spec;
+    size_t i;
+    json_t *g;
+    memset(b, 0, sizeof(*b));
+    b->state = task_path(n, t, "tasks");
+    b->logs = task_path(n, t, "logs");
+    b->cwd = str_printf("%s/cwd", b->state);
+    b->cgroup = str_printf("pai/%s/%s", n->name, t->esc);
+    attempt_name(n, t->id, b->name, sizeof(b->name));
+    b->env = build_env(json_object_get(d, "env"), json_object_get(d, "gpus"), b->cwd);
+    s->attempt_id = t->id;
+    s->name = b->name;
+    s->command = json_string_value(json_object_get(d, "command"));
+    s->command = s->command ? s->command : "true";
+    s->env = b->env;
+    s->state_dir = b->state;
+    s->cwd = b->cwd;
+    s->log_dir = b->logs;
+    s->cgroup = b->cgroup;
+    s->memory_mb = json_integer_value(json_object_get(d, "memory_mb"));
+    s->cpu = json_number_value(json_object_get(d, "cpu"));
+    s->shm_mb = json_integer_value(json_object_get(d, "shm_mb"));
+    json_array_foreach(json_object_get(d, "gpus"), i, g)
+    {
+        if (i < GPU_MAX)
+            b->gpus[s->n_gpus++] = (int)json_integer_value(g);
+    }
+    s->gpus = b->gpus;
+    spec_image(s, d);
+    b->mounts = parse_mounts(json_object_get(d, "mounts"), &s->n_mounts);
+    s->mounts = b->mounts;
+    s->log_max_bytes = n->cfg->log_max_bytes;
+}
+
+static void task_start(node_t *n, const json_t *d)
+{
+    const char *id = json_string_value(json_object_get(d, "attempt_id"));
+    task_t *t = task_add(n, id);
+    spec_buf_t b;
+    json_int_t grace = json_integer_value(json_object_get(d, "kill_grace_ms"));
+    t->kill_grace_ms = grace > 0 && grace < 3600000 ? (int)grace : DEFAULT_GRACE_MS;
+    t->phase = RC_ACTIVE;
+    n->dirty = true;
+    spec_fill(n, t, d, &b);
+    if (!n->cfg->hollow) {
+        mkdir_p(b.cwd);
+        mkdir_p(b.logs);
+        write_small(b.state, "id", id);
+    }
+    /* Container runtimes run image-less tasks as plain processes. */
+    if (n->rt->engine && (!b.spec.image || !*b.spec.image))
+        t->ops = runtime_find("process");
+    if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {
+        task_fail_start(n, t, RT_EXIT_START_UNKNOWN, "pai agent: cannot start the task");
+    } else {
+        t->has_rt = true;
+        log_info("node=%s task=%s started runtime=%s", n->name, id, t->ops->name);
+    }
+    spec_free(&b);
+}
+
+static void task_stop(node_t *n, task_t *t, int64_t now)
+{
+    if (!t->has_rt)
+        return;
+    t->phase = RC_STOPPING;
+    t->stop_deadline_ms = now + t->kill_grace_ms;
+    t->ops->kill(t->ops, &t->rt, false, t->kill_grace_ms / 1000);
+    log_info("node=%s task=%s stopping grace_ms=%d", n->name, t->id, t->kill_grace_ms);
+}
+
+static void task_mark_acked(node_t *n, task_t *t)
+{
+    t->acked = true;
+    t->acked_mono_ms = time_mono_ms();
+    if (!n->cfg->hollow) {
+        char *dir = task_path(n, t, "tasks");
+        if (dir)
+            write_small(dir, "acked", "1\n");
+        free(dir);
+    }
+}
+
+/* ---- node --------------------------------------------------------------- */
+
+static void host_resources(node_t *n)
+{
+    struct sysinfo si;
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n->cpus = n->cfg->cpus > 0 ? n->cfg->cpus : c > 0 ? (int)c : 1;
+    n->memory_mb = n->cfg->memory_mb;
+    if (n->memory_mb <= 0 && sysinfo(&si) == 0)
+        n->memory_mb = (int64_t)((uint64_t)si.totalram * si.mem_unit / (1024 * 1024));
+}
+
+static void discover_gpus(node_t *n)
+{
+    const agent_cfg_t *c = n->cfg;
+    const gpu_ops_t *ops = c->gpu_backend ? gpu_backend(c->gpu_backend) : NULL;
+    if (c->gpus >= 0 || (ops && strcmp(ops->name, "sim") == 0))
+        gpu_simulate(&n->gpus, c->gpus < 0 ? 0 : c->gpus, c->gpu_model, n->name);
+    else if (ops && ops->discover(&n->gpus, 0, NULL) == PAI_OK)
+        return;
+    else if (ops)
+        memset(&n->gpus, 0, sizeof(n->gpus)), n->gpus.backend = "none";
+    else
+        gpu_discover_auto(&n->gpus);
+}
+
+pai_err_t node_init(node_t *n, const agent_cfg_t *cfg, const char *name, const runtime_ops_t *rt,
+                    const char *log_url)
+{
+    memset(n, 0, sizeof(*n));
+    n->cfg = cfg;
+    n->rt = rt;
+    str_copy(n->name, name, sizeof(n->name));
+    str_copy(n->log_url, log_url, sizeof(n->log_url));
+    random_hex(n->boot_id, 16);
+    if (cfg->nodes > 1)
+        snprintf(n->dir, sizeof(n->dir), "%s/%s", cfg->work_dir, name);
+    else
+        str_copy(n->dir, cfg->work_dir, sizeof(n->dir));
+    n->heartbeat_ms = 5000;
+    host_resources(n);
+    discover_gpus(n);
+    buf_init(&n->resp, PAI_MAX_AGENT_MSG);
+    if (!cfg->hollow && !cfg->discover_only) {
+        char p[1100];
+        snprintf(p, sizeof(p), "%s/tasks", n->dir);
+        mkdir_p(p);
+        snprintf(p, sizeof(p), "%s/logs", n->dir);
+        mkdir_p(p);
+    }
+    n->easy = curl_easy_init();
+    if (!n->easy)
+        return PAI_E_NOMEM;
+    char *auth = str_printf("Authorization: Bearer %s", cfg->token ? cfg->token : "");
+    n->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    n->headers = curl_slist_append(n->headers, auth);
+    free(auth);
+    return PAI_OK;
+}
+
+void node_free(node_t *n)
+{
+    for (size_t i = 0; i < n->ntasks; i++)
+        task_free(n, n->tasks[i]);
+    free(n->tasks);
+    if (n->easy)
+        curl_easy_cleanup(n->easy);
+    curl_slist_free_all(n->headers);
+    free(n->body);
+    buf_free(&n->resp);
+}
+
+static void recover_one(node_t *n, const char *esc)
+{
+    char dir[1300], idbuf[1024] = "";
+    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
+    buf_t b;
+    buf_init(&b, sizeof(idbuf) - 1);
+    char *idp = str_printf("%s/id", dir);
+    pai_err_t rc = idp ? buf_read_file(&b, idp) : PAI_E_NOMEM;
+    free(idp);
+    if (rc != PAI_OK || b.len == 0 || task_find(n, buf_str(&b))) {
+        buf_free(&b);
+        return;
+    }
+    task_t *t = task_add(n, buf_str(&b));
+    buf_free(&b);
+    char *acked = str_printf("%s/acked", dir);
+    bool is_acked = acked && access(acked, F_OK) == 0;
+    free(acked);
+    t->rt.state_dir = xstrdup(dir);
+    if (is_acked) {
+        t->phase = RC_DONE;
+        t->acked = true;
+        t->acked_mono_ms = time_mono_ms();
+        t->ops->release(&t->rt);
+        return;
+    }
+    t->phase = RC_ACTIVE;
+    if (t->ops->adopt(t->ops, &t->rt)) {
+        t->has_rt = true;
+        log_info("node=%s task=%s re-adopted", n->name, t->id);
+        task_poll(n, t);
+        return;
+    }
+    t->ops->release(&t->rt);
+    rt_result_t res = {.state = RT_EXITED, .exit_code = RT_EXIT_NODE_LOST};
+    res.started_ms = res.finished_ms = time_wall_ms();
+    task_finish(n, t, &res);
+    write_small(dir, "exit", "exited -1001 0 0 0 0\n");
+}
+
+void node_recover(node_t *n)
+{
+    char p[1100];
+    if (n->cfg->hollow)
+        return;
+    snprintf(p, sizeof(p), "%s/tasks", n->dir);
+    DIR *d = opendir(p);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            recover_one(n, e->d_name);
+    closedir(d);
+    n->dirty = true;
+}
+
+/* ---- the sync message --------------------------------------------------- */
+
+static json_t *gpus_json(const gpu_set_t *g)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < g->n; i++) {
+        const gpu_info_t *x = &g->gpus[i];
+        json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:I, s:s, s:b}", "index", x->index,
+                                             "uuid", x->uuid, "model", x->model, "memory_mb",
+                                             (json_int_t)x->memory_mb, "pci_bus", x->pci_bus,
+                                             "healthy", x->healthy));
+    }
+    return arr;
+}
+
+static json_t *topo_json(const gpu_set_t *g)
+{
+    json_t *m = json_array();
+    for (size_t i = 0; i < g->n; i++) {
+        json_t *row = json_array();
+        for (size_t j = 0; j < g->n; j++)
+            json_array_append_new(row, json_integer(g->topo[i][j]));
+        json_array_append_new(m, row);
+    }
+    return m;
+}
+
+static json_t *node_json(const node_t *n)
+{
+    const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name", n->name,
+                  "address", n->cfg->address, "boot_id", n->boot_id, "cpus", n->cpus, "memory_mb",
+                  (json_int_t)n->memory_mb, "gpu_model", model, "hollow", n->cfg->hollow, "runtime",
+                  n->rt->name, "log_url", n->log_url, "gpus", gpus_json(&n->gpus), "gpu_backend",
+                  n->gpus.backend ? n->gpus.backend : "none");
+    if (o && n->gpus.has_topo && n->gpus.n)
+        json_object_set_new(o, "topology", topo_json(&n->gpus));
+    return o;
+}
+
+static const char *state_name(const task_t *t)
+{
+    if (t->phase != RC_DONE)
+        return "running";
+    return t->res.state == RT_FAILED_TO_START ? "failed_to_start" : "exited";
+}
+
+static json_t *task_json(const task_t *t)
+{
+    json_t *o = json_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
+    if (t->phase != RC_DONE) {
+        json_object_set_new(o, "pid",
+                            json_integer(t->rt.task_pgid ? t->rt.task_pgid : t->rt.monitor_pid));
+        json_object_set_new(o, "started_ms", json_integer(t->rt.started_ms));
+        return o;
+    }
+    json_object_set_new(o, "exit_code", json_integer(t->res.exit_code));
+    json_object_set_new(o, "oom", json_boolean(t->res.oom));
+    json_object_set_new(o, "signal", json_integer(t->res.signal));
+    json_object_set_new(o, "started_ms", json_integer(t->res.started_ms));
+    json_object_set_new(o, "finished_ms", json_integer(t->res.finished_ms));
+    if (t->diagnostics)
+        json_object_set_new(o, "diagnostics",
+                            json_stringn_nocheck(t->diagnostics, strlen(t->diagnostics)));
+    return o;
+}
+
+json_t *node_sync_request(const node_t *n)
+{
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < n->ntasks; i++)
+        if (!n->tasks[i]->acked)
+            json_array_append_new(tasks, task_json(n->tasks[i]));
+    int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
+    return json_pack("{s:i, s:o, s:I, s:I, s:o}", "version", AGENT_PROTOCOL_VERSION, "node",
+                     node_json(n), "known_seq", (json_int_t)n->known_seq, "wait_ms",
+                     (json_int_t)wait, "tasks", tasks);
+}
+
+/* ---- applying the desired state ----------------------------------------- */
+
+static void apply_acks(node_t *n, const json_t *acks)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(acks, i, a)
+    {
+        task_t *t = json_is_string(a) ? task_find(n, json_string_value(a)) : NULL;
+        if (t && t->phase == RC_DONE && !t->acked)
+            task_mark_acked(n, t);
+    }
+}
+
+static void apply_desired(node_t *n, const json_t *tasks)
+{
+    size_t nd = json_array_size(tasks), na = n->ntasks;
+    const char **ids = xcalloc(nd + 1, sizeof(char *));
+    const json_t **objs = xcalloc(nd + 1, sizeof(json_t *));
+    rc_actual_t *act = xcalloc(na + 1, sizeof(*act));
+    rc_action_t *acts = xcalloc(nd + na + 1, sizeof(*acts));
+    size_t k = 0;
+    for (size_t i = 0; i < nd; i++) {
+        const json_t *d = json_array_get(tasks, i);
+        const char *id = json_string_value(json_object_get(d, "attempt_id"));
+        if (id && *id && strlen(id) < 400) {
+            objs[k] = d;
+            ids[k++] = id;
+        }
+    }
+    for (size_t i = 0; i < na; i++)
+        act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
+    size_t nact = reconcile(ids, k, act, na, acts);
+    task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
+    memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
+    int64_t now = time_mono_ms();
+    for (size_t i = 0; i < nact; i++) {
+        if (acts[i].kind == RC_STOP)
+            task_stop(n, snapshot[acts[i].index], now);
+        else
+            task_start(n, objs[acts[i].index]);
+    }
+    free(snapshot);
+    free(ids);
+    free(objs);
+    free(act);
+    free(acts);
+}
+
+pai_err_t node_apply_response(node_t *n, const char *body, size_t len)
+{
+    json_error_t err;
+    json_t *r = json_loadb(body, len, 0, &err);
+    if (!r || !json_is_object(r)) {
+        json_decref(r);
+        log_warn("node=%s sync: bad response: %s", n->name, err.text);
+        return PAI_E_PROTOCOL;
+    }
+    json_int_t version = json_integer_value(json_object_get(r, "version"));
+    const json_t *tasks = json_object_get(r, "tasks");
+    if (version != AGENT_PROTOCOL_VERSION || (tasks && !json_is_array(tasks))) {
+        json_decref(r);
+        log_warn("node=%s sync: unsupported response (version %lld)", n->name, (long long)version);
+        return PAI_E_PROTOCOL;
+    }
+    apply_acks(n, json_object_get(r, "ack"));
+    /* One sync is in flight at a time, so responses arrive in order: each
+     * one is the whole desired state at the time the server answered. */
+    if (tasks)
+        apply_desired(n, tasks);
+    n->known_seq = json_integer_value(json_object_get(r, "seq"));
+    json_int_t hb = json_integer_value(json_object_get(r, "heartbeat_ms"));
+    if (hb >= 100 && hb <= 600000)
+        n->heartbeat_ms = hb;
+    json_decref(r);
+    return PAI_OK;
+}
+
+/* ---- the conversation --------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    node_t *n = arg;
+    return buf_append(&n->resp, data, size * nmemb) == PAI_OK ? size * nmemb : 0;
+}
+
+static void sync_send(node_t *n, CURLM *multi)
+{
+    json_t *req = node_sync_request(n);
+    free(n->body);
+    n->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!n->body) {
+        n->next_sync_ms = time_mono_ms() + 1000;
+        return;
+    }
+    char *url = str_printf("%s/api/v1/agent/sync", n->cfg->server);
+    int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
+    buf_reset(&n->resp);
+    curl_easy_setopt(n->easy, CURLOPT_URL, url);
+    curl_easy_setopt(n->easy, CURLOPT_HTTPHEADER, n->headers);
+    curl_easy_setopt(n->easy, CURLOPT_POSTFIELDS, n->body);
+    curl_easy_setopt(n->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(n->body));
+    curl_easy_setopt(n->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(n->easy, CURLOPT_WRITEDATA, n);
+    curl_easy_setopt(n->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));
+    curl_easy_setopt(n->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(n->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(n->easy, CURLOPT_PRIVATE, n);
+    free(url);
+    n->dirty = false;
+    n->in_flight = true;
+    n->sent_mono_ms = time_mono_ms();
+    curl_multi_add_handle(multi, n->easy);
+    n->syncs++;
+}
+
+void node_sync_done(node_t *n, CURLM *multi, CURLcode code)
+{
+    long status = 0;
+    curl_multi_remove_handle(multi, n->easy);
+    n->in_flight = false;
+    curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
+    int64_t now = time_mono_ms();
+    if (code == CURLE_OK && status == 200 &&
+        node_apply_response(n, n->resp.data ? n->resp.data : "", n->resp.len) == PAI_OK) {
+        n->failures = 0;
+        /* A server that answers at once with nothing new is not a
+         * long-poll: do not spin on it. */
+        n->next_sync_ms = now - n->sent_mono_ms < 5 && !n->dirty ? now + 50 : now;
+        return;
+    }
+    n->sync_errors++;
+    n->failures++;
+    int64_t backoff = 100LL << (n->failures < 6 ? n->failures : 6);
+    n->next_sync_ms = now + (backoff > 5000 ? 5000 : backoff);
+    if (n->failures <= 3 || n->failures % 20 == 0)
+        log_warn("node=%s sync failed: %s (HTTP %ld) %.200s", n->name,
+                 code != CURLE_OK ? curl_easy_strerror(code) : "bad answer", status,
+                 buf_str(&n->resp));
+}
+
+static void prune_tombstones(node_t *n, int64_t now)
+{
+    for (size_t i = 0; i < n->ntasks; i++) {
+        task_t *t = n->tasks[i];
+        if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
+            continue;
+        if (!n->cfg->hollow) {
+            char *dir = task_path(n, t, "tasks");
+            if (dir)
+                rm_rf(dir);
+            free(dir);
+        }
+        task_remove_at(n, i--);
+    }
+}
+
+void node_tick(node_t *n, CURLM *multi, int64_t now)
+{
+    for (size_t i = 0; i < n->ntasks; i++) {
+        task_t *t = n->tasks[i];
+        if (t->phase == RC_DONE)
+            continue;
+        if (t->phase == RC_STOPPING && now >= t->stop_deadline_ms && t->has_rt) {
+            t->ops->kill(t->ops, &t->rt, true, 0);
+            t->stop_deadline_ms = now + 1000; /* and again, until it ends */
+        }
+        if (n->cfg->hollow || (t->rt.notify_fd < 0 && now >= t->next_poll_ms)) {
+            t->next_poll_ms = now + ADOPTED_POLL_MS;
+            task_poll(n, t);
+        }
+    }
+    if (now >= n->next_prune_ms) {
+        n->next_prune_ms = now + 1000;
+        prune_tombstones(n, now);
+    }
+    if (n->in_flight && n->dirty) {
+        /* A local change: cancel the held long-poll and report at once. */
+        curl_multi_remove_handle(multi, n->easy);
+        n->in_flight = false;
+    }
+    if (!n->in_flight && now >= n->next_sync_ms)
+        sync_send(n, multi);
+}
+
+void node_task_event(node_t *n, int fd)
+{
+    for (size_t i = 0; i < n->ntasks; i++)
+        if (n->tasks[i]->has_rt && n->tasks[i]->rt.notify_fd == fd)
+            task_poll(n, n->tasks[i]);
+}
+
+int64_t node_next_wake(const node_t *n)
+{
+    int64_t w = n->in_flight ? INT64_MAX : n->next_sync_ms;
+    for (size_t i = 0; i < n->ntasks; i++) {
+        const task_t *t = n->tasks[i];
+        if (t->phase == RC_DONE)
+            continue;
+        if (t->phase == RC_STOPPING && t->stop_deadline_ms < w)
+            w = t->stop_deadline_ms;
+        if (n->cfg->hollow && t->rt.hollow_end_ms < w)
+            w = t->rt.hollow_end_ms;
+        else if (!n->cfg->hollow && t->rt.notify_fd < 0 && t->next_poll_ms < w)
+            w = t->next_poll_ms;
+    }
+    return w;
+}
+
+size_t node_wait_fds(const node_t *n, struct curl_waitfd *fds, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->ntasks && k < cap; i++) {
+        const task_t *t = n->tasks[i];
+        if (t->phase != RC_DONE && t->has_rt && t->rt.notify_fd >= 0)
+            fds[k++] = (struct curl_waitfd){t->rt.notify_fd, CURL_WAIT_POLLIN, 0};
+    }
+    return k;
+}
+
+char *node_log_dir(const node_t *n, const char *attempt_id)
+{
+    char esc[512];
+    if (!rt_escape_id(attempt_id, esc, sizeof(esc)))
+        return NULL;
+    char *dir = str_printf("%s/logs/%s", n->dir, esc);
+    struct stat st;
+    if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dir;
+    free(dir);
+    return NULL;
+}

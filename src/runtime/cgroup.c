@@ -1,0 +1,309 @@
+/* cgroup.c - see cgroup.h. */
+#include "runtime/cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* The v1 controllers an attempt's cgroup lives in (tables, not code). */
+static const char *const v1_ctrls[] = {"memory", "cpu"};
+#define NCTRL ARRAY_LEN(v1_ctrls)
+
+struct cg {
+    int version;
+    char *dirs[NCTRL]; /* v1: one per controller; v2: dirs[0] only */
+    char *parent;      /* "/<rel>" */
+    int oom_efd;       /* v1 eventfd on memory.oom_control, -1 if none */
+    bool oom_seen;
+};
+
+static const char *cg_root(void)
+{
+    const char *r = getenv("PAI_CGROUP_ROOT");
+    return r && *r ? r : "/sys/fs/cgroup";
+}
+
+int cg_version(void)
+{
+    char p[512];
+    if (geteuid() != 0)
+        return 0;
+    snprintf(p, sizeof(p), "%s/cgroup.controllers", cg_root());
+    if (access(p, F_OK) == 0)
+        return 2;
+    snprintf(p, sizeof(p), "%s/memory/cgroup.procs", cg_root());
+    return access(p, W_OK) == 0 ? 1 : 0;
+}
+
+static pai_err_t write_file(const char *dir, const char *file, const char *val)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return PAI_E_IO;
+    ssize_t n = write(fd, val, strlen(val));
+    close(fd);
+    return n == (ssize_t)strlen(val) ? PAI_OK : PAI_E_IO;
+}
+
+static pai_err_t mkdir_p(const char *path)
+{
+    char tmp[1024];
+    if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
+        return PAI_E_INVALID;
+    for (char *s = tmp + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return PAI_E_IO;
+        *s = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return PAI_E_IO;
+    return PAI_OK;
+}
+
+/* v2: enable memory and cpu for children along the path from the root. */
+static void v2_enable_controllers(const char *rel)
+{
+    char dir[1024], part[1024];
+    snprintf(dir, sizeof(dir), "%s", cg_root());
+    str_copy(part, rel, sizeof(part));
+    for (char *s = part, *slash; s && *s; s = slash ? slash + 1 : NULL) {
+        if (write_file(dir, "cgroup.subtree_control", "+memory +cpu") != PAI_OK)
+            log_debug("cgroup: cannot enable controllers in %s", dir);
+        slash = strchr(s, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        size_t l = strlen(dir);
+        if (snprintf(dir + l, sizeof(dir) - l, "/%s", s) >= (int)(sizeof(dir) - l))
+            return;
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return;
+    }
+}
+
+static pai_err_t v1_limits(cg_t *cg, int64_t memory_mb, double cpu)
+{
+    char v[64];
+    if (memory_mb > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)memory_mb * 1024 * 1024);
+        if (write_file(cg->dirs[0], "memory.limit_in_bytes", v) != PAI_OK)
+            return PAI_E_IO;
+        /* memsw (when swap accounting exists) must come after the limit. */
+        if (write_file(cg->dirs[0], "memory.memsw.limit_in_bytes", v) != PAI_OK)
+            log_debug("cgroup: no memsw limit in %s", cg->dirs[0]);
+    }
+    if (cpu > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)(cpu * 100000));
+        if (write_file(cg->dirs[1], "cpu.cfs_period_us", "100000") != PAI_OK ||
+            write_file(cg->dirs[1], "cpu.cfs_quota_us", v) != PAI_OK)
+            return PAI_E_IO;
+    }
+    return PAI_OK;
+}
+
+static void v1_register_oom(cg_t *cg)
+{
+    char p[1024], v[64];
+    snprintf(p, sizeof(p), "%s/memory.oom_control", cg->dirs[0]);
+    int ofd = open(p, O_RDONLY | O_CLOEXEC);
+    cg->oom_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ofd < 0 || cg->oom_efd < 0)
+        goto fail;
+    snprintf(v, sizeof(v), "%d %d", cg->oom_efd, ofd);
+    if (write_file(cg->dirs[0], "cgroup.event_control", v) != PAI_OK)
+        goto fail;
+    close(ofd);
+    return;
+fail:
+    if (ofd >= 0)
+        close(ofd);
+    if (cg->oom_efd >= 0)
+        close(cg->oom_efd);
+    cg->oom_efd = -1;
+}
+
+static pai_err_t v2_limits(cg_t *cg, int64_t memory_mb, double cpu)
+{
+    char v[64];
+    if (memory_mb > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)memory_mb * 1024 * 1024);
+        if (write_file(cg->dirs[0], "memory.max", v) != PAI_OK)
+            return PAI_E_IO;
+        if (write_file(cg->dirs[0], "memory.swap.max", "0") != PAI_OK)
+            log_debug("cgroup: no swap limit in %s", cg->dirs[0]);
+    }
+    if (cpu > 0) {
+        snprintf(v, sizeof(v), "%lld 100000", (long long)(cpu * 100000));
+        if (write_file(cg->dirs[0], "cpu.max", v) != PAI_OK)
+            return PAI_E_IO;
+    }
+    return PAI_OK;
+}
+
+static pai_err_t cg_make_dirs(cg_t *cg, const char *rel)
+{
+    size_t n = cg->version == 1 ? NCTRL : 1;
+    for (size_t i = 0; i < n; i++) {
+        cg->dirs[i] = cg->version == 1 ? str_printf("%s/%s/%s", cg_root(), v1_ctrls[i], rel)
+                                       : str_printf("%s/%s", cg_root(), rel);
+        if (!cg->dirs[i])
+            return PAI_E_NOMEM;
+        pai_err_t rc = mkdir_p(cg->dirs[i]);
+        if (rc != PAI_OK)
+            return rc;
+    }
+    return PAI_OK;
+}
+
+pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out)
+{
+    pai_err_t rc;
+    cg_t *cg = xcalloc(1, sizeof(*cg));
+    cg->oom_efd = -1;
+    cg->version = cg_version();
+    cg->parent = str_printf("/%s", rel);
+    if (cg->version == 0) {
+        rc = PAI_E_UNAVAILABLE;
+        goto fail;
+    }
+    if (cg->version == 2)
+        v2_enable_controllers(rel);
+    rc = cg_make_dirs(cg, rel);
+    if (rc != PAI_OK)
+        goto fail;
+    rc = cg->version == 1 ? v1_limits(cg, memory_mb, cpu) : v2_limits(cg, memory_mb, cpu);
+    if (rc != PAI_OK)
+        goto fail;
+    if (cg->version == 1)
+        v1_register_oom(cg);
+    *out = cg;
+    return PAI_OK;
+fail:
+    cg_destroy(cg);
+    return rc;
+}
+
+pai_err_t cg_attach(const cg_t *cg, pid_t pid)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%d", (int)pid);
+    for (size_t i = 0; i < NCTRL && cg->dirs[i]; i++)
+        if (write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
+            return PAI_E_IO;
+    return PAI_OK;
+}
+
+static int64_t read_key(const char *dir, const char *file, const char *key)
+{
+    char p[1024], line[256];
+    int64_t val = -1;
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
+            val = strtoll(line + kl + 1, NULL, 10);
+    fclose(f);
+    return val;
+}
+
+bool cg_oom(cg_t *cg)
+{
+    uint64_t n;
+    if (!cg || cg->oom_seen)
+        return cg && cg->oom_seen;
+    if (cg->oom_efd >= 0 && read(cg->oom_efd, &n, sizeof(n)) == sizeof(n) && n > 0)
+        cg->oom_seen = true;
+    const char *file = cg->version == 2 ? "memory.events" : "memory.oom_control";
+    if (read_key(cg->dirs[0], file, "oom_kill") > 0)
+        cg->oom_seen = true;
+    return cg->oom_seen;
+}
+
+/* Apply fn to every subdirectory of dir, depth first, then to dir. */
+static void walk(const char *dir, void (*fn)(const char *dir))
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_type != DT_DIR || e->d_name[0] == '.')
+                continue;
+            char *sub = str_printf("%s/%s", dir, e->d_name);
+            if (sub)
+                walk(sub, fn);
+            free(sub);
+        }
+        closedir(d);
+    }
+    fn(dir);
+}
+
+static void kill_procs(const char *dir)
+{
+    char p[1024], line[64];
+    snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        long pid = strtol(line, NULL, 10);
+        if (pid > 1 && pid != getpid())
+            kill((pid_t)pid, SIGKILL);
+    }
+    fclose(f);
+}
+
+static void remove_dir(const char *dir)
+{
+    for (int i = 0; i < 200 && rmdir(dir) != 0 && errno == EBUSY; i++) {
+        kill_procs(dir);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void cg_kill_all(const cg_t *cg)
+{
+    for (size_t i = 0; cg && i < NCTRL && cg->dirs[i]; i++)
+        walk(cg->dirs[i], kill_procs);
+}
+
+void cg_destroy(cg_t *cg)
+{
+    if (!cg)
+        return;
+    cg_kill_all(cg);
+    for (size_t i = 0; i < NCTRL; i++) {
+        if (cg->dirs[i])
+            walk(cg->dirs[i], remove_dir);
+        free(cg->dirs[i]);
+    }
+    if (cg->oom_efd >= 0)
+        close(cg->oom_efd);
+    free(cg->parent);
+    free(cg);
+}
+
+const char *cg_parent_path(const cg_t *cg)
+{
+    return cg->parent;
+}

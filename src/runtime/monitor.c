@@ -1,0 +1,493 @@
+/*
+ * monitor.c - the per-attempt monitor process (see runtime.h, monitor.h).
+ *
+ * Procedure in the monitor (a fork of the agent; the agent is
+ * single-threaded so malloc and stdio are safe after fork):
+ *   1. leave the agent's session, reset signals, close inherited fds;
+ *   2. write <state>/monitor ("pid starttime");
+ *   3. run the prepare step (image prerequisite) -> failed_to_start on error;
+ *   4. create the cgroup with the limits, fork the task into it, in its own
+ *      process group and working dir, stdout/stderr on pipes;
+ *   5. pump the pipes into the rotated logs (stdout, stderr, all),
+ *      forwarding SIGTERM/SIGUSR1 as graceful/forced kills;
+ *   6. reap, read the OOM state, kill stragglers, remove the cgroup;
+ *   7. write <state>/exit atomically, exit.
+ */
+#include "runtime/monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "runtime/cgroup.h"
+
+enum { LOG_OUT, LOG_ERR, LOG_ALL, NLOGS };
+static const char *const log_names[NLOGS] = {"stdout", "stderr", "all"};
+
+typedef struct {
+    int fd;
+    int64_t size;
+    char *path;
+} logf_t;
+
+typedef struct {
+    const runtime_ops_t *ops;
+    const rt_spec_t *spec;
+    logf_t logs[NLOGS];
+    cg_t *cg;
+    pid_t child;
+    int64_t started_ms;
+} mon_t;
+
+static volatile sig_atomic_t want_term, want_kill;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGTERM)
+        want_term = 1;
+    else
+        want_kill = 1;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *s = strrchr(buf, ')'); /* comm may hold spaces */
+    if (!s)
+        return 0;
+    /* after ")" come fields 3.. ; starttime is field 22 */
+    int field = 2;
+    for (; *s && field < 22; s++)
+        if (*s == ' ')
+            field++;
+    return strtoull(s, NULL, 10);
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Write path atomically (tmp + rename). */
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+    char tmp[1024], dst[1024];
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    write_all(fd, text, strlen(text));
+    fsync(fd);
+    close(fd);
+    return rename(tmp, dst);
+}
+
+static void log_open(logf_t *l, const char *dir, const char *name)
+{
+    struct stat st;
+    l->path = str_printf("%s/%s", dir, name);
+    l->fd = l->path ? open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    l->size = l->fd >= 0 && fstat(l->fd, &st) == 0 ? st.st_size : 0;
+}
+
+static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
+{
+    if (l->fd < 0)
+        return;
+    if (max > 0 && l->size + (int64_t)n > max && l->size > 0) {
+        char old[1024];
+        snprintf(old, sizeof(old), "%s.1", l->path);
+        close(l->fd);
+        if (rename(l->path, old) != 0)
+            unlink(l->path);
+        l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        l->size = 0;
+        if (l->fd < 0)
+            return;
+    }
+    write_all(l->fd, data, n);
+    l->size += (int64_t)n;
+}
+
+static void mon_say(mon_t *m, const char *msg)
+{
+    log_write_rot(&m->logs[LOG_ERR], msg, strlen(msg), m->spec->log_max_bytes);
+    log_write_rot(&m->logs[LOG_ALL], msg, strlen(msg), m->spec->log_max_bytes);
+}
+
+static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "%s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
+             (long long)m->started_ms, (long long)time_wall_ms());
+    write_atomic(m->spec->state_dir, "exit", text);
+    _exit(0);
+}
+
+static void mon_detach(int notify_w)
+{
+    struct sigaction sa;
+    sigset_t none;
+    setsid();
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &sa, NULL); /* fails harmlessly for KILL/STOP/RT */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (notify_w != 3) {
+        dup2(notify_w, 3);
+        close(notify_w);
+    }
+    int nul = open("/dev/null", O_RDWR);
+    if (nul >= 0) {
+        dup2(nul, 0);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        if (nul > 3)
+            close(nul);
+    }
+    close_range(4, ~0U, 0);
+}
+
+static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
+{
+    setpgid(0, 0);
+    if (m->cg && cg_attach(m->cg, getpid()) != PAI_OK)
+        dprintf(err_w, "pai: cannot join the task cgroup\n");
+    if (chdir(m->spec->cwd) != 0)
+        dprintf(err_w, "pai: cannot enter %s: %s\n", m->spec->cwd, strerror(errno));
+    dup2(out_w, 1);
+    dup2(err_w, 2);
+    close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks TERM/USR1 */
+    execve(argv[0], argv, m->spec->env);
+    dprintf(2, "pai: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+}
+
+static void engine_signal(mon_t *m, const char *sig)
+{
+    if (!m->ops->engine)
+        return;
+    char *argv[] = {(char *)m->ops->engine, "kill", "-s", (char *)sig, (char *)m->spec->name, NULL};
+    pid_t p = fork();
+    if (p == 0) {
+        close_range(0, ~0U, 0);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+}
+
+static void forward_signals(mon_t *m)
+{
+    if (want_term) {
+        want_term = 0;
+        kill(-m->child, SIGTERM);
+        engine_signal(m, "TERM");
+    }
+    if (want_kill) {
+        want_kill = 0;
+        engine_signal(m, "KILL");
+        kill(-m->child, SIGKILL);
+        cg_kill_all(m->cg);
+    }
+}
+
+/* Read one chunk from fd into the logs; false at EOF. */
+static bool pump(mon_t *m, int fd, int which)
+{
+    char buf[65536];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (n <= 0)
+        return false;
+    log_write_rot(&m->logs[which], buf, (size_t)n, m->spec->log_max_bytes);
+    log_write_rot(&m->logs[LOG_ALL], buf, (size_t)n, m->spec->log_max_bytes);
+    return true;
+}
+
+/* Reap engine kill helpers (never the task: its status is kept). */
+static void reap_helpers(mon_t *m, int *status, bool *reaped)
+{
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (p == m->child && !*reaped) {
+            *status = st;
+            *reaped = true;
+        }
+    }
+}
+
+/* Pump until both pipes close and the child is reaped; returns wait status. */
+static int mon_loop(mon_t *m, int out_r, int err_r)
+{
+    struct pollfd pf[2] = {{out_r, POLLIN, 0}, {err_r, POLLIN, 0}};
+    sigset_t empty;
+    int status = 0;
+    bool reaped = false;
+    sigemptyset(&empty);
+    while (pf[0].fd >= 0 || pf[1].fd >= 0 || !reaped) {
+        forward_signals(m);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        int n = ppoll(pf, 2, &ts, &empty);
+        for (int i = 0; n > 0 && i < 2; i++) {
+            if (pf[i].fd >= 0 && pf[i].revents && !pump(m, pf[i].fd, i == 0 ? LOG_OUT : LOG_ERR)) {
+                close(pf[i].fd);
+                pf[i].fd = -1;
+            }
+        }
+        if (!reaped) {
+            bool eof = pf[0].fd < 0 && pf[1].fd < 0;
+            reaped = waitpid(m->child, &status, eof ? 0 : WNOHANG) == m->child;
+        }
+        /* After the task ends, stragglers holding the pipes are killed. */
+        if (reaped && (pf[0].fd >= 0 || pf[1].fd >= 0))
+            cg_kill_all(m->cg);
+        reap_helpers(m, &status, &reaped);
+    }
+    return status;
+}
+
+static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
+{
+    char text[128];
+    int out_p[2], err_p[2];
+    struct sigaction sa;
+    sigset_t block;
+
+    snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(),
+             (unsigned long long)proc_start_time(getpid()));
+    write_atomic(m->spec->state_dir, "monitor", text);
+    for (int i = 0; i < NLOGS; i++)
+        log_open(&m->logs[i], m->spec->log_dir, log_names[i]);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+
+    int code = prepare ? prepare(m->ops, m->spec, m->logs[LOG_ERR].fd) : 0;
+    if (code != 0)
+        mon_finish(m, "failed", code, 0, false);
+    if (m->spec->cgroup && cg_version() != 0 &&
+        cg_create(m->spec->cgroup, m->spec->memory_mb, m->spec->cpu, &m->cg) != PAI_OK)
+        mon_say(m, "pai: warning: cannot create the task cgroup; limits not applied\n");
+    if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
+        mon_finish(m, "failed", RT_EXIT_START_UNKNOWN, 0, false);
+    m->child = fork();
+    if (m->child < 0)
+        mon_finish(m, "failed", RT_EXIT_START_UNKNOWN, 0, false);
+    if (m->child == 0)
+        task_child(m, argv, out_p[1], err_p[1]);
+    setpgid(m->child, m->child); /* also done by the child: no race on kill */
+    snprintf(text, sizeof(text), "%d\n", (int)m->child);
+    write_atomic(m->spec->state_dir, "task", text);
+    close(out_p[1]);
+    close(err_p[1]);
+    int status = mon_loop(m, out_p[0], err_p[0]);
+    bool oom = cg_oom(m->cg);
+    cg_destroy(m->cg);
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    int ec = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig;
+    if (oom && (sig == SIGKILL || ec == 137))
+        ec = RT_EXIT_OOM;
+    if (ec == 127 && m->ops->engine)
+        ec = RT_EXIT_CMD_NOT_FOUND;
+    mon_finish(m, "exited", ec, sig, oom);
+}
+
+pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *const *argv,
+                        monitor_prepare_fn prepare, rt_task_t *t)
+{
+    int np[2];
+    if (pipe2(np, O_CLOEXEC) != 0)
+        return PAI_E_IO;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(np[0]);
+        close(np[1]);
+        return PAI_E_IO;
+    }
+    if (pid == 0) {
+        mon_t m = {.ops = ops, .spec = spec, .started_ms = time_wall_ms()};
+        close(np[0]);
+        mon_detach(np[1]);
+        mon_main(&m, argv, prepare);
+        _exit(0);
+    }
+    close(np[1]);
+    memset(t, 0, sizeof(*t));
+    t->monitor_pid = pid;
+    t->monitor_start = proc_start_time(pid);
+    t->notify_fd = np[0];
+    t->state_dir = xstrdup(spec->state_dir);
+    t->name = xstrdup(spec->name);
+    t->started_ms = time_wall_ms();
+    return PAI_OK;
+}
+
+static bool read_exit(const rt_task_t *t, rt_result_t *res)
+{
+    char p[1024], kind[16];
+    int code, sig, oom;
+    long long st, fin;
+    snprintf(p, sizeof(p), "%s/exit", t->state_dir);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return false;
+    int n = fscanf(f, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
+    fclose(f);
+    if (n != 6)
+        return false;
+    memset(res, 0, sizeof(*res));
+    res->state = strcmp(kind, "failed") == 0 ? RT_FAILED_TO_START : RT_EXITED;
+    res->exit_code = code;
+    res->signal = sig;
+    res->oom = oom != 0;
+    res->started_ms = st;
+    res->finished_ms = fin;
+    return true;
+}
+
+static bool monitor_alive(const rt_task_t *t)
+{
+    if (t->monitor_pid <= 0)
+        return false;
+    waitpid(t->monitor_pid, NULL, WNOHANG); /* reap when it is our child */
+    uint64_t st = proc_start_time(t->monitor_pid);
+    return st != 0 && st == t->monitor_start;
+}
+
+bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
+{
+    (void)ops;
+    if (read_exit(t, res)) {
+        monitor_alive(t); /* reap */
+        return true;
+    }
+    if (monitor_alive(t))
+        return false;
+    if (read_exit(t, res)) /* it ended between the two checks */
+        return true;
+    /* The monitor is gone without a result: the attempt is lost. */
+    memset(res, 0, sizeof(*res));
+    res->state = RT_EXITED;
+    res->exit_code = RT_EXIT_NODE_LOST;
+    res->started_ms = t->started_ms;
+    res->finished_ms = time_wall_ms();
+    char text[128];
+    snprintf(text, sizeof(text), "exited %d 0 0 %lld %lld\n", RT_EXIT_NODE_LOST,
+             (long long)res->started_ms, (long long)res->finished_ms);
+    write_atomic(t->state_dir, "exit", text);
+    return true;
+}
+
+void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_s)
+{
+    (void)ops;
+    (void)grace_s;
+    if (monitor_alive(t))
+        kill(t->monitor_pid, force ? SIGUSR1 : SIGTERM);
+}
+
+bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
+{
+    char p[1024];
+    int pid = 0;
+    unsigned long long st = 0;
+    rt_result_t res;
+    (void)ops;
+    t->notify_fd = -1;
+    if (read_exit(t, &res)) {
+        t->started_ms = res.started_ms;
+        return true;
+    }
+    snprintf(p, sizeof(p), "%s/monitor", t->state_dir);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return false;
+    if (fscanf(f, "%d %llu", &pid, &st) != 2)
+        pid = 0;
+    fclose(f);
+    t->monitor_pid = pid;
+    t->monitor_start = st;
+    return pid > 0;
+}
+
+void monitor_release(rt_task_t *t)
+{
+    if (t->notify_fd >= 0)
+        close(t->notify_fd);
+    t->notify_fd = -1;
+    FREE_NULL(&t->state_dir);
+    FREE_NULL(&t->name);
+}
+
+int monitor_run_wait(char *const *argv, const char *in, int out_fd)
+{
+    int ip[2] = {-1, -1}, status;
+    if (in && pipe2(ip, O_CLOEXEC) != 0)
+        return -1;
+    pid_t p = fork();
+    if (p < 0)
+        return -1;
+    if (p == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        dup2(in ? ip[0] : nul, 0);
+        dup2(out_fd >= 0 ? out_fd : nul, 1);
+        dup2(out_fd >= 0 ? out_fd : nul, 2);
+        close_range(3, ~0U, 0);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (in) {
+        close(ip[0]);
+        write_all(ip[1], in, strlen(in));
+        close(ip[1]);
+    }
+    while (waitpid(p, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -1,0 +1,36 @@
+/*
+ * monitor.h - the per-attempt monitor process shared by the process,
+ * podman and docker runtimes (see runtime.h for the design).
+ *
+ * Signals to the monitor: SIGTERM asks the task to stop gracefully,
+ * SIGUSR1 kills it.  The monitor forwards them to the task's process group
+ * (and, for containers, to the engine: `<engine> kill -s TERM|KILL name`).
+ */
+#ifndef PAI_RUNTIME_MONITOR_H
+#define PAI_RUNTIME_MONITOR_H
+
+#include "runtime/runtime.h"
+
+/* Runs in the monitor before the task: e.g. the image prerequisite.
+ * Returns 0 or an exit code for failed_to_start; may write a reason to
+ * err_fd (the attempt's stderr log). */
+typedef int (*monitor_prepare_fn)(const runtime_ops_t *ops, const rt_spec_t *spec, int err_fd);
+
+/* Fork the monitor for spec, which will exec argv (NULL-terminated).
+ * Fills *t.  argv is only read before monitor_start returns. */
+PAI_MUST_CHECK pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec,
+                                       char *const *argv, monitor_prepare_fn prepare, rt_task_t *t);
+bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res);
+void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_s);
+bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t);
+void monitor_release(rt_task_t *t);
+
+/* Run argv (no shell) and wait; stdin from `in` when not NULL, stdout and
+ * stderr to out_fd (or /dev/null when -1).  Returns the exit status (0-255),
+ * or -1 when it could not run. */
+int monitor_run_wait(char *const *argv, const char *in, int out_fd);
+
+/* Kernel start time of pid (field 22 of /proc/pid/stat); 0 when gone. */
+uint64_t proc_start_time(pid_t pid);
+
+#endif

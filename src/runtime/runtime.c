@@ -1,0 +1,342 @@
+/*
+ * runtime.c - the runtime table and the four backends (see runtime.h).
+ * process/podman/docker share the monitor (monitor.c); they differ only in
+ * the argv the monitor runs and in the prepare step (image prerequisite).
+ */
+#include "runtime/runtime.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "runtime/cgroup.h"
+#include "runtime/monitor.h"
+
+/* ---- process ---------------------------------------------------------- */
+
+static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
+{
+    const char *bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+    char *argv[] = {(char *)bash, "-c", (char *)spec->command, NULL};
+    return monitor_start(ops, spec, argv, NULL, t);
+}
+
+/* ---- podman / docker -------------------------------------------------- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} argv_t;
+
+static void av_add(argv_t *a, const char *s)
+{
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 32;
+        a->v = xrealloc(a->v, a->cap * sizeof(char *));
+    }
+    a->v[a->n++] = xstrdup(s);
+    a->v[a->n] = NULL;
+}
+
+static void av_addf(argv_t *a, const char *fmt, long long v)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), fmt, v);
+    av_add(a, tmp);
+}
+
+static void av_free(argv_t *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    free(a->v);
+}
+
+static void add_gpu_devices(argv_t *a, const rt_spec_t *spec)
+{
+    static const char *const shared_devs[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                              "/dev/nvidia-uvm-tools"};
+    char dev[64];
+    for (size_t i = 0; i < spec->n_gpus; i++) {
+        snprintf(dev, sizeof(dev), "/dev/nvidia%d", spec->gpus[i]);
+        if (access(dev, F_OK) == 0) {
+            av_add(a, "--device");
+            av_add(a, dev);
+        }
+    }
+    for (size_t i = 0; spec->n_gpus && i < ARRAY_LEN(shared_devs); i++) {
+        if (access(shared_devs[i], F_OK) == 0) {
+            av_add(a, "--device");
+            av_add(a, shared_devs[i]);
+        }
+    }
+}
+
+static void add_limits(argv_t *a, const rt_spec_t *spec)
+{
+    if (spec->cgroup && cg_version() != 0) {
+        /* Limits live on a cgroup the monitor owns, so an OOM kill inside
+         * the container is seen there (the engine forgets it). */
+        char *p = str_printf("--cgroup-parent=/%s", spec->cgroup);
+        av_add(a, p ? p : "--cgroup-parent=/pai");
+        free(p);
+        return;
+    }
+    if (spec->memory_mb > 0)
+        av_addf(a, "--memory=%lldm", spec->memory_mb);
+    if (spec->cpu > 0)
+        av_addf(a, "--cpus=%lld", (long long)(spec->cpu + 0.999));
+}
+
+static void add_mounts_env(argv_t *a, const rt_spec_t *spec)
+{
+    for (size_t i = 0; i < spec->n_mounts; i++) {
+        const rt_mount_t *m = &spec->mounts[i];
+        char *v = str_printf("%s:%s%s", m->source, m->target, m->readonly ? ":ro" : "");
+        av_add(a, "-v");
+        av_add(a, v ? v : "/nonexistent:/nonexistent");
+        free(v);
+    }
+    for (char *const *e = spec->env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || str_has_prefix(*e, "PATH=") || str_has_prefix(*e, "HOME="))
+            continue;
+        /* "-e NAME" takes the value from the engine's own environment,
+         * so secrets never show in the process list. */
+        char name[256];
+        size_t l = (size_t)(eq - *e) < sizeof(name) - 1 ? (size_t)(eq - *e) : sizeof(name) - 1;
+        memcpy(name, *e, l);
+        name[l] = '\0';
+        av_add(a, "-e");
+        av_add(a, name);
+    }
+}
+
+static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec, argv_t *a)
+{
+    bool podman = strcmp(ops->engine, "podman") == 0;
+    av_add(a, ops->engine);
+    av_add(a, "run");
+    if (podman)
+        av_add(a, "--rm");
+    av_add(a, "--name");
+    av_add(a, spec->name);
+    av_add(a, "--network=host");
+    if (spec->shm_mb > 0)
+        av_addf(a, "--shm-size=%lldm", spec->shm_mb);
+    add_limits(a, spec);
+    add_gpu_devices(a, spec);
+    add_mounts_env(a, spec);
+    av_add(a, spec->image);
+    av_add(a, "/bin/sh");
+    av_add(a, "-c");
+    av_add(a, "command -v bash >/dev/null 2>&1 && exec bash -c \"$1\"; exec sh -c \"$1\"");
+    av_add(a, "pai");
+    av_add(a, spec->command);
+}
+
+/* Registry host of an image uri: "reg.io/a/b:1" -> "reg.io"; docker.io otherwise. */
+static void image_registry(const char *uri, char *out, size_t n)
+{
+    const char *slash = strchr(uri, '/');
+    size_t l = slash ? (size_t)(slash - uri) : 0;
+    if (slash &&
+        (memchr(uri, '.', l) || memchr(uri, ':', l) || strncmp(uri, "localhost", l) == 0)) {
+        snprintf(out, n, "%.*s", (int)l, uri);
+        return;
+    }
+    snprintf(out, n, "docker.io");
+}
+
+static int container_prepare(const runtime_ops_t *ops, const rt_spec_t *spec, int err_fd)
+{
+    char *exists_argv[] = {(char *)ops->engine, "image", "inspect", (char *)spec->image, NULL};
+    if (!spec->image || !*spec->image) {
+        dprintf(err_fd, "pai: the %s runtime needs a dockerImage prerequisite\n", ops->engine);
+        return RT_EXIT_IMAGE_MISSING;
+    }
+    if (monitor_run_wait(exists_argv, NULL, -1) == 0)
+        return 0;
+    if (spec->image_user && *spec->image_user) {
+        char reg[256];
+        if (spec->image_registry && *spec->image_registry)
+            str_copy(reg, spec->image_registry, sizeof(reg));
+        else
+            image_registry(spec->image, reg, sizeof(reg));
+        char *login[] = {(char *)ops->engine, "login", "--username", (char *)spec->image_user,
+                         "--password-stdin",  reg,     NULL};
+        if (monitor_run_wait(login, spec->image_password ? spec->image_password : "", err_fd) != 0)
+            dprintf(err_fd, "pai: %s login to %s failed\n", ops->engine, reg);
+    }
+    char *pull[] = {(char *)ops->engine, "pull", (char *)spec->image, NULL};
+    if (monitor_run_wait(pull, NULL, err_fd) == 0)
+        return 0;
+    dprintf(err_fd, "pai: cannot pull image %s\n", spec->image);
+    return RT_EXIT_IMAGE_MISSING;
+}
+
+static pai_err_t container_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
+{
+    argv_t a = {0};
+    build_container_argv(ops, spec, &a);
+    pai_err_t rc = monitor_start(ops, spec, a.v, container_prepare, t);
+    av_free(&a);
+    return rc;
+}
+
+/* ---- hollow ----------------------------------------------------------- */
+
+static bool word_at(const char *s, const char *p, const char *w)
+{
+    size_t l = strlen(w);
+    return strncmp(p, w, l) == 0 && (p == s || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+           (p[l] == ' ' || p[l] == '\t');
+}
+
+void rt_hollow_parse(const char *command, int64_t *duration_ms, int *exit_code)
+{
+    bool have_exit = false;
+    *duration_ms = 0;
+    *exit_code = 0;
+    for (const char *p = command; p && *p; p++) {
+        if (word_at(command, p, "sleep")) {
+            char *end;
+            double secs = strtod(p + 5, &end);
+            if (end != p + 5 && secs > 0 && secs < 1e7)
+                *duration_ms += (int64_t)(secs * 1000.0);
+        } else if (!have_exit && word_at(command, p, "exit")) {
+            char *end;
+            long code = strtol(p + 4, &end, 10);
+            if (end != p + 4) {
+                *exit_code = (int)(code & 255);
+                have_exit = true;
+            }
+        }
+    }
+}
+
+static pai_err_t hollow_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
+{
+    int64_t dur;
+    (void)ops;
+    memset(t, 0, sizeof(*t));
+    t->notify_fd = -1;
+    t->started_ms = time_wall_ms();
+    rt_hollow_parse(spec->command, &dur, &t->hollow_exit);
+    t->hollow_end_ms = time_mono_ms() + dur;
+    t->name = xstrdup(spec->name);
+    return PAI_OK;
+}
+
+static bool hollow_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
+{
+    (void)ops;
+    if (time_mono_ms() < t->hollow_end_ms)
+        return false;
+    memset(res, 0, sizeof(*res));
+    res->state = RT_EXITED;
+    res->exit_code = t->hollow_exit;
+    res->signal = t->hollow_killed ? t->hollow_exit - 128 : 0;
+    res->started_ms = t->started_ms;
+    res->finished_ms = time_wall_ms();
+    return true;
+}
+
+static void hollow_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_s)
+{
+    (void)ops;
+    (void)grace_s;
+    t->hollow_killed = true;
+    t->hollow_exit = force ? 137 : 143;
+    t->hollow_end_ms = 0;
+}
+
+static bool hollow_adopt(const runtime_ops_t *ops, rt_task_t *t)
+{
+    (void)ops;
+    (void)t;
+    return false; /* hollow attempts live only in the agent's memory */
+}
+
+static void hollow_release(rt_task_t *t)
+{
+    FREE_NULL(&t->name);
+    FREE_NULL(&t->state_dir);
+}
+
+/* ---- table ------------------------------------------------------------ */
+
+static const runtime_ops_t runtimes[] = {
+    {"process", process_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release, NULL},
+    {"podman", container_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release,
+     "podman"},
+    {"docker", container_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release,
+     "docker"},
+    {"hollow", hollow_start, hollow_poll, hollow_kill, hollow_adopt, hollow_release, NULL},
+};
+
+const runtime_ops_t *runtime_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(runtimes); i++)
+        if (strcmp(runtimes[i].name, name) == 0)
+            return &runtimes[i];
+    return NULL;
+}
+
+bool rt_escape_id(const char *attempt_id, char *out, size_t n)
+{
+    size_t i = 0;
+    for (const char *p = attempt_id; *p; p++) {
+        if (i + 1 >= n)
+            return false;
+        char c = *p == '/' ? '+' : *p;
+        if (c == '.' && (p == attempt_id || p[-1] == '/'))
+            c = '_'; /* never "." or ".." components */
+        out[i++] = c;
+    }
+    out[i] = '\0';
+    return i > 0;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static size_t read_range(const char *path, int64_t off, size_t n, char *dst)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t r = pread(fd, dst, n, off);
+    close(fd);
+    return r > 0 ? (size_t)r : 0;
+}
+
+char *rt_log_tail(const char *dir, const char *kind, size_t max, size_t *len)
+{
+    char cur[1024], old[1024];
+    snprintf(cur, sizeof(cur), "%s/%s", dir, kind);
+    snprintf(old, sizeof(old), "%s/%s.1", dir, kind);
+    int64_t sc = file_size(cur), so = file_size(old);
+    if (sc < 0 && so < 0)
+        return NULL;
+    sc = sc < 0 ? 0 : sc;
+    so = so < 0 ? 0 : so;
+    size_t want = (size_t)(sc + so) < max ? (size_t)(sc + so) : max;
+    char *out = xcalloc(1, want + 1);
+    size_t from_cur = want < (size_t)sc ? want : (size_t)sc;
+    size_t from_old = want - from_cur, got = 0;
+    if (from_old)
+        got += read_range(old, so - (int64_t)from_old, from_old, out);
+    got += read_range(cur, sc - (int64_t)from_cur, from_cur, out + got);
+    out[got] = '\0';
+    *len = got;
+    return out;
+}

@@ -1,0 +1,131 @@
+/*
+ * runtime.h - how a task attempt is run on a node, behind one ops struct.
+ *
+ * Backends: "process" (bash in its own process group, working dir and
+ * cgroup), "podman" and "docker" (the engine's CLI), and "hollow" (nothing
+ * is executed: the attempt completes after the `sleep N` its command asks
+ * for, with the `exit N` code it asks for).
+ *
+ * Design (the same for process, podman and docker):
+ *   1. start() forks a *monitor* (like conmon): it leaves the agent's session,
+ *      creates the attempt's cgroup with its limits, forks the task (bash, or
+ *      `podman run`), pumps its stdout/stderr into rotated log files
+ *      (stdout, stderr, all), waits for it, detects an OOM kill, and writes
+ *      the result atomically to <state_dir>/exit before it exits.
+ *   2. The agent learns of the end through a pipe the monitor holds open
+ *      (rt_task_t.notify_fd hangs up) and reads <state_dir>/exit.
+ *   3. Because the monitor does not depend on the agent, an agent restart
+ *      leaves tasks running; adopt() finds them again from
+ *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
+ *      never mistaken for the monitor).
+ * Invariant: <state_dir>/exit exists once the attempt is over; it is written
+ * (rename) before the monitor exits, so "monitor gone and no exit file"
+ * means the attempt was lost.
+ */
+#ifndef PAI_RUNTIME_RUNTIME_H
+#define PAI_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+/* Exit codes from OpenPAI's exit spec that the node side reports. */
+#define RT_EXIT_OOM            (-1200) /* UserContainerDockerOOMKilled */
+#define RT_EXIT_NODE_LOST      (-1001) /* PodNodeLost: attempt vanished */
+#define RT_EXIT_START_UNKNOWN  (-1204) /* ContainerDockerStartUnknownError */
+#define RT_EXIT_CMD_NOT_FOUND  (-1203) /* ContainerDockerStartCmdNotFound */
+#define RT_EXIT_IMAGE_MISSING  254     /* ContainerImageNotExists */
+#define RT_EXIT_CREATION_ERROR (-1201) /* ContainerDockerCreationError */
+
+typedef struct {
+    char *source; /* host path */
+    char *target; /* path inside the container */
+    bool readonly;
+} rt_mount_t;
+
+/* What to run: everything the server's desired task says, resolved. */
+typedef struct {
+    const char *attempt_id;
+    const char *name;      /* unique short name (container name, cgroup leaf) */
+    const char *command;   /* run with bash -c */
+    char *const *env;      /* NULL-terminated "K=V" list, complete */
+    const char *state_dir; /* monitor, exit files (created by the caller) */
+    const char *cwd;       /* working directory (created by the caller) */
+    const char *log_dir;   /* stdout, stderr, all (created by the caller) */
+    const char *cgroup;    /* relative cgroup path, e.g. "pai/node-1/<name>"; NULL: none */
+    int64_t memory_mb;     /* 0: no limit */
+    double cpu;            /* 0: no limit */
+    int64_t shm_mb;
+    const int *gpus;
+    size_t n_gpus;
+    const char *image; /* containers only */
+    const char *image_user, *image_password, *image_registry;
+    const rt_mount_t *mounts;
+    size_t n_mounts;
+    int64_t log_max_bytes; /* rotate each log file past this size */
+} rt_spec_t;
+
+typedef enum { RT_RUNNING = 0, RT_EXITED, RT_FAILED_TO_START } rt_state_t;
+
+typedef struct {
+    rt_state_t state;
+    int exit_code; /* 128+signal when signalled; RT_EXIT_OOM when OOM-killed */
+    int signal;
+    bool oom;
+    int64_t started_ms, finished_ms;
+} rt_result_t;
+
+/* The runtime's handle on one attempt.  Plain data: the caller owns it. */
+typedef struct {
+    pid_t monitor_pid;
+    uint64_t monitor_start; /* kernel start time of the monitor (/proc/pid/stat) */
+    pid_t task_pgid;        /* the task's process group (0 until known) */
+    int notify_fd;          /* readable/hangs up when the monitor ends; -1 if none */
+    char *state_dir;        /* owned copy */
+    char *name;             /* owned copy (container name) */
+    int64_t started_ms;
+    /* hollow */
+    int64_t hollow_end_ms;
+    int hollow_exit;
+    bool hollow_killed;
+} rt_task_t;
+
+typedef struct runtime_ops runtime_ops_t;
+struct runtime_ops {
+    const char *name;
+    /* Start an attempt; on success *t describes it.  Errors are start
+     * failures the caller reports as failed_to_start. */
+    PAI_MUST_CHECK pai_err_t (*start)(const runtime_ops_t *ops, const rt_spec_t *spec,
+                                      rt_task_t *t);
+    /* Non-blocking: true when the attempt is over, with *res filled. */
+    bool (*poll)(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res);
+    /* Ask the attempt to stop: graceful (SIGTERM / engine stop) or forced. */
+    void (*kill)(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_s);
+    /* Re-attach to an attempt started by an earlier agent, from t->state_dir
+     * (and t->name).  False when nothing of it is left (no monitor, no exit). */
+    bool (*adopt)(const runtime_ops_t *ops, rt_task_t *t);
+    /* Free what start/adopt allocated in *t (closes notify_fd). */
+    void (*release)(rt_task_t *t);
+    /* Engine binary for container runtimes ("podman", "docker"); NULL otherwise. */
+    const char *engine;
+};
+
+/* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
+const runtime_ops_t *runtime_find(const char *name);
+
+/* Hollow: what a command asks for.  Sum of `sleep N` durations (ms) and the
+ * first `exit N` code (0 when none). */
+void rt_hollow_parse(const char *command, int64_t *duration_ms, int *exit_code);
+
+/* Escape an attempt id into one path component ('/' -> '+'; names never
+ * contain '+').  Writes at most n bytes; returns false when it does not fit. */
+bool rt_escape_id(const char *attempt_id, char *out, size_t n);
+
+/* Read the last `max` bytes (at most) of a rotated log <dir>/<kind>{.1,}
+ * into a malloc'ed buffer; *len set.  NULL when there is no such log. */
+char *rt_log_tail(const char *dir, const char *kind, size_t max, size_t *len);
+
+#endif

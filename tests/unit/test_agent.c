@@ -1,0 +1,199 @@
+/* test_agent.c - reconcile, GPU discovery parsers, the node's sync state. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/gpu.h"
+#include "agent/reconcile.h"
+#include "common/util.h"
+#include "test.h"
+
+static size_t count_kind(const rc_action_t *a, size_t n, rc_kind_t k)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += a[i].kind == k;
+    return c;
+}
+
+TEST(reconcile_starts_new_desired_attempts)
+{
+    const char *desired[] = {"a/0/r/0/0", "a/0/r/1/0"};
+    rc_actual_t actual[] = {{"a/0/r/0/0", RC_ACTIVE}};
+    rc_action_t out[4];
+    size_t n = reconcile(desired, 2, actual, 1, out);
+    CHECK_INT_EQ(n, 1);
+    CHECK_INT_EQ(out[0].kind, RC_START);
+    CHECK_INT_EQ(out[0].index, 1);
+}
+
+TEST(reconcile_never_restarts_finished_attempts)
+{
+    const char *desired[] = {"a/0/r/0/0"};
+    rc_actual_t actual[] = {{"a/0/r/0/0", RC_DONE}};
+    rc_action_t out[2];
+    CHECK_INT_EQ(reconcile(desired, 1, actual, 1, out), 0);
+}
+
+TEST(reconcile_stops_undesired_active_attempts_once)
+{
+    rc_actual_t actual[] = {{"x", RC_ACTIVE}, {"y", RC_STOPPING}, {"z", RC_DONE}};
+    rc_action_t out[3];
+    size_t n = reconcile(NULL, 0, actual, 3, out);
+    CHECK_INT_EQ(n, 1);
+    CHECK_INT_EQ(out[0].kind, RC_STOP);
+    CHECK_INT_EQ(out[0].index, 0);
+}
+
+TEST(reconcile_is_idempotent_and_dedups_repeats)
+{
+    const char *desired[] = {"b", "a", "b"};
+    rc_action_t out[3];
+    size_t n = reconcile(desired, 3, NULL, 0, out);
+    CHECK_INT_EQ(n, 2);
+    CHECK_INT_EQ(count_kind(out, n, RC_START), 2);
+    rc_actual_t actual[] = {{"a", RC_ACTIVE}, {"b", RC_ACTIVE}};
+    CHECK_INT_EQ(reconcile(desired, 3, actual, 2, out), 0);
+}
+
+TEST(reconcile_mixed_start_and_stop)
+{
+    const char *desired[] = {"n1", "n2", "keep"};
+    rc_actual_t actual[] = {{"keep", RC_ACTIVE}, {"gone", RC_ACTIVE}, {"old", RC_DONE}};
+    rc_action_t out[6];
+    size_t n = reconcile(desired, 3, actual, 3, out);
+    CHECK_INT_EQ(count_kind(out, n, RC_START), 2);
+    CHECK_INT_EQ(count_kind(out, n, RC_STOP), 1);
+}
+
+TEST(smi_csv_and_topology_parse)
+{
+    const char *csv = "0, GPU-aaa, NVIDIA H200, 143771, 00000000:19:00.0\n"
+                      "1, GPU-bbb, NVIDIA H200, 143771, 00000000:3B:00.0\n";
+    const char *topo = "\tGPU0\tGPU1\tCPU Affinity\n"
+                       "GPU0\t X \tNV18\t0-47\n"
+                       "GPU1\tNV18\t X \t0-47\n";
+    gpu_set_t g;
+    CHECK(gpu_parse_smi_csv(csv, &g) == PAI_OK);
+    CHECK_INT_EQ(g.n, 2);
+    CHECK_STR_EQ(g.gpus[1].uuid, "GPU-bbb");
+    CHECK_STR_EQ(g.gpus[0].model, "NVIDIA H200");
+    CHECK_INT_EQ(g.gpus[0].memory_mb, 143771);
+    CHECK_STR_EQ(g.gpus[1].pci_bus, "00000000:3B:00.0");
+    gpu_parse_smi_topo(topo, &g);
+    CHECK(g.has_topo);
+    CHECK_INT_EQ(g.topo[0][1], 10);
+    CHECK_INT_EQ(g.topo[1][1], 0);
+    CHECK(gpu_parse_smi_csv("garbage line\n", &g) != PAI_OK);
+}
+
+TEST(simulated_gpus_have_model_memory_and_topology)
+{
+    gpu_set_t g;
+    gpu_simulate(&g, 8, "A100", "n1");
+    CHECK_INT_EQ(g.n, 8);
+    CHECK_STR_EQ(g.gpus[7].model, "A100");
+    CHECK_INT_EQ(g.gpus[0].memory_mb, 81920);
+    CHECK_STR_EQ(g.gpus[3].uuid, "GPU-sim-n1-3");
+    CHECK_INT_EQ(g.topo[0][3], 20);
+    CHECK_INT_EQ(g.topo[0][4], 40);
+    CHECK(gpu_backend("nvml") && gpu_backend("nvidia-smi") && gpu_backend("sim"));
+}
+
+TEST(nvml_backend_fails_cleanly_without_driver)
+{
+    gpu_set_t g;
+    setenv("PAI_NVML_LIB", "/nonexistent/libnvidia-ml.so.1", 1);
+    CHECK(gpu_backend("nvml")->discover(&g, 0, NULL) == PAI_E_UNAVAILABLE);
+    unsetenv("PAI_NVML_LIB");
+}
+
+static agent_cfg_t hollow_cfg(void)
+{
+    agent_cfg_t c;
+    memset(&c, 0, sizeof(c));
+    c.server = "http://127.0.0.1:1";
+    c.token = "t";
+    c.address = "127.0.0.1";
+    c.work_dir = "/nonexistent";
+    c.hollow = true;
+    c.nodes = 1;
+    c.gpus = 8;
+    c.gpu_model = "A100";
+    c.wait_ms = 25000;
+    return c;
+}
+
+static json_t *find_task(json_t *req, const char *id)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(req, "tasks"), i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "attempt_id")), id) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+TEST(node_applies_desired_state_reports_and_forgets_acked)
+{
+    agent_cfg_t cfg = hollow_cfg();
+    node_t n;
+    CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
+    const char *resp = "{\"version\":1,\"seq\":3,\"ack\":[],\"heartbeat_ms\":2000,\"tasks\":["
+                       "{\"attempt_id\":\"u~j/0/r/0/0\",\"command\":\"exit 3\"},"
+                       "{\"attempt_id\":\"u~j/0/r/1/0\",\"command\":\"sleep 100\"}]}";
+    CHECK(node_apply_response(&n, resp, strlen(resp)) == PAI_OK);
+    CHECK_INT_EQ(n.ntasks, 2);
+    CHECK_INT_EQ(n.known_seq, 3);
+    CHECK_INT_EQ(n.heartbeat_ms, 2000);
+    node_task_event(&n, -1);
+    n.tasks[0]->next_poll_ms = 0;
+    json_t *req = node_sync_request(&n);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 3);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "wait_ms")), 2000);
+    CHECK_INT_EQ(json_array_size(json_object_get(json_object_get(req, "node"), "gpus")), 8);
+    json_decref(req);
+    /* the same desired set again starts nothing; an ack forgets the exit */
+    CHECK(node_apply_response(&n, resp, strlen(resp)) == PAI_OK);
+    CHECK_INT_EQ(n.ntasks, 2);
+    const char *ack = "{\"version\":1,\"seq\":4,\"ack\":[\"u~j/0/r/0/0\"],\"tasks\":["
+                      "{\"attempt_id\":\"u~j/0/r/1/0\",\"command\":\"sleep 100\"}]}";
+    /* let the hollow "exit 3" finish first */
+    for (size_t i = 0; i < n.ntasks; i++)
+        n.tasks[i]->next_poll_ms = 0;
+    CURLM *m = curl_multi_init();
+    n.next_sync_ms = INT64_MAX;
+    node_tick(&n, m, time_mono_ms());
+    req = node_sync_request(&n);
+    json_t *t0 = find_task(req, "u~j/0/r/0/0");
+    CHECK_STR_EQ(json_string_value(json_object_get(t0, "state")), "exited");
+    CHECK_INT_EQ(json_integer_value(json_object_get(t0, "exit_code")), 3);
+    json_decref(req);
+    CHECK(node_apply_response(&n, ack, strlen(ack)) == PAI_OK);
+    req = node_sync_request(&n);
+    CHECK(find_task(req, "u~j/0/r/0/0") == NULL);
+    CHECK(find_task(req, "u~j/0/r/1/0") != NULL);
+    json_decref(req);
+    /* dropped from the desired set: stopped */
+    const char *none = "{\"version\":1,\"seq\":5,\"tasks\":[]}";
+    CHECK(node_apply_response(&n, none, strlen(none)) == PAI_OK);
+    node_tick(&n, m, time_mono_ms());
+    req = node_sync_request(&n);
+    t0 = find_task(req, "u~j/0/r/1/0");
+    CHECK_INT_EQ(json_integer_value(json_object_get(t0, "exit_code")), 143);
+    json_decref(req);
+    CHECK(node_apply_response(&n, "{\"version\":2}", 13) == PAI_E_PROTOCOL);
+    CHECK(node_apply_response(&n, "not json", 8) == PAI_E_PROTOCOL);
+    node_free(&n);
+    curl_multi_cleanup(m);
+}
+
+RUN_TESTS(reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
+          reconcile_stops_undesired_active_attempts_once,
+          reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
+          smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,
+          nvml_backend_fails_cleanly_without_driver,
+          node_applies_desired_state_reports_and_forgets_acked)

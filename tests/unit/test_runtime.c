@@ -1,0 +1,291 @@
+/* test_runtime.c - the process and hollow runtimes, logs, cgroups, OOM. */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+#include "runtime/cgroup.h"
+#include "runtime/runtime.h"
+#include "test.h"
+
+static char base[256];
+
+static void setup_dirs(const char *name, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s/%s", base, name);
+    mkdir(dir, 0755);
+}
+
+static char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "FOO=bar baz", NULL};
+
+static void spec_init(rt_spec_t *s, const char *dir, const char *cmd)
+{
+    memset(s, 0, sizeof(*s));
+    s->attempt_id = "u~j/0/r/0/0";
+    s->name = "u~j+0+r+0+0";
+    s->command = cmd;
+    s->env = env_base;
+    s->state_dir = dir;
+    s->cwd = dir;
+    s->log_dir = dir;
+    s->log_max_bytes = 1 << 20;
+}
+
+/* Wait (bounded) for the attempt to end. */
+static bool wait_done(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res, int secs)
+{
+    for (int i = 0; i < secs * 50; i++) {
+        if (ops->poll(ops, t, res))
+            return true;
+        struct pollfd p = {t->notify_fd, POLLIN, 0};
+        poll(&p, t->notify_fd >= 0 ? 1 : 0, 20);
+    }
+    return false;
+}
+
+static char *slurp(const char *dir, const char *kind)
+{
+    size_t len;
+    char *s = rt_log_tail(dir, kind, 1 << 20, &len);
+    return s ? s : xstrdup("");
+}
+
+TEST(process_runs_bash_with_env_cwd_and_exit_code)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p1", dir, sizeof(dir));
+    spec_init(&s, dir, "echo \"out:$FOO\"; echo err >&2; pwd; exit 3");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.state, RT_EXITED);
+    CHECK_INT_EQ(r.exit_code, 3);
+    char *out = slurp(dir, "stdout"), *err = slurp(dir, "stderr"), *all = slurp(dir, "all");
+    CHECK(strstr(out, "out:bar baz") != NULL);
+    CHECK(strstr(out, dir) != NULL);
+    CHECK(strstr(err, "err") != NULL && strstr(out, "err") == NULL);
+    CHECK(strstr(all, "out:bar baz") && strstr(all, "err"));
+    free(out);
+    free(err);
+    free(all);
+    ops->release(&t);
+}
+
+TEST(process_kill_is_graceful_then_forced)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p2", dir, sizeof(dir));
+    spec_init(&s, dir, "trap '' TERM; sleep 30 & wait; sleep 30");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    usleep(200 * 1000);
+    ops->kill(ops, &t, false, 1);
+    CHECK(!wait_done(ops, &t, &r, 1)); /* TERM is ignored by bash */
+    ops->kill(ops, &t, true, 0);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 137);
+    CHECK_INT_EQ(r.signal, 9);
+    ops->release(&t);
+}
+
+TEST(process_missing_command_exits_127)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p3", dir, sizeof(dir));
+    spec_init(&s, dir, "no-such-command-pai");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 127);
+    ops->release(&t);
+}
+
+TEST(process_adopt_finds_running_then_finished)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t, t2 = {0};
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p4", dir, sizeof(dir));
+    spec_init(&s, dir, "sleep 0.5; exit 4");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    usleep(100 * 1000);
+    t2.state_dir = xstrdup(dir);
+    CHECK(ops->adopt(ops, &t2));
+    CHECK(!ops->poll(ops, &t2, &r));
+    CHECK(wait_done(ops, &t2, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 4);
+    CHECK(wait_done(ops, &t, &r, 10));
+    ops->release(&t);
+    ops->release(&t2);
+}
+
+TEST(adopt_of_nothing_fails)
+{
+    char dir[512];
+    rt_task_t t = {0};
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p5", dir, sizeof(dir));
+    t.state_dir = xstrdup(dir);
+    CHECK(!ops->adopt(ops, &t));
+    ops->release(&t);
+}
+
+TEST(logs_rotate_by_size_and_tail_spans_files)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    size_t len;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("p6", dir, sizeof(dir));
+    spec_init(&s, dir, "for i in $(seq 1 400); do echo line-$i; done");
+    s.log_max_bytes = 1000;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    char p[600];
+    snprintf(p, sizeof(p), "%s/stdout.1", dir);
+    CHECK(access(p, F_OK) == 0);
+    char *tail = rt_log_tail(dir, "stdout", 20, &len);
+    CHECK(tail && len == 20 && strstr(tail, "line-400\n"));
+    free(tail);
+    char *whole = rt_log_tail(dir, "stdout", 1 << 20, &len);
+    CHECK(whole && len <= 2000 && len > 1000);
+    free(whole);
+    CHECK(rt_log_tail(dir, "nope", 10, &len) == NULL);
+    ops->release(&t);
+}
+
+TEST(oom_kill_is_reported_with_openpai_code)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() == 0) {
+        fprintf(stderr, "  skipped: no cgroups\n");
+        return;
+    }
+    setup_dirs("p7", dir, sizeof(dir));
+    spec_init(&s, dir,
+              "python3 -c 'x=bytearray(200*1024*1024)' || head -c 300000000 /dev/zero | tail");
+    s.cgroup = "pai-test/oom";
+    s.memory_mb = 32;
+    s.cpu = 0.5;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK(r.oom);
+    CHECK_INT_EQ(r.exit_code, RT_EXIT_OOM);
+    ops->release(&t);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/oom", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+    rmdir("/sys/fs/cgroup/pai-test");
+}
+
+TEST(cgroup_limits_are_written)
+{
+    cg_t *cg;
+    if (cg_version() != 1) {
+        fprintf(stderr, "  skipped: not cgroup v1\n");
+        return;
+    }
+    CHECK(cg_create("pai-test/lim", 64, 0.25, &cg) == PAI_OK);
+    buf_t b;
+    buf_init(&b, 4096);
+    CHECK(buf_read_file(&b, "/sys/fs/cgroup/memory/pai-test/lim/memory.limit_in_bytes") == PAI_OK);
+    CHECK_STR_EQ(buf_str(&b), "67108864\n");
+    buf_reset(&b);
+    CHECK(buf_read_file(&b, "/sys/fs/cgroup/cpu/pai-test/lim/cpu.cfs_quota_us") == PAI_OK);
+    CHECK_STR_EQ(buf_str(&b), "25000\n");
+    buf_free(&b);
+    CHECK(!cg_oom(cg));
+    CHECK_STR_EQ(cg_parent_path(cg), "/pai-test/lim");
+    cg_destroy(cg);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/lim", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+}
+
+TEST(hollow_parses_sleep_and_exit)
+{
+    int64_t d;
+    int code;
+    rt_hollow_parse("echo hi; sleep 1.5; sleep 2\nexit 3", &d, &code);
+    CHECK_INT_EQ(d, 3500);
+    CHECK_INT_EQ(code, 3);
+    rt_hollow_parse("nosleep 5; myexit 4", &d, &code);
+    CHECK_INT_EQ(d, 0);
+    CHECK_INT_EQ(code, 0);
+}
+
+TEST(hollow_completes_with_asked_code_and_can_be_killed)
+{
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("hollow");
+    spec_init(&s, "/nonexistent", "sleep 0.1; exit 5");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(!ops->poll(ops, &t, &r));
+    CHECK(wait_done(ops, &t, &r, 5));
+    CHECK_INT_EQ(r.exit_code, 5);
+    ops->release(&t);
+    spec_init(&s, "/nonexistent", "sleep 100");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    ops->kill(ops, &t, false, 1);
+    CHECK(ops->poll(ops, &t, &r));
+    CHECK_INT_EQ(r.exit_code, 143);
+    CHECK(!ops->adopt(ops, &t));
+    ops->release(&t);
+}
+
+TEST(escape_id_is_one_safe_component)
+{
+    char out[64];
+    CHECK(rt_escape_id("a~b/0/w/1/0", out, sizeof(out)));
+    CHECK_STR_EQ(out, "a~b+0+w+1+0");
+    CHECK(rt_escape_id("../x", out, sizeof(out)));
+    CHECK(strchr(out, '/') == NULL && strcmp(out, "..") != 0 && out[0] != '.');
+    CHECK(!rt_escape_id("abcdef", out, 4));
+    CHECK(runtime_find("nope") == NULL);
+    CHECK(runtime_find("podman") && runtime_find("docker"));
+}
+
+static void cleanup(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+}
+
+__attribute__((constructor)) static void init(void)
+{
+    snprintf(base, sizeof(base), "/tmp/pai-test-runtime-XXXXXX");
+    if (!mkdtemp(base))
+        abort();
+    atexit(cleanup);
+}
+
+RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful_then_forced,
+          process_missing_command_exits_127, process_adopt_finds_running_then_finished,
+          adopt_of_nothing_fails, logs_rotate_by_size_and_tail_spans_files,
+          oom_kill_is_reported_with_openpai_code, cgroup_limits_are_written,
+          hollow_parses_sleep_and_exit, hollow_completes_with_asked_code_and_can_be_killed,
+          escape_id_is_one_safe_component)
