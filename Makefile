@@ -40,6 +40,8 @@ endif
 
 SRCS     := $(shell find src -name '*.c' | sort)
 GEN_SRCS :=
+# fragments below define rules of their own: keep `make` meaning `make all`
+.DEFAULT_GOAL := all
 -include mk/*.mk
 LIB_SRCS := $(filter-out src/main.c,$(SRCS)) $(GEN_SRCS)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))

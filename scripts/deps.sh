@@ -30,6 +30,23 @@ for a in "$@"; do
   case "$a" in --browser|--all) command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm) ;; esac
 done
 
+# Podman on this kind of host (no CAP_SYS_RESOURCE, cgroup v1 hybrid, see
+# ../shared/ENVIRONMENT.md section 1): default ulimits within the hard limits, and
+# runc (crun refuses hybrid cgroup layouts).  Only written when absent.
+setup_containers_conf() {
+  command -v podman >/dev/null || return 0
+  [ -f /etc/containers/containers.conf ] && return 0
+  [ "$(id -u)" -eq 0 ] || return 0
+  mkdir -p /etc/containers
+  cat >/etc/containers/containers.conf <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+CONF
+}
+trap setup_containers_conf EXIT
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -142,7 +142,8 @@ static int merge_from(ynode_t *map, const ynode_t *src)
     if (!src || src->kind != YNODE_MAP)
         return -1;
     for (size_t i = 0; i < src->n; i++) {
-        if (ynode_get(map, src->pairs[i].key->str))
+        /* keys that are collections cannot be looked up: dropped */
+        if (src->pairs[i].key->kind != YNODE_SCALAR || ynode_get(map, src->pairs[i].key->str))
             continue;
         ynode_t *pk = NULL;
         if (add_child(map, src->pairs[i].key, &pk) < 0 ||
@@ -299,6 +300,35 @@ static pai_err_t on_event(builder_t *b, const yaml_event_t *ev)
     }
 }
 
+/* Where a byte offset falls (reader errors carry an offset, not a mark). */
+static yaml_mark_t offset_mark(const char *data, size_t len, size_t offset)
+{
+    yaml_mark_t m = {.index = offset};
+    size_t line_start = 0;
+    for (size_t i = 0; i < offset && i < len; i++)
+        if (data[i] == '\n') {
+            m.line++;
+            line_start = i + 1;
+        }
+    m.column = offset - line_start;
+    return m;
+}
+
+static pai_err_t parse_error(const yaml_parser_t *p, const char *data, size_t len, yerr_t *err)
+{
+    char msg[256];
+    const char *problem = p->problem ? p->problem : "unknown problem";
+    yaml_mark_t m = p->problem_mark;
+    if (p->error == YAML_READER_ERROR) {
+        m = offset_mark(data, len, p->problem_offset);
+        snprintf(msg, sizeof(msg), "invalid text (not UTF-8?): %s", problem);
+    } else {
+        snprintf(msg, sizeof(msg), "YAML syntax error: %s%s%s", problem, p->context ? " " : "",
+                 p->context ? p->context : "");
+    }
+    return set_err(err, (int)m.line + 1, (int)m.column + 1, msg);
+}
+
 pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, yerr_t *err)
 {
     yaml_parser_t parser;
@@ -320,12 +350,7 @@ pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, yerr_t *err)
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     while (!done && rc == PAI_OK) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            yaml_mark_t m = parser.problem_mark;
-            char msg[256];
-            snprintf(msg, sizeof(msg), "YAML syntax error: %s%s%s",
-                     parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
-                     parser.context ? parser.context : "");
-            rc = set_err(err, (int)m.line + 1, (int)m.column + 1, msg);
+            rc = parse_error(&parser, data, len, err);
             break;
         }
         done = ev.type == YAML_STREAM_END_EVENT;

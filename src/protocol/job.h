@@ -62,6 +62,11 @@ typedef struct {
 
 #define JOB_MAX_ERRORS 100
 
+/* Bounds beyond common/limits.h (a few in real jobs; the checks that
+ * compare every pair are quadratic in these). */
+#define JOB_MAX_PREREQS     1024
+#define JOB_MAX_DEPLOYMENTS 256
+
 void job_errors_init(job_errors_t *errs);
 void job_errors_free(job_errors_t *errs);
 /* "file:line:col: field: reason\n" for each problem (malloc'ed; free()).
@@ -238,7 +243,8 @@ void job_spec_free(job_spec_t *spec);
  * with_secrets=false puts JOB_SECRET_MASK in place of each secret (for
  * storage and display).  *out is malloc'ed (free()).
  * Returns PAI_E_NOT_FOUND for an unknown role, PAI_E_INVALID for an index
- * outside [0, instances). */
+ * outside [0, instances), PAI_E_TOO_LARGE when the script would pass 4 MiB
+ * or take more than a fixed amount of lookup work (hostile documents). */
 PAI_MUST_CHECK pai_err_t job_render_commands(const job_spec_t *spec, const char *role, int index,
                                              bool with_secrets, char **out);
 
@@ -247,6 +253,13 @@ PAI_MUST_CHECK pai_err_t job_render_commands(const job_spec_t *spec, const char 
  * fields, plugin parameters, etc.  *out is malloc'ed. */
 PAI_MUST_CHECK pai_err_t job_render_string(const job_spec_t *spec, const char *role,
                                            const char *text, bool with_secrets, char **out);
+
+/* Non-fatal findings in a valid spec, appended to warnings (same shape as
+ * errors): template references to $parameters, $secrets, $data, $script or
+ * $output in task commands and deployment commands that do not resolve
+ * (they stay as written, as OpenPAI leaves them; usually a typo).  Returns
+ * how many were found. */
+size_t job_lint(const job_spec_t *spec, job_errors_t *warnings);
 
 /* The protocol as JSON with defaults applied (what the REST API returns as
  * the job config).  mask_secrets replaces each secret value with

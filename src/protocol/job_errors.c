@@ -2,13 +2,15 @@
  * job_errors.c - the problems found in a job file, and their three forms:
  * compiler-style lines, a JSON array, and one message for the REST API.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/util.h"
-#include "protocol/job.h"
+#include "protocol/job_internal.h"
 
 void job_errors_init(job_errors_t *errs)
 {
@@ -84,4 +86,24 @@ char *job_errors_message(const job_errors_t *errs)
             rc = buf_printf(&b, ": %s", e->reason);
     }
     return buf_take(&b);
+}
+
+void job_errors_add(job_errors_t *errs, int line, int col, const char *path, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    if (errs->n >= JOB_MAX_ERRORS)
+        return;
+    if (errs->n == errs->cap) {
+        errs->cap = errs->cap ? errs->cap * 2 : 8;
+        errs->items = xrealloc(errs->items, errs->cap * sizeof(*errs->items));
+    }
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    job_error_t *e = &errs->items[errs->n++];
+    e->line = line;
+    e->col = col;
+    e->path = xstrdup(path ? path : "");
+    e->reason = xstrdup(reason);
 }

@@ -28,6 +28,10 @@ struct job_priv {
 void *job_arena_alloc(job_spec_t *spec, size_t size);
 void job_arena_free(arena_chunk_t *chunks);
 
+/* Append one problem (path and reason are copied; reason is printf-style). */
+void job_errors_add(job_errors_t *errs, int line, int col, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Kinds of a YAML node as JSON would see it (YAML 1.2 core schema). */
 typedef enum { JT_NULL, JT_BOOL, JT_INT, JT_FLOAT, JT_STRING, JT_MAP, JT_SEQ } jtype_t;
 jtype_t job_ytype(const ynode_t *n);

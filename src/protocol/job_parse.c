@@ -37,6 +37,11 @@ typedef struct {
     job_errors_t *errs;
     char path[512];
     size_t plen;
+    /* Prerequisites that were reported already (the list is missing or
+     * broken, or one item is): references to them are not reported again. */
+    bool prereqs_broken;
+    const char **bad_prereqs;
+    size_t n_bad_prereqs;
 } pctx_t;
 
 /* ------------------------------------------------------------ reporting */
@@ -465,13 +470,25 @@ static bool prereq_name_exists(const job_spec_t *s, const char *name)
     return false;
 }
 
+/* A reference to a prerequisite that already has its own error. */
+static bool prereq_reported(const pctx_t *c, const char *name)
+{
+    if (c->prereqs_broken)
+        return true;
+    for (size_t i = 0; i < c->n_bad_prereqs; i++)
+        if (strcmp(c->bad_prereqs[i], name) == 0)
+            return true;
+    return false;
+}
+
 static void check_requires(pctx_t *c, const ynode_t *list)
 {
     job_spec_t *s = c->spec;
     for (size_t i = 0; i < s->n_prereqs; i++) {
         const ynode_t *req = ynode_get(list->items[i], "require");
         for (size_t k = 0; k < s->prereqs[i].n_require; k++) {
-            if (prereq_name_exists(s, s->prereqs[i].require[k]))
+            if (prereq_name_exists(s, s->prereqs[i].require[k]) ||
+                prereq_reported(c, s->prereqs[i].require[k]))
                 continue;
             size_t old = path_push_index(c, i);
             char f[48];
@@ -486,12 +503,19 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
     const ynode_t *l = field(c, top, "prerequisites", true);
+    c->prereqs_broken = true;
     if (!l || type_bad(c, l, "prerequisites", JT_SEQ))
         return;
     if (l->n == 0) {
         add_error(c, l, "prerequisites", "must have at least one prerequisite");
         return;
     }
+    if (l->n > JOB_MAX_PREREQS) {
+        add_error(c, l, "prerequisites", "at most %d prerequisites are allowed", JOB_MAX_PREREQS);
+        return;
+    }
+    c->prereqs_broken = false;
+    c->bad_prereqs = job_arena_alloc(s, l->n * sizeof(*c->bad_prereqs));
     size_t old = path_push(c, "prerequisites");
     s->prereqs = job_arena_alloc(s, l->n * sizeof(*s->prereqs));
     s->priv_->prereq_nodes = job_arena_alloc(s, l->n * sizeof(*s->priv_->prereq_nodes));
@@ -499,8 +523,17 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
     for (size_t i = 0; i < l->n; i++) {
         size_t o2 = path_push_index(c, i);
         s->priv_->prereq_nodes[i] = l->items[i];
-        if (parse_prereq(c, l->items[i], &s->prereqs[i]))
+        job_prereq_t *p = &s->prereqs[i];
+        if (parse_prereq(c, l->items[i], p)) {
             check_prereq_dup(c, l, i);
+        } else {
+            const ynode_t *name = ynode_get(l->items[i], "name");
+            if (name && name->kind == YNODE_SCALAR)
+                c->bad_prereqs[c->n_bad_prereqs++] = name->str;
+            else if (!name)
+                c->prereqs_broken = true; /* an unnamed item may be the one meant */
+            p->name = NULL;
+        }
         path_pop(c, o2);
     }
     check_requires(c, l);
@@ -523,7 +556,7 @@ static const job_prereq_t *ref_prereq(pctx_t *c, const ynode_t *m, const char *k
     if (!name)
         return NULL;
     const job_prereq_t *p = job_prereq_find(c->spec, type, name);
-    if (p)
+    if (p || prereq_reported(c, name))
         return p;
     const char *tn = job_prereq_type_name(type);
     for (size_t i = 0; i < c->spec->n_prereqs; i++) {
@@ -543,7 +576,8 @@ static void parse_role_prereq_list(pctx_t *c, const ynode_t *m, job_role_t *r)
     r->prerequisites = get_str_list(c, m, "prerequisites", false, NULL, &r->n_prerequisites);
     const ynode_t *l = ynode_get(m, "prerequisites");
     for (size_t i = 0; i < r->n_prerequisites; i++) {
-        if (prereq_name_exists(c->spec, r->prerequisites[i]))
+        if (prereq_name_exists(c->spec, r->prerequisites[i]) ||
+            prereq_reported(c, r->prerequisites[i]))
             continue;
         char f[48];
         snprintf(f, sizeof(f), "prerequisites[%zu]", i);
@@ -736,6 +770,10 @@ static void parse_deployments(pctx_t *c, const ynode_t *top)
     const ynode_t *l = field(c, top, "deployments", false);
     if (!l || type_bad(c, l, "deployments", JT_SEQ))
         return;
+    if (l->n > JOB_MAX_DEPLOYMENTS) {
+        add_error(c, l, "deployments", "at most %d deployments are allowed", JOB_MAX_DEPLOYMENTS);
+        return;
+    }
     s->priv_->deployments = l;
     s->deployments = job_arena_alloc(s, (l->n ? l->n : 1) * sizeof(*s->deployments));
     size_t old = path_push(c, "deployments");

@@ -178,7 +178,16 @@ typedef struct {
     const job_spec_t *spec;
     const job_role_t *role;
     bool with_secrets;
+    uint64_t budget; /* map keys and list steps left to look at */
+    /* called for each reference left as written (job_lint), may be NULL */
+    void (*unresolved)(void *arg, const char *ref, size_t len);
+    void *arg;
 } rctx_t;
+
+/* Work bound for one rendering: a 4 MiB document could otherwise hold
+ * 100,000 references into a 100,000-key map (10^10 comparisons) and stall
+ * the submit path.  Real jobs use a few hundred steps. */
+#define RENDER_BUDGET 20000000u
 
 static const ynode_t *prereq_node(const job_spec_t *s, const job_prereq_t *p)
 {
@@ -209,9 +218,12 @@ static const ynode_t *template_root(const rctx_t *r, const char *name, size_t le
     return NULL;
 }
 
-static const ynode_t *map_get_n(const ynode_t *m, const char *key, size_t len)
+static const ynode_t *map_get_n(rctx_t *r, const ynode_t *m, const char *key, size_t len)
 {
-    for (size_t i = 0; m->kind == YNODE_MAP && i < m->n; i++) {
+    if (m->kind != YNODE_MAP)
+        return NULL;
+    r->budget = r->budget > m->n ? r->budget - m->n : 0;
+    for (size_t i = 0; r->budget && i < m->n; i++) {
         const ynode_t *k = m->pairs[i].key;
         if (k->kind == YNODE_SCALAR && k->len == len && memcmp(k->str, key, len) == 0)
             return m->pairs[i].val;
@@ -233,14 +245,14 @@ static const ynode_t *seq_get(const ynode_t *s, const char *digits, size_t len)
 }
 
 /* Follow `.a.b[0]` from n; NULL when any step fails. */
-static const ynode_t *walk_path(const ynode_t *n, const char *p, const char *end)
+static const ynode_t *walk_path(rctx_t *r, const ynode_t *n, const char *p, const char *end)
 {
     while (n && p < end) {
         if (*p == '.') {
             const char *s = ++p;
             while (p < end && *p != '.' && *p != '[')
                 p++;
-            const ynode_t *next = map_get_n(n, s, (size_t)(p - s));
+            const ynode_t *next = map_get_n(r, n, s, (size_t)(p - s));
             n = next ? next : seq_get(n, s, (size_t)(p - s));
         } else if (*p == '[') {
             const char *s = ++p;
@@ -286,7 +298,7 @@ static pai_err_t append_value(buf_t *b, const ynode_t *v)
 
 /* Resolve one expression (text between <% and %>, trimmed).  Returns
  * PAI_E_NOT_FOUND when it does not resolve (nothing appended). */
-static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t *b)
+static pai_err_t resolve(rctx_t *r, const char *e, const char *end, buf_t *b)
 {
     if (e >= end || *e != '$')
         return PAI_E_NOT_FOUND;
@@ -300,7 +312,9 @@ static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t 
     const ynode_t *root = template_root(r, e, (size_t)(p - e), &secret);
     if (!root || p == end)
         return PAI_E_NOT_FOUND;
-    const ynode_t *v = walk_path(root, p, end);
+    const ynode_t *v = walk_path(r, root, p, end);
+    if (!r->budget)
+        return PAI_E_TOO_LARGE;
     if (!v || job_ytype(v) == JT_NULL)
         return PAI_E_NOT_FOUND;
     if (secret && !r->with_secrets)
@@ -308,7 +322,7 @@ static pai_err_t resolve(const rctx_t *r, const char *e, const char *end, buf_t 
     return append_value(b, v);
 }
 
-static pai_err_t render_into(const rctx_t *r, const char *text, size_t len, buf_t *b)
+static pai_err_t render_into(rctx_t *r, const char *text, size_t len, buf_t *b)
 {
     const char *p = text, *end = text + len;
     pai_err_t rc = PAI_OK;
@@ -325,6 +339,8 @@ static pai_err_t render_into(const rctx_t *r, const char *text, size_t len, buf_
             ee--;
         if (rc == PAI_OK) {
             rc = resolve(r, e, ee, b);
+            if (rc == PAI_E_NOT_FOUND && r->unresolved)
+                r->unresolved(r->arg, open, (size_t)(close + 2 - open));
             if (rc == PAI_E_NOT_FOUND)
                 rc = buf_append(b, open, (size_t)(close + 2 - open));
         }
@@ -334,7 +350,7 @@ static pai_err_t render_into(const rctx_t *r, const char *text, size_t len, buf_
 }
 
 /* One command: trimmed, rendered, joined to the previous with " &&\n". */
-static pai_err_t render_command(const rctx_t *r, const char *cmd, buf_t *b)
+static pai_err_t render_command(rctx_t *r, const char *cmd, buf_t *b)
 {
     const char *s = cmd, *e = cmd + strlen(cmd);
     while (s < e && isspace((unsigned char)*s))
@@ -356,7 +372,7 @@ static const job_deploy_role_t *deploy_role(const job_spec_t *s, const char *rol
     return NULL;
 }
 
-static pai_err_t render_list(const rctx_t *r, const char **v, size_t n, buf_t *b)
+static pai_err_t render_list(rctx_t *r, const char **v, size_t n, buf_t *b)
 {
     pai_err_t rc = PAI_OK;
     for (size_t i = 0; rc == PAI_OK && i < n; i++)
@@ -373,7 +389,7 @@ pai_err_t job_render_commands(const job_spec_t *spec, const char *role, int inde
         return PAI_E_NOT_FOUND;
     if (index < 0 || index >= ro->instances)
         return PAI_E_INVALID;
-    rctx_t r = {.spec = spec, .role = ro, .with_secrets = with_secrets};
+    rctx_t r = {.spec = spec, .role = ro, .with_secrets = with_secrets, .budget = RENDER_BUDGET};
     const job_deploy_role_t *dr = deploy_role(spec, role);
     buf_t b;
     buf_init(&b, JOB_MAX_SCRIPT);
@@ -398,18 +414,18 @@ pai_err_t job_render_string(const job_spec_t *spec, const char *role, const char
     *out = NULL;
     rctx_t r = {.spec = spec,
                 .role = role ? job_role_find(spec, role) : NULL,
-                .with_secrets = with_secrets};
+                .with_secrets = with_secrets,
+                .budget = RENDER_BUDGET};
     if (role && !r.role)
         return PAI_E_NOT_FOUND;
     buf_t b;
     buf_init(&b, JOB_MAX_SCRIPT);
     pai_err_t rc = render_into(&r, text, strlen(text), &b);
-    if (rc == PAI_OK)
-        rc = buf_puts(&b, ""); /* make sure data is allocated */
-    if (rc != PAI_OK || !(*out = b.data ? buf_take(&b) : xstrdup(""))) {
+    if (rc != PAI_OK) {
         buf_free(&b);
-        return rc != PAI_OK ? rc : PAI_E_NOMEM;
+        return rc;
     }
+    *out = b.data ? buf_take(&b) : xstrdup("");
     return PAI_OK;
 }
 
@@ -524,6 +540,19 @@ static int emit_scalar(yaml_emitter_t *em, const char *s, yaml_scalar_style_t st
     return yaml_emitter_emit(em, &ev);
 }
 
+/* The shortest text that reads back as the same double, and still reads as
+ * a float (1.0 stays "1.0", not the integer "1"). */
+static void format_real(char *buf, size_t size, double d)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (!strpbrk(buf, ".eEni"))
+        str_copy(buf + strlen(buf), ".0", size - strlen(buf));
+}
+
 static int emit_json(yaml_emitter_t *em, json_t *j)
 {
     yaml_event_t ev;
@@ -561,7 +590,7 @@ static int emit_json(yaml_emitter_t *em, json_t *j)
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
         return emit_scalar(em, num, YAML_PLAIN_SCALAR_STYLE);
     case JSON_REAL:
-        snprintf(num, sizeof(num), "%.17g", json_real_value(j));
+        format_real(num, sizeof(num), json_real_value(j));
         return emit_scalar(em, num, YAML_PLAIN_SCALAR_STYLE);
     case JSON_TRUE:
         return emit_scalar(em, "true", YAML_PLAIN_SCALAR_STYLE);
@@ -608,4 +637,92 @@ pai_err_t job_to_yaml(const job_spec_t *spec, bool mask_secrets, char **out)
     }
     *out = buf_take(&b);
     return *out ? PAI_OK : PAI_E_NOMEM;
+}
+
+/* ------------------------------------------------------------------ lint */
+
+typedef struct {
+    job_errors_t *out;
+    const ynode_t *at;
+    const char *path;
+    size_t found;
+} lint_t;
+
+static bool known_root(const char *ref, size_t len)
+{
+    static const char *const roots[] = {"parameters", "secrets", "data", "script", "output", NULL};
+    const char *p = ref + 2, *end = ref + len - 2;
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    if (p >= end || *p++ != '$')
+        return false;
+    for (const char *const *r = roots; *r; r++) {
+        size_t n = strlen(*r);
+        if ((size_t)(end - p) > n && memcmp(p, *r, n) == 0 && (p[n] == '.' || p[n] == '['))
+            return true;
+    }
+    return false;
+}
+
+static void lint_unresolved(void *arg, const char *ref, size_t len)
+{
+    lint_t *l = arg;
+    if (!known_root(ref, len))
+        return;
+    job_errors_add(l->out, l->at ? l->at->line : 0, l->at ? l->at->col : 0, l->path,
+                   "reference %.*s does not resolve and is left as written",
+                   (int)(len > 200 ? 200 : len), ref);
+    l->found++;
+}
+
+static void lint_list(rctx_t *r, lint_t *l, const ynode_t *list, const char *path)
+{
+    buf_t scratch;
+    for (size_t i = 0; list && list->kind == YNODE_SEQ && i < list->n; i++) {
+        const ynode_t *item = list->items[i];
+        if (item->kind != YNODE_SCALAR || !strstr(item->str, "<%"))
+            continue;
+        char *p = str_printf("%s[%zu]", path, i);
+        l->at = item;
+        l->path = p;
+        buf_init(&scratch, JOB_MAX_SCRIPT);
+        r->budget = RENDER_BUDGET;
+        (void)render_into(r, item->str, item->len, &scratch);
+        buf_free(&scratch);
+        free(p);
+    }
+}
+
+static void lint_deployments(const job_spec_t *s, lint_t *l)
+{
+    const ynode_t *deps = s->priv_->deployments;
+    for (size_t d = 0; deps && d < deps->n; d++) {
+        const ynode_t *roles = ynode_get(deps->items[d], "taskRoles");
+        for (size_t i = 0; roles && roles->kind == YNODE_MAP && i < roles->n; i++) {
+            const char *name = roles->pairs[i].key->str;
+            rctx_t r = {
+                .spec = s, .role = job_role_find(s, name), .unresolved = lint_unresolved, .arg = l};
+            static const char *const keys[] = {"preCommands", "postCommands"};
+            for (size_t k = 0; r.role && k < 2; k++) {
+                char *path = str_printf("deployments[%zu].taskRoles.%s.%s", d, name, keys[k]);
+                lint_list(&r, l, ynode_get(roles->pairs[i].val, keys[k]), path);
+                free(path);
+            }
+        }
+    }
+}
+
+size_t job_lint(const job_spec_t *spec, job_errors_t *warnings)
+{
+    lint_t l = {.out = warnings};
+    const ynode_t *roles = ynode_get(ydoc_root(spec->priv_->doc), "taskRoles");
+    for (size_t i = 0; i < spec->n_roles; i++) {
+        const job_role_t *ro = &spec->roles[i];
+        rctx_t r = {.spec = spec, .role = ro, .unresolved = lint_unresolved, .arg = &l};
+        char *path = str_printf("taskRoles.%s.commands", ro->name);
+        lint_list(&r, &l, ynode_get(ynode_get(roles, ro->name), "commands"), path);
+        free(path);
+    }
+    lint_deployments(spec, &l);
+    return l.found;
 }

@@ -77,7 +77,8 @@ const job_prereq_t *job_prereq_find(const job_spec_t *spec, job_prereq_type_t ty
                                     const char *name)
 {
     for (size_t i = 0; spec && name && i < spec->n_prereqs; i++)
-        if (spec->prereqs[i].type == type && strcmp(spec->prereqs[i].name, name) == 0)
+        if (spec->prereqs[i].type == type && spec->prereqs[i].name &&
+            strcmp(spec->prereqs[i].name, name) == 0)
             return &spec->prereqs[i];
     return NULL;
 }

@@ -48,6 +48,25 @@ static job_spec_t *load(const char *path)
     return spec;
 }
 
+/* Lint findings go to stderr as "file:line:col: field: warning: ..."; they
+ * do not make the file invalid. */
+static void print_warnings(const job_spec_t *spec, const char *path)
+{
+    job_errors_t w;
+    job_errors_init(&w);
+    if (job_lint(spec, &w)) {
+        for (size_t i = 0; i < w.n; i++) {
+            char *r = str_printf("warning: %s", w.items[i].reason);
+            free(w.items[i].reason);
+            w.items[i].reason = r;
+        }
+        char *msg = job_errors_format(&w, path);
+        fputs(msg, stderr);
+        free(msg);
+    }
+    job_errors_free(&w);
+}
+
 int job_validate_main(int argc, char **argv)
 {
     bool quiet = false;
@@ -68,6 +87,7 @@ int job_validate_main(int argc, char **argv)
             bad++;
             continue;
         }
+        print_warnings(spec, argv[i]);
         if (!quiet)
             printf("%s: ok: job %s, %zu task role%s, %d task%s, %d GPU%s\n", argv[i], spec->name,
                    spec->n_roles, spec->n_roles == 1 ? "" : "s", job_total_tasks(spec),
@@ -125,8 +145,11 @@ static int print_task(const job_spec_t *spec, const job_role_t *r, int index, js
     char *script = NULL;
     pai_err_t rc = job_render_commands(spec, r->name, index, false, &script);
     if (rc != PAI_OK) {
-        fprintf(stderr, "pai job render: task %s/%d: %s\n", r->name, index,
-                rc == PAI_E_INVALID ? "no such index" : pai_err_msg(rc));
+        const char *why = rc == PAI_E_INVALID     ? "no such index"
+                          : rc == PAI_E_TOO_LARGE ? "the rendered script passes the limits (4 MiB, "
+                                                    "or too many template lookups)"
+                                                  : pai_err_msg(rc);
+        fprintf(stderr, "pai job render: task %s/%d: %s\n", r->name, index, why);
         return 1;
     }
     if (tasks) {

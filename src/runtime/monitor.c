@@ -116,23 +116,32 @@ static void log_open(logf_t *l, const char *dir, const char *name)
     l->size = l->fd >= 0 && fstat(l->fd, &st) == 0 ? st.st_size : 0;
 }
 
+static void log_rotate(logf_t *l)
+{
+    char old[1024];
+    snprintf(old, sizeof(old), "%s.1", l->path);
+    close(l->fd);
+    if (rename(l->path, old) != 0)
+        unlink(l->path);
+    l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    l->size = 0;
+}
+
+/* Append, rotating so that no file grows past max (the data is split). */
 static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
 {
-    if (l->fd < 0)
-        return;
-    if (max > 0 && l->size + (int64_t)n > max && l->size > 0) {
-        char old[1024];
-        snprintf(old, sizeof(old), "%s.1", l->path);
-        close(l->fd);
-        if (rename(l->path, old) != 0)
-            unlink(l->path);
-        l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-        l->size = 0;
+    while (n > 0 && l->fd >= 0) {
+        if (max > 0 && l->size >= max)
+            log_rotate(l);
         if (l->fd < 0)
             return;
+        size_t room = max > 0 ? (size_t)(max - l->size) : n;
+        size_t w = n < room ? n : room;
+        write_all(l->fd, data, w);
+        l->size += (int64_t)w;
+        data += w;
+        n -= w;
     }
-    write_all(l->fd, data, n);
-    l->size += (int64_t)n;
 }
 
 static void mon_say(mon_t *m, const char *msg)
@@ -195,7 +204,7 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
     signal(SIGTERM, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks TERM/USR1 */
-    execve(argv[0], argv, m->spec->env);
+    execvpe(argv[0], argv, m->spec->env);
     dprintf(2, "pai: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
 }
@@ -217,8 +226,12 @@ static void forward_signals(mon_t *m)
 {
     if (want_term) {
         want_term = 0;
-        kill(-m->child, SIGTERM);
-        engine_signal(m, "TERM");
+        /* containers: the engine delivers it (its `run` client would only
+         * detach); processes: the whole process group */
+        if (m->ops->engine)
+            engine_signal(m, "TERM");
+        else
+            kill(-m->child, SIGTERM);
     }
     if (want_kill) {
         want_kill = 0;
@@ -325,11 +338,18 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     close(out_p[1]);
     close(err_p[1]);
     int status = mon_loop(m, out_p[0], err_p[0]);
+    if (m->ops->engine) {
+        /* never leave a container behind (e.g. its client was killed) */
+        char *rm[] = {(char *)m->ops->engine, "rm", "-f", (char *)m->spec->name, NULL};
+        monitor_run_wait(rm, NULL, -1);
+    }
     bool oom = cg_oom(m->cg);
     cg_destroy(m->cg);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     int ec = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig;
-    if (oom && (sig == SIGKILL || ec == 137))
+    /* An OOM kill inside the cgroup that made the task fail is OpenPAI's
+     * OOM exit; a task that survived it (a child was killed) keeps its code. */
+    if (oom && ec != 0)
         ec = RT_EXIT_OOM;
     if (ec == 127 && m->ops->engine)
         ec = RT_EXIT_CMD_NOT_FOUND;

@@ -117,6 +117,14 @@ static void add_mounts_env(argv_t *a, const rt_spec_t *spec)
     }
 }
 
+/* PID 1 of the container: runs the command with bash (sh when the image
+ * has none) as a child and forwards TERM/INT to it, since PID 1 itself gets
+ * no default signal handling; exits with the command's status. */
+static const char container_wrapper[] =
+    "trap 'kill -TERM $p 2>/dev/null' TERM INT; "
+    "if command -v bash >/dev/null 2>&1; then bash -c \"$1\" & else sh -c \"$1\" & fi; "
+    "p=$!; while :; do wait $p; rc=$?; kill -0 $p 2>/dev/null || exit $rc; done";
+
 static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec, argv_t *a)
 {
     bool podman = strcmp(ops->engine, "podman") == 0;
@@ -135,7 +143,7 @@ static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec
     av_add(a, spec->image);
     av_add(a, "/bin/sh");
     av_add(a, "-c");
-    av_add(a, "command -v bash >/dev/null 2>&1 && exec bash -c \"$1\"; exec sh -c \"$1\"");
+    av_add(a, container_wrapper);
     av_add(a, "pai");
     av_add(a, spec->command);
 }

@@ -54,13 +54,16 @@ typedef struct {
     /* A guaranteed job waiting longer than this gets capacity reserved
      * (anti-starvation).  0 means the default, 10 minutes; <0 disables. */
     int64_t starvation_ms;
-    /* Config mode only: nodes named in the config start healthy (the
+    /* Config mode: nodes named in the config start healthy (the
      * simulator and tests) instead of unhealthy until reported (server). */
     bool assume_healthy;
     /* Optional monotonic clock in microseconds, used only to measure the
      * scheduler's own decision latency; NULL: latency is not measured. */
     int64_t (*clock_us)(void *ctx);
     void *clock_ctx;
+    /* Emit no WAIT decisions and skip composing wait reasons (the simulator:
+     * thousands of waiting jobs per pass). */
+    bool quiet_waits;
 } sched_opts_t;
 
 /* Build from a HiveD scheduler config (YAML text, len bytes).  Fields that
@@ -249,7 +252,8 @@ typedef struct {
     uint64_t latency_count;
     double latency_sum_s;
     uint64_t latency_le[6];
-    double latency_p99_s; /* over the last 4096 decisions */
+    double latency_p99_s; /* from a log-scale histogram (about 9% resolution) */
+    double latency_max_s;
 } sched_summary_t;
 
 void sched_summary(const sched_t *s, sched_summary_t *out);

@@ -185,8 +185,8 @@ static pai_err_t apply_yaml_pair(server_config_t *cfg, const ypair_t *p, const c
         return PAI_OK;
     }
     if (p->val->kind != YNODE_SCALAR) {
-        snprintf(err, errlen, "%s: %s: expected a %s, got a %s", src, o->name, type_name(o->type),
-                 ynode_kind_name(p->val));
+        snprintf(err, errlen, "%s: %s: expected %s %s, got a %s", src, o->name,
+                 o->type == OPT_INT ? "an" : "a", type_name(o->type), ynode_kind_name(p->val));
         return PAI_E_INVALID;
     }
     return opt_set(cfg, o, p->val->str, src, err, errlen);
@@ -283,8 +283,8 @@ static pai_err_t apply_flags(server_config_t *cfg, int argc, char **argv, bool c
 {
     for (int i = 1; i < argc; i++) {
         char name[128];
-        const char *val;
-        if (!flag_to_name(argv[i], name, sizeof(name), &val)) {
+        const char *val, *flag = argv[i];
+        if (!flag_to_name(flag, name, sizeof(name), &val)) {
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[i]);
             return PAI_E_INVALID;
         }
@@ -310,10 +310,10 @@ static pai_err_t apply_flags(server_config_t *cfg, int argc, char **argv, bool c
         }
         const opt_t *o = opt_find(name);
         if (!o) {
-            snprintf(err, errlen, "unknown option %s (see --help)", argv[i]);
+            snprintf(err, errlen, "unknown option %s (see --help)", flag);
             return PAI_E_INVALID;
         }
-        if (opt_set(cfg, o, val, argv[i], err, errlen) != PAI_OK)
+        if (opt_set(cfg, o, val, flag, err, errlen) != PAI_OK)
             return PAI_E_INVALID;
     }
     return PAI_OK;
@@ -330,22 +330,30 @@ static void set_defaults(server_config_t *cfg)
     cfg->config_file = xstrdup("");
 }
 
-static bool wants_help(int argc, char **argv)
+/* 1: --help, 2: --help-markdown (the table for docs/configuration.md). */
+static int wants_help(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return true;
-    return false;
+            return 1;
+        if (strcmp(argv[i], "--help-markdown") == 0)
+            return 2;
+    }
+    return 0;
 }
 
-pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
+pai_err_t server_config_load(int argc, char **argv, server_config_t **out, char *err, size_t errlen)
 {
     server_config_t *cfg = xcalloc(1, sizeof(*cfg));
     pai_err_t rc = PAI_OK;
     set_defaults(cfg);
     *out = NULL;
-    if (wants_help(argc, argv)) {
-        config_print_help(stdout);
+    int help = wants_help(argc, argv);
+    if (help) {
+        if (help == 1)
+            server_config_print_help(stdout);
+        else
+            server_config_print_markdown(stdout);
         snprintf(err, errlen, "help printed");
         rc = PAI_E_NOT_FOUND;
         goto out;
@@ -367,11 +375,11 @@ pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err, s
     *out = cfg;
     cfg = NULL;
 out:
-    config_free(cfg);
+    server_config_free(cfg);
     return rc;
 }
 
-void config_free(server_config_t *cfg)
+void server_config_free(server_config_t *cfg)
 {
     if (!cfg)
         return;
@@ -386,7 +394,7 @@ void config_free(server_config_t *cfg)
     free(cfg);
 }
 
-char *config_store_url(const server_config_t *cfg)
+char *server_config_store_url(const server_config_t *cfg)
 {
     if (cfg->store && *cfg->store)
         return xstrdup(cfg->store);
@@ -394,7 +402,7 @@ char *config_store_url(const server_config_t *cfg)
     return u ? u : xstrdup("sqlite:pai.db");
 }
 
-void config_print_help(FILE *out)
+void server_config_print_help(FILE *out)
 {
     fprintf(out, "usage: pai server [--config FILE] [--listen ADDR:PORT] [--OPTION VALUE]...\n\n"
                  "Each option can be set in the YAML config file (key: value), by the\n"
@@ -411,7 +419,7 @@ void config_print_help(FILE *out)
     }
 }
 
-void config_print_markdown(FILE *out)
+void server_config_print_markdown(FILE *out)
 {
     fprintf(out, "| option | type | default | bounds | help |\n|---|---|---|---|---|\n");
     for (size_t i = 0; i < ARRAY_LEN(options); i++) {
@@ -419,7 +427,8 @@ void config_print_markdown(FILE *out)
         char bounds[64] = "";
         if (o->type == OPT_INT)
             snprintf(bounds, sizeof(bounds), "%lld..%lld", (long long)o->min, (long long)o->max);
-        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", o->name, type_name(o->type),
-                o->def ? o->def : "[]", bounds, o->help);
+        const char *def = !o->def ? "[]" : *o->def ? o->def : "\"\"";
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", o->name, type_name(o->type), def, bounds,
+                o->help);
     }
 }

@@ -46,19 +46,19 @@ struct server_config {
 typedef struct server_config server_config_t;
 
 /* Parse args (after `server`) over the defaults, the file and the
- * environment.  *out is malloc'ed; free with config_free.  On error (or
+ * environment.  *out is malloc'ed; free with server_config_free.  On error (or
  * --help, which returns PAI_E_NOT_FOUND after printing help to stdout) err
  * gets a message naming the option and the source. */
-PAI_MUST_CHECK pai_err_t config_load(int argc, char **argv, server_config_t **out, char *err,
-                                     size_t errlen);
-void config_free(server_config_t *cfg);
+PAI_MUST_CHECK pai_err_t server_config_load(int argc, char **argv, server_config_t **out, char *err,
+                                            size_t errlen);
+void server_config_free(server_config_t *cfg);
 
 /* Print every option with its type, default and help (for --help). */
-void config_print_help(FILE *out);
+void server_config_print_help(FILE *out);
 /* Print the options as a Markdown table (docs/configuration.md). */
-void config_print_markdown(FILE *out);
+void server_config_print_markdown(FILE *out);
 
 /* The store URL to open (resolves the "" default against data_dir). */
-char *config_store_url(const server_config_t *cfg);
+char *server_config_store_url(const server_config_t *cfg);
 
 #endif

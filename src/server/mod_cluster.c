@@ -1,4 +1,87 @@
-/* Placeholder module "cluster" until it lands; its owner replaces this file. */
+/*
+ * mod_cluster.c - the "cluster" module: the agent protocol endpoint,
+ * virtual clusters and SKU types, and our equivalents of OpenPAI's
+ * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList).
+ *
+ * The job engine (ctx->jobs, owned by the jobs module) holds the nodes and
+ * the scheduler; these handlers only read it or feed it agent syncs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "server/jobs.h"
 #include "server/server.h"
 
-const server_module_t server_module_cluster = {"cluster", NULL, NULL, NULL};
+static void h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return;
+    json_t *out = NULL;
+    char err[256] = "";
+    pai_err_t rc = jobs_agent_sync(ctx->jobs, body, &out, err, sizeof err);
+    json_decref(body);
+    if (rc != PAI_OK)
+        http_reply_error(resp, rc, "%s", err);
+    else
+        http_reply_json(resp, 200, out);
+}
+
+static void h_vcs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)req;
+    http_reply_json(resp, 200, jobs_vcs_json(ctx->jobs, NULL));
+}
+
+static void h_vc(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *vc = http_param(req, "vc");
+    json_t *o = jobs_vcs_json(ctx->jobs, vc);
+    if (!o)
+        http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
+    else
+        http_reply_json(resp, 200, o);
+}
+
+/* The scheduler's interface (sched.h) has no run-time VC change yet. */
+static void h_vc_change(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)ctx;
+    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
+                     "changing virtual cluster %s at run time is not supported yet: edit the "
+                     "scheduler config (hived_config) and restart the server",
+                     http_param(req, "vc"));
+}
+
+static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)req;
+    http_reply_json(resp, 200, jobs_skus_json(ctx->jobs));
+}
+
+static void h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)req;
+    http_reply_json(resp, 200, jobs_nodes_json(ctx->jobs));
+}
+
+static void h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    http_reply_json(resp, 200, jobs_pods_json(ctx->jobs, http_query(req, "namespace")));
+}
+
+static const http_route_t cluster_routes[] = {
+    {"POST", "/api/v1/agent/sync", h_agent_sync, PERM_AGENT},
+    {"GET", "/api/v2/virtual-clusters", h_vcs, PERM_SESSION},
+    {"GET", "/api/v2/virtual-clusters/{vc}", h_vc, PERM_SESSION},
+    {"PUT", "/api/v2/virtual-clusters/{vc}", h_vc_change, PERM_ADMIN},
+    {"DELETE", "/api/v2/virtual-clusters/{vc}", h_vc_change, PERM_ADMIN},
+    {"GET", "/api/v2/cluster/sku-types", h_skus, PERM_SESSION},
+    {"GET", "/api/v2/cluster/nodes", h_nodes, PERM_SESSION},
+    {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},
+    {"GET", "/api/v2/kubernetes/pods", h_pods, PERM_ADMIN},
+    {NULL, NULL, NULL, PERM_ANON},
+};
+
+const server_module_t server_module_cluster = {"cluster", NULL, NULL, cluster_routes};

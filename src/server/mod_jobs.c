@@ -1,4 +1,484 @@
-/* Placeholder module "jobs" until it lands; its owner replaces this file. */
+/*
+ * mod_jobs.c - the "jobs" module: OpenPAI's /api/v2/jobs surface over the
+ * job engine (jobs.h).  It owns the engine: created at init (which loads
+ * every job from the store and starts the timer thread), freed at fini.
+ *
+ * Permissions (OpenPAI's): any caller with a user or application token lists
+ * and reads jobs and submits its own; only the owner or an admin stops, tags
+ * or deletes a job.  Paths name a job "{user}~{job}" in one segment.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/jobs.h"
+#include "server/metrics.h"
 #include "server/server.h"
 
-const server_module_t server_module_jobs = {"jobs", NULL, NULL, NULL};
+/* ---------------------------------------------------------------- helpers */
+
+static const char *job_param(const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = http_param(req, "job");
+    const char *tilde = name ? strchr(name, '~') : NULL;
+    if (!tilde || tilde == name || !tilde[1] || strchr(tilde + 1, '~') ||
+        strlen(name) > PAI_MAX_NAME || strchr(name, '/')) {
+        http_reply_error(resp, PAI_E_NO_JOB, "no job named %s (expected <user>~<job>)",
+                         name ? name : "");
+        return NULL;
+    }
+    return name;
+}
+
+static bool int_param(const http_req_t *req, http_resp_t *resp, const char *name, int *out)
+{
+    const char *s = http_param(req, name);
+    if (!s || str_to_int(s, 0, 1000000, out) != PAI_OK) {
+        http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
+        return false;
+    }
+    return true;
+}
+
+static void reply_rc(http_resp_t *resp, pai_err_t rc, const char *name)
+{
+    if (rc == PAI_E_NO_JOB)
+        http_reply_error(resp, rc, "job %s is not found", name);
+    else
+        http_reply_error(resp, rc, "%s", pai_err_msg(rc));
+}
+
+static void reply_json_rc(http_resp_t *resp, pai_err_t rc, json_t *out, const char *name)
+{
+    if (rc == PAI_OK)
+        http_reply_json(resp, 200, out);
+    else
+        reply_rc(resp, rc, name);
+}
+
+/* Owner or admin; replies and returns false otherwise. */
+static bool may_change(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                       const char *name)
+{
+    bool owner = false;
+    if (!jobs_owner_check(ctx->jobs, name, req->who.username, &owner)) {
+        reply_rc(resp, PAI_E_NO_JOB, name);
+        return false;
+    }
+    if (!owner && !req->who.admin) {
+        http_reply_error(resp, PAI_E_FORBIDDEN, "only the owner of %s or an admin may change it",
+                         name);
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static bool vc_check(void *ud, const char *user, const char *vc)
+{
+    return auth_user_can_use_vc(ud, user, vc);
+}
+
+static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    char *name = NULL, *msg = NULL;
+    json_t *errs = NULL;
+    if (req->body_len > PAI_MAX_JOB_YAML) {
+        http_reply_error(resp, PAI_E_TOO_LARGE, "job protocol larger than %u bytes",
+                         PAI_MAX_JOB_YAML);
+        return;
+    }
+    pai_err_t rc = jobs_submit(ctx->jobs, req->who.username, req->body, req->body_len, vc_check,
+                               ctx, &name, &msg, &errs);
+    if (rc == PAI_OK) {
+        json_t *o = json_pack("{ss}", "message", "");
+        char *m = str_printf("update job %s successfully", name);
+        json_object_set_new(o, "message", json_string(m ? m : ""));
+        free(m);
+        http_reply_json(resp, 202, o);
+    } else if (errs) {
+        json_t *o = json_pack("{ss ss sO}", "code", pai_err_code(rc), "message",
+                              msg ? msg : pai_err_msg(rc), "errors", errs);
+        http_reply_json(resp, pai_err_status(rc), o);
+    } else {
+        http_reply_error(resp, rc, "%s", msg ? msg : pai_err_msg(rc));
+    }
+    json_decref(errs);
+    free(msg);
+    free(name);
+}
+
+static bool query_i64(const http_req_t *req, http_resp_t *resp, const char *name, int64_t *out)
+{
+    const char *s = http_query(req, name);
+    *out = 0;
+    if (s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
+        http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
+        return false;
+    }
+    return true;
+}
+
+static void h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    jobs_filter_t f = {
+        .username = http_query(req, "username"),
+        .vc = http_query(req, "vc"),
+        .state = http_query(req, "state"),
+        .keyword = http_query(req, "keyword"),
+        .tags_contain = http_query(req, "tagsContain"),
+        .tags_not_contain = http_query(req, "tagsNotContain"),
+        .job_priority = http_query(req, "jobPriority"),
+        .order = http_query(req, "order"),
+    };
+    const char *wt = http_query(req, "withTotalCount");
+    f.with_total = wt && strcmp(wt, "true") == 0;
+    if (!query_i64(req, resp, "offset", &f.offset) || !query_i64(req, resp, "limit", &f.limit))
+        return;
+    json_t *out = NULL;
+    char err[256] = "";
+    pai_err_t rc = jobs_list(ctx->jobs, &f, &out, err, sizeof err);
+    if (rc != PAI_OK)
+        http_reply_error(resp, rc, "%s", err);
+    else
+        http_reply_json(resp, 200, out);
+}
+
+static void h_detail(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    int attempt = -1;
+    if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
+        return;
+    json_t *out = NULL;
+    pai_err_t rc = jobs_detail(ctx->jobs, name, attempt, &out);
+    reply_json_rc(resp, rc, out, name);
+}
+
+static void h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    if (!name || !may_change(ctx, req, resp, name))
+        return;
+    pai_err_t rc = jobs_delete(ctx->jobs, name);
+    if (rc == PAI_E_INVALID)
+        http_reply_error(resp, rc, "job %s has not finished: stop it first", name);
+    else if (rc != PAI_OK)
+        reply_rc(resp, rc, name);
+    else {
+        char *m = str_printf("delete job %s successfully", name);
+        http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+        free(m);
+    }
+}
+
+static void h_config(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    if (!name)
+        return;
+    char *yaml = NULL;
+    pai_err_t rc = jobs_config_yaml(ctx->jobs, name, &yaml);
+    if (rc != PAI_OK)
+        reply_rc(resp, rc, name);
+    else
+        http_reply_text(resp, 200, "text/yaml", yaml, strlen(yaml));
+    free(yaml);
+}
+
+static void h_execution(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    if (!name)
+        return;
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return;
+    const char *v = json_string_value(json_object_get(body, "value"));
+    if (!v || (strcmp(v, "START") != 0 && strcmp(v, "STOP") != 0)) {
+        http_reply_error(resp, PAI_E_INVALID, "value must be START or STOP");
+    } else if (may_change(ctx, req, resp, name)) {
+        pai_err_t rc = jobs_set_execution(ctx->jobs, name, strcmp(v, "STOP") == 0);
+        if (rc != PAI_OK)
+            reply_rc(resp, rc, name);
+        else {
+            char *m = str_printf("execute job %s successfully", name);
+            http_reply_json(resp, 202, json_pack("{ss}", "message", m ? m : ""));
+            free(m);
+        }
+    }
+    json_decref(body);
+}
+
+static void tag(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, bool add)
+{
+    const char *name = job_param(req, resp);
+    if (!name)
+        return;
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return;
+    const char *v = json_string_value(json_object_get(body, "value"));
+    if (!v || !*v || strlen(v) > PAI_MAX_NAME) {
+        http_reply_error(resp, PAI_E_INVALID, "value must be a tag of 1 to %u characters",
+                         PAI_MAX_NAME);
+    } else if (may_change(ctx, req, resp, name)) {
+        pai_err_t rc = jobs_tag(ctx->jobs, name, v, add);
+        if (rc == PAI_E_NO_TAG)
+            http_reply_error(resp, rc, "job %s has no tag %s", name, v);
+        else if (rc != PAI_OK)
+            reply_rc(resp, rc, name);
+        else {
+            char *m = add ? str_printf("Add tag %s for job %s successfully.", v, name)
+                          : str_printf("Delete tag %s from job %s successfully.", v, name);
+            http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+            free(m);
+        }
+    }
+    json_decref(body);
+}
+
+static void h_tag_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    tag(ctx, req, resp, true);
+}
+
+static void h_tag_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    tag(ctx, req, resp, false);
+}
+
+static void h_events(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    if (!name)
+        return;
+    const char *type = http_query(req, "type");
+    if (type && strcmp(type, "Warning") != 0 && strcmp(type, "Normal") != 0) {
+        http_reply_error(resp, PAI_E_INVALID, "type must be Warning or Normal");
+        return;
+    }
+    json_t *out = NULL;
+    pai_err_t rc = jobs_events(ctx->jobs, name, type, &out);
+    reply_json_rc(resp, rc, out, name);
+}
+
+static void h_attempts_healthz(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    (void)ctx, (void)req;
+    http_reply_text(resp, 200, "text/plain", "ok", 2);
+}
+
+static void h_attempts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    int attempt = -1;
+    if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
+        return;
+    json_t *out = NULL;
+    pai_err_t rc = jobs_attempts(ctx->jobs, name, attempt, &out);
+    reply_json_rc(resp, rc, out, name);
+}
+
+static void h_task(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    int attempt, index;
+    if (!name || !int_param(req, resp, "attempt", &attempt) ||
+        !int_param(req, resp, "index", &index))
+        return;
+    json_t *out = NULL;
+    pai_err_t rc = jobs_task(ctx->jobs, name, attempt, http_param(req, "role"), index, &out);
+    if (rc == PAI_E_NO_TASK)
+        http_reply_error(resp, rc, "job %s has no task %s/%d in attempt %d", name,
+                         http_param(req, "role"), index, attempt);
+    else
+        reply_json_rc(resp, rc, out, name);
+}
+
+/* ---------------------------------------------------------------- logs */
+
+static const char *const log_kinds[] = {"stdout", "stderr", "all"};
+
+static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp);
+    int attempt, index, ta;
+    if (!name || !int_param(req, resp, "attempt", &attempt) ||
+        !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
+        return;
+    char *url = NULL, *id = NULL;
+    pai_err_t rc = jobs_task_log_source(ctx->jobs, name, attempt, http_param(req, "role"), index,
+                                        ta, &url, &id);
+    if (rc != PAI_OK) {
+        http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
+                         "no logs for this task attempt of job %s", name);
+        return;
+    }
+    const char *tail = http_query(req, "tailMode");
+    bool tail_mode = tail && strcmp(tail, "true") == 0;
+    json_t *loc = json_array();
+    for (size_t k = 0; k < ARRAY_LEN(log_kinds); k++) {
+        char *uri = str_printf("/api/v2/jobs/%s/attempts/%d/taskRoles/%s/taskIndex/%d/attempts/"
+                               "%d/logs/%s%s",
+                               name, attempt, http_param(req, "role"), index, ta, log_kinds[k],
+                               tail_mode ? "?tailMode=true" : "");
+        json_array_append_new(loc, json_pack("{ss ss}", "name", log_kinds[k], "uri", uri));
+        free(uri);
+    }
+    http_reply_json(resp, 200, json_pack("{so}", "locations", loc));
+    free(url);
+    free(id);
+}
+
+static size_t curl_sink(char *data, size_t size, size_t n, void *ud)
+{
+    buf_t *b = ud;
+    return buf_append(b, data, size * n) == PAI_OK ? size * n : 0;
+}
+
+/* The agent's token: configured, or generated by auth into data_dir. */
+static char *agent_token(const server_config_t *cfg)
+{
+    if (cfg->agent_token && *cfg->agent_token)
+        return xstrdup(cfg->agent_token);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/agent.token", cfg->data_dir);
+    buf_t b;
+    buf_init(&b, 512);
+    char *tok = NULL;
+    if (buf_read_file(&b, path) == PAI_OK) {
+        tok = buf_take(&b);
+        tok[strcspn(tok, "\r\n")] = '\0';
+    }
+    buf_free(&b);
+    return tok;
+}
+
+/* GET {log_url}/logs/{id}/{kind}?tail=BYTES, bounded by PAI_MAX_LOG_READ. */
+static pai_err_t fetch_log(const server_config_t *cfg, const char *base, const char *id,
+                           const char *kind, bool tail, buf_t *out, long *status)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return PAI_E_NOMEM;
+    char *eid = curl_easy_escape(c, id, 0);
+    char *url =
+        str_printf("%s/logs/%s/%s%s", base, eid ? eid : "", kind, tail ? "?tail=65536" : "");
+    char *tok = agent_token(cfg);
+    char *auth = str_printf("Authorization: Bearer %s", tok ? tok : "");
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_slist_free_all(h);
+    curl_free(eid);
+    free(url);
+    free(auth);
+    free(tok);
+    curl_easy_cleanup(c);
+    if (cc == CURLE_WRITE_ERROR)
+        return PAI_E_TOO_LARGE;
+    return cc == CURLE_OK ? PAI_OK : PAI_E_UNAVAILABLE;
+}
+
+static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *name = job_param(req, resp), *kind = http_param(req, "kind");
+    int attempt, index, ta;
+    if (!name || !int_param(req, resp, "attempt", &attempt) ||
+        !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
+        return;
+    size_t k;
+    for (k = 0; k < ARRAY_LEN(log_kinds); k++)
+        if (strcmp(kind, log_kinds[k]) == 0)
+            break;
+    if (k == ARRAY_LEN(log_kinds)) {
+        http_reply_error(resp, PAI_E_NO_TASK_LOG, "log must be stdout, stderr or all");
+        return;
+    }
+    char *url = NULL, *id = NULL;
+    pai_err_t rc = jobs_task_log_source(ctx->jobs, name, attempt, http_param(req, "role"), index,
+                                        ta, &url, &id);
+    if (rc != PAI_OK) {
+        http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
+                         "no logs for this task attempt of job %s", name);
+        return;
+    }
+    const char *tail = http_query(req, "tailMode");
+    buf_t b;
+    buf_init(&b, PAI_MAX_LOG_READ);
+    long status = 0;
+    rc = fetch_log(ctx->cfg, url, id, kind, tail && strcmp(tail, "true") == 0, &b, &status);
+    if (rc == PAI_OK && status == 200)
+        http_reply_text(resp, 200, "text/plain", buf_str(&b), b.len);
+    else if (rc == PAI_OK && status == 404)
+        http_reply_error(resp, PAI_E_NO_TASK_LOG, "the node has no such log");
+    else if (rc == PAI_E_TOO_LARGE)
+        http_reply_error(resp, rc, "log larger than %u bytes: use tailMode=true", PAI_MAX_LOG_READ);
+    else
+        http_reply_error(resp, PAI_E_UNAVAILABLE, "the node serving this log is unreachable");
+    buf_free(&b);
+    free(url);
+    free(id);
+}
+
+/* ---------------------------------------------------------------- module */
+
+#define JOB_PATH  "/api/v2/jobs/{job}"
+#define TASK_PATH JOB_PATH "/attempts/{attempt}/taskRoles/{role}/taskIndex/{index}/attempts"
+
+static const http_route_t jobs_routes[] = {
+    {"POST", "/api/v2/jobs", h_submit, PERM_USER},
+    {"GET", "/api/v2/jobs", h_list, PERM_USER},
+    {"GET", JOB_PATH, h_detail, PERM_USER},
+    {"DELETE", JOB_PATH, h_delete, PERM_USER},
+    {"GET", JOB_PATH "/attempts/{attempt}", h_detail, PERM_USER},
+    {"GET", JOB_PATH "/config", h_config, PERM_USER},
+    {"PUT", JOB_PATH "/executionType", h_execution, PERM_USER},
+    {"PUT", JOB_PATH "/tag", h_tag_add, PERM_USER},
+    {"DELETE", JOB_PATH "/tag", h_tag_del, PERM_USER},
+    {"GET", JOB_PATH "/events", h_events, PERM_USER},
+    {"GET", JOB_PATH "/job-attempts/healthz", h_attempts_healthz, PERM_USER},
+    {"GET", JOB_PATH "/job-attempts", h_attempts, PERM_USER},
+    {"GET", JOB_PATH "/job-attempts/{attempt}", h_attempts, PERM_USER},
+    {"GET", TASK_PATH, h_task, PERM_USER},
+    {"GET", TASK_PATH "/{ta}/logs", h_task_logs, PERM_USER},
+    {"GET", TASK_PATH "/{ta}/logs/{kind}", h_task_log_content, PERM_USER},
+    {NULL, NULL, NULL, PERM_ANON},
+};
+
+static pai_err_t jobs_init(server_ctx_t *ctx)
+{
+    jobs_opts_t o = {ctx->cfg->hived_config, ctx->cfg->node_lost_timeout_s, 0, 0};
+    char err[512] = "";
+    pai_err_t rc = jobs_new(ctx->store, &o, &ctx->jobs, err, sizeof err);
+    if (rc != PAI_OK) {
+        log_error("jobs: %s", err);
+        return rc;
+    }
+    if (ctx->metrics)
+        rc = metrics_register(ctx->metrics, "jobs", jobs_metrics, ctx->jobs);
+    return rc;
+}
+
+static void jobs_fini(server_ctx_t *ctx)
+{
+    jobs_free(ctx->jobs);
+    ctx->jobs = NULL;
+}
+
+const server_module_t server_module_jobs = {"jobs", jobs_init, jobs_fini, jobs_routes};

@@ -90,7 +90,7 @@ static int serve(server_config_t *cfg)
     size_t started = 0;
     http_server_t *http = NULL;
     int status = 1;
-    char *url = config_store_url(cfg);
+    char *url = server_config_store_url(cfg);
     if (make_dir(cfg->data_dir) != PAI_OK) {
         fprintf(stderr, "pai server: cannot create data_dir %s: %s\n", cfg->data_dir,
                 strerror(errno));
@@ -128,7 +128,7 @@ int server_main(int argc, char **argv)
 {
     server_config_t *cfg = NULL;
     char err[1024] = "";
-    pai_err_t rc = config_load(argc, argv, &cfg, err, sizeof(err));
+    pai_err_t rc = server_config_load(argc, argv, &cfg, err, sizeof(err));
     if (rc == PAI_E_NOT_FOUND)
         return 0; /* --help */
     if (rc != PAI_OK) {
@@ -138,6 +138,6 @@ int server_main(int argc, char **argv)
     log_set_level((log_level_t)log_level_parse(cfg->log_level));
     block_signals();
     int status = serve(cfg);
-    config_free(cfg);
+    server_config_free(cfg);
     return status;
 }

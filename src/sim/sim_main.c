@@ -1,11 +1,115 @@
-/* sim_main.c - placeholder until this subsystem lands. */
+/*
+ * sim_main.c - `pai sim`: the scheduler emulator's command line.
+ *
+ *   pai sim --scenario FILE...                 run scheduler scenario files
+ *   pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R] [--vcs FILE]]
+ *           --trace philly.csv [--policy pai|fifo-quota|first-fit] [--limit N]
+ *           [--starvation-min M] [--json] [--private]
+ */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/commands.h"
+#include "common/util.h"
+#include "sim/sim.h"
+
+static const struct {
+    const char *name;
+    sched_policy_t policy;
+} policies[] = {
+    {"pai", SCHED_POLICY_PAI},
+    {"fifo-quota", SCHED_POLICY_FIFO_QUOTA},
+    {"first-fit", SCHED_POLICY_FIRST_FIT},
+};
+
+pai_err_t sim_policy_parse(const char *name, sched_policy_t *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(policies); i++)
+        if (strcmp(policies[i].name, name) == 0) {
+            *out = policies[i].policy;
+            return PAI_OK;
+        }
+    return PAI_E_INVALID;
+}
+
+const char *sim_policy_name(sched_policy_t p)
+{
+    for (size_t i = 0; i < ARRAY_LEN(policies); i++)
+        if (policies[i].policy == p)
+            return policies[i].name;
+    return "?";
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: pai sim --scenario FILE...\n"
+            "       pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R]\n"
+            "               [--vcs FILE]] --trace CSV [--policy pai|fifo-quota|first-fit]\n"
+            "               [--limit JOBS] [--starvation-min M] [--json] [--private]\n"
+            "  --vcs FILE: lines \"name nodes\"; default: the Philly VC sizes (352 nodes)\n");
+}
+
+static int run_scenarios(int argc, char **argv, int i)
+{
+    int failed = 0, n = 0;
+    for (; i < argc; i++, n++)
+        failed += sim_scenario(argv[i]) != 0;
+    if (n == 0) {
+        usage();
+        return 2;
+    }
+    return failed ? 1 : 0;
+}
+
+static int parse_int_arg(const char *v, long min, long max, long *out)
+{
+    int64_t x;
+    if (!v || str_to_i64(v, min, max, &x) != PAI_OK)
+        return -1;
+    *out = (long)x;
+    return 0;
+}
 
 int sim_main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "pai %s: not built yet\n", argv[0]);
-    return 2;
+    sim_args_t a = {.gpus_per_node = 8, .rack_nodes = 0, .policy = SCHED_POLICY_PAI};
+    long v;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(o, "--scenario") == 0)
+            return run_scenarios(argc, argv, i + 1);
+        if (strcmp(o, "--json") == 0)
+            a.json = true;
+        else if (strcmp(o, "--private") == 0)
+            a.private_report = true;
+        else if (strcmp(o, "--config") == 0 && val)
+            a.config = val, i++;
+        else if (strcmp(o, "--vcs") == 0 && val)
+            a.vcs_file = val, i++;
+        else if (strcmp(o, "--trace") == 0 && val)
+            a.trace = val, i++;
+        else if (strcmp(o, "--policy") == 0 && val && sim_policy_parse(val, &a.policy) == PAI_OK)
+            i++;
+        else if (strcmp(o, "--nodes") == 0 && parse_int_arg(val, 1, 1000000, &v) == 0)
+            a.nodes = (int)v, i++;
+        else if (strcmp(o, "--gpus-per-node") == 0 && parse_int_arg(val, 1, 64, &v) == 0)
+            a.gpus_per_node = (int)v, i++;
+        else if (strcmp(o, "--rack") == 0 && parse_int_arg(val, 0, 100000, &v) == 0)
+            a.rack_nodes = (int)v, i++;
+        else if (strcmp(o, "--limit") == 0 && parse_int_arg(val, 0, 100000000, &v) == 0)
+            a.limit = v, i++;
+        else if (strcmp(o, "--starvation-min") == 0 && parse_int_arg(val, -1, 100000, &v) == 0)
+            a.starvation_ms = v < 0 ? -1 : (int64_t)v * 60000, i++;
+        else {
+            fprintf(stderr, "pai sim: bad argument %s\n", o);
+            usage();
+            return 2;
+        }
+    }
+    if (!a.trace) {
+        usage();
+        return 2;
+    }
+    return sim_replay(&a);
 }

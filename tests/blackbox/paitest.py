@@ -76,7 +76,14 @@ def failures():
 
 
 def done():
-    """Print the summary and exit (status 1 when anything failed)."""
+    """Stop every server still running (each must exit with status 0: under
+    ASan a leak or error makes it fail), print the summary and exit (status 1
+    when anything failed)."""
+    for p in list(_procs):
+        if isinstance(p, Server) and p.alive():
+            rc = p.stop()
+            check(rc == 0, "pai server on port %d stopped cleanly" % p.port,
+                  "exit status %s; log tail:\n%s" % (rc, p.log()[-3000:]))
     print("# %d passed, %d failed" % (_passed, _failed), flush=True)
     _cleanup()
     sys.exit(1 if _failed else 0)

@@ -46,8 +46,9 @@ else
       else notok "corpus $name rejected with exact errors" "rc=$rc" "$got"; fi
       continue
     fi
-    if out=$("$PAI" job validate "$f" 2>&1); then ok "corpus $name validates"
-    else notok "corpus $name validates" "$out"; fi
+    if out=$("$PAI" job validate "$f" 2>&1) && [ "$out" = "$f: ${out#*: }" ] &&
+       [ "$(wc -l <<<"$out")" -eq 1 ]; then ok "corpus $name validates without warnings"
+    else notok "corpus $name validates without warnings" "$out"; fi
     if out=$("$PAI" job render "$f" 2>&1) && out=$(sed -n '/^# task /,$p' <<<"$out") &&
        grep -q '^# task ' <<<"$out" &&
        ! grep -q '<% *\$\(parameters\|data\|script\|output\)' <<<"$out"; then
@@ -55,6 +56,11 @@ else
     else
       notok "corpus $name renders with every reference resolved" "$(grep -m3 '<%' <<<"$out")"
     fi
+    # round trip: the rendered YAML is a job that renders to the same JSON
+    "$PAI" job render "$f" 2>/dev/null | sed '1d;/^# task /,$d' >"$TMP/rt.yaml"
+    a=$("$PAI" job render "$f" --json 2>&1); b=$("$PAI" job render "$TMP/rt.yaml" --json 2>&1)
+    if [ -s "$TMP/rt.yaml" ] && [ "$a" = "$b" ]; then ok "corpus $name YAML round trip"
+    else notok "corpus $name YAML round trip" "$(diff <(echo "$a") <(echo "$b") | head -5)"; fi
   done
   [ "$n" -ge 33 ] && ok "corpus has all $n files" || notok "corpus has all files" "only $n"
 fi
@@ -94,6 +100,25 @@ got=$("$PAI" job validate "$TMP/deep.yaml" 2>&1); rc=$?
 want="$TMP/deep.yaml:4:68: document nested too deeply (more than 64 levels)"
 [ $rc -eq 1 ] && [ "$got" = "$want" ] && ok "deep nesting rejected" ||
   notok "deep nesting rejected" "rc=$rc" "$got"
+
+# lint: unresolvable references are warnings, not errors
+cat >"$TMP/lint.yaml" <<'YAML'
+protocolVersion: 2
+name: lint
+type: job
+parameters: {model: x}
+prerequisites: [{name: i, type: dockerimage, uri: u}]
+taskRoles:
+  w:
+    dockerImage: i
+    resourcePerInstance: {}
+    commands:
+      - run <% $parameters.modle %> <% $parameters.model %> <% $foo %>
+YAML
+got=$("$PAI" job validate -q "$TMP/lint.yaml" 2>&1); rc=$?
+want="$TMP/lint.yaml:11:9: taskRoles.w.commands[0]: warning: reference <% \$parameters.modle %> does not resolve and is left as written"
+[ $rc -eq 0 ] && [ "$got" = "$want" ] && ok "unresolved reference is a warning" ||
+  notok "unresolved reference is a warning" "rc=$rc" "$got"
 
 # render --role/--index on a multi-role job
 f=$JOBS/pai__marketplace-v2_tensorflow-cifar10.yaml

@@ -1,0 +1,233 @@
+/*
+ * sched_int.h - the scheduler's internal model, shared by src/sched/ sources only.
+ *
+ * Model (see docs/scheduler.md):
+ *   ctype_t  a cell type: a leaf SKU (one GPU) or a cell of child_n children.
+ *   cell_t   a physical cell at node level or above.  Cells are stored in DFS
+ *            order, so a cell covers the contiguous node range [node_lo, node_hi).
+ *   node_t   a machine: GPUs with their owner job, reservation and claim stamps.
+ *   vc_t     a virtual cluster: virtual cells (vcell_t) each bound lazily to a
+ *            physical cell of its type, or unbound.
+ *   job_t    a request with its tasks; waiting, running or being preempted.
+ *
+ * Invariants:
+ *   - a physical cell is bound to at most one vcell; no bound cell has a bound
+ *     ancestor or descendant (bound_below counts bound cells in the subtree);
+ *   - a guaranteed job's GPUs all lie in cells bound to its own VC;
+ *   - cell->vc_used is the number of GPUs that the bound VC's guaranteed jobs
+ *     use inside the cell; an unpinned bound cell with vc_used == 0 is unbound.
+ */
+#ifndef PAI_SCHED_SCHED_INT_H
+#define PAI_SCHED_SCHED_INT_H
+
+#include "sched/sched.h"
+
+typedef enum { MODE_FREE, MODE_PREEMPT, MODE_RESERVE } pmode_t;
+
+typedef struct {
+    int lo, hi; /* node range */
+} range_t;
+
+typedef struct {
+    int job; /* job slot */
+    pmode_t mode;
+    uint32_t stamp;
+    range_t *ranges;
+    int n_ranges, cap_ranges;
+    int *victims;
+    int n_victims, cap_victims;
+} attempt_t;
+
+#define SCHED_NONE (-1)
+
+typedef struct {
+    char name[SCHED_NAME_MAX];
+    int child; /* child type, SCHED_NONE for a leaf (SKU) */
+    int child_n;
+    bool node_level;
+    bool defined; /* appears in cellTypes (not only as a child name) */
+    int level;    /* 1 for a leaf */
+    int gpus;     /* leaves in one cell of this type */
+    int sku;      /* index into skus */
+    int cpus;     /* per cell, from skuTypes (0 unknown) */
+    int64_t memory_mb;
+} ctype_t;
+
+typedef struct {
+    char name[SCHED_NAME_MAX];
+    int cpus_per_gpu;
+    int64_t mem_per_gpu_mb;
+} sku_t;
+
+typedef struct {
+    int type;
+    int parent;
+    int depth;
+    int node_lo, node_hi;
+    int chain; /* type of the top-level ancestor */
+    int bound_vc, bound_vcell;
+    int bound_below; /* bound cells in this subtree, this one included */
+    int vc_used;     /* GPUs used by the bound VC's guaranteed jobs */
+    char pinned[SCHED_NAME_MAX];
+} cell_t;
+
+typedef struct {
+    char name[SCHED_NAME_MAX];
+    char address[SCHED_NAME_MAX];
+    int cell;
+    int sku; /* SCHED_NONE: CPU-only */
+    int ngpu;
+    int group; /* topology block size (power of two blocks when 0) */
+    int cpus, cpu_used;
+    int64_t mem, mem_used;
+    bool healthy;
+    int used;        /* GPUs with an owner */
+    int *owner;      /* job slot per GPU or SCHED_NONE */
+    int *res;        /* reserving job slot per GPU or SCHED_NONE */
+    uint32_t *claim; /* attempt stamp per GPU (tentative use) */
+    uint32_t claim_stamp;
+    int claim_gpus, claim_cpus;
+    int64_t claim_mem;
+} node_t;
+
+typedef struct {
+    int type; /* cell type of the virtual cell */
+    int chain;
+    int cell; /* bound physical cell or SCHED_NONE */
+    bool pinned;
+} vcell_t;
+
+typedef struct {
+    char name[SCHED_NAME_MAX];
+    vcell_t *vcells;
+    int n_vcells;
+    int quota_gpus;   /* fifo-quota policy: GPU count */
+    int used_gpus;    /* guaranteed GPUs in use (all policies) */
+    int reserver;     /* job slot holding the VC's anti-starvation reservation */
+    int lazy_running; /* running guaranteed jobs with lazy preemption */
+} vc_t;
+
+typedef enum { JOB_FREE = 0, JOB_WAITING, JOB_RUNNING, JOB_DYING } job_state_t;
+
+typedef struct {
+    int role;
+    int index;
+    int gpus, cpus;
+    int64_t mem;
+    int sku;      /* SCHED_NONE: any */
+    int pinned;   /* pinned physical cell or SCHED_NONE */
+    int group;    /* affinity group id (role index when none) */
+    int node;     /* SCHED_NONE while unbound */
+    int gpu0;     /* offset into job->gpu */
+    int cell;     /* bound cell charged (guaranteed) or SCHED_NONE */
+    bool bound;   /* committed (node set and GPUs owned) */
+    bool emitted; /* reported in a BIND decision */
+} task_t;
+
+typedef struct {
+    char *id;
+    job_state_t state;
+    int vc; /* SCHED_NONE: unknown VC (refused) */
+    int prio;
+    bool gang, lazy, oppo; /* oppo: effective (prio < 0 or downgraded) */
+    int64_t submit_ms;
+    uint64_t seq;
+    char **roles;
+    int n_roles;
+    task_t *tasks;
+    int n_tasks;
+    int *gpu; /* GPU indices of all tasks */
+    int total_gpus, max_task_gpus;
+    int sku;        /* SKU common to all tasks or SCHED_NONE */
+    int dying_for;  /* JOB_DYING: the job this one is preempted for */
+    int waiting_on; /* preemptor: victims not yet released */
+    bool refuse;    /* reason says why */
+    int *resv;      /* reserved GPUs: node * SCHED_MAX_GPUS_PER_NODE + gpu */
+    int n_resv;
+    bool lazy_counted; /* counted in vc->lazy_running */
+    char reason[SCHED_REASON_MAX];
+    char last_reason[SCHED_REASON_MAX];
+} job_t;
+
+/* Open-addressing map from a string to an int (keys are not owned). */
+typedef struct {
+    const char **keys;
+    int *vals;
+    size_t cap, n, used;
+} strmap_t;
+
+void sched_strmap_free(strmap_t *m);
+int sched_strmap_get(const strmap_t *m, const char *key);
+pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val);
+void sched_strmap_del(strmap_t *m, const char *key);
+
+struct sched {
+    sched_opts_t opts;
+    bool derived; /* model from reported nodes */
+    ctype_t *types;
+    int n_types;
+    sku_t *skus;
+    int n_skus;
+    cell_t *cells;
+    int n_cells, cap_cells;
+    node_t *nodes;
+    int n_nodes, cap_nodes;
+    vc_t *vcs;
+    int n_vcs;
+    strmap_t node_map; /* name and address -> node */
+    strmap_t job_map;  /* id -> job slot */
+    job_t *jobs;
+    int n_jobs, cap_jobs;
+    int *free_slots;
+    int n_free;
+    int *queue; /* waiting job slots */
+    int n_queue, cap_queue;
+    bool queue_dirty;
+    uint64_t seq;
+    uint32_t stamp;
+    /* decisions of the last pass */
+    sched_decision_t *dec;
+    size_t n_dec, cap_dec;
+    struct arena *arena;
+    /* counters */
+    uint64_t kinds[4], preemptions, lazy_preemptions;
+    uint64_t lat_count, lat_le[6];
+    double lat_sum;
+    uint64_t lat_hist[256]; /* bucket = 8 * log2(microseconds) */
+    double lat_max;
+    bool touched, touched_lat; /* a placement attempt ran for the current job */
+    int running, waiting;
+    struct memo *memo;
+    attempt_t at;
+    int n_memo, cap_memo;
+    int *scratch; /* per cell, for placement */
+    uint32_t *scratch_stamp;
+    int cap_scratch;
+};
+
+/* sched_model.c */
+pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out);
+int sched_model_find_type(const sched_t *s, const char *name);
+int sched_model_find_sku(const sched_t *s, const char *name);
+int sched_model_find_vc(const sched_t *s, const char *name);
+pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen);
+pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
+                               const char *pinned, int *out, char *err, size_t errlen);
+pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out);
+pai_err_t sched_model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
+                                   int pinned_cell);
+pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen);
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle);
+void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
+void sched_model_unbind(sched_t *s, int cell);
+int sched_model_bound_ancestor(const sched_t *s, int cell);
+bool sched_cell_healthy(const sched_t *s, int cell);
+int sched_cell_used_gpus(const sched_t *s, int cell);
+int sched_cell_gpus(const sched_t *s, int cell);
+sched_t *sched_model_alloc(const sched_opts_t *opts);
+pai_err_t sched_model_rebuild_node_map(sched_t *s);
+
+/* sched_config.c */
+pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
+
+#endif

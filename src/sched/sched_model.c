@@ -1,0 +1,488 @@
+/*
+ * sched_model.c - the cluster model: cell types, physical cells, nodes, VCs,
+ * and buddy binding of virtual cells to physical cells.
+ *
+ * Buddy binding: a virtual cell of type T binds to a free physical cell of
+ * type T (free: neither it, an ancestor nor a descendant is bound).  Among
+ * free cells we take the one whose nearest partly-bound ancestor is deepest,
+ * i.e. we split an already split parent before splitting a fresh one, which is
+ * what a buddy allocator's free lists do.  With the start-up check that all
+ * VCs' cells can be bound at once, this keeps every VC's guarantee bindable
+ * whatever the others hold (HiveD's sharing safety).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "sched/sched_int.h"
+
+/* ---- string map ------------------------------------------------------ */
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static const char tombstone[] = "";
+
+void sched_strmap_free(strmap_t *m)
+{
+    free(m->keys);
+    free(m->vals);
+    *m = (strmap_t){0};
+}
+
+int sched_strmap_get(const strmap_t *m, const char *key)
+{
+    if (!m->cap)
+        return SCHED_NONE;
+    size_t i = str_hash(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0)
+            return m->vals[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return SCHED_NONE;
+}
+
+static pai_err_t sched_strmap_grow(strmap_t *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    while (m->n * 2 >= cap)
+        cap *= 2;
+    strmap_t g = {calloc(cap, sizeof(char *)), calloc(cap, sizeof(int)), cap, 0, 0};
+    if (!g.keys || !g.vals) {
+        sched_strmap_free(&g);
+        return PAI_E_NOMEM;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i] || m->keys[i] == tombstone)
+            continue;
+        size_t j = str_hash(m->keys[i]) & (cap - 1);
+        while (g.keys[j])
+            j = (j + 1) & (cap - 1);
+        g.keys[j] = m->keys[i];
+        g.vals[j] = m->vals[i];
+        g.n++;
+    }
+    g.used = g.n;
+    sched_strmap_free(m);
+    *m = g;
+    return PAI_OK;
+}
+
+pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val)
+{
+    if ((m->used + 1) * 2 > m->cap && sched_strmap_grow(m) != PAI_OK)
+        return PAI_E_NOMEM;
+    size_t i = str_hash(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0) {
+            m->vals[i] = val;
+            m->keys[i] = key;
+            return PAI_OK;
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+    m->used++;
+    return PAI_OK;
+}
+
+void sched_strmap_del(strmap_t *m, const char *key)
+{
+    if (!m->cap)
+        return;
+    size_t i = str_hash(key) & (m->cap - 1);
+    while (m->keys[i]) {
+        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0) {
+            m->keys[i] = tombstone;
+            m->n--;
+            return;
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+}
+
+/* ---- types and SKUs -------------------------------------------------- */
+
+sched_t *sched_model_alloc(const sched_opts_t *opts)
+{
+    sched_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (opts)
+        s->opts = *opts;
+    if (s->opts.starvation_ms == 0)
+        s->opts.starvation_ms = 10 * 60 * 1000;
+    return s;
+}
+
+int sched_model_find_type(const sched_t *s, const char *name)
+{
+    for (int i = 0; i < s->n_types; i++)
+        if (strcmp(s->types[i].name, name) == 0)
+            return i;
+    return SCHED_NONE;
+}
+
+int sched_model_find_sku(const sched_t *s, const char *name)
+{
+    for (int i = 0; i < s->n_skus; i++)
+        if (strcmp(s->skus[i].name, name) == 0)
+            return i;
+    return SCHED_NONE;
+}
+
+int sched_model_find_vc(const sched_t *s, const char *name)
+{
+    for (int i = 0; i < s->n_vcs; i++)
+        if (strcmp(s->vcs[i].name, name) == 0)
+            return i;
+    return SCHED_NONE;
+}
+
+pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out)
+{
+    int t = sched_model_find_type(s, name);
+    if (t == SCHED_NONE) {
+        ctype_t *nt = realloc(s->types, (size_t)(s->n_types + 1) * sizeof(*nt));
+        if (!nt)
+            return PAI_E_NOMEM;
+        s->types = nt;
+        t = s->n_types++;
+        s->types[t] = (ctype_t){.child = SCHED_NONE, .sku = SCHED_NONE};
+        str_copy(s->types[t].name, name, sizeof(s->types[t].name));
+    }
+    *out = t;
+    return PAI_OK;
+}
+
+static pai_err_t add_sku(sched_t *s, const char *name, int *out)
+{
+    int k = sched_model_find_sku(s, name);
+    if (k == SCHED_NONE) {
+        sku_t *ns = realloc(s->skus, (size_t)(s->n_skus + 1) * sizeof(*ns));
+        if (!ns)
+            return PAI_E_NOMEM;
+        s->skus = ns;
+        k = s->n_skus++;
+        s->skus[k] = (sku_t){0};
+        str_copy(s->skus[k].name, name, sizeof(s->skus[k].name));
+    }
+    *out = k;
+    return PAI_OK;
+}
+
+/* Resolve level, GPU count and SKU of type t (depth-limited against cycles). */
+static pai_err_t finish_type(sched_t *s, int t, int depth, char *err, size_t errlen)
+{
+    ctype_t *ct = &s->types[t];
+    if (ct->level)
+        return PAI_OK;
+    if (depth > 16) {
+        snprintf(err, errlen, "cellType %s: childCellType chain too deep or cyclic", ct->name);
+        return PAI_E_BAD_CONFIG;
+    }
+    if (ct->child == SCHED_NONE) {
+        int k;
+        if (add_sku(s, ct->name, &k) != PAI_OK)
+            return PAI_E_NOMEM;
+        ct = &s->types[t];
+        ct->level = 1;
+        ct->gpus = 1;
+        ct->sku = k;
+        s->skus[k].cpus_per_gpu = ct->cpus;
+        s->skus[k].mem_per_gpu_mb = ct->memory_mb;
+        return PAI_OK;
+    }
+    pai_err_t rc = finish_type(s, ct->child, depth + 1, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    ct = &s->types[t];
+    const ctype_t *ch = &s->types[ct->child];
+    ct->level = ch->level + 1;
+    ct->gpus = ch->gpus * ct->child_n;
+    ct->sku = ch->sku;
+    ct->cpus = ch->cpus * ct->child_n;
+    ct->memory_mb = ch->memory_mb * ct->child_n;
+    return PAI_OK;
+}
+
+pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen)
+{
+    for (int t = 0; t < s->n_types; t++) {
+        pai_err_t rc = finish_type(s, t, 0, err, errlen);
+        if (rc != PAI_OK)
+            return rc;
+    }
+    return PAI_OK;
+}
+
+/* ---- cells and nodes ------------------------------------------------- */
+
+pai_err_t sched_model_rebuild_node_map(sched_t *s)
+{
+    sched_strmap_free(&s->node_map);
+    for (int i = 0; i < s->n_nodes; i++) {
+        node_t *n = &s->nodes[i];
+        if (sched_strmap_put(&s->node_map, n->address, i) != PAI_OK)
+            return PAI_E_NOMEM;
+        if (strcmp(n->name, n->address) != 0 &&
+            sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
+            return PAI_E_NOMEM;
+    }
+    return PAI_OK;
+}
+
+static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, size_t errlen)
+{
+    const ctype_t *ct = &s->types[s->cells[cell].type];
+    if (sched_strmap_get(&s->node_map, address) != SCHED_NONE) {
+        snprintf(err, errlen, "node address %s appears twice", address);
+        return PAI_E_BAD_CONFIG;
+    }
+    if (ct->gpus > SCHED_MAX_GPUS_PER_NODE) {
+        snprintf(err, errlen, "cellType %s: %d GPUs in one node (at most %d)", ct->name, ct->gpus,
+                 SCHED_MAX_GPUS_PER_NODE);
+        return PAI_E_BAD_CONFIG;
+    }
+    if (s->n_nodes == s->cap_nodes) {
+        int cap = s->cap_nodes ? s->cap_nodes * 2 : 16;
+        node_t *nn = realloc(s->nodes, (size_t)cap * sizeof(*nn));
+        if (!nn)
+            return PAI_E_NOMEM;
+        bool moved = nn != s->nodes;
+        s->nodes = nn;
+        s->cap_nodes = cap;
+        if (moved && sched_model_rebuild_node_map(s) != PAI_OK)
+            return PAI_E_NOMEM;
+    }
+    node_t *n = &s->nodes[s->n_nodes];
+    *n = (node_t){.cell = cell,
+                  .sku = ct->sku,
+                  .ngpu = ct->gpus,
+                  .cpus = ct->cpus,
+                  .mem = ct->memory_mb,
+                  .healthy = s->opts.assume_healthy};
+    if (ct->gpus == 0)
+        n->sku = SCHED_NONE;
+    str_copy(n->name, address, sizeof(n->name));
+    str_copy(n->address, address, sizeof(n->address));
+    size_t g = (size_t)(ct->gpus ? ct->gpus : 1);
+    n->owner = malloc(g * sizeof(int));
+    n->res = malloc(g * sizeof(int));
+    n->claim = calloc(g, sizeof(uint32_t));
+    if (!n->owner || !n->res || !n->claim) {
+        free(n->owner), free(n->res), free(n->claim);
+        return PAI_E_NOMEM;
+    }
+    for (size_t i = 0; i < g; i++)
+        n->owner[i] = n->res[i] = SCHED_NONE;
+    s->n_nodes++;
+    return sched_strmap_put(&s->node_map, n->address, s->n_nodes - 1);
+}
+
+pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
+                               const char *pinned, int *out, char *err, size_t errlen)
+{
+    if (s->n_cells == s->cap_cells) {
+        int cap = s->cap_cells ? s->cap_cells * 2 : 16;
+        cell_t *nc = realloc(s->cells, (size_t)cap * sizeof(*nc));
+        if (!nc)
+            return PAI_E_NOMEM;
+        s->cells = nc;
+        s->cap_cells = cap;
+    }
+    int c = s->n_cells++;
+    cell_t *cell = &s->cells[c];
+    *cell = (cell_t){.type = type,
+                     .parent = parent,
+                     .node_lo = s->n_nodes,
+                     .node_hi = s->n_nodes,
+                     .bound_vc = SCHED_NONE,
+                     .bound_vcell = SCHED_NONE};
+    cell->depth = parent == SCHED_NONE ? 0 : s->cells[parent].depth + 1;
+    cell->chain = parent == SCHED_NONE ? type : s->cells[parent].chain;
+    if (pinned)
+        str_copy(cell->pinned, pinned, sizeof(cell->pinned));
+    *out = c;
+    if (!address)
+        return PAI_OK;
+    pai_err_t rc = add_node(s, c, address, err, errlen);
+    if (rc == PAI_OK) {
+        s->cells[c].node_hi = s->n_nodes;
+        for (int p = parent; p != SCHED_NONE; p = s->cells[p].parent)
+            s->cells[p].node_hi = s->n_nodes;
+    }
+    return rc;
+}
+
+int sched_cell_gpus(const sched_t *s, int c)
+{
+    int g = 0;
+    for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
+        g += s->nodes[n].ngpu;
+    return g;
+}
+
+int sched_cell_used_gpus(const sched_t *s, int c)
+{
+    int g = 0;
+    for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
+        g += s->nodes[n].used;
+    return g;
+}
+
+bool sched_cell_healthy(const sched_t *s, int c)
+{
+    for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
+        if (!s->nodes[n].healthy)
+            return false;
+    return s->cells[c].node_hi > s->cells[c].node_lo;
+}
+
+/* ---- virtual clusters and binding ------------------------------------ */
+
+pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out)
+{
+    int v = sched_model_find_vc(s, name);
+    if (v == SCHED_NONE) {
+        vc_t *nv = realloc(s->vcs, (size_t)(s->n_vcs + 1) * sizeof(*nv));
+        if (!nv)
+            return PAI_E_NOMEM;
+        s->vcs = nv;
+        v = s->n_vcs++;
+        s->vcs[v] = (vc_t){.reserver = SCHED_NONE};
+        str_copy(s->vcs[v].name, name, sizeof(s->vcs[v].name));
+    }
+    *out = v;
+    return PAI_OK;
+}
+
+pai_err_t sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, bool pinned,
+                                   int pinned_cell)
+{
+    vc_t *vc = &s->vcs[v];
+    vcell_t *nv = realloc(vc->vcells, (size_t)(vc->n_vcells + count) * sizeof(*nv));
+    if (!nv)
+        return PAI_E_NOMEM;
+    vc->vcells = nv;
+    for (int i = 0; i < count; i++) {
+        vc->vcells[vc->n_vcells] = (vcell_t){type, chain, SCHED_NONE, pinned};
+        vc->n_vcells++;
+        vc->quota_gpus += s->types[type].gpus;
+        if (pinned)
+            sched_model_bind(s, v, vc->n_vcells - 1, pinned_cell);
+    }
+    return PAI_OK;
+}
+
+int sched_model_bound_ancestor(const sched_t *s, int c)
+{
+    for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
+        if (s->cells[p].bound_vc != SCHED_NONE)
+            return p;
+    return SCHED_NONE;
+}
+
+void sched_model_bind(sched_t *s, int v, int vcell, int c)
+{
+    s->cells[c].bound_vc = v;
+    s->cells[c].bound_vcell = vcell;
+    s->cells[c].vc_used = 0;
+    s->vcs[v].vcells[vcell].cell = c;
+    for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
+        s->cells[p].bound_below++;
+}
+
+void sched_model_unbind(sched_t *s, int c)
+{
+    cell_t *cell = &s->cells[c];
+    if (cell->bound_vc == SCHED_NONE)
+        return;
+    s->vcs[cell->bound_vc].vcells[cell->bound_vcell].cell = SCHED_NONE;
+    cell->bound_vc = cell->bound_vcell = SCHED_NONE;
+    for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
+        s->cells[p].bound_below--;
+}
+
+/* Depth of the nearest ancestor that is partly bound (-1: none); -2 when an
+ * ancestor is bound itself (the cell is not free). */
+static int split_depth(const sched_t *s, int c)
+{
+    for (int p = s->cells[c].parent; p != SCHED_NONE; p = s->cells[p].parent) {
+        if (s->cells[p].bound_vc != SCHED_NONE)
+            return -2;
+        if (s->cells[p].bound_below > 0) {
+            for (int q = s->cells[p].parent; q != SCHED_NONE; q = s->cells[q].parent)
+                if (s->cells[q].bound_vc != SCHED_NONE)
+                    return -2;
+            return s->cells[p].depth;
+        }
+    }
+    return -1;
+}
+
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle)
+{
+    int best = SCHED_NONE;
+    long best_score = 0;
+    for (int c = 0; c < s->n_cells; c++) {
+        const cell_t *cell = &s->cells[c];
+        if (cell->type != type || cell->chain != chain || cell->bound_below)
+            continue;
+        int d = split_depth(s, c);
+        if (d == -2)
+            continue;
+        bool healthy = sched_cell_healthy(s, c);
+        int used = sched_cell_used_gpus(s, c);
+        if ((need_healthy && !healthy) || (need_idle && used))
+            continue;
+        /* buddy first, then healthy, then idle */
+        long score = (long)(d + 2) * 1000000L + (healthy ? 100000L : 0) - used;
+        if (best == SCHED_NONE || score > best_score) {
+            best = c;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* Start-up check: every VC's cells can be bound at the same time.  Binds all
+ * (largest types first), then unbinds all but pinned cells. */
+pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen)
+{
+    pai_err_t rc = PAI_OK;
+    for (int lvl = 64; lvl >= 1 && rc == PAI_OK; lvl--) {
+        for (int v = 0; v < s->n_vcs && rc == PAI_OK; v++) {
+            vc_t *vc = &s->vcs[v];
+            for (int i = 0; i < vc->n_vcells; i++) {
+                vcell_t *vcl = &vc->vcells[i];
+                if (vcl->cell != SCHED_NONE || s->types[vcl->type].level != lvl)
+                    continue;
+                int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
+                if (c == SCHED_NONE) {
+                    snprintf(err, errlen,
+                             "virtual cluster %s asks more %s cells (chain %s) than the physical "
+                             "cluster has free",
+                             vc->name, s->types[vcl->type].name, s->types[vcl->chain].name);
+                    rc = PAI_E_BAD_CONFIG;
+                    break;
+                }
+                sched_model_bind(s, v, i, c);
+            }
+        }
+    }
+    for (int v = 0; v < s->n_vcs; v++)
+        for (int i = 0; i < s->vcs[v].n_vcells; i++)
+            if (!s->vcs[v].vcells[i].pinned && s->vcs[v].vcells[i].cell != SCHED_NONE)
+                sched_model_unbind(s, s->vcs[v].vcells[i].cell);
+    return rc;
+}

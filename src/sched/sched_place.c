@@ -1,0 +1,349 @@
+/*
+ * sched_place.c - placement of one job's tasks onto nodes and GPUs.
+ *
+ * One attempt places every unbound task of a job (all of them for a gang)
+ * in one of three modes:
+ *   FREE     only free GPUs (and not reserved by an equal or higher priority job);
+ *   PREEMPT  also GPUs of opportunistic jobs and of lower-priority guaranteed
+ *            jobs of the same VC (the victims), cheapest victims first;
+ *   RESERVE  also GPUs of the VC's own running guaranteed jobs: where a
+ *            starving job will fit once they finish (anti-starvation).
+ * GPUs picked during an attempt are claimed with the attempt's stamp, so an
+ * abandoned attempt needs no undo.  Procedure:
+ *   1. build the domain: node ranges the job may use (its VC's bound cells for
+ *      guaranteed work, the whole cluster for opportunistic and CPU-only work);
+ *   2. for a multi-task job, pick an anchor: the smallest cell of the domain
+ *      able to hold all tasks (topology: same rack, same node group);
+ *   3. place tasks largest first, each on the best node: fewest victims, inside
+ *      the anchor, tightest fit (packing); inside a node, the smallest aligned
+ *      GPU block that fits (same PCIe switch / socket);
+ *   4. guaranteed jobs short of room bind more of their VC's virtual cells to
+ *      free physical cells (buddy order) and go back to 3.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_place.h"
+
+/* ---- per-GPU usability ---------------------------------------------- */
+
+/* 0: unusable; otherwise the cost of taking it: 1 free, 2 dying for us,
+ * 3 opportunistic victim, 50 lower-priority guaranteed victim, 4 RESERVE. */
+static int gpu_cost(const sched_t *s, const attempt_t *at, const node_t *n, int g)
+{
+    const job_t *j = &s->jobs[at->job];
+    if (n->claim[g] == at->stamp)
+        return 0;
+    int r = n->res[g];
+    if (r != SCHED_NONE && r != at->job && s->jobs[r].prio >= j->prio)
+        return 0;
+    int o = n->owner[g];
+    if (o == SCHED_NONE)
+        return 1;
+    const job_t *oj = &s->jobs[o];
+    switch (at->mode) {
+    case MODE_FREE:
+        return 0;
+    case MODE_PREEMPT:
+        if (oj->state == JOB_DYING)
+            return oj->dying_for == at->job ? 2 : 0;
+        if (oj->oppo)
+            return j->oppo ? 0 : 3;
+        if (oj->vc == j->vc && oj->prio < j->prio && !j->oppo)
+            return 50;
+        return 0;
+    case MODE_RESERVE:
+        return (oj->vc == j->vc && !oj->oppo) || oj->state == JOB_DYING ? 4 : 0;
+    }
+    return 0;
+}
+
+static bool node_fits_basics(const sched_t *s, const attempt_t *at, const node_t *n,
+                             const task_t *t)
+{
+    if (!n->healthy || n->ngpu < t->gpus)
+        return false;
+    if (t->gpus > 0 && t->sku != SCHED_NONE && n->sku != t->sku)
+        return false;
+    int ccpu = n->claim_stamp == at->stamp ? n->claim_cpus : 0;
+    int64_t cmem = n->claim_stamp == at->stamp ? n->claim_mem : 0;
+    if (t->cpus && n->cpus && n->cpus - n->cpu_used - ccpu < t->cpus)
+        return false;
+    if (t->mem && n->mem && n->mem - n->mem_used - cmem < t->mem)
+        return false;
+    if (at->mode == MODE_FREE) {
+        int cg = n->claim_stamp == at->stamp ? n->claim_gpus : 0;
+        if (n->ngpu - n->used - cg < t->gpus)
+            return false;
+    }
+    (void)s;
+    return true;
+}
+
+/* Choose t->gpus GPUs on node n: the smallest aligned block holding enough
+ * usable GPUs, cheapest then tightest.  Fills pick[], returns the total cost
+ * (0 when impossible); *spare gets the usable GPUs left in the node. */
+static int node_pick(const sched_t *s, const attempt_t *at, const node_t *n, int need, int *pick,
+                     int *spare)
+{
+    int cost[SCHED_MAX_GPUS_PER_NODE];
+    int usable = 0;
+    for (int g = 0; g < n->ngpu; g++) {
+        cost[g] = gpu_cost(s, at, n, g);
+        usable += cost[g] > 0;
+    }
+    if (usable < need)
+        return 0;
+    *spare = usable - need;
+    int b = n->group > 0 && n->group >= need ? n->group : 1;
+    while (b < need)
+        b *= 2;
+    for (; b <= 2 * n->ngpu; b *= 2) {
+        int best_cost = 0, best_lo = -1, best_avail = 0;
+        for (int lo = 0; lo < n->ngpu; lo += b) {
+            int hi = lo + b < n->ngpu ? lo + b : n->ngpu;
+            int avail = 0, c = 0;
+            /* cheapest `need` GPUs of the block: costs are tiny ints, take by level */
+            for (int lvl = 1; lvl <= 50 && avail < need; lvl++)
+                for (int g = lo; g < hi && avail < need; g++)
+                    if (cost[g] == lvl)
+                        avail++, c += lvl;
+            if (avail < need)
+                continue;
+            int free_in_block = 0;
+            for (int g = lo; g < hi; g++)
+                free_in_block += cost[g] > 0;
+            if (best_lo < 0 || c < best_cost || (c == best_cost && free_in_block < best_avail)) {
+                best_cost = c, best_lo = lo, best_avail = free_in_block;
+            }
+        }
+        if (best_lo >= 0) {
+            int hi = best_lo + b < n->ngpu ? best_lo + b : n->ngpu, k = 0;
+            for (int lvl = 1; lvl <= 50 && k < need; lvl++)
+                for (int g = best_lo; g < hi && k < need; g++)
+                    if (cost[g] == lvl)
+                        pick[k++] = g;
+            return best_cost > 0 ? best_cost : 1;
+        }
+        if (b >= n->ngpu)
+            break;
+    }
+    return 0;
+}
+
+/* ---- domain ---------------------------------------------------------- */
+
+static bool in_cell(const sched_t *s, int node, int cell)
+{
+    return cell != SCHED_NONE && node >= s->cells[cell].node_lo && node < s->cells[cell].node_hi;
+}
+
+pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
+{
+    if (at->n_ranges == at->cap_ranges) {
+        int cap = at->cap_ranges ? at->cap_ranges * 2 : 16;
+        range_t *r = realloc(at->ranges, (size_t)cap * sizeof(*r));
+        if (!r)
+            return PAI_E_NOMEM;
+        at->ranges = r;
+        at->cap_ranges = cap;
+    }
+    at->ranges[at->n_ranges++] = (range_t){lo, hi};
+    return PAI_OK;
+}
+
+/* ---- anchor (topology) ----------------------------------------------- */
+
+static int node_capacity(const sched_t *s, const attempt_t *at, const node_t *n, const task_t *t)
+{
+    if (!node_fits_basics(s, at, n, t))
+        return 0;
+    if (t->gpus == 0)
+        return 1;
+    int usable = 0;
+    if (at->mode == MODE_FREE)
+        usable = n->ngpu - n->used;
+    else
+        for (int g = 0; g < n->ngpu; g++)
+            usable += gpu_cost(s, at, n, g) > 0;
+    return usable / t->gpus;
+}
+
+/* The deepest cell (tightest among equals) of the domain that can hold all
+ * n tasks like t; SCHED_NONE when none or for single tasks. */
+static int pick_anchor(sched_t *s, attempt_t *at, const task_t *t, int ntasks)
+{
+    if (ntasks <= 1 || !s->cap_scratch)
+        return SCHED_NONE;
+    int *cap = s->scratch;
+    int best = SCHED_NONE;
+    /* accumulate node capacities into every ancestor cell */
+    for (int r = 0; r < at->n_ranges; r++)
+        for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            int k = node_capacity(s, at, &s->nodes[i], t);
+            for (int c = s->nodes[i].cell; c != SCHED_NONE && k; c = s->cells[c].parent) {
+                if (s->scratch_stamp[c] != at->stamp)
+                    s->scratch_stamp[c] = at->stamp, cap[c] = 0;
+                cap[c] += k;
+            }
+        }
+    for (int r = 0; r < at->n_ranges; r++)
+        for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++)
+            for (int c = s->nodes[i].cell; c != SCHED_NONE; c = s->cells[c].parent) {
+                if (s->scratch_stamp[c] != at->stamp || cap[c] < ntasks)
+                    continue;
+                if (best == SCHED_NONE || s->cells[c].depth > s->cells[best].depth ||
+                    (s->cells[c].depth == s->cells[best].depth && cap[c] < cap[best]))
+                    best = c;
+                break;
+            }
+    return best;
+}
+
+/* ---- placing tasks --------------------------------------------------- */
+
+static void claim(const sched_t *s, attempt_t *at, node_t *n, const task_t *t, const int *pick)
+{
+    (void)s;
+    if (n->claim_stamp != at->stamp) {
+        n->claim_stamp = at->stamp;
+        n->claim_gpus = n->claim_cpus = 0;
+        n->claim_mem = 0;
+    }
+    for (int k = 0; k < t->gpus; k++)
+        n->claim[pick[k]] = at->stamp;
+    n->claim_gpus += t->gpus;
+    n->claim_cpus += t->cpus;
+    n->claim_mem += t->mem;
+}
+
+static bool node_unbound_pref(const sched_t *s, const node_t *n)
+{
+    return sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
+}
+
+/* Place task ti of the attempt's job; false when no node of the domain fits. */
+static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
+{
+    job_t *j = &s->jobs[at->job];
+    task_t *t = &j->tasks[ti];
+    int best = SCHED_NONE, best_pick[SCHED_MAX_GPUS_PER_NODE];
+    long best_score = 0;
+    int pick[SCHED_MAX_GPUS_PER_NODE];
+    for (int r = 0; r < at->n_ranges; r++) {
+        for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            node_t *n = &s->nodes[i];
+            if (!node_fits_basics(s, at, n, t))
+                continue;
+            if (t->pinned != SCHED_NONE && !in_cell(s, i, t->pinned))
+                continue;
+            int spare = 0, cost = 1;
+            if (t->gpus > 0)
+                cost = node_pick(s, at, n, t->gpus, pick, &spare);
+            else
+                spare = (n->cpus - n->cpu_used) + (n->ngpu ? 1000000 : 0);
+            if (!cost)
+                continue;
+            long score = (long)cost * 100000000L;
+            if (anchor != SCHED_NONE && !in_cell(s, i, anchor))
+                score += 10000000L;
+            if (j->oppo && t->gpus > 0 && !node_unbound_pref(s, n))
+                score += 1000000L; /* oppo work prefers cells no VC holds */
+            if (at->mode == MODE_RESERVE)
+                score -= spare; /* where most is free already */
+            else
+                score += spare;
+            if (best == SCHED_NONE || score < best_score) {
+                best = i, best_score = score;
+                memcpy(best_pick, pick, sizeof(int) * (size_t)t->gpus);
+            }
+        }
+    }
+    if (best == SCHED_NONE)
+        return false;
+    t->node = best;
+    memcpy(&j->gpu[t->gpu0], best_pick, sizeof(int) * (size_t)t->gpus);
+    claim(s, at, &s->nodes[best], t, best_pick);
+    return true;
+}
+
+static int cmp_task_size(const void *a, const void *b, void *ctx)
+{
+    const job_t *j = ctx;
+    const task_t *x = &j->tasks[*(const int *)a], *y = &j->tasks[*(const int *)b];
+    if (x->gpus != y->gpus)
+        return y->gpus - x->gpus;
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Place the unbound tasks; returns how many were placed.  For a gang either
+ * all or (after undoing) none.  Placed tasks have t->node set. */
+int sched_attempt_place(sched_t *s, attempt_t *at)
+{
+    job_t *j = &s->jobs[at->job];
+    at->stamp = ++s->stamp;
+    int order[PAI_MAX_TASKS_SMALL], n = 0;
+    int *ord = j->n_tasks <= PAI_MAX_TASKS_SMALL ? order : malloc(sizeof(int) * (size_t)j->n_tasks);
+    if (!ord)
+        return 0;
+    for (int i = 0; i < j->n_tasks; i++)
+        if (j->tasks[i].node == SCHED_NONE)
+            ord[n++] = i;
+    qsort_r(ord, (size_t)n, sizeof(int), cmp_task_size, j);
+    int anchor = n > 1 ? pick_anchor(s, at, &j->tasks[ord[0]], n) : SCHED_NONE;
+    at->stamp = ++s->stamp; /* pick_anchor used the stamp for its scratch */
+    int placed = 0;
+    for (int k = 0; k < n; k++) {
+        if (place_task(s, at, ord[k], anchor))
+            placed++;
+        else if (j->gang)
+            break;
+    }
+    if (j->gang && placed < n) {
+        for (int k = 0; k < n; k++)
+            j->tasks[ord[k]].node = SCHED_NONE;
+        placed = 0;
+    }
+    if (ord != order)
+        free(ord);
+    return placed;
+}
+
+/* Victims: owners of the GPUs the placed tasks took (not dying, not ours). */
+pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at)
+{
+    job_t *j = &s->jobs[at->job];
+    at->n_victims = 0;
+    for (int i = 0; i < j->n_tasks; i++) {
+        task_t *t = &j->tasks[i];
+        if (t->node == SCHED_NONE || t->bound)
+            continue;
+        const node_t *n = &s->nodes[t->node];
+        for (int k = 0; k < t->gpus; k++) {
+            int o = n->owner[j->gpu[t->gpu0 + k]];
+            if (o == SCHED_NONE || s->jobs[o].state == JOB_DYING)
+                continue;
+            bool seen = false;
+            for (int v = 0; v < at->n_victims; v++)
+                seen |= at->victims[v] == o;
+            if (seen)
+                continue;
+            if (at->n_victims == at->cap_victims) {
+                int cap = at->cap_victims ? at->cap_victims * 2 : 8;
+                int *nv = realloc(at->victims, (size_t)cap * sizeof(int));
+                if (!nv)
+                    return PAI_E_NOMEM;
+                at->victims = nv, at->cap_victims = cap;
+            }
+            at->victims[at->n_victims++] = o;
+        }
+    }
+    return PAI_OK;
+}
+
+void sched_attempt_free(attempt_t *at)
+{
+    free(at->ranges);
+    free(at->victims);
+    *at = (attempt_t){0};
+}

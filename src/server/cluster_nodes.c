@@ -1,0 +1,265 @@
+/*
+ * cluster_nodes.c - node registry, port pools and desired sets (see
+ * cluster_nodes.h).
+ *
+ * Ports are pooled per address, not per node: several agents on one host
+ * (tests, `pai up`) share the address, and tasks on them must not collide.
+ */
+#include "server/cluster_nodes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+typedef struct {
+    char *address;
+    uint8_t *used; /* bitmap over [base, base+count) */
+    int next;      /* round-robin start */
+} port_pool_t;
+
+struct nodes {
+    node_t **v;
+    size_t n, cap;
+    port_pool_t *pools;
+    size_t npools;
+    int port_base, port_count;
+};
+
+nodes_t *nodes_new(int port_base, int port_count)
+{
+    nodes_t *ns = xcalloc(1, sizeof(*ns));
+    ns->port_base = port_base;
+    ns->port_count = port_count;
+    return ns;
+}
+
+static void node_free(node_t *n)
+{
+    free(n->name);
+    free(n->address);
+    free(n->boot_id);
+    free(n->log_url);
+    free(n->gpu_model);
+    free(n->runtime);
+    json_decref(n->gpus);
+    free(n->refs);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+}
+
+void nodes_free(nodes_t *ns)
+{
+    if (!ns)
+        return;
+    for (size_t i = 0; i < ns->n; i++)
+        node_free(ns->v[i]);
+    free(ns->v);
+    for (size_t i = 0; i < ns->npools; i++) {
+        free(ns->pools[i].address);
+        free(ns->pools[i].used);
+    }
+    free(ns->pools);
+    free(ns);
+}
+
+node_t *nodes_find(nodes_t *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->v[i]->name, name) == 0)
+            return ns->v[i];
+    return NULL;
+}
+
+node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
+{
+    node_t *n = nodes_find(ns, name);
+    *created = false;
+    if (n)
+        return n;
+    n = xcalloc(1, sizeof(*n));
+    n->name = xstrdup(name);
+    n->address = xstrdup("127.0.0.1");
+    n->state = NODE_HEALTHY;
+    n->seq = 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (ns->n == ns->cap) {
+        ns->cap = ns->cap ? ns->cap * 2 : 16;
+        ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
+    }
+    ns->v[ns->n++] = n;
+    *created = true;
+    return n;
+}
+
+size_t nodes_count(const nodes_t *ns)
+{
+    return ns->n;
+}
+
+node_t *nodes_at(nodes_t *ns, size_t i)
+{
+    return i < ns->n ? ns->v[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- ports */
+
+static port_pool_t *pool_for(nodes_t *ns, const char *address)
+{
+    for (size_t i = 0; i < ns->npools; i++)
+        if (strcmp(ns->pools[i].address, address) == 0)
+            return &ns->pools[i];
+    ns->pools = xrealloc(ns->pools, (ns->npools + 1) * sizeof(*ns->pools));
+    port_pool_t *p = &ns->pools[ns->npools++];
+    p->address = xstrdup(address);
+    p->used = xcalloc((size_t)ns->port_count / 8 + 1, 1);
+    p->next = 0;
+    return p;
+}
+
+static bool bit(const uint8_t *m, int i)
+{
+    return m[i / 8] & (1u << (i % 8));
+}
+
+bool nodes_ports_alloc(nodes_t *ns, const char *address, int n, int *out)
+{
+    port_pool_t *p = pool_for(ns, address);
+    int got = 0;
+    for (int k = 0; k < ns->port_count && got < n; k++) {
+        int i = (p->next + k) % ns->port_count;
+        if (!bit(p->used, i))
+            out[got++] = i;
+    }
+    if (got < n)
+        return false;
+    for (int k = 0; k < n; k++) {
+        p->used[out[k] / 8] |= (uint8_t)(1u << (out[k] % 8));
+        p->next = (out[k] + 1) % ns->port_count;
+        out[k] += ns->port_base;
+    }
+    return true;
+}
+
+static void ports_set(nodes_t *ns, const char *address, const int *ports, int n, bool on)
+{
+    port_pool_t *p = pool_for(ns, address);
+    for (int k = 0; k < n; k++) {
+        int i = ports[k] - ns->port_base;
+        if (i < 0 || i >= ns->port_count)
+            continue;
+        if (on)
+            p->used[i / 8] |= (uint8_t)(1u << (i % 8));
+        else
+            p->used[i / 8] &= (uint8_t) ~(1u << (i % 8));
+    }
+}
+
+void nodes_ports_free(nodes_t *ns, const char *address, const int *ports, int n)
+{
+    ports_set(ns, address, ports, n, false);
+}
+
+void nodes_ports_mark(nodes_t *ns, const char *address, const int *ports, int n)
+{
+    ports_set(ns, address, ports, n, true);
+}
+
+/* ---------------------------------------------------------------- refs */
+
+void nodes_bump(node_t *n)
+{
+    n->seq++;
+    pthread_cond_broadcast(&n->cv);
+}
+
+static lc_task_attempt_t *ref_ta(const node_ref_t *r)
+{
+    return lc_find(r->job, r->ja, r->role, r->index, r->ta);
+}
+
+bool nodes_ref_live(const node_ref_t *r)
+{
+    const lc_task_attempt_t *ta = ref_ta(r);
+    return ta && (ta->state == TASK_WAITING || ta->state == TASK_RUNNING);
+}
+
+static node_ref_t *ref_find(node_t *n, const lc_job_t *job, int ja, int role, int index, int ta)
+{
+    for (size_t i = 0; i < n->nrefs; i++) {
+        node_ref_t *r = &n->refs[i];
+        if (r->job == job && r->ja == ja && r->role == role && r->index == index && r->ta == ta)
+            return r;
+    }
+    return NULL;
+}
+
+static void ref_drop(nodes_t *ns, node_t *n, node_ref_t *r)
+{
+    const lc_task_attempt_t *ta = ref_ta(r);
+    if (ta && ta->nports)
+        nodes_ports_free(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
+    *r = n->refs[--n->nrefs];
+}
+
+static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, int k)
+{
+    lc_task_attempt_t *ta = lc_find(job, ja, role, index, k);
+    if (!ta || !ta->node)
+        return;
+    node_t *n = nodes_find(ns, ta->node);
+    if (!n)
+        return;
+    node_ref_t *r = ref_find(n, job, ja, role, index, k);
+    bool final = lc_task_state_final(ta->state);
+    if (final) {
+        if (r) {
+            bool was = r->desired;
+            ref_drop(ns, n, r);
+            if (was)
+                nodes_bump(n);
+        }
+        return;
+    }
+    if (!r) {
+        if (n->nrefs == n->caprefs) {
+            n->caprefs = n->caprefs ? n->caprefs * 2 : 8;
+            n->refs = xrealloc(n->refs, n->caprefs * sizeof(*n->refs));
+        }
+        r = &n->refs[n->nrefs++];
+        *r = (node_ref_t){job, ja, role, index, k, false};
+        if (ta->nports)
+            nodes_ports_mark(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
+    }
+    bool live = nodes_ref_live(r);
+    if (live != r->desired) {
+        r->desired = live;
+        nodes_bump(n);
+    }
+}
+
+void nodes_sync_job(nodes_t *ns, lc_job_t *job)
+{
+    if (!job->atts)
+        return;
+    /* The previous attempt may still have stopping tasks; look at the last two. */
+    for (int ja = job->natts >= 2 ? job->natts - 2 : 0; ja < job->natts; ja++)
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                const lc_task_t *t = &job->atts[ja].tasks[r][i];
+                for (int k = 0; k < t->natts; k++)
+                    sync_one(ns, job, ja, r, i, k);
+            }
+}
+
+void nodes_clear_refs(nodes_t *ns, node_t *n)
+{
+    while (n->nrefs > 0)
+        ref_drop(ns, n, &n->refs[n->nrefs - 1]);
+    nodes_bump(n);
+}

@@ -1,0 +1,278 @@
+/*
+ * cluster_views.c - read-only views of the cluster for the API: virtual
+ * clusters (from the scheduler's VC status), SKU types, nodes and tasks in
+ * the shape of Kubernetes' node and pod lists (our equivalent of
+ * /api/v2/kubernetes/...), and the /metrics collector.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "sched/sched.h"
+#include "server/jobs_codec.h"
+#include "server/jobs_engine.h"
+#include "server/metrics.h"
+
+#define MAX_VC_ROWS 4096
+
+static json_t *res_json(int64_t cpu, int64_t mem, int64_t gpu)
+{
+    return json_pack("{sI sI sI sI sI}", "cpu", (json_int_t)cpu, "memory", (json_int_t)mem, "gpu",
+                     (json_int_t)gpu, "vCores", (json_int_t)cpu, "GPUs", (json_int_t)gpu);
+}
+
+/* Fold the rows of one VC (one per SKU) into OpenPAI's VirtualCluster. */
+static json_t *vc_json(const sched_vc_status_t *rows, size_t n)
+{
+    int64_t g = 0, u = 0, o = 0, tot = 0, gc = 0, uc = 0, gm = 0, um = 0;
+    int running = 0, waiting = 0;
+    json_t *skus = json_object();
+    for (size_t i = 0; i < n; i++) {
+        g += rows[i].guaranteed_gpus;
+        u += rows[i].used_gpus;
+        o += rows[i].oppo_gpus;
+        tot += rows[i].total_gpus;
+        gc += rows[i].guaranteed_cpus;
+        uc += rows[i].used_cpus;
+        gm += rows[i].guaranteed_memory_mb;
+        um += rows[i].used_memory_mb;
+        running = rows[i].running_jobs;
+        waiting = rows[i].waiting_jobs;
+        json_object_set_new(skus, rows[i].sku[0] ? rows[i].sku : "cpu",
+                            json_pack("{si si si si si}", "guaranteed", rows[i].guaranteed_gpus,
+                                      "used", rows[i].used_gpus, "opportunistic", rows[i].oppo_gpus,
+                                      "total", rows[i].total_gpus, "unhealthy", rows[i].bad_gpus));
+    }
+    double cap = tot ? 100.0 * (double)g / (double)tot : 0;
+    double used = tot ? 100.0 * (double)(u + o) / (double)tot : 0;
+    return json_pack("{sf sf sf sb ss so so so so si si sI}", "capacity", cap, "usedCapacity", used,
+                     "maxCapacity", 100.0, "dedicated", false, "status", "RUNNING", "resourcesUsed",
+                     res_json(uc, um, u + o), "resourcesGuaranteed", res_json(gc, gm, g),
+                     "resourcesTotal", res_json(gc, gm, g), "skus", skus, "runningJobs", running,
+                     "waitingJobs", waiting, "clusterGpus", (json_int_t)tot);
+}
+
+json_t *jobs_vcs_json(jobs_t *j, const char *only_vc)
+{
+    sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
+    pthread_mutex_lock(&j->mu);
+    size_t n = sched_vc_status(j->sched, rows, MAX_VC_ROWS);
+    if (n > MAX_VC_ROWS)
+        n = MAX_VC_ROWS;
+    json_t *all = json_object();
+    for (size_t i = 0; i < n;) {
+        size_t k = i + 1;
+        while (k < n && strcmp(rows[k].vc, rows[i].vc) == 0)
+            k++;
+        if (!only_vc || strcmp(only_vc, rows[i].vc) == 0)
+            json_object_set_new(all, rows[i].vc, vc_json(&rows[i], k - i));
+        i = k;
+    }
+    pthread_mutex_unlock(&j->mu);
+    free(rows);
+    if (!only_vc)
+        return all;
+    json_t *one = json_incref(json_object_get(all, only_vc));
+    json_decref(all);
+    return one;
+}
+
+json_t *jobs_skus_json(jobs_t *j)
+{
+    json_t *out = json_object();
+    pthread_mutex_lock(&j->mu);
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        const char *sku = n->gpu_model && n->ngpus ? n->gpu_model : "cpu";
+        if (json_object_get(out, sku))
+            continue;
+        int per = n->ngpus ? n->ngpus : 1;
+        json_object_set_new(out, sku,
+                            json_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu", n->cpus / per,
+                                      "memory", (json_int_t)(n->memory_mb / per)));
+    }
+    pthread_mutex_unlock(&j->mu);
+    return out;
+}
+
+json_t *jobs_nodes_json(jobs_t *j)
+{
+    json_t *items = json_array();
+    pthread_mutex_lock(&j->mu);
+    size_t cap = nodes_count(j->nodes) + 1;
+    sched_node_status_t *st = xcalloc(cap, sizeof(*st));
+    size_t ns = sched_node_status(j->sched, st, cap);
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        int used = 0;
+        const char *vc = "";
+        for (size_t s = 0; s < ns && s < cap; s++)
+            if (strcmp(st[s].name, n->name) == 0) {
+                used = st[s].used_gpus;
+                vc = st[s].vc ? st[s].vc : "";
+            }
+        char mem[32];
+        snprintf(mem, sizeof mem, "%lldMi", (long long)n->memory_mb);
+        json_array_append_new(
+            items,
+            json_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si}} s{si}}",
+                      "metadata", "name", n->name, "labels", "pai/sku",
+                      n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses", "type",
+                      "InternalIP", "address", n->address ? n->address : "", "capacity", "cpu",
+                      n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus, "conditions", "type",
+                      "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False", "nodeInfo",
+                      "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
+                      n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
+                      used));
+    }
+    pthread_mutex_unlock(&j->mu);
+    free(st);
+    return json_pack("{ss ss so}", "kind", "NodeList", "apiVersion", "v1", "items", items);
+}
+
+static json_t *pod_json(const node_t *n, const node_ref_t *r)
+{
+    const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
+    char *id = jobs_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
+    json_t *o = json_pack(
+        "{s{ss ss s{ss ss si}} s{ss} s{ss ss}}", "metadata", "name", id ? id : "", "namespace",
+        "default", "labels", "pai/job", r->job->name, "pai/role", r->job->roles[r->role].name,
+        "pai/index", r->index, "spec", "nodeName", n->name, "status", "phase",
+        ta ? lc_task_state_name(ta->state) : "UNKNOWN", "hostIP", n->address ? n->address : "");
+    free(id);
+    return o;
+}
+
+json_t *jobs_pods_json(jobs_t *j, const char *namespace_)
+{
+    json_t *items = json_array();
+    bool any_ns = !namespace_ || !*namespace_ || strcmp(namespace_, "default") == 0;
+    pthread_mutex_lock(&j->mu);
+    for (size_t k = 0; any_ns && k < nodes_count(j->nodes); k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        for (size_t i = 0; i < n->nrefs; i++)
+            json_array_append_new(items, pod_json(n, &n->refs[i]));
+    }
+    pthread_mutex_unlock(&j->mu);
+    return json_pack("{ss ss so}", "kind", "PodList", "apiVersion", "v1", "items", items);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+typedef struct {
+    const char *vc;
+    int64_t n[JOB__COUNT];
+} vc_count_t;
+
+static void jobs_by_state(jobs_t *j, buf_t *out)
+{
+    vc_count_t *c = NULL;
+    size_t nc = 0;
+    for (size_t i = 0; i < j->nlist; i++) {
+        const lc_job_t *job = j->list[i];
+        size_t k;
+        for (k = 0; k < nc; k++)
+            if (strcmp(c[k].vc, job->vc) == 0)
+                break;
+        if (k == nc) {
+            c = xrealloc(c, (nc + 1) * sizeof(*c));
+            memset(&c[nc], 0, sizeof(*c));
+            c[nc++].vc = job->vc;
+        }
+        c[k].n[job->state]++;
+    }
+    metrics_family(out, "pai_jobs", "gauge", "Jobs by state and virtual cluster.");
+    for (size_t k = 0; k < nc; k++)
+        for (int s = 0; s < JOB__COUNT; s++) {
+            char vc[256], labels[384];
+            metrics_escape(vc, sizeof vc, c[k].vc);
+            snprintf(labels, sizeof labels, "state=\"%s\",vc=\"%s\"",
+                     lc_job_state_name((job_state_t)s), vc);
+            metrics_sample(out, "pai_jobs", labels, (double)c[k].n[s]);
+        }
+    free(c);
+}
+
+static void nodes_by_state(jobs_t *j, buf_t *out)
+{
+    int64_t n[NODE__COUNT] = {0};
+    for (size_t k = 0; k < nodes_count(j->nodes); k++)
+        n[nodes_at(j->nodes, k)->state]++;
+    metrics_family(out, "pai_nodes", "gauge", "Nodes by state.");
+    metrics_sample(out, "pai_nodes", "state=\"healthy\"", (double)n[NODE_HEALTHY]);
+    metrics_sample(out, "pai_nodes", "state=\"lost\"", (double)n[NODE_LOST]);
+}
+
+static void gpus_by_vc(jobs_t *j, buf_t *out)
+{
+    sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
+    size_t n = sched_vc_status(j->sched, rows, MAX_VC_ROWS);
+    if (n > MAX_VC_ROWS)
+        n = MAX_VC_ROWS;
+    static const char *const fam[] = {"pai_vc_gpus_total", "pai_vc_gpus_used", "pai_vc_gpus_free"};
+    static const char *const help[] = {"GPUs guaranteed to a VC, by SKU.",
+                                       "GPUs used by a VC's jobs (guaranteed and opportunistic).",
+                                       "Guaranteed GPUs of a VC not in use."};
+    for (int f = 0; f < 3; f++) {
+        metrics_family(out, fam[f], "gauge", help[f]);
+        for (size_t i = 0; i < n; i++) {
+            char vc[256], sku[256], labels[600];
+            metrics_escape(vc, sizeof vc, rows[i].vc);
+            metrics_escape(sku, sizeof sku, rows[i].sku);
+            snprintf(labels, sizeof labels, "vc=\"%s\",sku=\"%s\"", vc, sku);
+            int used = rows[i].used_gpus + rows[i].oppo_gpus;
+            int v = f == 0   ? rows[i].guaranteed_gpus
+                    : f == 1 ? used
+                             : (rows[i].guaranteed_gpus > rows[i].used_gpus
+                                    ? rows[i].guaranteed_gpus - rows[i].used_gpus
+                                    : 0);
+            metrics_sample(out, fam[f], labels, v);
+        }
+    }
+    free(rows);
+}
+
+static void sched_latency(jobs_t *j, buf_t *out)
+{
+    sched_summary_t s;
+    sched_summary(j->sched, &s);
+    static const char *const le[] = {"0.0001", "0.001", "0.01", "0.1", "1", "+Inf"};
+    metrics_family(out, "pai_scheduler_decision_seconds", "histogram",
+                   "Scheduler decision latency.");
+    for (int i = 0; i < 6; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "le=\"%s\"", le[i]);
+        metrics_sample(out, "pai_scheduler_decision_seconds_bucket", labels,
+                       (double)s.latency_le[i]);
+    }
+    metrics_sample(out, "pai_scheduler_decision_seconds_sum", NULL, s.latency_sum_s);
+    metrics_sample(out, "pai_scheduler_decision_seconds_count", NULL, (double)s.latency_count);
+    metrics_family(out, "pai_scheduler_decisions_total", "counter", "Decisions by kind.");
+    for (int k = 0; k < 4; k++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "kind=\"%s\"", sched_kind_name((sched_kind_t)k));
+        metrics_sample(out, "pai_scheduler_decisions_total", labels, (double)s.decisions[k]);
+    }
+    metrics_family(out, "pai_cluster_gpus", "gauge", "Cluster GPUs by use.");
+    metrics_sample(out, "pai_cluster_gpus", "use=\"total\"", s.gpus);
+    metrics_sample(out, "pai_cluster_gpus", "use=\"used\"", s.used_gpus);
+    metrics_sample(out, "pai_cluster_gpus", "use=\"free\"", s.gpus - s.used_gpus - s.bad_gpus);
+    metrics_sample(out, "pai_cluster_gpus", "use=\"unhealthy\"", s.bad_gpus);
+}
+
+void jobs_metrics(void *ud, buf_t *out)
+{
+    jobs_t *j = ud;
+    pthread_mutex_lock(&j->mu);
+    jobs_by_state(j, out);
+    nodes_by_state(j, out);
+    gpus_by_vc(j, out);
+    sched_latency(j, out);
+    metrics_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
+    metrics_sample(out, "pai_jobs_submitted_total", NULL, (double)j->submitted);
+    metrics_family(out, "pai_jobs_refused_total", "counter",
+                   "Jobs refused at submission because they can never fit.");
+    metrics_sample(out, "pai_jobs_refused_total", NULL, (double)j->refused_at_submit);
+    pthread_mutex_unlock(&j->mu);
+}

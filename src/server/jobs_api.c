@@ -1,0 +1,680 @@
+/*
+ * jobs_api.c - the job operations behind the REST API: submit, list with
+ * filters, detail, attempts, tasks, config, events, stop, tags, delete.
+ *
+ * Submission procedure:
+ *   1. parse and validate the document (protocol/job.h), outside the lock;
+ *   2. lock: refuse a duplicate name, reserve it (pending); unlock;
+ *   3. commit the job record and its config in one store batch;
+ *   4. lock: queue it in the scheduler and run a pass; a REFUSE means it can
+ *      never fit: unreserve, delete the records, answer 400; else publish.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "protocol/job.h"
+#include "sched/sched.h"
+#include "server/jobs_codec.h"
+#include "server/jobs_engine.h"
+
+/* ---------------------------------------------------------------- submit */
+
+static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_t *jr)
+{
+    r->name = xstrdup(jr->name);
+    r->instances = jr->instances;
+    r->gpu = jr->gpu;
+    r->cpu = jr->cpu;
+    r->mem_mb = jr->memory_mb;
+    r->shm_mb = jr->shm_mb;
+    r->min_failed = jr->min_failed;
+    r->min_succeeded = jr->min_succeeded;
+    r->nports = (int)jr->n_ports;
+    r->ports = r->nports ? xcalloc((size_t)r->nports, sizeof(*r->ports)) : NULL;
+    for (int p = 0; p < r->nports; p++) {
+        r->ports[p].label = xstrdup(jr->ports[p].name);
+        r->ports[p].count = jr->ports[p].count;
+    }
+    char *cmd = NULL;
+    if (job_render_commands(spec, jr->name, 0, true, &cmd) == PAI_OK)
+        r->command = cmd;
+    else
+        r->command = xstrdup("");
+    if (jr->docker_image && jr->docker_image->uri)
+        r->image = xstrdup(jr->docker_image->uri);
+    r->sku = jr->sku_type ? xstrdup(jr->sku_type) : NULL;
+    r->pinned = jr->pinned_cell_id ? xstrdup(jr->pinned_cell_id) : NULL;
+}
+
+static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t now)
+{
+    lc_job_t *job = xcalloc(1, sizeof(*job));
+    job->name = str_printf("%s~%s", user, spec->name);
+    job->user_len = (uint16_t)strlen(user);
+    job->vc = xstrdup(spec->virtual_cluster ? spec->virtual_cluster : "default");
+    job->state = JOB_WAITING;
+    job->prio = (uint8_t)spec->extras.priority_class;
+    job->gang = job_gang(spec);
+    job->job_retry_count = spec->job_retry_count;
+    job->submit_ms = now;
+    job->total_tasks = (uint32_t)job_total_tasks(spec);
+    job->total_gpus = (uint32_t)job_total_gpus(spec);
+    job->nroles = (int)spec->n_roles;
+    job->roles = xcalloc(spec->n_roles + 1, sizeof(lc_role_t));
+    for (size_t r = 0; r < spec->n_roles; r++) {
+        role_from_spec(&job->roles[r], spec, &spec->roles[r]);
+        if (spec->roles[r].task_retry_count > job->task_retry_count)
+            job->task_retry_count = spec->roles[r].task_retry_count;
+    }
+    return job;
+}
+
+static bool vc_known(jobs_t *j, const char *vc)
+{
+    sched_vc_status_t rows[64];
+    size_t n = sched_vc_status(j->sched, rows, 64);
+    for (size_t i = 0; i < n && i < 64; i++)
+        if (strcmp(rows[i].vc, vc) == 0)
+            return true;
+    /* No VC known yet (no nodes), or too many to check here: let the
+     * scheduler decide (it refuses a VC it does not have). */
+    return n == 0 || n > 64;
+}
+
+static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t len)
+{
+    json_t *rec = jobs_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
+    char *rtext = json_dumps(rec, JSON_COMPACT), *ctext = json_dumps(cfg, JSON_COMPACT);
+    json_decref(rec);
+    json_decref(cfg);
+    pai_err_t rc = PAI_E_NOMEM;
+    if (rtext && ctext) {
+        store_op_t ops[2] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
+                             {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext}};
+        rc = store_batch(j->st, ops, 2);
+    }
+    free(rtext);
+    free(ctext);
+    return rc == PAI_E_EXISTS ? PAI_E_CONFLICT_JOB : rc;
+}
+
+static void unstore_job(jobs_t *j, const char *name)
+{
+    store_op_t ops[2] = {{STORE_OP_DEL, "job", name, 0, NULL},
+                         {STORE_OP_DEL, "jobcfg", name, 0, NULL}};
+    if (store_batch(j->st, ops, 2) != PAI_OK)
+        log_error("job=%s could not delete the refused job's records", name);
+}
+
+/* Steps 2-4 for a parsed job. */
+static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, char **err_msg)
+{
+    pthread_mutex_lock(&j->mu);
+    if (jobs_map_get(j, job->name)) {
+        pthread_mutex_unlock(&j->mu);
+        *err_msg = str_printf("job %s already exists", job->name);
+        return PAI_E_CONFLICT_JOB;
+    }
+    if (!vc_known(j, job->vc)) {
+        pthread_mutex_unlock(&j->mu);
+        *err_msg = str_printf("virtual cluster %s does not exist", job->vc);
+        return PAI_E_NO_VC;
+    }
+    job->seq = j->next_seq++;
+    job->pending = true;
+    jobs_table_add(j, job);
+    pthread_mutex_unlock(&j->mu);
+
+    pai_err_t rc = store_job(j, job, yaml, len);
+
+    pthread_mutex_lock(&j->mu);
+    if (rc == PAI_OK) {
+        jobs_enqueue(j, job);
+        jobs_schedule(j, time_wall_ms());
+    }
+    bool refused = rc == PAI_OK && job->refused;
+    if (rc != PAI_OK || refused) {
+        if (refused)
+            *err_msg = str_printf("job %s can never fit: %s", job->name,
+                                  job->waiting_reason ? job->waiting_reason : "refused");
+        if (job->queued)
+            ignore_err(sched_cancel(j->sched, job->name));
+        jobs_table_remove(j, job);
+        j->refused_at_submit += refused;
+    } else {
+        jobs_table_publish(j, job);
+        if (job->state != JOB_WAITING || job->atts)
+            jobs_mark_dirty(j, job);
+        j->submitted++;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (refused) {
+        unstore_job(j, job->name);
+        return PAI_E_INVALID;
+    }
+    if (rc == PAI_OK)
+        ignore_err(jobs_flush(j));
+    return rc;
+}
+
+pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
+                      jobs_vc_check_fn can_use_vc, void *ud, char **name_out, char **err_msg,
+                      json_t **errs_json)
+{
+    *name_out = NULL;
+    *err_msg = NULL;
+    *errs_json = NULL;
+    job_errors_t errs;
+    job_errors_init(&errs);
+    job_spec_t *spec = NULL;
+    pai_err_t rc = job_parse(yaml, len, NULL, &spec, &errs);
+    if (rc != PAI_OK) {
+        *err_msg = job_errors_message(&errs);
+        *errs_json = job_errors_to_json(&errs);
+        job_errors_free(&errs);
+        return rc == PAI_E_NOMEM ? rc : PAI_E_PROTOCOL;
+    }
+    job_errors_free(&errs);
+    if (strlen(user) + strlen(spec->name) + 1 > PAI_MAX_NAME) {
+        job_spec_free(spec);
+        *err_msg = xstrdup("user and job name together are too long");
+        return PAI_E_PROTOCOL;
+    }
+    if (can_use_vc && !can_use_vc(ud, user, spec->virtual_cluster)) {
+        *err_msg =
+            str_printf("user %s may not use virtual cluster %s", user, spec->virtual_cluster);
+        job_spec_free(spec);
+        return PAI_E_FORBIDDEN;
+    }
+    lc_job_t *job = job_from_spec(spec, user, time_wall_ms());
+    job_spec_free(spec);
+    rc = admit(j, job, yaml, len, err_msg);
+    if (rc == PAI_OK)
+        *name_out = xstrdup(job->name);
+    else
+        lc_job_free(job);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- list */
+
+/* True when csv (comma-separated) contains s exactly. */
+static bool csv_has(const char *csv, const char *s, size_t slen)
+{
+    for (const char *p = csv; *p;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n == slen && strncmp(p, s, n) == 0)
+            return true;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return false;
+}
+
+static bool any_tag_in(const lc_job_t *job, const char *csv)
+{
+    for (int t = 0; t < job->ntags; t++)
+        if (csv_has(csv, job->tags[t], strlen(job->tags[t])))
+            return true;
+    return false;
+}
+
+static bool matches(const lc_job_t *job, const jobs_filter_t *f)
+{
+    if (f->username && !csv_has(f->username, job->name, job->user_len))
+        return false;
+    if (f->vc && !csv_has(f->vc, job->vc, strlen(job->vc)))
+        return false;
+    if (f->state) {
+        const char *st = lc_job_state_name(job->state);
+        if (!csv_has(f->state, st, strlen(st)))
+            return false;
+    }
+    if (f->job_priority) {
+        const char *p = jobs_prio_name(job->prio);
+        bool def = job->prio == 2 && csv_has(f->job_priority, "default", 7);
+        if (!def && !csv_has(f->job_priority, p, strlen(p)))
+            return false;
+    }
+    if (f->keyword && !strstr(job->name, f->keyword) && !strstr(job->vc, f->keyword))
+        return false;
+    if (f->tags_contain && !any_tag_in(job, f->tags_contain))
+        return false;
+    if (f->tags_not_contain && any_tag_in(job, f->tags_not_contain))
+        return false;
+    return true;
+}
+
+typedef enum {
+    ORD_JOBNAME,
+    ORD_SUBMISSION,
+    ORD_USERNAME,
+    ORD_VC,
+    ORD_RETRIES,
+    ORD_TASKS,
+    ORD_GPUS,
+    ORD_STATE,
+    ORD_COMPLETION,
+    ORD_PRIORITY,
+} order_field_t;
+
+static const char *const order_names[] = {
+    "jobName",        "submissionTime",  "username",       "vc",
+    "retries",        "totalTaskNumber", "totalGpuNumber", "state",
+    "completionTime", "jobPriority",
+};
+
+static order_field_t g_field; /* qsort has no context argument; guarded by j->mu */
+static int g_desc;
+
+static int64_t key_num(const lc_job_t *a)
+{
+    switch (g_field) {
+    case ORD_RETRIES:
+        return a->retries;
+    case ORD_TASKS:
+        return a->total_tasks;
+    case ORD_GPUS:
+        return a->total_gpus;
+    case ORD_STATE:
+        return a->state;
+    case ORD_COMPLETION:
+        return a->complete_ms;
+    case ORD_PRIORITY:
+        return -(int64_t)a->prio;
+    default:
+        return a->seq;
+    }
+}
+
+static int cmp_jobs(const void *pa, const void *pb)
+{
+    const lc_job_t *a = *(lc_job_t *const *)pa, *b = *(lc_job_t *const *)pb;
+    int c = 0;
+    if (g_field == ORD_JOBNAME)
+        c = strcmp(a->name + a->user_len + 1, b->name + b->user_len + 1);
+    else if (g_field == ORD_USERNAME)
+        c = strncmp(a->name, b->name, a->user_len < b->user_len ? a->user_len : b->user_len);
+    else if (g_field == ORD_VC)
+        c = strcmp(a->vc, b->vc);
+    else {
+        int64_t x = key_num(a), y = key_num(b);
+        c = x < y ? -1 : x > y;
+    }
+    if (c == 0)
+        c = a->seq < b->seq ? -1 : a->seq > b->seq;
+    return g_desc ? -c : c;
+}
+
+static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, char *err,
+                             size_t errlen)
+{
+    *field = ORD_SUBMISSION;
+    *desc = 1;
+    if (!order || !*order)
+        return PAI_OK;
+    const char *comma = strchr(order, ',');
+    size_t n = comma ? (size_t)(comma - order) : strlen(order);
+    size_t k;
+    for (k = 0; k < ARRAY_LEN(order_names); k++)
+        if (strlen(order_names[k]) == n && strncmp(order, order_names[k], n) == 0)
+            break;
+    if (k == ARRAY_LEN(order_names)) {
+        snprintf(err, errlen, "order: unknown field '%.*s'", (int)n, order);
+        return PAI_E_INVALID;
+    }
+    *field = (order_field_t)k;
+    *desc = !comma || strcasecmp(comma + 1, "ASC") != 0;
+    if (comma && strcasecmp(comma + 1, "ASC") != 0 && strcasecmp(comma + 1, "DESC") != 0) {
+        snprintf(err, errlen, "order: direction must be ASC or DESC");
+        return PAI_E_INVALID;
+    }
+    return PAI_OK;
+}
+
+pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err, size_t errlen)
+{
+    order_field_t field;
+    int desc;
+    pai_err_t rc = parse_order(f->order, &field, &desc, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    if (f->offset < 0 || f->limit < 0 || f->limit > 50000) {
+        snprintf(err, errlen, "offset must be >= 0 and limit in [0, 50000]");
+        return PAI_E_INVALID;
+    }
+    int64_t limit = f->limit ? f->limit : 5000;
+    pthread_mutex_lock(&j->mu);
+    lc_job_t **sel = xcalloc(j->nlist + 1, sizeof(*sel));
+    size_t n = 0;
+    for (size_t i = 0; i < j->nlist; i++)
+        if (matches(j->list[i], f))
+            sel[n++] = j->list[i];
+    bool seq_order = field == ORD_SUBMISSION;
+    if (!seq_order) {
+        g_field = field;
+        g_desc = desc;
+        qsort(sel, n, sizeof(*sel), cmp_jobs);
+    }
+    json_t *data = json_array();
+    for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
+        size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
+        json_array_append_new(data, jobs_render_summary(sel[idx]));
+    }
+    pthread_mutex_unlock(&j->mu);
+    free(sel);
+    *out = f->with_total ? json_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
+    return PAI_OK;
+}
+
+/* ---------------------------------------------------------------- detail */
+
+/* Run fn on the job's full form: in memory, or read back from the store
+ * for a compacted (finished) job. */
+typedef json_t *(*render_fn)(const lc_job_t *job, int a, int b, int c);
+
+static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, int a, int b, int c,
+                          json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    if (!job || job->pending) {
+        pthread_mutex_unlock(&j->mu);
+        return PAI_E_NO_JOB;
+    }
+    if (!job->compacted) {
+        *out = fn(job, a, b, c);
+        pthread_mutex_unlock(&j->mu);
+        return PAI_OK;
+    }
+    pthread_mutex_unlock(&j->mu);
+    char *text = NULL;
+    pai_err_t rc = store_get(j->st, "job", name, &text);
+    if (rc != PAI_OK)
+        return rc == PAI_E_NOT_FOUND ? PAI_E_NO_JOB : rc;
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    lc_job_t *full = NULL;
+    rc = rec ? jobs_decode(rec, &full) : PAI_E_INTERNAL;
+    json_decref(rec);
+    if (rc != PAI_OK)
+        return PAI_E_INTERNAL;
+    *out = fn(full, a, b, c);
+    lc_job_free(full);
+    return PAI_OK;
+}
+
+static json_t *r_detail(const lc_job_t *job, int a, int b, int c)
+{
+    (void)b;
+    (void)c;
+    return jobs_render_detail(job, a);
+}
+
+pai_err_t jobs_detail(jobs_t *j, const char *name, int attempt, json_t **out)
+{
+    pai_err_t rc = with_job(j, name, r_detail, attempt, 0, 0, out);
+    return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
+}
+
+static json_t *r_attempts(const lc_job_t *job, int a, int b, int c)
+{
+    (void)b;
+    (void)c;
+    if (a >= 0)
+        return jobs_render_attempt(job, a);
+    json_t *arr = json_array();
+    for (int k = job->atts ? job->natts - 1 : -1; k >= 0; k--)
+        json_array_append_new(arr, jobs_render_attempt(job, k));
+    return arr;
+}
+
+pai_err_t jobs_attempts(jobs_t *j, const char *name, int attempt, json_t **out)
+{
+    pai_err_t rc = with_job(j, name, r_attempts, attempt, 0, 0, out);
+    return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
+}
+
+static int role_of(const lc_job_t *job, const char *role)
+{
+    for (int r = 0; r < job->nroles; r++)
+        if (strcmp(job->roles[r].name, role) == 0)
+            return r;
+    return -1;
+}
+
+static const char *g_role; /* role name for r_task; guarded by task_mu */
+static pthread_mutex_t task_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *r_task(const lc_job_t *job, int a, int index, int c)
+{
+    (void)c;
+    return jobs_render_task(job, a, role_of(job, g_role), index);
+}
+
+pai_err_t jobs_task(jobs_t *j, const char *name, int attempt, const char *role, int index,
+                    json_t **out)
+{
+    pthread_mutex_lock(&task_mu);
+    g_role = role;
+    pai_err_t rc = with_job(j, name, r_task, attempt, index, 0, out);
+    pthread_mutex_unlock(&task_mu);
+    if (rc == PAI_OK && !*out)
+        return PAI_E_NO_TASK;
+    return rc;
+}
+
+static json_t *r_log_source(const lc_job_t *job, int a, int index, int ta)
+{
+    lc_task_attempt_t *t = lc_find(job, a, role_of(job, g_role), index, ta);
+    if (!t || !t->node)
+        return NULL;
+    char *id = jobs_attempt_id(job, a, role_of(job, g_role), index, ta);
+    json_t *o = json_pack("{ss ss}", "node", t->node, "id", id ? id : "");
+    free(id);
+    return o;
+}
+
+pai_err_t jobs_task_log_source(jobs_t *j, const char *name, int attempt, const char *role,
+                               int index, int task_attempt, char **log_url, char **attempt_id)
+{
+    *log_url = *attempt_id = NULL;
+    json_t *o = NULL;
+    pthread_mutex_lock(&task_mu);
+    g_role = role;
+    pai_err_t rc = with_job(j, name, r_log_source, attempt, index, task_attempt, &o);
+    pthread_mutex_unlock(&task_mu);
+    if (rc != PAI_OK)
+        return rc;
+    if (!o)
+        return PAI_E_NO_TASK;
+    pthread_mutex_lock(&j->mu);
+    node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
+    if (n && n->log_url) {
+        *log_url = xstrdup(n->log_url);
+        *attempt_id = xstrdup(json_string_value(json_object_get(o, "id")));
+    }
+    pthread_mutex_unlock(&j->mu);
+    json_decref(o);
+    return *log_url ? PAI_OK : PAI_E_NO_TASK_LOG;
+}
+
+pai_err_t jobs_config_yaml(jobs_t *j, const char *name, char **out)
+{
+    *out = NULL;
+    bool owner;
+    if (!jobs_owner_check(j, name, "", &owner))
+        return PAI_E_NO_JOB;
+    char *text = NULL;
+    pai_err_t rc = store_get(j->st, "jobcfg", name, &text);
+    if (rc != PAI_OK)
+        return rc == PAI_E_NOT_FOUND ? PAI_E_NO_JOB_CONFIG : rc;
+    json_t *cfg = json_loads(text, 0, NULL);
+    free(text);
+    const char *yaml = json_string_value(json_object_get(cfg, "yaml"));
+    job_spec_t *spec = NULL;
+    rc = yaml ? job_parse(yaml, strlen(yaml), NULL, &spec, NULL) : PAI_E_INTERNAL;
+    json_decref(cfg);
+    if (rc != PAI_OK)
+        return PAI_E_NO_JOB_CONFIG;
+    rc = job_to_yaml(spec, true, out);
+    job_spec_free(spec);
+    return rc;
+}
+
+pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **out)
+{
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    if (!job || job->pending) {
+        pthread_mutex_unlock(&j->mu);
+        return PAI_E_NO_JOB;
+    }
+    json_t *data = json_array();
+    json_t *ev = job->events;
+    for (size_t i = json_array_size(ev); i-- > 0;) {
+        json_t *e = json_array_get(ev, i);
+        if (type && strcmp(json_string_value(json_object_get(e, "type")), type) != 0)
+            continue;
+        json_array_append(data, e);
+    }
+    pthread_mutex_unlock(&j->mu);
+    *out = json_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
+    return PAI_OK;
+}
+
+/* ---------------------------------------------------------------- changes */
+
+bool jobs_owner_check(jobs_t *j, const char *name, const char *user, bool *is_owner)
+{
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    bool found = job && !job->pending;
+    *is_owner = found && user && strlen(user) == job->user_len &&
+                strncmp(job->name, user, job->user_len) == 0;
+    pthread_mutex_unlock(&j->mu);
+    return found;
+}
+
+pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
+{
+    int64_t now = time_wall_ms();
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    if (!job || job->pending) {
+        pthread_mutex_unlock(&j->mu);
+        return PAI_E_NO_JOB;
+    }
+    if (stop) {
+        lc_effects_t fx = {0};
+        bool was_waiting = job->state == JOB_WAITING;
+        lc_stop(job, now, &fx);
+        if (was_waiting && job->queued) {
+            ignore_err(sched_cancel(j->sched, job->name));
+            job->queued = false;
+            j->need_pass = true;
+        }
+        jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
+        jobs_apply(j, job, &fx, now);
+        jobs_schedule(j, now);
+    }
+    /* START of an existing job: OpenPAI restarts nothing either; accepted. */
+    pthread_mutex_unlock(&j->mu);
+    return jobs_flush(j);
+}
+
+/* Tags of a compacted job: read-modify-write its stored record. */
+static pai_err_t tag_stored(jobs_t *j, const char *name, const char *tag, bool add)
+{
+    char *text = NULL;
+    pai_err_t rc = store_get(j->st, "job", name, &text);
+    if (rc != PAI_OK)
+        return rc;
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    if (!rec)
+        return PAI_E_INTERNAL;
+    json_t *tags = json_object_get(rec, "tags");
+    if (!json_is_array(tags)) {
+        tags = json_array();
+        json_object_set_new(rec, "tags", tags);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(tags, i, v)
+    {
+        if (strcmp(json_string_value(v), tag) == 0)
+            break;
+    }
+    if (add && i == json_array_size(tags))
+        json_array_append_new(tags, json_string(tag));
+    if (!add && i < json_array_size(tags))
+        json_array_remove(tags, i);
+    text = json_dumps(rec, JSON_COMPACT);
+    int64_t seq = json_integer_value(json_object_get(rec, "seq"));
+    json_decref(rec);
+    rc = text ? store_put(j->st, "job", name, seq, text) : PAI_E_NOMEM;
+    free(text);
+    return rc;
+}
+
+pai_err_t jobs_tag(jobs_t *j, const char *name, const char *tag, bool add)
+{
+    pthread_mutex_lock(&j->flush_mu);
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    pai_err_t rc = PAI_OK;
+    bool stored = false;
+    if (!job || job->pending)
+        rc = PAI_E_NO_JOB;
+    else if (!add && !lc_has_tag(job, tag))
+        rc = PAI_E_NO_TAG;
+    else {
+        if (add)
+            lc_add_tag(job, tag);
+        else
+            (void)lc_del_tag(job, tag);
+        stored = job->compacted;
+        if (!stored)
+            jobs_mark_dirty(j, job);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (rc == PAI_OK && stored)
+        rc = tag_stored(j, name, tag, add);
+    pthread_mutex_unlock(&j->flush_mu);
+    if (rc == PAI_OK && !stored)
+        rc = jobs_flush(j);
+    return rc;
+}
+
+pai_err_t jobs_delete(jobs_t *j, const char *name)
+{
+    pthread_mutex_lock(&j->flush_mu);
+    pthread_mutex_lock(&j->mu);
+    lc_job_t *job = jobs_map_get(j, name);
+    pai_err_t rc = PAI_OK;
+    if (!job || job->pending)
+        rc = PAI_E_NO_JOB;
+    else if (!lc_job_state_final(job->state))
+        rc = PAI_E_INVALID;
+    else
+        jobs_table_remove(j, job);
+    pthread_mutex_unlock(&j->mu);
+    if (rc == PAI_OK) {
+        store_op_t ops[2] = {{STORE_OP_DEL, "job", name, 0, NULL},
+                             {STORE_OP_DEL, "jobcfg", name, 0, NULL}};
+        rc = store_batch(j->st, ops, 2);
+        if (rc == PAI_E_NOT_FOUND)
+            rc = PAI_OK;
+        lc_job_free(job);
+    }
+    pthread_mutex_unlock(&j->flush_mu);
+    return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * jobs_codec.h - a job (lc_job_t) to and from its stored JSON record, and
+ * the REST views of it (OpenPAI's JobSummary, JobDetail, JobAttempt,
+ * TaskStatus).  Pure: no locks, no store.
+ *
+ * Stored record ("job", "<user>~<name>"), version 1:
+ *   {"v":1, "name", "vc", "seq", "state", "prio", ... "roles": [...],
+ *    "attempts": [{..., "tasks": [[{"retries", "atts": [...]}, ...], ...]}]}
+ */
+#ifndef PAI_SERVER_JOBS_CODEC_H
+#define PAI_SERVER_JOBS_CODEC_H
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "server/lifecycle.h"
+
+#define JOBS_RECORD_VERSION 1
+
+/* Priority classes in lc_job_t.prio. */
+const char *jobs_prio_name(int prio);
+int jobs_prio_parse(const char *s); /* -1 when unknown */
+
+/* The record (new reference). */
+json_t *jobs_encode(const lc_job_t *job);
+/* A new job from a record; PAI_E_INVALID when malformed. */
+PAI_MUST_CHECK pai_err_t jobs_decode(const json_t *rec, lc_job_t **out);
+
+/* REST views (new references).  attempt < 0: the last one. */
+json_t *jobs_render_summary(const lc_job_t *job);
+json_t *jobs_render_detail(const lc_job_t *job, int attempt);
+json_t *jobs_render_attempt(const lc_job_t *job, int attempt);
+json_t *jobs_render_task(const lc_job_t *job, int attempt, int role, int index);
+
+/* "<job>/<job attempt>/<role>/<index>/<task attempt>" (malloc'ed). */
+char *jobs_attempt_id(const lc_job_t *job, int ja, int role, int index, int ta);
+/* Split an attempt id; the job name is copied into name (size n). */
+PAI_MUST_CHECK pai_err_t jobs_attempt_id_parse(const char *id, char *name, size_t n, int *ja,
+                                               char *role, size_t rn, int *index, int *ta);
+
+#endif

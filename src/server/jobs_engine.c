@@ -1,0 +1,764 @@
+/*
+ * jobs_engine.c - the job engine's core: the job table, the scheduler glue,
+ * effects of lifecycle events, persistence and the timer thread.
+ *
+ * Locking: one mutex `mu` guards the table, the nodes, the scheduler and
+ * every lc_job_t.  Store writes happen outside `mu`; `flush_mu` orders them
+ * so that a job's records reach the store in version order (the flusher
+ * encodes under `mu`, writes under `flush_mu` only).  Threads that changed
+ * something call jobs_flush() before answering: waiting on flush_mu while
+ * another thread writes batches many changes into one commit.
+ *
+ * Procedure of one event (submission, agent report, node loss, timer):
+ *   1. lock mu; apply the event to the lc_job_t (lifecycle.c);
+ *   2. apply its effects: mark dirty, resync node refs (desired sets, seq,
+ *      long-poll wake-ups), release / resubmit in the scheduler;
+ *   3. run scheduling passes while something was released or queued;
+ *   4. unlock; jobs_flush().
+ */
+#include "server/jobs_engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "protocol/exitspec.h"
+#include "protocol/job.h"
+#include "sched/sched.h"
+#include "server/jobs_codec.h"
+
+#define TIMER_TICK_MS 250
+#define MAX_EVENTS    32
+
+lc_reaction_t jobs_exit_reaction(int code)
+{
+    switch (exitspec_for(code)->reaction) {
+    case EXIT_REACTION_ALWAYS_RETRY:
+        return LC_ALWAYS_RETRY;
+    case EXIT_REACTION_ALWAYS_BACKOFF_RETRY:
+        return LC_BACKOFF_RETRY;
+    case EXIT_REACTION_RETRY_TO_MAX:
+        return LC_RETRY_TO_MAX;
+    default:
+        return LC_NEVER_RETRY;
+    }
+}
+
+/* ---------------------------------------------------------------- table */
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static void map_grow(jobs_t *j);
+
+static void map_put(jobs_t *j, lc_job_t *job)
+{
+    if ((j->tabn + 1) * 4 >= j->tabcap * 3)
+        map_grow(j);
+    size_t m = j->tabcap - 1, i = hash_name(job->name) & m;
+    while (j->tab[i])
+        i = (i + 1) & m;
+    j->tab[i] = job;
+    j->tabn++;
+}
+
+static void map_grow(jobs_t *j)
+{
+    lc_job_t **old = j->tab;
+    size_t oldcap = j->tabcap;
+    j->tabcap = oldcap ? oldcap * 2 : 1024;
+    j->tab = xcalloc(j->tabcap, sizeof(*j->tab));
+    j->tabn = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i])
+            map_put(j, old[i]);
+    free(old);
+}
+
+lc_job_t *jobs_map_get(jobs_t *j, const char *name)
+{
+    if (!j->tabcap)
+        return NULL;
+    size_t m = j->tabcap - 1, i = hash_name(name) & m;
+    for (; j->tab[i]; i = (i + 1) & m)
+        if (strcmp(j->tab[i]->name, name) == 0)
+            return j->tab[i];
+    return NULL;
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void map_del(jobs_t *j, const lc_job_t *job)
+{
+    size_t m = j->tabcap - 1, i = hash_name(job->name) & m;
+    while (j->tab[i] && j->tab[i] != job)
+        i = (i + 1) & m;
+    if (!j->tab[i])
+        return;
+    j->tab[i] = NULL;
+    j->tabn--;
+    for (size_t k = (i + 1) & m; j->tab[k]; k = (k + 1) & m) {
+        lc_job_t *e = j->tab[k];
+        j->tab[k] = NULL;
+        j->tabn--;
+        map_put(j, e);
+    }
+}
+
+static void list_add(jobs_t *j, lc_job_t *job)
+{
+    if (j->nlist == j->caplist) {
+        j->caplist = j->caplist ? j->caplist * 2 : 1024;
+        j->list = xrealloc(j->list, j->caplist * sizeof(*j->list));
+    }
+    j->list[j->nlist++] = job;
+}
+
+static void list_del(jobs_t *j, const lc_job_t *job)
+{
+    for (size_t i = 0; i < j->nlist; i++)
+        if (j->list[i] == job) {
+            memmove(&j->list[i], &j->list[i + 1], (j->nlist - i - 1) * sizeof(*j->list));
+            j->nlist--;
+            return;
+        }
+}
+
+void jobs_table_add(jobs_t *j, lc_job_t *job)
+{
+    map_put(j, job);
+}
+
+void jobs_table_publish(jobs_t *j, lc_job_t *job)
+{
+    job->pending = false;
+    list_add(j, job);
+}
+
+void jobs_table_remove(jobs_t *j, lc_job_t *job)
+{
+    map_del(j, job);
+    if (!job->pending)
+        list_del(j, job);
+    for (size_t i = 0; i < j->ndirty; i++)
+        if (j->dirty[i] == job)
+            j->dirty[i] = j->dirty[--j->ndirty];
+    for (size_t i = 0; i < j->nretry; i++)
+        if (j->retry[i] == job)
+            j->retry[i] = j->retry[--j->nretry];
+}
+
+/* ---------------------------------------------------------------- events */
+
+void jobs_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
+                int64_t now_ms)
+{
+    json_t *ev = job->events;
+    if (!ev)
+        job->events = ev = json_array();
+    json_t *last = json_array_get(ev, json_array_size(ev) - 1);
+    if (last && strcmp(json_string_value(json_object_get(last, "reason")), reason) == 0 &&
+        strcmp(json_string_value(json_object_get(last, "message")), msg) == 0) {
+        json_object_set_new(last, "count",
+                            json_integer(json_integer_value(json_object_get(last, "count")) + 1));
+        json_object_set_new(last, "lastTimestamp", json_integer(now_ms));
+        return;
+    }
+    if (json_array_size(ev) >= MAX_EVENTS)
+        json_array_remove(ev, 0);
+    json_array_append_new(ev, json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
+                                        "frameworkName", job->name, "type", type, "reason", reason,
+                                        "message", msg, "firstTimestamp", (json_int_t)now_ms,
+                                        "lastTimestamp", (json_int_t)now_ms, "count", 1,
+                                        "sourceComponent", "pai-server"));
+}
+
+/* ---------------------------------------------------------------- dirty */
+
+void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
+{
+    if (job->dirty || job->pending)
+        return;
+    job->dirty = true;
+    if (j->ndirty == j->capdirty) {
+        j->capdirty = j->capdirty ? j->capdirty * 2 : 64;
+        j->dirty = xrealloc(j->dirty, j->capdirty * sizeof(*j->dirty));
+    }
+    j->dirty[j->ndirty++] = job;
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+/* Queue job in the scheduler (a first attempt, a retry, or after restart). */
+void jobs_enqueue(jobs_t *j, lc_job_t *job)
+{
+    if (job->queued)
+        return;
+    sched_role_t roles[PAI_MAX_TASK_ROLES];
+    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
+        roles[r] = (sched_role_t){
+            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
+            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
+    sched_request_t req = {job->name,
+                           job->vc,
+                           job_priority_value((job_priority_t)job->prio),
+                           true,
+                           false,
+                           job->submit_ms,
+                           roles,
+                           (size_t)job->nroles};
+    char err[256] = "";
+    pai_err_t rc = sched_submit(j->sched, &req, err, sizeof err);
+    if (rc != PAI_OK) {
+        log_warn("job=%s scheduler refused the request: %s", job->name, err);
+        job->refused = true;
+        free(job->waiting_reason);
+        job->waiting_reason = xstrdup(err[0] ? err : pai_err_msg(rc));
+        return;
+    }
+    job->queued = true;
+    j->need_pass = true;
+}
+
+static int role_index(const lc_job_t *job, const char *name)
+{
+    for (int r = 0; r < job->nroles; r++)
+        if (strcmp(job->roles[r].name, name) == 0)
+            return r;
+    return -1;
+}
+
+static int role_ports(const lc_role_t *r)
+{
+    int n = 0;
+    for (int p = 0; p < r->nports; p++)
+        n += r->ports[p].count;
+    return n;
+}
+
+/* BIND: give every task its node, GPUs and ports; start the attempt. */
+static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_t now)
+{
+    lc_place_t **rows = xcalloc((size_t)job->nroles, sizeof(*rows));
+    int **ports = xcalloc(d->n_tasks + 1, sizeof(*ports));
+    for (int r = 0; r < job->nroles; r++)
+        rows[r] = xcalloc((size_t)job->roles[r].instances, sizeof(lc_place_t));
+    size_t placed = 0;
+    for (size_t k = 0; k < d->n_tasks; k++) {
+        const sched_task_bind_t *t = &d->tasks[k];
+        int r = role_index(job, t->role);
+        if (r < 0 || t->index < 0 || t->index >= job->roles[r].instances)
+            continue;
+        node_t *n = nodes_find(j->nodes, t->node);
+        const char *ip = n ? n->address : (t->address ? t->address : "127.0.0.1");
+        uint64_t mask = 0;
+        for (int g = 0; g < t->n_gpus; g++)
+            if (t->gpus[g] >= 0 && t->gpus[g] < 64)
+                mask |= 1ull << t->gpus[g];
+        int np = role_ports(&job->roles[r]);
+        ports[k] = xcalloc((size_t)np + 1, sizeof(int));
+        if (np && !nodes_ports_alloc(j->nodes, ip, np, ports[k]))
+            log_error("job=%s node=%s no free ports", job->name, t->node);
+        rows[r][t->index] = (lc_place_t){t->node, ip, mask, ports[k], np};
+        placed++;
+    }
+    if (placed != job->total_tasks) {
+        log_error("job=%s bind placed %zu of %u tasks; releasing", job->name, placed,
+                  job->total_tasks);
+        ignore_err(sched_release(j->sched, job->name));
+        job->queued = false;
+    } else {
+        lc_effects_t fx = {0};
+        lc_attempt_begin(job, (const lc_place_t *const *)rows, now, &fx);
+        jobs_event(job, "Normal", "Scheduled",
+                   d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed", now);
+        jobs_apply(j, job, &fx, now);
+    }
+    for (size_t k = 0; k < d->n_tasks; k++)
+        free(ports[k]);
+    free(ports);
+    for (int r = 0; r < job->nroles; r++)
+        free(rows[r]);
+    free(rows);
+}
+
+static void preempt_job(jobs_t *j, lc_job_t *v, const char *for_job, int64_t now)
+{
+    if (v->state != JOB_RUNNING)
+        return;
+    char msg[512];
+    snprintf(msg, sizeof msg, "Preempted by job %s", for_job);
+    lc_effects_t fx = {0};
+    lc_attempt_abort(v, EXIT_PREEMPTED, msg, now, jobs_exit_reaction, &fx);
+    jobs_event(v, "Warning", "Preempted", msg, now);
+    jobs_apply(j, v, &fx, now);
+}
+
+static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
+{
+    lc_job_t *job = jobs_map_get(j, d->job_id);
+    switch (d->kind) {
+    case SCHED_BIND:
+        if (!job || job->state != JOB_WAITING || job->stop_requested) {
+            ignore_err(sched_release(j->sched, d->job_id));
+            if (job)
+                job->queued = false;
+            return;
+        }
+        bind_job(j, job, d, now);
+        return;
+    case SCHED_PREEMPT:
+        for (size_t v = 0; v < d->n_victims; v++) {
+            lc_job_t *victim = jobs_map_get(j, d->victims[v]);
+            if (victim)
+                preempt_job(j, victim, d->job_id, now);
+        }
+        return;
+    case SCHED_WAIT:
+        if (!job)
+            return;
+        free(job->waiting_reason);
+        job->waiting_reason = xstrdup(d->reason ? d->reason : "waiting for resources");
+        jobs_event(job, "Warning", "FailedScheduling", job->waiting_reason, now);
+        jobs_mark_dirty(j, job);
+        return;
+    case SCHED_REFUSE:
+        if (!job)
+            return;
+        job->queued = false;
+        job->refused = true;
+        free(job->waiting_reason);
+        job->waiting_reason = xstrdup(d->reason ? d->reason : "the job can never fit");
+        if (!job->pending) {
+            lc_effects_t fx = {0};
+            lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
+            jobs_apply(j, job, &fx, now);
+        }
+        return;
+    }
+}
+
+void jobs_schedule(jobs_t *j, int64_t now)
+{
+    for (int round = 0; round < 4 && j->need_pass; round++) {
+        j->need_pass = false;
+        const sched_decision_t *d = NULL;
+        size_t n = 0;
+        if (sched_schedule(j->sched, now, &d, &n) != PAI_OK) {
+            log_error("scheduler pass failed");
+            return;
+        }
+        /* Decisions stay valid until the next pass (sched.h). */
+        for (size_t i = 0; i < n; i++)
+            decision(j, &d[i], now);
+    }
+}
+
+/* ---------------------------------------------------------------- effects */
+
+void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
+{
+    if (fx->changed)
+        jobs_mark_dirty(j, job);
+    nodes_sync_job(j->nodes, job);
+    if (fx->release && job->queued) {
+        if (sched_release(j->sched, job->name) != PAI_OK)
+            ignore_err(sched_cancel(j->sched, job->name));
+        job->queued = false;
+        j->need_pass = true;
+    }
+    if (fx->final && job->queued) {
+        ignore_err(sched_cancel(j->sched, job->name));
+        job->queued = false;
+        j->need_pass = true;
+    }
+    if (fx->requeue && job->state == JOB_WAITING) {
+        jobs_event(job, "Normal", "Retry", "job attempt retried", now);
+        if (job->retry_at_ms <= now) {
+            jobs_enqueue(j, job);
+        } else {
+            if (j->nretry == j->capretry) {
+                j->capretry = j->capretry ? j->capretry * 2 : 16;
+                j->retry = xrealloc(j->retry, j->capretry * sizeof(*j->retry));
+            }
+            j->retry[j->nretry++] = job;
+        }
+    }
+    if (fx->final)
+        jobs_event(job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
+                   lc_job_state_name(job->state), now);
+}
+
+/* ---------------------------------------------------------------- flush */
+
+typedef struct {
+    lc_job_t *job;
+    uint32_t version;
+    bool final;
+} flushed_t;
+
+pai_err_t jobs_flush(jobs_t *j)
+{
+    pthread_mutex_lock(&j->flush_mu);
+    pthread_mutex_lock(&j->mu);
+    size_t n = j->ndirty, nn = 0;
+    store_op_t *ops = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(*ops));
+    char **texts = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(char *));
+    flushed_t *done = xcalloc(n + 1, sizeof(*done));
+    for (size_t i = 0; i < n; i++) {
+        lc_job_t *job = j->dirty[i];
+        job->dirty = false;
+        json_t *rec = jobs_encode(job);
+        texts[i] = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, texts[i]};
+        done[i] = (flushed_t){job, job->version, lc_job_state_final(job->state)};
+    }
+    j->ndirty = 0;
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        node_t *node = nodes_at(j->nodes, k);
+        if (!node->dirty)
+            continue;
+        node->dirty = false;
+        json_t *rec =
+            json_pack("{ss ss si sI ss* sO* ss*}", "name", node->name, "address", node->address,
+                      "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
+                      node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
+        texts[n + nn] = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        ops[n + nn] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, texts[n + nn]};
+        nn++;
+    }
+    pthread_mutex_unlock(&j->mu);
+    pai_err_t rc = PAI_OK;
+    if (n + nn > 0)
+        rc = store_batch(j->st, ops, n + nn);
+    if (rc != PAI_OK)
+        log_error("persisting %zu job records failed: %s", n, pai_err_msg(rc));
+    pthread_mutex_lock(&j->mu);
+    for (size_t i = 0; i < n; i++) {
+        lc_job_t *job = done[i].job;
+        if (rc != PAI_OK) {
+            jobs_mark_dirty(j, job);
+            continue;
+        }
+        /* Finished and unchanged since encoded: its attempts now live in
+         * the store only. */
+        if (done[i].final && job->version == done[i].version && !job->compacted && !job->dirty) {
+            lc_job_compact(job);
+            job->compacted = true;
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->flush_mu);
+    for (size_t i = 0; i < n + nn; i++)
+        free(texts[i]);
+    free(texts);
+    free(ops);
+    free(done);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- timer */
+
+static void lose_node(jobs_t *j, node_t *n, int64_t now)
+{
+    log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
+    n->state = NODE_LOST;
+    ignore_err(sched_node_set_health(j->sched, n->name, false));
+    size_t nr = n->nrefs;
+    node_ref_t *refs = nr ? xcalloc(nr, sizeof(*refs)) : NULL;
+    if (nr)
+        memcpy(refs, n->refs, nr * sizeof(*refs));
+    for (size_t i = 0; i < nr; i++) {
+        lc_job_t *job = refs[i].job;
+        lc_task_attempt_t *cur = lc_task_current(job, refs[i].role, refs[i].index);
+        if (refs[i].ja != job->natts - 1 || !cur || cur->index != refs[i].ta ||
+            lc_task_state_final(cur->state))
+            continue;
+        lc_effects_t fx = {0};
+        lc_task_exited(job, refs[i].role, refs[i].index, EXIT_NODE_LOST, "node lost", now,
+                       jobs_exit_reaction, &fx);
+        jobs_event(job, "Warning", "NodeLost", n->name, now);
+        jobs_apply(j, job, &fx, now);
+    }
+    free(refs);
+    nodes_clear_refs(j->nodes, n);
+    j->need_pass = true;
+}
+
+void jobs_tick(jobs_t *j)
+{
+    int64_t mono = time_mono_ms(), now = time_wall_ms();
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        if (n->state == NODE_HEALTHY && mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
+            lose_node(j, n, now);
+    }
+    for (size_t i = 0; i < j->nretry;) {
+        lc_job_t *job = j->retry[i];
+        if (job->state != JOB_WAITING || job->stop_requested) {
+            j->retry[i] = j->retry[--j->nretry];
+        } else if (job->retry_at_ms <= now) {
+            j->retry[i] = j->retry[--j->nretry];
+            jobs_enqueue(j, job);
+        } else {
+            i++;
+        }
+    }
+    jobs_schedule(j, now);
+}
+
+static void *timer_main(void *arg)
+{
+    jobs_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += TIMER_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->timer_cv, &j->mu, &ts);
+        if (j->stopping)
+            break;
+        jobs_tick(j);
+        bool dirty = j->ndirty > 0;
+        pthread_mutex_unlock(&j->mu);
+        if (dirty)
+            ignore_err(jobs_flush(j));
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- restore */
+
+static int restore_node(void *ud, const char *key, int64_t seq, const char *text)
+{
+    jobs_t *j = ud;
+    (void)seq;
+    json_t *rec = json_loads(text, 0, NULL);
+    if (!rec)
+        return 0;
+    bool created;
+    node_t *n = nodes_get(j->nodes, key, &created);
+    const char *s;
+    if ((s = json_string_value(json_object_get(rec, "address"))))
+        free(n->address), n->address = xstrdup(s);
+    if ((s = json_string_value(json_object_get(rec, "gpu_model"))))
+        free(n->gpu_model), n->gpu_model = xstrdup(s);
+    if ((s = json_string_value(json_object_get(rec, "log_url"))))
+        free(n->log_url), n->log_url = xstrdup(s);
+    n->cpus = (int)json_integer_value(json_object_get(rec, "cpus"));
+    n->memory_mb = json_integer_value(json_object_get(rec, "memory_mb"));
+    n->gpus = json_incref(json_object_get(rec, "gpus"));
+    n->ngpus = (int)json_array_size(n->gpus);
+    n->last_seen_ms = time_mono_ms();
+    jobs_node_to_sched(j, n);
+    json_decref(rec);
+    return 0;
+}
+
+void jobs_node_to_sched(jobs_t *j, node_t *n)
+{
+    sched_node_t sn = {n->name,
+                       n->address,
+                       n->ngpus,
+                       n->gpu_model,
+                       n->cpus,
+                       n->memory_mb,
+                       n->state == NODE_HEALTHY,
+                       0};
+    pai_err_t rc = sched_node_update(j->sched, &sn);
+    if (rc != PAI_OK)
+        log_warn("node=%s not taken by the scheduler: %s", n->name, pai_err_msg(rc));
+}
+
+/* A running job after a restart: its allocations back into the scheduler. */
+static void restore_running(jobs_t *j, lc_job_t *job)
+{
+    lc_attempt_t *a = lc_current(job);
+    sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
+    int(*gpus)[64] = xcalloc(job->total_tasks + 1, sizeof(*gpus));
+    size_t n = 0;
+    for (int r = 0; a && r < job->nroles; r++)
+        for (int i = 0; i < job->roles[r].instances; i++) {
+            lc_task_attempt_t *ta = lc_task_current(job, r, i);
+            if (!ta || !ta->node)
+                continue;
+            int ng = 0;
+            for (int g = 0; g < 64; g++)
+                if (ta->gpus & (1ull << g))
+                    gpus[n][ng++] = g;
+            allocs[n] = (sched_alloc_t){job->roles[r].name, i, ta->node, ng, gpus[n]};
+            n++;
+        }
+    sched_role_t roles[PAI_MAX_TASK_ROLES];
+    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
+        roles[r] = (sched_role_t){
+            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
+            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
+    sched_request_t req = {job->name,
+                           job->vc,
+                           job_priority_value((job_priority_t)job->prio),
+                           true,
+                           false,
+                           job->submit_ms,
+                           roles,
+                           (size_t)job->nroles};
+    bool down = false;
+    pai_err_t rc = sched_restore(j->sched, &req, allocs, n, &down);
+    if (rc == PAI_OK)
+        job->queued = true;
+    else
+        log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
+    nodes_sync_job(j->nodes, job);
+    free(allocs);
+    free(gpus);
+}
+
+static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
+{
+    jobs_t *j = ud;
+    json_t *rec = json_loads(text, 0, NULL);
+    lc_job_t *job = NULL;
+    if (!rec || jobs_decode(rec, &job) != PAI_OK) {
+        log_error("job=%s stored record unreadable; skipped", key);
+        json_decref(rec);
+        return 0;
+    }
+    json_decref(rec);
+    if (seq >= j->next_seq)
+        j->next_seq = seq + 1;
+    map_put(j, job);
+    list_add(j, job);
+    if (lc_job_state_final(job->state)) {
+        lc_job_compact(job);
+        job->compacted = true;
+    } else if (job->state == JOB_WAITING) {
+        lc_effects_t fx = {.requeue = true};
+        jobs_apply(j, job, &fx, time_wall_ms());
+    } else {
+        restore_running(j, job);
+    }
+    return 0;
+}
+
+pai_err_t jobs_restore(jobs_t *j)
+{
+    pai_err_t rc = store_scan(j->st, "node", restore_node, j);
+    if (rc == PAI_OK)
+        rc = store_scan(j->st, "job", restore_job, j);
+    j->need_pass = true;
+    jobs_schedule(j, time_wall_ms());
+    log_info("restored %zu jobs, %zu nodes", j->nlist, nodes_count(j->nodes));
+    return rc;
+}
+
+/* ---------------------------------------------------------------- life */
+
+static int64_t mono_us(void *ctx)
+{
+    (void)ctx;
+    return time_mono_us();
+}
+
+static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size_t errlen)
+{
+    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us};
+    if (!o->hived_config || !o->hived_config[0])
+        return sched_new_nodes(&so, out);
+    buf_t b;
+    buf_init(&b, PAI_MAX_CONFIG_FILE);
+    pai_err_t rc = buf_read_file(&b, o->hived_config);
+    if (rc != PAI_OK) {
+        snprintf(err, errlen, "cannot read scheduler config %s", o->hived_config);
+    } else {
+        rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err, size_t errlen)
+{
+    jobs_t *j = xcalloc(1, sizeof(*j));
+    j->st = st;
+    j->opts = *opts;
+    if (j->opts.node_lost_timeout_s <= 0)
+        j->opts.node_lost_timeout_s = 60;
+    if (j->opts.port_base <= 0)
+        j->opts.port_base = 20000;
+    if (j->opts.port_count <= 0)
+        j->opts.port_count = 20000;
+    j->next_seq = 1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->flush_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->timer_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
+    pai_err_t rc = make_sched(&j->opts, &j->sched, err, errlen);
+    if (rc != PAI_OK)
+        goto fail;
+    pthread_mutex_lock(&j->mu);
+    rc = jobs_restore(j);
+    pthread_mutex_unlock(&j->mu);
+    if (rc != PAI_OK) {
+        snprintf(err, errlen, "loading jobs from the store failed: %s", pai_err_msg(rc));
+        goto fail;
+    }
+    if (pthread_create(&j->timer, NULL, timer_main, j) != 0) {
+        snprintf(err, errlen, "cannot start the job timer thread");
+        rc = PAI_E_INTERNAL;
+        goto fail;
+    }
+    j->timer_started = true;
+    ignore_err(jobs_flush(j));
+    *out = j;
+    return PAI_OK;
+fail:
+    jobs_free(j);
+    return rc;
+}
+
+void jobs_free(jobs_t *j)
+{
+    if (!j)
+        return;
+    if (j->timer_started) {
+        pthread_mutex_lock(&j->mu);
+        j->stopping = true;
+        pthread_cond_broadcast(&j->timer_cv);
+        for (size_t k = 0; k < nodes_count(j->nodes); k++)
+            pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->timer, NULL);
+    }
+    for (size_t i = 0; i < j->tabcap; i++)
+        lc_job_free(j->tab[i]);
+    free(j->tab);
+    free(j->list);
+    free(j->dirty);
+    free(j->retry);
+    nodes_free(j->nodes);
+    if (j->sched)
+        sched_free(j->sched);
+    pthread_cond_destroy(&j->timer_cv);
+    pthread_mutex_destroy(&j->mu);
+    pthread_mutex_destroy(&j->flush_mu);
+    free(j);
+}

@@ -1,0 +1,64 @@
+/*
+ * jobs_engine.h - internals of the job engine shared by its files
+ * (jobs_engine.c, jobs_api.c, agentapi.c, cluster_views.c).  Everything
+ * here is called with j->mu held unless it says otherwise.
+ */
+#ifndef PAI_SERVER_JOBS_ENGINE_H
+#define PAI_SERVER_JOBS_ENGINE_H
+
+#include <pthread.h>
+
+#include "server/cluster_nodes.h"
+#include "server/jobs.h"
+
+struct jobs {
+    pthread_mutex_t mu;       /* everything below */
+    pthread_mutex_t flush_mu; /* orders store writes of job records */
+    store_t *st;
+    sched_t *sched;
+    nodes_t *nodes;
+    jobs_opts_t opts;
+    lc_job_t **tab; /* name -> job, open addressing */
+    size_t tabcap, tabn;
+    lc_job_t **list; /* published jobs in submission order */
+    size_t nlist, caplist;
+    int64_t next_seq;
+    lc_job_t **dirty;
+    size_t ndirty, capdirty;
+    lc_job_t **retry; /* waiting for their backoff to pass */
+    size_t nretry, capretry;
+    bool need_pass;
+    pthread_t timer;
+    bool timer_started, stopping;
+    pthread_cond_t timer_cv;
+    uint64_t submitted, refused_at_submit;
+};
+
+lc_job_t *jobs_map_get(jobs_t *j, const char *name);
+void jobs_table_add(jobs_t *j, lc_job_t *job);     /* reserve (pending) */
+void jobs_table_publish(jobs_t *j, lc_job_t *job); /* visible in lists */
+void jobs_table_remove(jobs_t *j, lc_job_t *job);
+
+void jobs_mark_dirty(jobs_t *j, lc_job_t *job);
+void jobs_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
+                int64_t now_ms);
+void jobs_enqueue(jobs_t *j, lc_job_t *job);
+/* Run scheduling passes while j->need_pass. */
+void jobs_schedule(jobs_t *j, int64_t now_ms);
+/* Act on the effects of a lifecycle event of job. */
+void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
+void jobs_node_to_sched(jobs_t *j, node_t *n);
+void jobs_tick(jobs_t *j);
+pai_err_t jobs_restore(jobs_t *j);
+
+/* For calls whose failure is logged elsewhere or harmless here (a release of
+ * a job the scheduler already forgot). */
+static inline void ignore_err(pai_err_t e)
+{
+    (void)e;
+}
+
+/* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
+pai_err_t jobs_flush(jobs_t *j);
+
+#endif

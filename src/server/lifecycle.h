@@ -1,0 +1,231 @@
+/*
+ * lifecycle.h - the job and task state machines (FrameworkController
+ * semantics), pure: no I/O, no locks, no globals.
+ *
+ * A job (lc_job_t) is a compact summary plus, while it is active, its
+ * attempts (lc_attempt_t), each with one lc_task_t per task instance, each
+ * with its task attempts (lc_task_attempt_t).  The server (jobs_engine.c)
+ * owns the locking, the store and the agents; it feeds events in here and
+ * acts on the effects that come back:
+ *
+ *   lc_attempt_begin   the scheduler placed every task (gang): a new job
+ *                      attempt whose tasks are WAITING on their nodes
+ *   lc_task_running    an agent reports a task attempt running
+ *   lc_task_exited     an agent reports it exited (or the node was lost,
+ *                      or the task was stopped): completion policy, task
+ *                      retry, attempt completion, job retry
+ *   lc_stop            executionType STOP
+ *
+ * Job states (OpenPAI):  WAITING -> RUNNING -> SUCCEEDED | FAILED
+ *                        WAITING | RUNNING -> STOPPING -> STOPPED
+ *                        RUNNING -> WAITING (a retry: a new attempt queued)
+ * Task states:           WAITING -> RUNNING -> SUCCEEDED | FAILED | STOPPED
+ *                        WAITING | RUNNING -> STOPPING -> STOPPED | FAILED ...
+ * Every state change goes through lc_job_set_state / lc_task_set_state,
+ * which check the transition against a table and log old -> new.
+ */
+#ifndef PAI_SERVER_LIFECYCLE_H
+#define PAI_SERVER_LIFECYCLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef enum {
+    JOB_WAITING,
+    JOB_RUNNING,
+    JOB_STOPPING,
+    JOB_STOPPED,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB__COUNT
+} job_state_t;
+
+typedef enum {
+    TASK_WAITING,
+    TASK_RUNNING,
+    TASK_STOPPING,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_STOPPED,
+    TASK__COUNT
+} task_state_t;
+
+/* How the exit-code table says to react to an exit code. */
+typedef enum {
+    LC_NEVER_RETRY,   /* permanent */
+    LC_ALWAYS_RETRY,  /* transient: retried, not counted */
+    LC_RETRY_TO_MAX,  /* counted against jobRetryCount / taskRetryCount */
+    LC_BACKOFF_RETRY, /* transient with backoff */
+} lc_reaction_t;
+
+/* Exit codes the lifecycle itself issues (OpenPAI's table). */
+enum {
+    LC_EXIT_SUCCEEDED = 0,
+    LC_EXIT_STOP_REQUESTED = -210,     /* StopFrameworkRequested */
+    LC_EXIT_ATTEMPT_COMPLETION = -220, /* FrameworkAttemptCompletion */
+    LC_EXIT_NODE_LOST = -1001,         /* PodNodeLost */
+    LC_EXIT_PREEMPTED = -1003,         /* PodPreemptedForCriticalPod */
+    LC_EXIT_UNKNOWN_NEGATIVE = -8000,  /* ContainerUndefinedNegativeExitCode */
+    LC_EXIT_OOM = -1200,               /* UserContainerDockerOOMKilled */
+};
+
+/* Maps an exit code to a reaction (the exit spec table, injected). */
+typedef lc_reaction_t (*lc_reaction_fn)(int exit_code);
+
+typedef struct {
+    char *label;
+    int count;
+} lc_port_spec_t;
+
+typedef struct {
+    char *name;
+    int instances;
+    int gpu, cpu, mem_mb, shm_mb;
+    int min_failed, min_succeeded; /* -1 disables */
+    lc_port_spec_t *ports;
+    int nports;
+    char *command; /* rendered commands (may hold secrets); NULL in compact form */
+    char *image;   /* docker image uri or NULL */
+    char *sku;     /* hived skuType or NULL */
+    char *pinned;  /* hived pinnedCellId or NULL */
+} lc_role_t;
+
+typedef struct {
+    int index;     /* task attempt index */
+    uint8_t state; /* task_state_t */
+    bool has_exit;
+    int exit_code;
+    char *node; /* NULL until placed */
+    char *ip;
+    uint64_t gpus; /* bitmask of the node's GPU indices */
+    int *ports;    /* flat, in the role's port-label order */
+    int nports;
+    int64_t created_ms, launched_ms, completed_ms;
+    char *diag;
+} lc_task_attempt_t;
+
+typedef struct {
+    int retries; /* task retries within this job attempt */
+    int natts;
+    lc_task_attempt_t *atts; /* history; the current one is the last */
+} lc_task_t;
+
+typedef struct {
+    int index;
+    uint8_t state; /* job_state_t: RUNNING while running; final when done */
+    bool completing;
+    int64_t created_ms, launched_ms, completed_ms;
+    bool has_exit;
+    int exit_code;
+    char *trigger_role;
+    int trigger_index;
+    char *trigger_msg;
+    char *diag;
+    lc_task_t **tasks; /* tasks[role][instance] */
+} lc_attempt_t;
+
+typedef struct lc_job {
+    char *name; /* "user~job" */
+    uint16_t user_len;
+    char *vc;
+    int64_t seq; /* submission order */
+    uint8_t state;
+    uint8_t prio; /* priority class index, caller-defined */
+    bool stop_requested;
+    bool gang;
+    int32_t retries;     /* job attempts retried (all reasons) */
+    int32_t acc_retries; /* counted against jobRetryCount */
+    int32_t job_retry_count, task_retry_count;
+    int64_t submit_ms, launch_ms, complete_ms;
+    bool has_exit;
+    int exit_code;
+    uint32_t total_tasks, total_gpus;
+    char **tags;
+    int ntags;
+    lc_role_t *roles;
+    int nroles;
+    lc_attempt_t *atts; /* NULL while never started / in compact form */
+    int natts;
+    char *waiting_reason;
+    int64_t retry_at_ms; /* next attempt not before (backoff) */
+    uint32_t version;    /* bumped on every change */
+    /* Owned by the engine (jobs_engine.c), not by the lifecycle. */
+    bool dirty;     /* to persist */
+    bool pending;   /* reserved by a submission not yet committed */
+    bool compacted; /* attempts live only in the store */
+    bool queued;    /* in the scheduler's queue or bound there */
+    bool refused;   /* REFUSEd by the scheduler */
+    void *events;   /* engine's event list (json_t array) */
+} lc_job_t;
+
+/* What the caller must do after an event. */
+typedef struct {
+    bool changed;         /* persist the job */
+    bool desired_changed; /* some node's desired set changed (see nodes) */
+    bool release;         /* the current attempt's resources are all free */
+    bool requeue;         /* ask the scheduler for a new attempt (at retry_at_ms) */
+    bool final;           /* the job reached a final state */
+} lc_effects_t;
+
+const char *lc_job_state_name(job_state_t s);
+const char *lc_task_state_name(task_state_t s);
+/* -1 when unknown. */
+int lc_job_state_parse(const char *s);
+bool lc_job_state_final(job_state_t s);
+bool lc_task_state_final(task_state_t s);
+
+/* Checked transitions; false (and an error log line) when not allowed. */
+bool lc_job_set_state(lc_job_t *job, job_state_t to);
+bool lc_task_set_state(const lc_job_t *job, lc_task_attempt_t *ta, task_state_t to);
+
+/* The placement of one task for lc_attempt_begin. */
+typedef struct {
+    const char *node;
+    const char *ip;
+    uint64_t gpus;
+    const int *ports; /* role's total port count */
+    int nports;
+} lc_place_t;
+
+/* A new job attempt: place[role][instance] for every task.  Tasks start
+ * WAITING on their nodes; the job becomes RUNNING. */
+void lc_attempt_begin(lc_job_t *job, const lc_place_t *const *place, int64_t now_ms,
+                      lc_effects_t *fx);
+lc_attempt_t *lc_current(const lc_job_t *job);
+lc_task_attempt_t *lc_task_current(const lc_job_t *job, int role, int index);
+
+/* Find a task attempt by the coordinates of its attempt id; NULL if none. */
+lc_task_attempt_t *lc_find(const lc_job_t *job, int job_attempt, int role, int index,
+                           int task_attempt);
+
+void lc_task_running(lc_job_t *job, int role, int index, int64_t now_ms, lc_effects_t *fx);
+/* The current attempt of task (role, index) ended with exit_code.  diag may be NULL. */
+void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const char *diag,
+                    int64_t now_ms, lc_reaction_fn react, lc_effects_t *fx);
+/* Abort the current attempt (preemption): it fails with exit_code, the live
+ * tasks are stopped. */
+void lc_attempt_abort(lc_job_t *job, int exit_code, const char *msg, int64_t now_ms,
+                      lc_reaction_fn react, lc_effects_t *fx);
+/* executionType STOP. */
+void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx);
+/* The job left the scheduler's queue for good (refused at run time). */
+void lc_fail_waiting(lc_job_t *job, int exit_code, const char *why, int64_t now_ms,
+                     lc_effects_t *fx);
+
+/* Backoff before the next attempt after `retries` retries (ms). */
+int64_t lc_backoff_ms(int retries, lc_reaction_t r);
+
+/* Free the attempts (keep the summary): the compact form of a finished job. */
+void lc_job_compact(lc_job_t *job);
+void lc_job_free(lc_job_t *job);
+void lc_role_clear(lc_role_t *r);
+void lc_attempts_free(lc_attempt_t *atts, int natts, const lc_job_t *job);
+
+/* Tags. */
+bool lc_has_tag(const lc_job_t *job, const char *tag);
+void lc_add_tag(lc_job_t *job, const char *tag);
+bool lc_del_tag(lc_job_t *job, const char *tag);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * sim.h - the trace-driven emulator behind `pai sim` (src/sim/).
+ */
+#ifndef PAI_SIM_SIM_H
+#define PAI_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "sched/sched.h"
+
+/* "pai", "fifo-quota", "first-fit" -> policy. */
+PAI_MUST_CHECK pai_err_t sim_policy_parse(const char *name, sched_policy_t *out);
+const char *sim_policy_name(sched_policy_t p);
+
+/* Run one scenario file; prints "ok - FILE" or "not ok - FILE: why".
+ * Returns 0 when it passed. */
+int sim_scenario(const char *path);
+
+typedef struct {
+    const char *config; /* HiveD config file, or NULL for the uniform shape */
+    int nodes, gpus_per_node, rack_nodes;
+    const char *vcs_file; /* "name nodes" lines; NULL: the Philly VC sizes */
+    const char *trace;    /* CSV: timestamp,duration,num_gpus,gpu_time,cluster */
+    long limit;           /* replay only the first N jobs by submit time (0: all) */
+    sched_policy_t policy;
+    int64_t starvation_ms;
+    bool json, private_report;
+} sim_args_t;
+
+/* Replay a trace; prints the table or JSON.  Returns the exit status. */
+int sim_replay(const sim_args_t *a);
+
+#endif

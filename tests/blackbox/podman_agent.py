@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""`pai agent --runtime podman` against the fake server (run by
+tests/suites/podman.sh, which builds the local busybox image first):
+image prerequisite, env, host network, shm size, memory limit through the
+agent's cgroup (OOM -> -1200), storage mount, exit code, stop, and a
+missing image (failed_to_start, 254)."""
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agentfake import FAILS, Fake, get_log, make_server, report, start_agent, stop, task  # noqa
+
+IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
+
+
+def main():
+    fake = Fake()
+    srv = make_server(fake)
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    work = tempfile.mkdtemp(prefix="pai-agent-podman-")
+    a = start_agent(url, work, "pn", "--runtime", "podman")
+    try:
+        run(fake, work)
+    finally:
+        stop(a)
+        srv.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if FAILS[0] else 0
+
+
+def run(fake, work):
+    ok = fake.wait(lambda: "pn" in fake.nodes and fake.nodes["pn"]["node"] is not None)
+    node = fake.nodes.get("pn", {}).get("node") or {}
+    report(ok and node.get("runtime") == "podman", "agent registers with the podman runtime", node)
+    share = os.path.join(work, "share")
+    os.makedirs(share)
+    with open(os.path.join(share, "in.txt"), "w") as f:
+        f.write("from-host\n")
+    aid = "alice~pod1/0/r/0/0"
+    cmd = ("echo \"env=$MY_VAR\"; df -m /dev/shm | tail -1; cat /data/in.txt; "
+           "echo out > /data/out.txt; ip -o link 2>/dev/null | grep -c . ; exit 5")
+    fake.set_desired("pn", [task(aid, cmd, image={"uri": IMAGE}, memory_mb=64, cpu=1, shm_mb=32,
+                                 mounts=[{"source": share, "target": "/data"}])])
+    ok = fake.wait(lambda: aid in fake.exits, timeout=60)
+    ex = fake.exits.get(aid, [{}])[0]
+    report(ok and ex.get("exit_code") == 5, "podman task exit code is reported", ex)
+    st, out = get_log(node, aid, "stdout")
+    report("env=hello" in out, "podman task sees its env", out)
+    report(" 32 " in out, "podman task gets --shm-size from shm_mb", out)
+    report("from-host" in out and os.path.exists(os.path.join(share, "out.txt")),
+           "storage mount is readable and writable", out)
+
+    oid = "alice~pod2/0/r/0/0"
+    fake.set_desired("pn", [task(oid, "dd if=/dev/zero of=/dev/null bs=200M count=1; exit $?",
+                                 image=IMAGE, memory_mb=48)])
+    ok = fake.wait(lambda: oid in fake.exits, timeout=60)
+    ex = fake.exits.get(oid, [{}])[0]
+    report(ok and ex.get("exit_code") == -1200 and ex.get("oom") is True,
+           "podman task over its memory limit is reported OOM (-1200)", ex)
+
+    sid = "alice~pod3/0/r/0/0"
+    fake.set_desired("pn", [task(sid, "sleep 60", image=IMAGE, kill_grace_ms=2000)])
+    fake.wait(lambda: any(t["attempt_id"] == sid and t["state"] == "running"
+                          for t in (fake.nodes["pn"]["last"] or [])), timeout=30)
+    fake.set_desired("pn", [])
+    ok = fake.wait(lambda: sid in fake.exits, timeout=60)
+    ex = fake.exits.get(sid, [{}])[0]
+    report(ok and ex.get("exit_code") in (137, 143), "podman task is stopped", ex)
+
+    mid = "alice~pod4/0/r/0/0"
+    fake.set_desired("pn", [task(mid, "true", image="localhost/no-such-image:0")])
+    ok = fake.wait(lambda: mid in fake.exits, timeout=60)
+    ex = fake.exits.get(mid, [{}])[0]
+    report(ok and ex.get("state") == "failed_to_start" and ex.get("exit_code") == 254,
+           "a missing image fails to start with ContainerImageNotExists (254)", ex)
+    report(all(len(v) == 1 for v in fake.exits.values()), "every podman attempt ended once")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+/* test_http.c - the HTTP layer on a real socket: routing, 404/405/413,
+ * permission checks before handlers, error bodies, metrics counting. */
+#include <curl/curl.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "test.h"
+#include "test_srvctx.h"
+
+static srvctx_t S;
+static http_server_t *H;
+static char base[64];
+
+typedef struct {
+    long status;
+    char body[8192];
+    size_t len;
+} reply_t;
+
+static size_t sink(char *p, size_t sz, size_t n, void *ud)
+{
+    reply_t *r = ud;
+    size_t k = sz * n;
+    if (r->len + k < sizeof(r->body)) {
+        memcpy(r->body + r->len, p, k);
+        r->len += k;
+        r->body[r->len] = '\0';
+    }
+    return k;
+}
+
+static reply_t req(const char *method, const char *path, const char *token, const char *body)
+{
+    reply_t r = {0};
+    char url[512], authz[300];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (token) {
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, authz);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return r;
+}
+
+static char *admin_token(void)
+{
+    char *t = NULL;
+    if (auth_token_new(S.ctx.auth, "admin", false, 3600, &t) != PAI_OK)
+        return NULL;
+    return t;
+}
+
+TEST(starts_on_a_free_port)
+{
+    char err[256];
+    CHECK(srvctx_open(&S, NULL, NULL) == 0);
+    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, 64, &H, err, sizeof(err)) == PAI_OK);
+    CHECK(H && http_server_port(H) > 0);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", H ? http_server_port(H) : 0);
+    http_server_t *h2 = NULL;
+    CHECK(http_server_start(&S.ctx, "not-an-ip", 0, 64, &h2, err, sizeof(err)) == PAI_E_INVALID);
+    CHECK_STR_CONTAINS(err, "not-an-ip");
+}
+
+TEST(unknown_paths_are_no_api_and_wrong_methods_405)
+{
+    reply_t r = req("GET", "/api/v2/none", NULL, NULL);
+    CHECK_INT_EQ(r.status, 404);
+    CHECK_STR_CONTAINS(r.body, "\"code\":\"NoApiError\"");
+    r = req("DELETE", "/api/v2/info", NULL, NULL);
+    CHECK_INT_EQ(r.status, 405);
+    CHECK_STR_CONTAINS(r.body, "MethodNotAllowedError");
+    r = req("GET", "//api//v2/info/", NULL, NULL);
+    CHECK_INT_EQ(r.status, 200);
+}
+
+TEST(permission_is_checked_before_the_handler)
+{
+    reply_t r = req("POST", "/api/v2/users", NULL, "{\"username\":\"x1\",\"password\":\"123456\"}");
+    CHECK_INT_EQ(r.status, 401);
+    CHECK_STR_CONTAINS(r.body, "UnauthorizedUserError");
+    CHECK(!auth_user_exists(&S.ctx, "x1"));
+    char *t = admin_token();
+    r = req("POST", "/api/v2/users", t, "{\"username\":\"x1\",\"password\":\"123456\"}");
+    CHECK_INT_EQ(r.status, 201);
+    char *ut = NULL;
+    CHECK(auth_token_new(S.ctx.auth, "x1", false, 3600, &ut) == PAI_OK);
+    r = req("POST", "/api/v2/users", ut, "{\"username\":\"x2\",\"password\":\"123456\"}");
+    CHECK_INT_EQ(r.status, 403);
+    CHECK(!auth_user_exists(&S.ctx, "x2"));
+    r = req("GET", "/api/v2/users/x1", ut, NULL); /* {user} param reaches the handler */
+    CHECK_INT_EQ(r.status, 200);
+    CHECK_STR_CONTAINS(r.body, "\"username\":\"x1\"");
+    free(ut);
+    free(t);
+}
+
+TEST(body_over_the_limit_is_413)
+{
+    char *t = admin_token();
+    size_t n = PAI_MAX_HTTP_BODY + 10;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    reply_t r = req("POST", "/api/v2/users", t, big);
+    CHECK_INT_EQ(r.status, 413);
+    CHECK_STR_CONTAINS(r.body, "RequestEntityTooLargeError");
+    free(big);
+    free(t);
+}
+
+TEST(requests_are_counted_for_metrics)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    metrics_collect(S.ctx.metrics, &b);
+    CHECK_STR_CONTAINS(buf_str(&b), "pai_api_requests_total{method=\"GET\",route=\"/api/v2/"
+                                    "info\",status=\"200\"} 1");
+    CHECK_STR_CONTAINS(buf_str(&b), "route=\"unmatched\",status=\"404\"} 1");
+    CHECK_STR_CONTAINS(buf_str(&b), "pai_api_request_duration_seconds_count{method=\"POST\","
+                                    "route=\"/api/v2/users\"}");
+    buf_free(&b);
+}
+
+TEST(stops_cleanly)
+{
+    http_server_stop(H);
+    H = NULL;
+    reply_t r = req("GET", "/api/v2/info", NULL, NULL);
+    CHECK_INT_EQ(r.status, 0);
+    srvctx_close(&S);
+}
+
+RUN_TESTS(starts_on_a_free_port, unknown_paths_are_no_api_and_wrong_methods_405,
+          permission_is_checked_before_the_handler, body_over_the_limit_is_413,
+          requests_are_counted_for_metrics, stops_cleanly)

@@ -1,0 +1,223 @@
+/* test_sched.c - the scheduler's API: configs, derived models, decisions, restore, status. */
+#include <dirent.h>
+#include <stdlib.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "sched/sched.h"
+#include "test.h"
+
+static const char *cfg_dir(void)
+{
+    static const char *dirs[] = {"../shared/reference/hived-configs",
+                                 "/work/shared/reference/hived-configs"};
+    for (size_t i = 0; i < 2; i++) {
+        DIR *d = opendir(dirs[i]);
+        if (d) {
+            closedir(d);
+            return dirs[i];
+        }
+    }
+    return NULL;
+}
+
+static sched_t *from_yaml(const char *yaml, char *err, size_t errlen)
+{
+    sched_opts_t o = {.assume_healthy = true};
+    sched_t *s = NULL;
+    if (sched_new_config(yaml, strlen(yaml), &o, &s, err, errlen) != PAI_OK)
+        return NULL;
+    return s;
+}
+
+TEST(every_reference_hived_config_loads)
+{
+    const char *dir = cfg_dir();
+    CHECK(dir != NULL);
+    if (!dir)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        buf_t b;
+        buf_init(&b, PAI_MAX_CONFIG_FILE);
+        CHECK(buf_read_file(&b, path) == PAI_OK);
+        char err[256] = "";
+        sched_t *s = from_yaml(buf_str(&b), err, sizeof(err));
+        if (!s)
+            fprintf(stderr, "  %s: %s\n", path, err);
+        CHECK(s != NULL);
+        sched_free(s);
+        buf_free(&b);
+        n++;
+    }
+    closedir(d);
+    CHECK(n >= 11);
+}
+
+static const char base_cfg[] = "physicalCluster:\n"
+                               "  skuTypes: {K80: {gpu: 1, cpu: 4, memory: 8192Mi}}\n"
+                               "  cellTypes:\n"
+                               "    K80-NODE: {childCellType: K80, childCellNumber: 4, "
+                               "isNodeLevel: true}\n"
+                               "    POOL: {childCellType: K80-NODE, childCellNumber: 2}\n"
+                               "  physicalCells:\n"
+                               "  - cellType: POOL\n"
+                               "    cellChildren: [{cellAddress: n1}, {cellAddress: n2}]\n";
+
+TEST(invalid_configs_are_refused_with_a_reason)
+{
+    static const struct {
+        const char *tail, *want;
+    } cases[] = {
+        {"virtualClusters: {a: {virtualCells: [{cellType: POOL.K80-NODE, cellNumber: 3}]}}\n",
+         "asks more"},
+        {"virtualClusters: {a: {virtualCells: [{cellType: NOPE, cellNumber: 1}]}}\n",
+         "unknown cellType"},
+        {"virtualClusters: {a: {pinnedCells: [{pinnedCellId: ghost}]}}\n", "ghost"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[2048], err[256] = "";
+        snprintf(yaml, sizeof(yaml), "%s%s", base_cfg, cases[i].tail);
+        sched_t *s = from_yaml(yaml, err, sizeof(err));
+        CHECK(s == NULL);
+        CHECK_STR_CONTAINS(err, cases[i].want);
+        sched_free(s);
+    }
+    char err[256] = "";
+    CHECK(from_yaml("physicalCluster:\n  skuTypes: {K80: {gpu: 1}}\n  cellTypes:\n"
+                    "    N: {childCellType: K81, childCellNumber: 2, isNodeLevel: true}\n",
+                    err, sizeof(err)) == NULL);
+    CHECK_STR_CONTAINS(err, "unknown childCellType K81");
+    CHECK(from_yaml("physicalCluster:\n  cellTypes:\n"
+                    "    N: {childCellType: G, childCellNumber: 2, isNodeLevel: true}\n"
+                    "  physicalCells:\n  - {cellType: N, cellAddress: a, pinnedCellId: p}\n"
+                    "  - {cellType: N, cellAddress: b, pinnedCellId: p}\n",
+                    err, sizeof(err)) == NULL);
+    CHECK_STR_CONTAINS(err, "used twice");
+}
+
+static pai_err_t submit1(sched_t *s, const char *id, const char *vc, int prio, int tasks, int gpus,
+                         int cpus)
+{
+    sched_role_t r = {.name = "worker", .instances = tasks, .gpus = gpus, .cpus = cpus};
+    sched_request_t q = {
+        .job_id = id, .vc = vc, .priority = prio, .gang = true, .roles = &r, .n_roles = 1};
+    return sched_submit(s, &q, NULL, 0);
+}
+
+TEST(derived_model_mixes_gpu_models_and_cpu_only_nodes)
+{
+    sched_t *s = NULL;
+    CHECK(sched_new_nodes(NULL, &s) == PAI_OK);
+    sched_node_t a = {.name = "a", .gpus = 8, .sku = "A100", .cpus = 64, .healthy = true};
+    sched_node_t b = {.name = "b", .gpus = 4, .sku = "V100", .cpus = 32, .healthy = true};
+    sched_node_t c = {.name = "c", .gpus = 0, .cpus = 16, .healthy = true};
+    CHECK(sched_node_update(s, &a) == PAI_OK);
+    CHECK(sched_node_update(s, &b) == PAI_OK);
+    CHECK(sched_node_update(s, &c) == PAI_OK);
+    sched_role_t r = {.name = "w", .instances = 1, .gpus = 4, .sku = "V100"};
+    sched_request_t q = {
+        .job_id = "v", .vc = "default", .priority = 10, .gang = true, .roles = &r, .n_roles = 1};
+    CHECK(sched_submit(s, &q, NULL, 0) == PAI_OK);
+    CHECK(submit1(s, "cpu", "default", 10, 1, 0, 8) == PAI_OK);
+    const sched_decision_t *d;
+    size_t n;
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+    int binds = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].kind != SCHED_BIND)
+            continue;
+        binds++;
+        if (strcmp(d[i].job_id, "v") == 0)
+            CHECK_STR_EQ(d[i].tasks[0].node, "b");
+        else
+            CHECK_STR_EQ(d[i].tasks[0].node, "c"); /* CPU work prefers CPU-only nodes */
+    }
+    CHECK_INT_EQ(binds, 2);
+    sched_vc_status_t rows[8];
+    size_t nr = sched_vc_status(s, rows, 8);
+    CHECK_INT_EQ(nr, 2); /* default x {A100, V100} */
+    sched_summary_t sum;
+    sched_summary(s, &sum);
+    CHECK_INT_EQ(sum.gpus, 12);
+    CHECK_INT_EQ(sum.used_gpus, 4);
+    CHECK(sched_release(s, "v") == PAI_OK);
+    CHECK(sched_release(s, "v") == PAI_E_NO_JOB);
+    sched_free(s);
+}
+
+TEST(submit_rejects_duplicates_and_malformed_requests)
+{
+    sched_t *s = NULL;
+    CHECK(sched_new_nodes(NULL, &s) == PAI_OK);
+    CHECK(submit1(s, "x", "default", 10, 1, 1, 0) == PAI_OK);
+    CHECK(submit1(s, "x", "default", 10, 1, 1, 0) == PAI_E_CONFLICT_JOB);
+    CHECK(submit1(s, "y", "default", 10, 0, 1, 0) == PAI_E_INVALID);
+    CHECK(submit1(s, "", "default", 10, 1, 1, 0) == PAI_E_INVALID);
+    CHECK(sched_cancel(s, "x") == PAI_OK);
+    CHECK(sched_cancel(s, "x") == PAI_E_NO_JOB);
+    sched_free(s);
+}
+
+static int64_t fake_clock(void *ctx)
+{
+    int64_t *t = ctx;
+    return *t += 250;
+}
+
+TEST(latency_counters_use_the_injected_clock)
+{
+    int64_t t = 0;
+    sched_opts_t o = {.clock_us = fake_clock, .clock_ctx = &t};
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {1};
+    CHECK(sched_new_uniform(1, 8, 0, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
+    CHECK(submit1(s, "j", "a", 10, 1, 1, 0) == PAI_OK);
+    const sched_decision_t *d;
+    size_t n;
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+    sched_summary_t sum;
+    sched_summary(s, &sum);
+    CHECK_INT_EQ(sum.latency_count, 1);
+    CHECK(sum.latency_sum_s > 0.0002 && sum.latency_sum_s < 0.0003);
+    CHECK_INT_EQ(sum.latency_le[0], 0);
+    CHECK_INT_EQ(sum.latency_le[1], 1);
+    CHECK_INT_EQ(sum.decisions[SCHED_BIND], 1);
+    sched_free(s);
+}
+
+TEST(restore_rebuilds_usage_and_rejects_conflicts)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {2};
+    sched_opts_t o = {.assume_healthy = true};
+    CHECK(sched_new_uniform(2, 8, 0, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
+    sched_role_t r = {.name = "w", .instances = 1, .gpus = 2};
+    sched_request_t q = {
+        .job_id = "old", .vc = "a", .priority = 10, .gang = true, .roles = &r, .n_roles = 1};
+    int g[] = {2, 3};
+    sched_alloc_t al = {.role = "w", .index = 0, .node = "node-00001", .n_gpus = 2, .gpus = g};
+    bool down = true;
+    CHECK(sched_restore(s, &q, &al, 1, &down) == PAI_OK);
+    CHECK(!down);
+    q.job_id = "clash";
+    CHECK(sched_restore(s, &q, &al, 1, &down) == PAI_E_INVALID);
+    sched_node_status_t ns[2];
+    CHECK_INT_EQ(sched_node_status(s, ns, 2), 2);
+    CHECK_INT_EQ(ns[1].used_gpus, 2);
+    CHECK_STR_EQ(ns[1].vc, "a");
+    sched_free(s);
+}
+
+RUN_TESTS(every_reference_hived_config_loads, invalid_configs_are_refused_with_a_reason,
+          derived_model_mixes_gpu_models_and_cpu_only_nodes,
+          submit_rejects_duplicates_and_malformed_requests, latency_counters_use_the_injected_clock,
+          restore_rebuilds_usage_and_rejects_conflicts)
