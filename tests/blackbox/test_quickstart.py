@@ -90,7 +90,12 @@ def run_readme(t, data, port):
         if line.startswith("export PATH="):
             continue  # the same PATH change is made above
         cmd = line.replace("9186", str(port)).replace(".pai/", data + "/")
-        p = subprocess.run(["bash", "-c", cmd], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        try:
+            p = subprocess.run(["bash", "-c", cmd], env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+        except subprocess.TimeoutExpired as e:
+            t.check("README: %s" % line, False, "timed out after 240 s\n--- stdout\n%s--- stderr\n%s"
+                    % (e.stdout, e.stderr))
+            continue
         want = expected(line)
         good = p.returncode == 0 and (want is None or re.search(want, p.stdout))
         t.check("README: %s" % line, good, "rc=%d want=%s\n--- stdout\n%s--- stderr\n%s"
