@@ -17,7 +17,7 @@ FUZZ_SHARED := $(firstword $(wildcard ../shared/data/openpai-jobs) \
 
 .PHONY: fuzz fuzz-run fuzz-lib
 fuzz-lib:
-	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) SAN= OPT="-O1 -g $(FUZZ_FLAGS)" $(FUZZ_BUILD)/libpai.a
+	$(MAKE) -j2 CC=clang BUILD=$(FUZZ_BUILD) SAN= OPT="-O1 -g $(FUZZ_FLAGS)" $(FUZZ_BUILD)/libpai.a
 
 fuzz: fuzz-lib
 	@mkdir -p $(FUZZ_BUILD)

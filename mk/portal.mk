@@ -26,3 +26,10 @@ $(PORTAL_GEN): $(PORTAL_EMBED) $(PORTAL_LIST) $(addprefix web/,$(PORTAL_FILES))
 
 .PHONY: FORCE_PORTAL_LIST
 FORCE_PORTAL_LIST:
+
+# make bench-portal: time to first render of the job list with 10,000 jobs
+# (docs/benchmarks.md, section "Portal").
+.PHONY: bench bench-portal
+bench: bench-portal
+bench-portal: $(BUILD)/pai
+	PAI_BIN=$(abspath $(BUILD)/pai) python3 bench/portal.py --jobs 10000

@@ -45,7 +45,25 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 CONF
 }
-trap setup_containers_conf EXIT
+
+# The portal's browser tests (tests/browser): playwright-core at the version
+# pinned in package-lock.json, from the npm registry.  Skipped when the
+# installed tree is newer than the lock file; it drives Debian's chromium, so
+# no browser is downloaded.
+BROWSER_TESTS=0
+for a in "$@"; do case "$a" in --browser|--all) BROWSER_TESTS=1 ;; esac; done
+setup_browser_tests() {
+  [ "$BROWSER_TESTS" -eq 1 ] || return 0
+  command -v npm >/dev/null || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+  [ -f "$dir/package-lock.json" ] || return 0
+  [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+  echo "deps.sh: npm ci in tests/browser"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
+    echo "deps.sh: npm ci in tests/browser failed; the portal's browser tests will say so" >&2
+}
+trap 'setup_containers_conf; setup_browser_tests' EXIT
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -322,13 +322,25 @@ static pai_err_t resolve(rctx_t *r, const char *e, const char *end, buf_t *b)
     return append_value(b, v);
 }
 
+/* First "ab" in [p, end), or NULL (memchr-based: libc memmem's set-up cost
+ * dominated rendering of short commands). */
+static const char *find2(const char *p, const char *end, char a, char b)
+{
+    while (p < end && (p = memchr(p, a, (size_t)(end - p))) != NULL) {
+        if (p + 1 < end && p[1] == b)
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
 static pai_err_t render_into(rctx_t *r, const char *text, size_t len, buf_t *b)
 {
     const char *p = text, *end = text + len;
     pai_err_t rc = PAI_OK;
     while (rc == PAI_OK && p < end) {
-        const char *open = memmem(p, (size_t)(end - p), "<%", 2);
-        const char *close = open ? memmem(open + 2, (size_t)(end - open - 2), "%>", 2) : NULL;
+        const char *open = find2(p, end, '<', '%');
+        const char *close = open ? find2(open + 2, end, '%', '>') : NULL;
         if (!open || !close)
             return buf_append(b, p, (size_t)(end - p));
         rc = buf_append(b, p, (size_t)(open - p));
@@ -380,6 +392,30 @@ static pai_err_t render_list(rctx_t *r, const char **v, size_t n, buf_t *b)
     return rc;
 }
 
+static size_t list_bytes(const char **v, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += strlen(v[i]) + 4;
+    return total;
+}
+
+/* One allocation for the usual script instead of a chain of reallocs (the
+ * buffer's fields are public; buf_append grows it further when needed). */
+static void presize(buf_t *b, const job_role_t *ro, const job_deploy_role_t *dr)
+{
+    size_t n = list_bytes(ro->commands, ro->n_commands) + 64;
+    if (dr)
+        n += list_bytes(dr->pre, dr->n_pre) + list_bytes(dr->post, dr->n_post);
+    if (n > b->cap)
+        return;
+    b->data = malloc(n);
+    if (!b->data)
+        return;
+    b->data[0] = '\0';
+    b->alloc = n;
+}
+
 pai_err_t job_render_commands(const job_spec_t *spec, const char *role, int index,
                               bool with_secrets, char **out)
 {
@@ -393,6 +429,7 @@ pai_err_t job_render_commands(const job_spec_t *spec, const char *role, int inde
     const job_deploy_role_t *dr = deploy_role(spec, role);
     buf_t b;
     buf_init(&b, JOB_MAX_SCRIPT);
+    presize(&b, ro, dr);
     pai_err_t rc = dr ? render_list(&r, dr->pre, dr->n_pre, &b) : PAI_OK;
     if (rc == PAI_OK)
         rc = render_list(&r, ro->commands, ro->n_commands, &b);

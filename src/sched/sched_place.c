@@ -61,6 +61,8 @@ static int gpu_cost(const sched_t *s, const attempt_t *at, const node_t *n, int 
 static bool node_fits_basics(const sched_t *s, const attempt_t *at, const node_t *n,
                              const task_t *t)
 {
+    if (at->mode == MODE_FREE && n->ngpu - n->used < t->gpus)
+        return false; /* the common reject first */
     if (!n->healthy || n->ngpu < t->gpus)
         return false;
     if (t->gpus > 0 && t->sku != SCHED_NONE && n->sku != t->sku)
@@ -140,6 +142,10 @@ static bool in_cell(const sched_t *s, int node, int cell)
 
 pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
 {
+    if (at->n_ranges && at->ranges[at->n_ranges - 1].hi == lo) {
+        at->ranges[at->n_ranges - 1].hi = hi; /* adjacent cells: one range */
+        return PAI_OK;
+    }
     if (at->n_ranges == at->cap_ranges) {
         int cap = at->cap_ranges ? at->cap_ranges * 2 : 16;
         range_t *r = realloc(at->ranges, (size_t)cap * sizeof(*r));
@@ -230,6 +236,9 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
     int best = SCHED_NONE, best_pick[SCHED_MAX_GPUS_PER_NODE];
     long best_score = 0;
     int pick[SCHED_MAX_GPUS_PER_NODE];
+    /* the best possible score: every GPU free (cost 1 each) and no spare left */
+    long perfect =
+        at->mode == MODE_RESERVE ? -1000000000L : (long)(t->gpus > 0 ? t->gpus : 1) * 100000000L;
     for (int r = 0; r < at->n_ranges; r++) {
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
             node_t *n = &s->nodes[i];
@@ -256,9 +265,12 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
             if (best == SCHED_NONE || score < best_score) {
                 best = i, best_score = score;
                 memcpy(best_pick, pick, sizeof(int) * (size_t)t->gpus);
+                if (score <= perfect)
+                    goto found; /* all free, nothing left over, in place: cannot do better */
             }
         }
     }
+found:
     if (best == SCHED_NONE)
         return false;
     t->node = best;

@@ -220,7 +220,7 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     size_t i;
     json_t *t;
     json_array_foreach(tasks, i, t) apply_report(j, n, t, acks, now);
-    jobs_schedule(j, now);
+    jobs_kick(j);
     /* A server restarted since the agent's last answer: catch its seq up. */
     if (known > n->seq)
         n->seq = known + 1;

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +44,43 @@ bool auth_name_ok(const char *name)
     return true;
 }
 
+/* argon2id needs pwhash_memlimit_kib per hash and every connection has a
+ * thread, so a burst of logins could ask for gigabytes: at most
+ * PWHASH_PARALLEL hashes run at once, the others wait their turn. */
+#define PWHASH_PARALLEL 4
+static sem_t pwhash_slots;
+static pthread_once_t pwhash_once = PTHREAD_ONCE_INIT;
+
+static void pwhash_init(void)
+{
+    sem_init(&pwhash_slots, 0, PWHASH_PARALLEL);
+}
+
+static void pwhash_enter(void)
+{
+    pthread_once(&pwhash_once, pwhash_init);
+    while (sem_wait(&pwhash_slots) != 0 && errno == EINTR)
+        ;
+}
+
 char *auth_hash_password(const server_config_t *cfg, const char *pw)
 {
     char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
-                          (size_t)cfg->pwhash_memlimit_kib * 1024) != 0)
-        return NULL;
-    return xstrdup(out);
+    pwhash_enter();
+    int r = crypto_pwhash_str(out, pw, strlen(pw), (unsigned long long)cfg->pwhash_opslimit,
+                              (size_t)cfg->pwhash_memlimit_kib * 1024);
+    sem_post(&pwhash_slots);
+    return r == 0 ? xstrdup(out) : NULL;
 }
 
 bool auth_check_password(const char *hash, const char *pw)
 {
-    return hash && crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    if (!hash)
+        return false;
+    pwhash_enter();
+    bool ok = crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+    sem_post(&pwhash_slots);
+    return ok;
 }
 
 static void hex(char *dst, const unsigned char *src, size_t n)
@@ -388,6 +415,35 @@ out:
 
 /* ---- tokens ------------------------------------------------------------ */
 
+#define PURGE_EVERY 256 /* token creations between two sweeps of expired tokens */
+
+/* Delete every expired token (memory and store). */
+static void purge_expired(auth_t *a)
+{
+    int64_t now = time_wall_ms();
+    json_t *dead = json_array();
+    const char *k;
+    json_t *t;
+    pthread_rwlock_rdlock(&a->lock);
+    json_object_foreach(a->tokens, k, t)
+    {
+        int64_t exp = json_integer_value(json_object_get(t, "expireTime"));
+        if (exp && exp <= now)
+            json_array_append_new(dead, json_string(k));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    size_t n = json_array_size(dead);
+    auth_change_t *ch = xcalloc(n ? n : 1, sizeof(*ch));
+    for (size_t i = 0; i < n; i++)
+        ch[i] = (auth_change_t){"token", json_string_value(json_array_get(dead, i)), NULL};
+    if (n && auth_commit(a, ch, n) != PAI_OK)
+        log_warn("auth: could not purge %zu expired tokens", n);
+    else if (n)
+        log_info("auth: purged %zu expired tokens", n);
+    free(ch);
+    json_decref(dead);
+}
+
 pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_s, char **token_out)
 {
     unsigned char idb[TOKEN_ID_BYTES], sec[TOKEN_SECRET_BYTES];
@@ -409,7 +465,10 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
     if (rc == PAI_OK) {
         pthread_rwlock_wrlock(&a->lock);
         json_object_set(a->tokens, idh, rec);
+        bool sweep = ++a->created % PURGE_EVERY == 0;
         pthread_rwlock_unlock(&a->lock);
+        if (sweep)
+            purge_expired(a);
         *token_out = tok;
         tok = NULL;
     }
@@ -505,25 +564,7 @@ static pai_err_t load_all(auth_t *a)
         (rc = store_scan(a->ctx->store, "group", load_cb, a->groups)) != PAI_OK ||
         (rc = store_scan(a->ctx->store, "token", load_cb, a->tokens)) != PAI_OK)
         return rc;
-    /* drop expired tokens for good */
-    int64_t now = time_wall_ms();
-    json_t *dead = json_array();
-    const char *k;
-    json_t *t;
-    json_object_foreach(a->tokens, k, t)
-    {
-        int64_t exp = json_integer_value(json_object_get(t, "expireTime"));
-        if (exp && exp <= now)
-            json_array_append_new(dead, json_string(k));
-    }
-    size_t i;
-    json_t *id;
-    json_array_foreach(dead, i, id)
-    {
-        if (auth_token_del(a, json_string_value(id)) != PAI_OK)
-            log_warn("auth: could not purge expired token %s", json_string_value(id));
-    }
-    json_decref(dead);
+    purge_expired(a); /* drop expired tokens for good */
     return PAI_OK;
 }
 

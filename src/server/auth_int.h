@@ -23,6 +23,7 @@ struct auth {
     json_t *groups; /* name -> {groupname, description, externalName, extension{acls}} */
     json_t *tokens; /* id -> {id, username, hash, application, createdTime, expireTime} */
     char agent_token[256];
+    unsigned long created; /* tokens created since start (under lock) */
 };
 
 /* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */

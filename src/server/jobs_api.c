@@ -73,18 +73,6 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
     return job;
 }
 
-static bool vc_known(jobs_t *j, const char *vc)
-{
-    sched_vc_status_t rows[64];
-    size_t n = sched_vc_status(j->sched, rows, 64);
-    for (size_t i = 0; i < n && i < 64; i++)
-        if (strcmp(rows[i].vc, vc) == 0)
-            return true;
-    /* No VC known yet (no nodes), or too many to check here: let the
-     * scheduler decide (it refuses a VC it does not have). */
-    return n == 0 || n > 64;
-}
-
 static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t len)
 {
     json_t *rec = jobs_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
@@ -119,10 +107,18 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         *err_msg = str_printf("job %s already exists", job->name);
         return PAI_E_CONFLICT_JOB;
     }
-    if (!vc_known(j, job->vc)) {
+    if (!jobs_vc_known(j, job->vc)) {
         pthread_mutex_unlock(&j->mu);
         *err_msg = str_printf("virtual cluster %s does not exist", job->vc);
         return PAI_E_NO_VC;
+    }
+    char *never = jobs_never_fits(j, job);
+    if (never) {
+        pthread_mutex_unlock(&j->mu);
+        *err_msg = str_printf("job %s can never fit: %s", job->name, never);
+        free(never);
+        j->refused_at_submit++;
+        return PAI_E_INVALID;
     }
     job->seq = j->next_seq++;
     job->pending = true;
@@ -134,7 +130,7 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     pthread_mutex_lock(&j->mu);
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);
-        jobs_schedule(j, time_wall_ms());
+        jobs_kick(j);
     }
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {
@@ -390,6 +386,7 @@ static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, int a, int 
         return PAI_E_NO_JOB;
     }
     if (!job->compacted) {
+        jobs_refresh_reason(j, job);
         *out = fn(job, a, b, c);
         pthread_mutex_unlock(&j->mu);
         return PAI_OK;
@@ -539,6 +536,16 @@ pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **ou
     }
     json_t *data = json_array();
     json_t *ev = job->events;
+    if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
+        /* The live reason, not stored per job (memory with many waiting jobs). */
+        jobs_refresh_reason(j, job);
+        json_array_append_new(
+            data, json_pack("{ss ss ss ss s:s? sI sI si ss}", "uid", job->name, "frameworkName",
+                            job->name, "type", "Warning", "reason", "FailedScheduling", "message",
+                            job->waiting_reason, "firstTimestamp", (json_int_t)job->submit_ms,
+                            "lastTimestamp", (json_int_t)time_wall_ms(), "count", 1,
+                            "sourceComponent", "pai-scheduler"));
+    }
     for (size_t i = json_array_size(ev); i-- > 0;) {
         json_t *e = json_array_get(ev, i);
         if (type && strcmp(json_string_value(json_object_get(e, "type")), type) != 0)
@@ -581,9 +588,10 @@ pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
             job->queued = false;
             j->need_pass = true;
         }
-        jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
+        if (!job->compacted)
+            jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
         jobs_apply(j, job, &fx, now);
-        jobs_schedule(j, now);
+        jobs_kick(j);
     }
     /* START of an existing job: OpenPAI restarts nothing either; accepted. */
     pthread_mutex_unlock(&j->mu);

@@ -19,6 +19,7 @@
 #include "server/jobs_engine.h"
 
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -184,7 +185,9 @@ void jobs_event(lc_job_t *job, const char *type, const char *reason, const char 
 
 void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
 {
-    if (job->dirty || job->pending)
+    /* A compacted job's record is complete in the store; re-encoding it
+     * from memory would lose its attempts. */
+    if (job->dirty || job->pending || job->compacted)
         return;
     job->dirty = true;
     if (j->ndirty == j->capdirty) {
@@ -326,8 +329,8 @@ static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
             return;
         free(job->waiting_reason);
         job->waiting_reason = xstrdup(d->reason ? d->reason : "waiting for resources");
+        /* Not persisted: a restart recomputes waiting reasons. */
         jobs_event(job, "Warning", "FailedScheduling", job->waiting_reason, now);
-        jobs_mark_dirty(j, job);
         return;
     case SCHED_REFUSE:
         if (!job)
@@ -513,7 +516,7 @@ void jobs_tick(jobs_t *j)
             i++;
         }
     }
-    jobs_schedule(j, now);
+    jobs_kick(j);
 }
 
 static void *timer_main(void *arg)
@@ -540,6 +543,139 @@ static void *timer_main(void *arg)
     }
     pthread_mutex_unlock(&j->mu);
     return NULL;
+}
+
+/* ---------------------------------------------------------------- passes */
+
+void jobs_kick(jobs_t *j)
+{
+    if (j->need_pass)
+        pthread_cond_signal(&j->sched_cv);
+}
+
+static void snapshot_vcs(jobs_t *j)
+{
+    sched_vc_status_t *rows = j->vc_rows;
+    if (!rows)
+        j->vc_rows = rows = xcalloc(64, sizeof(*rows));
+    size_t n = sched_vc_status(j->sched, rows, 64);
+    j->nvc_rows = n < 64 ? n : 64;
+}
+
+/* The scheduler thread: one pass whenever something asked for one.  A pass
+ * holds mu; submissions and reports that arrive meanwhile queue up and are
+ * all decided by the next pass (so the cost of a pass over a long queue is
+ * shared by every event that arrived during the previous one). */
+static void *scheduler_main(void *arg)
+{
+    jobs_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        if (!j->need_pass) {
+            pthread_cond_wait(&j->sched_cv, &j->mu);
+            continue;
+        }
+        int64_t t0 = time_mono_us();
+        jobs_schedule(j, time_wall_ms());
+        snapshot_vcs(j);
+        int64_t dt = time_mono_us() - t0;
+        j->passes_done++;
+        pthread_cond_broadcast(&j->pass_cv);
+        pthread_mutex_unlock(&j->mu);
+        if (j->ndirty > 0)
+            ignore_err(jobs_flush(j));
+        /* Duty cycle at most one half: a pass over a long queue holds the
+         * engine lock, and API calls must get their turn between passes. */
+        if (dt > 200) {
+            struct timespec ts = {0, (long)(dt < 50000 ? dt : 50000) * 1000L};
+            nanosleep(&ts, NULL);
+        }
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_cond_broadcast(&j->pass_cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+bool jobs_vc_known(jobs_t *j, const char *vc)
+{
+    if (j->vcs_stale) {
+        sched_vc_status_t *rows = xcalloc(4096, sizeof(*rows));
+        size_t n = sched_vc_status(j->sched, rows, 4096);
+        for (size_t i = 0; i < j->nvcs; i++)
+            free(j->vcs[i]);
+        j->nvcs = 0;
+        j->vcs = xrealloc(j->vcs, (n < 4096 ? n : 4096) * sizeof(char *) + 1);
+        j->vc_gpus = xrealloc(j->vc_gpus, (n < 4096 ? n : 4096) * sizeof(int) + 1);
+        for (size_t i = 0; i < n && i < 4096; i++) {
+            if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0) {
+                j->vc_gpus[j->nvcs] = 0;
+                j->vcs[j->nvcs++] = xstrdup(rows[i].vc);
+            }
+            j->vc_gpus[j->nvcs - 1] += rows[i].guaranteed_gpus;
+        }
+        free(rows);
+        j->vcs_stale = false;
+    }
+    if (j->nvcs == 0)
+        return true; /* no nodes yet: the scheduler decides */
+    for (size_t i = 0; i < j->nvcs; i++)
+        if (strcmp(j->vcs[i], vc) == 0)
+            return true;
+    return false;
+}
+
+char *jobs_never_fits(jobs_t *j, const lc_job_t *job)
+{
+    int max_node = 0, vc_gpus = -1;
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        const node_t *n = nodes_at(j->nodes, k);
+        if (n->state == NODE_HEALTHY && n->ngpus > max_node)
+            max_node = n->ngpus;
+    }
+    if (nodes_count(j->nodes) == 0)
+        return NULL; /* nothing known yet */
+    for (int r = 0; r < job->nroles; r++)
+        if (job->roles[r].gpu > max_node)
+            return str_printf("task role %s asks for %d GPUs per instance; the largest node "
+                              "has %d",
+                              job->roles[r].name, job->roles[r].gpu, max_node);
+    (void)jobs_vc_known(j, job->vc); /* refresh the cache */
+    for (size_t i = 0; i < j->nvcs; i++)
+        if (strcmp(j->vcs[i], job->vc) == 0)
+            vc_gpus = j->vc_gpus[i];
+    if (vc_gpus >= 0 && job->prio != JOB_PRIO_OPPO && (int)job->total_gpus > vc_gpus)
+        return str_printf("the job needs %u GPUs at once; virtual cluster %s has %d",
+                          job->total_gpus, job->vc, vc_gpus);
+    return NULL;
+}
+
+void jobs_refresh_reason(jobs_t *j, lc_job_t *job)
+{
+    if (job->state != JOB_WAITING || job->refused)
+        return;
+    char *why = NULL;
+    if (!job->queued && job->retry_at_ms > time_wall_ms()) {
+        why = str_printf("retry %d waits for its backoff (%lld ms left)", job->retries,
+                         (long long)(job->retry_at_ms - time_wall_ms()));
+    } else {
+        const sched_vc_status_t *rows = j->vc_rows;
+        size_t n = rows ? j->nvc_rows : 0;
+        int g = 0, used = 0, waiting = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(rows[i].vc, job->vc) == 0) {
+                g += rows[i].guaranteed_gpus;
+                used += rows[i].used_gpus;
+                waiting = rows[i].waiting_jobs;
+            }
+        why = str_printf("waiting for resources: %u GPUs for %u tasks in virtual cluster %s "
+                         "(%d of %d guaranteed GPUs in use, %d jobs waiting)",
+                         job->total_gpus, job->total_tasks, job->vc, used, g, waiting);
+    }
+    if (why) {
+        free(job->waiting_reason);
+        job->waiting_reason = why;
+    }
 }
 
 /* ---------------------------------------------------------------- restore */
@@ -581,6 +717,7 @@ void jobs_node_to_sched(jobs_t *j, node_t *n)
                        n->state == NODE_HEALTHY,
                        0};
     pai_err_t rc = sched_node_update(j->sched, &sn);
+    j->vcs_stale = true;
     if (rc != PAI_OK)
         log_warn("node=%s not taken by the scheduler: %s", n->name, pai_err_msg(rc));
 }
@@ -676,7 +813,7 @@ static int64_t mono_us(void *ctx)
 
 static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us};
+    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
     if (!o->hived_config || !o->hived_config[0])
         return sched_new_nodes(&so, out);
     buf_t b;
@@ -710,6 +847,9 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&j->timer_cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&j->sched_cv, NULL);
+    pthread_cond_init(&j->pass_cv, NULL);
+    j->vcs_stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
     pai_err_t rc = make_sched(&j->opts, &j->sched, err, errlen);
     if (rc != PAI_OK)
@@ -727,6 +867,12 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
         goto fail;
     }
     j->timer_started = true;
+    if (pthread_create(&j->scheduler, NULL, scheduler_main, j) != 0) {
+        snprintf(err, errlen, "cannot start the scheduler thread");
+        rc = PAI_E_INTERNAL;
+        goto fail;
+    }
+    j->sched_started = true;
     ignore_err(jobs_flush(j));
     *out = j;
     return PAI_OK;
@@ -739,15 +885,23 @@ void jobs_free(jobs_t *j)
 {
     if (!j)
         return;
-    if (j->timer_started) {
-        pthread_mutex_lock(&j->mu);
-        j->stopping = true;
-        pthread_cond_broadcast(&j->timer_cv);
-        for (size_t k = 0; k < nodes_count(j->nodes); k++)
-            pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
-        pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&j->mu);
+    j->stopping = true;
+    pthread_cond_broadcast(&j->timer_cv);
+    pthread_cond_broadcast(&j->sched_cv);
+    pthread_cond_broadcast(&j->pass_cv);
+    for (size_t k = 0; k < nodes_count(j->nodes); k++)
+        pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (j->timer_started)
         pthread_join(j->timer, NULL);
-    }
+    if (j->sched_started)
+        pthread_join(j->scheduler, NULL);
+    for (size_t i = 0; i < j->nvcs; i++)
+        free(j->vcs[i]);
+    free(j->vcs);
+    free(j->vc_gpus);
+    free(j->vc_rows);
     for (size_t i = 0; i < j->tabcap; i++)
         lc_job_free(j->tab[i]);
     free(j->tab);
@@ -758,6 +912,8 @@ void jobs_free(jobs_t *j)
     if (j->sched)
         sched_free(j->sched);
     pthread_cond_destroy(&j->timer_cv);
+    pthread_cond_destroy(&j->sched_cv);
+    pthread_cond_destroy(&j->pass_cv);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);
     free(j);

@@ -28,9 +28,18 @@ struct jobs {
     lc_job_t **retry; /* waiting for their backoff to pass */
     size_t nretry, capretry;
     bool need_pass;
-    pthread_t timer;
-    bool timer_started, stopping;
+    uint64_t passes_done;    /* scheduling passes completed */
+    pthread_cond_t sched_cv; /* wakes the scheduler thread (need_pass) */
+    pthread_cond_t pass_cv;  /* broadcast after every pass */
+    pthread_t timer, scheduler;
+    bool timer_started, sched_started, stopping;
     pthread_cond_t timer_cv;
+    void *vc_rows; /* sched_vc_status_t[] snapshot taken after each pass */
+    size_t nvc_rows;
+    char **vcs;   /* VC names known to the scheduler (cache) */
+    int *vc_gpus; /* their guaranteed GPUs */
+    size_t nvcs;
+    bool vcs_stale;
     uint64_t submitted, refused_at_submit;
 };
 
@@ -43,8 +52,21 @@ void jobs_mark_dirty(jobs_t *j, lc_job_t *job);
 void jobs_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
                 int64_t now_ms);
 void jobs_enqueue(jobs_t *j, lc_job_t *job);
-/* Run scheduling passes while j->need_pass. */
+/* Run scheduling passes while j->need_pass (the scheduler thread, and
+ * start-up before threads exist). */
 void jobs_schedule(jobs_t *j, int64_t now_ms);
+/* Ask the scheduler thread for a pass if one is needed.  Passes are
+ * coalesced: every event queued before a pass starts is decided by it. */
+void jobs_kick(jobs_t *j);
+/* Is vc a VC the scheduler knows (cached)?  Unknown when it knows none. */
+bool jobs_vc_known(jobs_t *j, const char *vc);
+/* A reason (malloc'ed) when the job can never fit the cluster or its VC as
+ * they are now; NULL when it may fit.  A cheap check at submission; the
+ * scheduler's REFUSE decides the subtle cases later. */
+char *jobs_never_fits(jobs_t *j, const lc_job_t *job);
+/* Recompute a waiting job's reason from the scheduler's VC view (the
+ * scheduler runs with quiet_waits: no per-job WAIT reasons on every pass). */
+void jobs_refresh_reason(jobs_t *j, lc_job_t *job);
 /* Act on the effects of a lifecycle event of job. */
 void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
 void jobs_node_to_sched(jobs_t *j, node_t *n);

@@ -97,10 +97,13 @@ static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     hash = h ? xstrdup(h) : NULL;
     pthread_rwlock_unlock(&a->lock);
     if (!hash) {
+        log_info("auth: login failed user=%s (no such user)",
+                 auth_name_ok(user) ? user : "(invalid name)"); /* no log injection */
         http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", user);
         goto out;
     }
     if (!auth_check_password(hash, json_string_value(jp))) {
+        log_info("auth: login failed user=%s (wrong password)", user);
         http_reply_error(resp, PAI_E_BAD_PASSWORD, "incorrect username or password");
         goto out;
     }
@@ -331,7 +334,10 @@ static void h_user_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
     u = json_pack("{s:s, s:s, s:s, s:[s], s:{}}", "username", name, "passwordHash", hash, "email",
                   "", "grouplist", AUTH_DEFAULT_GROUP, "extension");
     apply_user_fields(a, u, &f, false, newgroups);
-    pai_err_t rc = commit_user(a, name, u, newgroups);
+    /* tokens of an earlier user of this name must not come back to life */
+    pai_err_t rc = auth_revoke_user_tokens(a, name, NULL, true);
+    if (rc == PAI_OK)
+        rc = commit_user(a, name, u, newgroups);
     if (rc != PAI_OK)
         http_reply_error(resp, rc, NULL);
     else
@@ -494,11 +500,12 @@ static void h_user_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
         http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
     } else if (auth_user_admin_locked(a, old) && auth_admins_left_locked(a, NULL, name) == 0) {
         http_reply_error(resp, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
-    } else if ((rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK) {
-        http_reply_error(resp, rc, NULL);
     } else {
+        /* the user first, then its tokens: a login racing this cannot leave a
+         * token behind (and user creation clears any stale ones) */
         auth_change_t ch = {"user", name, NULL};
-        if ((rc = auth_commit(a, &ch, 1)) != PAI_OK)
+        if ((rc = auth_commit(a, &ch, 1)) != PAI_OK ||
+            (rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK)
             http_reply_error(resp, rc, NULL);
         else
             reply_msg(resp, 200, "user is removed successfully");

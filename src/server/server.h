@@ -24,6 +24,10 @@ typedef struct metrics metrics_t;             /* server/metrics.h */
 typedef struct cluster cluster_t;             /* server/cluster.h */
 typedef struct jobs jobs_t;                   /* server/jobs.h */
 
+/* Extension (platform): see server_on_quiesce(). */
+typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
+#define SERVER_MAX_QUIESCE 8
+
 struct server_ctx {
     const server_config_t *cfg;
     store_t *store;
@@ -31,7 +35,17 @@ struct server_ctx {
     metrics_t *metrics;
     cluster_t *cluster;
     jobs_t *jobs;
+    server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
+    size_t nquiesce;
 };
+
+/* A module whose handlers block (e.g. the agent long-poll) registers fn at
+ * init.  At shutdown server_main calls every registered fn, latest first,
+ * BEFORE it stops the HTTP server, which waits for every running handler:
+ * fn must make blocked handlers return now (set a flag, broadcast a
+ * condition).  Module fini functions run after the HTTP server stopped.
+ * PAI_E_TOO_LARGE when SERVER_MAX_QUIESCE are registered already. */
+PAI_MUST_CHECK pai_err_t server_on_quiesce(server_ctx_t *ctx, server_quiesce_fn fn);
 
 typedef struct {
     const char *name;

@@ -38,6 +38,20 @@ static pai_err_t make_dir(const char *path)
     return PAI_OK;
 }
 
+pai_err_t server_on_quiesce(server_ctx_t *ctx, server_quiesce_fn fn)
+{
+    if (ctx->nquiesce >= SERVER_MAX_QUIESCE)
+        return PAI_E_TOO_LARGE;
+    ctx->quiesce[ctx->nquiesce++] = fn;
+    return PAI_OK;
+}
+
+static void quiesce_all(server_ctx_t *ctx)
+{
+    while (ctx->nquiesce > 0)
+        ctx->quiesce[--ctx->nquiesce](ctx);
+}
+
 /* Start modules [0, n); on failure stop the started ones. */
 static pai_err_t modules_start(server_ctx_t *ctx, size_t *started)
 {
@@ -116,6 +130,7 @@ static int serve(server_config_t *cfg)
     log_info("server: signal %d, shutting down", sig);
     status = 0;
 out:
+    quiesce_all(&ctx); /* wake blocked handlers, or stopping HTTP waits for them */
     http_server_stop(http);
     modules_stop(&ctx, started);
     metrics_free(ctx.metrics);

@@ -264,13 +264,13 @@ def start_server(data_dir=None, extra_args=(), **kw):
 def start_agent(server, name, args=(), env=None):
     """Start `pai agent` against server with the agent token; returns a Proc.
 
-    The agent's own flags are the agent engineer's; this passes --server URL
-    --name NAME --token TOKEN plus args."""
+    Passes --server URL --token TOKEN --name NAME --work-dir DIR (a private
+    temporary directory, also .work_dir) plus args (e.g. ["--gpus", "2"])."""
     e = dict(os.environ)
     e.update(env or {})
     d = tmpdir("pai-agent-%s-" % name)
-    argv = [PAI_BIN, "agent", "--server", server.url, "--name", name,
-            "--token", server.agent_token or ""] + list(args)
+    argv = [PAI_BIN, "agent", "--server", server.url, "--token", server.agent_token or "",
+            "--name", name, "--work-dir", os.path.join(d, "work")] + list(args)
     p = Proc(argv, os.path.join(d, "agent.log"), e)
     p.work_dir = d
     p.spawn()

@@ -238,6 +238,10 @@ pt.expect(admin.delete("/api/v2/users/bob"), 200, "admin deletes a user")
 pt.expect(srv.client(bob_tok).get("/api/v2/groups"), 401, "a deleted user's tokens are refused",
           "UnauthorizedUserError")
 pt.expect(admin.delete("/api/v2/users/bob"), 404, "deleting an unknown user", "NoUserError")
+pt.expect(admin.post("/api/v2/users", {"username": "bob", "password": "bob-pw-2"}), 201,
+          "a deleted user's name can be taken again")
+pt.expect(srv.client(bob_tok).get("/api/v2/groups"), 401,
+          "the earlier user's tokens do not work for the new one", "UnauthorizedUserError")
 
 # ---- OIDC and alerts: clear NotImplementedError -------------------------------------------
 pt.expect(anon.get("/api/v2/authn/oidc/login"), 501, "OIDC login is NotImplementedError",

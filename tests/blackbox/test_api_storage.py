@@ -76,4 +76,16 @@ pt.check(r.returncode == 2 and "token_ttl" in r.stderr, "a non-integer flag is r
 r = subprocess.run([pt.PAI_BIN, "server", "--help"], capture_output=True, text=True, timeout=30)
 pt.check(r.returncode == 0 and "--token-ttl" in r.stdout and "--data-dir" in r.stdout,
          "server --help lists the options", r.stdout[:300])
+r = subprocess.run([pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % srv.port, "--data-dir",
+                    pt.tmpdir()], capture_output=True, text=True, timeout=30)
+pt.check(r.returncode == 1 and "cannot listen" in r.stderr, "a port in use is refused clearly",
+         r.stderr)
+r = subprocess.run([pt.PAI_BIN, "server", "--port", "0", "--data-dir", "/proc/pai-no"],
+                   capture_output=True, text=True, timeout=30)
+pt.check(r.returncode == 1 and "data_dir" in r.stderr, "an unusable data_dir is refused clearly",
+         r.stderr)
+r = subprocess.run([pt.PAI_BIN, "server", "--port", "0", "--data-dir", pt.tmpdir(), "--store",
+                    "postgres://localhost/pai"], capture_output=True, text=True, timeout=30)
+pt.check(r.returncode == 1 and "PostgreSQL" in r.stderr, "a postgres store URL is refused clearly",
+         r.stderr)
 pt.done()

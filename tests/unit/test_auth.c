@@ -106,6 +106,22 @@ TEST(vc_and_storage_queries_follow_group_acls)
     srvctx_close(&s);
 }
 
+TEST(expired_tokens_are_swept_while_running)
+{
+    srvctx_t s = {0};
+    CHECK(srvctx_open(&s, NULL, NULL) == 0);
+    char *tok = NULL;
+    CHECK(auth_token_new(s.ctx.auth, "admin", false, 1, &tok) == PAI_OK);
+    free(tok);
+    sleep(2);
+    for (int i = 1; i < 256; i++) {
+        CHECK(auth_token_new(s.ctx.auth, "admin", true, 0, &tok) == PAI_OK);
+        free(tok);
+    }
+    CHECK_INT_EQ(json_object_size(s.ctx.auth->tokens), 255);
+    srvctx_close(&s);
+}
+
 TEST(names_refuse_traversal_and_reserved)
 {
     CHECK(auth_name_ok("alice.b-c_1"));
@@ -119,4 +135,4 @@ TEST(names_refuse_traversal_and_reserved)
 
 RUN_TESTS(bootstrap_creates_admin_and_builtin_groups, tokens_identify_until_revoked_or_expired,
           tokens_and_users_survive_reopen, vc_and_storage_queries_follow_group_acls,
-          names_refuse_traversal_and_reserved)
+          expired_tokens_are_swept_while_running, names_refuse_traversal_and_reserved)

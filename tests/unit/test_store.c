@@ -1,5 +1,6 @@
 /* test_store.c - the SQLite store: CRUD, scan order, batches, concurrency, reopen. */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,27 @@ TEST(concurrent_writers_all_commit_and_survive_reopen)
     cleanup();
 }
 
+TEST(schema_newer_than_this_binary_is_refused)
+{
+    store_t *st = open_fresh();
+    if (!st)
+        return;
+    CHECK(store_put(st, "k", "a", 0, "{}") == PAI_OK);
+    store_close(st);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/pai.db", dir_);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    char err[256] = "";
+    st = NULL;
+    CHECK(store_open(path, &st, err, sizeof(err)) == PAI_E_BAD_CONFIG);
+    CHECK(st == NULL);
+    CHECK_STR_CONTAINS(err, "newer");
+    cleanup();
+}
+
 TEST(postgres_url_is_refused_clearly)
 {
     store_t *st = NULL;
@@ -225,5 +247,6 @@ TEST(unwritable_path_fails_with_message)
 
 RUN_TESTS(put_get_del_roundtrip, insert_refuses_existing_key,
           scan_orders_by_seq_then_key_and_stops_early, batch_is_atomic,
-          concurrent_writers_all_commit_and_survive_reopen, postgres_url_is_refused_clearly,
+          concurrent_writers_all_commit_and_survive_reopen,
+          schema_newer_than_this_binary_is_refused, postgres_url_is_refused_clearly,
           unwritable_path_fails_with_message)

@@ -1,0 +1,367 @@
+// portal.test.mjs - the portal in headless Chromium against a running cluster.
+//
+//   PORTAL_URL=http://127.0.0.1:PORT ADMIN_USER=admin ADMIN_PASSWORD=... \
+//   OUT=dir node tests/browser/portal.test.mjs
+//
+// Drives Debian's /usr/bin/chromium (CHROMIUM to override) with
+// playwright-core. Prints "ok - name" / "not ok - name" per step, saves a
+// screenshot of every page under $OUT, and fails any step that logged a
+// console error or an uncaught page error. Steps run in order; a failed step
+// does not stop the ones after it (each starts from a fresh navigation).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const BASE = (process.env.PORTAL_URL || '').replace(/\/$/, '');
+const ADMIN = process.env.ADMIN_USER || 'admin';
+const ADMIN_PW = process.env.ADMIN_PASSWORD || '';
+const OUT = process.env.OUT || 'portal-shots';
+const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT_MS = Number(process.env.JOB_WAIT_MS || 120000);
+const RUN = Date.now().toString(36).slice(-5);
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+if (!BASE) { console.log('not ok - PORTAL_URL is not set'); process.exit(1); }
+fs.mkdirSync(OUT, { recursive: true });
+
+let passed = 0, failed = 0;
+let consoleErrors = [];
+let tolerate = null; // RegExp of console errors a step expects
+
+async function step(name, fn) {
+  consoleErrors = [];
+  try {
+    const skip = await fn();
+    const errs = consoleErrors.filter((e) => !(tolerate && tolerate.test(e)));
+    if (errs.length) throw new Error(`console errors: ${errs.slice(0, 3).join(' | ')}`);
+    console.log(`ok - ${name}${skip ? ` # SKIP ${skip}` : ''}`);
+    passed++;
+  } catch (e) {
+    console.log(`not ok - ${name}`);
+    console.log(`  ${String(e.message || e).split('\n').slice(0, 6).join('\n  ')}`);
+    failed++;
+    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {});
+  } finally {
+    tolerate = null;
+  }
+}
+
+let page;
+async function shot(name) {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
+}
+
+const browser = await chromium.launch({ executablePath: EXE, headless: true, args: FLAGS });
+const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+page = await context.newPage();
+page.setDefaultTimeout(15000);
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+
+// A fresh load of the page each time (going to the same #hash would not reload).
+const go = async (hash) => {
+  await page.goto('about:blank');
+  await page.goto(`${BASE}/${hash}`);
+  await page.waitForLoadState('domcontentloaded');
+};
+const expectText = async (sel, re, timeout = 15000) => {
+  await page.locator(sel).filter({ hasText: re }).first().waitFor({ timeout });
+};
+async function login(user, pw) {
+  await go('#/login');
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', pw);
+  await page.press('input[name=password]', 'Enter');
+  await page.locator('#logout').waitFor();
+}
+async function logout() {
+  await page.click('#logout');
+  await page.locator('form.login').waitFor();
+}
+// Waits until the job detail page shows one of the states.
+async function waitState(states, timeout = WAIT_MS) {
+  await page.waitForFunction((ss) => ss.includes(document.getElementById('main').dataset.state), states, { timeout });
+  return page.evaluate(() => document.getElementById('main').dataset.state);
+}
+async function openJob(user, name) {
+  await go(`#/job/${encodeURIComponent(user)}~${encodeURIComponent(name)}`);
+  await page.locator('main h1').filter({ hasText: name }).waitFor();
+}
+async function setYaml(text) {
+  await page.fill('#yaml-editor', text);
+  await page.waitForTimeout(700); // the editor parses 400 ms after the last key
+}
+
+const formJob = `form_${RUN}`;
+const yamlJob = `yaml_${RUN}`;
+const longJob = `long_${RUN}`;
+const userName = `alice_${RUN}`;
+const userPw = 'alice-secret-1';
+const vcName = `vc_${RUN}`;
+const yamlText = (name, cmd, instances = 2) => `protocolVersion: 2
+name: ${name}
+type: job
+jobRetryCount: 0
+prerequisites:
+  - type: dockerimage
+    name: img
+    uri: ubuntu:22.04
+defaults:
+  virtualCluster: default
+taskRoles:
+  master:
+    instances: 1
+    dockerImage: img
+    resourcePerInstance: {cpu: 1, memoryMB: 512, gpu: 1}
+    commands:
+      - ${cmd}
+  worker:
+    instances: ${instances}
+    completion:
+      minFailedInstances: 1
+    dockerImage: img
+    resourcePerInstance: {cpu: 1, memoryMB: 512, gpu: 1}
+    commands:
+      - ${cmd}
+`;
+
+await step('login page rejects a wrong password with a message', async () => {
+  tolerate = /Failed to load resource/; // the 400 answer is logged by Chromium
+  await go('#/login');
+  await shot('01-login');
+  await page.fill('input[name=username]', ADMIN);
+  await page.fill('input[name=password]', 'definitely-wrong');
+  await page.click('form.login button[type=submit]');
+  await expectText('form.login .form-error', /wrong|failed/i);
+});
+
+await step('admin logs in with the keyboard only', async () => {
+  await go('#/login');
+  await page.keyboard.press('Tab'); // skip link or first field
+  await page.focus('input[name=username]');
+  await page.keyboard.type(ADMIN);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(ADMIN_PW);
+  await page.keyboard.press('Enter');
+  await page.locator('#logout').waitFor();
+  await page.locator('main h1').filter({ hasText: 'Dashboard' }).waitFor();
+});
+
+await step('dashboard shows job counts, GPU use and nodes', async () => {
+  await go('#/');
+  await page.locator('.counts .count').first().waitFor();
+  await page.locator('#d-gpu + div .kv').first().waitFor();
+  await shot('02-dashboard');
+});
+
+await step('admin creates a user', async () => {
+  await go('#/admin/users');
+  await page.fill('input[name=new-username]', userName);
+  await page.fill('input[name=new-password]', userPw);
+  await page.fill('input[name=new-vcs]', 'default');
+  await page.click('form:has(#u-new) button[type=submit]');
+  await page.locator(`tr[data-user="${userName}"]`).waitFor();
+  await shot('03-admin-users');
+});
+
+await step('admin creates a group with ACLs', async () => {
+  await go('#/admin/groups');
+  await page.fill('input[name=groupname]', `grp_${RUN}`);
+  await page.fill('input[name=description]', 'portal test group');
+  await page.fill('input[name=acl-vcs]', 'default');
+  await page.click('form:has(input[name=groupname]) button[type=submit]');
+  await page.locator(`tr[data-group="grp_${RUN}"]`).waitFor();
+  await shot('04-admin-groups');
+});
+
+await step('admin creates a virtual cluster', async () => {
+  await go('#/admin/vcs');
+  await page.fill('input[name=vc-name]', vcName);
+  await page.fill('input[name=vc-gpus]', '1');
+  tolerate = /Failed to load resource.*501/;
+  await page.click('form:has(input[name=vc-name]) button[type=submit]');
+  const row = page.locator(`tr[data-vc="${vcName}"]`);
+  const refused = page.locator('.toast.error').filter({ hasText: /not supported|not implemented/i });
+  await row.or(refused).first().waitFor();
+  await shot('05-admin-vcs');
+  // The portal shows the server's answer; a server without run-time VC
+  // changes (501) is reported as a skip, not a pass.
+  if (await refused.count()) return `the server refused VC changes: ${await refused.first().textContent()}`;
+});
+
+await step('submit form shows validation errors next to the field', async () => {
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await page.fill('input[name="name"]', 'bad name!');
+  await page.fill('input[name="taskRoles.taskrole.image"]', '');
+  await page.click('#job-form button[type=submit]');
+  await expectText('#' + (await page.getAttribute('input[name="name"]', 'id')) + '-err', /letters/i);
+  await expectText('#' + (await page.getAttribute('input[name="taskRoles.taskrole.image"]', 'id')) + '-err', /image/i);
+  await shot('06-submit-errors');
+});
+
+await step('submit a distributed job through the form', async () => {
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await page.fill('input[name="name"]', formJob);
+  await page.fill('input[name="taskRoles.taskrole.name"]', 'master');
+  await page.press('input[name="taskRoles.taskrole.name"]', 'Tab');
+  await page.locator('fieldset.role[data-role="master"]').waitFor();
+  await page.fill('input[name="taskRoles.master.image"]', 'ubuntu:22.04');
+  await page.fill('textarea[name="taskRoles.master.commands"]', 'echo portal-form-$PAI_TASK_ROLE_NAME\nsleep 3');
+  await page.click('text=Add task role');
+  await page.locator('fieldset.role[data-role="worker"]').waitFor();
+  await page.fill('input[name="taskRoles.worker.instances"]', '2');
+  await page.fill('textarea[name="taskRoles.worker.commands"]', 'echo portal-form-$PAI_TASK_ROLE_NAME\nsleep 3');
+  await page.fill('input[name="taskRoles.worker.ports"]', 'http:1');
+  // the YAML editor follows the form
+  const y = await page.inputValue('#yaml-editor');
+  if (!y.includes(`name: ${formJob}`) || !y.includes('worker:') || !y.includes('instances: 2')) throw new Error(`YAML not in sync:\n${y}`);
+  await shot('07-submit-form');
+  await page.click('#job-form button[type=submit]');
+  await page.locator('main h1').filter({ hasText: formJob }).waitFor();
+});
+
+await step('watch the form job run to completion', async () => {
+  await openJob(ADMIN, formJob);
+  const seen = new Set();
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const st = await page.evaluate(() => document.getElementById('main').dataset.state);
+    seen.add(st);
+    if (['SUCCEEDED', 'FAILED', 'STOPPED'].includes(st)) break;
+    if (Date.now() > deadline) throw new Error(`still ${st} after ${WAIT_MS} ms`);
+    await page.waitForTimeout(500);
+  }
+  const st = await page.evaluate(() => document.getElementById('main').dataset.state);
+  if (st !== 'SUCCEEDED') throw new Error(`ended ${st} (seen ${[...seen].join(',')})`);
+  const rows = await page.locator('table.tasks tbody tr').count();
+  if (rows !== 3) throw new Error(`expected 3 task rows, got ${rows}`);
+  await shot('08-job-detail');
+});
+
+await step('read a task log of the form job', async () => {
+  await openJob(ADMIN, formJob);
+  await page.locator('tr[data-role="worker"][data-index="0"] button', { hasText: 'stdout' }).click();
+  await expectText('pre.log', /portal-form-worker/, 30000);
+  await shot('09-job-logs');
+});
+
+await step('submit a distributed job through the YAML editor', async () => {
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await setYaml(yamlText(yamlJob, 'echo portal-yaml-ok'));
+  // the form follows the YAML
+  await page.locator('fieldset.role[data-role="worker"]').waitFor();
+  if ((await page.inputValue('input[name="name"]')) !== yamlJob) throw new Error('form name not synced from YAML');
+  await page.click('#job-form button[type=submit]');
+  await page.locator('main h1').filter({ hasText: yamlJob }).waitFor();
+  const st = await waitState(['RUNNING', 'SUCCEEDED', 'FAILED']);
+  if (st === 'FAILED') throw new Error('YAML job failed');
+});
+
+await step('stop another job from the jobs table', async () => {
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await setYaml(yamlText(longJob, 'sleep 600', 1));
+  await page.click('#job-form button[type=submit]');
+  await page.locator('main h1').filter({ hasText: longJob }).waitFor();
+  await waitState(['WAITING', 'RUNNING']);
+  await go(`#/jobs?keyword=${longJob}`);
+  const box = page.locator(`tr[data-job="${ADMIN}~${longJob}"] input[type=checkbox]`);
+  await box.waitFor();
+  await box.check();
+  await shot('10-jobs');
+  await page.click('text=Stop selected');
+  await page.click('dialog button[value=ok]');
+  await expectText('.toast', /Stopping 1 job/);
+  await openJob(ADMIN, longJob);
+  await waitState(['STOPPED']);
+});
+
+await step('jobs table filters, sorts and pages', async () => {
+  await go(`#/jobs?keyword=${RUN}`);
+  await page.locator('table.jobs tbody tr').first().waitFor();
+  const n = await page.locator('table.jobs tbody tr').count();
+  if (n < 3) throw new Error(`expected at least 3 jobs for keyword ${RUN}, got ${n}`);
+  await page.click('button.sort:has-text("Name")');
+  await page.waitForFunction(() => location.hash.includes('order=jobName'));
+  await page.selectOption('select[name=state]', 'STOPPED');
+  await page.waitForFunction((j) => { const rows = [...document.querySelectorAll('table.jobs tbody tr')]; return rows.length === 1 && rows[0].dataset.job.endsWith(j); }, longJob);
+});
+
+await step('clone a job into the form and submit it', async () => {
+  await openJob(ADMIN, formJob);
+  await page.click('a:has-text("Clone")');
+  await page.locator('fieldset.role[data-role="worker"]').waitFor();
+  const name = await page.inputValue('input[name="name"]');
+  if (!name.startsWith(`${formJob}_clone_`)) throw new Error(`clone name ${name}`);
+  if ((await page.inputValue('input[name="taskRoles.worker.instances"]')) !== '2') throw new Error('clone lost the worker instances');
+  await shot('11-clone');
+  await page.click('#job-form button[type=submit]');
+  await page.locator('main h1').filter({ hasText: name }).waitFor();
+});
+
+await step('tag a job', async () => {
+  await openJob(ADMIN, formJob);
+  await page.click('button:has-text("Add tag")');
+  await page.fill('dialog input', 'portal-test');
+  await page.click('dialog button[value=ok]');
+  await expectText('.tags .tag', /portal-test/);
+});
+
+await step('cluster page lists nodes and virtual clusters', async () => {
+  await go('#/cluster');
+  await page.locator('table.nodes tbody tr').first().waitFor();
+  await page.locator('tr[data-vc="default"]').waitFor();
+  await shot('12-cluster');
+});
+
+await step('profile creates an application token', async () => {
+  await go('#/profile');
+  await page.click('button:has-text("Create application token")');
+  await page.locator('.notice code.token').waitFor();
+  await shot('13-profile');
+});
+
+await step('phone-width pages fit the screen', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const [hash, name] of [['#/', 'dashboard'], ['#/jobs', 'jobs'], ['#/submit', 'submit'], [`#/job/${ADMIN}~${formJob}`, 'job']]) {
+    await go(hash);
+    await page.locator('main h1').first().waitFor();
+    await page.waitForTimeout(300);
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (over > 1) throw new Error(`${name} is ${over}px wider than the screen`);
+    await shot(`14-phone-${name}`);
+  }
+  await page.setViewportSize({ width: 1366, height: 768 });
+});
+
+await step('a non-admin is refused the admin pages', async () => {
+  await logout();
+  await login(userName, userPw);
+  if (await page.locator('#nav a:has-text("Admin")').count()) throw new Error('admin link shown to a non-admin');
+  for (const tab of ['users', 'groups', 'vcs']) {
+    await go(`#/admin/${tab}`);
+    await expectText('main h1', /Administrators only/);
+  }
+  await shot('15-non-admin-refused');
+  const status = await page.evaluate(async () => {
+    const tok = document.cookie.split('; ').find((c) => c.startsWith('token='))?.slice(6);
+    const r = await fetch('/api/v2/users', { method: 'POST', headers: { Authorization: `Bearer ${decodeURIComponent(tok)}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'mallory', password: 'xxxxxxxx' }) });
+    return r.status;
+  });
+  tolerate = /Failed to load resource/;
+  if (status !== 403 && status !== 401) throw new Error(`server let a non-admin create a user (status ${status})`);
+});
+
+await step('logout returns to the login page', async () => {
+  await logout();
+  await go('#/jobs');
+  await page.locator('form.login').waitFor();
+});
+
+await browser.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
