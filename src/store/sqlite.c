@@ -1,15 +1,22 @@
 /*
- * sqlite.c - the embedded store backend: SQLite in WAL mode.
+ * sqlite.c - the embedded store backend: SQLite in WAL mode with group commit.
  *
  * DESIGN
  *   - One table `records(kind, key, seq, json)`; schema changes are the
  *     numbered migrations in migrations[]; PRAGMA user_version holds the
  *     number applied.  Every statement is prepared once per connection.
- *   - The write connection is used by store.c's committer thread only
- *     (group commit lives there); synchronous=FULL makes COMMIT durable.
+ *   - Writes: callers enqueue a write request and wait.  One committer
+ *     thread owns the write connection; it takes every request queued so far,
+ *     runs them in one transaction (each request inside its own SAVEPOINT so
+ *     a failing request rolls back alone), COMMITs once (one fsync with
+ *     synchronous=FULL) and then wakes every waiter.  So N concurrent writers
+ *     share one fsync: "group commit".
  *   - Reads: a small pool of read connections (WAL readers never block the
  *     writer).  When the pool is empty a caller gets a fresh connection that
  *     is closed after use, so a scan callback may call the store again.
+ *
+ * Invariant: a write call returns only after its change is durable (or
+ * failed and left no trace).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -19,7 +26,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "store/backend.h"
+#include "store/store.h"
 
 #define READ_POOL 4
 
@@ -44,13 +51,31 @@ typedef struct {
     sqlite3_stmt *st[SQL__COUNT];
 } conn_t;
 
-typedef struct {
+/* One caller's write, queued for the committer. */
+typedef struct wreq {
+    const store_op_t *ops;
+    size_t n;
+    bool single_del; /* store_del: a missing record is an error */
+    pai_err_t rc;
+    bool done;
+    struct wreq *next;
+} wreq_t;
+
+struct store {
     char *path;
     conn_t writer;
     conn_t readers[READ_POOL];
     bool reader_busy[READ_POOL];
     pthread_mutex_t rlock;
-} sq_t;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* committer waits for work */
+    pthread_cond_t donecond; /* writers wait for their batch */
+    wreq_t *qhead, *qtail;
+    bool stopping;
+    pthread_t committer;
+    bool committer_started;
+};
 
 static void conn_close(conn_t *c)
 {
@@ -138,11 +163,12 @@ static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
 
 /* ---- writes ------------------------------------------------------------ */
 
-static pai_err_t sq_apply(void *impl, const store_op_t *op, bool strict_del)
+static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
 {
-    conn_t *c = &((sq_t *)impl)->writer;
     int which = op->op == STORE_OP_PUT ? SQL_PUT : op->op == STORE_OP_INSERT ? SQL_INSERT : SQL_DEL;
     sqlite3_stmt *st = c->st[which];
+    if (!op->kind || !op->key || (op->op != STORE_OP_DEL && !op->json))
+        return PAI_E_INVALID;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, op->kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
@@ -165,45 +191,108 @@ static pai_err_t sq_apply(void *impl, const store_op_t *op, bool strict_del)
     return PAI_OK;
 }
 
-static pai_err_t sq_exec(void *impl, const char *sql)
+static pai_err_t apply_req(conn_t *c, wreq_t *r)
 {
-    return conn_exec(&((sq_t *)impl)->writer, sql, NULL, 0);
-}
-
-static pai_err_t sq_begin(void *impl)
-{
-    return sq_exec(impl, "BEGIN IMMEDIATE");
-}
-
-static pai_err_t sq_savepoint(void *impl)
-{
-    return sq_exec(impl, "SAVEPOINT req");
-}
-
-static pai_err_t sq_release(void *impl, bool rollback)
-{
-    if (rollback && sq_exec(impl, "ROLLBACK TO req") != PAI_OK)
+    if (conn_exec(c, "SAVEPOINT req", NULL, 0) != PAI_OK)
         return PAI_E_IO;
-    return sq_exec(impl, "RELEASE req");
-}
-
-static pai_err_t sq_commit(void *impl)
-{
-    pai_err_t rc = sq_exec(impl, "COMMIT");
+    pai_err_t rc = PAI_OK;
+    for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
+        rc = apply_op(c, &r->ops[i], r->single_del);
     if (rc != PAI_OK)
-        log_error("store: commit: %s", sqlite3_errmsg(((sq_t *)impl)->writer.db));
+        (void)conn_exec(c, "ROLLBACK TO req", NULL, 0);
+    (void)conn_exec(c, "RELEASE req", NULL, 0);
     return rc;
 }
 
-static void sq_rollback(void *impl)
+/* Run one group of requests in one transaction. */
+static void commit_group(store_t *st, wreq_t *list)
 {
-    (void)sq_exec(impl, "ROLLBACK");
+    conn_t *c = &st->writer;
+    pai_err_t txrc = conn_exec(c, "BEGIN IMMEDIATE", NULL, 0);
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = txrc == PAI_OK ? apply_req(c, r) : txrc;
+    if (txrc == PAI_OK && conn_exec(c, "COMMIT", NULL, 0) != PAI_OK) {
+        log_error("store: commit failed: %s", sqlite3_errmsg(c->db));
+        (void)conn_exec(c, "ROLLBACK", NULL, 0);
+        for (wreq_t *r = list; r; r = r->next)
+            r->rc = PAI_E_IO;
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    store_t *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (!st->qhead && !st->stopping)
+            pthread_cond_wait(&st->qcond, &st->qlock);
+        if (!st->qhead && st->stopping)
+            break;
+        wreq_t *list = st->qhead;
+        st->qhead = st->qtail = NULL;
+        pthread_mutex_unlock(&st->qlock);
+        commit_group(st, list);
+        pthread_mutex_lock(&st->qlock);
+        for (wreq_t *r = list, *next; r; r = next) {
+            next = r->next;
+            r->done = true; /* r belongs to its waiter from here on */
+        }
+        pthread_cond_broadcast(&st->donecond);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+static pai_err_t submit(store_t *st, const store_op_t *ops, size_t n, bool single_del)
+{
+    wreq_t r = {.ops = ops, .n = n, .single_del = single_del, .rc = PAI_E_INTERNAL};
+    pthread_mutex_lock(&st->qlock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->qlock);
+        return PAI_E_UNAVAILABLE;
+    }
+    if (st->qtail)
+        st->qtail->next = &r;
+    else
+        st->qhead = &r;
+    st->qtail = &r;
+    pthread_cond_signal(&st->qcond);
+    while (!r.done)
+        pthread_cond_wait(&st->donecond, &st->qlock);
+    pthread_mutex_unlock(&st->qlock);
+    return r.rc;
+}
+
+pai_err_t store_put(store_t *st, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    store_op_t op = {STORE_OP_PUT, kind, key, seq, json};
+    return submit(st, &op, 1, false);
+}
+
+pai_err_t store_insert(store_t *st, const char *kind, const char *key, int64_t seq,
+                       const char *json)
+{
+    store_op_t op = {STORE_OP_INSERT, kind, key, seq, json};
+    return submit(st, &op, 1, false);
+}
+
+pai_err_t store_del(store_t *st, const char *kind, const char *key)
+{
+    store_op_t op = {STORE_OP_DEL, kind, key, 0, NULL};
+    return submit(st, &op, 1, true);
+}
+
+pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n)
+{
+    if (n == 0)
+        return PAI_OK;
+    return submit(st, ops, n, false);
 }
 
 /* ---- reads ------------------------------------------------------------- */
 
 /* A read connection: from the pool, or a fresh one (*temp set) when all are busy. */
-static conn_t *reader_get(sq_t *st, conn_t *temp, int *slot)
+static conn_t *reader_get(store_t *st, conn_t *temp, int *slot)
 {
     pthread_mutex_lock(&st->rlock);
     for (int i = 0; i < READ_POOL; i++) {
@@ -226,7 +315,7 @@ static conn_t *reader_get(sq_t *st, conn_t *temp, int *slot)
     return temp;
 }
 
-static void reader_put(sq_t *st, conn_t *c, int slot)
+static void reader_put(store_t *st, conn_t *c, int slot)
 {
     if (slot < 0) {
         conn_close(c);
@@ -237,9 +326,8 @@ static void reader_put(sq_t *st, conn_t *c, int slot)
     pthread_mutex_unlock(&st->rlock);
 }
 
-static pai_err_t sq_get(void *impl, const char *kind, const char *key, char **json_out)
+pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_out)
 {
-    sq_t *st = impl;
     conn_t temp, *c;
     int slot;
     *json_out = NULL;
@@ -264,9 +352,8 @@ static pai_err_t sq_get(void *impl, const char *kind, const char *key, char **js
     return rc;
 }
 
-static pai_err_t sq_scan(void *impl, const char *kind, store_scan_fn cb, void *ud)
+pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
 {
-    sq_t *st = impl;
     conn_t temp, *c;
     int slot;
     if (!(c = reader_get(st, &temp, &slot)))
@@ -302,7 +389,7 @@ static const char *url_to_path(const char *url)
     return url;
 }
 
-static pai_err_t open_conns(sq_t *st, char *err, size_t errlen)
+static pai_err_t open_conns(store_t *st, char *err, size_t errlen)
 {
     if (conn_open(&st->writer, st->path, true, err, errlen) != PAI_OK)
         return PAI_E_IO;
@@ -318,46 +405,58 @@ static pai_err_t open_conns(sq_t *st, char *err, size_t errlen)
     return PAI_OK;
 }
 
-static void sq_close(void *impl)
+pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
 {
-    sq_t *st = impl;
-    for (int i = 0; i < READ_POOL; i++)
-        conn_close(&st->readers[i]);
-    conn_close(&st->writer);
-    pthread_mutex_destroy(&st->rlock);
-    free(st->path);
-    free(st);
-}
-
-static pai_err_t sq_open(const char *url, void **impl, char *err, size_t errlen)
-{
+    *out = NULL;
+    if (str_has_prefix(url, "postgres")) {
+        snprintf(err, errlen, "store: the PostgreSQL backend is not built yet; use sqlite:PATH");
+        return PAI_E_NOT_IMPLEMENTED;
+    }
     const char *path = url_to_path(url);
     if (!*path) {
         snprintf(err, errlen, "store: empty path in '%s'", url);
         return PAI_E_INVALID;
     }
-    sq_t *st = xcalloc(1, sizeof(*st));
+    store_t *st = xcalloc(1, sizeof(*st));
     st->path = xstrdup(path);
     pthread_mutex_init(&st->rlock, NULL);
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qcond, NULL);
+    pthread_cond_init(&st->donecond, NULL);
     pai_err_t rc = open_conns(st, err, errlen);
-    if (rc != PAI_OK) {
-        sq_close(st);
-        return rc;
+    if (rc != PAI_OK)
+        goto fail;
+    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
+        snprintf(err, errlen, "store: cannot start the committer thread");
+        rc = PAI_E_INTERNAL;
+        goto fail;
     }
-    *impl = st;
+    st->committer_started = true;
+    *out = st;
     return PAI_OK;
+fail:
+    store_close(st);
+    return rc;
 }
 
-const store_backend_t store_backend_sqlite = {
-    .name = "sqlite",
-    .open = sq_open,
-    .close = sq_close,
-    .begin = sq_begin,
-    .savepoint = sq_savepoint,
-    .release = sq_release,
-    .apply = sq_apply,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .get = sq_get,
-    .scan = sq_scan,
-};
+void store_close(store_t *st)
+{
+    if (!st)
+        return;
+    if (st->committer_started) {
+        pthread_mutex_lock(&st->qlock);
+        st->stopping = true;
+        pthread_cond_broadcast(&st->qcond);
+        pthread_mutex_unlock(&st->qlock);
+        pthread_join(st->committer, NULL);
+    }
+    for (int i = 0; i < READ_POOL; i++)
+        conn_close(&st->readers[i]);
+    conn_close(&st->writer);
+    pthread_mutex_destroy(&st->rlock);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->donecond);
+    free(st->path);
+    free(st);
+}

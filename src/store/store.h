@@ -1,10 +1,8 @@
 /*
  * store.h - the durable store, behind one interface.
  *
- * Backends side by side behind store_backend_t (src/store/backend.h):
- * src/store/sqlite.c (embedded default, WAL) and src/store/pg.c
- * (PostgreSQL, libpq); src/store/store.c picks one from the URL and owns
- * group commit.  Nothing above this header speaks SQL.
+ * Backends side by side: src/store/sqlite.c (embedded default, WAL) and
+ * later src/store/pg.c (PostgreSQL).  Nothing above this header speaks SQL.
  *
  * Model: records of JSON text addressed by (kind, key), e.g.
  *   ("user", "alice"), ("group", "admingroup"), ("token", "<sha256 of token>"),
@@ -29,8 +27,7 @@
 
 typedef struct store store_t;
 
-/* url: "sqlite:/path/to/pai.db" (or a bare path), or "postgresql://..." (any
- * libpq connection URI; "postgres://" too).
+/* url: "sqlite:/path/to/pai.db" (or a bare path), "postgres://..." later.
  * Runs numbered schema migrations.  err gets a message on failure. */
 PAI_MUST_CHECK pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);

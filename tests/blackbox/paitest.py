@@ -195,8 +195,6 @@ class Server(Proc):
         self.argv = [PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port,
                      "--data-dir", self.data_dir, "--admin-password", self.admin_password,
                      "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1"] + self.extra_args
-        # e.g. "--store postgresql://..." from tests/suites/store_pg.sh
-        self.argv += os.environ.get("PAI_SERVER_EXTRA_ARGS", "").split()
         start_size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.spawn()
         line = _wait_for_line_after(self.log_path, start_size, "listening on http://", self.proc,

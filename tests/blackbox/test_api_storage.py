@@ -85,8 +85,7 @@ r = subprocess.run([pt.PAI_BIN, "server", "--port", "0", "--data-dir", "/proc/pa
 pt.check(r.returncode == 1 and "data_dir" in r.stderr, "an unusable data_dir is refused clearly",
          r.stderr)
 r = subprocess.run([pt.PAI_BIN, "server", "--port", "0", "--data-dir", pt.tmpdir(), "--store",
-                    "postgresql://127.0.0.1:1/pai?connect_timeout=2"], capture_output=True,
-                   text=True, timeout=30)
-pt.check(r.returncode == 1 and "postgres: cannot connect" in r.stderr,
-         "an unreachable postgres store is refused clearly", r.stderr)
+                    "postgres://localhost/pai"], capture_output=True, text=True, timeout=30)
+pt.check(r.returncode == 1 and "PostgreSQL" in r.stderr, "a postgres store URL is refused clearly",
+         r.stderr)
 pt.done()

@@ -1,7 +1,5 @@
-/* test_store.c - the store (SQLite, or PostgreSQL under tests/suites/store_pg.sh): CRUD, scan
- * order, batches, concurrency, reopen. */
+/* test_store.c - the SQLite store: CRUD, scan order, batches, concurrency, reopen. */
 #include <pthread.h>
-#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,55 +12,33 @@
 
 static char dir_[256];
 
-/* With PAI_TEST_PG_URL set (tests/suites/store_pg.sh), every test runs on
- * PostgreSQL in a fresh schema; otherwise on SQLite in a fresh directory. */
-static const char *pg_url(void)
-{
-    const char *u = getenv("PAI_TEST_PG_URL");
-    return u && *u ? u : NULL;
-}
-
-static char url_[1024];
-
-static store_t *reopen(void)
-{
-    char err[256];
-    store_t *st = NULL;
-    if (store_open(url_, &st, err, sizeof(err)) != PAI_OK)
-        fprintf(stderr, "  %s\n", err);
-    return st;
-}
-
 static store_t *open_fresh(void)
 {
-    static int n;
-    if (pg_url()) {
-        char sch[64];
-        snprintf(sch, sizeof(sch), "t%d_%d", (int)getpid(), n++);
-        PGconn *c = PQconnectdb(pg_url());
-        char sql[256];
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", sch, sch);
-        PGresult *r = PQexec(c, sql);
-        PQclear(r);
-        PQfinish(c);
-        snprintf(url_, sizeof(url_), "%s%coptions=-csearch_path%%3D%s", pg_url(),
-                 strchr(pg_url(), '?') ? '&' : '?', sch);
-        dir_[0] = '\0';
-        return reopen();
-    }
     char tmpl[] = "/tmp/pai-test-store-XXXXXX";
     char *d = mkdtemp(tmpl);
     if (!d)
         return NULL;
     str_copy(dir_, d, sizeof(dir_));
-    snprintf(url_, sizeof(url_), "sqlite:%s/pai.db", dir_);
-    return reopen();
+    char url[512], err[256];
+    snprintf(url, sizeof(url), "sqlite:%s/pai.db", dir_);
+    store_t *st = NULL;
+    if (store_open(url, &st, err, sizeof(err)) != PAI_OK)
+        fprintf(stderr, "  %s\n", err);
+    return st;
+}
+
+static store_t *reopen(void)
+{
+    char url[512], err[256];
+    snprintf(url, sizeof(url), "%s/pai.db", dir_);
+    store_t *st = NULL;
+    if (store_open(url, &st, err, sizeof(err)) != PAI_OK)
+        fprintf(stderr, "  %s\n", err);
+    return st;
 }
 
 static void cleanup(void)
 {
-    if (!dir_[0])
-        return;
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_);
     if (system(cmd) != 0)
@@ -232,8 +208,6 @@ TEST(concurrent_writers_all_commit_and_survive_reopen)
 
 TEST(schema_newer_than_this_binary_is_refused)
 {
-    if (pg_url())
-        return; /* SQLite-specific: PRAGMA user_version */
     store_t *st = open_fresh();
     if (!st)
         return;
@@ -253,14 +227,13 @@ TEST(schema_newer_than_this_binary_is_refused)
     cleanup();
 }
 
-TEST(unreachable_postgres_fails_with_message)
+TEST(postgres_url_is_refused_clearly)
 {
     store_t *st = NULL;
-    char err[512] = "";
-    CHECK(store_open("postgres://127.0.0.1:1/pai?connect_timeout=2", &st, err, sizeof(err)) ==
-          PAI_E_IO);
+    char err[256] = "";
+    CHECK(store_open("postgres://localhost/pai", &st, err, sizeof(err)) == PAI_E_NOT_IMPLEMENTED);
     CHECK(st == NULL);
-    CHECK_STR_CONTAINS(err, "cannot connect");
+    CHECK_STR_CONTAINS(err, "PostgreSQL");
 }
 
 TEST(unwritable_path_fails_with_message)
@@ -275,5 +248,5 @@ TEST(unwritable_path_fails_with_message)
 RUN_TESTS(put_get_del_roundtrip, insert_refuses_existing_key,
           scan_orders_by_seq_then_key_and_stops_early, batch_is_atomic,
           concurrent_writers_all_commit_and_survive_reopen,
-          schema_newer_than_this_binary_is_refused, unreachable_postgres_fails_with_message,
+          schema_newer_than_this_binary_is_refused, postgres_url_is_refused_clearly,
           unwritable_path_fails_with_message)
