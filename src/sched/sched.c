@@ -260,9 +260,8 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
     }
     int c;
     char err[8];
-    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE,
-                                        nd->address && nd->address[0] ? nd->address : nd->name,
-                                        NULL, &c, err, sizeof(err));
+    /* keyed by agent name: several agents may share an address (one host) */
+    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE, nd->name, NULL, &c, err, sizeof(err));
     if (rc != PAI_OK)
         return rc == PAI_E_BAD_CONFIG ? PAI_E_EXISTS : rc;
     int v = sched_model_find_vc(s, "default");
@@ -279,7 +278,7 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
         nd->gpus > SCHED_MAX_GPUS_PER_NODE)
         return PAI_E_INVALID;
     int i = find_node(s, nd->name);
-    if (i == SCHED_NONE)
+    if (i == SCHED_NONE && !s->derived)
         i = find_node(s, nd->address);
     if (i == SCHED_NONE) {
         if (!s->derived)
@@ -293,12 +292,14 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
     }
     node_t *n = &s->nodes[i];
     if (strcmp(n->name, nd->name) != 0) {
-        if (strcmp(n->name, n->address) != 0)
+        if (strcmp(n->name, n->key) != 0)
             sched_strmap_del(&s->node_map, n->name);
         str_copy(n->name, nd->name, sizeof(n->name));
-        if (sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
+        if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
             return PAI_E_NOMEM;
     }
+    if (nd->address && nd->address[0])
+        str_copy(n->address, nd->address, sizeof(n->address));
     s->topo_ver++;
     if (nd->cpus > 0)
         n->cpus = nd->cpus;

@@ -72,6 +72,7 @@ typedef struct {
 } cell_t;
 
 typedef struct {
+    char key[SCHED_NAME_MAX]; /* identity: cellAddress (config) or agent name (derived) */
     char name[SCHED_NAME_MAX];
     char address[SCHED_NAME_MAX];
     int cell;
