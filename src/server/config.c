@@ -60,6 +60,8 @@ static const opt_t options[] = {
     {"pwhash_memlimit_kib", OPT_INT, O(pwhash_memlimit_kib), "19456", 8, 4L * 1024 * 1024,
      "argon2id memory per password hash, KiB"},
     {"pwhash_opslimit", OPT_INT, O(pwhash_opslimit), "2", 1, 100, "argon2id passes"},
+    {"cors_allow_origin", OPT_STR, O(cors_allow_origin), "*", 0, 0,
+     "CORS: the Access-Control-Allow-Origin answered (OpenPAI allows any); empty: no CORS"},
     {"storages", OPT_JSON, O(storages), NULL, 0, 0,
      "list of storages {name, type, share, volumeName, default, data, groups} (file only)"},
 };

@@ -230,6 +230,17 @@ void jobs_enqueue(jobs_t *j, lc_job_t *job)
     j->need_pass = true;
 }
 
+/* A retry the scheduler will not take (its VC is gone...) fails the job. */
+static void enqueue_or_fail(jobs_t *j, lc_job_t *job, int64_t now)
+{
+    jobs_enqueue(j, job);
+    if (!job->refused || job->state != JOB_WAITING)
+        return;
+    lc_effects_t fx = {0};
+    lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
+    jobs_apply(j, job, &fx, now);
+}
+
 static int role_index(const lc_job_t *job, const char *name)
 {
     for (int r = 0; r < job->nroles; r++)
@@ -385,7 +396,7 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
     if (fx->requeue && job->state == JOB_WAITING) {
         jobs_event(job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             if (j->nretry == j->capretry) {
                 j->capretry = j->capretry ? j->capretry * 2 : 16;
@@ -511,7 +522,7 @@ void jobs_tick(jobs_t *j)
             j->retry[i] = j->retry[--j->nretry];
         } else if (job->retry_at_ms <= now) {
             j->retry[i] = j->retry[--j->nretry];
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             i++;
         }
