@@ -311,10 +311,25 @@ await step('tag a job', async () => {
   await expectText('.tags .tag', /portal-test/);
 });
 
+await step('delete a finished job', async () => {
+  await openJob(ADMIN, longJob);
+  await page.click('main .actions button:has-text("Delete")');
+  await page.click('dialog button[value=ok]');
+  await page.waitForFunction(() => location.hash.startsWith('#/jobs'));
+  await expectText('.toast', /Deleted/);
+  tolerate = /Failed to load resource.*404/;
+  const status = await page.evaluate(async (j) => {
+    const tok = decodeURIComponent(document.cookie.split('; ').find((c) => c.startsWith('token=')).slice(6));
+    return (await fetch(`/api/v2/jobs/${j}`, { headers: { Authorization: `Bearer ${tok}` } })).status;
+  }, `${ADMIN}~${longJob}`);
+  if (status !== 404) throw new Error(`the deleted job still answers ${status}`);
+});
+
 await step('cluster page lists nodes and virtual clusters', async () => {
   await go('#/cluster');
   await page.locator('table.nodes tbody tr').first().waitFor();
   await page.locator('tr[data-vc="default"]').waitFor();
+  await page.locator('figure.chart svg path.line').first().waitFor({ timeout: 20000 }); // a /metrics sample
   await shot('12-cluster');
 });
 
