@@ -324,6 +324,7 @@ int main(int argc, char **argv)
     }
     if (!pai)
         return usage(argv[0]);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char dir[] = "/tmp/pai-bench-api-XXXXXX", base[256];
     pid_t pid = -1;

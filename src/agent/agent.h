@@ -74,7 +74,8 @@ typedef struct node {
     CURL *easy;
     struct curl_slist *headers;
     bool in_flight;
-    bool dirty; /* a local change not yet reported */
+    bool dirty;    /* a local change not yet reported */
+    bool progress; /* the last answer moved seq or acked something */
     int64_t sent_mono_ms;
     int64_t next_sync_ms; /* earliest time for the next sync */
     int64_t next_prune_ms;

@@ -49,7 +49,7 @@ static const opt_t options[] = {
     {"token", OPT_STR, O(token), "agent token (or $PAI_AGENT_TOKEN)"},
     {"name", OPT_STR, O(name), "node name (default: hostname); with --nodes K, N-0..N-K-1"},
     {"address", OPT_STR, O(address), "IP tasks are reachable at (default 127.0.0.1)"},
-    {"work-dir", OPT_STR, O(work_dir), "state and logs (default /var/lib/pai/agent)"},
+    {"work-dir", OPT_STR, O(work_dir), "state and logs (default /var/lib/pai/agent/<name>)"},
     {"runtime", OPT_STR, O(runtime), "process | podman | docker | hollow | auto"},
     {"gpus", OPT_INT, O(gpus), "simulate N GPUs instead of discovering them"},
     {"gpu-model", OPT_STR, O(gpu_model), "model of simulated GPUs (default A100)"},
@@ -121,7 +121,7 @@ static void defaults(agent_cfg_t *cfg, char *host, size_t hostlen)
     cfg->log_max_bytes = 8 << 20;
     cfg->wait_ms = 25000;
     cfg->address = "127.0.0.1";
-    cfg->work_dir = "/var/lib/pai/agent";
+    cfg->work_dir = NULL; /* /var/lib/pai/agent/<name> */
     cfg->gpu_model = "A100";
     cfg->token = getenv("PAI_AGENT_TOKEN");
     if (gethostname(host, hostlen) != 0)
@@ -322,9 +322,14 @@ int agent_main(int argc, char **argv)
         usage();
         return 2;
     }
+    char *default_dir = a.cfg.work_dir ? NULL : str_printf("/var/lib/pai/agent/%s", a.cfg.name);
+    if (default_dir)
+        a.cfg.work_dir = default_dir;
     const runtime_ops_t *rt = pick_runtime(&a.cfg);
-    if (check_cfg(&a.cfg, rt) != 0)
+    if (check_cfg(&a.cfg, rt) != 0) {
+        free(default_dir);
         return 2;
+    }
     if (a.cfg.log_level)
         log_set_level((log_level_t)log_level_parse(a.cfg.log_level));
     if (a.cfg.cgroup_root)
@@ -350,5 +355,6 @@ int agent_main(int argc, char **argv)
 out:
     agent_teardown(&a);
     curl_global_cleanup();
+    free(default_dir);
     return rc;
 }

@@ -611,7 +611,8 @@ static void apply_desired(node_t *n, const json_t *tasks)
         act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
     size_t nact = reconcile(ids, k, act, na, acts);
     task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
-    memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
+    if (na)
+        memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < nact; i++) {
         if (acts[i].kind == RC_STOP)
@@ -642,12 +643,15 @@ pai_err_t node_apply_response(node_t *n, const char *body, size_t len)
         log_warn("node=%s sync: unsupported response (version %lld)", n->name, (long long)version);
         return PAI_E_PROTOCOL;
     }
+    int64_t old_seq = n->known_seq;
+    n->progress = json_array_size(json_object_get(r, "ack")) > 0;
     apply_acks(n, json_object_get(r, "ack"));
     /* One sync is in flight at a time, so responses arrive in order: each
      * one is the whole desired state at the time the server answered. */
     if (tasks)
         apply_desired(n, tasks);
     n->known_seq = json_integer_value(json_object_get(r, "seq"));
+    n->progress = n->progress || n->known_seq != old_seq;
     json_int_t hb = json_integer_value(json_object_get(r, "heartbeat_ms"));
     if (hb >= 100 && hb <= 600000)
         n->heartbeat_ms = hb;
@@ -706,7 +710,8 @@ void node_sync_done(node_t *n, CURLM *multi, CURLcode code)
         n->failures = 0;
         /* A server that answers at once with nothing new is not a
          * long-poll: do not spin on it. */
-        n->next_sync_ms = now - n->sent_mono_ms < 5 && !n->dirty ? now + 50 : now;
+        bool idle = now - n->sent_mono_ms < 5 && !n->dirty && !n->progress;
+        n->next_sync_ms = idle ? now + 50 : now;
         return;
     }
     n->sync_errors++;

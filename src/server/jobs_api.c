@@ -588,7 +588,8 @@ pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
             job->queued = false;
             j->need_pass = true;
         }
-        jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
+        if (!job->compacted)
+            jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
         jobs_apply(j, job, &fx, now);
         jobs_kick(j);
     }

@@ -185,7 +185,9 @@ void jobs_event(lc_job_t *job, const char *type, const char *reason, const char 
 
 void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
 {
-    if (job->dirty || job->pending)
+    /* A compacted job's record is complete in the store; re-encoding it
+     * from memory would lose its attempts. */
+    if (job->dirty || job->pending || job->compacted)
         return;
     job->dirty = true;
     if (j->ndirty == j->capdirty) {
@@ -226,6 +228,17 @@ void jobs_enqueue(jobs_t *j, lc_job_t *job)
     }
     job->queued = true;
     j->need_pass = true;
+}
+
+/* A retry the scheduler will not take (its VC is gone...) fails the job. */
+static void enqueue_or_fail(jobs_t *j, lc_job_t *job, int64_t now)
+{
+    jobs_enqueue(j, job);
+    if (!job->refused || job->state != JOB_WAITING)
+        return;
+    lc_effects_t fx = {0};
+    lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
+    jobs_apply(j, job, &fx, now);
 }
 
 static int role_index(const lc_job_t *job, const char *name)
@@ -383,7 +396,7 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
     if (fx->requeue && job->state == JOB_WAITING) {
         jobs_event(job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             if (j->nretry == j->capretry) {
                 j->capretry = j->capretry ? j->capretry * 2 : 16;
@@ -509,7 +522,7 @@ void jobs_tick(jobs_t *j)
             j->retry[i] = j->retry[--j->nretry];
         } else if (job->retry_at_ms <= now) {
             j->retry[i] = j->retry[--j->nretry];
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             i++;
         }
@@ -721,7 +734,7 @@ void jobs_node_to_sched(jobs_t *j, node_t *n)
 }
 
 /* A running job after a restart: its allocations back into the scheduler. */
-static void restore_running(jobs_t *j, lc_job_t *job)
+pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
 {
     lc_attempt_t *a = lc_current(job);
     sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
@@ -752,15 +765,25 @@ static void restore_running(jobs_t *j, lc_job_t *job)
                            job->submit_ms,
                            roles,
                            (size_t)job->nroles};
+    *downgraded = false;
+    pai_err_t rc = sched_restore(s, &req, allocs, n, downgraded);
+    free(allocs);
+    free(gpus);
+    return rc;
+}
+
+/* A running job after a restart: its allocations back into the scheduler. */
+static void restore_running(jobs_t *j, lc_job_t *job)
+{
     bool down = false;
-    pai_err_t rc = sched_restore(j->sched, &req, allocs, n, &down);
+    pai_err_t rc = jobs_sched_restore(j->sched, job, &down);
     if (rc == PAI_OK)
         job->queued = true;
     else
         log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
+    if (down)
+        log_warn("job=%s runs opportunistically after the restart (its VC changed)", job->name);
     nodes_sync_job(j->nodes, job);
-    free(allocs);
-    free(gpus);
 }
 
 static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
@@ -809,9 +832,29 @@ static int64_t mono_us(void *ctx)
     return time_mono_us();
 }
 
-static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size_t errlen)
+static pai_err_t make_sched(jobs_t *j, sched_t **out, char *err, size_t errlen)
 {
     sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
+    const jobs_opts_t *o = &j->opts;
+    char *stored = NULL;
+    /* A VC change at run time stored the whole config; it wins over the file. */
+    if (store_get(j->st, "meta", "hived_config", &stored) == PAI_OK) {
+        json_t *cfg = json_loads(stored, 0, NULL);
+        free(stored);
+        if (cfg) {
+            char *text = json_dumps(cfg, JSON_COMPACT);
+            pai_err_t rc =
+                text ? sched_new_config(text, strlen(text), &so, out, err, errlen) : PAI_E_NOMEM;
+            free(text);
+            if (rc == PAI_OK) {
+                j->hived = cfg;
+                return rc;
+            }
+            json_decref(cfg);
+            log_error("stored scheduler config rejected (%s); using %s", err,
+                      o->hived_config && *o->hived_config ? o->hived_config : "nodes");
+        }
+    }
     if (!o->hived_config || !o->hived_config[0])
         return sched_new_nodes(&so, out);
     buf_t b;
@@ -821,6 +864,8 @@ static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size
         snprintf(err, errlen, "cannot read scheduler config %s", o->hived_config);
     } else {
         rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
+        if (rc == PAI_OK)
+            j->hived = jobs_yaml_to_json(buf_str(&b), b.len);
     }
     buf_free(&b);
     return rc;
@@ -849,7 +894,7 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
     pthread_cond_init(&j->pass_cv, NULL);
     j->vcs_stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
-    pai_err_t rc = make_sched(&j->opts, &j->sched, err, errlen);
+    pai_err_t rc = make_sched(j, &j->sched, err, errlen);
     if (rc != PAI_OK)
         goto fail;
     pthread_mutex_lock(&j->mu);
@@ -900,6 +945,7 @@ void jobs_free(jobs_t *j)
     free(j->vcs);
     free(j->vc_gpus);
     free(j->vc_rows);
+    json_decref(j->hived);
     for (size_t i = 0; i < j->tabcap; i++)
         lc_job_free(j->tab[i]);
     free(j->tab);

@@ -486,11 +486,15 @@ void lc_job_compact(lc_job_t *job)
 {
     lc_attempts_free(job->atts, job->natts, job);
     job->atts = NULL;
-    /* natts is kept: the number of attempts, for summaries. */
-    for (int r = 0; r < job->nroles; r++) {
-        FREE_NULL(&job->roles[r].command);
-        FREE_NULL(&job->roles[r].image);
-    }
+    /* natts and nroles are kept (summaries show them); roles, events and
+     * the reason live in the stored record only. */
+    for (int r = 0; job->roles && r < job->nroles; r++)
+        lc_role_clear(&job->roles[r]);
+    FREE_NULL(&job->roles);
+    FREE_NULL(&job->waiting_reason);
+    if (job->events)
+        json_decref((json_t *)job->events);
+    job->events = NULL;
 }
 
 void lc_job_free(lc_job_t *job)
@@ -499,7 +503,7 @@ void lc_job_free(lc_job_t *job)
         return;
     if (job->atts)
         lc_attempts_free(job->atts, job->natts, job);
-    for (int r = 0; r < job->nroles; r++)
+    for (int r = 0; job->roles && r < job->nroles; r++)
         lc_role_clear(&job->roles[r]);
     free(job->roles);
     for (int t = 0; t < job->ntags; t++)

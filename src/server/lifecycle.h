@@ -217,7 +217,9 @@ void lc_fail_waiting(lc_job_t *job, int exit_code, const char *why, int64_t now_
 /* Backoff before the next attempt after `retries` retries (ms). */
 int64_t lc_backoff_ms(int retries, lc_reaction_t r);
 
-/* Free the attempts (keep the summary): the compact form of a finished job. */
+/* Free the attempts, roles, events and reason (keep the summary and the
+ * counts): the compact form of a finished job, whose full record is in the
+ * store. */
 void lc_job_compact(lc_job_t *job);
 void lc_job_free(lc_job_t *job);
 void lc_role_clear(lc_role_t *r);

@@ -21,10 +21,14 @@ n1 = jt.FakeAgent(srv, "n1", gpus=4)
 n1.sync()
 
 
-def run_job(name, roles, retry=0):
+def run_job(name, roles, retry=0, expect=True):
     st, b = jt.submit(c, jt.job_yaml(name, roles, retry=retry))
     pt.check(st == 202, "%s: submitted" % name, (st, b))
-    n1.sync()
+    if expect:
+        n1.sync_for("admin~" + name, sum(r.get("instances", 1) for r in roles))
+    else:
+        jt.wait_state(c, "admin~" + name, "WAITING", timeout=5)
+        n1.sync()
     return "admin~" + name
 
 
@@ -168,7 +172,7 @@ pt.check(st == 400, "a job that can never fit is refused at submit", (st, b))
 st, b = c.get("/api/v2/jobs/admin~huge")
 pt.expect((st, b), 404, "a refused job is not stored")
 job = run_job("fill", [{"name": "main", "gpu": 4}])
-job2 = run_job("queued", [{"name": "main", "gpu": 1}])
+job2 = run_job("queued", [{"name": "main", "gpu": 1}], expect=False)
 d = detail(job2)
 pt.check(d["jobStatus"]["state"] == "WAITING" and d["jobStatus"]["waitingReason"],
          "a job that does not fit now waits, with a reason", d["jobStatus"])
@@ -176,6 +180,7 @@ st, ev = c.get("/api/v2/jobs/%s/events" % job2)
 pt.check(st == 200 and ev["totalCount"] >= 1, "a waiting job has events", ev)
 n1.exit(n1.find(job)[0], 0)
 n1.settle()
+n1.sync_for(job2)
 pt.check(jt.state(c, job2) == "RUNNING" and len(n1.find(job2)) == 1,
          "the waiting job starts when the GPUs free up")
 
@@ -187,9 +192,10 @@ st, v = c.get("/api/v2/virtual-clusters/default")
 pt.check(st == 200 and v["resourcesUsed"]["GPUs"] == 1, "VC detail shows used GPUs", v)
 st, v = c.get("/api/v2/virtual-clusters/nope")
 pt.expect((st, v), 404, "unknown VC is NoVirtualClusterError", "NoVirtualClusterError")
-st, v = c.put("/api/v2/virtual-clusters/newvc", {"vcCapacity": 10})
-pt.check(st == 501 and "NotImplemented" in v.get("code", ""),
-         "VC change at run time answers NotImplementedError with a reason", (st, v))
+st, v = c.put("/api/v2/virtual-clusters/newvc",
+              {"virtualCells": [{"cellType": "X", "cellNumber": 1}]})
+pt.check(st == 400 and "hived_config" in v.get("message", ""),
+         "VC change without a HiveD config is refused with a reason", (st, v))
 st, v = c.get("/api/v2/kubernetes/nodes")
 pt.check(st == 200 and v["items"][0]["metadata"]["name"] == "n1", "k8s nodes: our nodes", v)
 st, v = c.get("/api/v2/kubernetes/pods")

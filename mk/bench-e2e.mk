@@ -1,0 +1,7 @@
+# mk/bench-e2e.mk - end-to-end short-job throughput and dispatch latency
+# (16 agents x 8 simulated GPUs, process runtime; docs/benchmarks.md).
+#   make bench-e2e            JOBS=2000 NODES=16 GPUS=8 RUNTIME=process
+.PHONY: bench bench-e2e
+bench: bench-e2e
+bench-e2e: $(BUILD)/pai
+	PAI_BIN=$(abspath $(BUILD)/pai) python3 bench/e2e.py
