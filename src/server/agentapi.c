@@ -108,7 +108,9 @@ static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, in
     int r = -1;
     if (jobs_attempt_id_parse(id, name, sizeof name, &ja, role, sizeof role, &index, &ta) ==
             PAI_OK &&
-        (job = jobs_map_get(j, name)) && !job->compacted && !job->pending) {
+        (job = jobs_map_get(j, name)) && !job->compacted) {
+        if (job->pending)
+            return; /* placed while its submission is being answered: report again */
         for (int k = 0; k < job->nroles; k++)
             if (strcmp(job->roles[k].name, role) == 0)
                 r = k;
