@@ -246,6 +246,17 @@ st, b = n1.client.post("/api/v1/agent/sync", {"version": 99, "node": n1.node()})
 pt.expect((st, b), 400, "an unknown agent protocol version is refused", "InvalidParametersError")
 st, b = c.post("/api/v1/agent/sync", {"version": 1, "node": {}})
 pt.expect((st, b), 400, "a sync without a node name is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "known_seq": -1})
+pt.expect((st, b), 400, "a negative known_seq is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "tasks": "x"})
+pt.expect((st, b), 400, "tasks that are not a list are refused")
+st, b = n1.client.post("/api/v1/agent/sync",
+                       {"version": 1, "node": n1.node(), "known_seq": n1.known_seq,
+                        "tasks": [{"attempt_id": "nobody~x/0/r/0/0", "state": "exited",
+                                   "exit_code": 1}, {"attempt_id": "garbage", "state": "exited"},
+                                  {"state": "running"}, 7]})
+pt.check(st == 200 and sorted(b["ack"]) == ["garbage", "nobody~x/0/r/0/0"],
+         "reports about unknown attempts change nothing and their exits are acked", (st, b))
 st, b = srv.client(None).post("/api/v1/agent/sync", {"version": 1, "node": n1.node()})
 pt.expect((st, b), 401, "anonymous sync is 401")
 tok = srv.create_user("plain")
