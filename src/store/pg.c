@@ -191,10 +191,20 @@ static void on_notice(void *arg, const char *msg)
 static pai_err_t conn_open(conn_t *c, const char *url, char *err, size_t errlen)
 {
     /* Processed in order: the URL (dbname, expanded) overrides the defaults
-     * before it, so a URL may set its own connect_timeout. */
-    const char *const kw[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+     * before it, so a URL may set its own.  The TCP settings notice a dead
+     * peer or network path within about a minute instead of the kernel's
+     * default of many minutes. */
+    const char *const kw[] = {"connect_timeout",
+                              "application_name",
+                              "client_encoding",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "dbname",
                               NULL};
-    const char *const val[] = {PG_CONNECT_TIMEOUT, "pai", "UTF8", url, NULL};
+    const char *const val[] = {
+        PG_CONNECT_TIMEOUT, "pai", "UTF8", "30", "10", "3", "60000", url, NULL};
     memset(c, 0, sizeof(*c));
     c->pg = PQconnectdbParams(kw, val, 1);
     char m[512], where[256];
@@ -424,19 +434,20 @@ static ExecStatusType next_result(conn_t *c, bool *zero_rows)
     return s;
 }
 
-typedef enum { PIPE_DONE, PIPE_UNDO } pipe_outcome_t;
+/* PIPE_DONE: commit.  PIPE_HALF: a batch failed half-way (undo, re-run
+ * one statement at a time).  PIPE_ERROR: a statement failed or the
+ * connection dropped (undo, retry each request alone). */
+typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR } pipe_outcome_t;
 
-/* Read the pipeline's results into the requests.  PIPE_UNDO when the
- * transaction must be undone: a statement failed, or a multi-operation
- * request failed half-way (its other changes are in the transaction). */
+/* Read the pipeline's results into the requests. */
 static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
 {
-    bool zero, undo = next_result(c, &zero) != PGRES_COMMAND_OK;
+    bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
     for (wreq_t *r = list; r; r = r->next) {
         r->rc = PAI_OK;
         for (size_t i = 0; i < r->n; i++) {
             if (next_result(c, &zero) != PGRES_COMMAND_OK) {
-                undo = true;
+                error = true;
                 continue;
             }
             if (zero && r->ops[i].op == STORE_OP_INSERT && r->rc == PAI_OK)
@@ -444,12 +455,13 @@ static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
             else if (zero && r->ops[i].op == STORE_OP_DEL && r->strict_del && r->rc == PAI_OK)
                 r->rc = PAI_E_NOT_FOUND;
         }
+        /* its other changes are in the transaction */
         if (r->rc != PAI_OK && r->n > 1)
-            undo = true;
+            half = true;
     }
     if (next_result(c, &zero) != PGRES_PIPELINE_SYNC)
-        undo = true;
-    return undo ? PIPE_UNDO : PIPE_DONE;
+        error = true;
+    return error ? PIPE_ERROR : half ? PIPE_HALF : PIPE_DONE;
 }
 
 /* The whole group in one round trip: BEGIN and every operation pipelined,
@@ -465,7 +477,7 @@ static void commit_pipelined(conn_t *c, wreq_t *list)
     for (wreq_t *r = list; r && sent; r = r->next)
         for (size_t i = 0; i < r->n && sent; i++)
             sent = send_op(c, &r->ops[i]);
-    pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_UNDO;
+    pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_ERROR;
     if (!PQexitPipelineMode(c->pg)) {
         /* results left unread (a send failed half-way): start afresh */
         PQreset(c->pg);
@@ -480,7 +492,12 @@ static void commit_pipelined(conn_t *c, wreq_t *list)
     }
     if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         (void)conn_cmd(c, "ROLLBACK");
-    commit_sequential(c, list);
+    if (out == PIPE_HALF) {
+        commit_sequential(c, list);
+        return;
+    }
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = commit_alone(c, r);
 }
 
 /* Run one group of requests in one transaction. */
