@@ -326,14 +326,14 @@ static int start_agent(up_t *u, int i)
     mkdir(work, 0700);
     char *argv[] = {u->self,       "agent",
                     "--server",    u->url,
-                    "--token",     u->agent_token,
                     "--name",      (char *)nd->name,
                     "--gpus",      gpus,
                     "--gpu-model", (char *)nd->gpu_model,
                     "--runtime",   (char *)u->runtime,
                     "--work-dir",  work,
                     NULL};
-    u->agent[i] = spawn(u, argv, nd->name, NULL, NULL);
+    /* The token goes in the environment (PAI_AGENT_TOKEN), not in ps. */
+    u->agent[i] = spawn(u, argv, nd->name, NULL, u->agent_token);
     free(work);
     return u->agent[i] > 0 ? CLI_OK : CLI_FAIL;
 }

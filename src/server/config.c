@@ -39,7 +39,7 @@ static const opt_t options[] = {
     {"data_dir", OPT_STR, O(data_dir), "./pai-data", 0, 0,
      "directory for the store and generated secrets (created if missing)"},
     {"store", OPT_STR, O(store), "", 0, 0,
-     "store URL: sqlite:PATH; empty means sqlite:<data_dir>/pai.db"},
+     "store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB; empty: sqlite:<data_dir>/pai.db"},
     {"hived_config", OPT_STR, O(hived_config), "", 0, 0,
      "scheduler configuration file in HiveD's format; empty: one VC 'default' over all nodes"},
     {"token_ttl", OPT_INT, O(token_ttl), "604800", 60, 3650L * DAY,

@@ -69,6 +69,11 @@ def test_help(t):
     for c in COMMANDS:
         r = t.pai(c, "--help")
         t.check("%s --help" % c, r.rc == 0 and ("usage: pai %s" % c) in r.out, r)
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "cli.md")).read()
+    for c in COMMANDS:
+        r = t.pai(c, "--help")
+        t.check("docs/cli.md has the current `pai %s --help`" % c, "```\n" + r.out + "```" in doc,
+                "regenerate the section of docs/cli.md from `pai %s --help`" % c)
     r = t.pai("jobs", "--bogus")
     t.check("unknown option is a usage error", r.rc == 2 and "unknown option --bogus" in r.err, r)
     r = t.pai("job")
