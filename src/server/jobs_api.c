@@ -180,6 +180,16 @@ pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
         *err_msg = xstrdup("user and job name together are too long");
         return PAI_E_PROTOCOL;
     }
+    /* An unknown VC is reported before the permission check, as OpenPAI
+     * does (NoVirtualClusterError rather than ForbiddenUserError). */
+    pthread_mutex_lock(&j->mu);
+    bool vc_known = jobs_vc_known(j, spec->virtual_cluster);
+    pthread_mutex_unlock(&j->mu);
+    if (!vc_known) {
+        *err_msg = str_printf("virtual cluster %s does not exist", spec->virtual_cluster);
+        job_spec_free(spec);
+        return PAI_E_NO_VC;
+    }
     if (can_use_vc && !can_use_vc(ud, user, spec->virtual_cluster)) {
         *err_msg =
             str_printf("user %s may not use virtual cluster %s", user, spec->virtual_cluster);
