@@ -366,7 +366,8 @@ async function testJobs(admin, user) {
       text = await r.text();
       if (!text.includes('hello from')) await sleep(100);
     }
-    L.check(text.includes(`hello from ${J}`), 'the stdout location serves the task\'s output', text.slice(0, 200));
+    // PAI_JOB_NAME is user~job, as in OpenPAI
+    L.check(text.includes(`hello from ${USER}~${J}`), 'the stdout location serves the task\'s output', text.slice(0, 200));
   }
 
   await expectOk('job.updateJobExecutionType STOP', 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 202,
@@ -375,7 +376,8 @@ async function testJobs(admin, user) {
   L.check(stopped && stopped.jobStatus.state === 'STOPPED' && stopped.jobStatus.executionType === 'STOP',
     'the stopped job ends STOPPED', short(stopped && stopped.jobStatus));
   await expectErr('job.updateJobExecutionType by another user', 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 403,
-    'ForbiddenUserError', UserErrors.ForbiddenUserError, () => user.job.updateJobExecutionType(ADMIN, 'Resnet18_1gpu', 'STOP'));
+    'ForbiddenUserError', UserErrors.ForbiddenUserError, () => user.job.updateJobExecutionType(ADMIN, 'Resnet18_1gpu', 'STOP'),
+    false);
   await expectErr('job.updateJobExecutionType: no such job', 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 404,
     'NoJobError', NoJobError, () => user.job.updateJobExecutionType(USER, 'sdk_test_nonexist_job', 'STOP'));
 
