@@ -132,7 +132,13 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     pthread_mutex_lock(&j->mu);
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);
-        jobs_kick(j);
+        /* With a short queue a pass is cheap: wait for it, so the answer
+         * already knows a REFUSE (can never fit) and a free cluster has
+         * placed the job.  With a long queue, answer at once. */
+        if (job->queued && jobs_queue_short(j))
+            jobs_wait_pass(j);
+        else
+            jobs_kick(j);
     }
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {

@@ -564,6 +564,25 @@ void jobs_kick(jobs_t *j)
         pthread_cond_signal(&j->sched_cv);
 }
 
+void jobs_wait_pass(jobs_t *j)
+{
+    uint64_t want = j->passes_done + 1;
+    j->need_pass = true;
+    pthread_cond_signal(&j->sched_cv);
+    while (j->passes_done < want && !j->stopping)
+        pthread_cond_wait(&j->pass_cv, &j->mu);
+}
+
+bool jobs_queue_short(const jobs_t *j)
+{
+    const sched_vc_status_t *rows = j->vc_rows;
+    int waiting = 0;
+    for (size_t i = 0; rows && i < j->nvc_rows; i++)
+        if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0)
+            waiting += rows[i].waiting_jobs;
+    return waiting < JOBS_SHORT_QUEUE;
+}
+
 static void snapshot_vcs(jobs_t *j)
 {
     sched_vc_status_t *rows = j->vc_rows;

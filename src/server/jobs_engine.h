@@ -59,6 +59,11 @@ void jobs_schedule(jobs_t *j, int64_t now_ms);
 /* Ask the scheduler thread for a pass if one is needed.  Passes are
  * coalesced: every event queued before a pass starts is decided by it. */
 void jobs_kick(jobs_t *j);
+/* Wait (mu held) until a pass that starts after now has completed. */
+void jobs_wait_pass(jobs_t *j);
+/* Fewer than JOBS_SHORT_QUEUE jobs waited after the last pass. */
+#define JOBS_SHORT_QUEUE 256
+bool jobs_queue_short(const jobs_t *j);
 /* Is vc a VC the scheduler knows (cached)?  Unknown when it knows none. */
 bool jobs_vc_known(jobs_t *j, const char *vc);
 /* A reason (malloc'ed) when the job can never fit the cluster or its VC as

@@ -14,14 +14,21 @@
  *     PQexecPrepared); no SQL text is ever built from data.
  *   - Writes: group commit, as in sqlite.c.  Callers enqueue a request and
  *     wait; one committer thread owns the write connection, takes everything
- *     queued, runs it in one transaction and COMMITs once (synchronous_commit
- *     on: the WAL is flushed before COMMIT returns), then wakes the waiters.
- *     A single-operation request cannot half-fail (INSERT uses ON CONFLICT
- *     DO NOTHING, DELETE reports 0 rows), so only multi-operation requests
- *     pay for a SAVEPOINT.  If a statement fails at the SQL level (which
- *     aborts the whole transaction) or the connection drops, the group is
- *     rolled back and every request is retried alone in its own transaction
- *     after reconnecting, so one bad request never fails its neighbours.
+ *     queued and runs it in one transaction, COMMITting once
+ *     (synchronous_commit on: the WAL is flushed before COMMIT returns), then
+ *     wakes the waiters.  The group travels in one round trip (libpq
+ *     pipeline mode: BEGIN and every operation, then a sync); COMMIT is sent
+ *     only once every result is in, so until then a failure leaves nothing
+ *     committed and the group can safely be tried again.  INSERT uses
+ *     ON CONFLICT DO NOTHING and DELETE reports 0 rows, so a single-operation
+ *     request cannot half-fail.  When a multi-operation request (a batch)
+ *     failed half-way, the transaction is rolled back and the group re-run
+ *     one statement at a time, each batch inside a SAVEPOINT.  When a
+ *     statement fails at the SQL level (which aborts the transaction) or the
+ *     connection drops, the group is rolled back and every request retried
+ *     alone in its own transaction after reconnecting, so one bad request
+ *     never fails its neighbours.  The outcome of a failed COMMIT is unknown:
+ *     it is reported (PAI_E_IO), never retried.
  *   - Reads: a lazily opened pool of connections.  When all are busy a caller
  *     waits a little, then gets a temporary connection, so a scan callback
  *     may call the store again.  Scans stream rows (single-row mode) instead
@@ -48,6 +55,7 @@
 
 #define PG_READ_POOL       8
 #define PG_POOL_WAIT_MS    1000               /* then a temporary connection */
+#define PG_PIPELINE_MAX    1024               /* operations per pipelined group */
 #define PG_CONNECT_TIMEOUT "5"                /* seconds; a URL may set its own */
 #define PG_MIGRATION_LOCK  "7046414953746f72" /* pg_advisory_xact_lock key */
 
@@ -183,10 +191,20 @@ static void on_notice(void *arg, const char *msg)
 static pai_err_t conn_open(conn_t *c, const char *url, char *err, size_t errlen)
 {
     /* Processed in order: the URL (dbname, expanded) overrides the defaults
-     * before it, so a URL may set its own connect_timeout. */
-    const char *const kw[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+     * before it, so a URL may set its own.  The TCP settings notice a dead
+     * peer or network path within about a minute instead of the kernel's
+     * default of many minutes. */
+    const char *const kw[] = {"connect_timeout",
+                              "application_name",
+                              "client_encoding",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "dbname",
                               NULL};
-    const char *const val[] = {PG_CONNECT_TIMEOUT, "pai", "UTF8", url, NULL};
+    const char *const val[] = {
+        PG_CONNECT_TIMEOUT, "pai", "UTF8", "30", "10", "3", "60000", url, NULL};
     memset(c, 0, sizeof(*c));
     c->pg = PQconnectdbParams(kw, val, 1);
     char m[512], where[256];
@@ -370,10 +388,10 @@ static pai_err_t commit_alone(conn_t *c, const wreq_t *r)
     return conn_cmd(c, "COMMIT") ? PAI_OK : PAI_E_IO;
 }
 
-/* Run one group of requests in one transaction; see DESIGN for the retry. */
-static void commit_group(pg_store_t *st, wreq_t *list)
+/* The group in one transaction, one statement at a time (savepoints for
+ * multi-operation requests); see DESIGN for the retry. */
+static void commit_sequential(conn_t *c, wreq_t *list)
 {
-    conn_t *c = &st->writer;
     bool aborted = !conn_ensure(c) || !conn_cmd(c, "BEGIN");
     for (wreq_t *r = list; r && !aborted; r = r->next)
         r->rc = apply_req(c, r, &aborted);
@@ -389,6 +407,110 @@ static void commit_group(pg_store_t *st, wreq_t *list)
         (void)conn_cmd(c, "ROLLBACK");
     for (wreq_t *r = list; r; r = r->next)
         r->rc = commit_alone(c, r);
+}
+
+static bool send_op(conn_t *c, const store_op_t *op)
+{
+    int q = op->op == STORE_OP_PUT ? Q_PUT : op->op == STORE_OP_INSERT ? Q_INSERT : Q_DEL;
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
+    const char *vals[4] = {op->kind, op->key, seq, op->json};
+    return PQsendQueryPrepared(c->pg, queries[q].name, queries[q].nparams, vals, NULL, NULL, 0);
+}
+
+/* The next result in pipeline mode (and the NULL that ends it). */
+static ExecStatusType next_result(conn_t *c, bool *zero_rows)
+{
+    PGresult *res = PQgetResult(c->pg);
+    ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    *zero_rows = res && strcmp(PQcmdTuples(res), "0") == 0;
+    if (s == PGRES_FATAL_ERROR && res) {
+        char m[512];
+        log_error("store: postgres: write: %s", pg_msg(c->pg, m, sizeof(m)));
+    }
+    PQclear(res);
+    if (res && s != PGRES_PIPELINE_SYNC)
+        PQclear(PQgetResult(c->pg));
+    return s;
+}
+
+/* PIPE_DONE: commit.  PIPE_HALF: a batch failed half-way (undo, re-run
+ * one statement at a time).  PIPE_ERROR: a statement failed or the
+ * connection dropped (undo, retry each request alone). */
+typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR } pipe_outcome_t;
+
+/* Read the pipeline's results into the requests. */
+static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
+{
+    bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
+    for (wreq_t *r = list; r; r = r->next) {
+        r->rc = PAI_OK;
+        for (size_t i = 0; i < r->n; i++) {
+            if (next_result(c, &zero) != PGRES_COMMAND_OK) {
+                error = true;
+                continue;
+            }
+            if (zero && r->ops[i].op == STORE_OP_INSERT && r->rc == PAI_OK)
+                r->rc = PAI_E_EXISTS;
+            else if (zero && r->ops[i].op == STORE_OP_DEL && r->strict_del && r->rc == PAI_OK)
+                r->rc = PAI_E_NOT_FOUND;
+        }
+        /* its other changes are in the transaction */
+        if (r->rc != PAI_OK && r->n > 1)
+            half = true;
+    }
+    if (next_result(c, &zero) != PGRES_PIPELINE_SYNC)
+        error = true;
+    return error ? PIPE_ERROR : half ? PIPE_HALF : PIPE_DONE;
+}
+
+/* The whole group in one round trip: BEGIN and every operation pipelined,
+ * then COMMIT once all results are in (COMMIT is never sent before we know
+ * the transaction is good, so a failure here is always safe to retry). */
+static void commit_pipelined(conn_t *c, wreq_t *list)
+{
+    if (!conn_ensure(c) || !PQenterPipelineMode(c->pg)) {
+        commit_sequential(c, list);
+        return;
+    }
+    bool sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    for (wreq_t *r = list; r && sent; r = r->next)
+        for (size_t i = 0; i < r->n && sent; i++)
+            sent = send_op(c, &r->ops[i]);
+    pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_ERROR;
+    if (!PQexitPipelineMode(c->pg)) {
+        /* results left unread (a send failed half-way): start afresh */
+        PQreset(c->pg);
+        c->ready = false;
+    }
+    if (out == PIPE_DONE) {
+        if (conn_cmd(c, "COMMIT"))
+            return;
+        for (wreq_t *r = list; r; r = r->next)
+            r->rc = PAI_E_IO; /* the outcome of a failed COMMIT is unknown */
+        return;
+    }
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        (void)conn_cmd(c, "ROLLBACK");
+    if (out == PIPE_HALF) {
+        commit_sequential(c, list);
+        return;
+    }
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = commit_alone(c, r);
+}
+
+/* Run one group of requests in one transaction. */
+static void commit_group(pg_store_t *st, wreq_t *list)
+{
+    size_t ops = 0;
+    for (wreq_t *r = list; r; r = r->next)
+        ops += r->n;
+    /* a bounded pipeline: its results must fit the socket buffers */
+    if (ops <= PG_PIPELINE_MAX)
+        commit_pipelined(&st->writer, list);
+    else
+        commit_sequential(&st->writer, list);
 }
 
 static void *committer_main(void *arg)

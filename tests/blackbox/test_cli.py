@@ -10,7 +10,7 @@ import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from clitest import Tap, free_port, write  # noqa: E402
+from clitest import PAI as PAI_BIN, Tap, free_port, write  # noqa: E402
 from fakepai import FakePai  # noqa: E402
 
 COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "stop", "delete",
@@ -200,6 +200,34 @@ def test_wait_logs(t, srv):
     t.check("wait --timeout must be a number", r.rc == 2 and "--timeout" in r.err, r)
 
 
+def run_on_tty(t, *args):
+    """Run pai with stderr on a pseudo-terminal; returns (rc, stderr text)."""
+    import pty
+    import subprocess
+    master, slave = pty.openpty()
+    p = subprocess.Popen([PAI_BIN] + list(args), env=t.env, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.wait(), b"".join(chunks).decode(errors="replace")
+
+
+def test_tty_progress(t, srv):
+    hello = os.path.join(t.home, "hello.yaml")
+    t.pai("submit", hello, "--name", "tty-job")
+    rc, err = run_on_tty(t, "wait", "tty-job")
+    t.check("wait on a terminal: one rewritten state line", rc == 0 and "\r" in err and "tty-job" in err
+            and "\033[K" in err, repr(err))
+
+
 def test_tags(t, srv):
     r = t.pai("tag", "hello", "keep")
     t.check("tag adds", r.rc == 0 and "added tag keep to admin~hello" in r.out, r)
@@ -291,6 +319,7 @@ def main():
         test_submit(t, srv)
         test_job_views(t, srv)
         test_wait_logs(t, srv)
+        test_tty_progress(t, srv)
         test_tags(t, srv)
         test_cluster(t, srv)
         test_admin(t, srv)

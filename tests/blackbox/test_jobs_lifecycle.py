@@ -120,6 +120,39 @@ for i, code in enumerate((1, 1, 0)):
     n1.sync()
 pt.check(jt.state(c, job) == "SUCCEEDED", "elastic: failures below no threshold; SUCCEEDED")
 
+# ---- task retry without gang allocation -------------------------------------------------
+st, b = jt.submit(c, jt.job_yaml("taskretry", [{"name": "main", "task_retry": 1}], retry=0,
+                                 extras={"gangAllocation": False}))
+job = "admin~taskretry"
+first = n1.sync_for(job)
+n1.exit(first[0], 1)
+n1.sync()
+again = n1.sync_for(job)
+pt.check(len(again) == 1 and again[0].endswith("/0/main/0/1"),
+         "taskRetryCount: the failed task restarts alone as task attempt 1", (first, again))
+d = detail(job)
+pt.check(d["jobStatus"]["state"] == "RUNNING" and d["jobStatus"]["attemptId"] == 0 and
+         d["taskRoles"]["main"]["taskStatuses"][0]["retries"] == 1,
+         "taskRetryCount: same job attempt, the task counts one retry", d["jobStatus"])
+n1.exit(again[0], 0)
+n1.settle()
+pt.check(jt.state(c, job) == "SUCCEEDED", "taskRetryCount: SUCCEEDED after the task retry")
+st, ts = c.get("/api/v2/jobs/%s/attempts/0/taskRoles/main/taskIndex/0/attempts" % job)
+pt.check(st == 200 and [a["containerExitCode"] for a in ts["attempts"]] == [1, 0],
+         "taskRetryCount: both task attempts kept with their exit codes", ts)
+
+# ---- OOM ------------------------------------------------------------------------------------
+job = run_job("oom", [{"name": "main"}], retry=2)
+n1.exit(n1.find(job)[0], -1200, oom=True, diag="Killed: memory limit")
+n1.settle()
+d = detail(job)
+pt.check(d["jobStatus"]["state"] == "FAILED" and d["jobStatus"]["appExitCode"] == -1200 and
+         d["jobStatus"]["retries"] == 0,
+         "OOM: -1200 (UserContainerDockerOOMKilled) fails without retry", d["jobStatus"])
+pt.check("memory limit" in (d["taskRoles"]["main"]["taskStatuses"][0]
+                            ["containerExitDiagnostics"] or ""),
+         "OOM: the diagnostics are kept", d["taskRoles"])
+
 # ---- retries by exit class -------------------------------------------------------------
 job = run_job("perm", [{"name": "main"}], retry=3)
 n1.exit(n1.find(job)[0], 220)
@@ -213,6 +246,17 @@ st, b = n1.client.post("/api/v1/agent/sync", {"version": 99, "node": n1.node()})
 pt.expect((st, b), 400, "an unknown agent protocol version is refused", "InvalidParametersError")
 st, b = c.post("/api/v1/agent/sync", {"version": 1, "node": {}})
 pt.expect((st, b), 400, "a sync without a node name is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "known_seq": -1})
+pt.expect((st, b), 400, "a negative known_seq is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "tasks": "x"})
+pt.expect((st, b), 400, "tasks that are not a list are refused")
+st, b = n1.client.post("/api/v1/agent/sync",
+                       {"version": 1, "node": n1.node(), "known_seq": n1.known_seq,
+                        "tasks": [{"attempt_id": "nobody~x/0/r/0/0", "state": "exited",
+                                   "exit_code": 1}, {"attempt_id": "garbage", "state": "exited"},
+                                  {"state": "running"}, 7]})
+pt.check(st == 200 and sorted(b["ack"]) == ["garbage", "nobody~x/0/r/0/0"],
+         "reports about unknown attempts change nothing and their exits are acked", (st, b))
 st, b = srv.client(None).post("/api/v1/agent/sync", {"version": 1, "node": n1.node()})
 pt.expect((st, b), 401, "anonymous sync is 401")
 tok = srv.create_user("plain")

@@ -354,6 +354,51 @@ TEST(concurrent_writers_commit_despite_a_failing_neighbour_and_survive_reopen)
     store_close(st);
 }
 
+/* Batches failing half-way next to good ones in the same groups. */
+static void *batch_writer_main(void *p)
+{
+    writer_arg_t *a = p;
+    for (int i = 0; i < 30; i++) {
+        char good[64], bad[64];
+        snprintf(good, sizeof(good), "good%d-%d", a->id, i);
+        snprintf(bad, sizeof(bad), "bad%d-%d", a->id, i);
+        store_op_t ok_ops[] = {{STORE_OP_PUT, "b", good, i, "{}"},
+                               {STORE_OP_INSERT, "b2", good, i, "{}"}};
+        store_op_t bad_ops[] = {{STORE_OP_PUT, "b", bad, i, "{}"},
+                                {STORE_OP_INSERT, "b2", "dup", 0, "{}"}};
+        if (store_batch(a->st, ok_ops, 2) != PAI_OK)
+            a->failures++;
+        if (store_batch(a->st, bad_ops, 2) != PAI_E_EXISTS)
+            a->failures++;
+    }
+    return NULL;
+}
+
+TEST(concurrent_batches_fail_alone)
+{
+    store_t *st = open_fresh();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(store_insert(st, "b2", "dup", 0, "{}") == PAI_OK);
+    pthread_t th[8];
+    writer_arg_t args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (writer_arg_t){st, i, 0};
+        pthread_create(&th[i], NULL, batch_writer_main, &args[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT_EQ(args[i].failures, 0);
+    }
+    int n = 0, n2 = 0;
+    CHECK(store_scan(st, "b", count_cb, &n) == PAI_OK);
+    CHECK(store_scan(st, "b2", count_cb, &n2) == PAI_OK);
+    CHECK_INT_EQ(n, 240);  /* only the good batches' first records */
+    CHECK_INT_EQ(n2, 241); /* their second records and "dup" */
+    store_close(st);
+}
+
 TEST(migrations_are_numbered_and_applied_once)
 {
     store_t *st = open_fresh();
@@ -421,6 +466,7 @@ int main(void)
         {"pg_oversize_value_is_refused", oversize_value_is_refused},
         {"pg_concurrent_writers_commit_despite_a_failing_neighbour_and_survive_reopen",
          concurrent_writers_commit_despite_a_failing_neighbour_and_survive_reopen},
+        {"pg_concurrent_batches_fail_alone", concurrent_batches_fail_alone},
         {"pg_migrations_are_numbered_and_applied_once", migrations_are_numbered_and_applied_once},
         {"pg_schema_newer_than_this_binary_is_refused", schema_newer_than_this_binary_is_refused},
         {"pg_dropped_connections_are_reestablished", dropped_connections_are_reestablished},
