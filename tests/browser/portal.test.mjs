@@ -156,6 +156,35 @@ await step('dashboard shows job counts, GPU use and nodes', async () => {
   await shot('02-dashboard');
 });
 
+await step('the keyboard reaches the skip link, the menu and log out', async () => {
+  await go('#/');
+  await page.locator('.counts .count').first().waitFor();
+  const seen = [];
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab');
+    seen.push(await page.evaluate(() => (document.activeElement?.textContent || '').trim()));
+  }
+  for (const want of ['Skip to content', 'Dashboard', 'Submit', 'Jobs', 'Cluster', 'Admin', 'Profile', 'Log out']) {
+    if (!seen.includes(want)) throw new Error(`Tab never reached "${want}" (saw ${JSON.stringify(seen)})`);
+  }
+  // The skip link moves focus into the page and stays on the page.
+  await go('#/cluster');
+  await page.locator('main h1').waitFor();
+  await page.focus('a.skip');
+  await page.keyboard.press('Enter');
+  const where = await page.evaluate(() => [document.getElementById('main').contains(document.activeElement), location.hash]);
+  if (!where[0] || where[1] !== '#/cluster') throw new Error(`the skip link went to ${where[1]}, focus in page: ${where[0]}`);
+  // A page's controls are reached too (the jobs page's state filter).
+  await go('#/jobs');
+  await page.locator('table.jobs, p.empty').first().waitFor();
+  let reached = false;
+  for (let i = 0; i < 40 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.name === 'state');
+  }
+  if (!reached) throw new Error('Tab never reached the state filter');
+});
+
 await step('admin creates a user', async () => {
   await go('#/admin/users');
   await page.fill('input[name=new-username]', userName);
