@@ -28,8 +28,10 @@
 #include "server/jobs_env.h"
 
 #define AGENT_PROTOCOL_VERSION 1
-#define MAX_WAIT_MS            30000
 #define HEARTBEAT_MS           5000
+/* A held long-poll delays the server's shutdown (libmicrohttpd waits for
+ * connection threads), so it is held at most one heartbeat. */
+#define MAX_WAIT_MS HEARTBEAT_MS
 
 static const char *jstr(const json_t *o, const char *k)
 {

@@ -73,7 +73,7 @@ def test_help(t):
     for c in COMMANDS:
         r = t.pai(c, "--help")
         t.check("docs/cli.md has the current `pai %s --help`" % c, "```\n" + r.out + "```" in doc,
-                "regenerate the section of docs/cli.md from `pai %s --help`" % c)
+                "run: python3 tests/blackbox/gen_cli_doc.py (pai %s --help changed)" % c)
     r = t.pai("jobs", "--bogus")
     t.check("unknown option is a usage error", r.rc == 2 and "unknown option --bogus" in r.err, r)
     r = t.pai("job")
