@@ -222,6 +222,7 @@ void sched_free(sched_t *s)
     free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs);
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
     free(s->scratch), free(s->scratch_stamp), free(s->memo);
+    free(s->cap_total), free(s->cap_max_node);
     free(s);
 }
 
@@ -259,9 +260,8 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
     }
     int c;
     char err[8];
-    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE,
-                                        nd->address && nd->address[0] ? nd->address : nd->name,
-                                        NULL, &c, err, sizeof(err));
+    /* keyed by agent name: several agents may share an address (one host) */
+    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE, nd->name, NULL, &c, err, sizeof(err));
     if (rc != PAI_OK)
         return rc == PAI_E_BAD_CONFIG ? PAI_E_EXISTS : rc;
     int v = sched_model_find_vc(s, "default");
@@ -278,7 +278,7 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
         nd->gpus > SCHED_MAX_GPUS_PER_NODE)
         return PAI_E_INVALID;
     int i = find_node(s, nd->name);
-    if (i == SCHED_NONE)
+    if (i == SCHED_NONE && !s->derived)
         i = find_node(s, nd->address);
     if (i == SCHED_NONE) {
         if (!s->derived)
@@ -292,12 +292,15 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
     }
     node_t *n = &s->nodes[i];
     if (strcmp(n->name, nd->name) != 0) {
-        if (strcmp(n->name, n->address) != 0)
+        if (strcmp(n->name, n->key) != 0)
             sched_strmap_del(&s->node_map, n->name);
         str_copy(n->name, nd->name, sizeof(n->name));
-        if (sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
+        if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
             return PAI_E_NOMEM;
     }
+    if (nd->address && nd->address[0])
+        str_copy(n->address, nd->address, sizeof(n->address));
+    s->topo_ver++;
     if (nd->cpus > 0)
         n->cpus = nd->cpus;
     if (nd->memory_mb > 0)
@@ -316,6 +319,7 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
         return PAI_E_NOT_FOUND;
     node_t *n = &s->nodes[i];
     n->healthy = healthy;
+    s->topo_ver++;
     if (!healthy)
         for (int g = 0; g < n->ngpu; g++)
             if (n->res[g] != SCHED_NONE)
@@ -575,6 +579,40 @@ static int charged_cell(const sched_t *s, int node, int v)
     return SCHED_NONE;
 }
 
+/* Count a running job in (d = +1) or out (-1) of the preemption filters. */
+static void track_running(sched_t *s, const job_t *j, int d)
+{
+    if (j->oppo || j->vc == SCHED_NONE) {
+        s->oppo_running += d;
+        return;
+    }
+    vc_t *vc = &s->vcs[j->vc];
+    for (int i = 0; i < vc->n_running_prios; i++)
+        if (vc->running[i].prio == j->prio) {
+            vc->running[i].count += d;
+            return;
+        }
+    if (vc->n_running_prios < (int)ARRAY_LEN(vc->running) && d > 0) {
+        vc->running[vc->n_running_prios].prio = j->prio;
+        vc->running[vc->n_running_prios++].count = d;
+    } else {
+        vc->running_other += d;
+    }
+}
+
+/* Could anything be preempted for j?  (Opportunistic jobs anywhere, or
+ * lower-priority guaranteed jobs of its VC.) */
+static bool may_preempt(const sched_t *s, const job_t *j)
+{
+    const vc_t *vc = &s->vcs[j->vc];
+    if (s->oppo_running > 0 || vc->running_other > 0)
+        return true;
+    for (int i = 0; i < vc->n_running_prios; i++)
+        if (vc->running[i].count > 0 && vc->running[i].prio < j->prio)
+            return true;
+    return false;
+}
+
 static void uncharge_task(sched_t *s, job_t *j, task_t *t)
 {
     if (t->cell != SCHED_NONE) {
@@ -615,6 +653,7 @@ pai_err_t sched_release(sched_t *s, const char *job_id)
         s->jobs[j->dying_for].waiting_on--;
     if (j->lazy_counted)
         s->vcs[j->vc].lazy_running--;
+    track_running(s, j, -1);
     vc_gc(s, j->vc);
     bool queued = false;
     for (int i = 0; i < s->n_queue; i++)
@@ -867,7 +906,9 @@ static void downgrade(sched_t *s, int slot)
     for (int i = 0; i < j->n_tasks; i++)
         if (j->tasks[i].bound)
             uncharge_task(s, j, &j->tasks[i]);
+    track_running(s, j, -1);
     j->oppo = true;
+    track_running(s, j, +1);
     if (j->lazy_counted)
         s->vcs[j->vc].lazy_running--, j->lazy_counted = false;
     s->lazy_preemptions++;
@@ -954,6 +995,39 @@ static const char *gpu_label(const sched_t *s, const job_t *j)
     return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
 }
 
+/* Cluster totals per SKU, cached until nodes change (never_fits runs often). */
+static void cluster_caps(sched_t *s, int sku, int *total, int *max_node, int *max_cpus)
+{
+    if (s->caps_ver != s->topo_ver + 1u || !s->cap_total) {
+        free(s->cap_total);
+        free(s->cap_max_node);
+        s->cap_total = calloc((size_t)s->n_skus + 1, sizeof(int));
+        s->cap_max_node = calloc((size_t)s->n_skus + 1, sizeof(int));
+        if (!s->cap_total || !s->cap_max_node) {
+            *total = *max_node = *max_cpus = 0;
+            return;
+        }
+        s->cap_max_cpus = 0;
+        for (int i = 0; i < s->n_nodes; i++) {
+            const node_t *n = &s->nodes[i];
+            if (n->cpus > s->cap_max_cpus)
+                s->cap_max_cpus = n->cpus;
+            if (n->ngpu == 0)
+                continue;
+            for (int k = 0; k < 2; k++) {
+                int idx = k ? n->sku + 1 : 0;
+                s->cap_total[idx] += n->ngpu;
+                if (n->ngpu > s->cap_max_node[idx])
+                    s->cap_max_node[idx] = n->ngpu;
+            }
+        }
+        s->caps_ver = s->topo_ver + 1u;
+    }
+    *total = s->cap_total[sku + 1];
+    *max_node = s->cap_max_node[sku + 1];
+    *max_cpus = s->cap_max_cpus;
+}
+
 /* True (reason set) when the job can never fit. */
 static bool never_fits(sched_t *s, job_t *j)
 {
@@ -961,17 +1035,14 @@ static bool never_fits(sched_t *s, job_t *j)
         return true;
     if (s->derived && s->n_nodes == 0)
         return false;
-    int total, fr, max_node, max_cpus = 0;
-    cluster_gpus(s, j->sku, &total, &fr, &max_node);
+    int total, max_node, max_cpus;
+    cluster_caps(s, j->sku, &total, &max_node, &max_cpus);
     const char *sk = gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
         snprintf(j->reason, sizeof(j->reason), "a task needs %d %s but the largest node has %d",
                  j->max_task_gpus, sk, max_node);
         return true;
     }
-    for (int i = 0; i < s->n_nodes; i++)
-        if (s->nodes[i].cpus > max_cpus)
-            max_cpus = s->nodes[i].cpus;
     for (int k = 0; k < j->n_tasks; k++)
         if (j->tasks[k].cpus > max_cpus && max_cpus > 0) {
             snprintf(j->reason, sizeof(j->reason),
@@ -1119,6 +1190,8 @@ static pai_err_t bind_now(sched_t *s, int slot)
     job_t *j = &s->jobs[slot];
     clear_reservation(s, slot);
     pai_err_t rc = emit_bind(s, slot, 0);
+    if (j->state == JOB_WAITING)
+        track_running(s, j, +1);
     j->state = JOB_RUNNING;
     if (!j->oppo && j->lazy && j->vc != SCHED_NONE && !j->lazy_counted) {
         s->vcs[j->vc].lazy_running++;
@@ -1146,7 +1219,8 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
         (guaranteed && s->vcs[j->vc].lazy_running > 0 && try_lazy(s, slot)))
         return bind_now(s, slot);
     reset_tentative(j);
-    if (guaranteed && j->state == JOB_WAITING && try_place(s, slot, MODE_PREEMPT)) {
+    if (guaranteed && j->state == JOB_WAITING && may_preempt(s, j) &&
+        try_place(s, slot, MODE_PREEMPT)) {
         sched_attempt_victims(s, &s->at);
         reset_tentative(j);
         if (s->at.n_victims > 0)
@@ -1170,13 +1244,13 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
     job_t *j = &s->jobs[slot];
     bool fifo = s->opts.policy == SCHED_POLICY_FIFO_QUOTA;
     vc_t *vc = &s->vcs[j->vc];
-    if (never_fits(s, j)) {
-        j->refuse = true;
-        return emit_text(s, SCHED_REFUSE, slot);
-    }
     if (fifo && blocked[j->vc]) {
         snprintf(j->reason, sizeof(j->reason), "VC %s: behind an earlier job (FIFO)", vc->name);
         return emit_wait(s, slot);
+    }
+    if (never_fits(s, j)) {
+        j->refuse = true;
+        return emit_text(s, SCHED_REFUSE, slot);
     }
     if (fifo && j->total_gpus > 0 && vc->used_gpus + j->total_gpus > vc->quota_gpus) {
         blocked[j->vc] = true;
@@ -1385,6 +1459,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     commit(s, slot);
     vc_gc(s, j->vc);
     j->state = JOB_RUNNING;
+    track_running(s, j, +1);
     for (int i = 0; i < j->n_tasks; i++)
         j->tasks[i].emitted = j->tasks[i].bound;
     if (!j->oppo && j->lazy && !j->lazy_counted)

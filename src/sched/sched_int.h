@@ -72,6 +72,7 @@ typedef struct {
 } cell_t;
 
 typedef struct {
+    char key[SCHED_NAME_MAX]; /* identity: cellAddress (config) or agent name (derived) */
     char name[SCHED_NAME_MAX];
     char address[SCHED_NAME_MAX];
     int cell;
@@ -106,6 +107,11 @@ typedef struct {
     int reserver;     /* job slot holding the VC's anti-starvation reservation */
     int lazy_running; /* running guaranteed jobs with lazy preemption */
     bool gc;          /* a bound cell may have become unused: vc_gc() */
+    struct {
+        int prio, count;
+    } running[8]; /* running guaranteed jobs per priority (a filter for preemption) */
+    int n_running_prios;
+    int running_other; /* ... of priorities beyond the table */
 } vc_t;
 
 typedef enum { JOB_FREE = 0, JOB_WAITING, JOB_RUNNING, JOB_DYING } job_state_t;
@@ -198,6 +204,11 @@ struct sched {
     double lat_max;
     bool touched, touched_lat; /* a placement attempt ran for the current job */
     int running, waiting;
+    /* cluster capacity per SKU (+1: all), recomputed when topo_ver moves */
+    int *cap_total, *cap_max_node;
+    int cap_max_cpus;
+    unsigned topo_ver, caps_ver;
+    int oppo_running; /* running opportunistic jobs */
     struct memo *memo;
     attempt_t at;
     int n_memo, cap_memo;

@@ -232,10 +232,9 @@ pai_err_t sched_model_rebuild_node_map(sched_t *s)
     sched_strmap_free(&s->node_map);
     for (int i = 0; i < s->n_nodes; i++) {
         node_t *n = &s->nodes[i];
-        if (sched_strmap_put(&s->node_map, n->address, i) != PAI_OK)
+        if (sched_strmap_put(&s->node_map, n->key, i) != PAI_OK)
             return PAI_E_NOMEM;
-        if (strcmp(n->name, n->address) != 0 &&
-            sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
+        if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
             return PAI_E_NOMEM;
     }
     return PAI_OK;
@@ -273,6 +272,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
                   .healthy = s->opts.assume_healthy};
     if (ct->gpus == 0)
         n->sku = SCHED_NONE;
+    str_copy(n->key, address, sizeof(n->key));
     str_copy(n->name, address, sizeof(n->name));
     str_copy(n->address, address, sizeof(n->address));
     size_t g = (size_t)(ct->gpus ? ct->gpus : 1);
@@ -286,7 +286,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     for (size_t i = 0; i < g; i++)
         n->owner[i] = n->res[i] = SCHED_NONE;
     s->n_nodes++;
-    return sched_strmap_put(&s->node_map, n->address, s->n_nodes - 1);
+    return sched_strmap_put(&s->node_map, n->key, s->n_nodes - 1);
 }
 
 pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,

@@ -24,9 +24,11 @@ typedef struct {
     const char *vcs_file; /* "name nodes" lines; NULL: the Philly VC sizes */
     const char *trace;    /* CSV: timestamp,duration,num_gpus,gpu_time,cluster */
     long limit;           /* replay only the first N jobs by submit time (0: all) */
+    double load;          /* arrivals compressed by this factor (1: as recorded) */
     sched_policy_t policy;
     int64_t starvation_ms;
     bool json, private_report;
+    bool oppo_overflow; /* submit as opportunistic when the VC's guarantee is taken */
 } sim_args_t;
 
 /* Replay a trace; prints the table or JSON.  Returns the exit status. */

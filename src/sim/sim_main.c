@@ -46,7 +46,10 @@ static void usage(void)
             "usage: pai sim --scenario FILE...\n"
             "       pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R]\n"
             "               [--vcs FILE]] --trace CSV [--policy pai|fifo-quota|first-fit]\n"
-            "               [--limit JOBS] [--starvation-min M] [--json] [--private]\n"
+            "               [--limit JOBS] [--load X] [--starvation-min M] [--json] [--private]\n"
+            "               [--oppo-overflow]\n"
+            "  --load X: compress arrival times X-fold (a busier cluster)\n"
+            "  --oppo-overflow: a job whose VC guarantee is taken is submitted opportunistic\n"
             "  --vcs FILE: lines \"name nodes\"; default: the Philly VC sizes (352 nodes)\n");
 }
 
@@ -73,7 +76,7 @@ static int parse_int_arg(const char *v, long min, long max, long *out)
 
 int sim_main(int argc, char **argv)
 {
-    sim_args_t a = {.gpus_per_node = 8, .rack_nodes = 0, .policy = SCHED_POLICY_PAI};
+    sim_args_t a = {.gpus_per_node = 8, .rack_nodes = 0, .policy = SCHED_POLICY_PAI, .load = 1};
     long v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -83,6 +86,8 @@ int sim_main(int argc, char **argv)
             a.json = true;
         else if (strcmp(o, "--private") == 0)
             a.private_report = true;
+        else if (strcmp(o, "--oppo-overflow") == 0)
+            a.oppo_overflow = true;
         else if (strcmp(o, "--config") == 0 && val)
             a.config = val, i++;
         else if (strcmp(o, "--vcs") == 0 && val)
@@ -99,6 +104,9 @@ int sim_main(int argc, char **argv)
             a.rack_nodes = (int)v, i++;
         else if (strcmp(o, "--limit") == 0 && parse_int_arg(val, 0, 100000000, &v) == 0)
             a.limit = v, i++;
+        else if (strcmp(o, "--load") == 0 && val && sscanf(val, "%lf", &a.load) == 1 &&
+                 a.load > 0 && a.load <= 1000)
+            i++;
         else if (strcmp(o, "--starvation-min") == 0 && parse_int_arg(val, -1, 100000, &v) == 0)
             a.starvation_ms = v < 0 ? -1 : (int64_t)v * 60000, i++;
         else {

@@ -31,7 +31,8 @@ typedef struct {
     int64_t submit_ms, dur_ms;
     int gpus, vc;
     int64_t start_ms, end_ms;
-    int run; /* run number: completions of older runs are stale */
+    int run;   /* run number: completions of older runs are stale */
+    bool oppo; /* submitted opportunistic (--oppo-overflow) */
     int preempted;
     bool refused, done;
 } tjob_t;
@@ -132,7 +133,7 @@ static int cmp_submit(const void *a, const void *b)
     return (x->submit_ms > y->submit_ms) - (x->submit_ms < y->submit_ms);
 }
 
-static bool load_trace(const char *path, long limit, vclist_t *vcs, trace_t *t)
+static bool load_trace(const char *path, long limit, double load, vclist_t *vcs, trace_t *t)
 {
     buf_t b;
     buf_init(&b, 256u * 1024 * 1024);
@@ -167,7 +168,7 @@ static bool load_trace(const char *path, long limit, vclist_t *vcs, trace_t *t)
         t->n = limit;
     int64_t t0 = t->jobs[0].submit_ms;
     for (long i = 0; i < t->n; i++)
-        t->jobs[i].submit_ms -= t0;
+        t->jobs[i].submit_ms = (int64_t)((double)(t->jobs[i].submit_ms - t0) / load);
     return true;
 }
 
@@ -300,6 +301,7 @@ typedef struct {
     int64_t now, last_end;
     int64_t *pass_us;
     long n_pass, cap_pass;
+    long claim[MAX_VCS], quota[MAX_VCS]; /* guaranteed GPUs asked / owned per VC */
 } replay_t;
 
 static void job_id(long i, char *buf, size_t n)
@@ -316,9 +318,13 @@ static pai_err_t submit(replay_t *r, long i)
         role.instances = (j->gpus + g - 1) / g, role.gpus = g;
     char id[32];
     job_id(i, id, sizeof(id));
+    j->oppo = r->a->oppo_overflow && r->claim[j->vc] + j->gpus > r->quota[j->vc] &&
+              j->gpus <= r->quota[j->vc];
+    if (!j->oppo)
+        r->claim[j->vc] += j->gpus;
     sched_request_t req = {.job_id = id,
                            .vc = r->vcs->names[j->vc],
-                           .priority = SCHED_PRIO_TEST,
+                           .priority = j->oppo ? SCHED_PRIO_OPPO : SCHED_PRIO_TEST,
                            .gang = true,
                            .submit_ms = j->submit_ms,
                            .roles = &role,
@@ -332,9 +338,16 @@ static long job_of(const char *id)
     return strtol(id + 1, NULL, 10);
 }
 
+static void unclaim(replay_t *r, const tjob_t *j)
+{
+    if (!j->oppo)
+        r->claim[j->vc] -= j->gpus;
+}
+
 static void stop_run(replay_t *r, long i)
 {
     tjob_t *j = &r->t->jobs[i];
+    unclaim(r, j);
     r->gpu_ms += (double)j->gpus * (double)(r->now - j->start_ms);
     j->run++;
 }
@@ -352,6 +365,7 @@ static bool apply(replay_t *r, const sched_decision_t *d, size_t n, bool *progre
                 return false;
         } else if (d[k].kind == SCHED_REFUSE) {
             j->refused = true;
+            unclaim(r, j);
         } else if (d[k].kind == SCHED_PREEMPT) {
             *progress = true;
             for (size_t v = 0; v < d[k].n_victims; v++) {
@@ -401,6 +415,7 @@ static bool finish(replay_t *r, event_t e)
     char id[32];
     job_id(e.job, id, sizeof(id));
     r->gpu_ms += (double)j->gpus * (double)j->dur_ms;
+    unclaim(r, j);
     j->end_ms = r->now;
     j->done = true;
     if (r->now > r->last_end)
@@ -530,6 +545,12 @@ static bool replay(const sim_args_t *a, const vclist_t *vcs, trace_t *t, int onl
     r.s = build(a, vcs, only_vc, &total);
     if (!r.s)
         return false;
+    sched_vc_status_t rows[MAX_VCS * 4];
+    size_t nr = sched_vc_status(r.s, rows, ARRAY_LEN(rows));
+    for (size_t i = 0; i < nr && i < ARRAY_LEN(rows); i++)
+        for (int v = 0; v < vcs->n; v++)
+            if (strcmp(rows[i].vc, vcs->names[v]) == 0)
+                r.quota[v] += rows[i].guaranteed_gpus;
     int64_t t0 = time_mono_us();
     bool ok = run_events(&r, only_vc);
     if (ok)
@@ -558,6 +579,8 @@ static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t 
     json_t *root = json_object(), *per = json_object();
     json_object_set_new(root, "policy", json_string(sim_policy_name(a->policy)));
     json_object_set_new(root, "gpus", json_integer(r->total_gpus));
+    json_object_set_new(root, "load", json_real(a->load > 0 ? a->load : 1));
+    json_object_set_new(root, "oppo_overflow", json_boolean(a->oppo_overflow));
     json_object_set_new(root, "overall", vc_json(&r->vc[MAX_VCS]));
     for (int v = 0; v < vcs->n; v++) {
         json_t *o = vc_json(&r->vc[v]);
@@ -597,7 +620,8 @@ static void print_row(const char *name, int nodes, const vcres_t *v, const resul
 static void print_table(const sim_args_t *a, const vclist_t *vcs, const result_t *r,
                         const result_t *priv)
 {
-    printf("policy %s, %d GPUs; times in seconds\n", sim_policy_name(a->policy), r->total_gpus);
+    printf("policy %s%s, %d GPUs, arrivals x%.1f; times in seconds\n", sim_policy_name(a->policy),
+           a->oppo_overflow ? " (oppo overflow)" : "", r->total_gpus, a->load > 0 ? a->load : 1);
     printf("%-8s %5s %7s %7s %6s %7s %10s %10s %10s %10s%s\n", "vc", "nodes", "jobs", "refused",
            "unfin", "preempt", "mean_q", "median_q", "p95_q", "mean_jct",
            priv ? "  private_q    anomaly" : "");
@@ -620,7 +644,7 @@ int sim_replay(const sim_args_t *a)
     result_t *res = calloc(1, sizeof(*res)), *priv = NULL;
     int rc = 1;
     if (!res || (!a->config && !load_vcs(a->vcs_file, &vcs)) ||
-        !load_trace(a->trace, a->limit, &vcs, &t))
+        !load_trace(a->trace, a->limit, a->load > 0 ? a->load : 1, &vcs, &t))
         goto out;
     if (!replay(a, &vcs, &t, -1, res))
         goto out;
