@@ -92,6 +92,28 @@ static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     http_reply_json(resp, 200, jobs_skus_json(ctx->jobs));
 }
 
+/* GET /api/v2/virtual-clusters/{vc}/sku-types (OpenPAI's JS SDK,
+ * getVirtualClusterSkuTypes): the SKU types of /cluster/sku-types that the VC has. */
+static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *vc = http_param(req, "vc");
+    json_t *v = jobs_vcs_json(ctx->jobs, vc);
+    if (!v) {
+        http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
+        return;
+    }
+    json_t *all = jobs_skus_json(ctx->jobs), *out = json_object(), *sku;
+    const char *name;
+    json_object_foreach(all, name, sku)
+    {
+        if (json_object_get(json_object_get(v, "skus"), name))
+            json_object_set(out, name, sku);
+    }
+    json_decref(all);
+    json_decref(v);
+    http_reply_json(resp, 200, out);
+}
+
 static void h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)req;
@@ -109,6 +131,7 @@ static const http_route_t cluster_routes[] = {
     {"GET", "/api/v2/virtual-clusters/{vc}", h_vc, PERM_SESSION},
     {"PUT", "/api/v2/virtual-clusters/{vc}", h_vc_put, PERM_ADMIN},
     {"DELETE", "/api/v2/virtual-clusters/{vc}", h_vc_delete, PERM_ADMIN},
+    {"GET", "/api/v2/virtual-clusters/{vc}/sku-types", h_vc_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/sku-types", h_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/nodes", h_nodes, PERM_SESSION},
     {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},

@@ -68,6 +68,8 @@ ROWS = [
      {"virtualCells": [{"cellType": "X", "cellNumber": 1}]}, dict(ADMIN_ONLY, admin=400)),
     ("DELETE", "/api/v2/virtual-clusters/pmvc", None, dict(ADMIN_ONLY, admin=400)),
     ("GET", "/api/v2/cluster/sku-types", None, dict(SESSION_OK, user=200, other=200, admin=200)),
+    ("GET", "/api/v2/virtual-clusters/default/sku-types", None,
+     dict(SESSION_OK, user={200, 404}, other={200, 404}, admin={200, 404})),
     ("GET", "/api/v2/cluster/nodes", None, dict(SESSION_OK, user=200, other=200, admin=200)),
     ("GET", "/api/v2/kubernetes/nodes", None, dict(ADMIN_ONLY, admin=200)),
     ("GET", "/api/v2/kubernetes/pods", None, dict(ADMIN_ONLY, admin=200)),
