@@ -2,9 +2,10 @@
 # The PostgreSQL store end to end, on a private throw-away cluster
 # (scripts/pg-test-cluster.sh, 127.0.0.1 on a free port):
 #   1. the store unit tests against it (test_store_pg with PAI_PG_URL set);
-#   2. the black-box restart test (kill -9 after acknowledgments) against
-#      `pai server` with `store: postgres://...` (PAI_STORE), in a database
-#      of its own, then a check that the records really are in PostgreSQL.
+#   2. black-box tests against `pai server` with `store: postgres://...`
+#      (PAI_STORE), each in a database of its own: the restart test (kill -9
+#      after acknowledgments), auth and the job API; then a check that the
+#      records really are in PostgreSQL.
 # Needs the `postgresql` package (scripts/deps.sh --postgres; `make test`
 # installs it).  As root (CI) a missing server is a failure; as another user
 # the suite says it skipped.
@@ -39,17 +40,21 @@ fail=0
 # 1. the store contract against PostgreSQL (its own "ok"/"not ok" lines)
 PAI_PG_URL=$url "$BUILD/tests/test_store_pg" || fail=1
 
-# 2. `pai server` on PostgreSQL: the restart test in a fresh database
+# 2. `pai server` on PostgreSQL: black-box tests, each in a fresh database
+#    (the kill -9 restart test first), lines prefixed "pg: "
 psql() { command psql -X -q -A -t -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-if psql -d postgres -c 'CREATE DATABASE pai_restart' >/dev/null; then
-  echo "ok - create database pai_restart"
-else
-  echo "not ok - create database pai_restart"
-  exit 1
-fi
-PAI_STORE="postgres://postgres@127.0.0.1:$port/pai_restart" \
-  python3 tests/blackbox/test_api_restart.py || fail=1
-users=$(psql -d pai_restart -c "SELECT count(*) FROM pai_records WHERE kind = 'user'" 2>&1)
+for t in test_api_restart test_api_auth test_jobs_api; do
+  db=pai_$t
+  if ! psql -d postgres -c "CREATE DATABASE $db" >/dev/null; then
+    echo "not ok - pg: create database $db"
+    fail=1
+    continue
+  fi
+  PAI_STORE="postgres://postgres@127.0.0.1:$port/$db" python3 "tests/blackbox/$t.py" 2>&1 |
+    sed -e 's/^ok - /ok - pg: /' -e 's/^not ok - /not ok - pg: /'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+done
+users=$(psql -d pai_test_api_restart -c "SELECT count(*) FROM pai_records WHERE kind = 'user'" 2>&1)
 if [ "${users:-0}" -ge 80 ] 2>/dev/null; then
   echo "ok - pai server kept its records in PostgreSQL ($users users)"
 else
