@@ -79,7 +79,7 @@ test:
 
 run: deps
 	$(MAKE) all
-	bash scripts/run.sh $(BUILD)
+	bash scripts/run.sh $(BUILD) $(ARGS)
 
 check-style:
 	bash scripts/check-style.sh

@@ -111,7 +111,7 @@ typedef struct {
     int first, count; /* job numbers [first, first+count) */
     bool stop_after;  /* STOP each job right after submitting it */
     int64_t until_us; /* GET phase: run until */
-    int njobs;        /* GET phase: pick among jobs b0 to b(njobs-1) */
+    int njobs;        /* GET phase: pick among jobs b(first) to b(first+njobs-1) */
     long ok, bad;
     unsigned seed;
 } worker_t;
@@ -149,7 +149,8 @@ static void *get_main(void *arg)
     conn_init(&c, w->base, w->authz, NULL);
     while (time_mono_us() < w->until_us) {
         char path[128];
-        snprintf(path, sizeof path, "/api/v2/jobs/admin~b%d", rand_r(&w->seed) % w->njobs);
+        snprintf(path, sizeof path, "/api/v2/jobs/admin~b%d",
+                 w->first + rand_r(&w->seed) % w->njobs);
         if (conn_do(&c, "GET", path, NULL, NULL) == 200)
             w->ok++;
         else
@@ -165,10 +166,11 @@ static double run_workers(worker_t *proto, int n, void *(*fn)(void *), long *ok,
     worker_t *w = xcalloc((size_t)n, sizeof(*w));
     pthread_t *th = xcalloc((size_t)n, sizeof(*th));
     int per = proto->count / n, extra = proto->count % n, next = proto->first;
+    bool get = fn == get_main;
     int64_t t0 = time_mono_us();
     for (int i = 0; i < n; i++) {
         w[i] = *proto;
-        w[i].first = next;
+        w[i].first = get ? proto->first : next;
         w[i].count = per + (i < extra);
         w[i].seed = (unsigned)(i * 7919 + 1);
         next += w[i].count;
@@ -374,6 +376,16 @@ int main(int argc, char **argv)
     printf("api: server RSS with %d jobs stored:  %7.1f MB\n", total, (double)rss_kb(pid) / 1024);
     ms = list_ms(base, authz, 3, &bytes);
     printf("api: list 10,000 of %d jobs:          %7.1f ms per listing\n", total, ms);
+    worker_t f = {.base = base,
+                  .authz = authz,
+                  .first = n1 + n16,
+                  .njobs = total - n1 - n16,
+                  .until_us = time_mono_us() + (int64_t)seconds * 1000000};
+    el = run_workers(&f, 16, get_main, &ok, &bad);
+    bad_total += bad;
+    printf("api: finished-job detail GETs (from the store), 16 clients: %7.0f GETs/s (%ld ok, "
+           "%ld failed)\n",
+           (double)ok / el, ok, bad);
     status = bad_total ? 1 : 0;
 out:
     if (pid > 0) {

@@ -2,11 +2,13 @@
  * bench/store.c - durable inserts per second into the SQLite store, with 1
  * and with N concurrent writers (group commit shares fsyncs between them).
  *
- *   build/bench/store [--writers N] [--seconds S] [--dir DIR]
+ *   build/bench/store [--writers N] [--seconds S] [--dir DIR] [--url URL]
  *
  * Each writer inserts small JSON records ("job" kind, unique keys) one call
  * at a time, as the REST API does per acknowledged request.  The store is
  * created in DIR (default: a fresh directory under /tmp, removed after).
+ * --url benchmarks another store instead, e.g. a PostgreSQL database
+ * (`make bench-store-pg` starts a private cluster for it).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -70,7 +72,7 @@ int main(int argc, char **argv)
 {
     int writers = 16;
     double seconds = 3;
-    char dir[512] = "";
+    char dir[512] = "", url[600] = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--writers") == 0 && str_to_int(argv[i + 1], 1, 1024, &writers) == 0)
             continue;
@@ -80,14 +82,18 @@ int main(int argc, char **argv)
                 seconds = s;
             continue;
         }
+        if (strcmp(argv[i], "--url") == 0) {
+            str_copy(url, argv[i + 1], sizeof(url));
+            continue;
+        }
         if (strcmp(argv[i], "--dir") == 0) {
             str_copy(dir, argv[i + 1], sizeof(dir));
             continue;
         }
-        fprintf(stderr, "usage: %s [--writers N] [--seconds S] [--dir DIR]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--writers N] [--seconds S] [--dir DIR] [--url URL]\n", argv[0]);
         return 2;
     }
-    bool tmp = !*dir;
+    bool tmp = !*dir && !*url;
     if (tmp) {
         char t[] = "/tmp/pai-bench-store-XXXXXX";
         if (!mkdtemp(t)) {
@@ -96,8 +102,9 @@ int main(int argc, char **argv)
         }
         str_copy(dir, t, sizeof(dir));
     }
-    char url[600], err[256];
-    snprintf(url, sizeof(url), "sqlite:%s/bench.db", dir);
+    char err[512];
+    if (!*url)
+        snprintf(url, sizeof(url), "sqlite:%s/bench.db", dir);
     store_t *st = NULL;
     if (store_open(url, &st, err, sizeof(err)) != PAI_OK) {
         fprintf(stderr, "bench/store: %s\n", err);

@@ -63,7 +63,23 @@ setup_browser_tests() {
   (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
     echo "deps.sh: npm ci in tests/browser failed; the portal's browser tests will say so" >&2
 }
-trap 'setup_containers_conf; setup_browser_tests' EXIT
+# The OpenPAI compatibility suite (tests/suites/compat.sh): OpenPAI's JavaScript
+# SDK at the version pinned in tests/compat/package-lock.json, for --all only.
+# npm ci runs only when node_modules is missing or older than the lock file.
+COMPAT_TESTS=0
+for a in "$@"; do case "$a" in --all) COMPAT_TESTS=1 ;; esac; done
+setup_compat_tests() {
+  [ "$COMPAT_TESTS" -eq 1 ] || return 0
+  command -v npm >/dev/null || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/compat"
+  [ -f "$dir/package-lock.json" ] || return 0
+  [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] && return 0
+  echo "deps.sh: npm ci --prefix tests/compat"
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error ||
+    echo "deps.sh: npm ci in tests/compat failed; the compat suite will say so" >&2
+}
+trap 'setup_containers_conf; setup_browser_tests; setup_compat_tests' EXIT
 
 missing=()
 for p in "${PKGS[@]}"; do

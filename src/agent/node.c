@@ -611,7 +611,8 @@ static void apply_desired(node_t *n, const json_t *tasks)
         act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
     size_t nact = reconcile(ids, k, act, na, acts);
     task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
-    memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
+    if (na)
+        memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < nact; i++) {
         if (acts[i].kind == RC_STOP)

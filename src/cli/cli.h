@@ -141,8 +141,4 @@ int cli_job_get(const cli_ctx_t *c, const char *fullname, json_t **out);
 const char *cli_job_state(const json_t *detail);
 bool cli_state_final(const char *state);
 
-/* Local validation of a job file through the protocol module: prints
- * "FILE:LINE:COL: field: reason" lines and returns CLI_OK or CLI_USAGE. */
-int cli_validate_file(const char *path);
-
 #endif

@@ -18,7 +18,7 @@
 #include "common/util.h"
 
 static const cli_opt_t login_opts[] = {
-    {"user", "U", "user name (default: admin; asked on a terminal)", false},
+    {"user", "U", "user name (default: admin)", false},
     {"password", "P", "password (default: $PAI_PASSWORD, else asked, else read from stdin)", false},
     {"expiration", "SECONDS", "token lifetime in seconds (default 7 days)", false},
     {"json", NULL, "print the server's answer as JSON", false},

@@ -1,11 +1,12 @@
 /*
  * cmd_cluster.c - `pai nodes` and `pai vcs`.
  *
- * nodes: GET /api/v2/kubernetes/nodes, a Kubernetes-style NodeList
- *        ({items: [{metadata: {name}, status: {capacity, allocatable,
- *        conditions, addresses}}]}).  GPUs used = capacity - allocatable
- *        of "nvidia.com/gpu"; pai's flat fields (name, state, gpus,
- *        gpusUsed, gpuModel, address) are read when present.
+ * nodes: GET /api/v2/cluster/nodes (pai; any user), else the admin-only
+ *        GET /api/v2/kubernetes/nodes: a Kubernetes-style NodeList
+ *        ({items: [{metadata: {name, labels}, status: {capacity,
+ *        conditions, addresses}, pai: {usedGpus}}]}).  GPUs used come
+ *        from pai.usedGpus, else capacity - allocatable of
+ *        "nvidia.com/gpu"; the model from the "pai/sku" label.
  * vcs:   GET /api/v2/virtual-clusters -> {vc: VirtualCluster}.
  */
 #include <stdio.h>
@@ -80,14 +81,19 @@ static void node_row(cli_table_t *t, const json_t *n)
         json_object_get(n, "gpus")
             ? jnum(json_object_get(n, "gpus"))
             : jnum(json_object_get(json_object_get(st, "capacity"), "nvidia.com/gpu"));
-    long long used;
-    if (json_object_get(n, "gpusUsed"))
+    const json_t *pai = json_object_get(n, "pai");
+    const json_t *alloc = json_object_get(json_object_get(st, "allocatable"), "nvidia.com/gpu");
+    long long used = 0;
+    if (json_object_get(pai, "usedGpus"))
+        used = jnum(json_object_get(pai, "usedGpus"));
+    else if (json_object_get(n, "gpusUsed"))
         used = jnum(json_object_get(n, "gpusUsed"));
-    else
-        used = total - jnum(json_object_get(json_object_get(st, "allocatable"), "nvidia.com/gpu"));
-    const char *model = *cli_jstr(n, "gpuModel")
-                            ? cli_jstr(n, "gpuModel")
-                            : cli_jstr(json_object_get(meta, "labels"), "pai.gpu/model");
+    else if (alloc)
+        used = total - jnum(alloc);
+    const json_t *labels = json_object_get(meta, "labels");
+    const char *model = *cli_jstr(n, "gpuModel")       ? cli_jstr(n, "gpuModel")
+                        : *cli_jstr(labels, "pai/sku") ? cli_jstr(labels, "pai/sku")
+                                                       : cli_jstr(labels, "pai.gpu/model");
     char tot[32], usd[32], fr[32];
     snprintf(tot, sizeof(tot), "%lld", total);
     snprintf(usd, sizeof(usd), "%lld", used);
@@ -97,7 +103,7 @@ static void node_row(cli_table_t *t, const json_t *n)
 }
 
 static int list_main(const cli_cmd_t *cmd, int argc, char **argv, const char *path,
-                     void (*print)(const json_t *))
+                     const char *fallback, void (*print)(const json_t *))
 {
     cli_args_t a;
     bool done;
@@ -108,7 +114,11 @@ static int list_main(const cli_cmd_t *cmd, int argc, char **argv, const char *pa
     cli_resp_t r = {0};
     rc = cli_ctx_load(&c, true);
     if (rc == CLI_OK)
-        rc = cli_get(&c, path, &r);
+        rc = cli_request(&c, "GET", path, NULL, NULL, 0, fallback ? CLI_QUIET_404 : 0, &r);
+    if (rc == CLI_FAIL && fallback && r.status == 404) {
+        cli_resp_free(&r);
+        rc = cli_get(&c, fallback, &r); /* an OpenPAI server: the Kubernetes view */
+    }
     if (rc == CLI_OK) {
         if (cli_flag(&a, "json"))
             cli_print_json(r.json);
@@ -133,7 +143,8 @@ static void print_nodes(const json_t *j)
 
 int cli_nodes_main(int argc, char **argv)
 {
-    return list_main(&nodes_cmd, argc, argv, "/api/v2/kubernetes/nodes", print_nodes);
+    return list_main(&nodes_cmd, argc, argv, "/api/v2/cluster/nodes", "/api/v2/kubernetes/nodes",
+                     print_nodes);
 }
 
 static void vc_row(cli_table_t *t, const char *name, const json_t *vc)
@@ -164,5 +175,5 @@ static void print_vcs(const json_t *j)
 
 int cli_vcs_main(int argc, char **argv)
 {
-    return list_main(&vcs_cmd, argc, argv, "/api/v2/virtual-clusters", print_vcs);
+    return list_main(&vcs_cmd, argc, argv, "/api/v2/virtual-clusters", NULL, print_vcs);
 }

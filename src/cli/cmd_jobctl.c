@@ -35,7 +35,7 @@ static const cli_cmd_t tag_cmd = {
 
 static const cli_opt_t wait_opts[] = {
     {"timeout", "SECONDS", "give up after SECONDS (exit 124); default: wait forever", false},
-    {"interval", "SECONDS", "poll every SECONDS (default 1)", false},
+    {"interval", "SECONDS", "poll at most every SECONDS (default 1; starts at 0.1 s)", false},
     {"quiet", NULL, "no progress lines", false},
     {0},
 };
@@ -166,9 +166,9 @@ static int wait_result(const json_t *d, const char *full)
     return CLI_FAIL;
 }
 
-static void sleep_s(int s)
+static void sleep_ms(long ms)
 {
-    struct timespec ts = {s, 0};
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
@@ -177,6 +177,8 @@ static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int inte
     cli_progress_t p;
     cli_progress_init(&p);
     int64_t t0 = time_mono_ms();
+    /* Poll fast first (short jobs end within a second), then back off. */
+    long pause_ms = 100;
     for (;;) {
         json_t *d = NULL;
         int rc = cli_job_get(c, full, &d);
@@ -204,7 +206,8 @@ static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int inte
             fprintf(stderr, "pai wait: %s still not finished after %ds\n", full, timeout);
             return WAIT_TIMEOUT;
         }
-        sleep_s(interval);
+        sleep_ms(pause_ms);
+        pause_ms = pause_ms * 2 > interval * 1000L ? interval * 1000L : pause_ms * 2;
     }
 }
 

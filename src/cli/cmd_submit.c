@@ -138,8 +138,14 @@ int cli_submit_main(int argc, char **argv)
         goto out;
     c.json = cli_flag(&a, "json");
     bool changed = a.nrep > 0 || cli_opt(&a, "vc") || cli_opt(&a, "name");
-    if (changed)
+    if (changed) {
         body = json_dumps(job, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+        char *label = str_printf("%s (with --param/--vc/--name)", path);
+        rc = cli_check_job(body, strlen(body), label);
+        free(label);
+        if (rc != CLI_OK)
+            goto out;
+    }
     const char *name = json_string_value(json_object_get(job, "name"));
     rc = post_job(&c, changed ? body : buf_str(&text), changed ? strlen(body) : text.len, name);
     if (rc == CLI_OK && cli_flag(&a, "wait")) {

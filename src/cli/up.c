@@ -45,6 +45,8 @@
 #define UP_PIDFILE    "pai-up.pid"
 #define UP_DEFAULT_DD ".pai"
 
+enum { UP_CHILD_DIED = 10 };
+
 static const cli_opt_t up_opts[] = {
     {"data-dir", "DIR", "store, logs and secrets (default: $PAI_DATA_DIR, else ./.pai)", false},
     {"port", "PORT", "port of the REST API and portal (default 9186)", false},
@@ -324,14 +326,14 @@ static int start_agent(up_t *u, int i)
     mkdir(work, 0700);
     char *argv[] = {u->self,       "agent",
                     "--server",    u->url,
-                    "--token",     u->agent_token,
                     "--name",      (char *)nd->name,
                     "--gpus",      gpus,
                     "--gpu-model", (char *)nd->gpu_model,
                     "--runtime",   (char *)u->runtime,
                     "--work-dir",  work,
                     NULL};
-    u->agent[i] = spawn(u, argv, nd->name, NULL, NULL);
+    /* The token goes in the environment (PAI_AGENT_TOKEN), not in ps. */
+    u->agent[i] = spawn(u, argv, nd->name, NULL, u->agent_token);
     free(work);
     return u->agent[i] > 0 ? CLI_OK : CLI_FAIL;
 }
@@ -377,8 +379,16 @@ static int wait_http(const up_t *u, const cli_ctx_t *c, const char *path, pid_t 
     return CLI_FAIL;
 }
 
-/* Log in as admin and wait for all nodes to register; a warning only. */
-static void wait_nodes(const up_t *u)
+/* True when a child has exited (it is left for supervise() to reap). */
+static bool child_exited(void)
+{
+    siginfo_t si = {0};
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+}
+
+/* Log in as admin and wait for all nodes to register; a warning only.
+ * Returns false when a child died meanwhile. */
+static bool wait_nodes(const up_t *u)
 {
     cli_ctx_t c = {.server = (char *)u->url};
     char *form = str_printf("username=admin&password=%s&expiration=600", u->admin_pw);
@@ -397,14 +407,16 @@ static void wait_nodes(const up_t *u)
             seen = json_array_size(items);
         }
         cli_resp_free(&r);
-        if (seen >= (size_t)u->nnodes)
+        if (seen >= (size_t)u->nnodes || child_exited())
             break;
         sleep_ms(250);
     }
-    if (seen < (size_t)u->nnodes)
+    bool died = child_exited();
+    if (seen < (size_t)u->nnodes && !died)
         fprintf(stderr, "pai up: warning: %zu of %d nodes registered so far (see %s/logs/)\n", seen,
                 u->nnodes, u->dir);
     free(c.token);
+    return !died;
 }
 
 static void stop_pids(pid_t *pids, int n)
@@ -545,8 +557,7 @@ static int start_all(up_t *u)
             return CLI_FAIL;
         }
     }
-    wait_nodes(u);
-    return CLI_OK;
+    return wait_nodes(u) ? CLI_OK : UP_CHILD_DIED;
 }
 
 /* Returns the exit status once a signal or a child's death ends the run. */
@@ -655,8 +666,9 @@ int up_main(int argc, char **argv)
         banner(u);
         if (ready_fd >= 0)
             detached_ready(u, ready_fd);
-        rc = supervise(u, &set);
     }
+    if (rc == CLI_OK || rc == UP_CHILD_DIED)
+        rc = supervise(u, &set);
     stop_all(u);
     fprintf(stderr, "pai up: stopped\n");
 out:

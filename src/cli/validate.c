@@ -3,10 +3,9 @@
  * and the YAML -> JSON conversion used when --param / --vc / --name change
  * the document.
  *
- * The full protocol validation lives in the protocol module (`pai job
- * validate`); this file calls it and, so that a broken file is refused
- * before any network traffic, first checks the YAML syntax and the
- * top-level fields every protocol-v2 job has, naming file, line and field.
+ * The validation is the protocol module's job_parse(), the same code the
+ * server runs, so a broken file is refused before any network traffic
+ * with every problem named as file:line:col: field: reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "common/limits.h"
 #include "common/util.h"
 #include "common/yamltree.h"
+#include "protocol/job.h"
 
 static const char *const required_fields[] = {"protocolVersion", "name", "type", "taskRoles"};
 
@@ -51,6 +51,22 @@ static int check_root(const char *path, const ynode_t *root)
     return rc;
 }
 
+int cli_check_job(const char *text, size_t len, const char *label)
+{
+    job_errors_t errs;
+    job_errors_init(&errs);
+    job_spec_t *spec = NULL;
+    pai_err_t e = job_parse(text, len, label, &spec, &errs);
+    if (e != PAI_OK) {
+        char *msg = job_errors_format(&errs, label);
+        fprintf(stderr, "%s", msg && *msg ? msg : "invalid job\n");
+        free(msg);
+    }
+    job_spec_free(spec);
+    job_errors_free(&errs);
+    return e == PAI_OK ? CLI_OK : CLI_USAGE;
+}
+
 int cli_load_job(const char *path, buf_t *text, ydoc_t **doc)
 {
     buf_init(text, PAI_MAX_JOB_YAML);
@@ -61,22 +77,16 @@ int cli_load_job(const char *path, buf_t *text, ydoc_t **doc)
                 e == PAI_E_TOO_LARGE ? "file too large" : "no such file or not readable");
         return CLI_USAGE;
     }
+    /* The protocol module names every problem: file:line:col: field: reason. */
+    int rc = cli_check_job(buf_str(text), text->len, path);
+    if (rc != CLI_OK)
+        return rc;
     yerr_t yerr;
-    if (ydoc_parse(text->data ? text->data : "", text->len, doc, &yerr) != PAI_OK) {
+    if (ydoc_parse(buf_str(text), text->len, doc, &yerr) != PAI_OK) {
         fprintf(stderr, "%s:%d:%d: invalid YAML: %s\n", path, yerr.line, yerr.col, yerr.msg);
         return CLI_USAGE;
     }
     return check_root(path, ydoc_root(*doc));
-}
-
-int cli_validate_file(const char *path)
-{
-    buf_t text;
-    ydoc_t *doc = NULL;
-    int rc = cli_load_job(path, &text, &doc);
-    ydoc_free(doc);
-    buf_free(&text);
-    return rc;
 }
 
 static json_t *scalar_to_json(const ynode_t *n)

@@ -23,7 +23,8 @@
     X(UNAUTHORIZED, "UnauthorizedUserError", 401, "authentication required")                       \
     X(BAD_PASSWORD, "IncorrectPasswordError", 400, "incorrect username or password")               \
     X(FORBIDDEN, "ForbiddenUserError", 403, "permission denied")                                   \
-    X(FORBIDDEN_TOKEN, "ForbiddenTokenError", 403, "token not allowed for this operation")         \
+    X(FORBIDDEN_TOKEN, "ForbiddenUserError", 403,                                                  \
+      "Applications are not allowed to do this operation.")                                        \
     X(NO_API, "NoApiError", 404, "no such API")                                                    \
     X(METHOD_NOT_ALLOWED, "MethodNotAllowedError", 405, "method not allowed")                      \
     X(NO_USER, "NoUserError", 404, "no such user")                                                 \

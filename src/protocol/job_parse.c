@@ -25,284 +25,7 @@
 
 #include "common/limits.h"
 #include "common/util.h"
-#include "protocol/job_internal.h"
-
-#define MAX_INT32       2147483647LL
-#define MAX_GPU         1024
-#define MAX_CPU         65536
-#define MAX_PORTS_LABEL 65535
-
-typedef struct {
-    job_spec_t *spec;
-    job_errors_t *errs;
-    char path[512];
-    size_t plen;
-    /* Prerequisites that were reported already (the list is missing or
-     * broken, or one item is): references to them are not reported again. */
-    bool prereqs_broken;
-    const char **bad_prereqs;
-    size_t n_bad_prereqs;
-} pctx_t;
-
-/* ------------------------------------------------------------ reporting */
-
-static void add_error_v(pctx_t *c, const ynode_t *at, const char *field, const char *fmt,
-                        va_list ap)
-{
-    job_errors_t *e = c->errs;
-    if (e->n >= JOB_MAX_ERRORS + 1)
-        return;
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->items = xrealloc(e->items, e->cap * sizeof(*e->items));
-    }
-    job_error_t *it = &e->items[e->n++];
-    it->line = at ? at->line : 0;
-    it->col = at ? at->col : 0;
-    if (e->n == JOB_MAX_ERRORS + 1) {
-        it->path = xstrdup("");
-        it->reason = str_printf("too many problems; only the first %d are shown", JOB_MAX_ERRORS);
-        return;
-    }
-    const char *sep = c->plen && field && field[0] != '[' ? "." : "";
-    it->path = str_printf("%s%s%s", c->path, field ? sep : "", field ? field : "");
-    char reason[512];
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    it->reason = xstrdup(reason);
-    if (!it->path || !it->reason)
-        abort();
-}
-
-/* Record a problem at node `at` (its position), for the current path plus
- * `field` (NULL: the current path itself). */
-static void __attribute__((format(printf, 4, 5)))
-add_error(pctx_t *c, const ynode_t *at, const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    add_error_v(c, at, field, fmt, ap);
-    va_end(ap);
-}
-
-/* Path segments: push returns the old length for pop. */
-static size_t path_push(pctx_t *c, const char *seg)
-{
-    size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", seg);
-    if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
-    return old;
-}
-
-static size_t path_push_index(pctx_t *c, size_t i)
-{
-    size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
-    if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
-    return old;
-}
-
-static void path_pop(pctx_t *c, size_t old)
-{
-    c->plen = old;
-    c->path[old] = '\0';
-}
-
-/* ---------------------------------------------------------------- types */
-
-static const char *const jt_names[] = {"null",   "boolean", "integer", "number",
-                                       "string", "map",     "list"};
-static const char *const jt_expect[] = {"null",     "a boolean", "an integer", "a number",
-                                        "a string", "a map",     "a list"};
-
-/* True (after reporting) unless v has type t. */
-static bool type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t)
-{
-    jtype_t got = job_ytype(v);
-    if (got == t)
-        return false;
-    add_error(c, v, field, "expected %s, got %s", jt_expect[t], jt_names[got]);
-    return true;
-}
-
-/* The value of key in map, or NULL when absent or null; reports a missing
- * required field at the map's position. */
-static const ynode_t *field(pctx_t *c, const ynode_t *map, const char *key, bool required)
-{
-    const ynode_t *v = ynode_get(map, key);
-    if (v && job_ytype(v) == JT_NULL)
-        v = NULL;
-    if (!v && required)
-        add_error(c, map, key, "required field is missing");
-    return v;
-}
-
-static const char *get_str(pctx_t *c, const ynode_t *map, const char *key, bool required)
-{
-    const ynode_t *v = field(c, map, key, required);
-    if (!v || type_bad(c, v, key, JT_STRING))
-        return NULL;
-    return v->str;
-}
-
-/* A string or a number kept as written (version fields). */
-static const char *get_str_or_num(pctx_t *c, const ynode_t *map, const char *key)
-{
-    const ynode_t *v = field(c, map, key, false);
-    if (!v)
-        return NULL;
-    jtype_t t = job_ytype(v);
-    if (t == JT_STRING || t == JT_INT || t == JT_FLOAT)
-        return v->str;
-    add_error(c, v, key, "expected a string or a number, got %s", jt_names[t]);
-    return NULL;
-}
-
-static bool int_in_range(pctx_t *c, const ynode_t *v, const char *key, int64_t min, int64_t max,
-                         int64_t *out)
-{
-    if (type_bad(c, v, key, JT_INT))
-        return false;
-    if (!job_yint(v, out)) {
-        add_error(c, v, key, "integer out of range");
-        return false;
-    }
-    if (*out < min) {
-        add_error(c, v, key, "must be at least %lld", (long long)min);
-        return false;
-    }
-    if (*out > max) {
-        add_error(c, v, key, "must be at most %lld", (long long)max);
-        return false;
-    }
-    return true;
-}
-
-/* Sets *out when present and valid; leaves it (the default) otherwise. */
-static void get_int(pctx_t *c, const ynode_t *map, const char *key, int64_t min, int64_t max,
-                    int *out)
-{
-    const ynode_t *v = field(c, map, key, false);
-    int64_t x;
-    if (v && int_in_range(c, v, key, min, max, &x))
-        *out = (int)x;
-}
-
-/* -1, or 1..max (completion policy counts). */
-static void get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t max, int *out)
-{
-    const ynode_t *v = field(c, map, key, false);
-    int64_t x;
-    if (!v || type_bad(c, v, key, JT_INT))
-        return;
-    if (!job_yint(v, &x) || (x != -1 && x < 1) || x > max) {
-        add_error(c, v, key, "must be -1 or between 1 and %lld", (long long)max);
-        return;
-    }
-    *out = (int)x;
-}
-
-static void get_bool(pctx_t *c, const ynode_t *map, const char *key, bool *out)
-{
-    const ynode_t *v = field(c, map, key, false);
-    if (v && !type_bad(c, v, key, JT_BOOL))
-        *out = ynode_as_bool(v, out) && *out;
-}
-
-/* A list of strings; NULL (n 0) when absent or bad.  min_items >= 1 makes
- * an empty list an error with the given reason. */
-static const char **get_str_list(pctx_t *c, const ynode_t *map, const char *key, bool required,
-                                 const char *empty_reason, size_t *n_out)
-{
-    const ynode_t *v = field(c, map, key, required);
-    *n_out = 0;
-    if (!v || type_bad(c, v, key, JT_SEQ))
-        return NULL;
-    if (v->n == 0) {
-        if (empty_reason)
-            add_error(c, v, key, "%s", empty_reason);
-        return NULL;
-    }
-    const char **out = job_arena_alloc(c->spec, v->n * sizeof(*out));
-    size_t old = path_push(c, key);
-    bool ok = true;
-    for (size_t i = 0; i < v->n; i++) {
-        char idx[32];
-        snprintf(idx, sizeof(idx), "[%zu]", i);
-        if (type_bad(c, v->items[i], idx, JT_STRING))
-            ok = false;
-        else
-            out[i] = v->items[i]->str;
-    }
-    path_pop(c, old);
-    if (!ok)
-        return NULL;
-    *n_out = v->n;
-    return out;
-}
-
-/* ------------------------------------------------------------- map keys */
-
-static bool in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++)
-        if (strcmp(*list, s) == 0)
-            return true;
-    return false;
-}
-
-static int cmp_pair_key(const void *a, const void *b)
-{
-    const ypair_t *x = *(const ypair_t *const *)a, *y = *(const ypair_t *const *)b;
-    int r = strcmp(x->key->str, y->key->str);
-    if (r)
-        return r;
-    return (x > y) - (x < y);
-}
-
-/* Report keys that appear twice (the later occurrence). */
-static void check_dup_keys(pctx_t *c, const ynode_t *map)
-{
-    if (map->n < 2)
-        return;
-    if (map->n <= 16) {
-        for (size_t i = 1; i < map->n; i++)
-            for (size_t j = 0; j < i; j++)
-                if (strcmp(map->pairs[i].key->str, map->pairs[j].key->str) == 0) {
-                    add_error(c, map->pairs[i].key, map->pairs[i].key->str, "duplicate key");
-                    break;
-                }
-        return;
-    }
-    const ypair_t **v = xcalloc(map->n, sizeof(*v));
-    for (size_t i = 0; i < map->n; i++)
-        v[i] = &map->pairs[i];
-    qsort(v, map->n, sizeof(*v), cmp_pair_key);
-    for (size_t i = 1; i < map->n; i++)
-        if (strcmp(v[i]->key->str, v[i - 1]->key->str) == 0)
-            add_error(c, v[i]->key, v[i]->key->str, "duplicate key");
-    free(v);
-}
-
-/* Keys must be strings and unique; with `allowed`, also known. */
-static bool check_map(pctx_t *c, const ynode_t *map, const char *const *allowed)
-{
-    size_t before = c->errs->n;
-    for (size_t i = 0; i < map->n; i++) {
-        const ynode_t *k = map->pairs[i].key;
-        if (k->kind != YNODE_SCALAR) {
-            add_error(c, k, NULL, "field names must be strings, got %s", jt_names[job_ytype(k)]);
-            return false;
-        }
-        if (allowed && !in_list(allowed, k->str))
-            add_error(c, k, k->str, "unknown field");
-    }
-    check_dup_keys(c, map);
-    return c->errs->n == before;
-}
+#include "protocol/job_parse_int.h"
 
 /* ------------------------------------------------------------- patterns */
 
@@ -325,20 +48,20 @@ static void check_job_name(pctx_t *c, const ynode_t *map, const char *key, const
         return;
     const ynode_t *at = ynode_get(map, key);
     if (strlen(s) > PAI_MAX_NAME)
-        add_error(c, at, key, "must be at most %u characters", PAI_MAX_NAME);
+        jp_add_error(c, at, key, "must be at most %u characters", PAI_MAX_NAME);
     else if (!str_is_name(s))
-        add_error(c, at, key, "must match ^[a-zA-Z0-9_-]+$");
+        jp_add_error(c, at, key, "must match ^[a-zA-Z0-9_-]+$");
 }
 
 static void check_protocol_version(pctx_t *c, const ynode_t *map, bool required)
 {
-    const ynode_t *v = field(c, map, "protocolVersion", required);
+    const ynode_t *v = jp_field(c, map, "protocolVersion", required);
     if (!v)
         return;
     jtype_t t = job_ytype(v);
     if ((t == JT_INT || t == JT_STRING) && strcmp(v->str, "2") == 0)
         return;
-    add_error(c, v, "protocolVersion", "must be 2");
+    jp_add_error(c, v, "protocolVersion", "must be 2");
 }
 
 /* ------------------------------------------------------- key/value maps */
@@ -364,11 +87,11 @@ static void kv_value(pctx_t *c, const ynode_t *v, job_kv_t *kv)
 static const ynode_t *parse_kvlist(pctx_t *c, const ynode_t *top, const char *key,
                                    job_kvlist_t *out)
 {
-    const ynode_t *m = field(c, top, key, false);
-    if (!m || type_bad(c, m, key, JT_MAP))
+    const ynode_t *m = jp_field(c, top, key, false);
+    if (!m || jp_type_bad(c, m, key, JT_MAP))
         return NULL;
-    size_t old = path_push(c, key);
-    if (check_map(c, m, NULL)) {
+    size_t old = jp_path_push(c, key);
+    if (jp_check_map(c, m, NULL)) {
         out->items = job_arena_alloc(c->spec, (m->n ? m->n : 1) * sizeof(*out->items));
         out->n = m->n;
         for (size_t i = 0; i < m->n; i++) {
@@ -376,7 +99,7 @@ static const ynode_t *parse_kvlist(pctx_t *c, const ynode_t *top, const char *ke
             kv_value(c, m->pairs[i].val, &out->items[i]);
         }
     }
-    path_pop(c, old);
+    jp_path_pop(c, old);
     return m;
 }
 
@@ -390,44 +113,44 @@ static const char *const prereq_types[] = {"dockerimage", "script", "output", "d
 
 static void parse_auth(pctx_t *c, const ynode_t *m, job_prereq_t *p)
 {
-    const ynode_t *a = field(c, m, "auth", false);
-    if (!a || type_bad(c, a, "auth", JT_MAP))
+    const ynode_t *a = jp_field(c, m, "auth", false);
+    if (!a || jp_type_bad(c, a, "auth", JT_MAP))
         return;
-    size_t old = path_push(c, "auth");
-    check_map(c, a, auth_keys);
+    size_t old = jp_path_push(c, "auth");
+    jp_check_map(c, a, auth_keys);
     p->has_auth = true;
-    p->auth_username = get_str(c, a, "username", false);
-    p->auth_password = get_str(c, a, "password", false);
-    p->auth_registryuri = get_str(c, a, "registryuri", false);
-    path_pop(c, old);
+    p->auth_username = jp_get_str(c, a, "username", false);
+    p->auth_password = jp_get_str(c, a, "password", false);
+    p->auth_registryuri = jp_get_str(c, a, "registryuri", false);
+    jp_path_pop(c, old);
 }
 
 static void parse_prereq_type_fields(pctx_t *c, const ynode_t *m, job_prereq_t *p)
 {
     if (p->type == JOB_PREREQ_DOCKERIMAGE) {
-        check_map(c, m, docker_keys);
-        p->uri = get_str(c, m, "uri", true);
+        jp_check_map(c, m, docker_keys);
+        p->uri = jp_get_str(c, m, "uri", true);
         parse_auth(c, m, p);
         return;
     }
-    check_map(c, m, NULL);
-    p->plugin = get_str(c, m, "plugin", false);
-    p->require = get_str_list(c, m, "require", false, NULL, &p->n_require);
+    jp_check_map(c, m, NULL);
+    p->plugin = jp_get_str(c, m, "plugin", false);
+    p->require = jp_get_str_list(c, m, "require", false, NULL, &p->n_require);
     if (p->type == JOB_PREREQ_DATA) {
-        p->uris = get_str_list(c, m, "uri", false, "must have at least one uri", &p->n_uris);
+        p->uris = jp_get_str_list(c, m, "uri", false, "must have at least one uri", &p->n_uris);
         p->uri = p->n_uris ? p->uris[0] : NULL;
     } else {
-        p->uri = get_str(c, m, "uri", false);
+        p->uri = jp_get_str(c, m, "uri", false);
     }
 }
 
 static bool parse_prereq(pctx_t *c, const ynode_t *m, job_prereq_t *p)
 {
-    if (type_bad(c, m, NULL, JT_MAP))
+    if (jp_type_bad(c, m, NULL, JT_MAP))
         return false;
     p->line = m->line;
     p->col = m->col;
-    const char *type = get_str(c, m, "type", true);
+    const char *type = jp_get_str(c, m, "type", true);
     bool typed = false;
     for (size_t t = 0; type && prereq_types[t]; t++)
         if (strcmp(type, prereq_types[t]) == 0) {
@@ -435,14 +158,14 @@ static bool parse_prereq(pctx_t *c, const ynode_t *m, job_prereq_t *p)
             typed = true;
         }
     if (type && !typed)
-        add_error(c, ynode_get(m, "type"), "type",
-                  "must be one of dockerimage, script, output, data");
-    p->name = get_str(c, m, "name", true);
+        jp_add_error(c, ynode_get(m, "type"), "type",
+                     "must be one of dockerimage, script, output, data");
+    p->name = jp_get_str(c, m, "name", true);
     check_job_name(c, m, "name", p->name);
     check_protocol_version(c, m, false);
-    p->version = get_str_or_num(c, m, "version");
-    p->contributor = get_str(c, m, "contributor", false);
-    p->description = get_str(c, m, "description", false);
+    p->version = jp_get_str_or_num(c, m, "version");
+    p->contributor = jp_get_str(c, m, "contributor", false);
+    p->description = jp_get_str(c, m, "description", false);
     if (typed)
         parse_prereq_type_fields(c, m, p);
     return typed && p->name;
@@ -454,9 +177,9 @@ static void check_prereq_dup(pctx_t *c, const ynode_t *list, size_t i)
     for (size_t j = 0; j < i; j++) {
         if (s->prereqs[j].name && s->prereqs[j].type == s->prereqs[i].type &&
             strcmp(s->prereqs[j].name, s->prereqs[i].name) == 0) {
-            add_error(c, ynode_get(list->items[i], "name"), "name",
-                      "duplicate %s prerequisite name '%s'",
-                      job_prereq_type_name(s->prereqs[i].type), s->prereqs[i].name);
+            jp_add_error(c, ynode_get(list->items[i], "name"), "name",
+                         "duplicate %s prerequisite name '%s'",
+                         job_prereq_type_name(s->prereqs[i].type), s->prereqs[i].name);
             return;
         }
     }
@@ -490,11 +213,12 @@ static void check_requires(pctx_t *c, const ynode_t *list)
             if (prereq_name_exists(s, s->prereqs[i].require[k]) ||
                 prereq_reported(c, s->prereqs[i].require[k]))
                 continue;
-            size_t old = path_push_index(c, i);
+            size_t old = jp_path_push_index(c, i);
             char f[48];
             snprintf(f, sizeof(f), "require[%zu]", k);
-            add_error(c, req->items[k], f, "no prerequisite named '%s'", s->prereqs[i].require[k]);
-            path_pop(c, old);
+            jp_add_error(c, req->items[k], f, "no prerequisite named '%s'",
+                         s->prereqs[i].require[k]);
+            jp_path_pop(c, old);
         }
     }
 }
@@ -502,26 +226,27 @@ static void check_requires(pctx_t *c, const ynode_t *list)
 static void parse_prereqs(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
-    const ynode_t *l = field(c, top, "prerequisites", true);
+    const ynode_t *l = jp_field(c, top, "prerequisites", true);
     c->prereqs_broken = true;
-    if (!l || type_bad(c, l, "prerequisites", JT_SEQ))
+    if (!l || jp_type_bad(c, l, "prerequisites", JT_SEQ))
         return;
     if (l->n == 0) {
-        add_error(c, l, "prerequisites", "must have at least one prerequisite");
+        jp_add_error(c, l, "prerequisites", "must have at least one prerequisite");
         return;
     }
     if (l->n > JOB_MAX_PREREQS) {
-        add_error(c, l, "prerequisites", "at most %d prerequisites are allowed", JOB_MAX_PREREQS);
+        jp_add_error(c, l, "prerequisites", "at most %d prerequisites are allowed",
+                     JOB_MAX_PREREQS);
         return;
     }
     c->prereqs_broken = false;
     c->bad_prereqs = job_arena_alloc(s, l->n * sizeof(*c->bad_prereqs));
-    size_t old = path_push(c, "prerequisites");
+    size_t old = jp_path_push(c, "prerequisites");
     s->prereqs = job_arena_alloc(s, l->n * sizeof(*s->prereqs));
     s->priv_->prereq_nodes = job_arena_alloc(s, l->n * sizeof(*s->priv_->prereq_nodes));
     s->n_prereqs = l->n;
     for (size_t i = 0; i < l->n; i++) {
-        size_t o2 = path_push_index(c, i);
+        size_t o2 = jp_path_push_index(c, i);
         s->priv_->prereq_nodes[i] = l->items[i];
         job_prereq_t *p = &s->prereqs[i];
         if (parse_prereq(c, l->items[i], p)) {
@@ -534,10 +259,10 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
                 c->prereqs_broken = true; /* an unnamed item may be the one meant */
             p->name = NULL;
         }
-        path_pop(c, o2);
+        jp_path_pop(c, o2);
     }
     check_requires(c, l);
-    path_pop(c, old);
+    jp_path_pop(c, old);
 }
 
 /* ----------------------------------------------------------- task roles */
@@ -552,7 +277,7 @@ static const char *const rpi_keys[] = {"cpu", "memoryMB", "gpu", "ports", NULL};
 static const job_prereq_t *ref_prereq(pctx_t *c, const ynode_t *m, const char *key,
                                       job_prereq_type_t type, bool required)
 {
-    const char *name = get_str(c, m, key, required);
+    const char *name = jp_get_str(c, m, key, required);
     if (!name)
         return NULL;
     const job_prereq_t *p = job_prereq_find(c->spec, type, name);
@@ -562,18 +287,18 @@ static const job_prereq_t *ref_prereq(pctx_t *c, const ynode_t *m, const char *k
     for (size_t i = 0; i < c->spec->n_prereqs; i++) {
         const job_prereq_t *o = &c->spec->prereqs[i];
         if (o->name && strcmp(o->name, name) == 0) {
-            add_error(c, ynode_get(m, key), key, "prerequisite '%s' is of type %s, not %s", name,
-                      job_prereq_type_name(o->type), tn);
+            jp_add_error(c, ynode_get(m, key), key, "prerequisite '%s' is of type %s, not %s", name,
+                         job_prereq_type_name(o->type), tn);
             return NULL;
         }
     }
-    add_error(c, ynode_get(m, key), key, "no %s prerequisite named '%s'", tn, name);
+    jp_add_error(c, ynode_get(m, key), key, "no %s prerequisite named '%s'", tn, name);
     return NULL;
 }
 
 static void parse_role_prereq_list(pctx_t *c, const ynode_t *m, job_role_t *r)
 {
-    r->prerequisites = get_str_list(c, m, "prerequisites", false, NULL, &r->n_prerequisites);
+    r->prerequisites = jp_get_str_list(c, m, "prerequisites", false, NULL, &r->n_prerequisites);
     const ynode_t *l = ynode_get(m, "prerequisites");
     for (size_t i = 0; i < r->n_prerequisites; i++) {
         if (prereq_name_exists(c->spec, r->prerequisites[i]) ||
@@ -581,7 +306,7 @@ static void parse_role_prereq_list(pctx_t *c, const ynode_t *m, job_role_t *r)
             continue;
         char f[48];
         snprintf(f, sizeof(f), "prerequisites[%zu]", i);
-        add_error(c, l->items[i], f, "no prerequisite named '%s'", r->prerequisites[i]);
+        jp_add_error(c, l->items[i], f, "no prerequisite named '%s'", r->prerequisites[i]);
     }
 }
 
@@ -589,27 +314,27 @@ static void parse_completion(pctx_t *c, const ynode_t *m, job_role_t *r)
 {
     r->min_failed = 1;
     r->min_succeeded = r->instances;
-    const ynode_t *cp = field(c, m, "completion", false);
-    if (!cp || type_bad(c, cp, "completion", JT_MAP))
+    const ynode_t *cp = jp_field(c, m, "completion", false);
+    if (!cp || jp_type_bad(c, cp, "completion", JT_MAP))
         return;
-    size_t old = path_push(c, "completion");
-    check_map(c, cp, NULL);
-    get_count_or_off(c, cp, "minFailedInstances", PAI_MAX_TASKS_PER_JOB, &r->min_failed);
-    get_count_or_off(c, cp, "minSucceededInstances", PAI_MAX_TASKS_PER_JOB, &r->min_succeeded);
-    path_pop(c, old);
+    size_t old = jp_path_push(c, "completion");
+    jp_check_map(c, cp, NULL);
+    jp_get_count_or_off(c, cp, "minFailedInstances", PAI_MAX_TASKS_PER_JOB, &r->min_failed);
+    jp_get_count_or_off(c, cp, "minSucceededInstances", PAI_MAX_TASKS_PER_JOB, &r->min_succeeded);
+    jp_path_pop(c, old);
 }
 
 static void parse_container_options(pctx_t *c, const ynode_t *m, job_role_t *r)
 {
     r->shm_mb = 512;
-    const ynode_t *o = field(c, m, "extraContainerOptions", false);
-    if (!o || type_bad(c, o, "extraContainerOptions", JT_MAP))
+    const ynode_t *o = jp_field(c, m, "extraContainerOptions", false);
+    if (!o || jp_type_bad(c, o, "extraContainerOptions", JT_MAP))
         return;
-    size_t old = path_push(c, "extraContainerOptions");
-    check_map(c, o, NULL);
-    get_int(c, o, "shmMB", 0, MAX_INT32, &r->shm_mb);
-    get_bool(c, o, "infiniband", &r->infiniband);
-    path_pop(c, old);
+    size_t old = jp_path_push(c, "extraContainerOptions");
+    jp_check_map(c, o, NULL);
+    jp_get_int(c, o, "shmMB", 0, MAX_INT32, &r->shm_mb);
+    jp_get_bool(c, o, "infiniband", &r->infiniband);
+    jp_path_pop(c, old);
 }
 
 static void add_default_port(job_spec_t *s, job_role_t *r, const char *label)
@@ -627,26 +352,26 @@ static void add_default_port(job_spec_t *s, job_role_t *r, const char *label)
 
 static void parse_ports(pctx_t *c, const ynode_t *rpi, job_role_t *r)
 {
-    const ynode_t *p = field(c, rpi, "ports", false);
+    const ynode_t *p = jp_field(c, rpi, "ports", false);
     size_t n = 0;
-    if (p && !type_bad(c, p, "ports", JT_MAP))
+    if (p && !jp_type_bad(c, p, "ports", JT_MAP))
         n = p->n;
     r->ports = job_arena_alloc(c->spec, (n + 2) * sizeof(*r->ports));
     if (n) {
-        size_t old = path_push(c, "ports");
-        if (check_map(c, p, NULL)) {
+        size_t old = jp_path_push(c, "ports");
+        if (jp_check_map(c, p, NULL)) {
             for (size_t i = 0; i < n; i++) {
                 const ynode_t *k = p->pairs[i].key;
                 int64_t v;
                 if (!is_role_name(k->str))
-                    add_error(c, k, k->str, "port label must match ^[a-zA-Z_][a-zA-Z0-9_]*$");
-                else if (int_in_range(c, p->pairs[i].val, k->str, 0, MAX_PORTS_LABEL, &v)) {
+                    jp_add_error(c, k, k->str, "port label must match ^[a-zA-Z_][a-zA-Z0-9_]*$");
+                else if (jp_int_in_range(c, p->pairs[i].val, k->str, 0, MAX_PORTS_LABEL, &v)) {
                     r->ports[r->n_ports].name = k->str;
                     r->ports[r->n_ports++].count = (int)v;
                 }
             }
         }
-        path_pop(c, old);
+        jp_path_pop(c, old);
     }
     add_default_port(c->spec, r, "ssh");
     add_default_port(c->spec, r, "http");
@@ -656,18 +381,18 @@ static void parse_resources(pctx_t *c, const ynode_t *m, job_role_t *r)
 {
     r->cpu = 1;
     r->memory_mb = 100;
-    const ynode_t *rpi = field(c, m, "resourcePerInstance", true);
-    if (rpi && type_bad(c, rpi, "resourcePerInstance", JT_MAP))
+    const ynode_t *rpi = jp_field(c, m, "resourcePerInstance", true);
+    if (rpi && jp_type_bad(c, rpi, "resourcePerInstance", JT_MAP))
         rpi = NULL;
-    size_t old = path_push(c, "resourcePerInstance");
+    size_t old = jp_path_push(c, "resourcePerInstance");
     if (rpi) {
-        check_map(c, rpi, rpi_keys);
-        get_int(c, rpi, "gpu", 0, MAX_GPU, &r->gpu);
-        get_int(c, rpi, "cpu", 0, MAX_CPU, &r->cpu);
-        get_int(c, rpi, "memoryMB", 0, MAX_INT32, &r->memory_mb);
+        jp_check_map(c, rpi, rpi_keys);
+        jp_get_int(c, rpi, "gpu", 0, MAX_GPU, &r->gpu);
+        jp_get_int(c, rpi, "cpu", 0, MAX_CPU, &r->cpu);
+        jp_get_int(c, rpi, "memoryMB", 0, MAX_INT32, &r->memory_mb);
     }
     parse_ports(c, rpi, r);
-    path_pop(c, old);
+    jp_path_pop(c, old);
 }
 
 static void parse_role(pctx_t *c, const ynode_t *key, const ynode_t *m, job_role_t *r)
@@ -677,14 +402,14 @@ static void parse_role(pctx_t *c, const ynode_t *key, const ynode_t *m, job_role
     r->col = key->col;
     r->instances = 1;
     if (!is_role_name(key->str))
-        add_error(c, key, NULL, "task role name must match ^[a-zA-Z_][a-zA-Z0-9_]*$");
-    if (type_bad(c, m, NULL, JT_MAP)) {
+        jp_add_error(c, key, NULL, "task role name must match ^[a-zA-Z_][a-zA-Z0-9_]*$");
+    if (jp_type_bad(c, m, NULL, JT_MAP)) {
         r->ports = job_arena_alloc(c->spec, 2 * sizeof(*r->ports));
         return;
     }
-    check_map(c, m, role_keys);
-    get_int(c, m, "instances", 1, PAI_MAX_TASKS_PER_JOB, &r->instances);
-    get_int(c, m, "taskRetryCount", 0, MAX_INT32, &r->task_retry_count);
+    jp_check_map(c, m, role_keys);
+    jp_get_int(c, m, "instances", 1, PAI_MAX_TASKS_PER_JOB, &r->instances);
+    jp_get_int(c, m, "taskRetryCount", 0, MAX_INT32, &r->task_retry_count);
     parse_completion(c, m, r);
     parse_role_prereq_list(c, m, r);
     r->docker_image = ref_prereq(c, m, "dockerImage", JOB_PREREQ_DOCKERIMAGE, true);
@@ -694,100 +419,101 @@ static void parse_role(pctx_t *c, const ynode_t *key, const ynode_t *m, job_role
     parse_container_options(c, m, r);
     parse_resources(c, m, r);
     r->commands =
-        get_str_list(c, m, "commands", true, "must have at least one command", &r->n_commands);
+        jp_get_str_list(c, m, "commands", true, "must have at least one command", &r->n_commands);
 }
 
 static void parse_roles(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
-    const ynode_t *m = field(c, top, "taskRoles", true);
-    if (!m || type_bad(c, m, "taskRoles", JT_MAP))
+    const ynode_t *m = jp_field(c, top, "taskRoles", true);
+    if (!m || jp_type_bad(c, m, "taskRoles", JT_MAP))
         return;
     if (m->n == 0) {
-        add_error(c, m, "taskRoles", "must have at least one task role");
+        jp_add_error(c, m, "taskRoles", "must have at least one task role");
         return;
     }
     if (m->n > PAI_MAX_TASK_ROLES) {
-        add_error(c, m, "taskRoles", "at most %u task roles are allowed", PAI_MAX_TASK_ROLES);
+        jp_add_error(c, m, "taskRoles", "at most %u task roles are allowed", PAI_MAX_TASK_ROLES);
         return;
     }
-    size_t old = path_push(c, "taskRoles");
-    if (check_map(c, m, NULL)) {
+    size_t old = jp_path_push(c, "taskRoles");
+    if (jp_check_map(c, m, NULL)) {
         s->roles = job_arena_alloc(s, m->n * sizeof(*s->roles));
         s->n_roles = m->n;
         int64_t tasks = 0;
         for (size_t i = 0; i < m->n; i++) {
-            size_t o2 = path_push(c, m->pairs[i].key->str);
+            size_t o2 = jp_path_push(c, m->pairs[i].key->str);
             parse_role(c, m->pairs[i].key, m->pairs[i].val, &s->roles[i]);
             tasks += s->roles[i].instances;
-            path_pop(c, o2);
+            jp_path_pop(c, o2);
         }
         if (tasks > PAI_MAX_TASKS_PER_JOB)
-            add_error(c, m, NULL, "the job has %lld tasks; at most %u are allowed",
-                      (long long)tasks, PAI_MAX_TASKS_PER_JOB);
+            jp_add_error(c, m, NULL, "the job has %lld tasks; at most %u are allowed",
+                         (long long)tasks, PAI_MAX_TASKS_PER_JOB);
     }
-    path_pop(c, old);
+    jp_path_pop(c, old);
 }
 
 /* ---------------------------------------------------------- deployments */
 
-static bool role_exists(pctx_t *c, const ynode_t *key)
+bool jp_role_exists(pctx_t *c, const ynode_t *key)
 {
     if (job_role_find(c->spec, key->str))
         return true;
-    add_error(c, key, key->str, "no task role named '%s'", key->str);
+    jp_add_error(c, key, key->str, "no task role named '%s'", key->str);
     return false;
 }
 
 static void parse_deploy_roles(pctx_t *c, const ynode_t *m, job_deployment_t *d)
 {
-    const ynode_t *tr = field(c, m, "taskRoles", false);
-    if (!tr || type_bad(c, tr, "taskRoles", JT_MAP))
+    const ynode_t *tr = jp_field(c, m, "taskRoles", false);
+    if (!tr || jp_type_bad(c, tr, "taskRoles", JT_MAP))
         return;
-    size_t old = path_push(c, "taskRoles");
-    if (check_map(c, tr, NULL)) {
+    size_t old = jp_path_push(c, "taskRoles");
+    if (jp_check_map(c, tr, NULL)) {
         d->roles = job_arena_alloc(c->spec, (tr->n ? tr->n : 1) * sizeof(*d->roles));
         for (size_t i = 0; i < tr->n; i++) {
             const ynode_t *k = tr->pairs[i].key, *v = tr->pairs[i].val;
-            if (!role_exists(c, k) || type_bad(c, v, k->str, JT_MAP))
+            if (!jp_role_exists(c, k) || jp_type_bad(c, v, k->str, JT_MAP))
                 continue;
             job_deploy_role_t *dr = &d->roles[d->n_roles++];
-            size_t o2 = path_push(c, k->str);
+            size_t o2 = jp_path_push(c, k->str);
             dr->role = k->str;
-            dr->pre = get_str_list(c, v, "preCommands", false, "must have at least one command",
-                                   &dr->n_pre);
-            dr->post = get_str_list(c, v, "postCommands", false, "must have at least one command",
-                                    &dr->n_post);
-            path_pop(c, o2);
+            dr->pre = jp_get_str_list(c, v, "preCommands", false, "must have at least one command",
+                                      &dr->n_pre);
+            dr->post = jp_get_str_list(c, v, "postCommands", false,
+                                       "must have at least one command", &dr->n_post);
+            jp_path_pop(c, o2);
         }
     }
-    path_pop(c, old);
+    jp_path_pop(c, old);
 }
 
 static void parse_deployments(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
-    const ynode_t *l = field(c, top, "deployments", false);
-    if (!l || type_bad(c, l, "deployments", JT_SEQ))
+    const ynode_t *l = jp_field(c, top, "deployments", false);
+    if (!l || jp_type_bad(c, l, "deployments", JT_SEQ))
         return;
     if (l->n > JOB_MAX_DEPLOYMENTS) {
-        add_error(c, l, "deployments", "at most %d deployments are allowed", JOB_MAX_DEPLOYMENTS);
+        jp_add_error(c, l, "deployments", "at most %d deployments are allowed",
+                     JOB_MAX_DEPLOYMENTS);
         return;
     }
     s->priv_->deployments = l;
     s->deployments = job_arena_alloc(s, (l->n ? l->n : 1) * sizeof(*s->deployments));
-    size_t old = path_push(c, "deployments");
+    size_t old = jp_path_push(c, "deployments");
     for (size_t i = 0; i < l->n; i++) {
         const ynode_t *m = l->items[i];
-        size_t o2 = path_push_index(c, i);
-        if (!type_bad(c, m, NULL, JT_MAP)) {
-            check_map(c, m, NULL);
+        size_t o2 = jp_path_push_index(c, i);
+        if (!jp_type_bad(c, m, NULL, JT_MAP)) {
+            jp_check_map(c, m, NULL);
             job_deployment_t *d = &s->deployments[s->n_deployments];
-            d->name = get_str(c, m, "name", true);
+            d->name = jp_get_str(c, m, "name", true);
             for (size_t j = 0; d->name && j < s->n_deployments; j++)
                 if (strcmp(s->deployments[j].name, d->name) == 0) {
-                    add_error(c, ynode_get(m, "name"), "name", "duplicate deployment name '%s'",
-                              d->name);
+                    jp_add_error(c, ynode_get(m, "name"), "name", "duplicate deployment name '%s'",
+                                 d->name);
                     d->name = NULL;
                     break;
                 }
@@ -795,202 +521,36 @@ static void parse_deployments(pctx_t *c, const ynode_t *top)
             if (d->name)
                 s->n_deployments++;
         }
-        path_pop(c, o2);
+        jp_path_pop(c, o2);
     }
-    path_pop(c, old);
+    jp_path_pop(c, old);
 }
 
 static void parse_defaults(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
     s->virtual_cluster = "default";
-    const ynode_t *m = field(c, top, "defaults", false);
-    if (!m || type_bad(c, m, "defaults", JT_MAP))
+    const ynode_t *m = jp_field(c, top, "defaults", false);
+    if (!m || jp_type_bad(c, m, "defaults", JT_MAP))
         return;
-    size_t old = path_push(c, "defaults");
-    check_map(c, m, NULL);
-    const char *vc = get_str(c, m, "virtualCluster", false);
+    size_t old = jp_path_push(c, "defaults");
+    jp_check_map(c, m, NULL);
+    const char *vc = jp_get_str(c, m, "virtualCluster", false);
     if (vc && !str_is_name(vc))
-        add_error(c, ynode_get(m, "virtualCluster"), "virtualCluster",
-                  "must match ^[a-zA-Z0-9_-]+$");
+        jp_add_error(c, ynode_get(m, "virtualCluster"), "virtualCluster",
+                     "must match ^[a-zA-Z0-9_-]+$");
     else if (vc)
         s->virtual_cluster = vc;
-    const char *dep = get_str(c, m, "deployment", false);
+    const char *dep = jp_get_str(c, m, "deployment", false);
     for (size_t i = 0; dep && i < s->n_deployments; i++)
         if (strcmp(s->deployments[i].name, dep) == 0)
             s->deployment = &s->deployments[i];
     if (dep && !s->deployment)
-        add_error(c, ynode_get(m, "deployment"), "deployment", "no deployment named '%s'", dep);
-    path_pop(c, old);
+        jp_add_error(c, ynode_get(m, "deployment"), "deployment", "no deployment named '%s'", dep);
+    jp_path_pop(c, old);
 }
 
 /* --------------------------------------------------------------- extras */
-
-static void parse_hived_role(pctx_t *c, const ynode_t *k, const ynode_t *v)
-{
-    if (!role_exists(c, k) || type_bad(c, v, k->str, JT_MAP))
-        return;
-    job_role_t *r = (job_role_t *)job_role_find(c->spec, k->str);
-    size_t old = path_push(c, k->str);
-    check_map(c, v, NULL);
-    r->sku_type = get_str(c, v, "skuType", false);
-    get_int(c, v, "skuNum", 1, MAX_INT32, &r->sku_number);
-    get_int(c, v, "skuNumber", 1, MAX_INT32, &r->sku_number);
-    r->pinned_cell_id = get_str(c, v, "pinnedCellId", false);
-    r->affinity_group_name = get_str(c, v, "affinityGroupName", false);
-    path_pop(c, old);
-}
-
-static void parse_hived(pctx_t *c, const ynode_t *x)
-{
-    job_extras_t *e = &c->spec->extras;
-    const ynode_t *h = field(c, x, "hivedScheduler", false);
-    if (!h || type_bad(c, h, "hivedScheduler", JT_MAP))
-        return;
-    e->has_hived = true;
-    size_t old = path_push(c, "hivedScheduler");
-    check_map(c, h, NULL);
-    const char *pc = get_str(c, h, "jobPriorityClass", false);
-    if (pc && !job_priority_parse(pc, &e->priority_class))
-        add_error(c, ynode_get(h, "jobPriorityClass"), "jobPriorityClass",
-                  "must be one of crit, prod, test, oppo");
-    get_bool(c, h, "lazyPreemptionEnable", &e->lazy_preemption);
-    get_bool(c, h, "gangReleaseEnable", &e->gang_release);
-    const ynode_t *tr = field(c, h, "taskRoles", false);
-    if (tr && !type_bad(c, tr, "taskRoles", JT_MAP)) {
-        size_t o2 = path_push(c, "taskRoles");
-        if (check_map(c, tr, NULL))
-            for (size_t i = 0; i < tr->n; i++)
-                parse_hived_role(c, tr->pairs[i].key, tr->pairs[i].val);
-        path_pop(c, o2);
-    }
-    path_pop(c, old);
-}
-
-static const char *const known_plugins[] = {"ssh", "cmd", "git", "tensorboard", "teamwise_storage",
-                                            NULL};
-
-/* Light checks of the parameters of the plugins OpenPAI ships. */
-static void check_plugin_params(pctx_t *c, const char *plugin, const ynode_t *p)
-{
-    size_t n;
-    if (strcmp(plugin, "ssh") == 0) {
-        bool b;
-        get_bool(c, p, "jobssh", &b);
-        get_bool(c, p, "sshbarrier", &b);
-        (void)get_str_list(c, p, "sshbarrierTaskroles", false, NULL, &n);
-    } else if (strcmp(plugin, "teamwise_storage") == 0) {
-        (void)get_str_list(c, p, "storageConfigNames", false, NULL, &n);
-    } else if (strcmp(plugin, "tensorboard") == 0) {
-        int port = 0;
-        get_int(c, p, "port", 1, 65535, &port);
-    } else if (strcmp(plugin, "cmd") == 0) {
-        const ynode_t *cb = field(c, p, "callbacks", false);
-        if (cb)
-            (void)type_bad(c, cb, "callbacks", JT_SEQ);
-    } else if (strcmp(plugin, "git") == 0) {
-        (void)get_str(c, p, "repo", false);
-    }
-}
-
-static void parse_plugin(pctx_t *c, const ynode_t *m, job_plugin_t *pl)
-{
-    if (type_bad(c, m, NULL, JT_MAP))
-        return;
-    check_map(c, m, NULL);
-    pl->plugin = get_str(c, m, "plugin", true);
-    if (pl->plugin && !in_list(known_plugins, pl->plugin))
-        add_error(c, ynode_get(m, "plugin"), "plugin",
-                  "unknown runtime plugin '%s' (known: ssh, cmd, git, tensorboard, "
-                  "teamwise_storage)",
-                  pl->plugin);
-    (void)get_str(c, m, "failurePolicy", false);
-    const ynode_t *p = field(c, m, "parameters", false);
-    if (p && type_bad(c, p, "parameters", JT_MAP))
-        p = NULL;
-    if (p && pl->plugin) {
-        size_t old = path_push(c, "parameters");
-        if (check_map(c, p, NULL))
-            check_plugin_params(c, pl->plugin, p);
-        path_pop(c, old);
-    }
-    pl->parameters = p ? job_ynode_to_json(p) : json_object();
-}
-
-static void parse_plugins(pctx_t *c, const ynode_t *x)
-{
-    static const char key[] = "com.microsoft.pai.runtimeplugin";
-    job_extras_t *e = &c->spec->extras;
-    const ynode_t *l = field(c, x, key, false);
-    if (!l || type_bad(c, l, key, JT_SEQ))
-        return;
-    e->plugins = job_arena_alloc(c->spec, (l->n ? l->n : 1) * sizeof(*e->plugins));
-    size_t old = path_push(c, key);
-    for (size_t i = 0; i < l->n; i++) {
-        size_t o2 = path_push_index(c, i);
-        parse_plugin(c, l->items[i], &e->plugins[e->n_plugins++]);
-        path_pop(c, o2);
-    }
-    path_pop(c, old);
-}
-
-static void parse_storages(pctx_t *c, const ynode_t *x)
-{
-    const ynode_t *l = field(c, x, "storages", false);
-    if (!l || type_bad(c, l, "storages", JT_SEQ))
-        return;
-    size_t old = path_push(c, "storages");
-    for (size_t i = 0; i < l->n; i++) {
-        size_t o2 = path_push_index(c, i);
-        if (!type_bad(c, l->items[i], NULL, JT_MAP)) {
-            check_map(c, l->items[i], NULL);
-            (void)get_str(c, l->items[i], "name", true);
-            (void)get_str(c, l->items[i], "mountPath", false);
-        }
-        path_pop(c, o2);
-    }
-    path_pop(c, old);
-    c->spec->extras.storages = job_ynode_to_json(l);
-}
-
-static void parse_notification(pctx_t *c, const ynode_t *x)
-{
-    const ynode_t *m = field(c, x, "jobStatusChangeNotification", false);
-    if (!m || type_bad(c, m, "jobStatusChangeNotification", JT_MAP))
-        return;
-    size_t old = path_push(c, "jobStatusChangeNotification");
-    if (check_map(c, m, NULL))
-        for (size_t i = 0; i < m->n; i++)
-            (void)type_bad(c, m->pairs[i].val, m->pairs[i].key->str, JT_BOOL);
-    path_pop(c, old);
-    c->spec->extras.notification = job_ynode_to_json(m);
-}
-
-static void parse_extras(pctx_t *c, const ynode_t *top)
-{
-    job_extras_t *e = &c->spec->extras;
-    e->gang_allocation = true;
-    e->priority_class = JOB_PRIO_TEST;
-    const ynode_t *x = field(c, top, "extras", false);
-    if (x && type_bad(c, x, "extras", JT_MAP))
-        x = NULL;
-    e->json = x ? job_ynode_to_json(x) : json_object();
-    if (!x)
-        return;
-    c->spec->priv_->extras = x;
-    size_t old = path_push(c, "extras");
-    if (check_map(c, x, NULL)) {
-        get_bool(c, x, "gangAllocation", &e->gang_allocation);
-        e->submit_from = get_str(c, x, "submitFrom", false);
-        parse_hived(c, x);
-        parse_plugins(c, x);
-        parse_storages(c, x);
-        parse_notification(c, x);
-    }
-    path_pop(c, old);
-}
-
-/* ------------------------------------------------------------ top level */
 
 static const char *const top_keys[] = {
     "protocolVersion", "name",          "type",       "version", "contributor",
@@ -1001,33 +561,33 @@ static void parse_top(pctx_t *c, const ynode_t *root)
 {
     job_spec_t *s = c->spec;
     if (!root || job_ytype(root) == JT_NULL) {
-        add_error(c, root, NULL, "the document is empty");
+        jp_add_error(c, root, NULL, "the document is empty");
         return;
     }
     if (root->kind != YNODE_MAP) {
-        add_error(c, root, NULL, "expected a map (a job protocol document), got %s",
-                  jt_names[job_ytype(root)]);
+        jp_add_error(c, root, NULL, "expected a map (a job protocol document), got %s",
+                     jt_names[job_ytype(root)]);
         return;
     }
-    check_map(c, root, top_keys);
+    jp_check_map(c, root, top_keys);
     check_protocol_version(c, root, true);
     s->protocol_version = 2;
-    s->name = get_str(c, root, "name", true);
+    s->name = jp_get_str(c, root, "name", true);
     check_job_name(c, root, "name", s->name);
-    s->type = get_str(c, root, "type", true);
+    s->type = jp_get_str(c, root, "type", true);
     if (s->type && strcmp(s->type, "job") != 0)
-        add_error(c, ynode_get(root, "type"), "type", "must be \"job\"");
-    s->version = get_str_or_num(c, root, "version");
-    s->contributor = get_str(c, root, "contributor", false);
-    s->description = get_str(c, root, "description", false);
-    get_int(c, root, "jobRetryCount", 0, MAX_INT32, &s->job_retry_count);
+        jp_add_error(c, ynode_get(root, "type"), "type", "must be \"job\"");
+    s->version = jp_get_str_or_num(c, root, "version");
+    s->contributor = jp_get_str(c, root, "contributor", false);
+    s->description = jp_get_str(c, root, "description", false);
+    jp_get_int(c, root, "jobRetryCount", 0, MAX_INT32, &s->job_retry_count);
     s->priv_->parameters = parse_kvlist(c, root, "parameters", &s->parameters);
     s->priv_->secrets = parse_kvlist(c, root, "secrets", &s->secrets);
     parse_prereqs(c, root);
     parse_roles(c, root);
     parse_deployments(c, root);
     parse_defaults(c, root);
-    parse_extras(c, root);
+    jp_parse_extras(c, root);
 }
 
 static void prereq_json(job_spec_t *s)
@@ -1039,8 +599,8 @@ static void prereq_json(job_spec_t *s)
 static pai_err_t too_large(job_errors_t *errs, size_t len)
 {
     pctx_t c = {.errs = errs};
-    add_error(&c, NULL, NULL, "the document is %zu bytes; the limit is %u bytes", len,
-              PAI_MAX_JOB_YAML);
+    jp_add_error(&c, NULL, NULL, "the document is %zu bytes; the limit is %u bytes", len,
+                 PAI_MAX_JOB_YAML);
     return PAI_E_TOO_LARGE;
 }
 
@@ -1066,7 +626,7 @@ pai_err_t job_parse(const char *yaml, size_t len, const char *filename, job_spec
             return rc;
         pctx_t c = {.errs = errs};
         ynode_t at = {.line = yerr.line, .col = yerr.col};
-        add_error(&c, &at, NULL, "%s", yerr.msg);
+        jp_add_error(&c, &at, NULL, "%s", yerr.msg);
         job_errors_free(&local);
         return rc == PAI_E_TOO_LARGE ? PAI_E_TOO_LARGE : PAI_E_PROTOCOL;
     }

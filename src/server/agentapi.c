@@ -28,8 +28,10 @@
 #include "server/jobs_env.h"
 
 #define AGENT_PROTOCOL_VERSION 1
-#define MAX_WAIT_MS            30000
 #define HEARTBEAT_MS           5000
+/* A held long-poll delays the server's shutdown (libmicrohttpd waits for
+ * connection threads), so it is held at most one heartbeat. */
+#define MAX_WAIT_MS HEARTBEAT_MS
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -108,7 +110,9 @@ static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, in
     int r = -1;
     if (jobs_attempt_id_parse(id, name, sizeof name, &ja, role, sizeof role, &index, &ta) ==
             PAI_OK &&
-        (job = jobs_map_get(j, name)) && !job->compacted && !job->pending) {
+        (job = jobs_map_get(j, name)) && !job->compacted) {
+        if (job->pending)
+            return; /* placed while its submission is being answered: report again */
         for (int k = 0; k < job->nroles; k++)
             if (strcmp(job->roles[k].name, role) == 0)
                 r = k;
@@ -209,8 +213,13 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
         snprintf(err, errlen, "node.name is required (at most %u characters)", PAI_MAX_NAME);
         return PAI_E_INVALID;
     }
-    const json_t *tasks = json_object_get(req, "tasks");
-    uint64_t known = (uint64_t)json_integer_value(json_object_get(req, "known_seq"));
+    const json_t *tasks = json_object_get(req, "tasks"), *jk = json_object_get(req, "known_seq");
+    if ((tasks && !json_is_array(tasks)) || (jk && !json_is_integer(jk)) ||
+        json_integer_value(jk) < 0 || json_integer_value(jk) > ((json_int_t)1 << 53)) {
+        snprintf(err, errlen, "tasks must be a list and known_seq an integer >= 0");
+        return PAI_E_INVALID;
+    }
+    uint64_t known = (uint64_t)json_integer_value(jk);
     int64_t wait_ms = json_integer_value(json_object_get(req, "wait_ms"));
     int64_t now = time_wall_ms();
     json_t *acks = json_array();

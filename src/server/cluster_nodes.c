@@ -210,8 +210,9 @@ static void ref_drop(nodes_t *ns, node_t *n, node_ref_t *r)
 static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, int k)
 {
     lc_task_attempt_t *ta = lc_find(job, ja, role, index, k);
-    if (!ta || !ta->node)
-        return;
+    if (!ta || !ta->node || ta->synced == ta->state + 1)
+        return; /* unchanged since the last sync: nothing to do */
+    ta->synced = (uint8_t)(ta->state + 1);
     node_t *n = nodes_find(ns, ta->node);
     if (!n)
         return;

@@ -39,7 +39,7 @@ static const opt_t options[] = {
     {"data_dir", OPT_STR, O(data_dir), "./pai-data", 0, 0,
      "directory for the store and generated secrets (created if missing)"},
     {"store", OPT_STR, O(store), "", 0, 0,
-     "store URL: sqlite:PATH; empty means sqlite:<data_dir>/pai.db"},
+     "store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB; empty: sqlite:<data_dir>/pai.db"},
     {"hived_config", OPT_STR, O(hived_config), "", 0, 0,
      "scheduler configuration file in HiveD's format; empty: one VC 'default' over all nodes"},
     {"token_ttl", OPT_INT, O(token_ttl), "604800", 60, 3650L * DAY,
@@ -60,6 +60,8 @@ static const opt_t options[] = {
     {"pwhash_memlimit_kib", OPT_INT, O(pwhash_memlimit_kib), "19456", 8, 4L * 1024 * 1024,
      "argon2id memory per password hash, KiB"},
     {"pwhash_opslimit", OPT_INT, O(pwhash_opslimit), "2", 1, 100, "argon2id passes"},
+    {"cors_allow_origin", OPT_STR, O(cors_allow_origin), "*", 0, 0,
+     "CORS: the Access-Control-Allow-Origin answered (OpenPAI allows any); empty: no CORS"},
     {"storages", OPT_JSON, O(storages), NULL, 0, 0,
      "list of storages {name, type, share, volumeName, default, data, groups} (file only)"},
 };

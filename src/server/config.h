@@ -40,6 +40,7 @@ struct server_config {
     int64_t max_connections;             /* concurrent HTTP connections */
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
     int64_t pwhash_opslimit;             /* argon2id passes */
+    char *cors_allow_origin;             /* Access-Control-Allow-Origin; "" = no CORS headers */
     json_t *storages;                    /* array of storage definitions (owned) */
     char *config_file;                   /* the file read, "" when none */
 };

@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/auth.h"
+#include "server/config.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -336,7 +337,24 @@ static void stats_record(route_stats_t *st, int status, int64_t us)
     atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
 }
 
-/* Find the route; *stats gets where to count.  Replies 404/405 itself. */
+/* The configured Access-Control-Allow-Origin ("" = CORS off). */
+static const char *cors_origin(const http_server_t *s)
+{
+    const server_config_t *cfg = s->ctx->cfg;
+    return cfg && cfg->cors_allow_origin ? cfg->cors_allow_origin : "";
+}
+
+/* A CORS preflight: which methods and headers browsers may use. */
+static void cors_preflight(http_resp_t *resp)
+{
+    http_reply_text(resp, 204, "text/plain", "", 0);
+    http_add_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+    http_add_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    http_add_header(resp, "Access-Control-Max-Age", "86400");
+}
+
+/* Find the route; *stats gets where to count.  Replies 404/405 (and CORS
+ * preflights) itself. */
 static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const char *method,
                                      const char *url, http_req_t *req, http_resp_t *resp)
 {
@@ -357,7 +375,9 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
         path_known = true;
     }
     req->nparams = 0;
-    if (path_known)
+    if (path_known && strcmp(method, "OPTIONS") == 0 && *cors_origin(s))
+        cors_preflight(resp);
+    else if (path_known)
         http_reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
     else
         http_reply_error(resp, PAI_E_NO_API, "no API at %s %s", method, url);
@@ -384,7 +404,8 @@ static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, ht
         http_reply_error(resp, PAI_E_INTERNAL, "the handler gave no answer");
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp)
+static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
+                                 const char *cors_origin)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
@@ -397,6 +418,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
+    if (cors_origin && *cors_origin)
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", cors_origin);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -427,7 +450,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     else if (e)
         run_route(s, e, rs, &req, &resp);
     int status = resp.status;
-    enum MHD_Result ret = send_resp(conn, &resp);
+    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s));
     resp_free(&resp);
     stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
     if (status >= 500)
@@ -454,7 +477,7 @@ static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection 
     http_reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
                      PAI_MAX_HTTP_BODY);
     http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_resp(conn, &resp);
+    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s));
     resp_free(&resp);
     stats_record(&s->unmatched, 413, 0);
     return ret;

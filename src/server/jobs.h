@@ -101,6 +101,16 @@ PAI_MUST_CHECK pai_err_t jobs_delete(jobs_t *j, const char *name);
 PAI_MUST_CHECK pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err,
                                          size_t errlen);
 
+/* ---- virtual clusters (cluster_vcs.c) ---- */
+
+/* Create or resize VC (spec {"virtualCells": [{cellType, cellNumber}]}) or,
+ * with spec NULL, delete it.  Refused (PAI_E_INVALID, reason in err) when
+ * the server has no HiveD config, the config would be invalid, or a running
+ * job would lose its guarantee; PAI_E_REMOVE_RUNNING_VC when deleting a VC
+ * with unfinished jobs; PAI_E_NO_VC when deleting an unknown VC. */
+PAI_MUST_CHECK pai_err_t jobs_vc_change(jobs_t *j, const char *vc, const json_t *spec,
+                                        bool *created, char *err, size_t errlen);
+
 /* ---- cluster views ---- */
 json_t *jobs_vcs_json(jobs_t *j, const char *only_vc); /* NULL when only_vc is unknown */
 json_t *jobs_nodes_json(jobs_t *j);

@@ -9,9 +9,11 @@
  *   4. lock: queue it in the scheduler and run a pass; a REFUSE means it can
  *      never fit: unreserve, delete the records, answer 400; else publish.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/limits.h"
 #include "common/log.h"
@@ -130,7 +132,13 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     pthread_mutex_lock(&j->mu);
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);
-        jobs_kick(j);
+        /* With a short queue a pass is cheap: wait for it, so the answer
+         * already knows a REFUSE (can never fit) and a free cluster has
+         * placed the job.  With a long queue, answer at once. */
+        if (job->queued && jobs_queue_short(j))
+            jobs_wait_pass(j);
+        else
+            jobs_kick(j);
     }
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {
@@ -179,6 +187,16 @@ pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
         job_spec_free(spec);
         *err_msg = xstrdup("user and job name together are too long");
         return PAI_E_PROTOCOL;
+    }
+    /* An unknown VC is reported before the permission check, as OpenPAI
+     * does (NoVirtualClusterError rather than ForbiddenUserError). */
+    pthread_mutex_lock(&j->mu);
+    bool vc_known = jobs_vc_known(j, spec->virtual_cluster);
+    pthread_mutex_unlock(&j->mu);
+    if (!vc_known) {
+        *err_msg = str_printf("virtual cluster %s does not exist", spec->virtual_cluster);
+        job_spec_free(spec);
+        return PAI_E_NO_VC;
     }
     if (can_use_vc && !can_use_vc(ud, user, spec->virtual_cluster)) {
         *err_msg =
@@ -526,6 +544,35 @@ pai_err_t jobs_config_yaml(jobs_t *j, const char *name, char **out)
     return rc;
 }
 
+/* Milliseconds since the epoch as "2020-09-29T09:46:42.000Z" (the spec's format). */
+static json_t *iso_time(json_int_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[40], out[48];
+    if (!gmtime_r(&secs, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return json_null();
+    snprintf(out, sizeof out, "%s.%03dZ", buf, (int)(ms % 1000));
+    return json_string(out);
+}
+
+/* An event as the spec's JobEvents item: ISO timestamps, and the task fields
+ * it requires.  pai's events are about the job, so those say no task. */
+static json_t *event_out(const json_t *e)
+{
+    json_t *o = json_deep_copy(e);
+    json_object_set_new(o, "firstTimestamp",
+                        iso_time(json_integer_value(json_object_get(e, "firstTimestamp"))));
+    json_object_set_new(o, "lastTimestamp",
+                        iso_time(json_integer_value(json_object_get(e, "lastTimestamp"))));
+    json_object_set_new(o, "podUid", json_string(""));
+    json_object_set_new(o, "taskroleName", json_string(""));
+    json_object_set_new(o, "taskName", json_string(""));
+    json_object_set_new(o, "taskIndex", json_integer(-1));
+    json_object_set_new(o, "sourceHost", json_null());
+    return o;
+}
+
 pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **out)
 {
     pthread_mutex_lock(&j->mu);
@@ -539,18 +586,20 @@ pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **ou
     if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
         /* The live reason, not stored per job (memory with many waiting jobs). */
         jobs_refresh_reason(j, job);
-        json_array_append_new(
-            data, json_pack("{ss ss ss ss s:s? sI sI si ss}", "uid", job->name, "frameworkName",
-                            job->name, "type", "Warning", "reason", "FailedScheduling", "message",
-                            job->waiting_reason, "firstTimestamp", (json_int_t)job->submit_ms,
-                            "lastTimestamp", (json_int_t)time_wall_ms(), "count", 1,
-                            "sourceComponent", "pai-scheduler"));
+        json_t *w =
+            json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
+                      "type", "Warning", "reason", "FailedScheduling", "message",
+                      job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
+                      (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)time_wall_ms(),
+                      "count", 1, "sourceComponent", "pai-scheduler");
+        json_array_append_new(data, event_out(w));
+        json_decref(w);
     }
     for (size_t i = json_array_size(ev); i-- > 0;) {
         json_t *e = json_array_get(ev, i);
         if (type && strcmp(json_string_value(json_object_get(e, "type")), type) != 0)
             continue;
-        json_array_append(data, e);
+        json_array_append_new(data, event_out(e));
     }
     pthread_mutex_unlock(&j->mu);
     *out = json_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);

@@ -446,6 +446,7 @@ json_t *jobs_render_detail(const lc_job_t *job, int attempt)
     json_object_set_new(status, "attemptId", json_integer(a ? a->index : 0));
     json_object_set_new(status, "attemptState", json_string(attempt_state_name(job, a)));
     json_object_set_new(status, "appId", json_string(job->name));
+    json_object_set_new(status, "appCreatedTime", ms_or_null(a ? a->created_ms : 0));
     json_object_set_new(status, "appLaunchedTime", ms_or_null(a ? a->launched_ms : 0));
     json_object_set_new(status, "appCompletedTime", ms_or_null(a ? a->completed_ms : 0));
     bool has = a && a->has_exit;

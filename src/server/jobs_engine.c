@@ -230,6 +230,17 @@ void jobs_enqueue(jobs_t *j, lc_job_t *job)
     j->need_pass = true;
 }
 
+/* A retry the scheduler will not take (its VC is gone...) fails the job. */
+static void enqueue_or_fail(jobs_t *j, lc_job_t *job, int64_t now)
+{
+    jobs_enqueue(j, job);
+    if (!job->refused || job->state != JOB_WAITING)
+        return;
+    lc_effects_t fx = {0};
+    lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
+    jobs_apply(j, job, &fx, now);
+}
+
 static int role_index(const lc_job_t *job, const char *name)
 {
     for (int r = 0; r < job->nroles; r++)
@@ -385,7 +396,7 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
     if (fx->requeue && job->state == JOB_WAITING) {
         jobs_event(job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             if (j->nretry == j->capretry) {
                 j->capretry = j->capretry ? j->capretry * 2 : 16;
@@ -511,7 +522,7 @@ void jobs_tick(jobs_t *j)
             j->retry[i] = j->retry[--j->nretry];
         } else if (job->retry_at_ms <= now) {
             j->retry[i] = j->retry[--j->nretry];
-            jobs_enqueue(j, job);
+            enqueue_or_fail(j, job, now);
         } else {
             i++;
         }
@@ -551,6 +562,25 @@ void jobs_kick(jobs_t *j)
 {
     if (j->need_pass)
         pthread_cond_signal(&j->sched_cv);
+}
+
+void jobs_wait_pass(jobs_t *j)
+{
+    uint64_t want = j->passes_done + 1;
+    j->need_pass = true;
+    pthread_cond_signal(&j->sched_cv);
+    while (j->passes_done < want && !j->stopping)
+        pthread_cond_wait(&j->pass_cv, &j->mu);
+}
+
+bool jobs_queue_short(const jobs_t *j)
+{
+    const sched_vc_status_t *rows = j->vc_rows;
+    int waiting = 0;
+    for (size_t i = 0; rows && i < j->nvc_rows; i++)
+        if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0)
+            waiting += rows[i].waiting_jobs;
+    return waiting < JOBS_SHORT_QUEUE;
 }
 
 static void snapshot_vcs(jobs_t *j)
@@ -723,7 +753,7 @@ void jobs_node_to_sched(jobs_t *j, node_t *n)
 }
 
 /* A running job after a restart: its allocations back into the scheduler. */
-static void restore_running(jobs_t *j, lc_job_t *job)
+pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
 {
     lc_attempt_t *a = lc_current(job);
     sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
@@ -754,15 +784,25 @@ static void restore_running(jobs_t *j, lc_job_t *job)
                            job->submit_ms,
                            roles,
                            (size_t)job->nroles};
+    *downgraded = false;
+    pai_err_t rc = sched_restore(s, &req, allocs, n, downgraded);
+    free(allocs);
+    free(gpus);
+    return rc;
+}
+
+/* A running job after a restart: its allocations back into the scheduler. */
+static void restore_running(jobs_t *j, lc_job_t *job)
+{
     bool down = false;
-    pai_err_t rc = sched_restore(j->sched, &req, allocs, n, &down);
+    pai_err_t rc = jobs_sched_restore(j->sched, job, &down);
     if (rc == PAI_OK)
         job->queued = true;
     else
         log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
+    if (down)
+        log_warn("job=%s runs opportunistically after the restart (its VC changed)", job->name);
     nodes_sync_job(j->nodes, job);
-    free(allocs);
-    free(gpus);
 }
 
 static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
@@ -811,9 +851,29 @@ static int64_t mono_us(void *ctx)
     return time_mono_us();
 }
 
-static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size_t errlen)
+static pai_err_t make_sched(jobs_t *j, sched_t **out, char *err, size_t errlen)
 {
     sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
+    const jobs_opts_t *o = &j->opts;
+    char *stored = NULL;
+    /* A VC change at run time stored the whole config; it wins over the file. */
+    if (store_get(j->st, "meta", "hived_config", &stored) == PAI_OK) {
+        json_t *cfg = json_loads(stored, 0, NULL);
+        free(stored);
+        if (cfg) {
+            char *text = json_dumps(cfg, JSON_COMPACT);
+            pai_err_t rc =
+                text ? sched_new_config(text, strlen(text), &so, out, err, errlen) : PAI_E_NOMEM;
+            free(text);
+            if (rc == PAI_OK) {
+                j->hived = cfg;
+                return rc;
+            }
+            json_decref(cfg);
+            log_error("stored scheduler config rejected (%s); using %s", err,
+                      o->hived_config && *o->hived_config ? o->hived_config : "nodes");
+        }
+    }
     if (!o->hived_config || !o->hived_config[0])
         return sched_new_nodes(&so, out);
     buf_t b;
@@ -823,6 +883,8 @@ static pai_err_t make_sched(const jobs_opts_t *o, sched_t **out, char *err, size
         snprintf(err, errlen, "cannot read scheduler config %s", o->hived_config);
     } else {
         rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
+        if (rc == PAI_OK)
+            j->hived = jobs_yaml_to_json(buf_str(&b), b.len);
     }
     buf_free(&b);
     return rc;
@@ -851,7 +913,7 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
     pthread_cond_init(&j->pass_cv, NULL);
     j->vcs_stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
-    pai_err_t rc = make_sched(&j->opts, &j->sched, err, errlen);
+    pai_err_t rc = make_sched(j, &j->sched, err, errlen);
     if (rc != PAI_OK)
         goto fail;
     pthread_mutex_lock(&j->mu);
@@ -902,6 +964,7 @@ void jobs_free(jobs_t *j)
     free(j->vcs);
     free(j->vc_gpus);
     free(j->vc_rows);
+    json_decref(j->hived);
     for (size_t i = 0; i < j->tabcap; i++)
         lc_job_free(j->tab[i]);
     free(j->tab);

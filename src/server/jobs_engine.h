@@ -34,6 +34,7 @@ struct jobs {
     pthread_t timer, scheduler;
     bool timer_started, sched_started, stopping;
     pthread_cond_t timer_cv;
+    json_t *hived; /* the scheduler config as JSON (config mode), or NULL */
     void *vc_rows; /* sched_vc_status_t[] snapshot taken after each pass */
     size_t nvc_rows;
     char **vcs;   /* VC names known to the scheduler (cache) */
@@ -58,6 +59,11 @@ void jobs_schedule(jobs_t *j, int64_t now_ms);
 /* Ask the scheduler thread for a pass if one is needed.  Passes are
  * coalesced: every event queued before a pass starts is decided by it. */
 void jobs_kick(jobs_t *j);
+/* Wait (mu held) until a pass that starts after now has completed. */
+void jobs_wait_pass(jobs_t *j);
+/* Fewer than JOBS_SHORT_QUEUE jobs waited after the last pass. */
+#define JOBS_SHORT_QUEUE 256
+bool jobs_queue_short(const jobs_t *j);
 /* Is vc a VC the scheduler knows (cached)?  Unknown when it knows none. */
 bool jobs_vc_known(jobs_t *j, const char *vc);
 /* A reason (malloc'ed) when the job can never fit the cluster or its VC as
@@ -79,6 +85,12 @@ static inline void ignore_err(pai_err_t e)
 {
     (void)e;
 }
+
+/* Give a running job's allocations to scheduler s (restart, VC change). */
+pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
+/* A YAML document as JSON (plain scalars typed: integers, booleans, null);
+ * NULL when it does not parse.  New reference. */
+json_t *jobs_yaml_to_json(const char *yaml, size_t len);
 
 /* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
 pai_err_t jobs_flush(jobs_t *j);

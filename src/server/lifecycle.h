@@ -104,6 +104,7 @@ typedef struct {
     int nports;
     int64_t created_ms, launched_ms, completed_ms;
     char *diag;
+    uint8_t synced; /* engine: state + 1 last seen by nodes_sync_job (0: never) */
 } lc_task_attempt_t;
 
 typedef struct {

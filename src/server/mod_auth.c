@@ -99,12 +99,15 @@ static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     if (!hash) {
         log_info("auth: login failed user=%s (no such user)",
                  auth_name_ok(user) ? user : "(invalid name)"); /* no log injection */
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", user);
+        /* 400, not NoUserError's usual 404: OpenPAI's login answers
+         * "Bad Request" here and its SDK's API tests expect that status. */
+        http_reply_error(resp, PAI_E_NO_USER, "User %s is not found.", user);
+        resp->status = 400;
         goto out;
     }
     if (!auth_check_password(hash, json_string_value(jp))) {
         log_info("auth: login failed user=%s (wrong password)", user);
-        http_reply_error(resp, PAI_E_BAD_PASSWORD, "incorrect username or password");
+        http_reply_error(resp, PAI_E_BAD_PASSWORD, "Password is incorrect.");
         goto out;
     }
     pai_err_t rc = auth_token_new(a, user, false, exp, &tok);
@@ -435,11 +438,19 @@ static void h_user_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *res
     json_t *body = update_body(req, resp, &patch), *email, *np, *op, *ext, *u = NULL;
     json_t *d = json_object_get(body, "data");
     const char *name = req->who.username;
-    if (!body || !field(d, "email", JSON_STRING, false, &email, resp) ||
+    json_t *juser;
+    if (!body || !field(d, "username", JSON_STRING, false, &juser, resp) ||
+        !field(d, "email", JSON_STRING, false, &email, resp) ||
         !field(d, "newPassword", JSON_STRING, false, &np, resp) ||
         !field(d, "oldPassword", JSON_STRING, np != NULL, &op, resp) ||
         !field(d, "extension", JSON_OBJECT, false, &ext, resp))
         goto out;
+    /* OpenPAI's clients send the user name along (the SDK does); another
+     * user's name is refused, as OpenPAI does. */
+    if (juser && strcmp(json_string_value(juser), name) != 0) {
+        http_reply_error(resp, PAI_E_FORBIDDEN, "users/me may only update the caller (%s)", name);
+        goto out;
+    }
     if (np && strlen(json_string_value(np)) < MIN_PASSWORD) {
         http_reply_error(resp, PAI_E_INVALID, "the password needs at least %d characters",
                          MIN_PASSWORD);

@@ -1,6 +1,7 @@
 /*
  * mod_cluster.c - the "cluster" module: the agent protocol endpoint,
- * virtual clusters and SKU types, and our equivalents of OpenPAI's
+ * virtual clusters (list, detail, and run-time create / resize / delete
+ * through cluster_vcs.c) and SKU types, and our equivalents of OpenPAI's
  * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList).
  *
  * The job engine (ctx->jobs, owned by the jobs module) holds the nodes and
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/util.h"
+#include "server/auth.h"
 #include "server/jobs.h"
 #include "server/server.h"
 
@@ -44,20 +47,71 @@ static void h_vc(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
         http_reply_json(resp, 200, o);
 }
 
-/* The scheduler's interface (sched.h) has no run-time VC change yet. */
-static void h_vc_change(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+/* PUT /api/v2/virtual-clusters/{vc} {"virtualCells": [...]}: create or resize. */
+static void h_vc_put(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
-    (void)ctx;
-    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
-                     "changing virtual cluster %s at run time is not supported yet: edit the "
-                     "scheduler config (hived_config) and restart the server",
-                     http_param(req, "vc"));
+    const char *vc = http_param(req, "vc");
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return;
+    char err[512] = "";
+    bool created = false;
+    pai_err_t rc = jobs_vc_change(ctx->jobs, vc, body, &created, err, sizeof err);
+    json_decref(body);
+    if (rc == PAI_OK && created && auth_vc_added(ctx, vc) != PAI_OK)
+        log_warn("vc=%s created but its group could not be made", vc);
+    if (rc != PAI_OK) {
+        http_reply_error(resp, rc, "%s", err);
+        return;
+    }
+    char *m = str_printf("%s virtual cluster %s successfully", created ? "create" : "update", vc);
+    http_reply_json(resp, created ? 201 : 200, json_pack("{ss}", "message", m ? m : ""));
+    free(m);
+}
+
+static void h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *vc = http_param(req, "vc");
+    char err[512] = "";
+    bool created = false;
+    pai_err_t rc = jobs_vc_change(ctx->jobs, vc, NULL, &created, err, sizeof err);
+    if (rc == PAI_OK && auth_vc_removed(ctx, vc) != PAI_OK)
+        log_warn("vc=%s deleted but the group ACLs still name it", vc);
+    if (rc != PAI_OK) {
+        http_reply_error(resp, rc, "%s", err);
+        return;
+    }
+    char *m = str_printf("remove virtual cluster %s successfully", vc);
+    http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+    free(m);
 }
 
 static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)req;
     http_reply_json(resp, 200, jobs_skus_json(ctx->jobs));
+}
+
+/* GET /api/v2/virtual-clusters/{vc}/sku-types (OpenPAI's JS SDK,
+ * getVirtualClusterSkuTypes): the SKU types of /cluster/sku-types that the VC has. */
+static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+{
+    const char *vc = http_param(req, "vc");
+    json_t *v = jobs_vcs_json(ctx->jobs, vc);
+    if (!v) {
+        http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
+        return;
+    }
+    json_t *all = jobs_skus_json(ctx->jobs), *out = json_object(), *sku;
+    const char *name;
+    json_object_foreach(all, name, sku)
+    {
+        if (json_object_get(json_object_get(v, "skus"), name))
+            json_object_set(out, name, sku);
+    }
+    json_decref(all);
+    json_decref(v);
+    http_reply_json(resp, 200, out);
 }
 
 static void h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
@@ -75,8 +129,9 @@ static const http_route_t cluster_routes[] = {
     {"POST", "/api/v1/agent/sync", h_agent_sync, PERM_AGENT},
     {"GET", "/api/v2/virtual-clusters", h_vcs, PERM_SESSION},
     {"GET", "/api/v2/virtual-clusters/{vc}", h_vc, PERM_SESSION},
-    {"PUT", "/api/v2/virtual-clusters/{vc}", h_vc_change, PERM_ADMIN},
-    {"DELETE", "/api/v2/virtual-clusters/{vc}", h_vc_change, PERM_ADMIN},
+    {"PUT", "/api/v2/virtual-clusters/{vc}", h_vc_put, PERM_ADMIN},
+    {"DELETE", "/api/v2/virtual-clusters/{vc}", h_vc_delete, PERM_ADMIN},
+    {"GET", "/api/v2/virtual-clusters/{vc}/sku-types", h_vc_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/sku-types", h_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/nodes", h_nodes, PERM_SESSION},
     {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},

@@ -110,6 +110,8 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         http_reply_json(resp, pai_err_status(rc), o);
     } else {
         http_reply_error(resp, rc, "%s", msg ? msg : pai_err_msg(rc));
+        if (rc == PAI_E_NO_VC)
+            resp->status = 400; /* the spec's status at submission (404 elsewhere) */
     }
     json_decref(errs);
     free(msg);

@@ -27,8 +27,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store.h"
+#include "store/store_ops.h"
 
 #define READ_POOL 4
+
+typedef struct sqlite_store sqlite_store_t;
 
 static const char *const migrations[] = {
     /* 1: the record table and its scan order. */
@@ -61,7 +64,7 @@ typedef struct wreq {
     struct wreq *next;
 } wreq_t;
 
-struct store {
+struct sqlite_store {
     char *path;
     conn_t writer;
     conn_t readers[READ_POOL];
@@ -205,7 +208,7 @@ static pai_err_t apply_req(conn_t *c, wreq_t *r)
 }
 
 /* Run one group of requests in one transaction. */
-static void commit_group(store_t *st, wreq_t *list)
+static void commit_group(sqlite_store_t *st, wreq_t *list)
 {
     conn_t *c = &st->writer;
     pai_err_t txrc = conn_exec(c, "BEGIN IMMEDIATE", NULL, 0);
@@ -221,7 +224,7 @@ static void commit_group(store_t *st, wreq_t *list)
 
 static void *committer_main(void *arg)
 {
-    store_t *st = arg;
+    sqlite_store_t *st = arg;
     pthread_mutex_lock(&st->qlock);
     for (;;) {
         while (!st->qhead && !st->stopping)
@@ -243,8 +246,9 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-static pai_err_t submit(store_t *st, const store_op_t *ops, size_t n, bool single_del)
+static pai_err_t sq_write(void *be, const store_op_t *ops, size_t n, bool single_del)
 {
+    sqlite_store_t *st = be;
     wreq_t r = {.ops = ops, .n = n, .single_del = single_del, .rc = PAI_E_INTERNAL};
     pthread_mutex_lock(&st->qlock);
     if (st->stopping) {
@@ -263,36 +267,10 @@ static pai_err_t submit(store_t *st, const store_op_t *ops, size_t n, bool singl
     return r.rc;
 }
 
-pai_err_t store_put(store_t *st, const char *kind, const char *key, int64_t seq, const char *json)
-{
-    store_op_t op = {STORE_OP_PUT, kind, key, seq, json};
-    return submit(st, &op, 1, false);
-}
-
-pai_err_t store_insert(store_t *st, const char *kind, const char *key, int64_t seq,
-                       const char *json)
-{
-    store_op_t op = {STORE_OP_INSERT, kind, key, seq, json};
-    return submit(st, &op, 1, false);
-}
-
-pai_err_t store_del(store_t *st, const char *kind, const char *key)
-{
-    store_op_t op = {STORE_OP_DEL, kind, key, 0, NULL};
-    return submit(st, &op, 1, true);
-}
-
-pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n)
-{
-    if (n == 0)
-        return PAI_OK;
-    return submit(st, ops, n, false);
-}
-
 /* ---- reads ------------------------------------------------------------- */
 
 /* A read connection: from the pool, or a fresh one (*temp set) when all are busy. */
-static conn_t *reader_get(store_t *st, conn_t *temp, int *slot)
+static conn_t *reader_get(sqlite_store_t *st, conn_t *temp, int *slot)
 {
     pthread_mutex_lock(&st->rlock);
     for (int i = 0; i < READ_POOL; i++) {
@@ -315,7 +293,7 @@ static conn_t *reader_get(store_t *st, conn_t *temp, int *slot)
     return temp;
 }
 
-static void reader_put(store_t *st, conn_t *c, int slot)
+static void reader_put(sqlite_store_t *st, conn_t *c, int slot)
 {
     if (slot < 0) {
         conn_close(c);
@@ -326,8 +304,9 @@ static void reader_put(store_t *st, conn_t *c, int slot)
     pthread_mutex_unlock(&st->rlock);
 }
 
-pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_out)
+static pai_err_t sq_get(void *be, const char *kind, const char *key, char **json_out)
 {
+    sqlite_store_t *st = be;
     conn_t temp, *c;
     int slot;
     *json_out = NULL;
@@ -352,8 +331,9 @@ pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_
     return rc;
 }
 
-pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
+static pai_err_t sq_scan(void *be, const char *kind, store_scan_fn cb, void *ud)
 {
+    sqlite_store_t *st = be;
     conn_t temp, *c;
     int slot;
     if (!(c = reader_get(st, &temp, &slot)))
@@ -389,7 +369,7 @@ static const char *url_to_path(const char *url)
     return url;
 }
 
-static pai_err_t open_conns(store_t *st, char *err, size_t errlen)
+static pai_err_t open_conns(sqlite_store_t *st, char *err, size_t errlen)
 {
     if (conn_open(&st->writer, st->path, true, err, errlen) != PAI_OK)
         return PAI_E_IO;
@@ -405,19 +385,17 @@ static pai_err_t open_conns(store_t *st, char *err, size_t errlen)
     return PAI_OK;
 }
 
-pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
+static void sq_close(void *be);
+
+static pai_err_t sq_open(const char *url, void **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (str_has_prefix(url, "postgres")) {
-        snprintf(err, errlen, "store: the PostgreSQL backend is not built yet; use sqlite:PATH");
-        return PAI_E_NOT_IMPLEMENTED;
-    }
     const char *path = url_to_path(url);
     if (!*path) {
         snprintf(err, errlen, "store: empty path in '%s'", url);
         return PAI_E_INVALID;
     }
-    store_t *st = xcalloc(1, sizeof(*st));
+    sqlite_store_t *st = xcalloc(1, sizeof(*st));
     st->path = xstrdup(path);
     pthread_mutex_init(&st->rlock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
@@ -435,12 +413,13 @@ pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
     *out = st;
     return PAI_OK;
 fail:
-    store_close(st);
+    sq_close(st);
     return rc;
 }
 
-void store_close(store_t *st)
+static void sq_close(void *be)
 {
+    sqlite_store_t *st = be;
     if (!st)
         return;
     if (st->committer_started) {
@@ -460,3 +439,12 @@ void store_close(store_t *st)
     free(st->path);
     free(st);
 }
+
+const store_ops_t store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .write = sq_write,
+    .get = sq_get,
+    .scan = sq_scan,
+};

@@ -1,8 +1,9 @@
 /*
  * store.h - the durable store, behind one interface.
  *
- * Backends side by side: src/store/sqlite.c (embedded default, WAL) and
- * later src/store/pg.c (PostgreSQL).  Nothing above this header speaks SQL.
+ * Backends side by side behind an ops struct (store_ops.h, dispatch in
+ * store.c): src/store/sqlite.c (embedded default, WAL) and src/store/pg.c
+ * (PostgreSQL).  Nothing above this header speaks SQL.
  *
  * Model: records of JSON text addressed by (kind, key), e.g.
  *   ("user", "alice"), ("group", "admingroup"), ("token", "<sha256 of token>"),
@@ -27,8 +28,14 @@
 
 typedef struct store store_t;
 
-/* url: "sqlite:/path/to/pai.db" (or a bare path), "postgres://..." later.
- * Runs numbered schema migrations.  err gets a message on failure. */
+/* Largest JSON value one record may hold; bigger writes fail with
+ * PAI_E_TOO_LARGE (every backend). */
+#define STORE_MAX_VALUE (64u * 1024 * 1024)
+
+/* url: "sqlite:/path/to/pai.db" (or a bare path), or a libpq URL
+ * "postgres://user@host:port/db?..." / "postgresql://...".
+ * Runs numbered schema migrations.  err gets a message on failure
+ * (bad URL: PAI_E_INVALID; unreachable server: PAI_E_UNAVAILABLE). */
 PAI_MUST_CHECK pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 

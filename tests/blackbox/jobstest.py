@@ -96,6 +96,16 @@ class FakeAgent:
                                      "signal": 15})
         return resp
 
+    def sync_for(self, job, n=1, timeout=10):
+        """Sync until n tasks of job are desired here (scheduling passes run
+        on the server's scheduler thread, after the submission's 202)."""
+        deadline = time.time() + timeout
+        while True:
+            self.sync()
+            if len(self.find(job)) >= n or time.time() > deadline:
+                return self.find(job)
+            time.sleep(0.02)
+
     def settle(self, rounds=4):
         """Sync until nothing changes (stops and acks are exchanged)."""
         for _ in range(rounds):

@@ -24,7 +24,7 @@ pt.check(st == 200 and b["admin"] is True, "login with a form body", b)
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "admin", "password": "wrong-pw"}),
           400, "login with a wrong password", "IncorrectPasswordError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "nobody", "password": "whatever"}),
-          404, "login of an unknown user", "NoUserError")
+          400, "login of an unknown user (400 as OpenPAI)", "NoUserError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "admin"}),
           400, "login without password", "InvalidParametersError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": 5, "password": "x"}),
@@ -196,11 +196,11 @@ st, b = alice.get("/api/v2/tokens")
 pt.check(st == 200 and app_tok.split(".")[0] in b["tokens"] and alice_tok.split(".")[0] in b["tokens"]
          and all("." not in t for t in b["tokens"]), "list tokens (ids, no secrets)", b)
 pt.expect(app.get("/api/v2/tokens"), 403, "an application token cannot list tokens",
-          "ForbiddenTokenError")
+          "ForbiddenUserError")
 pt.expect(app.get("/api/v2/users/alice"), 403, "an application token cannot read users",
-          "ForbiddenTokenError")
+          "ForbiddenUserError")
 pt.expect(app.post("/api/v2/tokens/application"), 403,
-          "an application token cannot create tokens", "ForbiddenTokenError")
+          "an application token cannot create tokens", "ForbiddenUserError")
 pt.expect(srv.client(srv.admin_token).delete("/api/v2/tokens/" + app_tok.split(".")[0]), 200,
           "admin revokes another user's token")
 pt.expect(app.get("/api/v2/info"), 200, "a revoked token still reads info (anonymous route)")

@@ -10,7 +10,7 @@ import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from clitest import Tap, free_port, write  # noqa: E402
+from clitest import PAI as PAI_BIN, Tap, free_port, write  # noqa: E402
 from fakepai import FakePai  # noqa: E402
 
 COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "stop", "delete",
@@ -19,12 +19,15 @@ COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "s
 HELLO = """protocolVersion: 2
 name: hello
 type: job
+prerequisites:
+  - {name: img, type: dockerimage, uri: "ubuntu:22.04"}
 parameters:
   greeting: hi
   epochs: 1
 taskRoles:
   worker:
     instances: 2
+    dockerImage: img
     resourcePerInstance: {cpu: 1, memoryMB: 256, gpu: 1}
     commands:
       - echo <% $parameters.greeting %>
@@ -32,9 +35,24 @@ taskRoles:
 
 NO_NAME = """protocolVersion: 2
 type: job
+prerequisites:
+  - {name: img, type: dockerimage, uri: "ubuntu:22.04"}
 taskRoles:
   worker:
     instances: 1
+    dockerImage: img
+    commands: [echo hi]
+"""
+
+BAD_FIELD = """protocolVersion: 2
+name: badfield
+type: job
+prerequisites:
+  - {name: img, type: dockerimage, uri: "ubuntu:22.04"}
+taskRoles:
+  worker:
+    instances: many
+    dockerImage: img
     commands: [echo hi]
 """
 
@@ -51,6 +69,11 @@ def test_help(t):
     for c in COMMANDS:
         r = t.pai(c, "--help")
         t.check("%s --help" % c, r.rc == 0 and ("usage: pai %s" % c) in r.out, r)
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "cli.md")).read()
+    for c in COMMANDS:
+        r = t.pai(c, "--help")
+        t.check("docs/cli.md has the current `pai %s --help`" % c, "```\n" + r.out + "```" in doc,
+                "run: python3 tests/blackbox/gen_cli_doc.py (pai %s --help changed)" % c)
     r = t.pai("jobs", "--bogus")
     t.check("unknown option is a usage error", r.rc == 2 and "unknown option --bogus" in r.err, r)
     r = t.pai("job")
@@ -93,9 +116,12 @@ def test_submit(t, srv):
     d = t.home
     n0 = len(srv.state.bodies)
     r = t.pai("submit", write(d, "noname.yaml", NO_NAME))
-    t.check("invalid file: file, line and field named", r.rc == 2 and "noname.yaml:1:1: name: required field is missing" in r.err, r)
+    t.check("missing field: file and field named", r.rc == 2 and "noname.yaml" in r.err and "name" in r.err, r)
+    r = t.pai("submit", write(d, "badfield.yaml", BAD_FIELD))
+    t.check("invalid file: file, line and field named",
+            r.rc == 2 and "badfield.yaml:8:" in r.err and "taskRoles.worker.instances" in r.err, r)
     r = t.pai("submit", write(d, "bad.yaml", BAD_YAML))
-    t.check("YAML syntax error: file and line named", r.rc == 2 and "bad.yaml:" in r.err and "invalid YAML" in r.err, r)
+    t.check("YAML syntax error: file and line named", r.rc == 2 and "bad.yaml:6:" in r.err and "YAML" in r.err, r)
     r = t.pai("submit", os.path.join(d, "missing.yaml"))
     t.check("missing file is refused", r.rc == 2 and "cannot read" in r.err, r)
     t.check("nothing was sent for invalid files", len(srv.state.bodies) == n0, srv.state.bodies)
@@ -172,6 +198,34 @@ def test_wait_logs(t, srv):
     t.check("a deleted job is gone", r.rc == 1 and "NoJobError" in r.err, r)
     r = t.pai("wait", "hello", "--timeout", "x")
     t.check("wait --timeout must be a number", r.rc == 2 and "--timeout" in r.err, r)
+
+
+def run_on_tty(t, *args):
+    """Run pai with stderr on a pseudo-terminal; returns (rc, stderr text)."""
+    import pty
+    import subprocess
+    master, slave = pty.openpty()
+    p = subprocess.Popen([PAI_BIN] + list(args), env=t.env, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return p.wait(), b"".join(chunks).decode(errors="replace")
+
+
+def test_tty_progress(t, srv):
+    hello = os.path.join(t.home, "hello.yaml")
+    t.pai("submit", hello, "--name", "tty-job")
+    rc, err = run_on_tty(t, "wait", "tty-job")
+    t.check("wait on a terminal: one rewritten state line", rc == 0 and "\r" in err and "tty-job" in err
+            and "\033[K" in err, repr(err))
 
 
 def test_tags(t, srv):
@@ -265,6 +319,7 @@ def main():
         test_submit(t, srv)
         test_job_views(t, srv)
         test_wait_logs(t, srv)
+        test_tty_progress(t, srv)
         test_tags(t, srv)
         test_cluster(t, srv)
         test_admin(t, srv)

@@ -21,10 +21,14 @@ n1 = jt.FakeAgent(srv, "n1", gpus=4)
 n1.sync()
 
 
-def run_job(name, roles, retry=0):
+def run_job(name, roles, retry=0, expect=True):
     st, b = jt.submit(c, jt.job_yaml(name, roles, retry=retry))
     pt.check(st == 202, "%s: submitted" % name, (st, b))
-    n1.sync()
+    if expect:
+        n1.sync_for("admin~" + name, sum(r.get("instances", 1) for r in roles))
+    else:
+        jt.wait_state(c, "admin~" + name, "WAITING", timeout=5)
+        n1.sync()
     return "admin~" + name
 
 
@@ -116,6 +120,39 @@ for i, code in enumerate((1, 1, 0)):
     n1.sync()
 pt.check(jt.state(c, job) == "SUCCEEDED", "elastic: failures below no threshold; SUCCEEDED")
 
+# ---- task retry without gang allocation -------------------------------------------------
+st, b = jt.submit(c, jt.job_yaml("taskretry", [{"name": "main", "task_retry": 1}], retry=0,
+                                 extras={"gangAllocation": False}))
+job = "admin~taskretry"
+first = n1.sync_for(job)
+n1.exit(first[0], 1)
+n1.sync()
+again = n1.sync_for(job)
+pt.check(len(again) == 1 and again[0].endswith("/0/main/0/1"),
+         "taskRetryCount: the failed task restarts alone as task attempt 1", (first, again))
+d = detail(job)
+pt.check(d["jobStatus"]["state"] == "RUNNING" and d["jobStatus"]["attemptId"] == 0 and
+         d["taskRoles"]["main"]["taskStatuses"][0]["retries"] == 1,
+         "taskRetryCount: same job attempt, the task counts one retry", d["jobStatus"])
+n1.exit(again[0], 0)
+n1.settle()
+pt.check(jt.state(c, job) == "SUCCEEDED", "taskRetryCount: SUCCEEDED after the task retry")
+st, ts = c.get("/api/v2/jobs/%s/attempts/0/taskRoles/main/taskIndex/0/attempts" % job)
+pt.check(st == 200 and [a["containerExitCode"] for a in ts["attempts"]] == [1, 0],
+         "taskRetryCount: both task attempts kept with their exit codes", ts)
+
+# ---- OOM ------------------------------------------------------------------------------------
+job = run_job("oom", [{"name": "main"}], retry=2)
+n1.exit(n1.find(job)[0], -1200, oom=True, diag="Killed: memory limit")
+n1.settle()
+d = detail(job)
+pt.check(d["jobStatus"]["state"] == "FAILED" and d["jobStatus"]["appExitCode"] == -1200 and
+         d["jobStatus"]["retries"] == 0,
+         "OOM: -1200 (UserContainerDockerOOMKilled) fails without retry", d["jobStatus"])
+pt.check("memory limit" in (d["taskRoles"]["main"]["taskStatuses"][0]
+                            ["containerExitDiagnostics"] or ""),
+         "OOM: the diagnostics are kept", d["taskRoles"])
+
 # ---- retries by exit class -------------------------------------------------------------
 job = run_job("perm", [{"name": "main"}], retry=3)
 n1.exit(n1.find(job)[0], 220)
@@ -168,7 +205,7 @@ pt.check(st == 400, "a job that can never fit is refused at submit", (st, b))
 st, b = c.get("/api/v2/jobs/admin~huge")
 pt.expect((st, b), 404, "a refused job is not stored")
 job = run_job("fill", [{"name": "main", "gpu": 4}])
-job2 = run_job("queued", [{"name": "main", "gpu": 1}])
+job2 = run_job("queued", [{"name": "main", "gpu": 1}], expect=False)
 d = detail(job2)
 pt.check(d["jobStatus"]["state"] == "WAITING" and d["jobStatus"]["waitingReason"],
          "a job that does not fit now waits, with a reason", d["jobStatus"])
@@ -176,6 +213,7 @@ st, ev = c.get("/api/v2/jobs/%s/events" % job2)
 pt.check(st == 200 and ev["totalCount"] >= 1, "a waiting job has events", ev)
 n1.exit(n1.find(job)[0], 0)
 n1.settle()
+n1.sync_for(job2)
 pt.check(jt.state(c, job2) == "RUNNING" and len(n1.find(job2)) == 1,
          "the waiting job starts when the GPUs free up")
 
@@ -187,9 +225,10 @@ st, v = c.get("/api/v2/virtual-clusters/default")
 pt.check(st == 200 and v["resourcesUsed"]["GPUs"] == 1, "VC detail shows used GPUs", v)
 st, v = c.get("/api/v2/virtual-clusters/nope")
 pt.expect((st, v), 404, "unknown VC is NoVirtualClusterError", "NoVirtualClusterError")
-st, v = c.put("/api/v2/virtual-clusters/newvc", {"vcCapacity": 10})
-pt.check(st == 501 and "NotImplemented" in v.get("code", ""),
-         "VC change at run time answers NotImplementedError with a reason", (st, v))
+st, v = c.put("/api/v2/virtual-clusters/newvc",
+              {"virtualCells": [{"cellType": "X", "cellNumber": 1}]})
+pt.check(st == 400 and "hived_config" in v.get("message", ""),
+         "VC change without a HiveD config is refused with a reason", (st, v))
 st, v = c.get("/api/v2/kubernetes/nodes")
 pt.check(st == 200 and v["items"][0]["metadata"]["name"] == "n1", "k8s nodes: our nodes", v)
 st, v = c.get("/api/v2/kubernetes/pods")
@@ -207,6 +246,17 @@ st, b = n1.client.post("/api/v1/agent/sync", {"version": 99, "node": n1.node()})
 pt.expect((st, b), 400, "an unknown agent protocol version is refused", "InvalidParametersError")
 st, b = c.post("/api/v1/agent/sync", {"version": 1, "node": {}})
 pt.expect((st, b), 400, "a sync without a node name is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "known_seq": -1})
+pt.expect((st, b), 400, "a negative known_seq is refused")
+st, b = n1.client.post("/api/v1/agent/sync", {"version": 1, "node": n1.node(), "tasks": "x"})
+pt.expect((st, b), 400, "tasks that are not a list are refused")
+st, b = n1.client.post("/api/v1/agent/sync",
+                       {"version": 1, "node": n1.node(), "known_seq": n1.known_seq,
+                        "tasks": [{"attempt_id": "nobody~x/0/r/0/0", "state": "exited",
+                                   "exit_code": 1}, {"attempt_id": "garbage", "state": "exited"},
+                                  {"state": "running"}, 7]})
+pt.check(st == 200 and sorted(b["ack"]) == ["garbage", "nobody~x/0/r/0/0"],
+         "reports about unknown attempts change nothing and their exits are acked", (st, b))
 st, b = srv.client(None).post("/api/v1/agent/sync", {"version": 1, "node": n1.node()})
 pt.expect((st, b), 401, "anonymous sync is 401")
 tok = srv.create_user("plain")

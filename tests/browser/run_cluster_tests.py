@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """run_cluster_tests.py - starts a real cluster and runs the portal's browser tests on it.
 
-The cluster is `pai server` plus two `pai agent`s with simulated GPUs and the
-process runtime, on free loopback ports in temporary directories (through
-tests/blackbox/paitest.py, which stops everything it started at exit).  Then
+The cluster is `pai server` plus two `pai agent`s with 4 simulated GPUs, 8
+CPUs and 16 GiB each and the process runtime, on free loopback ports in
+temporary directories (through tests/blackbox/paitest.py, which stops
+everything it started at exit).  With PORTAL_CLUSTER=up it is `pai up
+--detach` instead (stopped with `pai down`); that is not the default because
+`pai up` nodes report the host's CPUs (2 on CI), too few for the tests'
+3-task jobs on one node.  Then
 it runs tests/browser/portal.test.mjs in headless Chromium with the portal's
 URL and the admin login, passing its "ok"/"not ok" lines through.
 
   python3 tests/browser/run_cluster_tests.py OUT_DIR
 """
-import json
+import atexit
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +27,23 @@ import paitest  # noqa: E402
 
 GPUS_PER_NODE = 4
 NODES = ("portal-n1", "portal-n2")
+# The scheduler config (HiveD's format): two 4-GPU nodes; the VC "default"
+# owns one, the other is free so that the test can create a VC on it.
+HIVED_CONFIG = """
+physicalCluster:
+  cellTypes:
+    SIM-GPU-NODE:
+      childCellType: SIM-GPU
+      childCellNumber: %d
+      isNodeLevel: true
+  physicalCells:
+%s
+virtualClusters:
+  default:
+    virtualCells:
+    - cellType: SIM-GPU-NODE
+      cellNumber: 1
+""" % (GPUS_PER_NODE, "\n".join("  - cellType: SIM-GPU-NODE\n    cellAddress: %s" % n for n in NODES))
 
 
 def prerequisites():
@@ -35,6 +57,53 @@ def prerequisites():
     if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
         probs.append("tests/browser/node_modules is missing (scripts/deps.sh --browser runs npm ci)")
     return probs
+
+
+def pai_up(data_dir):
+    """`pai up --detach` on a free port; returns (url, user, password) or raises."""
+    port = paitest.free_port()
+    out = subprocess.run([paitest.PAI_BIN, "up", "--data-dir", data_dir, "--port", str(port),
+                          "--nodes", str(len(NODES)), "--gpus", str(GPUS_PER_NODE), "--detach"],
+                         capture_output=True, text=True, timeout=120)
+    atexit.register(lambda: subprocess.run([paitest.PAI_BIN, "down", "--data-dir", data_dir],
+                                           capture_output=True, timeout=120))
+    url = re.search(r"portal:\s+(http://\S+?)/?$", out.stdout, re.M)
+    login = re.search(r"login:\s+(\S+) / (\S+)", out.stdout)
+    if out.returncode != 0 or not url or not login:
+        raise RuntimeError("pai up failed (status %d):\n%s%s" % (out.returncode, out.stdout, out.stderr))
+    return url.group(1), login.group(1), login.group(2)
+
+
+class ClusterView:
+    """Enough of paitest.Server for wait_nodes over a `pai up` cluster."""
+
+    def __init__(self, url, user, password):
+        self.url = url
+        self.admin_password = password
+        st, body = paitest.Client(url).post("/api/v2/authn/basic/login",
+                                            {"username": user, "password": password})
+        self.admin_token = body.get("token") if st == 200 and isinstance(body, dict) else None
+
+    def client(self, token=None):
+        return paitest.Client(self.url, token)
+
+    def log(self):
+        return ""
+
+
+def start_cluster():
+    """(server-like object, admin user) of a fresh cluster."""
+    if os.environ.get("PORTAL_CLUSTER") == "up":
+        url, user, password = pai_up(paitest.tmpdir("pai-portal-up-"))
+        return ClusterView(url, user, password), user
+    cfg = os.path.join(paitest.tmpdir("pai-portal-cfg-"), "hived.yaml")
+    with open(cfg, "w") as f:
+        f.write(HIVED_CONFIG)
+    srv = paitest.start_server(extra_args=["--hived-config", cfg])
+    for name in NODES:
+        paitest.start_agent(srv, name, ["--runtime", "process", "--gpus", str(GPUS_PER_NODE),
+                                        "--gpu-model", "SIM-GPU", "--cpus", "8", "--memory-mb", "16384"])
+    return srv, paitest.ADMIN_USER
 
 
 def wait_nodes(srv, count, timeout=60):
@@ -59,14 +128,15 @@ def main():
         for p in probs:
             paitest.not_ok("browser prerequisites: " + p)
         return 1
-    srv = paitest.start_server()
-    for name in NODES:
-        paitest.start_agent(srv, name, ["--runtime", "process", "--gpus", str(GPUS_PER_NODE),
-                                        "--gpu-model", "SimGPU", "--cpus", "8", "--memory-mb", "16384"])
+    try:
+        srv, admin = start_cluster()
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        paitest.not_ok("a cluster started for the portal tests", str(e)[-3000:])
+        return 1
     if not wait_nodes(srv, len(NODES)):
         paitest.not_ok("cluster of %d agents came up" % len(NODES), srv.log()[-2000:])
         return 1
-    env = dict(os.environ, PORTAL_URL=srv.url, ADMIN_USER=paitest.ADMIN_USER,
+    env = dict(os.environ, PORTAL_URL=srv.url, ADMIN_USER=admin,
                ADMIN_PASSWORD=srv.admin_password, OUT=out)
     print("# portal at %s, screenshots in %s" % (srv.url, out), flush=True)
     rc = subprocess.call(["node", os.path.join(HERE, "portal.test.mjs")], env=env,

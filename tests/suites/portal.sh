@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
-# tests/suites/portal.sh - the web portal in headless Chromium against a real
-# cluster (pai server + two agents with simulated GPUs, on free loopback
-# ports, in temporary directories).  Prints ok / not ok lines; screenshots of
-# every page go to $TEST_OUT/portal/.
-#
+# tests/suites/portal.sh - the web portal:
+#   1. the submit form's job model in Node (tests/browser/protocol.test.mjs),
+#      including every OpenPAI job of ../shared/data/openpai-jobs;
+#   2. the portal in headless Chromium against a real cluster (pai server
+#      with a HiveD config + two agents with simulated GPUs, on free loopback
+#      ports, in temporary directories; tests/browser/run_cluster_tests.py).
+# Prints ok / not ok lines; screenshots of every page go to $TEST_OUT/portal/.
 # Needs chromium, node and tests/browser/node_modules: `scripts/deps.sh
 # --browser` (run by `make test`) installs them.
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${TEST_OUT:-$PWD/${PAI_BUILD:-build}/test-out}/portal
 rm -rf "$OUT" && mkdir -p "$OUT"
-exec python3 tests/browser/run_cluster_tests.py "$OUT"
+# ../shared sits beside the checkout; from a git worktree, beside the main one.
+SHARED=${PAI_SHARED:-$PWD/../shared}
+if [ ! -d "$SHARED" ]; then
+  common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+  [ -n "$common" ] && SHARED=$(dirname "$common")/../shared
+fi
+rc=0
+if command -v node >/dev/null; then
+  node tests/browser/protocol.test.mjs "$SHARED/data/openpai-jobs" || rc=1
+else
+  echo "not ok - node is missing (scripts/deps.sh --browser installs it)"; rc=1
+fi
+python3 tests/browser/run_cluster_tests.py "$OUT" || rc=1
+exit $rc

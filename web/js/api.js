@@ -117,7 +117,8 @@ export const api = {
   updateGroup: (data) => request('PUT', '/api/v2/groups', { json: { data, patch: true } }),
   deleteGroup: (name) => request('DELETE', `/api/v2/groups/${enc(name)}`),
 
-  // Virtual clusters (create, resize and delete are pai extensions).
+  // Virtual clusters (create, resize and delete are pai extensions; the body
+  // of putVc is {virtualCells: [{cellType, cellNumber}]}).
   vcs: () => request('GET', '/api/v2/virtual-clusters'),
   vc: (name) => request('GET', `/api/v2/virtual-clusters/${enc(name)}`),
   putVc: (name, body) => request('PUT', `/api/v2/virtual-clusters/${enc(name)}`, { json: body }),

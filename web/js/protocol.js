@@ -183,6 +183,6 @@ function validateRole(doc, r, err) {
     const v = c[k];
     if (v === undefined || v === null) continue;
     if (!isInt(v) || (v !== -1 && v < 1)) err(`${p}.${k}`, 'Must be -1 or a whole number, 1 or more.');
-    else if (isInt(role.instances) && v > role.instances) err(`${p}.${k}`, `Must not exceed the ${role.instances} instance(s).`);
+    else if (isInt(role.instances) && role.instances >= 1 && v > role.instances) err(`${p}.${k}`, `Must not exceed the ${role.instances} instance(s).`);
   }
 }

@@ -134,43 +134,59 @@ async function groupsTab(box) {
 }
 
 // --- virtual clusters ------------------------------------------------------
+// pai changes VCs by their HiveD virtual cells: {virtualCells: [{cellType,
+// cellNumber}]} (docs/api.md). The cell type names a cell type of the
+// scheduler config (e.g. A100-NODE); one field serves create and resize.
+const cellsBody = (cellType, n) => ({ virtualCells: [{ cellType, cellNumber: n }] });
+
 async function vcsTab(box) {
   const reload = () => vcsTab(box);
   let vcs;
   try { vcs = vcList(await api.vcs()); } catch (e) { clear(box, errorBox(e)); return; }
   const name = h('input', { autocomplete: 'off', name: 'vc-name' });
-  const gpus = h('input', { type: 'number', min: 0, value: 1, name: 'vc-gpus' });
+  const cellType = h('input', { autocomplete: 'off', name: 'vc-cell-type', value: sessionStorage.getItem('pai-cell-type') || '', placeholder: 'e.g. A100-NODE' });
+  const cells = h('input', { type: 'number', min: 0, value: 1, name: 'vc-cells' });
+  const checkType = () => {
+    const bad = cellType.value.trim() ? '' : 'The cell type from the scheduler config.';
+    setFieldError(cellType, bad);
+    if (!bad) sessionStorage.setItem('pai-cell-type', cellType.value.trim());
+    return !bad;
+  };
   const create = h('form', { class: 'card', novalidate: true }, h('h2', {}, 'New virtual cluster'),
-    h('div', { class: 'row' }, field('Name', name), field('Guaranteed GPUs', gpus)),
+    h('div', { class: 'row' }, field('Name', name), field('Cell type', cellType, { hint: 'a cell type of the HiveD config; also used by Resize' }),
+      field('Cells', cells, { hint: 'how many cells of that type are guaranteed' })),
     h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Create virtual cluster')));
   create.addEventListener('submit', async (e) => {
     e.preventDefault();
     const badName = /^[a-zA-Z0-9_-]{1,64}$/.test(name.value) ? '' : 'Letters, digits, _ and - only.';
-    const n = Number(gpus.value);
-    const badGpus = Number.isInteger(n) && n >= 0 ? '' : 'A whole number, 0 or more.';
+    const n = Number(cells.value);
+    const badCells = Number.isInteger(n) && n >= 1 ? '' : 'A whole number, 1 or more.';
     setFieldError(name, badName);
-    setFieldError(gpus, badGpus);
-    if (badName || badGpus) return;
+    setFieldError(cells, badCells);
+    const okType = checkType();
+    if (badName || badCells || !okType) return;
     if (vcs.some((v) => v.name === name.value)) { setFieldError(name, 'That virtual cluster exists.'); return; }
-    await run(() => api.putVc(name.value, { gpus: n }), `Created ${name.value}.`, reload);
+    await run(() => api.putVc(name.value, cellsBody(cellType.value.trim(), n)), `Created ${name.value}.`, reload);
   });
   const rows = vcs.map((v) => {
     const g = vcGpus(v);
-    const size = h('input', { type: 'number', min: 0, value: g.guaranteed, 'aria-label': `Guaranteed GPUs of ${v.name}`, class: 'narrow' });
+    const size = h('input', { type: 'number', min: 0, value: 1, 'aria-label': `Cells of ${v.name}`, class: 'narrow' });
     return h('tr', { dataset: { vc: v.name } }, h('td', {}, v.name), h('td', {}, usageBar(g.used, g.total, g.guaranteed)),
       h('td', { class: 'num' }, `${g.used} / ${g.guaranteed} / ${g.total}`),
+      h('td', { class: 'num' }, `${v.runningJobs ?? '–'} / ${v.waitingJobs ?? '–'}`),
       h('td', { class: 'nowrap' }, size, ' ',
         h('button', { type: 'button', class: 'small', onclick: () => {
           const n = Number(size.value);
-          if (!Number.isInteger(n) || n < 0) { toast('Guaranteed GPUs must be a whole number, 0 or more.', 'error'); return; }
-          run(() => api.putVc(v.name, { gpus: n }), `Resized ${v.name} to ${n} GPUs.`, reload);
+          if (!Number.isInteger(n) || n < 0) { toast('Cells must be a whole number, 0 or more.', 'error'); return; }
+          if (!checkType()) { cellType.focus(); return; }
+          run(() => api.putVc(v.name, cellsBody(cellType.value.trim(), n)), `Resized ${v.name} to ${n} cell(s).`, reload);
         } }, 'Resize'), ' ',
         h('button', { type: 'button', class: 'small danger', onclick: async () => {
           if (await confirmDialog(`Delete virtual cluster ${v.name}?`, 'Delete')) run(() => api.deleteVc(v.name), `Deleted ${v.name}.`, reload);
         } }, 'Delete')));
   });
   clear(box, create, h('section', { class: 'card', 'aria-label': 'Virtual clusters' }, h('div', { class: 'table-wrap' }, h('table', { class: 'grid vcs' },
-    h('thead', {}, h('tr', {}, ['VC', 'GPU use', 'Used / guaranteed / total', 'Guaranteed GPUs'].map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, ['VC', 'GPU use', 'GPUs used / guaranteed / total', 'Jobs running / waiting', 'Resize to cells'].map((c) => h('th', {}, c)))),
     h('tbody', {}, rows)))));
 }
 

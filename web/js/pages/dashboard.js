@@ -64,7 +64,7 @@ export async function render(main) {
       h('section', { class: 'card', 'aria-labelledby': 'd-recent' }, h('h2', { id: 'd-recent' }, 'Recent jobs'), recent),
       h('section', { class: 'card', 'aria-labelledby': 'd-gpu' }, h('h2', { id: 'd-gpu' }, 'GPU use'), gpus),
       h('section', { class: 'card', 'aria-labelledby': 'd-nodes' }, h('h2', { id: 'd-nodes' }, 'Nodes by free GPUs'), nodes),
-      h('section', { class: 'card', 'aria-labelledby': 'd-chart' }, h('h2', { id: 'd-chart' }, 'Cluster GPU utilization'), chart)));
+      h('section', { class: 'card', 'aria-labelledby': 'd-chart' }, h('h2', { id: 'd-chart' }, 'Cluster GPUs over time'), chart)));
   stateCounts(counts, {});
   let stopped = false;
   let timer = 0;

@@ -1,0 +1,271 @@
+/*
+ * job_parse_util.c - the field readers behind job_parse.c: error reporting
+ * with the current field path, typed reads of map fields (each problem is
+ * recorded and the walk goes on), and unknown/duplicate key checks.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/util.h"
+#include "protocol/job_parse_int.h"
+
+/* ------------------------------------------------------------ reporting */
+
+static void jp_add_error_v(pctx_t *c, const ynode_t *at, const char *field, const char *fmt,
+                           va_list ap)
+{
+    job_errors_t *e = c->errs;
+    if (e->n >= JOB_MAX_ERRORS + 1)
+        return;
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 8;
+        e->items = xrealloc(e->items, e->cap * sizeof(*e->items));
+    }
+    job_error_t *it = &e->items[e->n++];
+    it->line = at ? at->line : 0;
+    it->col = at ? at->col : 0;
+    if (e->n == JOB_MAX_ERRORS + 1) {
+        it->path = xstrdup("");
+        it->reason = str_printf("too many problems; only the first %d are shown", JOB_MAX_ERRORS);
+        return;
+    }
+    const char *sep = c->plen && field && field[0] != '[' ? "." : "";
+    it->path = str_printf("%s%s%s", c->path, field ? sep : "", field ? field : "");
+    char reason[512];
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    it->reason = xstrdup(reason);
+    if (!it->path || !it->reason)
+        abort();
+}
+
+/* Record a problem at node `at` (its position), for the current path plus
+ * `field` (NULL: the current path itself). */
+void jp_add_error(pctx_t *c, const ynode_t *at, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    jp_add_error_v(c, at, field, fmt, ap);
+    va_end(ap);
+}
+
+/* Path segments: push returns the old length for pop. */
+size_t jp_path_push(pctx_t *c, const char *seg)
+{
+    size_t old = c->plen;
+    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", seg);
+    if (n > 0)
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+    return old;
+}
+
+size_t jp_path_push_index(pctx_t *c, size_t i)
+{
+    size_t old = c->plen;
+    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
+    if (n > 0)
+        c->plen +=
+            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+    return old;
+}
+
+void jp_path_pop(pctx_t *c, size_t old)
+{
+    c->plen = old;
+    c->path[old] = '\0';
+}
+
+/* ---------------------------------------------------------------- types */
+
+const char *const jt_names[] = {"null", "boolean", "integer", "number", "string", "map", "list"};
+static const char *const jt_expect[] = {"null",     "a boolean", "an integer", "a number",
+                                        "a string", "a map",     "a list"};
+
+/* True (after reporting) unless v has type t. */
+bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t)
+{
+    jtype_t got = job_ytype(v);
+    if (got == t)
+        return false;
+    jp_add_error(c, v, field, "expected %s, got %s", jt_expect[t], jt_names[got]);
+    return true;
+}
+
+/* The value of key in map, or NULL when absent or null; reports a missing
+ * required field at the map's position. */
+const ynode_t *jp_field(pctx_t *c, const ynode_t *map, const char *key, bool required)
+{
+    const ynode_t *v = ynode_get(map, key);
+    if (v && job_ytype(v) == JT_NULL)
+        v = NULL;
+    if (!v && required)
+        jp_add_error(c, map, key, "required field is missing");
+    return v;
+}
+
+const char *jp_get_str(pctx_t *c, const ynode_t *map, const char *key, bool required)
+{
+    const ynode_t *v = jp_field(c, map, key, required);
+    if (!v || jp_type_bad(c, v, key, JT_STRING))
+        return NULL;
+    return v->str;
+}
+
+/* A string or a number kept as written (version fields). */
+const char *jp_get_str_or_num(pctx_t *c, const ynode_t *map, const char *key)
+{
+    const ynode_t *v = jp_field(c, map, key, false);
+    if (!v)
+        return NULL;
+    jtype_t t = job_ytype(v);
+    if (t == JT_STRING || t == JT_INT || t == JT_FLOAT)
+        return v->str;
+    jp_add_error(c, v, key, "expected a string or a number, got %s", jt_names[t]);
+    return NULL;
+}
+
+bool jp_int_in_range(pctx_t *c, const ynode_t *v, const char *key, int64_t min, int64_t max,
+                     int64_t *out)
+{
+    if (jp_type_bad(c, v, key, JT_INT))
+        return false;
+    if (!job_yint(v, out)) {
+        jp_add_error(c, v, key, "integer out of range");
+        return false;
+    }
+    if (*out < min) {
+        jp_add_error(c, v, key, "must be at least %lld", (long long)min);
+        return false;
+    }
+    if (*out > max) {
+        jp_add_error(c, v, key, "must be at most %lld", (long long)max);
+        return false;
+    }
+    return true;
+}
+
+/* Sets *out when present and valid; leaves it (the default) otherwise. */
+void jp_get_int(pctx_t *c, const ynode_t *map, const char *key, int64_t min, int64_t max, int *out)
+{
+    const ynode_t *v = jp_field(c, map, key, false);
+    int64_t x;
+    if (v && jp_int_in_range(c, v, key, min, max, &x))
+        *out = (int)x;
+}
+
+/* -1, or 1..max (completion policy counts). */
+void jp_get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t max, int *out)
+{
+    const ynode_t *v = jp_field(c, map, key, false);
+    int64_t x;
+    if (!v || jp_type_bad(c, v, key, JT_INT))
+        return;
+    if (!job_yint(v, &x) || (x != -1 && x < 1) || x > max) {
+        jp_add_error(c, v, key, "must be -1 or between 1 and %lld", (long long)max);
+        return;
+    }
+    *out = (int)x;
+}
+
+void jp_get_bool(pctx_t *c, const ynode_t *map, const char *key, bool *out)
+{
+    const ynode_t *v = jp_field(c, map, key, false);
+    if (v && !jp_type_bad(c, v, key, JT_BOOL))
+        *out = ynode_as_bool(v, out) && *out;
+}
+
+/* A list of strings; NULL (n 0) when absent or bad.  min_items >= 1 makes
+ * an empty list an error with the given reason. */
+const char **jp_get_str_list(pctx_t *c, const ynode_t *map, const char *key, bool required,
+                             const char *empty_reason, size_t *n_out)
+{
+    const ynode_t *v = jp_field(c, map, key, required);
+    *n_out = 0;
+    if (!v || jp_type_bad(c, v, key, JT_SEQ))
+        return NULL;
+    if (v->n == 0) {
+        if (empty_reason)
+            jp_add_error(c, v, key, "%s", empty_reason);
+        return NULL;
+    }
+    const char **out = job_arena_alloc(c->spec, v->n * sizeof(*out));
+    size_t old = jp_path_push(c, key);
+    bool ok = true;
+    for (size_t i = 0; i < v->n; i++) {
+        char idx[32];
+        snprintf(idx, sizeof(idx), "[%zu]", i);
+        if (jp_type_bad(c, v->items[i], idx, JT_STRING))
+            ok = false;
+        else
+            out[i] = v->items[i]->str;
+    }
+    jp_path_pop(c, old);
+    if (!ok)
+        return NULL;
+    *n_out = v->n;
+    return out;
+}
+
+/* ------------------------------------------------------------- map keys */
+
+bool jp_in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+static int jp_cmp_pair_key(const void *a, const void *b)
+{
+    const ypair_t *x = *(const ypair_t *const *)a, *y = *(const ypair_t *const *)b;
+    int r = strcmp(x->key->str, y->key->str);
+    if (r)
+        return r;
+    return (x > y) - (x < y);
+}
+
+/* Report keys that appear twice (the later occurrence). */
+static void jp_check_dup_keys(pctx_t *c, const ynode_t *map)
+{
+    if (map->n < 2)
+        return;
+    if (map->n <= 16) {
+        for (size_t i = 1; i < map->n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(map->pairs[i].key->str, map->pairs[j].key->str) == 0) {
+                    jp_add_error(c, map->pairs[i].key, map->pairs[i].key->str, "duplicate key");
+                    break;
+                }
+        return;
+    }
+    const ypair_t **v = xcalloc(map->n, sizeof(*v));
+    for (size_t i = 0; i < map->n; i++)
+        v[i] = &map->pairs[i];
+    qsort(v, map->n, sizeof(*v), jp_cmp_pair_key);
+    for (size_t i = 1; i < map->n; i++)
+        if (strcmp(v[i]->key->str, v[i - 1]->key->str) == 0)
+            jp_add_error(c, v[i]->key, v[i]->key->str, "duplicate key");
+    free(v);
+}
+
+/* Keys must be strings and unique; with `allowed`, also known. */
+bool jp_check_map(pctx_t *c, const ynode_t *map, const char *const *allowed)
+{
+    size_t before = c->errs->n;
+    for (size_t i = 0; i < map->n; i++) {
+        const ynode_t *k = map->pairs[i].key;
+        if (k->kind != YNODE_SCALAR) {
+            jp_add_error(c, k, NULL, "field names must be strings, got %s", jt_names[job_ytype(k)]);
+            return false;
+        }
+        if (allowed && !jp_in_list(allowed, k->str))
+            jp_add_error(c, k, k->str, "unknown field");
+    }
+    jp_check_dup_keys(c, map);
+    return c->errs->n == before;
+}

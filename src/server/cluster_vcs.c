@@ -1,0 +1,243 @@
+/*
+ * cluster_vcs.c - creating, resizing and deleting virtual clusters at run
+ * time (OpenPAI could not).
+ *
+ * The scheduler's interface has no call to change a VC, so a change builds a
+ * new scheduler from the changed config and moves the cluster into it:
+ *   1. copy the config (JSON), apply the change to `virtualClusters`;
+ *   2. sched_new_config() on it (a config error is the answer's reason);
+ *   3. add every known node with its health;
+ *   4. restore every bound job with its allocations (sched_restore); a job
+ *      that would lose its guarantee (downgraded to opportunistic) or cannot
+ *      be restored refuses the change, naming the job;
+ *   5. queue every waiting job again;
+ *   6. store the new config ("meta", "hived_config"; it wins over the file
+ *      at the next start), then swap the schedulers and run a pass.
+ * Everything runs under the engine lock, so no decision is lost between the
+ * two schedulers.  Only with a HiveD config (hived_config): without one,
+ * every node is in the VC "default" and there is nothing to change.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/yamltree.h"
+#include "protocol/job.h"
+#include "sched/sched.h"
+#include "server/jobs_engine.h"
+
+static json_t *ynode_json(const ynode_t *n)
+{
+    if (!n)
+        return json_null();
+    if (n->kind == YNODE_MAP) {
+        json_t *o = json_object();
+        for (size_t i = 0; i < n->n; i++)
+            if (n->pairs[i].key->kind == YNODE_SCALAR)
+                json_object_set_new(o, n->pairs[i].key->str, ynode_json(n->pairs[i].val));
+        return o;
+    }
+    if (n->kind == YNODE_SEQ) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n->n; i++)
+            json_array_append_new(a, ynode_json(n->items[i]));
+        return a;
+    }
+    int64_t v;
+    bool b;
+    if (n->plain && ynode_is_null(n))
+        return json_null();
+    if (n->plain && ynode_as_i64(n, &v))
+        return json_integer(v);
+    if (n->plain && ynode_as_bool(n, &b))
+        return json_boolean(b);
+    return json_stringn(n->str, n->len);
+}
+
+json_t *jobs_yaml_to_json(const char *yaml, size_t len)
+{
+    ydoc_t *doc = NULL;
+    yerr_t yerr;
+    if (ydoc_parse(yaml, len, &doc, &yerr) != PAI_OK)
+        return NULL;
+    json_t *o = ynode_json(ydoc_root(doc));
+    ydoc_free(doc);
+    return o;
+}
+
+static int64_t mono_us(void *ctx)
+{
+    (void)ctx;
+    return time_mono_us();
+}
+
+/* Steps 2-5 into a new scheduler; the reason goes into err on refusal. */
+static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)
+{
+    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
+    char *text = json_dumps(cfg, JSON_COMPACT);
+    sched_t *s = NULL;
+    pai_err_t rc = text ? sched_new_config(text, strlen(text), &so, &s, err, errlen) : PAI_E_NOMEM;
+    free(text);
+    if (rc != PAI_OK)
+        return rc == PAI_E_NOMEM ? rc : PAI_E_INVALID;
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        sched_node_t sn = {n->name,
+                           n->address,
+                           n->ngpus,
+                           n->gpu_model,
+                           n->cpus,
+                           n->memory_mb,
+                           n->state == NODE_HEALTHY,
+                           0};
+        ignore_err(sched_node_update(s, &sn)); /* nodes outside the config are ignored */
+    }
+    for (size_t i = 0; i < j->nlist && rc == PAI_OK; i++) {
+        lc_job_t *job = j->list[i];
+        if (!job->queued)
+            continue;
+        if (job->state == JOB_WAITING) {
+            continue; /* queued again after the swap */
+        }
+        bool down = false;
+        rc = jobs_sched_restore(s, job, &down);
+        if (rc != PAI_OK || down) {
+            snprintf(err, errlen, "running job %s would lose its guaranteed resources", job->name);
+            rc = PAI_E_INVALID;
+        }
+    }
+    if (rc != PAI_OK) {
+        sched_free(s);
+        return rc;
+    }
+    *out = s;
+    return PAI_OK;
+}
+
+/* Swap to s (step 6 without the store) and queue the waiting jobs in it. */
+static void swap(jobs_t *j, sched_t *s, json_t *cfg)
+{
+    sched_t *old = j->sched;
+    j->sched = s;
+    json_decref(j->hived);
+    j->hived = cfg;
+    for (size_t i = 0; i < j->nlist; i++) {
+        lc_job_t *job = j->list[i];
+        if (job->queued && job->state == JOB_WAITING) {
+            job->queued = false;
+            jobs_enqueue(j, job);
+        }
+    }
+    sched_free(old);
+    j->vcs_stale = true;
+    j->need_pass = true;
+    jobs_kick(j);
+}
+
+static bool vc_has_jobs(jobs_t *j, const char *vc, char *who, size_t n)
+{
+    for (size_t i = 0; i < j->nlist; i++) {
+        const lc_job_t *job = j->list[i];
+        if (!lc_job_state_final(job->state) && strcmp(job->vc, vc) == 0) {
+            snprintf(who, n, "%s", job->name);
+            return true;
+        }
+    }
+    return false;
+}
+
+static pai_err_t check_cells(const json_t *cells, char *err, size_t errlen)
+{
+    if (!json_is_array(cells) || json_array_size(cells) == 0) {
+        snprintf(err, errlen, "virtualCells must be a non-empty list of {cellType, cellNumber}");
+        return PAI_E_INVALID;
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(cells, i, c)
+    {
+        if (!json_is_string(json_object_get(c, "cellType")) ||
+            !json_is_integer(json_object_get(c, "cellNumber")) ||
+            json_integer_value(json_object_get(c, "cellNumber")) < 0) {
+            snprintf(err, errlen,
+                     "virtualCells[%zu]: needs cellType (string) and cellNumber "
+                     "(integer >= 0)",
+                     i);
+            return PAI_E_INVALID;
+        }
+    }
+    return PAI_OK;
+}
+
+pai_err_t jobs_vc_change(jobs_t *j, const char *vc, const json_t *spec, bool *created, char *err,
+                         size_t errlen)
+{
+    *created = false;
+    if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc)) {
+        snprintf(err, errlen, "a VC name is 1 to 64 of [A-Za-z0-9_-]");
+        return PAI_E_INVALID;
+    }
+    pthread_mutex_lock(&j->mu);
+    pai_err_t rc = PAI_OK;
+    json_t *cfg = NULL;
+    sched_t *s = NULL;
+    if (!j->hived) {
+        snprintf(err, errlen,
+                 "virtual clusters come from the scheduler config: start the server "
+                 "with hived_config to define and change them");
+        rc = PAI_E_INVALID;
+        goto out;
+    }
+    cfg = json_deep_copy(j->hived);
+    json_t *vcs = json_object_get(cfg, "virtualClusters");
+    if (!json_is_object(vcs)) {
+        vcs = json_object();
+        json_object_set_new(cfg, "virtualClusters", vcs);
+    }
+    char who[PAI_MAX_NAME + 1];
+    if (!spec) { /* delete */
+        if (!json_object_get(vcs, vc)) {
+            rc = PAI_E_NO_VC;
+            snprintf(err, errlen, "virtual cluster %s is not found", vc);
+        } else if (vc_has_jobs(j, vc, who, sizeof who)) {
+            rc = PAI_E_REMOVE_RUNNING_VC;
+            snprintf(err, errlen, "virtual cluster %s still has unfinished jobs (%s)", vc, who);
+        } else {
+            json_object_del(vcs, vc);
+        }
+    } else {
+        const json_t *cells = json_object_get(spec, "virtualCells");
+        rc = check_cells(cells, err, errlen);
+        if (rc == PAI_OK) {
+            json_t *one = json_object_get(vcs, vc);
+            *created = one == NULL;
+            if (!one)
+                json_object_set_new(vcs, vc, one = json_object());
+            json_object_set_new(one, "virtualCells", json_deep_copy(cells));
+        }
+    }
+    if (rc == PAI_OK)
+        rc = rebuild(j, cfg, &s, err, errlen);
+    if (rc == PAI_OK) {
+        char *text = json_dumps(cfg, JSON_COMPACT);
+        rc = text ? store_put(j->st, "meta", "hived_config", 0, text) : PAI_E_NOMEM;
+        free(text);
+        if (rc != PAI_OK) {
+            snprintf(err, errlen, "the store is unavailable");
+            sched_free(s);
+        }
+    }
+    if (rc == PAI_OK) {
+        log_info("vc=%s %s", vc, !spec ? "deleted" : *created ? "created" : "changed");
+        swap(j, s, cfg);
+        cfg = NULL;
+    }
+out:
+    json_decref(cfg);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}

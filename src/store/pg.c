@@ -1,0 +1,826 @@
+/*
+ * pg.c - the PostgreSQL store backend (libpq), for large or highly available
+ * installs.  Same contract as sqlite.c (see store.h); chosen by a
+ * postgres:// or postgresql:// URL in store_open.
+ *
+ * DESIGN
+ *   - One table `pai_records(kind, key, seq, json)`; `key` uses the "C"
+ *     collation so scans order keys bytewise, as SQLite does.  Schema changes
+ *     are the numbered migrations in migrations[]; the table
+ *     `pai_schema_migrations` records each applied number.  Migrations run in
+ *     one transaction under an advisory lock, so two servers starting at once
+ *     do not race.  A schema newer than this binary is refused.
+ *   - Values only travel as parameters of prepared statements (PQprepare /
+ *     PQexecPrepared); no SQL text is ever built from data.
+ *   - Writes: group commit, as in sqlite.c.  Callers enqueue a request and
+ *     wait; one committer thread owns the write connection, takes everything
+ *     queued and runs it in one transaction, COMMITting once
+ *     (synchronous_commit on: the WAL is flushed before COMMIT returns), then
+ *     wakes the waiters.  The group travels in one round trip (libpq
+ *     pipeline mode: BEGIN and every operation, then a sync); COMMIT is sent
+ *     only once every result is in, so until then a failure leaves nothing
+ *     committed and the group can safely be tried again.  INSERT uses
+ *     ON CONFLICT DO NOTHING and DELETE reports 0 rows, so a single-operation
+ *     request cannot half-fail.  When a multi-operation request (a batch)
+ *     failed half-way, the transaction is rolled back and the group re-run
+ *     one statement at a time, each batch inside a SAVEPOINT.  When a
+ *     statement fails at the SQL level (which aborts the transaction) or the
+ *     connection drops, the group is rolled back and every request retried
+ *     alone in its own transaction after reconnecting, so one bad request
+ *     never fails its neighbours.  The outcome of a failed COMMIT is unknown:
+ *     it is reported (PAI_E_IO), never retried.
+ *   - Reads: a lazily opened pool of connections.  When all are busy a caller
+ *     waits a little, then gets a temporary connection, so a scan callback
+ *     may call the store again.  Scans stream rows (single-row mode) instead
+ *     of holding a whole kind in memory.
+ *   - Connections that break are reset (PQreset) before their next use.
+ *     connect_timeout bounds every connect, so an unreachable server is an
+ *     error after a few seconds, never a hang.
+ *
+ * Invariant: a write call returns only after its change is durable (or
+ * failed and left no trace).
+ */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store.h"
+#include "store/store_ops.h"
+
+#define PG_READ_POOL       8
+#define PG_POOL_WAIT_MS    1000               /* then a temporary connection */
+#define PG_PIPELINE_MAX    1024               /* operations per pipelined group */
+#define PG_CONNECT_TIMEOUT "5"                /* seconds; a URL may set its own */
+#define PG_MIGRATION_LOCK  "7046414953746f72" /* pg_advisory_xact_lock key */
+
+typedef struct pg_store pg_store_t;
+
+static const char *const migrations[] = {
+    /* 1: the record table and its scan order. */
+    "CREATE TABLE pai_records (kind text NOT NULL, key text COLLATE \"C\" NOT NULL,"
+    " seq bigint NOT NULL DEFAULT 0, json text NOT NULL, PRIMARY KEY (kind, key));"
+    "CREATE INDEX pai_records_scan ON pai_records (kind, seq, key);",
+};
+
+enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q__COUNT };
+static const struct {
+    const char *name;
+    int nparams;
+    const char *sql;
+} queries[Q__COUNT] = {
+    [Q_GET] = {"pai_get", 2, "SELECT json FROM pai_records WHERE kind = $1 AND key = $2"},
+    [Q_PUT] = {"pai_put", 4,
+               "INSERT INTO pai_records (kind, key, seq, json) VALUES ($1, $2, $3, $4)"
+               " ON CONFLICT (kind, key) DO UPDATE SET seq = EXCLUDED.seq, json = EXCLUDED.json"},
+    [Q_INSERT] = {"pai_insert", 4,
+                  "INSERT INTO pai_records (kind, key, seq, json) VALUES ($1, $2, $3, $4)"
+                  " ON CONFLICT (kind, key) DO NOTHING"},
+    [Q_DEL] = {"pai_del", 2, "DELETE FROM pai_records WHERE kind = $1 AND key = $2"},
+    [Q_SCAN] = {"pai_scan", 1,
+                "SELECT key, seq, json FROM pai_records WHERE kind = $1 ORDER BY seq, key"},
+};
+
+typedef struct {
+    PGconn *pg;
+    bool ready; /* session set up and statements prepared */
+} conn_t;
+
+/* One caller's write, queued for the committer. */
+typedef struct wreq {
+    const store_op_t *ops;
+    size_t n;
+    bool strict_del;
+    pai_err_t rc;
+    bool done;
+    struct wreq *next;
+} wreq_t;
+
+struct pg_store {
+    char *url;
+    conn_t writer;
+
+    conn_t readers[PG_READ_POOL];
+    bool reader_busy[PG_READ_POOL];
+    pthread_mutex_t rlock;
+    pthread_cond_t rcond;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* committer waits for work */
+    pthread_cond_t donecond; /* writers wait for their group */
+    wreq_t *qhead, *qtail;
+    bool stopping;
+    pthread_t committer;
+    bool committer_started;
+};
+
+/* ---- connections ------------------------------------------------------- */
+
+/* libpq messages end with a newline; keep log lines one line. */
+static const char *pg_msg(const PGconn *pg, char *buf, size_t len)
+{
+    str_copy(buf, pg ? PQerrorMessage(pg) : "out of memory", len);
+    for (char *p = buf; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = (p[1] ? ' ' : '\0');
+    return buf;
+}
+
+/* Run a fixed statement (no parameters, no data: BEGIN, COMMIT, DDL). */
+static bool conn_cmd(conn_t *c, const char *sql)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    ExecStatusType s = PQresultStatus(res);
+    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (!ok) {
+        char m[512];
+        log_error("store: postgres: %.40s: %s", sql, pg_msg(c->pg, m, sizeof(m)));
+    }
+    PQclear(res);
+    return ok;
+}
+
+static bool conn_setup(conn_t *c)
+{
+    if (!conn_cmd(c, "SET synchronous_commit = on"))
+        return false;
+    for (int i = 0; i < Q__COUNT; i++) {
+        PGresult *res = PQprepare(c->pg, queries[i].name, queries[i].sql, queries[i].nparams, NULL);
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            char m[512];
+            log_error("store: postgres: prepare %s: %s", queries[i].name,
+                      pg_msg(c->pg, m, sizeof(m)));
+            return false;
+        }
+    }
+    c->ready = true;
+    return true;
+}
+
+static void conn_close(conn_t *c)
+{
+    PQfinish(c->pg);
+    c->pg = NULL;
+    c->ready = false;
+}
+
+/* Where we tried to connect, without the password. */
+static void describe_target(const PGconn *pg, char *buf, size_t len)
+{
+    const char *host = pg ? PQhost(pg) : NULL, *port = pg ? PQport(pg) : NULL;
+    const char *db = pg ? PQdb(pg) : NULL;
+    snprintf(buf, len, "%s:%s/%s", host && *host ? host : "?", port && *port ? port : "?",
+             db && *db ? db : "?");
+}
+
+/* Server notices ("relation already exists, skipping") go to the debug log,
+ * not to stderr as libpq would print them. */
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    log_debug("store: postgres: %.200s", msg);
+}
+
+static pai_err_t conn_open(conn_t *c, const char *url, char *err, size_t errlen)
+{
+    /* Processed in order: the URL (dbname, expanded) overrides the defaults
+     * before it, so a URL may set its own.  The TCP settings notice a dead
+     * peer or network path within about a minute instead of the kernel's
+     * default of many minutes. */
+    const char *const kw[] = {"connect_timeout",
+                              "application_name",
+                              "client_encoding",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "dbname",
+                              NULL};
+    const char *const val[] = {
+        PG_CONNECT_TIMEOUT, "pai", "UTF8", "30", "10", "3", "60000", url, NULL};
+    memset(c, 0, sizeof(*c));
+    c->pg = PQconnectdbParams(kw, val, 1);
+    char m[512], where[256];
+    if (!c->pg) {
+        snprintf(err, errlen, "store: PostgreSQL: out of memory");
+        return PAI_E_NOMEM;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        describe_target(c->pg, where, sizeof(where));
+        snprintf(err, errlen, "store: cannot connect to PostgreSQL at %s: %s", where,
+                 pg_msg(c->pg, m, sizeof(m)));
+        conn_close(c);
+        return PAI_E_UNAVAILABLE;
+    }
+    PQsetNoticeProcessor(c->pg, on_notice, NULL);
+    return PAI_OK;
+}
+
+/* Make c usable: reconnect when the connection broke, prepare when new. */
+static bool conn_ensure(conn_t *c)
+{
+    if (!c->pg)
+        return false;
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        c->ready = false;
+        PQreset(c->pg);
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+            char m[512];
+            log_error("store: postgres: reconnect failed: %s", pg_msg(c->pg, m, sizeof(m)));
+            return false;
+        }
+        log_info("store: postgres: reconnected");
+    }
+    return c->ready || conn_setup(c);
+}
+
+/* ---- migrations -------------------------------------------------------- */
+
+static pai_err_t schema_version(conn_t *c, int *have, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(c->pg, "SELECT coalesce(max(version), 0) FROM pai_schema_migrations");
+    pai_err_t rc = PAI_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        str_to_int(PQgetvalue(res, 0, 0), 0, 1 << 30, have) != PAI_OK) {
+        char m[512];
+        snprintf(err, errlen, "store: postgres: reading the schema version: %s",
+                 pg_msg(c->pg, m, sizeof(m)));
+        rc = PAI_E_IO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static pai_err_t record_migration(conn_t *c, int v, char *err, size_t errlen)
+{
+    char num[16];
+    snprintf(num, sizeof(num), "%d", v);
+    const char *vals[1] = {num};
+    PGresult *res = PQexecParams(c->pg, "INSERT INTO pai_schema_migrations (version) VALUES ($1)",
+                                 1, NULL, vals, NULL, NULL, 0);
+    pai_err_t rc = PAI_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char m[512];
+        snprintf(err, errlen, "store: postgres: migration %d: %s", v, pg_msg(c->pg, m, sizeof(m)));
+        rc = PAI_E_IO;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static pai_err_t migrate_locked(conn_t *c, char *err, size_t errlen)
+{
+    int have = 0, want = (int)ARRAY_LEN(migrations);
+    pai_err_t rc = schema_version(c, &have, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    if (have > want) {
+        snprintf(err, errlen, "store schema version %d is newer than this pai (%d)", have, want);
+        return PAI_E_BAD_CONFIG;
+    }
+    for (int v = have; v < want; v++) {
+        if (!conn_cmd(c, migrations[v])) {
+            char m[512];
+            snprintf(err, errlen, "store: postgres: migration %d: %s", v + 1,
+                     pg_msg(c->pg, m, sizeof(m)));
+            return PAI_E_IO;
+        }
+        if ((rc = record_migration(c, v + 1, err, errlen)) != PAI_OK)
+            return rc;
+        log_info("store: applied migration %d", v + 1);
+    }
+    return PAI_OK;
+}
+
+static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
+{
+    char m[512];
+    if (!conn_cmd(c, "BEGIN") ||
+        !conn_cmd(c, "SELECT pg_advisory_xact_lock(x'" PG_MIGRATION_LOCK "'::bigint)") ||
+        !conn_cmd(c, "CREATE TABLE IF NOT EXISTS pai_schema_migrations (version integer PRIMARY"
+                     " KEY, applied_at timestamptz NOT NULL DEFAULT now())")) {
+        snprintf(err, errlen, "store: postgres: preparing migrations: %s",
+                 pg_msg(c->pg, m, sizeof(m)));
+        (void)conn_cmd(c, "ROLLBACK");
+        return PAI_E_IO;
+    }
+    pai_err_t rc = migrate_locked(c, err, errlen);
+    if (rc != PAI_OK) {
+        (void)conn_cmd(c, "ROLLBACK");
+        return rc;
+    }
+    if (!conn_cmd(c, "COMMIT")) {
+        snprintf(err, errlen, "store: postgres: committing migrations: %s",
+                 pg_msg(c->pg, m, sizeof(m)));
+        return PAI_E_IO;
+    }
+    return PAI_OK;
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+/* Run one operation.  *aborted is set when the statement failed at the SQL
+ * level (the transaction is then unusable); logical outcomes (EXISTS,
+ * NOT_FOUND) leave the transaction intact. */
+static pai_err_t run_op(conn_t *c, const store_op_t *op, bool strict_del, bool *aborted)
+{
+    int q = op->op == STORE_OP_PUT ? Q_PUT : op->op == STORE_OP_INSERT ? Q_INSERT : Q_DEL;
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
+    const char *vals[4] = {op->kind, op->key, seq, op->json};
+    PGresult *res = PQexecPrepared(c->pg, queries[q].name, queries[q].nparams, vals, NULL, NULL, 0);
+    pai_err_t rc = PAI_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char m[512];
+        log_error("store: postgres: %s %s/%s: %s", q == Q_DEL ? "delete" : "write", op->kind,
+                  op->key, pg_msg(c->pg, m, sizeof(m)));
+        *aborted = true;
+        rc = PAI_E_IO;
+    } else if (strcmp(PQcmdTuples(res), "0") == 0) {
+        if (q == Q_INSERT)
+            rc = PAI_E_EXISTS;
+        else if (q == Q_DEL && strict_del)
+            rc = PAI_E_NOT_FOUND;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* One request inside the open transaction; a multi-operation request runs
+ * inside a SAVEPOINT so that its failure undoes only its own changes. */
+static pai_err_t apply_req(conn_t *c, const wreq_t *r, bool *aborted)
+{
+    bool multi = r->n > 1;
+    if (multi && !conn_cmd(c, "SAVEPOINT pai_req")) {
+        *aborted = true;
+        return PAI_E_IO;
+    }
+    pai_err_t rc = PAI_OK;
+    for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
+        rc = run_op(c, &r->ops[i], r->strict_del, aborted);
+    if (!multi || *aborted)
+        return rc;
+    if (rc != PAI_OK && !conn_cmd(c, "ROLLBACK TO SAVEPOINT pai_req"))
+        *aborted = true;
+    else if (!conn_cmd(c, "RELEASE SAVEPOINT pai_req"))
+        *aborted = true;
+    return *aborted ? PAI_E_IO : rc;
+}
+
+/* One request in a transaction of its own (the retry path). */
+static pai_err_t commit_alone(conn_t *c, const wreq_t *r)
+{
+    bool aborted = false;
+    if (!conn_ensure(c) || !conn_cmd(c, "BEGIN"))
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = apply_req(c, r, &aborted);
+    if (rc != PAI_OK) {
+        (void)conn_cmd(c, "ROLLBACK");
+        return rc;
+    }
+    return conn_cmd(c, "COMMIT") ? PAI_OK : PAI_E_IO;
+}
+
+/* The group in one transaction, one statement at a time (savepoints for
+ * multi-operation requests); see DESIGN for the retry. */
+static void commit_sequential(conn_t *c, wreq_t *list)
+{
+    bool aborted = !conn_ensure(c) || !conn_cmd(c, "BEGIN");
+    for (wreq_t *r = list; r && !aborted; r = r->next)
+        r->rc = apply_req(c, r, &aborted);
+    if (!aborted) {
+        if (conn_cmd(c, "COMMIT"))
+            return;
+        /* The outcome of a failed COMMIT is unknown: report, never retry. */
+        for (wreq_t *r = list; r; r = r->next)
+            r->rc = PAI_E_IO;
+        return;
+    }
+    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        (void)conn_cmd(c, "ROLLBACK");
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = commit_alone(c, r);
+}
+
+static bool send_op(conn_t *c, const store_op_t *op)
+{
+    int q = op->op == STORE_OP_PUT ? Q_PUT : op->op == STORE_OP_INSERT ? Q_INSERT : Q_DEL;
+    char seq[24];
+    snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
+    const char *vals[4] = {op->kind, op->key, seq, op->json};
+    return PQsendQueryPrepared(c->pg, queries[q].name, queries[q].nparams, vals, NULL, NULL, 0);
+}
+
+/* The next result in pipeline mode (and the NULL that ends it). */
+static ExecStatusType next_result(conn_t *c, bool *zero_rows)
+{
+    PGresult *res = PQgetResult(c->pg);
+    ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    *zero_rows = res && strcmp(PQcmdTuples(res), "0") == 0;
+    if (s == PGRES_FATAL_ERROR && res) {
+        char m[512];
+        log_error("store: postgres: write: %s", pg_msg(c->pg, m, sizeof(m)));
+    }
+    PQclear(res);
+    if (res && s != PGRES_PIPELINE_SYNC)
+        PQclear(PQgetResult(c->pg));
+    return s;
+}
+
+/* PIPE_DONE: commit.  PIPE_HALF: a batch failed half-way (undo, re-run
+ * one statement at a time).  PIPE_ERROR: a statement failed or the
+ * connection dropped (undo, retry each request alone). */
+typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR } pipe_outcome_t;
+
+/* Read the pipeline's results into the requests. */
+static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
+{
+    bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
+    for (wreq_t *r = list; r; r = r->next) {
+        r->rc = PAI_OK;
+        for (size_t i = 0; i < r->n; i++) {
+            if (next_result(c, &zero) != PGRES_COMMAND_OK) {
+                error = true;
+                continue;
+            }
+            if (zero && r->ops[i].op == STORE_OP_INSERT && r->rc == PAI_OK)
+                r->rc = PAI_E_EXISTS;
+            else if (zero && r->ops[i].op == STORE_OP_DEL && r->strict_del && r->rc == PAI_OK)
+                r->rc = PAI_E_NOT_FOUND;
+        }
+        /* its other changes are in the transaction */
+        if (r->rc != PAI_OK && r->n > 1)
+            half = true;
+    }
+    if (next_result(c, &zero) != PGRES_PIPELINE_SYNC)
+        error = true;
+    return error ? PIPE_ERROR : half ? PIPE_HALF : PIPE_DONE;
+}
+
+/* The whole group in one round trip: BEGIN and every operation pipelined,
+ * then COMMIT once all results are in (COMMIT is never sent before we know
+ * the transaction is good, so a failure here is always safe to retry). */
+static void commit_pipelined(conn_t *c, wreq_t *list)
+{
+    if (!conn_ensure(c) || !PQenterPipelineMode(c->pg)) {
+        commit_sequential(c, list);
+        return;
+    }
+    bool sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    for (wreq_t *r = list; r && sent; r = r->next)
+        for (size_t i = 0; i < r->n && sent; i++)
+            sent = send_op(c, &r->ops[i]);
+    pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_ERROR;
+    if (!PQexitPipelineMode(c->pg)) {
+        /* results left unread (a send failed half-way): start afresh */
+        PQreset(c->pg);
+        c->ready = false;
+    }
+    if (out == PIPE_DONE) {
+        if (conn_cmd(c, "COMMIT"))
+            return;
+        for (wreq_t *r = list; r; r = r->next)
+            r->rc = PAI_E_IO; /* the outcome of a failed COMMIT is unknown */
+        return;
+    }
+    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        (void)conn_cmd(c, "ROLLBACK");
+    if (out == PIPE_HALF) {
+        commit_sequential(c, list);
+        return;
+    }
+    for (wreq_t *r = list; r; r = r->next)
+        r->rc = commit_alone(c, r);
+}
+
+/* Run one group of requests in one transaction. */
+static void commit_group(pg_store_t *st, wreq_t *list)
+{
+    size_t ops = 0;
+    for (wreq_t *r = list; r; r = r->next)
+        ops += r->n;
+    /* a bounded pipeline: its results must fit the socket buffers */
+    if (ops <= PG_PIPELINE_MAX)
+        commit_pipelined(&st->writer, list);
+    else
+        commit_sequential(&st->writer, list);
+}
+
+static void *committer_main(void *arg)
+{
+    pg_store_t *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (!st->qhead && !st->stopping)
+            pthread_cond_wait(&st->qcond, &st->qlock);
+        if (!st->qhead && st->stopping)
+            break;
+        wreq_t *list = st->qhead;
+        st->qhead = st->qtail = NULL;
+        pthread_mutex_unlock(&st->qlock);
+        commit_group(st, list);
+        pthread_mutex_lock(&st->qlock);
+        for (wreq_t *r = list, *next; r; r = next) {
+            next = r->next;
+            r->done = true; /* r belongs to its waiter from here on */
+        }
+        pthread_cond_broadcast(&st->donecond);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+static pai_err_t pg_write(void *be, const store_op_t *ops, size_t n, bool strict_del)
+{
+    pg_store_t *st = be;
+    wreq_t r = {.ops = ops, .n = n, .strict_del = strict_del, .rc = PAI_E_INTERNAL};
+    pthread_mutex_lock(&st->qlock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->qlock);
+        return PAI_E_UNAVAILABLE;
+    }
+    if (st->qtail)
+        st->qtail->next = &r;
+    else
+        st->qhead = &r;
+    st->qtail = &r;
+    pthread_cond_signal(&st->qcond);
+    while (!r.done)
+        pthread_cond_wait(&st->donecond, &st->qlock);
+    pthread_mutex_unlock(&st->qlock);
+    return r.rc;
+}
+
+/* ---- reads ------------------------------------------------------------- */
+
+static int free_slot(pg_store_t *st)
+{
+    for (int i = 0; i < PG_READ_POOL; i++)
+        if (!st->reader_busy[i])
+            return i;
+    return -1;
+}
+
+/* Wait up to PG_POOL_WAIT_MS for a pool slot; -1 when none came free. */
+static int reader_slot(pg_store_t *st)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PG_POOL_WAIT_MS / 1000;
+    until.tv_nsec += (long)(PG_POOL_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&st->rlock);
+    int slot;
+    while ((slot = free_slot(st)) < 0)
+        if (pthread_cond_timedwait(&st->rcond, &st->rlock, &until) != 0)
+            break;
+    if (slot < 0)
+        slot = free_slot(st);
+    if (slot >= 0)
+        st->reader_busy[slot] = true;
+    pthread_mutex_unlock(&st->rlock);
+    return slot;
+}
+
+/* A ready read connection: pooled (*slot >= 0) or temporary (*slot = -1). */
+static conn_t *reader_get(pg_store_t *st, conn_t *temp, int *slot)
+{
+    char err[600];
+    *slot = reader_slot(st);
+    conn_t *c = *slot >= 0 ? &st->readers[*slot] : temp;
+    if (*slot < 0 || !c->pg) {
+        if (conn_open(c, st->url, err, sizeof(err)) != PAI_OK) {
+            log_error("%s", err);
+            goto fail;
+        }
+    }
+    if (conn_ensure(c))
+        return c;
+fail:
+    if (*slot < 0)
+        conn_close(c);
+    else {
+        pthread_mutex_lock(&st->rlock);
+        st->reader_busy[*slot] = false;
+        pthread_cond_signal(&st->rcond);
+        pthread_mutex_unlock(&st->rlock);
+    }
+    return NULL;
+}
+
+static void reader_put(pg_store_t *st, conn_t *c, int slot)
+{
+    if (slot < 0) {
+        conn_close(c);
+        return;
+    }
+    pthread_mutex_lock(&st->rlock);
+    st->reader_busy[slot] = false;
+    pthread_cond_signal(&st->rcond);
+    pthread_mutex_unlock(&st->rlock);
+}
+
+/* A read failed: worth one retry when the connection turned out broken
+ * (the server restarted or ended the session while it sat in the pool). */
+static bool read_retryable(const conn_t *c, int attempt)
+{
+    return attempt == 0 && PQstatus(c->pg) != CONNECTION_OK;
+}
+
+static pai_err_t get_once(conn_t *c, const char *kind, const char *key, char **json_out,
+                          int attempt)
+{
+    const char *vals[2] = {kind, key};
+    PGresult *res = PQexecPrepared(c->pg, queries[Q_GET].name, 2, vals, NULL, NULL, 0);
+    pai_err_t rc = PAI_E_NOT_FOUND;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char m[512];
+        if (!read_retryable(c, attempt))
+            log_error("store: postgres: get %s/%s: %s", kind, key, pg_msg(c->pg, m, sizeof(m)));
+        rc = PAI_E_IO;
+    } else if (PQntuples(res) > 0) {
+        *json_out = strdup(PQgetvalue(res, 0, 0));
+        rc = *json_out ? PAI_OK : PAI_E_NOMEM;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static pai_err_t pg_get(void *be, const char *kind, const char *key, char **json_out)
+{
+    pg_store_t *st = be;
+    conn_t temp, *c;
+    int slot;
+    *json_out = NULL;
+    if (!(c = reader_get(st, &temp, &slot)))
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = get_once(c, kind, key, json_out, 0);
+    if (rc == PAI_E_IO && read_retryable(c, 0))
+        rc = conn_ensure(c) ? get_once(c, kind, key, json_out, 1) : PAI_E_UNAVAILABLE;
+    reader_put(st, c, slot);
+    return rc;
+}
+
+/* Read the streamed rows of a started scan; drains the rest after a stop.
+ * *rows counts the rows handed to cb. */
+static pai_err_t scan_rows(conn_t *c, const char *kind, store_scan_fn cb, void *ud, long *rows,
+                           int attempt)
+{
+    pai_err_t rc = PAI_OK;
+    bool stopped = false;
+    PGresult *res;
+    while ((res = PQgetResult(c->pg))) {
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_SINGLE_TUPLE && !stopped && rc == PAI_OK) {
+            int64_t seq = 0;
+            (*rows)++;
+            if (str_to_i64(PQgetvalue(res, 0, 1), INT64_MIN, INT64_MAX, &seq) != PAI_OK)
+                rc = PAI_E_IO;
+            else if (cb(ud, PQgetvalue(res, 0, 0), seq, PQgetvalue(res, 0, 2)))
+                stopped = true;
+        } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK) {
+            char m[512];
+            if (*rows > 0 || !read_retryable(c, attempt))
+                log_error("store: postgres: scan %s: %s", kind, pg_msg(c->pg, m, sizeof(m)));
+            rc = PAI_E_IO;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
+static pai_err_t scan_once(conn_t *c, const char *kind, store_scan_fn cb, void *ud, long *rows,
+                           int attempt)
+{
+    const char *vals[1] = {kind};
+    if (!PQsendQueryPrepared(c->pg, queries[Q_SCAN].name, 1, vals, NULL, NULL, 0)) {
+        char m[512];
+        if (!read_retryable(c, attempt))
+            log_error("store: postgres: scan %s: %s", kind, pg_msg(c->pg, m, sizeof(m)));
+        return PAI_E_IO;
+    }
+    (void)PQsetSingleRowMode(c->pg);
+    return scan_rows(c, kind, cb, ud, rows, attempt);
+}
+
+static pai_err_t pg_scan(void *be, const char *kind, store_scan_fn cb, void *ud)
+{
+    pg_store_t *st = be;
+    conn_t temp, *c;
+    int slot;
+    long rows = 0;
+    if (!(c = reader_get(st, &temp, &slot)))
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = scan_once(c, kind, cb, ud, &rows, 0);
+    /* retry only when the caller has seen nothing yet */
+    if (rc == PAI_E_IO && rows == 0 && read_retryable(c, 0))
+        rc = conn_ensure(c) ? scan_once(c, kind, cb, ud, &rows, 1) : PAI_E_UNAVAILABLE;
+    reader_put(st, c, slot);
+    return rc;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static pai_err_t check_url(const char *url, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &msg);
+    if (!opts) {
+        char m[400];
+        str_copy(m, msg ? msg : "out of memory", sizeof(m));
+        for (char *p = m; *p; p++)
+            if (*p == '\n')
+                *p = p[1] ? ' ' : '\0';
+        snprintf(err, errlen, "store: bad PostgreSQL URL: %s", m);
+        PQfreemem(msg);
+        return PAI_E_INVALID;
+    }
+    PQconninfoFree(opts);
+    return PAI_OK;
+}
+
+static void pg_close(void *be);
+
+static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    pai_err_t rc = check_url(url, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    if (!PQisthreadsafe()) {
+        snprintf(err, errlen, "store: this libpq is not thread-safe");
+        return PAI_E_BAD_CONFIG;
+    }
+    pg_store_t *st = xcalloc(1, sizeof(*st));
+    st->url = xstrdup(url);
+    pthread_mutex_init(&st->rlock, NULL);
+    pthread_cond_init(&st->rcond, NULL);
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qcond, NULL);
+    pthread_cond_init(&st->donecond, NULL);
+    if ((rc = conn_open(&st->writer, url, err, errlen)) != PAI_OK)
+        goto fail;
+    if ((rc = migrate(&st->writer, err, errlen)) != PAI_OK)
+        goto fail;
+    if (!conn_setup(&st->writer)) {
+        char m[512];
+        snprintf(err, errlen, "store: postgres: preparing statements: %s",
+                 pg_msg(st->writer.pg, m, sizeof(m)));
+        rc = PAI_E_IO;
+        goto fail;
+    }
+    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
+        snprintf(err, errlen, "store: cannot start the committer thread");
+        rc = PAI_E_INTERNAL;
+        goto fail;
+    }
+    st->committer_started = true;
+    *out = st;
+    return PAI_OK;
+fail:
+    pg_close(st);
+    return rc;
+}
+
+static void pg_close(void *be)
+{
+    pg_store_t *st = be;
+    if (!st)
+        return;
+    if (st->committer_started) {
+        pthread_mutex_lock(&st->qlock);
+        st->stopping = true;
+        pthread_cond_broadcast(&st->qcond);
+        pthread_mutex_unlock(&st->qlock);
+        pthread_join(st->committer, NULL);
+    }
+    for (int i = 0; i < PG_READ_POOL; i++)
+        conn_close(&st->readers[i]);
+    conn_close(&st->writer);
+    pthread_mutex_destroy(&st->rlock);
+    pthread_cond_destroy(&st->rcond);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->donecond);
+    free(st->url);
+    free(st);
+}
+
+const store_ops_t store_pg_ops = {
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .write = pg_write,
+    .get = pg_get,
+    .scan = pg_scan,
+};
