@@ -136,6 +136,16 @@ async function main() {
     ];
   });
 
+  // ---- logs: OpenPAI's server and portal spell the tail flag tail-mode ----
+  const logs = `/api/v2/jobs/${ADMIN}~${J}/attempts/0/taskRoles/worker/taskIndex/0/attempts/0/logs`;
+  r = await req('GET', `${logs}?tail-mode=true`, { token: admin });
+  expectOk('task log locations with tail-mode=true', r, 'GET',
+    '/api/v2/jobs/{user}~{job}/attempts/{jobAttemptId}/taskRoles/{taskRoleName}/taskIndex/{taskIndex}/attempts/{taskAttemptId}/logs',
+    200, b => [[b.locations.every(l => /tailMode=true/.test(l.uri)), 'tail URIs']]);
+  r = await req('GET', `${logs}/stdout?tail-mode=true`, { token: admin });
+  L.check(r.status === 200 && typeof r.body === 'string' && r.body.includes('raw'), 'the stdout tail with tail-mode=true',
+    `${r.status} ${short(r.body)}`);
+
   // ---- config as text/yaml ----
   r = await req('GET', `/api/v2/jobs/${ADMIN}~${J}/config`, { token: admin });
   L.check(r.status === 200 && /yaml/.test(r.type) && typeof r.body === 'string' && r.body.includes(`name: ${J}`),
