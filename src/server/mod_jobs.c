@@ -132,7 +132,8 @@ static bool query_i64(const http_req_t *req, http_resp_t *resp, const char *name
 {
     const char *s = http_query(req, name);
     *out = 0;
-    if (s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
+    /* An empty value (offset=&limit=, as form-built URLs send) is the default. */
+    if (s && *s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
         http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
         return false;
     }
