@@ -167,6 +167,10 @@ async function main() {
       [Array.isArray(b.data) && b.data.length === 3, `${b.data && b.data.length} items`],
       [b.data && all.length > 4 && b.data[0].name === all[2].name, 'the page starts at offset 2'],
     ]);
+  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=&limit=&withTotalCount=true`, { token: admin });
+  expectOk('GET /api/v2/jobs?offset=&limit= (empty): the defaults', r, 'GET', '/api/v2/jobs', 200, b => [
+    [b.totalCount === all.length && b.data.length === all.length, `totalCount ${b.totalCount}, ${b.data.length} items`],
+  ]);
   r = await req('GET', '/api/v2/jobs?order=jobName,ASC&limit=5', { token: admin });
   expectOk('GET /api/v2/jobs?order=jobName,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.length === 5 && b.every((j, i) => i === 0 || b[i - 1].name <= j.name), `names ${b.map(j => j.name)}`],
