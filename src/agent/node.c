@@ -272,10 +272,14 @@ static void spec_free(spec_buf_t *b)
     free(b->cgroup);
 }
 
-/* A short unique name for the container / cgroup leaf (FNV-1a of node+id). */
+/* A short name for the container, unique on the host (FNV-1a of the agent
+ * process's boot id, the node and the attempt): several agents, even with
+ * the same node names (tests), may share a host and its engine. */
 static void attempt_name(const node_t *n, const char *id, char *out, size_t len)
 {
     uint64_t h = 1469598103934665603ull;
+    for (const char *s = n->boot_id; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
     for (const char *s = n->name; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
     for (const char *s = id; *s; s++)
@@ -292,7 +296,8 @@ static void spec_fill(node_t *n, task_t *t, const json_t *d, spec_buf_t *b)
     b->state = task_path(n, t, "tasks");
     b->logs = task_path(n, t, "logs");
     b->cwd = str_printf("%s/cwd", b->state);
-    b->cgroup = str_printf("pai/%s/%s", n->name, t->esc);
+    /* unique per agent process too (the monitor alone uses the path) */
+    b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
     attempt_name(n, t->id, b->name, sizeof(b->name));
     b->env = build_env(json_object_get(d, "env"), json_object_get(d, "gpus"), b->cwd);
     s->attempt_id = t->id;

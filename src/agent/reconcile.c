@@ -51,7 +51,8 @@ size_t reconcile(const char *const *desired, size_t nd, const rc_actual_t *actua
     for (size_t i = 0; i < na; i++)
         act[i] = &actual[i];
     qsort(act, na, sizeof(*act), cmp_actual);
-    memcpy(des, desired, nd * sizeof(*des));
+    if (nd)
+        memcpy(des, desired, nd * sizeof(*des));
     qsort(des, nd, sizeof(*des), cmp_str);
     for (size_t i = 0; i < nd; i++) {
         /* a repeated id in the desired set is started once */

@@ -93,7 +93,9 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* Write path atomically (tmp + rename). */
+/* Write path atomically (tmp + rename).  No fsync: the files must survive
+ * an agent or monitor crash, which rename guarantees; after a machine
+ * crash the attempt is gone anyway (the server's node-loss path). */
 static int write_atomic(const char *dir, const char *name, const char *text)
 {
     char tmp[1024], dst[1024];
@@ -103,7 +105,6 @@ static int write_atomic(const char *dir, const char *name, const char *text)
     if (fd < 0)
         return -1;
     write_all(fd, text, strlen(text));
-    fsync(fd);
     close(fd);
     return rename(tmp, dst);
 }

@@ -188,12 +188,37 @@ static int container_prepare(const runtime_ops_t *ops, const rt_spec_t *spec, in
     return RT_EXIT_IMAGE_MISSING;
 }
 
+static bool env_has(char *const *env, const char *entry)
+{
+    size_t l = strcspn(entry, "=");
+    for (char *const *e = env; e && *e; e++)
+        if (strncmp(*e, entry, l) == 0 && (*e)[l] == '=')
+            return true;
+    return false;
+}
+
+/* The engine's own environment: the agent's (DOCKER_HOST, CONTAINER_HOST,
+ * XDG_RUNTIME_DIR...) under the task's values, which `-e NAME` forwards. */
+static void engine_env(const rt_spec_t *spec, argv_t *out)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++)
+        if (strchr(*e, '=') && !env_has(spec->env, *e))
+            av_add(out, *e);
+    for (char *const *e = spec->env; e && *e; e++)
+        av_add(out, *e);
+}
+
 static pai_err_t container_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
 {
-    argv_t a = {0};
+    argv_t a = {0}, env = {0};
     build_container_argv(ops, spec, &a);
-    pai_err_t rc = monitor_start(ops, spec, a.v, container_prepare, t);
+    engine_env(spec, &env);
+    rt_spec_t s = *spec;
+    s.env = env.v;
+    pai_err_t rc = monitor_start(ops, &s, a.v, container_prepare, t);
     av_free(&a);
+    av_free(&env);
     return rc;
 }
 

@@ -523,6 +523,12 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
 static void free_job(sched_t *s, int slot)
 {
     job_t *j = &s->jobs[slot];
+    clear_reservation(s, slot);
+    if (j->waiting_on > 0) /* victims dying for this job: their GPUs go back to everyone */
+        for (int i = 0; i < s->n_jobs; i++)
+            if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
+                s->jobs[i].dying_for = SCHED_NONE;
+    j = &s->jobs[slot];
     sched_strmap_del(&s->job_map, j->id);
     job_clear(j);
     s->free_slots[s->n_free++] = slot;
@@ -547,10 +553,6 @@ pai_err_t sched_cancel(sched_t *s, const char *job_id)
     int slot = sched_strmap_get(&s->job_map, job_id);
     if (slot == SCHED_NONE || s->jobs[slot].state != JOB_WAITING)
         return PAI_E_NO_JOB;
-    clear_reservation(s, slot);
-    for (int i = 0; i < s->n_jobs; i++)
-        if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
-            s->jobs[i].dying_for = SCHED_NONE;
     queue_remove(s, slot);
     s->waiting--;
     free_job(s, slot);

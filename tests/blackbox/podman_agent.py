@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agentfake import FAILS, Fake, get_log, make_server, report, start_agent, stop, task  # noqa
 
 IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
+RUNTIME = os.environ.get("RUNTIME", "podman")  # or docker (DOCKER_HOST may be podman's)
 
 
 def main():
@@ -20,7 +21,7 @@ def main():
     srv = make_server(fake)
     url = "http://127.0.0.1:%d" % srv.server_address[1]
     work = tempfile.mkdtemp(prefix="pai-agent-podman-")
-    a = start_agent(url, work, "pn", "--runtime", "podman")
+    a = start_agent(url, work, "pn", "--runtime", RUNTIME)
     try:
         run(fake, work)
     finally:
@@ -33,7 +34,8 @@ def main():
 def run(fake, work):
     ok = fake.wait(lambda: "pn" in fake.nodes and fake.nodes["pn"]["node"] is not None)
     node = fake.nodes.get("pn", {}).get("node") or {}
-    report(ok and node.get("runtime") == "podman", "agent registers with the podman runtime", node)
+    report(ok and node.get("runtime") == RUNTIME, "agent registers with the %s runtime" % RUNTIME,
+           node)
     share = os.path.join(work, "share")
     os.makedirs(share)
     with open(os.path.join(share, "in.txt"), "w") as f:
@@ -45,10 +47,10 @@ def run(fake, work):
                                  mounts=[{"source": share, "target": "/data"}])])
     ok = fake.wait(lambda: aid in fake.exits, timeout=60)
     ex = fake.exits.get(aid, [{}])[0]
-    report(ok and ex.get("exit_code") == 5, "podman task exit code is reported", ex)
+    report(ok and ex.get("exit_code") == 5, "%s task" % RUNTIME + " exit code is reported", ex)
     st, out = get_log(node, aid, "stdout")
-    report("env=hello" in out, "podman task sees its env", out)
-    report(" 32 " in out, "podman task gets --shm-size from shm_mb", out)
+    report("env=hello" in out, "%s task" % RUNTIME + " sees its env", out)
+    report(" 32 " in out, "%s task" % RUNTIME + " gets --shm-size from shm_mb", out)
     report("from-host" in out and os.path.exists(os.path.join(share, "out.txt")),
            "storage mount is readable and writable", out)
 
@@ -58,7 +60,7 @@ def run(fake, work):
     ok = fake.wait(lambda: oid in fake.exits, timeout=60)
     ex = fake.exits.get(oid, [{}])[0]
     report(ok and ex.get("exit_code") == -1200 and ex.get("oom") is True,
-           "podman task over its memory limit is reported OOM (-1200)", ex)
+           "%s task" % RUNTIME + " over its memory limit is reported OOM (-1200)", ex)
 
     sid = "alice~pod3/0/r/0/0"
     fake.set_desired("pn", [task(sid, "sleep 60", image=IMAGE, kill_grace_ms=2000)])
@@ -67,7 +69,7 @@ def run(fake, work):
     fake.set_desired("pn", [])
     ok = fake.wait(lambda: sid in fake.exits, timeout=60)
     ex = fake.exits.get(sid, [{}])[0]
-    report(ok and ex.get("exit_code") in (137, 143), "podman task is stopped", ex)
+    report(ok and ex.get("exit_code") == 143, "%s task" % RUNTIME + " is stopped gracefully (TERM)", ex)
 
     mid = "alice~pod4/0/r/0/0"
     fake.set_desired("pn", [task(mid, "true", image="localhost/no-such-image:0")])
@@ -75,7 +77,7 @@ def run(fake, work):
     ex = fake.exits.get(mid, [{}])[0]
     report(ok and ex.get("state") == "failed_to_start" and ex.get("exit_code") == 254,
            "a missing image fails to start with ContainerImageNotExists (254)", ex)
-    report(all(len(v) == 1 for v in fake.exits.values()), "every podman attempt ended once")
+    report(all(len(v) == 1 for v in fake.exits.values()), "every %s attempt ended once" % RUNTIME)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def run_tests(fake, url, work, procs):
     ex = fake.exits.get(rid, [{}])[0]
     starts = open(rcount).read().count("start") if os.path.exists(rcount) else 0
     report(ok and ex.get("exit_code") == 7 and starts == 1,
-           "a restarted agent re-adopts a running attempt and reports its real exit", (ex, starts))
+           "a restarted agent re-adopts a running attempt and reports its real exit",
+           (ex, starts, open(os.path.join(work, "agent-n1.log")).read()[-3000:]))
     fake.set_desired("n1", [])
 
     # Hollow nodes: one process, several nodes, nothing executed.

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clitest import PAI, REPO, Tap, free_port  # noqa: E402
@@ -112,6 +113,13 @@ def main():
         out = up.wait_banner()
         t.check("pai up prints portal, API and login",
                 "portal:  http://127.0.0.1:%d/" % port in out and "/api/v2" in out and "login:   admin / " in out, out)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as resp:
+                page = resp.read().decode(errors="replace")
+            t.check("the printed portal URL serves the portal", resp.status == 200 and "<html" in page.lower(),
+                    page[:300])
+        except OSError as e:
+            t.check("the printed portal URL serves the portal", False, e)
         pw = open(os.path.join(data, "admin.password")).read().strip()
         t.check("the printed password is the stored one", ("admin / %s" % pw) in out, out)
         probe = t.pai("login", "http://127.0.0.1:%d" % port, "--password", pw)

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""test_e2e_podman.py - a podman task end to end: a real `pai server`, a real
+`pai agent --runtime podman`, the local busybox image (built by
+scripts/build-busybox-image.sh; no registry).  Checks the job's env inside
+the container, the memory limit (an allocation past memoryMB is OOM-killed,
+-1200), host networking (the task's port is reachable from the host), and
+shm from the job.  Passes with a notice without root or podman."""
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import e2etest as e
+import paitest as pt
+
+IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+if os.geteuid() != 0 or not shutil.which("podman"):
+    pt.ok("skipped: needs root and podman")
+    pt.done()
+rc = subprocess.call(["bash", os.path.join(HERE, "..", "..", "scripts", "build-busybox-image.sh"),
+                      "podman"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+pt.check(rc == 0, "the local busybox image is built")
+srv = pt.start_server()
+c = srv.client(srv.admin_token)
+if not e.agent_api_ready(srv):
+    pt.ok("skipped: this server build has no agent API yet")
+    pt.done()
+a = e.agent(srv, "p1", "--runtime", "podman")
+pt.check(len(e.wait_nodes(c, 1)) == 1, "the podman agent registers")
+
+cmd = ('echo "job=$PAI_JOB_NAME role=$PAI_CURRENT_TASK_ROLE_NAME idx=$PAI_TASK_INDEX '
+       'gpus=$NVIDIA_VISIBLE_DEVICES"; exit 0')
+st, b = e.submit(c, e.job_yaml("pod", [e.role("main", cmd, mem=64, gpu=1)], image_uri=IMAGE))
+d = e.wait_state(c, "admin~pod", ("SUCCEEDED", "FAILED"), 120)
+pt.check(e.state(d) == "SUCCEEDED", "podman: the job SUCCEEDED", d.get("jobStatus"))
+ts = e.tasks(d, "main")
+out = ""
+if ts:
+    st, lg = c.get(ts[0]["containerLog"])
+    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
+    if "stdout" in locs:
+        out = str(c.get(locs["stdout"])[1])
+pt.check("job=admin~pod role=main idx=0 gpus=" in out and "gpus=none" not in out,
+         "podman: the container sees the job's PAI_* env and its GPU", out)
+
+st, b = e.submit(c, e.job_yaml("podoom", [e.role(
+    "main", "dd if=/dev/zero of=/dev/null bs=200M count=1; exit $?", mem=48)], image_uri=IMAGE))
+d = e.wait_state(c, "admin~podoom", ("SUCCEEDED", "FAILED"), 120)
+ts = e.tasks(d, "main")
+pt.check(e.state(d) == "FAILED" and ts and ts[0].get("containerExitCode") == -1200,
+         "podman: past memoryMB the container is OOM-killed and reported -1200", ts)
+
+cmd = "exec httpd -f -p $PAI_PORT_LIST_main_0_http -h /etc"
+st, b = e.submit(c, e.job_yaml("podnet", [e.role("main", cmd, ports={"http": 1})],
+                               image_uri=IMAGE))
+d = e.wait_state(c, "admin~podnet", "RUNNING", 120)
+ts = e.tasks(d, "main")
+port = (ts[0].get("containerPorts") or {}).get("http") if ts else None
+body = ""
+for _ in range(100):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%s/passwd" % port, timeout=2) as r:
+            body = r.read().decode()
+            break
+    except Exception:
+        time.sleep(0.1)
+pt.check("root:x:0:0" in body, "podman: host networking, the task's port is reachable", port)
+c.put("/api/v2/jobs/admin~podnet/executionType", {"value": "STOP"})
+d = e.wait_state(c, "admin~podnet", "STOPPED", 60)
+pt.check(e.state(d) == "STOPPED", "podman: the job is stopped", d.get("jobStatus"))
+left = subprocess.run(["podman", "ps", "-q", "--filter", "name=pai-"], capture_output=True,
+                      text=True).stdout.strip()
+pt.check(left == "", "podman: no container is left behind", left)
+a.stop()
+pt.done()
