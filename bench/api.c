@@ -304,7 +304,11 @@ static double list_ms(const char *base, const char *authz, int reps, size_t *byt
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s --pai PAI [--jobs N (>= 20000)] [--seconds S]\n", argv0);
+    fprintf(stderr,
+            "usage: %s --pai PAI [--jobs N (>= 20000)] [--seconds S] [--waiting yes]\n"
+            "  --waiting yes: the jobs past the throughput phases stay waiting\n"
+            "  (default: each is stopped, a store of mostly finished jobs)\n",
+            argv0);
     return 2;
 }
 
@@ -312,12 +316,15 @@ int main(int argc, char **argv)
 {
     const char *pai = NULL;
     int total = 100000, seconds = 5;
+    bool keep_waiting = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--pai") == 0)
             pai = argv[i + 1];
         else if (strcmp(argv[i], "--jobs") == 0 &&
                  str_to_int(argv[i + 1], 20000, 10000000, &total) == PAI_OK)
             continue;
+        else if (strcmp(argv[i], "--waiting") == 0 && strcmp(argv[i + 1], "yes") == 0)
+            keep_waiting = true;
         else if (strcmp(argv[i], "--seconds") == 0 &&
                  str_to_int(argv[i + 1], 1, 600, &seconds) == PAI_OK)
             continue;
@@ -367,11 +374,11 @@ int main(int argc, char **argv)
     printf("api: list 10,000 jobs:                 %7.1f ms per listing (%zu bytes)\n", ms, bytes);
     p.first = n1 + n16;
     p.count = total - n1 - n16;
-    p.stop_after = true;
+    p.stop_after = !keep_waiting;
     el = run_workers(&p, 16, submit_main, &ok, &bad);
     bad_total += bad;
-    printf("api: fill to %d jobs (submit + stop):  %7.0f jobs/s (%ld ok, %ld failed)\n", total,
-           (double)ok / el, ok, bad);
+    printf("api: fill to %d jobs (%s):  %7.0f jobs/s (%ld ok, %ld failed)\n", total,
+           keep_waiting ? "all waiting" : "submit + stop", (double)ok / el, ok, bad);
     sleep(1);
     printf("api: server RSS with %d jobs stored:  %7.1f MB\n", total, (double)rss_kb(pid) / 1024);
     ms = list_ms(base, authz, 3, &bytes);
@@ -383,9 +390,9 @@ int main(int argc, char **argv)
                   .until_us = time_mono_us() + (int64_t)seconds * 1000000};
     el = run_workers(&f, 16, get_main, &ok, &bad);
     bad_total += bad;
-    printf("api: finished-job detail GETs (from the store), 16 clients: %7.0f GETs/s (%ld ok, "
-           "%ld failed)\n",
-           (double)ok / el, ok, bad);
+    printf("api: %s detail GETs, 16 clients:     %7.0f GETs/s (%ld ok, %ld failed)\n",
+           keep_waiting ? "waiting-job" : "finished-job (from the store)", (double)ok / el, ok,
+           bad);
     status = bad_total ? 1 : 0;
 out:
     if (pid > 0) {

@@ -102,5 +102,11 @@ setUnauthorizedHandler(() => {
   location.hash = '#/login';
 });
 
+// The skip link must not change the fragment (that is the router's).
+document.querySelector('a.skip')?.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  document.getElementById('main').focus();
+});
+
 window.addEventListener('hashchange', route);
 route();

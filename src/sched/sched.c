@@ -832,8 +832,12 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need)
         if (vcl->cell != SCHED_NONE || vcl->pinned || !sku_match(s, vcl->type, j->sku))
             continue;
         int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
-        if (c == SCHED_NONE || !any_healthy(s, c))
-            break; /* the rest of this type is doomed */
+        if (c != SCHED_NONE && !any_healthy(s, c)) /* buddy order met a bad cell: skip it */
+            c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, true, false);
+        if (c == SCHED_NONE || !any_healthy(s, c)) {
+            s->doomed_hit = true; /* the rest of this type is doomed */
+            break;
+        }
         sched_model_bind(s, j->vc, i, c);
         vc->gc = true;
         if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
@@ -1092,6 +1096,9 @@ static void wait_reason(sched_t *s, job_t *j)
                      "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
                      fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s",
                      j->max_task_gpus, sk);
+    if (s->doomed_hit && n > 0 && (size_t)n < sizeof(j->reason))
+        n += snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
+                      "; part of the guarantee is doomed (no healthy free cell to bind)");
     if (j->n_resv && n > 0 && (size_t)n < sizeof(j->reason))
         snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
                  "; waited past the starvation limit, %d GPUs reserved", j->n_resv);
@@ -1318,6 +1325,7 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
         return PAI_OK;
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
+    s->doomed_hit = false;
     pai_err_t rc = s->opts.policy == SCHED_POLICY_PAI ? handle_pai(s, slot, now)
                                                       : handle_baseline(s, slot, blocked);
     if (s->touched)

@@ -202,6 +202,7 @@ struct sched {
     double lat_sum;
     uint64_t lat_hist[256]; /* bucket = 8 * log2(microseconds) */
     double lat_max;
+    bool doomed_hit;           /* binding met a doomed cell during the current job */
     bool touched, touched_lat; /* a placement attempt ran for the current job */
     int running, waiting;
     /* cluster capacity per SKU (+1: all), recomputed when topo_ver moves */

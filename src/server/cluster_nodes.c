@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -25,6 +26,7 @@ struct nodes {
     port_pool_t *pools;
     size_t npools;
     int port_base, port_count;
+    uint64_t seed;
 };
 
 nodes_t *nodes_new(int port_base, int port_count)
@@ -32,6 +34,7 @@ nodes_t *nodes_new(int port_base, int port_count)
     nodes_t *ns = xcalloc(1, sizeof(*ns));
     ns->port_base = port_base;
     ns->port_count = port_count;
+    ns->seed = (uint64_t)time_wall_ms() ^ ((uint64_t)getpid() << 32);
     return ns;
 }
 
@@ -118,7 +121,10 @@ static port_pool_t *pool_for(nodes_t *ns, const char *address)
     port_pool_t *p = &ns->pools[ns->npools++];
     p->address = xstrdup(address);
     p->used = xcalloc((size_t)ns->port_count / 8 + 1, 1);
-    p->next = 0;
+    /* Start at a random place: several servers on one host (tests, side by
+     * side clusters) then rarely hand out the same ports. */
+    ns->seed = ns->seed * 6364136223846793005ull + 1442695040888963407ull;
+    p->next = (int)((ns->seed >> 33) % (uint64_t)ns->port_count);
     return p;
 }
 

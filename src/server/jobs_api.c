@@ -284,12 +284,14 @@ static const char *const order_names[] = {
     "completionTime", "jobPriority",
 };
 
-static order_field_t g_field; /* qsort has no context argument; guarded by j->mu */
-static int g_desc;
+typedef struct {
+    order_field_t field;
+    int desc;
+} order_t;
 
-static int64_t key_num(const lc_job_t *a)
+static int64_t key_num(const lc_job_t *a, order_field_t field)
 {
-    switch (g_field) {
+    switch (field) {
     case ORD_RETRIES:
         return a->retries;
     case ORD_TASKS:
@@ -307,23 +309,24 @@ static int64_t key_num(const lc_job_t *a)
     }
 }
 
-static int cmp_jobs(const void *pa, const void *pb)
+static int cmp_jobs(const void *pa, const void *pb, void *ctx)
 {
+    const order_t *o = ctx;
     const lc_job_t *a = *(lc_job_t *const *)pa, *b = *(lc_job_t *const *)pb;
     int c = 0;
-    if (g_field == ORD_JOBNAME)
+    if (o->field == ORD_JOBNAME)
         c = strcmp(a->name + a->user_len + 1, b->name + b->user_len + 1);
-    else if (g_field == ORD_USERNAME)
+    else if (o->field == ORD_USERNAME)
         c = strncmp(a->name, b->name, a->user_len < b->user_len ? a->user_len : b->user_len);
-    else if (g_field == ORD_VC)
+    else if (o->field == ORD_VC)
         c = strcmp(a->vc, b->vc);
     else {
-        int64_t x = key_num(a), y = key_num(b);
+        int64_t x = key_num(a, o->field), y = key_num(b, o->field);
         c = x < y ? -1 : x > y;
     }
     if (c == 0)
         c = a->seq < b->seq ? -1 : a->seq > b->seq;
-    return g_desc ? -c : c;
+    return o->desc ? -c : c;
 }
 
 static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, char *err,
@@ -372,9 +375,8 @@ pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err, 
             sel[n++] = j->list[i];
     bool seq_order = field == ORD_SUBMISSION;
     if (!seq_order) {
-        g_field = field;
-        g_desc = desc;
-        qsort(sel, n, sizeof(*sel), cmp_jobs);
+        order_t o = {field, desc};
+        qsort_r(sel, n, sizeof(*sel), cmp_jobs, &o);
     }
     json_t *data = json_array();
     for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
@@ -391,10 +393,14 @@ pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err, 
 
 /* Run fn on the job's full form: in memory, or read back from the store
  * for a compacted (finished) job. */
-typedef json_t *(*render_fn)(const lc_job_t *job, int a, int b, int c);
+/* What to render: an attempt, a task (role, index) and a task attempt. */
+typedef struct {
+    int a, index, ta;
+    const char *role;
+} view_t;
+typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
-static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, int a, int b, int c,
-                          json_t **out)
+static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, const view_t *v, json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&j->mu);
@@ -405,7 +411,7 @@ static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, int a, int 
     }
     if (!job->compacted) {
         jobs_refresh_reason(j, job);
-        *out = fn(job, a, b, c);
+        *out = fn(job, v);
         pthread_mutex_unlock(&j->mu);
         return PAI_OK;
     }
@@ -421,30 +427,27 @@ static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, int a, int 
     json_decref(rec);
     if (rc != PAI_OK)
         return PAI_E_INTERNAL;
-    *out = fn(full, a, b, c);
+    *out = fn(full, v);
     lc_job_free(full);
     return PAI_OK;
 }
 
-static json_t *r_detail(const lc_job_t *job, int a, int b, int c)
+static json_t *r_detail(const lc_job_t *job, const view_t *v)
 {
-    (void)b;
-    (void)c;
-    return jobs_render_detail(job, a);
+    return jobs_render_detail(job, v->a);
 }
 
 pai_err_t jobs_detail(jobs_t *j, const char *name, int attempt, json_t **out)
 {
-    pai_err_t rc = with_job(j, name, r_detail, attempt, 0, 0, out);
+    view_t v = {.a = attempt};
+    pai_err_t rc = with_job(j, name, r_detail, &v, out);
     return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
 }
 
-static json_t *r_attempts(const lc_job_t *job, int a, int b, int c)
+static json_t *r_attempts(const lc_job_t *job, const view_t *v)
 {
-    (void)b;
-    (void)c;
-    if (a >= 0)
-        return jobs_render_attempt(job, a);
+    if (v->a >= 0)
+        return jobs_render_attempt(job, v->a);
     json_t *arr = json_array();
     for (int k = job->atts ? job->natts - 1 : -1; k >= 0; k--)
         json_array_append_new(arr, jobs_render_attempt(job, k));
@@ -453,45 +456,41 @@ static json_t *r_attempts(const lc_job_t *job, int a, int b, int c)
 
 pai_err_t jobs_attempts(jobs_t *j, const char *name, int attempt, json_t **out)
 {
-    pai_err_t rc = with_job(j, name, r_attempts, attempt, 0, 0, out);
+    view_t v = {.a = attempt};
+    pai_err_t rc = with_job(j, name, r_attempts, &v, out);
     return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
 }
 
 static int role_of(const lc_job_t *job, const char *role)
 {
-    for (int r = 0; r < job->nroles; r++)
+    for (int r = 0; role && r < job->nroles; r++)
         if (strcmp(job->roles[r].name, role) == 0)
             return r;
     return -1;
 }
 
-static const char *g_role; /* role name for r_task; guarded by task_mu */
-static pthread_mutex_t task_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static json_t *r_task(const lc_job_t *job, int a, int index, int c)
+static json_t *r_task(const lc_job_t *job, const view_t *v)
 {
-    (void)c;
-    return jobs_render_task(job, a, role_of(job, g_role), index);
+    return jobs_render_task(job, v->a, role_of(job, v->role), v->index);
 }
 
 pai_err_t jobs_task(jobs_t *j, const char *name, int attempt, const char *role, int index,
                     json_t **out)
 {
-    pthread_mutex_lock(&task_mu);
-    g_role = role;
-    pai_err_t rc = with_job(j, name, r_task, attempt, index, 0, out);
-    pthread_mutex_unlock(&task_mu);
+    view_t v = {.a = attempt, .index = index, .role = role};
+    pai_err_t rc = with_job(j, name, r_task, &v, out);
     if (rc == PAI_OK && !*out)
         return PAI_E_NO_TASK;
     return rc;
 }
 
-static json_t *r_log_source(const lc_job_t *job, int a, int index, int ta)
+static json_t *r_log_source(const lc_job_t *job, const view_t *v)
 {
-    lc_task_attempt_t *t = lc_find(job, a, role_of(job, g_role), index, ta);
+    int r = role_of(job, v->role);
+    lc_task_attempt_t *t = lc_find(job, v->a, r, v->index, v->ta);
     if (!t || !t->node)
         return NULL;
-    char *id = jobs_attempt_id(job, a, role_of(job, g_role), index, ta);
+    char *id = jobs_attempt_id(job, v->a, r, v->index, v->ta);
     json_t *o = json_pack("{ss ss}", "node", t->node, "id", id ? id : "");
     free(id);
     return o;
@@ -502,10 +501,8 @@ pai_err_t jobs_task_log_source(jobs_t *j, const char *name, int attempt, const c
 {
     *log_url = *attempt_id = NULL;
     json_t *o = NULL;
-    pthread_mutex_lock(&task_mu);
-    g_role = role;
-    pai_err_t rc = with_job(j, name, r_log_source, attempt, index, task_attempt, &o);
-    pthread_mutex_unlock(&task_mu);
+    view_t v = {.a = attempt, .index = index, .ta = task_attempt, .role = role};
+    pai_err_t rc = with_job(j, name, r_log_source, &v, &o);
     if (rc != PAI_OK)
         return rc;
     if (!o)

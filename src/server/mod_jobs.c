@@ -118,11 +118,22 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
     free(name);
 }
 
+/* tailMode=true (the SDK's and the spec's spelling) or tail-mode=true (what
+ * OpenPAI's server and web portal use). */
+static bool want_tail(const http_req_t *req)
+{
+    const char *t = http_query(req, "tailMode");
+    if (!t)
+        t = http_query(req, "tail-mode");
+    return t && strcmp(t, "true") == 0;
+}
+
 static bool query_i64(const http_req_t *req, http_resp_t *resp, const char *name, int64_t *out)
 {
     const char *s = http_query(req, name);
     *out = 0;
-    if (s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
+    /* An empty value (offset=&limit=, as form-built URLs send) is the default. */
+    if (s && *s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
         http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
         return false;
     }
@@ -325,8 +336,7 @@ static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
                          "no logs for this task attempt of job %s", name);
         return;
     }
-    const char *tail = http_query(req, "tailMode");
-    bool tail_mode = tail && strcmp(tail, "true") == 0;
+    bool tail_mode = want_tail(req);
     json_t *loc = json_array();
     for (size_t k = 0; k < ARRAY_LEN(log_kinds); k++) {
         char *uri = str_printf("/api/v2/jobs/%s/attempts/%d/taskRoles/%s/taskIndex/%d/attempts/"
@@ -420,11 +430,10 @@ static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_re
                          "no logs for this task attempt of job %s", name);
         return;
     }
-    const char *tail = http_query(req, "tailMode");
     buf_t b;
     buf_init(&b, PAI_MAX_LOG_READ);
     long status = 0;
-    rc = fetch_log(ctx->cfg, url, id, kind, tail && strcmp(tail, "true") == 0, &b, &status);
+    rc = fetch_log(ctx->cfg, url, id, kind, want_tail(req), &b, &status);
     if (rc == PAI_OK && status == 200)
         http_reply_text(resp, 200, "text/plain", buf_str(&b), b.len);
     else if (rc == PAI_OK && status == 404)

@@ -3,6 +3,7 @@
     t = Tap(); r = t.pai(env, "jobs"); t.check("name", cond, detail)
 """
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ class Tap:
             self.env.pop(k, None)
         self.env["HOME"] = self.home
         self.env["PAI_CONFIG"] = os.path.join(self.home, "config.json")
+        self.cleanup = [self.home]  # removed by done() when every check passed
 
     def pai(self, *args, env=None, stdin=None, timeout=120, cwd=None):
         e = dict(self.env)
@@ -52,6 +54,9 @@ class Tap:
 
     def done(self):
         print("# %d passed, %d failed" % (self.passed, self.failed))
+        if not self.failed:
+            for d in self.cleanup:
+                shutil.rmtree(d, ignore_errors=True)
         sys.exit(1 if self.failed else 0)
 
 

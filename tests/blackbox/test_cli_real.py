@@ -167,7 +167,9 @@ def test_tokens(t):
 
 def main():
     t = Tap()
-    data = os.path.join(tempfile.mkdtemp(prefix="pai-cli-real-"), "data")
+    root = tempfile.mkdtemp(prefix="pai-cli-real-")
+    t.cleanup.append(root)
+    data = os.path.join(root, "data")
     port = free_port()
     url = "http://127.0.0.1:%d" % port
     r = t.pai("up", "--detach", "--nodes", "1", "--data-dir", data, "--port", str(port), timeout=180)

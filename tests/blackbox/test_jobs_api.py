@@ -141,6 +141,42 @@ pt.check(st == 202, "an application token may submit", (st, b))
 st, b = app.get("/api/v2/virtual-clusters")
 pt.check(st in (401, 403), "an application token may not list VCs", (st, b))
 
+# ---- bad input leaves the store intact ------------------------------------------------
+st, before = admin.get("/api/v2/jobs?withTotalCount=true&limit=1")
+big = jt.job_yaml("big").replace("sleep 1", "x" * (5 * 1024 * 1024))
+try:
+    st, b = jt.submit(pt.Client(srv.url, alice_tok), big)
+except OSError:  # the server answers 413 and closes before reading it all
+    st, b = 413, "closed early"
+pt.check(st == 413 and alice.get("/api/v2/jobs/alice~big")[0] == 404,
+         "an oversize job document is 413 and not stored", (st, str(b)[:200]))
+bomb = "protocolVersion: 2\nname: bomb\na: &a [x, x, x, x, x, x, x, x, x]\n"
+for k in "bcdefghij":
+    prev = chr(ord(k) - 1)
+    bomb += "%s: &%s [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n" % ((k, k) + (prev,) * 9)
+st, b = jt.submit(alice, bomb)
+pt.check(st in (400, 413), "a YAML alias bomb is refused", (st, str(b)[:200]))
+st, b = jt.submit(alice, jt.job_yaml("a1").replace("name: a1", "name: ../../etc"))
+pt.expect((st, b), 400, "a job name with a path is refused", "InvalidProtocolError")
+st, b = alice.get("/api/v2/jobs/..%2F..%2Fetc%2Fpasswd")
+pt.expect((st, b), 404, "path traversal in a job path is NoJobError")
+st, b = alice.get("/api/v2/jobs/alice~a1%2F..")
+pt.expect((st, b), 404, "an encoded slash in a job name is NoJobError")
+st, b = alice.put("/api/v2/jobs/alice~a1/tag", {"value": 123})
+pt.expect((st, b), 400, "a tag of the wrong type is 400")
+st, b = alice.request("PUT", "/api/v2/jobs/alice~a1/executionType", raw="{not json",
+                      content_type="application/json")
+pt.expect((st, b), 400, "malformed JSON is 400")
+st, b = alice.get("/api/v2/jobs/alice~a1/attempts/x")
+pt.expect((st, b), 400, "a non-numeric attempt is 400")
+st, b = alice.get("/api/v2/jobs/alice~a1/attempts/0/taskRoles/main/taskIndex/99/attempts")
+pt.check(st == 404, "an unknown task is 404", (st, b))
+st, b = alice.get("/api/v2/jobs?offset=abc")
+pt.expect((st, b), 400, "a non-numeric offset is 400")
+st, after = admin.get("/api/v2/jobs?withTotalCount=true&limit=1")
+pt.check(before["totalCount"] == after["totalCount"], "bad input left the job store unchanged",
+         (before["totalCount"], after["totalCount"]))
+
 # ---- restart: kill -9, every acknowledged job and tag is back ------------------------
 names = []
 for i in range(20):

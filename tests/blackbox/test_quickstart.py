@@ -106,6 +106,7 @@ def run_readme(t, data, port):
 def main():
     t = Tap()
     root = tempfile.mkdtemp(prefix="pai-quickstart-")
+    t.cleanup.append(root)
     data = os.path.join(root, "data")
     port = free_port()
     up = Up(t, data, port)

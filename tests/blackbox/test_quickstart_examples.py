@@ -80,6 +80,7 @@ def podman(t, root):
 def main():
     t = Tap()
     root = tempfile.mkdtemp(prefix="pai-examples-")
+    t.cleanup.append(root)
     multi_vc(t, root)
     podman(t, root)
     t.done()

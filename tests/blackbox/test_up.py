@@ -15,6 +15,7 @@ from clitest import Tap, free_port, write  # noqa: E402
 def main():
     t = Tap()
     d = tempfile.mkdtemp(prefix="pai-up-test-")
+    t.cleanup.append(d)
 
     # A port that is taken.
     s = socket.socket()

@@ -156,6 +156,35 @@ await step('dashboard shows job counts, GPU use and nodes', async () => {
   await shot('02-dashboard');
 });
 
+await step('the keyboard reaches the skip link, the menu and log out', async () => {
+  await go('#/');
+  await page.locator('.counts .count').first().waitFor();
+  const seen = [];
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab');
+    seen.push(await page.evaluate(() => (document.activeElement?.textContent || '').trim()));
+  }
+  for (const want of ['Skip to content', 'Dashboard', 'Submit', 'Jobs', 'Cluster', 'Admin', 'Profile', 'Log out']) {
+    if (!seen.includes(want)) throw new Error(`Tab never reached "${want}" (saw ${JSON.stringify(seen)})`);
+  }
+  // The skip link moves focus into the page and stays on the page.
+  await go('#/cluster');
+  await page.locator('main h1').waitFor();
+  await page.focus('a.skip');
+  await page.keyboard.press('Enter');
+  const where = await page.evaluate(() => [document.getElementById('main').contains(document.activeElement), location.hash]);
+  if (!where[0] || where[1] !== '#/cluster') throw new Error(`the skip link went to ${where[1]}, focus in page: ${where[0]}`);
+  // A page's controls are reached too (the jobs page's state filter).
+  await go('#/jobs');
+  await page.locator('table.jobs, p.empty').first().waitFor();
+  let reached = false;
+  for (let i = 0; i < 40 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.name === 'state');
+  }
+  if (!reached) throw new Error('Tab never reached the state filter');
+});
+
 await step('admin creates a user', async () => {
   await go('#/admin/users');
   await page.fill('input[name=new-username]', userName);
@@ -268,18 +297,31 @@ await step('submit a distributed job through the YAML editor', async () => {
   if (st === 'FAILED') throw new Error('YAML job failed');
 });
 
-await step('stop another job from the jobs table', async () => {
+await step('follow a running task log', async () => {
   await go('#/submit');
   await page.locator('#job-form fieldset.role').first().waitFor();
-  await setYaml(yamlText(longJob, 'sleep 600', 1));
+  await setYaml(yamlText(longJob, 'for i in $(seq 1 600); do echo tick $i; sleep 1; done', 1));
   await page.click('#job-form button[type=submit]');
   await page.locator('main h1').filter({ hasText: longJob }).waitFor();
-  await waitState(['WAITING', 'RUNNING']);
+  await waitState(['RUNNING']);
+  await page.check('#log-follow');
+  await page.locator('tr[data-role="master"][data-index="0"] button', { hasText: 'stdout' }).click();
+  await expectText('pre.log', /tick 2/, 30000);
+  const n = (t) => Math.max(...[...t.matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+  const first = n(await page.textContent('pre.log'));
+  await page.waitForFunction((f) => {
+    const ticks = [...document.querySelector('pre.log').textContent.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    return Math.max(...ticks) >= f + 2;
+  }, first, { timeout: 30000 });
+  await shot('10-job-log-follow');
+});
+
+await step('stop another job from the jobs table', async () => {
   await go(`#/jobs?keyword=${longJob}`);
   const box = page.locator(`tr[data-job="${ADMIN}~${longJob}"] input[type=checkbox]`);
   await box.waitFor();
   await box.check();
-  await shot('10-jobs');
+  await shot('11-jobs');
   await page.click('text=Stop selected');
   await page.click('dialog button[value=ok]');
   await expectText('.toast', /Stopping 1 job/);
@@ -305,7 +347,7 @@ await step('clone a job into the form and submit it', async () => {
   const name = await page.inputValue('input[name="name"]');
   if (!name.startsWith(`${formJob}_clone_`)) throw new Error(`clone name ${name}`);
   if ((await page.inputValue('input[name="taskRoles.worker.instances"]')) !== '2') throw new Error('clone lost the worker instances');
-  await shot('11-clone');
+  await shot('12-clone');
   await page.click('#job-form button[type=submit]');
   await page.locator('main h1').filter({ hasText: name }).waitFor();
 });
@@ -316,6 +358,8 @@ await step('tag a job', async () => {
   await page.fill('dialog input', 'portal-test');
   await page.click('dialog button[value=ok]');
   await expectText('.tags .tag', /portal-test/);
+  await go('#/jobs?tag=portal-test');
+  await page.waitForFunction((j) => { const rows = [...document.querySelectorAll('table.jobs tbody tr')]; return rows.length === 1 && rows[0].dataset.job.endsWith(j); }, formJob);
 });
 
 await step('delete a finished job', async () => {
@@ -337,25 +381,26 @@ await step('cluster page lists nodes and virtual clusters', async () => {
   await page.locator('table.nodes tbody tr').first().waitFor();
   await page.locator('tr[data-vc="default"]').waitFor();
   await page.locator('figure.chart svg path.line').first().waitFor({ timeout: 20000 }); // a /metrics sample
-  await shot('12-cluster');
+  await shot('13-cluster');
 });
 
 await step('profile creates an application token', async () => {
   await go('#/profile');
   await page.click('button:has-text("Create application token")');
   await page.locator('.notice code.token').waitFor();
-  await shot('13-profile');
+  await shot('14-profile');
 });
 
 await step('phone-width pages fit the screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const [hash, name] of [['#/', 'dashboard'], ['#/jobs', 'jobs'], ['#/submit', 'submit'], [`#/job/${ADMIN}~${formJob}`, 'job']]) {
+  for (const [hash, name] of [['#/', 'dashboard'], ['#/jobs', 'jobs'], ['#/submit', 'submit'], [`#/job/${ADMIN}~${formJob}`, 'job'],
+    ['#/cluster', 'cluster'], ['#/admin/users', 'admin'], ['#/profile', 'profile']]) {
     await go(hash);
     await page.locator('main h1').first().waitFor();
     await page.waitForTimeout(300);
     const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (over > 1) throw new Error(`${name} is ${over}px wider than the screen`);
-    await shot(`14-phone-${name}`);
+    await shot(`15-phone-${name}`);
   }
   await page.setViewportSize({ width: 1366, height: 768 });
 });
@@ -368,7 +413,7 @@ await step('a non-admin is refused the admin pages', async () => {
     await go(`#/admin/${tab}`);
     await expectText('main h1', /Administrators only/);
   }
-  await shot('15-non-admin-refused');
+  await shot('16-non-admin-refused');
   const status = await page.evaluate(async () => {
     const tok = document.cookie.split('; ').find((c) => c.startsWith('token='))?.slice(6);
     const r = await fetch('/api/v2/users', { method: 'POST', headers: { Authorization: `Bearer ${decodeURIComponent(tok)}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'mallory', password: 'xxxxxxxx' }) });

@@ -136,6 +136,16 @@ async function main() {
     ];
   });
 
+  // ---- logs: OpenPAI's server and portal spell the tail flag tail-mode ----
+  const logs = `/api/v2/jobs/${ADMIN}~${J}/attempts/0/taskRoles/worker/taskIndex/0/attempts/0/logs`;
+  r = await req('GET', `${logs}?tail-mode=true`, { token: admin });
+  expectOk('task log locations with tail-mode=true', r, 'GET',
+    '/api/v2/jobs/{user}~{job}/attempts/{jobAttemptId}/taskRoles/{taskRoleName}/taskIndex/{taskIndex}/attempts/{taskAttemptId}/logs',
+    200, b => [[b.locations.every(l => /tailMode=true/.test(l.uri)), 'tail URIs']]);
+  r = await req('GET', `${logs}/stdout?tail-mode=true`, { token: admin });
+  L.check(r.status === 200 && typeof r.body === 'string' && r.body.includes('raw'), 'the stdout tail with tail-mode=true',
+    `${r.status} ${short(r.body)}`);
+
   // ---- config as text/yaml ----
   r = await req('GET', `/api/v2/jobs/${ADMIN}~${J}/config`, { token: admin });
   L.check(r.status === 200 && /yaml/.test(r.type) && typeof r.body === 'string' && r.body.includes(`name: ${J}`),
@@ -157,6 +167,10 @@ async function main() {
       [Array.isArray(b.data) && b.data.length === 3, `${b.data && b.data.length} items`],
       [b.data && all.length > 4 && b.data[0].name === all[2].name, 'the page starts at offset 2'],
     ]);
+  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=&limit=&withTotalCount=true`, { token: admin });
+  expectOk('GET /api/v2/jobs?offset=&limit= (empty): the defaults', r, 'GET', '/api/v2/jobs', 200, b => [
+    [b.totalCount === all.length && b.data.length === all.length, `totalCount ${b.totalCount}, ${b.data.length} items`],
+  ]);
   r = await req('GET', '/api/v2/jobs?order=jobName,ASC&limit=5', { token: admin });
   expectOk('GET /api/v2/jobs?order=jobName,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.length === 5 && b.every((j, i) => i === 0 || b[i - 1].name <= j.name), `names ${b.map(j => j.name)}`],

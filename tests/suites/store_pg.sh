@@ -29,6 +29,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT
 
 if ! url=$(bash scripts/pg-test-cluster.sh start "$dir" "$port"); then
   echo "not ok - start a private PostgreSQL cluster"
