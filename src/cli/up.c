@@ -43,6 +43,7 @@
 #define UP_GRACE_MS   15000
 #define UP_READY_MS   30000
 #define UP_PIDFILE    "pai-up.pid"
+#define UP_URLFILE    "pai-up.url"
 #define UP_DEFAULT_DD ".pai"
 
 enum { UP_CHILD_DIED = 10 };
@@ -74,10 +75,21 @@ static const cli_cmd_t up_cmd = {
 static const cli_opt_t down_opts[] = {
     {"data-dir", "DIR", "the data directory `pai up` used (default: $PAI_DATA_DIR, else ./.pai)",
      false},
+    {"stop-jobs", NULL,
+     "stop every running or waiting job first (else running tasks keep "
+     "running and the next `pai up` re-adopts them)",
+     false},
     {0},
 };
 static const cli_cmd_t down_cmd = {
-    "down", "[--data-dir DIR]", "Stop the cluster that `pai up` started.", down_opts, 0, 0};
+    "down",
+    "[--data-dir DIR] [--stop-jobs]",
+    "Stop the cluster that `pai up` started: agents, then the server.  Tasks that are\n"
+    "running keep running and the next `pai up` re-adopts them; --stop-jobs stops\n"
+    "every job first.",
+    down_opts,
+    0,
+    0};
 
 typedef struct {
     char dir[PATH_MAX];
@@ -520,6 +532,15 @@ static int write_pidfile(const up_t *u)
     if (!f)
         return CLI_FAIL;
     fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0)
+        return CLI_FAIL;
+    /* The URL lets `pai down --stop-jobs` reach the server. */
+    p = str_printf("%s/%s", u->dir, UP_URLFILE);
+    f = fopen(p, "w");
+    free(p);
+    if (!f)
+        return CLI_FAIL;
+    fprintf(f, "%s\n", u->url);
     return fclose(f) == 0 ? CLI_OK : CLI_FAIL;
 }
 
@@ -690,6 +711,8 @@ int down_main(int argc, char **argv)
         fprintf(stderr, "pai down: no cluster is running from %s\n", dir);
         return CLI_FAIL;
     }
+    if (cli_flag(&a, "stop-jobs") && up_stop_jobs(dir) != CLI_OK)
+        return CLI_FAIL;
     kill(pid, SIGTERM);
     int64_t t0 = time_mono_ms();
     /* Done when the supervisor removed its pidfile or is gone (a zombie

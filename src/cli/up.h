@@ -21,4 +21,9 @@ typedef struct {
  * number of nodes written to out (at most max). */
 int up_hived_nodes(const char *path, up_node_t *out, int max);
 
+/* `pai down --stop-jobs`: log in as admin (the password and URL `pai up`
+ * left in dir), stop every job that is not final and wait (bounded) until
+ * they are.  Prints progress; CLI_OK or CLI_FAIL. */
+int up_stop_jobs(const char *dir);
+
 #endif

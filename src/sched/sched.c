@@ -402,6 +402,19 @@ static void resolve_task(sched_t *s, job_t *j, task_t *t, const sched_role_t *ro
     }
 }
 
+/* Affinity group id of role i: 0 (the whole job) unless it names a group;
+ * roles naming the same group share the id of the first of them. */
+static int affinity_group(const sched_request_t *r, size_t i)
+{
+    const char *g = r->roles[i].affinity_group;
+    if (!g || !g[0])
+        return 0;
+    for (size_t k = 0; k < i; k++)
+        if (r->roles[k].affinity_group && strcmp(r->roles[k].affinity_group, g) == 0)
+            return (int)k + 1;
+    return (int)i + 1;
+}
+
 static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
 {
     int n = 0, gpus = 0;
@@ -429,7 +442,7 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
                           .node = SCHED_NONE,
                           .gpu0 = g0,
                           .cell = SCHED_NONE,
-                          .group = (int)i};
+                          .group = affinity_group(r, i)};
             resolve_task(s, j, t, ro);
             g0 += ro->gpus;
             if (t->gpus > j->max_task_gpus)

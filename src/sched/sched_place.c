@@ -183,20 +183,21 @@ static int pick_anchor(sched_t *s, attempt_t *at, const task_t *t, int ntasks)
         return SCHED_NONE;
     int *cap = s->scratch;
     int best = SCHED_NONE;
+    uint32_t st = ++s->stamp; /* scratch stamp; claims keep at->stamp */
     /* accumulate node capacities into every ancestor cell */
     for (int r = 0; r < at->n_ranges; r++)
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
             int k = node_capacity(s, at, &s->nodes[i], t);
             for (int c = s->nodes[i].cell; c != SCHED_NONE && k; c = s->cells[c].parent) {
-                if (s->scratch_stamp[c] != at->stamp)
-                    s->scratch_stamp[c] = at->stamp, cap[c] = 0;
+                if (s->scratch_stamp[c] != st)
+                    s->scratch_stamp[c] = st, cap[c] = 0;
                 cap[c] += k;
             }
         }
     for (int r = 0; r < at->n_ranges; r++)
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++)
             for (int c = s->nodes[i].cell; c != SCHED_NONE; c = s->cells[c].parent) {
-                if (s->scratch_stamp[c] != at->stamp || cap[c] < ntasks)
+                if (s->scratch_stamp[c] != st || cap[c] < ntasks)
                     continue;
                 if (best == SCHED_NONE || s->cells[c].depth > s->cells[best].depth ||
                     (s->cells[c].depth == s->cells[best].depth && cap[c] < cap[best]))
@@ -279,17 +280,21 @@ found:
     return true;
 }
 
+/* Tasks by affinity group, then largest first. */
 static int cmp_task_size(const void *a, const void *b, void *ctx)
 {
     const job_t *j = ctx;
     const task_t *x = &j->tasks[*(const int *)a], *y = &j->tasks[*(const int *)b];
+    if (x->group != y->group)
+        return x->group - y->group;
     if (x->gpus != y->gpus)
         return y->gpus - x->gpus;
     return *(const int *)a - *(const int *)b;
 }
 
 /* Place the unbound tasks; returns how many were placed.  For a gang either
- * all or (after undoing) none.  Placed tasks have t->node set. */
+ * all or (after undoing) none.  Placed tasks have t->node set.  Each affinity
+ * group (by default the whole job) gets its own anchor cell. */
 int sched_attempt_place(sched_t *s, attempt_t *at)
 {
     job_t *j = &s->jobs[at->job];
@@ -302,14 +307,22 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
         if (j->tasks[i].node == SCHED_NONE)
             ord[n++] = i;
     qsort_r(ord, (size_t)n, sizeof(int), cmp_task_size, j);
-    int anchor = n > 1 ? pick_anchor(s, at, &j->tasks[ord[0]], n) : SCHED_NONE;
-    at->stamp = ++s->stamp; /* pick_anchor used the stamp for its scratch */
     int placed = 0;
-    for (int k = 0; k < n; k++) {
-        if (place_task(s, at, ord[k], anchor))
-            placed++;
-        else if (j->gang)
-            break;
+    bool failed = false;
+    for (int k0 = 0; k0 < n && !failed;) {
+        int k1 = k0;
+        while (k1 < n && j->tasks[ord[k1]].group == j->tasks[ord[k0]].group)
+            k1++;
+        int anchor = k1 - k0 > 1 ? pick_anchor(s, at, &j->tasks[ord[k0]], k1 - k0) : SCHED_NONE;
+        for (int k = k0; k < k1; k++) {
+            if (place_task(s, at, ord[k], anchor))
+                placed++;
+            else if (j->gang) {
+                failed = true;
+                break;
+            }
+        }
+        k0 = k1;
     }
     if (j->gang && placed < n) {
         for (int k = 0; k < n; k++)

@@ -25,6 +25,7 @@
 typedef struct {
     char id[64], vc[64];
     char role_names[MAX_ROLES][32], skus[MAX_ROLES][32], pins[MAX_ROLES][32];
+    char groups[MAX_ROLES][32];
     sched_role_t roles[MAX_ROLES];
     sched_request_t req;
     bool running, waiting;
@@ -171,13 +172,15 @@ static void fill_role(sjob_t *j, int r, const ynode_t *y)
              sizeof(j->role_names[r]));
     str_copy(j->skus[r], str_of(y, "sku", ""), sizeof(j->skus[r]));
     str_copy(j->pins[r], str_of(y, "pinned", ""), sizeof(j->pins[r]));
+    str_copy(j->groups[r], str_of(y, "group", ""), sizeof(j->groups[r]));
     j->roles[r] = (sched_role_t){.name = j->role_names[r],
                                  .instances = (int)int_of(y, "tasks", 1),
                                  .gpus = (int)int_of(y, "gpus", 1),
                                  .cpus = (int)int_of(y, "cpus", 0),
                                  .memory_mb = int_of(y, "memory", 0),
                                  .sku = j->skus[r],
-                                 .pinned_cell = j->pins[r]};
+                                 .pinned_cell = j->pins[r],
+                                 .affinity_group = j->groups[r]};
 }
 
 static bool step_submit(scen_t *sc, const ynode_t *y)

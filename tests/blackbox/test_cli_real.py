@@ -4,8 +4,10 @@ down, bad token, unknown job, invalid file, forbidden, conflicts.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from clitest import Tap, free_port, write  # noqa: E402
@@ -165,6 +167,28 @@ def test_tokens(t):
     t.check("real: after logout", r.rc == 2, r)
 
 
+def running_marker(marker):
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return any(marker in l and "ps -eo" not in l for l in out.splitlines())
+
+
+def test_down_stop_jobs(t, data, port):
+    env = {"PAI_SERVER": "http://127.0.0.1:%d" % port, "PAI_CONFIG": os.path.join(t.home, "again.json")}
+    pw = open(os.path.join(data, "admin.password")).read().strip()
+    t.pai("login", env["PAI_SERVER"], "--password", pw, env=env)
+    marker = "sleep 86%d" % (os.getpid() % 1000)
+    t.pai("submit", job_file(t, "lingering", marker), env=env)
+    for _ in range(100):
+        if running_marker(marker):
+            break
+        time.sleep(0.1)
+    t.check("real: a long task runs", running_marker(marker))
+    r = t.pai("down", "--stop-jobs", "--data-dir", data, timeout=120)
+    t.check("real: pai down --stop-jobs stops the job, then the cluster", r.rc == 0
+            and "stopping admin~lingering" in r.out and "stopped the cluster" in r.out, r)
+    t.check("real: no task process is left behind", not running_marker(marker))
+
+
 def main():
     t = Tap()
     root = tempfile.mkdtemp(prefix="pai-cli-real-")
@@ -180,9 +204,10 @@ def main():
             test_cluster(t)
             test_admin(t, url, data)
             test_tokens(t)
+            test_down_stop_jobs(t, data, port)
     finally:
-        d = t.pai("down", "--data-dir", data, timeout=120)
-        t.check("real: pai down", d.rc == 0, d)
+        d = t.pai("down", "--stop-jobs", "--data-dir", data, timeout=120)
+        t.check("real: pai down (already down)", d.rc == 1 and "no cluster is running" in d.err, d)
     t.done()
 
 
