@@ -195,6 +195,15 @@ await step('admin creates a user', async () => {
   await shot('03-admin-users');
 });
 
+await step('admin edits a user', async () => {
+  await go('#/admin/users');
+  await page.locator(`tr[data-user="${userName}"] button:has-text("Edit")`).click();
+  await page.fill('tr.editor input[type=email]', `${userName}@example.com`);
+  await page.click('tr.editor button[type=submit]');
+  await expectText('.toast', /Saved/);
+  await expectText(`tr[data-user="${userName}"]`, new RegExp(`${userName}@example.com`));
+});
+
 await step('admin creates a group with ACLs', async () => {
   await go('#/admin/groups');
   await page.fill('input[name=groupname]', `grp_${RUN}`);
@@ -274,6 +283,7 @@ await step('watch the form job run to completion', async () => {
   if (st !== 'SUCCEEDED') throw new Error(`ended ${st} (seen ${[...seen].join(',')})`);
   const rows = await page.locator('table.tasks tbody tr').count();
   if (rows !== 3) throw new Error(`expected 3 task rows, got ${rows}`);
+  await expectText('section:has(#j-events)', /No events|Reason/);
   await shot('08-job-detail');
 });
 

@@ -53,6 +53,7 @@ export async function render(main, { params }) {
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const tasksBox = h('div', {});
   const attemptsBox = h('div', {});
+  const eventsBox = h('div', {});
   const chartBox = h('div', {});
   const logTitle = h('h2', { id: 'j-logs' }, 'Logs');
   const logPre = h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Log output' }, 'Choose a task’s stdout or stderr above.');
@@ -69,6 +70,7 @@ export async function render(main, { params }) {
     h('section', { class: 'card', 'aria-labelledby': 'j-tasks' }, h('h2', { id: 'j-tasks' }, 'Tasks'), tasksBox),
     logBox,
     h('section', { class: 'card', 'aria-labelledby': 'j-attempts' }, h('h2', { id: 'j-attempts' }, 'Attempts'), attemptsBox),
+    h('section', { class: 'card', 'aria-labelledby': 'j-events' }, h('h2', { id: 'j-events' }, 'Events'), eventsBox),
     h('section', { class: 'card', 'aria-labelledby': 'j-gpu' }, h('h2', { id: 'j-gpu' }, 'GPU utilization'), chartBox));
 
   const act = (label, cls, fn) => h('button', { type: 'button', class: cls, onclick: fn }, label);
@@ -157,6 +159,22 @@ export async function render(main, { params }) {
     }
   }
 
+  async function drawEvents() {
+    try {
+      const r = await api.jobEvents(user, name);
+      const arr = Array.isArray(r) ? r : r?.data ?? [];
+      if (stopped) return;
+      const when = (t) => (typeof t === 'string' ? fmtTime(Date.parse(t)) : fmtTime(t));
+      clear(eventsBox, arr.length === 0 ? h('p', { class: 'muted' }, 'No events.') : h('div', { class: 'table-wrap' }, h('table', { class: 'grid events' },
+        h('thead', {}, h('tr', {}, ['Last seen', 'Type', 'Reason', 'Message', 'Count'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, arr.map((e) => h('tr', {},
+          h('td', { class: 'nowrap' }, when(e.lastTimestamp || e.firstTimestamp)), h('td', {}, e.type || '–'),
+          h('td', {}, e.reason || '–'), h('td', {}, e.message || '–'), h('td', { class: 'num' }, e.count ?? 1)))))));
+    } catch (e) {
+      if (!stopped) clear(eventsBox, e.status === 404 ? h('p', { class: 'muted' }, 'No events.') : errorBox(e));
+    }
+  }
+
   async function loadLog() {
     clearTimeout(followTimer);
     const sel = logSel;
@@ -191,6 +209,7 @@ export async function render(main, { params }) {
       drawSummary(d);
       drawTasks(d);
       drawAttempts();
+      drawEvents();
       main.dataset.state = js.state || '';
       const held = Object.values(d.taskRoles || {}).flatMap((r) => r.taskStatuses || [])
         .filter((t) => t.taskState === 'RUNNING').reduce((a, t) => a + gpuCount(t.containerGpus), 0);
