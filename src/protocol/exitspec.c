@@ -181,11 +181,6 @@ const char *exit_reaction_name(exit_reaction_t r)
     return (size_t)r < ARRAY_LEN(reaction_names) ? reaction_names[r] : "RETRY_TO_MAX";
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static json_t *list_json(const char *const *v, size_t n)
 {
     json_t *a = json_array();
@@ -198,11 +193,12 @@ json_t *exitspec_to_json(const exitspec_t *e)
 {
     if (!e)
         return json_null();
-    return json_pack("{s:i, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "code", e->code,
-                     "phrase", e->phrase, "issuer", str_or_null(e->issuer), "causer",
-                     str_or_null(e->causer), "type", exit_type_name(e->type), "stage",
-                     str_or_null(e->stage), "behavior", exit_behavior_name(e->behavior), "reaction",
-                     exit_reaction_name(e->reaction), "reason", str_or_null(e->reason), "repro",
-                     list_json(e->repro, e->n_repro), "solution",
+    /* Fields the table leaves out (code 0 has no reason) are left out here
+     * too, as OpenPAI does: the REST spec types them as non-null strings. */
+    return json_pack("{s:i, s:s, s:s*, s:s*, s:s, s:s*, s:s, s:s, s:s*, s:o, s:o}", "code", e->code,
+                     "phrase", e->phrase, "issuer", e->issuer, "causer", e->causer, "type",
+                     exit_type_name(e->type), "stage", e->stage, "behavior",
+                     exit_behavior_name(e->behavior), "reaction", exit_reaction_name(e->reaction),
+                     "reason", e->reason, "repro", list_json(e->repro, e->n_repro), "solution",
                      list_json(e->solution, e->n_solution));
 }

@@ -288,6 +288,32 @@ async function testRealJobs(admin) {
     `job.createJob: OpenPAI's ${files.length} real job files as written (${accepted} accepted)`, bad.join('\n'));
   const d = await waitJob(admin, ADMIN, 'Resnet18_4gpu', finished);
   L.check(d && d.jobStatus.state === 'SUCCEEDED', 'a real 4-GPU job runs to SUCCEEDED (hollow node)', short(d && d.jobStatus));
+
+  // Every accepted job's detail, attempts and first task as the spec says
+  // (multi-role, multi-instance, parameters, secrets, extras...).
+  const list = await admin.job.listJobs({ username: ADMIN });
+  const probs = { detail: [], attempts: [], task: [], config: [] };
+  for (const j of list) {
+    const det = await admin.job.getJob(ADMIN, j.name);
+    probs.detail.push(...spec.problems('GET', '/api/v2/jobs/{user}~{job}', 200, det).map(x => `${j.name}: ${x}`));
+    const atts = await admin.jobHistory.getJobAttempts(ADMIN, j.name);
+    probs.attempts.push(...spec.problems('GET', '/api/v2/jobs/{user}~{job}/job-attempts', 200, atts)
+      .map(x => `${j.name}: ${x}`));
+    const cfg = await admin.job.getJobConfig(ADMIN, j.name);
+    if (!cfg || cfg.name !== j.name || cfg.protocolVersion !== 2) probs.config.push(`${j.name}: ${short(cfg)}`);
+    const roles = Object.keys(det.taskRoles || {});
+    if (det.jobStatus.state !== 'WAITING' && roles.length) {
+      const t = await admin.job.getTask(ADMIN, j.name, 0, roles[0], 0);
+      probs.task.push(...spec.problems('GET',
+        '/api/v2/jobs/{user}~{job}/attempts/{jobAttemptId}/taskRoles/{taskRoleName}/taskIndex/{taskIndex}/attempts', 200, t)
+        .map(x => `${j.name}: ${x}`));
+    }
+  }
+  L.check(list.length >= 31 && probs.detail.length === 0, `job.getJob of every real job as the spec says (${list.length})`,
+    probs.detail.join('\n'));
+  L.check(probs.attempts.length === 0, 'jobHistory.getJobAttempts of every real job as the spec says', probs.attempts.join('\n'));
+  L.check(probs.task.length === 0, 'job.getTask of every real job as the spec says', probs.task.join('\n'));
+  L.check(probs.config.length === 0, 'job.getJobConfig of every real job gives its config back', probs.config.join('\n'));
 }
 
 async function testJobs(admin, user) {

@@ -217,7 +217,54 @@ TEST(restore_rebuilds_usage_and_rejects_conflicts)
     sched_free(s);
 }
 
+static size_t pass(sched_t *s, int64_t now, sched_kind_t kind, const char *job)
+{
+    const sched_decision_t *d;
+    size_t n, hits = 0;
+    if (sched_schedule(s, now, &d, &n) != PAI_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        hits += d[i].kind == kind && strcmp(d[i].job_id, job) == 0;
+    return hits;
+}
+
+TEST(summary_counts_preemptions_and_lazy_moves)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {1};
+    CHECK(sched_new_uniform(3, 8, 0, names, nodes, 1, NULL, &s, NULL, 0) == PAI_OK);
+    sched_role_t r = {.name = "w", .instances = 1, .gpus = 8};
+    sched_request_t q = {.job_id = "lazy",
+                         .vc = "a",
+                         .priority = 10,
+                         .gang = true,
+                         .lazy_preempt = true,
+                         .roles = &r,
+                         .n_roles = 1};
+    CHECK(sched_submit(s, &q, NULL, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 0, SCHED_BIND, "lazy"), 1);
+    CHECK(submit1(s, "prod", "a", 100, 1, 8, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 1, SCHED_BIND, "prod"), 1); /* the guarantee moved, nobody died */
+    sched_summary_t sum;
+    sched_summary(s, &sum);
+    CHECK_INT_EQ(sum.lazy_preemptions, 1);
+    CHECK_INT_EQ(sum.preemptions, 0);
+    CHECK(submit1(s, "crit", "a", 120, 1, 8, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 2, SCHED_PREEMPT, "crit"), 1); /* prod is not lazy: it is the victim */
+    sched_summary(s, &sum);
+    CHECK_INT_EQ(sum.preemptions, 1);
+    CHECK_INT_EQ(sum.decisions[SCHED_PREEMPT], 1);
+    CHECK_INT_EQ(sum.running_jobs, 2);
+    CHECK_INT_EQ(sum.waiting_jobs, 1);
+    sched_vc_status_t row;
+    CHECK_INT_EQ(sched_vc_status(s, &row, 1), 1);
+    CHECK_INT_EQ(row.used_gpus, 8);
+    CHECK_INT_EQ(row.oppo_gpus, 8);
+    sched_free(s);
+}
+
 RUN_TESTS(every_reference_hived_config_loads, invalid_configs_are_refused_with_a_reason,
           derived_model_mixes_gpu_models_and_cpu_only_nodes,
           submit_rejects_duplicates_and_malformed_requests, latency_counters_use_the_injected_clock,
-          restore_rebuilds_usage_and_rejects_conflicts)
+          restore_rebuilds_usage_and_rejects_conflicts, summary_counts_preemptions_and_lazy_moves)

@@ -413,6 +413,31 @@ TEST(migrations_are_numbered_and_applied_once)
     CHECK_INT_EQ(side_count("SELECT max(version) FROM pai_schema_migrations"), 1);
 }
 
+static void *open_main(void *p)
+{
+    store_t **out = p;
+    *out = open_url(pg_url());
+    return NULL;
+}
+
+TEST(servers_starting_together_migrate_once)
+{
+    if (!side_exec("DROP TABLE IF EXISTS pai_records, pai_schema_migrations"))
+        return;
+    pthread_t th[4];
+    store_t *st[4] = {NULL};
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, open_main, &st[i]);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(st[i] != NULL);
+    }
+    CHECK(st[0] && store_put(st[0], "k", "a", 0, "{}") == PAI_OK);
+    for (int i = 0; i < 4; i++)
+        store_close(st[i]);
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 1);
+}
+
 TEST(schema_newer_than_this_binary_is_refused)
 {
     store_t *st = open_fresh();
@@ -468,6 +493,7 @@ int main(void)
          concurrent_writers_commit_despite_a_failing_neighbour_and_survive_reopen},
         {"pg_concurrent_batches_fail_alone", concurrent_batches_fail_alone},
         {"pg_migrations_are_numbered_and_applied_once", migrations_are_numbered_and_applied_once},
+        {"pg_servers_starting_together_migrate_once", servers_starting_together_migrate_once},
         {"pg_schema_newer_than_this_binary_is_refused", schema_newer_than_this_binary_is_refused},
         {"pg_dropped_connections_are_reestablished", dropped_connections_are_reestablished},
     };
