@@ -301,7 +301,9 @@ static int64_t key_num(const lc_job_t *a, order_field_t field)
     case ORD_STATE:
         return a->state;
     case ORD_COMPLETION:
-        return a->complete_ms;
+        /* unfinished (no completion time) sorts after every finished job:
+         * last with ASC, first with DESC, as the spec says */
+        return a->complete_ms ? a->complete_ms : INT64_MAX;
     case ORD_PRIORITY:
         return -(int64_t)a->prio;
     default:
