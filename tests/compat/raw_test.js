@@ -189,6 +189,15 @@ async function main() {
     [nullsAt(b).every((n, i, a) => i === 0 || n || !a[i - 1]), 'nulls last'],
     [sortedBy(b, false), 'oldest first'],
   ]);
+  // username order: a user name that is a prefix of another sorts first
+  await req('POST', '/api/v2/users', { token: admin, body: { username: 'sdk_test', password: 'prefix-pw-1' } });
+  const pre = await login('sdk_test', 'prefix-pw-1');
+  await req('POST', '/api/v2/jobs', { token: pre, raw: yamlText('prefix_user_job'), type: 'text/yaml' });
+  r = await req('GET', '/api/v2/jobs?username=sdk_test_user,sdk_test&order=username,ASC', { token: admin });
+  expectOk('GET /api/v2/jobs?order=username,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
+    [b.length >= 2 && b[0].username === 'sdk_test' && b.every((j, i) => i === 0 || b[i - 1].username <= j.username),
+      `users ${b.map(j => j.username)}`],
+  ]);
   r = await req('GET', `/api/v2/jobs?vc=${RUN_VC}&state=FAILED&keyword=raw_yaml&withTotalCount=true`, { token: admin });
   expectOk('GET /api/v2/jobs?vc=&state=&keyword=', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.totalCount === 1 && b.data[0].name === J, `totalCount ${b.totalCount}`],
