@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -529,6 +530,23 @@ static json_t *topo_json(const gpu_set_t *g)
     return m;
 }
 
+/* Node health: load, free disk under the work dir, GPUs that answer. */
+static json_t *health_json(const node_t *n)
+{
+    double load[1] = {0};
+    struct statvfs vfs;
+    int64_t disk_free = -1, healthy = 0;
+    if (getloadavg(load, 1) != 1)
+        load[0] = -1;
+    if (statvfs(n->dir, &vfs) == 0)
+        disk_free = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+    for (size_t i = 0; i < n->gpus.n; i++)
+        healthy += n->gpus.gpus[i].healthy;
+    return json_pack("{s:b, s:f, s:I, s:I, s:I}", "ok", disk_free != 0, "load1", load[0],
+                     "disk_free_mb", (json_int_t)disk_free, "gpus_healthy", (json_int_t)healthy,
+                     "tasks", (json_int_t)n->ntasks);
+}
+
 static json_t *node_json(const node_t *n)
 {
     const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
@@ -540,6 +558,8 @@ static json_t *node_json(const node_t *n)
                   n->gpus.backend ? n->gpus.backend : "none");
     if (o && n->gpus.has_topo && n->gpus.n)
         json_object_set_new(o, "topology", topo_json(&n->gpus));
+    if (o)
+        json_object_set_new(o, "health", health_json(n));
     return o;
 }
 

@@ -44,6 +44,7 @@ typedef struct {
     logf_t logs[NLOGS];
     cg_t *cg;
     pid_t child;
+    pid_t term_helper; /* `<engine> kill -s TERM` in flight */
     int64_t started_ms;
 } mon_t;
 
@@ -210,10 +211,10 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
     _exit(errno == ENOENT ? 127 : 126);
 }
 
-static void engine_signal(mon_t *m, const char *sig)
+static pid_t engine_signal(mon_t *m, const char *sig)
 {
     if (!m->ops->engine)
-        return;
+        return 0;
     char *argv[] = {(char *)m->ops->engine, "kill", "-s", (char *)sig, (char *)m->spec->name, NULL};
     pid_t p = fork();
     if (p == 0) {
@@ -221,6 +222,7 @@ static void engine_signal(mon_t *m, const char *sig)
         execvp(argv[0], argv);
         _exit(127);
     }
+    return p;
 }
 
 static void forward_signals(mon_t *m)
@@ -230,7 +232,7 @@ static void forward_signals(mon_t *m)
         /* containers: the engine delivers it (its `run` client would only
          * detach); processes: the whole process group */
         if (m->ops->engine)
-            engine_signal(m, "TERM");
+            m->term_helper = engine_signal(m, "TERM");
         else
             kill(-m->child, SIGTERM);
     }
@@ -265,6 +267,11 @@ static void reap_helpers(mon_t *m, int *status, bool *reaped)
         if (p == m->child && !*reaped) {
             *status = st;
             *reaped = true;
+        } else if (p == m->term_helper) {
+            /* the container may not exist yet: ask again until it ends */
+            m->term_helper = 0;
+            if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !*reaped)
+                want_term = 1;
         }
     }
 }

@@ -63,7 +63,7 @@ def run(fake, work):
            "%s task" % RUNTIME + " over its memory limit is reported OOM (-1200)", ex)
 
     sid = "alice~pod3/0/r/0/0"
-    fake.set_desired("pn", [task(sid, "sleep 60", image=IMAGE, kill_grace_ms=2000)])
+    fake.set_desired("pn", [task(sid, "sleep 60", image=IMAGE, kill_grace_ms=20000)])
     fake.wait(lambda: any(t["attempt_id"] == sid and t["state"] == "running"
                           for t in (fake.nodes["pn"]["last"] or [])), timeout=30)
     fake.set_desired("pn", [])

@@ -37,8 +37,9 @@ def run_tests(fake, url, work, procs):
     node = fake.nodes.get("n1", {}).get("node") or {}
     report(ok and node.get("cpus", 0) > 0 and len(node.get("gpus", [])) == 2
            and node.get("log_url", "").startswith("http://127.0.0.1:")
-           and len(node.get("topology", [])) == 2,
-           "agent registers with resources, GPUs, topology and log url", node)
+           and len(node.get("topology", [])) == 2
+           and node.get("health", {}).get("disk_free_mb", 0) > 0,
+           "agent registers with resources, GPUs, topology, health and log url", node)
 
     count = os.path.join(work, "starts")
     aid = "alice~j1/0/r/0/0"
