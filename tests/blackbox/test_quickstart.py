@@ -7,6 +7,7 @@ README block marked `<!-- quickstart -->`, run with bash, with only the port
 checked.  Then: a second `pai up` on the same directory is refused, `pai down`
 stops everything, a restart keeps the jobs, and SIGINT (Ctrl-C) stops it too.
 """
+import json
 import os
 import re
 import signal
@@ -103,6 +104,18 @@ def run_readme(t, data, port):
                 % (p.returncode, want, p.stdout, p.stderr))
 
 
+def check_secret_hidden(t, port):
+    """examples/secrets.yaml: the value reaches the task, never the API."""
+    tok = json.load(open(t.env["PAI_CONFIG"]))["token"]
+    req = urllib.request.Request("http://127.0.0.1:%d/api/v2/jobs/admin~secrets/config" % port,
+                                 headers={"Authorization": "Bearer " + tok})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        config = resp.read().decode()
+    detail = t.pai("job", "secrets", "--json").out
+    t.check("the secret value is in neither the job config nor the job detail",
+            "api_key" in config and "s3cr3t-value" not in config and "s3cr3t-value" not in detail, config)
+
+
 def main():
     t = Tap()
     root = tempfile.mkdtemp(prefix="pai-quickstart-")
@@ -128,6 +141,7 @@ def main():
         has_jobs = "NoApiError" not in probe.err
         if has_jobs:
             run_readme(t, data, port)
+            check_secret_hidden(t, port)
         else:
             print("# SKIP: the README steps: the server has no jobs API yet")
         r = t.pai("up", "--data-dir", data, "--port", str(free_port()))
