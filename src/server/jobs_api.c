@@ -151,8 +151,12 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         j->refused_at_submit += refused;
     } else {
         jobs_table_publish(j, job);
-        if (job->state != JOB_WAITING || job->atts)
+        if (job->state != JOB_WAITING || job->atts) {
+            /* Placed while pending: store it now (the timer thread flushes)
+             * so that its tasks can be sent to their agents. */
             jobs_mark_dirty(j, job);
+            pthread_cond_signal(&j->timer_cv);
+        }
         j->submitted++;
     }
     pthread_mutex_unlock(&j->mu);
@@ -160,8 +164,6 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         unstore_job(j, job->name);
         return PAI_E_INVALID;
     }
-    if (rc == PAI_OK)
-        ignore_err(jobs_flush(j));
     return rc;
 }
 
