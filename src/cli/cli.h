@@ -87,8 +87,9 @@ typedef struct {
     char ctype[64];
 } cli_resp_t;
 
-#define CLI_QUIET_404 1u /* do not print an error for 404 */
-#define CLI_QUIET     2u /* print no error at all (polling) */
+#define CLI_QUIET_404  1u /* do not print an error for 404 */
+#define CLI_QUIET      2u /* print no error at all (polling) */
+#define CLI_QUIET_DOWN 4u /* do not print "cannot reach the server" */
 
 /* One request to server + path (path begins with '/', or a full URL).
  * body may be NULL.  Returns CLI_OK on 2xx; otherwise prints a clear
@@ -137,6 +138,8 @@ void cli_progress_done(cli_progress_t *p);
 
 /* Fetch the job detail; CLI_OK with *out owned by the caller. */
 int cli_job_get(const cli_ctx_t *c, const char *fullname, json_t **out);
+/* The same with cli_request flags (CLI_QUIET: print nothing). */
+int cli_job_get_flags(const cli_ctx_t *c, const char *fullname, unsigned flags, json_t **out);
 /* Job state string ("RUNNING") of a JobDetail. */
 const char *cli_job_state(const json_t *detail);
 bool cli_state_final(const char *state);

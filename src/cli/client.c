@@ -230,7 +230,7 @@ int cli_request(const cli_ctx_t *c, const char *method, const char *path, const 
     setup_easy(h, url, method, body, len, hdrs, r);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        if (flags & CLI_QUIET)
+        if (flags & (CLI_QUIET | CLI_QUIET_DOWN))
             ;
         else if (cc == CURLE_WRITE_ERROR)
             fprintf(stderr, "pai: the answer from %s is larger than %u bytes\n", url,

@@ -18,6 +18,7 @@
 #include "common/util.h"
 
 enum { WAIT_STOPPED = 3, WAIT_TIMEOUT = 124 };
+#define WAIT_UNREACHABLE_MS 60000 /* how long `pai wait` rides out a server restart */
 
 static const cli_opt_t name_only_opts[] = {{0}};
 static const cli_cmd_t stop_cmd = {
@@ -43,7 +44,8 @@ static const cli_cmd_t wait_cmd = {
     "wait",
     "NAME [--timeout SECONDS]",
     "Wait until a job finishes and exit with its result: 0 SUCCEEDED, 1 FAILED,\n"
-    "3 STOPPED, 124 timeout, 2 other errors.  Shows progress on stderr.",
+    "3 STOPPED, 124 timeout, 2 other errors.  Shows progress on stderr.  Rides out\n"
+    "a server restart of up to 60 s.",
     wait_opts,
     1,
     1};
@@ -179,14 +181,28 @@ static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int inte
     int64_t t0 = time_mono_ms();
     /* Poll fast first (short jobs end within a second), then back off. */
     long pause_ms = 100;
+    bool seen = false;      /* the server answered at least once */
+    int64_t lost_since = 0; /* the last time it answered */
     for (;;) {
         json_t *d = NULL;
-        int rc = cli_job_get(c, full, &d);
+        int rc = cli_job_get_flags(c, full, seen ? CLI_QUIET_DOWN : 0, &d);
+        if (rc == CLI_USAGE && seen && time_mono_ms() - lost_since < WAIT_UNREACHABLE_MS) {
+            /* It answered before: ride out a restart (quietly), then give up. */
+            if (!quiet)
+                cli_progress_update(&p, "server unreachable; retrying");
+            sleep_ms(1000);
+            continue;
+        }
         if (rc != CLI_OK) {
             if (!quiet)
                 cli_progress_done(&p);
+            if (rc == CLI_USAGE && seen)
+                fprintf(stderr, "pai wait: the server has been unreachable for %ds\n",
+                        WAIT_UNREACHABLE_MS / 1000);
             return CLI_USAGE;
         }
+        seen = true;
+        lost_since = time_mono_ms(); /* the last time it answered */
         long secs = (long)((time_mono_ms() - t0) / 1000);
         char text[256];
         wait_text(d, full, secs, text, sizeof(text));

@@ -266,10 +266,15 @@ static void print_tasks(const json_t *d)
 
 int cli_job_get(const cli_ctx_t *c, const char *fullname, json_t **out)
 {
+    return cli_job_get_flags(c, fullname, 0, out);
+}
+
+int cli_job_get_flags(const cli_ctx_t *c, const char *fullname, unsigned flags, json_t **out)
+{
     char *path = cli_job_path(fullname, NULL);
     cli_resp_t r;
     *out = NULL;
-    int rc = cli_get(c, path, &r);
+    int rc = cli_request(c, "GET", path, NULL, NULL, 0, flags, &r);
     if (rc == CLI_OK && !json_is_object(r.json)) {
         fprintf(stderr, "pai: the server's answer for %s is not a job\n", fullname);
         rc = CLI_FAIL;

@@ -1506,21 +1506,70 @@ static int cmp_vc_name(const void *a, const void *b, void *ctx)
     return strcmp(s->vcs[*(const int *)a].name, s->vcs[*(const int *)b].name);
 }
 
-/* Doomed cells: tentatively bind every unbound cell to a healthy free cell;
- * those that cannot be bound, plus bound cells with unhealthy nodes, are
- * counted into doomed[v * (n_skus + 1) + sku + 1]. */
+/* Free healthy cells per (chain, type) for chains whose virtual cells all
+ * have one type (then counting is exact); -1 for chains mixing levels. */
+static int *doomed_supply(sched_t *s)
+{
+    int nt = s->n_types;
+    int *sup = calloc((size_t)nt * (size_t)nt + 1, sizeof(int));
+    int *first = malloc(sizeof(int) * (size_t)nt + 1);
+    if (!sup || !first) {
+        free(sup), free(first);
+        return NULL;
+    }
+    for (int t = 0; t < nt; t++)
+        first[t] = SCHED_NONE;
+    for (int v = 0; v < s->n_vcs; v++)
+        for (int i = 0; i < s->vcs[v].n_vcells; i++) {
+            const vcell_t *vcl = &s->vcs[v].vcells[i];
+            if (first[vcl->chain] == SCHED_NONE)
+                first[vcl->chain] = vcl->type;
+            else if (first[vcl->chain] != vcl->type)
+                first[vcl->chain] = -2; /* mixed levels: simulate */
+        }
+    for (int c = 0; c < s->n_cells; c++) {
+        const cell_t *cell = &s->cells[c];
+        if (first[cell->chain] == cell->type && !cell->bound_below &&
+            sched_model_bound_ancestor(s, c) == SCHED_NONE && sched_cell_healthy(s, c))
+            sup[cell->chain * nt + cell->type]++;
+    }
+    for (int ch = 0; ch < nt; ch++)
+        if (first[ch] == -2)
+            for (int t = 0; t < nt; t++)
+                sup[ch * nt + t] = -1;
+    free(first);
+    return sup;
+}
+
+/* Doomed cells: bound cells with an unhealthy node, plus unbound cells that
+ * cannot get a healthy free cell now (counted, or bound tentatively in buddy
+ * order where a chain mixes levels), into doomed[v * (n_skus + 1) + sku + 1]. */
 static void count_doomed(sched_t *s, int *doomed)
 {
     int w = s->n_skus + 1;
+    bool any_bad = false;
+    for (int i = 0; i < s->n_nodes && !any_bad; i++)
+        any_bad = !s->nodes[i].healthy;
+    if (!any_bad)
+        return; /* the start-up check guarantees every cell binds on a healthy cluster */
     int *tmp = malloc(sizeof(int) * (size_t)(s->n_cells + 1));
+    int *sup = doomed_supply(s);
     int nt = 0;
     for (int v = 0; v < s->n_vcs; v++) {
         vc_t *vc = &s->vcs[v];
         for (int i = 0; i < vc->n_vcells; i++) {
             vcell_t *vcl = &vc->vcells[i];
             int sk = s->types[vcl->type].sku;
+            int *avail = sup ? &sup[vcl->chain * s->n_types + vcl->type] : NULL;
             if (vcl->cell != SCHED_NONE) {
                 if (!sched_cell_healthy(s, vcl->cell))
+                    doomed[v * w + sk + 1]++;
+                continue;
+            }
+            if (avail && *avail >= 0) {
+                if (*avail > 0)
+                    (*avail)--;
+                else
                     doomed[v * w + sk + 1]++;
                 continue;
             }
@@ -1536,6 +1585,7 @@ static void count_doomed(sched_t *s, int *doomed)
     for (int i = 0; i < nt; i++)
         sched_model_unbind(s, tmp[i]);
     free(tmp);
+    free(sup);
 }
 
 static void fill_usage(const sched_t *s, sched_vc_status_t *rows, const int *rowof, int w)

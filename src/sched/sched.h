@@ -104,10 +104,13 @@ typedef struct {
     int gpus_per_group;
 } sched_node_t;
 
-/* Add or update a node.  In node-derived mode a new node joins VC default.
- * In config mode a node the config does not name returns PAI_E_NOT_FOUND (it
- * is ignored).  A GPU count change of a derived node with work on it returns
- * PAI_E_INVALID. */
+/* Add or update a node.  In node-derived mode nodes are keyed by name (agents
+ * sharing one address are distinct nodes) and a new node joins VC default;
+ * a GPU count different from the first report returns PAI_E_INVALID (the
+ * node keeps its first shape).  In config mode the node is matched by name,
+ * then address, against the config's cellAddress; one the config does not
+ * name returns PAI_E_NOT_FOUND (it is ignored).  Reported cpus/memory
+ * replace the config's skuTypes figures. */
 PAI_MUST_CHECK pai_err_t sched_node_update(sched_t *s, const sched_node_t *node);
 
 /* Health only (agent lost, GPU failed).  Unhealthy nodes get no new work;
@@ -124,7 +127,8 @@ typedef struct {
     int64_t memory_mb;          /* per instance; 0 = not checked */
     const char *sku;            /* optional SKU type ("" / NULL: any) */
     const char *pinned_cell;    /* optional pinnedCellId of the VC */
-    const char *affinity_group; /* optional; roles sharing a group are packed together */
+    const char *affinity_group; /* optional; roles naming the same group are packed
+                                 * together; roles naming none form one job-wide group */
 } sched_role_t;
 
 typedef struct {

@@ -450,8 +450,10 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_health
         if (best == SCHED_NONE || score > best_score) {
             best = c;
             best_score = score;
-            /* parent already split, healthy and idle: no candidate can beat it */
-            if (cell->parent != SCHED_NONE && d == s->cells[cell->parent].depth && healthy && !used)
+            /* deepest possible split (the parent, or none for a top cell), healthy and
+             * idle: no candidate can beat it */
+            int best_d = cell->parent == SCHED_NONE ? -1 : s->cells[cell->parent].depth;
+            if (d == best_d && healthy && !used)
                 break;
         }
     }

@@ -167,9 +167,13 @@ static json_t *desired_task(const node_ref_t *ref)
 static json_t *desired_set(const node_t *n)
 {
     json_t *tasks = json_array();
-    for (size_t i = 0; i < n->nrefs; i++)
-        if (nodes_ref_live(&n->refs[i]))
-            json_array_append_new(tasks, desired_task(&n->refs[i]));
+    for (size_t i = 0; i < n->nrefs; i++) {
+        const node_ref_t *r = &n->refs[i];
+        const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
+        /* Only attempts the store knows (see mark_durable in jobs_engine.c). */
+        if (nodes_ref_live(r) && ta && ta->durable == 2)
+            json_array_append_new(tasks, desired_task(r));
+    }
     return tasks;
 }
 
@@ -229,11 +233,19 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     size_t i;
     json_t *t;
     json_array_foreach(tasks, i, t) apply_report(j, n, t, acks, now);
-    jobs_kick(j);
+    /* Freed resources: with a short queue decide at once, so that the new
+     * placements are stored by the same commit as the exits (one fsync
+     * before the next tasks can be sent); else leave it to the thread. */
+    if (j->need_pass && jobs_queue_short(j))
+        jobs_run_pass(j);
+    else
+        jobs_kick(j);
     /* A server restarted since the agent's last answer: catch its seq up. */
     if (known > n->seq)
         n->seq = known + 1;
-    bool dirty = j->ndirty > 0 || n->dirty;
+    /* Acks only once the exits they acknowledge are stored; other changes
+     * are stored by the scheduler and timer threads without delaying this. */
+    bool dirty = json_array_size(acks) > 0 || n->dirty;
     pthread_mutex_unlock(&j->mu);
 
     if (dirty && jobs_flush(j) != PAI_OK) {

@@ -151,8 +151,12 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         j->refused_at_submit += refused;
     } else {
         jobs_table_publish(j, job);
-        if (job->state != JOB_WAITING || job->atts)
+        if (job->state != JOB_WAITING || job->atts) {
+            /* Placed while pending: store it now (the timer thread flushes)
+             * so that its tasks can be sent to their agents. */
             jobs_mark_dirty(j, job);
+            pthread_cond_signal(&j->timer_cv);
+        }
         j->submitted++;
     }
     pthread_mutex_unlock(&j->mu);
@@ -160,8 +164,6 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         unstore_job(j, job->name);
         return PAI_E_INVALID;
     }
-    if (rc == PAI_OK)
-        ignore_err(jobs_flush(j));
     return rc;
 }
 
@@ -301,7 +303,9 @@ static int64_t key_num(const lc_job_t *a, order_field_t field)
     case ORD_STATE:
         return a->state;
     case ORD_COMPLETION:
-        return a->complete_ms;
+        /* unfinished (no completion time) sorts after every finished job:
+         * last with ASC, first with DESC, as the spec says */
+        return a->complete_ms ? a->complete_ms : INT64_MAX;
     case ORD_PRIORITY:
         return -(int64_t)a->prio;
     default:
@@ -316,9 +320,11 @@ static int cmp_jobs(const void *pa, const void *pb, void *ctx)
     int c = 0;
     if (o->field == ORD_JOBNAME)
         c = strcmp(a->name + a->user_len + 1, b->name + b->user_len + 1);
-    else if (o->field == ORD_USERNAME)
+    else if (o->field == ORD_USERNAME) {
         c = strncmp(a->name, b->name, a->user_len < b->user_len ? a->user_len : b->user_len);
-    else if (o->field == ORD_VC)
+        if (c == 0) /* "al" before "alice" */
+            c = (a->user_len > b->user_len) - (a->user_len < b->user_len);
+    } else if (o->field == ORD_VC)
         c = strcmp(a->vc, b->vc);
     else {
         int64_t x = key_num(a, o->field), y = key_num(b, o->field);

@@ -418,6 +418,28 @@ typedef struct {
     bool final;
 } flushed_t;
 
+/* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
+ * committed; only durable (2) ones are sent to agents, so an attempt id is
+ * never handed out before the store knows it (a crash could otherwise hand
+ * the same id to a new attempt, which an agent would refuse to start). */
+static void mark_durable(jobs_t *j, lc_job_t *job, uint8_t from, uint8_t to)
+{
+    for (int k = 0; job->atts && k < job->natts; k++)
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                lc_task_t *t = &job->atts[k].tasks[r][i];
+                for (int a = 0; a < t->natts; a++) {
+                    lc_task_attempt_t *ta = &t->atts[a];
+                    if (ta->durable != from)
+                        continue;
+                    ta->durable = to;
+                    node_t *n = to == 2 && ta->node ? nodes_find(j->nodes, ta->node) : NULL;
+                    if (n && !lc_task_state_final(ta->state))
+                        nodes_bump(n);
+                }
+            }
+}
+
 pai_err_t jobs_flush(jobs_t *j)
 {
     pthread_mutex_lock(&j->flush_mu);
@@ -432,6 +454,7 @@ pai_err_t jobs_flush(jobs_t *j)
         json_t *rec = jobs_encode(job);
         texts[i] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
+        mark_durable(j, job, 0, 1);
         ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, texts[i]};
         done[i] = (flushed_t){job, job->version, lc_job_state_final(job->state)};
     }
@@ -463,6 +486,7 @@ pai_err_t jobs_flush(jobs_t *j)
             jobs_mark_dirty(j, job);
             continue;
         }
+        mark_durable(j, job, 1, 2);
         /* Finished and unchanged since encoded: its attempts now live in
          * the store only. */
         if (done[i].final && job->version == done[i].version && !job->compacted && !job->dirty) {
@@ -592,6 +616,14 @@ static void snapshot_vcs(jobs_t *j)
     j->nvc_rows = n < 64 ? n : 64;
 }
 
+void jobs_run_pass(jobs_t *j)
+{
+    jobs_schedule(j, time_wall_ms());
+    snapshot_vcs(j);
+    j->passes_done++;
+    pthread_cond_broadcast(&j->pass_cv);
+}
+
 /* The scheduler thread: one pass whenever something asked for one.  A pass
  * holds mu; submissions and reports that arrive meanwhile queue up and are
  * all decided by the next pass (so the cost of a pass over a long queue is
@@ -606,11 +638,8 @@ static void *scheduler_main(void *arg)
             continue;
         }
         int64_t t0 = time_mono_us();
-        jobs_schedule(j, time_wall_ms());
-        snapshot_vcs(j);
+        jobs_run_pass(j);
         int64_t dt = time_mono_us() - t0;
-        j->passes_done++;
-        pthread_cond_broadcast(&j->pass_cv);
         pthread_mutex_unlock(&j->mu);
         if (j->ndirty > 0)
             ignore_err(jobs_flush(j));

@@ -59,6 +59,8 @@ void jobs_schedule(jobs_t *j, int64_t now_ms);
 /* Ask the scheduler thread for a pass if one is needed.  Passes are
  * coalesced: every event queued before a pass starts is decided by it. */
 void jobs_kick(jobs_t *j);
+/* One pass now (mu held), counted like the scheduler thread's. */
+void jobs_run_pass(jobs_t *j);
 /* Wait (mu held) until a pass that starts after now has completed. */
 void jobs_wait_pass(jobs_t *j);
 /* Fewer than JOBS_SHORT_QUEUE jobs waited after the last pass. */

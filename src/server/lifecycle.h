@@ -104,7 +104,8 @@ typedef struct {
     int nports;
     int64_t created_ms, launched_ms, completed_ms;
     char *diag;
-    uint8_t synced; /* engine: state + 1 last seen by nodes_sync_job (0: never) */
+    uint8_t synced;  /* engine: state + 1 last seen by nodes_sync_job (0: never) */
+    uint8_t durable; /* engine: 0 new, 1 being stored, 2 in the store (may be sent) */
 } lc_task_attempt_t;
 
 typedef struct {

@@ -7,6 +7,7 @@ README block marked `<!-- quickstart -->`, run with bash, with only the port
 checked.  Then: a second `pai up` on the same directory is refused, `pai down`
 stops everything, a restart keeps the jobs, and SIGINT (Ctrl-C) stops it too.
 """
+import json
 import os
 import re
 import signal
@@ -103,6 +104,18 @@ def run_readme(t, data, port):
                 % (p.returncode, want, p.stdout, p.stderr))
 
 
+def check_secret_hidden(t, port):
+    """examples/secrets.yaml: the value reaches the task, never the API."""
+    tok = json.load(open(t.env["PAI_CONFIG"]))["token"]
+    req = urllib.request.Request("http://127.0.0.1:%d/api/v2/jobs/admin~secrets/config" % port,
+                                 headers={"Authorization": "Bearer " + tok})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        config = resp.read().decode()
+    detail = t.pai("job", "secrets", "--json").out
+    t.check("the secret value is in neither the job config nor the job detail",
+            "api_key" in config and "s3cr3t-value" not in config and "s3cr3t-value" not in detail, config)
+
+
 def main():
     t = Tap()
     root = tempfile.mkdtemp(prefix="pai-quickstart-")
@@ -128,10 +141,23 @@ def main():
         has_jobs = "NoApiError" not in probe.err
         if has_jobs:
             run_readme(t, data, port)
+            check_secret_hidden(t, port)
         else:
             print("# SKIP: the README steps: the server has no jobs API yet")
         r = t.pai("up", "--data-dir", data, "--port", str(free_port()))
         t.check("a second pai up on the same data dir is refused", r.rc == 1 and "already running" in r.err, r)
+        waiter = None
+        if has_jobs:
+            long_job = os.path.join(root, "across.yaml")
+            with open(os.path.join(REPO, "examples", "hello-world.yaml")) as f:
+                text = f.read().replace("name: hello-world", "name: across-restart")
+            with open(long_job, "w") as f:
+                f.write(text.replace("      - 'echo \"GPUs", "      - sleep 6\n      - 'echo \"GPUs"))
+            r = t.pai("submit", long_job)
+            t.check("submit a job that outlives a restart", r.rc == 0, r)
+            waiter = subprocess.Popen([PAI, "wait", "across-restart"], env=t.env, cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1)
         r = t.pai("down", "--data-dir", data)
         t.check("pai down stops the cluster", r.rc == 0 and "stopped" in r.out, r)
         up.p.wait(60)
@@ -143,6 +169,15 @@ def main():
         up = Up(t, data, port)
         out = up.wait_banner()
         t.check("pai up restarts on the same data dir", "pai is up" in out, out)
+        if waiter:
+            try:
+                wout, werr = waiter.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                waiter.kill()
+                wout, werr = waiter.communicate()
+            t.check("pai wait rides out the restart; the re-adopted task finishes",
+                    waiter.returncode == 0 and "admin~across-restart SUCCEEDED" in wout,
+                    "rc=%s\n%s\n%s" % (waiter.returncode, wout, werr))
         r = t.pai("jobs" if has_jobs else "users", "--json", env={"PAI_SERVER": "http://127.0.0.1:%d" % port})
         t.check("a restart keeps the jobs (and the login)", r.rc == 0 and (not has_jobs or '"hello-world"' in r.out), r)
         up.p.send_signal(signal.SIGINT)

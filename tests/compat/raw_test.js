@@ -175,6 +175,29 @@ async function main() {
   expectOk('GET /api/v2/jobs?order=jobName,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.length === 5 && b.every((j, i) => i === 0 || b[i - 1].name <= j.name), `names ${b.map(j => j.name)}`],
   ]);
+  // completionTime: unfinished jobs (null) first with DESC, last with ASC (the spec's rule)
+  const nullsAt = b => b.map(j => j.completedTime === null);
+  const sortedBy = (b, desc) => b.filter(j => j.completedTime !== null)
+    .every((j, i, a) => i === 0 || (desc ? a[i - 1].completedTime >= j.completedTime : a[i - 1].completedTime <= j.completedTime));
+  r = await req('GET', '/api/v2/jobs?order=completionTime,DESC', { token: admin });
+  expectOk('GET /api/v2/jobs?order=completionTime,DESC: unfinished first', r, 'GET', '/api/v2/jobs', 200, b => [
+    [b.some(j => j.completedTime === null) && nullsAt(b).every((n, i, a) => i === 0 || !n || a[i - 1]), 'nulls first'],
+    [sortedBy(b, true), 'then newest first'],
+  ]);
+  r = await req('GET', '/api/v2/jobs?order=completionTime,ASC', { token: admin });
+  expectOk('GET /api/v2/jobs?order=completionTime,ASC: unfinished last', r, 'GET', '/api/v2/jobs', 200, b => [
+    [nullsAt(b).every((n, i, a) => i === 0 || n || !a[i - 1]), 'nulls last'],
+    [sortedBy(b, false), 'oldest first'],
+  ]);
+  // username order: a user name that is a prefix of another sorts first
+  await req('POST', '/api/v2/users', { token: admin, body: { username: 'sdk_test', password: 'prefix-pw-1' } });
+  const pre = await login('sdk_test', 'prefix-pw-1');
+  await req('POST', '/api/v2/jobs', { token: pre, raw: yamlText('prefix_user_job'), type: 'text/yaml' });
+  r = await req('GET', '/api/v2/jobs?username=sdk_test_user,sdk_test&order=username,ASC', { token: admin });
+  expectOk('GET /api/v2/jobs?order=username,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
+    [b.length >= 2 && b[0].username === 'sdk_test' && b.every((j, i) => i === 0 || b[i - 1].username <= j.username),
+      `users ${b.map(j => j.username)}`],
+  ]);
   r = await req('GET', `/api/v2/jobs?vc=${RUN_VC}&state=FAILED&keyword=raw_yaml&withTotalCount=true`, { token: admin });
   expectOk('GET /api/v2/jobs?vc=&state=&keyword=', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.totalCount === 1 && b.data[0].name === J, `totalCount ${b.totalCount}`],
