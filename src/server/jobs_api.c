@@ -78,25 +78,31 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
 static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t len)
 {
     json_t *rec = jobs_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
+    json_t *cmd = jobs_cmds_encode(job);
     char *rtext = json_dumps(rec, JSON_COMPACT), *ctext = json_dumps(cfg, JSON_COMPACT);
+    char *mtext = json_dumps(cmd, JSON_COMPACT);
     json_decref(rec);
     json_decref(cfg);
+    json_decref(cmd);
     pai_err_t rc = PAI_E_NOMEM;
-    if (rtext && ctext) {
-        store_op_t ops[2] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
-                             {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext}};
-        rc = store_batch(j->st, ops, 2);
+    if (rtext && ctext && mtext) {
+        store_op_t ops[3] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
+                             {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
+                             {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext}};
+        rc = store_batch(j->st, ops, 3);
     }
     free(rtext);
     free(ctext);
+    free(mtext);
     return rc == PAI_E_EXISTS ? PAI_E_CONFLICT_JOB : rc;
 }
 
 static void unstore_job(jobs_t *j, const char *name)
 {
-    store_op_t ops[2] = {{STORE_OP_DEL, "job", name, 0, NULL},
-                         {STORE_OP_DEL, "jobcfg", name, 0, NULL}};
-    if (store_batch(j->st, ops, 2) != PAI_OK)
+    store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
+                         {STORE_OP_DEL, "jobcfg", name, 0, NULL},
+                         {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+    if (store_batch(j->st, ops, 3) != PAI_OK)
         log_error("job=%s could not delete the refused job's records", name);
 }
 
@@ -130,6 +136,11 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     pai_err_t rc = store_job(j, job, yaml, len);
 
     pthread_mutex_lock(&j->mu);
+    /* Stored: a waiting job need not hold its commands (loaded at bind). */
+    for (int r = 0; rc == PAI_OK && r < job->nroles; r++) {
+        FREE_NULL(&job->roles[r].command);
+        FREE_NULL(&job->roles[r].image);
+    }
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);
         /* With a short queue a pass is cheap: wait for it, so the answer
@@ -728,9 +739,10 @@ pai_err_t jobs_delete(jobs_t *j, const char *name)
         jobs_table_remove(j, job);
     pthread_mutex_unlock(&j->mu);
     if (rc == PAI_OK) {
-        store_op_t ops[2] = {{STORE_OP_DEL, "job", name, 0, NULL},
-                             {STORE_OP_DEL, "jobcfg", name, 0, NULL}};
-        rc = store_batch(j->st, ops, 2);
+        store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
+                             {STORE_OP_DEL, "jobcfg", name, 0, NULL},
+                             {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+        rc = store_batch(j->st, ops, 3);
         if (rc == PAI_E_NOT_FOUND)
             rc = PAI_OK;
         lc_job_free(job);

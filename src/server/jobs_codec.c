@@ -42,11 +42,11 @@ static json_t *encode_role(const lc_role_t *r)
     json_t *ports = json_array();
     for (int p = 0; p < r->nports; p++)
         json_array_append_new(ports, json_pack("[si]", r->ports[p].label, r->ports[p].count));
-    return json_pack("{ss si si si si si si si so so so so so}", "name", r->name, "instances",
+    /* command and image live in the "jobcmd" record (jobs_cmds_encode). */
+    return json_pack("{ss si si si si si si si so so so}", "name", r->name, "instances",
                      r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm", r->shm_mb,
                      "minFailed", r->min_failed, "minSucceeded", r->min_succeeded, "ports", ports,
-                     "command", jstr_or_null(r->command), "image", jstr_or_null(r->image), "sku",
-                     jstr_or_null(r->sku), "pinned", jstr_or_null(r->pinned));
+                     "sku", jstr_or_null(r->sku), "pinned", jstr_or_null(r->pinned));
 }
 
 static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
@@ -104,6 +104,33 @@ json_t *jobs_encode(const lc_job_t *job)
         "waitingReason", jstr_or_null(job->waiting_reason), "retryAtMs",
         (json_int_t)job->retry_at_ms);
     return rec;
+}
+
+json_t *jobs_cmds_encode(const lc_job_t *job)
+{
+    json_t *roles = json_array();
+    for (int r = 0; r < job->nroles; r++)
+        json_array_append_new(roles,
+                              json_pack("{so so}", "command", jstr_or_null(job->roles[r].command),
+                                        "image", jstr_or_null(job->roles[r].image)));
+    return json_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
+}
+
+bool jobs_cmds_decode(const json_t *rec, lc_job_t *job)
+{
+    const json_t *roles = json_object_get(rec, "roles");
+    if (json_array_size(roles) != (size_t)job->nroles || !job->roles)
+        return false;
+    for (int r = 0; r < job->nroles; r++) {
+        const json_t *o = json_array_get(roles, (size_t)r);
+        const char *c = json_string_value(json_object_get(o, "command"));
+        const char *i = json_string_value(json_object_get(o, "image"));
+        if (!job->roles[r].command)
+            job->roles[r].command = xstrdup(c ? c : "");
+        if (!job->roles[r].image && i)
+            job->roles[r].image = xstrdup(i);
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------- decode */

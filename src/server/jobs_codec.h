@@ -11,6 +11,7 @@
 #define PAI_SERVER_JOBS_CODEC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "common/err.h"
 #include "server/lifecycle.h"
@@ -25,6 +26,13 @@ int jobs_prio_parse(const char *s); /* -1 when unknown */
 json_t *jobs_encode(const lc_job_t *job);
 /* A new job from a record; PAI_E_INVALID when malformed. */
 PAI_MUST_CHECK pai_err_t jobs_decode(const json_t *rec, lc_job_t **out);
+
+/* The commands record ("jobcmd", name): each role's rendered command and
+ * image, kept out of memory while a job waits (they can be large).
+ * jobs_cmds_decode fills the roles that have none; false when the record
+ * does not match the job. */
+json_t *jobs_cmds_encode(const lc_job_t *job);
+bool jobs_cmds_decode(const json_t *rec, lc_job_t *job);
 
 /* REST views (new references).  attempt < 0: the last one. */
 json_t *jobs_render_summary(const lc_job_t *job);

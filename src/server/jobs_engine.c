@@ -257,9 +257,38 @@ static int role_ports(const lc_role_t *r)
     return n;
 }
 
+/* The roles' commands and images, from the "jobcmd" record when they are
+ * not in memory (a waiting job does not keep them).  False on failure. */
+bool jobs_load_cmds(jobs_t *j, lc_job_t *job)
+{
+    bool need = false;
+    for (int r = 0; job->roles && r < job->nroles; r++)
+        need = need || !job->roles[r].command;
+    if (!need)
+        return true;
+    char *text = NULL;
+    if (store_get(j->st, "jobcmd", job->name, &text) != PAI_OK)
+        return false;
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    bool ok = rec && jobs_cmds_decode(rec, job);
+    json_decref(rec);
+    return ok;
+}
+
 /* BIND: give every task its node, GPUs and ports; start the attempt. */
 static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_t now)
 {
+    if (!jobs_load_cmds(j, job)) {
+        log_error("job=%s its commands are missing from the store", job->name);
+        ignore_err(sched_release(j->sched, job->name));
+        job->queued = false;
+        lc_effects_t fx = {0};
+        lc_fail_waiting(job, EXIT_CREATION_PERMANENT, "the job's commands could not be read", now,
+                        &fx);
+        jobs_apply(j, job, &fx, now);
+        return;
+    }
     lc_place_t **rows = xcalloc((size_t)job->nroles, sizeof(*rows));
     int **ports = xcalloc(d->n_tasks + 1, sizeof(*ports));
     for (int r = 0; r < job->nroles; r++)
@@ -823,6 +852,8 @@ pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
 /* A running job after a restart: its allocations back into the scheduler. */
 static void restore_running(jobs_t *j, lc_job_t *job)
 {
+    if (!jobs_load_cmds(j, job))
+        log_error("job=%s its commands are missing from the store", job->name);
     bool down = false;
     pai_err_t rc = jobs_sched_restore(j->sched, job, &down);
     if (rc == PAI_OK)

@@ -88,6 +88,8 @@ static inline void ignore_err(pai_err_t e)
     (void)e;
 }
 
+/* Load the roles' commands and images from the store when not in memory. */
+bool jobs_load_cmds(jobs_t *j, lc_job_t *job);
 /* Give a running job's allocations to scheduler s (restart, VC change). */
 pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
 /* A YAML document as JSON (plain scalars typed: integers, booleans, null);

@@ -214,6 +214,9 @@ pt.check(st == 200 and ev["totalCount"] >= 1, "a waiting job has events", ev)
 n1.exit(n1.find(job)[0], 0)
 n1.settle()
 n1.sync_for(job2)
+pt.check(all("sleep 1" in n1.desired[a]["command"] for a in n1.find(job2)),
+         "a job that waited gets its commands from the store when placed",
+         [n1.desired[a]["command"] for a in n1.find(job2)])
 pt.check(jt.state(c, job2) == "RUNNING" and len(n1.find(job2)) == 1,
          "the waiting job starts when the GPUs free up")
 
@@ -306,6 +309,8 @@ pt.check(jt.state(c, job2) == "RUNNING", "restart: a running job is still RUNNIN
 n2.sync()
 pt.check(len(n2.find(job2)) == 1, "restart: the agent keeps its task (same attempt)",
          n2.running)
+pt.check(all("sleep 1" in n2.desired[a]["command"] for a in n2.find(job2)),
+         "restart: the desired task still has its commands", n2.desired)
 n2.exit(n2.find(job2)[0], 0)
 n2.settle()
 pt.check(jt.state(c, job2) == "SUCCEEDED", "restart: the job completes after the restart")
