@@ -2,12 +2,12 @@
 """test_e2e_agent.py - the job lifecycle end to end: a real `pai server` and
 real `pai agent` processes (process runtime) on loopback.
 
-Covers: a single-task job (env, GPUs, logs through the server, full and tail
-mode over a rotated-size stdout); a two-role
-job whose tasks talk through PAI_HOST_IP_* / PAI_PORT_LIST_*; completion
-policies (master-dominated, all-workers, elastic); retries by exit-code
-class (permanent, transient, counted); stop; OOM; agent restart with
-re-adoption; node loss with retry elsewhere and the stale task killed."""
+Covers: a single-task job (env, GPUs, logs through the server, full and in
+tail mode over a 300 KB stdout); a two-role job whose tasks talk through
+PAI_HOST_IP_* / PAI_PORT_LIST_*; completion policies (master-dominated,
+all-workers, elastic); retries by exit-code class (permanent, transient,
+counted); stop; OOM; agent restart with re-adoption.  Node loss is in
+test_e2e_nodeloss.py, podman in test_e2e_podman.py."""
 
 import os
 import signal
