@@ -246,6 +246,15 @@ async function main() {
   for (const j of Array.isArray(r.body) ? r.body : []) {
     await req('PUT', `/api/v2/jobs/${j.username}~${j.name}/executionType`, { token: admin, body: { value: 'STOP' } });
   }
+  // ... and wait until the process node's tasks are gone (stopping the agent leaves tasks running)
+  let busy = [];
+  for (let i = 0; i < 300; i++) {
+    r = await req('GET', `/api/v2/jobs?vc=${RUN_VC}&state=WAITING,RUNNING,STOPPING`, { token: admin });
+    busy = Array.isArray(r.body) ? r.body.map(j => j.name) : ['?'];
+    if (!busy.length) break;
+    await sleep(100);
+  }
+  L.check(busy.length === 0, 'every job on the process node ended', busy.join(', '));
   return L.summary();
 }
 

@@ -420,6 +420,18 @@ async function testJobs(admin, user) {
   const good = await waitJob(user, USER, 'sdk_ok_job', finished);
   L.check(good && good.jobStatus.state === 'SUCCEEDED' && good.jobStatus.appExitCode === 0,
     'a job whose command exits 0 is SUCCEEDED', short(good && good.jobStatus));
+  // an application token does job operations for its user
+  const tok = await user.token.createApplicationToken();
+  const appc = client({ token: tok.token, username: USER });
+  await expectOk('job.createJob with an application token', 'POST', '/api/v2/jobs', 202,
+    () => appc.job.createJob(runnable('sdk_app_job', ['sleep 60'])));
+  await expectOk('job.getJob with an application token', 'GET', '/api/v2/jobs/{user}~{job}', 200,
+    () => appc.job.getJob(USER, 'sdk_app_job'), r => [[r.jobStatus.username === USER, 'the token\'s user owns the job']]);
+  await expectOk('job.updateJobExecutionType STOP with an application token', 'PUT',
+    '/api/v2/jobs/{user}~{job}/executionType', 202, () => appc.job.updateJobExecutionType(USER, 'sdk_app_job', 'STOP'));
+  await expectErr('user.getUser with an application token', 'GET', '/api/v2/users/{user}', 403, 'ForbiddenUserError',
+    UserErrors.ForbiddenUserError, () => appc.user.getUser(USER), false);
+  await user.token.deleteToken(tok.token);
   await expectOk('job.listJobs state filter', 'GET', '/api/v2/jobs', 200,
     () => user.job.listJobs({ username: USER, state: 'FAILED,SUCCEEDED', withTotalCount: true }),
     r => [[r.totalCount === 2, `totalCount ${r.totalCount}`]]);
