@@ -20,7 +20,10 @@
 enum { WAIT_STOPPED = 3, WAIT_TIMEOUT = 124 };
 #define WAIT_UNREACHABLE_MS 60000 /* how long `pai wait` rides out a server restart */
 
-static const cli_opt_t name_only_opts[] = {{0}};
+static const cli_opt_t name_only_opts[] = {
+    {"json", NULL, "print {\"job\", \"message\"} as JSON", false},
+    {0},
+};
 static const cli_cmd_t stop_cmd = {
     "stop", "NAME", "Stop a job: its tasks are killed and it ends STOPPED.", name_only_opts, 1, 1};
 static const cli_cmd_t delete_cmd = {
@@ -29,6 +32,7 @@ static const cli_cmd_t delete_cmd = {
 
 static const cli_opt_t tag_opts[] = {
     {"remove", NULL, "remove the tag instead of adding it", false},
+    {"json", NULL, "print {\"job\", \"message\"} as JSON", false},
     {0},
 };
 static const cli_cmd_t tag_cmd = {
@@ -38,6 +42,7 @@ static const cli_opt_t wait_opts[] = {
     {"timeout", "SECONDS", "give up after SECONDS (exit 124); default: wait forever", false},
     {"interval", "SECONDS", "poll at most every SECONDS (default 1; starts at 0.1 s)", false},
     {"quiet", NULL, "no progress lines", false},
+    {"json", NULL, "print the final job detail as JSON instead of a summary line", false},
     {0},
 };
 static const cli_cmd_t wait_cmd = {
@@ -49,6 +54,18 @@ static const cli_cmd_t wait_cmd = {
     wait_opts,
     1,
     1};
+
+/* One line for people, or {"job", "message"} for scripts. */
+static void done_line(const cli_args_t *a, const char *full, const char *text, const json_t *ans)
+{
+    if (!cli_flag(a, "json")) {
+        printf("%s %s\n", text, full);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s}", "job", full, "message", cli_jstr(ans, "message"));
+    cli_print_json(o);
+    json_decref(o);
+}
 
 static int simple_call(const cli_cmd_t *cmd, int argc, char **argv, const char *method,
                        const char *suffix, const char *body, const char *done_msg)
@@ -69,7 +86,7 @@ static int simple_call(const cli_cmd_t *cmd, int argc, char **argv, const char *
     rc = cli_request(&c, method, path, body ? "application/json" : NULL, body,
                      body ? strlen(body) : 0, 0, &r);
     if (rc == CLI_OK)
-        printf("%s %s\n", done_msg, full);
+        done_line(&a, full, done_msg, r.json);
     cli_resp_free(&r);
 out:
     free(path);
@@ -110,9 +127,12 @@ int cli_tag_main(int argc, char **argv)
     cli_resp_t r;
     rc = cli_request(&c, remove ? "DELETE" : "PUT", path, "application/json", body, strlen(body), 0,
                      &r);
-    if (rc == CLI_OK)
+    if (rc == CLI_OK && cli_flag(&a, "json")) {
+        done_line(&a, full, "", r.json);
+    } else if (rc == CLI_OK) {
         printf("%s tag %s %s %s\n", remove ? "removed" : "added", a.pos[1], remove ? "from" : "to",
                full);
+    }
     cli_resp_free(&r);
 out:
     free(body);
@@ -149,15 +169,19 @@ static void wait_text(const json_t *d, const char *full, long secs, char *out, s
         snprintf(out, n, "%s: %s %lds", full, state, secs);
 }
 
-static int wait_result(const json_t *d, const char *full)
+static int wait_result(const json_t *d, const char *full, bool json)
 {
     const char *state = cli_job_state(d);
     const json_t *st = json_object_get(d, "jobStatus");
-    printf("%s %s", full, state);
-    if (json_is_integer(json_object_get(st, "appExitCode")))
-        printf(" (exit code %lld)",
-               (long long)json_integer_value(json_object_get(st, "appExitCode")));
-    printf("\n");
+    if (json) {
+        cli_print_json(d);
+    } else {
+        printf("%s %s", full, state);
+        if (json_is_integer(json_object_get(st, "appExitCode")))
+            printf(" (exit code %lld)",
+                   (long long)json_integer_value(json_object_get(st, "appExitCode")));
+        printf("\n");
+    }
     if (strcmp(state, "SUCCEEDED") == 0)
         return CLI_OK;
     if (strcmp(state, "STOPPED") == 0)
@@ -174,7 +198,8 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int interval, bool quiet)
+static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int interval, bool quiet,
+                     bool json)
 {
     cli_progress_t p;
     cli_progress_init(&p);
@@ -211,7 +236,7 @@ static int wait_loop(const cli_ctx_t *c, const char *full, int timeout, int inte
         if (cli_state_final(cli_job_state(d))) {
             if (!quiet)
                 cli_progress_done(&p);
-            rc = wait_result(d, full);
+            rc = wait_result(d, full, json);
             json_decref(d);
             return rc;
         }
@@ -244,7 +269,7 @@ int cli_wait_main(int argc, char **argv)
     if (rc != CLI_OK)
         goto out;
     full = cli_job_fullname(&c, a.pos[0]);
-    rc = wait_loop(&c, full, timeout, interval, cli_flag(&a, "quiet"));
+    rc = wait_loop(&c, full, timeout, interval, cli_flag(&a, "quiet"), cli_flag(&a, "json"));
 out:
     free(full);
     cli_ctx_free(&c);

@@ -164,9 +164,23 @@ static pid_t read_pidfile(const char *dir)
     return (pid_t)pid;
 }
 
+/* True when pid is a live `pai up` (a pidfile left by a crash may name a
+ * pid that the kernel has since given to another program). */
 static bool alive(pid_t pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return false;
+    char *p = str_printf("/proc/%d/cmdline", (int)pid);
+    buf_t b;
+    buf_init(&b, 4096);
+    bool up = true; /* without /proc, trust kill() */
+    if (buf_read_file(&b, p) == PAI_OK && b.len > 0) {
+        const char *arg1 = b.data + strlen(b.data) + 1; /* args are NUL-separated */
+        up = arg1 < b.data + b.len && strcmp(arg1, "up") == 0;
+    }
+    buf_free(&b);
+    free(p);
+    return up;
 }
 
 /* ---- preflight ---- */

@@ -213,13 +213,13 @@ void sched_free(sched_t *s)
         free(s->nodes[i].claim);
     }
     for (int i = 0; i < s->n_vcs; i++)
-        free(s->vcs[i].vcells);
+        free(s->vcs[i].vcells), free(s->vcs[i].gc_cells), free(s->vcs[i].dom);
     sched_attempt_free(&s->at);
     sched_strmap_free(&s->node_map);
     sched_strmap_free(&s->job_map);
     arena_reset(s);
     free(s->arena);
-    free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs);
+    free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs), free(s->nfree);
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
     free(s->scratch), free(s->scratch_stamp), free(s->memo);
     free(s->cap_total), free(s->cap_max_node);
@@ -573,17 +573,47 @@ pai_err_t sched_cancel(sched_t *s, const char *job_id)
 }
 
 /* Unbind the VC's unpinned cells that no guaranteed work uses. */
+/* Remember a bound cell of VC v that may be unused now. */
+static void gc_note(sched_t *s, int v, int c)
+{
+    vc_t *vc = &s->vcs[v];
+    vc->gc = true;
+    if (vc->n_gc == vc->cap_gc) {
+        int cap = vc->cap_gc ? vc->cap_gc * 2 : 16;
+        int *g = realloc(vc->gc_cells, sizeof(int) * (size_t)cap);
+        if (!g) {
+            vc->n_gc = -1; /* fall back to a full sweep */
+            return;
+        }
+        vc->gc_cells = g, vc->cap_gc = cap;
+    }
+    if (vc->n_gc >= 0)
+        vc->gc_cells[vc->n_gc++] = c;
+}
+
+static void gc_cell(sched_t *s, int v, int c)
+{
+    const cell_t *cell = &s->cells[c];
+    if (cell->bound_vc == v && cell->vc_used == 0 && !s->vcs[v].vcells[cell->bound_vcell].pinned)
+        sched_model_unbind(s, c);
+}
+
+/* Unbind the VC's unpinned cells that no guaranteed work uses. */
 static void vc_gc(sched_t *s, int v)
 {
     if (v == SCHED_NONE || !s->vcs[v].gc)
         return;
     vc_t *vc = &s->vcs[v];
     vc->gc = false;
-    for (int i = 0; i < vc->n_vcells; i++) {
-        int c = vc->vcells[i].cell;
-        if (c != SCHED_NONE && !vc->vcells[i].pinned && s->cells[c].vc_used == 0)
-            sched_model_unbind(s, c);
+    if (vc->n_gc < 0) {
+        for (int i = 0; i < vc->n_vcells; i++)
+            if (vc->vcells[i].cell != SCHED_NONE)
+                gc_cell(s, v, vc->vcells[i].cell);
+    } else {
+        for (int i = 0; i < vc->n_gc; i++)
+            gc_cell(s, v, vc->gc_cells[i]);
     }
+    vc->n_gc = 0;
 }
 
 static int charged_cell(const sched_t *s, int node, int v)
@@ -633,7 +663,7 @@ static void uncharge_task(sched_t *s, job_t *j, task_t *t)
     if (t->cell != SCHED_NONE) {
         s->cells[t->cell].vc_used -= t->gpus;
         if (s->cells[t->cell].vc_used == 0 && s->cells[t->cell].bound_vc != SCHED_NONE)
-            s->vcs[s->cells[t->cell].bound_vc].gc = true;
+            gc_note(s, s->cells[t->cell].bound_vc, t->cell);
         t->cell = SCHED_NONE;
     }
     if (!j->oppo && j->vc != SCHED_NONE)
@@ -647,6 +677,7 @@ static void release_task(sched_t *s, int slot, task_t *t)
     for (int k = 0; k < t->gpus; k++)
         n->owner[j->gpu[t->gpu0 + k]] = SCHED_NONE;
     n->used -= t->gpus;
+    s->nfree[t->node] = (uint8_t)(n->ngpu - n->used);
     n->cpu_used -= t->cpus;
     n->mem_used -= t->mem;
     uncharge_task(s, j, t);
@@ -694,6 +725,7 @@ static void commit(sched_t *s, int slot)
         for (int k = 0; k < t->gpus; k++)
             n->owner[j->gpu[t->gpu0 + k]] = slot;
         n->used += t->gpus;
+        s->nfree[t->node] = (uint8_t)(n->ngpu - n->used);
         n->cpu_used += t->cpus;
         n->mem_used += t->mem;
         t->bound = true;
@@ -806,25 +838,61 @@ static bool sku_match(const sched_t *s, int type, int sku)
     return sku == SCHED_NONE || s->types[type].sku == sku;
 }
 
-static pai_err_t domain_vc(sched_t *s, attempt_t *at, const job_t *j)
+/* The node ranges of the VC's unpinned bound cells of a SKU, neighbours
+ * merged; cached until the VC binds or unbinds a cell. */
+static pai_err_t vc_domain(sched_t *s, vc_t *vc, int sku)
 {
-    const vc_t *vc = &s->vcs[j->vc];
+    if (vc->dom_valid && vc->dom_sku == sku)
+        return PAI_OK;
+    vc->n_dom = 0;
     for (int i = 0; i < vc->n_vcells; i++) {
         const vcell_t *vcl = &vc->vcells[i];
-        if (vcl->cell == SCHED_NONE || !sku_match(s, vcl->type, j->sku))
+        if (vcl->cell == SCHED_NONE || vcl->pinned || !sku_match(s, vcl->type, sku))
             continue;
-        if (vcl->pinned) {
-            bool wanted = false;
-            for (int k = 0; k < j->n_tasks; k++)
-                wanted |= j->tasks[k].pinned == vcl->cell;
-            if (!wanted)
-                continue;
+        if (vc->n_dom == vc->cap_dom) {
+            int cap = vc->cap_dom ? vc->cap_dom * 2 : 16;
+            range_t *r = realloc(vc->dom, sizeof(range_t) * (size_t)cap);
+            if (!r)
+                return PAI_E_NOMEM;
+            vc->dom = r, vc->cap_dom = cap;
         }
         const cell_t *c = &s->cells[vcl->cell];
-        if (sched_attempt_add_range(at, c->node_lo, c->node_hi) != PAI_OK)
-            return PAI_E_NOMEM;
+        vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi};
     }
+    int k = 0; /* merge neighbours (vcell order: sorting costs more than it saves) */
+    for (int i = 0; i < vc->n_dom; i++) {
+        if (k && vc->dom[k - 1].hi == vc->dom[i].lo)
+            vc->dom[k - 1].hi = vc->dom[i].hi;
+        else
+            vc->dom[k++] = vc->dom[i];
+    }
+    vc->n_dom = k;
+    vc->dom_sku = sku;
+    vc->dom_valid = true;
     return PAI_OK;
+}
+
+static pai_err_t domain_vc(sched_t *s, attempt_t *at, const job_t *j)
+{
+    vc_t *vc = &s->vcs[j->vc];
+    pai_err_t rc = vc_domain(s, vc, j->sku);
+    for (int i = 0; rc == PAI_OK && i < vc->n_dom; i++)
+        rc = sched_attempt_add_range(at, vc->dom[i].lo, vc->dom[i].hi);
+    bool pinned = false;
+    for (int k = 0; k < j->n_tasks; k++)
+        pinned |= j->tasks[k].pinned != SCHED_NONE;
+    for (int i = 0; pinned && rc == PAI_OK && i < vc->n_vcells; i++) {
+        const vcell_t *vcl = &vc->vcells[i];
+        if (vcl->cell == SCHED_NONE || !vcl->pinned)
+            continue;
+        bool wanted = false;
+        for (int k = 0; k < j->n_tasks; k++)
+            wanted |= j->tasks[k].pinned == vcl->cell;
+        if (wanted)
+            rc = sched_attempt_add_range(at, s->cells[vcl->cell].node_lo,
+                                         s->cells[vcl->cell].node_hi);
+    }
+    return rc;
 }
 
 static bool any_healthy(const sched_t *s, int c)
@@ -852,7 +920,7 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need)
             break;
         }
         sched_model_bind(s, j->vc, i, c);
-        vc->gc = true;
+        gc_note(s, j->vc, c);
         if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
             break;
         added += s->types[vcl->type].gpus;
@@ -961,7 +1029,7 @@ static bool try_lazy(sched_t *s, int slot)
         downgrade_cell_users(s, c, j->vc);
         sched_model_unbind(s, c);
         sched_model_bind(s, j->vc, i, q);
-        vc->gc = true;
+        gc_note(s, j->vc, q);
         if (try_place(s, slot, MODE_FREE))
             return true;
     }
@@ -1426,7 +1494,7 @@ static bool restore_bind_for(sched_t *s, int v, int node)
             if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
                 vcl->chain == s->cells[c].chain) {
                 sched_model_bind(s, v, i, c);
-                vc->gc = true;
+                gc_note(s, v, c);
                 return true;
             }
         }

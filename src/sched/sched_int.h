@@ -107,6 +107,11 @@ typedef struct {
     int reserver;     /* job slot holding the VC's anti-starvation reservation */
     int lazy_running; /* running guaranteed jobs with lazy preemption */
     bool gc;          /* a bound cell may have become unused: vc_gc() */
+    int *gc_cells;    /* ... these */
+    int n_gc, cap_gc;
+    range_t *dom; /* cached node ranges of the bound cells (sorted, merged) */
+    int n_dom, cap_dom, dom_sku;
+    bool dom_valid;
     struct {
         int prio, count;
     } running[8]; /* running guaranteed jobs per priority (a filter for preemption) */
@@ -179,6 +184,8 @@ struct sched {
     int n_cells, cap_cells;
     node_t *nodes;
     int n_nodes, cap_nodes;
+    int pick_hint;  /* where the last buddy pick ended (ties: any maximal cell) */
+    uint8_t *nfree; /* free GPUs per node, packed for fast scans (mirrors ngpu - used) */
     vc_t *vcs;
     int n_vcs;
     strmap_t node_map; /* name and address -> node */

@@ -254,6 +254,10 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     }
     if (s->n_nodes == s->cap_nodes) {
         int cap = s->cap_nodes ? s->cap_nodes * 2 : 16;
+        uint8_t *nf = realloc(s->nfree, (size_t)cap);
+        if (!nf)
+            return PAI_E_NOMEM;
+        s->nfree = nf;
         node_t *nn = realloc(s->nodes, (size_t)cap * sizeof(*nn));
         if (!nn)
             return PAI_E_NOMEM;
@@ -272,6 +276,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
                   .healthy = s->opts.assume_healthy};
     if (ct->gpus == 0)
         n->sku = SCHED_NONE;
+    s->nfree[s->n_nodes] = (uint8_t)ct->gpus;
     str_copy(n->key, address, sizeof(n->key));
     str_copy(n->name, address, sizeof(n->name));
     str_copy(n->address, address, sizeof(n->address));
@@ -394,6 +399,7 @@ int sched_model_bound_ancestor(const sched_t *s, int c)
 
 void sched_model_bind(sched_t *s, int v, int vcell, int c)
 {
+    s->vcs[v].dom_valid = false;
     s->cells[c].bound_vc = v;
     s->cells[c].bound_vcell = vcell;
     s->cells[c].vc_used = 0;
@@ -408,6 +414,7 @@ void sched_model_unbind(sched_t *s, int c)
     if (cell->bound_vc == SCHED_NONE)
         return;
     s->vcs[cell->bound_vc].vcells[cell->bound_vcell].cell = SCHED_NONE;
+    s->vcs[cell->bound_vc].dom_valid = false;
     cell->bound_vc = cell->bound_vcell = SCHED_NONE;
     for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
         s->cells[p].bound_below--;
@@ -434,7 +441,9 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_health
 {
     int best = SCHED_NONE;
     long best_score = 0;
-    for (int c = 0; c < s->n_cells; c++) {
+    int start = s->pick_hint >= 0 && s->pick_hint < s->n_cells ? s->pick_hint : 0;
+    for (int k = 0; k < s->n_cells; k++) {
+        int c = start + k < s->n_cells ? start + k : start + k - s->n_cells;
         const cell_t *cell = &s->cells[c];
         if (cell->type != type || cell->chain != chain || cell->bound_below)
             continue;
@@ -457,6 +466,8 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_health
                 break;
         }
     }
+    if (best != SCHED_NONE)
+        s->pick_hint = best;
     return best;
 }
 
@@ -489,5 +500,6 @@ pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen)
         for (int i = 0; i < s->vcs[v].n_vcells; i++)
             if (!s->vcs[v].vcells[i].pinned && s->vcs[v].vcells[i].cell != SCHED_NONE)
                 sched_model_unbind(s, s->vcs[v].vcells[i].cell);
+    s->pick_hint = 0;
     return rc;
 }

@@ -187,6 +187,8 @@ static int pick_anchor(sched_t *s, attempt_t *at, const task_t *t, int ntasks)
     /* accumulate node capacities into every ancestor cell */
     for (int r = 0; r < at->n_ranges; r++)
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
+                continue;
             int k = node_capacity(s, at, &s->nodes[i], t);
             for (int c = s->nodes[i].cell; c != SCHED_NONE && k; c = s->cells[c].parent) {
                 if (s->scratch_stamp[c] != st)
@@ -242,6 +244,8 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
         at->mode == MODE_RESERVE ? -1000000000L : (long)(t->gpus > 0 ? t->gpus : 1) * 100000000L;
     for (int r = 0; r < at->n_ranges; r++) {
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
+                continue; /* packed array: full nodes cost no node_t cache miss */
             node_t *n = &s->nodes[i];
             if (!node_fits_basics(s, at, n, t))
                 continue;

@@ -27,7 +27,7 @@
 
 static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_t *jr)
 {
-    r->name = xstrdup(jr->name);
+    r->name = lc_str_dup(jr->name);
     r->instances = jr->instances;
     r->gpu = jr->gpu;
     r->cpu = jr->cpu;
@@ -38,7 +38,7 @@ static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_
     r->nports = (int)jr->n_ports;
     r->ports = r->nports ? xcalloc((size_t)r->nports, sizeof(*r->ports)) : NULL;
     for (int p = 0; p < r->nports; p++) {
-        r->ports[p].label = xstrdup(jr->ports[p].name);
+        r->ports[p].label = lc_str_dup(jr->ports[p].name);
         r->ports[p].count = jr->ports[p].count;
     }
     char *cmd = NULL;
@@ -57,7 +57,7 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
     lc_job_t *job = xcalloc(1, sizeof(*job));
     job->name = str_printf("%s~%s", user, spec->name);
     job->user_len = (uint16_t)strlen(user);
-    job->vc = xstrdup(spec->virtual_cluster ? spec->virtual_cluster : "default");
+    job->vc = lc_str_dup(spec->virtual_cluster ? spec->virtual_cluster : "default");
     job->state = JOB_WAITING;
     job->prio = (uint8_t)spec->extras.priority_class;
     job->gang = job_gang(spec);
@@ -66,7 +66,7 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
     job->total_tasks = (uint32_t)job_total_tasks(spec);
     job->total_gpus = (uint32_t)job_total_gpus(spec);
     job->nroles = (int)spec->n_roles;
-    job->roles = xcalloc(spec->n_roles + 1, sizeof(lc_role_t));
+    job->roles = xcalloc(spec->n_roles ? spec->n_roles : 1, sizeof(lc_role_t));
     for (size_t r = 0; r < spec->n_roles; r++) {
         role_from_spec(&job->roles[r], spec, &spec->roles[r]);
         if (spec->roles[r].task_retry_count > job->task_retry_count)

@@ -135,7 +135,8 @@ static bool jexit(const json_t *o, const char *key, int *code)
 
 static void decode_role(const json_t *o, lc_role_t *r)
 {
-    r->name = jdup(o, "name");
+    const char *name = json_string_value(json_object_get(o, "name"));
+    r->name = lc_str_dup(name ? name : "role");
     r->instances = jint(o, "instances");
     r->gpu = jint(o, "gpu");
     r->cpu = jint(o, "cpu");
@@ -153,7 +154,7 @@ static void decode_role(const json_t *o, lc_role_t *r)
     for (int p = 0; p < r->nports; p++) {
         const json_t *e = json_array_get(ports, (size_t)p);
         const char *l = json_string_value(json_array_get(e, 0));
-        r->ports[p].label = xstrdup(l ? l : "port");
+        r->ports[p].label = lc_str_dup(l ? l : "port");
         r->ports[p].count = (int)json_integer_value(json_array_get(e, 1));
     }
 }
@@ -219,7 +220,7 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->name = jdup(rec, "name");
     const char *tilde = strchr(job->name, '~');
     job->user_len = (uint16_t)(tilde ? tilde - job->name : 0);
-    job->vc = jdup(rec, "vc");
+    job->vc = lc_str_dup(json_string_value(json_object_get(rec, "vc")));
     job->seq = jlong(rec, "seq");
     job->state = (uint8_t)jint(rec, "state");
     job->prio = (uint8_t)jint(rec, "prio");
@@ -256,7 +257,7 @@ pai_err_t jobs_decode(const json_t *rec, lc_job_t **out)
             lc_add_tag(job, s);
     }
     job->nroles = (int)json_array_size(roles);
-    job->roles = xcalloc((size_t)job->nroles + 1, sizeof(lc_role_t));
+    job->roles = xcalloc(job->nroles ? (size_t)job->nroles : 1, sizeof(lc_role_t));
     for (int r = 0; r < job->nroles; r++)
         decode_role(json_array_get(roles, (size_t)r), &job->roles[r]);
     job->natts = (int)json_array_size(atts);

@@ -440,11 +440,30 @@ void lc_fail_waiting(lc_job_t *job, int exit_code, const char *why, int64_t now_
     job_finish(job, JOB_FAILED, exit_code, now_ms, fx);
 }
 
+static const char *const shared_strs[] = {"ssh",    "http",   "default", "main",
+                                          "worker", "master", "ps",      "taskrole"};
+
+char *lc_str_dup(const char *s)
+{
+    for (size_t i = 0; i < ARRAY_LEN(shared_strs); i++)
+        if (strcmp(s, shared_strs[i]) == 0)
+            return (char *)shared_strs[i]; /* never written, never freed */
+    return xstrdup(s);
+}
+
+void lc_str_free(char *s)
+{
+    for (size_t i = 0; i < ARRAY_LEN(shared_strs); i++)
+        if (s == shared_strs[i])
+            return;
+    free(s);
+}
+
 void lc_role_clear(lc_role_t *r)
 {
-    free(r->name);
+    lc_str_free(r->name);
     for (int p = 0; p < r->nports; p++)
-        free(r->ports[p].label);
+        lc_str_free(r->ports[p].label);
     free(r->ports);
     free(r->command);
     free(r->image);
@@ -510,7 +529,7 @@ void lc_job_free(lc_job_t *job)
         free(job->tags[t]);
     free(job->tags);
     free(job->name);
-    free(job->vc);
+    lc_str_free(job->vc);
     free(job->waiting_reason);
     if (job->events)
         json_decref((json_t *)job->events);

@@ -129,37 +129,36 @@ typedef struct {
 } lc_attempt_t;
 
 typedef struct lc_job {
+    /* Fields grouped by size so that 100,000 of these stay small. */
     char *name; /* "user~job" */
-    uint16_t user_len;
     char *vc;
-    int64_t seq; /* submission order */
+    char **tags;
+    lc_role_t *roles;
+    lc_attempt_t *atts; /* NULL while never started / in compact form */
+    char *waiting_reason;
+    void *events; /* engine's event list (json_t array) */
+    int64_t seq;  /* submission order */
+    int64_t submit_ms, launch_ms, complete_ms;
+    int64_t retry_at_ms; /* next attempt not before (backoff) */
+    int32_t retries;     /* job attempts retried (all reasons) */
+    int32_t acc_retries; /* counted against jobRetryCount */
+    int32_t job_retry_count, task_retry_count;
+    int exit_code;
+    uint32_t total_tasks, total_gpus;
+    uint32_t version; /* bumped on every change */
+    int ntags, nroles, natts;
+    uint16_t user_len;
     uint8_t state;
     uint8_t prio; /* priority class index, caller-defined */
     bool stop_requested;
     bool gang;
-    int32_t retries;     /* job attempts retried (all reasons) */
-    int32_t acc_retries; /* counted against jobRetryCount */
-    int32_t job_retry_count, task_retry_count;
-    int64_t submit_ms, launch_ms, complete_ms;
     bool has_exit;
-    int exit_code;
-    uint32_t total_tasks, total_gpus;
-    char **tags;
-    int ntags;
-    lc_role_t *roles;
-    int nroles;
-    lc_attempt_t *atts; /* NULL while never started / in compact form */
-    int natts;
-    char *waiting_reason;
-    int64_t retry_at_ms; /* next attempt not before (backoff) */
-    uint32_t version;    /* bumped on every change */
     /* Owned by the engine (jobs_engine.c), not by the lifecycle. */
     bool dirty;     /* to persist */
     bool pending;   /* reserved by a submission not yet committed */
     bool compacted; /* attempts live only in the store */
     bool queued;    /* in the scheduler's queue or bound there */
     bool refused;   /* REFUSEd by the scheduler */
-    void *events;   /* engine's event list (json_t array) */
 } lc_job_t;
 
 /* What the caller must do after an event. */
@@ -226,6 +225,11 @@ void lc_job_compact(lc_job_t *job);
 void lc_job_free(lc_job_t *job);
 void lc_role_clear(lc_role_t *r);
 void lc_attempts_free(lc_attempt_t *atts, int natts, const lc_job_t *job);
+
+/* Strings most jobs share ("ssh", "http", "default", common role names) point at one static
+ * copy instead of one allocation per job; lc_str_free() knows them. */
+char *lc_str_dup(const char *s);
+void lc_str_free(char *s);
 
 /* Tags. */
 bool lc_has_tag(const lc_job_t *job, const char *tag);

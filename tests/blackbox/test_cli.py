@@ -167,6 +167,9 @@ def test_wait_logs(t, srv):
     r = t.pai("wait", "hello")
     t.check("wait: exit 0 on SUCCEEDED", r.rc == 0 and "admin~hello SUCCEEDED" in r.out, r)
     t.check("wait: plain progress lines off a terminal", "admin~hello:" in r.err and "\r" not in r.err, r)
+    r = t.pai("wait", "hello", "--json", "--quiet")
+    t.check("wait --json prints the final job detail", r.rc == 0 and json.loads(r.out)["jobStatus"]["state"] == "SUCCEEDED"
+            and r.err == "", r)
     r = t.pai("logs", "hello")
     t.check("logs prints stdout", r.rc == 0 and r.out == "hello from admin~hello worker/0 (stdout)\n", r)
     r = t.pai("logs", "hello", "--index", "1", "--stderr")
@@ -188,8 +191,9 @@ def test_wait_logs(t, srv):
     t.check("wait --timeout: exit 124", r.rc == 124 and "still not finished" in r.err, r)
     r = t.pai("delete", "runs-forever")
     t.check("delete of a running job is refused", r.rc == 1 and "stop it first" in r.err, r)
-    r = t.pai("stop", "runs-forever")
-    t.check("stop", r.rc == 0 and "stopping admin~runs-forever" in r.out, r)
+    r = t.pai("stop", "runs-forever", "--json")
+    t.check("stop --json", r.rc == 0 and json.loads(r.out) == {"job": "admin~runs-forever",
+            "message": "execute job runs-forever successfully"}, r)
     r = t.pai("wait", "runs-forever")
     t.check("wait: exit 3 on STOPPED", r.rc == 3 and "STOPPED" in r.out, r)
     r = t.pai("delete", "runs-forever")
@@ -237,6 +241,8 @@ def test_tags(t, srv):
     t.check("tag visible in jobs --json", any("keep" in j["tags"] for j in json.loads(r.out)), r)
     r = t.pai("tag", "hello", "keep", "--remove")
     t.check("tag --remove", r.rc == 0 and "removed tag keep" in r.out, r)
+    r = t.pai("tag", "hello", "json-tag", "--json")
+    t.check("tag --json", r.rc == 0 and json.loads(r.out)["job"] == "admin~hello", r)
     r = t.pai("tag", "hello", "keep", "--remove")
     t.check("removing a missing tag fails", r.rc == 1 and "NoTagError" in r.err, r)
 

@@ -2,11 +2,12 @@
 """test_e2e_agent.py - the job lifecycle end to end: a real `pai server` and
 real `pai agent` processes (process runtime) on loopback.
 
-Covers: a single-task job (env, GPUs, logs through the server); a two-role
-job whose tasks talk through PAI_HOST_IP_* / PAI_PORT_LIST_*; completion
-policies (master-dominated, all-workers, elastic); retries by exit-code
-class (permanent, transient, counted); stop; OOM; agent restart with
-re-adoption; node loss with retry elsewhere and the stale task killed."""
+Covers: a single-task job (env, GPUs, logs through the server, full and in
+tail mode over a 300 KB stdout); a two-role job whose tasks talk through
+PAI_HOST_IP_* / PAI_PORT_LIST_*; completion policies (master-dominated,
+all-workers, elastic); retries by exit-code class (permanent, transient,
+counted); stop; OOM; agent restart with re-adoption.  Node loss is in
+test_e2e_nodeloss.py, podman in test_e2e_podman.py."""
 
 import os
 import signal
@@ -76,6 +77,24 @@ if "stdout" in locs:
 pt.check("hello admin~single gpus=" in out and len(out.split("gpus=")[1].split(",")) == 2,
          "single: stdout through the server's log endpoint, with the env and 2 GPUs",
          (lg, out))
+
+# ---- log tail through the server: the last 64 KiB of a 300 KB stdout ------------------
+d = run("biglog", [e.role("main", "for i in $(seq 1 30000); do echo line-$i-0123; done")])
+ts = e.tasks(d, "biglog") or e.tasks(d, "main")
+full = tail = ""
+if ts:
+    st, lg = c.get(ts[0]["containerLog"] + "?tailMode=true")
+    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
+    if "stdout" in locs:
+        tail = str(c.get(locs["stdout"])[1])
+    st, lg = c.get(ts[0]["containerLog"])
+    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
+    if "stdout" in locs:
+        full = str(c.get(locs["stdout"])[1])
+pt.check(full.startswith("line-1-0123\n") and full.endswith("line-30000-0123\n") and
+         len(full) > 300000, "logs: the full stdout through the server", len(full))
+pt.check(tail.endswith("line-30000-0123\n") and 0 < len(tail) <= 65536,
+         "logs: tail mode through the server returns the last bytes", len(tail))
 
 # ---- two roles talking through PAI_HOST_IP_* / PAI_PORT_LIST_* -------------------
 server_cmd = ("exec python3 -m http.server $PAI_PORT_LIST_server_0_http "

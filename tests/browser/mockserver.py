@@ -195,7 +195,8 @@ class Handler(BaseHTTPRequestHandler):
             STATE["tokens"].pop(tok, None)
             return self.reply(200, {"message": "Logout successfully"})
         if p == "/metrics":
-            lines = [f'nvidiasmi_utilization_gpu{{instance="{n["name"]}",minor_number="0"}} {30 + 10 * i + (time.time() % 20):.1f}'
+            lines = [f'pai_cluster_gpus{{use="total"}} {4 * len(NODES)}', f'pai_cluster_gpus{{use="used"}} {sum(j["gpus"] for j in STATE["jobs"].values() if not j.get("seeded") and job_state(j) == "RUNNING")}']
+            lines += [f'nvidiasmi_utilization_gpu{{instance="{n["name"]}",minor_number="0"}} {30 + 10 * i + (time.time() % 20):.1f}'
                      for i, n in enumerate(NODES)]
             for j in STATE["jobs"].values():
                 if not j.get("seeded") and job_state(j) == "RUNNING":
@@ -215,15 +216,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.users_api(method, p, user, admin)
         if p.startswith("/api/v2/virtual-clusters"):
             return self.vcs_api(method, p, admin)
-        if p == "/api/v2/nodes":
+        if p == "/api/v2/cluster/nodes":
             used = sum(summary(j)["totalGpuNumber"] for j in STATE["jobs"].values()
                        if not j.get("seeded") and job_state(j) == "RUNNING")
-            out = []
-            for n in NODES:
+            items = []
+            for n in NODES:  # Kubernetes' NodeList shape, as pai answers (docs/api.md)
                 u = min(n["gpuTotal"], used)
                 used -= u
-                out.append(dict(n, gpuUsed=u, state="ready", healthy=True, lastHeartbeat=now_ms()))
-            return self.reply(200, out)
+                items.append({"metadata": {"name": n["name"], "labels": {"pai/sku": n["gpuModel"], "pai/vc": "default"}},
+                              "status": {"addresses": [{"type": "InternalIP", "address": n["ip"]}],
+                                         "capacity": {"cpu": 8, "memory": "16384Mi", "nvidia.com/gpu": n["gpuTotal"]},
+                                         "conditions": [{"type": "Ready", "status": "True"}]},
+                              "pai": {"usedGpus": u}})
+            return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "items": items})
         if p.startswith("/api/v2/mock-logs/"):
             stream = p.rsplit("/", 1)[1]
             lines = [f"{stream} line {i}: training step {i}" for i in range(int(time.time()) % 50 + 20)]
@@ -311,8 +316,9 @@ class Handler(BaseHTTPRequestHandler):
             if self.admin_only(admin):
                 return
             name = urllib.parse.unquote(m.group(1))
-            if method == "PUT":
-                vcs[name] = int(json.loads(self.body()).get("gpus", 0))
+            if method == "PUT":  # {"virtualCells": [{"cellType", "cellNumber"}]}, 4 GPUs a cell
+                cells = json.loads(self.body()).get("virtualCells") or [{}]
+                vcs[name] = 4 * int(cells[0].get("cellNumber", 0))
             else:
                 vcs.pop(name, None)
             return self.reply(200, {"message": "ok"})
@@ -359,6 +365,8 @@ class Handler(BaseHTTPRequestHandler):
             elif method == "DELETE" and v in j["tags"]:
                 j["tags"].remove(v)
             return self.reply(200, {"message": "ok"})
+        if rest == "/events":
+            return self.reply(200, {"totalCount": 0, "data": []})
         if rest == "/job-attempts":
             s = summary(j)
             return self.reply(200, [{"attemptIndex": 0, "attemptState": s["state"], "appCreatedTime": s["createdTime"],

@@ -246,6 +246,16 @@ await step('submit form shows validation errors next to the field', async () => 
   await shot('06-submit-errors');
 });
 
+await step('a job the server refuses shows the server\'s reason', async () => {
+  tolerate = /Failed to load resource.*(400|403|404)/;
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await setYaml(yamlText(`refused_${RUN}`, 'true').replace('virtualCluster: default', 'virtualCluster: no_such_vc'));
+  await page.click('#job-form button[type=submit]');
+  await expectText('#job-form .form-error', /refused/i);
+  if (!page.url().includes('#/submit')) throw new Error('left the form after a refusal');
+});
+
 await step('submit a distributed job through the form', async () => {
   await go('#/submit');
   await page.locator('#job-form fieldset.role').first().waitFor();

@@ -1,6 +1,7 @@
 /* test_agent.c - reconcile, GPU discovery parsers, the node's sync state. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/gpu.h"
@@ -108,6 +109,31 @@ TEST(nvml_backend_fails_cleanly_without_driver)
     unsetenv("PAI_NVML_LIB");
 }
 
+TEST(nvml_backend_reads_a_driver_through_dlopen)
+{
+    char exe[512], lib[600];
+    gpu_set_t g;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    CHECK(n > 0);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(lib, sizeof(lib), "%s/libfakenvml.so", exe);
+    CHECK(access(lib, R_OK) == 0); /* built by mk/agent.mk */
+    setenv("PAI_NVML_LIB", lib, 1);
+    CHECK(gpu_backend("nvml")->discover(&g, 0, NULL) == PAI_OK);
+    unsetenv("PAI_NVML_LIB");
+    CHECK_STR_EQ(g.backend, "nvml");
+    CHECK_INT_EQ(g.n, 2);
+    CHECK_STR_EQ(g.gpus[1].uuid, "GPU-fake-1");
+    CHECK_STR_EQ(g.gpus[0].model, "Fake H200");
+    CHECK_INT_EQ(g.gpus[0].memory_mb, 143771);
+    CHECK_STR_EQ(g.gpus[1].pci_bus, "00000000:1B:00.0");
+    CHECK(g.has_topo && g.topo[0][1] == 10 && g.topo[1][1] == 0);
+    CHECK(g.gpus[0].healthy && g.gpus[1].healthy);
+}
+
 static agent_cfg_t hollow_cfg(void)
 {
     agent_cfg_t c;
@@ -195,5 +221,5 @@ RUN_TESTS(reconcile_starts_new_desired_attempts, reconcile_never_restarts_finish
           reconcile_stops_undesired_active_attempts_once,
           reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,
-          nvml_backend_fails_cleanly_without_driver,
+          nvml_backend_fails_cleanly_without_driver, nvml_backend_reads_a_driver_through_dlopen,
           node_applies_desired_state_reports_and_forgets_acked)

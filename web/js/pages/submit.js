@@ -146,7 +146,7 @@ export async function render(main, { query }) {
       h('button', { type: 'button', onclick: () => { P.addRole(doc); syncYaml(); drawForm(); } }, 'Add task role'),
       h('fieldset', {}, h('legend', {}, 'Parameters and secrets'),
         mapField('parameters', 'Parameters', 'parameters', 'Referenced as <% $parameters.name %>.'),
-        mapField('secrets', 'Secrets', 'secrets', 'Referenced as <% $secrets.name %>; never shown to others.')));
+        mapField('secrets', 'Secrets', 'secrets', 'Referenced as <% $secrets.name %>.')));
   }
 
   // Shows every validation error next to its field; returns the errors.

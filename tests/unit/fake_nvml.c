@@ -1,0 +1,93 @@
+/*
+ * fake_nvml.c - a stand-in for libnvidia-ml.so.1 with two "Fake H200" GPUs
+ * joined by NVLink, built as build/tests/libfakenvml.so (mk/agent.mk) so
+ * test_agent can check the NVML backend's dlopen path on machines without
+ * a GPU.  Only the entry points gpu.c uses, with NVML's C ABI.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    unsigned long long total, free, used;
+} fake_memory_t;
+
+typedef struct {
+    char bus_id_legacy[16];
+    unsigned domain, bus, device, pci_device_id, pci_subsystem_id;
+    char bus_id[32];
+} fake_pci_t;
+
+int nvmlInit_v2(void);
+int nvmlShutdown(void);
+int nvmlDeviceGetCount_v2(unsigned *count);
+int nvmlDeviceGetHandleByIndex_v2(unsigned index, void **dev);
+int nvmlDeviceGetUUID(void *dev, char *buf, unsigned len);
+int nvmlDeviceGetName(void *dev, char *buf, unsigned len);
+int nvmlDeviceGetMemoryInfo(void *dev, fake_memory_t *mem);
+int nvmlDeviceGetPciInfo_v3(void *dev, fake_pci_t *pci);
+int nvmlDeviceGetTopologyCommonAncestor(void *a, void *b, int *level);
+
+static int index_of(void *dev)
+{
+    return (int)(uintptr_t)dev - 1;
+}
+
+int nvmlInit_v2(void)
+{
+    return 0;
+}
+
+int nvmlShutdown(void)
+{
+    return 0;
+}
+
+int nvmlDeviceGetCount_v2(unsigned *count)
+{
+    *count = 2;
+    return 0;
+}
+
+int nvmlDeviceGetHandleByIndex_v2(unsigned index, void **dev)
+{
+    if (index >= 2)
+        return 2; /* NVML_ERROR_INVALID_ARGUMENT */
+    *dev = (void *)(uintptr_t)(index + 1);
+    return 0;
+}
+
+int nvmlDeviceGetUUID(void *dev, char *buf, unsigned len)
+{
+    snprintf(buf, len, "GPU-fake-%d", index_of(dev));
+    return 0;
+}
+
+int nvmlDeviceGetName(void *dev, char *buf, unsigned len)
+{
+    (void)dev;
+    snprintf(buf, len, "Fake H200");
+    return 0;
+}
+
+int nvmlDeviceGetMemoryInfo(void *dev, fake_memory_t *mem)
+{
+    (void)dev;
+    mem->total = 143771ull * 1024 * 1024;
+    mem->free = mem->total;
+    mem->used = 0;
+    return 0;
+}
+
+int nvmlDeviceGetPciInfo_v3(void *dev, fake_pci_t *pci)
+{
+    memset(pci, 0, sizeof(*pci));
+    snprintf(pci->bus_id, sizeof(pci->bus_id), "00000000:%02X:00.0", 0x1A + index_of(dev));
+    return 0;
+}
+
+int nvmlDeviceGetTopologyCommonAncestor(void *a, void *b, int *level)
+{
+    *level = a == b ? 0 : 10;
+    return 0;
+}
