@@ -29,7 +29,7 @@
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
-    const char *gpu_model, *gpu_backend, *log_level, *cgroup_root;
+    const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;
     int gpus;          /* simulated GPUs (-1: discover) */
     int nodes;         /* nodes hosted by this process */
     int cpus;          /* 0: the host's */

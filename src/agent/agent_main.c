@@ -63,6 +63,7 @@ static const opt_t options[] = {
     {"wait-ms", OPT_I64, O(wait_ms), "long-poll hold asked of the server (25000)"},
     {"log-level", OPT_STR, O(log_level), "error | warn | info | debug"},
     {"cgroup-root", OPT_STR, O(cgroup_root), "cgroup mount (default /sys/fs/cgroup)"},
+    {"gpu-device-dir", OPT_STR, O(gpu_dev_dir), "where nvidiaN device nodes live (default /dev)"},
     {"discover", OPT_FLAG, O(discover_only), "print the node's resources as JSON and exit"},
 };
 

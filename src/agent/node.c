@@ -323,6 +323,7 @@ static void spec_fill(node_t *n, task_t *t, const json_t *d, spec_buf_t *b)
     b->mounts = parse_mounts(json_object_get(d, "mounts"), &s->n_mounts);
     s->mounts = b->mounts;
     s->log_max_bytes = n->cfg->log_max_bytes;
+    s->gpu_dev_dir = n->cfg->gpu_dev_dir;
 }
 
 static void task_start(node_t *n, const json_t *d)

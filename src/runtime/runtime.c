@@ -59,21 +59,26 @@ static void av_free(argv_t *a)
 
 static void add_gpu_devices(argv_t *a, const rt_spec_t *spec)
 {
-    static const char *const shared_devs[] = {"/dev/nvidiactl", "/dev/nvidia-uvm",
-                                              "/dev/nvidia-uvm-tools"};
-    char dev[64];
+    static const char *const shared_devs[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"};
+    const char *dir = spec->gpu_dev_dir && *spec->gpu_dev_dir ? spec->gpu_dev_dir : "/dev";
+    char dev[600];
     for (size_t i = 0; i < spec->n_gpus; i++) {
-        snprintf(dev, sizeof(dev), "/dev/nvidia%d", spec->gpus[i]);
-        if (access(dev, F_OK) == 0) {
-            av_add(a, "--device");
-            av_add(a, dev);
-        }
+        snprintf(dev, sizeof(dev), "%s/nvidia%d", dir, spec->gpus[i]);
+        if (access(dev, F_OK) != 0)
+            continue;
+        size_t l = strlen(dev);
+        snprintf(dev + l, sizeof(dev) - l, ":/dev/nvidia%d", spec->gpus[i]);
+        av_add(a, "--device");
+        av_add(a, dev);
     }
     for (size_t i = 0; spec->n_gpus && i < ARRAY_LEN(shared_devs); i++) {
-        if (access(shared_devs[i], F_OK) == 0) {
-            av_add(a, "--device");
-            av_add(a, shared_devs[i]);
-        }
+        snprintf(dev, sizeof(dev), "%s/%s", dir, shared_devs[i]);
+        if (access(dev, F_OK) != 0)
+            continue;
+        size_t l = strlen(dev);
+        snprintf(dev + l, sizeof(dev) - l, ":/dev/%s", shared_devs[i]);
+        av_add(a, "--device");
+        av_add(a, dev);
     }
 }
 

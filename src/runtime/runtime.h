@@ -65,7 +65,8 @@ typedef struct {
     const char *image_user, *image_password, *image_registry;
     const rt_mount_t *mounts;
     size_t n_mounts;
-    int64_t log_max_bytes; /* rotate each log file past this size */
+    int64_t log_max_bytes;   /* rotate each log file past this size */
+    const char *gpu_dev_dir; /* where nvidiaN/nvidiactl live; NULL: /dev */
 } rt_spec_t;
 
 typedef enum { RT_RUNNING = 0, RT_EXITED, RT_FAILED_TO_START } rt_state_t;

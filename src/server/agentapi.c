@@ -169,10 +169,12 @@ static json_t *desired_set(const node_t *n)
     json_t *tasks = json_array();
     for (size_t i = 0; i < n->nrefs; i++) {
         const node_ref_t *r = &n->refs[i];
-        const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
+        lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
         /* Only attempts the store knows (see mark_durable in jobs_engine.c). */
-        if (nodes_ref_live(r) && ta && ta->durable == 2)
+        if (nodes_ref_live(r) && ta && ta->durable == 2) {
             json_array_append_new(tasks, desired_task(r));
+            ta->sent = true; /* from now on only the node can say it is gone */
+        }
     }
     return tasks;
 }

@@ -204,6 +204,7 @@ static void decode_task_attempt(const json_t *o, lc_task_attempt_t *ta)
     ta->completed_ms = jlong(o, "f");
     ta->diag = jdup(o, "diag");
     ta->durable = 2; /* read from the store */
+    ta->sent = true; /* it may have been, before a restart */
 }
 
 static pai_err_t decode_attempt(const json_t *o, const lc_job_t *job, lc_attempt_t *a)

@@ -426,6 +426,19 @@ void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx)
                          "Stop to complete current job attempt", NULL, fx);
         a->state = JOB_STOPPED;
     }
+    /* A task no node was ever sent can never be reported gone by one (a
+     * stop right after the placement): it is stopped here. */
+    for (int r = 0; a && r < job->nroles; r++)
+        for (int i = 0; i < job->roles[r].instances; i++) {
+            lc_task_attempt_t *ta = lc_task_current(job, r, i);
+            if (ta && ta->state == TASK_STOPPING && !ta->sent) {
+                ta->has_exit = true;
+                ta->exit_code = LC_EXIT_STOP_REQUESTED;
+                ta->completed_ms = now_ms;
+                lc_task_set_state(job, ta, TASK_STOPPED);
+                fx->desired_changed = true;
+            }
+        }
     if (a && all_tasks_final(job))
         attempt_done(job, now_ms, NULL, fx);
 }

@@ -106,6 +106,7 @@ typedef struct {
     char *diag;
     uint8_t synced;  /* engine: state + 1 last seen by nodes_sync_job (0: never) */
     uint8_t durable; /* engine: 0 new, 1 being stored, 2 in the store (may be sent) */
+    bool sent;       /* engine: in a desired set answered to its node (or read from the store) */
 } lc_task_attempt_t;
 
 typedef struct {

@@ -5,8 +5,8 @@
 // {"code", "message"} with the status the spec lists.  Each answer is checked
 // against the spec's response schema (lib.js).
 //
-// Runs after sdk_test.js on the same cluster (run_compat.py sets the same
-// environment).  Prints "ok - name" / "not ok - name"; exits 1 on failure.
+// Runs after sdk_test.js on the same clusters (run_compat.py sets the same
+// environment); OpenPAI's job files as written only go to PAI_HOLLOW_URL.  Prints "ok - name" / "not ok - name"; exits 1 on failure.
 'use strict';
 
 const fs = require('fs');
@@ -14,6 +14,7 @@ const path = require('path');
 const L = require('./lib');
 
 const BASE = process.env.PAI_URL;
+const HOLLOW = process.env.PAI_HOLLOW_URL;
 const ADMIN = process.env.PAI_ADMIN_USER || 'admin';
 const RUN_VC = process.env.PAI_RUN_VC || 'run';
 const spec = new L.Spec(process.env.PAI_SPEC);
@@ -21,7 +22,7 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 const short = v => JSON.stringify(v === undefined ? null : v).slice(0, 4000);
 
 // One request: {status, type (content type), body (parsed JSON or text)}.
-async function req(method, p, { token, body, type, raw } = {}) {
+async function req(method, p, { token, body, type, raw, base } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   let data;
@@ -32,7 +33,7 @@ async function req(method, p, { token, body, type, raw } = {}) {
     data = JSON.stringify(body);
     headers['Content-Type'] = 'application/json';
   }
-  const r = await fetch(BASE + p, { method, headers, body: data });
+  const r = await fetch((base || BASE) + p, { method, headers, body: data });
   const text = await r.text();
   let parsed = text;
   try {
@@ -66,8 +67,8 @@ function expectErr(name, r, method, p, status, code, inSpec = true) {
   return L.check(probs.length === 0, name, probs.concat([`got ${r.status} ${short(b)}`]).join('\n'));
 }
 
-async function login(user, pw) {
-  const r = await req('POST', '/api/v2/authn/basic/login', { body: { username: user, password: pw } });
+async function login(user, pw, base) {
+  const r = await req('POST', '/api/v2/authn/basic/login', { body: { username: user, password: pw }, base });
   return r.body.token;
 }
 
@@ -87,6 +88,8 @@ function yamlText(name, vc, commands) {
 
 async function main() {
   const admin = await login(ADMIN, process.env.PAI_ADMIN_PASSWORD);
+  const hadmin = await login(ADMIN, process.env.PAI_ADMIN_PASSWORD, HOLLOW);
+  const H = { token: hadmin, base: HOLLOW };
 
   // ---- submission as text/yaml ----
   const J = 'raw_yaml_job';
@@ -96,7 +99,7 @@ async function main() {
     [typeof b.message === 'string' && b.message.includes(`${ADMIN}~${J}`), `message names the job: ${b.message}`],
     [/^application\/json/.test(r.type), `content type ${r.type}`],
   ]);
-  r = await req('POST', '/api/v2/jobs', { token: admin, raw: yamlText('raw_yaml_untouched'), type: 'text/yaml' });
+  r = await req('POST', '/api/v2/jobs', { ...H, raw: yamlText('raw_yaml_untouched'), type: 'text/yaml' });
   expectOk('POST /api/v2/jobs: an OpenPAI job file unchanged but its name', r, 'POST', '/api/v2/jobs', 202);
   r = await req('POST', '/api/v2/jobs', { token: admin, raw: text, type: 'text/yaml' });
   expectErr('POST /api/v2/jobs again: 409 ConflictJobError', r, 'POST', '/api/v2/jobs', 409, 'ConflictJobError');
@@ -152,7 +155,8 @@ async function main() {
     'GET .../config: 200 text/yaml with the job', `${r.status} ${r.type} ${short(r.body)}`);
 
   // ---- the job list: both shapes, filters, paging, order ----
-  r = await req('GET', `/api/v2/jobs?username=${ADMIN}`, { token: admin });
+  // (on the hollow cluster, which holds OpenPAI's 31 real jobs)
+  r = await req('GET', `/api/v2/jobs?username=${ADMIN}`, H);
   const all = Array.isArray(r.body) ? r.body : [];
   expectOk('GET /api/v2/jobs?username=: an array of JobSummary', r, 'GET', '/api/v2/jobs', 200, b => [
     [Array.isArray(b) && b.length >= 30 && b.every(j => j.username === ADMIN), `${b.length} jobs`],
@@ -160,18 +164,18 @@ async function main() {
       'name, state, appExitCode, virtualCluster'],
     [b.every((j, i) => i === 0 || b[i - 1].submissionTime >= j.submissionTime), 'submissionTime,DESC by default'],
   ]);
-  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=2&limit=3&withTotalCount=true`, { token: admin });
+  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=2&limit=3&withTotalCount=true`, H);
   expectOk('GET /api/v2/jobs?username=&offset=&limit=&withTotalCount=true: {totalCount, data}', r, 'GET',
     '/api/v2/jobs', 200, b => [
       [b.totalCount === all.length, `totalCount ${b.totalCount}, expected ${all.length}`],
       [Array.isArray(b.data) && b.data.length === 3, `${b.data && b.data.length} items`],
       [b.data && all.length > 4 && b.data[0].name === all[2].name, 'the page starts at offset 2'],
     ]);
-  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=&limit=&withTotalCount=true`, { token: admin });
+  r = await req('GET', `/api/v2/jobs?username=${ADMIN}&offset=&limit=&withTotalCount=true`, H);
   expectOk('GET /api/v2/jobs?offset=&limit= (empty): the defaults', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.totalCount === all.length && b.data.length === all.length, `totalCount ${b.totalCount}, ${b.data.length} items`],
   ]);
-  r = await req('GET', '/api/v2/jobs?order=jobName,ASC&limit=5', { token: admin });
+  r = await req('GET', '/api/v2/jobs?order=jobName,ASC&limit=5', H);
   expectOk('GET /api/v2/jobs?order=jobName,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.length === 5 && b.every((j, i) => i === 0 || b[i - 1].name <= j.name), `names ${b.map(j => j.name)}`],
   ]);
@@ -179,12 +183,12 @@ async function main() {
   const nullsAt = b => b.map(j => j.completedTime === null);
   const sortedBy = (b, desc) => b.filter(j => j.completedTime !== null)
     .every((j, i, a) => i === 0 || (desc ? a[i - 1].completedTime >= j.completedTime : a[i - 1].completedTime <= j.completedTime));
-  r = await req('GET', '/api/v2/jobs?order=completionTime,DESC', { token: admin });
+  r = await req('GET', '/api/v2/jobs?order=completionTime,DESC', H);
   expectOk('GET /api/v2/jobs?order=completionTime,DESC: unfinished first', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.some(j => j.completedTime === null) && nullsAt(b).every((n, i, a) => i === 0 || !n || a[i - 1]), 'nulls first'],
     [sortedBy(b, true), 'then newest first'],
   ]);
-  r = await req('GET', '/api/v2/jobs?order=completionTime,ASC', { token: admin });
+  r = await req('GET', '/api/v2/jobs?order=completionTime,ASC', H);
   expectOk('GET /api/v2/jobs?order=completionTime,ASC: unfinished last', r, 'GET', '/api/v2/jobs', 200, b => [
     [nullsAt(b).every((n, i, a) => i === 0 || n || !a[i - 1]), 'nulls last'],
     [sortedBy(b, false), 'oldest first'],
@@ -192,7 +196,7 @@ async function main() {
   // username order: a user name that is a prefix of another sorts first
   await req('POST', '/api/v2/users', { token: admin, body: { username: 'sdk_test', password: 'prefix-pw-1' } });
   const pre = await login('sdk_test', 'prefix-pw-1');
-  await req('POST', '/api/v2/jobs', { token: pre, raw: yamlText('prefix_user_job'), type: 'text/yaml' });
+  await req('POST', '/api/v2/jobs', { token: pre, raw: yamlText('prefix_user_job', 'default', ['true']), type: 'text/yaml' });
   r = await req('GET', '/api/v2/jobs?username=sdk_test_user,sdk_test&order=username,ASC', { token: admin });
   expectOk('GET /api/v2/jobs?order=username,ASC', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.length >= 2 && b[0].username === 'sdk_test' && b.every((j, i) => i === 0 || b[i - 1].username <= j.username),
@@ -202,7 +206,7 @@ async function main() {
   expectOk('GET /api/v2/jobs?vc=&state=&keyword=', r, 'GET', '/api/v2/jobs', 200, b => [
     [b.totalCount === 1 && b.data[0].name === J, `totalCount ${b.totalCount}`],
   ]);
-  r = await req('GET', '/api/v2/jobs?jobPriority=default&withTotalCount=true&limit=1', { token: admin });
+  r = await req('GET', '/api/v2/jobs?jobPriority=default&withTotalCount=true&limit=1', H);
   expectOk('GET /api/v2/jobs?jobPriority=default', r, 'GET', '/api/v2/jobs', 200, b => [[b.totalCount >= 1, 'some jobs']]);
   r = await req('GET', '/api/v2/jobs?limit=50001', { token: admin });
   expectErr('GET /api/v2/jobs?limit over 50000: 400 InvalidParametersError', r, 'GET', '/api/v2/jobs', 400,
@@ -242,10 +246,21 @@ async function main() {
   expectOk('GET /api/v2/info without a token', r, 'GET', '/api/v2/info', 200);
 
   // leave nothing running
-  r = await req('GET', '/api/v2/jobs?state=WAITING,RUNNING', { token: admin });
-  for (const j of Array.isArray(r.body) ? r.body : []) {
-    await req('PUT', `/api/v2/jobs/${j.username}~${j.name}/executionType`, { token: admin, body: { value: 'STOP' } });
+  for (const who of [{ token: admin }, H]) {
+    r = await req('GET', '/api/v2/jobs?state=WAITING,RUNNING', who);
+    for (const j of Array.isArray(r.body) ? r.body : []) {
+      await req('PUT', `/api/v2/jobs/${j.username}~${j.name}/executionType`, { ...who, body: { value: 'STOP' } });
+    }
   }
+  // ... and wait until the process node's tasks are gone (stopping the agent leaves tasks running)
+  let busy = [];
+  for (let i = 0; i < 300; i++) {
+    r = await req('GET', `/api/v2/jobs?vc=${RUN_VC}&state=WAITING,RUNNING,STOPPING`, { token: admin });
+    busy = Array.isArray(r.body) ? r.body.map(j => j.name) : ['?'];
+    if (!busy.length) break;
+    await sleep(100);
+  }
+  L.check(busy.length === 0, "every job on the process node ended", JSON.stringify(r.body).slice(0, 3000));
   return L.summary();
 }
 

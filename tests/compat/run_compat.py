@@ -3,13 +3,17 @@
 tests on it: sdk_test.js (OpenPAI's JavaScript SDK) and raw_test.js (raw HTTP
 behaviours OpenPAI clients depend on), passing their ok/not ok lines through.
 
-The cluster (through tests/blackbox/paitest.py, which stops everything it
-started at exit): `pai server` with a HiveD config of two VCs and one
-storage, and two agents:
-  - hollow-n1 (VC default, 8 simulated A100s, --hollow): OpenPAI's real job
-    files land here unchanged; nothing is executed;
-  - run-n1 (VC run, 4 simulated V100s, process runtime): jobs made runnable
-    (their commands replaced) really run, print logs and exit.
+Two clusters (through tests/blackbox/paitest.py, which stops everything it
+started at exit):
+  - the main one: `pai server` with a HiveD config of two VCs and one
+    storage, and two agents: hollow-n1 (VC default, 8 simulated A100s,
+    --hollow) and run-n1 (VC run, 4 simulated V100s, process runtime), where
+    jobs made runnable (their commands replaced by harmless ones) really
+    run, print logs and exit;
+  - a hollow one (PAI_HOLLOW_URL): a server whose only agent is hollow.
+    OpenPAI's real job files are submitted there unchanged: their commands
+    (git clone, apt-get, wget...) must never run on this machine, and a
+    scheduler may place a CPU-only job on any node, whatever its VC.
 
   python3 tests/compat/run_compat.py
 """
@@ -29,6 +33,17 @@ if not os.path.isdir(SHARED):
     SHARED = "/work/shared"
 SPEC = os.path.join(SHARED, "reference", "openpai-rest-api-v2.yaml")
 JOBS = os.path.join(SHARED, "data", "openpai-jobs")
+
+HIVED_HOLLOW = """
+physicalCluster:
+  cellTypes:
+    A100-NODE: {childCellType: A100, childCellNumber: 8, isNodeLevel: true}
+  physicalCells:
+  - {cellType: A100-NODE, cellAddress: hollow-h1}
+virtualClusters:
+  default:
+    virtualCells: [{cellType: A100-NODE, cellNumber: 1}]
+"""
 
 HIVED = """
 physicalCluster:
@@ -66,13 +81,13 @@ def prerequisites():
     return probs
 
 
-def wait_nodes(srv, count, timeout=60):
+def wait_nodes(srv, vcs, timeout=60):
     c = srv.client(srv.admin_token)
     deadline = time.time() + timeout
     while time.time() < deadline:
         st, body = c.get("/api/v2/virtual-clusters")
         if st == 200 and all(v.get("resourcesTotal", {}).get("GPUs", 0) > 0 for v in body.values()) \
-                and len(body) == 2:
+                and len(body) == vcs:
             return True
         time.sleep(0.1)
     return False
@@ -94,19 +109,25 @@ def main():
         pt.done()
     d = pt.tmpdir("pai-compat-")
     hived = os.path.join(d, "hived.yaml")
+    hived_hollow = os.path.join(d, "hived-hollow.yaml")
     cfg = os.path.join(d, "server.yaml")
-    with open(hived, "w") as f:
-        f.write(HIVED)
-    with open(cfg, "w") as f:
-        f.write(CONFIG)
+    for path, text in ((hived, HIVED), (hived_hollow, HIVED_HOLLOW), (cfg, CONFIG)):
+        with open(path, "w") as f:
+            f.write(text)
+    hollow = pt.start_server(extra_args=["--hived-config", hived_hollow])
+    pt.start_agent(hollow, "hollow-h1", ["--hollow", "--gpus", "8", "--gpu-model", "A100",
+                                         "--cpus", "96", "--memory-mb", "512000"])
     srv = pt.start_server(extra_args=["--config", cfg, "--hived-config", hived])
     pt.start_agent(srv, "hollow-n1", ["--hollow", "--gpus", "8", "--gpu-model", "A100",
                                       "--cpus", "96", "--memory-mb", "512000"])
-    pt.start_agent(srv, "run-n1", ["--runtime", "process", "--gpus", "4", "--gpu-model", "V100",
-                                   "--cpus", "8", "--memory-mb", "16384"])
+    runner = pt.start_agent(srv, "run-n1", ["--runtime", "process", "--gpus", "4", "--gpu-model",
+                                            "V100", "--cpus", "8", "--memory-mb", "16384"])
     if not pt.check(wait_nodes(srv, 2), "compat cluster: two agents registered", srv.log()[-2000:]):
         pt.done()
-    env = dict(os.environ, PAI_URL=srv.url, PAI_ADMIN_USER=pt.ADMIN_USER,
+    if not pt.check(wait_nodes(hollow, 1), "hollow cluster: its agent registered",
+                    hollow.log()[-2000:]):
+        pt.done()
+    env = dict(os.environ, PAI_URL=srv.url, PAI_HOLLOW_URL=hollow.url, PAI_ADMIN_USER=pt.ADMIN_USER,
                PAI_ADMIN_PASSWORD=srv.admin_password, PAI_SPEC=SPEC, PAI_JOBS_DIR=JOBS,
                PAI_RUN_VC="run")
     print("# pai at %s" % srv.url, flush=True)
@@ -114,6 +135,8 @@ def main():
            if os.path.exists(os.path.join(HERE, s))]
     if any(rcs):
         print("# server log tail:\n" + "\n".join("#   " + l for l in srv.log()[-3000:].splitlines()))
+        print("# run-n1 agent log tail:\n" +
+              "\n".join("#   " + l for l in runner.log()[-3000:].splitlines()))
     pt.done()
 
 

@@ -4,7 +4,8 @@
 // against the OpenPAI REST API v2 spec: the status, the body's schema, the
 // error code, and the SDK's own error class.
 //
-// Environment (set by run_compat.py): PAI_URL, PAI_ADMIN_USER,
+// Environment (set by run_compat.py): PAI_URL, PAI_HOLLOW_URL (a cluster
+// whose only node is hollow, for OpenPAI's job files as written), PAI_ADMIN_USER,
 // PAI_ADMIN_PASSWORD, PAI_SPEC (the spec file), PAI_JOBS_DIR (OpenPAI's
 // job files), PAI_RUN_VC (a VC whose node runs tasks with the process
 // runtime).  Prints "ok - name" / "not ok - name"; exits 1 on any failure.
@@ -268,9 +269,13 @@ const JOB_FILE_EXPECT = {
   'pai__examples_tensorflow_cifar10_cifar10_vgg16_tf_cpu.yaml': [400, 'NoVirtualClusterError'],
 };
 
-async function testRealJobs(admin) {
-  // Every OpenPAI job file, submitted through the SDK as it was written.  The
-  // VC "default" is a hollow node: nothing is executed.
+async function testRealJobs() {
+  // Every OpenPAI job file, submitted through the SDK as it was written, to
+  // the hollow cluster: nothing is executed.
+  const admin = new PAIV2.OpenPAIClient({
+    rest_server_uri: process.env.PAI_HOLLOW_URL.replace(/^https?:\/\//, ''), https: false,
+    username: ADMIN, password: ADMIN_PW,
+  });
   const files = fs.readdirSync(process.env.PAI_JOBS_DIR).filter(f => /\.ya?ml$/.test(f)).sort();
   const bad = [];
   let accepted = 0;
@@ -358,6 +363,7 @@ async function testJobs(admin, user) {
     () => user.job.listJobs({ username: USER, offset: 5, limit: 10, withTotalCount: true }),
     r => [[r.totalCount === 1 && r.data.length === 0, `totalCount ${r.totalCount}, ${r.data.length} items`]]);
 
+  await admin.job.createJob(runnable('sdk_admin_job', ['echo admin']));
   await expectOk('job.addTag', 'PUT', '/api/v2/jobs/{user}~{job}/tag', 200, () => user.job.addTag(USER, J, 'testTag'));
   await expectOk('job.listJobs tagsContain', 'GET', '/api/v2/jobs', 200,
     () => user.job.listJobs({ tagsContain: 'testTag', withTotalCount: true }),
@@ -366,7 +372,7 @@ async function testJobs(admin, user) {
   await expectErr('job.deleteTag: no such tag', 'DELETE', '/api/v2/jobs/{user}~{job}/tag', 404, 'NoTagError',
     PAIBaseError, () => user.job.deleteTag(USER, J, 'testTag'), false);
   await expectErr('job.addTag by another user', 'PUT', '/api/v2/jobs/{user}~{job}/tag', 403, 'ForbiddenUserError',
-    UserErrors.ForbiddenUserError, () => user.job.addTag(ADMIN, 'Resnet18_1gpu', 'x'), false);
+    UserErrors.ForbiddenUserError, () => user.job.addTag(ADMIN, 'sdk_admin_job', 'x'), false);
 
   await expectOk('job.listEvents', 'GET', '/api/v2/jobs/{user}~{job}/events', 200, () => user.job.listEvents(USER, J),
     r => [[r.totalCount >= 1 && r.data.some(e => e.reason === 'Scheduled'), 'a Scheduled event']]);
@@ -402,7 +408,7 @@ async function testJobs(admin, user) {
   L.check(stopped && stopped.jobStatus.state === 'STOPPED' && stopped.jobStatus.executionType === 'STOP',
     'the stopped job ends STOPPED', short(stopped && stopped.jobStatus));
   await expectErr('job.updateJobExecutionType by another user', 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 403,
-    'ForbiddenUserError', UserErrors.ForbiddenUserError, () => user.job.updateJobExecutionType(ADMIN, 'Resnet18_1gpu', 'STOP'),
+    'ForbiddenUserError', UserErrors.ForbiddenUserError, () => user.job.updateJobExecutionType(ADMIN, 'sdk_admin_job', 'STOP'),
     false);
   await expectErr('job.updateJobExecutionType: no such job', 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 404,
     'NoJobError', NoJobError, () => user.job.updateJobExecutionType(USER, 'sdk_test_nonexist_job', 'STOP'));
@@ -420,6 +426,18 @@ async function testJobs(admin, user) {
   const good = await waitJob(user, USER, 'sdk_ok_job', finished);
   L.check(good && good.jobStatus.state === 'SUCCEEDED' && good.jobStatus.appExitCode === 0,
     'a job whose command exits 0 is SUCCEEDED', short(good && good.jobStatus));
+  // an application token does job operations for its user
+  const tok = await user.token.createApplicationToken();
+  const appc = client({ token: tok.token, username: USER });
+  await expectOk('job.createJob with an application token', 'POST', '/api/v2/jobs', 202,
+    () => appc.job.createJob(runnable('sdk_app_job', ['sleep 60'])));
+  await expectOk('job.getJob with an application token', 'GET', '/api/v2/jobs/{user}~{job}', 200,
+    () => appc.job.getJob(USER, 'sdk_app_job'), r => [[r.jobStatus.username === USER, 'the token\'s user owns the job']]);
+  await expectOk('job.updateJobExecutionType STOP with an application token', 'PUT',
+    '/api/v2/jobs/{user}~{job}/executionType', 202, () => appc.job.updateJobExecutionType(USER, 'sdk_app_job', 'STOP'));
+  await expectErr('user.getUser with an application token', 'GET', '/api/v2/users/{user}', 403, 'ForbiddenUserError',
+    UserErrors.ForbiddenUserError, () => appc.user.getUser(USER), false);
+  await user.token.deleteToken(tok.token);
   await expectOk('job.listJobs state filter', 'GET', '/api/v2/jobs', 200,
     () => user.job.listJobs({ username: USER, state: 'FAILED,SUCCEEDED', withTotalCount: true }),
     r => [[r.totalCount === 2, `totalCount ${r.totalCount}`]]);
@@ -430,7 +448,7 @@ async function main() {
   await testAuth(admin);
   const user = await testUsers(admin);
   await testCluster(admin, user);
-  await testRealJobs(admin);
+  await testRealJobs();
   await testJobs(admin, user);
   return L.summary();
 }

@@ -171,6 +171,8 @@ TEST(stop_running_job_ends_stopped)
     int spec[] = {2, 1, -1};
     lc_job_t *j = job_new(1, spec, 0, true);
     begin(j);
+    for (int i = 0; i < 2; i++)
+        lc_task_current(j, 0, i)->sent = true; /* the node has them */
     lc_effects_t fx = {0};
     lc_stop(j, 3, &fx);
     CHECK_INT_EQ(j->state, JOB_STOPPING);
@@ -178,6 +180,20 @@ TEST(stop_running_job_ends_stopped)
     fx = drain(j);
     CHECK_INT_EQ(j->state, JOB_STOPPED);
     CHECK_INT_EQ(lc_task_current(j, 0, 0)->exit_code, LC_EXIT_STOP_REQUESTED);
+    lc_job_free(j);
+}
+
+TEST(stop_before_any_node_got_the_tasks_is_immediate)
+{
+    int spec[] = {2, 1, -1};
+    lc_job_t *j = job_new(1, spec, 0, true);
+    begin(j); /* placed, but no desired set with them was answered yet */
+    lc_effects_t fx = {0};
+    lc_stop(j, 3, &fx);
+    CHECK_INT_EQ(j->state, JOB_STOPPED);
+    CHECK(fx.desired_changed);
+    CHECK_INT_EQ(lc_task_current(j, 0, 1)->state, TASK_STOPPED);
+    CHECK_INT_EQ(lc_task_current(j, 0, 1)->exit_code, LC_EXIT_STOP_REQUESTED);
     lc_job_free(j);
 }
 
@@ -238,5 +254,6 @@ RUN_TESTS(default_policy_succeeds_when_all_tasks_complete, master_dominated_succ
           one_failed_worker_fails_the_attempt_and_retries_to_max,
           elastic_workers_failures_do_not_fail_the_job, permanent_exit_is_never_retried,
           transient_exit_is_retried_without_counting, stop_running_job_ends_stopped,
-          stop_waiting_job_is_immediate, non_gang_task_retry_restarts_the_task_only,
-          illegal_transition_is_refused, tags_add_and_remove)
+          stop_before_any_node_got_the_tasks_is_immediate, stop_waiting_job_is_immediate,
+          non_gang_task_retry_restarts_the_task_only, illegal_transition_is_refused,
+          tags_add_and_remove)
