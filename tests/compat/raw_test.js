@@ -218,6 +218,16 @@ async function main() {
   r = await req('GET', `/api/v2/jobs/${ADMIN}~no_such_job/config`, { token: admin });
   expectErr('GET the config of an unknown job: 404 NoJobError', r, 'GET', '/api/v2/jobs/{user}~{job}/config', 404,
     'NoJobError', false);
+  r = await req('GET', `/api/v2/jobs/${ADMIN}~${J}/attempts/5`, { token: admin });
+  expectErr('GET an attempt the job does not have: 404 NoJobError', r, 'GET',
+    '/api/v2/jobs/{user}~{job}/attempts/{jobAttemptId}', 404, 'NoJobError');
+  r = await req('GET', `/api/v2/jobs/${ADMIN}~${J}/job-attempts/5`, { token: admin });
+  expectErr('GET a job-attempt the job does not have: 404', r, 'GET',
+    '/api/v2/jobs/{user}~{job}/job-attempts/{attemptIndex}', 404, 'NoJobError', false);
+  r = await req('GET', `/api/v2/jobs/${ADMIN}~${J}/attempts/0/taskRoles/nosuchrole/taskIndex/0/attempts`, { token: admin });
+  expectErr('GET the task of an unknown role: 404 NoTaskError', r, 'GET',
+    '/api/v2/jobs/{user}~{job}/attempts/{jobAttemptId}/taskRoles/{taskRoleName}/taskIndex/{taskIndex}/attempts', 404,
+    'NoTaskError');
   r = await req('PUT', `/api/v2/jobs/${ADMIN}~no_such_job/executionType`, { token: admin, body: { value: 'STOP' } });
   expectErr('stop an unknown job: 404 NoJobError', r, 'PUT', '/api/v2/jobs/{user}~{job}/executionType', 404, 'NoJobError');
   r = await req('PUT', `/api/v2/jobs/${ADMIN}~${J}/executionType`, { token: admin, body: { value: 'PAUSE' } });
