@@ -68,16 +68,10 @@ json_t *jobs_yaml_to_json(const char *yaml, size_t len)
     return o;
 }
 
-static int64_t mono_us(void *ctx)
-{
-    (void)ctx;
-    return time_mono_us();
-}
-
 /* Steps 2-5 into a new scheduler; the reason goes into err on refusal. */
 static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
+    sched_opts_t so = jobs_sched_opts(j);
     char *text = json_dumps(cfg, JSON_COMPACT);
     sched_t *s = NULL;
     pai_err_t rc = text ? sched_new_config(text, strlen(text), &so, &s, err, errlen) : PAI_E_NOMEM;

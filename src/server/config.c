@@ -55,6 +55,11 @@ static const opt_t options[] = {
     {"log_level", OPT_STR, O(log_level), "info", 0, 0, "error, warn, info or debug"},
     {"sched_reservation_timeout_s", OPT_INT, O(sched_reservation_timeout_s), "300", 0, 30L * DAY,
      "seconds a starving job waits before the scheduler reserves capacity for it (0: never)"},
+    {"task_port_base", OPT_INT, O(task_port_base), "20000", 1024, 65000,
+     "first port of the pool from which tasks get their ports (per host); keep the pool below "
+     "the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default)"},
+    {"task_port_count", OPT_INT, O(task_port_count), "12000", 16, 64000,
+     "number of ports in the task port pool (base + count must stay <= 65536)"},
     {"max_connections", OPT_INT, O(max_connections), "1024", 4, 100000,
      "concurrent HTTP connections (one thread each)"},
     {"pwhash_memlimit_kib", OPT_INT, O(pwhash_memlimit_kib), "19456", 8, 4L * 1024 * 1024,

@@ -36,7 +36,9 @@ struct server_config {
     char *agent_token;                   /* shared secret of agents; "" = generate into data_dir */
     int64_t node_lost_timeout_s;         /* a node silent this long is lost */
     char *log_level;                     /* error, warn, info, debug */
-    int64_t sched_reservation_timeout_s; /* how long a starving job may hold a reservation */
+    int64_t sched_reservation_timeout_s; /* wait after which a starving gang gets a reservation */
+    int64_t task_port_base;              /* first port of the per-host task port pool */
+    int64_t task_port_count;             /* ports in that pool */
     int64_t max_connections;             /* concurrent HTTP connections */
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
     int64_t pwhash_opslimit;             /* argon2id passes */

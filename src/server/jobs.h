@@ -40,6 +40,7 @@ typedef struct {
     const char *hived_config; /* scheduler config path; NULL/"" = nodes define the cluster */
     int64_t node_lost_timeout_s;
     int port_base, port_count; /* per-address port pool for tasks */
+    int64_t starvation_ms;     /* scheduler anti-starvation wait; <0 disables */
 } jobs_opts_t;
 
 /* Build the engine over st (not owned) and load every job from it.  Starts

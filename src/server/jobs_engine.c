@@ -911,9 +911,18 @@ static int64_t mono_us(void *ctx)
     return time_mono_us();
 }
 
+sched_opts_t jobs_sched_opts(const jobs_t *j)
+{
+    sched_opts_t so = {.policy = SCHED_POLICY_PAI,
+                       .starvation_ms = j->opts.starvation_ms,
+                       .clock_us = mono_us,
+                       .quiet_waits = true};
+    return so;
+}
+
 static pai_err_t make_sched(jobs_t *j, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = {.policy = SCHED_POLICY_PAI, .clock_us = mono_us, .quiet_waits = true};
+    sched_opts_t so = jobs_sched_opts(j);
     const jobs_opts_t *o = &j->opts;
     char *stored = NULL;
     /* A VC change at run time stored the whole config; it wins over the file. */
@@ -960,7 +969,9 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
     if (j->opts.port_base <= 0)
         j->opts.port_base = 20000;
     if (j->opts.port_count <= 0)
-        j->opts.port_count = 20000;
+        j->opts.port_count = 12000;
+    if (j->opts.port_base + j->opts.port_count > 65536)
+        j->opts.port_count = 65536 - j->opts.port_base;
     j->next_seq = 1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->flush_mu, NULL);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "server/cluster_nodes.h"
+#include "sched/sched.h"
 #include "server/jobs.h"
 
 struct jobs {
@@ -98,5 +99,9 @@ json_t *jobs_yaml_to_json(const char *yaml, size_t len);
 
 /* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
 pai_err_t jobs_flush(jobs_t *j);
+
+/* The scheduler options every scheduler this engine builds uses (start-up
+ * and run-time VC changes alike). */
+sched_opts_t jobs_sched_opts(const jobs_t *j);
 
 #endif

@@ -474,7 +474,11 @@ static const http_route_t jobs_routes[] = {
 
 static pai_err_t jobs_init(server_ctx_t *ctx)
 {
-    jobs_opts_t o = {ctx->cfg->hived_config, ctx->cfg->node_lost_timeout_s, 0, 0};
+    const server_config_t *cfg = ctx->cfg;
+    jobs_opts_t o = {cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
+                     (int)cfg->task_port_count,
+                     cfg->sched_reservation_timeout_s > 0 ? cfg->sched_reservation_timeout_s * 1000
+                                                          : -1};
     char err[512] = "";
     pai_err_t rc = jobs_new(ctx->store, &o, &ctx->jobs, err, sizeof err);
     if (rc != PAI_OK) {
