@@ -48,6 +48,9 @@ typedef struct {
 PAI_MUST_CHECK pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err,
                                   size_t errlen);
 void jobs_free(jobs_t *j);
+/* Shutdown, step 1: stop the engine's threads and wake every held agent
+ * long-poll so the HTTP layer can drain at once.  jobs_free() follows. */
+void jobs_quiesce(jobs_t *j);
 
 /* ---- REST operations (each takes the engine lock itself) ---- */
 

@@ -1014,7 +1014,7 @@ fail:
     return rc;
 }
 
-void jobs_free(jobs_t *j)
+void jobs_quiesce(jobs_t *j)
 {
     if (!j)
         return;
@@ -1026,6 +1026,13 @@ void jobs_free(jobs_t *j)
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
     pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_free(jobs_t *j)
+{
+    if (!j)
+        return;
+    jobs_quiesce(j);
     if (j->timer_started)
         pthread_join(j->timer, NULL);
     if (j->sched_started)

@@ -472,6 +472,11 @@ static const http_route_t jobs_routes[] = {
     {NULL, NULL, NULL, PERM_ANON},
 };
 
+static void jobs_quiesce_hook(server_ctx_t *ctx)
+{
+    jobs_quiesce(ctx->jobs);
+}
+
 static pai_err_t jobs_init(server_ctx_t *ctx)
 {
     const server_config_t *cfg = ctx->cfg;
@@ -487,6 +492,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
     }
     if (ctx->metrics)
         rc = metrics_register(ctx->metrics, "jobs", jobs_metrics, ctx->jobs);
+    if (rc == PAI_OK)
+        rc = server_on_quiesce(ctx, jobs_quiesce_hook);
     return rc;
 }
 
