@@ -65,14 +65,16 @@ static const char *job_label(const sched_t *s, const job_t *j)
 /* Is node n in the job's domain (where a FREE placement may look)?  extra:
  * nodes of free cells the VC's unbound virtual cells could bind to. */
 static bool in_domain(const sched_t *s, const job_t *j, bool guaranteed, int pinned,
-                      const bool *extra, int n)
+                      const bool *extra, const uint8_t *own, int n)
 {
     if (pinned != SCHED_NONE)
         return n >= s->cells[pinned].node_lo && n < s->cells[pinned].node_hi;
     if (!guaranteed)
-        return true;
+        return !own || sched_node_open_to(s, j->vc, own, n);
     if (extra && extra[n])
         return true;
+    if (s->nodes[n].cell == SCHED_NONE)
+        return false;
     int c = sched_model_bound_ancestor(s, s->nodes[n].cell);
     if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
         return false;
@@ -141,17 +143,18 @@ static void fit_node(const sched_t *s, int slot, const task_t *t, const node_t *
 }
 
 /* Describe role r (first unbound task t, need of them); true when it fits. */
-static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool *extra, int r,
-                         const task_t *t, int need, out_t *o)
+static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool *extra,
+                         const uint8_t *own, int r, const task_t *t, int need, out_t *o)
 {
     const job_t *j = &s->jobs[slot];
     fit_t f = {.need = need, .best_cpus = -1, .best_mem = -1};
     for (int n = 0; n < s->n_nodes; n++)
-        if (in_domain(s, j, guaranteed && t->gpus > 0, t->pinned, extra, n))
+        if (in_domain(s, j, guaranteed, t->pinned, extra, own, n))
             fit_node(s, slot, t, &s->nodes[n], &f);
-    const char *where = t->pinned != SCHED_NONE     ? "in its pinned cell"
-                        : guaranteed && t->gpus > 0 ? "in the VC's cells (bound or free to bind)"
-                                                    : "on healthy nodes";
+    const char *where = t->pinned != SCHED_NONE ? "in its pinned cell"
+                        : guaranteed            ? "in the VC's cells (bound or free to bind)"
+                        : own                   ? "on nodes open to the VC"
+                                                : "on healthy nodes";
     if (t->pinned != SCHED_NONE)
         put(o, "; role %s pinned to cell %s", j->roles[r], s->cells[t->pinned].pinned);
     if (t->gpus > 0 && f.gpu_fit < need) {
@@ -202,7 +205,7 @@ static int free_cell(const sched_t *s, int type, int chain, const bool *extra)
 static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
 {
     const vc_t *vc = &s->vcs[j->vc];
-    int q = 0, unbound = 0, doomed = 0;
+    int q = 0, unbound = 0, doomed = 0, found = 0, dead[16][2], n_dead = 0;
     for (int i = 0; i < vc->n_vcells; i++) {
         const vcell_t *vcl = &vc->vcells[i];
         if (!sku_ok(s, vcl->type, j->sku))
@@ -212,9 +215,18 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
         if (vcl->cell != SCHED_NONE || vcl->pinned)
             continue;
         unbound += g;
-        int c = extra ? free_cell(s, vcl->type, vcl->chain, extra) : SCHED_NONE;
+        if (!extra || found >= j->total_gpus)
+            continue; /* enough candidates seen: keep it cheap */
+        bool known_doomed = false;
+        for (int k = 0; k < n_dead; k++)
+            known_doomed |= dead[k][0] == vcl->type && dead[k][1] == vcl->chain;
+        int c = known_doomed ? SCHED_NONE : free_cell(s, vcl->type, vcl->chain, extra);
+        if (c == SCHED_NONE && !known_doomed && n_dead < 16)
+            dead[n_dead][0] = vcl->type, dead[n_dead++][1] = vcl->chain;
         if (c == SCHED_NONE)
             doomed += g;
+        else
+            found += g;
         for (int n = c == SCHED_NONE ? 0 : s->cells[c].node_lo;
              c != SCHED_NONE && n < s->cells[c].node_hi; n++)
             extra[n] = true;
@@ -227,11 +239,13 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
         put(o, "; %d %s of the guarantee are doomed (no healthy free cell to bind)", doomed, sk);
 }
 
-static void explain_queue(const sched_t *s, int slot, bool guaranteed, out_t *o)
+/* Jobs ahead are counted only when the job fits (under no head-of-line
+ * blocking they matter only then; the scan is O(queue)). */
+static void explain_queue(const sched_t *s, int slot, bool guaranteed, bool fits, out_t *o)
 {
     const job_t *j = &s->jobs[slot];
     int ahead = 0;
-    for (int i = 0; i < s->n_queue; i++) {
+    for (int i = 0; fits && i < s->n_queue; i++) {
         const job_t *x = &s->jobs[s->queue[i]];
         if (s->queue[i] == slot || x->state != JOB_WAITING || x->refuse || x->vc != j->vc ||
             x->oppo != j->oppo)
@@ -288,6 +302,8 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
     }
     bool guaranteed = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus > 0;
     bool *extra = guaranteed ? calloc((size_t)s->n_nodes + 1, sizeof(bool)) : NULL;
+    bool cpu_vc = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus == 0;
+    uint8_t *own = cpu_vc ? sched_chain_owners(s, j->vc) : NULL;
     if (guaranteed)
         explain_vc(s, j, extra, &o);
     else if (j->total_gpus > 0)
@@ -304,14 +320,15 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
             if (j->tasks[i].role == r && !j->tasks[i].bound)
                 need++, first = first ? first : &j->tasks[i];
         if (first)
-            all_fit &= explain_role(s, slot, guaranteed, extra, r, first, need, &o);
+            all_fit &= explain_role(s, slot, guaranteed, extra, own, r, first, need, &o);
     }
     if (all_fit)
         put(&o, "; each role fits alone now: %s",
             j->n_roles > 1 && j->gang ? "together they may not (or the next "
                                         "scheduling pass binds it)"
                                       : "the next scheduling pass binds it");
-    explain_queue(s, slot, guaranteed, &o);
+    explain_queue(s, slot, guaranteed, all_fit, &o);
     free(extra);
+    free(own);
     return PAI_OK;
 }
