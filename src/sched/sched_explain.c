@@ -205,7 +205,7 @@ static int free_cell(const sched_t *s, int type, int chain, const bool *extra)
 static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
 {
     const vc_t *vc = &s->vcs[j->vc];
-    int q = 0, unbound = 0, doomed = 0, found = 0, dead[16][2], n_dead = 0;
+    int q = 0, doomed = 0, found = 0, dead[16][2], n_dead = 0;
     for (int i = 0; i < vc->n_vcells; i++) {
         const vcell_t *vcl = &vc->vcells[i];
         if (!sku_ok(s, vcl->type, j->sku))
@@ -214,7 +214,6 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
         q += g;
         if (vcl->cell != SCHED_NONE || vcl->pinned)
             continue;
-        unbound += g;
         if (!extra || found >= j->total_gpus)
             continue; /* enough candidates seen: keep it cheap */
         bool known_doomed = false;
