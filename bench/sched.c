@@ -82,6 +82,11 @@ static long fill(sched_t *s, int nodes, double occ)
     return used;
 }
 
+static void ignore_rc(pai_err_t rc)
+{
+    (void)rc;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -112,6 +117,32 @@ static void measure(sched_t *s, const char *what, int tasks, int gpus, int reps)
     free(t);
 }
 
+/* sched_explain() of a waiting gang one node larger than the free GPUs (what a
+ * job-detail GET of a waiting job costs the server under its lock). */
+static void measure_explain(sched_t *s, int reps)
+{
+    sched_summary_t sum;
+    sched_summary(s, &sum);
+    int tasks = (sum.gpus - sum.used_gpus) / 8 + 1, binds = 0;
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    char buf[SCHED_EXPLAIN_MAX];
+    if (!t || submit(s, "explain", tasks, 8) != 0 || schedule(s, &binds) != 0) {
+        free(t);
+        return;
+    }
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_us();
+        if (sched_explain(s, "explain", buf, sizeof(buf)) != PAI_OK)
+            buf[0] = 0;
+        t[i] = now_us() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof(double), cmp_d);
+    printf("    %-22s p50 %8.1f us  p99 %8.1f us  (%d x 8-GPU gang waits)\n",
+           "explain (detail GET)", t[reps / 2], t[(int)((reps - 1) * 0.99)], tasks);
+    ignore_rc(sched_cancel(s, "explain"));
+    free(t);
+}
+
 static int run(int nodes, double occ, bool quick)
 {
     const char *names[] = {"a"};
@@ -136,6 +167,7 @@ static int run(int nodes, double occ, bool quick)
     (void)used;
     measure(s, "1-GPU job", 1, 1, quick ? 100 : 1000);
     measure(s, "32 x 8-GPU gang", 32, 8, quick ? 5 : 50);
+    measure_explain(s, quick ? 20 : 200);
     sched_free(s);
     return 0;
 }

@@ -177,27 +177,63 @@ static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool
     return f.gpu_fit >= need && f.full_fit >= need;
 }
 
-/* A healthy physical cell of type/chain free to bind and not yet taken in
- * extra (idle ones first); SCHED_NONE when none (the vcell is doomed). */
-static int free_cell(const sched_t *s, int type, int chain, const bool *extra)
+/* Healthy physical cells free to bind, bucketed by (type, chain), idle ones
+ * first: built in one pass over the cells so that explaining a VC with
+ * thousands of unbound virtual cells stays linear. */
+typedef struct {
+    int *idx, *start, *pos;
+    int nk;
+} cands_t;
+
+static void cands_free(cands_t *c)
 {
-    int busy = SCHED_NONE;
-    for (int c = 0; c < s->n_cells; c++) {
-        const cell_t *cl = &s->cells[c];
-        if (cl->type != type || cl->chain != chain || cl->bound_below != 0 ||
-            sched_model_bound_ancestor(s, c) != SCHED_NONE || !sched_cell_healthy(s, c))
+    free(c->idx), free(c->start), free(c->pos);
+}
+
+static bool cands_build(const sched_t *s, cands_t *c)
+{
+    c->nk = s->n_types * s->n_types;
+    c->idx = malloc(sizeof(int) * ((size_t)s->n_cells + 1));
+    c->start = calloc((size_t)c->nk + 1, sizeof(int));
+    c->pos = calloc((size_t)c->nk + 1, sizeof(int));
+    uint8_t *st = calloc((size_t)s->n_cells + 1, 1);
+    bool ok = c->idx && c->start && c->pos && st;
+    for (int i = 0; ok && i < s->n_cells; i++) {
+        const cell_t *cl = &s->cells[i];
+        if (cl->bound_below != 0 || sched_model_bound_ancestor(s, i) != SCHED_NONE ||
+            !sched_cell_healthy(s, i))
             continue;
-        bool taken = false;
-        for (int n = cl->node_lo; n < cl->node_hi; n++)
-            taken |= extra[n];
-        if (taken)
-            continue;
-        if (sched_cell_used_gpus(s, c) == 0)
-            return c;
-        if (busy == SCHED_NONE)
-            busy = c;
+        st[i] = sched_cell_used_gpus(s, i) == 0 ? 1 : 2;
+        c->start[cl->type * s->n_types + cl->chain + 1]++;
     }
-    return busy;
+    for (int k = 0; ok && k < c->nk; k++)
+        c->start[k + 1] += c->start[k], c->pos[k] = c->start[k];
+    for (int pass = 1; ok && pass <= 2; pass++)
+        for (int i = 0; i < s->n_cells; i++)
+            if (st[i] == pass)
+                c->idx[c->pos[s->cells[i].type * s->n_types + s->cells[i].chain]++] = i;
+    for (int k = 0; ok && k < c->nk; k++)
+        c->pos[k] = c->start[k];
+    free(st);
+    if (!ok)
+        cands_free(c);
+    return ok;
+}
+
+/* The next free cell of type/chain whose nodes extra has not taken;
+ * SCHED_NONE when none is left (the virtual cell is doomed). */
+static int cands_next(const sched_t *s, cands_t *c, int type, int chain, const bool *extra)
+{
+    int k = type * s->n_types + chain;
+    while (c->pos[k] < c->start[k + 1]) {
+        int cell = c->idx[c->pos[k]++];
+        bool taken = false;
+        for (int n = s->cells[cell].node_lo; n < s->cells[cell].node_hi && !taken; n++)
+            taken = extra[n];
+        if (!taken)
+            return cell;
+    }
+    return SCHED_NONE;
 }
 
 /* The VC's guarantee of the job's SKU; marks in extra the nodes of free cells
@@ -205,31 +241,29 @@ static int free_cell(const sched_t *s, int type, int chain, const bool *extra)
 static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
 {
     const vc_t *vc = &s->vcs[j->vc];
-    int q = 0, doomed = 0, found = 0, dead[16][2], n_dead = 0;
+    int q = 0, doomed = 0;
+    cands_t cands = {0};
+    bool have = false, tried = false;
     for (int i = 0; i < vc->n_vcells; i++) {
         const vcell_t *vcl = &vc->vcells[i];
         if (!sku_ok(s, vcl->type, j->sku))
             continue;
         int g = s->types[vcl->type].gpus;
         q += g;
-        if (vcl->cell != SCHED_NONE || vcl->pinned)
+        if (vcl->cell != SCHED_NONE || vcl->pinned || !extra)
             continue;
-        if (!extra || found >= j->total_gpus)
-            continue; /* enough candidates seen: keep it cheap */
-        bool known_doomed = false;
-        for (int k = 0; k < n_dead; k++)
-            known_doomed |= dead[k][0] == vcl->type && dead[k][1] == vcl->chain;
-        int c = known_doomed ? SCHED_NONE : free_cell(s, vcl->type, vcl->chain, extra);
-        if (c == SCHED_NONE && !known_doomed && n_dead < 16)
-            dead[n_dead][0] = vcl->type, dead[n_dead++][1] = vcl->chain;
-        if (c == SCHED_NONE)
-            doomed += g;
-        else
-            found += g;
-        for (int n = c == SCHED_NONE ? 0 : s->cells[c].node_lo;
-             c != SCHED_NONE && n < s->cells[c].node_hi; n++)
+        if (!tried)
+            tried = true, have = cands_build(s, &cands);
+        int c = have ? cands_next(s, &cands, vcl->type, vcl->chain, extra) : SCHED_NONE;
+        if (c == SCHED_NONE) {
+            doomed += have ? g : 0;
+            continue;
+        }
+        for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
             extra[n] = true;
     }
+    if (have)
+        cands_free(&cands);
     int fg = q - vc->used_gpus;
     const char *sk = job_label(s, j);
     put(o, "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
