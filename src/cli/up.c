@@ -39,12 +39,15 @@
 #include "cli/commands.h"
 #include "cli/up.h"
 #include "common/util.h"
+#include "store/store.h"
 
 #define UP_GRACE_MS   15000
 #define UP_READY_MS   30000
 #define UP_PIDFILE    "pai-up.pid"
 #define UP_URLFILE    "pai-up.url"
 #define UP_DEFAULT_DD ".pai"
+#define UP_SCHED_FILE "scheduler.yaml"
+#define UP_SHAPE_FILE "scheduler.shape"
 
 enum { UP_CHILD_DIED = 10 };
 
@@ -55,8 +58,15 @@ static const cli_opt_t up_opts[] = {
     {"nodes", "N", "number of simulated nodes (default 2)", false},
     {"gpus", "N", "simulated GPUs per node (default 4)", false},
     {"gpu-model", "MODEL", "GPU model the nodes report (default sim-gpu)", false},
+    {"cpus-per-node", "N",
+     "CPUs each simulated node reports (default 8; the nodes share, and so overcommit, the "
+     "host's CPUs)",
+     false},
+    {"memory-mb-per-node", "MB", "memory each simulated node reports (default 16384)", false},
     {"runtime", "RT", "process (default), podman or hollow", false},
-    {"hived-config", "FILE", "scheduler config in HiveD's format; its nodes become the agents",
+    {"hived-config", "FILE",
+     "scheduler config in HiveD's format; its nodes become the agents (default: one generated "
+     "in the data directory, VC default owning every node)",
      false},
     {"detach", NULL, "return once the cluster is up (stop it with `pai down`)", false},
     {0},
@@ -97,7 +107,8 @@ typedef struct {
     char listen[64];
     char url[128];
     const char *runtime, *hived;
-    int port;
+    char gen_config[PATH_MAX + 32];
+    int port, cpus, memory_mb;
     char admin_pw[65], agent_token[65];
     up_node_t node[UP_MAX_NODES];
     int nnodes;
@@ -294,6 +305,92 @@ out:
     return rc;
 }
 
+/* ---- the scheduler config ---- */
+
+/* What the scheduler config describes, in words (kept in scheduler.shape). */
+static char *shape_of(const up_t *u)
+{
+    if (u->hived)
+        return str_printf("the file %s", u->hived);
+    if (u->node[0].gpus == 0)
+        return str_printf("%d CPU-only node(s) without a scheduler config", u->nnodes);
+    return str_printf("%d node(s) x %d %s GPU(s)", u->nnodes, u->node[0].gpus,
+                      u->node[0].gpu_model);
+}
+
+/* A VC change made at run time is stored with the whole config and wins
+ * over the file at the next start; when the cluster's shape changed it
+ * describes nodes that no longer exist, so it goes. */
+static int drop_stored_config(const up_t *u)
+{
+    char *db = str_printf("%s/pai.db", u->dir);
+    char *url = str_printf("sqlite:%s", db);
+    store_t *st = NULL;
+    char err[256];
+    int rc = CLI_OK;
+    if (access(db, F_OK) == 0) {
+        pai_err_t e = store_open(url, &st, err, sizeof(err));
+        if (e == PAI_OK)
+            e = store_del(st, "meta", "hived_config");
+        if (e != PAI_OK && e != PAI_E_NOT_FOUND) {
+            fprintf(stderr, "pai up: cannot reset the stored scheduler config in %s: %s\n", db,
+                    st ? pai_err_msg(e) : err);
+            rc = CLI_FAIL;
+        }
+        store_close(st);
+    }
+    free(url);
+    free(db);
+    return rc;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return CLI_FAIL;
+    fprintf(f, "%s\n", text);
+    return fclose(f) == 0 ? CLI_OK : CLI_FAIL;
+}
+
+/* Without --hived-config (and with GPUs), generate one describing exactly
+ * the simulated cluster so that admins can change VCs; when the shape
+ * differs from the last start, say so and drop VC changes made since. */
+static int scheduler_config(up_t *u)
+{
+    char *shape_path = str_printf("%s/%s", u->dir, UP_SHAPE_FILE);
+    char *shape = shape_of(u);
+    buf_t old;
+    buf_init(&old, 4096);
+    bool had = buf_read_file(&old, shape_path) == PAI_OK;
+    if (had)
+        old.data[strcspn(old.data, "\n")] = '\0';
+    int rc = CLI_OK;
+    if (!u->hived && u->node[0].gpus > 0) {
+        snprintf(u->gen_config, sizeof(u->gen_config), "%s/%s", u->dir, UP_SCHED_FILE);
+        if (up_hived_generate(u->gen_config, u->node, u->nnodes) != 0)
+            rc = CLI_FAIL;
+        else
+            u->hived = u->gen_config;
+    }
+    if (rc == CLI_OK && had && strcmp(buf_str(&old), shape) != 0) {
+        printf("pai up: the cluster changed (was: %s; now: %s).\n"
+               "  The scheduler config %s; VCs created or resized at run time were reset.\n",
+               buf_str(&old), shape,
+               u->gen_config[0] ? "was regenerated (one VC default owns every node)"
+                                : "comes from the new source");
+        rc = drop_stored_config(u);
+    }
+    if (rc == CLI_OK && write_text(shape_path, shape) != CLI_OK) {
+        fprintf(stderr, "pai up: cannot write %s\n", shape_path);
+        rc = CLI_FAIL;
+    }
+    buf_free(&old);
+    free(shape);
+    free(shape_path);
+    return rc;
+}
+
 /* ---- children ---- */
 
 static pid_t spawn(const up_t *u, char *const argv[], const char *logname, const char *env_pw,
@@ -345,9 +442,11 @@ static int start_server(up_t *u)
 
 static int start_agent(up_t *u, int i)
 {
-    char gpus[16];
+    char gpus[16], cpus[16], mem[16];
     const up_node_t *nd = &u->node[i];
     snprintf(gpus, sizeof(gpus), "%d", nd->gpus);
+    snprintf(cpus, sizeof(cpus), "%d", u->cpus);
+    snprintf(mem, sizeof(mem), "%d", u->memory_mb);
     char *work = str_printf("%s/agents/%s", u->dir, nd->name);
     mkdir(work, 0700);
     char *argv[] = {u->self,       "agent",
@@ -357,6 +456,8 @@ static int start_agent(up_t *u, int i)
                     "--gpu-model", (char *)nd->gpu_model,
                     "--runtime",   (char *)u->runtime,
                     "--work-dir",  work,
+                    "--cpus",      cpus,
+                    "--memory-mb", mem,
                     NULL};
     /* The token goes in the environment (PAI_AGENT_TOKEN), not in ps. */
     u->agent[i] = spawn(u, argv, nd->name, NULL, u->agent_token);
@@ -487,7 +588,9 @@ static int parse_up(const cli_args_t *a, up_t *u)
     int nodes, gpus;
     if (cli_opt_int(a, "port", 1, 65535, 9186, &u->port) != CLI_OK ||
         cli_opt_int(a, "nodes", 1, UP_MAX_NODES, 2, &nodes) != CLI_OK ||
-        cli_opt_int(a, "gpus", 0, 64, 4, &gpus) != CLI_OK)
+        cli_opt_int(a, "gpus", 0, 64, 4, &gpus) != CLI_OK ||
+        cli_opt_int(a, "cpus-per-node", 1, 4096, 8, &u->cpus) != CLI_OK ||
+        cli_opt_int(a, "memory-mb-per-node", 64, INT_MAX, 16384, &u->memory_mb) != CLI_OK)
         return CLI_USAGE;
     default_dir(a, u->dir, sizeof(u->dir));
     str_copy(u->listen, cli_opt(a, "listen") ? cli_opt(a, "listen") : "127.0.0.1",
@@ -495,6 +598,15 @@ static int parse_up(const cli_args_t *a, up_t *u)
     u->runtime = cli_opt(a, "runtime") ? cli_opt(a, "runtime") : "process";
     u->hived = cli_opt(a, "hived-config");
     const char *model = cli_opt(a, "gpu-model") ? cli_opt(a, "gpu-model") : "sim-gpu";
+    if (!*model || strlen(model) >= 48 ||
+        strspn(model, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+            strlen(model)) {
+        fprintf(stderr,
+                "pai up: --gpu-model wants letters, digits, '.', '_' or '-' (at most 47; "
+                "got '%s')\n",
+                model);
+        return CLI_USAGE;
+    }
     if (u->hived) {
         u->nnodes = up_hived_nodes(u->hived, u->node, UP_MAX_NODES);
         if (u->nnodes < 0)
@@ -529,6 +641,8 @@ static int preflight(up_t *u)
         rc = secret(u, "admin.password", u->admin_pw, sizeof(u->admin_pw));
     if (rc == CLI_OK)
         rc = secret(u, "agent.token", u->agent_token, sizeof(u->agent_token));
+    if (rc == CLI_OK)
+        rc = scheduler_config(u);
     char *d = str_printf("%s/logs", u->dir);
     mkdir(d, 0700);
     free(d);
@@ -568,7 +682,16 @@ static void banner(const up_t *u)
     printf("  portal:  %s/\n", u->url);
     printf("  API:     %s/api/v2\n", u->url);
     printf("  login:   admin / %s\n", u->admin_pw);
-    printf("  data:    %s (logs in %s/logs)\n\n", u->dir, u->dir);
+    printf("  data:    %s (logs in %s/logs)\n", u->dir, u->dir);
+    printf("  nodes:   %d CPUs, %d MiB each (simulated: they share the host's CPUs)\n", u->cpus,
+           u->memory_mb);
+    if (u->hived)
+        printf("  config:  %s%s\n", u->hived,
+               u->gen_config[0] ? " (generated; admins change VCs in the portal or API)" : "");
+    else
+        printf(
+            "  config:  none (CPU-only nodes: every node in VC default; VCs cannot be changed)\n");
+    printf("\n");
     printf("next:  pai login %s --user admin --password %s\n", u->url, u->admin_pw);
     printf("       pai submit examples/hello-world.yaml && pai wait hello-world\n");
     printf("stop:  Ctrl-C here, or `pai down%s%s`\n", u->dir[0] ? " --data-dir " : "", u->dir);

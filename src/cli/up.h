@@ -21,6 +21,18 @@ typedef struct {
  * number of nodes written to out (at most max). */
 int up_hived_nodes(const char *path, up_node_t *out, int max);
 
+#define UP_CELL_TYPE_MAX 96
+
+/* The node-level cell type of the generated config: "<model>-<gpus>-NODE"
+ * (the name a server without a config derives for such a node). */
+void up_hived_cell_type(const up_node_t *nd, char *out, size_t n);
+
+/* Writes (atomically) a HiveD-format config describing exactly nodes[0..n)
+ * (all alike: nodes[0]'s model and GPU count), with one VC "default" that
+ * owns every node.  -1 (after a message) when it cannot, or when the nodes
+ * have no GPUs (HiveD cells cannot describe CPU-only nodes). */
+int up_hived_generate(const char *path, const up_node_t *nodes, int n);
+
 /* `pai down --stop-jobs`: log in as admin (the password and URL `pai up`
  * left in dir), stop every job that is not final and wait (bounded) until
  * they are.  Prints progress; CLI_OK or CLI_FAIL. */

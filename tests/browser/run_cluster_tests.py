@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """run_cluster_tests.py - starts a real cluster and runs the portal's browser tests on it.
 
-The cluster is `pai server` plus two `pai agent`s with 4 simulated GPUs, 8
-CPUs and 16 GiB each and the process runtime, on free loopback ports in
-temporary directories (through tests/blackbox/paitest.py, which stops
-everything it started at exit).  With PORTAL_CLUSTER=up it is `pai up
---detach` instead (stopped with `pai down`); that is not the default because
-`pai up` nodes report the host's CPUs (2 on CI), too few for the tests'
-3-task jobs on one node.  Then
-it runs tests/browser/portal.test.mjs in headless Chromium with the portal's
+The cluster is `pai up --detach` on a free port with a temporary data
+directory (stopped with `pai down` at exit): two nodes with 4 simulated
+GPUs, 8 CPUs and 16 GiB each, the process runtime and the scheduler config
+`pai up` generates (VC default owning both nodes).  The URL and the admin
+login are read from the files `pai up` leaves in its data directory.
+With PORTAL_CLUSTER=server it is `pai server` with its own HiveD config (VC
+default owning one node) plus two `pai agent`s instead (through
+tests/blackbox/paitest.py, which stops everything it started at exit).
+Then it runs tests/browser/portal.test.mjs in headless Chromium with the portal's
 URL and the admin login, passing its "ok"/"not ok" lines through.
 
   python3 tests/browser/run_cluster_tests.py OUT_DIR
@@ -59,6 +60,14 @@ def prerequisites():
     return probs
 
 
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def pai_up(data_dir):
     """`pai up --detach` on a free port; returns (url, user, password) or raises."""
     port = paitest.free_port()
@@ -67,18 +76,20 @@ def pai_up(data_dir):
                          capture_output=True, text=True, timeout=120)
     atexit.register(lambda: subprocess.run([paitest.PAI_BIN, "down", "--data-dir", data_dir],
                                            capture_output=True, timeout=120))
-    url = re.search(r"portal:\s+(http://\S+?)/?$", out.stdout, re.M)
-    login = re.search(r"login:\s+(\S+) / (\S+)", out.stdout)
-    if out.returncode != 0 or not url or not login:
+    url = read(os.path.join(data_dir, "pai-up.url"))
+    password = read(os.path.join(data_dir, "admin.password"))
+    login = re.search(r"login:\s+(\S+) / ", out.stdout)
+    if out.returncode != 0 or not url or not password or not login:
         raise RuntimeError("pai up failed (status %d):\n%s%s" % (out.returncode, out.stdout, out.stderr))
-    return url.group(1), login.group(1), login.group(2)
+    return url, login.group(1), password
 
 
 class ClusterView:
     """Enough of paitest.Server for wait_nodes over a `pai up` cluster."""
 
-    def __init__(self, url, user, password):
+    def __init__(self, url, user, password, data_dir):
         self.url = url
+        self.data_dir = data_dir
         self.admin_password = password
         st, body = paitest.Client(url).post("/api/v2/authn/basic/login",
                                             {"username": user, "password": password})
@@ -88,14 +99,19 @@ class ClusterView:
         return paitest.Client(self.url, token)
 
     def log(self):
-        return ""
+        return read(os.path.join(self.data_dir, "logs", "server.log"))
 
 
 def start_cluster():
-    """(server-like object, admin user) of a fresh cluster."""
-    if os.environ.get("PORTAL_CLUSTER") == "up":
-        url, user, password = pai_up(paitest.tmpdir("pai-portal-up-"))
-        return ClusterView(url, user, password), user
+    """(server-like object, admin user, cell type of a node) of a fresh cluster."""
+    mode = os.environ.get("PORTAL_CLUSTER", "up")
+    if mode == "up":
+        data_dir = paitest.tmpdir("pai-portal-up-")
+        url, user, password = pai_up(data_dir)
+        # pai up's generated config names a node's cell type <model>-<gpus>-NODE
+        return ClusterView(url, user, password, data_dir), user, "sim-gpu-%d-NODE" % GPUS_PER_NODE
+    if mode != "server":
+        raise RuntimeError("PORTAL_CLUSTER must be up (the default) or server, not %r" % mode)
     cfg = os.path.join(paitest.tmpdir("pai-portal-cfg-"), "hived.yaml")
     with open(cfg, "w") as f:
         f.write(HIVED_CONFIG)
@@ -103,7 +119,7 @@ def start_cluster():
     for name in NODES:
         paitest.start_agent(srv, name, ["--runtime", "process", "--gpus", str(GPUS_PER_NODE),
                                         "--gpu-model", "SIM-GPU", "--cpus", "8", "--memory-mb", "16384"])
-    return srv, paitest.ADMIN_USER
+    return srv, paitest.ADMIN_USER, "SIM-GPU-NODE"
 
 
 def wait_nodes(srv, count, timeout=60):
@@ -129,7 +145,7 @@ def main():
             paitest.not_ok("browser prerequisites: " + p)
         return 1
     try:
-        srv, admin = start_cluster()
+        srv, admin, cell_type = start_cluster()
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         paitest.not_ok("a cluster started for the portal tests", str(e)[-3000:])
         return 1
@@ -137,7 +153,8 @@ def main():
         paitest.not_ok("cluster of %d agents came up" % len(NODES), srv.log()[-2000:])
         return 1
     env = dict(os.environ, PORTAL_URL=srv.url, ADMIN_USER=admin,
-               ADMIN_PASSWORD=srv.admin_password, OUT=out)
+               ADMIN_PASSWORD=srv.admin_password, OUT=out, CELL_TYPE=cell_type,
+               NODES=str(len(NODES)))
     print("# portal at %s, screenshots in %s" % (srv.url, out), flush=True)
     rc = subprocess.call(["node", os.path.join(HERE, "portal.test.mjs")], env=env,
                          timeout=int(os.environ.get("PORTAL_TEST_TIMEOUT", "600")))

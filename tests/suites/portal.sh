@@ -2,9 +2,10 @@
 # tests/suites/portal.sh - the web portal:
 #   1. the submit form's job model in Node (tests/browser/protocol.test.mjs),
 #      including every OpenPAI job of ../shared/data/openpai-jobs;
-#   2. the portal in headless Chromium against a real cluster (pai server
-#      with a HiveD config + two agents with simulated GPUs, on free loopback
-#      ports, in temporary directories; tests/browser/run_cluster_tests.py).
+#   2. the portal in headless Chromium against a real cluster: `pai up`
+#      (two nodes x 4 simulated GPUs, on a free loopback port, in a temporary
+#      data directory, stopped with `pai down`; PORTAL_CLUSTER=server runs
+#      `pai server` + two `pai agent`s instead; tests/browser/run_cluster_tests.py).
 # Prints ok / not ok lines; screenshots of every page go to $TEST_OUT/portal/.
 # Needs chromium, node and tests/browser/node_modules: `scripts/deps.sh
 # --browser` (run by `make test`) installs them.
