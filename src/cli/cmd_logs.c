@@ -123,8 +123,10 @@ static int print_from(const cli_ctx_t *c, const char *uri, size_t *done, bool qu
     if (rc == CLI_OK) {
         if (r.body.len < *done) /* rotated or restarted: print it all again */
             *done = 0;
-        fwrite(r.body.data + *done, 1, r.body.len - *done, stdout);
-        fflush(stdout);
+        if (r.body.len > *done) {
+            fwrite(r.body.data + *done, 1, r.body.len - *done, stdout);
+            fflush(stdout);
+        }
         *done = r.body.len;
     }
     cli_resp_free(&r);

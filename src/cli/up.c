@@ -310,8 +310,12 @@ out:
 /* What the scheduler config describes, in words (kept in scheduler.shape). */
 static char *shape_of(const up_t *u)
 {
-    if (u->hived)
-        return str_printf("the file %s", u->hived);
+    if (u->hived) {
+        char *abs = realpath(u->hived, NULL);
+        char *s = str_printf("the file %s", abs ? abs : u->hived);
+        free(abs);
+        return s;
+    }
     if (u->node[0].gpus == 0)
         return str_printf("%d CPU-only node(s) without a scheduler config", u->nnodes);
     return str_printf("%d node(s) x %d %s GPU(s)", u->nnodes, u->node[0].gpus,
