@@ -934,6 +934,59 @@ static bool uses_vc_cells(const sched_t *s, const job_t *j)
     return s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus > 0;
 }
 
+/* CPU-only guaranteed work stays on nodes its VC may own: see
+ * sched_node_open_to().  own[chain]: bit 1 some VC has virtual cells of the
+ * chain, bit 2 VC v has.  NULL on allocation failure (caller frees). */
+uint8_t *sched_chain_owners(const sched_t *s, int v)
+{
+    uint8_t *own = calloc((size_t)s->n_types + 1, 1);
+    for (int k = 0; own && k < s->n_vcs; k++)
+        for (int i = 0; i < s->vcs[k].n_vcells; i++)
+            own[s->vcs[k].vcells[i].chain] |= (uint8_t)(k == v ? 3 : 1);
+    return own;
+}
+
+bool sched_node_open_to(const sched_t *s, int v, const uint8_t *own, int n)
+{
+    int c = s->nodes[n].cell;
+    if (c == SCHED_NONE)
+        return true;
+    int b = sched_model_bound_ancestor(s, c);
+    if (b != SCHED_NONE)
+        return s->cells[b].bound_vc == v; /* in use by that VC now */
+    int chain = s->cells[c].chain;
+    return (own[chain] & 2) || !(own[chain] & 1); /* the VC's chain, or no VC's */
+}
+
+static bool cpu_guaranteed(const sched_t *s, const job_t *j)
+{
+    return s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus == 0 &&
+           j->vc != SCHED_NONE;
+}
+
+/* The domain of guaranteed CPU-only work: nodes open to its VC. */
+static pai_err_t domain_cpu(sched_t *s, attempt_t *at, const job_t *j)
+{
+    uint8_t *own = sched_chain_owners(s, j->vc);
+    if (!own)
+        return PAI_E_NOMEM;
+    pai_err_t rc = PAI_OK;
+    for (int n = 0, lo = -1; rc == PAI_OK && n <= s->n_nodes; n++) {
+        bool open = n < s->n_nodes && sched_node_open_to(s, j->vc, own, n);
+        if (open && lo < 0)
+            lo = n;
+        else if (!open && lo >= 0)
+            rc = sched_attempt_add_range(at, lo, n), lo = -1;
+    }
+    free(own);
+    return rc;
+}
+
+static pai_err_t domain_all(sched_t *s, attempt_t *at, const job_t *j)
+{
+    return cpu_guaranteed(s, j) ? domain_cpu(s, at, j) : sched_attempt_add_range(at, 0, s->n_nodes);
+}
+
 /* One attempt in mode; true when the job (or, task-by-task, some task) fits. */
 static bool try_place(sched_t *s, int slot, pmode_t mode)
 {
@@ -946,7 +999,7 @@ static bool try_place(sched_t *s, int slot, pmode_t mode)
             unbound++, gpus += j->tasks[i].gpus;
     bool vcdom = uses_vc_cells(s, j);
     s->touched = s->touched_lat = true;
-    if ((vcdom ? domain_vc(s, at, j) : sched_attempt_add_range(at, 0, s->n_nodes)) != PAI_OK)
+    if ((vcdom ? domain_vc(s, at, j) : domain_all(s, at, j)) != PAI_OK)
         return false;
     int placed = sched_attempt_place(s, at);
     int need = gpus > 0 ? gpus : 1;

@@ -41,6 +41,7 @@ enum {
 /* Name limits (all names are copied into the scheduler). */
 #define SCHED_NAME_MAX          64
 #define SCHED_REASON_MAX        256
+#define SCHED_EXPLAIN_MAX       1024 /* a good buffer size for sched_explain() */
 #define SCHED_MAX_GPUS_PER_NODE 64
 
 typedef enum {
@@ -192,6 +193,15 @@ typedef struct {
  * forgotten.  Returns PAI_E_NOMEM on allocation failure. */
 PAI_MUST_CHECK pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **out,
                                         size_t *n);
+
+/* Why a waiting job waits, computed now from the model (read only: no
+ * decision changes; works with quiet_waits).  Writes one line into buf (len
+ * bytes, truncated): the blocking resource (the VC's guaranteed cells of the
+ * SKU, free vs needed, nodes x GPUs; CPU/memory; unhealthy nodes or doomed
+ * cells; the pinned cell), preempted jobs still stopping, GPUs reserved for a
+ * starving job, jobs ahead in the queue.  For a job that is bound it says so.
+ * PAI_E_NO_JOB when the scheduler does not know job_id. */
+PAI_MUST_CHECK pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t len);
 
 /* ---- restart -------------------------------------------------------- */
 

@@ -247,6 +247,12 @@ int sched_cell_gpus(const sched_t *s, int cell);
 sched_t *sched_model_alloc(const sched_opts_t *opts);
 pai_err_t sched_model_rebuild_node_map(sched_t *s);
 
+/* sched.c: may guaranteed CPU-only work of VC v use node n?  Yes when the
+ * node is in no cell, in a cell bound to v, or in an unbound cell of a chain
+ * v has virtual cells of or no VC has (own: sched_chain_owners()). */
+uint8_t *sched_chain_owners(const sched_t *s, int v);
+bool sched_node_open_to(const sched_t *s, int v, const uint8_t *own, int n);
+
 /* sched_config.c */
 pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);
 

@@ -742,10 +742,14 @@ void jobs_refresh_reason(jobs_t *j, lc_job_t *job)
 {
     if (job->state != JOB_WAITING || job->refused)
         return;
-    char *why = NULL;
+    char *why = NULL, buf[SCHED_EXPLAIN_MAX];
     if (!job->queued && job->retry_at_ms > time_wall_ms()) {
         why = str_printf("retry %d waits for its backoff (%lld ms left)", job->retries,
                          (long long)(job->retry_at_ms - time_wall_ms()));
+    } else if (job->queued && j->sched &&
+               sched_explain(j->sched, job->name, buf, sizeof(buf)) == PAI_OK &&
+               strncmp(buf, "bound", 5) != 0) {
+        why = str_printf("waiting for resources: %s", buf); /* precise, computed now */
     } else {
         const sched_vc_status_t *rows = j->vc_rows;
         size_t n = rows ? j->nvc_rows : 0;

@@ -73,7 +73,8 @@ bool jobs_vc_known(jobs_t *j, const char *vc);
  * they are now; NULL when it may fit.  A cheap check at submission; the
  * scheduler's REFUSE decides the subtle cases later. */
 char *jobs_never_fits(jobs_t *j, const lc_job_t *job);
-/* Recompute a waiting job's reason from the scheduler's VC view (the
+/* Recompute a waiting job's reason (mu held): the scheduler's precise
+ * explanation for this job now (sched_explain), else the VC view (the
  * scheduler runs with quiet_waits: no per-job WAIT reasons on every pass). */
 void jobs_refresh_reason(jobs_t *j, lc_job_t *job);
 /* Act on the effects of a lifecycle event of job. */

@@ -492,6 +492,27 @@ static bool step_node(scen_t *sc, const ynode_t *y)
     return ok;
 }
 
+/* {op: explain, job: j1, reason: "text"}: sched_explain() contains text
+ * (several texts: reasons: [..]); {ok: false}: the job is unknown. */
+static bool step_explain(scen_t *sc, const ynode_t *y)
+{
+    const char *id = str_of(y, "job", "");
+    char buf[SCHED_EXPLAIN_MAX];
+    pai_err_t rc = sched_explain(sc->s, id, buf, sizeof(buf));
+    if ((rc == PAI_OK) != bool_of(y, "ok", true))
+        return fail(sc, "explain %s: unexpected result %s", id, pai_err_msg(rc));
+    const char *want = str_of(y, "reason", NULL);
+    if (want && !strstr(buf, want))
+        return fail(sc, "explain: \"%s\" lacks \"%s\"", buf, want);
+    const ynode_t *list = ynode_get(y, "reasons");
+    for (size_t i = 0; list && list->kind == YNODE_SEQ && i < list->n; i++) {
+        const char *w = list->items[i]->kind == YNODE_SCALAR ? list->items[i]->str : NULL;
+        if (w && !strstr(buf, w))
+            return fail(sc, "explain: \"%s\" lacks \"%s\"", buf, w);
+    }
+    return true;
+}
+
 static bool run_step(scen_t *sc, const ynode_t *y)
 {
     const char *op = str_of(y, "op", "");
@@ -511,6 +532,8 @@ static bool run_step(scen_t *sc, const ynode_t *y)
         return step_status(sc, y);
     if (strcmp(op, "node") == 0)
         return step_node(sc, y);
+    if (strcmp(op, "explain") == 0)
+        return step_explain(sc, y);
     if (strcmp(op, "nodes") == 0)
         return add_nodes(sc, ynode_get(y, "nodes"));
     return fail(sc, "unknown op \"%s\"", op, NULL);

@@ -209,6 +209,9 @@ job2 = run_job("queued", [{"name": "main", "gpu": 1}], expect=False)
 d = detail(job2)
 pt.check(d["jobStatus"]["state"] == "WAITING" and d["jobStatus"]["waitingReason"],
          "a job that does not fit now waits, with a reason", d["jobStatus"])
+why = d["jobStatus"]["waitingReason"] or ""
+pt.check("VC default:" in why and "role main: 0 of 1 task x 1" in why,
+         "the waiting reason is the scheduler's precise one for this job", why)
 st, ev = c.get("/api/v2/jobs/%s/events" % job2)
 pt.check(st == 200 and ev["totalCount"] >= 1, "a waiting job has events", ev)
 n1.exit(n1.find(job)[0], 0)

@@ -1,0 +1,334 @@
+/*
+ * sched_explain.c - why a waiting job waits, computed on demand.
+ *
+ * sched_explain() reads the model as it is when asked and changes nothing
+ * (the scheduler's passes may run with quiet_waits and compose no reasons).
+ * It names what blocks the job: preempted victims still stopping, the VC's
+ * guaranteed cells of the SKU (free vs needed, nodes x GPUs shape), CPU or
+ * memory on the nodes with free GPUs, unhealthy nodes and doomed cells, the
+ * pinned cell, GPUs reserved for a starving job, jobs ahead in the queue.
+ * Per role it counts how many tasks fit on the job's domain (the VC's bound
+ * cells for guaranteed work, the cluster otherwise), each role alone.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "sched/sched_int.h"
+
+typedef struct {
+    char *buf;
+    size_t len, at;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_t *o, const char *fmt, ...)
+{
+    if (o->at >= o->len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->at, o->len - o->at, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->at = o->at + (size_t)n < o->len ? o->at + (size_t)n : o->len - 1;
+}
+
+static bool sku_ok(const sched_t *s, int type, int sku)
+{
+    return sku == SCHED_NONE || s->types[type].sku == sku;
+}
+
+static const char *label(const sched_t *s, int sku)
+{
+    return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
+}
+
+/* The job's SKU, else the VC's when all its cells have one ("A100"), else "GPUs". */
+static const char *job_label(const sched_t *s, const job_t *j)
+{
+    int sku = j->sku;
+    if (sku == SCHED_NONE && j->vc != SCHED_NONE) {
+        const vc_t *vc = &s->vcs[j->vc];
+        for (int i = 0; i < vc->n_vcells; i++) {
+            int k = s->types[vc->vcells[i].type].sku;
+            if (sku != SCHED_NONE && k != sku)
+                return "GPUs";
+            sku = k;
+        }
+    }
+    return label(s, sku);
+}
+
+/* Is node n in the job's domain (where a FREE placement may look)?  extra:
+ * nodes of free cells the VC's unbound virtual cells could bind to. */
+static bool in_domain(const sched_t *s, const job_t *j, bool guaranteed, int pinned,
+                      const bool *extra, const uint8_t *own, int n)
+{
+    if (pinned != SCHED_NONE)
+        return n >= s->cells[pinned].node_lo && n < s->cells[pinned].node_hi;
+    if (!guaranteed)
+        return !own || sched_node_open_to(s, j->vc, own, n);
+    if (extra && extra[n])
+        return true;
+    if (s->nodes[n].cell == SCHED_NONE)
+        return false;
+    int c = sched_model_bound_ancestor(s, s->nodes[n].cell);
+    if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
+        return false;
+    const vcell_t *vcl = &s->vcs[j->vc].vcells[s->cells[c].bound_vcell];
+    return !vcl->pinned && sku_ok(s, vcl->type, j->sku);
+}
+
+/* GPUs of node n the job may take now: free and not reserved for an equal or
+ * higher priority job.  *resv counts those held for another job. */
+static int usable_gpus(const sched_t *s, int slot, const node_t *n, int *resv)
+{
+    int u = 0;
+    for (int g = 0; g < n->ngpu; g++) {
+        if (n->owner[g] != SCHED_NONE)
+            continue;
+        int r = n->res[g];
+        if (r != SCHED_NONE && r != slot && s->jobs[r].prio >= s->jobs[slot].prio)
+            (*resv)++;
+        else
+            u++;
+    }
+    return u;
+}
+
+typedef struct {
+    int need;              /* unbound tasks of the role */
+    int gpu_fit, full_fit; /* tasks that fit by GPUs alone / by GPUs, CPUs, memory */
+    int best_gpus;         /* most usable GPUs on one healthy node of the domain */
+    int best_cpus;         /* most free CPUs on a node with enough GPUs (-1: unknown) */
+    int64_t best_mem;      /* most free memory on such a node (-1: unknown) */
+    int bad_nodes, resv;   /* unhealthy domain nodes; GPUs reserved for others */
+} fit_t;
+
+static int slots(int64_t avail, int64_t per)
+{
+    return per > 0 ? (int)(avail / per) : 1 << 20;
+}
+
+static void fit_node(const sched_t *s, int slot, const task_t *t, const node_t *n, fit_t *f)
+{
+    if (!n->healthy) {
+        f->bad_nodes++;
+        return;
+    }
+    if (t->gpus > 0 && (n->ngpu < t->gpus || (t->sku != SCHED_NONE && n->sku != t->sku)))
+        return;
+    int u = usable_gpus(s, slot, n, &f->resv);
+    if (u > f->best_gpus)
+        f->best_gpus = u;
+    int by_gpu = t->gpus > 0 ? u / t->gpus : 1 << 20;
+    f->gpu_fit += by_gpu > f->need ? f->need : by_gpu;
+    if (by_gpu == 0)
+        return;
+    int fc = n->cpus ? n->cpus - n->cpu_used : -1;
+    int64_t fm = n->mem ? n->mem - n->mem_used : -1;
+    if (fc > f->best_cpus)
+        f->best_cpus = fc;
+    if (fm > f->best_mem)
+        f->best_mem = fm;
+    int k = by_gpu;
+    if (t->cpus && fc >= 0 && slots(fc, t->cpus) < k)
+        k = slots(fc, t->cpus);
+    if (t->mem && fm >= 0 && slots(fm, t->mem) < k)
+        k = slots(fm, t->mem);
+    f->full_fit += k > f->need ? f->need : k;
+}
+
+/* Describe role r (first unbound task t, need of them); true when it fits. */
+static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool *extra,
+                         const uint8_t *own, int r, const task_t *t, int need, out_t *o)
+{
+    const job_t *j = &s->jobs[slot];
+    fit_t f = {.need = need, .best_cpus = -1, .best_mem = -1};
+    for (int n = 0; n < s->n_nodes; n++)
+        if (in_domain(s, j, guaranteed, t->pinned, extra, own, n))
+            fit_node(s, slot, t, &s->nodes[n], &f);
+    const char *where = t->pinned != SCHED_NONE ? "in its pinned cell"
+                        : guaranteed            ? "in the VC's cells (bound or free to bind)"
+                        : own                   ? "on nodes open to the VC"
+                                                : "on healthy nodes";
+    if (t->pinned != SCHED_NONE)
+        put(o, "; role %s pinned to cell %s", j->roles[r], s->cells[t->pinned].pinned);
+    if (t->gpus > 0 && f.gpu_fit < need) {
+        put(o, "; role %s: %d of %d task%s x %d %s fit %s (most free on one healthy node: %d)",
+            j->roles[r], f.gpu_fit, need, need == 1 ? "" : "s", t->gpus,
+            t->sku != SCHED_NONE ? label(s, t->sku) : job_label(s, j), where, f.best_gpus);
+    } else if (f.full_fit < need) {
+        put(o, "; role %s: %s", j->roles[r], t->gpus > 0 ? "GPUs are free but " : "");
+        put(o, "only %d of %d task%s fit by CPU/memory %s (each needs %d CPUs / %lld MB",
+            f.full_fit, need, need == 1 ? "" : "s", where, t->cpus, (long long)t->mem);
+        if (f.best_cpus >= 0 || f.best_mem >= 0)
+            put(o, "; most free on one %snode: %d CPUs / %lld MB", t->gpus > 0 ? "such " : "",
+                f.best_cpus, (long long)f.best_mem);
+        put(o, ")");
+    }
+    if (f.resv && (f.gpu_fit < need || f.full_fit < need))
+        put(o, " (%d free GPUs there are reserved for a starving job)", f.resv);
+    if (f.bad_nodes && (f.gpu_fit < need || f.full_fit < need))
+        put(o, " (%d node%s there unhealthy)", f.bad_nodes, f.bad_nodes == 1 ? "" : "s");
+    return f.gpu_fit >= need && f.full_fit >= need;
+}
+
+/* A healthy physical cell of type/chain free to bind and not yet taken in
+ * extra (idle ones first); SCHED_NONE when none (the vcell is doomed). */
+static int free_cell(const sched_t *s, int type, int chain, const bool *extra)
+{
+    int busy = SCHED_NONE;
+    for (int c = 0; c < s->n_cells; c++) {
+        const cell_t *cl = &s->cells[c];
+        if (cl->type != type || cl->chain != chain || cl->bound_below != 0 ||
+            sched_model_bound_ancestor(s, c) != SCHED_NONE || !sched_cell_healthy(s, c))
+            continue;
+        bool taken = false;
+        for (int n = cl->node_lo; n < cl->node_hi; n++)
+            taken |= extra[n];
+        if (taken)
+            continue;
+        if (sched_cell_used_gpus(s, c) == 0)
+            return c;
+        if (busy == SCHED_NONE)
+            busy = c;
+    }
+    return busy;
+}
+
+/* The VC's guarantee of the job's SKU; marks in extra the nodes of free cells
+ * its unbound virtual cells could bind to. */
+static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
+{
+    const vc_t *vc = &s->vcs[j->vc];
+    int q = 0, unbound = 0, doomed = 0, found = 0, dead[16][2], n_dead = 0;
+    for (int i = 0; i < vc->n_vcells; i++) {
+        const vcell_t *vcl = &vc->vcells[i];
+        if (!sku_ok(s, vcl->type, j->sku))
+            continue;
+        int g = s->types[vcl->type].gpus;
+        q += g;
+        if (vcl->cell != SCHED_NONE || vcl->pinned)
+            continue;
+        unbound += g;
+        if (!extra || found >= j->total_gpus)
+            continue; /* enough candidates seen: keep it cheap */
+        bool known_doomed = false;
+        for (int k = 0; k < n_dead; k++)
+            known_doomed |= dead[k][0] == vcl->type && dead[k][1] == vcl->chain;
+        int c = known_doomed ? SCHED_NONE : free_cell(s, vcl->type, vcl->chain, extra);
+        if (c == SCHED_NONE && !known_doomed && n_dead < 16)
+            dead[n_dead][0] = vcl->type, dead[n_dead++][1] = vcl->chain;
+        if (c == SCHED_NONE)
+            doomed += g;
+        else
+            found += g;
+        for (int n = c == SCHED_NONE ? 0 : s->cells[c].node_lo;
+             c != SCHED_NONE && n < s->cells[c].node_hi; n++)
+            extra[n] = true;
+    }
+    int fg = q - vc->used_gpus;
+    const char *sk = job_label(s, j);
+    put(o, "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
+        fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
+    if (doomed)
+        put(o, "; %d %s of the guarantee are doomed (no healthy free cell to bind)", doomed, sk);
+}
+
+/* Jobs ahead are counted only when the job fits (under no head-of-line
+ * blocking they matter only then; the scan is O(queue)). */
+static void explain_queue(const sched_t *s, int slot, bool guaranteed, bool fits, out_t *o)
+{
+    const job_t *j = &s->jobs[slot];
+    int ahead = 0;
+    for (int i = 0; fits && i < s->n_queue; i++) {
+        const job_t *x = &s->jobs[s->queue[i]];
+        if (s->queue[i] == slot || x->state != JOB_WAITING || x->refuse || x->vc != j->vc ||
+            x->oppo != j->oppo)
+            continue;
+        if (x->prio > j->prio ||
+            (x->prio == j->prio &&
+             (x->submit_ms < j->submit_ms || (x->submit_ms == j->submit_ms && x->seq < j->seq))))
+            ahead++;
+    }
+    if (ahead)
+        put(o, "; %d job%s of the %s ahead in the queue (higher priority or earlier)", ahead,
+            ahead == 1 ? "" : "s", j->oppo ? "opportunistic queue" : "VC");
+    if (j->n_resv)
+        put(o, "; waited past the starvation limit, %d GPUs reserved for it", j->n_resv);
+    else if (guaranteed && s->vcs[j->vc].reserver != SCHED_NONE && s->vcs[j->vc].reserver != slot)
+        put(o, "; GPUs reserved for starving job %s", s->jobs[s->vcs[j->vc].reserver].id);
+}
+
+static void explain_victims(const sched_t *s, int slot, out_t *o)
+{
+    put(o, "waiting for %d preempted job(s) to stop:", s->jobs[slot].waiting_on);
+    int shown = 0;
+    for (int i = 0; i < s->n_jobs && shown < 8; i++)
+        if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
+            put(o, "%s %s", shown++ ? "," : "", s->jobs[i].id);
+}
+
+pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return PAI_E_INVALID;
+    buf[0] = 0;
+    int slot = job_id ? sched_strmap_get(&s->job_map, job_id) : SCHED_NONE;
+    if (slot == SCHED_NONE)
+        return PAI_E_NO_JOB;
+    const job_t *j = &s->jobs[slot];
+    out_t o = {buf, len, 0};
+    if (j->state == JOB_RUNNING || j->state == JOB_DYING) {
+        bool all = true;
+        for (int i = 0; i < j->n_tasks; i++)
+            all &= j->tasks[i].bound;
+        if (all) {
+            put(&o, j->state == JOB_RUNNING ? "bound (not waiting)" : "being preempted");
+            return PAI_OK;
+        }
+    }
+    if (j->refuse || j->vc == SCHED_NONE) {
+        put(&o, "%s", j->reason[0] ? j->reason : "refused");
+        return PAI_OK;
+    }
+    if (j->waiting_on > 0) {
+        explain_victims(s, slot, &o);
+        return PAI_OK;
+    }
+    bool guaranteed = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus > 0;
+    bool *extra = guaranteed ? calloc((size_t)s->n_nodes + 1, sizeof(bool)) : NULL;
+    bool cpu_vc = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus == 0;
+    uint8_t *own = cpu_vc ? sched_chain_owners(s, j->vc) : NULL;
+    if (guaranteed)
+        explain_vc(s, j, extra, &o);
+    else if (j->total_gpus > 0)
+        put(&o, "%s: job needs %d task%s x %d %s, outside any VC guarantee",
+            j->oppo ? "opportunistic" : "no guarantee", j->n_tasks, j->n_tasks == 1 ? "" : "s",
+            j->max_task_gpus, job_label(s, j));
+    else
+        put(&o, "CPU-only: job needs %d task%s", j->n_tasks, j->n_tasks == 1 ? "" : "s");
+    bool all_fit = true;
+    for (int r = 0; r < j->n_roles; r++) {
+        const task_t *first = NULL;
+        int need = 0;
+        for (int i = 0; i < j->n_tasks; i++)
+            if (j->tasks[i].role == r && !j->tasks[i].bound)
+                need++, first = first ? first : &j->tasks[i];
+        if (first)
+            all_fit &= explain_role(s, slot, guaranteed, extra, own, r, first, need, &o);
+    }
+    if (all_fit)
+        put(&o, "; each role fits alone now: %s",
+            j->n_roles > 1 && j->gang ? "together they may not (or the next "
+                                        "scheduling pass binds it)"
+                                      : "the next scheduling pass binds it");
+    explain_queue(s, slot, guaranteed, all_fit, &o);
+    free(extra);
+    free(own);
+    return PAI_OK;
+}
