@@ -15,6 +15,11 @@
  *      are acks; otherwise wait on the node's condition variable until its
  *      desired set changes or wait_ms passes (bounded);
  *   5. the answer is the node's full desired set with env and commands.
+ *      A held poll superseded by a newer sync of the same node (the agent
+ *      abandoned it to report a local change: one sync in flight per node)
+ *      is answered at once without "tasks" and with seq = known_seq: no
+ *      desired set is encoded for a closed connection, and the thread is
+ *      free at once instead of at the next change or heartbeat.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -179,11 +184,12 @@ static json_t *desired_set(const node_t *n)
     return tasks;
 }
 
-/* Step 4: wait (mu held) until seq > known or the deadline. */
-static void long_poll(jobs_t *j, node_t *n, uint64_t known, int64_t wait_ms)
+/* Step 4: wait (mu held) until seq > known, a newer sync of the node (its
+ * poll_gen moves past gen) or the deadline.  False when superseded. */
+static bool long_poll(jobs_t *j, node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
 {
     if (wait_ms <= 0)
-        return;
+        return true;
     if (wait_ms > MAX_WAIT_MS)
         wait_ms = MAX_WAIT_MS;
     /* A node is lost after node_lost_timeout_s without a sync: answer well
@@ -198,10 +204,11 @@ static void long_poll(jobs_t *j, node_t *n, uint64_t known, int64_t wait_ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    while (n->seq <= known && !j->stopping)
+    while (n->seq <= known && !j->stopping && n->poll_gen == gen)
         if (pthread_cond_timedwait(&n->cv, &j->mu, &ts) != 0)
             break;
     n->last_seen_ms = time_mono_ms();
+    return n->poll_gen == gen;
 }
 
 pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size_t errlen)
@@ -232,6 +239,8 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
 
     pthread_mutex_lock(&j->mu);
     node_t *n = register_node(j, jn, name);
+    uint64_t gen = ++n->poll_gen;
+    pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
     size_t i;
     json_t *t;
     json_array_foreach(tasks, i, t) apply_report(j, n, t, acks, now);
@@ -257,8 +266,12 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     }
 
     pthread_mutex_lock(&j->mu);
-    if (json_array_size(acks) == 0 && n->seq <= known)
-        long_poll(j, n, known, wait_ms);
+    if (json_array_size(acks) == 0 && n->seq <= known && !long_poll(j, n, known, gen, wait_ms)) {
+        *resp = json_pack("{si sI so si}", "version", AGENT_PROTOCOL_VERSION, "seq",
+                          (json_int_t)known, "ack", acks, "heartbeat_ms", HEARTBEAT_MS);
+        pthread_mutex_unlock(&j->mu);
+        return PAI_OK;
+    }
     *resp =
         json_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq", (json_int_t)n->seq,
                   "ack", acks, "tasks", desired_set(n), "heartbeat_ms", HEARTBEAT_MS);

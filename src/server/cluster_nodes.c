@@ -246,7 +246,12 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
     bool live = nodes_ref_live(r);
     if (live != r->desired) {
         r->desired = live;
-        nodes_bump(n);
+        /* An attempt not yet committed is left out of the desired set
+         * (agentapi.c): the commit bumps seq (mark_durable in
+         * jobs_engine.c).  Bumping now too would answer held polls with
+         * an unchanged set: one more round trip before the agent hears. */
+        if (!live || ta->durable == 2)
+            nodes_bump(n);
     }
 }
 

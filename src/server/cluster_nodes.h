@@ -39,6 +39,7 @@ typedef struct node {
     node_ref_t *refs;
     size_t nrefs, caprefs;
     pthread_cond_t cv; /* long-poll wake-up */
+    uint64_t poll_gen; /* agentapi.c: syncs received (a newer one supersedes a held poll) */
 } node_t;
 
 typedef struct nodes nodes_t;

@@ -67,6 +67,10 @@ static const opt_t options[] = {
     {"pwhash_opslimit", OPT_INT, O(pwhash_opslimit), "2", 1, 100, "argon2id passes"},
     {"cors_allow_origin", OPT_STR, O(cors_allow_origin), "*", 0, 0,
      "CORS: the Access-Control-Allow-Origin answered (OpenPAI allows any); empty: no CORS"},
+    {"metrics_history_interval_s", OPT_INT, O(metrics_history_interval_s), "15", 1, 3600,
+     "seconds between two samples of the in-memory metrics history (GPU use charts)"},
+    {"metrics_history_points", OPT_INT, O(metrics_history_points), "5760", 2, 100000,
+     "samples kept per series in the metrics history (5760 x 15 s = 24 h; lost on restart)"},
     {"storages", OPT_JSON, O(storages), NULL, 0, 0,
      "list of storages {name, type, share, volumeName, default, data, groups} (file only)"},
 };

@@ -43,6 +43,8 @@ struct server_config {
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
     int64_t pwhash_opslimit;             /* argon2id passes */
     char *cors_allow_origin;             /* Access-Control-Allow-Origin; "" = no CORS headers */
+    int64_t metrics_history_interval_s;  /* seconds between metrics history samples */
+    int64_t metrics_history_points;      /* samples kept per history series */
     json_t *storages;                    /* array of storage definitions (owned) */
     char *config_file;                   /* the file read, "" when none */
 };

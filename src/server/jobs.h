@@ -121,6 +121,21 @@ json_t *jobs_nodes_json(jobs_t *j);
 json_t *jobs_pods_json(jobs_t *j, const char *namespace_);
 json_t *jobs_skus_json(jobs_t *j);
 
+/* GPU use now, for the metrics history (history.c).  Names are malloc'ed;
+ * free the whole snapshot with jobs_usage_free().  util is a percentage, or
+ * -1 when unknown (agents that report no utilization). */
+typedef struct {
+    char *name;
+    int used, other; /* VC: used, guaranteed; node: used, util; job: gpus, util */
+} jobs_gauge_t;
+typedef struct {
+    int gpus_total, gpus_used;
+    jobs_gauge_t *vcs, *nodes, *jobs; /* jobs: running ones (GPUs of their live tasks) */
+    size_t nvcs, nnodes, njobs;
+} jobs_usage_t;
+void jobs_usage(jobs_t *j, jobs_usage_t *out);
+void jobs_usage_free(jobs_usage_t *u);
+
 /* Prometheus families (jobs, nodes, GPUs, scheduler latency). */
 #include "common/buf.h"
 void jobs_metrics(void *ud, buf_t *out);

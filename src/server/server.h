@@ -9,6 +9,7 @@
  *   core     info, storages, /metrics, OIDC answers
  *   cluster  nodes and agents (agent protocol), the scheduler, VCs, SKUs
  *   jobs     job submission, queries, lifecycle, attempts, logs
+ *   history  in-memory metrics history (GPU use over time) for the charts
  *   portal   the web portal's embedded files
  */
 #ifndef PAI_SERVER_SERVER_H
@@ -23,6 +24,7 @@ typedef struct auth auth_t;                   /* server/auth.h */
 typedef struct metrics metrics_t;             /* server/metrics.h */
 typedef struct cluster cluster_t;             /* server/cluster.h */
 typedef struct jobs jobs_t;                   /* server/jobs.h */
+typedef struct history history_t;             /* server/history.h */
 
 /* Extension (platform): see server_on_quiesce(). */
 typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
@@ -35,6 +37,7 @@ struct server_ctx {
     metrics_t *metrics;
     cluster_t *cluster;
     jobs_t *jobs;
+    history_t *history;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;
 };
@@ -64,6 +67,7 @@ extern const server_module_t server_module_auth;
 extern const server_module_t server_module_core;
 extern const server_module_t server_module_cluster;
 extern const server_module_t server_module_jobs;
+extern const server_module_t server_module_history;
 extern const server_module_t server_module_portal;
 
 #endif

@@ -418,6 +418,21 @@ await step('cluster page lists nodes and virtual clusters', async () => {
   await shot('13-cluster');
 });
 
+await step('cluster chart draws the server history after a reload', async () => {
+  // Live /metrics samples answer nothing here, so every point comes from
+  // /api/v2/cluster/metrics-history (the server samples at start-up).
+  const live = (u) => new URL(u).pathname === '/metrics';
+  await page.route(live, (r) => r.fulfill({ status: 200, contentType: 'text/plain', body: '' }));
+  try {
+    await page.evaluate(() => sessionStorage.removeItem('pai-gpu-samples'));
+    await page.reload();
+    // attached, not visible: a flat line (no GPU in use) has an empty box
+    await page.locator('figure.chart svg path.line').first().waitFor({ state: 'attached', timeout: 20000 });
+  } finally {
+    await page.unroute(live);
+  }
+});
+
 await step('profile creates an application token', async () => {
   await go('#/profile');
   await page.click('button:has-text("Create application token")');

@@ -72,6 +72,12 @@ TEST(desired_set_follows_the_lifecycle_and_bumps_seq)
     lc_job_t *j = job_on("n1", 2);
     nodes_sync_job(ns, j);
     CHECK_INT_EQ(live(n), 2);
+    /* Not committed yet: left out of the desired set, and the commit
+     * (mark_durable in jobs_engine.c) bumps seq, not the attachment. */
+    CHECK_INT_EQ(n->seq, s0);
+    lc_job_t *j2 = job_on("n1", 1);
+    lc_find(j2, 0, 0, 0, 0)->durable = 2; /* restored: already committed */
+    nodes_sync_job(ns, j2);
     CHECK(n->seq > s0);
     uint64_t s1 = n->seq;
     nodes_sync_job(ns, j); /* nothing changed: no bump */
@@ -79,14 +85,15 @@ TEST(desired_set_follows_the_lifecycle_and_bumps_seq)
     lc_effects_t fx = {0};
     lc_task_exited(j, 0, 0, 2, NULL, 5, react, &fx); /* fails: the other one stops */
     nodes_sync_job(ns, j);
-    CHECK_INT_EQ(live(n), 0);
-    CHECK_INT_EQ(n->nrefs, 1); /* the stopping task stays until it is gone */
+    CHECK_INT_EQ(live(n), 1);  /* j2's */
+    CHECK_INT_EQ(n->nrefs, 2); /* the stopping task stays until it is gone */
     CHECK(n->seq > s1);
     lc_task_exited(j, 0, 1, 143, NULL, 6, react, &fx);
     nodes_sync_job(ns, j);
-    CHECK_INT_EQ(n->nrefs, 0);
+    CHECK_INT_EQ(n->nrefs, 1); /* j2's */
     CHECK_INT_EQ(j->state, JOB_FAILED);
     lc_job_free(j);
+    lc_job_free(j2);
     nodes_free(ns);
 }
 

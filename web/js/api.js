@@ -154,6 +154,11 @@ export const api = {
 
   // Metrics: the Prometheus text exposition the server publishes.
   metricsText: () => request('GET', '/metrics'),
+  // The server's in-memory metrics history (docs/api.md, "Metrics history").
+  clusterHistory: (minutes, maxPoints) =>
+    request('GET', '/api/v2/cluster/metrics-history', { query: { minutes, maxPoints } }),
+  jobHistory: (user, name, minutes, maxPoints) =>
+    request('GET', `${jobPath(user, name)}/metrics-history`, { query: { minutes, maxPoints } }),
 };
 
 // The job list answer is {totalCount, data} with withTotalCount=true, or an

@@ -1,10 +1,12 @@
 // metrics.js - GPU utilization over time for the charts.
 //
-// Source: the server's Prometheus text at /metrics (pai keeps no metrics
-// history of its own), sampled by the portal every SAMPLE_MS while a page
-// with a chart is open. Samples are kept in sessionStorage (at most
-// MAX_SAMPLES), so the history grows as the user moves between pages and
-// survives a reload of the tab.
+// Sources: first the server's in-memory metrics history
+// (/api/v2/cluster/metrics-history and /api/v2/jobs/{job}/metrics-history,
+// loaded when a chart page opens, so a reload or a new tab starts with up to
+// HISTORY_MINUTES of past samples), then live samples of the server's
+// Prometheus text at /metrics, taken every SAMPLE_MS while a page with a
+// chart is open and appended after the history's last point. Live samples
+// are kept in sessionStorage (at most MAX_SAMPLES).
 //
 // Two measures per sample:
 //   utilization  mean GPU busy % (OpenPAI's exporter names, below), when
@@ -17,6 +19,8 @@ import { api } from './api.js';
 const SAMPLE_MS = 5000;
 const MAX_SAMPLES = 360; // 30 minutes at 5 s
 const KEY = 'pai-gpu-samples';
+const HISTORY_MINUTES = 60;
+const HISTORY_POINTS = 360;
 
 // Which series mean "GPU utilization in percent", in order of preference.
 const NODE_UTIL = ['nvidiasmi_utilization_gpu', 'pai_gpu_utilization'];
@@ -90,6 +94,58 @@ function save(list) {
   try { sessionStorage.setItem(KEY, JSON.stringify(list.slice(-MAX_SAMPLES))); } catch { /* full: keep going */ }
 }
 
+// ---- the server's history ----
+
+let clusterHist = []; // samples shaped as summarize()'s, from the server
+const jobHist = {}; // "user~job" -> {gpus: [[t, n]], util: [[t, %]]}
+
+const pct = (u, t) => (t > 0 && u !== null && u !== undefined ? Math.min(100, (100 * u) / t) : null);
+
+// The cluster answer -> samples {t, cluster, alloc, vcs, jobs}.
+function fromClusterHistory(h) {
+  const ts = h.timestamps || [];
+  const c = h.cluster || {};
+  const vcs = Object.entries(h.virtualClusters || {});
+  const nodes = Object.values(h.nodes || {});
+  return ts.map((t, i) => {
+    const v = {};
+    for (const [name, ser] of vcs) {
+      const u = ser.usedGpus[i], g = ser.guaranteedGpus[i];
+      if (u !== null && g !== null) v[name] = g > 0 ? pct(u, g) : 0;
+    }
+    const util = nodes.map((n) => n.utilization[i]).filter((x) => x !== null && x !== undefined);
+    return { t, cluster: avg(util), alloc: pct((c.gpusUsed || [])[i], (c.gpusTotal || [])[i]), vcs: v, jobs: {} };
+  });
+}
+
+// Loads the cluster's history (an older server without one: live samples only).
+export async function loadClusterHistory() {
+  try {
+    clusterHist = fromClusterHistory(await api.clusterHistory(HISTORY_MINUTES, HISTORY_POINTS));
+  } catch { /* no history: the live samples alone */ }
+}
+
+const pairs = (ts, vals) => ts.map((t, i) => [t, vals[i]]).filter((p) => p[1] !== null && p[1] !== undefined);
+
+// Loads one job's history (its GPUs and utilization while it ran).
+export async function loadJobHistory(user, name) {
+  try {
+    const h = await api.jobHistory(user, name, undefined, HISTORY_POINTS);
+    jobHist[`${user}~${name}`] = { gpus: pairs(h.timestamps || [], h.gpus || []), util: pairs(h.timestamps || [], h.utilization || []) };
+  } catch { /* no history: the live samples alone */ }
+}
+
+// History first, then the live points after its last one.
+function withHistory(hist, live) {
+  const last = hist.length ? hist[hist.length - 1][0] : -Infinity;
+  return [...hist, ...live.filter((p) => p[0] > last)];
+}
+
+function samples() {
+  const last = clusterHist.length ? clusterHist[clusterHist.length - 1].t : -Infinity;
+  return [...clusterHist, ...load().filter((s) => s.t > last)];
+}
+
 let available = true; // false once /metrics answered an error
 
 async function sampleOnce() {
@@ -104,11 +160,16 @@ async function sampleOnce() {
   }
 }
 
-// Starts sampling; onSample() runs after each sample. Returns a stop function.
-export function startSampling(onSample) {
+// Starts sampling; onSample() runs after each sample (the first time after
+// the cluster's history has loaded, unless history is false). Returns a stop
+// function.
+export function startSampling(onSample, { history = true } = {}) {
   let stopped = false;
   let timer = 0;
+  let first = history;
   const tick = async () => {
+    if (first) await loadClusterHistory();
+    first = false;
     await sampleOnce();
     if (stopped) return;
     onSample?.();
@@ -121,7 +182,7 @@ export function startSampling(onSample) {
 // The cluster chart's series: utilization when exported, allocation always,
 // and each VC's allocation of its guarantee when withVcs.
 export function clusterSeries(withVcs = false) {
-  const list = load();
+  const list = samples();
   const out = [];
   const util = list.filter((s) => s.cluster !== null && s.cluster !== undefined).map((s) => [s.t, s.cluster]);
   if (util.length) out.push({ name: 'GPU utilization', points: util });
@@ -136,8 +197,9 @@ export function clusterSeries(withVcs = false) {
 }
 
 export function jobSeries(jobKey) {
-  return load().filter((s) => s.jobs && s.jobs[jobKey] !== undefined && s.jobs[jobKey] !== null)
+  const live = load().filter((s) => s.jobs && s.jobs[jobKey] !== undefined && s.jobs[jobKey] !== null)
     .map((s) => [s.t, s.jobs[jobKey]]);
+  return withHistory(jobHist[jobKey]?.util || [], live);
 }
 
 export function metricsAvailable() { return available; }
@@ -154,8 +216,12 @@ export function recordJobGpus(jobKey, t, gpus) {
   } catch { /* storage full or disabled: no chart */ }
 }
 
-export function jobGpuSeries(jobKey) {
+function recordedJobGpus(jobKey) {
   try { return JSON.parse(sessionStorage.getItem(JOB_KEY + jobKey) || '[]'); } catch { return []; }
+}
+
+export function jobGpuSeries(jobKey) {
+  return withHistory(jobHist[jobKey]?.gpus || [], recordedJobGpus(jobKey));
 }
 
 // Number of GPUs in a task's containerGpus ("0,1" or "0-3" or a count).

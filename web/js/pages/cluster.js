@@ -60,7 +60,7 @@ export async function render(main) {
     timer = setTimeout(load, REFRESH_MS);
   };
   await load();
-  const drawChart = () => clear(chart, lineChart({ title: 'Cluster GPUs in %, sampled from /metrics while the portal is open', series: clusterSeries(true) }));
+  const drawChart = () => clear(chart, lineChart({ title: 'Cluster GPUs in % (server history, then live samples)', series: clusterSeries(true) }));
   drawChart();
   const stopSampling = startSampling(drawChart);
   return () => { stopped = true; clearTimeout(timer); stopSampling(); };

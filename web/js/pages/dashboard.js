@@ -82,7 +82,7 @@ export async function render(main) {
     timer = setTimeout(load, REFRESH_MS);
   };
   await load();
-  const drawChart = () => clear(chart, lineChart({ title: 'Cluster GPUs in %, sampled from /metrics while the portal is open', series: clusterSeries(false) }));
+  const drawChart = () => clear(chart, lineChart({ title: 'Cluster GPUs in % (server history, then live samples)', series: clusterSeries(false) }));
   drawChart();
   const stopSampling = startSampling(drawChart);
   return () => { stopped = true; clearTimeout(timer); stopSampling(); };

@@ -5,7 +5,7 @@
 import { api, session } from '../api.js';
 import { h, clear, errorBox, fmtTime, fmtDuration, span, stateBadge, toast, confirmDialog, promptDialog } from '../ui.js';
 import { lineChart } from '../charts.js';
-import { startSampling, jobSeries, recordJobGpus, jobGpuSeries, gpuCount } from '../metrics.js';
+import { startSampling, jobSeries, recordJobGpus, jobGpuSeries, gpuCount, loadJobHistory } from '../metrics.js';
 
 const REFRESH_MS = 5000;
 const FOLLOW_MS = 2000;
@@ -224,15 +224,16 @@ export async function render(main, { params }) {
   }
 
   await load();
+  if (detail && !stopped) await loadJobHistory(user, name); // the server's history first
   // Utilization when the nodes export it; the GPUs the job holds always.
   const drawChart = () => {
     const util = jobSeries(key);
     const held = jobGpuSeries(key);
     clear(chartBox,
       util.length ? lineChart({ title: `Mean GPU utilization of ${name}, %`, series: [{ name: 'utilization', points: util }] }) : null,
-      lineChart({ title: `GPUs held by ${name}'s running tasks (sampled while this page is open)`, series: [{ name: 'GPUs', points: held }], yMax: Math.max(1, ...held.map((p) => p[1])), unit: '' }));
+      lineChart({ title: `GPUs held by ${name}'s running tasks (server history, then live)`, series: [{ name: 'GPUs', points: held }], yMax: Math.max(1, ...held.map((p) => p[1])), unit: '' }));
   };
   drawChart();
-  const stopSampling = startSampling(drawChart);
+  const stopSampling = startSampling(drawChart, { history: false });
   return () => { stopped = true; clearTimeout(timer); clearTimeout(followTimer); stopSampling(); };
 }

@@ -1,0 +1,135 @@
+/*
+ * jobs_usage.c - GPU use now, as plain numbers, for the metrics history
+ * (history.c): cluster totals, per VC, per node and per running job.  One
+ * call takes the engine lock once and copies what it needs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "sched/sched.h"
+#include "server/jobs_engine.h"
+
+#define MAX_USAGE_VC_ROWS 4096
+
+typedef struct {
+    const lc_job_t *job;
+    int gpus;
+} job_gpus_t;
+
+static int cmp_job_gpus(const void *a, const void *b)
+{
+    const job_gpus_t *x = a, *y = b;
+    return x->job < y->job ? -1 : x->job > y->job;
+}
+
+/* Mean of the "utilization" the agent reported for its GPUs; -1 when none. */
+static int node_util(const node_t *n)
+{
+    double sum = 0;
+    int cnt = 0;
+    size_t i;
+    json_t *g;
+    json_array_foreach(n->gpus, i, g)
+    {
+        json_t *u = json_object_get(g, "utilization");
+        if (json_is_number(u)) {
+            sum += json_number_value(u);
+            cnt++;
+        }
+    }
+    return cnt ? (int)(sum / cnt + 0.5) : -1;
+}
+
+static void usage_vcs(jobs_t *j, jobs_usage_t *out)
+{
+    sched_vc_status_t *rows = xcalloc(MAX_USAGE_VC_ROWS, sizeof(*rows));
+    size_t n = sched_vc_status(j->sched, rows, MAX_USAGE_VC_ROWS);
+    if (n > MAX_USAGE_VC_ROWS)
+        n = MAX_USAGE_VC_ROWS;
+    out->vcs = xcalloc(n + 1, sizeof(*out->vcs));
+    for (size_t i = 0; i < n; i++) {
+        jobs_gauge_t *last = out->nvcs ? &out->vcs[out->nvcs - 1] : NULL;
+        if (!last || strcmp(last->name, rows[i].vc) != 0) {
+            last = &out->vcs[out->nvcs++];
+            last->name = xstrdup(rows[i].vc);
+        }
+        last->used += rows[i].used_gpus + rows[i].oppo_gpus;
+        last->other += rows[i].guaranteed_gpus;
+    }
+    free(rows);
+}
+
+static void usage_nodes(jobs_t *j, jobs_usage_t *out)
+{
+    size_t nn = nodes_count(j->nodes), cap = nn + 1;
+    sched_node_status_t *st = xcalloc(cap, sizeof(*st));
+    size_t ns = sched_node_status(j->sched, st, cap);
+    if (ns > cap)
+        ns = cap;
+    out->nodes = xcalloc(cap, sizeof(*out->nodes));
+    size_t nrefs = 0;
+    for (size_t k = 0; k < nn; k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        jobs_gauge_t *g = &out->nodes[out->nnodes++];
+        g->name = xstrdup(n->name);
+        for (size_t s = 0; s < ns; s++)
+            if (strcmp(st[s].name, n->name) == 0)
+                g->used = st[s].used_gpus;
+        g->other = node_util(n);
+        nrefs += n->nrefs;
+    }
+    free(st);
+    /* Running jobs: the GPUs of their live task attempts, from node refs. */
+    job_gpus_t *jg = xcalloc(nrefs + 1, sizeof(*jg));
+    size_t njg = 0;
+    for (size_t k = 0; k < nn; k++) {
+        node_t *n = nodes_at(j->nodes, k);
+        for (size_t i = 0; i < n->nrefs; i++) {
+            const node_ref_t *r = &n->refs[i];
+            if (r->job->state != JOB_RUNNING || !nodes_ref_live(r))
+                continue;
+            const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
+            jg[njg].job = r->job;
+            jg[njg++].gpus = ta ? __builtin_popcountll(ta->gpus) : 0;
+        }
+    }
+    qsort(jg, njg, sizeof(*jg), cmp_job_gpus);
+    out->jobs = xcalloc(njg + 1, sizeof(*out->jobs));
+    for (size_t i = 0; i < njg; i++) {
+        if (i == 0 || jg[i].job != jg[i - 1].job) {
+            out->jobs[out->njobs].name = xstrdup(jg[i].job->name);
+            out->jobs[out->njobs++].other = -1;
+        }
+        out->jobs[out->njobs - 1].used += jg[i].gpus;
+    }
+    free(jg);
+}
+
+void jobs_usage(jobs_t *j, jobs_usage_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&j->mu);
+    sched_summary_t s;
+    sched_summary(j->sched, &s);
+    out->gpus_total = s.gpus;
+    out->gpus_used = s.used_gpus;
+    usage_vcs(j, out);
+    usage_nodes(j, out);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void gauges_free(jobs_gauge_t *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(g[i].name);
+    free(g);
+}
+
+void jobs_usage_free(jobs_usage_t *u)
+{
+    gauges_free(u->vcs, u->nvcs);
+    gauges_free(u->nodes, u->nnodes);
+    gauges_free(u->jobs, u->njobs);
+    memset(u, 0, sizeof(*u));
+}
