@@ -115,6 +115,21 @@ def seed(count):
             "config": f"protocolVersion: 2\nname: {name}\n", "seeded": states[i % 5]}
 
 
+
+def mock_history(p):
+    """A made-up hour of the server's metrics history (docs/api.md), 15 s apart."""
+    t1 = now_ms()
+    ts = [t1 - 15000 * k for k in range(240, -1, -1)]
+    wave = [(k // 20) % 3 for k in range(len(ts))]
+    total = 4 * len(NODES)
+    if p != "/api/v2/cluster/metrics-history":
+        return {"intervalSeconds": 15, "capacity": 5760, "job": p.split("/")[4], "timestamps": ts,
+                "gpus": [1 + w for w in wave], "utilization": [40 + 10 * w for w in wave]}
+    return {"intervalSeconds": 15, "capacity": 5760, "timestamps": ts,
+            "cluster": {"gpusTotal": [total] * len(ts), "gpusUsed": [2 * w for w in wave]},
+            "virtualClusters": {"default": {"usedGpus": [2 * w for w in wave], "guaranteedGpus": [total] * len(ts)}},
+            "nodes": {n["name"]: {"usedGpus": wave, "utilization": [30 + 10 * w for w in wave]} for n in NODES}}
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -229,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
                                          "conditions": [{"type": "Ready", "status": "True"}]},
                               "pai": {"usedGpus": u}})
             return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "items": items})
+        if p == "/api/v2/cluster/metrics-history" or p.endswith("/metrics-history"):
+            return self.reply(200, mock_history(p))
         if p.startswith("/api/v2/mock-logs/"):
             stream = p.rsplit("/", 1)[1]
             lines = [f"{stream} line {i}: training step {i}" for i in range(int(time.time()) % 50 + 20)]
