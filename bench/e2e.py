@@ -13,7 +13,8 @@ them, and waits until every job is SUCCEEDED.  Prints:
 Knobs: NODES (16), GPUS (8), JOBS (2000), RUNTIME (process), PAI_BIN;
 TEST_TMP puts the agents' work dirs and the server's store elsewhere (e.g.
 /dev/shm: each short task creates ~10 inodes on the agent side, which on a
-busy journal-less ext4 costs more CPU than the server's whole share).
+busy journal-less ext4 costs more CPU than the server's whole share);
+AGENT_TMP moves the agents' work dirs only.
 Run: make bench-e2e   (or python3 bench/e2e.py)"""
 
 import os
@@ -40,6 +41,8 @@ def pct(v, p):
 def main():
     srv = pt.start_server(extra_args=["--log-level", "warn"])
     c = srv.client(srv.admin_token)
+    if os.environ.get("AGENT_TMP"):  # the agents' work dirs only (not the store)
+        os.environ["TEST_TMP"] = os.environ["AGENT_TMP"]
     agents = [e.agent(srv, "b%02d" % i, "--runtime", RUNTIME, "--gpus", str(GPUS),
                       "--log-level", "warn") for i in range(NODES)]
     if len(e.wait_nodes(c, NODES, 60)) < NODES:
