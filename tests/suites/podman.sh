@@ -23,7 +23,8 @@ if ! command -v docker >/dev/null; then
   exit $rc
 fi
 W=$(mktemp -d)
-podman system service --time=0 "unix://$W/podman.sock" >"$W/service.log" 2>&1 &
+# run it from $W: conmon drops an "oom" file into its working directory
+(cd "$W" && exec podman system service --time=0 "unix://$W/podman.sock") >"$W/service.log" 2>&1 &
 svc=$!
 trap 'kill $svc 2>/dev/null; wait $svc 2>/dev/null; rm -rf "$W"' EXIT
 for _ in $(seq 1 100); do [ -S "$W/podman.sock" ] && break; sleep 0.1; done
