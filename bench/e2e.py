@@ -10,7 +10,8 @@ them, and waits until every job is SUCCEEDED.  Prints:
   - dispatch latency p50/p99: task attempt created (bound to a node by the
     scheduler) -> running (the agent's report), from the task timestamps,
   - queueing p50/p99: job submitted -> task bound (the server's share).
-Knobs: NODES (16), GPUS (8), JOBS (2000), RUNTIME (process), PAI_BIN;
+Knobs: NODES (16), GPUS (8), JOBS (2000), RUNTIME (process), PAI_BIN,
+RATE (jobs/s to pace submissions at; 0, the default: as fast as possible);
 TEST_TMP puts the agents' work dirs and the server's store elsewhere (e.g.
 /dev/shm: each short task creates ~10 inodes on the agent side, which on a
 busy journal-less ext4 costs more CPU than the server's whole share);
@@ -31,6 +32,9 @@ NODES = int(os.environ.get("NODES", "16"))
 GPUS = int(os.environ.get("GPUS", "8"))
 JOBS = int(os.environ.get("JOBS", "2000"))
 RUNTIME = os.environ.get("RUNTIME", "process")
+# RATE > 0 paces submissions at RATE jobs/s in total (latency at a steady
+# load, not a burst that saturates the cores); 0 submits as fast as possible.
+RATE = float(os.environ.get("RATE", "0"))
 
 
 def pct(v, p):
@@ -53,7 +57,11 @@ def main():
 
     def submitter(lo, hi):
         cl = srv.client(srv.admin_token)
-        for k in range(lo, hi):
+        for n, k in enumerate(range(lo, hi)):
+            if RATE > 0:
+                delay = t0 + n * 4.0 / RATE - time.time()
+                if delay > 0:
+                    time.sleep(delay)
             st, b = e.submit(cl, e.job_yaml("b%05d" % k, [e.role("main", "true", gpu=1)]))
             if st != 202:
                 errors.append((st, b))
