@@ -140,6 +140,22 @@ static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, in
         json_array_append_new(acks, json_string(id));
 }
 
+/* The task's image: {"uri"} plus "auth" (secrets resolved) when the
+ * dockerimage prerequisite has one; null without an image.  Only ever
+ * served to the agent token (desired state). */
+static json_t *desired_image(const lc_role_t *r)
+{
+    if (!r->image)
+        return json_null();
+    json_t *o = json_pack("{ss}", "uri", r->image);
+    json_t *auth = r->image_auth ? json_loads(r->image_auth, 0, NULL) : NULL;
+    if (json_is_object(auth))
+        json_object_set_new(o, "auth", auth);
+    else
+        json_decref(auth);
+    return o;
+}
+
 static json_t *desired_task(const node_ref_t *ref)
 {
     lc_job_t *job = ref->job;
@@ -157,14 +173,13 @@ static json_t *desired_task(const node_ref_t *ref)
             json_array_append_new(list, json_integer(ta->ports[k++]));
         json_object_set_new(ports, r->ports[p].label, list);
     }
-    json_t *o =
-        json_pack("{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "",
-                  "job", job->name, "user", job->name, (size_t)job->user_len, "role", r->name,
-                  "index", ref->index, "job_attempt", ref->ja, "task_attempt", ref->ta, "image",
-                  r->image ? json_pack("{ss}", "uri", r->image) : json_null(), "command",
-                  r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index),
-                  "gpus", gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports",
-                  ports, "kill_grace_ms", 10000);
+    json_t *o = json_pack(
+        "{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "", "job",
+        job->name, "user", job->name, (size_t)job->user_len, "role", r->name, "index", ref->index,
+        "job_attempt", ref->ja, "task_attempt", ref->ta, "image", desired_image(r), "command",
+        r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index), "gpus",
+        gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports", ports,
+        "kill_grace_ms", 10000);
     free(id);
     return o;
 }

@@ -25,6 +25,37 @@
 
 /* ---------------------------------------------------------------- submit */
 
+/* One auth field with `<% $secrets.x %>` (and other templates) resolved as
+ * in the rendered command; NULL when absent or not renderable. */
+static json_t *auth_field(const job_spec_t *spec, const job_role_t *jr, const char *text)
+{
+    char *out = NULL;
+    if (!text || job_render_string(spec, jr->name, text, true, &out) != PAI_OK)
+        return NULL;
+    json_t *s = json_string(out);
+    free(out);
+    return s;
+}
+
+/* The role's dockerimage registry auth as compact JSON (NULL when none). */
+static char *image_auth_json(const job_spec_t *spec, const job_role_t *jr)
+{
+    const job_prereq_t *p = jr->docker_image;
+    if (!p || !p->has_auth)
+        return NULL;
+    json_t *o = json_object();
+    static const char *const keys[] = {"username", "password", "registryuri"};
+    const char *vals[] = {p->auth_username, p->auth_password, p->auth_registryuri};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = auth_field(spec, jr, vals[i]);
+        if (v)
+            json_object_set_new(o, keys[i], v);
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
 static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_t *jr)
 {
     r->name = lc_str_dup(jr->name);
@@ -48,6 +79,7 @@ static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_
         r->command = xstrdup("");
     if (jr->docker_image && jr->docker_image->uri)
         r->image = xstrdup(jr->docker_image->uri);
+    r->image_auth = image_auth_json(spec, jr);
     r->sku = jr->sku_type ? xstrdup(jr->sku_type) : NULL;
     r->pinned = jr->pinned_cell_id ? xstrdup(jr->pinned_cell_id) : NULL;
 }
@@ -140,6 +172,7 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     for (int r = 0; rc == PAI_OK && r < job->nroles; r++) {
         FREE_NULL(&job->roles[r].command);
         FREE_NULL(&job->roles[r].image);
+        FREE_NULL(&job->roles[r].image_auth);
     }
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);

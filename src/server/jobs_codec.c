@@ -110,9 +110,10 @@ json_t *jobs_cmds_encode(const lc_job_t *job)
 {
     json_t *roles = json_array();
     for (int r = 0; r < job->nroles; r++)
-        json_array_append_new(roles,
-                              json_pack("{so so}", "command", jstr_or_null(job->roles[r].command),
-                                        "image", jstr_or_null(job->roles[r].image)));
+        json_array_append_new(roles, json_pack("{so so so}", "command",
+                                               jstr_or_null(job->roles[r].command), "image",
+                                               jstr_or_null(job->roles[r].image), "imageAuth",
+                                               jstr_or_null(job->roles[r].image_auth)));
     return json_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
 }
 
@@ -129,6 +130,9 @@ bool jobs_cmds_decode(const json_t *rec, lc_job_t *job)
             job->roles[r].command = xstrdup(c ? c : "");
         if (!job->roles[r].image && i)
             job->roles[r].image = xstrdup(i);
+        const char *a = json_string_value(json_object_get(o, "imageAuth"));
+        if (!job->roles[r].image_auth && a)
+            job->roles[r].image_auth = xstrdup(a);
     }
     return true;
 }

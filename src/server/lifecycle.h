@@ -86,10 +86,12 @@ typedef struct {
     int min_failed, min_succeeded; /* -1 disables */
     lc_port_spec_t *ports;
     int nports;
-    char *command; /* rendered commands (may hold secrets); NULL in compact form */
-    char *image;   /* docker image uri or NULL */
-    char *sku;     /* hived skuType or NULL */
-    char *pinned;  /* hived pinnedCellId or NULL */
+    char *command;    /* rendered commands (may hold secrets); NULL in compact form */
+    char *image;      /* docker image uri or NULL */
+    char *image_auth; /* registry auth, secrets resolved, as compact JSON or NULL;
+                       * held like command (jobcmd record), never shown */
+    char *sku;        /* hived skuType or NULL */
+    char *pinned;     /* hived pinnedCellId or NULL */
 } lc_role_t;
 
 typedef struct {

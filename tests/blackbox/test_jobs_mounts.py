@@ -1,0 +1,71 @@
+"""test_jobs_mounts.py - what the server sends the agent for a task's image:
+the dockerimage prerequisite's registry auth with `<% $secrets.x %>`
+resolved (from the job's secrets, as the rendered command gets them), only
+in the desired state served to the agent token; the job config API still
+masks the secret.  Storage mounts are not sent yet (docs/agent-protocol.md)."""
+
+import jobstest as jt
+import paitest as pt
+
+SECRET = "s3cr3t-registry-pw"
+srv = pt.start_server()
+c = srv.client(srv.admin_token)
+n1 = jt.FakeAgent(srv, "n1", gpus=2)
+n1.sync()
+
+YAML = "\n".join([
+    "protocolVersion: 2", "name: authjob", "type: job",
+    "secrets:", "  regpw: %s" % SECRET, "  reguser: bob",
+    "prerequisites:", "  - type: dockerimage", "    name: img",
+    "    uri: registry.example/team/img:1",
+    "    auth:", "      username: <% $secrets.reguser %>",
+    "      password: <% $secrets.regpw %>",
+    "      registryuri: registry.example",
+    "taskRoles:", "  main:", "    instances: 1", "    dockerImage: img",
+    "    resourcePerInstance: {gpu: 0, cpu: 1, memoryMB: 256}",
+    "    commands:", "      - echo pw-is-<% $secrets.regpw %>", ""])
+
+st, b = jt.submit(c, YAML)
+pt.check(st == 202, "auth job submitted", (st, b))
+ids = n1.sync_for("admin~authjob", 1)
+pt.check(len(ids) == 1, "auth job placed on the fake agent", ids)
+task = n1.running.get(ids[0]) if ids else None
+img = (task or {}).get("image") or {}
+pt.check(img.get("uri") == "registry.example/team/img:1", "desired image uri", img)
+auth = img.get("auth") or {}
+pt.check(auth.get("password") == SECRET, "desired auth password: secret resolved", auth)
+pt.check(auth.get("username") == "bob", "desired auth username: secret resolved", auth)
+pt.check(auth.get("registryuri") == "registry.example", "desired auth registryuri", auth)
+pt.check(SECRET in (task or {}).get("command", ""), "rendered command has the secret too",
+         task and task.get("command"))
+
+st, cfg = c.get("/api/v2/jobs/admin~authjob/config")
+pt.check(st == 200 and SECRET not in str(cfg), "job config API masks the secret", (st, cfg))
+st, d = c.get("/api/v2/jobs/admin~authjob")
+pt.check(st == 200 and SECRET not in str(d), "job detail does not show the secret", st)
+
+# The desired state is only for the agent token (or an admin, PERM_AGENT).
+u = srv.client(srv.create_user("alice"))
+body = {"version": 1, "node": n1.node(), "known_seq": 0, "wait_ms": 0, "tasks": []}
+st, r = u.post("/api/v1/agent/sync", body)
+pt.check(st in (401, 403) and SECRET not in str(r), "agent sync refused to a user token", st)
+st, cfg = u.get("/api/v2/jobs/admin~authjob/config")
+pt.check(SECRET not in str(cfg), "another user never sees the secret", st)
+
+# The auth survives a server restart (held in the store's jobcmd record).
+srv.restart()
+n1.client = pt.Client(srv.url, srv.agent_token, timeout=60)
+n1.running.clear()
+n1.sync()
+t2 = n1.desired.get(ids[0]) if ids else None
+a2 = ((t2 or {}).get("image") or {}).get("auth") or {}
+pt.check(a2.get("password") == SECRET, "auth after a server restart", a2)
+
+# A job without auth sends no auth.
+st, b = jt.submit(c, jt.job_yaml("noauth"))
+pt.check(st == 202, "plain job submitted", (st, b))
+ids = n1.sync_for("admin~noauth", 1)
+t3 = n1.running.get(ids[0]) if ids else {}
+pt.check(t3 and "auth" not in (t3.get("image") or {}), "no auth without one", t3)
+
+pt.done()
