@@ -180,6 +180,11 @@ static json_t *desired_task(const node_ref_t *ref)
         r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index), "gpus",
         gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports", ports,
         "kill_grace_ms", 10000);
+    json_t *mounts = r->mounts ? json_loads(r->mounts, 0, NULL) : NULL;
+    if (json_is_array(mounts))
+        json_object_set_new(o, "mounts", mounts);
+    else
+        json_decref(mounts);
     free(id);
     return o;
 }

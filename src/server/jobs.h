@@ -58,9 +58,14 @@ void jobs_quiesce(jobs_t *j);
  * job's full name.  On failure err_msg (malloc'ed, may be NULL) explains;
  * *errs_json (new reference or NULL) lists protocol problems. */
 typedef bool (*jobs_vc_check_fn)(void *ud, const char *user, const char *vc);
+/* Resolve a job's storages (extras.storages; NULL: the user's defaults) into
+ * agent mounts [{"source","target","readonly"}] (*mounts NULL or empty when
+ * none).  On refusal: an error and a message in *err_msg (owned). */
+typedef pai_err_t (*jobs_mounts_fn)(void *ud, const char *user, const json_t *storages,
+                                    json_t **mounts, char **err_msg);
 PAI_MUST_CHECK pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
-                                     jobs_vc_check_fn can_use_vc, void *ud, char **name_out,
-                                     char **err_msg, json_t **errs_json);
+                                     jobs_vc_check_fn can_use_vc, jobs_mounts_fn mounts_fn,
+                                     void *ud, char **name_out, char **err_msg, json_t **errs_json);
 
 typedef struct {
     const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,

@@ -84,6 +84,17 @@ static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_
     r->pinned = jr->pinned_cell_id ? xstrdup(jr->pinned_cell_id) : NULL;
 }
 
+/* Every role gets the job's storage mounts (compact JSON, NULL when none). */
+static void set_mounts(lc_job_t *job, const json_t *mounts)
+{
+    if (json_array_size(mounts) == 0)
+        return;
+    char *text = json_dumps(mounts, JSON_COMPACT);
+    for (int r = 0; text && r < job->nroles; r++)
+        job->roles[r].mounts = xstrdup(text);
+    free(text);
+}
+
 static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t now)
 {
     lc_job_t *job = xcalloc(1, sizeof(*job));
@@ -173,6 +184,7 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         FREE_NULL(&job->roles[r].command);
         FREE_NULL(&job->roles[r].image);
         FREE_NULL(&job->roles[r].image_auth);
+        FREE_NULL(&job->roles[r].mounts);
     }
     if (rc == PAI_OK) {
         jobs_enqueue(j, job);
@@ -212,8 +224,8 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
 }
 
 pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
-                      jobs_vc_check_fn can_use_vc, void *ud, char **name_out, char **err_msg,
-                      json_t **errs_json)
+                      jobs_vc_check_fn can_use_vc, jobs_mounts_fn mounts_fn, void *ud,
+                      char **name_out, char **err_msg, json_t **errs_json)
 {
     *name_out = NULL;
     *err_msg = NULL;
@@ -250,8 +262,17 @@ pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
         job_spec_free(spec);
         return PAI_E_FORBIDDEN;
     }
+    json_t *mounts = NULL;
+    if (mounts_fn &&
+        (rc = mounts_fn(ud, user, spec->extras.storages, &mounts, err_msg)) != PAI_OK) {
+        json_decref(mounts);
+        job_spec_free(spec);
+        return rc;
+    }
     lc_job_t *job = job_from_spec(spec, user, time_wall_ms());
     job_spec_free(spec);
+    set_mounts(job, mounts);
+    json_decref(mounts);
     rc = admit(j, job, yaml, len, err_msg);
     if (rc == PAI_OK)
         *name_out = xstrdup(job->name);

@@ -110,10 +110,11 @@ json_t *jobs_cmds_encode(const lc_job_t *job)
 {
     json_t *roles = json_array();
     for (int r = 0; r < job->nroles; r++)
-        json_array_append_new(roles, json_pack("{so so so}", "command",
+        json_array_append_new(roles, json_pack("{so so so so}", "command",
                                                jstr_or_null(job->roles[r].command), "image",
                                                jstr_or_null(job->roles[r].image), "imageAuth",
-                                               jstr_or_null(job->roles[r].image_auth)));
+                                               jstr_or_null(job->roles[r].image_auth), "mounts",
+                                               jstr_or_null(job->roles[r].mounts)));
     return json_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
 }
 
@@ -133,6 +134,9 @@ bool jobs_cmds_decode(const json_t *rec, lc_job_t *job)
         const char *a = json_string_value(json_object_get(o, "imageAuth"));
         if (!job->roles[r].image_auth && a)
             job->roles[r].image_auth = xstrdup(a);
+        const char *m = json_string_value(json_object_get(o, "mounts"));
+        if (!job->roles[r].mounts && m)
+            job->roles[r].mounts = xstrdup(m);
     }
     return true;
 }

@@ -481,6 +481,7 @@ void lc_role_clear(lc_role_t *r)
     free(r->command);
     free(r->image);
     free(r->image_auth);
+    free(r->mounts);
     free(r->sku);
     free(r->pinned);
     memset(r, 0, sizeof(*r));

@@ -90,6 +90,8 @@ typedef struct {
     char *image;      /* docker image uri or NULL */
     char *image_auth; /* registry auth, secrets resolved, as compact JSON or NULL;
                        * held like command (jobcmd record), never shown */
+    char *mounts;     /* storage mounts [{source,target,readonly}] as compact
+                       * JSON or NULL; held like command */
     char *sku;        /* hived skuType or NULL */
     char *pinned;     /* hived pinnedCellId or NULL */
 } lc_role_t;

@@ -19,6 +19,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/jobs.h"
+#include "server/jobs_storage.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -97,7 +98,7 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         return;
     }
     pai_err_t rc = jobs_submit(ctx->jobs, req->who.username, req->body, req->body_len, vc_check,
-                               ctx, &name, &msg, &errs);
+                               jobs_storage_mounts, ctx, &name, &msg, &errs);
     if (rc == PAI_OK) {
         json_t *o = json_pack("{ss}", "message", "");
         char *m = str_printf("update job %s successfully", name);

@@ -2,13 +2,37 @@
 the dockerimage prerequisite's registry auth with `<% $secrets.x %>`
 resolved (from the job's secrets, as the rendered command gets them), only
 in the desired state served to the agent token; the job config API still
-masks the secret.  Storage mounts are not sent yet (docs/agent-protocol.md)."""
+masks the secret.  Storages (extras.storages, or the user's defaults) are
+resolved at submit into the task's mounts from the storage's data.hostPath;
+a storage that does not exist, that the user may not use, or that has no
+hostPath is refused."""
+
+import json
+import os
 
 import jobstest as jt
 import paitest as pt
 
 SECRET = "s3cr3t-registry-pw"
-srv = pt.start_server()
+d = pt.tmpdir()
+cfg = os.path.join(d, "server.yaml")
+with open(cfg, "w") as f:
+    f.write("""
+storages:
+  - name: home
+    type: hostPath
+    default: true
+    data: {hostPath: /srv/pai/home}
+  - name: team
+    type: nfs
+    groups: [team]
+    data: {hostPath: /mnt/nfs/team, readOnly: true}
+  - name: remote
+    type: nfs
+    default: true
+    data: {server: 10.0.0.1, path: /data}
+""")
+srv = pt.start_server(extra_args=["--config", cfg])
 c = srv.client(srv.admin_token)
 n1 = jt.FakeAgent(srv, "n1", gpus=2)
 n1.sync()
@@ -67,5 +91,40 @@ pt.check(st == 202, "plain job submitted", (st, b))
 ids = n1.sync_for("admin~noauth", 1)
 t3 = n1.running.get(ids[0]) if ids else {}
 pt.check(t3 and "auth" not in (t3.get("image") or {}), "no auth without one", t3)
+
+# Storages.  No extras.storages: the user's default storages with a hostPath.
+pt.check(t3 and t3.get("mounts") == [{"source": "/srv/pai/home", "target": "/mnt/home",
+                                      "readonly": False}],
+         "default storages mounted at /mnt/<name>", t3 and t3.get("mounts"))
+ex = {"storages": [{"name": "team", "mountPath": "/data/team"}, {"name": "home"}]}
+st, b = jt.submit(c, jt.job_yaml("named", extras=ex))
+pt.check(st == 202, "job naming storages submitted", (st, b))
+ids = n1.sync_for("admin~named", 1)
+t4 = n1.running.get(ids[0]) if ids else {}
+pt.check(t4 and t4.get("mounts") == [
+    {"source": "/mnt/nfs/team", "target": "/data/team", "readonly": True},
+    {"source": "/srv/pai/home", "target": "/mnt/home", "readonly": False}],
+    "named storages become the task's mounts", t4 and t4.get("mounts"))
+st, b = jt.submit(c, jt.job_yaml("nostore", extras={"storages": []}))
+ids = n1.sync_for("admin~nostore", 1)
+t5 = n1.running.get(ids[0]) if ids else {}
+pt.check(st == 202 and t5 and not t5.get("mounts"), "storages: [] mounts nothing", t5)
+
+ut = srv.create_user("carol")
+uc = srv.client(ut)
+st, b = jt.submit(uc, jt.job_yaml("notmine", extras={"storages": [{"name": "team"}]}))
+pt.check(st == 403 and "team" in json.dumps(b), "a storage the user may not use: 403", (st, b))
+st, b = jt.submit(uc, jt.job_yaml("nosuch", extras={"storages": [{"name": "ghost"}]}))
+pt.check(st == 400 and "ghost" in json.dumps(b), "a storage that does not exist: 400", (st, b))
+st, b = jt.submit(c, jt.job_yaml("remote", extras={"storages": [{"name": "remote"}]}))
+pt.check(st == 400 and "hostPath" in json.dumps(b), "a storage without hostPath: 400", (st, b))
+ex = {"storages": [{"name": "home", "mountPath": "/a:/b"}]}
+st, b = jt.submit(c, jt.job_yaml("badpath", extras=ex))
+pt.check(st == 400, "a mountPath the engines cannot carry: 400", (st, b))
+st, b = jt.submit(uc, jt.job_yaml("usermine"))
+ids = n1.sync_for("carol~usermine", 1)
+t6 = n1.running.get(ids[0]) if ids else {}
+pt.check(st == 202 and t6 and [m["source"] for m in t6.get("mounts", [])] == ["/srv/pai/home"],
+         "a plain user gets only their default storages", t6)
 
 pt.done()
