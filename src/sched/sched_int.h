@@ -247,11 +247,64 @@ int sched_cell_gpus(const sched_t *s, int cell);
 sched_t *sched_model_alloc(const sched_opts_t *opts);
 pai_err_t sched_model_rebuild_node_map(sched_t *s);
 
-/* sched.c: may guaranteed CPU-only work of VC v use node n?  Yes when the
+/* sched_policy.c: may guaranteed CPU-only work of VC v use node n?  Yes when the
  * node is in no cell, in a cell bound to v, or in an unbound cell of a chain
  * v has virtual cells of or no VC has (own: sched_chain_owners()). */
 uint8_t *sched_chain_owners(const sched_t *s, int v);
 bool sched_node_open_to(const sched_t *s, int v, const uint8_t *own, int n);
+
+/* sched.c */
+/* Free a job's strings and arrays and zero it. */
+void sched_job_clear(job_t *j);
+/* Index of the node named name, or SCHED_NONE. */
+int sched_find_node(const sched_t *s, const char *name);
+/* True when the job no longer waits: free, refused, or all tasks bound. */
+bool sched_job_done_queueing(const job_t *j);
+
+/* sched_jobs.c */
+/* Return a finished job's slot to the free list. */
+void sched_jobs_free(sched_t *s, int slot);
+/* Drop the anti-starvation reservation of the job in slot jslot. */
+void sched_jobs_clear_reservation(sched_t *s, int jslot);
+/* Remember a bound cell c of VC v that may be unused now. */
+void sched_jobs_gc_note(sched_t *s, int v, int c);
+/* Unbind the VC's unpinned cells that no guaranteed work uses. */
+void sched_jobs_vc_gc(sched_t *s, int v);
+/* Count a running job in (d = +1) or out (-1) of the preemption filters. */
+void sched_jobs_track_running(sched_t *s, const job_t *j, int d);
+/* Could anything be preempted for j (opportunistic or lower-priority jobs)? */
+bool sched_jobs_may_preempt(const sched_t *s, const job_t *j);
+/* Take a task's GPUs off its cell's and VC's guaranteed usage. */
+void sched_jobs_uncharge_task(sched_t *s, job_t *j, task_t *t);
+/* Make the placed tasks of the attempt real. */
+void sched_jobs_commit(sched_t *s, int slot);
+
+/* sched_policy.c */
+/* Does cell type match the SKU (any when sku is SCHED_NONE)? */
+bool sched_policy_sku_match(const sched_t *s, int type, int sku);
+/* Add the job's VC domain (bound cells of its SKU, pinned cells) to at. */
+pai_err_t sched_policy_domain_vc(sched_t *s, attempt_t *at, const job_t *j);
+/* Does the job's placement go through its VC's cells (pai, guaranteed, GPUs)? */
+bool sched_policy_uses_vc_cells(const sched_t *s, const job_t *j);
+/* One attempt in mode; true when the job (or, task-by-task, some task) fits. */
+bool sched_policy_try_place(sched_t *s, int slot, pmode_t mode);
+/* Forget the tentative nodes of the job's unbound tasks. */
+void sched_policy_reset_tentative(job_t *j);
+/* Lazy preemption: rebind cells used only by lower-priority lazy jobs, retry. */
+bool sched_policy_try_lazy(sched_t *s, int slot);
+
+/* sched_reasons.c */
+/* Cluster-wide GPUs of a SKU: total, free, and the most on one node. */
+void sched_reasons_cluster_gpus(const sched_t *s, int sku, int *total, int *free_gpus,
+                                int *max_node);
+/* The SKU's name for messages ("" when any). */
+const char *sched_reasons_sku_name(const sched_t *s, int sku);
+/* True (reason set) when the job can never fit. */
+bool sched_reasons_never_fits(sched_t *s, job_t *j);
+/* Set the job's wait reason (unless quiet_waits). */
+void sched_reasons_wait(sched_t *s, job_t *j);
+/* Anti-starvation: reserve nodes for a job that has waited too long. */
+void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now);
 
 /* sched_config.c */
 pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);

@@ -1,6 +1,6 @@
 /*
- * auth_int.h - internals shared by auth.c (the model) and mod_auth.c (its
- * REST handlers) only.  Nothing else includes this.
+ * auth_int.h - internals shared by auth.c (the model) and mod_auth.c +
+ * auth_users.c (its REST handlers) only.  Nothing else includes this.
  *
  * Locking: `lock` (rwlock) guards the three maps for readers; `wlock`
  * serializes mutations, so a mutator may read the maps without `lock`,
@@ -72,5 +72,39 @@ PAI_MUST_CHECK pai_err_t auth_commit(auth_t *a, const auth_change_t *ch, size_t 
 /* The VC group for vc: created (in the returned change list) when absent. */
 bool auth_is_builtin_group(const char *name);
 json_t *auth_group_new(const char *name, const char *description, json_t *acls);
+
+/* mod_auth.c: body helpers shared with auth_users.c. */
+/* A field of an expected JSON type; replies 400 and returns false when the
+ * field is present with the wrong type (or absent while required). */
+bool mod_auth_field(const json_t *o, const char *name, json_type type, bool required, json_t **out,
+                    http_resp_t *resp);
+/* Is a (named name in the reply) an array of strings?  Replies 400 when not. */
+bool mod_auth_string_array(const json_t *a, const char *name, http_resp_t *resp);
+/* Reply {code, message} with the HTTP status. */
+void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg);
+
+/* auth_users.c: user helpers and handlers routed by mod_auth.c. */
+/* Add group to (member) or remove it from a user's grouplist. */
+void auth_users_set_member(json_t *grouplist, const char *group, bool member);
+/* The request body {data: {...}, patch: bool}; NULL after replying 400. */
+json_t *auth_users_update_body(const http_req_t *req, http_resp_t *resp, bool *patch);
+/* GET /api/v2/users */
+void auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* POST /api/v2/users */
+void auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* PUT /api/v2/users (admin update) */
+void auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* PUT /api/v2/users/me (own email, password, extension) */
+void auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* GET /api/v2/users/{user} */
+void auth_users_h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* DELETE /api/v2/users/{user} */
+void auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* PUT /api/v2/users/{user}/group */
+void auth_users_h_group_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* DELETE /api/v2/users/{user}/group */
+void auth_users_h_group_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* PUT /api/v2/users/{user}/grouplist */
+void auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -1,0 +1,539 @@
+/*
+ * sched_jobs.c - job bookkeeping: submit, cancel, release and commit of
+ * placements (GPU charging, running-VC tracking, lazy-cell garbage
+ * collection), and restart: restoring jobs and their allocations.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/util.h"
+#include "sched/sched_place.h"
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static pai_err_t check_request(const sched_request_t *r, char *err, size_t errlen)
+{
+    if (!r->job_id || !r->job_id[0] || strlen(r->job_id) > PAI_MAX_NAME)
+        return snprintf(err, errlen, "job id missing or too long"), PAI_E_INVALID;
+    if (!r->vc || strlen(r->vc) >= SCHED_NAME_MAX)
+        return snprintf(err, errlen, "virtual cluster missing or too long"), PAI_E_INVALID;
+    if (r->n_roles < 1 || r->n_roles > PAI_MAX_TASK_ROLES)
+        return snprintf(err, errlen, "a job needs 1 to %u task roles", PAI_MAX_TASK_ROLES),
+               PAI_E_INVALID;
+    size_t tasks = 0;
+    for (size_t i = 0; i < r->n_roles; i++) {
+        const sched_role_t *ro = &r->roles[i];
+        if (!ro->name || ro->instances < 1 || ro->gpus < 0 || ro->cpus < 0 || ro->memory_mb < 0 ||
+            ro->gpus > SCHED_MAX_GPUS_PER_NODE)
+            return snprintf(err, errlen, "task role %s: bad instances or resources",
+                            ro->name ? ro->name : "?"),
+                   PAI_E_INVALID;
+        tasks += (size_t)ro->instances;
+    }
+    if (tasks > PAI_MAX_TASKS_PER_JOB)
+        return snprintf(err, errlen, "more than %u tasks", PAI_MAX_TASKS_PER_JOB), PAI_E_INVALID;
+    return PAI_OK;
+}
+
+static int alloc_slot(sched_t *s)
+{
+    if (s->n_free)
+        return s->free_slots[--s->n_free];
+    if (s->n_jobs == s->cap_jobs) {
+        int cap = s->cap_jobs ? s->cap_jobs * 2 : 64;
+        job_t *nj = realloc(s->jobs, (size_t)cap * sizeof(*nj));
+        int *nf = realloc(s->free_slots, (size_t)cap * sizeof(int));
+        if (nj)
+            s->jobs = nj;
+        if (nf)
+            s->free_slots = nf;
+        if (!nj || !nf)
+            return SCHED_NONE;
+        s->cap_jobs = cap;
+        /* the job map keys point into job ids (heap strings), not the array */
+    }
+    s->jobs[s->n_jobs] = (job_t){0};
+    return s->n_jobs++;
+}
+
+static int find_pinned(const sched_t *s, const char *id)
+{
+    for (int c = 0; id && id[0] && c < s->n_cells; c++)
+        if (strcmp(s->cells[c].pinned, id) == 0)
+            return c;
+    return SCHED_NONE;
+}
+
+/* Resolve SKU and pinned cell names; a bad name makes the job a REFUSE. */
+static void resolve_task(sched_t *s, job_t *j, task_t *t, const sched_role_t *ro)
+{
+    t->sku = SCHED_NONE;
+    t->pinned = SCHED_NONE;
+    if (ro->sku && ro->sku[0]) {
+        t->sku = sched_model_find_sku(s, ro->sku);
+        if (t->sku == SCHED_NONE && !j->refuse)
+            j->refuse = true, snprintf(j->reason, sizeof(j->reason),
+                                       "unknown SKU type %s (task role %s)", ro->sku, ro->name);
+    }
+    if (ro->pinned_cell && ro->pinned_cell[0]) {
+        t->pinned = find_pinned(s, ro->pinned_cell);
+        if ((t->pinned == SCHED_NONE || s->cells[t->pinned].bound_vc != j->vc) && !j->refuse)
+            j->refuse = true,
+            snprintf(j->reason, sizeof(j->reason), "pinned cell %s is not in VC %s",
+                     ro->pinned_cell, j->vc == SCHED_NONE ? "?" : s->vcs[j->vc].name);
+    }
+}
+
+/* Affinity group id of role i: 0 (the whole job) unless it names a group;
+ * roles naming the same group share the id of the first of them. */
+static int affinity_group(const sched_request_t *r, size_t i)
+{
+    const char *g = r->roles[i].affinity_group;
+    if (!g || !g[0])
+        return 0;
+    for (size_t k = 0; k < i; k++)
+        if (r->roles[k].affinity_group && strcmp(r->roles[k].affinity_group, g) == 0)
+            return (int)k + 1;
+    return (int)i + 1;
+}
+
+static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
+{
+    int n = 0, gpus = 0;
+    for (size_t i = 0; i < r->n_roles; i++)
+        n += r->roles[i].instances, gpus += r->roles[i].instances * r->roles[i].gpus;
+    j->roles = calloc(r->n_roles, sizeof(char *));
+    j->tasks = calloc((size_t)n, sizeof(task_t));
+    j->gpu = malloc(sizeof(int) * (size_t)(gpus ? gpus : 1));
+    if (!j->roles || !j->tasks || !j->gpu)
+        return PAI_E_NOMEM;
+    j->n_roles = (int)r->n_roles;
+    int k = 0, g0 = 0;
+    j->sku = SCHED_NONE;
+    for (size_t i = 0; i < r->n_roles; i++) {
+        const sched_role_t *ro = &r->roles[i];
+        if (!(j->roles[i] = strdup(ro->name)))
+            return PAI_E_NOMEM;
+        for (int x = 0; x < ro->instances; x++, k++) {
+            task_t *t = &j->tasks[k];
+            *t = (task_t){.role = (int)i,
+                          .index = x,
+                          .gpus = ro->gpus,
+                          .cpus = ro->cpus,
+                          .mem = ro->memory_mb,
+                          .node = SCHED_NONE,
+                          .gpu0 = g0,
+                          .cell = SCHED_NONE,
+                          .group = affinity_group(r, i)};
+            resolve_task(s, j, t, ro);
+            g0 += ro->gpus;
+            if (t->gpus > j->max_task_gpus)
+                j->max_task_gpus = t->gpus;
+            if (t->sku != SCHED_NONE)
+                j->sku = t->sku;
+        }
+    }
+    j->n_tasks = n;
+    j->total_gpus = gpus;
+    return PAI_OK;
+}
+
+static pai_err_t queue_push(sched_t *s, int slot)
+{
+    if (s->n_queue == s->cap_queue) {
+        int cap = s->cap_queue ? s->cap_queue * 2 : 64;
+        int *q = realloc(s->queue, (size_t)cap * sizeof(int));
+        if (!q)
+            return PAI_E_NOMEM;
+        s->queue = q, s->cap_queue = cap;
+    }
+    s->queue[s->n_queue++] = slot;
+    s->queue_dirty = true;
+    return PAI_OK;
+}
+
+static void queue_remove(sched_t *s, int slot)
+{
+    for (int i = 0; i < s->n_queue; i++)
+        if (s->queue[i] == slot) {
+            memmove(&s->queue[i], &s->queue[i + 1], sizeof(int) * (size_t)(s->n_queue - i - 1));
+            s->n_queue--;
+            return;
+        }
+}
+
+static pai_err_t new_job(sched_t *s, const sched_request_t *r, int *out)
+{
+    int slot = alloc_slot(s);
+    if (slot == SCHED_NONE)
+        return PAI_E_NOMEM;
+    job_t *j = &s->jobs[slot];
+    j->id = strdup(r->job_id);
+    j->vc = sched_model_find_vc(s, r->vc);
+    j->prio = r->priority;
+    j->oppo = r->priority < 0;
+    j->gang = r->gang;
+    j->lazy = r->lazy_preempt;
+    j->submit_ms = r->submit_ms;
+    j->seq = ++s->seq;
+    j->dying_for = SCHED_NONE;
+    if (j->vc == SCHED_NONE)
+        j->refuse = true,
+        snprintf(j->reason, sizeof(j->reason), "virtual cluster %s does not exist", r->vc);
+    pai_err_t rc = j->id ? build_tasks(s, j, r) : PAI_E_NOMEM;
+    if (rc == PAI_OK)
+        rc = sched_strmap_put(&s->job_map, j->id, slot);
+    if (rc != PAI_OK) {
+        sched_job_clear(j);
+        s->free_slots[s->n_free++] = slot;
+        return rc;
+    }
+    *out = slot;
+    return PAI_OK;
+}
+
+pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t errlen)
+{
+    char scratch[8];
+    if (!err || !errlen)
+        err = scratch, errlen = sizeof(scratch);
+    err[0] = 0;
+    pai_err_t rc = check_request(r, err, errlen);
+    if (rc != PAI_OK)
+        return rc;
+    if (sched_strmap_get(&s->job_map, r->job_id) != SCHED_NONE) {
+        snprintf(err, errlen, "job %s is already known to the scheduler", r->job_id);
+        return PAI_E_CONFLICT_JOB;
+    }
+    int slot;
+    rc = new_job(s, r, &slot);
+    if (rc != PAI_OK)
+        return rc;
+    s->jobs[slot].state = JOB_WAITING;
+    s->waiting++;
+    rc = queue_push(s, slot);
+    return rc;
+}
+
+void sched_jobs_free(sched_t *s, int slot)
+{
+    job_t *j = &s->jobs[slot];
+    sched_jobs_clear_reservation(s, slot);
+    if (j->waiting_on > 0) /* victims dying for this job: their GPUs go back to everyone */
+        for (int i = 0; i < s->n_jobs; i++)
+            if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
+                s->jobs[i].dying_for = SCHED_NONE;
+    j = &s->jobs[slot];
+    sched_strmap_del(&s->job_map, j->id);
+    sched_job_clear(j);
+    s->free_slots[s->n_free++] = slot;
+}
+
+void sched_jobs_clear_reservation(sched_t *s, int jslot)
+{
+    job_t *j = &s->jobs[jslot];
+    for (int k = 0; k < j->n_resv; k++) {
+        node_t *n = &s->nodes[j->resv[k] / SCHED_MAX_GPUS_PER_NODE];
+        int g = j->resv[k] % SCHED_MAX_GPUS_PER_NODE;
+        if (n->res[g] == jslot)
+            n->res[g] = SCHED_NONE;
+    }
+    j->n_resv = 0;
+    if (j->vc != SCHED_NONE && s->vcs[j->vc].reserver == jslot)
+        s->vcs[j->vc].reserver = SCHED_NONE;
+}
+
+pai_err_t sched_cancel(sched_t *s, const char *job_id)
+{
+    int slot = sched_strmap_get(&s->job_map, job_id);
+    if (slot == SCHED_NONE || s->jobs[slot].state != JOB_WAITING)
+        return PAI_E_NO_JOB;
+    queue_remove(s, slot);
+    s->waiting--;
+    sched_jobs_free(s, slot);
+    return PAI_OK;
+}
+
+/* Unbind the VC's unpinned cells that no guaranteed work uses. */
+/* Remember a bound cell of VC v that may be unused now. */
+void sched_jobs_gc_note(sched_t *s, int v, int c)
+{
+    vc_t *vc = &s->vcs[v];
+    vc->gc = true;
+    if (vc->n_gc == vc->cap_gc) {
+        int cap = vc->cap_gc ? vc->cap_gc * 2 : 16;
+        int *g = realloc(vc->gc_cells, sizeof(int) * (size_t)cap);
+        if (!g) {
+            vc->n_gc = -1; /* fall back to a full sweep */
+            return;
+        }
+        vc->gc_cells = g, vc->cap_gc = cap;
+    }
+    if (vc->n_gc >= 0)
+        vc->gc_cells[vc->n_gc++] = c;
+}
+
+static void gc_cell(sched_t *s, int v, int c)
+{
+    const cell_t *cell = &s->cells[c];
+    if (cell->bound_vc == v && cell->vc_used == 0 && !s->vcs[v].vcells[cell->bound_vcell].pinned)
+        sched_model_unbind(s, c);
+}
+
+/* Unbind the VC's unpinned cells that no guaranteed work uses. */
+void sched_jobs_vc_gc(sched_t *s, int v)
+{
+    if (v == SCHED_NONE || !s->vcs[v].gc)
+        return;
+    vc_t *vc = &s->vcs[v];
+    vc->gc = false;
+    if (vc->n_gc < 0) {
+        for (int i = 0; i < vc->n_vcells; i++)
+            if (vc->vcells[i].cell != SCHED_NONE)
+                gc_cell(s, v, vc->vcells[i].cell);
+    } else {
+        for (int i = 0; i < vc->n_gc; i++)
+            gc_cell(s, v, vc->gc_cells[i]);
+    }
+    vc->n_gc = 0;
+}
+
+static int charged_cell(const sched_t *s, int node, int v)
+{
+    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].bound_vc != SCHED_NONE)
+            return s->cells[c].bound_vc == v ? c : SCHED_NONE;
+    return SCHED_NONE;
+}
+
+/* Count a running job in (d = +1) or out (-1) of the preemption filters. */
+void sched_jobs_track_running(sched_t *s, const job_t *j, int d)
+{
+    if (j->oppo || j->vc == SCHED_NONE) {
+        s->oppo_running += d;
+        return;
+    }
+    vc_t *vc = &s->vcs[j->vc];
+    for (int i = 0; i < vc->n_running_prios; i++)
+        if (vc->running[i].prio == j->prio) {
+            vc->running[i].count += d;
+            return;
+        }
+    if (vc->n_running_prios < (int)ARRAY_LEN(vc->running) && d > 0) {
+        vc->running[vc->n_running_prios].prio = j->prio;
+        vc->running[vc->n_running_prios++].count = d;
+    } else {
+        vc->running_other += d;
+    }
+}
+
+/* Could anything be preempted for j?  (Opportunistic jobs anywhere, or
+ * lower-priority guaranteed jobs of its VC.) */
+bool sched_jobs_may_preempt(const sched_t *s, const job_t *j)
+{
+    const vc_t *vc = &s->vcs[j->vc];
+    if (s->oppo_running > 0 || vc->running_other > 0)
+        return true;
+    for (int i = 0; i < vc->n_running_prios; i++)
+        if (vc->running[i].count > 0 && vc->running[i].prio < j->prio)
+            return true;
+    return false;
+}
+
+void sched_jobs_uncharge_task(sched_t *s, job_t *j, task_t *t)
+{
+    if (t->cell != SCHED_NONE) {
+        s->cells[t->cell].vc_used -= t->gpus;
+        if (s->cells[t->cell].vc_used == 0 && s->cells[t->cell].bound_vc != SCHED_NONE)
+            sched_jobs_gc_note(s, s->cells[t->cell].bound_vc, t->cell);
+        t->cell = SCHED_NONE;
+    }
+    if (!j->oppo && j->vc != SCHED_NONE)
+        s->vcs[j->vc].used_gpus -= t->gpus;
+}
+
+static void release_task(sched_t *s, int slot, task_t *t)
+{
+    job_t *j = &s->jobs[slot];
+    node_t *n = &s->nodes[t->node];
+    for (int k = 0; k < t->gpus; k++)
+        n->owner[j->gpu[t->gpu0 + k]] = SCHED_NONE;
+    n->used -= t->gpus;
+    s->nfree[t->node] = (uint8_t)(n->ngpu - n->used);
+    n->cpu_used -= t->cpus;
+    n->mem_used -= t->mem;
+    sched_jobs_uncharge_task(s, j, t);
+    t->bound = false;
+    t->node = SCHED_NONE;
+}
+
+pai_err_t sched_release(sched_t *s, const char *job_id)
+{
+    int slot = sched_strmap_get(&s->job_map, job_id);
+    if (slot == SCHED_NONE ||
+        (s->jobs[slot].state != JOB_RUNNING && s->jobs[slot].state != JOB_DYING))
+        return PAI_E_NO_JOB;
+    job_t *j = &s->jobs[slot];
+    for (int i = 0; i < j->n_tasks; i++)
+        if (j->tasks[i].bound)
+            release_task(s, slot, &j->tasks[i]);
+    if (j->state == JOB_DYING && j->dying_for != SCHED_NONE && s->jobs[j->dying_for].waiting_on > 0)
+        s->jobs[j->dying_for].waiting_on--;
+    if (j->lazy_counted)
+        s->vcs[j->vc].lazy_running--;
+    sched_jobs_track_running(s, j, -1);
+    sched_jobs_vc_gc(s, j->vc);
+    bool queued = false;
+    for (int i = 0; i < s->n_queue; i++)
+        queued |= s->queue[i] == slot;
+    if (queued) {
+        queue_remove(s, slot);
+        s->waiting--;
+    }
+    s->running--;
+    sched_jobs_free(s, slot);
+    return PAI_OK;
+}
+
+/* Make the placed tasks of the attempt real. */
+void sched_jobs_commit(sched_t *s, int slot)
+{
+    job_t *j = &s->jobs[slot];
+    for (int i = 0; i < j->n_tasks; i++) {
+        task_t *t = &j->tasks[i];
+        if (t->node == SCHED_NONE || t->bound)
+            continue;
+        node_t *n = &s->nodes[t->node];
+        for (int k = 0; k < t->gpus; k++)
+            n->owner[j->gpu[t->gpu0 + k]] = slot;
+        n->used += t->gpus;
+        s->nfree[t->node] = (uint8_t)(n->ngpu - n->used);
+        n->cpu_used += t->cpus;
+        n->mem_used += t->mem;
+        t->bound = true;
+        if (j->oppo || t->gpus == 0 || j->vc == SCHED_NONE)
+            continue;
+        s->vcs[j->vc].used_gpus += t->gpus;
+        if (s->opts.policy == SCHED_POLICY_PAI) {
+            t->cell = charged_cell(s, t->node, j->vc);
+            if (t->cell != SCHED_NONE)
+                s->cells[t->cell].vc_used += t->gpus;
+        }
+    }
+}
+
+/* ---- restart ------------------------------------------------------------- */
+
+static int find_task(const job_t *j, const char *role, int index)
+{
+    for (int i = 0; i < j->n_tasks; i++)
+        if (j->tasks[i].index == index && strcmp(j->roles[j->tasks[i].role], role) == 0)
+            return i;
+    return SCHED_NONE;
+}
+
+static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
+{
+    int ti = a->role ? find_task(j, a->role, a->index) : SCHED_NONE;
+    int ni = sched_find_node(s, a->node);
+    if (ti == SCHED_NONE || ni == SCHED_NONE || j->tasks[ti].node != SCHED_NONE)
+        return PAI_E_INVALID;
+    task_t *t = &j->tasks[ti];
+    const node_t *n = &s->nodes[ni];
+    if (a->n_gpus != t->gpus)
+        return PAI_E_INVALID;
+    for (int k = 0; k < a->n_gpus; k++) {
+        int g = a->gpus[k];
+        if (g < 0 || g >= n->ngpu || n->owner[g] != SCHED_NONE)
+            return PAI_E_INVALID;
+        for (int m = 0; m < k; m++)
+            if (a->gpus[m] == g)
+                return PAI_E_INVALID;
+        j->gpu[t->gpu0 + k] = g;
+    }
+    t->node = ni;
+    return PAI_OK;
+}
+
+/* A free ancestor cell of node that an unbound cell of VC v can bind to. */
+static bool restore_bind_for(sched_t *s, int v, int node)
+{
+    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent) {
+        if (s->cells[c].bound_below || sched_model_bound_ancestor(s, c) != SCHED_NONE)
+            return false;
+        vc_t *vc = &s->vcs[v];
+        for (int i = 0; i < vc->n_vcells; i++) {
+            vcell_t *vcl = &vc->vcells[i];
+            if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
+                vcl->chain == s->cells[c].chain) {
+                sched_model_bind(s, v, i, c);
+                sched_jobs_gc_note(s, v, c);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool restore_guarantee(sched_t *s, job_t *j)
+{
+    for (int i = 0; i < j->n_tasks; i++) {
+        task_t *t = &j->tasks[i];
+        if (t->node == SCHED_NONE || t->gpus == 0)
+            continue;
+        if (charged_cell(s, t->node, j->vc) == SCHED_NONE && !restore_bind_for(s, j->vc, t->node))
+            return false;
+        if (t->sku != SCHED_NONE && s->nodes[t->node].sku != t->sku)
+            return false;
+    }
+    return true;
+}
+
+pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_t *allocs,
+                        size_t n_allocs, bool *downgraded)
+{
+    char err[SCHED_REASON_MAX];
+    pai_err_t rc = check_request(r, err, sizeof(err));
+    if (rc != PAI_OK)
+        return rc;
+    if (sched_strmap_get(&s->job_map, r->job_id) != SCHED_NONE)
+        return PAI_E_CONFLICT_JOB;
+    int slot;
+    if ((rc = new_job(s, r, &slot)) != PAI_OK)
+        return rc;
+    job_t *j = &s->jobs[slot];
+    for (size_t i = 0; i < n_allocs && rc == PAI_OK; i++)
+        rc = restore_alloc(s, j, &allocs[i]);
+    if (rc != PAI_OK) {
+        sched_jobs_free(s, slot);
+        return rc;
+    }
+    bool down = false;
+    if (j->vc == SCHED_NONE || j->refuse) {
+        j->vc = j->vc == SCHED_NONE ? sched_model_find_vc(s, "default") : j->vc;
+        down = !j->oppo;
+        j->oppo = true;
+    } else if (sched_policy_uses_vc_cells(s, j) && !restore_guarantee(s, j)) {
+        down = true;
+        j->oppo = true;
+    }
+    j->refuse = false;
+    if (j->vc == SCHED_NONE && s->n_vcs > 0)
+        j->vc = 0; /* keep the job somewhere: it runs opportunistic */
+    sched_jobs_commit(s, slot);
+    sched_jobs_vc_gc(s, j->vc);
+    j->state = JOB_RUNNING;
+    sched_jobs_track_running(s, j, +1);
+    for (int i = 0; i < j->n_tasks; i++)
+        j->tasks[i].emitted = j->tasks[i].bound;
+    if (!j->oppo && j->lazy && !j->lazy_counted)
+        s->vcs[j->vc].lazy_running++, j->lazy_counted = true;
+    if (!sched_job_done_queueing(j) && queue_push(s, slot) != PAI_OK)
+        return PAI_E_NOMEM;
+    if (downgraded)
+        *downgraded = down;
+    return PAI_OK;
+}
