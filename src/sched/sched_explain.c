@@ -46,22 +46,6 @@ static const char *label(const sched_t *s, int sku)
     return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
 }
 
-/* The job's SKU, else the VC's when all its cells have one ("A100"), else "GPUs". */
-static const char *job_label(const sched_t *s, const job_t *j)
-{
-    int sku = j->sku;
-    if (sku == SCHED_NONE && j->vc != SCHED_NONE) {
-        const vc_t *vc = &s->vcs[j->vc];
-        for (int i = 0; i < vc->n_vcells; i++) {
-            int k = s->types[vc->vcells[i].type].sku;
-            if (sku != SCHED_NONE && k != sku)
-                return "GPUs";
-            sku = k;
-        }
-    }
-    return label(s, sku);
-}
-
 /* Is node n in the job's domain (where a FREE placement may look)?  extra:
  * nodes of free cells the VC's unbound virtual cells could bind to. */
 static bool in_domain(const sched_t *s, const job_t *j, bool guaranteed, int pinned,
@@ -160,7 +144,8 @@ static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool
     if (t->gpus > 0 && f.gpu_fit < need) {
         put(o, "; role %s: %d of %d task%s x %d %s fit %s (most free on one healthy node: %d)",
             j->roles[r], f.gpu_fit, need, need == 1 ? "" : "s", t->gpus,
-            t->sku != SCHED_NONE ? label(s, t->sku) : job_label(s, j), where, f.best_gpus);
+            t->sku != SCHED_NONE ? label(s, t->sku) : sched_reasons_gpu_label(s, j), where,
+            f.best_gpus);
     } else if (f.full_fit < need) {
         put(o, "; role %s: %s", j->roles[r], t->gpus > 0 ? "GPUs are free but " : "");
         put(o, "only %d of %d task%s fit by CPU/memory %s (each needs %d CPUs / %lld MB",
@@ -265,7 +250,7 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
     if (have)
         cands_free(&cands);
     int fg = q - vc->used_gpus;
-    const char *sk = job_label(s, j);
+    const char *sk = sched_reasons_gpu_label(s, j);
     put(o, "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
         fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
     if (doomed)
@@ -342,7 +327,7 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
     else if (j->total_gpus > 0)
         put(&o, "%s: job needs %d task%s x %d %s, outside any VC guarantee",
             j->oppo ? "opportunistic" : "no guarantee", j->n_tasks, j->n_tasks == 1 ? "" : "s",
-            j->max_task_gpus, job_label(s, j));
+            j->max_task_gpus, sched_reasons_gpu_label(s, j));
     else
         put(&o, "CPU-only: job needs %d task%s", j->n_tasks, j->n_tasks == 1 ? "" : "s");
     bool all_fit = true;

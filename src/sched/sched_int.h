@@ -298,6 +298,8 @@ bool sched_policy_try_lazy(sched_t *s, int slot);
 void sched_reasons_cluster_gpus(const sched_t *s, int sku, int *total, int *free_gpus,
                                 int *max_node);
 /* The SKU's name for messages ("" when any). */
+/* The job's SKU, else its VC's when all its cells have one ("A100"), else "GPUs". */
+const char *sched_reasons_gpu_label(const sched_t *s, const job_t *j);
 const char *sched_reasons_sku_name(const sched_t *s, int sku);
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j);

@@ -43,8 +43,8 @@ const char *sched_reasons_sku_name(const sched_t *s, int sku)
     return sku == SCHED_NONE ? "" : s->skus[sku].name;
 }
 
-/* "A100" for a job or VC of one SKU, else "GPUs". */
-static const char *gpu_label(const sched_t *s, const job_t *j)
+/* "A100" for a job or VC of one SKU, else "GPUs" (see sched_int.h). */
+const char *sched_reasons_gpu_label(const sched_t *s, const job_t *j)
 {
     int sku = j->sku;
     if (sku == SCHED_NONE && j->vc != SCHED_NONE) {
@@ -101,7 +101,7 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j)
         return false;
     int total, max_node, max_cpus;
     cluster_caps(s, j->sku, &total, &max_node, &max_cpus);
-    const char *sk = gpu_label(s, j);
+    const char *sk = sched_reasons_gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
         snprintf(j->reason, sizeof(j->reason), "a task needs %d %s but the largest node has %d",
                  j->max_task_gpus, sk, max_node);
@@ -138,7 +138,7 @@ void sched_reasons_wait(sched_t *s, job_t *j)
                  j->tasks[0].cpus, (long long)j->tasks[0].mem);
         return;
     }
-    const char *sk = gpu_label(s, j);
+    const char *sk = sched_reasons_gpu_label(s, j);
     if (j->oppo || s->opts.policy == SCHED_POLICY_FIRST_FIT) {
         sched_reasons_cluster_gpus(s, j->sku, &total, &fr, &max_node);
         snprintf(j->reason, sizeof(j->reason),

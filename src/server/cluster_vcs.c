@@ -79,15 +79,7 @@ static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err,
     if (rc != PAI_OK)
         return rc == PAI_E_NOMEM ? rc : PAI_E_INVALID;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        node_t *n = nodes_at(j->nodes, k);
-        sched_node_t sn = {n->name,
-                           n->address,
-                           n->ngpus,
-                           n->gpu_model,
-                           n->cpus,
-                           n->memory_mb,
-                           n->state == NODE_HEALTHY,
-                           0};
+        sched_node_t sn = jobs_sched_node(nodes_at(j->nodes, k));
         ignore_err(sched_node_update(s, &sn)); /* nodes outside the config are ignored */
     }
     for (size_t i = 0; i < j->nlist && rc == PAI_OK; i++) {

@@ -798,7 +798,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     return 0;
 }
 
-void jobs_node_to_sched(jobs_t *j, node_t *n)
+sched_node_t jobs_sched_node(const node_t *n)
 {
     sched_node_t sn = {n->name,
                        n->address,
@@ -808,6 +808,12 @@ void jobs_node_to_sched(jobs_t *j, node_t *n)
                        n->memory_mb,
                        n->state == NODE_HEALTHY,
                        0};
+    return sn;
+}
+
+void jobs_node_to_sched(jobs_t *j, node_t *n)
+{
+    sched_node_t sn = jobs_sched_node(n);
     pai_err_t rc = sched_node_update(j->sched, &sn);
     j->vcs_stale = true;
     if (rc != PAI_OK)

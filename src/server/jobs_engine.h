@@ -104,5 +104,7 @@ pai_err_t jobs_flush(jobs_t *j);
 /* The scheduler options every scheduler this engine builds uses (start-up
  * and run-time VC changes alike). */
 sched_opts_t jobs_sched_opts(const jobs_t *j);
+/* The scheduler's view of a registered node. */
+sched_node_t jobs_sched_node(const node_t *n);
 
 #endif
