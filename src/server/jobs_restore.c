@@ -1,0 +1,158 @@
+/*
+ * jobs_restore.c - rebuilding the engine from the store at start-up: nodes,
+ * then jobs; finished jobs are compacted, waiting ones requeued, running ones
+ * restored into the scheduler from their allocations (downgraded to
+ * opportunistic when their VC no longer holds them) and re-attached to their
+ * nodes' desired sets.  Also the node -> scheduler view shared with run-time
+ * VC changes (cluster_vcs.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "server/jobs_engine.h"
+#include "protocol/job.h"
+#include "server/jobs_codec.h"
+
+static int restore_node(void *ud, const char *key, int64_t seq, const char *text)
+{
+    jobs_t *j = ud;
+    (void)seq;
+    json_t *rec = json_loads(text, 0, NULL);
+    if (!rec)
+        return 0;
+    bool created;
+    node_t *n = nodes_get(j->nodes, key, &created);
+    const char *s;
+    if ((s = json_string_value(json_object_get(rec, "address"))))
+        free(n->address), n->address = xstrdup(s);
+    if ((s = json_string_value(json_object_get(rec, "gpu_model"))))
+        free(n->gpu_model), n->gpu_model = xstrdup(s);
+    if ((s = json_string_value(json_object_get(rec, "log_url"))))
+        free(n->log_url), n->log_url = xstrdup(s);
+    n->cpus = (int)json_integer_value(json_object_get(rec, "cpus"));
+    n->memory_mb = json_integer_value(json_object_get(rec, "memory_mb"));
+    n->gpus = json_incref(json_object_get(rec, "gpus"));
+    n->ngpus = (int)json_array_size(n->gpus);
+    n->last_seen_ms = time_mono_ms();
+    jobs_node_to_sched(j, n);
+    json_decref(rec);
+    return 0;
+}
+
+sched_node_t jobs_sched_node(const node_t *n)
+{
+    sched_node_t sn = {n->name,
+                       n->address,
+                       n->ngpus,
+                       n->gpu_model,
+                       n->cpus,
+                       n->memory_mb,
+                       n->state == NODE_HEALTHY,
+                       0};
+    return sn;
+}
+
+void jobs_node_to_sched(jobs_t *j, node_t *n)
+{
+    sched_node_t sn = jobs_sched_node(n);
+    pai_err_t rc = sched_node_update(j->sched, &sn);
+    j->vcs_stale = true;
+    if (rc != PAI_OK)
+        log_warn("node=%s not taken by the scheduler: %s", n->name, pai_err_msg(rc));
+}
+
+/* A running job after a restart: its allocations back into the scheduler. */
+pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
+{
+    lc_attempt_t *a = lc_current(job);
+    sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
+    int(*gpus)[64] = xcalloc(job->total_tasks + 1, sizeof(*gpus));
+    size_t n = 0;
+    for (int r = 0; a && r < job->nroles; r++)
+        for (int i = 0; i < job->roles[r].instances; i++) {
+            lc_task_attempt_t *ta = lc_task_current(job, r, i);
+            if (!ta || !ta->node)
+                continue;
+            int ng = 0;
+            for (int g = 0; g < 64; g++)
+                if (ta->gpus & (1ull << g))
+                    gpus[n][ng++] = g;
+            allocs[n] = (sched_alloc_t){job->roles[r].name, i, ta->node, ng, gpus[n]};
+            n++;
+        }
+    sched_role_t roles[PAI_MAX_TASK_ROLES];
+    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
+        roles[r] = (sched_role_t){
+            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
+            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
+    sched_request_t req = {job->name,
+                           job->vc,
+                           job_priority_value((job_priority_t)job->prio),
+                           true,
+                           false,
+                           job->submit_ms,
+                           roles,
+                           (size_t)job->nroles};
+    *downgraded = false;
+    pai_err_t rc = sched_restore(s, &req, allocs, n, downgraded);
+    free(allocs);
+    free(gpus);
+    return rc;
+}
+
+/* A running job after a restart: its allocations back into the scheduler. */
+static void restore_running(jobs_t *j, lc_job_t *job)
+{
+    if (!jobs_load_cmds(j, job))
+        log_error("job=%s its commands are missing from the store", job->name);
+    bool down = false;
+    pai_err_t rc = jobs_sched_restore(j->sched, job, &down);
+    if (rc == PAI_OK)
+        job->queued = true;
+    else
+        log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
+    if (down)
+        log_warn("job=%s runs opportunistically after the restart (its VC changed)", job->name);
+    nodes_sync_job(j->nodes, job);
+}
+
+static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
+{
+    jobs_t *j = ud;
+    json_t *rec = json_loads(text, 0, NULL);
+    lc_job_t *job = NULL;
+    if (!rec || jobs_decode(rec, &job) != PAI_OK) {
+        log_error("job=%s stored record unreadable; skipped", key);
+        json_decref(rec);
+        return 0;
+    }
+    json_decref(rec);
+    if (seq >= j->next_seq)
+        j->next_seq = seq + 1;
+    jobs_table_add(j, job);
+    jobs_table_publish(j, job);
+    if (lc_job_state_final(job->state)) {
+        lc_job_compact(job);
+        job->compacted = true;
+    } else if (job->state == JOB_WAITING) {
+        lc_effects_t fx = {.requeue = true};
+        jobs_apply(j, job, &fx, time_wall_ms());
+    } else {
+        restore_running(j, job);
+    }
+    return 0;
+}
+
+pai_err_t jobs_restore(jobs_t *j)
+{
+    pai_err_t rc = store_scan(j->st, "node", restore_node, j);
+    if (rc == PAI_OK)
+        rc = store_scan(j->st, "job", restore_job, j);
+    j->need_pass = true;
+    jobs_schedule(j, time_wall_ms());
+    log_info("restored %zu jobs, %zu nodes", j->nlist, nodes_count(j->nodes));
+    return rc;
+}
