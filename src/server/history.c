@@ -49,7 +49,7 @@ struct history {
     pthread_cond_t cv;
     pthread_t thread;
     bool started, stopping;
-    jobs_t *jobs;
+    engine_t *engine;
     int64_t interval_ms;
     size_t points, max_series;
     uint64_t keep_job, keep_other; /* samples a missing series is kept */
@@ -117,8 +117,8 @@ static void gc(history_t *h)
 
 void history_sample(history_t *h, int64_t now_ms)
 {
-    jobs_usage_t u;
-    jobs_usage(h->jobs, &u);
+    engine_usage_t u;
+    engine_usage(h->engine, &u);
     pthread_mutex_lock(&h->mu);
     size_t slot = (size_t)(h->n % h->points);
     h->ts[slot] = now_ms;
@@ -134,7 +134,7 @@ void history_sample(history_t *h, int64_t now_ms)
     h->n++;
     gc(h);
     pthread_mutex_unlock(&h->mu);
-    jobs_usage_free(&u);
+    engine_usage_free(&u);
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -297,10 +297,10 @@ static void *sampler(void *arg)
     }
 }
 
-pai_err_t history_new(jobs_t *jobs, int64_t interval_s, size_t points, history_t **out)
+pai_err_t history_new(engine_t *engine, int64_t interval_s, size_t points, history_t **out)
 {
     history_t *h = xcalloc(1, sizeof(*h));
-    h->jobs = jobs;
+    h->engine = engine;
     h->interval_ms = (interval_s > 0 ? interval_s : 1) * 1000;
     h->points = points >= 2 ? points : 2;
     size_t per = h->points * 2 * sizeof(int32_t);
@@ -391,7 +391,7 @@ static void h_job(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     const char *name = http_param(req, "job");
     int64_t minutes, max_points;
     bool owner = false;
-    if (!name || strlen(name) > PAI_MAX_NAME || !jobs_owner_check(ctx->jobs, name, "", &owner)) {
+    if (!name || strlen(name) > PAI_MAX_NAME || !engine_owner_check(ctx->engine, name, "", &owner)) {
         http_reply_error(resp, PAI_E_NO_JOB, "job %s is not found", name ? name : "");
         return;
     }
@@ -415,7 +415,7 @@ static void history_quiesce_hook(server_ctx_t *ctx)
 static pai_err_t history_init(server_ctx_t *ctx)
 {
     const server_config_t *cfg = ctx->cfg;
-    pai_err_t rc = history_new(ctx->jobs, cfg->metrics_history_interval_s,
+    pai_err_t rc = history_new(ctx->engine, cfg->metrics_history_interval_s,
                                (size_t)cfg->metrics_history_points, &ctx->history);
     if (rc != PAI_OK) {
         log_error("history: cannot start the sampler thread");

@@ -19,7 +19,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "server/jobs.h"
+#include "engine/engine.h"
 
 #define HISTORY_MAX_SERIES 1024
 #define HISTORY_MAX_BYTES  (64u << 20)
@@ -28,7 +28,7 @@ typedef struct history history_t;
 
 /* Sample jobs (not owned) every interval_s into a ring of points samples.
  * The sampler thread starts at once and takes its first sample now. */
-PAI_MUST_CHECK pai_err_t history_new(jobs_t *jobs, int64_t interval_s, size_t points,
+PAI_MUST_CHECK pai_err_t history_new(engine_t *engine, int64_t interval_s, size_t points,
                                      history_t **out);
 /* Stop the sampler thread (idempotent; wakes it at once). */
 void history_stop(history_t *h);

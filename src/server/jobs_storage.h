@@ -9,7 +9,7 @@
 
 #include "common/err.h"
 
-/* A jobs_mounts_fn (server/jobs.h); ud is the server_ctx_t.  Each storage
+/* A engine_mounts_fn (engine/engine.h); ud is the server_ctx_t.  Each storage
  * named in storages must exist (else PAI_E_PROTOCOL), be usable by user
  * (else PAI_E_FORBIDDEN) and have data.hostPath (else PAI_E_PROTOCOL).
  * storages NULL: the user's default storages that have a hostPath. */

@@ -1,10 +1,10 @@
 /*
  * mod_cluster.c - the "cluster" module: the agent protocol endpoint,
  * virtual clusters (list, detail, and run-time create / resize / delete
- * through cluster_vcs.c) and SKU types, and our equivalents of OpenPAI's
+ * through vcs.c) and SKU types, and our equivalents of OpenPAI's
  * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList).
  *
- * The job engine (ctx->jobs, owned by the jobs module) holds the nodes and
+ * The job engine (ctx->engine, owned by the jobs module) holds the nodes and
  * the scheduler; these handlers only read it or feed it agent syncs.
  */
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/auth.h"
-#include "server/jobs.h"
+#include "engine/engine.h"
 #include "server/server.h"
 
 static void h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
@@ -23,7 +23,7 @@ static void h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
         return;
     json_t *out = NULL;
     char err[256] = "";
-    pai_err_t rc = jobs_agent_sync(ctx->jobs, body, &out, err, sizeof err);
+    pai_err_t rc = engine_agent_sync(ctx->engine, body, &out, err, sizeof err);
     json_decref(body);
     if (rc != PAI_OK)
         http_reply_error(resp, rc, "%s", err);
@@ -34,13 +34,13 @@ static void h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
 static void h_vcs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)req;
-    http_reply_json(resp, 200, jobs_vcs_json(ctx->jobs, NULL));
+    http_reply_json(resp, 200, engine_vcs_json(ctx->engine, NULL));
 }
 
 static void h_vc(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     const char *vc = http_param(req, "vc");
-    json_t *o = jobs_vcs_json(ctx->jobs, vc);
+    json_t *o = engine_vcs_json(ctx->engine, vc);
     if (!o)
         http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
     else
@@ -56,7 +56,7 @@ static void h_vc_put(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         return;
     char err[512] = "";
     bool created = false;
-    pai_err_t rc = jobs_vc_change(ctx->jobs, vc, body, &created, err, sizeof err);
+    pai_err_t rc = engine_vc_change(ctx->engine, vc, body, &created, err, sizeof err);
     json_decref(body);
     if (rc == PAI_OK && created && auth_vc_added(ctx, vc) != PAI_OK)
         log_warn("vc=%s created but its group could not be made", vc);
@@ -74,7 +74,7 @@ static void h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     const char *vc = http_param(req, "vc");
     char err[512] = "";
     bool created = false;
-    pai_err_t rc = jobs_vc_change(ctx->jobs, vc, NULL, &created, err, sizeof err);
+    pai_err_t rc = engine_vc_change(ctx->engine, vc, NULL, &created, err, sizeof err);
     if (rc == PAI_OK && auth_vc_removed(ctx, vc) != PAI_OK)
         log_warn("vc=%s deleted but the group ACLs still name it", vc);
     if (rc != PAI_OK) {
@@ -89,7 +89,7 @@ static void h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
 static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)req;
-    http_reply_json(resp, 200, jobs_skus_json(ctx->jobs));
+    http_reply_json(resp, 200, engine_skus_json(ctx->engine));
 }
 
 /* GET /api/v2/virtual-clusters/{vc}/sku-types (OpenPAI's JS SDK,
@@ -97,12 +97,12 @@ static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     const char *vc = http_param(req, "vc");
-    json_t *v = jobs_vcs_json(ctx->jobs, vc);
+    json_t *v = engine_vcs_json(ctx->engine, vc);
     if (!v) {
         http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
         return;
     }
-    json_t *all = jobs_skus_json(ctx->jobs), *out = json_object(), *sku;
+    json_t *all = engine_skus_json(ctx->engine), *out = json_object(), *sku;
     const char *name;
     json_object_foreach(all, name, sku)
     {
@@ -117,12 +117,12 @@ static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *res
 static void h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)req;
-    http_reply_json(resp, 200, jobs_nodes_json(ctx->jobs));
+    http_reply_json(resp, 200, engine_nodes_json(ctx->engine));
 }
 
 static void h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
-    http_reply_json(resp, 200, jobs_pods_json(ctx->jobs, http_query(req, "namespace")));
+    http_reply_json(resp, 200, engine_pods_json(ctx->engine, http_query(req, "namespace")));
 }
 
 static const http_route_t cluster_routes[] = {

@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "server/auth.h"
 #include "server/config.h"
-#include "server/jobs.h"
+#include "engine/engine.h"
 #include "server/jobs_storage.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -69,7 +69,7 @@ static bool may_change(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
                        const char *name)
 {
     bool owner = false;
-    if (!jobs_owner_check(ctx->jobs, name, req->who.username, &owner)) {
+    if (!engine_owner_check(ctx->engine, name, req->who.username, &owner)) {
         reply_rc(resp, PAI_E_NO_JOB, name);
         return false;
     }
@@ -97,7 +97,7 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
                          PAI_MAX_JOB_YAML);
         return;
     }
-    pai_err_t rc = jobs_submit(ctx->jobs, req->who.username, req->body, req->body_len, vc_check,
+    pai_err_t rc = engine_submit(ctx->engine, req->who.username, req->body, req->body_len, vc_check,
                                jobs_storage_mounts, ctx, &name, &msg, &errs);
     if (rc == PAI_OK) {
         json_t *o = json_pack("{ss}", "message", "");
@@ -143,7 +143,7 @@ static bool query_i64(const http_req_t *req, http_resp_t *resp, const char *name
 
 static void h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
-    jobs_filter_t f = {
+    engine_filter_t f = {
         .username = http_query(req, "username"),
         .vc = http_query(req, "vc"),
         .state = http_query(req, "state"),
@@ -159,7 +159,7 @@ static void h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
         return;
     json_t *out = NULL;
     char err[256] = "";
-    pai_err_t rc = jobs_list(ctx->jobs, &f, &out, err, sizeof err);
+    pai_err_t rc = engine_list(ctx->engine, &f, &out, err, sizeof err);
     if (rc != PAI_OK)
         http_reply_error(resp, rc, "%s", err);
     else
@@ -173,7 +173,7 @@ static void h_detail(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
     if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
         return;
     json_t *out = NULL;
-    pai_err_t rc = jobs_detail(ctx->jobs, name, attempt, &out);
+    pai_err_t rc = engine_detail(ctx->engine, name, attempt, &out);
     reply_json_rc(resp, rc, out, name);
 }
 
@@ -182,7 +182,7 @@ static void h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
     const char *name = job_param(req, resp);
     if (!name || !may_change(ctx, req, resp, name))
         return;
-    pai_err_t rc = jobs_delete(ctx->jobs, name);
+    pai_err_t rc = engine_delete(ctx->engine, name);
     if (rc == PAI_E_INVALID)
         http_reply_error(resp, rc, "job %s has not finished: stop it first", name);
     else if (rc != PAI_OK)
@@ -200,7 +200,7 @@ static void h_config(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
     if (!name)
         return;
     char *yaml = NULL;
-    pai_err_t rc = jobs_config_yaml(ctx->jobs, name, &yaml);
+    pai_err_t rc = engine_config_yaml(ctx->engine, name, &yaml);
     if (rc != PAI_OK)
         reply_rc(resp, rc, name);
     else
@@ -220,7 +220,7 @@ static void h_execution(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     if (!v || (strcmp(v, "START") != 0 && strcmp(v, "STOP") != 0)) {
         http_reply_error(resp, PAI_E_INVALID, "value must be START or STOP");
     } else if (may_change(ctx, req, resp, name)) {
-        pai_err_t rc = jobs_set_execution(ctx->jobs, name, strcmp(v, "STOP") == 0);
+        pai_err_t rc = engine_set_execution(ctx->engine, name, strcmp(v, "STOP") == 0);
         if (rc != PAI_OK)
             reply_rc(resp, rc, name);
         else {
@@ -245,7 +245,7 @@ static void tag(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, boo
         http_reply_error(resp, PAI_E_INVALID, "value must be a tag of 1 to %u characters",
                          PAI_MAX_NAME);
     } else if (may_change(ctx, req, resp, name)) {
-        pai_err_t rc = jobs_tag(ctx->jobs, name, v, add);
+        pai_err_t rc = engine_tag(ctx->engine, name, v, add);
         if (rc == PAI_E_NO_TAG)
             http_reply_error(resp, rc, "job %s has no tag %s", name, v);
         else if (rc != PAI_OK)
@@ -281,7 +281,7 @@ static void h_events(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         return;
     }
     json_t *out = NULL;
-    pai_err_t rc = jobs_events(ctx->jobs, name, type, &out);
+    pai_err_t rc = engine_events(ctx->engine, name, type, &out);
     reply_json_rc(resp, rc, out, name);
 }
 
@@ -298,7 +298,7 @@ static void h_attempts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
     if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
         return;
     json_t *out = NULL;
-    pai_err_t rc = jobs_attempts(ctx->jobs, name, attempt, &out);
+    pai_err_t rc = engine_attempts(ctx->engine, name, attempt, &out);
     reply_json_rc(resp, rc, out, name);
 }
 
@@ -310,7 +310,7 @@ static void h_task(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
         !int_param(req, resp, "index", &index))
         return;
     json_t *out = NULL;
-    pai_err_t rc = jobs_task(ctx->jobs, name, attempt, http_param(req, "role"), index, &out);
+    pai_err_t rc = engine_task(ctx->engine, name, attempt, http_param(req, "role"), index, &out);
     if (rc == PAI_E_NO_TASK)
         http_reply_error(resp, rc, "job %s has no task %s/%d in attempt %d", name,
                          http_param(req, "role"), index, attempt);
@@ -330,7 +330,7 @@ static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
         !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
         return;
     char *url = NULL, *id = NULL;
-    pai_err_t rc = jobs_task_log_source(ctx->jobs, name, attempt, http_param(req, "role"), index,
+    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index,
                                         ta, &url, &id);
     if (rc != PAI_OK) {
         http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
@@ -424,7 +424,7 @@ static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_re
         return;
     }
     char *url = NULL, *id = NULL;
-    pai_err_t rc = jobs_task_log_source(ctx->jobs, name, attempt, http_param(req, "role"), index,
+    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index,
                                         ta, &url, &id);
     if (rc != PAI_OK) {
         http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
@@ -475,24 +475,24 @@ static const http_route_t jobs_routes[] = {
 
 static void jobs_quiesce_hook(server_ctx_t *ctx)
 {
-    jobs_quiesce(ctx->jobs);
+    engine_quiesce(ctx->engine);
 }
 
 static pai_err_t jobs_init(server_ctx_t *ctx)
 {
     const server_config_t *cfg = ctx->cfg;
-    jobs_opts_t o = {cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
+    engine_opts_t o = {cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
                      (int)cfg->task_port_count,
                      cfg->sched_reservation_timeout_s > 0 ? cfg->sched_reservation_timeout_s * 1000
                                                           : -1};
     char err[512] = "";
-    pai_err_t rc = jobs_new(ctx->store, &o, &ctx->jobs, err, sizeof err);
+    pai_err_t rc = engine_new(ctx->store, &o, &ctx->engine, err, sizeof err);
     if (rc != PAI_OK) {
         log_error("jobs: %s", err);
         return rc;
     }
     if (ctx->metrics)
-        rc = metrics_register(ctx->metrics, "jobs", jobs_metrics, ctx->jobs);
+        rc = metrics_register(ctx->metrics, "jobs", engine_metrics, ctx->engine);
     if (rc == PAI_OK)
         rc = server_on_quiesce(ctx, jobs_quiesce_hook);
     return rc;
@@ -500,8 +500,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
 
 static void jobs_fini(server_ctx_t *ctx)
 {
-    jobs_free(ctx->jobs);
-    ctx->jobs = NULL;
+    engine_free(ctx->engine);
+    ctx->engine = NULL;
 }
 
 const server_module_t server_module_jobs = {"jobs", jobs_init, jobs_fini, jobs_routes};

@@ -23,7 +23,7 @@ typedef struct server_config server_config_t; /* server/config.h */
 typedef struct auth auth_t;                   /* server/auth.h */
 typedef struct metrics metrics_t;             /* server/metrics.h */
 typedef struct cluster cluster_t;             /* server/cluster.h */
-typedef struct jobs jobs_t;                   /* server/jobs.h */
+typedef struct engine engine_t;                   /* engine/engine.h */
 typedef struct history history_t;             /* server/history.h */
 
 /* Extension (platform): see server_on_quiesce(). */
@@ -36,7 +36,7 @@ struct server_ctx {
     auth_t *auth;
     metrics_t *metrics;
     cluster_t *cluster;
-    jobs_t *jobs;
+    engine_t *engine;
     history_t *history;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "server/lifecycle.h"
+#include "engine/lifecycle.h"
 #include "test.h"
 
 static lc_reaction_t react(int code)

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "server/jobs_codec.h"
-#include "server/jobs_env.h"
-#include "server/lifecycle.h"
+#include "engine/codec.h"
+#include "engine/env.h"
+#include "engine/lifecycle.h"
 #include "test.h"
 
 static lc_reaction_t react(int code)
@@ -63,12 +63,12 @@ TEST(record_round_trips)
     lc_add_tag(j, "t1");
     lc_effects_t fx = {0};
     lc_task_exited(j, 1, 1, 3, "oops", 2000, react, &fx);
-    char *a = dump(jobs_encode(j));
+    char *a = dump(codec_job_encode(j));
     json_t *rec = json_loads(a, 0, NULL);
     lc_job_t *k = NULL;
-    CHECK(jobs_decode(rec, &k) == PAI_OK);
+    CHECK(codec_job_decode(rec, &k) == PAI_OK);
     json_decref(rec);
-    char *b = k ? dump(jobs_encode(k)) : NULL;
+    char *b = k ? dump(codec_job_encode(k)) : NULL;
     CHECK_STR_EQ(a, b);
     free(a);
     free(b);
@@ -81,20 +81,20 @@ TEST(detail_renders_task_roles_and_exit)
     lc_job_t *j = two_role_job();
     lc_effects_t fx = {0};
     lc_task_exited(j, 1, 1, 3, "oops", 2000, react, &fx);
-    char *s = dump(jobs_render_detail(j, -1));
+    char *s = dump(codec_render_detail(j, -1));
     CHECK(s != NULL);
     CHECK_STR_CONTAINS(s, "\"taskRoles\"");
     CHECK_STR_CONTAINS(s, "\"appExitTriggerTaskRoleName\":\"worker\"");
     CHECK_STR_CONTAINS(s, "\"containerExitCode\":3");
     free(s);
-    s = dump(jobs_render_summary(j));
+    s = dump(codec_render_summary(j));
     CHECK_STR_CONTAINS(s, "\"username\":\"bob\"");
     CHECK_STR_CONTAINS(s, "\"name\":\"dist\"");
     free(s);
-    s = dump(jobs_render_attempt(j, 0));
+    s = dump(codec_render_attempt(j, 0));
     CHECK(s != NULL);
     free(s);
-    s = dump(jobs_render_task(j, 0, 1, 1));
+    s = dump(codec_render_task(j, 0, 1, 1));
     CHECK_STR_CONTAINS(s, "\"attempts\"");
     free(s);
     lc_job_free(j);
@@ -103,7 +103,7 @@ TEST(detail_renders_task_roles_and_exit)
 TEST(env_names_peers_and_gpus)
 {
     lc_job_t *j = two_role_job();
-    json_t *env = jobs_task_env(j, 1, 1);
+    json_t *env = engine_task_env(j, 1, 1);
     CHECK_STR_EQ(json_string_value(json_object_get(env, "PAI_HOST_IP_ps_0")), "10.0.0.1");
     CHECK_STR_EQ(json_string_value(json_object_get(env, "PAI_HOST_IP_worker_1")), "10.0.0.2");
     CHECK_STR_EQ(json_string_value(json_object_get(env, "PAI_PORT_LIST_worker_1_ssh")), "20002");
@@ -112,7 +112,7 @@ TEST(env_names_peers_and_gpus)
     CHECK_STR_EQ(json_string_value(json_object_get(env, "CUDA_VISIBLE_DEVICES")), "1");
     CHECK_STR_EQ(json_string_value(json_object_get(env, "PAI_USER_NAME")), "bob");
     json_decref(env);
-    env = jobs_task_env(j, 0, 0);
+    env = engine_task_env(j, 0, 0);
     CHECK_STR_EQ(json_string_value(json_object_get(env, "NVIDIA_VISIBLE_DEVICES")), "none");
     json_decref(env);
     lc_job_free(j);
@@ -122,14 +122,14 @@ TEST(attempt_ids_parse)
 {
     char name[64], role[64];
     int ja, idx, ta;
-    CHECK(jobs_attempt_id_parse("bob~dist/2/worker/1/3", name, sizeof name, &ja, role, sizeof role,
+    CHECK(codec_attempt_id_parse("bob~dist/2/worker/1/3", name, sizeof name, &ja, role, sizeof role,
                                 &idx, &ta) == PAI_OK);
     CHECK_STR_EQ(name, "bob~dist");
     CHECK_STR_EQ(role, "worker");
     CHECK_INT_EQ(ja * 100 + idx * 10 + ta, 213);
-    CHECK(jobs_attempt_id_parse("bob~dist/x/worker/1/3", name, sizeof name, &ja, role, sizeof role,
+    CHECK(codec_attempt_id_parse("bob~dist/x/worker/1/3", name, sizeof name, &ja, role, sizeof role,
                                 &idx, &ta) != PAI_OK);
-    CHECK(jobs_attempt_id_parse("bob~dist/0/worker/1", name, sizeof name, &ja, role, sizeof role,
+    CHECK(codec_attempt_id_parse("bob~dist/0/worker/1", name, sizeof name, &ja, role, sizeof role,
                                 &idx, &ta) != PAI_OK);
 }
 

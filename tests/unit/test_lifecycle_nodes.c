@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "server/cluster_nodes.h"
-#include "server/lifecycle.h"
+#include "engine/nodes.h"
+#include "engine/lifecycle.h"
 #include "test.h"
 
 static lc_reaction_t react(int code)
@@ -73,7 +73,7 @@ TEST(desired_set_follows_the_lifecycle_and_bumps_seq)
     nodes_sync_job(ns, j);
     CHECK_INT_EQ(live(n), 2);
     /* Not committed yet: left out of the desired set, and the commit
-     * (mark_durable in jobs_engine.c) bumps seq, not the attachment. */
+     * (mark_durable in engine.c) bumps seq, not the attachment. */
     CHECK_INT_EQ(n->seq, s0);
     lc_job_t *j2 = job_on("n1", 1);
     lc_find(j2, 0, 0, 0, 0)->durable = 2; /* restored: already committed */

@@ -1,5 +1,5 @@
 /*
- * agentapi.c - POST /api/v1/agent/sync, the server side of the agent
+ * agentsync.c - POST /api/v1/agent/sync, the server side of the agent
  * protocol (docs/agent-protocol.md).
  *
  * Procedure of one sync:
@@ -10,7 +10,7 @@
  *      attempts that are not current on this node (stale, from before a
  *      node loss, or deleted jobs) change nothing: exits are acked, running
  *      ones are left out of the desired set so the agent kills them;
- *   3. run a scheduling pass if something was freed; persist (jobs_flush);
+ *   3. run a scheduling pass if something was freed; persist (engine_flush);
  *   4. answer at once when the node's seq is newer than known_seq or there
  *      are acks; otherwise wait on the node's condition variable until its
  *      desired set changes or wait_ms passes (bounded);
@@ -28,9 +28,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "protocol/exitspec.h"
-#include "server/jobs_codec.h"
-#include "server/jobs_engine.h"
-#include "server/jobs_env.h"
+#include "engine/codec.h"
+#include "engine/engine_int.h"
+#include "engine/env.h"
 
 #define AGENT_PROTOCOL_VERSION 1
 #define HEARTBEAT_MS           5000
@@ -52,7 +52,7 @@ static void set_str(char **dst, const char *s)
 }
 
 /* Step 1.  Returns the node; *changed when the scheduler must hear of it. */
-static node_t *register_node(jobs_t *j, const json_t *jn, const char *name)
+static node_t *register_node(engine_t *j, const json_t *jn, const char *name)
 {
     bool created = false;
     node_t *n = nodes_get(j->nodes, name, &created);
@@ -88,7 +88,7 @@ static node_t *register_node(jobs_t *j, const json_t *jn, const char *name)
     n->last_seen_ms = time_mono_ms();
     if (changed) {
         n->dirty = true;
-        jobs_node_to_sched(j, n);
+        engine_node_to_sched(j, n);
         j->need_pass = true;
     }
     return n;
@@ -102,7 +102,7 @@ static int report_exit_code(const json_t *t)
 }
 
 /* Step 2 for one report. */
-static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, int64_t now)
+static void apply_report(engine_t *j, node_t *n, const json_t *t, json_t *acks, int64_t now)
 {
     const char *id = jstr(t, "attempt_id"), *state = jstr(t, "state");
     if (!id || !state)
@@ -113,9 +113,9 @@ static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, in
     lc_job_t *job = NULL;
     lc_task_attempt_t *cur = NULL;
     int r = -1;
-    if (jobs_attempt_id_parse(id, name, sizeof name, &ja, role, sizeof role, &index, &ta) ==
+    if (codec_attempt_id_parse(id, name, sizeof name, &ja, role, sizeof role, &index, &ta) ==
             PAI_OK &&
-        (job = jobs_map_get(j, name)) && !job->compacted) {
+        (job = engine_map_get(j, name)) && !job->compacted) {
         if (job->pending)
             return; /* placed while its submission is being answered: report again */
         for (int k = 0; k < job->nroles; k++)
@@ -130,11 +130,11 @@ static void apply_report(jobs_t *j, node_t *n, const json_t *t, json_t *acks, in
         lc_effects_t fx = {0};
         if (exited) {
             lc_task_exited(job, r, index, report_exit_code(t), jstr(t, "diagnostics"), now,
-                           jobs_exit_reaction, &fx);
+                           engine_exit_reaction, &fx);
         } else if (strcmp(state, "running") == 0) {
             lc_task_running(job, r, index, now, &fx);
         }
-        jobs_apply(j, job, &fx, now);
+        engine_apply(j, job, &fx, now);
     }
     if (exited)
         json_array_append_new(acks, json_string(id));
@@ -161,7 +161,7 @@ static json_t *desired_task(const node_ref_t *ref)
     lc_job_t *job = ref->job;
     const lc_role_t *r = &job->roles[ref->role];
     const lc_task_attempt_t *ta = lc_find(job, ref->ja, ref->role, ref->index, ref->ta);
-    char *id = jobs_attempt_id(job, ref->ja, ref->role, ref->index, ref->ta);
+    char *id = codec_attempt_id(job, ref->ja, ref->role, ref->index, ref->ta);
     json_t *gpus = json_array(), *ports = json_object();
     for (int g = 0; g < 64; g++)
         if (ta->gpus & (1ull << g))
@@ -177,7 +177,7 @@ static json_t *desired_task(const node_ref_t *ref)
         "{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "", "job",
         job->name, "user", job->name, (size_t)job->user_len, "role", r->name, "index", ref->index,
         "job_attempt", ref->ja, "task_attempt", ref->ta, "image", desired_image(r), "command",
-        r->command ? r->command : "", "env", jobs_task_env(job, ref->role, ref->index), "gpus",
+        r->command ? r->command : "", "env", engine_task_env(job, ref->role, ref->index), "gpus",
         gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports", ports,
         "kill_grace_ms", 10000);
     json_t *mounts = r->mounts ? json_loads(r->mounts, 0, NULL) : NULL;
@@ -195,7 +195,7 @@ static json_t *desired_set(const node_t *n)
     for (size_t i = 0; i < n->nrefs; i++) {
         const node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
-        /* Only attempts the store knows (see mark_durable in jobs_engine.c). */
+        /* Only attempts the store knows (see mark_durable in engine.c). */
         if (nodes_ref_live(r) && ta && ta->durable == 2) {
             json_array_append_new(tasks, desired_task(r));
             ta->sent = true; /* from now on only the node can say it is gone */
@@ -206,7 +206,7 @@ static json_t *desired_set(const node_t *n)
 
 /* Step 4: wait (mu held) until seq > known, a newer sync of the node (its
  * poll_gen moves past gen) or the deadline.  False when superseded. */
-static bool long_poll(jobs_t *j, node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
+static bool long_poll(engine_t *j, node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
 {
     if (wait_ms <= 0)
         return true;
@@ -231,7 +231,7 @@ static bool long_poll(jobs_t *j, node_t *n, uint64_t known, uint64_t gen, int64_
     return n->poll_gen == gen;
 }
 
-pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size_t errlen)
+pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, size_t errlen)
 {
     *resp = NULL;
     json_int_t version = json_integer_value(json_object_get(req, "version"));
@@ -267,10 +267,10 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     /* Freed resources: with a short queue decide at once, so that the new
      * placements are stored by the same commit as the exits (one fsync
      * before the next tasks can be sent); else leave it to the thread. */
-    if (j->need_pass && jobs_queue_short(j))
-        jobs_run_pass(j);
+    if (j->need_pass && engine_queue_short(j))
+        engine_run_pass(j);
     else
-        jobs_kick(j);
+        engine_kick(j);
     /* A server restarted since the agent's last answer: catch its seq up. */
     if (known > n->seq)
         n->seq = known + 1;
@@ -279,7 +279,7 @@ pai_err_t jobs_agent_sync(jobs_t *j, json_t *req, json_t **resp, char *err, size
     bool dirty = json_array_size(acks) > 0 || n->dirty;
     pthread_mutex_unlock(&j->mu);
 
-    if (dirty && jobs_flush(j) != PAI_OK) {
+    if (dirty && engine_flush(j) != PAI_OK) {
         json_decref(acks);
         snprintf(err, errlen, "the store is unavailable");
         return PAI_E_UNAVAILABLE;

@@ -1,5 +1,5 @@
 /*
- * cluster_vcs.c - creating, resizing and deleting virtual clusters at run
+ * vcs.c - creating, resizing and deleting virtual clusters at run
  * time (OpenPAI could not).
  *
  * The scheduler's interface has no call to change a VC, so a change builds a
@@ -27,7 +27,7 @@
 #include "common/yamltree.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
-#include "server/jobs_engine.h"
+#include "engine/engine_int.h"
 
 static json_t *ynode_json(const ynode_t *n)
 {
@@ -57,7 +57,7 @@ static json_t *ynode_json(const ynode_t *n)
     return json_stringn(n->str, n->len);
 }
 
-json_t *jobs_yaml_to_json(const char *yaml, size_t len)
+json_t *engine_yaml_to_json(const char *yaml, size_t len)
 {
     ydoc_t *doc = NULL;
     yerr_t yerr;
@@ -69,9 +69,9 @@ json_t *jobs_yaml_to_json(const char *yaml, size_t len)
 }
 
 /* Steps 2-5 into a new scheduler; the reason goes into err on refusal. */
-static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)
+static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = jobs_sched_opts(j);
+    sched_opts_t so = engine_sched_opts(j);
     char *text = json_dumps(cfg, JSON_COMPACT);
     sched_t *s = NULL;
     pai_err_t rc = text ? sched_new_config(text, strlen(text), &so, &s, err, errlen) : PAI_E_NOMEM;
@@ -79,7 +79,7 @@ static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err,
     if (rc != PAI_OK)
         return rc == PAI_E_NOMEM ? rc : PAI_E_INVALID;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        sched_node_t sn = jobs_sched_node(nodes_at(j->nodes, k));
+        sched_node_t sn = engine_sched_node(nodes_at(j->nodes, k));
         ignore_err(sched_node_update(s, &sn)); /* nodes outside the config are ignored */
     }
     for (size_t i = 0; i < j->nlist && rc == PAI_OK; i++) {
@@ -90,7 +90,7 @@ static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err,
             continue; /* queued again after the swap */
         }
         bool down = false;
-        rc = jobs_sched_restore(s, job, &down);
+        rc = engine_sched_restore(s, job, &down);
         if (rc != PAI_OK || down) {
             snprintf(err, errlen, "running job %s would lose its guaranteed resources", job->name);
             rc = PAI_E_INVALID;
@@ -105,7 +105,7 @@ static pai_err_t rebuild(jobs_t *j, const json_t *cfg, sched_t **out, char *err,
 }
 
 /* Swap to s (step 6 without the store) and queue the waiting jobs in it. */
-static void swap(jobs_t *j, sched_t *s, json_t *cfg)
+static void swap(engine_t *j, sched_t *s, json_t *cfg)
 {
     sched_t *old = j->sched;
     j->sched = s;
@@ -115,16 +115,16 @@ static void swap(jobs_t *j, sched_t *s, json_t *cfg)
         lc_job_t *job = j->list[i];
         if (job->queued && job->state == JOB_WAITING) {
             job->queued = false;
-            jobs_enqueue(j, job);
+            engine_enqueue(j, job);
         }
     }
     sched_free(old);
     j->vcs_stale = true;
     j->need_pass = true;
-    jobs_kick(j);
+    engine_kick(j);
 }
 
-static bool vc_has_jobs(jobs_t *j, const char *vc, char *who, size_t n)
+static bool vc_has_jobs(engine_t *j, const char *vc, char *who, size_t n)
 {
     for (size_t i = 0; i < j->nlist; i++) {
         const lc_job_t *job = j->list[i];
@@ -159,7 +159,7 @@ static pai_err_t check_cells(const json_t *cells, char *err, size_t errlen)
     return PAI_OK;
 }
 
-pai_err_t jobs_vc_change(jobs_t *j, const char *vc, const json_t *spec, bool *created, char *err,
+pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created, char *err,
                          size_t errlen)
 {
     *created = false;

@@ -1,5 +1,5 @@
 /*
- * cluster_nodes.h - the node registry of the server: agents, their
+ * nodes.h - the node registry of the server: agents, their
  * resources, health, per-address port pools and each node's desired set of
  * task attempts (refs) with its sequence number.
  *
@@ -8,15 +8,15 @@
  * the engine; a job is never freed while a ref to it exists (refs are
  * removed when their task attempt reaches a final state).
  */
-#ifndef PAI_SERVER_CLUSTER_NODES_H
-#define PAI_SERVER_CLUSTER_NODES_H
+#ifndef PAI_ENGINE_NODES_H
+#define PAI_ENGINE_NODES_H
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "server/lifecycle.h"
+#include "engine/lifecycle.h"
 
 typedef enum { NODE_HEALTHY, NODE_LOST, NODE__COUNT } node_state_t;
 
@@ -39,7 +39,7 @@ typedef struct node {
     node_ref_t *refs;
     size_t nrefs, caprefs;
     pthread_cond_t cv; /* long-poll wake-up */
-    uint64_t poll_gen; /* agentapi.c: syncs received (a newer one supersedes a held poll) */
+    uint64_t poll_gen; /* agentsync.c: syncs received (a newer one supersedes a held poll) */
 } node_t;
 
 typedef struct nodes nodes_t;

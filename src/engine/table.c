@@ -1,15 +1,15 @@
 /*
- * jobs_table.c - the job engine's table: a hash map by name (for lookups)
+ * table.c - the job engine's table: a hash map by name (for lookups)
  * and a list in submission order (for queries).  A job is added to the map
  * when it is accepted and published to the list once its record is durable.
- * Callers hold the engine's mutex (see jobs_engine.c).
+ * Callers hold the engine's mutex (see engine.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "server/jobs_engine.h"
+#include "engine/engine_int.h"
 
 static uint64_t hash_name(const char *s)
 {
@@ -19,9 +19,9 @@ static uint64_t hash_name(const char *s)
     return h;
 }
 
-static void map_grow(jobs_t *j);
+static void map_grow(engine_t *j);
 
-static void map_put(jobs_t *j, lc_job_t *job)
+static void map_put(engine_t *j, lc_job_t *job)
 {
     if ((j->tabn + 1) * 4 >= j->tabcap * 3)
         map_grow(j);
@@ -32,7 +32,7 @@ static void map_put(jobs_t *j, lc_job_t *job)
     j->tabn++;
 }
 
-static void map_grow(jobs_t *j)
+static void map_grow(engine_t *j)
 {
     lc_job_t **old = j->tab;
     size_t oldcap = j->tabcap;
@@ -45,7 +45,7 @@ static void map_grow(jobs_t *j)
     free(old);
 }
 
-lc_job_t *jobs_map_get(jobs_t *j, const char *name)
+lc_job_t *engine_map_get(engine_t *j, const char *name)
 {
     if (!j->tabcap)
         return NULL;
@@ -57,7 +57,7 @@ lc_job_t *jobs_map_get(jobs_t *j, const char *name)
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void map_del(jobs_t *j, const lc_job_t *job)
+static void map_del(engine_t *j, const lc_job_t *job)
 {
     size_t m = j->tabcap - 1, i = hash_name(job->name) & m;
     while (j->tab[i] && j->tab[i] != job)
@@ -74,7 +74,7 @@ static void map_del(jobs_t *j, const lc_job_t *job)
     }
 }
 
-static void list_add(jobs_t *j, lc_job_t *job)
+static void list_add(engine_t *j, lc_job_t *job)
 {
     if (j->nlist == j->caplist) {
         j->caplist = j->caplist ? j->caplist * 2 : 1024;
@@ -83,7 +83,7 @@ static void list_add(jobs_t *j, lc_job_t *job)
     j->list[j->nlist++] = job;
 }
 
-static void list_del(jobs_t *j, const lc_job_t *job)
+static void list_del(engine_t *j, const lc_job_t *job)
 {
     for (size_t i = 0; i < j->nlist; i++)
         if (j->list[i] == job) {
@@ -93,18 +93,18 @@ static void list_del(jobs_t *j, const lc_job_t *job)
         }
 }
 
-void jobs_table_add(jobs_t *j, lc_job_t *job)
+void engine_table_add(engine_t *j, lc_job_t *job)
 {
     map_put(j, job);
 }
 
-void jobs_table_publish(jobs_t *j, lc_job_t *job)
+void engine_table_publish(engine_t *j, lc_job_t *job)
 {
     job->pending = false;
     list_add(j, job);
 }
 
-void jobs_table_remove(jobs_t *j, lc_job_t *job)
+void engine_table_remove(engine_t *j, lc_job_t *job)
 {
     map_del(j, job);
     if (!job->pending)

@@ -1,5 +1,5 @@
 /*
- * jobs_api.c - the job operations behind the REST API: submit, list with
+ * jobs.c - the job operations behind the REST API: submit, list with
  * filters, detail, attempts, tasks, config, events, stop, tags, delete.
  *
  * Submission procedure:
@@ -20,8 +20,8 @@
 #include "common/util.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
-#include "server/jobs_codec.h"
-#include "server/jobs_engine.h"
+#include "engine/codec.h"
+#include "engine/engine_int.h"
 
 /* ---------------------------------------------------------------- submit */
 
@@ -118,10 +118,10 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
     return job;
 }
 
-static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t len)
+static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len)
 {
-    json_t *rec = jobs_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
-    json_t *cmd = jobs_cmds_encode(job);
+    json_t *rec = codec_job_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
+    json_t *cmd = codec_cmds_encode(job);
     char *rtext = json_dumps(rec, JSON_COMPACT), *ctext = json_dumps(cfg, JSON_COMPACT);
     char *mtext = json_dumps(cmd, JSON_COMPACT);
     json_decref(rec);
@@ -140,7 +140,7 @@ static pai_err_t store_job(jobs_t *j, lc_job_t *job, const char *yaml, size_t le
     return rc == PAI_E_EXISTS ? PAI_E_CONFLICT_JOB : rc;
 }
 
-static void unstore_job(jobs_t *j, const char *name)
+static void unstore_job(engine_t *j, const char *name)
 {
     store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
                          {STORE_OP_DEL, "jobcfg", name, 0, NULL},
@@ -150,20 +150,20 @@ static void unstore_job(jobs_t *j, const char *name)
 }
 
 /* Steps 2-4 for a parsed job. */
-static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, char **err_msg)
+static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, char **err_msg)
 {
     pthread_mutex_lock(&j->mu);
-    if (jobs_map_get(j, job->name)) {
+    if (engine_map_get(j, job->name)) {
         pthread_mutex_unlock(&j->mu);
         *err_msg = str_printf("job %s already exists", job->name);
         return PAI_E_CONFLICT_JOB;
     }
-    if (!jobs_vc_known(j, job->vc)) {
+    if (!engine_vc_known(j, job->vc)) {
         pthread_mutex_unlock(&j->mu);
         *err_msg = str_printf("virtual cluster %s does not exist", job->vc);
         return PAI_E_NO_VC;
     }
-    char *never = jobs_never_fits(j, job);
+    char *never = engine_never_fits(j, job);
     if (never) {
         pthread_mutex_unlock(&j->mu);
         *err_msg = str_printf("job %s can never fit: %s", job->name, never);
@@ -173,7 +173,7 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     }
     job->seq = j->next_seq++;
     job->pending = true;
-    jobs_table_add(j, job);
+    engine_table_add(j, job);
     pthread_mutex_unlock(&j->mu);
 
     pai_err_t rc = store_job(j, job, yaml, len);
@@ -187,14 +187,14 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
         FREE_NULL(&job->roles[r].mounts);
     }
     if (rc == PAI_OK) {
-        jobs_enqueue(j, job);
+        engine_enqueue(j, job);
         /* With a short queue a pass is cheap: wait for it, so the answer
          * already knows a REFUSE (can never fit) and a free cluster has
          * placed the job.  With a long queue, answer at once. */
-        if (job->queued && jobs_queue_short(j))
-            jobs_wait_pass(j);
+        if (job->queued && engine_queue_short(j))
+            engine_wait_pass(j);
         else
-            jobs_kick(j);
+            engine_kick(j);
     }
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {
@@ -203,14 +203,14 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
                                   job->waiting_reason ? job->waiting_reason : "refused");
         if (job->queued)
             ignore_err(sched_cancel(j->sched, job->name));
-        jobs_table_remove(j, job);
+        engine_table_remove(j, job);
         j->refused_at_submit += refused;
     } else {
-        jobs_table_publish(j, job);
+        engine_table_publish(j, job);
         if (job->state != JOB_WAITING || job->atts) {
             /* Placed while pending: store it now (the timer thread flushes)
              * so that its tasks can be sent to their agents. */
-            jobs_mark_dirty(j, job);
+            engine_mark_dirty(j, job);
             pthread_cond_signal(&j->timer_cv);
         }
         j->submitted++;
@@ -223,8 +223,8 @@ static pai_err_t admit(jobs_t *j, lc_job_t *job, const char *yaml, size_t len, c
     return rc;
 }
 
-pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
-                      jobs_vc_check_fn can_use_vc, jobs_mounts_fn mounts_fn, void *ud,
+pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
+                      engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn, void *ud,
                       char **name_out, char **err_msg, json_t **errs_json)
 {
     *name_out = NULL;
@@ -249,7 +249,7 @@ pai_err_t jobs_submit(jobs_t *j, const char *user, const char *yaml, size_t len,
     /* An unknown VC is reported before the permission check, as OpenPAI
      * does (NoVirtualClusterError rather than ForbiddenUserError). */
     pthread_mutex_lock(&j->mu);
-    bool vc_known = jobs_vc_known(j, spec->virtual_cluster);
+    bool vc_known = engine_vc_known(j, spec->virtual_cluster);
     pthread_mutex_unlock(&j->mu);
     if (!vc_known) {
         *err_msg = str_printf("virtual cluster %s does not exist", spec->virtual_cluster);
@@ -306,7 +306,7 @@ static bool any_tag_in(const lc_job_t *job, const char *csv)
     return false;
 }
 
-static bool matches(const lc_job_t *job, const jobs_filter_t *f)
+static bool matches(const lc_job_t *job, const engine_filter_t *f)
 {
     if (f->username && !csv_has(f->username, job->name, job->user_len))
         return false;
@@ -318,7 +318,7 @@ static bool matches(const lc_job_t *job, const jobs_filter_t *f)
             return false;
     }
     if (f->job_priority) {
-        const char *p = jobs_prio_name(job->prio);
+        const char *p = codec_prio_name(job->prio);
         bool def = job->prio == 2 && csv_has(f->job_priority, "default", 7);
         if (!def && !csv_has(f->job_priority, p, strlen(p)))
             return false;
@@ -426,7 +426,7 @@ static pai_err_t parse_order(const char *order, order_field_t *field, int *desc,
     return PAI_OK;
 }
 
-pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err, size_t errlen)
+pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char *err, size_t errlen)
 {
     order_field_t field;
     int desc;
@@ -452,7 +452,7 @@ pai_err_t jobs_list(jobs_t *j, const jobs_filter_t *f, json_t **out, char *err, 
     json_t *data = json_array();
     for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
         size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
-        json_array_append_new(data, jobs_render_summary(sel[idx]));
+        json_array_append_new(data, codec_render_summary(sel[idx]));
     }
     pthread_mutex_unlock(&j->mu);
     free(sel);
@@ -471,17 +471,17 @@ typedef struct {
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
-static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, const view_t *v, json_t **out)
+static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v, json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
         return PAI_E_NO_JOB;
     }
     if (!job->compacted) {
-        jobs_refresh_reason(j, job);
+        engine_refresh_reason(j, job);
         *out = fn(job, v);
         pthread_mutex_unlock(&j->mu);
         return PAI_OK;
@@ -494,7 +494,7 @@ static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, const view_
     json_t *rec = json_loads(text, 0, NULL);
     free(text);
     lc_job_t *full = NULL;
-    rc = rec ? jobs_decode(rec, &full) : PAI_E_INTERNAL;
+    rc = rec ? codec_job_decode(rec, &full) : PAI_E_INTERNAL;
     json_decref(rec);
     if (rc != PAI_OK)
         return PAI_E_INTERNAL;
@@ -505,10 +505,10 @@ static pai_err_t with_job(jobs_t *j, const char *name, render_fn fn, const view_
 
 static json_t *r_detail(const lc_job_t *job, const view_t *v)
 {
-    return jobs_render_detail(job, v->a);
+    return codec_render_detail(job, v->a);
 }
 
-pai_err_t jobs_detail(jobs_t *j, const char *name, int attempt, json_t **out)
+pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out)
 {
     view_t v = {.a = attempt};
     pai_err_t rc = with_job(j, name, r_detail, &v, out);
@@ -518,14 +518,14 @@ pai_err_t jobs_detail(jobs_t *j, const char *name, int attempt, json_t **out)
 static json_t *r_attempts(const lc_job_t *job, const view_t *v)
 {
     if (v->a >= 0)
-        return jobs_render_attempt(job, v->a);
+        return codec_render_attempt(job, v->a);
     json_t *arr = json_array();
     for (int k = job->atts ? job->natts - 1 : -1; k >= 0; k--)
-        json_array_append_new(arr, jobs_render_attempt(job, k));
+        json_array_append_new(arr, codec_render_attempt(job, k));
     return arr;
 }
 
-pai_err_t jobs_attempts(jobs_t *j, const char *name, int attempt, json_t **out)
+pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out)
 {
     view_t v = {.a = attempt};
     pai_err_t rc = with_job(j, name, r_attempts, &v, out);
@@ -542,10 +542,10 @@ static int role_of(const lc_job_t *job, const char *role)
 
 static json_t *r_task(const lc_job_t *job, const view_t *v)
 {
-    return jobs_render_task(job, v->a, role_of(job, v->role), v->index);
+    return codec_render_task(job, v->a, role_of(job, v->role), v->index);
 }
 
-pai_err_t jobs_task(jobs_t *j, const char *name, int attempt, const char *role, int index,
+pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role, int index,
                     json_t **out)
 {
     view_t v = {.a = attempt, .index = index, .role = role};
@@ -561,13 +561,13 @@ static json_t *r_log_source(const lc_job_t *job, const view_t *v)
     lc_task_attempt_t *t = lc_find(job, v->a, r, v->index, v->ta);
     if (!t || !t->node)
         return NULL;
-    char *id = jobs_attempt_id(job, v->a, r, v->index, v->ta);
+    char *id = codec_attempt_id(job, v->a, r, v->index, v->ta);
     json_t *o = json_pack("{ss ss}", "node", t->node, "id", id ? id : "");
     free(id);
     return o;
 }
 
-pai_err_t jobs_task_log_source(jobs_t *j, const char *name, int attempt, const char *role,
+pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, const char *role,
                                int index, int task_attempt, char **log_url, char **attempt_id)
 {
     *log_url = *attempt_id = NULL;
@@ -589,11 +589,11 @@ pai_err_t jobs_task_log_source(jobs_t *j, const char *name, int attempt, const c
     return *log_url ? PAI_OK : PAI_E_NO_TASK_LOG;
 }
 
-pai_err_t jobs_config_yaml(jobs_t *j, const char *name, char **out)
+pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out)
 {
     *out = NULL;
     bool owner;
-    if (!jobs_owner_check(j, name, "", &owner))
+    if (!engine_owner_check(j, name, "", &owner))
         return PAI_E_NO_JOB;
     char *text = NULL;
     pai_err_t rc = store_get(j->st, "jobcfg", name, &text);
@@ -641,10 +641,10 @@ static json_t *event_out(const json_t *e)
     return o;
 }
 
-pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **out)
+pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out)
 {
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
         return PAI_E_NO_JOB;
@@ -653,7 +653,7 @@ pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **ou
     json_t *ev = job->events;
     if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
         /* The live reason, not stored per job (memory with many waiting jobs). */
-        jobs_refresh_reason(j, job);
+        engine_refresh_reason(j, job);
         json_t *w =
             json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
                       "type", "Warning", "reason", "FailedScheduling", "message",
@@ -676,10 +676,10 @@ pai_err_t jobs_events(jobs_t *j, const char *name, const char *type, json_t **ou
 
 /* ---------------------------------------------------------------- changes */
 
-bool jobs_owner_check(jobs_t *j, const char *name, const char *user, bool *is_owner)
+bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *is_owner)
 {
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     bool found = job && !job->pending;
     *is_owner = found && user && strlen(user) == job->user_len &&
                 strncmp(job->name, user, job->user_len) == 0;
@@ -687,11 +687,11 @@ bool jobs_owner_check(jobs_t *j, const char *name, const char *user, bool *is_ow
     return found;
 }
 
-pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
+pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop)
 {
     int64_t now = time_wall_ms();
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
         return PAI_E_NO_JOB;
@@ -706,17 +706,17 @@ pai_err_t jobs_set_execution(jobs_t *j, const char *name, bool stop)
             j->need_pass = true;
         }
         if (!job->compacted)
-            jobs_event(job, "Normal", "StopRequested", "executionType STOP", now);
-        jobs_apply(j, job, &fx, now);
-        jobs_kick(j);
+            engine_event(job, "Normal", "StopRequested", "executionType STOP", now);
+        engine_apply(j, job, &fx, now);
+        engine_kick(j);
     }
     /* START of an existing job: OpenPAI restarts nothing either; accepted. */
     pthread_mutex_unlock(&j->mu);
-    return jobs_flush(j);
+    return engine_flush(j);
 }
 
 /* Tags of a compacted job: read-modify-write its stored record. */
-static pai_err_t tag_stored(jobs_t *j, const char *name, const char *tag, bool add)
+static pai_err_t tag_stored(engine_t *j, const char *name, const char *tag, bool add)
 {
     char *text = NULL;
     pai_err_t rc = store_get(j->st, "job", name, &text);
@@ -750,11 +750,11 @@ static pai_err_t tag_stored(jobs_t *j, const char *name, const char *tag, bool a
     return rc;
 }
 
-pai_err_t jobs_tag(jobs_t *j, const char *name, const char *tag, bool add)
+pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     pai_err_t rc = PAI_OK;
     bool stored = false;
     if (!job || job->pending)
@@ -768,29 +768,29 @@ pai_err_t jobs_tag(jobs_t *j, const char *name, const char *tag, bool add)
             (void)lc_del_tag(job, tag);
         stored = job->compacted;
         if (!stored)
-            jobs_mark_dirty(j, job);
+            engine_mark_dirty(j, job);
     }
     pthread_mutex_unlock(&j->mu);
     if (rc == PAI_OK && stored)
         rc = tag_stored(j, name, tag, add);
     pthread_mutex_unlock(&j->flush_mu);
     if (rc == PAI_OK && !stored)
-        rc = jobs_flush(j);
+        rc = engine_flush(j);
     return rc;
 }
 
-pai_err_t jobs_delete(jobs_t *j, const char *name)
+pai_err_t engine_delete(engine_t *j, const char *name)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
-    lc_job_t *job = jobs_map_get(j, name);
+    lc_job_t *job = engine_map_get(j, name);
     pai_err_t rc = PAI_OK;
     if (!job || job->pending)
         rc = PAI_E_NO_JOB;
     else if (!lc_job_state_final(job->state))
         rc = PAI_E_INVALID;
     else
-        jobs_table_remove(j, job);
+        engine_table_remove(j, job);
     pthread_mutex_unlock(&j->mu);
     if (rc == PAI_OK) {
         store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},

@@ -1,10 +1,10 @@
 /*
- * jobs_restore.c - rebuilding the engine from the store at start-up: nodes,
+ * restore.c - rebuilding the engine from the store at start-up: nodes,
  * then jobs; finished jobs are compacted, waiting ones requeued, running ones
  * restored into the scheduler from their allocations (downgraded to
  * opportunistic when their VC no longer holds them) and re-attached to their
  * nodes' desired sets.  Also the node -> scheduler view shared with run-time
- * VC changes (cluster_vcs.c).
+ * VC changes (vcs.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +12,13 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "server/jobs_engine.h"
+#include "engine/engine_int.h"
 #include "protocol/job.h"
-#include "server/jobs_codec.h"
+#include "engine/codec.h"
 
 static int restore_node(void *ud, const char *key, int64_t seq, const char *text)
 {
-    jobs_t *j = ud;
+    engine_t *j = ud;
     (void)seq;
     json_t *rec = json_loads(text, 0, NULL);
     if (!rec)
@@ -37,12 +37,12 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     n->gpus = json_incref(json_object_get(rec, "gpus"));
     n->ngpus = (int)json_array_size(n->gpus);
     n->last_seen_ms = time_mono_ms();
-    jobs_node_to_sched(j, n);
+    engine_node_to_sched(j, n);
     json_decref(rec);
     return 0;
 }
 
-sched_node_t jobs_sched_node(const node_t *n)
+sched_node_t engine_sched_node(const node_t *n)
 {
     sched_node_t sn = {n->name,
                        n->address,
@@ -55,9 +55,9 @@ sched_node_t jobs_sched_node(const node_t *n)
     return sn;
 }
 
-void jobs_node_to_sched(jobs_t *j, node_t *n)
+void engine_node_to_sched(engine_t *j, node_t *n)
 {
-    sched_node_t sn = jobs_sched_node(n);
+    sched_node_t sn = engine_sched_node(n);
     pai_err_t rc = sched_node_update(j->sched, &sn);
     j->vcs_stale = true;
     if (rc != PAI_OK)
@@ -65,7 +65,7 @@ void jobs_node_to_sched(jobs_t *j, node_t *n)
 }
 
 /* A running job after a restart: its allocations back into the scheduler. */
-pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
+pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
 {
     lc_attempt_t *a = lc_current(job);
     sched_alloc_t *allocs = xcalloc(job->total_tasks + 1, sizeof(*allocs));
@@ -104,12 +104,12 @@ pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded)
 }
 
 /* A running job after a restart: its allocations back into the scheduler. */
-static void restore_running(jobs_t *j, lc_job_t *job)
+static void restore_running(engine_t *j, lc_job_t *job)
 {
-    if (!jobs_load_cmds(j, job))
+    if (!engine_load_cmds(j, job))
         log_error("job=%s its commands are missing from the store", job->name);
     bool down = false;
-    pai_err_t rc = jobs_sched_restore(j->sched, job, &down);
+    pai_err_t rc = engine_sched_restore(j->sched, job, &down);
     if (rc == PAI_OK)
         job->queued = true;
     else
@@ -121,10 +121,10 @@ static void restore_running(jobs_t *j, lc_job_t *job)
 
 static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
 {
-    jobs_t *j = ud;
+    engine_t *j = ud;
     json_t *rec = json_loads(text, 0, NULL);
     lc_job_t *job = NULL;
-    if (!rec || jobs_decode(rec, &job) != PAI_OK) {
+    if (!rec || codec_job_decode(rec, &job) != PAI_OK) {
         log_error("job=%s stored record unreadable; skipped", key);
         json_decref(rec);
         return 0;
@@ -132,27 +132,27 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
     json_decref(rec);
     if (seq >= j->next_seq)
         j->next_seq = seq + 1;
-    jobs_table_add(j, job);
-    jobs_table_publish(j, job);
+    engine_table_add(j, job);
+    engine_table_publish(j, job);
     if (lc_job_state_final(job->state)) {
         lc_job_compact(job);
         job->compacted = true;
     } else if (job->state == JOB_WAITING) {
         lc_effects_t fx = {.requeue = true};
-        jobs_apply(j, job, &fx, time_wall_ms());
+        engine_apply(j, job, &fx, time_wall_ms());
     } else {
         restore_running(j, job);
     }
     return 0;
 }
 
-pai_err_t jobs_restore(jobs_t *j)
+pai_err_t engine_restore(engine_t *j)
 {
     pai_err_t rc = store_scan(j->st, "node", restore_node, j);
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
     j->need_pass = true;
-    jobs_schedule(j, time_wall_ms());
+    engine_schedule(j, time_wall_ms());
     log_info("restored %zu jobs, %zu nodes", j->nlist, nodes_count(j->nodes));
     return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * jobs_usage.c - GPU use now, as plain numbers, for the metrics history
+ * engine_usage.c - GPU use now, as plain numbers, for the metrics history
  * (history.c): cluster totals, per VC, per node and per running job.  One
  * call takes the engine lock once and copies what it needs.
  */
@@ -8,7 +8,7 @@
 
 #include "common/util.h"
 #include "sched/sched.h"
-#include "server/jobs_engine.h"
+#include "engine/engine_int.h"
 
 #define MAX_USAGE_VC_ROWS 4096
 
@@ -41,7 +41,7 @@ static int node_util(const node_t *n)
     return cnt ? (int)(sum / cnt + 0.5) : -1;
 }
 
-static void usage_vcs(jobs_t *j, jobs_usage_t *out)
+static void usage_vcs(engine_t *j, engine_usage_t *out)
 {
     sched_vc_status_t *rows = xcalloc(MAX_USAGE_VC_ROWS, sizeof(*rows));
     size_t n = sched_vc_status(j->sched, rows, MAX_USAGE_VC_ROWS);
@@ -49,7 +49,7 @@ static void usage_vcs(jobs_t *j, jobs_usage_t *out)
         n = MAX_USAGE_VC_ROWS;
     out->vcs = xcalloc(n + 1, sizeof(*out->vcs));
     for (size_t i = 0; i < n; i++) {
-        jobs_gauge_t *last = out->nvcs ? &out->vcs[out->nvcs - 1] : NULL;
+        engine_gauge_t *last = out->nvcs ? &out->vcs[out->nvcs - 1] : NULL;
         if (!last || strcmp(last->name, rows[i].vc) != 0) {
             last = &out->vcs[out->nvcs++];
             last->name = xstrdup(rows[i].vc);
@@ -60,7 +60,7 @@ static void usage_vcs(jobs_t *j, jobs_usage_t *out)
     free(rows);
 }
 
-static void usage_nodes(jobs_t *j, jobs_usage_t *out)
+static void usage_nodes(engine_t *j, engine_usage_t *out)
 {
     size_t nn = nodes_count(j->nodes), cap = nn + 1;
     sched_node_status_t *st = xcalloc(cap, sizeof(*st));
@@ -71,7 +71,7 @@ static void usage_nodes(jobs_t *j, jobs_usage_t *out)
     size_t nrefs = 0;
     for (size_t k = 0; k < nn; k++) {
         node_t *n = nodes_at(j->nodes, k);
-        jobs_gauge_t *g = &out->nodes[out->nnodes++];
+        engine_gauge_t *g = &out->nodes[out->nnodes++];
         g->name = xstrdup(n->name);
         for (size_t s = 0; s < ns; s++)
             if (strcmp(st[s].name, n->name) == 0)
@@ -106,7 +106,7 @@ static void usage_nodes(jobs_t *j, jobs_usage_t *out)
     free(jg);
 }
 
-void jobs_usage(jobs_t *j, jobs_usage_t *out)
+void engine_usage(engine_t *j, engine_usage_t *out)
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&j->mu);
@@ -119,14 +119,14 @@ void jobs_usage(jobs_t *j, jobs_usage_t *out)
     pthread_mutex_unlock(&j->mu);
 }
 
-static void gauges_free(jobs_gauge_t *g, size_t n)
+static void gauges_free(engine_gauge_t *g, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(g[i].name);
     free(g);
 }
 
-void jobs_usage_free(jobs_usage_t *u)
+void engine_usage_free(engine_usage_t *u)
 {
     gauges_free(u->vcs, u->nvcs);
     gauges_free(u->nodes, u->nnodes);

@@ -1,24 +1,24 @@
 /*
- * jobs_engine.h - internals of the job engine shared by its files
- * (jobs_engine.c, jobs_api.c, agentapi.c, cluster_views.c).  Everything
+ * engine_int.h - internals of the job engine shared by its files
+ * (engine.c, jobs.c, agentsync.c, views.c).  Everything
  * here is called with j->mu held unless it says otherwise.
  */
-#ifndef PAI_SERVER_JOBS_ENGINE_H
-#define PAI_SERVER_JOBS_ENGINE_H
+#ifndef PAI_ENGINE_ENGINE_INT_H
+#define PAI_ENGINE_ENGINE_INT_H
 
 #include <pthread.h>
 
-#include "server/cluster_nodes.h"
+#include "engine/nodes.h"
 #include "sched/sched.h"
-#include "server/jobs.h"
+#include "engine/engine.h"
 
-struct jobs {
+struct engine {
     pthread_mutex_t mu;       /* everything below */
     pthread_mutex_t flush_mu; /* orders store writes of job records */
     store_t *st;
     sched_t *sched;
     nodes_t *nodes;
-    jobs_opts_t opts;
+    engine_opts_t opts;
     lc_job_t **tab; /* name -> job, open addressing */
     size_t tabcap, tabn;
     lc_job_t **list; /* published jobs in submission order */
@@ -45,43 +45,43 @@ struct jobs {
     uint64_t submitted, refused_at_submit;
 };
 
-lc_job_t *jobs_map_get(jobs_t *j, const char *name);
-void jobs_table_add(jobs_t *j, lc_job_t *job);     /* reserve (pending) */
-void jobs_table_publish(jobs_t *j, lc_job_t *job); /* visible in lists */
-void jobs_table_remove(jobs_t *j, lc_job_t *job);
+lc_job_t *engine_map_get(engine_t *j, const char *name);
+void engine_table_add(engine_t *j, lc_job_t *job);     /* reserve (pending) */
+void engine_table_publish(engine_t *j, lc_job_t *job); /* visible in lists */
+void engine_table_remove(engine_t *j, lc_job_t *job);
 
-void jobs_mark_dirty(jobs_t *j, lc_job_t *job);
-void jobs_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
+void engine_mark_dirty(engine_t *j, lc_job_t *job);
+void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
                 int64_t now_ms);
-void jobs_enqueue(jobs_t *j, lc_job_t *job);
+void engine_enqueue(engine_t *j, lc_job_t *job);
 /* Run scheduling passes while j->need_pass (the scheduler thread, and
  * start-up before threads exist). */
-void jobs_schedule(jobs_t *j, int64_t now_ms);
+void engine_schedule(engine_t *j, int64_t now_ms);
 /* Ask the scheduler thread for a pass if one is needed.  Passes are
  * coalesced: every event queued before a pass starts is decided by it. */
-void jobs_kick(jobs_t *j);
+void engine_kick(engine_t *j);
 /* One pass now (mu held), counted like the scheduler thread's. */
-void jobs_run_pass(jobs_t *j);
+void engine_run_pass(engine_t *j);
 /* Wait (mu held) until a pass that starts after now has completed. */
-void jobs_wait_pass(jobs_t *j);
-/* Fewer than JOBS_SHORT_QUEUE jobs waited after the last pass. */
-#define JOBS_SHORT_QUEUE 256
-bool jobs_queue_short(const jobs_t *j);
+void engine_wait_pass(engine_t *j);
+/* Fewer than ENGINE_SHORT_QUEUE jobs waited after the last pass. */
+#define ENGINE_SHORT_QUEUE 256
+bool engine_queue_short(const engine_t *j);
 /* Is vc a VC the scheduler knows (cached)?  Unknown when it knows none. */
-bool jobs_vc_known(jobs_t *j, const char *vc);
+bool engine_vc_known(engine_t *j, const char *vc);
 /* A reason (malloc'ed) when the job can never fit the cluster or its VC as
  * they are now; NULL when it may fit.  A cheap check at submission; the
  * scheduler's REFUSE decides the subtle cases later. */
-char *jobs_never_fits(jobs_t *j, const lc_job_t *job);
+char *engine_never_fits(engine_t *j, const lc_job_t *job);
 /* Recompute a waiting job's reason (mu held): the scheduler's precise
  * explanation for this job now (sched_explain), else the VC view (the
  * scheduler runs with quiet_waits: no per-job WAIT reasons on every pass). */
-void jobs_refresh_reason(jobs_t *j, lc_job_t *job);
+void engine_refresh_reason(engine_t *j, lc_job_t *job);
 /* Act on the effects of a lifecycle event of job. */
-void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
-void jobs_node_to_sched(jobs_t *j, node_t *n);
-void jobs_tick(jobs_t *j);
-pai_err_t jobs_restore(jobs_t *j);
+void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
+void engine_node_to_sched(engine_t *j, node_t *n);
+void engine_tick(engine_t *j);
+pai_err_t engine_restore(engine_t *j);
 
 /* For calls whose failure is logged elsewhere or harmless here (a release of
  * a job the scheduler already forgot). */
@@ -91,20 +91,20 @@ static inline void ignore_err(pai_err_t e)
 }
 
 /* Load the roles' commands and images from the store when not in memory. */
-bool jobs_load_cmds(jobs_t *j, lc_job_t *job);
+bool engine_load_cmds(engine_t *j, lc_job_t *job);
 /* Give a running job's allocations to scheduler s (restart, VC change). */
-pai_err_t jobs_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
+pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
 /* A YAML document as JSON (plain scalars typed: integers, booleans, null);
  * NULL when it does not parse.  New reference. */
-json_t *jobs_yaml_to_json(const char *yaml, size_t len);
+json_t *engine_yaml_to_json(const char *yaml, size_t len);
 
 /* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
-pai_err_t jobs_flush(jobs_t *j);
+pai_err_t engine_flush(engine_t *j);
 
 /* The scheduler options every scheduler this engine builds uses (start-up
  * and run-time VC changes alike). */
-sched_opts_t jobs_sched_opts(const jobs_t *j);
+sched_opts_t engine_sched_opts(const engine_t *j);
 /* The scheduler's view of a registered node. */
-sched_node_t jobs_sched_node(const node_t *n);
+sched_node_t engine_sched_node(const node_t *n);
 
 #endif

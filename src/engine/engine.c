@@ -1,13 +1,13 @@
 /*
- * jobs_engine.c - the job engine's core: the scheduler glue, effects of
+ * engine.c - the job engine's core: the scheduler glue, effects of
  * lifecycle events, persistence and the timer thread.  The job table is in
- * jobs_table.c, start-up restore in jobs_restore.c.
+ * table.c, start-up restore in restore.c.
  *
  * Locking: one mutex `mu` guards the table, the nodes, the scheduler and
  * every lc_job_t.  Store writes happen outside `mu`; `flush_mu` orders them
  * so that a job's records reach the store in version order (the flusher
  * encodes under `mu`, writes under `flush_mu` only).  Threads that changed
- * something call jobs_flush() before answering: waiting on flush_mu while
+ * something call engine_flush() before answering: waiting on flush_mu while
  * another thread writes batches many changes into one commit.
  *
  * Procedure of one event (submission, agent report, node loss, timer):
@@ -15,9 +15,9 @@
  *   2. apply its effects: mark dirty, resync node refs (desired sets, seq,
  *      long-poll wake-ups), release / resubmit in the scheduler;
  *   3. run scheduling passes while something was released or queued;
- *   4. unlock; jobs_flush().
+ *   4. unlock; engine_flush().
  */
-#include "server/jobs_engine.h"
+#include "engine/engine_int.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -30,12 +30,12 @@
 #include "protocol/exitspec.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
-#include "server/jobs_codec.h"
+#include "engine/codec.h"
 
 #define TIMER_TICK_MS 250
 #define MAX_EVENTS    32
 
-lc_reaction_t jobs_exit_reaction(int code)
+lc_reaction_t engine_exit_reaction(int code)
 {
     switch (exitspec_for(code)->reaction) {
     case EXIT_REACTION_ALWAYS_RETRY:
@@ -51,7 +51,7 @@ lc_reaction_t jobs_exit_reaction(int code)
 
 /* ---------------------------------------------------------------- events */
 
-void jobs_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
+void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
                 int64_t now_ms)
 {
     json_t *ev = job->events;
@@ -76,7 +76,7 @@ void jobs_event(lc_job_t *job, const char *type, const char *reason, const char 
 
 /* ---------------------------------------------------------------- dirty */
 
-void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
+void engine_mark_dirty(engine_t *j, lc_job_t *job)
 {
     /* A compacted job's record is complete in the store; re-encoding it
      * from memory would lose its attempts. */
@@ -93,7 +93,7 @@ void jobs_mark_dirty(jobs_t *j, lc_job_t *job)
 /* ---------------------------------------------------------------- scheduler */
 
 /* Queue job in the scheduler (a first attempt, a retry, or after restart). */
-void jobs_enqueue(jobs_t *j, lc_job_t *job)
+void engine_enqueue(engine_t *j, lc_job_t *job)
 {
     if (job->queued)
         return;
@@ -124,14 +124,14 @@ void jobs_enqueue(jobs_t *j, lc_job_t *job)
 }
 
 /* A retry the scheduler will not take (its VC is gone...) fails the job. */
-static void enqueue_or_fail(jobs_t *j, lc_job_t *job, int64_t now)
+static void enqueue_or_fail(engine_t *j, lc_job_t *job, int64_t now)
 {
-    jobs_enqueue(j, job);
+    engine_enqueue(j, job);
     if (!job->refused || job->state != JOB_WAITING)
         return;
     lc_effects_t fx = {0};
     lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
-    jobs_apply(j, job, &fx, now);
+    engine_apply(j, job, &fx, now);
 }
 
 static int role_index(const lc_job_t *job, const char *name)
@@ -152,7 +152,7 @@ static int role_ports(const lc_role_t *r)
 
 /* The roles' commands and images, from the "jobcmd" record when they are
  * not in memory (a waiting job does not keep them).  False on failure. */
-bool jobs_load_cmds(jobs_t *j, lc_job_t *job)
+bool engine_load_cmds(engine_t *j, lc_job_t *job)
 {
     bool need = false;
     for (int r = 0; job->roles && r < job->nroles; r++)
@@ -164,22 +164,22 @@ bool jobs_load_cmds(jobs_t *j, lc_job_t *job)
         return false;
     json_t *rec = json_loads(text, 0, NULL);
     free(text);
-    bool ok = rec && jobs_cmds_decode(rec, job);
+    bool ok = rec && codec_cmds_decode(rec, job);
     json_decref(rec);
     return ok;
 }
 
 /* BIND: give every task its node, GPUs and ports; start the attempt. */
-static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_t now)
+static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int64_t now)
 {
-    if (!jobs_load_cmds(j, job)) {
+    if (!engine_load_cmds(j, job)) {
         log_error("job=%s its commands are missing from the store", job->name);
         ignore_err(sched_release(j->sched, job->name));
         job->queued = false;
         lc_effects_t fx = {0};
         lc_fail_waiting(job, EXIT_CREATION_PERMANENT, "the job's commands could not be read", now,
                         &fx);
-        jobs_apply(j, job, &fx, now);
+        engine_apply(j, job, &fx, now);
         return;
     }
     lc_place_t **rows = xcalloc((size_t)job->nroles, sizeof(*rows));
@@ -213,9 +213,9 @@ static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_
     } else {
         lc_effects_t fx = {0};
         lc_attempt_begin(job, (const lc_place_t *const *)rows, now, &fx);
-        jobs_event(job, "Normal", "Scheduled",
+        engine_event(job, "Normal", "Scheduled",
                    d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed", now);
-        jobs_apply(j, job, &fx, now);
+        engine_apply(j, job, &fx, now);
     }
     for (size_t k = 0; k < d->n_tasks; k++)
         free(ports[k]);
@@ -225,21 +225,21 @@ static void bind_job(jobs_t *j, lc_job_t *job, const sched_decision_t *d, int64_
     free(rows);
 }
 
-static void preempt_job(jobs_t *j, lc_job_t *v, const char *for_job, int64_t now)
+static void preempt_job(engine_t *j, lc_job_t *v, const char *for_job, int64_t now)
 {
     if (v->state != JOB_RUNNING)
         return;
     char msg[512];
     snprintf(msg, sizeof msg, "Preempted by job %s", for_job);
     lc_effects_t fx = {0};
-    lc_attempt_abort(v, EXIT_PREEMPTED, msg, now, jobs_exit_reaction, &fx);
-    jobs_event(v, "Warning", "Preempted", msg, now);
-    jobs_apply(j, v, &fx, now);
+    lc_attempt_abort(v, EXIT_PREEMPTED, msg, now, engine_exit_reaction, &fx);
+    engine_event(v, "Warning", "Preempted", msg, now);
+    engine_apply(j, v, &fx, now);
 }
 
-static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
+static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
 {
-    lc_job_t *job = jobs_map_get(j, d->job_id);
+    lc_job_t *job = engine_map_get(j, d->job_id);
     switch (d->kind) {
     case SCHED_BIND:
         if (!job || job->state != JOB_WAITING || job->stop_requested) {
@@ -252,7 +252,7 @@ static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
         return;
     case SCHED_PREEMPT:
         for (size_t v = 0; v < d->n_victims; v++) {
-            lc_job_t *victim = jobs_map_get(j, d->victims[v]);
+            lc_job_t *victim = engine_map_get(j, d->victims[v]);
             if (victim)
                 preempt_job(j, victim, d->job_id, now);
         }
@@ -263,7 +263,7 @@ static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
         free(job->waiting_reason);
         job->waiting_reason = xstrdup(d->reason ? d->reason : "waiting for resources");
         /* Not persisted: a restart recomputes waiting reasons. */
-        jobs_event(job, "Warning", "FailedScheduling", job->waiting_reason, now);
+        engine_event(job, "Warning", "FailedScheduling", job->waiting_reason, now);
         return;
     case SCHED_REFUSE:
         if (!job)
@@ -275,13 +275,13 @@ static void decision(jobs_t *j, const sched_decision_t *d, int64_t now)
         if (!job->pending) {
             lc_effects_t fx = {0};
             lc_fail_waiting(job, EXIT_CREATION_PERMANENT, job->waiting_reason, now, &fx);
-            jobs_apply(j, job, &fx, now);
+            engine_apply(j, job, &fx, now);
         }
         return;
     }
 }
 
-void jobs_schedule(jobs_t *j, int64_t now)
+void engine_schedule(engine_t *j, int64_t now)
 {
     for (int round = 0; round < 4 && j->need_pass; round++) {
         j->need_pass = false;
@@ -299,10 +299,10 @@ void jobs_schedule(jobs_t *j, int64_t now)
 
 /* ---------------------------------------------------------------- effects */
 
-void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
+void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
 {
     if (fx->changed)
-        jobs_mark_dirty(j, job);
+        engine_mark_dirty(j, job);
     nodes_sync_job(j->nodes, job);
     if (fx->release && job->queued) {
         if (sched_release(j->sched, job->name) != PAI_OK)
@@ -316,7 +316,7 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
         j->need_pass = true;
     }
     if (fx->requeue && job->state == JOB_WAITING) {
-        jobs_event(job, "Normal", "Retry", "job attempt retried", now);
+        engine_event(job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
             enqueue_or_fail(j, job, now);
         } else {
@@ -328,7 +328,7 @@ void jobs_apply(jobs_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
         }
     }
     if (fx->final)
-        jobs_event(job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
+        engine_event(job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
                    lc_job_state_name(job->state), now);
 }
 
@@ -344,7 +344,7 @@ typedef struct {
  * committed; only durable (2) ones are sent to agents, so an attempt id is
  * never handed out before the store knows it (a crash could otherwise hand
  * the same id to a new attempt, which an agent would refuse to start). */
-static void mark_durable(jobs_t *j, lc_job_t *job, uint8_t from, uint8_t to)
+static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
 {
     for (int k = 0; job->atts && k < job->natts; k++)
         for (int r = 0; r < job->nroles; r++)
@@ -362,7 +362,7 @@ static void mark_durable(jobs_t *j, lc_job_t *job, uint8_t from, uint8_t to)
             }
 }
 
-pai_err_t jobs_flush(jobs_t *j)
+pai_err_t engine_flush(engine_t *j)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
@@ -373,7 +373,7 @@ pai_err_t jobs_flush(jobs_t *j)
     for (size_t i = 0; i < n; i++) {
         lc_job_t *job = j->dirty[i];
         job->dirty = false;
-        json_t *rec = jobs_encode(job);
+        json_t *rec = codec_job_encode(job);
         texts[i] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
         mark_durable(j, job, 0, 1);
@@ -405,7 +405,7 @@ pai_err_t jobs_flush(jobs_t *j)
     for (size_t i = 0; i < n; i++) {
         lc_job_t *job = done[i].job;
         if (rc != PAI_OK) {
-            jobs_mark_dirty(j, job);
+            engine_mark_dirty(j, job);
             continue;
         }
         mark_durable(j, job, 1, 2);
@@ -428,7 +428,7 @@ pai_err_t jobs_flush(jobs_t *j)
 
 /* ---------------------------------------------------------------- timer */
 
-static void lose_node(jobs_t *j, node_t *n, int64_t now)
+static void lose_node(engine_t *j, node_t *n, int64_t now)
 {
     log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
     n->state = NODE_LOST;
@@ -445,16 +445,16 @@ static void lose_node(jobs_t *j, node_t *n, int64_t now)
             continue;
         lc_effects_t fx = {0};
         lc_task_exited(job, refs[i].role, refs[i].index, EXIT_NODE_LOST, "node lost", now,
-                       jobs_exit_reaction, &fx);
-        jobs_event(job, "Warning", "NodeLost", n->name, now);
-        jobs_apply(j, job, &fx, now);
+                       engine_exit_reaction, &fx);
+        engine_event(job, "Warning", "NodeLost", n->name, now);
+        engine_apply(j, job, &fx, now);
     }
     free(refs);
     nodes_clear_refs(j->nodes, n);
     j->need_pass = true;
 }
 
-void jobs_tick(jobs_t *j)
+void engine_tick(engine_t *j)
 {
     int64_t mono = time_mono_ms(), now = time_wall_ms();
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
@@ -473,12 +473,12 @@ void jobs_tick(jobs_t *j)
             i++;
         }
     }
-    jobs_kick(j);
+    engine_kick(j);
 }
 
 static void *timer_main(void *arg)
 {
-    jobs_t *j = arg;
+    engine_t *j = arg;
     pthread_mutex_lock(&j->mu);
     while (!j->stopping) {
         struct timespec ts;
@@ -491,11 +491,11 @@ static void *timer_main(void *arg)
         pthread_cond_timedwait(&j->timer_cv, &j->mu, &ts);
         if (j->stopping)
             break;
-        jobs_tick(j);
+        engine_tick(j);
         bool dirty = j->ndirty > 0;
         pthread_mutex_unlock(&j->mu);
         if (dirty)
-            ignore_err(jobs_flush(j));
+            ignore_err(engine_flush(j));
         pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
@@ -504,13 +504,13 @@ static void *timer_main(void *arg)
 
 /* ---------------------------------------------------------------- passes */
 
-void jobs_kick(jobs_t *j)
+void engine_kick(engine_t *j)
 {
     if (j->need_pass)
         pthread_cond_signal(&j->sched_cv);
 }
 
-void jobs_wait_pass(jobs_t *j)
+void engine_wait_pass(engine_t *j)
 {
     uint64_t want = j->passes_done + 1;
     j->need_pass = true;
@@ -519,17 +519,17 @@ void jobs_wait_pass(jobs_t *j)
         pthread_cond_wait(&j->pass_cv, &j->mu);
 }
 
-bool jobs_queue_short(const jobs_t *j)
+bool engine_queue_short(const engine_t *j)
 {
     const sched_vc_status_t *rows = j->vc_rows;
     int waiting = 0;
     for (size_t i = 0; rows && i < j->nvc_rows; i++)
         if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0)
             waiting += rows[i].waiting_jobs;
-    return waiting < JOBS_SHORT_QUEUE;
+    return waiting < ENGINE_SHORT_QUEUE;
 }
 
-static void snapshot_vcs(jobs_t *j)
+static void snapshot_vcs(engine_t *j)
 {
     sched_vc_status_t *rows = j->vc_rows;
     if (!rows)
@@ -538,9 +538,9 @@ static void snapshot_vcs(jobs_t *j)
     j->nvc_rows = n < 64 ? n : 64;
 }
 
-void jobs_run_pass(jobs_t *j)
+void engine_run_pass(engine_t *j)
 {
-    jobs_schedule(j, time_wall_ms());
+    engine_schedule(j, time_wall_ms());
     snapshot_vcs(j);
     j->passes_done++;
     pthread_cond_broadcast(&j->pass_cv);
@@ -552,7 +552,7 @@ void jobs_run_pass(jobs_t *j)
  * shared by every event that arrived during the previous one). */
 static void *scheduler_main(void *arg)
 {
-    jobs_t *j = arg;
+    engine_t *j = arg;
     pthread_mutex_lock(&j->mu);
     while (!j->stopping) {
         if (!j->need_pass) {
@@ -560,11 +560,11 @@ static void *scheduler_main(void *arg)
             continue;
         }
         int64_t t0 = time_mono_us();
-        jobs_run_pass(j);
+        engine_run_pass(j);
         int64_t dt = time_mono_us() - t0;
         pthread_mutex_unlock(&j->mu);
         if (j->ndirty > 0)
-            ignore_err(jobs_flush(j));
+            ignore_err(engine_flush(j));
         /* Duty cycle at most one half: a pass over a long queue holds the
          * engine lock, and API calls must get their turn between passes. */
         if (dt > 200) {
@@ -578,7 +578,7 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-bool jobs_vc_known(jobs_t *j, const char *vc)
+bool engine_vc_known(engine_t *j, const char *vc)
 {
     if (j->vcs_stale) {
         sched_vc_status_t *rows = xcalloc(4096, sizeof(*rows));
@@ -606,7 +606,7 @@ bool jobs_vc_known(jobs_t *j, const char *vc)
     return false;
 }
 
-char *jobs_never_fits(jobs_t *j, const lc_job_t *job)
+char *engine_never_fits(engine_t *j, const lc_job_t *job)
 {
     int max_node = 0, vc_gpus = -1;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
@@ -621,7 +621,7 @@ char *jobs_never_fits(jobs_t *j, const lc_job_t *job)
             return str_printf("task role %s asks for %d GPUs per instance; the largest node "
                               "has %d",
                               job->roles[r].name, job->roles[r].gpu, max_node);
-    (void)jobs_vc_known(j, job->vc); /* refresh the cache */
+    (void)engine_vc_known(j, job->vc); /* refresh the cache */
     for (size_t i = 0; i < j->nvcs; i++)
         if (strcmp(j->vcs[i], job->vc) == 0)
             vc_gpus = j->vc_gpus[i];
@@ -631,7 +631,7 @@ char *jobs_never_fits(jobs_t *j, const lc_job_t *job)
     return NULL;
 }
 
-void jobs_refresh_reason(jobs_t *j, lc_job_t *job)
+void engine_refresh_reason(engine_t *j, lc_job_t *job)
 {
     if (job->state != JOB_WAITING || job->refused)
         return;
@@ -671,7 +671,7 @@ static int64_t mono_us(void *ctx)
     return time_mono_us();
 }
 
-sched_opts_t jobs_sched_opts(const jobs_t *j)
+sched_opts_t engine_sched_opts(const engine_t *j)
 {
     sched_opts_t so = {.policy = SCHED_POLICY_PAI,
                        .starvation_ms = j->opts.starvation_ms,
@@ -680,10 +680,10 @@ sched_opts_t jobs_sched_opts(const jobs_t *j)
     return so;
 }
 
-static pai_err_t make_sched(jobs_t *j, sched_t **out, char *err, size_t errlen)
+static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen)
 {
-    sched_opts_t so = jobs_sched_opts(j);
-    const jobs_opts_t *o = &j->opts;
+    sched_opts_t so = engine_sched_opts(j);
+    const engine_opts_t *o = &j->opts;
     char *stored = NULL;
     /* A VC change at run time stored the whole config; it wins over the file. */
     if (store_get(j->st, "meta", "hived_config", &stored) == PAI_OK) {
@@ -713,15 +713,15 @@ static pai_err_t make_sched(jobs_t *j, sched_t **out, char *err, size_t errlen)
     } else {
         rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
         if (rc == PAI_OK)
-            j->hived = jobs_yaml_to_json(buf_str(&b), b.len);
+            j->hived = engine_yaml_to_json(buf_str(&b), b.len);
     }
     buf_free(&b);
     return rc;
 }
 
-pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err, size_t errlen)
+pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, char *err, size_t errlen)
 {
-    jobs_t *j = xcalloc(1, sizeof(*j));
+    engine_t *j = xcalloc(1, sizeof(*j));
     j->st = st;
     j->opts = *opts;
     if (j->opts.node_lost_timeout_s <= 0)
@@ -748,7 +748,7 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
     if (rc != PAI_OK)
         goto fail;
     pthread_mutex_lock(&j->mu);
-    rc = jobs_restore(j);
+    rc = engine_restore(j);
     pthread_mutex_unlock(&j->mu);
     if (rc != PAI_OK) {
         snprintf(err, errlen, "loading jobs from the store failed: %s", pai_err_msg(rc));
@@ -766,15 +766,15 @@ pai_err_t jobs_new(store_t *st, const jobs_opts_t *opts, jobs_t **out, char *err
         goto fail;
     }
     j->sched_started = true;
-    ignore_err(jobs_flush(j));
+    ignore_err(engine_flush(j));
     *out = j;
     return PAI_OK;
 fail:
-    jobs_free(j);
+    engine_free(j);
     return rc;
 }
 
-void jobs_quiesce(jobs_t *j)
+void engine_quiesce(engine_t *j)
 {
     if (!j)
         return;
@@ -788,11 +788,11 @@ void jobs_quiesce(jobs_t *j)
     pthread_mutex_unlock(&j->mu);
 }
 
-void jobs_free(jobs_t *j)
+void engine_free(engine_t *j)
 {
     if (!j)
         return;
-    jobs_quiesce(j);
+    engine_quiesce(j);
     if (j->timer_started)
         pthread_join(j->timer, NULL);
     if (j->sched_started)

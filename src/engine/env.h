@@ -1,18 +1,18 @@
 /*
- * jobs_env.h - a task's OpenPAI environment (PAI_* variables, visible GPUs),
+ * env.h - a task's OpenPAI environment (PAI_* variables, visible GPUs),
  * computed from the placement of every task of the job's current attempt.
  */
-#ifndef PAI_SERVER_JOBS_ENV_H
-#define PAI_SERVER_JOBS_ENV_H
+#ifndef PAI_ENGINE_ENV_H
+#define PAI_ENGINE_ENV_H
 
 #include <jansson.h>
 
-#include "server/lifecycle.h"
+#include "engine/lifecycle.h"
 
 #define PAI_ENV_NAME_MAX 256
 
 /* {"NAME": "value", ...} for task (role, index) of the current attempt;
  * NULL when there is no such task.  New reference. */
-json_t *jobs_task_env(const lc_job_t *job, int role, int index);
+json_t *engine_task_env(const lc_job_t *job, int role, int index);
 
 #endif

@@ -1,10 +1,10 @@
 /*
- * jobs_codec.c - stored records and REST views of jobs (see jobs_codec.h).
+ * codec.c - stored records and REST views of jobs (see codec.h).
  *
  * Field names of the views are OpenPAI's (rest-server's job detail and
  * job-attempt responses), so that its clients read them unchanged.
  */
-#include "server/jobs_codec.h"
+#include "engine/codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +14,12 @@
 #include "protocol/exitspec.h"
 #include "protocol/job.h"
 
-const char *jobs_prio_name(int prio)
+const char *codec_prio_name(int prio)
 {
     return job_priority_name((job_priority_t)prio);
 }
 
-int jobs_prio_parse(const char *s)
+int codec_prio_parse(const char *s)
 {
     job_priority_t p;
     return job_priority_parse(s, &p) ? (int)p : -1;
@@ -42,7 +42,7 @@ static json_t *encode_role(const lc_role_t *r)
     json_t *ports = json_array();
     for (int p = 0; p < r->nports; p++)
         json_array_append_new(ports, json_pack("[si]", r->ports[p].label, r->ports[p].count));
-    /* command and image live in the "jobcmd" record (jobs_cmds_encode). */
+    /* command and image live in the "jobcmd" record (codec_cmds_encode). */
     return json_pack("{ss si si si si si si si so so so}", "name", r->name, "instances",
                      r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm", r->shm_mb,
                      "minFailed", r->min_failed, "minSucceeded", r->min_succeeded, "ports", ports,
@@ -83,7 +83,7 @@ static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
                      jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag), "tasks", roles);
 }
 
-json_t *jobs_encode(const lc_job_t *job)
+json_t *codec_job_encode(const lc_job_t *job)
 {
     json_t *roles = json_array(), *tags = json_array(), *atts = json_array();
     for (int r = 0; r < job->nroles; r++)
@@ -106,7 +106,7 @@ json_t *jobs_encode(const lc_job_t *job)
     return rec;
 }
 
-json_t *jobs_cmds_encode(const lc_job_t *job)
+json_t *codec_cmds_encode(const lc_job_t *job)
 {
     json_t *roles = json_array();
     for (int r = 0; r < job->nroles; r++)
@@ -118,7 +118,7 @@ json_t *jobs_cmds_encode(const lc_job_t *job)
     return json_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
 }
 
-bool jobs_cmds_decode(const json_t *rec, lc_job_t *job)
+bool codec_cmds_decode(const json_t *rec, lc_job_t *job)
 {
     const json_t *roles = json_object_get(rec, "roles");
     if (json_array_size(roles) != (size_t)job->nroles || !job->roles)
@@ -276,7 +276,7 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->retry_at_ms = jlong(rec, "retryAtMs");
 }
 
-pai_err_t jobs_decode(const json_t *rec, lc_job_t **out)
+pai_err_t codec_job_decode(const json_t *rec, lc_job_t **out)
 {
     *out = NULL;
     if (!json_is_object(rec) || jint(rec, "v") != JOBS_RECORD_VERSION ||
@@ -335,7 +335,7 @@ static json_t *exit_spec_json(bool has, int code)
     return has ? exitspec_to_json(exitspec_for(code)) : json_null();
 }
 
-json_t *jobs_render_summary(const lc_job_t *job)
+json_t *codec_render_summary(const lc_job_t *job)
 {
     json_t *tags = json_array();
     for (int t = 0; t < job->ntags; t++)
@@ -351,7 +351,7 @@ json_t *jobs_render_summary(const lc_job_t *job)
         ms_or_null(job->launch_ms), "completedTime", ms_or_null(job->complete_ms), "appExitCode",
         job->has_exit ? json_integer(job->exit_code) : json_null(), "virtualCluster", job->vc,
         "totalGpuNumber", (int)job->total_gpus, "totalTaskNumber", (int)job->total_tasks,
-        "totalTaskRoleNumber", job->nroles, "jobPriority", jobs_prio_name(job->prio),
+        "totalTaskRoleNumber", job->nroles, "jobPriority", codec_prio_name(job->prio),
         "executionType", json_string(job->stop_requested ? "STOP" : "START"));
 }
 
@@ -403,7 +403,7 @@ static json_t *task_attempt_json(const lc_job_t *job, int ja, int role, int i,
                                  const lc_task_attempt_t *ta)
 {
     const lc_role_t *r = &job->roles[role];
-    char *uid = jobs_attempt_id(job, ja, role, i, ta->index);
+    char *uid = codec_attempt_id(job, ja, role, i, ta->index);
     json_t *o = json_pack(
         "{si ss so so so ss so so so so so so so so so}", "attemptId", ta->index, "attemptState",
         lc_task_state_name(ta->state), "currentAttemptCreatedTime", ms_or_null(ta->created_ms),
@@ -464,7 +464,7 @@ static const char *attempt_state_name(const lc_job_t *job, const lc_attempt_t *a
     return lc_job_state_name(a == &job->atts[job->natts - 1] ? job->state : a->state);
 }
 
-json_t *jobs_render_detail(const lc_job_t *job, int attempt)
+json_t *codec_render_detail(const lc_job_t *job, int attempt)
 {
     const lc_attempt_t *a = NULL;
     if (job->atts && job->natts > 0) {
@@ -476,7 +476,7 @@ json_t *jobs_render_detail(const lc_job_t *job, int attempt)
     } else if (attempt > 0) {
         return NULL;
     }
-    json_t *summary = jobs_render_summary(job);
+    json_t *summary = codec_render_summary(job);
     json_t *status = json_deep_copy(summary);
     set_username(status, job);
     json_object_del(status, "tags");
@@ -515,7 +515,7 @@ json_t *jobs_render_detail(const lc_job_t *job, int attempt)
     return d;
 }
 
-json_t *jobs_render_attempt(const lc_job_t *job, int attempt)
+json_t *codec_render_attempt(const lc_job_t *job, int attempt)
 {
     if (!job->atts || attempt < 0 || attempt >= job->natts)
         return NULL;
@@ -526,7 +526,7 @@ json_t *jobs_render_attempt(const lc_job_t *job, int attempt)
         for (int i = 0; i < job->roles[r].instances; i++) {
             const lc_task_t *t = &a->tasks[r][i];
             const lc_task_attempt_t *ta = &t->atts[t->natts - 1];
-            char *uid = jobs_attempt_id(job, attempt, r, i, ta->index);
+            char *uid = codec_attempt_id(job, attempt, r, i, ta->index);
             json_array_append_new(
                 st, json_pack("{si ss ss so so so si}", "taskIndex", i, "taskState",
                               lc_task_state_name(ta->state), "containerId", uid ? uid : "",
@@ -562,7 +562,7 @@ json_t *jobs_render_attempt(const lc_job_t *job, int attempt)
     return o;
 }
 
-json_t *jobs_render_task(const lc_job_t *job, int attempt, int role, int index)
+json_t *codec_render_task(const lc_job_t *job, int attempt, int role, int index)
 {
     if (!job->atts || attempt < 0 || attempt >= job->natts || role < 0 || role >= job->nroles ||
         index < 0 || index >= job->roles[role].instances)
@@ -583,7 +583,7 @@ json_t *jobs_render_task(const lc_job_t *job, int attempt, int role, int index)
 
 /* ---------------------------------------------------------- attempt ids */
 
-char *jobs_attempt_id(const lc_job_t *job, int ja, int role, int index, int ta)
+char *codec_attempt_id(const lc_job_t *job, int ja, int role, int index, int ta)
 {
     return str_printf("%s/%d/%s/%d/%d", job->name, ja, job->roles[role].name, index, ta);
 }
@@ -612,7 +612,7 @@ static bool take_seg(const char **p, char *dst, size_t n)
     return true;
 }
 
-pai_err_t jobs_attempt_id_parse(const char *id, char *name, size_t n, int *ja, char *role,
+pai_err_t codec_attempt_id_parse(const char *id, char *name, size_t n, int *ja, char *role,
                                 size_t rn, int *index, int *ta)
 {
     const char *p = id;

@@ -4,7 +4,7 @@
  *
  * A job (lc_job_t) is a compact summary plus, while it is active, its
  * attempts (lc_attempt_t), each with one lc_task_t per task instance, each
- * with its task attempts (lc_task_attempt_t).  The server (jobs_engine.c)
+ * with its task attempts (lc_task_attempt_t).  The server (engine.c)
  * owns the locking, the store and the agents; it feeds events in here and
  * acts on the effects that come back:
  *
@@ -24,8 +24,8 @@
  * Every state change goes through lc_job_set_state / lc_task_set_state,
  * which check the transition against a table and log old -> new.
  */
-#ifndef PAI_SERVER_LIFECYCLE_H
-#define PAI_SERVER_LIFECYCLE_H
+#ifndef PAI_ENGINE_LIFECYCLE_H
+#define PAI_ENGINE_LIFECYCLE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -158,7 +158,7 @@ typedef struct lc_job {
     bool stop_requested;
     bool gang;
     bool has_exit;
-    /* Owned by the engine (jobs_engine.c), not by the lifecycle. */
+    /* Owned by the engine (engine.c), not by the lifecycle. */
     bool dirty;     /* to persist */
     bool pending;   /* reserved by a submission not yet committed */
     bool compacted; /* attempts live only in the store */

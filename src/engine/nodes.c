@@ -1,11 +1,11 @@
 /*
- * cluster_nodes.c - node registry, port pools and desired sets (see
- * cluster_nodes.h).
+ * nodes.c - node registry, port pools and desired sets (see
+ * nodes.h).
  *
  * Ports are pooled per address, not per node: several agents on one host
  * (tests, `pai up`) share the address, and tasks on them must not collide.
  */
-#include "server/cluster_nodes.h"
+#include "engine/nodes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +247,8 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
     if (live != r->desired) {
         r->desired = live;
         /* An attempt not yet committed is left out of the desired set
-         * (agentapi.c): the commit bumps seq (mark_durable in
-         * jobs_engine.c).  Bumping now too would answer held polls with
+         * (agentsync.c): the commit bumps seq (mark_durable in
+         * engine.c).  Bumping now too would answer held polls with
          * an unchanged set: one more round trip before the agent hears. */
         if (!live || ta->durable == 2)
             nodes_bump(n);

@@ -1,5 +1,5 @@
 /*
- * cluster_views.c - read-only views of the cluster for the API: virtual
+ * views.c - read-only views of the cluster for the API: virtual
  * clusters (from the scheduler's VC status), SKU types, nodes and tasks in
  * the shape of Kubernetes' node and pod lists (our equivalent of
  * /api/v2/kubernetes/...), and the /metrics collector.
@@ -10,8 +10,8 @@
 
 #include "common/util.h"
 #include "sched/sched.h"
-#include "server/jobs_codec.h"
-#include "server/jobs_engine.h"
+#include "engine/codec.h"
+#include "engine/engine_int.h"
 #include "server/metrics.h"
 
 #define MAX_VC_ROWS 4096
@@ -53,7 +53,7 @@ static json_t *vc_json(const sched_vc_status_t *rows, size_t n)
                      "waitingJobs", waiting, "clusterGpus", (json_int_t)tot);
 }
 
-json_t *jobs_vcs_json(jobs_t *j, const char *only_vc)
+json_t *engine_vcs_json(engine_t *j, const char *only_vc)
 {
     sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
     pthread_mutex_lock(&j->mu);
@@ -78,7 +78,7 @@ json_t *jobs_vcs_json(jobs_t *j, const char *only_vc)
     return one;
 }
 
-json_t *jobs_skus_json(jobs_t *j)
+json_t *engine_skus_json(engine_t *j)
 {
     json_t *out = json_object();
     pthread_mutex_lock(&j->mu);
@@ -96,7 +96,7 @@ json_t *jobs_skus_json(jobs_t *j)
     return out;
 }
 
-json_t *jobs_nodes_json(jobs_t *j)
+json_t *engine_nodes_json(engine_t *j)
 {
     json_t *items = json_array();
     pthread_mutex_lock(&j->mu);
@@ -134,7 +134,7 @@ json_t *jobs_nodes_json(jobs_t *j)
 static json_t *pod_json(const node_t *n, const node_ref_t *r)
 {
     const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
-    char *id = jobs_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
+    char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
     json_t *o = json_pack(
         "{s{ss ss s{ss ss si}} s{ss} s{ss ss}}", "metadata", "name", id ? id : "", "namespace",
         "default", "labels", "pai/job", r->job->name, "pai/role", r->job->roles[r->role].name,
@@ -144,7 +144,7 @@ static json_t *pod_json(const node_t *n, const node_ref_t *r)
     return o;
 }
 
-json_t *jobs_pods_json(jobs_t *j, const char *namespace_)
+json_t *engine_pods_json(engine_t *j, const char *namespace_)
 {
     json_t *items = json_array();
     bool any_ns = !namespace_ || !*namespace_ || strcmp(namespace_, "default") == 0;
@@ -165,7 +165,7 @@ typedef struct {
     int64_t n[JOB__COUNT];
 } vc_count_t;
 
-static void jobs_by_state(jobs_t *j, buf_t *out)
+static void engine_by_state(engine_t *j, buf_t *out)
 {
     vc_count_t *c = NULL;
     size_t nc = 0;
@@ -194,7 +194,7 @@ static void jobs_by_state(jobs_t *j, buf_t *out)
     free(c);
 }
 
-static void nodes_by_state(jobs_t *j, buf_t *out)
+static void nodes_by_state(engine_t *j, buf_t *out)
 {
     int64_t n[NODE__COUNT] = {0};
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
@@ -204,7 +204,7 @@ static void nodes_by_state(jobs_t *j, buf_t *out)
     metrics_sample(out, "pai_nodes", "state=\"lost\"", (double)n[NODE_LOST]);
 }
 
-static void gpus_by_vc(jobs_t *j, buf_t *out)
+static void gpus_by_vc(engine_t *j, buf_t *out)
 {
     sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
     size_t n = sched_vc_status(j->sched, rows, MAX_VC_ROWS);
@@ -233,7 +233,7 @@ static void gpus_by_vc(jobs_t *j, buf_t *out)
     free(rows);
 }
 
-static void sched_latency(jobs_t *j, buf_t *out)
+static void sched_latency(engine_t *j, buf_t *out)
 {
     sched_summary_t s;
     sched_summary(j->sched, &s);
@@ -261,11 +261,11 @@ static void sched_latency(jobs_t *j, buf_t *out)
     metrics_sample(out, "pai_cluster_gpus", "use=\"unhealthy\"", s.bad_gpus);
 }
 
-void jobs_metrics(void *ud, buf_t *out)
+void engine_metrics(void *ud, buf_t *out)
 {
-    jobs_t *j = ud;
+    engine_t *j = ud;
     pthread_mutex_lock(&j->mu);
-    jobs_by_state(j, out);
+    engine_by_state(j, out);
     nodes_by_state(j, out);
     gpus_by_vc(j, out);
     sched_latency(j, out);

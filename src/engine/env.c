@@ -1,5 +1,5 @@
 /*
- * jobs_env.c - the environment of a task (OpenPAI's PAI_* variables),
+ * env.c - the environment of a task (OpenPAI's PAI_* variables),
  * computed by the server from the placement of every task of the attempt,
  * so each task sees its peers' addresses and ports.
  *
@@ -17,7 +17,7 @@
  * PAI_TASK_ROLE_<role>_HOST_LIST ("ip:port,..." with the first port),
  * PAI_JOB_VC_NAME, PAI_GPU_COUNT.
  */
-#include "server/jobs_env.h"
+#include "engine/env.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,7 +129,7 @@ static void gpu_vars(json_t *env, uint64_t mask)
     seti(env, "PAI_GPU_COUNT", n);
 }
 
-json_t *jobs_task_env(const lc_job_t *job, int role, int index)
+json_t *engine_task_env(const lc_job_t *job, int role, int index)
 {
     const lc_task_attempt_t *ta = lc_task_current(job, role, index);
     if (!ta)

@@ -13,7 +13,7 @@
  * FAILED, ALWAYS_RETRY / BACKOFF -> a new attempt (not counted), RETRY_TO_MAX
  * -> a new attempt while acc_retries < jobRetryCount.
  */
-#include "server/lifecycle.h"
+#include "engine/lifecycle.h"
 
 #include <jansson.h>
 #include <stdlib.h>
