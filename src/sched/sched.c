@@ -293,7 +293,7 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
     } else if (s->derived && nd->gpus != s->nodes[i].ngpu) {
         return PAI_E_INVALID; /* a node changing its GPU count must be re-added */
     }
-    node_t *n = &s->nodes[i];
+    sched_mnode_t *n = &s->nodes[i];
     if (strcmp(n->name, nd->name) != 0) {
         if (strcmp(n->name, n->key) != 0)
             sched_strmap_del(&s->node_map, n->name);
@@ -318,7 +318,7 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
     int i = sched_find_node(s, name);
     if (i == SCHED_NONE)
         return PAI_E_NOT_FOUND;
-    node_t *n = &s->nodes[i];
+    sched_mnode_t *n = &s->nodes[i];
     n->healthy = healthy;
     s->topo_ver++;
     if (!healthy)
@@ -364,7 +364,7 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
     d->opportunistic = j->oppo;
     /* tasks bound by this decision are those without an emitted mark */
     for (int i = 0; i < j->n_tasks; i++) {
-        task_t *t = &j->tasks[i];
+        sched_task_t *t = &j->tasks[i];
         if (!t->bound || t->emitted)
             continue;
         t->emitted = true;
@@ -400,7 +400,7 @@ static pai_err_t emit_preempt(sched_t *s, int slot, const attempt_t *at)
     for (int i = 0; i < at->n_victims; i++) {
         job_t *vj = &s->jobs[at->victims[i]];
         v[i] = arena_str(s, vj->id);
-        vj->state = JOB_DYING;
+        vj->state = SCHED_JOB_DYING;
         vj->dying_for = slot;
     }
     d->victims = v;
@@ -471,9 +471,9 @@ static pai_err_t bind_now(sched_t *s, int slot)
     job_t *j = &s->jobs[slot];
     sched_jobs_clear_reservation(s, slot);
     pai_err_t rc = emit_bind(s, slot, 0);
-    if (j->state == JOB_WAITING)
+    if (j->state == SCHED_JOB_WAITING)
         sched_jobs_track_running(s, j, +1);
-    j->state = JOB_RUNNING;
+    j->state = SCHED_JOB_RUNNING;
     if (!j->oppo && j->lazy && j->vc != SCHED_NONE && !j->lazy_counted) {
         s->vcs[j->vc].lazy_running++;
         j->lazy_counted = true;
@@ -500,7 +500,7 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
         (guaranteed && s->vcs[j->vc].lazy_running > 0 && sched_policy_try_lazy(s, slot)))
         return bind_now(s, slot);
     sched_policy_reset_tentative(j);
-    if (guaranteed && j->state == JOB_WAITING && sched_jobs_may_preempt(s, j) &&
+    if (guaranteed && j->state == SCHED_JOB_WAITING && sched_jobs_may_preempt(s, j) &&
         sched_policy_try_place(s, slot, MODE_PREEMPT)) {
         sched_attempt_victims(s, &s->at);
         sched_policy_reset_tentative(j);
@@ -508,11 +508,11 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
             return emit_preempt(s, slot, &s->at);
     }
     sched_policy_reset_tentative(j);
-    if (j->state == JOB_WAITING && sched_reasons_never_fits(s, j)) {
+    if (j->state == SCHED_JOB_WAITING && sched_reasons_never_fits(s, j)) {
         j->refuse = true;
         return emit_text(s, SCHED_REFUSE, slot);
     }
-    if (guaranteed && j->state == JOB_WAITING)
+    if (guaranteed && j->state == SCHED_JOB_WAITING)
         sched_reasons_maybe_reserve(s, slot, now);
     if (memo_ok(j))
         memo_add(s, j, mvc);
@@ -580,7 +580,7 @@ static void record_latency(sched_t *s, int64_t us)
 
 bool sched_job_done_queueing(const job_t *j)
 {
-    if (j->state == JOB_FREE || j->refuse)
+    if (j->state == SCHED_JOB_FREE || j->refuse)
         return true;
     for (int i = 0; i < j->n_tasks; i++)
         if (!j->tasks[i].bound)
@@ -591,9 +591,9 @@ bool sched_job_done_queueing(const job_t *j)
 static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
 {
     job_t *j = &s->jobs[slot];
-    if (j->state == JOB_WAITING && j->refuse)
+    if (j->state == SCHED_JOB_WAITING && j->refuse)
         return emit_text(s, SCHED_REFUSE, slot);
-    if (j->state == JOB_WAITING && j->vc == SCHED_NONE)
+    if (j->state == SCHED_JOB_WAITING && j->vc == SCHED_NONE)
         return PAI_OK;
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
@@ -629,7 +629,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     for (int i = 0; i < s->n_queue; i++) {
         int slot = s->queue[i];
         job_t *j = &s->jobs[slot];
-        if (j->refuse && j->state == JOB_WAITING)
+        if (j->refuse && j->state == SCHED_JOB_WAITING)
             sched_jobs_free(s, slot);
         else if (!sched_job_done_queueing(j))
             s->queue[k++] = slot;

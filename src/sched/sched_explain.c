@@ -68,7 +68,7 @@ static bool in_domain(const sched_t *s, const job_t *j, bool guaranteed, int pin
 
 /* GPUs of node n the job may take now: free and not reserved for an equal or
  * higher priority job.  *resv counts those held for another job. */
-static int usable_gpus(const sched_t *s, int slot, const node_t *n, int *resv)
+static int usable_gpus(const sched_t *s, int slot, const sched_mnode_t *n, int *resv)
 {
     int u = 0;
     for (int g = 0; g < n->ngpu; g++) {
@@ -97,7 +97,8 @@ static int slots(int64_t avail, int64_t per)
     return per > 0 ? (int)(avail / per) : 1 << 20;
 }
 
-static void fit_node(const sched_t *s, int slot, const task_t *t, const node_t *n, fit_t *f)
+static void fit_node(const sched_t *s, int slot, const sched_task_t *t, const sched_mnode_t *n,
+                     fit_t *f)
 {
     if (!n->healthy) {
         f->bad_nodes++;
@@ -128,7 +129,7 @@ static void fit_node(const sched_t *s, int slot, const task_t *t, const node_t *
 
 /* Describe role r (first unbound task t, need of them); true when it fits. */
 static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool *extra,
-                         const uint8_t *own, int r, const task_t *t, int need, out_t *o)
+                         const uint8_t *own, int r, const sched_task_t *t, int need, out_t *o)
 {
     const job_t *j = &s->jobs[slot];
     fit_t f = {.need = need, .best_cpus = -1, .best_mem = -1};
@@ -265,7 +266,7 @@ static void explain_queue(const sched_t *s, int slot, bool guaranteed, bool fits
     int ahead = 0;
     for (int i = 0; fits && i < s->n_queue; i++) {
         const job_t *x = &s->jobs[s->queue[i]];
-        if (s->queue[i] == slot || x->state != JOB_WAITING || x->refuse || x->vc != j->vc ||
+        if (s->queue[i] == slot || x->state != SCHED_JOB_WAITING || x->refuse || x->vc != j->vc ||
             x->oppo != j->oppo)
             continue;
         if (x->prio > j->prio ||
@@ -287,7 +288,7 @@ static void explain_victims(const sched_t *s, int slot, out_t *o)
     put(o, "waiting for %d preempted job(s) to stop:", s->jobs[slot].waiting_on);
     int shown = 0;
     for (int i = 0; i < s->n_jobs && shown < 8; i++)
-        if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
+        if (s->jobs[i].state == SCHED_JOB_DYING && s->jobs[i].dying_for == slot)
             put(o, "%s %s", shown++ ? "," : "", s->jobs[i].id);
 }
 
@@ -301,12 +302,12 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
         return PAI_E_NO_JOB;
     const job_t *j = &s->jobs[slot];
     out_t o = {buf, len, 0};
-    if (j->state == JOB_RUNNING || j->state == JOB_DYING) {
+    if (j->state == SCHED_JOB_RUNNING || j->state == SCHED_JOB_DYING) {
         bool all = true;
         for (int i = 0; i < j->n_tasks; i++)
             all &= j->tasks[i].bound;
         if (all) {
-            put(&o, j->state == JOB_RUNNING ? "bound (not waiting)" : "being preempted");
+            put(&o, j->state == SCHED_JOB_RUNNING ? "bound (not waiting)" : "being preempted");
             return PAI_OK;
         }
     }
@@ -332,7 +333,7 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
         put(&o, "CPU-only: job needs %d task%s", j->n_tasks, j->n_tasks == 1 ? "" : "s");
     bool all_fit = true;
     for (int r = 0; r < j->n_roles; r++) {
-        const task_t *first = NULL;
+        const sched_task_t *first = NULL;
         int need = 0;
         for (int i = 0; i < j->n_tasks; i++)
             if (j->tasks[i].role == r && !j->tasks[i].bound)

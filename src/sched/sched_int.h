@@ -5,7 +5,7 @@
  *   ctype_t  a cell type: a leaf SKU (one GPU) or a cell of child_n children.
  *   cell_t   a physical cell at node level or above.  Cells are stored in DFS
  *            order, so a cell covers the contiguous node range [node_lo, node_hi).
- *   node_t   a machine: GPUs with their owner job, reservation and claim stamps.
+ *   sched_mnode_t   a machine: GPUs with their owner job, reservation and claim stamps.
  *   vc_t     a virtual cluster: virtual cells (vcell_t) each bound lazily to a
  *            physical cell of its type, or unbound.
  *   job_t    a request with its tasks; waiting, running or being preempted.
@@ -71,6 +71,8 @@ typedef struct {
     char pinned[SCHED_NAME_MAX];
 } cell_t;
 
+/* A node of the model (sched_node_t in sched.h is the caller's description
+ * of one; this is the scheduler's own state for it). */
 typedef struct {
     char key[SCHED_NAME_MAX]; /* identity: cellAddress (config) or agent name (derived) */
     char name[SCHED_NAME_MAX];
@@ -89,7 +91,7 @@ typedef struct {
     uint32_t claim_stamp;
     int claim_gpus, claim_cpus;
     int64_t claim_mem;
-} node_t;
+} sched_mnode_t;
 
 typedef struct {
     int type; /* cell type of the virtual cell */
@@ -119,7 +121,14 @@ typedef struct {
     int running_other; /* ... of priorities beyond the table */
 } vc_t;
 
-typedef enum { JOB_FREE = 0, JOB_WAITING, JOB_RUNNING, JOB_DYING } job_state_t;
+/* A job slot's state in the scheduler (not the job's lifecycle state,
+ * lc_job_state_t in src/engine/lifecycle.h). */
+typedef enum {
+    SCHED_JOB_FREE = 0,
+    SCHED_JOB_WAITING,
+    SCHED_JOB_RUNNING,
+    SCHED_JOB_DYING
+} sched_job_state_t;
 
 typedef struct {
     int role;
@@ -134,11 +143,11 @@ typedef struct {
     int cell;     /* bound cell charged (guaranteed) or SCHED_NONE */
     bool bound;   /* committed (node set and GPUs owned) */
     bool emitted; /* reported in a BIND decision */
-} task_t;
+} sched_task_t;
 
 typedef struct {
     char *id;
-    job_state_t state;
+    sched_job_state_t state;
     int vc; /* SCHED_NONE: unknown VC (refused) */
     int prio;
     bool gang, lazy, oppo; /* oppo: effective (prio < 0 or downgraded) */
@@ -146,12 +155,12 @@ typedef struct {
     uint64_t seq;
     char **roles;
     int n_roles;
-    task_t *tasks;
+    sched_task_t *tasks;
     int n_tasks;
     int *gpu; /* GPU indices of all tasks */
     int total_gpus, max_task_gpus;
     int sku;        /* SKU common to all tasks or SCHED_NONE */
-    int dying_for;  /* JOB_DYING: the job this one is preempted for */
+    int dying_for;  /* SCHED_JOB_DYING: the job this one is preempted for */
     int waiting_on; /* preemptor: victims not yet released */
     bool refuse;    /* reason says why */
     int *resv;      /* reserved GPUs: node * SCHED_MAX_GPUS_PER_NODE + gpu */
@@ -182,7 +191,7 @@ struct sched {
     int n_skus;
     cell_t *cells;
     int n_cells, cap_cells;
-    node_t *nodes;
+    sched_mnode_t *nodes;
     int n_nodes, cap_nodes;
     int pick_hint;  /* where the last buddy pick ended (ties: any maximal cell) */
     uint8_t *nfree; /* free GPUs per node, packed for fast scans (mirrors ngpu - used) */
@@ -275,7 +284,7 @@ void sched_jobs_track_running(sched_t *s, const job_t *j, int d);
 /* Could anything be preempted for j (opportunistic or lower-priority jobs)? */
 bool sched_jobs_may_preempt(const sched_t *s, const job_t *j);
 /* Take a task's GPUs off its cell's and VC's guaranteed usage. */
-void sched_jobs_uncharge_task(sched_t *s, job_t *j, task_t *t);
+void sched_jobs_uncharge_task(sched_t *s, job_t *j, sched_task_t *t);
 /* Make the placed tasks of the attempt real. */
 void sched_jobs_commit(sched_t *s, int slot);
 

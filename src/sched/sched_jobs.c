@@ -68,7 +68,7 @@ static int find_pinned(const sched_t *s, const char *id)
 }
 
 /* Resolve SKU and pinned cell names; a bad name makes the job a REFUSE. */
-static void resolve_task(sched_t *s, job_t *j, task_t *t, const sched_role_t *ro)
+static void resolve_task(sched_t *s, job_t *j, sched_task_t *t, const sched_role_t *ro)
 {
     t->sku = SCHED_NONE;
     t->pinned = SCHED_NONE;
@@ -106,7 +106,7 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
     for (size_t i = 0; i < r->n_roles; i++)
         n += r->roles[i].instances, gpus += r->roles[i].instances * r->roles[i].gpus;
     j->roles = calloc(r->n_roles, sizeof(char *));
-    j->tasks = calloc((size_t)n, sizeof(task_t));
+    j->tasks = calloc((size_t)n, sizeof(sched_task_t));
     j->gpu = malloc(sizeof(int) * (size_t)(gpus ? gpus : 1));
     if (!j->roles || !j->tasks || !j->gpu)
         return PAI_E_NOMEM;
@@ -118,16 +118,16 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
         if (!(j->roles[i] = strdup(ro->name)))
             return PAI_E_NOMEM;
         for (int x = 0; x < ro->instances; x++, k++) {
-            task_t *t = &j->tasks[k];
-            *t = (task_t){.role = (int)i,
-                          .index = x,
-                          .gpus = ro->gpus,
-                          .cpus = ro->cpus,
-                          .mem = ro->memory_mb,
-                          .node = SCHED_NONE,
-                          .gpu0 = g0,
-                          .cell = SCHED_NONE,
-                          .group = affinity_group(r, i)};
+            sched_task_t *t = &j->tasks[k];
+            *t = (sched_task_t){.role = (int)i,
+                                .index = x,
+                                .gpus = ro->gpus,
+                                .cpus = ro->cpus,
+                                .mem = ro->memory_mb,
+                                .node = SCHED_NONE,
+                                .gpu0 = g0,
+                                .cell = SCHED_NONE,
+                                .group = affinity_group(r, i)};
             resolve_task(s, j, t, ro);
             g0 += ro->gpus;
             if (t->gpus > j->max_task_gpus)
@@ -212,7 +212,7 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
     rc = new_job(s, r, &slot);
     if (rc != PAI_OK)
         return rc;
-    s->jobs[slot].state = JOB_WAITING;
+    s->jobs[slot].state = SCHED_JOB_WAITING;
     s->waiting++;
     rc = queue_push(s, slot);
     return rc;
@@ -224,7 +224,7 @@ void sched_jobs_free(sched_t *s, int slot)
     sched_jobs_clear_reservation(s, slot);
     if (j->waiting_on > 0) /* victims dying for this job: their GPUs go back to everyone */
         for (int i = 0; i < s->n_jobs; i++)
-            if (s->jobs[i].state == JOB_DYING && s->jobs[i].dying_for == slot)
+            if (s->jobs[i].state == SCHED_JOB_DYING && s->jobs[i].dying_for == slot)
                 s->jobs[i].dying_for = SCHED_NONE;
     j = &s->jobs[slot];
     sched_strmap_del(&s->job_map, j->id);
@@ -236,7 +236,7 @@ void sched_jobs_clear_reservation(sched_t *s, int jslot)
 {
     job_t *j = &s->jobs[jslot];
     for (int k = 0; k < j->n_resv; k++) {
-        node_t *n = &s->nodes[j->resv[k] / SCHED_MAX_GPUS_PER_NODE];
+        sched_mnode_t *n = &s->nodes[j->resv[k] / SCHED_MAX_GPUS_PER_NODE];
         int g = j->resv[k] % SCHED_MAX_GPUS_PER_NODE;
         if (n->res[g] == jslot)
             n->res[g] = SCHED_NONE;
@@ -249,7 +249,7 @@ void sched_jobs_clear_reservation(sched_t *s, int jslot)
 pai_err_t sched_cancel(sched_t *s, const char *job_id)
 {
     int slot = sched_strmap_get(&s->job_map, job_id);
-    if (slot == SCHED_NONE || s->jobs[slot].state != JOB_WAITING)
+    if (slot == SCHED_NONE || s->jobs[slot].state != SCHED_JOB_WAITING)
         return PAI_E_NO_JOB;
     queue_remove(s, slot);
     s->waiting--;
@@ -343,7 +343,7 @@ bool sched_jobs_may_preempt(const sched_t *s, const job_t *j)
     return false;
 }
 
-void sched_jobs_uncharge_task(sched_t *s, job_t *j, task_t *t)
+void sched_jobs_uncharge_task(sched_t *s, job_t *j, sched_task_t *t)
 {
     if (t->cell != SCHED_NONE) {
         s->cells[t->cell].vc_used -= t->gpus;
@@ -355,10 +355,10 @@ void sched_jobs_uncharge_task(sched_t *s, job_t *j, task_t *t)
         s->vcs[j->vc].used_gpus -= t->gpus;
 }
 
-static void release_task(sched_t *s, int slot, task_t *t)
+static void release_task(sched_t *s, int slot, sched_task_t *t)
 {
     job_t *j = &s->jobs[slot];
-    node_t *n = &s->nodes[t->node];
+    sched_mnode_t *n = &s->nodes[t->node];
     for (int k = 0; k < t->gpus; k++)
         n->owner[j->gpu[t->gpu0 + k]] = SCHED_NONE;
     n->used -= t->gpus;
@@ -374,13 +374,14 @@ pai_err_t sched_release(sched_t *s, const char *job_id)
 {
     int slot = sched_strmap_get(&s->job_map, job_id);
     if (slot == SCHED_NONE ||
-        (s->jobs[slot].state != JOB_RUNNING && s->jobs[slot].state != JOB_DYING))
+        (s->jobs[slot].state != SCHED_JOB_RUNNING && s->jobs[slot].state != SCHED_JOB_DYING))
         return PAI_E_NO_JOB;
     job_t *j = &s->jobs[slot];
     for (int i = 0; i < j->n_tasks; i++)
         if (j->tasks[i].bound)
             release_task(s, slot, &j->tasks[i]);
-    if (j->state == JOB_DYING && j->dying_for != SCHED_NONE && s->jobs[j->dying_for].waiting_on > 0)
+    if (j->state == SCHED_JOB_DYING && j->dying_for != SCHED_NONE &&
+        s->jobs[j->dying_for].waiting_on > 0)
         s->jobs[j->dying_for].waiting_on--;
     if (j->lazy_counted)
         s->vcs[j->vc].lazy_running--;
@@ -403,10 +404,10 @@ void sched_jobs_commit(sched_t *s, int slot)
 {
     job_t *j = &s->jobs[slot];
     for (int i = 0; i < j->n_tasks; i++) {
-        task_t *t = &j->tasks[i];
+        sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->bound)
             continue;
-        node_t *n = &s->nodes[t->node];
+        sched_mnode_t *n = &s->nodes[t->node];
         for (int k = 0; k < t->gpus; k++)
             n->owner[j->gpu[t->gpu0 + k]] = slot;
         n->used += t->gpus;
@@ -441,8 +442,8 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
     int ni = sched_find_node(s, a->node);
     if (ti == SCHED_NONE || ni == SCHED_NONE || j->tasks[ti].node != SCHED_NONE)
         return PAI_E_INVALID;
-    task_t *t = &j->tasks[ti];
-    const node_t *n = &s->nodes[ni];
+    sched_task_t *t = &j->tasks[ti];
+    const sched_mnode_t *n = &s->nodes[ni];
     if (a->n_gpus != t->gpus)
         return PAI_E_INVALID;
     for (int k = 0; k < a->n_gpus; k++) {
@@ -481,7 +482,7 @@ static bool restore_bind_for(sched_t *s, int v, int node)
 static bool restore_guarantee(sched_t *s, job_t *j)
 {
     for (int i = 0; i < j->n_tasks; i++) {
-        task_t *t = &j->tasks[i];
+        sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->gpus == 0)
             continue;
         if (charged_cell(s, t->node, j->vc) == SCHED_NONE && !restore_bind_for(s, j->vc, t->node))
@@ -525,7 +526,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         j->vc = 0; /* keep the job somewhere: it runs opportunistic */
     sched_jobs_commit(s, slot);
     sched_jobs_vc_gc(s, j->vc);
-    j->state = JOB_RUNNING;
+    j->state = SCHED_JOB_RUNNING;
     sched_jobs_track_running(s, j, +1);
     for (int i = 0; i < j->n_tasks; i++)
         j->tasks[i].emitted = j->tasks[i].bound;

@@ -231,7 +231,7 @@ pai_err_t sched_model_rebuild_node_map(sched_t *s)
 {
     sched_strmap_free(&s->node_map);
     for (int i = 0; i < s->n_nodes; i++) {
-        node_t *n = &s->nodes[i];
+        sched_mnode_t *n = &s->nodes[i];
         if (sched_strmap_put(&s->node_map, n->key, i) != PAI_OK)
             return PAI_E_NOMEM;
         if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
@@ -258,7 +258,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
         if (!nf)
             return PAI_E_NOMEM;
         s->nfree = nf;
-        node_t *nn = realloc(s->nodes, (size_t)cap * sizeof(*nn));
+        sched_mnode_t *nn = realloc(s->nodes, (size_t)cap * sizeof(*nn));
         if (!nn)
             return PAI_E_NOMEM;
         bool moved = nn != s->nodes;
@@ -267,13 +267,13 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
         if (moved && sched_model_rebuild_node_map(s) != PAI_OK)
             return PAI_E_NOMEM;
     }
-    node_t *n = &s->nodes[s->n_nodes];
-    *n = (node_t){.cell = cell,
-                  .sku = ct->sku,
-                  .ngpu = ct->gpus,
-                  .cpus = ct->cpus,
-                  .mem = ct->memory_mb,
-                  .healthy = s->opts.assume_healthy};
+    sched_mnode_t *n = &s->nodes[s->n_nodes];
+    *n = (sched_mnode_t){.cell = cell,
+                         .sku = ct->sku,
+                         .ngpu = ct->gpus,
+                         .cpus = ct->cpus,
+                         .mem = ct->memory_mb,
+                         .healthy = s->opts.assume_healthy};
     if (ct->gpus == 0)
         n->sku = SCHED_NONE;
     s->nfree[s->n_nodes] = (uint8_t)ct->gpus;

@@ -29,7 +29,7 @@
 
 /* 0: unusable; otherwise the cost of taking it: 1 free, 2 dying for us,
  * 3 opportunistic victim, 50 lower-priority guaranteed victim, 4 RESERVE. */
-static int gpu_cost(const sched_t *s, const attempt_t *at, const node_t *n, int g)
+static int gpu_cost(const sched_t *s, const attempt_t *at, const sched_mnode_t *n, int g)
 {
     const job_t *j = &s->jobs[at->job];
     if (n->claim[g] == at->stamp)
@@ -45,7 +45,7 @@ static int gpu_cost(const sched_t *s, const attempt_t *at, const node_t *n, int 
     case MODE_FREE:
         return 0;
     case MODE_PREEMPT:
-        if (oj->state == JOB_DYING)
+        if (oj->state == SCHED_JOB_DYING)
             return oj->dying_for == at->job ? 2 : 0;
         if (oj->oppo)
             return j->oppo ? 0 : 3;
@@ -53,13 +53,13 @@ static int gpu_cost(const sched_t *s, const attempt_t *at, const node_t *n, int 
             return 50;
         return 0;
     case MODE_RESERVE:
-        return (oj->vc == j->vc && !oj->oppo) || oj->state == JOB_DYING ? 4 : 0;
+        return (oj->vc == j->vc && !oj->oppo) || oj->state == SCHED_JOB_DYING ? 4 : 0;
     }
     return 0;
 }
 
-static bool node_fits_basics(const sched_t *s, const attempt_t *at, const node_t *n,
-                             const task_t *t)
+static bool node_fits_basics(const sched_t *s, const attempt_t *at, const sched_mnode_t *n,
+                             const sched_task_t *t)
 {
     if (at->mode == MODE_FREE && n->ngpu - n->used < t->gpus)
         return false; /* the common reject first */
@@ -85,8 +85,8 @@ static bool node_fits_basics(const sched_t *s, const attempt_t *at, const node_t
 /* Choose t->gpus GPUs on node n: the smallest aligned block holding enough
  * usable GPUs, cheapest then tightest.  Fills pick[], returns the total cost
  * (0 when impossible); *spare gets the usable GPUs left in the node. */
-static int node_pick(const sched_t *s, const attempt_t *at, const node_t *n, int need, int *pick,
-                     int *spare)
+static int node_pick(const sched_t *s, const attempt_t *at, const sched_mnode_t *n, int need,
+                     int *pick, int *spare)
 {
     int cost[SCHED_MAX_GPUS_PER_NODE];
     int usable = 0;
@@ -160,7 +160,8 @@ pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
 
 /* ---- anchor (topology) ----------------------------------------------- */
 
-static int node_capacity(const sched_t *s, const attempt_t *at, const node_t *n, const task_t *t)
+static int node_capacity(const sched_t *s, const attempt_t *at, const sched_mnode_t *n,
+                         const sched_task_t *t)
 {
     if (!node_fits_basics(s, at, n, t))
         return 0;
@@ -177,7 +178,7 @@ static int node_capacity(const sched_t *s, const attempt_t *at, const node_t *n,
 
 /* The deepest cell (tightest among equals) of the domain that can hold all
  * n tasks like t; SCHED_NONE when none or for single tasks. */
-static int pick_anchor(sched_t *s, attempt_t *at, const task_t *t, int ntasks)
+static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int ntasks)
 {
     if (ntasks <= 1 || !s->cap_scratch)
         return SCHED_NONE;
@@ -211,7 +212,8 @@ static int pick_anchor(sched_t *s, attempt_t *at, const task_t *t, int ntasks)
 
 /* ---- placing tasks --------------------------------------------------- */
 
-static void claim(const sched_t *s, attempt_t *at, node_t *n, const task_t *t, const int *pick)
+static void claim(const sched_t *s, attempt_t *at, sched_mnode_t *n, const sched_task_t *t,
+                  const int *pick)
 {
     (void)s;
     if (n->claim_stamp != at->stamp) {
@@ -226,7 +228,7 @@ static void claim(const sched_t *s, attempt_t *at, node_t *n, const task_t *t, c
     n->claim_mem += t->mem;
 }
 
-static bool node_unbound_pref(const sched_t *s, const node_t *n)
+static bool node_unbound_pref(const sched_t *s, const sched_mnode_t *n)
 {
     return sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
 }
@@ -235,7 +237,7 @@ static bool node_unbound_pref(const sched_t *s, const node_t *n)
 static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
 {
     job_t *j = &s->jobs[at->job];
-    task_t *t = &j->tasks[ti];
+    sched_task_t *t = &j->tasks[ti];
     int best = SCHED_NONE, best_pick[SCHED_MAX_GPUS_PER_NODE];
     long best_score = 0;
     int pick[SCHED_MAX_GPUS_PER_NODE];
@@ -245,8 +247,8 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
     for (int r = 0; r < at->n_ranges; r++) {
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
             if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
-                continue; /* packed array: full nodes cost no node_t cache miss */
-            node_t *n = &s->nodes[i];
+                continue; /* packed array: full nodes cost no sched_mnode_t cache miss */
+            sched_mnode_t *n = &s->nodes[i];
             if (!node_fits_basics(s, at, n, t))
                 continue;
             if (t->pinned != SCHED_NONE && !in_cell(s, i, t->pinned))
@@ -288,7 +290,7 @@ found:
 static int cmp_task_size(const void *a, const void *b, void *ctx)
 {
     const job_t *j = ctx;
-    const task_t *x = &j->tasks[*(const int *)a], *y = &j->tasks[*(const int *)b];
+    const sched_task_t *x = &j->tasks[*(const int *)a], *y = &j->tasks[*(const int *)b];
     if (x->group != y->group)
         return x->group - y->group;
     if (x->gpus != y->gpus)
@@ -344,13 +346,13 @@ pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at)
     job_t *j = &s->jobs[at->job];
     at->n_victims = 0;
     for (int i = 0; i < j->n_tasks; i++) {
-        task_t *t = &j->tasks[i];
+        sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->bound)
             continue;
-        const node_t *n = &s->nodes[t->node];
+        const sched_mnode_t *n = &s->nodes[t->node];
         for (int k = 0; k < t->gpus; k++) {
             int o = n->owner[j->gpu[t->gpu0 + k]];
-            if (o == SCHED_NONE || s->jobs[o].state == JOB_DYING)
+            if (o == SCHED_NONE || s->jobs[o].state == SCHED_JOB_DYING)
                 continue;
             bool seen = false;
             for (int v = 0; v < at->n_victims; v++)

@@ -205,13 +205,13 @@ static bool cell_all_lazy_lower(const sched_t *s, int c, const job_t *j)
 {
     bool any = false;
     for (int i = s->cells[c].node_lo; i < s->cells[c].node_hi; i++) {
-        const node_t *n = &s->nodes[i];
+        const sched_mnode_t *n = &s->nodes[i];
         for (int g = 0; g < n->ngpu; g++) {
             int o = n->owner[g];
             if (o == SCHED_NONE || s->jobs[o].oppo || s->jobs[o].vc != j->vc)
                 continue;
             const job_t *oj = &s->jobs[o];
-            if (!oj->lazy || oj->prio >= j->prio || oj->state != JOB_RUNNING)
+            if (!oj->lazy || oj->prio >= j->prio || oj->state != SCHED_JOB_RUNNING)
                 return false;
             any = true;
         }
@@ -238,7 +238,7 @@ static void downgrade(sched_t *s, int slot)
 static void downgrade_cell_users(sched_t *s, int c, int v)
 {
     for (int i = s->cells[c].node_lo; i < s->cells[c].node_hi; i++) {
-        const node_t *n = &s->nodes[i];
+        const sched_mnode_t *n = &s->nodes[i];
         for (int g = 0; g < n->ngpu; g++) {
             int o = n->owner[g];
             if (o != SCHED_NONE && !s->jobs[o].oppo && s->jobs[o].vc == v)

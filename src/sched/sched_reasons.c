@@ -28,7 +28,7 @@ void sched_reasons_cluster_gpus(const sched_t *s, int sku, int *total, int *free
 {
     *total = *free_gpus = *max_node = 0;
     for (int i = 0; i < s->n_nodes; i++) {
-        const node_t *n = &s->nodes[i];
+        const sched_mnode_t *n = &s->nodes[i];
         if (n->ngpu == 0 || (sku != SCHED_NONE && n->sku != sku))
             continue;
         *total += n->ngpu;
@@ -73,7 +73,7 @@ static void cluster_caps(sched_t *s, int sku, int *total, int *max_node, int *ma
         }
         s->cap_max_cpus = 0;
         for (int i = 0; i < s->n_nodes; i++) {
-            const node_t *n = &s->nodes[i];
+            const sched_mnode_t *n = &s->nodes[i];
             if (n->cpus > s->cap_max_cpus)
                 s->cap_max_cpus = n->cpus;
             if (n->ngpu == 0)
@@ -192,7 +192,7 @@ void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now)
     }
     j->resv = r;
     for (int i = 0; i < j->n_tasks; i++) {
-        task_t *t = &j->tasks[i];
+        sched_task_t *t = &j->tasks[i];
         if (t->bound || t->node == SCHED_NONE)
             continue;
         for (int k = 0; k < t->gpus; k++) {

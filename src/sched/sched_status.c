@@ -109,13 +109,13 @@ static void fill_usage(const sched_t *s, sched_vc_status_t *rows, const int *row
 {
     for (int slot = 0; slot < s->n_jobs; slot++) {
         const job_t *j = &s->jobs[slot];
-        if (j->state == JOB_FREE || j->vc == SCHED_NONE)
+        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE)
             continue;
         for (int i = 0; i < j->n_tasks; i++) {
-            const task_t *t = &j->tasks[i];
+            const sched_task_t *t = &j->tasks[i];
             if (!t->bound)
                 continue;
-            const node_t *n = &s->nodes[t->node];
+            const sched_mnode_t *n = &s->nodes[t->node];
             int r = rowof[j->vc * w + n->sku + 1];
             if (r < 0)
                 r = rowof[j->vc * w]; /* first row of the VC */
@@ -198,9 +198,9 @@ size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap)
     fill_usage(s, all, rowof, w);
     for (int slot = 0; slot < s->n_jobs; slot++) {
         const job_t *j = &s->jobs[slot];
-        if (j->state == JOB_FREE || j->vc == SCHED_NONE || rowof[j->vc * w] < 0)
+        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE || rowof[j->vc * w] < 0)
             continue;
-        if (j->state == JOB_WAITING)
+        if (j->state == SCHED_JOB_WAITING)
             all[rowof[j->vc * w]].waiting_jobs++;
         else
             all[rowof[j->vc * w]].running_jobs++;
@@ -215,7 +215,7 @@ size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap)
 size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap)
 {
     for (int i = 0; i < s->n_nodes && (size_t)i < cap; i++) {
-        const node_t *n = &s->nodes[i];
+        const sched_mnode_t *n = &s->nodes[i];
         int b = sched_model_bound_ancestor(s, n->cell);
         rows[i] =
             (sched_node_status_t){.name = n->name,
@@ -238,16 +238,16 @@ void sched_summary(const sched_t *s, sched_summary_t *o)
 {
     *o = (sched_summary_t){.nodes = s->n_nodes};
     for (int i = 0; i < s->n_nodes; i++) {
-        const node_t *n = &s->nodes[i];
+        const sched_mnode_t *n = &s->nodes[i];
         o->healthy_nodes += n->healthy;
         o->gpus += n->ngpu;
         o->used_gpus += n->used;
         o->bad_gpus += n->healthy ? 0 : n->ngpu;
     }
     for (int i = 0; i < s->n_jobs; i++) {
-        job_state_t st = s->jobs[i].state;
-        o->waiting_jobs += st == JOB_WAITING;
-        o->running_jobs += st == JOB_RUNNING || st == JOB_DYING;
+        sched_job_state_t st = s->jobs[i].state;
+        o->waiting_jobs += st == SCHED_JOB_WAITING;
+        o->running_jobs += st == SCHED_JOB_RUNNING || st == SCHED_JOB_DYING;
     }
     memcpy(o->decisions, s->kinds, sizeof(o->decisions));
     o->preemptions = s->preemptions;
