@@ -40,7 +40,7 @@ typedef struct {
     bool hollow, discover_only;
 } agent_cfg_t;
 
-typedef struct task {
+typedef struct agent_task {
     char *id;
     char esc[512]; /* id as one path component */
     rc_phase_t phase;
@@ -54,9 +54,9 @@ typedef struct task {
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
-} task_t;
+} agent_task_t;
 
-typedef struct node {
+typedef struct agent_node {
     const agent_cfg_t *cfg;
     const runtime_ops_t *rt;
     char name[256];
@@ -66,7 +66,7 @@ typedef struct node {
     int64_t memory_mb;
     gpu_set_t gpus;
     char log_url[256];
-    task_t **tasks;
+    agent_task_t **tasks;
     size_t ntasks, cap;
     int64_t known_seq;
     int64_t heartbeat_ms;
@@ -83,35 +83,35 @@ typedef struct node {
     char *body; /* request being sent */
     buf_t resp;
     int64_t syncs, sync_errors;
-} node_t;
+} agent_node_t;
 
 /* node.c */
-PAI_MUST_CHECK pai_err_t node_init(node_t *n, const agent_cfg_t *cfg, const char *name,
+PAI_MUST_CHECK pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
                                    const runtime_ops_t *rt, const char *log_url);
-void node_free(node_t *n);
+void node_free(agent_node_t *n);
 /* Re-adopt attempts left by an earlier agent on this node (its work dir). */
-void node_recover(node_t *n);
+void node_recover(agent_node_t *n);
 /* Poll attempts that may have changed; start syncs that are due. */
-void node_tick(node_t *n, CURLM *multi, int64_t now_ms);
+void node_tick(agent_node_t *n, CURLM *multi, int64_t now_ms);
 /* An attempt's notify fd fired. */
-void node_task_event(node_t *n, int fd);
+void node_task_event(agent_node_t *n, int fd);
 /* The sync transfer ended. */
-void node_sync_done(node_t *n, CURLM *multi, CURLcode code);
+void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code);
 /* Earliest time this node needs the loop to wake up (INT64_MAX: none). */
-int64_t node_next_wake(const node_t *n);
+int64_t node_next_wake(const agent_node_t *n);
 /* Add the fds the loop must watch to fds (room for cap); returns the count. */
-size_t node_wait_fds(const node_t *n, struct curl_waitfd *fds, size_t cap);
+size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap);
 /* Build the request body (exposed for the unit tests). */
-json_t *node_sync_request(const node_t *n);
+json_t *node_sync_request(const agent_node_t *n);
 /* Apply a sync response body; returns PAI_OK or PAI_E_PROTOCOL. */
-PAI_MUST_CHECK pai_err_t node_apply_response(node_t *n, const char *body, size_t len);
+PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len);
 /* Log directory of an attempt on this node; NULL when unknown. */
-char *node_log_dir(const node_t *n, const char *attempt_id);
+char *node_log_dir(const agent_node_t *n, const char *attempt_id);
 
 /* logsrv.c */
 typedef struct logsrv logsrv_t;
-PAI_MUST_CHECK pai_err_t logsrv_start(int port, const char *token, node_t **nodes, size_t nnodes,
-                                      logsrv_t **out);
+PAI_MUST_CHECK pai_err_t logsrv_start(int port, const char *token, agent_node_t **nodes,
+                                      size_t nnodes, logsrv_t **out);
 int logsrv_port(const logsrv_t *s);
 int logsrv_fd(const logsrv_t *s);
 void logsrv_run(logsrv_t *s);

@@ -156,8 +156,8 @@ static const runtime_ops_t *pick_runtime(agent_cfg_t *cfg)
 
 typedef struct {
     agent_cfg_t cfg;
-    node_t *nodes;
-    node_t **node_ptrs;
+    agent_node_t *nodes;
+    agent_node_t **node_ptrs;
     size_t nnodes;
     CURLM *multi;
     logsrv_t *logs;
@@ -212,7 +212,7 @@ static void drive_curl(agent_t *a)
     while ((m = curl_multi_info_read(a->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        node_t *n = NULL;
+        agent_node_t *n = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&n);
         if (n)
             node_sync_done(n, a->multi, m->data.result);
@@ -253,8 +253,8 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
     const agent_cfg_t *cfg = &a->cfg;
     char log_url[256] = "";
     a->nnodes = (size_t)(cfg->nodes > 0 ? cfg->nodes : 1);
-    a->nodes = xcalloc(a->nnodes, sizeof(node_t));
-    a->node_ptrs = xcalloc(a->nnodes, sizeof(node_t *));
+    a->nodes = xcalloc(a->nnodes, sizeof(agent_node_t));
+    a->node_ptrs = xcalloc(a->nnodes, sizeof(agent_node_t *));
     if (!cfg->discover_only) {
         pai_err_t rc = logsrv_start(cfg->log_port, cfg->token, a->node_ptrs, a->nnodes, &a->logs);
         if (rc != PAI_OK) {

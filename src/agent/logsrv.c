@@ -15,7 +15,7 @@
 struct logsrv {
     struct MHD_Daemon *d;
     char *token;
-    node_t **nodes;
+    agent_node_t **nodes;
     size_t nnodes;
     int port;
 };
@@ -111,7 +111,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return answer(c, 200, "text/plain; charset=utf-8", data, len);
 }
 
-pai_err_t logsrv_start(int port, const char *token, node_t **nodes, size_t nnodes, logsrv_t **out)
+pai_err_t logsrv_start(int port, const char *token, agent_node_t **nodes, size_t nnodes,
+                       logsrv_t **out)
 {
     logsrv_t *s = xcalloc(1, sizeof(*s));
     s->token = xstrdup(token);

@@ -85,7 +85,7 @@ static void rm_rf(const char *path)
     rmdir(path);
 }
 
-static char *task_path(const node_t *n, const task_t *t, const char *kind)
+static char *task_path(const agent_node_t *n, const agent_task_t *t, const char *kind)
 {
     return str_printf("%s/%s/%s", n->dir, kind, t->esc);
 }
@@ -106,7 +106,7 @@ static void random_hex(char *out, size_t bytes)
 
 /* ---- the attempt table -------------------------------------------------- */
 
-static task_t *task_find(const node_t *n, const char *id)
+static agent_task_t *task_find(const agent_node_t *n, const char *id)
 {
     for (size_t i = 0; i < n->ntasks; i++)
         if (strcmp(n->tasks[i]->id, id) == 0)
@@ -114,9 +114,9 @@ static task_t *task_find(const node_t *n, const char *id)
     return NULL;
 }
 
-static task_t *task_add(node_t *n, const char *id)
+static agent_task_t *task_add(agent_node_t *n, const char *id)
 {
-    task_t *t = xcalloc(1, sizeof(*t));
+    agent_task_t *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(id);
     if (!rt_escape_id(id, t->esc, sizeof(t->esc)))
         str_copy(t->esc, "invalid", sizeof(t->esc));
@@ -131,7 +131,7 @@ static task_t *task_add(node_t *n, const char *id)
     return t;
 }
 
-static void task_free(node_t *n, task_t *t)
+static void task_free(agent_node_t *n, agent_task_t *t)
 {
     (void)n;
     if (t->has_rt)
@@ -141,7 +141,7 @@ static void task_free(node_t *n, task_t *t)
     free(t);
 }
 
-static void task_remove_at(node_t *n, size_t i)
+static void task_remove_at(agent_node_t *n, size_t i)
 {
     task_free(n, n->tasks[i]);
     n->tasks[i] = n->tasks[--n->ntasks];
@@ -149,7 +149,7 @@ static void task_remove_at(node_t *n, size_t i)
 
 /* ---- attempt lifecycle -------------------------------------------------- */
 
-static void task_finish(node_t *n, task_t *t, const rt_result_t *res)
+static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res)
 {
     t->phase = RC_DONE;
     t->res = *res;
@@ -167,7 +167,7 @@ static void task_finish(node_t *n, task_t *t, const rt_result_t *res)
              res->signal, res->oom);
 }
 
-static void task_fail_start(node_t *n, task_t *t, int code, const char *why)
+static void task_fail_start(agent_node_t *n, agent_task_t *t, int code, const char *why)
 {
     rt_result_t res = {.state = RT_FAILED_TO_START, .exit_code = code};
     res.started_ms = res.finished_ms = time_wall_ms();
@@ -176,7 +176,7 @@ static void task_fail_start(node_t *n, task_t *t, int code, const char *why)
     t->diagnostics = xstrdup(why);
 }
 
-static void task_poll(node_t *n, task_t *t)
+static void task_poll(agent_node_t *n, agent_task_t *t)
 {
     rt_result_t res;
     if (t->phase != RC_DONE && t->has_rt && t->ops->poll(t->ops, &t->rt, &res))
@@ -280,7 +280,7 @@ static void spec_free(spec_buf_t *b)
 /* A short name for the container, unique on the host (FNV-1a of the agent
  * process's boot id, the node and the attempt): several agents, even with
  * the same node names (tests), may share a host and its engine. */
-static void attempt_name(const node_t *n, const char *id, char *out, size_t len)
+static void attempt_name(const agent_node_t *n, const char *id, char *out, size_t len)
 {
     uint64_t h = 1469598103934665603ull;
     for (const char *s = n->boot_id; *s; s++)
@@ -292,7 +292,7 @@ static void attempt_name(const node_t *n, const char *id, char *out, size_t len)
     snprintf(out, len, "pai-%016llx", (unsigned long long)h);
 }
 
-static void spec_fill(node_t *n, task_t *t, const json_t *d, spec_buf_t *b)
+static void spec_fill(agent_node_t *n, agent_task_t *t, const json_t *d, spec_buf_t *b)
 {
     rt_spec_t *s = &b->spec;
     size_t i;
@@ -330,10 +330,10 @@ static void spec_fill(node_t *n, task_t *t, const json_t *d, spec_buf_t *b)
     s->gpu_dev_dir = n->cfg->gpu_dev_dir;
 }
 
-static void task_start(node_t *n, const json_t *d)
+static void task_start(agent_node_t *n, const json_t *d)
 {
     const char *id = json_string_value(json_object_get(d, "attempt_id"));
-    task_t *t = task_add(n, id);
+    agent_task_t *t = task_add(n, id);
     spec_buf_t b;
     json_int_t grace = json_integer_value(json_object_get(d, "kill_grace_ms"));
     t->kill_grace_ms = grace > 0 && grace < 3600000 ? (int)grace : DEFAULT_GRACE_MS;
@@ -358,7 +358,7 @@ static void task_start(node_t *n, const json_t *d)
     spec_free(&b);
 }
 
-static void task_stop(node_t *n, task_t *t, int64_t now)
+static void task_stop(agent_node_t *n, agent_task_t *t, int64_t now)
 {
     if (!t->has_rt)
         return;
@@ -368,7 +368,7 @@ static void task_stop(node_t *n, task_t *t, int64_t now)
     log_info("node=%s task=%s stopping grace_ms=%d", n->name, t->id, t->kill_grace_ms);
 }
 
-static void task_mark_acked(node_t *n, task_t *t)
+static void task_mark_acked(agent_node_t *n, agent_task_t *t)
 {
     t->acked = true;
     t->acked_mono_ms = time_mono_ms();
@@ -390,7 +390,7 @@ static void task_mark_acked(node_t *n, task_t *t)
 
 /* ---- node --------------------------------------------------------------- */
 
-static void host_resources(node_t *n)
+static void host_resources(agent_node_t *n)
 {
     struct sysinfo si;
     long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -400,7 +400,7 @@ static void host_resources(node_t *n)
         n->memory_mb = (int64_t)((uint64_t)si.totalram * si.mem_unit / (1024 * 1024));
 }
 
-static void discover_gpus(node_t *n)
+static void discover_gpus(agent_node_t *n)
 {
     const agent_cfg_t *c = n->cfg;
     const gpu_ops_t *ops = c->gpu_backend ? gpu_backend(c->gpu_backend) : NULL;
@@ -414,8 +414,8 @@ static void discover_gpus(node_t *n)
         gpu_discover_auto(&n->gpus);
 }
 
-pai_err_t node_init(node_t *n, const agent_cfg_t *cfg, const char *name, const runtime_ops_t *rt,
-                    const char *log_url)
+pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
+                    const runtime_ops_t *rt, const char *log_url)
 {
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
@@ -448,7 +448,7 @@ pai_err_t node_init(node_t *n, const agent_cfg_t *cfg, const char *name, const r
     return PAI_OK;
 }
 
-void node_free(node_t *n)
+void node_free(agent_node_t *n)
 {
     for (size_t i = 0; i < n->ntasks; i++)
         task_free(n, n->tasks[i]);
@@ -460,7 +460,7 @@ void node_free(node_t *n)
     buf_free(&n->resp);
 }
 
-static void recover_one(node_t *n, const char *esc)
+static void recover_one(agent_node_t *n, const char *esc)
 {
     char dir[1300], idbuf[1024] = "";
     snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
@@ -473,7 +473,7 @@ static void recover_one(node_t *n, const char *esc)
         buf_free(&b);
         return;
     }
-    task_t *t = task_add(n, buf_str(&b));
+    agent_task_t *t = task_add(n, buf_str(&b));
     buf_free(&b);
     char *acked = str_printf("%s/acked", dir);
     bool is_acked = acked && access(acked, F_OK) == 0;
@@ -500,7 +500,7 @@ static void recover_one(node_t *n, const char *esc)
     write_small(dir, "exit", "exited -1001 0 0 0 0\n");
 }
 
-void node_recover(node_t *n)
+void node_recover(agent_node_t *n)
 {
     char p[1100];
     if (n->cfg->hollow)
@@ -545,7 +545,7 @@ static json_t *topo_json(const gpu_set_t *g)
 }
 
 /* Node health: load, free disk under the work dir, GPUs that answer. */
-static json_t *health_json(const node_t *n)
+static json_t *health_json(const agent_node_t *n)
 {
     double load[1] = {0};
     struct statvfs vfs;
@@ -561,7 +561,7 @@ static json_t *health_json(const node_t *n)
                      "tasks", (json_int_t)n->ntasks);
 }
 
-static json_t *node_json(const node_t *n)
+static json_t *node_json(const agent_node_t *n)
 {
     const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
     json_t *o =
@@ -577,14 +577,14 @@ static json_t *node_json(const node_t *n)
     return o;
 }
 
-static const char *state_name(const task_t *t)
+static const char *state_name(const agent_task_t *t)
 {
     if (t->phase != RC_DONE)
         return "running";
     return t->res.state == RT_FAILED_TO_START ? "failed_to_start" : "exited";
 }
 
-static json_t *task_json(const task_t *t)
+static json_t *task_json(const agent_task_t *t)
 {
     json_t *o = json_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
     if (t->phase != RC_DONE) {
@@ -604,7 +604,7 @@ static json_t *task_json(const task_t *t)
     return o;
 }
 
-json_t *node_sync_request(const node_t *n)
+json_t *node_sync_request(const agent_node_t *n)
 {
     json_t *tasks = json_array();
     for (size_t i = 0; i < n->ntasks; i++)
@@ -618,19 +618,19 @@ json_t *node_sync_request(const node_t *n)
 
 /* ---- applying the desired state ----------------------------------------- */
 
-static void apply_acks(node_t *n, const json_t *acks)
+static void apply_acks(agent_node_t *n, const json_t *acks)
 {
     size_t i;
     json_t *a;
     json_array_foreach(acks, i, a)
     {
-        task_t *t = json_is_string(a) ? task_find(n, json_string_value(a)) : NULL;
+        agent_task_t *t = json_is_string(a) ? task_find(n, json_string_value(a)) : NULL;
         if (t && t->phase == RC_DONE && !t->acked)
             task_mark_acked(n, t);
     }
 }
 
-static void apply_desired(node_t *n, const json_t *tasks)
+static void apply_desired(agent_node_t *n, const json_t *tasks)
 {
     size_t nd = json_array_size(tasks), na = n->ntasks;
     const char **ids = xcalloc(nd + 1, sizeof(char *));
@@ -649,7 +649,7 @@ static void apply_desired(node_t *n, const json_t *tasks)
     for (size_t i = 0; i < na; i++)
         act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
     size_t nact = reconcile(ids, k, act, na, acts);
-    task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
+    agent_task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
     if (na)
         memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
     int64_t now = time_mono_ms();
@@ -666,7 +666,7 @@ static void apply_desired(node_t *n, const json_t *tasks)
     free(acts);
 }
 
-pai_err_t node_apply_response(node_t *n, const char *body, size_t len)
+pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
 {
     json_error_t err;
     json_t *r = json_loadb(body, len, 0, &err);
@@ -702,11 +702,11 @@ pai_err_t node_apply_response(node_t *n, const char *body, size_t len)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-    node_t *n = arg;
+    agent_node_t *n = arg;
     return buf_append(&n->resp, data, size * nmemb) == PAI_OK ? size * nmemb : 0;
 }
 
-static void sync_send(node_t *n, CURLM *multi)
+static void sync_send(agent_node_t *n, CURLM *multi)
 {
     json_t *req = node_sync_request(n);
     free(n->body);
@@ -737,7 +737,7 @@ static void sync_send(node_t *n, CURLM *multi)
     n->syncs++;
 }
 
-void node_sync_done(node_t *n, CURLM *multi, CURLcode code)
+void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
 {
     long status = 0;
     curl_multi_remove_handle(multi, n->easy);
@@ -763,10 +763,10 @@ void node_sync_done(node_t *n, CURLM *multi, CURLcode code)
                  buf_str(&n->resp));
 }
 
-static void prune_tombstones(node_t *n, int64_t now)
+static void prune_tombstones(agent_node_t *n, int64_t now)
 {
     for (size_t i = 0; i < n->ntasks; i++) {
-        task_t *t = n->tasks[i];
+        agent_task_t *t = n->tasks[i];
         if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
             continue;
         if (!n->cfg->hollow) {
@@ -779,10 +779,10 @@ static void prune_tombstones(node_t *n, int64_t now)
     }
 }
 
-void node_tick(node_t *n, CURLM *multi, int64_t now)
+void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
 {
     for (size_t i = 0; i < n->ntasks; i++) {
-        task_t *t = n->tasks[i];
+        agent_task_t *t = n->tasks[i];
         if (t->phase == RC_DONE)
             continue;
         if (t->phase == RC_STOPPING && now >= t->stop_deadline_ms && t->has_rt) {
@@ -807,18 +807,18 @@ void node_tick(node_t *n, CURLM *multi, int64_t now)
         sync_send(n, multi);
 }
 
-void node_task_event(node_t *n, int fd)
+void node_task_event(agent_node_t *n, int fd)
 {
     for (size_t i = 0; i < n->ntasks; i++)
         if (n->tasks[i]->has_rt && n->tasks[i]->rt.notify_fd == fd)
             task_poll(n, n->tasks[i]);
 }
 
-int64_t node_next_wake(const node_t *n)
+int64_t node_next_wake(const agent_node_t *n)
 {
     int64_t w = n->in_flight ? INT64_MAX : n->next_sync_ms;
     for (size_t i = 0; i < n->ntasks; i++) {
-        const task_t *t = n->tasks[i];
+        const agent_task_t *t = n->tasks[i];
         if (t->phase == RC_DONE)
             continue;
         if (t->phase == RC_STOPPING && t->stop_deadline_ms < w)
@@ -831,18 +831,18 @@ int64_t node_next_wake(const node_t *n)
     return w;
 }
 
-size_t node_wait_fds(const node_t *n, struct curl_waitfd *fds, size_t cap)
+size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap)
 {
     size_t k = 0;
     for (size_t i = 0; i < n->ntasks && k < cap; i++) {
-        const task_t *t = n->tasks[i];
+        const agent_task_t *t = n->tasks[i];
         if (t->phase != RC_DONE && t->has_rt && t->rt.notify_fd >= 0)
             fds[k++] = (struct curl_waitfd){t->rt.notify_fd, CURL_WAIT_POLLIN, 0};
     }
     return k;
 }
 
-char *node_log_dir(const node_t *n, const char *attempt_id)
+char *node_log_dir(const agent_node_t *n, const char *attempt_id)
 {
     char esc[512];
     if (!rt_escape_id(attempt_id, esc, sizeof(esc)))

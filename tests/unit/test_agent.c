@@ -165,7 +165,7 @@ static json_t *find_task(json_t *req, const char *id)
 TEST(node_applies_desired_state_reports_and_forgets_acked)
 {
     agent_cfg_t cfg = hollow_cfg();
-    node_t n;
+    agent_node_t n;
     CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
     const char *resp = "{\"version\":1,\"seq\":3,\"ack\":[],\"heartbeat_ms\":2000,\"tasks\":["
                        "{\"attempt_id\":\"u~j/0/r/0/0\",\"command\":\"exit 3\"},"
