@@ -52,10 +52,10 @@ static void set_str(char **dst, const char *s)
 }
 
 /* Step 1.  Returns the node; *changed when the scheduler must hear of it. */
-static node_t *register_node(engine_t *j, const json_t *jn, const char *name)
+static engine_node_t *register_node(engine_t *j, const json_t *jn, const char *name)
 {
     bool created = false;
-    node_t *n = nodes_get(j->nodes, name, &created);
+    engine_node_t *n = nodes_get(j->nodes, name, &created);
     bool changed = created || n->state == NODE_LOST;
     const json_t *gpus = json_object_get(jn, "gpus");
     int ngpus = (int)json_array_size(gpus);
@@ -102,7 +102,7 @@ static int report_exit_code(const json_t *t)
 }
 
 /* Step 2 for one report. */
-static void apply_report(engine_t *j, node_t *n, const json_t *t, json_t *acks, int64_t now)
+static void apply_report(engine_t *j, engine_node_t *n, const json_t *t, json_t *acks, int64_t now)
 {
     const char *id = jstr(t, "attempt_id"), *state = jstr(t, "state");
     if (!id || !state)
@@ -156,7 +156,7 @@ static json_t *desired_image(const lc_role_t *r)
     return o;
 }
 
-static json_t *desired_task(const node_ref_t *ref)
+static json_t *desired_task(const engine_node_ref_t *ref)
 {
     lc_job_t *job = ref->job;
     const lc_role_t *r = &job->roles[ref->role];
@@ -189,11 +189,11 @@ static json_t *desired_task(const node_ref_t *ref)
     return o;
 }
 
-static json_t *desired_set(const node_t *n)
+static json_t *desired_set(const engine_node_t *n)
 {
     json_t *tasks = json_array();
     for (size_t i = 0; i < n->nrefs; i++) {
-        const node_ref_t *r = &n->refs[i];
+        const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
         /* Only attempts the store knows (see mark_durable in engine.c). */
         if (nodes_ref_live(r) && ta && ta->durable == 2) {
@@ -206,7 +206,7 @@ static json_t *desired_set(const node_t *n)
 
 /* Step 4: wait (mu held) until seq > known, a newer sync of the node (its
  * poll_gen moves past gen) or the deadline.  False when superseded. */
-static bool long_poll(engine_t *j, node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
+static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
 {
     if (wait_ms <= 0)
         return true;
@@ -258,7 +258,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, 
     json_t *acks = json_array();
 
     pthread_mutex_lock(&j->mu);
-    node_t *n = register_node(j, jn, name);
+    engine_node_t *n = register_node(j, jn, name);
     uint64_t gen = ++n->poll_gen;
     pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
     size_t i;

@@ -311,7 +311,7 @@ pai_err_t codec_job_decode(const json_t *rec, lc_job_t **out)
 
 /* ---------------------------------------------------------------- views */
 
-static const char *sub_state(job_state_t s)
+static const char *sub_state(lc_job_state_t s)
 {
     switch (s) {
     case JOB_WAITING:
@@ -613,7 +613,7 @@ static bool take_seg(const char **p, char *dst, size_t n)
 }
 
 pai_err_t codec_attempt_id_parse(const char *id, char *name, size_t n, int *ja, char *role,
-                                size_t rn, int *index, int *ta)
+                                 size_t rn, int *index, int *ta)
 {
     const char *p = id;
     if (!take_seg(&p, name, n) || !take_int(&p, ja) || !take_seg(&p, role, rn) ||

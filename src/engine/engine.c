@@ -52,7 +52,7 @@ lc_reaction_t engine_exit_reaction(int code)
 /* ---------------------------------------------------------------- events */
 
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
-                int64_t now_ms)
+                  int64_t now_ms)
 {
     json_t *ev = job->events;
     if (!ev)
@@ -192,7 +192,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
         int r = role_index(job, t->role);
         if (r < 0 || t->index < 0 || t->index >= job->roles[r].instances)
             continue;
-        node_t *n = nodes_find(j->nodes, t->node);
+        engine_node_t *n = nodes_find(j->nodes, t->node);
         const char *ip = n ? n->address : (t->address ? t->address : "127.0.0.1");
         uint64_t mask = 0;
         for (int g = 0; g < t->n_gpus; g++)
@@ -214,7 +214,8 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
         lc_effects_t fx = {0};
         lc_attempt_begin(job, (const lc_place_t *const *)rows, now, &fx);
         engine_event(job, "Normal", "Scheduled",
-                   d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed", now);
+                     d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed",
+                     now);
         engine_apply(j, job, &fx, now);
     }
     for (size_t k = 0; k < d->n_tasks; k++)
@@ -329,7 +330,7 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
     }
     if (fx->final)
         engine_event(job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
-                   lc_job_state_name(job->state), now);
+                     lc_job_state_name(job->state), now);
 }
 
 /* ---------------------------------------------------------------- flush */
@@ -355,7 +356,7 @@ static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
                     if (ta->durable != from)
                         continue;
                     ta->durable = to;
-                    node_t *n = to == 2 && ta->node ? nodes_find(j->nodes, ta->node) : NULL;
+                    engine_node_t *n = to == 2 && ta->node ? nodes_find(j->nodes, ta->node) : NULL;
                     if (n && !lc_task_state_final(ta->state))
                         nodes_bump(n);
                 }
@@ -382,7 +383,7 @@ pai_err_t engine_flush(engine_t *j)
     }
     j->ndirty = 0;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        node_t *node = nodes_at(j->nodes, k);
+        engine_node_t *node = nodes_at(j->nodes, k);
         if (!node->dirty)
             continue;
         node->dirty = false;
@@ -428,13 +429,13 @@ pai_err_t engine_flush(engine_t *j)
 
 /* ---------------------------------------------------------------- timer */
 
-static void lose_node(engine_t *j, node_t *n, int64_t now)
+static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
 {
     log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
     n->state = NODE_LOST;
     ignore_err(sched_node_set_health(j->sched, n->name, false));
     size_t nr = n->nrefs;
-    node_ref_t *refs = nr ? xcalloc(nr, sizeof(*refs)) : NULL;
+    engine_node_ref_t *refs = nr ? xcalloc(nr, sizeof(*refs)) : NULL;
     if (nr)
         memcpy(refs, n->refs, nr * sizeof(*refs));
     for (size_t i = 0; i < nr; i++) {
@@ -458,7 +459,7 @@ void engine_tick(engine_t *j)
 {
     int64_t mono = time_mono_ms(), now = time_wall_ms();
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         if (n->state == NODE_HEALTHY && mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
             lose_node(j, n, now);
     }
@@ -610,7 +611,7 @@ char *engine_never_fits(engine_t *j, const lc_job_t *job)
 {
     int max_node = 0, vc_gpus = -1;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        const node_t *n = nodes_at(j->nodes, k);
+        const engine_node_t *n = nodes_at(j->nodes, k);
         if (n->state == NODE_HEALTHY && n->ngpus > max_node)
             max_node = n->ngpus;
     }
@@ -719,7 +720,8 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen
     return rc;
 }
 
-pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, char *err, size_t errlen)
+pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, char *err,
+                     size_t errlen)
 {
     engine_t *j = xcalloc(1, sizeof(*j));
     j->st = st;

@@ -52,7 +52,7 @@ void engine_table_remove(engine_t *j, lc_job_t *job);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
-                int64_t now_ms);
+                  int64_t now_ms);
 void engine_enqueue(engine_t *j, lc_job_t *job);
 /* Run scheduling passes while j->need_pass (the scheduler thread, and
  * start-up before threads exist). */
@@ -79,7 +79,7 @@ char *engine_never_fits(engine_t *j, const lc_job_t *job);
 void engine_refresh_reason(engine_t *j, lc_job_t *job);
 /* Act on the effects of a lifecycle event of job. */
 void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
-void engine_node_to_sched(engine_t *j, node_t *n);
+void engine_node_to_sched(engine_t *j, engine_node_t *n);
 void engine_tick(engine_t *j);
 pai_err_t engine_restore(engine_t *j);
 
@@ -105,6 +105,6 @@ pai_err_t engine_flush(engine_t *j);
  * and run-time VC changes alike). */
 sched_opts_t engine_sched_opts(const engine_t *j);
 /* The scheduler's view of a registered node. */
-sched_node_t engine_sched_node(const node_t *n);
+sched_node_t engine_sched_node(const engine_node_t *n);
 
 #endif

@@ -224,8 +224,8 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
 }
 
 pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                      engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn, void *ud,
-                      char **name_out, char **err_msg, json_t **errs_json)
+                        engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn, void *ud,
+                        char **name_out, char **err_msg, json_t **errs_json)
 {
     *name_out = NULL;
     *err_msg = NULL;
@@ -471,7 +471,8 @@ typedef struct {
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
-static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v, json_t **out)
+static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v,
+                          json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&j->mu);
@@ -546,7 +547,7 @@ static json_t *r_task(const lc_job_t *job, const view_t *v)
 }
 
 pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role, int index,
-                    json_t **out)
+                      json_t **out)
 {
     view_t v = {.a = attempt, .index = index, .role = role};
     pai_err_t rc = with_job(j, name, r_task, &v, out);
@@ -568,7 +569,7 @@ static json_t *r_log_source(const lc_job_t *job, const view_t *v)
 }
 
 pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, const char *role,
-                               int index, int task_attempt, char **log_url, char **attempt_id)
+                                 int index, int task_attempt, char **log_url, char **attempt_id)
 {
     *log_url = *attempt_id = NULL;
     json_t *o = NULL;
@@ -579,7 +580,7 @@ pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, con
     if (!o)
         return PAI_E_NO_TASK;
     pthread_mutex_lock(&j->mu);
-    node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
+    engine_node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
     if (n && n->log_url) {
         *log_url = xstrdup(n->log_url);
         *attempt_id = xstrdup(json_string_value(json_object_get(o, "id")));

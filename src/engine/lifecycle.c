@@ -46,12 +46,12 @@ static const unsigned task_next[TASK__COUNT] = {
 };
 #undef B
 
-const char *lc_job_state_name(job_state_t s)
+const char *lc_job_state_name(lc_job_state_t s)
 {
     return s < JOB__COUNT ? job_state_names[s] : "UNKNOWN";
 }
 
-const char *lc_task_state_name(task_state_t s)
+const char *lc_task_state_name(lc_task_state_t s)
 {
     return s < TASK__COUNT ? task_state_names[s] : "UNKNOWN";
 }
@@ -64,19 +64,19 @@ int lc_job_state_parse(const char *s)
     return -1;
 }
 
-bool lc_job_state_final(job_state_t s)
+bool lc_job_state_final(lc_job_state_t s)
 {
     return s == JOB_STOPPED || s == JOB_SUCCEEDED || s == JOB_FAILED;
 }
 
-bool lc_task_state_final(task_state_t s)
+bool lc_task_state_final(lc_task_state_t s)
 {
     return s == TASK_SUCCEEDED || s == TASK_FAILED || s == TASK_STOPPED;
 }
 
-bool lc_job_set_state(lc_job_t *job, job_state_t to)
+bool lc_job_set_state(lc_job_t *job, lc_job_state_t to)
 {
-    job_state_t from = job->state;
+    lc_job_state_t from = job->state;
     if (from == to)
         return true;
     if (from >= JOB__COUNT || !(job_next[from] & (1u << to))) {
@@ -90,9 +90,9 @@ bool lc_job_set_state(lc_job_t *job, job_state_t to)
     return true;
 }
 
-bool lc_task_set_state(const lc_job_t *job, lc_task_attempt_t *ta, task_state_t to)
+bool lc_task_set_state(const lc_job_t *job, lc_task_attempt_t *ta, lc_task_state_t to)
 {
-    task_state_t from = ta->state;
+    lc_task_state_t from = ta->state;
     if (from == to)
         return true;
     if (from >= TASK__COUNT || !(task_next[from] & (1u << to))) {
@@ -189,7 +189,7 @@ void lc_task_running(lc_job_t *job, int role, int index, int64_t now_ms, lc_effe
 }
 
 /* Calls fn on the current attempt of every task of the current attempt. */
-static int count_role(const lc_job_t *job, int role, task_state_t st)
+static int count_role(const lc_job_t *job, int role, lc_task_state_t st)
 {
     int n = 0;
     for (int i = 0; i < job->roles[role].instances; i++) {
@@ -259,7 +259,7 @@ int64_t lc_backoff_ms(int retries, lc_reaction_t r)
     return ms > 60000 ? 60000 : ms;
 }
 
-static void job_finish(lc_job_t *job, job_state_t st, int exit_code, int64_t now_ms,
+static void job_finish(lc_job_t *job, lc_job_state_t st, int exit_code, int64_t now_ms,
                        lc_effects_t *fx)
 {
     lc_job_set_state(job, st);

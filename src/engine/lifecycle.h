@@ -40,7 +40,7 @@ typedef enum {
     JOB_SUCCEEDED,
     JOB_FAILED,
     JOB__COUNT
-} job_state_t;
+} lc_job_state_t;
 
 typedef enum {
     TASK_WAITING,
@@ -50,7 +50,7 @@ typedef enum {
     TASK_FAILED,
     TASK_STOPPED,
     TASK__COUNT
-} task_state_t;
+} lc_task_state_t;
 
 /* How the exit-code table says to react to an exit code. */
 typedef enum {
@@ -98,7 +98,7 @@ typedef struct {
 
 typedef struct {
     int index;     /* task attempt index */
-    uint8_t state; /* task_state_t */
+    uint8_t state; /* lc_task_state_t */
     bool has_exit;
     int exit_code;
     char *node; /* NULL until placed */
@@ -121,7 +121,7 @@ typedef struct {
 
 typedef struct {
     int index;
-    uint8_t state; /* job_state_t: RUNNING while running; final when done */
+    uint8_t state; /* lc_job_state_t: RUNNING while running; final when done */
     bool completing;
     int64_t created_ms, launched_ms, completed_ms;
     bool has_exit;
@@ -175,16 +175,16 @@ typedef struct {
     bool final;           /* the job reached a final state */
 } lc_effects_t;
 
-const char *lc_job_state_name(job_state_t s);
-const char *lc_task_state_name(task_state_t s);
+const char *lc_job_state_name(lc_job_state_t s);
+const char *lc_task_state_name(lc_task_state_t s);
 /* -1 when unknown. */
 int lc_job_state_parse(const char *s);
-bool lc_job_state_final(job_state_t s);
-bool lc_task_state_final(task_state_t s);
+bool lc_job_state_final(lc_job_state_t s);
+bool lc_task_state_final(lc_task_state_t s);
 
 /* Checked transitions; false (and an error log line) when not allowed. */
-bool lc_job_set_state(lc_job_t *job, job_state_t to);
-bool lc_task_set_state(const lc_job_t *job, lc_task_attempt_t *ta, task_state_t to);
+bool lc_job_set_state(lc_job_t *job, lc_job_state_t to);
+bool lc_task_set_state(const lc_job_t *job, lc_task_attempt_t *ta, lc_task_state_t to);
 
 /* The placement of one task for lc_attempt_begin. */
 typedef struct {

@@ -21,7 +21,7 @@ typedef struct {
 } port_pool_t;
 
 struct nodes {
-    node_t **v;
+    engine_node_t **v;
     size_t n, cap;
     port_pool_t *pools;
     size_t npools;
@@ -38,7 +38,7 @@ nodes_t *nodes_new(int port_base, int port_count)
     return ns;
 }
 
-static void node_free(node_t *n)
+static void node_free(engine_node_t *n)
 {
     free(n->name);
     free(n->address);
@@ -67,7 +67,7 @@ void nodes_free(nodes_t *ns)
     free(ns);
 }
 
-node_t *nodes_find(nodes_t *ns, const char *name)
+engine_node_t *nodes_find(nodes_t *ns, const char *name)
 {
     for (size_t i = 0; i < ns->n; i++)
         if (strcmp(ns->v[i]->name, name) == 0)
@@ -75,9 +75,9 @@ node_t *nodes_find(nodes_t *ns, const char *name)
     return NULL;
 }
 
-node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
+engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
 {
-    node_t *n = nodes_find(ns, name);
+    engine_node_t *n = nodes_find(ns, name);
     *created = false;
     if (n)
         return n;
@@ -105,7 +105,7 @@ size_t nodes_count(const nodes_t *ns)
     return ns->n;
 }
 
-node_t *nodes_at(nodes_t *ns, size_t i)
+engine_node_t *nodes_at(nodes_t *ns, size_t i)
 {
     return i < ns->n ? ns->v[i] : NULL;
 }
@@ -178,34 +178,35 @@ void nodes_ports_mark(nodes_t *ns, const char *address, const int *ports, int n)
 
 /* ---------------------------------------------------------------- refs */
 
-void nodes_bump(node_t *n)
+void nodes_bump(engine_node_t *n)
 {
     n->seq++;
     pthread_cond_broadcast(&n->cv);
 }
 
-static lc_task_attempt_t *ref_ta(const node_ref_t *r)
+static lc_task_attempt_t *ref_ta(const engine_node_ref_t *r)
 {
     return lc_find(r->job, r->ja, r->role, r->index, r->ta);
 }
 
-bool nodes_ref_live(const node_ref_t *r)
+bool nodes_ref_live(const engine_node_ref_t *r)
 {
     const lc_task_attempt_t *ta = ref_ta(r);
     return ta && (ta->state == TASK_WAITING || ta->state == TASK_RUNNING);
 }
 
-static node_ref_t *ref_find(node_t *n, const lc_job_t *job, int ja, int role, int index, int ta)
+static engine_node_ref_t *ref_find(engine_node_t *n, const lc_job_t *job, int ja, int role,
+                                   int index, int ta)
 {
     for (size_t i = 0; i < n->nrefs; i++) {
-        node_ref_t *r = &n->refs[i];
+        engine_node_ref_t *r = &n->refs[i];
         if (r->job == job && r->ja == ja && r->role == role && r->index == index && r->ta == ta)
             return r;
     }
     return NULL;
 }
 
-static void ref_drop(nodes_t *ns, node_t *n, node_ref_t *r)
+static void ref_drop(nodes_t *ns, engine_node_t *n, engine_node_ref_t *r)
 {
     const lc_task_attempt_t *ta = ref_ta(r);
     if (ta && ta->nports)
@@ -219,10 +220,10 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
     if (!ta || !ta->node || ta->synced == ta->state + 1)
         return; /* unchanged since the last sync: nothing to do */
     ta->synced = (uint8_t)(ta->state + 1);
-    node_t *n = nodes_find(ns, ta->node);
+    engine_node_t *n = nodes_find(ns, ta->node);
     if (!n)
         return;
-    node_ref_t *r = ref_find(n, job, ja, role, index, k);
+    engine_node_ref_t *r = ref_find(n, job, ja, role, index, k);
     bool final = lc_task_state_final(ta->state);
     if (final) {
         if (r) {
@@ -239,7 +240,7 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
             n->refs = xrealloc(n->refs, n->caprefs * sizeof(*n->refs));
         }
         r = &n->refs[n->nrefs++];
-        *r = (node_ref_t){job, ja, role, index, k, false};
+        *r = (engine_node_ref_t){job, ja, role, index, k, false};
         if (ta->nports)
             nodes_ports_mark(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
     }
@@ -269,7 +270,7 @@ void nodes_sync_job(nodes_t *ns, lc_job_t *job)
             }
 }
 
-void nodes_clear_refs(nodes_t *ns, node_t *n)
+void nodes_clear_refs(nodes_t *ns, engine_node_t *n)
 {
     while (n->nrefs > 0)
         ref_drop(ns, n, &n->refs[n->nrefs - 1]);

@@ -18,40 +18,40 @@
 
 #include "engine/lifecycle.h"
 
-typedef enum { NODE_HEALTHY, NODE_LOST, NODE__COUNT } node_state_t;
+typedef enum { NODE_HEALTHY, NODE_LOST, NODE__COUNT } engine_node_state_t;
 
 typedef struct {
     lc_job_t *job;
     int ja, role, index, ta;
     bool desired; /* last computed membership of the desired set */
-} node_ref_t;
+} engine_node_ref_t;
 
-typedef struct node {
+typedef struct engine_node {
     char *name, *address, *boot_id, *log_url, *gpu_model, *runtime;
     int cpus, ngpus;
     int64_t memory_mb;
     bool hollow;
     bool dirty;   /* record to persist */
     json_t *gpus; /* as the agent reported them */
-    node_state_t state;
+    engine_node_state_t state;
     int64_t last_seen_ms; /* monotonic */
     uint64_t seq;         /* desired-state sequence */
-    node_ref_t *refs;
+    engine_node_ref_t *refs;
     size_t nrefs, caprefs;
     pthread_cond_t cv; /* long-poll wake-up */
     uint64_t poll_gen; /* agentsync.c: syncs received (a newer one supersedes a held poll) */
-} node_t;
+} engine_node_t;
 
 typedef struct nodes nodes_t;
 
 nodes_t *nodes_new(int port_base, int port_count);
 void nodes_free(nodes_t *ns);
 
-node_t *nodes_find(nodes_t *ns, const char *name);
+engine_node_t *nodes_find(nodes_t *ns, const char *name);
 /* Find or add (a new node starts HEALTHY with seq 1). */
-node_t *nodes_get(nodes_t *ns, const char *name, bool *created);
+engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created);
 size_t nodes_count(const nodes_t *ns);
-node_t *nodes_at(nodes_t *ns, size_t i);
+engine_node_t *nodes_at(nodes_t *ns, size_t i);
 
 /* Reserve n ports on the node's address; false when the pool is full. */
 bool nodes_ports_alloc(nodes_t *ns, const char *address, int n, int *out);
@@ -64,10 +64,10 @@ void nodes_ports_mark(nodes_t *ns, const char *address, const int *ports, int n)
  * set changed. */
 void nodes_sync_job(nodes_t *ns, lc_job_t *job);
 /* Drop every ref of a node (node lost); the caller has failed their tasks. */
-void nodes_clear_refs(nodes_t *ns, node_t *n);
+void nodes_clear_refs(nodes_t *ns, engine_node_t *n);
 /* Bump a node's seq and wake its long-poll. */
-void nodes_bump(node_t *n);
+void nodes_bump(engine_node_t *n);
 /* Is ref currently desired (WAITING or RUNNING)? */
-bool nodes_ref_live(const node_ref_t *r);
+bool nodes_ref_live(const engine_node_ref_t *r);
 
 #endif

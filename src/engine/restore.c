@@ -24,7 +24,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     if (!rec)
         return 0;
     bool created;
-    node_t *n = nodes_get(j->nodes, key, &created);
+    engine_node_t *n = nodes_get(j->nodes, key, &created);
     const char *s;
     if ((s = json_string_value(json_object_get(rec, "address"))))
         free(n->address), n->address = xstrdup(s);
@@ -42,7 +42,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     return 0;
 }
 
-sched_node_t engine_sched_node(const node_t *n)
+sched_node_t engine_sched_node(const engine_node_t *n)
 {
     sched_node_t sn = {n->name,
                        n->address,
@@ -55,7 +55,7 @@ sched_node_t engine_sched_node(const node_t *n)
     return sn;
 }
 
-void engine_node_to_sched(engine_t *j, node_t *n)
+void engine_node_to_sched(engine_t *j, engine_node_t *n)
 {
     sched_node_t sn = engine_sched_node(n);
     pai_err_t rc = sched_node_update(j->sched, &sn);

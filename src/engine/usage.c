@@ -24,7 +24,7 @@ static int cmp_job_gpus(const void *a, const void *b)
 }
 
 /* Mean of the "utilization" the agent reported for its GPUs; -1 when none. */
-static int node_util(const node_t *n)
+static int node_util(const engine_node_t *n)
 {
     double sum = 0;
     int cnt = 0;
@@ -70,7 +70,7 @@ static void usage_nodes(engine_t *j, engine_usage_t *out)
     out->nodes = xcalloc(cap, sizeof(*out->nodes));
     size_t nrefs = 0;
     for (size_t k = 0; k < nn; k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         engine_gauge_t *g = &out->nodes[out->nnodes++];
         g->name = xstrdup(n->name);
         for (size_t s = 0; s < ns; s++)
@@ -84,9 +84,9 @@ static void usage_nodes(engine_t *j, engine_usage_t *out)
     job_gpus_t *jg = xcalloc(nrefs + 1, sizeof(*jg));
     size_t njg = 0;
     for (size_t k = 0; k < nn; k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         for (size_t i = 0; i < n->nrefs; i++) {
-            const node_ref_t *r = &n->refs[i];
+            const engine_node_ref_t *r = &n->refs[i];
             if (r->job->state != JOB_RUNNING || !nodes_ref_live(r))
                 continue;
             const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);

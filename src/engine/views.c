@@ -83,7 +83,7 @@ json_t *engine_skus_json(engine_t *j)
     json_t *out = json_object();
     pthread_mutex_lock(&j->mu);
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         const char *sku = n->gpu_model && n->ngpus ? n->gpu_model : "cpu";
         if (json_object_get(out, sku))
             continue;
@@ -104,7 +104,7 @@ json_t *engine_nodes_json(engine_t *j)
     sched_node_status_t *st = xcalloc(cap, sizeof(*st));
     size_t ns = sched_node_status(j->sched, st, cap);
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         int used = 0;
         const char *vc = "";
         for (size_t s = 0; s < ns && s < cap; s++)
@@ -131,7 +131,7 @@ json_t *engine_nodes_json(engine_t *j)
     return json_pack("{ss ss so}", "kind", "NodeList", "apiVersion", "v1", "items", items);
 }
 
-static json_t *pod_json(const node_t *n, const node_ref_t *r)
+static json_t *pod_json(const engine_node_t *n, const engine_node_ref_t *r)
 {
     const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
     char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
@@ -150,7 +150,7 @@ json_t *engine_pods_json(engine_t *j, const char *namespace_)
     bool any_ns = !namespace_ || !*namespace_ || strcmp(namespace_, "default") == 0;
     pthread_mutex_lock(&j->mu);
     for (size_t k = 0; any_ns && k < nodes_count(j->nodes); k++) {
-        node_t *n = nodes_at(j->nodes, k);
+        engine_node_t *n = nodes_at(j->nodes, k);
         for (size_t i = 0; i < n->nrefs; i++)
             json_array_append_new(items, pod_json(n, &n->refs[i]));
     }
@@ -188,7 +188,7 @@ static void engine_by_state(engine_t *j, buf_t *out)
             char vc[256], labels[384];
             metrics_escape(vc, sizeof vc, c[k].vc);
             snprintf(labels, sizeof labels, "state=\"%s\",vc=\"%s\"",
-                     lc_job_state_name((job_state_t)s), vc);
+                     lc_job_state_name((lc_job_state_t)s), vc);
             metrics_sample(out, "pai_jobs", labels, (double)c[k].n[s]);
         }
     free(c);

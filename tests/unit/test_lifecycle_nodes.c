@@ -54,7 +54,7 @@ static lc_job_t *job_on(const char *node, int instances)
     return j;
 }
 
-static size_t live(const node_t *n)
+static size_t live(const engine_node_t *n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n->nrefs; i++)
@@ -66,7 +66,7 @@ TEST(desired_set_follows_the_lifecycle_and_bumps_seq)
 {
     nodes_t *ns = nodes_new(30000, 100);
     bool created;
-    node_t *n = nodes_get(ns, "n1", &created);
+    engine_node_t *n = nodes_get(ns, "n1", &created);
     CHECK(created);
     uint64_t s0 = n->seq;
     lc_job_t *j = job_on("n1", 2);
@@ -101,7 +101,7 @@ TEST(clearing_a_lost_node_frees_its_refs)
 {
     nodes_t *ns = nodes_new(30000, 2);
     bool created;
-    node_t *n = nodes_get(ns, "n1", &created);
+    engine_node_t *n = nodes_get(ns, "n1", &created);
     lc_job_t *j = job_on("n1", 1);
     nodes_sync_job(ns, j);
     CHECK_INT_EQ(n->nrefs, 1);
