@@ -89,7 +89,7 @@ static engine_node_t *register_node(engine_t *j, const json_t *jn, const char *n
     if (changed) {
         n->dirty = true;
         engine_node_to_sched(j, n);
-        j->need_pass = true;
+        j->pass.need = true;
     }
     return n;
 }
@@ -224,7 +224,7 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    while (n->seq <= known && !j->stopping && n->poll_gen == gen)
+    while (n->seq <= known && !j->threads.stopping && n->poll_gen == gen)
         if (pthread_cond_timedwait(&n->cv, &j->mu, &ts) != 0)
             break;
     n->last_seen_ms = time_mono_ms();
@@ -267,7 +267,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, 
     /* Freed resources: with a short queue decide at once, so that the new
      * placements are stored by the same commit as the exits (one fsync
      * before the next tasks can be sent); else leave it to the thread. */
-    if (j->need_pass && engine_queue_short(j))
+    if (j->pass.need && engine_queue_short(j))
         engine_run_pass(j);
     else
         engine_kick(j);

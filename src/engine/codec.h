@@ -44,6 +44,6 @@ json_t *codec_render_task(const lc_job_t *job, int attempt, int role, int index)
 char *codec_attempt_id(const lc_job_t *job, int ja, int role, int index, int ta);
 /* Split an attempt id; the job name is copied into name (size n). */
 PAI_MUST_CHECK pai_err_t codec_attempt_id_parse(const char *id, char *name, size_t n, int *ja,
-                                               char *role, size_t rn, int *index, int *ta);
+                                                char *role, size_t rn, int *index, int *ta);
 
 #endif

@@ -83,11 +83,12 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job)
     if (job->dirty || job->pending || job->compacted)
         return;
     job->dirty = true;
-    if (j->ndirty == j->capdirty) {
-        j->capdirty = j->capdirty ? j->capdirty * 2 : 64;
-        j->dirty = xrealloc(j->dirty, j->capdirty * sizeof(*j->dirty));
+    if (j->persist.ndirty == j->persist.capdirty) {
+        j->persist.capdirty = j->persist.capdirty ? j->persist.capdirty * 2 : 64;
+        j->persist.dirty =
+            xrealloc(j->persist.dirty, j->persist.capdirty * sizeof(*j->persist.dirty));
     }
-    j->dirty[j->ndirty++] = job;
+    j->persist.dirty[j->persist.ndirty++] = job;
 }
 
 /* ---------------------------------------------------------------- scheduler */
@@ -120,7 +121,7 @@ void engine_enqueue(engine_t *j, lc_job_t *job)
         return;
     }
     job->queued = true;
-    j->need_pass = true;
+    j->pass.need = true;
 }
 
 /* A retry the scheduler will not take (its VC is gone...) fails the job. */
@@ -284,8 +285,8 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
 
 void engine_schedule(engine_t *j, int64_t now)
 {
-    for (int round = 0; round < 4 && j->need_pass; round++) {
-        j->need_pass = false;
+    for (int round = 0; round < 4 && j->pass.need; round++) {
+        j->pass.need = false;
         const sched_decision_t *d = NULL;
         size_t n = 0;
         if (sched_schedule(j->sched, now, &d, &n) != PAI_OK) {
@@ -309,23 +310,23 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
         if (sched_release(j->sched, job->name) != PAI_OK)
             ignore_err(sched_cancel(j->sched, job->name));
         job->queued = false;
-        j->need_pass = true;
+        j->pass.need = true;
     }
     if (fx->final && job->queued) {
         ignore_err(sched_cancel(j->sched, job->name));
         job->queued = false;
-        j->need_pass = true;
+        j->pass.need = true;
     }
     if (fx->requeue && job->state == JOB_WAITING) {
         engine_event(job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
             enqueue_or_fail(j, job, now);
         } else {
-            if (j->nretry == j->capretry) {
-                j->capretry = j->capretry ? j->capretry * 2 : 16;
-                j->retry = xrealloc(j->retry, j->capretry * sizeof(*j->retry));
+            if (j->retry.n == j->retry.cap) {
+                j->retry.cap = j->retry.cap ? j->retry.cap * 2 : 16;
+                j->retry.jobs = xrealloc(j->retry.jobs, j->retry.cap * sizeof(*j->retry.jobs));
             }
-            j->retry[j->nretry++] = job;
+            j->retry.jobs[j->retry.n++] = job;
         }
     }
     if (fx->final)
@@ -367,12 +368,12 @@ pai_err_t engine_flush(engine_t *j)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
-    size_t n = j->ndirty, nn = 0;
+    size_t n = j->persist.ndirty, nn = 0;
     store_op_t *ops = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(*ops));
     char **texts = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(char *));
     flushed_t *done = xcalloc(n + 1, sizeof(*done));
     for (size_t i = 0; i < n; i++) {
-        lc_job_t *job = j->dirty[i];
+        lc_job_t *job = j->persist.dirty[i];
         job->dirty = false;
         json_t *rec = codec_job_encode(job);
         texts[i] = json_dumps(rec, JSON_COMPACT);
@@ -381,7 +382,7 @@ pai_err_t engine_flush(engine_t *j)
         ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, texts[i]};
         done[i] = (flushed_t){job, job->version, lc_job_state_final(job->state)};
     }
-    j->ndirty = 0;
+    j->persist.ndirty = 0;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         engine_node_t *node = nodes_at(j->nodes, k);
         if (!node->dirty)
@@ -452,7 +453,7 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
     }
     free(refs);
     nodes_clear_refs(j->nodes, n);
-    j->need_pass = true;
+    j->pass.need = true;
 }
 
 void engine_tick(engine_t *j)
@@ -463,12 +464,12 @@ void engine_tick(engine_t *j)
         if (n->state == NODE_HEALTHY && mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
             lose_node(j, n, now);
     }
-    for (size_t i = 0; i < j->nretry;) {
-        lc_job_t *job = j->retry[i];
+    for (size_t i = 0; i < j->retry.n;) {
+        lc_job_t *job = j->retry.jobs[i];
         if (job->state != JOB_WAITING || job->stop_requested) {
-            j->retry[i] = j->retry[--j->nretry];
+            j->retry.jobs[i] = j->retry.jobs[--j->retry.n];
         } else if (job->retry_at_ms <= now) {
-            j->retry[i] = j->retry[--j->nretry];
+            j->retry.jobs[i] = j->retry.jobs[--j->retry.n];
             enqueue_or_fail(j, job, now);
         } else {
             i++;
@@ -481,7 +482,7 @@ static void *timer_main(void *arg)
 {
     engine_t *j = arg;
     pthread_mutex_lock(&j->mu);
-    while (!j->stopping) {
+    while (!j->threads.stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += TIMER_TICK_MS * 1000000L;
@@ -489,11 +490,11 @@ static void *timer_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&j->timer_cv, &j->mu, &ts);
-        if (j->stopping)
+        pthread_cond_timedwait(&j->threads.timer_cv, &j->mu, &ts);
+        if (j->threads.stopping)
             break;
         engine_tick(j);
-        bool dirty = j->ndirty > 0;
+        bool dirty = j->persist.ndirty > 0;
         pthread_mutex_unlock(&j->mu);
         if (dirty)
             ignore_err(engine_flush(j));
@@ -507,24 +508,24 @@ static void *timer_main(void *arg)
 
 void engine_kick(engine_t *j)
 {
-    if (j->need_pass)
-        pthread_cond_signal(&j->sched_cv);
+    if (j->pass.need)
+        pthread_cond_signal(&j->pass.cv);
 }
 
 void engine_wait_pass(engine_t *j)
 {
-    uint64_t want = j->passes_done + 1;
-    j->need_pass = true;
-    pthread_cond_signal(&j->sched_cv);
-    while (j->passes_done < want && !j->stopping)
-        pthread_cond_wait(&j->pass_cv, &j->mu);
+    uint64_t want = j->pass.done + 1;
+    j->pass.need = true;
+    pthread_cond_signal(&j->pass.cv);
+    while (j->pass.done < want && !j->threads.stopping)
+        pthread_cond_wait(&j->pass.done_cv, &j->mu);
 }
 
 bool engine_queue_short(const engine_t *j)
 {
-    const sched_vc_status_t *rows = j->vc_rows;
+    const sched_vc_status_t *rows = j->pass.vc_rows;
     int waiting = 0;
-    for (size_t i = 0; rows && i < j->nvc_rows; i++)
+    for (size_t i = 0; rows && i < j->pass.nvc_rows; i++)
         if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0)
             waiting += rows[i].waiting_jobs;
     return waiting < ENGINE_SHORT_QUEUE;
@@ -532,19 +533,19 @@ bool engine_queue_short(const engine_t *j)
 
 static void snapshot_vcs(engine_t *j)
 {
-    sched_vc_status_t *rows = j->vc_rows;
+    sched_vc_status_t *rows = j->pass.vc_rows;
     if (!rows)
-        j->vc_rows = rows = xcalloc(64, sizeof(*rows));
+        j->pass.vc_rows = rows = xcalloc(64, sizeof(*rows));
     size_t n = sched_vc_status(j->sched, rows, 64);
-    j->nvc_rows = n < 64 ? n : 64;
+    j->pass.nvc_rows = n < 64 ? n : 64;
 }
 
 void engine_run_pass(engine_t *j)
 {
     engine_schedule(j, time_wall_ms());
     snapshot_vcs(j);
-    j->passes_done++;
-    pthread_cond_broadcast(&j->pass_cv);
+    j->pass.done++;
+    pthread_cond_broadcast(&j->pass.done_cv);
 }
 
 /* The scheduler thread: one pass whenever something asked for one.  A pass
@@ -555,16 +556,16 @@ static void *scheduler_main(void *arg)
 {
     engine_t *j = arg;
     pthread_mutex_lock(&j->mu);
-    while (!j->stopping) {
-        if (!j->need_pass) {
-            pthread_cond_wait(&j->sched_cv, &j->mu);
+    while (!j->threads.stopping) {
+        if (!j->pass.need) {
+            pthread_cond_wait(&j->pass.cv, &j->mu);
             continue;
         }
         int64_t t0 = time_mono_us();
         engine_run_pass(j);
         int64_t dt = time_mono_us() - t0;
         pthread_mutex_unlock(&j->mu);
-        if (j->ndirty > 0)
+        if (j->persist.ndirty > 0)
             ignore_err(engine_flush(j));
         /* Duty cycle at most one half: a pass over a long queue holds the
          * engine lock, and API calls must get their turn between passes. */
@@ -574,61 +575,8 @@ static void *scheduler_main(void *arg)
         }
         pthread_mutex_lock(&j->mu);
     }
-    pthread_cond_broadcast(&j->pass_cv);
+    pthread_cond_broadcast(&j->pass.done_cv);
     pthread_mutex_unlock(&j->mu);
-    return NULL;
-}
-
-bool engine_vc_known(engine_t *j, const char *vc)
-{
-    if (j->vcs_stale) {
-        sched_vc_status_t *rows = xcalloc(4096, sizeof(*rows));
-        size_t n = sched_vc_status(j->sched, rows, 4096);
-        for (size_t i = 0; i < j->nvcs; i++)
-            free(j->vcs[i]);
-        j->nvcs = 0;
-        j->vcs = xrealloc(j->vcs, (n < 4096 ? n : 4096) * sizeof(char *) + 1);
-        j->vc_gpus = xrealloc(j->vc_gpus, (n < 4096 ? n : 4096) * sizeof(int) + 1);
-        for (size_t i = 0; i < n && i < 4096; i++) {
-            if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0) {
-                j->vc_gpus[j->nvcs] = 0;
-                j->vcs[j->nvcs++] = xstrdup(rows[i].vc);
-            }
-            j->vc_gpus[j->nvcs - 1] += rows[i].guaranteed_gpus;
-        }
-        free(rows);
-        j->vcs_stale = false;
-    }
-    if (j->nvcs == 0)
-        return true; /* no nodes yet: the scheduler decides */
-    for (size_t i = 0; i < j->nvcs; i++)
-        if (strcmp(j->vcs[i], vc) == 0)
-            return true;
-    return false;
-}
-
-char *engine_never_fits(engine_t *j, const lc_job_t *job)
-{
-    int max_node = 0, vc_gpus = -1;
-    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        const engine_node_t *n = nodes_at(j->nodes, k);
-        if (n->state == NODE_HEALTHY && n->ngpus > max_node)
-            max_node = n->ngpus;
-    }
-    if (nodes_count(j->nodes) == 0)
-        return NULL; /* nothing known yet */
-    for (int r = 0; r < job->nroles; r++)
-        if (job->roles[r].gpu > max_node)
-            return str_printf("task role %s asks for %d GPUs per instance; the largest node "
-                              "has %d",
-                              job->roles[r].name, job->roles[r].gpu, max_node);
-    (void)engine_vc_known(j, job->vc); /* refresh the cache */
-    for (size_t i = 0; i < j->nvcs; i++)
-        if (strcmp(j->vcs[i], job->vc) == 0)
-            vc_gpus = j->vc_gpus[i];
-    if (vc_gpus >= 0 && job->prio != JOB_PRIO_OPPO && (int)job->total_gpus > vc_gpus)
-        return str_printf("the job needs %u GPUs at once; virtual cluster %s has %d",
-                          job->total_gpus, job->vc, vc_gpus);
     return NULL;
 }
 
@@ -645,8 +593,8 @@ void engine_refresh_reason(engine_t *j, lc_job_t *job)
                strncmp(buf, "bound", 5) != 0) {
         why = str_printf("waiting for resources: %s", buf); /* precise, computed now */
     } else {
-        const sched_vc_status_t *rows = j->vc_rows;
-        size_t n = rows ? j->nvc_rows : 0;
+        const sched_vc_status_t *rows = j->pass.vc_rows;
+        size_t n = rows ? j->pass.nvc_rows : 0;
         int g = 0, used = 0, waiting = 0;
         for (size_t i = 0; i < n; i++)
             if (strcmp(rows[i].vc, job->vc) == 0) {
@@ -696,7 +644,7 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen
                 text ? sched_new_config(text, strlen(text), &so, out, err, errlen) : PAI_E_NOMEM;
             free(text);
             if (rc == PAI_OK) {
-                j->hived = cfg;
+                j->vcs.hived = cfg;
                 return rc;
             }
             json_decref(cfg);
@@ -714,7 +662,7 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen
     } else {
         rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
         if (rc == PAI_OK)
-            j->hived = engine_yaml_to_json(buf_str(&b), b.len);
+            j->vcs.hived = engine_yaml_to_json(buf_str(&b), b.len);
     }
     buf_free(&b);
     return rc;
@@ -734,17 +682,17 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, cha
         j->opts.port_count = 12000;
     if (j->opts.port_base + j->opts.port_count > 65536)
         j->opts.port_count = 65536 - j->opts.port_base;
-    j->next_seq = 1;
+    j->table.next_seq = 1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->flush_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->timer_cv, &ca);
+    pthread_cond_init(&j->threads.timer_cv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&j->sched_cv, NULL);
-    pthread_cond_init(&j->pass_cv, NULL);
-    j->vcs_stale = true;
+    pthread_cond_init(&j->pass.cv, NULL);
+    pthread_cond_init(&j->pass.done_cv, NULL);
+    j->vcs.stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
     pai_err_t rc = make_sched(j, &j->sched, err, errlen);
     if (rc != PAI_OK)
@@ -756,18 +704,18 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, cha
         snprintf(err, errlen, "loading jobs from the store failed: %s", pai_err_msg(rc));
         goto fail;
     }
-    if (pthread_create(&j->timer, NULL, timer_main, j) != 0) {
+    if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0) {
         snprintf(err, errlen, "cannot start the job timer thread");
         rc = PAI_E_INTERNAL;
         goto fail;
     }
-    j->timer_started = true;
-    if (pthread_create(&j->scheduler, NULL, scheduler_main, j) != 0) {
+    j->threads.timer_started = true;
+    if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0) {
         snprintf(err, errlen, "cannot start the scheduler thread");
         rc = PAI_E_INTERNAL;
         goto fail;
     }
-    j->sched_started = true;
+    j->threads.sched_started = true;
     ignore_err(engine_flush(j));
     *out = j;
     return PAI_OK;
@@ -781,10 +729,10 @@ void engine_quiesce(engine_t *j)
     if (!j)
         return;
     pthread_mutex_lock(&j->mu);
-    j->stopping = true;
-    pthread_cond_broadcast(&j->timer_cv);
-    pthread_cond_broadcast(&j->sched_cv);
-    pthread_cond_broadcast(&j->pass_cv);
+    j->threads.stopping = true;
+    pthread_cond_broadcast(&j->threads.timer_cv);
+    pthread_cond_broadcast(&j->pass.cv);
+    pthread_cond_broadcast(&j->pass.done_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
     pthread_mutex_unlock(&j->mu);
@@ -795,28 +743,28 @@ void engine_free(engine_t *j)
     if (!j)
         return;
     engine_quiesce(j);
-    if (j->timer_started)
-        pthread_join(j->timer, NULL);
-    if (j->sched_started)
-        pthread_join(j->scheduler, NULL);
-    for (size_t i = 0; i < j->nvcs; i++)
-        free(j->vcs[i]);
-    free(j->vcs);
-    free(j->vc_gpus);
-    free(j->vc_rows);
-    json_decref(j->hived);
-    for (size_t i = 0; i < j->tabcap; i++)
-        lc_job_free(j->tab[i]);
-    free(j->tab);
-    free(j->list);
-    free(j->dirty);
-    free(j->retry);
+    if (j->threads.timer_started)
+        pthread_join(j->threads.timer, NULL);
+    if (j->threads.sched_started)
+        pthread_join(j->threads.scheduler, NULL);
+    for (size_t i = 0; i < j->vcs.n; i++)
+        free(j->vcs.names[i]);
+    free(j->vcs.names);
+    free(j->vcs.gpus);
+    free(j->pass.vc_rows);
+    json_decref(j->vcs.hived);
+    for (size_t i = 0; i < j->table.cap; i++)
+        lc_job_free(j->table.map[i]);
+    free(j->table.map);
+    free(j->table.list);
+    free(j->persist.dirty);
+    free(j->retry.jobs);
     nodes_free(j->nodes);
     if (j->sched)
         sched_free(j->sched);
-    pthread_cond_destroy(&j->timer_cv);
-    pthread_cond_destroy(&j->sched_cv);
-    pthread_cond_destroy(&j->pass_cv);
+    pthread_cond_destroy(&j->threads.timer_cv);
+    pthread_cond_destroy(&j->pass.cv);
+    pthread_cond_destroy(&j->pass.done_cv);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);
     free(j);

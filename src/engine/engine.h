@@ -45,8 +45,8 @@ typedef struct {
 
 /* Build the engine over st (not owned) and load every job from it.  Starts
  * the timer thread (node loss, due retries). */
-PAI_MUST_CHECK pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, char *err,
-                                  size_t errlen);
+PAI_MUST_CHECK pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out,
+                                    char *err, size_t errlen);
 void engine_free(engine_t *j);
 /* Shutdown, step 1: stop the engine's threads and wake every held agent
  * long-poll so the HTTP layer can drain at once.  engine_free() follows. */
@@ -62,10 +62,11 @@ typedef bool (*engine_vc_check_fn)(void *ud, const char *user, const char *vc);
  * agent mounts [{"source","target","readonly"}] (*mounts NULL or empty when
  * none).  On refusal: an error and a message in *err_msg (owned). */
 typedef pai_err_t (*engine_mounts_fn)(void *ud, const char *user, const json_t *storages,
-                                    json_t **mounts, char **err_msg);
+                                      json_t **mounts, char **err_msg);
 PAI_MUST_CHECK pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                                     engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn,
-                                     void *ud, char **name_out, char **err_msg, json_t **errs_json);
+                                       engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn,
+                                       void *ud, char **name_out, char **err_msg,
+                                       json_t **errs_json);
 
 typedef struct {
     const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,
@@ -76,22 +77,23 @@ typedef struct {
 
 /* The list answer (array, or {totalCount, data}).  New reference. */
 PAI_MUST_CHECK pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char *err,
-                                   size_t errlen);
+                                     size_t errlen);
 /* Detail of the last attempt (attempt < 0) or of one attempt.  New reference. */
 PAI_MUST_CHECK pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out);
 /* Job attempts (deprecated job-attempts API): all, or one. */
 PAI_MUST_CHECK pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out);
 /* Task status with its attempts. */
 PAI_MUST_CHECK pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role,
-                                   int index, json_t **out);
+                                     int index, json_t **out);
 /* Where a task attempt's logs are: the node's log_url and the attempt id. */
 PAI_MUST_CHECK pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt,
-                                              const char *role, int index, int task_attempt,
-                                              char **log_url, char **attempt_id);
+                                                const char *role, int index, int task_attempt,
+                                                char **log_url, char **attempt_id);
 /* Config as YAML with secrets masked (malloc'ed). */
 PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out);
 /* Events (newest first), optionally of one type.  New reference. */
-PAI_MUST_CHECK pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out);
+PAI_MUST_CHECK pai_err_t engine_events(engine_t *j, const char *name, const char *type,
+                                       json_t **out);
 
 /* Owner of a job (for permission checks): true when it exists; *is_owner
  * true when user owns it. */
@@ -108,7 +110,7 @@ PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name);
 /* One agent sync (docs/agent-protocol.md).  req is the parsed body; *resp a
  * new reference.  May block up to the request's wait_ms. */
 PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err,
-                                         size_t errlen);
+                                           size_t errlen);
 
 /* ---- virtual clusters (vcs.c) ---- */
 
@@ -118,7 +120,7 @@ PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **re
  * job would lose its guarantee; PAI_E_REMOVE_RUNNING_VC when deleting a VC
  * with unfinished jobs; PAI_E_NO_VC when deleting an unknown VC. */
 PAI_MUST_CHECK pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec,
-                                        bool *created, char *err, size_t errlen);
+                                          bool *created, char *err, size_t errlen);
 
 /* ---- cluster views ---- */
 json_t *engine_vcs_json(engine_t *j, const char *only_vc); /* NULL when only_vc is unknown */

@@ -1,7 +1,7 @@
 /*
- * engine_int.h - internals of the job engine shared by its files
- * (engine.c, jobs.c, agentsync.c, views.c).  Everything
- * here is called with j->mu held unless it says otherwise.
+ * engine_int.h - internals of the job engine shared by its files (every
+ * file in src/engine).  Everything here is called with j->mu held unless it
+ * says otherwise.
  */
 #ifndef PAI_ENGINE_ENGINE_INT_H
 #define PAI_ENGINE_ENGINE_INT_H
@@ -12,37 +12,73 @@
 #include "sched/sched.h"
 #include "engine/engine.h"
 
+/*
+ * The engine's state, grouped by the file that owns (writes) each part.  j->mu
+ * guards all of it; other files read a part under mu or go through its
+ * owner's functions.  restore.c, views.c, usage.c, env.c and agentsync.c own
+ * no fields: restore fills the parts through their owners (table add and
+ * publish, engine_apply, nodes_*), the others read.
+ */
 struct engine {
+    /* engine.c: the core, set by engine_new and fixed after it. */
     pthread_mutex_t mu;       /* everything below */
     pthread_mutex_t flush_mu; /* orders store writes of job records */
     store_t *st;
-    sched_t *sched;
-    nodes_t *nodes;
     engine_opts_t opts;
-    lc_job_t **tab; /* name -> job, open addressing */
-    size_t tabcap, tabn;
-    lc_job_t **list; /* published jobs in submission order */
-    size_t nlist, caplist;
-    int64_t next_seq;
-    lc_job_t **dirty;
-    size_t ndirty, capdirty;
-    lc_job_t **retry; /* waiting for their backoff to pass */
-    size_t nretry, capretry;
-    bool need_pass;
-    uint64_t passes_done;    /* scheduling passes completed */
-    pthread_cond_t sched_cv; /* wakes the scheduler thread (need_pass) */
-    pthread_cond_t pass_cv;  /* broadcast after every pass */
-    pthread_t timer, scheduler;
-    bool timer_started, sched_started, stopping;
-    pthread_cond_t timer_cv;
-    json_t *hived; /* the scheduler config as JSON (config mode), or NULL */
-    void *vc_rows; /* sched_vc_status_t[] snapshot taken after each pass */
-    size_t nvc_rows;
-    char **vcs;   /* VC names known to the scheduler (cache) */
-    int *vc_gpus; /* their guaranteed GPUs */
-    size_t nvcs;
-    bool vcs_stale;
-    uint64_t submitted, refused_at_submit;
+    sched_t *sched; /* the scheduler; vcs.c swaps it on a VC change */
+    nodes_t *nodes; /* nodes.c: agents, port pools, desired sets and their seq */
+
+    /* table.c: every job by name, and the published ones in submission order. */
+    struct {
+        lc_job_t **map; /* name -> job, open addressing */
+        size_t cap, n;
+        lc_job_t **list; /* published jobs in submission order */
+        size_t nlist, caplist;
+        int64_t next_seq; /* store seq of the next job record (jobs.c, restore.c take it) */
+    } table;
+
+    /* engine.c (persistence): jobs whose records engine_flush() writes next. */
+    struct {
+        lc_job_t **dirty;
+        size_t ndirty, capdirty;
+    } persist;
+
+    /* engine.c (timer): jobs waiting for their retry backoff to pass. */
+    struct {
+        lc_job_t **jobs;
+        size_t n, cap;
+    } retry;
+
+    /* engine.c (dispatch): scheduling passes, asked for by any file (need). */
+    struct {
+        bool need;              /* a pass is due (set by any event that queued or freed) */
+        uint64_t done;          /* passes completed */
+        pthread_cond_t cv;      /* wakes the scheduler thread (need) */
+        pthread_cond_t done_cv; /* broadcast after every pass */
+        void *vc_rows;          /* sched_vc_status_t[] snapshot taken after each pass */
+        size_t nvc_rows;
+    } pass;
+
+    /* engine.c: the scheduler and timer threads. */
+    struct {
+        pthread_t timer, scheduler;
+        bool timer_started, sched_started, stopping;
+        pthread_cond_t timer_cv;
+    } threads;
+
+    /* vcs.c: the scheduler config and the cache of the VCs it defines. */
+    struct {
+        json_t *hived; /* the scheduler config as JSON (config mode), or NULL */
+        char **names;  /* VC names known to the scheduler */
+        int *gpus;     /* their guaranteed GPUs */
+        size_t n;
+        bool stale; /* refresh before use (a node or VC changed) */
+    } vcs;
+
+    /* jobs.c: submission counters for /metrics (views.c reads them). */
+    struct {
+        uint64_t submitted, refused_at_submit;
+    } stats;
 };
 
 lc_job_t *engine_map_get(engine_t *j, const char *name);

@@ -168,10 +168,10 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
         pthread_mutex_unlock(&j->mu);
         *err_msg = str_printf("job %s can never fit: %s", job->name, never);
         free(never);
-        j->refused_at_submit++;
+        j->stats.refused_at_submit++;
         return PAI_E_INVALID;
     }
-    job->seq = j->next_seq++;
+    job->seq = j->table.next_seq++;
     job->pending = true;
     engine_table_add(j, job);
     pthread_mutex_unlock(&j->mu);
@@ -204,16 +204,16 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
         if (job->queued)
             ignore_err(sched_cancel(j->sched, job->name));
         engine_table_remove(j, job);
-        j->refused_at_submit += refused;
+        j->stats.refused_at_submit += refused;
     } else {
         engine_table_publish(j, job);
         if (job->state != JOB_WAITING || job->atts) {
             /* Placed while pending: store it now (the timer thread flushes)
              * so that its tasks can be sent to their agents. */
             engine_mark_dirty(j, job);
-            pthread_cond_signal(&j->timer_cv);
+            pthread_cond_signal(&j->threads.timer_cv);
         }
-        j->submitted++;
+        j->stats.submitted++;
     }
     pthread_mutex_unlock(&j->mu);
     if (refused) {
@@ -439,11 +439,11 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char 
     }
     int64_t limit = f->limit ? f->limit : 5000;
     pthread_mutex_lock(&j->mu);
-    lc_job_t **sel = xcalloc(j->nlist + 1, sizeof(*sel));
+    lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));
     size_t n = 0;
-    for (size_t i = 0; i < j->nlist; i++)
-        if (matches(j->list[i], f))
-            sel[n++] = j->list[i];
+    for (size_t i = 0; i < j->table.nlist; i++)
+        if (matches(j->table.list[i], f))
+            sel[n++] = j->table.list[i];
     bool seq_order = field == ORD_SUBMISSION;
     if (!seq_order) {
         order_t o = {field, desc};
@@ -704,7 +704,7 @@ pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop)
         if (was_waiting && job->queued) {
             ignore_err(sched_cancel(j->sched, job->name));
             job->queued = false;
-            j->need_pass = true;
+            j->pass.need = true;
         }
         if (!job->compacted)
             engine_event(job, "Normal", "StopRequested", "executionType STOP", now);

@@ -59,7 +59,7 @@ void engine_node_to_sched(engine_t *j, engine_node_t *n)
 {
     sched_node_t sn = engine_sched_node(n);
     pai_err_t rc = sched_node_update(j->sched, &sn);
-    j->vcs_stale = true;
+    j->vcs.stale = true;
     if (rc != PAI_OK)
         log_warn("node=%s not taken by the scheduler: %s", n->name, pai_err_msg(rc));
 }
@@ -130,8 +130,8 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
         return 0;
     }
     json_decref(rec);
-    if (seq >= j->next_seq)
-        j->next_seq = seq + 1;
+    if (seq >= j->table.next_seq)
+        j->table.next_seq = seq + 1;
     engine_table_add(j, job);
     engine_table_publish(j, job);
     if (lc_job_state_final(job->state)) {
@@ -151,8 +151,8 @@ pai_err_t engine_restore(engine_t *j)
     pai_err_t rc = store_scan(j->st, "node", restore_node, j);
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
-    j->need_pass = true;
+    j->pass.need = true;
     engine_schedule(j, time_wall_ms());
-    log_info("restored %zu jobs, %zu nodes", j->nlist, nodes_count(j->nodes));
+    log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
     return rc;
 }

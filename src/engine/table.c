@@ -23,22 +23,22 @@ static void map_grow(engine_t *j);
 
 static void map_put(engine_t *j, lc_job_t *job)
 {
-    if ((j->tabn + 1) * 4 >= j->tabcap * 3)
+    if ((j->table.n + 1) * 4 >= j->table.cap * 3)
         map_grow(j);
-    size_t m = j->tabcap - 1, i = hash_name(job->name) & m;
-    while (j->tab[i])
+    size_t m = j->table.cap - 1, i = hash_name(job->name) & m;
+    while (j->table.map[i])
         i = (i + 1) & m;
-    j->tab[i] = job;
-    j->tabn++;
+    j->table.map[i] = job;
+    j->table.n++;
 }
 
 static void map_grow(engine_t *j)
 {
-    lc_job_t **old = j->tab;
-    size_t oldcap = j->tabcap;
-    j->tabcap = oldcap ? oldcap * 2 : 1024;
-    j->tab = xcalloc(j->tabcap, sizeof(*j->tab));
-    j->tabn = 0;
+    lc_job_t **old = j->table.map;
+    size_t oldcap = j->table.cap;
+    j->table.cap = oldcap ? oldcap * 2 : 1024;
+    j->table.map = xcalloc(j->table.cap, sizeof(*j->table.map));
+    j->table.n = 0;
     for (size_t i = 0; i < oldcap; i++)
         if (old[i])
             map_put(j, old[i]);
@@ -47,48 +47,49 @@ static void map_grow(engine_t *j)
 
 lc_job_t *engine_map_get(engine_t *j, const char *name)
 {
-    if (!j->tabcap)
+    if (!j->table.cap)
         return NULL;
-    size_t m = j->tabcap - 1, i = hash_name(name) & m;
-    for (; j->tab[i]; i = (i + 1) & m)
-        if (strcmp(j->tab[i]->name, name) == 0)
-            return j->tab[i];
+    size_t m = j->table.cap - 1, i = hash_name(name) & m;
+    for (; j->table.map[i]; i = (i + 1) & m)
+        if (strcmp(j->table.map[i]->name, name) == 0)
+            return j->table.map[i];
     return NULL;
 }
 
 /* Backward-shift deletion keeps probe chains intact without tombstones. */
 static void map_del(engine_t *j, const lc_job_t *job)
 {
-    size_t m = j->tabcap - 1, i = hash_name(job->name) & m;
-    while (j->tab[i] && j->tab[i] != job)
+    size_t m = j->table.cap - 1, i = hash_name(job->name) & m;
+    while (j->table.map[i] && j->table.map[i] != job)
         i = (i + 1) & m;
-    if (!j->tab[i])
+    if (!j->table.map[i])
         return;
-    j->tab[i] = NULL;
-    j->tabn--;
-    for (size_t k = (i + 1) & m; j->tab[k]; k = (k + 1) & m) {
-        lc_job_t *e = j->tab[k];
-        j->tab[k] = NULL;
-        j->tabn--;
+    j->table.map[i] = NULL;
+    j->table.n--;
+    for (size_t k = (i + 1) & m; j->table.map[k]; k = (k + 1) & m) {
+        lc_job_t *e = j->table.map[k];
+        j->table.map[k] = NULL;
+        j->table.n--;
         map_put(j, e);
     }
 }
 
 static void list_add(engine_t *j, lc_job_t *job)
 {
-    if (j->nlist == j->caplist) {
-        j->caplist = j->caplist ? j->caplist * 2 : 1024;
-        j->list = xrealloc(j->list, j->caplist * sizeof(*j->list));
+    if (j->table.nlist == j->table.caplist) {
+        j->table.caplist = j->table.caplist ? j->table.caplist * 2 : 1024;
+        j->table.list = xrealloc(j->table.list, j->table.caplist * sizeof(*j->table.list));
     }
-    j->list[j->nlist++] = job;
+    j->table.list[j->table.nlist++] = job;
 }
 
 static void list_del(engine_t *j, const lc_job_t *job)
 {
-    for (size_t i = 0; i < j->nlist; i++)
-        if (j->list[i] == job) {
-            memmove(&j->list[i], &j->list[i + 1], (j->nlist - i - 1) * sizeof(*j->list));
-            j->nlist--;
+    for (size_t i = 0; i < j->table.nlist; i++)
+        if (j->table.list[i] == job) {
+            memmove(&j->table.list[i], &j->table.list[i + 1],
+                    (j->table.nlist - i - 1) * sizeof(*j->table.list));
+            j->table.nlist--;
             return;
         }
 }
@@ -109,10 +110,10 @@ void engine_table_remove(engine_t *j, lc_job_t *job)
     map_del(j, job);
     if (!job->pending)
         list_del(j, job);
-    for (size_t i = 0; i < j->ndirty; i++)
-        if (j->dirty[i] == job)
-            j->dirty[i] = j->dirty[--j->ndirty];
-    for (size_t i = 0; i < j->nretry; i++)
-        if (j->retry[i] == job)
-            j->retry[i] = j->retry[--j->nretry];
+    for (size_t i = 0; i < j->persist.ndirty; i++)
+        if (j->persist.dirty[i] == job)
+            j->persist.dirty[i] = j->persist.dirty[--j->persist.ndirty];
+    for (size_t i = 0; i < j->retry.n; i++)
+        if (j->retry.jobs[i] == job)
+            j->retry.jobs[i] = j->retry.jobs[--j->retry.n];
 }

@@ -82,8 +82,8 @@ static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, char *er
         sched_node_t sn = engine_sched_node(nodes_at(j->nodes, k));
         ignore_err(sched_node_update(s, &sn)); /* nodes outside the config are ignored */
     }
-    for (size_t i = 0; i < j->nlist && rc == PAI_OK; i++) {
-        lc_job_t *job = j->list[i];
+    for (size_t i = 0; i < j->table.nlist && rc == PAI_OK; i++) {
+        lc_job_t *job = j->table.list[i];
         if (!job->queued)
             continue;
         if (job->state == JOB_WAITING) {
@@ -109,25 +109,25 @@ static void swap(engine_t *j, sched_t *s, json_t *cfg)
 {
     sched_t *old = j->sched;
     j->sched = s;
-    json_decref(j->hived);
-    j->hived = cfg;
-    for (size_t i = 0; i < j->nlist; i++) {
-        lc_job_t *job = j->list[i];
+    json_decref(j->vcs.hived);
+    j->vcs.hived = cfg;
+    for (size_t i = 0; i < j->table.nlist; i++) {
+        lc_job_t *job = j->table.list[i];
         if (job->queued && job->state == JOB_WAITING) {
             job->queued = false;
             engine_enqueue(j, job);
         }
     }
     sched_free(old);
-    j->vcs_stale = true;
-    j->need_pass = true;
+    j->vcs.stale = true;
+    j->pass.need = true;
     engine_kick(j);
 }
 
 static bool vc_has_jobs(engine_t *j, const char *vc, char *who, size_t n)
 {
-    for (size_t i = 0; i < j->nlist; i++) {
-        const lc_job_t *job = j->list[i];
+    for (size_t i = 0; i < j->table.nlist; i++) {
+        const lc_job_t *job = j->table.list[i];
         if (!lc_job_state_final(job->state) && strcmp(job->vc, vc) == 0) {
             snprintf(who, n, "%s", job->name);
             return true;
@@ -159,8 +159,8 @@ static pai_err_t check_cells(const json_t *cells, char *err, size_t errlen)
     return PAI_OK;
 }
 
-pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created, char *err,
-                         size_t errlen)
+pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created,
+                           char *err, size_t errlen)
 {
     *created = false;
     if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc)) {
@@ -171,14 +171,14 @@ pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool
     pai_err_t rc = PAI_OK;
     json_t *cfg = NULL;
     sched_t *s = NULL;
-    if (!j->hived) {
+    if (!j->vcs.hived) {
         snprintf(err, errlen,
                  "virtual clusters come from the scheduler config: start the server "
                  "with hived_config to define and change them");
         rc = PAI_E_INVALID;
         goto out;
     }
-    cfg = json_deep_copy(j->hived);
+    cfg = json_deep_copy(j->vcs.hived);
     json_t *vcs = json_object_get(cfg, "virtualClusters");
     if (!json_is_object(vcs)) {
         vcs = json_object();
@@ -226,4 +226,61 @@ out:
     json_decref(cfg);
     pthread_mutex_unlock(&j->mu);
     return rc;
+}
+
+/* ---------------------------------------------------------------- VC cache
+ * The VCs the scheduler knows and their guaranteed GPUs, refreshed after a
+ * node or VC change (vcs.stale): submissions check a job against them. */
+
+bool engine_vc_known(engine_t *j, const char *vc)
+{
+    if (j->vcs.stale) {
+        sched_vc_status_t *rows = xcalloc(4096, sizeof(*rows));
+        size_t n = sched_vc_status(j->sched, rows, 4096);
+        for (size_t i = 0; i < j->vcs.n; i++)
+            free(j->vcs.names[i]);
+        j->vcs.n = 0;
+        j->vcs.names = xrealloc(j->vcs.names, (n < 4096 ? n : 4096) * sizeof(char *) + 1);
+        j->vcs.gpus = xrealloc(j->vcs.gpus, (n < 4096 ? n : 4096) * sizeof(int) + 1);
+        for (size_t i = 0; i < n && i < 4096; i++) {
+            if (i == 0 || strcmp(rows[i].vc, rows[i - 1].vc) != 0) {
+                j->vcs.gpus[j->vcs.n] = 0;
+                j->vcs.names[j->vcs.n++] = xstrdup(rows[i].vc);
+            }
+            j->vcs.gpus[j->vcs.n - 1] += rows[i].guaranteed_gpus;
+        }
+        free(rows);
+        j->vcs.stale = false;
+    }
+    if (j->vcs.n == 0)
+        return true; /* no nodes yet: the scheduler decides */
+    for (size_t i = 0; i < j->vcs.n; i++)
+        if (strcmp(j->vcs.names[i], vc) == 0)
+            return true;
+    return false;
+}
+
+char *engine_never_fits(engine_t *j, const lc_job_t *job)
+{
+    int max_node = 0, vc_gpus = -1;
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        const engine_node_t *n = nodes_at(j->nodes, k);
+        if (n->state == NODE_HEALTHY && n->ngpus > max_node)
+            max_node = n->ngpus;
+    }
+    if (nodes_count(j->nodes) == 0)
+        return NULL; /* nothing known yet */
+    for (int r = 0; r < job->nroles; r++)
+        if (job->roles[r].gpu > max_node)
+            return str_printf("task role %s asks for %d GPUs per instance; the largest node "
+                              "has %d",
+                              job->roles[r].name, job->roles[r].gpu, max_node);
+    (void)engine_vc_known(j, job->vc); /* refresh the cache */
+    for (size_t i = 0; i < j->vcs.n; i++)
+        if (strcmp(j->vcs.names[i], job->vc) == 0)
+            vc_gpus = j->vcs.gpus[i];
+    if (vc_gpus >= 0 && job->prio != JOB_PRIO_OPPO && (int)job->total_gpus > vc_gpus)
+        return str_printf("the job needs %u GPUs at once; virtual cluster %s has %d",
+                          job->total_gpus, job->vc, vc_gpus);
+    return NULL;
 }

@@ -169,8 +169,8 @@ static void engine_by_state(engine_t *j, buf_t *out)
 {
     vc_count_t *c = NULL;
     size_t nc = 0;
-    for (size_t i = 0; i < j->nlist; i++) {
-        const lc_job_t *job = j->list[i];
+    for (size_t i = 0; i < j->table.nlist; i++) {
+        const lc_job_t *job = j->table.list[i];
         size_t k;
         for (k = 0; k < nc; k++)
             if (strcmp(c[k].vc, job->vc) == 0)
@@ -270,9 +270,9 @@ void engine_metrics(void *ud, buf_t *out)
     gpus_by_vc(j, out);
     sched_latency(j, out);
     metrics_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
-    metrics_sample(out, "pai_jobs_submitted_total", NULL, (double)j->submitted);
+    metrics_sample(out, "pai_jobs_submitted_total", NULL, (double)j->stats.submitted);
     metrics_family(out, "pai_jobs_refused_total", "counter",
                    "Jobs refused at submission because they can never fit.");
-    metrics_sample(out, "pai_jobs_refused_total", NULL, (double)j->refused_at_submit);
+    metrics_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
     pthread_mutex_unlock(&j->mu);
 }

@@ -391,7 +391,8 @@ static void h_job(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     const char *name = http_param(req, "job");
     int64_t minutes, max_points;
     bool owner = false;
-    if (!name || strlen(name) > PAI_MAX_NAME || !engine_owner_check(ctx->engine, name, "", &owner)) {
+    if (!name || strlen(name) > PAI_MAX_NAME ||
+        !engine_owner_check(ctx->engine, name, "", &owner)) {
         http_reply_error(resp, PAI_E_NO_JOB, "job %s is not found", name ? name : "");
         return;
     }

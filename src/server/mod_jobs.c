@@ -98,7 +98,7 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         return;
     }
     pai_err_t rc = engine_submit(ctx->engine, req->who.username, req->body, req->body_len, vc_check,
-                               jobs_storage_mounts, ctx, &name, &msg, &errs);
+                                 jobs_storage_mounts, ctx, &name, &msg, &errs);
     if (rc == PAI_OK) {
         json_t *o = json_pack("{ss}", "message", "");
         char *m = str_printf("update job %s successfully", name);
@@ -330,8 +330,8 @@ static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
         !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
         return;
     char *url = NULL, *id = NULL;
-    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index,
-                                        ta, &url, &id);
+    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"),
+                                          index, ta, &url, &id);
     if (rc != PAI_OK) {
         http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
                          "no logs for this task attempt of job %s", name);
@@ -424,8 +424,8 @@ static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_re
         return;
     }
     char *url = NULL, *id = NULL;
-    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index,
-                                        ta, &url, &id);
+    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"),
+                                          index, ta, &url, &id);
     if (rc != PAI_OK) {
         http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
                          "no logs for this task attempt of job %s", name);
@@ -481,10 +481,10 @@ static void jobs_quiesce_hook(server_ctx_t *ctx)
 static pai_err_t jobs_init(server_ctx_t *ctx)
 {
     const server_config_t *cfg = ctx->cfg;
-    engine_opts_t o = {cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
-                     (int)cfg->task_port_count,
-                     cfg->sched_reservation_timeout_s > 0 ? cfg->sched_reservation_timeout_s * 1000
-                                                          : -1};
+    engine_opts_t o = {
+        cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
+        (int)cfg->task_port_count,
+        cfg->sched_reservation_timeout_s > 0 ? cfg->sched_reservation_timeout_s * 1000 : -1};
     char err[512] = "";
     pai_err_t rc = engine_new(ctx->store, &o, &ctx->engine, err, sizeof err);
     if (rc != PAI_OK) {

@@ -23,7 +23,7 @@ typedef struct server_config server_config_t; /* server/config.h */
 typedef struct auth auth_t;                   /* server/auth.h */
 typedef struct metrics metrics_t;             /* server/metrics.h */
 typedef struct cluster cluster_t;             /* server/cluster.h */
-typedef struct engine engine_t;                   /* engine/engine.h */
+typedef struct engine engine_t;               /* engine/engine.h */
 typedef struct history history_t;             /* server/history.h */
 
 /* Extension (platform): see server_on_quiesce(). */

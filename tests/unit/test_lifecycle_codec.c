@@ -123,14 +123,14 @@ TEST(attempt_ids_parse)
     char name[64], role[64];
     int ja, idx, ta;
     CHECK(codec_attempt_id_parse("bob~dist/2/worker/1/3", name, sizeof name, &ja, role, sizeof role,
-                                &idx, &ta) == PAI_OK);
+                                 &idx, &ta) == PAI_OK);
     CHECK_STR_EQ(name, "bob~dist");
     CHECK_STR_EQ(role, "worker");
     CHECK_INT_EQ(ja * 100 + idx * 10 + ta, 213);
     CHECK(codec_attempt_id_parse("bob~dist/x/worker/1/3", name, sizeof name, &ja, role, sizeof role,
-                                &idx, &ta) != PAI_OK);
+                                 &idx, &ta) != PAI_OK);
     CHECK(codec_attempt_id_parse("bob~dist/0/worker/1", name, sizeof name, &ja, role, sizeof role,
-                                &idx, &ta) != PAI_OK);
+                                 &idx, &ta) != PAI_OK);
 }
 
 RUN_TESTS(record_round_trips, detail_renders_task_roles_and_exit, env_names_peers_and_gpus,
