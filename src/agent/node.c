@@ -350,7 +350,7 @@ static void task_start(agent_node_t *n, const json_t *d)
     if (n->rt->engine && (!b.spec.image || !*b.spec.image))
         t->ops = runtime_find("process");
     if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {
-        task_fail_start(n, t, RT_EXIT_START_UNKNOWN, "pai agent: cannot start the task");
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN, "pai agent: cannot start the task");
     } else {
         t->has_rt = true;
         log_info("node=%s task=%s started runtime=%s", n->name, id, t->ops->name);
@@ -494,10 +494,12 @@ static void recover_one(agent_node_t *n, const char *esc)
         return;
     }
     t->ops->release(&t->rt);
-    rt_result_t res = {.state = RT_EXITED, .exit_code = RT_EXIT_NODE_LOST};
+    rt_result_t res = {.state = RT_EXITED, .exit_code = EXIT_NODE_LOST};
     res.started_ms = res.finished_ms = time_wall_ms();
     task_finish(n, t, &res);
-    write_small(dir, "exit", "exited -1001 0 0 0 0\n");
+    char text[64];
+    snprintf(text, sizeof(text), "exited %d 0 0 0 0\n", EXIT_NODE_LOST);
+    write_small(dir, "exit", text);
 }
 
 void node_recover(agent_node_t *n)

@@ -377,9 +377,9 @@ void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const cha
     job->version++;
     if (ta->state == TASK_STOPPING) {
         /* Killed because its attempt completed or the job was stopped. */
-        ta->exit_code = exit_code == LC_EXIT_NODE_LOST ? exit_code
-                        : job->stop_requested          ? LC_EXIT_STOP_REQUESTED
-                                                       : LC_EXIT_ATTEMPT_COMPLETION;
+        ta->exit_code = exit_code == EXIT_NODE_LOST ? exit_code
+                        : job->stop_requested          ? EXIT_STOP_REQUESTED
+                                                       : EXIT_ATTEMPT_COMPLETION;
         lc_task_set_state(job, ta, TASK_STOPPED);
     } else {
         ta->exit_code = exit_code;
@@ -417,12 +417,12 @@ void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx)
     lc_attempt_t *a = lc_current(job);
     if (job->state == JOB_WAITING) {
         /* Not placed (first attempt or a retry waiting in the queue). */
-        job_finish(job, JOB_STOPPED, LC_EXIT_STOP_REQUESTED, now_ms, fx);
+        job_finish(job, JOB_STOPPED, EXIT_STOP_REQUESTED, now_ms, fx);
         return;
     }
     lc_job_set_state(job, JOB_STOPPING);
     if (a && !a->completing) {
-        attempt_complete(job, false, LC_EXIT_STOP_REQUESTED, -1, -1,
+        attempt_complete(job, false, EXIT_STOP_REQUESTED, -1, -1,
                          "Stop to complete current job attempt", NULL, fx);
         a->state = JOB_STOPPED;
     }
@@ -433,7 +433,7 @@ void lc_stop(lc_job_t *job, int64_t now_ms, lc_effects_t *fx)
             lc_task_attempt_t *ta = lc_task_current(job, r, i);
             if (ta && ta->state == TASK_STOPPING && !ta->sent) {
                 ta->has_exit = true;
-                ta->exit_code = LC_EXIT_STOP_REQUESTED;
+                ta->exit_code = EXIT_STOP_REQUESTED;
                 ta->completed_ms = now_ms;
                 lc_task_set_state(job, ta, TASK_STOPPED);
                 fx->desired_changed = true;

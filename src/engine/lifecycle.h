@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "protocol/exitcodes.h" /* the codes the lifecycle issues */
 
 typedef enum {
     JOB_WAITING,
@@ -59,17 +60,6 @@ typedef enum {
     LC_RETRY_TO_MAX,  /* counted against jobRetryCount / taskRetryCount */
     LC_BACKOFF_RETRY, /* transient with backoff */
 } lc_reaction_t;
-
-/* Exit codes the lifecycle itself issues (OpenPAI's table). */
-enum {
-    LC_EXIT_SUCCEEDED = 0,
-    LC_EXIT_STOP_REQUESTED = -210,     /* StopFrameworkRequested */
-    LC_EXIT_ATTEMPT_COMPLETION = -220, /* FrameworkAttemptCompletion */
-    LC_EXIT_NODE_LOST = -1001,         /* PodNodeLost */
-    LC_EXIT_PREEMPTED = -1003,         /* PodPreemptedForCriticalPod */
-    LC_EXIT_UNKNOWN_NEGATIVE = -8000,  /* ContainerUndefinedNegativeExitCode */
-    LC_EXIT_OOM = -1200,               /* UserContainerDockerOOMKilled */
-};
 
 /* Maps an exit code to a reaction (the exit spec table, injected). */
 typedef lc_reaction_t (*lc_reaction_fn)(int exit_code);

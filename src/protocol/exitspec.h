@@ -18,44 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Named codes the platform itself issues (values from the table). */
-enum {
-    EXIT_SUCCEEDED = 0,
-    EXIT_POD_EXTERNAL_DELETED = -101,
-    EXIT_CREATION_TRANSIENT = -120,     /* PodCreationTransientError */
-    EXIT_CREATION_PERMANENT = -200,     /* PodCreationPermanentError */
-    EXIT_STOP_REQUESTED = -210,         /* StopFrameworkRequested (user stop) */
-    EXIT_ATTEMPT_COMPLETION = -220,     /* FrameworkAttemptCompletion */
-    EXIT_DELETE_TASK_REQUESTED = -230,  /* DeleteTaskRequested */
-    EXIT_FAILED_NO_CONTAINER = -300,    /* PodFailedWithoutFailedContainer */
-    EXIT_CREATION_UNKNOWN = -310,       /* PodCreationUnknownError */
-    EXIT_EVICTED = -1000,               /* PodEvicted */
-    EXIT_NODE_LOST = -1001,             /* PodNodeLost */
-    EXIT_INSUFFICIENT_RESOURCE = -1002, /* PodScheduledToInsufficientResourceNode */
-    EXIT_PREEMPTED = -1003,             /* PodPreemptedForCriticalPod */
-    EXIT_DEADLINE_EXCEEDED = -1004,     /* PodDeadlineExceeded */
-    EXIT_ADMISSION_FORBIDDEN = -1005,   /* PodNodeAdmissionForbidden */
-    EXIT_CREATE_FRAMEWORK_FAILED = -1100,
-    EXIT_OOM_KILLED = -1200,            /* UserContainerDockerOOMKilled */
-    EXIT_CONTAINER_CREATION = -1201,    /* ContainerDockerCreationError */
-    EXIT_CMD_PERMISSION_DENIED = -1202, /* ContainerDockerStartCmdPermissionDenied */
-    EXIT_CMD_NOT_FOUND = -1203,         /* ContainerDockerStartCmdNotFound */
-    EXIT_CONTAINER_START_UNKNOWN = -1204,
-    EXIT_GPU_NOT_FOUND = -1205,      /* ContainerGpuDeviceNotFoundError */
-    EXIT_INIT_OOM_KILLED = -1300,    /* InitContainerDockerOOMKilled */
-    EXIT_SIGKILL = 137,              /* ContainerSigKillReceived */
-    EXIT_SIGTERM = 143,              /* ContainerSigTermReceived */
-    EXIT_USER_ERROR = 220,           /* UserCommandExitWithError */
-    EXIT_SSH_BARRIER_TIMEOUT = 249,  /* PAIRuntimeSSHBarrierTimeout */
-    EXIT_BARRIER_TRANSIENT = 250,    /* FrameworkBarrierTransientFailed */
-    EXIT_GANG_TIMEOUT = 251,         /* JobGangAllocationTimeout */
-    EXIT_BARRIER_PERMANENT = 252,    /* FrameworkBarrierPermanentFailed */
-    EXIT_PORT_CONFLICT = 253,        /* ContainerPortConflict */
-    EXIT_IMAGE_NOT_EXISTS = 254,     /* ContainerImageNotExists */
-    EXIT_RUNTIME_UNKNOWN = 255,      /* PAIRuntimeUnknownFailed */
-    EXIT_UNDEFINED_NEGATIVE = -8000, /* ContainerUndefinedNegativeExitCode */
-    EXIT_UNDEFINED_POSITIVE = 256,   /* PAIRuntimeExitAbnormally */
-};
+#include "protocol/exitcodes.h"
 
 typedef enum {
     EXIT_TYPE_USER_SUCCESS,

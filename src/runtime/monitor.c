@@ -208,7 +208,7 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
     sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks TERM/USR1 */
     execvpe(argv[0], argv, m->spec->env);
     dprintf(2, "pai: cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    _exit(errno == ENOENT ? EXIT_SHELL_NOT_FOUND : EXIT_SHELL_CANNOT_EXECUTE);
 }
 
 static pid_t engine_signal(mon_t *m, const char *sig)
@@ -334,10 +334,10 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
         cg_create(m->spec->cgroup, m->spec->memory_mb, m->spec->cpu, &m->cg) != PAI_OK)
         mon_say(m, "pai: warning: cannot create the task cgroup; limits not applied\n");
     if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
-        mon_finish(m, "failed", RT_EXIT_START_UNKNOWN, 0, false);
+        mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     m->child = fork();
     if (m->child < 0)
-        mon_finish(m, "failed", RT_EXIT_START_UNKNOWN, 0, false);
+        mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     if (m->child == 0)
         task_child(m, argv, out_p[1], err_p[1]);
     setpgid(m->child, m->child); /* also done by the child: no race on kill */
@@ -354,13 +354,13 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     bool oom = cg_oom(m->cg);
     cg_destroy(m->cg);
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    int ec = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + sig;
+    int ec = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SIGNAL_BASE + sig;
     /* An OOM kill inside the cgroup that made the task fail is OpenPAI's
      * OOM exit; a task that survived it (a child was killed) keeps its code. */
     if (oom && ec != 0)
-        ec = RT_EXIT_OOM;
-    if (ec == 127 && m->ops->engine)
-        ec = RT_EXIT_CMD_NOT_FOUND;
+        ec = EXIT_OOM_KILLED;
+    if (ec == EXIT_SHELL_NOT_FOUND && m->ops->engine)
+        ec = EXIT_CMD_NOT_FOUND;
     mon_finish(m, "exited", ec, sig, oom);
 }
 
@@ -441,11 +441,11 @@ bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
     /* The monitor is gone without a result: the attempt is lost. */
     memset(res, 0, sizeof(*res));
     res->state = RT_EXITED;
-    res->exit_code = RT_EXIT_NODE_LOST;
+    res->exit_code = EXIT_NODE_LOST;
     res->started_ms = t->started_ms;
     res->finished_ms = time_wall_ms();
     char text[128];
-    snprintf(text, sizeof(text), "exited %d 0 0 %lld %lld\n", RT_EXIT_NODE_LOST,
+    snprintf(text, sizeof(text), "exited %d 0 0 %lld %lld\n", EXIT_NODE_LOST,
              (long long)res->started_ms, (long long)res->finished_ms);
     write_atomic(t->state_dir, "exit", text);
     return true;

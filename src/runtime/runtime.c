@@ -171,7 +171,7 @@ static int container_prepare(const runtime_ops_t *ops, const rt_spec_t *spec, in
     char *exists_argv[] = {(char *)ops->engine, "image", "inspect", (char *)spec->image, NULL};
     if (!spec->image || !*spec->image) {
         dprintf(err_fd, "pai: the %s runtime needs a dockerImage prerequisite\n", ops->engine);
-        return RT_EXIT_IMAGE_MISSING;
+        return EXIT_IMAGE_NOT_EXISTS;
     }
     if (monitor_run_wait(exists_argv, NULL, -1) == 0)
         return 0;
@@ -190,7 +190,7 @@ static int container_prepare(const runtime_ops_t *ops, const rt_spec_t *spec, in
     if (monitor_run_wait(pull, NULL, err_fd) == 0)
         return 0;
     dprintf(err_fd, "pai: cannot pull image %s\n", spec->image);
-    return RT_EXIT_IMAGE_MISSING;
+    return EXIT_IMAGE_NOT_EXISTS;
 }
 
 static bool env_has(char *const *env, const char *entry)
@@ -290,7 +290,7 @@ static void hollow_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int 
     (void)ops;
     (void)grace_s;
     t->hollow_killed = true;
-    t->hollow_exit = force ? 137 : 143;
+    t->hollow_exit = force ? EXIT_SIGKILL : EXIT_SIGTERM;
     t->hollow_end_ms = 0;
 }
 

@@ -31,14 +31,7 @@
 #include <sys/types.h>
 
 #include "common/err.h"
-
-/* Exit codes from OpenPAI's exit spec that the node side reports. */
-#define RT_EXIT_OOM            (-1200) /* UserContainerDockerOOMKilled */
-#define RT_EXIT_NODE_LOST      (-1001) /* PodNodeLost: attempt vanished */
-#define RT_EXIT_START_UNKNOWN  (-1204) /* ContainerDockerStartUnknownError */
-#define RT_EXIT_CMD_NOT_FOUND  (-1203) /* ContainerDockerStartCmdNotFound */
-#define RT_EXIT_IMAGE_MISSING  254     /* ContainerImageNotExists */
-#define RT_EXIT_CREATION_ERROR (-1201) /* ContainerDockerCreationError */
+#include "protocol/exitcodes.h" /* the codes the node side reports */
 
 typedef struct {
     char *source; /* host path */
@@ -73,7 +66,7 @@ typedef enum { RT_RUNNING = 0, RT_EXITED, RT_FAILED_TO_START } rt_state_t;
 
 typedef struct {
     rt_state_t state;
-    int exit_code; /* 128+signal when signalled; RT_EXIT_OOM when OOM-killed */
+    int exit_code; /* 128+signal when signalled; EXIT_OOM_KILLED when OOM-killed */
     int signal;
     bool oom;
     int64_t started_ms, finished_ms;

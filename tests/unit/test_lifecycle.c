@@ -158,7 +158,7 @@ TEST(transient_exit_is_retried_without_counting)
     lc_job_t *j = job_new(1, spec, 0, true);
     begin(j);
     lc_effects_t fx = {0};
-    lc_task_exited(j, 0, 0, LC_EXIT_NODE_LOST, NULL, 3, react, &fx);
+    lc_task_exited(j, 0, 0, EXIT_NODE_LOST, NULL, 3, react, &fx);
     CHECK_INT_EQ(j->state, JOB_WAITING);
     CHECK_INT_EQ(j->retries, 1);
     CHECK_INT_EQ(j->acc_retries, 0);
@@ -179,7 +179,7 @@ TEST(stop_running_job_ends_stopped)
     CHECK(fx.desired_changed);
     fx = drain(j);
     CHECK_INT_EQ(j->state, JOB_STOPPED);
-    CHECK_INT_EQ(lc_task_current(j, 0, 0)->exit_code, LC_EXIT_STOP_REQUESTED);
+    CHECK_INT_EQ(lc_task_current(j, 0, 0)->exit_code, EXIT_STOP_REQUESTED);
     lc_job_free(j);
 }
 
@@ -193,7 +193,7 @@ TEST(stop_before_any_node_got_the_tasks_is_immediate)
     CHECK_INT_EQ(j->state, JOB_STOPPED);
     CHECK(fx.desired_changed);
     CHECK_INT_EQ(lc_task_current(j, 0, 1)->state, TASK_STOPPED);
-    CHECK_INT_EQ(lc_task_current(j, 0, 1)->exit_code, LC_EXIT_STOP_REQUESTED);
+    CHECK_INT_EQ(lc_task_current(j, 0, 1)->exit_code, EXIT_STOP_REQUESTED);
     lc_job_free(j);
 }
 

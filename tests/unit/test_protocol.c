@@ -222,6 +222,62 @@ TEST(exitspec_knows_openpai_codes)
     json_decref(j);
 }
 
+/* Every code exitcodes.h names is a row of the table, with the phrase its
+ * comment gives; the shell's and the signal base are not rows. */
+TEST(named_exit_codes_are_rows_of_the_table)
+{
+    static const struct {
+        int code;
+        const char *phrase;
+    } named[] = {
+        {EXIT_SUCCEEDED, "Succeeded"},
+        {EXIT_POD_EXTERNAL_DELETED, "PodExternalDeleted"},
+        {EXIT_CREATION_TRANSIENT, "PodCreationTransientError"},
+        {EXIT_CREATION_PERMANENT, "PodCreationPermanentError"},
+        {EXIT_STOP_REQUESTED, "StopFrameworkRequested"},
+        {EXIT_ATTEMPT_COMPLETION, "FrameworkAttemptCompletion"},
+        {EXIT_DELETE_TASK_REQUESTED, "DeleteTaskRequested"},
+        {EXIT_FAILED_NO_CONTAINER, "PodFailedWithoutFailedContainer"},
+        {EXIT_CREATION_UNKNOWN, "PodCreationUnknownError"},
+        {EXIT_EVICTED, "PodEvicted"},
+        {EXIT_NODE_LOST, "PodNodeLost"},
+        {EXIT_INSUFFICIENT_RESOURCE, "PodScheduledToInsufficientResourceNode"},
+        {EXIT_PREEMPTED, "PodPreemptedForCriticalPod"},
+        {EXIT_DEADLINE_EXCEEDED, "PodDeadlineExceeded"},
+        {EXIT_ADMISSION_FORBIDDEN, "PodNodeAdmissionForbidden"},
+        {EXIT_CREATE_FRAMEWORK_FAILED, "CreateFrameworkPermanentFailed"},
+        {EXIT_OOM_KILLED, "UserContainerDockerOOMKilled"},
+        {EXIT_CONTAINER_CREATION, "ContainerDockerCreationError"},
+        {EXIT_CMD_PERMISSION_DENIED, "ContainerDockerStartCmdPermissionDenied"},
+        {EXIT_CMD_NOT_FOUND, "ContainerDockerStartCmdNotFound"},
+        {EXIT_CONTAINER_START_UNKNOWN, "ContainerDockerStartUnknownError"},
+        {EXIT_GPU_NOT_FOUND, "ContainerGpuDeviceNotFoundError"},
+        {EXIT_INIT_OOM_KILLED, "InitContainerDockerOOMKilled"},
+        {EXIT_SIGKILL, "ContainerSigKillReceived"},
+        {EXIT_SIGTERM, "ContainerSigTermReceived"},
+        {EXIT_USER_ERROR, "UserCommandExitWithError"},
+        {EXIT_SSH_BARRIER_TIMEOUT, "PAIRuntimeSSHBarrierTimeout"},
+        {EXIT_BARRIER_TRANSIENT, "FrameworkBarrierTransientFailed"},
+        {EXIT_GANG_TIMEOUT, "JobGangAllocationTimeout"},
+        {EXIT_BARRIER_PERMANENT, "FrameworkBarrierPermanentFailed"},
+        {EXIT_PORT_CONFLICT, "ContainerPortConflict"},
+        {EXIT_IMAGE_NOT_EXISTS, "ContainerImageNotExists"},
+        {EXIT_RUNTIME_UNKNOWN, "PAIRuntimeUnknownFailed"},
+        {EXIT_UNDEFINED_NEGATIVE, "ContainerUndefinedNegativeExitCode"},
+        {EXIT_UNDEFINED_POSITIVE, "PAIRuntimeExitAbnormally"},
+    };
+    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+        const exitspec_t *e = exitspec_lookup(named[i].code);
+        CHECK(e != NULL);
+        if (e)
+            CHECK_STR_EQ(e->phrase, named[i].phrase);
+    }
+    CHECK(exitspec_lookup(EXIT_SHELL_CANNOT_EXECUTE) == NULL);
+    CHECK(exitspec_lookup(EXIT_SHELL_NOT_FOUND) == NULL);
+    CHECK_STR_EQ(exitspec_lookup(EXIT_SIGNAL_BASE + 9)->phrase, "ContainerSigKillReceived");
+    CHECK_STR_EQ(exitspec_lookup(EXIT_SIGNAL_BASE + 15)->phrase, "ContainerSigTermReceived");
+}
+
 static const char base_head[] = "protocolVersion: 2\nname: j\ntype: job\n"
                                 "prerequisites: [{name: i, type: dockerimage, uri: u}]\n";
 
@@ -521,12 +577,13 @@ TEST(lint_reports_unresolved_references_with_positions)
     job_spec_free(s);
 }
 
-RUN_TESTS(hello_world_gets_openpai_defaults, min_succeeded_defaults_to_instances,
-          renders_parameters_secrets_and_prerequisites, deployment_commands_are_applied_once,
-          json_and_yaml_mask_secrets, errors_carry_line_column_and_path,
-          priority_classes_map_to_numbers, exitspec_knows_openpai_codes,
-          unresolvable_references_are_left_as_written, template_paths_index_lists_and_maps,
-          render_string_masks_secrets_outside_tasks, extras_hived_plugins_and_ports_are_read,
-          prerequisite_fields_and_lookup, errors_as_json_and_api_message, error_list_is_capped,
+RUN_TESTS(hello_world_gets_openpai_defaults, named_exit_codes_are_rows_of_the_table,
+          min_succeeded_defaults_to_instances, renders_parameters_secrets_and_prerequisites,
+          deployment_commands_are_applied_once, json_and_yaml_mask_secrets,
+          errors_carry_line_column_and_path, priority_classes_map_to_numbers,
+          exitspec_knows_openpai_codes, unresolvable_references_are_left_as_written,
+          template_paths_index_lists_and_maps, render_string_masks_secrets_outside_tasks,
+          extras_hived_plugins_and_ports_are_read, prerequisite_fields_and_lookup,
+          errors_as_json_and_api_message, error_list_is_capped,
           oversized_document_is_refused_before_parsing, render_work_is_bounded,
           exitspec_table_is_complete_and_sorted, lint_reports_unresolved_references_with_positions)

@@ -190,7 +190,7 @@ TEST(oom_kill_is_reported_with_openpai_code)
     CHECK(ops->start(ops, &s, &t) == PAI_OK);
     CHECK(wait_done(ops, &t, &r, 30));
     CHECK(r.oom);
-    CHECK_INT_EQ(r.exit_code, RT_EXIT_OOM);
+    CHECK_INT_EQ(r.exit_code, EXIT_OOM_KILLED);
     ops->release(&t);
     CHECK(access("/sys/fs/cgroup/memory/pai-test/oom", F_OK) != 0);
     rmdir("/sys/fs/cgroup/memory/pai-test");
