@@ -85,7 +85,7 @@ static engine_node_t *register_node(engine_t *j, const json_t *jn, const char *n
     if (n->state == NODE_LOST)
         log_info("node=%s is back", name);
     n->state = NODE_HEALTHY;
-    n->last_seen_ms = time_mono_ms();
+    n->last_seen_ms = engine_mono_ms(j);
     if (changed) {
         n->dirty = true;
         engine_node_to_sched(j, n);
@@ -227,7 +227,7 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
     while (n->seq <= known && !j->threads.stopping && n->poll_gen == gen)
         if (pthread_cond_timedwait(&n->cv, &j->mu, &ts) != 0)
             break;
-    n->last_seen_ms = time_mono_ms();
+    n->last_seen_ms = engine_mono_ms(j);
     return n->poll_gen == gen;
 }
 
@@ -254,7 +254,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, 
     }
     uint64_t known = (uint64_t)json_integer_value(jk);
     int64_t wait_ms = json_integer_value(json_object_get(req, "wait_ms"));
-    int64_t now = time_wall_ms();
+    int64_t now = engine_now_ms(j);
     json_t *acks = json_array();
 
     pthread_mutex_lock(&j->mu);

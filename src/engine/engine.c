@@ -49,6 +49,18 @@ lc_reaction_t engine_exit_reaction(int code)
     }
 }
 
+/* ---------------------------------------------------------------- clock */
+
+int64_t engine_now_ms(const engine_t *j)
+{
+    return j->ops.now_ms ? j->ops.now_ms(j->ops.ud) : time_wall_ms();
+}
+
+int64_t engine_mono_ms(const engine_t *j)
+{
+    return j->ops.now_ms ? j->ops.now_ms(j->ops.ud) : time_mono_ms();
+}
+
 /* ---------------------------------------------------------------- events */
 
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
@@ -458,7 +470,7 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
 
 void engine_tick(engine_t *j)
 {
-    int64_t mono = time_mono_ms(), now = time_wall_ms();
+    int64_t mono = engine_mono_ms(j), now = engine_now_ms(j);
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         engine_node_t *n = nodes_at(j->nodes, k);
         if (n->state == NODE_HEALTHY && mono - n->last_seen_ms > j->opts.node_lost_timeout_s * 1000)
@@ -514,6 +526,11 @@ void engine_kick(engine_t *j)
 
 void engine_wait_pass(engine_t *j)
 {
+    if (!j->threads.sched_started) { /* no_threads (or start-up): the pass runs here */
+        j->pass.need = true;
+        engine_run_pass(j);
+        return;
+    }
     uint64_t want = j->pass.done + 1;
     j->pass.need = true;
     pthread_cond_signal(&j->pass.cv);
@@ -542,7 +559,7 @@ static void snapshot_vcs(engine_t *j)
 
 void engine_run_pass(engine_t *j)
 {
-    engine_schedule(j, time_wall_ms());
+    engine_schedule(j, engine_now_ms(j));
     snapshot_vcs(j);
     j->pass.done++;
     pthread_cond_broadcast(&j->pass.done_cv);
@@ -561,7 +578,7 @@ static void *scheduler_main(void *arg)
             pthread_cond_wait(&j->pass.cv, &j->mu);
             continue;
         }
-        int64_t t0 = time_mono_us();
+        int64_t t0 = time_mono_us(); /* the real clock: it paces the thread, decides nothing */
         engine_run_pass(j);
         int64_t dt = time_mono_us() - t0;
         pthread_mutex_unlock(&j->mu);
@@ -585,9 +602,10 @@ void engine_refresh_reason(engine_t *j, lc_job_t *job)
     if (job->state != JOB_WAITING || job->refused)
         return;
     char *why = NULL, buf[SCHED_EXPLAIN_MAX];
-    if (!job->queued && job->retry_at_ms > time_wall_ms()) {
+    int64_t now = engine_now_ms(j);
+    if (!job->queued && job->retry_at_ms > now) {
         why = str_printf("retry %d waits for its backoff (%lld ms left)", job->retries,
-                         (long long)(job->retry_at_ms - time_wall_ms()));
+                         (long long)(job->retry_at_ms - now));
     } else if (job->queued && j->sched &&
                sched_explain(j->sched, job->name, buf, sizeof(buf)) == PAI_OK &&
                strncmp(buf, "bound", 5) != 0) {
@@ -614,6 +632,8 @@ void engine_refresh_reason(engine_t *j, lc_job_t *job)
 
 /* ---------------------------------------------------------------- life */
 
+/* The scheduler's latency histogram measures real time, whatever the
+ * engine's clock (its decisions get the engine's now from engine_schedule). */
 static int64_t mono_us(void *ctx)
 {
     (void)ctx;
@@ -668,11 +688,28 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen
     return rc;
 }
 
-pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, char *err,
-                     size_t errlen)
+static pai_err_t start_threads(engine_t *j, char *err, size_t errlen)
+{
+    if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0) {
+        snprintf(err, errlen, "cannot start the job timer thread");
+        return PAI_E_INTERNAL;
+    }
+    j->threads.timer_started = true;
+    if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0) {
+        snprintf(err, errlen, "cannot start the scheduler thread");
+        return PAI_E_INTERNAL;
+    }
+    j->threads.sched_started = true;
+    return PAI_OK;
+}
+
+pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t *ops,
+                     engine_t **out, char *err, size_t errlen)
 {
     engine_t *j = xcalloc(1, sizeof(*j));
     j->st = st;
+    if (ops)
+        j->ops = *ops;
     j->opts = *opts;
     if (j->opts.node_lost_timeout_s <= 0)
         j->opts.node_lost_timeout_s = 60;
@@ -704,24 +741,24 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out, cha
         snprintf(err, errlen, "loading jobs from the store failed: %s", pai_err_msg(rc));
         goto fail;
     }
-    if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0) {
-        snprintf(err, errlen, "cannot start the job timer thread");
-        rc = PAI_E_INTERNAL;
+    if (!j->opts.no_threads && (rc = start_threads(j, err, errlen)) != PAI_OK)
         goto fail;
-    }
-    j->threads.timer_started = true;
-    if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0) {
-        snprintf(err, errlen, "cannot start the scheduler thread");
-        rc = PAI_E_INTERNAL;
-        goto fail;
-    }
-    j->threads.sched_started = true;
     ignore_err(engine_flush(j));
     *out = j;
     return PAI_OK;
 fail:
     engine_free(j);
     return rc;
+}
+
+pai_err_t engine_tick_now(engine_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    engine_tick(j);
+    if (!j->threads.sched_started && j->pass.need)
+        engine_run_pass(j);
+    pthread_mutex_unlock(&j->mu);
+    return engine_flush(j);
 }
 
 void engine_quiesce(engine_t *j)

@@ -14,6 +14,10 @@
  *  - changes to job records are persisted by engine_flush() in version order
  *    before agents get the acks of the exits that caused them.
  *
+ *  - the engine reaches the rest of the server only through engine_ops_t
+ *    (VC permission, storage mounts, the clock) and the store it is given;
+ *    every decision reads the ops' clock, so a test drives time.
+ *
  * Data flow: REST submit -> store -> sched_submit -> sched_schedule -> BIND
  * -> lc_attempt_begin -> node desired sets (seq++) -> agent long-poll ->
  * agent runs -> sync reports exit -> lc_task_exited -> completion/retry ->
@@ -41,12 +45,41 @@ typedef struct {
     int64_t node_lost_timeout_s;
     int port_base, port_count; /* per-address port pool for tasks */
     int64_t starvation_ms;     /* scheduler anti-starvation wait; <0 disables */
+    /* No scheduler or timer thread: nothing happens in the background, the
+     * caller drives the periodic work with engine_tick_now() (tests). */
+    bool no_threads;
 } engine_opts_t;
 
-/* Build the engine over st (not owned) and load every job from it.  Starts
- * the timer thread (node loss, due retries). */
-PAI_MUST_CHECK pai_err_t engine_new(store_t *st, const engine_opts_t *opts, engine_t **out,
-                                    char *err, size_t errlen);
+/* What the engine needs from outside it: authorization, storage and the
+ * clock, given once at engine_new (copied; ud is passed back to each). */
+typedef struct {
+    void *ud;
+    /* May user submit to virtual cluster vc?  NULL: everyone may. */
+    bool (*can_use_vc)(void *ud, const char *user, const char *vc);
+    /* Resolve a job's storages (extras.storages; NULL: the user's defaults)
+     * into agent mounts [{"source","target","readonly"}] (*mounts NULL or
+     * empty when none).  On refusal: an error and a message in *err_msg
+     * (owned).  NULL: jobs get no mounts. */
+    pai_err_t (*mounts)(void *ud, const char *user, const json_t *storages, json_t **mounts,
+                        char **err_msg);
+    /* Milliseconds since the epoch.  Every decision of the engine (node
+     * loss, retry backoff, starvation age, timestamps) reads this clock;
+     * only waits (long-polls, the threads' sleeps) use the real one.  NULL:
+     * the real clock (monotonic for node loss, wall for the rest). */
+    int64_t (*now_ms)(void *ud);
+} engine_ops_t;
+
+/* Build the engine over st (not owned) with ops (NULL: none; copied) and
+ * load every job from it.  Starts the scheduler and timer threads (node
+ * loss, due retries) unless opts->no_threads. */
+PAI_MUST_CHECK pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t *ops,
+                                    engine_t **out, char *err, size_t errlen);
+/* The periodic work once, now: lose nodes silent past node_lost_timeout_s,
+ * queue retries whose backoff passed, run the scheduling passes that are
+ * due (at once without threads; else the scheduler thread runs them) and
+ * persist what changed.  Takes the engine lock itself.  The timer thread
+ * does the same every 250 ms. */
+PAI_MUST_CHECK pai_err_t engine_tick_now(engine_t *j);
 void engine_free(engine_t *j);
 /* Shutdown, step 1: stop the engine's threads and wake every held agent
  * long-poll so the HTTP layer can drain at once.  engine_free() follows. */
@@ -54,19 +87,12 @@ void engine_quiesce(engine_t *j);
 
 /* ---- REST operations (each takes the engine lock itself) ---- */
 
-/* Submit a job document for user.  On success *name_out (malloc'ed) is the
- * job's full name.  On failure err_msg (malloc'ed, may be NULL) explains;
- * *errs_json (new reference or NULL) lists protocol problems. */
-typedef bool (*engine_vc_check_fn)(void *ud, const char *user, const char *vc);
-/* Resolve a job's storages (extras.storages; NULL: the user's defaults) into
- * agent mounts [{"source","target","readonly"}] (*mounts NULL or empty when
- * none).  On refusal: an error and a message in *err_msg (owned). */
-typedef pai_err_t (*engine_mounts_fn)(void *ud, const char *user, const json_t *storages,
-                                      json_t **mounts, char **err_msg);
+/* Submit a job document for user (ops.can_use_vc and ops.mounts decide its
+ * VC and storages).  On success *name_out (malloc'ed) is the job's full
+ * name.  On failure err_msg (malloc'ed, may be NULL) explains; *errs_json
+ * (new reference or NULL) lists protocol problems. */
 PAI_MUST_CHECK pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                                       engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn,
-                                       void *ud, char **name_out, char **err_msg,
-                                       json_t **errs_json);
+                                       char **name_out, char **err_msg, json_t **errs_json);
 
 typedef struct {
     const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,

@@ -24,6 +24,7 @@ struct engine {
     pthread_mutex_t mu;       /* everything below */
     pthread_mutex_t flush_mu; /* orders store writes of job records */
     store_t *st;
+    engine_ops_t ops; /* authorization, storage mounts, the clock */
     engine_opts_t opts;
     sched_t *sched; /* the scheduler; vcs.c swaps it on a VC change */
     nodes_t *nodes; /* nodes.c: agents, port pools, desired sets and their seq */
@@ -80,6 +81,13 @@ struct engine {
         uint64_t submitted, refused_at_submit;
     } stats;
 };
+
+/* The engine's clock (ops.now_ms, else the real one): every decision reads
+ * it, never time_wall_ms() directly.  Any thread, no lock needed. */
+int64_t engine_now_ms(const engine_t *j);
+/* Milliseconds for intervals (a node's last sync): the fake clock when ops
+ * give one, else the monotonic clock. */
+int64_t engine_mono_ms(const engine_t *j);
 
 lc_job_t *engine_map_get(engine_t *j, const char *name);
 void engine_table_add(engine_t *j, lc_job_t *job);     /* reserve (pending) */

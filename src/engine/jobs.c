@@ -224,7 +224,6 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
 }
 
 pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                        engine_vc_check_fn can_use_vc, engine_mounts_fn mounts_fn, void *ud,
                         char **name_out, char **err_msg, json_t **errs_json)
 {
     *name_out = NULL;
@@ -256,20 +255,20 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         job_spec_free(spec);
         return PAI_E_NO_VC;
     }
-    if (can_use_vc && !can_use_vc(ud, user, spec->virtual_cluster)) {
+    if (j->ops.can_use_vc && !j->ops.can_use_vc(j->ops.ud, user, spec->virtual_cluster)) {
         *err_msg =
             str_printf("user %s may not use virtual cluster %s", user, spec->virtual_cluster);
         job_spec_free(spec);
         return PAI_E_FORBIDDEN;
     }
     json_t *mounts = NULL;
-    if (mounts_fn &&
-        (rc = mounts_fn(ud, user, spec->extras.storages, &mounts, err_msg)) != PAI_OK) {
+    if (j->ops.mounts &&
+        (rc = j->ops.mounts(j->ops.ud, user, spec->extras.storages, &mounts, err_msg)) != PAI_OK) {
         json_decref(mounts);
         job_spec_free(spec);
         return rc;
     }
-    lc_job_t *job = job_from_spec(spec, user, time_wall_ms());
+    lc_job_t *job = job_from_spec(spec, user, engine_now_ms(j));
     job_spec_free(spec);
     set_mounts(job, mounts);
     json_decref(mounts);
@@ -659,7 +658,7 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
             json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
                       "type", "Warning", "reason", "FailedScheduling", "message",
                       job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
-                      (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)time_wall_ms(),
+                      (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
                       "count", 1, "sourceComponent", "pai-scheduler");
         json_array_append_new(data, event_out(w));
         json_decref(w);
@@ -690,7 +689,7 @@ bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *i
 
 pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop)
 {
-    int64_t now = time_wall_ms();
+    int64_t now = engine_now_ms(j);
     pthread_mutex_lock(&j->mu);
     lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {

@@ -36,7 +36,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     n->memory_mb = json_integer_value(json_object_get(rec, "memory_mb"));
     n->gpus = json_incref(json_object_get(rec, "gpus"));
     n->ngpus = (int)json_array_size(n->gpus);
-    n->last_seen_ms = time_mono_ms();
+    n->last_seen_ms = engine_mono_ms(j);
     engine_node_to_sched(j, n);
     json_decref(rec);
     return 0;
@@ -139,7 +139,7 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
         job->compacted = true;
     } else if (job->state == JOB_WAITING) {
         lc_effects_t fx = {.requeue = true};
-        engine_apply(j, job, &fx, time_wall_ms());
+        engine_apply(j, job, &fx, engine_now_ms(j));
     } else {
         restore_running(j, job);
     }
@@ -152,7 +152,7 @@ pai_err_t engine_restore(engine_t *j)
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
     j->pass.need = true;
-    engine_schedule(j, time_wall_ms());
+    engine_schedule(j, engine_now_ms(j));
     log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
     return rc;
 }

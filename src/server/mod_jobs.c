@@ -1,7 +1,8 @@
 /*
  * mod_jobs.c - the "jobs" module: OpenPAI's /api/v2/jobs surface over the
- * job engine (jobs.h).  It owns the engine: created at init (which loads
- * every job from the store and starts the timer thread), freed at fini.
+ * job engine (engine/engine.h).  It owns the engine: created at init with
+ * its ops (VC permission from auth, storages, the real clock; it loads every
+ * job from the store and starts the engine's threads), freed at fini.
  *
  * Permissions (OpenPAI's): any caller with a user or application token lists
  * and reads jobs and submits its own; only the owner or an admin stops, tags
@@ -97,8 +98,8 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
                          PAI_MAX_JOB_YAML);
         return;
     }
-    pai_err_t rc = engine_submit(ctx->engine, req->who.username, req->body, req->body_len, vc_check,
-                                 jobs_storage_mounts, ctx, &name, &msg, &errs);
+    pai_err_t rc =
+        engine_submit(ctx->engine, req->who.username, req->body, req->body_len, &name, &msg, &errs);
     if (rc == PAI_OK) {
         json_t *o = json_pack("{ss}", "message", "");
         char *m = str_printf("update job %s successfully", name);
@@ -481,12 +482,17 @@ static void jobs_quiesce_hook(server_ctx_t *ctx)
 static pai_err_t jobs_init(server_ctx_t *ctx)
 {
     const server_config_t *cfg = ctx->cfg;
-    engine_opts_t o = {
-        cfg->hived_config, cfg->node_lost_timeout_s, (int)cfg->task_port_base,
-        (int)cfg->task_port_count,
-        cfg->sched_reservation_timeout_s > 0 ? cfg->sched_reservation_timeout_s * 1000 : -1};
+    engine_opts_t o = {.hived_config = cfg->hived_config,
+                       .node_lost_timeout_s = cfg->node_lost_timeout_s,
+                       .port_base = (int)cfg->task_port_base,
+                       .port_count = (int)cfg->task_port_count,
+                       .starvation_ms = cfg->sched_reservation_timeout_s > 0
+                                            ? cfg->sched_reservation_timeout_s * 1000
+                                            : -1};
+    /* Authorization and storages come from the server's modules; the real clock. */
+    engine_ops_t ops = {.ud = ctx, .can_use_vc = vc_check, .mounts = jobs_storage_mounts};
     char err[512] = "";
-    pai_err_t rc = engine_new(ctx->store, &o, &ctx->engine, err, sizeof err);
+    pai_err_t rc = engine_new(ctx->store, &o, &ops, &ctx->engine, err, sizeof err);
     if (rc != PAI_OK) {
         log_error("jobs: %s", err);
         return rc;
