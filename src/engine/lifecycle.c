@@ -378,8 +378,8 @@ void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const cha
     if (ta->state == TASK_STOPPING) {
         /* Killed because its attempt completed or the job was stopped. */
         ta->exit_code = exit_code == EXIT_NODE_LOST ? exit_code
-                        : job->stop_requested          ? EXIT_STOP_REQUESTED
-                                                       : EXIT_ATTEMPT_COMPLETION;
+                        : job->stop_requested       ? EXIT_STOP_REQUESTED
+                                                    : EXIT_ATTEMPT_COMPLETION;
         lc_task_set_state(job, ta, TASK_STOPPED);
     } else {
         ta->exit_code = exit_code;
