@@ -24,9 +24,12 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "common/fs.h"
+#include "common/hash.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vec.h"
 
 #define TOMBSTONE_MS     (10 * 60 * 1000)
 #define ADOPTED_POLL_MS  250
@@ -35,22 +38,12 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Best effort: a directory that cannot be made shows up as the task's own
+ * failure to start, with its reason. */
 static void mkdir_p(const char *path)
 {
-    /* Usually only the last component is missing: one call, not a walk
-     * from the root (a walk costs one lookup per component). */
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return;
-    char tmp[1024];
-    str_copy(tmp, path, sizeof(tmp));
-    for (char *s = tmp + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(tmp, 0755);
-            *s = '/';
-        }
-    }
-    mkdir(tmp, 0755);
+    if (fs_mkdir_p(path, 0755) != PAI_OK)
+        log_debug("cannot create %s: %s", path, strerror(errno));
 }
 
 static void write_small(const char *dir, const char *name, const char *text)
@@ -123,10 +116,7 @@ static agent_task_t *task_add(agent_node_t *n, const char *id)
     t->rt.notify_fd = -1;
     t->ops = n->rt;
     t->kill_grace_ms = DEFAULT_GRACE_MS;
-    if (n->ntasks == n->cap) {
-        n->cap = n->cap ? n->cap * 2 : 16;
-        n->tasks = xrealloc(n->tasks, n->cap * sizeof(*n->tasks));
-    }
+    VEC_XRESERVE(n->tasks, n->cap, n->ntasks + 1);
     n->tasks[n->ntasks++] = t;
     return t;
 }
@@ -282,13 +272,7 @@ static void spec_free(spec_buf_t *b)
  * the same node names (tests), may share a host and its engine. */
 static void attempt_name(const agent_node_t *n, const char *id, char *out, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *s = n->boot_id; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    for (const char *s = n->name; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    for (const char *s = id; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    uint64_t h = hash_fnv1a(hash_fnv1a(hash_fnv1a(FNV1A_INIT, n->boot_id), n->name), id);
     snprintf(out, len, "pai-%016llx", (unsigned long long)h);
 }
 

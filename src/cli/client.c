@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/fs.h"
 #include "common/limits.h"
 #include "common/util.h"
 
@@ -92,40 +93,6 @@ void cli_ctx_free(cli_ctx_t *c)
     FREE_NULL(&c->user);
 }
 
-static int mkdir_parents(const char *path)
-{
-    char dir[4096];
-    str_copy(dir, path, sizeof(dir));
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
-
-static int write_config(const char *path, const char *text)
-{
-    char *tmp = str_printf("%s.tmp", path);
-    int rc = -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto out;
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    if (fchmod(fd, 0600) != 0 || close(fd) != 0 || w != (ssize_t)len)
-        goto out;
-    rc = rename(tmp, path);
-out:
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 int cli_config_save(const char *server, const char *token, const char *user)
 {
     char *path = cli_config_path();
@@ -139,7 +106,8 @@ int cli_config_save(const char *server, const char *token, const char *user)
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     int rc = CLI_OK;
-    if (!text || mkdir_parents(path) != 0 || write_config(path, text) != 0) {
+    if (!text || fs_mkdir_parents(path, 0700) != PAI_OK ||
+        fs_write_atomic(path, text, strlen(text), 0600) != PAI_OK) {
         fprintf(stderr, "pai: cannot write %s: %s\n", path, strerror(errno));
         rc = CLI_FAIL;
     }

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "common/vec.h"
 
 #define TABLE_MAX_COLS 16
 
@@ -40,10 +41,8 @@ cli_table_t *cli_table_new(const char *header)
 
 void cli_table_row(cli_table_t *t, const char *const *cells)
 {
-    if (t->nrows == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->cells = xrealloc(t->cells, t->cap * (size_t)t->ncols * sizeof(char *));
-    }
+    /* one element of the growth is a row of ncols cells */
+    vec_xreserve(&t->cells, &t->cap, t->nrows + 1, (size_t)t->ncols * sizeof(char *));
     for (int i = 0; i < t->ncols; i++) {
         const char *v = cells[i] && *cells[i] ? cells[i] : "-";
         t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = xstrdup(v);

@@ -38,6 +38,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/up.h"
+#include "common/fs.h"
 #include "common/util.h"
 #include "store/store.h"
 
@@ -220,17 +221,9 @@ static int check_runtime(const up_t *u)
 
 static int check_dir(const up_t *u)
 {
-    char *tmp = str_printf("%s/", u->dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            break;
-        *p = '/';
-    }
-    free(tmp);
-    tmp = str_printf("%s/.write-test", u->dir);
+    pai_err_t made = fs_mkdir_p(u->dir, 0700);
+    (void)made; /* the write test below says what is wrong, if anything */
+    char *tmp = str_printf("%s/.write-test", u->dir);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         free(tmp);

@@ -8,6 +8,7 @@
  *     expanded weight is added to the document's total, which is capped.
  *  4. At mapping end, `<<` merge keys are resolved.
  */
+#include "common/vec.h"
 #include "common/yamltree.h"
 
 #include <errno.h>
@@ -100,27 +101,15 @@ static pai_err_t set_err(yerr_t *err, int line, int col, const char *msg)
 static int add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
 {
     if (parent->kind == YNODE_SEQ) {
-        if (parent->n == parent->cap) {
-            size_t c = parent->cap ? parent->cap * 2 : 4;
-            ynode_t **p = realloc(parent->items, c * sizeof(*p));
-            if (!p)
-                return -1;
-            parent->items = p;
-            parent->cap = c;
-        }
+        if (VEC_RESERVE(parent->items, parent->cap, parent->n + 1) != PAI_OK)
+            return -1;
         parent->items[parent->n++] = child;
     } else if (!*pending_key) {
         *pending_key = child;
         return 0;
     } else {
-        if (parent->n == parent->cap) {
-            size_t c = parent->cap ? parent->cap * 2 : 4;
-            ypair_t *p = realloc(parent->pairs, c * sizeof(*p));
-            if (!p)
-                return -1;
-            parent->pairs = p;
-            parent->cap = c;
-        }
+        if (VEC_RESERVE(parent->pairs, parent->cap, parent->n + 1) != PAI_OK)
+            return -1;
         parent->pairs[parent->n].key = *pending_key;
         parent->pairs[parent->n].val = child;
         parent->n++;

@@ -27,6 +27,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "protocol/exitspec.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
@@ -95,11 +96,7 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job)
     if (job->dirty || job->pending || job->compacted)
         return;
     job->dirty = true;
-    if (j->persist.ndirty == j->persist.capdirty) {
-        j->persist.capdirty = j->persist.capdirty ? j->persist.capdirty * 2 : 64;
-        j->persist.dirty =
-            xrealloc(j->persist.dirty, j->persist.capdirty * sizeof(*j->persist.dirty));
-    }
+    VEC_XRESERVE(j->persist.dirty, j->persist.capdirty, j->persist.ndirty + 1);
     j->persist.dirty[j->persist.ndirty++] = job;
 }
 
@@ -334,10 +331,7 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
         if (job->retry_at_ms <= now) {
             enqueue_or_fail(j, job, now);
         } else {
-            if (j->retry.n == j->retry.cap) {
-                j->retry.cap = j->retry.cap ? j->retry.cap * 2 : 16;
-                j->retry.jobs = xrealloc(j->retry.jobs, j->retry.cap * sizeof(*j->retry.jobs));
-            }
+            VEC_XRESERVE(j->retry.jobs, j->retry.cap, j->retry.n + 1);
             j->retry.jobs[j->retry.n++] = job;
         }
     }

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vec.h"
 
 typedef struct {
     char *address;
@@ -91,10 +92,7 @@ engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&n->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (ns->n == ns->cap) {
-        ns->cap = ns->cap ? ns->cap * 2 : 16;
-        ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
-    }
+    VEC_XRESERVE(ns->v, ns->cap, ns->n + 1);
     ns->v[ns->n++] = n;
     *created = true;
     return n;
@@ -235,10 +233,7 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
         return;
     }
     if (!r) {
-        if (n->nrefs == n->caprefs) {
-            n->caprefs = n->caprefs ? n->caprefs * 2 : 8;
-            n->refs = xrealloc(n->refs, n->caprefs * sizeof(*n->refs));
-        }
+        VEC_XRESERVE(n->refs, n->caprefs, n->nrefs + 1);
         r = &n->refs[n->nrefs++];
         *r = (engine_node_ref_t){job, ja, role, index, k, false};
         if (ta->nports)

@@ -7,16 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "engine/engine_int.h"
 
 static uint64_t hash_name(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(FNV1A_INIT, s);
 }
 
 static void map_grow(engine_t *j);
@@ -76,10 +75,7 @@ static void map_del(engine_t *j, const lc_job_t *job)
 
 static void list_add(engine_t *j, lc_job_t *job)
 {
-    if (j->table.nlist == j->table.caplist) {
-        j->table.caplist = j->table.caplist ? j->table.caplist * 2 : 1024;
-        j->table.list = xrealloc(j->table.list, j->table.caplist * sizeof(*j->table.list));
-    }
+    VEC_XRESERVE(j->table.list, j->table.caplist, j->table.nlist + 1);
     j->table.list[j->table.nlist++] = job;
 }
 

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/promtext.h"
 #include "common/util.h"
 #include "sched/sched.h"
 #include "engine/codec.h"
 #include "engine/engine_int.h"
-#include "server/metrics.h"
 
 #define MAX_VC_ROWS 4096
 
@@ -182,14 +182,14 @@ static void engine_by_state(engine_t *j, buf_t *out)
         }
         c[k].n[job->state]++;
     }
-    metrics_family(out, "pai_jobs", "gauge", "Jobs by state and virtual cluster.");
+    prom_family(out, "pai_jobs", "gauge", "Jobs by state and virtual cluster.");
     for (size_t k = 0; k < nc; k++)
         for (int s = 0; s < JOB__COUNT; s++) {
             char vc[256], labels[384];
-            metrics_escape(vc, sizeof vc, c[k].vc);
+            prom_escape(vc, sizeof vc, c[k].vc);
             snprintf(labels, sizeof labels, "state=\"%s\",vc=\"%s\"",
                      lc_job_state_name((lc_job_state_t)s), vc);
-            metrics_sample(out, "pai_jobs", labels, (double)c[k].n[s]);
+            prom_sample(out, "pai_jobs", labels, (double)c[k].n[s]);
         }
     free(c);
 }
@@ -199,9 +199,9 @@ static void nodes_by_state(engine_t *j, buf_t *out)
     int64_t n[NODE__COUNT] = {0};
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         n[nodes_at(j->nodes, k)->state]++;
-    metrics_family(out, "pai_nodes", "gauge", "Nodes by state.");
-    metrics_sample(out, "pai_nodes", "state=\"healthy\"", (double)n[NODE_HEALTHY]);
-    metrics_sample(out, "pai_nodes", "state=\"lost\"", (double)n[NODE_LOST]);
+    prom_family(out, "pai_nodes", "gauge", "Nodes by state.");
+    prom_sample(out, "pai_nodes", "state=\"healthy\"", (double)n[NODE_HEALTHY]);
+    prom_sample(out, "pai_nodes", "state=\"lost\"", (double)n[NODE_LOST]);
 }
 
 static void gpus_by_vc(engine_t *j, buf_t *out)
@@ -215,11 +215,11 @@ static void gpus_by_vc(engine_t *j, buf_t *out)
                                        "GPUs used by a VC's jobs (guaranteed and opportunistic).",
                                        "Guaranteed GPUs of a VC not in use."};
     for (int f = 0; f < 3; f++) {
-        metrics_family(out, fam[f], "gauge", help[f]);
+        prom_family(out, fam[f], "gauge", help[f]);
         for (size_t i = 0; i < n; i++) {
             char vc[256], sku[256], labels[600];
-            metrics_escape(vc, sizeof vc, rows[i].vc);
-            metrics_escape(sku, sizeof sku, rows[i].sku);
+            prom_escape(vc, sizeof vc, rows[i].vc);
+            prom_escape(sku, sizeof sku, rows[i].sku);
             snprintf(labels, sizeof labels, "vc=\"%s\",sku=\"%s\"", vc, sku);
             int used = rows[i].used_gpus + rows[i].oppo_gpus;
             int v = f == 0   ? rows[i].guaranteed_gpus
@@ -227,7 +227,7 @@ static void gpus_by_vc(engine_t *j, buf_t *out)
                              : (rows[i].guaranteed_gpus > rows[i].used_gpus
                                     ? rows[i].guaranteed_gpus - rows[i].used_gpus
                                     : 0);
-            metrics_sample(out, fam[f], labels, v);
+            prom_sample(out, fam[f], labels, v);
         }
     }
     free(rows);
@@ -238,27 +238,25 @@ static void sched_latency(engine_t *j, buf_t *out)
     sched_summary_t s;
     sched_summary(j->sched, &s);
     static const char *const le[] = {"0.0001", "0.001", "0.01", "0.1", "1", "+Inf"};
-    metrics_family(out, "pai_scheduler_decision_seconds", "histogram",
-                   "Scheduler decision latency.");
+    prom_family(out, "pai_scheduler_decision_seconds", "histogram", "Scheduler decision latency.");
     for (int i = 0; i < 6; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "le=\"%s\"", le[i]);
-        metrics_sample(out, "pai_scheduler_decision_seconds_bucket", labels,
-                       (double)s.latency_le[i]);
+        prom_sample(out, "pai_scheduler_decision_seconds_bucket", labels, (double)s.latency_le[i]);
     }
-    metrics_sample(out, "pai_scheduler_decision_seconds_sum", NULL, s.latency_sum_s);
-    metrics_sample(out, "pai_scheduler_decision_seconds_count", NULL, (double)s.latency_count);
-    metrics_family(out, "pai_scheduler_decisions_total", "counter", "Decisions by kind.");
+    prom_sample(out, "pai_scheduler_decision_seconds_sum", NULL, s.latency_sum_s);
+    prom_sample(out, "pai_scheduler_decision_seconds_count", NULL, (double)s.latency_count);
+    prom_family(out, "pai_scheduler_decisions_total", "counter", "Decisions by kind.");
     for (int k = 0; k < 4; k++) {
         char labels[32];
         snprintf(labels, sizeof labels, "kind=\"%s\"", sched_kind_name((sched_kind_t)k));
-        metrics_sample(out, "pai_scheduler_decisions_total", labels, (double)s.decisions[k]);
+        prom_sample(out, "pai_scheduler_decisions_total", labels, (double)s.decisions[k]);
     }
-    metrics_family(out, "pai_cluster_gpus", "gauge", "Cluster GPUs by use.");
-    metrics_sample(out, "pai_cluster_gpus", "use=\"total\"", s.gpus);
-    metrics_sample(out, "pai_cluster_gpus", "use=\"used\"", s.used_gpus);
-    metrics_sample(out, "pai_cluster_gpus", "use=\"free\"", s.gpus - s.used_gpus - s.bad_gpus);
-    metrics_sample(out, "pai_cluster_gpus", "use=\"unhealthy\"", s.bad_gpus);
+    prom_family(out, "pai_cluster_gpus", "gauge", "Cluster GPUs by use.");
+    prom_sample(out, "pai_cluster_gpus", "use=\"total\"", s.gpus);
+    prom_sample(out, "pai_cluster_gpus", "use=\"used\"", s.used_gpus);
+    prom_sample(out, "pai_cluster_gpus", "use=\"free\"", s.gpus - s.used_gpus - s.bad_gpus);
+    prom_sample(out, "pai_cluster_gpus", "use=\"unhealthy\"", s.bad_gpus);
 }
 
 void engine_metrics(void *ud, buf_t *out)
@@ -269,10 +267,10 @@ void engine_metrics(void *ud, buf_t *out)
     nodes_by_state(j, out);
     gpus_by_vc(j, out);
     sched_latency(j, out);
-    metrics_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
-    metrics_sample(out, "pai_jobs_submitted_total", NULL, (double)j->stats.submitted);
-    metrics_family(out, "pai_jobs_refused_total", "counter",
-                   "Jobs refused at submission because they can never fit.");
-    metrics_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
+    prom_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
+    prom_sample(out, "pai_jobs_submitted_total", NULL, (double)j->stats.submitted);
+    prom_family(out, "pai_jobs_refused_total", "counter",
+                "Jobs refused at submission because they can never fit.");
+    prom_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
     pthread_mutex_unlock(&j->mu);
 }

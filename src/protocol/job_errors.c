@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "protocol/job_internal.h"
 
 void job_errors_init(job_errors_t *errs)
@@ -94,10 +95,7 @@ void job_errors_add(job_errors_t *errs, int line, int col, const char *path, con
     va_list ap;
     if (errs->n >= JOB_MAX_ERRORS)
         return;
-    if (errs->n == errs->cap) {
-        errs->cap = errs->cap ? errs->cap * 2 : 8;
-        errs->items = xrealloc(errs->items, errs->cap * sizeof(*errs->items));
-    }
+    VEC_XRESERVE(errs->items, errs->cap, errs->n + 1);
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);

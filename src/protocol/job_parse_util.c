@@ -11,6 +11,7 @@
 
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "protocol/job_parse_int.h"
 
 /* ------------------------------------------------------------ reporting */
@@ -21,10 +22,7 @@ static void jp_add_error_v(pctx_t *c, const ynode_t *at, const char *field, cons
     job_errors_t *e = c->errs;
     if (e->n >= JOB_MAX_ERRORS + 1)
         return;
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->items = xrealloc(e->items, e->cap * sizeof(*e->items));
-    }
+    VEC_XRESERVE(e->items, e->cap, e->n + 1);
     job_error_t *it = &e->items[e->n++];
     it->line = at ? at->line : 0;
     it->col = at ? at->col : 0;

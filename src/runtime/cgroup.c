@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -56,24 +57,6 @@ static pai_err_t write_file(const char *dir, const char *file, const char *val)
     ssize_t n = write(fd, val, strlen(val));
     close(fd);
     return n == (ssize_t)strlen(val) ? PAI_OK : PAI_E_IO;
-}
-
-static pai_err_t mkdir_p(const char *path)
-{
-    char tmp[1024];
-    if (str_copy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
-        return PAI_E_INVALID;
-    for (char *s = tmp + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return PAI_E_IO;
-        *s = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return PAI_E_IO;
-    return PAI_OK;
 }
 
 /* v2: enable memory and cpu for children along the path from the root. */
@@ -164,7 +147,7 @@ static pai_err_t cg_make_dirs(cg_t *cg, const char *rel)
                                        : str_printf("%s/%s", cg_root(), rel);
         if (!cg->dirs[i])
             return PAI_E_NOMEM;
-        pai_err_t rc = mkdir_p(cg->dirs[i]);
+        pai_err_t rc = fs_mkdir_p(cg->dirs[i], 0755);
         if (rc != PAI_OK)
             return rc;
     }

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
 
@@ -99,15 +100,9 @@ static void write_all(int fd, const char *p, size_t n)
  * crash the attempt is gone anyway (the server's node-loss path). */
 static int write_atomic(const char *dir, const char *name, const char *text)
 {
-    char tmp[1024], dst[1024];
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    char dst[1024];
     snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    write_all(fd, text, strlen(text));
-    close(fd);
-    return rename(tmp, dst);
+    return fs_write_atomic(dst, text, strlen(text), 0644) == PAI_OK ? 0 : -1;
 }
 
 static void log_open(logf_t *l, const char *dir, const char *name)

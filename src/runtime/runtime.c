@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "common/vec.h"
 #include "runtime/cgroup.h"
 #include "runtime/monitor.h"
 
@@ -35,10 +36,7 @@ typedef struct {
 
 static void av_add(argv_t *a, const char *s)
 {
-    if (a->n + 2 > a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 32;
-        a->v = xrealloc(a->v, a->cap * sizeof(char *));
-    }
+    VEC_XRESERVE(a->v, a->cap, a->n + 2);
     a->v[a->n++] = xstrdup(s);
     a->v[a->n] = NULL;
 }

@@ -14,6 +14,7 @@
 
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "sched/sched_place.h"
 
 /* ---- pass arena: strings and arrays handed out with decisions --------- */
@@ -332,13 +333,8 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
 
 static sched_decision_t *new_decision(sched_t *s, sched_kind_t kind, int slot)
 {
-    if (s->n_dec == s->cap_dec) {
-        size_t cap = s->cap_dec ? s->cap_dec * 2 : 64;
-        sched_decision_t *d = realloc(s->dec, cap * sizeof(*d));
-        if (!d)
-            return NULL;
-        s->dec = d, s->cap_dec = cap;
-    }
+    if (VEC_RESERVE(s->dec, s->cap_dec, s->n_dec + 1) != PAI_OK)
+        return NULL;
     sched_decision_t *d = &s->dec[s->n_dec];
     *d = (sched_decision_t){.kind = kind, .job_id = arena_str(s, s->jobs[slot].id)};
     if (!d->job_id)
@@ -434,13 +430,8 @@ static bool memo_dominated(const sched_t *s, const job_t *j, int vc)
 
 static void memo_add(sched_t *s, const job_t *j, int vc)
 {
-    if (s->n_memo == s->cap_memo) {
-        int cap = s->cap_memo ? s->cap_memo * 2 : 16;
-        struct memo *m = realloc(s->memo, (size_t)cap * sizeof(*m));
-        if (!m)
-            return;
-        s->memo = m, s->cap_memo = cap;
-    }
+    if (VEC_RESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1) != PAI_OK)
+        return;
     s->memo[s->n_memo++] =
         (struct memo){vc, j->sku, j->prio, j->oppo, j->max_task_gpus, j->total_gpus};
 }

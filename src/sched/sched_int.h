@@ -33,9 +33,11 @@ typedef struct {
     pmode_t mode;
     uint32_t stamp;
     range_t *ranges;
-    int n_ranges, cap_ranges;
+    int n_ranges;
+    size_t cap_ranges;
     int *victims;
-    int n_victims, cap_victims;
+    int n_victims;
+    size_t cap_victims;
 } attempt_t;
 
 #define SCHED_NONE (-1)
@@ -110,9 +112,11 @@ typedef struct {
     int lazy_running; /* running guaranteed jobs with lazy preemption */
     bool gc;          /* a bound cell may have become unused: vc_gc() */
     int *gc_cells;    /* ... these */
-    int n_gc, cap_gc;
+    int n_gc;
+    size_t cap_gc;
     range_t *dom; /* cached node ranges of the bound cells (sorted, merged) */
-    int n_dom, cap_dom, dom_sku;
+    int n_dom, dom_sku;
+    size_t cap_dom;
     bool dom_valid;
     struct {
         int prio, count;
@@ -190,9 +194,11 @@ struct sched {
     sku_t *skus;
     int n_skus;
     cell_t *cells;
-    int n_cells, cap_cells;
+    int n_cells;
+    size_t cap_cells;
     sched_mnode_t *nodes;
-    int n_nodes, cap_nodes;
+    int n_nodes;
+    size_t cap_nodes;
     int pick_hint;  /* where the last buddy pick ended (ties: any maximal cell) */
     uint8_t *nfree; /* free GPUs per node, packed for fast scans (mirrors ngpu - used) */
     vc_t *vcs;
@@ -200,11 +206,13 @@ struct sched {
     strmap_t node_map; /* name and address -> node */
     strmap_t job_map;  /* id -> job slot */
     job_t *jobs;
-    int n_jobs, cap_jobs;
+    int n_jobs;
+    size_t cap_jobs;
     int *free_slots;
     int n_free;
     int *queue; /* waiting job slots */
-    int n_queue, cap_queue;
+    int n_queue;
+    size_t cap_queue;
     bool queue_dirty;
     uint64_t seq;
     uint32_t stamp;
@@ -228,7 +236,8 @@ struct sched {
     int oppo_running; /* running opportunistic jobs */
     struct memo *memo;
     attempt_t at;
-    int n_memo, cap_memo;
+    int n_memo;
+    size_t cap_memo;
     int *scratch; /* per cell, for placement */
     uint32_t *scratch_stamp;
     int cap_scratch;

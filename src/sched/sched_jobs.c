@@ -10,6 +10,7 @@
 
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "sched/sched_place.h"
 
 /* ---- jobs -------------------------------------------------------------- */
@@ -42,17 +43,12 @@ static int alloc_slot(sched_t *s)
 {
     if (s->n_free)
         return s->free_slots[--s->n_free];
-    if (s->n_jobs == s->cap_jobs) {
-        int cap = s->cap_jobs ? s->cap_jobs * 2 : 64;
-        job_t *nj = realloc(s->jobs, (size_t)cap * sizeof(*nj));
-        int *nf = realloc(s->free_slots, (size_t)cap * sizeof(int));
-        if (nj)
-            s->jobs = nj;
-        if (nf)
-            s->free_slots = nf;
-        if (!nj || !nf)
+    if ((size_t)s->n_jobs == s->cap_jobs) {
+        /* free_slots grows in step with jobs: reserve it on a copy of the capacity */
+        size_t capf = s->cap_jobs;
+        if (VEC_RESERVE(s->free_slots, capf, capf + 1) != PAI_OK ||
+            VEC_RESERVE(s->jobs, s->cap_jobs, s->cap_jobs + 1) != PAI_OK)
             return SCHED_NONE;
-        s->cap_jobs = cap;
         /* the job map keys point into job ids (heap strings), not the array */
     }
     s->jobs[s->n_jobs] = (job_t){0};
@@ -143,13 +139,8 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
 
 static pai_err_t queue_push(sched_t *s, int slot)
 {
-    if (s->n_queue == s->cap_queue) {
-        int cap = s->cap_queue ? s->cap_queue * 2 : 64;
-        int *q = realloc(s->queue, (size_t)cap * sizeof(int));
-        if (!q)
-            return PAI_E_NOMEM;
-        s->queue = q, s->cap_queue = cap;
-    }
+    if (VEC_RESERVE(s->queue, s->cap_queue, (size_t)s->n_queue + 1) != PAI_OK)
+        return PAI_E_NOMEM;
     s->queue[s->n_queue++] = slot;
     s->queue_dirty = true;
     return PAI_OK;
@@ -263,15 +254,8 @@ void sched_jobs_gc_note(sched_t *s, int v, int c)
 {
     vc_t *vc = &s->vcs[v];
     vc->gc = true;
-    if (vc->n_gc == vc->cap_gc) {
-        int cap = vc->cap_gc ? vc->cap_gc * 2 : 16;
-        int *g = realloc(vc->gc_cells, sizeof(int) * (size_t)cap);
-        if (!g) {
-            vc->n_gc = -1; /* fall back to a full sweep */
-            return;
-        }
-        vc->gc_cells = g, vc->cap_gc = cap;
-    }
+    if (vc->n_gc >= 0 && VEC_RESERVE(vc->gc_cells, vc->cap_gc, (size_t)vc->n_gc + 1) != PAI_OK)
+        vc->n_gc = -1; /* fall back to a full sweep */
     if (vc->n_gc >= 0)
         vc->gc_cells[vc->n_gc++] = c;
 }

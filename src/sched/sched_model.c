@@ -14,17 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "sched/sched_int.h"
 
 /* ---- string map ------------------------------------------------------ */
 
 static uint64_t str_hash(const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(FNV1A_INIT, s);
 }
 
 static const char tombstone[] = "";
@@ -252,19 +251,14 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
                  SCHED_MAX_GPUS_PER_NODE);
         return PAI_E_BAD_CONFIG;
     }
-    if (s->n_nodes == s->cap_nodes) {
-        int cap = s->cap_nodes ? s->cap_nodes * 2 : 16;
-        uint8_t *nf = realloc(s->nfree, (size_t)cap);
-        if (!nf)
+    if ((size_t)s->n_nodes == s->cap_nodes) {
+        /* nfree grows in step with nodes: reserve it on a copy of the capacity */
+        size_t capf = s->cap_nodes;
+        const sched_mnode_t *old = s->nodes;
+        if (VEC_RESERVE(s->nfree, capf, capf + 1) != PAI_OK ||
+            VEC_RESERVE(s->nodes, s->cap_nodes, s->cap_nodes + 1) != PAI_OK)
             return PAI_E_NOMEM;
-        s->nfree = nf;
-        sched_mnode_t *nn = realloc(s->nodes, (size_t)cap * sizeof(*nn));
-        if (!nn)
-            return PAI_E_NOMEM;
-        bool moved = nn != s->nodes;
-        s->nodes = nn;
-        s->cap_nodes = cap;
-        if (moved && sched_model_rebuild_node_map(s) != PAI_OK)
+        if (s->nodes != old && sched_model_rebuild_node_map(s) != PAI_OK)
             return PAI_E_NOMEM;
     }
     sched_mnode_t *n = &s->nodes[s->n_nodes];
@@ -297,14 +291,8 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
 pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
                                const char *pinned, int *out, char *err, size_t errlen)
 {
-    if (s->n_cells == s->cap_cells) {
-        int cap = s->cap_cells ? s->cap_cells * 2 : 16;
-        cell_t *nc = realloc(s->cells, (size_t)cap * sizeof(*nc));
-        if (!nc)
-            return PAI_E_NOMEM;
-        s->cells = nc;
-        s->cap_cells = cap;
-    }
+    if (VEC_RESERVE(s->cells, s->cap_cells, (size_t)s->n_cells + 1) != PAI_OK)
+        return PAI_E_NOMEM;
     int c = s->n_cells++;
     cell_t *cell = &s->cells[c];
     *cell = (cell_t){.type = type,

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "sched/sched_place.h"
+#include "common/vec.h"
 
 /* ---- per-GPU usability ---------------------------------------------- */
 
@@ -146,14 +147,8 @@ pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
         at->ranges[at->n_ranges - 1].hi = hi; /* adjacent cells: one range */
         return PAI_OK;
     }
-    if (at->n_ranges == at->cap_ranges) {
-        int cap = at->cap_ranges ? at->cap_ranges * 2 : 16;
-        range_t *r = realloc(at->ranges, (size_t)cap * sizeof(*r));
-        if (!r)
-            return PAI_E_NOMEM;
-        at->ranges = r;
-        at->cap_ranges = cap;
-    }
+    if (VEC_RESERVE(at->ranges, at->cap_ranges, (size_t)at->n_ranges + 1) != PAI_OK)
+        return PAI_E_NOMEM;
     at->ranges[at->n_ranges++] = (range_t){lo, hi};
     return PAI_OK;
 }
@@ -359,13 +354,8 @@ pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at)
                 seen |= at->victims[v] == o;
             if (seen)
                 continue;
-            if (at->n_victims == at->cap_victims) {
-                int cap = at->cap_victims ? at->cap_victims * 2 : 8;
-                int *nv = realloc(at->victims, (size_t)cap * sizeof(int));
-                if (!nv)
-                    return PAI_E_NOMEM;
-                at->victims = nv, at->cap_victims = cap;
-            }
+            if (VEC_RESERVE(at->victims, at->cap_victims, (size_t)at->n_victims + 1) != PAI_OK)
+                return PAI_E_NOMEM;
             at->victims[at->n_victims++] = o;
         }
     }

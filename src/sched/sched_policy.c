@@ -10,6 +10,7 @@
 
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "sched/sched_place.h"
 
 /* ---- the pai policy: domains, binding more cells, modes ------------------- */
@@ -30,13 +31,8 @@ static pai_err_t vc_domain(sched_t *s, vc_t *vc, int sku)
         const vcell_t *vcl = &vc->vcells[i];
         if (vcl->cell == SCHED_NONE || vcl->pinned || !sched_policy_sku_match(s, vcl->type, sku))
             continue;
-        if (vc->n_dom == vc->cap_dom) {
-            int cap = vc->cap_dom ? vc->cap_dom * 2 : 16;
-            range_t *r = realloc(vc->dom, sizeof(range_t) * (size_t)cap);
-            if (!r)
-                return PAI_E_NOMEM;
-            vc->dom = r, vc->cap_dom = cap;
-        }
+        if (VEC_RESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1) != PAI_OK)
+            return PAI_E_NOMEM;
         const cell_t *c = &s->cells[vcl->cell];
         vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi};
     }

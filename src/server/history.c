@@ -19,6 +19,7 @@
 
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/promtext.h"
 #include "common/util.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -264,15 +265,15 @@ void history_metrics(void *ud, buf_t *out)
     size_t ns = h->ns;
     uint64_t n = h->n, refused = h->refused;
     pthread_mutex_unlock(&h->mu);
-    metrics_family(out, "pai_metrics_history_series", "gauge",
-                   "Series kept in the server's in-memory metrics history.");
-    metrics_sample(out, "pai_metrics_history_series", NULL, (double)ns);
-    metrics_family(out, "pai_metrics_history_samples_total", "counter",
-                   "Samples taken by the metrics history since start.");
-    metrics_sample(out, "pai_metrics_history_samples_total", NULL, (double)n);
-    metrics_family(out, "pai_metrics_history_series_refused_total", "counter",
-                   "Series not kept because the history's series cap was reached.");
-    metrics_sample(out, "pai_metrics_history_series_refused_total", NULL, (double)refused);
+    prom_family(out, "pai_metrics_history_series", "gauge",
+                "Series kept in the server's in-memory metrics history.");
+    prom_sample(out, "pai_metrics_history_series", NULL, (double)ns);
+    prom_family(out, "pai_metrics_history_samples_total", "counter",
+                "Samples taken by the metrics history since start.");
+    prom_sample(out, "pai_metrics_history_samples_total", NULL, (double)n);
+    prom_family(out, "pai_metrics_history_series_refused_total", "counter",
+                "Series not kept because the history's series cap was reached.");
+    prom_sample(out, "pai_metrics_history_series_refused_total", NULL, (double)refused);
 }
 
 /* ---------------------------------------------------------------- thread */

@@ -26,6 +26,7 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/promtext.h"
 #include "common/util.h"
 #include "server/auth.h"
 #include "server/config.h"
@@ -531,7 +532,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void collect_route(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
 {
     char pat[512], lab[640];
-    metrics_escape(pat, sizeof(pat), pattern);
+    prom_escape(pat, sizeof(pat), pattern);
     for (size_t i = 0; i < NSTATUS; i++) {
         unsigned long long v = atomic_load(&st->by_status[i]);
         if (!v)
@@ -540,7 +541,7 @@ static void collect_route(buf_t *out, const char *method, const char *pattern, r
         if (counted_status[i])
             snprintf(code, sizeof(code), "%d", counted_status[i]);
         snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",status=\"%s\"", method, pat, code);
-        metrics_sample(out, "pai_api_requests_total", lab, (double)v);
+        prom_sample(out, "pai_api_requests_total", lab, (double)v);
     }
 }
 
@@ -550,31 +551,31 @@ static void collect_hist(buf_t *out, const char *method, const char *pattern, ro
     if (!count)
         return;
     char pat[512], lab[700];
-    metrics_escape(pat, sizeof(pat), pattern);
+    prom_escape(pat, sizeof(pat), pattern);
     for (size_t b = 0; b <= NBUCKETS; b++) {
         cum += atomic_load(&st->bucket[b]);
         char le[32] = "+Inf";
         if (b < NBUCKETS)
             snprintf(le, sizeof(le), "%g", lat_bounds[b]);
         snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",le=\"%s\"", method, pat, le);
-        metrics_sample(out, "pai_api_request_duration_seconds_bucket", lab, (double)cum);
+        prom_sample(out, "pai_api_request_duration_seconds_bucket", lab, (double)cum);
     }
     snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\"", method, pat);
-    metrics_sample(out, "pai_api_request_duration_seconds_sum", lab,
-                   (double)atomic_load(&st->sum_us) / 1e6);
-    metrics_sample(out, "pai_api_request_duration_seconds_count", lab, (double)count);
+    prom_sample(out, "pai_api_request_duration_seconds_sum", lab,
+                (double)atomic_load(&st->sum_us) / 1e6);
+    prom_sample(out, "pai_api_request_duration_seconds_count", lab, (double)count);
 }
 
 static void collect_http(void *ud, buf_t *out)
 {
     http_server_t *s = ud;
-    metrics_family(out, "pai_api_requests_total", "counter",
-                   "REST API requests by method, route pattern and status.");
+    prom_family(out, "pai_api_requests_total", "counter",
+                "REST API requests by method, route pattern and status.");
     for (size_t i = 0; i < s->nroutes; i++)
         collect_route(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
     collect_route(out, "any", "unmatched", &s->unmatched);
-    metrics_family(out, "pai_api_request_duration_seconds", "histogram",
-                   "REST API request latency by method and route pattern.");
+    prom_family(out, "pai_api_request_duration_seconds", "histogram",
+                "REST API request latency by method and route pattern.");
     for (size_t i = 0; i < s->nroutes; i++)
         collect_hist(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
     collect_hist(out, "any", "unmatched", &s->unmatched);

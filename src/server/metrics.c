@@ -61,30 +61,3 @@ void metrics_collect(metrics_t *m, buf_t *out)
     for (size_t i = 0; i < n; i++)
         snap[i].fn(snap[i].ud, out);
 }
-
-void metrics_family(buf_t *out, const char *name, const char *type, const char *help)
-{
-    if (buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type) != PAI_OK)
-        return; /* over the cap: the scrape is truncated, never overrun */
-}
-
-void metrics_sample(buf_t *out, const char *name, const char *labels, double value)
-{
-    pai_err_t rc = labels && *labels ? buf_printf(out, "%s{%s} %.17g\n", name, labels, value)
-                                     : buf_printf(out, "%s %.17g\n", name, value);
-    (void)rc; /* over the cap: the scrape is truncated, never overrun */
-}
-
-void metrics_escape(char *dst, size_t n, const char *value)
-{
-    size_t k = 0;
-    for (const char *p = value; *p && k + 2 < n; p++) {
-        if (*p == '\\' || *p == '"' || *p == '\n') {
-            dst[k++] = '\\';
-            dst[k++] = *p == '\n' ? 'n' : *p;
-        } else {
-            dst[k++] = *p;
-        }
-    }
-    dst[k] = '\0';
-}

@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "sim/sim.h"
 
 #define MAX_VCS 64
@@ -56,7 +57,8 @@ typedef struct {
 
 typedef struct {
     event_t *a;
-    long n, cap;
+    long n;
+    size_t cap;
 } heap_t;
 
 typedef struct {
@@ -143,18 +145,12 @@ static bool load_trace(const char *path, long limit, double load, vclist_t *vcs,
         return false;
     }
     char *text = b.data, *save = NULL;
-    long cap = 1024;
-    t->jobs = malloc(sizeof(tjob_t) * (size_t)cap);
+    size_t cap = 0;
+    t->jobs = NULL;
     t->n = 0;
-    for (char *line = strtok_r(text, "\n", &save); line && t->jobs;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (t->n == cap) {
-            cap *= 2;
-            tjob_t *nj = realloc(t->jobs, sizeof(tjob_t) * (size_t)cap);
-            if (!nj)
-                break;
-            t->jobs = nj;
-        }
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (VEC_RESERVE(t->jobs, cap, (size_t)t->n + 1) != PAI_OK)
+            break;
         if (parse_line(line, vcs, &t->jobs[t->n]))
             t->n++;
     }
@@ -255,13 +251,8 @@ static sched_t *build(const sim_args_t *a, const vclist_t *vcs, int only_vc, int
 
 static bool heap_push(heap_t *h, event_t e)
 {
-    if (h->n == h->cap) {
-        long cap = h->cap ? h->cap * 2 : 1024;
-        event_t *na = realloc(h->a, sizeof(event_t) * (size_t)cap);
-        if (!na)
-            return false;
-        h->a = na, h->cap = cap;
-    }
+    if (VEC_RESERVE(h->a, h->cap, (size_t)h->n + 1) != PAI_OK)
+        return false;
     long i = h->n++;
     while (i > 0 && h->a[(i - 1) / 2].t > e.t) {
         h->a[i] = h->a[(i - 1) / 2];
@@ -300,7 +291,8 @@ typedef struct {
     double gpu_ms;
     int64_t now, last_end;
     int64_t *pass_us;
-    long n_pass, cap_pass;
+    long n_pass;
+    size_t cap_pass;
     long claim[MAX_VCS], quota[MAX_VCS]; /* guaranteed GPUs asked / owned per VC */
 } replay_t;
 
@@ -390,13 +382,8 @@ static bool pass(replay_t *r)
         if (sched_schedule(r->s, r->now, &d, &n) != PAI_OK)
             return false;
         int64_t dt = time_mono_us() - t0;
-        if (r->n_pass == r->cap_pass) {
-            long cap = r->cap_pass ? r->cap_pass * 2 : 4096;
-            int64_t *np = realloc(r->pass_us, sizeof(int64_t) * (size_t)cap);
-            if (!np)
-                return false;
-            r->pass_us = np, r->cap_pass = cap;
-        }
+        if (VEC_RESERVE(r->pass_us, r->cap_pass, (size_t)r->n_pass + 1) != PAI_OK)
+            return false;
         r->pass_us[r->n_pass++] = dt;
         bool progress = false;
         if (!apply(r, d, n, &progress))

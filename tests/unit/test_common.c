@@ -1,9 +1,18 @@
-/* test_common.c - bounded buffers, strict number parsing, YAML tree, errors. */
+/* test_common.c - bounded buffers, strict number parsing, YAML tree, errors,
+ * and the shared helpers: fs, hash, vec, promtext. */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/fs.h"
+#include "common/hash.h"
+#include "common/promtext.h"
 #include "common/util.h"
+#include "common/vec.h"
 #include "common/yamltree.h"
 #include "test.h"
 
@@ -103,7 +112,129 @@ TEST(yaml_deep_nesting_and_bad_utf8_are_refused)
     CHECK(ydoc_parse(two, sizeof(two) - 1, &d, &e) != PAI_OK);
 }
 
+/* A fresh directory under TEST_OUT (or /tmp) for the fs tests. */
+static char *scratch_dir(const char *name)
+{
+    const char *base = getenv("TEST_OUT");
+    char *d = str_printf("%s/common-%s-%ld", base && *base ? base : "/tmp", name, (long)getpid());
+    return d;
+}
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+TEST(fs_mkdir_p_makes_every_missing_parent)
+{
+    char *root = scratch_dir("mkdir");
+    char *deep = str_printf("%s/a/b/c", root);
+    CHECK(fs_mkdir_p(deep, 0755) == PAI_OK);
+    CHECK(is_dir(deep));
+    CHECK(fs_mkdir_p(deep, 0755) == PAI_OK); /* existing: fine */
+    char *file = str_printf("%s/x/y/config.json", root);
+    CHECK(fs_mkdir_parents(file, 0700) == PAI_OK);
+    char *parent = str_printf("%s/x/y", root);
+    CHECK(is_dir(parent));
+    CHECK(!is_dir(file)); /* the file's own name is left alone */
+    char *under_file = str_printf("%s/a/b/c/f/g", root);
+    char *plain = str_printf("%s/a/b/c/f", root);
+    CHECK(fs_write_atomic(plain, "x", 1, 0600) == PAI_OK);
+    CHECK(fs_mkdir_p(under_file, 0755) == PAI_E_IO);
+    char longp[5000];
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[0] = '/';
+    longp[sizeof(longp) - 1] = '\0';
+    CHECK(fs_mkdir_p(longp, 0755) != PAI_OK);
+    free(deep), free(file), free(parent), free(under_file), free(plain), free(root);
+}
+
+TEST(fs_write_atomic_replaces_the_file_and_leaves_no_temporary)
+{
+    char *root = scratch_dir("write");
+    CHECK(fs_mkdir_p(root, 0755) == PAI_OK);
+    char *p = str_printf("%s/state", root);
+    CHECK(fs_write_atomic(p, "first", 5, 0600) == PAI_OK);
+    CHECK(fs_write_atomic(p, "second", 6, 0644) == PAI_OK);
+    buf_t b;
+    buf_init(&b, 64);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    CHECK_STR_EQ(buf_str(&b), "second");
+    buf_free(&b);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0644);
+    char *tmp = str_printf("%s/.state.tmp", root);
+    CHECK(access(tmp, F_OK) != 0);
+    char *nodir = str_printf("%s/missing/state", root);
+    CHECK(fs_write_atomic(nodir, "x", 1, 0600) == PAI_E_IO);
+    free(p), free(tmp), free(nodir), free(root);
+}
+
+TEST(fnv1a_matches_the_reference_values)
+{
+    /* FNV-1a 64 test vectors (Fowler, Noll, Vo). */
+    CHECK(hash_fnv1a(FNV1A_INIT, "") == 0xcbf29ce484222325ull);
+    CHECK(hash_fnv1a(FNV1A_INIT, "a") == 0xaf63dc4c8601ec8cull);
+    CHECK(hash_fnv1a(FNV1A_INIT, "foobar") == 0x85944171f73967e8ull);
+    CHECK(hash_fnv1a(hash_fnv1a(FNV1A_INIT, "foo"), "bar") == 0x85944171f73967e8ull);
+}
+
+TEST(vec_reserve_doubles_and_keeps_the_contents)
+{
+    int *v = NULL;
+    size_t cap = 0, n = 0;
+    for (int i = 0; i < 1000; i++) {
+        CHECK(VEC_RESERVE(v, cap, n + 1) == PAI_OK);
+        v[n++] = i;
+    }
+    CHECK(cap >= 1000 && cap < 2048);
+    CHECK(v[0] == 0 && v[999] == 999);
+    size_t before = cap;
+    CHECK(VEC_RESERVE(v, cap, 10) == PAI_OK && cap == before); /* room already */
+    CHECK(VEC_RESERVE(v, cap, 5000) == PAI_OK && cap >= 5000);
+    free(v);
+    char *c = NULL;
+    cap = 0;
+    VEC_XRESERVE(c, cap, 1);
+    CHECK(c && cap == VEC_MIN_CAP);
+    free(c);
+}
+
+TEST(vec_reserve_refuses_sizes_that_overflow)
+{
+    uint64_t *v = NULL;
+    size_t cap = 0;
+    CHECK(VEC_RESERVE(v, cap, SIZE_MAX / 4) == PAI_E_NOMEM);
+    CHECK(v == NULL && cap == 0); /* unchanged on failure */
+}
+
+TEST(promtext_writes_families_samples_and_escapes_labels)
+{
+    buf_t b;
+    buf_init(&b, 4096);
+    prom_family(&b, "pai_x", "gauge", "An x.");
+    char esc[64];
+    prom_escape(esc, sizeof(esc), "a\"b\\c\nd");
+    CHECK_STR_EQ(esc, "a\\\"b\\\\c\\nd");
+    char labels[128];
+    snprintf(labels, sizeof(labels), "vc=\"%s\"", esc);
+    prom_sample(&b, "pai_x", labels, 3);
+    prom_sample(&b, "pai_x", NULL, 0.5);
+    CHECK_STR_EQ(buf_str(&b), "# HELP pai_x An x.\n# TYPE pai_x gauge\n"
+                              "pai_x{vc=\"a\\\"b\\\\c\\nd\"} 3\npai_x 0.5\n");
+    buf_free(&b);
+    buf_init(&b, 10);
+    prom_family(&b, "pai_long_name", "gauge", "truncated, never overrun");
+    CHECK(b.len <= 10);
+    buf_free(&b);
+}
+
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
           names_follow_openpai_pattern, errors_map_to_openpai_codes, yaml_tree_keeps_positions,
           yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
-          yaml_deep_nesting_and_bad_utf8_are_refused)
+          yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
+          fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
+          fnv1a_matches_the_reference_values, vec_reserve_doubles_and_keeps_the_contents,
+          vec_reserve_refuses_sizes_that_overflow,
+          promtext_writes_families_samples_and_escapes_labels)

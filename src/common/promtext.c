@@ -1,0 +1,31 @@
+/*
+ * promtext.c - see promtext.h.
+ */
+#include "common/promtext.h"
+
+void prom_family(buf_t *out, const char *name, const char *type, const char *help)
+{
+    if (buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type) != PAI_OK)
+        return; /* over the cap: the scrape is truncated, never overrun */
+}
+
+void prom_sample(buf_t *out, const char *name, const char *labels, double value)
+{
+    pai_err_t rc = labels && *labels ? buf_printf(out, "%s{%s} %.17g\n", name, labels, value)
+                                     : buf_printf(out, "%s %.17g\n", name, value);
+    (void)rc; /* over the cap: the scrape is truncated, never overrun */
+}
+
+void prom_escape(char *dst, size_t n, const char *value)
+{
+    size_t k = 0;
+    for (const char *p = value; *p && k + 2 < n; p++) {
+        if (*p == '\\' || *p == '"' || *p == '\n') {
+            dst[k++] = '\\';
+            dst[k++] = *p == '\n' ? 'n' : *p;
+        } else {
+            dst[k++] = *p;
+        }
+    }
+    dst[k] = '\0';
+}

@@ -1,0 +1,25 @@
+/*
+ * promtext.h - writing the Prometheus text exposition format (version
+ * 0.0.4) into a bounded buffer.  Any module that exports metrics uses these
+ * so the format stays right; the collector registry behind GET /metrics is
+ * the server's (server/metrics.h).  Over the buffer's cap the output is
+ * truncated, never overrun.
+ *
+ *   prom_family(out, "pai_jobs", "gauge", "Jobs by state and VC.");
+ *   prom_sample(out, "pai_jobs", "state=\"RUNNING\",vc=\"default\"", 3);
+ */
+#ifndef PAI_COMMON_PROMTEXT_H
+#define PAI_COMMON_PROMTEXT_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+/* "# HELP name help\n# TYPE name type\n" */
+void prom_family(buf_t *out, const char *name, const char *type, const char *help);
+/* "name{labels} value\n"; labels may be NULL or "" (already escaped, see below). */
+void prom_sample(buf_t *out, const char *name, const char *labels, double value);
+/* Escape a label value (\\, \", \n) into dst of size n. */
+void prom_escape(char *dst, size_t n, const char *value);
+
+#endif
