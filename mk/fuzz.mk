@@ -2,8 +2,8 @@
 #
 #   make fuzz        build $(FUZZ_BUILD)/fuzz_protocol
 #   make fuzz-run    run it for FUZZ_TIME seconds (default 60) from a seed
-#                    corpus: examples/, the negative fixtures and, when
-#                    present, ../shared/data/openpai-jobs
+#                    corpus: examples/, the negative fixtures and the
+#                    OpenPAI job corpus (tests/data/openpai-jobs)
 # The library is rebuilt into its own folder with clang and
 # -fsanitize=fuzzer-no-link,address,undefined; a crash, leak or abort fails
 # the target and leaves crash-* / leak-* files in the current directory.
@@ -12,8 +12,6 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer
-FUZZ_SHARED := $(firstword $(wildcard ../shared/data/openpai-jobs) \
-               $(wildcard $(dir $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null))../shared/data/openpai-jobs))
 
 .PHONY: fuzz fuzz-run fuzz-lib
 fuzz-lib:
@@ -26,8 +24,7 @@ fuzz: fuzz-lib
 
 fuzz-run: fuzz
 	rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus
-	cp examples/*.yaml tests/protocol/bad/*.yaml $(FUZZ_BUILD)/corpus/ 2>/dev/null || true
-	$(if $(FUZZ_SHARED),cp $(FUZZ_SHARED)/* $(FUZZ_BUILD)/corpus/,)
+	cp examples/*.yaml tests/protocol/bad/*.yaml tests/data/openpai-jobs/* $(FUZZ_BUILD)/corpus/
 	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_protocol -max_total_time=$(FUZZ_TIME) \
 	  -max_len=65536 -timeout=10 -rss_limit_mb=2048 -dict=fuzz/protocol.dict \
 	  -print_final_stats=1 $(FUZZ_BUILD)/corpus

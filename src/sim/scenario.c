@@ -88,14 +88,7 @@ static bool read_config_text(scen_t *sc, const ynode_t *cl, buf_t *b)
     if (inl)
         return buf_puts(b, inl) == PAI_OK;
     if (file) {
-        char path[1024];
-        if (str_has_prefix(file, "shared/")) {
-            /* the shared reference tree lives beside the checkout ($PAI_SHARED) */
-            const char *root = getenv("PAI_SHARED");
-            snprintf(path, sizeof(path), "%s/%s", root && root[0] ? root : "../shared",
-                     file + strlen("shared/"));
-            file = path;
-        }
+        /* a path from the repository root, e.g. tests/data/reference/... */
         if (buf_read_file(b, file) != PAI_OK)
             return fail(sc, "cannot read %s", file, NULL);
         return true;

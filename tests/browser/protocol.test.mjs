@@ -1,6 +1,6 @@
 // protocol.test.mjs - the submit form's job model (web/js/protocol.js) in
 // Node, without a browser: validation, roles, images, ports and maps, and
-// every real OpenPAI job of ../shared/data/openpai-jobs imported and
+// every real OpenPAI job of tests/data/openpai-jobs imported and
 // exported through the form's model without losing anything.
 //   node tests/browser/protocol.test.mjs [JOBS_DIR]
 import { createRequire } from 'node:module';
@@ -96,9 +96,8 @@ test('YAML errors are thrown with a line', () => {
   assert.throws(() => P.fromYaml('- a list'), /mapping/);
 });
 
-const jobsDir = process.argv[2] || [path.join(here, '..', '..', '..', 'shared', 'data', 'openpai-jobs'),
-  '/work/shared/data/openpai-jobs'].find((d) => fs.existsSync(d));
-const files = jobsDir ? fs.readdirSync(jobsDir).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
+const jobsDir = process.argv[2] || path.join(here, '..', 'data', 'openpai-jobs');
+const files = fs.existsSync(jobsDir) ? fs.readdirSync(jobsDir).filter((f) => /\.ya?ml$/.test(f)).sort() : [];
 test(`the OpenPAI job corpus is there (${files.length} files)`, () => assert.ok(files.length >= 30, `found ${files.length} in ${jobsDir}`));
 for (const f of files) {
   test(`corpus ${f}: import, export and import again loses nothing; the form finds no error`, () => {

@@ -1,6 +1,6 @@
 // lib.js - shared helpers of the compatibility tests (tests/compat/*.js):
 // "ok - name" / "not ok - name" reporting, and the OpenPAI REST API v2 spec
-// (../shared/reference/openpai-rest-api-v2.yaml) as a response validator.
+// (tests/data/reference/openpai-rest-api-v2.yaml) as a response validator.
 //
 // A response is "as the spec says" when its status is one the spec lists for
 // the operation and its body validates against that status's JSON schema

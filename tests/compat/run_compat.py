@@ -28,11 +28,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "blackbox"))
 import paitest as pt  # noqa: E402
 
-SHARED = os.environ.get("PAI_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
-if not os.path.isdir(SHARED):
-    SHARED = "/work/shared"
-SPEC = os.path.join(SHARED, "reference", "openpai-rest-api-v2.yaml")
-JOBS = os.path.join(SHARED, "data", "openpai-jobs")
+DATA = os.path.join(REPO, "tests", "data")
+SPEC = os.path.join(DATA, "reference", "openpai-rest-api-v2.yaml")
+JOBS = os.path.join(DATA, "openpai-jobs")
 
 HIVED_HOLLOW = """
 physicalCluster:
@@ -103,6 +101,11 @@ def run_node(script, env):
 
 def main():
     probs = prerequisites()
+    missing = [p for p in probs if "deps.sh" in p]
+    if missing and len(missing) == len(probs):
+        # a tier that did not run: skipped (tests/run.sh fails unless PAI_ALLOW_SKIP=1)
+        pt.skip("OpenPAI compatibility (SDK and raw clients)", "; ".join(missing))
+        pt.done()
     if probs:
         for p in probs:
             pt.not_ok("compat prerequisites: " + p)

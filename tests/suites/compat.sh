@@ -3,7 +3,7 @@
 # SDK (@microsoft/openpai-js-sdk, pinned in tests/compat/package-lock.json)
 # and raw OpenPAI client behaviours against a real cluster (pai server + a
 # hollow agent + a process-runtime agent, on free loopback ports), every
-# answer checked against ../shared/reference/openpai-rest-api-v2.yaml.
+# answer checked against tests/data/reference/openpai-rest-api-v2.yaml.
 # Prints ok / not ok lines.
 #
 # Needs node and tests/compat/node_modules: `scripts/deps.sh --all` (run by

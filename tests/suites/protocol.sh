@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/suites/protocol.sh - the job protocol against real and hand-made files.
 #
-#  1. every OpenPAI job in ../shared/data/openpai-jobs validates and renders
+#  1. every OpenPAI job in tests/data/openpai-jobs validates and renders
 #     (the one template file with {{placeholders}} is truly invalid: its exact
 #     errors are asserted);
 #  2. every negative fixture tests/protocol/bad/NAME.yaml fails validation
@@ -13,13 +13,7 @@ set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 PAI=${PAI_BIN:-$ROOT/build/pai}
-# ../shared sits beside the checkout; from a git worktree, beside the main one.
-SHARED=${PAI_SHARED:-$ROOT/../shared}
-if [ ! -d "$SHARED" ]; then
-  common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
-  [ -n "$common" ] && SHARED=$(dirname "$common")/../shared
-fi
-JOBS=$SHARED/data/openpai-jobs
+JOBS=$ROOT/tests/data/openpai-jobs
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 

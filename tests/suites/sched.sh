@@ -1,24 +1,19 @@
 #!/usr/bin/env bash
 # tests/suites/sched.sh - every scheduler scenario in tests/sched/*.yaml
-# through `pai sim --scenario` (one "ok"/"not ok" line each), and a short
-# slice of the Philly trace through all three policies.
+# through `pai sim --scenario` (one "ok"/"not ok" line each), and the
+# 3,000-job Philly slice (tests/data/philly-3000.csv) through all three
+# policies.
 set -u
 cd "$(dirname "$0")/../.."
 PAI=${PAI_BIN:-build/pai}
-# the shared reference tree beside the checkout (CI), or the machine's copy
-if [ -z "${PAI_SHARED:-}" ]; then
-  if [ -d ../shared/reference ]; then PAI_SHARED=../shared; else PAI_SHARED=/work/shared; fi
-fi
-export PAI_SHARED
 fail=0
 for f in tests/sched/*.yaml; do
   "$PAI" sim --scenario "$f" || fail=1
 done
-trace=$PAI_SHARED/data/philly.csv
-if [ -f "$trace" ]; then
-  for p in pai fifo-quota first-fit; do
-    out=$("$PAI" sim --trace "$trace" --limit 3000 --policy "$p" --json 2>&1)
-    if echo "$out" | python3 -c '
+trace=tests/data/philly-3000.csv
+for p in pai fifo-quota first-fit; do
+  out=$("$PAI" sim --trace "$trace" --limit 3000 --policy "$p" --json 2>&1)
+  if echo "$out" | python3 -c '
 import json,sys
 d=json.load(sys.stdin)
 o=d["overall"]
@@ -26,8 +21,5 @@ assert o["jobs"]==3000, o
 assert o["unfinished"]==0, o
 assert 0 < d["scheduler"]["gpu_utilization"] <= 1.0, d["scheduler"]
 '; then echo "ok - philly slice policy $p"; else echo "not ok - philly slice policy $p"; echo "$out" | head -20; fail=1; fi
-  done
-else
-  echo "ok - philly slice skipped (no trace)"
-fi
+done
 exit $fail

@@ -165,32 +165,10 @@ TEST(hived_nodes_of_the_multi_vc_example)
     CHECK_INT_EQ(n[0].gpus, 4);
 }
 
-/* ../shared sits beside the checkout; from a git worktree, beside the main
- * checkout (the directory above the common .git); PAI_SHARED overrides. */
-static const char *shared_dir(void)
-{
-    static char dir[4200];
-    const char *env = getenv("PAI_SHARED");
-    if (env && *env)
-        return env;
-    FILE *f = fopen(".git", "r");
-    char line[4000];
-    if (f && fgets(line, sizeof(line), f) && str_has_prefix(line, "gitdir: ")) {
-        line[strcspn(line, "\n")] = '\0';
-        char *wt = strstr(line, "/.git/worktrees/");
-        if (wt) {
-            *wt = '\0';
-            snprintf(dir, sizeof(dir), "%s/../shared", line + 8);
-        }
-    }
-    if (f)
-        fclose(f);
-    return dir[0] ? dir : "../shared";
-}
-
 static int hived_ref(const char *name, up_node_t *n)
 {
-    char *p = str_printf("%s/reference/hived-configs/%s", shared_dir(), name);
+    /* the HiveD example configs copied into the repository (tests/data/) */
+    char *p = str_printf("tests/data/reference/hived-configs/%s", name);
     int k = hived(p, n);
     free(p);
     return k;
