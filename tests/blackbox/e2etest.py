@@ -95,8 +95,7 @@ def wait_nodes(client, n, timeout=30):
 
 
 def agent_api_ready(srv):
-    """True when this server build speaks the agent protocol.  Until the job
-    engine is on main the end-to-end tests say so and pass (they run for
-    real as soon as it is)."""
+    """True when this server speaks the agent protocol; the end-to-end tests
+    fail (not skip) when it does not: that is the regression they catch."""
     st, b = srv.client(srv.agent_token).post("/api/v1/agent/sync", {"version": 0})
     return st not in (404, 405, 501)

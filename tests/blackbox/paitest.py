@@ -10,7 +10,8 @@
 
 Every process started here is stopped at exit (atexit), whatever happens.
 Reporting: each check prints `ok - name` or `not ok - name` (+ indented
-detail lines), which tests/run.sh counts.
+detail lines), a check that cannot run `ok - name # SKIP reason` (pt.skip),
+which tests/run.sh counts.
 """
 
 import atexit
@@ -36,6 +37,7 @@ ADMIN_PASSWORD = "admin-pw-123"
 
 _passed = 0
 _failed = 0
+_skipped = 0
 
 
 def ok(name):
@@ -51,6 +53,14 @@ def not_ok(name, detail=None):
     if detail is not None:
         for line in str(detail).splitlines()[:20]:
             print("  " + line, flush=True)
+
+
+def skip(name, reason):
+    """A check that did not run (something it needs is missing): a TAP skip,
+    which tests/run.sh counts apart from passes."""
+    global _skipped
+    _skipped += 1
+    print("ok - %s # SKIP %s" % (name, reason), flush=True)
 
 
 def check(cond, name, detail=None):
@@ -84,7 +94,7 @@ def done():
             rc = p.stop()
             check(rc == 0, "pai server on port %d stopped cleanly" % p.port,
                   "exit status %s; log tail:\n%s" % (rc, p.log()[-3000:]))
-    print("# %d passed, %d failed" % (_passed, _failed), flush=True)
+    print("# %d passed, %d failed, %d skipped" % (_passed, _failed, _skipped), flush=True)
     _cleanup()
     sys.exit(1 if _failed else 0)
 

@@ -21,7 +21,7 @@ LOST_S = 30  # no node loss here (see test_e2e_nodeloss.py), even on a loaded CI
 srv = pt.start_server(extra_args=["--node-lost-timeout-s", str(LOST_S)])
 c = srv.client(srv.admin_token)
 if not e.agent_api_ready(srv):
-    pt.ok("skipped: this server build has no agent API yet")
+    pt.not_ok("the server speaks the agent protocol (POST /api/v1/agent/sync)")
     pt.done()
 n1 = e.agent(srv, "e1")
 n2 = e.agent(srv, "e2")
@@ -162,7 +162,8 @@ if os.geteuid() == 0:
     pt.check(e.state(d) == "FAILED" and ts and ts[0].get("containerExitCode") == -1200,
              "oom: over its memoryMB the task is OOM-killed and reported -1200", ts)
 else:
-    pt.ok("oom: skipped (needs root for cgroups)")
+    pt.skip("oom: over its memoryMB the task is OOM-killed and reported -1200",
+            "needs root for cgroups")
 
 # ---- agent restart: re-adoption ------------------------------------------------------------
 starts = os.path.join(W, "restart.starts")

@@ -17,7 +17,7 @@ IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 if os.geteuid() != 0 or not shutil.which("podman"):
-    pt.ok("skipped: needs root and podman")
+    pt.skip("podman job mounts", "needs root and podman (scripts/deps.sh --podman)")
     pt.done()
 rc = subprocess.call(["bash", os.path.join(HERE, "..", "..", "scripts", "build-busybox-image.sh"),
                       "podman"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

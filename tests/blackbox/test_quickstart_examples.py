@@ -53,7 +53,7 @@ def multi_vc(t, root):
 
 def podman(t, root):
     if not shutil.which("podman") or not shutil.which("busybox"):
-        print("# SKIP: podman or busybox-static not installed (scripts/deps.sh --podman)")
+        t.skip("the podman example", "podman or busybox-static not installed (scripts/deps.sh --podman)")
         return
     b = subprocess.run(["bash", os.path.join(REPO, "examples", "build-busybox-image.sh")],
                        capture_output=True, text=True, timeout=300)

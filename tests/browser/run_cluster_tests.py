@@ -140,10 +140,9 @@ def wait_nodes(srv, count, timeout=60):
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(paitest.tmpdir("pai-portal-"), "shots")
     probs = prerequisites()
-    if probs:
-        for p in probs:
-            paitest.not_ok("browser prerequisites: " + p)
-        return 1
+    if probs:  # a tier that did not run: skipped (tests/run.sh fails unless PAI_ALLOW_SKIP=1)
+        paitest.skip("the portal in headless Chromium", "; ".join(probs))
+        return 0
     try:
         srv, admin, cell_type = start_cluster()
     except (RuntimeError, subprocess.TimeoutExpired) as e:

@@ -7,18 +7,14 @@
 #      after acknowledgments), auth and the job API; then a check that the
 #      records really are in PostgreSQL.
 # Needs the `postgresql` package (scripts/deps.sh --postgres; `make test`
-# installs it).  As root (CI) a missing server is a failure; as another user
-# the suite says it skipped.
+# installs it); without it the suite is a TAP skip (tests/run.sh then fails
+# unless PAI_ALLOW_SKIP=1).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${PAI_BUILD:-build}
 export PAI_BIN=${PAI_BIN:-$PWD/$BUILD/pai}
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v psql >/dev/null; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "not ok - PostgreSQL server not installed (scripts/deps.sh --postgres)"
-    exit 1
-  fi
-  echo "ok - store_pg suite # SKIP PostgreSQL server not installed"
+  echo "ok - store_pg suite # SKIP PostgreSQL server not installed (scripts/deps.sh --postgres)"
   exit 0
 fi
 

@@ -3,7 +3,9 @@
  *
  * Each test prints "ok - name" or "not ok - name" (TAP-like lines that
  * tests/run.sh counts).  CHECK* macros record a failure with file:line and
- * keep going; the process exits non-zero when any test failed.
+ * keep going; the process exits non-zero when any test failed.  A test that
+ * cannot run here calls test_skip("reason") and returns: it prints
+ * "ok - name # SKIP reason", which tests/run.sh counts as skipped.
  *
  *   TEST(parses_hello_world) { CHECK(x == 1); CHECK_STR_EQ(a, "b"); }
  *   RUN_TESTS(parses_hello_world, other_test)
@@ -15,6 +17,13 @@
 #include <string.h>
 
 static int test_failed_;
+static const char *test_skip_; /* reason given to test_skip(), or NULL */
+
+/* Marks the running test as skipped (it could not run here); return after it. */
+static inline void test_skip(const char *reason)
+{
+    test_skip_ = reason;
+}
 
 #define TEST(name) static void name(void)
 
@@ -66,8 +75,12 @@ static inline int test_run_all_(const test_case_t *cases, size_t n)
     int failures = 0;
     for (size_t i = 0; i < n; i++) {
         test_failed_ = 0;
+        test_skip_ = NULL;
         cases[i].fn();
-        printf("%s - %s\n", test_failed_ ? "not ok" : "ok", cases[i].name);
+        if (test_skip_ && !test_failed_)
+            printf("ok - %s # SKIP %s\n", cases[i].name, test_skip_);
+        else
+            printf("%s - %s\n", test_failed_ ? "not ok" : "ok", cases[i].name);
         fflush(stdout);
         failures += test_failed_;
     }

@@ -178,7 +178,7 @@ TEST(oom_kill_is_reported_with_openpai_code)
     rt_result_t r;
     const runtime_ops_t *ops = runtime_find("process");
     if (cg_version() == 0) {
-        fprintf(stderr, "  skipped: no cgroups\n");
+        test_skip("no cgroups");
         return;
     }
     setup_dirs("p7", dir, sizeof(dir));
@@ -202,7 +202,7 @@ TEST(cgroup_limits_are_written)
 {
     cg_t *cg;
     if (cg_version() != 1) {
-        fprintf(stderr, "  skipped: not cgroup v1\n");
+        test_skip("not cgroup v1");
         return;
     }
     CHECK(cg_create("pai-test/lim", 64, 0.25, &cg) == PAI_OK);
@@ -248,7 +248,7 @@ static char *read_cg(const char *dir, const char *file)
 TEST(cgroup_v2_limits_controllers_and_oom_are_handled)
 {
     if (geteuid() != 0) {
-        fprintf(stderr, "  skipped: needs root (cg_version reports 0 otherwise)\n");
+        test_skip("needs root (cg_version reports 0 otherwise)");
         return;
     }
     char root[] = "/tmp/pai-cg2-XXXXXX";
