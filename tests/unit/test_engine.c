@@ -1,0 +1,490 @@
+/*
+ * test_engine.c - the job engine in-process, without HTTP: a fake clock, a
+ * store on a temporary SQLite file, no background threads (the test drives
+ * the periodic work with engine_tick_now) and agents played by building
+ * their sync requests as src/agent does (docs/agent-protocol.md, wait_ms 0).
+ *
+ * The cluster is defined by the nodes (no HiveD config): every node is in
+ * the VC "default".  Each test starts from an empty store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "test.h"
+
+#define T0_MS  1700000000000LL /* the fake clock's start */
+#define LOST_S 10              /* node_lost_timeout_s */
+
+/* ---------------------------------------------------------------- rig */
+
+typedef struct {
+    char dir[64];
+    store_t *st;
+    engine_t *e;
+    int64_t now; /* the fake clock, ms since the epoch */
+} rig_t;
+
+typedef struct {
+    const char *name, *address;
+    int ngpus;
+    int64_t seq;     /* known_seq: the last desired set applied */
+    json_t *desired; /* attempt ids of the last desired set */
+} agent_t;
+
+static int64_t fake_now(void *ud)
+{
+    return ((rig_t *)ud)->now;
+}
+
+static bool rig_start(rig_t *r)
+{
+    engine_opts_t o = {.node_lost_timeout_s = LOST_S, .starvation_ms = -1, .no_threads = true};
+    engine_ops_t ops = {.ud = r, .now_ms = fake_now};
+    char err[256] = "";
+    if (engine_new(r->st, &o, &ops, &r->e, err, sizeof err) != PAI_OK) {
+        fprintf(stderr, "  engine_new: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+static bool rig_open(rig_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->now = T0_MS;
+    snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
+    if (!mkdtemp(r->dir))
+        return false;
+    char url[128], err[256] = "";
+    snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
+    if (store_open(url, &r->st, err, sizeof err) != PAI_OK) {
+        fprintf(stderr, "  store_open: %s\n", err);
+        return false;
+    }
+    return rig_start(r);
+}
+
+/* A server restart: a new engine over the same store. */
+static bool rig_restart(rig_t *r)
+{
+    engine_free(r->e);
+    r->e = NULL;
+    return rig_start(r);
+}
+
+static void rig_close(rig_t *r)
+{
+    engine_free(r->e);
+    store_close(r->st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
+    if (r->dir[0] && system(cmd) != 0)
+        fprintf(stderr, "  cleanup of %s failed\n", r->dir);
+}
+
+static void tick(rig_t *r)
+{
+    CHECK(engine_tick_now(r->e) == PAI_OK);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static char *job_yaml(const char *name, int gpus, int retries)
+{
+    return str_printf("protocolVersion: 2\n"
+                      "name: %s\n"
+                      "type: job\n"
+                      "jobRetryCount: %d\n"
+                      "prerequisites:\n"
+                      "  - {type: dockerimage, name: img, uri: busybox}\n"
+                      "taskRoles:\n"
+                      "  worker:\n"
+                      "    instances: 1\n"
+                      "    dockerImage: img\n"
+                      "    resourcePerInstance: {gpu: %d, cpu: 1, memoryMB: 256}\n"
+                      "    commands:\n"
+                      "      - echo hello\n"
+                      "defaults:\n"
+                      "  virtualCluster: default\n",
+                      name, retries, gpus);
+}
+
+static bool submit(rig_t *r, const char *name, int gpus, int retries)
+{
+    char *yaml = job_yaml(name, gpus, retries), *full = NULL, *msg = NULL;
+    json_t *errs = NULL;
+    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, &msg, &errs);
+    if (rc != PAI_OK)
+        fprintf(stderr, "  submit %s: %s\n", name, msg ? msg : pai_err_msg(rc));
+    free(yaml);
+    free(full);
+    free(msg);
+    json_decref(errs);
+    return rc == PAI_OK;
+}
+
+/* jobStatus.<field> of the job's detail (new reference, or NULL). */
+static json_t *status_field(rig_t *r, const char *job, const char *field)
+{
+    json_t *d = NULL;
+    if (engine_detail(r->e, job, -1, &d) != PAI_OK)
+        return NULL;
+    json_t *v = json_incref(json_object_get(json_object_get(d, "jobStatus"), field));
+    json_decref(d);
+    return v;
+}
+
+static const char *state_of(rig_t *r, const char *job)
+{
+    static char buf[32];
+    json_t *v = status_field(r, job, "state");
+    snprintf(buf, sizeof buf, "%s", json_is_string(v) ? json_string_value(v) : "(none)");
+    json_decref(v);
+    return buf;
+}
+
+static long long int_of(rig_t *r, const char *job, const char *field)
+{
+    json_t *v = status_field(r, job, field);
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -99999;
+    json_decref(v);
+    return n;
+}
+
+/* ---------------------------------------------------------------- agents */
+
+static json_t *node_json(const agent_t *a)
+{
+    json_t *gpus = json_array();
+    for (int g = 0; g < a->ngpus; g++)
+        json_array_append_new(gpus, json_pack("{si ss ss si sb}", "index", g, "uuid", "GPU-sim",
+                                              "model", "sim", "memory_mb", 16384, "healthy", 1));
+    return json_pack("{ss ss ss si si ss sb ss so ss}", "name", a->name, "address", a->address,
+                     "boot_id", "boot-1", "cpus", 16, "memory_mb", 65536, "gpu_model", "sim",
+                     "hollow", 0, "runtime", "process", "gpus", gpus, "log_url",
+                     "http://127.0.0.1:1");
+}
+
+static json_t *report(const char *attempt_id, const char *state, int exit_code)
+{
+    json_t *t = json_pack("{ss ss}", "attempt_id", attempt_id, "state", state);
+    if (strcmp(state, "exited") == 0)
+        json_object_set_new(t, "exit_code", json_integer(exit_code));
+    return t;
+}
+
+/* One sync of agent a reporting tasks (taken; NULL: none).  Returns the
+ * answer's ack list (new reference) and keeps its desired set in a. */
+static json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
+{
+    json_t *req =
+        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
+                  (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
+    json_t *resp = NULL;
+    char err[256] = "";
+    pai_err_t rc = engine_agent_sync(r->e, req, &resp, err, sizeof err);
+    json_decref(req);
+    if (rc != PAI_OK) {
+        fprintf(stderr, "  sync %s: %s\n", a->name, err);
+        CHECK(rc == PAI_OK);
+        return json_array();
+    }
+    a->seq = json_integer_value(json_object_get(resp, "seq"));
+    const json_t *desired = json_object_get(resp, "tasks");
+    if (desired) {
+        json_decref(a->desired);
+        a->desired = json_array();
+        size_t i;
+        json_t *t;
+        json_array_foreach(desired, i, t)
+            json_array_append(a->desired, json_object_get(t, "attempt_id"));
+    }
+    json_t *ack = json_incref(json_object_get(resp, "ack"));
+    json_decref(resp);
+    return ack;
+}
+
+static void sync_quiet(rig_t *r, agent_t *a, json_t *tasks)
+{
+    json_decref(sync_agent(r, a, tasks));
+}
+
+/* Attempt id k of a's desired set, or "" (valid until the next sync). */
+static const char *desired_id(const agent_t *a, size_t k)
+{
+    const char *s = json_string_value(json_array_get(a->desired, k));
+    return s ? s : "";
+}
+
+static size_t ndesired(const agent_t *a)
+{
+    return json_array_size(a->desired);
+}
+
+static bool acked(json_t *ack, const char *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ack, i, v) if (strcmp(json_string_value(v), id) == 0) return true;
+    return false;
+}
+
+static void agent_free(agent_t *a)
+{
+    json_decref(a->desired);
+    a->desired = NULL;
+}
+
+/* Submit name (1 GPU) with node a alone in the cluster and bring its task
+ * to running on a.  Returns its attempt id (malloc'ed). */
+static char *submit_running(rig_t *r, agent_t *a, const char *name, int retries)
+{
+    CHECK(submit(r, name, 1, retries));
+    tick(r); /* the timer's flush: the bound attempt becomes durable and is sent */
+    sync_quiet(r, a, NULL);
+    char *id = NULL;
+    for (size_t k = 0; k < ndesired(a); k++)
+        if (strstr(desired_id(a, k), name))
+            id = xstrdup(desired_id(a, k));
+    CHECK(id != NULL);
+    if (!id)
+        return xstrdup("");
+    json_t *running = json_array();
+    json_array_append_new(running, report(id, "running", 0));
+    sync_quiet(r, a, running);
+    return id;
+}
+
+static json_t *one(json_t *t)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, t);
+    return a;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+TEST(submitted_job_binds_runs_and_succeeds_on_exit_0)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 0);
+    CHECK(submit(&r, "hello", 1, 0));
+    CHECK_STR_EQ(state_of(&r, "alice~hello"), "RUNNING"); /* bound by the submission's pass */
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 0); /* not sent before its record is durable */
+    tick(&r);
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~hello/0/worker/0/0");
+    char *id = xstrdup(desired_id(&a, 0));
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK_STR_EQ(state_of(&r, "alice~hello"), "RUNNING");
+    r.now += 3000;
+    json_t *ack = sync_agent(&r, &a, one(report(id, "exited", 0)));
+    CHECK(acked(ack, id));
+    CHECK_INT_EQ(ndesired(&a), 0);
+    CHECK_STR_EQ(state_of(&r, "alice~hello"), "SUCCEEDED");
+    CHECK_INT_EQ(int_of(&r, "alice~hello", "appExitCode"), 0);
+    CHECK_INT_EQ(int_of(&r, "alice~hello", "completedTime"), T0_MS + 3000); /* the fake clock */
+    json_decref(ack);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(failing_exit_is_retried_to_jobRetryCount_then_fails)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "flaky", 1);
+    /* Exit 1 (RETRY_TO_MAX, no backoff): a new attempt at once, same node. */
+    sync_quiet(&r, &a, one(report(id, "exited", 1)));
+    CHECK_INT_EQ(int_of(&r, "alice~flaky", "retries"), 1);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~flaky/1/worker/0/0");
+    free(id);
+    id = xstrdup(desired_id(&a, 0));
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK_STR_EQ(state_of(&r, "alice~flaky"), "RUNNING");
+    sync_quiet(&r, &a, one(report(id, "exited", 1)));
+    CHECK_STR_EQ(state_of(&r, "alice~flaky"), "FAILED");
+    CHECK_INT_EQ(int_of(&r, "alice~flaky", "appExitCode"), 1);
+    CHECK_INT_EQ(int_of(&r, "alice~flaky", "retries"), 1);
+    CHECK_INT_EQ(ndesired(&a), 0);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "transient", 0);
+    /* 251 is ALWAYS_BACKOFF_RETRY: the first retry waits 1 s, not counted. */
+    sync_quiet(&r, &a, one(report(id, "exited", 251)));
+    CHECK_STR_EQ(state_of(&r, "alice~transient"), "WAITING");
+    CHECK_INT_EQ(int_of(&r, "alice~transient", "retryDelayTime"), r.now + 1000);
+    r.now += 999;
+    tick(&r);
+    sync_quiet(&r, &a, NULL);
+    CHECK_STR_EQ(state_of(&r, "alice~transient"), "WAITING");
+    CHECK_INT_EQ(ndesired(&a), 0);
+    r.now += 1;
+    tick(&r); /* due: queued, bound and stored */
+    CHECK_STR_EQ(state_of(&r, "alice~transient"), "RUNNING");
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~transient/1/worker/0/0");
+    CHECK_INT_EQ(int_of(&r, "alice~transient", "retries"), 1);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "long", 0);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    int64_t seq = a.seq;
+    CHECK(engine_set_execution(r.e, "alice~long", true) == PAI_OK);
+    CHECK_STR_EQ(state_of(&r, "alice~long"), "STOPPING");
+    sync_quiet(&r, &a, one(report(id, "running", 0))); /* still running on the node */
+    CHECK(a.seq > seq);
+    CHECK_INT_EQ(ndesired(&a), 0); /* the agent kills what is not desired */
+    CHECK_STR_EQ(state_of(&r, "alice~long"), "STOPPING");
+    json_t *ack = sync_agent(&r, &a, one(report(id, "exited", 143)));
+    CHECK(acked(ack, id));
+    CHECK_STR_EQ(state_of(&r, "alice~long"), "STOPPED");
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~long"), "STOPPED"); /* no retry after a stop */
+    CHECK_INT_EQ(int_of(&r, "alice~long", "retries"), 0);
+    json_decref(ack);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    agent_t b = {.name = "node-2", .address = "10.0.0.2", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "moving", 0); /* node-1 alone: placed there */
+    sync_quiet(&r, &b, NULL);
+    r.now += LOST_S * 1000; /* not yet past the timeout */
+    sync_quiet(&r, &b, NULL);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~moving"), "RUNNING");
+    r.now += 1; /* node-1 silent for just over node_lost_timeout_s */
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~moving"), "WAITING");
+    json_t *d = NULL;
+    CHECK(engine_attempts(r.e, "alice~moving", 0, &d) == PAI_OK);
+    CHECK_INT_EQ(json_integer_value(json_object_get(d, "exitCode")), -1001); /* node lost */
+    json_decref(d);
+    r.now += 250; /* -1001 is ALWAYS_RETRY: 250 ms backoff */
+    sync_quiet(&r, &b, NULL);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~moving"), "RUNNING");
+    sync_quiet(&r, &b, NULL);
+    CHECK_INT_EQ(ndesired(&b), 1);
+    CHECK_STR_EQ(desired_id(&b, 0), "alice~moving/1/worker/0/0");
+    /* node-1 comes back still running the old attempt: it is not desired
+     * there any more, so its agent kills it; nothing runs twice. */
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK_INT_EQ(ndesired(&a), 0);
+    CHECK_STR_EQ(state_of(&r, "alice~moving"), "RUNNING");
+    CHECK_INT_EQ(int_of(&r, "alice~moving", "retries"), 1);
+    free(id);
+    agent_free(&a);
+    agent_free(&b);
+    rig_close(&r);
+}
+
+/* Restore: running, finished and waiting jobs over one engine, then a new
+ * engine over the same store. */
+TEST(restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *run = submit_running(&r, &a, "run", 0);
+    char *done = submit_running(&r, &a, "done", 0);
+    sync_quiet(&r, &a, one(report(done, "exited", 0)));
+    CHECK(submit(&r, "wait", 2, 0)); /* one GPU is taken: it waits */
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~run"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~done"), "SUCCEEDED");
+    CHECK_STR_EQ(state_of(&r, "alice~wait"), "WAITING");
+
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(state_of(&r, "alice~run"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~done"), "SUCCEEDED");
+    CHECK_INT_EQ(int_of(&r, "alice~done", "appExitCode"), 0);
+    CHECK_STR_EQ(state_of(&r, "alice~wait"), "WAITING");
+    /* The agent's first sync after the restart: the running attempt is
+     * still its whole desired set, under the same id. */
+    sync_quiet(&r, &a, one(report(run, "running", 0)));
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), run);
+    CHECK_STR_EQ(state_of(&r, "alice~run"), "RUNNING");
+    CHECK_INT_EQ(int_of(&r, "alice~run", "retries"), 0);
+    /* Its exit frees the GPU: the waiting job is placed and sent. */
+    json_t *ack = sync_agent(&r, &a, one(report(run, "exited", 0)));
+    CHECK(acked(ack, run));
+    CHECK_STR_EQ(state_of(&r, "alice~run"), "SUCCEEDED");
+    CHECK_STR_EQ(state_of(&r, "alice~wait"), "RUNNING");
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~wait/0/worker/0/0");
+    json_decref(ack);
+    free(run);
+    free(done);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
+          failing_exit_is_retried_to_jobRetryCount_then_fails,
+          transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock,
+          stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill,
+          lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node,
+          restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice)
