@@ -784,10 +784,7 @@ void engine_free(engine_t *j)
     free(j->vcs.gpus);
     free(j->pass.vc_rows);
     json_decref(j->vcs.hived);
-    for (size_t i = 0; i < j->table.cap; i++)
-        lc_job_free(j->table.map[i]);
-    free(j->table.map);
-    free(j->table.list);
+    engine_table_free(j);
     free(j->persist.dirty);
     free(j->retry.jobs);
     nodes_free(j->nodes);

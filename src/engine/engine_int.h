@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "common/strmap.h"
 #include "engine/nodes.h"
 #include "sched/sched.h"
 #include "engine/engine.h"
@@ -31,8 +32,7 @@ struct engine {
 
     /* table.c: every job by name, and the published ones in submission order. */
     struct {
-        lc_job_t **map; /* name -> job, open addressing */
-        size_t cap, n;
+        strmap_t *map;   /* name -> job; owns the jobs */
         lc_job_t **list; /* published jobs in submission order */
         size_t nlist, caplist;
         int64_t next_seq; /* store seq of the next job record (jobs.c, restore.c take it) */
@@ -92,7 +92,8 @@ int64_t engine_mono_ms(const engine_t *j);
 lc_job_t *engine_map_get(engine_t *j, const char *name);
 void engine_table_add(engine_t *j, lc_job_t *job);     /* reserve (pending) */
 void engine_table_publish(engine_t *j, lc_job_t *job); /* visible in lists */
-void engine_table_remove(engine_t *j, lc_job_t *job);
+void engine_table_remove(engine_t *j, lc_job_t *job);  /* the caller frees job */
+void engine_table_free(engine_t *j);                   /* the jobs too */
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,

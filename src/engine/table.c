@@ -1,76 +1,42 @@
 /*
- * table.c - the job engine's table: a hash map by name (for lookups)
- * and a list in submission order (for queries).  A job is added to the map
+ * table.c - the job engine's table: a map by name (for lookups), which owns
+ * the jobs, and a list in submission order (for queries).  A job is added to the map
  * when it is accepted and published to the list once its record is durable.
  * Callers hold the engine's mutex (see engine.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/hash.h"
 #include "common/log.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
 #include "engine/engine_int.h"
 
-static uint64_t hash_name(const char *s)
+static void job_free(void *job)
 {
-    return hash_fnv1a(FNV1A_INIT, s);
+    lc_job_free(job);
 }
 
-static void map_grow(engine_t *j);
-
+/* Memory for the map runs out only with memory for everything else: abort,
+ * the daemons' policy (like xcalloc). */
 static void map_put(engine_t *j, lc_job_t *job)
 {
-    if ((j->table.n + 1) * 4 >= j->table.cap * 3)
-        map_grow(j);
-    size_t m = j->table.cap - 1, i = hash_name(job->name) & m;
-    while (j->table.map[i])
-        i = (i + 1) & m;
-    j->table.map[i] = job;
-    j->table.n++;
-}
-
-static void map_grow(engine_t *j)
-{
-    lc_job_t **old = j->table.map;
-    size_t oldcap = j->table.cap;
-    j->table.cap = oldcap ? oldcap * 2 : 1024;
-    j->table.map = xcalloc(j->table.cap, sizeof(*j->table.map));
-    j->table.n = 0;
-    for (size_t i = 0; i < oldcap; i++)
-        if (old[i])
-            map_put(j, old[i]);
-    free(old);
+    if (!j->table.map && !(j->table.map = strmap_new(job_free)))
+        abort();
+    if (strmap_put(j->table.map, job->name, job) != PAI_OK)
+        abort();
 }
 
 lc_job_t *engine_map_get(engine_t *j, const char *name)
 {
-    if (!j->table.cap)
-        return NULL;
-    size_t m = j->table.cap - 1, i = hash_name(name) & m;
-    for (; j->table.map[i]; i = (i + 1) & m)
-        if (strcmp(j->table.map[i]->name, name) == 0)
-            return j->table.map[i];
-    return NULL;
+    return j->table.map ? strmap_get(j->table.map, name) : NULL;
 }
 
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
 static void map_del(engine_t *j, const lc_job_t *job)
 {
-    size_t m = j->table.cap - 1, i = hash_name(job->name) & m;
-    while (j->table.map[i] && j->table.map[i] != job)
-        i = (i + 1) & m;
-    if (!j->table.map[i])
-        return;
-    j->table.map[i] = NULL;
-    j->table.n--;
-    for (size_t k = (i + 1) & m; j->table.map[k]; k = (k + 1) & m) {
-        lc_job_t *e = j->table.map[k];
-        j->table.map[k] = NULL;
-        j->table.n--;
-        map_put(j, e);
-    }
+    if (engine_map_get(j, job->name) == job)
+        (void)strmap_take(j->table.map, job->name);
 }
 
 static void list_add(engine_t *j, lc_job_t *job)
@@ -112,4 +78,12 @@ void engine_table_remove(engine_t *j, lc_job_t *job)
     for (size_t i = 0; i < j->retry.n; i++)
         if (j->retry.jobs[i] == job)
             j->retry.jobs[i] = j->retry.jobs[--j->retry.n];
+}
+
+void engine_table_free(engine_t *j)
+{
+    strmap_free(j->table.map); /* frees every job */
+    j->table.map = NULL;
+    FREE_NULL(&j->table.list);
+    j->table.nlist = j->table.caplist = 0;
 }

@@ -20,6 +20,7 @@
 #ifndef PAI_SCHED_SCHED_INT_H
 #define PAI_SCHED_SCHED_INT_H
 
+#include "common/strmap.h"
 #include "sched/sched.h"
 
 typedef enum { MODE_FREE, MODE_PREEMPT, MODE_RESERVE } pmode_t;
@@ -174,17 +175,13 @@ typedef struct {
     char last_reason[SCHED_REASON_MAX];
 } job_t;
 
-/* Open-addressing map from a string to an int (keys are not owned). */
-typedef struct {
-    const char **keys;
-    int *vals;
-    size_t cap, n, used;
-} strmap_t;
-
-void sched_strmap_free(strmap_t *m);
-int sched_strmap_get(const strmap_t *m, const char *key);
-pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val);
-void sched_strmap_del(strmap_t *m, const char *key);
+/* String -> int index maps over common/strmap.h, created on first put
+ * (a NULL map is empty).  They take the map's address so that the fields
+ * can stay NULL until used. */
+void sched_strmap_free(strmap_t **m);
+int sched_strmap_get(strmap_t *const *m, const char *key);
+PAI_MUST_CHECK pai_err_t sched_strmap_put(strmap_t **m, const char *key, int val);
+void sched_strmap_del(strmap_t **m, const char *key);
 
 struct sched {
     sched_opts_t opts;
@@ -203,8 +200,8 @@ struct sched {
     uint8_t *nfree; /* free GPUs per node, packed for fast scans (mirrors ngpu - used) */
     vc_t *vcs;
     int n_vcs;
-    strmap_t node_map; /* name and address -> node */
-    strmap_t job_map;  /* id -> job slot */
+    strmap_t *node_map; /* name and address -> node */
+    strmap_t *job_map;  /* id -> job slot */
     job_t *jobs;
     int n_jobs;
     size_t cap_jobs;
@@ -263,7 +260,6 @@ bool sched_cell_healthy(const sched_t *s, int cell);
 int sched_cell_used_gpus(const sched_t *s, int cell);
 int sched_cell_gpus(const sched_t *s, int cell);
 sched_t *sched_model_alloc(const sched_opts_t *opts);
-pai_err_t sched_model_rebuild_node_map(sched_t *s);
 
 /* sched_policy.c: may guaranteed CPU-only work of VC v use node n?  Yes when the
  * node is in no cell, in a cell bound to v, or in an unbound cell of a chain

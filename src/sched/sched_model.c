@@ -10,103 +10,48 @@
  * VCs' cells can be bound at once, this keeps every VC's guarantee bindable
  * whatever the others hold (HiveD's sharing safety).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/hash.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
 #include "sched/sched_int.h"
 
 /* ---- string map ------------------------------------------------------ */
 
-static uint64_t str_hash(const char *s)
+/* An index is stored as a pointer-sized index + 1: strmap values are never
+ * NULL, and index 0 is valid. */
+static void *idx_val(int i)
 {
-    return hash_fnv1a(FNV1A_INIT, s);
+    return (void *)(intptr_t)(i + 1);
 }
 
-static const char tombstone[] = "";
-
-void sched_strmap_free(strmap_t *m)
+void sched_strmap_free(strmap_t **m)
 {
-    free(m->keys);
-    free(m->vals);
-    *m = (strmap_t){0};
+    strmap_free(*m);
+    *m = NULL;
 }
 
-int sched_strmap_get(const strmap_t *m, const char *key)
+int sched_strmap_get(strmap_t *const *m, const char *key)
 {
-    if (!m->cap)
-        return SCHED_NONE;
-    size_t i = str_hash(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0)
-            return m->vals[i];
-        i = (i + 1) & (m->cap - 1);
-    }
-    return SCHED_NONE;
+    void *v = *m ? strmap_get(*m, key) : NULL;
+    return v ? (int)((intptr_t)v - 1) : SCHED_NONE;
 }
 
-static pai_err_t sched_strmap_grow(strmap_t *m)
+pai_err_t sched_strmap_put(strmap_t **m, const char *key, int val)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    while (m->n * 2 >= cap)
-        cap *= 2;
-    strmap_t g = {calloc(cap, sizeof(char *)), calloc(cap, sizeof(int)), cap, 0, 0};
-    if (!g.keys || !g.vals) {
-        sched_strmap_free(&g);
+    if (!*m && !(*m = strmap_new(NULL)))
         return PAI_E_NOMEM;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i] || m->keys[i] == tombstone)
-            continue;
-        size_t j = str_hash(m->keys[i]) & (cap - 1);
-        while (g.keys[j])
-            j = (j + 1) & (cap - 1);
-        g.keys[j] = m->keys[i];
-        g.vals[j] = m->vals[i];
-        g.n++;
-    }
-    g.used = g.n;
-    sched_strmap_free(m);
-    *m = g;
-    return PAI_OK;
+    return strmap_put(*m, key, idx_val(val));
 }
 
-pai_err_t sched_strmap_put(strmap_t *m, const char *key, int val)
+void sched_strmap_del(strmap_t **m, const char *key)
 {
-    if ((m->used + 1) * 2 > m->cap && sched_strmap_grow(m) != PAI_OK)
-        return PAI_E_NOMEM;
-    size_t i = str_hash(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0) {
-            m->vals[i] = val;
-            m->keys[i] = key;
-            return PAI_OK;
-        }
-        i = (i + 1) & (m->cap - 1);
-    }
-    m->keys[i] = key;
-    m->vals[i] = val;
-    m->n++;
-    m->used++;
-    return PAI_OK;
-}
-
-void sched_strmap_del(strmap_t *m, const char *key)
-{
-    if (!m->cap)
-        return;
-    size_t i = str_hash(key) & (m->cap - 1);
-    while (m->keys[i]) {
-        if (m->keys[i] != tombstone && strcmp(m->keys[i], key) == 0) {
-            m->keys[i] = tombstone;
-            m->n--;
-            return;
-        }
-        i = (i + 1) & (m->cap - 1);
-    }
+    if (*m)
+        strmap_del(*m, key);
 }
 
 /* ---- types and SKUs -------------------------------------------------- */
@@ -226,19 +171,6 @@ pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen)
 
 /* ---- cells and nodes ------------------------------------------------- */
 
-pai_err_t sched_model_rebuild_node_map(sched_t *s)
-{
-    sched_strmap_free(&s->node_map);
-    for (int i = 0; i < s->n_nodes; i++) {
-        sched_mnode_t *n = &s->nodes[i];
-        if (sched_strmap_put(&s->node_map, n->key, i) != PAI_OK)
-            return PAI_E_NOMEM;
-        if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
-            return PAI_E_NOMEM;
-    }
-    return PAI_OK;
-}
-
 static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, size_t errlen)
 {
     const ctype_t *ct = &s->types[s->cells[cell].type];
@@ -254,12 +186,9 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     if ((size_t)s->n_nodes == s->cap_nodes) {
         /* nfree grows in step with nodes: reserve it on a copy of the capacity */
         size_t capf = s->cap_nodes;
-        const sched_mnode_t *old = s->nodes;
         if (VEC_RESERVE(s->nfree, capf, capf + 1) != PAI_OK ||
             VEC_RESERVE(s->nodes, s->cap_nodes, s->cap_nodes + 1) != PAI_OK)
-            return PAI_E_NOMEM;
-        if (s->nodes != old && sched_model_rebuild_node_map(s) != PAI_OK)
-            return PAI_E_NOMEM;
+            return PAI_E_NOMEM; /* the node map copies its keys: moving nodes is fine */
     }
     sched_mnode_t *n = &s->nodes[s->n_nodes];
     *n = (sched_mnode_t){.cell = cell,

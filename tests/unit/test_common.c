@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "common/hash.h"
 #include "common/promtext.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
 #include "common/yamltree.h"
@@ -230,6 +231,89 @@ TEST(promtext_writes_families_samples_and_escapes_labels)
     buf_free(&b);
 }
 
+static int freed_;
+static void count_free(void *v)
+{
+    freed_++;
+    free(v);
+}
+
+TEST(strmap_puts_gets_replaces_and_owns_its_values)
+{
+    strmap_t *m = strmap_new(count_free);
+    freed_ = 0;
+    char key[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "job-%d", i);
+        int *v = malloc(sizeof(int));
+        *v = i;
+        CHECK(strmap_put(m, key, v) == PAI_OK);
+    }
+    CHECK_INT_EQ(strmap_count(m), 5000);
+    int *g = strmap_get(m, "job-4321");
+    CHECK(g && *g == 4321);
+    CHECK(strmap_get(m, "job-5000") == NULL);
+    int *r = malloc(sizeof(int));
+    *r = -1;
+    CHECK(strmap_put(m, "job-7", r) == PAI_OK); /* replaces: the old value is freed */
+    CHECK_INT_EQ(freed_, 1);
+    CHECK(strmap_get(m, "job-7") == r);
+    CHECK_INT_EQ(strmap_count(m), 5000);
+    CHECK(strmap_put(m, "x", NULL) == PAI_E_INVALID);
+    strmap_free(m);
+    CHECK_INT_EQ(freed_, 5001);
+}
+
+TEST(strmap_delete_keeps_every_other_key_reachable)
+{
+    strmap_t *m = strmap_new(NULL); /* values not owned */
+    static int vals[2000];
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "n%d", i);
+        CHECK(strmap_put(m, key, &vals[i]) == PAI_OK);
+    }
+    for (int i = 0; i < 2000; i += 3) {
+        snprintf(key, sizeof(key), "n%d", i);
+        CHECK(strmap_take(m, key) == &vals[i]);
+    }
+    CHECK(!strmap_del(m, "n0")); /* gone already */
+    int found = 0;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "n%d", i);
+        void *v = strmap_get(m, key);
+        CHECK(i % 3 == 0 ? v == NULL : v == &vals[i]);
+        found += v != NULL;
+    }
+    CHECK_INT_EQ(found, (int)strmap_count(m));
+    size_t it = 0, walked = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(m, &it, &k, &v)) {
+        CHECK(strmap_get(m, k) == v);
+        walked++;
+    }
+    CHECK_INT_EQ(walked, strmap_count(m));
+    strmap_clear(m);
+    CHECK_INT_EQ(strmap_count(m), 0);
+    CHECK(strmap_get(m, "n1") == NULL);
+    CHECK(strmap_put(m, "again", &vals[0]) == PAI_OK && strmap_get(m, "again") == &vals[0]);
+    strmap_free(m);
+    strmap_free(NULL);
+}
+
+TEST(strmap_copies_its_keys)
+{
+    strmap_t *m = strmap_new(NULL);
+    char key[8] = "abc";
+    int v = 1;
+    CHECK(strmap_put(m, key, &v) == PAI_OK);
+    key[0] = 'x'; /* the caller's buffer changes; the map's key does not */
+    CHECK(strmap_get(m, "abc") == &v);
+    CHECK(strmap_get(m, "xbc") == NULL);
+    strmap_free(m);
+}
+
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
           names_follow_openpai_pattern, errors_map_to_openpai_codes, yaml_tree_keeps_positions,
           yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
@@ -237,4 +321,6 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
           fnv1a_matches_the_reference_values, vec_reserve_doubles_and_keeps_the_contents,
           vec_reserve_refuses_sizes_that_overflow,
-          promtext_writes_families_samples_and_escapes_labels)
+          promtext_writes_families_samples_and_escapes_labels,
+          strmap_puts_gets_replaces_and_owns_its_values,
+          strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys)
