@@ -10,13 +10,21 @@
 #   make test       install deps, build, run every test (tests/run.sh)
 #   make run        install deps, build, start a local cluster
 #   make SAN=1 ...  the same with ASan+UBSan in build-san/
+#   make TSAN=1 ... the same with ThreadSanitizer in build-tsan/ (clang;
+#                   not with SAN=1: the two runtimes cannot share a binary)
 #   make CC=clang   build with clang
 
 CC      ?= cc
 SAN     ?=
+TSAN    ?=
 WERROR  ?= 1
+ifeq ($(SAN)$(TSAN),11)
+$(error SAN=1 and TSAN=1 are exclusive: build them into separate folders)
+endif
 ifeq ($(SAN),1)
 BUILD   ?= build-san
+else ifeq ($(TSAN),1)
+BUILD   ?= build-tsan
 else
 BUILD   ?= build
 endif
@@ -30,12 +38,19 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 ifeq ($(WERROR),1)
 WARN    += -Werror
 endif
+ifeq ($(TSAN),1)
+OPT     ?= -O1 -g
+endif
 OPT     ?= -O2 -g
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -pthread
 LDLIBS  := $(PKG_LIBS) -ldl -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(TSAN),1)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 endif
 
 SRCS     := $(shell find src -name '*.c' | sort)

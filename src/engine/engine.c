@@ -575,8 +575,9 @@ static void *scheduler_main(void *arg)
         int64_t t0 = time_mono_us(); /* the real clock: it paces the thread, decides nothing */
         engine_run_pass(j);
         int64_t dt = time_mono_us() - t0;
+        bool dirty = j->persist.ndirty > 0; /* read under mu: submissions change it */
         pthread_mutex_unlock(&j->mu);
-        if (j->persist.ndirty > 0)
+        if (dirty)
             ignore_err(engine_flush(j));
         /* Duty cycle at most one half: a pass over a long queue holds the
          * engine lock, and API calls must get their turn between passes. */
