@@ -61,7 +61,13 @@ static const opt_t options[] = {
     {"task_port_count", OPT_INT, O(task_port_count), "12000", 16, 64000,
      "number of ports in the task port pool (base + count must stay <= 65536)"},
     {"max_connections", OPT_INT, O(max_connections), "1024", 4, 100000,
-     "concurrent HTTP connections (one thread each)"},
+     "concurrent HTTP connections (one thread each); when full, the oldest idle connection is "
+     "closed for a new one (see Hostile clients in operations.md)"},
+    {"max_idle_connections_per_ip", OPT_INT, O(max_idle_connections_per_ip), "64", 0, 100000,
+     "idle connections (no request in a handler: opening, sending headers or body, keep-alive) "
+     "one client address may hold; its oldest idle one is closed for a new one; 0: no bound"},
+    {"connection_timeout_s", OPT_INT, O(connection_timeout_s), "30", 10, 3600,
+     "seconds a connection may stay silent (no byte received or sent) before it is closed"},
     {"pwhash_memlimit_kib", OPT_INT, O(pwhash_memlimit_kib), "19456", 8, 4L * 1024 * 1024,
      "argon2id memory per password hash, KiB"},
     {"pwhash_opslimit", OPT_INT, O(pwhash_opslimit), "2", 1, 100, "argon2id passes"},

@@ -40,6 +40,8 @@ struct server_config {
     int64_t task_port_base;              /* first port of the per-host task port pool */
     int64_t task_port_count;             /* ports in that pool */
     int64_t max_connections;             /* concurrent HTTP connections */
+    int64_t max_idle_connections_per_ip; /* idle connections one address may hold; 0 = no bound */
+    int64_t connection_timeout_s;        /* a silent connection is closed after this */
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
     int64_t pwhash_opslimit;             /* argon2id passes */
     char *cors_allow_origin;             /* Access-Control-Allow-Origin; "" = no CORS headers */

@@ -13,6 +13,11 @@
  *
  * Routes are compiled once at start into segment arrays; matching is a scan
  * of the table without allocation.
+ *
+ * Connections: one thread each, waiting in poll(2) (no FD_SETSIZE ceiling);
+ * every connection is admitted by common/connlimit.h, which bounds the idle
+ * connections of each address and evicts idle ones when the server is full,
+ * so a connection is held against eviction only while its handler runs.
  */
 #include "server/http.h"
 
@@ -24,6 +29,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/connlimit.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/promtext.h"
@@ -63,6 +69,7 @@ typedef struct {
 struct http_server {
     server_ctx_t *ctx;
     struct MHD_Daemon *d;
+    connlimit_t *admit;
     route_ent_t *routes;
     size_t nroutes;
     route_stats_t unmatched;
@@ -511,7 +518,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return dispatch(s, conn, rs, url, method);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    connlimit_conn_t *cc = ci ? ci->socket_context : NULL;
+    connlimit_busy(s->admit, cc, true); /* a running handler is never evicted */
+    enum MHD_Result ret = dispatch(s, conn, rs, url, method);
+    connlimit_busy(s->admit, cc, false);
+    return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -525,6 +538,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(rs->pathcopy);
     free(rs);
     *con_cls = NULL;
+}
+
+/* ---- admission (common/connlimit.h) ------------------------------------ */
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    http_server_t *s = cls;
+    (void)addrlen;
+    return connlimit_admit(s->admit, addr) ? MHD_YES : MHD_NO;
+}
+
+/* Called in the listening thread: STARTED before the connection's thread
+ * exists, CLOSED after it ended and before its socket is closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server_t *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        connlimit_close(s->admit, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *a =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *f =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = a && f ? connlimit_open(s->admit, a->client_addr, f->connect_fd) : NULL;
 }
 
 /* ---- metrics ----------------------------------------------------------- */
@@ -579,11 +619,23 @@ static void collect_http(void *ud, buf_t *out)
     for (size_t i = 0; i < s->nroutes; i++)
         collect_hist(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
     collect_hist(out, "any", "unmatched", &s->unmatched);
+    connlimit_stats_t cs;
+    connlimit_get_stats(s->admit, &cs);
+    metrics_family(out, "pai_http_connections", "gauge",
+                   "Open REST API connections (busy: a handler runs for them).");
+    metrics_sample(out, "pai_http_connections", "state=\"idle\"", (double)(cs.live - cs.busy));
+    metrics_sample(out, "pai_http_connections", "state=\"busy\"", (double)cs.busy);
+    metrics_family(out, "pai_http_connections_evicted_total", "counter",
+                   "Idle connections closed to make room (per-address bound or server full).");
+    metrics_sample(out, "pai_http_connections_evicted_total", NULL, (double)cs.evicted);
+    metrics_family(out, "pai_http_connections_refused_total", "counter",
+                   "Connections refused: the server was full and every connection busy.");
+    metrics_sample(out, "pai_http_connections_refused_total", NULL, (double)cs.refused);
 }
 
 /* ---- start / stop ------------------------------------------------------ */
 
-pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, unsigned max_connections,
+pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
                             http_server_t **out, char *err, size_t errlen)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -593,15 +645,20 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, unsig
     }
     http_server_t *s = xcalloc(1, sizeof(*s));
     s->ctx = ctx;
+    s->admit = connlimit_new(lim->max_connections, lim->per_addr_idle);
     pai_err_t rc = build_routes(s);
     if (rc != PAI_OK)
         goto fail;
+    /* MHD's own cap only backs ours up: evicted connections still count in
+     * MHD until their thread has ended, so it gets as much again. */
+    unsigned mhd_cap = lim->max_connections * 2;
     s->d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_END);
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+        (uint16_t)port, on_accept, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
+        MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",
                  addr, port);
@@ -630,6 +687,7 @@ void http_server_stop(http_server_t *s)
         return;
     if (s->d)
         MHD_stop_daemon(s->d);
+    connlimit_free(s->admit);
     free_routes(s);
     free(s);
 }

@@ -102,10 +102,19 @@ json_t *http_body_object(const http_req_t *req, http_resp_t *resp);
 
 typedef struct http_server http_server_t;
 
+/* What the listener lets clients hold (see "Hostile clients" in
+ * docs/operations.md and common/connlimit.h). */
+typedef struct {
+    unsigned max_connections; /* live connections in all (one thread each) */
+    unsigned per_addr_idle;   /* idle connections one address may hold; 0: no bound */
+    unsigned idle_timeout_s;  /* a connection silent this long is closed */
+} http_limits_t;
+
 /* Register every module's routes (server_modules[]) and start listening on
- * addr:port (port 0 = any free port).  One thread per connection. */
+ * addr:port (port 0 = any free port).  One thread per connection, poll(2)
+ * (no FD_SETSIZE ceiling); admission by common/connlimit.h. */
 PAI_MUST_CHECK pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port,
-                                           unsigned max_connections, http_server_t **out, char *err,
+                                           const http_limits_t *lim, http_server_t **out, char *err,
                                            size_t errlen);
 /* The port actually bound. */
 int http_server_port(const http_server_t *s);

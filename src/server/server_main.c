@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cli/commands.h"
@@ -97,6 +98,28 @@ static void block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Connections are file descriptors: lift the soft limit to the hard one
+ * (1024 by default on Linux, a ceiling far below max_connections) and say
+ * so when even that is too low for the connections allowed. */
+static void raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    /* each connection is one fd; evicted ones linger until their thread ends */
+    rlim_t need = (rlim_t)max_connections * 2 + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("server: open files limit %llu is below the %llu that max_connections %u needs; "
+                 "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need, max_connections);
+}
+
 static int serve(server_config_t *cfg)
 {
     server_ctx_t ctx = {.cfg = cfg};
@@ -119,8 +142,12 @@ static int serve(server_config_t *cfg)
         fprintf(stderr, "pai server: start-up failed (see the log above)\n");
         goto out;
     }
-    if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, (unsigned)cfg->max_connections,
-                          &http, err, sizeof(err)) != PAI_OK) {
+    http_limits_t lim = {.max_connections = (unsigned)cfg->max_connections,
+                         .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
+                         .idle_timeout_s = (unsigned)cfg->connection_timeout_s};
+    raise_fd_limit(lim.max_connections);
+    if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, err, sizeof(err)) !=
+        PAI_OK) {
         fprintf(stderr, "pai server: %s\n", err);
         goto out;
     }

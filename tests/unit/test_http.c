@@ -65,12 +65,13 @@ static char *admin_token(void)
 TEST(starts_on_a_free_port)
 {
     char err[256];
+    http_limits_t lim = {.max_connections = 64, .per_addr_idle = 16, .idle_timeout_s = 30};
     CHECK(srvctx_open(&S, NULL, NULL) == 0);
-    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, 64, &H, err, sizeof(err)) == PAI_OK);
+    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, &lim, &H, err, sizeof(err)) == PAI_OK);
     CHECK(H && http_server_port(H) > 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", H ? http_server_port(H) : 0);
     http_server_t *h2 = NULL;
-    CHECK(http_server_start(&S.ctx, "not-an-ip", 0, 64, &h2, err, sizeof(err)) == PAI_E_INVALID);
+    CHECK(http_server_start(&S.ctx, "not-an-ip", 0, &lim, &h2, err, sizeof(err)) == PAI_E_INVALID);
     CHECK_STR_CONTAINS(err, "not-an-ip");
 }
 

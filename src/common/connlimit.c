@@ -1,0 +1,186 @@
+/*
+ * connlimit.c - connection admission with eviction of idle connections (see
+ * connlimit.h for the policy).
+ *
+ * Connections sit in one list in the order they were opened, oldest first,
+ * so "the oldest idle one" is the first match of a scan.  The lists are
+ * bounded by the owner's own connection cap (a few thousand at most), so a
+ * scan per accepted connection costs microseconds and needs no index.
+ */
+#include "common/connlimit.h"
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+struct connlimit_conn {
+    connlimit_conn_t *prev, *next;
+    int family;
+    unsigned char addr[16]; /* IPv4: first 4 bytes */
+    int fd;
+    bool busy;
+    bool evicted; /* shut down; no longer counted, waiting for close */
+};
+
+struct connlimit {
+    pthread_mutex_t mu;
+    unsigned max_total, per_addr;
+    connlimit_conn_t *head, *tail; /* oldest first */
+    connlimit_stats_t st;
+};
+
+/* Copy sa's address into family/addr; false for other families. */
+static bool addr_key(const struct sockaddr *sa, int *family, unsigned char addr[16])
+{
+    memset(addr, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        memcpy(addr, &in->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        memcpy(addr, &in6->sin6_addr, 16);
+    } else {
+        return false;
+    }
+    *family = sa->sa_family;
+    return true;
+}
+
+connlimit_t *connlimit_new(unsigned max_total, unsigned per_addr)
+{
+    connlimit_t *cl = xcalloc(1, sizeof(*cl));
+    pthread_mutex_init(&cl->mu, NULL);
+    cl->max_total = max_total ? max_total : 1;
+    cl->per_addr = per_addr;
+    return cl;
+}
+
+void connlimit_free(connlimit_t *cl)
+{
+    if (!cl)
+        return;
+    while (cl->head) { /* entries the owner did not close */
+        connlimit_conn_t *c = cl->head;
+        cl->head = c->next;
+        free(c);
+    }
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+}
+
+/* Shut c down; the owner sees end-of-file and closes it.  Under cl->mu. */
+static void evict(connlimit_t *cl, connlimit_conn_t *c)
+{
+    c->evicted = true;
+    cl->st.live--;
+    cl->st.evicted++;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa)
+{
+    int family = 0;
+    unsigned char addr[16];
+    bool known = addr_key(sa, &family, addr);
+    bool ok = true;
+    pthread_mutex_lock(&cl->mu);
+    connlimit_conn_t *own_oldest = NULL, *any_oldest = NULL;
+    unsigned own_idle = 0;
+    for (connlimit_conn_t *c = cl->head; c; c = c->next) {
+        if (c->evicted || c->busy)
+            continue;
+        if (!any_oldest)
+            any_oldest = c;
+        if (known && c->family == family && memcmp(c->addr, addr, 16) == 0) {
+            if (!own_oldest)
+                own_oldest = c;
+            own_idle++;
+        }
+    }
+    if (cl->per_addr && own_idle >= cl->per_addr) {
+        if (any_oldest == own_oldest)
+            any_oldest = NULL; /* evicted below: not twice */
+        evict(cl, own_oldest);
+    }
+    if (cl->st.live >= cl->max_total) {
+        if (!any_oldest) {
+            /* the scan above found no other idle one */
+            for (connlimit_conn_t *c = cl->head; c && !any_oldest; c = c->next)
+                if (!c->evicted && !c->busy)
+                    any_oldest = c;
+        }
+        if (any_oldest) {
+            evict(cl, any_oldest);
+        } else {
+            cl->st.refused++;
+            ok = false;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return ok;
+}
+
+connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int fd)
+{
+    int family = 0;
+    unsigned char addr[16];
+    if (!addr_key(sa, &family, addr))
+        return NULL;
+    connlimit_conn_t *c = xcalloc(1, sizeof(*c));
+    c->family = family;
+    memcpy(c->addr, addr, 16);
+    c->fd = fd;
+    pthread_mutex_lock(&cl->mu);
+    c->prev = cl->tail;
+    if (cl->tail)
+        cl->tail->next = c;
+    else
+        cl->head = c;
+    cl->tail = c;
+    cl->st.live++;
+    pthread_mutex_unlock(&cl->mu);
+    return c;
+}
+
+void connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cl->mu);
+    if (c->busy != busy && !c->evicted)
+        cl->st.busy += busy ? 1 : (uint64_t)-1;
+    c->busy = busy;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void connlimit_close(connlimit_t *cl, connlimit_conn_t *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&cl->mu);
+    if (!c->evicted) {
+        cl->st.live--;
+        if (c->busy)
+            cl->st.busy--;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        cl->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        cl->tail = c->prev;
+    pthread_mutex_unlock(&cl->mu);
+    free(c);
+}
+
+void connlimit_get_stats(connlimit_t *cl, connlimit_stats_t *out)
+{
+    pthread_mutex_lock(&cl->mu);
+    *out = cl->st;
+    pthread_mutex_unlock(&cl->mu);
+}

@@ -1,0 +1,64 @@
+/*
+ * connlimit.h - admission of TCP connections under hostile load, shared by
+ * the server's REST listener and the agent's log server.
+ *
+ * A connection is IDLE while it has no complete request in a handler (just
+ * accepted, headers or body still arriving, between keep-alive requests, or
+ * sending its answer) and BUSY while a handler runs for it (an agent's held
+ * long-poll, for example).  Admission of a new connection from address A:
+ *   1. A already holds `per_addr` idle connections: A's oldest idle one is
+ *      evicted (per_addr 0: no per-address bound);
+ *   2. `max_total` connections are live: the oldest idle connection of any
+ *      address is evicted; when every live connection is busy, the new one
+ *      is refused (the only refusal).
+ * Eviction shuts the socket down (shutdown(2)); the thread or loop that owns
+ * it sees end-of-file and closes it as if the client had left.  So a flood
+ * of idle or slow (slowloris) connections from one address never holds more
+ * than per_addr of them, and a client that sends its request at once -- an
+ * agent reconnecting after a restart, from any address, the flooder's
+ * included -- always gets in: its connection is the newest, and idle ones
+ * older than it go first.
+ *
+ * Life cycle, all from the owner's accept path and connection threads:
+ *   connlimit_admit() at accept, before the connection is set up;
+ *   connlimit_open() once it is (the fd may then be shut down at any time);
+ *   connlimit_busy() around each handler run;
+ *   connlimit_close() before the fd is closed (after that it is never
+ *   touched).  Thread-safe (one mutex); every call is O(live connections).
+ */
+#ifndef PAI_COMMON_CONNLIMIT_H
+#define PAI_COMMON_CONNLIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct connlimit connlimit_t;
+typedef struct connlimit_conn connlimit_conn_t;
+
+typedef struct {
+    uint64_t live;    /* open and not evicted */
+    uint64_t busy;    /* of which in a handler */
+    uint64_t evicted; /* since creation */
+    uint64_t refused; /* since creation: every live connection was busy */
+} connlimit_stats_t;
+
+/* max_total >= 1; per_addr 0 = no per-address bound.  Never NULL. */
+connlimit_t *connlimit_new(unsigned max_total, unsigned per_addr);
+/* Free cl; every connection must have been closed. */
+void connlimit_free(connlimit_t *cl);
+
+/* May a connection from sa come in?  Evicts as described above; false only
+ * when max_total connections are live and all busy. */
+bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa);
+/* Register an admitted connection (idle).  NULL only for an address family
+ * other than IPv4/IPv6 (such a connection is then not tracked). */
+connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int fd);
+/* Mark c busy (a handler runs for it) or idle again.  c may be NULL. */
+void connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy);
+/* Forget c (NULL: nothing); call before its fd is closed. */
+void connlimit_close(connlimit_t *cl, connlimit_conn_t *c);
+
+void connlimit_get_stats(connlimit_t *cl, connlimit_stats_t *out);
+
+#endif

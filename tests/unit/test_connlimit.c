@@ -1,0 +1,121 @@
+/* test_connlimit.c - connection admission: per-address idle bound, eviction
+ * of the oldest idle connection, busy connections kept, refusal when full. */
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/connlimit.h"
+#include "test.h"
+
+typedef struct {
+    int ours, peer; /* ours plays the server's connection fd */
+    connlimit_conn_t *c;
+} fake_t;
+
+static struct sockaddr_in addr_of(unsigned last_octet)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000000u | last_octet);
+    return a;
+}
+
+/* Admit and open one connection from 127.0.0.<octet>; false when refused. */
+static bool connect_from(connlimit_t *cl, unsigned octet, fake_t *f)
+{
+    struct sockaddr_in a = addr_of(octet);
+    int sv[2];
+    if (!connlimit_admit(cl, (struct sockaddr *)&a))
+        return false;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        abort();
+    f->ours = sv[0];
+    f->peer = sv[1];
+    f->c = connlimit_open(cl, (struct sockaddr *)&a, f->ours);
+    return true;
+}
+
+/* Was f's connection shut down (the peer sees end-of-file)? */
+static bool was_evicted(const fake_t *f)
+{
+    struct pollfd p = {.fd = f->peer, .events = POLLIN};
+    char ch;
+    return poll(&p, 1, 0) == 1 && read(f->peer, &ch, 1) == 0;
+}
+
+static void close_fake(connlimit_t *cl, fake_t *f)
+{
+    connlimit_close(cl, f->c);
+    close(f->ours);
+    close(f->peer);
+}
+
+TEST(an_address_over_its_idle_bound_loses_its_oldest_idle_connection)
+{
+    connlimit_t *cl = connlimit_new(100, 3);
+    fake_t f[6];
+    CHECK(connect_from(cl, 1, &f[0]));
+    connlimit_busy(cl, f[0].c, true); /* a held long-poll: not idle, never evicted */
+    for (int i = 1; i < 4; i++)
+        CHECK(connect_from(cl, 1, &f[i]));
+    for (int i = 0; i < 4; i++)
+        CHECK(!was_evicted(&f[i]));
+    CHECK(connect_from(cl, 1, &f[4])); /* a 4th idle one */
+    CHECK(!was_evicted(&f[0]));
+    CHECK(was_evicted(&f[1]));
+    CHECK(!was_evicted(&f[2]));
+    CHECK(connect_from(cl, 2, &f[5])); /* another address is not affected */
+    CHECK(!was_evicted(&f[2]) && !was_evicted(&f[3]) && !was_evicted(&f[4]));
+    connlimit_stats_t st;
+    connlimit_get_stats(cl, &st);
+    CHECK_INT_EQ(st.live, 5);
+    CHECK_INT_EQ(st.busy, 1);
+    CHECK_INT_EQ(st.evicted, 1);
+    for (int i = 0; i < 6; i++)
+        close_fake(cl, &f[i]);
+    connlimit_get_stats(cl, &st);
+    CHECK_INT_EQ(st.live, 0);
+    CHECK_INT_EQ(st.busy, 0);
+    connlimit_free(cl);
+}
+
+TEST(a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy)
+{
+    connlimit_t *cl = connlimit_new(2, 0);
+    fake_t f[3];
+    CHECK(connect_from(cl, 1, &f[0]));
+    CHECK(connect_from(cl, 2, &f[1]));
+    CHECK(connect_from(cl, 3, &f[2]));
+    CHECK(was_evicted(&f[0]));
+    CHECK(!was_evicted(&f[1]));
+    connlimit_busy(cl, f[1].c, true);
+    connlimit_busy(cl, f[2].c, true);
+    fake_t g;
+    CHECK(!connect_from(cl, 4, &g));
+    connlimit_stats_t st;
+    connlimit_get_stats(cl, &st);
+    CHECK_INT_EQ(st.refused, 1);
+    connlimit_busy(cl, f[2].c, false); /* its request answered: idle again */
+    CHECK(connect_from(cl, 4, &g));
+    CHECK(was_evicted(&f[2]));
+    close_fake(cl, &g);
+    for (int i = 0; i < 3; i++)
+        close_fake(cl, &f[i]);
+    connlimit_free(cl);
+}
+
+TEST(other_address_families_are_admitted_untracked)
+{
+    connlimit_t *cl = connlimit_new(1, 1);
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    CHECK(connlimit_admit(cl, &un));
+    CHECK(connlimit_open(cl, &un, -1) == NULL);
+    connlimit_busy(cl, NULL, true);
+    connlimit_close(cl, NULL);
+    connlimit_free(cl);
+}
+
+RUN_TESTS(an_address_over_its_idle_bound_loses_its_oldest_idle_connection,
+          a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy,
+          other_address_families_are_admitted_untracked)
