@@ -621,16 +621,16 @@ static void collect_http(void *ud, buf_t *out)
     collect_hist(out, "any", "unmatched", &s->unmatched);
     connlimit_stats_t cs;
     connlimit_get_stats(s->admit, &cs);
-    metrics_family(out, "pai_http_connections", "gauge",
-                   "Open REST API connections (busy: a handler runs for them).");
-    metrics_sample(out, "pai_http_connections", "state=\"idle\"", (double)(cs.live - cs.busy));
-    metrics_sample(out, "pai_http_connections", "state=\"busy\"", (double)cs.busy);
-    metrics_family(out, "pai_http_connections_evicted_total", "counter",
-                   "Idle connections closed to make room (per-address bound or server full).");
-    metrics_sample(out, "pai_http_connections_evicted_total", NULL, (double)cs.evicted);
-    metrics_family(out, "pai_http_connections_refused_total", "counter",
-                   "Connections refused: the server was full and every connection busy.");
-    metrics_sample(out, "pai_http_connections_refused_total", NULL, (double)cs.refused);
+    prom_family(out, "pai_http_connections", "gauge",
+                "Open REST API connections (busy: a handler runs for them).");
+    prom_sample(out, "pai_http_connections", "state=\"idle\"", (double)(cs.live - cs.busy));
+    prom_sample(out, "pai_http_connections", "state=\"busy\"", (double)cs.busy);
+    prom_family(out, "pai_http_connections_evicted_total", "counter",
+                "Idle connections closed to make room (per-address bound or server full).");
+    prom_sample(out, "pai_http_connections_evicted_total", NULL, (double)cs.evicted);
+    prom_family(out, "pai_http_connections_refused_total", "counter",
+                "Connections refused: the server was full and every connection busy.");
+    prom_sample(out, "pai_http_connections_refused_total", NULL, (double)cs.refused);
 }
 
 /* ---- start / stop ------------------------------------------------------ */
