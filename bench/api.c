@@ -314,6 +314,8 @@ static int usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
+    util_alloc_init();
     const char *pai = NULL;
     int total = 100000, seconds = 5;
     bool keep_waiting = false;

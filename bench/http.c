@@ -130,6 +130,8 @@ static pid_t start_server(const char *pai, const char *dir, char *url, size_t n)
 
 int main(int argc, char **argv)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
+    util_alloc_init();
     const char *pai = NULL, *path = "/api/v2/groups/default";
     char base[256] = "", *token = NULL;
     int clients = 8, seconds = 5;

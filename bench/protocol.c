@@ -196,6 +196,8 @@ static void print_cpu(void)
 
 int main(void)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
+    util_alloc_init();
     double secs = 2.0;
     const char *env = getenv("PAI_BENCH_SECONDS");
     int s;

@@ -174,6 +174,8 @@ static int run(int nodes, double occ, bool quick)
 
 int main(int argc, char **argv)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
+    util_alloc_init();
     bool quick = false;
     int only = 0;
     for (int i = 1; i < argc; i++) {

@@ -70,6 +70,8 @@ static double run(store_t *st, int nwriters, double seconds, long *failed)
 
 int main(int argc, char **argv)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
+    util_alloc_init();
     int writers = 16;
     double seconds = 3;
     char dir[512] = "", url[600] = "";

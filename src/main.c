@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/util.h"
 
 typedef struct {
     const char *name;
@@ -56,6 +57,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    util_alloc_init(); /* allocation failures abort (common/util.h) */
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -510,10 +510,10 @@ static json_t *gpus_json(const gpu_set_t *g)
     json_t *arr = json_array();
     for (size_t i = 0; i < g->n; i++) {
         const gpu_info_t *x = &g->gpus[i];
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:s, s:I, s:s, s:b}", "index", x->index,
-                                             "uuid", x->uuid, "model", x->model, "memory_mb",
-                                             (json_int_t)x->memory_mb, "pci_bus", x->pci_bus,
-                                             "healthy", x->healthy));
+        json_array_append_new(arr, xjson_pack("{s:i, s:s, s:s, s:I, s:s, s:b}", "index", x->index,
+                                              "uuid", x->uuid, "model", x->model, "memory_mb",
+                                              (json_int_t)x->memory_mb, "pci_bus", x->pci_bus,
+                                              "healthy", x->healthy));
     }
     return arr;
 }
@@ -542,20 +542,20 @@ static json_t *health_json(const agent_node_t *n)
         disk_free = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
     for (size_t i = 0; i < n->gpus.n; i++)
         healthy += n->gpus.gpus[i].healthy;
-    return json_pack("{s:b, s:f, s:I, s:I, s:I}", "ok", disk_free != 0, "load1", load[0],
-                     "disk_free_mb", (json_int_t)disk_free, "gpus_healthy", (json_int_t)healthy,
-                     "tasks", (json_int_t)n->ntasks);
+    return xjson_pack("{s:b, s:f, s:I, s:I, s:I}", "ok", disk_free != 0, "load1", load[0],
+                      "disk_free_mb", (json_int_t)disk_free, "gpus_healthy", (json_int_t)healthy,
+                      "tasks", (json_int_t)n->ntasks);
 }
 
 static json_t *node_json(const agent_node_t *n)
 {
     const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
     json_t *o =
-        json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name", n->name,
-                  "address", n->cfg->address, "boot_id", n->boot_id, "cpus", n->cpus, "memory_mb",
-                  (json_int_t)n->memory_mb, "gpu_model", model, "hollow", n->cfg->hollow, "runtime",
-                  n->rt->name, "log_url", n->log_url, "gpus", gpus_json(&n->gpus), "gpu_backend",
-                  n->gpus.backend ? n->gpus.backend : "none");
+        xjson_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name", n->name,
+                   "address", n->cfg->address, "boot_id", n->boot_id, "cpus", n->cpus, "memory_mb",
+                   (json_int_t)n->memory_mb, "gpu_model", model, "hollow", n->cfg->hollow,
+                   "runtime", n->rt->name, "log_url", n->log_url, "gpus", gpus_json(&n->gpus),
+                   "gpu_backend", n->gpus.backend ? n->gpus.backend : "none");
     if (o && n->gpus.has_topo && n->gpus.n)
         json_object_set_new(o, "topology", topo_json(&n->gpus));
     if (o)
@@ -572,7 +572,7 @@ static const char *state_name(const agent_task_t *t)
 
 static json_t *task_json(const agent_task_t *t)
 {
-    json_t *o = json_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
+    json_t *o = xjson_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
     if (t->phase != RC_DONE) {
         json_object_set_new(o, "pid",
                             json_integer(t->rt.task_pgid ? t->rt.task_pgid : t->rt.monitor_pid));
@@ -597,9 +597,9 @@ json_t *node_sync_request(const agent_node_t *n)
         if (!n->tasks[i]->acked)
             json_array_append_new(tasks, task_json(n->tasks[i]));
     int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
-    return json_pack("{s:i, s:o, s:I, s:I, s:o}", "version", AGENT_PROTOCOL_VERSION, "node",
-                     node_json(n), "known_seq", (json_int_t)n->known_seq, "wait_ms",
-                     (json_int_t)wait, "tasks", tasks);
+    return xjson_pack("{s:i, s:o, s:I, s:I, s:o}", "version", AGENT_PROTOCOL_VERSION, "node",
+                      node_json(n), "known_seq", (json_int_t)n->known_seq, "wait_ms",
+                      (json_int_t)wait, "tasks", tasks);
 }
 
 /* ---- applying the desired state ----------------------------------------- */

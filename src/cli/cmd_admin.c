@@ -83,7 +83,7 @@ static void group_row(cli_table_t *t, const json_t *g)
 
 static json_t *user_body(const cli_args_t *a, const char *name)
 {
-    json_t *o = json_pack("{s:s, s:b}", "username", name, "admin", cli_flag(a, "admin"));
+    json_t *o = xjson_pack("{s:s, s:b}", "username", name, "admin", cli_flag(a, "admin"));
     if (cli_opt(a, "password"))
         json_object_set_new(o, "password", json_string(cli_opt(a, "password")));
     if (cli_opt(a, "email"))
@@ -104,8 +104,8 @@ static json_t *user_body(const cli_args_t *a, const char *name)
 static json_t *group_body(const cli_args_t *a, const char *name)
 {
     const char *d = cli_opt(a, "description");
-    return json_pack("{s:s, s:s, s:s, s:{}}", "groupname", name, "description", d ? d : "",
-                     "externalName", name, "extension");
+    return xjson_pack("{s:s, s:s, s:s, s:{}}", "groupname", name, "description", d ? d : "",
+                      "externalName", name, "extension");
 }
 
 static const admin_kind_t users_kind = {"/api/v2/users", "USER|ADMIN|VCS|EMAIL", user_row,

@@ -62,7 +62,7 @@ static void done_line(const cli_args_t *a, const char *full, const char *text, c
         printf("%s %s\n", text, full);
         return;
     }
-    json_t *o = json_pack("{s:s, s:s}", "job", full, "message", cli_jstr(ans, "message"));
+    json_t *o = xjson_pack("{s:s, s:s?}", "job", full, "message", cli_jstr(ans, "message"));
     cli_print_json(o);
     json_decref(o);
 }
@@ -121,7 +121,7 @@ int cli_tag_main(int argc, char **argv)
     bool remove = cli_flag(&a, "remove");
     full = cli_job_fullname(&c, a.pos[0]);
     path = cli_job_path(full, "/tag");
-    json_t *o = json_pack("{s:s}", "value", a.pos[1]);
+    json_t *o = xjson_pack("{s:s}", "value", a.pos[1]);
     body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     cli_resp_t r;

@@ -95,7 +95,7 @@ static int post_job(cli_ctx_t *c, const char *body, size_t len, const char *name
     if (rc == CLI_OK) {
         if (c->json) {
             json_t *o =
-                json_pack("{s:s, s:s}", "job", full, "message", cli_jstr(r.json, "message"));
+                xjson_pack("{s:s, s:s?}", "job", full, "message", cli_jstr(r.json, "message"));
             cli_print_json(o);
             json_decref(o);
         } else {

@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,12 @@ size_t str_copy(char *dst, const char *src, size_t n)
     return len;
 }
 
+static void oom(void)
+{
+    fputs("pai: out of memory\n", stderr);
+    abort();
+}
+
 char *str_printf(const char *fmt, ...)
 {
     va_list ap;
@@ -26,13 +33,17 @@ char *str_printf(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vasprintf(&out, fmt, ap);
     va_end(ap);
-    return n < 0 ? NULL : out;
+    if (n < 0)
+        oom(); /* vasprintf fails only for memory (or an invalid format) */
+    return out;
 }
 
-static void oom(void)
+void *xmalloc(size_t size)
 {
-    fputs("pai: out of memory\n", stderr);
-    abort();
+    void *p = malloc(size ? size : 1);
+    if (!p)
+        oom();
+    return p;
 }
 
 char *xstrdup(const char *s)
@@ -57,6 +68,25 @@ void *xrealloc(void *p, size_t size)
     if (!q)
         oom();
     return q;
+}
+
+void util_alloc_init(void)
+{
+    json_set_alloc_funcs(xmalloc, free);
+}
+
+json_t *xjson_pack(const char *fmt, ...)
+{
+    json_error_t e;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *o = json_vpack_ex(&e, 0, fmt, ap);
+    va_end(ap);
+    if (!o) {
+        fprintf(stderr, "pai: json_pack(\"%s\"): %s at %d\n", fmt, e.text, e.position);
+        abort();
+    }
+    return o;
 }
 
 pai_err_t str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)

@@ -1,6 +1,17 @@
 /*
  * util.h - small string, number and time helpers used everywhere.
  * These replace the banned libc calls (strcpy, atoi, sprintf...).
+ *
+ * Memory policy (docs/architecture.md, "Memory"): pai aborts on
+ * out-of-memory.  Every allocation goes through the x* allocators below
+ * (xmalloc, xcalloc, xrealloc, xstrdup, str_printf), which print
+ * "pai: out of memory" and abort instead of returning NULL; jansson is
+ * routed through them by util_alloc_init() at the start of every binary,
+ * so a JSON allocation never returns NULL either.  A daemon that runs out
+ * of memory cannot answer usefully, and an error path that no test
+ * reaches is worse than a clear abort.
+ * What grows with untrusted input is bounded before it is allocated
+ * (common/limits.h), so OOM is never the way a size is refused.
  */
 #ifndef PAI_COMMON_UTIL_H
 #define PAI_COMMON_UTIL_H
@@ -13,12 +24,24 @@
 
 /* Copy src into dst of size n, always NUL-terminated; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t n);
-/* malloc'ed printf; NULL on allocation failure. */
+/* malloc'ed printf; aborts on allocation failure (never NULL). */
 char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* strdup that aborts on allocation failure (for tiny internal strings). */
-char *xstrdup(const char *s);
+/* The allocators: never NULL (abort on out-of-memory); a size of 0 gets a
+ * valid 1-byte block.  xstrdup(NULL) is "". */
+void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+/* Route jansson's allocations through xmalloc (json_set_alloc_funcs);
+ * called first thing in main(), before any JSON value exists. */
+void util_alloc_init(void);
+
+struct json_t;
+/* json_pack that never returns NULL: a NULL from json_pack is a format or
+ * argument mistake (a NULL for "s", a wrong type) since allocations abort,
+ * so it aborts with the format and jansson's message.  Use "s?"/"o?" for
+ * values that may be NULL.  New reference. */
+struct json_t *xjson_pack(const char *fmt, ...);
 /* Strict decimal parse of the whole string into [min, max]. */
 PAI_MUST_CHECK pai_err_t str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 PAI_MUST_CHECK pai_err_t str_to_int(const char *s, int min, int max, int *out);

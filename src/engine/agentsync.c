@@ -147,7 +147,7 @@ static json_t *desired_image(const lc_role_t *r)
 {
     if (!r->image)
         return json_null();
-    json_t *o = json_pack("{ss}", "uri", r->image);
+    json_t *o = xjson_pack("{ss}", "uri", r->image);
     json_t *auth = r->image_auth ? json_loads(r->image_auth, 0, NULL) : NULL;
     if (json_is_object(auth))
         json_object_set_new(o, "auth", auth);
@@ -173,7 +173,7 @@ static json_t *desired_task(const engine_node_ref_t *ref)
             json_array_append_new(list, json_integer(ta->ports[k++]));
         json_object_set_new(ports, r->ports[p].label, list);
     }
-    json_t *o = json_pack(
+    json_t *o = xjson_pack(
         "{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "", "job",
         job->name, "user", job->name, (size_t)job->user_len, "role", r->name, "index", ref->index,
         "job_attempt", ref->ja, "task_attempt", ref->ta, "image", desired_image(r), "command",
@@ -287,14 +287,14 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, 
 
     pthread_mutex_lock(&j->mu);
     if (json_array_size(acks) == 0 && n->seq <= known && !long_poll(j, n, known, gen, wait_ms)) {
-        *resp = json_pack("{si sI so si}", "version", AGENT_PROTOCOL_VERSION, "seq",
-                          (json_int_t)known, "ack", acks, "heartbeat_ms", HEARTBEAT_MS);
+        *resp = xjson_pack("{si sI so si}", "version", AGENT_PROTOCOL_VERSION, "seq",
+                           (json_int_t)known, "ack", acks, "heartbeat_ms", HEARTBEAT_MS);
         pthread_mutex_unlock(&j->mu);
         return PAI_OK;
     }
     *resp =
-        json_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq", (json_int_t)n->seq,
-                  "ack", acks, "tasks", desired_set(n), "heartbeat_ms", HEARTBEAT_MS);
+        xjson_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq", (json_int_t)n->seq,
+                   "ack", acks, "tasks", desired_set(n), "heartbeat_ms", HEARTBEAT_MS);
     pthread_mutex_unlock(&j->mu);
     return PAI_OK;
 }

@@ -41,12 +41,13 @@ static json_t *encode_role(const lc_role_t *r)
 {
     json_t *ports = json_array();
     for (int p = 0; p < r->nports; p++)
-        json_array_append_new(ports, json_pack("[si]", r->ports[p].label, r->ports[p].count));
+        json_array_append_new(ports, xjson_pack("[si]", r->ports[p].label, r->ports[p].count));
     /* command and image live in the "jobcmd" record (codec_cmds_encode). */
-    return json_pack("{ss si si si si si si si so so so}", "name", r->name, "instances",
-                     r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm", r->shm_mb,
-                     "minFailed", r->min_failed, "minSucceeded", r->min_succeeded, "ports", ports,
-                     "sku", jstr_or_null(r->sku), "pinned", jstr_or_null(r->pinned));
+    return xjson_pack("{ss si si si si si si si so so so}", "name", r->name, "instances",
+                      r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm",
+                      r->shm_mb, "minFailed", r->min_failed, "minSucceeded", r->min_succeeded,
+                      "ports", ports, "sku", jstr_or_null(r->sku), "pinned",
+                      jstr_or_null(r->pinned));
 }
 
 static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
@@ -54,11 +55,11 @@ static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
     json_t *ports = json_array();
     for (int p = 0; p < ta->nports; p++)
         json_array_append_new(ports, json_integer(ta->ports[p]));
-    return json_pack("{si si so so so sI so sI sI sI so}", "i", ta->index, "s", ta->state, "exit",
-                     jint_or_null(ta->has_exit, ta->exit_code), "node", jstr_or_null(ta->node),
-                     "ip", jstr_or_null(ta->ip), "gpus", (json_int_t)ta->gpus, "ports", ports, "c",
-                     (json_int_t)ta->created_ms, "l", (json_int_t)ta->launched_ms, "f",
-                     (json_int_t)ta->completed_ms, "diag", jstr_or_null(ta->diag));
+    return xjson_pack("{si si so so so sI so sI sI sI so}", "i", ta->index, "s", ta->state, "exit",
+                      jint_or_null(ta->has_exit, ta->exit_code), "node", jstr_or_null(ta->node),
+                      "ip", jstr_or_null(ta->ip), "gpus", (json_int_t)ta->gpus, "ports", ports, "c",
+                      (json_int_t)ta->created_ms, "l", (json_int_t)ta->launched_ms, "f",
+                      (json_int_t)ta->completed_ms, "diag", jstr_or_null(ta->diag));
 }
 
 static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
@@ -71,16 +72,17 @@ static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
             json_t *atts = json_array();
             for (int k = 0; k < t->natts; k++)
                 json_array_append_new(atts, encode_task_attempt(&t->atts[k]));
-            json_array_append_new(tasks, json_pack("{si so}", "retries", t->retries, "atts", atts));
+            json_array_append_new(tasks,
+                                  xjson_pack("{si so}", "retries", t->retries, "atts", atts));
         }
         json_array_append_new(roles, tasks);
     }
-    return json_pack("{si si sb sI sI sI so so si so so so}", "index", a->index, "state", a->state,
-                     "completing", a->completing, "c", (json_int_t)a->created_ms, "l",
-                     (json_int_t)a->launched_ms, "f", (json_int_t)a->completed_ms, "exit",
-                     jint_or_null(a->has_exit, a->exit_code), "triggerRole",
-                     jstr_or_null(a->trigger_role), "triggerIndex", a->trigger_index, "triggerMsg",
-                     jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag), "tasks", roles);
+    return xjson_pack("{si si sb sI sI sI so so si so so so}", "index", a->index, "state", a->state,
+                      "completing", a->completing, "c", (json_int_t)a->created_ms, "l",
+                      (json_int_t)a->launched_ms, "f", (json_int_t)a->completed_ms, "exit",
+                      jint_or_null(a->has_exit, a->exit_code), "triggerRole",
+                      jstr_or_null(a->trigger_role), "triggerIndex", a->trigger_index, "triggerMsg",
+                      jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag), "tasks", roles);
 }
 
 json_t *codec_job_encode(const lc_job_t *job)
@@ -92,7 +94,7 @@ json_t *codec_job_encode(const lc_job_t *job)
         json_array_append_new(tags, json_string(job->tags[t]));
     for (int k = 0; job->atts && k < job->natts; k++)
         json_array_append_new(atts, encode_attempt(job, &job->atts[k]));
-    json_t *rec = json_pack(
+    json_t *rec = xjson_pack(
         "{si ss ss sI si si sb sb si si si si sI sI sI so si si so so so so sI}", "v",
         JOBS_RECORD_VERSION, "name", job->name, "vc", job->vc, "seq", (json_int_t)job->seq, "state",
         job->state, "prio", job->prio, "stop", job->stop_requested, "gang", job->gang, "retries",
@@ -110,12 +112,12 @@ json_t *codec_cmds_encode(const lc_job_t *job)
 {
     json_t *roles = json_array();
     for (int r = 0; r < job->nroles; r++)
-        json_array_append_new(roles, json_pack("{so so so so}", "command",
-                                               jstr_or_null(job->roles[r].command), "image",
-                                               jstr_or_null(job->roles[r].image), "imageAuth",
-                                               jstr_or_null(job->roles[r].image_auth), "mounts",
-                                               jstr_or_null(job->roles[r].mounts)));
-    return json_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
+        json_array_append_new(roles, xjson_pack("{so so so so}", "command",
+                                                jstr_or_null(job->roles[r].command), "image",
+                                                jstr_or_null(job->roles[r].image), "imageAuth",
+                                                jstr_or_null(job->roles[r].image_auth), "mounts",
+                                                jstr_or_null(job->roles[r].mounts)));
+    return xjson_pack("{si so}", "v", JOBS_RECORD_VERSION, "roles", roles);
 }
 
 bool codec_cmds_decode(const json_t *rec, lc_job_t *job)
@@ -341,7 +343,7 @@ json_t *codec_render_summary(const lc_job_t *job)
     for (int t = 0; t < job->ntags; t++)
         json_array_append_new(tags, json_string(job->tags[t]));
     int user_retries = job->acc_retries, platform = job->retries - job->acc_retries;
-    return json_pack(
+    return xjson_pack(
         "{ss ss ss% ss ss so si s{si si si} sI sI so so so ss si si si ss so}", "debugId",
         job->name, "name", job->name + job->user_len + 1, "username", job->name,
         (size_t)job->user_len, "state", lc_job_state_name(job->state), "subState",
@@ -404,7 +406,7 @@ static json_t *task_attempt_json(const lc_job_t *job, int ja, int role, int i,
 {
     const lc_role_t *r = &job->roles[role];
     char *uid = codec_attempt_id(job, ja, role, i, ta->index);
-    json_t *o = json_pack(
+    json_t *o = xjson_pack(
         "{si ss so so so ss so so so so so so so so so}", "attemptId", ta->index, "attemptState",
         lc_task_state_name(ta->state), "currentAttemptCreatedTime", ms_or_null(ta->created_ms),
         "currentAttemptLaunchedTime", ms_or_null(ta->launched_ms), "currentAttemptCompletedTime",
@@ -446,11 +448,11 @@ static json_t *task_roles_json(const lc_job_t *job, const lc_attempt_t *a)
             json_array_append_new(st, task_status_json(job, a, r, i));
         if (!a)
             for (int i = 0; i < job->roles[r].instances; i++)
-                json_array_append_new(st, json_pack("{si ss sn si}", "taskIndex", i, "taskState",
-                                                    "WAITING", "containerExitCode", "retries", 0));
+                json_array_append_new(st, xjson_pack("{si ss sn si}", "taskIndex", i, "taskState",
+                                                     "WAITING", "containerExitCode", "retries", 0));
         json_object_set_new(roles, job->roles[r].name,
-                            json_pack("{s{ss} so}", "taskRoleStatus", "name", job->roles[r].name,
-                                      "taskStatuses", st));
+                            xjson_pack("{s{ss} so}", "taskRoleStatus", "name", job->roles[r].name,
+                                       "taskStatuses", st));
     }
     return roles;
 }
@@ -507,9 +509,9 @@ json_t *codec_render_detail(const lc_job_t *job, int attempt)
     json_object_set_new(
         status, "retryDelayTime",
         json_integer(job->state == JOB_WAITING && job->retry_at_ms ? job->retry_at_ms : 0));
-    json_t *d = json_pack("{sO sO so so}", "name", json_object_get(summary, "name"), "tags",
-                          json_object_get(summary, "tags"), "jobStatus", status, "taskRoles",
-                          task_roles_json(job, a));
+    json_t *d = xjson_pack("{sO sO so so}", "name", json_object_get(summary, "name"), "tags",
+                           json_object_get(summary, "tags"), "jobStatus", status, "taskRoles",
+                           task_roles_json(job, a));
     json_object_set_new(d, "debugId", json_string(job->name));
     json_decref(summary);
     return d;
@@ -528,18 +530,18 @@ json_t *codec_render_attempt(const lc_job_t *job, int attempt)
             const lc_task_attempt_t *ta = &t->atts[t->natts - 1];
             char *uid = codec_attempt_id(job, attempt, r, i, ta->index);
             json_array_append_new(
-                st, json_pack("{si ss ss so so so si}", "taskIndex", i, "taskState",
-                              lc_task_state_name(ta->state), "containerId", uid ? uid : "",
-                              "containerIp", jstr_or_null(ta->ip), "containerNodeName",
-                              jstr_or_null(ta->node), "containerExitCode",
-                              jint_or_null(ta->has_exit, ta->exit_code), "retries", t->retries));
+                st, xjson_pack("{si ss ss so so so si}", "taskIndex", i, "taskState",
+                               lc_task_state_name(ta->state), "containerId", uid ? uid : "",
+                               "containerIp", jstr_or_null(ta->ip), "containerNodeName",
+                               jstr_or_null(ta->node), "containerExitCode",
+                               jint_or_null(ta->has_exit, ta->exit_code), "retries", t->retries));
             free(uid);
         }
         json_object_set_new(roles, job->roles[r].name,
-                            json_pack("{s{ss} so}", "taskRoleStatus", "name", job->roles[r].name,
-                                      "taskStatuses", st));
+                            xjson_pack("{s{ss} so}", "taskRoleStatus", "name", job->roles[r].name,
+                                       "taskStatuses", st));
     }
-    json_t *o = json_pack(
+    json_t *o = xjson_pack(
         "{ss ss ss ss ss si sI sI so so so so so so so si si si so sb}", "jobName",
         job->name + job->user_len + 1, "frameworkName", job->name, "uid", job->name, "state",
         attempt_state_name(job, a), "originState", sub_state(a->state), "attemptIndex", attempt,

@@ -80,11 +80,11 @@ void engine_event(lc_job_t *job, const char *type, const char *reason, const cha
     }
     if (json_array_size(ev) >= MAX_EVENTS)
         json_array_remove(ev, 0);
-    json_array_append_new(ev, json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
-                                        "frameworkName", job->name, "type", type, "reason", reason,
-                                        "message", msg, "firstTimestamp", (json_int_t)now_ms,
-                                        "lastTimestamp", (json_int_t)now_ms, "count", 1,
-                                        "sourceComponent", "pai-server"));
+    json_array_append_new(ev, xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
+                                         "frameworkName", job->name, "type", type, "reason", reason,
+                                         "message", msg, "firstTimestamp", (json_int_t)now_ms,
+                                         "lastTimestamp", (json_int_t)now_ms, "count", 1,
+                                         "sourceComponent", "pai-server"));
 }
 
 /* ---------------------------------------------------------------- dirty */
@@ -395,9 +395,9 @@ pai_err_t engine_flush(engine_t *j)
             continue;
         node->dirty = false;
         json_t *rec =
-            json_pack("{ss ss si sI ss* sO* ss*}", "name", node->name, "address", node->address,
-                      "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
-                      node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
+            xjson_pack("{ss ss? si sI ss* sO* ss*}", "name", node->name, "address", node->address,
+                       "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
+                       node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
         texts[n + nn] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
         ops[n + nn] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, texts[n + nn]};

@@ -120,7 +120,7 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
 
 static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len)
 {
-    json_t *rec = codec_job_encode(job), *cfg = json_pack("{ss%}", "yaml", yaml, len);
+    json_t *rec = codec_job_encode(job), *cfg = xjson_pack("{ss%}", "yaml", yaml, len);
     json_t *cmd = codec_cmds_encode(job);
     char *rtext = json_dumps(rec, JSON_COMPACT), *ctext = json_dumps(cfg, JSON_COMPACT);
     char *mtext = json_dumps(cmd, JSON_COMPACT);
@@ -455,7 +455,7 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char 
     }
     pthread_mutex_unlock(&j->mu);
     free(sel);
-    *out = f->with_total ? json_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
+    *out = f->with_total ? xjson_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
     return PAI_OK;
 }
 
@@ -562,7 +562,7 @@ static json_t *r_log_source(const lc_job_t *job, const view_t *v)
     if (!t || !t->node)
         return NULL;
     char *id = codec_attempt_id(job, v->a, r, v->index, v->ta);
-    json_t *o = json_pack("{ss ss}", "node", t->node, "id", id ? id : "");
+    json_t *o = xjson_pack("{ss ss}", "node", t->node, "id", id ? id : "");
     free(id);
     return o;
 }
@@ -655,11 +655,11 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
         /* The live reason, not stored per job (memory with many waiting jobs). */
         engine_refresh_reason(j, job);
         json_t *w =
-            json_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
-                      "type", "Warning", "reason", "FailedScheduling", "message",
-                      job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
-                      (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
-                      "count", 1, "sourceComponent", "pai-scheduler");
+            xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
+                       "type", "Warning", "reason", "FailedScheduling", "message",
+                       job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
+                       (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
+                       "count", 1, "sourceComponent", "pai-scheduler");
         json_array_append_new(data, event_out(w));
         json_decref(w);
     }
@@ -670,7 +670,7 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
         json_array_append_new(data, event_out(e));
     }
     pthread_mutex_unlock(&j->mu);
-    *out = json_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
+    *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
     return PAI_OK;
 }
 

@@ -18,8 +18,8 @@
 
 static json_t *res_json(int64_t cpu, int64_t mem, int64_t gpu)
 {
-    return json_pack("{sI sI sI sI sI}", "cpu", (json_int_t)cpu, "memory", (json_int_t)mem, "gpu",
-                     (json_int_t)gpu, "vCores", (json_int_t)cpu, "GPUs", (json_int_t)gpu);
+    return xjson_pack("{sI sI sI sI sI}", "cpu", (json_int_t)cpu, "memory", (json_int_t)mem, "gpu",
+                      (json_int_t)gpu, "vCores", (json_int_t)cpu, "GPUs", (json_int_t)gpu);
 }
 
 /* Fold the rows of one VC (one per SKU) into OpenPAI's VirtualCluster. */
@@ -40,17 +40,19 @@ static json_t *vc_json(const sched_vc_status_t *rows, size_t n)
         running = rows[i].running_jobs;
         waiting = rows[i].waiting_jobs;
         json_object_set_new(skus, rows[i].sku[0] ? rows[i].sku : "cpu",
-                            json_pack("{si si si si si}", "guaranteed", rows[i].guaranteed_gpus,
-                                      "used", rows[i].used_gpus, "opportunistic", rows[i].oppo_gpus,
-                                      "total", rows[i].total_gpus, "unhealthy", rows[i].bad_gpus));
+                            xjson_pack("{si si si si si}", "guaranteed", rows[i].guaranteed_gpus,
+                                       "used", rows[i].used_gpus, "opportunistic",
+                                       rows[i].oppo_gpus, "total", rows[i].total_gpus, "unhealthy",
+                                       rows[i].bad_gpus));
     }
     double cap = tot ? 100.0 * (double)g / (double)tot : 0;
     double used = tot ? 100.0 * (double)(u + o) / (double)tot : 0;
-    return json_pack("{sf sf sf sb ss so so so so si si sI}", "capacity", cap, "usedCapacity", used,
-                     "maxCapacity", 100.0, "dedicated", false, "status", "RUNNING", "resourcesUsed",
-                     res_json(uc, um, u + o), "resourcesGuaranteed", res_json(gc, gm, g),
-                     "resourcesTotal", res_json(gc, gm, g), "skus", skus, "runningJobs", running,
-                     "waitingJobs", waiting, "clusterGpus", (json_int_t)tot);
+    return xjson_pack("{sf sf sf sb ss so so so so si si sI}", "capacity", cap, "usedCapacity",
+                      used, "maxCapacity", 100.0, "dedicated", false, "status", "RUNNING",
+                      "resourcesUsed", res_json(uc, um, u + o), "resourcesGuaranteed",
+                      res_json(gc, gm, g), "resourcesTotal", res_json(gc, gm, g), "skus", skus,
+                      "runningJobs", running, "waitingJobs", waiting, "clusterGpus",
+                      (json_int_t)tot);
 }
 
 json_t *engine_vcs_json(engine_t *j, const char *only_vc)
@@ -89,8 +91,8 @@ json_t *engine_skus_json(engine_t *j)
             continue;
         int per = n->ngpus ? n->ngpus : 1;
         json_object_set_new(out, sku,
-                            json_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu", n->cpus / per,
-                                      "memory", (json_int_t)(n->memory_mb / per)));
+                            xjson_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu", n->cpus / per,
+                                       "memory", (json_int_t)(n->memory_mb / per)));
     }
     pthread_mutex_unlock(&j->mu);
     return out;
@@ -116,26 +118,26 @@ json_t *engine_nodes_json(engine_t *j)
         snprintf(mem, sizeof mem, "%lldMi", (long long)n->memory_mb);
         json_array_append_new(
             items,
-            json_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si}} s{si}}",
-                      "metadata", "name", n->name, "labels", "pai/sku",
-                      n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses", "type",
-                      "InternalIP", "address", n->address ? n->address : "", "capacity", "cpu",
-                      n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus, "conditions", "type",
-                      "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False", "nodeInfo",
-                      "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
-                      n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
-                      used));
+            xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si}} s{si}}",
+                       "metadata", "name", n->name, "labels", "pai/sku",
+                       n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses",
+                       "type", "InternalIP", "address", n->address ? n->address : "", "capacity",
+                       "cpu", n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus, "conditions",
+                       "type", "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False",
+                       "nodeInfo", "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
+                       n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
+                       used));
     }
     pthread_mutex_unlock(&j->mu);
     free(st);
-    return json_pack("{ss ss so}", "kind", "NodeList", "apiVersion", "v1", "items", items);
+    return xjson_pack("{ss ss so}", "kind", "NodeList", "apiVersion", "v1", "items", items);
 }
 
 static json_t *pod_json(const engine_node_t *n, const engine_node_ref_t *r)
 {
     const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
     char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
-    json_t *o = json_pack(
+    json_t *o = xjson_pack(
         "{s{ss ss s{ss ss si}} s{ss} s{ss ss}}", "metadata", "name", id ? id : "", "namespace",
         "default", "labels", "pai/job", r->job->name, "pai/role", r->job->roles[r->role].name,
         "pai/index", r->index, "spec", "nodeName", n->name, "status", "phase",
@@ -155,7 +157,7 @@ json_t *engine_pods_json(engine_t *j, const char *namespace_)
             json_array_append_new(items, pod_json(n, &n->refs[i]));
     }
     pthread_mutex_unlock(&j->mu);
-    return json_pack("{ss ss so}", "kind", "PodList", "apiVersion", "v1", "items", items);
+    return xjson_pack("{ss ss so}", "kind", "PodList", "apiVersion", "v1", "items", items);
 }
 
 /* ---------------------------------------------------------------- metrics */

@@ -195,10 +195,10 @@ json_t *exitspec_to_json(const exitspec_t *e)
         return json_null();
     /* Fields the table leaves out (code 0 has no reason) are left out here
      * too, as OpenPAI does: the REST spec types them as non-null strings. */
-    return json_pack("{s:i, s:s, s:s*, s:s*, s:s, s:s*, s:s, s:s, s:s*, s:o, s:o}", "code", e->code,
-                     "phrase", e->phrase, "issuer", e->issuer, "causer", e->causer, "type",
-                     exit_type_name(e->type), "stage", e->stage, "behavior",
-                     exit_behavior_name(e->behavior), "reaction", exit_reaction_name(e->reaction),
-                     "reason", e->reason, "repro", list_json(e->repro, e->n_repro), "solution",
-                     list_json(e->solution, e->n_solution));
+    return xjson_pack("{s:i, s:s, s:s*, s:s*, s:s, s:s*, s:s, s:s, s:s*, s:o, s:o}", "code",
+                      e->code, "phrase", e->phrase, "issuer", e->issuer, "causer", e->causer,
+                      "type", exit_type_name(e->type), "stage", e->stage, "behavior",
+                      exit_behavior_name(e->behavior), "reaction", exit_reaction_name(e->reaction),
+                      "reason", e->reason, "repro", list_json(e->repro, e->n_repro), "solution",
+                      list_json(e->solution, e->n_solution));
 }

@@ -60,9 +60,9 @@ json_t *job_errors_to_json(const job_errors_t *errs)
     json_t *a = json_array();
     for (size_t i = 0; a && errs && i < errs->n; i++) {
         const job_error_t *e = &errs->items[i];
-        json_array_append_new(a, json_pack("{s:i, s:i, s:s, s:s}", "line", e->line, "column",
-                                           e->col, "field", e->path ? e->path : "", "message",
-                                           e->reason ? e->reason : ""));
+        json_array_append_new(a, xjson_pack("{s:i, s:i, s:s, s:s}", "line", e->line, "column",
+                                            e->col, "field", e->path ? e->path : "", "message",
+                                            e->reason ? e->reason : ""));
     }
     return a;
 }

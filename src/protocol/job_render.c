@@ -497,8 +497,8 @@ static json_t *role_json(const job_role_t *r)
     json_t *o = json_object(), *ports = json_object();
     json_object_set_new(o, "instances", json_integer(r->instances));
     json_object_set_new(o, "completion",
-                        json_pack("{s:i, s:i}", "minFailedInstances", r->min_failed,
-                                  "minSucceededInstances", r->min_succeeded));
+                        xjson_pack("{s:i, s:i}", "minFailedInstances", r->min_failed,
+                                   "minSucceededInstances", r->min_succeeded));
     json_object_set_new(o, "taskRetryCount", json_integer(r->task_retry_count));
     if (r->n_prerequisites)
         json_object_set_new(o, "prerequisites", str_array(r->prerequisites, r->n_prerequisites));
@@ -507,12 +507,12 @@ static json_t *role_json(const job_role_t *r)
     set_str(o, "output", r->output ? r->output->name : NULL);
     set_str(o, "script", r->script ? r->script->name : NULL);
     json_object_set_new(o, "extraContainerOptions",
-                        json_pack("{s:i, s:b}", "shmMB", r->shm_mb, "infiniband", r->infiniband));
+                        xjson_pack("{s:i, s:b}", "shmMB", r->shm_mb, "infiniband", r->infiniband));
     for (size_t i = 0; i < r->n_ports; i++)
         json_object_set_new(ports, r->ports[i].name, json_integer(r->ports[i].count));
     json_object_set_new(o, "resourcePerInstance",
-                        json_pack("{s:i, s:i, s:i, s:o}", "cpu", r->cpu, "memoryMB", r->memory_mb,
-                                  "gpu", r->gpu, "ports", ports));
+                        xjson_pack("{s:i, s:i, s:i, s:o}", "cpu", r->cpu, "memoryMB", r->memory_mb,
+                                   "gpu", r->gpu, "ports", ports));
     json_object_set_new(o, "commands", str_array(r->commands, r->n_commands));
     return o;
 }

@@ -183,7 +183,7 @@ static int print_render(const job_spec_t *spec, const render_opts_t *o)
         if (!o->role_given || strcmp(spec->roles[i].name, o->role) == 0)
             rc = print_task(spec, &spec->roles[i], o->index, tasks);
     if (tasks && rc == 0) {
-        json_t *out = json_pack("{s:o, s:o}", "spec", job_to_json(spec, true), "commands", tasks);
+        json_t *out = xjson_pack("{s:o, s:o}", "spec", job_to_json(spec, true), "commands", tasks);
         char *s = json_dumps(out, JSON_INDENT(2));
         if (s)
             printf("%s\n", s);

@@ -103,9 +103,9 @@ bool auth_is_builtin_group(const char *name)
 json_t *auth_group_new(const char *name, const char *description, json_t *acls)
 {
     if (!acls)
-        acls = json_pack("{s:b, s:[], s:[]}", "admin", 0, "virtualClusters", "storageConfigs");
-    return json_pack("{s:s, s:s, s:s, s:{s:o}}", "groupname", name, "description", description,
-                     "externalName", "", "extension", "acls", acls);
+        acls = xjson_pack("{s:b, s:[], s:[]}", "admin", 0, "virtualClusters", "storageConfigs");
+    return xjson_pack("{s:s, s:s, s:s, s:{s:o}}", "groupname", name, "description", description,
+                      "externalName", "", "extension", "acls", acls);
 }
 
 static const json_t *group_acls(const json_t *g)
@@ -236,11 +236,11 @@ json_t *auth_user_info_locked(auth_t *a, const char *username)
         if (storage_allowed_locked(a, u, s))
             json_array_append(storages, json_object_get(s, "name"));
     }
-    return json_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o}", "username", username, "email",
-                     json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
-                     json_object_get(u, "grouplist"), "extension", json_object_get(u, "extension"),
-                     "admin", auth_user_admin_locked(a, u), "virtualCluster",
-                     acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages);
+    return xjson_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o}", "username", username, "email",
+                      json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
+                      json_object_get(u, "grouplist"), "extension", json_object_get(u, "extension"),
+                      "admin", auth_user_admin_locked(a, u), "virtualCluster",
+                      acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages);
 }
 
 /* ---- public queries ---------------------------------------------------- */
@@ -457,9 +457,9 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
         return PAI_E_NOMEM;
     sha256_hex(tok, h);
     int64_t now = time_wall_ms();
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I}", "id", idh, "username", username,
-                            "hash", h, "application", app, "createdTime", (json_int_t)now,
-                            "expireTime", (json_int_t)(ttl_s ? now + ttl_s * 1000 : 0));
+    json_t *rec = xjson_pack("{s:s, s:s, s:s, s:b, s:I, s:I}", "id", idh, "username", username,
+                             "hash", h, "application", app, "createdTime", (json_int_t)now,
+                             "expireTime", (json_int_t)(ttl_s ? now + ttl_s * 1000 : 0));
     char *text = json_dumps(rec, JSON_COMPACT);
     pai_err_t rc = text ? store_insert(a->ctx->store, "token", idh, now, text) : PAI_E_NOMEM;
     if (rc == PAI_OK) {
@@ -502,10 +502,10 @@ json_t *auth_token_list(auth_t *a, const char *username)
         if (strcmp(json_string_value(json_object_get(t, "username")) ?: "", username) != 0 ||
             (exp && exp <= now))
             continue;
-        json_array_append_new(out, json_pack("{s:s, s:O, s:O, s:O}", "token", k, "application",
-                                             json_object_get(t, "application"), "createdTime",
-                                             json_object_get(t, "createdTime"), "expireTime",
-                                             json_object_get(t, "expireTime")));
+        json_array_append_new(out, xjson_pack("{s:s, s:O, s:O, s:O}", "token", k, "application",
+                                              json_object_get(t, "application"), "createdTime",
+                                              json_object_get(t, "createdTime"), "expireTime",
+                                              json_object_get(t, "expireTime")));
     }
     pthread_rwlock_unlock(&a->lock);
     return out;
@@ -578,8 +578,8 @@ static json_t *default_group_acls(const server_config_t *cfg)
         if (json_is_true(json_object_get(s, "default")))
             json_array_append(st, json_object_get(s, "name"));
     }
-    return json_pack("{s:b, s:[s], s:o}", "admin", 0, "virtualClusters", "default",
-                     "storageConfigs", st);
+    return xjson_pack("{s:b, s:[s], s:o}", "admin", 0, "virtualClusters", "default",
+                      "storageConfigs", st);
 }
 
 static pai_err_t ensure_builtin_groups(auth_t *a)
@@ -588,7 +588,7 @@ static pai_err_t ensure_builtin_groups(auth_t *a)
     if (!json_object_get(a->groups, AUTH_ADMIN_GROUP)) {
         json_t *g = auth_group_new(
             AUTH_ADMIN_GROUP, "built-in: cluster administrators",
-            json_pack("{s:b, s:[], s:[]}", "admin", 1, "virtualClusters", "storageConfigs"));
+            xjson_pack("{s:b, s:[], s:[]}", "admin", 1, "virtualClusters", "storageConfigs"));
         auth_change_t ch = {"group", AUTH_ADMIN_GROUP, g};
         rc = auth_commit(a, &ch, 1);
         json_decref(g);
@@ -625,9 +625,9 @@ static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot hash the admin password (pwhash limits too high?)");
         return PAI_E_NOMEM;
     }
-    json_t *u = json_pack("{s:s, s:s, s:s, s:[s,s], s:{}}", "username", cfg->admin_username,
-                          "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
-                          AUTH_DEFAULT_GROUP, "extension");
+    json_t *u = xjson_pack("{s:s, s:s, s:s, s:[s,s], s:{}}", "username", cfg->admin_username,
+                           "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
+                           AUTH_DEFAULT_GROUP, "extension");
     free(hash);
     auth_change_t ch = {"user", cfg->admin_username, u};
     pai_err_t rc = auth_commit(a, &ch, 1);
@@ -736,7 +736,7 @@ pai_err_t auth_vc_added(server_ctx_t *ctx, const char *vc)
     if (!json_object_get(a->groups, vc)) {
         json_t *g = auth_group_new(
             vc, "virtual cluster group",
-            json_pack("{s:b, s:[s], s:[]}", "admin", 0, "virtualClusters", vc, "storageConfigs"));
+            xjson_pack("{s:b, s:[s], s:[]}", "admin", 0, "virtualClusters", vc, "storageConfigs"));
         auth_change_t ch = {"group", vc, g};
         rc = auth_commit(a, &ch, 1);
         json_decref(g);

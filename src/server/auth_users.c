@@ -26,10 +26,11 @@ static void vc_groups(auth_t *a, const json_t *vcs, json_t *grouplist, json_t *n
     {
         const char *vc = json_string_value(v);
         if (!json_object_get(a->groups, vc) && !json_object_get(newgroups, vc))
-            json_object_set_new(newgroups, vc,
-                                auth_group_new(vc, "virtual cluster group",
-                                               json_pack("{s:b, s:[s], s:[]}", "admin", 0,
-                                                         "virtualClusters", vc, "storageConfigs")));
+            json_object_set_new(
+                newgroups, vc,
+                auth_group_new(vc, "virtual cluster group",
+                               xjson_pack("{s:b, s:[s], s:[]}", "admin", 0, "virtualClusters", vc,
+                                          "storageConfigs")));
         if (!auth_json_has_str(grouplist, vc))
             json_array_append(grouplist, v);
     }
@@ -163,8 +164,8 @@ void auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
         http_reply_error(resp, PAI_E_CONFLICT_USER, "user %s already exists", name);
         goto out;
     }
-    u = json_pack("{s:s, s:s, s:s, s:[s], s:{}}", "username", name, "passwordHash", hash, "email",
-                  "", "grouplist", AUTH_DEFAULT_GROUP, "extension");
+    u = xjson_pack("{s:s, s:s, s:s, s:[s], s:{}}", "username", name, "passwordHash", hash, "email",
+                   "", "grouplist", AUTH_DEFAULT_GROUP, "extension");
     apply_user_fields(a, u, &f, false, newgroups);
     /* tokens of an earlier user of this name must not come back to life */
     pai_err_t rc = auth_revoke_user_tokens(a, name, NULL, true);

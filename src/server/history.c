@@ -194,14 +194,14 @@ static json_t *times_json(const history_t *h, const window_t *w)
 
 static json_t *series_json(const history_t *h, const series_t *s, const window_t *w)
 {
-    return json_pack("{so so}", val_names[s->kind][0], values_json(h, s->v[0], w),
-                     val_names[s->kind][1], values_json(h, s->v[1], w));
+    return xjson_pack("{so so}", val_names[s->kind][0], values_json(h, s->v[0], w),
+                      val_names[s->kind][1], values_json(h, s->v[1], w));
 }
 
 static json_t *head_json(const history_t *h, const window_t *w)
 {
-    return json_pack("{sI sI so}", "intervalSeconds", (json_int_t)(h->interval_ms / 1000),
-                     "capacity", (json_int_t)h->points, "timestamps", times_json(h, w));
+    return xjson_pack("{sI sI so}", "intervalSeconds", (json_int_t)(h->interval_ms / 1000),
+                      "capacity", (json_int_t)h->points, "timestamps", times_json(h, w));
 }
 
 json_t *history_cluster_json(history_t *h, int64_t now_ms, int64_t minutes, int64_t max_points)

@@ -236,7 +236,7 @@ void http_reply_error(http_resp_t *resp, pai_err_t e, const char *fmt, ...)
         str_copy(msg, pai_err_msg(e), sizeof(msg));
     }
     http_reply_json(resp, pai_err_status(e),
-                    json_pack("{s:s, s:s}", "code", pai_err_code(e), "message", msg));
+                    xjson_pack("{s:s, s:s}", "code", pai_err_code(e), "message", msg));
 }
 
 void http_add_header(http_resp_t *resp, const char *name, const char *value)

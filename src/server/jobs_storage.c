@@ -71,8 +71,8 @@ static pai_err_t one_mount(server_ctx_t *ctx, const char *user, const char *name
         rc = PAI_E_PROTOCOL;
     } else {
         json_array_append_new(out,
-                              json_pack("{ss ss sb}", "source", host, "target", dst, "readonly",
-                                        json_is_true(json_object_get(data, "readOnly"))));
+                              xjson_pack("{ss ss sb}", "source", host, "target", dst, "readonly",
+                                         json_is_true(json_object_get(data, "readOnly"))));
     }
     free(dflt);
     return rc;

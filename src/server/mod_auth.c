@@ -54,7 +54,7 @@ bool mod_auth_string_array(const json_t *a, const char *name, http_resp_t *resp)
 
 void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg)
 {
-    http_reply_json(resp, status, json_pack("{s:s}", "message", msg));
+    http_reply_json(resp, status, xjson_pack("{s:s}", "message", msg));
 }
 
 /* ---- login, logout, tokens --------------------------------------------- */
@@ -114,8 +114,8 @@ static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
         goto out;
     }
     http_reply_json(resp, 200,
-                    json_pack("{s:s, s:s, s:b}", "token", tok, "user", user, "admin",
-                              auth_user_is_admin(ctx, user)));
+                    xjson_pack("{s:s, s:s, s:b}", "token", tok, "user", user, "admin",
+                               auth_user_is_admin(ctx, user)));
     log_info("auth: user=%s logged in", user);
 out:
     free(hash);
@@ -143,7 +143,7 @@ static void h_tokens_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
     {
         json_array_append(ids, json_object_get(t, "token"));
     }
-    http_reply_json(resp, 200, json_pack("{s:o, s:o}", "tokens", ids, "detail", detail));
+    http_reply_json(resp, 200, xjson_pack("{s:o, s:o}", "tokens", ids, "detail", detail));
 }
 
 static void h_token_app(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
@@ -154,7 +154,7 @@ static void h_token_app(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
         http_reply_error(resp, rc, "cannot create a token");
         return;
     }
-    http_reply_json(resp, 200, json_pack("{s:s, s:b}", "token", tok, "application", 1));
+    http_reply_json(resp, 200, xjson_pack("{s:s, s:b}", "token", tok, "application", 1));
     free(tok);
 }
 
@@ -270,7 +270,7 @@ static void h_group_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t
         http_reply_error(resp, PAI_E_CONFLICT_GROUP, "group %s already exists", name);
         goto out;
     }
-    g = json_pack("{s:s}", "groupname", name);
+    g = xjson_pack("{s:s}", "groupname", name);
     if (!apply_group_fields(g, body, false, resp))
         goto out;
     auth_change_t ch = {"group", name, g};
@@ -404,8 +404,8 @@ static void h_group_userlist(server_ctx_t *ctx, const http_req_t *req, http_resp
     json_object_foreach(a->users, k, u)
     {
         if (auth_json_has_str(json_object_get(u, "grouplist"), name))
-            json_array_append_new(out, json_pack("{s:s, s:b}", "username", k, "clusterAdmin",
-                                                 auth_user_admin_locked(a, u)));
+            json_array_append_new(out, xjson_pack("{s:s, s:b}", "username", k, "clusterAdmin",
+                                                  auth_user_admin_locked(a, u)));
     }
     pthread_rwlock_unlock(&a->lock);
     if (!exists) {

@@ -65,7 +65,7 @@ static void h_vc_put(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         return;
     }
     char *m = str_printf("%s virtual cluster %s successfully", created ? "create" : "update", vc);
-    http_reply_json(resp, created ? 201 : 200, json_pack("{ss}", "message", m ? m : ""));
+    http_reply_json(resp, created ? 201 : 200, xjson_pack("{ss}", "message", m ? m : ""));
     free(m);
 }
 
@@ -82,7 +82,7 @@ static void h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
         return;
     }
     char *m = str_printf("remove virtual cluster %s successfully", vc);
-    http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+    http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
     free(m);
 }
 

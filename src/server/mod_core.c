@@ -19,9 +19,9 @@ static void h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
 {
     (void)ctx, (void)req;
     http_reply_json(resp, 200,
-                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version",
-                              PAI_VERSION, "launcherType", "k8s", "authnMethod", "basic",
-                              "implementation", "pai"));
+                    xjson_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version",
+                               PAI_VERSION, "launcherType", "k8s", "authnMethod", "basic",
+                               "implementation", "pai"));
 }
 
 /* The public summary of a storage definition. */
@@ -29,9 +29,9 @@ static json_t *storage_summary(const json_t *s)
 {
     const char *name = json_string_value(json_object_get(s, "name"));
     const char *vol = json_string_value(json_object_get(s, "volumeName"));
-    return json_pack("{s:s, s:b, s:s, s:b}", "name", name, "share",
-                     !json_is_false(json_object_get(s, "share")), "volumeName", vol ? vol : name,
-                     "default", json_is_true(json_object_get(s, "default")));
+    return xjson_pack("{s:s, s:b, s:s, s:b}", "name", name, "share",
+                      !json_is_false(json_object_get(s, "share")), "volumeName", vol ? vol : name,
+                      "default", json_is_true(json_object_get(s, "default")));
 }
 
 static void h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
@@ -50,7 +50,7 @@ static void h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
             continue;
         json_array_append_new(out, storage_summary(s));
     }
-    http_reply_json(resp, 200, json_pack("{s:o}", "storages", out));
+    http_reply_json(resp, 200, xjson_pack("{s:o}", "storages", out));
 }
 
 static void h_storage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)

@@ -101,14 +101,14 @@ static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
     pai_err_t rc =
         engine_submit(ctx->engine, req->who.username, req->body, req->body_len, &name, &msg, &errs);
     if (rc == PAI_OK) {
-        json_t *o = json_pack("{ss}", "message", "");
+        json_t *o = xjson_pack("{ss}", "message", "");
         char *m = str_printf("update job %s successfully", name);
         json_object_set_new(o, "message", json_string(m ? m : ""));
         free(m);
         http_reply_json(resp, 202, o);
     } else if (errs) {
-        json_t *o = json_pack("{ss ss sO}", "code", pai_err_code(rc), "message",
-                              msg ? msg : pai_err_msg(rc), "errors", errs);
+        json_t *o = xjson_pack("{ss ss sO}", "code", pai_err_code(rc), "message",
+                               msg ? msg : pai_err_msg(rc), "errors", errs);
         http_reply_json(resp, pai_err_status(rc), o);
     } else {
         http_reply_error(resp, rc, "%s", msg ? msg : pai_err_msg(rc));
@@ -190,7 +190,7 @@ static void h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         reply_rc(resp, rc, name);
     else {
         char *m = str_printf("delete job %s successfully", name);
-        http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+        http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
         free(m);
     }
 }
@@ -226,7 +226,7 @@ static void h_execution(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
             reply_rc(resp, rc, name);
         else {
             char *m = str_printf("execute job %s successfully", name);
-            http_reply_json(resp, 202, json_pack("{ss}", "message", m ? m : ""));
+            http_reply_json(resp, 202, xjson_pack("{ss}", "message", m ? m : ""));
             free(m);
         }
     }
@@ -254,7 +254,7 @@ static void tag(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, boo
         else {
             char *m = add ? str_printf("Add tag %s for job %s successfully.", v, name)
                           : str_printf("Delete tag %s from job %s successfully.", v, name);
-            http_reply_json(resp, 200, json_pack("{ss}", "message", m ? m : ""));
+            http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
             free(m);
         }
     }
@@ -345,10 +345,10 @@ static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
                                "%d/logs/%s%s",
                                name, attempt, http_param(req, "role"), index, ta, log_kinds[k],
                                tail_mode ? "?tailMode=true" : "");
-        json_array_append_new(loc, json_pack("{ss ss}", "name", log_kinds[k], "uri", uri));
+        json_array_append_new(loc, xjson_pack("{ss ss}", "name", log_kinds[k], "uri", uri));
         free(uri);
     }
-    http_reply_json(resp, 200, json_pack("{so}", "locations", loc));
+    http_reply_json(resp, 200, xjson_pack("{so}", "locations", loc));
     free(url);
     free(id);
 }

@@ -554,10 +554,11 @@ static bool replay(const sim_args_t *a, const vclist_t *vcs, trace_t *t, int onl
 
 static json_t *vc_json(const vcres_t *v)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f}", "jobs", (json_int_t)v->jobs, "refused",
-                     (json_int_t)v->refused, "unfinished", (json_int_t)v->unfinished, "preemptions",
-                     (json_int_t)v->preempted, "mean_queue_s", v->mean_q, "median_queue_s",
-                     v->median_q, "p95_queue_s", v->p95_q, "mean_jct_s", v->mean_jct);
+    return xjson_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f}", "jobs", (json_int_t)v->jobs, "refused",
+                      (json_int_t)v->refused, "unfinished", (json_int_t)v->unfinished,
+                      "preemptions", (json_int_t)v->preempted, "mean_queue_s", v->mean_q,
+                      "median_queue_s", v->median_q, "p95_queue_s", v->p95_q, "mean_jct_s",
+                      v->mean_jct);
 }
 
 static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t *r,
@@ -582,12 +583,12 @@ static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t 
     json_object_set_new(root, "vcs", per);
     json_object_set_new(
         root, "scheduler",
-        json_pack("{s:f,s:f,s:f,s:f,s:I,s:f,s:f,s:I,s:I,s:f,s:I}", "gpu_utilization", r->util,
-                  "makespan_s", r->makespan_s, "decision_mean_us", r->dec_mean_us,
-                  "decision_p99_us", r->dec_p99_us, "decisions", (json_int_t)r->decisions,
-                  "pass_mean_us", r->pass_mean_us, "pass_p99_us", r->pass_p99_us, "passes",
-                  (json_int_t)r->passes, "lazy_preemptions", (json_int_t)r->lazy, "wall_s",
-                  r->wall_s, "peak_rss_kb", (json_int_t)r->peak_rss_kb));
+        xjson_pack("{s:f,s:f,s:f,s:f,s:I,s:f,s:f,s:I,s:I,s:f,s:I}", "gpu_utilization", r->util,
+                   "makespan_s", r->makespan_s, "decision_mean_us", r->dec_mean_us,
+                   "decision_p99_us", r->dec_p99_us, "decisions", (json_int_t)r->decisions,
+                   "pass_mean_us", r->pass_mean_us, "pass_p99_us", r->pass_p99_us, "passes",
+                   (json_int_t)r->passes, "lazy_preemptions", (json_int_t)r->lazy, "wall_s",
+                   r->wall_s, "peak_rss_kb", (json_int_t)r->peak_rss_kb));
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (txt)
         puts(txt);

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h" /* util_alloc_init: the binaries' allocation policy */
+
 static int test_failed_;
 static const char *test_skip_; /* reason given to test_skip(), or NULL */
 
@@ -91,6 +93,7 @@ static inline int test_run_all_(const test_case_t *cases, size_t n)
 #define RUN_TESTS(...)                                                                             \
     int main(void)                                                                                 \
     {                                                                                              \
+        util_alloc_init();                                                                         \
         static void (*const fns_[])(void) = {__VA_ARGS__};                                         \
         static const char names_[] = #__VA_ARGS__;                                                 \
         test_case_t cases_[sizeof(fns_) / sizeof(fns_[0])];                                        \

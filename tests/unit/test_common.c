@@ -1,9 +1,12 @@
 /* test_common.c - bounded buffers, strict number parsing, YAML tree, errors,
- * and the shared helpers: fs, hash, vec, promtext. */
+ * the allocators, and the shared helpers: fs, hash, vec, promtext. */
 #include <errno.h>
+#include <jansson.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -37,6 +40,58 @@ TEST(str_to_i64_rejects_garbage_and_out_of_range)
     CHECK(str_to_i64("", 0, 100, &v) != PAI_OK);
     CHECK(str_to_i64("101", 0, 100, &v) != PAI_OK);
     CHECK(str_to_i64("99999999999999999999999", INT64_MIN, INT64_MAX, &v) != PAI_OK);
+}
+
+/* Runs fn in a child with stderr captured; returns its wait status. */
+static int in_child(void (*fn)(void), char *err, size_t errlen)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    ssize_t n = read(p[0], err, errlen - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static void pack_null_string(void)
+{
+    const char *none = NULL;
+    json_decref(xjson_pack("{s:s}", "name", none));
+}
+
+TEST(xjson_pack_aborts_with_the_format_on_a_mistake)
+{
+    json_t *o = xjson_pack("{s:s, s:i, s:s?}", "a", "x", "b", 2, "c", (const char *)NULL);
+    CHECK_STR_EQ(json_string_value(json_object_get(o, "a")), "x");
+    CHECK(json_is_null(json_object_get(o, "c")));
+    json_decref(o);
+    char err[512];
+    int st = in_child(pack_null_string, err, sizeof(err));
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK_STR_CONTAINS(err, "json_pack(\"{s:s}\")");
+}
+
+TEST(allocators_never_return_null)
+{
+    char *p = xmalloc(0), *q = xstrdup(NULL), *r = str_printf("%d-%s", 7, "x");
+    CHECK(p && q && r);
+    CHECK_STR_EQ(q, "");
+    CHECK_STR_EQ(r, "7-x");
+    p = xrealloc(p, 64);
+    CHECK(p != NULL);
+    free(p);
+    free(q);
+    free(r);
 }
 
 TEST(names_follow_openpai_pattern)
@@ -315,6 +370,7 @@ TEST(strmap_copies_its_keys)
 }
 
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
+          xjson_pack_aborts_with_the_format_on_a_mistake, allocators_never_return_null,
           names_follow_openpai_pattern, errors_map_to_openpai_codes, yaml_tree_keeps_positions,
           yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
           yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
