@@ -18,7 +18,8 @@
  * guards all of it; other files read a part under mu or go through its
  * owner's functions.  restore.c, views.c, usage.c, env.c and agentsync.c own
  * no fields: restore fills the parts through their owners (table add and
- * publish, engine_apply, nodes_*), the others read.
+ * publish, engine_apply, nodes_*) and advances table.next_seq; any file may
+ * ask for a pass (pass.need); a node change marks vcs.stale; the others read.
  */
 struct engine {
     /* engine.c: the core, set by engine_new and fixed after it. */

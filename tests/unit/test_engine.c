@@ -297,7 +297,8 @@ TEST(submitted_job_binds_runs_and_succeeds_on_exit_0)
     CHECK_INT_EQ(ndesired(&a), 0);
     CHECK_STR_EQ(state_of(&r, "alice~hello"), "SUCCEEDED");
     CHECK_INT_EQ(int_of(&r, "alice~hello", "appExitCode"), 0);
-    CHECK_INT_EQ(int_of(&r, "alice~hello", "completedTime"), T0_MS + 3000); /* the fake clock */
+    CHECK_INT_EQ(int_of(&r, "alice~hello", "submissionTime"), T0_MS); /* the fake clock */
+    CHECK_INT_EQ(int_of(&r, "alice~hello", "completedTime"), T0_MS + 3000);
     json_decref(ack);
     free(id);
     agent_free(&a);
