@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/submit.h"
 #include "common/util.h"
+#include "common/yamljson.h"
 
 static const cli_opt_t submit_opts[] = {
     {"param", "K=V", "set parameter K (declared under `parameters:`) to V; repeatable", true},
@@ -129,7 +130,7 @@ int cli_submit_main(int argc, char **argv)
     rc = cli_load_job(path, &text, &doc);
     if (rc != CLI_OK)
         goto out;
-    job = cli_yaml_to_json(ydoc_root(doc));
+    job = yjson_from_node(ydoc_root(doc));
     rc = apply_changes(&a, job, path);
     if (rc != CLI_OK)
         goto out;

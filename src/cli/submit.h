@@ -17,7 +17,5 @@ int cli_load_job(const char *path, buf_t *text, ydoc_t **doc);
 /* Validate a job document with the protocol module; problems printed
  * with label as the file name.  CLI_OK or CLI_USAGE. */
 int cli_check_job(const char *text, size_t len, const char *label);
-/* A YAML tree as JSON (plain scalars typed as YAML 1.1 would). */
-json_t *cli_yaml_to_json(const ynode_t *n);
 
 #endif

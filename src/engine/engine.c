@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/vec.h"
+#include "common/yamljson.h"
 #include "protocol/exitspec.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
@@ -677,7 +678,7 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen
     } else {
         rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
         if (rc == PAI_OK)
-            j->vcs.hived = engine_yaml_to_json(buf_str(&b), b.len);
+            j->vcs.hived = yjson_from_text(buf_str(&b), b.len);
     }
     buf_free(&b);
     return rc;

@@ -142,7 +142,6 @@ bool engine_load_cmds(engine_t *j, lc_job_t *job);
 pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
 /* A YAML document as JSON (plain scalars typed: integers, booleans, null);
  * NULL when it does not parse.  New reference. */
-json_t *engine_yaml_to_json(const char *yaml, size_t len);
 
 /* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
 pai_err_t engine_flush(engine_t *j);

@@ -24,49 +24,9 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "common/yamltree.h"
 #include "protocol/job.h"
 #include "sched/sched.h"
 #include "engine/engine_int.h"
-
-static json_t *ynode_json(const ynode_t *n)
-{
-    if (!n)
-        return json_null();
-    if (n->kind == YNODE_MAP) {
-        json_t *o = json_object();
-        for (size_t i = 0; i < n->n; i++)
-            if (n->pairs[i].key->kind == YNODE_SCALAR)
-                json_object_set_new(o, n->pairs[i].key->str, ynode_json(n->pairs[i].val));
-        return o;
-    }
-    if (n->kind == YNODE_SEQ) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < n->n; i++)
-            json_array_append_new(a, ynode_json(n->items[i]));
-        return a;
-    }
-    int64_t v;
-    bool b;
-    if (n->plain && ynode_is_null(n))
-        return json_null();
-    if (n->plain && ynode_as_i64(n, &v))
-        return json_integer(v);
-    if (n->plain && ynode_as_bool(n, &b))
-        return json_boolean(b);
-    return json_stringn(n->str, n->len);
-}
-
-json_t *engine_yaml_to_json(const char *yaml, size_t len)
-{
-    ydoc_t *doc = NULL;
-    yerr_t yerr;
-    if (ydoc_parse(yaml, len, &doc, &yerr) != PAI_OK)
-        return NULL;
-    json_t *o = ynode_json(ydoc_root(doc));
-    ydoc_free(doc);
-    return o;
-}
 
 /* Steps 2-5 into a new scheduler; the reason goes into err on refusal. */
 static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)

@@ -8,6 +8,7 @@
 #ifndef PAI_PROTOCOL_JOB_INTERNAL_H
 #define PAI_PROTOCOL_JOB_INTERNAL_H
 
+#include "common/yamljson.h"
 #include "common/yamltree.h"
 #include "protocol/job.h"
 
@@ -31,13 +32,5 @@ void job_arena_free(arena_chunk_t *chunks);
 /* Append one problem (path and reason are copied; reason is printf-style). */
 void job_errors_add(job_errors_t *errs, int line, int col, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-
-/* Kinds of a YAML node as JSON would see it (YAML 1.2 core schema). */
-typedef enum { JT_NULL, JT_BOOL, JT_INT, JT_FLOAT, JT_STRING, JT_MAP, JT_SEQ } jtype_t;
-jtype_t job_ytype(const ynode_t *n);
-/* Integer value of a JT_INT node; false when out of int64 range. */
-bool job_yint(const ynode_t *n, int64_t *out);
-/* The node as JSON (new reference; NULL on allocation failure). */
-json_t *job_ynode_to_json(const ynode_t *n);
 
 #endif

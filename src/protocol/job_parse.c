@@ -58,8 +58,8 @@ static void check_protocol_version(pctx_t *c, const ynode_t *map, bool required)
     const ynode_t *v = jp_field(c, map, "protocolVersion", required);
     if (!v)
         return;
-    jtype_t t = job_ytype(v);
-    if ((t == JT_INT || t == JT_STRING) && strcmp(v->str, "2") == 0)
+    yjson_type_t t = yjson_type(v);
+    if ((t == YJ_INT || t == YJ_STRING) && strcmp(v->str, "2") == 0)
         return;
     jp_add_error(c, v, "protocolVersion", "must be 2");
 }
@@ -72,7 +72,7 @@ static void kv_value(pctx_t *c, const ynode_t *v, job_kv_t *kv)
         kv->value = v->str;
         return;
     }
-    json_t *j = job_ynode_to_json(v);
+    json_t *j = yjson_from_node(v);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(j);
     if (!s)
@@ -88,7 +88,7 @@ static const ynode_t *parse_kvlist(pctx_t *c, const ynode_t *top, const char *ke
                                    job_kvlist_t *out)
 {
     const ynode_t *m = jp_field(c, top, key, false);
-    if (!m || jp_type_bad(c, m, key, JT_MAP))
+    if (!m || jp_type_bad(c, m, key, YJ_MAP))
         return NULL;
     size_t old = jp_path_push(c, key);
     if (jp_check_map(c, m, NULL)) {
@@ -114,7 +114,7 @@ static const char *const prereq_types[] = {"dockerimage", "script", "output", "d
 static void parse_auth(pctx_t *c, const ynode_t *m, job_prereq_t *p)
 {
     const ynode_t *a = jp_field(c, m, "auth", false);
-    if (!a || jp_type_bad(c, a, "auth", JT_MAP))
+    if (!a || jp_type_bad(c, a, "auth", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "auth");
     jp_check_map(c, a, auth_keys);
@@ -146,7 +146,7 @@ static void parse_prereq_type_fields(pctx_t *c, const ynode_t *m, job_prereq_t *
 
 static bool parse_prereq(pctx_t *c, const ynode_t *m, job_prereq_t *p)
 {
-    if (jp_type_bad(c, m, NULL, JT_MAP))
+    if (jp_type_bad(c, m, NULL, YJ_MAP))
         return false;
     p->line = m->line;
     p->col = m->col;
@@ -228,7 +228,7 @@ static void parse_prereqs(pctx_t *c, const ynode_t *top)
     job_spec_t *s = c->spec;
     const ynode_t *l = jp_field(c, top, "prerequisites", true);
     c->prereqs_broken = true;
-    if (!l || jp_type_bad(c, l, "prerequisites", JT_SEQ))
+    if (!l || jp_type_bad(c, l, "prerequisites", YJ_SEQ))
         return;
     if (l->n == 0) {
         jp_add_error(c, l, "prerequisites", "must have at least one prerequisite");
@@ -315,7 +315,7 @@ static void parse_completion(pctx_t *c, const ynode_t *m, job_role_t *r)
     r->min_failed = 1;
     r->min_succeeded = r->instances;
     const ynode_t *cp = jp_field(c, m, "completion", false);
-    if (!cp || jp_type_bad(c, cp, "completion", JT_MAP))
+    if (!cp || jp_type_bad(c, cp, "completion", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "completion");
     jp_check_map(c, cp, NULL);
@@ -328,7 +328,7 @@ static void parse_container_options(pctx_t *c, const ynode_t *m, job_role_t *r)
 {
     r->shm_mb = 512;
     const ynode_t *o = jp_field(c, m, "extraContainerOptions", false);
-    if (!o || jp_type_bad(c, o, "extraContainerOptions", JT_MAP))
+    if (!o || jp_type_bad(c, o, "extraContainerOptions", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "extraContainerOptions");
     jp_check_map(c, o, NULL);
@@ -354,7 +354,7 @@ static void parse_ports(pctx_t *c, const ynode_t *rpi, job_role_t *r)
 {
     const ynode_t *p = jp_field(c, rpi, "ports", false);
     size_t n = 0;
-    if (p && !jp_type_bad(c, p, "ports", JT_MAP))
+    if (p && !jp_type_bad(c, p, "ports", YJ_MAP))
         n = p->n;
     r->ports = job_arena_alloc(c->spec, (n + 2) * sizeof(*r->ports));
     if (n) {
@@ -382,7 +382,7 @@ static void parse_resources(pctx_t *c, const ynode_t *m, job_role_t *r)
     r->cpu = 1;
     r->memory_mb = 100;
     const ynode_t *rpi = jp_field(c, m, "resourcePerInstance", true);
-    if (rpi && jp_type_bad(c, rpi, "resourcePerInstance", JT_MAP))
+    if (rpi && jp_type_bad(c, rpi, "resourcePerInstance", YJ_MAP))
         rpi = NULL;
     size_t old = jp_path_push(c, "resourcePerInstance");
     if (rpi) {
@@ -403,7 +403,7 @@ static void parse_role(pctx_t *c, const ynode_t *key, const ynode_t *m, job_role
     r->instances = 1;
     if (!is_role_name(key->str))
         jp_add_error(c, key, NULL, "task role name must match ^[a-zA-Z_][a-zA-Z0-9_]*$");
-    if (jp_type_bad(c, m, NULL, JT_MAP)) {
+    if (jp_type_bad(c, m, NULL, YJ_MAP)) {
         r->ports = job_arena_alloc(c->spec, 2 * sizeof(*r->ports));
         return;
     }
@@ -426,7 +426,7 @@ static void parse_roles(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
     const ynode_t *m = jp_field(c, top, "taskRoles", true);
-    if (!m || jp_type_bad(c, m, "taskRoles", JT_MAP))
+    if (!m || jp_type_bad(c, m, "taskRoles", YJ_MAP))
         return;
     if (m->n == 0) {
         jp_add_error(c, m, "taskRoles", "must have at least one task role");
@@ -467,14 +467,14 @@ bool jp_role_exists(pctx_t *c, const ynode_t *key)
 static void parse_deploy_roles(pctx_t *c, const ynode_t *m, job_deployment_t *d)
 {
     const ynode_t *tr = jp_field(c, m, "taskRoles", false);
-    if (!tr || jp_type_bad(c, tr, "taskRoles", JT_MAP))
+    if (!tr || jp_type_bad(c, tr, "taskRoles", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "taskRoles");
     if (jp_check_map(c, tr, NULL)) {
         d->roles = job_arena_alloc(c->spec, (tr->n ? tr->n : 1) * sizeof(*d->roles));
         for (size_t i = 0; i < tr->n; i++) {
             const ynode_t *k = tr->pairs[i].key, *v = tr->pairs[i].val;
-            if (!jp_role_exists(c, k) || jp_type_bad(c, v, k->str, JT_MAP))
+            if (!jp_role_exists(c, k) || jp_type_bad(c, v, k->str, YJ_MAP))
                 continue;
             job_deploy_role_t *dr = &d->roles[d->n_roles++];
             size_t o2 = jp_path_push(c, k->str);
@@ -493,7 +493,7 @@ static void parse_deployments(pctx_t *c, const ynode_t *top)
 {
     job_spec_t *s = c->spec;
     const ynode_t *l = jp_field(c, top, "deployments", false);
-    if (!l || jp_type_bad(c, l, "deployments", JT_SEQ))
+    if (!l || jp_type_bad(c, l, "deployments", YJ_SEQ))
         return;
     if (l->n > JOB_MAX_DEPLOYMENTS) {
         jp_add_error(c, l, "deployments", "at most %d deployments are allowed",
@@ -506,7 +506,7 @@ static void parse_deployments(pctx_t *c, const ynode_t *top)
     for (size_t i = 0; i < l->n; i++) {
         const ynode_t *m = l->items[i];
         size_t o2 = jp_path_push_index(c, i);
-        if (!jp_type_bad(c, m, NULL, JT_MAP)) {
+        if (!jp_type_bad(c, m, NULL, YJ_MAP)) {
             jp_check_map(c, m, NULL);
             job_deployment_t *d = &s->deployments[s->n_deployments];
             d->name = jp_get_str(c, m, "name", true);
@@ -531,7 +531,7 @@ static void parse_defaults(pctx_t *c, const ynode_t *top)
     job_spec_t *s = c->spec;
     s->virtual_cluster = "default";
     const ynode_t *m = jp_field(c, top, "defaults", false);
-    if (!m || jp_type_bad(c, m, "defaults", JT_MAP))
+    if (!m || jp_type_bad(c, m, "defaults", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "defaults");
     jp_check_map(c, m, NULL);
@@ -560,13 +560,13 @@ static const char *const top_keys[] = {
 static void parse_top(pctx_t *c, const ynode_t *root)
 {
     job_spec_t *s = c->spec;
-    if (!root || job_ytype(root) == JT_NULL) {
+    if (!root || yjson_type(root) == YJ_NULL) {
         jp_add_error(c, root, NULL, "the document is empty");
         return;
     }
     if (root->kind != YNODE_MAP) {
         jp_add_error(c, root, NULL, "expected a map (a job protocol document), got %s",
-                     jt_names[job_ytype(root)]);
+                     jt_names[yjson_type(root)]);
         return;
     }
     jp_check_map(c, root, top_keys);
@@ -593,7 +593,7 @@ static void parse_top(pctx_t *c, const ynode_t *root)
 static void prereq_json(job_spec_t *s)
 {
     for (size_t i = 0; i < s->n_prereqs; i++)
-        s->prereqs[i].json = job_ynode_to_json(s->priv_->prereq_nodes[i]);
+        s->prereqs[i].json = yjson_from_node(s->priv_->prereq_nodes[i]);
 }
 
 static pai_err_t too_large(job_errors_t *errs, size_t len)

@@ -12,7 +12,7 @@
 
 static void parse_hived_role(pctx_t *c, const ynode_t *k, const ynode_t *v)
 {
-    if (!jp_role_exists(c, k) || jp_type_bad(c, v, k->str, JT_MAP))
+    if (!jp_role_exists(c, k) || jp_type_bad(c, v, k->str, YJ_MAP))
         return;
     job_role_t *r = (job_role_t *)job_role_find(c->spec, k->str);
     size_t old = jp_path_push(c, k->str);
@@ -29,7 +29,7 @@ static void parse_hived(pctx_t *c, const ynode_t *x)
 {
     job_extras_t *e = &c->spec->extras;
     const ynode_t *h = jp_field(c, x, "hivedScheduler", false);
-    if (!h || jp_type_bad(c, h, "hivedScheduler", JT_MAP))
+    if (!h || jp_type_bad(c, h, "hivedScheduler", YJ_MAP))
         return;
     e->has_hived = true;
     size_t old = jp_path_push(c, "hivedScheduler");
@@ -41,7 +41,7 @@ static void parse_hived(pctx_t *c, const ynode_t *x)
     jp_get_bool(c, h, "lazyPreemptionEnable", &e->lazy_preemption);
     jp_get_bool(c, h, "gangReleaseEnable", &e->gang_release);
     const ynode_t *tr = jp_field(c, h, "taskRoles", false);
-    if (tr && !jp_type_bad(c, tr, "taskRoles", JT_MAP)) {
+    if (tr && !jp_type_bad(c, tr, "taskRoles", YJ_MAP)) {
         size_t o2 = jp_path_push(c, "taskRoles");
         if (jp_check_map(c, tr, NULL))
             for (size_t i = 0; i < tr->n; i++)
@@ -71,7 +71,7 @@ static void check_plugin_params(pctx_t *c, const char *plugin, const ynode_t *p)
     } else if (strcmp(plugin, "cmd") == 0) {
         const ynode_t *cb = jp_field(c, p, "callbacks", false);
         if (cb)
-            (void)jp_type_bad(c, cb, "callbacks", JT_SEQ);
+            (void)jp_type_bad(c, cb, "callbacks", YJ_SEQ);
     } else if (strcmp(plugin, "git") == 0) {
         (void)jp_get_str(c, p, "repo", false);
     }
@@ -79,7 +79,7 @@ static void check_plugin_params(pctx_t *c, const char *plugin, const ynode_t *p)
 
 static void parse_plugin(pctx_t *c, const ynode_t *m, job_plugin_t *pl)
 {
-    if (jp_type_bad(c, m, NULL, JT_MAP))
+    if (jp_type_bad(c, m, NULL, YJ_MAP))
         return;
     jp_check_map(c, m, NULL);
     pl->plugin = jp_get_str(c, m, "plugin", true);
@@ -90,7 +90,7 @@ static void parse_plugin(pctx_t *c, const ynode_t *m, job_plugin_t *pl)
                      pl->plugin);
     (void)jp_get_str(c, m, "failurePolicy", false);
     const ynode_t *p = jp_field(c, m, "parameters", false);
-    if (p && jp_type_bad(c, p, "parameters", JT_MAP))
+    if (p && jp_type_bad(c, p, "parameters", YJ_MAP))
         p = NULL;
     if (p && pl->plugin) {
         size_t old = jp_path_push(c, "parameters");
@@ -98,7 +98,7 @@ static void parse_plugin(pctx_t *c, const ynode_t *m, job_plugin_t *pl)
             check_plugin_params(c, pl->plugin, p);
         jp_path_pop(c, old);
     }
-    pl->parameters = p ? job_ynode_to_json(p) : json_object();
+    pl->parameters = p ? yjson_from_node(p) : json_object();
 }
 
 static void parse_plugins(pctx_t *c, const ynode_t *x)
@@ -106,7 +106,7 @@ static void parse_plugins(pctx_t *c, const ynode_t *x)
     static const char key[] = "com.microsoft.pai.runtimeplugin";
     job_extras_t *e = &c->spec->extras;
     const ynode_t *l = jp_field(c, x, key, false);
-    if (!l || jp_type_bad(c, l, key, JT_SEQ))
+    if (!l || jp_type_bad(c, l, key, YJ_SEQ))
         return;
     e->plugins = job_arena_alloc(c->spec, (l->n ? l->n : 1) * sizeof(*e->plugins));
     size_t old = jp_path_push(c, key);
@@ -121,12 +121,12 @@ static void parse_plugins(pctx_t *c, const ynode_t *x)
 static void parse_storages(pctx_t *c, const ynode_t *x)
 {
     const ynode_t *l = jp_field(c, x, "storages", false);
-    if (!l || jp_type_bad(c, l, "storages", JT_SEQ))
+    if (!l || jp_type_bad(c, l, "storages", YJ_SEQ))
         return;
     size_t old = jp_path_push(c, "storages");
     for (size_t i = 0; i < l->n; i++) {
         size_t o2 = jp_path_push_index(c, i);
-        if (!jp_type_bad(c, l->items[i], NULL, JT_MAP)) {
+        if (!jp_type_bad(c, l->items[i], NULL, YJ_MAP)) {
             jp_check_map(c, l->items[i], NULL);
             (void)jp_get_str(c, l->items[i], "name", true);
             (void)jp_get_str(c, l->items[i], "mountPath", false);
@@ -134,20 +134,20 @@ static void parse_storages(pctx_t *c, const ynode_t *x)
         jp_path_pop(c, o2);
     }
     jp_path_pop(c, old);
-    c->spec->extras.storages = job_ynode_to_json(l);
+    c->spec->extras.storages = yjson_from_node(l);
 }
 
 static void parse_notification(pctx_t *c, const ynode_t *x)
 {
     const ynode_t *m = jp_field(c, x, "jobStatusChangeNotification", false);
-    if (!m || jp_type_bad(c, m, "jobStatusChangeNotification", JT_MAP))
+    if (!m || jp_type_bad(c, m, "jobStatusChangeNotification", YJ_MAP))
         return;
     size_t old = jp_path_push(c, "jobStatusChangeNotification");
     if (jp_check_map(c, m, NULL))
         for (size_t i = 0; i < m->n; i++)
-            (void)jp_type_bad(c, m->pairs[i].val, m->pairs[i].key->str, JT_BOOL);
+            (void)jp_type_bad(c, m->pairs[i].val, m->pairs[i].key->str, YJ_BOOL);
     jp_path_pop(c, old);
-    c->spec->extras.notification = job_ynode_to_json(m);
+    c->spec->extras.notification = yjson_from_node(m);
 }
 
 void jp_parse_extras(pctx_t *c, const ynode_t *top)
@@ -156,9 +156,9 @@ void jp_parse_extras(pctx_t *c, const ynode_t *top)
     e->gang_allocation = true;
     e->priority_class = JOB_PRIO_TEST;
     const ynode_t *x = jp_field(c, top, "extras", false);
-    if (x && jp_type_bad(c, x, "extras", JT_MAP))
+    if (x && jp_type_bad(c, x, "extras", YJ_MAP))
         x = NULL;
-    e->json = x ? job_ynode_to_json(x) : json_object();
+    e->json = x ? yjson_from_node(x) : json_object();
     if (!x)
         return;
     c->spec->priv_->extras = x;

@@ -37,7 +37,7 @@ void jp_add_error(pctx_t *c, const ynode_t *at, const char *field, const char *f
 size_t jp_path_push(pctx_t *c, const char *seg);
 size_t jp_path_push_index(pctx_t *c, size_t i);
 void jp_path_pop(pctx_t *c, size_t old);
-bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t);
+bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, yjson_type_t t);
 const ynode_t *jp_field(pctx_t *c, const ynode_t *map, const char *key, bool required);
 const char *jp_get_str(pctx_t *c, const ynode_t *map, const char *key, bool required);
 const char *jp_get_str_or_num(pctx_t *c, const ynode_t *map, const char *key);

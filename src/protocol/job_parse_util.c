@@ -84,9 +84,9 @@ static const char *const jt_expect[] = {"null",     "a boolean", "an integer", "
                                         "a string", "a map",     "a list"};
 
 /* True (after reporting) unless v has type t. */
-bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t)
+bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, yjson_type_t t)
 {
-    jtype_t got = job_ytype(v);
+    yjson_type_t got = yjson_type(v);
     if (got == t)
         return false;
     jp_add_error(c, v, field, "expected %s, got %s", jt_expect[t], jt_names[got]);
@@ -98,7 +98,7 @@ bool jp_type_bad(pctx_t *c, const ynode_t *v, const char *field, jtype_t t)
 const ynode_t *jp_field(pctx_t *c, const ynode_t *map, const char *key, bool required)
 {
     const ynode_t *v = ynode_get(map, key);
-    if (v && job_ytype(v) == JT_NULL)
+    if (v && yjson_type(v) == YJ_NULL)
         v = NULL;
     if (!v && required)
         jp_add_error(c, map, key, "required field is missing");
@@ -108,7 +108,7 @@ const ynode_t *jp_field(pctx_t *c, const ynode_t *map, const char *key, bool req
 const char *jp_get_str(pctx_t *c, const ynode_t *map, const char *key, bool required)
 {
     const ynode_t *v = jp_field(c, map, key, required);
-    if (!v || jp_type_bad(c, v, key, JT_STRING))
+    if (!v || jp_type_bad(c, v, key, YJ_STRING))
         return NULL;
     return v->str;
 }
@@ -119,8 +119,8 @@ const char *jp_get_str_or_num(pctx_t *c, const ynode_t *map, const char *key)
     const ynode_t *v = jp_field(c, map, key, false);
     if (!v)
         return NULL;
-    jtype_t t = job_ytype(v);
-    if (t == JT_STRING || t == JT_INT || t == JT_FLOAT)
+    yjson_type_t t = yjson_type(v);
+    if (t == YJ_STRING || t == YJ_INT || t == YJ_FLOAT)
         return v->str;
     jp_add_error(c, v, key, "expected a string or a number, got %s", jt_names[t]);
     return NULL;
@@ -129,9 +129,9 @@ const char *jp_get_str_or_num(pctx_t *c, const ynode_t *map, const char *key)
 bool jp_int_in_range(pctx_t *c, const ynode_t *v, const char *key, int64_t min, int64_t max,
                      int64_t *out)
 {
-    if (jp_type_bad(c, v, key, JT_INT))
+    if (jp_type_bad(c, v, key, YJ_INT))
         return false;
-    if (!job_yint(v, out)) {
+    if (!yjson_int(v, out)) {
         jp_add_error(c, v, key, "integer out of range");
         return false;
     }
@@ -160,9 +160,9 @@ void jp_get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t
 {
     const ynode_t *v = jp_field(c, map, key, false);
     int64_t x;
-    if (!v || jp_type_bad(c, v, key, JT_INT))
+    if (!v || jp_type_bad(c, v, key, YJ_INT))
         return;
-    if (!job_yint(v, &x) || (x != -1 && x < 1) || x > max) {
+    if (!yjson_int(v, &x) || (x != -1 && x < 1) || x > max) {
         jp_add_error(c, v, key, "must be -1 or between 1 and %lld", (long long)max);
         return;
     }
@@ -172,7 +172,7 @@ void jp_get_count_or_off(pctx_t *c, const ynode_t *map, const char *key, int64_t
 void jp_get_bool(pctx_t *c, const ynode_t *map, const char *key, bool *out)
 {
     const ynode_t *v = jp_field(c, map, key, false);
-    if (v && !jp_type_bad(c, v, key, JT_BOOL))
+    if (v && !jp_type_bad(c, v, key, YJ_BOOL))
         *out = ynode_as_bool(v, out) && *out;
 }
 
@@ -183,7 +183,7 @@ const char **jp_get_str_list(pctx_t *c, const ynode_t *map, const char *key, boo
 {
     const ynode_t *v = jp_field(c, map, key, required);
     *n_out = 0;
-    if (!v || jp_type_bad(c, v, key, JT_SEQ))
+    if (!v || jp_type_bad(c, v, key, YJ_SEQ))
         return NULL;
     if (v->n == 0) {
         if (empty_reason)
@@ -196,7 +196,7 @@ const char **jp_get_str_list(pctx_t *c, const ynode_t *map, const char *key, boo
     for (size_t i = 0; i < v->n; i++) {
         char idx[32];
         snprintf(idx, sizeof(idx), "[%zu]", i);
-        if (jp_type_bad(c, v->items[i], idx, JT_STRING))
+        if (jp_type_bad(c, v->items[i], idx, YJ_STRING))
             ok = false;
         else
             out[i] = v->items[i]->str;
@@ -258,7 +258,8 @@ bool jp_check_map(pctx_t *c, const ynode_t *map, const char *const *allowed)
     for (size_t i = 0; i < map->n; i++) {
         const ynode_t *k = map->pairs[i].key;
         if (k->kind != YNODE_SCALAR) {
-            jp_add_error(c, k, NULL, "field names must be strings, got %s", jt_names[job_ytype(k)]);
+            jp_add_error(c, k, NULL, "field names must be strings, got %s",
+                         jt_names[yjson_type(k)]);
             return false;
         }
         if (allowed && !jp_in_list(allowed, k->str))

@@ -25,153 +25,6 @@
 /* Bound on one rendered script: templates can repeat a large parameter. */
 #define JOB_MAX_SCRIPT (4u * 1024 * 1024)
 
-/* ------------------------------------------------------- scalar typing */
-
-static bool is_one_of(const char *s, const char *const *v)
-{
-    for (; *v; v++)
-        if (strcmp(s, *v) == 0)
-            return true;
-    return false;
-}
-
-static bool all_digits(const char *s, int base)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        int ok = base == 16 ? isxdigit((unsigned char)*s) : (*s >= '0' && *s < '0' + base);
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-static bool looks_int(const char *s)
-{
-    if (s[0] == '0' && s[1] == 'x')
-        return all_digits(s + 2, 16);
-    if (s[0] == '0' && s[1] == 'o')
-        return all_digits(s + 2, 8);
-    if (*s == '-' || *s == '+')
-        s++;
-    return all_digits(s, 10);
-}
-
-static bool looks_float(const char *s)
-{
-    static const char *const special[] = {".inf",  ".Inf",  ".INF",  "+.inf", "+.Inf",
-                                          "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
-                                          ".NaN",  ".NAN",  NULL};
-    if (is_one_of(s, special))
-        return true;
-    if (*s == '-' || *s == '+')
-        s++;
-    size_t digits = 0;
-    while (isdigit((unsigned char)*s))
-        s++, digits++;
-    if (*s == '.') {
-        s++;
-        while (isdigit((unsigned char)*s))
-            s++, digits++;
-    }
-    if (!digits)
-        return false;
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '-' || *s == '+')
-            s++;
-        if (!isdigit((unsigned char)*s))
-            return false;
-        while (isdigit((unsigned char)*s))
-            s++;
-    }
-    return *s == '\0';
-}
-
-static jtype_t plain_type(const char *s)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-    static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
-    if (is_one_of(s, nulls))
-        return JT_NULL;
-    if (is_one_of(s, bools))
-        return JT_BOOL;
-    if (looks_int(s))
-        return JT_INT;
-    if (looks_float(s))
-        return JT_FLOAT;
-    return JT_STRING;
-}
-
-jtype_t job_ytype(const ynode_t *n)
-{
-    if (!n)
-        return JT_NULL;
-    if (n->kind == YNODE_MAP)
-        return JT_MAP;
-    if (n->kind == YNODE_SEQ)
-        return JT_SEQ;
-    if (!n->plain)
-        return JT_STRING;
-    return plain_type(n->str);
-}
-
-bool job_yint(const ynode_t *n, int64_t *out)
-{
-    const char *s = n->str;
-    int base = 10;
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
-        base = s[1] == 'x' ? 16 : 8;
-        s += 2;
-    }
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, base);
-    if (errno || *end || end == s)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* ---------------------------------------------------------------- JSON */
-
-static json_t *scalar_to_json(const ynode_t *n)
-{
-    int64_t i;
-    switch (job_ytype(n)) {
-    case JT_NULL:
-        return json_null();
-    case JT_BOOL:
-        return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
-    case JT_INT:
-        return job_yint(n, &i) ? json_integer(i) : json_string(n->str);
-    case JT_FLOAT: {
-        double d = strtod(n->str, NULL);
-        return isfinite(d) ? json_real(d) : json_string(n->str);
-    }
-    default:
-        return json_stringn(n->str, n->len);
-    }
-}
-
-json_t *job_ynode_to_json(const ynode_t *n)
-{
-    if (!n)
-        return json_null();
-    if (n->kind == YNODE_SCALAR)
-        return scalar_to_json(n);
-    json_t *j = n->kind == YNODE_MAP ? json_object() : json_array();
-    for (size_t i = 0; j && i < n->n; i++) {
-        if (n->kind == YNODE_SEQ) {
-            json_array_append_new(j, job_ynode_to_json(n->items[i]));
-        } else if (n->pairs[i].key->kind == YNODE_SCALAR) {
-            json_object_set_new(j, n->pairs[i].key->str, job_ynode_to_json(n->pairs[i].val));
-        }
-    }
-    return j;
-}
-
 /* ----------------------------------------------------------- templates */
 
 typedef struct {
@@ -286,7 +139,7 @@ static pai_err_t append_value(buf_t *b, const ynode_t *v)
         }
         return rc;
     }
-    json_t *j = job_ynode_to_json(v);
+    json_t *j = yjson_from_node(v);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref(j);
     if (!s)
@@ -315,7 +168,7 @@ static pai_err_t resolve(rctx_t *r, const char *e, const char *end, buf_t *b)
     const ynode_t *v = walk_path(r, root, p, end);
     if (!r->budget)
         return PAI_E_TOO_LARGE;
-    if (!v || job_ytype(v) == JT_NULL)
+    if (!v || yjson_type(v) == YJ_NULL)
         return PAI_E_NOT_FOUND;
     if (secret && !r->with_secrets)
         return buf_puts(b, JOB_SECRET_MASK);
@@ -477,7 +330,7 @@ static void set_str(json_t *o, const char *k, const char *v)
 static json_t *secrets_json(const job_spec_t *s, bool mask)
 {
     if (!mask)
-        return job_ynode_to_json(s->priv_->secrets);
+        return yjson_from_node(s->priv_->secrets);
     json_t *o = json_object();
     for (size_t i = 0; o && i < s->secrets.n; i++)
         json_object_set_new(o, s->secrets.items[i].key, json_string(JOB_SECRET_MASK));
@@ -531,7 +384,7 @@ json_t *job_to_json(const job_spec_t *s, bool mask_secrets)
     set_str(o, "contributor", s->contributor);
     set_str(o, "description", s->description);
     if (s->priv_->parameters)
-        json_object_set_new(o, "parameters", job_ynode_to_json(s->priv_->parameters));
+        json_object_set_new(o, "parameters", yjson_from_node(s->priv_->parameters));
     if (s->priv_->secrets)
         json_object_set_new(o, "secrets", secrets_json(s, mask_secrets));
     json_object_set_new(o, "jobRetryCount", json_integer(s->job_retry_count));
@@ -542,7 +395,7 @@ json_t *job_to_json(const job_spec_t *s, bool mask_secrets)
         json_object_set_new(roles, s->roles[i].name, role_json(&s->roles[i]));
     json_object_set_new(o, "taskRoles", roles);
     if (s->priv_->deployments)
-        json_object_set_new(o, "deployments", job_ynode_to_json(s->priv_->deployments));
+        json_object_set_new(o, "deployments", yjson_from_node(s->priv_->deployments));
     json_object_set_new(def, "virtualCluster", json_string(s->virtual_cluster));
     if (s->deployment)
         json_object_set_new(def, "deployment", json_string(s->deployment->name));
@@ -563,7 +416,7 @@ static yaml_scalar_style_t string_style(const char *s)
 {
     if (strchr(s, '\n'))
         return YAML_LITERAL_SCALAR_STYLE;
-    if (plain_type(s) != JT_STRING)
+    if (yjson_plain_type(s) != YJ_STRING)
         return YAML_SINGLE_QUOTED_SCALAR_STYLE;
     return YAML_ANY_SCALAR_STYLE;
 }

@@ -15,6 +15,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/yamljson.h"
 #include "common/yamltree.h"
 
 typedef enum { OPT_STR, OPT_INT, OPT_JSON } opt_type_t;
@@ -119,45 +120,6 @@ static pai_err_t opt_set(server_config_t *cfg, const opt_t *o, const char *val, 
     return PAI_E_INVALID;
 }
 
-/* ---- YAML -> JSON (for list options) ----------------------------------- */
-
-static json_t *scalar_to_json(const ynode_t *n)
-{
-    int64_t i;
-    double d;
-    bool b;
-    if (n->plain) {
-        if (ynode_is_null(n))
-            return json_null();
-        if (ynode_as_i64(n, &i))
-            return json_integer(i);
-        if (ynode_as_double(n, &d))
-            return json_real(d);
-        if (ynode_as_bool(n, &b))
-            return json_boolean(b);
-    }
-    return json_stringn(n->str, n->len);
-}
-
-static json_t *ynode_to_json(const ynode_t *n)
-{
-    if (!n)
-        return json_null();
-    if (n->kind == YNODE_SCALAR)
-        return scalar_to_json(n);
-    if (n->kind == YNODE_SEQ) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < n->n; i++)
-            json_array_append_new(a, ynode_to_json(n->items[i]));
-        return a;
-    }
-    json_t *o = json_object();
-    for (size_t i = 0; i < n->n; i++)
-        if (n->pairs[i].key->kind == YNODE_SCALAR)
-            json_object_set_new(o, n->pairs[i].key->str, ynode_to_json(n->pairs[i].val));
-    return o;
-}
-
 static pai_err_t check_storages(const json_t *a, const char *src, char *err, size_t errlen)
 {
     size_t i;
@@ -191,7 +153,7 @@ static pai_err_t apply_yaml_pair(server_config_t *cfg, const ypair_t *p, const c
         return PAI_E_INVALID;
     }
     if (o->type == OPT_JSON) {
-        json_t *j = ynode_to_json(p->val);
+        json_t *j = yjson_from_node(p->val);
         if (check_storages(j, src, err, errlen) != PAI_OK) {
             json_decref(j);
             return PAI_E_INVALID;

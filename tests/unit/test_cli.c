@@ -130,21 +130,6 @@ TEST(job_names_and_paths)
     free(p);
 }
 
-TEST(yaml_to_json_keeps_types_and_quoted_strings)
-{
-    const char *y = "a: 1\nb: 0.5\nc: true\nd: '1'\ne: ~\nf: [x, 2]\ng: {h: text}\n";
-    ydoc_t *doc = NULL;
-    yerr_t err;
-    CHECK(ydoc_parse(y, strlen(y), &doc, &err) == PAI_OK);
-    json_t *j = cli_yaml_to_json(ydoc_root(doc));
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    CHECK_STR_EQ(s, "{\"a\":1,\"b\":0.5,\"c\":true,\"d\":\"1\",\"e\":null,\"f\":[\"x\",2],"
-                    "\"g\":{\"h\":\"text\"}}");
-    free(s);
-    json_decref(j);
-    ydoc_free(doc);
-}
-
 static int hived(const char *path, up_node_t *n)
 {
     FILE *saved = stderr;
@@ -198,5 +183,5 @@ TEST(hived_refuses_files_without_nodes)
 RUN_TESTS(args_take_options_in_both_spellings_and_positionals,
           args_refuse_unknown_missing_and_extra, args_int_option_bounds, help_lists_every_option,
           table_aligns_columns_and_fills_empty_cells, job_names_and_paths,
-          yaml_to_json_keeps_types_and_quoted_strings, hived_nodes_of_the_multi_vc_example,
-          hived_nodes_of_reference_configs, hived_refuses_files_without_nodes)
+          hived_nodes_of_the_multi_vc_example, hived_nodes_of_reference_configs,
+          hived_refuses_files_without_nodes)

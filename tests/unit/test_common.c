@@ -17,6 +17,7 @@
 #include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
+#include "common/yamljson.h"
 #include "common/yamltree.h"
 #include "test.h"
 
@@ -369,6 +370,59 @@ TEST(strmap_copies_its_keys)
     strmap_free(m);
 }
 
+static char *yaml_as_json(const char *y)
+{
+    json_t *j = yjson_from_text(y, strlen(y));
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return s;
+}
+
+TEST(yaml_to_json_keeps_types_and_quoted_strings)
+{
+    char *s = yaml_as_json("a: 1\nb: 0.5\nc: true\nd: '1'\ne: ~\nf: [x, 2]\ng: {h: text}\n");
+    CHECK_STR_EQ(s, "{\"a\":1,\"b\":0.5,\"c\":true,\"d\":\"1\",\"e\":null,\"f\":[\"x\",2],"
+                    "\"g\":{\"h\":\"text\"}}");
+    free(s);
+}
+
+TEST(yaml_to_json_follows_the_core_schema)
+{
+    static const struct {
+        const char *yaml, *json;
+    } cases[] = {
+        {"010", "10"}, /* decimal, not octal */
+        {"0x1F", "31"},
+        {"0o17", "15"},
+        {"-7", "-7"},
+        {"+3", "3"},
+        {"1e3", "1000.0"},
+        {".5", "0.5"},
+        {"TRUE", "true"},
+        {"False", "false"},
+        {"tRuE", "\"tRuE\""},
+        {"yes", "\"yes\""},
+        {"NULL", "null"},
+        {"nUlL", "\"nUlL\""},
+        {"\"true\"", "\"true\""},
+        {"'12'", "\"12\""},
+        {"|\n  12\n", "\"12\\n\""},
+        {".inf", "\".inf\""},                                 /* no inf in JSON: the text stays */
+        {"99999999999999999999", "\"99999999999999999999\""}, /* beyond int64 */
+        {"1_000", "\"1_000\""},
+        {"0x", "\"0x\""},
+        {"12abc", "\"12abc\""},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char *s = yaml_as_json(cases[i].yaml);
+        CHECK_STR_EQ(s, cases[i].json);
+        free(s);
+    }
+    CHECK(yjson_from_text("a: [", 4) == NULL);
+    CHECK(yjson_plain_type("1.5") == YJ_FLOAT && yjson_plain_type("~") == YJ_NULL);
+    CHECK(yjson_plain_type("1.2.3") == YJ_STRING);
+}
+
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
           xjson_pack_aborts_with_the_format_on_a_mistake, allocators_never_return_null,
           names_follow_openpai_pattern, errors_map_to_openpai_codes, yaml_tree_keeps_positions,
@@ -379,4 +433,5 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           vec_reserve_refuses_sizes_that_overflow,
           promtext_writes_families_samples_and_escapes_labels,
           strmap_puts_gets_replaces_and_owns_its_values,
-          strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys)
+          strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys,
+          yaml_to_json_keeps_types_and_quoted_strings, yaml_to_json_follows_the_core_schema)
