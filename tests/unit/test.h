@@ -7,14 +7,37 @@
  * cannot run here calls test_skip("reason") and returns: it prints
  * "ok - name # SKIP reason", which tests/run.sh counts as skipped.
  *
+ * Each test runs in a child process of its own, so a crash, an abort, a
+ * sanitizer error or a signal is that test's failure ("not ok - name: killed
+ * by signal 11 (Segmentation fault)") and the rest of the file still runs;
+ * no test sees what an earlier one left in memory.  Under ASan each child
+ * checks for leaks before it exits, so a leak fails the test that made it.
+ *
  *   TEST(parses_hello_world) { CHECK(x == 1); CHECK_STR_EQ(a, "b"); }
  *   RUN_TESTS(parses_hello_world, other_test)
  */
 #ifndef PAI_TESTS_TEST_H
 #define PAI_TESTS_TEST_H
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_LSAN_ 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_LSAN_ 1
+#endif
+#endif
+#ifdef TEST_LSAN_
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "common/util.h" /* util_alloc_init: the binaries' allocation policy */
 
@@ -72,20 +95,76 @@ typedef struct {
     void (*fn)(void);
 } test_case_t;
 
+enum { TEST_SKIP_LEN_ = 256 };
+
+/* The child: runs the test and exits 0 (passed or skipped) or 1 (failed); a
+ * skip reason goes to skip_out, a page shared with the parent. */
+_Noreturn static inline void test_child_(const test_case_t *c, char *skip_out)
+{
+    test_failed_ = 0;
+    test_skip_ = NULL;
+    c->fn();
+#ifdef TEST_LSAN_
+    if (__lsan_do_recoverable_leak_check()) {
+        fprintf(stderr, "  leaks found (LeakSanitizer report above)\n");
+        test_failed_ = 1;
+    }
+#endif
+    if (test_skip_)
+        snprintf(skip_out, TEST_SKIP_LEN_, "%s", test_skip_);
+    fflush(stdout);
+    fflush(stderr);
+    /* _exit: the parent's atexit handlers (temp dir clean-ups) are not the child's */
+    _exit(test_failed_ ? 1 : 0);
+}
+
+/* Runs one test in a child process and prints its line; returns 1 when it failed. */
+static inline int test_run_one_(const test_case_t *c, char *skip)
+{
+    skip[0] = '\0';
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        printf("not ok - %s: fork: %s\n", c->name, strerror(errno));
+        return 1;
+    }
+    if (pid == 0)
+        test_child_(c, skip);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            printf("not ok - %s: waitpid: %s\n", c->name, strerror(errno));
+            return 1;
+        }
+    int failed = !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    if (WIFSIGNALED(st))
+        printf("not ok - %s: killed by signal %d (%s)\n", c->name, WTERMSIG(st),
+               strsignal(WTERMSIG(st)));
+    else if (failed && WEXITSTATUS(st) != 1)
+        printf("not ok - %s: exited with status %d\n", c->name, WEXITSTATUS(st));
+    else if (failed)
+        printf("not ok - %s\n", c->name);
+    else if (skip[0])
+        printf("ok - %s # SKIP %s\n", c->name, skip);
+    else
+        printf("ok - %s\n", c->name);
+    fflush(stdout);
+    return failed;
+}
+
 static inline int test_run_all_(const test_case_t *cases, size_t n)
 {
-    int failures = 0;
-    for (size_t i = 0; i < n; i++) {
-        test_failed_ = 0;
-        test_skip_ = NULL;
-        cases[i].fn();
-        if (test_skip_ && !test_failed_)
-            printf("ok - %s # SKIP %s\n", cases[i].name, test_skip_);
-        else
-            printf("%s - %s\n", test_failed_ ? "not ok" : "ok", cases[i].name);
-        fflush(stdout);
-        failures += test_failed_;
+    char *skip =
+        mmap(NULL, TEST_SKIP_LEN_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (skip == MAP_FAILED) {
+        perror("test.h: mmap");
+        return 1;
     }
+    int failures = 0;
+    for (size_t i = 0; i < n; i++)
+        failures += test_run_one_(&cases[i], skip);
+    munmap(skip, TEST_SKIP_LEN_);
     return failures ? 1 : 0;
 }
 

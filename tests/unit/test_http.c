@@ -1,5 +1,7 @@
 /* test_http.c - the HTTP layer on a real socket: routing, 404/405/413,
- * permission checks before handlers, error bodies, metrics counting. */
+ * permission checks before handlers, error bodies, metrics counting.  Each
+ * test starts its own server (up) and stops it (down): tests run in
+ * separate processes and share nothing. */
 #include <curl/curl.h>
 #include <string.h>
 
@@ -62,21 +64,42 @@ static char *admin_token(void)
     return t;
 }
 
-TEST(starts_on_a_free_port)
+/* A server context and an HTTP server on a free loopback port; false (and
+ * the test failed) when either could not start. */
+static const http_limits_t lim = {.max_connections = 64, .per_addr_idle = 16, .idle_timeout_s = 30};
+
+static bool up(void)
 {
     char err[256];
-    http_limits_t lim = {.max_connections = 64, .per_addr_idle = 16, .idle_timeout_s = 30};
     CHECK(srvctx_open(&S, NULL, NULL) == 0);
     CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, &lim, &H, err, sizeof(err)) == PAI_OK);
     CHECK(H && http_server_port(H) > 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", H ? http_server_port(H) : 0);
+    return H != NULL;
+}
+
+static void down(void)
+{
+    http_server_stop(H);
+    H = NULL;
+    srvctx_close(&S);
+}
+
+TEST(starts_on_a_free_port)
+{
+    char err[256];
+    if (!up())
+        return;
     http_server_t *h2 = NULL;
     CHECK(http_server_start(&S.ctx, "not-an-ip", 0, &lim, &h2, err, sizeof(err)) == PAI_E_INVALID);
     CHECK_STR_CONTAINS(err, "not-an-ip");
+    down();
 }
 
 TEST(unknown_paths_are_no_api_and_wrong_methods_405)
 {
+    if (!up())
+        return;
     reply_t r = req("GET", "/api/v2/none", NULL, NULL);
     CHECK_INT_EQ(r.status, 404);
     CHECK_STR_CONTAINS(r.body, "\"code\":\"NoApiError\"");
@@ -85,10 +108,13 @@ TEST(unknown_paths_are_no_api_and_wrong_methods_405)
     CHECK_STR_CONTAINS(r.body, "MethodNotAllowedError");
     r = req("GET", "//api//v2/info/", NULL, NULL);
     CHECK_INT_EQ(r.status, 200);
+    down();
 }
 
 TEST(permission_is_checked_before_the_handler)
 {
+    if (!up())
+        return;
     reply_t r = req("POST", "/api/v2/users", NULL, "{\"username\":\"x1\",\"password\":\"123456\"}");
     CHECK_INT_EQ(r.status, 401);
     CHECK_STR_CONTAINS(r.body, "UnauthorizedUserError");
@@ -106,10 +132,13 @@ TEST(permission_is_checked_before_the_handler)
     CHECK_STR_CONTAINS(r.body, "\"username\":\"x1\"");
     free(ut);
     free(t);
+    down();
 }
 
 TEST(body_over_the_limit_is_413)
 {
+    if (!up())
+        return;
     char *t = admin_token();
     size_t n = PAI_MAX_HTTP_BODY + 10;
     char *big = malloc(n + 1);
@@ -120,10 +149,16 @@ TEST(body_over_the_limit_is_413)
     CHECK_STR_CONTAINS(r.body, "RequestEntityTooLargeError");
     free(big);
     free(t);
+    down();
 }
 
 TEST(requests_are_counted_for_metrics)
 {
+    if (!up())
+        return;
+    req("GET", "/api/v2/info", NULL, NULL);
+    req("GET", "/api/v2/none", NULL, NULL);
+    req("POST", "/api/v2/users", NULL, "{}");
     buf_t b;
     buf_init(&b, 1 << 20);
     metrics_collect(S.ctx.metrics, &b);
@@ -133,15 +168,18 @@ TEST(requests_are_counted_for_metrics)
     CHECK_STR_CONTAINS(buf_str(&b), "pai_api_request_duration_seconds_count{method=\"POST\","
                                     "route=\"/api/v2/users\"}");
     buf_free(&b);
+    down();
 }
 
 TEST(stops_cleanly)
 {
-    http_server_stop(H);
-    H = NULL;
+    if (!up())
+        return;
     reply_t r = req("GET", "/api/v2/info", NULL, NULL);
+    CHECK_INT_EQ(r.status, 200);
+    down();
+    r = req("GET", "/api/v2/info", NULL, NULL);
     CHECK_INT_EQ(r.status, 0);
-    srvctx_close(&S);
 }
 
 RUN_TESTS(starts_on_a_free_port, unknown_paths_are_no_api_and_wrong_methods_405,
