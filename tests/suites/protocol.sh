@@ -122,4 +122,6 @@ if [ -f "$f" ]; then
      [ "$(grep -c 'git clone' <<<"$out")" -eq 1 ]; then ok "render --role picks one role, deployment once"
   else notok "render --role picks one role, deployment once" "$out"; fi
   "$PAI" job render "$f" --role nosuch >/dev/null 2>&1 && notok "render unknown role fails" || ok "render unknown role fails"
+else
+  notok "render --role picks one role, deployment once" "missing $f"
 fi
