@@ -12,11 +12,10 @@
  *     do not race.  A schema newer than this binary is refused.
  *   - Values only travel as parameters of prepared statements (PQprepare /
  *     PQexecPrepared); no SQL text is ever built from data.
- *   - Writes: group commit, as in sqlite.c.  Callers enqueue a request and
- *     wait; one committer thread owns the write connection, takes everything
- *     queued and runs it in one transaction, COMMITting once
- *     (synchronous_commit on: the WAL is flushed before COMMIT returns), then
- *     wakes the waiters.  The group travels in one round trip (libpq
+ *   - Writes: group commit (store.c).  The committer thread owns the write
+ *     connection and runs each group in one transaction, COMMITting once
+ *     (synchronous_commit on: the WAL is flushed before COMMIT returns).
+ *     The group travels in one round trip (libpq
  *     pipeline mode: BEGIN and every operation, then a sync); COMMIT is sent
  *     only once every result is in, so until then a failure leaves nothing
  *     committed and the group can safely be tried again.  INSERT uses
@@ -91,16 +90,6 @@ typedef struct {
     bool ready; /* session set up and statements prepared */
 } conn_t;
 
-/* One caller's write, queued for the committer. */
-typedef struct wreq {
-    const store_op_t *ops;
-    size_t n;
-    bool strict_del;
-    pai_err_t rc;
-    bool done;
-    struct wreq *next;
-} wreq_t;
-
 struct pg_store {
     char *url;
     conn_t writer;
@@ -109,14 +98,6 @@ struct pg_store {
     bool reader_busy[PG_READ_POOL];
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
-
-    pthread_mutex_t qlock;
-    pthread_cond_t qcond;    /* committer waits for work */
-    pthread_cond_t donecond; /* writers wait for their group */
-    wreq_t *qhead, *qtail;
-    bool stopping;
-    pthread_t committer;
-    bool committer_started;
 };
 
 /* ---- connections ------------------------------------------------------- */
@@ -355,7 +336,7 @@ static pai_err_t run_op(conn_t *c, const store_op_t *op, bool strict_del, bool *
 
 /* One request inside the open transaction; a multi-operation request runs
  * inside a SAVEPOINT so that its failure undoes only its own changes. */
-static pai_err_t apply_req(conn_t *c, const wreq_t *r, bool *aborted)
+static pai_err_t apply_req(conn_t *c, const store_req_t *r, bool *aborted)
 {
     bool multi = r->n > 1;
     if (multi && !conn_cmd(c, "SAVEPOINT pai_req")) {
@@ -375,7 +356,7 @@ static pai_err_t apply_req(conn_t *c, const wreq_t *r, bool *aborted)
 }
 
 /* One request in a transaction of its own (the retry path). */
-static pai_err_t commit_alone(conn_t *c, const wreq_t *r)
+static pai_err_t commit_alone(conn_t *c, const store_req_t *r)
 {
     bool aborted = false;
     if (!conn_ensure(c) || !conn_cmd(c, "BEGIN"))
@@ -390,22 +371,22 @@ static pai_err_t commit_alone(conn_t *c, const wreq_t *r)
 
 /* The group in one transaction, one statement at a time (savepoints for
  * multi-operation requests); see DESIGN for the retry. */
-static void commit_sequential(conn_t *c, wreq_t *list)
+static void commit_sequential(conn_t *c, store_req_t *list)
 {
     bool aborted = !conn_ensure(c) || !conn_cmd(c, "BEGIN");
-    for (wreq_t *r = list; r && !aborted; r = r->next)
+    for (store_req_t *r = list; r && !aborted; r = r->next)
         r->rc = apply_req(c, r, &aborted);
     if (!aborted) {
         if (conn_cmd(c, "COMMIT"))
             return;
         /* The outcome of a failed COMMIT is unknown: report, never retry. */
-        for (wreq_t *r = list; r; r = r->next)
+        for (store_req_t *r = list; r; r = r->next)
             r->rc = PAI_E_IO;
         return;
     }
     if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
         (void)conn_cmd(c, "ROLLBACK");
-    for (wreq_t *r = list; r; r = r->next)
+    for (store_req_t *r = list; r; r = r->next)
         r->rc = commit_alone(c, r);
 }
 
@@ -440,10 +421,10 @@ static ExecStatusType next_result(conn_t *c, bool *zero_rows)
 typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR } pipe_outcome_t;
 
 /* Read the pipeline's results into the requests. */
-static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
+static pipe_outcome_t read_pipeline(conn_t *c, store_req_t *list)
 {
     bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
-    for (wreq_t *r = list; r; r = r->next) {
+    for (store_req_t *r = list; r; r = r->next) {
         r->rc = PAI_OK;
         for (size_t i = 0; i < r->n; i++) {
             if (next_result(c, &zero) != PGRES_COMMAND_OK) {
@@ -467,14 +448,14 @@ static pipe_outcome_t read_pipeline(conn_t *c, wreq_t *list)
 /* The whole group in one round trip: BEGIN and every operation pipelined,
  * then COMMIT once all results are in (COMMIT is never sent before we know
  * the transaction is good, so a failure here is always safe to retry). */
-static void commit_pipelined(conn_t *c, wreq_t *list)
+static void commit_pipelined(conn_t *c, store_req_t *list)
 {
     if (!conn_ensure(c) || !PQenterPipelineMode(c->pg)) {
         commit_sequential(c, list);
         return;
     }
     bool sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-    for (wreq_t *r = list; r && sent; r = r->next)
+    for (store_req_t *r = list; r && sent; r = r->next)
         for (size_t i = 0; i < r->n && sent; i++)
             sent = send_op(c, &r->ops[i]);
     pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_ERROR;
@@ -486,7 +467,7 @@ static void commit_pipelined(conn_t *c, wreq_t *list)
     if (out == PIPE_DONE) {
         if (conn_cmd(c, "COMMIT"))
             return;
-        for (wreq_t *r = list; r; r = r->next)
+        for (store_req_t *r = list; r; r = r->next)
             r->rc = PAI_E_IO; /* the outcome of a failed COMMIT is unknown */
         return;
     }
@@ -496,66 +477,22 @@ static void commit_pipelined(conn_t *c, wreq_t *list)
         commit_sequential(c, list);
         return;
     }
-    for (wreq_t *r = list; r; r = r->next)
+    for (store_req_t *r = list; r; r = r->next)
         r->rc = commit_alone(c, r);
 }
 
 /* Run one group of requests in one transaction. */
-static void commit_group(pg_store_t *st, wreq_t *list)
+static void pg_commit_group(void *be, store_req_t *list)
 {
+    pg_store_t *st = be;
     size_t ops = 0;
-    for (wreq_t *r = list; r; r = r->next)
+    for (store_req_t *r = list; r; r = r->next)
         ops += r->n;
     /* a bounded pipeline: its results must fit the socket buffers */
     if (ops <= PG_PIPELINE_MAX)
         commit_pipelined(&st->writer, list);
     else
         commit_sequential(&st->writer, list);
-}
-
-static void *committer_main(void *arg)
-{
-    pg_store_t *st = arg;
-    pthread_mutex_lock(&st->qlock);
-    for (;;) {
-        while (!st->qhead && !st->stopping)
-            pthread_cond_wait(&st->qcond, &st->qlock);
-        if (!st->qhead && st->stopping)
-            break;
-        wreq_t *list = st->qhead;
-        st->qhead = st->qtail = NULL;
-        pthread_mutex_unlock(&st->qlock);
-        commit_group(st, list);
-        pthread_mutex_lock(&st->qlock);
-        for (wreq_t *r = list, *next; r; r = next) {
-            next = r->next;
-            r->done = true; /* r belongs to its waiter from here on */
-        }
-        pthread_cond_broadcast(&st->donecond);
-    }
-    pthread_mutex_unlock(&st->qlock);
-    return NULL;
-}
-
-static pai_err_t pg_write(void *be, const store_op_t *ops, size_t n, bool strict_del)
-{
-    pg_store_t *st = be;
-    wreq_t r = {.ops = ops, .n = n, .strict_del = strict_del, .rc = PAI_E_INTERNAL};
-    pthread_mutex_lock(&st->qlock);
-    if (st->stopping) {
-        pthread_mutex_unlock(&st->qlock);
-        return PAI_E_UNAVAILABLE;
-    }
-    if (st->qtail)
-        st->qtail->next = &r;
-    else
-        st->qhead = &r;
-    st->qtail = &r;
-    pthread_cond_signal(&st->qcond);
-    while (!r.done)
-        pthread_cond_wait(&st->donecond, &st->qlock);
-    pthread_mutex_unlock(&st->qlock);
-    return r.rc;
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -765,9 +702,6 @@ static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
     st->url = xstrdup(url);
     pthread_mutex_init(&st->rlock, NULL);
     pthread_cond_init(&st->rcond, NULL);
-    pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->qcond, NULL);
-    pthread_cond_init(&st->donecond, NULL);
     if ((rc = conn_open(&st->writer, url, err, errlen)) != PAI_OK)
         goto fail;
     if ((rc = migrate(&st->writer, err, errlen)) != PAI_OK)
@@ -779,12 +713,6 @@ static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
         rc = PAI_E_IO;
         goto fail;
     }
-    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
-        snprintf(err, errlen, "store: cannot start the committer thread");
-        rc = PAI_E_INTERNAL;
-        goto fail;
-    }
-    st->committer_started = true;
     *out = st;
     return PAI_OK;
 fail:
@@ -797,21 +725,11 @@ static void pg_close(void *be)
     pg_store_t *st = be;
     if (!st)
         return;
-    if (st->committer_started) {
-        pthread_mutex_lock(&st->qlock);
-        st->stopping = true;
-        pthread_cond_broadcast(&st->qcond);
-        pthread_mutex_unlock(&st->qlock);
-        pthread_join(st->committer, NULL);
-    }
     for (int i = 0; i < PG_READ_POOL; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
     pthread_mutex_destroy(&st->rlock);
     pthread_cond_destroy(&st->rcond);
-    pthread_mutex_destroy(&st->qlock);
-    pthread_cond_destroy(&st->qcond);
-    pthread_cond_destroy(&st->donecond);
     free(st->url);
     free(st);
 }
@@ -820,7 +738,7 @@ const store_ops_t store_pg_ops = {
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,
-    .write = pg_write,
+    .commit_group = pg_commit_group,
     .get = pg_get,
     .scan = pg_scan,
 };

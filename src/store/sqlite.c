@@ -5,12 +5,11 @@
  *   - One table `records(kind, key, seq, json)`; schema changes are the
  *     numbered migrations in migrations[]; PRAGMA user_version holds the
  *     number applied.  Every statement is prepared once per connection.
- *   - Writes: callers enqueue a write request and wait.  One committer
- *     thread owns the write connection; it takes every request queued so far,
- *     runs them in one transaction (each request inside its own SAVEPOINT so
- *     a failing request rolls back alone), COMMITs once (one fsync with
- *     synchronous=FULL) and then wakes every waiter.  So N concurrent writers
- *     share one fsync: "group commit".
+ *   - Writes: group commit (store.c).  The committer thread owns the write
+ *     connection; a group runs in one transaction (each request inside its
+ *     own SAVEPOINT so a failing request rolls back alone) and COMMITs once
+ *     (one fsync with synchronous=FULL), so N concurrent writers share one
+ *     fsync.
  *   - Reads: a small pool of read connections (WAL readers never block the
  *     writer).  When the pool is empty a caller gets a fresh connection that
  *     is closed after use, so a scan callback may call the store again.
@@ -54,30 +53,12 @@ typedef struct {
     sqlite3_stmt *st[SQL__COUNT];
 } conn_t;
 
-/* One caller's write, queued for the committer. */
-typedef struct wreq {
-    const store_op_t *ops;
-    size_t n;
-    bool single_del; /* store_del: a missing record is an error */
-    pai_err_t rc;
-    bool done;
-    struct wreq *next;
-} wreq_t;
-
 struct sqlite_store {
     char *path;
     conn_t writer;
     conn_t readers[READ_POOL];
     bool reader_busy[READ_POOL];
     pthread_mutex_t rlock;
-
-    pthread_mutex_t qlock;
-    pthread_cond_t qcond;    /* committer waits for work */
-    pthread_cond_t donecond; /* writers wait for their batch */
-    wreq_t *qhead, *qtail;
-    bool stopping;
-    pthread_t committer;
-    bool committer_started;
 };
 
 static void conn_close(conn_t *c)
@@ -194,13 +175,13 @@ static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
     return PAI_OK;
 }
 
-static pai_err_t apply_req(conn_t *c, wreq_t *r)
+static pai_err_t apply_req(conn_t *c, const store_req_t *r)
 {
     if (conn_exec(c, "SAVEPOINT req", NULL, 0) != PAI_OK)
         return PAI_E_IO;
     pai_err_t rc = PAI_OK;
     for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
-        rc = apply_op(c, &r->ops[i], r->single_del);
+        rc = apply_op(c, &r->ops[i], r->strict_del);
     if (rc != PAI_OK)
         (void)conn_exec(c, "ROLLBACK TO req", NULL, 0);
     (void)conn_exec(c, "RELEASE req", NULL, 0);
@@ -208,63 +189,19 @@ static pai_err_t apply_req(conn_t *c, wreq_t *r)
 }
 
 /* Run one group of requests in one transaction. */
-static void commit_group(sqlite_store_t *st, wreq_t *list)
+static void sq_commit_group(void *be, store_req_t *list)
 {
+    sqlite_store_t *st = be;
     conn_t *c = &st->writer;
     pai_err_t txrc = conn_exec(c, "BEGIN IMMEDIATE", NULL, 0);
-    for (wreq_t *r = list; r; r = r->next)
+    for (store_req_t *r = list; r; r = r->next)
         r->rc = txrc == PAI_OK ? apply_req(c, r) : txrc;
     if (txrc == PAI_OK && conn_exec(c, "COMMIT", NULL, 0) != PAI_OK) {
         log_error("store: commit failed: %s", sqlite3_errmsg(c->db));
         (void)conn_exec(c, "ROLLBACK", NULL, 0);
-        for (wreq_t *r = list; r; r = r->next)
+        for (store_req_t *r = list; r; r = r->next)
             r->rc = PAI_E_IO;
     }
-}
-
-static void *committer_main(void *arg)
-{
-    sqlite_store_t *st = arg;
-    pthread_mutex_lock(&st->qlock);
-    for (;;) {
-        while (!st->qhead && !st->stopping)
-            pthread_cond_wait(&st->qcond, &st->qlock);
-        if (!st->qhead && st->stopping)
-            break;
-        wreq_t *list = st->qhead;
-        st->qhead = st->qtail = NULL;
-        pthread_mutex_unlock(&st->qlock);
-        commit_group(st, list);
-        pthread_mutex_lock(&st->qlock);
-        for (wreq_t *r = list, *next; r; r = next) {
-            next = r->next;
-            r->done = true; /* r belongs to its waiter from here on */
-        }
-        pthread_cond_broadcast(&st->donecond);
-    }
-    pthread_mutex_unlock(&st->qlock);
-    return NULL;
-}
-
-static pai_err_t sq_write(void *be, const store_op_t *ops, size_t n, bool single_del)
-{
-    sqlite_store_t *st = be;
-    wreq_t r = {.ops = ops, .n = n, .single_del = single_del, .rc = PAI_E_INTERNAL};
-    pthread_mutex_lock(&st->qlock);
-    if (st->stopping) {
-        pthread_mutex_unlock(&st->qlock);
-        return PAI_E_UNAVAILABLE;
-    }
-    if (st->qtail)
-        st->qtail->next = &r;
-    else
-        st->qhead = &r;
-    st->qtail = &r;
-    pthread_cond_signal(&st->qcond);
-    while (!r.done)
-        pthread_cond_wait(&st->donecond, &st->qlock);
-    pthread_mutex_unlock(&st->qlock);
-    return r.rc;
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -398,23 +335,13 @@ static pai_err_t sq_open(const char *url, void **out, char *err, size_t errlen)
     sqlite_store_t *st = xcalloc(1, sizeof(*st));
     st->path = xstrdup(path);
     pthread_mutex_init(&st->rlock, NULL);
-    pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->qcond, NULL);
-    pthread_cond_init(&st->donecond, NULL);
     pai_err_t rc = open_conns(st, err, errlen);
-    if (rc != PAI_OK)
-        goto fail;
-    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
-        snprintf(err, errlen, "store: cannot start the committer thread");
-        rc = PAI_E_INTERNAL;
-        goto fail;
+    if (rc != PAI_OK) {
+        sq_close(st);
+        return rc;
     }
-    st->committer_started = true;
     *out = st;
     return PAI_OK;
-fail:
-    sq_close(st);
-    return rc;
 }
 
 static void sq_close(void *be)
@@ -422,20 +349,10 @@ static void sq_close(void *be)
     sqlite_store_t *st = be;
     if (!st)
         return;
-    if (st->committer_started) {
-        pthread_mutex_lock(&st->qlock);
-        st->stopping = true;
-        pthread_cond_broadcast(&st->qcond);
-        pthread_mutex_unlock(&st->qlock);
-        pthread_join(st->committer, NULL);
-    }
     for (int i = 0; i < READ_POOL; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
     pthread_mutex_destroy(&st->rlock);
-    pthread_mutex_destroy(&st->qlock);
-    pthread_cond_destroy(&st->qcond);
-    pthread_cond_destroy(&st->donecond);
     free(st->path);
     free(st);
 }
@@ -444,7 +361,7 @@ const store_ops_t store_sqlite_ops = {
     .name = "sqlite",
     .open = sq_open,
     .close = sq_close,
-    .write = sq_write,
+    .commit_group = sq_commit_group,
     .get = sq_get,
     .scan = sq_scan,
 };

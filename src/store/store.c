@@ -9,7 +9,16 @@
  *
  * Checks shared by every backend live here: NULL arguments and the value
  * bound STORE_MAX_VALUE (PAI_E_TOO_LARGE), so backends agree on them.
+ *
+ * Group commit, for every backend: a writer queues its request and waits;
+ * one committer thread takes every request queued so far, hands the group
+ * to the backend's commit_group (one transaction, one fsync, for however
+ * many writers were waiting) and then wakes every waiter.  While a group
+ * commits, the next one gathers.  A write returns only after its change is
+ * durable (or failed and left no trace).  store_close drains the queue
+ * first; a write after that is PAI_E_UNAVAILABLE.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +30,13 @@
 struct store {
     const store_ops_t *ops;
     void *be;
+
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;    /* the committer waits for work */
+    pthread_cond_t donecond; /* writers wait for their group */
+    store_req_t *qhead, *qtail;
+    bool stopping;
+    pthread_t committer;
 };
 
 static const struct {
@@ -42,6 +58,62 @@ static const store_ops_t *pick_backend(const char *url)
     return &store_sqlite_ops;
 }
 
+/* ---- group commit --------------------------------------------------- */
+
+static void *committer_main(void *arg)
+{
+    store_t *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (!st->qhead && !st->stopping)
+            pthread_cond_wait(&st->qcond, &st->qlock);
+        if (!st->qhead && st->stopping)
+            break;
+        store_req_t *list = st->qhead;
+        st->qhead = st->qtail = NULL;
+        pthread_mutex_unlock(&st->qlock);
+        st->ops->commit_group(st->be, list);
+        pthread_mutex_lock(&st->qlock);
+        for (store_req_t *r = list, *next; r; r = next) {
+            next = r->next;
+            r->done = true; /* r belongs to its waiter from here on */
+        }
+        pthread_cond_broadcast(&st->donecond);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+/* Queue one request and wait until its group has committed. */
+static pai_err_t group_write(store_t *st, const store_op_t *ops, size_t n, bool strict_del)
+{
+    store_req_t r = {.ops = ops, .n = n, .strict_del = strict_del, .rc = PAI_E_INTERNAL};
+    pthread_mutex_lock(&st->qlock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->qlock);
+        return PAI_E_UNAVAILABLE;
+    }
+    if (st->qtail)
+        st->qtail->next = &r;
+    else
+        st->qhead = &r;
+    st->qtail = &r;
+    pthread_cond_signal(&st->qcond);
+    while (!r.done)
+        pthread_cond_wait(&st->donecond, &st->qlock);
+    pthread_mutex_unlock(&st->qlock);
+    return r.rc;
+}
+
+static void sync_destroy(store_t *st)
+{
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->donecond);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
 pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -62,6 +134,16 @@ pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
     store_t *st = xcalloc(1, sizeof(*st));
     st->ops = ops;
     st->be = be;
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qcond, NULL);
+    pthread_cond_init(&st->donecond, NULL);
+    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
+        snprintf(err, errlen, "store: cannot start the committer thread");
+        ops->close(be);
+        sync_destroy(st);
+        free(st);
+        return PAI_E_INTERNAL;
+    }
     *out = st;
     return PAI_OK;
 }
@@ -70,9 +152,17 @@ void store_close(store_t *st)
 {
     if (!st)
         return;
+    pthread_mutex_lock(&st->qlock);
+    st->stopping = true;
+    pthread_cond_broadcast(&st->qcond);
+    pthread_mutex_unlock(&st->qlock);
+    pthread_join(st->committer, NULL);
     st->ops->close(st->be);
+    sync_destroy(st);
     free(st);
 }
+
+/* ---- the public calls -------------------------------------------------- */
 
 static pai_err_t check_ops(const store_op_t *ops, size_t n)
 {
@@ -91,7 +181,7 @@ static pai_err_t write_ops(store_t *st, const store_op_t *ops, size_t n, bool st
     pai_err_t rc = check_ops(ops, n);
     if (rc != PAI_OK)
         return rc;
-    return st->ops->write(st->be, ops, n, strict_del);
+    return group_write(st, ops, n, strict_del);
 }
 
 pai_err_t store_put(store_t *st, const char *kind, const char *key, int64_t seq, const char *json)

@@ -6,9 +6,13 @@
  * forwards to the backend's ops.  A backend keeps its own state behind the
  * opaque `be` pointer it returns from open.
  *
- * Every write goes through one entry point, write(): a list of operations
- * applied atomically and durably.  strict_del asks that deleting an absent
- * record fail with PAI_E_NOT_FOUND (store_del); in a batch it is a no-op.
+ * Writes are group-committed by store.c (see there): every writer queues a
+ * store_req_t and waits; one committer thread hands everything queued so far
+ * to the backend's commit_group, which applies the group in as few
+ * transactions as it can (one fsync for N writers) and sets each request's
+ * rc.  A backend has only its SQL to write, not the batching.  strict_del asks
+ * that deleting an absent record fail with PAI_E_NOT_FOUND (store_del); in a
+ * batch it is a no-op.
  */
 #ifndef PAI_STORE_STORE_OPS_H
 #define PAI_STORE_STORE_OPS_H
@@ -17,12 +21,26 @@
 
 #include "store/store.h"
 
+/* One caller's write: ops applied atomically, all or none. */
+typedef struct store_req {
+    const store_op_t *ops;
+    size_t n;
+    bool strict_del;
+    pai_err_t rc;           /* set by commit_group: PAI_OK once durable */
+    bool done;              /* store.c: the waiter may return */
+    struct store_req *next; /* the group, in queue order */
+} store_req_t;
+
 typedef struct store_ops {
     const char *name;
     /* url is the full URL as given to store_open. */
     pai_err_t (*open)(const char *url, void **be, char *err, size_t errlen);
+    /* Called after the last commit_group has returned. */
     void (*close)(void *be);
-    pai_err_t (*write)(void *be, const store_op_t *ops, size_t n, bool strict_del);
+    /* Apply a group of requests (on store.c's committer thread, one group at
+     * a time) and set every request's rc; one failing request must not fail
+     * its neighbours.  Returns when every PAI_OK is durable. */
+    void (*commit_group)(void *be, store_req_t *list);
     pai_err_t (*get)(void *be, const char *kind, const char *key, char **json_out);
     pai_err_t (*scan)(void *be, const char *kind, store_scan_fn cb, void *ud);
 } store_ops_t;
