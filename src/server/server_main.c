@@ -16,28 +16,12 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/server.h"
-
-static pai_err_t make_dir(const char *path)
-{
-    char tmp[4096];
-    str_copy(tmp, path, sizeof(tmp));
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return PAI_E_IO;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-        return PAI_E_IO;
-    return PAI_OK;
-}
 
 pai_err_t server_on_quiesce(server_ctx_t *ctx, server_quiesce_fn fn)
 {
@@ -128,7 +112,7 @@ static int serve(server_config_t *cfg)
     http_server_t *http = NULL;
     int status = 1;
     char *url = server_config_store_url(cfg);
-    if (make_dir(cfg->data_dir) != PAI_OK) {
+    if (fs_mkdir_p(cfg->data_dir, 0700) != PAI_OK) {
         fprintf(stderr, "pai server: cannot create data_dir %s: %s\n", cfg->data_dir,
                 strerror(errno));
         goto out;
