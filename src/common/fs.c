@@ -53,8 +53,9 @@ pai_err_t fs_mkdir_parents(const char *file, mode_t mode)
     return mkdir_walk(tmp, mode, false);
 }
 
-static bool write_all(int fd, const char *p, size_t len)
+bool fs_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
@@ -78,7 +79,7 @@ pai_err_t fs_write_atomic(const char *path, const void *data, size_t len, mode_t
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         goto out;
-    bool ok = write_all(fd, data, len) && fchmod(fd, mode) == 0;
+    bool ok = fs_write_all(fd, data, len) && fchmod(fd, mode) == 0;
     if (close(fd) != 0 || !ok)
         goto out;
     if (rename(tmp, path) == 0)

@@ -6,6 +6,7 @@
 #ifndef PAI_COMMON_FS_H
 #define PAI_COMMON_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -19,6 +20,10 @@ PAI_MUST_CHECK pai_err_t fs_mkdir_p(const char *path, mode_t mode);
 
 /* Create the directories above the file path (not the file's own name). */
 PAI_MUST_CHECK pai_err_t fs_mkdir_parents(const char *file, mode_t mode);
+
+/* Write all len bytes to fd, retrying short writes and EINTR; false (errno
+ * set) when a write fails. */
+bool fs_write_all(int fd, const void *data, size_t len);
 
 /* Replace path with len bytes of data, atomically: written to a hidden
  * temporary beside it (".NAME.tmp"), chmod'ed to mode, then renamed over

@@ -82,19 +82,6 @@ uint64_t proc_start_time(pid_t pid)
     return strtoull(s, NULL, 10);
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 /* Write path atomically (tmp + rename).  No fsync: the files must survive
  * an agent or monitor crash, which rename guarantees; after a machine
  * crash the attempt is gone anyway (the server's node-loss path). */
@@ -134,7 +121,7 @@ static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
             return;
         size_t room = max > 0 ? (size_t)(max - l->size) : n;
         size_t w = n < room ? n : room;
-        write_all(l->fd, data, w);
+        (void)fs_write_all(l->fd, data, w); /* a full disk loses log lines, not the task */
         l->size += (int64_t)w;
         data += w;
         n -= w;
@@ -506,7 +493,7 @@ int monitor_run_wait(char *const *argv, const char *in, int out_fd)
     }
     if (in) {
         close(ip[0]);
-        write_all(ip[1], in, strlen(in));
+        (void)fs_write_all(ip[1], in, strlen(in));
         close(ip[1]);
     }
     while (waitpid(p, &status, 0) < 0)
