@@ -231,27 +231,24 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
     return n->poll_gen == gen;
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, size_t errlen)
+pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, pai_error_t *e)
 {
     *resp = NULL;
     json_int_t version = json_integer_value(json_object_get(req, "version"));
-    if (version != AGENT_PROTOCOL_VERSION) {
-        snprintf(err, errlen, "agent protocol version %lld not supported (server speaks %d)",
-                 (long long)version, AGENT_PROTOCOL_VERSION);
-        return PAI_E_INVALID;
-    }
+    if (version != AGENT_PROTOCOL_VERSION)
+        return pai_error_set(e, PAI_E_INVALID,
+                             "agent protocol version %lld not supported (server speaks %d)",
+                             (long long)version, AGENT_PROTOCOL_VERSION);
     const json_t *jn = json_object_get(req, "node");
     const char *name = jstr(jn, "name");
-    if (!json_is_object(jn) || !name || !*name || strlen(name) > PAI_MAX_NAME) {
-        snprintf(err, errlen, "node.name is required (at most %u characters)", PAI_MAX_NAME);
-        return PAI_E_INVALID;
-    }
+    if (!json_is_object(jn) || !name || !*name || strlen(name) > PAI_MAX_NAME)
+        return pai_error_set(e, PAI_E_INVALID, "node.name is required (at most %u characters)",
+                             PAI_MAX_NAME);
     const json_t *tasks = json_object_get(req, "tasks"), *jk = json_object_get(req, "known_seq");
     if ((tasks && !json_is_array(tasks)) || (jk && !json_is_integer(jk)) ||
-        json_integer_value(jk) < 0 || json_integer_value(jk) > ((json_int_t)1 << 53)) {
-        snprintf(err, errlen, "tasks must be a list and known_seq an integer >= 0");
-        return PAI_E_INVALID;
-    }
+        json_integer_value(jk) < 0 || json_integer_value(jk) > ((json_int_t)1 << 53))
+        return pai_error_set(e, PAI_E_INVALID,
+                             "tasks must be a list and known_seq an integer >= 0");
     uint64_t known = (uint64_t)json_integer_value(jk);
     int64_t wait_ms = json_integer_value(json_object_get(req, "wait_ms"));
     int64_t now = engine_now_ms(j);
@@ -281,8 +278,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err, 
 
     if (dirty && engine_flush(j) != PAI_OK) {
         json_decref(acks);
-        snprintf(err, errlen, "the store is unavailable");
-        return PAI_E_UNAVAILABLE;
+        return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
 
     pthread_mutex_lock(&j->mu);

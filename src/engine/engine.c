@@ -185,7 +185,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
 {
     if (!engine_load_cmds(j, job)) {
         log_error("job=%s its commands are missing from the store", job->name);
-        ignore_err(sched_release(j->sched, job->name));
+        engine_sched_forget(j, job->name);
         job->queued = false;
         lc_effects_t fx = {0};
         lc_fail_waiting(job, EXIT_CREATION_PERMANENT, "the job's commands could not be read", now,
@@ -219,7 +219,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
     if (placed != job->total_tasks) {
         log_error("job=%s bind placed %zu of %u tasks; releasing", job->name, placed,
                   job->total_tasks);
-        ignore_err(sched_release(j->sched, job->name));
+        engine_sched_forget(j, job->name);
         job->queued = false;
     } else {
         lc_effects_t fx = {0};
@@ -255,7 +255,7 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
     switch (d->kind) {
     case SCHED_BIND:
         if (!job || job->state != JOB_WAITING || job->stop_requested) {
-            ignore_err(sched_release(j->sched, d->job_id));
+            engine_sched_forget(j, d->job_id);
             if (job)
                 job->queued = false;
             return;
@@ -317,13 +317,12 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
         engine_mark_dirty(j, job);
     nodes_sync_job(j->nodes, job);
     if (fx->release && job->queued) {
-        if (sched_release(j->sched, job->name) != PAI_OK)
-            ignore_err(sched_cancel(j->sched, job->name));
+        engine_sched_forget(j, job->name);
         job->queued = false;
         j->pass.need = true;
     }
     if (fx->final && job->queued) {
-        ignore_err(sched_cancel(j->sched, job->name));
+        engine_sched_forget(j, job->name);
         job->queued = false;
         j->pass.need = true;
     }
@@ -369,6 +368,24 @@ static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
                         nodes_bump(n);
                 }
             }
+}
+
+void engine_sched_forget(engine_t *j, const char *job)
+{
+    pai_err_t rc = sched_release(j->sched, job);
+    if (rc == PAI_E_NO_JOB) /* not bound: waiting, then */
+        rc = sched_cancel(j->sched, job);
+    if (rc != PAI_OK)
+        log_error("job=%s the scheduler held it neither bound nor waiting (%s); the engine's "
+                  "view and the scheduler's disagree",
+                  job, pai_err_msg(rc));
+}
+
+void engine_flush_or_retry(engine_t *j)
+{
+    /* engine_flush() logs the failure and marks the records dirty again */
+    if (engine_flush(j) != PAI_OK)
+        log_info("engine: the records not persisted are retried at the next tick");
 }
 
 pai_err_t engine_flush(engine_t *j)
@@ -441,7 +458,11 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
 {
     log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
     n->state = NODE_LOST;
-    ignore_err(sched_node_set_health(j->sched, n->name, false));
+    pai_err_t rc = sched_node_set_health(j->sched, n->name, false);
+    /* NOT_FOUND: a node outside the HiveD config, which the scheduler never took */
+    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND)
+        log_error("node=%s could not be marked unhealthy in the scheduler: %s", n->name,
+                  pai_err_msg(rc));
     size_t nr = n->nrefs;
     engine_node_ref_t *refs = nr ? xcalloc(nr, sizeof(*refs)) : NULL;
     if (nr)
@@ -504,7 +525,7 @@ static void *timer_main(void *arg)
         bool dirty = j->persist.ndirty > 0;
         pthread_mutex_unlock(&j->mu);
         if (dirty)
-            ignore_err(engine_flush(j));
+            engine_flush_or_retry(j);
         pthread_mutex_lock(&j->mu);
     }
     pthread_mutex_unlock(&j->mu);
@@ -579,7 +600,7 @@ static void *scheduler_main(void *arg)
         bool dirty = j->persist.ndirty > 0; /* read under mu: submissions change it */
         pthread_mutex_unlock(&j->mu);
         if (dirty)
-            ignore_err(engine_flush(j));
+            engine_flush_or_retry(j);
         /* Duty cycle at most one half: a pass over a long queue holds the
          * engine lock, and API calls must get their turn between passes. */
         if (dt > 200) {
@@ -645,62 +666,68 @@ sched_opts_t engine_sched_opts(const engine_t *j)
     return so;
 }
 
-static pai_err_t make_sched(engine_t *j, sched_t **out, char *err, size_t errlen)
+static pai_err_t make_sched(engine_t *j, sched_t **out, pai_error_t *e)
 {
     sched_opts_t so = engine_sched_opts(j);
     const engine_opts_t *o = &j->opts;
-    char *stored = NULL;
+    const char *fallback = o->hived_config && *o->hived_config ? o->hived_config : "nodes";
+    char *stored = NULL, why[PAI_ERROR_MSG_MAX] = "";
     /* A VC change at run time stored the whole config; it wins over the file. */
-    if (store_get(j->st, "meta", "hived_config", &stored) == PAI_OK) {
+    pai_err_t rc = store_get(j->st, "meta", "hived_config", &stored);
+    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND) /* NOT_FOUND: no VC was ever changed */
+        log_error("the stored scheduler config cannot be read (%s); using %s", pai_err_msg(rc),
+                  fallback);
+    if (rc == PAI_OK) {
         json_t *cfg = json_loads(stored, 0, NULL);
         free(stored);
-        if (cfg) {
-            char *text = json_dumps(cfg, JSON_COMPACT);
-            pai_err_t rc =
-                text ? sched_new_config(text, strlen(text), &so, out, err, errlen) : PAI_E_NOMEM;
-            free(text);
-            if (rc == PAI_OK) {
-                j->vcs.hived = cfg;
-                return rc;
-            }
-            json_decref(cfg);
-            log_error("stored scheduler config rejected (%s); using %s", err,
-                      o->hived_config && *o->hived_config ? o->hived_config : "nodes");
+        char *text = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
+        rc = text ? sched_new_config(text, strlen(text), &so, out, why, sizeof why) : PAI_E_INVALID;
+        free(text);
+        if (rc == PAI_OK) {
+            j->vcs.hived = cfg;
+            return rc;
         }
+        json_decref(cfg);
+        log_error("stored scheduler config rejected (%s); using %s", why[0] ? why : pai_err_msg(rc),
+                  fallback);
     }
-    if (!o->hived_config || !o->hived_config[0])
-        return sched_new_nodes(&so, out);
+    if (!o->hived_config || !o->hived_config[0]) {
+        rc = sched_new_nodes(&so, out);
+        return rc == PAI_OK
+                   ? rc
+                   : pai_error_set(e, rc, "cannot build the scheduler: %s", pai_err_msg(rc));
+    }
     buf_t b;
     buf_init(&b, PAI_MAX_CONFIG_FILE);
-    pai_err_t rc = buf_read_file(&b, o->hived_config);
+    rc = buf_read_file(&b, o->hived_config);
     if (rc != PAI_OK) {
-        snprintf(err, errlen, "cannot read scheduler config %s", o->hived_config);
+        pai_error_set(e, rc, "cannot read scheduler config %s: %s", o->hived_config,
+                      pai_err_msg(rc));
     } else {
-        rc = sched_new_config(buf_str(&b), b.len, &so, out, err, errlen);
+        why[0] = '\0';
+        rc = sched_new_config(buf_str(&b), b.len, &so, out, why, sizeof why);
         if (rc == PAI_OK)
             j->vcs.hived = yjson_from_text(buf_str(&b), b.len);
+        else
+            pai_error_set(e, rc, "%s", why[0] ? why : pai_err_msg(rc));
     }
     buf_free(&b);
     return rc;
 }
 
-static pai_err_t start_threads(engine_t *j, char *err, size_t errlen)
+static pai_err_t start_threads(engine_t *j, pai_error_t *e)
 {
-    if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0) {
-        snprintf(err, errlen, "cannot start the job timer thread");
-        return PAI_E_INTERNAL;
-    }
+    if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0)
+        return pai_error_set(e, PAI_E_INTERNAL, "cannot start the job timer thread");
     j->threads.timer_started = true;
-    if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0) {
-        snprintf(err, errlen, "cannot start the scheduler thread");
-        return PAI_E_INTERNAL;
-    }
+    if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0)
+        return pai_error_set(e, PAI_E_INTERNAL, "cannot start the scheduler thread");
     j->threads.sched_started = true;
     return PAI_OK;
 }
 
 pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t *ops,
-                     engine_t **out, char *err, size_t errlen)
+                     engine_t **out, pai_error_t *e)
 {
     engine_t *j = xcalloc(1, sizeof(*j));
     j->st = st;
@@ -727,19 +754,19 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pthread_cond_init(&j->pass.done_cv, NULL);
     j->vcs.stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
-    pai_err_t rc = make_sched(j, &j->sched, err, errlen);
+    pai_err_t rc = make_sched(j, &j->sched, e);
     if (rc != PAI_OK)
         goto fail;
     pthread_mutex_lock(&j->mu);
     rc = engine_restore(j);
     pthread_mutex_unlock(&j->mu);
     if (rc != PAI_OK) {
-        snprintf(err, errlen, "loading jobs from the store failed: %s", pai_err_msg(rc));
+        pai_error_set(e, rc, "loading jobs from the store failed: %s", pai_err_msg(rc));
         goto fail;
     }
-    if (!j->opts.no_threads && (rc = start_threads(j, err, errlen)) != PAI_OK)
+    if (!j->opts.no_threads && (rc = start_threads(j, e)) != PAI_OK)
         goto fail;
-    ignore_err(engine_flush(j));
+    engine_flush_or_retry(j);
     *out = j;
     return PAI_OK;
 fail:

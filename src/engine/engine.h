@@ -58,10 +58,10 @@ typedef struct {
     bool (*can_use_vc)(void *ud, const char *user, const char *vc);
     /* Resolve a job's storages (extras.storages; NULL: the user's defaults)
      * into agent mounts [{"source","target","readonly"}] (*mounts NULL or
-     * empty when none).  On refusal: an error and a message in *err_msg
-     * (owned).  NULL: jobs get no mounts. */
+     * empty when none).  On refusal: the error in *e.  NULL: jobs get no
+     * mounts. */
     pai_err_t (*mounts)(void *ud, const char *user, const json_t *storages, json_t **mounts,
-                        char **err_msg);
+                        pai_error_t *e);
     /* Milliseconds since the epoch.  Every decision of the engine (node
      * loss, retry backoff, starvation age, timestamps) reads this clock;
      * only waits (long-polls, the threads' sleeps) use the real one.  NULL:
@@ -71,9 +71,13 @@ typedef struct {
 
 /* Build the engine over st (not owned) with ops (NULL: none; copied) and
  * load every job from it.  Starts the scheduler and timer threads (node
- * loss, due retries) unless opts->no_threads. */
+ * loss, due retries) unless opts->no_threads.
+ *
+ * Errors: every fallible function here fills its pai_error_t *e (which may
+ * be NULL) with the code and the message the REST reply shows (OpenPAI's
+ * texts, err.h PAI_MSG_*) and returns the code. */
 PAI_MUST_CHECK pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t *ops,
-                                    engine_t **out, char *err, size_t errlen);
+                                    engine_t **out, pai_error_t *e);
 /* The periodic work once, now: lose nodes silent past node_lost_timeout_s,
  * queue retries whose backoff passed, run the scheduling passes that are
  * due (at once without threads; else the scheduler thread runs them) and
@@ -89,10 +93,10 @@ void engine_quiesce(engine_t *j);
 
 /* Submit a job document for user (ops.can_use_vc and ops.mounts decide its
  * VC and storages).  On success *name_out (malloc'ed) is the job's full
- * name.  On failure err_msg (malloc'ed, may be NULL) explains; *errs_json
- * (new reference or NULL) lists protocol problems. */
+ * name.  On failure *e explains; a refused protocol lists its problems in
+ * e->details {"errors": [{line, column, field, message}]}. */
 PAI_MUST_CHECK pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                                       char **name_out, char **err_msg, json_t **errs_json);
+                                       char **name_out, pai_error_t *e);
 
 typedef struct {
     const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,
@@ -102,51 +106,56 @@ typedef struct {
 } engine_filter_t;
 
 /* The list answer (array, or {totalCount, data}).  New reference. */
-PAI_MUST_CHECK pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char *err,
-                                     size_t errlen);
+PAI_MUST_CHECK pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out,
+                                     pai_error_t *e);
 /* Detail of the last attempt (attempt < 0) or of one attempt.  New reference. */
-PAI_MUST_CHECK pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out);
+PAI_MUST_CHECK pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out,
+                                       pai_error_t *e);
 /* Job attempts (deprecated job-attempts API): all, or one. */
-PAI_MUST_CHECK pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out);
+PAI_MUST_CHECK pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out,
+                                         pai_error_t *e);
 /* Task status with its attempts. */
 PAI_MUST_CHECK pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role,
-                                     int index, json_t **out);
-/* Where a task attempt's logs are: the node's log_url and the attempt id. */
+                                     int index, json_t **out, pai_error_t *e);
+/* Where a task attempt's logs are: the node's log_url and the attempt id
+ * (PAI_E_NO_TASK_LOG when the attempt never ran on a node that serves logs). */
 PAI_MUST_CHECK pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt,
                                                 const char *role, int index, int task_attempt,
-                                                char **log_url, char **attempt_id);
+                                                char **log_url, char **attempt_id, pai_error_t *e);
 /* Config as YAML with secrets masked (malloc'ed). */
-PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out);
+PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out,
+                                            pai_error_t *e);
 /* Events (newest first), optionally of one type.  New reference. */
 PAI_MUST_CHECK pai_err_t engine_events(engine_t *j, const char *name, const char *type,
-                                       json_t **out);
+                                       json_t **out, pai_error_t *e);
 
 /* Owner of a job (for permission checks): true when it exists; *is_owner
  * true when user owns it. */
 bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *is_owner);
 
 /* executionType START/STOP. */
-PAI_MUST_CHECK pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop);
-PAI_MUST_CHECK pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add);
+PAI_MUST_CHECK pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop,
+                                              pai_error_t *e);
+PAI_MUST_CHECK pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add,
+                                    pai_error_t *e);
 /* Delete a finished job (PAI_E_INVALID when it is not finished). */
-PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name);
+PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e);
 
 /* ---- agents ---- */
 
 /* One agent sync (docs/agent-protocol.md).  req is the parsed body; *resp a
  * new reference.  May block up to the request's wait_ms. */
-PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, char *err,
-                                           size_t errlen);
+PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, pai_error_t *e);
 
 /* ---- virtual clusters (vcs.c) ---- */
 
 /* Create or resize VC (spec {"virtualCells": [{cellType, cellNumber}]}) or,
- * with spec NULL, delete it.  Refused (PAI_E_INVALID, reason in err) when
+ * with spec NULL, delete it.  Refused (PAI_E_INVALID, reason in e) when
  * the server has no HiveD config, the config would be invalid, or a running
  * job would lose its guarantee; PAI_E_REMOVE_RUNNING_VC when deleting a VC
  * with unfinished jobs; PAI_E_NO_VC when deleting an unknown VC. */
 PAI_MUST_CHECK pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec,
-                                          bool *created, char *err, size_t errlen);
+                                          bool *created, pai_error_t *e);
 
 /* ---- cluster views ---- */
 json_t *engine_vcs_json(engine_t *j, const char *only_vc); /* NULL when only_vc is unknown */

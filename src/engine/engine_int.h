@@ -129,12 +129,14 @@ void engine_node_to_sched(engine_t *j, engine_node_t *n);
 void engine_tick(engine_t *j);
 pai_err_t engine_restore(engine_t *j);
 
-/* For calls whose failure is logged elsewhere or harmless here (a release of
- * a job the scheduler already forgot). */
-static inline void ignore_err(pai_err_t e)
-{
-    (void)e;
-}
+/* Take job out of the scheduler, bound (release) or waiting (cancel), for a
+ * job the engine holds as queued.  A scheduler that has it in neither state
+ * disagrees with the engine: logged as an error, and the engine goes on (the
+ * job is out of the scheduler either way). */
+void engine_sched_forget(engine_t *j, const char *job);
+/* engine_flush() from a background thread or start-up: a failure is logged
+ * there and the records stay dirty, so the next timer tick retries them. */
+void engine_flush_or_retry(engine_t *j);
 
 /* Load the roles' commands and images from the store when not in memory. */
 bool engine_load_cmds(engine_t *j, lc_job_t *job);

@@ -150,25 +150,23 @@ static void unstore_job(engine_t *j, const char *name)
 }
 
 /* Steps 2-4 for a parsed job. */
-static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, char **err_msg)
+static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, pai_error_t *e)
 {
     pthread_mutex_lock(&j->mu);
     if (engine_map_get(j, job->name)) {
         pthread_mutex_unlock(&j->mu);
-        *err_msg = str_printf("job %s already exists", job->name);
-        return PAI_E_CONFLICT_JOB;
+        return pai_error_set(e, PAI_E_CONFLICT_JOB, PAI_MSG_CONFLICT_JOB, job->name);
     }
     if (!engine_vc_known(j, job->vc)) {
         pthread_mutex_unlock(&j->mu);
-        *err_msg = str_printf("virtual cluster %s does not exist", job->vc);
-        return PAI_E_NO_VC;
+        return pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, job->vc);
     }
     char *never = engine_never_fits(j, job);
     if (never) {
-        pthread_mutex_unlock(&j->mu);
-        *err_msg = str_printf("job %s can never fit: %s", job->name, never);
-        free(never);
         j->stats.refused_at_submit++;
+        pthread_mutex_unlock(&j->mu);
+        pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name, never);
+        free(never);
         return PAI_E_INVALID;
     }
     job->seq = j->table.next_seq++;
@@ -177,6 +175,10 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     pthread_mutex_unlock(&j->mu);
 
     pai_err_t rc = store_job(j, job, yaml, len);
+    if (rc == PAI_E_CONFLICT_JOB)
+        pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
+    else if (rc != PAI_OK)
+        pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
 
     pthread_mutex_lock(&j->mu);
     /* Stored: a waiting job need not hold its commands (loaded at bind). */
@@ -199,10 +201,10 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {
         if (refused)
-            *err_msg = str_printf("job %s can never fit: %s", job->name,
-                                  job->waiting_reason ? job->waiting_reason : "refused");
+            pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name,
+                          job->waiting_reason ? job->waiting_reason : "refused");
         if (job->queued)
-            ignore_err(sched_cancel(j->sched, job->name));
+            engine_sched_forget(j, job->name);
         engine_table_remove(j, job);
         j->stats.refused_at_submit += refused;
     } else {
@@ -223,27 +225,34 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     return rc;
 }
 
-pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                        char **name_out, char **err_msg, json_t **errs_json)
+/* Step 1: parse; a refusal lists every problem in e's details. */
+static pai_err_t parse(const char *yaml, size_t len, job_spec_t **spec, pai_error_t *e)
 {
-    *name_out = NULL;
-    *err_msg = NULL;
-    *errs_json = NULL;
     job_errors_t errs;
     job_errors_init(&errs);
-    job_spec_t *spec = NULL;
-    pai_err_t rc = job_parse(yaml, len, NULL, &spec, &errs);
+    pai_err_t rc = job_parse(yaml, len, NULL, spec, &errs);
     if (rc != PAI_OK) {
-        *err_msg = job_errors_message(&errs);
-        *errs_json = job_errors_to_json(&errs);
-        job_errors_free(&errs);
-        return rc == PAI_E_NOMEM ? rc : PAI_E_PROTOCOL;
+        char *msg = job_errors_message(&errs);
+        rc = pai_error_set(e, rc == PAI_E_NOMEM ? rc : PAI_E_PROTOCOL, "%s",
+                           msg ? msg : "invalid job protocol");
+        free(msg);
+        pai_error_details(e, xjson_pack("{so}", "errors", job_errors_to_json(&errs)));
     }
     job_errors_free(&errs);
+    return rc;
+}
+
+pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
+                        char **name_out, pai_error_t *e)
+{
+    *name_out = NULL;
+    job_spec_t *spec = NULL;
+    pai_err_t rc = parse(yaml, len, &spec, e);
+    if (rc != PAI_OK)
+        return rc;
     if (strlen(user) + strlen(spec->name) + 1 > PAI_MAX_NAME) {
         job_spec_free(spec);
-        *err_msg = xstrdup("user and job name together are too long");
-        return PAI_E_PROTOCOL;
+        return pai_error_set(e, PAI_E_PROTOCOL, "user and job name together are too long");
     }
     /* An unknown VC is reported before the permission check, as OpenPAI
      * does (NoVirtualClusterError rather than ForbiddenUserError). */
@@ -251,19 +260,18 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     bool vc_known = engine_vc_known(j, spec->virtual_cluster);
     pthread_mutex_unlock(&j->mu);
     if (!vc_known) {
-        *err_msg = str_printf("virtual cluster %s does not exist", spec->virtual_cluster);
+        rc = pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, spec->virtual_cluster);
         job_spec_free(spec);
-        return PAI_E_NO_VC;
+        return rc;
     }
     if (j->ops.can_use_vc && !j->ops.can_use_vc(j->ops.ud, user, spec->virtual_cluster)) {
-        *err_msg =
-            str_printf("user %s may not use virtual cluster %s", user, spec->virtual_cluster);
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_VC_DENIED, user, spec->virtual_cluster);
         job_spec_free(spec);
-        return PAI_E_FORBIDDEN;
+        return rc;
     }
     json_t *mounts = NULL;
     if (j->ops.mounts &&
-        (rc = j->ops.mounts(j->ops.ud, user, spec->extras.storages, &mounts, err_msg)) != PAI_OK) {
+        (rc = j->ops.mounts(j->ops.ud, user, spec->extras.storages, &mounts, e)) != PAI_OK) {
         json_decref(mounts);
         job_spec_free(spec);
         return rc;
@@ -272,7 +280,7 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     job_spec_free(spec);
     set_mounts(job, mounts);
     json_decref(mounts);
-    rc = admit(j, job, yaml, len, err_msg);
+    rc = admit(j, job, yaml, len, e);
     if (rc == PAI_OK)
         *name_out = xstrdup(job->name);
     else
@@ -399,8 +407,7 @@ static int cmp_jobs(const void *pa, const void *pb, void *ctx)
     return o->desc ? -c : c;
 }
 
-static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, char *err,
-                             size_t errlen)
+static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, pai_error_t *e)
 {
     *field = ORD_SUBMISSION;
     *desc = 1;
@@ -412,30 +419,24 @@ static pai_err_t parse_order(const char *order, order_field_t *field, int *desc,
     for (k = 0; k < ARRAY_LEN(order_names); k++)
         if (strlen(order_names[k]) == n && strncmp(order, order_names[k], n) == 0)
             break;
-    if (k == ARRAY_LEN(order_names)) {
-        snprintf(err, errlen, "order: unknown field '%.*s'", (int)n, order);
-        return PAI_E_INVALID;
-    }
+    if (k == ARRAY_LEN(order_names))
+        return pai_error_set(e, PAI_E_INVALID, "order: unknown field '%.*s'", (int)n, order);
     *field = (order_field_t)k;
     *desc = !comma || strcasecmp(comma + 1, "ASC") != 0;
-    if (comma && strcasecmp(comma + 1, "ASC") != 0 && strcasecmp(comma + 1, "DESC") != 0) {
-        snprintf(err, errlen, "order: direction must be ASC or DESC");
-        return PAI_E_INVALID;
-    }
+    if (comma && strcasecmp(comma + 1, "ASC") != 0 && strcasecmp(comma + 1, "DESC") != 0)
+        return pai_error_set(e, PAI_E_INVALID, "order: direction must be ASC or DESC");
     return PAI_OK;
 }
 
-pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, char *err, size_t errlen)
+pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_error_t *e)
 {
     order_field_t field;
     int desc;
-    pai_err_t rc = parse_order(f->order, &field, &desc, err, errlen);
+    pai_err_t rc = parse_order(f->order, &field, &desc, e);
     if (rc != PAI_OK)
         return rc;
-    if (f->offset < 0 || f->limit < 0 || f->limit > 50000) {
-        snprintf(err, errlen, "offset must be >= 0 and limit in [0, 50000]");
-        return PAI_E_INVALID;
-    }
+    if (f->offset < 0 || f->limit < 0 || f->limit > 50000)
+        return pai_error_set(e, PAI_E_INVALID, "offset must be >= 0 and limit in [0, 50000]");
     int64_t limit = f->limit ? f->limit : 5000;
     pthread_mutex_lock(&j->mu);
     lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));
@@ -470,15 +471,17 @@ typedef struct {
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
+/* fn's view of job name (*out NULL when fn finds nothing: the caller says
+ * what was not found). */
 static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v,
-                          json_t **out)
+                          json_t **out, pai_error_t *e)
 {
     *out = NULL;
     pthread_mutex_lock(&j->mu);
     lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
-        return PAI_E_NO_JOB;
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     }
     if (!job->compacted) {
         engine_refresh_reason(j, job);
@@ -489,15 +492,17 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
     pthread_mutex_unlock(&j->mu);
     char *text = NULL;
     pai_err_t rc = store_get(j->st, "job", name, &text);
+    if (rc == PAI_E_NOT_FOUND) /* deleted meanwhile */
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     if (rc != PAI_OK)
-        return rc == PAI_E_NOT_FOUND ? PAI_E_NO_JOB : rc;
+        return pai_error_set(e, rc, "cannot read job %s from the store: %s", name, pai_err_msg(rc));
     json_t *rec = json_loads(text, 0, NULL);
     free(text);
     lc_job_t *full = NULL;
     rc = rec ? codec_job_decode(rec, &full) : PAI_E_INTERNAL;
     json_decref(rec);
     if (rc != PAI_OK)
-        return PAI_E_INTERNAL;
+        return pai_error_set(e, PAI_E_INTERNAL, "the stored record of job %s is damaged", name);
     *out = fn(full, v);
     lc_job_free(full);
     return PAI_OK;
@@ -508,11 +513,13 @@ static json_t *r_detail(const lc_job_t *job, const view_t *v)
     return codec_render_detail(job, v->a);
 }
 
-pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out)
+pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out, pai_error_t *e)
 {
     view_t v = {.a = attempt};
-    pai_err_t rc = with_job(j, name, r_detail, &v, out);
-    return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
+    pai_err_t rc = with_job(j, name, r_detail, &v, out, e);
+    if (rc == PAI_OK && !*out) /* OpenPAI's text for an unknown attempt */
+        return pai_error_set(e, PAI_E_NO_JOB, "JobAttemptId %d is not found in %s.", attempt, name);
+    return rc;
 }
 
 static json_t *r_attempts(const lc_job_t *job, const view_t *v)
@@ -525,11 +532,15 @@ static json_t *r_attempts(const lc_job_t *job, const view_t *v)
     return arr;
 }
 
-pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out)
+pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out, pai_error_t *e)
 {
     view_t v = {.a = attempt};
-    pai_err_t rc = with_job(j, name, r_attempts, &v, out);
-    return rc == PAI_OK && !*out ? PAI_E_NO_JOB : rc;
+    pai_err_t rc = with_job(j, name, r_attempts, &v, out, e);
+    if (rc == PAI_OK && !*out) /* OpenPAI's text (models/v2/job-attempt.js) */
+        return pai_error_set(e, PAI_E_NO_JOB,
+                             "Job attempt not found in job %s with jobAttemptIndex %d", name,
+                             attempt);
+    return rc;
 }
 
 static int role_of(const lc_job_t *job, const char *role)
@@ -546,12 +557,12 @@ static json_t *r_task(const lc_job_t *job, const view_t *v)
 }
 
 pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role, int index,
-                      json_t **out)
+                      json_t **out, pai_error_t *e)
 {
     view_t v = {.a = attempt, .index = index, .role = role};
-    pai_err_t rc = with_job(j, name, r_task, &v, out);
+    pai_err_t rc = with_job(j, name, r_task, &v, out, e);
     if (rc == PAI_OK && !*out)
-        return PAI_E_NO_TASK;
+        return pai_error_set(e, PAI_E_NO_TASK, PAI_MSG_NO_TASK, role, index);
     return rc;
 }
 
@@ -568,16 +579,17 @@ static json_t *r_log_source(const lc_job_t *job, const view_t *v)
 }
 
 pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, const char *role,
-                                 int index, int task_attempt, char **log_url, char **attempt_id)
+                                 int index, int task_attempt, char **log_url, char **attempt_id,
+                                 pai_error_t *e)
 {
     *log_url = *attempt_id = NULL;
     json_t *o = NULL;
     view_t v = {.a = attempt, .index = index, .ta = task_attempt, .role = role};
-    pai_err_t rc = with_job(j, name, r_log_source, &v, &o);
+    pai_err_t rc = with_job(j, name, r_log_source, &v, &o, e);
     if (rc != PAI_OK)
         return rc;
-    if (!o)
-        return PAI_E_NO_TASK;
+    if (!o) /* no such task attempt, or it never ran on a node */
+        return pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
     pthread_mutex_lock(&j->mu);
     engine_node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
     if (n && n->log_url) {
@@ -586,29 +598,34 @@ pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, con
     }
     pthread_mutex_unlock(&j->mu);
     json_decref(o);
-    return *log_url ? PAI_OK : PAI_E_NO_TASK_LOG;
+    /* a node that serves no logs */
+    return *log_url ? PAI_OK : pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
 }
 
-pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out)
+pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_error_t *e)
 {
     *out = NULL;
     bool owner;
     if (!engine_owner_check(j, name, "", &owner))
-        return PAI_E_NO_JOB;
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     char *text = NULL;
     pai_err_t rc = store_get(j->st, "jobcfg", name, &text);
+    if (rc == PAI_E_NOT_FOUND)
+        return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
     if (rc != PAI_OK)
-        return rc == PAI_E_NOT_FOUND ? PAI_E_NO_JOB_CONFIG : rc;
+        return pai_error_set(e, rc, "cannot read the config of job %s: %s", name, pai_err_msg(rc));
     json_t *cfg = json_loads(text, 0, NULL);
     free(text);
     const char *yaml = json_string_value(json_object_get(cfg, "yaml"));
     job_spec_t *spec = NULL;
     rc = yaml ? job_parse(yaml, strlen(yaml), NULL, &spec, NULL) : PAI_E_INTERNAL;
     json_decref(cfg);
-    if (rc != PAI_OK)
-        return PAI_E_NO_JOB_CONFIG;
+    if (rc != PAI_OK) /* a damaged record: no config to show */
+        return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
     rc = job_to_yaml(spec, true, out);
     job_spec_free(spec);
+    if (rc != PAI_OK)
+        pai_error_set(e, rc, "cannot render the config of job %s: %s", name, pai_err_msg(rc));
     return rc;
 }
 
@@ -641,13 +658,14 @@ static json_t *event_out(const json_t *e)
     return o;
 }
 
-pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out)
+pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out,
+                        pai_error_t *e)
 {
     pthread_mutex_lock(&j->mu);
     lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
-        return PAI_E_NO_JOB;
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     }
     json_t *data = json_array();
     json_t *ev = job->events;
@@ -664,10 +682,10 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
         json_decref(w);
     }
     for (size_t i = json_array_size(ev); i-- > 0;) {
-        json_t *e = json_array_get(ev, i);
-        if (type && strcmp(json_string_value(json_object_get(e, "type")), type) != 0)
+        json_t *one = json_array_get(ev, i);
+        if (type && strcmp(json_string_value(json_object_get(one, "type")), type) != 0)
             continue;
-        json_array_append_new(data, event_out(e));
+        json_array_append_new(data, event_out(one));
     }
     pthread_mutex_unlock(&j->mu);
     *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
@@ -687,21 +705,32 @@ bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *i
     return found;
 }
 
-pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop)
+/* A failed flush after a change the caller asked for: the change stays in
+ * memory (dirty, retried by the timer) but was not acknowledged durable. */
+static pai_err_t flush_for(engine_t *j, const char *name, pai_error_t *e)
+{
+    pai_err_t rc = engine_flush(j);
+    if (rc != PAI_OK)
+        pai_error_set(e, rc, "job %s changed but could not be persisted: %s", name,
+                      pai_err_msg(rc));
+    return rc;
+}
+
+pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop, pai_error_t *e)
 {
     int64_t now = engine_now_ms(j);
     pthread_mutex_lock(&j->mu);
     lc_job_t *job = engine_map_get(j, name);
     if (!job || job->pending) {
         pthread_mutex_unlock(&j->mu);
-        return PAI_E_NO_JOB;
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     }
     if (stop) {
         lc_effects_t fx = {0};
         bool was_waiting = job->state == JOB_WAITING;
         lc_stop(job, now, &fx);
         if (was_waiting && job->queued) {
-            ignore_err(sched_cancel(j->sched, job->name));
+            engine_sched_forget(j, job->name);
             job->queued = false;
             j->pass.need = true;
         }
@@ -712,7 +741,7 @@ pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop)
     }
     /* START of an existing job: OpenPAI restarts nothing either; accepted. */
     pthread_mutex_unlock(&j->mu);
-    return engine_flush(j);
+    return flush_for(j, name, e);
 }
 
 /* Tags of a compacted job: read-modify-write its stored record. */
@@ -750,7 +779,7 @@ static pai_err_t tag_stored(engine_t *j, const char *name, const char *tag, bool
     return rc;
 }
 
-pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add)
+pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add, pai_error_t *e)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
@@ -758,9 +787,9 @@ pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add)
     pai_err_t rc = PAI_OK;
     bool stored = false;
     if (!job || job->pending)
-        rc = PAI_E_NO_JOB;
+        rc = pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     else if (!add && !lc_has_tag(job, tag))
-        rc = PAI_E_NO_TAG;
+        rc = pai_error_set(e, PAI_E_NO_TAG, PAI_MSG_NO_TAG, tag, name);
     else {
         if (add)
             lc_add_tag(job, tag);
@@ -771,24 +800,24 @@ pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add)
             engine_mark_dirty(j, job);
     }
     pthread_mutex_unlock(&j->mu);
-    if (rc == PAI_OK && stored)
-        rc = tag_stored(j, name, tag, add);
+    if (rc == PAI_OK && stored && (rc = tag_stored(j, name, tag, add)) != PAI_OK)
+        pai_error_set(e, rc, "cannot update the stored tags of job %s: %s", name, pai_err_msg(rc));
     pthread_mutex_unlock(&j->flush_mu);
     if (rc == PAI_OK && !stored)
-        rc = engine_flush(j);
+        rc = flush_for(j, name, e);
     return rc;
 }
 
-pai_err_t engine_delete(engine_t *j, const char *name)
+pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
 {
     pthread_mutex_lock(&j->flush_mu);
     pthread_mutex_lock(&j->mu);
     lc_job_t *job = engine_map_get(j, name);
     pai_err_t rc = PAI_OK;
     if (!job || job->pending)
-        rc = PAI_E_NO_JOB;
+        rc = pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     else if (!lc_job_state_final(job->state))
-        rc = PAI_E_INVALID;
+        rc = pai_error_set(e, PAI_E_INVALID, "job %s has not finished: stop it first", name);
     else
         engine_table_remove(j, job);
     pthread_mutex_unlock(&j->mu);
@@ -797,8 +826,13 @@ pai_err_t engine_delete(engine_t *j, const char *name)
                              {STORE_OP_DEL, "jobcfg", name, 0, NULL},
                              {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
         rc = store_batch(j->st, ops, 3);
-        if (rc == PAI_E_NOT_FOUND)
+        if (rc == PAI_E_NOT_FOUND) /* some of its records were never written */
             rc = PAI_OK;
+        if (rc != PAI_OK)
+            pai_error_set(e, rc,
+                          "job %s is deleted in memory but its records remain in the "
+                          "store: %s",
+                          name, pai_err_msg(rc));
         lc_job_free(job);
     }
     pthread_mutex_unlock(&j->flush_mu);

@@ -28,19 +28,26 @@
 #include "sched/sched.h"
 #include "engine/engine_int.h"
 
-/* Steps 2-5 into a new scheduler; the reason goes into err on refusal. */
-static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, char *err, size_t errlen)
+/* Steps 2-5 into a new scheduler; the reason goes into e on refusal. */
+static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, pai_error_t *e)
 {
     sched_opts_t so = engine_sched_opts(j);
     char *text = json_dumps(cfg, JSON_COMPACT);
     sched_t *s = NULL;
-    pai_err_t rc = text ? sched_new_config(text, strlen(text), &so, &s, err, errlen) : PAI_E_NOMEM;
+    char why[PAI_ERROR_MSG_MAX] = "";
+    pai_err_t rc =
+        text ? sched_new_config(text, strlen(text), &so, &s, why, sizeof why) : PAI_E_NOMEM;
     free(text);
     if (rc != PAI_OK)
-        return rc == PAI_E_NOMEM ? rc : PAI_E_INVALID;
+        return pai_error_set(e, rc == PAI_E_NOMEM ? rc : PAI_E_INVALID, "%s",
+                             why[0] ? why : pai_err_msg(rc));
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         sched_node_t sn = engine_sched_node(nodes_at(j->nodes, k));
-        ignore_err(sched_node_update(s, &sn)); /* nodes outside the config are ignored */
+        pai_err_t nrc = sched_node_update(s, &sn);
+        /* NOT_FOUND: a node outside the new config, which it ignores */
+        if (nrc != PAI_OK && nrc != PAI_E_NOT_FOUND)
+            log_warn("node=%s not taken by the new scheduler config: %s", sn.name,
+                     pai_err_msg(nrc));
     }
     for (size_t i = 0; i < j->table.nlist && rc == PAI_OK; i++) {
         lc_job_t *job = j->table.list[i];
@@ -51,10 +58,9 @@ static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, char *er
         }
         bool down = false;
         rc = engine_sched_restore(s, job, &down);
-        if (rc != PAI_OK || down) {
-            snprintf(err, errlen, "running job %s would lose its guaranteed resources", job->name);
-            rc = PAI_E_INVALID;
-        }
+        if (rc != PAI_OK || down)
+            rc = pai_error_set(e, PAI_E_INVALID,
+                               "running job %s would lose its guaranteed resources", job->name);
     }
     if (rc != PAI_OK) {
         sched_free(s);
@@ -96,46 +102,40 @@ static bool vc_has_jobs(engine_t *j, const char *vc, char *who, size_t n)
     return false;
 }
 
-static pai_err_t check_cells(const json_t *cells, char *err, size_t errlen)
+static pai_err_t check_cells(const json_t *cells, pai_error_t *e)
 {
-    if (!json_is_array(cells) || json_array_size(cells) == 0) {
-        snprintf(err, errlen, "virtualCells must be a non-empty list of {cellType, cellNumber}");
-        return PAI_E_INVALID;
-    }
+    if (!json_is_array(cells) || json_array_size(cells) == 0)
+        return pai_error_set(e, PAI_E_INVALID,
+                             "virtualCells must be a non-empty list of {cellType, cellNumber}");
     size_t i;
     json_t *c;
     json_array_foreach(cells, i, c)
     {
         if (!json_is_string(json_object_get(c, "cellType")) ||
             !json_is_integer(json_object_get(c, "cellNumber")) ||
-            json_integer_value(json_object_get(c, "cellNumber")) < 0) {
-            snprintf(err, errlen,
-                     "virtualCells[%zu]: needs cellType (string) and cellNumber "
-                     "(integer >= 0)",
-                     i);
-            return PAI_E_INVALID;
-        }
+            json_integer_value(json_object_get(c, "cellNumber")) < 0)
+            return pai_error_set(e, PAI_E_INVALID,
+                                 "virtualCells[%zu]: needs cellType (string) and cellNumber "
+                                 "(integer >= 0)",
+                                 i);
     }
     return PAI_OK;
 }
 
 pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created,
-                           char *err, size_t errlen)
+                           pai_error_t *e)
 {
     *created = false;
-    if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc)) {
-        snprintf(err, errlen, "a VC name is 1 to 64 of [A-Za-z0-9_-]");
-        return PAI_E_INVALID;
-    }
+    if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc))
+        return pai_error_set(e, PAI_E_INVALID, "a VC name is 1 to 64 of [A-Za-z0-9_-]");
     pthread_mutex_lock(&j->mu);
     pai_err_t rc = PAI_OK;
     json_t *cfg = NULL;
     sched_t *s = NULL;
     if (!j->vcs.hived) {
-        snprintf(err, errlen,
-                 "virtual clusters come from the scheduler config: start the server "
-                 "with hived_config to define and change them");
-        rc = PAI_E_INVALID;
+        rc = pai_error_set(e, PAI_E_INVALID,
+                           "virtual clusters come from the scheduler config: start the server "
+                           "with hived_config to define and change them");
         goto out;
     }
     cfg = json_deep_copy(j->vcs.hived);
@@ -146,18 +146,16 @@ pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool
     }
     char who[PAI_MAX_NAME + 1];
     if (!spec) { /* delete */
-        if (!json_object_get(vcs, vc)) {
-            rc = PAI_E_NO_VC;
-            snprintf(err, errlen, "virtual cluster %s is not found", vc);
-        } else if (vc_has_jobs(j, vc, who, sizeof who)) {
-            rc = PAI_E_REMOVE_RUNNING_VC;
-            snprintf(err, errlen, "virtual cluster %s still has unfinished jobs (%s)", vc, who);
-        } else {
+        if (!json_object_get(vcs, vc))
+            rc = pai_error_set(e, PAI_E_NO_VC, PAI_MSG_NO_VC, vc);
+        else if (vc_has_jobs(j, vc, who, sizeof who))
+            rc = pai_error_set(e, PAI_E_REMOVE_RUNNING_VC,
+                               "virtual cluster %s still has unfinished jobs (%s)", vc, who);
+        else
             json_object_del(vcs, vc);
-        }
     } else {
         const json_t *cells = json_object_get(spec, "virtualCells");
-        rc = check_cells(cells, err, errlen);
+        rc = check_cells(cells, e);
         if (rc == PAI_OK) {
             json_t *one = json_object_get(vcs, vc);
             *created = one == NULL;
@@ -167,13 +165,13 @@ pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool
         }
     }
     if (rc == PAI_OK)
-        rc = rebuild(j, cfg, &s, err, errlen);
+        rc = rebuild(j, cfg, &s, e);
     if (rc == PAI_OK) {
         char *text = json_dumps(cfg, JSON_COMPACT);
         rc = text ? store_put(j->st, "meta", "hived_config", 0, text) : PAI_E_NOMEM;
         free(text);
         if (rc != PAI_OK) {
-            snprintf(err, errlen, "the store is unavailable");
+            pai_error_set(e, rc, "the store is unavailable: %s", pai_err_msg(rc));
             sched_free(s);
         }
     }

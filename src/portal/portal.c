@@ -24,13 +24,12 @@ static const char portal_csp[] = "default-src 'self'; script-src 'self'; style-s
                                  "img-src 'self' data:; connect-src 'self'; "
                                  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-static void portal_serve(const http_req_t *req, http_resp_t *resp, const char *path)
+static pai_err_t portal_serve(const http_req_t *req, http_resp_t *resp, const char *path,
+                              pai_error_t *e)
 {
     const portal_asset_t *a = portal_asset_find(path);
-    if (!a) {
-        http_reply_error(resp, PAI_E_NOT_FOUND, "no such portal file: %s", path);
-        return;
-    }
+    if (!a)
+        return pai_error_set(e, PAI_E_NOT_FOUND, "no such portal file: %s", path);
     const char *type = portal_content_type(a->path);
     if (portal_etag_matches(http_header(req, "If-None-Match"), a->etag))
         http_reply_text(resp, 304, type, "", 0);
@@ -43,15 +42,18 @@ static void portal_serve(const http_req_t *req, http_resp_t *resp, const char *p
         http_add_header(resp, "Content-Security-Policy", portal_csp);
         http_add_header(resp, "Referrer-Policy", "no-referrer");
     }
+    return PAI_OK;
 }
 
-static void portal_index(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t portal_index(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e)
 {
     (void)ctx;
-    portal_serve(req, resp, "/index.html");
+    return portal_serve(req, resp, "/index.html", e);
 }
 
-static void portal_file(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t portal_file(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
 {
     (void)ctx;
     const char *rest = http_param(req, "*");
@@ -60,11 +62,9 @@ static void portal_file(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
         rest = "";
     while (*rest == '/')
         rest++;
-    if ((size_t)snprintf(path, sizeof path, "/%s", rest) >= sizeof path) {
-        http_reply_error(resp, PAI_E_NOT_FOUND, "no such portal file");
-        return;
-    }
-    portal_serve(req, resp, path);
+    if ((size_t)snprintf(path, sizeof path, "/%s", rest) >= sizeof path)
+        return pai_error_set(e, PAI_E_NOT_FOUND, "no such portal file");
+    return portal_serve(req, resp, path, e);
 }
 
 static const http_route_t portal_routes[] = {

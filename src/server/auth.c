@@ -603,7 +603,7 @@ static pai_err_t ensure_builtin_groups(auth_t *a)
     return rc;
 }
 
-static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
+static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
 {
     const server_config_t *cfg = a->ctx->cfg;
     if (json_object_size(a->users) > 0)
@@ -617,13 +617,13 @@ static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
         pw = gen;
     }
     if (!auth_name_ok(cfg->admin_username) || strlen(pw) < 6) {
-        snprintf(err, errlen, "admin_username must be a valid name and the password >= 6 chars");
-        return PAI_E_INVALID;
+        return pai_error_set(e, PAI_E_INVALID,
+                             "admin_username must be a valid name and the password >= 6 chars");
     }
     char *hash = auth_hash_password(cfg, pw);
     if (!hash) {
-        snprintf(err, errlen, "cannot hash the admin password (pwhash limits too high?)");
-        return PAI_E_NOMEM;
+        return pai_error_set(e, PAI_E_NOMEM,
+                             "cannot hash the admin password (pwhash limits too high?)");
     }
     json_t *u = xjson_pack("{s:s, s:s, s:s, s:[s,s], s:{}}", "username", cfg->admin_username,
                            "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
@@ -633,8 +633,7 @@ static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
     pai_err_t rc = auth_commit(a, &ch, 1);
     json_decref(u);
     if (rc != PAI_OK) {
-        snprintf(err, errlen, "cannot store the admin user: %s", pai_err_msg(rc));
-        return rc;
+        return pai_error_set(e, rc, "cannot store the admin user: %s", pai_err_msg(rc));
     }
     if (pw == gen)
         printf("pai server: created admin user '%s' with password: %s\n", cfg->admin_username, gen);
@@ -646,7 +645,7 @@ static pai_err_t bootstrap_admin(auth_t *a, char *err, size_t errlen)
 }
 
 /* The agent secret: configured, or read from / generated into data_dir. */
-static pai_err_t load_agent_token(auth_t *a, char *err, size_t errlen)
+static pai_err_t load_agent_token(auth_t *a, pai_error_t *e)
 {
     const server_config_t *cfg = a->ctx->cfg;
     if (cfg->agent_token && *cfg->agent_token) {
@@ -669,7 +668,7 @@ static pai_err_t load_agent_token(auth_t *a, char *err, size_t errlen)
     hex(a->agent_token, r, sizeof(r));
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || write(fd, a->agent_token, strlen(a->agent_token)) < 0 || fsync(fd) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        pai_error_set(e, PAI_E_IO, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return PAI_E_IO;
@@ -679,12 +678,10 @@ static pai_err_t load_agent_token(auth_t *a, char *err, size_t errlen)
     return PAI_OK;
 }
 
-pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, char *err, size_t errlen)
+pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, pai_error_t *e)
 {
-    if (sodium_init() < 0) {
-        snprintf(err, errlen, "libsodium failed to initialize");
-        return PAI_E_INTERNAL;
-    }
+    if (sodium_init() < 0)
+        return pai_error_set(e, PAI_E_INTERNAL, "libsodium failed to initialize");
     auth_t *a = xcalloc(1, sizeof(*a));
     a->ctx = ctx;
     pthread_rwlock_init(&a->lock, NULL);
@@ -694,15 +691,14 @@ pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, char *err, size_t errlen)
     a->tokens = json_object();
     pai_err_t rc = load_all(a);
     if (rc != PAI_OK) {
-        snprintf(err, errlen, "cannot load users, groups and tokens: %s", pai_err_msg(rc));
+        pai_error_set(e, rc, "cannot load users, groups and tokens: %s", pai_err_msg(rc));
         goto fail;
     }
     if ((rc = ensure_builtin_groups(a)) != PAI_OK) {
-        snprintf(err, errlen, "cannot create the built-in groups: %s", pai_err_msg(rc));
+        pai_error_set(e, rc, "cannot create the built-in groups: %s", pai_err_msg(rc));
         goto fail;
     }
-    if ((rc = bootstrap_admin(a, err, errlen)) != PAI_OK ||
-        (rc = load_agent_token(a, err, errlen)) != PAI_OK)
+    if ((rc = bootstrap_admin(a, e)) != PAI_OK || (rc = load_agent_token(a, e)) != PAI_OK)
         goto fail;
     *out = a;
     return PAI_OK;

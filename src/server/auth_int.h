@@ -27,7 +27,7 @@ struct auth {
 };
 
 /* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */
-PAI_MUST_CHECK pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, char *err, size_t errlen);
+PAI_MUST_CHECK pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, pai_error_t *e);
 void auth_free(auth_t *a);
 
 bool auth_name_ok(const char *name);
@@ -74,37 +74,49 @@ bool auth_is_builtin_group(const char *name);
 json_t *auth_group_new(const char *name, const char *description, json_t *acls);
 
 /* mod_auth.c: body helpers shared with auth_users.c. */
-/* A field of an expected JSON type; replies 400 and returns false when the
+/* A field of an expected JSON type; PAI_E_INVALID (reason in *e) when the
  * field is present with the wrong type (or absent while required). */
-bool mod_auth_field(const json_t *o, const char *name, json_type type, bool required, json_t **out,
-                    http_resp_t *resp);
-/* Is a (named name in the reply) an array of strings?  Replies 400 when not. */
-bool mod_auth_string_array(const json_t *a, const char *name, http_resp_t *resp);
-/* Reply {code, message} with the HTTP status. */
+PAI_MUST_CHECK pai_err_t mod_auth_field(const json_t *o, const char *name, json_type type,
+                                        bool required, json_t **out, pai_error_t *e);
+/* Is a (named name in the message) an array of valid names?  PAI_E_INVALID when not. */
+PAI_MUST_CHECK pai_err_t mod_auth_string_array(const json_t *a, const char *name, pai_error_t *e);
+/* Reply {message} with the HTTP status (successes). */
 void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg);
+/* A failed auth_commit (or token revocation): rc with its reason.  Returns rc. */
+pai_err_t auth_commit_error(pai_error_t *e, pai_err_t rc);
 
 /* auth_users.c: user helpers and handlers routed by mod_auth.c. */
 /* Add group to (member) or remove it from a user's grouplist. */
 void auth_users_set_member(json_t *grouplist, const char *group, bool member);
-/* The request body {data: {...}, patch: bool}; NULL after replying 400. */
-json_t *auth_users_update_body(const http_req_t *req, http_resp_t *resp, bool *patch);
+/* The request body {data: {...}, patch: bool} into *out (caller decrefs). */
+PAI_MUST_CHECK pai_err_t auth_users_update_body(const http_req_t *req, json_t **out, bool *patch,
+                                                pai_error_t *e);
 /* GET /api/v2/users */
-void auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                            pai_error_t *e);
 /* POST /api/v2/users */
-void auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e);
 /* PUT /api/v2/users (admin update) */
-void auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e);
 /* PUT /api/v2/users/me (own email, password, extension) */
-void auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e);
 /* GET /api/v2/users/{user} */
-void auth_users_h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e);
 /* DELETE /api/v2/users/{user} */
-void auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e);
 /* PUT /api/v2/users/{user}/group */
-void auth_users_h_group_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_group_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e);
 /* DELETE /api/v2/users/{user}/group */
-void auth_users_h_group_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_group_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e);
 /* PUT /api/v2/users/{user}/grouplist */
-void auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+pai_err_t auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e);
 
 #endif

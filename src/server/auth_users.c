@@ -81,22 +81,21 @@ typedef struct {
     json_t *email, *password, *admin, *vcs, *ext;
 } user_fields_t;
 
-static bool user_fields(const json_t *d, const char *pwfield, user_fields_t *f, http_resp_t *resp)
+static pai_err_t user_fields(const json_t *d, const char *pwfield, user_fields_t *f, pai_error_t *e)
 {
-    if (!mod_auth_field(d, "email", JSON_STRING, false, &f->email, resp) ||
-        !mod_auth_field(d, pwfield, JSON_STRING, false, &f->password, resp) ||
-        !mod_auth_field(d, "admin", JSON_TRUE, false, &f->admin, resp) ||
-        !mod_auth_field(d, "virtualCluster", JSON_ARRAY, false, &f->vcs, resp) ||
-        !mod_auth_field(d, "extension", JSON_OBJECT, false, &f->ext, resp))
-        return false;
-    if (f->vcs && !mod_auth_string_array(f->vcs, "virtualCluster", resp))
-        return false;
-    if (f->password && strlen(json_string_value(f->password)) < MIN_PASSWORD) {
-        http_reply_error(resp, PAI_E_INVALID, "the password needs at least %d characters",
-                         MIN_PASSWORD);
-        return false;
-    }
-    return true;
+    pai_err_t rc;
+    if ((rc = mod_auth_field(d, "email", JSON_STRING, false, &f->email, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, pwfield, JSON_STRING, false, &f->password, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "admin", JSON_TRUE, false, &f->admin, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "virtualCluster", JSON_ARRAY, false, &f->vcs, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "extension", JSON_OBJECT, false, &f->ext, e)) != PAI_OK)
+        return rc;
+    if (f->vcs && (rc = mod_auth_string_array(f->vcs, "virtualCluster", e)) != PAI_OK)
+        return rc;
+    if (f->password && strlen(json_string_value(f->password)) < MIN_PASSWORD)
+        return pai_error_set(e, PAI_E_INVALID, "the password needs at least %d characters",
+                             MIN_PASSWORD);
+    return PAI_OK;
 }
 
 /* Apply fields to user u (a copy).  patch=false resets absent fields. */
@@ -119,9 +118,10 @@ static void apply_user_fields(auth_t *a, json_t *u, const user_fields_t *f, bool
     }
 }
 
-void auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                            pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     auth_t *a = ctx->auth;
     json_t *out = json_array();
     const char *k;
@@ -133,46 +133,48 @@ void auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
     }
     pthread_rwlock_unlock(&a->lock);
     http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
-void auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e)
 {
     auth_t *a = ctx->auth;
-    json_t *body = http_body_json(req, resp), *jn, *newgroups = json_object(), *u = NULL;
+    json_t *body = NULL, *jn, *newgroups = json_object(), *u = NULL;
     user_fields_t f = {0};
     char *hash = NULL;
     bool locked = false;
-    if (!body || !mod_auth_field(body, "username", JSON_STRING, true, &jn, resp) ||
-        !user_fields(body, "password", &f, resp))
+    pai_err_t rc;
+    if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "username", JSON_STRING, true, &jn, e)) != PAI_OK ||
+        (rc = user_fields(body, "password", &f, e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     if (!auth_name_ok(name)) {
-        http_reply_error(resp, PAI_E_INVALID, "username must match [A-Za-z0-9_.-]{1,64}");
+        rc = pai_error_set(e, PAI_E_INVALID, "username must match [A-Za-z0-9_.-]{1,64}");
         goto out;
     }
     if (!f.password) {
-        http_reply_error(resp, PAI_E_INVALID, "field 'password' is required");
+        rc = pai_error_set(e, PAI_E_INVALID, "field 'password' is required");
         goto out;
     }
     if (!(hash = auth_hash_password(ctx->cfg, json_string_value(f.password)))) {
-        http_reply_error(resp, PAI_E_NOMEM, "cannot hash the password");
+        rc = pai_error_set(e, PAI_E_NOMEM, "cannot hash the password");
         goto out;
     }
     pthread_mutex_lock(&a->wlock);
     locked = true;
     if (json_object_get(a->users, name)) {
-        http_reply_error(resp, PAI_E_CONFLICT_USER, "user %s already exists", name);
+        rc = pai_error_set(e, PAI_E_CONFLICT_USER, PAI_MSG_CONFLICT_USER, name);
         goto out;
     }
     u = xjson_pack("{s:s, s:s, s:s, s:[s], s:{}}", "username", name, "passwordHash", hash, "email",
                    "", "grouplist", AUTH_DEFAULT_GROUP, "extension");
     apply_user_fields(a, u, &f, false, newgroups);
     /* tokens of an earlier user of this name must not come back to life */
-    pai_err_t rc = auth_revoke_user_tokens(a, name, NULL, true);
-    if (rc == PAI_OK)
-        rc = commit_user(a, name, u, newgroups);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, NULL);
+    if ((rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK ||
+        (rc = commit_user(a, name, u, newgroups)) != PAI_OK)
+        auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, "User is created successfully");
 out:
@@ -182,121 +184,130 @@ out:
     json_decref(u);
     json_decref(newgroups);
     json_decref(body);
+    return rc;
 }
 
 /* {data: {...}, patch: bool} */
-json_t *auth_users_update_body(const http_req_t *req, http_resp_t *resp, bool *patch)
+pai_err_t auth_users_update_body(const http_req_t *req, json_t **out, bool *patch, pai_error_t *e)
 {
-    json_t *body = http_body_json(req, resp), *d, *p;
-    if (!body || !mod_auth_field(body, "data", JSON_OBJECT, true, &d, resp) ||
-        !mod_auth_field(body, "patch", JSON_TRUE, false, &p, resp)) {
+    json_t *body = NULL, *d, *p;
+    pai_err_t rc;
+    *out = NULL;
+    if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "data", JSON_OBJECT, true, &d, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "patch", JSON_TRUE, false, &p, e)) != PAI_OK) {
         json_decref(body);
-        return NULL;
+        return rc;
     }
     *patch = json_is_true(p);
-    return body;
+    *out = body;
+    return PAI_OK;
 }
 
 /* Common tail of the user updates: commit, revoke tokens on a new password. */
-static void finish_user_update(auth_t *a, const char *name, json_t *u, json_t *newgroups,
-                               bool new_password, const char *keep_token, http_resp_t *resp)
+static pai_err_t finish_user_update(auth_t *a, const char *name, json_t *u, json_t *newgroups,
+                                    bool new_password, const char *keep_token, http_resp_t *resp,
+                                    pai_error_t *e)
 {
     pai_err_t rc = commit_user(a, name, u, newgroups);
     if (rc == PAI_OK && new_password)
         rc = auth_revoke_user_tokens(a, name, keep_token, false);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc, NULL);
-        return;
-    }
+    if (rc != PAI_OK)
+        return auth_commit_error(e, rc);
     char msg[160];
     snprintf(msg, sizeof(msg), "update user %s successfully.", name);
     mod_auth_reply_msg(resp, 201, msg);
+    return PAI_OK;
 }
 
-static bool set_password(const server_config_t *cfg, json_t *u, const json_t *pw, http_resp_t *resp)
+static pai_err_t set_password(const server_config_t *cfg, json_t *u, const json_t *pw,
+                              pai_error_t *e)
 {
     char *hash = auth_hash_password(cfg, json_string_value(pw));
-    if (!hash) {
-        http_reply_error(resp, PAI_E_NOMEM, "cannot hash the password");
-        return false;
-    }
+    if (!hash)
+        return pai_error_set(e, PAI_E_NOMEM, "cannot hash the password");
     json_object_set_new(u, "passwordHash", json_string(hash));
     free(hash);
-    return true;
+    return PAI_OK;
 }
 
-void auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     bool patch = false, locked = false;
-    json_t *body = auth_users_update_body(req, resp, &patch), *jn, *u = NULL,
-           *newgroups = json_object();
-    json_t *d = json_object_get(body, "data");
+    json_t *body = NULL, *jn, *u = NULL, *newgroups = json_object();
     user_fields_t f = {0};
-    if (!body || !mod_auth_field(d, "username", JSON_STRING, true, &jn, resp) ||
-        !user_fields(d, "password", &f, resp))
+    pai_err_t rc = auth_users_update_body(req, &body, &patch, e);
+    json_t *d = json_object_get(body, "data");
+    if (rc != PAI_OK || (rc = mod_auth_field(d, "username", JSON_STRING, true, &jn, e)) != PAI_OK ||
+        (rc = user_fields(d, "password", &f, e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     pthread_mutex_lock(&a->wlock);
     locked = true;
     const json_t *old = json_object_get(a->users, name);
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
         goto out;
     }
     u = json_deep_copy(old);
     apply_user_fields(a, u, &f, patch, newgroups);
     if (auth_user_admin_locked(a, old) && !auth_user_admin_locked(a, u) &&
         auth_admins_left_locked(a, NULL, name) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
         goto out;
     }
-    if (f.password && !set_password(ctx->cfg, u, f.password, resp))
+    if (f.password && (rc = set_password(ctx->cfg, u, f.password, e)) != PAI_OK)
         goto out;
-    finish_user_update(a, name, u, newgroups, f.password != NULL, NULL, resp);
+    rc = finish_user_update(a, name, u, newgroups, f.password != NULL, NULL, resp, e);
 out:
     if (locked)
         pthread_mutex_unlock(&a->wlock);
     json_decref(u);
     json_decref(newgroups);
     json_decref(body);
+    return rc;
 }
 
-void auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     bool patch = false, locked = false;
-    json_t *body = auth_users_update_body(req, resp, &patch), *email, *np, *op, *ext, *u = NULL;
+    json_t *body = NULL, *email, *np = NULL, *op, *ext, *u = NULL;
+    pai_err_t rc = auth_users_update_body(req, &body, &patch, e);
     json_t *d = json_object_get(body, "data");
     const char *name = req->who.username;
     json_t *juser;
-    if (!body || !mod_auth_field(d, "username", JSON_STRING, false, &juser, resp) ||
-        !mod_auth_field(d, "email", JSON_STRING, false, &email, resp) ||
-        !mod_auth_field(d, "newPassword", JSON_STRING, false, &np, resp) ||
-        !mod_auth_field(d, "oldPassword", JSON_STRING, np != NULL, &op, resp) ||
-        !mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, resp))
+    if (rc != PAI_OK ||
+        (rc = mod_auth_field(d, "username", JSON_STRING, false, &juser, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "email", JSON_STRING, false, &email, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "newPassword", JSON_STRING, false, &np, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "oldPassword", JSON_STRING, np != NULL, &op, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, e)) != PAI_OK)
         goto out;
     /* OpenPAI's clients send the user name along (the SDK does); another
      * user's name is refused, as OpenPAI does. */
     if (juser && strcmp(json_string_value(juser), name) != 0) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "users/me may only update the caller (%s)", name);
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, "Can't update other user's data");
         goto out;
     }
     if (np && strlen(json_string_value(np)) < MIN_PASSWORD) {
-        http_reply_error(resp, PAI_E_INVALID, "the password needs at least %d characters",
-                         MIN_PASSWORD);
+        rc = pai_error_set(e, PAI_E_INVALID, "the password needs at least %d characters",
+                           MIN_PASSWORD);
         goto out;
     }
     pthread_mutex_lock(&a->wlock);
     locked = true;
     const json_t *old = json_object_get(a->users, name);
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
         goto out;
     }
     if (np && !auth_check_password(json_string_value(json_object_get(old, "passwordHash")),
                                    json_string_value(op))) {
-        http_reply_error(resp, PAI_E_BAD_PASSWORD, "the old password is not correct");
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, "Pls input the correct password."); /* OpenPAI's */
         goto out;
     }
     u = json_deep_copy(old);
@@ -304,34 +315,35 @@ void auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp
         json_object_set_new(u, "email", json_string(email ? json_string_value(email) : ""));
     if (ext || !patch)
         json_object_set_new(u, "extension", ext ? json_deep_copy(ext) : json_object());
-    if (np && !set_password(ctx->cfg, u, np, resp))
+    if (np && (rc = set_password(ctx->cfg, u, np, e)) != PAI_OK)
         goto out;
-    finish_user_update(a, name, u, NULL, np != NULL, req->who.token_id, resp);
+    rc = finish_user_update(a, name, u, NULL, np != NULL, req->who.token_id, resp, e);
 out:
     if (locked)
         pthread_mutex_unlock(&a->wlock);
     json_decref(u);
     json_decref(body);
+    return rc;
 }
 
-void auth_users_h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "user");
-    if (!req->who.admin && strcmp(name, req->who.username) != 0) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "only admins may read other users");
-        return;
-    }
+    if (!req->who.admin && strcmp(name, req->who.username) != 0)
+        return pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_NON_ADMIN);
     pthread_rwlock_rdlock(&a->lock);
     json_t *info = auth_user_info_locked(a, name);
     pthread_rwlock_unlock(&a->lock);
     if (!info)
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
-    else
-        http_reply_json(resp, 200, info);
+        return pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
+    http_reply_json(resp, 200, info);
+    return PAI_OK;
 }
 
-void auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "user");
@@ -339,100 +351,112 @@ void auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
     const json_t *old = json_object_get(a->users, name);
     pai_err_t rc = PAI_OK;
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
     } else if (auth_user_admin_locked(a, old) && auth_admins_left_locked(a, NULL, name) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
     } else {
         /* the user first, then its tokens: a login racing this cannot leave a
          * token behind (and user creation clears any stale ones) */
         auth_change_t ch = {"user", name, NULL};
         if ((rc = auth_commit(a, &ch, 1)) != PAI_OK ||
             (rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK)
-            http_reply_error(resp, rc, NULL);
+            auth_commit_error(e, rc);
         else
             mod_auth_reply_msg(resp, 200, "user is removed successfully");
     }
     pthread_mutex_unlock(&a->wlock);
+    return rc;
 }
 
 /* The user and group names of /users/{user}/group with body {groupname}. */
-static json_t *membership_body(auth_t *a, const http_req_t *req, http_resp_t *resp,
-                               const char **group)
+static pai_err_t membership_body(auth_t *a, const http_req_t *req, json_t **out, const char **group,
+                                 pai_error_t *e)
 {
-    json_t *body = http_body_json(req, resp), *jg;
-    if (!body || !mod_auth_field(body, "groupname", JSON_STRING, true, &jg, resp)) {
+    json_t *body = NULL, *jg;
+    pai_err_t rc;
+    *out = NULL;
+    if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "groupname", JSON_STRING, true, &jg, e)) != PAI_OK) {
         json_decref(body);
-        return NULL;
+        return rc;
     }
     *group = json_string_value(jg);
-    if (!json_object_get(a->users, http_param(req, "user"))) {
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", http_param(req, "user"));
-    } else if (!json_object_get(a->groups, *group)) {
-        http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", *group);
-    } else {
-        return body;
-    }
-    json_decref(body);
-    return NULL;
+    if (!json_object_get(a->users, http_param(req, "user")))
+        rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, http_param(req, "user"));
+    else if (!json_object_get(a->groups, *group))
+        rc = pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, *group);
+    if (rc != PAI_OK)
+        json_decref(body);
+    else
+        *out = body;
+    return rc;
 }
 
-static void change_membership(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, bool add)
+static pai_err_t change_membership(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                   bool add, pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "user"), *group = NULL;
     pthread_mutex_lock(&a->wlock);
-    json_t *body = membership_body(a, req, resp, &group), *u = NULL;
-    if (!body)
+    json_t *body = NULL, *u = NULL;
+    pai_err_t rc = membership_body(a, req, &body, &group, e);
+    if (rc != PAI_OK)
         goto out;
     if (!add && strcmp(group, AUTH_DEFAULT_GROUP) == 0) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "every user stays in the group default");
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, "every user stays in the group default");
         goto out;
     }
     u = json_deep_copy(json_object_get(a->users, name));
     auth_users_set_member(json_object_get(u, "grouplist"), group, add);
     if (!add && auth_user_admin_locked(a, json_object_get(a->users, name)) &&
         !auth_user_admin_locked(a, u) && auth_admins_left_locked(a, NULL, name) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
         goto out;
     }
     auth_change_t ch = {"user", name, u};
-    pai_err_t rc = auth_commit(a, &ch, 1);
+    rc = auth_commit(a, &ch, 1);
     char msg[300];
     snprintf(msg, sizeof(msg),
              add ? "User %s is added into group %s" : "User %s is removed from group %s", name,
              group);
     if (rc != PAI_OK)
-        http_reply_error(resp, rc, NULL);
+        auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, msg);
 out:
     pthread_mutex_unlock(&a->wlock);
     json_decref(u);
     json_decref(body);
+    return rc;
 }
 
-void auth_users_h_group_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_group_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e)
 {
-    change_membership(ctx, req, resp, true);
+    return change_membership(ctx, req, resp, true, e);
 }
 
-void auth_users_h_group_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_group_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e)
 {
-    change_membership(ctx, req, resp, false);
+    return change_membership(ctx, req, resp, false, e);
 }
 
-void auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+pai_err_t auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                 pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "user");
-    json_t *body = http_body_json(req, resp), *gl, *u = NULL;
+    json_t *body = NULL, *gl, *u = NULL;
     pthread_mutex_lock(&a->wlock);
-    if (!body || !mod_auth_field(body, "grouplist", JSON_ARRAY, true, &gl, resp) ||
-        !mod_auth_string_array(gl, "grouplist", resp))
+    pai_err_t rc;
+    if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "grouplist", JSON_ARRAY, true, &gl, e)) != PAI_OK ||
+        (rc = mod_auth_string_array(gl, "grouplist", e)) != PAI_OK)
         goto out;
     const json_t *old = json_object_get(a->users, name);
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_USER, "user %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
         goto out;
     }
     size_t i;
@@ -440,7 +464,7 @@ void auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_
     json_array_foreach(gl, i, g)
     {
         if (!json_object_get(a->groups, json_string_value(g))) {
-            http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", json_string_value(g));
+            rc = pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, json_string_value(g));
             goto out;
         }
     }
@@ -450,17 +474,17 @@ void auth_users_h_grouplist(server_ctx_t *ctx, const http_req_t *req, http_resp_
     json_object_set_new(u, "grouplist", ngl);
     if (auth_user_admin_locked(a, old) && !auth_user_admin_locked(a, u) &&
         auth_admins_left_locked(a, NULL, name) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
         goto out;
     }
     auth_change_t ch = {"user", name, u};
-    pai_err_t rc = auth_commit(a, &ch, 1);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, NULL);
+    if ((rc = auth_commit(a, &ch, 1)) != PAI_OK)
+        auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, "update user grouplist successfully.");
 out:
     pthread_mutex_unlock(&a->wlock);
     json_decref(u);
     json_decref(body);
+    return rc;
 }

@@ -361,46 +361,44 @@ void history_free(history_t *h)
 /* ---------------------------------------------------------------- module */
 
 /* ?minutes=M (default: the whole ring) and ?maxPoints=P (default 2000). */
-static bool query_params(const http_req_t *req, http_resp_t *resp, int64_t *minutes,
-                         int64_t *max_points)
+static pai_err_t query_params(const http_req_t *req, int64_t *minutes, int64_t *max_points,
+                              pai_error_t *e)
 {
     const char *m = http_query(req, "minutes"), *p = http_query(req, "maxPoints");
     *minutes = 0;
     *max_points = 2000;
-    if (m && str_to_i64(m, 1, 100L * 365 * 24 * 60, minutes) != PAI_OK) {
-        http_reply_error(resp, PAI_E_INVALID, "minutes must be a positive integer");
-        return false;
-    }
-    if (p && str_to_i64(p, 1, 1000000, max_points) != PAI_OK) {
-        http_reply_error(resp, PAI_E_INVALID, "maxPoints must be a positive integer");
-        return false;
-    }
-    return true;
+    if (m && str_to_i64(m, 1, 100L * 365 * 24 * 60, minutes) != PAI_OK)
+        return pai_error_set(e, PAI_E_INVALID, "minutes must be a positive integer");
+    if (p && str_to_i64(p, 1, 1000000, max_points) != PAI_OK)
+        return pai_error_set(e, PAI_E_INVALID, "maxPoints must be a positive integer");
+    return PAI_OK;
 }
 
-static void h_cluster(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_cluster(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
     int64_t minutes, max_points;
-    if (!query_params(req, resp, &minutes, &max_points))
-        return;
+    pai_err_t rc = query_params(req, &minutes, &max_points, e);
+    if (rc != PAI_OK)
+        return rc;
     http_reply_json(resp, 200,
                     history_cluster_json(ctx->history, time_wall_ms(), minutes, max_points));
+    return PAI_OK;
 }
 
-static void h_job(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_job(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     const char *name = http_param(req, "job");
     int64_t minutes, max_points;
     bool owner = false;
-    if (!name || strlen(name) > PAI_MAX_NAME ||
-        !engine_owner_check(ctx->engine, name, "", &owner)) {
-        http_reply_error(resp, PAI_E_NO_JOB, "job %s is not found", name ? name : "");
-        return;
-    }
-    if (!query_params(req, resp, &minutes, &max_points))
-        return;
+    if (!name || strlen(name) > PAI_MAX_NAME || !engine_owner_check(ctx->engine, name, "", &owner))
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name ? name : "");
+    pai_err_t rc = query_params(req, &minutes, &max_points, e);
+    if (rc != PAI_OK)
+        return rc;
     http_reply_json(resp, 200,
                     history_job_json(ctx->history, name, time_wall_ms(), minutes, max_points));
+    return PAI_OK;
 }
 
 static const http_route_t history_routes[] = {

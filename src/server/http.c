@@ -224,19 +224,33 @@ void http_reply_text(http_resp_t *resp, int status, const char *content_type, co
     resp->content_type = content_type;
 }
 
-void http_reply_error(http_resp_t *resp, pai_err_t e, const char *fmt, ...)
+void http_reply_err(http_resp_t *resp, const pai_error_t *e)
 {
-    char msg[1024];
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-    } else {
-        str_copy(msg, pai_err_msg(e), sizeof(msg));
+    pai_err_t code = e->code == PAI_OK ? PAI_E_INTERNAL : e->code;
+    json_t *body =
+        xjson_pack("{s:s, s:s}", "code", pai_err_code(code), "message",
+                   e->code == PAI_OK ? "the handler failed without a reason" : pai_error_msg(e));
+    const char *k;
+    json_t *v;
+    json_object_foreach(e->details, k, v)
+    {
+        if (body && strcmp(k, "code") != 0 && strcmp(k, "message") != 0)
+            json_object_set(body, k, v);
     }
-    http_reply_json(resp, pai_err_status(e),
-                    xjson_pack("{s:s, s:s}", "code", pai_err_code(e), "message", msg));
+    http_reply_json(resp, pai_err_status(code), body);
+}
+
+/* The layer's own errors (no route, too large, refused token). */
+static void reply_error(http_resp_t *resp, pai_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(http_resp_t *resp, pai_err_t code, const char *fmt, ...)
+{
+    pai_error_t e = {.code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    http_reply_err(resp, &e);
 }
 
 void http_add_header(http_resp_t *resp, const char *name, const char *value)
@@ -248,21 +262,20 @@ void http_add_header(http_resp_t *resp, const char *name, const char *value)
     resp->nheaders++;
 }
 
-json_t *http_body_json(const http_req_t *req, http_resp_t *resp)
+pai_err_t http_body_json(const http_req_t *req, json_t **out, pai_error_t *e)
 {
     json_error_t jerr;
+    *out = NULL;
     json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j) {
-        http_reply_error(resp, PAI_E_INVALID, "malformed JSON body: %s (line %d)", jerr.text,
-                         jerr.line);
-        return NULL;
-    }
+    if (!j)
+        return pai_error_set(e, PAI_E_INVALID, "malformed JSON body: %s (line %d)", jerr.text,
+                             jerr.line);
     if (!json_is_object(j)) {
         json_decref(j);
-        http_reply_error(resp, PAI_E_INVALID, "the body must be a JSON object");
-        return NULL;
+        return pai_error_set(e, PAI_E_INVALID, "the body must be a JSON object");
     }
-    return j;
+    *out = j;
+    return PAI_OK;
 }
 
 static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -281,50 +294,55 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-json_t *http_body_object(const http_req_t *req, http_resp_t *resp)
+pai_err_t http_body_object(const http_req_t *req, json_t **out, pai_error_t *e)
 {
     const char *ct = req->content_type ? req->content_type : "";
     if (!str_has_prefix(ct, "application/x-www-form-urlencoded"))
-        return http_body_json(req, resp);
+        return http_body_json(req, out, e);
+    *out = NULL;
     json_t *obj = json_object();
     struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn_, 4096, form_field, obj);
     if (!pp || MHD_post_process(pp, req->body, req->body_len) != MHD_YES) {
         if (pp)
             MHD_destroy_post_processor(pp);
         json_decref(obj);
-        http_reply_error(resp, PAI_E_INVALID, "malformed form body");
-        return NULL;
+        return pai_error_set(e, PAI_E_INVALID, "malformed form body");
     }
     MHD_destroy_post_processor(pp);
-    return obj;
+    *out = obj;
+    return PAI_OK;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-/* The permission check; PAI_OK when the caller may run the route. */
-static pai_err_t check_perm(http_perm_t perm, const http_identity_t *who)
+/* The permission check; PAI_OK when the caller may run the route.  The
+ * messages are OpenPAI's (rest-server middlewares/token.js). */
+static pai_err_t check_perm(http_perm_t perm, const http_identity_t *who, pai_error_t *e)
 {
+    bool user = who->authenticated && !who->agent;
     switch (perm) {
     case PERM_ANON:
         return PAI_OK;
     case PERM_USER:
-        return who->authenticated && !who->agent ? PAI_OK : PAI_E_UNAUTHORIZED;
+        return user ? PAI_OK : pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
     case PERM_SESSION:
-        if (!who->authenticated || who->agent)
-            return PAI_E_UNAUTHORIZED;
-        return who->app_token ? PAI_E_FORBIDDEN_TOKEN : PAI_OK;
+        if (!user)
+            return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
+        return who->app_token ? pai_error_set(e, PAI_E_FORBIDDEN_TOKEN, NULL) : PAI_OK;
     case PERM_ADMIN:
-        if (!who->authenticated || who->agent)
-            return PAI_E_UNAUTHORIZED;
+        if (!user)
+            return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
         if (who->app_token)
-            return PAI_E_FORBIDDEN_TOKEN;
-        return who->admin ? PAI_OK : PAI_E_FORBIDDEN;
+            return pai_error_set(e, PAI_E_FORBIDDEN_TOKEN, NULL);
+        return who->admin ? PAI_OK : pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_NON_ADMIN);
     case PERM_AGENT:
         if (who->agent || (who->admin && !who->app_token))
             return PAI_OK;
-        return who->authenticated ? PAI_E_FORBIDDEN : PAI_E_UNAUTHORIZED;
+        if (who->authenticated)
+            return pai_error_set(e, PAI_E_FORBIDDEN, "only the agent token may do this operation");
+        return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
     }
-    return PAI_E_FORBIDDEN;
+    return pai_error_set(e, PAI_E_FORBIDDEN, NULL);
 }
 
 static void stats_record(route_stats_t *st, int status, int64_t us)
@@ -370,7 +388,7 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     size_t offs[HTTP_MAX_SEGS];
     bool path_known = false;
     if (strlen(url) > HTTP_MAX_PATH) {
-        http_reply_error(resp, PAI_E_NO_API, "path too long");
+        reply_error(resp, PAI_E_NO_API, "path too long");
         return NULL;
     }
     rs->pathcopy = xstrdup(url);
@@ -386,30 +404,38 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     if (path_known && strcmp(method, "OPTIONS") == 0 && *cors_origin(s))
         cors_preflight(resp);
     else if (path_known)
-        http_reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
+        reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
     else
-        http_reply_error(resp, PAI_E_NO_API, "no API at %s %s", method, url);
+        reply_error(resp, PAI_E_NO_API, "API %s is not found.", url); /* OpenPAI's text */
     return NULL;
 }
 
+/* Identify the caller, check the route's permission, run the handler and
+ * answer its error, if any: the one place where errors become replies. */
 static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                       http_resp_t *resp)
 {
+    pai_error_t err = PAI_ERROR_INIT;
     const char *authz = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     pai_err_t rc = s->ctx->auth ? auth_identify(s->ctx->auth, authz, &rs->ident) : PAI_OK;
     if (rc == PAI_OK)
         req->who = rs->ident.who;
-    else if (e->r->perm != PERM_ANON) {
-        http_reply_error(resp, rc, "invalid, expired or revoked token");
-        return;
+    else if (e->r->perm != PERM_ANON)
+        rc = pai_error_set(&err, rc, PAI_MSG_BAD_TOKEN);
+    else
+        rc = PAI_OK; /* an anonymous route ignores a bad token */
+    if (rc == PAI_OK)
+        rc = check_perm(e->r->perm, &req->who, &err);
+    if (rc == PAI_OK)
+        rc = e->r->fn(s->ctx, req, resp, &err);
+    if (rc != PAI_OK) {
+        err.code = rc; /* a handler that returned a code without setting err */
+        http_reply_err(resp, &err);
+    } else if (resp->status == 0) {
+        pai_error_set(&err, PAI_E_INTERNAL, "the handler gave no answer");
+        http_reply_err(resp, &err);
     }
-    if ((rc = check_perm(e->r->perm, &req->who)) != PAI_OK) {
-        http_reply_error(resp, rc, NULL);
-        return;
-    }
-    e->r->fn(s->ctx, req, resp);
-    if (resp->status == 0)
-        http_reply_error(resp, PAI_E_INTERNAL, "the handler gave no answer");
+    pai_error_free(&err);
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
@@ -453,8 +479,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     const route_ent_t *e = find_route(s, rs, method, url, &req, &resp);
     if (e && rs->too_large)
-        http_reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
-                         PAI_MAX_HTTP_BODY);
+        reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes", PAI_MAX_HTTP_BODY);
     else if (e)
         run_route(s, e, rs, &req, &resp);
     int status = resp.status;
@@ -482,8 +507,7 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection *conn)
 {
     http_resp_t resp = {0};
-    http_reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
-                     PAI_MAX_HTTP_BODY);
+    reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes", PAI_MAX_HTTP_BODY);
     http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s));
     resp_free(&resp);
@@ -636,19 +660,19 @@ static void collect_http(void *ud, buf_t *out)
 /* ---- start / stop ------------------------------------------------------ */
 
 pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
-                            http_server_t **out, char *err, size_t errlen)
+                            http_server_t **out, pai_error_t *e)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "listen address '%s' is not an IPv4 address", addr);
-        return PAI_E_INVALID;
-    }
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return pai_error_set(e, PAI_E_INVALID, "listen address '%s' is not an IPv4 address", addr);
     http_server_t *s = xcalloc(1, sizeof(*s));
     s->ctx = ctx;
     s->admit = connlimit_new(lim->max_connections, lim->per_addr_idle);
     pai_err_t rc = build_routes(s);
-    if (rc != PAI_OK)
+    if (rc != PAI_OK) {
+        pai_error_set(e, rc, "cannot compile the route table");
         goto fail;
+    }
     /* MHD's own cap only backs ours up: evicted connections still count in
      * MHD until their thread has ended, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
@@ -660,15 +684,17 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(512 * 1024), MHD_OPTION_END);
     if (!s->d) {
-        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",
-                 addr, port);
-        rc = PAI_E_IO;
+        rc = pai_error_set(e, PAI_E_IO,
+                           "cannot listen on %s:%d (in use, or not an address of this host)", addr,
+                           port);
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
-    if (ctx->metrics && (rc = metrics_register(ctx->metrics, "http", collect_http, s)) != PAI_OK)
+    if (ctx->metrics && (rc = metrics_register(ctx->metrics, "http", collect_http, s)) != PAI_OK) {
+        pai_error_set(e, rc, "cannot register the HTTP metrics");
         goto fail;
+    }
     *out = s;
     return PAI_OK;
 fail:

@@ -12,6 +12,11 @@
  * the route's permission before calling the handler, bounds the body
  * (PAI_MAX_HTTP_BODY -> 413), and answers errors as OpenPAI does:
  * {"code": "NoJobError", "message": "..."} with the status from err.h.
+ *
+ * Errors: a handler answers a success itself (http_reply_json/_text) and
+ * returns PAI_OK; on failure it fills its pai_error_t (err.h) and returns
+ * the code, and the layer answers with http_reply_err(), the one function
+ * that writes an error body.  No handler writes an error body itself.
  */
 #ifndef PAI_SERVER_HTTP_H
 #define PAI_SERVER_HTTP_H
@@ -66,7 +71,9 @@ typedef struct {
     size_t nheaders;
 } http_resp_t;
 
-typedef void (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp);
+/* On failure: fill *e (pai_error_set) and return its code; resp untouched. */
+typedef pai_err_t (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                     pai_error_t *e);
 
 typedef struct {
     const char *method;  /* "GET", "POST", ... */
@@ -86,17 +93,18 @@ const char *http_header(const http_req_t *req, const char *name);
 void http_reply_json(http_resp_t *resp, int status, json_t *j);
 void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
                      size_t len);
-/* {"code": pai_err_code(e), "message": msg or the default} with pai_err_status(e). */
-void http_reply_error(http_resp_t *resp, pai_err_t e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The error reply: status pai_err_status(e->code), body
+ * {"code": pai_err_code(e->code), "message": pai_error_msg(e)} plus the
+ * fields of e->details, if any (e.g. "errors", the problems of a refused job). */
+void http_reply_err(http_resp_t *resp, const pai_error_t *e);
 void http_add_header(http_resp_t *resp, const char *name, const char *value);
 
-/* Parse the body as a JSON object; on failure replies 400 and returns NULL. */
-json_t *http_body_json(const http_req_t *req, http_resp_t *resp);
+/* Parse the body as a JSON object into *out (caller decrefs); on failure
+ * PAI_E_INVALID with the reason in *e. */
+PAI_MUST_CHECK pai_err_t http_body_json(const http_req_t *req, json_t **out, pai_error_t *e);
 /* Extension: the body as a JSON object whether it was sent as JSON or as
- * application/x-www-form-urlencoded (form fields become strings); on
- * failure replies 400 and returns NULL.  Caller decrefs. */
-json_t *http_body_object(const http_req_t *req, http_resp_t *resp);
+ * application/x-www-form-urlencoded (form fields become strings). */
+PAI_MUST_CHECK pai_err_t http_body_object(const http_req_t *req, json_t **out, pai_error_t *e);
 
 /* ---- the server (used by server_main) ---------------------------------- */
 
@@ -114,8 +122,8 @@ typedef struct {
  * addr:port (port 0 = any free port).  One thread per connection, poll(2)
  * (no FD_SETSIZE ceiling); admission by common/connlimit.h. */
 PAI_MUST_CHECK pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port,
-                                           const http_limits_t *lim, http_server_t **out, char *err,
-                                           size_t errlen);
+                                           const http_limits_t *lim, http_server_t **out,
+                                           pai_error_t *e);
 /* The port actually bound. */
 int http_server_port(const http_server_t *s);
 /* Stop accepting, wait for connection threads, free everything. */

@@ -41,34 +41,30 @@ static bool path_ok(const char *p)
 }
 
 static pai_err_t one_mount(server_ctx_t *ctx, const char *user, const char *name,
-                           const char *target, bool named, json_t *out, char **err_msg)
+                           const char *target, bool named, json_t *out, pai_error_t *e)
 {
     const json_t *def = storage_def(ctx, name);
-    if (!def) {
-        *err_msg = str_printf("storage %s does not exist", name);
-        return PAI_E_PROTOCOL;
-    }
-    if (!auth_user_can_use_storage(ctx, user, name)) {
-        *err_msg = str_printf("user %s may not use storage %s", user, name);
-        return PAI_E_FORBIDDEN;
-    }
+    if (!def) /* OpenPAI's answer (rest-server models/v2/job/k8s.js) */
+        return pai_error_set(e, PAI_E_NO_STORAGE, PAI_MSG_NO_STORAGE, name);
+    if (!auth_user_can_use_storage(ctx, user, name))
+        return pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_STORAGE_DENIED, user, name);
     const json_t *data = json_object_get(def, "data");
     const char *host = json_string_value(json_object_get(data, "hostPath"));
     if (!path_ok(host)) {
         if (!named)
             return PAI_OK; /* a default storage pai cannot mount: not mounted */
-        *err_msg = str_printf("storage %s has no usable data.hostPath: pai mounts only storages "
-                              "present at a host path on every node",
-                              name);
-        return PAI_E_PROTOCOL;
+        return pai_error_set(e, PAI_E_PROTOCOL,
+                             "storage %s has no usable data.hostPath: pai mounts only storages "
+                             "present at a host path on every node",
+                             name);
     }
     char *dflt = target ? NULL : str_printf("/mnt/%s", name);
     const char *dst = target ? target : dflt;
     pai_err_t rc = PAI_OK;
     if (!path_ok(dst)) {
-        *err_msg =
-            str_printf("storage %s: mountPath must be an absolute path without ':' or ','", name);
-        rc = PAI_E_PROTOCOL;
+        rc = pai_error_set(e, PAI_E_PROTOCOL,
+                           "storage %s: mountPath must be an absolute path without ':' or ','",
+                           name);
     } else {
         json_array_append_new(out,
                               xjson_pack("{ss ss sb}", "source", host, "target", dst, "readonly",
@@ -79,31 +75,29 @@ static pai_err_t one_mount(server_ctx_t *ctx, const char *user, const char *name
 }
 
 static pai_err_t named_mounts(server_ctx_t *ctx, const char *user, const json_t *storages,
-                              json_t *out, char **err_msg)
+                              json_t *out, pai_error_t *e)
 {
-    if (!json_is_array(storages) || json_array_size(storages) > MAX_JOB_STORAGES) {
-        *err_msg = str_printf("extras.storages must be a list of at most %d {name, mountPath}",
-                              MAX_JOB_STORAGES);
-        return PAI_E_PROTOCOL;
-    }
+    if (!json_is_array(storages) || json_array_size(storages) > MAX_JOB_STORAGES)
+        return pai_error_set(e, PAI_E_PROTOCOL,
+                             "extras.storages must be a list of at most %d {name, mountPath}",
+                             MAX_JOB_STORAGES);
     size_t i;
-    json_t *e;
-    json_array_foreach(storages, i, e)
+    json_t *st;
+    json_array_foreach(storages, i, st)
     {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        const json_t *mp = json_object_get(e, "mountPath");
-        if (!name || (mp && !json_is_string(mp))) {
-            *err_msg = str_printf("extras.storages[%zu]: needs a string name (and mountPath)", i);
-            return PAI_E_PROTOCOL;
-        }
-        pai_err_t rc = one_mount(ctx, user, name, json_string_value(mp), true, out, err_msg);
+        const char *name = json_string_value(json_object_get(st, "name"));
+        const json_t *mp = json_object_get(st, "mountPath");
+        if (!name || (mp && !json_is_string(mp)))
+            return pai_error_set(e, PAI_E_PROTOCOL,
+                                 "extras.storages[%zu]: needs a string name (and mountPath)", i);
+        pai_err_t rc = one_mount(ctx, user, name, json_string_value(mp), true, out, e);
         if (rc != PAI_OK)
             return rc;
     }
     return PAI_OK;
 }
 
-static pai_err_t default_mounts(server_ctx_t *ctx, const char *user, json_t *out, char **err_msg)
+static pai_err_t default_mounts(server_ctx_t *ctx, const char *user, json_t *out, pai_error_t *e)
 {
     size_t i;
     json_t *s;
@@ -113,7 +107,7 @@ static pai_err_t default_mounts(server_ctx_t *ctx, const char *user, json_t *out
         if (!name || !json_is_true(json_object_get(s, "default")) ||
             !auth_user_can_use_storage(ctx, user, name))
             continue;
-        pai_err_t rc = one_mount(ctx, user, name, NULL, false, out, err_msg);
+        pai_err_t rc = one_mount(ctx, user, name, NULL, false, out, e);
         if (rc != PAI_OK)
             return rc;
     }
@@ -121,13 +115,13 @@ static pai_err_t default_mounts(server_ctx_t *ctx, const char *user, json_t *out
 }
 
 pai_err_t jobs_storage_mounts(void *ud, const char *user, const json_t *storages, json_t **mounts,
-                              char **err_msg)
+                              pai_error_t *e)
 {
     server_ctx_t *ctx = ud;
     *mounts = NULL;
     json_t *out = json_array();
-    pai_err_t rc = storages ? named_mounts(ctx, user, storages, out, err_msg)
-                            : default_mounts(ctx, user, out, err_msg);
+    pai_err_t rc =
+        storages ? named_mounts(ctx, user, storages, out, e) : default_mounts(ctx, user, out, e);
     if (rc != PAI_OK) {
         json_decref(out);
         return rc;

@@ -16,40 +16,35 @@
 
 /* ---- body helpers ------------------------------------------------------ */
 
-/* A field of an expected JSON type; replies 400 and returns false when the
- * field is present with the wrong type (or absent while required). */
-bool mod_auth_field(const json_t *o, const char *name, json_type type, bool required, json_t **out,
-                    http_resp_t *resp)
+/* A field of an expected JSON type; PAI_E_INVALID when the field is present
+ * with the wrong type (or absent while required). */
+pai_err_t mod_auth_field(const json_t *o, const char *name, json_type type, bool required,
+                         json_t **out, pai_error_t *e)
 {
     static const char *const tn[] = {"object", "array", "string", "integer",
                                      "real",   "true",  "false",  "null"};
     json_t *v = json_object_get(o, name);
     *out = v;
-    if (!v) {
-        if (required)
-            http_reply_error(resp, PAI_E_INVALID, "field '%s' is required", name);
-        return !required;
-    }
+    if (!v)
+        return required ? pai_error_set(e, PAI_E_INVALID, "field '%s' is required", name) : PAI_OK;
     bool ok =
         json_typeof(v) == type || (type == JSON_TRUE && (json_is_true(v) || json_is_false(v)));
     if (!ok)
-        http_reply_error(resp, PAI_E_INVALID, "field '%s' must be a %s", name,
-                         type == JSON_TRUE ? "boolean" : tn[type]);
-    return ok;
+        return pai_error_set(e, PAI_E_INVALID, "field '%s' must be a %s", name,
+                             type == JSON_TRUE ? "boolean" : tn[type]);
+    return PAI_OK;
 }
 
-bool mod_auth_string_array(const json_t *a, const char *name, http_resp_t *resp)
+pai_err_t mod_auth_string_array(const json_t *a, const char *name, pai_error_t *e)
 {
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v)
     {
-        if (!json_is_string(v) || !auth_name_ok(json_string_value(v))) {
-            http_reply_error(resp, PAI_E_INVALID, "%s[%zu] must be a valid name", name, i);
-            return false;
-        }
+        if (!json_is_string(v) || !auth_name_ok(json_string_value(v)))
+            return pai_error_set(e, PAI_E_INVALID, "%s[%zu] must be a valid name", name, i);
     }
-    return true;
+    return PAI_OK;
 }
 
 void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg)
@@ -57,36 +52,42 @@ void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg)
     http_reply_json(resp, status, xjson_pack("{s:s}", "message", msg));
 }
 
+pai_err_t auth_commit_error(pai_error_t *e, pai_err_t rc)
+{
+    return pai_error_set(e, rc, "cannot store the change: %s", pai_err_msg(rc));
+}
+
 /* ---- login, logout, tokens --------------------------------------------- */
 
 /* expiration: integer, or a numeric string (form bodies). 0 when absent. */
-static bool login_expiration(const json_t *body, int64_t ttl, int64_t *out, http_resp_t *resp)
+static pai_err_t login_expiration(const json_t *body, int64_t ttl, int64_t *out, pai_error_t *e)
 {
-    json_t *e = json_object_get(body, "expiration");
+    json_t *je = json_object_get(body, "expiration");
     int64_t v = ttl;
-    if (json_is_integer(e))
-        v = json_integer_value(e);
-    else if (json_is_string(e) && str_to_i64(json_string_value(e), 1, INT64_MAX, &v) != PAI_OK)
+    if (json_is_integer(je))
+        v = json_integer_value(je);
+    else if (json_is_string(je) && str_to_i64(json_string_value(je), 1, INT64_MAX, &v) != PAI_OK)
         v = 0;
-    else if (e && !json_is_string(e))
+    else if (je && !json_is_string(je))
         v = 0;
-    if (v < 1) {
-        http_reply_error(resp, PAI_E_INVALID, "expiration must be a positive number of seconds");
-        return false;
-    }
+    if (v < 1)
+        return pai_error_set(e, PAI_E_INVALID, "expiration must be a positive number of seconds");
     *out = v > ttl ? ttl : v;
-    return true;
+    return PAI_OK;
 }
 
-static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                         pai_error_t *e)
 {
     auth_t *a = ctx->auth;
-    json_t *body = http_body_object(req, resp), *ju, *jp;
+    json_t *body = NULL, *ju, *jp;
     char *hash = NULL, *tok = NULL;
-    int64_t exp;
-    if (!body || !mod_auth_field(body, "username", JSON_STRING, true, &ju, resp) ||
-        !mod_auth_field(body, "password", JSON_STRING, true, &jp, resp) ||
-        !login_expiration(body, ctx->cfg->token_ttl, &exp, resp))
+    int64_t exp = 0;
+    pai_err_t rc;
+    if ((rc = http_body_object(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "username", JSON_STRING, true, &ju, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "password", JSON_STRING, true, &jp, e)) != PAI_OK ||
+        (rc = login_expiration(body, ctx->cfg->token_ttl, &exp, e)) != PAI_OK)
         goto out;
     const char *user = json_string_value(ju);
     pthread_rwlock_rdlock(&a->lock);
@@ -97,20 +98,16 @@ static void h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     if (!hash) {
         log_info("auth: login failed user=%s (no such user)",
                  auth_name_ok(user) ? user : "(invalid name)"); /* no log injection */
-        /* 400, not NoUserError's usual 404: OpenPAI's login answers
-         * "Bad Request" here and its SDK's API tests expect that status. */
-        http_reply_error(resp, PAI_E_NO_USER, "User %s is not found.", user);
-        resp->status = 400;
+        rc = pai_error_set(e, PAI_E_LOGIN_NO_USER, "User %s is not found.", user);
         goto out;
     }
     if (!auth_check_password(hash, json_string_value(jp))) {
         log_info("auth: login failed user=%s (wrong password)", user);
-        http_reply_error(resp, PAI_E_BAD_PASSWORD, "Password is incorrect.");
+        rc = pai_error_set(e, PAI_E_BAD_PASSWORD, NULL);
         goto out;
     }
-    pai_err_t rc = auth_token_new(a, user, false, exp, &tok);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc, "cannot create a token");
+    if ((rc = auth_token_new(a, user, false, exp, &tok)) != PAI_OK) {
+        pai_error_set(e, rc, "cannot create a token: %s", pai_err_msg(rc));
         goto out;
     }
     http_reply_json(resp, 200,
@@ -121,20 +118,24 @@ out:
     free(hash);
     free(tok);
     json_decref(body);
+    return rc;
 }
 
-static void h_logout(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_logout(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
     pai_err_t rc = auth_token_del(ctx->auth, req->who.token_id ? req->who.token_id : "");
-    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND) {
-        http_reply_error(resp, rc, NULL);
-        return;
-    }
+    /* a token revoked meanwhile is logged out all the same */
+    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND)
+        return pai_error_set(e, rc, "cannot revoke the token: %s", pai_err_msg(rc));
     mod_auth_reply_msg(resp, 200, "Logout successfully");
+    return PAI_OK;
 }
 
-static void h_tokens_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_tokens_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                               pai_error_t *e)
 {
+    (void)e;
     json_t *detail = auth_token_list(ctx->auth, req->who.username);
     json_t *ids = json_array();
     size_t i;
@@ -144,51 +145,55 @@ static void h_tokens_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
         json_array_append(ids, json_object_get(t, "token"));
     }
     http_reply_json(resp, 200, xjson_pack("{s:o, s:o}", "tokens", ids, "detail", detail));
+    return PAI_OK;
 }
 
-static void h_token_app(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_token_app(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
 {
     char *tok = NULL;
     pai_err_t rc = auth_token_new(ctx->auth, req->who.username, true, 0, &tok);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc, "cannot create a token");
-        return;
-    }
+    if (rc != PAI_OK)
+        return pai_error_set(e, rc, "cannot create a token: %s", pai_err_msg(rc));
     http_reply_json(resp, 200, xjson_pack("{s:s, s:b}", "token", tok, "application", 1));
     free(tok);
+    return PAI_OK;
 }
 
-static void h_token_revoke(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_token_revoke(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                pai_error_t *e)
 {
     const char *arg = http_param(req, "token");
     char id[64];
     size_t idlen = strcspn(arg, ".");
-    if (idlen == 0 || idlen >= sizeof(id)) {
-        http_reply_error(resp, PAI_E_NOT_FOUND, "no such token");
-        return;
-    }
+    if (idlen == 0 || idlen >= sizeof(id))
+        return pai_error_set(e, PAI_E_NOT_FOUND, "no such token");
     memcpy(id, arg, idlen);
     id[idlen] = '\0';
     char *owner = auth_token_owner(ctx->auth, id);
+    pai_err_t rc = PAI_OK;
     if (!owner) {
-        http_reply_error(resp, PAI_E_NOT_FOUND, "no such token");
+        rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such token");
     } else if (!req->who.admin && strcmp(owner, req->who.username) != 0) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "the token belongs to another user");
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, "User %s is not allowed to do this operation.",
+                           req->who.username);
     } else {
-        pai_err_t rc = auth_token_del(ctx->auth, id);
-        if (rc == PAI_OK || rc == PAI_E_NOT_FOUND)
-            mod_auth_reply_msg(resp, 200, "revoke successfully");
+        rc = auth_token_del(ctx->auth, id);
+        if (rc == PAI_OK || rc == PAI_E_NOT_FOUND) /* revoked meanwhile: the same outcome */
+            rc = PAI_OK, mod_auth_reply_msg(resp, 200, "revoke successfully");
         else
-            http_reply_error(resp, rc, NULL);
+            pai_error_set(e, rc, "cannot revoke the token: %s", pai_err_msg(rc));
     }
     free(owner);
+    return rc;
 }
 
 /* ---- groups ------------------------------------------------------------ */
 
-static void h_groups_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_groups_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                               pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     auth_t *a = ctx->auth;
     json_t *out = json_array();
     const char *k;
@@ -200,89 +205,95 @@ static void h_groups_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
     }
     pthread_rwlock_unlock(&a->lock);
     http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
 /* Validate extension.acls; fills defaults.  ext is modified in place. */
-static bool check_acls(json_t *ext, http_resp_t *resp)
+static pai_err_t check_acls(json_t *ext, pai_error_t *e)
 {
     json_t *acls, *adm, *vcs, *sts;
-    if (!mod_auth_field(ext, "acls", JSON_OBJECT, false, &acls, resp))
-        return false;
+    pai_err_t rc;
+    if ((rc = mod_auth_field(ext, "acls", JSON_OBJECT, false, &acls, e)) != PAI_OK)
+        return rc;
     if (!acls) {
         acls = json_object();
         json_object_set_new(ext, "acls", acls);
     }
-    if (!mod_auth_field(acls, "admin", JSON_TRUE, false, &adm, resp) ||
-        !mod_auth_field(acls, "virtualClusters", JSON_ARRAY, false, &vcs, resp) ||
-        !mod_auth_field(acls, "storageConfigs", JSON_ARRAY, false, &sts, resp) ||
-        (vcs && !mod_auth_string_array(vcs, "virtualClusters", resp)) ||
-        (sts && !mod_auth_string_array(sts, "storageConfigs", resp)))
-        return false;
+    if ((rc = mod_auth_field(acls, "admin", JSON_TRUE, false, &adm, e)) != PAI_OK ||
+        (rc = mod_auth_field(acls, "virtualClusters", JSON_ARRAY, false, &vcs, e)) != PAI_OK ||
+        (rc = mod_auth_field(acls, "storageConfigs", JSON_ARRAY, false, &sts, e)) != PAI_OK ||
+        (vcs && (rc = mod_auth_string_array(vcs, "virtualClusters", e)) != PAI_OK) ||
+        (sts && (rc = mod_auth_string_array(sts, "storageConfigs", e)) != PAI_OK))
+        return rc;
     if (!adm)
         json_object_set_new(acls, "admin", json_false());
     if (!vcs)
         json_object_set_new(acls, "virtualClusters", json_array());
     if (!sts)
         json_object_set_new(acls, "storageConfigs", json_array());
-    return true;
+    return PAI_OK;
 }
 
 /* Apply group fields from d onto g (patch: keep absent ones). */
-static bool apply_group_fields(json_t *g, const json_t *d, bool patch, http_resp_t *resp)
+static pai_err_t apply_group_fields(json_t *g, const json_t *d, bool patch, pai_error_t *e)
 {
     json_t *desc, *ext_name, *ext;
-    if (!mod_auth_field(d, "description", JSON_STRING, false, &desc, resp) ||
-        !mod_auth_field(d, "externalName", JSON_STRING, false, &ext_name, resp) ||
-        !mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, resp))
-        return false;
+    pai_err_t rc;
+    if ((rc = mod_auth_field(d, "description", JSON_STRING, false, &desc, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "externalName", JSON_STRING, false, &ext_name, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, e)) != PAI_OK)
+        return rc;
     if (desc || !patch)
         json_object_set_new(g, "description", json_string(desc ? json_string_value(desc) : ""));
     if (ext_name || !patch)
         json_object_set_new(g, "externalName",
                             json_string(ext_name ? json_string_value(ext_name) : ""));
     if (ext || !patch) {
-        json_t *e = ext ? json_deep_copy(ext) : json_object();
-        json_object_set_new(g, "extension", e);
-        if (!check_acls(e, resp))
-            return false;
+        json_t *x = ext ? json_deep_copy(ext) : json_object();
+        json_object_set_new(g, "extension", x);
+        if ((rc = check_acls(x, e)) != PAI_OK)
+            return rc;
     }
     /* the built-in groups keep their admin flag */
     const char *name = json_string_value(json_object_get(g, "groupname"));
     if (auth_is_builtin_group(name))
         json_object_set_new(json_object_get(json_object_get(g, "extension"), "acls"), "admin",
                             json_boolean(strcmp(name, AUTH_ADMIN_GROUP) == 0));
-    return true;
+    return PAI_OK;
 }
 
-static void h_group_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_group_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                pai_error_t *e)
 {
     auth_t *a = ctx->auth;
-    json_t *body = http_body_json(req, resp), *jn, *g = NULL;
+    json_t *body = NULL, *jn, *g = NULL;
     pthread_mutex_lock(&a->wlock);
-    if (!body || !mod_auth_field(body, "groupname", JSON_STRING, true, &jn, resp))
+    pai_err_t rc;
+    if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
+        (rc = mod_auth_field(body, "groupname", JSON_STRING, true, &jn, e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     if (!auth_name_ok(name)) {
-        http_reply_error(resp, PAI_E_INVALID, "groupname must match [A-Za-z0-9_.-]{1,64}");
+        rc = pai_error_set(e, PAI_E_INVALID, "groupname must match [A-Za-z0-9_.-]{1,64}");
         goto out;
     }
     if (json_object_get(a->groups, name)) {
-        http_reply_error(resp, PAI_E_CONFLICT_GROUP, "group %s already exists", name);
+        rc = pai_error_set(e, PAI_E_CONFLICT_GROUP, "Group name %s already exists.", name);
         goto out;
     }
     g = xjson_pack("{s:s}", "groupname", name);
-    if (!apply_group_fields(g, body, false, resp))
+    if ((rc = apply_group_fields(g, body, false, e)) != PAI_OK)
         goto out;
     auth_change_t ch = {"group", name, g};
-    pai_err_t rc = auth_commit(a, &ch, 1);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, NULL);
+    if ((rc = auth_commit(a, &ch, 1)) != PAI_OK)
+        auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, "group is created successfully");
 out:
     pthread_mutex_unlock(&a->wlock);
     json_decref(g);
     json_decref(body);
+    return rc;
 }
 
 static bool group_grants_admin(const json_t *g)
@@ -291,44 +302,48 @@ static bool group_grants_admin(const json_t *g)
         json_object_get(json_object_get(json_object_get(g, "extension"), "acls"), "admin"));
 }
 
-static void h_group_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_group_update(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     bool patch = false;
-    json_t *body = auth_users_update_body(req, resp, &patch), *jn, *g = NULL;
-    json_t *d = json_object_get(body, "data");
+    json_t *body = NULL, *jn, *g = NULL;
     pthread_mutex_lock(&a->wlock);
-    if (!body || !mod_auth_field(d, "groupname", JSON_STRING, true, &jn, resp))
+    pai_err_t rc;
+    if ((rc = auth_users_update_body(req, &body, &patch, e)) != PAI_OK ||
+        (rc = mod_auth_field(json_object_get(body, "data"), "groupname", JSON_STRING, true, &jn,
+                             e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     const json_t *old = json_object_get(a->groups, name);
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, name);
         goto out;
     }
     g = json_deep_copy(old);
-    if (!apply_group_fields(g, d, patch, resp))
+    if ((rc = apply_group_fields(g, json_object_get(body, "data"), patch, e)) != PAI_OK)
         goto out;
     if (group_grants_admin(old) && !group_grants_admin(g) &&
         auth_admins_left_locked(a, name, NULL) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "no admin would be left");
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "no admin would be left");
         goto out;
     }
     auth_change_t ch = {"group", name, g};
-    pai_err_t rc = auth_commit(a, &ch, 1);
     char msg[160];
     snprintf(msg, sizeof(msg), "update group %s successfully.", name);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, NULL);
+    if ((rc = auth_commit(a, &ch, 1)) != PAI_OK)
+        auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, msg);
 out:
     pthread_mutex_unlock(&a->wlock);
     json_decref(g);
     json_decref(body);
+    return rc;
 }
 
-static void h_group_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_group_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "group");
@@ -336,9 +351,9 @@ static void h_group_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     json_t *g = json_deep_copy(json_object_get(a->groups, name));
     pthread_rwlock_unlock(&a->lock);
     if (!g)
-        http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", name);
-    else
-        http_reply_json(resp, 200, g);
+        return pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, name);
+    http_reply_json(resp, 200, g);
+    return PAI_OK;
 }
 
 /* Users whose grouplist names group, without it (for a group delete). */
@@ -358,18 +373,20 @@ static json_t *users_without_group(auth_t *a, const char *group)
     return out;
 }
 
-static void h_group_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_group_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "group");
+    pai_err_t rc = PAI_OK;
     pthread_mutex_lock(&a->wlock);
     const json_t *old = json_object_get(a->groups, name);
     if (!old) {
-        http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", name);
+        rc = pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, name);
     } else if (auth_is_builtin_group(name)) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "%s is a built-in group", name);
+        rc = pai_error_set(e, PAI_E_FORBIDDEN, "%s is a built-in group", name);
     } else if (group_grants_admin(old) && auth_admins_left_locked(a, name, NULL) == 0) {
-        http_reply_error(resp, PAI_E_REMOVE_ADMIN, "no admin would be left");
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "no admin would be left");
     } else {
         json_t *users = users_without_group(a, name);
         size_t n = json_object_size(users) + 1, i = 0;
@@ -381,18 +398,19 @@ static void h_group_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t
             ch[i++] = (auth_change_t){"user", k, u};
         }
         ch[i++] = (auth_change_t){"group", name, NULL};
-        pai_err_t rc = auth_commit(a, ch, i);
-        if (rc != PAI_OK)
-            http_reply_error(resp, rc, NULL);
+        if ((rc = auth_commit(a, ch, i)) != PAI_OK)
+            auth_commit_error(e, rc);
         else
             mod_auth_reply_msg(resp, 201, "group is removed successfully");
         free(ch);
         json_decref(users);
     }
     pthread_mutex_unlock(&a->wlock);
+    return rc;
 }
 
-static void h_group_userlist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_group_userlist(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                  pai_error_t *e)
 {
     auth_t *a = ctx->auth;
     const char *name = http_param(req, "group");
@@ -410,10 +428,10 @@ static void h_group_userlist(server_ctx_t *ctx, const http_req_t *req, http_resp
     pthread_rwlock_unlock(&a->lock);
     if (!exists) {
         json_decref(out);
-        http_reply_error(resp, PAI_E_NO_GROUP, "group %s does not exist", name);
-        return;
+        return pai_error_set(e, PAI_E_NO_GROUP, PAI_MSG_NO_GROUP, name);
     }
     http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
 /* ---- module ------------------------------------------------------------ */
@@ -444,10 +462,11 @@ static const http_route_t auth_routes[] = {
 
 static pai_err_t auth_init(server_ctx_t *ctx)
 {
-    char err[512];
-    pai_err_t rc = auth_new(ctx, &ctx->auth, err, sizeof(err));
+    pai_error_t e = PAI_ERROR_INIT;
+    pai_err_t rc = auth_new(ctx, &ctx->auth, &e);
     if (rc != PAI_OK)
-        log_error("auth: %s", err);
+        log_error("auth: %s", pai_error_msg(&e));
+    pai_error_free(&e);
     return rc;
 }
 

@@ -16,92 +16,94 @@
 #include "engine/engine.h"
 #include "server/server.h"
 
-static void h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                              pai_error_t *e)
 {
-    json_t *body = http_body_json(req, resp);
-    if (!body)
-        return;
-    json_t *out = NULL;
-    char err[256] = "";
-    pai_err_t rc = engine_agent_sync(ctx->engine, body, &out, err, sizeof err);
+    json_t *body = NULL, *out = NULL;
+    pai_err_t rc = http_body_json(req, &body, e);
+    if (rc == PAI_OK)
+        rc = engine_agent_sync(ctx->engine, body, &out, e);
     json_decref(body);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, "%s", err);
-    else
+    if (rc == PAI_OK)
         http_reply_json(resp, 200, out);
+    return rc;
 }
 
-static void h_vcs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_vcs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     http_reply_json(resp, 200, engine_vcs_json(ctx->engine, NULL));
+    return PAI_OK;
 }
 
-static void h_vc(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_vc(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     const char *vc = http_param(req, "vc");
     json_t *o = engine_vcs_json(ctx->engine, vc);
     if (!o)
-        http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
-    else
-        http_reply_json(resp, 200, o);
+        return pai_error_set(e, PAI_E_NO_VC, PAI_MSG_NO_VC, vc);
+    http_reply_json(resp, 200, o);
+    return PAI_OK;
 }
 
 /* PUT /api/v2/virtual-clusters/{vc} {"virtualCells": [...]}: create or resize. */
-static void h_vc_put(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_vc_put(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
     const char *vc = http_param(req, "vc");
-    json_t *body = http_body_json(req, resp);
-    if (!body)
-        return;
-    char err[512] = "";
+    json_t *body = NULL;
     bool created = false;
-    pai_err_t rc = engine_vc_change(ctx->engine, vc, body, &created, err, sizeof err);
+    pai_err_t rc = http_body_json(req, &body, e);
+    if (rc == PAI_OK)
+        rc = engine_vc_change(ctx->engine, vc, body, &created, e);
     json_decref(body);
-    if (rc == PAI_OK && created && auth_vc_added(ctx, vc) != PAI_OK)
-        log_warn("vc=%s created but its group could not be made", vc);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc, "%s", err);
-        return;
-    }
+    if (rc != PAI_OK)
+        return rc;
+    /* The VC exists from here on: a group that cannot be made is logged, and
+     * an admin can create it by hand (PUT /api/v2/groups). */
+    pai_err_t grc = created ? auth_vc_added(ctx, vc) : PAI_OK;
+    if (grc != PAI_OK)
+        log_warn("vc=%s created but its group could not be made: %s", vc, pai_err_msg(grc));
     char *m = str_printf("%s virtual cluster %s successfully", created ? "create" : "update", vc);
     http_reply_json(resp, created ? 201 : 200, xjson_pack("{ss}", "message", m ? m : ""));
     free(m);
+    return PAI_OK;
 }
 
-static void h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_vc_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
 {
     const char *vc = http_param(req, "vc");
-    char err[512] = "";
     bool created = false;
-    pai_err_t rc = engine_vc_change(ctx->engine, vc, NULL, &created, err, sizeof err);
-    if (rc == PAI_OK && auth_vc_removed(ctx, vc) != PAI_OK)
-        log_warn("vc=%s deleted but the group ACLs still name it", vc);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc, "%s", err);
-        return;
-    }
+    pai_err_t rc = engine_vc_change(ctx->engine, vc, NULL, &created, e);
+    if (rc != PAI_OK)
+        return rc;
+    /* The VC is gone: ACLs that still name it grant nothing, so this is logged. */
+    pai_err_t grc = auth_vc_removed(ctx, vc);
+    if (grc != PAI_OK)
+        log_warn("vc=%s deleted but the group ACLs still name it: %s", vc, pai_err_msg(grc));
     char *m = str_printf("remove virtual cluster %s successfully", vc);
     http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
     free(m);
+    return PAI_OK;
 }
 
-static void h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     http_reply_json(resp, 200, engine_skus_json(ctx->engine));
+    return PAI_OK;
 }
 
 /* GET /api/v2/virtual-clusters/{vc}/sku-types (OpenPAI's JS SDK,
  * getVirtualClusterSkuTypes): the SKU types of /cluster/sku-types that the VC has. */
-static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
     const char *vc = http_param(req, "vc");
     json_t *v = engine_vcs_json(ctx->engine, vc);
-    if (!v) {
-        http_reply_error(resp, PAI_E_NO_VC, "virtual cluster %s is not found", vc);
-        return;
-    }
+    if (!v)
+        return pai_error_set(e, PAI_E_NO_VC, PAI_MSG_NO_VC, vc);
     json_t *all = engine_skus_json(ctx->engine), *out = json_object(), *sku;
     const char *name;
     json_object_foreach(all, name, sku)
@@ -112,17 +114,22 @@ static void h_vc_skus(server_ctx_t *ctx, const http_req_t *req, http_resp_t *res
     json_decref(all);
     json_decref(v);
     http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
-static void h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                         pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     http_reply_json(resp, 200, engine_nodes_json(ctx->engine));
+    return PAI_OK;
 }
 
-static void h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
+    (void)e;
     http_reply_json(resp, 200, engine_pods_json(ctx->engine, http_query(req, "namespace")));
+    return PAI_OK;
 }
 
 static const http_route_t cluster_routes[] = {

@@ -15,13 +15,14 @@
 #define PAI_VERSION "v1.0.0"
 #define METRICS_MAX (64u * 1024 * 1024)
 
-static void h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
-    (void)ctx, (void)req;
+    (void)ctx, (void)req, (void)e;
     http_reply_json(resp, 200,
                     xjson_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version",
                                PAI_VERSION, "launcherType", "k8s", "authnMethod", "basic",
                                "implementation", "pai"));
+    return PAI_OK;
 }
 
 /* The public summary of a storage definition. */
@@ -34,8 +35,10 @@ static json_t *storage_summary(const json_t *s)
                       "default", json_is_true(json_object_get(s, "default")));
 }
 
-static void h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                            pai_error_t *e)
 {
+    (void)e;
     const char *only_default = http_query(req, "default");
     bool want_default = only_default && strcmp(only_default, "true") == 0;
     json_t *out = json_array();
@@ -51,9 +54,11 @@ static void h_storages(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
         json_array_append_new(out, storage_summary(s));
     }
     http_reply_json(resp, 200, xjson_pack("{s:o}", "storages", out));
+    return PAI_OK;
 }
 
-static void h_storage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_storage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
     const char *name = http_param(req, "storage");
     const json_t *def = NULL;
@@ -64,47 +69,47 @@ static void h_storage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *res
         if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
             def = s;
     }
-    if (!def) {
-        http_reply_error(resp, PAI_E_NO_STORAGE, "storage %s does not exist", name);
-        return;
-    }
-    if (!auth_user_can_use_storage(ctx, req->who.username, name)) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "User %s is not allowed to access %s.",
-                         req->who.username, name);
-        return;
-    }
+    if (!def)
+        return pai_error_set(e, PAI_E_NO_STORAGE, PAI_MSG_NO_STORAGE, name);
+    if (!auth_user_can_use_storage(ctx, req->who.username, name))
+        return pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_STORAGE_DENIED, req->who.username, name);
     json_t *out = storage_summary(def);
     const char *type = json_string_value(json_object_get(def, "type"));
     json_t *data = json_object_get(def, "data");
     json_object_set_new(out, "type", json_string(type ? type : "unknown"));
     json_object_set_new(out, "data", data ? json_deep_copy(data) : json_object());
     http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
-static void h_metrics(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_metrics(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
-    (void)req;
+    (void)req, (void)e;
     buf_t b;
     buf_init(&b, METRICS_MAX);
     metrics_collect(ctx->metrics, &b);
     http_reply_text(resp, 200, "text/plain; version=0.0.4", buf_str(&b), b.len);
     buf_free(&b);
+    return PAI_OK;
 }
 
-static void h_not_implemented(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_not_implemented(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                   pai_error_t *e)
 {
-    (void)ctx;
-    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
-                     "%s is not implemented by pai: it supports basic authentication only "
-                     "(POST /api/v2/authn/basic/login)",
-                     req->path);
+    (void)ctx, (void)resp;
+    return pai_error_set(e, PAI_E_NOT_IMPLEMENTED,
+                         "%s is not implemented by pai: it supports basic authentication only "
+                         "(POST /api/v2/authn/basic/login)",
+                         req->path);
 }
 
-static void h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    (void)ctx, (void)req;
-    http_reply_error(resp, PAI_E_NOT_IMPLEMENTED,
-                     "pai has no alert manager; scrape GET /metrics with Prometheus instead");
+    (void)ctx, (void)req, (void)resp;
+    return pai_error_set(e, PAI_E_NOT_IMPLEMENTED,
+                         "pai has no alert manager; scrape GET /metrics with Prometheus instead");
 }
 
 static const http_route_t core_routes[] = {

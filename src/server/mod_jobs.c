@@ -26,60 +26,56 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *job_param(const http_req_t *req, http_resp_t *resp)
+/* The {job} path parameter, "<user>~<job>". */
+static pai_err_t job_param(const http_req_t *req, const char **out, pai_error_t *e)
 {
     const char *name = http_param(req, "job");
     const char *tilde = name ? strchr(name, '~') : NULL;
+    *out = NULL;
     if (!tilde || tilde == name || !tilde[1] || strchr(tilde + 1, '~') ||
-        strlen(name) > PAI_MAX_NAME || strchr(name, '/')) {
-        http_reply_error(resp, PAI_E_NO_JOB, "no job named %s (expected <user>~<job>)",
-                         name ? name : "");
-        return NULL;
-    }
-    return name;
+        strlen(name) > PAI_MAX_NAME || strchr(name, '/'))
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name ? name : "");
+    *out = name;
+    return PAI_OK;
 }
 
-static bool int_param(const http_req_t *req, http_resp_t *resp, const char *name, int *out)
+static pai_err_t int_param(const http_req_t *req, const char *name, int *out, pai_error_t *e)
 {
     const char *s = http_param(req, name);
-    if (!s || str_to_int(s, 0, 1000000, out) != PAI_OK) {
-        http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
-        return false;
-    }
-    return true;
+    if (!s || str_to_int(s, 0, 1000000, out) != PAI_OK)
+        return pai_error_set(e, PAI_E_INVALID, "%s must be a non-negative integer", name);
+    return PAI_OK;
 }
 
-static void reply_rc(http_resp_t *resp, pai_err_t rc, const char *name)
+/* The job and the task path parameters of a task route. */
+static pai_err_t task_params(const http_req_t *req, const char **name, int *attempt, int *index,
+                             pai_error_t *e)
 {
-    if (rc == PAI_E_NO_JOB)
-        http_reply_error(resp, rc, "job %s is not found", name);
-    else
-        http_reply_error(resp, rc, "%s", pai_err_msg(rc));
-}
-
-static void reply_json_rc(http_resp_t *resp, pai_err_t rc, json_t *out, const char *name)
-{
+    pai_err_t rc = job_param(req, name, e);
     if (rc == PAI_OK)
-        http_reply_json(resp, 200, out);
-    else
-        reply_rc(resp, rc, name);
+        rc = int_param(req, "attempt", attempt, e);
+    if (rc == PAI_OK)
+        rc = int_param(req, "index", index, e);
+    return rc;
 }
 
-/* Owner or admin; replies and returns false otherwise. */
-static bool may_change(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
-                       const char *name)
+static void reply_message(http_resp_t *resp, int status, char *msg)
+{
+    http_reply_json(resp, status, xjson_pack("{ss}", "message", msg ? msg : ""));
+    free(msg);
+}
+
+/* Owner or admin (OpenPAI's texts, rest-server controllers/v2/job.js). */
+static pai_err_t may_change(server_ctx_t *ctx, const http_req_t *req, const char *name,
+                            const char *what, pai_error_t *e)
 {
     bool owner = false;
-    if (!engine_owner_check(ctx->engine, name, req->who.username, &owner)) {
-        reply_rc(resp, PAI_E_NO_JOB, name);
-        return false;
-    }
-    if (!owner && !req->who.admin) {
-        http_reply_error(resp, PAI_E_FORBIDDEN, "only the owner of %s or an admin may change it",
-                         name);
-        return false;
-    }
-    return true;
+    if (!engine_owner_check(ctx->engine, name, req->who.username, &owner))
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (!owner && !req->who.admin)
+        return pai_error_set(e, PAI_E_FORBIDDEN, "User %s is not allowed to %s job %s.",
+                             req->who.username, what, name);
+    return PAI_OK;
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -89,35 +85,19 @@ static bool vc_check(void *ud, const char *user, const char *vc)
     return auth_user_can_use_vc(ud, user, vc);
 }
 
-static void h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    char *name = NULL, *msg = NULL;
-    json_t *errs = NULL;
-    if (req->body_len > PAI_MAX_JOB_YAML) {
-        http_reply_error(resp, PAI_E_TOO_LARGE, "job protocol larger than %u bytes",
-                         PAI_MAX_JOB_YAML);
-        return;
-    }
+    if (req->body_len > PAI_MAX_JOB_YAML)
+        return pai_error_set(e, PAI_E_TOO_LARGE, "job protocol larger than %u bytes",
+                             PAI_MAX_JOB_YAML);
+    char *name = NULL;
     pai_err_t rc =
-        engine_submit(ctx->engine, req->who.username, req->body, req->body_len, &name, &msg, &errs);
-    if (rc == PAI_OK) {
-        json_t *o = xjson_pack("{ss}", "message", "");
-        char *m = str_printf("update job %s successfully", name);
-        json_object_set_new(o, "message", json_string(m ? m : ""));
-        free(m);
-        http_reply_json(resp, 202, o);
-    } else if (errs) {
-        json_t *o = xjson_pack("{ss ss sO}", "code", pai_err_code(rc), "message",
-                               msg ? msg : pai_err_msg(rc), "errors", errs);
-        http_reply_json(resp, pai_err_status(rc), o);
-    } else {
-        http_reply_error(resp, rc, "%s", msg ? msg : pai_err_msg(rc));
-        if (rc == PAI_E_NO_VC)
-            resp->status = 400; /* the spec's status at submission (404 elsewhere) */
-    }
-    json_decref(errs);
-    free(msg);
+        engine_submit(ctx->engine, req->who.username, req->body, req->body_len, &name, e);
+    if (rc == PAI_OK)
+        reply_message(resp, 202, str_printf("update job %s successfully", name));
     free(name);
+    return rc;
 }
 
 /* tailMode=true (the SDK's and the spec's spelling) or tail-mode=true (what
@@ -130,19 +110,17 @@ static bool want_tail(const http_req_t *req)
     return t && strcmp(t, "true") == 0;
 }
 
-static bool query_i64(const http_req_t *req, http_resp_t *resp, const char *name, int64_t *out)
+static pai_err_t query_i64(const http_req_t *req, const char *name, int64_t *out, pai_error_t *e)
 {
     const char *s = http_query(req, name);
     *out = 0;
     /* An empty value (offset=&limit=, as form-built URLs send) is the default. */
-    if (s && *s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK) {
-        http_reply_error(resp, PAI_E_INVALID, "%s must be a non-negative integer", name);
-        return false;
-    }
-    return true;
+    if (s && *s && str_to_i64(s, 0, INT64_MAX, out) != PAI_OK)
+        return pai_error_set(e, PAI_E_INVALID, "%s must be a non-negative integer", name);
+    return PAI_OK;
 }
 
-static void h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     engine_filter_t f = {
         .username = http_query(req, "username"),
@@ -156,188 +134,198 @@ static void h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
     };
     const char *wt = http_query(req, "withTotalCount");
     f.with_total = wt && strcmp(wt, "true") == 0;
-    if (!query_i64(req, resp, "offset", &f.offset) || !query_i64(req, resp, "limit", &f.limit))
-        return;
     json_t *out = NULL;
-    char err[256] = "";
-    pai_err_t rc = engine_list(ctx->engine, &f, &out, err, sizeof err);
-    if (rc != PAI_OK)
-        http_reply_error(resp, rc, "%s", err);
-    else
-        http_reply_json(resp, 200, out);
+    pai_err_t rc;
+    if ((rc = query_i64(req, "offset", &f.offset, e)) != PAI_OK ||
+        (rc = query_i64(req, "limit", &f.limit, e)) != PAI_OK ||
+        (rc = engine_list(ctx->engine, &f, &out, e)) != PAI_OK)
+        return rc;
+    http_reply_json(resp, 200, out);
+    return PAI_OK;
 }
 
-static void h_detail(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_detail(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
+    const char *name;
     int attempt = -1;
-    if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
-        return;
     json_t *out = NULL;
-    pai_err_t rc = engine_detail(ctx->engine, name, attempt, &out);
-    reply_json_rc(resp, rc, out, name);
+    pai_err_t rc = job_param(req, &name, e);
+    if (rc == PAI_OK && http_param(req, "attempt"))
+        rc = int_param(req, "attempt", &attempt, e);
+    if (rc == PAI_OK)
+        rc = engine_detail(ctx->engine, name, attempt, &out, e);
+    if (rc == PAI_OK)
+        http_reply_json(resp, 200, out);
+    return rc;
 }
 
-static void h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
-    if (!name || !may_change(ctx, req, resp, name))
-        return;
-    pai_err_t rc = engine_delete(ctx->engine, name);
-    if (rc == PAI_E_INVALID)
-        http_reply_error(resp, rc, "job %s has not finished: stop it first", name);
-    else if (rc != PAI_OK)
-        reply_rc(resp, rc, name);
-    else {
-        char *m = str_printf("delete job %s successfully", name);
-        http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
-        free(m);
-    }
+    const char *name;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK ||
+        (rc = may_change(ctx, req, name, "delete", e)) != PAI_OK ||
+        (rc = engine_delete(ctx->engine, name, e)) != PAI_OK)
+        return rc;
+    reply_message(resp, 200, str_printf("delete job %s successfully", name));
+    return PAI_OK;
 }
 
-static void h_config(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_config(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
-    if (!name)
-        return;
+    const char *name;
     char *yaml = NULL;
-    pai_err_t rc = engine_config_yaml(ctx->engine, name, &yaml);
-    if (rc != PAI_OK)
-        reply_rc(resp, rc, name);
-    else
+    pai_err_t rc = job_param(req, &name, e);
+    if (rc == PAI_OK)
+        rc = engine_config_yaml(ctx->engine, name, &yaml, e);
+    if (rc == PAI_OK)
         http_reply_text(resp, 200, "text/yaml", yaml, strlen(yaml));
     free(yaml);
+    return rc;
 }
 
-static void h_execution(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+/* The body's "value", one of the allowed strings (NULL: any of 1 to
+ * PAI_MAX_NAME characters). */
+static pai_err_t body_value(const http_req_t *req, json_t **body, const char **value,
+                            pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
-    if (!name)
-        return;
-    json_t *body = http_body_json(req, resp);
-    if (!body)
-        return;
-    const char *v = json_string_value(json_object_get(body, "value"));
-    if (!v || (strcmp(v, "START") != 0 && strcmp(v, "STOP") != 0)) {
-        http_reply_error(resp, PAI_E_INVALID, "value must be START or STOP");
-    } else if (may_change(ctx, req, resp, name)) {
-        pai_err_t rc = engine_set_execution(ctx->engine, name, strcmp(v, "STOP") == 0);
-        if (rc != PAI_OK)
-            reply_rc(resp, rc, name);
-        else {
-            char *m = str_printf("execute job %s successfully", name);
-            http_reply_json(resp, 202, xjson_pack("{ss}", "message", m ? m : ""));
-            free(m);
-        }
+    pai_err_t rc = http_body_json(req, body, e);
+    if (rc != PAI_OK)
+        return rc;
+    *value = json_string_value(json_object_get(*body, "value"));
+    return *value ? PAI_OK : pai_error_set(e, PAI_E_INVALID, "value must be a string");
+}
+
+static pai_err_t h_execution(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
+{
+    const char *name, *v = NULL;
+    json_t *body = NULL;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK || (rc = body_value(req, &body, &v, e)) != PAI_OK)
+        goto out;
+    if (strcmp(v, "START") != 0 && strcmp(v, "STOP") != 0) {
+        rc = pai_error_set(e, PAI_E_INVALID, "value must be START or STOP");
+        goto out;
     }
+    if ((rc = may_change(ctx, req, name, "execute", e)) != PAI_OK ||
+        (rc = engine_set_execution(ctx->engine, name, strcmp(v, "STOP") == 0, e)) != PAI_OK)
+        goto out;
+    reply_message(resp, 202, str_printf("execute job %s successfully", name));
+out:
     json_decref(body);
+    return rc;
 }
 
-static void tag(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, bool add)
+static pai_err_t tag(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, bool add,
+                     pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
-    if (!name)
-        return;
-    json_t *body = http_body_json(req, resp);
-    if (!body)
-        return;
-    const char *v = json_string_value(json_object_get(body, "value"));
-    if (!v || !*v || strlen(v) > PAI_MAX_NAME) {
-        http_reply_error(resp, PAI_E_INVALID, "value must be a tag of 1 to %u characters",
-                         PAI_MAX_NAME);
-    } else if (may_change(ctx, req, resp, name)) {
-        pai_err_t rc = engine_tag(ctx->engine, name, v, add);
-        if (rc == PAI_E_NO_TAG)
-            http_reply_error(resp, rc, "job %s has no tag %s", name, v);
-        else if (rc != PAI_OK)
-            reply_rc(resp, rc, name);
-        else {
-            char *m = add ? str_printf("Add tag %s for job %s successfully.", v, name)
-                          : str_printf("Delete tag %s from job %s successfully.", v, name);
-            http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
-            free(m);
-        }
+    const char *name, *v = NULL;
+    json_t *body = NULL;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK || (rc = body_value(req, &body, &v, e)) != PAI_OK)
+        goto out;
+    if (!*v || strlen(v) > PAI_MAX_NAME) {
+        rc = pai_error_set(e, PAI_E_INVALID, "value must be a tag of 1 to %u characters",
+                           PAI_MAX_NAME);
+        goto out;
     }
+    if ((rc = may_change(ctx, req, name, add ? "add tag to" : "delete tag from", e)) != PAI_OK ||
+        (rc = engine_tag(ctx->engine, name, v, add, e)) != PAI_OK)
+        goto out;
+    reply_message(resp, 200,
+                  add ? str_printf("Add tag %s for job %s successfully.", v, name)
+                      : str_printf("Delete tag %s from job %s successfully.", v, name));
+out:
     json_decref(body);
+    return rc;
 }
 
-static void h_tag_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_tag_add(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
-    tag(ctx, req, resp, true);
+    return tag(ctx, req, resp, true, e);
 }
 
-static void h_tag_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_tag_del(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                           pai_error_t *e)
 {
-    tag(ctx, req, resp, false);
+    return tag(ctx, req, resp, false, e);
 }
 
-static void h_events(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_events(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
-    if (!name)
-        return;
-    const char *type = http_query(req, "type");
-    if (type && strcmp(type, "Warning") != 0 && strcmp(type, "Normal") != 0) {
-        http_reply_error(resp, PAI_E_INVALID, "type must be Warning or Normal");
-        return;
-    }
+    const char *name, *type = http_query(req, "type");
     json_t *out = NULL;
-    pai_err_t rc = engine_events(ctx->engine, name, type, &out);
-    reply_json_rc(resp, rc, out, name);
+    pai_err_t rc = job_param(req, &name, e);
+    if (rc == PAI_OK && type && strcmp(type, "Warning") != 0 && strcmp(type, "Normal") != 0)
+        rc = pai_error_set(e, PAI_E_INVALID, "type must be Warning or Normal");
+    if (rc == PAI_OK)
+        rc = engine_events(ctx->engine, name, type, &out, e);
+    if (rc == PAI_OK)
+        http_reply_json(resp, 200, out);
+    return rc;
 }
 
-static void h_attempts_healthz(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_attempts_healthz(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                    pai_error_t *e)
 {
-    (void)ctx, (void)req;
+    (void)ctx, (void)req, (void)e;
     http_reply_text(resp, 200, "text/plain", "ok", 2);
+    return PAI_OK;
 }
 
-static void h_attempts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_attempts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                            pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
+    const char *name;
     int attempt = -1;
-    if (!name || (http_param(req, "attempt") && !int_param(req, resp, "attempt", &attempt)))
-        return;
     json_t *out = NULL;
-    pai_err_t rc = engine_attempts(ctx->engine, name, attempt, &out);
-    reply_json_rc(resp, rc, out, name);
+    pai_err_t rc = job_param(req, &name, e);
+    if (rc == PAI_OK && http_param(req, "attempt"))
+        rc = int_param(req, "attempt", &attempt, e);
+    if (rc == PAI_OK)
+        rc = engine_attempts(ctx->engine, name, attempt, &out, e);
+    if (rc == PAI_OK)
+        http_reply_json(resp, 200, out);
+    return rc;
 }
 
-static void h_task(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_task(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
+    const char *name;
     int attempt, index;
-    if (!name || !int_param(req, resp, "attempt", &attempt) ||
-        !int_param(req, resp, "index", &index))
-        return;
     json_t *out = NULL;
-    pai_err_t rc = engine_task(ctx->engine, name, attempt, http_param(req, "role"), index, &out);
-    if (rc == PAI_E_NO_TASK)
-        http_reply_error(resp, rc, "job %s has no task %s/%d in attempt %d", name,
-                         http_param(req, "role"), index, attempt);
-    else
-        reply_json_rc(resp, rc, out, name);
+    pai_err_t rc = task_params(req, &name, &attempt, &index, e);
+    if (rc == PAI_OK)
+        rc = engine_task(ctx->engine, name, attempt, http_param(req, "role"), index, &out, e);
+    if (rc == PAI_OK)
+        http_reply_json(resp, 200, out);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- logs */
 
 static const char *const log_kinds[] = {"stdout", "stderr", "all"};
 
-static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
 {
-    const char *name = job_param(req, resp);
+    const char *name;
     int attempt, index, ta;
-    if (!name || !int_param(req, resp, "attempt", &attempt) ||
-        !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
-        return;
     char *url = NULL, *id = NULL;
-    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"),
-                                          index, ta, &url, &id);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
-                         "no logs for this task attempt of job %s", name);
-        return;
-    }
+    pai_err_t rc = task_params(req, &name, &attempt, &index, e);
+    if (rc == PAI_OK)
+        rc = int_param(req, "ta", &ta, e);
+    if (rc == PAI_OK)
+        rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
+                                    &url, &id, e);
+    if (rc != PAI_OK)
+        return rc;
     bool tail_mode = want_tail(req);
     json_t *loc = json_array();
     for (size_t k = 0; k < ARRAY_LEN(log_kinds); k++) {
@@ -351,6 +339,7 @@ static void h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     http_reply_json(resp, 200, xjson_pack("{so}", "locations", loc));
     free(url);
     free(id);
+    return PAI_OK;
 }
 
 static size_t curl_sink(char *data, size_t size, size_t n, void *ud)
@@ -409,29 +398,27 @@ static pai_err_t fetch_log(const server_config_t *cfg, const char *base, const c
     return cc == CURLE_OK ? PAI_OK : PAI_E_UNAVAILABLE;
 }
 
-static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp)
+static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                    pai_error_t *e)
 {
-    const char *name = job_param(req, resp), *kind = http_param(req, "kind");
+    const char *name, *kind = http_param(req, "kind");
     int attempt, index, ta;
-    if (!name || !int_param(req, resp, "attempt", &attempt) ||
-        !int_param(req, resp, "index", &index) || !int_param(req, resp, "ta", &ta))
-        return;
+    pai_err_t rc = task_params(req, &name, &attempt, &index, e);
+    if (rc == PAI_OK)
+        rc = int_param(req, "ta", &ta, e);
+    if (rc != PAI_OK)
+        return rc;
     size_t k;
     for (k = 0; k < ARRAY_LEN(log_kinds); k++)
         if (strcmp(kind, log_kinds[k]) == 0)
             break;
-    if (k == ARRAY_LEN(log_kinds)) {
-        http_reply_error(resp, PAI_E_NO_TASK_LOG, "log must be stdout, stderr or all");
-        return;
-    }
+    if (k == ARRAY_LEN(log_kinds))
+        return pai_error_set(e, PAI_E_NO_TASK_LOG, "log must be stdout, stderr or all");
     char *url = NULL, *id = NULL;
-    pai_err_t rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"),
-                                          index, ta, &url, &id);
-    if (rc != PAI_OK) {
-        http_reply_error(resp, rc == PAI_E_NO_JOB ? rc : PAI_E_NO_TASK_LOG,
-                         "no logs for this task attempt of job %s", name);
-        return;
-    }
+    rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
+                                &url, &id, e);
+    if (rc != PAI_OK)
+        return rc;
     buf_t b;
     buf_init(&b, PAI_MAX_LOG_READ);
     long status = 0;
@@ -439,14 +426,15 @@ static void h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_re
     if (rc == PAI_OK && status == 200)
         http_reply_text(resp, 200, "text/plain", buf_str(&b), b.len);
     else if (rc == PAI_OK && status == 404)
-        http_reply_error(resp, PAI_E_NO_TASK_LOG, "the node has no such log");
+        rc = pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
     else if (rc == PAI_E_TOO_LARGE)
-        http_reply_error(resp, rc, "log larger than %u bytes: use tailMode=true", PAI_MAX_LOG_READ);
+        pai_error_set(e, rc, "log larger than %u bytes: use tailMode=true", PAI_MAX_LOG_READ);
     else
-        http_reply_error(resp, PAI_E_UNAVAILABLE, "the node serving this log is unreachable");
+        rc = pai_error_set(e, PAI_E_UNAVAILABLE, "the node serving this log is unreachable");
     buf_free(&b);
     free(url);
     free(id);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- module */
@@ -491,10 +479,11 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                                             : -1};
     /* Authorization and storages come from the server's modules; the real clock. */
     engine_ops_t ops = {.ud = ctx, .can_use_vc = vc_check, .mounts = jobs_storage_mounts};
-    char err[512] = "";
-    pai_err_t rc = engine_new(ctx->store, &o, &ops, &ctx->engine, err, sizeof err);
+    pai_error_t e = PAI_ERROR_INIT;
+    pai_err_t rc = engine_new(ctx->store, &o, &ops, &ctx->engine, &e);
     if (rc != PAI_OK) {
-        log_error("jobs: %s", err);
+        log_error("jobs: %s", pai_error_msg(&e));
+        pai_error_free(&e);
         return rc;
     }
     if (ctx->metrics)

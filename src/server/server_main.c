@@ -130,9 +130,10 @@ static int serve(server_config_t *cfg)
                          .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
                          .idle_timeout_s = (unsigned)cfg->connection_timeout_s};
     raise_fd_limit(lim.max_connections);
-    if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, err, sizeof(err)) !=
-        PAI_OK) {
-        fprintf(stderr, "pai server: %s\n", err);
+    pai_error_t e = PAI_ERROR_INIT;
+    if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, &e) != PAI_OK) {
+        fprintf(stderr, "pai server: %s\n", pai_error_msg(&e));
+        pai_error_free(&e);
         goto out;
     }
     printf("pai server: listening on http://%s:%d\n", cfg->listen_addr, http_server_port(http));

@@ -108,7 +108,8 @@ pt.expect(admin.delete("/api/v2/users/admin"), 403, "the last admin cannot be de
 # self update
 pt.expect(alice.put("/api/v2/users/me", {"data": {"newPassword": "alice-pw2",
                                                   "oldPassword": "wrong"}, "patch": True}),
-          400, "self password change with a wrong old password", "IncorrectPasswordError")
+          403, "self password change with a wrong old password (OpenPAI: ForbiddenUserError)",
+          "ForbiddenUserError")
 pt.expect(alice.put("/api/v2/users/me", {"data": {"newPassword": "alice-pw2"}, "patch": True}),
           400, "self password change without the old password", "InvalidParametersError")
 other_alice = srv.login("alice", "alice-pw")

@@ -115,7 +115,8 @@ uc = srv.client(ut)
 st, b = jt.submit(uc, jt.job_yaml("notmine", extras={"storages": [{"name": "team"}]}))
 pt.check(st == 403 and "team" in json.dumps(b), "a storage the user may not use: 403", (st, b))
 st, b = jt.submit(uc, jt.job_yaml("nosuch", extras={"storages": [{"name": "ghost"}]}))
-pt.check(st == 400 and "ghost" in json.dumps(b), "a storage that does not exist: 400", (st, b))
+pt.check(st == 404 and b.get("code") == "NoStorageError" and "ghost" in json.dumps(b),
+         "a storage that does not exist: 404 NoStorageError (as OpenPAI)", (st, b))
 st, b = jt.submit(c, jt.job_yaml("remote", extras={"storages": [{"name": "remote"}]}))
 pt.check(st == 400 and "hostPath" in json.dumps(b), "a storage without hostPath: 400", (st, b))
 ex = {"storages": [{"name": "home", "mountPath": "/a:/b"}]}

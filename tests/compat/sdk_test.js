@@ -177,7 +177,8 @@ async function testUsers(admin) {
     () => u.user.updateUserSelf({ username: USER, email: 'self@test2.com', oldPassword: 'new_test_password', newPassword: USER_PW }, false));
   await expectErr('user.updateUserSelf: another user name', 'PUT', '/api/v2/users/me', 403, 'ForbiddenUserError',
     UserErrors.ForbiddenUserError, () => u.user.updateUserSelf({ username: 'incorrect_username', email: 'x@y.z' }));
-  await expectErr('user.updateUserSelf: wrong old password', 'PUT', '/api/v2/users/me', 400, 'IncorrectPasswordError',
+  // OpenPAI's updateUserSelf: 403 ForbiddenUserError "Pls input the correct password."
+  await expectErr('user.updateUserSelf: wrong old password', 'PUT', '/api/v2/users/me', 403, 'ForbiddenUserError',
     PAIBaseError, () => u.user.updateUserSelf({ username: USER, oldPassword: 'nope-nope', newPassword: 'whatever1' }), false);
   const u2 = client({ username: USER, password: USER_PW });
   await expectOk('the new password logs in', 'GET', '/api/v2/users/{user}', 200, () => u2.user.getUser(USER));

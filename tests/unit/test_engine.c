@@ -46,9 +46,10 @@ static bool rig_start(rig_t *r)
 {
     engine_opts_t o = {.node_lost_timeout_s = LOST_S, .starvation_ms = -1, .no_threads = true};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
-    char err[256] = "";
-    if (engine_new(r->st, &o, &ops, &r->e, err, sizeof err) != PAI_OK) {
-        fprintf(stderr, "  engine_new: %s\n", err);
+    pai_error_t err = PAI_ERROR_INIT;
+    if (engine_new(r->st, &o, &ops, &r->e, &err) != PAI_OK) {
+        fprintf(stderr, "  engine_new: %s\n", pai_error_msg(&err));
+        pai_error_free(&err);
         return false;
     }
     return true;
@@ -117,15 +118,14 @@ static char *job_yaml(const char *name, int gpus, int retries)
 
 static bool submit(rig_t *r, const char *name, int gpus, int retries)
 {
-    char *yaml = job_yaml(name, gpus, retries), *full = NULL, *msg = NULL;
-    json_t *errs = NULL;
-    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, &msg, &errs);
+    char *yaml = job_yaml(name, gpus, retries), *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, &err);
     if (rc != PAI_OK)
-        fprintf(stderr, "  submit %s: %s\n", name, msg ? msg : pai_err_msg(rc));
+        fprintf(stderr, "  submit %s: %s\n", name, pai_error_msg(&err));
     free(yaml);
     free(full);
-    free(msg);
-    json_decref(errs);
+    pai_error_free(&err);
     return rc == PAI_OK;
 }
 
@@ -133,7 +133,7 @@ static bool submit(rig_t *r, const char *name, int gpus, int retries)
 static json_t *status_field(rig_t *r, const char *job, const char *field)
 {
     json_t *d = NULL;
-    if (engine_detail(r->e, job, -1, &d) != PAI_OK)
+    if (engine_detail(r->e, job, -1, &d, NULL) != PAI_OK)
         return NULL;
     json_t *v = json_incref(json_object_get(json_object_get(d, "jobStatus"), field));
     json_decref(d);
@@ -187,11 +187,12 @@ static json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
         json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
                   (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
     json_t *resp = NULL;
-    char err[256] = "";
-    pai_err_t rc = engine_agent_sync(r->e, req, &resp, err, sizeof err);
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = engine_agent_sync(r->e, req, &resp, &err);
     json_decref(req);
     if (rc != PAI_OK) {
-        fprintf(stderr, "  sync %s: %s\n", a->name, err);
+        fprintf(stderr, "  sync %s: %s\n", a->name, pai_error_msg(&err));
+        pai_error_free(&err);
         CHECK(rc == PAI_OK);
         return json_array();
     }
@@ -377,7 +378,7 @@ TEST(stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_re
     char *id = submit_running(&r, &a, "long", 0);
     CHECK_INT_EQ(ndesired(&a), 1);
     int64_t seq = a.seq;
-    CHECK(engine_set_execution(r.e, "alice~long", true) == PAI_OK);
+    CHECK(engine_set_execution(r.e, "alice~long", true, NULL) == PAI_OK);
     CHECK_STR_EQ(state_of(&r, "alice~long"), "STOPPING");
     sync_quiet(&r, &a, one(report(id, "running", 0))); /* still running on the node */
     CHECK(a.seq > seq);
@@ -415,7 +416,7 @@ TEST(lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node)
     tick(&r);
     CHECK_STR_EQ(state_of(&r, "alice~moving"), "WAITING");
     json_t *d = NULL;
-    CHECK(engine_attempts(r.e, "alice~moving", 0, &d) == PAI_OK);
+    CHECK(engine_attempts(r.e, "alice~moving", 0, &d, NULL) == PAI_OK);
     CHECK_INT_EQ(json_integer_value(json_object_get(d, "exitCode")), -1001); /* node lost */
     json_decref(d);
     r.now += 250; /* -1001 is ALWAYS_RETRY: 250 ms backoff */

@@ -70,9 +70,9 @@ static const http_limits_t lim = {.max_connections = 64, .per_addr_idle = 16, .i
 
 static bool up(void)
 {
-    char err[256];
+    pai_error_t err = PAI_ERROR_INIT;
     CHECK(srvctx_open(&S, NULL, NULL) == 0);
-    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, &lim, &H, err, sizeof(err)) == PAI_OK);
+    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, &lim, &H, &err) == PAI_OK);
     CHECK(H && http_server_port(H) > 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", H ? http_server_port(H) : 0);
     return H != NULL;
@@ -87,12 +87,13 @@ static void down(void)
 
 TEST(starts_on_a_free_port)
 {
-    char err[256];
+    pai_error_t err = PAI_ERROR_INIT;
     if (!up())
         return;
     http_server_t *h2 = NULL;
-    CHECK(http_server_start(&S.ctx, "not-an-ip", 0, &lim, &h2, err, sizeof(err)) == PAI_E_INVALID);
-    CHECK_STR_CONTAINS(err, "not-an-ip");
+    CHECK(http_server_start(&S.ctx, "not-an-ip", 0, &lim, &h2, &err) == PAI_E_INVALID);
+    CHECK_STR_CONTAINS(pai_error_msg(&err), "not-an-ip");
+    pai_error_free(&err);
     down();
 }
 
