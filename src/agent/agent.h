@@ -110,10 +110,15 @@ char *node_log_dir(const agent_node_t *n, const char *attempt_id);
 
 /* logsrv.c */
 typedef struct logsrv logsrv_t;
-PAI_MUST_CHECK pai_err_t logsrv_start(int port, const char *token, agent_node_t **nodes,
-                                      size_t nnodes, logsrv_t **out);
+/* Serve the nodes' task logs on addr:port (port 0: any free port); addr
+ * must be an IPv4 address of this host (PAI_E_INVALID otherwise). */
+PAI_MUST_CHECK pai_err_t logsrv_start(const char *addr, int port, const char *token,
+                                      agent_node_t **nodes, size_t nnodes, logsrv_t **out);
 int logsrv_port(const logsrv_t *s);
 int logsrv_fd(const logsrv_t *s);
+/* Milliseconds until logsrv_run has work without new events on its fd (0:
+ * answers are streaming; -1: none). */
+int logsrv_timeout_ms(const logsrv_t *s);
 void logsrv_run(logsrv_t *s);
 void logsrv_stop(logsrv_t *s);
 

@@ -48,7 +48,9 @@ static const opt_t options[] = {
     {"server", OPT_STR, O(server), "URL of pai server (required)"},
     {"token", OPT_STR, O(token), "agent token (or $PAI_AGENT_TOKEN)"},
     {"name", OPT_STR, O(name), "node name (default: hostname); with --nodes K, N-0..N-K-1"},
-    {"address", OPT_STR, O(address), "IP tasks are reachable at (default 127.0.0.1)"},
+    {"address", OPT_STR, O(address),
+     "IP of this host tasks are reachable at; the task-log server listens on it (default "
+     "127.0.0.1)"},
     {"work-dir", OPT_STR, O(work_dir), "state and logs (default /var/lib/pai/agent/<name>)"},
     {"runtime", OPT_STR, O(runtime), "process | podman | docker | hollow | auto"},
     {"gpus", OPT_INT, O(gpus), "simulate N GPUs instead of discovering them"},
@@ -173,6 +175,9 @@ static int loop_timeout(agent_t *a, int64_t now)
         wake = w < wake ? w : wake;
     }
     int64_t t = wake == INT64_MAX ? 1000 : wake - now;
+    int lt = a->logs ? logsrv_timeout_ms(a->logs) : -1;
+    if (lt >= 0 && lt < t)
+        t = lt; /* log answers stream block by block */
     return t < 0 ? 0 : t > 1000 ? 1000 : (int)t;
 }
 
@@ -256,9 +261,20 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
     a->nodes = xcalloc(a->nnodes, sizeof(agent_node_t));
     a->node_ptrs = xcalloc(a->nnodes, sizeof(agent_node_t *));
     if (!cfg->discover_only) {
-        pai_err_t rc = logsrv_start(cfg->log_port, cfg->token, a->node_ptrs, a->nnodes, &a->logs);
+        pai_err_t rc = logsrv_start(cfg->address, cfg->log_port, cfg->token, a->node_ptrs,
+                                    a->nnodes, &a->logs);
+        if (rc == PAI_E_INVALID) {
+            fprintf(stderr,
+                    "pai agent: --address %s is not an IPv4 address (the task-log server "
+                    "listens on it)\n",
+                    cfg->address);
+            return rc;
+        }
         if (rc != PAI_OK) {
-            fprintf(stderr, "pai agent: cannot serve logs on port %d\n", cfg->log_port);
+            fprintf(stderr,
+                    "pai agent: cannot serve logs on %s:%d (port in use, or --address "
+                    "is not an address of this host)\n",
+                    cfg->address, cfg->log_port);
             return rc;
         }
         snprintf(log_url, sizeof(log_url), "http://%s:%d", cfg->address, logsrv_port(a->logs));

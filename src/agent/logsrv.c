@@ -1,24 +1,55 @@
 /*
  * logsrv.c - serves task logs: GET /logs/{attempt_id}/{stdout|stderr|all}
  * [?tail=BYTES] with the agent's bearer token (docs/agent-protocol.md).
- * libmicrohttpd runs in the agent's own loop (no thread: see agent.h);
- * every answer is bounded by PAI_MAX_LOG_READ.
+ * libmicrohttpd runs in the agent's own loop (no thread: see agent.h).
+ *
+ * Hostile clients (docs/operations.md, "Hostile clients"):
+ *  - it listens on the agent's --address only, never on every interface;
+ *  - connections are admitted by common/connlimit.h: an address holds at
+ *    most LOGSRV_IDLE_PER_ADDR idle connections, and when LOGSRV_MAX_CONNS
+ *    are open the oldest idle one is closed for a new one; a connection
+ *    silent for LOGSRV_TIMEOUT_S is closed;
+ *  - at most LOGSRV_MAX_READERS answers stream at once (each one busy, so
+ *    never evicted); the next reader is answered 503 with Retry-After;
+ *  - an answer streams from the log files in LOGSRV_CHUNK blocks, so a
+ *    reader costs constant memory whatever the size it asks for (at most
+ *    PAI_MAX_LOG_READ, the last bytes of <kind>.1 then <kind>, the same
+ *    bytes rt_log_tail() would return).
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/connlimit.h"
 #include "common/limits.h"
 #include "common/util.h"
 
+#define LOGSRV_MAX_CONNS     256u
+#define LOGSRV_IDLE_PER_ADDR 16u
+#define LOGSRV_MAX_READERS   64u
+#define LOGSRV_TIMEOUT_S     10u
+#define LOGSRV_CHUNK         (64u * 1024)
+
 struct logsrv {
     struct MHD_Daemon *d;
+    connlimit_t *admit;
+    unsigned readers; /* answers streaming now (the loop is single-threaded) */
     char *token;
     agent_node_t **nodes;
     size_t nnodes;
     int port;
 };
+
+/* One streamed answer: the tail of <kind>.1 (fd[0]) then of <kind> (fd[1]). */
+typedef struct {
+    int fd[2];
+    int64_t off[2], left[2];
+} tail_t;
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *ctype,
                               char *body, size_t len)
@@ -28,6 +59,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
+    if (status == 503)
+        MHD_add_response_header(r, "Retry-After", "1");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -71,6 +104,109 @@ static char *split_path(const char *url, const char **kind)
     return str_printf("%.*s", (int)(slash - (url + 6)), url + 6);
 }
 
+/* ---- streamed tails ------------------------------------------------------ */
+
+static void tail_free(void *cls)
+{
+    tail_t *t = cls;
+    for (int i = 0; i < 2; i++)
+        if (t->fd[i] >= 0)
+            close(t->fd[i]);
+    free(t);
+}
+
+/* Open dir/kind.1 and dir/kind and place the last max bytes of the two;
+ * NULL when neither exists. */
+static tail_t *tail_open(const char *dir, const char *kind, size_t max)
+{
+    tail_t *t = xcalloc(1, sizeof(*t));
+    int64_t size[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        char *p = str_printf("%s/%s%s", dir, kind, i == 0 ? ".1" : "");
+        struct stat st;
+        t->fd[i] = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+        if (t->fd[i] >= 0 && fstat(t->fd[i], &st) == 0)
+            size[i] = st.st_size;
+        free(p);
+    }
+    if (t->fd[0] < 0 && t->fd[1] < 0) {
+        tail_free(t);
+        return NULL;
+    }
+    /* newest bytes first: from the current file, then what is missing from .1 */
+    int64_t want = (int64_t)max;
+    t->left[1] = size[1] < want ? size[1] : want;
+    t->left[0] = size[0] < want - t->left[1] ? size[0] : want - t->left[1];
+    t->off[0] = size[0] - t->left[0];
+    t->off[1] = size[1] - t->left[1];
+    return t;
+}
+
+/* MHD content reader: the next block of the tail.  The answer is chunked
+ * (its length is not promised), so a file cut short meanwhile (truncated)
+ * just ends it sooner; a rotated one is still read through its fd. */
+static ssize_t tail_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    tail_t *t = cls;
+    (void)pos;
+    for (int i = 0; i < 2; i++) {
+        if (t->left[i] <= 0)
+            continue;
+        size_t n = (int64_t)max < t->left[i] ? max : (size_t)t->left[i];
+        ssize_t r = t->fd[i] >= 0 ? pread(t->fd[i], buf, n, t->off[i]) : -1;
+        if (r <= 0) {
+            t->left[i] = 0; /* cut short: on to the next file */
+            continue;
+        }
+        t->off[i] += r;
+        t->left[i] -= r;
+        return r;
+    }
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static tail_t *find_tail(logsrv_t *s, const char *id, const char *kind, size_t max)
+{
+    tail_t *t = NULL;
+    for (size_t i = 0; i < s->nnodes && !t; i++) {
+        char *dir = node_log_dir(s->nodes[i], id);
+        if (dir)
+            t = tail_open(dir, kind, max);
+        free(dir);
+    }
+    return t;
+}
+
+static connlimit_conn_t *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Stream the tail as one of the readers; *ctx marks the request as counted
+ * until on_completed. */
+static enum MHD_Result stream(logsrv_t *s, struct MHD_Connection *c, tail_t *t, void **ctx)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, LOGSRV_CHUNK, tail_read, t, tail_free);
+    if (!r) {
+        tail_free(t);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        s->readers++;
+        *ctx = s; /* non-NULL: a counted reader */
+        connlimit_busy(s->admit, conn_of(c), true);
+    }
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **ctx)
@@ -80,7 +216,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)version;
     (void)upload;
     (void)upload_len;
-    (void)ctx;
     if (strcmp(method, "GET") != 0)
         return error(c, PAI_E_NO_API, "only GET");
     if (!authorized(c, s->token))
@@ -90,38 +225,83 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return error(c, PAI_E_NO_API, "use /logs/{attempt_id}/{stdout|stderr|all}");
     size_t max = PAI_MAX_LOG_READ;
     const char *tail = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tail");
-    int64_t t;
-    if (tail && (str_to_i64(tail, 0, PAI_MAX_LOG_READ, &t) != PAI_OK)) {
+    int64_t v;
+    if (tail && (str_to_i64(tail, 0, PAI_MAX_LOG_READ, &v) != PAI_OK)) {
         free(id);
         return error(c, PAI_E_INVALID, "tail must be 0..16777216");
     }
     if (tail)
-        max = (size_t)t;
-    char *data = NULL;
-    size_t len = 0;
-    for (size_t i = 0; i < s->nnodes && !data; i++) {
-        char *dir = node_log_dir(s->nodes[i], id);
-        if (dir)
-            data = rt_log_tail(dir, kind, max, &len);
-        free(dir);
+        max = (size_t)v;
+    if (s->readers >= LOGSRV_MAX_READERS) {
+        free(id);
+        return error(c, PAI_E_UNAVAILABLE, "too many log reads at once on this node; retry");
     }
+    tail_t *t = find_tail(s, id, kind, max);
     free(id);
-    if (!data)
+    if (!t)
         return error(c, PAI_E_NO_TASK_LOG, "no such task log");
-    return answer(c, 200, "text/plain; charset=utf-8", data, len);
+    return stream(s, c, t, ctx);
 }
 
-pai_err_t logsrv_start(int port, const char *token, agent_node_t **nodes, size_t nnodes,
-                       logsrv_t **out)
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+                         enum MHD_RequestTerminationCode toe)
 {
+    logsrv_t *s = cls;
+    (void)toe;
+    if (!*ctx)
+        return;
+    s->readers--;
+    connlimit_busy(s->admit, conn_of(c), false);
+    *ctx = NULL;
+}
+
+/* ---- admission (common/connlimit.h) -------------------------------------- */
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    logsrv_t *s = cls;
+    (void)addrlen;
+    return connlimit_admit(s->admit, addr) ? MHD_YES : MHD_NO;
+}
+
+/* CLOSED comes after on_completed and before the socket is closed. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    logsrv_t *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        connlimit_close(s->admit, *socket_context);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *a =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *f =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = a && f ? connlimit_open(s->admit, a->client_addr, f->connect_fd) : NULL;
+}
+
+/* ---- start / stop -------------------------------------------------------- */
+
+pai_err_t logsrv_start(const char *addr, int port, const char *token, agent_node_t **nodes,
+                       size_t nnodes, logsrv_t **out)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return PAI_E_INVALID;
     logsrv_t *s = xcalloc(1, sizeof(*s));
     s->token = xstrdup(token);
     s->nodes = nodes;
     s->nnodes = nnodes;
-    s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handle,
-                            s, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT,
-                            30u, MHD_OPTION_END);
+    s->admit = connlimit_new(LOGSRV_MAX_CONNS, LOGSRV_IDLE_PER_ADDR);
+    /* MHD's own cap backs ours up; evicted connections count in it until closed */
+    s->d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, on_accept, s, handle, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
+        LOGSRV_MAX_CONNS * 2, MHD_OPTION_CONNECTION_TIMEOUT, LOGSRV_TIMEOUT_S, MHD_OPTION_END);
     if (!s->d) {
+        connlimit_free(s->admit);
         free(s->token);
         free(s);
         return PAI_E_IO;
@@ -143,6 +323,14 @@ int logsrv_fd(const logsrv_t *s)
     return info ? info->epoll_fd : -1;
 }
 
+int logsrv_timeout_ms(const logsrv_t *s)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(s->d, &t) != MHD_YES)
+        return -1;
+    return t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
 void logsrv_run(logsrv_t *s)
 {
     MHD_run(s->d);
@@ -153,6 +341,7 @@ void logsrv_stop(logsrv_t *s)
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    connlimit_free(s->admit);
     free(s->token);
     free(s);
 }

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "common/util.h"
 
@@ -80,6 +81,20 @@ static void evict(connlimit_t *cl, connlimit_conn_t *c)
     shutdown(c->fd, SHUT_RDWR);
 }
 
+/* Has the client sent bytes that the owner has not read yet?  Then the
+ * owner is the slow one (a request waits for the next turn of a loop, or
+ * for a thread just created), and the connection is not evicted. */
+static bool has_unread_input(const connlimit_conn_t *c)
+{
+    int n = 0;
+    return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static bool evictable(const connlimit_conn_t *c)
+{
+    return !c->evicted && !c->busy && !has_unread_input(c);
+}
+
 bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa)
 {
     int family = 0;
@@ -87,31 +102,23 @@ bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa)
     bool known = addr_key(sa, &family, addr);
     bool ok = true;
     pthread_mutex_lock(&cl->mu);
-    connlimit_conn_t *own_oldest = NULL, *any_oldest = NULL;
+    connlimit_conn_t *own_oldest = NULL;
     unsigned own_idle = 0;
-    for (connlimit_conn_t *c = cl->head; c; c = c->next) {
-        if (c->evicted || c->busy)
+    for (connlimit_conn_t *c = cl->head; c && known && cl->per_addr; c = c->next) {
+        if (c->evicted || c->busy || c->family != family || memcmp(c->addr, addr, 16) != 0)
             continue;
-        if (!any_oldest)
-            any_oldest = c;
-        if (known && c->family == family && memcmp(c->addr, addr, 16) == 0) {
-            if (!own_oldest)
-                own_oldest = c;
-            own_idle++;
-        }
+        own_idle++;
+        if (!own_oldest && evictable(c))
+            own_oldest = c;
     }
-    if (cl->per_addr && own_idle >= cl->per_addr) {
-        if (any_oldest == own_oldest)
-            any_oldest = NULL; /* evicted below: not twice */
+    /* all of them talking: let it in over the bound (max_total still holds) */
+    if (own_idle >= cl->per_addr && own_oldest)
         evict(cl, own_oldest);
-    }
     if (cl->st.live >= cl->max_total) {
-        if (!any_oldest) {
-            /* the scan above found no other idle one */
-            for (connlimit_conn_t *c = cl->head; c && !any_oldest; c = c->next)
-                if (!c->evicted && !c->busy)
-                    any_oldest = c;
-        }
+        connlimit_conn_t *any_oldest = NULL;
+        for (connlimit_conn_t *c = cl->head; c && !any_oldest; c = c->next)
+            if (evictable(c))
+                any_oldest = c;
         if (any_oldest) {
             evict(cl, any_oldest);
         } else {

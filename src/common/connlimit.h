@@ -4,20 +4,24 @@
  *
  * A connection is IDLE while it has no complete request in a handler (just
  * accepted, headers or body still arriving, between keep-alive requests, or
- * sending its answer) and BUSY while a handler runs for it (an agent's held
- * long-poll, for example).  Admission of a new connection from address A:
- *   1. A already holds `per_addr` idle connections: A's oldest idle one is
- *      evicted (per_addr 0: no per-address bound);
+ * sending its answer) and BUSY while the owner marks it so (while a handler
+ * runs, like an agent's held long-poll, or an answer streams).  An idle
+ * connection whose client has sent bytes the owner has not read yet is
+ * TALKING: the owner is the slow one, and it is not evicted either.
+ * Admission of a new connection from address A:
+ *   1. A already holds `per_addr` idle connections: A's oldest idle one that
+ *      is not talking is evicted (none: A goes over the bound; per_addr 0:
+ *      no per-address bound);
  *   2. `max_total` connections are live: the oldest idle connection of any
- *      address is evicted; when every live connection is busy, the new one
- *      is refused (the only refusal).
+ *      address that is not talking is evicted; when there is none, the new
+ *      one is refused (the only refusal).
  * Eviction shuts the socket down (shutdown(2)); the thread or loop that owns
  * it sees end-of-file and closes it as if the client had left.  So a flood
  * of idle or slow (slowloris) connections from one address never holds more
  * than per_addr of them, and a client that sends its request at once -- an
  * agent reconnecting after a restart, from any address, the flooder's
- * included -- always gets in: its connection is the newest, and idle ones
- * older than it go first.
+ * included -- always gets in: once its request is sent it is talking, then
+ * busy, and silent connections go first, the oldest first.
  *
  * Life cycle, all from the owner's accept path and connection threads:
  *   connlimit_admit() at accept, before the connection is set up;
@@ -49,7 +53,7 @@ connlimit_t *connlimit_new(unsigned max_total, unsigned per_addr);
 void connlimit_free(connlimit_t *cl);
 
 /* May a connection from sa come in?  Evicts as described above; false only
- * when max_total connections are live and all busy. */
+ * when max_total connections are live and all busy or talking. */
 bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa);
 /* Register an admitted connection (idle).  NULL only for an address family
  * other than IPv4/IPv6 (such a connection is then not tracked). */

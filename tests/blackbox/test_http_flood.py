@@ -18,13 +18,15 @@ Figures go to the output (`# ...` lines), not to timed assertions.
 Knobs (environment): FLOOD_CONNS (2000), FLOOD_SECONDS (15).
 """
 
+import http.client
 import os
+import re
 import resource
 import select
 import socket
 import threading
 import time
-import http.client
+import urllib.parse
 
 import e2etest as e
 import paitest as pt
@@ -153,13 +155,13 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] if xs else float("nan")
 
 
-def report(name, results):
+def report(name, results, bound=BOUND_S):
     lat = [t for st, t in results if st == 200]
-    bad = [(st, round(t, 3)) for st, t in results if st != 200 or t > BOUND_S]
+    bad = [(st, round(t, 3)) for st, t in results if st != 200 or t > bound]
     print("# %s: %d requests, %d answered 200, p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
         name, len(results), len(lat), pct(lat, 50) * 1000, pct(lat, 99) * 1000,
         max(lat or [0]) * 1000), flush=True)
-    pt.check(results and not bad, "%s: every request answered within %.0f s" % (name, BOUND_S), bad)
+    pt.check(results and not bad, "%s: every request answered within %.0f s" % (name, bound), bad)
 
 
 def metric(srv, name):
@@ -196,6 +198,19 @@ ag = e.agent(srv, "fl1")
 pt.check(e.wait_nodes(admin, 1, timeout=30) == ["fl1"], "agent fl1 registered")
 first_boot = boot_id(admin, "fl1")
 
+def watch_reconnect():
+    """Set reconnect_s once the restarted agent's node is Ready again (new boot id)."""
+    global reconnect_s
+    watch = srv.client(srv.admin_token)
+    while time.time() < t_agent + 30:
+        b = boot_id(watch, "fl1")
+        if b and b != first_boot:
+            reconnect_s = time.time() - t_agent
+            return
+        time.sleep(0.02)
+
+
+watcher = threading.Thread(target=watch_reconnect, daemon=True)
 flood = Flood(srv.port, CONNS).start()
 results = {"127.0.0.2": [], "127.0.0.1": []}
 reconnect_s = None
@@ -211,16 +226,9 @@ while time.time() < t_end:
         ag = e.agent(srv, "fl1")  # a fresh work dir: a new boot id
         t_agent = time.time()
         restarted = True
-    if restarted and reconnect_s is None:
-        b = boot_id(admin, "fl1")
-        if b and b != first_boot:
-            reconnect_s = time.time() - t_agent
+        watcher.start()
     time.sleep(max(0.0, 1.0 - (time.time() - tick)))
-while restarted and reconnect_s is None and time.time() < t_agent + 30:
-    b = boot_id(admin, "fl1")
-    if b and b != first_boot:
-        reconnect_s = time.time() - t_agent
-    time.sleep(0.1)
+watcher.join(30)
 flood.stop()
 evicted = metric(srv, "pai_http_connections_evicted_total")
 print("# flood: %d connections opened by the flooder, %d closed by the server, "
@@ -232,5 +240,120 @@ print("# agent restarted during the flood reconnected in %s s" % (
     "%.2f" % reconnect_s if reconnect_s is not None else "never"), flush=True)
 pt.check(reconnect_s is not None, "an agent restarted during the flood reconnects",
          ag.log()[-2000:])
+
+# ---- the agent's log server under a flood ----------------------------------------------
+LOG_BYTES = 15 << 20
+st, b = e.submit(admin, e.job_yaml("biglog", [e.role(
+    "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % LOG_BYTES)]))
+d = e.wait_state(admin, "admin~biglog", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
+pt.check(e.state(d) == "SUCCEEDED", "a job writes a 15 MiB log", e.state(d))
+ts = e.tasks(d, "main")
+st, lg = admin.get(ts[0]["containerLog"]) if ts else (0, None)
+log_uri = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])}.get("stdout")
+m = re.search(r"logs=http://127\.0\.0\.1:(\d+)", ag.log())
+m_id = re.search(r"task=(\S+) started", ag.log())
+pt.check(log_uri and m and m_id, "the log's location and the agent's log port are known",
+         (log_uri, ag.log()[-1000:]))
+log_port, attempt_id = int(m.group(1)), m_id.group(1)
+
+
+def read_log_through_server(source="127.0.0.2"):
+    """(status, seconds, body length) of one full read through the server."""
+    t0 = time.time()
+    try:
+        cl = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=15,
+                                        source_address=(source, 0))
+        cl.request("GET", log_uri, headers={"Authorization": "Bearer " + srv.admin_token})
+        r = cl.getresponse()
+        body = r.read()
+        cl.close()
+        return r.status, time.time() - t0, len(body), body[-11:]
+    except Exception as ex:  # noqa: BLE001
+        return type(ex).__name__, time.time() - t0, 0, b""
+
+
+st0, _, n0, end0 = read_log_through_server()
+pt.check(st0 == 200 and n0 >= LOG_BYTES and end0 == b"end-of-log\n",
+         "the whole 15 MiB log reads through the server", (st0, n0, end0))
+
+# the log server listens on the agent's --address (127.0.0.1) only
+try:
+    socket.create_connection(("127.0.0.2", log_port), timeout=2).close()
+    only_address = False
+except OSError:
+    only_address = True
+pt.check(only_address, "the agent's log server listens on its --address only, not 0.0.0.0")
+
+agent_pid = ag.proc.pid
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+rss_before = rss_kib(agent_pid)
+lflood = Flood(log_port, CONNS, partial=b"GET /logs/x/stdout HTTP/1.1\r\nHost: x\r\n").start()
+log_results = []
+t_end = time.time() + max(6.0, SECONDS / 2)
+while time.time() < t_end:
+    tick = time.time()
+    st, dt, n, end = read_log_through_server()
+    log_results.append((st if n >= LOG_BYTES and end == b"end-of-log\n" else "short %s" % n, dt))
+    time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+
+# 32 concurrent full reads through the server during the flood
+par = []
+lock = threading.Lock()
+
+
+def reader():
+    r = read_log_through_server()
+    with lock:
+        par.append((r[0] if r[2] >= LOG_BYTES else "short %s" % r[2], r[1]))
+
+
+threads = [threading.Thread(target=reader) for _ in range(32)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(60)
+lflood.stop()
+rss_peak = rss_kib(agent_pid, "VmHWM")
+print("# log server flood: %d connections opened by the flooder, %d closed by the agent" % (
+    lflood.opened, lflood.closed_by_server), flush=True)
+report("15 MiB log read through the server during a log-server flood", log_results)
+# 32 x 15 MiB cross loopback twice (agent -> server -> client): a bound on
+# throughput, not on admission, so a looser bound
+report("32 concurrent 15 MiB log reads during a log-server flood", par, bound=30)
+print("# agent memory: VmRSS %d KiB before, peak VmHWM %d KiB (+%d KiB)" % (
+    rss_before, rss_peak, rss_peak - rss_before), flush=True)
+pt.check(rss_peak - rss_before < 64 * 1024, "the agent's extra memory for 32 readers stays "
+         "under 64 MiB", rss_peak - rss_before)
+
+# readers past the bound are told 503 (and only they): 80 direct reads that do not read
+held = []
+for _ in range(80):
+    sk = socket.create_connection(("127.0.0.1", log_port), timeout=5)
+    sk.sendall(("GET /logs/%s/stdout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                % (urllib.parse.quote(attempt_id, safe=""), srv.agent_token)).encode())
+    held.append(sk)
+time.sleep(1.0)
+statuses = []
+for sk in held:
+    try:
+        statuses.append(sk.recv(12)[9:12].decode())
+    except OSError as ex:
+        statuses.append(type(ex).__name__)
+    sk.close()
+n200, n503 = statuses.count("200"), statuses.count("503")
+print("# 80 held log reads: %d answered 200, %d answered 503" % (n200, n503), flush=True)
+pt.check(n200 == 64 and n503 == 16, "the log server streams 64 readers at once and answers "
+         "the excess 503", statuses)
+st, _, n, _ = read_log_through_server()
+pt.check(st == 200 and n >= LOG_BYTES, "log reads work again once the readers are gone", (st, n))
 
 pt.done()

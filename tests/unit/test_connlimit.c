@@ -105,6 +105,24 @@ TEST(a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy)
     connlimit_free(cl);
 }
 
+TEST(a_connection_whose_request_is_not_read_yet_is_not_evicted)
+{
+    connlimit_t *cl = connlimit_new(100, 2);
+    fake_t f[4];
+    CHECK(connect_from(cl, 1, &f[0]));
+    CHECK(connect_from(cl, 1, &f[1]));
+    CHECK(write(f[0].peer, "GET / HTTP/1.1\r\n", 16) == 16); /* sent, owner has not read */
+    CHECK(connect_from(cl, 1, &f[2]));
+    CHECK(!was_evicted(&f[0]));
+    CHECK(was_evicted(&f[1]));
+    CHECK(write(f[2].peer, "G", 1) == 1);
+    CHECK(connect_from(cl, 1, &f[3])); /* every idle one talking: in, over the bound */
+    CHECK(!was_evicted(&f[0]) && !was_evicted(&f[2]) && !was_evicted(&f[3]));
+    for (int i = 0; i < 4; i++)
+        close_fake(cl, &f[i]);
+    connlimit_free(cl);
+}
+
 TEST(other_address_families_are_admitted_untracked)
 {
     connlimit_t *cl = connlimit_new(1, 1);
@@ -118,4 +136,5 @@ TEST(other_address_families_are_admitted_untracked)
 
 RUN_TESTS(an_address_over_its_idle_bound_loses_its_oldest_idle_connection,
           a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy,
+          a_connection_whose_request_is_not_read_yet_is_not_evicted,
           other_address_families_are_admitted_untracked)
