@@ -438,7 +438,7 @@ static pai_err_t h_group_userlist(server_ctx_t *ctx, const http_req_t *req, http
 
 static const http_route_t auth_routes[] = {
     {"POST", "/api/v2/authn/basic/login", h_login, PERM_ANON},
-    {"DELETE", "/api/v2/authn/basic/logout", h_logout, PERM_USER},
+    {"DELETE", "/api/v2/authn/basic/logout", h_logout, PERM_SESSION},
     {"GET", "/api/v2/tokens", h_tokens_list, PERM_SESSION},
     {"POST", "/api/v2/tokens/application", h_token_app, PERM_SESSION},
     {"DELETE", "/api/v2/tokens/{token}", h_token_revoke, PERM_SESSION},
@@ -456,7 +456,7 @@ static const http_route_t auth_routes[] = {
     {"PUT", "/api/v2/groups", h_group_update, PERM_ADMIN},
     {"GET", "/api/v2/groups/{group}", h_group_get, PERM_SESSION},
     {"DELETE", "/api/v2/groups/{group}", h_group_delete, PERM_ADMIN},
-    {"GET", "/api/v2/groups/{group}/userlist", h_group_userlist, PERM_SESSION},
+    {"GET", "/api/v2/groups/{group}/userlist", h_group_userlist, PERM_ADMIN},
     {NULL, NULL, NULL, PERM_ANON},
 };
 

@@ -159,9 +159,11 @@ pt.expect(admin.put("/api/v2/users/alice/group", {"groupname": "team"}), 201,
 st, b = alice.get("/api/v2/users/alice")
 pt.check("team" in b["grouplist"] and "vc2" in b["virtualCluster"],
          "group membership grants the group's VCs", b)
-st, b = alice.get("/api/v2/groups/team/userlist")
+st, b = admin.get("/api/v2/groups/team/userlist")
 pt.check(st == 200 and b == [{"username": "alice", "clusterAdmin": False}], "group userlist", b)
-pt.expect(alice.get("/api/v2/groups/nope/userlist"), 404, "userlist of an unknown group",
+pt.expect(alice.get("/api/v2/groups/team/userlist"), 403,
+          "a group's userlist is for admins (as OpenPAI)", "ForbiddenUserError")
+pt.expect(admin.get("/api/v2/groups/nope/userlist"), 404, "userlist of an unknown group",
           "NoGroupError")
 pt.expect(admin.put("/api/v2/users/alice/group", {"groupname": "nope"}), 404,
           "adding a user to an unknown group", "NoGroupError")
