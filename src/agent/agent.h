@@ -25,8 +25,6 @@
 #include "common/buf.h"
 #include "runtime/runtime.h"
 
-#define AGENT_PROTOCOL_VERSION 1
-
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;

@@ -17,8 +17,9 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 
-#define GPU_MAX 64
+#define GPU_MAX ((int)PAI_MAX_NODE_GPUS)
 
 typedef struct {
     int index;

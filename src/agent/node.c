@@ -29,12 +29,14 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "wire/agentwire.h"
 #include "common/vec.h"
 
 #define TOMBSTONE_MS     (10 * 60 * 1000)
 #define ADOPTED_POLL_MS  250
 #define DEFAULT_GRACE_MS 10000
 #define DIAG_BYTES       2048
+#define MAX_ID           400 /* longer desired ids are ignored */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -173,36 +175,35 @@ static void task_poll(agent_node_t *n, agent_task_t *t)
         task_finish(n, t, &res);
 }
 
-/* Env list: a minimal base, then the server's env, then GPU defaults. */
-static char **build_env(const json_t *env, const json_t *gpus, const char *home)
+static bool env_has(const agentwire_task_t *d, const char *name)
 {
-    size_t cap = json_object_size(env) + 8, k = 0;
-    char **out = xcalloc(cap, sizeof(char *));
-    const char *key;
-    json_t *val;
+    for (size_t i = 0; i < d->nenv; i++)
+        if (strcmp(d->env[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Env list: a minimal base, then the server's env, then GPU defaults. */
+static char **build_env(const agentwire_task_t *d, const char *home)
+{
+    size_t k = 0;
+    char **out = xcalloc(d->nenv + 8, sizeof(char *));
     out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     out[k++] = str_printf("HOME=%s", home);
     out[k++] = xstrdup("LANG=C.UTF-8");
-    json_object_foreach((json_t *)env, key, val)
-    {
-        if (json_is_string(val) && *key && !strchr(key, '='))
-            out[k++] = str_printf("%s=%s", key, json_string_value(val));
-    }
-    if (!json_object_get(env, "CUDA_VISIBLE_DEVICES") ||
-        !json_object_get(env, "NVIDIA_VISIBLE_DEVICES")) {
+    for (size_t i = 0; i < d->nenv; i++)
+        out[k++] = str_printf("%s=%s", d->env[i].name, d->env[i].value);
+    bool cuda = env_has(d, "CUDA_VISIBLE_DEVICES"), nv = env_has(d, "NVIDIA_VISIBLE_DEVICES");
+    if (!cuda || !nv) {
         buf_t b;
         buf_init(&b, 4096);
-        size_t i;
-        json_t *g;
-        json_array_foreach(gpus, i, g)
-        {
-            if (buf_printf(&b, "%s%lld", i ? "," : "", (long long)json_integer_value(g)) != PAI_OK)
+        for (size_t i = 0; i < d->ngpus; i++)
+            if (buf_printf(&b, "%s%d", i ? "," : "", d->gpus[i]) != PAI_OK)
                 break;
-        }
         const char *list = b.len ? buf_str(&b) : "none";
-        if (!json_object_get(env, "CUDA_VISIBLE_DEVICES"))
+        if (!cuda)
             out[k++] = str_printf("CUDA_VISIBLE_DEVICES=%s", list);
-        if (!json_object_get(env, "NVIDIA_VISIBLE_DEVICES"))
+        if (!nv)
             out[k++] = str_printf("NVIDIA_VISIBLE_DEVICES=%s", list);
         buf_free(&b);
     }
@@ -217,36 +218,16 @@ static void free_strv(char **v)
     free(v);
 }
 
-/* Storage mounts (optional "mounts": [{"source","target","readonly"}]). */
-static rt_mount_t *parse_mounts(const json_t *arr, size_t *n)
+/* Storage mounts (the desired task's optional "mounts"). */
+static rt_mount_t *spec_mounts(const agentwire_task_t *d, size_t *n)
 {
-    size_t i;
-    json_t *m;
-    rt_mount_t *out = xcalloc(json_array_size(arr) + 1, sizeof(*out));
-    *n = 0;
-    json_array_foreach(arr, i, m)
-    {
-        const char *src = json_string_value(json_object_get(m, "source"));
-        const char *dst = json_string_value(json_object_get(m, "target"));
-        if (!src || !dst)
-            continue;
-        out[*n].source = (char *)src;
-        out[*n].target = (char *)dst;
-        out[*n].readonly = json_is_true(json_object_get(m, "readonly"));
-        (*n)++;
-    }
+    rt_mount_t *out = xcalloc(d->nmounts + 1, sizeof(*out));
+    for (size_t i = 0; i < d->nmounts; i++)
+        out[i] = (rt_mount_t){.source = (char *)d->mounts[i].source,
+                              .target = (char *)d->mounts[i].target,
+                              .readonly = d->mounts[i].readonly};
+    *n = d->nmounts;
     return out;
-}
-
-static void spec_image(rt_spec_t *s, const json_t *d)
-{
-    const json_t *img = json_object_get(d, "image");
-    const json_t *auth = json_object_get(img, "auth");
-    s->image = json_is_string(img) ? json_string_value(img)
-                                   : json_string_value(json_object_get(img, "uri"));
-    s->image_user = json_string_value(json_object_get(auth, "username"));
-    s->image_password = json_string_value(json_object_get(auth, "password"));
-    s->image_registry = json_string_value(json_object_get(auth, "registryuri"));
 }
 
 typedef struct {
@@ -276,11 +257,9 @@ static void attempt_name(const agent_node_t *n, const char *id, char *out, size_
     snprintf(out, len, "pai-%016llx", (unsigned long long)h);
 }
 
-static void spec_fill(agent_node_t *n, agent_task_t *t, const json_t *d, spec_buf_t *b)
+static void spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *d, spec_buf_t *b)
 {
     rt_spec_t *s = &b->spec;
-    size_t i;
-    json_t *g;
     memset(b, 0, sizeof(*b));
     b->state = task_path(n, t, "tasks");
     b->logs = task_path(n, t, "logs");
@@ -288,39 +267,38 @@ static void spec_fill(agent_node_t *n, agent_task_t *t, const json_t *d, spec_bu
     /* unique per agent process too (the monitor alone uses the path) */
     b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
     attempt_name(n, t->id, b->name, sizeof(b->name));
-    b->env = build_env(json_object_get(d, "env"), json_object_get(d, "gpus"), b->cwd);
+    b->env = build_env(d, b->cwd);
     s->attempt_id = t->id;
     s->name = b->name;
-    s->command = json_string_value(json_object_get(d, "command"));
-    s->command = s->command ? s->command : "true";
+    s->command = d->command ? d->command : "true";
     s->env = b->env;
     s->state_dir = b->state;
     s->cwd = b->cwd;
     s->log_dir = b->logs;
     s->cgroup = b->cgroup;
-    s->memory_mb = json_integer_value(json_object_get(d, "memory_mb"));
-    s->cpu = json_number_value(json_object_get(d, "cpu"));
-    s->shm_mb = json_integer_value(json_object_get(d, "shm_mb"));
-    json_array_foreach(json_object_get(d, "gpus"), i, g)
-    {
-        if (i < GPU_MAX)
-            b->gpus[s->n_gpus++] = (int)json_integer_value(g);
-    }
+    s->memory_mb = d->memory_mb;
+    s->cpu = d->cpu;
+    s->shm_mb = d->shm_mb;
+    for (size_t i = 0; i < d->ngpus && i < GPU_MAX; i++)
+        b->gpus[s->n_gpus++] = d->gpus[i];
     s->gpus = b->gpus;
-    spec_image(s, d);
-    b->mounts = parse_mounts(json_object_get(d, "mounts"), &s->n_mounts);
+    s->image = d->image;
+    s->image_user = d->image_user;
+    s->image_password = d->image_password;
+    s->image_registry = d->image_registry;
+    b->mounts = spec_mounts(d, &s->n_mounts);
     s->mounts = b->mounts;
     s->log_max_bytes = n->cfg->log_max_bytes;
     s->gpu_dev_dir = n->cfg->gpu_dev_dir;
 }
 
-static void task_start(agent_node_t *n, const json_t *d)
+static void task_start(agent_node_t *n, const agentwire_task_t *d)
 {
-    const char *id = json_string_value(json_object_get(d, "attempt_id"));
+    const char *id = d->attempt_id;
     agent_task_t *t = task_add(n, id);
     spec_buf_t b;
-    json_int_t grace = json_integer_value(json_object_get(d, "kill_grace_ms"));
-    t->kill_grace_ms = grace > 0 && grace < 3600000 ? (int)grace : DEFAULT_GRACE_MS;
+    int grace = d->kill_grace_ms;
+    t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
     t->phase = RC_ACTIVE;
     n->dirty = true;
     spec_fill(n, t, d, &b);
@@ -505,131 +483,118 @@ void node_recover(agent_node_t *n)
 
 /* ---- the sync message --------------------------------------------------- */
 
-static json_t *gpus_json(const gpu_set_t *g)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < g->n; i++) {
-        const gpu_info_t *x = &g->gpus[i];
-        json_array_append_new(arr, xjson_pack("{s:i, s:s, s:s, s:I, s:s, s:b}", "index", x->index,
-                                              "uuid", x->uuid, "model", x->model, "memory_mb",
-                                              (json_int_t)x->memory_mb, "pci_bus", x->pci_bus,
-                                              "healthy", x->healthy));
-    }
-    return arr;
-}
-
-static json_t *topo_json(const gpu_set_t *g)
-{
-    json_t *m = json_array();
-    for (size_t i = 0; i < g->n; i++) {
-        json_t *row = json_array();
-        for (size_t j = 0; j < g->n; j++)
-            json_array_append_new(row, json_integer(g->topo[i][j]));
-        json_array_append_new(m, row);
-    }
-    return m;
-}
-
 /* Node health: load, free disk under the work dir, GPUs that answer. */
-static json_t *health_json(const agent_node_t *n)
+static agentwire_health_t node_health(const agent_node_t *n)
 {
     double load[1] = {0};
     struct statvfs vfs;
-    int64_t disk_free = -1, healthy = 0;
+    agentwire_health_t h = {.present = true, .disk_free_mb = -1, .tasks = (int64_t)n->ntasks};
     if (getloadavg(load, 1) != 1)
         load[0] = -1;
+    h.load1 = load[0];
     if (statvfs(n->dir, &vfs) == 0)
-        disk_free = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+        h.disk_free_mb = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
     for (size_t i = 0; i < n->gpus.n; i++)
-        healthy += n->gpus.gpus[i].healthy;
-    return xjson_pack("{s:b, s:f, s:I, s:I, s:I}", "ok", disk_free != 0, "load1", load[0],
-                      "disk_free_mb", (json_int_t)disk_free, "gpus_healthy", (json_int_t)healthy,
-                      "tasks", (json_int_t)n->ntasks);
+        h.gpus_healthy += n->gpus.gpus[i].healthy;
+    h.ok = h.disk_free_mb != 0;
+    return h;
 }
 
-static json_t *node_json(const agent_node_t *n)
+/* The node part of a request (arrays in m, strings borrowed from n). */
+static void node_wire(const agent_node_t *n, agentwire_node_t *m)
 {
-    const char *model = n->gpus.n ? n->gpus.gpus[0].model : "";
-    json_t *o =
-        xjson_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:b, s:s, s:s, s:o, s:s}", "name", n->name,
-                   "address", n->cfg->address, "boot_id", n->boot_id, "cpus", n->cpus, "memory_mb",
-                   (json_int_t)n->memory_mb, "gpu_model", model, "hollow", n->cfg->hollow,
-                   "runtime", n->rt->name, "log_url", n->log_url, "gpus", gpus_json(&n->gpus),
-                   "gpu_backend", n->gpus.backend ? n->gpus.backend : "none");
-    if (o && n->gpus.has_topo && n->gpus.n)
-        json_object_set_new(o, "topology", topo_json(&n->gpus));
-    if (o)
-        json_object_set_new(o, "health", health_json(n));
-    return o;
-}
-
-static const char *state_name(const agent_task_t *t)
-{
-    if (t->phase != RC_DONE)
-        return "running";
-    return t->res.state == RT_FAILED_TO_START ? "failed_to_start" : "exited";
-}
-
-static json_t *task_json(const agent_task_t *t)
-{
-    json_t *o = xjson_pack("{s:s, s:s}", "attempt_id", t->id, "state", state_name(t));
-    if (t->phase != RC_DONE) {
-        json_object_set_new(o, "pid",
-                            json_integer(t->rt.task_pgid ? t->rt.task_pgid : t->rt.monitor_pid));
-        json_object_set_new(o, "started_ms", json_integer(t->rt.started_ms));
-        return o;
+    const gpu_set_t *g = &n->gpus;
+    *m = (agentwire_node_t){
+        .name = n->name,
+        .address = n->cfg->address,
+        .boot_id = n->boot_id,
+        .gpu_model = g->n ? g->gpus[0].model : "",
+        .runtime = n->rt->name,
+        .log_url = n->log_url,
+        .gpu_backend = g->backend ? g->backend : "none",
+        .cpus = n->cpus,
+        .memory_mb = n->memory_mb,
+        .hollow = n->cfg->hollow,
+        .has_gpus = true,
+        .ngpus = g->n,
+        .health = node_health(n),
+    };
+    m->gpus = xcalloc(g->n + 1, sizeof(*m->gpus));
+    for (size_t i = 0; i < g->n; i++)
+        m->gpus[i] = (agentwire_gpu_t){.index = g->gpus[i].index,
+                                       .uuid = g->gpus[i].uuid,
+                                       .model = g->gpus[i].model,
+                                       .memory_mb = g->gpus[i].memory_mb,
+                                       .pci_bus = g->gpus[i].pci_bus,
+                                       .healthy = g->gpus[i].healthy};
+    if (g->has_topo && g->n) {
+        m->topology = xcalloc(g->n * g->n, sizeof(int));
+        for (size_t i = 0; i < g->n; i++)
+            for (size_t k = 0; k < g->n; k++)
+                m->topology[i * g->n + k] = g->topo[i][k];
     }
-    json_object_set_new(o, "exit_code", json_integer(t->res.exit_code));
-    json_object_set_new(o, "oom", json_boolean(t->res.oom));
-    json_object_set_new(o, "signal", json_integer(t->res.signal));
-    json_object_set_new(o, "started_ms", json_integer(t->res.started_ms));
-    json_object_set_new(o, "finished_ms", json_integer(t->res.finished_ms));
-    if (t->diagnostics)
-        json_object_set_new(o, "diagnostics",
-                            json_stringn_nocheck(t->diagnostics, strlen(t->diagnostics)));
-    return o;
+}
+
+static agentwire_report_t task_report(const agent_task_t *t)
+{
+    agentwire_report_t r = {.attempt_id = t->id};
+    if (t->phase != RC_DONE) {
+        r.state = AGENTWIRE_RUNNING;
+        r.pid = t->rt.task_pgid ? t->rt.task_pgid : t->rt.monitor_pid;
+        r.started_ms = t->rt.started_ms;
+        return r;
+    }
+    r.state = t->res.state == RT_FAILED_TO_START ? AGENTWIRE_FAILED_TO_START : AGENTWIRE_EXITED;
+    r.exit_code = t->res.exit_code;
+    r.oom = t->res.oom;
+    r.signal = t->res.signal;
+    r.started_ms = t->res.started_ms;
+    r.finished_ms = t->res.finished_ms;
+    r.diagnostics = t->diagnostics;
+    return r;
 }
 
 json_t *node_sync_request(const agent_node_t *n)
 {
-    json_t *tasks = json_array();
+    agentwire_req_t m = {
+        .version = AGENTWIRE_VERSION,
+        .known_seq = (uint64_t)n->known_seq,
+        .wait_ms = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms,
+    };
+    node_wire(n, &m.node);
+    m.tasks = xcalloc(n->ntasks + 1, sizeof(*m.tasks));
     for (size_t i = 0; i < n->ntasks; i++)
         if (!n->tasks[i]->acked)
-            json_array_append_new(tasks, task_json(n->tasks[i]));
-    int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
-    return xjson_pack("{s:i, s:o, s:I, s:I, s:o}", "version", AGENT_PROTOCOL_VERSION, "node",
-                      node_json(n), "known_seq", (json_int_t)n->known_seq, "wait_ms",
-                      (json_int_t)wait, "tasks", tasks);
+            m.tasks[m.ntasks++] = task_report(n->tasks[i]);
+    json_t *o = agentwire_req_encode(&m);
+    agentwire_req_clear(&m);
+    return o;
 }
 
 /* ---- applying the desired state ----------------------------------------- */
 
-static void apply_acks(agent_node_t *n, const json_t *acks)
+static void apply_acks(agent_node_t *n, const agentwire_resp_t *r)
 {
-    size_t i;
-    json_t *a;
-    json_array_foreach(acks, i, a)
-    {
-        agent_task_t *t = json_is_string(a) ? task_find(n, json_string_value(a)) : NULL;
+    for (size_t i = 0; i < r->nack; i++) {
+        agent_task_t *t = task_find(n, r->ack[i]);
         if (t && t->phase == RC_DONE && !t->acked)
             task_mark_acked(n, t);
     }
 }
 
-static void apply_desired(agent_node_t *n, const json_t *tasks)
+static void apply_desired(agent_node_t *n, const agentwire_resp_t *r)
 {
-    size_t nd = json_array_size(tasks), na = n->ntasks;
+    size_t nd = r->ntasks, na = n->ntasks;
     const char **ids = xcalloc(nd + 1, sizeof(char *));
-    const json_t **objs = xcalloc(nd + 1, sizeof(json_t *));
+    const agentwire_task_t **objs = xcalloc(nd + 1, sizeof(*objs));
     rc_actual_t *act = xcalloc(na + 1, sizeof(*act));
     rc_action_t *acts = xcalloc(nd + na + 1, sizeof(*acts));
     size_t k = 0;
     for (size_t i = 0; i < nd; i++) {
-        const json_t *d = json_array_get(tasks, i);
-        const char *id = json_string_value(json_object_get(d, "attempt_id"));
-        if (id && *id && strlen(id) < 400) {
-            objs[k] = d;
-            ids[k++] = id;
+        /* an id must fit one path component once escaped (agent_task_t.esc) */
+        if (strlen(r->tasks[i].attempt_id) < MAX_ID) {
+            objs[k] = &r->tasks[i];
+            ids[k++] = r->tasks[i].attempt_id;
         }
     }
     for (size_t i = 0; i < na; i++)
@@ -654,33 +619,25 @@ static void apply_desired(agent_node_t *n, const json_t *tasks)
 
 pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
 {
-    json_error_t err;
-    json_t *r = json_loadb(body, len, 0, &err);
-    if (!r || !json_is_object(r)) {
-        json_decref(r);
-        log_warn("node=%s sync: bad response: %s", n->name, err.text);
-        return PAI_E_PROTOCOL;
-    }
-    json_int_t version = json_integer_value(json_object_get(r, "version"));
-    const json_t *tasks = json_object_get(r, "tasks");
-    if (version != AGENT_PROTOCOL_VERSION || (tasks && !json_is_array(tasks))) {
-        json_decref(r);
-        log_warn("node=%s sync: unsupported response (version %lld)", n->name, (long long)version);
+    agentwire_resp_t r;
+    pai_error_t e = PAI_ERROR_INIT;
+    if (agentwire_resp_parse(body, len, &r, &e) != PAI_OK) {
+        log_warn("node=%s sync: bad response: %s", n->name, pai_error_msg(&e));
+        pai_error_free(&e);
         return PAI_E_PROTOCOL;
     }
     int64_t old_seq = n->known_seq;
-    n->progress = json_array_size(json_object_get(r, "ack")) > 0;
-    apply_acks(n, json_object_get(r, "ack"));
+    n->progress = r.nack > 0;
+    apply_acks(n, &r);
     /* One sync is in flight at a time, so responses arrive in order: each
      * one is the whole desired state at the time the server answered. */
-    if (tasks)
-        apply_desired(n, tasks);
-    n->known_seq = json_integer_value(json_object_get(r, "seq"));
+    if (r.has_tasks)
+        apply_desired(n, &r);
+    n->known_seq = (int64_t)r.seq;
     n->progress = n->progress || n->known_seq != old_seq;
-    json_int_t hb = json_integer_value(json_object_get(r, "heartbeat_ms"));
-    if (hb >= 100 && hb <= 600000)
-        n->heartbeat_ms = hb;
-    json_decref(r);
+    if (r.heartbeat_ms >= 100 && r.heartbeat_ms <= 600000)
+        n->heartbeat_ms = r.heartbeat_ms;
+    agentwire_resp_clear(&r);
     return PAI_OK;
 }
 

@@ -3,7 +3,8 @@
  * protocol (docs/agent-protocol.md).
  *
  * Procedure of one sync:
- *   1. check the version; register or refresh the node (resources, health,
+ *   1. decode the request (wire/agentwire.h: version, types, bounds);
+ *      register or refresh the node (resources, health,
  *      last seen); a new, changed or returning node goes to the scheduler;
  *   2. apply each reported task attempt: running -> lc_task_running;
  *      exited -> lc_task_exited (acked once persisted); reports about
@@ -31,17 +32,13 @@
 #include "engine/codec.h"
 #include "engine/engine_int.h"
 #include "engine/env.h"
+#include "wire/agentwire.h"
 
-#define AGENT_PROTOCOL_VERSION 1
-#define HEARTBEAT_MS           5000
+#define HEARTBEAT_MS 5000
 /* A held long-poll delays the server's shutdown (libmicrohttpd waits for
  * connection threads), so it is held at most one heartbeat. */
-#define MAX_WAIT_MS HEARTBEAT_MS
-
-static const char *jstr(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
+#define MAX_WAIT_MS   HEARTBEAT_MS
+#define KILL_GRACE_MS 10000
 
 static void set_str(char **dst, const char *s)
 {
@@ -51,39 +48,38 @@ static void set_str(char **dst, const char *s)
     }
 }
 
-/* Step 1.  Returns the node; *changed when the scheduler must hear of it. */
-static engine_node_t *register_node(engine_t *j, const json_t *jn, const char *name)
+/* Step 1.  Returns the node; a new, changed or returning one goes to the
+ * scheduler.  gpus (taken) is the node's GPU list as stored, NULL when the
+ * agent sent none. */
+static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus)
 {
     bool created = false;
-    engine_node_t *n = nodes_get(j->nodes, name, &created);
+    engine_node_t *n = nodes_get(j->nodes, an->name, &created);
     bool changed = created || n->state == NODE_LOST;
-    const json_t *gpus = json_object_get(jn, "gpus");
-    int ngpus = (int)json_array_size(gpus);
-    int cpus = (int)json_integer_value(json_object_get(jn, "cpus"));
-    int64_t mem = json_integer_value(json_object_get(jn, "memory_mb"));
-    const char *addr = jstr(jn, "address"), *model = jstr(jn, "gpu_model");
-    if (ngpus != n->ngpus || cpus != n->cpus || mem != n->memory_mb ||
+    const char *addr = an->address, *model = an->gpu_model;
+    if ((int)an->ngpus != n->ngpus || an->cpus != n->cpus || an->memory_mb != n->memory_mb ||
         (addr && (!n->address || strcmp(addr, n->address) != 0)) ||
         (model && (!n->gpu_model || strcmp(model, n->gpu_model) != 0)))
         changed = true;
-    n->ngpus = ngpus;
-    n->cpus = cpus;
-    n->memory_mb = mem;
+    n->ngpus = (int)an->ngpus;
+    n->cpus = an->cpus;
+    n->memory_mb = an->memory_mb;
     set_str(&n->address, addr);
     set_str(&n->gpu_model, model);
-    set_str(&n->log_url, jstr(jn, "log_url"));
-    set_str(&n->runtime, jstr(jn, "runtime"));
-    const char *boot = jstr(jn, "boot_id");
-    if (boot && n->boot_id && strcmp(boot, n->boot_id) != 0)
-        log_info("node=%s agent restarted (boot %s)", name, boot);
-    set_str(&n->boot_id, boot);
-    n->hollow = json_is_true(json_object_get(jn, "hollow"));
+    set_str(&n->log_url, an->log_url);
+    set_str(&n->runtime, an->runtime);
+    if (an->boot_id && n->boot_id && strcmp(an->boot_id, n->boot_id) != 0)
+        log_info("node=%s agent restarted (boot %s)", an->name, an->boot_id);
+    set_str(&n->boot_id, an->boot_id);
+    n->hollow = an->hollow;
     if (gpus && (!n->gpus || !json_equal(gpus, n->gpus))) {
         json_decref(n->gpus);
-        n->gpus = json_deep_copy(gpus);
+        n->gpus = gpus;
+    } else {
+        json_decref(gpus);
     }
     if (n->state == NODE_LOST)
-        log_info("node=%s is back", name);
+        log_info("node=%s is back", an->name);
     n->state = NODE_HEALTHY;
     n->last_seen_ms = engine_mono_ms(j);
     if (changed) {
@@ -94,20 +90,12 @@ static engine_node_t *register_node(engine_t *j, const json_t *jn, const char *n
     return n;
 }
 
-static int report_exit_code(const json_t *t)
+/* Step 2 for one report; an exit's id goes into acks (*nacks). */
+static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t *t,
+                         const char **acks, size_t *nacks, int64_t now)
 {
-    if (json_is_true(json_object_get(t, "oom")))
-        return EXIT_OOM_KILLED;
-    return (int)json_integer_value(json_object_get(t, "exit_code"));
-}
-
-/* Step 2 for one report. */
-static void apply_report(engine_t *j, engine_node_t *n, const json_t *t, json_t *acks, int64_t now)
-{
-    const char *id = jstr(t, "attempt_id"), *state = jstr(t, "state");
-    if (!id || !state)
-        return;
-    bool exited = strcmp(state, "exited") == 0 || strcmp(state, "failed_to_start") == 0;
+    const char *id = t->attempt_id;
+    bool exited = t->state == AGENTWIRE_EXITED || t->state == AGENTWIRE_FAILED_TO_START;
     char name[PAI_MAX_NAME + 1], role[PAI_MAX_NAME + 1];
     int ja, index, ta;
     lc_job_t *job = NULL;
@@ -129,79 +117,130 @@ static void apply_report(engine_t *j, engine_node_t *n, const json_t *t, json_t 
     if (cur && !lc_task_state_final(cur->state)) {
         lc_effects_t fx = {0};
         if (exited) {
-            lc_task_exited(job, r, index, report_exit_code(t), jstr(t, "diagnostics"), now,
-                           engine_exit_reaction, &fx);
-        } else if (strcmp(state, "running") == 0) {
+            int code = t->oom ? EXIT_OOM_KILLED : t->exit_code;
+            lc_task_exited(job, r, index, code, t->diagnostics, now, engine_exit_reaction, &fx);
+        } else if (t->state == AGENTWIRE_RUNNING) {
             lc_task_running(job, r, index, now, &fx);
         }
         engine_apply(j, job, &fx, now);
     }
     if (exited)
-        json_array_append_new(acks, json_string(id));
+        acks[(*nacks)++] = id;
 }
 
 /* The task's image: {"uri"} plus "auth" (secrets resolved) when the
- * dockerimage prerequisite has one; null without an image.  Only ever
- * served to the agent token (desired state). */
-static json_t *desired_image(const lc_role_t *r)
+ * dockerimage prerequisite has one; none without an image.  Only ever
+ * served to the agent token (desired state).  JSON it reads is kept in
+ * hold until the answer is encoded. */
+static void desired_image(const lc_role_t *r, agentwire_task_t *t, json_t *hold)
 {
-    if (!r->image)
-        return json_null();
-    json_t *o = xjson_pack("{ss}", "uri", r->image);
-    json_t *auth = r->image_auth ? json_loads(r->image_auth, 0, NULL) : NULL;
-    if (json_is_object(auth))
-        json_object_set_new(o, "auth", auth);
-    else
-        json_decref(auth);
-    return o;
+    t->image = r->image;
+    json_t *auth = r->image && r->image_auth ? json_loads(r->image_auth, 0, NULL) : NULL;
+    if (json_is_object(auth)) {
+        t->image_auth = true;
+        t->image_user = json_string_value(json_object_get(auth, "username"));
+        t->image_password = json_string_value(json_object_get(auth, "password"));
+        t->image_registry = json_string_value(json_object_get(auth, "registryuri"));
+    }
+    if (auth)
+        json_array_append_new(hold, auth);
 }
 
-static json_t *desired_task(const engine_node_ref_t *ref)
+/* The role's storages (stored as JSON at submit), when it has any. */
+static void desired_mounts(const lc_role_t *r, agentwire_task_t *t, json_t *hold)
+{
+    json_t *list = r->mounts ? json_loads(r->mounts, 0, NULL) : NULL;
+    if (json_is_array(list)) {
+        t->has_mounts = true;
+        t->mounts = xcalloc(json_array_size(list) + 1, sizeof(*t->mounts));
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            const json_t *m = json_array_get(list, i);
+            t->mounts[t->nmounts++] = (agentwire_mount_t){
+                .source = json_string_value(json_object_get(m, "source")),
+                .target = json_string_value(json_object_get(m, "target")),
+                .readonly = json_is_true(json_object_get(m, "readonly")),
+            };
+        }
+    }
+    if (list)
+        json_array_append_new(hold, list);
+}
+
+static void desired_env(const lc_job_t *job, int role, int index, agentwire_task_t *t, json_t *hold)
+{
+    json_t *env = engine_task_env(job, role, index), *v;
+    const char *key;
+    if (!env)
+        return;
+    t->env = xcalloc(json_object_size(env) + 1, sizeof(*t->env));
+    json_object_foreach(env, key, v)
+    {
+        t->env[t->nenv++] = (agentwire_env_t){.name = key, .value = json_string_value(v)};
+    }
+    json_array_append_new(hold, env);
+}
+
+static void desired_ports(const lc_role_t *r, const lc_task_attempt_t *ta, agentwire_task_t *t)
+{
+    int k = 0;
+    t->ports = xcalloc((size_t)r->nports + 1, sizeof(*t->ports));
+    for (int p = 0; p < r->nports; p++) {
+        agentwire_ports_t *out = &t->ports[t->nports++];
+        out->label = r->ports[p].label;
+        out->ports = xcalloc((size_t)r->ports[p].count + 1, sizeof(int));
+        for (int c = 0; c < r->ports[p].count && k < ta->nports; c++)
+            out->ports[out->n++] = ta->ports[k++];
+    }
+}
+
+static void desired_task(const engine_node_ref_t *ref, agentwire_task_t *t, json_t *hold)
 {
     lc_job_t *job = ref->job;
     const lc_role_t *r = &job->roles[ref->role];
     const lc_task_attempt_t *ta = lc_find(job, ref->ja, ref->role, ref->index, ref->ta);
     char *id = codec_attempt_id(job, ref->ja, ref->role, ref->index, ref->ta);
-    json_t *gpus = json_array(), *ports = json_object();
+    json_t *jid = json_string(id ? id : "");
+    free(id);
+    json_array_append_new(hold, jid);
+    *t = (agentwire_task_t){
+        .attempt_id = json_string_value(jid),
+        .job = job->name,
+        .user = job->name,
+        .user_len = (size_t)job->user_len,
+        .role = r->name,
+        .index = ref->index,
+        .job_attempt = ref->ja,
+        .task_attempt = ref->ta,
+        .command = r->command ? r->command : "",
+        .cpu = r->cpu,
+        .memory_mb = r->mem_mb,
+        .shm_mb = r->shm_mb,
+        .kill_grace_ms = KILL_GRACE_MS,
+    };
+    desired_image(r, t, hold);
+    desired_env(job, ref->role, ref->index, t, hold);
+    t->gpus = xcalloc(64 + 1, sizeof(int));
     for (int g = 0; g < 64; g++)
         if (ta->gpus & (1ull << g))
-            json_array_append_new(gpus, json_integer(g));
-    int k = 0;
-    for (int p = 0; p < r->nports; p++) {
-        json_t *list = json_array();
-        for (int c = 0; c < r->ports[p].count && k < ta->nports; c++)
-            json_array_append_new(list, json_integer(ta->ports[k++]));
-        json_object_set_new(ports, r->ports[p].label, list);
-    }
-    json_t *o = xjson_pack(
-        "{ss ss ss% ss si si si so ss so so si si si so si}", "attempt_id", id ? id : "", "job",
-        job->name, "user", job->name, (size_t)job->user_len, "role", r->name, "index", ref->index,
-        "job_attempt", ref->ja, "task_attempt", ref->ta, "image", desired_image(r), "command",
-        r->command ? r->command : "", "env", engine_task_env(job, ref->role, ref->index), "gpus",
-        gpus, "cpu", r->cpu, "memory_mb", r->mem_mb, "shm_mb", r->shm_mb, "ports", ports,
-        "kill_grace_ms", 10000);
-    json_t *mounts = r->mounts ? json_loads(r->mounts, 0, NULL) : NULL;
-    if (json_is_array(mounts))
-        json_object_set_new(o, "mounts", mounts);
-    else
-        json_decref(mounts);
-    free(id);
-    return o;
+            t->gpus[t->ngpus++] = g;
+    desired_ports(r, ta, t);
+    desired_mounts(r, t, hold);
 }
 
-static json_t *desired_set(const engine_node_t *n)
+/* Step 5: the node's desired set into m (mu held). */
+static void desired_set(const engine_node_t *n, agentwire_resp_t *m, json_t *hold)
 {
-    json_t *tasks = json_array();
+    m->has_tasks = true;
+    m->tasks = xcalloc(n->nrefs + 1, sizeof(*m->tasks));
     for (size_t i = 0; i < n->nrefs; i++) {
         const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
         /* Only attempts the store knows (see mark_durable in engine.c). */
         if (nodes_ref_live(r) && ta && ta->durable == 2) {
-            json_array_append_new(tasks, desired_task(r));
+            desired_task(r, &m->tasks[m->ntasks++], hold);
             ta->sent = true; /* from now on only the node can say it is gone */
         }
     }
-    return tasks;
 }
 
 /* Step 4: wait (mu held) until seq > known, a newer sync of the node (its
@@ -231,36 +270,48 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
     return n->poll_gen == gen;
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, pai_error_t *e)
+/* The answer (mu held): the desired set unless superseded.  Takes acks. */
+static json_t *answer(engine_node_t *n, uint64_t seq, const char **acks, size_t nacks,
+                      bool superseded)
 {
+    agentwire_resp_t m = {
+        .version = AGENTWIRE_VERSION,
+        .seq = seq,
+        .ack = acks,
+        .nack = nacks,
+        .heartbeat_ms = HEARTBEAT_MS,
+    };
+    json_t *hold = json_array();
+    if (!superseded)
+        desired_set(n, &m, hold);
+    json_t *out = agentwire_resp_encode(&m);
+    agentwire_resp_clear(&m);
+    json_decref(hold);
+    return out;
+}
+
+pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_t *e)
+{
+    agentwire_req_t req;
     *resp = NULL;
-    json_int_t version = json_integer_value(json_object_get(req, "version"));
-    if (version != AGENT_PROTOCOL_VERSION)
-        return pai_error_set(e, PAI_E_INVALID,
-                             "agent protocol version %lld not supported (server speaks %d)",
-                             (long long)version, AGENT_PROTOCOL_VERSION);
-    const json_t *jn = json_object_get(req, "node");
-    const char *name = jstr(jn, "name");
-    if (!json_is_object(jn) || !name || !*name || strlen(name) > PAI_MAX_NAME)
-        return pai_error_set(e, PAI_E_INVALID, "node.name is required (at most %u characters)",
-                             PAI_MAX_NAME);
-    const json_t *tasks = json_object_get(req, "tasks"), *jk = json_object_get(req, "known_seq");
-    if ((tasks && !json_is_array(tasks)) || (jk && !json_is_integer(jk)) ||
-        json_integer_value(jk) < 0 || json_integer_value(jk) > ((json_int_t)1 << 53))
-        return pai_error_set(e, PAI_E_INVALID,
-                             "tasks must be a list and known_seq an integer >= 0");
-    uint64_t known = (uint64_t)json_integer_value(jk);
-    int64_t wait_ms = json_integer_value(json_object_get(req, "wait_ms"));
+    pai_err_t rc = agentwire_req_decode(body, &req, e);
+    if (rc != PAI_OK)
+        return rc;
+    if (req.skipped)
+        log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req.node.name,
+                 req.skipped, req.skip_reason);
+    uint64_t known = req.known_seq;
     int64_t now = engine_now_ms(j);
-    json_t *acks = json_array();
+    const char **acks = xcalloc(req.ntasks + 1, sizeof(*acks));
+    size_t nacks = 0;
+    json_t *gpus = req.node.has_gpus ? agentwire_gpus_encode(req.node.gpus, req.node.ngpus) : NULL;
 
     pthread_mutex_lock(&j->mu);
-    engine_node_t *n = register_node(j, jn, name);
+    engine_node_t *n = register_node(j, &req.node, gpus);
     uint64_t gen = ++n->poll_gen;
     pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
-    size_t i;
-    json_t *t;
-    json_array_foreach(tasks, i, t) apply_report(j, n, t, acks, now);
+    for (size_t i = 0; i < req.ntasks; i++)
+        apply_report(j, n, &req.tasks[i], acks, &nacks, now);
     /* Freed resources: with a short queue decide at once, so that the new
      * placements are stored by the same commit as the exits (one fsync
      * before the next tasks can be sent); else leave it to the thread. */
@@ -273,24 +324,21 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, pai_error_t
         n->seq = known + 1;
     /* Acks only once the exits they acknowledge are stored; other changes
      * are stored by the scheduler and timer threads without delaying this. */
-    bool dirty = json_array_size(acks) > 0 || n->dirty;
+    bool dirty = nacks > 0 || n->dirty;
     pthread_mutex_unlock(&j->mu);
 
     if (dirty && engine_flush(j) != PAI_OK) {
-        json_decref(acks);
+        free(acks);
+        agentwire_req_clear(&req);
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
 
     pthread_mutex_lock(&j->mu);
-    if (json_array_size(acks) == 0 && n->seq <= known && !long_poll(j, n, known, gen, wait_ms)) {
-        *resp = xjson_pack("{si sI so si}", "version", AGENT_PROTOCOL_VERSION, "seq",
-                           (json_int_t)known, "ack", acks, "heartbeat_ms", HEARTBEAT_MS);
-        pthread_mutex_unlock(&j->mu);
-        return PAI_OK;
-    }
-    *resp =
-        xjson_pack("{si sI so so si}", "version", AGENT_PROTOCOL_VERSION, "seq", (json_int_t)n->seq,
-                   "ack", acks, "tasks", desired_set(n), "heartbeat_ms", HEARTBEAT_MS);
+    if (nacks == 0 && n->seq <= known && !long_poll(j, n, known, gen, req.wait_ms))
+        *resp = answer(n, known, acks, nacks, true);
+    else
+        *resp = answer(n, n->seq, acks, nacks, false);
     pthread_mutex_unlock(&j->mu);
+    agentwire_req_clear(&req); /* after the answer: acks point into it */
     return PAI_OK;
 }

@@ -1,0 +1,209 @@
+/*
+ * agentwire.h - the agent protocol's messages (docs/agent-protocol.md) as C
+ * structs, with the one encoder and decoder that both `pai server`
+ * (src/engine/agentsync.c) and `pai agent` (src/agent/node.c) use.
+ *
+ * Why a folder of its own (src/wire/) rather than src/common/ or
+ * src/protocol/: common/ holds helpers with no knowledge of pai's
+ * messages, and protocol/ is OpenPAI's job protocol (job YAML, exit
+ * table) shared by the server and the CLI.  This is the contract between
+ * two programs of our own; neither side owns it, and a reader looking for
+ * "what goes over the wire" finds it by name.
+ *
+ * Invariants:
+ *   - the JSON is the documented one, key for key and in the same order;
+ *     agents and servers of the same AGENTWIRE_VERSION interoperate across
+ *     releases, and a message of another version is refused by the
+ *     decoder with a message that names both versions;
+ *   - decoding checks every field it reads: a field of the wrong type, a
+ *     string past its bound or a list past its cap is an error whose
+ *     message names the field ("node.cpus: must be an integer"); absent
+ *     optional fields take the defaults documented below.  One exception,
+ *     kept from the first server: a request's unreadable task reports are
+ *     skipped and counted (agentwire_req_t.skipped), not fatal;
+ *   - sizes are bounded by common/limits.h: PAI_MAX_AGENT_MSG for a body,
+ *     PAI_MAX_AGENT_TASKS attempts or acks, PAI_MAX_NODE_GPUS GPUs,
+ *     PAI_MAX_AGENT_LIST env vars, ports or mounts per task, PAI_MAX_NAME
+ *     for a node name, PAI_MAX_ATTEMPT_ID for an attempt id;
+ *   - strings are encoded as valid UTF-8 (a task's diagnostics, the tail
+ *     of its stderr, may be cut inside a character or hold binary bytes:
+ *     those bytes become '?', or the whole message would be refused).
+ *
+ * Ownership: a message never owns its strings.  A decoded message keeps a
+ * reference to the JSON it was read from (root) and its strings point into
+ * it; a message built for encoding borrows the caller's strings, which
+ * must stay valid until the encoder returns.  The arrays (tasks, gpus,
+ * env, ...) belong to the message: agentwire_*_clear() frees them, so a
+ * message built for encoding gets its arrays from xcalloc.
+ */
+#ifndef PAI_WIRE_AGENTWIRE_H
+#define PAI_WIRE_AGENTWIRE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The protocol version both sides speak ("version" in every body). */
+#define AGENTWIRE_VERSION 1
+
+/* ---- POST /api/v1/agent/sync: the request (agent -> server) ---------- */
+
+typedef struct {
+    int index;
+    const char *uuid, *model, *pci_bus; /* "" when absent */
+    int64_t memory_mb;
+    bool healthy;
+    bool has_utilization; /* optional: busy percent, averaged by the history */
+    double utilization;
+} agentwire_gpu_t;
+
+typedef struct {
+    bool present; /* sent only by agents that measure it */
+    bool ok;      /* false when the work dir's disk is full */
+    double load1;
+    int64_t disk_free_mb, gpus_healthy, tasks;
+} agentwire_health_t;
+
+typedef struct {
+    const char *name;                            /* required, 1..PAI_MAX_NAME */
+    const char *address, *boot_id, *gpu_model;   /* NULL when absent */
+    const char *runtime, *log_url, *gpu_backend; /* NULL when absent */
+    int cpus;
+    int64_t memory_mb;
+    bool hollow;
+    bool has_gpus; /* "gpus" was sent (an empty list is not absent) */
+    agentwire_gpu_t *gpus;
+    size_t ngpus;
+    int *topology; /* ngpus x ngpus, row-major; NULL when absent */
+    agentwire_health_t health;
+} agentwire_node_t;
+
+typedef enum {
+    AGENTWIRE_STARTING,
+    AGENTWIRE_RUNNING,
+    AGENTWIRE_EXITED,
+    AGENTWIRE_FAILED_TO_START,
+} agentwire_state_t;
+
+/* One attempt the agent knows and the server has not acked. */
+typedef struct {
+    const char *attempt_id; /* required, 1..PAI_MAX_ATTEMPT_ID */
+    agentwire_state_t state;
+    /* starting / running */
+    int64_t pid;
+    int64_t started_ms;
+    /* exited / failed_to_start */
+    int exit_code;
+    bool oom;
+    int signal;
+    int64_t finished_ms;
+    const char *diagnostics; /* NULL when absent */
+} agentwire_report_t;
+
+typedef struct {
+    int version;
+    agentwire_node_t node;
+    uint64_t known_seq; /* 0 .. 2^53 */
+    int64_t wait_ms;    /* 0: answer at once */
+    agentwire_report_t *tasks;
+    size_t ntasks;
+    /* Decoding: reports that could not be read (not an object, no
+     * attempt_id or state, a field of the wrong type) are left out of
+     * tasks rather than failing the sync, so one bad report never holds
+     * back the acks of the others; skipped counts them and skip_reason
+     * names the first ("tasks[3].state: is required"). */
+    size_t skipped;
+    char skip_reason[160];
+    json_t *root; /* decoded messages: the JSON the strings point into */
+} agentwire_req_t;
+
+/* ---- the response (server -> agent) ----------------------------------- */
+
+typedef struct {
+    const char *name, *value;
+} agentwire_env_t;
+
+typedef struct {
+    const char *label;
+    int *ports;
+    size_t n;
+} agentwire_ports_t;
+
+typedef struct {
+    const char *source, *target;
+    bool readonly;
+} agentwire_mount_t;
+
+/* One task attempt of the node's desired set. */
+typedef struct {
+    const char *attempt_id; /* required */
+    const char *job, *user, *role;
+    size_t user_len; /* encoding: user is its first user_len bytes (0: all) */
+    int index, job_attempt, task_attempt;
+    /* "image": null, "uri" or {"uri", "auth": {username, password,
+     * registryuri}}; NULL fields are absent. */
+    const char *image, *image_user, *image_password, *image_registry;
+    bool image_auth;     /* the "auth" object is present */
+    const char *command; /* the rendered script (secrets resolved): never log it */
+    agentwire_env_t *env;
+    size_t nenv;
+    int *gpus;
+    size_t ngpus;
+    double cpu; /* encoded as an integer when whole */
+    int64_t memory_mb, shm_mb;
+    agentwire_ports_t *ports;
+    size_t nports;
+    bool has_mounts; /* "mounts" is present (sent when the job has storages) */
+    agentwire_mount_t *mounts;
+    size_t nmounts;
+    int kill_grace_ms;
+} agentwire_task_t;
+
+typedef struct {
+    int version;
+    uint64_t seq;
+    const char **ack;
+    size_t nack;
+    /* false: no "tasks" key (a superseded long-poll): apply nothing */
+    bool has_tasks;
+    agentwire_task_t *tasks;
+    size_t ntasks;
+    int64_t heartbeat_ms; /* 0 when absent */
+    json_t *root;
+} agentwire_resp_t;
+
+/* ---- encoding and decoding --------------------------------------------- */
+
+/* The message as JSON.  New reference; never NULL. */
+json_t *agentwire_req_encode(const agentwire_req_t *m);
+json_t *agentwire_resp_encode(const agentwire_resp_t *m);
+/* Parts of a request, for a side that shows or stores them (the
+ * server's node record keeps "gpus"; `pai agent --discover` prints
+ * "node").  New references. */
+json_t *agentwire_node_encode(const agentwire_node_t *n);
+json_t *agentwire_gpus_encode(const agentwire_gpu_t *gpus, size_t n);
+
+/* Read a message from JSON.  On PAI_OK *out holds a reference to root
+ * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which
+ * the server answers 400; PAI_E_PROTOCOL for a response) e's message
+ * names the field and *out is cleared.  A version other than
+ * AGENTWIRE_VERSION is an error.  e may be NULL. */
+PAI_MUST_CHECK pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *e);
+PAI_MUST_CHECK pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t *e);
+/* Parse a response body (at most PAI_MAX_AGENT_MSG bytes) and decode it. */
+PAI_MUST_CHECK pai_err_t agentwire_resp_parse(const char *body, size_t len, agentwire_resp_t *out,
+                                              pai_error_t *e);
+
+/* Free the arrays a message holds and drop its root; the message is
+ * zeroed.  Safe on a zeroed or already cleared message. */
+void agentwire_req_clear(agentwire_req_t *m);
+void agentwire_resp_clear(agentwire_resp_t *m);
+
+/* "running", "exited", ... and back (false for an unknown name). */
+const char *agentwire_state_name(agentwire_state_t s);
+bool agentwire_state_parse(const char *s, agentwire_state_t *out);
+
+#endif
