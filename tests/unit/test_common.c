@@ -111,6 +111,37 @@ TEST(errors_map_to_openpai_codes)
     CHECK_STR_EQ(pai_err_code((pai_err_t)9999), "UnknownError");
 }
 
+TEST(error_value_carries_code_message_and_details)
+{
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK_STR_EQ(pai_error_msg(&e), "success");
+    CHECK(pai_error_set(&e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, "alice~j1") == PAI_E_NO_JOB);
+    CHECK_INT_EQ(e.code, PAI_E_NO_JOB);
+    CHECK_STR_EQ(pai_error_msg(&e), "Job alice~j1 is not found.");
+    pai_error_details(&e, xjson_pack("{s:[i]}", "errors", 1));
+    CHECK(json_is_array(json_object_get(e.details, "errors")));
+    /* a new error drops the old details; no format: the table's message */
+    CHECK(pai_error_set(&e, PAI_E_UNAUTHORIZED, NULL) == PAI_E_UNAUTHORIZED);
+    CHECK(e.details == NULL);
+    CHECK_STR_EQ(pai_error_msg(&e), "Guest is not allowed to do this operation.");
+    pai_error_free(&e);
+    CHECK(e.code == PAI_OK && e.msg[0] == '\0');
+}
+
+TEST(error_value_may_be_null_and_messages_are_bounded)
+{
+    CHECK(pai_error_set(NULL, PAI_E_IO, "ignored %d", 1) == PAI_E_IO);
+    pai_error_details(NULL, json_object()); /* released, not leaked */
+    pai_error_free(NULL);
+    pai_error_t e = PAI_ERROR_INIT;
+    char big[2 * PAI_ERROR_MSG_MAX];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    pai_error_set(&e, PAI_E_INVALID, "%s", big);
+    CHECK_INT_EQ(strlen(pai_error_msg(&e)), PAI_ERROR_MSG_MAX - 1);
+    pai_error_free(&e);
+}
+
 TEST(yaml_tree_keeps_positions)
 {
     const char *y = "a: 1\nb:\n  - x\n  - 'y'\n";
@@ -425,7 +456,9 @@ TEST(yaml_to_json_follows_the_core_schema)
 
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
           xjson_pack_aborts_with_the_format_on_a_mistake, allocators_never_return_null,
-          names_follow_openpai_pattern, errors_map_to_openpai_codes, yaml_tree_keeps_positions,
+          names_follow_openpai_pattern, errors_map_to_openpai_codes,
+          error_value_carries_code_message_and_details,
+          error_value_may_be_null_and_messages_are_bounded, yaml_tree_keeps_positions,
           yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
           yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,

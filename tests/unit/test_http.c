@@ -136,6 +136,52 @@ TEST(permission_is_checked_before_the_handler)
     down();
 }
 
+TEST(error_reply_has_the_table_status_code_and_details)
+{
+    http_resp_t resp = {0};
+    pai_error_t e = PAI_ERROR_INIT;
+    pai_error_set(&e, PAI_E_PROTOCOL, "2 problems");
+    /* details add fields; they never replace code or message */
+    pai_error_details(&e, xjson_pack("{s:[i,i], s:s}", "errors", 1, 2, "code", "Other"));
+    http_reply_err(&resp, &e);
+    CHECK_INT_EQ(resp.status, 400);
+    json_t *b = json_loads(resp.body ? resp.body : "", 0, NULL);
+    CHECK_STR_EQ(json_string_value(json_object_get(b, "code")), "InvalidProtocolError");
+    CHECK_STR_EQ(json_string_value(json_object_get(b, "message")), "2 problems");
+    CHECK_INT_EQ(json_array_size(json_object_get(b, "errors")), 2);
+    json_decref(b);
+    free(resp.body);
+    pai_error_free(&e);
+    /* a code that shares its OpenPAI name with another row keeps its own status */
+    http_resp_t r2 = {0};
+    pai_error_set(&e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, "x");
+    http_reply_err(&r2, &e);
+    CHECK_INT_EQ(r2.status, 400);
+    CHECK_STR_CONTAINS(r2.body, "\"NoVirtualClusterError\"");
+    CHECK_STR_CONTAINS(r2.body, "Virtual cluster x is not found.");
+    free(r2.body);
+}
+
+TEST(token_refusals_use_openpai_texts)
+{
+    if (!up())
+        return;
+    reply_t r = req("GET", "/api/v2/users", NULL, NULL);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK_STR_CONTAINS(r.body, "Guest is not allowed to do this operation.");
+    r = req("GET", "/api/v2/users", "nope.nope", NULL);
+    CHECK_INT_EQ(r.status, 401);
+    CHECK_STR_CONTAINS(r.body, "Your token is invalid.");
+    char *ut = NULL;
+    auth_t *a = S.ctx.auth;
+    CHECK(auth_token_new(a, "admin", true, 0, &ut) == PAI_OK); /* an application token */
+    r = req("GET", "/api/v2/users", ut, NULL);
+    CHECK_INT_EQ(r.status, 403);
+    CHECK_STR_CONTAINS(r.body, "Applications are not allowed to do this operation.");
+    free(ut);
+    down();
+}
+
 TEST(body_over_the_limit_is_413)
 {
     if (!up())
@@ -184,5 +230,6 @@ TEST(stops_cleanly)
 }
 
 RUN_TESTS(starts_on_a_free_port, unknown_paths_are_no_api_and_wrong_methods_405,
-          permission_is_checked_before_the_handler, body_over_the_limit_is_413,
-          requests_are_counted_for_metrics, stops_cleanly)
+          permission_is_checked_before_the_handler,
+          error_reply_has_the_table_status_code_and_details, token_refusals_use_openpai_texts,
+          body_over_the_limit_is_413, requests_are_counted_for_metrics, stops_cleanly)
