@@ -435,8 +435,10 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
     pai_err_t rc = parse_order(f->order, &field, &desc, e);
     if (rc != PAI_OK)
         return rc;
-    if (f->offset < 0 || f->limit < 0 || f->limit > 50000)
-        return pai_error_set(e, PAI_E_INVALID, "offset must be >= 0 and limit in [0, 50000]");
+    if (f->limit > 50000) /* OpenPAI's text (rest-server controllers/v2/job.js) */
+        return pai_error_set(e, PAI_E_INVALID, "Limit exceeds max number %d.", 50000);
+    if (f->offset < 0 || f->limit < 0)
+        return pai_error_set(e, PAI_E_INVALID, "offset and limit must be >= 0");
     int64_t limit = f->limit ? f->limit : 5000;
     pthread_mutex_lock(&j->mu);
     lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));

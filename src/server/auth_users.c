@@ -353,7 +353,7 @@ pai_err_t auth_users_h_delete(server_ctx_t *ctx, const http_req_t *req, http_res
     if (!old) {
         rc = pai_error_set(e, PAI_E_NO_USER, PAI_MSG_NO_USER, name);
     } else if (auth_user_admin_locked(a, old) && auth_admins_left_locked(a, NULL, name) == 0) {
-        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "%s is the last admin", name);
+        rc = pai_error_set(e, PAI_E_REMOVE_ADMIN, "Admin %s is not allowed to remove.", name);
     } else {
         /* the user first, then its tokens: a login racing this cannot leave a
          * token behind (and user creation clears any stale ones) */

@@ -316,7 +316,30 @@ EXTRA = [
     ("another user's job is not alice's to stop",
      lambda: srv.client(srv.create_user("bob")).put(JOB + "/executionType", {"value": "STOP"}),
      (403, "ForbiddenUserError", "User bob is not allowed to execute job alice~j1.")),
+    ("another user's token", lambda: alice.delete("/api/v2/tokens/" + admin_token_id()),
+     (403, "ForbiddenUserError", "User alice is not allowed to do this operation.")),
+    ("users/me naming another user",
+     lambda: alice.put("/api/v2/users/me", {"data": {"username": "admin"}, "patch": True}),
+     (403, "ForbiddenUserError", "Can't update other user's data")),
+    ("a wrong old password",
+     lambda: alice.put("/api/v2/users/me", {"data": {"newPassword": "new-pw-123",
+                                                     "oldPassword": "wrong-pw"}, "patch": True}),
+     (403, "ForbiddenUserError", "Pls input the correct password.")),
+    ("the last admin", lambda: admin.delete("/api/v2/users/admin"),
+     (403, "RemoveAdminError", "Admin admin is not allowed to remove.")),
+    ("a list limit over the maximum", lambda: alice.get("/api/v2/jobs?limit=50001"),
+     (400, "InvalidParametersError", "Limit exceeds max number 50000.")),
+    ("an attempt the job does not have", lambda: alice.get(JOB + "/attempts/7"),
+     (404, "NoJobError", "JobAttemptId 7 is not found in alice~j1.")),
+    ("a job-attempt the job does not have", lambda: alice.get(JOB + "/job-attempts/7"),
+     (404, "NoJobError", "Job attempt not found in job alice~j1 with jobAttemptIndex 7")),
 ]
+
+
+def admin_token_id():
+    st, b = admin.get("/api/v2/tokens")
+    return b["tokens"][0] if st == 200 and b.get("tokens") else "none"
+
 
 
 # ---- the run ----------------------------------------------------------------
