@@ -320,12 +320,17 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
     if (i == SCHED_NONE)
         return PAI_E_NOT_FOUND;
     sched_mnode_t *n = &s->nodes[i];
+    if (n->healthy != healthy)
+        sched_model_health_changed(s, i, healthy);
     n->healthy = healthy;
     s->topo_ver++;
+    s->post_pass = false;
     if (!healthy)
         for (int g = 0; g < n->ngpu; g++)
             if (n->res[g] != SCHED_NONE)
                 sched_jobs_clear_reservation(s, n->res[g]);
+    sched_check_after(s, healthy ? "a node turned healthy" : "a node turned unhealthy", SCHED_NONE,
+                      false);
     return PAI_OK;
 }
 
@@ -596,6 +601,7 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
     s->touched = false;
     if (s->opts.clock_us && s->touched_lat)
         record_latency(s, s->opts.clock_us(s->opts.clock_ctx) - t0);
+    sched_check_after(s, "the decision", slot, true);
     return rc;
 }
 
@@ -604,6 +610,8 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     arena_reset(s);
     s->n_dec = 0;
     s->n_memo = 0;
+    s->post_pass = false;
+    uint64_t lazy0 = s->lazy_preemptions;
     *out = NULL;
     *n = 0;
     if (s->queue_dirty)
@@ -626,6 +634,9 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
             s->queue[k++] = slot;
     }
     s->n_queue = k;
+    /* a lazy downgrade late in the pass may have opened cells to earlier jobs */
+    s->post_pass = rc == PAI_OK && s->lazy_preemptions == lazy0;
+    sched_check_after(s, "a pass", SCHED_NONE, false);
     *out = s->dec;
     *n = s->n_dec;
     return rc;

@@ -65,6 +65,11 @@ typedef struct {
     /* Emit no WAIT decisions and skip composing wait reasons (the simulator:
      * thousands of waiting jobs per pass). */
     bool quiet_waits;
+    /* Check the invariants (sched_check()) after every decision and every
+     * change of the model; violations are counted (sched_check_failures()).
+     * For tests, `pai sim --check` and debug runs: it costs a scan of the
+     * model per decision.  Compiled out when NDEBUG is defined. */
+    bool check;
 } sched_opts_t;
 
 /* Build from a HiveD scheduler config (YAML text, len bytes).  Fields that
@@ -271,6 +276,25 @@ typedef struct {
 } sched_summary_t;
 
 void sched_summary(const sched_t *s, sched_summary_t *out);
+
+/* ---- invariants ----------------------------------------------------- */
+
+typedef struct {
+    char what[2 * SCHED_REASON_MAX];
+} sched_violation_t;
+
+/* Check the scheduler's invariants on its model now (read only): no GPU or
+ * cell bound twice and the bookkeeping consistent; every guaranteed job in
+ * cells bound to its VC; all VCs' unbound virtual cells still bindable at
+ * once on free cells (sharing safety); each gang's GPU tasks within one
+ * chain; and, right after a pass, no waiting guaranteed job that opportunistic
+ * work alone keeps out of its VC's cells (it must have preempted).  Fills up
+ * to cap rows; returns how many violations exist (0: all hold). */
+size_t sched_check(const sched_t *s, sched_violation_t *out, size_t cap);
+
+/* Violations found by opts.check since sched_new_*() (0 when off); *first
+ * (may be NULL) gets the first one's text, valid until sched_free(). */
+uint64_t sched_check_failures(const sched_t *s, const char **first);
 
 /* Human name of a decision kind: "bind", "preempt", "wait", "refuse". */
 const char *sched_kind_name(sched_kind_t k);

@@ -71,6 +71,7 @@ typedef struct {
     int bound_vc, bound_vcell;
     int bound_below; /* bound cells in this subtree, this one included */
     int vc_used;     /* GPUs used by the bound VC's guaranteed jobs */
+    int bad_below;   /* unhealthy nodes in this subtree */
     char pinned[SCHED_NAME_MAX];
 } cell_t;
 
@@ -238,6 +239,11 @@ struct sched {
     int *scratch; /* per cell, for placement */
     uint32_t *scratch_stamp;
     int cap_scratch;
+    /* invariant checks (opts.check; sched_check.c) */
+    bool post_pass;          /* nothing changed since the last complete pass */
+    uint64_t chk_violations; /* found by the hooks so far */
+    char chk_first[2 * SCHED_REASON_MAX];
+    int chk_doomed; /* healthy-hardware deficit after the last hook (-1: unknown) */
 };
 
 /* sched_model.c */
@@ -257,6 +263,8 @@ void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
 void sched_model_unbind(sched_t *s, int cell);
 int sched_model_bound_ancestor(const sched_t *s, int cell);
 bool sched_cell_healthy(const sched_t *s, int cell);
+/* Keep the cells' bad_below counts when node turns (un)healthy. */
+void sched_model_health_changed(sched_t *s, int node, bool healthy);
 int sched_cell_used_gpus(const sched_t *s, int cell);
 int sched_cell_gpus(const sched_t *s, int cell);
 sched_t *sched_model_alloc(const sched_opts_t *opts);
@@ -321,6 +329,27 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j);
 void sched_reasons_wait(sched_t *s, job_t *j);
 /* Anti-starvation: reserve nodes for a job that has waited too long. */
 void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now);
+
+/* sched_check.c */
+/* Virtual cells (all VCs) that cannot be bound at once on free cells
+ * (health: on fully healthy free cells, and bound cells with an unhealthy
+ * node count too).  A count per chain and level, top down (exact for cells
+ * with childCellNumber children).  why (may be NULL) names the first short
+ * level.  -1 on allocation failure. */
+int sched_check_deficit(const sched_t *s, bool health, char *why, size_t len);
+/* The hook behind opts.check: run the checks after an event (what, job
+ * slot or SCHED_NONE); decision: the healthy-hardware deficit must not grow. */
+void sched_check_hook(sched_t *s, const char *what, int slot, bool decision);
+
+static inline void sched_check_after(sched_t *s, const char *what, int slot, bool decision)
+{
+#ifndef NDEBUG
+    if (s->opts.check)
+        sched_check_hook(s, what, slot, decision);
+#else
+    (void)s, (void)what, (void)slot, (void)decision;
+#endif
+}
 
 /* sched_config.c */
 pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen);

@@ -205,6 +205,7 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
         return rc;
     s->jobs[slot].state = SCHED_JOB_WAITING;
     s->waiting++;
+    s->post_pass = false;
     rc = queue_push(s, slot);
     return rc;
 }
@@ -245,6 +246,8 @@ pai_err_t sched_cancel(sched_t *s, const char *job_id)
     queue_remove(s, slot);
     s->waiting--;
     sched_jobs_free(s, slot);
+    s->post_pass = false;
+    sched_check_after(s, "a cancel", SCHED_NONE, false);
     return PAI_OK;
 }
 
@@ -380,6 +383,8 @@ pai_err_t sched_release(sched_t *s, const char *job_id)
     }
     s->running--;
     sched_jobs_free(s, slot);
+    s->post_pass = false;
+    sched_check_after(s, "a release", SCHED_NONE, false);
     return PAI_OK;
 }
 
@@ -520,5 +525,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         return PAI_E_NOMEM;
     if (downgraded)
         *downgraded = down;
+    s->post_pass = false;
+    sched_check_after(s, "the restore", slot, false);
     return PAI_OK;
 }

@@ -65,6 +65,7 @@ sched_t *sched_model_alloc(const sched_opts_t *opts)
         s->opts = *opts;
     if (s->opts.starvation_ms == 0)
         s->opts.starvation_ms = 10 * 60 * 1000;
+    s->chk_doomed = -1;
     return s;
 }
 
@@ -214,6 +215,8 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     for (size_t i = 0; i < g; i++)
         n->owner[i] = n->res[i] = SCHED_NONE;
     s->n_nodes++;
+    if (!n->healthy)
+        sched_model_health_changed(s, s->n_nodes - 1, false);
     return sched_strmap_put(&s->node_map, n->key, s->n_nodes - 1);
 }
 
@@ -264,10 +267,13 @@ int sched_cell_used_gpus(const sched_t *s, int c)
 
 bool sched_cell_healthy(const sched_t *s, int c)
 {
-    for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
-        if (!s->nodes[n].healthy)
-            return false;
-    return s->cells[c].node_hi > s->cells[c].node_lo;
+    return s->cells[c].bad_below == 0 && s->cells[c].node_hi > s->cells[c].node_lo;
+}
+
+void sched_model_health_changed(sched_t *s, int node, bool healthy)
+{
+    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        s->cells[c].bad_below += healthy ? -1 : 1;
 }
 
 /* ---- virtual clusters and binding ------------------------------------ */

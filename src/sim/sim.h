@@ -29,6 +29,7 @@ typedef struct {
     int64_t starvation_ms;
     bool json, private_report;
     bool oppo_overflow; /* submit as opportunistic when the VC's guarantee is taken */
+    bool check;         /* check the invariants after every decision (opts.check) */
 } sim_args_t;
 
 /* Replay a trace; prints the table or JSON.  Returns the exit status. */

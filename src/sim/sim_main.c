@@ -4,7 +4,9 @@
  *   pai sim --scenario FILE...                 run scheduler scenario files
  *   pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R] [--vcs FILE]]
  *           --trace philly.csv [--policy pai|fifo-quota|first-fit] [--limit N]
- *           [--starvation-min M] [--json] [--private]
+ *           [--starvation-min M] [--json] [--private] [--check]
+ *   --check: the scheduler checks its invariants after every decision; any
+ *            violation is reported and the exit status is 1
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,9 +49,10 @@ static void usage(void)
             "       pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R]\n"
             "               [--vcs FILE]] --trace CSV [--policy pai|fifo-quota|first-fit]\n"
             "               [--limit JOBS] [--load X] [--starvation-min M] [--json] [--private]\n"
-            "               [--oppo-overflow]\n"
+            "               [--oppo-overflow] [--check]\n"
             "  --load X: compress arrival times X-fold (a busier cluster)\n"
             "  --oppo-overflow: a job whose VC guarantee is taken is submitted opportunistic\n"
+            "  --check: check the scheduler's invariants after every decision (slower)\n"
             "  --vcs FILE: lines \"name nodes\"; default: the Philly VC sizes (352 nodes)\n");
 }
 
@@ -88,6 +91,8 @@ int sim_main(int argc, char **argv)
             a.private_report = true;
         else if (strcmp(o, "--oppo-overflow") == 0)
             a.oppo_overflow = true;
+        else if (strcmp(o, "--check") == 0)
+            a.check = true;
         else if (strcmp(o, "--config") == 0 && val)
             a.config = val, i++;
         else if (strcmp(o, "--vcs") == 0 && val)

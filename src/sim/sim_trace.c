@@ -70,7 +70,8 @@ typedef struct {
     vcres_t vc[MAX_VCS + 1]; /* [MAX_VCS] = overall */
     double util, makespan_s, wall_s;
     double dec_mean_us, dec_p99_us, dec_max_us, pass_mean_us, pass_p99_us;
-    uint64_t decisions, passes, lazy;
+    uint64_t decisions, passes, lazy, violations;
+    char first_violation[2 * SCHED_REASON_MAX];
     long peak_rss_kb;
     int total_gpus;
 } result_t;
@@ -212,7 +213,8 @@ static sched_t *build(const sim_args_t *a, const vclist_t *vcs, int only_vc, int
                       .starvation_ms = a->starvation_ms,
                       .assume_healthy = true,
                       .clock_us = clock_us,
-                      .quiet_waits = true};
+                      .quiet_waits = true,
+                      .check = a->check};
     char err[512];
     sched_t *s = NULL;
     if (a->config) {
@@ -500,6 +502,9 @@ static void collect(replay_t *r, int only_vc, int total_gpus, result_t *res, dou
     sched_summary(r->s, &s);
     res->decisions = s.latency_count;
     res->lazy = s.lazy_preemptions;
+    const char *first;
+    res->violations = sched_check_failures(r->s, &first);
+    str_copy(res->first_violation, first, sizeof(res->first_violation));
     res->dec_mean_us = s.latency_count ? s.latency_sum_s / (double)s.latency_count * 1e6 : 0;
     res->dec_p99_us = s.latency_p99_s * 1e6;
     res->dec_max_us = s.latency_max_s * 1e6;
@@ -589,6 +594,11 @@ static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t 
                    "pass_mean_us", r->pass_mean_us, "pass_p99_us", r->pass_p99_us, "passes",
                    (json_int_t)r->passes, "lazy_preemptions", (json_int_t)r->lazy, "wall_s",
                    r->wall_s, "peak_rss_kb", (json_int_t)r->peak_rss_kb));
+    if (a->check) {
+        json_object_set_new(root, "violations", json_integer((json_int_t)r->violations));
+        if (r->violations)
+            json_object_set_new(root, "first_violation", json_string(r->first_violation));
+    }
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (txt)
         puts(txt);
@@ -623,6 +633,9 @@ static void print_table(const sim_args_t *a, const vclist_t *vcs, const result_t
            (unsigned long long)r->passes, r->pass_mean_us, r->pass_p99_us,
            (unsigned long long)r->lazy);
     printf("replay wall time %.2f s, peak RSS %ld MB\n", r->wall_s, r->peak_rss_kb / 1024);
+    if (a->check)
+        printf("invariant violations: %llu%s%s\n", (unsigned long long)r->violations,
+               r->violations ? "; first: " : "", r->violations ? r->first_violation : "");
 }
 
 int sim_replay(const sim_args_t *a)
@@ -648,7 +661,7 @@ int sim_replay(const sim_args_t *a)
         print_json(a, &vcs, res, priv);
     else
         print_table(a, &vcs, res, priv);
-    rc = 0;
+    rc = res->violations ? 1 : 0;
 out:
     free(t.jobs);
     free(res);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tests/suites/sched.sh - every scheduler scenario in tests/sched/*.yaml
-# through `pai sim --scenario` (one "ok"/"not ok" line each), and the
-# 3,000-job Philly slice (tests/data/philly-3000.csv) through all three
-# policies.
+# through `pai sim --scenario` (one "ok"/"not ok" line each; the scheduler's
+# invariant checker runs after every decision and any violation fails the
+# scenario), and the 3,000-job Philly slice (tests/data/philly-3000.csv)
+# through all three policies with `--check`.
 set -u
 cd "$(dirname "$0")/../.."
 PAI=${PAI_BIN:-build/pai}
@@ -12,13 +13,14 @@ for f in tests/sched/*.yaml; do
 done
 trace=tests/data/philly-3000.csv
 for p in pai fifo-quota first-fit; do
-  out=$("$PAI" sim --trace "$trace" --limit 3000 --policy "$p" --json 2>&1)
+  out=$("$PAI" sim --trace "$trace" --limit 3000 --policy "$p" --check --json 2>&1)
   if echo "$out" | python3 -c '
 import json,sys
 d=json.load(sys.stdin)
 o=d["overall"]
 assert o["jobs"]==3000, o
 assert o["unfinished"]==0, o
+assert d["violations"]==0, d.get("first_violation")
 assert 0 < d["scheduler"]["gpu_utilization"] <= 1.0, d["scheduler"]
 '; then echo "ok - philly slice policy $p"; else echo "not ok - philly slice policy $p"; echo "$out" | head -20; fail=1; fi
 done
