@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""bench/polls.py - what held agent long-polls cost the server.
+
+Starts a real `pai server` (max_connections raised to fit) and PROCS hollow
+`pai agent --nodes K` processes on loopback, NODES nodes in all, each
+holding one long-poll on the server (one connection, one thread each: the
+HTTP layer is thread-per-connection).  Once every node is Ready it samples,
+for SECONDS: the server's threads and resident memory (/proc), its CPU
+share, and the latency of GET /api/v2/info from a fresh connection once a
+second.  Prints one line per figure (docs/benchmarks.md, "Held agent polls").
+
+Knobs: NODES (5000), PROCS (10), SECONDS (20), PAI_BIN.
+Run: make bench-polls   (or python3 bench/polls.py)"""
+
+import http.client
+import os
+import resource
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "blackbox"))
+import e2etest as e  # noqa: E402
+import paitest as pt  # noqa: E402
+
+NODES = int(os.environ.get("NODES", "5000"))
+PROCS = max(1, int(os.environ.get("PROCS", "10")))
+SECONDS = float(os.environ.get("SECONDS", "20"))
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))] if v else -1
+
+
+def main():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    srv = pt.start_server(extra_args=["--log-level", "warn", "--max-connections",
+                                      str(NODES + 512), "--node-lost-timeout-s", "120"])
+    pid = srv.proc.pid
+    base = proc_status(pid)
+    c = srv.client(srv.admin_token)
+    per = (NODES + PROCS - 1) // PROCS
+    t0 = time.time()
+    agents = [e.agent(srv, "p%02d" % i, "--hollow", "--nodes", str(per), "--log-level", "warn")
+              for i in range(PROCS)]
+    ready = e.wait_nodes(c, per * PROCS, timeout=300)
+    print("nodes ready: %d of %d in %.1f s" % (len(ready), per * PROCS, time.time() - t0))
+    c.close()
+    lat, threads, rss = [], [], []
+    cpu0, w0 = cpu_s(pid), time.time()
+    while time.time() < w0 + SECONDS:
+        tick = time.time()
+        st = proc_status(pid)
+        threads.append(int(st["Threads"]))
+        rss.append(int(st["VmRSS"].split()[0]))
+        t = time.time()
+        h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        h.request("GET", "/api/v2/info")
+        h.getresponse().read()
+        h.close()
+        lat.append(time.time() - t)
+        time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+    cpu = (cpu_s(pid) - cpu0) / (time.time() - w0)
+    print("server before agents: %s threads, VmRSS %s" % (base["Threads"], base["VmRSS"]))
+    print("server with %d held polls: threads p50 %d max %d, VmRSS p50 %d KiB max %d KiB "
+          "(%.1f KiB per poll over the idle server)" % (
+              len(ready), pct(threads, 0.5), max(threads), pct(rss, 0.5), max(rss),
+              (pct(rss, 0.5) - int(base["VmRSS"].split()[0])) / max(1, len(ready))))
+    print("server CPU: %.2f cores (syncs return at least every heartbeat, 5 s)" % cpu)
+    print("GET /api/v2/info meanwhile: p50 %.1f ms p99 %.1f ms (%d requests)" % (
+        pct(lat, 0.5) * 1000, pct(lat, 0.99) * 1000, len(lat)))
+    for a in agents:
+        a.stop()
+    srv.stop()
+
+
+if __name__ == "__main__":
+    main()
