@@ -1,10 +1,16 @@
 /*
- * err.h - the project-wide error codes.
+ * err.h - the project-wide error codes, and the error value that carries one
+ * from where it happens to where it is answered.
  *
  * One X-macro table gives every error its enum name, the OpenPAI REST error
  * code it maps to, the HTTP status the API answers with, and a default
  * message.  0 (PAI_OK) is success.  Fallible functions return pai_err_t and
- * are marked PAI_MUST_CHECK.
+ * are marked PAI_MUST_CHECK.  A code that the API answers with two statuses
+ * has two rows (NO_VC / NO_VC_SUBMIT): nothing patches a status afterwards.
+ *
+ * pai_error_t (below) adds the reason: the engine and the REST handlers fill
+ * one, and the HTTP layer turns it into the reply (server/http.h
+ * http_reply_err); see docs/api.md "Errors".
  */
 #ifndef PAI_COMMON_ERR_H
 #define PAI_COMMON_ERR_H
@@ -101,7 +107,7 @@ const char *pai_err_msg(pai_err_t e);
  * wants only the code), fill it on failure and return its code:
  *
  *     if (!job)
- *         return pai_error_set(e, PAI_E_NO_JOB, "Job %s is not found.", name);
+ *         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
  *
  * The caller declares `pai_error_t e = PAI_ERROR_INIT;` and, once it has
  * answered or logged it, calls pai_error_free(&e) (details are owned). */
