@@ -21,5 +21,14 @@ if [ -n "$hits" ]; then
   echo "check-style: banned functions:"; echo "$hits" | sed 's/^/  /'
   fail=1
 fi
+# The job engine's locks only through engine_lock() and engine_flush_lock():
+# they record the holder for the lock checks (src/engine/engine_int.h).
+hits=$(grep -nE 'pthread_mutex_(lock|unlock)\(&[a-z_]+->(mu|flush_mu)\)' src/engine/*.c 2>/dev/null |
+  grep -v 'lock-ok')
+if [ -n "$hits" ]; then
+  echo "check-style: the engine's mutexes are taken through engine_lock()/engine_flush_lock():"
+  echo "$hits" | sed 's/^/  /'
+  fail=1
+fi
 [ $fail -eq 0 ] && echo "check-style: ok ($(echo $files | wc -w) files)"
 exit $fail

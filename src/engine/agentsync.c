@@ -53,6 +53,7 @@ static void set_str(char **dst, const char *s)
  * agent sent none. */
 static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus)
 {
+    engine_assert_locked(j);
     bool created = false;
     engine_node_t *n = nodes_get(j->nodes, an->name, &created);
     bool changed = created || n->state == NODE_LOST;
@@ -94,6 +95,7 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
 static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t *t,
                          const char **acks, size_t *nacks, int64_t now)
 {
+    engine_assert_locked(j);
     const char *id = t->attempt_id;
     bool exited = t->state == AGENTWIRE_EXITED || t->state == AGENTWIRE_FAILED_TO_START;
     char name[PAI_MAX_NAME + 1], role[PAI_MAX_NAME + 1];
@@ -247,6 +249,7 @@ static void desired_set(const engine_node_t *n, agentwire_resp_t *m, json_t *hol
  * poll_gen moves past gen) or the deadline.  False when superseded. */
 static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
 {
+    engine_assert_locked(j);
     if (wait_ms <= 0)
         return true;
     if (wait_ms > MAX_WAIT_MS)
@@ -306,7 +309,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_
     size_t nacks = 0;
     json_t *gpus = req.node.has_gpus ? agentwire_gpus_encode(req.node.gpus, req.node.ngpus) : NULL;
 
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     engine_node_t *n = register_node(j, &req.node, gpus);
     uint64_t gen = ++n->poll_gen;
     pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
@@ -325,7 +328,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_
     /* Acks only once the exits they acknowledge are stored; other changes
      * are stored by the scheduler and timer threads without delaying this. */
     bool dirty = nacks > 0 || n->dirty;
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
 
     if (dirty && engine_flush(j) != PAI_OK) {
         free(acks);
@@ -333,12 +336,12 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
 
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     if (nacks == 0 && n->seq <= known && !long_poll(j, n, known, gen, req.wait_ms))
         *resp = answer(n, known, acks, nacks, true);
     else
         *resp = answer(n, n->seq, acks, nacks, false);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     agentwire_req_clear(&req); /* after the answer: acks point into it */
     return PAI_OK;
 }

@@ -3,12 +3,10 @@
  * lifecycle events, persistence and the timer thread.  The job table is in
  * table.c, start-up restore in restore.c.
  *
- * Locking: one mutex `mu` guards the table, the nodes, the scheduler and
- * every lc_job_t.  Store writes happen outside `mu`; `flush_mu` orders them
- * so that a job's records reach the store in version order (the flusher
- * encodes under `mu`, writes under `flush_mu` only).  Threads that changed
- * something call engine_flush() before answering: waiting on flush_mu while
- * another thread writes batches many changes into one commit.
+ * Locking: the rules are in engine_int.h ("Locking"); the lock wrappers
+ * that check them are here.  Threads that changed something call
+ * engine_flush() before answering: waiting on flush_mu while another thread
+ * writes batches many changes into one commit.
  *
  * Procedure of one event (submission, agent report, node loss, timer):
  *   1. lock mu; apply the event to the lc_job_t (lifecycle.c);
@@ -36,6 +34,44 @@
 
 #define TIMER_TICK_MS 250
 #define MAX_EVENTS    32
+
+/* ---------------------------------------------------------------- locks */
+
+/* The engine whose mu this thread holds (NULL: none).  Per thread, so the
+ * checks need no atomics; a thread holds at most one engine's mu. */
+static _Thread_local const engine_t *held_by_me;
+
+void engine_lock(engine_t *j)
+{
+    assert(held_by_me != j && "the engine lock is not recursive");
+    pthread_mutex_lock(&j->mu); /* lock-ok: the wrapper */
+    held_by_me = j;
+    store_io_forbid(true);
+}
+
+void engine_unlock(engine_t *j)
+{
+    engine_assert_locked(j);
+    store_io_forbid(false);
+    held_by_me = NULL;
+    pthread_mutex_unlock(&j->mu); /* lock-ok: the wrapper */
+}
+
+void engine_flush_lock(engine_t *j)
+{
+    assert(!engine_holds_lock(j) && "flush_mu is taken before mu, never under it");
+    pthread_mutex_lock(&j->flush_mu); /* lock-ok: the wrapper */
+}
+
+void engine_flush_unlock(engine_t *j)
+{
+    pthread_mutex_unlock(&j->flush_mu); /* lock-ok: the wrapper */
+}
+
+bool engine_holds_lock(const engine_t *j)
+{
+    return held_by_me == j;
+}
 
 lc_reaction_t engine_exit_reaction(int code)
 {
@@ -92,6 +128,7 @@ void engine_event(lc_job_t *job, const char *type, const char *reason, const cha
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     /* A compacted job's record is complete in the store; re-encoding it
      * from memory would lose its attempts. */
     if (job->dirty || job->pending || job->compacted)
@@ -106,6 +143,7 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job)
 /* Queue job in the scheduler (a first attempt, a retry, or after restart). */
 void engine_enqueue(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     if (job->queued)
         return;
     sched_role_t roles[PAI_MAX_TASK_ROLES];
@@ -161,38 +199,49 @@ static int role_ports(const lc_role_t *r)
     return n;
 }
 
-/* The roles' commands and images, from the "jobcmd" record when they are
- * not in memory (a waiting job does not keep them).  False on failure. */
-bool engine_load_cmds(engine_t *j, lc_job_t *job)
+/* A waiting job does not keep its roles' commands and images in memory
+ * (they are in its "jobcmd" record). */
+static bool lacks_cmds(const lc_job_t *job)
 {
-    bool need = false;
     for (int r = 0; job->roles && r < job->nroles; r++)
-        need = need || !job->roles[r].command;
-    if (!need)
-        return true;
+        if (!job->roles[r].command)
+            return true;
+    return false;
+}
+
+/* The "jobcmd" record of job `name`, parsed (new reference); NULL and *rc
+ * on failure (PAI_E_NOT_FOUND also when the record is unreadable). */
+static json_t *read_cmds(engine_t *j, const char *name, pai_err_t *rc)
+{
+    engine_assert_unlocked(j);
     char *text = NULL;
-    if (store_get(j->st, "jobcmd", job->name, &text) != PAI_OK)
-        return false;
+    *rc = store_get(j->st, "jobcmd", name, &text);
+    if (*rc != PAI_OK)
+        return NULL;
     json_t *rec = json_loads(text, 0, NULL);
     free(text);
+    if (!rec)
+        *rc = PAI_E_NOT_FOUND;
+    return rec;
+}
+
+bool engine_load_cmds(engine_t *j, lc_job_t *job)
+{
+    if (!lacks_cmds(job))
+        return true;
+    pai_err_t rc;
+    json_t *rec = read_cmds(j, job->name, &rc);
     bool ok = rec && codec_cmds_decode(rec, job);
     json_decref(rec);
     return ok;
 }
 
-/* BIND: give every task its node, GPUs and ports; start the attempt. */
+/* BIND: give every task its node, GPUs and ports; start the attempt.  The
+ * roles' commands are not needed yet: engine_flush() reads them from the
+ * store (without mu) before the attempt becomes durable, and only durable
+ * attempts are sent to agents. */
 static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int64_t now)
 {
-    if (!engine_load_cmds(j, job)) {
-        log_error("job=%s its commands are missing from the store", job->name);
-        engine_sched_forget(j, job->name);
-        job->queued = false;
-        lc_effects_t fx = {0};
-        lc_fail_waiting(job, EXIT_CREATION_PERMANENT, "the job's commands could not be read", now,
-                        &fx);
-        engine_apply(j, job, &fx, now);
-        return;
-    }
     lc_place_t **rows = xcalloc((size_t)job->nroles, sizeof(*rows));
     int **ports = xcalloc(d->n_tasks + 1, sizeof(*ports));
     for (int r = 0; r < job->nroles; r++)
@@ -295,6 +344,7 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
 
 void engine_schedule(engine_t *j, int64_t now)
 {
+    engine_assert_locked(j);
     for (int round = 0; round < 4 && j->pass.need; round++) {
         j->pass.need = false;
         const sched_decision_t *d = NULL;
@@ -313,6 +363,7 @@ void engine_schedule(engine_t *j, int64_t now)
 
 void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now)
 {
+    engine_assert_locked(j);
     if (fx->changed)
         engine_mark_dirty(j, job);
     nodes_sync_job(j->nodes, job);
@@ -346,7 +397,19 @@ typedef struct {
     lc_job_t *job;
     uint32_t version;
     bool final;
+    bool need_cmds;    /* bound while its commands were in the store only */
+    json_t *cmds;      /* its "jobcmd" record, read without mu */
+    pai_err_t cmds_rc; /* why cmds is NULL */
 } flushed_t;
+
+/* One flush: n job records then nn node records, and what to do with each
+ * job once the batch is committed. */
+typedef struct {
+    store_op_t *ops;
+    char **texts;
+    flushed_t *done;
+    size_t n, nn;
+} flush_batch_t;
 
 /* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
  * committed; only durable (2) ones are sent to agents, so an attempt id is
@@ -372,6 +435,7 @@ static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
 
 void engine_sched_forget(engine_t *j, const char *job)
 {
+    engine_assert_locked(j);
     pai_err_t rc = sched_release(j->sched, job);
     if (rc == PAI_E_NO_JOB) /* not bound: waiting, then */
         rc = sched_cancel(j->sched, job);
@@ -388,24 +452,56 @@ void engine_flush_or_retry(engine_t *j)
         log_info("engine: the records not persisted are retried at the next tick");
 }
 
-pai_err_t engine_flush(engine_t *j)
+/* The tasks of a bound job whose commands are missing from the store fail
+ * (they cannot run), as a node loss fails them. */
+static void fail_without_cmds(engine_t *j, lc_job_t *job)
 {
-    pthread_mutex_lock(&j->flush_mu);
-    pthread_mutex_lock(&j->mu);
-    size_t n = j->persist.ndirty, nn = 0;
-    store_op_t *ops = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(*ops));
-    char **texts = xcalloc(n + nodes_count(j->nodes) + 1, sizeof(char *));
-    flushed_t *done = xcalloc(n + 1, sizeof(*done));
+    int64_t now = engine_now_ms(j);
+    log_error("job=%s its commands are missing from the store", job->name);
+    for (int r = 0; r < job->nroles; r++)
+        for (int i = 0; i < job->roles[r].instances; i++) {
+            lc_effects_t fx = {0};
+            lc_task_exited(job, r, i, EXIT_CREATION_PERMANENT,
+                           "the job's commands could not be read", now, engine_exit_reaction, &fx);
+            engine_apply(j, job, &fx, now);
+        }
+}
+
+/* Give a bound job the commands read for it.  False when the store could
+ * not answer: the attempt stays not durable and the next flush tries again. */
+static bool attach_cmds(engine_t *j, const flushed_t *f)
+{
+    if (!lacks_cmds(f->job) || (f->cmds && codec_cmds_decode(f->cmds, f->job)))
+        return true;
+    if (f->cmds_rc != PAI_OK && f->cmds_rc != PAI_E_NOT_FOUND)
+        return false;
+    fail_without_cmds(j, f->job);
+    return true;
+}
+
+/* Step 1 (mu held): encode every dirty job and node. */
+static void flush_encode(engine_t *j, flush_batch_t *b)
+{
+    engine_assert_locked(j);
+    size_t n = j->persist.ndirty, cap = n + nodes_count(j->nodes) + 1;
+    b->ops = xcalloc(cap, sizeof(*b->ops));
+    b->texts = xcalloc(cap, sizeof(char *));
+    b->done = xcalloc(n + 1, sizeof(*b->done));
     for (size_t i = 0; i < n; i++) {
         lc_job_t *job = j->persist.dirty[i];
         job->dirty = false;
         json_t *rec = codec_job_encode(job);
-        texts[i] = json_dumps(rec, JSON_COMPACT);
+        b->texts[i] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
         mark_durable(j, job, 0, 1);
-        ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, texts[i]};
-        done[i] = (flushed_t){job, job->version, lc_job_state_final(job->state)};
+        b->ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, b->texts[i]};
+        bool final = lc_job_state_final(job->state);
+        b->done[i] = (flushed_t){.job = job,
+                                 .version = job->version,
+                                 .final = final,
+                                 .need_cmds = !final && job->atts && lacks_cmds(job)};
     }
+    b->n = n;
     j->persist.ndirty = 0;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         engine_node_t *node = nodes_at(j->nodes, k);
@@ -416,39 +512,70 @@ pai_err_t engine_flush(engine_t *j)
             xjson_pack("{ss ss? si sI ss* sO* ss*}", "name", node->name, "address", node->address,
                        "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
                        node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
-        texts[n + nn] = json_dumps(rec, JSON_COMPACT);
+        size_t at = b->n + b->nn++;
+        b->texts[at] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);
-        ops[n + nn] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, texts[n + nn]};
-        nn++;
+        b->ops[at] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, b->texts[at]};
     }
-    pthread_mutex_unlock(&j->mu);
-    pai_err_t rc = PAI_OK;
-    if (n + nn > 0)
-        rc = store_batch(j->st, ops, n + nn);
-    if (rc != PAI_OK)
-        log_error("persisting %zu job records failed: %s", n, pai_err_msg(rc));
-    pthread_mutex_lock(&j->mu);
-    for (size_t i = 0; i < n; i++) {
-        lc_job_t *job = done[i].job;
-        if (rc != PAI_OK) {
+}
+
+/* Step 3 (mu held): the batch committed (rc PAI_OK) or not. */
+static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
+{
+    engine_assert_locked(j);
+    for (size_t i = 0; i < b->n; i++) {
+        const flushed_t *f = &b->done[i];
+        lc_job_t *job = f->job;
+        if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
             engine_mark_dirty(j, job);
             continue;
         }
         mark_durable(j, job, 1, 2);
         /* Finished and unchanged since encoded: its attempts now live in
          * the store only. */
-        if (done[i].final && job->version == done[i].version && !job->compacted && !job->dirty) {
+        if (f->final && job->version == f->version && !job->compacted && !job->dirty) {
             lc_job_compact(job);
             job->compacted = true;
         }
     }
-    pthread_mutex_unlock(&j->mu);
-    pthread_mutex_unlock(&j->flush_mu);
-    for (size_t i = 0; i < n + nn; i++)
-        free(texts[i]);
-    free(texts);
-    free(ops);
-    free(done);
+}
+
+static void flush_batch_free(flush_batch_t *b)
+{
+    for (size_t i = 0; i < b->n + b->nn; i++)
+        free(b->texts[i]);
+    for (size_t i = 0; i < b->n; i++)
+        json_decref(b->done[i].cmds);
+    free(b->texts);
+    free(b->ops);
+    free(b->done);
+}
+
+/* Encode under mu, write without it; flush_mu keeps the versions in order
+ * and keeps every job in the batch alive (deletion takes it). */
+pai_err_t engine_flush(engine_t *j)
+{
+    flush_batch_t b = {0};
+    engine_flush_lock(j);
+    engine_lock(j);
+    flush_encode(j, &b);
+    engine_unlock(j);
+    /* Step 2: the commands of newly bound jobs, then one commit. */
+    for (size_t i = 0; i < b.n; i++)
+        if (b.done[i].need_cmds)
+            b.done[i].cmds = read_cmds(j, b.ops[i].key, &b.done[i].cmds_rc);
+    pai_err_t rc = PAI_OK;
+    if (b.n + b.nn > 0) {
+        engine_assert_unlocked(j);
+        rc = store_batch(j->st, b.ops, b.n + b.nn);
+    }
+    if (rc != PAI_OK)
+        log_error("persisting %zu job records failed: %s", b.n, pai_err_msg(rc));
+    engine_lock(j);
+    flush_settle(j, &b, rc);
+    engine_unlock(j);
+    engine_flush_unlock(j);
+    flush_batch_free(&b);
     return rc;
 }
 
@@ -486,6 +613,7 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
 
 void engine_tick(engine_t *j)
 {
+    engine_assert_locked(j);
     int64_t mono = engine_mono_ms(j), now = engine_now_ms(j);
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         engine_node_t *n = nodes_at(j->nodes, k);
@@ -509,7 +637,7 @@ void engine_tick(engine_t *j)
 static void *timer_main(void *arg)
 {
     engine_t *j = arg;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     while (!j->threads.stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -523,12 +651,12 @@ static void *timer_main(void *arg)
             break;
         engine_tick(j);
         bool dirty = j->persist.ndirty > 0;
-        pthread_mutex_unlock(&j->mu);
+        engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
-        pthread_mutex_lock(&j->mu);
+        engine_lock(j);
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return NULL;
 }
 
@@ -536,12 +664,14 @@ static void *timer_main(void *arg)
 
 void engine_kick(engine_t *j)
 {
+    engine_assert_locked(j);
     if (j->pass.need)
         pthread_cond_signal(&j->pass.cv);
 }
 
 void engine_wait_pass(engine_t *j)
 {
+    engine_assert_locked(j);
     if (!j->threads.sched_started) { /* no_threads (or start-up): the pass runs here */
         j->pass.need = true;
         engine_run_pass(j);
@@ -556,6 +686,7 @@ void engine_wait_pass(engine_t *j)
 
 bool engine_queue_short(const engine_t *j)
 {
+    engine_assert_locked(j);
     const sched_vc_status_t *rows = j->pass.vc_rows;
     int waiting = 0;
     for (size_t i = 0; rows && i < j->pass.nvc_rows; i++)
@@ -564,8 +695,9 @@ bool engine_queue_short(const engine_t *j)
     return waiting < ENGINE_SHORT_QUEUE;
 }
 
-static void snapshot_vcs(engine_t *j)
+void engine_snapshot_vcs(engine_t *j)
 {
+    engine_assert_locked(j);
     sched_vc_status_t *rows = j->pass.vc_rows;
     if (!rows)
         j->pass.vc_rows = rows = xcalloc(64, sizeof(*rows));
@@ -575,8 +707,9 @@ static void snapshot_vcs(engine_t *j)
 
 void engine_run_pass(engine_t *j)
 {
+    engine_assert_locked(j);
     engine_schedule(j, engine_now_ms(j));
-    snapshot_vcs(j);
+    engine_snapshot_vcs(j);
     j->pass.done++;
     pthread_cond_broadcast(&j->pass.done_cv);
 }
@@ -588,7 +721,7 @@ void engine_run_pass(engine_t *j)
 static void *scheduler_main(void *arg)
 {
     engine_t *j = arg;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     while (!j->threads.stopping) {
         if (!j->pass.need) {
             pthread_cond_wait(&j->pass.cv, &j->mu);
@@ -598,7 +731,7 @@ static void *scheduler_main(void *arg)
         engine_run_pass(j);
         int64_t dt = time_mono_us() - t0;
         bool dirty = j->persist.ndirty > 0; /* read under mu: submissions change it */
-        pthread_mutex_unlock(&j->mu);
+        engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
         /* Duty cycle at most one half: a pass over a long queue holds the
@@ -607,15 +740,16 @@ static void *scheduler_main(void *arg)
             struct timespec ts = {0, (long)(dt < 50000 ? dt : 50000) * 1000L};
             nanosleep(&ts, NULL);
         }
-        pthread_mutex_lock(&j->mu);
+        engine_lock(j);
     }
     pthread_cond_broadcast(&j->pass.done_cv);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return NULL;
 }
 
 void engine_refresh_reason(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     if (job->state != JOB_WAITING || job->refused)
         return;
     char *why = NULL, buf[SCHED_EXPLAIN_MAX];
@@ -673,6 +807,7 @@ static pai_err_t make_sched(engine_t *j, sched_t **out, pai_error_t *e)
     const char *fallback = o->hived_config && *o->hived_config ? o->hived_config : "nodes";
     char *stored = NULL, why[PAI_ERROR_MSG_MAX] = "";
     /* A VC change at run time stored the whole config; it wins over the file. */
+    engine_assert_unlocked(j);
     pai_err_t rc = store_get(j->st, "meta", "hived_config", &stored);
     if (rc != PAI_OK && rc != PAI_E_NOT_FOUND) /* NOT_FOUND: no VC was ever changed */
         log_error("the stored scheduler config cannot be read (%s); using %s", pai_err_msg(rc),
@@ -757,9 +892,7 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pai_err_t rc = make_sched(j, &j->sched, e);
     if (rc != PAI_OK)
         goto fail;
-    pthread_mutex_lock(&j->mu);
-    rc = engine_restore(j);
-    pthread_mutex_unlock(&j->mu);
+    rc = engine_restore(j); /* no threads yet; it locks per record */
     if (rc != PAI_OK) {
         pai_error_set(e, rc, "loading jobs from the store failed: %s", pai_err_msg(rc));
         goto fail;
@@ -776,11 +909,11 @@ fail:
 
 pai_err_t engine_tick_now(engine_t *j)
 {
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     engine_tick(j);
     if (!j->threads.sched_started && j->pass.need)
         engine_run_pass(j);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return engine_flush(j);
 }
 
@@ -788,14 +921,14 @@ void engine_quiesce(engine_t *j)
 {
     if (!j)
         return;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     j->threads.stopping = true;
     pthread_cond_broadcast(&j->threads.timer_cv);
     pthread_cond_broadcast(&j->pass.cv);
     pthread_cond_broadcast(&j->pass.done_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
 }
 
 void engine_free(engine_t *j)

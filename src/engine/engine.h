@@ -18,6 +18,10 @@
  *    (VC permission, storage mounts, the clock) and the store it is given;
  *    every decision reads the ops' clock, so a test drives time.
  *
+ * Locking: the engine's rules (which mutex guards what, lock order, no store
+ * I/O under the engine lock) are stated once in engine_int.h, "Locking".  The
+ * functions below take the locks themselves: call them without any.
+ *
  * Data flow: REST submit -> store -> sched_submit -> sched_schedule -> BIND
  * -> lc_attempt_begin -> node desired sets (seq++) -> agent long-poll ->
  * agent runs -> sync reports exit -> lc_task_exited -> completion/retry ->

@@ -2,11 +2,51 @@
  * engine_int.h - internals of the job engine shared by its files (every
  * file in src/engine).  Everything here is called with j->mu held unless it
  * says otherwise.
+ *
+ * Locking - the engine's rules, stated once (engine.h points here):
+ *
+ *   mu        guards every field of struct engine below it, every lc_job_t,
+ *             every engine_node_t and the scheduler.  It is held for short,
+ *             CPU-only work: a REST call's lookup or change, one agent
+ *             report, one scheduling pass.
+ *   flush_mu  serialises store writes that must keep an order: job records
+ *             (engine_flush, a compacted job's tags, a job's deletion) reach
+ *             the store in version order, and a VC change's config write and
+ *             scheduler swap are not interleaved with another VC change.  It
+ *             is held across store I/O.
+ *   order     flush_mu before mu; never flush_mu while holding mu.  The
+ *             condition variables (pass.cv, pass.done_cv, threads.timer_cv,
+ *             each node's cv) wait on mu.
+ *   no store I/O under mu.  On PostgreSQL a store call is a network round
+ *             trip, and mu stops every API call, agent and the scheduler.
+ *             Read what a change needs from the store before locking, write
+ *             what it produced after unlocking (engine_flush encodes under
+ *             mu and writes without it).
+ *   who locks the functions of engine.h take the locks themselves and are
+ *             called without them; the functions of this header expect mu
+ *             held unless their comment says "without mu".
+ *   reads     a field needed after unlocking is copied while locked; nothing
+ *             reads engine state after engine_unlock() (lc_job_t pointers
+ *             stay valid only while mu or flush_mu is held: deletion takes
+ *             both).
+ *   one exit  a function that locks unlocks once, at its `out:` label.
+ *
+ * Checked: mu and flush_mu are taken only through engine_lock() and
+ * engine_flush_lock() (scripts/check-style.sh), which record in a
+ * thread-local which engine's mu this thread holds.  engine_assert_locked()
+ * opens every function that expects mu; engine_assert_unlocked() opens the
+ * engine's store I/O and engine_flush_lock() (lock order); and while a thread
+ * holds mu the store refuses every call from it (store_io_forbid), wherever
+ * the call comes from.  All are assert()s: on in every build without NDEBUG
+ * (the default, so every test runs them).  CI also runs the threaded tests
+ * under ThreadSanitizer (make TSAN=1, .ci/run).
  */
 #ifndef PAI_ENGINE_ENGINE_INT_H
 #define PAI_ENGINE_ENGINE_INT_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "common/strmap.h"
 #include "engine/nodes.h"
@@ -23,8 +63,8 @@
  */
 struct engine {
     /* engine.c: the core, set by engine_new and fixed after it. */
-    pthread_mutex_t mu;       /* everything below */
-    pthread_mutex_t flush_mu; /* orders store writes of job records */
+    pthread_mutex_t mu;       /* everything below (Locking, above) */
+    pthread_mutex_t flush_mu; /* orders store writes (Locking, above) */
     store_t *st;
     engine_ops_t ops; /* authorization, storage mounts, the clock */
     engine_opts_t opts;
@@ -57,7 +97,7 @@ struct engine {
         uint64_t done;          /* passes completed */
         pthread_cond_t cv;      /* wakes the scheduler thread (need) */
         pthread_cond_t done_cv; /* broadcast after every pass */
-        void *vc_rows;          /* sched_vc_status_t[] snapshot taken after each pass */
+        void *vc_rows;          /* sched_vc_status_t[] (engine_snapshot_vcs) */
         size_t nvc_rows;
     } pass;
 
@@ -82,6 +122,18 @@ struct engine {
         uint64_t submitted, refused_at_submit;
     } stats;
 };
+
+/* Take and release mu (and record that this thread holds it). */
+void engine_lock(engine_t *j);
+void engine_unlock(engine_t *j);
+/* Take and release flush_mu; called without mu (lock order). */
+void engine_flush_lock(engine_t *j);
+void engine_flush_unlock(engine_t *j);
+/* True when this thread holds j->mu (through engine_lock). */
+bool engine_holds_lock(const engine_t *j);
+#define engine_assert_locked(j) assert(engine_holds_lock(j) && "caller holds the engine lock")
+#define engine_assert_unlocked(j)                                                                  \
+    assert(!engine_holds_lock(j) && "no store I/O under the engine lock")
 
 /* The engine's clock (ops.now_ms, else the real one): every decision reads
  * it, never time_wall_ms() directly.  Any thread, no lock needed. */
@@ -108,6 +160,9 @@ void engine_schedule(engine_t *j, int64_t now_ms);
 void engine_kick(engine_t *j);
 /* One pass now (mu held), counted like the scheduler thread's. */
 void engine_run_pass(engine_t *j);
+/* Take pass.vc_rows from the scheduler: after every pass, and after a VC
+ * change swaps the scheduler (the rows' strings point into it). */
+void engine_snapshot_vcs(engine_t *j);
 /* Wait (mu held) until a pass that starts after now has completed. */
 void engine_wait_pass(engine_t *j);
 /* Fewer than ENGINE_SHORT_QUEUE jobs waited after the last pass. */
@@ -127,6 +182,8 @@ void engine_refresh_reason(engine_t *j, lc_job_t *job);
 void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t now_ms);
 void engine_node_to_sched(engine_t *j, engine_node_t *n);
 void engine_tick(engine_t *j);
+/* Load every node and job from the store (start-up, before the threads;
+ * without mu: it reads the store and locks per record). */
 pai_err_t engine_restore(engine_t *j);
 
 /* Take job out of the scheduler, bound (release) or waiting (cancel), for a
@@ -138,14 +195,17 @@ void engine_sched_forget(engine_t *j, const char *job);
  * there and the records stay dirty, so the next timer tick retries them. */
 void engine_flush_or_retry(engine_t *j);
 
-/* Load the roles' commands and images from the store when not in memory. */
+/* Load the roles' commands and images from the store when not in memory.
+ * Without mu, on a job no other thread can reach yet (restore). */
 bool engine_load_cmds(engine_t *j, lc_job_t *job);
 /* Give a running job's allocations to scheduler s (restart, VC change). */
 pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
 /* A YAML document as JSON (plain scalars typed: integers, booleans, null);
  * NULL when it does not parse.  New reference. */
 
-/* Persist every dirty job and node (takes the locks itself; call WITHOUT mu). */
+/* Persist every dirty job and node (takes the locks itself; call without mu).
+ * Also loads the commands of newly bound jobs before their tasks become
+ * durable, i.e. visible to agents (bind_job in engine.c). */
 pai_err_t engine_flush(engine_t *j);
 
 /* The scheduler options every scheduler this engine builds uses (start-up

@@ -132,6 +132,7 @@ static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t 
         store_op_t ops[3] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
                              {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
                              {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext}};
+        engine_assert_unlocked(j);
         rc = store_batch(j->st, ops, 3);
     }
     free(rtext);
@@ -145,26 +146,23 @@ static void unstore_job(engine_t *j, const char *name)
     store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
                          {STORE_OP_DEL, "jobcfg", name, 0, NULL},
                          {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+    engine_assert_unlocked(j);
     if (store_batch(j->st, ops, 3) != PAI_OK)
         log_error("job=%s could not delete the refused job's records", name);
 }
 
-/* Steps 2-4 for a parsed job. */
-static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, pai_error_t *e)
+/* Step 2 (mu held): the checks at submission, then the job's place in the
+ * table (pending: not listed yet). */
+static pai_err_t reserve(engine_t *j, lc_job_t *job, pai_error_t *e)
 {
-    pthread_mutex_lock(&j->mu);
-    if (engine_map_get(j, job->name)) {
-        pthread_mutex_unlock(&j->mu);
+    engine_assert_locked(j);
+    if (engine_map_get(j, job->name))
         return pai_error_set(e, PAI_E_CONFLICT_JOB, PAI_MSG_CONFLICT_JOB, job->name);
-    }
-    if (!engine_vc_known(j, job->vc)) {
-        pthread_mutex_unlock(&j->mu);
+    if (!engine_vc_known(j, job->vc))
         return pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, job->vc);
-    }
     char *never = engine_never_fits(j, job);
     if (never) {
         j->stats.refused_at_submit++;
-        pthread_mutex_unlock(&j->mu);
         pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name, never);
         free(never);
         return PAI_E_INVALID;
@@ -172,16 +170,17 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     job->seq = j->table.next_seq++;
     job->pending = true;
     engine_table_add(j, job);
-    pthread_mutex_unlock(&j->mu);
+    return PAI_OK;
+}
 
-    pai_err_t rc = store_job(j, job, yaml, len);
-    if (rc == PAI_E_CONFLICT_JOB)
-        pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
-    else if (rc != PAI_OK)
-        pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
-
-    pthread_mutex_lock(&j->mu);
-    /* Stored: a waiting job need not hold its commands (loaded at bind). */
+/* Step 4 (mu held): queue the stored job (rc: how storing it went) and
+ * publish it, or take it out of the table.  True when the scheduler refused
+ * it (its records are to be deleted). */
+static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, pai_error_t *e)
+{
+    engine_assert_locked(j);
+    /* Stored: a waiting job need not hold its commands (engine_flush reads
+     * them back once it is bound). */
     for (int r = 0; rc == PAI_OK && r < job->nroles; r++) {
         FREE_NULL(&job->roles[r].command);
         FREE_NULL(&job->roles[r].image);
@@ -217,7 +216,25 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
         }
         j->stats.submitted++;
     }
-    pthread_mutex_unlock(&j->mu);
+    return refused;
+}
+
+/* Steps 2-4 for a parsed job. */
+static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, pai_error_t *e)
+{
+    engine_lock(j);
+    pai_err_t rc = reserve(j, job, e);
+    engine_unlock(j);
+    if (rc != PAI_OK)
+        return rc;
+    rc = store_job(j, job, yaml, len);
+    if (rc == PAI_E_CONFLICT_JOB)
+        pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
+    else if (rc != PAI_OK)
+        pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
+    engine_lock(j);
+    bool refused = publish(j, job, rc, e);
+    engine_unlock(j);
     if (refused) {
         unstore_job(j, job->name);
         return PAI_E_INVALID;
@@ -256,9 +273,9 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     }
     /* An unknown VC is reported before the permission check, as OpenPAI
      * does (NoVirtualClusterError rather than ForbiddenUserError). */
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     bool vc_known = engine_vc_known(j, spec->virtual_cluster);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     if (!vc_known) {
         rc = pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, spec->virtual_cluster);
         job_spec_free(spec);
@@ -280,11 +297,16 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     job_spec_free(spec);
     set_mounts(job, mounts);
     json_decref(mounts);
+    /* Copied while the job is private: once admitted, another request may
+     * stop and delete it. */
+    char *name = xstrdup(job->name);
     rc = admit(j, job, yaml, len, e);
-    if (rc == PAI_OK)
-        *name_out = xstrdup(job->name);
-    else
+    if (rc == PAI_OK) {
+        *name_out = name;
+    } else {
+        free(name);
         lc_job_free(job);
+    }
     return rc;
 }
 
@@ -440,7 +462,7 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
     if (f->offset < 0 || f->limit < 0)
         return pai_error_set(e, PAI_E_INVALID, "offset and limit must be >= 0");
     int64_t limit = f->limit ? f->limit : 5000;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));
     size_t n = 0;
     for (size_t i = 0; i < j->table.nlist; i++)
@@ -456,7 +478,7 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
         size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
         json_array_append_new(data, codec_render_summary(sel[idx]));
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     free(sel);
     *out = f->with_total ? xjson_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
     return PAI_OK;
@@ -479,20 +501,21 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
                           json_t **out, pai_error_t *e)
 {
     *out = NULL;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
-    if (!job || job->pending) {
-        pthread_mutex_unlock(&j->mu);
-        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    }
-    if (!job->compacted) {
+    bool found = job && !job->pending, stored = found && job->compacted;
+    if (found && !stored) {
         engine_refresh_reason(j, job);
         *out = fn(job, v);
-        pthread_mutex_unlock(&j->mu);
-        return PAI_OK;
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
+    if (!found)
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (!stored)
+        return PAI_OK;
+    /* Compacted: read back without mu. */
     char *text = NULL;
+    engine_assert_unlocked(j);
     pai_err_t rc = store_get(j->st, "job", name, &text);
     if (rc == PAI_E_NOT_FOUND) /* deleted meanwhile */
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
@@ -592,13 +615,13 @@ pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, con
         return rc;
     if (!o) /* no such task attempt, or it never ran on a node */
         return pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     engine_node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
     if (n && n->log_url) {
         *log_url = xstrdup(n->log_url);
         *attempt_id = xstrdup(json_string_value(json_object_get(o, "id")));
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     json_decref(o);
     /* a node that serves no logs */
     return *log_url ? PAI_OK : pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
@@ -611,6 +634,7 @@ pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_erro
     if (!engine_owner_check(j, name, "", &owner))
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     char *text = NULL;
+    engine_assert_unlocked(j);
     pai_err_t rc = store_get(j->st, "jobcfg", name, &text);
     if (rc == PAI_E_NOT_FOUND)
         return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
@@ -660,15 +684,10 @@ static json_t *event_out(const json_t *e)
     return o;
 }
 
-pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out,
-                        pai_error_t *e)
+/* The events of job (mu held), newest first, as the answer's data. */
+static json_t *job_events(engine_t *j, lc_job_t *job, const char *type)
 {
-    pthread_mutex_lock(&j->mu);
-    lc_job_t *job = engine_map_get(j, name);
-    if (!job || job->pending) {
-        pthread_mutex_unlock(&j->mu);
-        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    }
+    engine_assert_locked(j);
     json_t *data = json_array();
     json_t *ev = job->events;
     if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
@@ -689,7 +708,18 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
             continue;
         json_array_append_new(data, event_out(one));
     }
-    pthread_mutex_unlock(&j->mu);
+    return data;
+}
+
+pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out,
+                        pai_error_t *e)
+{
+    engine_lock(j);
+    lc_job_t *job = engine_map_get(j, name);
+    json_t *data = job && !job->pending ? job_events(j, job, type) : NULL;
+    engine_unlock(j);
+    if (!data)
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
     return PAI_OK;
 }
@@ -698,12 +728,12 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
 
 bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *is_owner)
 {
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
     bool found = job && !job->pending;
     *is_owner = found && user && strlen(user) == job->user_len &&
                 strncmp(job->name, user, job->user_len) == 0;
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return found;
 }
 
@@ -718,37 +748,43 @@ static pai_err_t flush_for(engine_t *j, const char *name, pai_error_t *e)
     return rc;
 }
 
+/* executionType STOP (mu held). */
+static void stop_job(engine_t *j, lc_job_t *job, int64_t now)
+{
+    engine_assert_locked(j);
+    lc_effects_t fx = {0};
+    bool was_waiting = job->state == JOB_WAITING;
+    lc_stop(job, now, &fx);
+    if (was_waiting && job->queued) {
+        engine_sched_forget(j, job->name);
+        job->queued = false;
+        j->pass.need = true;
+    }
+    if (!job->compacted)
+        engine_event(job, "Normal", "StopRequested", "executionType STOP", now);
+    engine_apply(j, job, &fx, now);
+    engine_kick(j);
+}
+
 pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop, pai_error_t *e)
 {
     int64_t now = engine_now_ms(j);
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
-    if (!job || job->pending) {
-        pthread_mutex_unlock(&j->mu);
-        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    }
-    if (stop) {
-        lc_effects_t fx = {0};
-        bool was_waiting = job->state == JOB_WAITING;
-        lc_stop(job, now, &fx);
-        if (was_waiting && job->queued) {
-            engine_sched_forget(j, job->name);
-            job->queued = false;
-            j->pass.need = true;
-        }
-        if (!job->compacted)
-            engine_event(job, "Normal", "StopRequested", "executionType STOP", now);
-        engine_apply(j, job, &fx, now);
-        engine_kick(j);
-    }
+    bool found = job && !job->pending;
+    if (found && stop)
+        stop_job(j, job, now);
     /* START of an existing job: OpenPAI restarts nothing either; accepted. */
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
+    if (!found)
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     return flush_for(j, name, e);
 }
 
 /* Tags of a compacted job: read-modify-write its stored record. */
 static pai_err_t tag_stored(engine_t *j, const char *name, const char *tag, bool add)
 {
+    engine_assert_unlocked(j);
     char *text = NULL;
     pai_err_t rc = store_get(j->st, "job", name, &text);
     if (rc != PAI_OK)
@@ -783,8 +819,8 @@ static pai_err_t tag_stored(engine_t *j, const char *name, const char *tag, bool
 
 pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add, pai_error_t *e)
 {
-    pthread_mutex_lock(&j->flush_mu);
-    pthread_mutex_lock(&j->mu);
+    engine_flush_lock(j);
+    engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
     pai_err_t rc = PAI_OK;
     bool stored = false;
@@ -801,10 +837,10 @@ pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add, p
         if (!stored)
             engine_mark_dirty(j, job);
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     if (rc == PAI_OK && stored && (rc = tag_stored(j, name, tag, add)) != PAI_OK)
         pai_error_set(e, rc, "cannot update the stored tags of job %s: %s", name, pai_err_msg(rc));
-    pthread_mutex_unlock(&j->flush_mu);
+    engine_flush_unlock(j);
     if (rc == PAI_OK && !stored)
         rc = flush_for(j, name, e);
     return rc;
@@ -812,8 +848,8 @@ pai_err_t engine_tag(engine_t *j, const char *name, const char *tag, bool add, p
 
 pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
 {
-    pthread_mutex_lock(&j->flush_mu);
-    pthread_mutex_lock(&j->mu);
+    engine_flush_lock(j);
+    engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
     pai_err_t rc = PAI_OK;
     if (!job || job->pending)
@@ -822,11 +858,12 @@ pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
         rc = pai_error_set(e, PAI_E_INVALID, "job %s has not finished: stop it first", name);
     else
         engine_table_remove(j, job);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     if (rc == PAI_OK) {
         store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
                              {STORE_OP_DEL, "jobcfg", name, 0, NULL},
                              {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+        engine_assert_unlocked(j);
         rc = store_batch(j->st, ops, 3);
         if (rc == PAI_E_NOT_FOUND) /* some of its records were never written */
             rc = PAI_OK;
@@ -837,6 +874,6 @@ pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
                           name, pai_err_msg(rc));
         lc_job_free(job);
     }
-    pthread_mutex_unlock(&j->flush_mu);
+    engine_flush_unlock(j);
     return rc;
 }

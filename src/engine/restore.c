@@ -5,6 +5,10 @@
  * opportunistic when their VC no longer holds them) and re-attached to their
  * nodes' desired sets.  Also the node -> scheduler view shared with run-time
  * VC changes (vcs.c).
+ *
+ * Locking (engine_int.h): the store is read without mu; each record is
+ * decoded first, then added under mu.  Restore runs before the engine's
+ * threads start, so nothing else waits meanwhile.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     json_t *rec = json_loads(text, 0, NULL);
     if (!rec)
         return 0;
+    engine_lock(j);
     bool created;
     engine_node_t *n = nodes_get(j->nodes, key, &created);
     const char *s;
@@ -38,6 +43,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     n->ngpus = (int)json_array_size(n->gpus);
     n->last_seen_ms = engine_mono_ms(j);
     engine_node_to_sched(j, n);
+    engine_unlock(j);
     json_decref(rec);
     return 0;
 }
@@ -57,6 +63,7 @@ sched_node_t engine_sched_node(const engine_node_t *n)
 
 void engine_node_to_sched(engine_t *j, engine_node_t *n)
 {
+    engine_assert_locked(j);
     sched_node_t sn = engine_sched_node(n);
     pai_err_t rc = sched_node_update(j->sched, &sn);
     j->vcs.stale = true;
@@ -106,8 +113,6 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
 /* A running job after a restart: its allocations back into the scheduler. */
 static void restore_running(engine_t *j, lc_job_t *job)
 {
-    if (!engine_load_cmds(j, job))
-        log_error("job=%s its commands are missing from the store", job->name);
     bool down = false;
     pai_err_t rc = engine_sched_restore(j->sched, job, &down);
     if (rc == PAI_OK)
@@ -130,6 +135,12 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
         return 0;
     }
     json_decref(rec);
+    /* A running job's tasks go to agents with their commands: read them
+     * now, before locking (the job is not in the table yet). */
+    bool running = !lc_job_state_final(job->state) && job->state != JOB_WAITING;
+    if (running && !engine_load_cmds(j, job))
+        log_error("job=%s its commands are missing from the store", job->name);
+    engine_lock(j);
     if (seq >= j->table.next_seq)
         j->table.next_seq = seq + 1;
     engine_table_add(j, job);
@@ -143,16 +154,20 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
     } else {
         restore_running(j, job);
     }
+    engine_unlock(j);
     return 0;
 }
 
 pai_err_t engine_restore(engine_t *j)
 {
+    engine_assert_unlocked(j);
     pai_err_t rc = store_scan(j->st, "node", restore_node, j);
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
+    engine_lock(j);
     j->pass.need = true;
     engine_schedule(j, engine_now_ms(j));
     log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
+    engine_unlock(j);
     return rc;
 }

@@ -2,7 +2,7 @@
  * table.c - the job engine's table: a map by name (for lookups), which owns
  * the jobs, and a list in submission order (for queries).  A job is added to the map
  * when it is accepted and published to the list once its record is durable.
- * Callers hold the engine's mutex (see engine.c).
+ * Callers hold the engine's mutex (checked; engine_int.h, "Locking").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,7 @@ static void map_put(engine_t *j, lc_job_t *job)
 
 lc_job_t *engine_map_get(engine_t *j, const char *name)
 {
+    engine_assert_locked(j);
     return j->table.map ? strmap_get(j->table.map, name) : NULL;
 }
 
@@ -58,17 +59,20 @@ static void list_del(engine_t *j, const lc_job_t *job)
 
 void engine_table_add(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     map_put(j, job);
 }
 
 void engine_table_publish(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     job->pending = false;
     list_add(j, job);
 }
 
 void engine_table_remove(engine_t *j, lc_job_t *job)
 {
+    engine_assert_locked(j);
     map_del(j, job);
     if (!job->pending)
         list_del(j, job);

@@ -109,14 +109,14 @@ static void usage_nodes(engine_t *j, engine_usage_t *out)
 void engine_usage(engine_t *j, engine_usage_t *out)
 {
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     sched_summary_t s;
     sched_summary(j->sched, &s);
     out->gpus_total = s.gpus;
     out->gpus_used = s.used_gpus;
     usage_vcs(j, out);
     usage_nodes(j, out);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
 }
 
 static void gauges_free(engine_gauge_t *g, size_t n)

@@ -13,9 +13,16 @@
  *   5. queue every waiting job again;
  *   6. store the new config ("meta", "hived_config"; it wins over the file
  *      at the next start), then swap the schedulers and run a pass.
- * Everything runs under the engine lock, so no decision is lost between the
- * two schedulers.  Only with a HiveD config (hived_config): without one,
- * every node is in the VC "default" and there is nothing to change.
+ * Only with a HiveD config (hived_config): without one, every node is in the
+ * VC "default" and there is nothing to change.
+ *
+ * Locking (engine_int.h): no store I/O under mu, so steps 1-5 run under mu
+ * as a check, the config is stored without mu, and steps 1-5 run again
+ * under mu from the cluster as it is then (jobs may have bound or finished
+ * meanwhile), followed by the swap in the same critical section, so no
+ * decision is lost between the two schedulers.  Should the second run
+ * refuse, the stored config is put back.  flush_mu, held throughout, keeps
+ * two VC changes from interleaving.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +38,7 @@
 /* Steps 2-5 into a new scheduler; the reason goes into e on refusal. */
 static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, pai_error_t *e)
 {
+    engine_assert_locked(j);
     sched_opts_t so = engine_sched_opts(j);
     char *text = json_dumps(cfg, JSON_COMPACT);
     sched_t *s = NULL;
@@ -73,6 +81,7 @@ static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, pai_erro
 /* Swap to s (step 6 without the store) and queue the waiting jobs in it. */
 static void swap(engine_t *j, sched_t *s, json_t *cfg)
 {
+    engine_assert_locked(j);
     sched_t *old = j->sched;
     j->sched = s;
     json_decref(j->vcs.hived);
@@ -84,6 +93,7 @@ static void swap(engine_t *j, sched_t *s, json_t *cfg)
             engine_enqueue(j, job);
         }
     }
+    engine_snapshot_vcs(j); /* the old rows point into the old scheduler */
     sched_free(old);
     j->vcs.stale = true;
     j->pass.need = true;
@@ -122,28 +132,25 @@ static pai_err_t check_cells(const json_t *cells, pai_error_t *e)
     return PAI_OK;
 }
 
-pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created,
-                           pai_error_t *e)
+/* Steps 1-5 (mu held): the changed config in *cfg (new reference) and a
+ * scheduler built from it in *s; on refusal the reason in e. */
+static pai_err_t plan(engine_t *j, const char *vc, const json_t *spec, json_t **cfg, sched_t **s,
+                      bool *created, pai_error_t *e)
 {
-    *created = false;
-    if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc))
-        return pai_error_set(e, PAI_E_INVALID, "a VC name is 1 to 64 of [A-Za-z0-9_-]");
-    pthread_mutex_lock(&j->mu);
-    pai_err_t rc = PAI_OK;
-    json_t *cfg = NULL;
-    sched_t *s = NULL;
-    if (!j->vcs.hived) {
-        rc = pai_error_set(e, PAI_E_INVALID,
-                           "virtual clusters come from the scheduler config: start the server "
-                           "with hived_config to define and change them");
-        goto out;
-    }
-    cfg = json_deep_copy(j->vcs.hived);
-    json_t *vcs = json_object_get(cfg, "virtualClusters");
+    engine_assert_locked(j);
+    *cfg = NULL;
+    *s = NULL;
+    if (!j->vcs.hived)
+        return pai_error_set(e, PAI_E_INVALID,
+                             "virtual clusters come from the scheduler config: start the server "
+                             "with hived_config to define and change them");
+    json_t *c = json_deep_copy(j->vcs.hived);
+    json_t *vcs = json_object_get(c, "virtualClusters");
     if (!json_is_object(vcs)) {
         vcs = json_object();
-        json_object_set_new(cfg, "virtualClusters", vcs);
+        json_object_set_new(c, "virtualClusters", vcs);
     }
+    pai_err_t rc = PAI_OK;
     char who[PAI_MAX_NAME + 1];
     if (!spec) { /* delete */
         if (!json_object_get(vcs, vc))
@@ -165,24 +172,76 @@ pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool
         }
     }
     if (rc == PAI_OK)
-        rc = rebuild(j, cfg, &s, e);
-    if (rc == PAI_OK) {
-        char *text = json_dumps(cfg, JSON_COMPACT);
+        rc = rebuild(j, c, s, e);
+    if (rc == PAI_OK)
+        *cfg = c;
+    else
+        json_decref(c);
+    return rc;
+}
+
+/* Step 6 (without mu): store cfg; *prev gets the config it replaced
+ * (malloc'ed; NULL when there was none) to put back on a late refusal. */
+static pai_err_t store_config(engine_t *j, const json_t *cfg, char **prev, pai_error_t *e)
+{
+    engine_assert_unlocked(j);
+    *prev = NULL;
+    pai_err_t rc = store_get(j->st, "meta", "hived_config", prev);
+    if (rc == PAI_E_NOT_FOUND)
+        rc = PAI_OK;
+    char *text = rc == PAI_OK ? json_dumps(cfg, JSON_COMPACT) : NULL;
+    if (rc == PAI_OK)
         rc = text ? store_put(j->st, "meta", "hived_config", 0, text) : PAI_E_NOMEM;
-        free(text);
-        if (rc != PAI_OK) {
-            pai_error_set(e, rc, "the store is unavailable: %s", pai_err_msg(rc));
-            sched_free(s);
-        }
-    }
+    free(text);
+    if (rc != PAI_OK)
+        pai_error_set(e, rc, "the store is unavailable: %s", pai_err_msg(rc));
+    return rc;
+}
+
+/* Undo step 6 (without mu). */
+static void unstore_config(engine_t *j, const char *prev)
+{
+    engine_assert_unlocked(j);
+    pai_err_t rc = prev ? store_put(j->st, "meta", "hived_config", 0, prev)
+                        : store_del(j->st, "meta", "hived_config");
+    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND)
+        log_error("the refused VC change's config stays stored (%s): the next start uses it",
+                  pai_err_msg(rc));
+}
+
+pai_err_t engine_vc_change(engine_t *j, const char *vc, const json_t *spec, bool *created,
+                           pai_error_t *e)
+{
+    *created = false;
+    if (!vc || !*vc || strlen(vc) > 64 || !str_is_name(vc))
+        return pai_error_set(e, PAI_E_INVALID, "a VC name is 1 to 64 of [A-Za-z0-9_-]");
+    json_t *cfg = NULL;
+    sched_t *s = NULL;
+    char *prev = NULL;
+    engine_flush_lock(j);
+    engine_lock(j);
+    pai_err_t rc = plan(j, vc, spec, &cfg, &s, created, e);
+    engine_unlock(j);
+    if (s)
+        sched_free(s); /* a check: the swap builds its own below */
+    if (rc == PAI_OK)
+        rc = store_config(j, cfg, &prev, e);
+    json_decref(cfg);
+    cfg = NULL;
+    if (rc != PAI_OK)
+        goto out;
+    engine_lock(j);
+    rc = plan(j, vc, spec, &cfg, &s, created, e);
     if (rc == PAI_OK) {
         log_info("vc=%s %s", vc, !spec ? "deleted" : *created ? "created" : "changed");
         swap(j, s, cfg);
-        cfg = NULL;
     }
+    engine_unlock(j);
+    if (rc != PAI_OK)
+        unstore_config(j, prev);
 out:
-    json_decref(cfg);
-    pthread_mutex_unlock(&j->mu);
+    engine_flush_unlock(j);
+    free(prev);
     return rc;
 }
 
@@ -192,6 +251,7 @@ out:
 
 bool engine_vc_known(engine_t *j, const char *vc)
 {
+    engine_assert_locked(j);
     if (j->vcs.stale) {
         sched_vc_status_t *rows = xcalloc(4096, sizeof(*rows));
         size_t n = sched_vc_status(j->sched, rows, 4096);
@@ -220,6 +280,7 @@ bool engine_vc_known(engine_t *j, const char *vc)
 
 char *engine_never_fits(engine_t *j, const lc_job_t *job)
 {
+    engine_assert_locked(j);
     int max_node = 0, vc_gpus = -1;
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         const engine_node_t *n = nodes_at(j->nodes, k);

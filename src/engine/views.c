@@ -58,7 +58,7 @@ static json_t *vc_json(const sched_vc_status_t *rows, size_t n)
 json_t *engine_vcs_json(engine_t *j, const char *only_vc)
 {
     sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     size_t n = sched_vc_status(j->sched, rows, MAX_VC_ROWS);
     if (n > MAX_VC_ROWS)
         n = MAX_VC_ROWS;
@@ -71,7 +71,7 @@ json_t *engine_vcs_json(engine_t *j, const char *only_vc)
             json_object_set_new(all, rows[i].vc, vc_json(&rows[i], k - i));
         i = k;
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     free(rows);
     if (!only_vc)
         return all;
@@ -83,7 +83,7 @@ json_t *engine_vcs_json(engine_t *j, const char *only_vc)
 json_t *engine_skus_json(engine_t *j)
 {
     json_t *out = json_object();
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         engine_node_t *n = nodes_at(j->nodes, k);
         const char *sku = n->gpu_model && n->ngpus ? n->gpu_model : "cpu";
@@ -94,14 +94,14 @@ json_t *engine_skus_json(engine_t *j)
                             xjson_pack("{si si sI}", "gpu", n->ngpus ? 1 : 0, "cpu", n->cpus / per,
                                        "memory", (json_int_t)(n->memory_mb / per)));
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return out;
 }
 
 json_t *engine_nodes_json(engine_t *j)
 {
     json_t *items = json_array();
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     size_t cap = nodes_count(j->nodes) + 1;
     sched_node_status_t *st = xcalloc(cap, sizeof(*st));
     size_t ns = sched_node_status(j->sched, st, cap);
@@ -128,7 +128,7 @@ json_t *engine_nodes_json(engine_t *j)
                        n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
                        used));
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     free(st);
     return xjson_pack("{ss ss so}", "kind", "NodeList", "apiVersion", "v1", "items", items);
 }
@@ -150,13 +150,13 @@ json_t *engine_pods_json(engine_t *j, const char *namespace_)
 {
     json_t *items = json_array();
     bool any_ns = !namespace_ || !*namespace_ || strcmp(namespace_, "default") == 0;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     for (size_t k = 0; any_ns && k < nodes_count(j->nodes); k++) {
         engine_node_t *n = nodes_at(j->nodes, k);
         for (size_t i = 0; i < n->nrefs; i++)
             json_array_append_new(items, pod_json(n, &n->refs[i]));
     }
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
     return xjson_pack("{ss ss so}", "kind", "PodList", "apiVersion", "v1", "items", items);
 }
 
@@ -264,7 +264,7 @@ static void sched_latency(engine_t *j, buf_t *out)
 void engine_metrics(void *ud, buf_t *out)
 {
     engine_t *j = ud;
-    pthread_mutex_lock(&j->mu);
+    engine_lock(j);
     engine_by_state(j, out);
     nodes_by_state(j, out);
     gpus_by_vc(j, out);
@@ -274,5 +274,5 @@ void engine_metrics(void *ud, buf_t *out)
     prom_family(out, "pai_jobs_refused_total", "counter",
                 "Jobs refused at submission because they can never fit.");
     prom_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
-    pthread_mutex_unlock(&j->mu);
+    engine_unlock(j);
 }

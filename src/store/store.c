@@ -8,7 +8,9 @@
  * silently creates an SQLite file named after a URL.
  *
  * Checks shared by every backend live here: NULL arguments and the value
- * bound STORE_MAX_VALUE (PAI_E_TOO_LARGE), so backends agree on them.
+ * bound STORE_MAX_VALUE (PAI_E_TOO_LARGE), so backends agree on them, and
+ * the debug check that no store call happens under a lock that forbids it
+ * (store_io_forbid).
  *
  * Group commit, for every backend: a writer queues its request and waits;
  * one committer thread takes every request queued so far, hands the group
@@ -18,6 +20,7 @@
  * durable (or failed and left no trace).  store_close drains the queue
  * first; a write after that is PAI_E_UNAVAILABLE.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +179,19 @@ static pai_err_t check_ops(const store_op_t *ops, size_t n)
     return PAI_OK;
 }
 
+/* How many locks that forbid store I/O this thread holds (store_io_forbid). */
+static _Thread_local int io_forbidden;
+
+void store_io_forbid(bool on)
+{
+    io_forbidden += on ? 1 : -1;
+}
+
+#define ASSERT_IO_ALLOWED() assert(io_forbidden == 0 && "no store I/O under the engine lock")
+
 static pai_err_t write_ops(store_t *st, const store_op_t *ops, size_t n, bool strict_del)
 {
+    ASSERT_IO_ALLOWED();
     pai_err_t rc = check_ops(ops, n);
     if (rc != PAI_OK)
         return rc;
@@ -213,6 +227,7 @@ pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n)
 pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_out)
 {
     *json_out = NULL;
+    ASSERT_IO_ALLOWED();
     if (!kind || !key)
         return PAI_E_INVALID;
     return st->ops->get(st->be, kind, key, json_out);
@@ -220,6 +235,7 @@ pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_
 
 pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
 {
+    ASSERT_IO_ALLOWED();
     if (!kind || !cb)
         return PAI_E_INVALID;
     return st->ops->scan(st->be, kind, cb, ud);

@@ -21,6 +21,7 @@
 #ifndef PAI_STORE_STORE_H
 #define PAI_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,5 +66,11 @@ typedef struct {
     const char *json; /* NULL for DEL */
 } store_op_t;
 PAI_MUST_CHECK pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n);
+
+/* Debug check for a lock no store I/O may happen under (the job engine's
+ * mu; src/engine/engine_int.h, "Locking"): between store_io_forbid(true) and
+ * store_io_forbid(false) on a thread, every store call on that thread fails
+ * an assert() (builds without NDEBUG).  Calls nest. */
+void store_io_forbid(bool on);
 
 #endif
