@@ -27,6 +27,7 @@
 #include "agent/agent.h"
 #include "common/connlimit.h"
 #include "common/limits.h"
+#include "common/ratelog.h"
 #include "common/util.h"
 
 #define LOGSRV_MAX_CONNS     256u
@@ -38,6 +39,7 @@
 struct logsrv {
     struct MHD_Daemon *d;
     connlimit_t *admit;
+    ratelog_t mhdlog; /* libmicrohttpd's messages: one warn line per 10 s at most */
     unsigned readers; /* answers streaming now (the loop is single-threaded) */
     char *token;
     agent_node_t **nodes;
@@ -294,14 +296,18 @@ pai_err_t logsrv_start(const char *addr, int port, const char *token, agent_node
     s->nodes = nodes;
     s->nnodes = nnodes;
     s->admit = connlimit_new(LOGSRV_MAX_CONNS, LOGSRV_IDLE_PER_ADDR);
+    ratelog_init(&s->mhdlog, "logsrv", 10000);
     /* MHD's own cap backs ours up; evicted connections count in it until closed */
+    /* the logger comes first: MHD logs to stderr until it has read it */
     s->d = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, on_accept, s, handle, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, ratelog_v, &s->mhdlog, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
         LOGSRV_MAX_CONNS * 2, MHD_OPTION_CONNECTION_TIMEOUT, LOGSRV_TIMEOUT_S, MHD_OPTION_END);
     if (!s->d) {
         connlimit_free(s->admit);
+        ratelog_destroy(&s->mhdlog);
         free(s->token);
         free(s);
         return PAI_E_IO;
@@ -342,6 +348,7 @@ void logsrv_stop(logsrv_t *s)
         return;
     MHD_stop_daemon(s->d);
     connlimit_free(s->admit);
+    ratelog_destroy(&s->mhdlog);
     free(s->token);
     free(s);
 }

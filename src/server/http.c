@@ -31,6 +31,7 @@
 #include "common/buf.h"
 #include "common/connlimit.h"
 #include "common/limits.h"
+#include "common/ratelog.h"
 #include "common/log.h"
 #include "common/promtext.h"
 #include "common/util.h"
@@ -70,6 +71,7 @@ struct http_server {
     server_ctx_t *ctx;
     struct MHD_Daemon *d;
     connlimit_t *admit;
+    ratelog_t mhdlog; /* libmicrohttpd's messages: one warn line per 10 s at most */
     route_ent_t *routes;
     size_t nroutes;
     route_stats_t unmatched;
@@ -668,6 +670,7 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     http_server_t *s = xcalloc(1, sizeof(*s));
     s->ctx = ctx;
     s->admit = connlimit_new(lim->max_connections, lim->per_addr_idle);
+    ratelog_init(&s->mhdlog, "http", 10000);
     pai_err_t rc = build_routes(s);
     if (rc != PAI_OK) {
         pai_error_set(e, rc, "cannot compile the route table");
@@ -676,11 +679,13 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     /* MHD's own cap only backs ours up: evicted connections still count in
      * MHD until their thread has ended, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
+    /* the logger comes first: MHD logs to stderr until it has read it */
     s->d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)port, on_accept, s, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
+        (uint16_t)port, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, ratelog_v,
+        &s->mhdlog, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
         MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(512 * 1024), MHD_OPTION_END);
     if (!s->d) {
@@ -714,6 +719,7 @@ void http_server_stop(http_server_t *s)
     if (s->d)
         MHD_stop_daemon(s->d);
     connlimit_free(s->admit);
+    ratelog_destroy(&s->mhdlog);
     free_routes(s);
     free(s);
 }
