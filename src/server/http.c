@@ -413,7 +413,7 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
 }
 
 /* Identify the caller, check the route's permission, run the handler and
- * answer its error, if any: the one place where errors become replies. */
+ * answer its error, if any, with http_reply_err(). */
 static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                       http_resp_t *resp)
 {

@@ -179,8 +179,10 @@ static pai_err_t h_token_revoke(server_ctx_t *ctx, const http_req_t *req, http_r
                            req->who.username);
     } else {
         rc = auth_token_del(ctx->auth, id);
-        if (rc == PAI_OK || rc == PAI_E_NOT_FOUND) /* revoked meanwhile: the same outcome */
-            rc = PAI_OK, mod_auth_reply_msg(resp, 200, "revoke successfully");
+        if (rc == PAI_E_NOT_FOUND) /* revoked meanwhile: the same outcome */
+            rc = PAI_OK;
+        if (rc == PAI_OK)
+            mod_auth_reply_msg(resp, 200, "revoke successfully");
         else
             pai_error_set(e, rc, "cannot revoke the token: %s", pai_err_msg(rc));
     }
