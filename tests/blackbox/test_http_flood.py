@@ -165,11 +165,20 @@ def report(name, results, bound=BOUND_S):
 
 
 def metric(srv, name):
+    """The first sample of metric name (with its labels, e.g. 'x{state="idle"}')."""
     st, body = srv.client().get("/metrics")
     for line in (body if isinstance(body, str) else "").splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith(name + " ") or (line.startswith(name) and "{" in name):
             return float(line.rsplit(" ", 1)[1])
     return None
+
+
+def threads_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
 
 
 def boot_id(client, node):
@@ -213,6 +222,7 @@ def watch_reconnect():
 watcher = threading.Thread(target=watch_reconnect, daemon=True)
 flood = Flood(srv.port, CONNS).start()
 results = {"127.0.0.2": [], "127.0.0.1": []}
+idle_seen, threads_seen = [], []
 reconnect_s = None
 restarted = False
 t_end = time.time() + SECONDS
@@ -221,6 +231,8 @@ while time.time() < t_end:
     tick = time.time()
     for src in results:
         results[src].append(timed_get(srv.port, "/api/v2/info", src))
+    idle_seen.append(metric(srv, 'pai_http_connections{state="idle"}') or 0)
+    threads_seen.append(threads_of(srv.proc.pid))
     if not restarted and tick >= t_restart:
         ag.kill9()
         ag = e.agent(srv, "fl1")  # a fresh work dir: a new boot id
@@ -233,6 +245,11 @@ flood.stop()
 evicted = metric(srv, "pai_http_connections_evicted_total")
 print("# flood: %d connections opened by the flooder, %d closed by the server, "
       "%s evicted (server's count)" % (flood.opened, flood.closed_by_server, evicted), flush=True)
+print("# during the flood the server held at most %d idle connections and %d threads" % (
+    max(idle_seen), max(threads_seen)), flush=True)
+# 64 from the flooder's address, a few from the test's own clients
+pt.check(max(idle_seen) <= 64 + 8, "the flooder's address holds at most 64 idle connections",
+         idle_seen)
 report("/api/v2/info from 127.0.0.2 during the flood", results["127.0.0.2"])
 report("/api/v2/info from the flooder's address during the flood", results["127.0.0.1"])
 pt.check(flood.opened >= CONNS, "the flooder opened its %d connections" % CONNS, flood.opened)
