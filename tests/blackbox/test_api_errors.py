@@ -380,7 +380,8 @@ for (method, path, status), (kind, ref) in sorted(USES.items()):
     if kind == "ref":
         checked.add(ref)
     if "na" in row:
-        pt.ok("%s %s: accounted for, not applicable in pai: %s" % (label, code, row["na"]))
+        # accounted for but not a check: neither a pass nor a skip
+        print("# n/a - %s %s: not applicable in pai: %s" % (label, code, row["na"]))
         continue
     exp = expected_of(examples, row)
     if "expect" in row:
@@ -398,8 +399,7 @@ for name, examples in sorted(COMPONENTS.items()):
         pt.not_ok("components/responses/%s: no row in test_api_errors.py" % name)
         continue
     if "na" in row:
-        pt.ok("components/responses/%s: accounted for, not applicable in pai: %s"
-              % (name, row["na"]))
+        print("# n/a - components/responses/%s: not applicable in pai: %s" % (name, row["na"]))
         continue
     exp = row.get("expect") or (STATUS[name],) + expected_of(examples, row)
     compare("components/responses/%s: %s" % (name, exp[2]), row["run"](), *exp)
