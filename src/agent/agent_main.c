@@ -286,8 +286,9 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
         else
             str_copy(name, cfg->name, sizeof(name));
         a->node_ptrs[i] = &a->nodes[i];
-        if (node_init(&a->nodes[i], cfg, name, rt, log_url) != PAI_OK)
-            return PAI_E_NOMEM;
+        pai_err_t rc = node_init(&a->nodes[i], cfg, name, rt, log_url);
+        if (rc != PAI_OK)
+            return rc;
     }
     return PAI_OK;
 }

@@ -402,7 +402,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     }
     n->easy = curl_easy_init();
     if (!n->easy)
-        return PAI_E_NOMEM;
+        util_oom(); /* libcurl allocates with its own malloc */
     char *auth = str_printf("Authorization: Bearer %s", cfg->token ? cfg->token : "");
     n->headers = curl_slist_append(NULL, "Content-Type: application/json");
     n->headers = curl_slist_append(n->headers, auth);
@@ -429,7 +429,7 @@ static void recover_one(agent_node_t *n, const char *esc)
     buf_t b;
     buf_init(&b, sizeof(idbuf) - 1);
     char *idp = str_printf("%s/id", dir);
-    pai_err_t rc = idp ? buf_read_file(&b, idp) : PAI_E_NOMEM;
+    pai_err_t rc = buf_read_file(&b, idp);
     free(idp);
     if (rc != PAI_OK || b.len == 0 || task_find(n, buf_str(&b))) {
         buf_free(&b);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
+
 static int cmp_actual(const void *a, const void *b)
 {
     const rc_actual_t *const *x = a, *const *y = b;
@@ -44,10 +46,8 @@ size_t reconcile(const char *const *desired, size_t nd, const rc_actual_t *actua
                  rc_action_t *out)
 {
     size_t n = 0;
-    const rc_actual_t **act = calloc(na ? na : 1, sizeof(*act));
-    const char **des = calloc(nd ? nd : 1, sizeof(*des));
-    if (!act || !des)
-        goto out;
+    const rc_actual_t **act = xcalloc(na ? na : 1, sizeof(*act));
+    const char **des = xcalloc(nd ? nd : 1, sizeof(*des));
     for (size_t i = 0; i < na; i++)
         act[i] = &actual[i];
     qsort(act, na, sizeof(*act), cmp_actual);
@@ -65,7 +65,6 @@ size_t reconcile(const char *const *desired, size_t nd, const rc_actual_t *actua
     for (size_t i = 0; i < na; i++)
         if (actual[i].phase == RC_ACTIVE && !desired_has(des, nd, actual[i].id))
             out[n++] = (rc_action_t){RC_STOP, i};
-out:
     free(act);
     free(des);
     return n;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
+
 void buf_init(buf_t *b, size_t cap)
 {
     b->data = NULL;
@@ -39,10 +41,7 @@ static pai_err_t buf_reserve(buf_t *b, size_t extra)
     size_t n = b->alloc ? b->alloc : 64;
     while (n < need)
         n = n > SIZE_MAX / 2 ? need : n * 2;
-    char *p = realloc(b->data, n);
-    if (!p)
-        return PAI_E_NOMEM;
-    b->data = p;
+    b->data = xrealloc(b->data, n);
     b->alloc = n;
     return PAI_OK;
 }
@@ -93,7 +92,7 @@ char *buf_take(buf_t *b)
 {
     char *p = b->data;
     if (!p)
-        p = calloc(1, 1);
+        p = xcalloc(1, 1);
     b->data = NULL;
     b->len = b->alloc = 0;
     return p;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/util.h"
 
 #define STRMAP_MIN 16
 
@@ -27,9 +28,7 @@ struct strmap {
 
 strmap_t *strmap_new(strmap_free_fn free_val)
 {
-    strmap_t *m = calloc(1, sizeof(*m));
-    if (!m)
-        return NULL;
+    strmap_t *m = xcalloc(1, sizeof(*m));
     m->free_val = free_val;
     return m;
 }
@@ -83,12 +82,12 @@ void *strmap_get(const strmap_t *m, const char *key)
     return s->key ? s->val : NULL;
 }
 
-static pai_err_t grow(strmap_t *m)
+static void grow(strmap_t *m)
 {
+    /* cap doubles from 16 and the map holds at most 3/4 of it: the count
+     * of keys in memory bounds it long before size_t would overflow. */
     size_t cap = m->cap ? m->cap * 2 : STRMAP_MIN;
-    slot_t *slots = cap <= SIZE_MAX / sizeof(slot_t) ? calloc(cap, sizeof(slot_t)) : NULL;
-    if (!slots)
-        return PAI_E_NOMEM;
+    slot_t *slots = xcalloc(cap, sizeof(slot_t));
     strmap_t g = {.slots = slots, .cap = cap};
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key)
@@ -96,15 +95,14 @@ static pai_err_t grow(strmap_t *m)
     free(m->slots);
     m->slots = slots;
     m->cap = cap;
-    return PAI_OK;
 }
 
 pai_err_t strmap_put(strmap_t *m, const char *key, void *val)
 {
     if (!val)
         return PAI_E_INVALID;
-    if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != PAI_OK)
-        return PAI_E_NOMEM;
+    if ((m->n + 1) * 4 > m->cap * 3)
+        grow(m);
     uint64_t h = hash_fnv1a(FNV1A_INIT, key);
     slot_t *s = find(m, key, h);
     if (s->key) {
@@ -113,10 +111,7 @@ pai_err_t strmap_put(strmap_t *m, const char *key, void *val)
         s->val = val;
         return PAI_OK;
     }
-    char *k = strdup(key);
-    if (!k)
-        return PAI_E_NOMEM;
-    *s = (slot_t){.key = k, .val = val, .hash = h};
+    *s = (slot_t){.key = xstrdup(key), .val = val, .hash = h};
     m->n++;
     return PAI_OK;
 }

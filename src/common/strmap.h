@@ -9,8 +9,8 @@
  * values they drop; strmap_take hands a value back without it.  Values are
  * never NULL (strmap_get returns NULL for "absent").
  *
- * Allocation failure is reported (PAI_E_NOMEM), never fatal: the scheduler
- * reports, the daemons decide to abort.  Not thread-safe: callers lock.
+ * Memory comes from the x* allocators (common/util.h): running out aborts.
+ * Not thread-safe: callers lock.
  */
 #ifndef PAI_COMMON_STRMAP_H
 #define PAI_COMMON_STRMAP_H
@@ -23,8 +23,7 @@
 typedef struct strmap strmap_t;
 typedef void (*strmap_free_fn)(void *val);
 
-/* A new empty map; free_val (may be NULL: values not owned) destroys values.
- * NULL when memory runs out. */
+/* A new empty map; free_val (may be NULL: values not owned) destroys values. */
 strmap_t *strmap_new(strmap_free_fn free_val);
 /* Destroy every value (through free_val), the keys and the map.  NULL is fine. */
 void strmap_free(strmap_t *m);
@@ -33,8 +32,7 @@ size_t strmap_count(const strmap_t *m);
 /* The value stored under key, or NULL. */
 void *strmap_get(const strmap_t *m, const char *key);
 /* Store val (not NULL) under a copy of key; an old value under the same key
- * is destroyed.  PAI_E_NOMEM leaves the map as it was (val not taken);
- * PAI_E_INVALID for a NULL val. */
+ * is destroyed.  PAI_E_INVALID for a NULL val (not stored). */
 PAI_MUST_CHECK pai_err_t strmap_put(strmap_t *m, const char *key, void *val);
 /* Remove key and return its value, not destroyed (NULL when absent). */
 void *strmap_take(strmap_t *m, const char *key);

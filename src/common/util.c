@@ -20,7 +20,7 @@ size_t str_copy(char *dst, const char *src, size_t n)
     return len;
 }
 
-static void oom(void)
+void util_oom(void)
 {
     fputs("pai: out of memory\n", stderr);
     abort();
@@ -34,7 +34,7 @@ char *str_printf(const char *fmt, ...)
     int n = vasprintf(&out, fmt, ap);
     va_end(ap);
     if (n < 0)
-        oom(); /* vasprintf fails only for memory (or an invalid format) */
+        util_oom(); /* vasprintf fails only for memory (or an invalid format) */
     return out;
 }
 
@@ -42,7 +42,7 @@ void *xmalloc(size_t size)
 {
     void *p = malloc(size ? size : 1);
     if (!p)
-        oom();
+        util_oom();
     return p;
 }
 
@@ -50,7 +50,7 @@ char *xstrdup(const char *s)
 {
     char *p = strdup(s ? s : "");
     if (!p)
-        oom();
+        util_oom();
     return p;
 }
 
@@ -58,7 +58,7 @@ void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
-        oom();
+        util_oom();
     return p;
 }
 
@@ -66,7 +66,7 @@ void *xrealloc(void *p, size_t size)
 {
     void *q = realloc(p, size ? size : 1);
     if (!q)
-        oom();
+        util_oom();
     return q;
 }
 

@@ -3,15 +3,17 @@
  * These replace the banned libc calls (strcpy, atoi, sprintf...).
  *
  * Memory policy (docs/architecture.md, "Memory"): pai aborts on
- * out-of-memory.  Every allocation goes through the x* allocators below
- * (xmalloc, xcalloc, xrealloc, xstrdup, str_printf), which print
- * "pai: out of memory" and abort instead of returning NULL; jansson is
- * routed through them by util_alloc_init() at the start of every binary,
- * so a JSON allocation never returns NULL either.  A daemon that runs out
- * of memory cannot answer usefully, and an error path that no test
- * reaches is worse than a clear abort.
- * What grows with untrusted input is bounded before it is allocated
- * (common/limits.h), so OOM is never the way a size is refused.
+ * out-of-memory, in every program and library (the scheduler, the YAML tree
+ * and strmap included).  Every allocation goes through the x* allocators
+ * below (xmalloc, xcalloc, xrealloc, xstrdup, str_printf; VEC_XRESERVE in
+ * common/vec.h), which print "pai: out of memory" and abort instead of
+ * returning NULL; jansson is routed through them by util_alloc_init() at the
+ * start of every binary, so a JSON allocation never returns NULL either,
+ * and xjson_pack() aborts on what is then left: a format mistake.  A
+ * daemon that runs out of memory cannot answer usefully, and an error path
+ * that no test reaches is worse than a clear abort.  What grows with
+ * untrusted input is bounded before it is allocated (common/limits.h), so
+ * OOM is never the way a size is refused.
  */
 #ifndef PAI_COMMON_UTIL_H
 #define PAI_COMMON_UTIL_H
@@ -32,6 +34,9 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+/* Print "pai: out of memory" and abort: for a library with its own
+ * allocator (libyaml, libcurl) whose constructor failed. */
+_Noreturn void util_oom(void);
 /* Route jansson's allocations through xmalloc (json_set_alloc_funcs);
  * called first thing in main(), before any JSON value exists. */
 void util_alloc_init(void);

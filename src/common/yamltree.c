@@ -71,13 +71,8 @@ const ynode_t *ydoc_root(const ydoc_t *doc)
 
 static ynode_t *node_new(ydoc_t *doc, ynode_kind_t kind, const yaml_mark_t *m)
 {
-    ynode_t *n = calloc(1, sizeof(*n));
-    alloc_t *a = calloc(1, sizeof(*a));
-    if (!n || !a) {
-        free(n);
-        free(a);
-        return NULL;
-    }
+    ynode_t *n = xcalloc(1, sizeof(*n));
+    alloc_t *a = xcalloc(1, sizeof(*a));
     n->kind = kind;
     n->line = (int)m->line + 1;
     n->col = (int)m->column + 1;
@@ -98,18 +93,16 @@ static pai_err_t set_err(yerr_t *err, int line, int col, const char *msg)
     return PAI_E_INVALID;
 }
 
-static int add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
+static void add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
 {
     if (parent->kind == YNODE_SEQ) {
-        if (VEC_RESERVE(parent->items, parent->cap, parent->n + 1) != PAI_OK)
-            return -1;
+        VEC_XRESERVE(parent->items, parent->cap, parent->n + 1);
         parent->items[parent->n++] = child;
     } else if (!*pending_key) {
         *pending_key = child;
-        return 0;
+        return;
     } else {
-        if (VEC_RESERVE(parent->pairs, parent->cap, parent->n + 1) != PAI_OK)
-            return -1;
+        VEC_XRESERVE(parent->pairs, parent->cap, parent->n + 1);
         parent->pairs[parent->n].key = *pending_key;
         parent->pairs[parent->n].val = child;
         parent->n++;
@@ -117,7 +110,6 @@ static int add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
         *pending_key = NULL;
     }
     parent->weight += child->weight;
-    return 0;
 }
 
 static bool key_is(const ynode_t *k, const char *s)
@@ -135,9 +127,8 @@ static int merge_from(ynode_t *map, const ynode_t *src)
         if (src->pairs[i].key->kind != YNODE_SCALAR || ynode_get(map, src->pairs[i].key->str))
             continue;
         ynode_t *pk = NULL;
-        if (add_child(map, src->pairs[i].key, &pk) < 0 ||
-            add_child(map, src->pairs[i].val, &pk) < 0)
-            return -1;
+        add_child(map, src->pairs[i].key, &pk);
+        add_child(map, src->pairs[i].val, &pk);
     }
     return 0;
 }
@@ -187,41 +178,32 @@ static pai_err_t attach(builder_t *b, ynode_t *n, const yaml_mark_t *m)
         return PAI_OK;
     }
     frame_t *f = &b->stack[b->depth - 1];
-    if (add_child(f->node, n, &f->pending_key) < 0)
-        return PAI_E_NOMEM;
+    add_child(f->node, n, &f->pending_key);
     return PAI_OK;
 }
 
-static pai_err_t remember_anchor(builder_t *b, const yaml_char_t *name, ynode_t *n)
+static void remember_anchor(builder_t *b, const yaml_char_t *name, ynode_t *n)
 {
     if (!name)
-        return PAI_OK;
-    anchor_t *a = calloc(1, sizeof(*a));
-    if (!a || !(a->name = strdup((const char *)name))) {
-        free(a);
-        return PAI_E_NOMEM;
-    }
+        return;
+    anchor_t *a = xcalloc(1, sizeof(*a));
+    a->name = xstrdup((const char *)name);
     a->node = n;
     a->next = b->doc->anchors;
     b->doc->anchors = a;
-    return PAI_OK;
 }
 
 static pai_err_t on_scalar(builder_t *b, const yaml_event_t *ev)
 {
     ynode_t *n = node_new(b->doc, YNODE_SCALAR, &ev->start_mark);
-    if (!n)
-        return PAI_E_NOMEM;
     n->len = ev->data.scalar.length;
-    n->str = malloc(n->len + 1);
-    if (!n->str)
-        return PAI_E_NOMEM;
+    n->str = xmalloc(n->len + 1);
     memcpy(n->str, ev->data.scalar.value, n->len);
     n->str[n->len] = '\0';
     n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     b->doc->total++;
-    pai_err_t rc = remember_anchor(b, ev->data.scalar.anchor, n);
-    return rc != PAI_OK ? rc : attach(b, n, &ev->start_mark);
+    remember_anchor(b, ev->data.scalar.anchor, n);
+    return attach(b, n, &ev->start_mark);
 }
 
 static pai_err_t on_start(builder_t *b, const yaml_event_t *ev, ynode_kind_t kind)
@@ -230,14 +212,10 @@ static pai_err_t on_start(builder_t *b, const yaml_event_t *ev, ynode_kind_t kin
         return set_err(b->err, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
                        "document nested too deeply (more than 64 levels)");
     ynode_t *n = node_new(b->doc, kind, &ev->start_mark);
-    if (!n)
-        return PAI_E_NOMEM;
     b->doc->total++;
     const yaml_char_t *anchor =
         kind == YNODE_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
-    pai_err_t rc = remember_anchor(b, anchor, n);
-    if (rc != PAI_OK)
-        return rc;
+    remember_anchor(b, anchor, n);
     b->stack[b->depth].node = n;
     b->stack[b->depth].pending_key = NULL;
     b->depth++;
@@ -329,13 +307,9 @@ pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, yerr_t *err)
     *out = NULL;
     if (err)
         memset(err, 0, sizeof(*err));
-    b.doc = calloc(1, sizeof(*b.doc));
-    if (!b.doc)
-        return PAI_E_NOMEM;
-    if (!yaml_parser_initialize(&parser)) {
-        free(b.doc);
-        return PAI_E_NOMEM;
-    }
+    b.doc = xcalloc(1, sizeof(*b.doc));
+    if (!yaml_parser_initialize(&parser))
+        util_oom(); /* libyaml allocates with its own malloc */
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     while (!done && rc == PAI_OK) {
         if (!yaml_parser_parse(&parser, &ev)) {

@@ -226,8 +226,7 @@ typedef struct job_spec {
  * Returns PAI_OK and a new spec in *out (free with job_spec_free), or:
  *  PAI_E_PROTOCOL  the document is not a valid job; errs has every problem;
  *  PAI_E_TOO_LARGE larger than PAI_MAX_JOB_YAML or too many YAML nodes
- *                  (errs has one entry saying so);
- *  PAI_E_NOMEM.
+ *                  (errs has one entry saying so).
  * errs may be NULL.  *out is NULL on failure. */
 PAI_MUST_CHECK pai_err_t job_parse(const char *yaml, size_t len, const char *filename,
                                    job_spec_t **out, job_errors_t *errs);

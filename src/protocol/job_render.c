@@ -262,9 +262,7 @@ static void presize(buf_t *b, const job_role_t *ro, const job_deploy_role_t *dr)
         n += list_bytes(dr->pre, dr->n_pre) + list_bytes(dr->post, dr->n_post);
     if (n > b->cap)
         return;
-    b->data = malloc(n);
-    if (!b->data)
-        return;
+    b->data = xmalloc(n);
     b->data[0] = '\0';
     b->alloc = n;
 }

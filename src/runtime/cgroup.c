@@ -145,8 +145,6 @@ static pai_err_t cg_make_dirs(cg_t *cg, const char *rel)
     for (size_t i = 0; i < n; i++) {
         cg->dirs[i] = cg->version == 1 ? str_printf("%s/%s/%s", cg_root(), v1_ctrls[i], rel)
                                        : str_printf("%s/%s", cg_root(), rel);
-        if (!cg->dirs[i])
-            return PAI_E_NOMEM;
         pai_err_t rc = fs_mkdir_p(cg->dirs[i], 0755);
         if (rc != PAI_OK)
             return rc;

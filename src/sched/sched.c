@@ -31,9 +31,7 @@ static void *arena_alloc(sched_t *s, size_t n)
     struct arena *a = s->arena;
     if (!a || a->len + n > a->cap) {
         size_t cap = n > 65536 ? n : 65536;
-        struct arena *na = malloc(sizeof(*na) + cap);
-        if (!na)
-            return NULL;
+        struct arena *na = xmalloc(sizeof(*na) + cap);
         na->next = a, na->len = 0, na->cap = cap;
         s->arena = a = na;
     }
@@ -59,29 +57,21 @@ static const char *arena_str(sched_t *s, const char *str)
 {
     size_t n = strlen(str) + 1;
     char *p = arena_alloc(s, n);
-    if (p)
-        memcpy(p, str, n);
+    memcpy(p, str, n);
     return p;
 }
 
 /* ---- construction ----------------------------------------------------- */
 
-static pai_err_t ensure_scratch(sched_t *s)
+static void ensure_scratch(sched_t *s)
 {
     if (s->cap_scratch >= s->n_cells)
-        return PAI_OK;
+        return;
     int cap = s->n_cells * 2 + 16;
-    int *sc = realloc(s->scratch, (size_t)cap * sizeof(int));
-    if (sc)
-        s->scratch = sc;
-    uint32_t *st = realloc(s->scratch_stamp, (size_t)cap * sizeof(uint32_t));
-    if (st)
-        s->scratch_stamp = st;
-    if (!sc || !st)
-        return PAI_E_NOMEM;
+    s->scratch = xrealloc(s->scratch, (size_t)cap * sizeof(int));
+    s->scratch_stamp = xrealloc(s->scratch_stamp, (size_t)cap * sizeof(uint32_t));
     memset(s->scratch_stamp, 0, (size_t)cap * sizeof(uint32_t));
     s->cap_scratch = cap;
-    return PAI_OK;
 }
 
 pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opts, sched_t **out,
@@ -91,23 +81,17 @@ pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opt
     if (err && errlen)
         err[0] = 0;
     sched_t *s = sched_model_alloc(opts);
-    if (!s)
-        return PAI_E_NOMEM;
     pai_err_t rc = sched_config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
     if (rc == PAI_OK && s->n_cells == 0 && s->n_vcs == 0) {
         /* an empty config (HiveD's default.yaml): nodes come from reports */
-        int v;
         s->derived = true;
-        rc = sched_model_add_vc(s, "default", &v);
+        sched_model_add_vc(s, "default");
     }
-    if (rc == PAI_OK)
-        rc = ensure_scratch(s);
     if (rc != PAI_OK) {
-        if (rc == PAI_E_NOMEM && err && errlen)
-            str_copy(err, "out of memory", errlen);
         sched_free(s);
         return rc;
     }
+    ensure_scratch(s);
     *out = s;
     return PAI_OK;
 }
@@ -119,18 +103,15 @@ pai_err_t sched_new_nodes(const sched_opts_t *opts, sched_t **out)
 
 static pai_err_t uniform_types(sched_t *s, int gpus, int rack_nodes, int *ntype, int *rack_t)
 {
-    int leaf;
-    if (sched_model_add_type(s, "GPU", &leaf) != PAI_OK ||
-        sched_model_add_type(s, "NODE", ntype) != PAI_OK)
-        return PAI_E_NOMEM;
+    int leaf = sched_model_add_type(s, "GPU");
+    *ntype = sched_model_add_type(s, "NODE");
     s->types[leaf].defined = true;
     s->types[*ntype] = (ctype_t){
         .child = leaf, .child_n = gpus, .node_level = true, .defined = true, .sku = SCHED_NONE};
     str_copy(s->types[*ntype].name, "NODE", SCHED_NAME_MAX);
     *rack_t = SCHED_NONE;
     if (rack_nodes > 0) {
-        if (sched_model_add_type(s, "RACK", rack_t) != PAI_OK)
-            return PAI_E_NOMEM;
+        *rack_t = sched_model_add_type(s, "RACK");
         s->types[*rack_t].child = *ntype;
         s->types[*rack_t].child_n = rack_nodes;
         s->types[*rack_t].defined = true;
@@ -142,15 +123,15 @@ static pai_err_t uniform_cells(sched_t *s, int nodes, int rack_nodes, int ntype,
 {
     char name[32];
     int rack = SCHED_NONE, c;
-    for (int i = 0; i < nodes; i++) {
-        if (rack_t != SCHED_NONE && i % rack_nodes == 0 &&
-            sched_model_add_cell(s, rack_t, SCHED_NONE, NULL, NULL, &rack, NULL, 0) != PAI_OK)
-            return PAI_E_NOMEM;
+    pai_err_t rc = PAI_OK;
+    for (int i = 0; rc == PAI_OK && i < nodes; i++) {
+        if (rack_t != SCHED_NONE && i % rack_nodes == 0)
+            rc = sched_model_add_cell(s, rack_t, SCHED_NONE, NULL, NULL, &rack, NULL, 0);
         snprintf(name, sizeof(name), "node-%05d", i);
-        if (sched_model_add_cell(s, ntype, rack, name, NULL, &c, NULL, 0) != PAI_OK)
-            return PAI_E_NOMEM;
+        if (rc == PAI_OK)
+            rc = sched_model_add_cell(s, ntype, rack, name, NULL, &c, NULL, 0);
     }
-    return PAI_OK;
+    return rc;
 }
 
 pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
@@ -167,28 +148,22 @@ pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
         return PAI_E_BAD_CONFIG;
     }
     sched_t *s = sched_model_alloc(opts);
-    if (!s)
-        return PAI_E_NOMEM;
     s->opts.assume_healthy = true; /* a synthetic cluster has no agents */
     int ntype, rack_t;
     pai_err_t rc = uniform_types(s, gpus_per_node, rack_nodes, &ntype, &rack_t);
     if (rc == PAI_OK)
         rc = uniform_cells(s, nodes, rack_nodes, ntype, rack_t);
-    for (size_t i = 0; rc == PAI_OK && i < n_vcs; i++) {
-        int v;
-        rc = sched_model_add_vc(s, vc_names[i], &v);
-        if (rc == PAI_OK)
-            rc = sched_model_vc_add_cells(s, v, ntype, rack_t != SCHED_NONE ? rack_t : ntype,
-                                          vc_nodes[i], false, SCHED_NONE);
-    }
+    for (size_t i = 0; rc == PAI_OK && i < n_vcs; i++)
+        sched_model_vc_add_cells(s, sched_model_add_vc(s, vc_names[i]), ntype,
+                                 rack_t != SCHED_NONE ? rack_t : ntype, vc_nodes[i], false,
+                                 SCHED_NONE);
     if (rc == PAI_OK)
         rc = sched_model_check(s, err, errlen);
-    if (rc == PAI_OK)
-        rc = ensure_scratch(s);
     if (rc != PAI_OK) {
         sched_free(s);
         return rc;
     }
+    ensure_scratch(s);
     *out = s;
     return PAI_OK;
 }
@@ -248,19 +223,18 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
         str_copy(tname, "CPU-NODE", sizeof(tname));
     int t = sched_model_find_type(s, tname);
     if (t == SCHED_NONE) {
-        int leaf = SCHED_NONE;
-        if (sku && sched_model_add_type(s, sku, &leaf) != PAI_OK)
-            return PAI_E_NOMEM;
-        if (sched_model_add_type(s, tname, &t) != PAI_OK)
-            return PAI_E_NOMEM;
+        int leaf = sku ? sched_model_add_type(s, sku) : SCHED_NONE;
+        t = sched_model_add_type(s, tname);
         ctype_t *ct = &s->types[t];
         ct->defined = ct->node_level = true;
         ct->child = leaf;
         ct->child_n = sku ? nd->gpus : 0;
         if (!sku)
             ct->level = 2, ct->sku = SCHED_NONE;
-        if (sched_model_finish_types(s, NULL, 0) != PAI_OK)
-            return PAI_E_NOMEM;
+        char err[128];
+        pai_err_t rc = sched_model_finish_types(s, err, sizeof(err));
+        if (rc != PAI_OK)
+            return rc;
     }
     int c;
     char err[8];
@@ -269,10 +243,10 @@ static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
     if (rc != PAI_OK)
         return rc == PAI_E_BAD_CONFIG ? PAI_E_EXISTS : rc;
     int v = sched_model_find_vc(s, "default");
-    if (s->types[t].gpus > 0 && v != SCHED_NONE &&
-        sched_model_vc_add_cells(s, v, t, t, 1, false, SCHED_NONE) != PAI_OK)
-        return PAI_E_NOMEM;
-    return ensure_scratch(s);
+    if (s->types[t].gpus > 0 && v != SCHED_NONE)
+        sched_model_vc_add_cells(s, v, t, t, 1, false, SCHED_NONE);
+    ensure_scratch(s);
+    return PAI_OK;
 }
 
 pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
@@ -299,8 +273,10 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
         if (strcmp(n->name, n->key) != 0)
             sched_strmap_del(&s->node_map, n->name);
         str_copy(n->name, nd->name, sizeof(n->name));
-        if (strcmp(n->name, n->key) != 0 && sched_strmap_put(&s->node_map, n->name, i) != PAI_OK)
-            return PAI_E_NOMEM;
+        pai_err_t rc =
+            strcmp(n->name, n->key) != 0 ? sched_strmap_put(&s->node_map, n->name, i) : PAI_OK;
+        if (rc != PAI_OK)
+            return rc;
     }
     if (nd->address && nd->address[0])
         str_copy(n->address, nd->address, sizeof(n->address));
@@ -338,8 +314,7 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
 
 static sched_decision_t *new_decision(sched_t *s, sched_kind_t kind, int slot)
 {
-    if (VEC_RESERVE(s->dec, s->cap_dec, s->n_dec + 1) != PAI_OK)
-        return NULL;
+    VEC_XRESERVE(s->dec, s->cap_dec, s->n_dec + 1);
     sched_decision_t *d = &s->dec[s->n_dec];
     *d = (sched_decision_t){.kind = kind, .job_id = arena_str(s, s->jobs[slot].id)};
     if (!d->job_id)
@@ -359,8 +334,6 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
     sched_jobs_commit(s, slot);
     sched_decision_t *d = new_decision(s, SCHED_BIND, slot);
     sched_task_bind_t *tb = arena_alloc(s, sizeof(*tb) * (size_t)(n ? n : 1));
-    if (!d || !tb)
-        return PAI_E_NOMEM;
     d->tasks = tb;
     d->opportunistic = j->oppo;
     /* tasks bound by this decision are those without an emitted mark */
@@ -370,8 +343,6 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
             continue;
         t->emitted = true;
         int *gp = arena_alloc(s, sizeof(int) * (size_t)(t->gpus ? t->gpus : 1));
-        if (!gp)
-            return PAI_E_NOMEM;
         memcpy(gp, &j->gpu[t->gpu0], sizeof(int) * (size_t)t->gpus);
         tb[d->n_tasks++] = (sched_task_bind_t){.role = arena_str(s, j->roles[t->role]),
                                                .index = t->index,
@@ -386,18 +357,14 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
 static pai_err_t emit_text(sched_t *s, sched_kind_t kind, int slot)
 {
     sched_decision_t *d = new_decision(s, kind, slot);
-    if (!d)
-        return PAI_E_NOMEM;
     d->reason = arena_str(s, s->jobs[slot].reason);
-    return d->reason ? PAI_OK : PAI_E_NOMEM;
+    return PAI_OK;
 }
 
 static pai_err_t emit_preempt(sched_t *s, int slot, const attempt_t *at)
 {
     sched_decision_t *d = new_decision(s, SCHED_PREEMPT, slot);
     const char **v = arena_alloc(s, sizeof(char *) * (size_t)at->n_victims);
-    if (!d || !v)
-        return PAI_E_NOMEM;
     for (int i = 0; i < at->n_victims; i++) {
         job_t *vj = &s->jobs[at->victims[i]];
         v[i] = arena_str(s, vj->id);
@@ -435,8 +402,7 @@ static bool memo_dominated(const sched_t *s, const job_t *j, int vc)
 
 static void memo_add(sched_t *s, const job_t *j, int vc)
 {
-    if (VEC_RESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1) != PAI_OK)
-        return;
+    VEC_XRESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1);
     s->memo[s->n_memo++] =
         (struct memo){vc, j->sku, j->prio, j->oppo, j->max_task_gpus, j->total_gpus};
 }
@@ -617,9 +583,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     if (s->queue_dirty)
         qsort_r(s->queue, (size_t)s->n_queue, sizeof(int), cmp_queue, s);
     s->queue_dirty = false;
-    bool *blocked = calloc((size_t)s->n_vcs + 1, sizeof(bool));
-    if (!blocked)
-        return PAI_E_NOMEM;
+    bool *blocked = xcalloc((size_t)s->n_vcs + 1, sizeof(bool));
     pai_err_t rc = PAI_OK;
     for (int i = 0; i < s->n_queue && rc == PAI_OK; i++)
         rc = handle_one(s, s->queue[i], now_ms, blocked);

@@ -74,7 +74,7 @@ typedef struct {
 
 /* Build from a HiveD scheduler config (YAML text, len bytes).  Fields that
  * only mean something on Kubernetes are ignored.  On failure returns
- * PAI_E_BAD_CONFIG (or PAI_E_NOMEM) and writes a one-line reason into err
+ * PAI_E_BAD_CONFIG and writes a one-line reason into err
  * (errlen bytes, may be NULL).  *out is owned by the caller: sched_free(). */
 PAI_MUST_CHECK pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opts,
                                           sched_t **out, char *err, size_t errlen);
@@ -195,7 +195,8 @@ typedef struct {
  * the scheduler and valid until the next sched_schedule()/sched_free().
  * A WAIT is reported for a job only when its reason changed since the last
  * pass (so an unchanged queue yields no decisions).  REFUSEd jobs are
- * forgotten.  Returns PAI_E_NOMEM on allocation failure. */
+ * forgotten.  Returns PAI_OK (memory comes from the x* allocators of
+ * common/util.h: running out aborts, as everywhere in pai). */
 PAI_MUST_CHECK pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **out,
                                         size_t *n);
 

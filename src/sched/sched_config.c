@@ -70,9 +70,7 @@ static pai_err_t load_skus(loader_t *l, const ynode_t *skus)
         return fail(l, skus, "skuTypes must be a map", NULL, NULL);
     l->has_skus = skus->n > 0;
     for (size_t i = 0; i < skus->n; i++) {
-        int t;
-        if (sched_model_add_type(l->s, skus->pairs[i].key->str, &t) != PAI_OK)
-            return PAI_E_NOMEM;
+        int t = sched_model_add_type(l->s, skus->pairs[i].key->str);
         l->s->types[t].defined = true;
         const ynode_t *v = skus->pairs[i].val;
         int64_t cpu = 0;
@@ -96,10 +94,7 @@ static pai_err_t load_cell_type(loader_t *l, const ypair_t *p)
     if (!child || !ynode_as_i64(ynode_get(v, "childCellNumber"), &n) || n < 1 || n > 4096)
         return fail(l, v, "cellType %s needs childCellType and childCellNumber (1..4096)",
                     p->key->str, NULL);
-    int t, c;
-    if (sched_model_add_type(s, p->key->str, &t) != PAI_OK ||
-        sched_model_add_type(s, child, &c) != PAI_OK)
-        return PAI_E_NOMEM;
+    int t = sched_model_add_type(s, p->key->str), c = sched_model_add_type(s, child);
     if (s->types[t].child != SCHED_NONE)
         return fail(l, p->key, "cellType %s defined twice", p->key->str, NULL);
     s->types[t].child = c;
@@ -256,10 +251,9 @@ static pai_err_t load_vc_cells(loader_t *l, int v, const ynode_t *cells)
             return fail(l, y, "virtual cell needs cellType and cellNumber >= 0", NULL, NULL);
         int t = 0, chain = 0;
         pai_err_t rc = resolve_vcell_type(l, y, tn, &t, &chain);
-        if (rc == PAI_OK)
-            rc = sched_model_vc_add_cells(l->s, v, t, chain, (int)n, false, SCHED_NONE);
         if (rc != PAI_OK)
             return rc;
+        sched_model_vc_add_cells(l->s, v, t, chain, (int)n, false, SCHED_NONE);
     }
     return PAI_OK;
 }
@@ -281,10 +275,7 @@ static pai_err_t load_vc_pins(loader_t *l, int v, const ynode_t *pins)
             return fail(l, pins->items[i], "pinnedCellId %s is not a physical cell", id, NULL);
         if (s->cells[c].bound_vc != SCHED_NONE || s->cells[c].bound_below)
             return fail(l, pins->items[i], "pinnedCellId %s used twice", id, NULL);
-        pai_err_t rc =
-            sched_model_vc_add_cells(s, v, s->cells[c].type, s->cells[c].chain, 1, true, c);
-        if (rc != PAI_OK)
-            return rc;
+        sched_model_vc_add_cells(s, v, s->cells[c].type, s->cells[c].chain, 1, true, c);
     }
     return PAI_OK;
 }
@@ -297,9 +288,7 @@ static pai_err_t load_vcs(loader_t *l, const ynode_t *vcs)
         return fail(l, vcs, "virtualClusters must be a map", NULL, NULL);
     /* pinned cells first so that they are taken before the check binds the rest */
     for (size_t i = 0; i < vcs->n; i++) {
-        int v;
-        if (sched_model_add_vc(l->s, vcs->pairs[i].key->str, &v) != PAI_OK)
-            return PAI_E_NOMEM;
+        int v = sched_model_add_vc(l->s, vcs->pairs[i].key->str);
         pai_err_t rc = load_vc_pins(l, v, ynode_get(vcs->pairs[i].val, "pinnedCells"));
         if (rc != PAI_OK)
             return rc;

@@ -179,10 +179,10 @@ static void cands_free(cands_t *c)
 static bool cands_build(const sched_t *s, cands_t *c)
 {
     c->nk = s->n_types * s->n_types;
-    c->idx = malloc(sizeof(int) * ((size_t)s->n_cells + 1));
-    c->start = calloc((size_t)c->nk + 1, sizeof(int));
-    c->pos = calloc((size_t)c->nk + 1, sizeof(int));
-    uint8_t *st = calloc((size_t)s->n_cells + 1, 1);
+    c->idx = xmalloc(sizeof(int) * ((size_t)s->n_cells + 1));
+    c->start = xcalloc((size_t)c->nk + 1, sizeof(int));
+    c->pos = xcalloc((size_t)c->nk + 1, sizeof(int));
+    uint8_t *st = xcalloc((size_t)s->n_cells + 1, 1);
     bool ok = c->idx && c->start && c->pos && st;
     for (int i = 0; ok && i < s->n_cells; i++) {
         const cell_t *cl = &s->cells[i];
@@ -320,7 +320,7 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
         return PAI_OK;
     }
     bool guaranteed = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus > 0;
-    bool *extra = guaranteed ? calloc((size_t)s->n_nodes + 1, sizeof(bool)) : NULL;
+    bool *extra = guaranteed ? xcalloc((size_t)s->n_nodes + 1, sizeof(bool)) : NULL;
     bool cpu_vc = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus == 0;
     uint8_t *own = cpu_vc ? sched_chain_owners(s, j->vc) : NULL;
     if (guaranteed)

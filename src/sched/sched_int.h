@@ -247,16 +247,18 @@ struct sched {
 };
 
 /* sched_model.c */
-pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out);
+/* Find or add a cell type / VC by name; returns its index.  (Memory comes
+ * from the x* allocators: running out aborts, as everywhere in pai.) */
+int sched_model_add_type(sched_t *s, const char *name);
 int sched_model_find_type(const sched_t *s, const char *name);
 int sched_model_find_sku(const sched_t *s, const char *name);
 int sched_model_find_vc(const sched_t *s, const char *name);
 pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen);
 pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
                                const char *pinned, int *out, char *err, size_t errlen);
-pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out);
-pai_err_t sched_model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
-                                   int pinned_cell);
+int sched_model_add_vc(sched_t *s, const char *name);
+void sched_model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
+                              int pinned_cell);
 pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen);
 int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle);
 void sched_model_bind(sched_t *s, int vc, int vcell, int cell);

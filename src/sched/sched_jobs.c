@@ -46,9 +46,8 @@ static int alloc_slot(sched_t *s)
     if ((size_t)s->n_jobs == s->cap_jobs) {
         /* free_slots grows in step with jobs: reserve it on a copy of the capacity */
         size_t capf = s->cap_jobs;
-        if (VEC_RESERVE(s->free_slots, capf, capf + 1) != PAI_OK ||
-            VEC_RESERVE(s->jobs, s->cap_jobs, s->cap_jobs + 1) != PAI_OK)
-            return SCHED_NONE;
+        VEC_XRESERVE(s->free_slots, capf, capf + 1);
+        VEC_XRESERVE(s->jobs, s->cap_jobs, s->cap_jobs + 1);
         /* the job map keys point into job ids (heap strings), not the array */
     }
     s->jobs[s->n_jobs] = (job_t){0};
@@ -101,18 +100,15 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
     int n = 0, gpus = 0;
     for (size_t i = 0; i < r->n_roles; i++)
         n += r->roles[i].instances, gpus += r->roles[i].instances * r->roles[i].gpus;
-    j->roles = calloc(r->n_roles, sizeof(char *));
-    j->tasks = calloc((size_t)n, sizeof(sched_task_t));
-    j->gpu = malloc(sizeof(int) * (size_t)(gpus ? gpus : 1));
-    if (!j->roles || !j->tasks || !j->gpu)
-        return PAI_E_NOMEM;
+    j->roles = xcalloc(r->n_roles, sizeof(char *));
+    j->tasks = xcalloc((size_t)n, sizeof(sched_task_t));
+    j->gpu = xmalloc(sizeof(int) * (size_t)(gpus ? gpus : 1));
     j->n_roles = (int)r->n_roles;
     int k = 0, g0 = 0;
     j->sku = SCHED_NONE;
     for (size_t i = 0; i < r->n_roles; i++) {
         const sched_role_t *ro = &r->roles[i];
-        if (!(j->roles[i] = strdup(ro->name)))
-            return PAI_E_NOMEM;
+        j->roles[i] = xstrdup(ro->name);
         for (int x = 0; x < ro->instances; x++, k++) {
             sched_task_t *t = &j->tasks[k];
             *t = (sched_task_t){.role = (int)i,
@@ -137,13 +133,11 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
     return PAI_OK;
 }
 
-static pai_err_t queue_push(sched_t *s, int slot)
+static void queue_push(sched_t *s, int slot)
 {
-    if (VEC_RESERVE(s->queue, s->cap_queue, (size_t)s->n_queue + 1) != PAI_OK)
-        return PAI_E_NOMEM;
+    VEC_XRESERVE(s->queue, s->cap_queue, (size_t)s->n_queue + 1);
     s->queue[s->n_queue++] = slot;
     s->queue_dirty = true;
-    return PAI_OK;
 }
 
 static void queue_remove(sched_t *s, int slot)
@@ -159,10 +153,8 @@ static void queue_remove(sched_t *s, int slot)
 static pai_err_t new_job(sched_t *s, const sched_request_t *r, int *out)
 {
     int slot = alloc_slot(s);
-    if (slot == SCHED_NONE)
-        return PAI_E_NOMEM;
     job_t *j = &s->jobs[slot];
-    j->id = strdup(r->job_id);
+    j->id = xstrdup(r->job_id);
     j->vc = sched_model_find_vc(s, r->vc);
     j->prio = r->priority;
     j->oppo = r->priority < 0;
@@ -174,7 +166,7 @@ static pai_err_t new_job(sched_t *s, const sched_request_t *r, int *out)
     if (j->vc == SCHED_NONE)
         j->refuse = true,
         snprintf(j->reason, sizeof(j->reason), "virtual cluster %s does not exist", r->vc);
-    pai_err_t rc = j->id ? build_tasks(s, j, r) : PAI_E_NOMEM;
+    pai_err_t rc = build_tasks(s, j, r);
     if (rc == PAI_OK)
         rc = sched_strmap_put(&s->job_map, j->id, slot);
     if (rc != PAI_OK) {
@@ -206,8 +198,8 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
     s->jobs[slot].state = SCHED_JOB_WAITING;
     s->waiting++;
     s->post_pass = false;
-    rc = queue_push(s, slot);
-    return rc;
+    queue_push(s, slot);
+    return PAI_OK;
 }
 
 void sched_jobs_free(sched_t *s, int slot)
@@ -257,8 +249,8 @@ void sched_jobs_gc_note(sched_t *s, int v, int c)
 {
     vc_t *vc = &s->vcs[v];
     vc->gc = true;
-    if (vc->n_gc >= 0 && VEC_RESERVE(vc->gc_cells, vc->cap_gc, (size_t)vc->n_gc + 1) != PAI_OK)
-        vc->n_gc = -1; /* fall back to a full sweep */
+    if (vc->n_gc >= 0)
+        VEC_XRESERVE(vc->gc_cells, vc->cap_gc, (size_t)vc->n_gc + 1);
     if (vc->n_gc >= 0)
         vc->gc_cells[vc->n_gc++] = c;
 }
@@ -521,8 +513,8 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         j->tasks[i].emitted = j->tasks[i].bound;
     if (!j->oppo && j->lazy && !j->lazy_counted)
         s->vcs[j->vc].lazy_running++, j->lazy_counted = true;
-    if (!sched_job_done_queueing(j) && queue_push(s, slot) != PAI_OK)
-        return PAI_E_NOMEM;
+    if (!sched_job_done_queueing(j))
+        queue_push(s, slot);
     if (downgraded)
         *downgraded = down;
     s->post_pass = false;

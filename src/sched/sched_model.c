@@ -43,8 +43,8 @@ int sched_strmap_get(strmap_t *const *m, const char *key)
 
 pai_err_t sched_strmap_put(strmap_t **m, const char *key, int val)
 {
-    if (!*m && !(*m = strmap_new(NULL)))
-        return PAI_E_NOMEM;
+    if (!*m)
+        *m = strmap_new(NULL);
     return strmap_put(*m, key, idx_val(val));
 }
 
@@ -58,9 +58,7 @@ void sched_strmap_del(strmap_t **m, const char *key)
 
 sched_t *sched_model_alloc(const sched_opts_t *opts)
 {
-    sched_t *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
+    sched_t *s = xcalloc(1, sizeof(*s));
     if (opts)
         s->opts = *opts;
     if (s->opts.starvation_ms == 0)
@@ -93,36 +91,28 @@ int sched_model_find_vc(const sched_t *s, const char *name)
     return SCHED_NONE;
 }
 
-pai_err_t sched_model_add_type(sched_t *s, const char *name, int *out)
+int sched_model_add_type(sched_t *s, const char *name)
 {
     int t = sched_model_find_type(s, name);
     if (t == SCHED_NONE) {
-        ctype_t *nt = realloc(s->types, (size_t)(s->n_types + 1) * sizeof(*nt));
-        if (!nt)
-            return PAI_E_NOMEM;
-        s->types = nt;
+        s->types = xrealloc(s->types, (size_t)(s->n_types + 1) * sizeof(*s->types));
         t = s->n_types++;
         s->types[t] = (ctype_t){.child = SCHED_NONE, .sku = SCHED_NONE};
         str_copy(s->types[t].name, name, sizeof(s->types[t].name));
     }
-    *out = t;
-    return PAI_OK;
+    return t;
 }
 
-static pai_err_t add_sku(sched_t *s, const char *name, int *out)
+static int add_sku(sched_t *s, const char *name)
 {
     int k = sched_model_find_sku(s, name);
     if (k == SCHED_NONE) {
-        sku_t *ns = realloc(s->skus, (size_t)(s->n_skus + 1) * sizeof(*ns));
-        if (!ns)
-            return PAI_E_NOMEM;
-        s->skus = ns;
+        s->skus = xrealloc(s->skus, (size_t)(s->n_skus + 1) * sizeof(*s->skus));
         k = s->n_skus++;
         s->skus[k] = (sku_t){0};
         str_copy(s->skus[k].name, name, sizeof(s->skus[k].name));
     }
-    *out = k;
-    return PAI_OK;
+    return k;
 }
 
 /* Resolve level, GPU count and SKU of type t (depth-limited against cycles). */
@@ -136,9 +126,7 @@ static pai_err_t finish_type(sched_t *s, int t, int depth, char *err, size_t err
         return PAI_E_BAD_CONFIG;
     }
     if (ct->child == SCHED_NONE) {
-        int k;
-        if (add_sku(s, ct->name, &k) != PAI_OK)
-            return PAI_E_NOMEM;
+        int k = add_sku(s, ct->name);
         ct = &s->types[t];
         ct->level = 1;
         ct->gpus = 1;
@@ -187,9 +175,9 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     if ((size_t)s->n_nodes == s->cap_nodes) {
         /* nfree grows in step with nodes: reserve it on a copy of the capacity */
         size_t capf = s->cap_nodes;
-        if (VEC_RESERVE(s->nfree, capf, capf + 1) != PAI_OK ||
-            VEC_RESERVE(s->nodes, s->cap_nodes, s->cap_nodes + 1) != PAI_OK)
-            return PAI_E_NOMEM; /* the node map copies its keys: moving nodes is fine */
+        VEC_XRESERVE(s->nfree, capf, capf + 1);
+        /* the node map copies its keys: moving nodes is fine */
+        VEC_XRESERVE(s->nodes, s->cap_nodes, s->cap_nodes + 1);
     }
     sched_mnode_t *n = &s->nodes[s->n_nodes];
     *n = (sched_mnode_t){.cell = cell,
@@ -205,13 +193,9 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     str_copy(n->name, address, sizeof(n->name));
     str_copy(n->address, address, sizeof(n->address));
     size_t g = (size_t)(ct->gpus ? ct->gpus : 1);
-    n->owner = malloc(g * sizeof(int));
-    n->res = malloc(g * sizeof(int));
-    n->claim = calloc(g, sizeof(uint32_t));
-    if (!n->owner || !n->res || !n->claim) {
-        free(n->owner), free(n->res), free(n->claim);
-        return PAI_E_NOMEM;
-    }
+    n->owner = xmalloc(g * sizeof(int));
+    n->res = xmalloc(g * sizeof(int));
+    n->claim = xcalloc(g, sizeof(uint32_t));
     for (size_t i = 0; i < g; i++)
         n->owner[i] = n->res[i] = SCHED_NONE;
     s->n_nodes++;
@@ -223,8 +207,7 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
 pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *address,
                                const char *pinned, int *out, char *err, size_t errlen)
 {
-    if (VEC_RESERVE(s->cells, s->cap_cells, (size_t)s->n_cells + 1) != PAI_OK)
-        return PAI_E_NOMEM;
+    VEC_XRESERVE(s->cells, s->cap_cells, (size_t)s->n_cells + 1);
     int c = s->n_cells++;
     cell_t *cell = &s->cells[c];
     *cell = (cell_t){.type = type,
@@ -278,30 +261,23 @@ void sched_model_health_changed(sched_t *s, int node, bool healthy)
 
 /* ---- virtual clusters and binding ------------------------------------ */
 
-pai_err_t sched_model_add_vc(sched_t *s, const char *name, int *out)
+int sched_model_add_vc(sched_t *s, const char *name)
 {
     int v = sched_model_find_vc(s, name);
     if (v == SCHED_NONE) {
-        vc_t *nv = realloc(s->vcs, (size_t)(s->n_vcs + 1) * sizeof(*nv));
-        if (!nv)
-            return PAI_E_NOMEM;
-        s->vcs = nv;
+        s->vcs = xrealloc(s->vcs, (size_t)(s->n_vcs + 1) * sizeof(*s->vcs));
         v = s->n_vcs++;
         s->vcs[v] = (vc_t){.reserver = SCHED_NONE};
         str_copy(s->vcs[v].name, name, sizeof(s->vcs[v].name));
     }
-    *out = v;
-    return PAI_OK;
+    return v;
 }
 
-pai_err_t sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, bool pinned,
-                                   int pinned_cell)
+void sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count, bool pinned,
+                              int pinned_cell)
 {
     vc_t *vc = &s->vcs[v];
-    vcell_t *nv = realloc(vc->vcells, (size_t)(vc->n_vcells + count) * sizeof(*nv));
-    if (!nv)
-        return PAI_E_NOMEM;
-    vc->vcells = nv;
+    vc->vcells = xrealloc(vc->vcells, (size_t)(vc->n_vcells + count) * sizeof(*vc->vcells));
     for (int i = 0; i < count; i++) {
         vc->vcells[vc->n_vcells] = (vcell_t){type, chain, SCHED_NONE, pinned};
         vc->n_vcells++;
@@ -309,7 +285,6 @@ pai_err_t sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int c
         if (pinned)
             sched_model_bind(s, v, vc->n_vcells - 1, pinned_cell);
     }
-    return PAI_OK;
 }
 
 int sched_model_bound_ancestor(const sched_t *s, int c)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "sched/sched_place.h"
+#include "common/util.h"
 #include "common/vec.h"
 
 /* ---- per-GPU usability ---------------------------------------------- */
@@ -147,8 +148,7 @@ pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
         at->ranges[at->n_ranges - 1].hi = hi; /* adjacent cells: one range */
         return PAI_OK;
     }
-    if (VEC_RESERVE(at->ranges, at->cap_ranges, (size_t)at->n_ranges + 1) != PAI_OK)
-        return PAI_E_NOMEM;
+    VEC_XRESERVE(at->ranges, at->cap_ranges, (size_t)at->n_ranges + 1);
     at->ranges[at->n_ranges++] = (range_t){lo, hi};
     return PAI_OK;
 }
@@ -301,7 +301,8 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
     job_t *j = &s->jobs[at->job];
     at->stamp = ++s->stamp;
     int order[PAI_MAX_TASKS_SMALL], n = 0;
-    int *ord = j->n_tasks <= PAI_MAX_TASKS_SMALL ? order : malloc(sizeof(int) * (size_t)j->n_tasks);
+    int *ord =
+        j->n_tasks <= PAI_MAX_TASKS_SMALL ? order : xmalloc(sizeof(int) * (size_t)j->n_tasks);
     if (!ord)
         return 0;
     for (int i = 0; i < j->n_tasks; i++)
@@ -354,8 +355,7 @@ pai_err_t sched_attempt_victims(sched_t *s, attempt_t *at)
                 seen |= at->victims[v] == o;
             if (seen)
                 continue;
-            if (VEC_RESERVE(at->victims, at->cap_victims, (size_t)at->n_victims + 1) != PAI_OK)
-                return PAI_E_NOMEM;
+            VEC_XRESERVE(at->victims, at->cap_victims, (size_t)at->n_victims + 1);
             at->victims[at->n_victims++] = o;
         }
     }

@@ -31,8 +31,7 @@ static pai_err_t vc_domain(sched_t *s, vc_t *vc, int sku)
         const vcell_t *vcl = &vc->vcells[i];
         if (vcl->cell == SCHED_NONE || vcl->pinned || !sched_policy_sku_match(s, vcl->type, sku))
             continue;
-        if (VEC_RESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1) != PAI_OK)
-            return PAI_E_NOMEM;
+        VEC_XRESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1);
         const cell_t *c = &s->cells[vcl->cell];
         vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi};
     }
@@ -116,7 +115,7 @@ bool sched_policy_uses_vc_cells(const sched_t *s, const job_t *j)
  * chain, bit 2 VC v has.  NULL on allocation failure (caller frees). */
 uint8_t *sched_chain_owners(const sched_t *s, int v)
 {
-    uint8_t *own = calloc((size_t)s->n_types + 1, 1);
+    uint8_t *own = xcalloc((size_t)s->n_types + 1, 1);
     for (int k = 0; own && k < s->n_vcs; k++)
         for (int i = 0; i < s->vcs[k].n_vcells; i++)
             own[s->vcs[k].vcells[i].chain] |= (uint8_t)(k == v ? 3 : 1);
@@ -145,8 +144,6 @@ static bool cpu_guaranteed(const sched_t *s, const job_t *j)
 static pai_err_t domain_cpu(sched_t *s, attempt_t *at, const job_t *j)
 {
     uint8_t *own = sched_chain_owners(s, j->vc);
-    if (!own)
-        return PAI_E_NOMEM;
     pai_err_t rc = PAI_OK;
     for (int n = 0, lo = -1; rc == PAI_OK && n <= s->n_nodes; n++) {
         bool open = n < s->n_nodes && sched_node_open_to(s, j->vc, own, n);

@@ -65,8 +65,8 @@ static void cluster_caps(sched_t *s, int sku, int *total, int *max_node, int *ma
     if (s->caps_ver != s->topo_ver + 1u || !s->cap_total) {
         free(s->cap_total);
         free(s->cap_max_node);
-        s->cap_total = calloc((size_t)s->n_skus + 1, sizeof(int));
-        s->cap_max_node = calloc((size_t)s->n_skus + 1, sizeof(int));
+        s->cap_total = xcalloc((size_t)s->n_skus + 1, sizeof(int));
+        s->cap_max_node = xcalloc((size_t)s->n_skus + 1, sizeof(int));
         if (!s->cap_total || !s->cap_max_node) {
             *total = *max_node = *max_cpus = 0;
             return;
@@ -185,7 +185,7 @@ void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now)
     for (int i = 0; i < j->n_tasks; i++)
         if (!j->tasks[i].bound && j->tasks[i].node != SCHED_NONE)
             n += j->tasks[i].gpus;
-    int *r = realloc(j->resv, sizeof(int) * (size_t)(n ? n : 1));
+    int *r = xrealloc(j->resv, sizeof(int) * (size_t)(n ? n : 1));
     if (!r) {
         sched_policy_reset_tentative(j);
         return;

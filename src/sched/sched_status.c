@@ -28,8 +28,8 @@ static int cmp_vc_name(const void *a, const void *b, void *ctx)
 static int *doomed_supply(sched_t *s)
 {
     int nt = s->n_types;
-    int *sup = calloc((size_t)nt * (size_t)nt + 1, sizeof(int));
-    int *first = malloc(sizeof(int) * (size_t)nt + 1);
+    int *sup = xcalloc((size_t)nt * (size_t)nt + 1, sizeof(int));
+    int *first = xmalloc(sizeof(int) * (size_t)nt + 1);
     if (!sup || !first) {
         free(sup), free(first);
         return NULL;
@@ -69,7 +69,7 @@ static void count_doomed(sched_t *s, int *doomed)
         any_bad = !s->nodes[i].healthy;
     if (!any_bad)
         return; /* the start-up check guarantees every cell binds on a healthy cluster */
-    int *tmp = malloc(sizeof(int) * (size_t)(s->n_cells + 1));
+    int *tmp = xmalloc(sizeof(int) * (size_t)(s->n_cells + 1));
     int *sup = doomed_supply(s);
     int nt = 0;
     for (int v = 0; v < s->n_vcs; v++) {
@@ -134,8 +134,8 @@ static void fill_usage(const sched_t *s, sched_vc_status_t *rows, const int *row
 static void fill_rows(sched_t *s, sched_vc_status_t *rows, int *rowof, int n_rows_cap, int *n_rows)
 {
     int w = s->n_skus + 1;
-    int *order = malloc(sizeof(int) * (size_t)(s->n_vcs + 1));
-    int *doomed = calloc((size_t)(s->n_vcs * w + 1), sizeof(int));
+    int *order = xmalloc(sizeof(int) * (size_t)(s->n_vcs + 1));
+    int *doomed = xcalloc((size_t)(s->n_vcs * w + 1), sizeof(int));
     if (!order || !doomed) {
         free(order), free(doomed);
         return;
@@ -185,8 +185,8 @@ size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap)
 {
     int w = s->n_skus + 1;
     int max_rows = s->n_vcs * w + 1;
-    sched_vc_status_t *all = calloc((size_t)max_rows, sizeof(*all));
-    int *rowof = malloc(sizeof(int) * (size_t)(s->n_vcs * w + 1));
+    sched_vc_status_t *all = xcalloc((size_t)max_rows, sizeof(*all));
+    int *rowof = xmalloc(sizeof(int) * (size_t)(s->n_vcs * w + 1));
     if (!all || !rowof) {
         free(all), free(rowof);
         return 0;

@@ -214,12 +214,7 @@ void http_reply_text(http_resp_t *resp, int status, const char *content_type, co
 {
     free(resp->body);
     resp->status = status;
-    resp->body = malloc(len + 1);
-    if (!resp->body) {
-        resp->status = 500;
-        resp->body_len = 0;
-        return;
-    }
+    resp->body = xmalloc(len + 1);
     memcpy(resp->body, text, len);
     resp->body[len] = '\0';
     resp->body_len = len;

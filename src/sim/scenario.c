@@ -465,9 +465,7 @@ static bool step_status(scen_t *sc, const ynode_t *y)
 static bool step_node(scen_t *sc, const ynode_t *y)
 {
     size_t n = sched_node_status(sc->s, NULL, 0);
-    sched_node_status_t *rows = calloc(n + 1, sizeof(*rows));
-    if (!rows)
-        return fail(sc, "out of memory", NULL, NULL);
+    sched_node_status_t *rows = xcalloc(n + 1, sizeof(*rows));
     sched_node_status(sc->s, rows, n);
     const char *name = str_of(y, "node", "");
     bool ok = fail(sc, "no node %s", name, NULL);
@@ -576,11 +574,11 @@ int sim_scenario(const char *path)
 {
     buf_t b;
     buf_init(&b, PAI_MAX_CONFIG_FILE);
-    scen_t *sc = calloc(1, sizeof(*sc));
+    scen_t *sc = xcalloc(1, sizeof(*sc));
     ydoc_t *doc = NULL;
     yerr_t yerr;
     int rc = 1;
-    if (!sc || buf_read_file(&b, path) != PAI_OK) {
+    if (buf_read_file(&b, path) != PAI_OK) {
         printf("not ok - %s: cannot read\n", path);
         goto out;
     }

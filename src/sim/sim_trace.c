@@ -150,8 +150,7 @@ static bool load_trace(const char *path, long limit, double load, vclist_t *vcs,
     t->jobs = NULL;
     t->n = 0;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (VEC_RESERVE(t->jobs, cap, (size_t)t->n + 1) != PAI_OK)
-            break;
+        VEC_XRESERVE(t->jobs, cap, (size_t)t->n + 1);
         if (parse_line(line, vcs, &t->jobs[t->n]))
             t->n++;
     }
@@ -253,8 +252,7 @@ static sched_t *build(const sim_args_t *a, const vclist_t *vcs, int only_vc, int
 
 static bool heap_push(heap_t *h, event_t e)
 {
-    if (VEC_RESERVE(h->a, h->cap, (size_t)h->n + 1) != PAI_OK)
-        return false;
+    VEC_XRESERVE(h->a, h->cap, (size_t)h->n + 1);
     long i = h->n++;
     while (i > 0 && h->a[(i - 1) / 2].t > e.t) {
         h->a[i] = h->a[(i - 1) / 2];
@@ -384,8 +382,7 @@ static bool pass(replay_t *r)
         if (sched_schedule(r->s, r->now, &d, &n) != PAI_OK)
             return false;
         int64_t dt = time_mono_us() - t0;
-        if (VEC_RESERVE(r->pass_us, r->cap_pass, (size_t)r->n_pass + 1) != PAI_OK)
-            return false;
+        VEC_XRESERVE(r->pass_us, r->cap_pass, (size_t)r->n_pass + 1);
         r->pass_us[r->n_pass++] = dt;
         bool progress = false;
         if (!apply(r, d, n, &progress))
@@ -487,9 +484,7 @@ static void vc_metrics(const trace_t *t, int vc, int only_vc, vcres_t *o, double
 
 static void collect(replay_t *r, int only_vc, int total_gpus, result_t *res, double wall)
 {
-    double *q = malloc(sizeof(double) * (size_t)(r->t->n + 1));
-    if (!q)
-        return;
+    double *q = xmalloc(sizeof(double) * (size_t)(r->t->n + 1));
     for (int v = 0; v < r->vcs->n; v++)
         vc_metrics(r->t, v, only_vc, &res->vc[v], q);
     vc_metrics(r->t, -1, only_vc, &res->vc[MAX_VCS], q);
@@ -642,9 +637,9 @@ int sim_replay(const sim_args_t *a)
 {
     vclist_t vcs = {0};
     trace_t t = {0};
-    result_t *res = calloc(1, sizeof(*res)), *priv = NULL;
+    result_t *res = xcalloc(1, sizeof(*res)), *priv = NULL;
     int rc = 1;
-    if (!res || (!a->config && !load_vcs(a->vcs_file, &vcs)) ||
+    if ((!a->config && !load_vcs(a->vcs_file, &vcs)) ||
         !load_trace(a->trace, a->limit, a->load > 0 ? a->load : 1, &vcs, &t))
         goto out;
     if (!replay(a, &vcs, &t, -1, res))
@@ -652,7 +647,7 @@ int sim_replay(const sim_args_t *a)
     if (a->private_report && a->config) {
         fprintf(stderr, "pai sim: --private needs the uniform shape (--nodes/--vcs)\n");
     } else if (a->private_report) {
-        priv = calloc((size_t)vcs.n, sizeof(*priv));
+        priv = xcalloc((size_t)vcs.n, sizeof(*priv));
         for (int v = 0; priv && v < vcs.n; v++)
             if (vcs.nodes[v] > 0 && !replay(a, &vcs, &t, v, &priv[v]))
                 goto out;

@@ -586,8 +586,8 @@ static pai_err_t get_once(conn_t *c, const char *kind, const char *key, char **j
             log_error("store: postgres: get %s/%s: %s", kind, key, pg_msg(c->pg, m, sizeof(m)));
         rc = PAI_E_IO;
     } else if (PQntuples(res) > 0) {
-        *json_out = strdup(PQgetvalue(res, 0, 0));
-        rc = *json_out ? PAI_OK : PAI_E_NOMEM;
+        *json_out = xstrdup(PQgetvalue(res, 0, 0));
+        rc = PAI_OK;
     }
     PQclear(res);
     return rc;

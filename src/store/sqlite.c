@@ -256,8 +256,8 @@ static pai_err_t sq_get(void *be, const char *kind, const char *key, char **json
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         const char *txt = (const char *)sqlite3_column_text(s, 0);
-        *json_out = strdup(txt ? txt : "");
-        rc = *json_out ? PAI_OK : PAI_E_NOMEM;
+        *json_out = xstrdup(txt ? txt : "");
+        rc = PAI_OK;
     } else if (r != SQLITE_DONE) {
         log_error("store: get %s/%s: %s", kind, key, sqlite3_errmsg(c->db));
         rc = PAI_E_IO;

@@ -273,14 +273,16 @@ TEST(vec_reserve_doubles_and_keeps_the_contents)
     int *v = NULL;
     size_t cap = 0, n = 0;
     for (int i = 0; i < 1000; i++) {
-        CHECK(VEC_RESERVE(v, cap, n + 1) == PAI_OK);
+        VEC_XRESERVE(v, cap, n + 1);
         v[n++] = i;
     }
     CHECK(cap >= 1000 && cap < 2048);
     CHECK(v[0] == 0 && v[999] == 999);
     size_t before = cap;
-    CHECK(VEC_RESERVE(v, cap, 10) == PAI_OK && cap == before); /* room already */
-    CHECK(VEC_RESERVE(v, cap, 5000) == PAI_OK && cap >= 5000);
+    VEC_XRESERVE(v, cap, 10);
+    CHECK(cap == before); /* room already */
+    VEC_XRESERVE(v, cap, 5000);
+    CHECK(cap >= 5000);
     free(v);
     char *c = NULL;
     cap = 0;
@@ -289,12 +291,19 @@ TEST(vec_reserve_doubles_and_keeps_the_contents)
     free(c);
 }
 
-TEST(vec_reserve_refuses_sizes_that_overflow)
+static void reserve_overflow(void)
 {
     uint64_t *v = NULL;
     size_t cap = 0;
-    CHECK(VEC_RESERVE(v, cap, SIZE_MAX / 4) == PAI_E_NOMEM);
-    CHECK(v == NULL && cap == 0); /* unchanged on failure */
+    VEC_XRESERVE(v, cap, SIZE_MAX / 4);
+}
+
+TEST(vec_reserve_aborts_on_sizes_that_overflow)
+{
+    char err[512];
+    int st = in_child(reserve_overflow, err, sizeof(err));
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK_STR_CONTAINS(err, "pai: out of memory");
 }
 
 TEST(promtext_writes_families_samples_and_escapes_labels)
@@ -463,7 +472,7 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
           fnv1a_matches_the_reference_values, vec_reserve_doubles_and_keeps_the_contents,
-          vec_reserve_refuses_sizes_that_overflow,
+          vec_reserve_aborts_on_sizes_that_overflow,
           promtext_writes_families_samples_and_escapes_labels,
           strmap_puts_gets_replaces_and_owns_its_values,
           strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys,
