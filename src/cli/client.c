@@ -252,7 +252,7 @@ char *cli_job_fullname(const cli_ctx_t *c, const char *name)
 char *cli_job_path(const char *fullname, const char *suffix)
 {
     const char *t = strchr(fullname, '~');
-    char *user = t ? strndup(fullname, (size_t)(t - fullname)) : xstrdup("");
+    char *user = t ? xstrndup(fullname, (size_t)(t - fullname)) : xstrdup("");
     char *eu = cli_escape(user);
     char *ej = cli_escape(t ? t + 1 : fullname);
     char *p = str_printf("/api/v2/jobs/%s~%s%s", eu, ej, suffix ? suffix : "");

@@ -43,7 +43,7 @@ static int set_param(json_t *job, const char *kv, const char *path)
         fprintf(stderr, "pai submit: --param wants KEY=VALUE (got '%s')\n", kv);
         return CLI_USAGE;
     }
-    char *key = strndup(kv, (size_t)(eq - kv));
+    char *key = xstrndup(kv, (size_t)(eq - kv));
     json_t *params = json_object_get(job, "parameters");
     int rc = CLI_OK;
     if (!json_is_object(params) || !json_object_get(params, key)) {

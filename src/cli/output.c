@@ -31,7 +31,7 @@ cli_table_t *cli_table_new(const char *header)
     while (t->ncols < TABLE_MAX_COLS) {
         const char *bar = strchr(s, '|');
         size_t n = bar ? (size_t)(bar - s) : strlen(s);
-        t->head[t->ncols++] = strndup(s, n);
+        t->head[t->ncols++] = xstrndup(s, n);
         if (!bar)
             break;
         s = bar + 1;

@@ -34,6 +34,8 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+/* At most n bytes of s, NUL-terminated. */
+char *xstrndup(const char *s, size_t n);
 /* Print "pai: out of memory" and abort: for a library with its own
  * allocator (libyaml, libcurl) whose constructor failed. */
 _Noreturn void util_oom(void);

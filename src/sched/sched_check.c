@@ -86,17 +86,13 @@ static void check_task_gpus(const sched_t *s, vlist_t *l, int slot, const sched_
 
 static void check_gpus(const sched_t *s, vlist_t *l)
 {
-    int *base = malloc(sizeof(int) * ((size_t)s->n_nodes + 1));
-    int *cpu = calloc((size_t)s->n_nodes + 1, sizeof(int));
-    int64_t *mem = calloc((size_t)s->n_nodes + 1, sizeof(int64_t));
+    int *base = xmalloc(sizeof(int) * ((size_t)s->n_nodes + 1));
+    int *cpu = xcalloc((size_t)s->n_nodes + 1, sizeof(int));
+    int64_t *mem = xcalloc((size_t)s->n_nodes + 1, sizeof(int64_t));
     int total = 0;
-    for (int i = 0; base && i < s->n_nodes; i++)
+    for (int i = 0; i < s->n_nodes; i++)
         base[i] = total, total += s->nodes[i].ngpu;
-    int *count = calloc((size_t)total + 1, sizeof(int));
-    if (!base || !cpu || !mem || !count) {
-        add(l, "out of memory checking GPUs");
-        goto out;
-    }
+    int *count = xcalloc((size_t)total + 1, sizeof(int));
     for (int slot = 0; slot < s->n_jobs; slot++) {
         const job_t *j = &s->jobs[slot];
         for (int i = 0; j->state != SCHED_JOB_FREE && i < j->n_tasks; i++) {
@@ -124,7 +120,6 @@ static void check_gpus(const sched_t *s, vlist_t *l)
             add(l, "node %s: tasks use %d CPUs / %lld MB, the node says %d / %lld", n->name, cpu[i],
                 (long long)mem[i], n->cpu_used, (long long)n->mem_used);
     }
-out:
     free(base), free(cpu), free(mem), free(count);
 }
 
@@ -165,13 +160,8 @@ static void check_cell_links(const sched_t *s, vlist_t *l)
 
 static void check_cell_counts(const sched_t *s, vlist_t *l)
 {
-    int *below = calloc((size_t)s->n_cells + 1, sizeof(int));
-    int *bad = calloc((size_t)s->n_cells + 1, sizeof(int));
-    if (!below || !bad) {
-        add(l, "out of memory checking cells");
-        free(below), free(bad);
-        return;
-    }
+    int *below = xcalloc((size_t)s->n_cells + 1, sizeof(int));
+    int *bad = xcalloc((size_t)s->n_cells + 1, sizeof(int));
     for (int i = 0; i < s->n_nodes; i++)
         if (!s->nodes[i].healthy && s->nodes[i].cell != SCHED_NONE)
             bad[s->nodes[i].cell]++;
@@ -198,13 +188,8 @@ static int bound_cell_of(const sched_t *s, int n)
 
 static void check_guarantees(const sched_t *s, vlist_t *l)
 {
-    int *used = calloc((size_t)s->n_cells + 1, sizeof(int));
-    int *vcused = calloc((size_t)s->n_vcs + 1, sizeof(int));
-    if (!used || !vcused) {
-        add(l, "out of memory checking guarantees");
-        free(used), free(vcused);
-        return;
-    }
+    int *used = xcalloc((size_t)s->n_cells + 1, sizeof(int));
+    int *vcused = xcalloc((size_t)s->n_vcs + 1, sizeof(int));
     bool pai = s->opts.policy == SCHED_POLICY_PAI;
     for (int slot = 0; slot < s->n_jobs; slot++) {
         const job_t *j = &s->jobs[slot];
@@ -314,14 +299,10 @@ int sched_check_deficit(const sched_t *s, bool health, char *why, size_t len)
     if (why && len)
         why[0] = 0;
     size_t k = (size_t)s->n_types * MAX_DEPTH + 1;
-    deficit_t d = {.free_cells = calloc(k, sizeof(int)),
-                   .need = calloc(k, sizeof(int)),
-                   .whole = calloc((size_t)s->n_cells + 1, 1),
-                   .inside = calloc((size_t)s->n_cells + 1, 1)};
-    if (!d.free_cells || !d.need || !d.whole || !d.inside) {
-        deficit_free(&d);
-        return -1;
-    }
+    deficit_t d = {.free_cells = xcalloc(k, sizeof(int)),
+                   .need = xcalloc(k, sizeof(int)),
+                   .whole = xcalloc((size_t)s->n_cells + 1, 1),
+                   .inside = xcalloc((size_t)s->n_cells + 1, 1)};
     count_free(s, &d, health);
     int total = count_need(s, &d, health);
     for (int ch = 0; ch < s->n_types; ch++)
@@ -334,9 +315,7 @@ static void check_safety(const sched_t *s, vlist_t *l)
 {
     char why[SCHED_REASON_MAX];
     int n = sched_check_deficit(s, false, why, sizeof(why));
-    if (n < 0)
-        add(l, "out of memory checking sharing safety");
-    else if (n > 0)
+    if (n > 0)
         add(l, "sharing safety: %d virtual cell(s) of the VCs cannot all be bound at once: %s", n,
             why);
 }

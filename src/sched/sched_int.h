@@ -337,7 +337,7 @@ void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now);
  * (health: on fully healthy free cells, and bound cells with an unhealthy
  * node count too).  A count per chain and level, top down (exact for cells
  * with childCellNumber children).  why (may be NULL) names the first short
- * level.  -1 on allocation failure. */
+ * level. */
 int sched_check_deficit(const sched_t *s, bool health, char *why, size_t len);
 /* The hook behind opts.check: run the checks after an event (what, job
  * slot or SCHED_NONE); decision: the healthy-hardware deficit must not grow. */
