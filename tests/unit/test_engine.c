@@ -7,14 +7,17 @@
  * The cluster is defined by the nodes (no HiveD config): every node is in
  * the VC "default".  Each test starts from an empty store.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -484,9 +487,125 @@ TEST(restarted_engine_restores_jobs_states_and_running_tasks_without_running_twi
     rig_close(&r);
 }
 
+/* ---------------------------------------------------------------- locking */
+
+/* A waiting job keeps its commands in the store only; the flush that stores
+ * its placement reads them back (outside the engine lock) before its task
+ * is sent. */
+TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    CHECK(submit(&r, "cmds", 1, 0));
+    tick(&r);
+    json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
+                            (json_int_t)a.seq, "wait_ms", 0, "tasks");
+    json_t *resp = NULL;
+    CHECK(engine_agent_sync(r.e, req, &resp, NULL) == PAI_OK);
+    json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
+    json_decref(req);
+    json_decref(resp);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* The same with the "jobcmd" record gone: the job cannot run, its task
+ * fails with PodCreationPermanentError (-200) and nothing is sent. */
+TEST(bound_job_whose_commands_are_missing_from_the_store_fails_with_200)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    CHECK(submit(&r, "nocmds", 1, 3));
+    CHECK(store_del(r.st, "jobcmd", "alice~nocmds") == PAI_OK);
+    tick(&r); /* the flush finds no commands */
+    tick(&r); /* and stores the failure */
+    CHECK_STR_EQ(state_of(&r, "alice~nocmds"), "FAILED");
+    CHECK_INT_EQ(int_of(&r, "alice~nocmds", "appExitCode"), -200);
+    CHECK_INT_EQ(int_of(&r, "alice~nocmds", "retries"), 0); /* NEVER_RETRY */
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 0);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* Runs fn(e) in a child process; true when the child was aborted (a failed
+ * assert()). */
+static bool aborts(engine_t *e, void (*fn)(engine_t *))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr); /* the assert's message */
+        fn(e);
+        _exit(0);
+    }
+    int status = 0;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+           WTERMSIG(status) == SIGABRT;
+}
+
+static void store_read_under_mu(engine_t *e)
+{
+    char *text = NULL;
+    engine_lock(e);
+    pai_err_t rc = store_get(e->st, "jobcmd", "alice~x", &text); /* must not return */
+    (void)rc;
+    free(text);
+    engine_unlock(e);
+}
+
+static void locked_call_without_mu(engine_t *e)
+{
+    (void)engine_map_get(e, "alice~x");
+}
+
+static void flush_lock_under_mu(engine_t *e)
+{
+    engine_lock(e);
+    engine_flush_lock(e); /* lock order: flush_mu before mu */
+}
+
+static void store_read_without_mu(engine_t *e)
+{
+    char *text = NULL;
+    pai_err_t rc = store_get(e->st, "jobcmd", "alice~x", &text);
+    (void)rc;
+    free(text);
+}
+
+/* The rules of engine_int.h ("Locking") are checked in debug builds (the
+ * tests are never built with NDEBUG). */
+TEST(lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
+{
+    rig_t r;
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    CHECK(aborts(r.e, store_read_under_mu));
+    CHECK(aborts(r.e, locked_call_without_mu));
+    CHECK(aborts(r.e, flush_lock_under_mu));
+    CHECK(!aborts(r.e, store_read_without_mu));
+    rig_close(&r);
+}
+
 RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           failing_exit_is_retried_to_jobRetryCount_then_fails,
           transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock,
           stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill,
           lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node,
-          restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice)
+          restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
+          bound_job_is_sent_with_the_commands_the_flush_read_back,
+          bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
+          lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
