@@ -73,8 +73,6 @@ pai_err_t fs_write_atomic(const char *path, const void *data, size_t len, mode_t
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path + 1) : 0;
     char *tmp = str_printf("%.*s.%s.tmp", dirlen, path, slash ? slash + 1 : path);
-    if (!tmp)
-        return PAI_E_NOMEM;
     pai_err_t rc = PAI_E_IO;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)

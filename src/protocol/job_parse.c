@@ -622,8 +622,6 @@ pai_err_t job_parse(const char *yaml, size_t len, const char *filename, job_spec
     }
     pai_err_t rc = ydoc_parse(yaml, len, &doc, &yerr);
     if (rc != PAI_OK) {
-        if (rc == PAI_E_NOMEM)
-            return rc;
         pctx_t c = {.errs = errs};
         ynode_t at = {.line = yerr.line, .col = yerr.col};
         jp_add_error(&c, &at, NULL, "%s", yerr.msg);

@@ -509,10 +509,8 @@ pai_err_t job_to_yaml(const job_spec_t *spec, bool mask_secrets, char **out)
     yaml_emitter_t em;
     buf_t b;
     buf_init(&b, PAI_MAX_JOB_YAML * 4u);
-    if (!yaml_emitter_initialize(&em)) {
-        json_decref(j);
-        return PAI_E_NOMEM;
-    }
+    if (!yaml_emitter_initialize(&em))
+        util_oom(); /* libyaml allocates with its own malloc */
     yaml_emitter_set_output(&em, yaml_write, &b);
     yaml_emitter_set_unicode(&em, 1);
     yaml_emitter_set_width(&em, -1);
@@ -524,7 +522,7 @@ pai_err_t job_to_yaml(const job_spec_t *spec, bool mask_secrets, char **out)
         return PAI_E_INTERNAL;
     }
     *out = buf_take(&b);
-    return *out ? PAI_OK : PAI_E_NOMEM;
+    return PAI_OK;
 }
 
 /* ------------------------------------------------------------------ lint */

@@ -453,8 +453,6 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
     hex(idh, idb, sizeof(idb));
     hex(sech, sec, sizeof(sec));
     char *tok = str_printf("%s.%s", idh, sech);
-    if (!tok)
-        return PAI_E_NOMEM;
     sha256_hex(tok, h);
     int64_t now = time_wall_ms();
     json_t *rec = xjson_pack("{s:s, s:s, s:s, s:b, s:I, s:I}", "id", idh, "username", username,

@@ -372,7 +372,7 @@ static pai_err_t fetch_log(const server_config_t *cfg, const char *base, const c
 {
     CURL *c = curl_easy_init();
     if (!c)
-        return PAI_E_NOMEM;
+        util_oom(); /* libcurl allocates with its own malloc */
     char *eid = curl_easy_escape(c, id, 0);
     char *url =
         str_printf("%s/logs/%s/%s%s", base, eid ? eid : "", kind, tail ? "?tail=65536" : "");
