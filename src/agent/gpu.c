@@ -89,15 +89,15 @@ static bool nvml_load(nvml_t *n)
         void **slot;
         bool required;
     } syms[] = {
-        {"nvmlInit_v2", (void **)&n->init, true},
-        {"nvmlShutdown", (void **)&n->shutdown, true},
-        {"nvmlDeviceGetCount_v2", (void **)&n->count, true},
-        {"nvmlDeviceGetHandleByIndex_v2", (void **)&n->handle, true},
-        {"nvmlDeviceGetUUID", (void **)&n->uuid, true},
-        {"nvmlDeviceGetName", (void **)&n->name, true},
-        {"nvmlDeviceGetMemoryInfo", (void **)&n->memory, true},
-        {"nvmlDeviceGetPciInfo_v3", (void **)&n->pci, false},
-        {"nvmlDeviceGetTopologyCommonAncestor", (void **)&n->topo, false},
+        {.sym = "nvmlInit_v2", .slot = (void **)&n->init, .required = true},
+        {.sym = "nvmlShutdown", .slot = (void **)&n->shutdown, .required = true},
+        {.sym = "nvmlDeviceGetCount_v2", .slot = (void **)&n->count, .required = true},
+        {.sym = "nvmlDeviceGetHandleByIndex_v2", .slot = (void **)&n->handle, .required = true},
+        {.sym = "nvmlDeviceGetUUID", .slot = (void **)&n->uuid, .required = true},
+        {.sym = "nvmlDeviceGetName", .slot = (void **)&n->name, .required = true},
+        {.sym = "nvmlDeviceGetMemoryInfo", .slot = (void **)&n->memory, .required = true},
+        {.sym = "nvmlDeviceGetPciInfo_v3", .slot = (void **)&n->pci},
+        {.sym = "nvmlDeviceGetTopologyCommonAncestor", .slot = (void **)&n->topo},
     };
     const char *path = getenv("PAI_NVML_LIB");
     n->lib = dlopen(path && *path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -288,9 +288,9 @@ static pai_err_t smi_discover(gpu_set_t *out, int count, const char *model)
 /* ---- table -------------------------------------------------------------- */
 
 static const gpu_ops_t backends[] = {
-    {"nvml", nvml_discover},
-    {"nvidia-smi", smi_discover},
-    {"sim", sim_discover},
+    {.name = "nvml", .discover = nvml_discover},
+    {.name = "nvidia-smi", .discover = smi_discover},
+    {.name = "sim", .discover = sim_discover},
 };
 
 const gpu_ops_t *gpu_backend(const char *name)

@@ -15,33 +15,32 @@
 #include "common/util.h"
 
 static const cli_opt_t users_opts[] = {
-    {"password", "P", "password of the new user", false},
-    {"admin", NULL, "the new user is an administrator", false},
-    {"vc", "VC[,VC...]", "virtual clusters the new user may use", false},
-    {"email", "E", "email address", false},
-    {"json", NULL, "print JSON", false},
+    {.name = "password", .arg = "P", .help = "password of the new user"},
+    {.name = "admin", .help = "the new user is an administrator"},
+    {.name = "vc", .arg = "VC[,VC...]", .help = "virtual clusters the new user may use"},
+    {.name = "email", .arg = "E", .help = "email address"},
+    {.name = "json", .help = "print JSON"},
     {0},
 };
 static const cli_cmd_t users_cmd = {
-    "users",
-    "list | show USER | create USER --password P [--admin] [--vc VCS] | delete USER",
-    "Manage users (administrators only).",
-    users_opts,
-    0,
-    2};
+    .name = "users",
+    .synopsis = "list | show USER | create USER --password P [--admin] [--vc VCS] | delete USER",
+    .summary = "Manage users (administrators only).",
+    .opts = users_opts,
+    .max_pos = 2};
 
 static const cli_opt_t groups_opts[] = {
-    {"description", "TEXT", "description of the new group", false},
-    {"json", NULL, "print JSON", false},
+    {.name = "description", .arg = "TEXT", .help = "description of the new group"},
+    {.name = "json", .help = "print JSON"},
     {0},
 };
-static const cli_cmd_t groups_cmd = {"groups",
-                                     "list | show GROUP | create GROUP [--description D] | "
-                                     "delete GROUP",
-                                     "Manage groups (administrators only).",
-                                     groups_opts,
-                                     0,
-                                     2};
+static const cli_cmd_t groups_cmd = {.name = "groups",
+                                     .synopsis =
+                                         "list | show GROUP | create GROUP [--description D] | "
+                                         "delete GROUP",
+                                     .summary = "Manage groups (administrators only).",
+                                     .opts = groups_opts,
+                                     .max_pos = 2};
 
 typedef struct {
     const char *base; /* "/api/v2/users" */

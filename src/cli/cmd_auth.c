@@ -18,21 +18,24 @@
 #include "common/util.h"
 
 static const cli_opt_t login_opts[] = {
-    {"user", "U", "user name (default: admin)", false},
-    {"password", "P", "password (default: $PAI_PASSWORD, else asked, else read from stdin)", false},
-    {"expiration", "SECONDS", "token lifetime in seconds (default 7 days)", false},
-    {"json", NULL, "print the server's answer as JSON", false},
+    {.name = "user", .arg = "U", .help = "user name (default: admin)"},
+    {.name = "password",
+     .arg = "P",
+     .help = "password (default: $PAI_PASSWORD, else asked, else read from stdin)"},
+    {.name = "expiration", .arg = "SECONDS", .help = "token lifetime in seconds (default 7 days)"},
+    {.name = "json", .help = "print the server's answer as JSON"},
     {0},
 };
 static const cli_cmd_t login_cmd = {
-    "login",
-    "URL [--user U] [--password P]",
-    "Log in to a pai (or OpenPAI) server and store the server URL and an access token in\n"
-    "your config file (~/.config/pai/config.json, mode 0600; PAI_CONFIG moves it).\n"
-    "PAI_SERVER and PAI_TOKEN in the environment override what is stored.",
-    login_opts,
-    1,
-    1};
+    .name = "login",
+    .synopsis = "URL [--user U] [--password P]",
+    .summary =
+        "Log in to a pai (or OpenPAI) server and store the server URL and an access token in\n"
+        "your config file (~/.config/pai/config.json, mode 0600; PAI_CONFIG moves it).\n"
+        "PAI_SERVER and PAI_TOKEN in the environment override what is stored.",
+    .opts = login_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 /* Read one line from stdin, without echo when it is a terminal. */
 static char *read_secret(const char *prompt)
@@ -133,12 +136,10 @@ out:
 
 static const cli_opt_t logout_opts[] = {{0}};
 static const cli_cmd_t logout_cmd = {
-    "logout",
-    "",
-    "Revoke the stored token on the server and forget it (the server URL is kept).",
-    logout_opts,
-    0,
-    0};
+    .name = "logout",
+    .synopsis = "",
+    .summary = "Revoke the stored token on the server and forget it (the server URL is kept).",
+    .opts = logout_opts};
 
 int cli_logout_main(int argc, char **argv)
 {
@@ -165,19 +166,19 @@ out:
 }
 
 static const cli_opt_t token_opts[] = {
-    {"json", NULL, "print JSON", false},
+    {.name = "json", .help = "print JSON"},
     {0},
 };
 static const cli_cmd_t token_cmd = {
-    "token",
-    "list | create | revoke TOKEN",
-    "Manage your access tokens.\n"
-    "  list          the tokens signed for you\n"
-    "  create        a new application token (no expiry; for scripts and CI)\n"
-    "  revoke TOKEN  revoke one token",
-    token_opts,
-    1,
-    2};
+    .name = "token",
+    .synopsis = "list | create | revoke TOKEN",
+    .summary = "Manage your access tokens.\n"
+               "  list          the tokens signed for you\n"
+               "  create        a new application token (no expiry; for scripts and CI)\n"
+               "  revoke TOKEN  revoke one token",
+    .opts = token_opts,
+    .min_pos = 1,
+    .max_pos = 2};
 
 static int token_list(const cli_ctx_t *c)
 {

@@ -18,14 +18,18 @@
 #include "common/util.h"
 
 static const cli_opt_t list_opts[] = {
-    {"json", NULL, "print the server's JSON", false},
+    {.name = "json", .help = "print the server's JSON"},
     {0},
 };
-static const cli_cmd_t nodes_cmd = {
-    "nodes",   "[--json]", "List the cluster's nodes with their GPUs used and free.",
-    list_opts, 0,          0};
-static const cli_cmd_t vcs_cmd = {
-    "vcs", "[--json]", "List virtual clusters with their share and GPU use.", list_opts, 0, 0};
+static const cli_cmd_t nodes_cmd = {.name = "nodes",
+                                    .synopsis = "[--json]",
+                                    .summary =
+                                        "List the cluster's nodes with their GPUs used and free.",
+                                    .opts = list_opts};
+static const cli_cmd_t vcs_cmd = {.name = "vcs",
+                                  .synopsis = "[--json]",
+                                  .summary = "List virtual clusters with their share and GPU use.",
+                                  .opts = list_opts};
 
 /* A number that may be written as a JSON integer or a string ("4"). */
 static long long jnum(const json_t *v)

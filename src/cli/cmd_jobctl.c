@@ -21,39 +21,56 @@ enum { WAIT_STOPPED = 3, WAIT_TIMEOUT = 124 };
 #define WAIT_UNREACHABLE_MS 60000 /* how long `pai wait` rides out a server restart */
 
 static const cli_opt_t name_only_opts[] = {
-    {"json", NULL, "print {\"job\", \"message\"} as JSON", false},
+    {.name = "json", .help = "print {\"job\", \"message\"} as JSON"},
     {0},
 };
-static const cli_cmd_t stop_cmd = {
-    "stop", "NAME", "Stop a job: its tasks are killed and it ends STOPPED.", name_only_opts, 1, 1};
+static const cli_cmd_t stop_cmd = {.name = "stop",
+                                   .synopsis = "NAME",
+                                   .summary =
+                                       "Stop a job: its tasks are killed and it ends STOPPED.",
+                                   .opts = name_only_opts,
+                                   .min_pos = 1,
+                                   .max_pos = 1};
 static const cli_cmd_t delete_cmd = {
-    "delete",       "NAME", "Delete a finished job and its records (stop it first if it runs).",
-    name_only_opts, 1,      1};
+    .name = "delete",
+    .synopsis = "NAME",
+    .summary = "Delete a finished job and its records (stop it first if it runs).",
+    .opts = name_only_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 static const cli_opt_t tag_opts[] = {
-    {"remove", NULL, "remove the tag instead of adding it", false},
-    {"json", NULL, "print {\"job\", \"message\"} as JSON", false},
+    {.name = "remove", .help = "remove the tag instead of adding it"},
+    {.name = "json", .help = "print {\"job\", \"message\"} as JSON"},
     {0},
 };
-static const cli_cmd_t tag_cmd = {
-    "tag", "NAME TAG [--remove]", "Add a tag to a job, or remove one.", tag_opts, 2, 2};
+static const cli_cmd_t tag_cmd = {.name = "tag",
+                                  .synopsis = "NAME TAG [--remove]",
+                                  .summary = "Add a tag to a job, or remove one.",
+                                  .opts = tag_opts,
+                                  .min_pos = 2,
+                                  .max_pos = 2};
 
 static const cli_opt_t wait_opts[] = {
-    {"timeout", "SECONDS", "give up after SECONDS (exit 124); default: wait forever", false},
-    {"interval", "SECONDS", "poll at most every SECONDS (default 1; starts at 0.1 s)", false},
-    {"quiet", NULL, "no progress lines", false},
-    {"json", NULL, "print the final job detail as JSON instead of a summary line", false},
+    {.name = "timeout",
+     .arg = "SECONDS",
+     .help = "give up after SECONDS (exit 124); default: wait forever"},
+    {.name = "interval",
+     .arg = "SECONDS",
+     .help = "poll at most every SECONDS (default 1; starts at 0.1 s)"},
+    {.name = "quiet", .help = "no progress lines"},
+    {.name = "json", .help = "print the final job detail as JSON instead of a summary line"},
     {0},
 };
 static const cli_cmd_t wait_cmd = {
-    "wait",
-    "NAME [--timeout SECONDS]",
-    "Wait until a job finishes and exit with its result: 0 SUCCEEDED, 1 FAILED,\n"
-    "3 STOPPED, 124 timeout, 2 other errors.  Shows progress on stderr.  Rides out\n"
-    "a server restart of up to 60 s.",
-    wait_opts,
-    1,
-    1};
+    .name = "wait",
+    .synopsis = "NAME [--timeout SECONDS]",
+    .summary = "Wait until a job finishes and exit with its result: 0 SUCCEEDED, 1 FAILED,\n"
+               "3 STOPPED, 124 timeout, 2 other errors.  Shows progress on stderr.  Rides out\n"
+               "a server restart of up to 60 s.",
+    .opts = wait_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 /* One line for people, or {"job", "message"} for scripts. */
 static void done_line(const cli_args_t *a, const char *full, const char *text, const json_t *ans)

@@ -15,23 +15,23 @@
 #include "common/util.h"
 
 static const cli_opt_t jobs_opts[] = {
-    {"user", "USER", "only jobs of USER", false},
-    {"mine", NULL, "only my jobs", false},
-    {"vc", "VC", "only jobs in virtual cluster VC", false},
-    {"state", "STATE", "only jobs in STATE (WAITING, RUNNING, SUCCEEDED, FAILED, STOPPED...)",
-     false},
-    {"keyword", "WORD", "only jobs whose user, name or VC contains WORD", false},
-    {"tag", "TAG", "only jobs tagged TAG", false},
-    {"limit", "N", "at most N jobs (default 1000)", false},
-    {"json", NULL, "print the server's JSON", false},
+    {.name = "user", .arg = "USER", .help = "only jobs of USER"},
+    {.name = "mine", .help = "only my jobs"},
+    {.name = "vc", .arg = "VC", .help = "only jobs in virtual cluster VC"},
+    {.name = "state",
+     .arg = "STATE",
+     .help = "only jobs in STATE (WAITING, RUNNING, SUCCEEDED, FAILED, STOPPED...)"},
+    {.name = "keyword", .arg = "WORD", .help = "only jobs whose user, name or VC contains WORD"},
+    {.name = "tag", .arg = "TAG", .help = "only jobs tagged TAG"},
+    {.name = "limit", .arg = "N", .help = "at most N jobs (default 1000)"},
+    {.name = "json", .help = "print the server's JSON"},
     {0},
 };
-static const cli_cmd_t jobs_cmd = {"jobs",
-                                   "[--user U | --mine] [--vc VC] [--state S] [--tag T]",
-                                   "List jobs, newest first.",
-                                   jobs_opts,
-                                   0,
-                                   0};
+static const cli_cmd_t jobs_cmd = {.name = "jobs",
+                                   .synopsis =
+                                       "[--user U | --mine] [--vc VC] [--state S] [--tag T]",
+                                   .summary = "List jobs, newest first.",
+                                   .opts = jobs_opts};
 
 static const struct {
     const char *opt, *query;
@@ -112,18 +112,19 @@ out:
 /* ---- pai job NAME ---- */
 
 static const cli_opt_t job_opts[] = {
-    {"json", NULL, "print the server's JSON", false},
+    {.name = "json", .help = "print the server's JSON"},
     {0},
 };
 static const cli_cmd_t job_cmd = {
-    "job",
-    "NAME",
-    "Show a job: state, times, waiting reason, exit diagnostics and one line per task.\n"
-    "NAME is USER~JOB or JOB (one of yours).  `pai job validate|render FILE` check a job\n"
-    "file offline.",
-    job_opts,
-    1,
-    1};
+    .name = "job",
+    .synopsis = "NAME",
+    .summary =
+        "Show a job: state, times, waiting reason, exit diagnostics and one line per task.\n"
+        "NAME is USER~JOB or JOB (one of yours).  `pai job validate|render FILE` check a job\n"
+        "file offline.",
+    .opts = job_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 static void print_kv(const char *k, const char *v)
 {

@@ -19,19 +19,20 @@
 #include "common/util.h"
 
 static const cli_opt_t logs_opts[] = {
-    {"role", "ROLE", "task role (default: the job's first role)", false},
-    {"index", "I", "task index (default 0)", false},
-    {"stderr", NULL, "print stderr instead of stdout", false},
-    {"all", NULL, "print stdout and stderr interleaved", false},
-    {"follow", NULL, "keep printing new output until the job ends", false},
+    {.name = "role", .arg = "ROLE", .help = "task role (default: the job's first role)"},
+    {.name = "index", .arg = "I", .help = "task index (default 0)"},
+    {.name = "stderr", .help = "print stderr instead of stdout"},
+    {.name = "all", .help = "print stdout and stderr interleaved"},
+    {.name = "follow", .help = "keep printing new output until the job ends"},
     {0},
 };
-static const cli_cmd_t logs_cmd = {"logs",
-                                   "NAME [--role ROLE] [--index I] [--stderr | --all] [--follow]",
-                                   "Print the output of one task of a job (its current attempt).",
-                                   logs_opts,
-                                   1,
-                                   1};
+static const cli_cmd_t logs_cmd = {
+    .name = "logs",
+    .synopsis = "NAME [--role ROLE] [--index I] [--stderr | --all] [--follow]",
+    .summary = "Print the output of one task of a job (its current attempt).",
+    .opts = logs_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 enum { LOGS_NO_TASK_YET = 10 };
 

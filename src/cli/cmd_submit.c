@@ -20,21 +20,24 @@
 #include "common/yamljson.h"
 
 static const cli_opt_t submit_opts[] = {
-    {"param", "K=V", "set parameter K (declared under `parameters:`) to V; repeatable", true},
-    {"vc", "VC", "virtual cluster to run in (sets defaults.virtualCluster)", false},
-    {"name", "NAME", "job name instead of the file's `name:` (for sweeps)", false},
-    {"wait", NULL, "wait for the job to finish; exit like `pai wait`", false},
-    {"json", NULL, "print the result as JSON", false},
+    {.name = "param",
+     .arg = "K=V",
+     .help = "set parameter K (declared under `parameters:`) to V; repeatable",
+     .repeat = true},
+    {.name = "vc", .arg = "VC", .help = "virtual cluster to run in (sets defaults.virtualCluster)"},
+    {.name = "name", .arg = "NAME", .help = "job name instead of the file's `name:` (for sweeps)"},
+    {.name = "wait", .help = "wait for the job to finish; exit like `pai wait`"},
+    {.name = "json", .help = "print the result as JSON"},
     {0},
 };
 static const cli_cmd_t submit_cmd = {
-    "submit",
-    "FILE [--param K=V]... [--vc VC] [--name NAME]",
-    "Check a job file (OpenPAI job protocol v2) locally, then submit it.\n"
-    "Problems are reported as FILE:LINE:COL: field: reason and nothing is sent.",
-    submit_opts,
-    1,
-    1};
+    .name = "submit",
+    .synopsis = "FILE [--param K=V]... [--vc VC] [--name NAME]",
+    .summary = "Check a job file (OpenPAI job protocol v2) locally, then submit it.\n"
+               "Problems are reported as FILE:LINE:COL: field: reason and nothing is sent.",
+    .opts = submit_opts,
+    .min_pos = 1,
+    .max_pos = 1};
 
 static int set_param(json_t *job, const char *kv, const char *path)
 {

@@ -53,54 +53,57 @@
 enum { UP_CHILD_DIED = 10 };
 
 static const cli_opt_t up_opts[] = {
-    {"data-dir", "DIR", "store, logs and secrets (default: $PAI_DATA_DIR, else ./.pai)", false},
-    {"port", "PORT", "port of the REST API and portal (default 9186)", false},
-    {"listen", "ADDR", "address to listen on (default 127.0.0.1)", false},
-    {"nodes", "N", "number of simulated nodes (default 2)", false},
-    {"gpus", "N", "simulated GPUs per node (default 4)", false},
-    {"gpu-model", "MODEL", "GPU model the nodes report (default sim-gpu)", false},
-    {"cpus-per-node", "N",
-     "CPUs each simulated node reports (default 8; the nodes share, and so overcommit, the "
-     "host's CPUs)",
-     false},
-    {"memory-mb-per-node", "MB", "memory each simulated node reports (default 16384)", false},
-    {"runtime", "RT", "process (default), podman or hollow", false},
-    {"hived-config", "FILE",
-     "scheduler config in HiveD's format; its nodes become the agents (default: one generated "
-     "in the data directory, VC default owning every node)",
-     false},
-    {"detach", NULL, "return once the cluster is up (stop it with `pai down`)", false},
+    {.name = "data-dir",
+     .arg = "DIR",
+     .help = "store, logs and secrets (default: $PAI_DATA_DIR, else ./.pai)"},
+    {.name = "port", .arg = "PORT", .help = "port of the REST API and portal (default 9186)"},
+    {.name = "listen", .arg = "ADDR", .help = "address to listen on (default 127.0.0.1)"},
+    {.name = "nodes", .arg = "N", .help = "number of simulated nodes (default 2)"},
+    {.name = "gpus", .arg = "N", .help = "simulated GPUs per node (default 4)"},
+    {.name = "gpu-model", .arg = "MODEL", .help = "GPU model the nodes report (default sim-gpu)"},
+    {.name = "cpus-per-node",
+     .arg = "N",
+     .help = "CPUs each simulated node reports (default 8; the nodes share, and so overcommit, the "
+             "host's CPUs)"},
+    {.name = "memory-mb-per-node",
+     .arg = "MB",
+     .help = "memory each simulated node reports (default 16384)"},
+    {.name = "runtime", .arg = "RT", .help = "process (default), podman or hollow"},
+    {.name = "hived-config",
+     .arg = "FILE",
+     .help =
+         "scheduler config in HiveD's format; its nodes become the agents (default: one generated "
+         "in the data directory, VC default owning every node)"},
+    {.name = "detach", .help = "return once the cluster is up (stop it with `pai down`)"},
     {0},
 };
 static const cli_cmd_t up_cmd = {
-    "up",
-    "[--nodes N] [--gpus N] [--runtime process|podman] [--hived-config FILE] [--port P]",
-    "Start a whole pai cluster on this machine: the server (with its SQLite store in the\n"
-    "data directory) and one agent per node with simulated GPUs.  Prints the portal URL,\n"
-    "the API URL and the admin login.  Ctrl-C (or `pai down`) stops everything; starting\n"
-    "again with the same data directory keeps the jobs.",
-    up_opts,
-    0,
-    0};
+    .name = "up",
+    .synopsis =
+        "[--nodes N] [--gpus N] [--runtime process|podman] [--hived-config FILE] [--port P]",
+    .summary =
+        "Start a whole pai cluster on this machine: the server (with its SQLite store in the\n"
+        "data directory) and one agent per node with simulated GPUs.  Prints the portal URL,\n"
+        "the API URL and the admin login.  Ctrl-C (or `pai down`) stops everything; starting\n"
+        "again with the same data directory keeps the jobs.",
+    .opts = up_opts};
 
 static const cli_opt_t down_opts[] = {
-    {"data-dir", "DIR", "the data directory `pai up` used (default: $PAI_DATA_DIR, else ./.pai)",
-     false},
-    {"stop-jobs", NULL,
-     "stop every running or waiting job first (else running tasks keep "
-     "running and the next `pai up` re-adopts them)",
-     false},
+    {.name = "data-dir",
+     .arg = "DIR",
+     .help = "the data directory `pai up` used (default: $PAI_DATA_DIR, else ./.pai)"},
+    {.name = "stop-jobs",
+     .help = "stop every running or waiting job first (else running tasks keep "
+             "running and the next `pai up` re-adopts them)"},
     {0},
 };
 static const cli_cmd_t down_cmd = {
-    "down",
-    "[--data-dir DIR] [--stop-jobs]",
-    "Stop the cluster that `pai up` started: agents, then the server.  Tasks that are\n"
-    "running keep running and the next `pai up` re-adopts them; --stop-jobs stops\n"
-    "every job first.",
-    down_opts,
-    0,
-    0};
+    .name = "down",
+    .synopsis = "[--data-dir DIR] [--stop-jobs]",
+    .summary = "Stop the cluster that `pai up` started: agents, then the server.  Tasks that are\n"
+               "running keep running and the next `pai up` re-adopts them; --stop-jobs stops\n"
+               "every job first.",
+    .opts = down_opts};
 
 typedef struct {
     char dir[PATH_MAX];

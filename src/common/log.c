@@ -8,7 +8,12 @@
 
 log_level_t log_current_level = LOG_INFO;
 static FILE *log_file;
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = {
+    [LOG_ERROR] = "error",
+    [LOG_WARN] = "warn",
+    [LOG_INFO] = "info",
+    [LOG_DEBUG] = "debug",
+};
 
 int log_level_parse(const char *s)
 {

@@ -26,10 +26,12 @@
 #define LC_MAX_TRANSIENT_RETRIES 100
 
 static const char *const job_state_names[JOB__COUNT] = {
-    "WAITING", "RUNNING", "STOPPING", "STOPPED", "SUCCEEDED", "FAILED",
+    [JOB_WAITING] = "WAITING", [JOB_RUNNING] = "RUNNING",     [JOB_STOPPING] = "STOPPING",
+    [JOB_STOPPED] = "STOPPED", [JOB_SUCCEEDED] = "SUCCEEDED", [JOB_FAILED] = "FAILED",
 };
 static const char *const task_state_names[TASK__COUNT] = {
-    "WAITING", "RUNNING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED",
+    [TASK_WAITING] = "WAITING",     [TASK_RUNNING] = "RUNNING", [TASK_STOPPING] = "STOPPING",
+    [TASK_SUCCEEDED] = "SUCCEEDED", [TASK_FAILED] = "FAILED",   [TASK_STOPPED] = "STOPPED",
 };
 
 /* job_next[from] = bitmask of allowed targets. */

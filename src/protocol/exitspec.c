@@ -20,17 +20,25 @@ extern const char pai_exitspec_yaml[];
 extern const size_t pai_exitspec_yaml_len;
 
 static const char *const type_names[] = {
-    "USER_SUCCESS",
-    "USER_STOP",
-    "USER_FAILURE",
-    "PLATFORM_FAILURE",
-    "RESOURCE_ALLOCATION_TIMEOUT",
-    "UNKNOWN_FAILURE",
+    [EXIT_TYPE_USER_SUCCESS] = "USER_SUCCESS",
+    [EXIT_TYPE_USER_STOP] = "USER_STOP",
+    [EXIT_TYPE_USER_FAILURE] = "USER_FAILURE",
+    [EXIT_TYPE_PLATFORM_FAILURE] = "PLATFORM_FAILURE",
+    [EXIT_TYPE_RESOURCE_ALLOCATION_TIMEOUT] = "RESOURCE_ALLOCATION_TIMEOUT",
+    [EXIT_TYPE_UNKNOWN_FAILURE] = "UNKNOWN_FAILURE",
 };
-static const char *const behavior_names[] = {"TRANSIENT", "TRANSIENT_CONFLICT", "PERMANENT",
-                                             "UNKNOWN"};
-static const char *const reaction_names[] = {"ALWAYS_RETRY", "ALWAYS_BACKOFF_RETRY", "RETRY_TO_MAX",
-                                             "NEVER_RETRY"};
+static const char *const behavior_names[] = {
+    [EXIT_BEHAVIOR_TRANSIENT] = "TRANSIENT",
+    [EXIT_BEHAVIOR_TRANSIENT_CONFLICT] = "TRANSIENT_CONFLICT",
+    [EXIT_BEHAVIOR_PERMANENT] = "PERMANENT",
+    [EXIT_BEHAVIOR_UNKNOWN] = "UNKNOWN",
+};
+static const char *const reaction_names[] = {
+    [EXIT_REACTION_ALWAYS_RETRY] = "ALWAYS_RETRY",
+    [EXIT_REACTION_ALWAYS_BACKOFF_RETRY] = "ALWAYS_BACKOFF_RETRY",
+    [EXIT_REACTION_RETRY_TO_MAX] = "RETRY_TO_MAX",
+    [EXIT_REACTION_NEVER_RETRY] = "NEVER_RETRY",
+};
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static ydoc_t *table_doc;

@@ -308,12 +308,32 @@ static void hollow_release(rt_task_t *t)
 /* ---- table ------------------------------------------------------------ */
 
 static const runtime_ops_t runtimes[] = {
-    {"process", process_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release, NULL},
-    {"podman", container_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release,
-     "podman"},
-    {"docker", container_start, monitor_poll, monitor_kill, monitor_adopt, monitor_release,
-     "docker"},
-    {"hollow", hollow_start, hollow_poll, hollow_kill, hollow_adopt, hollow_release, NULL},
+    {.name = "process",
+     .start = process_start,
+     .poll = monitor_poll,
+     .kill = monitor_kill,
+     .adopt = monitor_adopt,
+     .release = monitor_release},
+    {.name = "podman",
+     .start = container_start,
+     .poll = monitor_poll,
+     .kill = monitor_kill,
+     .adopt = monitor_adopt,
+     .release = monitor_release,
+     .engine = "podman"},
+    {.name = "docker",
+     .start = container_start,
+     .poll = monitor_poll,
+     .kill = monitor_kill,
+     .adopt = monitor_adopt,
+     .release = monitor_release,
+     .engine = "docker"},
+    {.name = "hollow",
+     .start = hollow_start,
+     .poll = hollow_poll,
+     .kill = hollow_kill,
+     .adopt = hollow_adopt,
+     .release = hollow_release},
 };
 
 const runtime_ops_t *runtime_find(const char *name)

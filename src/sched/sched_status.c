@@ -270,6 +270,11 @@ void sched_summary(const sched_t *s, sched_summary_t *o)
 
 const char *sched_kind_name(sched_kind_t k)
 {
-    static const char *const names[] = {"bind", "preempt", "wait", "refuse"};
+    static const char *const names[] = {
+        [SCHED_BIND] = "bind",
+        [SCHED_PREEMPT] = "preempt",
+        [SCHED_WAIT] = "wait",
+        [SCHED_REFUSE] = "refuse",
+    };
     return (unsigned)k < ARRAY_LEN(names) ? names[k] : "?";
 }
