@@ -34,8 +34,6 @@
     X(NO_API, "NoApiError", 404, "no such API")                                                    \
     X(METHOD_NOT_ALLOWED, "MethodNotAllowedError", 405, "method not allowed")                      \
     X(NO_USER, "NoUserError", 404, "no such user")                                                 \
-    /* login as an unknown user: OpenPAI's server (and its SDK's tests) answer 400 */              \
-    X(LOGIN_NO_USER, "NoUserError", 400, "no such user")                                           \
     X(NO_GROUP, "NoGroupError", 404, "no such group")                                              \
     X(NO_JOB, "NoJobError", 404, "no such job")                                                    \
     X(NO_JOB_CONFIG, "NoJobConfigError", 404, "no such job config")                                \
@@ -59,7 +57,9 @@
     X(BAD_CONFIG, "BadConfigurationError", 500, "bad configuration")                               \
     X(NOT_FOUND, "NotFoundError", 404, "not found")                                                \
     X(EXISTS, "ConflictError", 409, "already exists")                                              \
-    X(UNAVAILABLE, "UnavailableError", 503, "service unavailable")
+    X(UNAVAILABLE, "UnavailableError", 503, "service unavailable")                                \
+    /* pai's: a throttled login (OpenPAI does not throttle) */                                     \
+    X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")
 
 typedef enum {
 #define PAI_ERR_ENUM(name, code, status, msg) PAI_E_##name,

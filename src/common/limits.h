@@ -19,5 +19,6 @@
 #define PAI_MAX_NAME          255u                /* job, user, group, role names */
 #define PAI_MAX_TASKS_PER_JOB 10000u
 #define PAI_MAX_TASK_ROLES    256u
+#define PAI_MAX_LOGIN_KEYS    16384u /* names (and addresses) the login throttle remembers */
 
 #endif

@@ -687,7 +687,30 @@ pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, pai_error_t *e)
     a->users = json_object();
     a->groups = json_object();
     a->tokens = json_object();
-    pai_err_t rc = load_all(a);
+    a->fail_user = throttle_new(&(throttle_opts_t){
+        .free_failures = (unsigned)ctx->cfg->login_fail_free_user,
+        .base_ms = ctx->cfg->login_lock_s * 1000,
+        .max_ms = ctx->cfg->login_lock_max_s * 1000,
+        .forget_ms = ctx->cfg->login_lock_max_s * 1000,
+        .slots = PAI_MAX_LOGIN_KEYS,
+    });
+    a->fail_addr = throttle_new(&(throttle_opts_t){
+        .free_failures = (unsigned)ctx->cfg->login_fail_free_addr,
+        .base_ms = ctx->cfg->login_lock_s * 1000,
+        .max_ms = ctx->cfg->login_lock_max_s * 1000,
+        .forget_ms = ctx->cfg->login_lock_max_s * 1000,
+        .slots = PAI_MAX_LOGIN_KEYS,
+    });
+    unsigned char r[16];
+    char pw[33];
+    randombytes_buf(r, sizeof(r));
+    hex(pw, r, sizeof(r));
+    pai_err_t rc = PAI_E_NOMEM;
+    if (!(a->dummy_hash = auth_hash_password(ctx->cfg, pw))) {
+        pai_error_set(e, rc, "cannot hash a password (pwhash limits too high?)");
+        goto fail;
+    }
+    rc = load_all(a);
     if (rc != PAI_OK) {
         pai_error_set(e, rc, "cannot load users, groups and tokens: %s", pai_err_msg(rc));
         goto fail;
@@ -712,6 +735,9 @@ void auth_free(auth_t *a)
     json_decref(a->users);
     json_decref(a->groups);
     json_decref(a->tokens);
+    throttle_free(a->fail_user);
+    throttle_free(a->fail_addr);
+    free(a->dummy_hash);
     pthread_rwlock_destroy(&a->lock);
     pthread_mutex_destroy(&a->wlock);
     sodium_memzero(a->agent_token, sizeof(a->agent_token));

@@ -204,14 +204,16 @@ pai_err_t auth_users_update_body(const http_req_t *req, json_t **out, bool *patc
     return PAI_OK;
 }
 
-/* Common tail of the user updates: commit, revoke tokens on a new password. */
+/* Common tail of the user updates: commit; a new password revokes every
+ * token of the user, application tokens included, but keep_token (the
+ * session that changed its own password). */
 static pai_err_t finish_user_update(auth_t *a, const char *name, json_t *u, json_t *newgroups,
                                     bool new_password, const char *keep_token, http_resp_t *resp,
                                     pai_error_t *e)
 {
     pai_err_t rc = commit_user(a, name, u, newgroups);
     if (rc == PAI_OK && new_password)
-        rc = auth_revoke_user_tokens(a, name, keep_token, false);
+        rc = auth_revoke_user_tokens(a, name, keep_token, true);
     if (rc != PAI_OK)
         return auth_commit_error(e, rc);
     char msg[160];

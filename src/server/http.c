@@ -44,8 +44,8 @@
 #define HTTP_MAX_PATH 4096
 
 /* Status codes counted individually; others go to the last slot. */
-static const int counted_status[] = {200, 201, 202, 204, 302, 400, 401, 403,
-                                     404, 405, 409, 413, 500, 501, 503, 0};
+static const int counted_status[] = {200, 201, 202, 204, 302, 400, 401, 403, 404,
+                                     405, 409, 413, 429, 500, 501, 503, 0};
 #define NSTATUS ARRAY_LEN(counted_status)
 
 /* Latency histogram buckets, seconds. */
@@ -195,6 +195,21 @@ const char *http_query(const http_req_t *req, const char *name)
 const char *http_header(const http_req_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
+}
+
+const char *http_client_addr(const http_req_t *req, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn_, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const void *ip = NULL;
+    if (sa && sa->sa_family == AF_INET)
+        ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    else if (sa && sa->sa_family == AF_INET6)
+        ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (!ip || !inet_ntop(sa->sa_family, ip, buf, (socklen_t)len))
+        str_copy(buf, "?", len);
+    return buf;
 }
 
 void http_reply_json(http_resp_t *resp, int status, json_t *j)

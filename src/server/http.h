@@ -88,6 +88,8 @@ const char *http_param(const http_req_t *req, const char *name);
 const char *http_query(const http_req_t *req, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const http_req_t *req, const char *name);
+/* The client's IP address as text into buf ("?" when unknown); returns buf. */
+const char *http_client_addr(const http_req_t *req, char *buf, size_t len);
 
 /* Replies.  http_reply_json takes ownership of j. */
 void http_reply_json(http_resp_t *resp, int status, json_t *j);

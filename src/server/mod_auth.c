@@ -76,6 +76,55 @@ static pai_err_t login_expiration(const json_t *body, int64_t ttl, int64_t *out,
     return PAI_OK;
 }
 
+/* The throttle keys of a login: the name in lower case (names are unique
+ * regardless of case) and the client address. */
+typedef struct {
+    char user[2 + 64 + 1];
+    char addr[2 + 64];
+} login_keys_t;
+
+static void login_keys(const http_req_t *req, const char *user, login_keys_t *k)
+{
+    size_t i = 0;
+    k->user[0] = 'u', k->user[1] = ':';
+    for (; user[i] && i < 64; i++)
+        k->user[2 + i] = (char)((user[i] >= 'A' && user[i] <= 'Z') ? user[i] - 'A' + 'a' : user[i]);
+    k->user[2 + i] = '\0';
+    k->addr[0] = 'a', k->addr[1] = ':';
+    http_client_addr(req, k->addr + 2, sizeof(k->addr) - 2);
+}
+
+/* A throttled name or address: 429 with Retry-After, before any password
+ * is checked (a locked key's tries do not add failures). */
+static pai_err_t login_throttled(auth_t *a, const login_keys_t *k, http_resp_t *resp,
+                                 pai_error_t *e)
+{
+    int64_t now = time_mono_ms();
+    int64_t wu = throttle_wait(a->fail_user, k->user, now);
+    int64_t wa = throttle_wait(a->fail_addr, k->addr, now);
+    int64_t wait_s = ((wu > wa ? wu : wa) + 999) / 1000;
+    if (wait_s <= 0)
+        return PAI_OK;
+    char v[24];
+    snprintf(v, sizeof(v), "%lld", (long long)wait_s);
+    http_add_header(resp, "Retry-After", v);
+    log_debug("auth: login refused %s %s: throttled for %llds", k->user, k->addr,
+             (long long)wait_s);
+    return pai_error_set(e, PAI_E_TOO_MANY_LOGINS,
+                         "Too many failed logins; try again in %lld seconds.", (long long)wait_s);
+}
+
+/* The password hash of user (malloc'ed), or NULL for an unknown name. */
+static char *user_hash(auth_t *a, const char *user)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    const char *h =
+        json_string_value(json_object_get(json_object_get(a->users, user), "passwordHash"));
+    char *hash = h ? xstrdup(h) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    return hash;
+}
+
 static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                          pai_error_t *e)
 {
@@ -83,6 +132,7 @@ static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
     json_t *body = NULL, *ju, *jp;
     char *hash = NULL, *tok = NULL;
     int64_t exp = 0;
+    login_keys_t keys;
     pai_err_t rc;
     if ((rc = http_body_object(req, &body, e)) != PAI_OK ||
         (rc = mod_auth_field(body, "username", JSON_STRING, true, &ju, e)) != PAI_OK ||
@@ -90,22 +140,24 @@ static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
         (rc = login_expiration(body, ctx->cfg->token_ttl, &exp, e)) != PAI_OK)
         goto out;
     const char *user = json_string_value(ju);
-    pthread_rwlock_rdlock(&a->lock);
-    const char *h =
-        json_string_value(json_object_get(json_object_get(a->users, user), "passwordHash"));
-    hash = h ? xstrdup(h) : NULL;
-    pthread_rwlock_unlock(&a->lock);
-    if (!hash) {
-        log_info("auth: login failed user=%s (no such user)",
-                 auth_name_ok(user) ? user : "(invalid name)"); /* no log injection */
-        rc = pai_error_set(e, PAI_E_LOGIN_NO_USER, "User %s is not found.", user);
+    login_keys(req, user, &keys);
+    if ((rc = login_throttled(a, &keys, resp, e)) != PAI_OK)
         goto out;
-    }
-    if (!auth_check_password(hash, json_string_value(jp))) {
-        log_info("auth: login failed user=%s (wrong password)", user);
+    hash = user_hash(a, user);
+    /* an unknown name costs a hash check too and gets the same answer as a
+     * wrong password, so neither the reply nor its time tells names apart */
+    bool good = auth_check_password(hash ? hash : a->dummy_hash, json_string_value(jp)) && hash;
+    if (!good) {
+        log_info("auth: login failed user=%s addr=%s (%s)",
+                 auth_name_ok(user) ? user : "(invalid name)", /* no log injection */
+                 keys.addr + 2, hash ? "wrong password" : "no such user");
+        int64_t now = time_mono_ms();
+        (void)throttle_fail(a->fail_user, keys.user, now);
+        (void)throttle_fail(a->fail_addr, keys.addr, now);
         rc = pai_error_set(e, PAI_E_BAD_PASSWORD, NULL);
         goto out;
     }
+    throttle_reset(a->fail_user, keys.user);
     if ((rc = auth_token_new(a, user, false, exp, &tok)) != PAI_OK) {
         pai_error_set(e, rc, "cannot create a token: %s", pai_err_msg(rc));
         goto out;
@@ -148,12 +200,45 @@ static pai_err_t h_tokens_list(server_ctx_t *ctx, const http_req_t *req, http_re
     return PAI_OK;
 }
 
+/* The longest expiration an application token may be given (10 years). */
+#define APP_TOKEN_MAX_S (3650LL * 86400)
+
+/* pai's extension: an optional body {expiration: seconds} (integer or
+ * numeric string, 1..10 years); no body or no field: no expiry, as OpenPAI. */
+static pai_err_t app_expiration(const http_req_t *req, int64_t *out, pai_error_t *e)
+{
+    json_t *body = NULL;
+    *out = 0;
+    pai_err_t rc = PAI_OK;
+    if (req->body_len == 0 || strspn(req->body, " \t\r\n") == req->body_len)
+        return PAI_OK;
+    if ((rc = http_body_object(req, &body, e)) != PAI_OK)
+        return rc;
+    json_t *je = json_object_get(body, "expiration");
+    int64_t v = 0;
+    if (je && !(json_is_integer(je) && (v = json_integer_value(je)) >= 1) &&
+        !(json_is_string(je) &&
+          str_to_i64(json_string_value(je), 1, APP_TOKEN_MAX_S, &v) == PAI_OK))
+        v = -1;
+    if (je && (v < 1 || v > APP_TOKEN_MAX_S))
+        rc = pai_error_set(e, PAI_E_INVALID,
+                           "expiration must be a number of seconds from 1 to %lld",
+                           (long long)APP_TOKEN_MAX_S);
+    else
+        *out = v;
+    json_decref(body);
+    return rc;
+}
+
 static pai_err_t h_token_app(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                              pai_error_t *e)
 {
     char *tok = NULL;
-    pai_err_t rc = auth_token_new(ctx->auth, req->who.username, true, 0, &tok);
+    int64_t ttl = 0;
+    pai_err_t rc = app_expiration(req, &ttl, e);
     if (rc != PAI_OK)
+        return rc;
+    if ((rc = auth_token_new(ctx->auth, req->who.username, true, ttl, &tok)) != PAI_OK)
         return pai_error_set(e, rc, "cannot create a token: %s", pai_err_msg(rc));
     http_reply_json(resp, 200, xjson_pack("{s:s, s:b}", "token", tok, "application", 1));
     free(tok);

@@ -24,7 +24,7 @@ pt.check(st == 200 and b["admin"] is True, "login with a form body", b)
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "admin", "password": "wrong-pw"}),
           400, "login with a wrong password", "IncorrectPasswordError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "nobody", "password": "whatever"}),
-          400, "login of an unknown user (400 as OpenPAI)", "NoUserError")
+          400, "login of an unknown user answers as a wrong password", "IncorrectPasswordError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": "admin"}),
           400, "login without password", "InvalidParametersError")
 pt.expect(anon.post("/api/v2/authn/basic/login", {"username": 5, "password": "x"}),

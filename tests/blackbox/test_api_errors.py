@@ -171,10 +171,9 @@ CASES = {
     ("POST", "/api/v2/authn/basic/login", 404): dict(
         run=lambda: anon.post("/api/v2/authn/basic/login",
                               {"username": "ghost", "password": "whatever1"}),
-        subst={"user": "ghost"},
-        expect=(400, "NoUserError", "User ghost is not found."),
-        why="OpenPAI's server answers 400 Bad Request (rest-server controllers/v2/token.js) "
-            "and its SDK's tests expect 400"),
+        expect=(400, "IncorrectPasswordError", "Password is incorrect."),
+        why="an unknown name is answered as a wrong password, so that replies do not tell "
+            "which names exist (OpenPAI's NoUserError does; docs/api.md, docs/security.md)"),
     ("POST", "/api/v2/users", 403): dict(
         example=NON_ADMIN,
         run=lambda: alice.post("/api/v2/users", {"username": "x1", "password": "pw-123456"})),

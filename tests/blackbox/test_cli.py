@@ -86,7 +86,7 @@ def test_login(t, srv):
     r = t.pai("login", srv.url, "--user", "admin", "--password", "wrong")
     t.check("login with a wrong password fails", r.rc == 1 and "IncorrectPasswordError" in r.err, r)
     r = t.pai("login", srv.url, "--user", "nobody", "--password", "x")
-    t.check("login as an unknown user fails", r.rc == 1 and "NoUserError" in r.err, r)
+    t.check("login as an unknown user fails", r.rc == 1 and "IncorrectPasswordError" in r.err, r)
     r = t.pai("login", srv.url + "/", stdin="secret\n")
     t.check("login reads the password from stdin", r.rc == 0 and "logged in to %s as admin (admin)" % srv.url in r.out, r)
     cfg = t.env["PAI_CONFIG"]

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""test_accounts_hostile.py - the accounts findings of issue 11 as regression
+tests, tried as a hostile client would (docs/security.md "Accounts and TLS"):
+
+  - application tokens may expire, are listed and revocable, and every token
+    of a user dies when the password changes (by the user or an admin);
+  - logins are throttled per user name and per client address (429
+    TooManyRequestsError with Retry-After), without slowing other clients;
+  - an unknown name and a wrong password get the same answer;
+"""
+import http.client
+import statistics
+import time
+
+import paitest as pt
+
+LOGIN = "/api/v2/authn/basic/login"
+
+
+class FromClient(pt.Client):
+    """A client whose connections leave from another loopback address."""
+
+    def __init__(self, url, source, token=None):
+        super().__init__(url, token)
+        self.source = source
+
+    def _conn(self):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout,
+                                                   source_address=(self.source, 0))
+        return self.conn
+
+
+def login(c, user, pw, **extra):
+    body = {"username": user, "password": pw}
+    body.update(extra)
+    return c.post(LOGIN, body)
+
+
+# ---- tokens -----------------------------------------------------------------------
+srv = pt.start_server(extra_args=["--login-fail-free-user", "3", "--login-fail-free-addr", "8",
+                                  "--login-lock-s", "2", "--login-lock-max-s", "4"])
+anon = srv.client()
+admin = srv.client(srv.admin_token)
+alice_tok = srv.create_user("alice", "alice-pw-1")
+alice = srv.client(alice_tok)
+
+st, b = alice.post("/api/v2/tokens/application", {"expiration": 2})
+pt.check(st == 200 and b.get("application") is True, "an application token with an expiration", b)
+short = srv.client(b.get("token") if isinstance(b, dict) else None)
+st, lst = alice.get("/api/v2/tokens")
+app_id = b["token"].split(".")[0]
+row = [d for d in lst.get("detail", []) if d["token"] == app_id]
+pt.check(row and row[0]["application"] and row[0]["expireTime"] > row[0]["createdTime"],
+         "the application token is listed with its expiry", lst)
+pt.expect(short.get("/api/v2/jobs"), 200, "the expiring application token works at first")
+time.sleep(2.5)
+pt.expect(short.get("/api/v2/jobs"), 401, "and is refused once expired", "UnauthorizedUserError")
+for bad in (0, -5, "x", 3650 * 86400 + 1, True):
+    pt.expect(alice.post("/api/v2/tokens/application", {"expiration": bad}), 400,
+              "application token expiration %r is refused" % (bad,), "InvalidParametersError")
+st, b = alice.post("/api/v2/tokens/application")
+pt.check(st == 200, "an application token without a body never expires (OpenPAI)", b)
+forever = srv.client(b["token"])
+st, lst = alice.get("/api/v2/tokens")
+pt.check(any(d["token"] == b["token"].split(".")[0] and d["expireTime"] == 0
+             for d in lst["detail"]), "and is listed with expireTime 0", lst)
+pt.expect(alice.delete("/api/v2/tokens/" + b["token"].split(".")[0]), 200,
+          "the user revokes the application token")
+pt.expect(forever.get("/api/v2/jobs"), 401, "a revoked application token is refused",
+          "UnauthorizedUserError")
+
+# a password change by the user: every other token goes, application ones too
+app = srv.client(alice.post("/api/v2/tokens/application")[1]["token"])
+other = srv.client(srv.login("alice", "alice-pw-1"))
+pt.expect(alice.put("/api/v2/users/me", {"data": {"oldPassword": "alice-pw-1",
+                                                  "newPassword": "alice-pw-2"}, "patch": True}),
+          201, "alice changes her password")
+pt.expect(app.get("/api/v2/jobs"), 401, "her application token is revoked by her password change",
+          "UnauthorizedUserError")
+pt.expect(other.get("/api/v2/tokens"), 401, "her other session is revoked", "UnauthorizedUserError")
+pt.expect(alice.get("/api/v2/tokens"), 200, "the session that changed the password stays")
+# by an admin: all of them
+app = srv.client(alice.post("/api/v2/tokens/application")[1]["token"])
+pt.expect(admin.put("/api/v2/users", {"data": {"username": "alice", "password": "alice-pw-3"},
+                                      "patch": True}), 201, "an admin resets alice's password")
+pt.expect(app.get("/api/v2/jobs"), 401, "her application token is revoked by the reset",
+          "UnauthorizedUserError")
+pt.expect(alice.get("/api/v2/tokens"), 401, "and her session too", "UnauthorizedUserError")
+alice = srv.client(srv.login("alice", "alice-pw-3"))
+
+# ---- one answer for an unknown name and a wrong password --------------------------
+srv.create_user("bob", "bob-pw-123")
+a = login(anon, "bob", "wrong-pw-1")
+b = login(anon, "nobody-here", "wrong-pw-1")
+pt.check(a == b == (400, {"code": "IncorrectPasswordError", "message": "Password is incorrect."}),
+         "an unknown name and a wrong password get the same status, code and message", (a, b))
+
+
+def timed(user):
+    t0 = time.monotonic()
+    login(anon, user, "wrong-pw-2")
+    return time.monotonic() - t0
+
+
+known = statistics.median(timed("bob") for _ in range(3))
+unknown = statistics.median(timed("nobody-%d" % i) for i in range(3))
+pt.check(unknown > known * 0.3, "an unknown name takes about as long as a wrong password "
+         "(a password hash is checked either way)", "known %.4fs unknown %.4fs" % (known, unknown))
+srv.stop()
+
+# ---- throttling -------------------------------------------------------------------
+srv = pt.start_server(extra_args=["--login-fail-free-user", "3", "--login-fail-free-addr", "8",
+                                  "--login-lock-s", "2", "--login-lock-max-s", "8"])
+anon = srv.client()
+srv.create_user("carol", "carol-pw-1")
+srv.create_user("dave", "dave-pw-12")
+for i in range(3):
+    pt.expect(login(anon, "carol", "nope-%d" % i), 400, "wrong password %d of carol" % (i + 1),
+              "IncorrectPasswordError")
+pt.expect(login(anon, "carol", "nope-4"), 400, "the 4th wrong password is still answered",
+          "IncorrectPasswordError")
+st, b = login(anon, "carol", "carol-pw-1")
+pt.check(st == 429 and b.get("code") == "TooManyRequestsError" and "try again in" in b["message"]
+         and anon.last_headers.get("Retry-After") in ("1", "2"),
+         "then carol's name is locked, even with the right password: 429 TooManyRequestsError "
+         "with Retry-After", (st, b, anon.last_headers))
+st, b = login(anon, "CAROL", "x-123456")
+pt.check(st == 429, "the lock holds for the name in any case", (st, b))
+pt.expect(login(anon, "dave", "dave-pw-12"), 200, "another user logs in meanwhile")
+pt.expect(login(FromClient(srv.url, "127.0.0.2"), "dave", "dave-pw-12"), 200,
+          "and from another address")
+time.sleep(2.1)
+pt.expect(login(anon, "carol", "carol-pw-1"), 200, "carol logs in once the lock has passed")
+st, b = login(anon, "carol", "nope-5")
+pt.check(st == 400, "a success forgets the name's failures", (st, b))
+
+# an address spraying many names: locked after login_fail_free_addr failures
+spray = FromClient(srv.url, "127.0.0.3")
+codes = [login(spray, "user%d" % i, "guess-123")[0] for i in range(12)]
+pt.check(codes[:7].count(400) == 7 and codes[-1] == 429,
+         "an address that sprays many names is locked", codes)
+pt.expect(login(spray, "dave", "dave-pw-12"), 429, "a locked address cannot log in either",
+          "TooManyRequestsError")
+pt.expect(login(FromClient(srv.url, "127.0.0.4"), "dave", "dave-pw-12"), 200,
+          "while other addresses can")
+# the rate a single address gets: found 52 wrong logins/s before the throttle
+attacker = FromClient(srv.url, "127.0.0.5")
+t0, tries = time.monotonic(), 0
+while time.monotonic() - t0 < 3:
+    login(attacker, "victim%d" % (tries % 3), "guess-%d" % tries)
+    tries += 1
+st, lines = srv.client(srv.admin_token).get("/metrics")
+checked = srv.log().count("addr=127.0.0.5")
+pt.check(checked <= 12, "one address gets at most a handful of password checks in 3 s "
+         "(%d requests, %d checked)" % (tries, checked), checked)
+pt.done()
