@@ -57,7 +57,7 @@
     X(BAD_CONFIG, "BadConfigurationError", 500, "bad configuration")                               \
     X(NOT_FOUND, "NotFoundError", 404, "not found")                                                \
     X(EXISTS, "ConflictError", 409, "already exists")                                              \
-    X(UNAVAILABLE, "UnavailableError", 503, "service unavailable")                                \
+    X(UNAVAILABLE, "UnavailableError", 503, "service unavailable")                                 \
     /* pai's: a throttled login (OpenPAI does not throttle) */                                     \
     X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")
 

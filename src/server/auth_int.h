@@ -24,10 +24,10 @@ struct auth {
     json_t *groups; /* name -> {groupname, description, externalName, extension{acls}} */
     json_t *tokens; /* id -> {id, username, hash, application, createdTime, expireTime} */
     char agent_token[256];
-    unsigned long created;  /* tokens created since start (under lock) */
-    throttle_t *fail_user;  /* failed logins by user name (lower case) */
-    throttle_t *fail_addr;  /* failed logins by client address */
-    char *dummy_hash;       /* checked for unknown names, so they take as long */
+    unsigned long created; /* tokens created since start (under lock) */
+    throttle_t *fail_user; /* failed logins by user name (lower case) */
+    throttle_t *fail_addr; /* failed logins by client address */
+    char *dummy_hash;      /* checked for unknown names, so they take as long */
 };
 
 /* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */

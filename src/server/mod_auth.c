@@ -109,7 +109,7 @@ static pai_err_t login_throttled(auth_t *a, const login_keys_t *k, http_resp_t *
     snprintf(v, sizeof(v), "%lld", (long long)wait_s);
     http_add_header(resp, "Retry-After", v);
     log_debug("auth: login refused %s %s: throttled for %llds", k->user, k->addr,
-             (long long)wait_s);
+              (long long)wait_s);
     return pai_error_set(e, PAI_E_TOO_MANY_LOGINS,
                          "Too many failed logins; try again in %lld seconds.", (long long)wait_s);
 }
@@ -221,9 +221,9 @@ static pai_err_t app_expiration(const http_req_t *req, int64_t *out, pai_error_t
           str_to_i64(json_string_value(je), 1, APP_TOKEN_MAX_S, &v) == PAI_OK))
         v = -1;
     if (je && (v < 1 || v > APP_TOKEN_MAX_S))
-        rc = pai_error_set(e, PAI_E_INVALID,
-                           "expiration must be a number of seconds from 1 to %lld",
-                           (long long)APP_TOKEN_MAX_S);
+        rc =
+            pai_error_set(e, PAI_E_INVALID, "expiration must be a number of seconds from 1 to %lld",
+                          (long long)APP_TOKEN_MAX_S);
     else
         *out = v;
     json_decref(body);

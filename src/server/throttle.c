@@ -84,8 +84,8 @@ static slot_t *find(throttle_t *t, uint64_t h, int64_t now, bool create)
             memset(s, 0, sizeof(*s)); /* start over */
             return s;
         }
-        if (!spare || (!forgotten(t, spare, now) &&
-                       (forgotten(t, s, now) || s->last_ms < spare->last_ms)))
+        if (!spare ||
+            (!forgotten(t, spare, now) && (forgotten(t, s, now) || s->last_ms < spare->last_ms)))
             spare = s;
     }
     if (!create)

@@ -89,9 +89,8 @@ class Handler(BaseHTTPRequestHandler):
     def login(self, st, body):
         form = dict(urllib.parse.parse_qsl(body.decode()))
         u = st.users.get(form.get("username"))
-        if not u:
-            return err("NoUserError", 404, "User %s is not found." % form.get("username"))
-        if u["password"] != form.get("password"):
+        # as pai: an unknown name gets the wrong-password answer (no enumeration)
+        if not u or u["password"] != form.get("password"):
             return err("IncorrectPasswordError", 400, "Password is incorrect.")
         tok = "tok-%d" % st.next_token
         st.next_token += 1

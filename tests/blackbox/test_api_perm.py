@@ -14,7 +14,10 @@ import sys
 import paitest as pt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-srv = pt.start_server(extra_args=os.environ.get("PAI_PERM_SERVER_ARGS", "").split())
+# the login row fails admin's password once per role: more than the login
+# throttle lets a name fail for free (test_accounts_hostile tests the throttle)
+srv = pt.start_server(extra_args=["--login-fail-free-user", "100"] +
+                      os.environ.get("PAI_PERM_SERVER_ARGS", "").split())
 ids = pt.make_identities(srv)
 for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                           "perm_rows_*.py"))):

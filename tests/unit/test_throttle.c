@@ -77,6 +77,7 @@ TEST(zero_free_failures_turns_throttling_off)
 }
 
 RUN_TESTS(free_failures_cost_nothing_then_locks_double_up_to_the_cap,
-          a_locked_key_does_not_lock_others, failures_are_forgotten_after_a_quiet_period_and_on_reset,
+          a_locked_key_does_not_lock_others,
+          failures_are_forgotten_after_a_quiet_period_and_on_reset,
           many_keys_stay_within_the_table_and_a_busy_key_survives,
           zero_free_failures_turns_throttling_off)
