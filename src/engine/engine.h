@@ -134,8 +134,12 @@ PAI_MUST_CHECK pai_err_t engine_events(engine_t *j, const char *name, const char
                                        json_t **out, pai_error_t *e);
 
 /* Owner of a job (for permission checks): true when it exists; *is_owner
- * true when user owns it. */
-bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *is_owner);
+ * true when user owns it: the job's name starts with "user~" and it was
+ * submitted at or after user_since_ms (the user's creation, auth_user_since;
+ * 0: any time), so a user re-created under a deleted user's name does not
+ * own the deleted user's jobs. */
+bool engine_owner_check(engine_t *j, const char *name, const char *user, int64_t user_since_ms,
+                        bool *is_owner);
 
 /* executionType START/STOP. */
 PAI_MUST_CHECK pai_err_t engine_set_execution(engine_t *j, const char *name, bool stop,

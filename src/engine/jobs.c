@@ -631,7 +631,7 @@ pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_erro
 {
     *out = NULL;
     bool owner;
-    if (!engine_owner_check(j, name, "", &owner))
+    if (!engine_owner_check(j, name, "", 0, &owner))
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     char *text = NULL;
     engine_assert_unlocked(j);
@@ -726,13 +726,14 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
 
 /* ---------------------------------------------------------------- changes */
 
-bool engine_owner_check(engine_t *j, const char *name, const char *user, bool *is_owner)
+bool engine_owner_check(engine_t *j, const char *name, const char *user, int64_t user_since_ms,
+                        bool *is_owner)
 {
     engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
     bool found = job && !job->pending;
     *is_owner = found && user && strlen(user) == job->user_len &&
-                strncmp(job->name, user, job->user_len) == 0;
+                strncmp(job->name, user, job->user_len) == 0 && job->submit_ms >= user_since_ms;
     engine_unlock(j);
     return found;
 }

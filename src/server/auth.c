@@ -7,7 +7,11 @@
  *  - every record in memory is also in the store (written first);
  *  - a token is valid iff its id is in `tokens`, the SHA-256 of the
  *    presented token matches, it has not expired, and its user exists;
- *  - the built-in groups always exist; there is always at least one admin.
+ *  - the built-in groups always exist; there is always at least one admin;
+ *  - user names are unique regardless of case (checked at creation; stores
+ *    from before may hold names that differ only in case, which keep working);
+ *  - a user's createdTime (ms) never changes: jobs submitted before it belong
+ *    to an earlier, deleted user of the same name (auth_user_since).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -254,6 +258,18 @@ bool auth_user_exists(server_ctx_t *ctx, const char *username)
     bool ok = json_object_get(a->users, username) != NULL;
     pthread_rwlock_unlock(&a->lock);
     return ok;
+}
+
+int64_t auth_user_since(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return 0;
+    pthread_rwlock_rdlock(&a->lock);
+    int64_t since =
+        json_integer_value(json_object_get(json_object_get(a->users, username), "createdTime"));
+    pthread_rwlock_unlock(&a->lock);
+    return since;
 }
 
 bool auth_user_is_admin(server_ctx_t *ctx, const char *username)
@@ -623,9 +639,10 @@ static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
         return pai_error_set(e, PAI_E_NOMEM,
                              "cannot hash the admin password (pwhash limits too high?)");
     }
-    json_t *u = xjson_pack("{s:s, s:s, s:s, s:[s,s], s:{}}", "username", cfg->admin_username,
-                           "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
-                           AUTH_DEFAULT_GROUP, "extension");
+    json_t *u =
+        xjson_pack("{s:s, s:s, s:s, s:[s,s], s:{}, s:I}", "username", cfg->admin_username,
+                   "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
+                   AUTH_DEFAULT_GROUP, "extension", "createdTime", (json_int_t)time_wall_ms());
     free(hash);
     auth_change_t ch = {"user", cfg->admin_username, u};
     pai_err_t rc = auth_commit(a, &ch, 1);

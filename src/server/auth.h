@@ -41,6 +41,10 @@ PAI_MUST_CHECK pai_err_t auth_identify(auth_t *a, const char *authorization, aut
 /* Queries other modules use.  username may be NULL (then: false / empty). */
 bool auth_user_exists(server_ctx_t *ctx, const char *username);
 bool auth_user_is_admin(server_ctx_t *ctx, const char *username);
+/* When the user was created (ms since the epoch; 0 for users stored before
+ * pai kept it, or unknown).  Jobs of that name submitted earlier belong to a
+ * deleted user of the same name, not to this one. */
+int64_t auth_user_since(server_ctx_t *ctx, const char *username);
 /* Admins may use every VC; others the VCs their groups' ACLs list. */
 bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc);
 /* The VCs a user's groups grant (admins: only those listed); caller decrefs. */

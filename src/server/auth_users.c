@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -136,6 +137,19 @@ pai_err_t auth_users_h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_
     return PAI_OK;
 }
 
+/* Is name taken, regardless of case (`ALICE` when `alice` exists)?  wlock held. */
+static bool name_taken(auth_t *a, const char *name)
+{
+    const char *k;
+    json_t *u;
+    json_object_foreach(a->users, k, u)
+    {
+        if (strcasecmp(k, name) == 0)
+            return true;
+    }
+    return false;
+}
+
 pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                               pai_error_t *e)
 {
@@ -164,12 +178,15 @@ pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_res
     }
     pthread_mutex_lock(&a->wlock);
     locked = true;
-    if (json_object_get(a->users, name)) {
+    if (name_taken(a, name)) {
         rc = pai_error_set(e, PAI_E_CONFLICT_USER, PAI_MSG_CONFLICT_USER, name);
         goto out;
     }
-    u = xjson_pack("{s:s, s:s, s:s, s:[s], s:{}}", "username", name, "passwordHash", hash, "email",
-                   "", "grouplist", AUTH_DEFAULT_GROUP, "extension");
+    /* createdTime tells this user's jobs from those of a deleted user of the
+     * same name (auth_user_since) */
+    u = xjson_pack("{s:s, s:s, s:s, s:[s], s:{}, s:I}", "username", name, "passwordHash", hash,
+                   "email", "", "grouplist", AUTH_DEFAULT_GROUP, "extension", "createdTime",
+                   (json_int_t)time_wall_ms());
     apply_user_fields(a, u, &f, false, newgroups);
     /* tokens of an earlier user of this name must not come back to life */
     if ((rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK ||

@@ -391,7 +391,8 @@ static pai_err_t h_job(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
     const char *name = http_param(req, "job");
     int64_t minutes, max_points;
     bool owner = false;
-    if (!name || strlen(name) > PAI_MAX_NAME || !engine_owner_check(ctx->engine, name, "", &owner))
+    if (!name || strlen(name) > PAI_MAX_NAME ||
+        !engine_owner_check(ctx->engine, name, "", 0, &owner))
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name ? name : "");
     pai_err_t rc = query_params(req, &minutes, &max_points, e);
     if (rc != PAI_OK)

@@ -70,7 +70,8 @@ static pai_err_t may_change(server_ctx_t *ctx, const http_req_t *req, const char
                             const char *what, pai_error_t *e)
 {
     bool owner = false;
-    if (!engine_owner_check(ctx->engine, name, req->who.username, &owner))
+    int64_t since = auth_user_since(ctx, req->who.username);
+    if (!engine_owner_check(ctx->engine, name, req->who.username, since, &owner))
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     if (!owner && !req->who.admin)
         return pai_error_set(e, PAI_E_FORBIDDEN, "User %s is not allowed to %s job %s.",

@@ -7,11 +7,15 @@ tests, tried as a hostile client would (docs/security.md "Accounts and TLS"):
   - logins are throttled per user name and per client address (429
     TooManyRequestsError with Retry-After), without slowing other clients;
   - an unknown name and a wrong password get the same answer;
+  - user names are unique regardless of case, and a user re-created under a
+    deleted user's name cannot stop, tag or delete the deleted user's jobs
+    (admins still can).
 """
 import http.client
 import statistics
 import time
 
+import jobstest as jt
 import paitest as pt
 
 LOGIN = "/api/v2/authn/basic/login"
@@ -38,8 +42,7 @@ def login(c, user, pw, **extra):
 
 
 # ---- tokens -----------------------------------------------------------------------
-srv = pt.start_server(extra_args=["--login-fail-free-user", "3", "--login-fail-free-addr", "8",
-                                  "--login-lock-s", "2", "--login-lock-max-s", "4"])
+srv = pt.start_server(extra_args=["--login-fail-free-user", "100", "--login-fail-free-addr", "100"])
 anon = srv.client()
 admin = srv.client(srv.admin_token)
 alice_tok = srv.create_user("alice", "alice-pw-1")
@@ -107,6 +110,41 @@ known = statistics.median(timed("bob") for _ in range(3))
 unknown = statistics.median(timed("nobody-%d" % i) for i in range(3))
 pt.check(unknown > known * 0.3, "an unknown name takes about as long as a wrong password "
          "(a password hash is checked either way)", "known %.4fs unknown %.4fs" % (known, unknown))
+
+# ---- names unique regardless of case; a re-created user is someone else ------------
+for n in ("ALICE", "Alice", "aLiCe"):
+    pt.expect(admin.post("/api/v2/users", {"username": n, "password": "pw-123456"}), 409,
+              "creating %s while alice exists is a conflict" % n, "ConflictUserError")
+pt.expect(login(anon, "ALICE", "alice-pw-3"), 400,
+          "login compares names exactly (ALICE is not alice)", "IncorrectPasswordError")
+erin = srv.client(srv.create_user("erin", "erin-pw-12"))
+pt.expect(jt.submit(erin, jt.job_yaml("old1")), 202, "erin submits a job")
+pt.expect(jt.submit(erin, jt.job_yaml("old2")), 202, "and another")
+pt.expect(admin.delete("/api/v2/users/erin"), 200, "an admin deletes erin")
+time.sleep(0.01)
+erin2 = srv.client(srv.create_user("erin", "erin-pw-34"))
+pt.expect(erin2.get("/api/v2/jobs/erin~old1"), 200,
+          "the old job stays readable, as every job is (OpenPAI)")
+pt.expect(erin2.put("/api/v2/jobs/erin~old1/executionType", {"value": "STOP"}), 403,
+          "the new erin cannot stop the deleted erin's job", "ForbiddenUserError")
+pt.expect(erin2.put("/api/v2/jobs/erin~old1/tag", {"value": "mine"}), 403,
+          "nor tag it", "ForbiddenUserError")
+pt.expect(erin2.delete("/api/v2/jobs/erin~old1"), 403, "nor delete it", "ForbiddenUserError")
+pt.expect(jt.submit(erin2, jt.job_yaml("new1")), 202, "the new erin submits her own job")
+pt.expect(erin2.put("/api/v2/jobs/erin~new1/executionType", {"value": "STOP"}), 202,
+          "and stops it")
+pt.expect(jt.submit(erin2, jt.job_yaml("old1")), 409,
+          "the deleted erin's job names stay taken", "ConflictJobError")
+pt.expect(admin.put("/api/v2/jobs/erin~old2/executionType", {"value": "STOP"}), 202,
+          "an admin still stops the deleted erin's job")
+st, b = admin.get("/api/v2/jobs?username=erin")
+names = sorted(j.get("name") for j in b) if isinstance(b, list) else b
+pt.check(st == 200 and names == ["new1", "old1", "old2"],
+         "an admin lists the jobs of both erins", names)
+srv.restart()
+erin2 = srv.client(srv.login("erin", "erin-pw-34"))
+pt.expect(erin2.delete("/api/v2/jobs/erin~old1"), 403,
+          "after a restart the new erin still cannot delete the old job", "ForbiddenUserError")
 srv.stop()
 
 # ---- throttling -------------------------------------------------------------------
