@@ -36,6 +36,9 @@ typedef struct {
     int64_t log_max_bytes;
     int64_t wait_ms; /* long-poll hold asked of the server */
     bool hollow, discover_only;
+    /* task identities (taskuid.h, docs/security.md) */
+    const char *task_uid_range, *task_uid_map;
+    bool tasks_as_root;
 } agent_cfg_t;
 
 typedef struct agent_task {
@@ -81,6 +84,7 @@ typedef struct agent_node {
     char *body; /* request being sent */
     buf_t resp;
     int64_t syncs, sync_errors;
+    struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
 } agent_node_t;
 
 /* node.c */

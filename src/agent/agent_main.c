@@ -10,16 +10,19 @@
  *   3. drive curl (finished syncs are applied: acks, desired set ->
  *      reconcile -> start/stop) and the log server; reap exited monitors.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/taskuid.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -126,21 +129,45 @@ static const opt_t options[] = {
      .kind = OPT_FLAG,
      .offset = O(discover_only),
      .help = "print the node's resources as JSON and exit"},
+    {.name = "task-uid-range",
+     .kind = OPT_STR,
+     .offset = O(task_uid_range),
+     .help = "host uids tasks run as, one per pai user (default " TASKUID_DEFAULT_RANGE ")"},
+    {.name = "task-uid-map",
+     .kind = OPT_STR,
+     .offset = O(task_uid_map),
+     .help = "file that keeps user -> uid (default <work-dir>/task-uids; agents on one host "
+             "share it)"},
+    {.name = "tasks-as-root",
+     .kind = OPT_FLAG,
+     .offset = O(tasks_as_root),
+     .help = "run tasks as the agent's own user (root): trusted single-user clusters only"},
 };
 
 static void usage(void)
 {
     fprintf(stderr, "usage: pai agent --server URL --token T [options]\n");
     for (size_t i = 0; i < ARRAY_LEN(options); i++)
-        fprintf(stderr, "  --%-14s %s\n", options[i].name, options[i].help);
+        fprintf(stderr, "  --%-15s %s\n", options[i].name, options[i].help);
 }
 
-static int set_option(agent_cfg_t *cfg, const opt_t *o, const char *arg)
+/* The token given on the command line is copied and blanked in argv:
+ * /proc/<pid>/cmdline is readable by every process on the host. */
+static const char *take_secret(char *arg)
+{
+    static char *copy;
+    free(copy);
+    copy = xstrdup(arg);
+    memset(arg, 'x', strlen(arg));
+    return copy;
+}
+
+static int set_option(agent_cfg_t *cfg, const opt_t *o, char *arg)
 {
     void *p = (char *)cfg + o->offset;
     switch (o->kind) {
     case OPT_STR:
-        *(const char **)p = arg;
+        *(const char **)p = o->offset == O(token) ? take_secret(arg) : arg;
         return 0;
     case OPT_FLAG:
         *(bool *)p = true;
@@ -224,6 +251,7 @@ typedef struct {
     logsrv_t *logs;
     struct curl_waitfd *fds;
     size_t fds_cap;
+    taskuid_t *uids;
 } agent_t;
 
 static int loop_timeout(agent_t *a, int64_t now)
@@ -352,6 +380,75 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
     return PAI_OK;
 }
 
+/* The agent's own directory: every task must be able to pass through it
+ * to its working dir (o+x) but not list it.  Only a directory the agent
+ * owns and that is not shared (world-writable, like /tmp) is changed. */
+static void own_dir_0711(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+        !(st.st_mode & S_IWOTH) && (st.st_mode & 07777) != 0711 && chmod(dir, 0711) != 0)
+        log_warn("agent: cannot chmod 0711 %s: %s", dir, strerror(errno));
+}
+
+/* Say once when a directory above the work dir keeps tasks from reaching
+ * their working dir by its path ($HOME); they still start in it. */
+static void check_reachable(const char *work_dir)
+{
+    char p[1024];
+    str_copy(p, work_dir, sizeof(p));
+    for (char *slash = strrchr(p, '/'); slash && slash != p; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+            log_warn("agent: %s is not searchable by others (o+x): tasks cannot reach their "
+                     "working dir by its path ($HOME)",
+                     p);
+            return;
+        }
+    }
+}
+
+/* Task identities (taskuid.h): one unprivileged uid per pai user, unless
+ * --tasks-as-root or the agent is not root (it cannot change uid then). */
+static int setup_identities(agent_t *a)
+{
+    const agent_cfg_t *cfg = &a->cfg;
+    const char *range = cfg->task_uid_range ? cfg->task_uid_range : TASKUID_DEFAULT_RANGE;
+    uid_t lo, hi;
+    if (taskuid_parse_range(range, &lo, &hi) != PAI_OK) {
+        fprintf(stderr, "pai agent: --task-uid-range wants LO-HI, 0 < LO <= HI (got %s)\n", range);
+        return -1;
+    }
+    if (cfg->hollow || cfg->discover_only)
+        return 0;
+    if (cfg->tasks_as_root) {
+        log_warn("agent: --tasks-as-root: tasks run as uid %d with the agent's privileges "
+                 "(trusted single-user clusters only; docs/security.md)",
+                 (int)geteuid());
+        return 0;
+    }
+    if (geteuid() != 0) {
+        log_warn("agent: not root, so every task runs as this agent's user (uid %d), not as "
+                 "one uid per pai user (docs/security.md)",
+                 (int)geteuid());
+        return 0;
+    }
+    char *map =
+        cfg->task_uid_map ? xstrdup(cfg->task_uid_map) : str_printf("%s/task-uids", cfg->work_dir);
+    a->uids = taskuid_new(map, lo, hi);
+    own_dir_0711(cfg->work_dir);
+    for (size_t i = 0; i < a->nnodes; i++) {
+        a->nodes[i].uids = a->uids;
+        own_dir_0711(a->nodes[i].dir);
+    }
+    check_reachable(cfg->work_dir);
+    log_info("agent: tasks run as uids %u-%u, one per pai user (map %s)", (unsigned)lo,
+             (unsigned)hi, map);
+    free(map);
+    return 0;
+}
+
 static void agent_teardown(agent_t *a)
 {
     for (size_t i = 0; a->nodes && i < a->nnodes; i++) {
@@ -363,6 +460,7 @@ static void agent_teardown(agent_t *a)
     free(a->node_ptrs);
     free(a->fds);
     logsrv_stop(a->logs);
+    taskuid_free(a->uids);
     if (a->multi)
         curl_multi_cleanup(a->multi);
 }
@@ -416,7 +514,7 @@ int agent_main(int argc, char **argv)
     signal(SIGINT, on_stop);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.multi = curl_multi_init();
-    if (agent_setup(&a, rt) != PAI_OK)
+    if (agent_setup(&a, rt) != PAI_OK || setup_identities(&a) != 0)
         goto out;
     if (a.cfg.discover_only) {
         rc = discover_print(&a);

@@ -10,8 +10,14 @@
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are dropped after
  * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ and are kept.
+ *
+ * Modes (docs/security.md): a task runs as its user's uid (taskuid.h) and
+ * must reach <node dir>/tasks/<id>/cwd (0700, its own) by path, so the node
+ * dir, tasks/ and tasks/<id>/ are 0711 (passable, not listable) and every
+ * file of the agent's in them is 0600; logs/ is 0700: the agent serves it.
  */
 #include "agent/agent.h"
+#include "agent/taskuid.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,10 +47,11 @@
 /* ---- small helpers ------------------------------------------------------ */
 
 /* Best effort: a directory that cannot be made shows up as the task's own
- * failure to start, with its reason. */
-static void mkdir_p(const char *path)
+ * failure to start, with its reason.  The mode is set whatever the umask,
+ * and on a directory an older agent made with another. */
+static void mkdir_p(const char *path, mode_t mode)
 {
-    if (fs_mkdir_p(path, 0755) != PAI_OK)
+    if (fs_mkdir_p(path, mode) != PAI_OK || chmod(path, mode) != 0)
         log_debug("cannot create %s: %s", path, strerror(errno));
 }
 
@@ -184,13 +191,17 @@ static bool env_has(const agentwire_task_t *d, const char *name)
 }
 
 /* Env list: a minimal base, then the server's env, then GPU defaults. */
-static char **build_env(const agentwire_task_t *d, const char *home)
+static char **build_env(const agentwire_task_t *d, const char *home, const char *user)
 {
     size_t k = 0;
-    char **out = xcalloc(d->nenv + 8, sizeof(char *));
+    char **out = xcalloc(d->nenv + 10, sizeof(char *));
     out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     out[k++] = str_printf("HOME=%s", home);
     out[k++] = xstrdup("LANG=C.UTF-8");
+    if (user) { /* the task's uid has no passwd entry: name it here */
+        out[k++] = str_printf("USER=%s", user);
+        out[k++] = str_printf("LOGNAME=%s", user);
+    }
     for (size_t i = 0; i < d->nenv; i++)
         out[k++] = str_printf("%s=%s", d->env[i].name, d->env[i].value);
     bool cuda = env_has(d, "CUDA_VISIBLE_DEVICES"), nv = env_has(d, "NVIDIA_VISIBLE_DEVICES");
@@ -257,17 +268,51 @@ static void attempt_name(const agent_node_t *n, const char *id, char *out, size_
     snprintf(out, len, "pai-%016llx", (unsigned long long)h);
 }
 
-static void spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *d, spec_buf_t *b)
+/* The pai user an attempt belongs to: the desired task's "user", else the
+ * job name's "user~" prefix; NULL when neither names one. */
+static const char *task_user(const agentwire_task_t *d, const char *id, char *buf, size_t n)
+{
+    if (d->user && str_is_name(d->user))
+        return d->user;
+    const char *tilde = strchr(id, '~');
+    if (!tilde || (size_t)(tilde - id) >= n)
+        return NULL;
+    snprintf(buf, n, "%.*s", (int)(tilde - id), id);
+    return str_is_name(buf) ? buf : NULL;
+}
+
+/* The task's identity (spec->isolate) when the node isolates tasks.
+ * False when it cannot have one: the task must not run. */
+static bool spec_identity(agent_node_t *n, rt_spec_t *s, const char *user)
+{
+    uid_t uid;
+    if (!n->uids)
+        return true;
+    pai_err_t rc = user ? taskuid_get(n->uids, user, &uid) : PAI_E_INVALID;
+    if (rc != PAI_OK) {
+        log_warn("node=%s task=%s no task uid for user %s: %s", n->name, s->attempt_id,
+                 user ? user : "(none)", pai_err_msg(rc));
+        return false;
+    }
+    s->isolate = true;
+    s->uid = uid;
+    s->gid = (gid_t)uid;
+    return true;
+}
+
+static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *d, spec_buf_t *b)
 {
     rt_spec_t *s = &b->spec;
+    char ubuf[300];
     memset(b, 0, sizeof(*b));
+    const char *user = task_user(d, t->id, ubuf, sizeof(ubuf));
     b->state = task_path(n, t, "tasks");
     b->logs = task_path(n, t, "logs");
     b->cwd = str_printf("%s/cwd", b->state);
     /* unique per agent process too (the monitor alone uses the path) */
     b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
     attempt_name(n, t->id, b->name, sizeof(b->name));
-    b->env = build_env(d, b->cwd);
+    b->env = build_env(d, b->cwd, user);
     s->attempt_id = t->id;
     s->name = b->name;
     s->command = d->command ? d->command : "true";
@@ -290,6 +335,7 @@ static void spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     s->mounts = b->mounts;
     s->log_max_bytes = n->cfg->log_max_bytes;
     s->gpu_dev_dir = n->cfg->gpu_dev_dir;
+    return spec_identity(n, s, user);
 }
 
 static void task_start(agent_node_t *n, const agentwire_task_t *d)
@@ -301,17 +347,20 @@ static void task_start(agent_node_t *n, const agentwire_task_t *d)
     t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
     t->phase = RC_ACTIVE;
     n->dirty = true;
-    spec_fill(n, t, d, &b);
+    bool have_identity = spec_fill(n, t, d, &b);
     if (!n->cfg->hollow) {
-        mkdir_p(b.state);
-        mkdir_p(b.cwd);
-        mkdir_p(b.logs);
+        mkdir_p(b.state, 0711);
+        mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
+        mkdir_p(b.logs, 0700);
         write_small(b.state, "id", id);
     }
     /* Container runtimes run image-less tasks as plain processes. */
     if (n->rt->engine && (!b.spec.image || !*b.spec.image))
         t->ops = runtime_find("process");
-    if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {
+    if (!have_identity) {
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN,
+                        "pai agent: no task uid for this user (see the agent's log)");
+    } else if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {
         task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN, "pai agent: cannot start the task");
     } else {
         t->has_rt = true;
@@ -396,9 +445,9 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     if (!cfg->hollow && !cfg->discover_only) {
         char p[1100];
         snprintf(p, sizeof(p), "%s/tasks", n->dir);
-        mkdir_p(p);
+        mkdir_p(p, 0711);
         snprintf(p, sizeof(p), "%s/logs", n->dir);
-        mkdir_p(p);
+        mkdir_p(p, 0700);
     }
     n->easy = curl_easy_init();
     if (!n->easy)

@@ -17,7 +17,14 @@
  * only the supervisor, which stops them in order) and get SIGTERM if the
  * supervisor dies (PR_SET_PDEATHSIG).  Their output goes to
  * <data>/logs/{server,NODE}.log.
+ *
+ * Isolation (docs/security.md): run as root, the agents give each pai user
+ * its own unprivileged uid, so the data directory is made passable but not
+ * listable (0711: tasks reach agents/<node>/tasks/<id>/cwd), everything
+ * else in it private (umask 077: the store, secrets and logs are 0600).
+ * --tasks-as-root turns that off; the banner says which holds.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/taskuid.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/up.h"
@@ -75,6 +83,9 @@ static const cli_opt_t up_opts[] = {
          "scheduler config in HiveD's format; its nodes become the agents (default: one generated "
          "in the data directory, VC default owning every node)"},
     {.name = "detach", .help = "return once the cluster is up (stop it with `pai down`)"},
+    {.name = "tasks-as-root",
+     .help = "run every task as root, like the agents (trusted single-user machines only; "
+             "default: one unprivileged uid per pai user)"},
     {0},
 };
 static const cli_cmd_t up_cmd = {
@@ -113,6 +124,7 @@ typedef struct {
     const char *runtime, *hived;
     char gen_config[PATH_MAX + 32];
     int port, cpus, memory_mb;
+    bool as_root; /* --tasks-as-root */
     char admin_pw[65], agent_token[65];
     up_node_t node[UP_MAX_NODES];
     int nnodes;
@@ -448,19 +460,34 @@ static int start_agent(up_t *u, int i)
     snprintf(cpus, sizeof(cpus), "%d", u->cpus);
     snprintf(mem, sizeof(mem), "%d", u->memory_mb);
     char *work = str_printf("%s/agents/%s", u->dir, nd->name);
+    char *map = str_printf("%s/agents/task-uids", u->dir);
     mkdir(work, 0700);
-    char *argv[] = {u->self,       "agent",
-                    "--server",    u->url,
-                    "--name",      (char *)nd->name,
-                    "--gpus",      gpus,
-                    "--gpu-model", (char *)nd->gpu_model,
-                    "--runtime",   (char *)u->runtime,
-                    "--work-dir",  work,
-                    "--cpus",      cpus,
-                    "--memory-mb", mem,
+    chmod(work, u->as_root ? 0700 : 0711);
+    char *argv[] = {u->self,
+                    "agent",
+                    "--server",
+                    u->url,
+                    "--name",
+                    (char *)nd->name,
+                    "--gpus",
+                    gpus,
+                    "--gpu-model",
+                    (char *)nd->gpu_model,
+                    "--runtime",
+                    (char *)u->runtime,
+                    "--work-dir",
+                    work,
+                    "--cpus",
+                    cpus,
+                    "--memory-mb",
+                    mem,
+                    "--task-uid-map",
+                    map, /* one map: the nodes share the host */
+                    u->as_root ? "--tasks-as-root" : NULL,
                     NULL};
     /* The token goes in the environment (PAI_AGENT_TOKEN), not in ps. */
     u->agent[i] = spawn(u, argv, nd->name, NULL, u->agent_token);
+    free(map);
     free(work);
     return u->agent[i] > 0 ? CLI_OK : CLI_FAIL;
 }
@@ -596,6 +623,7 @@ static int parse_up(const cli_args_t *a, up_t *u)
     str_copy(u->listen, cli_opt(a, "listen") ? cli_opt(a, "listen") : "127.0.0.1",
              sizeof(u->listen));
     u->runtime = cli_opt(a, "runtime") ? cli_opt(a, "runtime") : "process";
+    u->as_root = cli_flag(a, "tasks-as-root");
     u->hived = cli_opt(a, "hived-config");
     const char *model = cli_opt(a, "gpu-model") ? cli_opt(a, "gpu-model") : "sim-gpu";
     if (!*model || strlen(model) >= 48 ||
@@ -628,6 +656,40 @@ static int parse_up(const cli_args_t *a, up_t *u)
     return CLI_OK;
 }
 
+/* True when tasks get their own uids (docs/security.md). */
+static bool isolated(const up_t *u)
+{
+    return !u->as_root && geteuid() == 0 && strcmp(u->runtime, "hollow") != 0;
+}
+
+/* The data directory's modes (see the top of the file): what an older
+ * version or another umask left readable becomes private; the two
+ * directories on the tasks' way to their working dirs become 0711. */
+static void private_data_dir(const up_t *u)
+{
+    DIR *d = opendir(u->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        char *p = str_printf("%s/%s", u->dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) &&
+            (st.st_mode & 077) && strcmp(e->d_name, "agents") != 0)
+            (void)chmod(p, st.st_mode & 07700);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    mode_t way = isolated(u) ? 0711 : 0700;
+    struct stat st;
+    if (stat(u->dir, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & S_IWOTH))
+        (void)chmod(u->dir, way);
+    char *agents = str_printf("%s/agents", u->dir);
+    (void)chmod(agents, way);
+    free(agents);
+}
+
 static int preflight(up_t *u)
 {
     int rc = check_runtime(u);
@@ -649,6 +711,8 @@ static int preflight(up_t *u)
     d = str_printf("%s/agents", u->dir);
     mkdir(d, 0700);
     free(d);
+    if (rc == CLI_OK)
+        private_data_dir(u);
     return rc;
 }
 
@@ -685,6 +749,18 @@ static void banner(const up_t *u)
     printf("  data:    %s (logs in %s/logs)\n", u->dir, u->dir);
     printf("  nodes:   %d CPUs, %d MiB each (simulated: they share the host's CPUs)\n", u->cpus,
            u->memory_mb);
+    if (strcmp(u->runtime, "hollow") == 0)
+        ;
+    else if (isolated(u))
+        printf("  tasks:   one unprivileged uid per pai user (" TASKUID_DEFAULT_RANGE
+               "), never root\n");
+    else if (u->as_root)
+        printf("  tasks:   RUN AS ROOT (--tasks-as-root): every job can read the cluster's "
+               "secrets; trusted single-user use only\n");
+    else
+        printf("  tasks:   run as uid %d, like the agents (not root, so pai up cannot give each "
+               "user its own uid; see docs/security.md)\n",
+               (int)geteuid());
     if (u->hived)
         printf("  config:  %s%s\n", u->hived,
                u->gen_config[0] ? " (generated; admins change VCs in the portal or API)" : "");
@@ -803,6 +879,7 @@ int up_main(int argc, char **argv)
         return rc;
     up_t *u = xcalloc(1, sizeof(*u));
     int ready_fd = -1;
+    umask(077); /* the store, secrets and logs are no one else's (and the children's) */
     rc = parse_up(&a, u);
     if (rc == CLI_OK)
         rc = preflight(u);

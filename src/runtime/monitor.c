@@ -7,7 +7,9 @@
  *   2. write <state>/monitor ("pid starttime");
  *   3. run the prepare step (image prerequisite) -> failed_to_start on error;
  *   4. create the cgroup with the limits, fork the task into it, in its own
- *      process group and working dir, stdout/stderr on pipes;
+ *      process group and working dir, stdout/stderr on pipes; a process
+ *      task then drops to its identity (spec->isolate: no groups, uid/gid,
+ *      no way back, no new privileges) before exec;
  *   5. pump the pipes into the rotated logs (stdout, stderr, all),
  *      forwarding SIGTERM/SIGUSR1 as graceful/forced kills;
  *   6. reap, read the OOM state, kill stragglers, remove the cgroup;
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,19 +88,22 @@ uint64_t proc_start_time(pid_t pid)
 
 /* Write path atomically (tmp + rename).  No fsync: the files must survive
  * an agent or monitor crash, which rename guarantees; after a machine
- * crash the attempt is gone anyway (the server's node-loss path). */
+ * crash the attempt is gone anyway (the server's node-loss path).  The
+ * agent's files are its own (0600): tasks read none of them. */
 static int write_atomic(const char *dir, const char *name, const char *text)
 {
     char dst[1024];
     snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    return fs_write_atomic(dst, text, strlen(text), 0644) == PAI_OK ? 0 : -1;
+    return fs_write_atomic(dst, text, strlen(text), 0600) == PAI_OK ? 0 : -1;
 }
 
+/* Logs are written by the monitor and served by the agent; the task only
+ * holds the write end of its pipes (0600: other tasks cannot read them). */
 static void log_open(logf_t *l, const char *dir, const char *name)
 {
     struct stat st;
     l->path = str_printf("%s/%s", dir, name);
-    l->fd = l->path ? open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    l->fd = l->path ? open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
     l->size = l->fd >= 0 && fstat(l->fd, &st) == 0 ? st.st_size : 0;
 }
 
@@ -107,7 +114,7 @@ static void log_rotate(logf_t *l)
     close(l->fd);
     if (rename(l->path, old) != 0)
         unlink(l->path);
-    l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    l->fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     l->size = 0;
 }
 
@@ -171,16 +178,57 @@ static void mon_detach(int notify_w)
     close_range(4, ~0U, 0);
 }
 
+/* Become the task's identity for good: no supplementary groups, gid and
+ * uid (real, effective, saved), checked that root cannot be regained, and
+ * no new privileges through setuid binaries or file capabilities.  The
+ * capabilities go with the uid change.  False when any step fails: the
+ * caller must then not exec. */
+static bool drop_privileges(const rt_spec_t *s)
+{
+    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 ||
+        setresuid(s->uid, s->uid, s->uid) != 0)
+        return false;
+    if (s->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+        return false;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+}
+
+/* The process runtime's command file onto RT_COMMAND_FD (as root). */
+static bool open_command(const mon_t *m, int err_w)
+{
+    char p[1100];
+    snprintf(p, sizeof(p), "%s/" RT_COMMAND_FILE, m->spec->state_dir);
+    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || dup2(fd, RT_COMMAND_FD) < 0) { /* dup2 clears CLOEXEC on the copy */
+        dprintf(err_w, "pai: cannot open the command file: %s\n", strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
 static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
 {
+    bool process = !m->ops->engine;
     setpgid(0, 0);
+    /* cgroup, working dir and command file as root; then the identity
+     * (process runtime: the container engines run as root and map the
+     * identity themselves) */
     if (m->cg && cg_attach(m->cg, getpid()) != PAI_OK)
         dprintf(err_w, "pai: cannot join the task cgroup\n");
     if (chdir(m->spec->cwd) != 0)
         dprintf(err_w, "pai: cannot enter %s: %s\n", m->spec->cwd, strerror(errno));
     dup2(out_w, 1);
     dup2(err_w, 2);
-    close_range(3, ~0U, 0);
+    if (process && !open_command(m, 2))
+        _exit(EXIT_SHELL_CANNOT_EXECUTE);
+    close_range(process ? RT_COMMAND_FD + 1 : 3, ~0U, 0);
+    if (m->spec->isolate && process && !drop_privileges(m->spec)) {
+        dprintf(2, "pai: cannot run the task as uid %lld: %s\n", (long long)m->spec->uid,
+                strerror(errno));
+        _exit(EXIT_RUNTIME_UNKNOWN);
+    }
+    umask(022); /* whatever the agent's */
     sigset_t none;
     sigemptyset(&none);
     signal(SIGHUP, SIG_DFL);
@@ -312,6 +360,11 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     int code = prepare ? prepare(m->ops, m->spec, m->logs[LOG_ERR].fd) : 0;
     if (code != 0)
         mon_finish(m, "failed", code, 0, false);
+    if (m->spec->isolate && !m->ops->engine &&
+        (chown(m->spec->cwd, m->spec->uid, m->spec->gid) != 0 || chmod(m->spec->cwd, 0700) != 0)) {
+        mon_say(m, "pai: cannot give the task its working directory\n");
+        mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
+    }
     if (m->spec->cgroup && cg_version() != 0 &&
         cg_create(m->spec->cgroup, m->spec->memory_mb, m->spec->cpu, &m->cg) != PAI_OK)
         mon_say(m, "pai: warning: cannot create the task cgroup; limits not applied\n");

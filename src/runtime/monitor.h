@@ -11,6 +11,13 @@
 
 #include "runtime/runtime.h"
 
+/* The process runtime's command file (in the state dir, written by the
+ * runtime) is opened by the monitor's child as root, before it drops to the
+ * task's identity, onto this fd; bash reads it as /proc/self/fd/3, so the
+ * task needs no search permission on the directories above it. */
+#define RT_COMMAND_FILE "command"
+#define RT_COMMAND_FD   3
+
 /* Runs in the monitor before the task: e.g. the image prerequisite.
  * Returns 0 or an exit code for failed_to_start; may write a reason to
  * err_fd (the attempt's stderr log). */

@@ -11,19 +11,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/util.h"
 #include "common/vec.h"
 #include "runtime/cgroup.h"
 #include "runtime/monitor.h"
 
+/* ---- the command file ------------------------------------------------- */
+
+/* Write the rendered command to <state_dir>/command, 0400 and owned by the
+ * task's identity: it holds the job's secrets, so it must not show on a
+ * command line (/proc/<pid>/cmdline is world-readable) nor be readable by
+ * anyone else.  The state dir is the agent's (tasks cannot create files
+ * in it), so the unlink + O_EXCL cannot be raced into a symlink. */
+static pai_err_t write_command(const rt_spec_t *spec, char *path, size_t n)
+{
+    if ((size_t)snprintf(path, n, "%s/" RT_COMMAND_FILE, spec->state_dir) >= n)
+        return PAI_E_INVALID;
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+    if (fd < 0)
+        return PAI_E_IO;
+    pai_err_t rc = fs_write_all(fd, spec->command, strlen(spec->command)) ? PAI_OK : PAI_E_IO;
+    if (rc == PAI_OK && spec->isolate && fchown(fd, spec->uid, spec->gid) != 0)
+        rc = PAI_E_IO;
+    close(fd);
+    return rc;
+}
+
 /* ---- process ---------------------------------------------------------- */
 
 static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
 {
+    char path[1100], fdpath[32];
+    pai_err_t rc = write_command(spec, path, sizeof(path));
+    if (rc != PAI_OK)
+        return rc;
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", RT_COMMAND_FD);
     const char *bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-    char *argv[] = {(char *)bash, "-c", (char *)spec->command, NULL};
+    char *argv[] = {(char *)bash, fdpath, NULL};
     return monitor_start(ops, spec, argv, NULL, t);
 }
 
@@ -55,28 +84,46 @@ static void av_free(argv_t *a)
     free(a->v);
 }
 
-static void add_gpu_devices(argv_t *a, const rt_spec_t *spec)
+/* One device, host path -> container path.  In a user namespace runc can
+ * only bind a device from the host's path equal to the container's (it
+ * binds the container path), so there the node is bound as a volume and
+ * allowed by its major:minor in the device cgroup. */
+static void add_device(argv_t *a, const char *host, const char *cont, bool userns)
+{
+    struct stat st;
+    if (stat(host, &st) != 0)
+        return;
+    char *v = NULL;
+    if (!userns) {
+        v = str_printf("%s:%s", host, cont);
+        av_add(a, "--device");
+        av_add(a, v ? v : "/nonexistent");
+    } else if (S_ISCHR(st.st_mode)) {
+        v = str_printf("%s:%s", host, cont);
+        av_add(a, "-v");
+        av_add(a, v ? v : "/nonexistent:/nonexistent");
+        free(v);
+        v = str_printf("--device-cgroup-rule=c %u:%u rwm", major(st.st_rdev), minor(st.st_rdev));
+        av_add(a, v ? v : "--device-cgroup-rule=c 1:3 r");
+    }
+    free(v);
+}
+
+static void add_gpu_devices(argv_t *a, const runtime_ops_t *ops, const rt_spec_t *spec)
 {
     static const char *const shared_devs[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"};
     const char *dir = spec->gpu_dev_dir && *spec->gpu_dev_dir ? spec->gpu_dev_dir : "/dev";
-    char dev[600];
+    bool userns = spec->isolate && strcmp(ops->engine, "podman") == 0;
+    char dev[600], cont[64];
     for (size_t i = 0; i < spec->n_gpus; i++) {
         snprintf(dev, sizeof(dev), "%s/nvidia%d", dir, spec->gpus[i]);
-        if (access(dev, F_OK) != 0)
-            continue;
-        size_t l = strlen(dev);
-        snprintf(dev + l, sizeof(dev) - l, ":/dev/nvidia%d", spec->gpus[i]);
-        av_add(a, "--device");
-        av_add(a, dev);
+        snprintf(cont, sizeof(cont), "/dev/nvidia%d", spec->gpus[i]);
+        add_device(a, dev, cont, userns);
     }
     for (size_t i = 0; spec->n_gpus && i < ARRAY_LEN(shared_devs); i++) {
         snprintf(dev, sizeof(dev), "%s/%s", dir, shared_devs[i]);
-        if (access(dev, F_OK) != 0)
-            continue;
-        size_t l = strlen(dev);
-        snprintf(dev + l, sizeof(dev) - l, ":/dev/%s", shared_devs[i]);
-        av_add(a, "--device");
-        av_add(a, dev);
+        snprintf(cont, sizeof(cont), "/dev/%s", shared_devs[i]);
+        add_device(a, dev, cont, userns);
     }
 }
 
@@ -120,15 +167,39 @@ static void add_mounts_env(argv_t *a, const rt_spec_t *spec)
     }
 }
 
-/* PID 1 of the container: runs the command with bash (sh when the image
- * has none) as a child and forwards TERM/INT to it, since PID 1 itself gets
- * no default signal handling; exits with the command's status. */
+/* PID 1 of the container: runs the command file ($1) with bash (sh when
+ * the image has none) as a child and forwards TERM/INT to it, since PID 1
+ * itself gets no default signal handling; exits with the command's status. */
 static const char container_wrapper[] =
     "trap 'kill -TERM $p 2>/dev/null' TERM INT; "
-    "if command -v bash >/dev/null 2>&1; then bash -c \"$1\" & else sh -c \"$1\" & fi; "
+    "if command -v bash >/dev/null 2>&1; then bash \"$1\" & else sh \"$1\" & fi; "
     "p=$!; while :; do wait $p; rc=$?; kill -0 $p 2>/dev/null || exit $rc; done";
 
-static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec, argv_t *a)
+/* Where the command file is bound inside a container. */
+#define CONTAINER_COMMAND "/run/pai/command"
+
+/* Root in the container is never root on the host: podman maps the
+ * container's uid/gid 0 to the task's identity (a user namespace of one
+ * id; files of other ids in the image show as nobody), docker (whose
+ * user namespaces are daemon-wide) runs the container as that identity. */
+static void add_identity(argv_t *a, const runtime_ops_t *ops, const rt_spec_t *spec)
+{
+    if (!spec->isolate)
+        return;
+    if (strcmp(ops->engine, "podman") == 0) {
+        av_addf(a, "--uidmap=0:%lld:1", (long long)spec->uid);
+        av_addf(a, "--gidmap=0:%lld:1", (long long)spec->gid);
+    } else {
+        char *u = str_printf("--user=%lld:%lld", (long long)spec->uid, (long long)spec->gid);
+        av_add(a, u ? u : "--user=65534:65534");
+        free(u);
+    }
+    /* setuid binaries in the image cannot raise privileges either */
+    av_add(a, "--security-opt=no-new-privileges");
+}
+
+static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec,
+                                 const char *command_file, argv_t *a)
 {
     bool podman = strcmp(ops->engine, "podman") == 0;
     av_add(a, ops->engine);
@@ -138,17 +209,22 @@ static void build_container_argv(const runtime_ops_t *ops, const rt_spec_t *spec
     av_add(a, "--name");
     av_add(a, spec->name);
     av_add(a, "--network=host");
+    add_identity(a, ops, spec);
+    char *bind = str_printf("%s:" CONTAINER_COMMAND ":ro", command_file);
+    av_add(a, "-v");
+    av_add(a, bind ? bind : "/nonexistent:" CONTAINER_COMMAND ":ro");
+    free(bind);
     if (spec->shm_mb > 0)
         av_addf(a, "--shm-size=%lldm", spec->shm_mb);
     add_limits(a, spec);
-    add_gpu_devices(a, spec);
+    add_gpu_devices(a, ops, spec);
     add_mounts_env(a, spec);
     av_add(a, spec->image);
     av_add(a, "/bin/sh");
     av_add(a, "-c");
     av_add(a, container_wrapper);
     av_add(a, "pai");
-    av_add(a, spec->command);
+    av_add(a, CONTAINER_COMMAND);
 }
 
 /* Registry host of an image uri: "reg.io/a/b:1" -> "reg.io"; docker.io otherwise. */
@@ -200,13 +276,21 @@ static bool env_has(char *const *env, const char *entry)
     return false;
 }
 
+/* The agent's own secrets, never handed on (pai up passes them in the
+ * environment). */
+static bool agent_secret(const char *entry)
+{
+    return str_has_prefix(entry, "PAI_AGENT_TOKEN=") ||
+           str_has_prefix(entry, "PAI_ADMIN_PASSWORD=");
+}
+
 /* The engine's own environment: the agent's (DOCKER_HOST, CONTAINER_HOST,
  * XDG_RUNTIME_DIR...) under the task's values, which `-e NAME` forwards. */
 static void engine_env(const rt_spec_t *spec, argv_t *out)
 {
     extern char **environ;
     for (char **e = environ; e && *e; e++)
-        if (strchr(*e, '=') && !env_has(spec->env, *e))
+        if (strchr(*e, '=') && !env_has(spec->env, *e) && !agent_secret(*e))
             av_add(out, *e);
     for (char *const *e = spec->env; e && *e; e++)
         av_add(out, *e);
@@ -215,7 +299,11 @@ static void engine_env(const rt_spec_t *spec, argv_t *out)
 static pai_err_t container_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
 {
     argv_t a = {0}, env = {0};
-    build_container_argv(ops, spec, &a);
+    char path[1100];
+    pai_err_t wrc = write_command(spec, path, sizeof(path));
+    if (wrc != PAI_OK)
+        return wrc;
+    build_container_argv(ops, spec, path, &a);
     engine_env(spec, &env);
     rt_spec_t s = *spec;
     s.env = env.v;

@@ -18,6 +18,8 @@
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
  *      never mistaken for the monitor).
+ * The command reaches the task as a file, <state_dir>/command (0400, owned by
+ * the task's identity), never on a command line that `ps` shows.
  * Invariant: <state_dir>/exit exists once the attempt is over; it is written
  * (rename) before the monitor exits, so "monitor gone and no exit file"
  * means the attempt was lost.
@@ -60,6 +62,14 @@ typedef struct {
     size_t n_mounts;
     int64_t log_max_bytes;   /* rotate each log file past this size */
     const char *gpu_dev_dir; /* where nvidiaN/nvidiactl live; NULL: /dev */
+    /* The task's identity on the host (docs/security.md).  isolate false:
+     * the task keeps the monitor's identity (--tasks-as-root, or an agent
+     * that is not root).  isolate true: process tasks drop to uid/gid
+     * before exec (cwd chowned to them, 0700); podman maps the container's
+     * root to uid/gid (--uidmap 0:uid:1), docker runs it as --user uid:gid. */
+    bool isolate;
+    uid_t uid;
+    gid_t gid;
 } rt_spec_t;
 
 typedef enum { RT_RUNNING = 0, RT_EXITED, RT_FAILED_TO_START } rt_state_t;

@@ -19,6 +19,9 @@ def main():
     srv = make_server(fake)
     url = "http://127.0.0.1:%d" % srv.server_address[1]
     work = tempfile.mkdtemp(prefix="pai-agent-fake-")
+    # tasks run as their user's own uid (docs/security.md): they write
+    # their marker files here, like any world-writable scratch dir
+    os.chmod(work, 0o1777)
     procs = []
     try:
         run_tests(fake, url, work, procs)

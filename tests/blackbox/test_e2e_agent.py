@@ -17,6 +17,7 @@ import e2etest as e
 import paitest as pt
 
 W = pt.tmpdir("pai-e2e-files-")
+os.chmod(W, 0o1777)  # tasks run as their user's uid (docs/security.md) and write here
 LOST_S = 30  # no node loss here (see test_e2e_nodeloss.py), even on a loaded CI
 srv = pt.start_server(extra_args=["--node-lost-timeout-s", str(LOST_S)])
 c = srv.client(srv.admin_token)

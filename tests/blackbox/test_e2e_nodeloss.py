@@ -13,6 +13,7 @@ import e2etest as e
 import paitest as pt
 
 W = pt.tmpdir("pai-e2e-files-")
+os.chmod(W, 0o1777)  # tasks run as their user's uid (docs/security.md) and write here
 LOST_S = 3
 srv = pt.start_server(extra_args=["--node-lost-timeout-s", str(LOST_S)])
 c = srv.client(srv.admin_token)

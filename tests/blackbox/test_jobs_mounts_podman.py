@@ -26,6 +26,7 @@ pt.check(rc == 0, "the local busybox image is built")
 d = pt.tmpdir("pai-mounts-")
 host = os.path.join(d, "share")
 os.makedirs(host)
+os.chmod(host, 0o1777)  # writable by the tasks' uids, as an admin sets a storage up (docs/security.md)
 with open(os.path.join(host, "hello.txt"), "w") as f:
     f.write("hello-from-storage\n")
 cfg = os.path.join(d, "server.yaml")

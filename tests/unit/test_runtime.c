@@ -346,6 +346,58 @@ TEST(escape_id_is_one_safe_component)
     CHECK(runtime_find("podman") && runtime_find("docker"));
 }
 
+/* An isolated task: its uid, no groups, no capabilities, no new
+ * privileges, its command not on any command line, its cwd its own, and
+ * the agent's files (state, logs) not its. */
+TEST(process_task_runs_as_its_uid_without_privileges)
+{
+    char dir[512], cwd[600], p[700];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    struct stat st;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (geteuid() != 0) {
+        test_skip("not root: cannot change uid");
+        return;
+    }
+    setup_dirs("iso", dir, sizeof(dir));
+    chmod(dir, 0711);
+    snprintf(cwd, sizeof(cwd), "%s/cwd", dir);
+    mkdir(cwd, 0700);
+    spec_init(&s, dir,
+              "# secret-word-42\n"
+              "id -u; id -G; grep -E '^(CapEff|NoNewPrivs)' /proc/$$/status\n"
+              "tr '\\0' ' ' < /proc/$$/cmdline; echo\n"
+              "echo mine > own && cat own\n"
+              "kill -0 $PPID 2>/dev/null && echo signal-monitor-ok || echo signal-monitor-denied\n"
+              "cat ../stdout 2>/dev/null && echo read-log-ok || echo read-log-denied\n");
+    s.cwd = cwd;
+    s.isolate = true;
+    s.uid = 200777;
+    s.gid = 200778;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 0);
+    char *out = slurp(dir, "stdout");
+    CHECK(strstr(out, "200777\n200778\n") != NULL);
+    CHECK(strstr(out, "CapEff:\t0000000000000000") != NULL);
+    CHECK(strstr(out, "NoNewPrivs:\t1") != NULL);
+    CHECK(strstr(out, "/proc/self/fd/3") != NULL && strstr(out, "secret-word") == NULL);
+    CHECK(strstr(out, "mine\n") != NULL);
+    CHECK(strstr(out, "signal-monitor-denied") != NULL);
+    CHECK(strstr(out, "read-log-denied") != NULL);
+    free(out);
+    CHECK(stat(cwd, &st) == 0 && st.st_uid == 200777 && (st.st_mode & 0777) == 0700);
+    snprintf(p, sizeof(p), "%s/command", dir);
+    CHECK(stat(p, &st) == 0 && st.st_uid == 200777 && (st.st_mode & 0777) == 0400);
+    snprintf(p, sizeof(p), "%s/stdout", dir);
+    CHECK(stat(p, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0777) == 0600);
+    snprintf(p, sizeof(p), "%s/exit", dir);
+    CHECK(stat(p, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0777) == 0600);
+    ops->release(&t);
+}
+
 static void cleanup(void)
 {
     char cmd[300];
@@ -367,4 +419,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           adopt_of_nothing_fails, logs_rotate_by_size_and_tail_spans_files,
           oom_kill_is_reported_with_openpai_code, cgroup_limits_are_written,
           cgroup_v2_limits_controllers_and_oom_are_handled, hollow_parses_sleep_and_exit,
-          hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component)
+          hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component,
+          process_task_runs_as_its_uid_without_privileges)

@@ -1,0 +1,41 @@
+/*
+ * taskuid.h - the host identity each pai user's tasks run as
+ * (docs/security.md, "Task identities").
+ *
+ * An agent that runs as root gives every pai user one unprivileged uid
+ * (gid = uid) from a configured range (--task-uid-range, default
+ * 200000-265535), so tasks of different users cannot read each other's
+ * files or signal each other's processes, and none can touch the agent's
+ * or the server's.  No /etc/passwd entry is needed.
+ *
+ * The mapping is first-come and persistent: a map file (0600, one
+ * "<uid> <user>" line per user) that every agent sharing it appends to
+ * under flock(), so agents on one host (pai up's nodes) agree.  A new user
+ * starts probing at lo + hash(user) % size and takes the first uid the map
+ * does not hold, so even agents with separate maps agree unless two users
+ * collide.  A user's uid never changes once written.
+ */
+#ifndef PAI_AGENT_TASKUID_H
+#define PAI_AGENT_TASKUID_H
+
+#include <sys/types.h>
+
+#include "common/err.h"
+
+#define TASKUID_DEFAULT_RANGE "200000-265535"
+
+typedef struct taskuid taskuid_t;
+
+/* Parse "LO-HI" (inclusive, 1 <= LO <= HI < 2^31 - 1).  PAI_E_INVALID otherwise. */
+PAI_MUST_CHECK pai_err_t taskuid_parse_range(const char *s, uid_t *lo, uid_t *hi);
+
+/* A mapping over [lo, hi] kept in map_path (created 0600 on first use). */
+taskuid_t *taskuid_new(const char *map_path, uid_t lo, uid_t hi);
+void taskuid_free(taskuid_t *m);
+
+/* The uid of user (a pai user name), allocated on first sight.
+ * PAI_E_INVALID for a name that is not a pai name, PAI_E_NO_QUOTA when the
+ * range is used up, PAI_E_IO when the map cannot be read or written. */
+PAI_MUST_CHECK pai_err_t taskuid_get(taskuid_t *m, const char *user, uid_t *out);
+
+#endif
