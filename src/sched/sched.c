@@ -385,7 +385,7 @@ static pai_err_t emit_preempt(sched_t *s, int slot, const attempt_t *at)
 
 struct memo {
     int vc, sku, prio;
-    bool oppo;
+    bool oppo, gang;
     int max_task, total;
 };
 
@@ -394,7 +394,7 @@ static bool memo_dominated(const sched_t *s, const job_t *j, int vc)
     for (int i = 0; i < s->n_memo; i++) {
         const struct memo *m = &s->memo[i];
         if (m->vc == vc && m->sku == j->sku && m->prio == j->prio && m->oppo == j->oppo &&
-            j->max_task_gpus >= m->max_task && j->total_gpus >= m->total)
+            m->gang == j->gang && j->max_task_gpus >= m->max_task && j->total_gpus >= m->total)
             return true;
     }
     return false;
@@ -404,16 +404,18 @@ static void memo_add(sched_t *s, const job_t *j, int vc)
 {
     VEC_XRESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1);
     s->memo[s->n_memo++] =
-        (struct memo){vc, j->sku, j->prio, j->oppo, j->max_task_gpus, j->total_gpus};
+        (struct memo){vc, j->sku, j->prio, j->oppo, j->gang, j->max_task_gpus, j->total_gpus};
 }
 
 static bool memo_ok(const job_t *j)
 {
     if (j->n_resv || j->total_gpus == 0)
         return false;
-    for (int i = 0; i < j->n_tasks; i++)
-        if (j->tasks[i].pinned != SCHED_NONE)
+    for (int i = 0; i < j->n_tasks; i++) { /* GPUs of one SKU alone decide for the others */
+        const sched_task_t *t = &j->tasks[i];
+        if (t->pinned != SCHED_NONE || t->cpus || t->mem || (t->gpus && t->sku != j->sku))
             return false;
+    }
     return true;
 }
 
@@ -557,6 +559,8 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
         return emit_text(s, SCHED_REFUSE, slot);
     if (j->state == SCHED_JOB_WAITING && j->vc == SCHED_NONE)
         return PAI_OK;
+    if (j->state == SCHED_JOB_DYING)
+        return PAI_OK; /* a task-by-task victim being stopped takes nothing more */
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
     s->doomed_hit = false;

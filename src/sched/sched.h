@@ -36,6 +36,8 @@ enum {
     SCHED_PRIO_TEST = 10, /* the default */
     SCHED_PRIO_PROD = 100,
     SCHED_PRIO_CRIT = 120,
+    SCHED_PRIO_MIN = -1, /* HiveD's range; sched_submit() refuses others */
+    SCHED_PRIO_MAX = 1000,
 };
 
 /* Name limits (all names are copied into the scheduler). */
@@ -140,7 +142,7 @@ typedef struct {
 typedef struct {
     const char *job_id; /* unique; copied */
     const char *vc;
-    int priority;      /* SCHED_PRIO_* or any int; < 0 is opportunistic */
+    int priority;      /* SCHED_PRIO_*, -1..1000 (HiveD's range); -1 is opportunistic */
     bool gang;         /* true: all tasks bind together (the default in OpenPAI) */
     bool lazy_preempt; /* true: when preempted, first try to keep running as oppo */
     int64_t submit_ms;

@@ -13,8 +13,9 @@
  *   4. sharing safety: all VCs' unbound virtual cells can be bound at once on
  *      free cells (HiveD's safe relaxed buddy allocation: whatever the others
  *      hold, each VC can still get its cells with their topology);
- *   5. gangs: the GPU tasks of a gang's affinity group lie in one chain
- *      (not for the node-derived model, whose chains are node shapes);
+ *   5. gangs: the GPU tasks of a gang's affinity group (of one SKU and
+ *      pinned cell) lie in one chain (not for the node-derived model, whose
+ *      chains are node shapes);
  *   6. right after a pass: a waiting guaranteed task that one node of its
  *      VC's cells could hold, counting GPUs of opportunistic jobs as usable,
  *      did not just wait: it bound or preempted (opportunistic work never
@@ -251,8 +252,8 @@ static void count_free(const sched_t *s, deficit_t *d, bool health)
     }
 }
 
-/* Unbound virtual cells per chain and depth; returns bound cells with an
- * unhealthy node (health only). */
+/* Unbound virtual cells per chain and depth; returns the GPUs of bound cells
+ * with an unhealthy node (health only). */
 static int count_need(const sched_t *s, deficit_t *d, bool health)
 {
     int bad = 0;
@@ -260,7 +261,8 @@ static int count_need(const sched_t *s, deficit_t *d, bool health)
         for (int i = 0; i < s->vcs[v].n_vcells; i++) {
             const vcell_t *vcl = &s->vcs[v].vcells[i];
             if (vcl->cell != SCHED_NONE) {
-                bad += health && s->cells[vcl->cell].bad_below > 0;
+                if (health && s->cells[vcl->cell].bad_below > 0)
+                    bad += s->types[vcl->type].gpus;
                 continue;
             }
             int depth = s->types[vcl->chain].level - s->types[vcl->type].level;
@@ -271,7 +273,10 @@ static int count_need(const sched_t *s, deficit_t *d, bool health)
 }
 
 /* Top down per chain: the cells needed at a depth take free cells of that
- * depth, the rest split into their children for the depths below. */
+ * depth, the rest split into their children for the depths below; returns
+ * the GPUs of the cells left without one.  Taking a whole cell for a cell of
+ * its size before splitting it for smaller ones binds the most GPUs, so the
+ * count is exact for complete cells, also when hardware is short. */
 static int chain_deficit(const sched_t *s, const deficit_t *d, int ch, char *why, size_t len)
 {
     int short_by = 0;
@@ -284,7 +289,7 @@ static int chain_deficit(const sched_t *s, const deficit_t *d, int ch, char *why
             if (why && len && !short_by)
                 snprintf(why, len, "%ld %s cells (chain %s) needed, %ld free", need,
                          s->types[t].name, s->types[ch].name, avail);
-            short_by += (int)(need - avail);
+            short_by += (int)(need - avail) * s->types[t].gpus;
             avail = need;
         }
         carry = (avail - need) * s->types[t].child_n;
@@ -316,7 +321,7 @@ static void check_safety(const sched_t *s, vlist_t *l)
     char why[SCHED_REASON_MAX];
     int n = sched_check_deficit(s, false, why, sizeof(why));
     if (n > 0)
-        add(l, "sharing safety: %d virtual cell(s) of the VCs cannot all be bound at once: %s", n,
+        add(l, "sharing safety: virtual cells of %d GPUs cannot be bound with the others: %s", n,
             why);
 }
 
@@ -331,7 +336,7 @@ static void check_gang(const sched_t *s, vlist_t *l, const job_t *j)
         for (int k = i + 1; k < j->n_tasks; k++) {
             const sched_task_t *b = &j->tasks[k];
             if (!b->bound || b->gpus == 0 || b->group != a->group || b->sku != a->sku ||
-                s->nodes[b->node].cell == SCHED_NONE)
+                b->pinned != a->pinned || s->nodes[b->node].cell == SCHED_NONE)
                 continue;
             int ca = s->cells[s->nodes[a->node].cell].chain;
             int cb = s->cells[s->nodes[b->node].cell].chain;
@@ -361,9 +366,9 @@ static void check_gangs(const sched_t *s, vlist_t *l)
 static bool gpu_usable_for(const sched_t *s, const sched_mnode_t *n, int g, int slot)
 {
     const job_t *j = &s->jobs[slot];
-    int r = n->res[g];
-    if (r != SCHED_NONE && r != slot && s->jobs[r].prio >= j->prio)
-        return false;
+    (void)j;
+    if (n->res[g] != SCHED_NONE && n->res[g] != slot)
+        return false; /* reservations move during a pass: leave them out */
     int o = n->owner[g];
     if (o == SCHED_NONE)
         return true;

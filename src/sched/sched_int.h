@@ -117,7 +117,7 @@ typedef struct {
     int n_gc;
     size_t cap_gc;
     range_t *dom; /* cached node ranges of the bound cells (sorted, merged) */
-    int n_dom, dom_sku;
+    int n_dom, dom_sku, dom_chain;
     size_t cap_dom;
     bool dom_valid;
     struct {
@@ -232,6 +232,7 @@ struct sched {
     int cap_max_cpus;
     unsigned topo_ver, caps_ver;
     int oppo_running; /* running opportunistic jobs */
+    int n_bad_nodes;  /* unhealthy nodes (0: buddy order alone keeps sharing safety) */
     struct memo *memo;
     attempt_t at;
     int n_memo;
@@ -260,7 +261,19 @@ int sched_model_add_vc(sched_t *s, const char *name);
 void sched_model_vc_add_cells(sched_t *s, int vc, int type, int chain, int count, bool pinned,
                               int pinned_cell);
 pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen);
-int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle);
+/* A free physical cell of type in chain for a virtual cell, in buddy order
+ * with health (sched_model.c); SCHED_NONE when none.  Flags: */
+enum {
+    SCHED_PICK_HEALTHY = 1, /* only cells without an unhealthy node */
+    SCHED_PICK_IDLE = 2,    /* only cells where no GPU is in use */
+    SCHED_PICK_BUDDY = 4,   /* plain buddy order before avoiding whole healthy cells */
+};
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, unsigned flags);
+/* Bind cell c to virtual cell i of VC v when that leaves all VCs' virtual
+ * cells bindable at once (sharing safety) and, while nodes are unhealthy,
+ * dooms no more of them on healthy hardware; false (nothing bound) if not.
+ * Two counts over the cells (sched_check_deficit()) per call. */
+bool sched_model_bind_safe(sched_t *s, int v, int i, int c);
 void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
 void sched_model_unbind(sched_t *s, int cell);
 int sched_model_bound_ancestor(const sched_t *s, int cell);
@@ -333,11 +346,11 @@ void sched_reasons_wait(sched_t *s, job_t *j);
 void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now);
 
 /* sched_check.c */
-/* Virtual cells (all VCs) that cannot be bound at once on free cells
- * (health: on fully healthy free cells, and bound cells with an unhealthy
- * node count too).  A count per chain and level, top down (exact for cells
- * with childCellNumber children).  why (may be NULL) names the first short
- * level. */
+/* GPUs of the virtual cells (all VCs) that cannot be bound at once on free
+ * cells (health: on fully healthy free cells, and bound cells with an
+ * unhealthy node count too).  A count per chain and level, top down (exact
+ * for cells with childCellNumber children).  why (may be NULL) names the
+ * first short level. */
 int sched_check_deficit(const sched_t *s, bool health, char *why, size_t len);
 /* The hook behind opts.check: run the checks after an event (what, job
  * slot or SCHED_NONE); decision: the healthy-hardware deficit must not grow. */

@@ -21,6 +21,10 @@ static pai_err_t check_request(const sched_request_t *r, char *err, size_t errle
         return snprintf(err, errlen, "job id missing or too long"), PAI_E_INVALID;
     if (!r->vc || strlen(r->vc) >= SCHED_NAME_MAX)
         return snprintf(err, errlen, "virtual cluster missing or too long"), PAI_E_INVALID;
+    if (r->priority < SCHED_PRIO_MIN || r->priority > SCHED_PRIO_MAX)
+        return snprintf(err, errlen, "priority %d outside %d..%d (HiveD's range)", r->priority,
+                        SCHED_PRIO_MIN, SCHED_PRIO_MAX),
+               PAI_E_INVALID;
     if (r->n_roles < 1 || r->n_roles > PAI_MAX_TASK_ROLES)
         return snprintf(err, errlen, "a job needs 1 to %u task roles", PAI_MAX_TASK_ROLES),
                PAI_E_INVALID;
@@ -440,7 +444,10 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
     return PAI_OK;
 }
 
-/* A free ancestor cell of node that an unbound cell of VC v can bind to. */
+/* Bind a free ancestor cell of node (the smallest first) to an unbound
+ * virtual cell of VC v of its type, where that keeps every VC's cells
+ * bindable (sharing safety: a restore after a configuration change must not
+ * take what another VC's guarantee needs). */
 static bool restore_bind_for(sched_t *s, int v, int node)
 {
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent) {
@@ -451,7 +458,8 @@ static bool restore_bind_for(sched_t *s, int v, int node)
             vcell_t *vcl = &vc->vcells[i];
             if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
                 vcl->chain == s->cells[c].chain) {
-                sched_model_bind(s, v, i, c);
+                if (!sched_model_bind_safe(s, v, i, c))
+                    break; /* try a larger cell */
                 sched_jobs_gc_note(s, v, c);
                 return true;
             }

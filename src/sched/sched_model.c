@@ -255,6 +255,7 @@ bool sched_cell_healthy(const sched_t *s, int c)
 
 void sched_model_health_changed(sched_t *s, int node, bool healthy)
 {
+    s->n_bad_nodes += healthy ? -1 : 1;
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
         s->cells[c].bad_below += healthy ? -1 : 1;
 }
@@ -318,25 +319,44 @@ void sched_model_unbind(sched_t *s, int c)
         s->cells[p].bound_below--;
 }
 
-/* Depth of the nearest ancestor that is partly bound (-1: none); -2 when an
- * ancestor is bound itself (the cell is not free). */
-static int split_depth(const sched_t *s, int c)
+/* For a candidate cell c: *split gets the depth of the nearest ancestor that
+ * is partly bound (-1: none), *worn the depth of the nearest ancestor that is
+ * partly bound or holds an unhealthy node (-1: none).  False when an
+ * ancestor is bound itself (c is not free). */
+static bool ancestry(const sched_t *s, int c, int *split, int *worn)
 {
+    *split = *worn = -1;
     for (int p = s->cells[c].parent; p != SCHED_NONE; p = s->cells[p].parent) {
-        if (s->cells[p].bound_vc != SCHED_NONE)
-            return -2;
-        if (s->cells[p].bound_below > 0) {
-            for (int q = s->cells[p].parent; q != SCHED_NONE; q = s->cells[q].parent)
-                if (s->cells[q].bound_vc != SCHED_NONE)
-                    return -2;
-            return s->cells[p].depth;
-        }
+        const cell_t *pc = &s->cells[p];
+        if (pc->bound_vc != SCHED_NONE)
+            return false;
+        if (pc->bound_below > 0 && *split < 0)
+            *split = pc->depth;
+        if ((pc->bound_below > 0 || pc->bad_below > 0) && *worn < 0)
+            *worn = pc->depth;
     }
-    return -1;
+    return true;
 }
 
-int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_healthy, bool need_idle)
+/* Buddy order with health (HiveD's safe relaxed buddy allocation, health
+ * aware): a fully healthy cell first; among those the one whose nearest
+ * split-or-damaged ancestor is deepest (use up a rack that is already split
+ * or damaged before a whole healthy one), then the deepest split ancestor
+ * (plain buddy order), then the idlest.  Without a healthy cell: the one
+ * with the fewest unhealthy nodes, in buddy order. */
+static long pick_score(const sched_t *s, int c, int split, int worn, int used, unsigned flags)
 {
+    const cell_t *cl = &s->cells[c];
+    if (cl->bad_below == 0 && (flags & SCHED_PICK_BUDDY)) /* plain buddy order first */
+        return 1000000000000L + (long)(split + 2) * 100000000L + (long)(worn + 2) * 1000000L - used;
+    if (cl->bad_below == 0)
+        return 1000000000000L + (long)(worn + 2) * 100000000L + (long)(split + 2) * 1000000L - used;
+    return (long)(split + 2) * 100000000L - (long)cl->bad_below * 1000000L - used;
+}
+
+int sched_model_pick_free_cell(sched_t *s, int type, int chain, unsigned flags)
+{
+    bool need_healthy = flags & SCHED_PICK_HEALTHY, need_idle = flags & SCHED_PICK_IDLE;
     int best = SCHED_NONE;
     long best_score = 0;
     int start = s->pick_hint >= 0 && s->pick_hint < s->n_cells ? s->pick_hint : 0;
@@ -345,28 +365,40 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, bool need_health
         const cell_t *cell = &s->cells[c];
         if (cell->type != type || cell->chain != chain || cell->bound_below)
             continue;
-        int d = split_depth(s, c);
-        if (d == -2)
+        int split, worn;
+        if (!ancestry(s, c, &split, &worn))
             continue;
         bool healthy = sched_cell_healthy(s, c);
         int used = sched_cell_used_gpus(s, c);
         if ((need_healthy && !healthy) || (need_idle && used))
             continue;
-        /* buddy first, then healthy, then idle */
-        long score = (long)(d + 2) * 1000000L + (healthy ? 100000L : 0) - used;
+        long score = pick_score(s, c, split, worn, used, flags);
         if (best == SCHED_NONE || score > best_score) {
             best = c;
             best_score = score;
-            /* deepest possible split (the parent, or none for a top cell), healthy and
-             * idle: no candidate can beat it */
-            int best_d = cell->parent == SCHED_NONE ? -1 : s->cells[cell->parent].depth;
-            if (d == best_d && healthy && !used)
+            /* healthy and idle, the parent split (or a top cell): nothing beats it */
+            int pd = cell->parent == SCHED_NONE ? -1 : s->cells[cell->parent].depth;
+            if (healthy && !used && split == pd && worn == pd)
                 break;
         }
     }
     if (best != SCHED_NONE)
         s->pick_hint = best;
     return best;
+}
+
+bool sched_model_bind_safe(sched_t *s, int v, int i, int c)
+{
+    bool health = s->n_bad_nodes > 0;
+    int before = sched_check_deficit(s, false, NULL, 0);
+    int before_h = health ? sched_check_deficit(s, true, NULL, 0) : 0;
+    sched_model_bind(s, v, i, c);
+    if (sched_check_deficit(s, false, NULL, 0) > before ||
+        (health && sched_check_deficit(s, true, NULL, 0) > before_h)) {
+        sched_model_unbind(s, c);
+        return false;
+    }
+    return true;
 }
 
 /* Start-up check: every VC's cells can be bound at the same time.  Binds all
@@ -381,7 +413,7 @@ pai_err_t sched_model_check(sched_t *s, char *err, size_t errlen)
                 vcell_t *vcl = &vc->vcells[i];
                 if (vcl->cell != SCHED_NONE || s->types[vcl->type].level != lvl)
                     continue;
-                int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, false, false);
+                int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, SCHED_PICK_BUDDY);
                 if (c == SCHED_NONE) {
                     snprintf(err, errlen,
                              "virtual cluster %s asks more %s cells (chain %s) than the physical "

@@ -228,11 +228,23 @@ static bool node_unbound_pref(const sched_t *s, const sched_mnode_t *n)
     return sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
 }
 
+/* Is node n inside a pinned cell?  (Only tasks naming it may use it.) */
+static bool in_pinned_cell(const sched_t *s, int n)
+{
+    for (int c = s->nodes[n].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].pinned[0])
+            return true;
+    return false;
+}
+
 /* Place task ti of the attempt's job; false when no node of the domain fits. */
 static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
 {
     job_t *j = &s->jobs[at->job];
     sched_task_t *t = &j->tasks[ti];
+    bool pinned_job = false; /* its domain holds pinned cells */
+    for (int k = 0; k < j->n_tasks && !pinned_job; k++)
+        pinned_job = j->tasks[k].pinned != SCHED_NONE;
     int best = SCHED_NONE, best_pick[SCHED_MAX_GPUS_PER_NODE];
     long best_score = 0;
     int pick[SCHED_MAX_GPUS_PER_NODE];
@@ -246,7 +258,8 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
             sched_mnode_t *n = &s->nodes[i];
             if (!node_fits_basics(s, at, n, t))
                 continue;
-            if (t->pinned != SCHED_NONE && !in_cell(s, i, t->pinned))
+            if (t->pinned != SCHED_NONE ? !in_cell(s, i, t->pinned)
+                                        : pinned_job && in_pinned_cell(s, i))
                 continue;
             int spare = 0, cost = 1;
             if (t->gpus > 0)

@@ -90,7 +90,7 @@ static void count_doomed(sched_t *s, int *doomed)
                     doomed[v * w + sk + 1]++;
                 continue;
             }
-            int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, true, false);
+            int c = sched_model_pick_free_cell(s, vcl->type, vcl->chain, SCHED_PICK_HEALTHY);
             if (c == SCHED_NONE || !tmp) {
                 doomed[v * w + sk + 1]++;
                 continue;
