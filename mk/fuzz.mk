@@ -1,15 +1,19 @@
-# mk/fuzz.mk - libFuzzer target for the job protocol parser (clang only).
+# mk/fuzz.mk - libFuzzer targets (clang only): the job protocol parser and
+# the scheduler (its randomised test driven by the fuzzer's bytes).
 #
-#   make fuzz        build $(FUZZ_BUILD)/fuzz_protocol
-#   make fuzz-run    run it for FUZZ_TIME seconds (default 60) from a seed
-#                    corpus: examples/, the negative fixtures and the
-#                    OpenPAI job corpus (tests/data/openpai-jobs)
+#   make fuzz        build $(FUZZ_BUILD)/fuzz_protocol and fuzz_sched
+#   make fuzz-run    run fuzz_protocol for FUZZ_TIME seconds (default 60) from
+#                    a seed corpus: examples/, the negative fixtures and the
+#                    OpenPAI job corpus (tests/data/openpai-jobs); then
+#                    fuzz_sched for FUZZ_SCHED_TIME seconds (default 45) from
+#                    an empty corpus (any bytes are a valid input)
 # The library is rebuilt into its own folder with clang and
 # -fsanitize=fuzzer-no-link,address,undefined; a crash, leak or abort fails
 # the target and leaves crash-* / leak-* files in the current directory.
 
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
+FUZZ_SCHED_TIME ?= 45
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer
 
@@ -21,6 +25,8 @@ fuzz: fuzz-lib
 	@mkdir -p $(FUZZ_BUILD)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
 	  fuzz/fuzz_protocol.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_protocol
+	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
+	  fuzz/fuzz_sched.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_sched
 
 fuzz-run: fuzz
 	rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus
@@ -28,3 +34,6 @@ fuzz-run: fuzz
 	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_protocol -max_total_time=$(FUZZ_TIME) \
 	  -max_len=65536 -timeout=10 -rss_limit_mb=2048 -dict=fuzz/protocol.dict \
 	  -print_final_stats=1 $(FUZZ_BUILD)/corpus
+	rm -rf $(FUZZ_BUILD)/corpus-sched && mkdir -p $(FUZZ_BUILD)/corpus-sched
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BUILD)/fuzz_sched -max_total_time=$(FUZZ_SCHED_TIME) \
+	  -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_BUILD)/corpus-sched

@@ -5,6 +5,7 @@
 #define PAI_SIM_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -34,5 +35,13 @@ typedef struct {
 
 /* Replay a trace; prints the table or JSON.  Returns the exit status. */
 int sim_replay(const sim_args_t *a);
+
+/* Randomised testing (sim_random.c): a generated HiveD config and steps
+ * random events, each followed by the invariant checker.  Returns 0 when
+ * nothing failed; else 1 with the failure in why (whylen bytes) and, when
+ * emit_path is set, the sequence written there as a scenario file. */
+int sim_random_run(uint64_t seed, int steps, const char *emit_path, char *why, size_t whylen);
+/* The same driven by the fuzzer's bytes instead of a seed. */
+int sim_random_bytes(const uint8_t *data, size_t len, int steps, char *why, size_t whylen);
 
 #endif

@@ -2,6 +2,9 @@
  * sim_main.c - `pai sim`: the scheduler emulator's command line.
  *
  *   pai sim --scenario FILE...                 run scheduler scenario files
+ *   pai sim --random SEED [--seeds K] [--steps N] [--emit FILE]
+ *                                              randomised test (sim_random.c); the
+ *                                              first failing sequence goes to FILE
  *   pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R] [--vcs FILE]]
  *           --trace philly.csv [--policy pai|fifo-quota|first-fit] [--limit N]
  *           [--starvation-min M] [--json] [--private] [--check]
@@ -46,6 +49,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: pai sim --scenario FILE...\n"
+            "       pai sim --random SEED [--seeds K] [--steps N] [--emit FILE] [--check]\n"
             "       pai sim [--config HIVED.yaml | --nodes N --gpus-per-node G [--rack R]\n"
             "               [--vcs FILE]] --trace CSV [--policy pai|fifo-quota|first-fit]\n"
             "               [--limit JOBS] [--load X] [--starvation-min M] [--json] [--private]\n"
@@ -77,6 +81,40 @@ static int parse_int_arg(const char *v, long min, long max, long *out)
     return 0;
 }
 
+/* pai sim --random SEED [--seeds K] [--steps N] [--emit FILE] [--check] */
+static int run_random(int argc, char **argv, int i)
+{
+    long seed = 0, seeds = 1, steps = 300;
+    const char *emit = NULL;
+    if (i >= argc || parse_int_arg(argv[i], 0, 1000000000L, &seed) != 0)
+        return usage(), 2;
+    for (i++; i < argc; i++) {
+        const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(o, "--seeds") == 0 && parse_int_arg(val, 1, 100000000L, &seeds) == 0)
+            i++;
+        else if (strcmp(o, "--steps") == 0 && parse_int_arg(val, 1, 1000000L, &steps) == 0)
+            i++;
+        else if (strcmp(o, "--emit") == 0 && val)
+            emit = val, i++;
+        else if (strcmp(o, "--check") != 0)
+            return fprintf(stderr, "pai sim: bad argument %s\n", o), usage(), 2;
+    }
+    int failed = 0;
+    for (long k = 0; k < seeds; k++) {
+        char why[1200];
+        if (sim_random_run((uint64_t)(seed + k), (int)steps, failed ? NULL : emit, why,
+                           sizeof(why)) == 0) {
+            printf("ok - random seed %ld\n", seed + k);
+            continue;
+        }
+        printf("not ok - random %s\n", why);
+        if (!failed && emit)
+            printf("# the sequence is in %s\n", emit);
+        failed++;
+    }
+    return failed ? 1 : 0;
+}
+
 int sim_main(int argc, char **argv)
 {
     sim_args_t a = {.gpus_per_node = 8, .rack_nodes = 0, .policy = SCHED_POLICY_PAI, .load = 1};
@@ -85,6 +123,8 @@ int sim_main(int argc, char **argv)
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--scenario") == 0)
             return run_scenarios(argc, argv, i + 1);
+        if (strcmp(o, "--random") == 0)
+            return run_random(argc, argv, i + 1);
         if (strcmp(o, "--json") == 0)
             a.json = true;
         else if (strcmp(o, "--private") == 0)
