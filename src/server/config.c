@@ -189,8 +189,10 @@ static const opt_t options[] = {
     {.name = "cors_allow_origin",
      .type = OPT_STR,
      .off = O(cors_allow_origin),
-     .def = "*",
-     .help = "CORS: the Access-Control-Allow-Origin answered (OpenPAI allows any); empty: no CORS"},
+     .def = "",
+     .help = "CORS: origins (scheme://host[:port], separated by commas) whose pages may call the "
+             "API from a browser, or * for any (OpenPAI's); empty: no CORS (the portal is "
+             "served by the server itself and needs none)"},
     {.name = "metrics_history_interval_s",
      .type = OPT_INT,
      .off = O(metrics_history_interval_s),

@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/connlimit.h"
@@ -375,11 +376,26 @@ static void stats_record(route_stats_t *st, int status, int64_t us)
     atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
 }
 
-/* The configured Access-Control-Allow-Origin ("" = CORS off). */
-static const char *cors_origin(const http_server_t *s)
+/* The Access-Control-Allow-Origin to answer a request with, or NULL (no
+ * CORS).  cors_allow_origin lists the allowed origins, separated by commas
+ * or spaces ("" = CORS off, the default; "*" = any origin, OpenPAI's); a
+ * listed origin is answered with itself, so the reply must vary by Origin. */
+static const char *cors_origin(const http_server_t *s, struct MHD_Connection *conn)
 {
     const server_config_t *cfg = s->ctx->cfg;
-    return cfg && cfg->cors_allow_origin ? cfg->cors_allow_origin : "";
+    const char *list = cfg && cfg->cors_allow_origin ? cfg->cors_allow_origin : "";
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    size_t olen = origin ? strlen(origin) : 0;
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == 1 && *p == '*')
+            return "*";
+        if (n && n == olen && strncasecmp(p, origin, n) == 0)
+            return origin;
+        p += n;
+    }
+    return NULL;
 }
 
 /* A CORS preflight: which methods and headers browsers may use. */
@@ -413,7 +429,7 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
         path_known = true;
     }
     req->nparams = 0;
-    if (path_known && strcmp(method, "OPTIONS") == 0 && *cors_origin(s))
+    if (path_known && strcmp(method, "OPTIONS") == 0 && cors_origin(s, req->conn_))
         cors_preflight(resp);
     else if (path_known)
         reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
@@ -464,8 +480,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
-    if (cors_origin && *cors_origin)
+    if (cors_origin) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", cors_origin);
+        if (strcmp(cors_origin, "*") != 0)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -495,7 +514,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     else if (e)
         run_route(s, e, rs, &req, &resp);
     int status = resp.status;
-    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s));
+    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
     resp_free(&resp);
     stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
     if (status >= 500)
@@ -521,7 +540,7 @@ static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection 
     http_resp_t resp = {0};
     reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes", PAI_MAX_HTTP_BODY);
     http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s));
+    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
     resp_free(&resp);
     stats_record(&s->unmatched, 413, 0);
     return ret;

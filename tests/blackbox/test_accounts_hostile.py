@@ -9,7 +9,8 @@ tests, tried as a hostile client would (docs/security.md "Accounts and TLS"):
   - an unknown name and a wrong password get the same answer;
   - user names are unique regardless of case, and a user re-created under a
     deleted user's name cannot stop, tag or delete the deleted user's jobs
-    (admins still can).
+    (admins still can);
+  - CORS is off unless origins are configured, and then only those get it.
 """
 import http.client
 import statistics
@@ -141,10 +142,35 @@ st, b = admin.get("/api/v2/jobs?username=erin")
 names = sorted(j.get("name") for j in b) if isinstance(b, list) else b
 pt.check(st == 200 and names == ["new1", "old1", "old2"],
          "an admin lists the jobs of both erins", names)
+srv.extra_args += ["--cors-allow-origin", "https://portal.example, http://localhost:8080"]
 srv.restart()
 erin2 = srv.client(srv.login("erin", "erin-pw-34"))
 pt.expect(erin2.delete("/api/v2/jobs/erin~old1"), 403,
           "after a restart the new erin still cannot delete the old job", "ForbiddenUserError")
+
+# ---- CORS for configured origins only ----------------------------------------------
+def cors(origin, method="GET", path="/api/v2/info"):
+    c = srv.client()
+    h = {"Origin": origin, "Access-Control-Request-Method": "POST"} if origin else {}
+    st, _ = c.request(method, path, headers=h)
+    return st, {k.lower(): v for k, v in c.last_headers.items()}
+
+
+st, h = cors("https://portal.example", "OPTIONS", "/api/v2/users")
+pt.check(st == 204 and h.get("access-control-allow-origin") == "https://portal.example"
+         and h.get("vary") == "Origin" and "Authorization" in h.get("access-control-allow-headers", ""),
+         "a listed origin gets a preflight naming it (Vary: Origin)", (st, h))
+st, h = cors("http://localhost:8080")
+pt.check(h.get("access-control-allow-origin") == "http://localhost:8080",
+         "the second listed origin is allowed too", h)
+st, h = cors("https://evil.example", "OPTIONS", "/api/v2/users")
+pt.check(st == 405 and "access-control-allow-origin" not in h,
+         "another origin gets no preflight and no CORS header", (st, h))
+st, h = cors("https://evil.example")
+pt.check(st == 200 and "access-control-allow-origin" not in h,
+         "nor on an answer", h)
+st, h = cors(None)
+pt.check("access-control-allow-origin" not in h, "a request without Origin gets none", h)
 srv.stop()
 
 # ---- throttling -------------------------------------------------------------------
