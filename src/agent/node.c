@@ -67,24 +67,31 @@ static void write_small(const char *dir, const char *name, const char *text)
     close(fd);
 }
 
+/* Remove at's entry `name` and everything under it, never following a
+ * symlink: the tree holds the task's working dir, which a process the
+ * task left behind may still change while it is removed (as root). */
+static void rm_at(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rm_at(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
 static void rm_rf(const char *path)
 {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *sub = str_printf("%s/%s", path, e->d_name);
-            if (sub && e->d_type == DT_DIR)
-                rm_rf(sub);
-            else if (sub)
-                unlink(sub);
-            free(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
+    rm_at(AT_FDCWD, path, 0);
 }
 
 static char *task_path(const agent_node_t *n, const agent_task_t *t, const char *kind)
