@@ -97,6 +97,17 @@ json_t *xjson_pack(const char *fmt, ...)
     return o;
 }
 
+char *xjson_dumps(const json_t *j, size_t flags)
+{
+    char *s = json_dumps(j, flags);
+    if (!s) {
+        fprintf(stderr, "pai: json_dumps: %s cannot be encoded\n",
+                j ? "a JSON value of this type" : "NULL");
+        abort();
+    }
+    return s;
+}
+
 pai_err_t str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     char *end;

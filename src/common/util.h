@@ -49,6 +49,10 @@ struct json_t;
  * so it aborts with the format and jansson's message.  Use "s?"/"o?" for
  * values that may be NULL.  New reference. */
 struct json_t *xjson_pack(const char *fmt, ...);
+/* json_dumps that never returns NULL: with allocations aborting, NULL means
+ * a value that cannot be encoded (not an object or array without
+ * JSON_ENCODE_ANY), a mistake: it aborts saying so.  Free the result. */
+char *xjson_dumps(const struct json_t *j, size_t flags);
 /* Strict decimal parse of the whole string into [min, max]. */
 PAI_MUST_CHECK pai_err_t str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 PAI_MUST_CHECK pai_err_t str_to_int(const char *s, int min, int max, int *out);

@@ -37,8 +37,7 @@ yjson_type_t yjson_plain_type(const char *text);
 /* The value of a YJ_INT node; false when out of int64 range. */
 bool yjson_int(const ynode_t *n, int64_t *out);
 
-/* The node as JSON (new reference; a NULL node is JSON null; NULL on
- * allocation failure). */
+/* The node as JSON (new reference; a NULL node is JSON null). */
 json_t *yjson_from_node(const ynode_t *n);
 /* Parse a YAML document (at most PAI_MAX_YAML_NODES nodes, see yamltree.h)
  * and convert it; NULL when it is not YAML. */

@@ -122,19 +122,16 @@ static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t 
 {
     json_t *rec = codec_job_encode(job), *cfg = xjson_pack("{ss%}", "yaml", yaml, len);
     json_t *cmd = codec_cmds_encode(job);
-    char *rtext = json_dumps(rec, JSON_COMPACT), *ctext = json_dumps(cfg, JSON_COMPACT);
-    char *mtext = json_dumps(cmd, JSON_COMPACT);
+    char *rtext = xjson_dumps(rec, JSON_COMPACT), *ctext = xjson_dumps(cfg, JSON_COMPACT);
+    char *mtext = xjson_dumps(cmd, JSON_COMPACT);
     json_decref(rec);
     json_decref(cfg);
     json_decref(cmd);
-    pai_err_t rc = PAI_E_NOMEM;
-    if (rtext && ctext && mtext) {
-        store_op_t ops[3] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
-                             {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
-                             {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext}};
-        engine_assert_unlocked(j);
-        rc = store_batch(j->st, ops, 3);
-    }
+    store_op_t ops[3] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
+                         {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
+                         {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext}};
+    engine_assert_unlocked(j);
+    pai_err_t rc = store_batch(j->st, ops, 3);
     free(rtext);
     free(ctext);
     free(mtext);
@@ -250,8 +247,7 @@ static pai_err_t parse(const char *yaml, size_t len, job_spec_t **spec, pai_erro
     pai_err_t rc = job_parse(yaml, len, NULL, spec, &errs);
     if (rc != PAI_OK) {
         char *msg = job_errors_message(&errs);
-        rc = pai_error_set(e, rc == PAI_E_NOMEM ? rc : PAI_E_PROTOCOL, "%s",
-                           msg ? msg : "invalid job protocol");
+        rc = pai_error_set(e, PAI_E_PROTOCOL, "%s", msg ? msg : "invalid job protocol");
         free(msg);
         pai_error_details(e, xjson_pack("{so}", "errors", job_errors_to_json(&errs)));
     }
@@ -810,10 +806,10 @@ static pai_err_t tag_stored(engine_t *j, const char *name, const char *tag, bool
         json_array_append_new(tags, json_string(tag));
     if (!add && i < json_array_size(tags))
         json_array_remove(tags, i);
-    text = json_dumps(rec, JSON_COMPACT);
+    text = xjson_dumps(rec, JSON_COMPACT);
     int64_t seq = json_integer_value(json_object_get(rec, "seq"));
     json_decref(rec);
-    rc = text ? store_put(j->st, "job", name, seq, text) : PAI_E_NOMEM;
+    rc = store_put(j->st, "job", name, seq, text);
     free(text);
     return rc;
 }

@@ -40,15 +40,13 @@ static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, pai_erro
 {
     engine_assert_locked(j);
     sched_opts_t so = engine_sched_opts(j);
-    char *text = json_dumps(cfg, JSON_COMPACT);
+    char *text = xjson_dumps(cfg, JSON_COMPACT);
     sched_t *s = NULL;
     char why[PAI_ERROR_MSG_MAX] = "";
-    pai_err_t rc =
-        text ? sched_new_config(text, strlen(text), &so, &s, why, sizeof why) : PAI_E_NOMEM;
+    pai_err_t rc = sched_new_config(text, strlen(text), &so, &s, why, sizeof why);
     free(text);
     if (rc != PAI_OK)
-        return pai_error_set(e, rc == PAI_E_NOMEM ? rc : PAI_E_INVALID, "%s",
-                             why[0] ? why : pai_err_msg(rc));
+        return pai_error_set(e, PAI_E_INVALID, "%s", why[0] ? why : pai_err_msg(rc));
     for (size_t k = 0; k < nodes_count(j->nodes); k++) {
         sched_node_t sn = engine_sched_node(nodes_at(j->nodes, k));
         pai_err_t nrc = sched_node_update(s, &sn);
@@ -189,9 +187,9 @@ static pai_err_t store_config(engine_t *j, const json_t *cfg, char **prev, pai_e
     pai_err_t rc = store_get(j->st, "meta", "hived_config", prev);
     if (rc == PAI_E_NOT_FOUND)
         rc = PAI_OK;
-    char *text = rc == PAI_OK ? json_dumps(cfg, JSON_COMPACT) : NULL;
+    char *text = rc == PAI_OK ? xjson_dumps(cfg, JSON_COMPACT) : NULL;
     if (rc == PAI_OK)
-        rc = text ? store_put(j->st, "meta", "hived_config", 0, text) : PAI_E_NOMEM;
+        rc = store_put(j->st, "meta", "hived_config", 0, text);
     free(text);
     if (rc != PAI_OK)
         pai_error_set(e, rc, "the store is unavailable: %s", pai_err_msg(rc));

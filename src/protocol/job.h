@@ -262,7 +262,7 @@ size_t job_lint(const job_spec_t *spec, job_errors_t *warnings);
 
 /* The protocol as JSON with defaults applied (what the REST API returns as
  * the job config).  mask_secrets replaces each secret value with
- * JOB_SECRET_MASK.  New reference; NULL only on allocation failure. */
+ * JOB_SECRET_MASK.  New reference, never NULL. */
 json_t *job_to_json(const job_spec_t *spec, bool mask_secrets);
 
 /* The same as YAML (block style, keys in protocol order).  *out is

@@ -140,10 +140,8 @@ static pai_err_t append_value(buf_t *b, const ynode_t *v)
         return rc;
     }
     json_t *j = yjson_from_node(v);
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *s = xjson_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(j);
-    if (!s)
-        return PAI_E_NOMEM;
     pai_err_t rc = buf_puts(b, s);
     free(s);
     return rc;
@@ -371,10 +369,6 @@ static json_t *role_json(const job_role_t *r)
 json_t *job_to_json(const job_spec_t *s, bool mask_secrets)
 {
     json_t *o = json_object(), *pre = json_array(), *roles = json_object(), *def = json_object();
-    if (!o || !pre || !roles || !def) {
-        json_decref(o), json_decref(pre), json_decref(roles), json_decref(def);
-        return NULL;
-    }
     json_object_set_new(o, "protocolVersion", json_integer(s->protocol_version));
     set_str(o, "name", s->name);
     set_str(o, "type", s->type);
@@ -504,8 +498,6 @@ pai_err_t job_to_yaml(const job_spec_t *spec, bool mask_secrets, char **out)
 {
     *out = NULL;
     json_t *j = job_to_json(spec, mask_secrets);
-    if (!j)
-        return PAI_E_NOMEM;
     yaml_emitter_t em;
     buf_t b;
     buf_init(&b, PAI_MAX_JOB_YAML * 4u);

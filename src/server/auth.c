@@ -402,10 +402,8 @@ pai_err_t auth_commit(auth_t *a, const auth_change_t *ch, size_t n)
     for (size_t i = 0; i < n; i++) {
         ops[i] =
             (store_op_t){ch[i].rec ? STORE_OP_PUT : STORE_OP_DEL, ch[i].kind, ch[i].key, 0, NULL};
-        if (ch[i].rec && !(texts[i] = json_dumps(ch[i].rec, JSON_COMPACT))) {
-            rc = PAI_E_NOMEM;
-            goto out;
-        }
+        if (ch[i].rec)
+            texts[i] = xjson_dumps(ch[i].rec, JSON_COMPACT);
         ops[i].json = texts[i];
     }
     if ((rc = store_batch(a->ctx->store, ops, n)) != PAI_OK)
@@ -474,8 +472,8 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
     json_t *rec = xjson_pack("{s:s, s:s, s:s, s:b, s:I, s:I}", "id", idh, "username", username,
                              "hash", h, "application", app, "createdTime", (json_int_t)now,
                              "expireTime", (json_int_t)(ttl_s ? now + ttl_s * 1000 : 0));
-    char *text = json_dumps(rec, JSON_COMPACT);
-    pai_err_t rc = text ? store_insert(a->ctx->store, "token", idh, now, text) : PAI_E_NOMEM;
+    char *text = xjson_dumps(rec, JSON_COMPACT);
+    pai_err_t rc = store_insert(a->ctx->store, "token", idh, now, text);
     if (rc == PAI_OK) {
         pthread_rwlock_wrlock(&a->lock);
         json_object_set(a->tokens, idh, rec);
