@@ -31,7 +31,7 @@
 #include "common/util.h"
 
 #define LOGSRV_MAX_CONNS     256u
-#define LOGSRV_IDLE_PER_ADDR 16u
+#define LOGSRV_IDLE_PER_ADDR 64u
 #define LOGSRV_MAX_READERS   64u
 #define LOGSRV_TIMEOUT_S     10u
 #define LOGSRV_CHUNK         (64u * 1024)

@@ -387,6 +387,13 @@ static pai_err_t fetch_log(const server_config_t *cfg, const char *base, const c
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR) {
+        /* closed before it answered: under a flood the agent's log server
+         * closes connections that have not sent their request yet to make
+         * room (docs/operations.md, "Hostile clients"); one more try */
+        buf_reset(out);
+        cc = curl_easy_perform(c);
+    }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_slist_free_all(h);
     curl_free(eid);

@@ -7,8 +7,9 @@ send nothing) and half slowloris (a partial request, one more header line
 every few seconds), re-opened as fast as the server closes them, for
 FLOOD_SECONDS.  Meanwhile:
   - /api/v2/info is asked once a second on a fresh connection from another
-    address (127.0.0.2) and from the flooder's own (127.0.0.1): every
-    request must be answered (bound: 2 s each, generous); p50/p99 printed;
+    address (127.0.0.2) and from the flooder's own (127.0.0.1; one retry
+    allowed there, counted): every request must be answered (bound: 2 s
+    each, generous); p50/p99 printed;
   - the agent is killed and started again: its node must come back (new
     agentBootId) while the flood goes on.
 Then the same against an agent's log server: a flood of idle and slow
@@ -223,14 +224,22 @@ watcher = threading.Thread(target=watch_reconnect, daemon=True)
 flood = Flood(srv.port, CONNS).start()
 results = {"127.0.0.2": [], "127.0.0.1": []}
 idle_seen, threads_seen = [], []
+retried = 0
 reconnect_s = None
 restarted = False
 t_end = time.time() + SECONDS
 t_restart = time.time() + min(4.0, SECONDS / 3)
 while time.time() < t_end:
     tick = time.time()
-    for src in results:
-        results[src].append(timed_get(srv.port, "/api/v2/info", src))
+    results["127.0.0.2"].append(timed_get(srv.port, "/api/v2/info", "127.0.0.2"))
+    # from the flooder's own address a connection can be closed before its
+    # request is read (it looks like the flood); a client then tries again
+    r = timed_get(srv.port, "/api/v2/info", "127.0.0.1")
+    if r[0] in ("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError"):
+        retried += 1
+        r2 = timed_get(srv.port, "/api/v2/info", "127.0.0.1")
+        r = (r2[0], r[1] + r2[1])
+    results["127.0.0.1"].append(r)
     idle_seen.append(metric(srv, 'pai_http_connections{state="idle"}') or 0)
     threads_seen.append(threads_of(srv.proc.pid))
     if not restarted and tick >= t_restart:
@@ -251,6 +260,8 @@ print("# during the flood the server held at most %d idle connections and %d thr
 pt.check(max(idle_seen) <= 64 + 8, "the flooder's address holds at most 64 idle connections",
          idle_seen)
 report("/api/v2/info from 127.0.0.2 during the flood", results["127.0.0.2"])
+print("# from the flooder's address: %d request(s) closed before an answer, then retried" %
+      retried, flush=True)
 report("/api/v2/info from the flooder's address during the flood", results["127.0.0.1"])
 pt.check(flood.opened >= CONNS, "the flooder opened its %d connections" % CONNS, flood.opened)
 print("# agent restarted during the flood reconnected in %s s" % (
