@@ -10,7 +10,7 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libpq-dev
   libsodium-dev libcurl4-openssl-dev
   # tests
-  python3 curl iproute2 procps
+  python3 curl iproute2 procps openssl
 )
 
 # Extra package sets a test tier can ask for: scripts/deps.sh [--podman] [--browser] [--postgres]

@@ -27,6 +27,7 @@
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
+    const char *ca_file; /* CA bundle that signs an https:// server's certificate; NULL: system's */
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;
     int gpus;          /* simulated GPUs (-1: discover) */
     int nodes;         /* nodes hosted by this process */

@@ -56,6 +56,11 @@ static const opt_t options[] = {
      .kind = OPT_STR,
      .offset = O(token),
      .help = "agent token (or $PAI_AGENT_TOKEN)"},
+    {.name = "ca-file",
+     .kind = OPT_STR,
+     .offset = O(ca_file),
+     .help = "PEM file of the CA that signed an https:// server's certificate (or $PAI_CA_FILE; "
+             "default: the system's CAs)"},
     {.name = "name",
      .kind = OPT_STR,
      .offset = O(name),
@@ -213,6 +218,7 @@ static void defaults(agent_cfg_t *cfg, char *host, size_t hostlen)
     cfg->work_dir = NULL; /* /var/lib/pai/agent/<name> */
     cfg->gpu_model = "A100";
     cfg->token = getenv("PAI_AGENT_TOKEN");
+    cfg->ca_file = getenv("PAI_CA_FILE");
     if (gethostname(host, hostlen) != 0)
         str_copy(host, "node", hostlen);
     host[hostlen - 1] = '\0';

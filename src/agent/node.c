@@ -459,6 +459,10 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     n->easy = curl_easy_init();
     if (!n->easy)
         util_oom(); /* libcurl allocates with its own malloc */
+    /* https:// servers: the certificate is always verified, against ca_file
+     * when given (a private CA or a self-signed certificate) */
+    if (cfg->ca_file && *cfg->ca_file)
+        curl_easy_setopt(n->easy, CURLOPT_CAINFO, cfg->ca_file);
     char *auth = str_printf("Authorization: Bearer %s", cfg->token ? cfg->token : "");
     n->headers = curl_slist_append(NULL, "Content-Type: application/json");
     n->headers = curl_slist_append(n->headers, auth);

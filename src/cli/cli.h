@@ -68,7 +68,8 @@ typedef struct {
     char *server; /* "http://127.0.0.1:9186", no trailing slash */
     char *token;
     char *user;
-    bool json; /* --json */
+    char *ca_file; /* CA file for https:// servers (PAI_CA_FILE, pai login --ca-file) */
+    bool json;     /* --json */
 } cli_ctx_t;
 
 /* Load the config file and the environment.  need_login: fail (printed)
@@ -77,8 +78,8 @@ int cli_ctx_load(cli_ctx_t *c, bool need_login);
 void cli_ctx_free(cli_ctx_t *c);
 /* The config file path (PAI_CONFIG, else ~/.config/pai/config.json). */
 char *cli_config_path(void);
-/* Write server/token/user (any may be NULL to drop it) with mode 0600. */
-int cli_config_save(const char *server, const char *token, const char *user);
+/* Write server/token/user/ca_file (any may be NULL to drop it) with mode 0600. */
+int cli_config_save(const char *server, const char *token, const char *user, const char *ca_file);
 
 typedef struct {
     long status;  /* HTTP status; 0 when the server was not reached */

@@ -6,6 +6,9 @@
  *   the config file written by `pai login` (JSON, mode 0600):
  *     $PAI_CONFIG, else $XDG_CONFIG_HOME/pai/config.json,
  *     else ~/.config/pai/config.json.
+ * An https:// server's certificate is verified against the CA file of
+ * $PAI_CA_FILE, else the one `pai login --ca-file` stored, else the
+ * system's CAs.
  * Every answer is read into a buffer capped at PAI_MAX_LOG_READ; error
  * answers are OpenPAI's {"code": ..., "message": ...} and are printed as
  * "pai CMD: CODE: message" with a hint for the common cases.
@@ -61,6 +64,7 @@ static void load_file(cli_ctx_t *c)
         take_json_str(o, "server", &c->server);
         take_json_str(o, "token", &c->token);
         take_json_str(o, "user", &c->user);
+        take_json_str(o, "caFile", &c->ca_file);
         json_decref(o);
     }
     free(path);
@@ -73,6 +77,7 @@ int cli_ctx_load(cli_ctx_t *c, bool need_login)
     take_env("PAI_SERVER", &c->server);
     take_env("PAI_TOKEN", &c->token);
     take_env("PAI_USER", &c->user);
+    take_env("PAI_CA_FILE", &c->ca_file);
     if (c->server) {
         size_t n = strlen(c->server);
         while (n > 0 && c->server[n - 1] == '/')
@@ -91,9 +96,10 @@ void cli_ctx_free(cli_ctx_t *c)
     FREE_NULL(&c->server);
     FREE_NULL(&c->token);
     FREE_NULL(&c->user);
+    FREE_NULL(&c->ca_file);
 }
 
-int cli_config_save(const char *server, const char *token, const char *user)
+int cli_config_save(const char *server, const char *token, const char *user, const char *ca_file)
 {
     char *path = cli_config_path();
     json_t *o = json_object();
@@ -103,6 +109,8 @@ int cli_config_save(const char *server, const char *token, const char *user)
         json_object_set_new(o, "token", json_string(token));
     if (user)
         json_object_set_new(o, "user", json_string(user));
+    if (ca_file)
+        json_object_set_new(o, "caFile", json_string(ca_file));
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     int rc = CLI_OK;
@@ -164,9 +172,11 @@ static void parse_answer(CURL *h, cli_resp_t *r)
         r->json = json_loadb(r->body.data, r->body.len, 0, NULL);
 }
 
-static void setup_easy(CURL *h, const char *url, const char *method, const char *body, size_t len,
-                       struct curl_slist *hdrs, cli_resp_t *r)
+static void setup_easy(const cli_ctx_t *c, CURL *h, const char *url, const char *method,
+                       const char *body, size_t len, struct curl_slist *hdrs, cli_resp_t *r)
 {
+    if (c->ca_file && *c->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -195,7 +205,7 @@ int cli_request(const cli_ctx_t *c, const char *method, const char *path, const 
     int rc = CLI_USAGE;
     if (!h)
         goto out;
-    setup_easy(h, url, method, body, len, hdrs, r);
+    setup_easy(c, h, url, method, body, len, hdrs, r);
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         if (flags & (CLI_QUIET | CLI_QUIET_DOWN))

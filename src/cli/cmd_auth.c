@@ -7,6 +7,7 @@
  * token:  GET /api/v2/tokens, POST /api/v2/tokens/application,
  *         DELETE /api/v2/tokens/{token}.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,10 @@ static const cli_opt_t login_opts[] = {
      .arg = "P",
      .help = "password (default: $PAI_PASSWORD, else asked, else read from stdin)"},
     {.name = "expiration", .arg = "SECONDS", .help = "token lifetime in seconds (default 7 days)"},
+    {.name = "ca-file",
+     .arg = "PEM",
+     .help = "CA that signed an https:// server's certificate, kept for later commands "
+             "(default: $PAI_CA_FILE, else the system's CAs)"},
     {.name = "json", .help = "print the server's answer as JSON"},
     {0},
 };
@@ -71,7 +76,9 @@ static char *login_form(const char *user, const char *pass, const char *exp)
     return form;
 }
 
-static int login_post(cli_ctx_t *c, const char *user, const char *pass, const char *exp)
+/* keep_ca: the --ca-file to store (NULL: none). */
+static int login_post(cli_ctx_t *c, const char *user, const char *pass, const char *exp,
+                      const char *keep_ca)
 {
     char *form = login_form(user, pass, exp);
     cli_resp_t r;
@@ -87,7 +94,7 @@ static int login_post(cli_ctx_t *c, const char *user, const char *pass, const ch
         rc = CLI_FAIL;
         goto out;
     }
-    rc = cli_config_save(c->server, token, who ? who : user);
+    rc = cli_config_save(c->server, token, who ? who : user, keep_ca);
     if (rc != CLI_OK)
         goto out;
     if (c->json)
@@ -113,6 +120,19 @@ int cli_login_main(int argc, char **argv)
     while (n > 0 && c.server[n - 1] == '/')
         c.server[--n] = '\0';
     c.json = cli_flag(&a, "json");
+    char *ca = NULL;
+    if (cli_opt(&a, "ca-file")) {
+        /* an absolute path, so that later commands find it from anywhere */
+        if (!(ca = realpath(cli_opt(&a, "ca-file"), NULL))) {
+            fprintf(stderr, "pai login: --ca-file %s: %s\n", cli_opt(&a, "ca-file"),
+                    strerror(errno));
+            cli_ctx_free(&c);
+            return CLI_USAGE;
+        }
+        c.ca_file = xstrdup(ca);
+    } else if (getenv("PAI_CA_FILE") && *getenv("PAI_CA_FILE")) {
+        c.ca_file = xstrdup(getenv("PAI_CA_FILE"));
+    }
     const char *user = cli_opt(&a, "user") ? cli_opt(&a, "user") : "admin";
     char *pass = NULL;
     if (cli_opt(&a, "password"))
@@ -127,8 +147,9 @@ int cli_login_main(int argc, char **argv)
         goto out;
     }
     const char *exp = cli_opt(&a, "expiration") ? cli_opt(&a, "expiration") : "604800";
-    rc = login_post(&c, user, pass, exp);
+    rc = login_post(&c, user, pass, exp, ca);
 out:
+    free(ca);
     free(pass);
     cli_ctx_free(&c);
     return rc;
@@ -155,7 +176,7 @@ int cli_logout_main(int argc, char **argv)
     cli_resp_t r;
     rc = cli_request(&c, "DELETE", "/api/v2/authn/basic/logout", NULL, NULL, 0, 0, &r);
     cli_resp_free(&r);
-    if (cli_config_save(c.server, NULL, NULL) != CLI_OK)
+    if (cli_config_save(c.server, NULL, NULL, c.ca_file) != CLI_OK)
         rc = CLI_FAIL;
     else
         printf("logged out of %s%s\n", c.server,

@@ -186,6 +186,18 @@ static const opt_t options[] = {
      .min = 1,
      .max = 30L * DAY,
      .help = "the longest wait; a name or address with no failure for this long starts over"},
+    {.name = "tls_cert",
+     .type = OPT_STR,
+     .off = O(tls_cert),
+     .def = "",
+     .help = "PEM file of the server's TLS certificate (its chain after it); with tls_key the "
+             "API, the portal and the agent protocol are served over HTTPS only; empty: plain "
+             "HTTP"},
+    {.name = "tls_key",
+     .type = OPT_STR,
+     .off = O(tls_key),
+     .def = "",
+     .help = "PEM file of the certificate's private key (unencrypted; keep it mode 0600)"},
     {.name = "cors_allow_origin",
      .type = OPT_STR,
      .off = O(cors_allow_origin),

@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ struct http_server {
     size_t nroutes;
     route_stats_t unmatched;
     int port;
+    char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
 };
 
 /* Per-request state, MHD's con_cls. */
@@ -688,6 +690,53 @@ static void collect_http(void *ud, buf_t *out)
     prom_sample(out, "pai_http_connections_refused_total", NULL, (double)cs.refused);
 }
 
+/* ---- TLS --------------------------------------------------------------- */
+
+/* Read a PEM file of the config (capped) into *out. */
+static pai_err_t read_pem(const char *opt, const char *path, char **out, pai_error_t *e)
+{
+    buf_t b;
+    buf_init(&b, 1024 * 1024);
+    pai_err_t rc = buf_read_file(&b, path);
+    if (rc == PAI_OK && (b.len == 0 || !strstr(buf_str(&b), "-----BEGIN ")))
+        rc = PAI_E_INVALID;
+    if (rc != PAI_OK) {
+        buf_free(&b);
+        return pai_error_set(e, PAI_E_INVALID, "%s %s: cannot read a PEM file (%s)", opt, path,
+                             pai_err_msg(rc));
+    }
+    *out = xstrdup(buf_str(&b));
+    sodium_memzero(b.data, b.len);
+    buf_free(&b);
+    return PAI_OK;
+}
+
+/* Native TLS (libmicrohttpd with GnuTLS) when tls_cert and tls_key are set:
+ * fills opts (MHD_OPTION_ARRAY items, ended) and adds MHD_USE_TLS to *flags. */
+static pai_err_t setup_tls(http_server_t *s, struct MHD_OptionItem opts[3], unsigned *flags,
+                           pai_error_t *e)
+{
+    const server_config_t *cfg = s->ctx->cfg;
+    const char *cert = cfg && cfg->tls_cert ? cfg->tls_cert : "";
+    const char *key = cfg && cfg->tls_key ? cfg->tls_key : "";
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (!*cert && !*key)
+        return PAI_OK;
+    if (!*cert || !*key)
+        return pai_error_set(e, PAI_E_INVALID, "TLS needs both tls_cert and tls_key");
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return pai_error_set(e, PAI_E_INVALID, "this libmicrohttpd was built without TLS");
+    pai_err_t rc;
+    if ((rc = read_pem("tls_cert", cert, &s->tls_cert, e)) != PAI_OK ||
+        (rc = read_pem("tls_key", key, &s->tls_key, e)) != PAI_OK)
+        return rc;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key};
+    opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    *flags |= MHD_USE_TLS;
+    return PAI_OK;
+}
+
 /* ---- start / stop ------------------------------------------------------ */
 
 pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
@@ -708,15 +757,19 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     /* MHD's own cap only backs ours up: evicted connections still count in
      * MHD until their thread has ended, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[3];
+    if ((rc = setup_tls(s, tls, &flags, e)) != PAI_OK)
+        goto fail;
     /* the logger comes first: MHD logs to stderr until it has read it */
     s->d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-        (uint16_t)port, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, ratelog_v,
+        flags, (uint16_t)port, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, ratelog_v,
         &s->mhdlog, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
         MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(512 * 1024), MHD_OPTION_END);
+        (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->d) {
         rc = pai_error_set(e, PAI_E_IO,
                            "cannot listen on %s:%d (in use, or not an address of this host)", addr,
@@ -749,6 +802,10 @@ void http_server_stop(http_server_t *s)
         MHD_stop_daemon(s->d);
     connlimit_free(s->admit);
     ratelog_destroy(&s->mhdlog);
+    free(s->tls_cert);
+    if (s->tls_key)
+        sodium_memzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
     free_routes(s);
     free(s);
 }

@@ -136,7 +136,8 @@ static int serve(server_config_t *cfg)
         pai_error_free(&e);
         goto out;
     }
-    printf("pai server: listening on http://%s:%d\n", cfg->listen_addr, http_server_port(http));
+    printf("pai server: listening on %s://%s:%d\n", *cfg->tls_cert ? "https" : "http",
+           cfg->listen_addr, http_server_port(http));
     fflush(stdout);
     int sig = wait_for_signal();
     log_info("server: signal %d, shutting down", sig);

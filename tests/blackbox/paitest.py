@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 PAI_BIN = os.environ.get("PAI_BIN") or os.path.join(REPO, os.environ.get("PAI_BUILD", "build"), "pai")
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-pw-123"
+# CA file that Clients of https:// servers verify the certificate with (test_tls.py)
+TLS_CA = None
 
 # ---- reporting ---------------------------------------------------------------
 
@@ -207,7 +210,7 @@ class Server(Proc):
                      "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1"] + self.extra_args
         start_size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.spawn()
-        line = _wait_for_line_after(self.log_path, start_size, "listening on http://", self.proc,
+        line = _wait_for_line_after(self.log_path, start_size, "listening on http", self.proc,
                                     timeout)
         if line is None:
             raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
@@ -296,11 +299,16 @@ class Client:
     def __init__(self, url, token=None, timeout=60):
         u = urllib.parse.urlparse(url)
         self.host, self.port = u.hostname, u.port
+        self.https = u.scheme == "https"
         self.token = token
         self.timeout = timeout
         self.conn = None
 
     def _conn(self):
+        if self.conn is None and self.https:
+            ctx = ssl.create_default_context(cafile=TLS_CA)
+            self.conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                    context=ctx)
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         return self.conn
