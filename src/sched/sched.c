@@ -474,6 +474,7 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
     sched_policy_reset_tentative(j);
     if (j->state == SCHED_JOB_WAITING && sched_reasons_never_fits(s, j)) {
         j->refuse = true;
+        sched_jobs_clear_reservation(s, slot); /* not left to block others this pass */
         return emit_text(s, SCHED_REFUSE, slot);
     }
     if (guaranteed && j->state == SCHED_JOB_WAITING)
@@ -495,6 +496,7 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
     }
     if (sched_reasons_never_fits(s, j)) {
         j->refuse = true;
+        sched_jobs_clear_reservation(s, slot); /* not left to block others this pass */
         return emit_text(s, SCHED_REFUSE, slot);
     }
     if (fifo && j->total_gpus > 0 && vc->used_gpus + j->total_gpus > vc->quota_gpus) {

@@ -75,7 +75,7 @@ static int usable_gpus(const sched_t *s, int slot, const sched_mnode_t *n, int *
         if (n->owner[g] != SCHED_NONE)
             continue;
         int r = n->res[g];
-        if (r != SCHED_NONE && r != slot && s->jobs[r].prio >= s->jobs[slot].prio)
+        if (r != SCHED_NONE && r != slot && sched_reservation_blocks(&s->jobs[r], &s->jobs[slot]))
             (*resv)++;
         else
             u++;

@@ -345,6 +345,20 @@ void sched_reasons_wait(sched_t *s, job_t *j);
 /* Anti-starvation: reserve nodes for a job that has waited too long. */
 void sched_reasons_maybe_reserve(sched_t *s, int slot, int64_t now);
 
+/* Do GPUs reserved for the starving job holder keep job j off them?  Yes
+ * for a job after the holder in pass order (lower priority, or equal and
+ * submitted later): a job ahead of it may still take them (it waited
+ * longer, and a reservation left from the last pass may lie on cells the
+ * holder's VC no longer has). */
+static inline bool sched_reservation_blocks(const job_t *holder, const job_t *j)
+{
+    if (holder->prio != j->prio)
+        return holder->prio > j->prio;
+    if (holder->submit_ms != j->submit_ms)
+        return holder->submit_ms < j->submit_ms;
+    return holder->seq < j->seq;
+}
+
 /* sched_check.c */
 /* GPUs of the virtual cells (all VCs) that cannot be bound at once on free
  * cells (health: on fully healthy free cells, and bound cells with an

@@ -37,7 +37,7 @@ static int gpu_cost(const sched_t *s, const attempt_t *at, const sched_mnode_t *
     if (n->claim[g] == at->stamp)
         return 0;
     int r = n->res[g];
-    if (r != SCHED_NONE && r != at->job && s->jobs[r].prio >= j->prio)
+    if (r != SCHED_NONE && r != at->job && sched_reservation_blocks(&s->jobs[r], j))
         return 0;
     int o = n->owner[g];
     if (o == SCHED_NONE)
