@@ -19,12 +19,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -199,6 +199,8 @@ static bool open_command(const mon_t *m, int err_w)
     char p[1100];
     snprintf(p, sizeof(p), "%s/" RT_COMMAND_FILE, m->spec->state_dir);
     int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == RT_COMMAND_FD) /* already there: only keep it across exec */
+        return fcntl(fd, F_SETFD, 0) == 0;
     if (fd < 0 || dup2(fd, RT_COMMAND_FD) < 0) { /* dup2 clears CLOEXEC on the copy */
         dprintf(err_w, "pai: cannot open the command file: %s\n", strerror(errno));
         return false;

@@ -398,6 +398,65 @@ TEST(process_task_runs_as_its_uid_without_privileges)
     ops->release(&t);
 }
 
+/* Run a container attempt with a fake engine (a script on PATH that
+ * writes its `run` arguments one per line) and return them. */
+static char *fake_engine_run(const char *engine, const char *name, bool isolate)
+{
+    char dir[512], bin[600], script[700], argsf[700];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    setup_dirs(name, dir, sizeof(dir));
+    snprintf(bin, sizeof(bin), "%s/bin", dir);
+    mkdir(bin, 0755);
+    snprintf(script, sizeof(script), "%s/%s", bin, engine);
+    snprintf(argsf, sizeof(argsf), "%s/args", dir);
+    FILE *f = fopen(script, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return xstrdup("");
+    fprintf(f, "#!/bin/sh\n[ \"$1\" = run ] && printf '%%s\\n' \"$@\" > '%s'\nexit 0\n", argsf);
+    fclose(f);
+    chmod(script, 0755);
+    char *path = str_printf("%s:%s", bin, getenv("PATH"));
+    setenv("PATH", path, 1);
+    free(path);
+    const runtime_ops_t *ops = runtime_find(engine);
+    spec_init(&s, dir, "echo secret-word-43");
+    s.image = "localhost/x:1";
+    s.isolate = isolate;
+    s.uid = 200555;
+    s.gid = 200555;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    ops->release(&t);
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    char *out = buf_read_file(&b, argsf) == PAI_OK ? xstrdup(buf_str(&b)) : xstrdup("");
+    buf_free(&b);
+    return out;
+}
+
+/* Containers: podman maps the container's root to the task's uid, docker
+ * runs it as that uid; the command is a bound file, never an argument. */
+TEST(container_argv_maps_identity_and_binds_the_command)
+{
+    char *p = fake_engine_run("podman", "c1", true);
+    CHECK(strstr(p, "\n--uidmap=0:200555:1\n--gidmap=0:200555:1\n") != NULL);
+    CHECK(strstr(p, "\n--security-opt=no-new-privileges\n") != NULL);
+    CHECK(strstr(p, "/command:/run/pai/command:ro\n") != NULL);
+    CHECK(strstr(p, "--privileged") == NULL && strstr(p, "secret-word") == NULL);
+    free(p);
+    char *d = fake_engine_run("docker", "c2", true);
+    CHECK(strstr(d, "\n--user=200555:200555\n") != NULL && strstr(d, "--uidmap") == NULL);
+    CHECK(strstr(d, "/command:/run/pai/command:ro\n") != NULL && strstr(d, "secret-word") == NULL);
+    free(d);
+    char *r = fake_engine_run("podman", "c3", false); /* --tasks-as-root */
+    CHECK(strstr(r, "--uidmap") == NULL && strstr(r, "--user") == NULL);
+    CHECK(strstr(r, "/run/pai/command") != NULL && strstr(r, "secret-word") == NULL);
+    free(r);
+}
+
 static void cleanup(void)
 {
     char cmd[300];
@@ -420,4 +479,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           oom_kill_is_reported_with_openpai_code, cgroup_limits_are_written,
           cgroup_v2_limits_controllers_and_oom_are_handled, hollow_parses_sleep_and_exit,
           hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component,
-          process_task_runs_as_its_uid_without_privileges)
+          process_task_runs_as_its_uid_without_privileges,
+          container_argv_maps_identity_and_binds_the_command)
