@@ -15,6 +15,9 @@ its own (issue 11, docs/security.md), with real processes.
 2. podman runtime (a TAP skip without root or podman): root in the
    container is not root on the host: the container's processes have a
    non-root host uid, and the job's secret is on no command line.
+3. the opt-in: `pai up --tasks-as-root` says so in its banner, keeps its
+   data dir 0700, and its tasks run as root; an agent given `--token T`
+   on its command line blanks it there.
 """
 
 import json
@@ -348,9 +351,52 @@ def podman_runtime():
         e.wait_state(carol, full, ("STOPPED", "FAILED", "SUCCEEDED"), 60)
 
 
+# ---- 3. the root opt-in ------------------------------------------------------------------
+
+def root_opt_in():
+    root = pt.tmpdir("pai-asroot-")
+    data = os.path.join(root, ".pai")
+    port = pt.free_port()
+    r = subprocess.run([pt.PAI_BIN, "up", "--data-dir", data, "--port", str(port), "--nodes", "1",
+                        "--tasks-as-root", "--detach"], capture_output=True, text=True, timeout=120)
+    if not pt.check(r.returncode == 0, "pai up --tasks-as-root starts", r.stdout + r.stderr):
+        return
+    try:
+        pt.check("tasks:   RUN AS ROOT (--tasks-as-root)" in r.stdout,
+                 "--tasks-as-root: the banner says tasks run as root", r.stdout)
+        pt.check(mode(data) == "0o700", "--tasks-as-root: the data dir stays 0700", mode(data))
+        url = "http://127.0.0.1:%d" % port
+        pw = open(os.path.join(data, "admin.password")).read().strip()
+        st, b = pt.Client(url).post("/api/v2/authn/basic/login",
+                                    {"username": "admin", "password": pw})
+        admin = pt.Client(url, b["token"])
+        st, b = e.submit(admin, job_text("asroot", ["echo \"UID:$(id -u)\""]))
+        d = e.wait_state(admin, "admin~asroot", ("SUCCEEDED", "FAILED"), 60)
+        out = stdout_of(admin, d)
+        pt.check(e.state(d) == "SUCCEEDED" and "UID:0" in out,
+                 "--tasks-as-root: the task runs as root, as asked", (d.get("jobStatus"), out))
+        # an extra agent given its token on the command line
+        token = open(os.path.join(data, "agent.token")).read().strip()
+        work = pt.tmpdir("pai-asroot-agent-")
+        a = pt.Proc([pt.PAI_BIN, "agent", "--server", url, "--name", "extra", "--token", token,
+                     "--work-dir", os.path.join(work, "w"), "--gpus", "0"],
+                    os.path.join(work, "agent.log"))
+        a.spawn()
+        deadline = time.time() + 20
+        while time.time() < deadline and "agent: 1 node" not in a.log():
+            time.sleep(0.1)
+        cmdline = open("/proc/%d/cmdline" % a.proc.pid, "rb").read().decode(errors="replace")
+        pt.check("--token" in cmdline and token not in cmdline,
+                 "an agent blanks the token given on its command line", cmdline)
+        a.stop()
+    finally:
+        subprocess.run([pt.PAI_BIN, "down", "--data-dir", data], capture_output=True, timeout=120)
+
+
 if os.geteuid() != 0:
     pt.skip("hostile tasks", "needs root: an agent that is not root cannot change uid")
     pt.done()
 process_runtime()
 podman_runtime()
+root_opt_in()
 pt.done()
