@@ -242,6 +242,7 @@ struct sched {
     int cap_scratch;
     /* invariant checks (opts.check; sched_check.c) */
     bool post_pass;          /* nothing changed since the last complete pass */
+    uint64_t bind_ver;       /* bumped by every bind and unbind */
     uint64_t chk_violations; /* found by the hooks so far */
     char chk_first[2 * SCHED_REASON_MAX];
     int chk_doomed; /* healthy-hardware deficit after the last hook (-1: unknown) */

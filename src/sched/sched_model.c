@@ -298,6 +298,7 @@ int sched_model_bound_ancestor(const sched_t *s, int c)
 
 void sched_model_bind(sched_t *s, int v, int vcell, int c)
 {
+    s->bind_ver++;
     s->vcs[v].dom_valid = false;
     s->cells[c].bound_vc = v;
     s->cells[c].bound_vcell = vcell;
@@ -312,6 +313,7 @@ void sched_model_unbind(sched_t *s, int c)
     cell_t *cell = &s->cells[c];
     if (cell->bound_vc == SCHED_NONE)
         return;
+    s->bind_ver++;
     s->vcs[cell->bound_vc].vcells[cell->bound_vcell].cell = SCHED_NONE;
     s->vcs[cell->bound_vc].dom_valid = false;
     cell->bound_vc = cell->bound_vcell = SCHED_NONE;
