@@ -46,11 +46,13 @@ def raise_nofile(need):
 
 
 class Flood:
-    """CONNS connections to host:port from 127.0.0.1: even ones idle, odd ones
-    slowloris; closed ones are re-opened every round (0.2 s) until stop()."""
+    """CONNS connections to host:port from 127.0.0.1 (or connection i from
+    sources[i % len(sources)]): even ones idle, odd ones slowloris; closed
+    ones are re-opened every round (0.2 s) until stop()."""
 
-    def __init__(self, port, conns, partial=b"GET /api/v2/info HTTP/1.1\r\nHost: x\r\n"):
-        self.port, self.conns, self.partial = port, conns, partial
+    def __init__(self, port, conns, partial=b"GET /api/v2/info HTTP/1.1\r\nHost: x\r\n",
+                 sources=("127.0.0.1",)):
+        self.port, self.conns, self.partial, self.sources = port, conns, partial, sources
         self.socks = [None] * conns
         self.opened = 0
         self.closed_by_server = 0
@@ -62,6 +64,8 @@ class Flood:
         s = socket.socket()
         s.setblocking(False)
         try:
+            if self.sources != ("127.0.0.1",):
+                s.bind((self.sources[i % len(self.sources)], 0))
             s.connect(("127.0.0.1", self.port))
         except BlockingIOError:
             pass
@@ -268,6 +272,22 @@ print("# agent restarted during the flood reconnected in %s s" % (
     "%.2f" % reconnect_s if reconnect_s is not None else "never"), flush=True)
 pt.check(reconnect_s is not None, "an agent restarted during the flood reconnects",
          ag.log()[-2000:])
+
+# ---- from many addresses: the server fills up, its oldest idle connections go ---------
+# 200 addresses x 10 connections: under the per-address bound, over max_connections (1024)
+many = Flood(srv.port, CONNS, sources=["127.0.1.%d" % k for k in range(1, 201)]).start()
+many_results = []
+for _ in range(int(max(4, SECONDS / 3))):
+    tick = time.time()
+    many_results.append(timed_get(srv.port, "/api/v2/info", "127.0.0.2"))
+    time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+many.stop()
+print("# flood from 200 addresses: %d connections opened, %d closed by the server" % (
+    many.opened, many.closed_by_server), flush=True)
+report("/api/v2/info from 127.0.0.2 during a flood from 200 addresses", many_results)
+pt.check(many.closed_by_server > 0 and boot_id(admin, "fl1") is not None,
+         "past max_connections the oldest idle connections are closed and the agent stays",
+         (many.closed_by_server, boot_id(admin, "fl1")))
 
 # ---- the agent's log server under a flood ----------------------------------------------
 LOG_BYTES = 15 << 20
