@@ -11,6 +11,7 @@
 #define PAI_SERVER_AUTH_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "server/auth.h"
 #include "server/config.h"
@@ -24,10 +25,12 @@ struct auth {
     json_t *groups; /* name -> {groupname, description, externalName, extension{acls}} */
     json_t *tokens; /* id -> {id, username, hash, application, createdTime, expireTime} */
     char agent_token[256];
-    unsigned long created; /* tokens created since start (under lock) */
-    throttle_t *fail_user; /* failed logins by user name (lower case) */
-    throttle_t *fail_addr; /* failed logins by client address */
-    char *dummy_hash;      /* checked for unknown names, so they take as long */
+    unsigned long created;          /* tokens created since start (under lock) */
+    throttle_t *fail_user;          /* failed logins by user name (lower case) */
+    throttle_t *fail_addr;          /* failed logins by client address */
+    char *dummy_hash;               /* checked for unknown names, so they take as long */
+    atomic_ullong logins_failed;    /* wrong password or unknown name, since start */
+    atomic_ullong logins_throttled; /* answered 429 without a password check */
 };
 
 /* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */

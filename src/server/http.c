@@ -771,9 +771,9 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->d) {
-        rc = pai_error_set(e, PAI_E_IO,
-                           "cannot listen on %s:%d (in use, or not an address of this host)", addr,
-                           port);
+        rc = pai_error_set(
+            e, PAI_E_IO, "cannot listen on %s:%d (in use, or not an address of this host%s)", addr,
+            port, (flags & MHD_USE_TLS) ? ", or tls_key does not match tls_cert" : "");
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/promtext.h"
 #include "common/util.h"
 #include "server/auth_int.h"
 #include "server/config.h"
+#include "server/metrics.h"
 
 /* ---- body helpers ------------------------------------------------------ */
 
@@ -105,6 +107,7 @@ static pai_err_t login_throttled(auth_t *a, const login_keys_t *k, http_resp_t *
     int64_t wait_s = ((wu > wa ? wu : wa) + 999) / 1000;
     if (wait_s <= 0)
         return PAI_OK;
+    atomic_fetch_add_explicit(&a->logins_throttled, 1, memory_order_relaxed);
     char v[24];
     snprintf(v, sizeof(v), "%lld", (long long)wait_s);
     http_add_header(resp, "Retry-After", v);
@@ -152,6 +155,7 @@ static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
                  auth_name_ok(user) ? user : "(invalid name)", /* no log injection */
                  keys.addr + 2, hash ? "wrong password" : "no such user");
         int64_t now = time_mono_ms();
+        atomic_fetch_add_explicit(&a->logins_failed, 1, memory_order_relaxed);
         (void)throttle_fail(a->fail_user, keys.user, now);
         (void)throttle_fail(a->fail_addr, keys.addr, now);
         rc = pai_error_set(e, PAI_E_BAD_PASSWORD, NULL);
@@ -547,6 +551,24 @@ static const http_route_t auth_routes[] = {
     {NULL, NULL, NULL, PERM_ANON},
 };
 
+/* /metrics: failed and throttled logins, and the throttle's tables. */
+static void auth_metrics(void *ud, buf_t *out)
+{
+    auth_t *a = ud;
+    prom_family(out, "pai_logins_failed_total", "counter",
+                "Logins refused for a wrong password or an unknown name.");
+    prom_sample(out, "pai_logins_failed_total", NULL, (double)atomic_load(&a->logins_failed));
+    prom_family(out, "pai_logins_throttled_total", "counter",
+                "Logins answered 429: their name or address had failed too often.");
+    prom_sample(out, "pai_logins_throttled_total", NULL, (double)atomic_load(&a->logins_throttled));
+    prom_family(out, "pai_login_throttle_keys", "gauge",
+                "Names and addresses the login throttle remembers (bounded).");
+    prom_sample(out, "pai_login_throttle_keys", "kind=\"user\"",
+                (double)throttle_count(a->fail_user));
+    prom_sample(out, "pai_login_throttle_keys", "kind=\"addr\"",
+                (double)throttle_count(a->fail_addr));
+}
+
 static pai_err_t auth_init(server_ctx_t *ctx)
 {
     pai_error_t e = PAI_ERROR_INIT;
@@ -554,6 +576,8 @@ static pai_err_t auth_init(server_ctx_t *ctx)
     if (rc != PAI_OK)
         log_error("auth: %s", pai_error_msg(&e));
     pai_error_free(&e);
+    if (rc == PAI_OK && ctx->metrics)
+        rc = metrics_register(ctx->metrics, "auth", auth_metrics, ctx->auth);
     return rc;
 }
 

@@ -214,8 +214,17 @@ t0, tries = time.monotonic(), 0
 while time.monotonic() - t0 < 3:
     login(attacker, "victim%d" % (tries % 3), "guess-%d" % tries)
     tries += 1
-st, lines = srv.client(srv.admin_token).get("/metrics")
 checked = srv.log().count("addr=127.0.0.5")
 pt.check(checked <= 12, "one address gets at most a handful of password checks in 3 s "
          "(%d requests, %d checked)" % (tries, checked), checked)
+st, text = srv.client(srv.admin_token).get("/metrics")
+vals = {}
+for line in (text if isinstance(text, str) else "").splitlines():
+    if line.startswith("pai_login"):
+        k, v = line.rsplit(" ", 1)
+        vals[k] = float(v)
+pt.check(vals.get("pai_logins_throttled_total", 0) >= tries - 12
+         and vals.get("pai_logins_failed_total", 0) >= 20
+         and 0 < vals.get('pai_login_throttle_keys{kind="addr"}', 0) <= 16384,
+         "/metrics counts failed and throttled logins and the remembered keys", vals)
 pt.done()

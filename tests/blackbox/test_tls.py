@@ -41,6 +41,23 @@ sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "c
 os.chmod(os.path.join(d, "server.key"), 0o600)
 CA = os.path.join(d, "ca.pem")
 
+
+
+def refused(args, needle, name):
+    r = subprocess.run([pt.PAI_BIN, "server", "--listen", "127.0.0.1:0", "--data-dir",
+                        pt.tmpdir("pai-tls-bad-"), "--admin-password", pt.ADMIN_PASSWORD,
+                        "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1"] + args,
+                       capture_output=True, text=True, timeout=30)
+    pt.check(r.returncode != 0 and needle in r.stderr, name, r.stderr[-500:])
+
+
+refused(["--tls-cert", os.path.join(d, "server.pem")], "TLS needs both tls_cert and tls_key",
+        "a certificate without its key is refused at start")
+refused(["--tls-cert", os.path.join(d, "san.ext"), "--tls-key", os.path.join(d, "server.key")],
+        "cannot read a PEM file", "a file that is not PEM is refused at start")
+refused(["--tls-cert", os.path.join(d, "ca.pem"), "--tls-key", os.path.join(d, "server.key")],
+        "tls_key does not match tls_cert", "a key that does not match the certificate is refused at start")
+
 pt.TLS_CA = CA
 srv = pt.start_server(extra_args=["--tls-cert", os.path.join(d, "server.pem"),
                                   "--tls-key", os.path.join(d, "server.key")])
