@@ -224,7 +224,10 @@ typedef struct {
 /* Re-add a running job after a restart from its allocations (one per task).
  * If the job no longer fits its VC's guarantee (config changed, VC gone, cells
  * taken), it keeps running as opportunistic (*downgraded = true when not NULL).
- * PAI_E_INVALID when an allocation names an unknown node or a GPU already in use. */
+ * An allocation on a node (or GPU index) the model no longer has is dropped:
+ * the rest of the job is kept, and that task waits to be placed again (a
+ * later BIND).  PAI_E_INVALID when an allocation names an unknown task or a
+ * GPU already in use. */
 PAI_MUST_CHECK pai_err_t sched_restore(sched_t *s, const sched_request_t *req,
                                        const sched_alloc_t *allocs, size_t n_allocs,
                                        bool *downgraded);

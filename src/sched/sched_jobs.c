@@ -421,19 +421,26 @@ static int find_task(const job_t *j, const char *role, int index)
     return SCHED_NONE;
 }
 
+/* PAI_E_NOT_FOUND when the allocation's node or GPUs no longer exist (a
+ * changed configuration): that task is dropped, the job's others kept. */
 static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
 {
     int ti = a->role ? find_task(j, a->role, a->index) : SCHED_NONE;
     int ni = sched_find_node(s, a->node);
-    if (ti == SCHED_NONE || ni == SCHED_NONE || j->tasks[ti].node != SCHED_NONE)
+    if (ti == SCHED_NONE || j->tasks[ti].node != SCHED_NONE)
         return PAI_E_INVALID;
+    if (ni == SCHED_NONE)
+        return PAI_E_NOT_FOUND;
     sched_task_t *t = &j->tasks[ti];
     const sched_mnode_t *n = &s->nodes[ni];
     if (a->n_gpus != t->gpus)
         return PAI_E_INVALID;
+    for (int k = 0; k < a->n_gpus; k++)
+        if (a->gpus[k] < 0 || a->gpus[k] >= n->ngpu)
+            return PAI_E_NOT_FOUND;
     for (int k = 0; k < a->n_gpus; k++) {
         int g = a->gpus[k];
-        if (g < 0 || g >= n->ngpu || n->owner[g] != SCHED_NONE)
+        if (n->owner[g] != SCHED_NONE)
             return PAI_E_INVALID;
         for (int m = 0; m < k; m++)
             if (a->gpus[m] == g)
@@ -496,7 +503,8 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         return rc;
     job_t *j = &s->jobs[slot];
     for (size_t i = 0; i < n_allocs && rc == PAI_OK; i++)
-        rc = restore_alloc(s, j, &allocs[i]);
+        if ((rc = restore_alloc(s, j, &allocs[i])) == PAI_E_NOT_FOUND)
+            rc = PAI_OK; /* gone with the old configuration; placed again */
     if (rc != PAI_OK) {
         sched_jobs_free(s, slot);
         return rc;
