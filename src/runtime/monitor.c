@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -193,19 +194,20 @@ static bool drop_privileges(const rt_spec_t *s)
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
 }
 
-/* The process runtime's command file onto RT_COMMAND_FD (as root). */
+/* The process runtime's command onto RT_COMMAND_FD, in a memfd: nothing
+ * of the job's secrets is left on disk, and only the task's own uid can
+ * open /proc/<pid>/fd/3 of its processes. */
 static bool open_command(const mon_t *m, int err_w)
 {
-    char p[1100];
-    snprintf(p, sizeof(p), "%s/" RT_COMMAND_FILE, m->spec->state_dir);
-    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd == RT_COMMAND_FD) /* already there: only keep it across exec */
-        return fcntl(fd, F_SETFD, 0) == 0;
-    if (fd < 0 || dup2(fd, RT_COMMAND_FD) < 0) { /* dup2 clears CLOEXEC on the copy */
-        dprintf(err_w, "pai: cannot open the command file: %s\n", strerror(errno));
+    const char *cmd = m->spec->command;
+    int fd = memfd_create("pai-command", 0);
+    if (fd < 0 || !fs_write_all(fd, cmd, strlen(cmd)) || lseek(fd, 0, SEEK_SET) != 0 ||
+        (fd != RT_COMMAND_FD && dup2(fd, RT_COMMAND_FD) < 0)) {
+        dprintf(err_w, "pai: cannot hand the task its command: %s\n", strerror(errno));
         return false;
     }
-    close(fd);
+    if (fd != RT_COMMAND_FD)
+        close(fd);
     return true;
 }
 

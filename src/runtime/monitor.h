@@ -11,10 +11,11 @@
 
 #include "runtime/runtime.h"
 
-/* The process runtime's command file (in the state dir, written by the
- * runtime) is opened by the monitor's child as root, before it drops to the
- * task's identity, onto this fd; bash reads it as /proc/self/fd/3, so the
- * task needs no search permission on the directories above it. */
+/* The command reaches a process task on this fd: the monitor's child
+ * writes it into a memfd (never a file on disk, never an argument) as root,
+ * before dropping to the task's identity, and bash runs /proc/self/fd/3.
+ * Containers get it as the file RT_COMMAND_FILE in the state dir instead,
+ * bound into the container. */
 #define RT_COMMAND_FILE "command"
 #define RT_COMMAND_FD   3
 

@@ -22,11 +22,12 @@
 
 /* ---- the command file ------------------------------------------------- */
 
-/* Write the rendered command to <state_dir>/command, 0400 and owned by the
- * task's identity: it holds the job's secrets, so it must not show on a
- * command line (/proc/<pid>/cmdline is world-readable) nor be readable by
- * anyone else.  The state dir is the agent's (tasks cannot create files
- * in it), so the unlink + O_EXCL cannot be raced into a symlink. */
+/* A container's command: <state_dir>/command, 0400 and owned by the task's
+ * identity, bound into the container.  It holds the job's secrets, so it
+ * must not show on a command line (/proc/<pid>/cmdline is world-readable)
+ * nor be readable by anyone else.  The state dir is the agent's (tasks
+ * cannot create files in it), so the unlink + O_EXCL cannot be raced into
+ * a symlink.  (Process tasks get it in a memfd: monitor.h.) */
 static pai_err_t write_command(const rt_spec_t *spec, char *path, size_t n)
 {
     if ((size_t)snprintf(path, n, "%s/" RT_COMMAND_FILE, spec->state_dir) >= n)
@@ -46,10 +47,7 @@ static pai_err_t write_command(const rt_spec_t *spec, char *path, size_t n)
 
 static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
 {
-    char path[1100], fdpath[32];
-    pai_err_t rc = write_command(spec, path, sizeof(path));
-    if (rc != PAI_OK)
-        return rc;
+    char fdpath[32];
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", RT_COMMAND_FD);
     const char *bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
     char *argv[] = {(char *)bash, fdpath, NULL};

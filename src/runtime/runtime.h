@@ -18,8 +18,9 @@
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
  *      never mistaken for the monitor).
- * The command reaches the task as a file, <state_dir>/command (0400, owned by
- * the task's identity), never on a command line that `ps` shows.
+ * The command never goes on a command line that `ps` shows: a process task
+ * reads it from a memfd on fd 3 (monitor.h), a container from the file
+ * <state_dir>/command (0400, owned by the task's identity) bound into it.
  * Invariant: <state_dir>/exit exists once the attempt is over; it is written
  * (rename) before the monitor exits, so "monitor gone and no exit file"
  * means the attempt was lost.

@@ -5,7 +5,7 @@ its own (issue 11, docs/security.md), with real processes.
 1. process runtime, on a `pai up` cluster (its default layout and modes):
    bob runs a job holding a secret; alice's job then tries to read the admin
    password, the agent token, the store, the agent's state, bob's working
-   dir, command file and logs, the server's and bob's environment, bob's
+   dir, command (his fd 3) and logs, the server's and bob's environment, bob's
    secret on any command line, and to signal the agent, the server, bob's
    task and its monitor.  Every one must fail (signals with EPERM); alice's
    own working dir ($HOME by path too), secret, env and GPU must work, and
@@ -141,7 +141,7 @@ probe list_agent_dir ls {agent}
 probe uid_map cat {data}/agents/task-uids
 probe list_agent_tasks ls {agent}/tasks
 probe other_state cat {bstate}/monitor
-probe other_command cat {bstate}/command
+probe other_command cat /proc/{bpid}/fd/3
 probe list_other_cwd ls {bstate}/cwd
 probe other_file cat {bstate}/cwd/private.txt
 probe list_other_logs ls {blogs}
@@ -151,6 +151,7 @@ probe agent_environ cat /proc/{agentpid}/environ
 probe other_environ cat /proc/{bpid}/environ
 printf '%s%s' {bsecret1} {bsecret2} > pattern
 probe secret_on_a_command_line sh -c 'cat /proc/[0-9]*/cmdline | tr "\0" " " | grep -q -f pattern'
+rm -f pattern
 sig kill_agent {agentpid}
 sig kill_server {server}
 sig kill_other_task {bpid}
@@ -276,11 +277,18 @@ def run_process_checks(data, port, banner):
         pt.check(bsecret not in open("/proc/%d/cmdline" % bpid).read(),
                  "bob's secret is not on his task's command line", bpid)
         st_cwd = os.stat(os.path.join(bstate, "cwd"))
-        st_cmd = os.stat(os.path.join(bstate, "command"))
-        pt.check(st_cwd.st_uid == buids[0] and st_cwd.st_mode & 0o777 == 0o700
-                 and st_cmd.st_uid == buids[0] and st_cmd.st_mode & 0o777 == 0o400,
-                 "bob's working dir (0700) and command file (0400) are his alone",
-                 (oct(st_cwd.st_mode), st_cwd.st_uid, oct(st_cmd.st_mode), st_cmd.st_uid))
+        pt.check(st_cwd.st_uid == buids[0] and st_cwd.st_mode & 0o777 == 0o700,
+                 "bob's working dir is his alone (0700)", (oct(st_cwd.st_mode), st_cwd.st_uid))
+        on_disk = []
+        for top, _, files in os.walk(os.path.join(data, "agents")):
+            for f in files:
+                try:
+                    if bsecret.encode() in open(os.path.join(top, f), "rb").read():
+                        on_disk.append(os.path.join(top, f))
+                except OSError:
+                    pass
+        pt.check(not on_disk, "bob's command (with his secret) is in no file of the agents",
+                 on_disk)
         modes = {n: mode(os.path.join(data, n)) for n in
                  ["", "admin.password", "agent.token", "pai.db", "logs", "agents",
                   "agents/task-uids", "agents/%s" % node, "agents/%s/logs" % node,
