@@ -187,6 +187,9 @@ out:
 }
 
 static const cli_opt_t token_opts[] = {
+    {.name = "expiration",
+     .arg = "SECONDS",
+     .help = "create: the token expires after this many seconds (default: never)"},
     {.name = "json", .help = "print JSON"},
     {0},
 };
@@ -195,7 +198,8 @@ static const cli_cmd_t token_cmd = {
     .synopsis = "list | create | revoke TOKEN",
     .summary = "Manage your access tokens.\n"
                "  list          the tokens signed for you\n"
-               "  create        a new application token (no expiry; for scripts and CI)\n"
+               "  create        a new application token (for scripts and CI; revoked by a\n"
+               "                password change; no expiry unless --expiration)\n"
                "  revoke TOKEN  revoke one token",
     .opts = token_opts,
     .min_pos = 1,
@@ -219,11 +223,15 @@ static int token_list(const cli_ctx_t *c)
     return rc;
 }
 
-static int token_create(const cli_ctx_t *c)
+/* expiration: seconds, 0 for none. */
+static int token_create(const cli_ctx_t *c, int expiration)
 {
     cli_resp_t r;
-    int rc =
-        cli_request(c, "POST", "/api/v2/tokens/application", "application/json", "{}", 2, 0, &r);
+    char body[48] = "{}";
+    if (expiration > 0)
+        snprintf(body, sizeof(body), "{\"expiration\": %d}", expiration);
+    int rc = cli_request(c, "POST", "/api/v2/tokens/application", "application/json", body,
+                         strlen(body), 0, &r);
     if (rc == CLI_OK) {
         if (c->json)
             cli_print_json(r.json);
@@ -262,13 +270,16 @@ int cli_token_main(int argc, char **argv)
         fprintf(stderr, "usage: pai token %s\n", token_cmd.synopsis);
         return CLI_USAGE;
     }
+    int expiration = 0;
+    if ((rc = cli_opt_int(&a, "expiration", 1, 3650 * 86400, 0, &expiration)) != CLI_OK)
+        return rc;
     cli_ctx_t c;
     rc = cli_ctx_load(&c, true);
     c.json = cli_flag(&a, "json");
     if (rc == CLI_OK)
         rc = revoke                     ? token_revoke(&c, a.pos[1])
              : strcmp(act, "list") == 0 ? token_list(&c)
-                                        : token_create(&c);
+                                        : token_create(&c, expiration);
     cli_ctx_free(&c);
     return rc;
 }

@@ -13,7 +13,10 @@ tests, tried as a hostile client would (docs/security.md "Accounts and TLS"):
   - CORS is off unless origins are configured, and then only those get it.
 """
 import http.client
+import json
+import os
 import statistics
+import subprocess
 import time
 
 import jobstest as jt
@@ -73,6 +76,18 @@ pt.expect(alice.delete("/api/v2/tokens/" + b["token"].split(".")[0]), 200,
           "the user revokes the application token")
 pt.expect(forever.get("/api/v2/jobs"), 401, "a revoked application token is refused",
           "UnauthorizedUserError")
+
+# the CLI: pai token create --expiration
+r = subprocess.run([pt.PAI_BIN, "token", "create", "--expiration", "60", "--json"],
+                   env=dict(os.environ, PAI_SERVER=srv.url, PAI_TOKEN=alice_tok,
+                            PAI_CONFIG=os.path.join(pt.tmpdir(), "none.json")),
+                   capture_output=True, text=True, timeout=30)
+tok = json.loads(r.stdout).get("token", "") if r.returncode == 0 else ""
+st, lst = alice.get("/api/v2/tokens")
+exp = [d["expireTime"] - d["createdTime"] for d in lst.get("detail", [])
+       if d["token"] == tok.split(".")[0]]
+pt.check(exp == [60000], "pai token create --expiration 60 makes a token that expires in 60 s",
+         (r, exp))
 
 # a password change by the user: every other token goes, application ones too
 app = srv.client(alice.post("/api/v2/tokens/application")[1]["token"])
