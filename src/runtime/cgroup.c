@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ struct cg {
     int version;
     char *dirs[NCTRL]; /* v1: one per controller; v2: dirs[0] only */
     char *parent;      /* "/<rel>" */
+    char *devices;     /* v1 devices dir (cg_deny_devices); NULL if none */
     int oom_efd;       /* v1 eventfd on memory.oom_control, -1 if none */
     bool oom_seen;
 };
@@ -180,6 +182,24 @@ fail:
     return rc;
 }
 
+pai_err_t cg_deny_devices(cg_t *cg, const dev_t *devs, size_t n)
+{
+    if (cg->version != 1)
+        return PAI_E_UNAVAILABLE;
+    char p[512];
+    snprintf(p, sizeof(p), "%s/devices/devices.deny", cg_root());
+    if (access(p, W_OK) != 0)
+        return PAI_E_UNAVAILABLE;
+    cg->devices = str_printf("%s/devices%s", cg_root(), cg->parent);
+    pai_err_t rc = fs_mkdir_p(cg->devices, 0755);
+    for (size_t i = 0; rc == PAI_OK && i < n; i++) {
+        char rule[64];
+        snprintf(rule, sizeof(rule), "c %u:%u rwm", major(devs[i]), minor(devs[i]));
+        rc = write_file(cg->devices, "devices.deny", rule);
+    }
+    return rc;
+}
+
 pai_err_t cg_attach(const cg_t *cg, pid_t pid)
 {
     char v[32];
@@ -187,6 +207,8 @@ pai_err_t cg_attach(const cg_t *cg, pid_t pid)
     for (size_t i = 0; i < NCTRL && cg->dirs[i]; i++)
         if (write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
             return PAI_E_IO;
+    if (cg->devices && write_file(cg->devices, "cgroup.procs", v) != PAI_OK)
+        return PAI_E_IO;
     return PAI_OK;
 }
 
@@ -278,6 +300,9 @@ void cg_destroy(cg_t *cg)
             walk(cg->dirs[i], remove_dir);
         free(cg->dirs[i]);
     }
+    if (cg->devices)
+        walk(cg->devices, remove_dir);
+    free(cg->devices);
     if (cg->oom_efd >= 0)
         close(cg->oom_efd);
     free(cg->parent);

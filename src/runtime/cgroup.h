@@ -26,6 +26,11 @@ int cg_version(void);
 /* Create cgroup `rel` (e.g. "pai/node-1/job+0+r+0+0") with the limits
  * (memory_mb 0 / cpu 0: unlimited).  *out owns it. */
 PAI_MUST_CHECK pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out);
+/* v1 only: deny the processes of the cgroup the char devices devs[0..n)
+ * (read, write, mknod) in a `devices` cgroup of the same path, which
+ * cg_attach then joins too.  PAI_E_UNAVAILABLE on v2 (device rules there
+ * are eBPF programs) or without the devices controller. */
+PAI_MUST_CHECK pai_err_t cg_deny_devices(cg_t *cg, const dev_t *devs, size_t n);
 /* Move process pid into the cgroup (every controller). */
 PAI_MUST_CHECK pai_err_t cg_attach(const cg_t *cg, pid_t pid);
 /* True once the OOM killer has acted inside the cgroup (subtree). */

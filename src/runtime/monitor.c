@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -340,6 +341,40 @@ static int mon_loop(mon_t *m, int out_r, int err_r)
     return status;
 }
 
+#define NVIDIA_MAJOR  195 /* the driver's fixed major of /dev/nvidiaN */
+#define GPU_NODES_MAX 64
+
+/* The node's other GPUs: /dev/nvidiaN (of the NVIDIA driver's major) that
+ * the attempt was not given.  Returns how many are in out. */
+static size_t other_gpus(const rt_spec_t *s, dev_t *out, size_t cap)
+{
+    const char *dir = s->gpu_dev_dir && *s->gpu_dev_dir ? s->gpu_dev_dir : "/dev";
+    size_t n = 0;
+    for (int i = 0; i < GPU_NODES_MAX && n < cap; i++) {
+        bool given = false;
+        for (size_t j = 0; j < s->n_gpus; j++)
+            given = given || s->gpus[j] == i;
+        char p[600];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/nvidia%d", dir, i);
+        if (!given && stat(p, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == NVIDIA_MAJOR)
+            out[n++] = st.st_rdev;
+    }
+    return n;
+}
+
+/* A process task of another identity cannot open the GPUs it was not
+ * given (the device nodes are usually 0666): a v1 devices cgroup denies
+ * them.  On v2 (eBPF device programs) the fence is missing: security.md. */
+static void fence_gpus(mon_t *m)
+{
+    dev_t devs[GPU_NODES_MAX];
+    size_t n = other_gpus(m->spec, devs, GPU_NODES_MAX);
+    pai_err_t rc = n ? cg_deny_devices(m->cg, devs, n) : PAI_OK;
+    if (rc != PAI_OK && rc != PAI_E_UNAVAILABLE)
+        mon_say(m, "pai: warning: cannot fence off the node's other GPUs\n");
+}
+
 static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
 {
     char text[128];
@@ -372,6 +407,8 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     if (m->spec->cgroup && cg_version() != 0 &&
         cg_create(m->spec->cgroup, m->spec->memory_mb, m->spec->cpu, &m->cg) != PAI_OK)
         mon_say(m, "pai: warning: cannot create the task cgroup; limits not applied\n");
+    if (m->cg && m->spec->isolate && !m->ops->engine)
+        fence_gpus(m);
     if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     m->child = fork();

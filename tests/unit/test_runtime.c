@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -482,6 +483,60 @@ TEST(process_runs_a_command_past_128k)
     ops->release(&t);
 }
 
+/* An isolated process task cannot open the node's GPUs it was not given
+ * (a v1 devices cgroup); its own GPU stays open to it.  Fake device nodes
+ * of the NVIDIA major: with no driver, an allowed open fails with ENXIO, a
+ * denied one with EPERM. */
+TEST(process_task_cannot_open_other_gpus)
+{
+    char dir[512], devs[64] = "/tmp/pai-test-gpus-XXXXXX", p[600];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (geteuid() != 0 || cg_version() != 1 || access("/sys/fs/cgroup/devices", F_OK) != 0) {
+        test_skip("needs root and a cgroup v1 devices controller");
+        return;
+    }
+    CHECK(mkdtemp(devs) != NULL);
+    chmod(devs, 0755);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/nvidia%d", devs, i);
+        CHECK(mknod(p, S_IFCHR | 0666, makedev(195, (unsigned)i)) == 0);
+        chmod(p, 0666);
+    }
+    setup_dirs("gpus", dir, sizeof(dir));
+    char *cmd =
+        str_printf("for i in 0 1 2; do echo \"gpu$i: $(head -c1 %s/nvidia$i 2>&1)\"; done", devs);
+    spec_init(&s, dir, cmd);
+    int gpus[] = {1};
+    s.gpus = gpus;
+    s.n_gpus = 1;
+    s.gpu_dev_dir = devs;
+    s.cgroup = "pai-test/gpus";
+    s.isolate = true;
+    s.uid = s.gid = 200777;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    char *out = slurp(dir, "stdout");
+    CHECK(strstr(out, "gpu0:") && strstr(strstr(out, "gpu0:"), "Operation not permitted"));
+    char *g1 = strstr(out, "gpu1:"), *g2 = strstr(out, "gpu2:");
+    CHECK(g1 && g2 && strstr(g1, "No such device") && strstr(g1, "No such device") < g2);
+    CHECK(g2 && strstr(g2, "Operation not permitted"));
+    free(out);
+    free(cmd);
+    ops->release(&t);
+    CHECK(access("/sys/fs/cgroup/devices/pai-test/gpus", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/devices/pai-test");
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/nvidia%d", devs, i);
+        unlink(p);
+    }
+    rmdir(devs);
+}
+
 static void cleanup(void)
 {
     char cmd[300];
@@ -505,4 +560,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           cgroup_v2_limits_controllers_and_oom_are_handled, hollow_parses_sleep_and_exit,
           hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component,
           process_task_runs_as_its_uid_without_privileges,
-          container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k)
+          container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
+          process_task_cannot_open_other_gpus)
