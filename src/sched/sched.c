@@ -587,6 +587,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     s->n_dec = 0;
     s->n_memo = 0;
     s->post_pass = false;
+    s->passes++;
     uint64_t lazy0 = s->lazy_preemptions;
     *out = NULL;
     *n = 0;

@@ -19,7 +19,9 @@
  *   6. right after a pass: a waiting guaranteed task that one node of its
  *      VC's cells could hold, counting GPUs of opportunistic jobs as usable,
  *      did not just wait: it bound or preempted (opportunistic work never
- *      holds a cell a guaranteed job waits for beyond one preemption).
+ *      holds a cell a guaranteed job waits for beyond one preemption).  Not
+ *      for a VC whose cells changed during the pass (perhaps after the job's
+ *      turn) nor after a pass that downgraded lazy jobs.
  * The hook behind opts.check (sched_check_hook) runs it after every decision
  * and every change of the model, and adds one check across a decision: the
  * deficit on healthy hardware (virtual cells that cannot be bound to fully
@@ -416,6 +418,8 @@ static void check_oppo(const sched_t *s, vlist_t *l)
         if (j->state != SCHED_JOB_WAITING || j->refuse || j->oppo || j->vc == SCHED_NONE ||
             j->waiting_on > 0 || j->n_tasks != 1 || j->tasks[0].bound || j->total_gpus == 0)
             continue;
+        if (s->vcs[j->vc].bind_pass == s->passes)
+            continue; /* its VC's cells changed during the pass, maybe after its turn */
         int n = oppo_blocked_node(s, slot);
         if (n != SCHED_NONE)
             add(l,

@@ -120,6 +120,7 @@ typedef struct {
     int n_dom, dom_sku, dom_chain;
     size_t cap_dom;
     bool dom_valid;
+    uint64_t bind_pass; /* the pass (sched_t.passes) that last bound or unbound a cell */
     struct {
         int prio, count;
     } running[8]; /* running guaranteed jobs per priority (a filter for preemption) */
@@ -242,7 +243,13 @@ struct sched {
     int cap_scratch;
     /* invariant checks (opts.check; sched_check.c) */
     bool post_pass;          /* nothing changed since the last complete pass */
+    uint64_t passes;         /* sched_schedule() calls */
     uint64_t bind_ver;       /* bumped by every bind and unbind */
+    uint64_t health_ver;     /* bumped by every change of a node's health */
+    /* sched_model_bind_safe(): the deficits at def_ver (sched_model.c) */
+    uint64_t def_ver;
+    int def_any, def_healthy;
+    bool def_valid;
     uint64_t chk_violations; /* found by the hooks so far */
     char chk_first[2 * SCHED_REASON_MAX];
     int chk_doomed; /* healthy-hardware deficit after the last hook (-1: unknown) */

@@ -255,6 +255,7 @@ bool sched_cell_healthy(const sched_t *s, int c)
 
 void sched_model_health_changed(sched_t *s, int node, bool healthy)
 {
+    s->health_ver++;
     s->n_bad_nodes += healthy ? -1 : 1;
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
         s->cells[c].bad_below += healthy ? -1 : 1;
@@ -300,6 +301,7 @@ void sched_model_bind(sched_t *s, int v, int vcell, int c)
 {
     s->bind_ver++;
     s->vcs[v].dom_valid = false;
+    s->vcs[v].bind_pass = s->passes;
     s->cells[c].bound_vc = v;
     s->cells[c].bound_vcell = vcell;
     s->cells[c].vc_used = 0;
@@ -316,6 +318,7 @@ void sched_model_unbind(sched_t *s, int c)
     s->bind_ver++;
     s->vcs[cell->bound_vc].vcells[cell->bound_vcell].cell = SCHED_NONE;
     s->vcs[cell->bound_vc].dom_valid = false;
+    s->vcs[cell->bound_vc].bind_pass = s->passes;
     cell->bound_vc = cell->bound_vcell = SCHED_NONE;
     for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)
         s->cells[p].bound_below--;
@@ -389,14 +392,36 @@ int sched_model_pick_free_cell(sched_t *s, int type, int chain, unsigned flags)
     return best;
 }
 
+/* Both deficits of the model as it is, cached until a binding or a node's
+ * health changes. */
+static void deficits(sched_t *s, int *any, int *healthy)
+{
+    uint64_t ver = s->bind_ver * 1000003u + s->health_ver;
+    if (!s->def_valid || s->def_ver != ver) {
+        s->def_any = sched_check_deficit(s, false, NULL, 0);
+        s->def_healthy = s->n_bad_nodes > 0 ? sched_check_deficit(s, true, NULL, 0) : 0;
+        s->def_ver = ver;
+        s->def_valid = true;
+    }
+    *any = s->def_any;
+    *healthy = s->def_healthy;
+}
+
 bool sched_model_bind_safe(sched_t *s, int v, int i, int c)
 {
-    bool health = s->n_bad_nodes > 0;
-    int before = sched_check_deficit(s, false, NULL, 0);
-    int before_h = health ? sched_check_deficit(s, true, NULL, 0) : 0;
+    const cell_t *cl = &s->cells[c];
+    if (cl->bad_below == 0 && (cl->parent == SCHED_NONE || s->cells[cl->parent].bound_below > 0)) {
+        /* a healthy free cell whose parent is split (or a top cell) is a
+         * whole free cell of its level with or without health: taking it for
+         * a virtual cell of that level changes neither count */
+        sched_model_bind(s, v, i, c);
+        return true;
+    }
+    int before, before_h, after, after_h;
+    deficits(s, &before, &before_h);
     sched_model_bind(s, v, i, c);
-    if (sched_check_deficit(s, false, NULL, 0) > before ||
-        (health && sched_check_deficit(s, true, NULL, 0) > before_h)) {
+    deficits(s, &after, &after_h);
+    if (after > before || after_h > before_h) {
         sched_model_unbind(s, c);
         return false;
     }
