@@ -18,6 +18,8 @@ its own (issue 11, docs/security.md), with real processes.
 3. the opt-in: `pai up --tasks-as-root` says so in its banner, keeps its
    data dir 0700, and its tasks run as root; an agent given `--token T`
    on its command line blanks it there.
+4. `pai up` started by a user other than root (nobody): it cannot change
+   uid, so its banner says tasks run as that user, and they do.
 """
 
 import json
@@ -401,10 +403,48 @@ def root_opt_in():
         subprocess.run([pt.PAI_BIN, "down", "--data-dir", data], capture_output=True, timeout=120)
 
 
+# ---- 4. pai up without root -----------------------------------------------------------
+
+def not_root():
+    name = "pai up as nobody: tasks run as nobody and the banner says so"
+    if not shutil.which("setpriv"):
+        pt.skip(name, "needs setpriv (util-linux)")
+        return
+    root = pt.tmpdir("pai-nonroot-")
+    os.chmod(root, 0o755)
+    os.chown(root, 65534, 65534)
+    data = os.path.join(root, ".pai")
+    port = pt.free_port()
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
+                 "HOME=" + root, pt.PAI_BIN]
+    r = subprocess.run(as_nobody + ["up", "--data-dir", data, "--port", str(port), "--nodes",
+                                    "1", "--detach"], capture_output=True, text=True, timeout=120,
+                       cwd=root)
+    if not pt.check(r.returncode == 0, "pai up as nobody starts", r.stdout + r.stderr):
+        return
+    try:
+        pt.check("tasks:   run as uid 65534, like the agents" in r.stdout,
+                 "pai up as nobody: the banner says tasks run as its user", r.stdout)
+        url = "http://127.0.0.1:%d" % port
+        pw = open(os.path.join(data, "admin.password")).read().strip()
+        st, b = pt.Client(url).post("/api/v2/authn/basic/login",
+                                    {"username": "admin", "password": pw})
+        admin = pt.Client(url, b["token"])
+        st, b = e.submit(admin, job_text("asnobody", ["echo \"UID:$(id -u)\""]))
+        d = e.wait_state(admin, "admin~asnobody", ("SUCCEEDED", "FAILED"), 60)
+        out = stdout_of(admin, d)
+        pt.check(e.state(d) == "SUCCEEDED" and "UID:65534" in out,
+                 "pai up as nobody: its tasks run as nobody", (d.get("jobStatus"), out))
+    finally:
+        subprocess.run(as_nobody + ["down", "--data-dir", data], capture_output=True, timeout=120,
+                       cwd=root)
+
+
 if os.geteuid() != 0:
     pt.skip("hostile tasks", "needs root: an agent that is not root cannot change uid")
     pt.done()
 process_runtime()
 podman_runtime()
 root_opt_in()
+not_root()
 pt.done()
