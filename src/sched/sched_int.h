@@ -242,10 +242,10 @@ struct sched {
     uint32_t *scratch_stamp;
     int cap_scratch;
     /* invariant checks (opts.check; sched_check.c) */
-    bool post_pass;          /* nothing changed since the last complete pass */
-    uint64_t passes;         /* sched_schedule() calls */
-    uint64_t bind_ver;       /* bumped by every bind and unbind */
-    uint64_t health_ver;     /* bumped by every change of a node's health */
+    bool post_pass;      /* nothing changed since the last complete pass */
+    uint64_t passes;     /* sched_schedule() calls */
+    uint64_t bind_ver;   /* bumped by every bind and unbind */
+    uint64_t health_ver; /* bumped by every change of a node's health */
     /* sched_model_bind_safe(): the deficits at def_ver (sched_model.c) */
     uint64_t def_ver;
     int def_any, def_healthy;
