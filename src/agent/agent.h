@@ -23,6 +23,7 @@
 #include "agent/gpu.h"
 #include "agent/reconcile.h"
 #include "common/buf.h"
+#include "common/limits.h"
 #include "runtime/runtime.h"
 
 typedef struct {
@@ -68,6 +69,10 @@ typedef struct agent_node {
     int64_t memory_mb;
     gpu_set_t gpus;
     char log_url[256];
+    /* The node's credential (docs/agent-protocol.md, "Node identity"),
+     * kept in <dir>/node.credential (0600); "" until the server issued
+     * one: the join token (cfg->token) is presented instead. */
+    char cred[PAI_MAX_NODE_CRED + 1];
     agent_task_t **tasks;
     size_t ntasks, cap;
     int64_t known_seq;

@@ -6,6 +6,9 @@
  *   id       the attempt id (the escape is not reversible)
  *   monitor, task, exit   written by the runtime's monitor (runtime.h)
  *   acked    the server has recorded the end: do not report it again
+ *   <node dir>/node.credential  the node's credential (0600), issued by
+ *            the server at registration or rotation; without it the
+ *            agent presents the join token (cfg->token).
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are dropped after
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
@@ -111,6 +115,75 @@ static void random_hex(char *out, size_t bytes)
         close(fd);
     for (size_t i = 0; i < bytes; i++)
         snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+/* ---- the node's credential ---------------------------------------------- */
+
+#define CRED_FILE "node.credential"
+
+/* The Authorization header for the next syncs: the node's credential, else
+ * the join token. */
+static void set_auth(agent_node_t *n)
+{
+    const char *tok = *n->cred ? n->cred : (n->cfg->token ? n->cfg->token : "");
+    char *auth = str_printf("Authorization: Bearer %s", tok);
+    curl_slist_free_all(n->headers);
+    n->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    n->headers = curl_slist_append(n->headers, auth);
+    sodium_memzero(auth, strlen(auth));
+    free(auth);
+}
+
+static void cred_load(agent_node_t *n)
+{
+    char p[1100];
+    buf_t b;
+    snprintf(p, sizeof p, "%s/" CRED_FILE, n->dir);
+    buf_init(&b, PAI_MAX_NODE_CRED + 2);
+    if (buf_read_file(&b, p) == PAI_OK) {
+        str_copy(n->cred, buf_str(&b), sizeof n->cred);
+        n->cred[strcspn(n->cred, "\r\n")] = '\0';
+        if (*n->cred)
+            log_info("node=%s syncs with its credential (%s)", n->name, p);
+    }
+    buf_free(&b);
+}
+
+/* Keep a credential the server issued: durably first (the server counts it
+ * the node's once it is presented), then present it from the next sync. */
+static void cred_keep(agent_node_t *n, const char *cred)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/" CRED_FILE, n->dir);
+    int fd = -1;
+    if (fs_mkdir_p(n->dir, 0711) != PAI_OK ||
+        fs_write_atomic(p, cred, strlen(cred), 0600) != PAI_OK ||
+        (fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
+        /* Keep presenting what we have: the server issues again. */
+        log_error("node=%s cannot keep its credential in %s: %s", n->name, p, strerror(errno));
+    } else {
+        str_copy(n->cred, cred, sizeof n->cred);
+        set_auth(n);
+        log_info("node=%s credential issued by the server, kept in %s", n->name, p);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The server refused the node's credential (revoked by an admin, or
+ * replaced): forget it and register again with the join token, which the
+ * server allows only while no other credential of the node is in use. */
+static void cred_drop(agent_node_t *n)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/" CRED_FILE, n->dir);
+    log_warn("node=%s its credential was refused (revoked or replaced): registering again "
+             "with the join token",
+             n->name);
+    if (unlink(p) != 0 && errno != ENOENT)
+        log_warn("node=%s cannot remove %s: %s", n->name, p, strerror(errno));
+    sodium_memzero(n->cred, sizeof n->cred);
+    set_auth(n);
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -456,6 +529,8 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
         snprintf(p, sizeof(p), "%s/logs", n->dir);
         mkdir_p(p, 0700);
     }
+    if (!cfg->discover_only)
+        cred_load(n);
     n->easy = curl_easy_init();
     if (!n->easy)
         util_oom(); /* libcurl allocates with its own malloc */
@@ -463,10 +538,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
      * when given (a private CA or a self-signed certificate) */
     if (cfg->ca_file && *cfg->ca_file)
         curl_easy_setopt(n->easy, CURLOPT_CAINFO, cfg->ca_file);
-    char *auth = str_printf("Authorization: Bearer %s", cfg->token ? cfg->token : "");
-    n->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    n->headers = curl_slist_append(n->headers, auth);
-    free(auth);
+    set_auth(n);
     return PAI_OK;
 }
 
@@ -686,6 +758,8 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
         pai_error_free(&e);
         return PAI_E_PROTOCOL;
     }
+    if (r.credential && *r.credential && strcmp(r.credential, n->cred) != 0)
+        cred_keep(n, r.credential);
     int64_t old_seq = n->known_seq;
     n->progress = r.nack > 0;
     apply_acks(n, &r);
@@ -758,6 +832,9 @@ void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
     }
     n->sync_errors++;
     n->failures++;
+    if (code == CURLE_OK && (status == 401 || status == 403) && *n->cred && n->cfg->token &&
+        *n->cfg->token)
+        cred_drop(n);
     int64_t backoff = 100LL << (n->failures < 6 ? n->failures : 6);
     n->next_sync_ms = now + (backoff > 5000 ? 5000 : backoff);
     if (n->failures <= 3 || n->failures % 20 == 0)

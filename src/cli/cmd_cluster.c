@@ -7,6 +7,7 @@
  *        conditions, addresses}, pai: {usedGpus}}]}).  GPUs used come
  *        from pai.usedGpus, else capacity - allocatable of
  *        "nvidia.com/gpu"; the model from the "pai/sku" label.
+ * nodes revoke|rotate NODE: an admin's actions on a node's credential.
  * vcs:   GET /api/v2/virtual-clusters -> {vc: VirtualCluster}.
  */
 #include <stdio.h>
@@ -21,11 +22,16 @@ static const cli_opt_t list_opts[] = {
     {.name = "json", .help = "print the server's JSON"},
     {0},
 };
-static const cli_cmd_t nodes_cmd = {.name = "nodes",
-                                    .synopsis = "[--json]",
-                                    .summary =
-                                        "List the cluster's nodes with their GPUs used and free.",
-                                    .opts = list_opts};
+static const cli_cmd_t nodes_cmd = {
+    .name = "nodes",
+    .synopsis = "[--json] | revoke NODE | rotate NODE",
+    .summary = "List the cluster's nodes with their GPUs used and free.  Administrators: "
+               "`revoke NODE` makes every credential of the node stop working at once (its agent "
+               "registers again with the join token; a stolen credential is useless); `rotate "
+               "NODE` gives the node a new credential at its next sync, and the old one stops "
+               "working once the new one is used.",
+    .opts = list_opts,
+    .max_pos = 2};
 static const cli_cmd_t vcs_cmd = {.name = "vcs",
                                   .synopsis = "[--json]",
                                   .summary = "List virtual clusters with their share and GPU use.",
@@ -145,10 +151,43 @@ static void print_nodes(const json_t *j)
     cli_table_free(t);
 }
 
+/* `pai nodes revoke|rotate NODE`: DELETE /api/v2/cluster/nodes/{node}/credential
+ * or POST .../credential/rotate (docs/operations.md, "Node credentials"). */
+static int node_cred_main(const cli_args_t *a)
+{
+    bool revoke = strcmp(a->pos[0], "revoke") == 0;
+    cli_ctx_t c;
+    cli_resp_t r = {0};
+    int rc = cli_ctx_load(&c, true);
+    char *e = cli_escape(a->pos[1]);
+    char *path = str_printf("/api/v2/cluster/nodes/%s/credential%s", e, revoke ? "" : "/rotate");
+    if (rc == CLI_OK)
+        rc = cli_request(&c, revoke ? "DELETE" : "POST", path, NULL, NULL, 0, 0, &r);
+    if (rc == CLI_OK && cli_flag(a, "json"))
+        cli_print_json(r.json);
+    else if (rc == CLI_OK)
+        printf("%s\n", cli_jstr(r.json, "message"));
+    cli_resp_free(&r);
+    free(path);
+    free(e);
+    cli_ctx_free(&c);
+    return rc;
+}
+
 int cli_nodes_main(int argc, char **argv)
 {
-    return list_main(&nodes_cmd, argc, argv, "/api/v2/cluster/nodes", "/api/v2/kubernetes/nodes",
-                     print_nodes);
+    cli_args_t a;
+    bool done;
+    int rc = cli_args_parse(&nodes_cmd, argc, argv, &a, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    if (a.npos == 0 || (a.npos == 1 && strcmp(a.pos[0], "list") == 0))
+        return list_main(&nodes_cmd, argc, argv, "/api/v2/cluster/nodes",
+                         "/api/v2/kubernetes/nodes", print_nodes);
+    if (a.npos == 2 && (strcmp(a.pos[0], "revoke") == 0 || strcmp(a.pos[0], "rotate") == 0))
+        return node_cred_main(&a);
+    fprintf(stderr, "usage: pai nodes %s\n", nodes_cmd.synopsis);
+    return CLI_USAGE;
 }
 
 static void vc_row(cli_table_t *t, const char *name, const json_t *vc)

@@ -17,6 +17,7 @@
 #define PAI_MAX_NODE_GPUS     64u                 /* GPUs of one node (a 64-bit mask) */
 #define PAI_MAX_LOG_READ      (16u * 1024 * 1024) /* one log read through the API */
 #define PAI_MAX_NAME          255u                /* job, user, group, role names */
+#define PAI_MAX_NODE_CRED     128u                /* a node credential ("pn1." + 64 hex) */
 #define PAI_MAX_TASKS_PER_JOB 10000u
 #define PAI_MAX_TASK_ROLES    256u
 #define PAI_MAX_LOGIN_KEYS    16384u /* names (and addresses) the login throttle remembers */

@@ -4,8 +4,12 @@
  *
  * Procedure of one sync:
  *   1. decode the request (wire/agentwire.h: version, types, bounds);
- *      register or refresh the node (resources, health,
- *      last seen); a new, changed or returning node goes to the scheduler;
+ *      check the caller may sync as the node it names (nodecred.h: its own
+ *      credential, or the join token for a name without one in use;
+ *      refused with 403 and a log line otherwise); register or refresh
+ *      the node (resources, health, last seen); a new, changed or
+ *      returning node goes to the scheduler; issue a credential when the
+ *      check says so (stored by step 3's flush before it is sent);
  *   2. apply each reported task attempt: running -> lc_task_running;
  *      exited -> lc_task_exited (acked once persisted); reports about
  *      attempts that are not current on this node (stale, from before a
@@ -15,13 +19,16 @@
  *   4. answer at once when the node's seq is newer than known_seq or there
  *      are acks; otherwise wait on the node's condition variable until its
  *      desired set changes or wait_ms passes (bounded);
- *   5. the answer is the node's full desired set with env and commands.
+ *   5. the answer, in the agent's wire version, is the node's full
+ *      desired set with env and commands (never another node's tasks),
+ *      and the credential issued in step 1.
  *      A held poll superseded by a newer sync of the same node (the agent
  *      abandoned it to report a local change: one sync in flight per node)
  *      is answered at once without "tasks" and with seq = known_seq: no
  *      desired set is encoded for a closed connection, and the thread is
  *      free at once instead of at the next change or heartbeat.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,19 +280,29 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
     return n->poll_gen == gen;
 }
 
-/* The answer (mu held): the desired set unless superseded.  Takes acks. */
-static json_t *answer(engine_node_t *n, uint64_t seq, const char **acks, size_t nacks,
-                      bool superseded)
+/* What one answer carries besides the desired set. */
+typedef struct {
+    int version;       /* the agent's */
+    uint64_t seq;      /* the node's, or known_seq when superseded */
+    const char **acks; /* taken */
+    size_t nacks;
+    bool superseded;        /* no desired set */
+    const char *credential; /* issued by this sync, or NULL */
+} answer_t;
+
+/* The answer (mu held): the desired set unless superseded. */
+static json_t *answer(engine_node_t *n, const answer_t *a)
 {
     agentwire_resp_t m = {
-        .version = AGENTWIRE_VERSION,
-        .seq = seq,
-        .ack = acks,
-        .nack = nacks,
+        .version = a->version,
+        .seq = a->seq,
+        .ack = a->acks,
+        .nack = a->nacks,
         .heartbeat_ms = HEARTBEAT_MS,
+        .credential = a->credential,
     };
     json_t *hold = json_array();
-    if (!superseded)
+    if (!a->superseded)
         desired_set(n, &m, hold);
     json_t *out = agentwire_resp_encode(&m);
     agentwire_resp_clear(&m);
@@ -293,13 +310,35 @@ static json_t *answer(engine_node_t *n, uint64_t seq, const char **acks, size_t 
     return out;
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_t *e)
+/* Step 1's check (mu held): may the caller sync as the node it names?  A
+ * name never seen holds no credential. */
+static pai_err_t check_identity(engine_t *j, const agentwire_req_t *req, const char *credential,
+                                nodecred_verdict_t *v, pai_error_t *e)
+{
+    engine_assert_locked(j);
+    engine_node_t *n = nodes_find(j->nodes, req->node.name);
+    nodecred_t none = {0};
+    return nodecred_check(n ? &n->cred : &none, req->node.name, credential, req->version >= 2, v,
+                          e);
+}
+
+pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
+                            pai_error_t *e)
 {
     agentwire_req_t req;
+    nodecred_verdict_t verdict;
+    char issued[PAI_MAX_NODE_CRED + 1] = "";
     *resp = NULL;
     pai_err_t rc = agentwire_req_decode(body, &req, e);
     if (rc != PAI_OK)
         return rc;
+    engine_lock(j);
+    rc = check_identity(j, &req, credential, &verdict, e);
+    engine_unlock(j);
+    if (rc != PAI_OK) {
+        agentwire_req_clear(&req);
+        return rc;
+    }
     if (req.skipped)
         log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req.node.name,
                  req.skipped, req.skip_reason);
@@ -310,7 +349,23 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_
     json_t *gpus = req.node.has_gpus ? agentwire_gpus_encode(req.node.gpus, req.node.ngpus) : NULL;
 
     engine_lock(j);
+    /* Checked again under this lock: a concurrent sync of the same name
+     * may have registered it or used its credential meanwhile. */
+    if ((rc = check_identity(j, &req, credential, &verdict, e)) != PAI_OK) {
+        engine_unlock(j);
+        json_decref(gpus);
+        free(acks);
+        agentwire_req_clear(&req);
+        return rc;
+    }
     engine_node_t *n = register_node(j, &req.node, gpus);
+    if (verdict.issue) {
+        bool rotation = n->cred.state == NODECRED_ACTIVE;
+        nodecred_issue(&n->cred, issued);
+        log_info("node=%s %s", n->name,
+                 rotation ? "rotation: new credential issued" : "registered: credential issued");
+    }
+    n->dirty = n->dirty || verdict.issue || verdict.changed;
     uint64_t gen = ++n->poll_gen;
     pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
     for (size_t i = 0; i < req.ntasks; i++)
@@ -333,15 +388,43 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, json_t **resp, pai_error_
     if (dirty && engine_flush(j) != PAI_OK) {
         free(acks);
         agentwire_req_clear(&req);
+        sodium_memzero(issued, sizeof issued);
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
 
+    answer_t a = {.version = req.version,
+                  .acks = acks,
+                  .nacks = nacks,
+                  .credential = *issued ? issued : NULL};
     engine_lock(j);
-    if (nacks == 0 && n->seq <= known && !long_poll(j, n, known, gen, req.wait_ms))
-        *resp = answer(n, known, acks, nacks, true);
-    else
-        *resp = answer(n, n->seq, acks, nacks, false);
+    a.superseded = nacks == 0 && n->seq <= known && !long_poll(j, n, known, gen, req.wait_ms);
+    a.seq = a.superseded ? known : n->seq;
+    *resp = answer(n, &a);
     engine_unlock(j);
     agentwire_req_clear(&req); /* after the answer: acks point into it */
+    sodium_memzero(issued, sizeof issued);
     return PAI_OK;
+}
+
+pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai_error_t *e)
+{
+    pai_err_t rc = PAI_OK;
+    engine_lock(j);
+    engine_node_t *n = nodes_find(j->nodes, node);
+    if (!n) {
+        rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such node: %s", node);
+    } else if (revoke) {
+        nodecred_revoke(&n->cred);
+        n->dirty = true;
+        log_warn("node=%s credential revoked by an administrator", node);
+    } else if ((rc = nodecred_rotate(&n->cred)) != PAI_OK) {
+        pai_error_set(e, rc, "node %s holds no credential in use to rotate", node);
+    } else {
+        n->dirty = true;
+        log_info("node=%s credential rotation asked: issued at its next sync", node);
+    }
+    engine_unlock(j);
+    if (rc == PAI_OK && engine_flush(j) != PAI_OK)
+        rc = pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
+    return rc;
 }

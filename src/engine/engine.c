@@ -508,10 +508,10 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
         if (!node->dirty)
             continue;
         node->dirty = false;
-        json_t *rec =
-            xjson_pack("{ss ss? si sI ss* sO* ss*}", "name", node->name, "address", node->address,
-                       "cpus", node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model",
-                       node->gpu_model, "gpus", node->gpus, "log_url", node->log_url);
+        json_t *rec = xjson_pack(
+            "{ss ss? si sI ss* sO* ss* so}", "name", node->name, "address", node->address, "cpus",
+            node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model", node->gpu_model,
+            "gpus", node->gpus, "log_url", node->log_url, "cred", nodecred_encode(&node->cred));
         size_t at = b->n + b->nn++;
         b->texts[at] = json_dumps(rec, JSON_COMPACT);
         json_decref(rec);

@@ -152,8 +152,21 @@ PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name, pai_error_
 /* ---- agents ---- */
 
 /* One agent sync (docs/agent-protocol.md).  req is the parsed body; *resp a
- * new reference.  May block up to the request's wait_ms. */
-PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, json_t **resp, pai_error_t *e);
+ * new reference.  credential: the node credential the caller presented,
+ * NULL for the join token or an admin's login token; a sync it does not
+ * allow for the node the body names is refused (PAI_E_FORBIDDEN, logged;
+ * engine/nodecred.h says who may sync as whom).  May block up to the
+ * request's wait_ms. */
+PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, const char *credential,
+                                           json_t **resp, pai_error_t *e);
+
+/* An admin's action on a node's credential: revoke (every credential of
+ * the node stops working at once; the join token may register it again) or
+ * rotate (a new credential is issued at the node's next sync).  Stored
+ * before it returns.  PAI_E_NOT_FOUND for an unknown node; rotate:
+ * PAI_E_INVALID when the node holds no credential in use. */
+PAI_MUST_CHECK pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke,
+                                                pai_error_t *e);
 
 /* ---- virtual clusters (vcs.c) ---- */
 

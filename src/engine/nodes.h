@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "engine/lifecycle.h"
+#include "engine/nodecred.h"
 
 typedef enum { NODE_HEALTHY, NODE_LOST, NODE__COUNT } engine_node_state_t;
 
@@ -40,6 +41,7 @@ typedef struct engine_node {
     size_t nrefs, caprefs;
     pthread_cond_t cv; /* long-poll wake-up */
     uint64_t poll_gen; /* agentsync.c: syncs received (a newer one supersedes a held poll) */
+    nodecred_t cred;   /* the node's credential (hashes), persisted in its record */
 } engine_node_t;
 
 typedef struct nodes nodes_t;

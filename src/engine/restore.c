@@ -41,6 +41,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     n->memory_mb = json_integer_value(json_object_get(rec, "memory_mb"));
     n->gpus = json_incref(json_object_get(rec, "gpus"));
     n->ngpus = (int)json_array_size(n->gpus);
+    nodecred_decode(json_object_get(rec, "cred"), &n->cred);
     n->last_seen_ms = engine_mono_ms(j);
     engine_node_to_sched(j, n);
     engine_unlock(j);

@@ -118,15 +118,15 @@ json_t *engine_nodes_json(engine_t *j)
         snprintf(mem, sizeof mem, "%lldMi", (long long)n->memory_mb);
         json_array_append_new(
             items,
-            xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si}} s{si}}",
+            xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si ss}} s{si}}",
                        "metadata", "name", n->name, "labels", "pai/sku",
                        n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses",
                        "type", "InternalIP", "address", n->address ? n->address : "", "capacity",
                        "cpu", n->cpus, "memory", mem, "nvidia.com/gpu", n->ngpus, "conditions",
                        "type", "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False",
                        "nodeInfo", "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
-                       n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "pai", "usedGpus",
-                       used));
+                       n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "credential",
+                       nodecred_state_name(&n->cred), "pai", "usedGpus", used));
     }
     engine_unlock(j);
     free(st);

@@ -29,6 +29,7 @@
 #include "common/util.h"
 #include "server/auth_int.h"
 #include "server/config.h"
+#include "wire/agentwire.h"
 
 #define TOKEN_ID_BYTES     8
 #define TOKEN_SECRET_BYTES 24
@@ -373,7 +374,7 @@ static pai_err_t identify_token(auth_t *a, const char *tok, auth_ident_t *id)
 pai_err_t auth_identify(auth_t *a, const char *authorization, auth_ident_t *id)
 {
     memset(&id->who, 0, sizeof(id->who));
-    id->username[0] = id->token_id[0] = '\0';
+    id->username[0] = id->token_id[0] = id->node_cred[0] = '\0';
     if (!authorization || !*authorization)
         return PAI_OK;
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
@@ -387,6 +388,17 @@ pai_err_t auth_identify(auth_t *a, const char *authorization, auth_ident_t *id)
         id->who.authenticated = true;
         id->who.agent = true;
         id->who.username = id->username;
+        return PAI_OK;
+    }
+    /* A node credential: checked by the agent sync against the node the
+     * body names (engine/nodes.h), the only route an agent may call. */
+    if (str_has_prefix(tok, AGENTWIRE_CRED_PREFIX) && tlen <= PAI_MAX_NODE_CRED) {
+        str_copy(id->node_cred, tok, sizeof(id->node_cred));
+        str_copy(id->username, "pai-node", sizeof(id->username));
+        id->who.authenticated = true;
+        id->who.agent = true;
+        id->who.username = id->username;
+        id->who.node_credential = id->node_cred;
         return PAI_OK;
     }
     return identify_token(a, tok, id);

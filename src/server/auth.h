@@ -31,6 +31,7 @@ typedef struct {
     http_identity_t who;
     char username[PAI_MAX_NAME + 1];
     char token_id[64];
+    char node_cred[PAI_MAX_NODE_CRED + 1];
 } auth_ident_t;
 
 /* Identify the caller from an Authorization header value ("Bearer TOKEN";

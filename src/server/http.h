@@ -34,7 +34,7 @@ typedef enum {
     PERM_USER,    /* any valid token, user or application token */
     PERM_SESSION, /* a user's login token only (application tokens refused) */
     PERM_ADMIN,   /* a login token of an admin */
-    PERM_AGENT,   /* the cluster's agent token (or an admin's token) */
+    PERM_AGENT,   /* the join token, a node credential (or an admin's token) */
 } http_perm_t;
 
 /* Who is calling; filled by the auth layer before the handler runs. */
@@ -43,8 +43,12 @@ typedef struct {
     const char *username; /* NULL when anonymous */
     bool admin;
     bool app_token; /* an application token */
-    bool agent;     /* the agent token */
+    bool agent;     /* the agent (join) token or a node credential */
     const char *token_id;
+    /* A node credential ("pn1.<hex>"), not yet checked: the agent sync
+     * checks it against the node its body names (src/engine/nodes.h).
+     * NULL for every other caller. */
+    const char *node_credential;
 } http_identity_t;
 
 #define HTTP_MAX_PARAMS 8

@@ -2,7 +2,8 @@
  * mod_cluster.c - the "cluster" module: the agent protocol endpoint,
  * virtual clusters (list, detail, and run-time create / resize / delete
  * through vcs.c) and SKU types, and our equivalents of OpenPAI's
- * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList).
+ * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList), and
+ * an admin's revocation and rotation of a node's credential.
  *
  * The job engine (ctx->engine, owned by the jobs module) holds the nodes and
  * the scheduler; these handlers only read it or feed it agent syncs.
@@ -22,7 +23,7 @@ static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_res
     json_t *body = NULL, *out = NULL;
     pai_err_t rc = http_body_json(req, &body, e);
     if (rc == PAI_OK)
-        rc = engine_agent_sync(ctx->engine, body, &out, e);
+        rc = engine_agent_sync(ctx->engine, body, req->who.node_credential, &out, e);
     json_decref(body);
     if (rc == PAI_OK)
         http_reply_json(resp, 200, out);
@@ -125,6 +126,38 @@ static pai_err_t h_nodes(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
     return PAI_OK;
 }
 
+/* DELETE /api/v2/cluster/nodes/{node}/credential (revoke) and POST
+ * .../credential/rotate: an admin's actions on a node's credential
+ * (docs/operations.md, "Node credentials"). */
+static pai_err_t node_cred_action(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                  bool revoke, pai_error_t *e)
+{
+    const char *node = http_param(req, "node");
+    pai_err_t rc = engine_node_credential(ctx->engine, node, revoke, e);
+    if (rc != PAI_OK)
+        return rc;
+    log_info("node=%s credential %s by %s", node, revoke ? "revoked" : "rotation asked",
+             req->who.username ? req->who.username : "?");
+    char *m = str_printf(revoke ? "revoked the credential of node %s"
+                                : "node %s gets a new credential at its next sync",
+                         node);
+    http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
+    free(m);
+    return PAI_OK;
+}
+
+static pai_err_t h_node_revoke(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                               pai_error_t *e)
+{
+    return node_cred_action(ctx, req, resp, true, e);
+}
+
+static pai_err_t h_node_rotate(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                               pai_error_t *e)
+{
+    return node_cred_action(ctx, req, resp, false, e);
+}
+
 static pai_err_t h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     (void)e;
@@ -141,6 +174,8 @@ static const http_route_t cluster_routes[] = {
     {"GET", "/api/v2/virtual-clusters/{vc}/sku-types", h_vc_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/sku-types", h_skus, PERM_SESSION},
     {"GET", "/api/v2/cluster/nodes", h_nodes, PERM_SESSION},
+    {"DELETE", "/api/v2/cluster/nodes/{node}/credential", h_node_revoke, PERM_ADMIN},
+    {"POST", "/api/v2/cluster/nodes/{node}/credential/rotate", h_node_rotate, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/pods", h_pods, PERM_ADMIN},
     {NULL, NULL, NULL, PERM_ANON},

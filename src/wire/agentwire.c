@@ -168,7 +168,7 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
     json_t *o = json_object(), *tasks = json_array();
     for (size_t i = 0; i < m->ntasks; i++)
         json_array_append_new(tasks, report_encode(&m->tasks[i]));
-    set_int(o, "version", AGENTWIRE_VERSION);
+    set_int(o, "version", m->version ? m->version : AGENTWIRE_VERSION);
     set_new(o, "node", agentwire_node_encode(&m->node));
     set_int(o, "known_seq", (int64_t)m->known_seq);
     set_int(o, "wait_ms", m->wait_ms);
@@ -247,7 +247,8 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
     json_t *o = json_object(), *ack = json_array();
     for (size_t i = 0; i < m->nack; i++)
         json_array_append_new(ack, jstr_lossy(m->ack[i]));
-    set_int(o, "version", AGENTWIRE_VERSION);
+    int version = m->version ? m->version : AGENTWIRE_VERSION;
+    set_int(o, "version", version);
     set_int(o, "seq", (int64_t)m->seq);
     set_new(o, "ack", ack);
     if (m->has_tasks) {
@@ -257,6 +258,8 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
         set_new(o, "tasks", tasks);
     }
     set_int(o, "heartbeat_ms", m->heartbeat_ms);
+    if (m->credential && version >= 2)
+        set_str(o, "credential", m->credential);
     return o;
 }
 
@@ -408,15 +411,18 @@ static bool rd_version(const rd_t *r, const json_t *root, const char *side, int 
     const json_t *v = json_object_get(root, "version");
     if (!json_is_integer(v)) {
         char what[96];
-        snprintf(what, sizeof(what), "version is required (%s speaks %d)", side, AGENTWIRE_VERSION);
+        snprintf(what, sizeof(what), "version is required (%s speaks %d to %d)", side,
+                 AGENTWIRE_MIN_VERSION, AGENTWIRE_VERSION);
         return rd_fail(r, NULL, what);
     }
-    if (json_integer_value(v) != AGENTWIRE_VERSION) {
-        snprintf(r->err, r->errlen, "agent protocol version %lld not supported (%s speaks %d)",
-                 (long long)json_integer_value(v), side, AGENTWIRE_VERSION);
+    json_int_t got = json_integer_value(v);
+    if (got < AGENTWIRE_MIN_VERSION || got > AGENTWIRE_VERSION) {
+        snprintf(r->err, r->errlen,
+                 "agent protocol version %lld not supported (%s speaks %d to %d)", (long long)got,
+                 side, AGENTWIRE_MIN_VERSION, AGENTWIRE_VERSION);
         return false;
     }
-    *out = AGENTWIRE_VERSION;
+    *out = (int)got;
     return true;
 }
 
@@ -730,7 +736,9 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
     if (!rd_version(&r, root, "agent", &out->version) ||
         !rd_i64(&r, root, "seq", 0, (int64_t)1 << 53, &seq) || !rd_acks(&r, root, out) ||
         !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks) ||
-        !rd_i64(&r, root, "heartbeat_ms", 0, INT32_MAX, &out->heartbeat_ms))
+        !rd_i64(&r, root, "heartbeat_ms", 0, INT32_MAX, &out->heartbeat_ms) ||
+        (out->version >= 2 &&
+         !rd_str(&r, root, "credential", false, PAI_MAX_NODE_CRED, NULL, &out->credential)))
         goto fail;
     out->seq = (uint64_t)seq;
     out->has_tasks = tasks != NULL;

@@ -46,8 +46,18 @@
 
 #include "common/err.h"
 
-/* The protocol version both sides speak ("version" in every body). */
-#define AGENTWIRE_VERSION 1
+/* The protocol version ("version" in every body): encoders write
+ * AGENTWIRE_VERSION unless the message says otherwise (a server answers an
+ * agent in the agent's version); decoders accept AGENTWIRE_MIN_VERSION to
+ * AGENTWIRE_VERSION.  Version 2 added the node credential: the response's
+ * "credential" (docs/agent-protocol.md, "Node identity"). */
+#define AGENTWIRE_VERSION     2
+#define AGENTWIRE_MIN_VERSION 1
+
+/* A node credential is this prefix and 64 hex digits (32 random bytes),
+ * presented as "Authorization: Bearer pn1.<hex>"; the prefix tells it
+ * from the join token and user tokens before anything is looked up. */
+#define AGENTWIRE_CRED_PREFIX "pn1."
 
 /* ---- POST /api/v1/agent/sync: the request (agent -> server) ---------- */
 
@@ -172,12 +182,17 @@ typedef struct {
     agentwire_task_t *tasks;
     size_t ntasks;
     int64_t heartbeat_ms; /* 0 when absent */
+    /* Version 2: a node credential the server issued to this node (at
+     * registration or rotation); the agent keeps it and presents it from
+     * then on.  NULL when absent; never encoded in version 1. */
+    const char *credential;
     json_t *root;
 } agentwire_resp_t;
 
 /* ---- encoding and decoding --------------------------------------------- */
 
-/* The message as JSON.  New reference; never NULL. */
+/* The message as JSON, in m->version (0: AGENTWIRE_VERSION).  New
+ * reference; never NULL. */
 json_t *agentwire_req_encode(const agentwire_req_t *m);
 json_t *agentwire_resp_encode(const agentwire_resp_t *m);
 /* Parts of a request, for a side that shows or stores them (the
@@ -189,8 +204,9 @@ json_t *agentwire_gpus_encode(const agentwire_gpu_t *gpus, size_t n);
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which
  * the server answers 400; PAI_E_PROTOCOL for a response) e's message
- * names the field and *out is cleared.  A version other than
- * AGENTWIRE_VERSION is an error.  e may be NULL. */
+ * names the field and *out is cleared.  A version outside
+ * AGENTWIRE_MIN_VERSION..AGENTWIRE_VERSION is an error; out->version is
+ * the one read.  e may be NULL. */
 PAI_MUST_CHECK pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *e);
 PAI_MUST_CHECK pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t *e);
 /* Parse a response body (at most PAI_MAX_AGENT_MSG bytes) and decode it. */

@@ -70,7 +70,9 @@ class Fake:
                    and time.time() < deadline):
                 self.cv.wait(deadline - time.time())
             self.cv.notify_all()
-            return {"version": 1, "seq": n["seq"], "ack": ack,
+            # answered in the agent's version; no credential is issued, so
+            # the agent keeps presenting TOKEN (its join token)
+            return {"version": body["version"], "seq": n["seq"], "ack": ack,
                     "tasks": list(n["desired"].values()), "heartbeat_ms": 2000}
 
     def wait(self, pred, timeout=20):
@@ -107,7 +109,7 @@ def make_server(fake):
                 out, code = b'{"code":"NoApiError","message":"no"}', 404
             else:
                 body = json.loads(raw)
-                if body.get("version") != 1:
+                if body.get("version") not in (1, 2):
                     out, code = b'{"code":"InvalidParametersError","message":"v"}', 400
                 else:
                     out, code = json.dumps(fake.handle(body)).encode(), 200

@@ -248,7 +248,11 @@ while time.time() < t_end:
     threads_seen.append(threads_of(srv.proc.pid))
     if not restarted and tick >= t_restart:
         ag.kill9()
-        ag = e.agent(srv, "fl1")  # a fresh work dir: a new boot id
+        # the same work dir (the node's credential), a new log; a new boot id
+        old = ag
+        ag = pt.Proc(old.argv, os.path.join(pt.tmpdir("pai-e2e-fl1-"), "agent.log"))
+        ag.work_dir = old.work_dir
+        ag.spawn()
         t_agent = time.time()
         restarted = True
         watcher.start()

@@ -1,6 +1,7 @@
 /* test_agent.c - reconcile, GPU discovery parsers, the node's sync state. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -8,6 +9,7 @@
 #include "agent/reconcile.h"
 #include "common/util.h"
 #include "test.h"
+#include "wire/agentwire.h"
 
 static size_t count_kind(const rc_action_t *a, size_t n, rc_kind_t k)
 {
@@ -177,7 +179,7 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     node_task_event(&n, -1);
     n.tasks[0]->next_poll_ms = 0;
     json_t *req = node_sync_request(&n);
-    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), AGENTWIRE_VERSION);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 3);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "wait_ms")), 2000);
     CHECK_INT_EQ(json_array_size(json_object_get(json_object_get(req, "node"), "gpus")), 8);
@@ -211,13 +213,39 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     t0 = find_task(req, "u~j/0/r/1/0");
     CHECK_INT_EQ(json_integer_value(json_object_get(t0, "exit_code")), 143);
     json_decref(req);
-    CHECK(node_apply_response(&n, "{\"version\":2}", 13) == PAI_E_PROTOCOL);
+    CHECK(node_apply_response(&n, "{\"version\":3}", 13) == PAI_E_PROTOCOL);
     CHECK(node_apply_response(&n, "not json", 8) == PAI_E_PROTOCOL);
     node_free(&n);
     curl_multi_cleanup(m);
 }
 
-RUN_TESTS(reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
+TEST(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back)
+{
+    char dir[] = "/tmp/pai-test-cred-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.work_dir = dir;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "c1", runtime_find("hollow"), "http://x") == PAI_OK);
+    CHECK_STR_EQ(n.cred, "");
+    const char *resp = "{\"version\":2,\"seq\":1,\"credential\":\"pn1.0a0b\"}";
+    CHECK(node_apply_response(&n, resp, strlen(resp)) == PAI_OK);
+    CHECK_STR_EQ(n.cred, "pn1.0a0b");
+    char *path = str_printf("%s/node.credential", dir);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    node_free(&n);
+    agent_node_t again;
+    CHECK(node_init(&again, &cfg, "c1", runtime_find("hollow"), "http://x") == PAI_OK);
+    CHECK_STR_EQ(again.cred, "pn1.0a0b");
+    node_free(&again);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
+RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
+          reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
           reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,

@@ -37,7 +37,9 @@ static json_t *full_request(void)
          .finished_ms = 2000,
          .diagnostics = "killed"},
     };
+    /* Version 1, the first agents' JSON, which servers still read. */
     agentwire_req_t m = {
+        .version = 1,
         .node = {.name = "n1",
                  .address = "10.0.0.1",
                  .boot_id = "b1",
@@ -70,7 +72,7 @@ TEST(request_round_trips_field_for_field)
     json_t *j = full_request();
     agentwire_req_t r;
     CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
-    CHECK_INT_EQ(r.version, AGENTWIRE_VERSION);
+    CHECK_INT_EQ(r.version, 1);
     CHECK_STR_EQ(r.node.name, "n1");
     CHECK_STR_EQ(r.node.address, "10.0.0.1");
     CHECK_INT_EQ(r.node.cpus, 16);
@@ -175,7 +177,11 @@ static json_t *full_response(bool with_tasks)
          .cpu = 0.5},
     };
     const char *ack[] = {"alice~train1/0/worker/0/0"};
-    agentwire_resp_t m = {.seq = 18,
+    /* Version 1, as servers still answer version 1 agents: never with a
+     * credential, which that version does not have. */
+    agentwire_resp_t m = {.version = 1,
+                          .credential = "pn1.never-sent-in-version-1",
+                          .seq = 18,
                           .ack = ack,
                           .nack = 1,
                           .has_tasks = with_tasks,
@@ -346,14 +352,62 @@ TEST(unreadable_reports_are_skipped_and_counted)
 TEST(other_versions_are_refused_with_both_versions)
 {
     char err[256];
-    CHECK(decode_req_text("{\"version\":2,\"node\":{\"name\":\"n\"}}", err, sizeof(err)) ==
+    CHECK(decode_req_text("{\"version\":3,\"node\":{\"name\":\"n\"}}", err, sizeof(err)) ==
           PAI_E_INVALID);
-    CHECK_STR_EQ(err, "agent protocol version 2 not supported (server speaks 1)");
+    CHECK_STR_EQ(err, "agent protocol version 3 not supported (server speaks 1 to 2)");
     agentwire_resp_t r;
     const char *body = "{\"version\":0,\"seq\":1}";
     CHECK(parse_resp_text(body, strlen(body), &r, err, sizeof(err)) == PAI_E_PROTOCOL);
-    CHECK_STR_EQ(err, "agent protocol version 0 not supported (agent speaks 1)");
+    CHECK_STR_EQ(err, "agent protocol version 0 not supported (agent speaks 1 to 2)");
     CHECK(r.root == NULL && r.tasks == NULL);
+}
+
+TEST(version_1_response_has_no_credential)
+{
+    json_t *j = full_response(false);
+    CHECK(json_object_get(j, "credential") == NULL);
+    agentwire_resp_t r;
+    CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
+    CHECK_INT_EQ(r.version, 1);
+    CHECK(r.credential == NULL);
+    agentwire_resp_clear(&r);
+    json_decref(j);
+}
+
+TEST(version_2_response_carries_the_credential)
+{
+    agentwire_resp_t m = {.seq = 3, .heartbeat_ms = 5000, .credential = "pn1.0a1b"};
+    json_t *j = agentwire_resp_encode(&m);
+    char *a = dump(j);
+    CHECK_STR_EQ(a, "{\"version\":2,\"seq\":3,\"ack\":[],\"heartbeat_ms\":5000,"
+                    "\"credential\":\"pn1.0a1b\"}");
+    free(a);
+    agentwire_resp_t r;
+    CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
+    CHECK_INT_EQ(r.version, 2);
+    CHECK_STR_EQ(r.credential, "pn1.0a1b");
+    agentwire_resp_clear(&r);
+    json_decref(j);
+    /* a request encodes in version 2 unless told otherwise */
+    agentwire_req_t q = {.node = {.name = "n"}};
+    j = agentwire_req_encode(&q);
+    CHECK_INT_EQ(json_integer_value(json_object_get(j, "version")), AGENTWIRE_VERSION);
+    json_decref(j);
+}
+
+TEST(bad_credentials_in_a_response_are_refused)
+{
+    char err[256];
+    agentwire_resp_t r;
+    const char *body = "{\"version\":2,\"seq\":1,\"credential\":7}";
+    CHECK(parse_resp_text(body, strlen(body), &r, err, sizeof(err)) == PAI_E_PROTOCOL);
+    CHECK_STR_EQ(err, "credential: must be a string");
+    char *longer = xcalloc(PAI_MAX_NODE_CRED + 64, 1);
+    snprintf(longer, PAI_MAX_NODE_CRED + 64, "{\"version\":2,\"seq\":1,\"credential\":\"%0*d\"}",
+             (int)PAI_MAX_NODE_CRED + 1, 0);
+    CHECK(parse_resp_text(longer, strlen(longer), &r, err, sizeof(err)) == PAI_E_PROTOCOL);
+    CHECK_STR_CONTAINS(err, "credential: is longer than 128 characters");
+    free(longer);
 }
 
 TEST(malformed_responses_are_refused_naming_the_field)
@@ -461,4 +515,6 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           malformed_requests_are_refused_naming_the_field,
           unreadable_reports_are_skipped_and_counted, other_versions_are_refused_with_both_versions,
           malformed_responses_are_refused_naming_the_field, sizes_past_the_limits_are_refused,
-          diagnostics_with_broken_utf8_still_encode, state_names_round_trip)
+          diagnostics_with_broken_utf8_still_encode, state_names_round_trip,
+          version_1_response_has_no_credential, version_2_response_carries_the_credential,
+          bad_credentials_in_a_response_are_refused)

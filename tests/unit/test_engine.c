@@ -191,7 +191,7 @@ static json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
                   (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
     json_t *resp = NULL;
     pai_error_t err = PAI_ERROR_INIT;
-    pai_err_t rc = engine_agent_sync(r->e, req, &resp, &err);
+    pai_err_t rc = engine_agent_sync(r->e, req, NULL, &resp, &err);
     json_decref(req);
     if (rc != PAI_OK) {
         fprintf(stderr, "  sync %s: %s\n", a->name, pai_error_msg(&err));
@@ -506,7 +506,7 @@ TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
     json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
                             (json_int_t)a.seq, "wait_ms", 0, "tasks");
     json_t *resp = NULL;
-    CHECK(engine_agent_sync(r.e, req, &resp, NULL) == PAI_OK);
+    CHECK(engine_agent_sync(r.e, req, NULL, &resp, NULL) == PAI_OK);
     json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
     CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
     json_decref(req);
