@@ -7,6 +7,7 @@
 
 #define PAI_MAX_HTTP_BODY     (4u * 1024 * 1024)  /* REST request body */
 #define PAI_MAX_JOB_YAML      (4u * 1024 * 1024)  /* one job protocol document */
+#define PAI_MAX_COMMAND       (4u * 1024 * 1024)  /* one role's rendered script */
 #define PAI_MAX_CONFIG_FILE   (16u * 1024 * 1024) /* server / scheduler config file */
 #define PAI_MAX_YAML_NODES    200000u             /* nodes in one YAML document */
 #define PAI_MAX_YAML_DEPTH    64u                 /* nesting depth of a YAML document */

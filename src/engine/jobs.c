@@ -4,6 +4,9 @@
  *
  * Submission procedure:
  *   1. parse and validate the document (protocol/job.h), outside the lock;
+ *      render each role's commands and registry auth (secrets resolved): a
+ *      rendering that fails refuses the job, naming the role (never an
+ *      empty command or a dropped auth field);
  *   2. lock: refuse a duplicate name, reserve it (pending); unlock;
  *   3. commit the job record and its config in one store batch;
  *   4. lock: queue it in the scheduler and run a pass; a REFUSE means it can
@@ -25,38 +28,71 @@
 
 /* ---------------------------------------------------------------- submit */
 
-/* One auth field with `<% $secrets.x %>` (and other templates) resolved as
- * in the rendered command; NULL when absent or not renderable. */
-static json_t *auth_field(const job_spec_t *spec, const job_role_t *jr, const char *text)
+/* Why a role's rendering failed, in the submit's answer (400
+ * InvalidProtocolError), naming the role and, for auth, the field. */
+static pai_err_t render_error(pai_error_t *e, pai_err_t rc, const char *role, const char *what)
 {
-    char *out = NULL;
-    if (!text || job_render_string(spec, jr->name, text, true, &out) != PAI_OK)
-        return NULL;
-    json_t *s = json_string(out);
-    free(out);
-    return s;
+    if (rc == PAI_E_TOO_LARGE)
+        return pai_error_set(e, PAI_E_PROTOCOL,
+                             "taskRoles.%s: the rendered %s (parameters and secrets substituted) "
+                             "would be over the limit of %u bytes (%u MiB), or need too much "
+                             "template work",
+                             role, what, PAI_MAX_COMMAND, PAI_MAX_COMMAND >> 20);
+    return pai_error_set(e, PAI_E_PROTOCOL, "taskRoles.%s: the %s cannot be rendered: %s", role,
+                         what, pai_err_msg(rc));
 }
 
-/* The role's dockerimage registry auth as compact JSON (NULL when none). */
-static char *image_auth_json(const job_spec_t *spec, const job_role_t *jr)
+/* One auth field with `<% $secrets.x %>` (and other templates) resolved as
+ * in the rendered command into *out (NULL when absent).  A field that
+ * cannot be rendered fails the submission: never dropped silently. */
+static pai_err_t auth_field(const job_spec_t *spec, const job_role_t *jr, const char *key,
+                            const char *text, json_t **out, pai_error_t *e)
+{
+    char *s = NULL, what[64];
+    *out = NULL;
+    if (!text)
+        return PAI_OK;
+    pai_err_t rc = job_render_string(spec, jr->name, text, true, &s);
+    if (rc != PAI_OK) {
+        snprintf(what, sizeof what, "dockerimage auth.%s", key);
+        return render_error(e, rc, jr->name, what);
+    }
+    *out = json_string(s);
+    free(s);
+    return PAI_OK;
+}
+
+/* The role's dockerimage registry auth as compact JSON into *out (NULL when
+ * none). */
+static pai_err_t image_auth_json(const job_spec_t *spec, const job_role_t *jr, char **out,
+                                 pai_error_t *e)
 {
     const job_prereq_t *p = jr->docker_image;
+    *out = NULL;
     if (!p || !p->has_auth)
-        return NULL;
+        return PAI_OK;
     json_t *o = json_object();
     static const char *const keys[] = {"username", "password", "registryuri"};
     const char *vals[] = {p->auth_username, p->auth_password, p->auth_registryuri};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        json_t *v = auth_field(spec, jr, vals[i]);
+    pai_err_t rc = PAI_OK;
+    for (size_t i = 0; rc == PAI_OK && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = NULL;
+        rc = auth_field(spec, jr, keys[i], vals[i], &v, e);
         if (v)
             json_object_set_new(o, keys[i], v);
     }
-    char *text = json_dumps(o, JSON_COMPACT);
+    if (rc == PAI_OK)
+        *out = xjson_dumps(o, JSON_COMPACT);
     json_decref(o);
-    return text;
+    return rc;
 }
 
-static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_t *jr)
+/* The role as the engine keeps it, with its rendered script (secrets
+ * resolved) and registry auth.  A rendering that fails (over
+ * PAI_MAX_COMMAND, too much template work) fails the submission with the
+ * role named: a job never runs an empty command in place of its own. */
+static pai_err_t role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_t *jr,
+                                pai_error_t *e)
 {
     r->name = lc_str_dup(jr->name);
     r->instances = jr->instances;
@@ -72,16 +108,14 @@ static void role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_role_
         r->ports[p].label = lc_str_dup(jr->ports[p].name);
         r->ports[p].count = jr->ports[p].count;
     }
-    char *cmd = NULL;
-    if (job_render_commands(spec, jr->name, 0, true, &cmd) == PAI_OK)
-        r->command = cmd;
-    else
-        r->command = xstrdup("");
     if (jr->docker_image && jr->docker_image->uri)
         r->image = xstrdup(jr->docker_image->uri);
-    r->image_auth = image_auth_json(spec, jr);
     r->sku = jr->sku_type ? xstrdup(jr->sku_type) : NULL;
     r->pinned = jr->pinned_cell_id ? xstrdup(jr->pinned_cell_id) : NULL;
+    pai_err_t rc = job_render_commands(spec, jr->name, 0, true, &r->command);
+    if (rc != PAI_OK)
+        return render_error(e, rc, jr->name, "commands");
+    return image_auth_json(spec, jr, &r->image_auth, e);
 }
 
 /* Every role gets the job's storage mounts (compact JSON, NULL when none). */
@@ -95,8 +129,12 @@ static void set_mounts(lc_job_t *job, const json_t *mounts)
     free(text);
 }
 
-static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t now)
+/* The job as the engine keeps it into *out; PAI_E_PROTOCOL with the reason
+ * in e when a role cannot be rendered (*out NULL). */
+static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t now,
+                               lc_job_t **out, pai_error_t *e)
 {
+    pai_err_t rc = PAI_OK;
     lc_job_t *job = xcalloc(1, sizeof(*job));
     job->name = str_printf("%s~%s", user, spec->name);
     job->user_len = (uint16_t)strlen(user);
@@ -111,11 +149,16 @@ static lc_job_t *job_from_spec(const job_spec_t *spec, const char *user, int64_t
     job->nroles = (int)spec->n_roles;
     job->roles = xcalloc(spec->n_roles ? spec->n_roles : 1, sizeof(lc_role_t));
     for (size_t r = 0; r < spec->n_roles; r++) {
-        role_from_spec(&job->roles[r], spec, &spec->roles[r]);
+        if ((rc = role_from_spec(&job->roles[r], spec, &spec->roles[r], e)) != PAI_OK) {
+            lc_job_free(job);
+            *out = NULL;
+            return rc;
+        }
         if (spec->roles[r].task_retry_count > job->task_retry_count)
             job->task_retry_count = spec->roles[r].task_retry_count;
     }
-    return job;
+    *out = job;
+    return PAI_OK;
 }
 
 static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len)
@@ -289,8 +332,13 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         job_spec_free(spec);
         return rc;
     }
-    lc_job_t *job = job_from_spec(spec, user, engine_now_ms(j));
+    lc_job_t *job = NULL;
+    rc = job_from_spec(spec, user, engine_now_ms(j), &job, e);
     job_spec_free(spec);
+    if (rc != PAI_OK) {
+        json_decref(mounts);
+        return rc;
+    }
     set_mounts(job, mounts);
     json_decref(mounts);
     /* Copied while the job is private: once admitted, another request may

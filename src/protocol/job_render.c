@@ -23,7 +23,7 @@
 #include "protocol/job_internal.h"
 
 /* Bound on one rendered script: templates can repeat a large parameter. */
-#define JOB_MAX_SCRIPT (4u * 1024 * 1024)
+#define JOB_MAX_SCRIPT PAI_MAX_COMMAND
 
 /* ----------------------------------------------------------- templates */
 

@@ -487,6 +487,41 @@ TEST(restarted_engine_restores_jobs_states_and_running_tasks_without_running_twi
     rig_close(&r);
 }
 
+/* A role whose commands render past PAI_MAX_COMMAND refuses the job at
+ * submit, naming the role and the limit; nothing is created. */
+TEST(commands_rendered_over_the_limit_refuse_the_job_naming_the_role)
+{
+    rig_t r;
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    char *p = xcalloc(65537, 1), *refs = xcalloc(70 * 20 + 1, 1);
+    memset(p, 'x', 65536);
+    for (int i = 0; i < 70; i++)
+        memcpy(refs + i * 20, "<% $parameters.p %> ", 20);
+    char *yaml = str_printf("protocolVersion: 2\nname: huge\ntype: job\nparameters:\n  p: %s\n"
+                            "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                            "taskRoles:\n  wide:\n    instances: 1\n    dockerImage: img\n"
+                            "    resourcePerInstance: {gpu: 0, cpu: 1, memoryMB: 256}\n"
+                            "    commands:\n      - echo %s\n",
+                            p, refs);
+    char *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    CHECK(engine_submit(r.e, "alice", yaml, strlen(yaml), &full, &err) == PAI_E_PROTOCOL);
+    CHECK_STR_CONTAINS(pai_error_msg(&err), "taskRoles.wide: the rendered commands");
+    CHECK_STR_CONTAINS(pai_error_msg(&err), "4194304 bytes (4 MiB)");
+    CHECK(full == NULL);
+    pai_error_free(&err);
+    json_t *d = NULL;
+    CHECK(engine_detail(r.e, "alice~huge", -1, &d, NULL) == PAI_E_NO_JOB);
+    json_decref(d);
+    free(yaml);
+    free(p);
+    free(refs);
+    rig_close(&r);
+}
+
 /* ---------------------------------------------------------------- locking */
 
 /* A waiting job keeps its commands in the store only; the flush that stores
@@ -611,4 +646,5 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
+          commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
           lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
