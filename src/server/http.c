@@ -17,7 +17,8 @@
  * Connections: one thread each, waiting in poll(2) (no FD_SETSIZE ceiling);
  * every connection is admitted by common/connlimit.h, which bounds the idle
  * connections of each address and evicts idle ones when the server is full,
- * so a connection is held against eviction only while its handler runs.
+ * so a connection is held against eviction only while its handler runs or
+ * its streamed answer (http_reply_stream) is being sent.
  */
 #include "server/http.h"
 
@@ -85,6 +86,7 @@ struct http_server {
 typedef struct {
     buf_t body;
     bool too_large;
+    bool streaming; /* a streamed reply was queued: busy until on_completed */
     char *pathcopy;
     auth_ident_t ident;
 } reqstate_t;
@@ -215,8 +217,19 @@ const char *http_client_addr(const http_req_t *req, char *buf, size_t len)
     return buf;
 }
 
+/* Forget a streamed body that will not be sent (another reply replaces it). */
+static void stream_drop(http_resp_t *resp)
+{
+    if (resp->stream_free)
+        resp->stream_free(resp->stream_ud);
+    resp->stream = NULL;
+    resp->stream_ud = NULL;
+    resp->stream_free = NULL;
+}
+
 void http_reply_json(http_resp_t *resp, int status, json_t *j)
 {
+    stream_drop(resp);
     free(resp->body);
     resp->status = status;
     resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -230,6 +243,7 @@ void http_reply_json(http_resp_t *resp, int status, json_t *j)
 void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
                      size_t len)
 {
+    stream_drop(resp);
     free(resp->body);
     resp->status = status;
     resp->body = xmalloc(len + 1);
@@ -237,6 +251,20 @@ void http_reply_text(http_resp_t *resp, int status, const char *content_type, co
     resp->body[len] = '\0';
     resp->body_len = len;
     resp->content_type = content_type;
+}
+
+void http_reply_stream(http_resp_t *resp, int status, const char *content_type, http_stream_fn read,
+                       void (*free_ud)(void *ud), void *ud)
+{
+    stream_drop(resp);
+    free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->status = status;
+    resp->content_type = content_type;
+    resp->stream = read;
+    resp->stream_ud = ud;
+    resp->stream_free = free_ud;
 }
 
 void http_reply_err(http_resp_t *resp, const pai_error_t *e)
@@ -468,16 +496,61 @@ static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, ht
     pai_error_free(&err);
 }
 
+/* A streamed body as MHD's content reader (http_reply_stream). */
+typedef struct {
+    http_stream_fn read;
+    void *ud;
+    void (*free_ud)(void *ud);
+} stream_t;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream_t *st = cls;
+    (void)pos;
+    long n = st->read(st->ud, buf, max);
+    if (n > 0)
+        return (size_t)n < max ? (ssize_t)n : (ssize_t)max;
+    /* never 0: in thread-per-connection mode MHD would call again at once */
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    stream_t *st = cls;
+    if (st->free_ud)
+        st->free_ud(st->ud);
+    free(st);
+}
+
+/* The MHD response for resp; its body (or stream) moves into it. */
+static struct MHD_Response *make_response(http_resp_t *resp)
+{
+    struct MHD_Response *r;
+    if (resp->stream) {
+        stream_t *st = xmalloc(sizeof(*st));
+        *st = (stream_t){.read = resp->stream, .ud = resp->stream_ud, .free_ud = resp->stream_free};
+        resp->stream = NULL;
+        resp->stream_ud = NULL;
+        resp->stream_free = NULL;
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_read, st,
+                                              stream_free);
+        if (!r)
+            stream_free(st);
+        return r;
+    }
+    r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        free(resp->body);
+    resp->body = NULL;
+    return r;
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
                                  const char *cors_origin)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(resp->body);
+    struct MHD_Response *r = make_response(resp);
+    if (!r)
         return MHD_NO;
-    }
-    resp->body = NULL;
     if (resp->content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
@@ -494,6 +567,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
 
 static void resp_free(http_resp_t *resp)
 {
+    stream_drop(resp);
     free(resp->body);
     for (size_t i = 0; i < resp->nheaders; i++) {
         free(resp->headers[i][0]);
@@ -516,7 +590,9 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     else if (e)
         run_route(s, e, rs, &req, &resp);
     int status = resp.status;
+    bool stream = resp.stream != NULL;
     enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
+    rs->streaming = stream && ret == MHD_YES;
     resp_free(&resp);
     stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
     if (status >= 500)
@@ -580,17 +656,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     connlimit_conn_t *cc = ci ? ci->socket_context : NULL;
     connlimit_busy(s->admit, cc, true); /* a running handler is never evicted */
     enum MHD_Result ret = dispatch(s, conn, rs, url, method);
-    connlimit_busy(s->admit, cc, false);
+    if (!rs->streaming) /* nor a streaming answer: on_completed ends it */
+        connlimit_busy(s->admit, cc, false);
     return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    http_server_t *s = cls;
+    (void)toe;
     reqstate_t *rs = *con_cls;
     if (!rs)
         return;
+    if (rs->streaming) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        connlimit_busy(s->admit, ci ? ci->socket_context : NULL, false);
+    }
     buf_free(&rs->body);
     free(rs->pathcopy);
     free(rs);

@@ -13,10 +13,10 @@
  * (PAI_MAX_HTTP_BODY -> 413), and answers errors as OpenPAI does:
  * {"code": "NoJobError", "message": "..."} with the status from err.h.
  *
- * Errors: a handler answers a success itself (http_reply_json/_text) and
- * returns PAI_OK; on failure it fills its pai_error_t (err.h) and returns
- * the code, and the layer answers with http_reply_err(), the one function
- * that writes an error body.  No handler writes an error body itself.
+ * Errors: a handler answers a success itself (http_reply_json/_text, or
+ * http_reply_stream for a body too large to hold) and returns PAI_OK; on failure it fills its
+ * pai_error_t (err.h) and returns the code, and the layer answers with http_reply_err(), the one
+ * function that writes an error body.  No handler writes an error body itself.
  */
 #ifndef PAI_SERVER_HTTP_H
 #define PAI_SERVER_HTTP_H
@@ -66,6 +66,13 @@ typedef struct http_req {
     void *conn_; /* internal: the MHD connection */
 } http_req_t;
 
+/* A streamed body's source (http_reply_stream): called on the connection's
+ * thread each time the client can take more; it may block until it has
+ * bytes.  Writes at most max bytes to buf and returns how many (> 0), 0 at
+ * the end of the body, or -1 on a failure, which ends the body short (the
+ * client sees the connection close before the chunked body's end). */
+typedef long (*http_stream_fn)(void *ud, char *buf, size_t max);
+
 typedef struct {
     int status;
     char *body; /* owned, malloc'ed */
@@ -73,6 +80,9 @@ typedef struct {
     const char *content_type; /* static string */
     char *headers[8][2];      /* extra headers, owned */
     size_t nheaders;
+    http_stream_fn stream; /* set by http_reply_stream: the body comes from it */
+    void *stream_ud;       /* owned: stream_free(stream_ud) once the reply is done */
+    void (*stream_free)(void *ud);
 } http_resp_t;
 
 /* On failure: fill *e (pai_error_set) and return its code; resp untouched. */
@@ -99,6 +109,18 @@ const char *http_client_addr(const http_req_t *req, char *buf, size_t len);
 void http_reply_json(http_resp_t *resp, int status, json_t *j);
 void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
                      size_t len);
+/* A reply whose body is streamed (chunked, length unknown) from read(ud, ...)
+ * after the handler has returned PAI_OK, so a large body costs only a block
+ * of HTTP_STREAM_BLOCK bytes in the layer, never the whole body.  Takes
+ * ownership of ud: free_ud(ud) runs exactly once, when the body has ended,
+ * the client has gone, or the reply was never sent (free_ud may be NULL).
+ * The connection counts as busy while the body streams (it is never closed
+ * as idle to make room, common/connlimit.h).  Errors found before the reply
+ * is made still go through pai_error_t and http_reply_err; once the status
+ * is sent, a failure can only cut the body short (http_stream_fn). */
+#define HTTP_STREAM_BLOCK (64u * 1024)
+void http_reply_stream(http_resp_t *resp, int status, const char *content_type, http_stream_fn read,
+                       void (*free_ud)(void *ud), void *ud);
 /* The error reply: status pai_err_status(e->code), body
  * {"code": pai_err_code(e->code), "message": pai_error_msg(e)} plus the
  * fields of e->details, if any (e.g. "errors", the problems of a refused job). */

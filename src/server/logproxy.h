@@ -1,0 +1,52 @@
+/*
+ * logproxy.h - one task log read through the server: the agent's log server
+ * (src/agent/logsrv.c, GET {log_url}/logs/{attempt_id}/{kind}[?tail=N])
+ * streamed to the API client in constant memory.
+ *
+ * Life cycle, all on one HTTP connection thread (http.h: thread per
+ * connection, so blocking is allowed):
+ *   logproxy_open()  in the handler: connects and waits for the agent's
+ *                    status line and headers (bounded by LOGPROXY_OPEN_MS);
+ *                    any failure up to there is a pai_error_t, answered as
+ *                    OpenPAI's {code, message};
+ *   logproxy_read()  the body source given to http_reply_stream();
+ *   logproxy_free()  once, by the HTTP layer when the reply is done.
+ * Each reader holds at most LOGPROXY_BUF bytes of log (plus libcurl's
+ * receive buffer), whatever the log's size: the transfer from the agent is
+ * paused whenever the client has not taken what was already read.
+ */
+#ifndef PAI_SERVER_LOGPROXY_H
+#define PAI_SERVER_LOGPROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define LOGPROXY_BUF      (64u * 1024) /* log bytes held per reader */
+#define LOGPROXY_OPEN_MS  10000        /* connect + the agent's headers */
+#define LOGPROXY_STALL_MS 30000        /* no byte from the agent this long: the body is cut */
+
+typedef struct logproxy logproxy_t;
+
+typedef struct {
+    const char *log_url;    /* the node's log server, "http://host:port" */
+    const char *attempt_id; /* the task attempt's id on that node */
+    const char *kind;       /* "stdout", "stderr" or "all" */
+    bool tail;              /* only the last 64 KiB */
+    const char *token;      /* the agent token (Bearer) */
+} logproxy_req_t;
+
+/* Start the read and wait for the agent's answer.  PAI_OK: *out streams a
+ * 200 answer's body.  Otherwise *e says why: PAI_E_NO_TASK_LOG (the node has
+ * no such log), PAI_E_UNAVAILABLE (unreachable, no answer in time, or busy:
+ * the node answered 503; then *retry_after_s is its Retry-After, else 0). */
+PAI_MUST_CHECK pai_err_t logproxy_open(const logproxy_req_t *q, logproxy_t **out,
+                                       int *retry_after_s, pai_error_t *e);
+/* http_stream_fn over a logproxy_t: the next bytes of the log (blocks until
+ * some come), 0 at its end, -1 when the transfer failed or stalled. */
+long logproxy_read(void *lp, char *buf, size_t max);
+/* Abort the transfer if it still runs and free lp (NULL: nothing). */
+void logproxy_free(void *lp);
+
+#endif
