@@ -151,14 +151,14 @@ void engine_enqueue(engine_t *j, lc_job_t *job)
         roles[r] = (sched_role_t){
             job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
             job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
-    sched_request_t req = {job->name,
-                           job->vc,
-                           job_priority_value((job_priority_t)job->prio),
-                           true,
-                           false,
-                           job->submit_ms,
-                           roles,
-                           (size_t)job->nroles};
+    sched_request_t req = {.job_id = job->name,
+                           .vc = job->vc,
+                           .priority = job_priority_value((job_priority_t)job->prio),
+                           .gang = true,
+                           .lazy_preempt = false,
+                           .submit_ms = job->submit_ms,
+                           .roles = roles,
+                           .n_roles = (size_t)job->nroles};
     char err[256] = "";
     pai_err_t rc = sched_submit(j->sched, &req, err, sizeof err);
     if (rc != PAI_OK) {

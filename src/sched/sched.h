@@ -148,6 +148,11 @@ typedef struct {
     int64_t submit_ms;
     const sched_role_t *roles;
     size_t n_roles;
+    /* sched_restore() only: the job ran outside its VC's guarantee before the
+     * restart (sched_job_opportunistic(): a lazy preemption downgraded it);
+     * it is restored so instead of taking its VC's cells back.  Ignored by
+     * sched_submit(). */
+    bool opportunistic;
 } sched_request_t;
 
 /* Queue a request (copied).  Returns PAI_E_CONFLICT_JOB if the id is known,
@@ -231,6 +236,12 @@ typedef struct {
 PAI_MUST_CHECK pai_err_t sched_restore(sched_t *s, const sched_request_t *req,
                                        const sched_alloc_t *allocs, size_t n_allocs,
                                        bool *downgraded);
+
+/* Does the job run outside its VC's guarantee now (opportunistic priority,
+ * a lazy downgrade, or a restore that could not give it its cells)?  What a
+ * caller keeps across a restart (sched_request_t.opportunistic).  False for
+ * an unknown job. */
+bool sched_job_opportunistic(const sched_t *s, const char *job_id);
 
 /* ---- status --------------------------------------------------------- */
 

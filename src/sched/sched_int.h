@@ -278,10 +278,11 @@ enum {
 };
 int sched_model_pick_free_cell(sched_t *s, int type, int chain, unsigned flags);
 /* Bind cell c to virtual cell i of VC v when that leaves all VCs' virtual
- * cells bindable at once (sharing safety) and, while nodes are unhealthy,
- * dooms no more of them on healthy hardware; false (nothing bound) if not.
+ * cells bindable at once (sharing safety) and, with health while nodes are
+ * unhealthy, dooms no more of them on healthy hardware; false (nothing
+ * bound) if not.
  * Two counts over the cells (sched_check_deficit()) per call. */
-bool sched_model_bind_safe(sched_t *s, int v, int i, int c);
+bool sched_model_bind_safe(sched_t *s, int v, int i, int c, bool health);
 void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
 void sched_model_unbind(sched_t *s, int cell);
 int sched_model_bound_ancestor(const sched_t *s, int cell);

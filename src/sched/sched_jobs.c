@@ -451,27 +451,135 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
     return PAI_OK;
 }
 
+/* The end of cell c's subtree in the DFS-ordered cells. */
+static int subtree_end(const sched_t *s, int c)
+{
+    int e = c + 1;
+    while (e < s->n_cells && s->cells[e].depth > s->cells[c].depth)
+        e++;
+    return e;
+}
+
+/* Are all cells bound inside c bound to unpinned virtual cells of VC v? */
+static bool only_vc_below(const sched_t *s, int c, int v)
+{
+    for (int k = c + 1, e = subtree_end(s, c); k < e; k++) {
+        const cell_t *cl = &s->cells[k];
+        if (cl->bound_vc != SCHED_NONE &&
+            (cl->bound_vc != v || s->vcs[v].vcells[cl->bound_vcell].pinned))
+            return false;
+    }
+    return true;
+}
+
+/* VC v's bindings inside c give way to one binding of c itself (virtual cell
+ * i): restored jobs of one VC meet its larger cell piece by piece (a job on
+ * one node of a rack the VC had bound took a node-level cell first).  The
+ * tasks charged to the inner cells are charged to c.  False (nothing
+ * changed) when that would break sharing safety. */
+static bool restore_absorb(sched_t *s, int v, int i, int c)
+{
+    int e = subtree_end(s, c), used = 0, n = 0;
+    int *inner = xmalloc(sizeof(int) * (size_t)(e - c));
+    int *vcell = xmalloc(sizeof(int) * (size_t)(e - c));
+    int *vused = xmalloc(sizeof(int) * (size_t)(e - c));
+    for (int k = c + 1; k < e; k++)
+        if (s->cells[k].bound_vc == v) {
+            inner[n] = k, vcell[n] = s->cells[k].bound_vcell, vused[n] = s->cells[k].vc_used;
+            used += vused[n++];
+            sched_model_unbind(s, k);
+        }
+    bool ok = sched_model_bind_safe(s, v, i, c, false);
+    for (int k = 0; !ok && k < n; k++) {
+        sched_model_bind(s, v, vcell[k], inner[k]);
+        s->cells[inner[k]].vc_used = vused[k];
+    }
+    if (ok) {
+        s->cells[c].vc_used = used;
+        for (int slot = 0; slot < s->n_jobs; slot++) {
+            job_t *j = &s->jobs[slot];
+            for (int t = 0; j->state != SCHED_JOB_FREE && j->vc == v && t < j->n_tasks; t++)
+                if (j->tasks[t].cell > c && j->tasks[t].cell < e)
+                    j->tasks[t].cell = c;
+        }
+    }
+    free(inner), free(vcell), free(vused);
+    return ok;
+}
+
 /* Bind a free ancestor cell of node (the smallest first) to an unbound
  * virtual cell of VC v of its type, where that keeps every VC's cells
  * bindable (sharing safety: a restore after a configuration change must not
- * take what another VC's guarantee needs). */
+ * take what another VC's guarantee needs); a cell with v's own bindings
+ * inside absorbs them. */
 static bool restore_bind_for(sched_t *s, int v, int node)
 {
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent) {
-        if (s->cells[c].bound_below || sched_model_bound_ancestor(s, c) != SCHED_NONE)
+        if (sched_model_bound_ancestor(s, c) != SCHED_NONE ||
+            (s->cells[c].bound_below && !only_vc_below(s, c, v)))
             return false;
         vc_t *vc = &s->vcs[v];
         for (int i = 0; i < vc->n_vcells; i++) {
             vcell_t *vcl = &vc->vcells[i];
-            if (vcl->cell == SCHED_NONE && !vcl->pinned && vcl->type == s->cells[c].type &&
-                vcl->chain == s->cells[c].chain) {
-                if (!sched_model_bind_safe(s, v, i, c))
-                    break; /* try a larger cell */
-                sched_jobs_gc_note(s, v, c);
+            if (vcl->cell != SCHED_NONE || vcl->pinned || vcl->type != s->cells[c].type ||
+                vcl->chain != s->cells[c].chain)
+                continue;
+            bool ok = s->cells[c].bound_below ? restore_absorb(s, v, i, c)
+                                              : sched_model_bind_safe(s, v, i, c, false);
+            if (!ok)
+                break; /* try a larger cell */
+            sched_jobs_gc_note(s, v, c);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Does cell x hold a binding of VC v of type t? */
+static bool holds_binding(const sched_t *s, int x, int v, int t)
+{
+    for (int k = x + 1, e = subtree_end(s, x); k < e; k++)
+        if (s->cells[k].bound_vc == v && s->cells[k].type == t)
+            return true;
+    return false;
+}
+
+/* Free a virtual cell of VC v of type t in chain ch for a restore: a cell
+ * that an unbound larger virtual cell of v can bind absorbs v's bindings
+ * inside it, one of them of type t (smallest-first restores gave v's small
+ * cells to jobs inside what was one larger cell before the restart). */
+static bool restore_free_vcell(sched_t *s, int v, int t, int ch)
+{
+    vc_t *vc = &s->vcs[v];
+    for (int i = 0; i < vc->n_vcells; i++) {
+        const vcell_t *vcl = &vc->vcells[i];
+        if (vcl->cell != SCHED_NONE || vcl->pinned || vcl->chain != ch ||
+            s->types[vcl->type].level <= s->types[t].level)
+            continue;
+        for (int x = 0; x < s->n_cells; x++) {
+            const cell_t *cx = &s->cells[x];
+            if (cx->type != vcl->type || cx->chain != ch || cx->bound_vc != SCHED_NONE ||
+                !cx->bound_below || sched_model_bound_ancestor(s, x) != SCHED_NONE ||
+                !only_vc_below(s, x, v) || !holds_binding(s, x, v, t))
+                continue;
+            if (restore_absorb(s, v, i, x)) {
+                sched_jobs_gc_note(s, v, x);
                 return true;
             }
         }
     }
+    return false;
+}
+
+/* The guarantee of VC v at node for a restore: a cell bound to v holds it,
+ * or one is bound now, or v's other bindings make room for one. */
+static bool restore_cell_for(sched_t *s, int v, int node)
+{
+    if (charged_cell(s, node, v) != SCHED_NONE || restore_bind_for(s, v, node))
+        return true;
+    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (restore_free_vcell(s, v, s->cells[c].type, s->cells[c].chain))
+            return charged_cell(s, node, v) != SCHED_NONE || restore_bind_for(s, v, node);
     return false;
 }
 
@@ -481,7 +589,7 @@ static bool restore_guarantee(sched_t *s, job_t *j)
         sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->gpus == 0)
             continue;
-        if (charged_cell(s, t->node, j->vc) == SCHED_NONE && !restore_bind_for(s, j->vc, t->node))
+        if (!restore_cell_for(s, j->vc, t->node))
             return false;
         if (t->sku != SCHED_NONE && s->nodes[t->node].sku != t->sku)
             return false;
@@ -510,7 +618,9 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         return rc;
     }
     bool down = false;
-    if (j->vc == SCHED_NONE || j->refuse) {
+    if (r->opportunistic && j->vc != SCHED_NONE && !j->refuse) {
+        j->oppo = true; /* downgraded before the restart: stays so */
+    } else if (j->vc == SCHED_NONE || j->refuse) {
         j->vc = j->vc == SCHED_NONE ? sched_model_find_vc(s, "default") : j->vc;
         down = !j->oppo;
         j->oppo = true;
@@ -536,4 +646,10 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     s->post_pass = false;
     sched_check_after(s, "the restore", slot, false);
     return PAI_OK;
+}
+
+bool sched_job_opportunistic(const sched_t *s, const char *job_id)
+{
+    int slot = sched_strmap_get(&s->job_map, job_id);
+    return slot != SCHED_NONE && s->jobs[slot].oppo;
 }

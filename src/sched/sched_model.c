@@ -407,7 +407,7 @@ static void deficits(sched_t *s, int *any, int *healthy)
     *healthy = s->def_healthy;
 }
 
-bool sched_model_bind_safe(sched_t *s, int v, int i, int c)
+bool sched_model_bind_safe(sched_t *s, int v, int i, int c, bool health)
 {
     const cell_t *cl = &s->cells[c];
     if (cl->bad_below == 0 && (cl->parent == SCHED_NONE || s->cells[cl->parent].bound_below > 0)) {
@@ -421,7 +421,7 @@ bool sched_model_bind_safe(sched_t *s, int v, int i, int c)
     deficits(s, &before, &before_h);
     sched_model_bind(s, v, i, c);
     deficits(s, &after, &after_h);
-    if (after > before || after_h > before_h) {
+    if (after > before || (health && after_h > before_h)) {
         sched_model_unbind(s, c);
         return false;
     }

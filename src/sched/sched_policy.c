@@ -98,7 +98,7 @@ static int bind_checked(sched_t *s, int v, int i, int first)
     const vcell_t *vcl = &s->vcs[v].vcells[i];
     int tried[32], n = 0;
     for (int c = first; c != SCHED_NONE && n < (int)ARRAY_LEN(tried);) {
-        if (sched_model_bind_safe(s, v, i, c))
+        if (sched_model_bind_safe(s, v, i, c, true))
             return c;
         tried[n++] = c;
         /* the next candidate: hide those tried behind temporary marks */
@@ -401,7 +401,7 @@ bool sched_policy_try_lazy(sched_t *s, int slot)
             return false;
         int used = s->cells[c].vc_used;
         sched_model_unbind(s, c);
-        if (!sched_model_bind_safe(s, j->vc, i, q)) { /* moving would break sharing safety */
+        if (!sched_model_bind_safe(s, j->vc, i, q, true)) { /* moving would break sharing safety */
             sched_model_bind(s, j->vc, i, c);
             s->cells[c].vc_used = used;
             return false;

@@ -402,6 +402,9 @@ static bool step_health(scen_t *sc, const ynode_t *y)
 
 static bool step_restart(scen_t *sc, const ynode_t *y)
 {
+    for (int i = 0; i < sc->n_jobs; i++) /* what a server keeps for each running job */
+        sc->jobs[i].req.opportunistic =
+            sc->jobs[i].running && sched_job_opportunistic(sc->s, sc->jobs[i].id);
     sched_free(sc->s);
     const ynode_t *cl = ynode_get(y, "cluster");
     if (!build_cluster(sc, cl ? cl : ynode_get(sc->root, "cluster")))

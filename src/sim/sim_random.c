@@ -65,6 +65,7 @@ typedef struct {
     sched_role_t roles[R_MAX_ROLES];
     sched_request_t req;
     rjob_state_t state;
+    bool oppo; /* bound outside its VC's guarantee (as a BIND or a restore said) */
     sched_alloc_t allocs[R_MAX_TASKS];
     char alloc_roles[R_MAX_TASKS][8];
     int alloc_gpus[R_MAX_TASKS][SCHED_MAX_GPUS_PER_NODE];
@@ -338,7 +339,7 @@ static bool record_bind(rand_t *r, const sched_decision_t *d)
             (sched_alloc_t){j->alloc_roles[k], t->index, r->nodes[n], t->n_gpus, j->alloc_gpus[k]};
     }
     if (j->state == J_WAITING)
-        j->state = J_RUNNING;
+        j->state = J_RUNNING, j->oppo = d->opportunistic;
     return true;
 }
 
@@ -498,6 +499,9 @@ static bool build(rand_t *r)
 static bool ev_restart(rand_t *r)
 {
     emit(r, "  - {op: restart}\n");
+    for (int i = 0; i < R_MAX_JOBS; i++) /* what a server keeps for each running job */
+        r->jobs[i].req.opportunistic =
+            r->jobs[i].state != J_NONE && sched_job_opportunistic(r->s, r->jobs[i].id);
     sched_free(r->s);
     r->s = NULL;
     if (!build(r))
@@ -509,6 +513,10 @@ static bool ev_restart(rand_t *r)
             bool down;
             if (sched_restore(r->s, &j->req, j->allocs, j->n_allocs, &down) != PAI_OK)
                 return failf(r, "restore of %s refused", j->id);
+            /* (a guaranteed job may still come back opportunistic: the
+             * restore rebuilds bindings from where jobs run, see
+             * docs/scheduler.md "Differences from HiveD") */
+            j->oppo |= down;
             j->state = J_RUNNING;
         } else if (j->state == J_WAITING &&
                    sched_submit(r->s, &j->req, err, sizeof(err)) != PAI_OK) {
