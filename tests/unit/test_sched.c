@@ -254,7 +254,91 @@ TEST(summary_counts_preemptions_and_lazy_moves)
     sched_free(s);
 }
 
+TEST(lazy_downgrade_is_visible_and_survives_a_restore)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {1};
+    sched_opts_t o = {.check = true};
+    CHECK(sched_new_uniform(2, 8, 0, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
+    sched_role_t r = {.name = "w", .instances = 1, .gpus = 8};
+    sched_request_t lazy = {.job_id = "lazy",
+                            .vc = "a",
+                            .priority = 10,
+                            .gang = true,
+                            .lazy_preempt = true,
+                            .roles = &r,
+                            .n_roles = 1};
+    CHECK(sched_submit(s, &lazy, NULL, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 0, SCHED_BIND, "lazy"), 1);
+    CHECK(!sched_job_opportunistic(s, "lazy"));
+    CHECK(submit1(s, "prod", "a", 100, 1, 8, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 1, SCHED_BIND, "prod"), 1);
+    CHECK(sched_job_opportunistic(s, "lazy")); /* moved out of the guarantee */
+    CHECK(!sched_job_opportunistic(s, "prod"));
+    CHECK(!sched_job_opportunistic(s, "nobody"));
+    sched_node_status_t ns[2];
+    CHECK_INT_EQ(sched_node_status(s, ns, 2), 2);
+    sched_free(s);
+    /* restart: both restored where they ran, the downgraded one as such */
+    CHECK(sched_new_uniform(2, 8, 0, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
+    int g[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    sched_alloc_t on0 = {.role = "w", .node = ns[0].name, .n_gpus = 8, .gpus = g};
+    sched_alloc_t on1 = {.role = "w", .node = ns[1].name, .n_gpus = 8, .gpus = g};
+    bool lazy_on0 = ns[0].used_gpus == 8 && strcmp(ns[0].vc, "") == 0;
+    lazy.opportunistic = true;
+    bool down = true;
+    CHECK(sched_restore(s, &lazy, lazy_on0 ? &on0 : &on1, 1, &down) == PAI_OK);
+    CHECK(!down);
+    sched_role_t r2 = {.name = "w", .instances = 1, .gpus = 8};
+    sched_request_t prod = {
+        .job_id = "prod", .vc = "a", .priority = 100, .gang = true, .roles = &r2, .n_roles = 1};
+    CHECK(sched_restore(s, &prod, lazy_on0 ? &on1 : &on0, 1, &down) == PAI_OK);
+    CHECK(!down); /* it keeps the guarantee the lazy job gave up */
+    CHECK(sched_job_opportunistic(s, "lazy"));
+    CHECK_INT_EQ(sched_check_failures(s, NULL), 0);
+    sched_free(s);
+}
+
+TEST(checker_finds_nothing_wrong_in_a_fresh_or_busy_model)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a", "b"};
+    int nodes[] = {2, 1};
+    sched_opts_t o = {.check = true};
+    CHECK(sched_new_uniform(4, 8, 2, names, nodes, 2, &o, &s, NULL, 0) == PAI_OK);
+    sched_violation_t v[4];
+    CHECK_INT_EQ(sched_check(s, v, 4), 0);
+    CHECK(submit1(s, "g", "a", 10, 2, 8, 0) == PAI_OK);
+    CHECK(submit1(s, "o", "b", -1, 1, 4, 0) == PAI_OK);
+    CHECK_INT_EQ(pass(s, 0, SCHED_BIND, "g"), 1);
+    CHECK_INT_EQ(sched_check(s, v, 4), 0);
+    CHECK(sched_node_set_health(s, "node-00003", false) == PAI_OK);
+    CHECK(sched_release(s, "g") == PAI_OK);
+    CHECK_INT_EQ(sched_check(s, v, 4), 0);
+    const char *first = NULL;
+    CHECK_INT_EQ(sched_check_failures(s, &first), 0);
+    CHECK(first != NULL);
+    sched_free(s);
+}
+
+TEST(priorities_outside_hiveds_range_are_refused)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {1};
+    CHECK(sched_new_uniform(1, 8, 0, names, nodes, 1, NULL, &s, NULL, 0) == PAI_OK);
+    CHECK(submit1(s, "low", "a", -2, 1, 1, 0) == PAI_E_INVALID);
+    CHECK(submit1(s, "high", "a", 1001, 1, 1, 0) == PAI_E_INVALID);
+    CHECK(submit1(s, "oppo", "a", -1, 1, 1, 0) == PAI_OK);
+    CHECK(submit1(s, "top", "a", 1000, 1, 1, 0) == PAI_OK);
+    sched_free(s);
+}
+
 RUN_TESTS(every_reference_hived_config_loads, invalid_configs_are_refused_with_a_reason,
           derived_model_mixes_gpu_models_and_cpu_only_nodes,
           submit_rejects_duplicates_and_malformed_requests, latency_counters_use_the_injected_clock,
-          restore_rebuilds_usage_and_rejects_conflicts, summary_counts_preemptions_and_lazy_moves)
+          restore_rebuilds_usage_and_rejects_conflicts, summary_counts_preemptions_and_lazy_moves,
+          lazy_downgrade_is_visible_and_survives_a_restore,
+          checker_finds_nothing_wrong_in_a_fresh_or_busy_model,
+          priorities_outside_hiveds_range_are_refused)
