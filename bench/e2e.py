@@ -1,24 +1,34 @@
 #!/usr/bin/env python3
-"""bench/e2e.py - short-job throughput end to end and dispatch latency.
+"""bench/e2e.py - short-job throughput end to end, with its own yardstick.
 
 Starts a real `pai server` and NODES real `pai agent` processes (process
 runtime, GPUS simulated GPUs each) on loopback, submits JOBS one-task jobs
-(1 GPU, command `true`) from 4 client threads as fast as the API takes
-them, and waits until every job is SUCCEEDED.  Prints:
-  - submissions/s (API),
-  - end-to-end jobs/s (first submission -> last SUCCEEDED),
-  - dispatch latency p50/p99: task attempt created (bound to a node by the
-    scheduler) -> running (the agent's report), from the task timestamps,
-  - queueing p50/p99: job submitted -> task bound (the server's share).
+(command `true`) from 4 client threads, and waits until every job is
+SUCCEEDED.  In the same run, before and after, it measures the machine's
+baseline for the same work: JOBS bare `bash -c true` processes started
+PAR-way in parallel (xargs -P; PAR defaults to NODES, the number of agents
+starting tasks at once).  Prints the ratios first:
+  - throughput ratio: pai end-to-end jobs/s / bare starts/s,
+  - CPU ratio: pai host CPU per job / bare CPU per start, where pai's CPU
+    is the server's and the agents' (their monitors and tasks included:
+    utime+stime+cutime+cstime from /proc/PID/stat, over the run) and the
+    bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run;
+then the absolute figures: submissions/s, end-to-end jobs/s (first
+submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
+(bound -> running) and queueing (submit -> bound) p50/p99, the bench
+client's own CPU, the machine's CPU busy share and load average.
 Knobs: NODES (16), GPUS (8), JOBS (2000), RUNTIME (process), PAI_BIN,
-RATE (jobs/s to pace submissions at; 0, the default: as fast as possible);
-TEST_TMP puts the agents' work dirs and the server's store elsewhere (e.g.
-/dev/shm: each short task creates ~10 inodes on the agent side, which on a
-busy journal-less ext4 costs more CPU than the server's whole share);
-AGENT_TMP moves the agents' work dirs only.
+MIX (GPUs per job, cycled: "1" by default; "mix" is 1,1,1,1,2,2,2,4,4,8,
+or any comma list), RATE (jobs/s to pace submissions at: a steady stream;
+0, the default: a burst, as fast as the API takes them), PAR (bare-start
+parallelism), BASELINE (1; 0 skips it); TEST_TMP puts the agents' work dirs
+and the server's store elsewhere (e.g. /dev/shm); AGENT_TMP moves the
+agents' work dirs only.
 Run: make bench-e2e   (or python3 bench/e2e.py)"""
 
 import os
+import resource
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +45,11 @@ RUNTIME = os.environ.get("RUNTIME", "process")
 # RATE > 0 paces submissions at RATE jobs/s in total (latency at a steady
 # load, not a burst that saturates the cores); 0 submits as fast as possible.
 RATE = float(os.environ.get("RATE", "0"))
+MIX_SPEC = os.environ.get("MIX", "1")
+MIX = [int(x) for x in ("1,1,1,1,2,2,2,4,4,8" if MIX_SPEC == "mix" else MIX_SPEC).split(",")]
+PAR = int(os.environ.get("PAR", str(NODES)))
+BASELINE = os.environ.get("BASELINE", "1") != "0"
+HZ = os.sysconf("SC_CLK_TCK")
 
 
 def pct(v, p):
@@ -42,7 +57,52 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else -1
 
 
+def proc_cpu_s(pid):
+    """utime+stime+cutime+cstime of pid in seconds (its reaped children too)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / HZ
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy():
+    """(busy, total) jiffies of the whole machine (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bare(n, par):
+    """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per start)."""
+    c0, t0 = children_cpu(), time.time()
+    subprocess.run("seq %d | xargs -P %d -n 1 bash -c true" % (n, par), shell=True,
+                   stdout=subprocess.DEVNULL, check=True)
+    wall, cpu = time.time() - t0, children_cpu() - c0
+    return n / wall, cpu / n
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return "%d CPUs (%s)" % (os.cpu_count() or 0, model)
+
+
 def main():
+    base = []
+    if BASELINE:
+        base.append(bare(JOBS, PAR))
     srv = pt.start_server(extra_args=["--log-level", "warn"])
     c = srv.client(srv.admin_token)
     if os.environ.get("AGENT_TMP"):  # the agents' work dirs only (not the store)
@@ -53,6 +113,11 @@ def main():
         print("bench-e2e: agents did not register")
         return 1
     errors = []
+    pids = [srv.proc.pid] + [a.proc.pid for a in agents]
+    cpu0 = sum(proc_cpu_s(p) for p in pids)
+    srv_cpu0 = proc_cpu_s(pids[0])
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    busy0, load0 = machine_busy(), os.getloadavg()[0]
     t0 = time.time()
 
     def submitter(lo, hi):
@@ -62,7 +127,8 @@ def main():
                 delay = t0 + n * 4.0 / RATE - time.time()
                 if delay > 0:
                     time.sleep(delay)
-            st, b = e.submit(cl, e.job_yaml("b%05d" % k, [e.role("main", "true", gpu=1)]))
+            g = MIX[k % len(MIX)]
+            st, b = e.submit(cl, e.job_yaml("b%05d" % k, [e.role("main", "true", gpu=g)]))
             if st != 202:
                 errors.append((st, b))
 
@@ -73,7 +139,7 @@ def main():
     for th in ths:
         th.join()
     t_sub = time.time() - t0
-    last = 0
+    loads = [os.getloadavg()[0]]
     while True:
         st, b = c.get("/api/v2/jobs?limit=50000")
         js = b if isinstance(b, list) else (b or {}).get("data", [])
@@ -85,30 +151,64 @@ def main():
             return 1
         # Each poll lists every job (server CPU the jobs compete for): 4/s.
         time.sleep(0.25)
+        loads.append(os.getloadavg()[0])
+    time.sleep(0.3)  # the agents reap their last monitors
+    cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
+    srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    busy1 = machine_busy()
+    client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    busy_share = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
     t_all = max(j.get("completedTime") or 0 for j in done) / 1000.0 - (
         min(j.get("submissionTime") or 1e18 for j in done) / 1000.0)
-    dispatch, queue = [], []
+    if BASELINE:
+        base.append(bare(JOBS, PAR))
+    dispatch, queue, wait = [], [], []
     for k in range(JOBS):
         d = e.detail(c, "admin~b%05d" % k)
         ts = e.tasks(d, "main")
         if not ts or not ts[0].get("currentAttemptLaunchedTime"):
             continue
         t = ts[0]
+        sub = d["jobStatus"]["submissionTime"]
         dispatch.append(t["currentAttemptLaunchedTime"] - t["currentAttemptCreatedTime"])
-        queue.append(t["currentAttemptCreatedTime"] - d["jobStatus"]["submissionTime"])
+        queue.append(t["currentAttemptCreatedTime"] - sub)
+        wait.append(t["currentAttemptLaunchedTime"] - sub)
+    for a in agents:
+        a.stop()
+    srv.stop()
     failed = len([j for j in done if j.get("state") != "SUCCEEDED"])
-    print("bench-e2e: %d nodes x %d GPUs, runtime %s, %d jobs (%d not SUCCEEDED, %d submit "
-          "errors)" % (NODES, GPUS, RUNTIME, JOBS, failed, len(errors)))
-    print("  submissions/s          %8.1f" % (JOBS / t_sub))
+    rate = JOBS / t_all
+    print("bench-e2e: %d nodes x %d GPUs, runtime %s, %d jobs, GPUs per job %s, %s (%d not "
+          "SUCCEEDED, %d submit errors)" % (NODES, GPUS, RUNTIME, JOBS, MIX_SPEC,
+                                            "steady %g jobs/s" % RATE if RATE > 0 else "burst",
+                                            failed, len(errors)))
+    print("  machine: %s; load average %.1f at the start, %.1f-%.1f during the run; CPU busy "
+          "%.0f%% (all processes, shared machine)" % (machine(), load0, min(loads), max(loads),
+                                                      100 * busy_share))
+    if BASELINE:
+        b_rate = sum(r for r, _ in base) / len(base)
+        b_cpu = sum(c_ for _, c_ in base) / len(base)
+        print("  throughput ratio       %8.2f   (pai jobs/s / bare starts/s)" % (rate / b_rate))
+        print("  CPU ratio              %8.2f   (pai host CPU per job / bare CPU per start)"
+              % (cpu / JOBS / b_cpu))
+        print("  bare starts/s          %8.1f   (%d x `bash -c true`, %d-way: before %.1f, "
+              "after %.1f)" % (b_rate, JOBS, PAR, base[0][0], base[-1][0]))
+        print("  bare CPU per start ms  %8.2f   (before %.2f, after %.2f)"
+              % (1000 * b_cpu, 1000 * base[0][1], 1000 * base[-1][1]))
     print("  end-to-end jobs/s      %8.1f   (first submission -> last SUCCEEDED: %.2f s)"
-          % (JOBS / t_all, t_all))
+          % (rate, t_all))
+    print("  pai CPU per job ms     %8.2f   (server %.2f + agents with their monitors and tasks "
+          "%.2f; the bench client %.2f)" % (1000 * cpu / JOBS, 1000 * srv_cpu / JOBS,
+                                            1000 * (cpu - srv_cpu) / JOBS,
+                                            1000 * client_cpu / JOBS))
+    print("  submissions/s          %8.1f" % (JOBS / t_sub))
+    print("  wait ms p50/p95/p99    %5d / %d / %d   (submission -> running)"
+          % (pct(wait, 0.5), pct(wait, 0.95), pct(wait, 0.99)))
     print("  dispatch ms p50/p99    %5d / %d   (task bound -> agent reports running)"
           % (pct(dispatch, 0.5), pct(dispatch, 0.99)))
     print("  queueing ms p50/p99    %5d / %d   (submission -> task bound)"
           % (pct(queue, 0.5), pct(queue, 0.99)))
-    for a in agents:
-        a.stop()
-    srv.stop()
     return 0
 
 

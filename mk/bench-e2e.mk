@@ -1,6 +1,7 @@
-# mk/bench-e2e.mk - end-to-end short-job throughput and dispatch latency
+# mk/bench-e2e.mk - end-to-end short-job throughput and dispatch latency,
+# with the machine's bare-start baseline measured in the same run
 # (16 agents x 8 simulated GPUs, process runtime; docs/benchmarks.md).
-#   make bench-e2e            JOBS=2000 NODES=16 GPUS=8 RUNTIME=process
+#   make bench-e2e            JOBS=2000 NODES=16 GPUS=8 RUNTIME=process MIX=mix RATE=0
 .PHONY: bench bench-e2e
 bench: bench-e2e
 bench-e2e: $(BUILD)/pai
