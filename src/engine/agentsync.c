@@ -332,13 +332,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     pai_err_t rc = agentwire_req_decode(body, &req, e);
     if (rc != PAI_OK)
         return rc;
-    engine_lock(j);
-    rc = check_identity(j, &req, credential, &verdict, e);
-    engine_unlock(j);
-    if (rc != PAI_OK) {
-        agentwire_req_clear(&req);
-        return rc;
-    }
+
     if (req.skipped)
         log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req.node.name,
                  req.skipped, req.skip_reason);
@@ -349,8 +343,10 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     json_t *gpus = req.node.has_gpus ? agentwire_gpus_encode(req.node.gpus, req.node.ngpus) : NULL;
 
     engine_lock(j);
-    /* Checked again under this lock: a concurrent sync of the same name
-     * may have registered it or used its credential meanwhile. */
+    /* Once, under the lock that registers: a concurrent sync of the same
+     * name may register it or use its credential; what the check changes
+     * (a credential used for the first time, a rotation completed) is
+     * persisted by the flush below. */
     if ((rc = check_identity(j, &req, credential, &verdict, e)) != PAI_OK) {
         engine_unlock(j);
         json_decref(gpus);

@@ -140,6 +140,9 @@ pt.check(wait_for(lambda: cred_state("ni-a") == "active", 30),
 pt.check(run_job("ni-2") == "SUCCEEDED", "and the agent keeps running jobs")
 st, b = sync(join, "ni-a")
 pt.check(st == 403, "after a server restart the join token is still refused for ni-a", (st, b))
+st, b = sync(join, "ni-b")
+pt.check(st == 403, "and for ni-b, whose credential was used once before the restart "
+         "(its first use is stored)", (st, b))
 agent.stop()
 agent.spawn()
 pt.check(wait_for(lambda: "syncs with its credential" in agent.log()),
@@ -161,6 +164,12 @@ pt.check(new_a and new_a.startswith("pn1."),
          "the agent gets a new credential at its next sync and uses it", node_info("ni-a"))
 st, b = sync(cred_a, "ni-a")
 pt.check(st == 403, "the rotated-out credential is refused", (st, b))
+srv.restart()
+c = srv.client(srv.admin_token)
+env["PAI_TOKEN"] = srv.admin_token
+st, b = sync(cred_a, "ni-a")
+pt.check(st == 403, "after a server restart the rotated-out credential is still refused "
+         "(the completed rotation is stored)", (st, b))
 pt.check(run_job("ni-4") == "SUCCEEDED", "jobs run with the new credential")
 r = subprocess.run([pt.PAI_BIN, "nodes", "rotate", "ni-none"], env=env, capture_output=True,
                    text=True)
