@@ -250,10 +250,13 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
     }
     if (have)
         cands_free(&cands);
-    int fg = q - vc->used_gpus;
+    int dying = sched_reasons_dying_gpus(s, j->vc, j->sku);
+    int fg = q - vc->used_gpus - dying;
     const char *sk = sched_reasons_gpu_label(s, j);
     put(o, "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
         fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
+    if (dying)
+        put(o, "; %d held by preempted jobs still stopping", dying);
     if (doomed)
         put(o, "; %d %s of the guarantee are doomed (no healthy free cell to bind)", doomed, sk);
 }

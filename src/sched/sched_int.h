@@ -347,6 +347,9 @@ void sched_reasons_cluster_gpus(const sched_t *s, int sku, int *total, int *free
 /* The job's SKU, else its VC's when all its cells have one ("A100"), else "GPUs". */
 const char *sched_reasons_gpu_label(const sched_t *s, const job_t *j);
 const char *sched_reasons_sku_name(const sched_t *s, int sku);
+/* GPUs (of a SKU) that opportunistic jobs preempted for VC v's jobs still
+ * hold: not free, though outside the VC's guaranteed usage.  O(jobs). */
+int sched_reasons_dying_gpus(const sched_t *s, int v, int sku);
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j);
 /* Set the job's wait reason (unless quiet_waits). */

@@ -92,6 +92,21 @@ static void cluster_caps(sched_t *s, int sku, int *total, int *max_node, int *ma
     *max_cpus = s->cap_max_cpus;
 }
 
+int sched_reasons_dying_gpus(const sched_t *s, int v, int sku)
+{
+    int n = 0;
+    for (int slot = 0; slot < s->n_jobs; slot++) {
+        const job_t *d = &s->jobs[slot];
+        if (d->state != SCHED_JOB_DYING || !d->oppo || d->dying_for == SCHED_NONE ||
+            s->jobs[d->dying_for].vc != v)
+            continue;
+        for (int i = 0; i < d->n_tasks; i++)
+            if (d->tasks[i].bound && (sku == SCHED_NONE || s->nodes[d->tasks[i].node].sku == sku))
+                n += d->tasks[i].gpus;
+    }
+    return n;
+}
+
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j)
 {
@@ -149,11 +164,15 @@ void sched_reasons_wait(sched_t *s, job_t *j)
     }
     const vc_t *vc = &s->vcs[j->vc];
     int q = vc_quota(s, j->vc, j->sku);
-    int fg = q - vc->used_gpus;
+    int dying = sched_reasons_dying_gpus(s, j->vc, j->sku);
+    int fg = q - vc->used_gpus - dying;
     int n = snprintf(j->reason, sizeof(j->reason),
                      "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
                      fg < 0 ? 0 : fg, q, sk, j->n_tasks, j->n_tasks == 1 ? "" : "s",
                      j->max_task_gpus, sk);
+    if (dying && n > 0 && (size_t)n < sizeof(j->reason))
+        n += snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
+                      "; %d held by preempted jobs still stopping", dying);
     if (s->doomed_hit && n > 0 && (size_t)n < sizeof(j->reason))
         n += snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
                       "; part of the guarantee is doomed (no healthy free cell to bind)");
