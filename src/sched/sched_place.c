@@ -163,8 +163,8 @@ static int node_capacity(const sched_t *s, const attempt_t *at, const sched_mnod
     if (t->gpus == 0)
         return 1;
     int usable = 0;
-    if (at->mode == MODE_FREE)
-        usable = n->ngpu - n->used;
+    if (at->mode == MODE_FREE) /* less what this attempt's earlier groups took */
+        usable = n->ngpu - n->used - (n->claim_stamp == at->stamp ? n->claim_gpus : 0);
     else
         for (int g = 0; g < n->ngpu; g++)
             usable += gpu_cost(s, at, n, g) > 0;
