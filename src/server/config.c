@@ -205,6 +205,12 @@ static const opt_t options[] = {
      .help = "CORS: origins (scheme://host[:port], separated by commas) whose pages may call the "
              "API from a browser, or * for any (OpenPAI's); empty: no CORS (the portal is "
              "served by the server itself and needs none)"},
+    {.name = "log_read_access",
+     .type = OPT_STR,
+     .off = O(log_read_access),
+     .def = "owner",
+     .help = "who may read a job's task logs: owner (the job's owner and admins; sharing with "
+             "other users is not implemented yet) or all (any user, as in OpenPAI)"},
     {.name = "metrics_history_interval_s",
      .type = OPT_INT,
      .off = O(metrics_history_interval_s),
@@ -453,6 +459,22 @@ static void set_defaults(server_config_t *cfg)
     cfg->config_file = xstrdup("");
 }
 
+/* The options whose value is one of a few words. */
+static pai_err_t check_choices(const server_config_t *cfg, char *err, size_t errlen)
+{
+    if (log_level_parse(cfg->log_level) < 0) {
+        snprintf(err, errlen, "log_level: '%s' is not one of error, warn, info, debug",
+                 cfg->log_level);
+        return PAI_E_INVALID;
+    }
+    if (strcmp(cfg->log_read_access, "owner") != 0 && strcmp(cfg->log_read_access, "all") != 0) {
+        snprintf(err, errlen, "log_read_access: '%s' is not one of owner, all",
+                 cfg->log_read_access);
+        return PAI_E_INVALID;
+    }
+    return PAI_OK;
+}
+
 /* 1: --help, 2: --help-markdown (the table for docs/configuration.md). */
 static int wants_help(int argc, char **argv)
 {
@@ -489,12 +511,8 @@ pai_err_t server_config_load(int argc, char **argv, server_config_t **out, char 
         goto out;
     if ((rc = apply_flags(cfg, argc, argv, false, err, errlen)) != PAI_OK)
         goto out;
-    if (log_level_parse(cfg->log_level) < 0) {
-        snprintf(err, errlen, "log_level: '%s' is not one of error, warn, info, debug",
-                 cfg->log_level);
-        rc = PAI_E_INVALID;
+    if ((rc = check_choices(cfg, err, errlen)) != PAI_OK)
         goto out;
-    }
     *out = cfg;
     cfg = NULL;
 out:

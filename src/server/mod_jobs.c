@@ -6,7 +6,9 @@
  *
  * Permissions (OpenPAI's): any caller with a user or application token lists
  * and reads jobs and submits its own; only the owner or an admin stops, tags
- * or deletes a job.  Paths name a job "{user}~{job}" in one segment.
+ * or deletes a job.  Task logs: the owner and admins, or anyone with
+ * log_read_access "all" (OpenPAI's rule).  Paths name a job "{user}~{job}"
+ * in one segment.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,18 @@ static pai_err_t may_change(server_ctx_t *ctx, const http_req_t *req, const char
         return pai_error_set(e, PAI_E_FORBIDDEN, "User %s is not allowed to %s job %s.",
                              req->who.username, what, name);
     return PAI_OK;
+}
+
+/* May the caller read the job's task logs?  log_read_access "all": any
+ * user, as in OpenPAI; "owner" (the default): the owner and admins
+ * (docs/security.md, "Logs"). */
+static pai_err_t may_read_logs(server_ctx_t *ctx, const http_req_t *req, const char *name,
+                               pai_error_t *e)
+{
+    const char *access = ctx->cfg ? ctx->cfg->log_read_access : NULL;
+    if (access && strcmp(access, "all") == 0)
+        return PAI_OK;
+    return may_change(ctx, req, name, "read the logs of", e);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -323,6 +337,8 @@ static pai_err_t h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp
     if (rc == PAI_OK)
         rc = int_param(req, "ta", &ta, e);
     if (rc == PAI_OK)
+        rc = may_read_logs(ctx, req, name, e);
+    if (rc == PAI_OK)
         rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
                                     &url, &id, e);
     if (rc != PAI_OK)
@@ -391,6 +407,8 @@ static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, ht
     pai_err_t rc = task_params(req, &name, &attempt, &index, e);
     if (rc == PAI_OK)
         rc = int_param(req, "ta", &ta, e);
+    if (rc == PAI_OK)
+        rc = may_read_logs(ctx, req, name, e);
     if (rc != PAI_OK)
         return rc;
     size_t k;

@@ -1,6 +1,7 @@
 """Permission-matrix rows for the jobs and cluster endpoints (loaded by
 test_api_perm.py).  OpenPAI's rules: any token lists and reads jobs and
-submits its own; only the owner or an admin stops, tags or deletes; VCs and
+submits its own; only the owner or an admin stops, tags or deletes (and, by
+default, reads task logs: log_read_access owner); VCs and
 cluster views need a login token (application tokens only do job
 operations); Kubernetes-equivalent views are admin-only; the agent protocol
 takes the agent token or an admin's login token.
@@ -50,6 +51,14 @@ ROWS = [
     ("GET", J + "/job-attempts", None, dict(ANY_TOKEN, **{"*": 200})),
     ("GET", J + "/attempts/0/taskRoles/main/taskIndex/0/attempts", None,
      dict(ANY_TOKEN, **{"*": 404})),
+    # task logs: the owner and admins (log_read_access: owner, the default); the
+    # job has not run, so they get 404 NoTaskLogError, the other user 403 first
+    ("GET", J + "/attempts/0/taskRoles/main/taskIndex/0/attempts/0/logs", None,
+     dict(NO_TOKEN, user=404, other=403, admin=404, app=404)),
+    ("GET", J + "/attempts/0/taskRoles/main/taskIndex/0/attempts/0/logs/stdout", None,
+     dict(NO_TOKEN, user=404, other=403, admin=404, app=404)),
+    ("GET", J + "/attempts/0/taskRoles/main/taskIndex/0/attempts/0/logs/all?tailMode=true", None,
+     dict(NO_TOKEN, user=404, other=403, admin=404, app=404)),
     ("GET", "/api/v2/jobs/{user}~nosuchjob", None, dict(ANY_TOKEN, **{"*": 404})),
     ("PUT", J + "/tag", {"value": "pm"}, dict(NO_TOKEN, user=200, other=403, admin=200, app=200)),
     ("DELETE", J + "/tag", {"value": "pm"},

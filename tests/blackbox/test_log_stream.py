@@ -4,11 +4,18 @@ memory (issue 11, "Logs").
 
 A real `pai server` and agent on loopback; a job writes a 15 MiB log.  Then:
   - the whole log and its tail read through the server, byte for byte;
+  - who may read (docs/security.md, "Logs"): the owner, their application
+    token and admins; another user gets 403 ForbiddenUserError on every log
+    endpoint; after a restart with log_read_access all (OpenPAI's rule),
+    anyone reads;
   - 32 clients read it at once: the server's and the agent's extra memory
     (VmHWM after - VmRSS before, /proc/<pid>/status) stays under 64 MiB each
     (it was +785..900 MiB for the server when each read was buffered whole);
   - 32 slow clients (each reads 64 KiB, then waits) hold the server's memory
     down too: the transfer from the agent pauses, nothing piles up;
+  - clients that stop reading are cut off by the connection timeout and
+    their connections are busy no more (a streaming answer is busy while it
+    streams, never evicted as idle);
   - a node whose log server has all its readers answers 503 UnavailableError
     "busy" with Retry-After (not "unreachable"); once they are gone, reads work;
   - an agent killed in the middle of a read cuts the body short (the chunked
@@ -21,6 +28,7 @@ import http.client
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -96,6 +104,58 @@ pt.check(st == 200 and body == want[-65536:], "tailMode=true reads its last 64 K
 st, body, _ = get(srv.port, log_uri.replace("/stdout", "/stderr"), srv.admin_token)
 pt.check(st == 200 and body == b"", "an empty log reads as an empty body", (st, body[:200]))
 
+# ---- who may read: the owner and admins (log_read_access: owner, the default) -----------
+alice_tok = srv.create_user("lsalice")
+bob_tok = srv.create_user("lsbob")
+alice = srv.client(alice_tok)
+st, b = alice.post("/api/v2/tokens/application")
+alice_app = b.get("token", "") if st == 200 else ""
+e.submit(alice, e.job_yaml("small", [e.role("main", "echo hello-from-alice")]))
+d = e.wait_state(alice, "lsalice~small", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
+ts = e.tasks(d, "main")
+small_loc = ts[0]["containerLog"] if ts else "/nowhere"
+small_uri = small_loc + "/stdout"
+pt.check(e.state(d) == "SUCCEEDED" and ts, "alice's job ran", e.state(d))
+
+
+def read_as(token, path):
+    st, body, _ = get(srv.port, path, token)
+    return st, body.decode(errors="replace")[:300]
+
+
+for who, tok in (("alice (the owner)", alice_tok), ("alice's application token", alice_app),
+                 ("an admin", srv.admin_token)):
+    st, body = read_as(tok, small_uri)
+    pt.check(st == 200 and body == "hello-from-alice\n", "%s reads alice's log" % who, (st, body))
+    st, body = read_as(tok, small_loc)
+    pt.check(st == 200 and "locations" in body, "%s lists alice's log locations" % who, (st, body))
+denied = "User lsbob is not allowed to read the logs of job lsalice~small."
+for what, path in (("her log", small_uri), ("its tail", small_uri + "?tailMode=true"),
+                   ("its locations", small_loc), ("her stderr", small_loc + "/stderr")):
+    st, body = read_as(bob_tok, path)
+    pt.check(st == 403 and '"ForbiddenUserError"' in body and denied in body,
+             "another user reading %s gets 403 ForbiddenUserError" % what, (st, body))
+st, body = read_as(bob_tok, small_uri.replace("lsalice~small", "lsalice~nosuch"))
+pt.check(st == 404 and '"NoJobError"' in body, "a job that does not exist is 404, not 403",
+         (st, body))
+st, body = read_as(alice_tok, log_uri)
+pt.check(st == 403, "alice cannot read the admin's log either", (st, body))
+
+# log_read_access: all (OpenPAI's rule): anyone reads
+srv.extra_args += ["--log-read-access", "all", "--connection-timeout-s", "10"]
+srv.restart()
+pt.check(e.wait_nodes(srv.client(srv.admin_token), 1, timeout=30) == ["ls1"],
+         "the agent is back after the server's restart")
+st, body = read_as(bob_tok, small_uri)
+pt.check(st == 200 and body == "hello-from-alice\n",
+         "with log_read_access all another user reads alice's log", (st, body))
+st, body = read_as(bob_tok, small_loc)
+pt.check(st == 200, "and lists its locations", (st, body))
+r = subprocess.run([pt.PAI_BIN, "server", "--log-read-access", "everyone", "--data-dir",
+                    pt.tmpdir()], capture_output=True, text=True, timeout=30)
+pt.check(r.returncode != 0 and "log_read_access" in r.stderr and "owner, all" in r.stderr,
+         "log_read_access takes only owner or all", (r.returncode, r.stderr[-300:]))
+
 # ---- 32 readers at once ----------------------------------------------------------------
 srv_before, ag_before = rss_kib(srv.proc.pid), rss_kib(ag.proc.pid)
 results, lock = [], threading.Lock()
@@ -136,6 +196,32 @@ rest = [len(r.read()) for _, _, r in slow]
 pt.check(all(st == 200 and n == 65536 for st, n, _ in slow) and
          all(n == len(want) - 65536 for n in rest),
          "the slow readers get the whole log in the end", ([s[:2] for s in slow], rest))
+
+# ---- readers that stop reading are cut off: nothing stays busy ------------------------
+def busy_conns():
+    st, body = srv.client(srv.admin_token).get("/metrics")
+    m = re.search(r'pai_http_connections\{state="busy"\} (\S+)', body if st == 200 else "")
+    return float(m.group(1)) if m else None
+
+
+base = busy_conns()
+stalled = []
+for _ in range(8):
+    st, r, _ = get(srv.port, log_uri, srv.admin_token, read=False)
+    r.read(65536)
+    stalled.append(r)
+during = busy_conns()
+t0 = time.time()
+while time.time() - t0 < 40 and busy_conns() != base:
+    time.sleep(1)
+after = busy_conns()
+print("# 8 stalled readers: %s busy connections before, %s with them, %s after %.0f s" % (
+    base, during, after, time.time() - t0), flush=True)
+pt.check(during is not None and base is not None and during >= base + 8 and after == base,
+         "readers that stop reading are cut off (connection_timeout_s 10) and their "
+         "connections are no longer busy", (base, during, after))
+for r in stalled:
+    r.close()
 
 # ---- a busy node: 503 "busy" with Retry-After -----------------------------------------
 held = []
