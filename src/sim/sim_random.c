@@ -12,7 +12,8 @@
  * jobs, several roles, SKUs, pinned cells, affinity groups, lazy
  * preemption), scheduling passes, finish, stop, the victims of a preemption
  * going away, node bad/good, and a restart that rebuilds the scheduler and
- * restores the running jobs.  It keeps the server's view (which GPUs each
+ * restores the running jobs (keeping which ran opportunistic, as a server
+ * would).  One run in eight uses a baseline policy.  It keeps the server's view (which GPUs each
  * running job holds) and fails when a BIND hands out a GPU that a running job
  * holds, when a restore is refused, or when the scheduler's invariant checker
  * (opts.check) reports a violation.  The sequence is written as a scenario
@@ -564,6 +565,10 @@ static int run(rand_t *r, int steps, const char *name, char *why, size_t whylen)
     r->emit_ok = true;
     r->opts = (sched_opts_t){.assume_healthy = true, .check = true};
     gen_config(r);
+    unsigned p = rnd(&r->rng, 16); /* the baselines now and then: their bookkeeping */
+    r->opts.policy = p == 0   ? SCHED_POLICY_FIFO_QUOTA
+                     : p == 1 ? SCHED_POLICY_FIRST_FIT
+                              : SCHED_POLICY_PAI;
     bool ok = r->emit_ok && build(r);
     int i = 0;
     for (; ok && i < steps; i++)
@@ -583,7 +588,8 @@ static void write_scenario(rand_t *r, const char *path, const char *why)
     fprintf(
         f, "# Random: %s\n# (found by pai sim --random; replayed leniently: the checker decides)\n",
         why);
-    fprintf(f, "options: {lenient: true}\ncluster:\n  hived: |\n");
+    fprintf(f, "options: {lenient: true, policy: %s}\ncluster:\n  hived: |\n",
+            sim_policy_name(r->opts.policy));
     const char *c = buf_str(&r->cfg);
     while (*c) {
         const char *nl = strchr(c, '\n');
