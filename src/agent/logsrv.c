@@ -118,7 +118,8 @@ static void tail_free(void *cls)
 }
 
 /* Open dir/kind.1 and dir/kind and place the last max bytes of the two;
- * NULL when neither exists. */
+ * neither there is an empty log (the runtime creates a log file on its
+ * first line). */
 static tail_t *tail_open(const char *dir, const char *kind, size_t max)
 {
     tail_t *t = xcalloc(1, sizeof(*t));
@@ -130,10 +131,6 @@ static tail_t *tail_open(const char *dir, const char *kind, size_t max)
         if (t->fd[i] >= 0 && fstat(t->fd[i], &st) == 0)
             size[i] = st.st_size;
         free(p);
-    }
-    if (t->fd[0] < 0 && t->fd[1] < 0) {
-        tail_free(t);
-        return NULL;
     }
     /* newest bytes first: from the current file, then what is missing from .1 */
     int64_t want = (int64_t)max;

@@ -240,6 +240,9 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
     size_t len = 0;
     free(t->diagnostics);
     t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
+    struct stat st;
+    if (!t->diagnostics && logs && !n->cfg->hollow && stat(logs, &st) == 0)
+        t->diagnostics = xstrdup(""); /* a silent task has no stderr file */
     free(logs);
     n->dirty = true;
     log_info("node=%s task=%s exited code=%d signal=%d oom=%d", n->name, t->id, res->exit_code,

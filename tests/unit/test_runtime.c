@@ -54,6 +54,41 @@ static char *slurp(const char *dir, const char *kind)
     return s ? s : xstrdup("");
 }
 
+/* A log file is created on the task's first line: a silent task leaves
+ * none (no inodes for it), one that writes only to stdout no stderr. */
+TEST(log_files_are_created_on_first_output)
+{
+    char dir[512], p[600];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("quiet", dir, sizeof(dir));
+    spec_init(&s, dir, "true");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 0);
+    ops->release(&t);
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, (const char *[]){"stdout", "stderr", "all"}[i]);
+        CHECK(access(p, F_OK) != 0);
+    }
+    size_t len;
+    CHECK(rt_log_tail(dir, "stderr", 100, &len) == NULL);
+    setup_dirs("out", dir, sizeof(dir));
+    spec_init(&s, dir, "echo hi");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    ops->release(&t);
+    char *out = slurp(dir, "stdout"), *all = slurp(dir, "all");
+    CHECK_STR_EQ(out, "hi\n");
+    CHECK_STR_EQ(all, "hi\n");
+    free(out);
+    free(all);
+    snprintf(p, sizeof(p), "%s/stderr", dir);
+    CHECK(access(p, F_OK) != 0);
+}
+
 TEST(process_runs_bash_with_env_cwd_and_exit_code)
 {
     char dir[512];
@@ -561,4 +596,4 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component,
           process_task_runs_as_its_uid_without_privileges,
           container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
-          process_task_cannot_open_other_gpus)
+          process_task_cannot_open_other_gpus, log_files_are_created_on_first_output)
