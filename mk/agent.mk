@@ -7,3 +7,4 @@ $(BUILD)/tests/test_agent: | $(BUILD)/tests/libfakenvml.so
 $(BUILD)/tests/libfakenvml.so: tests/unit/fake_nvml.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -o $@ $<
+$(BUILD)/tests/test_agent_metrics: | $(BUILD)/tests/libfakenvml.so

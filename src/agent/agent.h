@@ -7,7 +7,9 @@
  *                 reconcile step, the state kept in the work dir
  *   logsrv.c      the task-log HTTP endpoint (libmicrohttpd, external loop)
  *   reconcile.c   the pure desired/actual -> actions function
- *   gpu.c         GPU discovery backends
+ *   gpu.c         GPU discovery backends and the NVML sampler
+ *   metrics.c     the node's figures: sampled on a timer, served as
+ *                 Prometheus text on GET /metrics (docs/monitoring.md)
  *
  * The agent is single-threaded on purpose: monitors are forked from it, and
  * a fork of a single-threaded process may use malloc and stdio freely.
@@ -25,6 +27,7 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "runtime/runtime.h"
+#include "wire/agentwire.h"
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
@@ -43,6 +46,26 @@ typedef struct {
     bool tasks_as_root;
 } agent_cfg_t;
 
+/* One attempt's figures from the last sample (metrics.c); -1: unknown. */
+typedef struct {
+    bool valid;
+    double cpu_percent; /* of one core, like `docker stats` */
+    int64_t mem_bytes, mem_limit_bytes, io_read_bytes, io_write_bytes;
+    int64_t prev_cpu_ns, prev_ms; /* the reading before, for the rate */
+    pid_t pid; /* the task's leader, from the monitor's "task" file; 0: not yet */
+} task_stats_t;
+
+/* What the metrics label an attempt with, from its desired task (the
+ * server's PAI_* env, as OpenPAI's job-exporter reads it from a
+ * container's).  Strings owned; NULL until the server described it. */
+typedef struct {
+    char *user, *job, *role, *vc;
+    int index;
+    int gpus[GPU_MAX];
+    size_t ngpus;
+    int sim_util; /* declared simulated GPU load, percent; -1: none */
+} task_meta_t;
+
 typedef struct agent_task {
     char *id;
     char esc[512]; /* id as one path component */
@@ -57,6 +80,8 @@ typedef struct agent_task {
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
+    task_meta_t meta;
+    task_stats_t stats;
 } agent_task_t;
 
 typedef struct agent_node {
@@ -91,6 +116,10 @@ typedef struct agent_node {
     buf_t resp;
     int64_t syncs, sync_errors;
     struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
+    /* the last metrics sample (metrics.c) */
+    gpu_sample_t gpu_now[GPU_MAX];
+    bool gpu_sampled;
+    bool healthy; /* the node's own health check, at the last sample */
 } agent_node_t;
 
 /* node.c */
@@ -115,6 +144,23 @@ json_t *node_sync_request(const agent_node_t *n);
 PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len);
 /* Log directory of an attempt on this node; NULL when unknown. */
 char *node_log_dir(const agent_node_t *n, const char *attempt_id);
+
+/* metrics.c (docs/monitoring.md) */
+#define METRICS_SAMPLE_MS 5000 /* a scrape formats the last sample, never samples */
+/* Sample the node's GPUs (through s; NULL: simulated or none) and its
+ * attempts' cgroups into n->gpu_now and each task's stats. */
+void metrics_sample(agent_node_t *n, gpu_sampler_t *s, int64_t mono_ms, int64_t wall_ms);
+/* The nodes' last samples as Prometheus text (OpenPAI job-exporter names). */
+void metrics_format(agent_node_t *const *nodes, size_t nnodes, buf_t *out);
+/* Describe an attempt for its labels from its desired task (replaces meta). */
+void metrics_task_meta(task_meta_t *meta, const agentwire_task_t *d);
+void metrics_task_meta_free(task_meta_t *meta);
+/* The simulated GPU load a task declares: "PAI_SIM_GPU_UTIL=N" in its
+ * env or its command (0..100); -1 when none. */
+int metrics_sim_declared(const agentwire_task_t *d);
+/* A simulated GPU's busy percent: the declared load with a slow, small
+ * deterministic wave (a function of the GPU and the wall clock). */
+double metrics_sim_util(int declared, int gpu_index, int64_t wall_ms);
 
 /* logsrv.c */
 typedef struct logsrv logsrv_t;

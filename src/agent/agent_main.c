@@ -258,6 +258,8 @@ typedef struct {
     struct curl_waitfd *fds;
     size_t fds_cap;
     taskuid_t *uids;
+    gpu_sampler_t *gpu_sampler; /* NVML kept open between samples; NULL: none */
+    int64_t next_sample_ms;     /* metrics.c's timer */
 } agent_t;
 
 static int loop_timeout(agent_t *a, int64_t now)
@@ -317,10 +319,22 @@ static void drive_curl(agent_t *a)
     }
 }
 
+/* Periodic work besides the nodes' own timers: the metrics sample. */
+static void sample_if_due(agent_t *a, int64_t now)
+{
+    if (now < a->next_sample_ms || a->cfg.hollow)
+        return;
+    a->next_sample_ms = now + METRICS_SAMPLE_MS;
+    int64_t wall = time_wall_ms();
+    for (size_t i = 0; i < a->nnodes; i++)
+        metrics_sample(&a->nodes[i], a->gpu_sampler, now, wall);
+}
+
 static void run_loop(agent_t *a)
 {
     while (!stop_requested) {
         int64_t now = time_mono_ms();
+        sample_if_due(a, now);
         for (size_t i = 0; i < a->nnodes; i++)
             node_tick(&a->nodes[i], a->multi, now);
         size_t k = collect_fds(a);
@@ -466,6 +480,7 @@ static void agent_teardown(agent_t *a)
     free(a->node_ptrs);
     free(a->fds);
     logsrv_stop(a->logs);
+    gpu_sampler_free(a->gpu_sampler);
     taskuid_free(a->uids);
     if (a->multi)
         curl_multi_cleanup(a->multi);
@@ -528,6 +543,7 @@ int agent_main(int argc, char **argv)
     }
     for (size_t i = 0; i < a.nnodes; i++)
         node_recover(&a.nodes[i]);
+    a.gpu_sampler = gpu_sampler_new(&a.nodes[0].gpus);
     log_info("agent: %zu node(s) runtime=%s server=%s logs=%s", a.nnodes, rt->name, a.cfg.server,
              a.nodes[0].log_url);
     run_loop(&a);

@@ -69,6 +69,10 @@ typedef struct {
 } nvml_pci_t;
 
 typedef struct {
+    unsigned gpu, memory;
+} nvml_util_t;
+
+typedef struct {
     void *lib;
     int (*init)(void);
     int (*shutdown)(void);
@@ -79,6 +83,10 @@ typedef struct {
     int (*memory)(nvml_dev_t, nvml_memory_t *);
     int (*pci)(nvml_dev_t, nvml_pci_t *);
     int (*topo)(nvml_dev_t, nvml_dev_t, int *);
+    /* sampling; optional */
+    int (*util)(nvml_dev_t, nvml_util_t *);
+    int (*temp)(nvml_dev_t, int, unsigned *);
+    int (*ecc)(nvml_dev_t, int, int, unsigned long long *);
 } nvml_t;
 
 /* Symbol table: name -> slot (tables, not code). */
@@ -98,6 +106,9 @@ static bool nvml_load(nvml_t *n)
         {.sym = "nvmlDeviceGetMemoryInfo", .slot = (void **)&n->memory, .required = true},
         {.sym = "nvmlDeviceGetPciInfo_v3", .slot = (void **)&n->pci},
         {.sym = "nvmlDeviceGetTopologyCommonAncestor", .slot = (void **)&n->topo},
+        {.sym = "nvmlDeviceGetUtilizationRates", .slot = (void **)&n->util},
+        {.sym = "nvmlDeviceGetTemperature", .slot = (void **)&n->temp},
+        {.sym = "nvmlDeviceGetTotalEccErrors", .slot = (void **)&n->ecc},
     };
     const char *path = getenv("PAI_NVML_LIB");
     n->lib = dlopen(path && *path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -162,6 +173,71 @@ static pai_err_t nvml_discover(gpu_set_t *out, int count, const char *model)
     n.shutdown();
     dlclose(n.lib);
     return PAI_OK;
+}
+
+/* ---- NVML sampling ------------------------------------------------------ */
+
+struct gpu_sampler {
+    nvml_t nvml;
+    size_t n;
+    nvml_dev_t devs[GPU_MAX];
+};
+
+gpu_sampler_t *gpu_sampler_new(const gpu_set_t *set)
+{
+    if (!set->backend || strcmp(set->backend, "nvml") != 0)
+        return NULL;
+    gpu_sampler_t *s = xcalloc(1, sizeof(*s));
+    if (!nvml_load(&s->nvml)) {
+        free(s);
+        return NULL;
+    }
+    if (s->nvml.init() != 0) {
+        dlclose(s->nvml.lib);
+        free(s);
+        return NULL;
+    }
+    s->n = set->n;
+    return s;
+}
+
+/* NVML enums: NVML_TEMPERATURE_GPU 0; NVML_MEMORY_ERROR_TYPE_CORRECTED 0,
+ * UNCORRECTED 1; NVML_VOLATILE_ECC 0 (since the driver loaded). */
+bool gpu_sampler_read(gpu_sampler_t *s, size_t index, gpu_sample_t *out)
+{
+    nvml_t *n = &s->nvml;
+    nvml_util_t u;
+    unsigned t;
+    unsigned long long c;
+    *out = (gpu_sample_t){
+        .util = -1, .mem_util = -1, .temp_c = -1, .ecc_single = -1, .ecc_double = -1};
+    /* a handle is looked up each time: a GPU that fell off the bus fails here */
+    if (index >= s->n || n->handle((unsigned)index, &s->devs[index]) != 0)
+        return false;
+    nvml_dev_t d = s->devs[index];
+    out->ok = true;
+    if (n->util && n->util(d, &u) == 0) {
+        out->util = u.gpu;
+        out->mem_util = u.memory;
+    } else if (n->util) {
+        out->ok = false; /* NVML_ERROR_GPU_IS_LOST and friends */
+    }
+    if (n->temp && n->temp(d, 0, &t) == 0)
+        out->temp_c = t;
+    if (n->ecc && n->ecc(d, 0, 0, &c) == 0)
+        out->ecc_single = (int64_t)c;
+    if (n->ecc && n->ecc(d, 1, 0, &c) == 0)
+        out->ecc_double = (int64_t)c;
+    return out->ok;
+}
+
+void gpu_sampler_free(gpu_sampler_t *s)
+{
+    if (!s)
+        return;
+    s->nvml.shutdown();
+    dlclose(s->nvml.lib);
+    free(s);
 }
 
 /* ---- nvidia-smi --------------------------------------------------------- */

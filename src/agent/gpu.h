@@ -50,6 +50,27 @@ void gpu_discover_auto(gpu_set_t *out);
 /* Simulated set (for tests, `pai up`, hollow nodes). */
 void gpu_simulate(gpu_set_t *out, int count, const char *model, const char *node);
 
+/* ---- sampling (the agent's metrics, docs/monitoring.md) ---------------- */
+
+/* One GPU's figures at one time; a field the driver does not give is -1. */
+typedef struct {
+    bool ok;                        /* the GPU answered (false: lost, fell off the bus) */
+    double util;                    /* busy percent of the last sample period */
+    double mem_util;                /* memory-controller busy percent */
+    double temp_c;                  /* core temperature */
+    int64_t ecc_single, ecc_double; /* corrected / uncorrected, volatile */
+} gpu_sample_t;
+
+/* A handle kept open between samples: loading NVML costs milliseconds,
+ * a sample microseconds.  NULL from gpu_sampler_new when the set's backend
+ * gives no live figures (sim, none, nvidia-smi: the agent computes or
+ * omits them). */
+typedef struct gpu_sampler gpu_sampler_t;
+gpu_sampler_t *gpu_sampler_new(const gpu_set_t *set);
+/* Figures of GPU index (0 .. set->n-1) now; false when it did not answer. */
+bool gpu_sampler_read(gpu_sampler_t *s, size_t index, gpu_sample_t *out);
+void gpu_sampler_free(gpu_sampler_t *s);
+
 /* Parsers of nvidia-smi output (exposed for the unit tests). */
 PAI_MUST_CHECK pai_err_t gpu_parse_smi_csv(const char *text, gpu_set_t *out);
 void gpu_parse_smi_topo(const char *text, gpu_set_t *out);

@@ -1,6 +1,8 @@
 /*
  * logsrv.c - serves task logs: GET /logs/{attempt_id}/{stdout|stderr|all}
- * [?tail=BYTES] with the agent's bearer token (docs/agent-protocol.md).
+ * [?tail=BYTES] with the agent's bearer token (docs/agent-protocol.md),
+ * and the node's metrics: GET /metrics, Prometheus text, without a token
+ * like any exporter (metrics.c, docs/monitoring.md).
  * libmicrohttpd runs in the agent's own loop (no thread: see agent.h).
  *
  * Hostile clients (docs/operations.md, "Hostile clients"):
@@ -35,6 +37,7 @@
 #define LOGSRV_MAX_READERS   64u
 #define LOGSRV_TIMEOUT_S     10u
 #define LOGSRV_CHUNK         (64u * 1024)
+#define LOGSRV_METRICS_MAX   (8u << 20) /* a scrape's cap: ~20,000 tasks */
 
 struct logsrv {
     struct MHD_Daemon *d;
@@ -206,6 +209,17 @@ static enum MHD_Result stream(logsrv_t *s, struct MHD_Connection *c, tail_t *t, 
     return ret;
 }
 
+/* GET /metrics: format the last sample (metrics.c never samples here). */
+static enum MHD_Result serve_metrics(logsrv_t *s, struct MHD_Connection *c)
+{
+    buf_t b;
+    buf_init(&b, LOGSRV_METRICS_MAX);
+    metrics_format(s->nodes, s->nnodes, &b);
+    size_t len = b.len;
+    char *body = buf_take(&b);
+    return answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, body ? len : 0);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **ctx)
@@ -217,6 +231,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     (void)upload_len;
     if (strcmp(method, "GET") != 0)
         return error(c, PAI_E_NO_API, "only GET");
+    if (strcmp(url, "/metrics") == 0)
+        return serve_metrics(s, c);
     if (!authorized(c, s->token))
         return error(c, PAI_E_UNAUTHORIZED, "bearer token required");
     char *id = split_path(url, &kind);

@@ -205,6 +205,7 @@ static agent_task_t *task_add(agent_node_t *n, const char *id)
     t->rt.notify_fd = -1;
     t->ops = n->rt;
     t->kill_grace_ms = DEFAULT_GRACE_MS;
+    t->meta.sim_util = -1;
     VEC_XRESERVE(n->tasks, n->cap, n->ntasks + 1);
     n->tasks[n->ntasks++] = t;
     return t;
@@ -216,6 +217,7 @@ static void task_free(agent_node_t *n, agent_task_t *t)
     if (t->has_rt)
         t->ops->release(&t->rt);
     free(t->diagnostics);
+    metrics_task_meta_free(&t->meta);
     free(t->id);
     free(t);
 }
@@ -430,6 +432,7 @@ static void task_start(agent_node_t *n, const agentwire_task_t *d)
     t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
     t->phase = RC_ACTIVE;
     n->dirty = true;
+    metrics_task_meta(&t->meta, d);
     bool have_identity = spec_fill(n, t, d, &b);
     if (!n->cfg->hollow) {
         mkdir_p(b.state, 0711);
@@ -662,6 +665,13 @@ static void node_wire(const agent_node_t *n, agentwire_node_t *m)
                                        .memory_mb = g->gpus[i].memory_mb,
                                        .pci_bus = g->gpus[i].pci_bus,
                                        .healthy = g->gpus[i].healthy};
+    /* the last metrics sample: the server's history shows GPUs used, not
+     * only held (docs/monitoring.md) */
+    for (size_t i = 0; n->gpu_sampled && i < g->n; i++)
+        if (n->gpu_now[i].ok && n->gpu_now[i].util >= 0) {
+            m->gpus[i].has_utilization = true;
+            m->gpus[i].utilization = n->gpu_now[i].util;
+        }
     if (g->has_topo && g->n) {
         m->topology = xcalloc(g->n * g->n, sizeof(int));
         for (size_t i = 0; i < g->n; i++)
@@ -734,6 +744,12 @@ static void apply_desired(agent_node_t *n, const agentwire_resp_t *r)
     }
     for (size_t i = 0; i < na; i++)
         act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
+    for (size_t i = 0; i < k; i++) {
+        /* attempts re-adopted after a restart learn their labels here */
+        agent_task_t *t = task_find(n, ids[i]);
+        if (t && !t->meta.user)
+            metrics_task_meta(&t->meta, objs[i]);
+    }
     size_t nact = reconcile(ids, k, act, na, acts);
     agent_task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
     if (na)

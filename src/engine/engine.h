@@ -183,6 +183,11 @@ json_t *engine_vcs_json(engine_t *j, const char *only_vc); /* NULL when only_vc 
 json_t *engine_nodes_json(engine_t *j);
 json_t *engine_pods_json(engine_t *j, const char *namespace_);
 json_t *engine_skus_json(engine_t *j);
+/* The agents' metrics endpoints in Prometheus' http_sd format (a JSON
+ * array of {"targets": ["host:port"], "labels": {...}}), one group per
+ * endpoint, sorted; labelled node_name when the endpoint serves one node
+ * (docs/monitoring.md).  Lost nodes stay listed: their `up` goes to 0. */
+json_t *engine_metrics_targets_json(engine_t *j);
 
 /* GPU use now, for the metrics history (history.c).  Names are malloc'ed;
  * free the whole snapshot with engine_usage_free().  util is a percentage, or

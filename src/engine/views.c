@@ -276,3 +276,67 @@ void engine_metrics(void *ud, buf_t *out)
     prom_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
     engine_unlock(j);
 }
+
+/* "http://10.0.0.5:9100/..." -> "10.0.0.5:9100"; false when not http. */
+static bool target_of(const char *url, char *out, size_t n)
+{
+    if (!url || !str_has_prefix(url, "http://"))
+        return false;
+    const char *h = url + 7;
+    size_t len = strcspn(h, "/?#");
+    if (len == 0 || len >= n)
+        return false;
+    memcpy(out, h, len);
+    out[len] = '\0';
+    return true;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    const json_t *ga = *(json_t *const *)a, *gb = *(json_t *const *)b;
+    const char *x = json_string_value(json_array_get(json_object_get(ga, "targets"), 0));
+    const char *y = json_string_value(json_array_get(json_object_get(gb, "targets"), 0));
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+json_t *engine_metrics_targets_json(engine_t *j)
+{
+    json_t *by = json_object(); /* target -> group */
+    engine_lock(j);
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        const engine_node_t *n = nodes_at(j->nodes, k);
+        char t[300];
+        if (!target_of(n->log_url, t, sizeof t))
+            continue;
+        json_t *g = json_object_get(by, t);
+        if (!g) {
+            json_object_set_new(
+                by, t, xjson_pack("{s[s] s{ss}}", "targets", t, "labels", "node_name", n->name));
+            continue;
+        }
+        /* an agent hosting several nodes labels its series node_name itself */
+        json_t *labels = json_object_get(g, "labels");
+        json_object_del(labels, "node_name");
+        json_t *c = json_object_get(g, "_n");
+        json_object_set_new(g, "_n", json_integer(c ? json_integer_value(c) + 1 : 2));
+    }
+    engine_unlock(j);
+    size_t n = json_object_size(by), i = 0;
+    json_t **groups = xcalloc(n + 1, sizeof(*groups));
+    const char *key;
+    json_t *g;
+    json_object_foreach(by, key, g) groups[i++] = g;
+    qsort(groups, n, sizeof(*groups), cmp_group);
+    json_t *out = json_array();
+    for (i = 0; i < n; i++) {
+        json_t *c = json_object_get(groups[i], "_n");
+        if (c)
+            json_object_set_new(json_object_get(groups[i], "labels"), "pai_nodes",
+                                json_sprintf("%lld", (long long)json_integer_value(c)));
+        json_object_del(groups[i], "_n");
+        json_array_append(out, groups[i]);
+    }
+    free(groups);
+    json_decref(by);
+    return out;
+}

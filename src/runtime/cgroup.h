@@ -42,4 +42,23 @@ void cg_destroy(cg_t *cg);
 /* The cgroup path podman/docker take as --cgroup-parent ("/pai/..."). */
 const char *cg_parent_path(const cg_t *cg);
 
+/* What the kernel counts for one attempt's cgroup (the agent's metrics,
+ * docs/monitoring.md); -1 where a figure is not available. */
+typedef struct {
+    int64_t cpu_ns;          /* CPU time used, all cores, since creation */
+    int64_t mem_bytes;       /* memory in use (v1: usage_in_bytes; v2: memory.current) */
+    int64_t mem_limit_bytes; /* the limit; -1 when unlimited */
+    int64_t io_read_bytes, io_write_bytes; /* block I/O (io.stat / blkio) */
+} cg_stats_t;
+
+/* The stats of the pai cgroup process pid is in, found through
+ * /proc/<pid>/cgroup (so also for attempts an earlier agent started).
+ * PAI_E_NOT_FOUND when pid is gone or is in no cgroup under "/pai/". */
+PAI_MUST_CHECK pai_err_t cg_stats_of_pid(pid_t pid, cg_stats_t *out);
+/* The same from a cgroup's files: v2 reads dir (cpu.stat, memory.current,
+ * memory.max, io.stat); v1 reads the named controllers' dirs (NULL: not
+ * there).  Exposed for the unit tests. */
+void cg_stats_v2(const char *dir, cg_stats_t *out);
+void cg_stats_v1(const char *cpuacct, const char *memory, const char *blkio, cg_stats_t *out);
+
 #endif

@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/engine.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -112,11 +113,25 @@ static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
                          "pai has no alert manager; scrape GET /metrics with Prometheus instead");
 }
 
+/* Prometheus HTTP service discovery of the agents (docs/monitoring.md):
+ * an admin's token, login or application (the application token is the
+ * one to give Prometheus: long-lived, revocable, see deploy/prometheus/).
+ * The route is PERM_USER because PERM_ADMIN refuses application tokens. */
+static pai_err_t h_metrics_targets(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                   pai_error_t *e)
+{
+    if (!req->who.admin)
+        return pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_NON_ADMIN);
+    http_reply_json(resp, 200, engine_metrics_targets_json(ctx->engine));
+    return PAI_OK;
+}
+
 static const http_route_t core_routes[] = {
     {"GET", "/api/v2/info", h_info, PERM_ANON},
     {"GET", "/api/v2/storages", h_storages, PERM_SESSION},
     {"GET", "/api/v2/storages/{storage}", h_storage, PERM_SESSION},
     {"GET", "/metrics", h_metrics, PERM_ANON},
+    {"GET", "/api/v2/metrics/targets", h_metrics_targets, PERM_USER},
     {"GET", "/api/v2/authn/oidc/login", h_not_implemented, PERM_ANON},
     {"GET", "/api/v2/authn/oidc/logout", h_not_implemented, PERM_ANON},
     {"GET", "/api/v2/authn/oidc/return", h_not_implemented, PERM_ANON},

@@ -29,6 +29,8 @@ def group_uniq(ids):
 ROWS = [
     ("GET", "/api/v2/info", None, {"*": 200}),
     ("GET", "/metrics", None, {"*": 200}),
+    ("GET", "/api/v2/metrics/targets", None, dict(NO_TOKEN, app=403, user=403, other=403,
+                                                  admin=200)),
     ("POST", "/api/v2/authn/basic/login", {"username": "admin", "password": "bad-pw"}, {"*": 400}),
     ("GET", "/api/v2/authn/oidc/login", None, {"*": 501}),
     ("DELETE", "/api/v2/authn/basic/logout", None, dict(NO_TOKEN, app=403, **{"*": None})),

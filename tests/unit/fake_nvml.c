@@ -6,6 +6,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -89,5 +90,48 @@ int nvmlDeviceGetPciInfo_v3(void *dev, fake_pci_t *pci)
 int nvmlDeviceGetTopologyCommonAncestor(void *a, void *b, int *level)
 {
     *level = a == b ? 0 : 10;
+    return 0;
+}
+
+/* Sampling (the agent's metrics): GPU i is 40 + 20 i percent busy, memory
+ * 10 + i, 50 + i degrees, i corrected ECC errors and no uncorrected one.
+ * FAKE_NVML_LOST=i makes GPU i answer NVML_ERROR_GPU_IS_LOST (15). */
+typedef struct {
+    unsigned gpu, memory;
+} fake_util_t;
+
+int nvmlDeviceGetUtilizationRates(void *dev, fake_util_t *u);
+int nvmlDeviceGetTemperature(void *dev, int sensor, unsigned *temp);
+int nvmlDeviceGetTotalEccErrors(void *dev, int type, int counter, unsigned long long *count);
+
+static int lost(void *dev)
+{
+    const char *v = getenv("FAKE_NVML_LOST");
+    return v && *v && v[0] - '0' == index_of(dev);
+}
+
+int nvmlDeviceGetUtilizationRates(void *dev, fake_util_t *u)
+{
+    if (lost(dev))
+        return 15;
+    u->gpu = 40 + 20 * (unsigned)index_of(dev);
+    u->memory = 10 + (unsigned)index_of(dev);
+    return 0;
+}
+
+int nvmlDeviceGetTemperature(void *dev, int sensor, unsigned *temp)
+{
+    if (lost(dev) || sensor != 0)
+        return lost(dev) ? 15 : 2;
+    *temp = 50 + (unsigned)index_of(dev);
+    return 0;
+}
+
+int nvmlDeviceGetTotalEccErrors(void *dev, int type, int counter, unsigned long long *count)
+{
+    (void)counter;
+    if (lost(dev))
+        return 15;
+    *count = type == 0 ? (unsigned long long)index_of(dev) : 0;
     return 0;
 }
