@@ -13,13 +13,15 @@ PKGS=(
   python3 curl iproute2 procps openssl
 )
 
-# Extra package sets a test tier can ask for: scripts/deps.sh [--podman] [--browser] [--postgres]
+# Extra package sets a test tier can ask for:
+#   scripts/deps.sh [--podman] [--browser] [--postgres] [--prometheus]
 for a in "$@"; do
   case "$a" in
     --podman) PKGS+=(podman runc busybox-static) ;;
     --browser) PKGS+=(chromium) ;;
     --postgres) PKGS+=(postgresql) ;;
-    --all) PKGS+=(podman runc busybox-static chromium postgresql) ;;
+    --prometheus) PKGS+=(prometheus) ;;
+    --all) PKGS+=(podman runc busybox-static chromium postgresql prometheus) ;;
     *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -95,4 +97,23 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's prometheus package starts a system-wide server on :9090 where
+# services can start; the tests start their own on a free loopback port
+# (tests/blackbox/test_prometheus.py), so a temporary policy-rc.d (exit 101:
+# "action forbidden") keeps invoke-rc.d from starting it.  An existing
+# policy is left as it is.
+rest=() prom=()
+for p in "${missing[@]}"; do
+  if [ "$p" = prometheus ]; then prom+=("$p"); else rest+=("$p"); fi
+done
+[ ${#rest[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
+if [ ${#prom[@]} -gt 0 ]; then
+  policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1
+  fi
+  rc=0
+  apt-get install -y -qq --no-install-recommends "${prom[@]}" >/dev/null || rc=$?
+  [ "$policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" -eq 0 ] || exit "$rc"
+fi

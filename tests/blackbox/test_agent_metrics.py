@@ -138,7 +138,10 @@ while time.time() < deadline:
 pt.check(sum(u[-1] for u in util.values() if u) >= 15,
          "the agents report utilization in their sync: the history shows GPUs used", util)
 
-c.post("/api/v2/jobs/admin~%s/executionType" % JOB, {"value": "STOP"})
+# a stopped agent leaves its tasks running: stop the job first
+c.put("/api/v2/jobs/admin~%s/executionType" % JOB, {"value": "STOP"})
+d = e.wait_state(c, "admin~" + JOB, "STOPPED", timeout=30)
+pt.check(e.state(d) == "STOPPED", "the job stops", d.get("jobStatus"))
 for a in agents:
     a.stop()
 pt.done()

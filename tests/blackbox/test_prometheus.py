@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""test_prometheus.py - a real Prometheus (Debian's, scripts/deps.sh
+--prometheus) with the shipped configuration (deploy/prometheus/) against a
+`pai up` cluster, on loopback.
+
+Prometheus finds the agents through the server's service discovery
+(GET /api/v2/metrics/targets, with an admin's application token), scrapes
+them and the server, and evaluates the shipped rules.  A job declaring a
+simulated load (PAI_SIM_GPU_UTIL=80) must come back from
+/api/v1/query as task_gpu_percent with OpenPAI's labels, `up` must be 1
+for every agent and for the server, and the shipped PaiJobGpuIdle rule
+(its window shortened from 30 minutes to seconds) must fire for a job that
+holds a GPU without using it, and only for that one.
+
+Only the copies of the configuration in a temporary folder are changed:
+the server's address, the token file, and shorter intervals."""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import time
+import urllib.parse
+import urllib.request
+
+import paitest as pt
+
+PROM = shutil.which("prometheus")
+if not PROM:
+    pt.skip("prometheus answers queries about a pai up cluster",
+            "prometheus is not installed (scripts/deps.sh --prometheus)")
+    pt.done()
+
+D = pt.tmpdir("pai-prom-")
+os.chmod(D, 0o755)
+data = os.path.join(D, "pai")
+port = pt.free_port()
+up = pt.Proc([pt.PAI_BIN, "up", "--data-dir", data, "--port", str(port), "--nodes", "2",
+              "--gpus", "4"], os.path.join(D, "up.log"))
+up.spawn()
+deadline = time.time() + 90
+while time.time() < deadline and "pai is up" not in up.log() and up.alive():
+    time.sleep(0.2)
+if "pai is up" not in up.log():
+    pt.not_ok("pai up starts", up.log()[-3000:])
+    pt.done()
+srv_url = "http://127.0.0.1:%d" % port
+with open(os.path.join(data, "admin.password")) as f:
+    pw = f.read().strip()
+st, b = pt.Client(srv_url).post("/api/v2/authn/basic/login", {"username": "admin", "password": pw})
+c = pt.Client(srv_url, b.get("token") if st == 200 else None)
+st, b = c.post("/api/v2/tokens/application")
+pt.check(st == 200 and b.get("token"), "an admin's application token for Prometheus", (st, b))
+with open(os.path.join(D, "pai.token"), "w") as f:
+    f.write(b.get("token", "") if isinstance(b, dict) else "")
+
+# ---- the jobs ------------------------------------------------------------------------
+
+
+def job(name, command, instances, gpu):
+    return "\n".join([
+        "protocolVersion: 2", "name: %s" % name, "type: job",
+        "prerequisites:", "  - {type: dockerimage, name: img, uri: busybox}",
+        "taskRoles:", "  worker:", "    instances: %d" % instances, "    dockerImage: img",
+        "    resourcePerInstance: {gpu: %d, cpu: 1, memoryMB: 128}" % gpu,
+        "    commands:", "      - %s" % json.dumps(command)]) + "\n"
+
+
+JOBS = ("busy", "export PAI_SIM_GPU_UTIL=80; sleep 600", 2), ("idle", "sleep 600", 1)
+
+
+def stop_jobs():
+    """Stop the jobs before pai up: a stopped agent leaves its tasks running."""
+    for name, _, _ in JOBS:
+        c.put("/api/v2/jobs/admin~%s/executionType" % name, {"value": "STOP"})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        states = [c.get("/api/v2/jobs/admin~" + n)[1].get("jobStatus", {}).get("state")
+                  for n, _, _ in JOBS]
+        if all(s in ("STOPPED", "FAILED", "SUCCEEDED", None) for s in states):
+            return
+        time.sleep(0.3)
+
+
+atexit.register(stop_jobs)  # runs before paitest's cleanup stops pai up
+for name, cmd, n in JOBS:
+    st, b = c.request("POST", "/api/v2/jobs", raw=job(name, cmd, n, 1), content_type="text/yaml")
+    pt.check(st == 202, "job %s submitted" % name, (st, b))
+
+# ---- Prometheus with the shipped configuration --------------------------------------
+REPO_DEPLOY = os.path.join(pt.REPO, "deploy", "prometheus")
+with open(os.path.join(REPO_DEPLOY, "prometheus.yml")) as f:
+    cfg = f.read()
+pt.check(cfg.count("127.0.0.1:9186") == 2 and "credentials_file: pai.token" in cfg,
+         "the shipped prometheus.yml names the server twice and reads pai.token", cfg)
+cfg = (cfg.replace("127.0.0.1:9186", "127.0.0.1:%d" % port)
+       .replace("scrape_interval: 15s", "scrape_interval: 1s")
+       .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
+       .replace("refresh_interval: 30s", "refresh_interval: 2s"))
+with open(os.path.join(D, "prometheus.yml"), "w") as f:
+    f.write(cfg)
+with open(os.path.join(REPO_DEPLOY, "rules.yml")) as f:
+    rules = f.read()
+idle_expr = "avg_over_time(task_gpu_percent[30m])) < 10\n        for: 5m"
+pt.check(idle_expr in rules, "the shipped rules have PaiJobGpuIdle over 30 minutes", rules)
+with open(os.path.join(D, "rules.yml"), "w") as f:
+    f.write(rules.replace(idle_expr, "avg_over_time(task_gpu_percent[15s])) < 10\n        for: 2s"))
+
+prom_port = pt.free_port()
+prom = pt.Proc([PROM, "--config.file=" + os.path.join(D, "prometheus.yml"),
+                "--storage.tsdb.path=" + os.path.join(D, "tsdb"),
+                "--web.listen-address=127.0.0.1:%d" % prom_port, "--log.level=warn"],
+               os.path.join(D, "prometheus.log"))
+prom.spawn()
+PROM_URL = "http://127.0.0.1:%d" % prom_port
+
+
+def query(q):
+    url = PROM_URL + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.loads(r.read())
+    except OSError:
+        return None
+    return body["data"]["result"] if body.get("status") == "success" else None
+
+
+def poll(q, pred, timeout=60):
+    deadline = time.time() + timeout
+    res = None
+    while time.time() < deadline:
+        res = query(q)
+        if res is not None and pred(res):
+            return res
+        time.sleep(0.5)
+    return res
+
+
+ready = poll("up", lambda r: True, timeout=30)
+pt.check(ready is not None, "Prometheus starts on loopback with the shipped configuration",
+         prom.log()[-3000:])
+
+st, nodes = c.get("/api/v2/cluster/nodes")
+names = sorted(n["metadata"]["name"] for n in nodes.get("items", [])) if st == 200 else []
+up_agents = poll('up{job="pai-agents"}',
+                 lambda r: sorted(s["metric"].get("node_name", "") for s in r) == names
+                 and all(s["value"][1] == "1" for s in r))
+pt.check(names and up_agents and sorted(s["metric"].get("node_name") for s in up_agents) == names
+         and all(s["value"][1] == "1" for s in up_agents),
+         "up is 1 for every agent, found through the server's service discovery", (names, up_agents))
+up_srv = poll('up{job="pai-server"}', lambda r: len(r) == 1 and r[0]["value"][1] == "1")
+pt.check(up_srv and up_srv[0]["value"][1] == "1", "up is 1 for the server", up_srv)
+
+busy = poll('task_gpu_percent{job_name="admin~busy"}',
+            lambda r: len(r) == 2 and all(float(s["value"][1]) > 0 for s in r))
+want = {"username": "admin", "job_name": "admin~busy", "role_name": "worker",
+        "virtual_cluster": "default", "job": "pai-agents"}
+pt.check(busy and len(busy) == 2 and all(all(s["metric"].get(k) == v for k, v in want.items())
+                                         for s in busy),
+         "task_gpu_percent of the busy job's tasks, with OpenPAI's labels", busy)
+pt.check(busy and sorted(s["metric"].get("task_index") for s in busy) == ["0", "1"]
+         and all(re.match(r"^\d$", s["metric"].get("minor_number", "")) for s in busy)
+         and all(s["metric"].get("node_name") in names for s in busy),
+         "task_gpu_percent: task_index, minor_number and the target's node_name", busy)
+pt.check(busy and all(74 <= float(s["value"][1]) <= 86 for s in busy),
+         "task_gpu_percent: the declared 80% load", busy)
+cluster = poll("sum(configured_gpu_count)", lambda r: r and r[0]["value"][1] == "8")
+pt.check(cluster and cluster[0]["value"][1] == "8", "configured_gpu_count sums to the cluster's 8 GPUs",
+         cluster)
+
+firing = poll('ALERTS{alertname="PaiJobGpuIdle",alertstate="firing"}',
+              lambda r: any(s["metric"].get("job_name") == "admin~idle" for s in r), timeout=90)
+jobs_firing = sorted(s["metric"].get("job_name") for s in firing or [])
+pt.check(jobs_firing == ["admin~idle"],
+         "the shipped PaiJobGpuIdle rule fires for the job holding an idle GPU, not the busy one",
+         firing)
+
+prom.stop()
+stop_jobs()
+up.stop(timeout=60)
+pt.done()
