@@ -443,7 +443,11 @@ static void task_start(agent_node_t *n, const agentwire_task_t *d)
     /* Container runtimes run image-less tasks as plain processes. */
     if (n->rt->engine && (!b.spec.image || !*b.spec.image))
         t->ops = runtime_find("process");
-    if (!have_identity) {
+    if (!d->command) {
+        /* never run something else (an empty script exits 0) in its place */
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN,
+                        "pai agent: the server sent no command for this task");
+    } else if (!have_identity) {
         task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN,
                         "pai agent: no task uid for this user (see the agent's log)");
     } else if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {

@@ -34,6 +34,7 @@
 
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "protocol/exitspec.h"
 #include "engine/codec.h"
@@ -46,6 +47,9 @@
  * connection threads), so it is held at most one heartbeat. */
 #define MAX_WAIT_MS   HEARTBEAT_MS
 #define KILL_GRACE_MS 10000
+/* Commands and registry auth of attempts new to the agent in one answer:
+ * half the agent's message limit, the rest for everything else. */
+#define NEW_TASK_BUDGET (PAI_MAX_AGENT_MSG / 2)
 
 static void set_str(char **dst, const char *s)
 {
@@ -236,19 +240,56 @@ static void desired_task(const engine_node_ref_t *ref, agentwire_task_t *t, json
     desired_mounts(r, t, hold);
 }
 
-/* Step 5: the node's desired set into m (mu held). */
-static void desired_set(const engine_node_t *n, agentwire_resp_t *m, json_t *hold)
+/* Bytes a string takes in the answer's JSON, at most (jansson escapes
+ * quotes, backslashes and control characters). */
+static size_t json_cost(const char *s)
 {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+        n += *p == '"' || *p == '\\' ? 2 : *p < 0x20 ? 6 : 1;
+    return n;
+}
+
+/* Step 5: the node's desired set into m (mu held).  In version 2, an
+ * attempt the agent reported in this sync (it has it) is sent without its
+ * command, and the commands (and registry auth) of the others fill at most
+ * NEW_TASK_BUDGET bytes, one attempt always: the rest wait for the next
+ * answers (*partial), so that an answer never passes the agent's
+ * PAI_MAX_AGENT_MSG however many large commands a node is given. */
+static void desired_set(const engine_node_t *n, const strmap_t *reported, agentwire_resp_t *m,
+                        json_t *hold, bool *partial)
+{
+    size_t used = 0;
+    bool any_new = false;
+    *partial = false;
     m->has_tasks = true;
     m->tasks = xcalloc(n->nrefs + 1, sizeof(*m->tasks));
     for (size_t i = 0; i < n->nrefs; i++) {
         const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
         /* Only attempts the store knows (see mark_durable in engine.c). */
-        if (nodes_ref_live(r) && ta && ta->durable == 2) {
-            desired_task(r, &m->tasks[m->ntasks++], hold);
-            ta->sent = true; /* from now on only the node can say it is gone */
+        if (!nodes_ref_live(r) || !ta || ta->durable != 2)
+            continue;
+        bool has = false;
+        size_t cost = 0;
+        if (reported) {
+            char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
+            has = id && strmap_get(reported, id);
+            free(id);
+            const lc_role_t *role = &r->job->roles[r->role];
+            cost = has ? 0 : json_cost(role->command) + json_cost(role->image_auth);
+            if (!has && any_new && used + cost > NEW_TASK_BUDGET) {
+                *partial = true;
+                continue;
+            }
         }
+        used += cost;
+        any_new = any_new || !has;
+        agentwire_task_t *t = &m->tasks[m->ntasks++];
+        desired_task(r, t, hold);
+        if (has)
+            t->command = NULL; /* the agent runs it already */
+        ta->sent = true;       /* from now on only the node can say it is gone */
     }
 }
 
@@ -286,8 +327,9 @@ typedef struct {
     uint64_t seq;      /* the node's, or known_seq when superseded */
     const char **acks; /* taken */
     size_t nacks;
-    bool superseded;        /* no desired set */
-    const char *credential; /* issued by this sync, or NULL */
+    bool superseded;          /* no desired set */
+    const char *credential;   /* issued by this sync, or NULL */
+    const strmap_t *reported; /* version 2: attempts the agent reported (NULL: v1) */
 } answer_t;
 
 /* The answer (mu held): the desired set unless superseded. */
@@ -302,8 +344,13 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
         .credential = a->credential,
     };
     json_t *hold = json_array();
+    bool partial = false;
     if (!a->superseded)
-        desired_set(n, &m, hold);
+        desired_set(n, a->reported, &m, hold, &partial);
+    /* Some new attempts wait: a seq the agent is behind of, so that its
+     * next sync (at once: it starts what it got) is answered at once. */
+    if (partial && m.seq >= n->seq)
+        m.seq = n->seq - 1;
     json_t *out = agentwire_resp_encode(&m);
     agentwire_resp_clear(&m);
     json_decref(hold);
@@ -388,7 +435,12 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
 
+    strmap_t *reported = req.version >= 2 ? strmap_new(NULL) : NULL;
+    for (size_t i = 0; reported && i < req.ntasks; i++)
+        if (strmap_put(reported, req.tasks[i].attempt_id, (void *)1) != PAI_OK)
+            log_warn("node=%s sync: report %zu not indexed", n->name, i);
     answer_t a = {.version = req.version,
+                  .reported = reported,
                   .acks = acks,
                   .nacks = nacks,
                   .credential = *issued ? issued : NULL};
@@ -397,6 +449,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     a.seq = a.superseded ? known : n->seq;
     *resp = answer(n, &a);
     engine_unlock(j);
+    strmap_free(reported);
     agentwire_req_clear(&req); /* after the answer: acks point into it */
     sodium_memzero(issued, sizeof issued);
     return PAI_OK;

@@ -220,7 +220,8 @@ static json_t *task_encode(const agentwire_task_t *t)
     set_int(o, "job_attempt", t->job_attempt);
     set_int(o, "task_attempt", t->task_attempt);
     set_new(o, "image", image_encode(t));
-    set_str(o, "command", t->command);
+    if (t->command) /* version 2: absent for an attempt the agent reported */
+        set_str(o, "command", t->command);
     set_new(o, "env", env);
     set_new(o, "gpus", ints_encode(t->gpus, t->ngpus));
     set_new(o, "cpu", jnum(t->cpu));

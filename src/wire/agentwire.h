@@ -156,8 +156,12 @@ typedef struct {
     /* "image": null, "uri" or {"uri", "auth": {username, password,
      * registryuri}}; NULL fields are absent. */
     const char *image, *image_user, *image_password, *image_registry;
-    bool image_auth;     /* the "auth" object is present */
-    const char *command; /* the rendered script (secrets resolved): never log it */
+    bool image_auth; /* the "auth" object is present */
+    /* The rendered script (secrets resolved): never log it.  NULL: absent,
+     * which version 2 servers send for an attempt the agent reported in its
+     * request (it has it already); an agent never starts an attempt
+     * without one. */
+    const char *command;
     agentwire_env_t *env;
     size_t nenv;
     int *gpus;

@@ -395,6 +395,19 @@ TEST(version_2_response_carries_the_credential)
     json_decref(j);
 }
 
+TEST(a_task_without_a_command_is_sent_without_the_key)
+{
+    agentwire_task_t t = {.attempt_id = "u~j/0/r/0/0", .command = NULL};
+    agentwire_resp_t m = {.seq = 2, .has_tasks = true, .tasks = &t, .ntasks = 1};
+    json_t *j = agentwire_resp_encode(&m);
+    CHECK(json_object_get(json_array_get(json_object_get(j, "tasks"), 0), "command") == NULL);
+    agentwire_resp_t r;
+    CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
+    CHECK(r.tasks[0].command == NULL);
+    agentwire_resp_clear(&r);
+    json_decref(j);
+}
+
 TEST(bad_credentials_in_a_response_are_refused)
 {
     char err[256];
@@ -517,4 +530,5 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           malformed_responses_are_refused_naming_the_field, sizes_past_the_limits_are_refused,
           diagnostics_with_broken_utf8_still_encode, state_names_round_trip,
           version_1_response_has_no_credential, version_2_response_carries_the_credential,
-          bad_credentials_in_a_response_are_refused)
+          bad_credentials_in_a_response_are_refused,
+          a_task_without_a_command_is_sent_without_the_key)
