@@ -13,6 +13,8 @@ task_mem_usage_byte; the agents report utilization in their sync, so the
 server's metrics history shows the GPUs used, not only held
 (docs/monitoring.md)."""
 
+import json
+import os
 import re
 import time
 import urllib.request
@@ -81,6 +83,27 @@ if by_node:
     pt.check(len(series(text, "nvidiasmi_ecc_error_count")) == 16
              and len(series(text, "nvidiasmi_temperature")) == 8,
              "agent /metrics: ECC (single, double) and temperature per GPU", text[:3000])
+
+# ---- the shipped rules and dashboards name metrics that exist ------------------
+if by_node:
+    _, _, text = scrape("m1")
+    st, srv_text = srv.client().get("/metrics")
+    families = set(re.findall(r"^# HELP (\S+)", text + "\n" + str(srv_text), re.M))
+    labels = {"username", "job_name", "role_name", "task_index", "virtual_cluster",
+              "minor_number", "node_name", "vender", "type", "vc", "sku", "state", "use"}
+    exprs = []
+    deploy = os.path.join(pt.REPO, "deploy")
+    with open(os.path.join(deploy, "prometheus", "rules.yml")) as f:
+        exprs += re.findall(r"^\s*expr: (.*)$", f.read(), re.M)
+    for name in sorted(os.listdir(os.path.join(deploy, "grafana"))):
+        with open(os.path.join(deploy, "grafana", name)) as f:
+            dash = json.load(f)
+        exprs += [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+        exprs += [v["definition"] for v in dash["templating"]["list"] if v.get("definition")]
+    names = {m for e in exprs for m in re.findall(r"\b((?:task|gpu|nvidiasmi|configured|pai)_\w+)", e)}
+    unknown = sorted(n for n in names - families - labels)
+    pt.check(len(exprs) > 20 and names and not unknown,
+             "deploy/: every metric the rules and dashboards use is exported", unknown)
 
 # ---- a job with simulated load ----------------------------------------------------
 JOB = "simload"
