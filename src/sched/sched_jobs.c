@@ -583,16 +583,220 @@ static bool restore_cell_for(sched_t *s, int v, int node)
     return false;
 }
 
+/* For each node, the VC whose guaranteed work runs there (job j's tasks,
+ * not yet committed, included) into owner[] (SCHED_NONE: none); false when
+ * two VCs' guaranteed work shares a node. */
+static bool work_owners(const sched_t *s, const job_t *j, int *owner)
+{
+    for (int n = 0; n < s->n_nodes; n++)
+        owner[n] = SCHED_NONE;
+    for (int slot = 0; slot <= s->n_jobs; slot++) {
+        const job_t *o = slot < s->n_jobs ? &s->jobs[slot] : j;
+        if (slot < s->n_jobs && (o == j || o->state == SCHED_JOB_FREE))
+            continue; /* j (in its slot, not running yet) comes last */
+        if (o->vc == SCHED_NONE || o->oppo)
+            continue;
+        for (int i = 0; i < o->n_tasks; i++) {
+            const sched_task_t *t = &o->tasks[i];
+            if (t->node == SCHED_NONE || t->gpus == 0 || !(t->bound || o == j))
+                continue;
+            if (owner[t->node] != SCHED_NONE && owner[t->node] != o->vc)
+                return false;
+            owner[t->node] = o->vc;
+        }
+    }
+    return true;
+}
+
+/* Up to cap free cells of type t in chain ch holding nodes of VC v's work
+ * not covered yet (cover[] counts) and no node of another VC's work, the
+ * most such nodes first, into out; returns how many. */
+static int cover_candidates(const sched_t *s, int t, int ch, int v, const int *owner,
+                            const int *cover, int *out, int cap)
+{
+    int n = 0, score[8];
+    for (int c = 0; c < s->n_cells; c++) {
+        const cell_t *cl = &s->cells[c];
+        if (cl->type != t || cl->chain != ch || cl->bound_below ||
+            sched_model_bound_ancestor(s, c) != SCHED_NONE)
+            continue;
+        int k = 0;
+        for (int x = cl->node_lo; x < cl->node_hi && k >= 0; x++)
+            k = owner[x] != SCHED_NONE && owner[x] != v ? -1 : k + (owner[x] == v && !cover[x]);
+        if (k <= 0)
+            continue;
+        int at;
+        if (n < cap)
+            at = n++;
+        else if (k > score[cap - 1])
+            at = cap - 1;
+        else
+            continue;
+        while (at > 0 && score[at - 1] < k)
+            out[at] = out[at - 1], score[at] = score[at - 1], at--;
+        out[at] = c, score[at] = k;
+    }
+    return n;
+}
+
+/* Charge every guaranteed task of VC v to the cell it lies in now. */
+static void recharge_vc(sched_t *s, int v)
+{
+    for (int i = 0; i < s->vcs[v].n_vcells; i++)
+        if (s->vcs[v].vcells[i].cell != SCHED_NONE)
+            s->cells[s->vcs[v].vcells[i].cell].vc_used = 0;
+    for (int slot = 0; slot < s->n_jobs; slot++) {
+        job_t *o = &s->jobs[slot];
+        for (int i = 0; o->state != SCHED_JOB_FREE && o->vc == v && !o->oppo && i < o->n_tasks;
+             i++) {
+            sched_task_t *t = &o->tasks[i];
+            if (!t->bound || t->gpus == 0)
+                continue;
+            t->cell = charged_cell(s, t->node, v);
+            if (t->cell != SCHED_NONE)
+                s->cells[t->cell].vc_used += t->gpus;
+        }
+    }
+    for (int i = 0; i < s->vcs[v].n_vcells; i++)
+        if (s->vcs[v].vcells[i].cell != SCHED_NONE)
+            sched_jobs_gc_note(s, v, s->vcs[v].vcells[i].cell);
+}
+
+static void unbind_all(sched_t *s)
+{
+    for (int v = 0; v < s->n_vcs; v++)
+        for (int i = 0; i < s->vcs[v].n_vcells; i++)
+            if (!s->vcs[v].vcells[i].pinned && s->vcs[v].vcells[i].cell != SCHED_NONE)
+                sched_model_unbind(s, s->vcs[v].vcells[i].cell);
+}
+
+typedef struct {
+    int *vc, *vcell; /* the unpinned virtual cells, largest first */
+    int n, budget;
+    const int *owner;
+    int *cover; /* per node: cells covering it */
+} cover_t;
+
+static void mark(sched_t *s, cover_t *cv, int c, int d)
+{
+    for (int x = s->cells[c].node_lo; x < s->cells[c].node_hi; x++)
+        cv->cover[x] += d;
+}
+
+/* Bind the virtual cells from k on around the work, backtracking over the
+ * best few cells of each (and leaving it unbound) within a budget; true when
+ * all work is covered. */
+static bool cover_from(sched_t *s, cover_t *cv, int k)
+{
+    if (k == cv->n) {
+        for (int x = 0; x < s->n_nodes; x++)
+            if (cv->owner[x] != SCHED_NONE && !cv->cover[x])
+                return false;
+        return true;
+    }
+    int v = cv->vc[k], i = cv->vcell[k];
+    const vcell_t *vcl = &s->vcs[v].vcells[i];
+    int cand[8];
+    int n = cover_candidates(s, vcl->type, vcl->chain, v, cv->owner, cv->cover, cand, 8);
+    for (int a = 0; a < n && cv->budget > 0; a++) {
+        cv->budget--;
+        sched_model_bind(s, v, i, cand[a]);
+        mark(s, cv, cand[a], 1);
+        if (cover_from(s, cv, k + 1))
+            return true;
+        mark(s, cv, cand[a], -1);
+        sched_model_unbind(s, cand[a]);
+    }
+    return cv->budget > 0 && cover_from(s, cv, k + 1);
+}
+
+static int cmp_level_desc(const void *a, const void *b, void *ctx)
+{
+    const sched_t *s = ctx;
+    const int *x = a, *y = b; /* pairs (vc, vcell) */
+    int lx = s->types[s->vcs[x[0]].vcells[x[1]].type].level;
+    int ly = s->types[s->vcs[y[0]].vcells[y[1]].type].level;
+    return lx != ly ? ly - lx : (x[0] != y[0] ? x[0] - y[0] : x[1] - y[1]);
+}
+
+/* Bind every VC's unpinned cells anew around its work (none bound now). */
+static bool cover_all(sched_t *s, const int *owner)
+{
+    int total = 0;
+    for (int v = 0; v < s->n_vcs; v++)
+        total += s->vcs[v].n_vcells;
+    int *pairs = xmalloc(sizeof(int) * 2 * ((size_t)total + 1));
+    int n = 0;
+    for (int v = 0; v < s->n_vcs; v++)
+        for (int i = 0; i < s->vcs[v].n_vcells; i++)
+            if (!s->vcs[v].vcells[i].pinned)
+                pairs[2 * n] = v, pairs[2 * n + 1] = i, n++;
+    qsort_r(pairs, (size_t)n, 2 * sizeof(int), cmp_level_desc, s);
+    cover_t cv = {.vc = xmalloc(sizeof(int) * ((size_t)n + 1)),
+                  .vcell = xmalloc(sizeof(int) * ((size_t)n + 1)),
+                  .n = n,
+                  .budget = 4096,
+                  .owner = owner,
+                  .cover = xcalloc((size_t)s->n_nodes + 1, sizeof(int))};
+    for (int k = 0; k < n; k++)
+        cv.vc[k] = pairs[2 * k], cv.vcell[k] = pairs[2 * k + 1];
+    for (int c = 0; c < s->n_cells; c++) /* pinned cells cover their nodes */
+        if (s->cells[c].bound_vc != SCHED_NONE)
+            mark(s, &cv, c, 1);
+    bool ok = cover_from(s, &cv, 0);
+    free(pairs), free(cv.vc), free(cv.vcell), free(cv.cover);
+    return ok;
+}
+
+/* Last resort of a restore: bind all VCs' unpinned cells anew around the
+ * guaranteed work restored so far and job j.  Restores meet the cells in any
+ * order (a VC's rack-level cell around one job, its node-level cell under
+ * another; the smallest cell first may take what another cell needs); this
+ * finds a nesting that holds all of it.  Kept only when it covers all the
+ * work and keeps every VC's cells bindable; else the bindings are put back. */
+static bool restore_rebind(sched_t *s, const job_t *j)
+{
+    int *owner = xmalloc(sizeof(int) * ((size_t)s->n_nodes + 1));
+    int total = 0;
+    for (int v = 0; v < s->n_vcs; v++)
+        total += s->vcs[v].n_vcells;
+    int *old = xmalloc(sizeof(int) * ((size_t)total + 1));
+    bool ok = work_owners(s, j, owner);
+    if (ok) {
+        int before = sched_check_deficit(s, false, NULL, 0);
+        for (int v = 0, k = 0; v < s->n_vcs; v++)
+            for (int i = 0; i < s->vcs[v].n_vcells; i++)
+                old[k++] = s->vcs[v].vcells[i].pinned ? SCHED_NONE : s->vcs[v].vcells[i].cell;
+        unbind_all(s);
+        ok = cover_all(s, owner) && sched_check_deficit(s, false, NULL, 0) <= before;
+        if (!ok) {
+            unbind_all(s);
+            for (int v = 0, k = 0; v < s->n_vcs; v++)
+                for (int i = 0; i < s->vcs[v].n_vcells; i++, k++)
+                    if (old[k] != SCHED_NONE)
+                        sched_model_bind(s, v, i, old[k]);
+        }
+        for (int v = 0; v < s->n_vcs; v++)
+            recharge_vc(s, v);
+    }
+    free(owner), free(old);
+    return ok;
+}
+
 static bool restore_guarantee(sched_t *s, job_t *j)
 {
+    bool retried = false;
     for (int i = 0; i < j->n_tasks; i++) {
         sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->gpus == 0)
             continue;
-        if (!restore_cell_for(s, j->vc, t->node))
-            return false;
         if (t->sku != SCHED_NONE && s->nodes[t->node].sku != t->sku)
             return false;
+        if (restore_cell_for(s, j->vc, t->node))
+            continue;
+        if (retried || !restore_rebind(s, j))
+            return false;
+        retried = true; /* every node of the job is covered now */
     }
     return true;
 }
