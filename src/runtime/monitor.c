@@ -311,8 +311,7 @@ static pid_t spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
             task_child(m, argv, out_w, err_w);
         return p;
     }
-    pid_t p = clone(spawn_entry, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD,
-                    &a);
+    pid_t p = clone(spawn_entry, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     munmap(stack, SPAWN_STACK);
     return p;
 }
