@@ -83,7 +83,8 @@ static const opt_t options[] = {
      .type = OPT_STR,
      .off = O(agent_token),
      .def = "",
-     .help = "secret that agents present; empty: generated once into <data_dir>/agent.token"},
+     .help = "join token: agents present it to register a node name, then sync with the "
+             "node's own credential; empty: generated once into <data_dir>/agent.token"},
     {.name = "node_lost_timeout_s",
      .type = OPT_INT,
      .off = O(node_lost_timeout_s),
