@@ -184,15 +184,17 @@ static void sample_task(agent_task_t *t, int64_t mono_ms)
         s->valid = false;
         return;
     }
-    if (cg_stats_of_pid(pid, &st) != PAI_OK || st.cpu_ns < 0) {
+    pai_err_t rc = cg_stats_of_pid(pid, &st);
+    if (rc != PAI_OK || st.cpu_ns < 0) {
         cg_stats_t ps = {-1, -1, -1, -1, -1};
         if (!proc_stats(pid, &ps)) {
             s->valid = false;
             return;
         }
-        if (cg_stats_of_pid(pid, &st) != PAI_OK)
-            st = ps;
-        st.cpu_ns = ps.cpu_ns; /* a v1 host without cpuacct in the pai cgroup */
+        if (rc != PAI_OK)
+            st = ps; /* no pai cgroup: the leader's figures */
+        else
+            st.cpu_ns = ps.cpu_ns; /* a v1 host whose cpuacct is not in the pai cgroup */
     }
     s->cpu_percent = 0;
     if (s->valid && s->prev_ms > 0 && mono_ms > s->prev_ms && st.cpu_ns >= s->prev_cpu_ns)
