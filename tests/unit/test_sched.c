@@ -279,13 +279,16 @@ TEST(lazy_downgrade_is_visible_and_survives_a_restore)
     CHECK(!sched_job_opportunistic(s, "nobody"));
     sched_node_status_t ns[2];
     CHECK_INT_EQ(sched_node_status(s, ns, 2), 2);
+    char n0[64], n1[64]; /* the rows' strings live in the scheduler */
+    snprintf(n0, sizeof(n0), "%s", ns[0].name);
+    snprintf(n1, sizeof(n1), "%s", ns[1].name);
+    bool lazy_on0 = ns[0].used_gpus == 8 && strcmp(ns[0].vc, "") == 0;
     sched_free(s);
     /* restart: both restored where they ran, the downgraded one as such */
     CHECK(sched_new_uniform(2, 8, 0, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
     int g[] = {0, 1, 2, 3, 4, 5, 6, 7};
-    sched_alloc_t on0 = {.role = "w", .node = ns[0].name, .n_gpus = 8, .gpus = g};
-    sched_alloc_t on1 = {.role = "w", .node = ns[1].name, .n_gpus = 8, .gpus = g};
-    bool lazy_on0 = ns[0].used_gpus == 8 && strcmp(ns[0].vc, "") == 0;
+    sched_alloc_t on0 = {.role = "w", .node = n0, .n_gpus = 8, .gpus = g};
+    sched_alloc_t on1 = {.role = "w", .node = n1, .n_gpus = 8, .gpus = g};
     lazy.opportunistic = true;
     bool down = true;
     CHECK(sched_restore(s, &lazy, lazy_on0 ? &on0 : &on1, 1, &down) == PAI_OK);
