@@ -1,0 +1,225 @@
+/*
+ * bench/task.c - what one task costs on the node, against the machine's
+ * own yardstick measured in the same run.
+ *
+ * Starts --tasks N process-runtime attempts running `true`, --par P at a
+ * time, through runtime_find("process") exactly as the agent does (the
+ * agent's own files first: state dir, cwd, log dir, `id`; then the monitor,
+ * the task, the exit record), with a cgroup, memory and CPU limits and the
+ * task dropped to --uid when the bench runs as root.  Then, in the same
+ * run, N bare `bash -c true` started P-way by xargs.  Prints the ratios
+ * (tasks/s over bare starts/s; CPU per task over CPU per bare start) first,
+ * then the absolute figures and what a task left behind: inodes under its
+ * state and log dirs.  CPU is getrusage of this process and its children
+ * (monitors, tasks), so other work on a shared machine is not counted.
+ * The driver links the same libraries as `pai`, so a monitor is a fork of
+ * a process of the agent's size.
+ *   usage: bench/task [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup]
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/util.h"
+#include "runtime/cgroup.h"
+#include "runtime/runtime.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(int who)
+{
+    struct rusage r;
+    getrusage(who, &r);
+    return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
+           (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
+}
+
+static double all_cpu(void)
+{
+    return cpu_s(RUSAGE_SELF) + cpu_s(RUSAGE_CHILDREN);
+}
+
+/* Files and directories under dir, dir itself included. */
+static long count_inodes(const char *dir)
+{
+    long n = 1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *p = str_printf("%s/%s", dir, e->d_name);
+        n += e->d_type == DT_DIR ? count_inodes(p) : 1;
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
+typedef struct {
+    rt_task_t rt;
+    bool busy;
+} slot_t;
+
+static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", NULL};
+
+/* The agent's part of a start (node.c task_start) and the runtime's. */
+static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, long uid,
+                      slot_t *s)
+{
+    char id[64], state[600], cwd[700], logs[600], cg[128], name[64], idf[700];
+    snprintf(id, sizeof(id), "bench~t%06d/0/main/0/0", i);
+    snprintf(name, sizeof(name), "bench~t%06d+0+main+0+0", i);
+    snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
+    snprintf(cwd, sizeof(cwd), "%s/cwd", state);
+    snprintf(logs, sizeof(logs), "%s/logs/%s", root, name);
+    snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
+    if (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK ||
+        fs_mkdir_p(logs, 0700) != PAI_OK)
+        return false;
+    snprintf(idf, sizeof(idf), "%s/id", state);
+    if (fs_write_atomic(idf, id, strlen(id), 0600) != PAI_OK)
+        return false;
+    rt_spec_t sp = {.attempt_id = id,
+                    .name = name,
+                    .command = "true",
+                    .env = (char *const *)env_base,
+                    .state_dir = state,
+                    .cwd = cwd,
+                    .log_dir = logs,
+                    .cgroup = cgroup ? cg : NULL,
+                    .memory_mb = 256,
+                    .cpu = 1,
+                    .log_max_bytes = 1 << 20,
+                    .isolate = uid >= 0,
+                    .uid = (uid_t)(uid >= 0 ? uid : 0),
+                    .gid = (gid_t)(uid >= 0 ? uid : 0)};
+    s->busy = ops->start(ops, &sp, &s->rt) == PAI_OK;
+    return s->busy;
+}
+
+int main(int argc, char **argv)
+{
+    int n = 1000, par = 16;
+    long uid = geteuid() == 0 ? 65534 : -1;
+    bool cgroup = geteuid() == 0 && cg_version() != 0;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
+            n = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--par") == 0 && i + 1 < argc)
+            par = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            base = argv[++i];
+        else if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc)
+            uid = atol(argv[++i]);
+        else if (strcmp(argv[i], "--no-cgroup") == 0)
+            cgroup = false;
+        else {
+            fprintf(stderr,
+                    "usage: %s [--tasks N] [--par P] [--dir DIR] [--uid UID] "
+                    "[--no-cgroup]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (n < 1 || par < 1)
+        return 2;
+    char root[512];
+    snprintf(root, sizeof(root), "%s/pai-bench-task-XXXXXX", base);
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const runtime_ops_t *ops = runtime_find("process");
+    slot_t *slots = xcalloc((size_t)par, sizeof(*slots));
+    struct pollfd *pf = xcalloc((size_t)par, sizeof(*pf));
+    int started = 0, done = 0, failed = 0;
+    double c0 = all_cpu(), t0 = now_s();
+    while (done < n) {
+        for (int k = 0; k < par && started < n; k++)
+            if (!slots[k].busy && !start_one(ops, root, started++, cgroup, uid, &slots[k])) {
+                failed++;
+                done++;
+            }
+        int m = 0;
+        for (int k = 0; k < par; k++)
+            pf[k] = (struct pollfd){slots[k].busy ? slots[k].rt.notify_fd : -1, POLLIN, 0};
+        for (int k = 0; k < par; k++)
+            m += slots[k].busy;
+        if (m > 0 && poll(pf, (nfds_t)par, 100) < 0 && errno != EINTR)
+            break;
+        for (int k = 0; k < par; k++) {
+            rt_result_t res;
+            if (!slots[k].busy || !ops->poll(ops, &slots[k].rt, &res))
+                continue;
+            failed += res.exit_code != 0;
+            /* the exit record comes just before the monitor ends: reap it,
+             * so that its CPU (and its task's) is counted */
+            waitpid(slots[k].rt.monitor_pid, NULL, 0);
+            ops->release(&slots[k].rt);
+            slots[k].busy = false;
+            done++;
+        }
+    }
+    double wall = now_s() - t0, cpu = all_cpu() - c0;
+    char p[600];
+    snprintf(p, sizeof(p), "%s/tasks", root);
+    long inodes = count_inodes(p);
+    snprintf(p, sizeof(p), "%s/logs", root);
+    inodes += count_inodes(p);
+
+    /* The yardstick: the same number of bare starts at the same parallelism. */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "seq %d | xargs -P %d -n 1 bash -c true", n, par);
+    double bc0 = cpu_s(RUSAGE_CHILDREN), bt0 = now_s();
+    int rc = system(cmd);
+    double bwall = now_s() - bt0, bcpu = cpu_s(RUSAGE_CHILDREN) - bc0;
+
+    for (const char *c = cgroup ? "memory cpu" : ""; *c;) { /* our cgroup parent */
+        size_t l = strcspn(c, " ");
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/%.*s/pai-bench-task", (int)l, c);
+        rmdir(p);
+        c += l + (c[l] == ' ');
+    }
+    rmdir("/sys/fs/cgroup/pai-bench-task");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", root);
+    double load[1] = {0};
+    getloadavg(load, 1);
+    printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s (%d failed)\n", n,
+           par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
+           uid >= 0 ? "dropped to an unprivileged uid" : "same uid", failed);
+    printf("  throughput ratio     %7.2f   (tasks/s / bare starts/s)\n", (n / wall) / (n / bwall));
+    printf("  CPU ratio            %7.2f   (CPU per task / CPU per bare start)\n",
+           (cpu / n) / (bcpu / n));
+    printf("  tasks/s              %7.1f   (bare `bash -c true` via xargs: %.1f/s%s)\n", n / wall,
+           n / bwall, rc != 0 ? ", FAILED" : "");
+    printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
+           1000 * cpu / n, 1000 * bcpu / n);
+    printf("  inodes left per task %7.1f   (state and log dirs; cgroup dirs made and removed: "
+           "%d)\n",
+           (double)(inodes - 2) / n, cgroup ? (cg_version() == 1 ? 2 : 1) : 0);
+    printf("  load average         %7.1f   (%ld CPUs)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
+    free(slots);
+    free(pf);
+    return failed ? 1 : 0;
+}
