@@ -367,8 +367,6 @@ static void check_gangs(const sched_t *s, vlist_t *l)
 
 static bool gpu_usable_for(const sched_t *s, const sched_mnode_t *n, int g, int slot)
 {
-    const job_t *j = &s->jobs[slot];
-    (void)j;
     if (n->res[g] != SCHED_NONE && n->res[g] != slot)
         return false; /* reservations move during a pass: leave them out */
     int o = n->owner[g];

@@ -60,7 +60,8 @@ static int *doomed_supply(sched_t *s)
 
 /* Doomed cells: bound cells with an unhealthy node, plus unbound cells that
  * cannot get a healthy free cell now (counted, or bound tentatively in buddy
- * order where a chain mixes levels), into doomed[v * (n_skus + 1) + sku + 1]. */
+ * order where a chain mixes levels), each VC against the free cells as they
+ * are, into doomed[v * (n_skus + 1) + sku + 1]. */
 static void count_doomed(sched_t *s, int *doomed)
 {
     int w = s->n_skus + 1;
@@ -70,9 +71,11 @@ static void count_doomed(sched_t *s, int *doomed)
     if (!any_bad)
         return; /* the start-up check guarantees every cell binds on a healthy cluster */
     int *tmp = xmalloc(sizeof(int) * (size_t)(s->n_cells + 1));
-    int *sup = doomed_supply(s);
-    int nt = 0;
     for (int v = 0; v < s->n_vcs; v++) {
+        /* each VC against the free cells as they are (not after the VCs
+         * before it in this loop took theirs): its own doomed cells */
+        int *sup = doomed_supply(s);
+        int nt = 0;
         vc_t *vc = &s->vcs[v];
         for (int i = 0; i < vc->n_vcells; i++) {
             vcell_t *vcl = &vc->vcells[i];
@@ -98,11 +101,11 @@ static void count_doomed(sched_t *s, int *doomed)
             sched_model_bind(s, v, i, c);
             tmp[nt++] = c;
         }
+        for (int i = 0; i < nt; i++)
+            sched_model_unbind(s, tmp[i]);
+        free(sup);
     }
-    for (int i = 0; i < nt; i++)
-        sched_model_unbind(s, tmp[i]);
     free(tmp);
-    free(sup);
 }
 
 static void fill_usage(const sched_t *s, sched_vc_status_t *rows, const int *rowof, int w)
