@@ -17,6 +17,7 @@
 #define PAI_MAX_ATTEMPT_ID    600u                /* job/att/role/index/att: 255+255+3*10+4 */
 #define PAI_MAX_NODE_GPUS     64u                 /* GPUs of one node (a 64-bit mask) */
 #define PAI_MAX_LOG_READ      (16u * 1024 * 1024) /* one log read through the API */
+#define PAI_MAX_ALERTS_BODY   (16u * 1024 * 1024) /* Prometheus' answer to GET /api/v1/alerts */
 #define PAI_MAX_NAME          255u                /* job, user, group, role names */
 #define PAI_MAX_NODE_CRED     128u                /* a node credential ("pn1." + 64 hex) */
 #define PAI_MAX_TASKS_PER_JOB 10000u

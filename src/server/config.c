@@ -212,6 +212,13 @@ static const opt_t options[] = {
      .def = "owner",
      .help = "who may read a job's task logs: owner (the job's owner and admins; sharing with "
              "other users is not implemented yet) or all (any user, as in OpenPAI)"},
+    {.name = "prometheus_url",
+     .type = OPT_STR,
+     .off = O(prometheus_url),
+     .def = "",
+     .help = "Prometheus (http://host:port) that evaluates deploy/prometheus/rules.yml: GET "
+             "/api/v2/alerts returns its firing alerts (admins all, users those of their "
+             "jobs); empty: GET /api/v2/alerts answers 501"},
     {.name = "metrics_history_interval_s",
      .type = OPT_INT,
      .off = O(metrics_history_interval_s),

@@ -52,10 +52,11 @@ struct server_config {
     char *tls_key;                       /* PEM private key file */
     char *cors_allow_origin;             /* allowed origins, or "*"; "" = no CORS headers */
     char *log_read_access;               /* who reads task logs: "owner" (and admins) or "all" */
-    int64_t metrics_history_interval_s;  /* seconds between metrics history samples */
-    int64_t metrics_history_points;      /* samples kept per history series */
-    json_t *storages;                    /* array of storage definitions (owned) */
-    char *config_file;                   /* the file read, "" when none */
+    char *prometheus_url; /* whose firing alerts GET /api/v2/alerts returns; "" = 501 */
+    int64_t metrics_history_interval_s; /* seconds between metrics history samples */
+    int64_t metrics_history_points;     /* samples kept per history series */
+    json_t *storages;                   /* array of storage definitions (owned) */
+    char *config_file;                  /* the file read, "" when none */
 };
 typedef struct server_config server_config_t;
 

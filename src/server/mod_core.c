@@ -105,14 +105,6 @@ static pai_err_t h_not_implemented(server_ctx_t *ctx, const http_req_t *req, htt
                          req->path);
 }
 
-static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
-                          pai_error_t *e)
-{
-    (void)ctx, (void)req, (void)resp;
-    return pai_error_set(e, PAI_E_NOT_IMPLEMENTED,
-                         "pai has no alert manager; scrape GET /metrics with Prometheus instead");
-}
-
 /* Prometheus HTTP service discovery of the agents (docs/monitoring.md):
  * an admin's token, login or application (the application token is the
  * one to give Prometheus: long-lived, revocable, see deploy/prometheus/).
@@ -136,7 +128,6 @@ static const http_route_t core_routes[] = {
     {"GET", "/api/v2/authn/oidc/logout", h_not_implemented, PERM_ANON},
     {"GET", "/api/v2/authn/oidc/return", h_not_implemented, PERM_ANON},
     {"POST", "/api/v2/authn/oidc/return", h_not_implemented, PERM_ANON},
-    {"GET", "/api/v2/alerts", h_alerts, PERM_SESSION},
     {NULL, NULL, NULL, PERM_ANON},
 };
 

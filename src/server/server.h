@@ -6,10 +6,11 @@
  * server_main:
  *
  *   auth     users, groups, tokens, login/logout, identity of a request
- *   core     info, storages, /metrics, OIDC answers
+ *   core     info, storages, /metrics and the agents' targets, OIDC answers
  *   cluster  nodes and agents (agent protocol), the scheduler, VCs, SKUs
  *   jobs     job submission, queries, lifecycle, attempts, logs
  *   history  in-memory metrics history (GPU use over time) for the charts
+ *   alerts   GET /api/v2/alerts: a configured Prometheus' firing alerts
  *   portal   the web portal's embedded files
  */
 #ifndef PAI_SERVER_SERVER_H
@@ -68,6 +69,7 @@ extern const server_module_t server_module_core;
 extern const server_module_t server_module_cluster;
 extern const server_module_t server_module_jobs;
 extern const server_module_t server_module_history;
+extern const server_module_t server_module_alerts;
 extern const server_module_t server_module_portal;
 
 #endif

@@ -59,5 +59,6 @@ ROWS = [
     ("GET", "/api/v2/groups/default/userlist", None, dict(ADMIN_ONLY, admin=200)),
     ("GET", "/api/v2/storages", None, dict(SESSION_OK, user=200, other=200, admin=200)),
     ("GET", "/api/v2/storages/ghost", None, dict(SESSION_OK, user=404, other=404, admin=404)),
-    ("GET", "/api/v2/alerts", None, dict(SESSION_OK, user=501, other=501, admin=501)),
+    # no prometheus_url here: 501 for every token (test_prometheus.py covers 200)
+    ("GET", "/api/v2/alerts", None, dict(NO_TOKEN, app=501, user=501, other=501, admin=501)),
 ]

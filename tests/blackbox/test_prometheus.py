@@ -10,7 +10,9 @@ simulated load (PAI_SIM_GPU_UTIL=80) must come back from
 /api/v1/query as task_gpu_percent with OpenPAI's labels, `up` must be 1
 for every agent and for the server, and the shipped PaiJobGpuIdle rule
 (its window shortened from 30 minutes to seconds) must fire for a job that
-holds a GPU without using it, and only for that one.
+holds a GPU without using it, and only for that one; the server, started
+with prometheus_url, returns that alert from GET /api/v2/alerts to admins
+and to the job's owner, not to another user.
 
 Only the copies of the configuration in a temporary folder are changed:
 the server's address, the token file, and shorter intervals."""
@@ -36,8 +38,12 @@ D = pt.tmpdir("pai-prom-")
 os.chmod(D, 0o755)
 data = os.path.join(D, "pai")
 port = pt.free_port()
+prom_port = pt.free_port()
+PROM_URL = "http://127.0.0.1:%d" % prom_port
+# the server reads its options from PAI_* too: GET /api/v2/alerts asks this Prometheus
+env = dict(os.environ, PAI_PROMETHEUS_URL=PROM_URL)
 up = pt.Proc([pt.PAI_BIN, "up", "--data-dir", data, "--port", str(port), "--nodes", "2",
-              "--gpus", "4"], os.path.join(D, "up.log"))
+              "--gpus", "4"], os.path.join(D, "up.log"), env)
 up.spawn()
 deadline = time.time() + 90
 while time.time() < deadline and "pai is up" not in up.log() and up.alive():
@@ -67,25 +73,38 @@ def job(name, command, instances, gpu):
         "    commands:", "      - %s" % json.dumps(command)]) + "\n"
 
 
-JOBS = ("busy", "export PAI_SIM_GPU_UTIL=80; sleep 600", 2), ("idle", "sleep 600", 1)
+def user(name):
+    st, b = c.post("/api/v2/users", {"username": name, "password": "pw-%s-123" % name,
+                                     "admin": False, "virtualCluster": ["default"]})
+    pt.check(st == 201, "user %s created" % name, (st, b))
+    st, b = pt.Client(srv_url).post("/api/v2/authn/basic/login",
+                                    {"username": name, "password": "pw-%s-123" % name})
+    return pt.Client(srv_url, b.get("token") if st == 200 else None)
+
+
+carol, dave = user("carol"), user("dave")
+# (full job name, client that submits it, command, instances)
+JOBS = (("admin~busy", c, "export PAI_SIM_GPU_UTIL=80; sleep 600", 2),
+        ("carol~idle", carol, "sleep 600", 1))
 
 
 def stop_jobs():
     """Stop the jobs before pai up: a stopped agent leaves its tasks running."""
-    for name, _, _ in JOBS:
-        c.put("/api/v2/jobs/admin~%s/executionType" % name, {"value": "STOP"})
+    for name, _, _, _ in JOBS:
+        c.put("/api/v2/jobs/%s/executionType" % name, {"value": "STOP"})
     deadline = time.time() + 60
     while time.time() < deadline:
-        states = [c.get("/api/v2/jobs/admin~" + n)[1].get("jobStatus", {}).get("state")
-                  for n, _, _ in JOBS]
+        states = [c.get("/api/v2/jobs/" + n)[1].get("jobStatus", {}).get("state")
+                  for n, _, _, _ in JOBS]
         if all(s in ("STOPPED", "FAILED", "SUCCEEDED", None) for s in states):
             return
         time.sleep(0.3)
 
 
 atexit.register(stop_jobs)  # runs before paitest's cleanup stops pai up
-for name, cmd, n in JOBS:
-    st, b = c.request("POST", "/api/v2/jobs", raw=job(name, cmd, n, 1), content_type="text/yaml")
+for name, who, cmd, n in JOBS:
+    st, b = who.request("POST", "/api/v2/jobs", raw=job(name.split("~")[1], cmd, n, 1),
+                        content_type="text/yaml")
     pt.check(st == 202, "job %s submitted" % name, (st, b))
 
 # ---- Prometheus with the shipped configuration --------------------------------------
@@ -107,13 +126,11 @@ pt.check(idle_expr in rules, "the shipped rules have PaiJobGpuIdle over 30 minut
 with open(os.path.join(D, "rules.yml"), "w") as f:
     f.write(rules.replace(idle_expr, "avg_over_time(task_gpu_percent[15s])) < 10\n        for: 2s"))
 
-prom_port = pt.free_port()
 prom = pt.Proc([PROM, "--config.file=" + os.path.join(D, "prometheus.yml"),
                 "--storage.tsdb.path=" + os.path.join(D, "tsdb"),
                 "--web.listen-address=127.0.0.1:%d" % prom_port, "--log.level=warn"],
                os.path.join(D, "prometheus.log"))
 prom.spawn()
-PROM_URL = "http://127.0.0.1:%d" % prom_port
 
 
 def query(q):
@@ -170,11 +187,34 @@ pt.check(cluster and cluster[0]["value"][1] == "8", "configured_gpu_count sums t
          cluster)
 
 firing = poll('ALERTS{alertname="PaiJobGpuIdle",alertstate="firing"}',
-              lambda r: any(s["metric"].get("job_name") == "admin~idle" for s in r), timeout=90)
+              lambda r: any(s["metric"].get("job_name") == "carol~idle" for s in r), timeout=90)
 jobs_firing = sorted(s["metric"].get("job_name") for s in firing or [])
-pt.check(jobs_firing == ["admin~idle"],
+pt.check(jobs_firing == ["carol~idle"],
          "the shipped PaiJobGpuIdle rule fires for the job holding an idle GPU, not the busy one",
          firing)
+
+# ---- GET /api/v2/alerts: the same alert, through pai ---------------------------------
+
+
+def idle_alerts(client):
+    st, b = client.get("/api/v2/alerts")
+    if st != 200 or not isinstance(b, list):
+        return st, b, []
+    return st, b, [a for a in b if a.get("labels", {}).get("alertname") == "PaiJobGpuIdle"]
+
+
+st, b, mine = idle_alerts(c)
+pt.check(st == 200 and [a["labels"].get("job_name") for a in mine] == ["carol~idle"]
+         and all(a.get("state") == "firing" for a in b),
+         "GET /api/v2/alerts (admin): the firing PaiJobGpuIdle of carol's job", (st, b))
+st, b, mine = idle_alerts(carol)
+pt.check(st == 200 and [a["labels"].get("job_name") for a in mine] == ["carol~idle"]
+         and all(a["labels"].get("username") == "carol" for a in b),
+         "GET /api/v2/alerts (carol): her job's alert, and only her jobs' alerts", (st, b))
+st, b, mine = idle_alerts(dave)
+pt.check(st == 200 and b == [], "GET /api/v2/alerts (dave): none of another user's alerts", (st, b))
+st, _ = pt.Client(srv_url).get("/api/v2/alerts")
+pt.check(st == 401, "GET /api/v2/alerts without a token: 401", st)
 
 prom.stop()
 stop_jobs()
