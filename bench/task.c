@@ -81,7 +81,7 @@ typedef struct {
 static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", NULL};
 
 /* The agent's part of a start (node.c task_start) and the runtime's. */
-static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, long uid,
+static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, int64_t uid,
                       slot_t *s)
 {
     char id[64], state[600], cwd[700], logs[600], cg[128], name[64], idf[700];
@@ -118,21 +118,24 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
 int main(int argc, char **argv)
 {
     int n = 1000, par = 16;
-    long uid = geteuid() == 0 ? 65534 : -1;
+    int64_t uid = geteuid() == 0 ? 65534 : -1;
+    bool ok = true;
     bool cgroup = geteuid() == 0 && cg_version() != 0;
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
-            n = atoi(argv[++i]);
+            ok = str_to_int(argv[++i], 1, 10000000, &n) == PAI_OK;
         else if (strcmp(argv[i], "--par") == 0 && i + 1 < argc)
-            par = atoi(argv[++i]);
+            ok = str_to_int(argv[++i], 1, 4096, &par) == PAI_OK;
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
             base = argv[++i];
         else if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc)
-            uid = atol(argv[++i]);
+            ok = str_to_i64(argv[++i], -1, 0x7fffffff, &uid) == PAI_OK;
         else if (strcmp(argv[i], "--no-cgroup") == 0)
             cgroup = false;
-        else {
+        else
+            ok = false;
+        if (!ok) {
             fprintf(stderr,
                     "usage: %s [--tasks N] [--par P] [--dir DIR] [--uid UID] "
                     "[--no-cgroup]\n",
