@@ -18,6 +18,7 @@
  */
 #include "runtime/monitor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -415,21 +416,33 @@ static int mon_loop(mon_t *m, int out_r, int err_r)
 #define GPU_NODES_MAX 64
 
 /* The node's other GPUs: /dev/nvidiaN (of the NVIDIA driver's major) that
- * the attempt was not given.  Returns how many are in out. */
+ * the attempt was not given.  Returns how many are in out.  One pass over
+ * the directory (not a stat of each of the 64 possible names: most nodes
+ * have none of them, and this runs for every task). */
 static size_t other_gpus(const rt_spec_t *s, dev_t *out, size_t cap)
 {
     const char *dir = s->gpu_dev_dir && *s->gpu_dev_dir ? s->gpu_dev_dir : "/dev";
     size_t n = 0;
-    for (int i = 0; i < GPU_NODES_MAX && n < cap; i++) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < cap) {
+        char *end;
+        if (strncmp(e->d_name, "nvidia", 6) != 0 || e->d_name[6] < '0' || e->d_name[6] > '9')
+            continue;
+        long i = strtol(e->d_name + 6, &end, 10);
+        if (*end || i >= GPU_NODES_MAX || (e->d_name[6] == '0' && e->d_name[7]))
+            continue;
         bool given = false;
         for (size_t j = 0; j < s->n_gpus; j++)
             given = given || s->gpus[j] == i;
         char p[600];
         struct stat st;
-        snprintf(p, sizeof(p), "%s/nvidia%d", dir, i);
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
         if (!given && stat(p, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == NVIDIA_MAJOR)
             out[n++] = st.st_rdev;
     }
+    if (d)
+        closedir(d);
     return n;
 }
 
