@@ -625,6 +625,14 @@ void node_recover(agent_node_t *n)
 
 /* ---- the sync message --------------------------------------------------- */
 
+/* A GPU is healthy when discovery found it and, once sampled, it still
+ * answers NVML and reports no uncorrectable ECC error (docs/monitoring.md). */
+static bool gpu_healthy_now(const agent_node_t *n, size_t i)
+{
+    const gpu_sample_t *s = &n->gpu_now[i];
+    return n->gpus.gpus[i].healthy && (!n->gpu_sampled || (s->ok && s->ecc_double <= 0));
+}
+
 /* Node health: load, free disk under the work dir, GPUs that answer. */
 static agentwire_health_t node_health(const agent_node_t *n)
 {
@@ -637,7 +645,7 @@ static agentwire_health_t node_health(const agent_node_t *n)
     if (statvfs(n->dir, &vfs) == 0)
         h.disk_free_mb = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
     for (size_t i = 0; i < n->gpus.n; i++)
-        h.gpus_healthy += n->gpus.gpus[i].healthy;
+        h.gpus_healthy += gpu_healthy_now(n, i);
     h.ok = h.disk_free_mb != 0;
     return h;
 }
@@ -668,7 +676,7 @@ static void node_wire(const agent_node_t *n, agentwire_node_t *m)
                                        .model = g->gpus[i].model,
                                        .memory_mb = g->gpus[i].memory_mb,
                                        .pci_bus = g->gpus[i].pci_bus,
-                                       .healthy = g->gpus[i].healthy};
+                                       .healthy = gpu_healthy_now(n, i)};
     /* the last metrics sample: the server's history shows GPUs used, not
      * only held (docs/monitoring.md) */
     for (size_t i = 0; n->gpu_sampled && i < g->n; i++)

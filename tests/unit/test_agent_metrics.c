@@ -210,6 +210,17 @@ TEST(a_lost_gpu_has_no_utilization_series)
     json_t *g = json_object_get(json_object_get(req, "node"), "gpus");
     CHECK(json_is_number(json_object_get(json_array_get(g, 0), "utilization")));
     CHECK(!json_object_get(json_array_get(g, 2), "utilization"));
+    CHECK(json_is_false(json_object_get(json_array_get(g, 2), "healthy")));
+    CHECK(json_is_true(json_object_get(json_array_get(g, 1), "healthy")));
+    json_decref(req);
+    /* an uncorrectable ECC error makes a GPU unhealthy in the sync too */
+    n.gpu_now[1].ecc_double = 2;
+    req = node_sync_request(&n);
+    g = json_object_get(json_object_get(req, "node"), "gpus");
+    CHECK(json_is_false(json_object_get(json_array_get(g, 1), "healthy")));
+    CHECK_INT_EQ(json_integer_value(json_object_get(
+                     json_object_get(json_object_get(req, "node"), "health"), "gpus_healthy")),
+                 2);
     json_decref(req);
     free(text);
     node_free(&n);
