@@ -189,7 +189,8 @@ def main():
     if BASELINE:
         b_rate = sum(r for r, _ in base) / len(base)
         b_cpu = sum(c_ for _, c_ in base) / len(base)
-        print("  throughput ratio       %8.2f   (pai jobs/s / bare starts/s)" % (rate / b_rate))
+        print("  throughput ratio       %8.2f   (pai jobs/s / bare starts/s%s)"
+              % (rate / b_rate, "; paced by RATE: not a capacity figure" if RATE > 0 else ""))
         print("  CPU ratio              %8.2f   (pai host CPU per job / bare CPU per start)"
               % (cpu / JOBS / b_cpu))
         print("  bare starts/s          %8.1f   (%d x `bash -c true`, %d-way: before %.1f, "
