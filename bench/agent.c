@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
 
@@ -84,8 +85,11 @@ static void run(int ntasks)
         char rel[128];
         snprintf(rel, sizeof(rel), "pai/bench-%d/t%d", (int)getpid(), i);
         if (cg_version() != 0 && cg_create(rel, 256, 1, &cgs[i]) == PAI_OK &&
-            cg_attach(cgs[i], kids[i]) == PAI_OK)
+            cg_attach(cgs[i], kids[i]) == PAI_OK) {
             in_cgroup++;
+            free(n.tasks[i]->stats.cgroup); /* where the agent would have made it */
+            n.tasks[i]->stats.cgroup = xstrdup(rel);
+        }
         n.tasks[i]->stats.pid = kids[i];
     }
     metrics_sample(&n, NULL, time_mono_ms(), time_wall_ms()); /* warm */
@@ -135,6 +139,7 @@ int main(void)
     if (f)
         fclose(f);
     cpu[strcspn(cpu, "\n")] = '\0';
+    log_set_level((log_level_t)log_level_parse("warn"));
     printf("bench/agent: the agent's metrics (%s)\n",
            strchr(cpu, ':') ? strchr(cpu, ':') + 2 : cpu);
     run(8);

@@ -52,7 +52,9 @@ typedef struct {
     double cpu_percent; /* of one core, like `docker stats` */
     int64_t mem_bytes, mem_limit_bytes, io_read_bytes, io_write_bytes;
     int64_t prev_cpu_ns, prev_ms; /* the reading before, for the rate */
-    pid_t pid; /* the task's leader, from the monitor's "task" file; 0: not yet */
+    pid_t pid;        /* the task's leader, from the monitor's "task" file; 0: not yet */
+    char *cgroup;     /* its cgroup (relative, owned); NULL: unknown */
+    bool cgroup_seek; /* an adopted attempt's cgroup was looked for */
 } task_stats_t;
 
 /* What the metrics label an attempt with, from its desired task (the

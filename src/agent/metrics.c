@@ -175,26 +175,50 @@ static pid_t task_pid(agent_task_t *t)
     return t->stats.pid;
 }
 
-static void sample_task(agent_task_t *t, int64_t mono_ms)
+/* The attempt's cgroup: known for those this agent started; an adopted
+ * one's is looked for once, "pai/<node>/<esc>.<boot id>" (node.c). */
+static const char *task_cgroup(const agent_node_t *n, agent_task_t *t)
+{
+    if (t->stats.cgroup || t->stats.cgroup_seek)
+        return t->stats.cgroup;
+    char parent[512], prefix[520], rel[1024];
+    t->stats.cgroup_seek = true;
+    snprintf(parent, sizeof(parent), "pai/%s", n->name);
+    snprintf(prefix, sizeof(prefix), "%s.", t->esc);
+    if (cg_find_child(parent, prefix, rel, sizeof(rel)))
+        t->stats.cgroup = xstrdup(rel);
+    return t->stats.cgroup;
+}
+
+/* The attempt's figures: its cgroup's (subtree: a container under
+ * --cgroup-parent counts), else the pai cgroup its leader is in, else the
+ * leader's own; CPU from the leader where cpuacct has no pai cgroup. */
+static bool task_figures(const agent_node_t *n, agent_task_t *t, pid_t pid, cg_stats_t *st)
+{
+    const char *rel = task_cgroup(n, t);
+    pai_err_t rc = rel ? cg_stats_of(rel, st) : PAI_E_NOT_FOUND;
+    if (rc != PAI_OK)
+        rc = cg_stats_of_pid(pid, st);
+    if (rc == PAI_OK && st->cpu_ns >= 0)
+        return true;
+    cg_stats_t ps = {-1, -1, -1, -1, -1};
+    if (!proc_stats(pid, &ps))
+        return false;
+    if (rc != PAI_OK)
+        *st = ps; /* no pai cgroup: the leader's figures */
+    else
+        st->cpu_ns = ps.cpu_ns; /* a v1 host whose cpuacct is not in the pai cgroup */
+    return true;
+}
+
+static void sample_task(const agent_node_t *n, agent_task_t *t, int64_t mono_ms)
 {
     cg_stats_t st;
     task_stats_t *s = &t->stats;
     pid_t pid = t->phase == RC_DONE || !t->has_rt ? 0 : task_pid(t);
-    if (pid <= 0) {
+    if (pid <= 0 || !task_figures(n, t, pid, &st)) {
         s->valid = false;
         return;
-    }
-    pai_err_t rc = cg_stats_of_pid(pid, &st);
-    if (rc != PAI_OK || st.cpu_ns < 0) {
-        cg_stats_t ps = {-1, -1, -1, -1, -1};
-        if (!proc_stats(pid, &ps)) {
-            s->valid = false;
-            return;
-        }
-        if (rc != PAI_OK)
-            st = ps; /* no pai cgroup: the leader's figures */
-        else
-            st.cpu_ns = ps.cpu_ns; /* a v1 host whose cpuacct is not in the pai cgroup */
     }
     s->cpu_percent = 0;
     if (s->valid && s->prev_ms > 0 && mono_ms > s->prev_ms && st.cpu_ns >= s->prev_cpu_ns)
@@ -248,7 +272,7 @@ void metrics_sample(agent_node_t *n, gpu_sampler_t *s, int64_t mono_ms, int64_t 
     }
     n->gpu_sampled = n->gpus.n > 0 && (s || strcmp(n->gpus.backend, "sim") == 0);
     for (size_t i = 0; i < n->ntasks; i++)
-        sample_task(n->tasks[i], mono_ms);
+        sample_task(n, n->tasks[i], mono_ms);
 }
 
 /* ---- formatting ---------------------------------------------------------- */

@@ -218,6 +218,7 @@ static void task_free(agent_node_t *n, agent_task_t *t)
         t->ops->release(&t->rt);
     free(t->diagnostics);
     metrics_task_meta_free(&t->meta);
+    free(t->stats.cgroup);
     free(t->id);
     free(t);
 }
@@ -434,6 +435,7 @@ static void task_start(agent_node_t *n, const agentwire_task_t *d)
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
     bool have_identity = spec_fill(n, t, d, &b);
+    t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {
         mkdir_p(b.state, 0711);
         mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */

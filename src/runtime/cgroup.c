@@ -436,3 +436,49 @@ pai_err_t cg_stats_of_pid(pid_t pid, cg_stats_t *out)
                     dirs[3][0] ? dirs[3] : NULL, out);
     return PAI_OK;
 }
+
+/* root/ctrl/rel into p when it is a directory. */
+static bool ctrl_dir(const char *ctrl, const char *rel, char *p, size_t n)
+{
+    struct stat st;
+    snprintf(p, n, "%s%s%s/%s", cg_root(), *ctrl ? "/" : "", ctrl, rel);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+pai_err_t cg_stats_of(const char *rel, cg_stats_t *out)
+{
+    char cpu[1024], mem[1024], io[1024];
+    *out = (cg_stats_t){-1, -1, -1, -1, -1};
+    int v = cg_version();
+    if (v == 2) {
+        if (!ctrl_dir("", rel, mem, sizeof(mem)))
+            return PAI_E_NOT_FOUND;
+        cg_stats_v2(mem, out);
+        return PAI_OK;
+    }
+    if (v != 1 || !ctrl_dir("memory", rel, mem, sizeof(mem)))
+        return PAI_E_NOT_FOUND;
+    bool has_cpu = ctrl_dir("cpuacct", rel, cpu, sizeof(cpu));
+    bool has_io = ctrl_dir("blkio", rel, io, sizeof(io));
+    cg_stats_v1(has_cpu ? cpu : NULL, mem, has_io ? io : NULL, out);
+    return PAI_OK;
+}
+
+bool cg_find_child(const char *parent, const char *prefix, char *out, size_t n)
+{
+    char p[1024];
+    int v = cg_version();
+    if (v == 0 || !ctrl_dir(v == 2 ? "" : "memory", parent, p, sizeof(p)))
+        return false;
+    DIR *d = opendir(p);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)))
+        if (str_has_prefix(e->d_name, prefix)) {
+            snprintf(out, n, "%s/%s", parent, e->d_name);
+            found = true;
+        }
+    if (d)
+        closedir(d);
+    return found;
+}

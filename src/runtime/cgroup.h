@@ -55,6 +55,13 @@ typedef struct {
  * /proc/<pid>/cgroup (so also for attempts an earlier agent started).
  * PAI_E_NOT_FOUND when pid is gone or is in no cgroup under "/pai/". */
 PAI_MUST_CHECK pai_err_t cg_stats_of_pid(pid_t pid, cg_stats_t *out);
+/* The stats of cgroup rel (as given to cg_create, e.g. "pai/n1/x"), its
+ * subtree included (a container under --cgroup-parent counts).
+ * PAI_E_NOT_FOUND when it does not exist (yet, or any more). */
+PAI_MUST_CHECK pai_err_t cg_stats_of(const char *rel, cg_stats_t *out);
+/* The cgroup (relative path) under parent whose name starts with prefix,
+ * into out; false when none.  One readdir. */
+bool cg_find_child(const char *parent, const char *prefix, char *out, size_t n);
 /* The same from a cgroup's files: v2 reads dir (cpu.stat, memory.current,
  * memory.max, io.stat); v1 reads the named controllers' dirs (NULL: not
  * there).  Exposed for the unit tests. */

@@ -69,6 +69,21 @@ for _ in range(100):
     except Exception:
         time.sleep(0.1)
 pt.check("root:x:0:0" in body, "podman: host networking, the task's port is reachable", port)
+# the agent's metrics read the container's cgroup (under the attempt's --cgroup-parent)
+st, groups = c.get("/api/v2/metrics/targets")
+limit = None
+for _ in range(30 if st == 200 and groups else 0):
+    with urllib.request.urlopen("http://%s/metrics" % groups[0]["targets"][0], timeout=5) as r:
+        text = r.read().decode()
+    lines = [l for l in text.splitlines()
+             if l.startswith("task_mem_limit_byte{") and 'job_name="admin~podnet"' in l]
+    if lines:
+        limit = float(lines[0].rsplit(" ", 1)[1])
+        break
+    time.sleep(0.5)
+pt.check(limit == 256 * 1024 * 1024,
+         "podman: task_mem_limit_byte is the container's memoryMB (its cgroup, docs/monitoring.md)",
+         limit)
 c.put("/api/v2/jobs/admin~podnet/executionType", {"value": "STOP"})
 d = e.wait_state(c, "admin~podnet", "STOPPED", 60)
 pt.check(e.state(d) == "STOPPED", "podman: the job is stopped", d.get("jobStatus"))

@@ -319,6 +319,26 @@ TEST(cgroup_stats_read_v2_and_v1_files)
     put(dir, "memory.limit_in_bytes", "9223372036854771712\n");
     cg_stats_v1(NULL, dir, NULL, &v1);
     CHECK(v1.mem_limit_bytes == -1);
+    /* a v2 tree under PAI_CGROUP_ROOT (cg_version() wants root for any) */
+    if (geteuid() == 0) {
+        char *sub = str_printf("%s/pai/n1/t%%2F0.abcd", dir);
+        char *cmd = str_printf("mkdir -p '%s' && touch %s/cgroup.controllers", sub, dir);
+        CHECK(system(cmd) == 0);
+        put(sub, "memory.current", "4096\n");
+        put(sub, "memory.max", "1048576\n");
+        setenv("PAI_CGROUP_ROOT", dir, 1);
+        char rel[256];
+        CHECK(cg_find_child("pai/n1", "t%2F0.", rel, sizeof(rel)));
+        CHECK_STR_EQ(rel, "pai/n1/t%2F0.abcd");
+        CHECK(!cg_find_child("pai/n1", "other.", rel, sizeof(rel)));
+        cg_stats_t v2 = {-1, -1, -1, -1, -1};
+        CHECK(cg_stats_of(rel, &v2) == PAI_OK);
+        CHECK(v2.mem_bytes == 4096 && v2.mem_limit_bytes == 1048576 && v2.cpu_ns == -1);
+        CHECK(cg_stats_of("pai/n1/gone", &v2) == PAI_E_NOT_FOUND);
+        unsetenv("PAI_CGROUP_ROOT");
+        free(sub);
+        free(cmd);
+    }
     /* this process is in no pai cgroup */
     CHECK(cg_stats_of_pid(getpid(), &st) == PAI_E_NOT_FOUND);
     char *rm = str_printf("rm -rf %s", dir);
