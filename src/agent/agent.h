@@ -100,6 +100,10 @@ typedef struct agent_node {
      * kept in <dir>/node.credential (0600); "" until the server issued
      * one: the join token (cfg->token) is presented instead. */
     char cred[PAI_MAX_NODE_CRED + 1];
+    /* The key the server presents to this node's log server, from its
+     * answers, kept in <dir>/node.logkey (0600); "" until the server sent
+     * one: the log server then accepts the join token for this node. */
+    char log_key[PAI_MAX_NODE_CRED + 1];
     agent_task_t **tasks;
     size_t ntasks, cap;
     int64_t known_seq;

@@ -1,6 +1,7 @@
 /*
  * logsrv.c - serves task logs: GET /logs/{attempt_id}/{stdout|stderr|all}
- * [?tail=BYTES] with the agent's bearer token (docs/agent-protocol.md),
+ * [?tail=BYTES] with the node's log key as bearer token, or the join token
+ * for a node the server has sent no log key (docs/agent-protocol.md, "Logs"),
  * and the node's metrics: GET /metrics, Prometheus text, without a token
  * like any exporter (metrics.c, docs/monitoring.md).
  * libmicrohttpd runs in the agent's own loop (no thread: see agent.h).
@@ -89,6 +90,32 @@ static bool authorized(struct MHD_Connection *c, const char *token)
     for (size_t i = 0; i < a && i < b; i++)
         diff |= (unsigned)(got[i] ^ token[i]);
     return diff == 0;
+}
+
+/* The secret a read of node n's logs must present: the node's log key once
+ * the server sent one (docs/agent-protocol.md, "Logs"), else the join
+ * token, so a stolen join token reads no registered node's logs. */
+static const char *read_key(const logsrv_t *s, const agent_node_t *n)
+{
+    return *n->log_key ? n->log_key : s->token;
+}
+
+/* May the caller read attempt id (NULL: a bad path)?  The node that has its
+ * logs decides; for an attempt no node has, any node's key will do (the
+ * answer is then 404, the same for every attempt it cannot read). */
+static bool may_read(const logsrv_t *s, struct MHD_Connection *c, const char *id)
+{
+    for (size_t i = 0; id && i < s->nnodes; i++) {
+        char *dir = node_log_dir(s->nodes[i], id);
+        bool here = dir != NULL;
+        free(dir);
+        if (here)
+            return authorized(c, read_key(s, s->nodes[i]));
+    }
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (authorized(c, read_key(s, s->nodes[i])))
+            return true;
+    return false;
 }
 
 /* "/logs/<id...>/<kind>" -> id (malloc'ed) and kind. */
@@ -233,9 +260,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return error(c, PAI_E_NO_API, "only GET");
     if (strcmp(url, "/metrics") == 0)
         return serve_metrics(s, c);
-    if (!authorized(c, s->token))
-        return error(c, PAI_E_UNAUTHORIZED, "bearer token required");
     char *id = split_path(url, &kind);
+    if (!may_read(s, c, id)) {
+        free(id);
+        return error(c, PAI_E_UNAUTHORIZED, "bearer token required");
+    }
     if (!id)
         return error(c, PAI_E_NO_API, "use /logs/{attempt_id}/{stdout|stderr|all}");
     size_t max = PAI_MAX_LOG_READ;

@@ -9,6 +9,8 @@
  *   <node dir>/node.credential  the node's credential (0600), issued by
  *            the server at registration or rotation; without it the
  *            agent presents the join token (cfg->token).
+ *   <node dir>/node.logkey  the key the server presents to read this
+ *            node's task logs (0600), from the server's answers.
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are dropped after
@@ -168,6 +170,30 @@ static void cred_keep(agent_node_t *n, const char *cred)
     }
     if (fd >= 0)
         close(fd);
+}
+
+/* The node's log key from the server's answers: kept (for a restarted
+ * agent's log server), then accepted by the log server for this node. */
+static void logkey_keep(agent_node_t *n, const char *key)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/node.logkey", n->dir);
+    if (fs_mkdir_p(n->dir, 0711) != PAI_OK || fs_write_atomic(p, key, strlen(key), 0600) != PAI_OK)
+        log_warn("node=%s cannot keep its log key in %s: %s", n->name, p, strerror(errno));
+    str_copy(n->log_key, key, sizeof n->log_key);
+}
+
+static void logkey_load(agent_node_t *n)
+{
+    char p[1100];
+    buf_t b;
+    snprintf(p, sizeof p, "%s/node.logkey", n->dir);
+    buf_init(&b, PAI_MAX_NODE_CRED + 2);
+    if (buf_read_file(&b, p) == PAI_OK) {
+        str_copy(n->log_key, buf_str(&b), sizeof n->log_key);
+        n->log_key[strcspn(n->log_key, "\r\n")] = '\0';
+    }
+    buf_free(&b);
 }
 
 /* The server refused the node's credential (revoked by an admin, or
@@ -541,8 +567,10 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
         snprintf(p, sizeof(p), "%s/logs", n->dir);
         mkdir_p(p, 0700);
     }
-    if (!cfg->discover_only)
+    if (!cfg->discover_only) {
         cred_load(n);
+        logkey_load(n);
+    }
     n->easy = curl_easy_init();
     if (!n->easy)
         util_oom(); /* libcurl allocates with its own malloc */
@@ -793,6 +821,8 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
     }
     if (r.credential && *r.credential && strcmp(r.credential, n->cred) != 0)
         cred_keep(n, r.credential);
+    if (r.log_key && *r.log_key && strcmp(r.log_key, n->log_key) != 0)
+        logkey_keep(n, r.log_key);
     int64_t old_seq = n->known_seq;
     n->progress = r.nack > 0;
     apply_acks(n, &r);

@@ -342,6 +342,7 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
         .nack = a->nacks,
         .heartbeat_ms = HEARTBEAT_MS,
         .credential = a->credential,
+        .log_key = *n->cred.log_key ? n->cred.log_key : NULL,
     };
     json_t *hold = json_array();
     bool partial = false;

@@ -122,10 +122,13 @@ PAI_MUST_CHECK pai_err_t engine_attempts(engine_t *j, const char *name, int atte
 PAI_MUST_CHECK pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role,
                                      int index, json_t **out, pai_error_t *e);
 /* Where a task attempt's logs are: the node's log_url and the attempt id
- * (PAI_E_NO_TASK_LOG when the attempt never ran on a node that serves logs). */
+ * (PAI_E_NO_TASK_LOG when the attempt never ran on a node that serves logs),
+ * and the node's log key to present there (NULL: present the join token).
+ * All malloc'ed. */
 PAI_MUST_CHECK pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt,
                                                 const char *role, int index, int task_attempt,
-                                                char **log_url, char **attempt_id, pai_error_t *e);
+                                                char **log_url, char **attempt_id, char **log_key,
+                                                pai_error_t *e);
 /* Config as YAML with secrets masked (malloc'ed). */
 PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out,
                                             pai_error_t *e);

@@ -649,9 +649,9 @@ static json_t *r_log_source(const lc_job_t *job, const view_t *v)
 
 pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, const char *role,
                                  int index, int task_attempt, char **log_url, char **attempt_id,
-                                 pai_error_t *e)
+                                 char **log_key, pai_error_t *e)
 {
-    *log_url = *attempt_id = NULL;
+    *log_url = *attempt_id = *log_key = NULL;
     json_t *o = NULL;
     view_t v = {.a = attempt, .index = index, .ta = task_attempt, .role = role};
     pai_err_t rc = with_job(j, name, r_log_source, &v, &o, e);
@@ -664,6 +664,7 @@ pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, con
     if (n && n->log_url) {
         *log_url = xstrdup(n->log_url);
         *attempt_id = xstrdup(json_string_value(json_object_get(o, "id")));
+        *log_key = *n->cred.log_key ? xstrdup(n->cred.log_key) : NULL;
     }
     engine_unlock(j);
     json_decref(o);

@@ -80,15 +80,22 @@ pai_err_t nodecred_check(nodecred_t *c, const char *node, const char *cred, bool
                          node);
 }
 
-void nodecred_issue(nodecred_t *c, char out[PAI_MAX_NODE_CRED + 1])
+/* prefix + 64 random hex digits into out. */
+static void random_secret(const char *prefix, char out[PAI_MAX_NODE_CRED + 1])
 {
     unsigned char r[CRED_BYTES];
     char hex[2 * CRED_BYTES + 1];
     randombytes_buf(r, sizeof r);
     sodium_bin2hex(hex, sizeof hex, r, sizeof r);
-    snprintf(out, PAI_MAX_NODE_CRED + 1, "%s%s", AGENTWIRE_CRED_PREFIX, hex);
+    snprintf(out, PAI_MAX_NODE_CRED + 1, "%s%s", prefix, hex);
     sodium_memzero(r, sizeof r);
     sodium_memzero(hex, sizeof hex);
+}
+
+void nodecred_issue(nodecred_t *c, char out[PAI_MAX_NODE_CRED + 1])
+{
+    random_secret(AGENTWIRE_CRED_PREFIX, out);
+    random_secret(AGENTWIRE_LOGKEY_PREFIX, c->log_key);
     if (c->state == NODECRED_ACTIVE && c->rotate) {
         sha256_hex(out, c->next);
         return;
@@ -135,6 +142,8 @@ json_t *nodecred_encode(const nodecred_t *c)
                            c->rotate, "revoked", c->revoked);
     if (*c->next)
         json_object_set_new(o, "next", json_string(c->next));
+    if (*c->log_key)
+        json_object_set_new(o, "log_key", json_string(c->log_key));
     return o;
 }
 
@@ -144,9 +153,12 @@ void nodecred_decode(const json_t *o, nodecred_t *c)
     const char *st = json_string_value(json_object_get(o, "state"));
     const char *h = json_string_value(json_object_get(o, "hash"));
     const char *next = json_string_value(json_object_get(o, "next"));
+    const char *lk = json_string_value(json_object_get(o, "log_key"));
     c->revoked = json_is_true(json_object_get(o, "revoked"));
     if (!st || !h || strlen(h) != 64)
         return;
+    if (lk && str_has_prefix(lk, AGENTWIRE_LOGKEY_PREFIX))
+        str_copy(c->log_key, lk, sizeof c->log_key);
     if (strcmp(st, "pending") == 0)
         c->state = NODECRED_PENDING;
     else if (strcmp(st, "active") == 0)

@@ -41,6 +41,11 @@ typedef struct {
     char next[65]; /* rotation: SHA-256 of the issued successor; "" none */
     bool rotate;   /* an admin asked for a new credential */
     bool revoked;  /* NONE because an admin revoked it (for the views) */
+    /* The secret the server presents to the node's log server, in clear
+     * (the server must present it): AGENTWIRE_LOGKEY_PREFIX + 64 hex, new
+     * with every credential issued, sent in every version 2 answer; ""
+     * when none (then the join token is presented). */
+    char log_key[PAI_MAX_NODE_CRED + 1];
 } nodecred_t;
 
 /* What a sync may do, from nodecred_check. */
@@ -61,7 +66,7 @@ PAI_MUST_CHECK pai_err_t nodecred_check(nodecred_t *c, const char *node, const c
                                         bool can_issue, nodecred_verdict_t *v, pai_error_t *e);
 
 /* A new credential into out; its hash becomes c's current one (PENDING)
- * or, while c is ACTIVE and rotating, its successor. */
+ * or, while c is ACTIVE and rotating, its successor.  A new log key too. */
 void nodecred_issue(nodecred_t *c, char out[PAI_MAX_NODE_CRED + 1]);
 
 /* An admin's revocation: every credential of the node stops working; the

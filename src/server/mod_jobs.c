@@ -332,7 +332,7 @@ static pai_err_t h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp
 {
     const char *name;
     int attempt, index, ta;
-    char *url = NULL, *id = NULL;
+    char *url = NULL, *id = NULL, *key = NULL;
     pai_err_t rc = task_params(req, &name, &attempt, &index, e);
     if (rc == PAI_OK)
         rc = int_param(req, "ta", &ta, e);
@@ -340,7 +340,8 @@ static pai_err_t h_task_logs(server_ctx_t *ctx, const http_req_t *req, http_resp
         rc = may_read_logs(ctx, req, name, e);
     if (rc == PAI_OK)
         rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
-                                    &url, &id, e);
+                                    &url, &id, &key, e);
+    free(key);
     if (rc != PAI_OK)
         return rc;
     bool tail_mode = want_tail(req);
@@ -379,11 +380,13 @@ static char *agent_token(const server_config_t *cfg)
 
 /* Stream the log from the agent that has it (server/logproxy.h): the reply
  * is made once the agent has answered 200; before that an error is an
- * error reply, a busy node's with its Retry-After. */
-static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, const char *kind,
-                            bool tail, http_resp_t *resp, pai_error_t *e)
+ * error reply, a busy node's with its Retry-After.  The node's log key is
+ * presented when it has one (docs/agent-protocol.md, "Logs"), else the
+ * join token. */
+static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, const char *key,
+                            const char *kind, bool tail, http_resp_t *resp, pai_error_t *e)
 {
-    char *tok = agent_token(ctx->cfg);
+    char *tok = key ? xstrdup(key) : agent_token(ctx->cfg);
     logproxy_req_t q = {.log_url = url, .attempt_id = id, .kind = kind, .tail = tail, .token = tok};
     logproxy_t *lp = NULL;
     int retry_after = 0;
@@ -417,13 +420,14 @@ static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, ht
             break;
     if (k == ARRAY_LEN(log_kinds))
         return pai_error_set(e, PAI_E_NO_TASK_LOG, "log must be stdout, stderr or all");
-    char *url = NULL, *id = NULL;
+    char *url = NULL, *id = NULL, *key = NULL;
     rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
-                                &url, &id, e);
+                                &url, &id, &key, e);
     if (rc == PAI_OK)
-        rc = stream_log(ctx, url, id, log_kinds[k], want_tail(req), resp, e);
+        rc = stream_log(ctx, url, id, key, log_kinds[k], want_tail(req), resp, e);
     free(url);
     free(id);
+    free(key);
     return rc;
 }
 

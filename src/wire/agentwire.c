@@ -261,6 +261,8 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
     set_int(o, "heartbeat_ms", m->heartbeat_ms);
     if (m->credential && version >= 2)
         set_str(o, "credential", m->credential);
+    if (m->log_key && version >= 2)
+        set_str(o, "log_key", m->log_key);
     return o;
 }
 
@@ -739,7 +741,8 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
         !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks) ||
         !rd_i64(&r, root, "heartbeat_ms", 0, INT32_MAX, &out->heartbeat_ms) ||
         (out->version >= 2 &&
-         !rd_str(&r, root, "credential", false, PAI_MAX_NODE_CRED, NULL, &out->credential)))
+         (!rd_str(&r, root, "credential", false, PAI_MAX_NODE_CRED, NULL, &out->credential) ||
+          !rd_str(&r, root, "log_key", false, PAI_MAX_NODE_CRED, NULL, &out->log_key))))
         goto fail;
     out->seq = (uint64_t)seq;
     out->has_tasks = tasks != NULL;

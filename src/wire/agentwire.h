@@ -58,6 +58,8 @@
  * presented as "Authorization: Bearer pn1.<hex>"; the prefix tells it
  * from the join token and user tokens before anything is looked up. */
 #define AGENTWIRE_CRED_PREFIX "pn1."
+/* A node's log key: this prefix and 64 hex digits. */
+#define AGENTWIRE_LOGKEY_PREFIX "pl1."
 
 /* ---- POST /api/v1/agent/sync: the request (agent -> server) ---------- */
 
@@ -190,6 +192,9 @@ typedef struct {
      * registration or rotation); the agent keeps it and presents it from
      * then on.  NULL when absent; never encoded in version 1. */
     const char *credential;
+    /* Version 2: the secret the server presents to this node's log server
+     * (it replaces the join token there once sent); NULL when absent. */
+    const char *log_key;
     json_t *root;
 } agentwire_resp_t;
 

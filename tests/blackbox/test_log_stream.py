@@ -90,6 +90,9 @@ m_id = re.search(r"task=(\S+) started", ag.log())
 pt.check(log_uri and m_port and m_id, "the log's location and the agent's log port are known",
          (lg, ag.log()[-1000:]))
 log_port, attempt_id = int(m_port.group(1)), m_id.group(1)
+# the key the server presents to the node's log server (the join token is refused there)
+with open(os.path.join(ag.work_dir, "node.logkey")) as f:
+    log_key = f.read().strip()
 
 # ---- one read, whole and tail ----------------------------------------------------------
 st, body, hdr = get(srv.port, log_uri, srv.admin_token)
@@ -228,7 +231,7 @@ held = []
 for _ in range(64):  # the agent's LOGSRV_MAX_READERS, none of which reads
     sk = socket.create_connection(("127.0.0.1", log_port), timeout=5)
     sk.sendall(("GET /logs/%s/stdout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
-                % (urllib.parse.quote(attempt_id, safe=""), srv.agent_token)).encode())
+                % (urllib.parse.quote(attempt_id, safe=""), log_key)).encode())
     held.append(sk)
 time.sleep(0.5)
 st, body, hdr = get(srv.port, log_uri, srv.admin_token)

@@ -9,9 +9,13 @@ own tasks; rotation and revocation (REST and `pai nodes`); restarts of the
 server and of the agent keep working."""
 
 import os
+import re
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import e2etest as e
 import jobstest as jt
@@ -79,6 +83,26 @@ def log_count(text):
     return srv.log().count(text)
 
 
+def direct_read(token):
+    """Status of a read of the agent's last started attempt at its log server."""
+    port = re.findall(r"logs=http://127\.0\.0\.1:(\d+)", agent.log())[-1]
+    aid = re.findall(r"task=(\S+) started", agent.log())[-1]
+    req = urllib.request.Request("http://127.0.0.1:%s/logs/%s/stdout" % (
+        port, urllib.parse.quote(aid, safe="")), headers={"Authorization": "Bearer " + token})
+    try:
+        return urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as ex:
+        return ex.code
+
+
+def server_read(job):
+    """Status of a read of job's log through the server (it presents the log key)."""
+    ts = e.tasks(e.detail(c, "admin~" + job), "main")
+    st, lg = c.get(ts[0]["containerLog"]) if ts else (0, None)
+    uri = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])}.get("stdout")
+    return c.get(uri)[0] if uri else 0
+
+
 # ---- 1. registration: the join token, then the node's own credential ----------------------
 agent = e.agent(srv, "ni-a", "--gpus", "1")
 cred_path = os.path.join(agent.work_dir, "node.credential")
@@ -131,6 +155,14 @@ pt.check(st == 403 and SECRET not in str(b), "a user token cannot sync at all", 
 c.put("/api/v2/jobs/admin~ni-held/executionType", {"value": "STOP"})
 e.wait_state(c, "admin~ni-held", ("STOPPED", "FAILED", "SUCCEEDED"), 30)
 pt.check(run_job("ni-1") == "SUCCEEDED", "the node's own jobs run")
+logkey_path = os.path.join(agent.work_dir, "node.logkey")
+pt.check(read(logkey_path).startswith("pl1.") and
+         stat.S_IMODE(os.stat(logkey_path).st_mode) == 0o600,
+         "the agent keeps the log key the server sent (0600)")
+pt.check(direct_read(join) == 401,
+         "the join token cannot read a registered node's task logs at its log server")
+pt.check(direct_read(read(logkey_path)) == 200, "the node's log key can")
+pt.check(server_read("ni-1") == 200, "logs read through the server (it presents the log key)")
 
 # ---- 3. restarts --------------------------------------------------------------------------
 srv.restart()
@@ -148,6 +180,7 @@ agent.spawn()
 pt.check(wait_for(lambda: "syncs with its credential" in agent.log()),
          "a restarted agent reads its credential from its work dir")
 pt.check(run_job("ni-3") == "SUCCEEDED", "and runs jobs again")
+pt.check(server_read("ni-3") == 200, "and its logs read through the server")
 pt.check(read(cred_path) == cred_a and log_count("node=ni-a registered") == 1,
          "without registering again (same credential)", log_count("node=ni-a registered"))
 
@@ -171,6 +204,8 @@ st, b = sync(cred_a, "ni-a")
 pt.check(st == 403, "after a server restart the rotated-out credential is still refused "
          "(the completed rotation is stored)", (st, b))
 pt.check(run_job("ni-4") == "SUCCEEDED", "jobs run with the new credential")
+pt.check(server_read("ni-4") == 200 and direct_read(join) == 401,
+         "logs read through the server after a rotation (a new log key)")
 r = subprocess.run([pt.PAI_BIN, "nodes", "rotate", "ni-none"], env=env, capture_output=True,
                    text=True)
 pt.check(r.returncode != 0 and "no such node" in r.stderr, "rotating an unknown node fails",
@@ -197,6 +232,7 @@ again = wait_for(lambda: read(cred_path) not in ("", new_a) and cred_state("ni-a
 pt.check(again and "its credential was refused" in agent.log(),
          "the agent, refused, registers again with its join token", agent.log()[-600:])
 pt.check(run_job("ni-5") == "SUCCEEDED", "and runs jobs again")
+pt.check(server_read("ni-5") == 200, "and its logs read through the server")
 st, b = c.delete("/api/v2/cluster/nodes/ni-none/credential")
 pt.expect((st, b), 404, "revoking an unknown node is 404")
 

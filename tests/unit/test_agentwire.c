@@ -181,6 +181,7 @@ static json_t *full_response(bool with_tasks)
      * credential, which that version does not have. */
     agentwire_resp_t m = {.version = 1,
                           .credential = "pn1.never-sent-in-version-1",
+                          .log_key = "pl1.never-sent-in-version-1",
                           .seq = 18,
                           .ack = ack,
                           .nack = 1,
@@ -365,7 +366,7 @@ TEST(other_versions_are_refused_with_both_versions)
 TEST(version_1_response_has_no_credential)
 {
     json_t *j = full_response(false);
-    CHECK(json_object_get(j, "credential") == NULL);
+    CHECK(json_object_get(j, "credential") == NULL && json_object_get(j, "log_key") == NULL);
     agentwire_resp_t r;
     CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
     CHECK_INT_EQ(r.version, 1);
@@ -376,16 +377,18 @@ TEST(version_1_response_has_no_credential)
 
 TEST(version_2_response_carries_the_credential)
 {
-    agentwire_resp_t m = {.seq = 3, .heartbeat_ms = 5000, .credential = "pn1.0a1b"};
+    agentwire_resp_t m = {
+        .seq = 3, .heartbeat_ms = 5000, .credential = "pn1.0a1b", .log_key = "pl1.99"};
     json_t *j = agentwire_resp_encode(&m);
     char *a = dump(j);
     CHECK_STR_EQ(a, "{\"version\":2,\"seq\":3,\"ack\":[],\"heartbeat_ms\":5000,"
-                    "\"credential\":\"pn1.0a1b\"}");
+                    "\"credential\":\"pn1.0a1b\",\"log_key\":\"pl1.99\"}");
     free(a);
     agentwire_resp_t r;
     CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
     CHECK_INT_EQ(r.version, 2);
     CHECK_STR_EQ(r.credential, "pn1.0a1b");
+    CHECK_STR_EQ(r.log_key, "pl1.99");
     agentwire_resp_clear(&r);
     json_decref(j);
     /* a request encodes in version 2 unless told otherwise */

@@ -39,6 +39,8 @@ TEST(join_token_registers_a_new_name_and_gets_a_credential)
     CHECK_INT_EQ(c.state, NODECRED_PENDING);
     CHECK(strstr(c.hash, cred + 4) == NULL); /* only a hash is kept */
     CHECK_STR_EQ(nodecred_state_name(&c), "pending");
+    CHECK(str_has_prefix(c.log_key, AGENTWIRE_LOGKEY_PREFIX));
+    CHECK_INT_EQ(strlen(c.log_key), strlen(AGENTWIRE_LOGKEY_PREFIX) + 64);
 }
 
 TEST(version_1_agents_join_without_a_credential)
@@ -102,8 +104,11 @@ TEST(rotation_issues_at_the_next_sync_and_retires_the_old_one)
     CHECK_STR_EQ(nodecred_state_name(&c), "rotating");
     nodecred_verdict_t v;
     CHECK(may(&c, old, &v) && v.issue);
+    char log_key[PAI_MAX_NODE_CRED + 1];
+    str_copy(log_key, c.log_key, sizeof log_key);
     nodecred_issue(&c, next);
-    CHECK(may(&c, old, &v)); /* still valid until the new one is used */
+    CHECK(strcmp(log_key, c.log_key) != 0); /* a new log key with the new credential */
+    CHECK(may(&c, old, &v));                /* still valid until the new one is used */
     CHECK(may(&c, next, &v) && v.changed);
     CHECK_STR_EQ(nodecred_state_name(&c), "active");
     CHECK(!may(&c, old, &v));
@@ -130,6 +135,7 @@ TEST(revocation_refuses_every_credential_and_lets_the_name_join_again)
     nodecred_issue(&c, next);
     nodecred_revoke(&c);
     CHECK_STR_EQ(nodecred_state_name(&c), "revoked");
+    CHECK_STR_EQ(c.log_key, ""); /* the server presents the join token again */
     CHECK(!may(&c, cred, &v));
     CHECK(!may(&c, next, &v));
     CHECK(may(&c, NULL, &v) && v.issue);
@@ -149,6 +155,7 @@ TEST(the_stored_form_round_trips_with_hashes_only)
     CHECK(c.state == back.state && c.rotate == back.rotate && c.revoked == back.revoked);
     CHECK_STR_EQ(c.hash, back.hash);
     CHECK_STR_EQ(c.next, back.next);
+    CHECK_STR_EQ(c.log_key, back.log_key);
     free(text);
     json_decref(o);
     nodecred_decode(NULL, &back);
