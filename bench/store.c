@@ -9,7 +9,15 @@
  * created in DIR (default: a fresh directory under /tmp, removed after).
  * --url benchmarks another store instead, e.g. a PostgreSQL database
  * (`make bench-store-pg` starts a private cluster for it).
+ *
+ * The yardstick, measured in the same run (before and after, averaged) for
+ * a SQLite store: bare durable appends/s in the same directory (write of a
+ * record of the same size + fdatasync, one writer), the most a store with
+ * one sync per commit can reach on this disk at this moment.  The ratios
+ * come first: about 1 for one writer means a sync per insert and nothing
+ * more; above 1 with N writers is what group commit shares.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,6 +76,24 @@ static double run(store_t *st, int nwriters, double seconds, long *failed)
     return (double)total / el;
 }
 
+/* Bare durable appends/s of the record to a file in dir (write + fdatasync). */
+static double bare_syncs(const char *dir, double seconds)
+{
+    char p[600];
+    snprintf(p, sizeof(p), "%s/bare-sync.bench", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    long n = 0;
+    int64_t t0 = time_mono_us(), until = t0 + (int64_t)(seconds * 1e6);
+    while (time_mono_us() < until && write(fd, record, strlen(record)) > 0 && fdatasync(fd) == 0)
+        n++;
+    double el = (double)(time_mono_us() - t0) / 1e6;
+    close(fd);
+    unlink(p);
+    return (double)n / el;
+}
+
 int main(int argc, char **argv)
 {
     util_alloc_init(); /* allocation failures abort (common/util.h) */
@@ -113,8 +139,20 @@ int main(int argc, char **argv)
         return 1;
     }
     long f1, fn;
+    bool sqlite = *dir != '\0' && strncmp(url, "sqlite:", 7) == 0;
+    double bare0 = sqlite ? bare_syncs(dir, seconds / 2) : 0;
     double one = run(st, 1, seconds, &f1);
     double many = run(st, writers, seconds, &fn);
+    double bare1 = sqlite ? bare_syncs(dir, seconds / 2) : 0;
+    double bare = (bare0 + bare1) / 2;
+    if (bare > 0) {
+        printf("store: ratio, 1 writer:    %8.2f (inserts/s / bare durable appends/s)\n",
+               one / bare);
+        printf("store: ratio, %d writers: %8.2f\n", writers, many / bare);
+        printf("store: bare durable appends/s: %8.0f (write + fdatasync in the same dir, 1 "
+               "writer; before %.0f, after %.0f)\n",
+               bare, bare0, bare1);
+    }
     printf("store: durable inserts/s, 1 writer:   %8.0f (fsync per insert)\n", one);
     printf("store: durable inserts/s, %d writers: %8.0f (group commit)\n", writers, many);
     if (f1 || fn)
