@@ -1,7 +1,10 @@
 /*
  * engine_usage.c - GPU use now, as plain numbers, for the metrics history
  * (history.c): cluster totals, per VC, per node and per running job.  One
- * call takes the engine lock once and copies what it needs.
+ * call takes the engine lock once and copies what it needs.  Utilization
+ * is what the agents report per GPU (gpus[].utilization, their metrics
+ * sample): a node's is the mean of its GPUs, a job's the mean of the GPUs
+ * its live tasks hold (docs/monitoring.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 typedef struct {
     const lc_job_t *job;
     int gpus;
+    double util_sum; /* utilization the node reported for those GPUs */
+    int util_n;      /* how many of them reported one */
 } job_gpus_t;
 
 static int cmp_job_gpus(const void *a, const void *b)
@@ -39,6 +44,22 @@ static int node_util(const engine_node_t *n)
         }
     }
     return cnt ? (int)(sum / cnt + 0.5) : -1;
+}
+
+/* Add the utilization node n reported for the GPUs in mask to *g. */
+static void gpus_util(const engine_node_t *n, uint64_t mask, job_gpus_t *g)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(n->gpus, i, o)
+    {
+        json_int_t idx = json_integer_value(json_object_get(o, "index"));
+        json_t *u = json_object_get(o, "utilization");
+        if (idx >= 0 && idx < 64 && (mask & (1ull << idx)) && json_is_number(u)) {
+            g->util_sum += json_number_value(u);
+            g->util_n++;
+        }
+    }
 }
 
 static void usage_vcs(engine_t *j, engine_usage_t *out)
@@ -90,18 +111,27 @@ static void usage_nodes(engine_t *j, engine_usage_t *out)
             if (r->job->state != JOB_RUNNING || !nodes_ref_live(r))
                 continue;
             const lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
-            jg[njg].job = r->job;
-            jg[njg++].gpus = ta ? __builtin_popcountll(ta->gpus) : 0;
+            jg[njg] = (job_gpus_t){.job = r->job, .gpus = ta ? __builtin_popcountll(ta->gpus) : 0};
+            if (ta)
+                gpus_util(n, ta->gpus, &jg[njg]);
+            njg++;
         }
     }
     qsort(jg, njg, sizeof(*jg), cmp_job_gpus);
     out->jobs = xcalloc(njg + 1, sizeof(*out->jobs));
+    double sum = 0;
+    int cnt = 0;
     for (size_t i = 0; i < njg; i++) {
         if (i == 0 || jg[i].job != jg[i - 1].job) {
-            out->jobs[out->njobs].name = xstrdup(jg[i].job->name);
-            out->jobs[out->njobs++].other = -1;
+            out->jobs[out->njobs++].name = xstrdup(jg[i].job->name);
+            sum = 0, cnt = 0;
         }
-        out->jobs[out->njobs - 1].used += jg[i].gpus;
+        engine_gauge_t *g = &out->jobs[out->njobs - 1];
+        g->used += jg[i].gpus;
+        sum += jg[i].util_sum;
+        cnt += jg[i].util_n;
+        /* the mean over the job's GPUs that report one; -1: none does */
+        g->other = cnt ? (int)(sum / cnt + 0.5) : -1;
     }
     free(jg);
 }

@@ -161,6 +161,17 @@ while time.time() < deadline:
 pt.check(sum(u[-1] for u in util.values() if u) >= 15,
          "the agents report utilization in their sync: the history shows GPUs used", util)
 
+deadline = time.time() + 30
+ju = []
+while time.time() < deadline:
+    st, h = c.get("/api/v2/jobs/admin~%s/metrics-history" % JOB)
+    ju = [v for v in (h.get("utilization", []) if st == 200 else []) if v is not None]
+    if ju and 70 <= ju[-1] <= 90:
+        break
+    time.sleep(0.5)
+pt.check(ju and 70 <= ju[-1] <= 90,
+         "the job's history shows its GPUs ~80% used (the mean over the GPUs it holds)", ju)
+
 # a stopped agent leaves its tasks running: stop the job first
 c.put("/api/v2/jobs/admin~%s/executionType" % JOB, {"value": "STOP"})
 d = e.wait_state(c, "admin~" + JOB, "STOPPED", timeout=30)

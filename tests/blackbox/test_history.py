@@ -73,6 +73,8 @@ st, j = poll(JOB, lambda j: last(j["gpus"]) == 2)
 pt.check(st == 200 and j.get("job") == "admin~hist" and last(j["gpus"]) == 2
          and len(j["timestamps"]) == len(j["gpus"]),
          "job series: its 2 allocated GPUs", (st, j))
+pt.check(st == 200 and last(j.get("utilization", [])) == 37,
+         "job series: the utilization the agent reports for the job's GPUs", j)
 
 # The ring keeps POINTS samples whatever runs: wait for more samples than that.
 st, h = poll(CLUSTER, lambda h: len(h["timestamps"]) >= POINTS, timeout=30)
