@@ -322,7 +322,7 @@ static void drive_curl(agent_t *a)
 /* Periodic work besides the nodes' own timers: the metrics sample. */
 static void sample_if_due(agent_t *a, int64_t now)
 {
-    if (now < a->next_sample_ms || a->cfg.hollow)
+    if (now < a->next_sample_ms)
         return;
     a->next_sample_ms = now + METRICS_SAMPLE_MS;
     int64_t wall = time_wall_ms();
