@@ -415,8 +415,13 @@ def not_root():
     os.chown(root, 65534, 65534)
     data = os.path.join(root, ".pai")
     port = pt.free_port()
+    # nobody may not reach the build tree (a clone under /root, or in a 0700
+    # temp dir): run a copy of the binary from the 0755 dir
+    pai = os.path.join(root, "pai")
+    shutil.copy2(pt.PAI_BIN, pai)
+    os.chmod(pai, 0o755)
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env",
-                 "HOME=" + root, pt.PAI_BIN]
+                 "HOME=" + root, pai]
     r = subprocess.run(as_nobody + ["up", "--data-dir", data, "--port", str(port), "--nodes",
                                     "1", "--detach"], capture_output=True, text=True, timeout=120,
                        cwd=root)
