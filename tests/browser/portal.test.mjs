@@ -414,7 +414,9 @@ await step('cluster page lists nodes and virtual clusters', async () => {
   await go('#/cluster');
   await page.locator('table.nodes tbody tr').first().waitFor();
   await page.locator('tr[data-vc="default"]').waitFor();
-  await page.locator('figure.chart svg path.line').first().waitFor({ timeout: 20000 }); // a /metrics sample
+  // a /metrics sample draws the lines; attached, not visible: the first line
+  // is GPU utilization now that agents report it, flat (empty box) when idle
+  await page.locator('figure.chart svg path.line').first().waitFor({ state: 'attached', timeout: 20000 });
   await shot('13-cluster');
 });
 
