@@ -140,6 +140,26 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job)
 
 /* ---------------------------------------------------------------- scheduler */
 
+sched_request_t engine_sched_request(const lc_job_t *job, sched_role_t roles[PAI_MAX_TASK_ROLES])
+{
+    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
+        roles[r] = (sched_role_t){.name = job->roles[r].name,
+                                  .instances = job->roles[r].instances,
+                                  .gpus = job->roles[r].gpu,
+                                  .cpus = job->roles[r].cpu,
+                                  .memory_mb = job->roles[r].mem_mb,
+                                  .sku = job->roles[r].sku,
+                                  .pinned_cell = job->roles[r].pinned};
+    return (sched_request_t){.job_id = job->name,
+                             .vc = job->vc,
+                             .priority = job_priority_value((job_priority_t)job->prio),
+                             .gang = true,
+                             .lazy_preempt = false,
+                             .submit_ms = job->submit_ms,
+                             .roles = roles,
+                             .n_roles = (size_t)job->nroles};
+}
+
 /* Queue job in the scheduler (a first attempt, a retry, or after restart). */
 void engine_enqueue(engine_t *j, lc_job_t *job)
 {
@@ -147,18 +167,7 @@ void engine_enqueue(engine_t *j, lc_job_t *job)
     if (job->queued)
         return;
     sched_role_t roles[PAI_MAX_TASK_ROLES];
-    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
-        roles[r] = (sched_role_t){
-            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
-            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
-    sched_request_t req = {.job_id = job->name,
-                           .vc = job->vc,
-                           .priority = job_priority_value((job_priority_t)job->prio),
-                           .gang = true,
-                           .lazy_preempt = false,
-                           .submit_ms = job->submit_ms,
-                           .roles = roles,
-                           .n_roles = (size_t)job->nroles};
+    sched_request_t req = engine_sched_request(job, roles);
     char err[256] = "";
     pai_err_t rc = sched_submit(j->sched, &req, err, sizeof err);
     if (rc != PAI_OK) {

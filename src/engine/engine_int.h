@@ -198,6 +198,9 @@ void engine_flush_or_retry(engine_t *j);
 /* Load the roles' commands and images from the store when not in memory.
  * Without mu, on a job no other thread can reach yet (restore). */
 bool engine_load_cmds(engine_t *j, lc_job_t *job);
+/* The scheduler's request for job (gang, lazy preemption off), its roles
+ * written into roles[]; valid while job and roles live. */
+sched_request_t engine_sched_request(const lc_job_t *job, sched_role_t roles[PAI_MAX_TASK_ROLES]);
 /* Give a running job's allocations to scheduler s (restart, VC change). */
 pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded);
 /* A YAML document as JSON (plain scalars typed: integers, booleans, null);

@@ -92,18 +92,7 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
             n++;
         }
     sched_role_t roles[PAI_MAX_TASK_ROLES];
-    for (int r = 0; r < job->nroles && r < (int)PAI_MAX_TASK_ROLES; r++)
-        roles[r] = (sched_role_t){
-            job->roles[r].name,   job->roles[r].instances, job->roles[r].gpu,    job->roles[r].cpu,
-            job->roles[r].mem_mb, job->roles[r].sku,       job->roles[r].pinned, NULL};
-    sched_request_t req = {.job_id = job->name,
-                           .vc = job->vc,
-                           .priority = job_priority_value((job_priority_t)job->prio),
-                           .gang = true,
-                           .lazy_preempt = false,
-                           .submit_ms = job->submit_ms,
-                           .roles = roles,
-                           .n_roles = (size_t)job->nroles};
+    sched_request_t req = engine_sched_request(job, roles);
     *downgraded = false;
     pai_err_t rc = sched_restore(s, &req, allocs, n, downgraded);
     free(allocs);
