@@ -159,15 +159,24 @@ static pai_err_t h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     return PAI_OK;
 }
 
+/* {job} and the optional {attempt} (-1 when absent: the last attempt). */
+static pai_err_t job_attempt_params(const http_req_t *req, const char **name, int *attempt,
+                                    pai_error_t *e)
+{
+    *attempt = -1;
+    pai_err_t rc = job_param(req, name, e);
+    if (rc == PAI_OK && http_param(req, "attempt"))
+        rc = int_param(req, "attempt", attempt, e);
+    return rc;
+}
+
 static pai_err_t h_detail(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                           pai_error_t *e)
 {
     const char *name;
-    int attempt = -1;
+    int attempt;
     json_t *out = NULL;
-    pai_err_t rc = job_param(req, &name, e);
-    if (rc == PAI_OK && http_param(req, "attempt"))
-        rc = int_param(req, "attempt", &attempt, e);
+    pai_err_t rc = job_attempt_params(req, &name, &attempt, e);
     if (rc == PAI_OK)
         rc = engine_detail(ctx->engine, name, attempt, &out, e);
     if (rc == PAI_OK)
@@ -298,11 +307,9 @@ static pai_err_t h_attempts(server_ctx_t *ctx, const http_req_t *req, http_resp_
                             pai_error_t *e)
 {
     const char *name;
-    int attempt = -1;
+    int attempt;
     json_t *out = NULL;
-    pai_err_t rc = job_param(req, &name, e);
-    if (rc == PAI_OK && http_param(req, "attempt"))
-        rc = int_param(req, "attempt", &attempt, e);
+    pai_err_t rc = job_attempt_params(req, &name, &attempt, e);
     if (rc == PAI_OK)
         rc = engine_attempts(ctx->engine, name, attempt, &out, e);
     if (rc == PAI_OK)
