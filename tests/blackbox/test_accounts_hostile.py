@@ -15,7 +15,6 @@ tests, tried as a hostile client would (docs/security.md "Accounts and TLS"):
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import time
 
@@ -122,8 +121,10 @@ def timed(user):
     return time.monotonic() - t0
 
 
-known = statistics.median(timed("bob") for _ in range(3))
-unknown = statistics.median(timed("nobody-%d" % i) for i in range(3))
+# the fastest of several tries: a busy machine only ever adds time, and a
+# password hash (tens of ms) is far above the noise that remains
+known = min(timed("bob") for _ in range(4))  # 1 + 4 failures: within the 5 free ones
+unknown = min(timed("nobody-%d" % i) for i in range(4))
 pt.check(unknown > known * 0.3, "an unknown name takes about as long as a wrong password "
          "(a password hash is checked either way)", "known %.4fs unknown %.4fs" % (known, unknown))
 
