@@ -12,10 +12,12 @@ for every agent and for the server, and the shipped PaiJobGpuIdle rule
 (its window shortened from 30 minutes to seconds) must fire for a job that
 holds a GPU without using it, and only for that one; the server, started
 with prometheus_url, returns that alert from GET /api/v2/alerts to admins
-and to the job's owner, not to another user.
+and to the job's owner, not to another user.  Then a third agent whose
+NVML (the fake driver, tests/unit/fake_nvml.c) loses GPU 1 must fire the
+shipped GpuLost and NodeGpuCountChanged rules for that node only.
 
 Only the copies of the configuration in a temporary folder are changed:
-the server's address, the token file, and shorter intervals."""
+the server's address, the token file, shorter intervals and "for" times."""
 
 import atexit
 import json
@@ -123,8 +125,10 @@ with open(os.path.join(REPO_DEPLOY, "rules.yml")) as f:
     rules = f.read()
 idle_expr = "avg_over_time(task_gpu_percent[30m])) < 10\n        for: 5m"
 pt.check(idle_expr in rules, "the shipped rules have PaiJobGpuIdle over 30 minutes", rules)
+# the test's copy: the idle window in seconds, every rule's "for" 1 s
+rules = rules.replace(idle_expr, "avg_over_time(task_gpu_percent[15s])) < 10\n        for: 2s")
 with open(os.path.join(D, "rules.yml"), "w") as f:
-    f.write(rules.replace(idle_expr, "avg_over_time(task_gpu_percent[15s])) < 10\n        for: 2s"))
+    f.write(re.sub(r"for: \d+m\b", "for: 1s", rules))
 
 prom = pt.Proc([PROM, "--config.file=" + os.path.join(D, "prometheus.yml"),
                 "--storage.tsdb.path=" + os.path.join(D, "tsdb"),
@@ -215,6 +219,29 @@ st, b, mine = idle_alerts(dave)
 pt.check(st == 200 and b == [], "GET /api/v2/alerts (dave): none of another user's alerts", (st, b))
 st, _ = pt.Client(srv_url).get("/api/v2/alerts")
 pt.check(st == 401, "GET /api/v2/alerts without a token: 401", st)
+
+# ---- a GPU lost: the fake NVML driver loses GPU 1 of a third node -------------------
+fake = os.path.join(pt.REPO, os.environ.get("PAI_BUILD", "build"), "tests", "libfakenvml.so")
+with open(os.path.join(data, "agent.token")) as f:
+    join = f.read().strip()
+gpu_node = pt.Proc([pt.PAI_BIN, "agent", "--server", srv_url, "--name", "fake-gpu",
+                    "--gpu-backend", "nvml", "--work-dir", os.path.join(D, "fake-gpu")],
+                   os.path.join(D, "fake-gpu.log"),
+                   dict(os.environ, PAI_NVML_LIB=fake, FAKE_NVML_LOST="1", PAI_AGENT_TOKEN=join))
+gpu_node.spawn()
+lost = poll('ALERTS{alertname="GpuLost",alertstate="firing"}',
+            lambda r: any(s["metric"].get("node_name") == "fake-gpu" for s in r), timeout=60)
+pt.check(lost and [(s["metric"].get("node_name"), s["metric"].get("minor_number")) for s in lost]
+         == [("fake-gpu", "1")],
+         "the shipped GpuLost rule fires for the lost GPU (fake NVML), and only for it", lost)
+changed = poll('ALERTS{alertname="NodeGpuCountChanged",alertstate="firing"}',
+               lambda r: any(s["metric"].get("node_name") == "fake-gpu" for s in r), timeout=30)
+pt.check(changed and [s["metric"].get("node_name") for s in changed] == ["fake-gpu"],
+         "the shipped NodeGpuCountChanged rule fires for that node: 1 of 2 GPUs answers", changed)
+util = query('gpu_utilization{node_name="fake-gpu"}') or []
+pt.check([(s["metric"].get("minor_number"), s["value"][1]) for s in util] == [("0", "40")],
+         "the node's GPU 0 reports NVML's 40% (the fake driver's), GPU 1 no series", util)
+gpu_node.stop()
 
 prom.stop()
 stop_jobs()
