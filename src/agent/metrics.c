@@ -4,12 +4,11 @@
  * The names, labels and HELP texts are OpenPAI's job-exporter's, so its
  * dashboards and alert rules work unchanged: per attempt task_gpu_percent,
  * task_gpu_mem_percent (per GPU it holds, label minor_number),
- * task_cpu_percent, task_mem_usage_byte, task_mem_limit_byte,
- * task_block_{in,out}_byte, labelled username, job_name, role_name,
- * task_index, virtual_cluster; per GPU gpu_utilization,
- * gpu_mem_utilization, nvidiasmi_utilization_{gpu,memory},
- * nvidiasmi_temperature, nvidiasmi_ecc_error_count; configured_gpu_count.
- * pai's own figures are pai_agent_*.
+ * task_cpu_percent, task_cpu_seconds_total, task_mem_usage_byte,
+ * task_mem_usage_percent, task_mem_limit_byte, task_block_{in,out}_byte, labelled username,
+ * job_name, role_name, task_index, virtual_cluster; per GPU gpu_utilization, gpu_mem_utilization,
+ * nvidiasmi_utilization_{gpu,memory}, nvidiasmi_temperature, nvidiasmi_ecc_error_count;
+ * configured_gpu_count. pai's own figures are pai_agent_*.
  *
  * Cost: metrics_sample runs on the agent loop's timer every
  * METRICS_SAMPLE_MS (NVML calls through a handle kept open, a few small
@@ -316,22 +315,36 @@ static bool task_shown(const agent_task_t *t)
     return t->phase != RC_DONE && t->meta.user;
 }
 
-enum { F_CPU, F_MEM, F_LIMIT, F_BIN, F_BOUT };
-static const family_t task_families[] = {
-    [F_CPU] = {"task_cpu_percent", "how much percent of cpu this task used"},
-    [F_MEM] = {"task_mem_usage_byte", "how much memory this task used"},
-    [F_LIMIT] = {"task_mem_limit_byte", "how much memory this task are constrained to"},
-    [F_BIN] = {"task_block_in_byte", "how much block inbound this task used"},
-    [F_BOUT] = {"task_block_out_byte", "how much block outbound this task used"},
+enum { F_CPU, F_CPU_SECONDS, F_MEM, F_MEM_PCT, F_LIMIT, F_BIN, F_BOUT };
+static const struct {
+    const char *name, *type, *help;
+} task_families[] = {
+    [F_CPU] = {"task_cpu_percent", "gauge", "how much percent of cpu this task used"},
+    /* OpenPAI's dashboards also take irate() of this one */
+    [F_CPU_SECONDS] = {"task_cpu_seconds_total", "counter", "cpu time this task used, in seconds"},
+    [F_MEM] = {"task_mem_usage_byte", "gauge", "how much memory this task used"},
+    [F_MEM_PCT] = {"task_mem_usage_percent", "gauge", "how much percent of memory this task used"},
+    [F_LIMIT] = {"task_mem_limit_byte", "gauge", "how much memory this task are constrained to"},
+    [F_BIN] = {"task_block_in_byte", "gauge", "how much block inbound this task used"},
+    [F_BOUT] = {"task_block_out_byte", "gauge", "how much block outbound this task used"},
 };
 
-static double task_value(const task_stats_t *s, int f)
+/* The value of family f for a task on node n; < 0: unknown (no series). */
+static double task_value(const agent_node_t *n, const task_stats_t *s, int f)
 {
     switch (f) {
     case F_CPU:
         return s->cpu_percent;
+    case F_CPU_SECONDS:
+        return s->prev_cpu_ns < 0 ? -1 : (double)s->prev_cpu_ns / 1e9;
     case F_MEM:
         return (double)s->mem_bytes;
+    case F_MEM_PCT: {
+        /* of its limit, else of the node's memory (as `docker stats`) */
+        double of = s->mem_limit_bytes > 0 ? (double)s->mem_limit_bytes
+                                           : (double)n->memory_mb * 1024 * 1024;
+        return s->mem_bytes < 0 || of <= 0 ? -1 : round(s->mem_bytes / of * 1000) / 10;
+    }
     case F_LIMIT:
         return (double)s->mem_limit_bytes;
     case F_BIN:
@@ -344,14 +357,15 @@ static double task_value(const task_stats_t *s, int f)
 static void format_tasks(agent_node_t *const *nodes, size_t nn, buf_t *lb, buf_t *out)
 {
     for (int f = F_CPU; f <= F_BOUT; f++) {
-        prom_family(out, task_families[f].name, "gauge", task_families[f].help);
+        prom_family(out, task_families[f].name, task_families[f].type, task_families[f].help);
         for (size_t k = 0; k < nn; k++)
             for (size_t i = 0; i < nodes[k]->ntasks; i++) {
                 const agent_task_t *t = nodes[k]->tasks[i];
-                if (!task_shown(t) || !t->stats.valid || task_value(&t->stats, f) < 0)
+                double v = t->stats.valid ? task_value(nodes[k], &t->stats, f) : -1;
+                if (!task_shown(t) || v < 0)
                     continue;
                 task_labels(lb, nodes[k], nn, t);
-                prom_sample(out, task_families[f].name, buf_str(lb), task_value(&t->stats, f));
+                prom_sample(out, task_families[f].name, buf_str(lb), v);
             }
     }
 }

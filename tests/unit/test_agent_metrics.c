@@ -106,6 +106,9 @@ TEST(exposition_has_openpai_names_labels_and_help)
                        "# TYPE task_gpu_percent gauge\n"));
     CHECK(strstr(text, "# HELP task_mem_limit_byte how much memory this task are constrained to"));
     CHECK(strstr(text, "# HELP nvidiasmi_ecc_error_count count of nvidia ecc error\n"));
+    CHECK(strstr(text, "# TYPE task_cpu_seconds_total counter\n"));
+    CHECK(
+        strstr(text, "# HELP task_mem_usage_percent how much percent of memory this task used\n"));
     /* OpenPAI's label names, in its order, and the value escaped */
     const char *labels = "{username=\"alice\",job_name=\"alice~train\",role_name=\"worker\","
                          "task_index=\"3\",virtual_cluster=\"v\\\"q\\\\z\\nw\"";
@@ -160,6 +163,59 @@ TEST(every_series_follows_its_help_and_type_once)
         CHECK(fl && strncmp(l, family, fl) == 0 && (l[fl] == '{' || l[fl] == ' '));
     }
     CHECK(helps >= 17);
+    free(text);
+    node_free(&n);
+}
+
+TEST(task_figures_cpu_rate_memory_percent_and_cpu_seconds)
+{
+    agent_cfg_t cfg = hollow_cfg(2);
+    cfg.memory_mb = 1024;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
+    const int gpus[] = {0};
+    give_task(&n, "alice~train/0/worker/3/0", ENV, gpus, 1, "sleep 9");
+    /* as a sample leaves them: 1.5 s of CPU, 256 MiB of a 512 MiB limit */
+    n.tasks[0]->stats = (task_stats_t){.valid = true,
+                                       .cpu_percent = 150,
+                                       .mem_bytes = 256 << 20,
+                                       .mem_limit_bytes = 512 << 20,
+                                       .io_read_bytes = 7,
+                                       .io_write_bytes = -1,
+                                       .prev_cpu_ns = 1500000000,
+                                       .prev_ms = 1};
+    agent_node_t *nodes[] = {&n};
+    char *text = format(nodes, 1);
+    const char *l = "{username=\"alice\",job_name=\"alice~train\",role_name=\"worker\","
+                    "task_index=\"3\",virtual_cluster=\"v\\\"q\\\\z\\nw\"} ";
+    bool found;
+    char *k = str_printf("task_cpu_percent%s", l);
+    CHECK(value_of(text, k, &found) == 150 && found);
+    free(k);
+    k = str_printf("task_cpu_seconds_total%s", l);
+    CHECK(value_of(text, k, &found) == 1.5 && found);
+    free(k);
+    k = str_printf("task_mem_usage_percent%s", l);
+    CHECK(value_of(text, k, &found) == 50 && found);
+    free(k);
+    k = str_printf("task_block_in_byte%s", l);
+    CHECK(value_of(text, k, &found) == 7 && found);
+    free(k);
+    k = str_printf("task_block_out_byte%s", l);
+    value_of(text, k, &found);
+    CHECK(!found); /* unknown: no series */
+    free(k);
+    free(text);
+    /* unlimited: the percent is of the node's memory (1024 MiB) */
+    n.tasks[0]->stats.mem_limit_bytes = -1;
+    text = format(nodes, 1);
+    k = str_printf("task_mem_usage_percent%s", l);
+    CHECK(value_of(text, k, &found) == 25 && found);
+    free(k);
+    k = str_printf("task_mem_limit_byte%s", l);
+    value_of(text, k, &found);
+    CHECK(!found);
+    free(k);
     free(text);
     node_free(&n);
 }
@@ -347,6 +403,7 @@ TEST(cgroup_stats_read_v2_and_v1_files)
 }
 
 RUN_TESTS(exposition_has_openpai_names_labels_and_help, every_series_follows_its_help_and_type_once,
+          task_figures_cpu_rate_memory_percent_and_cpu_seconds,
           simulated_load_is_declared_in_command_or_env, a_lost_gpu_has_no_utilization_series,
           several_nodes_in_one_agent_are_told_apart_by_node_name,
           nvml_sampler_reads_utilization_temperature_ecc_and_loss,
