@@ -105,6 +105,11 @@ json_t *codec_job_encode(const lc_job_t *job)
         "totalGpus", (int)job->total_gpus, "tags", tags, "roles", roles, "attempts", atts,
         "waitingReason", jstr_or_null(job->waiting_reason), "retryAtMs",
         (json_int_t)job->retry_at_ms);
+    /* Only when set: records of jobs without lazy preemption stay as they were. */
+    if (job->lazy)
+        json_object_set_new(rec, "lazy", json_true());
+    if (job->oppo)
+        json_object_set_new(rec, "oppo", json_true());
     return rec;
 }
 
@@ -264,6 +269,8 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->prio = (uint8_t)jint(rec, "prio");
     job->stop_requested = json_is_true(json_object_get(rec, "stop"));
     job->gang = json_is_true(json_object_get(rec, "gang"));
+    job->lazy = json_is_true(json_object_get(rec, "lazy"));
+    job->oppo = json_is_true(json_object_get(rec, "oppo"));
     job->retries = jint(rec, "retries");
     job->acc_retries = jint(rec, "accRetries");
     job->job_retry_count = jint(rec, "jobRetryCount");

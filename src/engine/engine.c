@@ -154,10 +154,11 @@ sched_request_t engine_sched_request(const lc_job_t *job, sched_role_t roles[PAI
                              .vc = job->vc,
                              .priority = job_priority_value((job_priority_t)job->prio),
                              .gang = true,
-                             .lazy_preempt = false,
+                             .lazy_preempt = job->lazy,
                              .submit_ms = job->submit_ms,
                              .roles = roles,
-                             .n_roles = (size_t)job->nroles};
+                             .n_roles = (size_t)job->nroles,
+                             .opportunistic = job->oppo};
 }
 
 /* Queue job in the scheduler (a first attempt, a retry, or after restart). */
@@ -295,6 +296,25 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
     free(rows);
 }
 
+/* A lazy preemption downgrades a running job to opportunistic without a
+ * decision: after a pass that made any, record them in the jobs (persisted,
+ * so that a restart restores them opportunistic, not with their VC's cells). */
+static void note_lazy_downgrades(engine_t *j)
+{
+    uint64_t lazy = sched_lazy_preemptions(j->sched);
+    if (lazy == j->pass.lazy_seen)
+        return;
+    j->pass.lazy_seen = lazy;
+    for (size_t i = 0; i < j->table.nlist; i++) {
+        lc_job_t *job = j->table.list[i];
+        if (job->lazy && !job->oppo && job->queued && job->state != JOB_WAITING &&
+            !lc_job_state_final(job->state) && sched_job_opportunistic(j->sched, job->name)) {
+            job->oppo = true;
+            engine_mark_dirty(j, job);
+        }
+    }
+}
+
 static void preempt_job(engine_t *j, lc_job_t *v, const char *for_job, int64_t now)
 {
     if (v->state != JOB_RUNNING)
@@ -319,6 +339,7 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
             return;
         }
         bind_job(j, job, d, now);
+        job->oppo = d->opportunistic; /* persisted with the attempt bind_job began */
         return;
     case SCHED_PREEMPT:
         for (size_t v = 0; v < d->n_victims; v++) {
@@ -366,6 +387,7 @@ void engine_schedule(engine_t *j, int64_t now)
         for (size_t i = 0; i < n; i++)
             decision(j, &d[i], now);
     }
+    note_lazy_downgrades(j);
 }
 
 /* ---------------------------------------------------------------- effects */

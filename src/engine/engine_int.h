@@ -95,6 +95,7 @@ struct engine {
     struct {
         bool need;              /* a pass is due (set by any event that queued or freed) */
         uint64_t done;          /* passes completed */
+        uint64_t lazy_seen;     /* sched_lazy_preemptions() after the last pass */
         pthread_cond_t cv;      /* wakes the scheduler thread (need) */
         pthread_cond_t done_cv; /* broadcast after every pass */
         void *vc_rows;          /* sched_vc_status_t[] (engine_snapshot_vcs) */
@@ -198,7 +199,8 @@ void engine_flush_or_retry(engine_t *j);
 /* Load the roles' commands and images from the store when not in memory.
  * Without mu, on a job no other thread can reach yet (restore). */
 bool engine_load_cmds(engine_t *j, lc_job_t *job);
-/* The scheduler's request for job (gang, lazy preemption off), its roles
+/* The scheduler's request for job (gang, its lazy preemption and kept
+ * downgrade), its roles
  * written into roles[]; valid while job and roles live. */
 sched_request_t engine_sched_request(const lc_job_t *job, sched_role_t roles[PAI_MAX_TASK_ROLES]);
 /* Give a running job's allocations to scheduler s (restart, VC change). */

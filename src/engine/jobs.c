@@ -142,6 +142,7 @@ static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t
     job->state = JOB_WAITING;
     job->prio = (uint8_t)spec->extras.priority_class;
     job->gang = job_gang(spec);
+    job->lazy = spec->extras.lazy_preemption;
     job->job_retry_count = spec->job_retry_count;
     job->submit_ms = now;
     job->total_tasks = (uint32_t)job_total_tasks(spec);

@@ -148,6 +148,9 @@ typedef struct lc_job {
     bool stop_requested;
     bool gang;
     bool has_exit;
+    bool lazy; /* hivedScheduler.lazyPreemptionEnable */
+    bool oppo; /* the running attempt lost its VC guarantee (a lazy preemption
+                * downgraded it); kept across a restart */
     /* Owned by the engine (engine.c), not by the lifecycle. */
     bool dirty;     /* to persist */
     bool pending;   /* reserved by a submission not yet committed */

@@ -1,8 +1,9 @@
 /*
  * restore.c - rebuilding the engine from the store at start-up: nodes,
  * then jobs; finished jobs are compacted, waiting ones requeued, running ones
- * restored into the scheduler from their allocations (downgraded to
- * opportunistic when their VC no longer holds them) and re-attached to their
+ * restored into the scheduler from their allocations (opportunistic when a
+ * lazy preemption downgraded them before, lc_job_t.oppo, or when their VC no
+ * longer holds them) and re-attached to their
  * nodes' desired sets.  Also the node -> scheduler view shared with run-time
  * VC changes (vcs.c).
  *
@@ -109,8 +110,11 @@ static void restore_running(engine_t *j, lc_job_t *job)
         job->queued = true;
     else
         log_error("job=%s could not be restored in the scheduler: %s", job->name, pai_err_msg(rc));
-    if (down)
+    if (down) {
         log_warn("job=%s runs opportunistically after the restart (its VC changed)", job->name);
+        job->oppo = true;
+        engine_mark_dirty(j, job);
+    }
     nodes_sync_job(j->nodes, job);
 }
 

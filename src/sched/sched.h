@@ -243,6 +243,11 @@ PAI_MUST_CHECK pai_err_t sched_restore(sched_t *s, const sched_request_t *req,
  * an unknown job. */
 bool sched_job_opportunistic(const sched_t *s, const char *job_id);
 
+/* Lazy downgrades so far (sched_summary_t.lazy_preemptions, in O(1)): a
+ * caller that keeps sched_job_opportunistic() looks at its jobs when this
+ * grows. */
+uint64_t sched_lazy_preemptions(const sched_t *s);
+
 /* ---- status --------------------------------------------------------- */
 
 typedef struct {

@@ -852,6 +852,11 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     return PAI_OK;
 }
 
+uint64_t sched_lazy_preemptions(const sched_t *s)
+{
+    return s->lazy_preemptions;
+}
+
 bool sched_job_opportunistic(const sched_t *s, const char *job_id)
 {
     int slot = sched_strmap_get(&s->job_map, job_id);

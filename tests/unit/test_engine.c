@@ -30,7 +30,8 @@ typedef struct {
     char dir[64];
     store_t *st;
     engine_t *e;
-    int64_t now; /* the fake clock, ms since the epoch */
+    int64_t now;    /* the fake clock, ms since the epoch */
+    char hived[96]; /* a HiveD config file in dir, or "" (nodes define the cluster) */
 } rig_t;
 
 typedef struct {
@@ -47,7 +48,10 @@ static int64_t fake_now(void *ud)
 
 static bool rig_start(rig_t *r)
 {
-    engine_opts_t o = {.node_lost_timeout_s = LOST_S, .starvation_ms = -1, .no_threads = true};
+    engine_opts_t o = {.node_lost_timeout_s = LOST_S,
+                       .starvation_ms = -1,
+                       .no_threads = true,
+                       .hived_config = r->hived};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
     pai_error_t err = PAI_ERROR_INIT;
     if (engine_new(r->st, &o, &ops, &r->e, &err) != PAI_OK) {
@@ -64,6 +68,27 @@ static bool rig_open(rig_t *r)
     r->now = T0_MS;
     snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
     if (!mkdtemp(r->dir))
+        return false;
+    char url[128], err[256] = "";
+    snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
+    if (store_open(url, &r->st, err, sizeof err) != PAI_OK) {
+        fprintf(stderr, "  store_open: %s\n", err);
+        return false;
+    }
+    return rig_start(r);
+}
+
+/* rig_open with a HiveD config (text) instead of the nodes' cluster. */
+static bool rig_open_hived(rig_t *r, const char *text)
+{
+    memset(r, 0, sizeof(*r));
+    r->now = T0_MS;
+    snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
+    if (!mkdtemp(r->dir))
+        return false;
+    snprintf(r->hived, sizeof r->hived, "%s/hived.yaml", r->dir);
+    FILE *f = fopen(r->hived, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
         return false;
     char url[128], err[256] = "";
     snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
@@ -487,6 +512,89 @@ TEST(restarted_engine_restores_jobs_states_and_running_tasks_without_running_twi
     rig_close(&r);
 }
 
+/* Two 2-GPU nodes, the VC "default" guaranteed one of them. */
+static const char two_nodes_one_guaranteed[] =
+    "physicalCluster:\n"
+    "  skuTypes:\n"
+    "    sim: {gpu: 1, cpu: 8, memory: 32768Mi}\n"
+    "  cellTypes:\n"
+    "    sim-NODE: {childCellType: sim, childCellNumber: 2, isNodeLevel: true}\n"
+    "  physicalCells:\n"
+    "  - {cellType: sim-NODE, cellAddress: node-1}\n"
+    "  - {cellType: sim-NODE, cellAddress: node-2}\n"
+    "virtualClusters:\n"
+    "  default:\n"
+    "    virtualCells:\n"
+    "    - {cellType: sim-NODE, cellNumber: 1}\n";
+
+static bool submit_hived(rig_t *r, const char *name, const char *prio, bool lazy)
+{
+    char *yaml = str_printf("protocolVersion: 2\nname: %s\ntype: job\n"
+                            "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                            "taskRoles:\n  worker:\n    instances: 1\n    dockerImage: img\n"
+                            "    resourcePerInstance: {gpu: 2, cpu: 1, memoryMB: 256}\n"
+                            "    commands:\n      - echo hello\n"
+                            "defaults:\n  virtualCluster: default\n"
+                            "extras:\n  hivedScheduler:\n    jobPriorityClass: %s\n"
+                            "    lazyPreemptionEnable: %s\n",
+                            name, prio, lazy ? "true" : "false");
+    char *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, &err);
+    if (rc != PAI_OK)
+        fprintf(stderr, "  submit %s: %s\n", name, pai_error_msg(&err));
+    free(yaml);
+    free(full);
+    pai_error_free(&err);
+    return rc == PAI_OK;
+}
+
+static bool sched_oppo(rig_t *r, const char *job)
+{
+    engine_lock(r->e);
+    bool oppo = sched_job_opportunistic(r->e->sched, job);
+    engine_unlock(r->e);
+    return oppo;
+}
+
+/* A lazy preemption downgrades a running job to opportunistic (no task
+ * dies); after a restart it stays opportunistic and the job that preempted
+ * it keeps the VC's guarantee (before, the restore gave the guarantee back to
+ * whichever job came first and downgraded the other). */
+TEST(lazily_preempted_job_stays_opportunistic_across_a_restart)
+{
+    rig_t r;
+    agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    agent_t a2 = {.name = "node-2", .address = "10.0.0.2", .ngpus = 2};
+    if (!rig_open_hived(&r, two_nodes_one_guaranteed)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    CHECK(submit_hived(&r, "lazy", "test", true));
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING");
+    CHECK(!sched_oppo(&r, "alice~lazy"));
+    r.now += 1000;
+    CHECK(submit_hived(&r, "prod", "prod", false));
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~prod"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING"); /* downgraded, not killed */
+    CHECK(sched_oppo(&r, "alice~lazy"));
+    CHECK(!sched_oppo(&r, "alice~prod"));
+    tick(&r); /* the downgrade reaches the store */
+
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~prod"), "RUNNING");
+    CHECK(sched_oppo(&r, "alice~lazy"));
+    CHECK(!sched_oppo(&r, "alice~prod"));
+    CHECK_INT_EQ(int_of(&r, "alice~lazy", "retries"), 0);
+    agent_free(&a1);
+    agent_free(&a2);
+    rig_close(&r);
+}
+
 /* A role whose commands render past PAI_MAX_COMMAND refuses the job at
  * submit, naming the role and the limit; nothing is created. */
 TEST(commands_rendered_over_the_limit_refuse_the_job_naming_the_role)
@@ -644,6 +752,7 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill,
           lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node,
           restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
+          lazily_preempted_job_stays_opportunistic_across_a_restart,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
