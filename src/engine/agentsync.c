@@ -129,6 +129,7 @@ static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t
     }
     if (cur && !lc_task_state_final(cur->state)) {
         lc_effects_t fx = {0};
+        engine_usage_sample(j, n, job, cur, now); /* the time up to this report */
         if (exited) {
             int code = t->oom ? EXIT_OOM_KILLED : t->exit_code;
             lc_task_exited(job, r, index, code, t->diagnostics, now, engine_exit_reaction, &fx);

@@ -55,11 +55,16 @@ static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
     json_t *ports = json_array();
     for (int p = 0; p < ta->nports; p++)
         json_array_append_new(ports, json_integer(ta->ports[p]));
-    return xjson_pack("{si si so so so sI so sI sI sI so}", "i", ta->index, "s", ta->state, "exit",
-                      jint_or_null(ta->has_exit, ta->exit_code), "node", jstr_or_null(ta->node),
-                      "ip", jstr_or_null(ta->ip), "gpus", (json_int_t)ta->gpus, "ports", ports, "c",
-                      (json_int_t)ta->created_ms, "l", (json_int_t)ta->launched_ms, "f",
-                      (json_int_t)ta->completed_ms, "diag", jstr_or_null(ta->diag));
+    json_t *o =
+        xjson_pack("{si si so so so sI so sI sI sI so}", "i", ta->index, "s", ta->state, "exit",
+                   jint_or_null(ta->has_exit, ta->exit_code), "node", jstr_or_null(ta->node), "ip",
+                   jstr_or_null(ta->ip), "gpus", (json_int_t)ta->gpus, "ports", ports, "c",
+                   (json_int_t)ta->created_ms, "l", (json_int_t)ta->launched_ms, "f",
+                   (json_int_t)ta->completed_ms, "diag", jstr_or_null(ta->diag));
+    /* GPU-milliseconds used (usage accounting); absent in older records. */
+    if (ta->used_gpu_ms)
+        json_object_set_new(o, "u", json_integer((json_int_t)ta->used_gpu_ms));
+    return o;
 }
 
 static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
@@ -217,6 +222,7 @@ static void decode_task_attempt(const json_t *o, lc_task_attempt_t *ta)
     ta->created_ms = jlong(o, "c");
     ta->launched_ms = jlong(o, "l");
     ta->completed_ms = jlong(o, "f");
+    ta->used_gpu_ms = jlong(o, "u");
     ta->diag = jdup(o, "diag");
     ta->durable = 2; /* read from the store */
     ta->sent = true; /* it may have been, before a restart */

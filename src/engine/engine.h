@@ -49,6 +49,8 @@ typedef struct {
     int64_t node_lost_timeout_s;
     int port_base, port_count; /* per-address port pool for tasks */
     int64_t starvation_ms;     /* scheduler anti-starvation wait; <0 disables */
+    int idle_gpu_util_pct;     /* a task's GPUs under this utilization are idle */
+    int64_t idle_gpu_ms;       /* idle this long flags the job gpuIdle; 0: 30 minutes */
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;
@@ -206,6 +208,19 @@ typedef struct {
 } engine_usage_t;
 void engine_usage(engine_t *j, engine_usage_t *out);
 void engine_usage_free(engine_usage_t *u);
+
+/* GPU-hours held and used over [from_ms, to_ms) grouped by group_by ("vc",
+ * "user" or "job"; anything else: "vc"), of user's jobs only unless user is
+ * NULL: {from, to, groupBy, rows: [...], total} (docs/api.md, "Usage").  New
+ * reference. */
+json_t *engine_usage_json(engine_t *j, int64_t from_ms, int64_t to_ms, const char *group_by,
+                          const char *user);
+/* Sums of GPU-milliseconds; usage_span_add adds the part of span s inside
+ * [from, to) (a span still holding its GPUs ends at now). */
+typedef struct {
+    double held_gpu_ms, used_gpu_ms;
+} usage_sum_t;
+void usage_span_add(usage_sum_t *sum, const lc_span_t *s, int64_t from, int64_t to, int64_t now);
 
 /* Prometheus families (jobs, nodes, GPUs, scheduler latency). */
 #include "common/buf.h"

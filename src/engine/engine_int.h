@@ -213,6 +213,15 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
  * durable, i.e. visible to agents (bind_job in engine.c). */
 pai_err_t engine_flush(engine_t *j);
 
+/* A running task attempt's node reported its GPUs' utilization (a sync):
+ * add the GPU-time used since the last one and track whether it is idle
+ * (accounting.c). */
+void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_task_attempt_t *ta,
+                         int64_t now);
+/* Since when job's running GPUs have all been idle, once that has lasted
+ * the configured idle time; 0 when not flagged. */
+int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t now);
+
 /* The scheduler options every scheduler this engine builds uses (start-up
  * and run-time VC changes alike). */
 sched_opts_t engine_sched_opts(const engine_t *j);

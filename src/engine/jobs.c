@@ -357,6 +357,17 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
 
 /* ---------------------------------------------------------------- list */
 
+/* A pai extension of a running job's summary and detail: its GPUs have
+ * been idle since gpuIdleSince (docs/monitoring.md, "Utilization"). */
+static void mark_gpu_idle(engine_t *j, const lc_job_t *job, json_t *o, int64_t now)
+{
+    int64_t since = engine_gpu_idle_since(j, job, now);
+    if (!since || !json_is_object(o))
+        return;
+    json_object_set_new(o, "gpuIdle", json_true());
+    json_object_set_new(o, "gpuIdleSince", json_integer((json_int_t)since));
+}
+
 /* True when csv (comma-separated) contains s exactly. */
 static bool csv_has(const char *csv, const char *s, size_t slen)
 {
@@ -519,9 +530,12 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
         qsort_r(sel, n, sizeof(*sel), cmp_jobs, &o);
     }
     json_t *data = json_array();
+    int64_t now = engine_now_ms(j);
     for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
         size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
-        json_array_append_new(data, codec_render_summary(sel[idx]));
+        json_t *o = codec_render_summary(sel[idx]);
+        mark_gpu_idle(j, sel[idx], o, now);
+        json_array_append_new(data, o);
     }
     engine_unlock(j);
     free(sel);
@@ -537,6 +551,7 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
 typedef struct {
     int a, index, ta;
     const char *role;
+    bool idle; /* add the gpuIdle flag (a job in memory) */
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
@@ -552,6 +567,8 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
     if (found && !stored) {
         engine_refresh_reason(j, job);
         *out = fn(job, v);
+        if (v->idle && *out)
+            mark_gpu_idle(j, job, *out, engine_now_ms(j));
     }
     engine_unlock(j);
     if (!found)
@@ -585,7 +602,7 @@ static json_t *r_detail(const lc_job_t *job, const view_t *v)
 
 pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out, pai_error_t *e)
 {
-    view_t v = {.a = attempt};
+    view_t v = {.a = attempt, .idle = true};
     pai_err_t rc = with_job(j, name, r_detail, &v, out, e);
     if (rc == PAI_OK && !*out) /* OpenPAI's text for an unknown attempt */
         return pai_error_set(e, PAI_E_NO_JOB, "JobAttemptId %d is not found in %s.", attempt, name);

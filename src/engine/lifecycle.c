@@ -518,8 +518,56 @@ void lc_attempts_free(lc_attempt_t *atts, int natts, const lc_job_t *job)
     free(atts);
 }
 
+static lc_span_t task_span(const lc_job_t *job, const lc_task_attempt_t *ta)
+{
+    lc_span_t s = {.from_ms = ta->created_ms,
+                   .to_ms = ta->completed_ms,
+                   .used_gpu_ms = ta->used_gpu_ms,
+                   .gpus = __builtin_popcountll(ta->gpus)};
+    /* A final task without a completion time held its GPUs until its job
+     * completed (or never, when that is unknown too). */
+    if (!s.to_ms && lc_task_state_final(ta->state))
+        s.to_ms = job->complete_ms ? job->complete_ms : s.from_ms;
+    return s;
+}
+
+void lc_job_spans(const lc_job_t *job, void (*fn)(void *ud, const lc_span_t *s), void *ud)
+{
+    if (!job->atts) {
+        for (int k = 0; k < job->nspans; k++)
+            fn(ud, &job->spans[k]);
+        return;
+    }
+    for (int k = 0; k < job->natts; k++) {
+        const lc_attempt_t *a = &job->atts[k];
+        for (int r = 0; a->tasks && r < job->nroles; r++)
+            for (int i = 0; a->tasks[r] && i < job->roles[r].instances; i++) {
+                const lc_task_t *t = &a->tasks[r][i];
+                for (int x = 0; x < t->natts; x++) {
+                    const lc_task_attempt_t *ta = &t->atts[x];
+                    if (!ta->gpus || !ta->created_ms)
+                        continue;
+                    lc_span_t s = task_span(job, ta);
+                    fn(ud, &s);
+                }
+            }
+    }
+}
+
+static void add_span(void *ud, const lc_span_t *s)
+{
+    lc_job_t *job = ud;
+    job->spans = xrealloc(job->spans, (size_t)(job->nspans + 1) * sizeof(*job->spans));
+    job->spans[job->nspans++] = *s;
+}
+
 void lc_job_compact(lc_job_t *job)
 {
+    if (job->atts) {
+        FREE_NULL(&job->spans);
+        job->nspans = 0;
+        lc_job_spans(job, add_span, job);
+    }
     lc_attempts_free(job->atts, job->natts, job);
     job->atts = NULL;
     /* natts and nroles are kept (summaries show them); roles, events and
@@ -539,6 +587,7 @@ void lc_job_free(lc_job_t *job)
         return;
     if (job->atts)
         lc_attempts_free(job->atts, job->natts, job);
+    free(job->spans);
     for (int r = 0; job->roles && r < job->nroles; r++)
         lc_role_clear(&job->roles[r]);
     free(job->roles);

@@ -98,9 +98,13 @@ typedef struct {
     int nports;
     int64_t created_ms, launched_ms, completed_ms;
     char *diag;
-    uint8_t synced;  /* engine: state + 1 last seen by nodes_sync_job (0: never) */
-    uint8_t durable; /* engine: 0 new, 1 being stored, 2 in the store (may be sent) */
-    bool sent;       /* engine: in a desired set answered to its node (or read from the store) */
+    int64_t used_gpu_ms;   /* GPU-milliseconds used: the utilization its node reported
+                            * for its GPUs, integrated over its syncs (stored) */
+    int64_t util_at_ms;    /* engine: time of the last sync counted in used_gpu_ms (0: none) */
+    int64_t idle_since_ms; /* engine: its GPUs under the idle threshold since (0: not idle) */
+    uint8_t synced;        /* engine: state + 1 last seen by nodes_sync_job (0: never) */
+    uint8_t durable;       /* engine: 0 new, 1 being stored, 2 in the store (may be sent) */
+    bool sent; /* engine: in a desired set answered to its node (or read from the store) */
 } lc_task_attempt_t;
 
 typedef struct {
@@ -123,6 +127,14 @@ typedef struct {
     lc_task_t **tasks; /* tasks[role][instance] */
 } lc_attempt_t;
 
+/* What a task attempt held and used, kept when a finished job's attempts
+ * are compacted away (usage accounting, engine/usage.c). */
+typedef struct {
+    int64_t from_ms, to_ms; /* GPUs held from placement to completion */
+    int64_t used_gpu_ms;
+    int32_t gpus;
+} lc_span_t;
+
 typedef struct lc_job {
     /* Fields grouped by size so that 100,000 of these stay small. */
     char *name; /* "user~job" */
@@ -130,6 +142,7 @@ typedef struct lc_job {
     char **tags;
     lc_role_t *roles;
     lc_attempt_t *atts; /* NULL while never started / in compact form */
+    lc_span_t *spans;   /* compact form: the GPU task attempts' usage (nspans) */
     char *waiting_reason;
     void *events; /* engine's event list (json_t array) */
     int64_t seq;  /* submission order */
@@ -141,7 +154,7 @@ typedef struct lc_job {
     int exit_code;
     uint32_t total_tasks, total_gpus;
     uint32_t version; /* bumped on every change */
-    int ntags, nroles, natts;
+    int ntags, nroles, natts, nspans;
     uint16_t user_len;
     uint8_t state;
     uint8_t prio; /* priority class index, caller-defined */
@@ -220,6 +233,9 @@ int64_t lc_backoff_ms(int retries, lc_reaction_t r);
  * counts): the compact form of a finished job, whose full record is in the
  * store. */
 void lc_job_compact(lc_job_t *job);
+/* Call fn for every task attempt that held GPUs: its span (to_ms 0 while it
+ * still holds them), from the attempts or, compacted, from spans. */
+void lc_job_spans(const lc_job_t *job, void (*fn)(void *ud, const lc_span_t *s), void *ud);
 void lc_job_free(lc_job_t *job);
 void lc_role_clear(lc_role_t *r);
 void lc_attempts_free(lc_attempt_t *atts, int natts, const lc_job_t *job);

@@ -35,6 +35,8 @@ struct server_config {
     char *admin_password;                /* "" = generate one and print it once */
     char *agent_token;                   /* shared secret of agents; "" = generate into data_dir */
     int64_t node_lost_timeout_s;         /* a node silent this long is lost */
+    int64_t idle_gpu_seconds;            /* GPUs idle this long flag their job gpuIdle */
+    int64_t idle_gpu_util_pct;           /* under this utilization a GPU is idle */
     char *log_level;                     /* error, warn, info, debug */
     int64_t sched_reservation_timeout_s; /* wait after which a starving gang gets a reservation */
     int64_t task_port_base;              /* first port of the per-host task port pool */

@@ -3,13 +3,16 @@
  * virtual clusters (list, detail, and run-time create / resize / delete
  * through vcs.c) and SKU types, and our equivalents of OpenPAI's
  * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList), and
- * an admin's revocation and rotation of a node's credential.
+ * an admin's revocation and rotation of a node's credential, and GPU-hours
+ * held versus used (GET /api/v2/usage, a pai extension).
  *
  * The job engine (ctx->engine, owned by the jobs module) holds the nodes and
  * the scheduler; these handlers only read it or feed it agent syncs.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -165,6 +168,68 @@ static pai_err_t h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     return PAI_OK;
 }
 
+/* A period boundary: milliseconds since the epoch, or an ISO-8601 UTC date
+ * "YYYY-MM-DD[THH:MM[:SS]][Z]"; absent: def. */
+static pai_err_t usage_time(const http_req_t *req, const char *name, int64_t def, int64_t *out,
+                            pai_error_t *e)
+{
+    const char *s = http_query(req, name);
+    if (!s || !*s) {
+        *out = def;
+        return PAI_OK;
+    }
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end && *end == '\0' && v >= 0) {
+        *out = v;
+        return PAI_OK;
+    }
+    struct tm tm = {0};
+    int n = 0, len = 0;
+    char z[2] = "";
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &len) == 3)
+        n = len;
+    if (n && (s[n] == 'T' || s[n] == ' ') &&
+        sscanf(s + n + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &len) == 2) {
+        n += 1 + len;
+        if (s[n] == ':' && sscanf(s + n + 1, "%2d%n", &tm.tm_sec, &len) == 1)
+            n += 1 + len;
+    }
+    if (n && sscanf(s + n, "%1[Z]", z) == 1)
+        n++;
+    if (!n || s[n] || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31)
+        return pai_error_set(e, PAI_E_INVALID,
+                             "%s must be milliseconds since the epoch or an ISO-8601 UTC time",
+                             name);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *out = (int64_t)timegm(&tm) * 1000;
+    return PAI_OK;
+}
+
+/* GET /api/v2/usage?from=&to=&groupBy=vc|user|job: GPU-hours held and used
+ * (admins: every job; users: their own). */
+static pai_err_t h_usage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                         pai_error_t *e)
+{
+    int64_t now = time_wall_ms(), from = 0, to = 0;
+    pai_err_t rc = usage_time(req, "to", now, &to, e);
+    if (rc == PAI_OK)
+        rc = usage_time(req, "from", to - 7 * 86400 * 1000LL, &from, e);
+    if (rc != PAI_OK)
+        return rc;
+    if (from >= to)
+        return pai_error_set(e, PAI_E_INVALID, "from must be before to");
+    const char *by = http_query(req, "groupBy");
+    if (!by || !*by)
+        by = "vc";
+    if (strcmp(by, "vc") != 0 && strcmp(by, "user") != 0 && strcmp(by, "job") != 0)
+        return pai_error_set(e, PAI_E_INVALID, "groupBy must be vc, user or job");
+    const char *user = req->who.admin ? NULL : req->who.username ? req->who.username : "";
+    http_reply_json(resp, 200, engine_usage_json(ctx->engine, from, to, by, user));
+    return PAI_OK;
+}
+
 static const http_route_t cluster_routes[] = {
     {"POST", "/api/v1/agent/sync", h_agent_sync, PERM_AGENT},
     {"GET", "/api/v2/virtual-clusters", h_vcs, PERM_SESSION},
@@ -178,6 +243,7 @@ static const http_route_t cluster_routes[] = {
     {"POST", "/api/v2/cluster/nodes/{node}/credential/rotate", h_node_rotate, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/pods", h_pods, PERM_ADMIN},
+    {"GET", "/api/v2/usage", h_usage, PERM_SESSION},
     {NULL, NULL, NULL, PERM_ANON},
 };
 

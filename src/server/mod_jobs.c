@@ -477,7 +477,9 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                        .port_count = (int)cfg->task_port_count,
                        .starvation_ms = cfg->sched_reservation_timeout_s > 0
                                             ? cfg->sched_reservation_timeout_s * 1000
-                                            : -1};
+                                            : -1,
+                       .idle_gpu_util_pct = (int)cfg->idle_gpu_util_pct,
+                       .idle_gpu_ms = cfg->idle_gpu_seconds * 1000};
     /* Authorization and storages come from the server's modules; the real clock. */
     engine_ops_t ops = {.ud = ctx, .can_use_vc = vc_check, .mounts = jobs_storage_mounts};
     pai_error_t e = PAI_ERROR_INIT;

@@ -39,6 +39,8 @@ typedef struct {
     int ngpus;
     int64_t seq;     /* known_seq: the last desired set applied */
     json_t *desired; /* attempt ids of the last desired set */
+    int util;        /* utilization every GPU reports, when has_util */
+    bool has_util;
 } agent_t;
 
 static int64_t fake_now(void *ud)
@@ -51,7 +53,9 @@ static bool rig_start(rig_t *r)
     engine_opts_t o = {.node_lost_timeout_s = LOST_S,
                        .starvation_ms = -1,
                        .no_threads = true,
-                       .hived_config = r->hived};
+                       .hived_config = r->hived,
+                       .idle_gpu_util_pct = 10,
+                       .idle_gpu_ms = 60000};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
     pai_error_t err = PAI_ERROR_INIT;
     if (engine_new(r->st, &o, &ops, &r->e, &err) != PAI_OK) {
@@ -190,9 +194,13 @@ static long long int_of(rig_t *r, const char *job, const char *field)
 static json_t *node_json(const agent_t *a)
 {
     json_t *gpus = json_array();
-    for (int g = 0; g < a->ngpus; g++)
-        json_array_append_new(gpus, json_pack("{si ss ss si sb}", "index", g, "uuid", "GPU-sim",
-                                              "model", "sim", "memory_mb", 16384, "healthy", 1));
+    for (int g = 0; g < a->ngpus; g++) {
+        json_t *o = json_pack("{si ss ss si sb}", "index", g, "uuid", "GPU-sim", "model", "sim",
+                              "memory_mb", 16384, "healthy", 1);
+        if (a->has_util)
+            json_object_set_new(o, "utilization", json_integer(a->util));
+        json_array_append_new(gpus, o);
+    }
     return json_pack("{ss ss ss si si ss sb ss so ss}", "name", a->name, "address", a->address,
                      "boot_id", "boot-1", "cpus", 16, "memory_mb", 65536, "gpu_model", "sim",
                      "hollow", 0, "runtime", "process", "gpus", gpus, "log_url",
@@ -746,6 +754,137 @@ TEST(lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wro
     rig_close(&r);
 }
 
+/* ---------------------------------------------------------------- usage */
+
+/* A span crossing a period boundary counts only its part inside: held in
+ * full measure, used in proportion. */
+TEST(usage_span_is_clipped_to_the_period)
+{
+    lc_span_t s = {.from_ms = 1000, .to_ms = 5000, .used_gpu_ms = 4000, .gpus = 2};
+    usage_sum_t u = {0};
+    usage_span_add(&u, &s, 3000, 10000, 99999);
+    CHECK(u.held_gpu_ms == 4000 && u.used_gpu_ms == 2000);
+    usage_span_add(&u, &s, 0, 1000, 99999); /* before it: nothing */
+    usage_span_add(&u, &s, 5000, 9000, 99999);
+    CHECK(u.held_gpu_ms == 4000 && u.used_gpu_ms == 2000);
+    usage_sum_t all = {0};
+    usage_span_add(&all, &s, 0, 10000, 99999);
+    CHECK(all.held_gpu_ms == 8000 && all.used_gpu_ms == 4000);
+    lc_span_t live = {.from_ms = 1000, .to_ms = 0, .used_gpu_ms = 1000, .gpus = 1};
+    usage_sum_t l = {0};
+    usage_span_add(&l, &live, 0, 10000, 3000); /* still running: ends now */
+    CHECK(l.held_gpu_ms == 2000 && l.used_gpu_ms == 1000);
+}
+
+/* The groupBy=job row of name in engine_usage_json over [from, to). */
+static double usage_of(rig_t *r, const char *name, int64_t from, int64_t to, const char *field)
+{
+    json_t *o = engine_usage_json(r->e, from, to, "job", NULL);
+    double v = -1;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(o, "rows"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "job")), name) == 0)
+            v = json_number_value(json_object_get(row, field));
+    }
+    json_decref(o);
+    return v;
+}
+
+#define NEAR(a, b) ((a) > (b)-0.0002 && (a) < (b) + 0.0002)
+
+/* Held from placement to exit, used from the utilization the syncs report;
+ * stored with the job, so a job finished before a restart counts after it. */
+TEST(usage_held_versus_used_counts_syncs_and_survives_a_restart)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 50, .has_util = true};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    int64_t t0 = r.now;
+    char *id = submit_running(&r, &a, "busy", 0);
+    /* Syncs a minute apart: the first starts the count, each next one adds
+     * a minute at 50%; the exit adds the last minute. */
+    for (int k = 1; k <= 10; k++) {
+        r.now = t0 + k * 60000;
+        sync_quiet(&r, &a, one(report(id, "running", 0)));
+    }
+    r.now = t0 + 660000;
+    sync_quiet(&r, &a, one(report(id, "exited", 0)));
+    CHECK_STR_EQ(state_of(&r, "alice~busy"), "SUCCEEDED");
+    int64_t hour = 3600000;
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "heldGpuHours"), 660.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    tick(&r); /* stored and compacted */
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    CHECK(rig_restart(&r));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "heldGpuHours"), 660.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    /* A period that starts halfway counts half. */
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0 + 330000, t0 + hour, "heldGpuHours"), 330.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0 + 330000, t0 + hour, "usedGpuHours"), 150.0 / 3600));
+    CHECK(usage_of(&r, "alice~busy", t0 + hour, t0 + 2 * hour, "heldGpuHours") < 0); /* no row */
+    /* Another user sees none of it. */
+    json_t *o = engine_usage_json(r.e, t0, t0 + hour, "user", "bob");
+    CHECK_INT_EQ(json_array_size(json_object_get(o, "rows")), 0);
+    json_decref(o);
+    o = engine_usage_json(r.e, t0, t0 + hour, "vc", NULL);
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "rows"), 0), "vc")),
+        "default");
+    json_decref(o);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+static bool gpu_idle(rig_t *r, const char *job)
+{
+    json_t *d = NULL;
+    if (engine_detail(r->e, job, -1, &d, NULL) != PAI_OK)
+        return false;
+    bool idle = json_is_true(json_object_get(d, "gpuIdle"));
+    json_decref(d);
+    return idle;
+}
+
+/* GPUs under idle_gpu_util_pct for idle_gpu_ms flag the job; use clears it. */
+TEST(job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 5, .has_util = true};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "idle", 0);
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    r.now += 30000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    r.now += 31000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(gpu_idle(&r, "alice~idle"));
+    json_t *list = NULL;
+    engine_filter_t f = {0};
+    CHECK(engine_list(r.e, &f, &list, NULL) == PAI_OK);
+    CHECK(json_is_true(json_object_get(json_array_get(list, 0), "gpuIdle")));
+    json_decref(list);
+    a.util = 60;
+    r.now += 10000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           failing_exit_is_retried_to_jobRetryCount_then_fails,
           transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock,
@@ -756,4 +895,7 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
-          lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
+          lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order,
+          usage_span_is_clipped_to_the_period,
+          usage_held_versus_used_counts_syncs_and_survives_a_restart,
+          job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
