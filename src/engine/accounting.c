@@ -23,7 +23,7 @@
 /* A gap between two syncs longer than this (an agent away) counts only
  * this long: utilization is not assumed across an outage. */
 #define USAGE_MAX_GAP_MS (120 * 1000)
-#define IDLE_DEFAULT_MS (30 * 60 * 1000)
+#define IDLE_DEFAULT_MS  (30 * 60 * 1000)
 
 /* Mean utilization node n reports for the GPUs in mask; false when none reports one. */
 static bool mask_util(const engine_node_t *n, uint64_t mask, double *util)
@@ -46,8 +46,8 @@ static bool mask_util(const engine_node_t *n, uint64_t mask, double *util)
     return cnt > 0;
 }
 
-void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job,
-                         lc_task_attempt_t *ta, int64_t now)
+void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_task_attempt_t *ta,
+                         int64_t now)
 {
     engine_assert_locked(j);
     double util = 0;
@@ -142,9 +142,13 @@ static json_t *ratio(const usage_sum_t *s)
 json_t *engine_usage_json(engine_t *j, int64_t from, int64_t to, const char *group_by,
                           const char *user)
 {
-    enum { BY_VC, BY_USER, BY_JOB } by = strcmp(group_by, "user") == 0  ? BY_USER
-                                         : strcmp(group_by, "job") == 0 ? BY_JOB
-                                                                        : BY_VC;
+    enum {
+        BY_VC,
+        BY_USER,
+        BY_JOB
+    } by = strcmp(group_by, "user") == 0  ? BY_USER
+           : strcmp(group_by, "job") == 0 ? BY_JOB
+                                          : BY_VC;
     strmap_t *rows = strmap_new(free);
     usage_sum_t total = {0};
     size_t ulen = user ? strlen(user) : 0;
@@ -214,7 +218,9 @@ json_t *engine_usage_json(engine_t *j, int64_t from, int64_t to, const char *gro
     json_object_set_new(out, "from", json_integer(from));
     json_object_set_new(out, "to", json_integer(to));
     json_object_set_new(out, "groupBy",
-                        json_string(by == BY_VC ? "vc" : by == BY_USER ? "user" : "job"));
+                        json_string(by == BY_VC     ? "vc"
+                                    : by == BY_USER ? "user"
+                                                    : "job"));
     json_object_set_new(out, "rows", arr);
     json_t *tot = json_object();
     json_object_set_new(tot, "heldGpuHours", hours(total.held_gpu_ms));
