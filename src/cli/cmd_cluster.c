@@ -9,7 +9,9 @@
  *        "nvidia.com/gpu"; the model from the "pai/sku" label.
  * nodes revoke|rotate NODE: an admin's actions on a node's credential.
  * vcs:   GET /api/v2/virtual-clusters -> {vc: VirtualCluster}.
+ * usage: GET /api/v2/usage?from=&to=&groupBy= (pai): GPU-hours held and used.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,23 @@ static const cli_cmd_t vcs_cmd = {.name = "vcs",
                                   .synopsis = "[--json]",
                                   .summary = "List virtual clusters with their share and GPU use.",
                                   .opts = list_opts};
+static const cli_opt_t usage_opts[] = {
+    {.name = "from", .arg = "T", .help = "start of the period (default: 7d, a week ago)"},
+    {.name = "to", .arg = "T", .help = "end of the period (default: now)"},
+    {.name = "by", .arg = "vc|user|job", .help = "group by VC (default), user or job"},
+    {.name = "csv", .help = "print CSV instead of a table"},
+    {.name = "json", .help = "print the server's JSON"},
+    {0},
+};
+static const cli_cmd_t usage_cmd = {
+    .name = "usage",
+    .synopsis = "[--from T] [--to T] [--by vc|user|job] [--csv] [--json]",
+    .summary = "GPU-hours held versus GPU-hours used over a period, per VC, user or job "
+               "(administrators see every job, users their own).  T is a time ago (30m, 24h, 7d), "
+               "milliseconds since the epoch, or an ISO-8601 UTC time (2026-01-31 or "
+               "2026-01-31T12:00:00Z).  A job whose GPUs sit idle is marked in the IDLE column "
+               "(--by job).",
+    .opts = usage_opts};
 
 /* A number that may be written as a JSON integer or a string ("4"). */
 static long long jnum(const json_t *v)
@@ -219,4 +238,139 @@ static void print_vcs(const json_t *j)
 int cli_vcs_main(int argc, char **argv)
 {
     return list_main(&vcs_cmd, argc, argv, "/api/v2/virtual-clusters", NULL, print_vcs);
+}
+
+/* T of --from/--to as the API's query value (malloc'ed): "24h" (ago) as
+ * milliseconds since the epoch; anything else as given (escaped). */
+static char *usage_time(const char *t)
+{
+    char *end = NULL;
+    double n = strtod(t, &end);
+    long long unit = 0;
+    if (end && end != t && end[0] && !end[1] && isdigit((unsigned char)t[0])) {
+        unit = end[0] == 's'   ? 1000LL
+               : end[0] == 'm' ? 60000LL
+               : end[0] == 'h' ? 3600000LL
+               : end[0] == 'd' ? 86400000LL
+               : end[0] == 'w' ? 7 * 86400000LL
+                               : 0;
+    }
+    if (unit && n >= 0)
+        return str_printf("%lld", (long long)(time_wall_ms() - (long long)(n * (double)unit)));
+    return cli_escape(t);
+}
+
+static void usage_cells(const json_t *row, const char *by, const char *cells[7], char num[3][32])
+{
+    cli_jfmt(row, "heldGpuHours", num[0], 32);
+    cli_jfmt(row, "usedGpuHours", num[1], 32);
+    const json_t *u = json_object_get(row, "utilization");
+    if (json_is_number(u))
+        snprintf(num[2], 32, "%.0f%%", json_number_value(u) * 100);
+    else
+        snprintf(num[2], 32, "-");
+    cells[0] = cli_jstr(row, strcmp(by, "job") == 0 ? "job" : by);
+    cells[1] = num[0];
+    cells[2] = num[1];
+    cells[3] = num[2];
+    cells[4] = cli_jstr(row, "vc");
+    cells[5] = cli_jstr(row, "state");
+    cells[6] = json_is_true(json_object_get(row, "gpuIdle")) ? "idle" : "";
+}
+
+static void csv_field(const char *s, bool last)
+{
+    if (strpbrk(s, ",\"\n")) {
+        putchar('"');
+        for (; *s; s++) {
+            if (*s == '"')
+                putchar('"');
+            putchar(*s);
+        }
+        putchar('"');
+    } else {
+        fputs(s, stdout);
+    }
+    putchar(last ? '\n' : ',');
+}
+
+static void print_usage(const json_t *j, const char *by, bool csv)
+{
+    bool job = strcmp(by, "job") == 0;
+    int ncols = job ? 7 : 4;
+    const char *hdr[] = {job                       ? "JOB"
+                         : strcmp(by, "user") == 0 ? "USER"
+                                                   : "VC",
+                         "HELD_GPU_HOURS",
+                         "USED_GPU_HOURS",
+                         "UTILIZATION",
+                         "VC",
+                         "STATE",
+                         "IDLE"};
+    cli_table_t *t = NULL;
+    if (csv) {
+        for (int k = 0; k < ncols; k++)
+            csv_field(hdr[k], k == ncols - 1);
+    } else {
+        t = cli_table_new(job ? "JOB|HELD_GPU_HOURS|USED_GPU_HOURS|UTILIZATION|VC|STATE|IDLE"
+                          : strcmp(by, "user") == 0
+                              ? "USER|HELD_GPU_HOURS|USED_GPU_HOURS|UTILIZATION"
+                              : "VC|HELD_GPU_HOURS|USED_GPU_HOURS|UTILIZATION");
+    }
+    size_t i;
+    json_t *row;
+    const char *cells[7];
+    char num[3][32];
+    json_array_foreach(json_object_get(j, "rows"), i, row)
+    {
+        usage_cells(row, by, cells, num);
+        if (csv)
+            for (int k = 0; k < ncols; k++)
+                csv_field(cells[k], k == ncols - 1);
+        else
+            cli_table_row(t, cells);
+    }
+    if (t) {
+        usage_cells(json_object_get(j, "total"), by, cells, num);
+        cells[0] = "(total)";
+        cells[4] = cells[5] = cells[6] = "";
+        cli_table_row(t, cells);
+        cli_table_print(t, stdout);
+        cli_table_free(t);
+    }
+}
+
+int cli_usage_main(int argc, char **argv)
+{
+    cli_args_t a;
+    bool done;
+    int rc = cli_args_parse(&usage_cmd, argc, argv, &a, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    const char *by = cli_opt(&a, "by") ? cli_opt(&a, "by") : "vc";
+    if (strcmp(by, "vc") != 0 && strcmp(by, "user") != 0 && strcmp(by, "job") != 0) {
+        fprintf(stderr, "pai usage: --by must be vc, user or job\n");
+        return CLI_USAGE;
+    }
+    char *from = usage_time(cli_opt(&a, "from") ? cli_opt(&a, "from") : "7d");
+    char *to = cli_opt(&a, "to") ? usage_time(cli_opt(&a, "to")) : NULL;
+    char *path = str_printf("/api/v2/usage?groupBy=%s&from=%s%s%s", by, from, to ? "&to=" : "",
+                            to ? to : "");
+    free(from);
+    free(to);
+    cli_ctx_t c;
+    cli_resp_t r = {0};
+    rc = cli_ctx_load(&c, true);
+    if (rc == CLI_OK)
+        rc = cli_get(&c, path, &r);
+    if (rc == CLI_OK) {
+        if (cli_flag(&a, "json"))
+            cli_print_json(r.json);
+        else
+            print_usage(r.json, by, cli_flag(&a, "csv"));
+    }
+    free(path);
+    cli_resp_free(&r);
+    cli_ctx_free(&c);
+    return rc;
 }
