@@ -566,6 +566,7 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
     s->doomed_hit = false;
+    s->within_miss = 0;
     size_t n_dec = s->n_dec;
     uint64_t bind_ver = s->bind_ver, lazy = s->lazy_preemptions;
     pai_err_t rc = s->opts.policy == SCHED_POLICY_PAI ? handle_pai(s, slot, now)

@@ -137,6 +137,10 @@ typedef struct {
     const char *pinned_cell;    /* optional pinnedCellId of the VC */
     const char *affinity_group; /* optional; roles naming the same group are packed
                                  * together; roles naming none form one job-wide group */
+    const char *within_cell;    /* optional cell type name (HiveD's withinOneCell): all
+                                 * tasks of the role's affinity group lie within one cell
+                                 * of that type, else the job waits; the deepest type
+                                 * its roles name applies to a group */
 } sched_role_t;
 
 typedef struct {

@@ -15,7 +15,8 @@
  *      hold, each VC can still get its cells with their topology);
  *   5. gangs: the GPU tasks of a gang's affinity group (of one SKU and
  *      pinned cell) lie in one chain (not for the node-derived model, whose
- *      chains are node shapes);
+ *      chains are node shapes); a group "within one cell" of a type
+ *      (sched_role_t.within_cell) lies within one cell of that type;
  *   6. right after a pass: a waiting guaranteed task that one node of its
  *      VC's cells could hold, counting GPUs of opportunistic jobs as usable,
  *      did not just wait: it bound or preempted (opportunistic work never
@@ -352,8 +353,58 @@ static void check_gang(const sched_t *s, vlist_t *l, const job_t *j)
     }
 }
 
+/* The ancestor cell of type `type` of node n, or SCHED_NONE. */
+static int cell_of_type(const sched_t *s, int n, int type)
+{
+    for (int c = s->nodes[n].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].type == type)
+            return c;
+    return SCHED_NONE;
+}
+
+/* 5b. "within one cell": the bound tasks of an affinity group that asked for
+ * it lie within one cell of the type (the deepest its roles name). */
+static void check_within(const sched_t *s, vlist_t *l, const job_t *j)
+{
+    bool any = false;
+    for (int i = 0; i < j->n_tasks && !any; i++)
+        any = j->tasks[i].within != SCHED_NONE;
+    for (int i = 0; any && i < j->n_tasks; i++) {
+        const sched_task_t *a = &j->tasks[i];
+        bool first = true; /* the group's first task: check the group once */
+        int within = SCHED_NONE;
+        for (int k = 0; k < j->n_tasks; k++) {
+            const sched_task_t *b = &j->tasks[k];
+            if (b->group != a->group)
+                continue;
+            first &= k >= i;
+            if (b->within != SCHED_NONE &&
+                (within == SCHED_NONE || s->types[b->within].level < s->types[within].level))
+                within = b->within;
+        }
+        if (!first || within == SCHED_NONE)
+            continue;
+        int cell = SCHED_NONE;
+        for (int k = i; k < j->n_tasks; k++) {
+            const sched_task_t *b = &j->tasks[k];
+            if (b->group != a->group || !b->bound)
+                continue;
+            int c = cell_of_type(s, b->node, within);
+            if (c == SCHED_NONE || (cell != SCHED_NONE && c != cell)) {
+                add(l, "job %s: affinity group of role %s is not within one %s cell (node %s)",
+                    j->id, j->roles[a->role], s->types[within].name, s->nodes[b->node].name);
+                return;
+            }
+            cell = c;
+        }
+    }
+}
+
 static void check_gangs(const sched_t *s, vlist_t *l)
 {
+    for (int slot = 0; slot < s->n_jobs; slot++)
+        if (s->jobs[slot].state == SCHED_JOB_RUNNING || s->jobs[slot].state == SCHED_JOB_DYING)
+            check_within(s, l, &s->jobs[slot]);
     if (s->derived || s->opts.policy != SCHED_POLICY_PAI)
         return;
     for (int slot = 0; slot < s->n_jobs; slot++) {

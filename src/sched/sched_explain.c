@@ -261,6 +261,62 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
         put(o, "; %d %s of the guarantee are doomed (no healthy free cell to bind)", doomed, sk);
 }
 
+/* "Within one cell": for each affinity group that asked for it, can one cell
+ * of the type hold its unbound tasks (GPUs free in the domain, counted in
+ * tasks of the group's largest size)?  False (and says so) when not. */
+static bool explain_within(const sched_t *s, int slot, bool guaranteed, const bool *extra,
+                           const uint8_t *own, out_t *o)
+{
+    const job_t *j = &s->jobs[slot];
+    bool ok = true, any = false;
+    int *cap = NULL;
+    for (int i = 0; i < j->n_tasks && !any; i++)
+        any = j->tasks[i].within != SCHED_NONE;
+    for (int i = 0; any && i < j->n_tasks; i++) {
+        const sched_task_t *a = &j->tasks[i];
+        int within = SCHED_NONE, need = 0, gpus = 0;
+        bool first = true;
+        for (int k = 0; k < j->n_tasks; k++) {
+            const sched_task_t *b = &j->tasks[k];
+            if (b->group != a->group)
+                continue;
+            first &= k >= i;
+            if (b->within != SCHED_NONE &&
+                (within == SCHED_NONE || s->types[b->within].level < s->types[within].level))
+                within = b->within;
+            if (!b->bound)
+                need++, gpus = b->gpus > gpus ? b->gpus : gpus;
+        }
+        if (!first || within == SCHED_NONE || need == 0)
+            continue;
+        if (!cap)
+            cap = xmalloc(sizeof(int) * (size_t)(s->n_cells + 1));
+        memset(cap, 0, sizeof(int) * (size_t)(s->n_cells + 1));
+        int best = 0;
+        for (int n = 0; n < s->n_nodes; n++) {
+            if (!s->nodes[n].healthy || !in_domain(s, j, guaranteed, a->pinned, extra, own, n))
+                continue;
+            int resv = 0, u = usable_gpus(s, slot, &s->nodes[n], &resv);
+            int k = gpus > 0 ? u / gpus : 1;
+            for (int c = s->nodes[n].cell; c != SCHED_NONE && k; c = s->cells[c].parent)
+                if (s->cells[c].type == within) {
+                    cap[c] += k;
+                    best = cap[c] > best ? cap[c] : best;
+                    break;
+                }
+        }
+        if (best < need) {
+            put(o,
+                "; role %s's affinity group must lie within one %s cell (withinOneCell): "
+                "one such cell has room for %d of its %d tasks",
+                j->roles[a->role], s->types[within].name, best, need);
+            ok = false;
+        }
+    }
+    free(cap);
+    return ok;
+}
+
 /* Jobs ahead are counted only when the job fits (under no head-of-line
  * blocking they matter only then; the scan is O(queue)). */
 static void explain_queue(const sched_t *s, int slot, bool guaranteed, bool fits, out_t *o)
@@ -344,6 +400,8 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
         if (first)
             all_fit &= explain_role(s, slot, guaranteed, extra, own, r, first, need, &o);
     }
+    if (all_fit)
+        all_fit = explain_within(s, slot, guaranteed, extra, own, &o);
     if (all_fit)
         put(&o, "; each role fits alone now: %s",
             j->n_roles > 1 && j->gang ? "together they may not (or the next "

@@ -142,13 +142,14 @@ typedef struct {
     int index;
     int gpus, cpus;
     int64_t mem;
-    int sku;      /* SCHED_NONE: any */
-    int pinned;   /* pinned physical cell or SCHED_NONE */
-    int group;    /* affinity group id (role index when none) */
-    int node;     /* SCHED_NONE while unbound */
-    int gpu0;     /* offset into job->gpu */
-    int cell;     /* bound cell charged (guaranteed) or SCHED_NONE */
-    bool bound;   /* committed (node set and GPUs owned) */
+    int sku;    /* SCHED_NONE: any */
+    int pinned; /* pinned physical cell or SCHED_NONE */
+    int group;  /* affinity group id (role index when none) */
+    int within; /* cell type the group must stay within (sched_role_t.within_cell) or SCHED_NONE */
+    int node;   /* SCHED_NONE while unbound */
+    int gpu0;   /* offset into job->gpu */
+    int cell;   /* bound cell charged (guaranteed) or SCHED_NONE */
+    bool bound; /* committed (node set and GPUs owned) */
     bool emitted; /* reported in a BIND decision */
 } sched_task_t;
 
@@ -225,7 +226,8 @@ struct sched {
     double lat_sum;
     uint64_t lat_hist[256]; /* bucket = 8 * log2(microseconds) */
     double lat_max;
-    bool doomed_hit;           /* binding met a doomed cell during the current job */
+    bool doomed_hit; /* binding met a doomed cell during the current job */
+    int within_miss; /* 1 + the cell type a group found no room within (current job), 0 none */
     bool touched, touched_lat; /* a placement attempt ran for the current job */
     int running, waiting;
     /* cluster capacity per SKU (+1: all), recomputed when topo_ver moves */

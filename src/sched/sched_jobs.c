@@ -77,6 +77,16 @@ static void resolve_task(sched_t *s, job_t *j, sched_task_t *t, const sched_role
             j->refuse = true, snprintf(j->reason, sizeof(j->reason),
                                        "unknown SKU type %s (task role %s)", ro->sku, ro->name);
     }
+    t->within = SCHED_NONE;
+    if (ro->within_cell && ro->within_cell[0]) {
+        for (int k = 0; k < s->n_types && t->within == SCHED_NONE; k++)
+            if (s->types[k].defined && strcmp(s->types[k].name, ro->within_cell) == 0)
+                t->within = k;
+        if (t->within == SCHED_NONE && !j->refuse)
+            j->refuse = true, snprintf(j->reason, sizeof(j->reason),
+                                       "unknown cell type %s for withinOneCell (task role %s)",
+                                       ro->within_cell, ro->name);
+    }
     if (ro->pinned_cell && ro->pinned_cell[0]) {
         t->pinned = find_pinned(s, ro->pinned_cell);
         if ((t->pinned == SCHED_NONE || s->cells[t->pinned].bound_vc != j->vc) && !j->refuse)

@@ -13,7 +13,9 @@
  *   1. build the domain: node ranges the job may use (its VC's bound cells for
  *      guaranteed work, the whole cluster for opportunistic and CPU-only work);
  *   2. for a multi-task job, pick an anchor: the smallest cell of the domain
- *      able to hold all tasks (topology: same rack, same node group);
+ *      able to hold all tasks (topology: same rack, same node group); for an
+ *      affinity group "within one cell" of a type, a cell of that type, and
+ *      its tasks go nowhere else (none such: the group does not place);
  *   3. place tasks largest first, each on the best node: fewest victims, inside
  *      the anchor, tightest fit (packing); inside a node, the smallest aligned
  *      GPU block that fits (same PCIe switch / socket);
@@ -172,10 +174,11 @@ static int node_capacity(const sched_t *s, const attempt_t *at, const sched_mnod
 }
 
 /* The deepest cell (tightest among equals) of the domain that can hold all
- * n tasks like t; SCHED_NONE when none or for single tasks. */
-static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int ntasks)
+ * n tasks like t; SCHED_NONE when none or for single tasks.  With within (a
+ * cell type, else SCHED_NONE) only cells of that type count, for one task too. */
+static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int ntasks, int within)
 {
-    if (ntasks <= 1 || !s->cap_scratch)
+    if ((ntasks <= 1 && within == SCHED_NONE) || !s->cap_scratch)
         return SCHED_NONE;
     int *cap = s->scratch;
     int best = SCHED_NONE;
@@ -195,6 +198,8 @@ static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int nta
     for (int r = 0; r < at->n_ranges; r++)
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++)
             for (int c = s->nodes[i].cell; c != SCHED_NONE; c = s->cells[c].parent) {
+                if (within != SCHED_NONE && s->cells[c].type != within)
+                    continue;
                 if (s->scratch_stamp[c] != st || cap[c] < ntasks)
                     continue;
                 if (best == SCHED_NONE || s->cells[c].depth > s->cells[best].depth ||
@@ -237,8 +242,9 @@ static bool in_pinned_cell(const sched_t *s, int n)
     return false;
 }
 
-/* Place task ti of the attempt's job; false when no node of the domain fits. */
-static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
+/* Place task ti of the attempt's job; false when no node of the domain fits
+ * (strict: none inside anchor). */
+static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool strict)
 {
     job_t *j = &s->jobs[at->job];
     sched_task_t *t = &j->tasks[ti];
@@ -256,6 +262,8 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor)
             if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
                 continue; /* packed array: full nodes cost no sched_mnode_t cache miss */
             sched_mnode_t *n = &s->nodes[i];
+            if (strict && !in_cell(s, i, anchor))
+                continue;
             if (!node_fits_basics(s, at, n, t))
                 continue;
             if (t->pinned != SCHED_NONE ? !in_cell(s, i, t->pinned)
@@ -328,9 +336,26 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
         int k1 = k0;
         while (k1 < n && j->tasks[ord[k1]].group == j->tasks[ord[k0]].group)
             k1++;
-        int anchor = k1 - k0 > 1 ? pick_anchor(s, at, &j->tasks[ord[k0]], k1 - k0) : SCHED_NONE;
+        /* "within one cell": the deepest type the group's roles name */
+        int within = SCHED_NONE;
         for (int k = k0; k < k1; k++) {
-            if (place_task(s, at, ord[k], anchor))
+            int w = j->tasks[ord[k]].within;
+            if (w != SCHED_NONE &&
+                (within == SCHED_NONE || s->types[w].level < s->types[within].level))
+                within = w;
+        }
+        int anchor = k1 - k0 > 1 || within != SCHED_NONE
+                         ? pick_anchor(s, at, &j->tasks[ord[k0]], k1 - k0, within)
+                         : SCHED_NONE;
+        if (within != SCHED_NONE && anchor == SCHED_NONE) {
+            s->within_miss = within + 1; /* no cell of the type has room: the group waits */
+            if (j->gang)
+                failed = true;
+            k0 = k1;
+            continue;
+        }
+        for (int k = k0; k < k1; k++) {
+            if (place_task(s, at, ord[k], anchor, within != SCHED_NONE))
                 placed++;
             else if (j->gang) {
                 failed = true;

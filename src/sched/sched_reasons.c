@@ -143,6 +143,19 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j)
     return false;
 }
 
+/* "; ..." when a group asked to stay within one cell found none with room. */
+static void append_within(const sched_t *s, job_t *j)
+{
+    if (!s->within_miss)
+        return;
+    size_t n = strlen(j->reason);
+    if (n + 1 < sizeof(j->reason))
+        snprintf(j->reason + n, sizeof(j->reason) - n,
+                 "; an affinity group must lie within one %s cell (withinOneCell) and no such "
+                 "cell has room for it",
+                 s->types[s->within_miss - 1].name);
+}
+
 void sched_reasons_wait(sched_t *s, job_t *j)
 {
     if (s->opts.quiet_waits)
@@ -160,6 +173,7 @@ void sched_reasons_wait(sched_t *s, job_t *j)
                  "%s: %d of %d %s free in the cluster, job needs %d task%s x %d %s",
                  j->oppo ? "opportunistic" : "first-fit", fr, total, sk, j->n_tasks,
                  j->n_tasks == 1 ? "" : "s", j->max_task_gpus, sk);
+        append_within(s, j);
         return;
     }
     const vc_t *vc = &s->vcs[j->vc];
@@ -183,6 +197,7 @@ void sched_reasons_wait(sched_t *s, job_t *j)
              (size_t)n < sizeof(j->reason))
         snprintf(j->reason + n, sizeof(j->reason) - (size_t)n,
                  "; GPUs reserved for starving job %s", s->jobs[vc->reserver].id);
+    append_within(s, j);
 }
 
 /* ---- anti-starvation reservation ------------------------------------------ */

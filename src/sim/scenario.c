@@ -25,7 +25,7 @@
 typedef struct {
     char id[64], vc[64];
     char role_names[MAX_ROLES][32], skus[MAX_ROLES][32], pins[MAX_ROLES][32];
-    char groups[MAX_ROLES][32];
+    char groups[MAX_ROLES][32], withins[MAX_ROLES][32];
     sched_role_t roles[MAX_ROLES];
     sched_request_t req;
     bool running, waiting;
@@ -167,6 +167,7 @@ static void fill_role(sjob_t *j, int r, const ynode_t *y)
     str_copy(j->skus[r], str_of(y, "sku", ""), sizeof(j->skus[r]));
     str_copy(j->pins[r], str_of(y, "pinned", ""), sizeof(j->pins[r]));
     str_copy(j->groups[r], str_of(y, "group", ""), sizeof(j->groups[r]));
+    str_copy(j->withins[r], str_of(y, "within", ""), sizeof(j->withins[r]));
     j->roles[r] = (sched_role_t){.name = j->role_names[r],
                                  .instances = (int)int_of(y, "tasks", 1),
                                  .gpus = (int)int_of(y, "gpus", 1),
@@ -174,7 +175,8 @@ static void fill_role(sjob_t *j, int r, const ynode_t *y)
                                  .memory_mb = int_of(y, "memory", 0),
                                  .sku = j->skus[r],
                                  .pinned_cell = j->pins[r],
-                                 .affinity_group = j->groups[r]};
+                                 .affinity_group = j->groups[r],
+                                 .within_cell = j->withins[r]};
 }
 
 static bool step_submit(scen_t *sc, const ynode_t *y)
