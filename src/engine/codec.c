@@ -43,11 +43,17 @@ static json_t *encode_role(const lc_role_t *r)
     for (int p = 0; p < r->nports; p++)
         json_array_append_new(ports, xjson_pack("[si]", r->ports[p].label, r->ports[p].count));
     /* command and image live in the "jobcmd" record (codec_cmds_encode). */
-    return xjson_pack("{ss si si si si si si si so so so}", "name", r->name, "instances",
-                      r->instances, "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm",
-                      r->shm_mb, "minFailed", r->min_failed, "minSucceeded", r->min_succeeded,
-                      "ports", ports, "sku", jstr_or_null(r->sku), "pinned",
-                      jstr_or_null(r->pinned));
+    json_t *o =
+        xjson_pack("{ss si si si si si si si so so so}", "name", r->name, "instances", r->instances,
+                   "gpu", r->gpu, "cpu", r->cpu, "mem", r->mem_mb, "shm", r->shm_mb, "minFailed",
+                   r->min_failed, "minSucceeded", r->min_succeeded, "ports", ports, "sku",
+                   jstr_or_null(r->sku), "pinned", jstr_or_null(r->pinned));
+    /* Only when set: other records stay as they were. */
+    if (r->group)
+        json_object_set_new(o, "group", json_string(r->group));
+    if (r->within)
+        json_object_set_new(o, "within", json_string(r->within));
+    return o;
 }
 
 static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
@@ -194,6 +200,8 @@ static void decode_role(const json_t *o, lc_role_t *r)
     r->command = jdup(o, "command");
     r->image = jdup(o, "image");
     r->sku = jdup(o, "sku");
+    r->group = jdup(o, "group");
+    r->within = jdup(o, "within");
     r->pinned = jdup(o, "pinned");
     const json_t *ports = json_object_get(o, "ports");
     r->nports = (int)json_array_size(ports);

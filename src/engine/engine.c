@@ -149,7 +149,9 @@ sched_request_t engine_sched_request(const lc_job_t *job, sched_role_t roles[PAI
                                   .cpus = job->roles[r].cpu,
                                   .memory_mb = job->roles[r].mem_mb,
                                   .sku = job->roles[r].sku,
-                                  .pinned_cell = job->roles[r].pinned};
+                                  .pinned_cell = job->roles[r].pinned,
+                                  .affinity_group = job->roles[r].group,
+                                  .within_cell = job->roles[r].within};
     return (sched_request_t){.job_id = job->name,
                              .vc = job->vc,
                              .priority = job_priority_value((job_priority_t)job->prio),

@@ -112,6 +112,8 @@ static pai_err_t role_from_spec(lc_role_t *r, const job_spec_t *spec, const job_
         r->image = xstrdup(jr->docker_image->uri);
     r->sku = jr->sku_type ? xstrdup(jr->sku_type) : NULL;
     r->pinned = jr->pinned_cell_id ? xstrdup(jr->pinned_cell_id) : NULL;
+    r->group = jr->affinity_group_name ? xstrdup(jr->affinity_group_name) : NULL;
+    r->within = jr->within_one_cell ? xstrdup(jr->within_one_cell) : NULL;
     pai_err_t rc = job_render_commands(spec, jr->name, 0, true, &r->command);
     if (rc != PAI_OK)
         return render_error(e, rc, jr->name, "commands");

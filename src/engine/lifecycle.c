@@ -486,6 +486,8 @@ void lc_role_clear(lc_role_t *r)
     free(r->mounts);
     free(r->sku);
     free(r->pinned);
+    free(r->group);
+    free(r->within);
     memset(r, 0, sizeof(*r));
 }
 

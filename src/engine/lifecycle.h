@@ -84,6 +84,8 @@ typedef struct {
                        * JSON or NULL; held like command */
     char *sku;        /* hived skuType or NULL */
     char *pinned;     /* hived pinnedCellId or NULL */
+    char *group;      /* hived affinityGroupName or NULL */
+    char *within;     /* hived withinOneCell (a cell type) or NULL */
 } lc_role_t;
 
 typedef struct {

@@ -158,6 +158,7 @@ typedef struct {
     int sku_number;                  /* skuNum/skuNumber; 0 when unset */
     const char *pinned_cell_id;      /* NULL when unset */
     const char *affinity_group_name; /* NULL when unset */
+    const char *within_one_cell;     /* withinOneCell: a cell type name, NULL when unset */
     int line, col;
 } job_role_t;
 

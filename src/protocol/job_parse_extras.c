@@ -22,6 +22,7 @@ static void parse_hived_role(pctx_t *c, const ynode_t *k, const ynode_t *v)
     jp_get_int(c, v, "skuNumber", 1, MAX_INT32, &r->sku_number);
     r->pinned_cell_id = jp_get_str(c, v, "pinnedCellId", false);
     r->affinity_group_name = jp_get_str(c, v, "affinityGroupName", false);
+    r->within_one_cell = jp_get_str(c, v, "withinOneCell", false);
     jp_path_pop(c, old);
 }
 

@@ -603,6 +603,49 @@ TEST(lazily_preempted_job_stays_opportunistic_across_a_restart)
     rig_close(&r);
 }
 
+/* extras.hivedScheduler.taskRoles.ROLE.withinOneCell reaches the scheduler
+ * (and survives a restart): two 2-GPU tasks within one 2-GPU node wait with
+ * the reason; within no constraint they would span both nodes. */
+TEST(within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason)
+{
+    rig_t r;
+    agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    agent_t a2 = {.name = "node-2", .address = "10.0.0.2", .ngpus = 2};
+    if (!rig_open_hived(&r, two_nodes_one_guaranteed)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    const char *yaml = "protocolVersion: 2\nname: tight\ntype: job\n"
+                       "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                       "taskRoles:\n  worker:\n    instances: 2\n    dockerImage: img\n"
+                       "    resourcePerInstance: {gpu: 2, cpu: 1, memoryMB: 256}\n"
+                       "    commands:\n      - echo hello\n"
+                       "defaults:\n  virtualCluster: default\n"
+                       "extras:\n  hivedScheduler:\n    jobPriorityClass: oppo\n"
+                       "    taskRoles:\n      worker: {withinOneCell: sim-NODE}\n";
+    char *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    CHECK(engine_submit(r.e, "alice", yaml, strlen(yaml), &full, &err) == PAI_OK);
+    free(full);
+    pai_error_free(&err);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
+    json_t *why = status_field(&r, "alice~tight", "waitingReason");
+    CHECK_STR_CONTAINS(json_string_value(why) ? json_string_value(why) : "",
+                       "within one sim-NODE cell (withinOneCell)");
+    json_decref(why);
+    CHECK(rig_restart(&r));
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
+    agent_free(&a1);
+    agent_free(&a2);
+    rig_close(&r);
+}
+
 /* A role whose commands render past PAI_MAX_COMMAND refuses the job at
  * submit, naming the role and the limit; nothing is created. */
 TEST(commands_rendered_over_the_limit_refuse_the_job_naming_the_role)
@@ -892,6 +935,7 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node,
           restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
           lazily_preempted_job_stays_opportunistic_across_a_restart,
+          within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
