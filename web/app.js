@@ -15,6 +15,7 @@ const pages = [
   { re: /^\/jobs$/, title: 'Jobs', load: () => import('./js/pages/jobs.js'), nav: 'jobs' },
   { re: /^\/job\/([^/~]+)~([^/]+)$/, title: 'Job', load: () => import('./js/pages/job.js'), nav: 'jobs' },
   { re: /^\/cluster$/, title: 'Cluster', load: () => import('./js/pages/cluster.js'), nav: 'cluster' },
+  { re: /^\/usage$/, title: 'GPU usage', load: () => import('./js/pages/usage.js'), nav: 'usage' },
   { re: /^\/admin(?:\/(users|groups|vcs))?$/, title: 'Administration', load: () => import('./js/pages/admin.js'), nav: 'admin', admin: true },
   { re: /^\/profile$/, title: 'My profile', load: () => import('./js/pages/profile.js'), nav: 'profile' },
 ];
@@ -24,6 +25,7 @@ const navItems = [
   ['submit', '#/submit', 'Submit'],
   ['jobs', '#/jobs', 'Jobs'],
   ['cluster', '#/cluster', 'Cluster'],
+  ['usage', '#/usage', 'Usage'],
   ['admin', '#/admin', 'Admin', true],
   ['profile', '#/profile', 'Profile'],
 ];

@@ -435,6 +435,21 @@ await step('cluster chart draws the server history after a reload', async () => 
   }
 });
 
+await step('usage page shows GPU-hours held and used per job, with a CSV export', async () => {
+  await go('#/usage');
+  await page.locator('table.usage tbody tr').first().waitFor();
+  await page.selectOption('select[name="by"]', 'job');
+  await page.locator('table.usage tbody tr[data-key*="~"]').first().waitFor();
+  await expectText('p.totals', /GPU-hours held/);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('button.export-csv')]);
+  const text = fs.readFileSync(await dl.path(), 'utf8');
+  const lines = text.trim().split('\n');
+  if (!lines[0].startsWith('job,heldGpuHours,usedGpuHours,utilization') || lines.length < 2 || !lines[1].includes('~')) {
+    throw new Error(`unexpected CSV: ${text.slice(0, 300)}`);
+  }
+  await shot('13-usage');
+});
+
 await step('profile creates an application token', async () => {
   await go('#/profile');
   await page.click('button:has-text("Create application token")');

@@ -152,6 +152,9 @@ export const api = {
     return request('GET', u.pathname + u.search);
   },
 
+  // GPU-hours held versus used (pai extension, docs/api.md "Usage").
+  usage: (query) => request('GET', '/api/v2/usage', { query }),
+
   // Metrics: the Prometheus text exposition the server publishes.
   metricsText: () => request('GET', '/metrics'),
   // The server's in-memory metrics history (docs/api.md, "Metrics history").
