@@ -85,6 +85,7 @@ ROWS = [
      dict(ADMIN_ONLY, admin=404)),
     ("GET", "/api/v2/kubernetes/nodes", None, dict(ADMIN_ONLY, admin=200)),
     ("GET", "/api/v2/kubernetes/pods", None, dict(ADMIN_ONLY, admin=200)),
+    ("GET", "/api/v2/usage", None, dict(SESSION_OK, user=200, other=200, admin=200)),
     ("POST", "/api/v1/agent/sync", {"version": 1, "node": {"name": "pm-node"}, "wait_ms": 0},
      dict(NO_TOKEN, user=403, other=403, admin=200, app=403)),
 ]

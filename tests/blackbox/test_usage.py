@@ -56,6 +56,9 @@ while time.time() < deadline:
         break
     time.sleep(1)
 busy, idle = jr.get("admin~busy", {}), jr.get("admin~idle", {})
+print("# used/held: busy %s, idle %s (held %s and %s GPU-hours)"
+      % (busy.get("utilization"), idle.get("utilization"), busy.get("heldGpuHours"),
+         idle.get("heldGpuHours")), flush=True)
 pt.check(busy.get("heldGpuHours", 0) > 0 and idle.get("heldGpuHours", 0) > 0,
          "usage by job: both jobs hold GPU-hours", jr)
 pt.check(0.55 <= (busy.get("utilization") or 0) <= 0.9,
