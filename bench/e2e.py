@@ -57,12 +57,13 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else -1
 
 
-def proc_cpu_s(pid):
-    """utime+stime+cutime+cstime of pid in seconds (its reaped children too)."""
+def proc_cpu_s(pid, own=False):
+    """utime+stime+cutime+cstime of pid in seconds (its reaped children too);
+    own: utime+stime only."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15]) / HZ
+        return sum(int(x) for x in fields[11:13 if own else 15]) / HZ
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -116,6 +117,7 @@ def main():
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
     cpu0 = sum(proc_cpu_s(p) for p in pids)
     srv_cpu0 = proc_cpu_s(pids[0])
+    agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0, load0 = machine_busy(), os.getloadavg()[0]
     t0 = time.time()
@@ -155,6 +157,7 @@ def main():
     time.sleep(0.3)  # the agents reap their last monitors
     cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
     srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
+    agents_own = sum(proc_cpu_s(p, True) for p in pids[1:]) - agents_own0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     busy1 = machine_busy()
     client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
@@ -203,6 +206,10 @@ def main():
           "%.2f; the bench client %.2f)" % (1000 * cpu / JOBS, 1000 * srv_cpu / JOBS,
                                             1000 * (cpu - srv_cpu) / JOBS,
                                             1000 * client_cpu / JOBS))
+    print("  node side per job ms   %8.2f   (the agents themselves %.2f: syncs, reports, "
+          "bookkeeping; their monitors and tasks %.2f)"
+          % (1000 * (cpu - srv_cpu) / JOBS, 1000 * agents_own / JOBS,
+             1000 * (cpu - srv_cpu - agents_own) / JOBS))
     print("  submissions/s          %8.1f" % (JOBS / t_sub))
     print("  wait ms p50/p95/p99    %5d / %d / %d   (submission -> running)"
           % (pct(wait, 0.5), pct(wait, 0.95), pct(wait, 0.99)))
