@@ -313,7 +313,8 @@ typedef struct {
  * cell bound twice and the bookkeeping consistent; every guaranteed job in
  * cells bound to its VC; all VCs' unbound virtual cells still bindable at
  * once on free cells (sharing safety); each gang's GPU tasks within one
- * chain; and, right after a pass, no waiting guaranteed job that opportunistic
+ * chain; each affinity group with a within_cell inside one cell of that
+ * type; and, right after a pass, no waiting guaranteed job that opportunistic
  * work alone keeps out of its VC's cells (it must have preempted).  Fills up
  * to cap rows; returns how many violations exist (0: all hold). */
 size_t sched_check(const sched_t *s, sched_violation_t *out, size_t cap);

@@ -325,6 +325,33 @@ TEST(checker_finds_nothing_wrong_in_a_fresh_or_busy_model)
     sched_free(s);
 }
 
+/* The checker sees a group "within one cell" that is not: a restore (which
+ * takes allocations as they are) of a 2-task group within one NODE on two
+ * nodes is reported; the same group on one node is not. */
+TEST(checker_reports_a_group_outside_its_within_cell)
+{
+    sched_t *s = NULL;
+    const char *names[] = {"a"};
+    int nodes[] = {2};
+    sched_opts_t o = {.assume_healthy = true};
+    CHECK(sched_new_uniform(2, 8, 2, names, nodes, 1, &o, &s, NULL, 0) == PAI_OK);
+    sched_role_t r = {.name = "w", .instances = 2, .gpus = 2, .within_cell = "NODE"};
+    sched_request_t q = {
+        .job_id = "one", .vc = "a", .priority = 10, .gang = true, .roles = &r, .n_roles = 1};
+    int g0[] = {0, 1}, g1[] = {2, 3}, g2[] = {4, 5};
+    sched_alloc_t same[] = {{"w", 0, "node-00000", 2, g0}, {"w", 1, "node-00000", 2, g1}};
+    sched_alloc_t split[] = {{"w", 0, "node-00000", 2, g2}, {"w", 1, "node-00001", 2, g1}};
+    bool down = false;
+    sched_violation_t v[4];
+    CHECK(sched_restore(s, &q, same, 2, &down) == PAI_OK);
+    CHECK_INT_EQ(sched_check(s, v, 4), 0);
+    q.job_id = "two";
+    CHECK(sched_restore(s, &q, split, 2, &down) == PAI_OK);
+    CHECK_INT_EQ(sched_check(s, v, 4), 1);
+    CHECK_STR_CONTAINS(v[0].what, "job two: affinity group of role w is not within one NODE cell");
+    sched_free(s);
+}
+
 TEST(priorities_outside_hiveds_range_are_refused)
 {
     sched_t *s = NULL;
@@ -343,5 +370,6 @@ RUN_TESTS(every_reference_hived_config_loads, invalid_configs_are_refused_with_a
           submit_rejects_duplicates_and_malformed_requests, latency_counters_use_the_injected_clock,
           restore_rebuilds_usage_and_rejects_conflicts, summary_counts_preemptions_and_lazy_moves,
           lazy_downgrade_is_visible_and_survives_a_restore,
+          checker_reports_a_group_outside_its_within_cell,
           checker_finds_nothing_wrong_in_a_fresh_or_busy_model,
           priorities_outside_hiveds_range_are_refused)
