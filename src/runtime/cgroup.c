@@ -290,18 +290,28 @@ void cg_kill_all(const cg_t *cg)
         walk(cg->dirs[i], kill_procs);
 }
 
+/* Remove a cgroup dir and what is under it, killing what still runs
+ * there.  The usual case, an empty leaf (the task and its children are
+ * gone), is one rmdir: no walk, no read of cgroup.procs. */
+static void remove_tree(const char *dir)
+{
+    if (rmdir(dir) == 0 || errno == ENOENT)
+        return;
+    walk(dir, kill_procs);
+    walk(dir, remove_dir);
+}
+
 void cg_destroy(cg_t *cg)
 {
     if (!cg)
         return;
-    cg_kill_all(cg);
     for (size_t i = 0; i < NCTRL; i++) {
         if (cg->dirs[i])
-            walk(cg->dirs[i], remove_dir);
+            remove_tree(cg->dirs[i]);
         free(cg->dirs[i]);
     }
     if (cg->devices)
-        walk(cg->devices, remove_dir);
+        remove_tree(cg->devices);
     free(cg->devices);
     if (cg->oom_efd >= 0)
         close(cg->oom_efd);

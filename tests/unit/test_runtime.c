@@ -234,6 +234,44 @@ TEST(oom_kill_is_reported_with_openpai_code)
     rmdir("/sys/fs/cgroup/pai-test");
 }
 
+/* A process the task left behind, detached from its session and its
+ * pipes, is killed when the task ends, and the cgroup goes. */
+TEST(cgroup_stragglers_are_killed_when_the_task_ends)
+{
+    char dir[512], p[700];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    setup_dirs("straggler", dir, sizeof(dir));
+    snprintf(p, sizeof(p),
+             "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > %s/straggler.pid; true", dir);
+    spec_init(&s, dir, p);
+    s.cgroup = "pai-test/straggler";
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK_INT_EQ(r.exit_code, 0);
+    ops->release(&t);
+    buf_t b;
+    buf_init(&b, 64);
+    snprintf(p, sizeof(p), "%s/straggler.pid", dir);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    int pid = (int)strtol(buf_str(&b), NULL, 10);
+    buf_free(&b);
+    CHECK(pid > 1);
+    for (int i = 0; i < 100 && pid > 1 && kill(pid, 0) == 0; i++)
+        usleep(20 * 1000); /* killed; reaped by init */
+    CHECK(pid > 1 && kill(pid, 0) != 0);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/straggler", F_OK) != 0);
+    CHECK(access("/sys/fs/cgroup/cpu/pai-test/straggler", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+}
+
 TEST(cgroup_limits_are_written)
 {
     cg_t *cg;
@@ -596,4 +634,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           hollow_completes_with_asked_code_and_can_be_killed, escape_id_is_one_safe_component,
           process_task_runs_as_its_uid_without_privileges,
           container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
-          process_task_cannot_open_other_gpus, log_files_are_created_on_first_output)
+          process_task_cannot_open_other_gpus, log_files_are_created_on_first_output,
+          cgroup_stragglers_are_killed_when_the_task_ends)
