@@ -307,8 +307,9 @@ static void note_lazy_downgrades(engine_t *j)
     if (lazy == j->pass.lazy_seen)
         return;
     j->pass.lazy_seen = lazy;
-    for (size_t i = 0; i < j->table.nlist; i++) {
-        lc_job_t *job = j->table.list[i];
+    engine_table_it_t it = {0};
+    lc_job_t *job;
+    while ((job = engine_table_next(j, &it))) {
         if (job->lazy && !job->oppo && job->queued && job->state != JOB_WAITING &&
             !lc_job_state_final(job->state) && sched_job_opportunistic(j->sched, job->name)) {
             job->oppo = true;

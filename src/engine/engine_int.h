@@ -148,6 +148,16 @@ void engine_table_add(engine_t *j, lc_job_t *job);     /* reserve (pending) */
 void engine_table_publish(engine_t *j, lc_job_t *job); /* visible in lists */
 void engine_table_remove(engine_t *j, lc_job_t *job);  /* the caller frees job */
 void engine_table_free(engine_t *j);                   /* the jobs too */
+/* Every job of the table: the listed ones in submission order, then those
+ * still pending (accepted, not listed yet: a submission waiting for its
+ * first pass, whose job may already be queued or bound in the scheduler).
+ * Start with it = {0}; NULL at the end; the table must not change meanwhile.
+ * What must see every job the scheduler holds (a VC change) walks this, not
+ * table.list. */
+typedef struct {
+    size_t list, map;
+} engine_table_it_t;
+lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,

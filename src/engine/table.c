@@ -91,3 +91,17 @@ void engine_table_free(engine_t *j)
     FREE_NULL(&j->table.list);
     j->table.nlist = j->table.caplist = 0;
 }
+
+lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it)
+{
+    engine_assert_locked(j);
+    if (it->list < j->table.nlist)
+        return j->table.list[it->list++];
+    void *val;
+    while (j->table.map && strmap_next(j->table.map, &it->map, NULL, &val)) {
+        lc_job_t *job = val;
+        if (job->pending)
+            return job;
+    }
+    return NULL;
+}

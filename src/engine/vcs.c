@@ -55,8 +55,9 @@ static pai_err_t rebuild(engine_t *j, const json_t *cfg, sched_t **out, pai_erro
             log_warn("node=%s not taken by the new scheduler config: %s", sn.name,
                      pai_err_msg(nrc));
     }
-    for (size_t i = 0; i < j->table.nlist && rc == PAI_OK; i++) {
-        lc_job_t *job = j->table.list[i];
+    engine_table_it_t it = {0};
+    lc_job_t *job;
+    while (rc == PAI_OK && (job = engine_table_next(j, &it))) {
         if (!job->queued)
             continue;
         if (job->state == JOB_WAITING) {
@@ -84,8 +85,9 @@ static void swap(engine_t *j, sched_t *s, json_t *cfg)
     j->sched = s;
     json_decref(j->vcs.hived);
     j->vcs.hived = cfg;
-    for (size_t i = 0; i < j->table.nlist; i++) {
-        lc_job_t *job = j->table.list[i];
+    engine_table_it_t it = {0};
+    lc_job_t *job;
+    while ((job = engine_table_next(j, &it))) {
         if (job->queued && job->state == JOB_WAITING) {
             job->queued = false;
             engine_enqueue(j, job);
@@ -100,8 +102,9 @@ static void swap(engine_t *j, sched_t *s, json_t *cfg)
 
 static bool vc_has_jobs(engine_t *j, const char *vc, char *who, size_t n)
 {
-    for (size_t i = 0; i < j->table.nlist; i++) {
-        const lc_job_t *job = j->table.list[i];
+    engine_table_it_t it = {0};
+    const lc_job_t *job;
+    while ((job = engine_table_next(j, &it))) {
         if (!lc_job_state_final(job->state) && strcmp(job->vc, vc) == 0) {
             snprintf(who, n, "%s", job->name);
             return true;
