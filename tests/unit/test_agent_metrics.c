@@ -176,7 +176,9 @@ TEST(task_figures_cpu_rate_memory_percent_and_cpu_seconds)
     const int gpus[] = {0};
     give_task(&n, "alice~train/0/worker/3/0", ENV, gpus, 1, "sleep 9");
     /* as a sample leaves them: 1.5 s of CPU, 256 MiB of a 512 MiB limit */
-    n.tasks[0]->stats = (task_stats_t){.valid = true,
+    char *cg = n.tasks[0]->stats.cgroup; /* the task's, freed with it */
+    n.tasks[0]->stats = (task_stats_t){.cgroup = cg,
+                                       .valid = true,
                                        .cpu_percent = 150,
                                        .mem_bytes = 256 << 20,
                                        .mem_limit_bytes = 512 << 20,
