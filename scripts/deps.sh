@@ -26,14 +26,21 @@ for a in "$@"; do
   esac
 done
 
+# The docker runtime's tests drive the docker CLI against podman's
+# Docker-compatible API (tests/suites/podman.sh): Debian ships that CLI only
+# in docker.io, whose daemon is kept from starting like prometheus' below.
+for a in "$@"; do
+  case "$a" in --podman|--all) command -v docker >/dev/null 2>&1 || PKGS+=(docker.io) ;; esac
+done
+
 # Node.js may come from another source (nodesource ships npm inside nodejs);
 # only ask Debian for it when no npm is on the PATH.
 for a in "$@"; do
   case "$a" in --browser|--all) command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm) ;; esac
 done
 
-# Podman on this kind of host (no CAP_SYS_RESOURCE, cgroup v1 hybrid, see
-# ../shared/ENVIRONMENT.md section 1): default ulimits within the hard limits, and
+# Podman on hosts without CAP_SYS_RESOURCE and with a cgroup v1 hybrid
+# layout (the CI machines): default ulimits within the hard limits, and
 # runc (crun refuses hybrid cgroup layouts).  Only written when absent.
 setup_containers_conf() {
   command -v podman >/dev/null || return 0
@@ -97,23 +104,24 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian's prometheus package starts a system-wide server on :9090 where
-# services can start; the tests start their own on a free loopback port
-# (tests/blackbox/test_prometheus.py), so a temporary policy-rc.d (exit 101:
-# "action forbidden") keeps invoke-rc.d from starting it.  An existing
-# policy is left as it is.
-rest=() prom=()
+# Debian's prometheus and docker.io packages start system-wide daemons (a
+# server on :9090, dockerd) where services can start; the tests need neither
+# (they start their own Prometheus on a free loopback port, and the docker
+# CLI talks to podman), so a temporary policy-rc.d (exit 101: "action
+# forbidden") keeps invoke-rc.d from starting them.  An existing policy is
+# left as it is.
+rest=() daemons=()
 for p in "${missing[@]}"; do
-  if [ "$p" = prometheus ]; then prom+=("$p"); else rest+=("$p"); fi
+  case "$p" in prometheus | docker.io) daemons+=("$p") ;; *) rest+=("$p") ;; esac
 done
 [ ${#rest[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
-if [ ${#prom[@]} -gt 0 ]; then
+if [ ${#daemons[@]} -gt 0 ]; then
   policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1
   fi
   rc=0
-  apt-get install -y -qq --no-install-recommends "${prom[@]}" >/dev/null || rc=$?
+  apt-get install -y -qq --no-install-recommends "${daemons[@]}" >/dev/null || rc=$?
   [ "$policy" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
   [ "$rc" -eq 0 ] || exit "$rc"
 fi
