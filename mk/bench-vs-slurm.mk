@@ -1,8 +1,9 @@
 # mk/bench-vs-slurm.mk - pai against Slurm (Debian's slurmctld + slurmd in
 # multiple-slurmd mode) on this machine, same workloads, in one run
-# (docs/benchmarks.md, "pai versus Slurm").  Needs root and
-# `apt-get install slurmctld slurmd slurm-client`.
+# (docs/benchmarks.md, "pai versus Slurm").  Needs root; installs Slurm
+# through scripts/deps.sh --slurm.
 #   make bench-vs-slurm        NODES=16 GPUS=8 JOBS=1000 SEQ=50 STREAM=300 RATE=20 ROUNDS=1
 .PHONY: bench-vs-slurm
 bench-vs-slurm: $(BUILD)/pai
+	bash scripts/deps.sh --slurm
 	PAI_BIN=$(abspath $(BUILD)/pai) python3 bench/vs-slurm/run.py

@@ -21,6 +21,7 @@ for a in "$@"; do
     --browser) PKGS+=(chromium) ;;
     --postgres) PKGS+=(postgresql) ;;
     --prometheus) PKGS+=(prometheus) ;;
+    --slurm) PKGS+=(slurmctld slurmd slurm-client) ;; # bench/vs-slurm only
     --all) PKGS+=(podman runc busybox-static chromium postgresql prometheus) ;;
     *) echo "deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
@@ -104,15 +105,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian's prometheus and docker.io packages start system-wide daemons (a
-# server on :9090, dockerd) where services can start; the tests need neither
-# (they start their own Prometheus on a free loopback port, and the docker
-# CLI talks to podman), so a temporary policy-rc.d (exit 101: "action
+# Debian's prometheus, docker.io and Slurm packages start system-wide
+# daemons (a server on :9090, dockerd, slurmctld/slurmd/munged) where
+# services can start; nothing here needs them (the tests start their own
+# Prometheus on a free loopback port, the docker CLI talks to podman,
+# bench/vs-slurm starts its own controller and nodes), so a temporary policy-rc.d (exit 101: "action
 # forbidden") keeps invoke-rc.d from starting them.  An existing policy is
 # left as it is.
 rest=() daemons=()
 for p in "${missing[@]}"; do
-  case "$p" in prometheus | docker.io) daemons+=("$p") ;; *) rest+=("$p") ;; esac
+  case "$p" in prometheus | docker.io | slurm*) daemons+=("$p") ;; *) rest+=("$p") ;; esac
 done
 [ ${#rest[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
 if [ ${#daemons[@]} -gt 0 ]; then

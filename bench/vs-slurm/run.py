@@ -34,7 +34,7 @@ with the job's limits).
 
 Knobs: NODES (16), GPUS (8), JOBS (1000), SEQ (50), STREAM (300), RATE
 (20), ROUNDS (1: how many times to alternate), PAI_BIN.  Needs root and
-`apt-get install slurmctld slurmd slurm-client`.  It starts everything
+Slurm, which `make bench-vs-slurm` installs (scripts/deps.sh --slurm).  It starts everything
 under a fresh directory and stops only the processes it started, then
 removes the directory and its cgroups.
 Run: make bench-vs-slurm   (or python3 bench/vs-slurm/run.py)"""
@@ -395,8 +395,7 @@ def run_system(cls, base, tag):
 
 def main():
     if os.geteuid() != 0 or not shutil.which("slurmctld"):
-        print("bench-vs-slurm: needs root and Slurm (apt-get install slurmctld slurmd "
-              "slurm-client)")
+        print("bench-vs-slurm: needs root and Slurm (scripts/deps.sh --slurm)")
         return 2
     base = tempfile.mkdtemp(prefix="pai-vs-slurm-")
     os.chmod(base, 0o755)
