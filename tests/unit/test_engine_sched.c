@@ -1,0 +1,278 @@
+/*
+ * test_engine_sched.c - the engine's scheduling and accounting in-process,
+ * on the rig of engine_fixture.h: a lazy preemption's downgrade and a
+ * withinOneCell constraint (both across a restart, over a HiveD config),
+ * GPU usage (held versus used, clipped to a period) and the idle-GPU flag.
+ *
+ * Each test starts from an empty store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_fixture.h"
+
+/* ---------------------------------------------------------------- scheduling */
+
+/* Two 2-GPU nodes, the VC "default" guaranteed one of them. */
+static const char two_nodes_one_guaranteed[] =
+    "physicalCluster:\n"
+    "  skuTypes:\n"
+    "    sim: {gpu: 1, cpu: 8, memory: 32768Mi}\n"
+    "  cellTypes:\n"
+    "    sim-NODE: {childCellType: sim, childCellNumber: 2, isNodeLevel: true}\n"
+    "  physicalCells:\n"
+    "  - {cellType: sim-NODE, cellAddress: node-1}\n"
+    "  - {cellType: sim-NODE, cellAddress: node-2}\n"
+    "virtualClusters:\n"
+    "  default:\n"
+    "    virtualCells:\n"
+    "    - {cellType: sim-NODE, cellNumber: 1}\n";
+
+static bool submit_hived(rig_t *r, const char *name, const char *prio, bool lazy)
+{
+    char *yaml = str_printf("protocolVersion: 2\nname: %s\ntype: job\n"
+                            "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                            "taskRoles:\n  worker:\n    instances: 1\n    dockerImage: img\n"
+                            "    resourcePerInstance: {gpu: 2, cpu: 1, memoryMB: 256}\n"
+                            "    commands:\n      - echo hello\n"
+                            "defaults:\n  virtualCluster: default\n"
+                            "extras:\n  hivedScheduler:\n    jobPriorityClass: %s\n"
+                            "    lazyPreemptionEnable: %s\n",
+                            name, prio, lazy ? "true" : "false");
+    char *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, &err);
+    if (rc != PAI_OK)
+        fprintf(stderr, "  submit %s: %s\n", name, pai_error_msg(&err));
+    free(yaml);
+    free(full);
+    pai_error_free(&err);
+    return rc == PAI_OK;
+}
+
+static bool sched_oppo(rig_t *r, const char *job)
+{
+    engine_lock(r->e);
+    bool oppo = sched_job_opportunistic(r->e->sched, job);
+    engine_unlock(r->e);
+    return oppo;
+}
+
+/* A lazy preemption downgrades a running job to opportunistic (no task
+ * dies); after a restart it stays opportunistic and the job that preempted
+ * it keeps the VC's guarantee (before, the restore gave the guarantee back to
+ * whichever job came first and downgraded the other). */
+TEST(lazily_preempted_job_stays_opportunistic_across_a_restart)
+{
+    rig_t r;
+    agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    agent_t a2 = {.name = "node-2", .address = "10.0.0.2", .ngpus = 2};
+    if (!rig_open_hived(&r, two_nodes_one_guaranteed)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    CHECK(submit_hived(&r, "lazy", "test", true));
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING");
+    CHECK(!sched_oppo(&r, "alice~lazy"));
+    r.now += 1000;
+    CHECK(submit_hived(&r, "prod", "prod", false));
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~prod"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING"); /* downgraded, not killed */
+    CHECK(sched_oppo(&r, "alice~lazy"));
+    CHECK(!sched_oppo(&r, "alice~prod"));
+    tick(&r); /* the downgrade reaches the store */
+
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(state_of(&r, "alice~lazy"), "RUNNING");
+    CHECK_STR_EQ(state_of(&r, "alice~prod"), "RUNNING");
+    CHECK(sched_oppo(&r, "alice~lazy"));
+    CHECK(!sched_oppo(&r, "alice~prod"));
+    CHECK_INT_EQ(int_of(&r, "alice~lazy", "retries"), 0);
+    agent_free(&a1);
+    agent_free(&a2);
+    rig_close(&r);
+}
+
+/* extras.hivedScheduler.taskRoles.ROLE.withinOneCell reaches the scheduler
+ * (and survives a restart): two 2-GPU tasks within one 2-GPU node wait with
+ * the reason; within no constraint they would span both nodes. */
+TEST(within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason)
+{
+    rig_t r;
+    agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    agent_t a2 = {.name = "node-2", .address = "10.0.0.2", .ngpus = 2};
+    if (!rig_open_hived(&r, two_nodes_one_guaranteed)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    const char *yaml = "protocolVersion: 2\nname: tight\ntype: job\n"
+                       "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                       "taskRoles:\n  worker:\n    instances: 2\n    dockerImage: img\n"
+                       "    resourcePerInstance: {gpu: 2, cpu: 1, memoryMB: 256}\n"
+                       "    commands:\n      - echo hello\n"
+                       "defaults:\n  virtualCluster: default\n"
+                       "extras:\n  hivedScheduler:\n    jobPriorityClass: oppo\n"
+                       "    taskRoles:\n      worker: {withinOneCell: sim-NODE}\n";
+    char *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    CHECK(engine_submit(r.e, "alice", yaml, strlen(yaml), &full, &err) == PAI_OK);
+    free(full);
+    pai_error_free(&err);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
+    json_t *why = status_field(&r, "alice~tight", "waitingReason");
+    CHECK_STR_CONTAINS(json_string_value(why) ? json_string_value(why) : "",
+                       "within one sim-NODE cell (withinOneCell)");
+    json_decref(why);
+    CHECK(rig_restart(&r));
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
+    agent_free(&a1);
+    agent_free(&a2);
+    rig_close(&r);
+}
+
+/* ---------------------------------------------------------------- usage */
+
+/* A span crossing a period boundary counts only its part inside: held in
+ * full measure, used in proportion. */
+TEST(usage_span_is_clipped_to_the_period)
+{
+    lc_span_t s = {.from_ms = 1000, .to_ms = 5000, .used_gpu_ms = 4000, .gpus = 2};
+    usage_sum_t u = {0};
+    usage_span_add(&u, &s, 3000, 10000, 99999);
+    CHECK(u.held_gpu_ms == 4000 && u.used_gpu_ms == 2000);
+    usage_span_add(&u, &s, 0, 1000, 99999); /* before it: nothing */
+    usage_span_add(&u, &s, 5000, 9000, 99999);
+    CHECK(u.held_gpu_ms == 4000 && u.used_gpu_ms == 2000);
+    usage_sum_t all = {0};
+    usage_span_add(&all, &s, 0, 10000, 99999);
+    CHECK(all.held_gpu_ms == 8000 && all.used_gpu_ms == 4000);
+    lc_span_t live = {.from_ms = 1000, .to_ms = 0, .used_gpu_ms = 1000, .gpus = 1};
+    usage_sum_t l = {0};
+    usage_span_add(&l, &live, 0, 10000, 3000); /* still running: ends now */
+    CHECK(l.held_gpu_ms == 2000 && l.used_gpu_ms == 1000);
+}
+
+/* The groupBy=job row of name in engine_usage_json over [from, to). */
+static double usage_of(rig_t *r, const char *name, int64_t from, int64_t to, const char *field)
+{
+    json_t *o = engine_usage_json(r->e, from, to, "job", NULL);
+    double v = -1;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(o, "rows"), i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "job")), name) == 0)
+            v = json_number_value(json_object_get(row, field));
+    }
+    json_decref(o);
+    return v;
+}
+
+#define NEAR(a, b) ((a) > (b)-0.0002 && (a) < (b) + 0.0002)
+
+/* Held from placement to exit, used from the utilization the syncs report;
+ * stored with the job, so a job finished before a restart counts after it. */
+TEST(usage_held_versus_used_counts_syncs_and_survives_a_restart)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 50, .has_util = true};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    int64_t t0 = r.now;
+    char *id = submit_running(&r, &a, "busy", 0);
+    /* Syncs a minute apart: the first starts the count, each next one adds
+     * a minute at 50%; the exit adds the last minute. */
+    for (int k = 1; k <= 10; k++) {
+        r.now = t0 + k * 60000;
+        sync_quiet(&r, &a, one(report(id, "running", 0)));
+    }
+    r.now = t0 + 660000;
+    sync_quiet(&r, &a, one(report(id, "exited", 0)));
+    CHECK_STR_EQ(state_of(&r, "alice~busy"), "SUCCEEDED");
+    int64_t hour = 3600000;
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "heldGpuHours"), 660.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    tick(&r); /* stored and compacted */
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    CHECK(rig_restart(&r));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "heldGpuHours"), 660.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0, t0 + hour, "usedGpuHours"), 300.0 / 3600));
+    /* A period that starts halfway counts half. */
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0 + 330000, t0 + hour, "heldGpuHours"), 330.0 / 3600));
+    CHECK(NEAR(usage_of(&r, "alice~busy", t0 + 330000, t0 + hour, "usedGpuHours"), 150.0 / 3600));
+    CHECK(usage_of(&r, "alice~busy", t0 + hour, t0 + 2 * hour, "heldGpuHours") < 0); /* no row */
+    /* Another user sees none of it. */
+    json_t *o = engine_usage_json(r.e, t0, t0 + hour, "user", "bob");
+    CHECK_INT_EQ(json_array_size(json_object_get(o, "rows")), 0);
+    json_decref(o);
+    o = engine_usage_json(r.e, t0, t0 + hour, "vc", NULL);
+    CHECK_STR_EQ(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "rows"), 0), "vc")),
+        "default");
+    json_decref(o);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+static bool gpu_idle(rig_t *r, const char *job)
+{
+    json_t *d = NULL;
+    if (engine_detail(r->e, job, -1, &d, NULL) != PAI_OK)
+        return false;
+    bool idle = json_is_true(json_object_get(d, "gpuIdle"));
+    json_decref(d);
+    return idle;
+}
+
+/* GPUs under idle_gpu_util_pct for idle_gpu_ms flag the job; use clears it. */
+TEST(job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 5, .has_util = true};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "idle", 0);
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    r.now += 30000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    r.now += 31000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(gpu_idle(&r, "alice~idle"));
+    json_t *list = NULL;
+    engine_filter_t f = {0};
+    CHECK(engine_list(r.e, &f, &list, NULL) == PAI_OK);
+    CHECK(json_is_true(json_object_get(json_array_get(list, 0), "gpuIdle")));
+    json_decref(list);
+    a.util = 60;
+    r.now += 10000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(!gpu_idle(&r, "alice~idle"));
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
+          within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
+          usage_span_is_clipped_to_the_period,
+          usage_held_versus_used_counts_syncs_and_survives_a_restart,
+          job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
