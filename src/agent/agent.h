@@ -151,6 +151,24 @@ PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, 
 /* Log directory of an attempt on this node; NULL when unknown. */
 char *node_log_dir(const agent_node_t *n, const char *attempt_id);
 
+/* attempt.c: the attempts of a node, for node.c */
+/* Make <dir>/tasks (0711) and <dir>/logs (0700), best effort. */
+void task_dirs_init(agent_node_t *n);
+/* The attempt with this id on the node; NULL when none. */
+agent_task_t *task_find(const agent_node_t *n, const char *id);
+/* Release an attempt's runtime handle and free it (not unlinked from n). */
+void task_free(agent_node_t *n, agent_task_t *t);
+/* Poll an attempt's runtime; record its end when it ended. */
+void task_poll(agent_node_t *n, agent_task_t *t);
+/* Add and start a desired attempt (a failure to start is its own end). */
+void task_start(agent_node_t *n, const agentwire_task_t *d);
+/* Ask a running attempt to stop within its grace period. */
+void task_stop(agent_node_t *n, agent_task_t *t, int64_t now);
+/* The server recorded the attempt's end: remember it on disk. */
+void task_mark_acked(agent_node_t *n, agent_task_t *t);
+/* Drop acked attempts older than their tombstone time, with their dirs. */
+void task_prune_tombstones(agent_node_t *n, int64_t now);
+
 /* metrics.c (docs/monitoring.md) */
 #define METRICS_SAMPLE_MS 5000 /* a scrape formats the last sample, never samples */
 /* Sample the node's GPUs (through s; NULL: simulated or none) and its

@@ -1,0 +1,488 @@
+/*
+ * attempt.c - the attempts of one node of `pai agent`: their table, their
+ * start (the runtime spec, work dirs, the task's identity), stop, end,
+ * acknowledgement, re-adoption after an agent restart and removal
+ * (docs/agent-protocol.md).  node.c decides which attempts run.
+ *
+ * State kept on disk, per attempt, under <node dir>/tasks/<escaped id>/:
+ *   id       the attempt id (the escape is not reversible)
+ *   monitor, task, exit   written by the runtime's monitor (runtime.h)
+ *   acked    the server has recorded the end: do not report it again
+ * The directory is created before the attempt starts, so an attempt whose
+ * directory exists was started by this node ("never twice"), also across
+ * agent restarts.  Tombstones (acked attempts) are dropped after
+ * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ and are kept.
+ *
+ * Modes (docs/security.md): a task runs as its user's uid (taskuid.h) and
+ * must reach <node dir>/tasks/<id>/cwd (0700, its own) by path, so the node
+ * dir, tasks/ and tasks/<id>/ are 0711 (passable, not listable) and every
+ * file of the agent's in them is 0600; logs/ is 0700: the agent serves it.
+ */
+#include "agent/agent.h"
+#include "agent/taskuid.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "wire/agentwire.h"
+#include "common/vec.h"
+
+#define TOMBSTONE_MS     (10 * 60 * 1000)
+#define DEFAULT_GRACE_MS 10000
+#define DIAG_BYTES       2048
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Best effort: a directory that cannot be made shows up as the task's own
+ * failure to start, with its reason.  The mode is set whatever the umask,
+ * and on a directory an older agent made with another. */
+static void mkdir_p(const char *path, mode_t mode)
+{
+    if (fs_mkdir_p(path, mode) != PAI_OK || chmod(path, mode) != 0)
+        log_debug("cannot create %s: %s", path, strerror(errno));
+}
+
+static void write_small(const char *dir, const char *name, const char *text)
+{
+    char p[1200];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (write(fd, text, strlen(text)) < 0)
+        log_warn("cannot write %s: %s", p, strerror(errno));
+    close(fd);
+}
+
+/* Remove at's entry `name` and everything under it, never following a
+ * symlink: the tree holds the task's working dir, which a process the
+ * task left behind may still change while it is removed (as root). */
+static void rm_at(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rm_at(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
+static void rm_rf(const char *path)
+{
+    rm_at(AT_FDCWD, path, 0);
+}
+
+static char *task_path(const agent_node_t *n, const agent_task_t *t, const char *kind)
+{
+    return str_printf("%s/%s/%s", n->dir, kind, t->esc);
+}
+
+void task_dirs_init(agent_node_t *n)
+{
+    char p[1100];
+    snprintf(p, sizeof(p), "%s/tasks", n->dir);
+    mkdir_p(p, 0711);
+    snprintf(p, sizeof(p), "%s/logs", n->dir);
+    mkdir_p(p, 0700);
+}
+
+/* ---- the attempt table -------------------------------------------------- */
+
+agent_task_t *task_find(const agent_node_t *n, const char *id)
+{
+    for (size_t i = 0; i < n->ntasks; i++)
+        if (strcmp(n->tasks[i]->id, id) == 0)
+            return n->tasks[i];
+    return NULL;
+}
+
+static agent_task_t *task_add(agent_node_t *n, const char *id)
+{
+    agent_task_t *t = xcalloc(1, sizeof(*t));
+    t->id = xstrdup(id);
+    if (!rt_escape_id(id, t->esc, sizeof(t->esc)))
+        str_copy(t->esc, "invalid", sizeof(t->esc));
+    t->rt.notify_fd = -1;
+    t->ops = n->rt;
+    t->kill_grace_ms = DEFAULT_GRACE_MS;
+    t->meta.sim_util = -1;
+    VEC_XRESERVE(n->tasks, n->cap, n->ntasks + 1);
+    n->tasks[n->ntasks++] = t;
+    return t;
+}
+
+void task_free(agent_node_t *n, agent_task_t *t)
+{
+    (void)n;
+    if (t->has_rt)
+        t->ops->release(&t->rt);
+    free(t->diagnostics);
+    metrics_task_meta_free(&t->meta);
+    free(t->stats.cgroup);
+    free(t->id);
+    free(t);
+}
+
+static void task_remove_at(agent_node_t *n, size_t i)
+{
+    task_free(n, n->tasks[i]);
+    n->tasks[i] = n->tasks[--n->ntasks];
+}
+
+/* ---- attempt lifecycle -------------------------------------------------- */
+
+static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res)
+{
+    t->phase = RC_DONE;
+    t->res = *res;
+    if (t->has_rt) {
+        t->ops->release(&t->rt);
+        t->has_rt = false;
+    }
+    char *logs = task_path(n, t, "logs");
+    size_t len = 0;
+    free(t->diagnostics);
+    t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
+    struct stat st;
+    if (!t->diagnostics && logs && !n->cfg->hollow && stat(logs, &st) == 0)
+        t->diagnostics = xstrdup(""); /* a silent task has no stderr file */
+    free(logs);
+    n->dirty = true;
+    log_info("node=%s task=%s exited code=%d signal=%d oom=%d", n->name, t->id, res->exit_code,
+             res->signal, res->oom);
+}
+
+static void task_fail_start(agent_node_t *n, agent_task_t *t, int code, const char *why)
+{
+    rt_result_t res = {.state = RT_FAILED_TO_START, .exit_code = code};
+    res.started_ms = res.finished_ms = time_wall_ms();
+    task_finish(n, t, &res);
+    free(t->diagnostics);
+    t->diagnostics = xstrdup(why);
+}
+
+void task_poll(agent_node_t *n, agent_task_t *t)
+{
+    rt_result_t res;
+    if (t->phase != RC_DONE && t->has_rt && t->ops->poll(t->ops, &t->rt, &res))
+        task_finish(n, t, &res);
+}
+
+static bool env_has(const agentwire_task_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->nenv; i++)
+        if (strcmp(d->env[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Env list: a minimal base, then the server's env, then GPU defaults. */
+static char **build_env(const agentwire_task_t *d, const char *home, const char *user)
+{
+    size_t k = 0;
+    char **out = xcalloc(d->nenv + 10, sizeof(char *));
+    out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    out[k++] = str_printf("HOME=%s", home);
+    out[k++] = xstrdup("LANG=C.UTF-8");
+    if (user) { /* the task's uid has no passwd entry: name it here */
+        out[k++] = str_printf("USER=%s", user);
+        out[k++] = str_printf("LOGNAME=%s", user);
+    }
+    for (size_t i = 0; i < d->nenv; i++)
+        out[k++] = str_printf("%s=%s", d->env[i].name, d->env[i].value);
+    bool cuda = env_has(d, "CUDA_VISIBLE_DEVICES"), nv = env_has(d, "NVIDIA_VISIBLE_DEVICES");
+    if (!cuda || !nv) {
+        buf_t b;
+        buf_init(&b, 4096);
+        for (size_t i = 0; i < d->ngpus; i++)
+            if (buf_printf(&b, "%s%d", i ? "," : "", d->gpus[i]) != PAI_OK)
+                break;
+        const char *list = b.len ? buf_str(&b) : "none";
+        if (!cuda)
+            out[k++] = str_printf("CUDA_VISIBLE_DEVICES=%s", list);
+        if (!nv)
+            out[k++] = str_printf("NVIDIA_VISIBLE_DEVICES=%s", list);
+        buf_free(&b);
+    }
+    out[k] = NULL;
+    return out;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Storage mounts (the desired task's optional "mounts"). */
+static rt_mount_t *spec_mounts(const agentwire_task_t *d, size_t *n)
+{
+    rt_mount_t *out = xcalloc(d->nmounts + 1, sizeof(*out));
+    for (size_t i = 0; i < d->nmounts; i++)
+        out[i] = (rt_mount_t){.source = (char *)d->mounts[i].source,
+                              .target = (char *)d->mounts[i].target,
+                              .readonly = d->mounts[i].readonly};
+    *n = d->nmounts;
+    return out;
+}
+
+typedef struct {
+    rt_spec_t spec;
+    char **env;
+    int gpus[GPU_MAX];
+    rt_mount_t *mounts;
+    char *state, *cwd, *logs, *cgroup, name[64];
+} spec_buf_t;
+
+static void spec_free(spec_buf_t *b)
+{
+    free_strv(b->env);
+    free(b->mounts);
+    free(b->state);
+    free(b->cwd);
+    free(b->logs);
+    free(b->cgroup);
+}
+
+/* A short name for the container, unique on the host (FNV-1a of the agent
+ * process's boot id, the node and the attempt): several agents, even with
+ * the same node names (tests), may share a host and its engine. */
+static void attempt_name(const agent_node_t *n, const char *id, char *out, size_t len)
+{
+    uint64_t h = hash_fnv1a(hash_fnv1a(hash_fnv1a(FNV1A_INIT, n->boot_id), n->name), id);
+    snprintf(out, len, "pai-%016llx", (unsigned long long)h);
+}
+
+/* The pai user an attempt belongs to: the desired task's "user", else the
+ * job name's "user~" prefix; NULL when neither names one. */
+static const char *task_user(const agentwire_task_t *d, const char *id, char *buf, size_t n)
+{
+    if (d->user && str_is_name(d->user))
+        return d->user;
+    const char *tilde = strchr(id, '~');
+    if (!tilde || (size_t)(tilde - id) >= n)
+        return NULL;
+    snprintf(buf, n, "%.*s", (int)(tilde - id), id);
+    return str_is_name(buf) ? buf : NULL;
+}
+
+/* The task's identity (spec->isolate) when the node isolates tasks.
+ * False when it cannot have one: the task must not run. */
+static bool spec_identity(agent_node_t *n, rt_spec_t *s, const char *user)
+{
+    uid_t uid;
+    if (!n->uids)
+        return true;
+    pai_err_t rc = user ? taskuid_get(n->uids, user, &uid) : PAI_E_INVALID;
+    if (rc != PAI_OK) {
+        log_warn("node=%s task=%s no task uid for user %s: %s", n->name, s->attempt_id,
+                 user ? user : "(none)", pai_err_msg(rc));
+        return false;
+    }
+    s->isolate = true;
+    s->uid = uid;
+    s->gid = (gid_t)uid;
+    return true;
+}
+
+static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *d, spec_buf_t *b)
+{
+    rt_spec_t *s = &b->spec;
+    char ubuf[300];
+    memset(b, 0, sizeof(*b));
+    const char *user = task_user(d, t->id, ubuf, sizeof(ubuf));
+    b->state = task_path(n, t, "tasks");
+    b->logs = task_path(n, t, "logs");
+    b->cwd = str_printf("%s/cwd", b->state);
+    /* unique per agent process too (the monitor alone uses the path) */
+    b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
+    attempt_name(n, t->id, b->name, sizeof(b->name));
+    b->env = build_env(d, b->cwd, user);
+    s->attempt_id = t->id;
+    s->name = b->name;
+    s->command = d->command ? d->command : "true";
+    s->env = b->env;
+    s->state_dir = b->state;
+    s->cwd = b->cwd;
+    s->log_dir = b->logs;
+    s->cgroup = b->cgroup;
+    s->memory_mb = d->memory_mb;
+    s->cpu = d->cpu;
+    s->shm_mb = d->shm_mb;
+    for (size_t i = 0; i < d->ngpus && i < GPU_MAX; i++)
+        b->gpus[s->n_gpus++] = d->gpus[i];
+    s->gpus = b->gpus;
+    s->image = d->image;
+    s->image_user = d->image_user;
+    s->image_password = d->image_password;
+    s->image_registry = d->image_registry;
+    b->mounts = spec_mounts(d, &s->n_mounts);
+    s->mounts = b->mounts;
+    s->log_max_bytes = n->cfg->log_max_bytes;
+    s->gpu_dev_dir = n->cfg->gpu_dev_dir;
+    return spec_identity(n, s, user);
+}
+
+void task_start(agent_node_t *n, const agentwire_task_t *d)
+{
+    const char *id = d->attempt_id;
+    agent_task_t *t = task_add(n, id);
+    spec_buf_t b;
+    int grace = d->kill_grace_ms;
+    t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
+    t->phase = RC_ACTIVE;
+    n->dirty = true;
+    metrics_task_meta(&t->meta, d);
+    bool have_identity = spec_fill(n, t, d, &b);
+    t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
+    if (!n->cfg->hollow) {
+        mkdir_p(b.state, 0711);
+        mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
+        mkdir_p(b.logs, 0700);
+        write_small(b.state, "id", id);
+    }
+    /* Container runtimes run image-less tasks as plain processes. */
+    if (n->rt->engine && (!b.spec.image || !*b.spec.image))
+        t->ops = runtime_find("process");
+    if (!d->command) {
+        /* never run something else (an empty script exits 0) in its place */
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN,
+                        "pai agent: the server sent no command for this task");
+    } else if (!have_identity) {
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN,
+                        "pai agent: no task uid for this user (see the agent's log)");
+    } else if (t->ops->start(t->ops, &b.spec, &t->rt) != PAI_OK) {
+        task_fail_start(n, t, EXIT_CONTAINER_START_UNKNOWN, "pai agent: cannot start the task");
+    } else {
+        t->has_rt = true;
+        log_info("node=%s task=%s started runtime=%s", n->name, id, t->ops->name);
+    }
+    spec_free(&b);
+}
+
+void task_stop(agent_node_t *n, agent_task_t *t, int64_t now)
+{
+    if (!t->has_rt)
+        return;
+    t->phase = RC_STOPPING;
+    t->stop_deadline_ms = now + t->kill_grace_ms;
+    t->ops->kill(t->ops, &t->rt, false, t->kill_grace_ms / 1000);
+    log_info("node=%s task=%s stopping grace_ms=%d", n->name, t->id, t->kill_grace_ms);
+}
+
+void task_mark_acked(agent_node_t *n, agent_task_t *t)
+{
+    t->acked = true;
+    t->acked_mono_ms = time_mono_ms();
+    if (!n->cfg->hollow) {
+        /* A hard link to the id file: no new inode, which on a busy
+         * file system is the dearest part of a short task's bookkeeping
+         * (docs/benchmarks.md, End to end).  recover_one tests existence. */
+        char *dir = task_path(n, t, "tasks");
+        char *from = dir ? str_printf("%s/id", dir) : NULL;
+        char *to = dir ? str_printf("%s/acked", dir) : NULL;
+        bool linked = from && to && (link(from, to) == 0 || errno == EEXIST);
+        if (dir && !linked)
+            write_small(dir, "acked", "1\n");
+        free(from);
+        free(to);
+        free(dir);
+    }
+}
+
+/* ---- re-adoption and removal ------------------------------------------- */
+
+static void recover_one(agent_node_t *n, const char *esc)
+{
+    char dir[1300], idbuf[1024] = "";
+    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
+    buf_t b;
+    buf_init(&b, sizeof(idbuf) - 1);
+    char *idp = str_printf("%s/id", dir);
+    pai_err_t rc = buf_read_file(&b, idp);
+    free(idp);
+    if (rc != PAI_OK || b.len == 0 || task_find(n, buf_str(&b))) {
+        buf_free(&b);
+        return;
+    }
+    agent_task_t *t = task_add(n, buf_str(&b));
+    buf_free(&b);
+    char *acked = str_printf("%s/acked", dir);
+    bool is_acked = acked && access(acked, F_OK) == 0;
+    free(acked);
+    t->rt.state_dir = xstrdup(dir);
+    if (is_acked) {
+        t->phase = RC_DONE;
+        t->acked = true;
+        t->acked_mono_ms = time_mono_ms();
+        t->ops->release(&t->rt);
+        return;
+    }
+    t->phase = RC_ACTIVE;
+    if (t->ops->adopt(t->ops, &t->rt)) {
+        t->has_rt = true;
+        log_info("node=%s task=%s re-adopted", n->name, t->id);
+        task_poll(n, t);
+        return;
+    }
+    t->ops->release(&t->rt);
+    rt_result_t res = {.state = RT_EXITED, .exit_code = EXIT_NODE_LOST};
+    res.started_ms = res.finished_ms = time_wall_ms();
+    task_finish(n, t, &res);
+    char text[64];
+    snprintf(text, sizeof(text), "exited %d 0 0 0 0\n", EXIT_NODE_LOST);
+    write_small(dir, "exit", text);
+}
+
+void node_recover(agent_node_t *n)
+{
+    char p[1100];
+    if (n->cfg->hollow)
+        return;
+    snprintf(p, sizeof(p), "%s/tasks", n->dir);
+    DIR *d = opendir(p);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            recover_one(n, e->d_name);
+    closedir(d);
+    n->dirty = true;
+}
+
+void task_prune_tombstones(agent_node_t *n, int64_t now)
+{
+    for (size_t i = 0; i < n->ntasks; i++) {
+        agent_task_t *t = n->tasks[i];
+        if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
+            continue;
+        if (!n->cfg->hollow) {
+            char *dir = task_path(n, t, "tasks");
+            if (dir)
+                rm_rf(dir);
+            free(dir);
+        }
+        task_remove_at(n, i--);
+    }
+}
