@@ -76,7 +76,7 @@ struct engine {
         strmap_t *map;   /* name -> job; owns the jobs */
         lc_job_t **list; /* published jobs in submission order */
         size_t nlist, caplist;
-        int64_t next_seq; /* store seq of the next job record (jobs.c, restore.c take it) */
+        int64_t next_seq; /* store seq of the next job record (submit.c, restore.c take it) */
     } table;
 
     /* engine.c (persistence): jobs whose records engine_flush() writes next. */
@@ -118,7 +118,7 @@ struct engine {
         bool stale; /* refresh before use (a node or VC changed) */
     } vcs;
 
-    /* jobs.c: submission counters for /metrics (views.c reads them). */
+    /* submit.c: submission counters for /metrics (views.c reads them). */
     struct {
         uint64_t submitted, refused_at_submit;
     } stats;

@@ -1,0 +1,454 @@
+/*
+ * queries.c - the read-only job operations behind the REST API: list with
+ * filters and order, detail, attempts, a task, a task's log source, the
+ * submitted config, events.
+ *
+ * Invariants: a job by name that is pending (reserved, not yet admitted)
+ * is not found; a compacted (finished) job is read back from the store
+ * without the engine's lock held.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "protocol/job.h"
+#include "sched/sched.h"
+#include "engine/codec.h"
+#include "engine/engine_int.h"
+
+/* ---------------------------------------------------------------- list */
+
+/* A pai extension of a running job's summary and detail: its GPUs have
+ * been idle since gpuIdleSince (docs/monitoring.md, "Utilization"). */
+static void mark_gpu_idle(engine_t *j, const lc_job_t *job, json_t *o, int64_t now)
+{
+    int64_t since = engine_gpu_idle_since(j, job, now);
+    if (!since || !json_is_object(o))
+        return;
+    json_object_set_new(o, "gpuIdle", json_true());
+    json_object_set_new(o, "gpuIdleSince", json_integer((json_int_t)since));
+}
+
+/* True when csv (comma-separated) contains s exactly. */
+static bool csv_has(const char *csv, const char *s, size_t slen)
+{
+    for (const char *p = csv; *p;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n == slen && strncmp(p, s, n) == 0)
+            return true;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return false;
+}
+
+static bool any_tag_in(const lc_job_t *job, const char *csv)
+{
+    for (int t = 0; t < job->ntags; t++)
+        if (csv_has(csv, job->tags[t], strlen(job->tags[t])))
+            return true;
+    return false;
+}
+
+static bool matches(const lc_job_t *job, const engine_filter_t *f)
+{
+    if (f->username && !csv_has(f->username, job->name, job->user_len))
+        return false;
+    if (f->vc && !csv_has(f->vc, job->vc, strlen(job->vc)))
+        return false;
+    if (f->state) {
+        const char *st = lc_job_state_name(job->state);
+        if (!csv_has(f->state, st, strlen(st)))
+            return false;
+    }
+    if (f->job_priority) {
+        const char *p = codec_prio_name(job->prio);
+        bool def = job->prio == 2 && csv_has(f->job_priority, "default", 7);
+        if (!def && !csv_has(f->job_priority, p, strlen(p)))
+            return false;
+    }
+    if (f->keyword && !strstr(job->name, f->keyword) && !strstr(job->vc, f->keyword))
+        return false;
+    if (f->tags_contain && !any_tag_in(job, f->tags_contain))
+        return false;
+    if (f->tags_not_contain && any_tag_in(job, f->tags_not_contain))
+        return false;
+    return true;
+}
+
+typedef enum {
+    ORD_JOBNAME,
+    ORD_SUBMISSION,
+    ORD_USERNAME,
+    ORD_VC,
+    ORD_RETRIES,
+    ORD_TASKS,
+    ORD_GPUS,
+    ORD_STATE,
+    ORD_COMPLETION,
+    ORD_PRIORITY,
+} order_field_t;
+
+static const char *const order_names[] = {
+    "jobName",        "submissionTime",  "username",       "vc",
+    "retries",        "totalTaskNumber", "totalGpuNumber", "state",
+    "completionTime", "jobPriority",
+};
+
+typedef struct {
+    order_field_t field;
+    int desc;
+} order_t;
+
+static int64_t key_num(const lc_job_t *a, order_field_t field)
+{
+    switch (field) {
+    case ORD_RETRIES:
+        return a->retries;
+    case ORD_TASKS:
+        return a->total_tasks;
+    case ORD_GPUS:
+        return a->total_gpus;
+    case ORD_STATE:
+        return a->state;
+    case ORD_COMPLETION:
+        /* unfinished (no completion time) sorts after every finished job:
+         * last with ASC, first with DESC, as the spec says */
+        return a->complete_ms ? a->complete_ms : INT64_MAX;
+    case ORD_PRIORITY:
+        return -(int64_t)a->prio;
+    default:
+        return a->seq;
+    }
+}
+
+static int cmp_jobs(const void *pa, const void *pb, void *ctx)
+{
+    const order_t *o = ctx;
+    const lc_job_t *a = *(lc_job_t *const *)pa, *b = *(lc_job_t *const *)pb;
+    int c = 0;
+    if (o->field == ORD_JOBNAME)
+        c = strcmp(a->name + a->user_len + 1, b->name + b->user_len + 1);
+    else if (o->field == ORD_USERNAME) {
+        c = strncmp(a->name, b->name, a->user_len < b->user_len ? a->user_len : b->user_len);
+        if (c == 0) /* "al" before "alice" */
+            c = (a->user_len > b->user_len) - (a->user_len < b->user_len);
+    } else if (o->field == ORD_VC)
+        c = strcmp(a->vc, b->vc);
+    else {
+        int64_t x = key_num(a, o->field), y = key_num(b, o->field);
+        c = x < y ? -1 : x > y;
+    }
+    if (c == 0)
+        c = a->seq < b->seq ? -1 : a->seq > b->seq;
+    return o->desc ? -c : c;
+}
+
+static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, pai_error_t *e)
+{
+    *field = ORD_SUBMISSION;
+    *desc = 1;
+    if (!order || !*order)
+        return PAI_OK;
+    const char *comma = strchr(order, ',');
+    size_t n = comma ? (size_t)(comma - order) : strlen(order);
+    size_t k;
+    for (k = 0; k < ARRAY_LEN(order_names); k++)
+        if (strlen(order_names[k]) == n && strncmp(order, order_names[k], n) == 0)
+            break;
+    if (k == ARRAY_LEN(order_names))
+        return pai_error_set(e, PAI_E_INVALID, "order: unknown field '%.*s'", (int)n, order);
+    *field = (order_field_t)k;
+    *desc = !comma || strcasecmp(comma + 1, "ASC") != 0;
+    if (comma && strcasecmp(comma + 1, "ASC") != 0 && strcasecmp(comma + 1, "DESC") != 0)
+        return pai_error_set(e, PAI_E_INVALID, "order: direction must be ASC or DESC");
+    return PAI_OK;
+}
+
+pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_error_t *e)
+{
+    order_field_t field;
+    int desc;
+    pai_err_t rc = parse_order(f->order, &field, &desc, e);
+    if (rc != PAI_OK)
+        return rc;
+    if (f->limit > 50000) /* OpenPAI's text (rest-server controllers/v2/job.js) */
+        return pai_error_set(e, PAI_E_INVALID, "Limit exceeds max number %d.", 50000);
+    if (f->offset < 0 || f->limit < 0)
+        return pai_error_set(e, PAI_E_INVALID, "offset and limit must be >= 0");
+    int64_t limit = f->limit ? f->limit : 5000;
+    engine_lock(j);
+    lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));
+    size_t n = 0;
+    for (size_t i = 0; i < j->table.nlist; i++)
+        if (matches(j->table.list[i], f))
+            sel[n++] = j->table.list[i];
+    bool seq_order = field == ORD_SUBMISSION;
+    if (!seq_order) {
+        order_t o = {field, desc};
+        qsort_r(sel, n, sizeof(*sel), cmp_jobs, &o);
+    }
+    json_t *data = json_array();
+    int64_t now = engine_now_ms(j);
+    for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
+        size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
+        json_t *o = codec_render_summary(sel[idx]);
+        mark_gpu_idle(j, sel[idx], o, now);
+        json_array_append_new(data, o);
+    }
+    engine_unlock(j);
+    free(sel);
+    *out = f->with_total ? xjson_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
+    return PAI_OK;
+}
+
+/* ---------------------------------------------------------------- detail */
+
+/* Run fn on the job's full form: in memory, or read back from the store
+ * for a compacted (finished) job. */
+/* What to render: an attempt, a task (role, index) and a task attempt. */
+typedef struct {
+    int a, index, ta;
+    const char *role;
+    bool idle; /* add the gpuIdle flag (a job in memory) */
+} view_t;
+typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
+
+/* fn's view of job name (*out NULL when fn finds nothing: the caller says
+ * what was not found). */
+static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v,
+                          json_t **out, pai_error_t *e)
+{
+    *out = NULL;
+    engine_lock(j);
+    lc_job_t *job = engine_map_get(j, name);
+    bool found = job && !job->pending, stored = found && job->compacted;
+    if (found && !stored) {
+        engine_refresh_reason(j, job);
+        *out = fn(job, v);
+        if (v->idle && *out)
+            mark_gpu_idle(j, job, *out, engine_now_ms(j));
+    }
+    engine_unlock(j);
+    if (!found)
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (!stored)
+        return PAI_OK;
+    /* Compacted: read back without mu. */
+    char *text = NULL;
+    engine_assert_unlocked(j);
+    pai_err_t rc = store_get(j->st, "job", name, &text);
+    if (rc == PAI_E_NOT_FOUND) /* deleted meanwhile */
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (rc != PAI_OK)
+        return pai_error_set(e, rc, "cannot read job %s from the store: %s", name, pai_err_msg(rc));
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    lc_job_t *full = NULL;
+    rc = rec ? codec_job_decode(rec, &full) : PAI_E_INTERNAL;
+    json_decref(rec);
+    if (rc != PAI_OK)
+        return pai_error_set(e, PAI_E_INTERNAL, "the stored record of job %s is damaged", name);
+    *out = fn(full, v);
+    lc_job_free(full);
+    return PAI_OK;
+}
+
+static json_t *r_detail(const lc_job_t *job, const view_t *v)
+{
+    return codec_render_detail(job, v->a);
+}
+
+pai_err_t engine_detail(engine_t *j, const char *name, int attempt, json_t **out, pai_error_t *e)
+{
+    view_t v = {.a = attempt, .idle = true};
+    pai_err_t rc = with_job(j, name, r_detail, &v, out, e);
+    if (rc == PAI_OK && !*out) /* OpenPAI's text for an unknown attempt */
+        return pai_error_set(e, PAI_E_NO_JOB, "JobAttemptId %d is not found in %s.", attempt, name);
+    return rc;
+}
+
+static json_t *r_attempts(const lc_job_t *job, const view_t *v)
+{
+    if (v->a >= 0)
+        return codec_render_attempt(job, v->a);
+    json_t *arr = json_array();
+    for (int k = job->atts ? job->natts - 1 : -1; k >= 0; k--)
+        json_array_append_new(arr, codec_render_attempt(job, k));
+    return arr;
+}
+
+pai_err_t engine_attempts(engine_t *j, const char *name, int attempt, json_t **out, pai_error_t *e)
+{
+    view_t v = {.a = attempt};
+    pai_err_t rc = with_job(j, name, r_attempts, &v, out, e);
+    if (rc == PAI_OK && !*out) /* OpenPAI's text (models/v2/job-attempt.js) */
+        return pai_error_set(e, PAI_E_NO_JOB,
+                             "Job attempt not found in job %s with jobAttemptIndex %d", name,
+                             attempt);
+    return rc;
+}
+
+static int role_of(const lc_job_t *job, const char *role)
+{
+    for (int r = 0; role && r < job->nroles; r++)
+        if (strcmp(job->roles[r].name, role) == 0)
+            return r;
+    return -1;
+}
+
+static json_t *r_task(const lc_job_t *job, const view_t *v)
+{
+    return codec_render_task(job, v->a, role_of(job, v->role), v->index);
+}
+
+pai_err_t engine_task(engine_t *j, const char *name, int attempt, const char *role, int index,
+                      json_t **out, pai_error_t *e)
+{
+    view_t v = {.a = attempt, .index = index, .role = role};
+    pai_err_t rc = with_job(j, name, r_task, &v, out, e);
+    if (rc == PAI_OK && !*out)
+        return pai_error_set(e, PAI_E_NO_TASK, PAI_MSG_NO_TASK, role, index);
+    return rc;
+}
+
+static json_t *r_log_source(const lc_job_t *job, const view_t *v)
+{
+    int r = role_of(job, v->role);
+    lc_task_attempt_t *t = lc_find(job, v->a, r, v->index, v->ta);
+    if (!t || !t->node)
+        return NULL;
+    char *id = codec_attempt_id(job, v->a, r, v->index, v->ta);
+    json_t *o = xjson_pack("{ss ss}", "node", t->node, "id", id ? id : "");
+    free(id);
+    return o;
+}
+
+pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, const char *role,
+                                 int index, int task_attempt, char **log_url, char **attempt_id,
+                                 char **log_key, pai_error_t *e)
+{
+    *log_url = *attempt_id = *log_key = NULL;
+    json_t *o = NULL;
+    view_t v = {.a = attempt, .index = index, .ta = task_attempt, .role = role};
+    pai_err_t rc = with_job(j, name, r_log_source, &v, &o, e);
+    if (rc != PAI_OK)
+        return rc;
+    if (!o) /* no such task attempt, or it never ran on a node */
+        return pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
+    engine_lock(j);
+    engine_node_t *n = nodes_find(j->nodes, json_string_value(json_object_get(o, "node")));
+    if (n && n->log_url) {
+        *log_url = xstrdup(n->log_url);
+        *attempt_id = xstrdup(json_string_value(json_object_get(o, "id")));
+        *log_key = *n->cred.log_key ? xstrdup(n->cred.log_key) : NULL;
+    }
+    engine_unlock(j);
+    json_decref(o);
+    /* a node that serves no logs */
+    return *log_url ? PAI_OK : pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
+}
+
+pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_error_t *e)
+{
+    *out = NULL;
+    bool owner;
+    if (!engine_owner_check(j, name, "", 0, &owner))
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    char *text = NULL;
+    engine_assert_unlocked(j);
+    pai_err_t rc = store_get(j->st, "jobcfg", name, &text);
+    if (rc == PAI_E_NOT_FOUND)
+        return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
+    if (rc != PAI_OK)
+        return pai_error_set(e, rc, "cannot read the config of job %s: %s", name, pai_err_msg(rc));
+    json_t *cfg = json_loads(text, 0, NULL);
+    free(text);
+    const char *yaml = json_string_value(json_object_get(cfg, "yaml"));
+    job_spec_t *spec = NULL;
+    rc = yaml ? job_parse(yaml, strlen(yaml), NULL, &spec, NULL) : PAI_E_INTERNAL;
+    json_decref(cfg);
+    if (rc != PAI_OK) /* a damaged record: no config to show */
+        return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
+    rc = job_to_yaml(spec, true, out);
+    job_spec_free(spec);
+    if (rc != PAI_OK)
+        pai_error_set(e, rc, "cannot render the config of job %s: %s", name, pai_err_msg(rc));
+    return rc;
+}
+
+/* Milliseconds since the epoch as "2020-09-29T09:46:42.000Z" (the spec's format). */
+static json_t *iso_time(json_int_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[40], out[48];
+    if (!gmtime_r(&secs, &tm) || strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        return json_null();
+    snprintf(out, sizeof out, "%s.%03dZ", buf, (int)(ms % 1000));
+    return json_string(out);
+}
+
+/* An event as the spec's JobEvents item: ISO timestamps, and the task fields
+ * it requires.  pai's events are about the job, so those say no task. */
+static json_t *event_out(const json_t *e)
+{
+    json_t *o = json_deep_copy(e);
+    json_object_set_new(o, "firstTimestamp",
+                        iso_time(json_integer_value(json_object_get(e, "firstTimestamp"))));
+    json_object_set_new(o, "lastTimestamp",
+                        iso_time(json_integer_value(json_object_get(e, "lastTimestamp"))));
+    json_object_set_new(o, "podUid", json_string(""));
+    json_object_set_new(o, "taskroleName", json_string(""));
+    json_object_set_new(o, "taskName", json_string(""));
+    json_object_set_new(o, "taskIndex", json_integer(-1));
+    json_object_set_new(o, "sourceHost", json_null());
+    return o;
+}
+
+/* The events of job (mu held), newest first, as the answer's data. */
+static json_t *job_events(engine_t *j, lc_job_t *job, const char *type)
+{
+    engine_assert_locked(j);
+    json_t *data = json_array();
+    json_t *ev = job->events;
+    if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
+        /* The live reason, not stored per job (memory with many waiting jobs). */
+        engine_refresh_reason(j, job);
+        json_t *w =
+            xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
+                       "type", "Warning", "reason", "FailedScheduling", "message",
+                       job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
+                       (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
+                       "count", 1, "sourceComponent", "pai-scheduler");
+        json_array_append_new(data, event_out(w));
+        json_decref(w);
+    }
+    for (size_t i = json_array_size(ev); i-- > 0;) {
+        json_t *one = json_array_get(ev, i);
+        if (type && strcmp(json_string_value(json_object_get(one, "type")), type) != 0)
+            continue;
+        json_array_append_new(data, event_out(one));
+    }
+    return data;
+}
+
+pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out,
+                        pai_error_t *e)
+{
+    engine_lock(j);
+    lc_job_t *job = engine_map_get(j, name);
+    json_t *data = job && !job->pending ? job_events(j, job, type) : NULL;
+    engine_unlock(j);
+    if (!data)
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
+    return PAI_OK;
+}
