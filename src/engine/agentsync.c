@@ -268,7 +268,7 @@ static void desired_set(const engine_node_t *n, const strmap_t *reported, agentw
     for (size_t i = 0; i < n->nrefs; i++) {
         const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
-        /* Only attempts the store knows (see mark_durable in engine.c). */
+        /* Only attempts the store knows (see mark_durable in persist.c). */
         if (!nodes_ref_live(r) || !ta || ta->durable != 2)
             continue;
         bool has = false;

@@ -79,19 +79,21 @@ struct engine {
         int64_t next_seq; /* store seq of the next job record (submit.c, restore.c take it) */
     } table;
 
-    /* engine.c (persistence): jobs whose records engine_flush() writes next. */
+    /* persist.c: jobs whose records engine_flush() writes next. */
     struct {
         lc_job_t **dirty;
         size_t ndirty, capdirty;
     } persist;
 
-    /* engine.c (timer): jobs waiting for their retry backoff to pass. */
+    /* dispatch.c (engine_apply) adds, engine.c (timer) drains: jobs waiting
+     * for their retry backoff to pass. */
     struct {
         lc_job_t **jobs;
         size_t n, cap;
     } retry;
 
-    /* engine.c (dispatch): scheduling passes, asked for by any file (need). */
+    /* dispatch.c: scheduling passes, asked for by any file (need); the
+     * scheduler thread that runs them is in engine.c. */
     struct {
         bool need;              /* a pass is due (set by any event that queued or freed) */
         uint64_t done;          /* passes completed */
@@ -163,6 +165,8 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job);
 void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
                   int64_t now_ms);
 void engine_enqueue(engine_t *j, lc_job_t *job);
+/* engine_enqueue(); a retry the scheduler refuses fails the job (dispatch.c). */
+void engine_enqueue_or_fail(engine_t *j, lc_job_t *job, int64_t now_ms);
 /* Run scheduling passes while j->need_pass (the scheduler thread, and
  * start-up before threads exist). */
 void engine_schedule(engine_t *j, int64_t now_ms);
@@ -220,7 +224,7 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
 
 /* Persist every dirty job and node (takes the locks itself; call without mu).
  * Also loads the commands of newly bound jobs before their tasks become
- * durable, i.e. visible to agents (bind_job in engine.c). */
+ * durable, i.e. visible to agents (bind_job in dispatch.c). */
 pai_err_t engine_flush(engine_t *j);
 
 /* A running task attempt's node reported its GPUs' utilization (a sync):

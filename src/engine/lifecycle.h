@@ -166,7 +166,7 @@ typedef struct lc_job {
     bool lazy; /* hivedScheduler.lazyPreemptionEnable */
     bool oppo; /* the running attempt lost its VC guarantee (a lazy preemption
                 * downgraded it); kept across a restart */
-    /* Owned by the engine (engine.c), not by the lifecycle. */
+    /* Owned by the engine (persist.c, dispatch.c), not by the lifecycle. */
     bool dirty;     /* to persist */
     bool pending;   /* reserved by a submission not yet committed */
     bool compacted; /* attempts live only in the store */

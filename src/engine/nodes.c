@@ -244,7 +244,7 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
         r->desired = live;
         /* An attempt not yet committed is left out of the desired set
          * (agentsync.c): the commit bumps seq (mark_durable in
-         * engine.c).  Bumping now too would answer held polls with
+         * persist.c).  Bumping now too would answer held polls with
          * an unchanged set: one more round trip before the agent hears. */
         if (!live || ta->durable == 2)
             nodes_bump(n);

@@ -1,0 +1,248 @@
+/*
+ * persist.c - the job engine's persistence: the dirty list, engine_flush()
+ * (encode under mu, one store commit without it, settle under mu again) and
+ * reading back the roles' commands ("jobcmd" records) of bound jobs.
+ *
+ * Invariants: a task attempt is sent to agents only once the record that
+ * holds it is committed (durable 0 -> 1 -> 2, see mark_durable()); store
+ * I/O happens only without mu, and flush_mu keeps the versions in order and
+ * every job of a batch alive.  The fields are j->persist (engine_int.h).
+ */
+#include "engine/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "common/vec.h"
+#include "common/yamljson.h"
+#include "protocol/exitspec.h"
+#include "engine/codec.h"
+
+/* ---------------------------------------------------------------- dirty */
+
+void engine_mark_dirty(engine_t *j, lc_job_t *job)
+{
+    engine_assert_locked(j);
+    /* A compacted job's record is complete in the store; re-encoding it
+     * from memory would lose its attempts. */
+    if (job->dirty || job->pending || job->compacted)
+        return;
+    job->dirty = true;
+    VEC_XRESERVE(j->persist.dirty, j->persist.capdirty, j->persist.ndirty + 1);
+    j->persist.dirty[j->persist.ndirty++] = job;
+}
+
+/* A waiting job does not keep its roles' commands and images in memory
+ * (they are in its "jobcmd" record). */
+static bool lacks_cmds(const lc_job_t *job)
+{
+    for (int r = 0; job->roles && r < job->nroles; r++)
+        if (!job->roles[r].command)
+            return true;
+    return false;
+}
+
+/* The "jobcmd" record of job `name`, parsed (new reference); NULL and *rc
+ * on failure (PAI_E_NOT_FOUND also when the record is unreadable). */
+static json_t *read_cmds(engine_t *j, const char *name, pai_err_t *rc)
+{
+    engine_assert_unlocked(j);
+    char *text = NULL;
+    *rc = store_get(j->st, "jobcmd", name, &text);
+    if (*rc != PAI_OK)
+        return NULL;
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    if (!rec)
+        *rc = PAI_E_NOT_FOUND;
+    return rec;
+}
+
+bool engine_load_cmds(engine_t *j, lc_job_t *job)
+{
+    if (!lacks_cmds(job))
+        return true;
+    pai_err_t rc;
+    json_t *rec = read_cmds(j, job->name, &rc);
+    bool ok = rec && codec_cmds_decode(rec, job);
+    json_decref(rec);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- flush */
+
+typedef struct {
+    lc_job_t *job;
+    uint32_t version;
+    bool final;
+    bool need_cmds;    /* bound while its commands were in the store only */
+    json_t *cmds;      /* its "jobcmd" record, read without mu */
+    pai_err_t cmds_rc; /* why cmds is NULL */
+} flushed_t;
+
+/* One flush: n job records then nn node records, and what to do with each
+ * job once the batch is committed. */
+typedef struct {
+    store_op_t *ops;
+    char **texts;
+    flushed_t *done;
+    size_t n, nn;
+} flush_batch_t;
+
+/* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
+ * committed; only durable (2) ones are sent to agents, so an attempt id is
+ * never handed out before the store knows it (a crash could otherwise hand
+ * the same id to a new attempt, which an agent would refuse to start). */
+static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
+{
+    for (int k = 0; job->atts && k < job->natts; k++)
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                lc_task_t *t = &job->atts[k].tasks[r][i];
+                for (int a = 0; a < t->natts; a++) {
+                    lc_task_attempt_t *ta = &t->atts[a];
+                    if (ta->durable != from)
+                        continue;
+                    ta->durable = to;
+                    engine_node_t *n = to == 2 && ta->node ? nodes_find(j->nodes, ta->node) : NULL;
+                    if (n && !lc_task_state_final(ta->state))
+                        nodes_bump(n);
+                }
+            }
+}
+
+void engine_flush_or_retry(engine_t *j)
+{
+    /* engine_flush() logs the failure and marks the records dirty again */
+    if (engine_flush(j) != PAI_OK)
+        log_info("engine: the records not persisted are retried at the next tick");
+}
+
+/* The tasks of a bound job whose commands are missing from the store fail
+ * (they cannot run), as a node loss fails them. */
+static void fail_without_cmds(engine_t *j, lc_job_t *job)
+{
+    int64_t now = engine_now_ms(j);
+    log_error("job=%s its commands are missing from the store", job->name);
+    for (int r = 0; r < job->nroles; r++)
+        for (int i = 0; i < job->roles[r].instances; i++) {
+            lc_effects_t fx = {0};
+            lc_task_exited(job, r, i, EXIT_CREATION_PERMANENT,
+                           "the job's commands could not be read", now, engine_exit_reaction, &fx);
+            engine_apply(j, job, &fx, now);
+        }
+}
+
+/* Give a bound job the commands read for it.  False when the store could
+ * not answer: the attempt stays not durable and the next flush tries again. */
+static bool attach_cmds(engine_t *j, const flushed_t *f)
+{
+    if (!lacks_cmds(f->job) || (f->cmds && codec_cmds_decode(f->cmds, f->job)))
+        return true;
+    if (f->cmds_rc != PAI_OK && f->cmds_rc != PAI_E_NOT_FOUND)
+        return false;
+    fail_without_cmds(j, f->job);
+    return true;
+}
+
+/* Step 1 (mu held): encode every dirty job and node. */
+static void flush_encode(engine_t *j, flush_batch_t *b)
+{
+    engine_assert_locked(j);
+    size_t n = j->persist.ndirty, cap = n + nodes_count(j->nodes) + 1;
+    b->ops = xcalloc(cap, sizeof(*b->ops));
+    b->texts = xcalloc(cap, sizeof(char *));
+    b->done = xcalloc(n + 1, sizeof(*b->done));
+    for (size_t i = 0; i < n; i++) {
+        lc_job_t *job = j->persist.dirty[i];
+        job->dirty = false;
+        json_t *rec = codec_job_encode(job);
+        b->texts[i] = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        mark_durable(j, job, 0, 1);
+        b->ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, b->texts[i]};
+        bool final = lc_job_state_final(job->state);
+        b->done[i] = (flushed_t){.job = job,
+                                 .version = job->version,
+                                 .final = final,
+                                 .need_cmds = !final && job->atts && lacks_cmds(job)};
+    }
+    b->n = n;
+    j->persist.ndirty = 0;
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        engine_node_t *node = nodes_at(j->nodes, k);
+        if (!node->dirty)
+            continue;
+        node->dirty = false;
+        json_t *rec = xjson_pack(
+            "{ss ss? si sI ss* sO* ss* so}", "name", node->name, "address", node->address, "cpus",
+            node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model", node->gpu_model,
+            "gpus", node->gpus, "log_url", node->log_url, "cred", nodecred_encode(&node->cred));
+        size_t at = b->n + b->nn++;
+        b->texts[at] = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        b->ops[at] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, b->texts[at]};
+    }
+}
+
+/* Step 3 (mu held): the batch committed (rc PAI_OK) or not. */
+static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
+{
+    engine_assert_locked(j);
+    for (size_t i = 0; i < b->n; i++) {
+        const flushed_t *f = &b->done[i];
+        lc_job_t *job = f->job;
+        if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
+            engine_mark_dirty(j, job);
+            continue;
+        }
+        mark_durable(j, job, 1, 2);
+        /* Finished and unchanged since encoded: its attempts now live in
+         * the store only. */
+        if (f->final && job->version == f->version && !job->compacted && !job->dirty) {
+            lc_job_compact(job);
+            job->compacted = true;
+        }
+    }
+}
+
+static void flush_batch_free(flush_batch_t *b)
+{
+    for (size_t i = 0; i < b->n + b->nn; i++)
+        free(b->texts[i]);
+    for (size_t i = 0; i < b->n; i++)
+        json_decref(b->done[i].cmds);
+    free(b->texts);
+    free(b->ops);
+    free(b->done);
+}
+
+/* Encode under mu, write without it; flush_mu keeps the versions in order
+ * and keeps every job in the batch alive (deletion takes it). */
+pai_err_t engine_flush(engine_t *j)
+{
+    flush_batch_t b = {0};
+    engine_flush_lock(j);
+    engine_lock(j);
+    flush_encode(j, &b);
+    engine_unlock(j);
+    /* Step 2: the commands of newly bound jobs, then one commit. */
+    for (size_t i = 0; i < b.n; i++)
+        if (b.done[i].need_cmds)
+            b.done[i].cmds = read_cmds(j, b.ops[i].key, &b.done[i].cmds_rc);
+    pai_err_t rc = PAI_OK;
+    if (b.n + b.nn > 0) {
+        engine_assert_unlocked(j);
+        rc = store_batch(j->st, b.ops, b.n + b.nn);
+    }
+    if (rc != PAI_OK)
+        log_error("persisting %zu job records failed: %s", b.n, pai_err_msg(rc));
+    engine_lock(j);
+    flush_settle(j, &b, rc);
+    engine_unlock(j);
+    engine_flush_unlock(j);
+    flush_batch_free(&b);
+    return rc;
+}
