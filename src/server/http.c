@@ -11,8 +11,8 @@
  *     check the route's permission, run the handler, send its response,
  *     and count the request and its latency for /metrics.
  *
- * Routes are compiled once at start into segment arrays; matching is a scan
- * of the table without allocation.
+ * Routes are compiled once at start into segment arrays (http_route.c);
+ * what handlers call to read the request and reply is http_reply.c.
  *
  * Connections: one thread each, waiting in poll(2) (no FD_SETSIZE ceiling);
  * every connection is admitted by common/connlimit.h, which bounds the idle
@@ -41,320 +41,8 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/http_int.h"
 #include "server/server.h"
-
-#define HTTP_MAX_SEGS 32
-#define HTTP_MAX_PATH 4096
-
-/* Status codes counted individually; others go to the last slot. */
-static const int counted_status[] = {200, 201, 202, 204, 302, 400, 401, 403, 404,
-                                     405, 409, 413, 429, 500, 501, 503, 0};
-#define NSTATUS ARRAY_LEN(counted_status)
-
-/* Latency histogram buckets, seconds. */
-static const double lat_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
-#define NBUCKETS ARRAY_LEN(lat_bounds)
-
-typedef struct {
-    atomic_ullong by_status[NSTATUS];
-    atomic_ullong bucket[NBUCKETS + 1]; /* last: +Inf */
-    atomic_ullong sum_us;
-    atomic_ullong count;
-} route_stats_t;
-
-typedef struct {
-    const http_route_t *r;
-    char *segs[HTTP_MAX_SEGS];
-    size_t nsegs;
-    bool wildcard; /* pattern ends in a star segment */
-    route_stats_t stats;
-} route_ent_t;
-
-struct http_server {
-    server_ctx_t *ctx;
-    struct MHD_Daemon *d;
-    connlimit_t *admit;
-    ratelog_t mhdlog; /* libmicrohttpd's messages: one warn line per 10 s at most */
-    route_ent_t *routes;
-    size_t nroutes;
-    route_stats_t unmatched;
-    int port;
-    char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
-};
-
-/* Per-request state, MHD's con_cls. */
-typedef struct {
-    buf_t body;
-    bool too_large;
-    bool streaming; /* a streamed reply was queued: busy until on_completed */
-    char *pathcopy;
-    auth_ident_t ident;
-} reqstate_t;
-
-/* ---- route table ------------------------------------------------------- */
-
-/* Split path into segments (in place); offsets into the original path too. */
-static size_t split_path(char *p, char **segs, size_t *offs)
-{
-    size_t n = 0;
-    char *base = p;
-    while (*p && n < HTTP_MAX_SEGS) {
-        while (*p == '/')
-            p++;
-        if (!*p)
-            break;
-        segs[n] = p;
-        offs[n++] = (size_t)(p - base);
-        while (*p && *p != '/')
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-    return *p ? HTTP_MAX_SEGS + 1 : n;
-}
-
-static void compile_route(route_ent_t *e, const http_route_t *r)
-{
-    char *copy = xstrdup(r->pattern);
-    char *segs[HTTP_MAX_SEGS];
-    size_t offs[HTTP_MAX_SEGS];
-    size_t n = split_path(copy, segs, offs);
-    e->r = r;
-    if (n > HTTP_MAX_SEGS)
-        n = HTTP_MAX_SEGS;
-    for (size_t i = 0; i < n; i++)
-        e->segs[i] = xstrdup(segs[i]);
-    e->nsegs = n;
-    if (n > 0 && strcmp(e->segs[n - 1], "*") == 0) {
-        e->wildcard = true;
-        e->nsegs = n - 1;
-    }
-    free(copy);
-}
-
-/* Does e match the split path?  Fills req's params on success. */
-static bool route_match(const route_ent_t *e, char **segs, const size_t *offs, size_t n,
-                        const char *path, http_req_t *req)
-{
-    if (e->wildcard ? n < e->nsegs : n != e->nsegs)
-        return false;
-    size_t np = 0;
-    for (size_t i = 0; i < e->nsegs; i++) {
-        const char *ps = e->segs[i];
-        if (ps[0] == '{') {
-            if (np < HTTP_MAX_PARAMS) {
-                req->param_names[np] = ps; /* "{name}": http_param compares inside braces */
-                req->param_values[np++] = segs[i];
-            }
-        } else if (strcmp(ps, segs[i]) != 0) {
-            return false;
-        }
-    }
-    if (e->wildcard && np < HTTP_MAX_PARAMS) {
-        req->param_names[np] = "{*}";
-        req->param_values[np++] = n > e->nsegs ? path + offs[e->nsegs] : "";
-    }
-    req->nparams = np;
-    return true;
-}
-
-static pai_err_t build_routes(http_server_t *s)
-{
-    size_t n = 0;
-    for (size_t m = 0; server_modules[m]; m++)
-        for (const http_route_t *r = server_modules[m]->routes; r && r->method; r++)
-            n++;
-    s->routes = xcalloc(n ? n : 1, sizeof(*s->routes));
-    for (size_t m = 0; server_modules[m]; m++)
-        for (const http_route_t *r = server_modules[m]->routes; r && r->method; r++)
-            compile_route(&s->routes[s->nroutes++], r);
-    return PAI_OK;
-}
-
-static void free_routes(http_server_t *s)
-{
-    for (size_t i = 0; i < s->nroutes; i++)
-        for (size_t k = 0; k < HTTP_MAX_SEGS; k++)
-            free(s->routes[i].segs[k]);
-    free(s->routes);
-}
-
-/* ---- public request helpers -------------------------------------------- */
-
-const char *http_param(const http_req_t *req, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < req->nparams; i++) {
-        const char *pn = req->param_names[i] + 1; /* skip '{' */
-        if (strncmp(pn, name, len) == 0 && pn[len] == '}')
-            return req->param_values[i];
-    }
-    return NULL;
-}
-
-const char *http_query(const http_req_t *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *http_header(const http_req_t *req, const char *name)
-{
-    return MHD_lookup_connection_value(req->conn_, MHD_HEADER_KIND, name);
-}
-
-const char *http_client_addr(const http_req_t *req, char *buf, size_t len)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn_, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    const void *ip = NULL;
-    if (sa && sa->sa_family == AF_INET)
-        ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-    else if (sa && sa->sa_family == AF_INET6)
-        ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-    if (!ip || !inet_ntop(sa->sa_family, ip, buf, (socklen_t)len))
-        str_copy(buf, "?", len);
-    return buf;
-}
-
-/* Forget a streamed body that will not be sent (another reply replaces it). */
-static void stream_drop(http_resp_t *resp)
-{
-    if (resp->stream_free)
-        resp->stream_free(resp->stream_ud);
-    resp->stream = NULL;
-    resp->stream_ud = NULL;
-    resp->stream_free = NULL;
-}
-
-void http_reply_json(http_resp_t *resp, int status, json_t *j)
-{
-    stream_drop(resp);
-    free(resp->body);
-    resp->status = status;
-    resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    resp->body_len = resp->body ? strlen(resp->body) : 0;
-    resp->content_type = "application/json";
-    json_decref(j);
-    if (!resp->body && j)
-        resp->status = 500;
-}
-
-void http_reply_text(http_resp_t *resp, int status, const char *content_type, const char *text,
-                     size_t len)
-{
-    stream_drop(resp);
-    free(resp->body);
-    resp->status = status;
-    resp->body = xmalloc(len + 1);
-    memcpy(resp->body, text, len);
-    resp->body[len] = '\0';
-    resp->body_len = len;
-    resp->content_type = content_type;
-}
-
-void http_reply_stream(http_resp_t *resp, int status, const char *content_type, http_stream_fn read,
-                       void (*free_ud)(void *ud), void *ud)
-{
-    stream_drop(resp);
-    free(resp->body);
-    resp->body = NULL;
-    resp->body_len = 0;
-    resp->status = status;
-    resp->content_type = content_type;
-    resp->stream = read;
-    resp->stream_ud = ud;
-    resp->stream_free = free_ud;
-}
-
-void http_reply_err(http_resp_t *resp, const pai_error_t *e)
-{
-    pai_err_t code = e->code == PAI_OK ? PAI_E_INTERNAL : e->code;
-    json_t *body =
-        xjson_pack("{s:s, s:s}", "code", pai_err_code(code), "message",
-                   e->code == PAI_OK ? "the handler failed without a reason" : pai_error_msg(e));
-    const char *k;
-    json_t *v;
-    json_object_foreach(e->details, k, v)
-    {
-        if (body && strcmp(k, "code") != 0 && strcmp(k, "message") != 0)
-            json_object_set(body, k, v);
-    }
-    http_reply_json(resp, pai_err_status(code), body);
-}
-
-/* The layer's own errors (no route, too large, refused token). */
-static void reply_error(http_resp_t *resp, pai_err_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(http_resp_t *resp, pai_err_t code, const char *fmt, ...)
-{
-    pai_error_t e = {.code = code};
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
-    va_end(ap);
-    http_reply_err(resp, &e);
-}
-
-void http_add_header(http_resp_t *resp, const char *name, const char *value)
-{
-    if (resp->nheaders >= ARRAY_LEN(resp->headers))
-        return;
-    resp->headers[resp->nheaders][0] = xstrdup(name);
-    resp->headers[resp->nheaders][1] = xstrdup(value);
-    resp->nheaders++;
-}
-
-pai_err_t http_body_json(const http_req_t *req, json_t **out, pai_error_t *e)
-{
-    json_error_t jerr;
-    *out = NULL;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!j)
-        return pai_error_set(e, PAI_E_INVALID, "malformed JSON body: %s (line %d)", jerr.text,
-                             jerr.line);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return pai_error_set(e, PAI_E_INVALID, "the body must be a JSON object");
-    }
-    *out = j;
-    return PAI_OK;
-}
-
-static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *filename, const char *content_type,
-                                  const char *transfer_encoding, const char *data, uint64_t off,
-                                  size_t size)
-{
-    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
-    json_t *obj = cls;
-    const char *prev = off ? json_string_value(json_object_get(obj, key)) : "";
-    char *joined = str_printf("%s%.*s", prev ? prev : "", (int)size, data ? data : "");
-    if (!joined)
-        return MHD_NO;
-    json_object_set_new(obj, key, json_string(joined));
-    free(joined);
-    return MHD_YES;
-}
-
-pai_err_t http_body_object(const http_req_t *req, json_t **out, pai_error_t *e)
-{
-    const char *ct = req->content_type ? req->content_type : "";
-    if (!str_has_prefix(ct, "application/x-www-form-urlencoded"))
-        return http_body_json(req, out, e);
-    *out = NULL;
-    json_t *obj = json_object();
-    struct MHD_PostProcessor *pp = MHD_create_post_processor(req->conn_, 4096, form_field, obj);
-    if (!pp || MHD_post_process(pp, req->body, req->body_len) != MHD_YES) {
-        if (pp)
-            MHD_destroy_post_processor(pp);
-        json_decref(obj);
-        return pai_error_set(e, PAI_E_INVALID, "malformed form body");
-    }
-    MHD_destroy_post_processor(pp);
-    *out = obj;
-    return PAI_OK;
-}
 
 /* ---- dispatch ---------------------------------------------------------- */
 
@@ -386,24 +74,6 @@ static pai_err_t check_perm(http_perm_t perm, const http_identity_t *who, pai_er
         return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
     }
     return pai_error_set(e, PAI_E_FORBIDDEN, NULL);
-}
-
-static void stats_record(route_stats_t *st, int status, int64_t us)
-{
-    size_t si = NSTATUS - 1;
-    for (size_t i = 0; i + 1 < NSTATUS; i++)
-        if (counted_status[i] == status) {
-            si = i;
-            break;
-        }
-    atomic_fetch_add_explicit(&st->by_status[si], 1, memory_order_relaxed);
-    double sec = (double)us / 1e6;
-    size_t b = 0;
-    while (b < NBUCKETS && sec > lat_bounds[b])
-        b++;
-    atomic_fetch_add_explicit(&st->bucket[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->sum_us, (unsigned long long)us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->count, 1, memory_order_relaxed);
 }
 
 /* The Access-Control-Allow-Origin to answer a request with, or NULL (no
@@ -446,13 +116,13 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     size_t offs[HTTP_MAX_SEGS];
     bool path_known = false;
     if (strlen(url) > HTTP_MAX_PATH) {
-        reply_error(resp, PAI_E_NO_API, "path too long");
+        http_reply_errorf(resp, PAI_E_NO_API, "path too long");
         return NULL;
     }
     rs->pathcopy = xstrdup(url);
-    size_t n = split_path(rs->pathcopy, segs, offs);
+    size_t n = http_split_path(rs->pathcopy, segs, offs);
     for (size_t i = 0; n <= HTTP_MAX_SEGS && i < s->nroutes; i++) {
-        if (!route_match(&s->routes[i], segs, offs, n, url, req))
+        if (!http_route_match(&s->routes[i], segs, offs, n, url, req))
             continue;
         if (strcmp(s->routes[i].r->method, method) == 0)
             return &s->routes[i];
@@ -462,9 +132,9 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     if (path_known && strcmp(method, "OPTIONS") == 0 && cors_origin(s, req->conn_))
         cors_preflight(resp);
     else if (path_known)
-        reply_error(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
+        http_reply_errorf(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
     else
-        reply_error(resp, PAI_E_NO_API, "API %s is not found.", url); /* OpenPAI's text */
+        http_reply_errorf(resp, PAI_E_NO_API, "API %s is not found.", url); /* OpenPAI's text */
     return NULL;
 }
 
@@ -565,16 +235,6 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
     return ret;
 }
 
-static void resp_free(http_resp_t *resp)
-{
-    stream_drop(resp);
-    free(resp->body);
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        free(resp->headers[i][0]);
-        free(resp->headers[i][1]);
-    }
-}
-
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                                 const char *url, const char *method)
 {
@@ -586,15 +246,16 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     const route_ent_t *e = find_route(s, rs, method, url, &req, &resp);
     if (e && rs->too_large)
-        reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes", PAI_MAX_HTTP_BODY);
+        http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
+                          PAI_MAX_HTTP_BODY);
     else if (e)
         run_route(s, e, rs, &req, &resp);
     int status = resp.status;
     bool stream = resp.stream != NULL;
     enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
     rs->streaming = stream && ret == MHD_YES;
-    resp_free(&resp);
-    stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
+    http_resp_free(&resp);
+    http_stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
     if (status >= 500)
         log_warn("http: %s %s -> %d", method, url, status);
     else
@@ -616,11 +277,12 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection *conn)
 {
     http_resp_t resp = {0};
-    reply_error(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes", PAI_MAX_HTTP_BODY);
+    http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
+                      PAI_MAX_HTTP_BODY);
     http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
-    resp_free(&resp);
-    stats_record(&s->unmatched, 413, 0);
+    http_resp_free(&resp);
+    http_stats_record(&s->unmatched, 413, 0);
     return ret;
 }
 
@@ -709,56 +371,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* ---- metrics ----------------------------------------------------------- */
 
-static void collect_route(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
-{
-    char pat[512], lab[640];
-    prom_escape(pat, sizeof(pat), pattern);
-    for (size_t i = 0; i < NSTATUS; i++) {
-        unsigned long long v = atomic_load(&st->by_status[i]);
-        if (!v)
-            continue;
-        char code[8] = "other";
-        if (counted_status[i])
-            snprintf(code, sizeof(code), "%d", counted_status[i]);
-        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",status=\"%s\"", method, pat, code);
-        prom_sample(out, "pai_api_requests_total", lab, (double)v);
-    }
-}
-
-static void collect_hist(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
-{
-    unsigned long long count = atomic_load(&st->count), cum = 0;
-    if (!count)
-        return;
-    char pat[512], lab[700];
-    prom_escape(pat, sizeof(pat), pattern);
-    for (size_t b = 0; b <= NBUCKETS; b++) {
-        cum += atomic_load(&st->bucket[b]);
-        char le[32] = "+Inf";
-        if (b < NBUCKETS)
-            snprintf(le, sizeof(le), "%g", lat_bounds[b]);
-        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",le=\"%s\"", method, pat, le);
-        prom_sample(out, "pai_api_request_duration_seconds_bucket", lab, (double)cum);
-    }
-    snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\"", method, pat);
-    prom_sample(out, "pai_api_request_duration_seconds_sum", lab,
-                (double)atomic_load(&st->sum_us) / 1e6);
-    prom_sample(out, "pai_api_request_duration_seconds_count", lab, (double)count);
-}
-
 static void collect_http(void *ud, buf_t *out)
 {
     http_server_t *s = ud;
-    prom_family(out, "pai_api_requests_total", "counter",
-                "REST API requests by method, route pattern and status.");
-    for (size_t i = 0; i < s->nroutes; i++)
-        collect_route(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
-    collect_route(out, "any", "unmatched", &s->unmatched);
-    prom_family(out, "pai_api_request_duration_seconds", "histogram",
-                "REST API request latency by method and route pattern.");
-    for (size_t i = 0; i < s->nroutes; i++)
-        collect_hist(out, s->routes[i].r->method, s->routes[i].r->pattern, &s->routes[i].stats);
-    collect_hist(out, "any", "unmatched", &s->unmatched);
+    http_routes_collect(s, out);
     connlimit_stats_t cs;
     connlimit_get_stats(s->admit, &cs);
     prom_family(out, "pai_http_connections", "gauge",
@@ -832,7 +448,7 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     s->ctx = ctx;
     s->admit = connlimit_new(lim->max_connections, lim->per_addr_idle);
     ratelog_init(&s->mhdlog, "http", 10000);
-    pai_err_t rc = build_routes(s);
+    pai_err_t rc = http_routes_build(s);
     if (rc != PAI_OK) {
         pai_error_set(e, rc, "cannot compile the route table");
         goto fail;
@@ -889,6 +505,6 @@ void http_server_stop(http_server_t *s)
     if (s->tls_key)
         sodium_memzero(s->tls_key, strlen(s->tls_key));
     free(s->tls_key);
-    free_routes(s);
+    http_routes_free(s);
     free(s);
 }

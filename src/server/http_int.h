@@ -1,0 +1,94 @@
+/*
+ * http_int.h - internals shared by the files of the HTTP layer only:
+ * http.c (the daemon: admission, dispatch, TLS, start and stop),
+ * http_route.c (the compiled route table and its request counters) and
+ * http_reply.c (what handlers call: request fields, replies, bodies).
+ * Nothing outside them includes this.
+ *
+ * Threads: the route table is built before the daemon starts and only read
+ * afterwards; the counters are atomics; a request's http_req_t/http_resp_t
+ * belong to the connection being served.
+ */
+#ifndef PAI_SERVER_HTTP_INT_H
+#define PAI_SERVER_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/connlimit.h"
+#include "common/ratelog.h"
+#include "server/auth.h"
+#include "server/http.h"
+
+struct MHD_Daemon;
+
+#define HTTP_MAX_SEGS 32
+#define HTTP_MAX_PATH 4096
+
+/* Counted statuses (http_route.c's counted_status[], the last slot for the
+ * others) and latency buckets (its lat_bounds[], then +Inf). */
+#define HTTP_NSTATUS  17
+#define HTTP_NBUCKETS 10
+
+typedef struct {
+    atomic_ullong by_status[HTTP_NSTATUS];
+    atomic_ullong bucket[HTTP_NBUCKETS + 1]; /* last: +Inf */
+    atomic_ullong sum_us;
+    atomic_ullong count;
+} route_stats_t;
+
+typedef struct {
+    const http_route_t *r;
+    char *segs[HTTP_MAX_SEGS];
+    size_t nsegs;
+    bool wildcard; /* pattern ends in a star segment */
+    route_stats_t stats;
+} route_ent_t;
+
+struct http_server {
+    server_ctx_t *ctx;
+    struct MHD_Daemon *d;
+    connlimit_t *admit;
+    ratelog_t mhdlog; /* libmicrohttpd's messages: one warn line per 10 s at most */
+    route_ent_t *routes;
+    size_t nroutes;
+    route_stats_t unmatched;
+    int port;
+    char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
+};
+
+/* Per-request state, MHD's con_cls. */
+typedef struct {
+    buf_t body;
+    bool too_large;
+    bool streaming; /* a streamed reply was queued: busy until on_completed */
+    char *pathcopy;
+    auth_ident_t ident;
+} reqstate_t;
+
+/* ---- http_route.c ---- */
+
+/* Split path into segments (in place), offsets into the original path in
+ * offs; HTTP_MAX_SEGS + 1 when it has more segments than that. */
+size_t http_split_path(char *p, char **segs, size_t *offs);
+/* Does e match the split path?  Fills req's params on success. */
+bool http_route_match(const route_ent_t *e, char **segs, const size_t *offs, size_t n,
+                      const char *path, http_req_t *req);
+/* Compile every module's routes (server_modules[]) into s->routes. */
+PAI_MUST_CHECK pai_err_t http_routes_build(http_server_t *s);
+void http_routes_free(http_server_t *s);
+/* Count one answered request and its latency (thread-safe). */
+void http_stats_record(route_stats_t *st, int status, int64_t us);
+/* The request counters and latency histograms, in Prometheus text. */
+void http_routes_collect(const http_server_t *s, buf_t *out);
+
+/* ---- http_reply.c ---- */
+
+/* The layer's own errors (no route, too large, refused token). */
+void http_reply_errorf(http_resp_t *resp, pai_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Free what resp owns (body, headers, a stream never sent). */
+void http_resp_free(http_resp_t *resp);
+
+#endif
