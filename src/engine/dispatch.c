@@ -220,9 +220,54 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
     }
 }
 
+/* ---------------------------------------------------------------- checks */
+
+void engine_sched_violation(void *ctx, const char *event, const char *job, const char *what)
+{
+    engine_t *j = ctx;
+    j->check.violations++;
+    log_error("scheduler invariant violated after %s%s%s: %s", event, job ? " of job=" : "",
+              job ? job : "", what);
+}
+
+/* What this pass decided ("bind a, preempt b"; waits left out), for the
+ * log of a violation the sampled check after it finds. */
+static void note_decisions(char *buf, size_t len, const sched_decision_t *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].kind == SCHED_WAIT)
+            continue;
+        size_t used = strlen(buf);
+        if (used + 1 >= len)
+            return;
+        snprintf(buf + used, len - used, "%s%s %s", used ? ", " : "", sched_kind_name(d[i].kind),
+                 d[i].job_id);
+    }
+}
+
+/* The sampled check (ENGINE_CHECK_SAMPLE): the whole model, at most once per
+ * interval, so that production pays one scan a minute.  ENGINE_CHECK_EVERY
+ * needs none: the scheduler's own hook checks after every decision. */
+static void sampled_check(engine_t *j, int64_t now, const char *decided)
+{
+    int64_t every = j->opts.sched_check_interval_ms > 0 ? j->opts.sched_check_interval_ms : 60000;
+    if (j->opts.sched_check != ENGINE_CHECK_SAMPLE || now - j->check.last_ms < every)
+        return;
+    j->check.last_ms = now;
+    j->check.runs++;
+    sched_violation_t v[4];
+    size_t n = sched_check(j->sched, v, ARRAY_LEN(v));
+    for (size_t i = 0; i < n && i < ARRAY_LEN(v); i++)
+        log_error("scheduler invariant violated (sampled check after pass %llu; decided: %s): %s",
+                  (unsigned long long)j->pass.done + 1, decided[0] ? decided : "nothing",
+                  v[i].what);
+    j->check.violations += n;
+}
+
 void engine_schedule(engine_t *j, int64_t now)
 {
     engine_assert_locked(j);
+    char decided[512] = "";
     for (int round = 0; round < 4 && j->pass.need; round++) {
         j->pass.need = false;
         const sched_decision_t *d = NULL;
@@ -231,11 +276,13 @@ void engine_schedule(engine_t *j, int64_t now)
             log_error("scheduler pass failed");
             return;
         }
+        note_decisions(decided, sizeof decided, d, n);
         /* Decisions stay valid until the next pass (sched.h). */
         for (size_t i = 0; i < n; i++)
             decision(j, &d[i], now);
     }
     note_lazy_downgrades(j);
+    sampled_check(j, now, decided);
 }
 
 /* ---------------------------------------------------------------- effects */

@@ -252,7 +252,10 @@ sched_opts_t engine_sched_opts(const engine_t *j)
     sched_opts_t so = {.policy = SCHED_POLICY_PAI,
                        .starvation_ms = j->opts.starvation_ms,
                        .clock_us = mono_us,
-                       .quiet_waits = true};
+                       .quiet_waits = true,
+                       .check = j->opts.sched_check == ENGINE_CHECK_EVERY,
+                       .on_violation = engine_sched_violation,
+                       .violation_ctx = (void *)j};
     return so;
 }
 
@@ -353,6 +356,8 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
         pai_error_set(e, rc, "loading jobs from the store failed: %s", pai_err_msg(rc));
         goto fail;
     }
+    if (j->opts.sched_test_corrupt)
+        sched_test_corrupt_next_bind(j->sched);
     if (!j->opts.no_threads && (rc = start_threads(j, e)) != PAI_OK)
         goto fail;
     engine_flush_or_retry(j);

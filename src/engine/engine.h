@@ -44,6 +44,12 @@ typedef struct engine engine_t;
 typedef struct sched sched_t;
 typedef struct nodes nodes_t;
 
+typedef enum {
+    ENGINE_CHECK_SAMPLE = 0, /* a full check after a pass, at most once per interval */
+    ENGINE_CHECK_EVERY,      /* after every decision and event (sched_opts_t.check) */
+    ENGINE_CHECK_OFF,
+} engine_sched_check_t;
+
 typedef struct {
     const char *hived_config; /* scheduler config path; NULL/"" = nodes define the cluster */
     int64_t node_lost_timeout_s;
@@ -54,6 +60,16 @@ typedef struct {
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;
+    /* The scheduler's invariant checker (sched_check()): sampled (the
+     * default) after a pass at most once per sched_check_interval_ms (0: 60
+     * s), after every decision and event, or never.  Violations are logged
+     * with the decision or pass they followed and counted
+     * (pai_scheduler_invariant_violations_total). */
+    engine_sched_check_t sched_check;
+    int64_t sched_check_interval_ms;
+    /* Test hook: the first job bound leaves the scheduler's bookkeeping
+     * wrong (sched_test_corrupt_next_bind()), for tests of the reporting. */
+    bool sched_test_corrupt;
 } engine_opts_t;
 
 /* What the engine needs from outside it: authorization, storage and the

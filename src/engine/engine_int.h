@@ -120,6 +120,14 @@ struct engine {
         bool stale; /* refresh before use (a node or VC changed) */
     } vcs;
 
+    /* dispatch.c: the scheduler's invariant checks (opts.sched_check); the
+     * scheduler's hook reports through engine_sched_violation(). */
+    struct {
+        uint64_t runs;       /* sampled checks run */
+        uint64_t violations; /* violations found (sampled and per decision) */
+        int64_t last_ms;     /* when the last sampled check ran */
+    } check;
+
     /* submit.c: submission counters for /metrics (views.c reads them). */
     struct {
         uint64_t submitted, refused_at_submit;
@@ -239,6 +247,8 @@ int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t no
 /* The scheduler options every scheduler this engine builds uses (start-up
  * and run-time VC changes alike). */
 sched_opts_t engine_sched_opts(const engine_t *j);
+/* sched_opts_t.on_violation (ctx: the engine, mu held): log and count one. */
+void engine_sched_violation(void *ctx, const char *event, const char *job, const char *what);
 /* The scheduler's view of a registered node. */
 sched_node_t engine_sched_node(const engine_node_t *n);
 

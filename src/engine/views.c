@@ -254,6 +254,12 @@ static void sched_latency(engine_t *j, buf_t *out)
         snprintf(labels, sizeof labels, "kind=\"%s\"", sched_kind_name((sched_kind_t)k));
         prom_sample(out, "pai_scheduler_decisions_total", labels, (double)s.decisions[k]);
     }
+    prom_family(out, "pai_scheduler_invariant_violations_total", "counter",
+                "Scheduler invariant violations found by the checker (sched_check).");
+    prom_sample(out, "pai_scheduler_invariant_violations_total", NULL, (double)j->check.violations);
+    prom_family(out, "pai_scheduler_invariant_checks_total", "counter",
+                "Sampled checks of the scheduler's invariants run.");
+    prom_sample(out, "pai_scheduler_invariant_checks_total", NULL, (double)j->check.runs);
     prom_family(out, "pai_cluster_gpus", "gauge", "Cluster GPUs by use.");
     prom_sample(out, "pai_cluster_gpus", "use=\"total\"", s.gpus);
     prom_sample(out, "pai_cluster_gpus", "use=\"used\"", s.used_gpus);

@@ -577,8 +577,12 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
     if (s->opts.clock_us && s->touched_lat)
         record_latency(s, s->opts.clock_us(s->opts.clock_ctx) - t0);
     /* a job that only waits (quiet) and changed nothing needs no check */
-    if (s->n_dec != n_dec || s->bind_ver != bind_ver || s->lazy_preemptions != lazy)
-        sched_check_after(s, "the decision", slot, true);
+    if (s->n_dec != n_dec || s->bind_ver != bind_ver || s->lazy_preemptions != lazy) {
+        static const char *const what[] = {"a bind decision", "a preempt decision",
+                                           "a wait decision", "a refuse decision"};
+        sched_check_after(s, s->n_dec != n_dec ? what[s->dec[s->n_dec - 1].kind] : "a binding",
+                          slot, true);
+    }
     return rc;
 }
 

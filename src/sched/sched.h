@@ -72,6 +72,13 @@ typedef struct {
      * For tests, `pai sim --check` and debug runs: it costs a scan of the
      * model per decision.  Compiled out when NDEBUG is defined. */
     bool check;
+    /* Optional, with check: called for each violation the check finds (up
+     * to 4 per event; all are counted), with the event it followed ("the
+     * bind", "a release", ...), the job that event concerned (NULL: none)
+     * and the checker's text: the caller logs and counts them.  It must
+     * not call back into the scheduler. */
+    void (*on_violation)(void *ctx, const char *event, const char *job, const char *what);
+    void *violation_ctx;
 } sched_opts_t;
 
 /* Build from a HiveD scheduler config (YAML text, len bytes).  Fields that
@@ -322,6 +329,11 @@ size_t sched_check(const sched_t *s, sched_violation_t *out, size_t cap);
 /* Violations found by opts.check since sched_new_*() (0 when off); *first
  * (may be NULL) gets the first one's text, valid until sched_free(). */
 uint64_t sched_check_failures(const sched_t *s, const char **first);
+
+/* Test hook (unit tests, and the server's PAI_TEST_SCHED_CORRUPT): the next
+ * job that binds leaves its VC's used-GPU count one too high, a bookkeeping
+ * error that the checker reports from then on.  Never used otherwise. */
+void sched_test_corrupt_next_bind(sched_t *s);
 
 /* Human name of a decision kind: "bind", "preempt", "wait", "refuse". */
 const char *sched_kind_name(sched_kind_t k);

@@ -503,6 +503,9 @@ uint64_t sched_check_failures(const sched_t *s, const char **first)
 
 static void record(sched_t *s, const char *what, int slot, const char *msg)
 {
+    if (s->opts.on_violation)
+        s->opts.on_violation(s->opts.violation_ctx, what,
+                             slot != SCHED_NONE ? job_name(s, slot) : NULL, msg);
     if (s->chk_violations++ == 0)
         snprintf(s->chk_first, sizeof(s->chk_first), "after %s%s%s: %.380s", what,
                  slot != SCHED_NONE ? " of job " : "", slot != SCHED_NONE ? job_name(s, slot) : "",
@@ -511,12 +514,12 @@ static void record(sched_t *s, const char *what, int slot, const char *msg)
 
 void sched_check_hook(sched_t *s, const char *what, int slot, bool decision)
 {
-    sched_violation_t v[1];
-    size_t n = sched_check(s, v, 1);
-    if (n > 0)
-        record(s, what, slot, v[0].what);
-    for (size_t i = 1; i < n; i++)
-        s->chk_violations++;
+    sched_violation_t v[4];
+    size_t n = sched_check(s, v, ARRAY_LEN(v));
+    for (size_t i = 0; i < n && i < ARRAY_LEN(v); i++)
+        record(s, what, slot, v[i].what);
+    if (n > ARRAY_LEN(v))
+        s->chk_violations += n - ARRAY_LEN(v);
     if (s->opts.policy != SCHED_POLICY_PAI)
         return;
     char why[SCHED_REASON_MAX];

@@ -254,7 +254,8 @@ struct sched {
     bool def_valid;
     uint64_t chk_violations; /* found by the hooks so far */
     char chk_first[2 * SCHED_REASON_MAX];
-    int chk_doomed; /* healthy-hardware deficit after the last hook (-1: unknown) */
+    int chk_doomed;    /* healthy-hardware deficit after the last hook (-1: unknown) */
+    bool test_corrupt; /* sched_test_corrupt_next_bind(): the next commit corrupts */
 };
 
 /* sched_model.c */

@@ -419,6 +419,15 @@ void sched_jobs_commit(sched_t *s, int slot)
                 s->cells[t->cell].vc_used += t->gpus;
         }
     }
+    if (s->test_corrupt && j->vc != SCHED_NONE) {
+        s->test_corrupt = false;
+        s->vcs[j->vc].used_gpus++; /* on purpose: sched_test_corrupt_next_bind() */
+    }
+}
+
+void sched_test_corrupt_next_bind(sched_t *s)
+{
+    s->test_corrupt = true;
 }
 
 /* ---- restart ------------------------------------------------------------- */

@@ -119,6 +119,21 @@ static const opt_t options[] = {
      .max = 30L * DAY,
      .help =
          "seconds a starving job waits before the scheduler reserves capacity for it (0: never)"},
+    {.name = "sched_check",
+     .type = OPT_STR,
+     .off = O(sched_check),
+     .def = "sample",
+     .help = "the scheduler's invariant checker: sample (a full check after a pass at most once "
+             "per sched_check_interval_s), true (after every decision: tests, debugging; costs a "
+             "scan of the model each) or false; violations are logged with the decision they "
+             "followed and counted in pai_scheduler_invariant_violations_total"},
+    {.name = "sched_check_interval_s",
+     .type = OPT_INT,
+     .off = O(sched_check_interval_s),
+     .def = "60",
+     .min = 1,
+     .max = DAY,
+     .help = "seconds between two sampled checks of the scheduler's invariants"},
     {.name = "task_port_base",
      .type = OPT_INT,
      .off = O(task_port_base),
@@ -482,12 +497,27 @@ static void set_defaults(server_config_t *cfg)
     cfg->config_file = xstrdup("");
 }
 
+int server_config_sched_check(const server_config_t *cfg)
+{
+    static const char *const words[][2] = {{"sample", NULL}, {"true", "every"}, {"false", "off"}};
+    for (int i = 0; i < (int)ARRAY_LEN(words); i++)
+        for (int k = 0; k < 2; k++)
+            if (words[i][k] && strcmp(cfg->sched_check, words[i][k]) == 0)
+                return i;
+    return -1;
+}
+
 /* The options whose value is one of a few words. */
 static pai_err_t check_choices(const server_config_t *cfg, char *err, size_t errlen)
 {
     if (log_level_parse(cfg->log_level) < 0) {
         snprintf(err, errlen, "log_level: '%s' is not one of error, warn, info, debug",
                  cfg->log_level);
+        return PAI_E_INVALID;
+    }
+    if (server_config_sched_check(cfg) < 0) {
+        snprintf(err, errlen, "sched_check: '%s' is not one of sample, true, false",
+                 cfg->sched_check);
         return PAI_E_INVALID;
     }
     if (strcmp(cfg->log_read_access, "owner") != 0 && strcmp(cfg->log_read_access, "all") != 0) {

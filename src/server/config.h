@@ -39,9 +39,11 @@ struct server_config {
     int64_t idle_gpu_util_pct;           /* under this utilization a GPU is idle */
     char *log_level;                     /* error, warn, info, debug */
     int64_t sched_reservation_timeout_s; /* wait after which a starving gang gets a reservation */
-    int64_t task_port_base;              /* first port of the per-host task port pool */
-    int64_t task_port_count;             /* ports in that pool */
-    int64_t max_connections;             /* concurrent HTTP connections */
+    char *sched_check;              /* invariant checker: sample, true (every decision), false */
+    int64_t sched_check_interval_s; /* sample: at most one check per this many seconds */
+    int64_t task_port_base;         /* first port of the per-host task port pool */
+    int64_t task_port_count;        /* ports in that pool */
+    int64_t max_connections;        /* concurrent HTTP connections */
     int64_t max_idle_connections_per_ip; /* idle connections one address may hold; 0 = no bound */
     int64_t connection_timeout_s;        /* a silent connection is closed after this */
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
@@ -74,6 +76,10 @@ void server_config_free(server_config_t *cfg);
 void server_config_print_help(FILE *out);
 /* Print the options as a Markdown table (docs/configuration.md). */
 void server_config_print_markdown(FILE *out);
+
+/* sched_check as a number: 0 sample, 1 true (every decision; also
+ * "every"), 2 false (also "off"); -1 for any other word. */
+int server_config_sched_check(const server_config_t *cfg);
 
 /* The store URL to open (resolves the "" default against data_dir). */
 char *server_config_store_url(const server_config_t *cfg);

@@ -479,7 +479,16 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                                             ? cfg->sched_reservation_timeout_s * 1000
                                             : -1,
                        .idle_gpu_util_pct = (int)cfg->idle_gpu_util_pct,
-                       .idle_gpu_ms = cfg->idle_gpu_seconds * 1000};
+                       .idle_gpu_ms = cfg->idle_gpu_seconds * 1000,
+                       .sched_check_interval_ms = cfg->sched_check_interval_s * 1000};
+    static const engine_sched_check_t check[] = {ENGINE_CHECK_SAMPLE, ENGINE_CHECK_EVERY,
+                                                 ENGINE_CHECK_OFF};
+    int c = server_config_sched_check(cfg); /* checked when the config was read */
+    o.sched_check = check[c >= 0 ? c : 0];
+    /* Test hook (tests/blackbox/test_sched_check.py): a bookkeeping error on
+     * purpose, so that the checker's report can be seen end to end. */
+    const char *corrupt = getenv("PAI_TEST_SCHED_CORRUPT");
+    o.sched_test_corrupt = corrupt && strcmp(corrupt, "1") == 0;
     /* Authorization and storages come from the server's modules; the real clock. */
     engine_ops_t ops = {.ud = ctx, .can_use_vc = vc_check, .mounts = jobs_storage_mounts};
     pai_error_t e = PAI_ERROR_INIT;

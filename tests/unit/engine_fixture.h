@@ -33,8 +33,10 @@ typedef struct {
     char dir[64];
     store_t *st;
     engine_t *e;
-    int64_t now;    /* the fake clock, ms since the epoch */
-    char hived[96]; /* a HiveD config file in dir, or "" (nodes define the cluster) */
+    int64_t now;                /* the fake clock, ms since the epoch */
+    char hived[96];             /* a HiveD config file in dir, or "" (nodes define the cluster) */
+    engine_sched_check_t check; /* engine_opts_t.sched_check of the next rig_start */
+    bool corrupt;               /* engine_opts_t.sched_test_corrupt of the next rig_start */
 } rig_t;
 
 typedef struct {
@@ -58,7 +60,9 @@ static inline bool rig_start(rig_t *r)
                        .no_threads = true,
                        .hived_config = r->hived,
                        .idle_gpu_util_pct = 10,
-                       .idle_gpu_ms = 60000};
+                       .idle_gpu_ms = 60000,
+                       .sched_check = r->check,
+                       .sched_test_corrupt = r->corrupt};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
     pai_error_t err = PAI_ERROR_INIT;
     if (engine_new(r->st, &o, &ops, &r->e, &err) != PAI_OK) {

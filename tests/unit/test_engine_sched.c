@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "engine_fixture.h"
 
 /* ---------------------------------------------------------------- scheduling */
@@ -138,6 +139,79 @@ TEST(within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason
     agent_free(&a1);
     agent_free(&a2);
     rig_close(&r);
+}
+
+/* The invariant checker in the engine: a bookkeeping error (the test hook)
+ * is found by the check after the bind decision (sched_check: true) or by
+ * the sampled check after the pass (the default), counted in the metric;
+ * sampled checks run at most once per interval; a clean run finds none. */
+static uint64_t violations_metric(rig_t *r, uint64_t *runs)
+{
+    buf_t b;
+    buf_init(&b, 1u << 20);
+    engine_metrics(r->e, &b);
+    const char *v = strstr(buf_str(&b), "\npai_scheduler_invariant_violations_total ");
+    const char *c = strstr(buf_str(&b), "\npai_scheduler_invariant_checks_total ");
+    uint64_t n = v ? strtoull(strchr(v + 1, ' ') + 1, NULL, 10) : 999;
+    *runs = c ? strtoull(strchr(c + 1, ' ') + 1, NULL, 10) : 999;
+    buf_free(&b);
+    return n;
+}
+
+static bool checked_rig(rig_t *r, engine_sched_check_t check, bool corrupt, agent_t *a)
+{
+    if (!rig_open_hived(r, two_nodes_one_guaranteed))
+        return false;
+    r->check = check, r->corrupt = corrupt;
+    if (!rig_restart(r))
+        return false;
+    sync_quiet(r, a, NULL);
+    return true;
+}
+
+TEST(scheduler_invariant_violations_are_counted_in_the_engine)
+{
+    for (int mode = 0; mode < 4; mode++) {
+        /* every + corrupt, sample + corrupt, sample clean, off + corrupt */
+        static const engine_sched_check_t check[] = {ENGINE_CHECK_EVERY, ENGINE_CHECK_SAMPLE,
+                                                     ENGINE_CHECK_SAMPLE, ENGINE_CHECK_OFF};
+        bool corrupt = mode != 2;
+        rig_t r;
+        agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+        if (!checked_rig(&r, check[mode], corrupt, &a1)) {
+            CHECK(!"checked_rig");
+            return;
+        }
+        uint64_t runs, before = violations_metric(&r, &runs);
+        CHECK_INT_EQ((long long)before, 0);
+        CHECK_INT_EQ((long long)runs, mode == 1 || mode == 2 ? 1 : 0); /* at the first pass */
+        r.now += 61000; /* the next pass is due a sampled check */
+        sync_quiet(&r, &a1, NULL);
+        CHECK(submit_hived(&r, "one", "test", false));
+        tick(&r);
+        CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING");
+        uint64_t after = violations_metric(&r, &runs);
+        if (mode == 0 || mode == 1)
+            CHECK(after >= 1);
+        else
+            CHECK_INT_EQ((long long)after, 0);
+        CHECK_INT_EQ((long long)runs, mode == 1 || mode == 2 ? 2 : 0);
+        if (mode == 1) { /* the next pass within the interval: no check; after it: one */
+            r.now += 1000;
+            CHECK(submit_hived(&r, "two", "oppo", false));
+            tick(&r);
+            violations_metric(&r, &runs);
+            CHECK_INT_EQ((long long)runs, 2);
+            r.now += 61000;
+            sync_quiet(&r, &a1, NULL);
+            CHECK(submit_hived(&r, "three", "oppo", false));
+            tick(&r);
+            CHECK(violations_metric(&r, &runs) > after);
+            CHECK_INT_EQ((long long)runs, 3);
+        }
+        agent_free(&a1);
+        rig_close(&r);
+    }
 }
 
 /* ---------------------------------------------------------------- usage */
@@ -273,6 +347,7 @@ TEST(job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
 
 RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
           within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
+          scheduler_invariant_violations_are_counted_in_the_engine,
           usage_span_is_clipped_to_the_period,
           usage_held_versus_used_counts_syncs_and_survives_a_restart,
           job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
