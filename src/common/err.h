@@ -58,6 +58,10 @@
     X(NOT_FOUND, "NotFoundError", 404, "not found")                                                \
     X(EXISTS, "ConflictError", 409, "already exists")                                              \
     X(UNAVAILABLE, "UnavailableError", 503, "service unavailable")                                 \
+    /* pai's, high availability (docs/operations.md): a standby names the leader */                \
+    X(NOT_LEADER, "NotLeaderError", 421, "this server is a standby: ask the leader")               \
+    X(NO_LEADER, "NoLeaderError", 503, "no server leads at the moment; retry shortly")             \
+    X(FENCED, "NotLeaderError", 503, "this server no longer leads: a newer leader was elected")    \
     /* pai's: a throttled login (OpenPAI does not throttle) */                                     \
     X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")
 

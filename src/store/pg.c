@@ -41,6 +41,7 @@
  */
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/pg_lease.h"
 #include "store/store.h"
 #include "store/store_ops.h"
 
@@ -57,6 +59,7 @@
 #define PG_PIPELINE_MAX    1024               /* operations per pipelined group */
 #define PG_CONNECT_TIMEOUT "5"                /* seconds; a URL may set its own */
 #define PG_MIGRATION_LOCK  "7046414953746f72" /* pg_advisory_xact_lock key */
+#define PG_FENCED_STATE    "PAI01"            /* SQLSTATE of a fenced write */
 
 typedef struct pg_store pg_store_t;
 
@@ -65,6 +68,21 @@ static const char *const migrations[] = {
     "CREATE TABLE pai_records (kind text NOT NULL, key text COLLATE \"C\" NOT NULL,"
     " seq bigint NOT NULL DEFAULT 0, json text NOT NULL, PRIMARY KEY (kind, key));"
     "CREATE INDEX pai_records_scan ON pai_records (kind, seq, key);",
+    /* 2: leader election: the lease, the fence and its check (pg_lease.c). */
+    "CREATE TABLE pai_leader (id integer PRIMARY KEY CHECK (id = 1), term bigint NOT NULL,"
+    " holder text NOT NULL, url text NOT NULL, expires_at timestamptz NOT NULL);"
+    "INSERT INTO pai_leader VALUES (1, 0, '', '', '-infinity');"
+    "CREATE TABLE pai_fence (id integer PRIMARY KEY CHECK (id = 1), term bigint NOT NULL);"
+    "INSERT INTO pai_fence VALUES (1, 0);"
+    "CREATE FUNCTION pai_fence_check(t bigint, hold_ms bigint) RETURNS void LANGUAGE plpgsql AS $f$"
+    " BEGIN"
+    "  PERFORM set_config('idle_in_transaction_session_timeout', hold_ms::text, true);"
+    "  PERFORM 1 FROM pai_fence WHERE id = 1 AND term = t FOR SHARE;"
+    "  IF NOT FOUND THEN"
+    "   RAISE EXCEPTION 'pai: leader term % is over: a newer leader was elected', t"
+    "    USING ERRCODE = '" PG_FENCED_STATE "';"
+    "  END IF;"
+    " END $f$;",
 };
 
 enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q__COUNT };
@@ -88,6 +106,9 @@ static const struct {
 typedef struct {
     PGconn *pg;
     bool ready; /* session set up and statements prepared */
+    /* The writer's fence for the group being committed (store_set_fence):
+     * term 0 = none. */
+    int64_t fence_term, fence_hold_ms;
 } conn_t;
 
 struct pg_store {
@@ -98,6 +119,11 @@ struct pg_store {
     bool reader_busy[PG_READ_POOL];
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
+
+    /* High availability: the election's own connection (created on first
+     * use, by the elector thread) and the fence the writer checks. */
+    pg_lease_t *lease;
+    _Atomic int64_t fence_term, fence_hold_ms;
 };
 
 /* ---- connections ------------------------------------------------------- */
@@ -307,6 +333,47 @@ static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
 
 /* ---- writes ------------------------------------------------------------ */
 
+static const char *const SQL_FENCE = "SELECT pai_fence_check($1::bigint, $2::bigint)";
+
+/* The outcome of the fence check (pg_lease.c): PAI_OK, PAI_E_FENCED (a newer
+ * leader was elected: never retried), or PAI_E_IO. */
+static pai_err_t fence_status(conn_t *c, const PGresult *res)
+{
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        return PAI_OK;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, PG_FENCED_STATE) == 0) {
+        log_error("store: postgres: write refused: leader term %lld is over (fenced)",
+                  (long long)c->fence_term);
+        return PAI_E_FENCED;
+    }
+    char m[512];
+    log_error("store: postgres: fence: %s", pg_msg(c->pg, m, sizeof(m)));
+    return PAI_E_IO;
+}
+
+static void fence_params(const conn_t *c, char t[24], char h[24], const char *vals[2])
+{
+    snprintf(t, 24, "%lld", (long long)c->fence_term);
+    snprintf(h, 24, "%lld", (long long)c->fence_hold_ms);
+    vals[0] = t;
+    vals[1] = h;
+}
+
+/* Inside an open transaction: check the fence (when one is set). */
+static pai_err_t conn_fence(conn_t *c)
+{
+    if (c->fence_term <= 0)
+        return PAI_OK;
+    char t[24], h[24];
+    const char *vals[2];
+    fence_params(c, t, h, vals);
+    PGresult *res = PQexecParams(c->pg, SQL_FENCE, 2, NULL, vals, NULL, NULL, 0);
+    pai_err_t rc = fence_status(c, res);
+    PQclear(res);
+    return rc;
+}
+
 /* Run one operation.  *aborted is set when the statement failed at the SQL
  * level (the transaction is then unusable); logical outcomes (EXISTS,
  * NOT_FOUND) leave the transaction intact. */
@@ -361,7 +428,9 @@ static pai_err_t commit_alone(conn_t *c, const store_req_t *r)
     bool aborted = false;
     if (!conn_ensure(c) || !conn_cmd(c, "BEGIN"))
         return PAI_E_UNAVAILABLE;
-    pai_err_t rc = apply_req(c, r, &aborted);
+    pai_err_t rc = conn_fence(c);
+    if (rc == PAI_OK)
+        rc = apply_req(c, r, &aborted);
     if (rc != PAI_OK) {
         (void)conn_cmd(c, "ROLLBACK");
         return rc;
@@ -374,6 +443,14 @@ static pai_err_t commit_alone(conn_t *c, const store_req_t *r)
 static void commit_sequential(conn_t *c, store_req_t *list)
 {
     bool aborted = !conn_ensure(c) || !conn_cmd(c, "BEGIN");
+    pai_err_t fenced = aborted ? PAI_OK : conn_fence(c);
+    if (fenced == PAI_E_FENCED) {
+        (void)conn_cmd(c, "ROLLBACK");
+        for (store_req_t *r = list; r; r = r->next)
+            r->rc = PAI_E_FENCED;
+        return;
+    }
+    aborted = aborted || fenced != PAI_OK;
     for (store_req_t *r = list; r && !aborted; r = r->next)
         r->rc = apply_req(c, r, &aborted);
     if (!aborted) {
@@ -417,13 +494,27 @@ static ExecStatusType next_result(conn_t *c, bool *zero_rows)
 
 /* PIPE_DONE: commit.  PIPE_HALF: a batch failed half-way (undo, re-run
  * one statement at a time).  PIPE_ERROR: a statement failed or the
- * connection dropped (undo, retry each request alone). */
-typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR } pipe_outcome_t;
+ * connection dropped (undo, retry each request alone).  PIPE_FENCED: the
+ * fence refused the group (undo, fail every request). */
+typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR, PIPE_FENCED } pipe_outcome_t;
+
+/* The fence's result in the pipeline (and the NULL that ends it). */
+static pai_err_t next_fence_result(conn_t *c)
+{
+    PGresult *res = PQgetResult(c->pg);
+    pai_err_t rc = fence_status(c, res);
+    PQclear(res);
+    if (res)
+        PQclear(PQgetResult(c->pg));
+    return rc;
+}
 
 /* Read the pipeline's results into the requests. */
 static pipe_outcome_t read_pipeline(conn_t *c, store_req_t *list)
 {
     bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
+    pai_err_t fence = c->fence_term > 0 ? next_fence_result(c) : PAI_OK;
+    error = error || fence != PAI_OK;
     for (store_req_t *r = list; r; r = r->next) {
         r->rc = PAI_OK;
         for (size_t i = 0; i < r->n; i++) {
@@ -442,6 +533,8 @@ static pipe_outcome_t read_pipeline(conn_t *c, store_req_t *list)
     }
     if (next_result(c, &zero) != PGRES_PIPELINE_SYNC)
         error = true;
+    if (fence == PAI_E_FENCED)
+        return PIPE_FENCED;
     return error ? PIPE_ERROR : half ? PIPE_HALF : PIPE_DONE;
 }
 
@@ -455,6 +548,11 @@ static void commit_pipelined(conn_t *c, store_req_t *list)
         return;
     }
     bool sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
+    char t[24], h[24];
+    const char *fv[2];
+    fence_params(c, t, h, fv);
+    if (sent && c->fence_term > 0)
+        sent = PQsendQueryParams(c->pg, SQL_FENCE, 2, NULL, fv, NULL, NULL, 0);
     for (store_req_t *r = list; r && sent; r = r->next)
         for (size_t i = 0; i < r->n && sent; i++)
             sent = send_op(c, &r->ops[i]);
@@ -473,6 +571,11 @@ static void commit_pipelined(conn_t *c, store_req_t *list)
     }
     if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         (void)conn_cmd(c, "ROLLBACK");
+    if (out == PIPE_FENCED) {
+        for (store_req_t *r = list; r; r = r->next)
+            r->rc = PAI_E_FENCED;
+        return;
+    }
     if (out == PIPE_HALF) {
         commit_sequential(c, list);
         return;
@@ -488,6 +591,8 @@ static void pg_commit_group(void *be, store_req_t *list)
     size_t ops = 0;
     for (store_req_t *r = list; r; r = r->next)
         ops += r->n;
+    st->writer.fence_term = atomic_load(&st->fence_term);
+    st->writer.fence_hold_ms = atomic_load(&st->fence_hold_ms);
     /* a bounded pipeline: its results must fit the socket buffers */
     if (ops <= PG_PIPELINE_MAX)
         commit_pipelined(&st->writer, list);
@@ -720,11 +825,36 @@ fail:
     return rc;
 }
 
+/* ---- high availability (pg_lease.c) ------------------------------------ */
+
+static pai_err_t pg_lease_acquire_op(void *be, const char *holder, const char *url, int64_t term,
+                                     int64_t lease_ms, store_lease_t *out)
+{
+    pg_store_t *st = be;
+    if (!st->lease) /* the elector's thread is the only caller */
+        st->lease = pg_lease_new(st->url, lease_ms / 3);
+    return pg_lease_acquire(st->lease, holder, url, term, lease_ms, out);
+}
+
+static pai_err_t pg_lease_release_op(void *be, const char *holder, int64_t term)
+{
+    pg_store_t *st = be;
+    return st->lease ? pg_lease_release(st->lease, holder, term) : PAI_OK;
+}
+
+static void pg_set_fence(void *be, int64_t term, int64_t hold_ms)
+{
+    pg_store_t *st = be;
+    atomic_store(&st->fence_hold_ms, hold_ms);
+    atomic_store(&st->fence_term, term);
+}
+
 static void pg_close(void *be)
 {
     pg_store_t *st = be;
     if (!st)
         return;
+    pg_lease_free(st->lease);
     for (int i = 0; i < PG_READ_POOL; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
@@ -741,4 +871,7 @@ const store_ops_t store_pg_ops = {
     .commit_group = pg_commit_group,
     .get = pg_get,
     .scan = pg_scan,
+    .lease_acquire = pg_lease_acquire_op,
+    .lease_release = pg_lease_release_op,
+    .set_fence = pg_set_fence,
 };

@@ -240,3 +240,36 @@ pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
         return PAI_E_INVALID;
     return st->ops->scan(st->be, kind, cb, ud);
 }
+
+/* ---- high availability ----------------------------------------------------- */
+
+bool store_has_lease(const store_t *st)
+{
+    return st->ops->lease_acquire != NULL;
+}
+
+pai_err_t store_lease_acquire(store_t *st, const char *holder, const char *url, int64_t term,
+                              int64_t lease_ms, store_lease_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    ASSERT_IO_ALLOWED();
+    if (!st->ops->lease_acquire)
+        return PAI_E_NOT_IMPLEMENTED;
+    if (!holder || !*holder || !url || term < 0 || lease_ms <= 0)
+        return PAI_E_INVALID;
+    return st->ops->lease_acquire(st->be, holder, url, term, lease_ms, out);
+}
+
+pai_err_t store_lease_release(store_t *st, const char *holder, int64_t term)
+{
+    ASSERT_IO_ALLOWED();
+    if (!st->ops->lease_release)
+        return PAI_E_NOT_IMPLEMENTED;
+    return st->ops->lease_release(st->be, holder, term);
+}
+
+void store_set_fence(store_t *st, int64_t term, int64_t hold_ms)
+{
+    if (st->ops->set_fence)
+        st->ops->set_fence(st->be, term, hold_ms);
+}

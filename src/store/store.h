@@ -67,6 +67,40 @@ typedef struct {
 } store_op_t;
 PAI_MUST_CHECK pai_err_t store_batch(store_t *st, const store_op_t *ops, size_t n);
 
+/* ---- high availability: leader election and fencing ---------------------
+ *
+ * PostgreSQL only (src/store/pg_lease.c has the design and the argument);
+ * SQLite answers PAI_E_NOT_IMPLEMENTED: it serves one server.  One lease
+ * per database, held by one server at a time; its term (the fencing token)
+ * grows by one at every change of holder. */
+typedef struct {
+    int64_t term;         /* the lease's term now */
+    char holder[256];     /* who holds it (or held it last) */
+    char url[512];        /* the holder's advertised URL */
+    int64_t remaining_ms; /* what is left of it, on the database's clock (<= 0: expired) */
+    bool held;            /* the caller holds it now */
+} store_lease_t;
+
+/* True when the backend elects leaders (PostgreSQL). */
+bool store_has_lease(const store_t *st);
+/* One election round on a connection of its own: renew the lease when
+ * `holder` holds it under `term` (the term stays), take it over when it
+ * expired or when `holder` held it under another term (a restart; the term
+ * grows), else leave it.  lease_ms: the lease's length from now on the
+ * database's clock; each statement is bounded by a third of it.  *out: the
+ * lease as it is after the round.  PAI_E_UNAVAILABLE when the database
+ * could not be asked (nothing is held then). */
+PAI_MUST_CHECK pai_err_t store_lease_acquire(store_t *st, const char *holder, const char *url,
+                                             int64_t term, int64_t lease_ms, store_lease_t *out);
+/* Give the lease up now (a clean shutdown), so a standby takes over at
+ * once.  The caller must have stopped acting first. */
+PAI_MUST_CHECK pai_err_t store_lease_release(store_t *st, const char *holder, int64_t term);
+/* Fence every later write: each commits only while the fence still holds
+ * `term` (the caller's term as leader), else fails with PAI_E_FENCED and
+ * leaves no trace.  hold_ms bounds how long a write transaction may sit
+ * idle holding the fence (a partitioned leader).  term 0: no fence. */
+void store_set_fence(store_t *st, int64_t term, int64_t hold_ms);
+
 /* Debug check for a lock no store I/O may happen under (the job engine's
  * mu; src/engine/engine_int.h, "Locking"): between store_io_forbid(true) and
  * store_io_forbid(false) on a thread, every store call on that thread fails

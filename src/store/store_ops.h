@@ -43,6 +43,12 @@ typedef struct store_ops {
     void (*commit_group)(void *be, store_req_t *list);
     pai_err_t (*get)(void *be, const char *kind, const char *key, char **json_out);
     pai_err_t (*scan)(void *be, const char *kind, store_scan_fn cb, void *ud);
+    /* Leader election and fencing (store.h); NULL where the backend has
+     * none (SQLite). */
+    pai_err_t (*lease_acquire)(void *be, const char *holder, const char *url, int64_t term,
+                               int64_t lease_ms, store_lease_t *out);
+    pai_err_t (*lease_release)(void *be, const char *holder, int64_t term);
+    void (*set_fence)(void *be, int64_t term, int64_t hold_ms);
 } store_ops_t;
 
 extern const store_ops_t store_sqlite_ops;

@@ -36,6 +36,8 @@ fail=0
 
 # 1. the store contract against PostgreSQL (its own "ok"/"not ok" lines)
 PAI_PG_URL=$url "$BUILD/tests/test_store_pg" || fail=1
+#    leader election and fencing (test_lease_pg)
+PAI_PG_URL=$url "$BUILD/tests/test_lease_pg" || fail=1
 
 # 2. `pai server` on PostgreSQL: black-box tests, each in a fresh database
 #    (the kill -9 restart test first), lines prefixed "pg: "

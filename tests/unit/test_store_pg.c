@@ -18,6 +18,11 @@
 #include "store_contract.h"
 #include "test.h"
 
+/* Every table and function the migrations create (pg.c migrations[]). */
+#define DROP_ALL                                                                                   \
+    "DROP TABLE IF EXISTS pai_records, pai_schema_migrations, pai_leader, pai_fence;"              \
+    "DROP FUNCTION IF EXISTS pai_fence_check"
+
 static const char *pg_url(void)
 {
     const char *u = getenv("PAI_PG_URL");
@@ -74,7 +79,7 @@ static store_t *open_url(const char *url)
 
 static store_t *contract_open(void)
 {
-    if (!side_exec("DROP TABLE IF EXISTS pai_records, pai_schema_migrations"))
+    if (!side_exec(DROP_ALL))
         return NULL;
     return open_url(pg_url());
 }
@@ -149,8 +154,8 @@ TEST(migrations_are_numbered_and_applied_once)
     st = open_url(pg_url());
     CHECK(st != NULL);
     store_close(st);
-    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 1);
-    CHECK_INT_EQ(side_count("SELECT max(version) FROM pai_schema_migrations"), 1);
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 2);
+    CHECK_INT_EQ(side_count("SELECT max(version) FROM pai_schema_migrations"), 2);
 }
 
 static void *open_main(void *p)
@@ -162,7 +167,7 @@ static void *open_main(void *p)
 
 TEST(servers_starting_together_migrate_once)
 {
-    if (!side_exec("DROP TABLE IF EXISTS pai_records, pai_schema_migrations"))
+    if (!side_exec(DROP_ALL))
         return;
     pthread_t th[4];
     store_t *st[4] = {NULL};
@@ -175,7 +180,7 @@ TEST(servers_starting_together_migrate_once)
     CHECK(st[0] && store_put(st[0], "k", "a", 0, "{}") == PAI_OK);
     for (int i = 0; i < 4; i++)
         store_close(st[i]);
-    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 1);
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 2);
 }
 
 TEST(schema_newer_than_this_binary_is_refused)
@@ -239,6 +244,6 @@ int main(void)
         return rc;
     }
     int rc2 = test_run_all_(server, ARRAY_LEN(server));
-    (void)side_exec("DROP TABLE IF EXISTS pai_records, pai_schema_migrations");
+    (void)side_exec(DROP_ALL);
     return rc || rc2;
 }

@@ -1,0 +1,234 @@
+/*
+ * pg_lease.c - leader election on PostgreSQL: the lease row and the fence
+ * (high availability, docs/architecture.md "High availability").
+ *
+ * DESIGN
+ *   - Two one-row tables (migration 2 in pg.c):
+ *       pai_leader (term, holder, url, expires_at): the lease.  Renewed by
+ *         its holder; taken over by anyone once expires_at has passed on
+ *         the DATABASE's clock (clock_timestamp()), so the servers' clocks
+ *         never matter, only the rate at which they run.
+ *       pai_fence (term): the fencing token.  Every write transaction of a
+ *         leader starts with SELECT pai_fence_check(my_term, hold_ms) (pg.c),
+ *         which takes a FOR SHARE lock on that row and raises SQLSTATE
+ *         PAI01 when the term is not its own.
+ *   - A takeover bumps the term in both tables in ONE transaction.  Its
+ *     UPDATE of pai_fence waits for every write transaction that passed the
+ *     fence under the old term (their share locks), and every later one
+ *     sees the new term and is refused.  So once the new leader's election
+ *     has committed, no write of an older term can commit any more: the new
+ *     leader reads the store (restore) after that point and sees everything
+ *     the old leader ever committed.
+ *   - A write transaction that passed the fence cannot hold the row for
+ *     ever (a partitioned old leader): pai_fence_check() sets the transaction's
+ *     idle_in_transaction_session_timeout to hold_ms, so the database ends
+ *     it when its client goes silent; the takeover's lock_timeout bounds its
+ *     own wait, and it is simply tried again.
+ *   - One dedicated connection (not the writer's, which can be busy with a
+ *     large group commit): statement_timeout, lock_timeout and
+ *     tcp_user_timeout are set from the lease so a call returns well within
+ *     the time the caller has left; connect_timeout is libpq's minimum (2 s).
+ *   - Used from one thread (the server's elector, src/server/leader.c); a
+ *     mutex keeps it safe anyway.
+ */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/pg_lease.h"
+
+struct pg_lease {
+    char *url;
+    PGconn *pg;
+    int64_t timeout_ms; /* statement and lock timeout set on pg */
+    pthread_mutex_t mu;
+};
+
+/* Take the lease when it is ours (same holder and term, not expired: a
+ * renewal, the term stays), or when it has expired, or when the holder is
+ * ourselves under another term (this server restarted: the previous
+ * process is gone, it held the same address).  Anything but a renewal
+ * bumps the term. */
+static const char *const SQL_TAKE =
+    "UPDATE pai_leader SET"
+    " term = CASE WHEN holder = $1 AND term = $3 AND expires_at > clock_timestamp()"
+    "             THEN term ELSE term + 1 END,"
+    " holder = $1, url = $2,"
+    " expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'"
+    " WHERE id = 1 AND (holder = $1 OR expires_at <= clock_timestamp())"
+    " RETURNING term";
+
+static const char *const SQL_FENCE = "UPDATE pai_fence SET term = $1 WHERE id = 1";
+
+static const char *const SQL_READ =
+    "SELECT term, holder, url,"
+    " (extract(epoch FROM (expires_at - clock_timestamp())) * 1000)::bigint"
+    " FROM pai_leader WHERE id = 1";
+
+static const char *const SQL_RELEASE = "UPDATE pai_leader SET expires_at = '-infinity'"
+                                       " WHERE id = 1 AND holder = $1 AND term = $2";
+
+static void one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = p[1] ? ' ' : '\0';
+}
+
+static void log_pg(const char *what, PGconn *pg)
+{
+    char m[512];
+    str_copy(m, pg ? PQerrorMessage(pg) : "out of memory", sizeof(m));
+    one_line(m);
+    log_warn("leader: postgres: %s: %s", what, m);
+}
+
+/* A statement with text parameters; the result, or NULL (logged) when it
+ * did not return `want`. */
+static PGresult *exec(pg_lease_t *l, const char *sql, int n, const char *const *vals,
+                      ExecStatusType want)
+{
+    PGresult *res = PQexecParams(l->pg, sql, n, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(res) == want)
+        return res;
+    log_pg(sql, l->pg);
+    PQclear(res);
+    return NULL;
+}
+
+static bool cmd(pg_lease_t *l, const char *sql)
+{
+    PGresult *res = exec(l, sql, 0, NULL, PGRES_COMMAND_OK);
+    PQclear(res);
+    return res != NULL;
+}
+
+/* Connect (again) when needed, with the timeouts set. */
+static bool lease_conn(pg_lease_t *l)
+{
+    if (l->pg && PQstatus(l->pg) == CONNECTION_OK)
+        return true;
+    PQfinish(l->pg);
+    char tcp[24];
+    snprintf(tcp, sizeof(tcp), "%lld", (long long)l->timeout_ms);
+    const char *const kw[] = {"connect_timeout",  "application_name", "client_encoding",
+                              "tcp_user_timeout", "dbname",           NULL};
+    const char *const val[] = {"2", "pai-leader", "UTF8", tcp, l->url, NULL};
+    l->pg = PQconnectdbParams(kw, val, 1);
+    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
+        log_pg("connect", l->pg);
+        PQfinish(l->pg);
+        l->pg = NULL;
+        return false;
+    }
+    const char *v[1] = {tcp};
+    PGresult *res = exec(l,
+                         "SELECT set_config('statement_timeout', $1, false),"
+                         " set_config('lock_timeout', $1, false)",
+                         1, v, PGRES_TUPLES_OK);
+    PQclear(res);
+    return res != NULL;
+}
+
+pg_lease_t *pg_lease_new(const char *url, int64_t timeout_ms)
+{
+    pg_lease_t *l = xcalloc(1, sizeof(*l));
+    l->url = xstrdup(url);
+    l->timeout_ms = timeout_ms < 100 ? 100 : timeout_ms;
+    pthread_mutex_init(&l->mu, NULL);
+    return l;
+}
+
+void pg_lease_free(pg_lease_t *l)
+{
+    if (!l)
+        return;
+    PQfinish(l->pg);
+    pthread_mutex_destroy(&l->mu);
+    free(l->url);
+    free(l);
+}
+
+static pai_err_t read_row(pg_lease_t *l, store_lease_t *out)
+{
+    PGresult *res = exec(l, SQL_READ, 0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = PAI_E_IO;
+    if (PQntuples(res) == 1 &&
+        str_to_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &out->term) == PAI_OK &&
+        str_to_i64(PQgetvalue(res, 0, 3), INT64_MIN, INT64_MAX, &out->remaining_ms) == PAI_OK) {
+        str_copy(out->holder, PQgetvalue(res, 0, 1), sizeof(out->holder));
+        str_copy(out->url, PQgetvalue(res, 0, 2), sizeof(out->url));
+        rc = PAI_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The election transaction; *took: the UPDATE matched (we hold it). */
+static pai_err_t take(pg_lease_t *l, const char *holder, const char *url, int64_t term,
+                      int64_t lease_ms, store_lease_t *out)
+{
+    char t[24], ms[24];
+    snprintf(t, sizeof(t), "%lld", (long long)term);
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    const char *vals[4] = {holder, url, t, ms};
+    if (!cmd(l, "BEGIN"))
+        return PAI_E_UNAVAILABLE;
+    PGresult *res = exec(l, SQL_TAKE, 4, vals, PGRES_TUPLES_OK);
+    bool ok = res != NULL;
+    out->held = ok && PQntuples(res) == 1;
+    int64_t now_term = 0;
+    if (out->held)
+        ok = str_to_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &now_term) == PAI_OK;
+    PQclear(res);
+    if (ok && out->held && now_term != term) {
+        /* a new term: move the fence, waiting for the old term's writes */
+        char nt[24];
+        snprintf(nt, sizeof(nt), "%lld", (long long)now_term);
+        const char *fv[1] = {nt};
+        res = exec(l, SQL_FENCE, 1, fv, PGRES_COMMAND_OK);
+        ok = res != NULL;
+        PQclear(res);
+    }
+    if (ok && read_row(l, out) != PAI_OK)
+        ok = false;
+    if (!ok || !cmd(l, "COMMIT")) {
+        if (PQstatus(l->pg) == CONNECTION_OK)
+            (void)cmd(l, "ROLLBACK");
+        out->held = false;
+        return PAI_E_UNAVAILABLE;
+    }
+    return PAI_OK;
+}
+
+pai_err_t pg_lease_acquire(pg_lease_t *l, const char *holder, const char *url, int64_t term,
+                           int64_t lease_ms, store_lease_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&l->mu);
+    pai_err_t rc = lease_conn(l) ? take(l, holder, url, term, lease_ms, out) : PAI_E_UNAVAILABLE;
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+pai_err_t pg_lease_release(pg_lease_t *l, const char *holder, int64_t term)
+{
+    char t[24];
+    snprintf(t, sizeof(t), "%lld", (long long)term);
+    const char *vals[2] = {holder, t};
+    pthread_mutex_lock(&l->mu);
+    pai_err_t rc = PAI_E_UNAVAILABLE;
+    if (lease_conn(l)) {
+        PGresult *res = exec(l, SQL_RELEASE, 2, vals, PGRES_COMMAND_OK);
+        rc = res ? PAI_OK : PAI_E_UNAVAILABLE;
+        PQclear(res);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
