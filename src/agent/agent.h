@@ -33,11 +33,12 @@ typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
     const char *ca_file; /* CA bundle that signs an https:// server's certificate; NULL: system's */
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;
-    int gpus;          /* simulated GPUs (-1: discover) */
-    int nodes;         /* nodes hosted by this process */
-    int cpus;          /* 0: the host's */
-    int64_t memory_mb; /* 0: the host's */
-    int log_port;      /* 0: any free port */
+    const char *gpu_fault_file; /* simulated GPUs' injected faults; NULL: <node dir>/gpu-faults */
+    int gpus;                   /* simulated GPUs (-1: discover) */
+    int nodes;                  /* nodes hosted by this process */
+    int cpus;                   /* 0: the host's */
+    int64_t memory_mb;          /* 0: the host's */
+    int log_port;               /* 0: any free port */
     int64_t log_max_bytes;
     int64_t wait_ms; /* long-poll hold asked of the server */
     bool hollow, discover_only;
@@ -125,7 +126,8 @@ typedef struct agent_node {
     /* the last metrics sample (metrics.c) */
     gpu_sample_t gpu_now[GPU_MAX];
     bool gpu_sampled;
-    bool healthy; /* the node's own health check, at the last sample */
+    bool healthy;     /* the node's own health check, at the last sample */
+    uint64_t gpu_bad; /* GPUs (by position) unhealthy at the last sample, logged on change */
 } agent_node_t;
 
 /* node.c */

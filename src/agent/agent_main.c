@@ -130,6 +130,11 @@ static const opt_t options[] = {
      .kind = OPT_STR,
      .offset = O(gpu_dev_dir),
      .help = "where nvidiaN device nodes live (default /dev)"},
+    {.name = "gpu-fault-file",
+     .kind = OPT_STR,
+     .offset = O(gpu_fault_file),
+     .help = "simulated GPUs: faults to inject, lines \"INDEX lost|ecc|xid N\" (default "
+             "<work-dir>/gpu-faults)"},
     {.name = "discover",
      .kind = OPT_FLAG,
      .offset = O(discover_only),

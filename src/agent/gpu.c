@@ -33,6 +33,7 @@ void gpu_simulate(gpu_set_t *out, int count, const char *model, const char *node
 {
     memset(out, 0, sizeof(*out));
     out->backend = "sim";
+    out->simulated = true;
     out->n = count < 0 ? 0 : count > GPU_MAX ? GPU_MAX : (size_t)count;
     for (size_t i = 0; i < out->n; i++) {
         gpu_info_t *g = &out->gpus[i];
@@ -72,6 +73,16 @@ typedef struct {
     unsigned gpu, memory;
 } nvml_util_t;
 
+/* nvmlEventData_t */
+typedef struct {
+    nvml_dev_t device;
+    unsigned long long type, data;
+    unsigned gpu_instance, compute_instance;
+} nvml_event_t;
+
+#define NVML_EVENT_XID_CRITICAL 0x8ull
+#define NVML_ERROR_TIMEOUT      10
+
 typedef struct {
     void *lib;
     int (*init)(void);
@@ -87,6 +98,11 @@ typedef struct {
     int (*util)(nvml_dev_t, nvml_util_t *);
     int (*temp)(nvml_dev_t, int, unsigned *);
     int (*ecc)(nvml_dev_t, int, int, unsigned long long *);
+    /* critical XID events; optional */
+    int (*ev_create)(void **);
+    int (*ev_register)(nvml_dev_t, unsigned long long, void *);
+    int (*ev_wait)(void *, nvml_event_t *, unsigned);
+    int (*ev_free)(void *);
 } nvml_t;
 
 /* Symbol table: name -> slot (tables, not code). */
@@ -109,6 +125,10 @@ static bool nvml_load(nvml_t *n)
         {.sym = "nvmlDeviceGetUtilizationRates", .slot = (void **)&n->util},
         {.sym = "nvmlDeviceGetTemperature", .slot = (void **)&n->temp},
         {.sym = "nvmlDeviceGetTotalEccErrors", .slot = (void **)&n->ecc},
+        {.sym = "nvmlEventSetCreate", .slot = (void **)&n->ev_create},
+        {.sym = "nvmlDeviceRegisterEvents", .slot = (void **)&n->ev_register},
+        {.sym = "nvmlEventSetWait_v2", .slot = (void **)&n->ev_wait},
+        {.sym = "nvmlEventSetFree", .slot = (void **)&n->ev_free},
     };
     const char *path = getenv("PAI_NVML_LIB");
     n->lib = dlopen(path && *path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -181,7 +201,51 @@ struct gpu_sampler {
     nvml_t nvml;
     size_t n;
     nvml_dev_t devs[GPU_MAX];
+    void *events; /* XID event set; NULL when the driver gives none */
+    int xid[GPU_MAX];
 };
+
+/* Register every GPU for critical XID events (best effort: a GPU that
+ * refuses, or a driver without events, is sampled without them). */
+static void xid_open(gpu_sampler_t *s)
+{
+    nvml_t *n = &s->nvml;
+    if (!n->ev_create || !n->ev_register || !n->ev_wait || !n->ev_free ||
+        n->ev_create(&s->events) != 0) {
+        s->events = NULL;
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (n->handle((unsigned)i, &s->devs[i]) == 0)
+            (void)n->ev_register(s->devs[i], NVML_EVENT_XID_CRITICAL, s->events);
+}
+
+/* XIDs that blame the application, not the GPU (the NVIDIA device
+ * plugin's list): a task's bad kernel must not take a GPU out. */
+static bool xid_is_application(unsigned long long x)
+{
+    static const unsigned long long app[] = {13, 31, 43, 45, 68, 109};
+    for (size_t i = 0; i < ARRAY_LEN(app); i++)
+        if (x == app[i])
+            return true;
+    return false;
+}
+
+/* Take the pending events without waiting; a critical XID sticks to its GPU. */
+static void xid_drain(gpu_sampler_t *s)
+{
+    nvml_event_t ev;
+    for (int k = 0; s->events && k < 64; k++) {
+        memset(&ev, 0, sizeof(ev));
+        if (s->nvml.ev_wait(s->events, &ev, 0) != 0)
+            return; /* NVML_ERROR_TIMEOUT: none pending */
+        if (!(ev.type & NVML_EVENT_XID_CRITICAL) || xid_is_application(ev.data))
+            continue;
+        for (size_t i = 0; i < s->n; i++)
+            if (s->devs[i] == ev.device)
+                s->xid[i] = ev.data > 0 && ev.data < 1000000 ? (int)ev.data : 1;
+    }
+}
 
 gpu_sampler_t *gpu_sampler_new(const gpu_set_t *set)
 {
@@ -198,6 +262,7 @@ gpu_sampler_t *gpu_sampler_new(const gpu_set_t *set)
         return NULL;
     }
     s->n = set->n;
+    xid_open(s);
     return s;
 }
 
@@ -211,6 +276,9 @@ bool gpu_sampler_read(gpu_sampler_t *s, size_t index, gpu_sample_t *out)
     unsigned long long c;
     *out = (gpu_sample_t){
         .util = -1, .mem_util = -1, .temp_c = -1, .ecc_single = -1, .ecc_double = -1};
+    xid_drain(s);
+    if (index < s->n)
+        out->xid = s->xid[index];
     /* a handle is looked up each time: a GPU that fell off the bus fails here */
     if (index >= s->n || n->handle((unsigned)index, &s->devs[index]) != 0)
         return false;
@@ -235,9 +303,32 @@ void gpu_sampler_free(gpu_sampler_t *s)
 {
     if (!s)
         return;
+    if (s->events)
+        s->nvml.ev_free(s->events);
     s->nvml.shutdown();
     dlclose(s->nvml.lib);
     free(s);
+}
+
+/* ---- injected faults (simulated GPUs) ----------------------------------- */
+
+void gpu_apply_faults(const char *text, gpu_sample_t *out, size_t n)
+{
+    char *copy = xstrdup(text ? text : ""), *save = NULL;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char kind[16] = "";
+        int idx = -1, xid = 0;
+        l[strcspn(l, "#")] = '\0';
+        if (sscanf(l, "%d %15s %d", &idx, kind, &xid) < 2 || idx < 0 || (size_t)idx >= n)
+            continue;
+        if (strcmp(kind, "lost") == 0)
+            out[idx].ok = false;
+        else if (strcmp(kind, "ecc") == 0)
+            out[idx].ecc_double = out[idx].ecc_double > 0 ? out[idx].ecc_double : 1;
+        else if (strcmp(kind, "xid") == 0)
+            out[idx].xid = xid > 0 ? xid : 79; /* 79: fallen off the bus */
+    }
+    free(copy);
 }
 
 /* ---- nvidia-smi --------------------------------------------------------- */

@@ -32,6 +32,7 @@ typedef struct {
 
 typedef struct {
     const char *backend; /* which backend answered */
+    bool simulated;      /* a simulated backend: faults can be injected */
     size_t n;
     gpu_info_t gpus[GPU_MAX];
     int topo[GPU_MAX][GPU_MAX]; /* NVML levels; valid when has_topo */
@@ -59,7 +60,22 @@ typedef struct {
     double mem_util;                /* memory-controller busy percent */
     double temp_c;                  /* core temperature */
     int64_t ecc_single, ecc_double; /* corrected / uncorrected, volatile */
+    int xid;                        /* last critical XID (NVML event), sticky; 0: none */
 } gpu_sample_t;
+
+/* A GPU is healthy when discovery found it and, once sampled, it still
+ * answers, has no uncorrectable ECC error and no critical XID. */
+static inline bool gpu_sample_healthy(const gpu_sample_t *s)
+{
+    return s->ok && s->ecc_double <= 0 && s->xid == 0;
+}
+
+/* Injected faults of simulated GPUs (tests, docs/operations.md): the
+ * fault file holds one line per faulty GPU, "INDEX lost", "INDEX ecc" or
+ * "INDEX xid N" ('#' starts a comment).  Applied to out, one sample per
+ * GPU of the set (n of them): lost -> ok false, ecc -> one uncorrected
+ * error, xid -> that XID.  Unknown lines are ignored. */
+void gpu_apply_faults(const char *text, gpu_sample_t *out, size_t n);
 
 /* A handle kept open between samples: loading NVML costs milliseconds,
  * a sample microseconds.  NULL from gpu_sampler_new when the set's backend
@@ -67,7 +83,10 @@ typedef struct {
  * omits them). */
 typedef struct gpu_sampler gpu_sampler_t;
 gpu_sampler_t *gpu_sampler_new(const gpu_set_t *set);
-/* Figures of GPU index (0 .. set->n-1) now; false when it did not answer. */
+/* Figures of GPU index (0 .. set->n-1) now; false when it did not answer.
+ * A critical XID seen since the sampler opened stays in out->xid (the GPU
+ * needs a reset: the NVIDIA device plugin's rule; XIDs that blame the
+ * application, 13 31 43 45 68 109, are not counted). */
 bool gpu_sampler_read(gpu_sampler_t *s, size_t index, gpu_sample_t *out);
 void gpu_sampler_free(gpu_sampler_t *s);
 

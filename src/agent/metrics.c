@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/log.h"
 #include "common/promtext.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
@@ -259,6 +260,44 @@ static void sample_sim_gpu(const agent_node_t *n, size_t i, int64_t wall_ms, gpu
                           .ecc_double = 0};
 }
 
+/* Simulated GPUs: the faults injected through the fault file. */
+static void sim_faults(agent_node_t *n)
+{
+    char p[1100];
+    buf_t b;
+    if (n->cfg->gpu_fault_file && *n->cfg->gpu_fault_file)
+        str_copy(p, n->cfg->gpu_fault_file, sizeof(p));
+    else
+        snprintf(p, sizeof(p), "%s/gpu-faults", n->dir);
+    buf_init(&b, 64 * 1024);
+    if (buf_read_file(&b, p) == PAI_OK)
+        gpu_apply_faults(buf_str(&b), n->gpu_now, n->gpus.n);
+    buf_free(&b);
+}
+
+/* A GPU that turned (un)healthy is logged, and reported at once (the
+ * server marks its cell bad, or good again). */
+static void health_changes(agent_node_t *n)
+{
+    uint64_t bad = 0;
+    for (size_t i = 0; n->gpu_sampled && i < n->gpus.n && i < 64; i++)
+        if (!n->gpus.gpus[i].healthy || !gpu_sample_healthy(&n->gpu_now[i]))
+            bad |= 1ull << i;
+    for (size_t i = 0; i < n->gpus.n && i < 64 && bad != n->gpu_bad; i++) {
+        const gpu_sample_t *s = &n->gpu_now[i];
+        if ((bad ^ n->gpu_bad) & (1ull << i) && (bad & (1ull << i)))
+            log_warn("node=%s gpu=%d unhealthy (%s)", n->name, n->gpus.gpus[i].index,
+                     !s->ok   ? "lost"
+                     : s->xid ? "critical XID"
+                              : "uncorrectable ECC errors");
+        else if ((bad ^ n->gpu_bad) & (1ull << i))
+            log_info("node=%s gpu=%d healthy again", n->name, n->gpus.gpus[i].index);
+    }
+    if (bad != n->gpu_bad)
+        n->dirty = true;
+    n->gpu_bad = bad;
+}
+
 void metrics_sample(agent_node_t *n, gpu_sampler_t *s, int64_t mono_ms, int64_t wall_ms)
 {
     struct statvfs vfs;
@@ -269,7 +308,10 @@ void metrics_sample(agent_node_t *n, gpu_sampler_t *s, int64_t mono_ms, int64_t 
         else
             sample_sim_gpu(n, i, wall_ms, &n->gpu_now[i]);
     }
-    n->gpu_sampled = n->gpus.n > 0 && (s || strcmp(n->gpus.backend, "sim") == 0);
+    if (!s && n->gpus.simulated)
+        sim_faults(n);
+    n->gpu_sampled = n->gpus.n > 0 && (s || n->gpus.simulated);
+    health_changes(n);
     for (size_t i = 0; i < n->ntasks; i++)
         sample_task(n, n->tasks[i], mono_ms);
 }
@@ -406,7 +448,8 @@ static const family_t gpu_families[] = {
     [G_SMI_MEM] = {"nvidiasmi_utilization_memory", "gpu memory utilization of card"},
     [G_TEMP] = {"nvidiasmi_temperature", "gpu temperature of card"},
     [G_HEALTHY] = {"pai_agent_gpu_healthy",
-                   "1 when the GPU answered the last sample, 0 when it is lost"},
+                   "1 when the GPU is healthy (answers, no uncorrectable ECC error or critical "
+                   "XID), else 0"},
 };
 
 static double gpu_value(const gpu_sample_t *s, int f)
@@ -421,7 +464,7 @@ static double gpu_value(const gpu_sample_t *s, int f)
     case G_TEMP:
         return s->temp_c;
     default:
-        return s->ok;
+        return gpu_sample_healthy(s);
     }
 }
 

@@ -220,11 +220,11 @@ void node_free(agent_node_t *n)
 /* ---- the sync message --------------------------------------------------- */
 
 /* A GPU is healthy when discovery found it and, once sampled, it still
- * answers NVML and reports no uncorrectable ECC error (docs/monitoring.md). */
+ * answers NVML and reports no uncorrectable ECC error or critical XID
+ * (docs/monitoring.md); the server marks an unhealthy one's cell bad. */
 static bool gpu_healthy_now(const agent_node_t *n, size_t i)
 {
-    const gpu_sample_t *s = &n->gpu_now[i];
-    return n->gpus.gpus[i].healthy && (!n->gpu_sampled || (s->ok && s->ecc_double <= 0));
+    return n->gpus.gpus[i].healthy && (!n->gpu_sampled || gpu_sample_healthy(&n->gpu_now[i]));
 }
 
 /* Node health: load, free disk under the work dir, GPUs that answer. */

@@ -76,6 +76,9 @@ static const char *node_ready(const json_t *n)
     const char *flat = cli_jstr(n, "state");
     if (*flat)
         return flat;
+    /* pai: a bad GPU makes the node's cell bad (no new work) */
+    if (json_array_size(json_object_get(json_object_get(n, "pai"), "badGpus")) > 0)
+        return "BadGPU";
     size_t i;
     json_t *cond;
     json_array_foreach(json_object_get(json_object_get(n, "status"), "conditions"), i, cond)

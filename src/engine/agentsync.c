@@ -59,6 +59,24 @@ static void set_str(char **dst, const char *s)
     }
 }
 
+/* GPUs that turned bad or good again (the agent's per-GPU "healthy"):
+ * logged here; the node's cell follows in the scheduler (engine_sched_node:
+ * HiveD's rule, a cell is bad when any cell inside it is, so no new work
+ * lands on the node; running tasks are left running, as HiveD leaves the
+ * pods of a bad cell, and fail on their own if the GPU is gone). */
+static void gpu_health_changed(const engine_node_t *n, uint64_t bad)
+{
+    for (int g = 0; g < 64; g++) {
+        uint64_t m = 1ull << g;
+        if ((bad & m) && !(n->bad_gpus & m))
+            log_warn("node=%s gpu=%d unhealthy: the node's cell is bad in the scheduler (no "
+                     "new work), running tasks keep running",
+                     n->name, g);
+        else if (!(bad & m) && (n->bad_gpus & m))
+            log_info("node=%s gpu=%d healthy again", n->name, g);
+    }
+}
+
 /* Step 1.  Returns the node; a new, changed or returning one goes to the
  * scheduler.  gpus (taken) is the node's GPU list as stored, NULL when the
  * agent sent none. */
@@ -69,11 +87,18 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
     engine_node_t *n = nodes_get(j->nodes, an->name, &created);
     bool changed = created || n->state == NODE_LOST;
     const char *addr = an->address, *model = an->gpu_model;
+    uint64_t bad = 0;
+    for (size_t i = 0; i < an->ngpus; i++)
+        if (!an->gpus[i].healthy && an->gpus[i].index >= 0 && an->gpus[i].index < 64)
+            bad |= 1ull << an->gpus[i].index;
+    if (bad != n->bad_gpus)
+        gpu_health_changed(n, bad);
     if ((int)an->ngpus != n->ngpus || an->cpus != n->cpus || an->memory_mb != n->memory_mb ||
-        (addr && (!n->address || strcmp(addr, n->address) != 0)) ||
+        bad != n->bad_gpus || (addr && (!n->address || strcmp(addr, n->address) != 0)) ||
         (model && (!n->gpu_model || strcmp(model, n->gpu_model) != 0)))
         changed = true;
     n->ngpus = (int)an->ngpus;
+    n->bad_gpus = bad;
     n->cpus = an->cpus;
     n->memory_mb = an->memory_mb;
     set_str(&n->address, addr);

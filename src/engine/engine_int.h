@@ -249,7 +249,11 @@ int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t no
 sched_opts_t engine_sched_opts(const engine_t *j);
 /* sched_opts_t.on_violation (ctx: the engine, mu held): log and count one. */
 void engine_sched_violation(void *ctx, const char *event, const char *job, const char *what);
-/* The scheduler's view of a registered node. */
+/* The GPUs a stored or reported GPU list marks "healthy": false, as a mask
+ * of their indices. */
+uint64_t engine_bad_gpus(const json_t *gpus);
+/* The scheduler's view of a registered node (unhealthy when lost or when
+ * one of its GPUs is bad). */
 sched_node_t engine_sched_node(const engine_node_t *n);
 
 #endif

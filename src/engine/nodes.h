@@ -34,6 +34,9 @@ typedef struct engine_node {
     bool hollow;
     bool dirty;   /* record to persist */
     json_t *gpus; /* as the agent reported them */
+    /* GPUs (by index) the agent reports unhealthy (lost, uncorrectable ECC,
+     * critical XID): the node's cell is bad in the scheduler meanwhile */
+    uint64_t bad_gpus;
     engine_node_state_t state;
     int64_t last_seen_ms; /* monotonic */
     uint64_t seq;         /* desired-state sequence */

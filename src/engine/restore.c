@@ -42,6 +42,7 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     n->memory_mb = json_integer_value(json_object_get(rec, "memory_mb"));
     n->gpus = json_incref(json_object_get(rec, "gpus"));
     n->ngpus = (int)json_array_size(n->gpus);
+    n->bad_gpus = engine_bad_gpus(n->gpus);
     nodecred_decode(json_object_get(rec, "cred"), &n->cred);
     n->last_seen_ms = engine_mono_ms(j);
     engine_node_to_sched(j, n);
@@ -50,6 +51,22 @@ static int restore_node(void *ud, const char *key, int64_t seq, const char *text
     return 0;
 }
 
+uint64_t engine_bad_gpus(const json_t *gpus)
+{
+    uint64_t bad = 0;
+    size_t i;
+    json_t *g;
+    json_array_foreach(gpus, i, g)
+    {
+        json_int_t idx = json_integer_value(json_object_get(g, "index"));
+        if (json_is_false(json_object_get(g, "healthy")) && idx >= 0 && idx < 64)
+            bad |= 1ull << idx;
+    }
+    return bad;
+}
+
+/* A node is healthy for the scheduler while its agent syncs and none of its
+ * GPUs is reported bad (HiveD: a cell with a bad cell inside is bad). */
 sched_node_t engine_sched_node(const engine_node_t *n)
 {
     sched_node_t sn = {n->name,
@@ -58,7 +75,7 @@ sched_node_t engine_sched_node(const engine_node_t *n)
                        n->gpu_model,
                        n->cpus,
                        n->memory_mb,
-                       n->state == NODE_HEALTHY,
+                       n->state == NODE_HEALTHY && n->bad_gpus == 0,
                        0};
     return sn;
 }

@@ -116,9 +116,14 @@ json_t *engine_nodes_json(engine_t *j)
             }
         char mem[32];
         snprintf(mem, sizeof mem, "%lldMi", (long long)n->memory_mb);
+        json_t *bad = json_array();
+        for (int g = 0; g < 64; g++)
+            if (n->bad_gpus & (1ull << g))
+                json_array_append_new(bad, json_integer(g));
         json_array_append_new(
             items,
-            xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si ss}} s{si}}",
+            xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si ss}} "
+                       "s{si so sb}}",
                        "metadata", "name", n->name, "labels", "pai/sku",
                        n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses",
                        "type", "InternalIP", "address", n->address ? n->address : "", "capacity",
@@ -126,7 +131,8 @@ json_t *engine_nodes_json(engine_t *j)
                        "type", "Ready", "status", n->state == NODE_HEALTHY ? "True" : "False",
                        "nodeInfo", "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
                        n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "credential",
-                       nodecred_state_name(&n->cred), "pai", "usedGpus", used));
+                       nodecred_state_name(&n->cred), "pai", "usedGpus", used, "badGpus", bad,
+                       "schedulable", n->state == NODE_HEALTHY && n->bad_gpus == 0));
     }
     engine_unlock(j);
     free(st);
@@ -206,6 +212,25 @@ static void nodes_by_state(engine_t *j, buf_t *out)
     prom_sample(out, "pai_nodes", "state=\"lost\"", (double)n[NODE_LOST]);
 }
 
+/* GPUs the agents report bad (lost, uncorrectable ECC, critical XID):
+ * their nodes' cells are bad in the scheduler until they recover. */
+static void bad_gpus(engine_t *j, buf_t *out)
+{
+    prom_family(out, "pai_node_gpu_bad", "gauge",
+                "1 for a GPU its agent reports unhealthy (its node's cell is bad: no new work).");
+    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
+        const engine_node_t *n = nodes_at(j->nodes, k);
+        for (int g = 0; n->bad_gpus && g < 64; g++) {
+            if (!(n->bad_gpus & (1ull << g)))
+                continue;
+            char name[2 * PAI_MAX_NAME + 8], labels[2 * PAI_MAX_NAME + 64];
+            prom_escape(name, sizeof name, n->name);
+            snprintf(labels, sizeof labels, "node=\"%s\",minor_number=\"%d\"", name, g);
+            prom_sample(out, "pai_node_gpu_bad", labels, 1);
+        }
+    }
+}
+
 static void gpus_by_vc(engine_t *j, buf_t *out)
 {
     sched_vc_status_t *rows = xcalloc(MAX_VC_ROWS, sizeof(*rows));
@@ -273,6 +298,7 @@ void engine_metrics(void *ud, buf_t *out)
     engine_lock(j);
     engine_by_state(j, out);
     nodes_by_state(j, out);
+    bad_gpus(j, out);
     gpus_by_vc(j, out);
     sched_latency(j, out);
     prom_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");

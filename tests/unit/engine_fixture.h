@@ -46,6 +46,7 @@ typedef struct {
     json_t *desired; /* attempt ids of the last desired set */
     int util;        /* utilization every GPU reports, when has_util */
     bool has_util;
+    uint64_t bad; /* GPUs (by index) reported unhealthy */
 } agent_t;
 
 static inline int64_t fake_now(void *ud)
@@ -203,7 +204,7 @@ static inline json_t *node_json(const agent_t *a)
     json_t *gpus = json_array();
     for (int g = 0; g < a->ngpus; g++) {
         json_t *o = json_pack("{si ss ss si sb}", "index", g, "uuid", "GPU-sim", "model", "sim",
-                              "memory_mb", 16384, "healthy", 1);
+                              "memory_mb", 16384, "healthy", !(a->bad & (1ull << g)));
         if (a->has_util)
             json_object_set_new(o, "utilization", json_integer(a->util));
         json_array_append_new(gpus, o);

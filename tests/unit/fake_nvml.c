@@ -135,3 +135,50 @@ int nvmlDeviceGetTotalEccErrors(void *dev, int type, int counter, unsigned long 
     *count = type == 0 ? (unsigned long long)index_of(dev) : 0;
     return 0;
 }
+
+/* XID events: FAKE_NVML_XID="i:x" delivers one critical XID x on GPU i,
+ * once per event set (the first wait after registration). */
+typedef struct {
+    void *device;
+    unsigned long long type, data;
+    unsigned gpu_instance, compute_instance;
+} fake_event_t;
+
+int nvmlEventSetCreate(void **set);
+int nvmlDeviceRegisterEvents(void *dev, unsigned long long types, void *set);
+int nvmlEventSetWait_v2(void *set, fake_event_t *data, unsigned timeout_ms);
+int nvmlEventSetFree(void *set);
+
+int nvmlEventSetCreate(void **set)
+{
+    *set = calloc(1, sizeof(int));
+    return *set ? 0 : 3;
+}
+
+int nvmlDeviceRegisterEvents(void *dev, unsigned long long types, void *set)
+{
+    (void)dev;
+    return types == 0x8ull && set ? 0 : 2;
+}
+
+int nvmlEventSetWait_v2(void *set, fake_event_t *data, unsigned timeout_ms)
+{
+    int *delivered = set;
+    const char *v = getenv("FAKE_NVML_XID");
+    unsigned idx, xid;
+    (void)timeout_ms;
+    if (*delivered || !v || sscanf(v, "%u:%u", &idx, &xid) != 2 || idx >= 2)
+        return 10; /* NVML_ERROR_TIMEOUT */
+    *delivered = 1;
+    memset(data, 0, sizeof(*data));
+    data->device = (void *)(uintptr_t)(idx + 1);
+    data->type = 0x8ull;
+    data->data = xid;
+    return 0;
+}
+
+int nvmlEventSetFree(void *set)
+{
+    free(set);
+    return 0;
+}

@@ -333,6 +333,18 @@ TEST(nvml_sampler_reads_utilization_temperature_ecc_and_loss)
     CHECK(s && !gpu_sampler_read(s, 7, &x));
     unsetenv("FAKE_NVML_LOST");
     gpu_sampler_free(s);
+    /* a critical XID sticks to its GPU; an application's XID (13) does not count */
+    setenv("FAKE_NVML_XID", "0:13", 1);
+    s = gpu_sampler_new(&g);
+    CHECK(s && gpu_sampler_read(s, 0, &x) && x.xid == 0 && gpu_sample_healthy(&x));
+    gpu_sampler_free(s);
+    setenv("FAKE_NVML_XID", "1:79", 1);
+    s = gpu_sampler_new(&g);
+    CHECK(s && gpu_sampler_read(s, 0, &x) && x.xid == 0);
+    CHECK(s && gpu_sampler_read(s, 1, &x) && x.xid == 79 && !gpu_sample_healthy(&x));
+    CHECK(s && gpu_sampler_read(s, 1, &x) && x.xid == 79); /* until the agent restarts */
+    unsetenv("FAKE_NVML_XID");
+    gpu_sampler_free(s);
     gpu_set_t sim;
     gpu_simulate(&sim, 2, "A100", "n");
     CHECK(gpu_sampler_new(&sim) == NULL); /* the agent computes simulated figures */
@@ -404,9 +416,51 @@ TEST(cgroup_stats_read_v2_and_v1_files)
     free(rm);
 }
 
+TEST(injected_faults_make_simulated_gpus_unhealthy_and_recover)
+{
+    gpu_sample_t s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = (gpu_sample_t){.ok = true};
+    gpu_apply_faults("# drill\n1 lost\n2 ecc\n3 xid 48\n9 lost\nx ecc\n0 bogus\n", s, 4);
+    CHECK(gpu_sample_healthy(&s[0]));
+    CHECK(!s[1].ok && s[2].ecc_double == 1 && s[3].xid == 48);
+    CHECK(!gpu_sample_healthy(&s[1]) && !gpu_sample_healthy(&s[2]) && !gpu_sample_healthy(&s[3]));
+    /* the agent: a fault file in the node's dir, reported in the sync, then cleared */
+    char dir[] = "/tmp/pai-test-fault-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    agent_cfg_t cfg = hollow_cfg(4);
+    cfg.work_dir = dir;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "f1", runtime_find("hollow"), "http://x") == PAI_OK);
+    put(dir, "gpu-faults", "2 xid 79\n");
+    n.dirty = false;
+    metrics_sample(&n, NULL, time_mono_ms(), 0);
+    CHECK(n.dirty && n.gpu_bad == 4);
+    json_t *req = node_sync_request(&n);
+    json_t *g = json_object_get(json_object_get(req, "node"), "gpus");
+    CHECK(json_is_false(json_object_get(json_array_get(g, 2), "healthy")));
+    CHECK(json_is_true(json_object_get(json_array_get(g, 3), "healthy")));
+    json_decref(req);
+    agent_node_t *nodes[] = {&n};
+    char *text = format(nodes, 1);
+    bool found;
+    CHECK(value_of(text, "pai_agent_gpu_healthy{minor_number=\"2\"} ", &found) == 0 && found);
+    CHECK(value_of(text, "pai_agent_gpu_healthy{minor_number=\"1\"} ", &found) == 1 && found);
+    free(text);
+    put(dir, "gpu-faults", "");
+    n.dirty = false;
+    metrics_sample(&n, NULL, time_mono_ms(), 0);
+    CHECK(n.dirty && n.gpu_bad == 0);
+    node_free(&n);
+    char *rm = str_printf("rm -rf %s", dir);
+    CHECK(system(rm) == 0);
+    free(rm);
+}
+
 RUN_TESTS(exposition_has_openpai_names_labels_and_help, every_series_follows_its_help_and_type_once,
           task_figures_cpu_rate_memory_percent_and_cpu_seconds,
           simulated_load_is_declared_in_command_or_env, a_lost_gpu_has_no_utilization_series,
           several_nodes_in_one_agent_are_told_apart_by_node_name,
           nvml_sampler_reads_utilization_temperature_ecc_and_loss,
+          injected_faults_make_simulated_gpus_unhealthy_and_recover,
           cgroup_stats_read_v2_and_v1_files)

@@ -345,9 +345,82 @@ TEST(job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
     rig_close(&r);
 }
 
+/* ---------------------------------------------------------------- GPU health */
+
+static json_t *node_view(rig_t *r, const char *name)
+{
+    json_t *all = engine_nodes_json(r->e), *found = NULL, *n;
+    size_t i;
+    json_array_foreach(json_object_get(all, "items"), i, n)
+    {
+        if (strcmp(json_string_value(json_object_get(json_object_get(n, "metadata"), "name")),
+                   name) == 0)
+            found = json_incref(json_object_get(n, "pai"));
+    }
+    json_decref(all);
+    return found ? found : json_object();
+}
+
+static char *metrics_text(rig_t *r)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    engine_metrics(r->e, &b);
+    return buf_take(&b);
+}
+
+/* A GPU the agent reports unhealthy makes its node's cell bad (HiveD: a cell
+ * with a bad cell inside is bad): no new work lands there, the running task
+ * keeps running, the views and metrics show the GPU; healthy again when the
+ * agent says so, and the waiting job is placed.  Kept across a restart. */
+TEST(bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    char *id = submit_running(&r, &a, "first", 0);
+    a.bad = 2; /* GPU 1, the free one, goes bad */
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    json_t *v = node_view(&r, "node-1");
+    CHECK(json_integer_value(json_array_get(json_object_get(v, "badGpus"), 0)) == 1);
+    CHECK(json_is_false(json_object_get(v, "schedulable")));
+    json_decref(v);
+    char *m = metrics_text(&r);
+    CHECK(strstr(m, "pai_node_gpu_bad{node=\"node-1\",minor_number=\"1\"} 1\n") != NULL);
+    CHECK(strstr(m, "pai_cluster_gpus{use=\"unhealthy\"} 2\n") != NULL);
+    free(m);
+    CHECK(submit(&r, "second", 1, 0));
+    tick(&r);
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(strcmp(state_of(&r, "alice~first"), "RUNNING") == 0);
+    CHECK(strcmp(state_of(&r, "alice~second"), "WAITING") == 0);
+    CHECK(ndesired(&a) == 1); /* the running task is left alone */
+    /* a restart reads the bad GPU back from the node's record */
+    CHECK(rig_restart(&r));
+    v = node_view(&r, "node-1");
+    CHECK(json_array_size(json_object_get(v, "badGpus")) == 1);
+    json_decref(v);
+    a.bad = 0;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    tick(&r);
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    CHECK(strcmp(state_of(&r, "alice~second"), "RUNNING") == 0);
+    v = node_view(&r, "node-1");
+    CHECK(json_array_size(json_object_get(v, "badGpus")) == 0);
+    CHECK(json_is_true(json_object_get(v, "schedulable")));
+    json_decref(v);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
           within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
           scheduler_invariant_violations_are_counted_in_the_engine,
           usage_span_is_clipped_to_the_period,
           usage_held_versus_used_counts_syncs_and_survives_a_restart,
-          job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
+          job_whose_gpus_stay_idle_is_flagged_until_they_are_used,
+          bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)

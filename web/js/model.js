@@ -31,8 +31,10 @@ function fromKube(n) {
     gpuUsed: Number(n.pai?.usedGpus ?? 0),
     gpuModel: labels['pai/sku'] ?? '',
     virtualCluster: labels['pai/vc'] ?? '',
-    state: ready ? (ready.status === 'True' ? 'ready' : 'not ready') : 'unknown',
-    healthy: ready?.status === 'True',
+    state: ready ? (ready.status !== 'True' ? 'not ready'
+      : n.pai?.badGpus?.length ? `bad GPU ${n.pai.badGpus.join(',')}` : 'ready') : 'unknown',
+    healthy: ready?.status === 'True' && !n.pai?.badGpus?.length,
+    badGpus: n.pai?.badGpus ?? [],
     cpu: st.capacity?.cpu,
     memory: st.capacity?.memory,
     tasks: n.pai?.tasks ?? st.nodeInfo?.tasks,
