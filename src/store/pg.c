@@ -85,7 +85,7 @@ static const char *const migrations[] = {
     " END $f$;",
 };
 
-enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q__COUNT };
+enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q_SCAN_RANGE, Q_SCAN_ALL, Q__COUNT };
 static const struct {
     const char *name;
     int nparams;
@@ -99,8 +99,14 @@ static const struct {
                   "INSERT INTO pai_records (kind, key, seq, json) VALUES ($1, $2, $3, $4)"
                   " ON CONFLICT (kind, key) DO NOTHING"},
     [Q_DEL] = {"pai_del", 2, "DELETE FROM pai_records WHERE kind = $1 AND key = $2"},
+    /* scans: kind, key, seq, json (store_range_t) */
     [Q_SCAN] = {"pai_scan", 1,
-                "SELECT key, seq, json FROM pai_records WHERE kind = $1 ORDER BY seq, key"},
+                "SELECT kind, key, seq, json FROM pai_records WHERE kind = $1 ORDER BY seq, key"},
+    [Q_SCAN_RANGE] = {"pai_scan_range", 3,
+                      "SELECT kind, key, seq, json FROM pai_records WHERE kind = $1"
+                      " AND key >= $2 AND key < $3 ORDER BY key"},
+    [Q_SCAN_ALL] = {"pai_scan_all", 0,
+                    "SELECT kind, key, seq, json FROM pai_records ORDER BY kind, key"},
 };
 
 typedef struct {
@@ -715,8 +721,8 @@ static pai_err_t pg_get(void *be, const char *kind, const char *key, char **json
 
 /* Read the streamed rows of a started scan; drains the rest after a stop.
  * *rows counts the rows handed to cb. */
-static pai_err_t scan_rows(conn_t *c, const char *kind, store_scan_fn cb, void *ud, long *rows,
-                           int attempt)
+static pai_err_t scan_rows(conn_t *c, const store_range_t *q, store_scan_all_fn cb, void *ud,
+                           long *rows, int attempt)
 {
     pai_err_t rc = PAI_OK;
     bool stopped = false;
@@ -726,14 +732,16 @@ static pai_err_t scan_rows(conn_t *c, const char *kind, store_scan_fn cb, void *
         if (s == PGRES_SINGLE_TUPLE && !stopped && rc == PAI_OK) {
             int64_t seq = 0;
             (*rows)++;
-            if (str_to_i64(PQgetvalue(res, 0, 1), INT64_MIN, INT64_MAX, &seq) != PAI_OK)
+            if (str_to_i64(PQgetvalue(res, 0, 2), INT64_MIN, INT64_MAX, &seq) != PAI_OK)
                 rc = PAI_E_IO;
-            else if (cb(ud, PQgetvalue(res, 0, 0), seq, PQgetvalue(res, 0, 2)))
+            else if (cb(ud, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), seq,
+                        PQgetvalue(res, 0, 3)))
                 stopped = true;
         } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK) {
             char m[512];
             if (*rows > 0 || !read_retryable(c, attempt))
-                log_error("store: postgres: scan %s: %s", kind, pg_msg(c->pg, m, sizeof(m)));
+                log_error("store: postgres: scan %s: %s", q->kind ? q->kind : "(all)",
+                          pg_msg(c->pg, m, sizeof(m)));
             rc = PAI_E_IO;
         }
         PQclear(res);
@@ -741,21 +749,24 @@ static pai_err_t scan_rows(conn_t *c, const char *kind, store_scan_fn cb, void *
     return rc;
 }
 
-static pai_err_t scan_once(conn_t *c, const char *kind, store_scan_fn cb, void *ud, long *rows,
-                           int attempt)
+static pai_err_t scan_once(conn_t *c, const store_range_t *q, store_scan_all_fn cb, void *ud,
+                           long *rows, int attempt)
 {
-    const char *vals[1] = {kind};
-    if (!PQsendQueryPrepared(c->pg, queries[Q_SCAN].name, 1, vals, NULL, NULL, 0)) {
+    int which = !q->kind ? Q_SCAN_ALL : q->lo ? Q_SCAN_RANGE : Q_SCAN;
+    const char *vals[3] = {q->kind, q->lo, q->hi};
+    if (!PQsendQueryPrepared(c->pg, queries[which].name, queries[which].nparams, vals, NULL, NULL,
+                             0)) {
         char m[512];
         if (!read_retryable(c, attempt))
-            log_error("store: postgres: scan %s: %s", kind, pg_msg(c->pg, m, sizeof(m)));
+            log_error("store: postgres: scan %s: %s", q->kind ? q->kind : "(all)",
+                      pg_msg(c->pg, m, sizeof(m)));
         return PAI_E_IO;
     }
     (void)PQsetSingleRowMode(c->pg);
-    return scan_rows(c, kind, cb, ud, rows, attempt);
+    return scan_rows(c, q, cb, ud, rows, attempt);
 }
 
-static pai_err_t pg_scan(void *be, const char *kind, store_scan_fn cb, void *ud)
+static pai_err_t pg_scan(void *be, const store_range_t *q, store_scan_all_fn cb, void *ud)
 {
     pg_store_t *st = be;
     conn_t temp, *c;
@@ -763,10 +774,10 @@ static pai_err_t pg_scan(void *be, const char *kind, store_scan_fn cb, void *ud)
     long rows = 0;
     if (!(c = reader_get(st, &temp, &slot)))
         return PAI_E_UNAVAILABLE;
-    pai_err_t rc = scan_once(c, kind, cb, ud, &rows, 0);
+    pai_err_t rc = scan_once(c, q, cb, ud, &rows, 0);
     /* retry only when the caller has seen nothing yet */
     if (rc == PAI_E_IO && rows == 0 && read_retryable(c, 0))
-        rc = conn_ensure(c) ? scan_once(c, kind, cb, ud, &rows, 1) : PAI_E_UNAVAILABLE;
+        rc = conn_ensure(c) ? scan_once(c, q, cb, ud, &rows, 1) : PAI_E_UNAVAILABLE;
     reader_put(st, c, slot);
     return rc;
 }

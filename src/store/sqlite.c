@@ -39,13 +39,17 @@ static const char *const migrations[] = {
     "CREATE INDEX records_scan ON records (kind, seq, key);",
 };
 
-enum { SQL_GET, SQL_PUT, SQL_INSERT, SQL_DEL, SQL_SCAN, SQL__COUNT };
+enum { SQL_GET, SQL_PUT, SQL_INSERT, SQL_DEL, SQL_SCAN, SQL_SCAN_RANGE, SQL_SCAN_ALL, SQL__COUNT };
 static const char *const sql_text[SQL__COUNT] = {
     [SQL_GET] = "SELECT json FROM records WHERE kind = ?1 AND key = ?2",
     [SQL_PUT] = "INSERT OR REPLACE INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
     [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
     [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
-    [SQL_SCAN] = "SELECT key, seq, json FROM records WHERE kind = ?1 ORDER BY seq, key",
+    /* scans: kind, key, seq, json (store_range_t) */
+    [SQL_SCAN] = "SELECT kind, key, seq, json FROM records WHERE kind = ?1 ORDER BY seq, key",
+    [SQL_SCAN_RANGE] = "SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
+                       " AND key < ?3 ORDER BY key",
+    [SQL_SCAN_ALL] = "SELECT kind, key, seq, json FROM records ORDER BY kind, key",
 };
 
 typedef struct {
@@ -268,25 +272,33 @@ static pai_err_t sq_get(void *be, const char *kind, const char *key, char **json
     return rc;
 }
 
-static pai_err_t sq_scan(void *be, const char *kind, store_scan_fn cb, void *ud)
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(s, i);
+    return t ? t : "";
+}
+
+static pai_err_t sq_scan(void *be, const store_range_t *q, store_scan_all_fn cb, void *ud)
 {
     sqlite_store_t *st = be;
     conn_t temp, *c;
     int slot;
     if (!(c = reader_get(st, &temp, &slot)))
         return PAI_E_IO;
-    sqlite3_stmt *s = c->st[SQL_SCAN];
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_stmt *s = c->st[!q->kind ? SQL_SCAN_ALL : q->lo ? SQL_SCAN_RANGE : SQL_SCAN];
+    if (q->kind)
+        sqlite3_bind_text(s, 1, q->kind, -1, SQLITE_STATIC);
+    if (q->kind && q->lo) {
+        sqlite3_bind_text(s, 2, q->lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, q->hi, -1, SQLITE_STATIC);
+    }
     pai_err_t rc = PAI_OK;
     int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(s, 0);
-        const char *json = (const char *)sqlite3_column_text(s, 2);
-        if (cb(ud, key ? key : "", sqlite3_column_int64(s, 1), json ? json : ""))
+    while ((r = sqlite3_step(s)) == SQLITE_ROW)
+        if (cb(ud, col_text(s, 0), col_text(s, 1), sqlite3_column_int64(s, 2), col_text(s, 3)))
             break;
-    }
     if (r != SQLITE_ROW && r != SQLITE_DONE) {
-        log_error("store: scan %s: %s", kind, sqlite3_errmsg(c->db));
+        log_error("store: scan %s: %s", q->kind ? q->kind : "(all)", sqlite3_errmsg(c->db));
         rc = PAI_E_IO;
     }
     sqlite3_reset(s);

@@ -233,12 +233,57 @@ pai_err_t store_get(store_t *st, const char *kind, const char *key, char **json_
     return st->ops->get(st->be, kind, key, json_out);
 }
 
+/* store_scan's callback behind the backends' one row callback. */
+typedef struct {
+    store_scan_fn cb;
+    void *ud;
+} scan_adapter_t;
+
+static int scan_adapt(void *ud, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    const scan_adapter_t *a = ud;
+    (void)kind;
+    return a->cb(a->ud, key, seq, json);
+}
+
 pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud)
 {
     ASSERT_IO_ALLOWED();
     if (!kind || !cb)
         return PAI_E_INVALID;
-    return st->ops->scan(st->be, kind, cb, ud);
+    scan_adapter_t a = {cb, ud};
+    store_range_t q = {.kind = kind};
+    return st->ops->scan(st->be, &q, scan_adapt, &a);
+}
+
+pai_err_t store_scan_prefix(store_t *st, const char *kind, const char *prefix, store_scan_fn cb,
+                            void *ud)
+{
+    ASSERT_IO_ALLOWED();
+    size_t n = prefix ? strlen(prefix) : 0;
+    /* the keys in [prefix, prefix with its last byte + 1) */
+    if (!kind || !cb || n == 0 || n >= 1024 || (unsigned char)prefix[n - 1] >= 0x7f)
+        return PAI_E_INVALID;
+    char hi[1024];
+    memcpy(hi, prefix, n + 1);
+    hi[n - 1]++;
+    scan_adapter_t a = {cb, ud};
+    store_range_t q = {.kind = kind, .lo = prefix, .hi = hi};
+    return st->ops->scan(st->be, &q, scan_adapt, &a);
+}
+
+pai_err_t store_scan_all(store_t *st, store_scan_all_fn cb, void *ud)
+{
+    ASSERT_IO_ALLOWED();
+    if (!cb)
+        return PAI_E_INVALID;
+    store_range_t q = {0};
+    return st->ops->scan(st->be, &q, cb, ud);
+}
+
+const char *store_backend(const store_t *st)
+{
+    return st->ops->name;
 }
 
 /* ---- high availability ----------------------------------------------------- */

@@ -55,6 +55,19 @@ PAI_MUST_CHECK pai_err_t store_del(store_t *st, const char *kind, const char *ke
  * cb returns non-zero. */
 typedef int (*store_scan_fn)(void *ud, const char *key, int64_t seq, const char *json);
 PAI_MUST_CHECK pai_err_t store_scan(store_t *st, const char *kind, store_scan_fn cb, void *ud);
+/* Calls cb for every record of kind whose key starts with prefix (not
+ * empty), in key order (bytewise); stops early when cb returns non-zero.
+ * E.g. a job's events: prefix "alice~train1/". */
+PAI_MUST_CHECK pai_err_t store_scan_prefix(store_t *st, const char *kind, const char *prefix,
+                                           store_scan_fn cb, void *ud);
+/* Calls cb for every record of every kind, in (kind, key) order; stops
+ * early when cb returns non-zero.  For copying or counting a whole store
+ * (`pai store migrate`). */
+typedef int (*store_scan_all_fn)(void *ud, const char *kind, const char *key, int64_t seq,
+                                 const char *json);
+PAI_MUST_CHECK pai_err_t store_scan_all(store_t *st, store_scan_all_fn cb, void *ud);
+/* The backend's name: "sqlite" or "postgres". */
+const char *store_backend(const store_t *st);
 
 /* Several changes in one atomic, durable transaction. */
 typedef enum { STORE_OP_PUT, STORE_OP_INSERT, STORE_OP_DEL } store_op_kind_t;

@@ -31,6 +31,14 @@ typedef struct store_req {
     struct store_req *next; /* the group, in queue order */
 } store_req_t;
 
+/* What a scan reads: every record of kind in (seq, key) order; with
+ * prefix, only keys in [lo, hi) in key order; with kind NULL, every record
+ * in (kind, key) order. */
+typedef struct {
+    const char *kind;
+    const char *lo, *hi;
+} store_range_t;
+
 typedef struct store_ops {
     const char *name;
     /* url is the full URL as given to store_open. */
@@ -42,7 +50,7 @@ typedef struct store_ops {
      * its neighbours.  Returns when every PAI_OK is durable. */
     void (*commit_group)(void *be, store_req_t *list);
     pai_err_t (*get)(void *be, const char *kind, const char *key, char **json_out);
-    pai_err_t (*scan)(void *be, const char *kind, store_scan_fn cb, void *ud);
+    pai_err_t (*scan)(void *be, const store_range_t *q, store_scan_all_fn cb, void *ud);
     /* Leader election and fencing (store.h); NULL where the backend has
      * none (SQLite). */
     pai_err_t (*lease_acquire)(void *be, const char *holder, const char *url, int64_t term,

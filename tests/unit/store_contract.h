@@ -14,6 +14,7 @@
 #define PAI_TESTS_STORE_CONTRACT_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,50 @@ TEST(scan_orders_by_seq_then_bytewise_key_and_stops_early)
     char *j = NULL;
     CHECK(store_get(st, "job", "z", &j) == PAI_OK);
     free(j);
+    store_close(st);
+    contract_cleanup();
+}
+
+typedef struct {
+    char rows[16][48];
+    int n;
+} all_acc_t;
+
+static int all_cb(void *ud, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    (void)seq;
+    (void)json;
+    all_acc_t *a = ud;
+    if (a->n < 16)
+        snprintf(a->rows[a->n++], 48, "%s/%s", kind, key);
+    return 0;
+}
+
+TEST(scan_prefix_and_scan_all_order_by_key)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    /* a job's events: "<job>/<number>"; "a~j" must not see "a~j2"'s */
+    CHECK(store_put(st, "event", "a~j/0000000001", 9, "{}") == PAI_OK);
+    CHECK(store_put(st, "event", "a~j/0000000000", 10, "{}") == PAI_OK);
+    CHECK(store_put(st, "event", "a~j2/0000000000", 1, "{}") == PAI_OK);
+    CHECK(store_put(st, "event", "a~i/0000000000", 1, "{}") == PAI_OK);
+    CHECK(store_put(st, "job", "a~j/x", 1, "{}") == PAI_OK);
+    scan_acc_t acc = {0};
+    CHECK(store_scan_prefix(st, "event", "a~j/", scan_cb, &acc) == PAI_OK);
+    CHECK_INT_EQ(acc.n, 2);
+    CHECK_STR_EQ(acc.keys[0], "a~j/0000000000");
+    CHECK_STR_EQ(acc.keys[1], "a~j/0000000001");
+    CHECK(store_scan_prefix(st, "event", "", scan_cb, &acc) == PAI_E_INVALID);
+    all_acc_t all = {0};
+    CHECK(store_scan_all(st, all_cb, &all) == PAI_OK);
+    CHECK_INT_EQ(all.n, 5);
+    CHECK_STR_EQ(all.rows[0], "event/a~i/0000000000");
+    CHECK_STR_EQ(all.rows[1], "event/a~j/0000000000");
+    CHECK_STR_EQ(all.rows[3], "event/a~j2/0000000000");
+    CHECK_STR_EQ(all.rows[4], "job/a~j/x");
     store_close(st);
     contract_cleanup();
 }
@@ -326,6 +371,7 @@ TEST(concurrent_batches_fail_alone)
         {prefix "scan_orders_by_seq_then_bytewise_key_and_stops_early",                            \
          scan_orders_by_seq_then_bytewise_key_and_stops_early},                                    \
         {prefix "scan_callback_may_use_the_store", scan_callback_may_use_the_store},               \
+        {prefix "scan_prefix_and_scan_all_order_by_key", scan_prefix_and_scan_all_order_by_key},   \
         {prefix "batch_is_atomic", batch_is_atomic},                                               \
         {prefix "oversize_value_is_refused", oversize_value_is_refused},                           \
         {prefix "concurrent_writers_all_commit_and_survive_reopen",                                \
