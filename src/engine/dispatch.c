@@ -130,7 +130,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
     } else {
         lc_effects_t fx = {0};
         lc_attempt_begin(job, (const lc_place_t *const *)rows, now, &fx);
-        engine_event(job, "Normal", "Scheduled",
+        engine_event(j, job, "Normal", "Scheduled",
                      d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed",
                      now);
         engine_apply(j, job, &fx, now);
@@ -171,7 +171,7 @@ static void preempt_job(engine_t *j, lc_job_t *v, const char *for_job, int64_t n
     snprintf(msg, sizeof msg, "Preempted by job %s", for_job);
     lc_effects_t fx = {0};
     lc_attempt_abort(v, EXIT_PREEMPTED, msg, now, engine_exit_reaction, &fx);
-    engine_event(v, "Warning", "Preempted", msg, now);
+    engine_event(j, v, "Warning", "Preempted", msg, now);
     engine_apply(j, v, &fx, now);
 }
 
@@ -202,7 +202,7 @@ static void decision(engine_t *j, const sched_decision_t *d, int64_t now)
         free(job->waiting_reason);
         job->waiting_reason = xstrdup(d->reason ? d->reason : "waiting for resources");
         /* Not persisted: a restart recomputes waiting reasons. */
-        engine_event(job, "Warning", "FailedScheduling", job->waiting_reason, now);
+        engine_event(j, job, "Warning", "FailedScheduling", job->waiting_reason, now);
         return;
     case SCHED_REFUSE:
         if (!job)
@@ -304,7 +304,7 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
         j->pass.need = true;
     }
     if (fx->requeue && job->state == JOB_WAITING) {
-        engine_event(job, "Normal", "Retry", "job attempt retried", now);
+        engine_event(j, job, "Normal", "Retry", "job attempt retried", now);
         if (job->retry_at_ms <= now) {
             engine_enqueue_or_fail(j, job, now);
         } else {
@@ -313,7 +313,7 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
         }
     }
     if (fx->final)
-        engine_event(job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
+        engine_event(j, job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
                      lc_job_state_name(job->state), now);
 }
 

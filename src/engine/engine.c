@@ -32,7 +32,6 @@
 #include "sched/sched.h"
 
 #define TIMER_TICK_MS 250
-#define MAX_EVENTS    32
 
 /* ---------------------------------------------------------------- locks */
 
@@ -98,31 +97,6 @@ int64_t engine_mono_ms(const engine_t *j)
     return j->ops.now_ms ? j->ops.now_ms(j->ops.ud) : time_mono_ms();
 }
 
-/* ---------------------------------------------------------------- events */
-
-void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
-                  int64_t now_ms)
-{
-    json_t *ev = job->events;
-    if (!ev)
-        job->events = ev = json_array();
-    json_t *last = json_array_get(ev, json_array_size(ev) - 1);
-    if (last && strcmp(json_string_value(json_object_get(last, "reason")), reason) == 0 &&
-        strcmp(json_string_value(json_object_get(last, "message")), msg) == 0) {
-        json_object_set_new(last, "count",
-                            json_integer(json_integer_value(json_object_get(last, "count")) + 1));
-        json_object_set_new(last, "lastTimestamp", json_integer(now_ms));
-        return;
-    }
-    if (json_array_size(ev) >= MAX_EVENTS)
-        json_array_remove(ev, 0);
-    json_array_append_new(ev, xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
-                                         "frameworkName", job->name, "type", type, "reason", reason,
-                                         "message", msg, "firstTimestamp", (json_int_t)now_ms,
-                                         "lastTimestamp", (json_int_t)now_ms, "count", 1,
-                                         "sourceComponent", "pai-server"));
-}
-
 /* ---------------------------------------------------------------- timer */
 
 static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
@@ -147,7 +121,7 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
         lc_effects_t fx = {0};
         lc_task_exited(job, refs[i].role, refs[i].index, EXIT_NODE_LOST, "node lost", now,
                        engine_exit_reaction, &fx);
-        engine_event(job, "Warning", "NodeLost", n->name, now);
+        engine_event(j, job, "Warning", "NodeLost", n->name, now);
         engine_apply(j, job, &fx, now);
     }
     free(refs);
@@ -198,6 +172,7 @@ static void *timer_main(void *arg)
         engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
+        engine_events_prune_due(j, engine_mono_ms(j));
         engine_lock(j);
     }
     engine_unlock(j);

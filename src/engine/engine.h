@@ -53,10 +53,12 @@ typedef enum {
 typedef struct {
     const char *hived_config; /* scheduler config path; NULL/"" = nodes define the cluster */
     int64_t node_lost_timeout_s;
-    int port_base, port_count; /* per-address port pool for tasks */
-    int64_t starvation_ms;     /* scheduler anti-starvation wait; <0 disables */
-    int idle_gpu_util_pct;     /* a task's GPUs under this utilization are idle */
-    int64_t idle_gpu_ms;       /* idle this long flags the job gpuIdle; 0: 30 minutes */
+    int port_base, port_count;  /* per-address port pool for tasks */
+    int64_t starvation_ms;      /* scheduler anti-starvation wait; <0 disables */
+    int idle_gpu_util_pct;      /* a task's GPUs under this utilization are idle */
+    int64_t idle_gpu_ms;        /* idle this long flags the job gpuIdle; 0: 30 minutes */
+    int events_per_job;         /* events a job keeps (memory and store); 0: 32 */
+    int64_t event_retention_ms; /* events older than this are pruned; 0: kept with the job */
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;

@@ -128,6 +128,12 @@ struct engine {
         int64_t last_ms;     /* when the last sampled check ran */
     } check;
 
+    /* events.c: when the timer thread prunes old events next (that
+     * thread's alone: read and written without mu). */
+    struct {
+        int64_t next_prune_ms;
+    } events;
+
     /* submit.c: submission counters for /metrics (views.c reads them). */
     struct {
         uint64_t submitted, refused_at_submit;
@@ -170,8 +176,42 @@ typedef struct {
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
-void engine_event(lc_job_t *job, const char *type, const char *reason, const char *msg,
+/* ---- events.c: job events, persisted with the job's record ---- */
+
+/* A job keeps this many events unless opts.events_per_job says. */
+#define ENGINE_EVENTS_PER_JOB 32
+int engine_events_per_job(const engine_t *j);
+/* Record an event of job (or count the last one up when it repeats). */
+void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reason, const char *msg,
                   int64_t now_ms);
+/* Store operations built under mu and committed without it; owns its keys
+ * and texts (engine_batch_free). */
+typedef struct {
+    store_op_t *ops;
+    char **texts, **keys;
+    size_t n, capops, captexts, capkeys;
+} engine_batch_t;
+void engine_batch_free(engine_batch_t *b);
+/* Add the writes of job's events not yet durable (and the deletes of those
+ * past the count) to b and count them clean.  Returns what to give
+ * engine_events_unflushed when the batch fails. */
+uint32_t engine_events_encode(engine_t *j, lc_job_t *job, engine_batch_t *b);
+void engine_events_unflushed(lc_job_t *job, uint32_t was_clean);
+/* Without mu: read back the stored events of an active job no other thread
+ * can reach yet (restore). */
+void engine_events_restore(engine_t *j, lc_job_t *job);
+/* Without mu: the stored events of job `name` in number order (a compacted
+ * job's); new reference, NULL when the store failed. */
+json_t *engine_events_stored(engine_t *j, const char *name);
+/* Is event e within the retention (shown)?  Any thread. */
+bool engine_event_shown(const engine_t *j, const json_t *e);
+/* Without mu, flush_mu held: delete the stored events of job `name`. */
+PAI_MUST_CHECK pai_err_t engine_events_delete(engine_t *j, const char *name);
+/* Without mu: delete the stored events past the retention, in batches;
+ * returns how many.  engine_events_prune_due does it when due (timer
+ * thread). */
+size_t engine_events_prune(engine_t *j);
+void engine_events_prune_due(engine_t *j, int64_t mono_ms);
 void engine_enqueue(engine_t *j, lc_job_t *job);
 /* engine_enqueue(); a retry the scheduler refuses fails the job (dispatch.c). */
 void engine_enqueue_or_fail(engine_t *j, lc_job_t *job, int64_t now_ms);

@@ -60,7 +60,7 @@ static void stop_job(engine_t *j, lc_job_t *job, int64_t now)
         j->pass.need = true;
     }
     if (!job->compacted)
-        engine_event(job, "Normal", "StopRequested", "executionType STOP", now);
+        engine_event(j, job, "Normal", "StopRequested", "executionType STOP", now);
     engine_apply(j, job, &fx, now);
     engine_kick(j);
 }
@@ -166,6 +166,8 @@ pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
         rc = store_batch(j->st, ops, 3);
         if (rc == PAI_E_NOT_FOUND) /* some of its records were never written */
             rc = PAI_OK;
+        if (rc == PAI_OK)
+            rc = engine_events_delete(j, name);
         if (rc != PAI_OK)
             pai_error_set(e, rc,
                           "job %s is deleted in memory but its records remain in the "

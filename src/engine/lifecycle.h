@@ -155,7 +155,8 @@ typedef struct lc_job {
     int32_t job_retry_count, task_retry_count;
     int exit_code;
     uint32_t total_tasks, total_gpus;
-    uint32_t version; /* bumped on every change */
+    uint32_t version;           /* bumped on every change */
+    uint32_t ev_next, ev_clean; /* engine (events.c): next event number, first not durable */
     int ntags, nroles, natts, nspans;
     uint16_t user_len;
     uint8_t state;

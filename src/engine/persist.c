@@ -80,15 +80,18 @@ typedef struct {
     bool need_cmds;    /* bound while its commands were in the store only */
     json_t *cmds;      /* its "jobcmd" record, read without mu */
     pai_err_t cmds_rc; /* why cmds is NULL */
+    uint32_t ev_was;   /* its events' clean mark before (engine_events_unflushed) */
 } flushed_t;
 
-/* One flush: n job records then nn node records, and what to do with each
- * job once the batch is committed. */
+/* One flush: n job records then nn node records (ops has room for the
+ * events' too), the jobs' events (events.c), and what to do with each job
+ * once the batch is committed. */
 typedef struct {
     store_op_t *ops;
     char **texts;
     flushed_t *done;
-    size_t n, nn;
+    size_t n, nn, capops;
+    engine_batch_t ev;
 } flush_batch_t;
 
 /* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
@@ -153,6 +156,7 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
     engine_assert_locked(j);
     size_t n = j->persist.ndirty, cap = n + nodes_count(j->nodes) + 1;
     b->ops = xcalloc(cap, sizeof(*b->ops));
+    b->capops = cap;
     b->texts = xcalloc(cap, sizeof(char *));
     b->done = xcalloc(n + 1, sizeof(*b->done));
     for (size_t i = 0; i < n; i++) {
@@ -167,7 +171,8 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
         b->done[i] = (flushed_t){.job = job,
                                  .version = job->version,
                                  .final = final,
-                                 .need_cmds = !final && job->atts && lacks_cmds(job)};
+                                 .need_cmds = !final && job->atts && lacks_cmds(job),
+                                 .ev_was = engine_events_encode(j, job, &b->ev)};
     }
     b->n = n;
     j->persist.ndirty = 0;
@@ -194,6 +199,8 @@ static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
     for (size_t i = 0; i < b->n; i++) {
         const flushed_t *f = &b->done[i];
         lc_job_t *job = f->job;
+        if (rc != PAI_OK)
+            engine_events_unflushed(job, f->ev_was);
         if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
             engine_mark_dirty(j, job);
             continue;
@@ -217,6 +224,7 @@ static void flush_batch_free(flush_batch_t *b)
     free(b->texts);
     free(b->ops);
     free(b->done);
+    engine_batch_free(&b->ev);
 }
 
 /* Encode under mu, write without it; flush_mu keeps the versions in order
@@ -233,9 +241,12 @@ pai_err_t engine_flush(engine_t *j)
         if (b.done[i].need_cmds)
             b.done[i].cmds = read_cmds(j, b.ops[i].key, &b.done[i].cmds_rc);
     pai_err_t rc = PAI_OK;
-    if (b.n + b.nn > 0) {
+    size_t nops = b.n + b.nn + b.ev.n;
+    if (nops > 0) {
         engine_assert_unlocked(j);
-        rc = store_batch(j->st, b.ops, b.n + b.nn);
+        VEC_XRESERVE(b.ops, b.capops, nops);
+        memcpy(b.ops + b.n + b.nn, b.ev.ops, b.ev.n * sizeof(*b.ops));
+        rc = store_batch(j->st, b.ops, nops);
     }
     if (rc != PAI_OK)
         log_error("persisting %zu job records failed: %s", b.n, pai_err_msg(rc));

@@ -413,12 +413,24 @@ static json_t *event_out(const json_t *e)
     return o;
 }
 
+/* The answer's data from events (in number order): newest first, of type
+ * (NULL: any), within the retention. */
+static void add_events(engine_t *j, json_t *data, const json_t *ev, const char *type)
+{
+    for (size_t i = json_array_size(ev); i-- > 0;) {
+        json_t *one = json_array_get(ev, i);
+        if (type && strcmp(json_string_value(json_object_get(one, "type")), type) != 0)
+            continue;
+        if (engine_event_shown(j, one))
+            json_array_append_new(data, event_out(one));
+    }
+}
+
 /* The events of job (mu held), newest first, as the answer's data. */
 static json_t *job_events(engine_t *j, lc_job_t *job, const char *type)
 {
     engine_assert_locked(j);
     json_t *data = json_array();
-    json_t *ev = job->events;
     if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
         /* The live reason, not stored per job (memory with many waiting jobs). */
         engine_refresh_reason(j, job);
@@ -431,12 +443,7 @@ static json_t *job_events(engine_t *j, lc_job_t *job, const char *type)
         json_array_append_new(data, event_out(w));
         json_decref(w);
     }
-    for (size_t i = json_array_size(ev); i-- > 0;) {
-        json_t *one = json_array_get(ev, i);
-        if (type && strcmp(json_string_value(json_object_get(one, "type")), type) != 0)
-            continue;
-        json_array_append_new(data, event_out(one));
-    }
+    add_events(j, data, job->events, type);
     return data;
 }
 
@@ -445,10 +452,21 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
 {
     engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
-    json_t *data = job && !job->pending ? job_events(j, job, type) : NULL;
+    bool found = job && !job->pending, stored = found && job->compacted;
+    json_t *data = found && !stored ? job_events(j, job, type) : NULL;
     engine_unlock(j);
-    if (!data)
+    if (!found)
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (stored) {
+        /* a finished job's events are in the store only: read without mu */
+        json_t *ev = engine_events_stored(j, name);
+        if (!ev)
+            return pai_error_set(e, PAI_E_UNAVAILABLE, "the events of job %s cannot be read now",
+                                 name);
+        data = json_array();
+        add_events(j, data, ev, type);
+        json_decref(ev);
+    }
     *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
     return PAI_OK;
 }

@@ -151,6 +151,9 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
     bool running = !lc_job_state_final(job->state) && job->state != JOB_WAITING;
     if (running && !engine_load_cmds(j, job))
         log_error("job=%s its commands are missing from the store", job->name);
+    /* An active job's events too; a finished one's are read when asked for. */
+    if (!lc_job_state_final(job->state))
+        engine_events_restore(j, job);
     engine_lock(j);
     if (seq >= j->table.next_seq)
         j->table.next_seq = seq + 1;

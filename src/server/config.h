@@ -37,6 +37,8 @@ struct server_config {
     int64_t node_lost_timeout_s;         /* a node silent this long is lost */
     int64_t idle_gpu_seconds;            /* GPUs idle this long flag their job gpuIdle */
     int64_t idle_gpu_util_pct;           /* under this utilization a GPU is idle */
+    int64_t events_per_job;              /* events a job keeps */
+    int64_t event_retention_days;        /* older events are pruned; 0 = kept with the job */
     char *log_level;                     /* error, warn, info, debug */
     int64_t sched_reservation_timeout_s; /* wait after which a starving gang gets a reservation */
     char *sched_check;              /* invariant checker: sample, true (every decision), false */

@@ -480,7 +480,9 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                                             : -1,
                        .idle_gpu_util_pct = (int)cfg->idle_gpu_util_pct,
                        .idle_gpu_ms = cfg->idle_gpu_seconds * 1000,
-                       .sched_check_interval_ms = cfg->sched_check_interval_s * 1000};
+                       .sched_check_interval_ms = cfg->sched_check_interval_s * 1000,
+                       .events_per_job = (int)cfg->events_per_job,
+                       .event_retention_ms = cfg->event_retention_days * 86400LL * 1000};
     static const engine_sched_check_t check[] = {ENGINE_CHECK_SAMPLE, ENGINE_CHECK_EVERY,
                                                  ENGINE_CHECK_OFF};
     int c = server_config_sched_check(cfg); /* checked when the config was read */

@@ -37,6 +37,8 @@ typedef struct {
     char hived[96];             /* a HiveD config file in dir, or "" (nodes define the cluster) */
     engine_sched_check_t check; /* engine_opts_t.sched_check of the next rig_start */
     bool corrupt;               /* engine_opts_t.sched_test_corrupt of the next rig_start */
+    int events_per_job;         /* engine options a test may set before rig_restart */
+    int64_t event_retention_ms;
 } rig_t;
 
 typedef struct {
@@ -63,7 +65,9 @@ static inline bool rig_start(rig_t *r)
                        .idle_gpu_util_pct = 10,
                        .idle_gpu_ms = 60000,
                        .sched_check = r->check,
-                       .sched_test_corrupt = r->corrupt};
+                       .sched_test_corrupt = r->corrupt,
+                       .events_per_job = r->events_per_job,
+                       .event_retention_ms = r->event_retention_ms};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
     pai_error_t err = PAI_ERROR_INIT;
     if (engine_new(r->st, &o, &ops, &r->e, &err) != PAI_OK) {

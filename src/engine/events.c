@@ -1,0 +1,310 @@
+/*
+ * events.c - job events (GET /api/v2/jobs/{name}/events): recorded in
+ * memory under mu, persisted with the job's record, read back after a
+ * restart, pruned by count and by age.
+ *
+ * DESIGN
+ *   - Each event of a job has a number (0, 1, ...; lc_job_t.ev_next is the
+ *     next one) and is one store record: kind "event", key
+ *     "<job>/<number, 10 digits>" (job names have no '/', so a job's events
+ *     are exactly the keys with the prefix "<job>/", in number order), seq
+ *     = its lastTimestamp (so the age pruning scans oldest first), json =
+ *     the event as kept in memory.
+ *   - A repeated event (same reason and message as the last) counts up in
+ *     place: its record is written again.  lc_job_t.ev_clean is the first
+ *     number not yet durable as it is in memory; engine_flush writes the
+ *     events from there with the job's record, in the same batch, and marks
+ *     them clean when it encodes them (dirty again when the batch failed:
+ *     engine_events_unflushed).
+ *   - Count: a job keeps its last opts.events_per_job events, in memory
+ *     and in the store (the flush that stores event k deletes event
+ *     k - events_per_job).
+ *   - Age (opts.event_retention_ms > 0): events whose lastTimestamp is
+ *     older are not shown, and the timer thread deletes their records every
+ *     PRUNE_EVERY_MS, in batches, without mu (store I/O only; never under
+ *     the engine lock, so pruning never stops the API or the scheduler).
+ *   - A finished (compacted) job's events live only in the store: a query
+ *     reads them without mu.  A running or waiting job's events are read
+ *     back at restore (one prefix scan per active job, before the threads).
+ *   - Deleting a job deletes its events (flush_mu held, without mu).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/limits.h"
+#include "common/util.h"
+#include "common/vec.h"
+#include "engine/engine_int.h"
+
+#define PRUNE_EVERY_MS (10 * 60 * 1000) /* age pruning, on the timer thread */
+#define PRUNE_BATCH    1000             /* records deleted per store batch */
+
+/* The record key of event k of job: "<job>/<k, 10 digits>". */
+static void event_key(char *buf, size_t len, const char *job, uint32_t k)
+{
+    snprintf(buf, len, "%s/%010u", job, k);
+}
+
+int engine_events_per_job(const engine_t *j)
+{
+    return j->opts.events_per_job > 0 ? j->opts.events_per_job : ENGINE_EVENTS_PER_JOB;
+}
+
+/* Events last touched before this are past their retention (0: none is). */
+static int64_t retention_cutoff(const engine_t *j)
+{
+    return j->opts.event_retention_ms > 0 ? engine_now_ms(j) - j->opts.event_retention_ms : 0;
+}
+
+void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reason, const char *msg,
+                  int64_t now_ms)
+{
+    engine_assert_locked(j);
+    /* A compacted job's events are in the store only; nothing happens to a
+     * finished job that would add one. */
+    if (job->compacted)
+        return;
+    json_t *ev = job->events;
+    if (!ev)
+        job->events = ev = json_array();
+    json_t *last = json_array_get(ev, json_array_size(ev) - 1);
+    if (last && strcmp(json_string_value(json_object_get(last, "reason")), reason) == 0 &&
+        strcmp(json_string_value(json_object_get(last, "message")), msg) == 0) {
+        json_object_set_new(last, "count",
+                            json_integer(json_integer_value(json_object_get(last, "count")) + 1));
+        json_object_set_new(last, "lastTimestamp", json_integer(now_ms));
+        if (job->ev_clean > job->ev_next - 1)
+            job->ev_clean = job->ev_next - 1;
+        return;
+    }
+    while (json_array_size(ev) >= (size_t)engine_events_per_job(j))
+        json_array_remove(ev, 0);
+    json_array_append_new(ev, xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
+                                         "frameworkName", job->name, "type", type, "reason", reason,
+                                         "message", msg, "firstTimestamp", (json_int_t)now_ms,
+                                         "lastTimestamp", (json_int_t)now_ms, "count", 1,
+                                         "sourceComponent", "pai-server"));
+    job->ev_next++;
+}
+
+/* ---------------------------------------------------------------- flush */
+
+static void add_op(engine_batch_t *b, store_op_kind_t op, const char *key, int64_t seq, char *json)
+{
+    VEC_XRESERVE(b->ops, b->capops, b->n + 1);
+    VEC_XRESERVE(b->texts, b->captexts, b->n + 1);
+    VEC_XRESERVE(b->keys, b->capkeys, b->n + 1);
+    b->texts[b->n] = json;
+    b->keys[b->n] = xstrdup(key);
+    b->ops[b->n] = (store_op_t){op, "event", b->keys[b->n], seq, json};
+    b->n++;
+}
+
+uint32_t engine_events_encode(engine_t *j, lc_job_t *job, engine_batch_t *b)
+{
+    engine_assert_locked(j);
+    uint32_t was = job->ev_clean, cap = (uint32_t)engine_events_per_job(j);
+    size_t have = json_array_size(job->events);
+    uint32_t first = job->ev_next - (uint32_t)have; /* number of events[0] */
+    char key[PAI_MAX_NAME * 2 + 32];
+    for (uint32_t k = was > first ? was : first; k < job->ev_next; k++) {
+        json_t *e = json_array_get(job->events, k - first);
+        event_key(key, sizeof key, job->name, k);
+        add_op(b, STORE_OP_PUT, key,
+               (int64_t)json_integer_value(json_object_get(e, "lastTimestamp")),
+               xjson_dumps(e, JSON_COMPACT));
+    }
+    /* the events that fell out of the last `cap` since the last flush */
+    for (uint32_t k = was; k < job->ev_next; k++)
+        if (k >= cap) {
+            event_key(key, sizeof key, job->name, k - cap);
+            add_op(b, STORE_OP_DEL, key, 0, NULL);
+        }
+    job->ev_clean = job->ev_next;
+    return was;
+}
+
+void engine_events_unflushed(lc_job_t *job, uint32_t was_clean)
+{
+    if (job->ev_clean > was_clean)
+        job->ev_clean = was_clean;
+}
+
+void engine_batch_free(engine_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->texts[i]);
+        free(b->keys[i]);
+    }
+    free(b->texts);
+    free(b->keys);
+    free(b->ops);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---------------------------------------------------------------- read back */
+
+typedef struct {
+    json_t *events;   /* in number order */
+    int64_t last_num; /* the highest number seen, -1: none */
+    size_t keep;      /* the last `keep` events */
+} loaded_t;
+
+static int load_cb(void *ud, const char *key, int64_t seq, const char *text)
+{
+    loaded_t *l = ud;
+    (void)seq;
+    const char *slash = strrchr(key, '/');
+    int64_t num;
+    json_t *e = json_loads(text, 0, NULL);
+    if (!slash || str_to_i64(slash + 1, 0, UINT32_MAX - 1, &num) != PAI_OK || !json_is_object(e)) {
+        log_warn("event %s unreadable; skipped", key);
+        json_decref(e);
+        return 0;
+    }
+    l->last_num = num;
+    json_array_append_new(l->events, e);
+    while (json_array_size(l->events) > l->keep)
+        json_array_remove(l->events, 0);
+    return 0;
+}
+
+/* The stored events of job `name` (new reference; NULL when the store
+ * failed), the last `keep`; *next gets the number after the last. */
+static json_t *read_events(engine_t *j, const char *name, size_t keep, uint32_t *next)
+{
+    engine_assert_unlocked(j);
+    char prefix[PAI_MAX_NAME * 2 + 4];
+    snprintf(prefix, sizeof prefix, "%s/", name);
+    loaded_t l = {json_array(), -1, keep};
+    pai_err_t rc = store_scan_prefix(j->st, "event", prefix, load_cb, &l);
+    if (rc != PAI_OK) {
+        log_error("job=%s its events cannot be read: %s", name, pai_err_msg(rc));
+        json_decref(l.events);
+        return NULL;
+    }
+    *next = (uint32_t)(l.last_num + 1);
+    return l.events;
+}
+
+void engine_events_restore(engine_t *j, lc_job_t *job)
+{
+    uint32_t next = 0;
+    json_t *ev = read_events(j, job->name, (size_t)engine_events_per_job(j), &next);
+    if (!ev)
+        return;
+    if (json_array_size(ev) == 0) {
+        json_decref(ev);
+        return;
+    }
+    job->events = ev;
+    job->ev_next = job->ev_clean = next;
+}
+
+json_t *engine_events_stored(engine_t *j, const char *name)
+{
+    uint32_t next;
+    return read_events(j, name, (size_t)engine_events_per_job(j), &next);
+}
+
+bool engine_event_shown(const engine_t *j, const json_t *e)
+{
+    int64_t cutoff = retention_cutoff(j);
+    return !cutoff || json_integer_value(json_object_get(e, "lastTimestamp")) >= cutoff;
+}
+
+/* ---------------------------------------------------------------- delete, prune */
+
+typedef struct {
+    char **keys;
+    size_t n, cap;
+    int64_t before; /* prune: stop at the first record at or after this */
+} collect_t;
+
+static int collect_cb(void *ud, const char *key, int64_t seq, const char *text)
+{
+    collect_t *c = ud;
+    (void)text;
+    if (c->before && seq >= c->before)
+        return 1;
+    VEC_XRESERVE(c->keys, c->cap, c->n + 1);
+    c->keys[c->n++] = xstrdup(key);
+    return c->n >= PRUNE_BATCH;
+}
+
+/* Delete the collected records in one batch; frees the keys. */
+static pai_err_t delete_collected(engine_t *j, collect_t *c)
+{
+    store_op_t *ops = xcalloc(c->n + 1, sizeof(*ops));
+    for (size_t i = 0; i < c->n; i++)
+        ops[i] = (store_op_t){STORE_OP_DEL, "event", c->keys[i], 0, NULL};
+    pai_err_t rc = c->n ? store_batch(j->st, ops, c->n) : PAI_OK;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->keys[i]);
+    free(ops);
+    c->n = 0;
+    return rc;
+}
+
+pai_err_t engine_events_delete(engine_t *j, const char *name)
+{
+    engine_assert_unlocked(j);
+    char prefix[PAI_MAX_NAME * 2 + 4];
+    snprintf(prefix, sizeof prefix, "%s/", name);
+    collect_t c = {0};
+    pai_err_t rc;
+    do {
+        rc = store_scan_prefix(j->st, "event", prefix, collect_cb, &c);
+        bool more = c.n >= PRUNE_BATCH;
+        if (rc == PAI_OK)
+            rc = delete_collected(j, &c);
+        else
+            (void)delete_collected(j, &c);
+        if (!more)
+            break;
+    } while (rc == PAI_OK);
+    free(c.keys);
+    return rc;
+}
+
+size_t engine_events_prune(engine_t *j)
+{
+    engine_assert_unlocked(j);
+    int64_t cutoff = retention_cutoff(j);
+    if (!cutoff)
+        return 0;
+    collect_t c = {.before = cutoff};
+    size_t pruned = 0;
+    pai_err_t rc;
+    for (;;) {
+        /* oldest first (seq = lastTimestamp): stops at the first kept one */
+        rc = store_scan(j->st, "event", collect_cb, &c);
+        size_t n = c.n;
+        if (rc == PAI_OK)
+            rc = delete_collected(j, &c);
+        else
+            (void)delete_collected(j, &c);
+        if (rc != PAI_OK || n < PRUNE_BATCH) {
+            pruned += rc == PAI_OK ? n : 0;
+            break;
+        }
+        pruned += n;
+    }
+    free(c.keys);
+    if (rc != PAI_OK)
+        log_error("pruning job events older than the retention failed: %s", pai_err_msg(rc));
+    else if (pruned)
+        log_info("pruned %zu job events older than the retention", pruned);
+    return pruned;
+}
+
+void engine_events_prune_due(engine_t *j, int64_t mono_ms)
+{
+    /* events.next_prune_ms: the timer thread's alone (no lock) */
+    if (j->opts.event_retention_ms <= 0 || mono_ms < j->events.next_prune_ms)
+        return;
+    j->events.next_prune_ms = mono_ms + PRUNE_EVERY_MS;
+    (void)engine_events_prune(j);
+}

@@ -1,0 +1,156 @@
+/*
+ * test_engine_events.c - job events are durable (src/engine/events.c): they
+ * survive a restart for running and finished jobs, a job keeps its last
+ * events_per_job in memory and in the store, events past the retention are
+ * pruned from the store and no longer shown, and deleting a job deletes
+ * them.  The rig is engine_fixture.h (fake clock, SQLite store, no threads).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_fixture.h"
+
+/* The job's events as the API answers them (newest first): "reason,reason". */
+static const char *reasons(rig_t *r, const char *job)
+{
+    static char buf[512];
+    json_t *out = NULL;
+    buf[0] = '\0';
+    if (engine_events(r->e, job, NULL, &out, NULL) != PAI_OK)
+        return "(error)";
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(out, "data"), i, ev)
+    {
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof buf - len, "%s%s", i ? "," : "",
+                 json_string_value(json_object_get(ev, "reason")));
+    }
+    json_decref(out);
+    return buf;
+}
+
+static int count_cb(void *ud, const char *key, int64_t seq, const char *json)
+{
+    (void)key, (void)seq, (void)json;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* How many event records of job the store holds. */
+static int stored(rig_t *r, const char *job)
+{
+    char prefix[128];
+    int n = 0;
+    snprintf(prefix, sizeof prefix, "%s/", job);
+    CHECK(store_scan_prefix(r->st, "event", prefix, count_cb, &n) == PAI_OK);
+    return n;
+}
+
+TEST(events_of_running_and_finished_jobs_survive_a_restart)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    char *run = submit_running(&r, &a, "run", 0);
+    char *done = submit_running(&r, &a, "done", 0);
+    sync_quiet(&r, &a, one(report(done, "exited", 0)));
+    tick(&r);
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "Scheduled");
+    CHECK_STR_EQ(reasons(&r, "alice~done"), "Completed,Scheduled"); /* from the store */
+    CHECK_INT_EQ(stored(&r, "alice~done"), 2);
+
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "Scheduled");
+    CHECK_STR_EQ(reasons(&r, "alice~done"), "Completed,Scheduled");
+    /* a restored job's events go on from where they were */
+    sync_quiet(&r, &a, one(report(run, "running", 0)));
+    sync_quiet(&r, &a, one(report(run, "exited", 0)));
+    tick(&r);
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "Completed,Scheduled");
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "Completed,Scheduled");
+    CHECK_INT_EQ(stored(&r, "alice~run"), 2);
+
+    /* deleting a job deletes its events */
+    CHECK(engine_delete(r.e, "alice~run", NULL) == PAI_OK);
+    CHECK_INT_EQ(stored(&r, "alice~run"), 0);
+    CHECK_INT_EQ(stored(&r, "alice~done"), 2);
+    free(run);
+    free(done);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    r.events_per_job = 3;
+    CHECK(rig_restart(&r));
+    /* exit 1 retried 3 times: Scheduled, Retry, Scheduled, Retry, ... */
+    char *id = submit_running(&r, &a, "flaky", 3);
+    for (int k = 0; k < 3; k++) {
+        sync_quiet(&r, &a, one(report(id, "exited", 1)));
+        free(id);
+        id = xstrdup(desired_id(&a, 0));
+        sync_quiet(&r, &a, one(report(id, "running", 0)));
+        tick(&r);
+        CHECK_INT_EQ(stored(&r, "alice~flaky"), 3);
+    }
+    CHECK_STR_EQ(reasons(&r, "alice~flaky"), "Scheduled,Retry,Scheduled");
+    sync_quiet(&r, &a, one(report(id, "exited", 1)));
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~flaky"), "FAILED");
+    CHECK_STR_EQ(reasons(&r, "alice~flaky"), "Completed,Scheduled,Retry");
+    CHECK_INT_EQ(stored(&r, "alice~flaky"), 3);
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(reasons(&r, "alice~flaky"), "Completed,Scheduled,Retry");
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(events_past_the_retention_are_pruned_from_the_store_and_not_shown)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    r.event_retention_ms = 86400000; /* one day */
+    CHECK(rig_restart(&r));
+    sync_quiet(&r, &a, NULL);
+    char *old = submit_running(&r, &a, "old", 0);
+    sync_quiet(&r, &a, one(report(old, "exited", 0)));
+    tick(&r);
+    CHECK_INT_EQ(stored(&r, "alice~old"), 2);
+    CHECK_INT_EQ(engine_events_prune(r.e), 0); /* nothing is a day old yet */
+    r.now += 2 * 86400000LL;
+    sync_quiet(&r, &a, NULL);
+    char *fresh = submit_running(&r, &a, "fresh", 0);
+    tick(&r);
+    CHECK_STR_EQ(reasons(&r, "alice~old"), ""); /* past the retention: not shown */
+    CHECK_INT_EQ(engine_events_prune(r.e), 2);
+    CHECK_INT_EQ(stored(&r, "alice~old"), 0);
+    CHECK_INT_EQ(stored(&r, "alice~fresh"), 1);
+    CHECK_STR_EQ(reasons(&r, "alice~fresh"), "Scheduled");
+    CHECK_STR_EQ(state_of(&r, "alice~old"), "SUCCEEDED"); /* the job itself stays */
+    free(old);
+    free(fresh);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(events_of_running_and_finished_jobs_survive_a_restart,
+          a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store,
+          events_past_the_retention_are_pruned_from_the_store_and_not_shown)
