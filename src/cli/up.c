@@ -336,6 +336,24 @@ static int scheduler_config(up_t *u)
     return rc;
 }
 
+/* The repository's examples/ next to the binary's build folder
+ * (build/pai -> examples/), published as templates at the server's first
+ * start (template_examples); "" when the binary is elsewhere. */
+static void find_examples(up_t *u)
+{
+    char *slash = strrchr(u->self, '/');
+    char *probe = str_printf("%.*s/../examples/hello-world.yaml",
+                             slash ? (int)(slash - u->self) : 1, slash ? u->self : ".");
+    char real[PATH_MAX];
+    u->examples[0] = '\0';
+    if (realpath(probe, real)) {
+        char *d = strrchr(real, '/');
+        *d = '\0';
+        str_copy(u->examples, real, sizeof u->examples);
+    }
+    free(probe);
+}
+
 /* ---- start-up ---- */
 
 static int parse_up(const cli_args_t *a, up_t *u)
@@ -381,6 +399,7 @@ static int parse_up(const cli_args_t *a, up_t *u)
     if (n <= 0)
         return CLI_FAIL;
     u->self[n] = '\0';
+    find_examples(u);
     return CLI_OK;
 }
 

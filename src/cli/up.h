@@ -33,6 +33,7 @@ typedef struct {
     char url[128];
     const char *runtime, *hived;
     char gen_config[PATH_MAX + 32];
+    char examples[PATH_MAX]; /* the repository's examples/ (template_examples), "" if none */
     int port, cpus, memory_mb;
     bool as_root; /* --tasks-as-root */
     char admin_pw[65], agent_token[65];

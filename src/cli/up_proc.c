@@ -125,6 +125,10 @@ static int start_server(up_t *u)
         argv[n++] = "--hived-config";
         argv[n++] = (char *)u->hived;
     }
+    if (u->examples[0]) {
+        argv[n++] = "--template-examples";
+        argv[n++] = u->examples;
+    }
     argv[n] = NULL;
     u->server = spawn(u, argv, "server", u->admin_pw, u->agent_token);
     return u->server > 0 ? CLI_OK : CLI_FAIL;

@@ -44,10 +44,12 @@
     X(NO_VC_SUBMIT, "NoVirtualClusterError", 400, "no such virtual cluster")                       \
     X(NO_STORAGE, "NoStorageError", 404, "no such storage")                                        \
     X(NO_TAG, "NoTagError", 404, "no such tag")                                                    \
+    X(NO_TEMPLATE, "NoTemplateError", 404, "no such template")                                     \
     X(CONFLICT_USER, "ConflictUserError", 409, "user already exists")                              \
     X(CONFLICT_GROUP, "ConflictGroupError", 409, "group already exists")                           \
     X(CONFLICT_JOB, "ConflictJobError", 409, "job already exists")                                 \
     X(CONFLICT_VC, "ConflictVcError", 409, "virtual cluster already exists")                       \
+    X(CONFLICT_TEMPLATE, "ConflictTemplateError", 409, "template already exists")                  \
     X(NO_QUOTA, "NoEnoughQuotaError", 403, "not enough quota")                                     \
     X(READ_ONLY_JOB, "ReadOnlyJobError", 403, "job is read-only")                                  \
     X(READ_ONLY_VC, "ReadOnlyVcError", 403, "virtual cluster is read-only")                        \
@@ -87,6 +89,7 @@ typedef enum {
 #define PAI_MSG_NO_TAG         "Tag %s is not found for job %s."              /* tag, job */
 #define PAI_MSG_NO_USER        "User %s is not found."                        /* user */
 #define PAI_MSG_NO_GROUP       "Group %s is not found."                       /* group */
+#define PAI_MSG_NO_TEMPLATE    "Template %s is not found."                    /* template */
 #define PAI_MSG_NO_VC          "Virtual cluster %s is not found."             /* vc */
 #define PAI_MSG_NO_STORAGE     "Storage %s is not found."                     /* storage */
 #define PAI_MSG_CONFLICT_JOB   "Job name %s already exists."                  /* job */

@@ -46,6 +46,10 @@ bool auth_user_is_admin(server_ctx_t *ctx, const char *username);
  * pai kept it, or unknown).  Jobs of that name submitted earlier belong to a
  * deleted user of the same name, not to this one. */
 int64_t auth_user_since(server_ctx_t *ctx, const char *username);
+/* Is the user a member of the group (its grouplist names it)?  false for
+ * an unknown user or group. */
+bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group);
+bool auth_group_exists(server_ctx_t *ctx, const char *group);
 /* Admins may use every VC; others the VCs their groups' ACLs list. */
 bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc);
 /* The VCs a user's groups grant (admins: only those listed); caller decrefs. */

@@ -257,6 +257,14 @@ static const opt_t options[] = {
      .def = "owner",
      .help = "who may read a job's task logs: owner (the job's owner and admins; sharing with "
              "other users is not implemented yet) or all (any user, as in OpenPAI)"},
+    {.name = "template_examples",
+     .type = OPT_STR,
+     .off = O(template_examples),
+     .def = "",
+     .help = "directory of job files (*.yaml) published once, at the first start, as public, "
+             "featured templates owned by admin_username (pai up passes the repository's "
+             "examples/); files that are not valid jobs or hold secrets are left out; empty: "
+             "none"},
     {.name = "prometheus_url",
      .type = OPT_STR,
      .off = O(prometheus_url),

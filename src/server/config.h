@@ -58,6 +58,7 @@ struct server_config {
     char *tls_key;                       /* PEM private key file */
     char *cors_allow_origin;             /* allowed origins, or "*"; "" = no CORS headers */
     char *log_read_access;               /* who reads task logs: "owner" (and admins) or "all" */
+    char *template_examples;             /* job files published as templates at first start */
     char *prometheus_url; /* whose firing alerts GET /api/v2/alerts returns; "" = 501 */
     int64_t metrics_history_interval_s; /* seconds between metrics history samples */
     int64_t metrics_history_points;     /* samples kept per history series */

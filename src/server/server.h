@@ -11,6 +11,7 @@
  *   jobs     job submission, queries, lifecycle, attempts, logs
  *   history  in-memory metrics history (GPU use over time) for the charts
  *   alerts   GET /api/v2/alerts: a configured Prometheus' firing alerts
+ *   templates  job templates shared across teams (server/templates.h)
  *   portal   the web portal's embedded files
  */
 #ifndef PAI_SERVER_SERVER_H
@@ -26,6 +27,7 @@ typedef struct metrics metrics_t;             /* server/metrics.h */
 typedef struct cluster cluster_t;             /* server/cluster.h */
 typedef struct engine engine_t;               /* engine/engine.h */
 typedef struct history history_t;             /* server/history.h */
+typedef struct templates templates_t;         /* server/templates.h */
 
 /* Extension (platform): see server_on_quiesce(). */
 typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
@@ -39,6 +41,7 @@ struct server_ctx {
     cluster_t *cluster;
     engine_t *engine;
     history_t *history;
+    templates_t *templates;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;
 };
@@ -70,6 +73,7 @@ extern const server_module_t server_module_cluster;
 extern const server_module_t server_module_jobs;
 extern const server_module_t server_module_history;
 extern const server_module_t server_module_alerts;
+extern const server_module_t server_module_templates;
 extern const server_module_t server_module_portal;
 
 #endif

@@ -4,8 +4,8 @@
 #   1. the store unit tests against it (test_store_pg with PAI_PG_URL set);
 #   2. black-box tests against `pai server` with `store: postgres://...`
 #      (PAI_STORE), each in a database of its own: the restart test (kill -9
-#      after acknowledgments), auth and the job API; then a check that the
-#      records really are in PostgreSQL.
+#      after acknowledgments), auth, the job API and the job templates; then a
+#      check that the records really are in PostgreSQL.
 # Needs the `postgresql` package (scripts/deps.sh --postgres; `make test`
 # installs it); without it the suite is a TAP skip (tests/run.sh then fails
 # unless PAI_ALLOW_SKIP=1).
@@ -42,7 +42,7 @@ PAI_PG_URL=$url "$BUILD/tests/test_lease_pg" || fail=1
 # 2. `pai server` on PostgreSQL: black-box tests, each in a fresh database
 #    (the kill -9 restart test first), lines prefixed "pg: "
 psql() { command psql -X -q -A -t -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-for t in test_api_restart test_api_auth test_jobs_api test_job_events; do
+for t in test_api_restart test_api_auth test_jobs_api test_job_events test_templates; do
   db=pai_$t
   if ! psql -d postgres -c "CREATE DATABASE $db" >/dev/null; then
     echo "not ok - pg: create database $db"
@@ -58,6 +58,14 @@ if [ "${users:-0}" -ge 80 ] 2>/dev/null; then
   echo "ok - pai server kept its records in PostgreSQL ($users users)"
 else
   echo "not ok - pai server kept its records in PostgreSQL (got: $users)"
+  fail=1
+fi
+tpls=$(psql -d pai_test_templates -c "SELECT count(*) FROM pai_records WHERE kind = 'template'" 2>&1)
+ymls=$(psql -d pai_test_templates -c "SELECT count(*) FROM pai_records WHERE kind = 'tplyaml'" 2>&1)
+if [ "${tpls:-0}" -ge 5 ] 2>/dev/null && [ "$tpls" = "$ymls" ]; then
+  echo "ok - pai server kept its templates in PostgreSQL ($tpls templates, $ymls protocols)"
+else
+  echo "not ok - pai server kept its templates in PostgreSQL (got: $tpls templates, $ymls protocols)"
   fail=1
 fi
 exit $fail
