@@ -21,6 +21,7 @@ static const command_t commands[] = {
     {"server", server_main, "run the server: REST API, portal, scheduler, store"},
     {"agent", agent_main, "run a node agent"},
     {"sim", sim_main, "replay a job trace through the scheduler (emulator)"},
+    {"store", store_main, "copy a stopped server's store to another backend (store migrate)"},
     {"login", cli_login_main, "log in to a server and remember the token"},
     {"logout", cli_logout_main, "revoke and forget the stored token"},
     {"submit", cli_submit_main, "submit a job file"},

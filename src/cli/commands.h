@@ -14,6 +14,8 @@ int agent_main(int argc, char **argv);
 int sim_main(int argc, char **argv);
 int up_main(int argc, char **argv);
 int down_main(int argc, char **argv);
+/* `pai store migrate` (src/cli/cmd_store.c). */
+int store_main(int argc, char **argv);
 
 /* `pai job validate|render` (src/protocol/protocol_cmd.c). */
 int job_validate_main(int argc, char **argv);

@@ -42,7 +42,8 @@ PAI_PG_URL=$url "$BUILD/tests/test_lease_pg" || fail=1
 # 2. `pai server` on PostgreSQL: black-box tests, each in a fresh database
 #    (the kill -9 restart test first), lines prefixed "pg: "
 psql() { command psql -X -q -A -t -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-for t in test_api_restart test_api_auth test_jobs_api test_job_events test_templates; do
+for t in test_api_restart test_api_auth test_jobs_api test_job_events test_templates \
+  test_store_migrate; do
   db=pai_$t
   if ! psql -d postgres -c "CREATE DATABASE $db" >/dev/null; then
     echo "not ok - pg: create database $db"
