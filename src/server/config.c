@@ -232,6 +232,23 @@ static const opt_t options[] = {
      .min = 1,
      .max = 30L * DAY,
      .help = "the longest wait; a name or address with no failure for this long starts over"},
+    {.name = "advertise_url",
+     .type = OPT_STR,
+     .off = O(advertise_url),
+     .def = "",
+     .help = "the URL clients and agents reach this server at, shown by GET /api/v2/info and, "
+             "when this server leads, by standbys naming the leader (high availability); must "
+             "differ between servers; empty: http(s)://<listen address or host name>:<port>"},
+    {.name = "leader_lease_s",
+     .type = OPT_INT,
+     .off = O(leader_lease_s),
+     .def = "5",
+     .min = 2,
+     .max = 300,
+     .help = "PostgreSQL stores: several servers may share the store and one leads, holding a "
+             "lease of this many seconds renewed every third of it; a leader that cannot "
+             "renew stops before its lease ends, and a standby takes over within about "
+             "1.1 times this after the leader is lost (SQLite: one server, no election)"},
     {.name = "tls_cert",
      .type = OPT_STR,
      .off = O(tls_cert),

@@ -54,6 +54,8 @@ struct server_config {
     int64_t login_fail_free_addr;        /* failed logins of an address before waits; 0 = off */
     int64_t login_lock_s;                /* the first wait, doubling per further failure */
     int64_t login_lock_max_s;            /* the longest wait; quiet this long = forgotten */
+    char *advertise_url;                 /* this server's URL for clients; "" = from listen */
+    int64_t leader_lease_s;              /* the leader's lease (PostgreSQL, several servers) */
     char *tls_cert;                      /* PEM certificate file; "" = plain HTTP */
     char *tls_key;                       /* PEM private key file */
     char *cors_allow_origin;             /* allowed origins, or "*"; "" = no CORS headers */

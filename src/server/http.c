@@ -21,6 +21,7 @@
  * its streamed answer (http_reply_stream) is being sent.
  */
 #include "server/http.h"
+#include "server/leader.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -138,20 +139,31 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     return NULL;
 }
 
-/* Identify the caller, check the route's permission, run the handler and
- * answer its error, if any, with http_reply_err(). */
-static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
-                      http_resp_t *resp)
+/* Identify the caller (an anonymous route ignores a bad token). */
+static pai_err_t identify(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
+                          pai_error_t *err)
 {
-    pai_error_t err = PAI_ERROR_INIT;
     const char *authz = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     pai_err_t rc = s->ctx->auth ? auth_identify(s->ctx->auth, authz, &rs->ident) : PAI_OK;
     if (rc == PAI_OK)
         req->who = rs->ident.who;
     else if (e->r->perm != PERM_ANON)
-        rc = pai_error_set(&err, rc, PAI_MSG_BAD_TOKEN);
-    else
-        rc = PAI_OK; /* an anonymous route ignores a bad token */
+        return pai_error_set(err, rc, PAI_MSG_BAD_TOKEN);
+    return PAI_OK;
+}
+
+/* Ask who leads (a standby names the leader: server/leader.h), identify
+ * the caller, check the route's permission, run the handler and answer its
+ * error, if any, with http_reply_err(). */
+static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
+                      http_resp_t *resp)
+{
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = PAI_OK;
+    if (s->ctx->leader)
+        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &err);
+    if (rc == PAI_OK)
+        rc = identify(s, e, rs, req, &err);
     if (rc == PAI_OK)
         rc = check_perm(e->r->perm, &req->who, &err);
     if (rc == PAI_OK)

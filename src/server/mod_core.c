@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/leader.h"
 #include "server/metrics.h"
 
 #define PAI_VERSION "v1.0.0"
@@ -18,11 +19,16 @@
 
 static pai_err_t h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
-    (void)ctx, (void)req, (void)e;
-    http_reply_json(resp, 200,
-                    xjson_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version",
-                               PAI_VERSION, "launcherType", "k8s", "authnMethod", "basic",
-                               "implementation", "pai"));
+    (void)req, (void)e;
+    json_t *o =
+        xjson_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "PAI RESTful API", "version", PAI_VERSION,
+                   "launcherType", "k8s", "authnMethod", "basic", "implementation", "pai");
+    if (ctx->leader) { /* pai's: role, leader, term (high availability) */
+        json_t *who = leader_info_json(ctx->leader);
+        json_object_update(o, who);
+        json_decref(who);
+    }
+    http_reply_json(resp, 200, o);
     return PAI_OK;
 }
 

@@ -28,6 +28,7 @@ typedef struct cluster cluster_t;             /* server/cluster.h */
 typedef struct engine engine_t;               /* engine/engine.h */
 typedef struct history history_t;             /* server/history.h */
 typedef struct templates templates_t;         /* server/templates.h */
+typedef struct leader leader_t;               /* server/leader.h */
 
 /* Extension (platform): see server_on_quiesce(). */
 typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
@@ -42,6 +43,10 @@ struct server_ctx {
     engine_t *engine;
     history_t *history;
     templates_t *templates;
+    /* Who leads (server/leader.h).  The HTTP layer asks leader_gate()
+     * before anything else of a request, so no handler runs, and no module
+     * field is read, before this server leads and its modules started. */
+    leader_t *leader;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;
 };

@@ -14,12 +14,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/config.h"
+#include "server/leader.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -61,15 +64,16 @@ static void modules_stop(server_ctx_t *ctx, size_t started)
             server_modules[started]->fini(ctx);
 }
 
-static int wait_for_signal(void)
+/* SIGINT/SIGTERM within ms, or 0. */
+static int wait_for_signal(int64_t ms)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    return sig > 0 ? sig : 0;
 }
 
 static void block_signals(void)
@@ -104,6 +108,38 @@ static void raise_fd_limit(unsigned max_connections)
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need, max_connections);
 }
 
+/* The URL clients reach this server at: advertise_url, else one made of
+ * the listen address (the host name for a wildcard one) and the port. */
+static char *advertised(const server_config_t *cfg, int port)
+{
+    if (*cfg->advertise_url)
+        return xstrdup(cfg->advertise_url);
+    char host[256] = "";
+    const char *addr = cfg->listen_addr;
+    if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0) {
+        if (gethostname(host, sizeof(host) - 1) != 0)
+            str_copy(host, "localhost", sizeof(host));
+        addr = host;
+    }
+    return str_printf("%s://%s:%d", *cfg->tls_cert ? "https" : "http", addr, port);
+}
+
+/* Elected: start the modules (they restore everything from the store),
+ * then open the gate. */
+static pai_err_t promote(server_ctx_t *ctx, size_t *started)
+{
+    if (modules_start(ctx, started) != PAI_OK) {
+        fprintf(stderr, "pai server: start-up failed (see the log above)\n");
+        return PAI_E_INTERNAL;
+    }
+    leader_promoted(ctx->leader);
+    return PAI_OK;
+}
+
+/* A server on a store with election (PostgreSQL) serves HTTP from the
+ * start as a standby (GET /api/v2/info; everything else names the leader)
+ * and starts its modules only once elected.  A single server (SQLite)
+ * starts its modules first, as it always leads. */
 static int serve(server_config_t *cfg)
 {
     server_ctx_t ctx = {.cfg = cfg};
@@ -111,7 +147,8 @@ static int serve(server_config_t *cfg)
     size_t started = 0;
     http_server_t *http = NULL;
     int status = 1;
-    char *url = server_config_store_url(cfg);
+    bool leads = false;
+    char *url = server_config_store_url(cfg), *self = NULL;
     if (fs_mkdir_p(cfg->data_dir, 0700) != PAI_OK) {
         fprintf(stderr, "pai server: cannot create data_dir %s: %s\n", cfg->data_dir,
                 strerror(errno));
@@ -122,9 +159,11 @@ static int serve(server_config_t *cfg)
         goto out;
     }
     ctx.metrics = metrics_new();
-    if (modules_start(&ctx, &started) != PAI_OK) {
-        fprintf(stderr, "pai server: start-up failed (see the log above)\n");
-        goto out;
+    ctx.leader = leader_new(ctx.store, cfg->leader_lease_s * 1000);
+    if (leader_is_single(ctx.leader)) {
+        if (promote(&ctx, &started) != PAI_OK)
+            goto out;
+        leads = true;
     }
     http_limits_t lim = {.max_connections = (unsigned)cfg->max_connections,
                          .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
@@ -136,18 +175,38 @@ static int serve(server_config_t *cfg)
         pai_error_free(&e);
         goto out;
     }
-    printf("pai server: listening on %s://%s:%d\n", *cfg->tls_cert ? "https" : "http",
-           cfg->listen_addr, http_server_port(http));
+    self = advertised(cfg, http_server_port(http));
+    leader_set_url(ctx.leader, self);
+    if (leader_start(ctx.leader) != PAI_OK) {
+        fprintf(stderr, "pai server: cannot start the leader election\n");
+        goto out;
+    }
+    if (!leads && leader_wait_elected(ctx.leader, cfg->leader_lease_s * 1000)) {
+        if (promote(&ctx, &started) != PAI_OK)
+            goto out;
+        leads = true;
+    }
+    printf("pai server: listening on %s://%s:%d%s\n", *cfg->tls_cert ? "https" : "http",
+           cfg->listen_addr, http_server_port(http), leads ? "" : " (standby)");
     fflush(stdout);
-    int sig = wait_for_signal();
+    int sig;
+    while (!(sig = wait_for_signal(100))) {
+        if (!leads && leader_wait_elected(ctx.leader, 0)) {
+            if (promote(&ctx, &started) != PAI_OK)
+                goto out;
+            leads = true;
+        }
+    }
     log_info("server: signal %d, shutting down", sig);
     status = 0;
 out:
     quiesce_all(&ctx); /* wake blocked handlers, or stopping HTTP waits for them */
     http_server_stop(http);
     modules_stop(&ctx, started);
+    leader_free(ctx.leader); /* after the modules' last writes; gives the lease up */
     metrics_free(ctx.metrics);
     store_close(ctx.store);
+    free(self);
     free(url);
     return status;
 }

@@ -1,0 +1,353 @@
+/*
+ * leader.c - the server's leader election: the pure state machine, the
+ * elector and watchdog threads, and the HTTP gate (see leader.h).
+ *
+ * Timing (lease L, margin M = leader_margin_ms(L)):
+ *   - the leader renews every L/3; a renewal sent at local time s that
+ *     succeeds moves its deadline to s + L - M.  The database set the
+ *     lease's end to (its clock when it ran the UPDATE) + L, which is
+ *     after s + L in real time: the deadline comes first by at least M.
+ *   - the watchdog looks every WATCH_MS (< M); past the deadline it closes
+ *     the gate and exits the process, well before the lease can expire.
+ *   - a standby tries every L/10 (at least 100 ms) and takes over the first
+ *     time it finds the lease expired: takeover <= L + L/10 + the restore.
+ *   - the elector's statements are bounded by L/3 each (pg_lease.c), so a
+ *     hung database costs a renewal, never the watchdog.
+ *
+ * Invariants: the gate opens only in LEADING; store_set_fence(term) is in
+ * place before the modules start (every write of this process is fenced
+ * with its term); the state is guarded by mu.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/leader.h"
+
+#define WATCH_MS        50
+#define FAILSTOP_STATUS 75 /* EX_TEMPFAIL: the supervisor starts a standby again */
+
+/* ---- the pure state machine --------------------------------------------- */
+
+int64_t leader_margin_ms(int64_t lease_ms)
+{
+    int64_t m = lease_ms / 5;
+    return m < 4 * WATCH_MS ? 4 * WATCH_MS : m;
+}
+
+static bool acting(leader_role_t r)
+{
+    return r == LEADER_PROMOTING || r == LEADER_LEADING;
+}
+
+leader_act_t leader_step(leader_state_t *s, bool ok, const store_lease_t *lease, int64_t sent_ms,
+                         int64_t lease_ms)
+{
+    if (s->role == LEADER_SINGLE)
+        return LEADER_ACT_NONE;
+    if (!ok) /* the database did not answer: the deadline decides */
+        return LEADER_ACT_NONE;
+    if (!lease->held)
+        return acting(s->role) ? LEADER_ACT_FAILSTOP : LEADER_ACT_NONE;
+    if (acting(s->role) && lease->term != s->term)
+        return LEADER_ACT_FAILSTOP; /* never ours to keep: someone led in between */
+    s->deadline_ms = sent_ms + lease_ms - leader_margin_ms(lease_ms);
+    if (acting(s->role))
+        return LEADER_ACT_NONE;
+    s->role = LEADER_PROMOTING;
+    s->term = lease->term;
+    return LEADER_ACT_PROMOTE;
+}
+
+leader_act_t leader_check(const leader_state_t *s, int64_t now_ms)
+{
+    return acting(s->role) && now_ms >= s->deadline_ms ? LEADER_ACT_FAILSTOP : LEADER_ACT_NONE;
+}
+
+bool leader_may_act(const leader_state_t *s, int64_t now_ms)
+{
+    return s->role == LEADER_SINGLE || (s->role == LEADER_LEADING && now_ms < s->deadline_ms);
+}
+
+const char *leader_role_name(leader_role_t r)
+{
+    switch (r) {
+    case LEADER_STANDBY:
+        return "standby";
+    case LEADER_PROMOTING:
+        return "promoting";
+    case LEADER_LEADING:
+    case LEADER_SINGLE:
+        return "leader";
+    }
+    return "?";
+}
+
+/* ---- the elector ---------------------------------------------------------- */
+
+struct leader {
+    store_t *st;
+    int64_t lease_ms;
+    char url[512];    /* advertise_url */
+    char holder[768]; /* "<host> <url>": unique while the address is bound */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* elected, stopping */
+    leader_state_t s;
+    store_lease_t last; /* the lease as last read */
+    bool have_last;
+    unsigned long rounds; /* election rounds done */
+    bool stopping;
+    bool threads;
+    pthread_t elector, watchdog;
+};
+
+leader_t *leader_new(store_t *st, int64_t lease_ms)
+{
+    leader_t *l = xcalloc(1, sizeof(*l));
+    l->st = st;
+    l->lease_ms = lease_ms;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    l->s.role = store_has_lease(st) ? LEADER_STANDBY : LEADER_SINGLE;
+    return l;
+}
+
+bool leader_is_single(leader_t *l)
+{
+    return l->s.role == LEADER_SINGLE; /* never changes */
+}
+
+void leader_set_url(leader_t *l, const char *url)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        str_copy(host, "?", sizeof(host));
+    pthread_mutex_lock(&l->mu);
+    str_copy(l->url, url, sizeof(l->url));
+    snprintf(l->holder, sizeof(l->holder), "%s %s", host, l->url);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* The lease is lost or lapsed: stop acting before anyone else can.  The
+ * gate is closed (the state says so); exiting ends the engine's threads and
+ * every held request at once.  No cleanup: nothing of this process may
+ * run any more, and its writes are fenced anyway. */
+static void failstop(int64_t term, const char *why)
+{
+    log_error("leader: %s (term %lld): stopping now; exit %d, to be started again as a standby",
+              why, (long long)term, FAILSTOP_STATUS);
+    _exit(FAILSTOP_STATUS);
+}
+
+/* Wait up to ms on cond unless stopping; returns !stopping. */
+static bool nap(leader_t *l, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (!l->stopping)
+        pthread_cond_timedwait(&l->cond, &l->mu, &until);
+    bool go = !l->stopping;
+    pthread_mutex_unlock(&l->mu);
+    return go;
+}
+
+static void log_change(const leader_t *l, const store_lease_t *was, bool had,
+                       const store_lease_t *now)
+{
+    if (had && was->term == now->term && strcmp(was->url, now->url) == 0)
+        return;
+    log_info("leader: term %lld, leader %s%s", (long long)now->term, *now->url ? now->url : "-",
+             now->held ? " (this server)" : "");
+    (void)l;
+}
+
+/* One round: ask the store, step the state machine, carry out the act. */
+static void round_once(leader_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t term = acting(l->s.role) ? l->s.term : 0;
+    pthread_mutex_unlock(&l->mu);
+    store_lease_t lease;
+    int64_t sent = time_mono_ms();
+    bool ok = store_lease_acquire(l->st, l->holder, l->url, term, l->lease_ms, &lease) == PAI_OK;
+    pthread_mutex_lock(&l->mu);
+    leader_act_t act = leader_step(&l->s, ok, &lease, sent, l->lease_ms);
+    if (ok) {
+        log_change(l, &l->last, l->have_last, &lease);
+        l->last = lease;
+        l->have_last = true;
+    }
+    l->rounds++;
+    pthread_cond_broadcast(&l->cond);
+    int64_t my_term = l->s.term;
+    if (act == LEADER_ACT_PROMOTE) {
+        /* before anything of the new term can write */
+        store_set_fence(l->st, l->s.term, l->lease_ms / 2);
+        log_info("leader: elected, term %lld: restoring from the store", (long long)l->s.term);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (act == LEADER_ACT_FAILSTOP)
+        failstop(my_term, "the lease was taken over");
+}
+
+static void *elector_main(void *arg)
+{
+    leader_t *l = arg;
+    int64_t standby_ms = l->lease_ms / 10 < 100 ? 100 : l->lease_ms / 10;
+    do {
+        int64_t t0 = time_mono_ms();
+        round_once(l);
+        pthread_mutex_lock(&l->mu);
+        int64_t period = acting(l->s.role) ? l->lease_ms / 3 : standby_ms;
+        pthread_mutex_unlock(&l->mu);
+        int64_t left = t0 + period - time_mono_ms();
+        if (left < 10)
+            left = 10;
+        if (!nap(l, left))
+            break;
+    } while (true);
+    return NULL;
+}
+
+static void *watchdog_main(void *arg)
+{
+    leader_t *l = arg;
+    while (nap(l, WATCH_MS)) {
+        pthread_mutex_lock(&l->mu);
+        leader_act_t act = leader_check(&l->s, time_mono_ms());
+        int64_t term = l->s.term;
+        pthread_mutex_unlock(&l->mu);
+        if (act == LEADER_ACT_FAILSTOP)
+            failstop(term, "the lease was not renewed in time");
+    }
+    return NULL;
+}
+
+pai_err_t leader_start(leader_t *l)
+{
+    if (l->s.role == LEADER_SINGLE)
+        return PAI_OK;
+    if (pthread_create(&l->elector, NULL, elector_main, l) != 0)
+        return PAI_E_INTERNAL;
+    if (pthread_create(&l->watchdog, NULL, watchdog_main, l) != 0) {
+        pthread_mutex_lock(&l->mu);
+        l->stopping = true;
+        pthread_cond_broadcast(&l->cond);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->elector, NULL);
+        return PAI_E_INTERNAL;
+    }
+    l->threads = true;
+    return PAI_OK;
+}
+
+bool leader_wait_elected(leader_t *l, int64_t ms)
+{
+    int64_t end = time_mono_ms() + ms;
+    pthread_mutex_lock(&l->mu);
+    unsigned long rounds = l->rounds;
+    bool elected;
+    while (!(elected = acting(l->s.role) || l->s.role == LEADER_SINGLE) && !l->stopping &&
+           l->rounds == rounds) {
+        int64_t left = end - time_mono_ms();
+        if (left <= 0)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        left = left < 50 ? left : 50;
+        until.tv_nsec += (long)left * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&l->cond, &l->mu, &until);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return elected;
+}
+
+void leader_promoted(leader_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->s.role == LEADER_PROMOTING) {
+        l->s.role = LEADER_LEADING;
+        log_info("leader: leading, term %lld, as %s", (long long)l->s.term, l->url);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void leader_free(leader_t *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+    if (l->threads) {
+        pthread_join(l->elector, NULL);
+        pthread_join(l->watchdog, NULL);
+    }
+    if (acting(l->s.role) && store_lease_release(l->st, l->holder, l->s.term) == PAI_OK)
+        log_info("leader: lease of term %lld given up", (long long)l->s.term);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cond);
+    free(l);
+}
+
+/* ---- the gate -------------------------------------------------------------- */
+
+/* What a standby answers itself: who leads. */
+static bool standby_route(const char *method, const char *pattern)
+{
+    return strcmp(method, "GET") == 0 && strcmp(pattern, "/api/v2/info") == 0;
+}
+
+pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, pai_error_t *e)
+{
+    pthread_mutex_lock(&l->mu);
+    bool may = leader_may_act(&l->s, time_mono_ms()) || standby_route(method, pattern);
+    bool other = l->have_last && !l->last.held && l->last.remaining_ms > 0 && *l->last.url &&
+                 strcmp(l->last.url, l->url) != 0;
+    char url[sizeof(l->last.url)];
+    str_copy(url, other ? l->last.url : "", sizeof(url));
+    leader_role_t role = l->s.role;
+    pthread_mutex_unlock(&l->mu);
+    if (may)
+        return PAI_OK;
+    if (!other)
+        return pai_error_set(e, PAI_E_NO_LEADER,
+                             role == LEADER_PROMOTING
+                                 ? "this server was just elected and is restoring; retry shortly"
+                                 : "no server leads at the moment; retry shortly");
+    pai_error_set(e, PAI_E_NOT_LEADER, "this server is a standby; the leader is %s", url);
+    pai_error_details(e, xjson_pack("{s:s}", "leader", url));
+    return PAI_E_NOT_LEADER;
+}
+
+json_t *leader_info_json(leader_t *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool single = l->s.role == LEADER_SINGLE;
+    const char *url = single || acting(l->s.role)                                ? l->url
+                      : l->have_last && l->last.remaining_ms > 0 && *l->last.url ? l->last.url
+                                                                                 : NULL;
+    json_t *o = xjson_pack("{s:s, s:s?, s:I}", "role", leader_role_name(l->s.role), "leader",
+                           url && *url ? url : NULL, "term",
+                           (json_int_t)(acting(l->s.role) ? l->s.term : l->last.term));
+    pthread_mutex_unlock(&l->mu);
+    return o;
+}
