@@ -38,6 +38,7 @@ static const command_t commands[] = {
     {"users", cli_users_main, "manage users (admin)"},
     {"groups", cli_groups_main, "manage groups (admin)"},
     {"token", cli_token_main, "create, list and revoke tokens"},
+    {"template", cli_template_main, "job templates: publish, share, search, submit from one"},
 };
 
 static int job_dispatch(int argc, char **argv)

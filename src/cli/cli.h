@@ -23,7 +23,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 /* ---- argument tables (args.c) ---- */
 
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 24
 #define CLI_MAX_POS  8
 #define CLI_MAX_REP  64
 

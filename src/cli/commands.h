@@ -38,5 +38,6 @@ int cli_usage_main(int argc, char **argv);
 int cli_users_main(int argc, char **argv);
 int cli_groups_main(int argc, char **argv);
 int cli_token_main(int argc, char **argv);
+int cli_template_main(int argc, char **argv);
 
 #endif
