@@ -17,8 +17,14 @@
  *      ones are left out of the desired set so the agent kills them;
  *   3. run a scheduling pass if something was freed; persist (engine_flush);
  *   4. answer at once when the node's seq is newer than known_seq or there
- *      are acks; otherwise wait on the node's condition variable until its
- *      desired set changes or wait_ms passes (bounded);
+ *      are acks; otherwise wait until its desired set changes or wait_ms
+ *      passes (bounded).  Two ways to wait: engine_agent_sync blocks on the
+ *      node's condition variable (in-process callers, tests); the server
+ *      holds the poll without a thread (engine_agent_sync_begin returns it
+ *      held, engine_poll_arm leaves a waker on the node, and nodes_wake,
+ *      under the engine lock, calls it when seq moves, a newer sync
+ *      supersedes the poll or the engine stops; the waker only queues a
+ *      wake-up, src/server/waiters.h, so no lock is taken after mu);
  *   5. the answer, in the agent's wire version, is the node's full
  *      desired set with env and commands (never another node's tasks),
  *      and the credential issued in step 1.
@@ -43,8 +49,8 @@
 #include "wire/agentwire.h"
 
 #define HEARTBEAT_MS 5000
-/* A held long-poll delays the server's shutdown (libmicrohttpd waits for
- * connection threads), so it is held at most one heartbeat. */
+/* A long-poll is held at most one heartbeat: the agent counts a silent
+ * server as gone after a few. */
 #define MAX_WAIT_MS   HEARTBEAT_MS
 #define KILL_GRACE_MS 10000
 /* Commands and registry auth of attempts new to the agent in one answer:
@@ -319,19 +325,27 @@ static void desired_set(const engine_node_t *n, const strmap_t *reported, agentw
     }
 }
 
-/* Step 4: wait (mu held) until seq > known, a newer sync of the node (its
- * poll_gen moves past gen) or the deadline.  False when superseded. */
-static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
+/* Step 4's bound on a poll's wait. */
+static int64_t poll_wait_ms(const engine_t *j, int64_t wait_ms)
 {
-    engine_assert_locked(j);
-    if (wait_ms <= 0)
-        return true;
     if (wait_ms > MAX_WAIT_MS)
         wait_ms = MAX_WAIT_MS;
     /* A node is lost after node_lost_timeout_s without a sync: answer well
      * before that so a healthy long-polling agent is never counted lost. */
     if (wait_ms > j->opts.node_lost_timeout_s * 500)
         wait_ms = j->opts.node_lost_timeout_s * 500;
+    return wait_ms;
+}
+
+/* Step 4, blocking (engine_agent_sync): wait (mu held) until seq > known, a
+ * newer sync of the node (its poll_gen moves past gen) or the deadline.
+ * False when superseded. */
+static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
+{
+    engine_assert_locked(j);
+    if (wait_ms <= 0)
+        return true;
+    wait_ms = poll_wait_ms(j, wait_ms);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += wait_ms / 1000;
@@ -396,50 +410,83 @@ static pai_err_t check_identity(engine_t *j, const agentwire_req_t *req, const c
                           e);
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
+/* A sync past its step 3, waiting for its answer (step 4 and 5). */
+struct engine_poll {
+    engine_t *j;
+    engine_node_t *n; /* nodes are never freed while the engine lives */
+    agentwire_req_t req;
+    const char **acks; /* point into req; taken by the answer */
+    size_t nacks;
+    strmap_t *reported; /* version 2: the attempts the agent reported */
+    char issued[PAI_MAX_NODE_CRED + 1];
+    uint64_t known, gen;
+    uint64_t ticket; /* armed: the waker's ticket left on the node */
+    bool armed;
+};
+
+void engine_poll_free(engine_poll_t *p)
+{
+    if (!p)
+        return;
+    if (p->armed) {
+        engine_lock(p->j);
+        if (p->n->waker.fn && p->n->waker.ticket == p->ticket)
+            p->n->waker = (engine_waker_t){0};
+        engine_unlock(p->j);
+    }
+    free(p->acks);
+    strmap_free(p->reported);
+    agentwire_req_clear(&p->req); /* after the answer: acks point into it */
+    sodium_memzero(p->issued, sizeof p->issued);
+    free(p);
+}
+
+/* Steps 1 to 3.  PAI_OK: *out is the poll, ready for its answer. */
+static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, engine_poll_t **out,
                             pai_error_t *e)
 {
-    agentwire_req_t req;
+    engine_poll_t *p = xcalloc(1, sizeof(*p));
     nodecred_verdict_t verdict;
-    char issued[PAI_MAX_NODE_CRED + 1] = "";
-    *resp = NULL;
-    pai_err_t rc = agentwire_req_decode(body, &req, e);
-    if (rc != PAI_OK)
+    *out = NULL;
+    p->j = j;
+    pai_err_t rc = agentwire_req_decode(body, &p->req, e);
+    if (rc != PAI_OK) {
+        free(p);
         return rc;
-
-    if (req.skipped)
-        log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req.node.name,
-                 req.skipped, req.skip_reason);
-    uint64_t known = req.known_seq;
+    }
+    agentwire_req_t *req = &p->req;
+    if (req->skipped)
+        log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req->node.name,
+                 req->skipped, req->skip_reason);
+    p->known = req->known_seq;
     int64_t now = engine_now_ms(j);
-    const char **acks = xcalloc(req.ntasks + 1, sizeof(*acks));
-    size_t nacks = 0;
-    json_t *gpus = req.node.has_gpus ? agentwire_gpus_encode(req.node.gpus, req.node.ngpus) : NULL;
+    p->acks = xcalloc(req->ntasks + 1, sizeof(*p->acks));
+    json_t *gpus =
+        req->node.has_gpus ? agentwire_gpus_encode(req->node.gpus, req->node.ngpus) : NULL;
 
     engine_lock(j);
     /* Once, under the lock that registers: a concurrent sync of the same
      * name may register it or use its credential; what the check changes
      * (a credential used for the first time, a rotation completed) is
      * persisted by the flush below. */
-    if ((rc = check_identity(j, &req, credential, &verdict, e)) != PAI_OK) {
+    if ((rc = check_identity(j, req, credential, &verdict, e)) != PAI_OK) {
         engine_unlock(j);
         json_decref(gpus);
-        free(acks);
-        agentwire_req_clear(&req);
+        engine_poll_free(p);
         return rc;
     }
-    engine_node_t *n = register_node(j, &req.node, gpus);
+    engine_node_t *n = p->n = register_node(j, &req->node, gpus);
     if (verdict.issue) {
         bool rotation = n->cred.state == NODECRED_ACTIVE;
-        nodecred_issue(&n->cred, issued);
+        nodecred_issue(&n->cred, p->issued);
         log_info("node=%s %s", n->name,
                  rotation ? "rotation: new credential issued" : "registered: credential issued");
     }
     n->dirty = n->dirty || verdict.issue || verdict.changed;
-    uint64_t gen = ++n->poll_gen;
-    pthread_cond_broadcast(&n->cv); /* release a held poll this one supersedes */
-    for (size_t i = 0; i < req.ntasks; i++)
-        apply_report(j, n, &req.tasks[i], acks, &nacks, now);
+    p->gen = ++n->poll_gen;
+    nodes_wake(n); /* release a held poll this one supersedes */
+    for (size_t i = 0; i < req->ntasks; i++)
+        apply_report(j, n, &req->tasks[i], p->acks, &p->nacks, now);
     /* Freed resources: with a short queue decide at once, so that the new
      * placements are stored by the same commit as the exits (one fsync
      * before the next tasks can be sent); else leave it to the thread. */
@@ -448,38 +495,115 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     else
         engine_kick(j);
     /* A server restarted since the agent's last answer: catch its seq up. */
-    if (known > n->seq)
-        n->seq = known + 1;
+    if (p->known > n->seq)
+        n->seq = p->known + 1;
     /* Acks only once the exits they acknowledge are stored; other changes
      * are stored by the scheduler and timer threads without delaying this. */
-    bool dirty = nacks > 0 || n->dirty;
+    bool dirty = p->nacks > 0 || n->dirty;
     engine_unlock(j);
 
     if (dirty && engine_flush(j) != PAI_OK) {
-        free(acks);
-        agentwire_req_clear(&req);
-        sodium_memzero(issued, sizeof issued);
+        engine_poll_free(p);
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
-
-    strmap_t *reported = req.version >= 2 ? strmap_new(NULL) : NULL;
-    for (size_t i = 0; reported && i < req.ntasks; i++)
-        if (strmap_put(reported, req.tasks[i].attempt_id, (void *)1) != PAI_OK)
+    p->reported = req->version >= 2 ? strmap_new(NULL) : NULL;
+    for (size_t i = 0; p->reported && i < req->ntasks; i++)
+        if (strmap_put(p->reported, req->tasks[i].attempt_id, (void *)1) != PAI_OK)
             log_warn("node=%s sync: report %zu not indexed", n->name, i);
-    answer_t a = {.version = req.version,
-                  .reported = reported,
-                  .acks = acks,
-                  .nacks = nacks,
-                  .credential = *issued ? issued : NULL};
-    engine_lock(j);
-    a.superseded = nacks == 0 && n->seq <= known && !long_poll(j, n, known, gen, req.wait_ms);
-    a.seq = a.superseded ? known : n->seq;
-    *resp = answer(n, &a);
-    engine_unlock(j);
-    strmap_free(reported);
-    agentwire_req_clear(&req); /* after the answer: acks point into it */
-    sodium_memzero(issued, sizeof issued);
+    *out = p;
     return PAI_OK;
+}
+
+/* Step 5 (mu held): the answer; takes p's acks. */
+static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
+{
+    answer_t a = {.version = p->req.version,
+                  .reported = p->reported,
+                  .acks = p->acks,
+                  .nacks = p->nacks,
+                  .superseded = superseded,
+                  .seq = superseded ? p->known : p->n->seq,
+                  .credential = *p->issued ? p->issued : NULL};
+    p->acks = NULL;
+    return answer(p->n, &a);
+}
+
+/* Nothing to answer yet (mu held): no acks, nothing newer than known_seq. */
+static bool poll_idle(const engine_poll_t *p)
+{
+    return p->nacks == 0 && p->n->seq <= p->known;
+}
+
+pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
+                            pai_error_t *e)
+{
+    engine_poll_t *p;
+    *resp = NULL;
+    pai_err_t rc = sync_start(j, body, credential, &p, e);
+    if (rc != PAI_OK)
+        return rc;
+    engine_lock(j);
+    bool superseded = poll_idle(p) && !long_poll(j, p->n, p->known, p->gen, p->req.wait_ms);
+    *resp = poll_answer_locked(p, superseded);
+    engine_unlock(j);
+    engine_poll_free(p);
+    return PAI_OK;
+}
+
+pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, json_t **resp,
+                                  engine_poll_t **held, int64_t *wait_ms, pai_error_t *e)
+{
+    engine_poll_t *p;
+    *resp = NULL;
+    *held = NULL;
+    *wait_ms = 0;
+    pai_err_t rc = sync_start(j, body, credential, &p, e);
+    if (rc != PAI_OK)
+        return rc;
+    engine_lock(j);
+    int64_t wait = p->req.wait_ms > 0 ? poll_wait_ms(j, p->req.wait_ms) : 0;
+    if (poll_idle(p) && wait > 0 && !j->threads.stopping && p->n->poll_gen == p->gen) {
+        engine_unlock(j);
+        *held = p;
+        *wait_ms = wait;
+        return PAI_OK;
+    }
+    bool superseded = poll_idle(p) && wait > 0 && p->n->poll_gen != p->gen;
+    *resp = poll_answer_locked(p, superseded);
+    engine_unlock(j);
+    engine_poll_free(p);
+    return PAI_OK;
+}
+
+void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
+{
+    engine_t *j = p->j;
+    engine_node_t *n = p->n;
+    engine_lock(j);
+    if (!poll_idle(p) || j->threads.stopping || n->poll_gen != p->gen) {
+        w->fn(w->ud, w->ticket); /* answerable already */
+    } else {
+        if (n->waker.fn) /* an older held poll: superseded by now, answer it */
+            nodes_wake(n);
+        n->waker = *w;
+        p->ticket = w->ticket;
+        p->armed = true;
+    }
+    engine_unlock(j);
+}
+
+json_t *engine_poll_answer(engine_poll_t *p)
+{
+    engine_t *j = p->j;
+    engine_node_t *n = p->n;
+    engine_lock(j);
+    if (p->armed && n->waker.fn && n->waker.ticket == p->ticket)
+        n->waker = (engine_waker_t){0};
+    p->armed = false;
+    n->last_seen_ms = engine_mono_ms(j);
+    json_t *out = poll_answer_locked(p, n->poll_gen != p->gen);
+    engine_unlock(j);
+    return out;
 }
 
 pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai_error_t *e)

@@ -363,7 +363,7 @@ void engine_quiesce(engine_t *j)
     pthread_cond_broadcast(&j->pass.cv);
     pthread_cond_broadcast(&j->pass.done_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
-        pthread_cond_broadcast(&nodes_at(j->nodes, k)->cv);
+        nodes_wake(nodes_at(j->nodes, k)); /* blocked and held polls answer now */
     engine_unlock(j);
 }
 

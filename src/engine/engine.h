@@ -183,6 +183,33 @@ PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name, pai_error_
 PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, const char *credential,
                                            json_t **resp, pai_error_t *e);
 
+/* The same sync without a blocked thread (the server's: its connection is
+ * suspended while the poll is held, src/server/waiters.h).  PAI_OK with
+ * either *resp (answered now) or *held (answer within *wait_ms, clamped as
+ * engine_agent_sync clamps it).  A held poll is then:
+ *   engine_poll_arm     once: w is called when it can be answered early
+ *                       (the node's desired set changed, a newer sync of
+ *                       the node superseded it, the engine stops), at once
+ *                       if that happened already.  w->fn is called under
+ *                       the engine lock: it must only queue the wake-up
+ *                       (never wait for a thread that may take that lock);
+ *   engine_poll_answer  woken or not, when the HTTP layer answers: the
+ *                       answer (a new reference), as engine_agent_sync's;
+ *   engine_poll_free    always, last (forgets w if it was not called).
+ * The engine must outlive its held polls. */
+typedef struct {
+    void (*fn)(void *ud, uint64_t ticket);
+    void *ud;
+    uint64_t ticket;
+} engine_waker_t;
+typedef struct engine_poll engine_poll_t;
+PAI_MUST_CHECK pai_err_t engine_agent_sync_begin(engine_t *j, json_t *req, const char *credential,
+                                                 json_t **resp, engine_poll_t **held,
+                                                 int64_t *wait_ms, pai_error_t *e);
+void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w);
+json_t *engine_poll_answer(engine_poll_t *p);
+void engine_poll_free(engine_poll_t *p);
+
 /* An admin's action on a node's credential: revoke (every credential of
  * the node stops working at once; the join token may register it again) or
  * rotate (a new credential is issued at the node's next sync).  Stored

@@ -176,10 +176,19 @@ void nodes_ports_mark(nodes_t *ns, const char *address, const int *ports, int n)
 
 /* ---------------------------------------------------------------- refs */
 
+void nodes_wake(engine_node_t *n)
+{
+    pthread_cond_broadcast(&n->cv);
+    engine_waker_t w = n->waker;
+    n->waker = (engine_waker_t){0};
+    if (w.fn)
+        w.fn(w.ud, w.ticket);
+}
+
 void nodes_bump(engine_node_t *n)
 {
     n->seq++;
-    pthread_cond_broadcast(&n->cv);
+    nodes_wake(n);
 }
 
 static lc_task_attempt_t *ref_ta(const engine_node_ref_t *r)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/engine.h"
 #include "engine/lifecycle.h"
 #include "engine/nodecred.h"
 
@@ -42,9 +43,10 @@ typedef struct engine_node {
     uint64_t seq;         /* desired-state sequence */
     engine_node_ref_t *refs;
     size_t nrefs, caprefs;
-    pthread_cond_t cv; /* long-poll wake-up */
-    uint64_t poll_gen; /* agentsync.c: syncs received (a newer one supersedes a held poll) */
-    nodecred_t cred;   /* the node's credential (hashes), persisted in its record */
+    pthread_cond_t cv;    /* long-poll wake-up (a poll blocked in engine_agent_sync) */
+    engine_waker_t waker; /* a held poll's wake-up (engine_poll_arm); fn NULL: none */
+    uint64_t poll_gen;    /* agentsync.c: syncs received (a newer one supersedes a held poll) */
+    nodecred_t cred;      /* the node's credential (hashes), persisted in its record */
 } engine_node_t;
 
 typedef struct nodes nodes_t;
@@ -72,6 +74,9 @@ void nodes_sync_job(nodes_t *ns, lc_job_t *job);
 void nodes_clear_refs(nodes_t *ns, engine_node_t *n);
 /* Bump a node's seq and wake its long-poll. */
 void nodes_bump(engine_node_t *n);
+/* Wake the node's long-poll, blocked or held: broadcast cv, and call the
+ * held poll's waker once (then forget it). */
+void nodes_wake(engine_node_t *n);
 /* Is ref currently desired (WAITING or RUNNING)? */
 bool nodes_ref_live(const engine_node_ref_t *r);
 

@@ -171,9 +171,8 @@ static const opt_t options[] = {
      .def = "1024",
      .min = 4,
      .max = 100000,
-     .help =
-         "concurrent HTTP connections (one thread each); when full, the oldest idle connection is "
-         "closed for a new one (see Hostile clients in operations.md)"},
+     .help = "concurrent HTTP connections, held agent long-polls included; when full, the oldest "
+             "idle connection is closed for a new one (see Hostile clients in operations.md)"},
     {.name = "max_idle_connections_per_ip",
      .type = OPT_INT,
      .off = O(max_idle_connections_per_ip),
@@ -189,6 +188,21 @@ static const opt_t options[] = {
      .min = 10,
      .max = 3600,
      .help = "seconds a connection may stay silent (no byte received or sent) before it is closed"},
+    {.name = "http_threads",
+     .type = OPT_INT,
+     .off = O(http_threads),
+     .def = "0",
+     .max = 1024,
+     .help = "threads serving every HTTP connection (held agent long-polls take none); 0: two "
+             "per CPU core, at least 4"},
+    {.name = "http_offload_threads",
+     .type = OPT_INT,
+     .off = O(http_offload_threads),
+     .def = "8",
+     .min = 1,
+     .max = 1024,
+     .help = "workers for the HTTP work that waits on an agent (task log reads); more concurrent "
+             "reads take turns on them"},
     {.name = "pwhash_memlimit_kib",
      .type = OPT_INT,
      .off = O(pwhash_memlimit_kib),

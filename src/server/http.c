@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/connlimit.h"
@@ -171,29 +172,62 @@ static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, ht
     if (rc != PAI_OK) {
         err.code = rc; /* a handler that returned a code without setting err */
         http_reply_err(resp, &err);
-    } else if (resp->status == 0) {
+    } else if (resp->status == 0 && !resp->defer.finish) {
         pai_error_set(&err, PAI_E_INTERNAL, "the handler gave no answer");
         http_reply_err(resp, &err);
     }
     pai_error_free(&err);
 }
 
-/* A streamed body as MHD's content reader (http_reply_stream). */
+/* ---- streamed bodies (http_reply_stream) ------------------------------ */
+
+/* A streamed body as MHD's content reader.  Its source may block (a remote
+ * peer), so it never runs on a pool thread: when nothing is buffered the
+ * reader suspends the connection and returns 0, a worker (offload.h) fills
+ * buf and resumes the connection, and MHD calls the reader again.  buf and
+ * the counts belong to the worker from the suspension to the resumption,
+ * to the pool thread otherwise (MHD's resumption orders the two). */
 typedef struct {
+    http_server_t *s;
+    struct MHD_Connection *conn;
     http_stream_fn read;
     void *ud;
     void (*free_ud)(void *ud);
+    char *buf; /* HTTP_STREAM_BLOCK bytes, from the first fill */
+    size_t off, len;
+    int end; /* 0: more may come; 1: the body ended; -1: it failed */
 } stream_t;
+
+static void stream_fill(void *arg)
+{
+    stream_t *st = arg;
+    if (!st->buf)
+        st->buf = xmalloc(HTTP_STREAM_BLOCK);
+    long n = st->read(st->ud, st->buf, HTTP_STREAM_BLOCK);
+    st->off = 0;
+    st->len = n > 0 ? ((size_t)n < HTTP_STREAM_BLOCK ? (size_t)n : HTTP_STREAM_BLOCK) : 0;
+    if (n <= 0)
+        st->end = n == 0 ? 1 : -1;
+    MHD_resume_connection(st->conn);
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_t *st = cls;
     (void)pos;
-    long n = st->read(st->ud, buf, max);
-    if (n > 0)
-        return (size_t)n < max ? (ssize_t)n : (ssize_t)max;
-    /* never 0: in thread-per-connection mode MHD would call again at once */
-    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    if (st->len > 0) {
+        size_t n = st->len < max ? st->len : max;
+        memcpy(buf, st->buf + st->off, n);
+        st->off += n;
+        st->len -= n;
+        return (ssize_t)n;
+    }
+    if (st->end)
+        return st->end > 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    /* 0 only with the connection suspended: MHD asks again once resumed */
+    MHD_suspend_connection(st->conn);
+    offload_run(st->s->work, stream_fill, st);
+    return 0;
 }
 
 static void stream_free(void *cls)
@@ -201,16 +235,22 @@ static void stream_free(void *cls)
     stream_t *st = cls;
     if (st->free_ud)
         st->free_ud(st->ud);
+    free(st->buf);
     free(st);
 }
 
 /* The MHD response for resp; its body (or stream) moves into it. */
-static struct MHD_Response *make_response(http_resp_t *resp)
+static struct MHD_Response *make_response(http_server_t *s, struct MHD_Connection *conn,
+                                          http_resp_t *resp)
 {
     struct MHD_Response *r;
     if (resp->stream) {
-        stream_t *st = xmalloc(sizeof(*st));
-        *st = (stream_t){.read = resp->stream, .ud = resp->stream_ud, .free_ud = resp->stream_free};
+        stream_t *st = xcalloc(1, sizeof(*st));
+        *st = (stream_t){.s = s,
+                         .conn = conn,
+                         .read = resp->stream,
+                         .ud = resp->stream_ud,
+                         .free_ud = resp->stream_free};
         resp->stream = NULL;
         resp->stream_ud = NULL;
         resp->stream_free = NULL;
@@ -227,19 +267,19 @@ static struct MHD_Response *make_response(http_resp_t *resp)
     return r;
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
-                                 const char *cors_origin)
+static enum MHD_Result send_resp(http_server_t *s, struct MHD_Connection *conn, http_resp_t *resp)
 {
-    struct MHD_Response *r = make_response(resp);
+    const char *cors = cors_origin(s, conn);
+    struct MHD_Response *r = make_response(s, conn, resp);
     if (!r)
         return MHD_NO;
     if (resp->content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(r, resp->headers[i][0], resp->headers[i][1]);
-    if (cors_origin) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", cors_origin);
-        if (strcmp(cors_origin, "*") != 0)
+    if (cors) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
+        if (strcmp(cors, "*") != 0)
             MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
     }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
@@ -247,32 +287,120 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, http_resp_t *resp,
     return ret;
 }
 
+/* Send resp (taken), count it and log it. */
+static enum MHD_Result answer(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
+                              http_resp_t *resp, const char *method, const char *url)
+{
+    int status = resp->status;
+    bool stream = resp->stream != NULL;
+    enum MHD_Result ret = send_resp(s, conn, resp);
+    rs->keep_busy = stream && ret == MHD_YES;
+    http_resp_free(resp);
+    http_stats_record(rs->route ? (route_stats_t *)&rs->route->stats : &s->unmatched, status,
+                      time_mono_us() - rs->t0_us);
+    if (status >= 500)
+        log_warn("http: %s %s -> %d", method, url, status);
+    else
+        log_debug("http: %s %s -> %d", method, url, status);
+    return ret;
+}
+
+/* ---- deferred answers (http_reply_hold, http_reply_offload) ------------ */
+
+/* Run the deferred answer's finish into resp and free its ud. */
+static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
+{
+    pai_error_t err = PAI_ERROR_INIT;
+    http_defer_t d = rs->defer;
+    rs->defer = (http_defer_t){0};
+    pai_err_t rc = d.finish(s->ctx, d.ud, resp, &err);
+    if (d.free_ud)
+        d.free_ud(d.ud);
+    if (resp->defer.finish) { /* finish cannot defer again */
+        http_resp_free(resp);
+        *resp = (http_resp_t){0};
+        rc = pai_error_set(&err, PAI_E_INTERNAL, "a deferred answer deferred again");
+    }
+    if (rc != PAI_OK) {
+        err.code = rc;
+        http_reply_err(resp, &err);
+    } else if (resp->status == 0) {
+        pai_error_set(&err, PAI_E_INTERNAL, "the handler gave no answer");
+        http_reply_err(resp, &err);
+    }
+    pai_error_free(&err);
+}
+
+/* An offloaded answer, on a worker: make it, then resume the connection
+ * (after which the worker touches nothing of rs). */
+static void defer_work(void *arg)
+{
+    reqstate_t *rs = arg;
+    defer_finish(rs->s, rs, &rs->ready);
+    MHD_resume_connection(rs->conn);
+}
+
+/* The handler deferred its answer (resp->defer, taken): suspend the
+ * connection, then hold it (waiters.h) or queue its work (offload.h). */
+static void defer_start(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
+                        http_resp_t *resp)
+{
+    rs->defer = resp->defer;
+    resp->defer = (http_defer_t){0};
+    http_resp_free(resp);
+    rs->deferred = rs->keep_busy = true;
+    rs->s = s;
+    rs->conn = conn;
+    MHD_suspend_connection(conn);
+    if (!rs->defer.arm) {
+        offload_run(s->work, defer_work, rs);
+        return;
+    }
+    int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
+    uint64_t ticket = waiters_add(s->wait, conn, time_mono_ms() + wait);
+    if (!ticket) { /* shutting down: answer now */
+        MHD_resume_connection(conn);
+        return;
+    }
+    http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
+    rs->defer.arm(s->ctx, rs->defer.ud, &w);
+}
+
+/* Called again once the connection is resumed: answer. */
+static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
+                                    const char *method, const char *url)
+{
+    http_resp_t resp = {0};
+    rs->deferred = false;
+    if (rs->defer.finish)
+        defer_finish(s, rs, &resp); /* held: finish here */
+    else
+        resp = rs->ready; /* offloaded: made by the worker */
+    rs->ready = (http_resp_t){0};
+    return answer(s, conn, rs, &resp, method, url);
+}
+
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                                 const char *url, const char *method)
 {
-    int64_t t0 = time_mono_us();
+    rs->t0_us = time_mono_us();
     http_req_t req = {.method = method, .path = url, .conn_ = conn};
     http_resp_t resp = {0};
     req.body = buf_str(&rs->body);
     req.body_len = rs->body.len;
     req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     const route_ent_t *e = find_route(s, rs, method, url, &req, &resp);
+    rs->route = e;
     if (e && rs->too_large)
         http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
                           PAI_MAX_HTTP_BODY);
     else if (e)
         run_route(s, e, rs, &req, &resp);
-    int status = resp.status;
-    bool stream = resp.stream != NULL;
-    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
-    rs->streaming = stream && ret == MHD_YES;
-    http_resp_free(&resp);
-    http_stats_record(e ? (route_stats_t *)&e->stats : &s->unmatched, status, time_mono_us() - t0);
-    if (status >= 500)
-        log_warn("http: %s %s -> %d", method, url, status);
-    else
-        log_debug("http: %s %s -> %d", method, url, status);
-    return ret;
+    if (resp.defer.finish) {
+        defer_start(s, conn, rs, &resp);
+        return MHD_YES;
+    }
+    return answer(s, conn, rs, &resp, method, url);
 }
 
 /* URL unescaping: MHD's own, except that a string with an encoded NUL
@@ -292,7 +420,7 @@ static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection 
     http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
                       PAI_MAX_HTTP_BODY);
     http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = send_resp(conn, &resp, cors_origin(s, conn));
+    enum MHD_Result ret = send_resp(s, conn, &resp);
     http_resp_free(&resp);
     http_stats_record(&s->unmatched, 413, 0);
     return ret;
@@ -328,9 +456,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     connlimit_conn_t *cc = ci ? ci->socket_context : NULL;
-    connlimit_busy(s->admit, cc, true); /* a running handler is never evicted */
-    enum MHD_Result ret = dispatch(s, conn, rs, url, method);
-    if (!rs->streaming) /* nor a streaming answer: on_completed ends it */
+    enum MHD_Result ret;
+    if (rs->deferred) { /* resumed; busy since dispatch */
+        ret = defer_answer(s, conn, rs, method, url);
+    } else {
+        connlimit_busy(s->admit, cc, true); /* a running handler is never evicted */
+        ret = dispatch(s, conn, rs, url, method);
+    }
+    if (!rs->keep_busy) /* nor a streamed or deferred answer: on_completed ends it */
         connlimit_busy(s->admit, cc, false);
     return ret;
 }
@@ -343,11 +476,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     reqstate_t *rs = *con_cls;
     if (!rs)
         return;
-    if (rs->streaming) {
+    if (rs->keep_busy) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         connlimit_busy(s->admit, ci ? ci->socket_context : NULL, false);
     }
+    if (rs->defer.finish && rs->defer.free_ud) /* ended while held, never answered */
+        rs->defer.free_ud(rs->defer.ud);
+    http_resp_free(&rs->ready);
     buf_free(&rs->body);
     free(rs->pathcopy);
     free(rs);
@@ -363,8 +499,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     return connlimit_admit(s->admit, addr) ? MHD_YES : MHD_NO;
 }
 
-/* Called in the listening thread: STARTED before the connection's thread
- * exists, CLOSED after it ended and before its socket is closed. */
+/* Called on the pool thread that serves the connection: STARTED once it is
+ * accepted, CLOSED before its socket is closed. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -393,6 +529,14 @@ static void collect_http(void *ud, buf_t *out)
                 "Open REST API connections (busy: a handler runs for them).");
     prom_sample(out, "pai_http_connections", "state=\"idle\"", (double)(cs.live - cs.busy));
     prom_sample(out, "pai_http_connections", "state=\"busy\"", (double)cs.busy);
+    prom_family(out, "pai_http_held", "gauge",
+                "Answers held without a thread (suspended agent long-polls).");
+    prom_sample(out, "pai_http_held", NULL, (double)waiters_count(s->wait));
+    prom_family(out, "pai_http_offload_pending", "gauge",
+                "Blocking work (log reads) queued or running on the HTTP layer's workers.");
+    prom_sample(out, "pai_http_offload_pending", NULL, (double)offload_pending(s->work));
+    prom_family(out, "pai_http_threads", "gauge", "Threads of the HTTP layer's pool.");
+    prom_sample(out, "pai_http_threads", NULL, (double)s->threads);
     prom_family(out, "pai_http_connections_evicted_total", "counter",
                 "Idle connections closed to make room (per-address bound or server full).");
     prom_sample(out, "pai_http_connections_evicted_total", NULL, (double)cs.evicted);
@@ -450,6 +594,15 @@ static pai_err_t setup_tls(http_server_t *s, struct MHD_OptionItem opts[3], unsi
 
 /* ---- start / stop ------------------------------------------------------ */
 
+/* The pool's size: asked, else 2 per core and 4 at least. */
+static unsigned pool_size(unsigned asked)
+{
+    if (asked)
+        return asked;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 2 ? (unsigned)cores * 2 : 4;
+}
+
 pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
                             http_server_t **out, pai_error_t *e)
 {
@@ -465,11 +618,17 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         pai_error_set(e, rc, "cannot compile the route table");
         goto fail;
     }
+    s->threads = pool_size(lim->threads);
+    if (waiters_new(&s->wait) != PAI_OK ||
+        offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK) {
+        rc = pai_error_set(e, PAI_E_IO, "cannot start the HTTP layer's threads");
+        goto fail;
+    }
     /* MHD's own cap only backs ours up: evicted connections still count in
-     * MHD until their thread has ended, so it gets as much again. */
+     * MHD until their socket is closed, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
-    unsigned flags =
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     struct MHD_OptionItem tls[3];
     if ((rc = setup_tls(s, tls, &flags, e)) != PAI_OK)
         goto fail;
@@ -479,8 +638,8 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         &s->mhdlog, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
-        MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_POOL_SIZE, s->threads,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->d) {
         rc = pai_error_set(
             e, PAI_E_IO, "cannot listen on %s:%d (in use, or not an address of this host%s)", addr,
@@ -509,8 +668,14 @@ void http_server_stop(http_server_t *s)
 {
     if (!s)
         return;
+    /* MHD refuses to stop with suspended connections: answer the held ones
+     * and finish the offloaded work first (both answer at once from now on) */
+    waiters_stop(s->wait);
+    offload_stop(s->work);
     if (s->d)
         MHD_stop_daemon(s->d);
+    waiters_free(s->wait);
+    offload_free(s->work);
     connlimit_free(s->admit);
     ratelog_destroy(&s->mhdlog);
     free(s->tls_cert);

@@ -1,8 +1,16 @@
 /*
  * http.h - the server's HTTP layer over libmicrohttpd.
  *
- * Threading: one thread per connection (MHD_USE_THREAD_PER_CONNECTION), so
- * a handler may block (the agent long-poll does, for a bounded time).
+ * Threading: a fixed pool of threads (libmicrohttpd's internal thread pool,
+ * epoll) serves every connection, so a handler must not block for long: a
+ * blocked handler stalls the other connections of its thread.  Short waits
+ * (a lock, the store's group commit) are fine.  A handler that has to wait
+ * for an event (the agent long-poll) answers with http_reply_hold: its
+ * connection is suspended, costing no thread, until woken or its deadline.
+ * A handler that waits on a remote peer (a task log read from the agent)
+ * answers with http_reply_offload, and a streamed body's source
+ * (http_reply_stream) may block: both run on a small bounded set of
+ * workers (offload.h), their connections suspended meanwhile.
  * Everything a handler touches must be thread-safe.
  *
  * Routes are tables: each module exports a NULL-terminated http_route_t[]
@@ -24,6 +32,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -66,14 +75,34 @@ typedef struct http_req {
     void *conn_; /* internal: the MHD connection */
 } http_req_t;
 
-/* A streamed body's source (http_reply_stream): called on the connection's
- * thread each time the client can take more; it may block until it has
- * bytes.  Writes at most max bytes to buf and returns how many (> 0), 0 at
- * the end of the body, or -1 on a failure, which ends the body short (the
- * client sees the connection close before the chunked body's end). */
+/* A streamed body's source (http_reply_stream): called on a worker of the
+ * layer's bounded set (never two calls at once for one body) each time the
+ * client has taken what was read before; it may block until it has bytes.  Writes at most max bytes
+ * to buf and returns how many (> 0), 0 at the end of the body, or -1 on a failure, which ends the
+ * body short (the client sees the connection close before the chunked body's end). */
 typedef long (*http_stream_fn)(void *ud, char *buf, size_t max);
 
+/* A held answer's wake-up: fn(ud, ticket) makes the layer answer it soon.
+ * Callable from any thread under any lock (it only queues the wake-up). */
 typedef struct {
+    void (*fn)(void *ud, uint64_t ticket);
+    void *ud;
+    uint64_t ticket;
+} http_waker_t;
+
+/* A deferred answer's parts (http_reply_hold, http_reply_offload). */
+typedef struct http_resp http_resp_t;
+typedef pai_err_t (*http_finish_fn)(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e);
+typedef void (*http_arm_fn)(server_ctx_t *ctx, void *ud, const http_waker_t *w);
+typedef struct {
+    http_finish_fn finish; /* NULL: not deferred */
+    http_arm_fn arm;       /* NULL: offloaded (finish runs on a worker) */
+    void (*free_ud)(void *ud);
+    void *ud;
+    int64_t wait_ms;
+} http_defer_t;
+
+struct http_resp {
     int status;
     char *body; /* owned, malloc'ed */
     size_t body_len;
@@ -83,7 +112,8 @@ typedef struct {
     http_stream_fn stream; /* set by http_reply_stream: the body comes from it */
     void *stream_ud;       /* owned: stream_free(stream_ud) once the reply is done */
     void (*stream_free)(void *ud);
-} http_resp_t;
+    http_defer_t defer; /* set by http_reply_hold/_offload: answered later */
+};
 
 /* On failure: fill *e (pai_error_set) and return its code; resp untouched. */
 typedef pai_err_t (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
@@ -121,6 +151,22 @@ void http_reply_text(http_resp_t *resp, int status, const char *content_type, co
 #define HTTP_STREAM_BLOCK (64u * 1024)
 void http_reply_stream(http_resp_t *resp, int status, const char *content_type, http_stream_fn read,
                        void (*free_ud)(void *ud), void *ud);
+/* Answer later, without holding a thread: after the handler returns PAI_OK
+ * the connection is suspended; arm(ctx, ud, w) is called at once (on the
+ * handler's thread) with the waker that answers it early; finish(ctx, ud,
+ * resp, e) makes the answer, as a handler does, on a pool thread once w was
+ * called or wait_ms has passed, whichever comes first (or at shutdown).
+ * Takes ownership of ud: free_ud(ud) runs exactly once, after finish or
+ * when the connection ended without it.  Headers or a body set before are
+ * dropped: finish makes the whole answer.  The connection is busy (never
+ * evicted) while held. */
+void http_reply_hold(http_resp_t *resp, int64_t wait_ms, http_arm_fn arm, http_finish_fn finish,
+                     void (*free_ud)(void *ud), void *ud);
+/* Answer from work that may block on a remote peer: fn(ctx, ud, resp, e)
+ * runs on a worker of the layer's bounded set (queued when all are busy),
+ * the connection suspended meanwhile, and answers as a handler does (it may
+ * reply with http_reply_stream).  Ownership of ud as in http_reply_hold. */
+void http_reply_offload(http_resp_t *resp, http_finish_fn fn, void (*free_ud)(void *ud), void *ud);
 /* The error reply: status pai_err_status(e->code), body
  * {"code": pai_err_code(e->code), "message": pai_error_msg(e)} plus the
  * fields of e->details, if any (e.g. "errors", the problems of a refused job). */
@@ -141,20 +187,25 @@ typedef struct http_server http_server_t;
 /* What the listener lets clients hold (see "Hostile clients" in
  * docs/operations.md and common/connlimit.h). */
 typedef struct {
-    unsigned max_connections; /* live connections in all (one thread each) */
+    unsigned max_connections; /* live connections in all */
     unsigned per_addr_idle;   /* idle connections one address may hold; 0: no bound */
     unsigned idle_timeout_s;  /* a connection silent this long is closed */
+    unsigned threads;         /* the pool serving connections; 0: 2 per core, 4 at least */
+    unsigned offload_threads; /* workers for blocking work (offload.h); 0: 8 */
 } http_limits_t;
 
 /* Register every module's routes (server_modules[]) and start listening on
- * addr:port (port 0 = any free port).  One thread per connection, poll(2)
- * (no FD_SETSIZE ceiling); admission by common/connlimit.h. */
+ * addr:port (port 0 = any free port).  A pool of lim->threads threads over
+ * epoll (no FD_SETSIZE ceiling), held answers suspended (waiters.h),
+ * blocking work on lim->offload_threads workers; admission by
+ * common/connlimit.h. */
 PAI_MUST_CHECK pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port,
                                            const http_limits_t *lim, http_server_t **out,
                                            pai_error_t *e);
 /* The port actually bound. */
 int http_server_port(const http_server_t *s);
-/* Stop accepting, wait for connection threads, free everything. */
+/* Answer every held connection, finish the offloaded work, stop the pool
+ * threads, free everything. */
 void http_server_stop(http_server_t *s);
 
 #endif

@@ -20,6 +20,8 @@
 #include "common/ratelog.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/offload.h"
+#include "server/waiters.h"
 
 struct MHD_Daemon;
 
@@ -56,15 +58,29 @@ struct http_server {
     route_stats_t unmatched;
     int port;
     char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
+    waiters_t *wait;          /* held answers (http_reply_hold) */
+    offload_t *work;          /* blocking work: offloaded answers, streamed bodies */
+    unsigned threads;         /* the pool's size */
 };
 
-/* Per-request state, MHD's con_cls. */
+/* Per-request state, MHD's con_cls.  Touched by the connection's pool
+ * thread only, except while the connection is suspended for an offloaded
+ * answer: then by the worker that makes it (ready), until it resumes the
+ * connection. */
 typedef struct {
     buf_t body;
     bool too_large;
-    bool streaming; /* a streamed reply was queued: busy until on_completed */
+    bool keep_busy; /* a streamed or deferred answer: busy until on_completed */
     char *pathcopy;
     auth_ident_t ident;
+    /* a deferred answer (http_reply_hold / _offload) while suspended */
+    bool deferred;
+    http_defer_t defer;
+    http_resp_t ready; /* offloaded: the answer made by the worker */
+    const route_ent_t *route;
+    int64_t t0_us;
+    http_server_t *s;
+    struct MHD_Connection *conn;
 } reqstate_t;
 
 /* ---- http_route.c ---- */

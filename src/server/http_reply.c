@@ -50,7 +50,8 @@ const char *http_client_addr(const http_req_t *req, char *buf, size_t len)
     return buf;
 }
 
-/* Forget a streamed body that will not be sent (another reply replaces it). */
+/* Forget a streamed body or a deferred answer that will not be sent
+ * (another reply replaces it). */
 static void stream_drop(http_resp_t *resp)
 {
     if (resp->stream_free)
@@ -58,6 +59,9 @@ static void stream_drop(http_resp_t *resp)
     resp->stream = NULL;
     resp->stream_ud = NULL;
     resp->stream_free = NULL;
+    if (resp->defer.finish && resp->defer.free_ud)
+        resp->defer.free_ud(resp->defer.ud);
+    resp->defer = (http_defer_t){0};
 }
 
 void http_reply_json(http_resp_t *resp, int status, json_t *j)
@@ -98,6 +102,20 @@ void http_reply_stream(http_resp_t *resp, int status, const char *content_type, 
     resp->stream = read;
     resp->stream_ud = ud;
     resp->stream_free = free_ud;
+}
+
+void http_reply_hold(http_resp_t *resp, int64_t wait_ms, http_arm_fn arm, http_finish_fn finish,
+                     void (*free_ud)(void *ud), void *ud)
+{
+    http_resp_free(resp);
+    *resp = (http_resp_t){.status = 0};
+    resp->defer = (http_defer_t){
+        .finish = finish, .arm = arm, .free_ud = free_ud, .ud = ud, .wait_ms = wait_ms};
+}
+
+void http_reply_offload(http_resp_t *resp, http_finish_fn fn, void (*free_ud)(void *ud), void *ud)
+{
+    http_reply_hold(resp, 0, NULL, fn, free_ud, ud);
 }
 
 void http_reply_err(http_resp_t *resp, const pai_error_t *e)

@@ -3,8 +3,8 @@
  * (src/agent/logsrv.c, GET {log_url}/logs/{attempt_id}/{kind}[?tail=N])
  * streamed to the API client in constant memory.
  *
- * Life cycle, all on one HTTP connection thread (http.h: thread per
- * connection, so blocking is allowed):
+ * Life cycle, on the HTTP layer's bounded workers (http_reply_offload and
+ * http_reply_stream: blocking is allowed there, one call at a time):
  *   logproxy_open()  in the handler: connects and waits for the agent's
  *                    status line and headers (bounded by LOGPROXY_OPEN_MS);
  *                    any failure up to there is a pai_error_t, answered as

@@ -20,15 +20,42 @@
 #include "engine/engine.h"
 #include "server/server.h"
 
+/* A held agent poll (http_reply_hold over engine_poll_t). */
+static void poll_arm(server_ctx_t *ctx, void *ud, const http_waker_t *w)
+{
+    (void)ctx;
+    engine_waker_t ew = {.fn = w->fn, .ud = w->ud, .ticket = w->ticket};
+    engine_poll_arm(ud, &ew);
+}
+
+static pai_err_t poll_finish(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
+{
+    (void)ctx, (void)e;
+    http_reply_json(resp, 200, engine_poll_answer(ud));
+    return PAI_OK;
+}
+
+static void poll_free(void *ud)
+{
+    engine_poll_free(ud);
+}
+
+/* The agent sync: answered at once, or held without a thread until the
+ * node's desired set changes or the wait ends (engine.h). */
 static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                               pai_error_t *e)
 {
     json_t *body = NULL, *out = NULL;
+    engine_poll_t *held = NULL;
+    int64_t wait_ms = 0;
     pai_err_t rc = http_body_json(req, &body, e);
     if (rc == PAI_OK)
-        rc = engine_agent_sync(ctx->engine, body, req->who.node_credential, &out, e);
+        rc = engine_agent_sync_begin(ctx->engine, body, req->who.node_credential, &out, &held,
+                                     &wait_ms, e);
     json_decref(body);
-    if (rc == PAI_OK)
+    if (rc == PAI_OK && held)
+        http_reply_hold(resp, wait_ms, poll_arm, poll_finish, poll_free, held);
+    else if (rc == PAI_OK)
         http_reply_json(resp, 200, out);
     return rc;
 }

@@ -10,6 +10,7 @@
  * log_read_access "all" (OpenPAI's rule).  Paths name a job "{user}~{job}"
  * in one segment.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,20 +386,35 @@ static char *agent_token(const server_config_t *cfg)
     return tok;
 }
 
-/* Stream the log from the agent that has it (server/logproxy.h): the reply
- * is made once the agent has answered 200; before that an error is an
- * error reply, a busy node's with its Retry-After.  The node's log key is
- * presented when it has one (docs/agent-protocol.md, "Logs"), else the
- * join token. */
-static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, const char *key,
-                            const char *kind, bool tail, http_resp_t *resp, pai_error_t *e)
+/* A log read waiting for the agent's answer (copies: it outlives the request). */
+typedef struct {
+    char *url, *id, *tok, *kind;
+    bool tail;
+} log_open_t;
+
+static void log_open_free(void *ud)
 {
-    char *tok = key ? xstrdup(key) : agent_token(ctx->cfg);
-    logproxy_req_t q = {.log_url = url, .attempt_id = id, .kind = kind, .tail = tail, .token = tok};
+    log_open_t *o = ud;
+    free(o->url);
+    free(o->id);
+    if (o->tok)
+        sodium_memzero(o->tok, strlen(o->tok));
+    free(o->tok);
+    free(o->kind);
+    free(o);
+}
+
+/* On a worker of the HTTP layer (http_reply_offload): connecting to the
+ * agent and waiting for its headers may take up to LOGPROXY_OPEN_MS. */
+static pai_err_t log_open(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
+{
+    (void)ctx;
+    log_open_t *o = ud;
+    logproxy_req_t q = {
+        .log_url = o->url, .attempt_id = o->id, .kind = o->kind, .tail = o->tail, .token = o->tok};
     logproxy_t *lp = NULL;
     int retry_after = 0;
     pai_err_t rc = logproxy_open(&q, &lp, &retry_after, e);
-    free(tok);
     if (rc == PAI_OK) {
         http_reply_stream(resp, 200, "text/plain", logproxy_read, logproxy_free, lp);
     } else if (retry_after > 0) {
@@ -407,6 +423,26 @@ static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, 
         http_add_header(resp, "Retry-After", v);
     }
     return rc;
+}
+
+/* Stream the log from the agent that has it (server/logproxy.h): the reply
+ * is made once the agent has answered 200; before that an error is an
+ * error reply, a busy node's with its Retry-After.  The node's log key is
+ * presented when it has one (docs/agent-protocol.md, "Logs"), else the
+ * join token.  Both the wait for the agent and the body's reads run on the
+ * HTTP layer's bounded workers, never on a pool thread (http.h). */
+static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, const char *key,
+                            const char *kind, bool tail, http_resp_t *resp, pai_error_t *e)
+{
+    (void)e;
+    log_open_t *o = xcalloc(1, sizeof(*o));
+    *o = (log_open_t){.url = xstrdup(url),
+                      .id = xstrdup(id),
+                      .tok = key ? xstrdup(key) : agent_token(ctx->cfg),
+                      .kind = xstrdup(kind),
+                      .tail = tail};
+    http_reply_offload(resp, log_open, log_open_free, o);
+    return PAI_OK;
 }
 
 static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,

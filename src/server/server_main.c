@@ -100,7 +100,7 @@ static void raise_fd_limit(unsigned max_connections)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             rl.rlim_cur = was;
     }
-    /* each connection is one fd; evicted ones linger until their thread ends */
+    /* each connection is one fd; evicted ones linger until their socket is closed */
     rlim_t need = (rlim_t)max_connections * 2 + 256;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
         log_warn("server: open files limit %llu is below the %llu that max_connections %u needs; "
@@ -167,7 +167,9 @@ static int serve(server_config_t *cfg)
     }
     http_limits_t lim = {.max_connections = (unsigned)cfg->max_connections,
                          .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
-                         .idle_timeout_s = (unsigned)cfg->connection_timeout_s};
+                         .idle_timeout_s = (unsigned)cfg->connection_timeout_s,
+                         .threads = (unsigned)cfg->http_threads,
+                         .offload_threads = (unsigned)cfg->http_offload_threads};
     raise_fd_limit(lim.max_connections);
     pai_error_t e = PAI_ERROR_INIT;
     if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, &e) != PAI_OK) {
