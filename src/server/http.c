@@ -1,7 +1,7 @@
 /*
  * http.c - the REST layer over libmicrohttpd (see http.h for the contract).
  *
- * Request procedure (one MHD connection thread):
+ * Request procedure (on the pool thread serving the connection):
  *  1. First call: allocate the request state; a Content-Length over
  *     PAI_MAX_HTTP_BODY is answered 413 at once, without reading the body.
  *  2. Body chunks go into a buf_t capped at PAI_MAX_HTTP_BODY (a chunked
@@ -14,11 +14,19 @@
  * Routes are compiled once at start into segment arrays (http_route.c);
  * what handlers call to read the request and reply is http_reply.c.
  *
- * Connections: one thread each, waiting in poll(2) (no FD_SETSIZE ceiling);
- * every connection is admitted by common/connlimit.h, which bounds the idle
+ * Connections: a fixed pool of threads (MHD's internal thread pool over
+ * epoll: no FD_SETSIZE ceiling, no thread per connection); every
+ * connection is admitted by common/connlimit.h, which bounds the idle
  * connections of each address and evicts idle ones when the server is full,
- * so a connection is held against eviction only while its handler runs or
- * its streamed answer (http_reply_stream) is being sent.
+ * so a connection is held against eviction only while its handler runs, its
+ * answer is deferred, or its streamed answer is being sent.
+ *
+ * Deferred answers (http_reply_hold / _offload) and streamed bodies never
+ * block a pool thread: the connection is suspended (MHD_suspend_connection)
+ * and resumed by the waiter thread (waiters.h: woken or due) or by the
+ * worker that did the blocking work (offload.h); MHD then calls on_request
+ * (or the content reader) again on the pool thread, which answers.
+ * docs/architecture.md, "Threads of the HTTP layer", states the locking.
  */
 #include "server/http.h"
 #include "server/leader.h"
