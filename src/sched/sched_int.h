@@ -311,6 +311,14 @@ int sched_find_node(const sched_t *s, const char *name);
 bool sched_job_done_queueing(const job_t *j);
 
 /* sched_jobs.c */
+/* Validate a request (reason in err). */
+pai_err_t sched_jobs_check_request(const sched_request_t *r, char *err, size_t errlen);
+/* A new job slot for the request (not queued). */
+pai_err_t sched_jobs_new_job(sched_t *s, const sched_request_t *r, int *out);
+/* Queue a job slot (sorted at the next pass). */
+void sched_jobs_queue_push(sched_t *s, int slot);
+/* The cell bound to VC v that node lies in, or SCHED_NONE (none, or another VC's). */
+int sched_jobs_charged_cell(const sched_t *s, int node, int v);
 /* Return a finished job's slot to the free list. */
 void sched_jobs_free(sched_t *s, int slot);
 /* Drop the anti-starvation reservation of the job in slot jslot. */
