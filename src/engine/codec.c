@@ -70,6 +70,9 @@ static json_t *encode_task_attempt(const lc_task_attempt_t *ta)
     /* GPU-milliseconds used (usage accounting); absent in older records. */
     if (ta->used_gpu_ms)
         json_object_set_new(o, "u", json_integer((json_int_t)ta->used_gpu_ms));
+    /* The scheduler's cell (restored exactly); absent in older records. */
+    if (ta->cell)
+        json_object_set_new(o, "cell", json_string(ta->cell));
     return o;
 }
 
@@ -220,6 +223,7 @@ static void decode_task_attempt(const json_t *o, lc_task_attempt_t *ta)
     ta->state = (uint8_t)jint(o, "s");
     ta->has_exit = jexit(o, "exit", &ta->exit_code);
     ta->node = jdup(o, "node");
+    ta->cell = jdup(o, "cell");
     ta->ip = jdup(o, "ip");
     ta->gpus = (uint64_t)jlong(o, "gpus");
     const json_t *ports = json_object_get(o, "ports");

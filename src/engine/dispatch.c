@@ -119,7 +119,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
         ports[k] = xcalloc((size_t)np + 1, sizeof(int));
         if (np && !nodes_ports_alloc(j->nodes, ip, np, ports[k]))
             log_error("job=%s node=%s no free ports", job->name, t->node);
-        rows[r][t->index] = (lc_place_t){t->node, ip, mask, ports[k], np};
+        rows[r][t->index] = (lc_place_t){t->node, ip, mask, ports[k], np, t->cell};
         placed++;
     }
     if (placed != job->total_tasks) {

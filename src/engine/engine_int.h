@@ -289,6 +289,10 @@ int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t no
 sched_opts_t engine_sched_opts(const engine_t *j);
 /* sched_opts_t.on_violation (ctx: the engine, mu held): log and count one. */
 void engine_sched_violation(void *ctx, const char *event, const char *job, const char *what);
+/* After restores (start-up, a VC change): each running task's cell as the
+ * scheduler holds it now (sched_task_cell()) into its record, persisted
+ * when it changed (a restore without a record may choose another cell). */
+void engine_refresh_cells(engine_t *j);
 /* The GPUs a stored or reported GPU list marks "healthy": false, as a mask
  * of their indices. */
 uint64_t engine_bad_gpus(const json_t *gpus);

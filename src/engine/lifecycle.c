@@ -137,6 +137,7 @@ lc_task_attempt_t *lc_find(const lc_job_t *job, int job_attempt, int role, int i
 static void place_copy(lc_task_attempt_t *ta, const lc_place_t *p)
 {
     ta->node = xstrdup(p->node);
+    ta->cell = p->cell ? xstrdup(p->cell) : NULL;
     ta->ip = xstrdup(p->ip ? p->ip : "");
     ta->gpus = p->gpus;
     ta->nports = p->nports;
@@ -332,7 +333,7 @@ static bool task_retry(lc_job_t *job, int role, int index, int exit_code, int64_
     ta->index = t->natts++;
     ta->state = TASK_WAITING;
     ta->created_ms = now_ms;
-    lc_place_t p = {prev->node, prev->ip, prev->gpus, prev->ports, prev->nports};
+    lc_place_t p = {prev->node, prev->ip, prev->gpus, prev->ports, prev->nports, prev->cell};
     place_copy(ta, &p);
     t->retries++;
     log_info("job=%s task=%s/%d retry %d after code %d", job->name, job->roles[role].name, index,
@@ -494,6 +495,7 @@ void lc_role_clear(lc_role_t *r)
 static void task_attempt_clear(lc_task_attempt_t *ta)
 {
     free(ta->node);
+    free(ta->cell);
     free(ta->ip);
     free(ta->ports);
     free(ta->diag);

@@ -94,6 +94,8 @@ typedef struct {
     bool has_exit;
     int exit_code;
     char *node; /* NULL until placed */
+    char *cell; /* the scheduler's cell of the task (sched_task_bind_t.cell) or NULL: restored
+                 * exactly after a restart */
     char *ip;
     uint64_t gpus; /* bitmask of the node's GPU indices */
     int *ports;    /* flat, in the role's port-label order */
@@ -202,6 +204,7 @@ typedef struct {
     uint64_t gpus;
     const int *ports; /* role's total port count */
     int nports;
+    const char *cell; /* sched_task_bind_t.cell, or NULL */
 } lc_place_t;
 
 /* A new job attempt: place[role][instance] for every task.  Tasks start

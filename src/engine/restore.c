@@ -106,7 +106,12 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
             for (int g = 0; g < 64; g++)
                 if (ta->gpus & (1ull << g))
                     gpus[n][ng++] = g;
-            allocs[n] = (sched_alloc_t){job->roles[r].name, i, ta->node, ng, gpus[n]};
+            allocs[n] = (sched_alloc_t){.role = job->roles[r].name,
+                                        .index = i,
+                                        .node = ta->node,
+                                        .n_gpus = ng,
+                                        .gpus = gpus[n],
+                                        .cell = ta->cell};
             n++;
         }
     sched_role_t roles[PAI_MAX_TASK_ROLES];
@@ -116,6 +121,35 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
     free(allocs);
     free(gpus);
     return rc;
+}
+
+void engine_refresh_cells(engine_t *j)
+{
+    engine_assert_locked(j);
+    engine_table_it_t it = {0};
+    lc_job_t *job;
+    while ((job = engine_table_next(j, &it))) {
+        if (!job->queued || job->state == JOB_WAITING || lc_job_state_final(job->state) ||
+            !lc_current(job))
+            continue;
+        bool changed = false;
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                lc_task_attempt_t *ta = lc_task_current(job, r, i);
+                char cell[2 * SCHED_NAME_MAX + 2];
+                if (!ta || !ta->node)
+                    continue;
+                bool has =
+                    sched_task_cell(j->sched, job->name, job->roles[r].name, i, cell, sizeof cell);
+                if (has == (ta->cell != NULL) && (!has || strcmp(cell, ta->cell) == 0))
+                    continue;
+                free(ta->cell);
+                ta->cell = has ? xstrdup(cell) : NULL;
+                changed = true;
+            }
+        if (changed)
+            engine_mark_dirty(j, job);
+    }
 }
 
 /* A running job after a restart: its allocations back into the scheduler. */
@@ -179,6 +213,7 @@ pai_err_t engine_restore(engine_t *j)
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
     engine_lock(j);
+    engine_refresh_cells(j);
     j->pass.need = true;
     engine_schedule(j, engine_now_ms(j));
     log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));

@@ -93,6 +93,7 @@ static void swap(engine_t *j, sched_t *s, json_t *cfg)
             engine_enqueue(j, job);
         }
     }
+    engine_refresh_cells(j);
     engine_snapshot_vcs(j); /* the old rows point into the old scheduler */
     sched_free(old);
     j->vcs.stale = true;

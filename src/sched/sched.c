@@ -344,12 +344,16 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
         t->emitted = true;
         int *gp = arena_alloc(s, sizeof(int) * (size_t)(t->gpus ? t->gpus : 1));
         memcpy(gp, &j->gpu[t->gpu0], sizeof(int) * (size_t)t->gpus);
+        char cell[2 * SCHED_NAME_MAX + 2] = "";
+        if (t->cell != SCHED_NONE)
+            sched_cell_name(s, t->cell, cell, sizeof(cell));
         tb[d->n_tasks++] = (sched_task_bind_t){.role = arena_str(s, j->roles[t->role]),
                                                .index = t->index,
                                                .node = arena_str(s, s->nodes[t->node].name),
                                                .address = arena_str(s, s->nodes[t->node].address),
                                                .n_gpus = t->gpus,
-                                               .gpus = gp};
+                                               .gpus = gp,
+                                               .cell = cell[0] ? arena_str(s, cell) : NULL};
     }
     return PAI_OK;
 }

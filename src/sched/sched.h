@@ -192,6 +192,12 @@ typedef struct {
     const char *address;
     int n_gpus;
     const int *gpus; /* exact GPU indices on the node, n_gpus of them */
+    /* The physical cell bound to the job's VC that holds the task
+     * ("TYPE@ADDRESS": a cell type and its first node's address), NULL when
+     * none (opportunistic, CPU-only).  Record it with the task and give it
+     * back to sched_restore() (sched_alloc_t.cell): the VC's virtual cell is
+     * then bound to that same cell after a restart. */
+    const char *cell;
 } sched_task_bind_t;
 
 typedef struct {
@@ -235,9 +241,15 @@ typedef struct {
     const char *node;
     int n_gpus;
     const int *gpus;
+    const char *cell; /* optional: the task's cell as BIND or sched_task_cell() named it */
 } sched_alloc_t;
 
 /* Re-add a running job after a restart from its allocations (one per task).
+ * A guaranteed task's recorded cell (sched_alloc_t.cell) is bound to the
+ * job's VC again, exactly, when it is free or already the VC's (HiveD's
+ * pod annotations do the same); without a record, or when the record no
+ * longer fits the configuration, the binding is rebuilt from where the job
+ * runs.
  * If the job no longer fits its VC's guarantee (config changed, VC gone, cells
  * taken), it keeps running as opportunistic (*downgraded = true when not NULL).
  * An allocation on a node (or GPU index) the model no longer has is dropped:
@@ -247,6 +259,14 @@ typedef struct {
 PAI_MUST_CHECK pai_err_t sched_restore(sched_t *s, const sched_request_t *req,
                                        const sched_alloc_t *allocs, size_t n_allocs,
                                        bool *downgraded);
+
+/* The cell a bound task's GPUs are charged to now (sched_task_bind_t.cell)
+ * into buf (len bytes): what a caller records for sched_restore(), and
+ * refreshes after restores (a restore without records may choose other
+ * cells).  False (buf "") when the task has none: opportunistic, CPU-only,
+ * not bound, or an unknown job or task. */
+bool sched_task_cell(const sched_t *s, const char *job_id, const char *role, int index, char *buf,
+                     size_t len);
 
 /* Does the job run outside its VC's guarantee now (opportunistic priority,
  * a lazy downgrade, or a restore that could not give it its cells)?  What a

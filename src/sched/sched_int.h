@@ -289,6 +289,11 @@ bool sched_model_bind_safe(sched_t *s, int v, int i, int c, bool health);
 void sched_model_bind(sched_t *s, int vc, int vcell, int cell);
 void sched_model_unbind(sched_t *s, int cell);
 int sched_model_bound_ancestor(const sched_t *s, int cell);
+/* A physical cell's stable name, "TYPE@ADDRESS" (its type and the address
+ * of its first node: "RACK@10.0.1.1"), what BIND decisions name and
+ * sched_restore() takes back; and the cell a name denotes, or SCHED_NONE. */
+void sched_cell_name(const sched_t *s, int c, char *buf, size_t len);
+int sched_cell_find(const sched_t *s, const char *name);
 bool sched_cell_healthy(const sched_t *s, int cell);
 /* Keep the cells' bad_below counts when node turns (un)healthy. */
 void sched_model_health_changed(sched_t *s, int node, bool healthy);

@@ -289,6 +289,29 @@ void sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count,
     }
 }
 
+void sched_cell_name(const sched_t *s, int c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s@%s", s->types[s->cells[c].type].name, s->nodes[s->cells[c].node_lo].key);
+}
+
+int sched_cell_find(const sched_t *s, const char *name)
+{
+    const char *at = name ? strrchr(name, '@') : NULL;
+    if (!at || (size_t)(at - name) >= SCHED_NAME_MAX)
+        return SCHED_NONE;
+    char tname[SCHED_NAME_MAX];
+    memcpy(tname, name, (size_t)(at - name));
+    tname[at - name] = '\0';
+    int t = sched_model_find_type(s, tname), n = sched_find_node(s, at + 1);
+    if (t == SCHED_NONE || n == SCHED_NONE || strcmp(s->nodes[n].key, at + 1) != 0)
+        return SCHED_NONE;
+    for (int c = s->nodes[n].cell; c != SCHED_NONE && s->cells[c].node_lo == n;
+         c = s->cells[c].parent)
+        if (s->cells[c].type == t)
+            return c;
+    return SCHED_NONE;
+}
+
 int sched_model_bound_ancestor(const sched_t *s, int c)
 {
     for (int p = c; p != SCHED_NONE; p = s->cells[p].parent)

@@ -387,9 +387,45 @@ static bool restore_rebind(sched_t *s, const job_t *j)
     return ok;
 }
 
-static bool restore_guarantee(sched_t *s, job_t *j)
+/* The task on node was recorded in cell name (sched_task_bind_t.cell): bind
+ * one of VC v's unbound virtual cells of that type to it again, absorbing
+ * v's bindings inside it (a restore without records may have made them).
+ * True when the task's guarantee is there now; false (nothing changed) when
+ * the record does not fit: an unknown cell, not around node, another VC's,
+ * no such virtual cell left, or a binding that would break sharing safety
+ * (a changed configuration). */
+static bool restore_recorded(sched_t *s, int v, int node, const char *name)
+{
+    int c = name && name[0] ? sched_cell_find(s, name) : SCHED_NONE;
+    if (c == SCHED_NONE || node < s->cells[c].node_lo || node >= s->cells[c].node_hi)
+        return false;
+    const cell_t *cl = &s->cells[c];
+    if (cl->bound_vc != SCHED_NONE)
+        return cl->bound_vc == v;
+    if (sched_model_bound_ancestor(s, c) != SCHED_NONE ||
+        (cl->bound_below && !only_vc_below(s, c, v)))
+        return false;
+    const vc_t *vc = &s->vcs[v];
+    for (int i = 0; i < vc->n_vcells; i++) {
+        const vcell_t *vcl = &vc->vcells[i];
+        if (vcl->cell != SCHED_NONE || vcl->pinned || vcl->type != cl->type ||
+            vcl->chain != cl->chain)
+            continue;
+        bool ok =
+            cl->bound_below ? restore_absorb(s, v, i, c) : sched_model_bind_safe(s, v, i, c, false);
+        if (ok)
+            sched_jobs_gc_note(s, v, c);
+        return ok;
+    }
+    return false;
+}
+
+static bool restore_guarantee(sched_t *s, job_t *j, const char *const *recorded)
 {
     bool retried = false;
+    for (int i = 0; i < j->n_tasks; i++) /* the recorded cells first, all of them */
+        if (j->tasks[i].node != SCHED_NONE && j->tasks[i].gpus > 0 && recorded[i])
+            restore_recorded(s, j->vc, j->tasks[i].node, recorded[i]);
     for (int i = 0; i < j->n_tasks; i++) {
         sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->gpus == 0)
@@ -418,10 +454,15 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
     if ((rc = sched_jobs_new_job(s, r, &slot)) != PAI_OK)
         return rc;
     job_t *j = &s->jobs[slot];
-    for (size_t i = 0; i < n_allocs && rc == PAI_OK; i++)
+    const char **recorded = xcalloc((size_t)j->n_tasks + 1, sizeof(*recorded));
+    for (size_t i = 0; i < n_allocs && rc == PAI_OK; i++) {
         if ((rc = restore_alloc(s, j, &allocs[i])) == PAI_E_NOT_FOUND)
             rc = PAI_OK; /* gone with the old configuration; placed again */
+        else if (rc == PAI_OK)
+            recorded[find_task(j, allocs[i].role, allocs[i].index)] = allocs[i].cell;
+    }
     if (rc != PAI_OK) {
+        free(recorded);
         sched_jobs_free(s, slot);
         return rc;
     }
@@ -432,10 +473,11 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         j->vc = j->vc == SCHED_NONE ? sched_model_find_vc(s, "default") : j->vc;
         down = !j->oppo;
         j->oppo = true;
-    } else if (sched_policy_uses_vc_cells(s, j) && !restore_guarantee(s, j)) {
+    } else if (sched_policy_uses_vc_cells(s, j) && !restore_guarantee(s, j, recorded)) {
         down = true;
         j->oppo = true;
     }
+    free(recorded);
     j->refuse = false;
     if (j->vc == SCHED_NONE && s->n_vcs > 0)
         j->vc = 0; /* keep the job somewhere: it runs opportunistic */
@@ -465,4 +507,20 @@ bool sched_job_opportunistic(const sched_t *s, const char *job_id)
 {
     int slot = sched_strmap_get(&s->job_map, job_id);
     return slot != SCHED_NONE && s->jobs[slot].oppo;
+}
+
+bool sched_task_cell(const sched_t *s, const char *job_id, const char *role, int index, char *buf,
+                     size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    int slot = sched_strmap_get(&s->job_map, job_id);
+    if (slot == SCHED_NONE || !role)
+        return false;
+    const job_t *j = &s->jobs[slot];
+    int ti = find_task(j, role, index);
+    if (ti == SCHED_NONE || !j->tasks[ti].bound || j->tasks[ti].cell == SCHED_NONE || j->oppo)
+        return false;
+    sched_cell_name(s, j->tasks[ti].cell, buf, len);
+    return true;
 }

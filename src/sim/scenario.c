@@ -30,7 +30,7 @@ typedef struct {
     sched_request_t req;
     bool running, waiting;
     sched_alloc_t allocs[MAX_TASKS];
-    char alloc_nodes[MAX_TASKS][64], alloc_roles[MAX_TASKS][32];
+    char alloc_nodes[MAX_TASKS][64], alloc_roles[MAX_TASKS][32], alloc_cells[MAX_TASKS][160];
     int alloc_gpus[MAX_TASKS][SCHED_MAX_GPUS_PER_NODE];
     size_t n_allocs;
     bool downgraded;
@@ -230,8 +230,13 @@ static void record_bind(scen_t *sc, const sched_decision_t *d)
         str_copy(j->alloc_nodes[k], t->node, sizeof(j->alloc_nodes[k]));
         str_copy(j->alloc_roles[k], t->role, sizeof(j->alloc_roles[k]));
         memcpy(j->alloc_gpus[k], t->gpus, sizeof(int) * (size_t)t->n_gpus);
-        j->allocs[k] = (sched_alloc_t){j->alloc_roles[k], t->index, j->alloc_nodes[k], t->n_gpus,
-                                       j->alloc_gpus[k]};
+        str_copy(j->alloc_cells[k], t->cell ? t->cell : "", sizeof(j->alloc_cells[k]));
+        j->allocs[k] = (sched_alloc_t){.role = j->alloc_roles[k],
+                                       .index = t->index,
+                                       .node = j->alloc_nodes[k],
+                                       .n_gpus = t->n_gpus,
+                                       .gpus = j->alloc_gpus[k],
+                                       .cell = j->alloc_cells[k]};
     }
     j->running = true;
     j->waiting = false;
@@ -414,9 +419,12 @@ static bool step_restart(scen_t *sc, const ynode_t *y)
     for (int i = 0; i < sc->n_bad; i++)
         if (sc->health_bad[i][0] && sched_node_set_health(sc->s, sc->health_bad[i], false))
             continue;
+    bool cells = bool_of(y, "cells", true); /* false: records without cells (older servers) */
     for (int i = 0; i < sc->n_jobs; i++) {
         sjob_t *j = &sc->jobs[i];
         char err[256];
+        for (size_t k = 0; !cells && k < j->n_allocs; k++)
+            j->alloc_cells[k][0] = '\0';
         if (j->running) {
             pai_err_t rc = sched_restore(sc->s, &j->req, j->allocs, j->n_allocs, &j->downgraded);
             if (rc != PAI_OK)
@@ -425,6 +433,24 @@ static bool step_restart(scen_t *sc, const ynode_t *y)
             return fail(sc, "resubmit %s: %s", j->id, err);
         }
     }
+    for (int i = 0; i < sc->n_jobs; i++) /* what a server records after its restores */
+        for (size_t k = 0; sc->jobs[i].running && k < sc->jobs[i].n_allocs; k++)
+            sched_task_cell(sc->s, sc->jobs[i].id, sc->jobs[i].allocs[k].role,
+                            sc->jobs[i].allocs[k].index, sc->jobs[i].alloc_cells[k],
+                            sizeof(sc->jobs[i].alloc_cells[k]));
+    return true;
+}
+
+/* {op: cell, job, role, index, cell}: the task's cell now (sched_task_cell();
+ * "" for none). */
+static bool step_cell(scen_t *sc, const ynode_t *y)
+{
+    char got[160];
+    const char *want = str_of(y, "cell", "");
+    sched_task_cell(sc->s, str_of(y, "job", ""), str_of(y, "role", "worker"),
+                    (int)int_of(y, "index", 0), got, sizeof(got));
+    if (strcmp(got, want) != 0)
+        return fail(sc, "cell of %s is '%s'", str_of(y, "job", ""), got);
     return true;
 }
 
@@ -527,6 +553,8 @@ static bool run_step(scen_t *sc, const ynode_t *y)
         return step_restart(sc, y);
     if (strcmp(op, "downgraded") == 0)
         return step_downgraded(sc, y);
+    if (strcmp(op, "cell") == 0)
+        return step_cell(sc, y);
     if (strcmp(op, "status") == 0)
         return step_status(sc, y);
     if (strcmp(op, "node") == 0)

@@ -69,6 +69,7 @@ typedef struct {
     bool oppo; /* bound outside its VC's guarantee (as a BIND or a restore said) */
     sched_alloc_t allocs[R_MAX_TASKS];
     char alloc_roles[R_MAX_TASKS][8];
+    char alloc_cells[R_MAX_TASKS][64]; /* the BIND's cell, refreshed after restores */
     int alloc_gpus[R_MAX_TASKS][SCHED_MAX_GPUS_PER_NODE];
     int alloc_node[R_MAX_TASKS];
     size_t n_allocs;
@@ -336,8 +337,13 @@ static bool record_bind(rand_t *r, const sched_decision_t *d)
         str_copy(j->alloc_roles[k], t->role, sizeof(j->alloc_roles[k]));
         memcpy(j->alloc_gpus[k], t->gpus, sizeof(int) * (size_t)t->n_gpus);
         j->alloc_node[k] = n;
-        j->allocs[k] =
-            (sched_alloc_t){j->alloc_roles[k], t->index, r->nodes[n], t->n_gpus, j->alloc_gpus[k]};
+        str_copy(j->alloc_cells[k], t->cell ? t->cell : "", sizeof(j->alloc_cells[k]));
+        j->allocs[k] = (sched_alloc_t){.role = j->alloc_roles[k],
+                                       .index = t->index,
+                                       .node = r->nodes[n],
+                                       .n_gpus = t->n_gpus,
+                                       .gpus = j->alloc_gpus[k],
+                                       .cell = j->alloc_cells[k]};
     }
     if (j->state == J_WAITING)
         j->state = J_RUNNING, j->oppo = d->opportunistic;
@@ -497,12 +503,22 @@ static bool build(rand_t *r)
     return true;
 }
 
-static bool ev_restart(rand_t *r)
+/* After a restart with the same configuration every guaranteed task is in
+ * the cell it was in before (the recorded bindings, restored exactly). */
+static bool same_cells(rand_t *r, const rjob_t *j, char (*before)[64])
 {
-    emit(r, "  - {op: restart}\n");
-    for (int i = 0; i < R_MAX_JOBS; i++) /* what a server keeps for each running job */
-        r->jobs[i].req.opportunistic =
-            r->jobs[i].state != J_NONE && sched_job_opportunistic(r->s, r->jobs[i].id);
+    for (size_t k = 0; k < j->n_allocs; k++) {
+        char now[64];
+        sched_task_cell(r->s, j->id, j->allocs[k].role, j->allocs[k].index, now, sizeof(now));
+        if (strcmp(now, before[k]) != 0)
+            return failf(r, "restore of %s: task %s/%d in cell '%s', was in '%s'", j->id,
+                         j->allocs[k].role, j->allocs[k].index, now, before[k]);
+    }
+    return true;
+}
+
+static bool restart_with(rand_t *r, char (*before)[R_MAX_TASKS][64])
+{
     sched_free(r->s);
     r->s = NULL;
     if (!build(r))
@@ -514,10 +530,8 @@ static bool ev_restart(rand_t *r)
             bool down;
             if (sched_restore(r->s, &j->req, j->allocs, j->n_allocs, &down) != PAI_OK)
                 return failf(r, "restore of %s refused", j->id);
-            /* the same configuration: a guaranteed job stays guaranteed
-             * (seeded runs only: about 1 sequence in 30,000 still finds a
-             * nesting the restore does not rebuild; docs/scheduler.md) */
-            if (down && !j->req.opportunistic && j->req.priority >= 0 && !r->rng.data)
+            /* the same configuration: a guaranteed job stays guaranteed */
+            if (down && !j->req.opportunistic && j->req.priority >= 0)
                 return failf(r, "restore of %s with the same configuration downgraded it", j->id);
             j->oppo |= down;
             j->state = J_RUNNING;
@@ -526,7 +540,30 @@ static bool ev_restart(rand_t *r)
             return failf(r, "resubmit of %s refused: %s", j->id, err);
         }
     }
+    for (int i = 0; i < R_MAX_JOBS; i++) { /* ... in the very cells it had */
+        rjob_t *j = &r->jobs[i];
+        if (j->state == J_RUNNING && !same_cells(r, j, before[i]))
+            return false;
+        for (size_t k = 0; j->state == J_RUNNING && k < j->n_allocs; k++)
+            str_copy(j->alloc_cells[k], before[i][k], sizeof(j->alloc_cells[k]));
+    }
     return true;
+}
+
+static bool ev_restart(rand_t *r)
+{
+    emit(r, "  - {op: restart}\n");
+    char(*before)[R_MAX_TASKS][64] = xcalloc(R_MAX_JOBS, sizeof(*before));
+    for (int i = 0; i < R_MAX_JOBS; i++) { /* what a server keeps for each running job */
+        r->jobs[i].req.opportunistic =
+            r->jobs[i].state != J_NONE && sched_job_opportunistic(r->s, r->jobs[i].id);
+        for (size_t k = 0; r->jobs[i].state != J_NONE && k < r->jobs[i].n_allocs; k++)
+            sched_task_cell(r->s, r->jobs[i].id, r->jobs[i].allocs[k].role,
+                            r->jobs[i].allocs[k].index, before[i][k], sizeof(before[i][k]));
+    }
+    bool ok = restart_with(r, before);
+    free(before);
+    return ok;
 }
 
 static bool step(rand_t *r)

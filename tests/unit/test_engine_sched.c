@@ -214,6 +214,74 @@ TEST(scheduler_invariant_violations_are_counted_in_the_engine)
     }
 }
 
+/* A VC with a rack-level and a node-level cell; racks of two 2-GPU nodes. */
+static const char rack_and_node[] =
+    "physicalCluster:\n"
+    "  skuTypes:\n"
+    "    sim: {gpu: 1, cpu: 8, memory: 32768Mi}\n"
+    "  cellTypes:\n"
+    "    sim-NODE: {childCellType: sim, childCellNumber: 2, isNodeLevel: true}\n"
+    "    RACK: {childCellType: sim-NODE, childCellNumber: 2}\n"
+    "  physicalCells:\n"
+    "  - {cellType: RACK, cellChildren: [{cellAddress: node-1}, {cellAddress: node-2}]}\n"
+    "  - {cellType: RACK, cellChildren: [{cellAddress: node-3}, {cellAddress: node-4}]}\n"
+    "virtualClusters:\n"
+    "  default:\n"
+    "    virtualCells:\n"
+    "    - {cellType: RACK, cellNumber: 1}\n"
+    "    - {cellType: RACK.sim-NODE, cellNumber: 1}\n";
+
+static char *task_cell(rig_t *r, const char *job)
+{
+    engine_lock(r->e);
+    lc_job_t *j = engine_map_get(r->e, job);
+    lc_task_attempt_t *ta = j ? lc_task_current(j, 0, 0) : NULL;
+    char *rec = xstrdup(ta && ta->cell ? ta->cell : "");
+    char now[160];
+    sched_task_cell(r->e->sched, job, "worker", 0, now, sizeof now);
+    if (strcmp(rec, now) != 0)
+        fprintf(stderr, "  %s: recorded cell '%s', the scheduler's '%s'\n", job, rec, now);
+    engine_unlock(r->e);
+    return rec;
+}
+
+/* The job record keeps the cell its task was bound in; a restart binds the
+ * VC's cell to that very cell again (the job on one node of the VC's rack
+ * cell stays in the rack cell; rebuilt from where it runs it would take the
+ * VC's node-level cell). */
+TEST(restart_binds_the_recorded_cell_again)
+{
+    rig_t r;
+    agent_t a[4] = {{.name = "node-1", .address = "10.0.0.1", .ngpus = 2},
+                    {.name = "node-2", .address = "10.0.0.2", .ngpus = 2},
+                    {.name = "node-3", .address = "10.0.0.3", .ngpus = 2},
+                    {.name = "node-4", .address = "10.0.0.4", .ngpus = 2}};
+    if (!rig_open_hived(&r, rack_and_node)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    for (int i = 0; i < 4; i++)
+        sync_quiet(&r, &a[i], NULL);
+    CHECK(submit_hived(&r, "x", "test", false));
+    CHECK_STR_EQ(state_of(&r, "alice~x"), "RUNNING");
+    char *before = task_cell(&r, "alice~x");
+    CHECK_STR_EQ(before, "RACK@node-1");
+    tick(&r); /* the record reaches the store */
+    CHECK(rig_restart(&r));
+    for (int i = 0; i < 4; i++)
+        sync_quiet(&r, &a[i], NULL);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~x"), "RUNNING");
+    CHECK(!sched_oppo(&r, "alice~x"));
+    char *after = task_cell(&r, "alice~x");
+    CHECK_STR_EQ(after, before);
+    free(before);
+    free(after);
+    for (int i = 0; i < 4; i++)
+        agent_free(&a[i]);
+    rig_close(&r);
+}
+
 /* ---------------------------------------------------------------- usage */
 
 /* A span crossing a period boundary counts only its part inside: held in
@@ -420,7 +488,7 @@ TEST(bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)
 RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
           within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
           scheduler_invariant_violations_are_counted_in_the_engine,
-          usage_span_is_clipped_to_the_period,
+          restart_binds_the_recorded_cell_again, usage_span_is_clipped_to_the_period,
           usage_held_versus_used_counts_syncs_and_survives_a_restart,
           job_whose_gpus_stay_idle_is_flagged_until_they_are_used,
           bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)

@@ -46,7 +46,7 @@ static void begin(lc_job_t *j)
     const lc_place_t *rows[2] = {pl[0], pl[1]};
     for (int r = 0; r < 2; r++)
         for (int i = 0; i < 8; i++)
-            pl[r][i] = (lc_place_t){"n1", "127.0.0.1", 0, NULL, 0};
+            pl[r][i] = (lc_place_t){"n1", "127.0.0.1", 0, NULL, 0, NULL};
     lc_effects_t fx = {0};
     lc_attempt_begin(j, rows, 1, &fx);
     CHECK(fx.desired_changed);

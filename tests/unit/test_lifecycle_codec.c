@@ -42,8 +42,9 @@ static lc_job_t *two_role_job(void)
     j->total_tasks = 3;
     j->total_gpus = 2;
     int p0[] = {20000}, p1[] = {20001}, p2[] = {20002};
-    lc_place_t ps[1] = {{"n1", "10.0.0.1", 0, p0, 1}};
-    lc_place_t wk[2] = {{"n1", "10.0.0.1", 1, p1, 1}, {"n2", "10.0.0.2", 2, p2, 1}};
+    lc_place_t ps[1] = {{"n1", "10.0.0.1", 0, p0, 1, NULL}};
+    lc_place_t wk[2] = {{"n1", "10.0.0.1", 1, p1, 1, "RACK@n1"},
+                        {"n2", "10.0.0.2", 2, p2, 1, NULL}};
     const lc_place_t *rows[2] = {ps, wk};
     lc_effects_t fx = {0};
     lc_attempt_begin(j, rows, 1000, &fx);
@@ -70,6 +71,9 @@ TEST(record_round_trips)
     json_decref(rec);
     char *b = k ? dump(codec_job_encode(k)) : NULL;
     CHECK_STR_EQ(a, b);
+    CHECK_STR_CONTAINS(a, "\"cell\":\"RACK@n1\""); /* the scheduler's cell of worker/0 */
+    lc_task_attempt_t *w0 = k ? lc_task_current(k, 1, 0) : NULL;
+    CHECK(w0 && w0->cell && strcmp(w0->cell, "RACK@n1") == 0);
     free(a);
     free(b);
     lc_job_free(j);

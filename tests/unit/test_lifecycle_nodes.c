@@ -46,7 +46,7 @@ static lc_job_t *job_on(const char *node, int instances)
     lc_place_t *pl = xcalloc((size_t)instances, sizeof(*pl));
     static int ports[2] = {30000, 30001};
     for (int i = 0; i < instances; i++)
-        pl[i] = (lc_place_t){node, "10.0.0.1", 0, &ports[i % 2], 1};
+        pl[i] = (lc_place_t){node, "10.0.0.1", 0, &ports[i % 2], 1, NULL};
     const lc_place_t *rows[1] = {pl};
     lc_effects_t fx = {0};
     lc_attempt_begin(j, rows, 1, &fx);

@@ -339,8 +339,10 @@ TEST(checker_reports_a_group_outside_its_within_cell)
     sched_request_t q = {
         .job_id = "one", .vc = "a", .priority = 10, .gang = true, .roles = &r, .n_roles = 1};
     int g0[] = {0, 1}, g1[] = {2, 3}, g2[] = {4, 5};
-    sched_alloc_t same[] = {{"w", 0, "node-00000", 2, g0}, {"w", 1, "node-00000", 2, g1}};
-    sched_alloc_t split[] = {{"w", 0, "node-00000", 2, g2}, {"w", 1, "node-00001", 2, g1}};
+    sched_alloc_t same[] = {{"w", 0, "node-00000", 2, g0, NULL},
+                            {"w", 1, "node-00000", 2, g1, NULL}};
+    sched_alloc_t split[] = {{"w", 0, "node-00000", 2, g2, NULL},
+                             {"w", 1, "node-00001", 2, g1, NULL}};
     bool down = false;
     sched_violation_t v[4];
     CHECK(sched_restore(s, &q, same, 2, &down) == PAI_OK);
