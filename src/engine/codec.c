@@ -124,6 +124,11 @@ json_t *codec_job_encode(const lc_job_t *job)
         json_object_set_new(rec, "lazy", json_true());
     if (job->oppo)
         json_object_set_new(rec, "oppo", json_true());
+    if (job->notify)
+        json_object_set_new(rec, "notify",
+                            xjson_pack("{si si si ss}", "email", job->notify->email, "hook",
+                                       job->notify->hook, "sent", job->notify->sent, "url",
+                                       job->notify->url));
     return rec;
 }
 
@@ -301,6 +306,17 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->total_gpus = (uint32_t)jint(rec, "totalGpus");
     job->waiting_reason = jdup(rec, "waitingReason");
     job->retry_at_ms = jlong(rec, "retryAtMs");
+    const json_t *nt = json_object_get(rec, "notify");
+    if (json_is_object(nt)) {
+        const char *url = json_string_value(json_object_get(nt, "url"));
+        size_t ulen = url ? strlen(url) : 0;
+        job->notify = xcalloc(1, sizeof(*job->notify) + ulen + 1);
+        job->notify->email = (uint8_t)jint(nt, "email");
+        job->notify->hook = (uint8_t)jint(nt, "hook");
+        job->notify->sent = (uint8_t)jint(nt, "sent");
+        if (ulen)
+            memcpy(job->notify->url, url, ulen);
+    }
 }
 
 pai_err_t codec_job_decode(const json_t *rec, lc_job_t **out)

@@ -134,6 +134,7 @@ static void bind_job(engine_t *j, lc_job_t *job, const sched_decision_t *d, int6
                      d->opportunistic ? "all tasks placed (opportunistic)" : "all tasks placed",
                      now);
         engine_apply(j, job, &fx, now);
+        engine_note(j, job, ENGINE_NOTE_RUNNING, "all tasks placed", 0, now);
     }
     for (size_t k = 0; k < d->n_tasks; k++)
         free(ports[k]);
@@ -305,6 +306,7 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
     }
     if (fx->requeue && job->state == JOB_WAITING) {
         engine_event(j, job, "Normal", "Retry", "job attempt retried", now);
+        engine_note(j, job, ENGINE_NOTE_RETRIED, NULL, 0, now);
         if (job->retry_at_ms <= now) {
             engine_enqueue_or_fail(j, job, now);
         } else {
@@ -312,9 +314,11 @@ void engine_apply(engine_t *j, lc_job_t *job, const lc_effects_t *fx, int64_t no
             j->retry.jobs[j->retry.n++] = job;
         }
     }
-    if (fx->final)
+    if (fx->final) {
         engine_event(j, job, job->state == JOB_FAILED ? "Warning" : "Normal", "Completed",
                      lc_job_state_name(job->state), now);
+        engine_note_final(j, job, now);
+    }
 }
 
 void engine_sched_forget(engine_t *j, const char *job)

@@ -149,6 +149,7 @@ void engine_tick(engine_t *j)
             i++;
         }
     }
+    engine_note_scan(j, now);
     engine_kick(j);
 }
 

@@ -59,6 +59,7 @@ typedef struct {
     int64_t idle_gpu_ms;        /* idle this long flags the job gpuIdle; 0: 30 minutes */
     int events_per_job;         /* events a job keeps (memory and store); 0: 32 */
     int64_t event_retention_ms; /* events older than this are pruned; 0: kept with the job */
+    int64_t note_waiting_ms;    /* a job waiting this long is noticed (waiting); 0: never */
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;
@@ -73,6 +74,50 @@ typedef struct {
      * wrong (sched_test_corrupt_next_bind()), for tests of the reporting. */
     bool sched_test_corrupt;
 } engine_opts_t;
+
+/* ---- notifications (engine/notices.c; docs/operations.md, "Notifications") */
+
+/* The events a job's owner can be told about.  Bit (1 << kind) in the
+ * masks of engine_note_spec_t and lc_notify_t. */
+typedef enum {
+    ENGINE_NOTE_RUNNING,   /* an attempt started (every task placed) */
+    ENGINE_NOTE_SUCCEEDED, /* final states */
+    ENGINE_NOTE_FAILED,
+    ENGINE_NOTE_STOPPED,
+    ENGINE_NOTE_RETRIED, /* an attempt ended and the job waits for a new one */
+    ENGINE_NOTE_WAITING, /* waited note_waiting_ms in the queue (once per job) */
+    ENGINE_NOTE_IDLE,    /* flagged gpuIdle (once per job) */
+    ENGINE_NOTE__COUNT
+} engine_note_kind_t;
+
+/* "running", "succeeded", ... ; engine_note_parse: -1 when unknown. */
+const char *engine_note_name(engine_note_kind_t k);
+int engine_note_parse(const char *s);
+
+/* What a job asks to be told, resolved at its submission (ops.note_spec):
+ * the events to e-mail to its owner and those to POST to url (malloc'ed,
+ * NULL: no webhook). */
+typedef struct {
+    uint8_t email, hook;
+    char *url;
+} engine_note_spec_t;
+
+/* One event of one job, handed to ops.note.  Pointers are valid during
+ * the call only. */
+typedef struct {
+    engine_note_kind_t kind;
+    const char *job; /* "user~name" */
+    size_t user_len; /* the owner is job[0, user_len) */
+    const char *vc, *state;
+    bool has_exit;
+    int exit_code;
+    const char *message; /* why (diagnostics, the waiting reason), or NULL */
+    int retries;         /* job attempts retried so far */
+    int64_t at_ms, submit_ms;
+    int64_t since_ms;    /* waiting / idle: since when */
+    bool email;          /* e-mail the owner */
+    const char *webhook; /* POST here, or NULL */
+} engine_notice_t;
 
 /* What the engine needs from outside it: authorization, storage and the
  * clock, given once at engine_new (copied; ud is passed back to each). */
@@ -91,6 +136,16 @@ typedef struct {
      * only waits (long-polls, the threads' sleeps) use the real one.  NULL:
      * the real clock (monotonic for node loss, wall for the rest). */
     int64_t (*now_ms)(void *ud);
+    /* Resolve what a job asks to be told (its extras, the whole object, and
+     * the owner's settings) into *out, at submission, without the engine
+     * lock.  A refusal (a webhook host not allowed...) fills e and refuses
+     * the job.  NULL: no job is ever noticed. */
+    pai_err_t (*note_spec)(void *ud, const char *user, const json_t *extras,
+                           engine_note_spec_t *out, pai_error_t *e);
+    /* Hand one event over.  Called WITH the engine lock held (where the
+     * job changes): it must copy what it keeps and return at once, never
+     * block, do I/O or call the engine.  NULL: events are not handed over. */
+    void (*note)(void *ud, const engine_notice_t *n);
 } engine_ops_t;
 
 /* Build the engine over st (not owned) with ops (NULL: none; copied) and

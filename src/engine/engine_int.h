@@ -30,6 +30,10 @@
  *             stay valid only while mu or flush_mu is held: deletion takes
  *             both).
  *   one exit  a function that locks unlocks once, at its `out:` label.
+ *   hand-off  ops.note (notifications) is the one op called with mu held:
+ *             it copies the event into the notifier's queue under that
+ *             queue's own leaf lock and returns; deliveries happen on the
+ *             notifier's thread, which never takes mu.
  *
  * Checked: mu and flush_mu are taken only through engine_lock() and
  * engine_flush_lock() (scripts/check-style.sh), which record in a
@@ -138,6 +142,11 @@ struct engine {
     struct {
         uint64_t submitted, refused_at_submit;
     } stats;
+
+    /* notices.c: the timer's scan for waiting and idle jobs. */
+    struct {
+        int64_t scan_at; /* engine clock of the next scan */
+    } notes;
 };
 
 /* Take and release mu (and record that this thread holds it). */
@@ -283,6 +292,20 @@ void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_
 /* Since when job's running GPUs have all been idle, once that has lasted
  * the configured idle time; 0 when not flagged. */
 int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t now);
+
+/* Notifications (notices.c).  Give job (private: not in the table yet) the
+ * events spec asks for (copied; nothing when it asks none). */
+void engine_note_attach(lc_job_t *job, const engine_note_spec_t *spec);
+/* Hand event k of job to ops.note when the job asked for it (msg NULL: the
+ * job's diagnostics; since: waiting/idle since).  Waiting and idle go once
+ * per job. */
+void engine_note(engine_t *j, lc_job_t *job, engine_note_kind_t k, const char *msg, int64_t since,
+                 int64_t now);
+/* The event of the final state job just reached. */
+void engine_note_final(engine_t *j, lc_job_t *job, int64_t now);
+/* The timer's scan (at most once a second): jobs waiting longer than
+ * opts.note_waiting_ms, running jobs flagged gpuIdle. */
+void engine_note_scan(engine_t *j, int64_t now);
 
 /* The scheduler options every scheduler this engine builds uses (start-up
  * and run-time VC changes alike). */

@@ -583,6 +583,7 @@ void lc_job_compact(lc_job_t *job)
     if (job->events)
         json_decref((json_t *)job->events);
     job->events = NULL;
+    FREE_NULL(&job->notify); /* finished: nothing more to tell */
 }
 
 void lc_job_free(lc_job_t *job)
@@ -603,6 +604,7 @@ void lc_job_free(lc_job_t *job)
     free(job->waiting_reason);
     if (job->events)
         json_decref((json_t *)job->events);
+    free(job->notify);
     free(job);
 }
 

@@ -139,6 +139,15 @@ typedef struct {
     int32_t gpus;
 } lc_span_t;
 
+/* What a job asked to be told about (engine/notices.c): events as bits
+ * (1 << engine_note_kind_t) e-mailed to its owner and POSTed to url ("":
+ * none); sent: the once-only events (waiting, idle) already handed off.
+ * One allocation, owned by the job; NULL for the jobs that ask nothing. */
+typedef struct lc_notify {
+    uint8_t email, hook, sent;
+    char url[];
+} lc_notify_t;
+
 typedef struct lc_job {
     /* Fields grouped by size so that 100,000 of these stay small. */
     char *name; /* "user~job" */
@@ -148,8 +157,9 @@ typedef struct lc_job {
     lc_attempt_t *atts; /* NULL while never started / in compact form */
     lc_span_t *spans;   /* compact form: the GPU task attempts' usage (nspans) */
     char *waiting_reason;
-    void *events; /* engine's event list (json_t array) */
-    int64_t seq;  /* submission order */
+    void *events;        /* engine's event list (json_t array) */
+    lc_notify_t *notify; /* engine: notifications asked for, or NULL */
+    int64_t seq;         /* submission order */
     int64_t submit_ms, launch_ms, complete_ms;
     int64_t retry_at_ms; /* next attempt not before (backoff) */
     int32_t retries;     /* job attempts retried (all reasons) */

@@ -336,15 +336,26 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         job_spec_free(spec);
         return rc;
     }
+    engine_note_spec_t notes = {0};
+    if (j->ops.note_spec &&
+        (rc = j->ops.note_spec(j->ops.ud, user, spec->extras.json, &notes, e)) != PAI_OK) {
+        free(notes.url);
+        json_decref(mounts);
+        job_spec_free(spec);
+        return rc;
+    }
     lc_job_t *job = NULL;
     rc = job_from_spec(spec, user, engine_now_ms(j), &job, e);
     job_spec_free(spec);
     if (rc != PAI_OK) {
+        free(notes.url);
         json_decref(mounts);
         return rc;
     }
     set_mounts(job, mounts);
     json_decref(mounts);
+    engine_note_attach(job, &notes);
+    free(notes.url);
     /* Copied while the job is private: once admitted, another request may
      * stop and delete it. */
     char *name = xstrdup(job->name);

@@ -241,11 +241,13 @@ json_t *auth_user_info_locked(auth_t *a, const char *username)
         if (storage_allowed_locked(a, u, s))
             json_array_append(storages, json_object_get(s, "name"));
     }
-    return xjson_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o}", "username", username, "email",
+    /* notification: pai's, the user's notification settings (when set) */
+    return xjson_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o, s:O*}", "username", username, "email",
                       json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
                       json_object_get(u, "grouplist"), "extension", json_object_get(u, "extension"),
                       "admin", auth_user_admin_locked(a, u), "virtualCluster",
-                      acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages);
+                      acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages,
+                      "notification", json_object_get(u, "notification"));
 }
 
 /* ---- public queries ---------------------------------------------------- */
@@ -259,6 +261,33 @@ bool auth_user_exists(server_ctx_t *ctx, const char *username)
     bool ok = json_object_get(a->users, username) != NULL;
     pthread_rwlock_unlock(&a->lock);
     return ok;
+}
+
+/* A copy of one field of a user's record (NULL when absent). */
+static json_t *user_field_copy(server_ctx_t *ctx, const char *username, const char *key)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return NULL;
+    pthread_rwlock_rdlock(&a->lock);
+    json_t *v = json_object_get(json_object_get(a->users, username), key);
+    json_t *copy = v ? json_deep_copy(v) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    return copy;
+}
+
+char *auth_user_email(server_ctx_t *ctx, const char *username)
+{
+    json_t *v = user_field_copy(ctx, username, "email");
+    const char *s = json_string_value(v);
+    char *out = s && *s ? xstrdup(s) : NULL;
+    json_decref(v);
+    return out;
+}
+
+json_t *auth_user_notification(server_ctx_t *ctx, const char *username)
+{
+    return user_field_copy(ctx, username, "notification");
 }
 
 int64_t auth_user_since(server_ctx_t *ctx, const char *username)

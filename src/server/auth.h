@@ -50,6 +50,10 @@ int64_t auth_user_since(server_ctx_t *ctx, const char *username);
  * an unknown user or group. */
 bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group);
 bool auth_group_exists(server_ctx_t *ctx, const char *group);
+/* The user's e-mail address (malloc'ed; NULL when none or unknown). */
+char *auth_user_email(server_ctx_t *ctx, const char *username);
+/* The user's notification settings (a copy; NULL when none). */
+json_t *auth_user_notification(server_ctx_t *ctx, const char *username);
 /* Admins may use every VC; others the VCs their groups' ACLs list. */
 bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc);
 /* The VCs a user's groups grant (admins: only those listed); caller decrefs. */

@@ -13,10 +13,32 @@
 #include "common/util.h"
 #include "server/auth_int.h"
 #include "server/config.h"
+#include "server/notify.h"
 
 #define MIN_PASSWORD 6
 
 /* ---- users ------------------------------------------------------------- */
+
+/* pai's `notification` field of a user update: the settings checked
+ * (server/notify.h), null to remove them; absent: unchanged, patch or not
+ * (OpenPAI's clients do not know it).  *out borrowed from d. */
+static pai_err_t notification_field(server_ctx_t *ctx, const json_t *d, json_t **out,
+                                    pai_error_t *e)
+{
+    *out = json_object_get(d, "notification");
+    if (!*out || json_is_null(*out))
+        return PAI_OK;
+    return notify_prefs_check(ctx->notify, *out, e);
+}
+
+/* Apply a checked notification field to user u. */
+static void apply_notification(json_t *u, json_t *notif)
+{
+    if (json_is_null(notif))
+        json_object_del(u, "notification");
+    else if (notif)
+        json_object_set(u, "notification", notif);
+}
 
 /* Groups a user gets for a virtualCluster list: new VC groups go into ch. */
 static void vc_groups(auth_t *a, const json_t *vcs, json_t *grouplist, json_t *newgroups)
@@ -79,13 +101,15 @@ static pai_err_t commit_user(auth_t *a, const char *name, json_t *u, json_t *new
 }
 
 typedef struct {
-    json_t *email, *password, *admin, *vcs, *ext;
+    json_t *email, *password, *admin, *vcs, *ext, *notif;
 } user_fields_t;
 
-static pai_err_t user_fields(const json_t *d, const char *pwfield, user_fields_t *f, pai_error_t *e)
+static pai_err_t user_fields(server_ctx_t *ctx, const json_t *d, const char *pwfield,
+                             user_fields_t *f, pai_error_t *e)
 {
     pai_err_t rc;
-    if ((rc = mod_auth_field(d, "email", JSON_STRING, false, &f->email, e)) != PAI_OK ||
+    if ((rc = notification_field(ctx, d, &f->notif, e)) != PAI_OK ||
+        (rc = mod_auth_field(d, "email", JSON_STRING, false, &f->email, e)) != PAI_OK ||
         (rc = mod_auth_field(d, pwfield, JSON_STRING, false, &f->password, e)) != PAI_OK ||
         (rc = mod_auth_field(d, "admin", JSON_TRUE, false, &f->admin, e)) != PAI_OK ||
         (rc = mod_auth_field(d, "virtualCluster", JSON_ARRAY, false, &f->vcs, e)) != PAI_OK ||
@@ -107,6 +131,7 @@ static void apply_user_fields(auth_t *a, json_t *u, const user_fields_t *f, bool
         json_object_set_new(u, "email", json_string(f->email ? json_string_value(f->email) : ""));
     if (f->ext || !patch)
         json_object_set_new(u, "extension", f->ext ? json_deep_copy(f->ext) : json_object());
+    apply_notification(u, f->notif);
     json_t *gl = json_object_get(u, "grouplist");
     if (f->admin || !patch)
         auth_users_set_member(gl, AUTH_ADMIN_GROUP, json_is_true(f->admin));
@@ -161,7 +186,7 @@ pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_res
     pai_err_t rc;
     if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
         (rc = mod_auth_field(body, "username", JSON_STRING, true, &jn, e)) != PAI_OK ||
-        (rc = user_fields(body, "password", &f, e)) != PAI_OK)
+        (rc = user_fields(ctx, body, "password", &f, e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     if (!auth_name_ok(name)) {
@@ -260,7 +285,7 @@ pai_err_t auth_users_h_update(server_ctx_t *ctx, const http_req_t *req, http_res
     pai_err_t rc = auth_users_update_body(req, &body, &patch, e);
     json_t *d = json_object_get(body, "data");
     if (rc != PAI_OK || (rc = mod_auth_field(d, "username", JSON_STRING, true, &jn, e)) != PAI_OK ||
-        (rc = user_fields(d, "password", &f, e)) != PAI_OK)
+        (rc = user_fields(ctx, d, "password", &f, e)) != PAI_OK)
         goto out;
     const char *name = json_string_value(jn);
     pthread_mutex_lock(&a->wlock);
@@ -294,7 +319,7 @@ pai_err_t auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
 {
     auth_t *a = ctx->auth;
     bool patch = false, locked = false;
-    json_t *body = NULL, *email, *np = NULL, *op, *ext, *u = NULL;
+    json_t *body = NULL, *email, *np = NULL, *op, *ext, *notif = NULL, *u = NULL;
     pai_err_t rc = auth_users_update_body(req, &body, &patch, e);
     json_t *d = json_object_get(body, "data");
     const char *name = req->who.username;
@@ -304,7 +329,8 @@ pai_err_t auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
         (rc = mod_auth_field(d, "email", JSON_STRING, false, &email, e)) != PAI_OK ||
         (rc = mod_auth_field(d, "newPassword", JSON_STRING, false, &np, e)) != PAI_OK ||
         (rc = mod_auth_field(d, "oldPassword", JSON_STRING, np != NULL, &op, e)) != PAI_OK ||
-        (rc = mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, e)) != PAI_OK)
+        (rc = mod_auth_field(d, "extension", JSON_OBJECT, false, &ext, e)) != PAI_OK ||
+        (rc = notification_field(ctx, d, &notif, e)) != PAI_OK)
         goto out;
     /* OpenPAI's clients send the user name along (the SDK does); another
      * user's name is refused, as OpenPAI does. */
@@ -334,6 +360,7 @@ pai_err_t auth_users_h_me(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
         json_object_set_new(u, "email", json_string(email ? json_string_value(email) : ""));
     if (ext || !patch)
         json_object_set_new(u, "extension", ext ? json_deep_copy(ext) : json_object());
+    apply_notification(u, notif);
     if (np && (rc = set_password(ctx->cfg, u, np, e)) != PAI_OK)
         goto out;
     rc = finish_user_update(a, name, u, NULL, np != NULL, req->who.token_id, resp, e);

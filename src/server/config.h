@@ -66,6 +66,20 @@ struct server_config {
     char *prometheus_url; /* whose firing alerts GET /api/v2/alerts returns; "" = 501 */
     int64_t metrics_history_interval_s; /* seconds between metrics history samples */
     int64_t metrics_history_points;     /* samples kept per history series */
+    char *smtp_host;                    /* SMTP server for notifications; "" = no e-mail */
+    int64_t smtp_port;                  /* its port */
+    char *smtp_from;                    /* the sender address */
+    int64_t smtp_starttls;              /* 1 = require STARTTLS */
+    char *smtp_username;                /* SMTP login; "" = none */
+    char *smtp_password_file;           /* file holding its password */
+    char *notify_webhook_hosts;         /* allow-list of webhook hosts; "" = no webhooks */
+    char *notify_webhook_secret_file;   /* HMAC-SHA256 key of webhook signatures; "" = none */
+    int64_t notify_waiting_s;           /* a job waiting this long is notified; 0 = never */
+    int64_t notify_queue_max;           /* notifications queued at most */
+    int64_t notify_attempts;            /* tries per notification */
+    int64_t notify_retry_ms;            /* first wait before a retry (doubling) */
+    int64_t notify_timeout_s;           /* one try gives up after this */
+    char *notify_portal_url;            /* base URL of links in notifications; "" = none */
     json_t *storages;                   /* array of storage definitions (owned) */
     char *config_file;                  /* the file read, "" when none */
 };

@@ -25,6 +25,7 @@
 #include "server/jobs_storage.h"
 #include "server/logproxy.h"
 #include "server/metrics.h"
+#include "server/notify.h"
 #include "server/server.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -518,7 +519,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                        .idle_gpu_ms = cfg->idle_gpu_seconds * 1000,
                        .sched_check_interval_ms = cfg->sched_check_interval_s * 1000,
                        .events_per_job = (int)cfg->events_per_job,
-                       .event_retention_ms = cfg->event_retention_days * 86400LL * 1000};
+                       .event_retention_ms = cfg->event_retention_days * 86400LL * 1000,
+                       .note_waiting_ms = cfg->notify_waiting_s * 1000};
     static const engine_sched_check_t check[] = {ENGINE_CHECK_SAMPLE, ENGINE_CHECK_EVERY,
                                                  ENGINE_CHECK_OFF};
     int c = server_config_sched_check(cfg); /* checked when the config was read */
@@ -527,8 +529,13 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
      * purpose, so that the checker's report can be seen end to end. */
     const char *corrupt = getenv("PAI_TEST_SCHED_CORRUPT");
     o.sched_test_corrupt = corrupt && strcmp(corrupt, "1") == 0;
-    /* Authorization and storages come from the server's modules; the real clock. */
-    engine_ops_t ops = {.ud = ctx, .can_use_vc = vc_check, .mounts = jobs_storage_mounts};
+    /* Authorization, storages and notifications come from the server's
+     * modules; the real clock. */
+    engine_ops_t ops = {.ud = ctx,
+                        .can_use_vc = vc_check,
+                        .mounts = jobs_storage_mounts,
+                        .note_spec = ctx->notify ? notify_engine_spec : NULL,
+                        .note = ctx->notify ? notify_engine_note : NULL};
     pai_error_t e = PAI_ERROR_INIT;
     pai_err_t rc = engine_new(ctx->store, &o, &ops, &ctx->engine, &e);
     if (rc != PAI_OK) {

@@ -4,7 +4,9 @@
 #include <stddef.h>
 
 const server_module_t *const server_modules[] = {
-    &server_module_auth,      &server_module_core,    &server_module_cluster,
-    &server_module_jobs,      &server_module_history, &server_module_alerts,
-    &server_module_templates, &server_module_portal,  NULL,
+    &server_module_auth,    &server_module_core,
+    &server_module_cluster, &server_module_notify,
+    &server_module_jobs,    &server_module_history,
+    &server_module_alerts,  &server_module_templates,
+    &server_module_portal,  NULL,
 };

@@ -8,6 +8,7 @@
  *   auth     users, groups, tokens, login/logout, identity of a request
  *   core     info, storages, /metrics and the agents' targets, OIDC answers
  *   cluster  nodes and agents (agent protocol), the scheduler, VCs, SKUs
+ *   notify   notifications to job owners (e-mail, webhooks) from the engine's events
  *   jobs     job submission, queries, lifecycle, attempts, logs
  *   history  in-memory metrics history (GPU use over time) for the charts
  *   alerts   GET /api/v2/alerts: a configured Prometheus' firing alerts
@@ -29,6 +30,7 @@ typedef struct engine engine_t;               /* engine/engine.h */
 typedef struct history history_t;             /* server/history.h */
 typedef struct templates templates_t;         /* server/templates.h */
 typedef struct leader leader_t;               /* server/leader.h */
+typedef struct notify notify_t;               /* server/notify.h */
 
 /* Extension (platform): see server_on_quiesce(). */
 typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
@@ -47,6 +49,7 @@ struct server_ctx {
      * before anything else of a request, so no handler runs, and no module
      * field is read, before this server leads and its modules started. */
     leader_t *leader;
+    notify_t *notify;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;
 };
@@ -75,6 +78,7 @@ extern const server_module_t *const server_modules[];
 extern const server_module_t server_module_auth;
 extern const server_module_t server_module_core;
 extern const server_module_t server_module_cluster;
+extern const server_module_t server_module_notify;
 extern const server_module_t server_module_jobs;
 extern const server_module_t server_module_history;
 extern const server_module_t server_module_alerts;
