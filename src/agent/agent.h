@@ -26,6 +26,7 @@
 #include "agent/reconcile.h"
 #include "common/buf.h"
 #include "common/limits.h"
+#include "common/srvlist.h"
 #include "runtime/runtime.h"
 #include "wire/agentwire.h"
 
@@ -109,7 +110,9 @@ typedef struct agent_node {
     size_t ntasks, cap;
     int64_t known_seq;
     int64_t heartbeat_ms;
-    /* the sync conversation */
+    /* the sync conversation, with the server that leads among cfg->server's
+     * (common/srvlist.h: a standby's answer names the leader) */
+    srvlist_t servers;
     CURL *easy;
     struct curl_slist *headers;
     bool in_flight;

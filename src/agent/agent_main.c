@@ -51,7 +51,8 @@ static const opt_t options[] = {
     {.name = "server",
      .kind = OPT_STR,
      .offset = O(server),
-     .help = "URL of pai server (required)"},
+     .help = "URL of pai server (required); several servers on one PostgreSQL: their URLs "
+             "separated by commas, the one that leads is used"},
     {.name = "token",
      .kind = OPT_STR,
      .offset = O(token),

@@ -194,6 +194,10 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
         cred_load(n);
         logkey_load(n);
     }
+    if (cfg->server && srvlist_parse(&n->servers, cfg->server) != PAI_OK) {
+        log_error("node=%s: --server: not a list of http(s):// URLs: %s", name, cfg->server);
+        return PAI_E_INVALID;
+    }
     n->easy = curl_easy_init();
     if (!n->easy)
         util_oom(); /* libcurl allocates with its own malloc */
@@ -215,6 +219,7 @@ void node_free(agent_node_t *n)
     curl_slist_free_all(n->headers);
     free(n->body);
     buf_free(&n->resp);
+    srvlist_free(&n->servers);
 }
 
 /* ---- the sync message --------------------------------------------------- */
@@ -420,7 +425,7 @@ static void sync_send(agent_node_t *n, CURLM *multi)
         n->next_sync_ms = time_mono_ms() + 1000;
         return;
     }
-    char *url = str_printf("%s/api/v1/agent/sync", n->cfg->server);
+    char *url = str_printf("%s/api/v1/agent/sync", srvlist_current(&n->servers));
     int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
     buf_reset(&n->resp);
     curl_easy_setopt(n->easy, CURLOPT_URL, url);
@@ -439,6 +444,28 @@ static void sync_send(agent_node_t *n, CURLM *multi)
     n->sent_mono_ms = time_mono_ms();
     curl_multi_add_handle(multi, n->easy);
     n->syncs++;
+}
+
+/* A sync failed: when the server is down, a standby or between leaders,
+ * move to the leader it named or to the next server of the list.  True
+ * when failing over between several servers. */
+static bool failover(agent_node_t *n, CURLcode code, long status)
+{
+    char *leader = NULL;
+    bool moved =
+        code != CURLE_OK || srvlist_is_redirect(status, n->resp.data, n->resp.len, &leader);
+    if (moved) {
+        const char *was = srvlist_current(&n->servers);
+        char *from = xstrdup(was);
+        srvlist_next(&n->servers, leader);
+        if (strcmp(from, srvlist_current(&n->servers)) != 0)
+            log_info("node=%s server %s %s: trying %s", n->name, from,
+                     code != CURLE_OK ? "unreachable" : "does not lead",
+                     srvlist_current(&n->servers));
+        free(from);
+    }
+    free(leader);
+    return moved && (n->servers.n > 1 || n->servers.leader);
 }
 
 void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
@@ -463,7 +490,10 @@ void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
         *n->cfg->token)
         cred_drop(n);
     int64_t backoff = 100LL << (n->failures < 6 ? n->failures : 6);
-    n->next_sync_ms = now + (backoff > 5000 ? 5000 : backoff);
+    int64_t most = 5000;
+    if (failover(n, code, status))
+        most = 1000; /* a new leader is being elected: look for it often */
+    n->next_sync_ms = now + (backoff > most ? most : backoff);
     if (n->failures <= 3 || n->failures % 20 == 0)
         log_warn("node=%s sync failed: %s (HTTP %ld) %.200s", n->name,
                  code != CURLE_OK ? curl_easy_strerror(code) : "bad answer", status,

@@ -6,6 +6,12 @@
  *   the config file written by `pai login` (JSON, mode 0600):
  *     $PAI_CONFIG, else $XDG_CONFIG_HOME/pai/config.json,
  *     else ~/.config/pai/config.json.
+ * The server may be a list "URL1,URL2,..." (several servers on one
+ * PostgreSQL, one of them leading): a request goes to the server that
+ * answered last, and moves on to the leader a standby names (421
+ * NotLeaderError), or to the next server when one cannot be reached (any
+ * request that was never sent; a GET whatever failed) or none leads yet
+ * (503 NoLeaderError), for up to CLI_FAILOVER_MS (common/srvlist.h).
  * An https:// server's certificate is verified against the CA file of
  * $PAI_CA_FILE, else the one `pai login --ca-file` stored, else the
  * system's CAs.
@@ -20,11 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/fs.h"
 #include "common/limits.h"
+#include "common/srvlist.h"
 #include "common/util.h"
 
 char *cli_config_path(void)
@@ -192,21 +200,85 @@ static void setup_easy(const cli_ctx_t *c, CURL *h, const char *url, const char 
     }
 }
 
+/* How long a request looks for the leader among several servers: longer
+ * than a takeover (leader_lease_s, 5 s by default, plus the restore). */
+#define CLI_FAILOVER_MS 30000
+
+/* The server that answered last (several servers: the leader), tried
+ * first by the next request of this process. */
+static char *last_leader;
+
+/* One request to url into r (reset first). */
+static CURLcode perform(const cli_ctx_t *c, const char *url, const char *method, const char *ctype,
+                        const char *body, size_t len, cli_resp_t *r)
+{
+    buf_reset(&r->body);
+    json_decref(r->json);
+    r->json = NULL;
+    r->status = 0;
+    CURL *h = curl_easy_init();
+    if (!h)
+        util_oom(); /* libcurl allocates with its own malloc */
+    struct curl_slist *hdrs = make_headers(c, ctype);
+    setup_easy(c, h, url, method, body, len, hdrs, r);
+    CURLcode cc = curl_easy_perform(h);
+    if (cc == CURLE_OK)
+        parse_answer(h, r);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return cc;
+}
+
+/* Go on to another server?  The request never reached one (or, for a GET,
+ * failed on the way), or a standby answered (421, or 503 while no server
+ * leads): *leader gets the URL it named.  Only with a choice to make. */
+static bool fail_over(const srvlist_t *sl, const char *method, CURLcode cc, cli_resp_t *r,
+                      char **leader)
+{
+    *leader = NULL;
+    bool redirect =
+        cc == CURLE_OK && srvlist_is_redirect(r->status, r->body.data, r->body.len, leader);
+    bool unsent = cc == CURLE_COULDNT_CONNECT ||
+                  (cc != CURLE_OK && cc != CURLE_WRITE_ERROR && strcmp(method, "GET") == 0);
+    return (redirect || unsent) && (sl->n > 1 || *leader || sl->leader);
+}
+
 int cli_request(const cli_ctx_t *c, const char *method, const char *path, const char *ctype,
                 const char *body, size_t len, unsigned flags, cli_resp_t *r)
 {
     memset(r, 0, sizeof(*r));
     buf_init(&r->body, PAI_MAX_LOG_READ);
-    char *url = str_has_prefix(path, "http://") || str_has_prefix(path, "https://")
-                    ? xstrdup(path)
-                    : str_printf("%s%s", c->server ? c->server : "", path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = make_headers(c, ctype);
+    bool absolute = str_has_prefix(path, "http://") || str_has_prefix(path, "https://");
+    srvlist_t sl;
+    bool listed = !absolute && c->server && srvlist_parse(&sl, c->server) == PAI_OK;
+    if (listed && last_leader)
+        srvlist_next(&sl, last_leader);
+    int64_t give_up = time_mono_ms() + CLI_FAILOVER_MS;
+    size_t tries = 0;
+    char *url = NULL;
+    CURLcode cc;
+    for (;;) {
+        const char *base = listed ? srvlist_current(&sl) : c->server ? c->server : "";
+        free(url);
+        url = absolute ? xstrdup(path) : str_printf("%s%s", base, path);
+        cc = perform(c, url, method, ctype, body, len, r);
+        char *leader = NULL;
+        if (!listed || !fail_over(&sl, method, cc, r, &leader) || time_mono_ms() >= give_up) {
+            free(leader);
+            if (listed && cc == CURLE_OK && r->status != 421) {
+                free(last_leader);
+                last_leader = xstrdup(base);
+            }
+            break;
+        }
+        srvlist_next(&sl, leader);
+        free(leader);
+        if (++tries % (sl.n + 1) == 0)
+            nanosleep(&(struct timespec){.tv_nsec = 300000000L}, NULL); /* an election */
+    }
+    if (listed)
+        srvlist_free(&sl);
     int rc = CLI_USAGE;
-    if (!h)
-        goto out;
-    setup_easy(c, h, url, method, body, len, hdrs, r);
-    CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         if (flags & (CLI_QUIET | CLI_QUIET_DOWN))
             ;
@@ -220,14 +292,10 @@ int cli_request(const cli_ctx_t *c, const char *method, const char *path, const 
                     c->server ? c->server : url, curl_easy_strerror(cc));
         goto out;
     }
-    parse_answer(h, r);
     rc = r->status >= 200 && r->status < 300 ? CLI_OK : CLI_FAIL;
     if (rc != CLI_OK && !(flags & CLI_QUIET) && !((flags & CLI_QUIET_404) && r->status == 404))
         print_server_error(c, r);
 out:
-    curl_slist_free_all(hdrs);
-    if (h)
-        curl_easy_cleanup(h);
     free(url);
     return rc;
 }
