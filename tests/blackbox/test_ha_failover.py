@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""test_ha_failover.py - high availability with real processes: three `pai
+server`s on one real PostgreSQL (a private cluster, scripts/pg-test-cluster.sh),
+three agents with simulated GPUs given all three URLs, a stream of
+submissions while jobs run; the leader is killed with SIGKILL several times
+(and started again, as a standby).  Checks:
+
+  - exactly one server leads; standbys answer /api/v2/info with the leader
+    and refuse writes with 421 NotLeaderError naming it;
+  - a standby takes over within leader_lease_s + a little (printed: the
+    takeover time of each kill, and the time until a new job runs);
+  - every acknowledged job reaches SUCCEEDED exactly once: one attempt, no
+    retry, and its task appended exactly one line to a shared file;
+  - the CLI, given the three URLs (PAI_SERVER), finds the leader.
+
+Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
+test is a TAP skip."""
+
+import glob
+import os
+import subprocess
+import threading
+import time
+
+import e2etest as e
+import paitest as pt
+
+LEASE_S = 3
+KILLS = 3
+TOKEN = "ha-agent-token-0123456789"
+PW = pt.ADMIN_PASSWORD
+
+if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+    pt.skip("high availability failover", "PostgreSQL server not installed "
+            "(scripts/deps.sh --postgres)")
+    pt.done()
+
+# ---- a private PostgreSQL --------------------------------------------------------
+
+pgdir = pt.tmpdir("pai-ha-pg-")
+pgport = pt.free_port()
+r = subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "start",
+                    pgdir, str(pgport)], capture_output=True, text=True, timeout=120)
+if r.returncode != 0:
+    pt.not_ok("start a private PostgreSQL cluster", r.stderr)
+    pt.done()
+
+
+def stop_pg():
+    subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "stop",
+                    pgdir, str(pgport)], capture_output=True, timeout=60)
+
+
+import atexit  # noqa: E402  (after the skip: only a started cluster is stopped)
+
+atexit.register(stop_pg)
+STORE = r.stdout.strip()
+
+# ---- servers -----------------------------------------------------------------------
+
+
+class HAServer(pt.Proc):
+    """A `pai server` on a fixed port (its URL stays the same across restarts)."""
+
+    def __init__(self, i):
+        self.port = pt.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.data_dir = pt.tmpdir("pai-ha-srv%d-" % i)
+        argv = [pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
+                self.data_dir, "--store", STORE, "--admin-password", PW, "--agent-token", TOKEN,
+                "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1",
+                "--leader-lease-s", str(LEASE_S)]
+        super().__init__(argv, os.path.join(self.data_dir, "server.log"), dict(os.environ))
+
+    def start(self):
+        size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        self.spawn()
+        if pt._wait_for_line_after(self.log_path, size, "listening on", self.proc, 60) is None:
+            raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
+        return self
+
+    def info(self):
+        try:
+            st, b = pt.Client(self.url, timeout=5).get("/api/v2/info")
+            return b if st == 200 else {}
+        except OSError:
+            return {}
+
+
+servers = [HAServer(i).start() for i in range(3)]
+URLS = [s.url for s in servers]
+
+
+def leader_of(timeout=30):
+    """The server that says it leads, once exactly one does."""
+    end = time.time() + timeout
+    while time.time() < end:
+        leads = [s for s in servers if s.alive() and s.info().get("role") == "leader"]
+        if len(leads) == 1:
+            return leads[0]
+        time.sleep(0.05)
+    return None
+
+
+lead = leader_of()
+pt.check(lead is not None, "exactly one of three servers leads")
+if lead is None:
+    pt.done()
+st, b = pt.Client(lead.url).post("/api/v2/authn/basic/login",
+                                 {"username": pt.ADMIN_USER, "password": PW})
+TOK = b.get("token") if st == 200 else None
+pt.check(TOK is not None, "admin logs in at the leader", (st, b))
+standby = next(s for s in servers if s is not lead)
+i = standby.info()
+pt.check(i.get("role") == "standby" and i.get("leader") == lead.url,
+         "a standby's /api/v2/info names the leader", i)
+st, b = pt.Client(standby.url, TOK).request("POST", "/api/v2/jobs", raw="x",
+                                            content_type="text/yaml")
+pt.check(st == 421 and isinstance(b, dict) and b.get("code") == "NotLeaderError" and
+         b.get("leader") == lead.url, "a standby answers a write with 421 naming the leader",
+         (st, b))
+st, b = pt.Client(standby.url, TOK).get("/api/v2/jobs")
+pt.check(st == 421 and b.get("leader") == lead.url, "and a read that needs the engine too",
+         (st, b))
+
+# ---- agents --------------------------------------------------------------------------
+
+W = pt.tmpdir("pai-ha-runs-")
+os.chmod(W, 0o1777)  # tasks run as their user's uid (docs/security.md) and write here
+RUNS = os.path.join(W, "runs.log")
+agents = []
+for n in range(3):
+    d = pt.tmpdir("pai-ha-agent%d-" % n)
+    p = pt.Proc([pt.PAI_BIN, "agent", "--server", ",".join(URLS), "--name", "ha%d" % n,
+                 "--token", TOKEN, "--work-dir", d, "--gpus", "4", "--cpus", "16",
+                 "--memory-mb", "32768"], os.path.join(d, "agent.log"))
+    p.spawn()
+    agents.append(p)
+
+
+class HA:
+    """A REST client over the three servers that follows the leader."""
+
+    def __init__(self):
+        self.url = lead.url
+
+    def request(self, method, path, timeout=30, **kw):
+        end = time.time() + timeout
+        while True:
+            try:
+                st, b = pt.Client(self.url, TOK, timeout=10).request(method, path, **kw)
+                if st not in (421, 503):
+                    return st, b
+                if st == 421 and isinstance(b, dict) and b.get("leader"):
+                    self.url = b["leader"]
+                    continue
+            except ConnectionRefusedError:
+                pass  # never sent: try another server
+            except OSError:
+                if method != "GET":
+                    return None, "connection failed"  # may or may not have been done
+            if time.time() > end:
+                return None, "no leader"
+            self.url = URLS[(URLS.index(self.url) + 1) % 3] if self.url in URLS else URLS[0]
+            time.sleep(0.1)
+
+
+ha = HA()
+end = time.time() + 30
+while time.time() < end:
+    st, b = ha.request("GET", "/api/v2/cluster/nodes")
+    if st == 200 and len(b.get("items", [])) >= 3:
+        break
+    time.sleep(0.2)
+pt.check(st == 200 and len(b.get("items", [])) >= 3, "three agents register", (st, b))
+
+
+def job(name, secs):
+    cmd = 'echo "$PAI_JOB_NAME" >> %s; sleep %s' % (RUNS, secs)
+    return e.job_yaml(name, [e.role("main", cmd, gpu=1)])
+
+
+acked, unknown, refused = [], [], []
+stop = threading.Event()
+
+
+def submitter():
+    c = HA()
+    n = 0
+    while not stop.is_set():
+        name = "s%03d" % n
+        n += 1
+        st, b = c.request("POST", "/api/v2/jobs", raw=job(name, 1 + n % 4),
+                          content_type="text/yaml", timeout=20)
+        if st == 202:
+            acked.append("admin~" + name)
+        elif st is None:
+            unknown.append("admin~" + name)
+        else:
+            refused.append((name, st, b))
+        time.sleep(0.25)
+
+
+th = threading.Thread(target=submitter)
+th.start()
+time.sleep(4)
+
+# ---- kill the leader, several times --------------------------------------------------
+
+takeovers, runs_again = [], []
+for k in range(KILLS):
+    lead = leader_of(10)
+    if lead is None:
+        pt.not_ok("a leader before kill %d" % (k + 1))
+        break
+    t0 = time.time()
+    lead.kill9()
+    new = None
+    c = pt.Client
+    while time.time() - t0 < 4 * LEASE_S + 20:
+        for s in servers:
+            if s is lead or s.info().get("role") != "leader":
+                continue
+            try:
+                st, _ = c(s.url, TOK, timeout=5).get("/api/v2/jobs?limit=1")
+            except OSError:
+                st = None
+            if st == 200:
+                new = s
+                break
+        if new:
+            break
+        time.sleep(0.05)
+    dt = time.time() - t0
+    takeovers.append(dt)
+    print("# kill %d: takeover by %s in %.2f s (leader_lease_s %d)" %
+          (k + 1, new.url if new else "nobody", dt, LEASE_S), flush=True)
+    pt.check(new is not None and dt < 2 * LEASE_S + 5,
+             "kill %d: a standby takes over in %.1f s" % (k + 1, dt))
+    # a job submitted now runs: the agents found the new leader
+    probe = "probe%d" % k
+    st, b = ha.request("POST", "/api/v2/jobs", raw=job(probe, 1), content_type="text/yaml")
+    if st == 202:
+        acked.append("admin~" + probe)
+    t1 = time.time()
+    running = False
+    while time.time() - t1 < 30 and not running:
+        st, d = ha.request("GET", "/api/v2/jobs/admin~" + probe)
+        ts = e.tasks(d, "main") if st == 200 else []
+        running = bool(ts) and ts[0].get("taskState") in ("RUNNING", "SUCCEEDED")
+        time.sleep(0.1)
+    runs_again.append(time.time() - t0)
+    print("# kill %d: a new job runs %.2f s after the kill" % (k + 1, time.time() - t0),
+          flush=True)
+    pt.check(running, "kill %d: a job submitted after the takeover runs" % (k + 1))
+    if k == KILLS - 1:
+        # the CLI, given every URL, dead one first, finds the leader
+        env = dict(os.environ, PAI_SERVER=",".join([lead.url] + [s.url for s in servers
+                                                                   if s is not lead]),
+                   PAI_TOKEN=TOK, PAI_USER="admin", PAI_CONFIG=os.path.join(W, "cli.json"))
+        yml = os.path.join(W, "cli.yaml")
+        with open(yml, "w") as f:
+            f.write(job("viacli", 1))
+        r = subprocess.run([pt.PAI_BIN, "submit", yml], env=env, capture_output=True,
+                           text=True, timeout=60)
+        pt.check(r.returncode == 0, "the CLI submits with the dead leader first in PAI_SERVER",
+                 r.stdout + r.stderr)
+        if r.returncode == 0:
+            acked.append("admin~viacli")
+        r = subprocess.run([pt.PAI_BIN, "jobs"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        pt.check(r.returncode == 0 and "viacli" in r.stdout, "and lists jobs (pai jobs)",
+                 r.stdout + r.stderr)
+    lead.start()  # comes back as a standby
+    i = lead.info()
+    pt.check(i.get("role") == "standby", "kill %d: the old leader restarts as a standby" % (k + 1),
+             i)
+    time.sleep(3)
+
+stop.set()
+th.join()
+
+# ---- every acknowledged job ran exactly once ------------------------------------------
+
+print("# %d acknowledged, %d unknown (connection lost in flight), %d refused" %
+      (len(acked), len(unknown), len(refused)), flush=True)
+pt.check(not refused, "no submission was refused", refused[:5])
+final = {}
+end = time.time() + 120
+pending = list(acked)
+while pending and time.time() < end:
+    st, d = ha.request("GET", "/api/v2/jobs/" + pending[0])
+    s = e.state(d) if st == 200 else None
+    if s in ("SUCCEEDED", "FAILED", "STOPPED"):
+        final[pending.pop(0)] = d
+    else:
+        time.sleep(0.2)
+pt.check(not pending, "every acknowledged job reaches a final state", pending[:10])
+bad = [(j, e.state(d), d.get("jobStatus", {}).get("retries")) for j, d in final.items()
+       if e.state(d) != "SUCCEEDED" or d.get("jobStatus", {}).get("retries") != 0]
+pt.check(not bad, "all %d SUCCEEDED with no retry" % len(final), bad[:10])
+many = []
+for j in final:
+    st, att = ha.request("GET", "/api/v2/jobs/%s/job-attempts" % j)
+    if st != 200 or len(att) != 1:
+        many.append((j, st, len(att) if isinstance(att, list) else att))
+pt.check(not many, "each has exactly one attempt", many[:10])
+with open(RUNS) as f:
+    lines = [x.strip() for x in f if x.strip()]
+counts = {}
+for x in lines:
+    counts[x] = counts.get(x, 0) + 1
+twice = {j: n for j, n in counts.items() if n > 1}
+missing = [j for j in final if counts.get(j, 0) != 1]
+pt.check(not twice and not missing, "every task ran exactly once (one line each in the file)",
+         "twice: %s missing: %s" % (list(twice.items())[:10], missing[:10]))
+# a submission whose answer was lost ran at most once, if it was stored at all
+lost_twice = [j for j in unknown if counts.get(j, 0) > 1]
+pt.check(not lost_twice, "an unacknowledged submission never ran twice", lost_twice)
+print("# takeover times: %s s; new job running after: %s s" %
+      (", ".join("%.2f" % t for t in takeovers), ", ".join("%.2f" % t for t in runs_again)),
+      flush=True)
+for p in agents:
+    p.stop()
+for s in servers:
+    if s.alive():
+        rc = s.stop()
+        pt.check(rc == 0, "server %s stops cleanly" % s.url, "exit %s\n%s" % (rc, s.log()[-2000:]))
+pt.done()
