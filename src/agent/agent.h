@@ -8,6 +8,8 @@
  *   logsrv.c      the task-log HTTP endpoint (libmicrohttpd, external loop)
  *   reconcile.c   the pure desired/actual -> actions function
  *   gpu.c         GPU discovery backends and the NVML sampler
+ *   gpu_amd.c     AMD GPUs from sysfs (KFD topology), the simulated tree
+ *   gpu_class.c   generic device classes; a task's device env vars
  *   metrics.c     the node's figures: sampled on a timer, served as
  *                 Prometheus text on GET /metrics (docs/monitoring.md)
  *
@@ -35,6 +37,8 @@ typedef struct {
     const char *ca_file; /* CA bundle that signs an https:// server's certificate; NULL: system's */
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;
     const char *gpu_fault_file; /* simulated GPUs' injected faults; NULL: <node dir>/gpu-faults */
+    const char *sysfs_root;     /* the "amd" backend reads <root>/sys and <root>/dev; NULL: / */
+    const char *device_class;   /* a generic device class spec (gpu.h); NULL: GPUs */
     int gpus;                   /* simulated GPUs (-1: discover) */
     int nodes;                  /* nodes hosted by this process */
     int cpus;                   /* 0: the host's */

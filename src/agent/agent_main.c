@@ -86,11 +86,21 @@ static const opt_t options[] = {
     {.name = "gpu-model",
      .kind = OPT_STR,
      .offset = O(gpu_model),
-     .help = "model of simulated GPUs (default A100)"},
+     .help = "model of simulated GPUs (default A100; amd-sim: AMD Instinct MI250X)"},
     {.name = "gpu-backend",
      .kind = OPT_STR,
      .offset = O(gpu_backend),
-     .help = "force a discovery backend: nvml | nvidia-smi | sim"},
+     .help = "force a discovery backend: nvml | nvidia-smi | amd | sim | amd-sim (--gpus N AMD "
+             "GPUs in a fake sysfs tree under the work dir)"},
+    {.name = "sysfs-root",
+     .kind = OPT_STR,
+     .offset = O(sysfs_root),
+     .help = "amd backend: read <DIR>/sys and <DIR>/dev instead of the host's (a fake tree)"},
+    {.name = "device-class",
+     .kind = OPT_STR,
+     .offset = O(device_class),
+     .help = "the node's accelerators are a generic class, not GPUs: "
+             "name=N,sku=S,paths=GLOB,env=VAR[,shared=P1:P2]"},
     {.name = "hollow",
      .kind = OPT_FLAG,
      .offset = O(hollow),
@@ -222,7 +232,6 @@ static void defaults(agent_cfg_t *cfg, char *host, size_t hostlen)
     cfg->wait_ms = 25000;
     cfg->address = "127.0.0.1";
     cfg->work_dir = NULL; /* /var/lib/pai/agent/<name> */
-    cfg->gpu_model = "A100";
     cfg->token = getenv("PAI_AGENT_TOKEN");
     cfg->ca_file = getenv("PAI_CA_FILE");
     if (gethostname(host, hostlen) != 0)
@@ -508,6 +517,13 @@ static int check_cfg(const agent_cfg_t *cfg, const runtime_ops_t *rt)
     }
     if (cfg->gpu_backend && !gpu_backend(cfg->gpu_backend)) {
         fprintf(stderr, "pai agent: unknown GPU backend %s\n", cfg->gpu_backend);
+        return -1;
+    }
+    gpu_set_t probe;
+    char why[160];
+    if (cfg->device_class &&
+        gpu_class_discover(cfg->device_class, "check", &probe, why, sizeof(why)) != PAI_OK) {
+        fprintf(stderr, "pai agent: %s\n", why);
         return -1;
     }
     return 0;

@@ -195,11 +195,13 @@ static bool env_has(const agentwire_task_t *d, const char *name)
     return false;
 }
 
-/* Env list: a minimal base, then the server's env, then GPU defaults. */
-static char **build_env(const agentwire_task_t *d, const char *home, const char *user)
+/* Env list: a minimal base, then the server's env, then GPU defaults and
+ * the node's accelerator variables (gpu_task_env: AMD's, a class's). */
+static char **build_env(const agent_node_t *n, const agentwire_task_t *d, const char *home,
+                        const char *user, bool container)
 {
     size_t k = 0;
-    char **out = xcalloc(d->nenv + 10, sizeof(char *));
+    char **out = xcalloc(d->nenv + 14, sizeof(char *));
     out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     out[k++] = str_printf("HOME=%s", home);
     out[k++] = xstrdup("LANG=C.UTF-8");
@@ -223,6 +225,7 @@ static char **build_env(const agentwire_task_t *d, const char *home, const char 
             out[k++] = str_printf("NVIDIA_VISIBLE_DEVICES=%s", list);
         buf_free(&b);
     }
+    k += gpu_task_env(&n->gpus, d->gpus, d->ngpus, container, out + k);
     out[k] = NULL;
     return out;
 }
@@ -252,7 +255,56 @@ typedef struct {
     int gpus[GPU_MAX];
     rt_mount_t *mounts;
     char *state, *cwd, *logs, *cgroup, name[64];
+    rt_device_t devices[GPU_MAX + GPU_SHARED_MAX];
+    const char *fence[GPU_MAX];
+    gid_t groups[GPU_SHARED_MAX + 2];
 } spec_buf_t;
+
+/* The group of a device node others may not open, once in groups. */
+static void device_group(spec_buf_t *b, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || (st.st_mode & S_IROTH && st.st_mode & S_IWOTH) || st.st_gid == 0)
+        return;
+    for (size_t i = 0; i < b->spec.n_groups; i++)
+        if (b->groups[i] == st.st_gid)
+            return;
+    if (b->spec.n_groups < ARRAY_LEN(b->groups))
+        b->groups[b->spec.n_groups++] = st.st_gid;
+}
+
+/* AMD GPUs and device classes: the task's device nodes and the shared ones
+ * (only when it holds some), the class's others to fence off, and the
+ * groups to open them with.  NVIDIA keeps the runtime's own rule. */
+static void spec_devices(const agent_node_t *n, const agentwire_task_t *d, spec_buf_t *b)
+{
+    const gpu_set_t *g = &n->gpus;
+    rt_spec_t *s = &b->spec;
+    if (g->vendor == GPU_VENDOR_NVIDIA)
+        return;
+    s->own_devices = true;
+    for (size_t i = 0; i < g->n; i++) {
+        bool held = false;
+        for (size_t k = 0; k < d->ngpus; k++)
+            held = held || d->gpus[k] == g->gpus[i].index;
+        if (!*g->gpus[i].dev)
+            continue;
+        if (held) {
+            b->devices[s->n_devices++] =
+                (rt_device_t){g->gpus[i].dev, gpu_container_path(g->gpus[i].dev)};
+            device_group(b, g->gpus[i].dev);
+        } else {
+            b->fence[s->n_fence++] = g->gpus[i].dev;
+        }
+    }
+    for (size_t i = 0; s->n_devices && i < g->nshared; i++) {
+        b->devices[s->n_devices++] = (rt_device_t){g->shared[i], gpu_container_path(g->shared[i])};
+        device_group(b, g->shared[i]);
+    }
+    s->devices = b->devices;
+    s->fence = b->fence;
+    s->groups = b->groups;
+}
 
 static void spec_free(spec_buf_t *b)
 {
@@ -317,7 +369,8 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     /* unique per agent process too (the monitor alone uses the path) */
     b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
     attempt_name(n, t->id, b->name, sizeof(b->name));
-    b->env = build_env(d, b->cwd, user);
+    bool container = n->rt->engine && d->image && *d->image;
+    b->env = build_env(n, d, b->cwd, user, container);
     s->attempt_id = t->id;
     s->name = b->name;
     s->command = d->command ? d->command : "true";
@@ -340,6 +393,7 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     s->mounts = b->mounts;
     s->log_max_bytes = n->cfg->log_max_bytes;
     s->gpu_dev_dir = n->cfg->gpu_dev_dir;
+    spec_devices(n, d, b);
     return spec_identity(n, s, user);
 }
 

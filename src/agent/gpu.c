@@ -454,10 +454,28 @@ static pai_err_t smi_discover(gpu_set_t *out, int count, const char *model)
 
 /* ---- table -------------------------------------------------------------- */
 
+static pai_err_t amd_discover(gpu_set_t *out, int count, const char *model)
+{
+    (void)count;
+    (void)model;
+    return gpu_amd_discover(NULL, out);
+}
+
+/* "amd-sim" needs the node's work dir for its tree: node.c makes it. */
+static pai_err_t amd_sim_discover(gpu_set_t *out, int count, const char *model)
+{
+    (void)out;
+    (void)count;
+    (void)model;
+    return PAI_E_UNAVAILABLE;
+}
+
 static const gpu_ops_t backends[] = {
     {.name = "nvml", .discover = nvml_discover},
     {.name = "nvidia-smi", .discover = smi_discover},
+    {.name = "amd", .discover = amd_discover},
     {.name = "sim", .discover = sim_discover},
+    {.name = "amd-sim", .discover = amd_sim_discover},
 };
 
 const gpu_ops_t *gpu_backend(const char *name)
@@ -473,6 +491,8 @@ void gpu_discover_auto(gpu_set_t *out)
     if (backends[0].discover(out, 0, NULL) == PAI_OK)
         return;
     if (backends[1].discover(out, 0, NULL) == PAI_OK)
+        return;
+    if (backends[2].discover(out, 0, NULL) == PAI_OK)
         return;
     memset(out, 0, sizeof(*out));
     out->backend = "none";

@@ -302,15 +302,18 @@ void metrics_sample(agent_node_t *n, gpu_sampler_t *s, int64_t mono_ms, int64_t 
 {
     struct statvfs vfs;
     n->healthy = statvfs(n->dir, &vfs) != 0 || vfs.f_bavail > 0; /* as node_health() */
+    bool amd = n->gpus.vendor == GPU_VENDOR_AMD;
     for (size_t i = 0; i < n->gpus.n; i++) {
         if (s)
             (void)gpu_sampler_read(s, i, &n->gpu_now[i]);
+        else if (amd)
+            gpu_amd_sample(&n->gpus.gpus[i], &n->gpu_now[i]);
         else
             sample_sim_gpu(n, i, wall_ms, &n->gpu_now[i]);
     }
-    if (!s && n->gpus.simulated)
+    if (n->gpus.simulated)
         sim_faults(n);
-    n->gpu_sampled = n->gpus.n > 0 && (s || n->gpus.simulated);
+    n->gpu_sampled = n->gpus.n > 0 && (s || amd || n->gpus.simulated);
     health_changes(n);
     for (size_t i = 0; i < n->ntasks; i++)
         sample_task(n, n->tasks[i], mono_ms);
@@ -484,8 +487,11 @@ static void format_gpus(agent_node_t *const *nodes, size_t nn, buf_t *lb, buf_t 
                 snprintf(m, sizeof(m), "%d", n->gpus.gpus[i].index);
                 node_label(lb, n, nn);
                 label(lb, "minor_number", m);
-                if (f == G_UTIL || f == G_MEM)
-                    label(lb, "vender", "nvidia"); /* sic: OpenPAI's label name */
+                if (f == G_UTIL || f == G_MEM) /* sic: OpenPAI's label name */
+                    label(lb, "vender",
+                          n->gpus.vendor == GPU_VENDOR_AMD     ? "amd"
+                          : n->gpus.vendor == GPU_VENDOR_CLASS ? n->gpus.env_name
+                                                               : "nvidia");
                 prom_sample(out, gpu_families[f].name, buf_str(lb), gpu_value(s, f));
             }
         }

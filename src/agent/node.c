@@ -156,16 +156,52 @@ static void host_resources(agent_node_t *n)
         n->memory_mb = (int64_t)((uint64_t)si.totalram * si.mem_unit / (1024 * 1024));
 }
 
+static void no_gpus(agent_node_t *n)
+{
+    memset(&n->gpus, 0, sizeof(n->gpus));
+    n->gpus.backend = "none";
+}
+
+/* The AMD backends: a fake tree the agent writes under its work dir
+ * (amd-sim), or the host's sysfs (or --sysfs-root's tree). */
+static void discover_amd(agent_node_t *n, bool sim)
+{
+    const agent_cfg_t *c = n->cfg;
+    char root[1100];
+    if (sim) {
+        snprintf(root, sizeof(root), "%s/amd-sim", n->dir);
+        if (gpu_amd_sim_tree(root, c->gpus < 0 ? 0 : c->gpus, c->gpu_model) != PAI_OK)
+            log_warn("node=%s cannot write the simulated AMD tree %s", n->name, root);
+    } else {
+        str_copy(root, c->sysfs_root ? c->sysfs_root : "", sizeof(root));
+    }
+    if (gpu_amd_discover(root, &n->gpus) != PAI_OK)
+        no_gpus(n);
+    else if (sim)
+        n->gpus.backend = "amd-sim";
+}
+
 static void discover_gpus(agent_node_t *n)
 {
     const agent_cfg_t *c = n->cfg;
     const gpu_ops_t *ops = c->gpu_backend ? gpu_backend(c->gpu_backend) : NULL;
+    char why[160];
+    if (c->device_class) {
+        if (gpu_class_discover(c->device_class, n->name, &n->gpus, why, sizeof(why)) != PAI_OK)
+            no_gpus(n); /* checked at start-up: not reached */
+        return;
+    }
+    if (ops && (strcmp(ops->name, "amd-sim") == 0 || strcmp(ops->name, "amd") == 0)) {
+        discover_amd(n, strcmp(ops->name, "amd-sim") == 0);
+        return;
+    }
     if (c->gpus >= 0 || (ops && strcmp(ops->name, "sim") == 0))
-        gpu_simulate(&n->gpus, c->gpus < 0 ? 0 : c->gpus, c->gpu_model, n->name);
+        gpu_simulate(&n->gpus, c->gpus < 0 ? 0 : c->gpus, c->gpu_model ? c->gpu_model : "A100",
+                     n->name);
     else if (ops && ops->discover(&n->gpus, 0, NULL) == PAI_OK)
         return;
     else if (ops)
-        memset(&n->gpus, 0, sizeof(n->gpus)), n->gpus.backend = "none";
+        no_gpus(n);
     else
         gpu_discover_auto(&n->gpus);
 }

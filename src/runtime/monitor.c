@@ -198,15 +198,16 @@ static void mon_detach(int notify_w)
     close_range(4, ~0U, 0);
 }
 
-/* Become the task's identity for good: no supplementary groups, gid and
+/* Become the task's identity for good: no supplementary groups (but
+ * those of its device nodes, rt_spec_t.groups), gid and
  * uid (real, effective, saved), checked that root cannot be regained, and
  * no new privileges through setuid binaries or file capabilities.  The
  * capabilities go with the uid change.  False when any step fails: the
  * caller must then not exec. */
 static bool drop_privileges(const rt_spec_t *s)
 {
-    if (setgroups(0, NULL) != 0 || setresgid(s->gid, s->gid, s->gid) != 0 ||
-        setresuid(s->uid, s->uid, s->uid) != 0)
+    if (setgroups(s->n_groups, s->n_groups ? s->groups : NULL) != 0 ||
+        setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0)
         return false;
     if (s->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
         return false;
@@ -449,10 +450,22 @@ static size_t other_gpus(const rt_spec_t *s, dev_t *out, size_t cap)
 /* A process task of another identity cannot open the GPUs it was not
  * given (the device nodes are usually 0666): a v1 devices cgroup denies
  * them.  On v2 (eBPF device programs) the fence is missing: security.md. */
+/* The class's other device nodes (rt_spec_t.fence) that are devices. */
+static size_t other_devices(const rt_spec_t *s, dev_t *out, size_t cap)
+{
+    size_t n = 0;
+    struct stat st;
+    for (size_t i = 0; i < s->n_fence && n < cap; i++)
+        if (stat(s->fence[i], &st) == 0 && S_ISCHR(st.st_mode))
+            out[n++] = st.st_rdev;
+    return n;
+}
+
 static void fence_gpus(mon_t *m)
 {
     dev_t devs[GPU_NODES_MAX];
-    size_t n = other_gpus(m->spec, devs, GPU_NODES_MAX);
+    size_t n = m->spec->own_devices ? other_devices(m->spec, devs, GPU_NODES_MAX)
+                                    : other_gpus(m->spec, devs, GPU_NODES_MAX);
     pai_err_t rc = n ? cg_deny_devices(m->cg, devs, n) : PAI_OK;
     if (rc != PAI_OK && rc != PAI_E_UNAVAILABLE)
         mon_say(m, "pai: warning: cannot fence off the node's other GPUs\n");

@@ -113,6 +113,11 @@ static void add_gpu_devices(argv_t *a, const runtime_ops_t *ops, const rt_spec_t
     const char *dir = spec->gpu_dev_dir && *spec->gpu_dev_dir ? spec->gpu_dev_dir : "/dev";
     bool userns = spec->isolate && strcmp(ops->engine, "podman") == 0;
     char dev[600], cont[64];
+    if (spec->own_devices) {
+        for (size_t i = 0; i < spec->n_devices; i++)
+            add_device(a, spec->devices[i].host, spec->devices[i].target, userns);
+        return;
+    }
     for (size_t i = 0; i < spec->n_gpus; i++) {
         snprintf(dev, sizeof(dev), "%s/nvidia%d", dir, spec->gpus[i]);
         snprintf(cont, sizeof(cont), "/dev/nvidia%d", spec->gpus[i]);

@@ -42,6 +42,11 @@ typedef struct {
     bool readonly;
 } rt_mount_t;
 
+/* A device node given to a container: host path -> path inside it. */
+typedef struct {
+    const char *host, *target;
+} rt_device_t;
+
 /* What to run: everything the server's desired task says, resolved. */
 typedef struct {
     const char *attempt_id;
@@ -63,6 +68,21 @@ typedef struct {
     size_t n_mounts;
     int64_t log_max_bytes;   /* rotate each log file past this size */
     const char *gpu_dev_dir; /* where nvidiaN/nvidiactl live; NULL: /dev */
+    /* Accelerators other than NVIDIA's (own_devices): the device nodes the
+     * task is given (AMD's render nodes and /dev/kfd, a device class's nodes;
+     * containers: --device), and the node's other devices of the class,
+     * fenced off a process task like the other /dev/nvidiaN (a v1 devices
+     * cgroup).  own_devices false: NVIDIA's rule from gpus and gpu_dev_dir. */
+    bool own_devices;
+    const rt_device_t *devices;
+    size_t n_devices;
+    const char *const *fence;
+    size_t n_fence;
+    /* Supplementary groups an isolated process task keeps: the groups
+     * owning its device nodes when others may not open them (AMD's
+     * render/video), as ROCm's container runtime adds them. */
+    const gid_t *groups;
+    size_t n_groups;
     /* The task's identity on the host (docs/security.md).  isolate false:
      * the task keeps the monitor's identity (--tasks-as-root, or an agent
      * that is not root).  isolate true: process tasks drop to uid/gid
