@@ -103,7 +103,7 @@ TEST(amd_task_env_names_gpus_by_uuid_for_rocr_and_host_index_for_openpai)
     for (int i = 0; i < 3; i++)
         free(env[i]);
     /* GPUs without a unique_id: host indices for a process, ordinals in a container */
-    strcpy(s.gpus[1].uuid, "AMD-node-2");
+    str_copy(s.gpus[1].uuid, "AMD-node-2", sizeof(s.gpus[1].uuid));
     CHECK(gpu_task_env(&s, two, 2, false, env) == 3);
     CHECK_STR_EQ(env[0], "HIP_VISIBLE_DEVICES=1,3");
     CHECK_STR_EQ(env[1], "ROCR_VISIBLE_DEVICES=1,3");
