@@ -47,8 +47,9 @@ static const char *const sql_text[SQL__COUNT] = {
     [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
     /* scans: kind, key, seq, json (store_range_t) */
     [SQL_SCAN] = "SELECT kind, key, seq, json FROM records WHERE kind = ?1 ORDER BY seq, key",
-    [SQL_SCAN_RANGE] = "SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
-                       " AND key < ?3 ORDER BY key",
+    /* parenthesized: one string split over two lines (clang's -Wstring-concatenation) */
+    [SQL_SCAN_RANGE] = ("SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
+                        " AND key < ?3 ORDER BY key"),
     [SQL_SCAN_ALL] = "SELECT kind, key, seq, json FROM records ORDER BY kind, key",
 };
 
