@@ -18,6 +18,7 @@
   - --template-examples publishes the examples once, public and featured.
 """
 import os
+import threading
 import uuid
 
 import paitest as pt
@@ -196,6 +197,27 @@ st, b = owner.get("/api/v2/templates?sort=recent&keyword=" + WORD)
 pt.check(st == 200 and b["items"][0]["id"] == ID["private"],
          "sort=recent puts the last changed first", [i["id"] for i in b.get("items", [])])
 pt.expect(owner.get("/api/v2/templates?sort=size"), 400, "an unknown sort is refused")
+
+# ---- concurrent submissions: every one counts --------------------------------------
+before = owner.get("/api/v2/templates/" + ID["public"])[1].get("useCount")
+answers = []
+
+
+def burst(k):
+    cl = srv.client(tok["other" if k % 2 else "member"])
+    answers.append(cl.post("/api/v2/templates/%s/submit" % ID["public"], {"name": "burst%d" % k})[0])
+
+
+threads = [threading.Thread(target=burst, args=(k,)) for k in range(16)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+st, b = owner.get("/api/v2/templates/" + ID["public"])
+pt.check(answers.count(202) == 16 and b.get("useCount") == before + 16,
+         "16 concurrent submissions from one template: 16 jobs, the use count up by 16",
+         (answers, before, b.get("useCount")))
+uses_public = b.get("useCount")
 
 # ---- search --------------------------------------------------------------------------
 pt.expect(owner.put("/api/v2/templates/" + ID["groups"], {"tags": "NLP, Transformers ,nlp"}),

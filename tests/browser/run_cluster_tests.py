@@ -9,8 +9,9 @@ login are read from the files `pai up` leaves in its data directory.
 With PORTAL_CLUSTER=server it is `pai server` with its own HiveD config (VC
 default owning one node) plus two `pai agent`s instead (through
 tests/blackbox/paitest.py, which stops everything it started at exit).
-Then it runs tests/browser/portal.test.mjs in headless Chromium with the portal's
-URL and the admin login, passing its "ok"/"not ok" lines through.
+Then it runs tests/browser/portal.test.mjs, then templates.test.mjs (the
+template pages), in headless Chromium with the portal's URL and the admin
+login, passing their "ok"/"not ok" lines through.
 
   python3 tests/browser/run_cluster_tests.py OUT_DIR
 """
@@ -155,8 +156,10 @@ def main():
                ADMIN_PASSWORD=srv.admin_password, OUT=out, CELL_TYPE=cell_type,
                NODES=str(len(NODES)))
     print("# portal at %s, screenshots in %s" % (srv.url, out), flush=True)
-    rc = subprocess.call(["node", os.path.join(HERE, "portal.test.mjs")], env=env,
-                         timeout=int(os.environ.get("PORTAL_TEST_TIMEOUT", "600")))
+    rc = 0
+    for script in ("portal.test.mjs", "templates.test.mjs"):
+        rc |= subprocess.call(["node", os.path.join(HERE, script)], env=env,
+                              timeout=int(os.environ.get("PORTAL_TEST_TIMEOUT", "600")))
     if rc != 0:
         print("# server log tail:\n" + "\n".join("#   " + l for l in srv.log()[-3000:].splitlines()))
     return rc

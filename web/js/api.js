@@ -91,6 +91,10 @@ export async function request(method, path, opts = {}) {
 
 const enc = encodeURIComponent;
 const jobPath = (user, name) => `/api/v2/jobs/${enc(user)}~${enc(name)}`;
+const templatePath = (id) => {
+  const t = id.indexOf('~');
+  return `/api/v2/templates/${enc(id.slice(0, t))}~${enc(id.slice(t + 1))}`;
+};
 
 export const api = {
   info: () => request('GET', '/api/v2/info'),
@@ -151,6 +155,15 @@ export const api = {
     if (u.origin !== location.origin) return Promise.reject(new Error('log is on another server'));
     return request('GET', u.pathname + u.search);
   },
+
+  // Job templates (pai extension, docs/api.md "Templates"); id is "owner~name".
+  templates: (query) => request('GET', '/api/v2/templates', { query }),
+  template: (id) => request('GET', templatePath(id)),
+  publishTemplate: (body) => request('POST', '/api/v2/templates', { json: body }),
+  updateTemplate: (id, body) => request('PUT', templatePath(id), { json: body }),
+  deleteTemplate: (id) => request('DELETE', templatePath(id)),
+  featureTemplate: (id, value) => request('PUT', `${templatePath(id)}/featured`, { json: { value } }),
+  submitFromTemplate: (id, body) => request('POST', `${templatePath(id)}/submit`, { json: body }),
 
   // GPU-hours held versus used (pai extension, docs/api.md "Usage").
   usage: (query) => request('GET', '/api/v2/usage', { query }),

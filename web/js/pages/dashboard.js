@@ -6,6 +6,7 @@ import { h, clear, errorBox, fmtTime, stateBadge, jobHref, usageBar, JOB_STATES 
 import { vcList, vcGpus, nodeList } from '../model.js';
 import { lineChart } from '../charts.js';
 import { startSampling, clusterSeries } from '../metrics.js';
+import { featuredList } from './templates.js';
 
 const REFRESH_MS = 10000;
 
@@ -58,16 +59,21 @@ export async function render(main) {
   const gpus = h('div', {});
   const nodes = h('div', {});
   const chart = h('div', {});
+  const featured = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   main.append(h('h1', {}, 'Dashboard'),
     h('div', { class: 'cards' },
       h('section', { class: 'card wide', 'aria-labelledby': 'd-my' }, h('h2', { id: 'd-my' }, 'My jobs'), counts),
       h('section', { class: 'card', 'aria-labelledby': 'd-recent' }, h('h2', { id: 'd-recent' }, 'Recent jobs'), recent),
+      h('section', { class: 'card', 'aria-labelledby': 'd-tpl' }, h('h2', { id: 'd-tpl' }, 'Start from a template'), featured),
       h('section', { class: 'card', 'aria-labelledby': 'd-gpu' }, h('h2', { id: 'd-gpu' }, 'GPU use'), gpus),
       h('section', { class: 'card', 'aria-labelledby': 'd-nodes' }, h('h2', { id: 'd-nodes' }, 'Nodes by free GPUs'), nodes),
       h('section', { class: 'card', 'aria-labelledby': 'd-chart' }, h('h2', { id: 'd-chart' }, 'Cluster GPUs over time'), chart)));
   stateCounts(counts, {});
   let stopped = false;
   let timer = 0;
+  api.templates({ featured: 'true', limit: 8 })
+    .then((a) => { if (!stopped) clear(featured, featuredList(a.items || [])); })
+    .catch((e) => { if (!stopped) clear(featured, errorBox(e)); });
   const load = async () => {
     const [c, r, v, n] = await Promise.allSettled([
       loadCounts(),

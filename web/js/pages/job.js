@@ -66,7 +66,8 @@ export async function render(main, { params }) {
       h('label', { class: 'check', for: 'log-follow' }, follow, ' Follow'),
       h('label', { class: 'check', for: 'log-full' }, full, ' Whole log (not only the last 64 KiB)')),
     logPre);
-  main.append(head, body,
+  const origin = h('p', { class: 'muted', id: 'j-template' });
+  main.append(head, origin, body,
     h('section', { class: 'card', 'aria-labelledby': 'j-tasks' }, h('h2', { id: 'j-tasks' }, 'Tasks'), tasksBox),
     logBox,
     h('section', { class: 'card', 'aria-labelledby': 'j-attempts' }, h('h2', { id: 'j-attempts' }, 'Attempts'), attemptsBox),
@@ -74,6 +75,15 @@ export async function render(main, { params }) {
     h('section', { class: 'card', 'aria-labelledby': 'j-gpu' }, h('h2', { id: 'j-gpu' }, 'GPU utilization'), chartBox));
 
   const act = (label, cls, fn) => h('button', { type: 'button', class: cls, onclick: fn }, label);
+
+  // A job submitted from a template records it (extras.template in its config).
+  api.jobConfig(user, name).then((text) => {
+    const tpl = typeof text === 'string' && window.jsyaml ? window.jsyaml.load(text)?.extras?.template : null;
+    if (tpl?.id && !stopped) {
+      clear(origin, 'Submitted from the template ',
+        h('a', { href: `#/template/${tpl.id.split('~').map(encodeURIComponent).join('~')}` }, tpl.id), '.');
+    }
+  }).catch(() => {});
 
   async function doStop() {
     if (!(await confirmDialog(`Stop ${name}?`, 'Stop'))) return;
@@ -99,6 +109,7 @@ export async function render(main, { params }) {
       h('div', { class: 'actions' },
         mine && ACTIVE.has(js.state) && js.state !== 'STOPPING' ? act('Stop', 'danger', doStop) : null,
         h('a', { class: 'button', href: `#/submit?clone=${encodeURIComponent(key)}` }, 'Clone'),
+        h('a', { class: 'button', href: `#/templates/publish?job=${encodeURIComponent(key)}` }, 'Publish as template'),
         mine ? act('Add tag', '', doTag) : null,
         mine && FINISHED.has(js.state) ? act('Delete', 'danger', doDelete) : null),
       h('div', { class: 'tags', 'aria-label': 'Tags' }, (tags || []).map((t) => h('span', { class: 'tag' }, t,
