@@ -65,6 +65,14 @@ static const cli_opt_t up_opts[] = {
     {.name = "memory-mb-per-node",
      .arg = "MB",
      .help = "memory each simulated node reports (default 16384)"},
+    {.name = "amd-nodes",
+     .arg = "N",
+     .help = "also N simulated AMD nodes (amd-node-I, --gpus MI250X GPUs each, a fake sysfs "
+             "tree; default 0)"},
+    {.name = "fpga-nodes",
+     .arg = "N",
+     .help = "also N nodes with a simulated FPGA device class (fpga-node-I, --gpus devices of "
+             "SKU sim-fpga each, FPGA_VISIBLE_DEVICES; default 0)"},
     {.name = "runtime", .arg = "RT", .help = "process (default), podman or hollow"},
     {.name = "hived-config",
      .arg = "FILE",
@@ -259,6 +267,13 @@ static char *shape_of(const up_t *u)
     }
     if (u->node[0].gpus == 0)
         return str_printf("%d CPU-only node(s) without a scheduler config", u->nnodes);
+    int others[3] = {0};
+    for (int i = 0; i < u->nnodes; i++)
+        others[u->node[i].kind]++;
+    if (others[UP_AMD] || others[UP_FPGA])
+        return str_printf("%d node(s) x %d %s GPU(s), %d AMD node(s), %d FPGA node(s)",
+                          others[UP_NVIDIA], u->node[0].gpus, u->node[0].gpu_model, others[UP_AMD],
+                          others[UP_FPGA]);
     return str_printf("%d node(s) x %d %s GPU(s)", u->nnodes, u->node[0].gpus,
                       u->node[0].gpu_model);
 }
@@ -354,13 +369,39 @@ static void find_examples(up_t *u)
     free(probe);
 }
 
+/* --amd-nodes and --fpga-nodes: simulated nodes of other accelerators,
+ * each its own SKU in the generated scheduler config. */
+static int add_accel_nodes(up_t *u, int amd, int fpga, int gpus)
+{
+    if (u->nnodes + amd + fpga > UP_MAX_NODES) {
+        fprintf(stderr, "pai up: at most %d nodes in all\n", UP_MAX_NODES);
+        return CLI_USAGE;
+    }
+    if ((amd || fpga) && gpus == 0) {
+        fprintf(stderr, "pai up: --amd-nodes and --fpga-nodes want --gpus 1 or more\n");
+        return CLI_USAGE;
+    }
+    for (int i = 0; i < amd + fpga; i++) {
+        up_node_t *nd = &u->node[u->nnodes++];
+        bool is_amd = i < amd;
+        snprintf(nd->name, sizeof(nd->name), "%s-node-%d", is_amd ? "amd" : "fpga",
+                 is_amd ? i + 1 : i - amd + 1);
+        str_copy(nd->gpu_model, is_amd ? "MI250X" : "sim-fpga", sizeof(nd->gpu_model));
+        nd->gpus = gpus;
+        nd->kind = is_amd ? UP_AMD : UP_FPGA;
+    }
+    return CLI_OK;
+}
+
 /* ---- start-up ---- */
 
 static int parse_up(const cli_args_t *a, up_t *u)
 {
-    int nodes, gpus;
+    int nodes, gpus, amd, fpga;
     if (cli_opt_int(a, "port", 1, 65535, 9186, &u->port) != CLI_OK ||
         cli_opt_int(a, "nodes", 1, UP_MAX_NODES, 2, &nodes) != CLI_OK ||
+        cli_opt_int(a, "amd-nodes", 0, UP_MAX_NODES, 0, &amd) != CLI_OK ||
+        cli_opt_int(a, "fpga-nodes", 0, UP_MAX_NODES, 0, &fpga) != CLI_OK ||
         cli_opt_int(a, "gpus", 0, 64, 4, &gpus) != CLI_OK ||
         cli_opt_int(a, "cpus-per-node", 1, 4096, 8, &u->cpus) != CLI_OK ||
         cli_opt_int(a, "memory-mb-per-node", 64, INT_MAX, 16384, &u->memory_mb) != CLI_OK)
@@ -392,6 +433,8 @@ static int parse_up(const cli_args_t *a, up_t *u)
             str_copy(u->node[i].gpu_model, model, sizeof(u->node[i].gpu_model));
             u->node[i].gpus = gpus;
         }
+        if (add_accel_nodes(u, amd, fpga, gpus) != CLI_OK)
+            return CLI_USAGE;
     }
     const char *host = strcmp(u->listen, "0.0.0.0") == 0 ? "127.0.0.1" : u->listen;
     snprintf(u->url, sizeof(u->url), "http://%s:%d", host, u->port);

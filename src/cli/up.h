@@ -13,10 +13,14 @@
 
 #define UP_MAX_NODES 64
 
+/* What a simulated node's accelerators are (the agent's backend). */
+typedef enum { UP_NVIDIA = 0, UP_AMD, UP_FPGA } up_kind_t;
+
 typedef struct {
     char name[128];
     char gpu_model[64];
     int gpus;
+    up_kind_t kind;
 } up_node_t;
 
 #define UP_GRACE_MS 15000 /* SIGTERM to SIGKILL, per group of children */
@@ -85,9 +89,9 @@ int up_hived_nodes(const char *path, up_node_t *out, int max);
 void up_hived_cell_type(const up_node_t *nd, char *out, size_t n);
 
 /* Writes (atomically) a HiveD-format config describing exactly nodes[0..n)
- * (all alike: nodes[0]'s model and GPU count), with one VC "default" that
- * owns every node.  -1 (after a message) when it cannot, or when the nodes
- * have no GPUs (HiveD cells cannot describe CPU-only nodes). */
+ * (a node-level cell type per model and GPU count: the NVIDIA nodes and
+ * the AMD or FPGA ones), with one VC "default" that owns every node.  -1 (after a message) when it
+ * cannot, or when the nodes have no GPUs (HiveD cells cannot describe CPU-only nodes). */
 int up_hived_generate(const char *path, const up_node_t *nodes, int n);
 
 /* `pai down --stop-jobs`: log in as admin (the password and URL `pai up`

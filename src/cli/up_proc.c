@@ -134,6 +134,31 @@ static int start_server(up_t *u)
     return u->server > 0 ? CLI_OK : CLI_FAIL;
 }
 
+/* An AMD node's simulated sysfs tree (--gpu-backend amd-sim), or an FPGA
+ * node's device files under its work dir and its device class; out[1]
+ * is malloc'ed.  Nothing for a simulated NVIDIA node. */
+static void accel_args(const up_node_t *nd, const char *work, char **out)
+{
+    if (nd->kind == UP_AMD) {
+        out[0] = "--gpu-backend";
+        out[1] = xstrdup("amd-sim");
+    } else if (nd->kind == UP_FPGA) {
+        char *dev = str_printf("%s/dev", work);
+        mkdir(dev, 0755);
+        for (int k = 0; k < nd->gpus; k++) {
+            char *p = str_printf("%s/fpga%d", dev, k);
+            int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+            if (fd >= 0)
+                close(fd);
+            free(p);
+        }
+        out[0] = "--device-class";
+        out[1] = str_printf("name=fpga,sku=%s,paths=%s/fpga[0-9]*,env=FPGA_VISIBLE_DEVICES",
+                            nd->gpu_model, dev);
+        free(dev);
+    }
+}
+
 static int start_agent(up_t *u, int i)
 {
     char gpus[16], cpus[16], mem[16];
@@ -145,6 +170,8 @@ static int start_agent(up_t *u, int i)
     char *map = str_printf("%s/agents/task-uids", u->dir);
     mkdir(work, 0700);
     chmod(work, u->as_root ? 0700 : 0711);
+    char *accel[3] = {NULL, NULL, NULL};
+    accel_args(nd, work, accel);
     char *argv[] = {u->self,
                     "agent",
                     "--server",
@@ -165,10 +192,18 @@ static int start_agent(up_t *u, int i)
                     mem,
                     "--task-uid-map",
                     map, /* one map: the nodes share the host */
+                    accel[0],
+                    accel[1],
                     u->as_root ? "--tasks-as-root" : NULL,
                     NULL};
+    size_t k = 0; /* options left out (NULL) close up */
+    for (size_t j = 0; j + 1 < ARRAY_LEN(argv); j++)
+        if (argv[j])
+            argv[k++] = argv[j];
+    argv[k] = NULL;
     /* The token goes in the environment (PAI_AGENT_TOKEN), not in ps. */
     u->agent[i] = spawn(u, argv, nd->name, NULL, u->agent_token);
+    free(accel[1]);
     free(map);
     free(work);
     return u->agent[i] > 0 ? CLI_OK : CLI_FAIL;
