@@ -417,7 +417,8 @@ static bool memo_ok(const job_t *j)
         return false;
     for (int i = 0; i < j->n_tasks; i++) { /* GPUs of one SKU alone decide for the others */
         const sched_task_t *t = &j->tasks[i];
-        if (t->pinned != SCHED_NONE || t->cpus || t->mem || (t->gpus && t->sku != j->sku))
+        if (t->pinned != SCHED_NONE || t->cpus || t->mem || (t->gpus && t->sku != j->sku) ||
+            t->within != SCHED_NONE) /* a constraint of its own: it decides for no other */
             return false;
     }
     return true;

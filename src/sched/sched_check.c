@@ -445,6 +445,11 @@ static int oppo_blocked_node(const sched_t *s, int slot)
         int c = bound_cell_of(s, i);
         if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
             continue;
+        int w = s->nodes[i].cell; /* within one cell: only a node inside a cell of the type */
+        while (t->within != SCHED_NONE && w != SCHED_NONE && s->cells[w].type != t->within)
+            w = s->cells[w].parent;
+        if (t->within != SCHED_NONE && w == SCHED_NONE)
+            continue;
         bool pinned = s->vcs[j->vc].vcells[s->cells[c].bound_vcell].pinned;
         if (pinned ? t->pinned != c : t->pinned != SCHED_NONE)
             continue;

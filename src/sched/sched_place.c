@@ -157,28 +157,30 @@ pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
 
 /* ---- anchor (topology) ----------------------------------------------- */
 
+/* GPUs of node n this attempt may take (less what its earlier groups took). */
+static int node_usable(const sched_t *s, const attempt_t *at, const sched_mnode_t *n)
+{
+    if (at->mode == MODE_FREE)
+        return n->ngpu - n->used - (n->claim_stamp == at->stamp ? n->claim_gpus : 0);
+    int usable = 0;
+    for (int g = 0; g < n->ngpu; g++)
+        usable += gpu_cost(s, at, n, g) > 0;
+    return usable;
+}
+
 static int node_capacity(const sched_t *s, const attempt_t *at, const sched_mnode_t *n,
                          const sched_task_t *t)
 {
     if (!node_fits_basics(s, at, n, t))
         return 0;
-    if (t->gpus == 0)
-        return 1;
-    int usable = 0;
-    if (at->mode == MODE_FREE) /* less what this attempt's earlier groups took */
-        usable = n->ngpu - n->used - (n->claim_stamp == at->stamp ? n->claim_gpus : 0);
-    else
-        for (int g = 0; g < n->ngpu; g++)
-            usable += gpu_cost(s, at, n, g) > 0;
-    return usable / t->gpus;
+    return t->gpus == 0 ? 1 : node_usable(s, at, n) / t->gpus;
 }
 
 /* The deepest cell (tightest among equals) of the domain that can hold all
- * n tasks like t; SCHED_NONE when none or for single tasks.  With within (a
- * cell type, else SCHED_NONE) only cells of that type count, for one task too. */
-static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int ntasks, int within)
+ * n tasks like t; SCHED_NONE when none or for single tasks. */
+static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int ntasks)
 {
-    if ((ntasks <= 1 && within == SCHED_NONE) || !s->cap_scratch)
+    if (ntasks <= 1 || !s->cap_scratch)
         return SCHED_NONE;
     int *cap = s->scratch;
     int best = SCHED_NONE;
@@ -198,8 +200,6 @@ static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int nta
     for (int r = 0; r < at->n_ranges; r++)
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++)
             for (int c = s->nodes[i].cell; c != SCHED_NONE; c = s->cells[c].parent) {
-                if (within != SCHED_NONE && s->cells[c].type != within)
-                    continue;
                 if (s->scratch_stamp[c] != st || cap[c] < ntasks)
                     continue;
                 if (best == SCHED_NONE || s->cells[c].depth > s->cells[best].depth ||
@@ -302,6 +302,132 @@ found:
     return true;
 }
 
+/* ---- "within one cell" groups ---------------------------------------- */
+
+#define WITHIN_TRIES 64 /* candidate cells tried per group and attempt */
+
+typedef struct {
+    int cell;
+    int slots;  /* tasks like the group's largest that fit, node by node */
+    int usable; /* usable GPUs (nodes fit for the largest task, or any) */
+} wcand_t;
+
+static int cmp_wcand(const void *a, const void *b, void *ctx)
+{
+    const wcand_t *x = a, *y = b;
+    int need = *(const int *)ctx;
+    if ((x->slots >= need) != (y->slots >= need))
+        return x->slots >= need ? -1 : 1; /* room for all of the largest first */
+    if (x->slots != y->slots)
+        return x->slots - y->slots; /* then the tightest */
+    if (x->usable != y->usable)
+        return x->usable - y->usable;
+    return x->cell - y->cell;
+}
+
+/* The ancestor of node of cell type within, or SCHED_NONE. */
+static int within_cell_of(const sched_t *s, int node, int within)
+{
+    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].type == within)
+            return c;
+    return SCHED_NONE;
+}
+
+/* The cells of type within in the domain that may hold the group ord[k0,k1)
+ * (its largest task first), into out (at most cap), in the order to try:
+ * those with room for all its tasks counted like the largest, tightest
+ * first (what a uniform group takes), then the others that still have as
+ * many usable GPUs as the group needs (a group of mixed sizes).  A group
+ * with a task already bound (task by task) keeps to that task's cell. */
+static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int within,
+                             wcand_t *out, int cap)
+{
+    const job_t *j = &s->jobs[at->job];
+    const sched_task_t *big = &j->tasks[ord[k0]];
+    int gpus = 0, fixed = SCHED_NONE, n = 0, last = SCHED_NONE;
+    for (int k = k0; k < k1; k++)
+        gpus += j->tasks[ord[k]].gpus;
+    for (int i = 0; i < j->n_tasks; i++)
+        if (j->tasks[i].bound && j->tasks[i].group == big->group)
+            fixed = within_cell_of(s, j->tasks[i].node, within);
+    for (int r = 0; r < at->n_ranges; r++)
+        for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            int c = within_cell_of(s, i, within);
+            if (c == SCHED_NONE || (fixed != SCHED_NONE && c != fixed))
+                continue;
+            if (c != last) { /* cells are node ranges: a cell's nodes come together */
+                if (n == cap)
+                    break;
+                out[n++] = (wcand_t){c, 0, 0};
+                last = c;
+            }
+            const sched_mnode_t *nd = &s->nodes[i];
+            out[n - 1].slots += node_capacity(s, at, nd, big);
+            if (nd->healthy)
+                out[n - 1].usable += node_usable(s, at, nd);
+        }
+    int need = k1 - k0, m = 0;
+    for (int i = 0; i < n; i++)
+        if (out[i].slots >= need || (out[i].slots > 0 && out[i].usable >= gpus))
+            out[m++] = out[i];
+    qsort_r(out, (size_t)m, sizeof(*out), cmp_wcand, &need);
+    return m;
+}
+
+/* Undo the claims of the tasks of ord[k0,k1) placed by this attempt. */
+static void unplace_group(sched_t *s, attempt_t *at, const int *ord, int k0, int k1)
+{
+    job_t *j = &s->jobs[at->job];
+    for (int k = k0; k < k1; k++) {
+        sched_task_t *t = &j->tasks[ord[k]];
+        if (t->node == SCHED_NONE || t->bound)
+            continue;
+        sched_mnode_t *n = &s->nodes[t->node];
+        for (int g = 0; g < t->gpus; g++)
+            n->claim[j->gpu[t->gpu0 + g]] = at->stamp - 1;
+        n->claim_gpus -= t->gpus;
+        n->claim_cpus -= t->cpus;
+        n->claim_mem -= t->mem;
+        t->node = SCHED_NONE;
+    }
+}
+
+static int place_group_in(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int anchor,
+                          bool strict)
+{
+    int placed = 0;
+    for (int k = k0; k < k1; k++) {
+        if (place_task(s, at, ord[k], anchor, strict))
+            placed++;
+        else if (s->jobs[at->job].gang)
+            break;
+    }
+    return placed;
+}
+
+/* A group "within one cell" of type within: each candidate cell in turn
+ * (HiveD tries every cell of the type) until one holds all its tasks; a
+ * task-by-task job that fits in none places what the first one holds.
+ * Returns the tasks placed; 0 and within_miss set when none. */
+static int place_group_within(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int within)
+{
+    wcand_t cand[WITHIN_TRIES];
+    int n = within_candidates(s, at, ord, k0, k1, within, cand, WITHIN_TRIES);
+    for (int c = 0; c < n; c++) {
+        int placed = place_group_in(s, at, ord, k0, k1, cand[c].cell, true);
+        if (placed == k1 - k0)
+            return placed;
+        unplace_group(s, at, ord, k0, k1);
+    }
+    int placed = n > 0 && !s->jobs[at->job].gang
+                     ? place_group_in(s, at, ord, k0, k1, cand[0].cell, true)
+                     : 0;
+    if (placed == 0)
+        s->within_miss = within + 1; /* no cell of the type has room: the group waits */
+    return placed;
+}
+
 /* Tasks by affinity group, then largest first. */
 static int cmp_task_size(const void *a, const void *b, void *ctx)
 {
@@ -336,32 +462,27 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
         int k1 = k0;
         while (k1 < n && j->tasks[ord[k1]].group == j->tasks[ord[k0]].group)
             k1++;
-        /* "within one cell": the deepest type the group's roles name */
+        /* "within one cell": the deepest type the group's roles name (its
+         * tasks bound already too: task by task, a role without the
+         * constraint may come after the one that named it) */
         int within = SCHED_NONE;
-        for (int k = k0; k < k1; k++) {
-            int w = j->tasks[ord[k]].within;
+        for (int k = 0; k < j->n_tasks; k++) {
+            if (j->tasks[k].group != j->tasks[ord[k0]].group)
+                continue;
+            int w = j->tasks[k].within;
             if (w != SCHED_NONE &&
                 (within == SCHED_NONE || s->types[w].level < s->types[within].level))
                 within = w;
         }
-        int anchor = k1 - k0 > 1 || within != SCHED_NONE
-                         ? pick_anchor(s, at, &j->tasks[ord[k0]], k1 - k0, within)
-                         : SCHED_NONE;
-        if (within != SCHED_NONE && anchor == SCHED_NONE) {
-            s->within_miss = within + 1; /* no cell of the type has room: the group waits */
-            if (j->gang)
-                failed = true;
-            k0 = k1;
-            continue;
+        int got;
+        if (within != SCHED_NONE) {
+            got = place_group_within(s, at, ord, k0, k1, within);
+        } else {
+            int anchor = k1 - k0 > 1 ? pick_anchor(s, at, &j->tasks[ord[k0]], k1 - k0) : SCHED_NONE;
+            got = place_group_in(s, at, ord, k0, k1, anchor, false);
         }
-        for (int k = k0; k < k1; k++) {
-            if (place_task(s, at, ord[k], anchor, within != SCHED_NONE))
-                placed++;
-            else if (j->gang) {
-                failed = true;
-                break;
-            }
-        }
+        placed += got;
+        failed = j->gang && got < k1 - k0;
         k0 = k1;
     }
     if (j->gang && placed < n) {

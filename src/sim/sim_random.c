@@ -62,7 +62,7 @@ typedef enum { J_NONE, J_WAITING, J_RUNNING, J_DYING } rjob_state_t;
 typedef struct {
     char id[16], vc[16];
     char role_names[R_MAX_ROLES][12], skus[R_MAX_ROLES][16], pins[R_MAX_ROLES][16];
-    char groups[R_MAX_ROLES][12];
+    char groups[R_MAX_ROLES][12], withins[R_MAX_ROLES][24];
     sched_role_t roles[R_MAX_ROLES];
     sched_request_t req;
     rjob_state_t state;
@@ -84,6 +84,8 @@ typedef struct {
     /* the generated cluster */
     char skus[2][16];
     int n_skus;
+    char types[16][24]; /* cell types at node level and below it and above (withinOneCell) */
+    int n_types;
     char nodes[R_MAX_NODES][16];
     int node_gpus[R_MAX_NODES];
     int n_nodes;
@@ -164,6 +166,8 @@ static void gen_chain(rand_t *r, chain_t *c, int k)
     if (block)
         snprintf(c->names[i], sizeof(c->names[i]), "C%d-BLOCK", k), c->child_n[i++] = gpus / 2;
     c->levels = i;
+    for (int t = 0; t < i && r->n_types < 16; t++)
+        str_copy(r->types[r->n_types++], c->names[t], sizeof(r->types[0]));
     cfg(r, "    %s: {childCellType: %s, childCellNumber: %d, isNodeLevel: true}\n",
         c->names[c->node], c->node + 1 < i ? c->names[c->node + 1] : r->skus[c->sku],
         c->child_n[c->node]);
@@ -365,7 +369,7 @@ static void fill_role(rand_t *r, rjob_t *j, int k, int vc)
 {
     static const int gp[] = {0, 1, 1, 2, 4, 8, 16};
     snprintf(j->role_names[k], sizeof(j->role_names[k]), "r%d", k);
-    j->skus[k][0] = j->pins[k][0] = j->groups[k][0] = 0;
+    j->skus[k][0] = j->pins[k][0] = j->groups[k][0] = j->withins[k][0] = 0;
     if (rnd(&r->rng, 4) == 0)
         str_copy(j->skus[k], r->skus[rnd(&r->rng, (unsigned)r->n_skus)], sizeof(j->skus[k]));
     for (int p = 0; p < r->n_pins; p++)
@@ -373,13 +377,17 @@ static void fill_role(rand_t *r, rjob_t *j, int k, int vc)
             str_copy(j->pins[k], r->pins[p], sizeof(j->pins[k]));
     if (rnd(&r->rng, 4) == 0)
         snprintf(j->groups[k], sizeof(j->groups[k]), "g%u", rnd(&r->rng, 2));
+    if (r->n_types && rnd(&r->rng, 6) == 0)
+        str_copy(j->withins[k], r->types[rnd(&r->rng, (unsigned)r->n_types)],
+                 sizeof(j->withins[k]));
     j->roles[k] = (sched_role_t){.name = j->role_names[k],
                                  .instances = 1 + (int)rnd(&r->rng, 3),
                                  .gpus = gp[rnd(&r->rng, 7)],
                                  .cpus = rnd(&r->rng, 4) == 0 ? 2 : 0,
                                  .sku = j->skus[k],
                                  .pinned_cell = j->pins[k],
-                                 .affinity_group = j->groups[k]};
+                                 .affinity_group = j->groups[k],
+                                 .within_cell = j->withins[k]};
 }
 
 static void emit_submit(rand_t *r, const rjob_t *j)
@@ -397,6 +405,8 @@ static void emit_submit(rand_t *r, const rjob_t *j)
             emit(r, ", pinned: %s", ro->pinned_cell);
         if (ro->affinity_group[0])
             emit(r, ", group: %s", ro->affinity_group);
+        if (ro->within_cell[0])
+            emit(r, ", within: %s", ro->within_cell);
         emit(r, "}");
     }
     emit(r, "]}\n");
