@@ -76,10 +76,13 @@ def run(label, server_bin, nodes):
     agents = [e.agent(srv, "p%02d" % i, "--hollow", "--nodes", str(per), "--log-level", "warn")
               for i in range(PROCS)]
     ready = e.wait_nodes(c, per * PROCS, timeout=600)
+    if os.environ.get("STACKS"):  # where the server's threads are (gdb), once Ready
+        os.system("gdb -p %d -batch -ex 'thread apply all bt 12' > %s 2>&1"
+                  % (pid, os.environ["STACKS"]))
     print("[%s, %d nodes] nodes ready: %d of %d in %.1f s" % (
         label, nodes, len(ready), per * PROCS, time.time() - t0))
     c.close()
-    lat, threads, rss = [], [], []
+    lat, threads, rss, failed = [], [], [], 0
     cpu0, w0 = cpu_s(pid), time.time()
     while time.time() < w0 + SECONDS:
         tick = time.time()
@@ -87,11 +90,14 @@ def run(label, server_bin, nodes):
         threads.append(int(st["Threads"]))
         rss.append(int(st["VmRSS"].split()[0]))
         t = time.time()
-        h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-        h.request("GET", "/api/v2/info")
-        h.getresponse().read()
-        h.close()
-        lat.append(time.time() - t)
+        try:
+            h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            h.request("GET", "/api/v2/info")
+            h.getresponse().read()
+            h.close()
+            lat.append(time.time() - t)
+        except OSError:
+            failed += 1  # no answer within 10 s (or refused)
         time.sleep(max(0.0, 1.0 / RATE - (time.time() - tick)))
     cpu = (cpu_s(pid) - cpu0) / (time.time() - w0)
     tag = "[%s, %d nodes]" % (label, nodes)
@@ -101,8 +107,9 @@ def run(label, server_bin, nodes):
               tag, len(ready), pct(threads, 0.5), max(threads), pct(rss, 0.5), max(rss),
               (pct(rss, 0.5) - int(base["VmRSS"].split()[0])) / max(1, len(ready))))
     print("%s server CPU: %.2f cores (syncs return at least every heartbeat, 5 s)" % (tag, cpu))
-    print("%s GET /api/v2/info meanwhile: p50 %.1f ms p99 %.1f ms max %.1f ms (%d requests)" % (
-        tag, pct(lat, 0.5) * 1000, pct(lat, 0.99) * 1000, max(lat) * 1000, len(lat)))
+    print("%s GET /api/v2/info meanwhile: p50 %.1f ms p99 %.1f ms max %.1f ms (%d answered, "
+          "%d not within 10 s)" % (tag, pct(lat, 0.5) * 1000, pct(lat, 0.99) * 1000,
+                                   max(lat or [0]) * 1000, len(lat), failed))
     sys.stdout.flush()
     for a in agents:
         a.stop()

@@ -7,8 +7,9 @@
  * which loads deploy/prometheus/rules.yml (docs/monitoring.md).  Without
  * prometheus_url the route answers 501, as before.
  *
- * Each answer asks Prometheus (GET {prometheus_url}/api/v1/alerts) on the
- * connection's thread, bounded by ALERTS_TIMEOUT_MS and
+ * Each answer asks Prometheus (GET {prometheus_url}/api/v1/alerts) on a
+ * worker of the HTTP layer (http_reply_offload: never on a thread that
+ * serves connections), bounded by ALERTS_TIMEOUT_MS and
  * PAI_MAX_ALERTS_BODY; the alerts are Prometheus' objects (labels,
  * annotations, state, activeAt, value), the pending ones left out.
  */
@@ -80,15 +81,25 @@ static bool users_alert(const json_t *alert, const char *user)
     return json_object_get(labels, "job_name") && u && user && strcmp(u, user) == 0;
 }
 
-static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
-                          pai_error_t *e)
+/* Whose alerts an answer lists (a copy: it is made after the handler). */
+typedef struct {
+    char *user; /* NULL when anonymous */
+    bool admin;
+} alerts_q_t;
+
+static void alerts_q_free(void *ud)
 {
-    const char *base = ctx->cfg->prometheus_url;
-    if (!base || !*base)
-        return pai_error_set(e, PAI_E_NOT_IMPLEMENTED,
-                             "no prometheus_url is configured: pai evaluates no alert rules "
-                             "itself; see docs/monitoring.md");
-    json_t *all = fetch_alerts(base, e);
+    alerts_q_t *q = ud;
+    free(q->user);
+    free(q);
+}
+
+/* On a worker of the HTTP layer (http_reply_offload): Prometheus may take
+ * up to ALERTS_TIMEOUT_MS to answer. */
+static pai_err_t alerts_answer(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
+{
+    const alerts_q_t *q = ud;
+    json_t *all = fetch_alerts(ctx->cfg->prometheus_url, e);
     if (!all)
         return PAI_E_INTERNAL;
     json_t *out = json_array();
@@ -97,12 +108,26 @@ static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
     json_array_foreach(all, i, a)
     {
         const char *state = json_string_value(json_object_get(a, "state"));
-        if (state && strcmp(state, "firing") == 0 &&
-            (req->who.admin || users_alert(a, req->who.username)))
+        if (state && strcmp(state, "firing") == 0 && (q->admin || users_alert(a, q->user)))
             json_array_append(out, a);
     }
     json_decref(all);
     http_reply_json(resp, 200, out);
+    return PAI_OK;
+}
+
+static pai_err_t h_alerts(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
+{
+    const char *base = ctx->cfg->prometheus_url;
+    if (!base || !*base)
+        return pai_error_set(e, PAI_E_NOT_IMPLEMENTED,
+                             "no prometheus_url is configured: pai evaluates no alert rules "
+                             "itself; see docs/monitoring.md");
+    alerts_q_t *q = xcalloc(1, sizeof(*q));
+    q->user = req->who.username ? xstrdup(req->who.username) : NULL;
+    q->admin = req->who.admin;
+    http_reply_offload(resp, alerts_answer, alerts_q_free, q);
     return PAI_OK;
 }
 
