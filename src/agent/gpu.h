@@ -59,7 +59,8 @@ typedef struct {
      * /dev/kfd; a class's shared=); nshared of them. */
     char shared[GPU_SHARED_MAX][GPU_PATH_MAX];
     size_t nshared;
-    char env_name[64]; /* a class's env var listing a task's devices; "" otherwise */
+    char env_name[64];   /* a class's env var listing a task's devices; "" otherwise */
+    char class_name[64]; /* a class's name (its metrics' vender label); "" otherwise */
 } gpu_set_t;
 
 typedef struct {

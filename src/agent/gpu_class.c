@@ -101,6 +101,7 @@ pai_err_t gpu_class_discover(const char *spec, const char *node, gpu_set_t *out,
     out->backend = "class";
     out->vendor = GPU_VENDOR_CLASS;
     str_copy(out->env_name, c.env, sizeof(out->env_name));
+    str_copy(out->class_name, c.name, sizeof(out->class_name));
     glob_t g;
     if (glob(c.paths, 0, NULL, &g) == 0) {
         qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), natural_cmp);

@@ -490,7 +490,7 @@ static void format_gpus(agent_node_t *const *nodes, size_t nn, buf_t *lb, buf_t 
                 if (f == G_UTIL || f == G_MEM) /* sic: OpenPAI's label name */
                     label(lb, "vender",
                           n->gpus.vendor == GPU_VENDOR_AMD     ? "amd"
-                          : n->gpus.vendor == GPU_VENDOR_CLASS ? n->gpus.env_name
+                          : n->gpus.vendor == GPU_VENDOR_CLASS ? n->gpus.class_name
                                                                : "nvidia");
                 prom_sample(out, gpu_families[f].name, buf_str(lb), gpu_value(s, f));
             }

@@ -140,6 +140,7 @@ TEST(device_class_spec_glob_natural_order_and_env)
     CHECK(str_has_prefix(s.gpus[0].dev, d) && strstr(s.gpus[0].dev, "/fpga0"));
     CHECK(strstr(s.gpus[1].dev, "/fpga2") && strstr(s.gpus[2].dev, "/fpga10"));
     CHECK_STR_EQ(s.gpus[2].model, "U250");
+    CHECK_STR_EQ(s.class_name, "fpga");
     CHECK_STR_EQ(s.gpus[1].uuid, "fpga-n1-1");
     CHECK(s.nshared == 2 && strcmp(s.shared[1], "/dev/xocl") == 0);
     char *env[4] = {0};

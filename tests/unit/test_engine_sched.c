@@ -485,10 +485,36 @@ TEST(bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)
     rig_close(&r);
 }
 
+/* Over a HiveD config: the VC's one guaranteed node-level cell is not bound
+ * to the node with a bad GPU (a bad cell is not allocated while a healthy
+ * one can take the virtual cell): the guaranteed job runs on the other. */
+TEST(guaranteed_job_avoids_the_cell_with_a_bad_gpu)
+{
+    rig_t r;
+    agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2, .bad = 1};
+    agent_t a2 = {.name = "node-2", .address = "10.0.0.2", .ngpus = 2};
+    if (!rig_open_hived(&r, two_nodes_one_guaranteed)) {
+        CHECK(!"rig_open_hived");
+        return;
+    }
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    CHECK(submit_hived(&r, "prod", "prod", false));
+    CHECK_STR_EQ(state_of(&r, "alice~prod"), "RUNNING");
+    tick(&r);
+    sync_quiet(&r, &a1, NULL);
+    sync_quiet(&r, &a2, NULL);
+    CHECK(ndesired(&a1) == 0 && ndesired(&a2) == 1);
+    agent_free(&a1);
+    agent_free(&a2);
+    rig_close(&r);
+}
+
 RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
           within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
           scheduler_invariant_violations_are_counted_in_the_engine,
           restart_binds_the_recorded_cell_again, usage_span_is_clipped_to_the_period,
           usage_held_versus_used_counts_syncs_and_survives_a_restart,
           job_whose_gpus_stay_idle_is_flagged_until_they_are_used,
-          bad_gpu_makes_its_nodes_cell_bad_until_it_recovers)
+          bad_gpu_makes_its_nodes_cell_bad_until_it_recovers,
+          guaranteed_job_avoids_the_cell_with_a_bad_gpu)
