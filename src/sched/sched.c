@@ -190,6 +190,7 @@ void sched_free(sched_t *s)
         free(s->nodes[i].owner);
         free(s->nodes[i].res);
         free(s->nodes[i].claim);
+        free(s->nodes[i].index);
     }
     for (int i = 0; i < s->n_vcs; i++)
         free(s->vcs[i].vcells), free(s->vcs[i].gc_cells), free(s->vcs[i].dom);
@@ -343,7 +344,8 @@ static pai_err_t emit_bind(sched_t *s, int slot, int first_new_mask_unused)
             continue;
         t->emitted = true;
         int *gp = arena_alloc(s, sizeof(int) * (size_t)(t->gpus ? t->gpus : 1));
-        memcpy(gp, &j->gpu[t->gpu0], sizeof(int) * (size_t)t->gpus);
+        for (int k = 0; k < t->gpus; k++) /* positions -> the config's device indices */
+            gp[k] = sched_gpu_index(&s->nodes[t->node], j->gpu[t->gpu0 + k]);
         char cell[2 * SCHED_NAME_MAX + 2] = "";
         if (t->cell != SCHED_NONE)
             sched_cell_name(s, t->cell, cell, sizeof(cell));

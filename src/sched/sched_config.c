@@ -139,6 +139,91 @@ static bool node_level_below(const sched_t *s, int t)
 
 static pai_err_t load_pcell(loader_t *l, const ynode_t *y, int type, int parent);
 
+/* A node's GPUs in topology order: the device index of each position. */
+typedef struct {
+    int idx[SCHED_MAX_GPUS_PER_NODE];
+    int n;
+} gpumap_t;
+
+/* A cell below node level (HiveD: sockets, PCIe switches, GPUs): its leaves
+ * in order, each leaf's cellAddress its device index (default: its
+ * position in the node).  Children not given follow the type's shape. */
+static pai_err_t load_subnode(loader_t *l, const ynode_t *y, int type, gpumap_t *m)
+{
+    const sched_t *s = l->s;
+    const ctype_t *ct = &s->types[type];
+    if (y && y->kind != YNODE_MAP && !ynode_is_null(y))
+        return fail(l, y, "a cell below node level must be a map", NULL, NULL);
+    const char *pin = y ? scalar(ynode_get(y, "pinnedCellId")) : NULL;
+    if (pin)
+        return fail(l, y,
+                    "pinnedCellId %s is below node level: pinned cells are supported at node "
+                    "level and above",
+                    pin, NULL);
+    if (ct->level <= 1) {
+        const char *addr = y ? scalar(ynode_get(y, "cellAddress")) : NULL;
+        char *end = NULL;
+        long v = addr ? strtol(addr, &end, 10) : m->n;
+        if (addr && (end == addr || *end || v < 0 || v >= SCHED_MAX_GPUS_PER_NODE))
+            return fail(l, y, "GPU cellAddress %s: a device index 0..63 is expected", addr, NULL);
+        if (m->n < SCHED_MAX_GPUS_PER_NODE)
+            m->idx[m->n] = (int)v;
+        m->n++;
+        return PAI_OK;
+    }
+    const ynode_t *kids = y ? ynode_get(y, "cellChildren") : NULL;
+    if (kids && !ynode_is_null(kids) && (kids->kind != YNODE_SEQ || kids->n != 0) &&
+        (kids->kind != YNODE_SEQ || kids->n != (size_t)ct->child_n))
+        return fail(l, kids,
+                    "cell of type %s below node level: give all or none of its "
+                    "cellChildren",
+                    ct->name, NULL);
+    bool given = kids && kids->kind == YNODE_SEQ && kids->n > 0;
+    for (int i = 0; i < ct->child_n; i++) {
+        pai_err_t rc = load_subnode(l, given ? kids->items[i] : NULL, ct->child, m);
+        if (rc != PAI_OK)
+            return rc;
+    }
+    return PAI_OK;
+}
+
+/* The GPU layout a node cell y gives below it (cellChildren), on node n. */
+static pai_err_t load_gpu_indices(loader_t *l, const ynode_t *y, int type, int n)
+{
+    const ynode_t *kids = ynode_get(y, "cellChildren");
+    if (!kids || ynode_is_null(kids) || (kids->kind == YNODE_SEQ && kids->n == 0))
+        return PAI_OK;
+    const ctype_t *ct = &l->s->types[type];
+    if (kids->kind != YNODE_SEQ || kids->n != (size_t)ct->child_n)
+        return fail(l, kids, "node cell of type %s: give all or none of its cellChildren", ct->name,
+                    NULL);
+    gpumap_t m = {.n = 0};
+    for (size_t i = 0; i < kids->n; i++) {
+        pai_err_t rc = load_subnode(l, kids->items[i], ct->child, &m);
+        if (rc != PAI_OK)
+            return rc;
+    }
+    sched_mnode_t *nd = &l->s->nodes[n];
+    if (m.n != nd->ngpu)
+        return fail(l, kids, "node %s: its cellChildren do not give its GPUs", nd->key, NULL);
+    bool seen[SCHED_MAX_GPUS_PER_NODE] = {false}, identity = true;
+    for (int p = 0; p < m.n; p++) {
+        if (seen[m.idx[p]]) {
+            char g[16];
+            snprintf(g, sizeof(g), "%d", m.idx[p]);
+            return fail(l, kids, "node %s: GPU index %s given twice", nd->key, g);
+        }
+        seen[m.idx[p]] = true;
+        identity &= m.idx[p] == p;
+    }
+    if (identity)
+        return PAI_OK;
+    nd->index = xmalloc((size_t)m.n);
+    for (int p = 0; p < m.n; p++)
+        nd->index[p] = (uint8_t)m.idx[p];
+    return PAI_OK;
+}
+
 static pai_err_t load_children(loader_t *l, const ynode_t *y, int c)
 {
     sched_t *s = l->s;
@@ -185,7 +270,9 @@ static pai_err_t load_pcell(loader_t *l, const ynode_t *y, int type, int parent)
         str_copy(msg, l->err, sizeof(msg));
         return fail(l, y, "%s", msg, NULL);
     }
-    if (rc != PAI_OK || is_node)
+    if (rc == PAI_OK && is_node)
+        return load_gpu_indices(l, y, type, l->s->n_nodes - 1);
+    if (rc != PAI_OK)
         return rc;
     return load_children(l, y, c);
 }

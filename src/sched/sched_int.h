@@ -88,8 +88,13 @@ typedef struct {
     int cpus, cpu_used;
     int64_t mem, mem_used;
     bool healthy;
-    int used;        /* GPUs with an owner */
-    int *owner;      /* job slot per GPU or SCHED_NONE */
+    int used;   /* GPUs with an owner */
+    int *owner; /* job slot per GPU or SCHED_NONE */
+    /* GPUs are kept in topology order (positions: aligned blocks are PCIe
+     * switches, sockets); index[p] is the device index of position p, from
+     * the config's cellAddress below node level (NULL: p itself).  Only
+     * decisions and restores see device indices. */
+    uint8_t *index;
     int *res;        /* reserving job slot per GPU or SCHED_NONE */
     uint32_t *claim; /* attempt stamp per GPU (tentative use) */
     uint32_t claim_stamp;
@@ -294,6 +299,13 @@ int sched_model_bound_ancestor(const sched_t *s, int cell);
  * sched_restore() takes back; and the cell a name denotes, or SCHED_NONE. */
 void sched_cell_name(const sched_t *s, int c, char *buf, size_t len);
 int sched_cell_find(const sched_t *s, const char *name);
+/* A node's device index of GPU position p, and the position of a device
+ * index (SCHED_NONE when the node has no such GPU). */
+static inline int sched_gpu_index(const sched_mnode_t *n, int p)
+{
+    return n->index ? n->index[p] : p;
+}
+int sched_gpu_position(const sched_mnode_t *n, int index);
 bool sched_cell_healthy(const sched_t *s, int cell);
 /* Keep the cells' bad_below counts when node turns (un)healthy. */
 void sched_model_health_changed(sched_t *s, int node, bool healthy);

@@ -289,6 +289,14 @@ void sched_model_vc_add_cells(sched_t *s, int v, int type, int chain, int count,
     }
 }
 
+int sched_gpu_position(const sched_mnode_t *n, int index)
+{
+    for (int p = 0; p < n->ngpu; p++)
+        if (sched_gpu_index(n, p) == index)
+            return p;
+    return SCHED_NONE;
+}
+
 void sched_cell_name(const sched_t *s, int c, char *buf, size_t len)
 {
     snprintf(buf, len, "%s@%s", s->types[s->cells[c].type].name, s->nodes[s->cells[c].node_lo].key);

@@ -39,14 +39,14 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
     if (a->n_gpus != t->gpus)
         return PAI_E_INVALID;
     for (int k = 0; k < a->n_gpus; k++)
-        if (a->gpus[k] < 0 || a->gpus[k] >= n->ngpu)
+        if (sched_gpu_position(n, a->gpus[k]) == SCHED_NONE)
             return PAI_E_NOT_FOUND;
     for (int k = 0; k < a->n_gpus; k++) {
-        int g = a->gpus[k];
+        int g = sched_gpu_position(n, a->gpus[k]);
         if (n->owner[g] != SCHED_NONE)
             return PAI_E_INVALID;
         for (int m = 0; m < k; m++)
-            if (a->gpus[m] == g)
+            if (a->gpus[m] == a->gpus[k])
                 return PAI_E_INVALID;
         j->gpu[t->gpu0 + k] = g;
     }
