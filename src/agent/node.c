@@ -528,7 +528,7 @@ void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
     int64_t backoff = 100LL << (n->failures < 6 ? n->failures : 6);
     int64_t most = 5000;
     if (failover(n, code, status))
-        most = 1000; /* a new leader is being elected: look for it often */
+        most = 500; /* a new leader is being elected: look for it often */
     n->next_sync_ms = now + (backoff > most ? most : backoff);
     if (n->failures <= 3 || n->failures % 20 == 0)
         log_warn("node=%s sync failed: %s (HTTP %ld) %.200s", n->name,

@@ -169,9 +169,10 @@ static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, ht
 {
     pai_error_t err = PAI_ERROR_INIT;
     pai_err_t rc = PAI_OK;
+    bool modules = true; /* a standby's own routes run without them */
     if (s->ctx->leader)
-        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &err);
-    if (rc == PAI_OK)
+        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &modules, &err);
+    if (rc == PAI_OK && modules)
         rc = identify(s, e, rs, req, &err);
     if (rc == PAI_OK)
         rc = check_perm(e->r->perm, &req->who, &err);

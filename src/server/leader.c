@@ -102,6 +102,7 @@ struct leader {
     store_lease_t last; /* the lease as last read */
     bool have_last;
     unsigned long rounds; /* election rounds done */
+    bool single;          /* no election (set at creation) */
     bool stopping;
     bool threads;
     pthread_t elector, watchdog;
@@ -114,13 +115,14 @@ leader_t *leader_new(store_t *st, int64_t lease_ms)
     l->lease_ms = lease_ms;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cond, NULL);
-    l->s.role = store_has_lease(st) ? LEADER_STANDBY : LEADER_SINGLE;
+    l->single = !store_has_lease(st);
+    l->s.role = l->single ? LEADER_SINGLE : LEADER_STANDBY;
     return l;
 }
 
 bool leader_is_single(leader_t *l)
 {
-    return l->s.role == LEADER_SINGLE; /* never changes */
+    return l->single;
 }
 
 void leader_set_url(leader_t *l, const char *url)
@@ -238,7 +240,7 @@ static void *watchdog_main(void *arg)
 
 pai_err_t leader_start(leader_t *l)
 {
-    if (l->s.role == LEADER_SINGLE)
+    if (l->single)
         return PAI_OK;
     if (pthread_create(&l->elector, NULL, elector_main, l) != 0)
         return PAI_E_INTERNAL;
@@ -316,10 +318,13 @@ static bool standby_route(const char *method, const char *pattern)
     return strcmp(method, "GET") == 0 && strcmp(pattern, "/api/v2/info") == 0;
 }
 
-pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, pai_error_t *e)
+pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, bool *modules,
+                      pai_error_t *e)
 {
     pthread_mutex_lock(&l->mu);
-    bool may = leader_may_act(&l->s, time_mono_ms()) || standby_route(method, pattern);
+    /* LEADING and SINGLE are set only once the modules have started */
+    *modules = leader_may_act(&l->s, time_mono_ms());
+    bool may = *modules || standby_route(method, pattern);
     bool other = l->have_last && !l->last.held && l->last.remaining_ms > 0 && *l->last.url &&
                  strcmp(l->last.url, l->url) != 0;
     char url[sizeof(l->last.url)];

@@ -91,9 +91,11 @@ void leader_free(leader_t *l);
 
 /* The HTTP gate, before a route runs: PAI_OK when this server may run it
  * (it leads, or the route is one a standby serves), else e says who leads:
- * PAI_E_NOT_LEADER with details {"leader": URL}, or PAI_E_NO_LEADER. */
+ * PAI_E_NOT_LEADER with details {"leader": URL}, or PAI_E_NO_LEADER.
+ * *modules: whether the modules have started, i.e. whether the caller may
+ * use them (auth) for this request (false for a standby's own routes). */
 PAI_MUST_CHECK pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern,
-                                     pai_error_t *e);
+                                     bool *modules, pai_error_t *e);
 /* {"role": "leader"|"standby"|..., "leader": URL or null, "term": N}. */
 json_t *leader_info_json(leader_t *l);
 const char *leader_role_name(leader_role_t r);

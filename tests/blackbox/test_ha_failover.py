@@ -11,13 +11,18 @@ submissions while jobs run; the leader is killed with SIGKILL several times
     takeover time of each kill, and the time until a new job runs);
   - every acknowledged job reaches SUCCEEDED exactly once: one attempt, no
     retry, and its task appended exactly one line to a shared file;
-  - the CLI, given the three URLs (PAI_SERVER), finds the leader.
+  - the CLI, given the three URLs (PAI_SERVER), finds the leader;
+  - a leader frozen (SIGSTOP) past its lease is replaced, and exits (75)
+    as soon as it runs again.
 
 Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
 test is a TAP skip."""
 
 import glob
+import http.client
+import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -138,6 +143,26 @@ for n in range(3):
     agents.append(p)
 
 
+def once(url, method, path, raw=None, content_type=None, timeout=10):
+    """One HTTP request, never retried (pt.Client retries once on a broken
+    connection, which would send a submission twice)."""
+    u = url.split("//", 1)[1]
+    conn = http.client.HTTPConnection(u.split(":")[0], int(u.split(":")[1]), timeout=timeout)
+    h = {"Authorization": "Bearer " + TOK}
+    if raw is not None:
+        h["Content-Type"] = content_type
+    try:
+        conn.request(method, path, body=raw.encode() if raw is not None else None, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+    finally:
+        conn.close()
+    try:
+        return r.status, json.loads(text) if text else None
+    except ValueError:
+        return r.status, text.decode(errors="replace")
+
+
 class HA:
     """A REST client over the three servers that follows the leader."""
 
@@ -148,7 +173,7 @@ class HA:
         end = time.time() + timeout
         while True:
             try:
-                st, b = pt.Client(self.url, TOK, timeout=10).request(method, path, **kw)
+                st, b = once(self.url, method, path, **kw)
                 if st not in (421, 503):
                     return st, b
                 if st == 421 and isinstance(b, dict) and b.get("leader"):
@@ -276,6 +301,29 @@ for k in range(KILLS):
     pt.check(i.get("role") == "standby", "kill %d: the old leader restarts as a standby" % (k + 1),
              i)
     time.sleep(3)
+
+# ---- a frozen leader (SIGSTOP past its lease) stops when it wakes ----------------------
+
+lead = leader_of(10)
+if lead is not None:
+    lead.proc.send_signal(signal.SIGSTOP)
+    t0 = time.time()
+    new = None
+    while time.time() - t0 < 4 * LEASE_S + 10 and new is None:
+        new = next((s for s in servers if s is not lead and s.info().get("role") == "leader"),
+                   None)
+        time.sleep(0.05)
+    pt.check(new is not None, "a frozen leader is replaced (%.1f s)" % (time.time() - t0))
+    lead.proc.send_signal(signal.SIGCONT)
+    try:
+        rc = lead.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    pt.check(rc == 75, "the frozen leader, resumed, finds its lease lapsed and exits (75)",
+             "exit %s\n%s" % (rc, lead.log()[-1500:]))
+    pt.check("not renewed in time" in lead.log() or "taken over" in lead.log(),
+             "and says why in its log", lead.log()[-1500:])
+    lead.start()
 
 stop.set()
 th.join()

@@ -119,7 +119,9 @@ TEST(sqlite_server_leads_alone_and_its_gate_is_open)
     CHECK(leader_start(l) == PAI_OK);
     CHECK(leader_wait_elected(l, 0));
     pai_error_t e = PAI_ERROR_INIT;
-    CHECK(leader_gate(l, "POST", "/api/v2/jobs", &e) == PAI_OK);
+    bool modules = false;
+    CHECK(leader_gate(l, "POST", "/api/v2/jobs", &modules, &e) == PAI_OK);
+    CHECK(modules);
     json_t *info = leader_info_json(l);
     CHECK_STR_EQ(json_string_value(json_object_get(info, "role")), "leader");
     CHECK_STR_EQ(json_string_value(json_object_get(info, "leader")), "http://a:1");
