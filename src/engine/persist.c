@@ -245,7 +245,8 @@ pai_err_t engine_flush(engine_t *j)
     if (nops > 0) {
         engine_assert_unlocked(j);
         VEC_XRESERVE(b.ops, b.capops, nops);
-        memcpy(b.ops + b.n + b.nn, b.ev.ops, b.ev.n * sizeof(*b.ops));
+        if (b.ev.n) /* b.ev.ops is NULL when there is none: memcpy(.., NULL, 0) is UB */
+            memcpy(b.ops + b.n + b.nn, b.ev.ops, b.ev.n * sizeof(*b.ops));
         rc = store_batch(j->st, b.ops, nops);
     }
     if (rc != PAI_OK)
