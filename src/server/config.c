@@ -55,6 +55,15 @@ static const opt_t options[] = {
      .def = "",
      .help =
          "store URL: sqlite:PATH or postgres://USER@HOST:PORT/DB; empty: sqlite:<data_dir>/pai.db"},
+    {.name = "store_timeout_s",
+     .type = OPT_INT,
+     .off = O(store_timeout_s),
+     .def = "10",
+     .min = 1,
+     .max = 3600,
+     .help = "PostgreSQL: the longest wait for one answer of the database; a database that hangs "
+             "or is cut off fails the request with 503 after about this long (plus a reconnect's "
+             "connect_timeout), never hangs it"},
     {.name = "hived_config",
      .type = OPT_STR,
      .off = O(hived_config),

@@ -29,6 +29,7 @@ struct server_config {
     int64_t port;                        /* TCP port; 0 = any free port (printed at start) */
     char *data_dir;                      /* where the store and generated secrets live */
     char *store;                         /* store URL; "" = sqlite:<data_dir>/pai.db */
+    int64_t store_timeout_s;             /* PostgreSQL: bound on one answer of the database */
     char *hived_config;                  /* scheduler config in HiveD's format; "" = none */
     int64_t token_ttl;                   /* seconds a login token lives */
     char *admin_username;                /* bootstrap admin created on an empty store */

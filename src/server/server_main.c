@@ -158,6 +158,7 @@ static int serve(server_config_t *cfg)
         fprintf(stderr, "pai server: %s\n", err);
         goto out;
     }
+    store_set_timeout(ctx.store, cfg->store_timeout_s * 1000);
     ctx.metrics = metrics_new();
     ctx.leader = leader_new(ctx.store, cfg->leader_lease_s * 1000);
     if (leader_is_single(ctx.leader)) {

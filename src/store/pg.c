@@ -27,14 +27,21 @@
  *     connection drops, the group is rolled back and every request retried
  *     alone in its own transaction after reconnecting, so one bad request
  *     never fails its neighbours.  The outcome of a failed COMMIT is unknown:
- *     it is reported (PAI_E_IO), never retried.
+ *     it is reported (PAI_E_UNAVAILABLE when the connection failed, else
+ *     PAI_E_IO), never retried: the caller was not told it succeeded.
  *   - Reads: a lazily opened pool of connections.  When all are busy a caller
  *     waits a little, then gets a temporary connection, so a scan callback
  *     may call the store again.  Scans stream rows (single-row mode) instead
  *     of holding a whole kind in memory.
- *   - Connections that break are reset (PQreset) before their next use.
- *     connect_timeout bounds every connect, so an unreachable server is an
- *     error after a few seconds, never a hang.
+ *   - Every round trip is bounded (pg_conn.c): a server that hangs or is
+ *     cut off fails the call with PAI_E_UNAVAILABLE after the store's
+ *     timeout (store_set_timeout), and the connection is replaced before
+ *     its next use; statement_timeout makes the server stop too.
+ *     Connections that break are replaced before their next use;
+ *     connect_timeout bounds every connect, and after a failed one the
+ *     store does not try again for PG_DOWN_BACKOFF_MS, so while the
+ *     database is gone calls fail at once (503) instead of hanging.  A
+ *     timed-out group never sent its COMMIT: it left no trace.
  *
  * Invariant: a write call returns only after its change is durable (or
  * failed and left no trace).
@@ -50,16 +57,16 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/pg_conn.h"
 #include "store/pg_lease.h"
 #include "store/store.h"
 #include "store/store_ops.h"
 
-#define PG_READ_POOL       8
-#define PG_POOL_WAIT_MS    1000               /* then a temporary connection */
-#define PG_PIPELINE_MAX    1024               /* operations per pipelined group */
-#define PG_CONNECT_TIMEOUT "5"                /* seconds; a URL may set its own */
-#define PG_MIGRATION_LOCK  "7046414953746f72" /* pg_advisory_xact_lock key */
-#define PG_FENCED_STATE    "PAI01"            /* SQLSTATE of a fenced write */
+#define PG_READ_POOL      8
+#define PG_POOL_WAIT_MS   1000               /* then a temporary connection */
+#define PG_PIPELINE_MAX   1024               /* operations per pipelined group */
+#define PG_MIGRATION_LOCK "7046414953746f72" /* pg_advisory_xact_lock key */
+#define PG_FENCED_STATE   "PAI01"            /* SQLSTATE of a fenced write */
 
 typedef struct pg_store pg_store_t;
 
@@ -109,16 +116,9 @@ static const struct {
                     "SELECT kind, key, seq, json FROM pai_records ORDER BY kind, key"},
 };
 
-typedef struct {
-    PGconn *pg;
-    bool ready; /* session set up and statements prepared */
-    /* The writer's fence for the group being committed (store_set_fence):
-     * term 0 = none. */
-    int64_t fence_term, fence_hold_ms;
-} conn_t;
-
 struct pg_store {
     char *url;
+    pg_link_t link; /* what every connection shares: URL, timeout, backoff */
     conn_t writer;
 
     conn_t readers[PG_READ_POOL];
@@ -134,42 +134,24 @@ struct pg_store {
 
 /* ---- connections ------------------------------------------------------- */
 
-/* libpq messages end with a newline; keep log lines one line. */
-static const char *pg_msg(const PGconn *pg, char *buf, size_t len)
-{
-    str_copy(buf, pg ? PQerrorMessage(pg) : "out of memory", len);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = (p[1] ? ' ' : '\0');
-    return buf;
-}
-
-/* Run a fixed statement (no parameters, no data: BEGIN, COMMIT, DDL). */
-static bool conn_cmd(conn_t *c, const char *sql)
-{
-    PGresult *res = PQexec(c->pg, sql);
-    ExecStatusType s = PQresultStatus(res);
-    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-    if (!ok) {
-        char m[512];
-        log_error("store: postgres: %.40s: %s", sql, pg_msg(c->pg, m, sizeof(m)));
-    }
-    PQclear(res);
-    return ok;
-}
-
 static bool conn_setup(conn_t *c)
 {
-    if (!conn_cmd(c, "SET synchronous_commit = on"))
+    /* The server ends what runs past the bound too (a lock wait, a slow
+     * query), so its work stops when we stop waiting for it. */
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %lld",
+             (long long)atomic_load(&c->link->timeout_ms));
+    if (!conn_cmd(c, "SET synchronous_commit = on") || !conn_cmd(c, sql))
         return false;
     for (int i = 0; i < Q__COUNT; i++) {
-        PGresult *res = PQprepare(c->pg, queries[i].name, queries[i].sql, queries[i].nparams, NULL);
+        PGresult *res = conn_prepare(c, queries[i].name, queries[i].sql, queries[i].nparams);
         bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         if (!ok) {
             char m[512];
-            log_error("store: postgres: prepare %s: %s", queries[i].name,
-                      pg_msg(c->pg, m, sizeof(m)));
+            if (!c->broken)
+                log_error("store: postgres: prepare %s: %s", queries[i].name,
+                          pg_msg(c->pg, m, sizeof(m)));
             return false;
         }
     }
@@ -177,88 +159,28 @@ static bool conn_setup(conn_t *c)
     return true;
 }
 
-static void conn_close(conn_t *c)
-{
-    PQfinish(c->pg);
-    c->pg = NULL;
-    c->ready = false;
-}
-
-/* Where we tried to connect, without the password. */
-static void describe_target(const PGconn *pg, char *buf, size_t len)
-{
-    const char *host = pg ? PQhost(pg) : NULL, *port = pg ? PQport(pg) : NULL;
-    const char *db = pg ? PQdb(pg) : NULL;
-    snprintf(buf, len, "%s:%s/%s", host && *host ? host : "?", port && *port ? port : "?",
-             db && *db ? db : "?");
-}
-
-/* Server notices ("relation already exists, skipping") go to the debug log,
- * not to stderr as libpq would print them. */
-static void on_notice(void *arg, const char *msg)
-{
-    (void)arg;
-    log_debug("store: postgres: %.200s", msg);
-}
-
-static pai_err_t conn_open(conn_t *c, const char *url, char *err, size_t errlen)
-{
-    /* Processed in order: the URL (dbname, expanded) overrides the defaults
-     * before it, so a URL may set its own.  The TCP settings notice a dead
-     * peer or network path within about a minute instead of the kernel's
-     * default of many minutes. */
-    const char *const kw[] = {"connect_timeout",
-                              "application_name",
-                              "client_encoding",
-                              "keepalives_idle",
-                              "keepalives_interval",
-                              "keepalives_count",
-                              "tcp_user_timeout",
-                              "dbname",
-                              NULL};
-    const char *const val[] = {
-        PG_CONNECT_TIMEOUT, "pai", "UTF8", "30", "10", "3", "60000", url, NULL};
-    memset(c, 0, sizeof(*c));
-    c->pg = PQconnectdbParams(kw, val, 1);
-    char m[512], where[256];
-    if (!c->pg) {
-        snprintf(err, errlen, "store: PostgreSQL: out of memory");
-        return PAI_E_NOMEM;
-    }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        describe_target(c->pg, where, sizeof(where));
-        snprintf(err, errlen, "store: cannot connect to PostgreSQL at %s: %s", where,
-                 pg_msg(c->pg, m, sizeof(m)));
-        conn_close(c);
-        return PAI_E_UNAVAILABLE;
-    }
-    PQsetNoticeProcessor(c->pg, on_notice, NULL);
-    return PAI_OK;
-}
-
-/* Make c usable: reconnect when the connection broke, prepare when new. */
+/* Make c usable: reconnect when the connection broke or timed out (not
+ * while the database is known down: pg_conn.h), prepare when new. */
 static bool conn_ensure(conn_t *c)
 {
-    if (!c->pg)
+    if (!conn_reconnect(c))
         return false;
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        c->ready = false;
-        PQreset(c->pg);
-        if (PQstatus(c->pg) != CONNECTION_OK) {
-            char m[512];
-            log_error("store: postgres: reconnect failed: %s", pg_msg(c->pg, m, sizeof(m)));
-            return false;
-        }
-        log_info("store: postgres: reconnected");
-    }
     return c->ready || conn_setup(c);
+}
+
+/* The error of a failed round trip: the connection's (UNAVAILABLE: the
+ * database is gone or silent), or the statement's (IO). */
+static pai_err_t conn_err(const conn_t *c)
+{
+    return conn_ok(c) ? PAI_E_IO : PAI_E_UNAVAILABLE;
 }
 
 /* ---- migrations -------------------------------------------------------- */
 
 static pai_err_t schema_version(conn_t *c, int *have, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(c->pg, "SELECT coalesce(max(version), 0) FROM pai_schema_migrations");
+    PGresult *res =
+        conn_exec_params(c, "SELECT coalesce(max(version), 0) FROM pai_schema_migrations", 0, NULL);
     pai_err_t rc = PAI_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
         str_to_int(PQgetvalue(res, 0, 0), 0, 1 << 30, have) != PAI_OK) {
@@ -276,8 +198,8 @@ static pai_err_t record_migration(conn_t *c, int v, char *err, size_t errlen)
     char num[16];
     snprintf(num, sizeof(num), "%d", v);
     const char *vals[1] = {num};
-    PGresult *res = PQexecParams(c->pg, "INSERT INTO pai_schema_migrations (version) VALUES ($1)",
-                                 1, NULL, vals, NULL, NULL, 0);
+    PGresult *res =
+        conn_exec_params(c, "INSERT INTO pai_schema_migrations (version) VALUES ($1)", 1, vals);
     pai_err_t rc = PAI_OK;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char m[512];
@@ -374,7 +296,7 @@ static pai_err_t conn_fence(conn_t *c)
     char t[24], h[24];
     const char *vals[2];
     fence_params(c, t, h, vals);
-    PGresult *res = PQexecParams(c->pg, SQL_FENCE, 2, NULL, vals, NULL, NULL, 0);
+    PGresult *res = conn_exec_params(c, SQL_FENCE, 2, vals);
     pai_err_t rc = fence_status(c, res);
     PQclear(res);
     return rc;
@@ -389,14 +311,14 @@ static pai_err_t run_op(conn_t *c, const store_op_t *op, bool strict_del, bool *
     char seq[24];
     snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
     const char *vals[4] = {op->kind, op->key, seq, op->json};
-    PGresult *res = PQexecPrepared(c->pg, queries[q].name, queries[q].nparams, vals, NULL, NULL, 0);
+    PGresult *res = conn_exec_prepared(c, queries[q].name, queries[q].nparams, vals);
     pai_err_t rc = PAI_OK;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char m[512];
         log_error("store: postgres: %s %s/%s: %s", q == Q_DEL ? "delete" : "write", op->kind,
-                  op->key, pg_msg(c->pg, m, sizeof(m)));
+                  op->key, c->broken ? "timed out" : pg_msg(c->pg, m, sizeof(m)));
         *aborted = true;
-        rc = PAI_E_IO;
+        rc = conn_err(c);
     } else if (strcmp(PQcmdTuples(res), "0") == 0) {
         if (q == Q_INSERT)
             rc = PAI_E_EXISTS;
@@ -441,7 +363,7 @@ static pai_err_t commit_alone(conn_t *c, const store_req_t *r)
         (void)conn_cmd(c, "ROLLBACK");
         return rc;
     }
-    return conn_cmd(c, "COMMIT") ? PAI_OK : PAI_E_IO;
+    return conn_cmd(c, "COMMIT") ? PAI_OK : conn_err(c);
 }
 
 /* The group in one transaction, one statement at a time (savepoints for
@@ -463,11 +385,12 @@ static void commit_sequential(conn_t *c, store_req_t *list)
         if (conn_cmd(c, "COMMIT"))
             return;
         /* The outcome of a failed COMMIT is unknown: report, never retry. */
+        pai_err_t rc = conn_err(c);
         for (store_req_t *r = list; r; r = r->next)
-            r->rc = PAI_E_IO;
+            r->rc = rc;
         return;
     }
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+    if (conn_ok(c))
         (void)conn_cmd(c, "ROLLBACK");
     for (store_req_t *r = list; r; r = r->next)
         r->rc = commit_alone(c, r);
@@ -485,7 +408,7 @@ static bool send_op(conn_t *c, const store_op_t *op)
 /* The next result in pipeline mode (and the NULL that ends it). */
 static ExecStatusType next_result(conn_t *c, bool *zero_rows)
 {
-    PGresult *res = PQgetResult(c->pg);
+    PGresult *res = conn_result(c);
     ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     *zero_rows = res && strcmp(PQcmdTuples(res), "0") == 0;
     if (s == PGRES_FATAL_ERROR && res) {
@@ -494,7 +417,7 @@ static ExecStatusType next_result(conn_t *c, bool *zero_rows)
     }
     PQclear(res);
     if (res && s != PGRES_PIPELINE_SYNC)
-        PQclear(PQgetResult(c->pg));
+        PQclear(conn_result(c));
     return s;
 }
 
@@ -507,11 +430,11 @@ typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR, PIPE_FENCED } pipe_outcome_t;
 /* The fence's result in the pipeline (and the NULL that ends it). */
 static pai_err_t next_fence_result(conn_t *c)
 {
-    PGresult *res = PQgetResult(c->pg);
+    PGresult *res = conn_result(c);
     pai_err_t rc = fence_status(c, res);
     PQclear(res);
     if (res)
-        PQclear(PQgetResult(c->pg));
+        PQclear(conn_result(c));
     return rc;
 }
 
@@ -562,20 +485,21 @@ static void commit_pipelined(conn_t *c, store_req_t *list)
     for (store_req_t *r = list; r && sent; r = r->next)
         for (size_t i = 0; i < r->n && sent; i++)
             sent = send_op(c, &r->ops[i]);
-    pipe_outcome_t out = sent && PQpipelineSync(c->pg) ? read_pipeline(c, list) : PIPE_ERROR;
-    if (!PQexitPipelineMode(c->pg)) {
-        /* results left unread (a send failed half-way): start afresh */
-        PQreset(c->pg);
-        c->ready = false;
-    }
+    sent = sent && PQpipelineSync(c->pg) && conn_flush(c);
+    pipe_outcome_t out = sent ? read_pipeline(c, list) : PIPE_ERROR;
+    /* results left unread (a send failed half-way, or the time ran out):
+     * a fresh connection before the next use */
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true;
     if (out == PIPE_DONE) {
         if (conn_cmd(c, "COMMIT"))
             return;
+        pai_err_t rc = conn_err(c); /* the outcome of a failed COMMIT is unknown */
         for (store_req_t *r = list; r; r = r->next)
-            r->rc = PAI_E_IO; /* the outcome of a failed COMMIT is unknown */
+            r->rc = rc;
         return;
     }
-    if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+    if (conn_ok(c) && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         (void)conn_cmd(c, "ROLLBACK");
     if (out == PIPE_FENCED) {
         for (store_req_t *r = list; r; r = r->next)
@@ -643,18 +567,13 @@ static int reader_slot(pg_store_t *st)
 /* A ready read connection: pooled (*slot >= 0) or temporary (*slot = -1). */
 static conn_t *reader_get(pg_store_t *st, conn_t *temp, int *slot)
 {
-    char err[600];
     *slot = reader_slot(st);
     conn_t *c = *slot >= 0 ? &st->readers[*slot] : temp;
-    if (*slot < 0 || !c->pg) {
-        if (conn_open(c, st->url, err, sizeof(err)) != PAI_OK) {
-            log_error("%s", err);
-            goto fail;
-        }
-    }
+    if (*slot < 0)
+        *c = (conn_t){.link = &st->link};
+    /* opens (or reopens) it unless the database is known down */
     if (conn_ensure(c))
         return c;
-fail:
     if (*slot < 0)
         conn_close(c);
     else {
@@ -682,20 +601,22 @@ static void reader_put(pg_store_t *st, conn_t *c, int slot)
  * (the server restarted or ended the session while it sat in the pool). */
 static bool read_retryable(const conn_t *c, int attempt)
 {
-    return attempt == 0 && PQstatus(c->pg) != CONNECTION_OK;
+    /* not after a timeout: a second wait would double the bound */
+    return attempt == 0 && !c->broken && PQstatus(c->pg) != CONNECTION_OK;
 }
 
 static pai_err_t get_once(conn_t *c, const char *kind, const char *key, char **json_out,
                           int attempt)
 {
     const char *vals[2] = {kind, key};
-    PGresult *res = PQexecPrepared(c->pg, queries[Q_GET].name, 2, vals, NULL, NULL, 0);
+    PGresult *res = conn_exec_prepared(c, queries[Q_GET].name, 2, vals);
     pai_err_t rc = PAI_E_NOT_FOUND;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char m[512];
         if (!read_retryable(c, attempt))
-            log_error("store: postgres: get %s/%s: %s", kind, key, pg_msg(c->pg, m, sizeof(m)));
-        rc = PAI_E_IO;
+            log_error("store: postgres: get %s/%s: %s", kind, key,
+                      c->broken ? "timed out" : pg_msg(c->pg, m, sizeof(m)));
+        rc = conn_err(c);
     } else if (PQntuples(res) > 0) {
         *json_out = xstrdup(PQgetvalue(res, 0, 0));
         rc = PAI_OK;
@@ -713,7 +634,7 @@ static pai_err_t pg_get(void *be, const char *kind, const char *key, char **json
     if (!(c = reader_get(st, &temp, &slot)))
         return PAI_E_UNAVAILABLE;
     pai_err_t rc = get_once(c, kind, key, json_out, 0);
-    if (rc == PAI_E_IO && read_retryable(c, 0))
+    if (rc != PAI_OK && rc != PAI_E_NOT_FOUND && read_retryable(c, 0))
         rc = conn_ensure(c) ? get_once(c, kind, key, json_out, 1) : PAI_E_UNAVAILABLE;
     reader_put(st, c, slot);
     return rc;
@@ -727,7 +648,7 @@ static pai_err_t scan_rows(conn_t *c, const store_range_t *q, store_scan_all_fn 
     pai_err_t rc = PAI_OK;
     bool stopped = false;
     PGresult *res;
-    while ((res = PQgetResult(c->pg))) {
+    while ((res = conn_result(c))) {
         ExecStatusType s = PQresultStatus(res);
         if (s == PGRES_SINGLE_TUPLE && !stopped && rc == PAI_OK) {
             int64_t seq = 0;
@@ -742,11 +663,11 @@ static pai_err_t scan_rows(conn_t *c, const store_range_t *q, store_scan_all_fn 
             if (*rows > 0 || !read_retryable(c, attempt))
                 log_error("store: postgres: scan %s: %s", q->kind ? q->kind : "(all)",
                           pg_msg(c->pg, m, sizeof(m)));
-            rc = PAI_E_IO;
+            rc = conn_err(c);
         }
         PQclear(res);
     }
-    return rc;
+    return c->broken ? PAI_E_UNAVAILABLE : rc; /* timed out between two rows */
 }
 
 static pai_err_t scan_once(conn_t *c, const store_range_t *q, store_scan_all_fn cb, void *ud,
@@ -760,9 +681,11 @@ static pai_err_t scan_once(conn_t *c, const store_range_t *q, store_scan_all_fn 
         if (!read_retryable(c, attempt))
             log_error("store: postgres: scan %s: %s", q->kind ? q->kind : "(all)",
                       pg_msg(c->pg, m, sizeof(m)));
-        return PAI_E_IO;
+        return conn_err(c);
     }
     (void)PQsetSingleRowMode(c->pg);
+    if (!conn_flush(c))
+        return PAI_E_UNAVAILABLE;
     return scan_rows(c, q, cb, ud, rows, attempt);
 }
 
@@ -776,7 +699,7 @@ static pai_err_t pg_scan(void *be, const store_range_t *q, store_scan_all_fn cb,
         return PAI_E_UNAVAILABLE;
     pai_err_t rc = scan_once(c, q, cb, ud, &rows, 0);
     /* retry only when the caller has seen nothing yet */
-    if (rc == PAI_E_IO && rows == 0 && read_retryable(c, 0))
+    if (rc != PAI_OK && rows == 0 && read_retryable(c, 0))
         rc = conn_ensure(c) ? scan_once(c, q, cb, ud, &rows, 1) : PAI_E_UNAVAILABLE;
     reader_put(st, c, slot);
     return rc;
@@ -816,9 +739,13 @@ static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
     }
     pg_store_t *st = xcalloc(1, sizeof(*st));
     st->url = xstrdup(url);
+    st->link.url = st->url;
+    atomic_store(&st->link.timeout_ms, PG_TIMEOUT_MS);
+    for (int i = 0; i < PG_READ_POOL; i++)
+        st->readers[i].link = &st->link;
     pthread_mutex_init(&st->rlock, NULL);
     pthread_cond_init(&st->rcond, NULL);
-    if ((rc = conn_open(&st->writer, url, err, errlen)) != PAI_OK)
+    if ((rc = conn_open(&st->writer, &st->link, err, errlen)) != PAI_OK)
         goto fail;
     if ((rc = migrate(&st->writer, err, errlen)) != PAI_OK)
         goto fail;
@@ -860,6 +787,13 @@ static void pg_set_fence(void *be, int64_t term, int64_t hold_ms)
     atomic_store(&st->fence_term, term);
 }
 
+static void pg_set_timeout(void *be, int64_t ms)
+{
+    pg_store_t *st = be;
+    atomic_store(&st->link.timeout_ms, ms);
+    /* statement_timeout follows at each connection's next setup */
+}
+
 static void pg_close(void *be)
 {
     pg_store_t *st = be;
@@ -885,4 +819,5 @@ const store_ops_t store_pg_ops = {
     .lease_acquire = pg_lease_acquire_op,
     .lease_release = pg_lease_release_op,
     .set_fence = pg_set_fence,
+    .set_timeout = pg_set_timeout,
 };

@@ -281,6 +281,12 @@ pai_err_t store_scan_all(store_t *st, store_scan_all_fn cb, void *ud)
     return st->ops->scan(st->be, &q, cb, ud);
 }
 
+void store_set_timeout(store_t *st, int64_t ms)
+{
+    if (st->ops->set_timeout && ms > 0)
+        st->ops->set_timeout(st->be, ms);
+}
+
 const char *store_backend(const store_t *st)
 {
     return st->ops->name;

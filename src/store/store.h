@@ -66,6 +66,11 @@ PAI_MUST_CHECK pai_err_t store_scan_prefix(store_t *st, const char *kind, const 
 typedef int (*store_scan_all_fn)(void *ud, const char *kind, const char *key, int64_t seq,
                                  const char *json);
 PAI_MUST_CHECK pai_err_t store_scan_all(store_t *st, store_scan_all_fn cb, void *ud);
+/* Bound every round trip to a remote store (PostgreSQL) by ms: a server
+ * that hangs or is cut off makes a call fail with PAI_E_UNAVAILABLE after
+ * about ms (plus a reconnect's connect_timeout), never hang (pg_conn.h).
+ * Default 10 s.  No effect on SQLite. */
+void store_set_timeout(store_t *st, int64_t ms);
 /* The backend's name: "sqlite" or "postgres". */
 const char *store_backend(const store_t *st);
 

@@ -57,6 +57,9 @@ typedef struct store_ops {
                                int64_t lease_ms, store_lease_t *out);
     pai_err_t (*lease_release)(void *be, const char *holder, int64_t term);
     void (*set_fence)(void *be, int64_t term, int64_t hold_ms);
+    /* Bound on one round trip to a database server (store_set_timeout);
+     * NULL where nothing is remote (SQLite). */
+    void (*set_timeout)(void *be, int64_t ms);
 } store_ops_t;
 
 extern const store_ops_t store_sqlite_ops;
