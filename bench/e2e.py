@@ -11,7 +11,8 @@ starting tasks at once).  Prints the ratios first:
   - throughput ratio: pai end-to-end jobs/s / bare starts/s,
   - CPU ratio: pai host CPU per job / bare CPU per start, where pai's CPU
     is the server's and the agents' (their monitors and tasks included:
-    utime+stime+cutime+cstime from /proc/PID/stat, over the run) and the
+    utime+stime+cutime+cstime from /proc/PID/stat, over the run, of each
+    agent and of its live children, the per-agent monitors) and the
     bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run;
 then the absolute figures: submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
@@ -67,6 +68,22 @@ def proc_cpu_s(pid, own=False):
         return sum(int(x) for x in fields[11:13 if own else 15]) / HZ
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def children_of(pid):
+    """The live children of pid (an agent's per-agent monitors)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def node_cpu_s(pid):
+    """An agent's CPU with its monitors' and their tasks': its own and its
+    reaped children's, plus its live children's (the per-agent monitors
+    live as long as the agent, so their CPU is not in its cutime yet)."""
+    return proc_cpu_s(pid) + sum(proc_cpu_s(c) for c in children_of(pid))
 
 
 def machine_busy():
@@ -131,7 +148,7 @@ def main():
         return 1
     errors = []
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
-    cpu0 = sum(proc_cpu_s(p) for p in pids)
+    cpu0 = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:])
     syncs0 = agent_syncs(ports)
     srv_cpu0 = proc_cpu_s(pids[0])
     agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
@@ -173,7 +190,7 @@ def main():
         time.sleep(0.25)
         loads.append(os.getloadavg()[0])
     time.sleep(0.3)  # the agents reap their last monitors
-    cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
+    cpu = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:]) - cpu0
     syncs = agent_syncs(ports) - syncs0
     srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
     agents_own = sum(proc_cpu_s(p, True) for p in pids[1:]) - agents_own0

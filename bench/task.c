@@ -14,7 +14,10 @@
  * (monitors, tasks), so other work on a shared machine is not counted.
  * The driver links the same libraries as `pai`, so a monitor is a fork of
  * a process of the agent's size.
+ * --monitor picks the per-agent monitor (agent, the default), a monitor
+ * forked per attempt (per-task) or both, interleaved in the same run.
  *   usage: bench/task [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup]
+ *                     [--monitor agent|per-task|both]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include "common/fs.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
+#include "runtime/monitor.h"
 #include "runtime/runtime.h"
 
 static double now_s(void)
@@ -84,7 +88,7 @@ static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp
 static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, int64_t uid,
                       slot_t *s)
 {
-    char id[64], state[600], cwd[700], logs[600], cg[128], name[64], idf[700];
+    char id[64], state[700], cwd[800], logs[700], cg[128], name[64], idf[800];
     snprintf(id, sizeof(id), "bench~t%06d/0/main/0/0", i);
     snprintf(name, sizeof(name), "bench~t%06d+0+main+0+0", i);
     snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
@@ -115,51 +119,27 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     return s->busy;
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    double wall, cpu;
+    int failed;
+    long inodes;
+} run_t;
+
+/* n attempts, par at a time, under root/<mode>; the monitor (per-agent or
+ * per-attempt) is reaped before the CPU is read, so that its CPU and its
+ * tasks' are counted. */
+static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t uid)
 {
-    int n = 1000, par = 16;
-    int64_t uid = geteuid() == 0 ? 65534 : -1;
-    bool ok = true;
-    bool cgroup = geteuid() == 0 && cg_version() != 0;
-    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
-            ok = str_to_int(argv[++i], 1, 10000000, &n) == PAI_OK;
-        else if (strcmp(argv[i], "--par") == 0 && i + 1 < argc)
-            ok = str_to_int(argv[++i], 1, 4096, &par) == PAI_OK;
-        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-            base = argv[++i];
-        else if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc)
-            ok = str_to_i64(argv[++i], -1, 0x7fffffff, &uid) == PAI_OK;
-        else if (strcmp(argv[i], "--no-cgroup") == 0)
-            cgroup = false;
-        else
-            ok = false;
-        if (!ok) {
-            fprintf(stderr,
-                    "usage: %s [--tasks N] [--par P] [--dir DIR] [--uid UID] "
-                    "[--no-cgroup]\n",
-                    argv[0]);
-            return 2;
-        }
-    }
-    if (n < 1 || par < 1)
-        return 2;
-    char root[512];
-    snprintf(root, sizeof(root), "%s/pai-bench-task-XXXXXX", base);
-    if (!mkdtemp(root)) {
-        perror("mkdtemp");
-        return 1;
-    }
     const runtime_ops_t *ops = runtime_find("process");
     slot_t *slots = xcalloc((size_t)par, sizeof(*slots));
     struct pollfd *pf = xcalloc((size_t)par, sizeof(*pf));
-    int started = 0, done = 0, failed = 0;
+    int started = 0, done = 0;
+    run_t r = {0};
     double c0 = all_cpu(), t0 = now_s();
     while (done < n) {
         for (int k = 0; k < par && started < n; k++)
             if (!slots[k].busy && !start_one(ops, root, started++, cgroup, uid, &slots[k])) {
-                failed++;
+                r.failed++;
                 done++;
             }
         int m = 0;
@@ -173,24 +153,97 @@ int main(int argc, char **argv)
             rt_result_t res;
             if (!slots[k].busy || !ops->poll(ops, &slots[k].rt, &res))
                 continue;
-            failed += res.exit_code != 0;
-            /* the exit record comes just before the monitor ends: reap it,
-             * so that its CPU (and its task's) is counted */
-            waitpid(slots[k].rt.monitor_pid, NULL, 0);
+            r.failed += res.exit_code != 0;
+            /* a per-attempt monitor writes the exit record just before it
+             * ends: reap it, so that its CPU (and its task's) is counted */
+            if (!slots[k].rt.mon_key)
+                waitpid(slots[k].rt.monitor_pid, NULL, 0);
             ops->release(&slots[k].rt);
             slots[k].busy = false;
             done++;
         }
     }
-    double wall = now_s() - t0, cpu = all_cpu() - c0;
-    char p[600];
+    r.wall = now_s() - t0;
+    mond_shutdown(); /* its attempts are over: it exits, and is reaped */
+    r.cpu = all_cpu() - c0;
+    char p[700];
     snprintf(p, sizeof(p), "%s/tasks", root);
-    long inodes = count_inodes(p);
+    r.inodes = count_inodes(p);
     snprintf(p, sizeof(p), "%s/logs", root);
-    inodes += count_inodes(p);
+    r.inodes += count_inodes(p);
+    free(slots);
+    free(pf);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    int n = 1000, par = 16;
+    int64_t uid = geteuid() == 0 ? 65534 : -1;
+    bool ok = true;
+    bool cgroup = geteuid() == 0 && cg_version() != 0;
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *mode = "agent";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
+            ok = str_to_int(argv[++i], 1, 10000000, &n) == PAI_OK;
+        else if (strcmp(argv[i], "--par") == 0 && i + 1 < argc)
+            ok = str_to_int(argv[++i], 1, 4096, &par) == PAI_OK;
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            base = argv[++i];
+        else if (strcmp(argv[i], "--uid") == 0 && i + 1 < argc)
+            ok = str_to_i64(argv[++i], -1, 0x7fffffff, &uid) == PAI_OK;
+        else if (strcmp(argv[i], "--no-cgroup") == 0)
+            cgroup = false;
+        else if (strcmp(argv[i], "--monitor") == 0 && i + 1 < argc)
+            mode = argv[++i];
+        else
+            ok = false;
+        ok = ok && (strcmp(mode, "agent") == 0 || strcmp(mode, "per-task") == 0 ||
+                    strcmp(mode, "both") == 0);
+        if (!ok) {
+            fprintf(stderr,
+                    "usage: %s [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup] "
+                    "[--monitor agent|per-task|both]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (n < 1 || par < 1)
+        return 2;
+    char root[512];
+    snprintf(root, sizeof(root), "%s/pai-bench-task-XXXXXX", base);
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    /* both: per-task, agent, agent, per-task (interleaved, so that a change
+     * of the shared machine's load hits both alike) */
+    const char *order[4] = {mode, NULL, NULL, NULL};
+    if (strcmp(mode, "both") == 0) {
+        order[0] = "per-task";
+        order[1] = order[2] = "agent";
+        order[3] = "per-task";
+    }
+    run_t res[2];
+    memset(res, 0, sizeof(res));
+    int runs[2] = {0, 0};
+    for (int i = 0; i < 4 && order[i]; i++) {
+        char dir[520];
+        snprintf(dir, sizeof(dir), "%s/%d", root, i);
+        mkdir(dir, 0755);
+        int m = strcmp(order[i], "agent") == 0;
+        setenv("PAI_MONITOR", order[i], 1);
+        run_t r = run_tasks(dir, n, par, cgroup, uid);
+        res[m].wall += r.wall;
+        res[m].cpu += r.cpu;
+        res[m].failed += r.failed;
+        res[m].inodes += r.inodes;
+        runs[m]++;
+    }
 
     /* The yardstick: the same number of bare starts at the same parallelism. */
-    char cmd[700];
+    char cmd[700], p[600];
     snprintf(cmd, sizeof(cmd), "seq %d | xargs -P %d -n 1 bash -c true", n, par);
     double bc0 = cpu_s(RUSAGE_CHILDREN), bt0 = now_s();
     int rc = system(cmd);
@@ -208,21 +261,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot remove %s\n", root);
     double load[1] = {0};
     getloadavg(load, 1);
+    int failed = res[0].failed + res[1].failed;
     printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s (%d failed)\n", n,
            par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
            uid >= 0 ? "dropped to an unprivileged uid" : "same uid", failed);
-    printf("  throughput ratio     %7.2f   (tasks/s / bare starts/s)\n", (n / wall) / (n / bwall));
-    printf("  CPU ratio            %7.2f   (CPU per task / CPU per bare start)\n",
-           (cpu / n) / (bcpu / n));
-    printf("  tasks/s              %7.1f   (bare `bash -c true` via xargs: %.1f/s%s)\n", n / wall,
-           n / bwall, rc != 0 ? ", FAILED" : "");
-    printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
-           1000 * cpu / n, 1000 * bcpu / n);
-    printf("  inodes left per task %7.1f   (state and log dirs; cgroup dirs made and removed: "
-           "%d)\n",
-           (double)(inodes - 2) / n, cgroup ? (cg_version() == 1 ? 2 : 1) : 0);
+    for (int m = 1; m >= 0; m--) {
+        if (!runs[m])
+            continue;
+        double wall = res[m].wall / runs[m], cpu = res[m].cpu / runs[m];
+        printf(" monitor: %s%s\n", m ? "one per agent" : "one per task",
+               runs[m] > 1 ? " (mean of 2 runs)" : "");
+        printf("  throughput ratio     %7.2f   (tasks/s / bare starts/s)\n",
+               (n / wall) / (n / bwall));
+        printf("  CPU ratio            %7.2f   (CPU per task / CPU per bare start)\n",
+               (cpu / n) / (bcpu / n));
+        printf("  tasks/s              %7.1f   (bare `bash -c true` via xargs: %.1f/s%s)\n",
+               n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
+        printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
+               1000 * cpu / n, 1000 * bcpu / n);
+        printf("  inodes left per task %7.1f   (state and log dirs; cgroup dirs made and removed: "
+               "%d)\n",
+               (double)(res[m].inodes / runs[m] - 2) / n, cgroup ? (cg_version() == 1 ? 2 : 1) : 0);
+    }
     printf("  load average         %7.1f   (%ld CPUs)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
-    free(slots);
-    free(pf);
     return failed ? 1 : 0;
 }

@@ -38,26 +38,9 @@
 #include "common/fs.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
+#include "runtime/monitor_int.h"
 
-enum { LOG_OUT, LOG_ERR, LOG_ALL, NLOGS };
 static const char *const log_names[NLOGS] = {"stdout", "stderr", "all"};
-
-typedef struct {
-    int fd;
-    int64_t size;
-    char *path;
-    bool opened; /* open tried (on the first line) */
-} logf_t;
-
-typedef struct {
-    const runtime_ops_t *ops;
-    const rt_spec_t *spec;
-    logf_t logs[NLOGS];
-    cg_t *cg;
-    pid_t child;
-    pid_t term_helper; /* `<engine> kill -s TERM` in flight */
-    int64_t started_ms;
-} mon_t;
 
 static volatile sig_atomic_t want_term, want_kill;
 
@@ -96,7 +79,7 @@ uint64_t proc_start_time(pid_t pid)
  * an agent or monitor crash, which rename guarantees; after a machine
  * crash the attempt is gone anyway (the server's node-loss path).  The
  * agent's files are its own (0600): tasks read none of them. */
-static int write_atomic(const char *dir, const char *name, const char *text)
+int mon_write_record(const char *dir, const char *name, const char *text)
 {
     char dst[1024];
     snprintf(dst, sizeof(dst), "%s/%s", dir, name);
@@ -155,22 +138,43 @@ static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
     }
 }
 
-static void mon_say(mon_t *m, const char *msg)
+void mon_logs_init(mon_t *m)
+{
+    for (int i = 0; i < NLOGS; i++)
+        log_init(&m->logs[i], m->spec->log_dir, log_names[i]);
+}
+
+void mon_logs_close(mon_t *m)
+{
+    for (int i = 0; i < NLOGS; i++) {
+        if (m->logs[i].fd >= 0)
+            close(m->logs[i].fd);
+        m->logs[i].fd = -1;
+        FREE_NULL(&m->logs[i].path);
+    }
+}
+
+void mon_say(mon_t *m, const char *msg)
 {
     log_write_rot(&m->logs[LOG_ERR], msg, strlen(msg), m->spec->log_max_bytes);
     log_write_rot(&m->logs[LOG_ALL], msg, strlen(msg), m->spec->log_max_bytes);
 }
 
-static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
+void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
 {
     char text[256];
     snprintf(text, sizeof(text), "%s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
              (long long)m->started_ms, (long long)time_wall_ms());
-    write_atomic(m->spec->state_dir, "exit", text);
+    mon_write_record(m->spec->state_dir, "exit", text);
+}
+
+static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
+{
+    mon_write_exit(m, kind, code, sig, oom);
     _exit(0);
 }
 
-static void mon_detach(int notify_w)
+void mon_detach(int notify_w)
 {
     struct sigaction sa;
     sigset_t none;
@@ -301,7 +305,7 @@ static int spawn_entry(void *arg)
  * faults, per task.  task_child writes only its own stack, fd table,
  * credentials, working dir and signal dispositions, none of which the
  * monitor shares.  fork() when no stack can be had, and under TSan. */
-static pid_t spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
+pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
 {
     spawn_arg_t a = {m, argv, out_w, err_w};
     void *stack = SPAWN_FORK ? MAP_FAILED
@@ -352,7 +356,7 @@ static void forward_signals(mon_t *m)
 }
 
 /* Read one chunk from fd into the logs; false at EOF. */
-static bool pump(mon_t *m, int fd, int which)
+bool mon_pump(mon_t *m, int fd, int which)
 {
     char buf[65536];
     ssize_t n = read(fd, buf, sizeof(buf));
@@ -396,7 +400,8 @@ static int mon_loop(mon_t *m, int out_r, int err_r)
         struct timespec ts = {0, 100 * 1000 * 1000};
         int n = ppoll(pf, 2, &ts, &empty);
         for (int i = 0; n > 0 && i < 2; i++) {
-            if (pf[i].fd >= 0 && pf[i].revents && !pump(m, pf[i].fd, i == 0 ? LOG_OUT : LOG_ERR)) {
+            if (pf[i].fd >= 0 && pf[i].revents &&
+                !mon_pump(m, pf[i].fd, i == 0 ? LOG_OUT : LOG_ERR)) {
                 close(pf[i].fd);
                 pf[i].fd = -1;
             }
@@ -461,7 +466,7 @@ static size_t other_devices(const rt_spec_t *s, dev_t *out, size_t cap)
     return n;
 }
 
-static void fence_gpus(mon_t *m)
+void mon_fence_gpus(mon_t *m)
 {
     dev_t devs[GPU_NODES_MAX];
     size_t n = m->spec->own_devices ? other_devices(m->spec, devs, GPU_NODES_MAX)
@@ -480,9 +485,8 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
 
     snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(),
              (unsigned long long)proc_start_time(getpid()));
-    write_atomic(m->spec->state_dir, "monitor", text);
-    for (int i = 0; i < NLOGS; i++)
-        log_init(&m->logs[i], m->spec->log_dir, log_names[i]);
+    mon_write_record(m->spec->state_dir, "monitor", text);
+    mon_logs_init(m);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
@@ -506,15 +510,15 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
         cg_create(m->spec->cgroup, m->spec->memory_mb, m->spec->cpu, &m->cg) != PAI_OK)
         mon_say(m, "pai: warning: cannot create the task cgroup; limits not applied\n");
     if (m->cg && m->spec->isolate && !m->ops->engine)
-        fence_gpus(m);
+        mon_fence_gpus(m);
     if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
-    m->child = spawn_task(m, argv, out_p[1], err_p[1]);
+    m->child = mon_spawn_task(m, argv, out_p[1], err_p[1]);
     if (m->child < 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     setpgid(m->child, m->child); /* also done by the child: no race on kill */
     snprintf(text, sizeof(text), "%d\n", (int)m->child);
-    write_atomic(m->spec->state_dir, "task", text);
+    mon_write_record(m->spec->state_dir, "task", text);
     close(out_p[1]);
     close(err_p[1]);
     int status = mon_loop(m, out_p[0], err_p[0]);
@@ -525,15 +529,22 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     }
     bool oom = cg_oom(m->cg);
     cg_destroy(m->cg);
-    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    int ec = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SIGNAL_BASE + sig;
+    int sig;
+    int ec = mon_exit_code(m, status, oom, &sig);
+    mon_finish(m, "exited", ec, sig, oom);
+}
+
+int mon_exit_code(const mon_t *m, int status, bool oom, int *sig)
+{
+    *sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    int ec = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_SIGNAL_BASE + *sig;
     /* An OOM kill inside the cgroup that made the task fail is OpenPAI's
      * OOM exit; a task that survived it (a child was killed) keeps its code. */
     if (oom && ec != 0)
         ec = EXIT_OOM_KILLED;
     if (ec == EXIT_SHELL_NOT_FOUND && m->ops->engine)
         ec = EXIT_CMD_NOT_FOUND;
-    mon_finish(m, "exited", ec, sig, oom);
+    return ec;
 }
 
 pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *const *argv,
@@ -590,10 +601,22 @@ static bool read_exit(const rt_task_t *t, rt_result_t *res)
     return true;
 }
 
+/* A per-agent monitor closes an attempt's notify pipe once its exit
+ * record is written (or when it dies): hung up and no record is lost. */
+static bool notify_hung_up(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static bool monitor_alive(const rt_task_t *t)
 {
     if (t->monitor_pid <= 0)
         return false;
+    if (t->mon_key && t->notify_fd >= 0 && notify_hung_up(t->notify_fd)) {
+        waitpid(t->monitor_pid, NULL, WNOHANG);
+        return false;
+    }
     waitpid(t->monitor_pid, NULL, WNOHANG); /* reap when it is our child */
     uint64_t st = proc_start_time(t->monitor_pid);
     return st != 0 && st == t->monitor_start;
@@ -619,7 +642,7 @@ bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
     char text[128];
     snprintf(text, sizeof(text), "exited %d 0 0 %lld %lld\n", EXIT_NODE_LOST,
              (long long)res->started_ms, (long long)res->finished_ms);
-    write_atomic(t->state_dir, "exit", text);
+    mon_write_record(t->state_dir, "exit", text);
     return true;
 }
 
@@ -627,8 +650,14 @@ void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_
 {
     (void)ops;
     (void)grace_s;
-    if (monitor_alive(t))
+    if (!monitor_alive(t))
+        return;
+    if (t->mon_key) {
+        union sigval v = {.sival_int = (int)t->mon_key};
+        sigqueue(t->monitor_pid, force ? MOND_SIG_KILL : MOND_SIG_TERM, v);
+    } else {
         kill(t->monitor_pid, force ? SIGUSR1 : SIGTERM);
+    }
 }
 
 bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
@@ -647,11 +676,14 @@ bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
     FILE *f = fopen(p, "re");
     if (!f)
         return false;
-    if (fscanf(f, "%d %llu", &pid, &st) != 2)
+    unsigned key = 0;
+    int got = fscanf(f, "%d %llu %u", &pid, &st, &key);
+    if (got < 2)
         pid = 0;
     fclose(f);
     t->monitor_pid = pid;
     t->monitor_start = st;
+    t->mon_key = got == 3 ? key : 0; /* a per-agent monitor's attempt */
     return pid > 0;
 }
 

@@ -33,6 +33,19 @@ void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_
 bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t);
 void monitor_release(rt_task_t *t);
 
+/* The per-agent monitor (mond.c): one process that runs every process
+ * attempt of this agent process, forked on the first.  Off when the
+ * environment says PAI_MONITOR=per-task (a fork of the agent per attempt,
+ * as containers always have). */
+bool mond_enabled(void);
+/* Like monitor_start (no prepare step); an error when no monitor can be
+ * reached, and the caller may start a per-attempt monitor instead. */
+PAI_MUST_CHECK pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec,
+                                    char *const *argv, rt_task_t *t);
+/* Close the socket to the monitor and wait until it has finished its
+ * attempts and exited (benchmarks and tests; an agent just exits). */
+void mond_shutdown(void);
+
 /* Run argv (no shell) and wait; stdin from `in` when not NULL, stdout and
  * stderr to out_fd (or /dev/null when -1).  Returns the exit status (0-255),
  * or -1 when it could not run. */

@@ -51,6 +51,8 @@ static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, 
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", RT_COMMAND_FD);
     const char *bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
     char *argv[] = {(char *)bash, fdpath, NULL};
+    if (mond_enabled() && mond_start(ops, spec, argv, t) == PAI_OK)
+        return PAI_OK;
     return monitor_start(ops, spec, argv, NULL, t);
 }
 

@@ -7,23 +7,28 @@
  * for, with the `exit N` code it asks for).
  *
  * Design (the same for process, podman and docker):
- *   1. start() forks a *monitor* (like conmon): it leaves the agent's session,
- *      creates the attempt's cgroup with its limits, forks the task (bash, or
- *      `podman run`), pumps its stdout/stderr into rotated log files
- *      (stdout, stderr, all), waits for it, detects an OOM kill, and writes
- *      the result atomically to <state_dir>/exit before it exits.
+ *   1. start() hands the attempt to a *monitor* (like conmon): for podman
+ *      and docker a fork of the agent per attempt (monitor.c); for process
+ *      attempts one of a few long-lived monitors per agent process (mond.c,
+ *      PAI_MONITOR=per-task forks one per attempt instead).  The monitor
+ *      runs outside the agent's session, creates the attempt's cgroup with
+ *      its limits, starts the task (bash, or `podman run`), pumps its
+ *      stdout/stderr into rotated log files (stdout, stderr, all), waits
+ *      for it, detects an OOM kill, and writes the result atomically to
+ *      <state_dir>/exit.
  *   2. The agent learns of the end through a pipe the monitor holds open
- *      (rt_task_t.notify_fd hangs up) and reads <state_dir>/exit.
+ *      until then (rt_task_t.notify_fd hangs up) and reads <state_dir>/exit.
  *   3. Because the monitor does not depend on the agent, an agent restart
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
- *      never mistaken for the monitor).
+ *      never mistaken for the monitor; for a per-agent monitor also the
+ *      attempt's key, which kill() sends it).
  * The command never goes on a command line that `ps` shows: a process task
  * reads it from a memfd on fd 3 (monitor.h), a container from the file
  * <state_dir>/command (0400, owned by the task's identity) bound into it.
  * Invariant: <state_dir>/exit exists once the attempt is over; it is written
- * (rename) before the monitor exits, so "monitor gone and no exit file"
- * means the attempt was lost.
+ * (rename) before the monitor exits or closes the notify pipe, so "monitor
+ * gone (or pipe closed) and no exit file" means the attempt was lost.
  */
 #ifndef PAI_RUNTIME_RUNTIME_H
 #define PAI_RUNTIME_RUNTIME_H
@@ -47,7 +52,9 @@ typedef struct {
     const char *host, *target;
 } rt_device_t;
 
-/* What to run: everything the server's desired task says, resolved. */
+/* What to run: everything the server's desired task says, resolved.  A
+ * field a process task uses must also be carried to the per-agent monitor
+ * (mond.c: encode and mt_decode). */
 typedef struct {
     const char *attempt_id;
     const char *name;      /* unique short name (container name, cgroup leaf) */
@@ -107,6 +114,7 @@ typedef struct {
 typedef struct {
     pid_t monitor_pid;
     uint64_t monitor_start; /* kernel start time of the monitor (/proc/pid/stat) */
+    uint32_t mon_key;       /* the attempt in a per-agent monitor (mond.c); 0: its own monitor */
     pid_t task_pgid;        /* the task's process group (0 until known) */
     int notify_fd;          /* readable/hangs up when the monitor ends; -1 if none */
     char *state_dir;        /* owned copy */

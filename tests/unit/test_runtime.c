@@ -1,5 +1,6 @@
 /* test_runtime.c - the process and hollow runtimes, logs, cgroups, OOM. */
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -610,6 +611,117 @@ TEST(process_task_cannot_open_other_gpus)
     rmdir(devs);
 }
 
+/* Process attempts share a few long-lived monitors per agent process
+ * (mond.c), used in turn, each attempt under its own key; PAI_MONITOR=
+ * per-task forks one per attempt, as before. */
+TEST(process_attempts_share_the_agents_monitors)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t[5];
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "share%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        spec_init(&s, dir, "sleep 0.3; exit 6");
+        CHECK(ops->start(ops, &s, &t[i]) == PAI_OK);
+        CHECK(t[i].mon_key != 0);
+    }
+    CHECK(t[0].monitor_pid == t[4].monitor_pid && t[0].mon_key != t[4].mon_key);
+    CHECK(t[0].monitor_pid != t[1].monitor_pid);
+    for (int i = 0; i < 5; i++) {
+        CHECK(wait_done(ops, &t[i], &r, 10));
+        CHECK_INT_EQ(r.exit_code, 6);
+        ops->release(&t[i]);
+    }
+    setenv("PAI_MONITOR", "per-task", 1);
+    setup_dirs("share-per-task", dir, sizeof(dir));
+    spec_init(&s, dir, "exit 7");
+    CHECK(ops->start(ops, &s, &t[0]) == PAI_OK);
+    CHECK(t[0].mon_key == 0 && t[0].monitor_pid != t[4].monitor_pid);
+    CHECK(wait_done(ops, &t[0], &r, 10));
+    CHECK_INT_EQ(r.exit_code, 7);
+    ops->release(&t[0]);
+    unsetenv("PAI_MONITOR");
+}
+
+/* A restarted agent stops its predecessor's attempts from the monitor
+ * record alone (the monitor's pid and start, the attempt's key). */
+TEST(adopted_attempt_of_a_shared_monitor_can_be_stopped)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t, t2 = {0};
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    setup_dirs("adopt-stop", dir, sizeof(dir));
+    spec_init(&s, dir, "trap '' TERM; sleep 30 & wait; sleep 30");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    usleep(200 * 1000);
+    t2.state_dir = xstrdup(dir);
+    CHECK(ops->adopt(ops, &t2));
+    CHECK(t2.mon_key == t.mon_key && t2.monitor_pid == t.monitor_pid);
+    ops->kill(ops, &t2, false, 1);
+    CHECK(!wait_done(ops, &t2, &r, 1)); /* TERM is ignored by bash */
+    ops->kill(ops, &t2, true, 0);
+    CHECK(wait_done(ops, &t2, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 137);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 137);
+    ops->release(&t);
+    ops->release(&t2);
+}
+
+/* A monitor that dies takes its attempts' results with it: they are
+ * reported lost (as when a per-attempt monitor dies), and the next start
+ * gets a new monitor. */
+TEST(dead_shared_monitor_loses_its_attempts_and_is_replaced)
+{
+    char dir[512], p[600];
+    rt_spec_t s;
+    rt_task_t t, more[4];
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    setup_dirs("mond-dies", dir, sizeof(dir));
+    spec_init(&s, dir, "sleep 30");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    usleep(200 * 1000);
+    CHECK(t.mon_key != 0 && kill(t.monitor_pid, SIGKILL) == 0);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, EXIT_NODE_LOST);
+    ops->release(&t);
+    buf_t b;
+    buf_init(&b, 64);
+    snprintf(p, sizeof(p), "%s/task", dir);
+    int pid = 0;
+    char num[32] = "";
+    if (buf_read_file(&b, p) == PAI_OK)
+        snprintf(num, sizeof(num), "%.*s", (int)strcspn(buf_str(&b), "\n"), buf_str(&b));
+    if (str_to_int(num, 2, 1 << 30, &pid) != PAI_OK)
+        pid = 0;
+    CHECK(pid > 1);
+    if (pid > 1)
+        kill(-pid, SIGKILL); /* the orphaned task */
+    buf_free(&b);
+    for (int i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "mond-new%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        spec_init(&s, dir, "exit 3");
+        CHECK(ops->start(ops, &s, &more[i]) == PAI_OK && more[i].mon_key != 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK(wait_done(ops, &more[i], &r, 10));
+        CHECK_INT_EQ(r.exit_code, 3);
+        ops->release(&more[i]);
+    }
+}
+
 static void cleanup(void)
 {
     char cmd[300];
@@ -635,4 +747,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           process_task_runs_as_its_uid_without_privileges,
           container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
           process_task_cannot_open_other_gpus, log_files_are_created_on_first_output,
-          cgroup_stragglers_are_killed_when_the_task_ends)
+          cgroup_stragglers_are_killed_when_the_task_ends,
+          process_attempts_share_the_agents_monitors,
+          adopted_attempt_of_a_shared_monitor_can_be_stopped,
+          dead_shared_monitor_loses_its_attempts_and_is_replaced)

@@ -1,0 +1,674 @@
+/*
+ * mond.c - the per-agent monitor: one long-lived process that starts,
+ * watches and reaps every process-runtime attempt of one agent process,
+ * instead of a fork of the agent per attempt (runtime.h's design; the
+ * files and their invariants are the same).
+ *
+ * The agent forks it on its first process attempt and talks to it over a
+ * SOCK_SEQPACKET socketpair.  A start is one message carrying two fds: a
+ * memfd with the spec (length-prefixed fields below; the command is in it,
+ * so it is on no command line and in no file) and the write end of the
+ * attempt's notify pipe, which the monitor closes once <state>/exit is
+ * written: the agent's side of an attempt (rt_task_t.notify_fd) is the
+ * same as with a per-attempt monitor.
+ *
+ * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
+ * from one event loop instead of one process each):
+ *   1. <state>/monitor = "pid starttime key" (its own pid and start time,
+ *      and the attempt's key: what adopt() and kill() need);
+ *   2. working dir given to the task's identity, cgroup with the limits,
+ *      GPU fence, pipes; the task started by a vfork-style clone
+ *      (mon_spawn_task, no copy of the monitor) in its own process group;
+ *      <state>/task;
+ *   3. the loop pumps every task's pipes into its logs, reaps with
+ *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
+ *      that hold its pipes, then removes the cgroup and writes the exit
+ *      record, and closes the notify pipe.
+ * Kill requests are queued real-time signals carrying the key
+ * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced), so a restarted
+ * agent can stop the attempts of its predecessor's monitor from the
+ * monitor record alone; a key the monitor does not hold (an attempt already
+ * reaped and gone) is ignored, so a kill never reaches a reused pid.
+ * The monitor outlives its agent (kill -9 included): when the socket
+ * closes it finishes the attempts it holds and exits.  The next agent
+ * re-adopts them from their files and forks its own monitor.
+ * Known limit: the removal of a cgroup that still holds processes after
+ * they were killed (monitor.c's cg_destroy) waits for them, up to 2 s,
+ * and stalls the other attempts' log pumping meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/fs.h"
+#include "common/util.h"
+#include "common/vec.h"
+#include "runtime/monitor_int.h"
+
+#define MOND_MAGIC   0x70616931u /* "pai1" */
+#define MOND_MAX_MSG (64u << 20)
+#define STRAGGLER_MS 100
+
+/* ---- the start message ---------------------------------------------------- */
+
+static bool put(buf_t *b, const void *p, size_t n)
+{
+    return buf_append(b, p, n) == PAI_OK;
+}
+
+static bool put_u32(buf_t *b, uint32_t v)
+{
+    return put(b, &v, sizeof(v));
+}
+
+static bool put_i64(buf_t *b, int64_t v)
+{
+    return put(b, &v, sizeof(v));
+}
+
+/* Length with the NUL (0: NULL), then the bytes and the NUL. */
+static bool put_str(buf_t *b, const char *s)
+{
+    uint32_t l = s ? (uint32_t)strlen(s) + 1 : 0;
+    return put_u32(b, l) && (!s || put(b, s, l));
+}
+
+static bool put_strv(buf_t *b, char *const *v)
+{
+    uint32_t n = 0;
+    while (v && v[n])
+        n++;
+    bool ok = put_u32(b, n);
+    for (uint32_t i = 0; ok && i < n; i++)
+        ok = put_str(b, v[i]);
+    return ok;
+}
+
+static bool put_strn(buf_t *b, const char *const *v, size_t n)
+{
+    bool ok = put_u32(b, (uint32_t)n);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = put_str(b, v[i]);
+    return ok;
+}
+
+/* Every field of rt_spec_t a process attempt uses (containers have their
+ * own monitor: no image, mounts or container devices here). */
+static bool encode(buf_t *b, uint32_t key, const rt_spec_t *s, char *const *argv)
+{
+    int64_t cpu_bits;
+    memcpy(&cpu_bits, &s->cpu, sizeof(cpu_bits));
+    bool ok = put_u32(b, MOND_MAGIC) && put_u32(b, key) && put_str(b, s->attempt_id) &&
+              put_str(b, s->name) && put_str(b, s->command) && put_str(b, s->state_dir) &&
+              put_str(b, s->cwd) && put_str(b, s->log_dir) && put_str(b, s->cgroup) &&
+              put_str(b, s->gpu_dev_dir) && put_i64(b, s->memory_mb) && put_i64(b, cpu_bits) &&
+              put_i64(b, s->shm_mb) && put_i64(b, s->log_max_bytes) && put_i64(b, s->isolate) &&
+              put_i64(b, s->uid) && put_i64(b, s->gid) && put_strv(b, s->env) &&
+              put_u32(b, (uint32_t)s->n_gpus);
+    for (size_t i = 0; ok && i < s->n_gpus; i++)
+        ok = put_i64(b, s->gpus[i]);
+    ok = ok && put_i64(b, s->own_devices) && put_strn(b, s->fence, s->n_fence) &&
+         put_u32(b, (uint32_t)s->n_groups);
+    for (size_t i = 0; ok && i < s->n_groups; i++)
+        ok = put_i64(b, s->groups[i]);
+    return ok && put_strv(b, argv);
+}
+
+typedef struct {
+    const char *p;
+    size_t n, off;
+    bool bad;
+} rd_t;
+
+static const void *get(rd_t *r, size_t n)
+{
+    if (r->bad || r->n - r->off < n) {
+        r->bad = true;
+        return NULL;
+    }
+    r->off += n;
+    return r->p + r->off - n;
+}
+
+static uint32_t get_u32(rd_t *r)
+{
+    uint32_t v = 0;
+    const void *p = get(r, sizeof(v));
+    if (p)
+        memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static int64_t get_i64(rd_t *r)
+{
+    int64_t v = 0;
+    const void *p = get(r, sizeof(v));
+    if (p)
+        memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* A pointer into the message (NUL-terminated), or NULL. */
+static const char *get_str(rd_t *r)
+{
+    uint32_t l = get_u32(r);
+    const char *s = l ? get(r, l) : NULL;
+    if (s && s[l - 1] != '\0')
+        r->bad = true;
+    return r->bad ? NULL : s;
+}
+
+/* A count, then that many strings; *n set. */
+static char **get_strn(rd_t *r, size_t *n)
+{
+    uint32_t c = get_u32(r);
+    if (r->bad || c > (r->n - r->off) / sizeof(uint32_t))
+        return r->bad = true, NULL;
+    char **v = xcalloc(c + 1, sizeof(char *));
+    for (uint32_t i = 0; i < c && !r->bad; i++)
+        v[i] = (char *)get_str(r);
+    *n = c;
+    return v;
+}
+
+static char **get_strv(rd_t *r)
+{
+    uint32_t n = get_u32(r);
+    if (r->bad || n > (r->n - r->off) / sizeof(uint32_t))
+        return r->bad = true, NULL;
+    char **v = xcalloc(n + 1, sizeof(char *));
+    for (uint32_t i = 0; i < n && !r->bad; i++)
+        v[i] = (char *)get_str(r);
+    return v;
+}
+
+/* ---- one attempt in the monitor ------------------------------------------ */
+
+typedef struct {
+    mon_t m;
+    rt_spec_t spec;
+    char *msg; /* the start message: the spec's strings point into it */
+    char **env, **argv, **fence;
+    int *gpus;
+    gid_t *groups;
+    uint32_t key;
+    int out_r, err_r, notify_w;
+    bool reaped;
+    int status;
+    int64_t next_kill_ms; /* reaped, pipes held: stragglers killed again then */
+} mtask_t;
+
+static bool mt_decode(mtask_t *k, size_t len)
+{
+    rd_t r = {k->msg, len, 0, false};
+    rt_spec_t *s = &k->spec;
+    int64_t cpu_bits;
+    if (get_u32(&r) != MOND_MAGIC)
+        return false;
+    k->key = get_u32(&r);
+    s->attempt_id = get_str(&r);
+    s->name = get_str(&r);
+    s->command = get_str(&r);
+    s->state_dir = get_str(&r);
+    s->cwd = get_str(&r);
+    s->log_dir = get_str(&r);
+    s->cgroup = get_str(&r);
+    s->gpu_dev_dir = get_str(&r);
+    s->memory_mb = get_i64(&r);
+    cpu_bits = get_i64(&r);
+    memcpy(&s->cpu, &cpu_bits, sizeof(s->cpu));
+    s->shm_mb = get_i64(&r);
+    s->log_max_bytes = get_i64(&r);
+    s->isolate = get_i64(&r) != 0;
+    s->uid = (uid_t)get_i64(&r);
+    s->gid = (gid_t)get_i64(&r);
+    k->env = get_strv(&r);
+    s->env = k->env;
+    uint32_t ng = get_u32(&r);
+    if (r.bad || ng > (r.n - r.off) / sizeof(int64_t))
+        return false;
+    k->gpus = xcalloc(ng + 1, sizeof(int));
+    for (uint32_t i = 0; i < ng; i++)
+        k->gpus[i] = (int)get_i64(&r);
+    s->gpus = k->gpus;
+    s->n_gpus = ng;
+    s->own_devices = get_i64(&r) != 0;
+    k->fence = get_strn(&r, &s->n_fence);
+    s->fence = (const char *const *)k->fence;
+    uint32_t ngr = get_u32(&r);
+    if (r.bad || ngr > (r.n - r.off) / sizeof(int64_t))
+        return false;
+    k->groups = xcalloc(ngr + 1, sizeof(gid_t));
+    for (uint32_t i = 0; i < ngr; i++)
+        k->groups[i] = (gid_t)get_i64(&r);
+    s->groups = k->groups;
+    s->n_groups = ngr;
+    k->argv = get_strv(&r);
+    return !r.bad && s->state_dir && s->cwd && s->log_dir && s->command && k->argv && k->argv[0] &&
+           s->name;
+}
+
+static void mt_free(mtask_t *k)
+{
+    if (k->out_r >= 0)
+        close(k->out_r);
+    if (k->err_r >= 0)
+        close(k->err_r);
+    if (k->notify_w >= 0)
+        close(k->notify_w); /* the agent's notify_fd hangs up */
+    cg_destroy(k->m.cg);
+    mon_logs_close(&k->m);
+    free(k->env);
+    free(k->argv);
+    free(k->fence);
+    free(k->groups);
+    free(k->gpus);
+    free(k->msg);
+    free(k);
+}
+
+/* The end of an attempt that never ran. */
+static void mt_fail(mtask_t *k, int code, const char *msg)
+{
+    if (msg)
+        mon_say(&k->m, msg);
+    mon_write_exit(&k->m, "failed", code, 0, false);
+    mt_free(k);
+}
+
+static void mt_finish(mtask_t *k)
+{
+    bool oom = cg_oom(k->m.cg);
+    cg_destroy(k->m.cg);
+    k->m.cg = NULL;
+    int sig;
+    int ec = mon_exit_code(&k->m, k->status, oom, &sig);
+    mon_write_exit(&k->m, "exited", ec, sig, oom);
+    mt_free(k);
+}
+
+typedef struct {
+    mtask_t **v;
+    size_t n, cap;
+    char self[64]; /* "pid starttime" of this monitor */
+} md_t;
+
+/* Start one attempt (monitor.c's mon_main, without the prepare step:
+ * process runtime only).  Takes msg and notify_w. */
+static void md_start(md_t *d, char *msg, size_t len, int notify_w)
+{
+    char text[128];
+    int out_p[2], err_p[2];
+    mtask_t *k = xcalloc(1, sizeof(*k));
+    k->msg = msg;
+    k->out_r = k->err_r = -1;
+    k->notify_w = notify_w;
+    for (int i = 0; i < NLOGS; i++)
+        k->m.logs[i].fd = -1;
+    if (!mt_decode(k, len)) {
+        mt_free(k); /* nowhere to write a result: the agent counts it lost */
+        return;
+    }
+    k->m.ops = runtime_find("process");
+    k->m.spec = &k->spec;
+    k->m.started_ms = time_wall_ms();
+    snprintf(text, sizeof(text), "%s %u\n", d->self, k->key);
+    mon_write_record(k->spec.state_dir, "monitor", text);
+    mon_logs_init(&k->m);
+    const rt_spec_t *s = &k->spec;
+    if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
+        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN,
+                "pai: cannot give the task its working directory\n");
+        return;
+    }
+    if (s->cgroup && cg_version() != 0 &&
+        cg_create(s->cgroup, s->memory_mb, s->cpu, &k->m.cg) != PAI_OK)
+        mon_say(&k->m, "pai: warning: cannot create the task cgroup; limits not applied\n");
+    if (k->m.cg && s->isolate)
+        mon_fence_gpus(&k->m);
+    if (pipe2(out_p, O_CLOEXEC) != 0) {
+        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        return;
+    }
+    if (pipe2(err_p, O_CLOEXEC) != 0) {
+        close(out_p[0]);
+        close(out_p[1]);
+        {
+            mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+            return;
+        }
+    }
+    k->out_r = out_p[0];
+    k->err_r = err_p[0];
+    k->m.child = mon_spawn_task(&k->m, k->argv, out_p[1], err_p[1]);
+    close(out_p[1]);
+    close(err_p[1]);
+    if (k->m.child < 0) {
+        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        return;
+    }
+    setpgid(k->m.child, k->m.child); /* also done by the child: no race on kill */
+    snprintf(text, sizeof(text), "%d\n", (int)k->m.child);
+    mon_write_record(s->state_dir, "task", text);
+    VEC_XRESERVE(d->v, d->cap, d->n + 1);
+    d->v[d->n++] = k;
+}
+
+/* Read every queued start; false once the agent's end is closed. */
+static bool md_recv(md_t *d, int ctl)
+{
+    for (;;) {
+        char tag;
+        int fds[2] = {-1, -1};
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(2 * sizeof(int))];
+        } u;
+        struct iovec iov = {&tag, 1};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
+        ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR;
+        if (n == 0)
+            return false;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+                memcpy(fds, CMSG_DATA(c), sizeof(fds));
+        struct stat st;
+        char *msg = NULL;
+        if (tag == 'S' && fds[0] >= 0 && fstat(fds[0], &st) == 0 && st.st_size > 0 &&
+            (uint64_t)st.st_size <= MOND_MAX_MSG) {
+            msg = xmalloc((size_t)st.st_size);
+            if (pread(fds[0], msg, (size_t)st.st_size, 0) != st.st_size)
+                FREE_NULL(&msg);
+        }
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (msg && fds[1] >= 0) {
+            md_start(d, msg, (size_t)st.st_size, fds[1]);
+        } else {
+            free(msg);
+            if (fds[1] >= 0)
+                close(fds[1]);
+        }
+    }
+}
+
+static mtask_t *md_find_key(md_t *d, uint32_t key)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i]->key == key)
+            return d->v[i];
+    return NULL;
+}
+
+static void md_kill(mtask_t *k, bool force)
+{
+    if (!k->reaped)
+        kill(-k->m.child, force ? SIGKILL : SIGTERM);
+    if (force)
+        cg_kill_all(k->m.cg);
+}
+
+static void md_signals(md_t *d, int sfd)
+{
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        int sig = (int)si.ssi_signo;
+        if (sig != MOND_SIG_TERM && sig != MOND_SIG_KILL)
+            continue; /* SIGCHLD: the reap below; TERM, USR1, HUP: not ours to act on */
+        mtask_t *k = md_find_key(d, (uint32_t)si.ssi_int);
+        if (k)
+            md_kill(k, sig == MOND_SIG_KILL);
+    }
+}
+
+static void md_reap(md_t *d)
+{
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+        for (size_t i = 0; i < d->n; i++)
+            if (d->v[i]->m.child == p && !d->v[i]->reaped) {
+                d->v[i]->reaped = true;
+                d->v[i]->status = st;
+            }
+}
+
+/* After the task ends, stragglers holding its pipes are killed (again
+ * every STRAGGLER_MS); a task reaped with both pipes closed is finished. */
+static int md_settle(md_t *d)
+{
+    int timeout = -1;
+    int64_t now = time_mono_ms();
+    for (size_t i = 0; i < d->n;) {
+        mtask_t *k = d->v[i];
+        bool open = k->out_r >= 0 || k->err_r >= 0;
+        if (k->reaped && !open) {
+            mt_finish(k);
+            d->v[i] = d->v[--d->n];
+            continue;
+        }
+        if (k->reaped && now >= k->next_kill_ms) {
+            cg_kill_all(k->m.cg);
+            k->next_kill_ms = now + STRAGGLER_MS;
+        }
+        if (k->reaped)
+            timeout = STRAGGLER_MS;
+        i++;
+    }
+    return timeout;
+}
+
+static void md_loop(int ctl)
+{
+    md_t d = {0};
+    sigset_t set;
+    struct pollfd *pf = NULL;
+    size_t pfcap = 0;
+    snprintf(d.self, sizeof(d.self), "%d %llu", (int)getpid(),
+             (unsigned long long)proc_start_time(getpid()));
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, MOND_SIG_TERM);
+    sigaddset(&set, MOND_SIG_KILL);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0)
+        _exit(1);
+    int timeout = -1;
+    while (ctl >= 0 || d.n > 0) {
+        size_t n0 = d.n, np = 0;
+        VEC_XRESERVE(pf, pfcap, 2 + 2 * n0);
+        pf[np++] = (struct pollfd){ctl, POLLIN, 0};
+        pf[np++] = (struct pollfd){sfd, POLLIN, 0};
+        for (size_t i = 0; i < n0; i++) {
+            pf[np++] = (struct pollfd){d.v[i]->out_r, POLLIN, 0};
+            pf[np++] = (struct pollfd){d.v[i]->err_r, POLLIN, 0};
+        }
+        if (poll(pf, np, timeout) < 0 && errno != EINTR)
+            break;
+        for (size_t i = 0; i < n0; i++) {
+            mtask_t *k = d.v[i];
+            int *fd[2] = {&k->out_r, &k->err_r};
+            for (int j = 0; j < 2; j++)
+                if (*fd[j] >= 0 && pf[2 + 2 * i + j].revents &&
+                    !mon_pump(&k->m, *fd[j], j == 0 ? LOG_OUT : LOG_ERR)) {
+                    close(*fd[j]);
+                    *fd[j] = -1;
+                }
+        }
+        /* starts before kills: a kill is sent after its start was queued */
+        if (ctl >= 0 && pf[0].revents && !md_recv(&d, ctl)) {
+            close(ctl);
+            ctl = -1;
+        }
+        if (pf[1].revents)
+            md_signals(&d, sfd);
+        md_reap(&d);
+        timeout = md_settle(&d);
+    }
+    _exit(0);
+}
+
+/* ---- the agent's side ----------------------------------------------------- */
+
+/* A few monitors per agent, used in turn: a task's start waits (wall
+ * time, no CPU) for its move into its cgroup, which waits for an RCU grace
+ * period of the kernel's; a single monitor would serialise those waits. */
+#define MOND_N 4
+
+typedef struct {
+    int fd; /* the socket to the monitor; -1 when none */
+    pid_t pid;
+    uint64_t start;
+} mc_t;
+
+static mc_t mcs[MOND_N];
+static bool mcs_ready;
+
+static void mc_init(void)
+{
+    for (int i = 0; !mcs_ready && i < MOND_N; i++)
+        mcs[i] = (mc_t){-1, 0, 0};
+    mcs_ready = true;
+}
+static uint32_t mc_key;
+static unsigned mc_next;
+
+bool mond_enabled(void)
+{
+    const char *v = getenv("PAI_MONITOR");
+    return !v || strcmp(v, "per-task") != 0;
+}
+
+static bool mc_spawn(mc_t *mc)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        mon_detach(sv[1]); /* the socket becomes fd 3 */
+        md_loop(3);
+        _exit(0);
+    }
+    close(sv[1]);
+    struct timeval tv = {5, 0}; /* a wedged monitor: per-attempt monitors instead */
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    mc->fd = sv[0];
+    mc->pid = pid;
+    mc->start = proc_start_time(pid);
+    return true;
+}
+
+/* Forget a monitor: it finishes what it holds and exits; reaped here
+ * when already gone, else by monitor_poll (it is our child). */
+static void mc_drop(mc_t *mc)
+{
+    if (mc->fd >= 0)
+        close(mc->fd);
+    mc->fd = -1;
+    if (mc->pid > 0)
+        waitpid(mc->pid, NULL, WNOHANG);
+}
+
+void mond_shutdown(void)
+{
+    mc_init();
+    for (int i = 0; i < MOND_N; i++) {
+        pid_t pid = mcs[i].fd >= 0 ? mcs[i].pid : 0;
+        mc_drop(&mcs[i]);
+        while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        mcs[i].pid = 0;
+    }
+}
+
+static bool mc_send(const mc_t *mc, int memfd, int notify_w)
+{
+    char tag = 'S';
+    int fds[2] = {memfd, notify_w};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(fds))];
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct iovec iov = {&tag, 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    return sendmsg(mc->fd, &mh, MSG_NOSIGNAL) == 1;
+}
+
+pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *const *argv,
+                     rt_task_t *t)
+{
+    buf_t b;
+    int np[2];
+    uint32_t key = ++mc_key ? mc_key : ++mc_key; /* never 0: 0 is "per-attempt monitor" */
+    mc_init();
+    mc_t *mc = &mcs[mc_next++ % MOND_N];
+    buf_init(&b, MOND_MAX_MSG);
+    int mfd = memfd_create("pai-spec", MFD_CLOEXEC);
+    bool ok = mfd >= 0 && encode(&b, key, spec, argv) && fs_write_all(mfd, b.data, b.len);
+    buf_free(&b);
+    if (!ok || pipe2(np, O_CLOEXEC) != 0) {
+        if (mfd >= 0)
+            close(mfd);
+        return PAI_E_IO;
+    }
+    ok = false;
+    for (int i = 0; i < 2 && !ok; i++) {
+        if (mc->fd < 0 && !mc_spawn(mc))
+            break;
+        ok = mc_send(mc, mfd, np[1]);
+        if (!ok)
+            mc_drop(mc); /* gone or wedged: a new one */
+    }
+    close(mfd);
+    close(np[1]);
+    if (!ok) {
+        close(np[0]);
+        return PAI_E_IO;
+    }
+    (void)ops;
+    memset(t, 0, sizeof(*t));
+    t->monitor_pid = mc->pid;
+    t->monitor_start = mc->start;
+    t->mon_key = key;
+    t->notify_fd = np[0];
+    t->state_dir = xstrdup(spec->state_dir);
+    t->name = xstrdup(spec->name);
+    t->started_ms = time_wall_ms();
+    return PAI_OK;
+}

@@ -1,0 +1,63 @@
+/*
+ * monitor_int.h - the parts of the per-attempt monitor (monitor.c) that
+ * the per-agent monitor (mond.c) runs for each of its attempts as well:
+ * the log files, the task's start (cgroup, identity, command memfd), the
+ * GPU fence and the exit record.  Internal to src/runtime/.
+ */
+#ifndef PAI_RUNTIME_MONITOR_INT_H
+#define PAI_RUNTIME_MONITOR_INT_H
+
+#include <signal.h>
+
+#include "runtime/cgroup.h"
+#include "runtime/monitor.h"
+
+/* Kill requests to the per-agent monitor (mond.c), queued with the
+ * attempt's key as the value: graceful, forced. */
+#define MOND_SIG_TERM (SIGRTMIN + 1)
+#define MOND_SIG_KILL (SIGRTMIN + 2)
+
+enum { LOG_OUT, LOG_ERR, LOG_ALL, NLOGS };
+
+typedef struct {
+    int fd;
+    int64_t size;
+    char *path;
+    bool opened; /* open tried (on the first line) */
+} logf_t;
+
+/* One attempt as its monitor sees it. */
+typedef struct {
+    const runtime_ops_t *ops;
+    const rt_spec_t *spec;
+    logf_t logs[NLOGS];
+    cg_t *cg;
+    pid_t child;
+    pid_t term_helper; /* `<engine> kill -s TERM` in flight */
+    int64_t started_ms;
+} mon_t;
+
+/* The three log files of m (stdout, stderr, all), none opened yet. */
+void mon_logs_init(mon_t *m);
+/* Close and free them (the per-agent monitor outlives its attempts). */
+void mon_logs_close(mon_t *m);
+/* A line of the runtime's own into stderr and all. */
+void mon_say(mon_t *m, const char *msg);
+/* Read one chunk of the task's fd into log `which` and all; false at EOF. */
+bool mon_pump(mon_t *m, int fd, int which);
+/* Write dir/name atomically (tmp + rename, 0600); 0 or -1. */
+int mon_write_record(const char *dir, const char *name, const char *text);
+/* The attempt's result into <state>/exit (runtime.h's invariant). */
+void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
+/* The exit code reported for wait status `status` (OOM and engine rules). */
+int mon_exit_code(const mon_t *m, int status, bool oom, int *sig);
+/* Leave the agent's session: signals reset, fd 3 = keep, 0-2 /dev/null,
+ * every other fd closed. */
+void mon_detach(int keep);
+/* Deny the task the node's GPUs it was not given (v1 devices cgroup). */
+void mon_fence_gpus(mon_t *m);
+/* Start the task (argv) into m->cg with stdout/stderr on out_w/err_w, in
+ * its own process group, dropped to its identity; its pid or -1. */
+pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w);
+
+#endif
