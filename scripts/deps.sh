@@ -11,6 +11,9 @@ PKGS=(
   libsodium-dev libcurl4-openssl-dev
   # tests
   python3 curl iproute2 procps openssl
+  # ssh into running tasks (tests/blackbox/test_ssh.py): the real client and
+  # server, and nss_wrapper for an sshd running as a task's uid
+  openssh-client openssh-server libnss-wrapper
 )
 
 # Extra package sets a test tier can ask for:
@@ -105,16 +108,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian's prometheus, docker.io and Slurm packages start system-wide
-# daemons (a server on :9090, dockerd, slurmctld/slurmd/munged) where
+# Debian's prometheus, docker.io, openssh-server and Slurm packages start system-wide
+# daemons (a server on :9090, dockerd, sshd on :22, slurmctld/slurmd/munged) where
 # services can start; nothing here needs them (the tests start their own
 # Prometheus on a free loopback port, the docker CLI talks to podman,
+# tasks start their own sshd,
 # bench/vs-slurm starts its own controller and nodes), so a temporary policy-rc.d (exit 101: "action
 # forbidden") keeps invoke-rc.d from starting them.  An existing policy is
 # left as it is.
 rest=() daemons=()
 for p in "${missing[@]}"; do
-  case "$p" in prometheus | docker.io | slurm*) daemons+=("$p") ;; *) rest+=("$p") ;; esac
+  case "$p" in prometheus | docker.io | openssh-server | slurm*) daemons+=("$p") ;; *) rest+=("$p") ;; esac
 done
 [ ${#rest[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
 if [ ${#daemons[@]} -gt 0 ]; then
