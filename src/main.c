@@ -28,6 +28,7 @@ static const command_t commands[] = {
     {"jobs", cli_jobs_main, "list jobs"},
     {"job", job_dispatch, "show a job; `job validate|render FILE` checks a job file offline"},
     {"logs", cli_logs_main, "print a task's logs"},
+    {"ssh", cli_ssh_main, "open an ssh session into a running task"},
     {"stop", cli_stop_main, "stop a job"},
     {"delete", cli_delete_main, "delete a finished job"},
     {"wait", cli_wait_main, "wait for a job to finish; exit with its result"},

@@ -37,6 +37,7 @@
     X(NO_GROUP, "NoGroupError", 404, "no such group")                                              \
     X(NO_JOB, "NoJobError", 404, "no such job")                                                    \
     X(NO_JOB_CONFIG, "NoJobConfigError", 404, "no such job config")                                \
+    X(NO_JOB_SSH_INFO, "NoJobSshInfoError", 404, "no ssh info for the job")                        \
     X(NO_TASK, "NoTaskError", 404, "no such task")                                                 \
     X(NO_TASK_LOG, "NoTaskLogError", 404, "no such task log")                                      \
     X(NO_VC, "NoVirtualClusterError", 404, "no such virtual cluster")                              \
@@ -82,9 +83,10 @@ typedef enum {
  * its rest-server's.  Formats take the names in the order shown. */
 #define PAI_MSG_BAD_TOKEN      "Your token is invalid."
 #define PAI_MSG_NON_ADMIN      "Non-admin is not allow to do this operation."
-#define PAI_MSG_NO_JOB         "Job %s is not found."           /* job */
-#define PAI_MSG_NO_JOB_CONFIG  "Config of job %s is not found." /* job */
-#define PAI_MSG_NO_TASK        "Task %s/%d is not found."       /* role, index */
+#define PAI_MSG_NO_JOB         "Job %s is not found."             /* job */
+#define PAI_MSG_NO_JOB_CONFIG  "Config of job %s is not found."   /* job */
+#define PAI_MSG_NO_TASK        "Task %s/%d is not found."         /* role, index */
+#define PAI_MSG_NO_JOB_SSH     "SSH info of job %s is not found." /* job */
 #define PAI_MSG_NO_TASK_LOG    "Log of task is not found."
 #define PAI_MSG_NO_TAG         "Tag %s is not found for job %s."              /* tag, job */
 #define PAI_MSG_NO_USER        "User %s is not found."                        /* user */

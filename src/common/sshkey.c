@@ -64,15 +64,18 @@ static char *armour(const unsigned char *p, size_t len)
 {
     char *text = b64(p, len);
     size_t tl = strlen(text);
-    char *out = xmalloc(tl + tl / 70 + 128);
-    size_t o = (size_t)sprintf(out, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    static const char head[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
+    static const char tail[] = "-----END OPENSSH PRIVATE KEY-----\n";
+    char *out = xmalloc(tl + tl / 70 + sizeof(head) + sizeof(tail) + 2);
+    memcpy(out, head, sizeof(head) - 1);
+    size_t o = sizeof(head) - 1;
     for (size_t i = 0; i < tl; i += 70) {
         size_t l = tl - i < 70 ? tl - i : 70;
         memcpy(out + o, text + i, l);
         o += l;
         out[o++] = '\n';
     }
-    sprintf(out + o, "-----END OPENSSH PRIVATE KEY-----\n");
+    memcpy(out + o, tail, sizeof(tail)); /* with its NUL */
     sodium_memzero(text, tl);
     free(text);
     return out;
@@ -123,10 +126,14 @@ pai_err_t sshkey_ed25519_new(const char *comment, sshkey_t *out)
 
 static bool known_type(const char *t, size_t len)
 {
-    static const char *const types[] = {
-        "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-        NULL};
+    static const char *const types[] = {"ssh-ed25519",
+                                        "ssh-rsa",
+                                        "ecdsa-sha2-nistp256",
+                                        "ecdsa-sha2-nistp384",
+                                        "ecdsa-sha2-nistp521",
+                                        "sk-ssh-ed25519@openssh.com",
+                                        "sk-ecdsa-sha2-nistp256@openssh.com",
+                                        NULL};
     for (size_t i = 0; types[i]; i++)
         if (strlen(types[i]) == len && memcmp(types[i], t, len) == 0)
             return true;

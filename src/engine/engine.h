@@ -131,6 +131,9 @@ typedef struct {
      * mounts. */
     pai_err_t (*mounts)(void *ud, const char *user, const json_t *storages, json_t **mounts,
                         pai_error_t *e);
+    /* The public keys of user's profile for the ssh runtime plugin
+     * ([{"value": "ssh-ed25519 ..."}], new reference).  NULL: none. */
+    json_t *(*ssh_keys)(void *ud, const char *user);
     /* Milliseconds since the epoch.  Every decision of the engine (node
      * loss, retry backoff, starvation age, timestamps) reads this clock;
      * only waits (long-polls, the threads' sleeps) use the real one.  NULL:
@@ -205,6 +208,10 @@ PAI_MUST_CHECK pai_err_t engine_task_log_source(engine_t *j, const char *name, i
                                                 char **log_url, char **attempt_id, char **log_key,
                                                 pai_error_t *e);
 /* Config as YAML with secrets masked (malloc'ed). */
+/* The job's ssh record (sshplug.h: publicKey, privateKey, hostPublicKey,
+ * jobssh), new reference; PAI_E_NO_JOB_SSH_INFO when it asked for no ssh. */
+PAI_MUST_CHECK pai_err_t engine_ssh_record(engine_t *j, const char *name, json_t **out,
+                                           pai_error_t *e);
 PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out,
                                             pai_error_t *e);
 /* Events (newest first), optionally of one type.  New reference. */

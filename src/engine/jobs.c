@@ -159,11 +159,12 @@ pai_err_t engine_delete(engine_t *j, const char *name, pai_error_t *e)
         engine_table_remove(j, job);
     engine_unlock(j);
     if (rc == PAI_OK) {
-        store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
+        store_op_t ops[4] = {{STORE_OP_DEL, "job", name, 0, NULL},
                              {STORE_OP_DEL, "jobcfg", name, 0, NULL},
-                             {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+                             {STORE_OP_DEL, "jobcmd", name, 0, NULL},
+                             {STORE_OP_DEL, "jobssh", name, 0, NULL}};
         engine_assert_unlocked(j);
-        rc = store_batch(j->st, ops, 3);
+        rc = store_batch(j->st, ops, 4);
         if (rc == PAI_E_NOT_FOUND) /* some of its records were never written */
             rc = PAI_OK;
         if (rc == PAI_OK)

@@ -356,6 +356,25 @@ pai_err_t engine_task_log_source(engine_t *j, const char *name, int attempt, con
     return *log_url ? PAI_OK : pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
 }
 
+pai_err_t engine_ssh_record(engine_t *j, const char *name, json_t **out, pai_error_t *e)
+{
+    *out = NULL;
+    bool owner;
+    if (!engine_owner_check(j, name, "", 0, &owner))
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    char *text = NULL;
+    engine_assert_unlocked(j);
+    pai_err_t rc = store_get(j->st, "jobssh", name, &text);
+    if (rc == PAI_E_NOT_FOUND)
+        return pai_error_set(e, PAI_E_NO_JOB_SSH_INFO, PAI_MSG_NO_JOB_SSH, name);
+    if (rc != PAI_OK)
+        return pai_error_set(e, rc, "cannot read the ssh info of job %s: %s", name,
+                             pai_err_msg(rc));
+    *out = json_loads(text, 0, NULL);
+    free(text);
+    return *out ? PAI_OK : pai_error_set(e, PAI_E_NO_JOB_SSH_INFO, PAI_MSG_NO_JOB_SSH, name);
+}
+
 pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_error_t *e)
 {
     *out = NULL;

@@ -26,6 +26,7 @@
 #include "sched/sched.h"
 #include "engine/codec.h"
 #include "engine/engine_int.h"
+#include "engine/sshplug.h"
 
 /* ---------------------------------------------------------------- submit */
 
@@ -165,7 +166,8 @@ static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t
     return PAI_OK;
 }
 
-static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len)
+static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
+                           const char *ssh)
 {
     json_t *rec = codec_job_encode(job), *cfg = xjson_pack("{ss%}", "yaml", yaml, len);
     json_t *cmd = codec_cmds_encode(job);
@@ -174,11 +176,12 @@ static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t 
     json_decref(rec);
     json_decref(cfg);
     json_decref(cmd);
-    store_op_t ops[3] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
+    store_op_t ops[4] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
                          {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
-                         {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext}};
+                         {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext},
+                         {STORE_OP_PUT, "jobssh", job->name, job->seq, ssh}};
     engine_assert_unlocked(j);
-    pai_err_t rc = store_batch(j->st, ops, 3);
+    pai_err_t rc = store_batch(j->st, ops, ssh ? 4 : 3);
     free(rtext);
     free(ctext);
     free(mtext);
@@ -187,11 +190,12 @@ static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t 
 
 static void unstore_job(engine_t *j, const char *name)
 {
-    store_op_t ops[3] = {{STORE_OP_DEL, "job", name, 0, NULL},
+    store_op_t ops[4] = {{STORE_OP_DEL, "job", name, 0, NULL},
                          {STORE_OP_DEL, "jobcfg", name, 0, NULL},
-                         {STORE_OP_DEL, "jobcmd", name, 0, NULL}};
+                         {STORE_OP_DEL, "jobcmd", name, 0, NULL},
+                         {STORE_OP_DEL, "jobssh", name, 0, NULL}};
     engine_assert_unlocked(j);
-    if (store_batch(j->st, ops, 3) != PAI_OK)
+    if (store_batch(j->st, ops, 4) != PAI_OK)
         log_error("job=%s could not delete the refused job's records", name);
 }
 
@@ -264,14 +268,15 @@ static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, pai_error_t *e)
 }
 
 /* Steps 2-4 for a parsed job. */
-static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, pai_error_t *e)
+static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, const char *ssh,
+                       pai_error_t *e)
 {
     engine_lock(j);
     pai_err_t rc = reserve(j, job, e);
     engine_unlock(j);
     if (rc != PAI_OK)
         return rc;
-    rc = store_job(j, job, yaml, len);
+    rc = store_job(j, job, yaml, len, ssh);
     if (rc == PAI_E_CONFLICT_JOB)
         pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
     else if (rc != PAI_OK)
@@ -345,7 +350,15 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         return rc;
     }
     lc_job_t *job = NULL;
+    char *ssh = NULL;
     rc = job_from_spec(spec, user, engine_now_ms(j), &job, e);
+    if (rc == PAI_OK) {
+        json_t *keys = j->ops.ssh_keys ? j->ops.ssh_keys(j->ops.ud, user) : NULL;
+        rc = sshplug_apply(spec, job, user, keys, &ssh, e);
+        json_decref(keys);
+        if (rc != PAI_OK)
+            lc_job_free(job);
+    }
     job_spec_free(spec);
     if (rc != PAI_OK) {
         free(notes.url);
@@ -359,7 +372,8 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     /* Copied while the job is private: once admitted, another request may
      * stop and delete it. */
     char *name = xstrdup(job->name);
-    rc = admit(j, job, yaml, len, e);
+    rc = admit(j, job, yaml, len, ssh, e);
+    free(ssh);
     if (rc == PAI_OK) {
         *name_out = name;
     } else {

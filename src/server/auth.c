@@ -349,6 +349,19 @@ json_t *auth_user_vcs(server_ctx_t *ctx, const char *username)
     return out;
 }
 
+json_t *auth_user_ssh_keys(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return json_array();
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    json_t *keys = json_object_get(json_object_get(u, "extension"), "sshKeys");
+    json_t *out = json_is_array(keys) ? json_deep_copy(keys) : json_array();
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
 bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc)
 {
     auth_t *a = ctx->auth;

@@ -58,6 +58,10 @@ json_t *auth_user_notification(server_ctx_t *ctx, const char *username);
 bool auth_user_can_use_vc(server_ctx_t *ctx, const char *username, const char *vc);
 /* The VCs a user's groups grant (admins: only those listed); caller decrefs. */
 json_t *auth_user_vcs(server_ctx_t *ctx, const char *username);
+/* The public keys of the user's profile, extension.sshKeys as OpenPAI's
+ * portal stores them ([{"title","value","time"}]); a new array, maybe
+ * empty.  For the ssh runtime plugin (docs/ssh.md). */
+json_t *auth_user_ssh_keys(server_ctx_t *ctx, const char *username);
 /* Admins see every storage; others those their groups' storageConfigs list
  * or whose config `groups` names one of their groups. */
 bool auth_user_can_use_storage(server_ctx_t *ctx, const char *username, const char *storage);

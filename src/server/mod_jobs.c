@@ -102,6 +102,11 @@ static bool vc_check(void *ud, const char *user, const char *vc)
     return auth_user_can_use_vc(ud, user, vc);
 }
 
+static json_t *ssh_keys(void *ud, const char *user)
+{
+    return auth_user_ssh_keys(ud, user);
+}
+
 static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                           pai_error_t *e)
 {
@@ -196,6 +201,76 @@ static pai_err_t h_delete(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
         (rc = engine_delete(ctx->engine, name, e)) != PAI_OK)
         return rc;
     reply_message(resp, 200, str_printf("delete job %s successfully", name));
+    return PAI_OK;
+}
+
+/* The running tasks of the job's latest attempt as ssh targets. */
+static json_t *ssh_containers(const json_t *detail, const char *user, json_t *known,
+                              const char *hostkey)
+{
+    json_t *out = json_array(), *role;
+    const char *rname;
+    json_object_foreach(json_object_get(detail, "taskRoles"), rname, role)
+    {
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(role, "taskStatuses"), i, t)
+        {
+            const char *ip = json_string_value(json_object_get(t, "containerIp"));
+            /* "containerPorts": {"ssh": "PORT[,PORT...]"} */
+            const char *ps =
+                json_string_value(json_object_get(json_object_get(t, "containerPorts"), "ssh"));
+            const char *state = json_string_value(json_object_get(t, "taskState"));
+            long long port = ps ? strtoll(ps, NULL, 10) : 0;
+            if (!ip || port <= 0 || port > 65535 || !state || strcmp(state, "RUNNING") != 0)
+                continue;
+            json_int_t idx = json_integer_value(json_object_get(t, "taskIndex"));
+            char *id = str_printf("%s-%lld", rname, (long long)idx);
+            char *line = str_printf("[%s]:%lld %s", ip, port, hostkey);
+            json_array_append_new(known, json_string(line));
+            free(line);
+            json_array_append_new(out, xjson_pack("{ss ss sI ss sI ss}", "id", id, "taskRoleName",
+                                                  rname, "taskIndex", idx, "sshIp", ip, "sshPort",
+                                                  (json_int_t)port, "sshUser", user));
+            free(id);
+        }
+    }
+    return out;
+}
+
+/* GET /api/v2/jobs/{job}/ssh: where the job's tasks listen for ssh, the key
+ * pair the job was given and its host key (docs/ssh.md).  Owner or admin;
+ * the private key goes to the owner only. */
+static pai_err_t h_ssh(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
+{
+    const char *name;
+    json_t *rec = NULL, *detail = NULL;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK ||
+        (rc = may_change(ctx, req, name, "read the ssh info of", e)) != PAI_OK ||
+        (rc = engine_ssh_record(ctx->engine, name, &rec, e)) != PAI_OK ||
+        (rc = engine_detail(ctx->engine, name, -1, &detail, e)) != PAI_OK) {
+        json_decref(rec);
+        return rc;
+    }
+    const char *tilde = strchr(name, '~');
+    size_t ul = tilde ? (size_t)(tilde - name) : 0;
+    bool owner = strlen(req->who.username) == ul && strncmp(req->who.username, name, ul) == 0;
+    const char *hostkey = json_string_value(json_object_get(rec, "hostPublicKey"));
+    json_t *known = json_array();
+    const char *login = json_string_value(json_object_get(rec, "user"));
+    json_t *containers = ssh_containers(detail, login ? login : "", known, hostkey ? hostkey : "");
+    json_t *pair =
+        xjson_pack("{sO ss ss}", "publicKey", json_object_get(rec, "publicKey"),
+                   "publicKeyFileName", "id_ed25519.pub", "privateKeyFileName", "id_ed25519");
+    if (owner)
+        json_object_set(pair, "privateKey", json_object_get(rec, "privateKey"));
+    http_reply_json(resp, 200,
+                    xjson_pack("{so so sO so sO}", "containers", containers, "keyPair", pair,
+                               "hostPublicKey", json_object_get(rec, "hostPublicKey"), "knownHosts",
+                               known, "jobssh", json_object_get(rec, "jobssh")));
+    json_decref(rec);
+    json_decref(detail);
     return PAI_OK;
 }
 
@@ -487,6 +562,7 @@ static const http_route_t jobs_routes[] = {
     {"DELETE", JOB_PATH, h_delete, PERM_USER},
     {"GET", JOB_PATH "/attempts/{attempt}", h_detail, PERM_USER},
     {"GET", JOB_PATH "/config", h_config, PERM_USER},
+    {"GET", JOB_PATH "/ssh", h_ssh, PERM_USER},
     {"PUT", JOB_PATH "/executionType", h_execution, PERM_USER},
     {"PUT", JOB_PATH "/tag", h_tag_add, PERM_USER},
     {"DELETE", JOB_PATH "/tag", h_tag_del, PERM_USER},
@@ -529,11 +605,12 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
      * purpose, so that the checker's report can be seen end to end. */
     const char *corrupt = getenv("PAI_TEST_SCHED_CORRUPT");
     o.sched_test_corrupt = corrupt && strcmp(corrupt, "1") == 0;
-    /* Authorization, storages and notifications come from the server's
-     * modules; the real clock. */
+    /* Authorization, storages, ssh keys and notifications come from the
+     * server's modules; the real clock. */
     engine_ops_t ops = {.ud = ctx,
                         .can_use_vc = vc_check,
                         .mounts = jobs_storage_mounts,
+                        .ssh_keys = ssh_keys,
                         .note_spec = ctx->notify ? notify_engine_spec : NULL,
                         .note = ctx->notify ? notify_engine_note : NULL};
     pai_error_t e = PAI_ERROR_INIT;

@@ -302,7 +302,7 @@ COMPONENT_CASES = {
     "NoJobConfigError": dict(
         na="a job's config is committed with the job, in one store batch: a job without "
            "its config does not exist"),
-    "NoJobSshInfoError": dict(na="pai has no /ssh endpoint (it answers NoApiError)"),
+    "NoJobSshInfoError": dict(run=lambda: alice.get(JOB + "/ssh"), subst={"job": "alice~j1"}),
     "ForbiddenKeyError": dict(na="pai has no extension-key endpoints (PUT .../extension/*)"),
 }
 
@@ -389,7 +389,8 @@ for (method, path, status), (kind, ref) in sorted(USES.items()):
                                                       else ""),
             row["run"](), status, exp[0], exp[1])
 
-STATUS = {"IncorrectPasswordError": 400, "NoTagError": 404, "NoJobConfigError": 404}
+STATUS = {"IncorrectPasswordError": 400, "NoTagError": 404, "NoJobConfigError": 404,
+          "NoJobSshInfoError": 404}
 for name, examples in sorted(COMPONENTS.items()):
     if name in checked:
         continue

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""test_ssh.py - ssh into running tasks (OpenPAI's ssh runtime plugin, issue
+16, docs/ssh.md) with the real OpenSSH client and server.
+
+A real server and a root agent with the process runtime (tasks run as each
+user's own uid).  alice keeps a public key in her profile
+(extension.sshKeys) and runs a two-role job with the ssh plugin (jobssh:
+true, a custom userssh key):
+ - GET /api/v2/jobs/{job}/ssh: her running tasks with address, port and
+   login name, the job's key pair (private key to the owner only), the host
+   key; bob gets 403, an admin the info without the private key, a job
+   without the plugin NoJobSshInfoError;
+ - ssh with her profile key, her custom key and the job's key logs in as
+   her task's uid (not root), in the task's environment (PAI_JOB_NAME) and
+   working dir; bob's key and a wrong host key are refused;
+ - jobssh: the master task reaches the worker as `ssh worker-0`;
+ - `pai ssh JOB ROLE INDEX -- CMD` runs CMD in the task; `--print` shows
+   the command; bob's `pai ssh` is refused;
+ - a bad userssh value is refused at submission, naming the field;
+ - when the job is stopped, its sshd is gone.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import e2etest as e
+import paitest as pt
+
+IMAGE = "localhost/pai-busybox:1"  # the process runtime runs commands on the node
+SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes"]
+
+
+def have(tool):
+    return subprocess.run(["sh", "-c", "command -v %s" % tool], capture_output=True).returncode == 0
+
+
+def keygen(d, name):
+    p = os.path.join(d, name)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", p], check=True)
+    return p, open(p + ".pub").read().strip()
+
+
+def job_text(name, userkey, jobssh=True, extra_role=True, bad_key=False):
+    lines = ["protocolVersion: 2", "name: %s" % name, "type: job",
+             "prerequisites:", "  - {type: dockerimage, name: img, uri: %s}" % IMAGE, "taskRoles:"]
+    master_cmd = ("for i in $(seq 1 100); do ssh -o BatchMode=yes -o ConnectTimeout=5 "
+                  "-F \"$PWD/.pai-ssh/.ssh/config\" worker-0 'echo JOBSSH:$PAI_CURRENT_TASK_ROLE_NAME' "
+                  "&& break; sleep 0.3; done; sleep 600")
+    roles = [("master", master_cmd)] + ([("worker", "sleep 600")] if extra_role else [])
+    for r, cmd in roles:
+        lines += ["  %s:" % r, "    instances: 1", "    dockerImage: img",
+                  "    resourcePerInstance: {gpu: 0, cpu: 1, memoryMB: 128}",
+                  "    commands:", "      - %s" % json.dumps(cmd)]
+    key = "not-a-key" if bad_key else userkey
+    lines += ["extras:", "  com.microsoft.pai.runtimeplugin:", "    - plugin: ssh",
+              "      parameters:", "        jobssh: %s" % ("true" if jobssh else "false"),
+              "        userssh: {type: custom, value: %s}" % json.dumps(key)]
+    return "\n".join(lines) + "\n"
+
+
+def ssh_run(port, user, key, known, cmd, host="127.0.0.1"):
+    argv = SSH + ["-p", str(port), "-i", key, "-o", "UserKnownHostsFile=%s" % known,
+                  "-o", "StrictHostKeyChecking=yes", "%s@%s" % (user, host), cmd]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def cli(srv, token, *args, home=None):
+    env = dict(os.environ, PAI_SERVER=srv.url, PAI_TOKEN=token, HOME=home or pt.tmpdir("pai-ssh-home-"))
+    env.pop("PAI_CONFIG", None)
+    return subprocess.run([pt.PAI_BIN] + list(args), capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def main():
+    if os.geteuid() != 0:
+        pt.skip("ssh into tasks", "needs root (tasks run as per-user uids)")
+        return
+    for tool in ("ssh", "sshd", "ssh-keygen"):
+        if not have(tool) and not os.path.exists("/usr/sbin/" + tool):
+            pt.not_ok("%s is installed (scripts/deps.sh installs openssh)" % tool)
+            return
+    root = pt.tmpdir("pai-ssh-")
+    os.chmod(root, 0o755)  # task uids pass through to their work dirs
+    keys = pt.tmpdir("pai-ssh-keys-")
+    srv = pt.start_server()
+    admin = srv.client(srv.admin_token)
+    work = os.path.join(root, "agent")
+    os.makedirs(work)
+    os.chmod(work, 0o755)
+    agent = pt.Proc([pt.PAI_BIN, "agent", "--server", srv.url, "--token", srv.agent_token,
+                     "--name", "n1", "--work-dir", work, "--gpus", "2", "--cpus", "8",
+                     "--memory-mb", "8192", "--address", "127.0.0.1"],
+                    os.path.join(root, "agent.log"))
+    agent.spawn()
+    pt.check(len(e.wait_nodes(admin, 1)) == 1, "the agent is ready", agent.log())
+
+    atok = srv.create_user("alice", "alice-pw-1234")
+    btok = srv.create_user("bob", "bob-pw-12345")
+    alice, bob = srv.client(atok), srv.client(btok)
+    prof_key, prof_pub = keygen(keys, "alice-profile")
+    cust_key, cust_pub = keygen(keys, "alice-custom")
+    bob_key, bob_pub = keygen(keys, "bob")
+    st, b = alice.put("/api/v2/users/me", {"data": {"extension": {"sshKeys": [
+        {"title": "laptop", "value": prof_pub, "time": 0}]}}})
+    pt.check(st in (200, 201), "alice keeps a public key in her profile", b)
+
+    # refusals at submission
+    st, b = e.submit(alice, job_text("badkey", cust_pub, bad_key=True))
+    pt.check(st == 400 and "userssh" in json.dumps(b), "a userssh value that is not a key is refused, "
+             "naming the field", b)
+
+    st, b = e.submit(alice, job_text("sshjob", cust_pub))
+    pt.check(st == 202, "alice submits a job with the ssh plugin", b)
+    d = e.wait_state(alice, "alice~sshjob", "RUNNING", timeout=60)
+    pt.check(e.state(d) == "RUNNING", "the job runs", d)
+
+    info = {}
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        st, info = alice.get("/api/v2/jobs/alice~sshjob/ssh")
+        if st == 200 and len(info.get("containers", [])) == 2:
+            break
+        time.sleep(0.2)
+    cs = {c["taskRoleName"]: c for c in info.get("containers", [])}
+    pt.check(st == 200 and set(cs) == {"master", "worker"},
+             "GET .../ssh lists both running tasks", info)
+    pair = info.get("keyPair", {})
+    pt.check(pair.get("privateKey", "").startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+             and pair.get("publicKey", "").startswith("ssh-ed25519 "),
+             "the owner gets the job's key pair", pair.keys())
+    pt.check(all(c.get("sshUser") == "alice" and c.get("sshIp") == "127.0.0.1"
+                 and isinstance(c.get("sshPort"), int) for c in cs.values()),
+             "each task: address, port and login name", cs)
+    st, b = bob.get("/api/v2/jobs/alice~sshjob/ssh")
+    pt.check(st == 403, "bob may not read alice's ssh info", b)
+    st, b = admin.get("/api/v2/jobs/alice~sshjob/ssh")
+    pt.check(st == 200 and "privateKey" not in b.get("keyPair", {}) and b.get("containers"),
+             "an admin gets the info but never the private key", b)
+    st, b = e.submit(alice, e.job_yaml("plain", [e.role("t", "sleep 1")]))
+    st, b = alice.get("/api/v2/jobs/alice~plain/ssh")
+    pt.check(st == 404 and b.get("code") == "NoJobSshInfoError",
+             "a job without the plugin: NoJobSshInfoError", b)
+
+    known = os.path.join(keys, "known_hosts")
+    with open(known, "w") as f:
+        f.write("\n".join(info.get("knownHosts", [])) + "\n")
+    m = cs.get("master", {})
+    port = m.get("sshPort", 1)
+    # sshd may still be starting right after RUNNING
+    rc, out, err = 255, "", ""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        rc, out, err = ssh_run(port, "alice", prof_key, known,
+                               "id -u; echo JOB=$PAI_JOB_NAME; pwd; whoami")
+        if rc == 0:
+            break
+        time.sleep(0.5)
+    lines = out.split()
+    pt.check(rc == 0 and len(lines) >= 4 and lines[0] != "0",
+             "alice's profile key logs in, as her task's uid (not root)", (rc, out, err))
+    pt.check("JOB=alice~sshjob" in out, "the session has the task's PAI_ environment", out)
+    pt.check(len(lines) >= 4 and lines[2].startswith(work) and lines[3] == "alice",
+             "the session starts in the task's working dir, named alice", out)
+    rc, out, err = ssh_run(port, "alice", cust_key, known, "echo custom")
+    pt.check(rc == 0 and out.strip() == "custom", "the job's userssh key logs in", (rc, out, err))
+    jobkey = os.path.join(keys, "jobkey")
+    with open(jobkey, "w") as f:
+        f.write(pair.get("privateKey", ""))
+    os.chmod(jobkey, 0o600)
+    rc, out, err = ssh_run(port, "alice", jobkey, known, "echo jobkey")
+    pt.check(rc == 0 and out.strip() == "jobkey", "the job's own key logs in", (rc, out, err))
+    rc, out, err = ssh_run(port, "alice", bob_key, known, "echo in")
+    pt.check(rc == 255 and "in" not in out.split(), "bob's key is refused", (rc, out, err))
+    rc, out, err = ssh_run(port, "root", prof_key, known, "echo in")
+    pt.check(rc == 255, "no login as root", (rc, out, err))
+    bad_known = os.path.join(keys, "bad_known")
+    _, other_pub = keygen(keys, "otherhost")
+    with open(bad_known, "w") as f:
+        f.write("[127.0.0.1]:%d %s\n" % (port, " ".join(other_pub.split()[:2])))
+    rc, out, err = ssh_run(port, "alice", prof_key, bad_known, "echo in")
+    pt.check(rc == 255 and "HOST IDENTIFICATION HAS CHANGED" in err,
+             "the client refuses a task whose host key is not the job's", (rc, err[-300:]))
+
+    # jobssh: master reached worker-0 by name
+    text = ""
+    deadline = time.time() + 40
+    while time.time() < deadline and "JOBSSH:worker" not in text:
+        r = cli(srv, atok, "logs", "alice~sshjob", "--role", "master")
+        text = r.stdout
+        time.sleep(0.5)
+    pt.check("JOBSSH:worker" in text, "jobssh: the master task reaches `ssh worker-0`", text[-500:])
+
+    # the CLI
+    r = cli(srv, atok, "ssh", "alice~sshjob", "worker", "0", "--", "echo", "via-cli",
+            "$PAI_CURRENT_TASK_ROLE_NAME")
+    pt.check(r.returncode == 0 and r.stdout.strip() == "via-cli worker",
+             "pai ssh JOB worker 0 -- CMD runs CMD in that task", r.stdout + r.stderr)
+    r = cli(srv, atok, "ssh", "alice~sshjob", "--print")
+    pt.check(r.returncode == 0 and r.stdout.startswith("ssh -p ") and "StrictHostKeyChecking=yes"
+             in r.stdout and "alice@127.0.0.1" in r.stdout, "pai ssh --print shows the command",
+             r.stdout + r.stderr)
+    r = cli(srv, btok, "ssh", "alice~sshjob", "--", "true")
+    pt.check(r.returncode == 1 and "not allowed" in r.stderr, "bob's pai ssh is refused",
+             r.stdout + r.stderr)
+
+    # stop: the sshd goes with the task
+    st, b = alice.put("/api/v2/jobs/alice~sshjob/executionType", {"value": "STOP"})
+    d = e.wait_state(alice, "alice~sshjob", "STOPPED", timeout=60)
+    gone = False
+    deadline = time.time() + 20
+    while time.time() < deadline and not gone:
+        r = subprocess.run(["pgrep", "-f", ".pai-ssh/sshd_config"], capture_output=True, text=True)
+        gone = r.returncode != 0
+        time.sleep(0.3)
+    pt.check(e.state(d) == "STOPPED" and gone, "after STOP no sshd of the job is left",
+             subprocess.run(["pgrep", "-af", "sshd"], capture_output=True, text=True).stdout)
+    agent.stop()
+
+
+main()
+pt.done()
