@@ -148,13 +148,16 @@ pai_err_t tpls_insert(templates_t *t, json_t *meta, const char *yaml, pai_error_
         rc = pai_error_set(e, rc == PAI_E_EXISTS ? PAI_E_CONFLICT_TEMPLATE : rc,
                            "cannot store template %s: %s", id, pai_err_msg(rc));
     if (rc == PAI_OK) {
-        pthread_mutex_lock(&t->mu);
-        json_object_set(t->items, id, meta);
-        pthread_mutex_unlock(&t->mu);
         log_info("template=%s published", id);
+        /* The map takes meta: once it is visible another change may free it,
+         * so nothing here touches it after the swap (not even a decref). */
+        pthread_mutex_lock(&t->mu);
+        json_object_set_new(t->items, id, meta);
+        pthread_mutex_unlock(&t->mu);
+    } else {
+        json_decref(meta);
     }
     pthread_mutex_unlock(&t->write_mu);
-    json_decref(meta);
     return rc;
 }
 
@@ -179,10 +182,11 @@ pai_err_t tpls_update(templates_t *t, const char *id, tpls_change_fn change, voi
         if (rc != PAI_OK)
             pai_error_set(e, rc, "cannot store template %s: %s", id, pai_err_msg(rc));
     }
-    if (rc == PAI_OK) {
+    if (rc == PAI_OK) { /* the map takes m (see tpls_insert) */
         pthread_mutex_lock(&t->mu);
-        json_object_set(t->items, id, m);
+        json_object_set_new(t->items, id, m);
         pthread_mutex_unlock(&t->mu);
+        m = NULL;
     }
     pthread_mutex_unlock(&t->write_mu);
     json_decref(m);
