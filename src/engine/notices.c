@@ -16,6 +16,7 @@
  *    restart does not repeat them.
  * This file owns the engine's `notes` fields.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,8 +137,12 @@ void engine_note_scan(engine_t *j, int64_t now)
             engine_note(j, job, ENGINE_NOTE_WAITING, job->waiting_reason, since, now);
         } else if (job->state == JOB_RUNNING && (want & NOTE_BIT(ENGINE_NOTE_IDLE))) {
             int64_t since = engine_gpu_idle_since(j, job, now);
-            if (since)
-                engine_note(j, job, ENGINE_NOTE_IDLE, "its GPUs are idle", since, now);
+            if (!since)
+                continue;
+            char msg[160];
+            snprintf(msg, sizeof msg, "its GPUs have been under %d%% utilization for %lld s",
+                     j->opts.idle_gpu_util_pct, (long long)((now - since) / 1000));
+            engine_note(j, job, ENGINE_NOTE_IDLE, msg, since, now);
         }
     }
 }

@@ -1,10 +1,12 @@
 """receivers.py - local receivers for notification tests: a minimal SMTP
-server (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT; no TLS, no auth)
+server (EHLO/HELO, AUTH PLAIN when given credentials, MAIL, RCPT, DATA,
+RSET, NOOP, QUIT; no TLS: STARTTLS is not offered)
 and an HTTP server that records every POST.  Both listen on loopback, run
 in daemon threads and keep what they received in a list (thread-safe
 appends); stdlib only (socketserver, http.server), so they do not depend
 on smtpd, which Python 3.12 removed."""
 
+import base64
 import email
 import http.server
 import socketserver
@@ -19,6 +21,7 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
     def handle(self):
         self._w("220 receivers.py ESMTP")
         mail_from, rcpts = None, []
+        authed = self.server.auth is None
         while True:
             line = self.rfile.readline(4096)
             if not line:
@@ -27,7 +30,24 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             up = cmd.upper()
             if up.startswith("EHLO"):
                 self._w("250-receivers.py")
+                if self.server.auth:
+                    self._w("250-AUTH PLAIN")
                 self._w("250 8BITMIME")
+            elif up.startswith("AUTH PLAIN") and self.server.auth:
+                arg = cmd[10:].strip()
+                if not arg:
+                    self._w("334 ")
+                    arg = self.rfile.readline(4096).decode().strip()
+                try:
+                    parts = base64.b64decode(arg).split(b"\0")
+                    who = (parts[1].decode(), parts[2].decode())
+                except Exception:
+                    who = None
+                self.server.auths.append(who)
+                authed = who == self.server.auth
+                self._w("235 2.7.0 authenticated" if authed else "535 5.7.8 bad credentials")
+            elif up.startswith("MAIL FROM:") and not authed:
+                self._w("530 5.7.0 authentication required")
             elif up.startswith("HELO"):
                 self._w("250 receivers.py")
             elif up.startswith("MAIL FROM:"):
@@ -66,10 +86,14 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-def smtp(port=0):
-    """Start an SMTP receiver; .port, .got (list of {from, to, raw, msg})."""
+def smtp(port=0, auth=None):
+    """Start an SMTP receiver; .port, .got (list of {from, to, raw, msg}).
+    auth (user, password): offer AUTH PLAIN and require it; .auths lists
+    the (user, password) pairs presented."""
     srv = _TCPServer(("127.0.0.1", port), _SMTPHandler)
     srv.got = []
+    srv.auth = auth
+    srv.auths = []
     srv.port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv

@@ -15,7 +15,9 @@ whose GPUs report 0% utilization.
 - a hostile user cannot point a webhook at a host off the allow-list (the
   metadata address, another port of loopback, a non-HTTP scheme), in a job
   or in their settings;
-- a full queue drops and counts (pai_notify_dropped_total{reason="queue_full"}).
+- a full queue drops and counts (pai_notify_dropped_total{reason="queue_full"});
+- SMTP login with the password read from smtp_password_file (shown nowhere),
+  and smtp_starttls: 1 never sends over a plain connection.
 """
 
 import hashlib
@@ -245,4 +247,53 @@ q = re.search(r"^pai_notify_queue_length (\S+)$", text, re.M)
 pt.check(m and float(m.group(1)) == 2 and q and float(q.group(1)) == 1,
          "queue of 1: one notification waits, two are dropped and counted",
          [ln for ln in text.splitlines() if ln.startswith("pai_notify")])
+pt.check(srv2.stop() == 0, "the server with a full queue stops cleanly")
+
+
+# ---- SMTP login (password from a file) and STARTTLS required ----------------------------
+def server_with_user(mail_srv, extra, user):
+    s = pt.start_server(extra_args=["--smtp-host", "127.0.0.1", "--smtp-port", str(mail_srv.port),
+                                    "--notify-retry-ms", "100", "--notify-attempts", "3"] + extra)
+    st, b = s.client(s.admin_token).post("/api/v2/users", {
+        "username": user, "password": "pw-123456", "email": user + "@example.com"})
+    pt.check(st == 201, "user %s" % user, (st, b))
+    ag = jt.FakeAgent(s, "n1")
+    ag.sync()
+    c = s.client(s.login(user, "pw-123456"))
+    st, b = jt.submit(c, jt.job_yaml("done", [{"name": "main"}],
+                                     extras={"notify": {"on": ["succeeded"]}}))
+    for a in ag.sync_for(user + "~done"):
+        ag.exit(a, 0)
+    ag.settle()
+    jt.wait_state(c, user + "~done", "SUCCEEDED")
+    return s
+
+
+PASSWORD = "s3cret-smtp-pw"
+pw_file = os.path.join(d, "smtp.pw")
+with open(pw_file, "w") as f:
+    f.write(PASSWORD + "\n")
+os.chmod(pw_file, 0o600)
+mail2 = rx.smtp(auth=("pai-sender", PASSWORD))
+srv3 = server_with_user(mail2, ["--smtp-username", "pai-sender", "--smtp-password-file", pw_file],
+                        "olga")
+got = rx.wait_for(lambda: [m for m in mail2.got if m["msg"]["X-PAI-Job"] == "olga~done"])
+pt.check(len(got or []) == 1 and mail2.auths == [("pai-sender", PASSWORD)],
+         "SMTP login: the e-mail is sent after AUTH PLAIN with the password from the file",
+         (mail2.auths, len(got or [])))
+shown = []
+for path in ("/metrics", "/api/v2/info", "/api/v2/users/olga"):
+    st, b = srv3.client(srv3.admin_token).get(path)
+    if PASSWORD in (b if isinstance(b, str) else json.dumps(b)):
+        shown.append(path)
+pt.check(not shown and PASSWORD not in srv3.log(), "the SMTP password is shown nowhere", shown)
+pt.check(srv3.stop() == 0, "the SMTP-login server stops cleanly")
+mail3 = rx.smtp()
+srv4 = server_with_user(mail3, ["--smtp-starttls", "1"], "tess")
+tls_fail = rx.wait_for(lambda: re.search(r'^pai_notify_failures_total\{channel="email"\} [1-9]',
+                                         srv4.client().get("/metrics")[1], re.M), timeout=15)
+time.sleep(0.5)
+pt.check(tls_fail and not mail3.got,
+         "smtp_starttls: 1 against a server without STARTTLS: nothing sent, the try fails",
+         [m["raw"][:200] for m in mail3.got])
 pt.done()

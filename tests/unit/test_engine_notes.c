@@ -167,6 +167,8 @@ TEST(idle_gpus_are_handed_over_once)
     sync_quiet(&r, &a, one(report(id, "running", 0))); /* 60 s: flagged gpuIdle */
     tick(&r);
     CHECK_INT_EQ(count(ENGINE_NOTE_IDLE, "alice~idle"), 1);
+    const seen_t *s = find(ENGINE_NOTE_IDLE, "alice~idle");
+    CHECK(s && strcmp(s->message, "its GPUs have been under 10% utilization for 60 s") == 0);
     for (int i = 0; i < 3; i++) {
         r.now += 30000;
         sync_quiet(&r, &a, one(report(id, "running", 0)));
