@@ -60,6 +60,7 @@ typedef struct {
     int events_per_job;         /* events a job keeps (memory and store); 0: 32 */
     int64_t event_retention_ms; /* events older than this are pruned; 0: kept with the job */
     int64_t note_waiting_ms;    /* a job waiting this long is noticed (waiting); 0: never */
+    int64_t note_idle_ms;       /* a job flagged gpuIdle this long is noticed (idle); 0: at once */
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;

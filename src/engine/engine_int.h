@@ -304,7 +304,7 @@ void engine_note(engine_t *j, lc_job_t *job, engine_note_kind_t k, const char *m
 /* The event of the final state job just reached. */
 void engine_note_final(engine_t *j, lc_job_t *job, int64_t now);
 /* The timer's scan (at most once a second): jobs waiting longer than
- * opts.note_waiting_ms, running jobs flagged gpuIdle. */
+ * opts.note_waiting_ms, running jobs flagged gpuIdle for opts.note_idle_ms. */
 void engine_note_scan(engine_t *j, int64_t now);
 
 /* The scheduler options every scheduler this engine builds uses (start-up

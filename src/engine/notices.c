@@ -136,7 +136,8 @@ void engine_note_scan(engine_t *j, int64_t now)
             engine_refresh_reason(j, job);
             engine_note(j, job, ENGINE_NOTE_WAITING, job->waiting_reason, since, now);
         } else if (job->state == JOB_RUNNING && (want & NOTE_BIT(ENGINE_NOTE_IDLE))) {
-            int64_t since = engine_gpu_idle_since(j, job, now);
+            /* flagged once idle for idle_gpu_ms; told note_idle_ms later */
+            int64_t since = engine_gpu_idle_since(j, job, now - j->opts.note_idle_ms);
             if (!since)
                 continue;
             char msg[160];

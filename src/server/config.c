@@ -383,6 +383,13 @@ static const opt_t options[] = {
      .max = 30L * DAY,
      .help = "seconds a job waits in the queue before its owner is told (event waiting, once "
              "per job); 0: never"},
+    {.name = "notify_idle_s",
+     .type = OPT_INT,
+     .off = O(notify_idle_s),
+     .def = "0",
+     .max = 30L * DAY,
+     .help = "seconds a running job stays flagged gpuIdle (idle_gpu_seconds) before its owner is "
+             "told (event idle, once per job); 0: as soon as it is flagged"},
     {.name = "notify_queue_max",
      .type = OPT_INT,
      .off = O(notify_queue_max),

@@ -76,6 +76,7 @@ struct server_config {
     char *notify_webhook_hosts;         /* allow-list of webhook hosts; "" = no webhooks */
     char *notify_webhook_secret_file;   /* HMAC-SHA256 key of webhook signatures; "" = none */
     int64_t notify_waiting_s;           /* a job waiting this long is notified; 0 = never */
+    int64_t notify_idle_s;              /* flagged gpuIdle this long before it is notified */
     int64_t notify_queue_max;           /* notifications queued at most */
     int64_t notify_attempts;            /* tries per notification */
     int64_t notify_retry_ms;            /* first wait before a retry (doubling) */

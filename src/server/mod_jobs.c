@@ -596,7 +596,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                        .sched_check_interval_ms = cfg->sched_check_interval_s * 1000,
                        .events_per_job = (int)cfg->events_per_job,
                        .event_retention_ms = cfg->event_retention_days * 86400LL * 1000,
-                       .note_waiting_ms = cfg->notify_waiting_s * 1000};
+                       .note_waiting_ms = cfg->notify_waiting_s * 1000,
+                       .note_idle_ms = cfg->notify_idle_s * 1000};
     static const engine_sched_check_t check[] = {ENGINE_CHECK_SAMPLE, ENGINE_CHECK_EVERY,
                                                  ENGINE_CHECK_OFF};
     int c = server_config_sched_check(cfg); /* checked when the config was read */

@@ -18,6 +18,7 @@ typedef struct {
 static seen_t seen[MAX_SEEN];
 static int nseen;
 static engine_t *const *engine_of_rig;
+static int64_t note_idle_ms; /* the rig's opts.note_idle_ms */
 
 static void note_op(void *ud, const engine_notice_t *n)
 {
@@ -64,7 +65,8 @@ static bool notes_start(rig_t *r, bool quiet)
                        .hived_config = r->hived,
                        .idle_gpu_util_pct = 10,
                        .idle_gpu_ms = 60000,
-                       .note_waiting_ms = 5000};
+                       .note_waiting_ms = 5000,
+                       .note_idle_ms = note_idle_ms};
     engine_ops_t ops = {
         .ud = r, .now_ms = fake_now, .note = note_op, .note_spec = quiet ? quiet_spec_op : spec_op};
     engine_of_rig = &r->e;
@@ -180,6 +182,36 @@ TEST(idle_gpus_are_handed_over_once)
     rig_close(&r);
 }
 
+/* note_idle_ms: told only once flagged that much longer. */
+TEST(idle_gpus_are_told_after_note_idle_ms_more)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 0, .has_util = true};
+    note_idle_ms = 30000;
+    if (!rig_open(&r) || !notes_start(&r, false)) {
+        CHECK(!"rig");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "idle", 0);
+    for (int i = 0; i < 3; i++) { /* 0, 30, 60 s: flagged at 60, not told yet */
+        sync_quiet(&r, &a, one(report(id, "running", 0)));
+        tick(&r);
+        if (i < 2)
+            r.now += 30000;
+    }
+    CHECK_INT_EQ(count(ENGINE_NOTE_IDLE, "alice~idle"), 0);
+    r.now += 30000;
+    sync_quiet(&r, &a, one(report(id, "running", 0))); /* 90 s: flagged for 30 s */
+    tick(&r);
+    CHECK_INT_EQ(count(ENGINE_NOTE_IDLE, "alice~idle"), 1);
+    const seen_t *s = find(ENGINE_NOTE_IDLE, "alice~idle");
+    CHECK(s && strcmp(s->message, "its GPUs have been under 10% utilization for 90 s") == 0);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 TEST(a_job_asking_nothing_is_never_handed_over)
 {
     rig_t r;
@@ -207,4 +239,5 @@ TEST(a_job_asking_nothing_is_never_handed_over)
 
 RUN_TESTS(state_changes_are_handed_over_once_under_the_lock,
           a_long_wait_is_handed_over_once_and_not_again_after_a_restart,
-          idle_gpus_are_handed_over_once, a_job_asking_nothing_is_never_handed_over)
+          idle_gpus_are_handed_over_once, idle_gpus_are_told_after_note_idle_ms_more,
+          a_job_asking_nothing_is_never_handed_over)
