@@ -18,6 +18,10 @@ true, a custom userssh key):
    the command; bob's `pai ssh` is refused;
  - a bad userssh value is refused at submission, naming the field;
  - when the job is stopped, its sshd is gone.
+Then the podman runtime, on a server of its own, with an image that has
+sshd (scripts/build-sshd-image.sh): alice logs in as the container's root,
+which is not root on the node (uid_map), with the task's environment; bob's
+key is refused; `pai ssh` runs a command.
 """
 
 import json
@@ -42,9 +46,10 @@ def keygen(d, name):
     return p, open(p + ".pub").read().strip()
 
 
-def job_text(name, userkey, jobssh=True, extra_role=True, bad_key=False):
+def job_text(name, userkey, jobssh=True, extra_role=True, bad_key=False, image=None):
     lines = ["protocolVersion: 2", "name: %s" % name, "type: job",
-             "prerequisites:", "  - {type: dockerimage, name: img, uri: %s}" % IMAGE, "taskRoles:"]
+             "prerequisites:", "  - {type: dockerimage, name: img, uri: %s}" % (image or IMAGE),
+             "taskRoles:"]
     master_cmd = ("for i in $(seq 1 100); do ssh -o BatchMode=yes -o ConnectTimeout=5 "
                   "-F \"$PWD/.pai-ssh/.ssh/config\" worker-0 'echo JOBSSH:$PAI_CURRENT_TASK_ROLE_NAME' "
                   "&& break; sleep 0.3; done; sleep 600")
@@ -217,6 +222,79 @@ def main():
         time.sleep(0.3)
     pt.check(e.state(d) == "STOPPED" and gone, "after STOP no sshd of the job is left",
              subprocess.run(["pgrep", "-af", "sshd"], capture_output=True, text=True).stdout)
+    agent.stop()
+    podman(root, keys, prof_key, prof_pub, bob_key)
+
+
+def podman(root, keys, prof_key, prof_pub, bob_key):
+    """The same through the podman runtime, on a server of its own: an image
+    with sshd (scripts/build-sshd-image.sh), the task root of its own user
+    namespace."""
+    if not have("podman"):
+        pt.not_ok("podman is installed (scripts/deps.sh --podman)")
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run(["bash", os.path.join(here, "..", "..", "scripts", "build-sshd-image.sh"),
+                        "podman"], capture_output=True, text=True, timeout=300)
+    if not pt.check(r.returncode == 0, "the sshd test image builds", r.stdout + r.stderr):
+        return
+    srv = pt.start_server()
+    admin = srv.client(srv.admin_token)
+    atok = srv.create_user("alice", "alice-pw-1234")
+    alice = srv.client(atok)
+    work = os.path.join(root, "pagent")
+    os.makedirs(work)
+    os.chmod(work, 0o755)
+    agent = pt.Proc([pt.PAI_BIN, "agent", "--server", srv.url, "--token", srv.agent_token,
+                     "--name", "p1", "--work-dir", work, "--gpus", "2", "--cpus", "8",
+                     "--memory-mb", "8192", "--address", "127.0.0.1", "--runtime", "podman"],
+                    os.path.join(root, "pagent.log"))
+    agent.spawn()
+    pt.check(len(e.wait_nodes(admin, 1)) == 1, "the podman agent is ready", agent.log())
+    st, b = e.submit(alice, job_text("podssh", prof_pub, extra_role=False,
+                                     image="localhost/pai-sshd:1"))
+    pt.check(st == 202, "alice submits a container job with the ssh plugin", b)
+    d = e.wait_state(alice, "alice~podssh", "RUNNING", timeout=90)
+    info, st = {}, 0
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        st, info = alice.get("/api/v2/jobs/alice~podssh/ssh")
+        if st == 200 and info.get("containers"):
+            break
+        time.sleep(0.3)
+    c = (info.get("containers") or [{}])[0]
+    known = os.path.join(keys, "pod_known")
+    with open(known, "w") as f:
+        f.write("\n".join(info.get("knownHosts", [])) + "\n")
+    rc, out, err = 255, "", ""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rc, out, err = ssh_run(c.get("sshPort", 1), "alice", prof_key, known,
+                               "id -u; echo JOB=$PAI_JOB_NAME; cat /proc/self/uid_map")
+        if rc == 0:
+            break
+        time.sleep(0.5)
+    if rc != 0:
+        names = subprocess.run(["podman", "ps", "--format", "{{.Names}}"], capture_output=True,
+                               text=True).stdout.split()
+        for n in names:
+            err += subprocess.run(["podman", "exec", n, "sh", "-c",
+                                   "cat /.pai-ssh/sshd.log /.pai-ssh/sshd_config; ls -la /.pai-ssh"],
+                                  capture_output=True, text=True).stdout
+    pt.check(rc == 0 and out.split()[:1] == ["0"] and "JOB=alice~podssh" in out,
+             "podman: alice logs in to her container (its root, with the task's environment)",
+             (e.state(d), rc, out, err[-3000:]))
+    # root of the container is a user's uid on the node, never 0
+    m = out.split()
+    pt.check(len(m) >= 5 and m[2] == "0" and m[3] != "0",
+             "podman: the session's root is not root on the node (uid_map)", out)
+    rc, out, err = ssh_run(c.get("sshPort", 1), "alice", bob_key, known, "echo in")
+    pt.check(rc == 255, "podman: bob's key is refused", (rc, out, err))
+    r = cli(srv, atok, "ssh", "alice~podssh", "--", "echo", "pod-cli")
+    pt.check(r.returncode == 0 and r.stdout.strip() == "pod-cli", "podman: pai ssh runs a command",
+             r.stdout + r.stderr)
+    alice.put("/api/v2/jobs/alice~podssh/executionType", {"value": "STOP"})
+    e.wait_state(alice, "alice~podssh", "STOPPED", timeout=60)
     agent.stop()
 
 
