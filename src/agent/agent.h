@@ -120,8 +120,9 @@ typedef struct agent_node {
     CURL *easy;
     struct curl_slist *headers;
     bool in_flight;
-    bool dirty;    /* a local change not yet reported */
-    bool progress; /* the last answer moved seq or acked something */
+    bool dirty;       /* a local change not yet reported */
+    int64_t dirty_ms; /* when node_tick first saw it dirty; 0: clean */
+    bool progress;    /* the last answer moved seq or acked something */
     int64_t sent_mono_ms;
     int64_t next_sync_ms; /* earliest time for the next sync */
     int64_t next_prune_ms;
