@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The PostgreSQL store end to end, on a private throw-away cluster
 # (scripts/pg-test-cluster.sh, 127.0.0.1 on a free port):
-#   1. the store unit tests against it (test_store_pg with PAI_PG_URL set);
+#   1. the store unit tests against it (test_store_pg with PAI_PG_URL set,
+#      test_lease_pg, and the template registry's pg_ cases of test_templates_reg);
 #   2. black-box tests against `pai server` with `store: postgres://...`
 #      (PAI_STORE), each in a database of its own: the restart test (kill -9
 #      after acknowledgments), auth, the job API and the job templates; then a
@@ -38,6 +39,8 @@ fail=0
 PAI_PG_URL=$url "$BUILD/tests/test_store_pg" || fail=1
 #    leader election and fencing (test_lease_pg)
 PAI_PG_URL=$url "$BUILD/tests/test_lease_pg" || fail=1
+#    the template registry on PostgreSQL (test_templates_reg, its pg_ cases)
+PAI_PG_URL=$url "$BUILD/tests/test_templates_reg" || fail=1
 
 # 2. `pai server` on PostgreSQL: black-box tests, each in a fresh database
 #    (the kill -9 restart test first), lines prefixed "pg: "

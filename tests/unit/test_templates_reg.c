@@ -1,0 +1,343 @@
+/*
+ * test_templates_reg.c - the template registry (src/server/templates.h) over
+ * a real store: publish, read, select, change, delete, use counts from many
+ * threads, the examples published once, and everything read back after the
+ * store is closed and opened again.
+ *
+ * Every case runs on SQLite (a fresh file); with PAI_PG_URL set (a database
+ * it may clear: tests/suites/store_pg.sh sets it) they run again on
+ * PostgreSQL, prefixed "pg_".  Without it the PostgreSQL cases are neither
+ * run nor counted, as in test_store_pg.
+ */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/templates.h"
+#include "test.h"
+
+static char url_[4200]; /* the store every case opens */
+static bool on_pg_;
+
+static const char *pg_url(void)
+{
+    const char *u = getenv("PAI_PG_URL");
+    return u && *u ? u : NULL;
+}
+
+/* A fresh store: a new SQLite file, or the PostgreSQL database without
+ * the records a previous case left. */
+static store_t *fresh_store(void)
+{
+    if (on_pg_) {
+        PGconn *c = PQconnectdb(url_);
+        PGresult *r = PQexec(c, "DELETE FROM pai_records WHERE kind IN ('template', 'tplyaml', "
+                                "'meta')");
+        PQclear(r); /* the table may not exist yet: store_open makes it */
+        PQfinish(c);
+    } else {
+        char dir[] = "/tmp/pai-tpl-reg-XXXXXX";
+        if (!mkdtemp(dir))
+            return NULL;
+        snprintf(url_, sizeof url_, "sqlite:%s/pai.db", dir);
+    }
+    store_t *st = NULL;
+    char err[256];
+    if (store_open(url_, &st, err, sizeof err) != PAI_OK) {
+        fprintf(stderr, "  store_open %s: %s\n", url_, err);
+        return NULL;
+    }
+    return st;
+}
+
+/* Close the case's store; remove its SQLite folder. */
+static void done(store_t *st)
+{
+    store_close(st);
+    if (!on_pg_ && str_has_prefix(url_, "sqlite:")) {
+        char *cmd = str_printf("rm -rf '%.*s'", (int)(strrchr(url_, '/') - url_ - 7), url_ + 7);
+        CHECK(system(cmd) == 0);
+        free(cmd);
+    }
+}
+
+static store_t *reopen(store_t *st)
+{
+    store_close(st);
+    char err[256];
+    store_t *again = NULL;
+    return store_open(url_, &again, err, sizeof err) == PAI_OK ? again : NULL;
+}
+
+static json_t *meta(const char *id, const char *vis)
+{
+    return xjson_pack("{ss ss ss s[s] ss sb sI}", "id", id, "title", id, "owner", "alice", "tags",
+                      "t", "visibility", vis, "featured", 0, "useCount", (json_int_t)0);
+}
+
+static bool is_public(void *ud, const json_t *m)
+{
+    (void)ud;
+    return strcmp(json_string_value(json_object_get(m, "visibility")), "public") == 0;
+}
+
+static json_int_t uses(templates_t *t, const char *id)
+{
+    json_t *m = tpls_get(t, id);
+    json_int_t n = m ? json_integer_value(json_object_get(m, "useCount")) : -1;
+    json_decref(m);
+    return n;
+}
+
+TEST(publish_read_select_and_read_back)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~b", "private"), "name: b\n", NULL) == PAI_OK);
+    json_t *m = tpls_get(t, "alice~a");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "visibility")), "public");
+    json_decref(m);
+    CHECK(tpls_get(t, "alice~zz") == NULL);
+    json_t *sel = tpls_select(t, is_public, NULL);
+    CHECK_INT_EQ(json_array_size(sel), 1);
+    json_decref(sel);
+    char *y = NULL;
+    CHECK(tpls_protocol(t, "alice~b", &y, NULL) == PAI_OK);
+    CHECK_STR_EQ(y, "name: b\n");
+    free(y);
+    CHECK(tpls_protocol(t, "alice~zz", &y, NULL) == PAI_E_NO_TEMPLATE);
+    CHECK(tpls_count_use(t, "alice~a") == PAI_OK);
+    tpls_free(t);
+    st = reopen(st);
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    sel = tpls_select(t, NULL, NULL);
+    CHECK_INT_EQ(json_array_size(sel), 2);
+    json_decref(sel);
+    CHECK_INT_EQ(uses(t, "alice~a"), 1);
+    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
+    CHECK_STR_EQ(y, "name: a\n");
+    free(y);
+    tpls_free(t);
+    done(st);
+}
+
+TEST(the_same_id_twice_is_a_conflict)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK(tpls_insert(t, meta("alice~a", "private"), "name: other\n", &e) ==
+          PAI_E_CONFLICT_TEMPLATE);
+    CHECK_STR_CONTAINS(pai_error_msg(&e), "alice~a");
+    pai_error_free(&e);
+    char *y = NULL;
+    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
+    CHECK_STR_EQ(y, "name: a\n");
+    free(y);
+    tpls_free(t);
+    done(st);
+}
+
+static pai_err_t refuse(void *ud, json_t *m, pai_error_t *e)
+{
+    (void)ud;
+    json_object_set_new(m, "title", json_string("changed"));
+    return pai_error_set(e, PAI_E_FORBIDDEN, "no");
+}
+
+static pai_err_t retitle(void *ud, json_t *m, pai_error_t *e)
+{
+    (void)e;
+    json_object_set_new(m, "title", json_string(ud));
+    json_object_set_new(m, "id", json_string("mallory~x")); /* ignored: ids never change */
+    return PAI_OK;
+}
+
+TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_update(t, "alice~a", refuse, NULL, "name: x\n", NULL) == PAI_E_FORBIDDEN);
+    json_t *m = tpls_get(t, "alice~a");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "title")), "alice~a");
+    json_decref(m);
+    CHECK(tpls_update(t, "alice~a", retitle, "New", "name: new\n", NULL) == PAI_OK);
+    CHECK(tpls_update(t, "alice~none", retitle, "New", NULL, NULL) == PAI_E_NO_TEMPLATE);
+    tpls_free(t);
+    st = reopen(st);
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    m = tpls_get(t, "alice~a");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "title")), "New");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "id")), "alice~a");
+    json_decref(m);
+    char *y = NULL;
+    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
+    CHECK_STR_EQ(y, "name: new\n");
+    free(y);
+    tpls_free(t);
+    done(st);
+}
+
+TEST(delete_removes_both_records)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_delete(t, "alice~a", refuse, NULL, NULL) == PAI_E_FORBIDDEN);
+    CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_OK);
+    CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_E_NO_TEMPLATE);
+    tpls_free(t);
+    st = reopen(st);
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_get(t, "alice~a") == NULL);
+    char *y = NULL;
+    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_E_NO_TEMPLATE);
+    tpls_free(t);
+    done(st);
+}
+
+#define USERS 8
+#define USES  25
+
+static void *use_many(void *arg)
+{
+    for (int i = 0; i < USES; i++)
+        if (tpls_count_use(arg, "alice~a") != PAI_OK)
+            return arg;
+    return NULL;
+}
+
+TEST(use_counts_from_many_threads_all_count)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    pthread_t th[USERS];
+    for (int i = 0; i < USERS; i++)
+        CHECK(pthread_create(&th[i], NULL, use_many, t) == 0);
+    for (int i = 0; i < USERS; i++) {
+        void *r = NULL;
+        pthread_join(th[i], &r);
+        CHECK(r == NULL);
+    }
+    CHECK_INT_EQ(uses(t, "alice~a"), USERS * USES);
+    tpls_free(t);
+    st = reopen(st);
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK_INT_EQ(uses(t, "alice~a"), USERS * USES); /* the last write is the largest */
+    tpls_free(t);
+    done(st);
+}
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char *p = str_printf("%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    free(p);
+}
+
+#define JOB(n)                                                                                     \
+    "# The " n " job.\n#   pai submit " n ".yaml\nprotocolVersion: 2\nname: " n "\ntype: job\n"    \
+    "prerequisites: [{type: dockerimage, name: i, uri: 'debian:12'}]\n"                            \
+    "taskRoles:\n  m:\n    dockerImage: i\n"                                                       \
+    "    resourcePerInstance: {cpu: 1, memoryMB: 64, gpu: 0}\n    commands: [ls]\n"
+
+TEST(the_examples_are_published_once)
+{
+    char dir[] = "/tmp/pai-tpl-ex-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    put_file(dir, "one.yaml", JOB("one"));
+    put_file(dir, "two.yaml", JOB("two"));
+    put_file(dir, "notajob.yaml", "physicalCluster: {}\n");
+    put_file(dir, "secret.yaml", JOB("secret") "secrets: {k: v}\n");
+    put_file(dir, "README.md", "not yaml");
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    size_t n = 0;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_seed(t, dir, "root", &n, NULL) == PAI_OK);
+    CHECK_INT_EQ(n, 2);
+    json_t *m = tpls_get(t, "root~one");
+    CHECK(json_is_true(json_object_get(m, "featured")));
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "visibility")), "public");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "description")), "The one job.");
+    CHECK_STR_EQ(json_string_value(json_object_get(m, "image")), "debian:12");
+    json_decref(m);
+    CHECK(tpls_get(t, "root~secret") == NULL);
+    CHECK(tpls_delete(t, "root~one", NULL, NULL, NULL) == PAI_OK);
+    tpls_free(t);
+    st = reopen(st);
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_seed(t, dir, "root", &n, NULL) == PAI_OK);
+    CHECK_INT_EQ(n, 0);
+    CHECK(tpls_get(t, "root~one") == NULL); /* a deleted example does not come back */
+    tpls_free(t);
+    done(st);
+    char *cmd = str_printf("rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+}
+
+TEST(a_missing_examples_directory_is_a_clear_error)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    size_t n = 0;
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    CHECK(tpls_seed(t, "/nonexistent/examples", "root", &n, &e) == PAI_E_BAD_CONFIG);
+    CHECK_STR_CONTAINS(pai_error_msg(&e), "/nonexistent/examples");
+    pai_error_free(&e);
+    tpls_free(t);
+    done(st);
+}
+
+int main(void)
+{
+    util_alloc_init();
+    log_set_level(LOG_WARN);
+    static const test_case_t sqlite[] = {
+        {"publish_read_select_and_read_back", publish_read_select_and_read_back},
+        {"the_same_id_twice_is_a_conflict", the_same_id_twice_is_a_conflict},
+        {"a_refused_change_changes_nothing_and_an_accepted_one_is_stored",
+         a_refused_change_changes_nothing_and_an_accepted_one_is_stored},
+        {"delete_removes_both_records", delete_removes_both_records},
+        {"use_counts_from_many_threads_all_count", use_counts_from_many_threads_all_count},
+        {"the_examples_are_published_once", the_examples_are_published_once},
+        {"a_missing_examples_directory_is_a_clear_error",
+         a_missing_examples_directory_is_a_clear_error},
+    };
+    int rc = test_run_all_(sqlite, ARRAY_LEN(sqlite));
+    if (!pg_url()) {
+        printf("# %zu tests also run on PostgreSQL with PAI_PG_URL: tests/suites/store_pg.sh\n",
+               ARRAY_LEN(sqlite));
+        return rc;
+    }
+    on_pg_ = true;
+    snprintf(url_, sizeof url_, "%s", pg_url());
+    test_case_t pg[ARRAY_LEN(sqlite)];
+    char names[ARRAY_LEN(sqlite)][128];
+    for (size_t i = 0; i < ARRAY_LEN(sqlite); i++) {
+        snprintf(names[i], sizeof names[i], "pg_%s", sqlite[i].name);
+        pg[i].name = names[i];
+        pg[i].fn = sqlite[i].fn;
+    }
+    return test_run_all_(pg, ARRAY_LEN(pg)) || rc;
+}
