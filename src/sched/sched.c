@@ -273,21 +273,30 @@ pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
     if (strcmp(n->name, nd->name) != 0) {
         if (strcmp(n->name, n->key) != 0)
             sched_strmap_del(&s->node_map, n->name);
-        str_copy(n->name, nd->name, sizeof(n->name));
         pai_err_t rc =
-            strcmp(n->name, n->key) != 0 ? sched_strmap_put(&s->node_map, n->name, i) : PAI_OK;
+            strcmp(nd->name, n->key) != 0 ? sched_strmap_put(&s->node_map, nd->name, i) : PAI_OK;
         if (rc != PAI_OK)
             return rc;
     }
-    if (nd->address && nd->address[0])
-        str_copy(n->address, nd->address, sizeof(n->address));
+    /* a machine with cells of several chains: each cell's share of its CPUs
+     * and memory, by GPUs */
+    int gpus = 0;
+    for (int x = i; x != SCHED_NONE; x = s->nodes[x].twin)
+        gpus += s->nodes[x].ngpu;
+    for (int x = i; x != SCHED_NONE; x = s->nodes[x].twin) {
+        sched_mnode_t *m = &s->nodes[x];
+        bool whole = x == i && m->twin == SCHED_NONE;
+        str_copy(m->name, nd->name, sizeof(m->name));
+        if (nd->address && nd->address[0])
+            str_copy(m->address, nd->address, sizeof(m->address));
+        if (nd->cpus > 0)
+            m->cpus = whole || !gpus ? nd->cpus : (int)((int64_t)nd->cpus * m->ngpu / gpus);
+        if (nd->memory_mb > 0)
+            m->mem = whole || !gpus ? nd->memory_mb : nd->memory_mb * m->ngpu / gpus;
+        if (nd->gpus_per_group > 0)
+            m->group = nd->gpus_per_group;
+    }
     s->topo_ver++;
-    if (nd->cpus > 0)
-        n->cpus = nd->cpus;
-    if (nd->memory_mb > 0)
-        n->mem = nd->memory_mb;
-    if (nd->gpus_per_group > 0)
-        n->group = nd->gpus_per_group;
     return sched_node_set_health(s, nd->name, nd->healthy);
 }
 
@@ -296,16 +305,18 @@ pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
     int i = sched_find_node(s, name);
     if (i == SCHED_NONE)
         return PAI_E_NOT_FOUND;
-    sched_mnode_t *n = &s->nodes[i];
-    if (n->healthy != healthy)
-        sched_model_health_changed(s, i, healthy);
-    n->healthy = healthy;
+    for (; i != SCHED_NONE; i = s->nodes[i].twin) { /* the machine's cells of every chain */
+        sched_mnode_t *n = &s->nodes[i];
+        if (n->healthy != healthy)
+            sched_model_health_changed(s, i, healthy);
+        n->healthy = healthy;
+        if (!healthy)
+            for (int g = 0; g < n->ngpu; g++)
+                if (n->res[g] != SCHED_NONE)
+                    sched_jobs_clear_reservation(s, n->res[g]);
+    }
     s->topo_ver++;
     s->post_pass = false;
-    if (!healthy)
-        for (int g = 0; g < n->ngpu; g++)
-            if (n->res[g] != SCHED_NONE)
-                sched_jobs_clear_reservation(s, n->res[g]);
     sched_check_after(s, healthy ? "a node turned healthy" : "a node turned unhealthy", SCHED_NONE,
                       false);
     return PAI_OK;
@@ -420,7 +431,9 @@ static bool memo_ok(const job_t *j)
     for (int i = 0; i < j->n_tasks; i++) { /* GPUs of one SKU alone decide for the others */
         const sched_task_t *t = &j->tasks[i];
         if (t->pinned != SCHED_NONE || t->cpus || t->mem || (t->gpus && t->sku != j->sku) ||
-            t->within != SCHED_NONE) /* a constraint of its own: it decides for no other */
+            t->within != SCHED_NONE || t->gpus == 0) /* a constraint of its own (CPU-only
+                                                      * tasks keep off some nodes): it
+                                                      * decides for no other */
             return false;
     }
     return true;

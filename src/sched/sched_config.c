@@ -296,6 +296,33 @@ static pai_err_t load_pcells(loader_t *l, const ynode_t *cells)
     return PAI_OK;
 }
 
+/* A machine with node-level cells of several chains: each cell names its
+ * GPUs' device indices, and no index twice (they are one machine's GPUs). */
+static pai_err_t check_twins(loader_t *l)
+{
+    const sched_t *s = l->s;
+    for (int i = 0; i < s->n_nodes; i++) {
+        if (s->nodes[i].is_twin || s->nodes[i].twin == SCHED_NONE)
+            continue;
+        bool seen[SCHED_MAX_GPUS_PER_NODE] = {false};
+        for (int x = i; x != SCHED_NONE; x = s->nodes[x].twin)
+            for (int p = 0; p < s->nodes[x].ngpu; p++) {
+                int g = sched_gpu_index(&s->nodes[x], p);
+                if (seen[g]) {
+                    char gs[16];
+                    snprintf(gs, sizeof(gs), "%d", g);
+                    return fail(l, NULL,
+                                "node %s hosts cells of several chains and GPU index %s is in "
+                                "two of them: give each cell its GPUs' indices (cellAddress "
+                                "below node level)",
+                                s->nodes[i].key, gs);
+                }
+                seen[g] = true;
+            }
+    }
+    return PAI_OK;
+}
+
 /* "CHAIN.T1.T2" -> type and chain; each step must be the child of the last. */
 static pai_err_t resolve_vcell_type(loader_t *l, const ynode_t *at, const char *path, int *type,
                                     int *chain)
@@ -410,6 +437,8 @@ pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err,
             rc = load_cell_types(&l, ynode_get(pc, "cellTypes"));
         if (rc == PAI_OK)
             rc = load_pcells(&l, ynode_get(pc, "physicalCells"));
+        if (rc == PAI_OK)
+            rc = check_twins(&l);
     }
     if (rc == PAI_OK)
         rc = load_vcs(&l, root ? ynode_get(root, "virtualClusters") : NULL);

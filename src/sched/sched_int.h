@@ -82,7 +82,13 @@ typedef struct {
     char name[SCHED_NAME_MAX];
     char address[SCHED_NAME_MAX];
     int cell;
-    int sku; /* SCHED_NONE: CPU-only */
+    /* A machine hosting node-level cells of several chains (one cellAddress
+     * in two chains, e.g. two GPU types) is one model node per cell, with
+     * disjoint device indices; twin links them in config order (the first
+     * is the one names map to), SCHED_NONE ends the list. */
+    int twin;
+    bool is_twin; /* not the first of its machine */
+    int sku;      /* SCHED_NONE: CPU-only */
     int ngpu;
     int group; /* topology block size (power of two blocks when 0) */
     int cpus, cpu_used;

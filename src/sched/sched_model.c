@@ -163,10 +163,13 @@ pai_err_t sched_model_finish_types(sched_t *s, char *err, size_t errlen)
 static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, size_t errlen)
 {
     const ctype_t *ct = &s->types[s->cells[cell].type];
-    if (sched_strmap_get(&s->node_map, address) != SCHED_NONE) {
-        snprintf(err, errlen, "node address %s appears twice", address);
-        return PAI_E_BAD_CONFIG;
-    }
+    int first = sched_strmap_get(&s->node_map, address), last = first;
+    for (int x = first; x != SCHED_NONE; last = x, x = s->nodes[x].twin)
+        if (s->derived || s->cells[s->nodes[x].cell].chain == s->cells[cell].chain) {
+            snprintf(err, errlen, "node address %s appears twice in chain %s", address,
+                     s->types[s->cells[cell].chain].name);
+            return PAI_E_BAD_CONFIG;
+        }
     if (ct->gpus > SCHED_MAX_GPUS_PER_NODE) {
         snprintf(err, errlen, "cellType %s: %d GPUs in one node (at most %d)", ct->name, ct->gpus,
                  SCHED_MAX_GPUS_PER_NODE);
@@ -181,6 +184,8 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     }
     sched_mnode_t *n = &s->nodes[s->n_nodes];
     *n = (sched_mnode_t){.cell = cell,
+                         .twin = SCHED_NONE,
+                         .is_twin = first != SCHED_NONE,
                          .sku = ct->sku,
                          .ngpu = ct->gpus,
                          .cpus = ct->cpus,
@@ -201,6 +206,10 @@ static pai_err_t add_node(sched_t *s, int cell, const char *address, char *err, 
     s->n_nodes++;
     if (!n->healthy)
         sched_model_health_changed(s, s->n_nodes - 1, false);
+    if (first != SCHED_NONE) { /* another chain's cell of the same machine */
+        s->nodes[last].twin = s->n_nodes - 1;
+        return PAI_OK;
+    }
     return sched_strmap_put(&s->node_map, n->key, s->n_nodes - 1);
 }
 
@@ -313,10 +322,11 @@ int sched_cell_find(const sched_t *s, const char *name)
     int t = sched_model_find_type(s, tname), n = sched_find_node(s, at + 1);
     if (t == SCHED_NONE || n == SCHED_NONE || strcmp(s->nodes[n].key, at + 1) != 0)
         return SCHED_NONE;
-    for (int c = s->nodes[n].cell; c != SCHED_NONE && s->cells[c].node_lo == n;
-         c = s->cells[c].parent)
-        if (s->cells[c].type == t)
-            return c;
+    for (; n != SCHED_NONE; n = s->nodes[n].twin)
+        for (int c = s->nodes[n].cell; c != SCHED_NONE && s->cells[c].node_lo == n;
+             c = s->cells[c].parent)
+            if (s->cells[c].type == t)
+                return c;
     return SCHED_NONE;
 }
 

@@ -34,6 +34,9 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
         return PAI_E_INVALID;
     if (ni == SCHED_NONE)
         return PAI_E_NOT_FOUND;
+    while (a->n_gpus > 0 && s->nodes[ni].twin != SCHED_NONE &&
+           sched_gpu_position(&s->nodes[ni], a->gpus[0]) == SCHED_NONE)
+        ni = s->nodes[ni].twin; /* the machine's cell that has these GPUs */
     sched_task_t *t = &j->tasks[ti];
     const sched_mnode_t *n = &s->nodes[ni];
     if (a->n_gpus != t->gpus)

@@ -217,32 +217,43 @@ size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap)
 
 size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap)
 {
-    for (int i = 0; i < s->n_nodes && (size_t)i < cap; i++) {
+    size_t k = 0;
+    for (int i = 0; i < s->n_nodes; i++) {
         const sched_mnode_t *n = &s->nodes[i];
-        int b = sched_model_bound_ancestor(s, n->cell);
-        rows[i] =
-            (sched_node_status_t){.name = n->name,
-                                  .address = n->address,
-                                  .sku = sched_reasons_sku_name(s, n->sku),
-                                  .gpus = n->ngpu,
-                                  .used_gpus = n->used,
-                                  .free_gpus = n->healthy ? n->ngpu - n->used : 0,
-                                  .cpus = n->cpus,
-                                  .used_cpus = n->cpu_used,
-                                  .memory_mb = n->mem,
-                                  .used_memory_mb = n->mem_used,
-                                  .healthy = n->healthy,
-                                  .vc = b != SCHED_NONE ? s->vcs[s->cells[b].bound_vc].name : ""};
+        if (n->is_twin)
+            continue; /* counted with the first cell of its machine */
+        if (k < cap)
+            rows[k] = (sched_node_status_t){.name = n->name,
+                                            .address = n->address,
+                                            .sku = sched_reasons_sku_name(s, n->sku),
+                                            .healthy = n->healthy,
+                                            .vc = ""};
+        for (int x = i; k < cap && x != SCHED_NONE; x = s->nodes[x].twin) {
+            const sched_mnode_t *m = &s->nodes[x];
+            sched_node_status_t *r = &rows[k];
+            int b = sched_model_bound_ancestor(s, m->cell);
+            r->gpus += m->ngpu;
+            r->used_gpus += m->used;
+            r->free_gpus += m->healthy ? m->ngpu - m->used : 0;
+            r->cpus += m->cpus;
+            r->used_cpus += m->cpu_used;
+            r->memory_mb += m->mem;
+            r->used_memory_mb += m->mem_used;
+            if (b != SCHED_NONE && !r->vc[0])
+                r->vc = s->vcs[s->cells[b].bound_vc].name;
+        }
+        k++;
     }
-    return (size_t)s->n_nodes;
+    return k;
 }
 
 void sched_summary(const sched_t *s, sched_summary_t *o)
 {
-    *o = (sched_summary_t){.nodes = s->n_nodes};
+    *o = (sched_summary_t){.nodes = 0};
     for (int i = 0; i < s->n_nodes; i++) {
         const sched_mnode_t *n = &s->nodes[i];
-        o->healthy_nodes += n->healthy;
+        o->nodes += !n->is_twin; /* machines */
+        o->healthy_nodes += n->healthy && !n->is_twin;
         o->gpus += n->ngpu;
         o->used_gpus += n->used;
         o->bad_gpus += n->healthy ? 0 : n->ngpu;

@@ -86,8 +86,9 @@ typedef struct {
     int n_skus;
     char types[16][24]; /* cell types at node level and below it and above (withinOneCell) */
     int n_types;
-    char nodes[R_MAX_NODES][16];
+    char nodes[R_MAX_NODES][16]; /* machines */
     int node_gpus[R_MAX_NODES];
+    int node_chain[R_MAX_NODES]; /* the chain of its first cell; -1 once it hosts two */
     int n_nodes;
     bool bad[R_MAX_NODES];
     char vcs[3][16];
@@ -189,6 +190,32 @@ typedef struct {
     int n;
 } owns_t;
 
+/* The GPUs below a node cell of chain c, their device indices from base on:
+ * shuffled (explicit indices: the scheduler keeps the topology order and
+ * answers device indices) or, base 0, in order and left implicit. */
+static void gen_gpus(rand_t *r, const chain_t *c, int gpus, int base, int indent)
+{
+    int idx[SCHED_MAX_GPUS_PER_NODE];
+    for (int i = 0; i < gpus; i++)
+        idx[i] = base + i;
+    bool shuffle = rnd(&r->rng, 3) == 0;
+    if (!shuffle && base == 0)
+        return;
+    for (int i = gpus - 1; shuffle && i > 0; i--) {
+        int k = (int)rnd(&r->rng, (unsigned)i + 1), t = idx[i];
+        idx[i] = idx[k], idx[k] = t;
+    }
+    bool block = c->node + 1 < c->levels;
+    int per = block ? c->child_n[c->node + 1] : gpus;
+    cfg(r, "%*s  cellChildren:\n", indent, "");
+    for (int b = 0; b < gpus / per; b++) {
+        if (block)
+            cfg(r, "%*s  - cellChildren:\n", indent, "");
+        for (int i = 0; i < per; i++)
+            cfg(r, "%*s  %s- cellAddress: %d\n", indent, "", block ? "  " : "", idx[b * per + i]);
+    }
+}
+
 /* One physical cell of chain c at type index t, and its owner choice. */
 static void gen_cell(rand_t *r, const chain_t *c, int ci, int t, int indent, owns_t *o, bool owned)
 {
@@ -215,9 +242,24 @@ static void gen_cell(rand_t *r, const chain_t *c, int ci, int t, int indent, own
     if (t == 0)
         cfg(r, "cellType: %s\n%*s  ", c->names[0], indent, "");
     if (node) {
-        snprintf(r->nodes[r->n_nodes], sizeof(r->nodes[0]), "n%d", r->n_nodes);
-        r->node_gpus[r->n_nodes] = gpus;
-        cfg(r, "cellAddress: %s\n", r->nodes[r->n_nodes++]);
+        int m = r->n_nodes; /* now and then a machine of another chain hosts it too */
+        for (int k = 0; k < r->n_nodes && rnd(&r->rng, 8) == 0; k++)
+            if (r->node_chain[k] >= 0 && r->node_chain[k] != ci &&
+                r->node_gpus[k] + gpus <= SCHED_MAX_GPUS_PER_NODE) {
+                m = k;
+                break;
+            }
+        int base = m < r->n_nodes ? r->node_gpus[m] : 0;
+        if (m == r->n_nodes) {
+            snprintf(r->nodes[m], sizeof(r->nodes[0]), "n%d", m);
+            r->node_chain[m] = ci;
+            r->n_nodes++;
+        } else {
+            r->node_chain[m] = -1;
+        }
+        r->node_gpus[m] += gpus;
+        cfg(r, "cellAddress: %s\n", r->nodes[m]);
+        gen_gpus(r, c, gpus, base, indent);
         return;
     }
     cfg(r, "cellChildren:\n");
