@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/promtext.h"
 #include "common/util.h"
 #include "server/leader.h"
 
@@ -312,10 +313,12 @@ void leader_free(leader_t *l)
 
 /* ---- the gate -------------------------------------------------------------- */
 
-/* What a standby answers itself: who leads. */
+/* What a standby answers itself: who leads, and its /metrics (the
+ * registry is thread-safe and a module's collectors appear once it started). */
 static bool standby_route(const char *method, const char *pattern)
 {
-    return strcmp(method, "GET") == 0 && strcmp(pattern, "/api/v2/info") == 0;
+    return strcmp(method, "GET") == 0 &&
+           (strcmp(pattern, "/api/v2/info") == 0 || strcmp(pattern, "/metrics") == 0);
 }
 
 pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, bool *modules,
@@ -355,4 +358,19 @@ json_t *leader_info_json(leader_t *l)
                            (json_int_t)(acting(l->s.role) ? l->s.term : l->last.term));
     pthread_mutex_unlock(&l->mu);
     return o;
+}
+
+void leader_metrics(void *ud, buf_t *out)
+{
+    leader_t *l = ud;
+    pthread_mutex_lock(&l->mu);
+    bool leads = leader_may_act(&l->s, time_mono_ms());
+    int64_t term = acting(l->s.role) ? l->s.term : l->last.term;
+    pthread_mutex_unlock(&l->mu);
+    prom_family(out, "pai_server_leader", "gauge",
+                "1 when this server leads (serves the API, schedules, dispatches), 0 on a standby");
+    prom_sample(out, "pai_server_leader", NULL, leads ? 1 : 0);
+    prom_family(out, "pai_server_leader_term", "gauge",
+                "the leader's term (grows by one at every change of leader; 0: no election)");
+    prom_sample(out, "pai_server_leader_term", NULL, (double)term);
 }

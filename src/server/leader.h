@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "store/store.h"
 
@@ -99,5 +100,8 @@ PAI_MUST_CHECK pai_err_t leader_gate(leader_t *l, const char *method, const char
 /* {"role": "leader"|"standby"|..., "leader": URL or null, "term": N}. */
 json_t *leader_info_json(leader_t *l);
 const char *leader_role_name(leader_role_t r);
+/* The metrics collector (server/metrics.h): pai_server_leader (1/0) and
+ * pai_server_leader_term. */
+void leader_metrics(void *ud, buf_t *out);
 
 #endif

@@ -161,6 +161,8 @@ static int serve(server_config_t *cfg)
     store_set_timeout(ctx.store, cfg->store_timeout_s * 1000);
     ctx.metrics = metrics_new();
     ctx.leader = leader_new(ctx.store, cfg->leader_lease_s * 1000);
+    if (metrics_register(ctx.metrics, "leader", leader_metrics, ctx.leader) != PAI_OK)
+        goto out;
     if (leader_is_single(ctx.leader)) {
         if (promote(&ctx, &started) != PAI_OK)
             goto out;

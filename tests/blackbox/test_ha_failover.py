@@ -127,6 +127,11 @@ pt.check(st == 421 and isinstance(b, dict) and b.get("code") == "NotLeaderError"
 st, b = pt.Client(standby.url, TOK).get("/api/v2/jobs")
 pt.check(st == 421 and b.get("leader") == lead.url, "and a read that needs the engine too",
          (st, b))
+st, m1 = pt.Client(lead.url).get("/metrics")
+st2, m0 = pt.Client(standby.url).get("/metrics")
+pt.check("\npai_server_leader 1" in str(m1) and "\npai_server_leader 0" in str(m0),
+         "/metrics: pai_server_leader is 1 on the leader, 0 on a standby",
+         (st, str(m1)[:300], st2, str(m0)[:300]))
 
 # ---- agents --------------------------------------------------------------------------
 
@@ -197,7 +202,14 @@ while time.time() < end:
     if st == 200 and len(b.get("items", [])) >= 3:
         break
     time.sleep(0.2)
-pt.check(st == 200 and len(b.get("items", [])) >= 3, "three agents register", (st, b))
+
+
+def logs():
+    return "\n".join("--- %s\n%s" % (x.url, x.log()[-1500:]) for x in servers)
+
+
+pt.check(st == 200 and len(b.get("items", [])) >= 3, "three agents register",
+         "%s %s\n%s" % (st, b, logs()))
 
 
 def job(name, secs):
