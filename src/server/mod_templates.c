@@ -240,7 +240,7 @@ static pai_err_t h_publish(server_ctx_t *ctx, const http_req_t *req, http_resp_t
     set_from_protocol(m, &p, false);
     if ((rc = set_texts(body, m, e)) != PAI_OK || (rc = set_sharing(ctx, body, m, e)) != PAI_OK)
         goto out;
-    rc = tpls_insert(ctx->templates, m, p.yaml, e);
+    rc = tpls_insert(ctx->templates, m, p.yaml, req->who.admin, e);
     m = NULL;
     if (rc == PAI_OK)
         reply_done(resp, 201, id, str_printf("publish template %s successfully", id), &p);

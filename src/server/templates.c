@@ -130,20 +130,40 @@ static pai_err_t write_records(templates_t *t, store_op_kind_t op, const json_t 
     return rc;
 }
 
-pai_err_t tpls_insert(templates_t *t, json_t *meta, const char *yaml, pai_error_t *e)
+/* Under mu: how many templates owner has. */
+static size_t owned_locked(templates_t *t, const char *owner)
+{
+    size_t n = 0;
+    const char *id;
+    json_t *m;
+    json_object_foreach(t->items, id, m)
+    {
+        const char *o = json_string_value(json_object_get(m, "owner"));
+        n += o && owner && strcmp(o, owner) == 0;
+    }
+    return n;
+}
+
+pai_err_t tpls_insert(templates_t *t, json_t *meta, const char *yaml, bool unlimited,
+                      pai_error_t *e)
 {
     const char *id = json_string_value(json_object_get(meta, "id"));
+    const char *owner = json_string_value(json_object_get(meta, "owner"));
     pai_err_t rc = PAI_OK;
     pthread_mutex_lock(&t->write_mu);
     pthread_mutex_lock(&t->mu);
     bool exists = json_object_get(t->items, id) != NULL;
     size_t n = json_object_size(t->items);
+    size_t mine = unlimited ? 0 : owned_locked(t, owner);
     int64_t seq = t->next_seq++;
     pthread_mutex_unlock(&t->mu);
     if (exists)
         rc = pai_error_set(e, PAI_E_CONFLICT_TEMPLATE, "Template %s already exists.", id);
     else if (n >= TPLS_MAX)
         rc = pai_error_set(e, PAI_E_NO_QUOTA, "this server keeps at most %u templates", TPLS_MAX);
+    else if (mine >= TPLS_MAX_PER_OWNER)
+        rc = pai_error_set(e, PAI_E_NO_QUOTA, "User %s has %u templates, the most one may publish",
+                           owner, TPLS_MAX_PER_OWNER);
     else if ((rc = write_records(t, STORE_OP_INSERT, meta, yaml, seq)) != PAI_OK)
         rc = pai_error_set(e, rc == PAI_E_EXISTS ? PAI_E_CONFLICT_TEMPLATE : rc,
                            "cannot store template %s: %s", id, pai_err_msg(rc));
@@ -281,7 +301,7 @@ static pai_err_t seed_one(templates_t *t, const char *dir, const char *file, con
                    "example", "image", p.image, "visibility", "public", "groups", "featured", 1,
                    "useCount", (json_int_t)0, "createdTime", (json_int_t)now, "updatedTime",
                    (json_int_t)now, "jobName", p.job_name, "parameters", p.parameters);
-    rc = tpls_insert(t, meta, p.yaml, &e);
+    rc = tpls_insert(t, meta, p.yaml, true, &e);
     if (rc != PAI_OK)
         log_warn("templates: %s: %s", path, pai_error_msg(&e));
     free(id);

@@ -27,8 +27,10 @@
 #include "common/err.h"
 #include "store/store.h"
 
-/* Most templates a server keeps (publication beyond: PAI_E_NO_QUOTA). */
-#define TPLS_MAX 10000u
+/* Most templates a server keeps, and one owner publishes (publication
+ * beyond: PAI_E_NO_QUOTA), so that no user can fill the server alone. */
+#define TPLS_MAX           10000u
+#define TPLS_MAX_PER_OWNER 500u
 
 typedef struct templates templates_t;
 
@@ -48,8 +50,9 @@ PAI_MUST_CHECK pai_err_t tpls_protocol(templates_t *t, const char *id, char **ya
 
 /* Publish: meta (taken; its "id" names it) and its protocol, stored in one
  * batch.  PAI_E_CONFLICT_TEMPLATE when the id exists, PAI_E_NO_QUOTA past
- * TPLS_MAX. */
-PAI_MUST_CHECK pai_err_t tpls_insert(templates_t *t, json_t *meta, const char *yaml,
+ * TPLS_MAX, or past TPLS_MAX_PER_OWNER of meta's "owner" unless unlimited
+ * (an admin publishing). */
+PAI_MUST_CHECK pai_err_t tpls_insert(templates_t *t, json_t *meta, const char *yaml, bool unlimited,
                                      pai_error_t *e);
 
 /* A change of one template: gets a copy of its metadata to check and change

@@ -99,8 +99,8 @@ TEST(publish_read_select_and_read_back)
     store_t *st = fresh_store();
     templates_t *t = NULL;
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~b", "private"), "name: b\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~b", "private"), "name: b\n", false, NULL) == PAI_OK);
     json_t *m = tpls_get(t, "alice~a");
     CHECK_STR_EQ(json_string_value(json_object_get(m, "visibility")), "public");
     json_decref(m);
@@ -133,9 +133,9 @@ TEST(the_same_id_twice_is_a_conflict)
     store_t *st = fresh_store();
     templates_t *t = NULL;
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     pai_error_t e = PAI_ERROR_INIT;
-    CHECK(tpls_insert(t, meta("alice~a", "private"), "name: other\n", &e) ==
+    CHECK(tpls_insert(t, meta("alice~a", "private"), "name: other\n", false, &e) ==
           PAI_E_CONFLICT_TEMPLATE);
     CHECK_STR_CONTAINS(pai_error_msg(&e), "alice~a");
     pai_error_free(&e);
@@ -143,6 +143,29 @@ TEST(the_same_id_twice_is_a_conflict)
     CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
     CHECK_STR_EQ(y, "name: a\n");
     free(y);
+    tpls_free(t);
+    done(st);
+}
+
+TEST(one_owner_publishes_at_most_500)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    char id[64];
+    for (unsigned i = 0; i < TPLS_MAX_PER_OWNER; i++) {
+        snprintf(id, sizeof id, "alice~t%u", i);
+        if (tpls_insert(t, meta(id, "private"), "name: t\n", false, NULL) != PAI_OK)
+            CHECK(!"an insert under the bound failed");
+    }
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK(tpls_insert(t, meta("alice~over", "private"), "name: t\n", false, &e) == PAI_E_NO_QUOTA);
+    CHECK_STR_CONTAINS(pai_error_msg(&e), "alice");
+    pai_error_free(&e);
+    json_t *bob = meta("bob~a", "private");
+    json_object_set_new(bob, "owner", json_string("bob"));
+    CHECK(tpls_insert(t, bob, "name: t\n", false, NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~byadmin", "private"), "name: t\n", true, NULL) == PAI_OK);
     tpls_free(t);
     done(st);
 }
@@ -167,7 +190,7 @@ TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
     store_t *st = fresh_store();
     templates_t *t = NULL;
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     CHECK(tpls_update(t, "alice~a", refuse, NULL, "name: x\n", NULL) == PAI_E_FORBIDDEN);
     json_t *m = tpls_get(t, "alice~a");
     CHECK_STR_EQ(json_string_value(json_object_get(m, "title")), "alice~a");
@@ -194,7 +217,7 @@ TEST(delete_removes_both_records)
     store_t *st = fresh_store();
     templates_t *t = NULL;
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     CHECK(tpls_delete(t, "alice~a", refuse, NULL, NULL) == PAI_E_FORBIDDEN);
     CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_OK);
     CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_E_NO_TEMPLATE);
@@ -224,7 +247,7 @@ TEST(use_counts_from_many_threads_all_count)
     store_t *st = fresh_store();
     templates_t *t = NULL;
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", NULL) == PAI_OK);
+    CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     pthread_t th[USERS];
     for (int i = 0; i < USERS; i++)
         CHECK(pthread_create(&th[i], NULL, use_many, t) == 0);
@@ -316,6 +339,7 @@ int main(void)
     static const test_case_t sqlite[] = {
         {"publish_read_select_and_read_back", publish_read_select_and_read_back},
         {"the_same_id_twice_is_a_conflict", the_same_id_twice_is_a_conflict},
+        {"one_owner_publishes_at_most_500", one_owner_publishes_at_most_500},
         {"a_refused_change_changes_nothing_and_an_accepted_one_is_stored",
          a_refused_change_changes_nothing_and_an_accepted_one_is_stored},
         {"delete_removes_both_records", delete_removes_both_records},
