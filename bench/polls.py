@@ -18,7 +18,7 @@ being PAI_BIN's in both, so the two are compared on the same machine in the
 same run.
 
 Knobs: NODES (5000), PROCS (10), SECONDS (20), RATE (5), PAI_BIN,
-BASELINE_BIN.  Run: make bench-polls   (or python3 bench/polls.py)"""
+BASELINE_BIN, SERVER_ARGS (more options for this build's server).  Run: make bench-polls   (or python3 bench/polls.py)"""
 
 import http.client
 import os
@@ -36,6 +36,7 @@ PROCS = max(1, int(os.environ.get("PROCS", "10")))
 SECONDS = float(os.environ.get("SECONDS", "20"))
 RATE = max(0.2, float(os.environ.get("RATE", "5")))
 BASELINE_BIN = os.environ.get("BASELINE_BIN", "")
+SERVER_ARGS = os.environ.get("SERVER_ARGS", "").split()  # this build's server only
 
 
 def proc_status(pid):
@@ -65,7 +66,8 @@ def run(label, server_bin, nodes):
     try:
         srv = pt.start_server(extra_args=["--log-level", "warn", "--max-connections",
                                           str(nodes + 512), "--max-idle-connections-per-ip", "0",
-                                          "--node-lost-timeout-s", "120"])
+                                          "--node-lost-timeout-s", "120"]
+                               + (SERVER_ARGS if server_bin == agent_bin else []))
     finally:
         pt.PAI_BIN = agent_bin
     pid = srv.proc.pid
@@ -75,7 +77,13 @@ def run(label, server_bin, nodes):
     t0 = time.time()
     agents = [e.agent(srv, "p%02d" % i, "--hollow", "--nodes", str(per), "--log-level", "warn")
               for i in range(PROCS)]
-    ready = e.wait_nodes(c, per * PROCS, timeout=600)
+    try:
+        ready = e.wait_nodes(c, per * PROCS, timeout=600)
+    except OSError:
+        print("[%s, %d nodes] server %s; its log ends:\n%s" % (
+            label, nodes, "alive" if srv.alive() else "EXITED %s" % srv.proc.poll(),
+            srv.log()[-3000:]))
+        raise
     if os.environ.get("STACKS"):  # where the server's threads are (gdb), once Ready
         os.system("gdb -p %d -batch -ex 'thread apply all bt 12' > %s 2>&1"
                   % (pid, os.environ["STACKS"]))

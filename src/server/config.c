@@ -212,6 +212,14 @@ static const opt_t options[] = {
      .max = 1024,
      .help = "workers for the HTTP work that waits on an agent (task log reads); more concurrent "
              "reads take turns on them"},
+    {.name = "http_write_threads",
+     .type = OPT_INT,
+     .off = O(http_write_threads),
+     .def = "32",
+     .min = 1,
+     .max = 1024,
+     .help = "workers for the HTTP requests that change state (every method but GET: agent syncs, "
+             "submissions, logins); they wait for the store's commits, which they share"},
     {.name = "pwhash_memlimit_kib",
      .type = OPT_INT,
      .off = O(pwhash_memlimit_kib),

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -375,7 +376,8 @@ static void defer_start(http_server_t *s, struct MHD_Connection *conn, reqstate_
     rs->defer.arm(s->ctx, rs->defer.ud, &w);
 }
 
-/* Called again once the connection is resumed: answer. */
+/* Called again once the connection is resumed: answer (or, when a handler
+ * run on a worker deferred its answer, defer it now). */
 static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                                     const char *method, const char *url)
 {
@@ -386,7 +388,61 @@ static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *con
     else
         resp = rs->ready; /* offloaded: made by the worker */
     rs->ready = (http_resp_t){0};
+    if (resp.defer.finish) {
+        defer_start(s, conn, rs, &resp);
+        return MHD_YES;
+    }
     return answer(s, conn, rs, &resp, method, url);
+}
+
+/* ---- handlers that change state, on the write workers ------------------ */
+
+/* Does the route's handler run on the write workers?  Every method but
+ * GET, HEAD and OPTIONS: the handlers that change state wait for the
+ * store's group commit, a scheduling pass or a password hash, and (agent
+ * syncs by the thousand) for the engine lock; on a pool thread they would
+ * stall that thread's other connections.  Reads stay on the pool. */
+static bool on_write_workers(const route_ent_t *e)
+{
+    const char *m = e->r->method;
+    return strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && strcmp(m, "OPTIONS") != 0;
+}
+
+/* Has the client closed its side of a suspended connection (libmicrohttpd
+ * does not notice while it is suspended)?  A request that waited in the
+ * queue past its client's timeout is not run: under a storm (thousands of
+ * agents registering at once) running them would only lengthen the queue
+ * that made their clients give up and retry. */
+static bool client_gone(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    return ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* On a write worker: run the route into rs->ready, then resume the
+ * connection (after which the worker touches nothing of rs). */
+static void route_work(void *arg)
+{
+    reqstate_t *rs = arg;
+    if (client_gone(rs->conn))
+        http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
+    else
+        run_route(rs->s, rs->route, rs, &rs->req, &rs->ready);
+    MHD_resume_connection(rs->conn);
+}
+
+/* Suspend the connection and queue its handler on the write workers. */
+static void route_offload(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
+                          const http_req_t *req)
+{
+    rs->req = *req; /* its strings live in rs and the connection until on_completed */
+    rs->deferred = rs->keep_busy = true;
+    rs->s = s;
+    rs->conn = conn;
+    MHD_suspend_connection(conn);
+    offload_run(s->writes, route_work, rs);
 }
 
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
@@ -403,7 +459,10 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     if (e && rs->too_large)
         http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
                           PAI_MAX_HTTP_BODY);
-    else if (e)
+    else if (e && on_write_workers(e)) {
+        route_offload(s, conn, rs, &req);
+        return MHD_YES;
+    } else if (e)
         run_route(s, e, rs, &req, &resp);
     if (resp.defer.finish) {
         defer_start(s, conn, rs, &resp);
@@ -544,6 +603,9 @@ static void collect_http(void *ud, buf_t *out)
     prom_family(out, "pai_http_offload_pending", "gauge",
                 "Blocking work (log reads) queued or running on the HTTP layer's workers.");
     prom_sample(out, "pai_http_offload_pending", NULL, (double)offload_pending(s->work));
+    prom_family(out, "pai_http_write_pending", "gauge",
+                "Requests that change state queued or running on the HTTP layer's write workers.");
+    prom_sample(out, "pai_http_write_pending", NULL, (double)offload_pending(s->writes));
     prom_family(out, "pai_http_threads", "gauge", "Threads of the HTTP layer's pool.");
     prom_sample(out, "pai_http_threads", NULL, (double)s->threads);
     prom_family(out, "pai_http_connections_evicted_total", "counter",
@@ -629,7 +691,8 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     }
     s->threads = pool_size(lim->threads);
     if (waiters_new(&s->wait) != PAI_OK ||
-        offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK) {
+        offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK ||
+        offload_new(lim->write_threads ? lim->write_threads : 32, &s->writes) != PAI_OK) {
         rc = pai_error_set(e, PAI_E_IO, "cannot start the HTTP layer's threads");
         goto fail;
     }
@@ -680,10 +743,12 @@ void http_server_stop(http_server_t *s)
     /* MHD refuses to stop with suspended connections: answer the held ones
      * and finish the offloaded work first (both answer at once from now on) */
     waiters_stop(s->wait);
+    offload_stop(s->writes); /* before work: a handler may still hand work on */
     offload_stop(s->work);
     if (s->d)
         MHD_stop_daemon(s->d);
     waiters_free(s->wait);
+    offload_free(s->writes);
     offload_free(s->work);
     connlimit_free(s->admit);
     ratelog_destroy(&s->mhdlog);

@@ -3,8 +3,13 @@
  *
  * Threading: a fixed pool of threads (libmicrohttpd's internal thread pool,
  * epoll) serves every connection, so a handler must not block for long: a
- * blocked handler stalls the other connections of its thread.  Short waits
- * (a lock, the store's group commit) are fine.  A handler that has to wait
+ * blocked handler stalls the other connections of its thread.  The
+ * handlers of GET (HEAD, OPTIONS) routes run on the pool: reads, short
+ * waits for the engine lock.  Every other method's handler runs on a
+ * bounded set of write workers (http_write_threads), its connection
+ * suspended meanwhile: they wait for the store's group commit, a scheduling
+ * pass, a password hash or, agent syncs by the thousand, for the engine
+ * lock.  A handler that has to wait
  * for an event (the agent long-poll) answers with http_reply_hold: its
  * connection is suspended, costing no thread, until woken or its deadline.
  * A handler that waits on a remote peer (a task log read from the agent)
@@ -191,7 +196,8 @@ typedef struct {
     unsigned per_addr_idle;   /* idle connections one address may hold; 0: no bound */
     unsigned idle_timeout_s;  /* a connection silent this long is closed */
     unsigned threads;         /* the pool serving connections; 0: 2 per core, 4 at least */
-    unsigned offload_threads; /* workers for blocking work (offload.h); 0: 8 */
+    unsigned offload_threads; /* workers for work waiting on a peer (offload.h); 0: 8 */
+    unsigned write_threads;   /* workers for handlers that change state (not GET); 0: 32 */
 } http_limits_t;
 
 /* Register every module's routes (server_modules[]) and start listening on

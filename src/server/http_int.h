@@ -59,7 +59,8 @@ struct http_server {
     int port;
     char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
     waiters_t *wait;          /* held answers (http_reply_hold) */
-    offload_t *work;          /* blocking work: offloaded answers, streamed bodies */
+    offload_t *work;          /* work waiting on a peer: offloaded answers, streamed bodies */
+    offload_t *writes;        /* handlers of requests that change state (not GET) */
     unsigned threads;         /* the pool's size */
 };
 
@@ -77,6 +78,7 @@ typedef struct {
     bool deferred;
     http_defer_t defer;
     http_resp_t ready; /* offloaded: the answer made by the worker */
+    http_req_t req;    /* a handler run on a write worker: its request */
     const route_ent_t *route;
     int64_t t0_us;
     http_server_t *s;

@@ -172,7 +172,8 @@ static int serve(server_config_t *cfg)
                          .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
                          .idle_timeout_s = (unsigned)cfg->connection_timeout_s,
                          .threads = (unsigned)cfg->http_threads,
-                         .offload_threads = (unsigned)cfg->http_offload_threads};
+                         .offload_threads = (unsigned)cfg->http_offload_threads,
+                         .write_threads = (unsigned)cfg->http_write_threads};
     raise_fd_limit(lim.max_connections);
     pai_error_t e = PAI_ERROR_INIT;
     if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, &e) != PAI_OK) {
