@@ -9,6 +9,10 @@
     pt.done()                               # prints the summary, exits 1 on failure
 
 Every process started here is stopped at exit (atexit), whatever happens.
+Servers run the scheduler's invariant checker after every decision
+(PAI_SCHED_CHECK=true unless the test's env says otherwise) and done()
+fails the test when a server's log reports a violation (Server(...,
+expect_violations=True) for the test that injects one).
 Reporting: each check prints `ok - name` or `not ok - name` (+ indented
 detail lines), a check that cannot run `ok - name # SKIP reason` (pt.skip),
 which tests/run.sh counts.
@@ -97,6 +101,11 @@ def done():
             rc = p.stop()
             check(rc == 0, "pai server on port %d stopped cleanly" % p.port,
                   "exit status %s; log tail:\n%s" % (rc, p.log()[-3000:]))
+    for p in _servers:
+        if not p.expect_violations:
+            bad = [l for l in p.log().splitlines() if "scheduler invariant violated" in l]
+            check(not bad, "pai server on port %d: the scheduler's invariant checker found "
+                  "nothing" % p.port, "\n".join(bad[:5]))
     print("# %d passed, %d failed, %d skipped" % (_passed, _failed, _skipped), flush=True)
     _cleanup()
     sys.exit(1 if _failed else 0)
@@ -105,6 +114,7 @@ def done():
 # ---- processes -----------------------------------------------------------------
 
 _procs = []
+_servers = []  # every Server made, stopped or not (done() reads their logs)
 _tmpdirs = []
 
 
@@ -192,8 +202,13 @@ class Proc:
 class Server(Proc):
     """A running `pai server`: .url, .port, .data_dir, .admin_token, .agent_token."""
 
-    def __init__(self, data_dir=None, extra_args=(), admin_password=ADMIN_PASSWORD, env=None):
+    def __init__(self, data_dir=None, extra_args=(), admin_password=ADMIN_PASSWORD, env=None,
+                 expect_violations=False):
         self.data_dir = data_dir or tmpdir("pai-srv-")
+        # the scheduler's invariant checker after every decision (sched_check:
+        # true) unless the test says otherwise; done() fails on any violation
+        self.expect_violations = expect_violations
+        _servers.append(self)
         self.extra_args = list(extra_args)
         self.admin_password = admin_password
         self.port = 0
@@ -201,6 +216,7 @@ class Server(Proc):
         self.admin_token = None
         self.agent_token = None
         e = dict(os.environ)
+        e.setdefault("PAI_SCHED_CHECK", "true")
         e.update(env or {})
         super().__init__(None, os.path.join(self.data_dir, "server.log"), e)
 

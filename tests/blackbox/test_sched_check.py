@@ -24,7 +24,7 @@ def metric(srv, name):
 
 
 def run(label, args, env, expect):
-    srv = pt.start_server(extra_args=args, env=env)
+    srv = pt.start_server(extra_args=args, env=env, expect_violations=expect is not None)
     c = srv.client(srv.admin_token)
     agent = jt.FakeAgent(srv, "n1", gpus=4)
     agent.sync()
@@ -54,6 +54,6 @@ def run(label, args, env, expect):
 
 run("sched_check true", ["--sched-check", "true"], {"PAI_TEST_SCHED_CORRUPT": "1"},
     "after a bind decision of job=admin~one")
-run("sampled", ["--sched-check-interval-s", "1"], {"PAI_TEST_SCHED_CORRUPT": "1"}, "decided: bind admin~one")
+run("sampled", ["--sched-check", "sample", "--sched-check-interval-s", "1"], {"PAI_TEST_SCHED_CORRUPT": "1"}, "decided: bind admin~one")
 run("no hook", ["--sched-check", "true"], {}, None)
 pt.done()
