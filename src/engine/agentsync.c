@@ -111,6 +111,7 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
     set_str(&n->gpu_model, model);
     set_str(&n->log_url, an->log_url);
     set_str(&n->runtime, an->runtime);
+    set_str(&n->gpu_backend, an->gpu_backend);
     if (an->boot_id && n->boot_id && strcmp(an->boot_id, n->boot_id) != 0)
         log_info("node=%s agent restarted (boot %s)", an->name, an->boot_id);
     set_str(&n->boot_id, an->boot_id);

@@ -46,6 +46,7 @@ static void node_free(engine_node_t *n)
     free(n->boot_id);
     free(n->log_url);
     free(n->gpu_model);
+    free(n->gpu_backend);
     free(n->runtime);
     json_decref(n->gpus);
     free(n->refs);

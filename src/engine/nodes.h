@@ -30,6 +30,7 @@ typedef struct {
 
 typedef struct engine_node {
     char *name, *address, *boot_id, *log_url, *gpu_model, *runtime;
+    char *gpu_backend; /* the agent's discovery: nvml, amd, class, sim, ... (NULL: unknown) */
     int cpus, ngpus;
     int64_t memory_mb;
     bool hollow;

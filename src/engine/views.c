@@ -123,7 +123,7 @@ json_t *engine_nodes_json(engine_t *j)
         json_array_append_new(
             items,
             xjson_pack("{s{ss s{ss ss}} s{s[{ss ss}] s{si ss si} s[{ss ss}] s{ss ss si ss}} "
-                       "s{si so sb}}",
+                       "s{si so sb ss}}",
                        "metadata", "name", n->name, "labels", "pai/sku",
                        n->gpu_model ? n->gpu_model : "", "pai/vc", vc, "status", "addresses",
                        "type", "InternalIP", "address", n->address ? n->address : "", "capacity",
@@ -132,7 +132,8 @@ json_t *engine_nodes_json(engine_t *j)
                        "nodeInfo", "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
                        n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "credential",
                        nodecred_state_name(&n->cred), "pai", "usedGpus", used, "badGpus", bad,
-                       "schedulable", n->state == NODE_HEALTHY && n->bad_gpus == 0));
+                       "schedulable", n->state == NODE_HEALTHY && n->bad_gpus == 0, "gpuBackend",
+                       n->gpu_backend ? n->gpu_backend : ""));
     }
     engine_unlock(j);
     free(st);

@@ -52,6 +52,10 @@ skus = {n["metadata"]["name"]: (n["metadata"]["labels"].get("pai/sku"),
         for n in b.get("items", [])} if st == 200 else {}
 pt.check(skus.get("amd1") == ("MI250X", 8) and skus.get("fpga1") == ("U250", 3),
          "each node reports its devices with their SKU", skus)
+backends = {n["metadata"]["name"]: n.get("pai", {}).get("gpuBackend")
+            for n in b.get("items", [])} if st == 200 else {}
+pt.check(backends == {"amd1": "amd-sim", "fpga1": "class"},
+         "the node view says which discovery found them (pai.gpuBackend)", backends)
 
 
 def sku_job(name, sku, command, gpu=1):
