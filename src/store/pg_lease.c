@@ -25,9 +25,12 @@
  *     it when its client goes silent; the takeover's lock_timeout bounds its
  *     own wait, and it is simply tried again.
  *   - One dedicated connection (not the writer's, which can be busy with a
- *     large group commit): statement_timeout, lock_timeout and
- *     tcp_user_timeout are set from the lease so a call returns well within
- *     the time the caller has left; connect_timeout is libpq's minimum (2 s).
+ *     large group commit), bounded like the store's (pg_conn.h): each round
+ *     trip waits at most a third of the lease on the client's side, and
+ *     statement_timeout, lock_timeout, idle_in_transaction_session_timeout
+ *     and tcp_user_timeout bound it on the server's side too, so a round
+ *     returns well within the time the leader has left and a client cut off
+ *     in the middle of one does not hold the lease row.
  *   - Used from one thread (the server's elector, src/server/leader.c); a
  *     mutex keeps it safe anyway.
  */
@@ -39,12 +42,13 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/pg_conn.h"
 #include "store/pg_lease.h"
 
 struct pg_lease {
-    char *url;
-    PGconn *pg;
-    int64_t timeout_ms; /* statement and lock timeout set on pg */
+    pg_link_t link; /* url, and every round trip bounded by a third of the lease */
+    conn_t c;
+    bool opened;
     pthread_mutex_t mu;
 };
 
@@ -72,30 +76,25 @@ static const char *const SQL_READ =
 static const char *const SQL_RELEASE = "UPDATE pai_leader SET expires_at = '-infinity'"
                                        " WHERE id = 1 AND holder = $1 AND term = $2";
 
-static void one_line(char *s)
-{
-    for (char *p = s; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = p[1] ? ' ' : '\0';
-}
-
-static void log_pg(const char *what, PGconn *pg)
-{
-    char m[512];
-    str_copy(m, pg ? PQerrorMessage(pg) : "out of memory", sizeof(m));
-    one_line(m);
-    log_warn("leader: postgres: %s: %s", what, m);
-}
+/* The session's own bounds, on the server's side too: a statement, a lock
+ * wait, a transaction left idle (a client cut off in the middle of an
+ * election holds the lease row) and unacknowledged data (a dead path). */
+static const char *const SQL_SESSION =
+    "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $1, false),"
+    " set_config('idle_in_transaction_session_timeout', $1, false),"
+    " set_config('tcp_user_timeout', $1, false), set_config('application_name', 'pai-leader',"
+    " false)";
 
 /* A statement with text parameters; the result, or NULL (logged) when it
- * did not return `want`. */
+ * did not return `want` in time. */
 static PGresult *exec(pg_lease_t *l, const char *sql, int n, const char *const *vals,
                       ExecStatusType want)
 {
-    PGresult *res = PQexecParams(l->pg, sql, n, NULL, vals, NULL, NULL, 0);
-    if (PQresultStatus(res) == want)
+    PGresult *res = conn_exec_params(&l->c, sql, n, vals);
+    if (res && PQresultStatus(res) == want)
         return res;
-    log_pg(sql, l->pg);
+    char m[512];
+    log_warn("leader: postgres: %.60s: %s", sql, pg_msg(l->c.pg, m, sizeof(m)));
     PQclear(res);
     return NULL;
 }
@@ -107,38 +106,36 @@ static bool cmd(pg_lease_t *l, const char *sql)
     return res != NULL;
 }
 
-/* Connect (again) when needed, with the timeouts set. */
+/* Connect (again) when needed, with the session's bounds set. */
 static bool lease_conn(pg_lease_t *l)
 {
-    if (l->pg && PQstatus(l->pg) == CONNECTION_OK)
-        return true;
-    PQfinish(l->pg);
-    char tcp[24];
-    snprintf(tcp, sizeof(tcp), "%lld", (long long)l->timeout_ms);
-    const char *const kw[] = {"connect_timeout",  "application_name", "client_encoding",
-                              "tcp_user_timeout", "dbname",           NULL};
-    const char *const val[] = {"2", "pai-leader", "UTF8", tcp, l->url, NULL};
-    l->pg = PQconnectdbParams(kw, val, 1);
-    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
-        log_pg("connect", l->pg);
-        PQfinish(l->pg);
-        l->pg = NULL;
+    if (!l->opened) {
+        char err[600];
+        if (conn_open(&l->c, &l->link, err, sizeof(err)) != PAI_OK) {
+            log_warn("leader: %s", err);
+            conn_close(&l->c);
+            return false;
+        }
+        l->opened = true;
+    } else if (!conn_reconnect(&l->c)) {
         return false;
     }
-    const char *v[1] = {tcp};
-    PGresult *res = exec(l,
-                         "SELECT set_config('statement_timeout', $1, false),"
-                         " set_config('lock_timeout', $1, false)",
-                         1, v, PGRES_TUPLES_OK);
+    if (l->c.ready)
+        return true;
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lld", (long long)atomic_load(&l->link.timeout_ms));
+    const char *v[1] = {ms};
+    PGresult *res = exec(l, SQL_SESSION, 1, v, PGRES_TUPLES_OK);
     PQclear(res);
-    return res != NULL;
+    l->c.ready = res != NULL;
+    return l->c.ready;
 }
 
 pg_lease_t *pg_lease_new(const char *url, int64_t timeout_ms)
 {
     pg_lease_t *l = xcalloc(1, sizeof(*l));
-    l->url = xstrdup(url);
-    l->timeout_ms = timeout_ms < 100 ? 100 : timeout_ms;
+    l->link.url = xstrdup(url);
+    atomic_store(&l->link.timeout_ms, timeout_ms < 100 ? 100 : timeout_ms);
     pthread_mutex_init(&l->mu, NULL);
     return l;
 }
@@ -147,9 +144,10 @@ void pg_lease_free(pg_lease_t *l)
 {
     if (!l)
         return;
-    PQfinish(l->pg);
+    if (l->opened)
+        conn_close(&l->c);
     pthread_mutex_destroy(&l->mu);
-    free(l->url);
+    free((char *)l->link.url);
     free(l);
 }
 
@@ -199,7 +197,7 @@ static pai_err_t take(pg_lease_t *l, const char *holder, const char *url, int64_
     if (ok && read_row(l, out) != PAI_OK)
         ok = false;
     if (!ok || !cmd(l, "COMMIT")) {
-        if (PQstatus(l->pg) == CONNECTION_OK)
+        if (conn_ok(&l->c))
             (void)cmd(l, "ROLLBACK");
         out->held = false;
         return PAI_E_UNAVAILABLE;
