@@ -363,6 +363,41 @@ await step('stop another job from the jobs table', async () => {
   await waitState(['STOPPED']);
 });
 
+await step('the job page shows a copyable ssh command (ssh runtime plugin)', async () => {
+  const sshJob = `sshx_${Math.random().toString(36).slice(2, 7)}`; // not in the RUN keyword filter below
+  await go('#/submit');
+  await page.locator('#job-form fieldset.role').first().waitFor();
+  await setYaml(`protocolVersion: 2
+name: ${sshJob}
+type: job
+prerequisites:
+  - {type: dockerimage, name: img, uri: "ubuntu:22.04"}
+defaults:
+  virtualCluster: default
+taskRoles:
+  main:
+    instances: 1
+    dockerImage: img
+    resourcePerInstance: {cpu: 1, memoryMB: 256, gpu: 1}
+    commands:
+      - sleep 600
+extras:
+  com.microsoft.pai.runtimeplugin:
+    - plugin: ssh
+      parameters: {jobssh: true}
+`);
+  await page.click('#job-form button[type=submit]');
+  await page.locator('main h1').filter({ hasText: sshJob }).waitFor();
+  await waitState(['RUNNING']);
+  await expectText('section.ssh code.cmd', new RegExp(`pai ssh ${ADMIN}~${sshJob} main 0`), 30000);
+  await expectText('section.ssh code.cmd', new RegExp(`ssh -p \\d+ ${ADMIN}@`));
+  await shot('11b-job-ssh');
+  await page.click('button:text-is("Stop")');
+  await page.click('dialog button[value=ok]');
+  await waitState(['STOPPED']);
+  if (await page.locator('section.ssh').isVisible()) throw new Error('the ssh card stays after the job stopped');
+});
+
 await step('jobs table filters, sorts and pages', async () => {
   await go(`#/jobs?keyword=${RUN}`);
   await page.locator('table.jobs tbody tr').first().waitFor();

@@ -135,6 +135,7 @@ export const api = {
   jobs: (query) => request('GET', '/api/v2/jobs', { query: { withTotalCount: 'true', ...query } }),
   job: (user, name) => request('GET', jobPath(user, name)),
   jobConfig: (user, name) => request('GET', `${jobPath(user, name)}/config`),
+  jobSsh: (user, name) => request('GET', `${jobPath(user, name)}/ssh`), // docs/ssh.md
   jobEvents: (user, name) => request('GET', `${jobPath(user, name)}/events`),
   jobAttempts: (user, name) => request('GET', `${jobPath(user, name)}/job-attempts`),
   jobAttempt: (user, name, attempt) => request('GET', `${jobPath(user, name)}/attempts/${enc(attempt)}`),

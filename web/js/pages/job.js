@@ -55,6 +55,7 @@ export async function render(main, { params }) {
   const attemptsBox = h('div', {});
   const eventsBox = h('div', {});
   const chartBox = h('div', {});
+  const sshBox = h('section', { class: 'card ssh', 'aria-labelledby': 'j-ssh', hidden: true });
   const logTitle = h('h2', { id: 'j-logs' }, 'Logs');
   const logPre = h('pre', { class: 'log', tabindex: '0', 'aria-label': 'Log output' }, 'Choose a task’s stdout or stderr above.');
   const follow = h('input', { type: 'checkbox', id: 'log-follow' });
@@ -69,6 +70,7 @@ export async function render(main, { params }) {
   const origin = h('p', { class: 'muted', id: 'j-template' });
   main.append(head, origin, body,
     h('section', { class: 'card', 'aria-labelledby': 'j-tasks' }, h('h2', { id: 'j-tasks' }, 'Tasks'), tasksBox),
+    sshBox,
     logBox,
     h('section', { class: 'card', 'aria-labelledby': 'j-attempts' }, h('h2', { id: 'j-attempts' }, 'Attempts'), attemptsBox),
     h('section', { class: 'card', 'aria-labelledby': 'j-events' }, h('h2', { id: 'j-events' }, 'Events'), eventsBox),
@@ -76,9 +78,15 @@ export async function render(main, { params }) {
 
   const act = (label, cls, fn) => h('button', { type: 'button', class: cls, onclick: fn }, label);
 
-  // A job submitted from a template records it (extras.template in its config).
+  // A job submitted from a template records it (extras.template in its config);
+  // one that asks for the ssh runtime plugin gets the SSH card.
+  let hasSsh = false;
   api.jobConfig(user, name).then((text) => {
-    const tpl = typeof text === 'string' && window.jsyaml ? window.jsyaml.load(text)?.extras?.template : null;
+    const extras = typeof text === 'string' && window.jsyaml ? window.jsyaml.load(text)?.extras : null;
+    const plugins = extras?.['com.microsoft.pai.runtimeplugin'];
+    hasSsh = Array.isArray(plugins) && plugins.some((p) => p?.plugin === 'ssh');
+    if (hasSsh && detail && !stopped) drawSsh(detail.jobStatus || {});
+    const tpl = extras?.template;
     if (tpl?.id && !stopped) {
       clear(origin, 'Submitted from the template ',
         h('a', { href: `#/template/${tpl.id.split('~').map(encodeURIComponent).join('~')}` }, tpl.id), '.');
@@ -154,6 +162,32 @@ export async function render(main, { params }) {
         h('td', {}, t.retries ?? 0), h('td', { class: 'nowrap' }, logButtons(role, t)))))))));
   }
 
+  // The ssh runtime plugin (docs/ssh.md): a copyable command per running
+  // task, for the owner and admins; hidden for jobs without the plugin.
+  async function drawSsh(js) {
+    const mine = session.admin || session.user === user;
+    if (!hasSsh || !mine || js.state !== 'RUNNING') { sshBox.hidden = true; return; }
+    let info;
+    try { info = await api.jobSsh(user, name); } catch (e) { sshBox.hidden = true; return; }
+    if (stopped) return;
+    const copy = (text) => h('button', { type: 'button', class: 'small', 'aria-label': `Copy ${text}`,
+      onclick: () => navigator.clipboard?.writeText(text).then(() => toast('Copied.'), () => toast('Select and copy the command.', 'error')) }, 'Copy');
+    const rows = (info.containers || []).map((c) => {
+      const cli = `pai ssh ${key} ${c.taskRoleName} ${c.taskIndex}`;
+      const raw = `ssh -p ${c.sshPort} ${c.sshUser}@${c.sshIp}`;
+      return h('tr', { dataset: { role: c.taskRoleName, index: c.taskIndex } },
+        h('td', {}, `${c.taskRoleName}[${c.taskIndex}]`),
+        h('td', {}, h('code', { class: 'cmd' }, cli), ' ', copy(cli)),
+        h('td', {}, h('code', { class: 'cmd' }, raw), ' ', copy(raw)));
+    });
+    clear(sshBox, h('h2', { id: 'j-ssh' }, 'SSH'),
+      rows.length === 0 ? h('p', { class: 'muted' }, 'No task is running yet.') : h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
+        h('thead', {}, h('tr', {}, ['Task', 'With the pai CLI (uses the job’s key)', 'With ssh (your profile’s key)'].map((c) => h('th', {}, c)))),
+        h('tbody', {}, rows))),
+      h('p', { class: 'muted' }, 'pai ssh checks the task’s host key; with plain ssh, add the job’s known_hosts lines (GET …/ssh) first.'));
+    sshBox.hidden = false;
+  }
+
   async function drawAttempts() {
     try {
       const list = await api.jobAttempts(user, name);
@@ -219,6 +253,7 @@ export async function render(main, { params }) {
       drawHead(js, d.tags);
       drawSummary(d);
       drawTasks(d);
+      drawSsh(js);
       drawAttempts();
       drawEvents();
       main.dataset.state = js.state || '';
