@@ -52,7 +52,7 @@ static const opt_t options[] = {
      .kind = OPT_STR,
      .offset = O(server),
      .help = "URL of pai server (required); several servers on one PostgreSQL: their URLs "
-             "separated by commas, the one that leads is used"},
+             "separated by commas (or --server again), the one that leads is used"},
     {.name = "token",
      .kind = OPT_STR,
      .offset = O(token),
@@ -183,12 +183,28 @@ static const char *take_secret(char *arg)
     return copy;
 }
 
+/* --server may be given more than once: the URLs join one list
+ * (common/srvlist.h), as if separated by commas. */
+static const char *add_server(const char *list, const char *arg)
+{
+    static char *joined;
+    if (!list)
+        return arg;
+    char *more = str_printf("%s,%s", list, arg);
+    free(joined);
+    joined = more;
+    return joined;
+}
+
 static int set_option(agent_cfg_t *cfg, const opt_t *o, char *arg)
 {
     void *p = (char *)cfg + o->offset;
     switch (o->kind) {
     case OPT_STR:
-        *(const char **)p = o->offset == O(token) ? take_secret(arg) : arg;
+        if (o->offset == O(server))
+            *(const char **)p = add_server(cfg->server, arg);
+        else
+            *(const char **)p = o->offset == O(token) ? take_secret(arg) : arg;
         return 0;
     case OPT_FLAG:
         *(bool *)p = true;

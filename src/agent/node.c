@@ -500,7 +500,8 @@ static bool failover(agent_node_t *n, CURLcode code, long status)
         const char *was = srvlist_current(&n->servers);
         char *from = xstrdup(was);
         srvlist_next(&n->servers, leader);
-        if (strcmp(from, srvlist_current(&n->servers)) != 0)
+        if (strcmp(from, srvlist_current(&n->servers)) != 0 &&
+            (n->failures <= 3 || n->failures % 20 == 0)) /* as the sync failures' lines */
             log_info("node=%s server %s %s: trying %s", n->name, from,
                      code != CURLE_OK ? "unreachable" : "does not lead",
                      srvlist_current(&n->servers));

@@ -141,9 +141,12 @@ RUNS = os.path.join(W, "runs.log")
 agents = []
 for n in range(3):
     d = pt.tmpdir("pai-ha-agent%d-" % n)
-    p = pt.Proc([pt.PAI_BIN, "agent", "--server", ",".join(URLS), "--name", "ha%d" % n,
-                 "--token", TOKEN, "--work-dir", d, "--gpus", "4", "--cpus", "16",
-                 "--memory-mb", "32768"], os.path.join(d, "agent.log"))
+    # the list in one --server, or --server once per URL (the last agent)
+    srv = ["--server", ",".join(URLS)] if n < 2 else sum((["--server", u] for u in URLS), [])
+    p = pt.Proc([pt.PAI_BIN, "agent"] + srv + ["--name", "ha%d" % n, "--token", TOKEN,
+                                               "--work-dir", d, "--gpus", "4", "--cpus", "16",
+                                               "--memory-mb", "32768"],
+                os.path.join(d, "agent.log"))
     p.spawn()
     agents.append(p)
 
