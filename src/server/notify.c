@@ -216,18 +216,16 @@ static notify_result_t deliver(notify_t *nt, const notify_item_t *it, bool *no_a
 
 size_t notify_run_due(notify_t *nt)
 {
-    size_t tried = 0;
-    int64_t next;
+    size_t tried = 0, nr = 0;
     pthread_mutex_lock(&nt->mu);
     int64_t now = now_ms(nt);
-    notify_item_t *it;
-    /* each item once: one marked busy is not picked again in this round */
+    /* the items due now, in arrival order, each tried once in this round */
     notify_item_t **round = xcalloc(nt->n + 1, sizeof(*round));
-    size_t nr = 0;
-    while ((it = pick(nt, now, &next))) {
-        it->busy = true;
-        round[nr++] = it;
-    }
+    for (size_t i = 0; i < nt->n; i++)
+        if (!nt->q[i]->busy && nt->q[i]->due_ms <= now) {
+            nt->q[i]->busy = true;
+            round[nr++] = nt->q[i];
+        }
     for (size_t i = 0; i < nr; i++) {
         pthread_mutex_unlock(&nt->mu);
         bool no_addr = false;
