@@ -119,6 +119,8 @@ json_t *codec_job_encode(const lc_job_t *job)
         "totalGpus", (int)job->total_gpus, "tags", tags, "roles", roles, "attempts", atts,
         "waitingReason", jstr_or_null(job->waiting_reason), "retryAtMs",
         (json_int_t)job->retry_at_ms);
+    /* The number of its next event (events.c): the stored ones are below. */
+    json_object_set_new(rec, "evNext", json_integer(job->ev_next));
     /* Only when set: records of jobs without lazy preemption stay as they were. */
     if (job->lazy)
         json_object_set_new(rec, "lazy", json_true());
@@ -306,6 +308,9 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->total_gpus = (uint32_t)jint(rec, "totalGpus");
     job->waiting_reason = jdup(rec, "waitingReason");
     job->retry_at_ms = jlong(rec, "retryAtMs");
+    const json_t *ev_next = json_object_get(rec, "evNext");
+    job->ev_next = job->ev_clean = job->ev_base = (uint32_t)json_integer_value(ev_next);
+    job->ev_unknown = !json_is_integer(ev_next);
     const json_t *nt = json_object_get(rec, "notify");
     if (json_is_object(nt)) {
         const char *url = json_string_value(json_object_get(nt, "url"));

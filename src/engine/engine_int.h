@@ -209,9 +209,12 @@ void engine_events_unflushed(lc_job_t *job, uint32_t was_clean);
 /* Without mu: read back the stored events of an active job no other thread
  * can reach yet (restore). */
 void engine_events_restore(engine_t *j, lc_job_t *job);
-/* Without mu: the stored events of job `name` in number order (a compacted
- * job's); new reference, NULL when the store failed. */
-json_t *engine_events_stored(engine_t *j, const char *name);
+/* Without mu: the events of job `name` in number order, the last
+ * events_per_job: those stored with numbers below `below` (UINT32_MAX: all,
+ * a compacted job), then mem (taken; NULL: none, else the events held in
+ * memory, numbered from `below`).  New reference; NULL when the store
+ * failed. */
+json_t *engine_events_read(engine_t *j, const char *name, json_t *mem, uint32_t below);
 /* Is event e within the retention (shown)?  Any thread. */
 bool engine_event_shown(const engine_t *j, const json_t *e);
 /* Without mu, flush_mu held: delete the stored events of job `name`. */

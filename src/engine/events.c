@@ -23,9 +23,13 @@
  *     older are not shown, and the timer thread deletes their records every
  *     PRUNE_EVERY_MS, in batches, without mu (store I/O only; never under
  *     the engine lock, so pruning never stops the API or the scheduler).
- *   - A finished (compacted) job's events live only in the store: a query
- *     reads them without mu.  A running or waiting job's events are read
- *     back at restore (one prefix scan per active job, before the threads).
+ *   - A finished (compacted) job's events live only in the store, and so do
+ *     an active job's from before a restart: its record keeps the number of
+ *     its next event ("evNext", codec.c), restore sets ev_base to it and
+ *     reads no event (a restart or a takeover costs nothing per job), and
+ *     a query reads those below ev_base without mu and appends the ones in
+ *     memory.  A record without evNext (written before it existed) has its
+ *     events read at restore instead.
  *   - Deleting a job deletes its events (flush_mu held, without mu).
  */
 #include <stdio.h>
@@ -150,6 +154,7 @@ typedef struct {
     json_t *events;   /* in number order */
     int64_t last_num; /* the highest number seen, -1: none */
     size_t keep;      /* the last `keep` events */
+    int64_t below;    /* only numbers below this */
 } loaded_t;
 
 static int load_cb(void *ud, const char *key, int64_t seq, const char *text)
@@ -164,6 +169,10 @@ static int load_cb(void *ud, const char *key, int64_t seq, const char *text)
         json_decref(e);
         return 0;
     }
+    if (num >= l->below) {
+        json_decref(e);
+        return 1; /* key order is number order: the rest are above too */
+    }
     l->last_num = num;
     json_array_append_new(l->events, e);
     while (json_array_size(l->events) > l->keep)
@@ -171,14 +180,16 @@ static int load_cb(void *ud, const char *key, int64_t seq, const char *text)
     return 0;
 }
 
-/* The stored events of job `name` (new reference; NULL when the store
- * failed), the last `keep`; *next gets the number after the last. */
-static json_t *read_events(engine_t *j, const char *name, size_t keep, uint32_t *next)
+/* The stored events of job `name` numbered below `below` (new reference;
+ * NULL when the store failed), the last `keep`; *next gets the number after
+ * the last. */
+static json_t *read_events(engine_t *j, const char *name, size_t keep, int64_t below,
+                           uint32_t *next)
 {
     engine_assert_unlocked(j);
     char prefix[PAI_MAX_NAME * 2 + 4];
     snprintf(prefix, sizeof prefix, "%s/", name);
-    loaded_t l = {json_array(), -1, keep};
+    loaded_t l = {json_array(), -1, keep, below};
     pai_err_t rc = store_scan_prefix(j->st, "event", prefix, load_cb, &l);
     if (rc != PAI_OK) {
         log_error("job=%s its events cannot be read: %s", name, pai_err_msg(rc));
@@ -191,8 +202,13 @@ static json_t *read_events(engine_t *j, const char *name, size_t keep, uint32_t 
 
 void engine_events_restore(engine_t *j, lc_job_t *job)
 {
+    /* A record that says its next number leaves its events in the store
+     * until asked for (engine_events_read): restore reads nothing, however
+     * many jobs are active. */
+    if (!job->ev_unknown)
+        return;
     uint32_t next = 0;
-    json_t *ev = read_events(j, job->name, (size_t)engine_events_per_job(j), &next);
+    json_t *ev = read_events(j, job->name, (size_t)engine_events_per_job(j), INT64_MAX, &next);
     if (!ev)
         return;
     if (json_array_size(ev) == 0) {
@@ -201,12 +217,23 @@ void engine_events_restore(engine_t *j, lc_job_t *job)
     }
     job->events = ev;
     job->ev_next = job->ev_clean = next;
+    job->ev_base = 0;
 }
 
-json_t *engine_events_stored(engine_t *j, const char *name)
+json_t *engine_events_read(engine_t *j, const char *name, json_t *mem, uint32_t below)
 {
     uint32_t next;
-    return read_events(j, name, (size_t)engine_events_per_job(j), &next);
+    size_t keep = (size_t)engine_events_per_job(j);
+    json_t *ev = read_events(j, name, keep, below, &next);
+    if (!ev) {
+        json_decref(mem);
+        return NULL;
+    }
+    json_array_extend(ev, mem);
+    json_decref(mem);
+    while (json_array_size(ev) > keep)
+        json_array_remove(ev, 0);
+    return ev;
 }
 
 bool engine_event_shown(const engine_t *j, const json_t *e)

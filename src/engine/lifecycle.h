@@ -167,8 +167,10 @@ typedef struct lc_job {
     int32_t job_retry_count, task_retry_count;
     int exit_code;
     uint32_t total_tasks, total_gpus;
-    uint32_t version;           /* bumped on every change */
-    uint32_t ev_next, ev_clean; /* engine (events.c): next event number, first not durable */
+    uint32_t version; /* bumped on every change */
+    /* engine (events.c): the next event number, the first not durable, the
+     * first held in memory (those before are in the store only) */
+    uint32_t ev_next, ev_clean, ev_base;
     int ntags, nroles, natts, nspans;
     uint16_t user_len;
     uint8_t state;
@@ -180,11 +182,12 @@ typedef struct lc_job {
     bool oppo; /* the running attempt lost its VC guarantee (a lazy preemption
                 * downgraded it); kept across a restart */
     /* Owned by the engine (persist.c, dispatch.c), not by the lifecycle. */
-    bool dirty;     /* to persist */
-    bool pending;   /* reserved by a submission not yet committed */
-    bool compacted; /* attempts live only in the store */
-    bool queued;    /* in the scheduler's queue or bound there */
-    bool refused;   /* REFUSEd by the scheduler */
+    bool dirty;      /* to persist */
+    bool pending;    /* reserved by a submission not yet committed */
+    bool compacted;  /* attempts live only in the store */
+    bool ev_unknown; /* its record predates evNext: read its events at restore */
+    bool queued;     /* in the scheduler's queue or bound there */
+    bool refused;    /* REFUSEd by the scheduler */
 } lc_job_t;
 
 /* What the caller must do after an event. */

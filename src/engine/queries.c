@@ -445,47 +445,53 @@ static void add_events(engine_t *j, json_t *data, const json_t *ev, const char *
     }
 }
 
-/* The events of job (mu held), newest first, as the answer's data. */
-static json_t *job_events(engine_t *j, lc_job_t *job, const char *type)
+/* A waiting job's live FailedScheduling event (mu held; new reference), or
+ * NULL: its reason is not stored per job (memory with many waiting jobs). */
+static json_t *waiting_event(engine_t *j, lc_job_t *job, const char *type)
 {
     engine_assert_locked(j);
-    json_t *data = json_array();
-    if (job->state == JOB_WAITING && (!type || strcmp(type, "Warning") == 0)) {
-        /* The live reason, not stored per job (memory with many waiting jobs). */
-        engine_refresh_reason(j, job);
-        json_t *w =
-            xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
-                       "type", "Warning", "reason", "FailedScheduling", "message",
-                       job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
-                       (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
-                       "count", 1, "sourceComponent", "pai-scheduler");
-        json_array_append_new(data, event_out(w));
-        json_decref(w);
-    }
-    add_events(j, data, job->events, type);
-    return data;
+    if (job->state != JOB_WAITING || (type && strcmp(type, "Warning") != 0))
+        return NULL;
+    engine_refresh_reason(j, job);
+    json_t *w =
+        xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name, "frameworkName", job->name,
+                   "type", "Warning", "reason", "FailedScheduling", "message",
+                   job->waiting_reason ? job->waiting_reason : "", "firstTimestamp",
+                   (json_int_t)job->submit_ms, "lastTimestamp", (json_int_t)engine_now_ms(j),
+                   "count", 1, "sourceComponent", "pai-scheduler");
+    json_t *o = event_out(w);
+    json_decref(w);
+    return o;
 }
 
+/* Events live in memory from a job's ev_base on (those before a restart,
+ * and a finished job's, are in the store only): copied under mu, the rest
+ * read without it. */
 pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t **out,
                         pai_error_t *e)
 {
     engine_lock(j);
     lc_job_t *job = engine_map_get(j, name);
-    bool found = job && !job->pending, stored = found && job->compacted;
-    json_t *data = found && !stored ? job_events(j, job, type) : NULL;
+    bool found = job && !job->pending;
+    json_t *live = NULL, *ev = NULL;
+    uint32_t below = 0;
+    if (found) {
+        live = job->compacted ? NULL : waiting_event(j, job, type);
+        ev = job->events && !job->compacted ? json_deep_copy(job->events) : NULL;
+        below = job->compacted ? UINT32_MAX : job->ev_base;
+    }
     engine_unlock(j);
     if (!found)
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    if (stored) {
-        /* a finished job's events are in the store only: read without mu */
-        json_t *ev = engine_events_stored(j, name);
-        if (!ev)
-            return pai_error_set(e, PAI_E_UNAVAILABLE, "the events of job %s cannot be read now",
-                                 name);
-        data = json_array();
-        add_events(j, data, ev, type);
-        json_decref(ev);
+    if (below > 0 && !(ev = engine_events_read(j, name, ev, below))) {
+        json_decref(live);
+        return pai_error_set(e, PAI_E_UNAVAILABLE, "the events of job %s cannot be read now", name);
     }
+    json_t *data = json_array();
+    if (live)
+        json_array_append_new(data, live);
+    add_events(j, data, ev, type);
+    json_decref(ev);
     *out = xjson_pack("{sI so}", "totalCount", (json_int_t)json_array_size(data), "data", data);
     return PAI_OK;
 }

@@ -151,6 +151,55 @@ TEST(events_past_the_retention_are_pruned_from_the_store_and_not_shown)
     rig_close(&r);
 }
 
+/* The job of the engine by name (the test's thread holds nothing). */
+static lc_job_t *job_of(rig_t *r, const char *name)
+{
+    engine_lock(r->e);
+    lc_job_t *job = engine_map_get(r->e, name);
+    engine_unlock(r->e);
+    return job;
+}
+
+TEST(restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    char *run = submit_running(&r, &a, "run", 0);
+    tick(&r);
+    CHECK(rig_restart(&r));
+    lc_job_t *job = job_of(&r, "alice~run");
+    CHECK(job && job->events == NULL && job->ev_base == 1 && job->ev_next == 1);
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "Scheduled"); /* read from the store */
+    CHECK(engine_set_execution(r.e, "alice~run", true, NULL) == PAI_OK);
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "StopRequested,Scheduled"); /* memory + store */
+    tick(&r);
+    CHECK_INT_EQ(stored(&r, "alice~run"), 2);
+
+    /* a record written before evNext existed: its events are read at restore */
+    char *text = NULL;
+    CHECK(store_get(r.st, "job", "alice~run", &text) == PAI_OK);
+    json_t *rec = json_loads(text ? text : "{}", 0, NULL);
+    free(text);
+    json_object_del(rec, "evNext");
+    text = json_dumps(rec, JSON_COMPACT);
+    CHECK(store_put(r.st, "job", "alice~run", json_integer_value(json_object_get(rec, "seq")),
+                    text) == PAI_OK);
+    free(text);
+    json_decref(rec);
+    CHECK(rig_restart(&r));
+    job = job_of(&r, "alice~run");
+    CHECK(job && json_array_size(job->events) == 2 && job->ev_base == 0 && job->ev_next == 2);
+    CHECK_STR_EQ(reasons(&r, "alice~run"), "StopRequested,Scheduled");
+    free(run);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 RUN_TESTS(events_of_running_and_finished_jobs_survive_a_restart,
           a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store,
-          events_past_the_retention_are_pruned_from_the_store_and_not_shown)
+          events_past_the_retention_are_pruned_from_the_store_and_not_shown,
+          restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
