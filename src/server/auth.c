@@ -314,29 +314,6 @@ bool auth_user_is_admin(server_ctx_t *ctx, const char *username)
     return ok;
 }
 
-bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group)
-{
-    auth_t *a = ctx->auth;
-    if (!a || !username || !group)
-        return false;
-    pthread_rwlock_rdlock(&a->lock);
-    const json_t *u = json_object_get(a->users, username);
-    bool ok = u && auth_json_has_str(json_object_get(u, "grouplist"), group);
-    pthread_rwlock_unlock(&a->lock);
-    return ok;
-}
-
-bool auth_group_exists(server_ctx_t *ctx, const char *group)
-{
-    auth_t *a = ctx->auth;
-    if (!a || !group)
-        return false;
-    pthread_rwlock_rdlock(&a->lock);
-    bool ok = json_object_get(a->groups, group) != NULL;
-    pthread_rwlock_unlock(&a->lock);
-    return ok;
-}
-
 json_t *auth_user_vcs(server_ctx_t *ctx, const char *username)
 {
     auth_t *a = ctx->auth;

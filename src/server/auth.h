@@ -50,6 +50,8 @@ int64_t auth_user_since(server_ctx_t *ctx, const char *username);
  * an unknown user or group. */
 bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group);
 bool auth_group_exists(server_ctx_t *ctx, const char *group);
+/* A copy of the user's grouplist (caller decrefs; [] for an unknown user). */
+json_t *auth_user_groups(server_ctx_t *ctx, const char *username);
 /* The user's e-mail address (malloc'ed; NULL when none or unknown). */
 char *auth_user_email(server_ctx_t *ctx, const char *username);
 /* The user's notification settings (a copy; NULL when none). */

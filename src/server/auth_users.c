@@ -1,7 +1,8 @@
 /*
  * auth_users.c - the auth module's user handlers: list, create, update
  * (PUT /users and /users/me), get, delete, and group membership (OpenPAI
- * REST API v2).  The routes are in mod_auth.c, the model in auth.c.
+ * REST API v2), and the membership queries other modules ask (auth.h).
+ * The routes are in mod_auth.c, the model in auth.c.
  *
  * Every mutation holds the model's wlock from validation to commit.
  */
@@ -533,4 +534,41 @@ out:
     json_decref(u);
     json_decref(body);
     return rc;
+}
+
+/* ---- group membership, for other modules (auth.h) ---------------------- */
+
+bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username || !group)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *u = json_object_get(a->users, username);
+    bool ok = u && auth_json_has_str(json_object_get(u, "grouplist"), group);
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
+}
+
+json_t *auth_user_groups(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return json_array();
+    pthread_rwlock_rdlock(&a->lock);
+    const json_t *gl = json_object_get(json_object_get(a->users, username), "grouplist");
+    json_t *out = json_is_array(gl) ? json_deep_copy(gl) : json_array();
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
+bool auth_group_exists(server_ctx_t *ctx, const char *group)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !group)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    bool ok = json_object_get(a->groups, group) != NULL;
+    pthread_rwlock_unlock(&a->lock);
+    return ok;
 }

@@ -35,35 +35,70 @@
 
 /* ---------------------------------------------------------------- rules */
 
-static bool is_owner(server_ctx_t *ctx, const http_req_t *req, const json_t *m)
+/* Who asks, read from auth once per request, so that the rules below are
+ * plain reads of a template (and may run under the registry's lock). */
+typedef struct {
+    const char *user; /* NULL: anonymous (never reaches a handler) */
+    bool admin;
+    int64_t since;  /* when the user was created (auth_user_since) */
+    json_t *groups; /* the user's grouplist (owned) */
+} viewer_t;
+
+static void viewer_init(server_ctx_t *ctx, const http_req_t *req, viewer_t *v)
 {
-    const char *owner = json_string_value(json_object_get(m, "owner"));
-    if (!req->who.username || !owner || strcmp(owner, req->who.username) != 0)
-        return false;
-    return json_integer_value(json_object_get(m, "createdTime")) >=
-           auth_user_since(ctx, req->who.username);
+    v->user = req->who.username;
+    v->admin = req->who.admin;
+    v->since = auth_user_since(ctx, v->user);
+    v->groups = auth_user_groups(ctx, v->user);
 }
 
-static bool can_read(server_ctx_t *ctx, const http_req_t *req, const json_t *m)
+static void viewer_free(viewer_t *v)
+{
+    json_decref(v->groups);
+    v->groups = NULL;
+}
+
+/* The owner is the user of that name who existed when it was published. */
+static bool is_owner(const viewer_t *v, const json_t *m)
+{
+    const char *owner = json_string_value(json_object_get(m, "owner"));
+    return v->user && owner && strcmp(owner, v->user) == 0 &&
+           json_integer_value(json_object_get(m, "createdTime")) >= v->since;
+}
+
+static bool can_read(const viewer_t *v, const json_t *m)
 {
     const char *vis = json_string_value(json_object_get(m, "visibility"));
-    if (req->who.admin || (vis && strcmp(vis, "public") == 0) || is_owner(ctx, req, m))
+    if (v->admin || (vis && strcmp(vis, "public") == 0) || is_owner(v, m))
         return true;
     if (!vis || strcmp(vis, "groups") != 0)
         return false;
-    size_t i;
-    json_t *g;
+    size_t i, k;
+    json_t *g, *mine;
     json_array_foreach(json_object_get(m, "groups"), i, g)
     {
-        if (auth_user_in_group(ctx, req->who.username, json_string_value(g)))
-            return true;
+        json_array_foreach(v->groups, k, mine)
+        {
+            if (json_equal(g, mine))
+                return true;
+        }
     }
     return false;
 }
 
-static bool can_change(server_ctx_t *ctx, const http_req_t *req, const json_t *m)
+static bool can_change(const viewer_t *v, const json_t *m)
 {
-    return req->who.admin || is_owner(ctx, req, m);
+    return v->admin || is_owner(v, m);
+}
+
+/* The same for the caller of req (one template: auth asked each time). */
+static bool req_can(server_ctx_t *ctx, const http_req_t *req, const json_t *m, bool change)
+{
+    viewer_t v;
+    viewer_init(ctx, req, &v);
+    bool ok = change ? can_change(&v, m) : can_read(&v, m);
+    viewer_free(&v);
+    return ok;
 }
 
 /* The {template} path parameter: "<owner>~<name>". */
@@ -77,7 +112,7 @@ static pai_err_t visible(server_ctx_t *ctx, const http_req_t *req, json_t **m, p
 {
     const char *id = tpl_param(req);
     *m = tpls_get(ctx->templates, id);
-    if (*m && can_read(ctx, req, *m))
+    if (*m && req_can(ctx, req, *m, false))
         return PAI_OK;
     json_decref(*m);
     *m = NULL;
@@ -87,9 +122,9 @@ static pai_err_t visible(server_ctx_t *ctx, const http_req_t *req, json_t **m, p
 static pai_err_t may_change(server_ctx_t *ctx, const http_req_t *req, const json_t *m,
                             const char *what, pai_error_t *e)
 {
-    if (!can_read(ctx, req, m))
+    if (!req_can(ctx, req, m, false))
         return pai_error_set(e, PAI_E_NO_TEMPLATE, PAI_MSG_NO_TEMPLATE, tpl_param(req));
-    if (!can_change(ctx, req, m))
+    if (!req_can(ctx, req, m, true))
         return pai_error_set(e, PAI_E_FORBIDDEN, "User %s is not allowed to %s template %s.",
                              req->who.username, what, tpl_param(req));
     return PAI_OK;
@@ -354,7 +389,7 @@ static pai_err_t h_get(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
         rc = tpls_protocol(ctx->templates, tpl_param(req), &yaml, e);
     if (rc == PAI_OK) {
         json_object_set_new(m, "protocol", json_string(yaml));
-        json_object_set_new(m, "canEdit", json_boolean(can_change(ctx, req, m)));
+        json_object_set_new(m, "canEdit", json_boolean(req_can(ctx, req, m, true)));
         http_reply_json(resp, 200, m);
         m = NULL;
     }
@@ -409,6 +444,8 @@ typedef struct {
     const char *tags[TPL_MAX_TAGS];
     size_t ntags;
     bool featured;
+    const viewer_t *viewer; /* who asks: only what they may see is kept */
+    json_t *counts;         /* tag -> how many kept templates have it */
 } filter_t;
 
 static bool has_tag(const json_t *m, const char *tag)
@@ -423,7 +460,20 @@ static bool has_tag(const json_t *m, const char *tag)
     return false;
 }
 
-/* Called under the registry's lock: plain reads only. */
+static void count_tags(json_t *counts, const json_t *m)
+{
+    size_t k;
+    json_t *t;
+    json_array_foreach(json_object_get(m, "tags"), k, t)
+    {
+        const char *tag = json_string_value(t);
+        json_object_set_new(counts, tag,
+                            json_integer(json_integer_value(json_object_get(counts, tag)) + 1));
+    }
+}
+
+/* Called under the registry's lock: plain reads (and the request's own
+ * counts) only. */
 static bool keep(void *ud, const json_t *m)
 {
     const filter_t *f = ud;
@@ -434,44 +484,35 @@ static bool keep(void *ud, const json_t *m)
     for (size_t i = 0; i < f->ntags; i++)
         if (!has_tag(m, f->tags[i]))
             return false;
-    return tpl_matches(m, f->keyword);
+    if (!can_read(f->viewer, m) || !tpl_matches(m, f->keyword))
+        return false;
+    count_tags(f->counts, m);
+    return true;
 }
 
 typedef enum { SORT_USES, SORT_RECENT, SORT_TITLE } sort_t;
 
-static int by_field(const json_t *a, const json_t *b, const char *field)
+static const char *title_of(const json_t *m)
 {
-    json_int_t x = json_integer_value(json_object_get(a, field));
-    json_int_t y = json_integer_value(json_object_get(b, field));
-    return x < y ? 1 : x > y ? -1 : 0; /* larger first */
+    return json_string_value(json_object_get(m, "title"));
 }
 
-static int by_title(const json_t *a, const json_t *b)
+static void order_uses(const json_t *m, tpls_order_t *o)
 {
-    int c = strcasecmp(json_string_value(json_object_get(a, "title")) ?: "",
-                       json_string_value(json_object_get(b, "title")) ?: "");
-    return c ? c
-             : strcmp(json_string_value(json_object_get(a, "id")) ?: "",
-                      json_string_value(json_object_get(b, "id")) ?: "");
+    o->rank = json_integer_value(json_object_get(m, "useCount"));
+    o->text = title_of(m);
 }
 
-static int cmp_uses(const void *x, const void *y)
+static void order_recent(const json_t *m, tpls_order_t *o)
 {
-    const json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
-    int c = by_field(a, b, "useCount");
-    return c ? c : by_title(a, b);
+    o->rank = json_integer_value(json_object_get(m, "updatedTime"));
+    o->text = title_of(m);
 }
 
-static int cmp_recent(const void *x, const void *y)
+static void order_title(const json_t *m, tpls_order_t *o)
 {
-    const json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
-    int c = by_field(a, b, "updatedTime");
-    return c ? c : by_title(a, b);
-}
-
-static int cmp_title(const void *x, const void *y)
-{
-    return by_title(*(json_t *const *)x, *(json_t *const *)y);
+    o->rank = 0;
+    o->text = title_of(m);
 }
 
 static pai_err_t parse_filter(const http_req_t *req, filter_t *f, sort_t *sort, int *offset,
@@ -520,37 +561,20 @@ static pai_err_t h_list(server_ctx_t *ctx, const http_req_t *req, http_resp_t *r
     pai_err_t rc = parse_filter(req, &f, &sort, &offset, &limit, &tags, e);
     if (rc != PAI_OK)
         return rc;
-    json_t *all = tpls_select(ctx->templates, keep, &f);
-    size_t n = 0, i;
-    json_t *m;
-    json_t **v = xcalloc(json_array_size(all) + 1, sizeof *v);
-    json_t *counts = json_object();
-    json_array_foreach(all, i, m)
-    {
-        if (!can_read(ctx, req, m))
-            continue;
-        v[n++] = m;
-        size_t k;
-        json_t *t;
-        json_array_foreach(json_object_get(m, "tags"), k, t)
-        {
-            const char *tag = json_string_value(t);
-            json_object_set_new(counts, tag,
-                                json_integer(json_integer_value(json_object_get(counts, tag)) + 1));
-        }
-    }
-    qsort(v, n, sizeof *v,
-          sort == SORT_USES     ? cmp_uses
-          : sort == SORT_RECENT ? cmp_recent
-                                : cmp_title);
-    json_t *items = json_array();
-    for (size_t k = (size_t)offset; k < n && k < (size_t)offset + (size_t)limit; k++)
-        json_array_append(items, v[k]);
+    viewer_t v;
+    viewer_init(ctx, req, &v);
+    f.viewer = &v;
+    f.counts = json_object();
+    size_t n = 0;
+    json_t *items = tpls_page(ctx->templates, keep, &f,
+                              sort == SORT_USES     ? order_uses
+                              : sort == SORT_RECENT ? order_recent
+                                                    : order_title,
+                              (size_t)offset, (size_t)limit, &n);
     http_reply_json(resp, 200,
                     xjson_pack("{sI sI so so}", "totalCount", (json_int_t)n, "offset",
-                               (json_int_t)offset, "items", items, "tags", counts));
-    free(v);
-    json_decref(all);
+                               (json_int_t)offset, "items", items, "tags", f.counts));
+    viewer_free(&v);
     json_decref(tags);
     return PAI_OK;
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -87,6 +88,48 @@ json_t *tpls_select(templates_t *t, tpls_keep_fn keep, void *ud)
             json_array_append_new(out, json_deep_copy(m));
     }
     pthread_mutex_unlock(&t->mu);
+    return out;
+}
+
+typedef struct {
+    tpls_order_t o;
+    const char *id;
+    json_t *m;
+} page_key_t;
+
+static int page_cmp(const void *x, const void *y)
+{
+    const page_key_t *a = x, *b = y;
+    if (a->o.rank != b->o.rank)
+        return a->o.rank < b->o.rank ? 1 : -1;
+    int c = strcasecmp(a->o.text ? a->o.text : "", b->o.text ? b->o.text : "");
+    return c ? c : strcmp(a->id, b->id);
+}
+
+json_t *tpls_page(templates_t *t, tpls_keep_fn keep, void *ud, tpls_order_fn order, size_t offset,
+                  size_t limit, size_t *total)
+{
+    json_t *out = json_array();
+    const char *id;
+    json_t *m;
+    size_t n = 0;
+    pthread_mutex_lock(&t->mu);
+    page_key_t *v = xcalloc(json_object_size(t->items) + 1, sizeof *v);
+    json_object_foreach(t->items, id, m)
+    {
+        if (keep && !keep(ud, m))
+            continue;
+        v[n] = (page_key_t){.id = id, .m = m};
+        if (order)
+            order(m, &v[n].o);
+        n++;
+    }
+    qsort(v, n, sizeof *v, page_cmp);
+    for (size_t k = offset; k < n && k - offset < limit; k++)
+        json_array_append_new(out, json_deep_copy(v[k].m));
+    pthread_mutex_unlock(&t->mu);
+    free(v);
+    *total = n;
     return out;
 }
 

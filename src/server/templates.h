@@ -45,6 +45,23 @@ json_t *tpls_get(templates_t *t, const char *id);
  * publication order.  New array. */
 typedef bool (*tpls_keep_fn)(void *ud, const json_t *meta);
 json_t *tpls_select(templates_t *t, tpls_keep_fn keep, void *ud);
+/* Where a template goes in a page: larger rank first, then text in
+ * strcasecmp order, then id.  text points into the template (valid under
+ * mu only). */
+typedef struct {
+    int64_t rank;
+    const char *text;
+} tpls_order_t;
+typedef void (*tpls_order_fn)(const json_t *meta, tpls_order_t *out);
+
+/* A page of the templates for which keep(ud, meta) is true, in the order
+ * order() gives them: copies of those at [offset, offset + limit) (new
+ * array), and in *total how many were kept.  keep and order run under mu
+ * (plain reads only; keep may note what it sees in its ud).  One pass over
+ * the map, a sort of precomputed keys of what was kept, and only the page
+ * copied. */
+json_t *tpls_page(templates_t *t, tpls_keep_fn keep, void *ud, tpls_order_fn order, size_t offset,
+                  size_t limit, size_t *total);
 /* The protocol text of a template (malloc'ed).  PAI_E_NO_TEMPLATE when absent. */
 PAI_MUST_CHECK pai_err_t tpls_protocol(templates_t *t, const char *id, char **yaml, pai_error_t *e);
 

@@ -128,6 +128,51 @@ TEST(publish_read_select_and_read_back)
     done(st);
 }
 
+static void by_uses(const json_t *m, tpls_order_t *o)
+{
+    o->rank = json_integer_value(json_object_get(m, "useCount"));
+    o->text = json_string_value(json_object_get(m, "title"));
+}
+
+static const char *id_at(const json_t *page, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(page, i), "id"));
+}
+
+TEST(a_page_is_sorted_by_rank_then_text_then_id_and_counts_what_was_kept)
+{
+    store_t *st = fresh_store();
+    templates_t *t = NULL;
+    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    const char *ids[] = {"alice~c", "alice~a", "alice~b", "alice~d", "alice~e"};
+    for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+        json_t *m = meta(ids[i], i == 3 ? "private" : "public");
+        json_object_set_new(m, "title", json_string(i == 4 ? "Same" : i == 2 ? "same" : ids[i]));
+        CHECK(tpls_insert(t, m, "name: x\n", false, NULL) == PAI_OK);
+    }
+    CHECK(tpls_count_use(t, "alice~c") == PAI_OK); /* c: 1 use, the others 0 */
+    size_t total = 0;
+    json_t *page = tpls_page(t, is_public, NULL, by_uses, 0, 10, &total);
+    CHECK_INT_EQ(total, 4);
+    CHECK_INT_EQ(json_array_size(page), 4);
+    CHECK_STR_EQ(id_at(page, 0), "alice~c");
+    CHECK_STR_EQ(id_at(page, 1), "alice~a");
+    CHECK_STR_EQ(id_at(page, 2), "alice~b"); /* "same" and "Same": equal text, then id */
+    CHECK_STR_EQ(id_at(page, 3), "alice~e");
+    json_decref(page);
+    page = tpls_page(t, is_public, NULL, by_uses, 1, 2, &total);
+    CHECK_INT_EQ(total, 4);
+    CHECK_INT_EQ(json_array_size(page), 2);
+    CHECK_STR_EQ(id_at(page, 0), "alice~a");
+    json_decref(page);
+    page = tpls_page(t, NULL, NULL, by_uses, 9, 2, &total);
+    CHECK_INT_EQ(total, 5);
+    CHECK_INT_EQ(json_array_size(page), 0);
+    json_decref(page);
+    tpls_free(t);
+    done(st);
+}
+
 TEST(the_same_id_twice_is_a_conflict)
 {
     store_t *st = fresh_store();
@@ -338,6 +383,8 @@ int main(void)
     log_set_level(LOG_WARN);
     static const test_case_t sqlite[] = {
         {"publish_read_select_and_read_back", publish_read_select_and_read_back},
+        {"a_page_is_sorted_by_rank_then_text_then_id_and_counts_what_was_kept",
+         a_page_is_sorted_by_rank_then_text_then_id_and_counts_what_was_kept},
         {"the_same_id_twice_is_a_conflict", the_same_id_twice_is_a_conflict},
         {"one_owner_publishes_at_most_500", one_owner_publishes_at_most_500},
         {"a_refused_change_changes_nothing_and_an_accepted_one_is_stored",
