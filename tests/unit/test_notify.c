@@ -179,6 +179,8 @@ TEST(webhook_urls_are_refused_unless_allowed)
     CHECK(notify_webhook_check(some, "file:///etc/passwd", &e) == PAI_E_INVALID);
     CHECK(notify_webhook_check(some, "http://hooks.example@10.0.0.1/x", &e) == PAI_E_INVALID);
     CHECK(notify_webhook_check(some, "not a url", &e) == PAI_E_INVALID);
+    CHECK(notify_webhook_check(some, "http://hooks.example/x\r\nX-Evil: 1", &e) == PAI_E_INVALID);
+    CHECK(notify_webhook_check(some, "http://hooks.example/a b", &e) == PAI_E_INVALID);
     pai_error_free(&e);
     notify_free(none);
     notify_free(some);
