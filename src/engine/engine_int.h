@@ -219,10 +219,11 @@ json_t *engine_events_read(engine_t *j, const char *name, json_t *mem, uint32_t 
 bool engine_event_shown(const engine_t *j, const json_t *e);
 /* Without mu, flush_mu held: delete the stored events of job `name`. */
 PAI_MUST_CHECK pai_err_t engine_events_delete(engine_t *j, const char *name);
-/* Without mu: delete the stored events past the retention, in batches;
- * returns how many.  engine_events_prune_due does it when due (timer
- * thread). */
-size_t engine_events_prune(engine_t *j);
+/* Without mu: delete the stored events past the retention, in batches of
+ * 1000, at most max_batches (0: all); returns how many, *more (may be NULL)
+ * says whether some are left.  engine_events_prune_due does one batch per
+ * timer tick while some are left, then again every 10 minutes. */
+size_t engine_events_prune(engine_t *j, int max_batches, bool *more);
 void engine_events_prune_due(engine_t *j, int64_t mono_ms);
 void engine_enqueue(engine_t *j, lc_job_t *job);
 /* engine_enqueue(); a retry the scheduler refuses fails the job (dispatch.c). */

@@ -43,7 +43,7 @@
 #include "engine/engine_int.h"
 
 #define PRUNE_EVERY_MS (10 * 60 * 1000) /* age pruning, on the timer thread */
-#define PRUNE_BATCH    1000             /* records deleted per store batch */
+#define PRUNE_BATCH    1000             /* records deleted per store batch (one per timer tick) */
 
 /* The record key of event k of job: "<job>/<k, 10 digits>". */
 static void event_key(char *buf, size_t len, const char *job, uint32_t k)
@@ -296,16 +296,18 @@ pai_err_t engine_events_delete(engine_t *j, const char *name)
     return rc;
 }
 
-size_t engine_events_prune(engine_t *j)
+size_t engine_events_prune(engine_t *j, int max_batches, bool *more)
 {
     engine_assert_unlocked(j);
     int64_t cutoff = retention_cutoff(j);
+    if (more)
+        *more = false;
     if (!cutoff)
         return 0;
     collect_t c = {.before = cutoff};
     size_t pruned = 0;
     pai_err_t rc;
-    for (;;) {
+    for (int batch = 1;; batch++) {
         /* oldest first (seq = lastTimestamp): stops at the first kept one */
         rc = store_scan(j->st, "event", collect_cb, &c);
         size_t n = c.n;
@@ -318,6 +320,11 @@ size_t engine_events_prune(engine_t *j)
             break;
         }
         pruned += n;
+        if (max_batches > 0 && batch >= max_batches) {
+            if (more)
+                *more = true;
+            break;
+        }
     }
     free(c.keys);
     if (rc != PAI_OK)
@@ -332,6 +339,9 @@ void engine_events_prune_due(engine_t *j, int64_t mono_ms)
     /* events.next_prune_ms: the timer thread's alone (no lock) */
     if (j->opts.event_retention_ms <= 0 || mono_ms < j->events.next_prune_ms)
         return;
-    j->events.next_prune_ms = mono_ms + PRUNE_EVERY_MS;
-    (void)engine_events_prune(j);
+    /* one batch per tick: node loss and retries, also the timer's, never
+     * wait for a long backlog */
+    bool more = false;
+    (void)engine_events_prune(j, 1, &more);
+    j->events.next_prune_ms = mono_ms + (more ? 0 : PRUNE_EVERY_MS);
 }

@@ -134,17 +134,31 @@ TEST(events_past_the_retention_are_pruned_from_the_store_and_not_shown)
     sync_quiet(&r, &a, one(report(old, "exited", 0)));
     tick(&r);
     CHECK_INT_EQ(stored(&r, "alice~old"), 2);
-    CHECK_INT_EQ(engine_events_prune(r.e), 0); /* nothing is a day old yet */
+    CHECK_INT_EQ(engine_events_prune(r.e, 0, NULL), 0); /* nothing is a day old yet */
     r.now += 2 * 86400000LL;
     sync_quiet(&r, &a, NULL);
     char *fresh = submit_running(&r, &a, "fresh", 0);
     tick(&r);
     CHECK_STR_EQ(reasons(&r, "alice~old"), ""); /* past the retention: not shown */
-    CHECK_INT_EQ(engine_events_prune(r.e), 2);
+    CHECK_INT_EQ(engine_events_prune(r.e, 0, NULL), 2);
     CHECK_INT_EQ(stored(&r, "alice~old"), 0);
     CHECK_INT_EQ(stored(&r, "alice~fresh"), 1);
     CHECK_STR_EQ(reasons(&r, "alice~fresh"), "Scheduled");
     CHECK_STR_EQ(state_of(&r, "alice~old"), "SUCCEEDED"); /* the job itself stays */
+    /* a backlog goes 1000 per batch: the timer does one per tick */
+    static store_op_t ops[2500];
+    static char keys[2500][32];
+    for (int k = 0; k < 2500; k++) {
+        snprintf(keys[k], sizeof keys[k], "alice~gone/%010d", k);
+        ops[k] = (store_op_t){STORE_OP_PUT, "event", keys[k], T0_MS, "{}"};
+    }
+    CHECK(store_batch(r.st, ops, 2500) == PAI_OK);
+    bool more = false;
+    CHECK_INT_EQ(engine_events_prune(r.e, 1, &more), 1000);
+    CHECK(more);
+    CHECK_INT_EQ(engine_events_prune(r.e, 0, &more), 1500);
+    CHECK(!more);
+    CHECK_INT_EQ(stored(&r, "alice~gone"), 0);
     free(old);
     free(fresh);
     agent_free(&a);
