@@ -269,8 +269,8 @@ static pai_err_t h_publish(server_ctx_t *ctx, const http_req_t *req, http_resp_t
     id = str_printf("%s~%s", req->who.username, name);
     int64_t now = time_wall_ms();
     m = xjson_pack("{ss ss ss ss ss s[] ss ss s[] sb sI sI sI}", "id", id, "name", name, "owner",
-                   req->who.username, "title", name, "description", "", "tags", "image", "",
-                   "visibility", "private", "groups", "featured", 0, "useCount", (json_int_t)0,
+                   req->who.username, "title", name, "description", p.description, "tags", "image",
+                   "", "visibility", "private", "groups", "featured", 0, "useCount", (json_int_t)0,
                    "createdTime", (json_int_t)now, "updatedTime", (json_int_t)now);
     set_from_protocol(m, &p, false);
     if ((rc = set_texts(body, m, e)) != PAI_OK || (rc = set_sharing(ctx, body, m, e)) != PAI_OK)

@@ -30,6 +30,7 @@ void tpl_protocol_free(tpl_protocol_t *p)
     free(p->yaml);
     free(p->job_name);
     free(p->image);
+    free(p->description);
     json_decref(p->parameters);
     json_decref(p->warnings);
     memset(p, 0, sizeof *p);
@@ -178,6 +179,7 @@ pai_err_t tpl_protocol_check(const char *yaml, size_t len, bool strip, tpl_proto
     out->job_name = xstrdup(spec->name);
     out->image = xstrdup(
         spec->n_roles && spec->roles[0].docker_image->uri ? spec->roles[0].docker_image->uri : "");
+    out->description = xstrdup(spec->description ? spec->description : "");
     json_t *params = json_object_get(doc, "parameters");
     out->parameters = json_is_object(params) ? json_deep_copy(params) : json_object();
     out->warnings = warnings;

@@ -36,6 +36,7 @@ typedef struct {
                            YAML) when something was removed; malloc'ed */
     char *job_name;     /* the protocol's `name` */
     char *image;        /* the first task role's docker image uri ("" when none) */
+    char *description;  /* the protocol's `description` ("" when none) */
     json_t *parameters; /* the protocol's `parameters` ({} when none); owned */
     json_t *warnings;   /* array of strings: what was removed; owned */
 } tpl_protocol_t;

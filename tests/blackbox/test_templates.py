@@ -280,12 +280,15 @@ pt.expect(owner.post("/api/v2/templates", {"protocol": protocol("t3"), "tags": [
           400, "more than 16 tags are refused")
 pt.expect(owner.post("/api/v2/templates", {"protocol": protocol("t4"), "visibility": "groups"}),
           400, "visibility groups without groups is refused")
-st, b = owner.post("/api/v2/templates", {"protocol": protocol("t5")})
+st, b = owner.post("/api/v2/templates", {"protocol": protocol("t5").replace(
+    "type: job\n", "type: job\ndescription: from the protocol\n")})
 st2, b2 = owner.get("/api/v2/templates/%s~t5" % OWNER)
 pt.check(st == 201 and b2.get("visibility") == "private" and b2.get("title") == "t5" and
          b2.get("image") == "busybox:1" and b2.get("jobName") == "t5" and
-         b2.get("parameters") == {"lr": 0.1, "epochs": 3},
-         "defaults: private, the name as title, the image and parameters from the protocol", b2)
+         b2.get("parameters") == {"lr": 0.1, "epochs": 3} and
+         b2.get("description") == "from the protocol",
+         "defaults: private, the name as title, the image, parameters and description from the "
+         "protocol", b2)
 pt.expect(owner.request("POST", "/api/v2/templates", raw="{", content_type="application/json"),
           400, "a body that is not JSON is refused")
 

@@ -139,6 +139,7 @@ TEST(check_keeps_the_text_and_reads_name_image_parameters)
     CHECK_STR_EQ(p.yaml, PROTO); /* comments kept: nothing to change */
     CHECK_STR_EQ(p.job_name, "sweep");
     CHECK_STR_EQ(p.image, "debian:12");
+    CHECK_STR_EQ(p.description, "");
     CHECK_INT_EQ(json_object_size(p.parameters), 3);
     CHECK_INT_EQ(json_array_size(p.warnings), 0);
     tpl_protocol_free(&p);

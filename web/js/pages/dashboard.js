@@ -22,7 +22,10 @@ async function loadCounts() {
 }
 
 function recentTable(jobs) {
-  if (jobs.length === 0) return h('p', { class: 'muted' }, 'No jobs yet. ', h('a', { href: '#/submit' }, 'Submit one'), '.');
+  if (jobs.length === 0) {
+    return h('p', { class: 'muted' }, 'No jobs yet. ', h('a', { href: '#/submit' }, 'Submit one'),
+      ' or ', h('a', { href: '#/templates' }, 'start from a template'), '.');
+  }
   return h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Job'), h('th', {}, 'State'), h('th', {}, 'VC'), h('th', {}, 'Submitted'))),
     h('tbody', {}, jobs.map((j) => h('tr', {},
