@@ -29,6 +29,7 @@ static const command_t commands[] = {
     {"job", job_dispatch, "show a job; `job validate|render FILE` checks a job file offline"},
     {"logs", cli_logs_main, "print a task's logs"},
     {"ssh", cli_ssh_main, "open an ssh session into a running task"},
+    {"exec", cli_exec_main, "run a command inside a running task"},
     {"stop", cli_stop_main, "stop a job"},
     {"delete", cli_delete_main, "delete a finished job"},
     {"wait", cli_wait_main, "wait for a job to finish; exit with its result"},

@@ -161,6 +161,21 @@ PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, 
 /* Log directory of an attempt on this node; NULL when unknown. */
 char *node_log_dir(const agent_node_t *n, const char *attempt_id);
 
+/* exec.c: a command run inside a running task (`pai exec`, docs/ssh.md) */
+#define EXEC_MAX_CMD       (64u * 1024)
+#define EXEC_MAX_OUT       (8u << 20)
+#define EXEC_MAX_TIMEOUT_S 3600
+#define EXEC_MAX_RUNNING   16
+#define EXEC_READ_CHUNK    (256u * 1024)
+/* Starts cmd in attempt attempt_id's task (timeout_s <= 0: the maximum);
+ * its id (32 hex digits) into id.  On refusal *why says why (static). */
+PAI_MUST_CHECK pai_err_t agent_exec_start(agent_node_t *n, const char *attempt_id, const char *cmd,
+                                          int timeout_s, char id[33], const char **why);
+/* The output of exec id from byte offset, as {"data" (base64), "offset",
+ * "done", "exitCode"}; PAI_E_NOT_FOUND for an unknown id. */
+PAI_MUST_CHECK pai_err_t agent_exec_read(const agent_node_t *n, const char *id, int64_t offset,
+                                         json_t **out);
+
 /* attempt.c: the attempts of a node, for node.c */
 /* Make <dir>/tasks (0711) and <dir>/logs (0700), best effort. */
 void task_dirs_init(agent_node_t *n);

@@ -247,6 +247,101 @@ static enum MHD_Result serve_metrics(logsrv_t *s, struct MHD_Connection *c)
     return answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, body ? len : 0);
 }
 
+/* ---- pai exec (exec.c) ---------------------------------------------------- */
+
+/* A POST /exec body being received: *ctx until the request completes. */
+typedef struct {
+    buf_t body;
+    bool over;
+} exec_up_t;
+
+static enum MHD_Result json_answer(struct MHD_Connection *c, unsigned status, json_t *o)
+{
+    char *body = xjson_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return answer(c, status, "application/json", body, strlen(body));
+}
+
+/* The node that has attempt id, NULL when none. */
+static agent_node_t *node_of(const logsrv_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (task_find(s->nodes[i], id))
+            return s->nodes[i];
+    return NULL;
+}
+
+static enum MHD_Result exec_start(logsrv_t *s, struct MHD_Connection *c, const char *attempt,
+                                  exec_up_t *up)
+{
+    agent_node_t *n = node_of(s, attempt);
+    if (!n || !authorized(c, read_key(s, n)))
+        return n ? error(c, PAI_E_UNAUTHORIZED, "bearer token required")
+                 : error(c, PAI_E_NO_TASK, "no such task on this node");
+    if (up->over)
+        return error(c, PAI_E_TOO_LARGE, "command too large");
+    json_t *b = json_loadb(up->body.data ? up->body.data : "", up->body.len, 0, NULL);
+    const char *cmd = json_string_value(json_object_get(b, "command"));
+    json_int_t to = json_integer_value(json_object_get(b, "timeoutSec"));
+    enum MHD_Result ret;
+    char id[33];
+    const char *why = NULL;
+    pai_err_t rc;
+    if (!cmd || !*cmd || strlen(cmd) > EXEC_MAX_CMD)
+        ret = error(c, PAI_E_INVALID, "command: a string of 1 to 65536 bytes");
+    else if ((rc = agent_exec_start(n, attempt, cmd, (int)(to > 0 && to < 1000000 ? to : 0), id,
+                                    &why)) != PAI_OK)
+        ret = error(c, rc, why ? why : pai_err_msg(rc));
+    else
+        ret = json_answer(c, 202, xjson_pack("{ss}", "id", id));
+    json_decref(b);
+    return ret;
+}
+
+static enum MHD_Result exec_read(logsrv_t *s, struct MHD_Connection *c, const char *id)
+{
+    const char *off = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+    int64_t o = 0;
+    if (off && str_to_i64(off, 0, INT64_MAX / 2, &o) != PAI_OK)
+        return error(c, PAI_E_INVALID, "offset must be a byte count");
+    for (size_t i = 0; i < s->nnodes; i++) {
+        json_t *out = NULL;
+        if (agent_exec_read(s->nodes[i], id, o, &out) != PAI_OK)
+            continue;
+        if (!authorized(c, read_key(s, s->nodes[i]))) {
+            json_decref(out);
+            return error(c, PAI_E_UNAUTHORIZED, "bearer token required");
+        }
+        return json_answer(c, 200, out);
+    }
+    return error(c, PAI_E_NOT_FOUND, "no such exec");
+}
+
+/* POST /exec/{attempt_id} {"command","timeoutSec"}; GET /exec/{id}?offset=N. */
+static enum MHD_Result exec_route(logsrv_t *s, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *upload, size_t *upload_len,
+                                  void **ctx)
+{
+    const char *rest = url + 6;
+    if (strcmp(method, "GET") == 0)
+        return exec_read(s, c, rest);
+    if (strcmp(method, "POST") != 0)
+        return error(c, PAI_E_NO_API, "only GET and POST");
+    exec_up_t *up = *ctx;
+    if (!up) {
+        up = xcalloc(1, sizeof(*up));
+        buf_init(&up->body, EXEC_MAX_CMD + 4096);
+        *ctx = up;
+        return MHD_YES;
+    }
+    if (*upload_len) {
+        up->over = up->over || buf_append(&up->body, upload, *upload_len) != PAI_OK;
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    return exec_start(s, c, rest, up);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **ctx)
@@ -254,8 +349,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     logsrv_t *s = cls;
     const char *kind;
     (void)version;
-    (void)upload;
-    (void)upload_len;
+    if (str_has_prefix(url, "/exec/"))
+        return exec_route(s, c, url, method, upload, upload_len, ctx);
     if (strcmp(method, "GET") != 0)
         return error(c, PAI_E_NO_API, "only GET");
     if (strcmp(url, "/metrics") == 0)
@@ -294,6 +389,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
     (void)toe;
     if (!*ctx)
         return;
+    if (*ctx != s) { /* a POST /exec body */
+        exec_up_t *up = *ctx;
+        buf_free(&up->body);
+        free(up);
+        *ctx = NULL;
+        return;
+    }
     s->readers--;
     connlimit_busy(s->admit, conn_of(c), false);
     *ctx = NULL;

@@ -29,6 +29,7 @@ int cli_jobs_main(int argc, char **argv);
 int cli_job_main(int argc, char **argv);
 int cli_logs_main(int argc, char **argv);
 int cli_ssh_main(int argc, char **argv);
+int cli_exec_main(int argc, char **argv);
 int cli_stop_main(int argc, char **argv);
 int cli_delete_main(int argc, char **argv);
 int cli_wait_main(int argc, char **argv);

@@ -22,6 +22,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "engine/engine.h"
+#include "server/jobs_exec.h"
 #include "server/jobs_storage.h"
 #include "server/logproxy.h"
 #include "server/metrics.h"
@@ -272,6 +273,32 @@ static pai_err_t h_ssh(server_ctx_t *ctx, const http_req_t *req, http_resp_t *re
     json_decref(rec);
     json_decref(detail);
     return PAI_OK;
+}
+
+/* pai exec (jobs_exec.c): the owner and admins, as for stopping the job. */
+static pai_err_t h_exec(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
+{
+    const char *name;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK ||
+        (rc = may_change(ctx, req, name, "execute commands in", e)) != PAI_OK)
+        return rc;
+    return jobs_exec_start(ctx, name, req, resp, e);
+}
+
+static pai_err_t h_exec_read(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                             pai_error_t *e)
+{
+    const char *name, *id = http_param(req, "id");
+    int64_t offset = 0;
+    pai_err_t rc;
+    if ((rc = job_param(req, &name, e)) != PAI_OK ||
+        (rc = may_change(ctx, req, name, "execute commands in", e)) != PAI_OK ||
+        (rc = query_i64(req, "offset", &offset, e)) != PAI_OK)
+        return rc;
+    if (!id || offset < 0)
+        return pai_error_set(e, PAI_E_INVALID, "an exec id and a byte offset >= 0");
+    return jobs_exec_read(ctx, name, id, offset, resp, e);
 }
 
 static pai_err_t h_config(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
@@ -563,6 +590,8 @@ static const http_route_t jobs_routes[] = {
     {"GET", JOB_PATH "/attempts/{attempt}", h_detail, PERM_USER},
     {"GET", JOB_PATH "/config", h_config, PERM_USER},
     {"GET", JOB_PATH "/ssh", h_ssh, PERM_USER},
+    {"POST", JOB_PATH "/exec", h_exec, PERM_USER},
+    {"GET", JOB_PATH "/exec/{id}", h_exec_read, PERM_USER},
     {"PUT", JOB_PATH "/executionType", h_execution, PERM_USER},
     {"PUT", JOB_PATH "/tag", h_tag_add, PERM_USER},
     {"DELETE", JOB_PATH "/tag", h_tag_del, PERM_USER},

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from clitest import PAI as PAI_BIN, Tap, free_port, write  # noqa: E402
 from fakepai import FakePai  # noqa: E402
 
-COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "ssh", "stop",
+COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "ssh", "exec", "stop",
             "delete", "wait", "tag", "nodes", "vcs", "users", "groups", "token", "store", "template"]
 
 HELLO = """protocolVersion: 2

@@ -211,6 +211,42 @@ def main():
     pt.check(r.returncode == 1 and "not allowed" in r.stderr, "bob's pai ssh is refused",
              r.stdout + r.stderr)
 
+    # pai exec: through the agent, no sshd involved
+    r = cli(srv, atok, "exec", "alice~sshjob", "worker", "0", "--",
+            "id -u; echo $PAI_CURRENT_TASK_ROLE_NAME; pwd; grep -c pai /proc/self/cgroup")
+    words = r.stdout.split()
+    pt.check(r.returncode == 0 and len(words) == 4 and words[0] == lines[0] and words[1] == "worker"
+             and words[2].startswith(work) and int(words[3] or 0) > 0,
+             "pai exec runs in the task: its uid, environment, working dir and cgroups",
+             r.stdout + r.stderr)
+    r = cli(srv, atok, "exec", "alice~sshjob", "worker", "0", "--", "echo out; echo err >&2; exit 7")
+    pt.check(r.returncode == 7 and r.stdout == "out\nerr\n",
+             "pai exec passes the output and exits with the command's code",
+             (r.returncode, r.stdout, r.stderr))
+    r = subprocess.run([pt.PAI_BIN, "exec", "alice~sshjob", "worker", "0", "--",
+                        "printf '\\377\\000A'"], capture_output=True, timeout=60,
+                       env=dict(os.environ, PAI_SERVER=srv.url, PAI_TOKEN=atok,
+                                HOME=pt.tmpdir("pai-ssh-home-")))
+    pt.check(r.returncode == 0 and r.stdout == b"\xff\x00A", "pai exec passes bytes unchanged",
+             (r.returncode, r.stdout, r.stderr))
+    r = cli(srv, atok, "exec", "alice~sshjob", "worker", "0", "--timeout", "1", "--", "sleep 30")
+    pt.check(r.returncode == 124 and "timed out" in r.stdout, "pai exec --timeout kills the command",
+             (r.returncode, r.stdout, r.stderr))
+    r = cli(srv, btok, "exec", "alice~sshjob", "worker", "0", "--", "id")
+    pt.check(r.returncode == 1 and "not allowed" in r.stderr, "bob may not exec in alice's task",
+             r.stdout + r.stderr)
+    st, b = bob.post("/api/v2/jobs/alice~sshjob/exec",
+                     {"taskRoleName": "worker", "taskIndex": 0, "command": "id"})
+    pt.check(st == 403, "POST .../exec as another user: 403", b)
+    st, b = alice.post("/api/v2/jobs/alice~sshjob/exec",
+                       {"taskRoleName": "worker", "taskIndex": 5, "command": "id"})
+    pt.check(st == 404, "exec in a task that does not exist: 404", b)
+    st, b = alice.post("/api/v2/jobs/alice~sshjob/exec",
+                       {"taskRoleName": "worker", "taskIndex": 0, "command": "x" * 70000})
+    pt.check(st == 400, "a command over 64 KiB: 400", b)
+    st, b = alice.get("/api/v2/jobs/alice~sshjob/exec/0-0-0-%s-worker" % ("0" * 32))
+    pt.check(st in (404,) , "an unknown exec id: 404", b)
+
     # stop: the sshd goes with the task
     st, b = alice.put("/api/v2/jobs/alice~sshjob/executionType", {"value": "STOP"})
     d = e.wait_state(alice, "alice~sshjob", "STOPPED", timeout=60)
@@ -293,6 +329,9 @@ def podman(root, keys, prof_key, prof_pub, bob_key):
     r = cli(srv, atok, "ssh", "alice~podssh", "--", "echo", "pod-cli")
     pt.check(r.returncode == 0 and r.stdout.strip() == "pod-cli", "podman: pai ssh runs a command",
              r.stdout + r.stderr)
+    r = cli(srv, atok, "exec", "alice~podssh", "master", "0", "--", "id -u; echo $PAI_JOB_NAME")
+    pt.check(r.returncode == 0 and r.stdout.split() == ["0", "alice~podssh"],
+             "podman: pai exec runs in the container (podman exec)", r.stdout + r.stderr)
     alice.put("/api/v2/jobs/alice~podssh/executionType", {"value": "STOP"})
     e.wait_state(alice, "alice~podssh", "STOPPED", timeout=60)
     agent.stop()
