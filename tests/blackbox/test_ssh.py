@@ -18,6 +18,9 @@ true, a custom userssh key):
    the command; bob's `pai ssh` is refused;
  - a bad userssh value is refused at submission, naming the field;
  - when the job is stopped, its sshd is gone.
+`pai exec` in the same tasks: the task's uid, environment, working dir and
+cgroups; output bytes and exit code passed on; --timeout; bob refused.
+Then a `pai up` cluster: `pai ssh` and the real client reach its task.
 Then the podman runtime, on a server of its own, with an image that has
 sshd (scripts/build-sshd-image.sh): alice logs in as the container's root,
 which is not root on the node (uid_map), with the task's environment; bob's
@@ -259,7 +262,49 @@ def main():
     pt.check(e.state(d) == "STOPPED" and gone, "after STOP no sshd of the job is left",
              subprocess.run(["pgrep", "-af", "sshd"], capture_output=True, text=True).stdout)
     agent.stop()
+    srv.stop()
+    pai_up(keys, cust_key, cust_pub)
     podman(root, keys, prof_key, prof_pub, bob_key)
+
+
+def pai_up(keys, key, pub):
+    """On a `pai up` cluster, as its README's quick start makes it."""
+    root = pt.tmpdir("pai-ssh-up-")
+    os.chmod(root, 0o755)
+    data = os.path.join(root, ".pai")
+    port = pt.free_port()
+    r = subprocess.run([pt.PAI_BIN, "up", "--data-dir", data, "--port", str(port), "--nodes", "1",
+                        "--detach"], capture_output=True, text=True, timeout=120)
+    if not pt.check(r.returncode == 0, "pai up starts", r.stdout + r.stderr):
+        return
+    try:
+        url = "http://127.0.0.1:%d" % port
+        pw = open(os.path.join(data, "admin.password")).read().strip()
+        st, b = pt.Client(url).post("/api/v2/authn/basic/login",
+                                    {"username": "admin", "password": pw})
+        admin = pt.Client(url, b.get("token"))
+        st, b = e.submit(admin, job_text("upssh", pub, extra_role=False))
+        d = e.wait_state(admin, "admin~upssh", "RUNNING", timeout=60)
+        srv = type("S", (), {"url": url})
+        out, deadline = None, time.time() + 40
+        while time.time() < deadline:
+            out = cli(srv, admin.token, "ssh", "admin~upssh", "--", "id", "-un")
+            if out.returncode == 0:
+                break
+            time.sleep(0.5)
+        pt.check(e.state(d) == "RUNNING" and out.returncode == 0 and out.stdout.strip() == "admin",
+                 "pai up: pai ssh reaches a task of the quick-start cluster as its user",
+                 (e.state(d), out.stdout, out.stderr))
+        known = os.path.join(keys, "up_known")
+        st, info = admin.get("/api/v2/jobs/admin~upssh/ssh")
+        with open(known, "w") as f:
+            f.write("\n".join(info.get("knownHosts", [])) + "\n")
+        c = (info.get("containers") or [{}])[0]
+        rc, o, err = ssh_run(c.get("sshPort", 1), "admin", key, known, "echo $PAI_JOB_NAME")
+        pt.check(rc == 0 and o.strip() == "admin~upssh",
+                 "pai up: the real ssh client logs in with the job's userssh key", (rc, o, err))
+    finally:
+        subprocess.run([pt.PAI_BIN, "down", "--data-dir", data], capture_output=True, timeout=120)
 
 
 def podman(root, keys, prof_key, prof_pub, bob_key):
