@@ -37,6 +37,7 @@ static const command_t commands[] = {
     {"nodes", cli_nodes_main, "list nodes and their GPUs"},
     {"vcs", cli_vcs_main, "list virtual clusters"},
     {"usage", cli_usage_main, "GPU-hours held versus used, per VC, user or job"},
+    {"notify", cli_notify_main, "show or set your notification settings (e-mail, webhook)"},
     {"users", cli_users_main, "manage users (admin)"},
     {"groups", cli_groups_main, "manage groups (admin)"},
     {"token", cli_token_main, "create, list and revoke tokens"},

@@ -37,6 +37,7 @@ int cli_tag_main(int argc, char **argv);
 int cli_nodes_main(int argc, char **argv);
 int cli_vcs_main(int argc, char **argv);
 int cli_usage_main(int argc, char **argv);
+int cli_notify_main(int argc, char **argv);
 int cli_users_main(int argc, char **argv);
 int cli_groups_main(int argc, char **argv);
 int cli_token_main(int argc, char **argv);

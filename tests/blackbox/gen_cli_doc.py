@@ -9,7 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PAI = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PAI_BIN", os.path.join(REPO, "build", "pai"))
 COMMANDS = ["up", "down", "login", "logout", "submit", "jobs", "job", "logs", "ssh", "exec", "stop",
-            "delete", "wait", "tag", "nodes", "vcs", "usage", "users", "groups", "token", "store", "template"]
+            "delete", "wait", "tag", "nodes", "vcs", "usage", "notify", "users", "groups", "token", "store", "template"]
 
 path = os.path.join(REPO, "docs", "cli.md")
 doc = open(path).read()

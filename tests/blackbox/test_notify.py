@@ -25,6 +25,7 @@ import hmac
 import json
 import os
 import re
+import subprocess
 import time
 
 import jobstest as jt
@@ -225,6 +226,36 @@ pt.check(st == 400, "settings with an unknown event are refused", (st, b))
 st, b = jt.submit(mallory, jt.job_yaml("ok", [{"name": "main"}],
                                        extras={"notify": {"webhook": HOOK}}))
 pt.check(st == 202, "a webhook to an allowed host is accepted", (st, b))
+
+# ---- the CLI: pai notify ----------------------------------------------------------------
+home = pt.tmpdir("pai-notify-home-")
+env = dict(os.environ, HOME=home, PAI_CONFIG=os.path.join(home, "config.json"))
+
+
+def cli(*args):
+    return subprocess.run([pt.PAI_BIN] + list(args), capture_output=True, text=True, env=env,
+                          timeout=30)
+
+
+r = cli("login", srv.url, "--user", "nora", "--password", "nora-pw-123")
+pt.check(r.returncode == 0, "pai login as nora", r.stderr)
+r = cli("notify", "--on", "failed,idle", "--webhook", HOOK)
+pt.check(r.returncode == 0 and "webhook:  " + HOOK in r.stdout
+         and "events:   failed,idle" in r.stdout and "(to nora@example.com)" in r.stdout,
+         "pai notify --on --webhook sets and prints the settings", (r.stdout, r.stderr))
+st, b = nora.get("/api/v2/users/nora")
+pt.check(b.get("notification") == {"email": True, "webhook": HOOK, "on": ["failed", "idle"]},
+         "pai notify: the settings are stored", b.get("notification"))
+r = cli("notify", "--webhook", "http://169.254.169.254/")
+pt.check(r.returncode == 1 and "allow-list" in r.stderr,
+         "pai notify: a webhook off the allow-list is refused", (r.returncode, r.stderr))
+r = cli("notify", "--json")
+pt.check(r.returncode == 0 and json.loads(r.stdout).get("webhook") == HOOK,
+         "pai notify --json prints the settings", r.stdout)
+r = cli("notify", "--off")
+st, b = nora.get("/api/v2/users/nora")
+pt.check(r.returncode == 0 and "no notification settings" in r.stdout
+         and "notification" not in b, "pai notify --off removes them", (r.stdout, b))
 
 # ---- a full queue drops and counts ------------------------------------------------------
 dead = pt.free_port()
