@@ -53,6 +53,8 @@
  * server as gone after a few. */
 #define MAX_WAIT_MS   HEARTBEAT_MS
 #define KILL_GRACE_MS 10000
+/* A sync waiting for its flush (step 3, held) is answered 503 after this. */
+#define DURABLE_WAIT_MS 30000
 /* Commands and registry auth of attempts new to the agent in one answer:
  * half the agent's message limit, the rest for everything else. */
 #define NEW_TASK_BUDGET (PAI_MAX_AGENT_MSG / 2)
@@ -421,9 +423,21 @@ struct engine_poll {
     strmap_t *reported; /* version 2: the attempts the agent reported */
     char issued[PAI_MAX_NODE_CRED + 1];
     uint64_t known, gen;
-    uint64_t ticket; /* armed: the waker's ticket left on the node */
+    uint64_t ticket; /* armed: the waker's ticket left on the node (or the flush wait) */
     bool armed;
+    bool wait_durable; /* step 3 not done: waits for flush number need */
+    uint64_t need;
 };
+
+/* Forget p's waker (mu held), on the node or in the flush waits. */
+static void disarm(engine_poll_t *p)
+{
+    if (p->armed && p->wait_durable)
+        engine_durable_cancel(p->j, p->ticket);
+    else if (p->armed && p->n->waker.fn && p->n->waker.ticket == p->ticket)
+        p->n->waker = (engine_waker_t){0};
+    p->armed = false;
+}
 
 void engine_poll_free(engine_poll_t *p)
 {
@@ -431,8 +445,7 @@ void engine_poll_free(engine_poll_t *p)
         return;
     if (p->armed) {
         engine_lock(p->j);
-        if (p->n->waker.fn && p->n->waker.ticket == p->ticket)
-            p->n->waker = (engine_waker_t){0};
+        disarm(p);
         engine_unlock(p->j);
     }
     free(p->acks);
@@ -443,8 +456,8 @@ void engine_poll_free(engine_poll_t *p)
 }
 
 /* Steps 1 to 3.  PAI_OK: *out is the poll, ready for its answer. */
-static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, engine_poll_t **out,
-                            pai_error_t *e)
+static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, bool may_hold,
+                            engine_poll_t **out, pai_error_t *e)
 {
     engine_poll_t *p = xcalloc(1, sizeof(*p));
     nodecred_verdict_t verdict;
@@ -501,9 +514,18 @@ static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, e
     /* Acks only once the exits they acknowledge are stored; other changes
      * are stored by the scheduler and timer threads without delaying this. */
     bool dirty = p->nacks > 0 || n->dirty;
+    p->need = j->persist.encoded + 1; /* the first flush to encode after this */
     engine_unlock(j);
 
-    if (dirty && engine_flush(j) != PAI_OK) {
+    /* Held (the server): flush now when no other flush runs, else wait as
+     * a held connection for the flush that covers this one, so a storm of
+     * registrations is stored by few commits and holds no thread. */
+    pai_err_t frc = PAI_OK;
+    if (dirty && may_hold && !engine_flush_try(j, &frc))
+        p->wait_durable = true;
+    else if (dirty && !may_hold)
+        frc = engine_flush(j);
+    if (frc != PAI_OK) {
         engine_poll_free(p);
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
@@ -540,7 +562,7 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
 {
     engine_poll_t *p;
     *resp = NULL;
-    pai_err_t rc = sync_start(j, body, credential, &p, e);
+    pai_err_t rc = sync_start(j, body, credential, false, &p, e);
     if (rc != PAI_OK)
         return rc;
     engine_lock(j);
@@ -551,6 +573,21 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     return PAI_OK;
 }
 
+/* Step 4 (mu held): answer now (*resp), or hold (*resp NULL) for *wait_ms. */
+static void poll_decide(engine_poll_t *p, json_t **resp, int64_t *wait_ms)
+{
+    engine_t *j = p->j;
+    int64_t wait = p->req.wait_ms > 0 ? poll_wait_ms(j, p->req.wait_ms) : 0;
+    *resp = NULL;
+    *wait_ms = 0;
+    if (poll_idle(p) && wait > 0 && !j->threads.stopping && p->n->poll_gen == p->gen) {
+        *wait_ms = wait;
+        return;
+    }
+    bool superseded = poll_idle(p) && wait > 0 && p->n->poll_gen != p->gen;
+    *resp = poll_answer_locked(p, superseded);
+}
+
 pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, json_t **resp,
                                   engine_poll_t **held, int64_t *wait_ms, pai_error_t *e)
 {
@@ -558,21 +595,21 @@ pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credent
     *resp = NULL;
     *held = NULL;
     *wait_ms = 0;
-    pai_err_t rc = sync_start(j, body, credential, &p, e);
+    pai_err_t rc = sync_start(j, body, credential, true, &p, e);
     if (rc != PAI_OK)
         return rc;
-    engine_lock(j);
-    int64_t wait = p->req.wait_ms > 0 ? poll_wait_ms(j, p->req.wait_ms) : 0;
-    if (poll_idle(p) && wait > 0 && !j->threads.stopping && p->n->poll_gen == p->gen) {
-        engine_unlock(j);
+    if (p->wait_durable) { /* step 3 goes on without a thread */
         *held = p;
-        *wait_ms = wait;
+        *wait_ms = DURABLE_WAIT_MS;
         return PAI_OK;
     }
-    bool superseded = poll_idle(p) && wait > 0 && p->n->poll_gen != p->gen;
-    *resp = poll_answer_locked(p, superseded);
+    engine_lock(j);
+    poll_decide(p, resp, wait_ms);
     engine_unlock(j);
-    engine_poll_free(p);
+    if (*resp)
+        engine_poll_free(p);
+    else
+        *held = p;
     return PAI_OK;
 }
 
@@ -581,30 +618,42 @@ void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
     engine_t *j = p->j;
     engine_node_t *n = p->n;
     engine_lock(j);
-    if (!poll_idle(p) || j->threads.stopping || n->poll_gen != p->gen) {
+    p->ticket = w->ticket;
+    if (p->wait_durable) {
+        p->armed = engine_durable_wait(j, p->need, w);
+        if (!p->armed)
+            w->fn(w->ud, w->ticket); /* stored already */
+    } else if (!poll_idle(p) || j->threads.stopping || n->poll_gen != p->gen) {
         w->fn(w->ud, w->ticket); /* answerable already */
     } else {
         if (n->waker.fn) /* an older held poll: superseded by now, answer it */
             nodes_wake(n);
         n->waker = *w;
-        p->ticket = w->ticket;
         p->armed = true;
     }
     engine_unlock(j);
 }
 
-json_t *engine_poll_answer(engine_poll_t *p)
+pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms, pai_error_t *e)
 {
     engine_t *j = p->j;
-    engine_node_t *n = p->n;
+    *resp = NULL;
+    *wait_ms = 0;
     engine_lock(j);
-    if (p->armed && n->waker.fn && n->waker.ticket == p->ticket)
-        n->waker = (engine_waker_t){0};
-    p->armed = false;
-    n->last_seen_ms = engine_mono_ms(j);
-    json_t *out = poll_answer_locked(p, n->poll_gen != p->gen);
+    disarm(p);
+    p->n->last_seen_ms = engine_mono_ms(j);
+    if (p->wait_durable) {
+        p->wait_durable = false;
+        if (j->persist.durable < p->need) { /* failed, timed out or stopping */
+            engine_unlock(j);
+            return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
+        }
+        poll_decide(p, resp, wait_ms); /* stored: now step 4 */
+    } else {
+        *resp = poll_answer_locked(p, p->n->poll_gen != p->gen);
+    }
     engine_unlock(j);
-    return out;
+    return PAI_OK;
 }
 
 pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai_error_t *e)

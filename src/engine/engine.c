@@ -61,6 +61,12 @@ void engine_flush_lock(engine_t *j)
     pthread_mutex_lock(&j->flush_mu); /* lock-ok: the wrapper */
 }
 
+bool engine_flush_trylock(engine_t *j)
+{
+    assert(!engine_holds_lock(j) && "flush_mu is taken before mu, never under it");
+    return pthread_mutex_trylock(&j->flush_mu) == 0; /* lock-ok: the wrapper */
+}
+
 void engine_flush_unlock(engine_t *j)
 {
     pthread_mutex_unlock(&j->flush_mu); /* lock-ok: the wrapper */
@@ -169,7 +175,7 @@ static void *timer_main(void *arg)
         if (j->threads.stopping)
             break;
         engine_tick(j);
-        bool dirty = j->persist.ndirty > 0;
+        bool dirty = j->persist.ndirty > 0 || j->persist.nwaits > 0;
         engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
@@ -364,7 +370,11 @@ void engine_quiesce(engine_t *j)
     pthread_cond_broadcast(&j->pass.cv);
     pthread_cond_broadcast(&j->pass.done_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
-        nodes_wake(nodes_at(j->nodes, k)); /* blocked and held polls answer now */
+        nodes_wake(nodes_at(j->nodes, k));         /* blocked and held polls answer now */
+    for (size_t k = 0; k < j->persist.nwaits; k++) /* and those waiting for a flush */
+        j->persist.waits[k].waker.fn(j->persist.waits[k].waker.ud,
+                                     j->persist.waits[k].waker.ticket);
+    j->persist.nwaits = 0;
     engine_unlock(j);
 }
 
@@ -385,6 +395,7 @@ void engine_free(engine_t *j)
     json_decref(j->vcs.hived);
     engine_table_free(j);
     free(j->persist.dirty);
+    free(j->persist.waits);
     free(j->retry.jobs);
     nodes_free(j->nodes);
     if (j->sched)

@@ -256,8 +256,15 @@ PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, const char 
  *                       if that happened already.  w->fn is called under
  *                       the engine lock: it must only queue the wake-up
  *                       (never wait for a thread that may take that lock);
- *   engine_poll_answer  woken or not, when the HTTP layer answers: the
- *                       answer (a new reference), as engine_agent_sync's;
+ *   engine_poll_resume  woken or not, when the HTTP layer answers: PAI_OK
+ *                       and the answer in *resp (a new reference), as
+ *                       engine_agent_sync's; or *resp NULL: held again for
+ *                       *wait_ms (arm it again); or PAI_E_UNAVAILABLE when
+ *                       the store failed.  A sync is held first while its
+ *                       changes wait for the flush that stores them (when
+ *                       another flush runs: a storm of registrations is
+ *                       stored by few commits, and no thread waits), then
+ *                       as a long-poll;
  *   engine_poll_free    always, last (forgets w if it was not called).
  * The engine must outlive its held polls. */
 typedef struct {
@@ -270,7 +277,8 @@ PAI_MUST_CHECK pai_err_t engine_agent_sync_begin(engine_t *j, json_t *req, const
                                                  json_t **resp, engine_poll_t **held,
                                                  int64_t *wait_ms, pai_error_t *e);
 void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w);
-json_t *engine_poll_answer(engine_poll_t *p);
+PAI_MUST_CHECK pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms,
+                                            pai_error_t *e);
 void engine_poll_free(engine_poll_t *p);
 
 /* An admin's action on a node's credential: revoke (every credential of

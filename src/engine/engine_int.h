@@ -83,10 +83,17 @@ struct engine {
         int64_t next_seq; /* store seq of the next job record (submit.c, restore.c take it) */
     } table;
 
-    /* persist.c: jobs whose records engine_flush() writes next. */
+    /* persist.c: jobs whose records engine_flush() writes next; flushes
+     * numbered as they encode (encoded) and as they end (durable, rc); held
+     * agent syncs waiting for a flush that encodes after their change
+     * (agentsync.c adds them, engine_flush wakes them, the timer flushes
+     * while any waits). */
     struct {
         lc_job_t **dirty;
         size_t ndirty, capdirty;
+        uint64_t encoded, durable; /* durable: the last flush that succeeded */
+        struct engine_durable_wait *waits;
+        size_t nwaits, capwaits;
     } persist;
 
     /* dispatch.c (engine_apply) adds, engine.c (timer) drains: jobs waiting
@@ -154,6 +161,8 @@ void engine_lock(engine_t *j);
 void engine_unlock(engine_t *j);
 /* Take and release flush_mu; called without mu (lock order). */
 void engine_flush_lock(engine_t *j);
+/* Take flush_mu if free (never waits); true when taken. */
+bool engine_flush_trylock(engine_t *j);
 void engine_flush_unlock(engine_t *j);
 /* True when this thread holds j->mu (through engine_lock). */
 bool engine_holds_lock(const engine_t *j);
@@ -185,6 +194,22 @@ typedef struct {
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
+/* ---- persist.c: durability waiters (a flush that encodes after need) ---- */
+typedef struct engine_durable_wait {
+    uint64_t need;        /* the flush number that covers the change */
+    engine_waker_t waker; /* called under mu once it is durable (or failed) */
+} engine_durable_wait_t;
+/* Wait (mu held) for the flush numbered need: false when it is done
+ * already; else w is called from the flush that ends it (stored or failed:
+ * persist.durable says) or at engine_quiesce, and the timer thread is asked
+ * to flush soon. */
+bool engine_durable_wait(engine_t *j, uint64_t need, const engine_waker_t *w);
+/* Forget the wait of ticket (mu held; its flush did not end in time). */
+void engine_durable_cancel(engine_t *j, uint64_t ticket);
+/* engine_flush into *rc, unless another thread is flushing now: then
+ * false at once, nothing stored. */
+bool engine_flush_try(engine_t *j, pai_err_t *rc);
+
 /* ---- events.c: job events, persisted with the job's record ---- */
 
 /* A job keeps this many events unless opts.events_per_job says. */

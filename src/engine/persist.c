@@ -92,6 +92,7 @@ typedef struct {
     flushed_t *done;
     size_t n, nn, capops;
     engine_batch_t ev;
+    uint64_t gen; /* this flush's number (persist.encoded) */
 } flush_batch_t;
 
 /* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
@@ -154,6 +155,7 @@ static bool attach_cmds(engine_t *j, const flushed_t *f)
 static void flush_encode(engine_t *j, flush_batch_t *b)
 {
     engine_assert_locked(j);
+    b->gen = ++j->persist.encoded;
     size_t n = j->persist.ndirty, cap = n + nodes_count(j->nodes) + 1;
     b->ops = xcalloc(cap, sizeof(*b->ops));
     b->capops = cap;
@@ -227,12 +229,67 @@ static void flush_batch_free(flush_batch_t *b)
     engine_batch_free(&b->ev);
 }
 
+/* A flush has ended (mu held): wake the durability waiters it covers. */
+static void durable_settle(engine_t *j, uint64_t gen, pai_err_t rc)
+{
+    engine_assert_locked(j);
+    if (rc == PAI_OK && gen > j->persist.durable)
+        j->persist.durable = gen; /* a failed flush re-dirties: a later one covers it */
+    size_t k = 0;
+    for (size_t i = 0; i < j->persist.nwaits; i++) {
+        engine_durable_wait_t *w = &j->persist.waits[i];
+        if (w->need <= gen)
+            w->waker.fn(w->waker.ud, w->waker.ticket);
+        else
+            j->persist.waits[k++] = *w;
+    }
+    j->persist.nwaits = k;
+}
+
+bool engine_durable_wait(engine_t *j, uint64_t need, const engine_waker_t *w)
+{
+    engine_assert_locked(j);
+    if (j->persist.durable >= need)
+        return false;
+    VEC_XRESERVE(j->persist.waits, j->persist.capwaits, j->persist.nwaits + 1);
+    j->persist.waits[j->persist.nwaits++] = (engine_durable_wait_t){.need = need, .waker = *w};
+    pthread_cond_signal(&j->threads.timer_cv); /* flush soon: someone waits */
+    return true;
+}
+
+void engine_durable_cancel(engine_t *j, uint64_t ticket)
+{
+    engine_assert_locked(j);
+    size_t k = 0;
+    for (size_t i = 0; i < j->persist.nwaits; i++)
+        if (j->persist.waits[i].waker.ticket != ticket)
+            j->persist.waits[k++] = j->persist.waits[i];
+    j->persist.nwaits = k;
+}
+
+static pai_err_t flush_locked(engine_t *j);
+
+bool engine_flush_try(engine_t *j, pai_err_t *rc)
+{
+    engine_assert_unlocked(j);
+    if (!engine_flush_trylock(j))
+        return false;
+    *rc = flush_locked(j);
+    return true;
+}
+
 /* Encode under mu, write without it; flush_mu keeps the versions in order
  * and keeps every job in the batch alive (deletion takes it). */
 pai_err_t engine_flush(engine_t *j)
 {
-    flush_batch_t b = {0};
     engine_flush_lock(j);
+    return flush_locked(j);
+}
+
+/* engine_flush with flush_mu taken; releases it. */
+static pai_err_t flush_locked(engine_t *j)
+{
+    flush_batch_t b = {0};
     engine_lock(j);
     flush_encode(j, &b);
     engine_unlock(j);
@@ -253,6 +310,7 @@ pai_err_t engine_flush(engine_t *j)
         log_error("persisting %zu job records failed: %s", b.n, pai_err_msg(rc));
     engine_lock(j);
     flush_settle(j, &b, rc);
+    durable_settle(j, b.gen, rc);
     engine_unlock(j);
     engine_flush_unlock(j);
     flush_batch_free(&b);

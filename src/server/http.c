@@ -324,12 +324,12 @@ static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
     http_defer_t d = rs->defer;
     rs->defer = (http_defer_t){0};
     pai_err_t rc = d.finish(s->ctx, d.ud, resp, &err);
-    if (d.free_ud)
+    bool again = rc == PAI_OK && resp->defer.finish;     /* held again: the caller defers it */
+    if (d.free_ud && !(again && resp->defer.ud == d.ud)) /* else ud passed to the new hold */
         d.free_ud(d.ud);
-    if (resp->defer.finish) { /* finish cannot defer again */
-        http_resp_free(resp);
-        *resp = (http_resp_t){0};
-        rc = pai_error_set(&err, PAI_E_INTERNAL, "a deferred answer deferred again");
+    if (again) {
+        pai_error_free(&err);
+        return;
     }
     if (rc != PAI_OK) {
         err.code = rc;

@@ -161,8 +161,10 @@ void http_reply_stream(http_resp_t *resp, int status, const char *content_type, 
  * handler's thread) with the waker that answers it early; finish(ctx, ud,
  * resp, e) makes the answer, as a handler does, on a pool thread once w was
  * called or wait_ms has passed, whichever comes first (or at shutdown).
- * Takes ownership of ud: free_ud(ud) runs exactly once, after finish or
- * when the connection ended without it.  Headers or a body set before are
+ * finish may hold again (http_reply_hold on resp, even with the same ud,
+ * whose ownership then passes to the new hold).  Takes ownership of ud:
+ * free_ud(ud) runs exactly once, after finish or when the connection ended
+ * without it.  Headers or a body set before are
  * dropped: finish makes the whole answer.  The connection is busy (never
  * evicted) while held. */
 void http_reply_hold(http_resp_t *resp, int64_t wait_ms, http_arm_fn arm, http_finish_fn finish,

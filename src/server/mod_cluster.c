@@ -28,16 +28,25 @@ static void poll_arm(server_ctx_t *ctx, void *ud, const http_waker_t *w)
     engine_poll_arm(ud, &ew);
 }
 
-static pai_err_t poll_finish(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
-{
-    (void)ctx, (void)e;
-    http_reply_json(resp, 200, engine_poll_answer(ud));
-    return PAI_OK;
-}
-
 static void poll_free(void *ud)
 {
     engine_poll_free(ud);
+}
+
+/* Stored and answerable, or held again (stored, now a long-poll). */
+static pai_err_t poll_finish(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
+{
+    (void)ctx;
+    json_t *out = NULL;
+    int64_t wait_ms = 0;
+    pai_err_t rc = engine_poll_resume(ud, &out, &wait_ms, e);
+    if (rc != PAI_OK)
+        return rc;
+    if (out)
+        http_reply_json(resp, 200, out);
+    else
+        http_reply_hold(resp, wait_ms, poll_arm, poll_finish, poll_free, ud);
+    return PAI_OK;
 }
 
 /* The agent sync: answered at once, or held without a thread until the
