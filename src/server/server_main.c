@@ -8,10 +8,12 @@
  * signal context.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -108,6 +110,41 @@ static void raise_fd_limit(unsigned max_connections)
                  (unsigned long long)rl.rlim_cur, (unsigned long long)need, max_connections);
 }
 
+/* SQLite serves one server (no election: docs/operations.md, "High
+ * availability"): a second `pai server` on the same file is refused.  The
+ * lock is an flock on PATH.lock, held until this process ends (kill -9
+ * included); the file says who holds it.  Returns the lock's fd, or -1
+ * with err set. */
+static int lock_sqlite(const char *url, char *err, size_t errlen)
+{
+    const char *path = str_has_prefix(url, "sqlite://") ? url + strlen("sqlite://")
+                       : str_has_prefix(url, "sqlite:") ? url + strlen("sqlite:")
+                                                        : url;
+    char *lock = str_printf("%s.lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", lock, strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char who[32] = "";
+        ssize_t n = pread(fd, who, sizeof(who) - 1, 0);
+        who[n > 0 ? n : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        snprintf(err, errlen,
+                 "the SQLite store %s is in use by another pai server (pid %s): SQLite serves one "
+                 "server; several servers need PostgreSQL (docs/operations.md, High availability)",
+                 path, *who ? who : "?");
+        close(fd);
+        fd = -1;
+    } else {
+        char me[32];
+        int len = snprintf(me, sizeof(me), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, me, (size_t)len, 0) != len)
+            log_debug("server: cannot note the pid in %s", lock);
+    }
+    free(lock);
+    return fd;
+}
+
 /* The URL clients reach this server at: advertise_url, else one made of
  * the listen address (the host name for a wildcard one) and the port. */
 static char *advertised(const server_config_t *cfg, int port)
@@ -148,10 +185,16 @@ static int serve(server_config_t *cfg)
     http_server_t *http = NULL;
     int status = 1;
     bool leads = false;
+    int lockfd = -1; /* SQLite: this server's hold on the file */
     char *url = server_config_store_url(cfg), *self = NULL;
     if (fs_mkdir_p(cfg->data_dir, 0700) != PAI_OK) {
         fprintf(stderr, "pai server: cannot create data_dir %s: %s\n", cfg->data_dir,
                 strerror(errno));
+        goto out;
+    }
+    bool sqlite = str_has_prefix(url, "sqlite:") || !strstr(url, "://");
+    if (sqlite && (lockfd = lock_sqlite(url, err, sizeof(err))) < 0) {
+        fprintf(stderr, "pai server: %s\n", err);
         goto out;
     }
     if (store_open(url, &ctx.store, err, sizeof(err)) != PAI_OK) {
@@ -214,6 +257,8 @@ out:
     store_close(ctx.store);
     free(self);
     free(url);
+    if (lockfd >= 0)
+        close(lockfd);
     return status;
 }
 
