@@ -8,6 +8,9 @@
  *        from pai.usedGpus, else capacity - allocatable of
  *        "nvidia.com/gpu"; the model from the "pai/sku" label.
  * nodes revoke|rotate NODE: an admin's actions on a node's credential.
+ * nodes pending: the nodes waiting for an admin's approval
+ *        (nodeInfo.credential "awaiting-approval"); nodes approve NODE:
+ *        POST /api/v2/cluster/nodes/{node}/approve.
  * vcs:   GET /api/v2/virtual-clusters -> {vc: VirtualCluster}.
  * usage: GET /api/v2/usage?from=&to=&groupBy= (pai): GPU-hours held and used.
  */
@@ -26,12 +29,14 @@ static const cli_opt_t list_opts[] = {
 };
 static const cli_cmd_t nodes_cmd = {
     .name = "nodes",
-    .synopsis = "[--json] | revoke NODE | rotate NODE",
+    .synopsis = "[--json] | pending | approve NODE | revoke NODE | rotate NODE",
     .summary = "List the cluster's nodes with their GPUs used and free.  Administrators: "
                "`revoke NODE` makes every credential of the node stop working at once (its agent "
                "registers again with the join token; a stolen credential is useless); `rotate "
                "NODE` gives the node a new credential at its next sync, and the old one stops "
-               "working once the new one is used.",
+               "working once the new one is used; with node_approval: manual, `pending` lists the "
+               "nodes waiting for approval (no credential, no task) and `approve NODE` lets one "
+               "register.",
     .opts = list_opts,
     .max_pos = 2};
 static const cli_cmd_t vcs_cmd = {.name = "vcs",
@@ -71,11 +76,20 @@ static long long jnum(const json_t *v)
     return 0;
 }
 
+/* Waiting for an admin's approval (node_approval: manual)? */
+static bool node_awaiting(const json_t *n)
+{
+    const json_t *info = json_object_get(json_object_get(n, "status"), "nodeInfo");
+    return strcmp(cli_jstr(info, "credential"), "awaiting-approval") == 0;
+}
+
 static const char *node_ready(const json_t *n)
 {
     const char *flat = cli_jstr(n, "state");
     if (*flat)
         return flat;
+    if (node_awaiting(n))
+        return "AwaitingApproval";
     /* pai: a bad GPU makes the node's cell bad (no new work) */
     if (json_array_size(json_object_get(json_object_get(n, "pai"), "badGpus")) > 0)
         return "BadGPU";
@@ -162,27 +176,46 @@ static int list_main(const cli_cmd_t *cmd, int argc, char **argv, const char *pa
     return rc;
 }
 
-static void print_nodes(const json_t *j)
+static void print_node_table(const json_t *j, bool awaiting_only)
 {
     const json_t *items = json_is_array(j) ? j : json_object_get(j, "items");
     cli_table_t *t = cli_table_new("NODE|STATE|ADDRESS|GPU_MODEL|GPUS|USED|FREE");
     size_t i;
     json_t *n;
-    json_array_foreach(items, i, n) node_row(t, n);
+    json_array_foreach(items, i, n)
+    {
+        if (!awaiting_only || node_awaiting(n))
+            node_row(t, n);
+    }
     cli_table_print(t, stdout);
     cli_table_free(t);
 }
 
-/* `pai nodes revoke|rotate NODE`: DELETE /api/v2/cluster/nodes/{node}/credential
- * or POST .../credential/rotate (docs/operations.md, "Node credentials"). */
+static void print_nodes(const json_t *j)
+{
+    print_node_table(j, false);
+}
+
+static void print_pending(const json_t *j)
+{
+    print_node_table(j, true);
+}
+
+/* `pai nodes revoke|rotate|approve NODE`: DELETE
+ * /api/v2/cluster/nodes/{node}/credential, POST .../credential/rotate or
+ * POST .../approve (docs/operations.md, "Node credentials"). */
 static int node_cred_main(const cli_args_t *a)
 {
     bool revoke = strcmp(a->pos[0], "revoke") == 0;
+    bool approve = strcmp(a->pos[0], "approve") == 0;
     cli_ctx_t c;
     cli_resp_t r = {0};
     int rc = cli_ctx_load(&c, true);
     char *e = cli_escape(a->pos[1]);
-    char *path = str_printf("/api/v2/cluster/nodes/%s/credential%s", e, revoke ? "" : "/rotate");
+    char *path = str_printf("/api/v2/cluster/nodes/%s/%s", e,
+                            approve  ? "approve"
+                            : revoke ? "credential"
+                                     : "credential/rotate");
     if (rc == CLI_OK)
         rc = cli_request(&c, revoke ? "DELETE" : "POST", path, NULL, NULL, 0, 0, &r);
     if (rc == CLI_OK && cli_flag(a, "json"))
@@ -206,7 +239,10 @@ int cli_nodes_main(int argc, char **argv)
     if (a.npos == 0 || (a.npos == 1 && strcmp(a.pos[0], "list") == 0))
         return list_main(&nodes_cmd, argc, argv, "/api/v2/cluster/nodes",
                          "/api/v2/kubernetes/nodes", print_nodes);
-    if (a.npos == 2 && (strcmp(a.pos[0], "revoke") == 0 || strcmp(a.pos[0], "rotate") == 0))
+    if (a.npos == 1 && strcmp(a.pos[0], "pending") == 0)
+        return list_main(&nodes_cmd, argc, argv, "/api/v2/cluster/nodes", NULL, print_pending);
+    if (a.npos == 2 && (strcmp(a.pos[0], "revoke") == 0 || strcmp(a.pos[0], "rotate") == 0 ||
+                        strcmp(a.pos[0], "approve") == 0))
         return node_cred_main(&a);
     fprintf(stderr, "usage: pai nodes %s\n", nodes_cmd.synopsis);
     return CLI_USAGE;

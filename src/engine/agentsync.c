@@ -88,12 +88,18 @@ static void gpu_health_changed(const engine_node_t *n, uint64_t bad)
 /* Step 1.  Returns the node; a new, changed or returning one goes to the
  * scheduler.  gpus (taken) is the node's GPU list as stored, NULL when the
  * agent sent none. */
-static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus)
+static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus,
+                                    bool hold)
 {
     engine_assert_locked(j);
     bool created = false;
     engine_node_t *n = nodes_get(j->nodes, an->name, &created);
-    bool changed = created || n->state == NODE_LOST;
+    bool changed = created || n->state == NODE_LOST || n->cred.awaiting != hold;
+    if (hold && !n->cred.awaiting)
+        log_warn("node=%s registered with the join token: waiting for an administrator's "
+                 "approval (pai nodes approve %s); no credential, no task meanwhile",
+                 an->name, an->name);
+    n->cred.awaiting = hold; /* auto: a node left waiting by a manual setting goes in */
     const char *addr = an->address, *model = an->gpu_model;
     uint64_t bad = 0;
     for (size_t i = 0; i < an->ngpus; i++)
@@ -402,15 +408,22 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
 }
 
 /* Step 1's check (mu held): may the caller sync as the node it names?  A
- * name never seen holds no credential. */
+ * name never seen holds no credential.  *hold: the join token for a name
+ * that waits for an admin's approval (node_approval: manual): no credential
+ * is issued, the node gets no task. */
 static pai_err_t check_identity(engine_t *j, const agentwire_req_t *req, const char *credential,
-                                nodecred_verdict_t *v, pai_error_t *e)
+                                nodecred_verdict_t *v, bool *hold, pai_error_t *e)
 {
     engine_assert_locked(j);
     engine_node_t *n = nodes_find(j->nodes, req->node.name);
     nodecred_t none = {0};
-    return nodecred_check(n ? &n->cred : &none, req->node.name, credential, req->version >= 2, v,
-                          e);
+    nodecred_t *c = n ? &n->cred : &none;
+    pai_err_t rc = nodecred_check(c, req->node.name, credential, req->version >= 2, v, e);
+    *hold = rc == PAI_OK && !credential && j->opts.node_approval_manual &&
+            nodecred_needs_approval(c, n != NULL);
+    if (*hold)
+        v->issue = false;
+    return rc;
 }
 
 /* A sync past its step 3, waiting for its answer (step 4 and 5). */
@@ -461,6 +474,7 @@ static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, b
 {
     engine_poll_t *p = xcalloc(1, sizeof(*p));
     nodecred_verdict_t verdict;
+    bool hold = false;
     *out = NULL;
     p->j = j;
     pai_err_t rc = agentwire_req_decode(body, &p->req, e);
@@ -483,13 +497,13 @@ static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, b
      * name may register it or use its credential; what the check changes
      * (a credential used for the first time, a rotation completed) is
      * persisted by the flush below. */
-    if ((rc = check_identity(j, req, credential, &verdict, e)) != PAI_OK) {
+    if ((rc = check_identity(j, req, credential, &verdict, &hold, e)) != PAI_OK) {
         engine_unlock(j);
         json_decref(gpus);
         engine_poll_free(p);
         return rc;
     }
-    engine_node_t *n = p->n = register_node(j, &req->node, gpus);
+    engine_node_t *n = p->n = register_node(j, &req->node, gpus, hold);
     if (verdict.issue) {
         bool rotation = n->cred.state == NODECRED_ACTIVE;
         nodecred_issue(&n->cred, p->issued);
@@ -654,6 +668,29 @@ pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms, 
     }
     engine_unlock(j);
     return PAI_OK;
+}
+
+pai_err_t engine_node_approve(engine_t *j, const char *node, pai_error_t *e)
+{
+    pai_err_t rc = PAI_OK;
+    engine_lock(j);
+    engine_node_t *n = nodes_find(j->nodes, node);
+    if (!n) {
+        rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such node: %s", node);
+    } else if ((rc = nodecred_approve(&n->cred)) != PAI_OK) {
+        pai_error_set(e, rc, "node %s is not waiting for approval", node);
+    } else {
+        n->dirty = true;
+        engine_node_to_sched(j, n);
+        j->pass.need = true;
+        engine_kick(j);
+        nodes_bump(n); /* its held poll answers: the next sync registers it */
+        log_info("node=%s approved by an administrator: registers at its next sync", node);
+    }
+    engine_unlock(j);
+    if (rc == PAI_OK && engine_flush(j) != PAI_OK)
+        rc = pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
+    return rc;
 }
 
 pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai_error_t *e)

@@ -71,6 +71,9 @@ typedef struct {
      * (pai_scheduler_invariant_violations_total). */
     engine_sched_check_t sched_check;
     int64_t sched_check_interval_ms;
+    /* node_approval: manual: a new name registering with the join token
+     * waits for an admin's approval (engine_node_approve; nodecred.h). */
+    bool node_approval_manual;
     /* Test hook: the first job bound leaves the scheduler's bookkeeping
      * wrong (sched_test_corrupt_next_bind()), for tests of the reporting. */
     bool sched_test_corrupt;
@@ -288,6 +291,12 @@ void engine_poll_free(engine_poll_t *p);
  * PAI_E_INVALID when the node holds no credential in use. */
 PAI_MUST_CHECK pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke,
                                                 pai_error_t *e);
+
+/* An admin's approval of a node waiting for it (node_approval: manual):
+ * its next sync with the join token registers it (a credential) and it gets
+ * tasks.  Stored before it returns.  PAI_E_NOT_FOUND for an unknown node,
+ * PAI_E_INVALID for one that is not waiting. */
+PAI_MUST_CHECK pai_err_t engine_node_approve(engine_t *j, const char *node, pai_error_t *e);
 
 /* ---- virtual clusters (vcs.c) ---- */
 

@@ -122,8 +122,24 @@ pai_err_t nodecred_rotate(nodecred_t *c)
     return PAI_OK;
 }
 
+bool nodecred_needs_approval(const nodecred_t *c, bool known)
+{
+    return !known || c->awaiting || (c->state == NODECRED_NONE && c->revoked);
+}
+
+pai_err_t nodecred_approve(nodecred_t *c)
+{
+    if (!c->awaiting)
+        return PAI_E_INVALID;
+    c->awaiting = false;
+    c->revoked = false;
+    return PAI_OK;
+}
+
 const char *nodecred_state_name(const nodecred_t *c)
 {
+    if (c->awaiting)
+        return "awaiting-approval";
     switch (c->state) {
     case NODECRED_NONE:
         return c->revoked ? "revoked" : "none";
@@ -140,6 +156,8 @@ json_t *nodecred_encode(const nodecred_t *c)
     static const char *names[] = {"none", "pending", "active"};
     json_t *o = xjson_pack("{ss ss sb sb}", "state", names[c->state], "hash", c->hash, "rotate",
                            c->rotate, "revoked", c->revoked);
+    if (c->awaiting)
+        json_object_set_new(o, "awaiting", json_true());
     if (*c->next)
         json_object_set_new(o, "next", json_string(c->next));
     if (*c->log_key)
@@ -155,6 +173,7 @@ void nodecred_decode(const json_t *o, nodecred_t *c)
     const char *next = json_string_value(json_object_get(o, "next"));
     const char *lk = json_string_value(json_object_get(o, "log_key"));
     c->revoked = json_is_true(json_object_get(o, "revoked"));
+    c->awaiting = json_is_true(json_object_get(o, "awaiting"));
     if (!st || !h || strlen(h) != 64)
         return;
     if (lk && str_has_prefix(lk, AGENTWIRE_LOGKEY_PREFIX))

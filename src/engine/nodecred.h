@@ -20,6 +20,13 @@
  * sync with its current one; the current one keeps working until the new one
  * is presented, which makes it the node's (ACTIVE) and the old one invalid.
  *
+ * Approval (node_approval: manual): a name that never held a credential, or
+ * whose credential an admin revoked, registering with the join token is
+ * held (awaiting): it syncs, is listed, but gets no credential and no task
+ * until an admin approves it (nodecred_approve); then the join token
+ * registers it as above.  With node_approval: auto (the default) nothing is
+ * held.
+ *
  * Pure: no locks, no I/O (the caller holds the engine's mutex and persists
  * the node record when a call says it changed); unit-tested in
  * tests/unit/test_nodecred.c.
@@ -41,6 +48,7 @@ typedef struct {
     char next[65]; /* rotation: SHA-256 of the issued successor; "" none */
     bool rotate;   /* an admin asked for a new credential */
     bool revoked;  /* NONE because an admin revoked it (for the views) */
+    bool awaiting; /* held for an admin's approval: no credential, no task (NONE) */
     /* The secret the server presents to the node's log server, in clear
      * (the server must present it): AGENTWIRE_LOGKEY_PREFIX + 64 hex, new
      * with every credential issued, sent in every version 2 answer; ""
@@ -76,7 +84,17 @@ void nodecred_revoke(nodecred_t *c);
  * credential in use (nothing to rotate: it registers with the join token). */
 PAI_MUST_CHECK pai_err_t nodecred_rotate(nodecred_t *c);
 
-/* "none", "pending", "active", "rotating", "revoked": for the views. */
+/* node_approval: manual, for a sync nodecred_check let in with the join
+ * token: must the node wait for an admin's approval?  known: the name has a
+ * record (a new name always waits).  True for a new name, one already
+ * waiting and one whose credential was revoked; then the caller sets
+ * c->awaiting and issues nothing. */
+bool nodecred_needs_approval(const nodecred_t *c, bool known);
+/* An admin's approval; PAI_E_INVALID when c is not waiting for one. */
+PAI_MUST_CHECK pai_err_t nodecred_approve(nodecred_t *c);
+
+/* "none", "pending", "active", "rotating", "revoked", "awaiting-approval":
+ * for the views. */
 const char *nodecred_state_name(const nodecred_t *c);
 
 /* The credential part of a node's store record, and back (hashes only);

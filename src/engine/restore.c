@@ -75,7 +75,7 @@ sched_node_t engine_sched_node(const engine_node_t *n)
                        n->gpu_model,
                        n->cpus,
                        n->memory_mb,
-                       n->state == NODE_HEALTHY && n->bad_gpus == 0,
+                       n->state == NODE_HEALTHY && n->bad_gpus == 0 && !n->cred.awaiting,
                        0};
     return sn;
 }

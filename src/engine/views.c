@@ -132,8 +132,9 @@ json_t *engine_nodes_json(engine_t *j)
                        "nodeInfo", "agentBootId", n->boot_id ? n->boot_id : "", "runtime",
                        n->runtime ? n->runtime : "", "tasks", (int)n->nrefs, "credential",
                        nodecred_state_name(&n->cred), "pai", "usedGpus", used, "badGpus", bad,
-                       "schedulable", n->state == NODE_HEALTHY && n->bad_gpus == 0, "gpuBackend",
-                       n->gpu_backend ? n->gpu_backend : ""));
+                       "schedulable",
+                       n->state == NODE_HEALTHY && n->bad_gpus == 0 && !n->cred.awaiting,
+                       "gpuBackend", n->gpu_backend ? n->gpu_backend : ""));
     }
     engine_unlock(j);
     free(st);

@@ -94,6 +94,13 @@ static const opt_t options[] = {
      .def = "",
      .help = "join token: agents present it to register a node name, then sync with the "
              "node's own credential; empty: generated once into <data_dir>/agent.token"},
+    {.name = "node_approval",
+     .type = OPT_STR,
+     .off = O(node_approval),
+     .def = "auto",
+     .help = "auto: a new node name registers with the join token at once; manual: it waits, "
+             "listed but with no credential and no task, until an administrator approves it "
+             "(pai nodes approve NAME), and so does a name whose credential was revoked"},
     {.name = "node_lost_timeout_s",
      .type = OPT_INT,
      .off = O(node_lost_timeout_s),
@@ -687,6 +694,10 @@ static pai_err_t check_choices(const server_config_t *cfg, char *err, size_t err
     if (server_config_sched_check(cfg) < 0) {
         snprintf(err, errlen, "sched_check: '%s' is not one of sample, true, false",
                  cfg->sched_check);
+        return PAI_E_INVALID;
+    }
+    if (strcmp(cfg->node_approval, "auto") != 0 && strcmp(cfg->node_approval, "manual") != 0) {
+        snprintf(err, errlen, "node_approval: '%s' is not one of auto, manual", cfg->node_approval);
         return PAI_E_INVALID;
     }
     if (strcmp(cfg->log_read_access, "owner") != 0 && strcmp(cfg->log_read_access, "all") != 0) {

@@ -3,7 +3,8 @@
  * virtual clusters (list, detail, and run-time create / resize / delete
  * through vcs.c) and SKU types, and our equivalents of OpenPAI's
  * Kubernetes endpoints (nodes and tasks shaped as NodeList / PodList), and
- * an admin's revocation and rotation of a node's credential, and GPU-hours
+ * an admin's revocation and rotation of a node's credential, approval of a
+ * new node (node_approval: manual), and GPU-hours
  * held versus used (GET /api/v2/usage, a pai extension).
  *
  * The job engine (ctx->engine, owned by the jobs module) holds the nodes and
@@ -197,6 +198,22 @@ static pai_err_t h_node_rotate(server_ctx_t *ctx, const http_req_t *req, http_re
     return node_cred_action(ctx, req, resp, false, e);
 }
 
+/* POST /api/v2/cluster/nodes/{node}/approve: an admin lets a node waiting
+ * for approval (node_approval: manual) register. */
+static pai_err_t h_node_approve(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                                pai_error_t *e)
+{
+    const char *node = http_param(req, "node");
+    pai_err_t rc = engine_node_approve(ctx->engine, node, e);
+    if (rc != PAI_OK)
+        return rc;
+    log_info("node=%s approved by %s", node, req->who.username ? req->who.username : "?");
+    char *m = str_printf("node %s approved: it registers at its next sync", node);
+    http_reply_json(resp, 200, xjson_pack("{ss}", "message", m ? m : ""));
+    free(m);
+    return PAI_OK;
+}
+
 static pai_err_t h_pods(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     (void)e;
@@ -277,6 +294,7 @@ static const http_route_t cluster_routes[] = {
     {"GET", "/api/v2/cluster/nodes", h_nodes, PERM_SESSION},
     {"DELETE", "/api/v2/cluster/nodes/{node}/credential", h_node_revoke, PERM_ADMIN},
     {"POST", "/api/v2/cluster/nodes/{node}/credential/rotate", h_node_rotate, PERM_ADMIN},
+    {"POST", "/api/v2/cluster/nodes/{node}/approve", h_node_approve, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/nodes", h_nodes, PERM_ADMIN},
     {"GET", "/api/v2/kubernetes/pods", h_pods, PERM_ADMIN},
     {"GET", "/api/v2/usage", h_usage, PERM_SESSION},

@@ -626,7 +626,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                        .events_per_job = (int)cfg->events_per_job,
                        .event_retention_ms = cfg->event_retention_days * 86400LL * 1000,
                        .note_waiting_ms = cfg->notify_waiting_s * 1000,
-                       .note_idle_ms = cfg->notify_idle_s * 1000};
+                       .note_idle_ms = cfg->notify_idle_s * 1000,
+                       .node_approval_manual = strcmp(cfg->node_approval, "manual") == 0};
     static const engine_sched_check_t check[] = {ENGINE_CHECK_SAMPLE, ENGINE_CHECK_EVERY,
                                                  ENGINE_CHECK_OFF};
     int c = server_config_sched_check(cfg); /* checked when the config was read */

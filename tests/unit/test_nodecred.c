@@ -166,6 +166,32 @@ TEST(the_stored_form_round_trips_with_hashes_only)
     json_decref(o);
 }
 
+TEST(manual_approval_holds_new_and_revoked_names_until_approved)
+{
+    nodecred_t c = {0};
+    CHECK(nodecred_needs_approval(&c, false));    /* a name never seen */
+    CHECK(nodecred_approve(&c) == PAI_E_INVALID); /* not waiting */
+    c.awaiting = true;
+    CHECK_STR_EQ(nodecred_state_name(&c), "awaiting-approval");
+    CHECK(nodecred_needs_approval(&c, true));
+    json_t *o = nodecred_encode(&c);
+    nodecred_t back;
+    nodecred_decode(o, &back);
+    CHECK(back.awaiting && back.state == NODECRED_NONE);
+    json_decref(o);
+    CHECK(nodecred_approve(&c) == PAI_OK);
+    CHECK(!nodecred_needs_approval(&c, true));
+    nodecred_verdict_t v;
+    CHECK(may(&c, NULL, &v) && v.issue); /* approved: the join token registers it */
+    char cred[PAI_MAX_NODE_CRED + 1];
+    nodecred_issue(&c, cred);
+    CHECK(may(&c, cred, &v));
+    CHECK(!nodecred_needs_approval(&c, true));
+    nodecred_revoke(&c);
+    CHECK(nodecred_needs_approval(&c, true));     /* revoked: approved again before it joins */
+    CHECK(nodecred_approve(&c) == PAI_E_INVALID); /* until its agent asks (awaiting set) */
+}
+
 RUN_TESTS(join_token_registers_a_new_name_and_gets_a_credential,
           version_1_agents_join_without_a_credential,
           a_pending_credential_can_be_replaced_by_the_join_token,
@@ -173,4 +199,5 @@ RUN_TESTS(join_token_registers_a_new_name_and_gets_a_credential,
           rotation_issues_at_the_next_sync_and_retires_the_old_one,
           rotation_needs_a_credential_in_use,
           revocation_refuses_every_credential_and_lets_the_name_join_again,
-          the_stored_form_round_trips_with_hashes_only)
+          the_stored_form_round_trips_with_hashes_only,
+          manual_approval_holds_new_and_revoked_names_until_approved)
