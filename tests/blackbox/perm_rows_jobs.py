@@ -83,6 +83,7 @@ ROWS = [
     ("DELETE", "/api/v2/cluster/nodes/pm-none/credential", None, dict(ADMIN_ONLY, admin=404)),
     ("POST", "/api/v2/cluster/nodes/pm-none/credential/rotate", None,
      dict(ADMIN_ONLY, admin=404)),
+    ("POST", "/api/v2/cluster/nodes/pm-none/approve", None, dict(ADMIN_ONLY, admin=404)),
     ("GET", "/api/v2/kubernetes/nodes", None, dict(ADMIN_ONLY, admin=200)),
     ("GET", "/api/v2/kubernetes/pods", None, dict(ADMIN_ONLY, admin=200)),
     ("GET", "/api/v2/usage", None, dict(SESSION_OK, user=200, other=200, admin=200)),
