@@ -76,21 +76,6 @@ json_t *tpls_get(templates_t *t, const char *id)
     return copy;
 }
 
-json_t *tpls_select(templates_t *t, tpls_keep_fn keep, void *ud)
-{
-    json_t *out = json_array();
-    const char *id;
-    json_t *m;
-    pthread_mutex_lock(&t->mu);
-    json_object_foreach(t->items, id, m)
-    {
-        if (!keep || keep(ud, m))
-            json_array_append_new(out, json_deep_copy(m));
-    }
-    pthread_mutex_unlock(&t->mu);
-    return out;
-}
-
 typedef struct {
     tpls_order_t o;
     const char *id;

@@ -40,11 +40,9 @@ void tpls_free(templates_t *t);
 
 /* A copy of one template's metadata (caller decrefs); NULL when absent. */
 json_t *tpls_get(templates_t *t, const char *id);
-/* Copies of the metadata of every template for which keep(ud, meta) is
- * true (called under mu: it must not lock or call other modules), in
- * publication order.  New array. */
+/* Whether a template belongs in a selection (called under mu: it must not
+ * lock or call other modules). */
 typedef bool (*tpls_keep_fn)(void *ud, const json_t *meta);
-json_t *tpls_select(templates_t *t, tpls_keep_fn keep, void *ud);
 /* Where a template goes in a page: larger rank first, then text in
  * strcasecmp order, then id.  text points into the template (valid under
  * mu only). */
@@ -57,7 +55,8 @@ typedef void (*tpls_order_fn)(const json_t *meta, tpls_order_t *out);
 /* A page of the templates for which keep(ud, meta) is true, in the order
  * order() gives them: copies of those at [offset, offset + limit) (new
  * array), and in *total how many were kept.  keep and order run under mu
- * (plain reads only; keep may note what it sees in its ud).  One pass over
+ * (plain reads only; keep may note what it sees in its ud); NULL keep keeps
+ * all, NULL order sorts by id.  One pass over
  * the map, a sort of precomputed keys of what was kept, and only the page
  * copied. */
 json_t *tpls_page(templates_t *t, tpls_keep_fn keep, void *ud, tpls_order_fn order, size_t offset,

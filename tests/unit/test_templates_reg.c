@@ -105,8 +105,10 @@ TEST(publish_read_select_and_read_back)
     CHECK_STR_EQ(json_string_value(json_object_get(m, "visibility")), "public");
     json_decref(m);
     CHECK(tpls_get(t, "alice~zz") == NULL);
-    json_t *sel = tpls_select(t, is_public, NULL);
+    size_t total = 0;
+    json_t *sel = tpls_page(t, is_public, NULL, NULL, 0, 10, &total);
     CHECK_INT_EQ(json_array_size(sel), 1);
+    CHECK_INT_EQ(total, 1);
     json_decref(sel);
     char *y = NULL;
     CHECK(tpls_protocol(t, "alice~b", &y, NULL) == PAI_OK);
@@ -117,7 +119,7 @@ TEST(publish_read_select_and_read_back)
     tpls_free(t);
     st = reopen(st);
     CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
-    sel = tpls_select(t, NULL, NULL);
+    sel = tpls_page(t, NULL, NULL, NULL, 0, 10, &total);
     CHECK_INT_EQ(json_array_size(sel), 2);
     json_decref(sel);
     CHECK_INT_EQ(uses(t, "alice~a"), 1);
