@@ -36,7 +36,8 @@
  *   - Every round trip is bounded (pg_conn.c): a server that hangs or is
  *     cut off fails the call with PAI_E_UNAVAILABLE after the store's
  *     timeout (store_set_timeout), and the connection is replaced before
- *     its next use; statement_timeout makes the server stop too.
+ *     its next use; on the writer statement_timeout makes the server stop
+ *     too (not on readers: a scan lasts as long as its caller's callback).
  *     Connections that break are replaced before their next use;
  *     connect_timeout bounds every connect, and after a failed one the
  *     store does not try again for PG_DOWN_BACKOFF_MS, so while the
@@ -136,12 +137,14 @@ struct pg_store {
 
 static bool conn_setup(conn_t *c)
 {
-    /* The server ends what runs past the bound too (a lock wait, a slow
-     * query), so its work stops when we stop waiting for it. */
+    /* The server ends a write statement that runs past the bound too (a
+     * lock wait), so its work stops when we stop waiting for it.  Not on
+     * readers: a scan streams for as long as its caller takes over the
+     * rows (a restore, a store copy); each row is awaited with the bound. */
     char sql[96];
     snprintf(sql, sizeof(sql), "SET statement_timeout = %lld",
              (long long)atomic_load(&c->link->timeout_ms));
-    if (!conn_cmd(c, "SET synchronous_commit = on") || !conn_cmd(c, sql))
+    if (!conn_cmd(c, "SET synchronous_commit = on") || (c->writer && !conn_cmd(c, sql)))
         return false;
     for (int i = 0; i < Q__COUNT; i++) {
         PGresult *res = conn_prepare(c, queries[i].name, queries[i].sql, queries[i].nparams);
@@ -745,6 +748,7 @@ static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
         st->readers[i].link = &st->link;
     pthread_mutex_init(&st->rlock, NULL);
     pthread_cond_init(&st->rcond, NULL);
+    st->writer.writer = true;
     if ((rc = conn_open(&st->writer, &st->link, err, errlen)) != PAI_OK)
         goto fail;
     if ((rc = migrate(&st->writer, err, errlen)) != PAI_OK)

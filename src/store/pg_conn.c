@@ -72,8 +72,10 @@ pai_err_t conn_open(conn_t *c, const pg_link_t *link, char *err, size_t errlen)
                               NULL};
     const char *const val[] = {PG_CONNECT_TIMEOUT, "pai", "UTF8", "30", "10", "3", "60000",
                                link->url,          NULL};
+    bool writer = c->writer;
     memset(c, 0, sizeof(*c));
     c->link = link;
+    c->writer = writer;
     c->pg = PQconnectdbParams(kw, val, 1);
     char m[512], where[256];
     if (!c->pg) {

@@ -37,6 +37,7 @@ typedef struct {
     const pg_link_t *link;
     bool ready;  /* session set up and statements prepared (pg.c) */
     bool broken; /* a round trip ran out of time: reset before the next use */
+    bool writer; /* the store's write connection (kept across reconnects) */
     /* The writer's fence for the group being committed (store_set_fence):
      * term 0 = none. */
     int64_t fence_term, fence_hold_ms;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "store/store.h"
@@ -219,6 +220,84 @@ TEST(dropped_connections_are_reestablished)
     store_close(st);
 }
 
+static int slow_cb(void *ud, const char *key, int64_t seq, const char *json)
+{
+    (void)key, (void)seq, (void)json;
+    struct timespec ts = {0, 60 * 1000000L};
+    nanosleep(&ts, NULL);
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* The bound is on each answer, not on a whole scan: a caller that takes
+ * its time over the rows (a restore, a store copy) is not cut off. */
+TEST(a_scan_may_outlast_the_timeout_while_rows_keep_coming)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    /* 12 MiB in all: more than the sockets hold, so the server's statement
+     * lasts as long as the reading does */
+    char *big = xmalloc(400 * 1024 + 8);
+    memset(big, 'x', 400 * 1024);
+    big[0] = big[400 * 1024 - 1] = '"';
+    big[400 * 1024] = '\0';
+    for (int i = 0; i < 30; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "r%02d", i);
+        CHECK(store_put(st, "slow", key, i, big) == PAI_OK);
+    }
+    free(big);
+    store_set_timeout(st, 500);
+    int n = 0;
+    CHECK(store_scan(st, "slow", slow_cb, &n) == PAI_OK); /* 1.8 s in all */
+    CHECK_INT_EQ(n, 30);
+    store_close(st);
+}
+
+/* A server that does not answer (a lock held by another session here; a
+ * paused server in tests/blackbox/test_store_pg_outage.py): calls fail
+ * within the timeout, 503 for a read, and the store works again once it
+ * answers. */
+TEST(a_silent_server_fails_calls_within_the_timeout_and_the_store_recovers)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(store_put(st, "k", "a", 0, "{}") == PAI_OK);
+    store_set_timeout(st, 500);
+    PGconn *side = PQconnectdb(pg_url());
+    PQsetNoticeProcessor(side, quiet, NULL);
+    PGresult *res = PQexec(side, "BEGIN; LOCK TABLE pai_records IN ACCESS EXCLUSIVE MODE");
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    int64_t t0 = time_mono_ms();
+    char *j = NULL;
+    CHECK(store_get(st, "k", "a", &j) == PAI_E_UNAVAILABLE);
+    int64_t read_ms = time_mono_ms() - t0;
+    CHECK(store_put(st, "k", "b", 0, "{}") != PAI_OK);
+    int64_t all_ms = time_mono_ms() - t0;
+    printf("# a read failed after %lld ms, a write after %lld ms more (timeout 500 ms)\n",
+           (long long)read_ms, (long long)(all_ms - read_ms));
+    CHECK(read_ms < 1500 && all_ms < 4000);
+    PQclear(PQexec(side, "ROLLBACK"));
+    PQfinish(side);
+    pai_err_t get = PAI_E_IO, put = PAI_E_IO;
+    for (int i = 0; i < 50 && (get != PAI_OK || put != PAI_OK); i++) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        free(j);
+        j = NULL;
+        get = store_get(st, "k", "a", &j);
+        put = store_put(st, "k", "b", 0, "{}");
+    }
+    CHECK(get == PAI_OK && put == PAI_OK);
+    free(j);
+    store_close(st);
+}
+
 int main(void)
 {
     util_alloc_init();
@@ -235,6 +314,10 @@ int main(void)
         {"pg_servers_starting_together_migrate_once", servers_starting_together_migrate_once},
         {"pg_schema_newer_than_this_binary_is_refused", schema_newer_than_this_binary_is_refused},
         {"pg_dropped_connections_are_reestablished", dropped_connections_are_reestablished},
+        {"pg_a_scan_may_outlast_the_timeout_while_rows_keep_coming",
+         a_scan_may_outlast_the_timeout_while_rows_keep_coming},
+        {"pg_a_silent_server_fails_calls_within_the_timeout_and_the_store_recovers",
+         a_silent_server_fails_calls_within_the_timeout_and_the_store_recovers},
     };
     int rc = test_run_all_(always, ARRAY_LEN(always));
     if (!pg_url()) {
