@@ -341,8 +341,8 @@ static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
     pai_error_free(&err);
 }
 
-/* An offloaded answer, on a worker: make it, then resume the connection
- * (after which the worker touches nothing of rs). */
+/* An offloaded answer, or a held one's finish, on a worker: make it, then
+ * resume the connection (after which the worker touches nothing of rs). */
 static void defer_work(void *arg)
 {
     reqstate_t *rs = arg;
@@ -382,11 +382,13 @@ static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *con
                                     const char *method, const char *url)
 {
     http_resp_t resp = {0};
+    if (rs->defer.finish) { /* held: its finish takes the engine lock, so on a write worker */
+        MHD_suspend_connection(conn);
+        offload_run(s->writes, defer_work, rs);
+        return MHD_YES;
+    }
     rs->deferred = false;
-    if (rs->defer.finish)
-        defer_finish(s, rs, &resp); /* held: finish here */
-    else
-        resp = rs->ready; /* offloaded: made by the worker */
+    resp = rs->ready; /* made by a worker */
     rs->ready = (http_resp_t){0};
     if (resp.defer.finish) {
         defer_start(s, conn, rs, &resp);
