@@ -64,6 +64,11 @@ typedef struct {
 typedef struct {
     long jobs, refused, unfinished, preempted;
     double mean_q, median_q, p95_q, mean_jct;
+    /* GPU-hours held by runs that completed, and by runs a preemption threw
+     * away; use: held over what the VC's guarantee could hold in the
+     * makespan (overall: over the cluster's GPUs), as `pai usage` counts
+     * GPU-hours held (docs/monitoring.md) */
+    double gpu_h, lost_h, use;
 } vcres_t;
 
 typedef struct {
@@ -289,6 +294,7 @@ typedef struct {
     sched_t *s;
     heap_t heap;
     double gpu_ms;
+    double vc_ms[MAX_VCS + 1], vc_lost_ms[MAX_VCS + 1]; /* [MAX_VCS]: all */
     int64_t now, last_end;
     int64_t *pass_us;
     long n_pass;
@@ -340,7 +346,10 @@ static void stop_run(replay_t *r, long i)
 {
     tjob_t *j = &r->t->jobs[i];
     unclaim(r, j);
-    r->gpu_ms += (double)j->gpus * (double)(r->now - j->start_ms);
+    double ms = (double)j->gpus * (double)(r->now - j->start_ms);
+    r->gpu_ms += ms;
+    r->vc_lost_ms[j->vc] += ms;
+    r->vc_lost_ms[MAX_VCS] += ms;
     j->run++;
 }
 
@@ -401,6 +410,8 @@ static bool finish(replay_t *r, event_t e)
     char id[32];
     job_id(e.job, id, sizeof(id));
     r->gpu_ms += (double)j->gpus * (double)j->dur_ms;
+    r->vc_ms[j->vc] += (double)j->gpus * (double)j->dur_ms;
+    r->vc_ms[MAX_VCS] += (double)j->gpus * (double)j->dur_ms;
     unclaim(r, j);
     j->end_ms = r->now;
     j->done = true;
@@ -492,6 +503,15 @@ static void collect(replay_t *r, int only_vc, int total_gpus, result_t *res, dou
     res->total_gpus = total_gpus;
     res->makespan_s = (double)r->last_end / 1000.0;
     res->util = r->last_end > 0 ? r->gpu_ms / ((double)total_gpus * (double)r->last_end) : 0;
+    for (int v = 0; v <= MAX_VCS; v++) {
+        if (v < MAX_VCS && v >= r->vcs->n)
+            continue;
+        vcres_t *o = &res->vc[v];
+        o->gpu_h = (r->vc_ms[v] + r->vc_lost_ms[v]) / 3.6e6;
+        o->lost_h = r->vc_lost_ms[v] / 3.6e6;
+        double cap = (double)(v == MAX_VCS ? total_gpus : r->quota[v]) * (double)r->last_end;
+        o->use = cap > 0 ? (r->vc_ms[v] + r->vc_lost_ms[v]) / cap : 0;
+    }
     res->wall_s = wall;
     sched_summary_t s;
     sched_summary(r->s, &s);
@@ -554,11 +574,12 @@ static bool replay(const sim_args_t *a, const vclist_t *vcs, trace_t *t, int onl
 
 static json_t *vc_json(const vcres_t *v)
 {
-    return xjson_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f}", "jobs", (json_int_t)v->jobs, "refused",
-                      (json_int_t)v->refused, "unfinished", (json_int_t)v->unfinished,
+    return xjson_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "jobs", (json_int_t)v->jobs,
+                      "refused", (json_int_t)v->refused, "unfinished", (json_int_t)v->unfinished,
                       "preemptions", (json_int_t)v->preempted, "mean_queue_s", v->mean_q,
                       "median_queue_s", v->median_q, "p95_queue_s", v->p95_q, "mean_jct_s",
-                      v->mean_jct);
+                      v->mean_jct, "gpu_hours_held", v->gpu_h, "gpu_hours_lost_to_preemption",
+                      v->lost_h, "utilization_of_guarantee", v->use);
 }
 
 static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t *r,
@@ -603,8 +624,9 @@ static void print_json(const sim_args_t *a, const vclist_t *vcs, const result_t 
 
 static void print_row(const char *name, int nodes, const vcres_t *v, const result_t *priv, int idx)
 {
-    printf("%-8s %5d %7ld %7ld %6ld %7ld %10.0f %10.0f %10.0f %10.0f", name, nodes, v->jobs,
-           v->refused, v->unfinished, v->preempted, v->mean_q, v->median_q, v->p95_q, v->mean_jct);
+    printf("%-8s %5d %7ld %7ld %6ld %7ld %10.0f %10.0f %10.0f %10.0f %9.0f %8.0f %5.1f", name,
+           nodes, v->jobs, v->refused, v->unfinished, v->preempted, v->mean_q, v->median_q,
+           v->p95_q, v->mean_jct, v->gpu_h, v->lost_h, v->use * 100);
     if (priv)
         printf(" %10.0f %10.0f", priv[idx].vc[idx].mean_q, v->mean_q - priv[idx].vc[idx].mean_q);
     printf("\n");
@@ -615,9 +637,9 @@ static void print_table(const sim_args_t *a, const vclist_t *vcs, const result_t
 {
     printf("policy %s%s, %d GPUs, arrivals x%.1f; times in seconds\n", sim_policy_name(a->policy),
            a->oppo_overflow ? " (oppo overflow)" : "", r->total_gpus, a->load > 0 ? a->load : 1);
-    printf("%-8s %5s %7s %7s %6s %7s %10s %10s %10s %10s%s\n", "vc", "nodes", "jobs", "refused",
-           "unfin", "preempt", "mean_q", "median_q", "p95_q", "mean_jct",
-           priv ? "  private_q    anomaly" : "");
+    printf("%-8s %5s %7s %7s %6s %7s %10s %10s %10s %10s %9s %8s %5s%s\n", "vc", "nodes", "jobs",
+           "refused", "unfin", "preempt", "mean_q", "median_q", "p95_q", "mean_jct", "gpu_h",
+           "lost_h", "use%", priv ? "  private_q    anomaly" : "");
     for (int v = 0; v < vcs->n; v++)
         print_row(vcs->names[v], vcs->nodes[v], &r->vc[v], priv, v);
     print_row("overall", 0, &r->vc[MAX_VCS], NULL, 0);

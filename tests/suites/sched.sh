@@ -22,6 +22,14 @@ assert o["jobs"]==3000, o
 assert o["unfinished"]==0, o
 assert d["violations"]==0, d.get("first_violation")
 assert 0 < d["scheduler"]["gpu_utilization"] <= 1.0, d["scheduler"]
-'; then echo "ok - philly slice policy $p"; else echo "not ok - philly slice policy $p"; echo "$out" | head -20; fail=1; fi
+# utilization as `pai usage` counts it: GPU-hours held per VC add up to the
+# whole, preempted runs count as held and lost, and the whole over the
+# cluster is the scheduler'"'"'s utilization
+held = sum(v["gpu_hours_held"] for v in d["vcs"].values())
+assert o["gpu_hours_held"] > 0 and abs(held - o["gpu_hours_held"]) <= 1e-6 * held + 1e-9, (held, o)
+assert all(0 <= v["gpu_hours_lost_to_preemption"] <= v["gpu_hours_held"] for v in d["vcs"].values())
+assert abs(o["utilization_of_guarantee"] - d["scheduler"]["gpu_utilization"]) < 1e-9, o
+assert all(v["utilization_of_guarantee"] >= 0 for v in d["vcs"].values())
+'; then echo "ok - philly slice policy $p (and its GPU-hours held per VC)"; else echo "not ok - philly slice policy $p"; echo "$out" | head -20; fail=1; fi
 done
 exit $fail
