@@ -338,14 +338,18 @@ static const char *task_user(const agentwire_task_t *d, const char *id, char *bu
     return str_is_name(buf) ? buf : NULL;
 }
 
-/* The task's identity (spec->isolate) when the node isolates tasks.
- * False when it cannot have one: the task must not run. */
-static bool spec_identity(agent_node_t *n, rt_spec_t *s, const char *user)
+/* The task's identity (spec->isolate) when the node isolates tasks: the
+ * server's offset for its owner, else the node's map.  False when it
+ * cannot have one: the task must not run. */
+static bool spec_identity(agent_node_t *n, rt_spec_t *s, const char *user,
+                          const agentwire_task_t *d)
 {
     uid_t uid;
     if (!n->uids)
         return true;
-    pai_err_t rc = user ? taskuid_get(n->uids, user, &uid) : PAI_E_INVALID;
+    pai_err_t rc = d->has_task_uid ? taskuid_at(n->uids, d->task_uid, &uid)
+                   : user          ? taskuid_get(n->uids, user, &uid)
+                                   : PAI_E_INVALID;
     if (rc != PAI_OK) {
         log_warn("node=%s task=%s no task uid for user %s: %s", n->name, s->attempt_id,
                  user ? user : "(none)", pai_err_msg(rc));
@@ -394,7 +398,7 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     s->log_max_bytes = n->cfg->log_max_bytes;
     s->gpu_dev_dir = n->cfg->gpu_dev_dir;
     spec_devices(n, d, b);
-    return spec_identity(n, s, user);
+    return spec_identity(n, s, user, d);
 }
 
 void task_start(agent_node_t *n, const agentwire_task_t *d)

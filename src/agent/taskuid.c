@@ -171,3 +171,11 @@ pai_err_t taskuid_get(taskuid_t *m, const char *user, uid_t *out)
     close(fd); /* releases the lock */
     return rc;
 }
+
+pai_err_t taskuid_at(const taskuid_t *m, int64_t off, uid_t *out)
+{
+    if (off < 0 || off > (int64_t)(m->hi - m->lo))
+        return PAI_E_NO_QUOTA;
+    *out = m->lo + (uid_t)off;
+    return PAI_OK;
+}

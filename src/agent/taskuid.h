@@ -14,6 +14,11 @@
  * starts probing at lo + hash(user) % size and takes the first uid the map
  * does not hold, so even agents with separate maps agree unless two users
  * collide.  A user's uid never changes once written.
+ *
+ * Servers that assign each user a task uid offset (agentwire task_uid) make
+ * the map a fallback: the task runs as lo + offset (taskuid_at) on every
+ * node, with no shared file; the map serves only tasks without one (older
+ * servers, users created before offsets).
  */
 #ifndef PAI_AGENT_TASKUID_H
 #define PAI_AGENT_TASKUID_H
@@ -37,5 +42,10 @@ void taskuid_free(taskuid_t *m);
  * PAI_E_INVALID for a name that is not a pai name, PAI_E_NO_QUOTA when the
  * range is used up, PAI_E_IO when the map cannot be read or written. */
 PAI_MUST_CHECK pai_err_t taskuid_get(taskuid_t *m, const char *user, uid_t *out);
+
+/* The uid of the server-assigned offset off (agentwire task_uid): lo + off,
+ * the same on every node with the same range, no map involved.
+ * PAI_E_NO_QUOTA when it falls past hi (widen --task-uid-range). */
+PAI_MUST_CHECK pai_err_t taskuid_at(const taskuid_t *m, int64_t off, uid_t *out);
 
 #endif

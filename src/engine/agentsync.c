@@ -270,6 +270,8 @@ static void desired_task(const engine_node_ref_t *ref, agentwire_task_t *t, json
         .memory_mb = r->mem_mb,
         .shm_mb = r->shm_mb,
         .kill_grace_ms = KILL_GRACE_MS,
+        .has_task_uid = job->task_uid >= 0,
+        .task_uid = job->task_uid,
     };
     desired_image(r, t, hold);
     desired_env(job, ref->role, ref->index, t, hold);

@@ -126,6 +126,8 @@ json_t *codec_job_encode(const lc_job_t *job)
         json_object_set_new(rec, "lazy", json_true());
     if (job->oppo)
         json_object_set_new(rec, "oppo", json_true());
+    if (job->task_uid >= 0)
+        json_object_set_new(rec, "taskUid", json_integer(job->task_uid));
     if (job->notify)
         json_object_set_new(rec, "notify",
                             xjson_pack("{si si si ss}", "email", job->notify->email, "hook",
@@ -296,6 +298,11 @@ static void decode_summary(const json_t *rec, lc_job_t *job)
     job->gang = json_is_true(json_object_get(rec, "gang"));
     job->lazy = json_is_true(json_object_get(rec, "lazy"));
     job->oppo = json_is_true(json_object_get(rec, "oppo"));
+    json_t *tu = json_object_get(rec, "taskUid");
+    job->task_uid =
+        json_is_integer(tu) && json_integer_value(tu) >= 0 && json_integer_value(tu) <= INT32_MAX
+            ? (int32_t)json_integer_value(tu)
+            : -1;
     job->retries = jint(rec, "retries");
     job->acc_retries = jint(rec, "accRetries");
     job->job_retry_count = jint(rec, "jobRetryCount");

@@ -153,6 +153,11 @@ typedef struct {
      * job changes): it must copy what it keeps and return at once, never
      * block, do I/O or call the engine.  NULL: events are not handed over. */
     void (*note)(void *ud, const engine_notice_t *n);
+    /* The user's task uid offset (assigned once per user, never reused;
+     * docs/security.md, "Task identities"), read at submission and kept
+     * with the job, which sends it to the agents.  -1: none (the agents'
+     * own maps decide).  NULL: never. */
+    int64_t (*task_uid)(void *ud, const char *user);
 } engine_ops_t;
 
 /* Build the engine over st (not owned) with ops (NULL: none; copied) and

@@ -165,6 +165,7 @@ typedef struct lc_job {
     int32_t retries;     /* job attempts retried (all reasons) */
     int32_t acc_retries; /* counted against jobRetryCount */
     int32_t job_retry_count, task_retry_count;
+    int32_t task_uid; /* the owner's task uid offset at submission; -1: none */
     int exit_code;
     uint32_t total_tasks, total_gpus;
     uint32_t version; /* bumped on every change */

@@ -142,6 +142,7 @@ static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t
     lc_job_t *job = xcalloc(1, sizeof(*job));
     job->name = str_printf("%s~%s", user, spec->name);
     job->user_len = (uint16_t)strlen(user);
+    job->task_uid = -1;
     job->vc = lc_str_dup(spec->virtual_cluster ? spec->virtual_cluster : "default");
     job->state = JOB_WAITING;
     job->prio = (uint8_t)spec->extras.priority_class;
@@ -367,6 +368,8 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     }
     set_mounts(job, mounts);
     json_decref(mounts);
+    int64_t tu = j->ops.task_uid ? j->ops.task_uid(j->ops.ud, user) : -1;
+    job->task_uid = tu >= 0 && tu <= INT32_MAX ? (int32_t)tu : -1;
     engine_note_attach(job, &notes);
     free(notes.url);
     /* Copied while the job is private: once admitted, another request may

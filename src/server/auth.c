@@ -242,12 +242,13 @@ json_t *auth_user_info_locked(auth_t *a, const char *username)
             json_array_append(storages, json_object_get(s, "name"));
     }
     /* notification: pai's, the user's notification settings (when set) */
-    return xjson_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o, s:O*}", "username", username, "email",
-                      json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
+    return xjson_pack("{s:s, s:s, s:O, s:O, s:b, s:o, s:o, s:O*, s:O*}", "username", username,
+                      "email", json_string_value(json_object_get(u, "email")) ?: "", "grouplist",
                       json_object_get(u, "grouplist"), "extension", json_object_get(u, "extension"),
                       "admin", auth_user_admin_locked(a, u), "virtualCluster",
                       acl_union_locked(a, u, "virtualClusters"), "storageConfig", storages,
-                      "notification", json_object_get(u, "notification"));
+                      "notification", json_object_get(u, "notification"), "taskUid",
+                      json_object_get(u, "taskUid"));
 }
 
 /* ---- public queries ---------------------------------------------------- */
@@ -466,7 +467,10 @@ pai_err_t auth_commit(auth_t *a, const auth_change_t *ch, size_t n)
     for (size_t i = 0; i < n; i++) {
         json_t *map = strcmp(ch[i].kind, "user") == 0    ? a->users
                       : strcmp(ch[i].kind, "group") == 0 ? a->groups
-                                                         : a->tokens;
+                      : strcmp(ch[i].kind, "token") == 0 ? a->tokens
+                                                         : NULL; /* AUTH_META_KIND */
+        if (!map)
+            continue;
         if (ch[i].rec)
             json_object_set(map, ch[i].key, ch[i].rec);
         else
@@ -696,8 +700,11 @@ static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
                    "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
                    AUTH_DEFAULT_GROUP, "extension", "createdTime", (json_int_t)time_wall_ms());
     free(hash);
-    auth_change_t ch = {"user", cfg->admin_username, u};
-    pai_err_t rc = auth_commit(a, &ch, 1);
+    auth_change_t ch[2] = {{"user", cfg->admin_username, u}};
+    pai_err_t rc = auth_users_take_task_uid(a, u, &ch[1]);
+    if (rc == PAI_OK)
+        rc = auth_commit(a, ch, 2);
+    json_decref(ch[1].rec);
     json_decref(u);
     if (rc != PAI_OK) {
         return pai_error_set(e, rc, "cannot store the admin user: %s", pai_err_msg(rc));

@@ -46,6 +46,11 @@ bool auth_user_is_admin(server_ctx_t *ctx, const char *username);
  * pai kept it, or unknown).  Jobs of that name submitted earlier belong to a
  * deleted user of the same name, not to this one. */
 int64_t auth_user_since(server_ctx_t *ctx, const char *username);
+/* The user's task uid offset (assigned at its creation, never given to
+ * another user, even after it is deleted; docs/security.md, "Task
+ * identities"); -1 for an unknown user or one created before pai assigned
+ * them. */
+int64_t auth_user_task_uid(server_ctx_t *ctx, const char *username);
 /* Is the user a member of the group (its grouplist names it)?  false for
  * an unknown user or group. */
 bool auth_user_in_group(server_ctx_t *ctx, const char *username, const char *group);

@@ -93,6 +93,13 @@ void mod_auth_reply_msg(http_resp_t *resp, int status, const char *msg);
 pai_err_t auth_commit_error(pai_error_t *e, pai_err_t rc);
 
 /* auth_users.c: user helpers and handlers routed by mod_auth.c. */
+/* The store kind of auth's own counters (not kept in memory by auth_commit). */
+#define AUTH_META_KIND "authmeta"
+/* Give the new user record u the next task uid offset ("taskUid") and fill
+ * *ch with the counter's record to commit with it (ch->rec: a new
+ * reference, the caller decrefs).  wlock held.  PAI_E_IO when the counter
+ * cannot be read. */
+PAI_MUST_CHECK pai_err_t auth_users_take_task_uid(auth_t *a, json_t *u, auth_change_t *ch);
 /* Add group to (member) or remove it from a user's grouplist. */
 void auth_users_set_member(json_t *grouplist, const char *group, bool member);
 /* The request body {data: {...}, patch: bool} into *out (caller decrefs). */

@@ -15,6 +15,7 @@
 #include "server/auth_int.h"
 #include "server/config.h"
 #include "server/notify.h"
+#include "store/store.h"
 
 #define MIN_PASSWORD 6
 
@@ -85,9 +86,52 @@ void auth_users_set_member(json_t *grouplist, const char *group, bool member)
 }
 
 /* Commit user u (and any new VC groups) with wlock held. */
-static pai_err_t commit_user(auth_t *a, const char *name, json_t *u, json_t *newgroups)
+/* The counter's key: the next offset ({"next": N}).  It only grows, so a
+ * deleted user's offset is never given to another (or a re-created) user. */
+#define TASK_UID_KEY "task_uid_next"
+
+pai_err_t auth_users_take_task_uid(auth_t *a, json_t *u, auth_change_t *ch)
 {
-    size_t n = json_object_size(newgroups) + 1, i = 0;
+    char *text = NULL;
+    json_int_t next = 0;
+    pai_err_t rc = store_get(a->ctx->store, AUTH_META_KIND, TASK_UID_KEY, &text);
+    if (rc == PAI_OK) {
+        json_t *o = json_loads(text, 0, NULL);
+        next = json_integer_value(json_object_get(o, "next"));
+        json_decref(o);
+        free(text);
+    } else if (rc != PAI_E_NOT_FOUND) {
+        return PAI_E_IO;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(a->users, k, v) /* belt and braces: a counter behind a user */
+    {
+        json_t *tu = json_object_get(v, "taskUid");
+        if (json_is_integer(tu) && json_integer_value(tu) >= next)
+            next = json_integer_value(tu) + 1;
+    }
+    json_object_set_new(u, "taskUid", json_integer(next));
+    *ch = (auth_change_t){AUTH_META_KIND, TASK_UID_KEY, xjson_pack("{sI}", "next", next + 1)};
+    return PAI_OK;
+}
+
+int64_t auth_user_task_uid(server_ctx_t *ctx, const char *username)
+{
+    auth_t *a = ctx->auth;
+    if (!a || !username)
+        return -1;
+    pthread_rwlock_rdlock(&a->lock);
+    json_t *tu = json_object_get(json_object_get(a->users, username), "taskUid");
+    int64_t out = json_is_integer(tu) ? (int64_t)json_integer_value(tu) : -1;
+    pthread_rwlock_unlock(&a->lock);
+    return out;
+}
+
+static pai_err_t commit_user(auth_t *a, const char *name, json_t *u, json_t *newgroups,
+                             const auth_change_t *extra)
+{
+    size_t n = json_object_size(newgroups) + 2, i = 0;
     auth_change_t *ch = xcalloc(n, sizeof(*ch));
     const char *k;
     json_t *g;
@@ -96,6 +140,8 @@ static pai_err_t commit_user(auth_t *a, const char *name, json_t *u, json_t *new
         ch[i++] = (auth_change_t){"group", k, g};
     }
     ch[i++] = (auth_change_t){"user", name, u};
+    if (extra && extra->kind)
+        ch[i++] = *extra;
     pai_err_t rc = auth_commit(a, ch, i);
     free(ch);
     return rc;
@@ -184,6 +230,7 @@ pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_res
     user_fields_t f = {0};
     char *hash = NULL;
     bool locked = false;
+    auth_change_t counter = {0};
     pai_err_t rc;
     if ((rc = http_body_json(req, &body, e)) != PAI_OK ||
         (rc = mod_auth_field(body, "username", JSON_STRING, true, &jn, e)) != PAI_OK ||
@@ -215,8 +262,9 @@ pai_err_t auth_users_h_create(server_ctx_t *ctx, const http_req_t *req, http_res
                    (json_int_t)time_wall_ms());
     apply_user_fields(a, u, &f, false, newgroups);
     /* tokens of an earlier user of this name must not come back to life */
-    if ((rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK ||
-        (rc = commit_user(a, name, u, newgroups)) != PAI_OK)
+    if ((rc = auth_users_take_task_uid(a, u, &counter)) != PAI_OK ||
+        (rc = auth_revoke_user_tokens(a, name, NULL, true)) != PAI_OK ||
+        (rc = commit_user(a, name, u, newgroups, &counter)) != PAI_OK)
         auth_commit_error(e, rc);
     else
         mod_auth_reply_msg(resp, 201, "User is created successfully");
@@ -224,6 +272,7 @@ out:
     if (locked)
         pthread_mutex_unlock(&a->wlock);
     free(hash);
+    json_decref(counter.rec);
     json_decref(u);
     json_decref(newgroups);
     json_decref(body);
@@ -254,7 +303,7 @@ static pai_err_t finish_user_update(auth_t *a, const char *name, json_t *u, json
                                     bool new_password, const char *keep_token, http_resp_t *resp,
                                     pai_error_t *e)
 {
-    pai_err_t rc = commit_user(a, name, u, newgroups);
+    pai_err_t rc = commit_user(a, name, u, newgroups, NULL);
     if (rc == PAI_OK && new_password)
         rc = auth_revoke_user_tokens(a, name, keep_token, true);
     if (rc != PAI_OK)

@@ -108,6 +108,11 @@ static json_t *ssh_keys(void *ud, const char *user)
     return auth_user_ssh_keys(ud, user);
 }
 
+static int64_t task_uid(void *ud, const char *user)
+{
+    return auth_user_task_uid(ud, user);
+}
+
 static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                           pai_error_t *e)
 {
@@ -642,6 +647,7 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                         .can_use_vc = vc_check,
                         .mounts = jobs_storage_mounts,
                         .ssh_keys = ssh_keys,
+                        .task_uid = task_uid,
                         .note_spec = ctx->notify ? notify_engine_spec : NULL,
                         .note = ctx->notify ? notify_engine_note : NULL};
     pai_error_t e = PAI_ERROR_INIT;

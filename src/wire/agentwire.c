@@ -229,6 +229,8 @@ static json_t *task_encode(const agentwire_task_t *t)
     set_int(o, "shm_mb", t->shm_mb);
     set_new(o, "ports", ports);
     set_int(o, "kill_grace_ms", t->kill_grace_ms);
+    if (t->has_task_uid)
+        set_int(o, "task_uid", t->task_uid);
     if (t->has_mounts) {
         json_t *mounts = json_array();
         for (size_t i = 0; i < t->nmounts; i++) {
@@ -685,6 +687,7 @@ static bool rd_task(const rd_t *r, const json_t *o, agentwire_task_t *t)
 {
     const json_t *gpus;
     int64_t grace = 0;
+    t->task_uid = -1;
     if (!rd_is_obj(r, o) ||
         !rd_str(r, o, "attempt_id", true, PAI_MAX_ATTEMPT_ID, NULL, &t->attempt_id) ||
         !rd_str(r, o, "job", false, 0, NULL, &t->job) ||
@@ -699,8 +702,10 @@ static bool rd_task(const rd_t *r, const json_t *o, agentwire_task_t *t)
         !rd_num(r, o, "cpu", &t->cpu) ||
         !rd_i64(r, o, "memory_mb", 0, INT64_MAX / 2, &t->memory_mb) ||
         !rd_i64(r, o, "shm_mb", 0, INT64_MAX / 2, &t->shm_mb) || !rd_ports(r, o, t) ||
-        !rd_i64(r, o, "kill_grace_ms", 0, INT32_MAX, &grace) || !rd_mounts(r, o, t))
+        !rd_i64(r, o, "kill_grace_ms", 0, INT32_MAX, &grace) || !rd_mounts(r, o, t) ||
+        !rd_i64(r, o, "task_uid", 0, INT32_MAX, &t->task_uid))
         return false;
+    t->has_task_uid = t->task_uid >= 0;
     t->user_len = t->user ? strlen(t->user) : 0;
     t->kill_grace_ms = (int)grace;
     return true;

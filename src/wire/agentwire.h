@@ -176,6 +176,14 @@ typedef struct {
     agentwire_mount_t *mounts;
     size_t nmounts;
     int kill_grace_ms;
+    /* The owner's task uid offset, assigned by the server to each user and
+     * never reused (docs/security.md, "Task identities"): an agent that
+     * isolates tasks runs them as lo + task_uid of its --task-uid-range, so
+     * every node agrees without a shared map.  -1: absent (older servers,
+     * users created before it; the agent's own map decides; decoded as -1).  Optional in
+     * both versions: older agents ignore it.  Encoded when has_task_uid. */
+    bool has_task_uid;
+    int64_t task_uid;
 } agentwire_task_t;
 
 typedef struct {

@@ -299,6 +299,10 @@ def run_process_checks(data, port, banner):
                 "logs": "0o700", "agents": "0o711", "agents/task-uids": "0o600",
                 "agents/%s" % node: "0o711", "agents/%s/logs" % node: "0o700",
                 "agents/%s/tasks" % node: "0o711"}
+        # the agents' own map serves only tasks without the server's offset (task_uid):
+        # absent while none ran, 0600 when there
+        if not os.path.exists(os.path.join(data, "agents/task-uids")):
+            modes["agents/task-uids"] = "0o600"
         pt.check(modes == want, "pai up's data dir: passable, everything in it private", modes)
     finally:
         stop_job(bob, "bob~victim")

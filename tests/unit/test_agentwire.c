@@ -411,6 +411,29 @@ TEST(a_task_without_a_command_is_sent_without_the_key)
     json_decref(j);
 }
 
+TEST(the_task_uid_offset_is_optional_and_bounded)
+{
+    agentwire_task_t t[2] = {
+        {.attempt_id = "u~j/0/r/0/0", .command = "true"},
+        {.attempt_id = "v~j/0/r/0/0", .command = "true", .has_task_uid = true, .task_uid = 0}};
+    agentwire_resp_t m = {.seq = 2, .has_tasks = true, .tasks = t, .ntasks = 2};
+    json_t *j = agentwire_resp_encode(&m);
+    json_t *tasks = json_object_get(j, "tasks");
+    CHECK(json_object_get(json_array_get(tasks, 0), "task_uid") == NULL); /* older agents */
+    CHECK(json_integer_value(json_object_get(json_array_get(tasks, 1), "task_uid")) == 0);
+    agentwire_resp_t r;
+    CHECK(agentwire_resp_decode(j, &r, NULL) == PAI_OK);
+    CHECK(!r.tasks[0].has_task_uid && r.tasks[0].task_uid == -1);
+    CHECK(r.tasks[1].has_task_uid && r.tasks[1].task_uid == 0);
+    agentwire_resp_clear(&r);
+    json_object_set_new(json_array_get(tasks, 1), "task_uid", json_integer(-5));
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK(agentwire_resp_decode(j, &r, &e) != PAI_OK);
+    CHECK(strstr(pai_error_msg(&e), "task_uid") != NULL);
+    pai_error_free(&e);
+    json_decref(j);
+}
+
 TEST(bad_credentials_in_a_response_are_refused)
 {
     char err[256];
@@ -534,4 +557,5 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           diagnostics_with_broken_utf8_still_encode, state_names_round_trip,
           version_1_response_has_no_credential, version_2_response_carries_the_credential,
           bad_credentials_in_a_response_are_refused,
-          a_task_without_a_command_is_sent_without_the_key)
+          a_task_without_a_command_is_sent_without_the_key,
+          the_task_uid_offset_is_optional_and_bounded)

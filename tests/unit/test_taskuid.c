@@ -111,7 +111,23 @@ __attribute__((constructor)) static void init(void)
     atexit(cleanup);
 }
 
+TEST(a_server_offset_maps_to_lo_plus_offset_without_the_map)
+{
+    char *p = map_path("m-off");
+    taskuid_t *m = taskuid_new(p, 300000, 300009);
+    uid_t u = 0;
+    CHECK(taskuid_at(m, 0, &u) == PAI_OK && u == 300000);
+    CHECK(taskuid_at(m, 9, &u) == PAI_OK && u == 300009);
+    CHECK(taskuid_at(m, 10, &u) == PAI_E_NO_QUOTA); /* past hi: widen the range */
+    CHECK(taskuid_at(m, -1, &u) == PAI_E_NO_QUOTA);
+    struct stat st;
+    CHECK(stat(p, &st) != 0); /* the map is not touched */
+    taskuid_free(m);
+    free(p);
+}
+
 RUN_TESTS(range_parses_lo_hi_and_refuses_the_rest,
           users_get_distinct_stable_uids_kept_in_a_private_file,
           two_agents_sharing_a_map_never_hand_out_one_uid_twice,
-          bad_names_and_torn_lines_are_refused_or_skipped)
+          bad_names_and_torn_lines_are_refused_or_skipped,
+          a_server_offset_maps_to_lo_plus_offset_without_the_map)
