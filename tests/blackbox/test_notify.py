@@ -10,6 +10,8 @@ whose GPUs report 0% utilization.
   /api/v2/users/me {notification}) and e-mails `succeeded`;
 - a job waiting longer than notify_waiting_s and a job holding idle GPUs
   (gpuIdle) each notify once, however long they stay so;
+- a job with jobRetryCount 1 whose first attempt fails tells its owner of
+  the retry once (state WAITING, retries 1), then of the final state;
 - a webhook receiver down, then up: the notification is retried (counted
   in pai_notify_failures_total) and delivered once;
 - a hostile user cannot point a webhook at a host off the allow-list (the
@@ -203,6 +205,35 @@ pt.check(len(hooks_for(late, "nora~late", "succeeded")) == 1,
          "the receiver, once up, gets the notification once", len(late.got))
 pt.check(rx.wait_for(lambda: metric("pai_notify_queue_length") == 0, timeout=5),
          "the queue is empty again", metric("pai_notify_queue_length"))
+
+# ---- a retried job: the retry once, then the final state --------------------------------
+st, b = jt.submit(nora, jt.job_yaml("retry", [{"name": "main", "command": "exit 134"}], retry=1,
+                                    extras={"notify": {"webhook": HOOK,
+                                                       "on": ["retried", "failed"]}}))
+pt.check(st == 202, "a job with jobRetryCount 1 asking for retried and failed is accepted", (st, b))
+run_to_exit("nora~retry", 134, "first attempt crashed")
+got = rx.wait_for(lambda: hooks_for(hook, "nora~retry", "retried"), tick=agent.sync)
+rb = got[0][1] if got else {}
+pt.check(rb.get("state") == "WAITING" and rb.get("retries") == 1
+         and rb.get("message") == "first attempt crashed",
+         "retried: a webhook when the first attempt ends and the job waits for the next", rb)
+pt.check(rx.wait_for(lambda: mails_for("nora~retry", "retried"), timeout=10),
+         "retried: an e-mail too (email defaults to true)")
+run_to_exit("nora~retry", 134, "second attempt crashed")
+pt.check(jt.wait_state(nora, "nora~retry", "FAILED").get("jobStatus", {}).get("retries") == 1,
+         "the second attempt fails the job (jobRetryCount used up)")
+got = rx.wait_for(lambda: hooks_for(hook, "nora~retry", "failed"))
+time.sleep(1)
+final = hooks_for(hook, "nora~retry", "failed")
+pt.check(len(final) == 1 and final[0][1].get("retries") == 1
+         and final[0][1].get("state") == "FAILED" and final[0][1].get("exitCode") == 134,
+         "failed: one webhook for the final state, after the retry", [x[1] for x in final])
+retried = hooks_for(hook, "nora~retry", "retried")
+pt.check(len(retried) == 1 and len(mails_for("nora~retry", "retried")) == 1,
+         "retried: told once only (one retry, one webhook, one e-mail)", [x[1] for x in retried])
+pt.check(bool(retried and final)
+         and hook.got.index(retried[0][0]) < hook.got.index(final[0][0]),
+         "the retry is told before the final state")
 
 # ---- a hostile user ---------------------------------------------------------------------
 mallory = srv.client(srv.create_user("mallory"))
