@@ -57,8 +57,8 @@ pai_err_t notify_webhook_check(const notify_t *nt, const char *url, pai_error_t 
     const char *allow = notify_hook_hosts(nt);
     if (!allow || !*allow)
         return pai_error_set(e, PAI_E_INVALID,
-                             "webhooks are not enabled on this server (its admin has allowed no "
-                             "webhook host: notify_webhook_hosts)");
+                             "webhook: webhooks are not enabled on this server (its admin has "
+                             "allowed no webhook host: notify_webhook_hosts)");
     char *scheme = NULL, *host = NULL;
     int port = 0;
     pai_err_t rc = notify_url_parts(url, &scheme, &host, &port);

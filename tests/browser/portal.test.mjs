@@ -492,6 +492,38 @@ await step('profile creates an application token', async () => {
   await shot('14-profile');
 });
 
+await step('profile sets notification settings, kept after a reload; a refused webhook is shown at its field', async () => {
+  await go('#/profile');
+  const ev = (name) => page.locator(`input[name=notify-on][value=${name}]`);
+  await page.locator('#notify-email').waitFor();
+  await page.uncheck('#notify-email');
+  await ev('retried').check();
+  await ev('stopped').uncheck();
+  await page.click('button:has-text("Save notification settings")');
+  await expectText('.toast', /Notification settings saved/);
+  await go('#/profile');
+  await page.locator('#notify-email').waitFor();
+  const got = await page.evaluate(() => ({
+    email: document.getElementById('notify-email').checked,
+    on: [...document.querySelectorAll('input[name=notify-on]:checked')].map((c) => c.value),
+    hook: document.querySelector('input[name=notify-webhook]').value,
+    state: document.getElementById('notify-state').textContent,
+  }));
+  if (got.email || got.on.join() !== 'succeeded,failed,retried' || got.hook !== '' || got.state) {
+    throw new Error(`settings after a reload: ${JSON.stringify(got)}`);
+  }
+  // pai up's server allows no webhook host: the server's refusal is shown next to the field.
+  tolerate = /Failed to load resource/;
+  await page.fill('input[name=notify-webhook]', 'http://169.254.169.254/latest/meta-data/');
+  await page.click('button:has-text("Save notification settings")');
+  await expectText('.field:has(input[name=notify-webhook]) .field-error', /not enabled|allow-list/);
+  if (!(await page.locator('input[name=notify-webhook][aria-invalid=true]').count())) throw new Error('the webhook field is not marked invalid');
+  await shot('14-profile-notifications');
+  await go('#/profile');
+  await page.locator('#notify-email').waitFor();
+  if (await page.inputValue('input[name=notify-webhook]') !== '') throw new Error('the refused webhook was saved');
+});
+
 await step('phone-width pages fit the screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [hash, name] of [['#/', 'dashboard'], ['#/jobs', 'jobs'], ['#/submit', 'submit'], [`#/job/${ADMIN}~${formJob}`, 'job'],

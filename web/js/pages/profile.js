@@ -1,6 +1,8 @@
-// My profile: change my password; my application tokens (create, revoke).
+// My profile: change my password; my notification settings (the user's
+// `notification` field, docs/api.md "Notifications"); my application tokens
+// (create, revoke).
 import { api, session } from '../api.js';
-import { h, clear, errorBox, field, setFieldError, toast, confirmDialog, fmtTime } from '../ui.js';
+import { h, clear, errorBox, field, setFieldError, toast, confirmDialog, fmtTime, uid } from '../ui.js';
 
 function passwordForm() {
   const old = h('input', { type: 'password', autocomplete: 'current-password', name: 'old-password' });
@@ -22,6 +24,54 @@ function passwordForm() {
     } catch (err) {
       if (err.code === 'IncorrectPasswordError' || err.status === 400) setFieldError(old, 'This is not your current password.');
       else toast(err.message, 'error');
+    }
+  });
+  return form;
+}
+
+// The events a job's owner can be told of, and the server's default `on`.
+const EVENTS = [['running', 'running (every task placed)'], ['succeeded', 'succeeded'], ['failed', 'failed'],
+  ['stopped', 'stopped'], ['retried', 'retried (an attempt ended, the job waits for the next)'],
+  ['waiting', 'waiting too long'], ['idle', 'holding idle GPUs']];
+const DEFAULT_ON = ['succeeded', 'failed', 'stopped'];
+
+// My notification settings: the default of my jobs that have no extras.notify.
+function notifyForm(me) {
+  const n = me?.notification || null;
+  const on = new Set(n?.on || DEFAULT_ON);
+  const email = h('input', { type: 'checkbox', id: 'notify-email', name: 'notify-email', checked: n ? n.email !== false : true });
+  const hook = h('input', { type: 'url', name: 'notify-webhook', class: 'mono', value: n?.webhook || '', placeholder: 'https://hooks.example.com/pai' });
+  const boxes = EVENTS.map(([ev, label]) => {
+    const c = h('input', { type: 'checkbox', name: 'notify-on', value: ev, id: uid('ev'), checked: on.has(ev) });
+    return h('label', { class: 'check', for: c.id }, c, ` ${label}`);
+  });
+  const events = h('fieldset', { id: 'notify-on', class: 'notify-on', 'aria-describedby': 'notify-on-err' }, h('legend', {}, 'Tell me when a job'),
+    boxes, h('div', { class: 'field-error', id: 'notify-on-err', role: 'alert' }));
+  const state = h('p', { class: 'muted', id: 'notify-state' }, n ? '' : 'You have no settings yet: what is shown is the default.');
+  const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'p-notify' }, h('h2', { id: 'p-notify' }, 'Notifications'),
+    h('p', { class: 'muted' }, 'What you are told of your jobs that do not say (a job\'s extras.notify comes first).'), state,
+    h('div', { class: 'field' }, h('label', { class: 'check', for: email.id }, email,
+      me?.email ? ` E-mail me at ${me.email}` : ' E-mail me (your profile has no e-mail address: ask an administrator)')),
+    field('Webhook URL', hook, { hint: 'POSTed as JSON; the server allows only the hosts its administrator listed. Empty: none.' }),
+    events,
+    h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit' }, 'Save notification settings')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setFieldError(hook, '');
+    setFieldError(events, '');
+    const url = hook.value.trim();
+    const data = { email: email.checked, on: EVENTS.map(([ev]) => ev).filter((ev, i) => boxes[i].querySelector('input').checked) };
+    if (url) data.webhook = url;
+    try {
+      await api.updateMe({ notification: data });
+      state.textContent = '';
+      toast('Notification settings saved.');
+    } catch (err) {
+      // The server names the field: "notification.webhook: ...", "notification.on[2]: ...".
+      const msg = err.message || String(err);
+      if (/^notification\.webhook/.test(msg)) setFieldError(hook, msg.replace(/^notification\.webhook:\s*/, ''));
+      else if (/^notification\.on/.test(msg)) setFieldError(events, msg.replace(/^notification\.on(\[\d+\])?:\s*/, ''));
+      else toast(msg, 'error');
     }
   });
   return form;
@@ -73,6 +123,7 @@ export async function render(main) {
       h('dt', {}, 'Email'), h('dd', {}, me?.email || '–'),
       h('dt', {}, 'Virtual clusters'), h('dd', {}, (me?.virtualCluster || []).join(', ') || '–'))),
     passwordForm(),
+    notifyForm(me),
     h('section', { class: 'card', 'aria-labelledby': 'p-tok' }, h('h2', { id: 'p-tok' }, 'Application tokens'), tokBox));
   await tokensCard(tokBox);
 }
