@@ -66,7 +66,9 @@
     X(NO_LEADER, "NoLeaderError", 503, "no server leads at the moment; retry shortly")             \
     X(FENCED, "NotLeaderError", 503, "this server no longer leads: a newer leader was elected")    \
     /* pai's: a throttled login (OpenPAI does not throttle) */                                     \
-    X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")
+    X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")    \
+    /* pai's: a user's log reads in flight at their bound (log_reads_per_user) */                  \
+    X(TOO_MANY_READS, "TooManyRequestsError", 429, "Too many log reads at once; try again later.")
 
 typedef enum {
 #define PAI_ERR_ENUM(name, code, status, msg) PAI_E_##name,

@@ -306,6 +306,15 @@ static const opt_t options[] = {
      .help = "CORS: origins (scheme://host[:port], separated by commas) whose pages may call the "
              "API from a browser, or * for any (OpenPAI's); empty: no CORS (the portal is "
              "served by the server itself and needs none)"},
+    {.name = "log_reads_per_user",
+     .type = OPT_INT,
+     .off = O(log_reads_per_user),
+     .def = "16",
+     .min = 0,
+     .max = 100000,
+     .help = "task log reads one user (not an admin) may have in flight through the server at "
+             "once; one more is answered 429 TooManyRequestsError with Retry-After, so that no "
+             "user holds all of a node's 64 log readers (0: no bound)"},
     {.name = "log_read_access",
      .type = OPT_STR,
      .off = O(log_read_access),

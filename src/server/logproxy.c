@@ -15,15 +15,21 @@
  *    until bytes come, the transfer ends or it stalls.
  * Invariant: off + len <= LOGPROXY_BUF, and the transfer is paused only
  * while buf cannot take the block libcurl offered.
+ * The per-user quota (logproxy_quota_t) is apart: shared by every read,
+ * so it has its own mutex, held only to count.
  */
 #include "server/logproxy.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
+#include "common/strmap.h"
 #include "common/util.h"
 
 struct logproxy {
@@ -244,4 +250,59 @@ void logproxy_free(void *ud)
     curl_slist_free_all(lp->headers);
     free(lp->url);
     free(lp);
+}
+
+/* ---- per-user quota --------------------------------------------------------- */
+
+struct logproxy_quota {
+    pthread_mutex_t mu;
+    strmap_t *reads; /* user -> reads in flight, as a pointer-sized count (>= 1) */
+    unsigned per_user;
+};
+
+logproxy_quota_t *logproxy_quota_new(unsigned per_user)
+{
+    logproxy_quota_t *q = xcalloc(1, sizeof(*q));
+    pthread_mutex_init(&q->mu, NULL);
+    q->reads = strmap_new(NULL);
+    q->per_user = per_user;
+    return q;
+}
+
+void logproxy_quota_free(logproxy_quota_t *q)
+{
+    if (!q)
+        return;
+    strmap_free(q->reads);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
+bool logproxy_quota_take(logproxy_quota_t *q, const char *user)
+{
+    if (!q->per_user)
+        return true;
+    pthread_mutex_lock(&q->mu);
+    uintptr_t n = (uintptr_t)strmap_get(q->reads, user);
+    bool ok = n < q->per_user && strmap_put(q->reads, user, (void *)(n + 1)) == PAI_OK;
+    pthread_mutex_unlock(&q->mu);
+    if (!ok)
+        log_info("user=%s log read refused: %u already in flight (log_reads_per_user)", user,
+                 q->per_user);
+    return ok;
+}
+
+void logproxy_quota_give(logproxy_quota_t *q, const char *user)
+{
+    if (!q->per_user)
+        return;
+    pthread_mutex_lock(&q->mu);
+    uintptr_t n = (uintptr_t)strmap_get(q->reads, user);
+    if (n > 1) {
+        if (strmap_put(q->reads, user, (void *)(n - 1)) != PAI_OK)
+            strmap_del(q->reads, user); /* out of memory: forget rather than keep it held */
+    } else {
+        strmap_del(q->reads, user);
+    }
+    pthread_mutex_unlock(&q->mu);
 }

@@ -49,4 +49,17 @@ long logproxy_read(void *lp, char *buf, size_t max);
 /* Abort the transfer if it still runs and free lp (NULL: nothing). */
 void logproxy_free(void *lp);
 
+/* Log reads a user may have in flight through the server at once
+ * (log_reads_per_user): a node's log server streams at most 64, and one
+ * user must not hold them all.  Thread-safe (one mutex); counts live in
+ * memory only. */
+typedef struct logproxy_quota logproxy_quota_t;
+/* per_user 0: unbounded (take always succeeds). */
+logproxy_quota_t *logproxy_quota_new(unsigned per_user);
+void logproxy_quota_free(logproxy_quota_t *q);
+/* One more read for user: false when it has per_user already. */
+bool logproxy_quota_take(logproxy_quota_t *q, const char *user);
+/* The read took by logproxy_quota_take has ended. */
+void logproxy_quota_give(logproxy_quota_t *q, const char *user);
+
 #endif

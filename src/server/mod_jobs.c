@@ -494,15 +494,47 @@ static char *agent_token(const server_config_t *cfg)
     return tok;
 }
 
+/* Log reads in flight per user (log_reads_per_user): one table for the
+ * server process, made by jobs_init (NULL before: no bound). */
+static logproxy_quota_t *log_quota;
+
 /* A log read waiting for the agent's answer (copies: it outlives the request). */
 typedef struct {
     char *url, *id, *tok, *kind;
     bool tail;
+    char *user; /* holds one of user's reads in log_quota (NULL: none) */
 } log_open_t;
+
+/* A streaming log: the proxy and the quota it holds. */
+typedef struct {
+    logproxy_t *lp;
+    char *user;
+} log_stream_t;
+
+static void quota_give(char *user)
+{
+    if (user && log_quota)
+        logproxy_quota_give(log_quota, user);
+    free(user);
+}
+
+static long log_stream_read(void *ud, char *buf, size_t max)
+{
+    return logproxy_read(((log_stream_t *)ud)->lp, buf, max);
+}
+
+static void log_stream_free(void *ud)
+{
+    log_stream_t *s = ud;
+    logproxy_free(s->lp);
+    quota_give(s->user);
+    free(s);
+}
 
 static void log_open_free(void *ud)
 {
     log_open_t *o = ud;
+    quota_give(o->user);
     free(o->url);
     free(o->id);
     if (o->tok)
@@ -524,7 +556,10 @@ static pai_err_t log_open(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_er
     int retry_after = 0;
     pai_err_t rc = logproxy_open(&q, &lp, &retry_after, e);
     if (rc == PAI_OK) {
-        http_reply_stream(resp, 200, "text/plain", logproxy_read, logproxy_free, lp);
+        log_stream_t *s = xcalloc(1, sizeof(*s));
+        *s = (log_stream_t){.lp = lp, .user = o->user};
+        o->user = NULL; /* the stream gives it back when it ends */
+        http_reply_stream(resp, 200, "text/plain", log_stream_read, log_stream_free, s);
     } else if (retry_after > 0) {
         char v[16];
         snprintf(v, sizeof v, "%d", retry_after);
@@ -539,16 +574,26 @@ static pai_err_t log_open(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_er
  * presented when it has one (docs/agent-protocol.md, "Logs"), else the
  * join token.  Both the wait for the agent and the body's reads run on the
  * HTTP layer's bounded workers, never on a pool thread (http.h). */
-static pai_err_t stream_log(server_ctx_t *ctx, const char *url, const char *id, const char *key,
-                            const char *kind, bool tail, http_resp_t *resp, pai_error_t *e)
+static pai_err_t stream_log(server_ctx_t *ctx, const http_req_t *req, const char *url,
+                            const char *id, const char *key, const char *kind, bool tail,
+                            http_resp_t *resp, pai_error_t *e)
 {
-    (void)e;
+    /* Admins are not bounded; a user's reads are, before any is started. */
+    const char *user = req->who.admin ? NULL : req->who.username;
+    if (user && log_quota && !logproxy_quota_take(log_quota, user)) {
+        http_add_header(resp, "Retry-After", "1");
+        return pai_error_set(e, PAI_E_TOO_MANY_READS,
+                             "%s has %lld log reads in flight already (log_reads_per_user); "
+                             "retry when one has ended",
+                             user, (long long)ctx->cfg->log_reads_per_user);
+    }
     log_open_t *o = xcalloc(1, sizeof(*o));
     *o = (log_open_t){.url = xstrdup(url),
                       .id = xstrdup(id),
                       .tok = key ? xstrdup(key) : agent_token(ctx->cfg),
                       .kind = xstrdup(kind),
-                      .tail = tail};
+                      .tail = tail,
+                      .user = user && log_quota ? xstrdup(user) : NULL};
     http_reply_offload(resp, log_open, log_open_free, o);
     return PAI_OK;
 }
@@ -575,7 +620,7 @@ static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, ht
     rc = engine_task_log_source(ctx->engine, name, attempt, http_param(req, "role"), index, ta,
                                 &url, &id, &key, e);
     if (rc == PAI_OK)
-        rc = stream_log(ctx, url, id, key, log_kinds[k], want_tail(req), resp, e);
+        rc = stream_log(ctx, req, url, id, key, log_kinds[k], want_tail(req), resp, e);
     free(url);
     free(id);
     free(key);
@@ -661,6 +706,8 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
         rc = metrics_register(ctx->metrics, "jobs", engine_metrics, ctx->engine);
     if (rc == PAI_OK)
         rc = server_on_quiesce(ctx, jobs_quiesce_hook);
+    if (rc == PAI_OK && !log_quota)
+        log_quota = logproxy_quota_new((unsigned)cfg->log_reads_per_user);
     return rc;
 }
 
@@ -668,6 +715,9 @@ static void jobs_fini(server_ctx_t *ctx)
 {
     engine_free(ctx->engine);
     ctx->engine = NULL;
+    /* after the HTTP server stopped: no stream holds the quota any more */
+    logproxy_quota_free(log_quota);
+    log_quota = NULL;
 }
 
 const server_module_t server_module_jobs = {"jobs", jobs_init, jobs_fini, jobs_routes};
