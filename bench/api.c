@@ -7,7 +7,10 @@
  *   3. listing 10,000 jobs (GET /api/v2/jobs?limit=10000): ms per listing;
  *   4. the server's RSS once 100,000 jobs are stored.
  *
- *   build/bench/api --pai build/pai [--jobs 100000] [--seconds 5]
+ *   build/bench/api --pai build/pai [--jobs 100000] [--seconds 5] [--store URL]
+ *
+ * --store postgres://...: the server keeps its store there ($PAI_STORE)
+ * instead of SQLite in its data dir (use an empty database).
  *
  * It starts its own server (fresh data dir, free port), registers one fake
  * node of 8 GPUs through the agent protocol so that jobs are accepted and
@@ -190,7 +193,7 @@ static double run_workers(worker_t *proto, int n, void *(*fn)(void *), long *ok,
 
 /* ---------------------------------------------------------------- server */
 
-static pid_t start_server(const char *pai, const char *dir, char *url, size_t n)
+static pid_t start_server(const char *pai, const char *dir, const char *store, char *url, size_t n)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -199,6 +202,8 @@ static pid_t start_server(const char *pai, const char *dir, char *url, size_t n)
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
+        if (store) /* the store in PostgreSQL (the data dir keeps the agent token) */
+            setenv("PAI_STORE", store, 1);
         execl(pai, pai, "server", "--port", "0", "--data-dir", dir, "--admin-password", PASSWORD,
               "--log-level", "error", "--node-lost-timeout-s", "3600", (char *)NULL);
         _exit(127);
@@ -306,6 +311,7 @@ static int usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s --pai PAI [--jobs N (>= 20000)] [--seconds S] [--waiting yes]\n"
+            "  [--store postgres://...]   (default: SQLite in the server's data dir)\n"
             "  --waiting yes: the jobs past the throughput phases stay waiting\n"
             "  (default: each is stopped, a store of mostly finished jobs)\n",
             argv0);
@@ -316,12 +322,14 @@ int main(int argc, char **argv)
 {
     util_alloc_init(); /* allocation failures abort (common/util.h) */
     util_alloc_init();
-    const char *pai = NULL;
+    const char *pai = NULL, *store = NULL;
     int total = 100000, seconds = 5;
     bool keep_waiting = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--pai") == 0)
             pai = argv[i + 1];
+        else if (strcmp(argv[i], "--store") == 0)
+            store = argv[i + 1];
         else if (strcmp(argv[i], "--jobs") == 0 &&
                  str_to_int(argv[i + 1], 20000, 10000000, &total) == PAI_OK)
             continue;
@@ -341,7 +349,7 @@ int main(int argc, char **argv)
     pid_t pid = -1;
     char *token = NULL;
     int status = 1;
-    if (!mkdtemp(dir) || (pid = start_server(pai, dir, base, sizeof base)) < 0 ||
+    if (!mkdtemp(dir) || (pid = start_server(pai, dir, store, base, sizeof base)) < 0 ||
         !(token = login(base)) || !register_node(base, dir)) {
         fprintf(stderr, "bench/api: could not start and prepare %s\n", pai);
         goto out;
