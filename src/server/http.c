@@ -130,6 +130,7 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
         http_reply_errorf(resp, PAI_E_NO_API, "path too long");
         return NULL;
     }
+    free(rs->pathcopy); /* a held answer dispatched again routes again */
     rs->pathcopy = xstrdup(url);
     size_t n = http_split_path(rs->pathcopy, segs, offs);
     for (size_t i = 0; n <= HTTP_MAX_SEGS && i < s->nroutes; i++) {
