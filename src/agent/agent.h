@@ -35,6 +35,7 @@
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
     const char *ca_file; /* CA bundle that signs an https:// server's certificate; NULL: system's */
+    const char *tls_cert, *tls_key; /* PEM files: the log server speaks HTTPS (NULL: HTTP) */
     const char *gpu_model, *gpu_backend, *log_level, *cgroup_root, *gpu_dev_dir;
     const char *gpu_fault_file; /* simulated GPUs' injected faults; NULL: <node dir>/gpu-faults */
     const char *sysfs_root;     /* the "amd" backend reads <root>/sys and <root>/dev; NULL: / */
@@ -214,8 +215,10 @@ double metrics_sim_util(int declared, int gpu_index, int64_t wall_ms);
 /* logsrv.c */
 typedef struct logsrv logsrv_t;
 /* Serve the nodes' task logs on addr:port (port 0: any free port); addr
- * must be an IPv4 address of this host (PAI_E_INVALID otherwise). */
+ * must be an IPv4 address of this host (PAI_E_INVALID otherwise).
+ * cert_pem and key_pem (PEM text, both or neither): HTTPS only. */
 PAI_MUST_CHECK pai_err_t logsrv_start(const char *addr, int port, const char *token,
+                                      const char *cert_pem, const char *key_pem,
                                       agent_node_t **nodes, size_t nnodes, logsrv_t **out);
 int logsrv_port(const logsrv_t *s);
 int logsrv_fd(const logsrv_t *s);

@@ -24,6 +24,7 @@
 #include "agent/agent.h"
 #include "agent/taskuid.h"
 #include "cli/commands.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -62,6 +63,15 @@ static const opt_t options[] = {
      .offset = O(ca_file),
      .help = "PEM file of the CA that signed an https:// server's certificate (or $PAI_CA_FILE; "
              "default: the system's CAs)"},
+    {.name = "tls-cert",
+     .kind = OPT_STR,
+     .offset = O(tls_cert),
+     .help = "PEM certificate (and chain) of the task-log server, which then speaks HTTPS only; "
+             "the server verifies it with its agent_ca_file (docs/security.md)"},
+    {.name = "tls-key",
+     .kind = OPT_STR,
+     .offset = O(tls_key),
+     .help = "its PEM private key (unencrypted; keep it 0600)"},
     {.name = "name",
      .kind = OPT_STR,
      .offset = O(name),
@@ -391,6 +401,33 @@ static int discover_print(agent_t *a)
     return 0;
 }
 
+/* --tls-cert and --tls-key as PEM text (both or neither; capped).
+ * PAI_E_BAD_CONFIG, said on stderr, when unreadable. */
+static pai_err_t read_tls(const agent_cfg_t *cfg, char **cert, char **key)
+{
+    if (!cfg->tls_cert && !cfg->tls_key)
+        return PAI_OK;
+    const char *paths[2] = {cfg->tls_cert, cfg->tls_key}, *names[2] = {"tls-cert", "tls-key"};
+    char **outs[2] = {cert, key};
+    for (int i = 0; i < 2; i++) {
+        buf_t b;
+        buf_init(&b, 1024 * 1024);
+        pai_err_t rc = paths[i] ? buf_read_file(&b, paths[i]) : PAI_E_INVALID;
+        if (rc != PAI_OK || b.len == 0 || !strstr(buf_str(&b), "-----BEGIN ")) {
+            fprintf(stderr,
+                    "pai agent: --%s %s: cannot read a PEM file (both --tls-cert and "
+                    "--tls-key are needed)\n",
+                    names[i], paths[i] ? paths[i] : "(missing)");
+            buf_free(&b);
+            return PAI_E_BAD_CONFIG;
+        }
+        *outs[i] = xstrdup(buf_str(&b));
+        memset(b.data, 0, b.len);
+        buf_free(&b);
+    }
+    return PAI_OK;
+}
+
 static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
 {
     const agent_cfg_t *cfg = &a->cfg;
@@ -399,8 +436,17 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
     a->nodes = xcalloc(a->nnodes, sizeof(agent_node_t));
     a->node_ptrs = xcalloc(a->nnodes, sizeof(agent_node_t *));
     if (!cfg->discover_only) {
-        pai_err_t rc = logsrv_start(cfg->address, cfg->log_port, cfg->token, a->node_ptrs,
-                                    a->nnodes, &a->logs);
+        char *cert = NULL, *key = NULL;
+        pai_err_t rc = read_tls(cfg, &cert, &key);
+        if (rc == PAI_OK)
+            rc = logsrv_start(cfg->address, cfg->log_port, cfg->token, cert, key, a->node_ptrs,
+                              a->nnodes, &a->logs);
+        free(cert);
+        if (key)
+            memset(key, 0, strlen(key));
+        free(key);
+        if (rc == PAI_E_BAD_CONFIG)
+            return PAI_E_INVALID;
         if (rc == PAI_E_INVALID) {
             fprintf(stderr,
                     "pai agent: --address %s is not an IPv4 address (the task-log server "
@@ -410,12 +456,13 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
         }
         if (rc != PAI_OK) {
             fprintf(stderr,
-                    "pai agent: cannot serve logs on %s:%d (port in use, or --address "
-                    "is not an address of this host)\n",
+                    "pai agent: cannot serve logs on %s:%d (port in use, --address "
+                    "is not an address of this host, or --tls-key does not match --tls-cert)\n",
                     cfg->address, cfg->log_port);
             return rc;
         }
-        snprintf(log_url, sizeof(log_url), "http://%s:%d", cfg->address, logsrv_port(a->logs));
+        snprintf(log_url, sizeof(log_url), "%s://%s:%d", cfg->tls_cert ? "https" : "http",
+                 cfg->address, logsrv_port(a->logs));
     }
     for (size_t i = 0; i < a->nnodes; i++) {
         char name[256];

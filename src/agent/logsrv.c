@@ -7,7 +7,8 @@
  * libmicrohttpd runs in the agent's own loop (no thread: see agent.h).
  *
  * Hostile clients (docs/operations.md, "Hostile clients"):
- *  - it listens on the agent's --address only, never on every interface;
+ *  - it listens on the agent's --address only, never on every interface,
+ *    in HTTPS only when given --tls-cert and --tls-key;
  *  - connections are admitted by common/connlimit.h: an address holds at
  *    most LOGSRV_IDLE_PER_ADDR idle connections, and when LOGSRV_MAX_CONNS
  *    are open the oldest idle one is closed for a new one; a connection
@@ -429,9 +430,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* ---- start / stop -------------------------------------------------------- */
 
-pai_err_t logsrv_start(const char *addr, int port, const char *token, agent_node_t **nodes,
-                       size_t nnodes, logsrv_t **out)
+pai_err_t logsrv_start(const char *addr, int port, const char *token, const char *cert_pem,
+                       const char *key_pem, agent_node_t **nodes, size_t nnodes, logsrv_t **out)
 {
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (cert_pem && key_pem) { /* docs/security.md, "TLS set-up" */
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
         return PAI_E_INVALID;
@@ -444,11 +453,11 @@ pai_err_t logsrv_start(const char *addr, int port, const char *token, agent_node
     /* MHD's own cap backs ours up; evicted connections count in it until closed */
     /* the logger comes first: MHD logs to stderr until it has read it */
     s->d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, (uint16_t)port, on_accept, s, handle, s,
-        MHD_OPTION_EXTERNAL_LOGGER, ratelog_v, &s->mhdlog, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
-        LOGSRV_MAX_CONNS * 2, MHD_OPTION_CONNECTION_TIMEOUT, LOGSRV_TIMEOUT_S, MHD_OPTION_END);
+        flags, (uint16_t)port, on_accept, s, handle, s, MHD_OPTION_EXTERNAL_LOGGER, ratelog_v,
+        &s->mhdlog, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, LOGSRV_MAX_CONNS * 2, MHD_OPTION_CONNECTION_TIMEOUT,
+        LOGSRV_TIMEOUT_S, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->d) {
         connlimit_free(s->admit);
         ratelog_destroy(&s->mhdlog);

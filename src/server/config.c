@@ -306,6 +306,12 @@ static const opt_t options[] = {
      .help = "CORS: origins (scheme://host[:port], separated by commas) whose pages may call the "
              "API from a browser, or * for any (OpenPAI's); empty: no CORS (the portal is "
              "served by the server itself and needs none)"},
+    {.name = "agent_ca_file",
+     .type = OPT_STR,
+     .off = O(agent_ca_file),
+     .def = "",
+     .help = "PEM file of the CA that signed the agents' log-server certificates (agents with "
+             "--tls-cert serve logs over https, always verified); empty: the system's CAs"},
     {.name = "log_reads_per_user",
      .type = OPT_INT,
      .off = O(log_reads_per_user),

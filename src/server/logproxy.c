@@ -166,6 +166,9 @@ static logproxy_t *lp_new(const logproxy_req_t *q)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, lp);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)LOGPROXY_OPEN_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    /* an https:// log server (agent --tls-cert): always verified */
+    if (q->ca_file && *q->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, q->ca_file);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
     /* log_url comes from the agent: never let it name a file:// or other scheme */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

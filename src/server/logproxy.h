@@ -35,6 +35,7 @@ typedef struct {
     const char *kind;       /* "stdout", "stderr" or "all" */
     bool tail;              /* only the last 64 KiB */
     const char *token;      /* the agent token (Bearer) */
+    const char *ca_file;    /* https:// log servers: the CA that signs them (NULL: system's) */
 } logproxy_req_t;
 
 /* Start the read and wait for the agent's answer.  PAI_OK: *out streams a

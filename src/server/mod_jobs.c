@@ -548,10 +548,13 @@ static void log_open_free(void *ud)
  * agent and waiting for its headers may take up to LOGPROXY_OPEN_MS. */
 static pai_err_t log_open(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
 {
-    (void)ctx;
     log_open_t *o = ud;
-    logproxy_req_t q = {
-        .log_url = o->url, .attempt_id = o->id, .kind = o->kind, .tail = o->tail, .token = o->tok};
+    logproxy_req_t q = {.log_url = o->url,
+                        .attempt_id = o->id,
+                        .kind = o->kind,
+                        .tail = o->tail,
+                        .token = o->tok,
+                        .ca_file = ctx->cfg->agent_ca_file};
     logproxy_t *lp = NULL;
     int retry_after = 0;
     pai_err_t rc = logproxy_open(&q, &lp, &retry_after, e);
