@@ -6,7 +6,8 @@
  *
  * State kept on disk, per attempt, under <node dir>/tasks/<escaped id>/:
  *   id       the attempt id (the escape is not reversible)
- *   monitor, task, exit   written by the runtime's monitor (runtime.h)
+ *   monitor  the runtime's monitor's record: its pid, the task's, the
+ *            result (runtime.h); `exit` marks an attempt found lost
  *   acked    the server has recorded the end: do not report it again
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across

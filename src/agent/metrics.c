@@ -155,23 +155,12 @@ static bool proc_stats(pid_t pid, cg_stats_t *st)
     return true;
 }
 
-/* The task's leader: the monitor writes its pid to <state_dir>/task once
- * it forked it (runtime/monitor.c); read once, then kept. */
+/* The task's leader: the monitor appends its pid to its record once it
+ * started it (runtime.h); read until found, then kept. */
 static pid_t task_pid(agent_task_t *t)
 {
-    char p[1100], line[32];
-    if (t->stats.pid > 0 || !t->rt.state_dir)
-        return t->stats.pid;
-    snprintf(p, sizeof(p), "%s/task", t->rt.state_dir);
-    FILE *f = fopen(p, "re");
-    int64_t v;
-    if (f && fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (str_to_i64(line, 1, INT32_MAX, &v) == PAI_OK)
-            t->stats.pid = (pid_t)v;
-    }
-    if (f)
-        fclose(f);
+    if (t->stats.pid <= 0 && t->rt.state_dir)
+        t->stats.pid = rt_task_pid(t->rt.state_dir);
     return t->stats.pid;
 }
 

@@ -8,9 +8,9 @@
  * SOCK_SEQPACKET socketpair.  A start is one message carrying two fds: a
  * memfd with the spec (length-prefixed fields below; the command is in it,
  * so it is on no command line and in no file) and the write end of the
- * attempt's notify pipe, which the monitor closes once <state>/exit is
- * written: the agent's side of an attempt (rt_task_t.notify_fd) is the
- * same as with a per-attempt monitor.
+ * attempt's notify pipe, which the monitor closes once the exit line of
+ * the attempt's record (runtime.h) is written: the agent's side of an attempt (rt_task_t.notify_fd)
+ * is the same as with a per-attempt monitor.
  *
  * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
  * from one event loop instead of one process each):
@@ -19,11 +19,11 @@
  *   2. working dir given to the task's identity, cgroup with the limits,
  *      GPU fence, pipes; the task started by a vfork-style clone
  *      (mon_spawn_task, no copy of the monitor) in its own process group;
- *      <state>/task;
+ *      "task PID" appended to the record;
  *   3. the loop pumps every task's pipes into its logs, reaps with
  *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
  *      that hold its pipes, then removes the cgroup and writes the exit
- *      record, and closes the notify pipe.
+ *      line, and closes the notify pipe.
  * Kill requests are queued real-time signals carrying the key
  * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced), so a restarted
  * agent can stop the attempts of its predecessor's monitor from the
@@ -360,8 +360,8 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
         return;
     }
     setpgid(k->m.child, k->m.child); /* also done by the child: no race on kill */
-    snprintf(text, sizeof(text), "%d\n", (int)k->m.child);
-    mon_write_record(s->state_dir, "task", text);
+    snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
+    mon_append_record(s->state_dir, text);
     VEC_XRESERVE(d->v, d->cap, d->n + 1);
     d->v[d->n++] = k;
 }

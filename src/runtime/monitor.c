@@ -4,17 +4,18 @@
  * Procedure in the monitor (a fork of the agent; the agent is
  * single-threaded so malloc and stdio are safe after fork):
  *   1. leave the agent's session, reset signals, close inherited fds;
- *   2. write <state>/monitor ("pid starttime");
+ *   2. write the record <state>/monitor ("pid starttime", runtime.h);
  *   3. run the prepare step (image prerequisite) -> failed_to_start on error;
  *   4. create the cgroup with the limits, start the task into it (a
  *      vfork-style clone: spawn_task), in its own
- *      process group and working dir, stdout/stderr on pipes; a process
+ *      process group and working dir, stdout/stderr on pipes ("task PID"
+ *      appended to the record); a process
  *      task then drops to its identity (spec->isolate: no groups, uid/gid,
  *      no way back, no new privileges) before exec;
  *   5. pump the pipes into the rotated logs (stdout, stderr, all),
  *      forwarding SIGTERM/SIGUSR1 as graceful/forced kills;
  *   6. reap, read the OOM state, kill stragglers, remove the cgroup;
- *   7. write <state>/exit atomically, exit.
+ *   7. append the "exit ..." line to the record, exit.
  */
 #include "runtime/monitor.h"
 
@@ -160,12 +161,24 @@ void mon_say(mon_t *m, const char *msg)
     log_write_rot(&m->logs[LOG_ALL], msg, strlen(msg), m->spec->log_max_bytes);
 }
 
+int mon_append_record(const char *dir, const char *line)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/monitor", dir);
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    bool ok = fs_write_all(fd, line, strlen(line));
+    close(fd);
+    return ok ? 0 : -1;
+}
+
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
 {
     char text[256];
-    snprintf(text, sizeof(text), "%s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
+    snprintf(text, sizeof(text), "exit %s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
              (long long)m->started_ms, (long long)time_wall_ms());
-    mon_write_record(m->spec->state_dir, "exit", text);
+    mon_append_record(m->spec->state_dir, text);
 }
 
 static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -517,8 +530,8 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     if (m->child < 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     setpgid(m->child, m->child); /* also done by the child: no race on kill */
-    snprintf(text, sizeof(text), "%d\n", (int)m->child);
-    mon_write_record(m->spec->state_dir, "task", text);
+    snprintf(text, sizeof(text), "task %d\n", (int)m->child);
+    mon_append_record(m->spec->state_dir, text);
     close(out_p[1]);
     close(err_p[1]);
     int status = mon_loop(m, out_p[0], err_p[0]);
@@ -578,17 +591,65 @@ pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *c
     return PAI_OK;
 }
 
+/* The attempt's record (<state>/monitor) into buf; its length, 0 if none. */
+static size_t read_record(const char *dir, char *buf, size_t n)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/monitor", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, buf, n - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    buf[got > 0 ? got : 0] = '\0';
+    return got > 0 ? (size_t)got : 0;
+}
+
+/* The whole line of the record that starts with tag (e.g. "exit "), the
+ * tag skipped; NULL while there is none (a line being appended is not
+ * whole until its newline). */
+static const char *record_line(const char *rec, const char *tag)
+{
+    size_t l = strlen(tag);
+    for (const char *p = rec; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, tag, l) == 0 && strchr(p, '\n'))
+            return p + l;
+    return NULL;
+}
+
+pid_t rt_task_pid(const char *state_dir)
+{
+    char rec[1024], p[1100];
+    int pid = 0;
+    const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, "task ") : NULL;
+    if (!line) { /* an attempt of an older agent: its own file */
+        snprintf(p, sizeof(p), "%s/task", state_dir);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? read(fd, rec, sizeof(rec) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        rec[got > 0 ? got : 0] = '\0';
+        line = rec;
+    }
+    return sscanf(line, "%d", &pid) == 1 && pid > 0 ? pid : 0;
+}
+
 static bool read_exit(const rt_task_t *t, rt_result_t *res)
 {
-    char p[1024], kind[16];
-    int code, sig, oom;
+    char p[1024], kind[16], rec[1024];
+    int code, sig, oom, n = 0;
     long long st, fin;
-    snprintf(p, sizeof(p), "%s/exit", t->state_dir);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return false;
-    int n = fscanf(f, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
-    fclose(f);
+    const char *line =
+        read_record(t->state_dir, rec, sizeof(rec)) ? record_line(rec, "exit ") : NULL;
+    if (line) {
+        n = sscanf(line, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
+    } else { /* lost (the agent's marker), or an older agent's attempt */
+        snprintf(p, sizeof(p), "%s/exit", t->state_dir);
+        FILE *f = fopen(p, "re");
+        if (!f)
+            return false;
+        n = fscanf(f, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
+        fclose(f);
+    }
     if (n != 6)
         return false;
     memset(res, 0, sizeof(*res));

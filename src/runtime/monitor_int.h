@@ -47,7 +47,9 @@ void mon_say(mon_t *m, const char *msg);
 bool mon_pump(mon_t *m, int fd, int which);
 /* Write dir/name atomically (tmp + rename, 0600); 0 or -1. */
 int mon_write_record(const char *dir, const char *name, const char *text);
-/* The attempt's result into <state>/exit (runtime.h's invariant). */
+/* Append a whole line to the attempt's record, <state>/monitor. */
+int mon_append_record(const char *dir, const char *line);
+/* The attempt's result, appended to its record (runtime.h's invariant). */
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
 /* The exit code reported for wait status `status` (OOM and engine rules). */
 int mon_exit_code(const mon_t *m, int status, bool oom, int *sig);

@@ -14,10 +14,10 @@
  *      runs outside the agent's session, creates the attempt's cgroup with
  *      its limits, starts the task (bash, or `podman run`), pumps its
  *      stdout/stderr into rotated log files (stdout, stderr, all), waits
- *      for it, detects an OOM kill, and writes the result atomically to
- *      <state_dir>/exit.
+ *      for it, detects an OOM kill, and appends the result to the
+ *      attempt's record (below).
  *   2. The agent learns of the end through a pipe the monitor holds open
- *      until then (rt_task_t.notify_fd hangs up) and reads <state_dir>/exit.
+ *      until then (rt_task_t.notify_fd hangs up) and reads the record.
  *   3. Because the monitor does not depend on the agent, an agent restart
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
@@ -26,9 +26,15 @@
  * The command never goes on a command line that `ps` shows: a process task
  * reads it from a memfd on fd 3 (monitor.h), a container from the file
  * <state_dir>/command (0400, owned by the task's identity) bound into it.
- * Invariant: <state_dir>/exit exists once the attempt is over; it is written
- * (rename) before the monitor exits or closes the notify pipe, so "monitor
- * gone (or pipe closed) and no exit file" means the attempt was lost.
+ * The record, <state_dir>/monitor (0600, one inode per attempt): a first
+ * line "pid starttime [key]" written whole (tmp + rename) before the task
+ * starts, then appended lines "task PID" once it runs and "exit KIND CODE
+ * SIGNAL OOM STARTED FINISHED" at its end; readers take whole lines only.
+ * (<state_dir>/exit, the same fields, is the agent's mark of a lost attempt,
+ * and what agents before this record wrote, with <state_dir>/task.)
+ * Invariant: the exit line is there once the attempt is over; it is written
+ * before the monitor exits or closes the notify pipe, so "monitor gone (or
+ * pipe closed) and no exit line" means the attempt was lost.
  */
 #ifndef PAI_RUNTIME_RUNTIME_H
 #define PAI_RUNTIME_RUNTIME_H
@@ -60,7 +66,7 @@ typedef struct {
     const char *name;      /* unique short name (container name, cgroup leaf) */
     const char *command;   /* run with bash -c */
     char *const *env;      /* NULL-terminated "K=V" list, complete */
-    const char *state_dir; /* monitor, exit files (created by the caller) */
+    const char *state_dir; /* the monitor's record (created by the caller) */
     const char *cwd;       /* working directory (created by the caller) */
     const char *log_dir;   /* stdout, stderr, all (created by the caller) */
     const char *cgroup;    /* relative cgroup path, e.g. "pai/node-1/<name>"; NULL: none */
@@ -145,6 +151,10 @@ struct runtime_ops {
     /* Engine binary for container runtimes ("podman", "docker"); NULL otherwise. */
     const char *engine;
 };
+
+/* The pid of an attempt's task (its process group), from the monitor's
+ * record in state_dir; 0 while it has none. */
+pid_t rt_task_pid(const char *state_dir);
 
 /* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
 const runtime_ops_t *runtime_find(const char *name);

@@ -124,6 +124,22 @@ def wait_file(path, timeout=30):
     return False
 
 
+def task_pid(state, timeout=30):
+    """The task's pid from its monitor's record (<state>/monitor: a line
+    "task PID" once it runs); 0 if none came."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(os.path.join(state, "monitor")) as f:
+                for line in f.read().splitlines(True):
+                    if line.startswith("task ") and line.endswith("\n"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    return 0
+
+
 def stop_job(client, job):
     client.put("/api/v2/jobs/%s/executionType" % job, {"value": "STOP"})
 
@@ -219,10 +235,9 @@ def run_process_checks(data, port, banner):
     bstate = os.path.join(agent_dir, "tasks", "bob~victim+0+main+0+0")
     blogs = os.path.join(agent_dir, "logs", "bob~victim+0+main+0+0")
     try:
-        ready = wait_file(os.path.join(bstate, "task")) and \
-            wait_file(os.path.join(bstate, "cwd", "private.txt"))
+        bpid = task_pid(bstate)
+        ready = bpid > 0 and wait_file(os.path.join(bstate, "cwd", "private.txt"))
         pt.check(ready, "bob's task runs and wrote its private file", d.get("jobStatus"))
-        bpid = int(open(os.path.join(bstate, "task")).read())
         bmon = int(open(os.path.join(bstate, "monitor")).read().split()[0])
         up_pid = int(open(os.path.join(data, "pai-up.pid")).read())
         kids = children_of(up_pid)

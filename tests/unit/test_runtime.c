@@ -468,7 +468,7 @@ TEST(process_task_runs_as_its_uid_without_privileges)
     CHECK(access(p, F_OK) != 0); /* in a memfd, not on disk */
     snprintf(p, sizeof(p), "%s/stdout", dir);
     CHECK(stat(p, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0777) == 0600);
-    snprintf(p, sizeof(p), "%s/exit", dir);
+    snprintf(p, sizeof(p), "%s/monitor", dir); /* the record, with the exit line */
     CHECK(stat(p, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0777) == 0600);
     ops->release(&t);
 }
@@ -681,7 +681,7 @@ TEST(adopted_attempt_of_a_shared_monitor_can_be_stopped)
  * gets a new monitor. */
 TEST(dead_shared_monitor_loses_its_attempts_and_is_replaced)
 {
-    char dir[512], p[600];
+    char dir[512];
     rt_spec_t s;
     rt_task_t t, more[4];
     rt_result_t r;
@@ -695,19 +695,10 @@ TEST(dead_shared_monitor_loses_its_attempts_and_is_replaced)
     CHECK(wait_done(ops, &t, &r, 10));
     CHECK_INT_EQ(r.exit_code, EXIT_NODE_LOST);
     ops->release(&t);
-    buf_t b;
-    buf_init(&b, 64);
-    snprintf(p, sizeof(p), "%s/task", dir);
-    int pid = 0;
-    char num[32] = "";
-    if (buf_read_file(&b, p) == PAI_OK)
-        snprintf(num, sizeof(num), "%.*s", (int)strcspn(buf_str(&b), "\n"), buf_str(&b));
-    if (str_to_int(num, 2, 1 << 30, &pid) != PAI_OK)
-        pid = 0;
+    pid_t pid = rt_task_pid(dir);
     CHECK(pid > 1);
     if (pid > 1)
         kill(-pid, SIGKILL); /* the orphaned task */
-    buf_free(&b);
     for (int i = 0; i < 4; i++) {
         char name[32];
         snprintf(name, sizeof(name), "mond-new%d", i);
@@ -720,6 +711,67 @@ TEST(dead_shared_monitor_loses_its_attempts_and_is_replaced)
         CHECK_INT_EQ(r.exit_code, 3);
         ops->release(&more[i]);
     }
+}
+
+/* One file per attempt for the monitor: its record holds the monitor, the
+ * task's pid and the result; an older agent's files (`task`, `exit`) and
+ * the agent's lost mark (`exit`) are still read. */
+TEST(attempt_record_is_one_file_and_old_files_are_read)
+{
+    char dir[512], p[600], rec[512] = "";
+    rt_spec_t s;
+    rt_task_t t, t2 = {0};
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    for (int mode = 0; mode < 2; mode++) {
+        setenv("PAI_MONITOR", mode ? "per-task" : "agent", 1);
+        setup_dirs(mode ? "record-per-task" : "record-agent", dir, sizeof(dir));
+        spec_init(&s, dir, "exit 5");
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 10));
+        CHECK_INT_EQ(r.exit_code, 5);
+        ops->release(&t);
+        snprintf(p, sizeof(p), "%s/monitor", dir);
+        FILE *f = fopen(p, "re");
+        size_t n = f ? fread(rec, 1, sizeof(rec) - 1, f) : 0;
+        rec[n] = '\0';
+        if (f)
+            fclose(f);
+        CHECK(strstr(rec, "\ntask ") != NULL && strstr(rec, "\nexit exited 5 0 0 ") != NULL);
+        CHECK(rt_task_pid(dir) > 1);
+        for (int i = 0; i < 2; i++) {
+            snprintf(p, sizeof(p), "%s/%s", dir, i ? "exit" : "task");
+            CHECK(access(p, F_OK) != 0);
+        }
+    }
+    unsetenv("PAI_MONITOR");
+    setup_dirs("record-old", dir, sizeof(dir));
+    snprintf(p, sizeof(p), "%s/monitor", dir);
+    FILE *f = fopen(p, "we");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("999999 1\n", f); /* a monitor long gone */
+        fclose(f);
+    }
+    snprintf(p, sizeof(p), "%s/task", dir);
+    f = fopen(p, "we");
+    if (f) {
+        fputs("4242\n", f);
+        fclose(f);
+    }
+    snprintf(p, sizeof(p), "%s/exit", dir);
+    f = fopen(p, "we");
+    if (f) {
+        fputs("exited 9 0 0 1000 2000\n", f);
+        fclose(f);
+    }
+    CHECK_INT_EQ(rt_task_pid(dir), 4242);
+    t2.state_dir = xstrdup(dir);
+    CHECK(ops->adopt(ops, &t2));
+    CHECK(ops->poll(ops, &t2, &r));
+    CHECK_INT_EQ(r.exit_code, 9);
+    CHECK(r.finished_ms == 2000);
+    ops->release(&t2);
 }
 
 static void cleanup(void)
@@ -750,4 +802,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           cgroup_stragglers_are_killed_when_the_task_ends,
           process_attempts_share_the_agents_monitors,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
-          dead_shared_monitor_loses_its_attempts_and_is_replaced)
+          dead_shared_monitor_loses_its_attempts_and_is_replaced,
+          attempt_record_is_one_file_and_old_files_are_read)
