@@ -32,6 +32,9 @@
  * The monitor outlives its agent (kill -9 included): when the socket
  * closes it finishes the attempts it holds and exits.  The next agent
  * re-adopts them from their files and forks its own monitor.
+ * A monitor that dies loses its attempts (reported lost, as when a
+ * per-attempt monitor dies), and a start sent while it was dying with
+ * them; the next start finds its socket closed and forks a new one.
  * Known limit: the removal of a cgroup that still holds processes after
  * they were killed (monitor.c's cg_destroy) waits for them, up to 2 s,
  * and stalls the other attempts' log pumping meanwhile.

@@ -1,6 +1,7 @@
 /* test_runtime.c - the process and hollow runtimes, logs, cgroups, OOM. */
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -692,6 +693,9 @@ TEST(dead_shared_monitor_loses_its_attempts_and_is_replaced)
     CHECK(ops->start(ops, &s, &t) == PAI_OK);
     usleep(200 * 1000);
     CHECK(t.mon_key != 0 && kill(t.monitor_pid, SIGKILL) == 0);
+    /* until it is gone: a dying process closes its fds in an order of the
+     * kernel's, and a start sent in between would be lost with it */
+    CHECK(waitpid(t.monitor_pid, NULL, 0) == t.monitor_pid);
     CHECK(wait_done(ops, &t, &r, 10));
     CHECK_INT_EQ(r.exit_code, EXIT_NODE_LOST);
     ops->release(&t);
