@@ -94,6 +94,10 @@ def run(label, server_bin, nodes):
     while time.time() < w0 + SECONDS:
         tick = time.time()
         st = proc_status(pid)
+        if "VmRSS" not in st or not srv.alive():
+            print("[%s, %d nodes] the server EXITED (status %s) with the polls held" % (
+                label, nodes, srv.proc.poll()))
+            break
         threads.append(int(st["Threads"]))
         rss.append(int(st["VmRSS"].split()[0]))
         t = time.time()
@@ -106,6 +110,10 @@ def run(label, server_bin, nodes):
         except OSError:
             failed += 1  # no answer within 10 s (or refused)
         time.sleep(max(0.0, 1.0 / RATE - (time.time() - tick)))
+    if not threads:
+        for a in agents:
+            a.stop()
+        return
     cpu = (cpu_s(pid) - cpu0) / (time.time() - w0)
     tag = "[%s, %d nodes]" % (label, nodes)
     print("%s server before agents: %s threads, VmRSS %s" % (tag, base["Threads"], base["VmRSS"]))
