@@ -375,9 +375,10 @@ pai_err_t engine_ssh_record(engine_t *j, const char *name, json_t **out, pai_err
     return *out ? PAI_OK : pai_error_set(e, PAI_E_NO_JOB_SSH_INFO, PAI_MSG_NO_JOB_SSH, name);
 }
 
-pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_error_t *e)
+/* The job's stored protocol, parsed (*spec; NULL with the error set). */
+static pai_err_t stored_spec(engine_t *j, const char *name, job_spec_t **spec, pai_error_t *e)
 {
-    *out = NULL;
+    *spec = NULL;
     bool owner;
     if (!engine_owner_check(j, name, "", 0, &owner))
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
@@ -391,15 +392,36 @@ pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_erro
     json_t *cfg = json_loads(text, 0, NULL);
     free(text);
     const char *yaml = json_string_value(json_object_get(cfg, "yaml"));
-    job_spec_t *spec = NULL;
-    rc = yaml ? job_parse(yaml, strlen(yaml), NULL, &spec, NULL) : PAI_E_INTERNAL;
+    rc = yaml ? job_parse(yaml, strlen(yaml), NULL, spec, NULL) : PAI_E_INTERNAL;
     json_decref(cfg);
     if (rc != PAI_OK) /* a damaged record: no config to show */
         return pai_error_set(e, PAI_E_NO_JOB_CONFIG, PAI_MSG_NO_JOB_CONFIG, name);
+    return PAI_OK;
+}
+
+pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out, pai_error_t *e)
+{
+    *out = NULL;
+    job_spec_t *spec = NULL;
+    pai_err_t rc = stored_spec(j, name, &spec, e);
+    if (rc != PAI_OK)
+        return rc;
     rc = job_to_yaml(spec, true, out);
     job_spec_free(spec);
     if (rc != PAI_OK)
         pai_error_set(e, rc, "cannot render the config of job %s: %s", name, pai_err_msg(rc));
+    return rc;
+}
+
+pai_err_t engine_job_extras(engine_t *j, const char *name, json_t **out, pai_error_t *e)
+{
+    *out = NULL;
+    job_spec_t *spec = NULL;
+    pai_err_t rc = stored_spec(j, name, &spec, e);
+    if (rc == PAI_OK) {
+        *out = json_deep_copy(spec->extras.json);
+        job_spec_free(spec);
+    }
     return rc;
 }
 

@@ -151,6 +151,22 @@ static void parse_notification(pctx_t *c, const ynode_t *x)
     c->spec->extras.notification = yjson_from_node(m);
 }
 
+/* extras.logReaders (pai addition, docs/security.md "Logs"): who else may
+ * read the job's logs: {users: [names], groups: [names]}. */
+static void parse_log_readers(pctx_t *c, const ynode_t *x)
+{
+    static const char *const keys[] = {"users", "groups", NULL};
+    const ynode_t *m = jp_field(c, x, "logReaders", false);
+    if (!m || jp_type_bad(c, m, "logReaders", YJ_MAP))
+        return;
+    size_t old = jp_path_push(c, "logReaders"), n;
+    if (jp_check_map(c, m, keys)) {
+        (void)jp_get_str_list(c, m, "users", false, NULL, &n);
+        (void)jp_get_str_list(c, m, "groups", false, NULL, &n);
+    }
+    jp_path_pop(c, old);
+}
+
 void jp_parse_extras(pctx_t *c, const ynode_t *top)
 {
     job_extras_t *e = &c->spec->extras;
@@ -171,6 +187,7 @@ void jp_parse_extras(pctx_t *c, const ynode_t *top)
         parse_plugins(c, x);
         parse_storages(c, x);
         parse_notification(c, x);
+        parse_log_readers(c, x);
     }
     jp_path_pop(c, old);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/limits.h"
@@ -84,16 +85,46 @@ static pai_err_t may_change(server_ctx_t *ctx, const http_req_t *req, const char
     return PAI_OK;
 }
 
+/* Does the job's extras.logReaders name the user or one of their groups? */
+static bool shared_with(server_ctx_t *ctx, const char *name, const char *user)
+{
+    json_t *x = NULL;
+    pai_error_t e2 = PAI_ERROR_INIT;
+    if (engine_job_extras(ctx->engine, name, &x, &e2) != PAI_OK) {
+        pai_error_free(&e2);
+        return false;
+    }
+    json_t *lr = json_object_get(x, "logReaders"), *v;
+    bool ok = false;
+    size_t i;
+    json_array_foreach(json_object_get(lr, "users"), i, v)
+    {
+        ok = ok || (json_is_string(v) && strcasecmp(json_string_value(v), user) == 0);
+    }
+    json_array_foreach(json_object_get(lr, "groups"), i, v)
+    {
+        ok = ok || (json_is_string(v) && auth_user_in_group(ctx, user, json_string_value(v)));
+    }
+    json_decref(x);
+    return ok;
+}
+
 /* May the caller read the job's task logs?  log_read_access "all": any
- * user, as in OpenPAI; "owner" (the default): the owner and admins
- * (docs/security.md, "Logs"). */
+ * user, as in OpenPAI; "owner" (the default): the owner, admins and the
+ * users and groups the owner shares them with (extras.logReaders;
+ * docs/security.md, "Logs"). */
 static pai_err_t may_read_logs(server_ctx_t *ctx, const http_req_t *req, const char *name,
                                pai_error_t *e)
 {
     const char *access = ctx->cfg ? ctx->cfg->log_read_access : NULL;
     if (access && strcmp(access, "all") == 0)
         return PAI_OK;
-    return may_change(ctx, req, name, "read the logs of", e);
+    pai_err_t rc = may_change(ctx, req, name, "read the logs of", e);
+    if (rc == PAI_E_FORBIDDEN && shared_with(ctx, name, req->who.username)) {
+        pai_error_free(e); /* resets it */
+        rc = PAI_OK;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- handlers */
