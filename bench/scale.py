@@ -297,7 +297,7 @@ def _run(srv, pid, idle, samp, tag, a):
                     break
             time.sleep(0.02)
 
-    th = [threading.Thread(target=client) for _ in range(a.clients)]
+    th = [threading.Thread(target=client, daemon=True) for _ in range(a.clients)]  # ^C ends all
     pr = threading.Thread(target=prober, daemon=True)
     ts = time.time()
     pr.start()
