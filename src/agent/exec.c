@@ -95,20 +95,11 @@ static int sweep(const agent_node_t *n)
     return running;
 }
 
-/* The task's leader pid from its monitor's record; 0 when unknown. */
+/* The task's leader pid from its monitor's record (runtime.h); 0 when unknown. */
 static pid_t task_pid(const agent_task_t *t)
 {
-    if (!t->rt.state_dir)
-        return 0;
-    char *p = str_printf("%s/task", t->rt.state_dir);
-    buf_t b;
-    buf_init(&b, 128);
-    long v = 0;
-    if (buf_read_file(&b, p) == PAI_OK)
-        v = strtol(buf_str(&b), NULL, 10);
-    buf_free(&b);
-    free(p);
-    return v > 1 ? (pid_t)v : 0;
+    pid_t p = t->rt.state_dir ? rt_task_pid(t->rt.state_dir) : 0;
+    return p > 1 ? p : 0;
 }
 
 /* A NUL-separated /proc file as a NULL-terminated vector (environ). */

@@ -256,7 +256,8 @@ def main():
     gone = False
     deadline = time.time() + 20
     while time.time() < deadline and not gone:
-        r = subprocess.run(["pgrep", "-f", ".pai-ssh/sshd_config"], capture_output=True, text=True)
+        r = subprocess.run(["pgrep", "-f", work + "/.*\\.pai-ssh/sshd_config"], capture_output=True,
+                           text=True)
         gone = r.returncode != 0
         time.sleep(0.3)
     pt.check(e.state(d) == "STOPPED" and gone, "after STOP no sshd of the job is left",
@@ -304,7 +305,9 @@ def pai_up(keys, key, pub):
         pt.check(rc == 0 and o.strip() == "admin~upssh",
                  "pai up: the real ssh client logs in with the job's userssh key", (rc, o, err))
     finally:
-        subprocess.run([pt.PAI_BIN, "down", "--data-dir", data], capture_output=True, timeout=120)
+        # --stop-jobs: a plain `pai down` leaves running tasks to a later `pai up`
+        subprocess.run([pt.PAI_BIN, "down", "--data-dir", data, "--stop-jobs"], capture_output=True,
+                       timeout=120)
 
 
 def podman(root, keys, prof_key, prof_pub, bob_key):
