@@ -101,7 +101,7 @@ pai_err_t auth_users_take_task_uid(auth_t *a, json_t *u, auth_change_t *ch)
         json_decref(o);
         free(text);
     } else if (rc != PAI_E_NOT_FOUND) {
-        return PAI_E_IO;
+        return rc; /* the store's own error: UNAVAILABLE while the database is gone */
     }
     const char *k;
     json_t *v;

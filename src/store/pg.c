@@ -178,6 +178,17 @@ static pai_err_t conn_err(const conn_t *c)
     return conn_ok(c) ? PAI_E_IO : PAI_E_UNAVAILABLE;
 }
 
+/* The error of a failed statement: UNAVAILABLE when the database is going
+ * or gone (SQLSTATE class 08, connection exception; 57P01-57P03, a shutdown
+ * or a server not accepting connections) or the connection is, else IO. */
+static pai_err_t res_err(const conn_t *c, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (st && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0))
+        return PAI_E_UNAVAILABLE;
+    return conn_err(c);
+}
+
 /* ---- migrations -------------------------------------------------------- */
 
 static pai_err_t schema_version(conn_t *c, int *have, char *err, size_t errlen)
@@ -280,7 +291,7 @@ static pai_err_t fence_status(conn_t *c, const PGresult *res)
     }
     char m[512];
     log_error("store: postgres: fence: %s", pg_msg(c->pg, m, sizeof(m)));
-    return PAI_E_IO;
+    return res_err(c, res);
 }
 
 static void fence_params(const conn_t *c, char t[24], char h[24], const char *vals[2])
@@ -321,7 +332,7 @@ static pai_err_t run_op(conn_t *c, const store_op_t *op, bool strict_del, bool *
         log_error("store: postgres: %s %s/%s: %s", q == Q_DEL ? "delete" : "write", op->kind,
                   op->key, c->broken ? "timed out" : pg_msg(c->pg, m, sizeof(m)));
         *aborted = true;
-        rc = conn_err(c);
+        rc = res_err(c, res);
     } else if (strcmp(PQcmdTuples(res), "0") == 0) {
         if (q == Q_INSERT)
             rc = PAI_E_EXISTS;
@@ -339,7 +350,7 @@ static pai_err_t apply_req(conn_t *c, const store_req_t *r, bool *aborted)
     bool multi = r->n > 1;
     if (multi && !conn_cmd(c, "SAVEPOINT pai_req")) {
         *aborted = true;
-        return PAI_E_IO;
+        return conn_err(c);
     }
     pai_err_t rc = PAI_OK;
     for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
