@@ -170,9 +170,19 @@ def report(name, results, bound=BOUND_S):
 
 
 def metric(srv, name):
-    """The first sample of metric name (with its labels, e.g. 'x{state="idle"}')."""
-    st, body = srv.client().get("/metrics")
-    for line in (body if isinstance(body, str) else "").splitlines():
+    """The first sample of metric name (with its labels, e.g. 'x{state="idle"}'), read
+    from the other address (127.0.0.2): from the flooder's own a connection may be closed
+    before its request is read, as the flood's are."""
+    body = ""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=BOUND_S,
+                                       source_address=("127.0.0.2", 0))
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode(errors="replace")
+        c.close()
+    except Exception:  # noqa: BLE001 - no sample this time
+        return None
+    for line in body.splitlines():
         if line.startswith(name + " ") or (line.startswith(name) and "{" in name):
             return float(line.rsplit(" ", 1)[1])
     return None
