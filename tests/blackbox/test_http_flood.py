@@ -197,7 +197,13 @@ def threads_of(pid):
 
 
 def boot_id(client, node):
-    st, b = client.get("/api/v2/cluster/nodes")
+    """The node's boot id once Ready; None meanwhile, and when the request was cut:
+    from the flooder's own address a connection may be closed before its request is
+    read, as the flood's are (the client reconnects on its next call)."""
+    try:
+        st, b = client.get("/api/v2/cluster/nodes")
+    except (OSError, http.client.HTTPException):
+        return None
     for x in (b or {}).get("items", []) if st == 200 else []:
         if x["metadata"]["name"] == node:
             ready = any(cd.get("type") == "Ready" and cd.get("status") == "True"
