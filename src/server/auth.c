@@ -200,8 +200,10 @@ static json_t *acl_union_locked(auth_t *a, const json_t *user, const char *acl)
         const json_t *grp = json_object_get(a->groups, json_string_value(g));
         json_array_foreach(json_object_get(group_acls(grp), acl), k, v)
         {
+            /* a copy: readers share the lock, and an incref of the shared
+             * value would be a write (ThreadSanitizer: a race in jansson) */
             if (json_is_string(v) && !auth_json_has_str(out, json_string_value(v)))
-                json_array_append(out, v);
+                json_array_append_new(out, json_string(json_string_value(v)));
         }
     }
     return out;
