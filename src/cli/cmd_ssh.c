@@ -109,8 +109,8 @@ static void print_cmd(char **av)
     printf("\n");
 }
 
-static int run_ssh(const cli_args_t *a, const json_t *info, const json_t *t, const char *dir,
-                   char **rest, int nrest)
+/* Runs (or with --print prints) ssh to task t with the files in dir. */
+static int run_ssh(const cli_args_t *a, const json_t *t, const char *dir, char **rest, int nrest)
 {
     char *av[SSH_MAX_ARGS + 16];
     int n = 0;
@@ -118,17 +118,19 @@ static int run_ssh(const cli_args_t *a, const json_t *info, const json_t *t, con
     char *known = str_printf("UserKnownHostsFile=%s/known_hosts", dir);
     char *key = cli_opt(a, "key") ? xstrdup(cli_opt(a, "key")) : str_printf("%s/id_ed25519", dir);
     char *dest = str_printf("%s@%s", cli_jstr(t, "sshUser"), cli_jstr(t, "sshIp"));
-    av[n++] = "ssh";
-    av[n++] = "-p";
-    av[n++] = port;
-    av[n++] = "-i";
-    av[n++] = key;
-    av[n++] = "-o";
-    av[n++] = known;
-    av[n++] = "-o";
-    av[n++] = "StrictHostKeyChecking=yes";
-    av[n++] = "-o";
-    av[n++] = "IdentitiesOnly=yes";
+    const char *fixed[] = {"ssh",
+                           "-p",
+                           port,
+                           "-i",
+                           key,
+                           "-o",
+                           known,
+                           "-o",
+                           "StrictHostKeyChecking=yes",
+                           "-o",
+                           "IdentitiesOnly=yes"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        av[n++] = (char *)fixed[i];
     /* options for ssh first, then the destination, then the remote command */
     int k = 0;
     for (; k < nrest && rest[k][0] == '-' && n < SSH_MAX_ARGS; k++)
@@ -137,23 +139,20 @@ static int run_ssh(const cli_args_t *a, const json_t *info, const json_t *t, con
     for (; k < nrest && n < SSH_MAX_ARGS; k++)
         av[n++] = rest[k];
     av[n] = NULL;
-    (void)info;
+    int rc = CLI_OK;
     if (cli_flag(a, "print")) {
         print_cmd(av);
-        free(port);
-        free(known);
-        free(key);
-        free(dest);
-        return CLI_OK;
+    } else {
+        fflush(stdout);
+        execvp("ssh", av);
+        fprintf(stderr, "pai ssh: cannot run ssh: %s (install openssh-client)\n", strerror(errno));
+        rc = CLI_USAGE;
     }
-    fflush(stdout);
-    execvp("ssh", av);
-    fprintf(stderr, "pai ssh: cannot run ssh: %s (install openssh-client)\n", strerror(errno));
     free(port);
     free(known);
     free(key);
     free(dest);
-    return CLI_USAGE;
+    return rc;
 }
 
 int cli_ssh_main(int argc, char **argv)
@@ -211,7 +210,7 @@ int cli_ssh_main(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
-    rc = run_ssh(&a, r.json, t, dir, argv + own + 1, nrest);
+    rc = run_ssh(&a, t, dir, argv + own + 1, nrest);
 out:
     cli_resp_free(&r);
     free(dir);

@@ -216,7 +216,6 @@ PAI_MUST_CHECK pai_err_t engine_task_log_source(engine_t *j, const char *name, i
                                                 const char *role, int index, int task_attempt,
                                                 char **log_url, char **attempt_id, char **log_key,
                                                 pai_error_t *e);
-/* Config as YAML with secrets masked (malloc'ed). */
 /* The job's ssh record (sshplug.h: publicKey, privateKey, hostPublicKey,
  * jobssh), new reference; PAI_E_NO_JOB_SSH_INFO when it asked for no ssh. */
 PAI_MUST_CHECK pai_err_t engine_ssh_record(engine_t *j, const char *name, json_t **out,
@@ -224,6 +223,7 @@ PAI_MUST_CHECK pai_err_t engine_ssh_record(engine_t *j, const char *name, json_t
 /* The job's extras as submitted (new reference): logReaders and the like. */
 PAI_MUST_CHECK pai_err_t engine_job_extras(engine_t *j, const char *name, json_t **out,
                                            pai_error_t *e);
+/* Config as YAML with secrets masked (malloc'ed). */
 PAI_MUST_CHECK pai_err_t engine_config_yaml(engine_t *j, const char *name, char **out,
                                             pai_error_t *e);
 /* Events (newest first), optionally of one type.  New reference. */
