@@ -172,22 +172,15 @@ static void check_cell_counts(const sched_t *s, vlist_t *l)
     for (int c = s->n_cells - 1; c >= 0; c--) { /* DFS order: children after parents */
         const cell_t *cl = &s->cells[c];
         below[c] += cl->bound_vc != SCHED_NONE;
+        if (cl->sub) /* below node level: its node's health */
+            bad[c] = !s->nodes[cl->node_lo].healthy;
         if (cl->parent != SCHED_NONE)
-            below[cl->parent] += below[c], bad[cl->parent] += bad[c];
+            below[cl->parent] += below[c], bad[cl->parent] += cl->sub ? 0 : bad[c];
         if (below[c] != cl->bound_below || bad[c] != cl->bad_below)
             add(l, "cell %d (%s): %d bound / %d unhealthy below, the cell says %d / %d", c,
                 s->types[cl->type].name, below[c], bad[c], cl->bound_below, cl->bad_below);
     }
     free(below), free(bad);
-}
-
-/* The cell bound to some VC that holds node n (SCHED_NONE when none). */
-static int bound_cell_of(const sched_t *s, int n)
-{
-    for (int c = s->nodes[n].cell; c != SCHED_NONE; c = s->cells[c].parent)
-        if (s->cells[c].bound_vc != SCHED_NONE)
-            return c;
-    return SCHED_NONE;
 }
 
 static void check_guarantees(const sched_t *s, vlist_t *l)
@@ -206,13 +199,19 @@ static void check_guarantees(const sched_t *s, vlist_t *l)
             vcused[j->vc] += t->gpus;
             if (!pai)
                 continue;
-            int c = bound_cell_of(s, t->node);
-            if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
-                add(l, "guaranteed job %s (VC %s) runs on node %s outside its VC's cells", j->id,
-                    s->vcs[j->vc].name, s->nodes[t->node].name);
-            else if (t->cell != c)
-                add(l, "job %s: a task is charged to cell %d, it runs in cell %d", j->id, t->cell,
-                    c);
+            for (int k = 0; k < t->gpus; k++) {
+                int c = sched_model_bound_cell_at(s, t->node, j->gpu[t->gpu0 + k]);
+                if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc) {
+                    add(l, "guaranteed job %s (VC %s) runs on node %s outside its VC's cells",
+                        j->id, s->vcs[j->vc].name, s->nodes[t->node].name);
+                    break;
+                }
+                if (t->cell != c) {
+                    add(l, "job %s: a task is charged to cell %d, it runs in cell %d", j->id,
+                        t->cell, c);
+                    break;
+                }
+            }
             if (t->cell >= 0 && t->cell < s->n_cells)
                 used[t->cell] += t->gpus;
         }
@@ -430,42 +429,73 @@ static bool gpu_usable_for(const sched_t *s, const sched_mnode_t *n, int g, int 
 }
 
 /* A node of the job's VC cells where its one task would fit if the
- * opportunistic work there were gone; SCHED_NONE when none. */
+ * opportunistic work there were gone; SCHED_NONE when none.  Only the VC's
+ * bound cells are looked at (a task's GPUs lie in one of them). */
 static int oppo_blocked_node(const sched_t *s, int slot)
 {
     const job_t *j = &s->jobs[slot];
     const sched_task_t *t = &j->tasks[0];
-    for (int i = 0; i < s->n_nodes; i++) {
-        const sched_mnode_t *n = &s->nodes[i];
-        if (!n->healthy || n->ngpu < t->gpus || (t->sku != SCHED_NONE && n->sku != t->sku))
+    const vc_t *vc = &s->vcs[j->vc];
+    for (int v = 0; v < vc->n_vcells; v++) {
+        int c = vc->vcells[v].cell;
+        if (c == SCHED_NONE || (vc->vcells[v].pinned ? t->pinned != c : t->pinned != SCHED_NONE))
             continue;
-        if ((t->cpus && n->cpus && n->cpus - n->cpu_used < t->cpus) ||
-            (t->mem && n->mem && n->mem - n->mem_used < t->mem))
-            continue;
-        int c = bound_cell_of(s, i);
-        if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
-            continue;
-        int w = s->nodes[i].cell; /* within one cell: only a node inside a cell of the type */
-        while (t->within != SCHED_NONE && w != SCHED_NONE && s->cells[w].type != t->within)
-            w = s->cells[w].parent;
-        if (t->within != SCHED_NONE && w == SCHED_NONE)
-            continue;
-        bool pinned = s->vcs[j->vc].vcells[s->cells[c].bound_vcell].pinned;
-        if (pinned ? t->pinned != c : t->pinned != SCHED_NONE)
-            continue;
-        int usable = 0;
-        for (int g = 0; g < n->ngpu; g++)
-            usable += gpu_usable_for(s, n, g, slot);
-        if (usable >= t->gpus)
-            return i;
+        for (int i = s->cells[c].node_lo; i < s->cells[c].node_hi; i++) {
+            const sched_mnode_t *n = &s->nodes[i];
+            if (!n->healthy || n->ngpu < t->gpus || (t->sku != SCHED_NONE && n->sku != t->sku))
+                continue;
+            if ((t->cpus && n->cpus && n->cpus - n->cpu_used < t->cpus) ||
+                (t->mem && n->mem && n->mem - n->mem_used < t->mem))
+                continue;
+            int w = n->cell; /* within one cell: only a node inside a cell of the type */
+            while (t->within != SCHED_NONE && w != SCHED_NONE && s->cells[w].type != t->within)
+                w = s->cells[w].parent;
+            if (t->within != SCHED_NONE && w == SCHED_NONE)
+                continue;
+            int lo, hi, usable = 0;
+            sched_cell_gpu_range(s, c, i, &lo, &hi);
+            for (int g = lo; g < hi; g++)
+                usable += gpu_usable_for(s, n, g, slot);
+            if (usable >= t->gpus)
+                return i;
+        }
     }
     return SCHED_NONE;
+}
+
+/* Waiting jobs of one shape share the answer within one check (the model
+ * does not change during it): a queue of thousands asks a few shapes. */
+typedef struct {
+    int vc, gpus, cpus, sku, within, pinned;
+    int64_t mem;
+    int node;
+} oppo_memo_t;
+
+static int oppo_blocked_memo(const sched_t *s, int slot, oppo_memo_t *memo, int *n_memo, int cap)
+{
+    const job_t *j = &s->jobs[slot];
+    const sched_task_t *t = &j->tasks[0];
+    if (j->n_resv > 0) /* its own reserved GPUs count: not shared */
+        return oppo_blocked_node(s, slot);
+    for (int k = 0; k < *n_memo; k++) {
+        const oppo_memo_t *m = &memo[k];
+        if (m->vc == j->vc && m->gpus == t->gpus && m->cpus == t->cpus && m->mem == t->mem &&
+            m->sku == t->sku && m->within == t->within && m->pinned == t->pinned)
+            return m->node;
+    }
+    int n = oppo_blocked_node(s, slot);
+    if (*n_memo < cap)
+        memo[(*n_memo)++] =
+            (oppo_memo_t){j->vc, t->gpus, t->cpus, t->sku, t->within, t->pinned, t->mem, n};
+    return n;
 }
 
 static void check_oppo(const sched_t *s, vlist_t *l)
 {
     if (s->opts.policy != SCHED_POLICY_PAI || !s->post_pass)
         return;
+    oppo_memo_t memo[128];
+    int n_memo = 0;
     for (int k = 0; k < s->n_queue; k++) {
         int slot = s->queue[k];
         const job_t *j = &s->jobs[slot];
@@ -474,7 +504,7 @@ static void check_oppo(const sched_t *s, vlist_t *l)
             continue;
         if (s->vcs[j->vc].bind_pass == s->passes)
             continue; /* its VC's cells changed during the pass, maybe after its turn */
-        int n = oppo_blocked_node(s, slot);
+        int n = oppo_blocked_memo(s, slot, memo, &n_memo, (int)ARRAY_LEN(memo));
         if (n != SCHED_NONE)
             add(l,
                 "job %s of VC %s waits although node %s of its cells would hold it once the "

@@ -22,6 +22,7 @@ typedef struct {
     char *err;
     size_t errlen;
     bool has_skus;
+    bool *sub_chain; /* per type: a chain with virtual cells below node level */
 } loader_t;
 
 static pai_err_t fail(loader_t *l, const ynode_t *at, const char *fmt, const char *a, const char *b)
@@ -147,20 +148,29 @@ typedef struct {
 
 /* A cell below node level (HiveD: sockets, PCIe switches, GPUs): its leaves
  * in order, each leaf's cellAddress its device index (default: its
- * position in the node).  Children not given follow the type's shape. */
-static pai_err_t load_subnode(loader_t *l, const ynode_t *y, int type, gpumap_t *m)
+ * position in the node).  Children not given follow the type's shape.
+ * With parent (not SCHED_NONE) the cells are added to the model below it
+ * (a chain whose VCs own cells below node level, or a pinned one here). */
+static pai_err_t load_subnode(loader_t *l, const ynode_t *y, int type, gpumap_t *m, int parent,
+                              int node)
 {
-    const sched_t *s = l->s;
+    sched_t *s = l->s;
     const ctype_t *ct = &s->types[type];
     if (y && y->kind != YNODE_MAP && !ynode_is_null(y))
         return fail(l, y, "a cell below node level must be a map", NULL, NULL);
     const char *pin = y ? scalar(ynode_get(y, "pinnedCellId")) : NULL;
-    if (pin)
-        return fail(l, y,
-                    "pinnedCellId %s is below node level: pinned cells are supported at node "
-                    "level and above",
-                    pin, NULL);
-    if (ct->level <= 1) {
+    int c = SCHED_NONE;
+    if (parent != SCHED_NONE) {
+        sched_model_add_subcell(s, type, parent, node, m->n, &c);
+        if (pin) {
+            for (int k = 0; k < s->n_cells; k++)
+                if (strcmp(s->cells[k].pinned, pin) == 0)
+                    return fail(l, y, "pinnedCellId %s used twice", pin, NULL);
+            str_copy(s->cells[c].pinned, pin, sizeof(s->cells[c].pinned));
+            s->nodes[node].pin_mask |= sched_cell_mask(&s->cells[c]);
+        }
+    }
+    if (s->types[type].level <= 1) {
         const char *addr = y ? scalar(ynode_get(y, "cellAddress")) : NULL;
         char *end = NULL;
         long v = addr ? strtol(addr, &end, 10) : m->n;
@@ -180,30 +190,51 @@ static pai_err_t load_subnode(loader_t *l, const ynode_t *y, int type, gpumap_t 
                     ct->name, NULL);
     bool given = kids && kids->kind == YNODE_SEQ && kids->n > 0;
     for (int i = 0; i < ct->child_n; i++) {
-        pai_err_t rc = load_subnode(l, given ? kids->items[i] : NULL, ct->child, m);
+        pai_err_t rc = load_subnode(l, given ? kids->items[i] : NULL, ct->child, m, c, node);
         if (rc != PAI_OK)
             return rc;
     }
     return PAI_OK;
 }
 
-/* The GPU layout a node cell y gives below it (cellChildren), on node n. */
+/* Does y's subtree name a pinnedCellId? */
+static bool has_pin(const ynode_t *y, int depth)
+{
+    if (!y || y->kind != YNODE_MAP || depth > 32)
+        return false;
+    if (depth > 0 && scalar(ynode_get(y, "pinnedCellId")))
+        return true;
+    const ynode_t *kids = ynode_get(y, "cellChildren");
+    for (size_t i = 0; kids && kids->kind == YNODE_SEQ && i < kids->n; i++)
+        if (has_pin(kids->items[i], depth + 1))
+            return true;
+    return false;
+}
+
+/* The GPU layout a node cell y gives below it (cellChildren), on node n,
+ * and its cells below node level where the chain or a pinned cell needs
+ * them. */
 static pai_err_t load_gpu_indices(loader_t *l, const ynode_t *y, int type, int n)
 {
     const ynode_t *kids = ynode_get(y, "cellChildren");
-    if (!kids || ynode_is_null(kids) || (kids->kind == YNODE_SEQ && kids->n == 0))
-        return PAI_OK;
+    bool none = !kids || ynode_is_null(kids) || (kids->kind == YNODE_SEQ && kids->n == 0);
     const ctype_t *ct = &l->s->types[type];
-    if (kids->kind != YNODE_SEQ || kids->n != (size_t)ct->child_n)
+    sched_mnode_t *nd = &l->s->nodes[n];
+    bool sub = ct->child != SCHED_NONE && ct->gpus > 0 &&
+               (l->sub_chain[l->s->cells[nd->cell].chain] || (!none && has_pin(y, 0)));
+    if (none && !sub)
+        return PAI_OK;
+    if (!none && (kids->kind != YNODE_SEQ || kids->n != (size_t)ct->child_n))
         return fail(l, kids, "node cell of type %s: give all or none of its cellChildren", ct->name,
                     NULL);
     gpumap_t m = {.n = 0};
-    for (size_t i = 0; i < kids->n; i++) {
-        pai_err_t rc = load_subnode(l, kids->items[i], ct->child, &m);
+    int parent = sub ? nd->cell : SCHED_NONE;
+    for (int i = 0; i < ct->child_n; i++) {
+        pai_err_t rc = load_subnode(l, none ? NULL : kids->items[i], ct->child, &m, parent, n);
         if (rc != PAI_OK)
             return rc;
     }
-    sched_mnode_t *nd = &l->s->nodes[n];
+    nd = &l->s->nodes[n];
     if (m.n != nd->ngpu)
         return fail(l, kids, "node %s: its cellChildren do not give its GPUs", nd->key, NULL);
     bool seen[SCHED_MAX_GPUS_PER_NODE] = {false}, identity = true;
@@ -323,9 +354,10 @@ static pai_err_t check_twins(loader_t *l)
     return PAI_OK;
 }
 
-/* "CHAIN.T1.T2" -> type and chain; each step must be the child of the last. */
+/* "CHAIN.T1.T2" -> type and chain; each step must be the child of the last.
+ * *below gets whether the type lies below node level. */
 static pai_err_t resolve_vcell_type(loader_t *l, const ynode_t *at, const char *path, int *type,
-                                    int *chain)
+                                    int *chain, bool *below)
 {
     sched_t *s = l->s;
     char buf[4 * SCHED_NAME_MAX];
@@ -335,20 +367,36 @@ static pai_err_t resolve_vcell_type(loader_t *l, const ynode_t *at, const char *
     if (t == SCHED_NONE || !s->types[t].defined || s->types[t].level <= 1)
         return fail(l, at, "virtual cell type %s: unknown cellType", path, NULL);
     *chain = t;
-    bool below_node = false;
+    *below = false;
     while ((tok = strtok_r(NULL, ".", &save))) {
         if (s->types[t].node_level)
-            below_node = true;
+            *below = true;
         int next = sched_model_find_type(s, tok);
         if (next == SCHED_NONE || s->types[t].child != next)
             return fail(l, at, "virtual cell type %s: %s is not a child type there", path, tok);
         t = next;
     }
-    if (below_node || s->types[t].level <= 1)
-        return fail(l, at, "virtual cell type %s: cells below node level are not supported", path,
-                    NULL);
     *type = t;
     return PAI_OK;
+}
+
+/* Before the physical cells: the chains where a VC owns cells below node
+ * level (their nodes get cells below node level in the model). */
+static void scan_sub_chains(loader_t *l, const ynode_t *vcs)
+{
+    for (size_t i = 0; vcs && vcs->kind == YNODE_MAP && i < vcs->n; i++) {
+        const ynode_t *cells = ynode_get(vcs->pairs[i].val, "virtualCells");
+        for (size_t k = 0; cells && cells->kind == YNODE_SEQ && k < cells->n; k++) {
+            const char *tn = scalar(ynode_get(cells->items[k], "cellType"));
+            int t = 0, chain = 0;
+            bool below = false;
+            char scratch[8];
+            loader_t quiet = *l;
+            quiet.err = scratch, quiet.errlen = sizeof(scratch);
+            if (tn && resolve_vcell_type(&quiet, NULL, tn, &t, &chain, &below) == PAI_OK && below)
+                l->sub_chain[chain] = true;
+        }
+    }
 }
 
 static pai_err_t load_vc_cells(loader_t *l, int v, const ynode_t *cells)
@@ -364,7 +412,8 @@ static pai_err_t load_vc_cells(loader_t *l, int v, const ynode_t *cells)
         if (!tn || !ynode_as_i64(ynode_get(y, "cellNumber"), &n) || n < 0 || n > 1000000)
             return fail(l, y, "virtual cell needs cellType and cellNumber >= 0", NULL, NULL);
         int t = 0, chain = 0;
-        pai_err_t rc = resolve_vcell_type(l, y, tn, &t, &chain);
+        bool below = false;
+        pai_err_t rc = resolve_vcell_type(l, y, tn, &t, &chain, &below);
         if (rc != PAI_OK)
             return rc;
         sched_model_vc_add_cells(l->s, v, t, chain, (int)n, false, SCHED_NONE);
@@ -419,7 +468,7 @@ static pai_err_t load_vcs(loader_t *l, const ynode_t *vcs)
 pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err, size_t errlen)
 {
     char scratch[8];
-    loader_t l = {s, err ? err : scratch, err ? errlen : sizeof(scratch), false};
+    loader_t l = {s, err ? err : scratch, err ? errlen : sizeof(scratch), false, NULL};
     ydoc_t *doc = NULL;
     yerr_t yerr;
     if (ydoc_parse(yaml, len, &doc, &yerr) != PAI_OK) {
@@ -435,8 +484,11 @@ pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err,
         rc = load_skus(&l, ynode_get(pc, "skuTypes"));
         if (rc == PAI_OK)
             rc = load_cell_types(&l, ynode_get(pc, "cellTypes"));
-        if (rc == PAI_OK)
+        if (rc == PAI_OK) {
+            l.sub_chain = xcalloc((size_t)s->n_types + 1, sizeof(bool));
+            scan_sub_chains(&l, ynode_get(root, "virtualClusters"));
             rc = load_pcells(&l, ynode_get(pc, "physicalCells"));
+        }
         if (rc == PAI_OK)
             rc = check_twins(&l);
     }
@@ -445,5 +497,6 @@ pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err,
     if (rc == PAI_OK)
         rc = sched_model_check(s, l.err, l.errlen);
     ydoc_free(doc);
+    free(l.sub_chain);
     return rc;
 }

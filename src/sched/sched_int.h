@@ -3,8 +3,11 @@
  *
  * Model (see docs/scheduler.md):
  *   ctype_t  a cell type: a leaf SKU (one GPU) or a cell of child_n children.
- *   cell_t   a physical cell at node level or above.  Cells are stored in DFS
- *            order, so a cell covers the contiguous node range [node_lo, node_hi).
+ *   cell_t   a physical cell.  Cells are stored in DFS order, so a cell covers
+ *            the contiguous node range [node_lo, node_hi).  Cells below node
+ *            level (sockets, PCIe switches, GPUs: `sub`) exist only where a VC
+ *            or a pinned cell needs them; one covers GPU positions
+ *            [gpu_lo, gpu_hi) of its node and follows its node cell.
  *   sched_mnode_t   a machine: GPUs with their owner job, reservation and claim stamps.
  *   vc_t     a virtual cluster: virtual cells (vcell_t) each bound lazily to a
  *            physical cell of its type, or unbound.
@@ -26,13 +29,17 @@
 typedef enum { MODE_FREE, MODE_PREEMPT, MODE_RESERVE } pmode_t;
 
 typedef struct {
-    int lo, hi; /* node range */
+    int lo, hi;    /* node range */
+    uint64_t mask; /* GPU positions of those nodes (SCHED_ALL_GPUS: all; a cell below node level) */
 } range_t;
+
+#define SCHED_ALL_GPUS (~(uint64_t)0)
 
 typedef struct {
     int job; /* job slot */
     pmode_t mode;
     uint32_t stamp;
+    uint64_t mask; /* GPU positions usable on the node being looked at (its range's) */
     range_t *ranges;
     int n_ranges;
     size_t cap_ranges;
@@ -71,7 +78,9 @@ typedef struct {
     int bound_vc, bound_vcell;
     int bound_below; /* bound cells in this subtree, this one included */
     int vc_used;     /* GPUs used by the bound VC's guaranteed jobs */
-    int bad_below;   /* unhealthy nodes in this subtree */
+    int bad_below;   /* unhealthy nodes in this subtree (below node level: its node's) */
+    bool sub;        /* below node level: GPU positions [gpu_lo, gpu_hi) of node node_lo */
+    uint8_t gpu_lo, gpu_hi;
     char pinned[SCHED_NAME_MAX];
 } cell_t;
 
@@ -87,8 +96,10 @@ typedef struct {
      * disjoint device indices; twin links them in config order (the first
      * is the one names map to), SCHED_NONE ends the list. */
     int twin;
-    bool is_twin; /* not the first of its machine */
-    int sku;      /* SCHED_NONE: CPU-only */
+    bool is_twin;       /* not the first of its machine */
+    int sub_lo, sub_hi; /* its cells below node level (DFS order; empty: none) */
+    uint64_t pin_mask;  /* GPUs in pinned cells below node level */
+    int sku;            /* SCHED_NONE: CPU-only */
     int ngpu;
     int group; /* topology block size (power of two blocks when 0) */
     int cpus, cpu_used;
@@ -313,6 +324,25 @@ static inline int sched_gpu_index(const sched_mnode_t *n, int p)
 }
 int sched_gpu_position(const sched_mnode_t *n, int index);
 bool sched_cell_healthy(const sched_t *s, int cell);
+/* GPU positions of cell c on one of its nodes: a mask (SCHED_ALL_GPUS at
+ * node level and above), and the range [*lo, *hi) on node n. */
+static inline uint64_t sched_cell_mask(const cell_t *c)
+{
+    return c->sub ? (c->gpu_hi - c->gpu_lo >= 64 ? SCHED_ALL_GPUS
+                                                 : (((uint64_t)1 << (c->gpu_hi - c->gpu_lo)) - 1))
+                        << c->gpu_lo
+                  : SCHED_ALL_GPUS;
+}
+void sched_cell_gpu_range(const sched_t *s, int c, int n, int *lo, int *hi);
+/* Add a cell of type below node level, a child of parent on node, its GPUs
+ * from position gpu_lo on (callers add cells in DFS order); *out its index. */
+void sched_model_add_subcell(sched_t *s, int type, int parent, int node, int gpu_lo, int *out);
+/* The cell bound to some VC that holds GPU position g of node n (g < 0: the
+ * node as a whole), or SCHED_NONE. */
+int sched_model_bound_cell_at(const sched_t *s, int n, int g);
+/* The deepest cell of node n holding all GPU positions gpus[0..k) (the
+ * node's cell when none below does). */
+int sched_model_cell_around(const sched_t *s, int n, const int *gpus, int k);
 /* Keep the cells' bad_below counts when node turns (un)healthy. */
 void sched_model_health_changed(sched_t *s, int node, bool healthy);
 int sched_cell_used_gpus(const sched_t *s, int cell);
@@ -340,8 +370,9 @@ pai_err_t sched_jobs_check_request(const sched_request_t *r, char *err, size_t e
 pai_err_t sched_jobs_new_job(sched_t *s, const sched_request_t *r, int *out);
 /* Queue a job slot (sorted at the next pass). */
 void sched_jobs_queue_push(sched_t *s, int slot);
-/* The cell bound to VC v that node lies in, or SCHED_NONE (none, or another VC's). */
-int sched_jobs_charged_cell(const sched_t *s, int node, int v);
+/* The cell bound to VC v that holds GPU position g of node (g < 0: the node),
+ * or SCHED_NONE (none, or another VC's). */
+int sched_jobs_charged_cell(const sched_t *s, int node, int g, int v);
 /* Return a finished job's slot to the free list. */
 void sched_jobs_free(sched_t *s, int slot);
 /* Drop the anti-starvation reservation of the job in slot jslot. */

@@ -311,12 +311,10 @@ void sched_jobs_vc_gc(sched_t *s, int v)
     vc->n_gc = 0;
 }
 
-int sched_jobs_charged_cell(const sched_t *s, int node, int v)
+int sched_jobs_charged_cell(const sched_t *s, int node, int g, int v)
 {
-    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
-        if (s->cells[c].bound_vc != SCHED_NONE)
-            return s->cells[c].bound_vc == v ? c : SCHED_NONE;
-    return SCHED_NONE;
+    int c = sched_model_bound_cell_at(s, node, g);
+    return c != SCHED_NONE && s->cells[c].bound_vc == v ? c : SCHED_NONE;
 }
 
 /* Count a running job in (d = +1) or out (-1) of the preemption filters. */
@@ -431,7 +429,7 @@ void sched_jobs_commit(sched_t *s, int slot)
             continue;
         s->vcs[j->vc].used_gpus += t->gpus;
         if (s->opts.policy == SCHED_POLICY_PAI) {
-            t->cell = sched_jobs_charged_cell(s, t->node, j->vc);
+            t->cell = sched_jobs_charged_cell(s, t->node, j->gpu[t->gpu0], j->vc);
             if (t->cell != SCHED_NONE)
                 s->cells[t->cell].vc_used += t->gpus;
         }

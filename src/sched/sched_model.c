@@ -241,8 +241,41 @@ pai_err_t sched_model_add_cell(sched_t *s, int type, int parent, const char *add
     return rc;
 }
 
+void sched_model_add_subcell(sched_t *s, int type, int parent, int node, int gpu_lo, int *out)
+{
+    VEC_XRESERVE(s->cells, s->cap_cells, (size_t)s->n_cells + 1);
+    int c = s->n_cells++;
+    const cell_t *p = &s->cells[parent];
+    s->cells[c] = (cell_t){.type = type,
+                           .parent = parent,
+                           .depth = p->depth + 1,
+                           .node_lo = node,
+                           .node_hi = node + 1,
+                           .chain = p->chain,
+                           .bound_vc = SCHED_NONE,
+                           .bound_vcell = SCHED_NONE,
+                           .bad_below = s->nodes[node].healthy ? 0 : 1,
+                           .sub = true,
+                           .gpu_lo = (uint8_t)gpu_lo,
+                           .gpu_hi = (uint8_t)(gpu_lo + s->types[type].gpus)};
+    sched_mnode_t *n = &s->nodes[node];
+    if (n->sub_hi <= n->sub_lo)
+        n->sub_lo = c;
+    n->sub_hi = c + 1;
+    *out = c;
+}
+
+void sched_cell_gpu_range(const sched_t *s, int c, int n, int *lo, int *hi)
+{
+    const cell_t *cl = &s->cells[c];
+    *lo = cl->sub ? cl->gpu_lo : 0;
+    *hi = cl->sub ? cl->gpu_hi : s->nodes[n].ngpu;
+}
+
 int sched_cell_gpus(const sched_t *s, int c)
 {
+    if (s->cells[c].sub)
+        return s->cells[c].gpu_hi - s->cells[c].gpu_lo;
     int g = 0;
     for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
         g += s->nodes[n].ngpu;
@@ -251,10 +284,45 @@ int sched_cell_gpus(const sched_t *s, int c)
 
 int sched_cell_used_gpus(const sched_t *s, int c)
 {
+    const cell_t *cl = &s->cells[c];
     int g = 0;
-    for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
+    if (cl->sub) {
+        for (int k = cl->gpu_lo; k < cl->gpu_hi; k++)
+            g += s->nodes[cl->node_lo].owner[k] != SCHED_NONE;
+        return g;
+    }
+    for (int n = cl->node_lo; n < cl->node_hi; n++)
         g += s->nodes[n].used;
     return g;
+}
+
+int sched_model_bound_cell_at(const sched_t *s, int n, int g)
+{
+    const sched_mnode_t *nd = &s->nodes[n];
+    for (int c = nd->sub_lo; g >= 0 && c < nd->sub_hi; c++) {
+        const cell_t *cl = &s->cells[c];
+        if (cl->bound_vc != SCHED_NONE && g >= cl->gpu_lo && g < cl->gpu_hi)
+            return c;
+    }
+    for (int c = nd->cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].bound_vc != SCHED_NONE)
+            return c;
+    return SCHED_NONE;
+}
+
+int sched_model_cell_around(const sched_t *s, int n, const int *gpus, int k)
+{
+    const sched_mnode_t *nd = &s->nodes[n];
+    int best = nd->cell;
+    for (int c = nd->sub_lo; k > 0 && c < nd->sub_hi; c++) {
+        const cell_t *cl = &s->cells[c];
+        bool all = true;
+        for (int i = 0; i < k && all; i++)
+            all = gpus[i] >= cl->gpu_lo && gpus[i] < cl->gpu_hi;
+        if (all && cl->depth > s->cells[best].depth)
+            best = c;
+    }
+    return best;
 }
 
 bool sched_cell_healthy(const sched_t *s, int c)
@@ -268,6 +336,8 @@ void sched_model_health_changed(sched_t *s, int node, bool healthy)
     s->n_bad_nodes += healthy ? -1 : 1;
     for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
         s->cells[c].bad_below += healthy ? -1 : 1;
+    for (int c = s->nodes[node].sub_lo; c < s->nodes[node].sub_hi; c++)
+        s->cells[c].bad_below = healthy ? 0 : 1;
 }
 
 /* ---- virtual clusters and binding ------------------------------------ */
@@ -308,7 +378,33 @@ int sched_gpu_position(const sched_mnode_t *n, int index)
 
 void sched_cell_name(const sched_t *s, int c, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s@%s", s->types[s->cells[c].type].name, s->nodes[s->cells[c].node_lo].key);
+    const cell_t *cl = &s->cells[c];
+    if (cl->sub) /* below node level: the node and the cell's first GPU position */
+        snprintf(buf, len, "%s@%s/%d", s->types[cl->type].name, s->nodes[cl->node_lo].key,
+                 cl->gpu_lo);
+    else
+        snprintf(buf, len, "%s@%s", s->types[cl->type].name, s->nodes[cl->node_lo].key);
+}
+
+/* "NODE/P" names the cell of type t below node level at GPU position P. */
+static int sub_cell_find(const sched_t *s, int t, const char *where)
+{
+    const char *sl = strrchr(where, '/');
+    if (!sl || (size_t)(sl - where) >= SCHED_NAME_MAX)
+        return SCHED_NONE;
+    char key[SCHED_NAME_MAX];
+    memcpy(key, where, (size_t)(sl - where));
+    key[sl - where] = '\0';
+    char *end;
+    long p = strtol(sl + 1, &end, 10);
+    int n = sched_find_node(s, key);
+    if (end == sl + 1 || *end || n == SCHED_NONE || strcmp(s->nodes[n].key, key) != 0)
+        return SCHED_NONE;
+    for (; n != SCHED_NONE; n = s->nodes[n].twin)
+        for (int c = s->nodes[n].sub_lo; c < s->nodes[n].sub_hi; c++)
+            if (s->cells[c].type == t && s->cells[c].gpu_lo == p)
+                return c;
+    return SCHED_NONE;
 }
 
 int sched_cell_find(const sched_t *s, const char *name)
@@ -320,6 +416,8 @@ int sched_cell_find(const sched_t *s, const char *name)
     memcpy(tname, name, (size_t)(at - name));
     tname[at - name] = '\0';
     int t = sched_model_find_type(s, tname), n = sched_find_node(s, at + 1);
+    if (t != SCHED_NONE && n == SCHED_NONE)
+        return sub_cell_find(s, t, at + 1);
     if (t == SCHED_NONE || n == SCHED_NONE || strcmp(s->nodes[n].key, at + 1) != 0)
         return SCHED_NONE;
     for (; n != SCHED_NONE; n = s->nodes[n].twin)

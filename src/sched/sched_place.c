@@ -36,7 +36,7 @@
 static int gpu_cost(const sched_t *s, const attempt_t *at, const sched_mnode_t *n, int g)
 {
     const job_t *j = &s->jobs[at->job];
-    if (n->claim[g] == at->stamp)
+    if (n->claim[g] == at->stamp || !(at->mask >> g & 1))
         return 0;
     int r = n->res[g];
     if (r != SCHED_NONE && r != at->job && sched_reservation_blocks(&s->jobs[r], j))
@@ -144,15 +144,24 @@ static bool in_cell(const sched_t *s, int node, int cell)
     return cell != SCHED_NONE && node >= s->cells[cell].node_lo && node < s->cells[cell].node_hi;
 }
 
-pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
+pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi, uint64_t mask)
 {
-    if (at->n_ranges && at->ranges[at->n_ranges - 1].hi == lo) {
+    if (at->n_ranges && at->ranges[at->n_ranges - 1].hi == lo && mask == SCHED_ALL_GPUS &&
+        at->ranges[at->n_ranges - 1].mask == SCHED_ALL_GPUS) {
         at->ranges[at->n_ranges - 1].hi = hi; /* adjacent cells: one range */
         return PAI_OK;
     }
+    /* a cell below node level stays a range of its own: a task's GPUs lie
+     * in one of the VC's cells */
     VEC_XRESERVE(at->ranges, at->cap_ranges, (size_t)at->n_ranges + 1);
-    at->ranges[at->n_ranges++] = (range_t){lo, hi};
+    at->ranges[at->n_ranges++] = (range_t){lo, hi, mask};
     return PAI_OK;
+}
+
+pai_err_t sched_attempt_add_cell(const sched_t *s, attempt_t *at, int c)
+{
+    const cell_t *cl = &s->cells[c];
+    return sched_attempt_add_range(at, cl->node_lo, cl->node_hi, sched_cell_mask(cl));
 }
 
 /* ---- anchor (topology) ----------------------------------------------- */
@@ -160,7 +169,7 @@ pai_err_t sched_attempt_add_range(attempt_t *at, int lo, int hi)
 /* GPUs of node n this attempt may take (less what its earlier groups took). */
 static int node_usable(const sched_t *s, const attempt_t *at, const sched_mnode_t *n)
 {
-    if (at->mode == MODE_FREE)
+    if (at->mode == MODE_FREE && at->mask == SCHED_ALL_GPUS)
         return n->ngpu - n->used - (n->claim_stamp == at->stamp ? n->claim_gpus : 0);
     int usable = 0;
     for (int g = 0; g < n->ngpu; g++)
@@ -190,6 +199,7 @@ static int pick_anchor(sched_t *s, attempt_t *at, const sched_task_t *t, int nta
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
             if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
                 continue;
+            at->mask = at->ranges[r].mask;
             int k = node_capacity(s, at, &s->nodes[i], t);
             for (int c = s->nodes[i].cell; c != SCHED_NONE && k; c = s->cells[c].parent) {
                 if (s->scratch_stamp[c] != st)
@@ -230,7 +240,9 @@ static void claim(const sched_t *s, attempt_t *at, sched_mnode_t *n, const sched
 
 static bool node_unbound_pref(const sched_t *s, const sched_mnode_t *n)
 {
-    return sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
+    /* a node with cells below node level bound is held too */
+    return s->cells[n->cell].bound_below == 0 &&
+           sched_model_bound_ancestor(s, n->cell) == SCHED_NONE;
 }
 
 /* Is node n inside a pinned cell?  (Only tasks naming it may use it.) */
@@ -271,6 +283,14 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool stric
                            * restore, which knows only the machine, puts it there too) */
             if (t->pinned != SCHED_NONE ? !in_cell(s, i, t->pinned)
                                         : pinned_job && in_pinned_cell(s, i))
+                continue;
+            /* the range's GPUs; a pinned cell below node level: its GPUs only, and
+             * only for the tasks naming it */
+            at->mask = at->ranges[r].mask &
+                       (t->pinned != SCHED_NONE ? sched_cell_mask(&s->cells[t->pinned])
+                        : pinned_job            ? ~n->pin_mask
+                                                : SCHED_ALL_GPUS);
+            if (!at->mask)
                 continue;
             int spare = 0, cost = 1;
             if (t->gpus > 0)
@@ -366,6 +386,7 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
                 last = c;
             }
             const sched_mnode_t *nd = &s->nodes[i];
+            at->mask = at->ranges[r].mask;
             out[n - 1].slots += node_capacity(s, at, nd, big);
             if (nd->healthy)
                 out[n - 1].usable += node_usable(s, at, nd);
@@ -450,6 +471,7 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
 {
     job_t *j = &s->jobs[at->job];
     at->stamp = ++s->stamp;
+    at->mask = SCHED_ALL_GPUS;
     int order[PAI_MAX_TASKS_SMALL], n = 0;
     int *ord =
         j->n_tasks <= PAI_MAX_TASKS_SMALL ? order : xmalloc(sizeof(int) * (size_t)j->n_tasks);

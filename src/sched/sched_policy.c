@@ -35,11 +35,12 @@ static pai_err_t vc_domain(sched_t *s, vc_t *vc, int sku, int chain)
             continue;
         VEC_XRESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1);
         const cell_t *c = &s->cells[vcl->cell];
-        vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi};
+        vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi, sched_cell_mask(c)};
     }
     int k = 0; /* merge neighbours (vcell order: sorting costs more than it saves) */
     for (int i = 0; i < vc->n_dom; i++) {
-        if (k && vc->dom[k - 1].hi == vc->dom[i].lo)
+        if (k && vc->dom[k - 1].hi == vc->dom[i].lo && vc->dom[i].mask == SCHED_ALL_GPUS &&
+            vc->dom[k - 1].mask == SCHED_ALL_GPUS)
             vc->dom[k - 1].hi = vc->dom[i].hi;
         else
             vc->dom[k++] = vc->dom[i];
@@ -56,7 +57,7 @@ static pai_err_t domain_vc_chain(sched_t *s, attempt_t *at, const job_t *j, int 
     vc_t *vc = &s->vcs[j->vc];
     pai_err_t rc = vc_domain(s, vc, j->sku, chain);
     for (int i = 0; rc == PAI_OK && i < vc->n_dom; i++)
-        rc = sched_attempt_add_range(at, vc->dom[i].lo, vc->dom[i].hi);
+        rc = sched_attempt_add_range(at, vc->dom[i].lo, vc->dom[i].hi, vc->dom[i].mask);
     bool pinned = false;
     for (int k = 0; k < j->n_tasks; k++)
         pinned |= j->tasks[k].pinned != SCHED_NONE;
@@ -68,8 +69,7 @@ static pai_err_t domain_vc_chain(sched_t *s, attempt_t *at, const job_t *j, int 
         for (int k = 0; k < j->n_tasks; k++)
             wanted |= j->tasks[k].pinned == vcl->cell;
         if (wanted)
-            rc = sched_attempt_add_range(at, s->cells[vcl->cell].node_lo,
-                                         s->cells[vcl->cell].node_hi);
+            rc = sched_attempt_add_cell(s, at, vcl->cell);
     }
     return rc;
 }
@@ -155,7 +155,7 @@ static int bind_more(sched_t *s, attempt_t *at, const job_t *j, int need, int ch
             continue;
         }
         sched_jobs_gc_note(s, j->vc, c);
-        if (sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi) != PAI_OK)
+        if (sched_attempt_add_cell(s, at, c) != PAI_OK)
             break;
         added += s->types[vcl->type].gpus;
         bound++;
@@ -208,7 +208,7 @@ static pai_err_t domain_cpu(sched_t *s, attempt_t *at, const job_t *j)
         if (open && lo < 0)
             lo = n;
         else if (!open && lo >= 0)
-            rc = sched_attempt_add_range(at, lo, n), lo = -1;
+            rc = sched_attempt_add_range(at, lo, n, SCHED_ALL_GPUS), lo = -1;
     }
     free(own);
     return rc;
@@ -216,7 +216,8 @@ static pai_err_t domain_cpu(sched_t *s, attempt_t *at, const job_t *j)
 
 static pai_err_t domain_all(sched_t *s, attempt_t *at, const job_t *j)
 {
-    return cpu_guaranteed(s, j) ? domain_cpu(s, at, j) : sched_attempt_add_range(at, 0, s->n_nodes);
+    return cpu_guaranteed(s, j) ? domain_cpu(s, at, j)
+                                : sched_attempt_add_range(at, 0, s->n_nodes, SCHED_ALL_GPUS);
 }
 
 /* Chains a gang's GPU tasks may use, in preference order, into out (cap);
@@ -267,11 +268,11 @@ static pai_err_t domain_chain(sched_t *s, attempt_t *at, const job_t *j, int cha
     pai_err_t rc = PAI_OK;
     for (int c = 0; rc == PAI_OK && c < s->n_cells; c++)
         if (s->cells[c].parent == SCHED_NONE && s->cells[c].chain == chain)
-            rc = sched_attempt_add_range(at, s->cells[c].node_lo, s->cells[c].node_hi);
+            rc = sched_attempt_add_cell(s, at, c);
     for (int i = 0; rc == PAI_OK && i < j->n_tasks; i++) {
         int p = j->tasks[i].pinned;
         if (p != SCHED_NONE && s->cells[p].chain != chain)
-            rc = sched_attempt_add_range(at, s->cells[p].node_lo, s->cells[p].node_hi);
+            rc = sched_attempt_add_cell(s, at, p);
     }
     return rc;
 }
@@ -344,7 +345,9 @@ static bool cell_all_lazy_lower(const sched_t *s, int c, const job_t *j)
     bool any = false;
     for (int i = s->cells[c].node_lo; i < s->cells[c].node_hi; i++) {
         const sched_mnode_t *n = &s->nodes[i];
-        for (int g = 0; g < n->ngpu; g++) {
+        int lo, hi;
+        sched_cell_gpu_range(s, c, i, &lo, &hi);
+        for (int g = lo; g < hi; g++) {
             int o = n->owner[g];
             if (o == SCHED_NONE || s->jobs[o].oppo || s->jobs[o].vc != j->vc)
                 continue;
@@ -377,7 +380,9 @@ static void downgrade_cell_users(sched_t *s, int c, int v)
 {
     for (int i = s->cells[c].node_lo; i < s->cells[c].node_hi; i++) {
         const sched_mnode_t *n = &s->nodes[i];
-        for (int g = 0; g < n->ngpu; g++) {
+        int lo, hi;
+        sched_cell_gpu_range(s, c, i, &lo, &hi);
+        for (int g = lo; g < hi; g++) {
             int o = n->owner[g];
             if (o != SCHED_NONE && !s->jobs[o].oppo && s->jobs[o].vc == v)
                 downgrade(s, o);

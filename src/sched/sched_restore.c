@@ -113,14 +113,14 @@ static bool restore_absorb(sched_t *s, int v, int i, int c)
     return ok;
 }
 
-/* Bind a free ancestor cell of node (the smallest first) to an unbound
+/* Bind cell from or a free ancestor (the smallest first) to an unbound
  * virtual cell of VC v of its type, where that keeps every VC's cells
  * bindable (sharing safety: a restore after a configuration change must not
  * take what another VC's guarantee needs); a cell with v's own bindings
  * inside absorbs them. */
-static bool restore_bind_for(sched_t *s, int v, int node)
+static bool restore_bind_for(sched_t *s, int v, int from)
 {
-    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent) {
+    for (int c = from; c != SCHED_NONE; c = s->cells[c].parent) {
         if (sched_model_bound_ancestor(s, c) != SCHED_NONE ||
             (s->cells[c].bound_below && !only_vc_below(s, c, v)))
             return false;
@@ -177,16 +177,26 @@ static bool restore_free_vcell(sched_t *s, int v, int t, int ch)
     return false;
 }
 
-/* The guarantee of VC v at node for a restore: a cell bound to v holds it,
- * or one is bound now, or v's other bindings make room for one. */
-static bool restore_cell_for(sched_t *s, int v, int node)
+/* The cell bound to VC v holding all of task t's GPUs, or SCHED_NONE. */
+static int task_charged(const sched_t *s, const job_t *j, const sched_task_t *t, int v)
 {
-    if (sched_jobs_charged_cell(s, node, v) != SCHED_NONE || restore_bind_for(s, v, node))
+    int c = sched_jobs_charged_cell(s, t->node, j->gpu[t->gpu0], v);
+    for (int k = 1; c != SCHED_NONE && k < t->gpus; k++)
+        if (sched_jobs_charged_cell(s, t->node, j->gpu[t->gpu0 + k], v) != c)
+            return SCHED_NONE;
+    return c;
+}
+
+/* The guarantee of VC v for task t for a restore: a cell bound to v holds
+ * it, or one is bound now, or v's other bindings make room for one. */
+static bool restore_cell_for(sched_t *s, int v, const job_t *j, const sched_task_t *t)
+{
+    int from = sched_model_cell_around(s, t->node, &j->gpu[t->gpu0], t->gpus);
+    if (task_charged(s, j, t, v) != SCHED_NONE || restore_bind_for(s, v, from))
         return true;
-    for (int c = s->nodes[node].cell; c != SCHED_NONE; c = s->cells[c].parent)
+    for (int c = from; c != SCHED_NONE; c = s->cells[c].parent)
         if (restore_free_vcell(s, v, s->cells[c].type, s->cells[c].chain))
-            return sched_jobs_charged_cell(s, node, v) != SCHED_NONE ||
-                   restore_bind_for(s, v, node);
+            return task_charged(s, j, t, v) != SCHED_NONE || restore_bind_for(s, v, from);
     return false;
 }
 
@@ -259,7 +269,7 @@ static void recharge_vc(sched_t *s, int v)
             sched_task_t *t = &o->tasks[i];
             if (!t->bound || t->gpus == 0)
                 continue;
-            t->cell = sched_jobs_charged_cell(s, t->node, v);
+            t->cell = task_charged(s, o, t, v);
             if (t->cell != SCHED_NONE)
                 s->cells[t->cell].vc_used += t->gpus;
         }
@@ -397,11 +407,16 @@ static bool restore_rebind(sched_t *s, const job_t *j)
  * the record does not fit: an unknown cell, not around node, another VC's,
  * no such virtual cell left, or a binding that would break sharing safety
  * (a changed configuration). */
-static bool restore_recorded(sched_t *s, int v, int node, const char *name)
+static bool restore_recorded(sched_t *s, int v, const job_t *j, const sched_task_t *t,
+                             const char *name)
 {
     int c = name && name[0] ? sched_cell_find(s, name) : SCHED_NONE;
+    int node = t->node;
     if (c == SCHED_NONE || node < s->cells[c].node_lo || node >= s->cells[c].node_hi)
         return false;
+    for (int k = 0; k < t->gpus; k++)
+        if (!(sched_cell_mask(&s->cells[c]) >> j->gpu[t->gpu0 + k] & 1))
+            return false; /* a cell below node level that does not hold the task's GPUs */
     const cell_t *cl = &s->cells[c];
     if (cl->bound_vc != SCHED_NONE)
         return cl->bound_vc == v;
@@ -428,14 +443,14 @@ static bool restore_guarantee(sched_t *s, job_t *j, const char *const *recorded)
     bool retried = false;
     for (int i = 0; i < j->n_tasks; i++) /* the recorded cells first, all of them */
         if (j->tasks[i].node != SCHED_NONE && j->tasks[i].gpus > 0 && recorded[i])
-            restore_recorded(s, j->vc, j->tasks[i].node, recorded[i]);
+            restore_recorded(s, j->vc, j, &j->tasks[i], recorded[i]);
     for (int i = 0; i < j->n_tasks; i++) {
         sched_task_t *t = &j->tasks[i];
         if (t->node == SCHED_NONE || t->gpus == 0)
             continue;
         if (t->sku != SCHED_NONE && s->nodes[t->node].sku != t->sku)
             return false;
-        if (restore_cell_for(s, j->vc, t->node))
+        if (restore_cell_for(s, j->vc, j, t))
             continue;
         if (retried || !restore_rebind(s, j))
             return false;
