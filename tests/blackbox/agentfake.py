@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import sweep  # kills what a test left running, at exit
+
 PAI = os.environ.get("PAI_BIN", os.path.join(os.path.dirname(__file__), "../../build/pai"))
 TOKEN = "agent-secret"
 FAILS = [0]
@@ -138,6 +140,7 @@ def task(aid, command, **kw):
 
 
 def start_agent(url, work, name, *extra):
+    sweep.add_root(work)
     log = open(os.path.join(work, "agent-%s.log" % name), "ab")
     args = [PAI, "agent", "--server", url, "--token", TOKEN, "--name", name,
             "--work-dir", os.path.join(work, name), "--gpus", "2", "--wait-ms", "2000"] + list(extra)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 
+import sweep  # kills what a test left running, at exit
+
 PAI = os.environ.get("PAI_BIN") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "pai")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -27,6 +29,7 @@ class Tap:
         self.passed = 0
         self.skipped = 0
         self.home = tempfile.mkdtemp(prefix="pai-cli-test-")
+        sweep.add_root(self.home)
         self.env = dict(os.environ)
         for k in ("PAI_SERVER", "PAI_TOKEN", "PAI_USER", "PAI_PASSWORD", "XDG_CONFIG_HOME"):
             self.env.pop(k, None)

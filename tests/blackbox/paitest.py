@@ -8,7 +8,9 @@
     srv.kill9(); srv.restart()              # same port, same data dir
     pt.done()                               # prints the summary, exits 1 on failure
 
-Every process started here is stopped at exit (atexit), whatever happens.
+Every process started here is stopped at exit (atexit), whatever happens,
+and then what the test left running (a stopped agent's monitor and tasks,
+which outlive it by design) is killed by sweep.py and reported.
 Servers run the scheduler's invariant checker after every decision
 (PAI_SCHED_CHECK=true unless the test's env says otherwise) and done()
 fails the test when a server's log reports a violation (Server(...,
@@ -31,6 +33,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
+
+import sweep
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -107,7 +111,9 @@ def done():
             check(not bad, "pai server on port %d: the scheduler's invariant checker found "
                   "nothing" % p.port, "\n".join(bad[:5]))
     print("# %d passed, %d failed, %d skipped" % (_passed, _failed, _skipped), flush=True)
-    _cleanup()
+    # the exit handlers do the rest: a test's own first (registered after
+    # this module's: a PostgreSQL cluster's stop, which needs its directory),
+    # then _cleanup, then sweep.py's
     sys.exit(1 if _failed else 0)
 
 
@@ -145,6 +151,7 @@ def tmpdir(prefix="pai-test-"):
     """A temporary directory removed at exit."""
     d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TEST_TMP"))
     _tmpdirs.append(d)
+    sweep.add_root(d)
     return d
 
 
