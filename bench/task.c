@@ -4,7 +4,7 @@
  *
  * Starts --tasks N process-runtime attempts running `true`, --par P at a
  * time, through runtime_find("process") exactly as the agent does (the
- * agent's own files first: state dir, cwd, log dir, `id`; then the monitor,
+ * agent's own files first: state dir, cwd, log dir, the record's id line; then the monitor,
  * the task, the exit record), with a cgroup, memory and CPU limits and the
  * task dropped to --uid when the bench runs as root.  Then, in the same
  * run, N bare `bash -c true` started P-way by xargs.  Prints the ratios
@@ -88,7 +88,7 @@ static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp
 static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, int64_t uid,
                       slot_t *s)
 {
-    char id[64], state[700], cwd[800], logs[700], cg[128], name[64], idf[800];
+    char id[64], state[700], cwd[800], logs[700], cg[128], name[64];
     snprintf(id, sizeof(id), "bench~t%06d/0/main/0/0", i);
     snprintf(name, sizeof(name), "bench~t%06d+0+main+0+0", i);
     snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
@@ -98,8 +98,7 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     if (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK ||
         fs_mkdir_p(logs, 0700) != PAI_OK)
         return false;
-    snprintf(idf, sizeof(idf), "%s/id", state);
-    if (fs_write_atomic(idf, id, strlen(id), 0600) != PAI_OK)
+    if (rt_record_create(state, id) != 0) /* the agent's id line */
         return false;
     rt_spec_t sp = {.attempt_id = id,
                     .name = name,

@@ -5,10 +5,14 @@
  * (docs/agent-protocol.md).  node.c decides which attempts run.
  *
  * State kept on disk, per attempt, under <node dir>/tasks/<escaped id>/:
- *   id       the attempt id (the escape is not reversible)
- *   monitor  the runtime's monitor's record: its pid, the task's, the
- *            result (runtime.h); `exit` marks an attempt found lost
- *   acked    the server has recorded the end: do not report it again
+ *   monitor  the attempt's record (runtime.h), one file: the agent's "id"
+ *            line (the attempt id: the escape is not reversible) before
+ *            the start, the monitor's pid, the task's and the result, then
+ *            the agent's "acked" line once the server has recorded the end
+ *            (do not report it again); `exit` marks an attempt found lost
+ *   cwd      the task's working directory
+ * (Older agents kept the id and the ack in files `id` and `acked`; they are
+ * still read, and written when the id cannot be a line of the record.)
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are dropped after
@@ -418,7 +422,8 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
         mkdir_p(b.state, 0711);
         mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
         mkdir_p(b.logs, 0700);
-        write_small(b.state, "id", id);
+        if (rt_record_create(b.state, id) != 0)
+            write_small(b.state, "id", id);
     }
     /* Container runtimes run image-less tasks as plain processes. */
     if (n->rt->engine && (!b.spec.image || !*b.spec.image))
@@ -454,40 +459,46 @@ void task_mark_acked(agent_node_t *n, agent_task_t *t)
     t->acked = true;
     t->acked_mono_ms = time_mono_ms();
     if (!n->cfg->hollow) {
-        /* A hard link to the id file: no new inode, which on a busy
-         * file system is the dearest part of a short task's bookkeeping
-         * (docs/benchmarks.md, End to end).  recover_one tests existence. */
+        /* A line of the record: no new inode, which on a busy file system
+         * is the dearest part of a short task's bookkeeping
+         * (docs/benchmarks.md). */
         char *dir = task_path(n, t, "tasks");
-        char *from = dir ? str_printf("%s/id", dir) : NULL;
-        char *to = dir ? str_printf("%s/acked", dir) : NULL;
-        bool linked = from && to && (link(from, to) == 0 || errno == EEXIST);
-        if (dir && !linked)
+        if (dir && rt_record_append(dir, "acked\n") != 0)
             write_small(dir, "acked", "1\n");
-        free(from);
-        free(to);
         free(dir);
     }
 }
 
 /* ---- re-adoption and removal ------------------------------------------- */
 
-static void recover_one(agent_node_t *n, const char *esc)
+/* The attempt id a state dir holds: the record's "id" line, else an older
+ * agent's `id` file.  False when neither is there. */
+static bool recover_id(const char *dir, char *id, size_t n)
 {
-    char dir[1300], idbuf[1024] = "";
-    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
+    if (rt_record_get(dir, "id ", id, n))
+        return *id != '\0';
     buf_t b;
-    buf_init(&b, sizeof(idbuf) - 1);
+    buf_init(&b, n - 1);
     char *idp = str_printf("%s/id", dir);
     pai_err_t rc = buf_read_file(&b, idp);
     free(idp);
-    if (rc != PAI_OK || b.len == 0 || task_find(n, buf_str(&b))) {
-        buf_free(&b);
-        return;
-    }
-    agent_task_t *t = task_add(n, buf_str(&b));
+    bool ok = rc == PAI_OK && b.len > 0;
+    if (ok)
+        str_copy(id, buf_str(&b), n);
     buf_free(&b);
+    return ok;
+}
+
+static void recover_one(agent_node_t *n, const char *esc)
+{
+    char dir[1300], id[1024] = "", line[8];
+    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
+    if (!recover_id(dir, id, sizeof(id)) || task_find(n, id))
+        return;
+    agent_task_t *t = task_add(n, id);
     char *acked = str_printf("%s/acked", dir);
-    bool is_acked = acked && access(acked, F_OK) == 0;
+    bool is_acked =
+        rt_record_get(dir, "acked", line, sizeof(line)) || (acked && access(acked, F_OK) == 0);
     free(acked);
     t->rt.state_dir = xstrdup(dir);
     if (is_acked) {

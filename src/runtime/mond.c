@@ -14,8 +14,9 @@
  *
  * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
  * from one event loop instead of one process each):
- *   1. <state>/monitor = "pid starttime key" (its own pid and start time,
- *      and the attempt's key: what adopt() and kill() need);
+ *   1. "mon pid starttime key" appended to the record <state>/monitor (its
+ *      own pid and start time, and the attempt's key: what adopt() and
+ *      kill() need);
  *   2. working dir given to the task's identity, cgroup with the limits,
  *      GPU fence, pipes; the task started by a vfork-style clone
  *      (mon_spawn_task, no copy of the monitor) in its own process group;
@@ -327,8 +328,8 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
     k->m.ops = runtime_find("process");
     k->m.spec = &k->spec;
     k->m.started_ms = time_wall_ms();
-    snprintf(text, sizeof(text), "%s %u\n", d->self, k->key);
-    mon_write_record(k->spec.state_dir, "monitor", text);
+    snprintf(text, sizeof(text), "mon %s %u\n", d->self, k->key);
+    mon_append_record(k->spec.state_dir, text);
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
     if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {

@@ -4,7 +4,7 @@
  * Procedure in the monitor (a fork of the agent; the agent is
  * single-threaded so malloc and stdio are safe after fork):
  *   1. leave the agent's session, reset signals, close inherited fds;
- *   2. write the record <state>/monitor ("pid starttime", runtime.h);
+ *   2. append "mon pid starttime" to the record <state>/monitor (runtime.h);
  *   3. run the prepare step (image prerequisite) -> failed_to_start on error;
  *   4. create the cgroup with the limits, start the task into it (a
  *      vfork-style clone: spawn_task), in its own
@@ -42,6 +42,13 @@
 #include "runtime/monitor_int.h"
 
 static const char *const log_names[NLOGS] = {"stdout", "stderr", "all"};
+
+/* What is read of an attempt's record: its lines are short, the agent's
+ * id line (at most 400 bytes) the longest. */
+#define RECORD_MAX 2048
+
+static size_t read_record(const char *dir, char *buf, size_t n);
+static const char *record_line(const char *rec, const char *tag);
 
 static volatile sig_atomic_t want_term, want_kill;
 
@@ -161,16 +168,33 @@ void mon_say(mon_t *m, const char *msg)
     log_write_rot(&m->logs[LOG_ALL], msg, strlen(msg), m->spec->log_max_bytes);
 }
 
-int mon_append_record(const char *dir, const char *line)
+/* One write of the whole line: a reader sees all of it or none (it takes
+ * lines up to their newline only). */
+int rt_record_append(const char *state_dir, const char *line)
 {
     char p[1024];
-    snprintf(p, sizeof(p), "%s/monitor", dir);
+    snprintf(p, sizeof(p), "%s/monitor", state_dir);
     int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
     bool ok = fs_write_all(fd, line, strlen(line));
     close(fd);
     return ok ? 0 : -1;
+}
+
+int mon_append_record(const char *dir, const char *line)
+{
+    return rt_record_append(dir, line);
+}
+
+int rt_record_create(const char *state_dir, const char *attempt_id)
+{
+    if (strchr(attempt_id, '\n') || strlen(attempt_id) > RECORD_MAX / 2)
+        return -1;
+    char *line = str_printf("id %s\n", attempt_id);
+    int rc = line ? rt_record_append(state_dir, line) : -1;
+    free(line);
+    return rc;
 }
 
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -496,9 +520,9 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     struct sigaction sa;
     sigset_t block;
 
-    snprintf(text, sizeof(text), "%d %llu\n", (int)getpid(),
+    snprintf(text, sizeof(text), "mon %d %llu\n", (int)getpid(),
              (unsigned long long)proc_start_time(getpid()));
-    mon_write_record(m->spec->state_dir, "monitor", text);
+    mon_append_record(m->spec->state_dir, text);
     mon_logs_init(m);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -616,9 +640,19 @@ static const char *record_line(const char *rec, const char *tag)
     return NULL;
 }
 
+bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n)
+{
+    char rec[RECORD_MAX];
+    const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, tag) : NULL;
+    if (!line)
+        return false;
+    snprintf(out, n, "%.*s", (int)strcspn(line, "\n"), line);
+    return true;
+}
+
 pid_t rt_task_pid(const char *state_dir)
 {
-    char rec[1024], p[1100];
+    char rec[RECORD_MAX], p[1100];
     int pid = 0;
     const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, "task ") : NULL;
     if (!line) { /* an attempt of an older agent: its own file */
@@ -635,7 +669,7 @@ pid_t rt_task_pid(const char *state_dir)
 
 static bool read_exit(const rt_task_t *t, rt_result_t *res)
 {
-    char p[1024], kind[16], rec[1024];
+    char p[1024], kind[16], rec[RECORD_MAX];
     int code, sig, oom, n = 0;
     long long st, fin;
     const char *line =
@@ -723,9 +757,10 @@ void monitor_kill(const runtime_ops_t *ops, rt_task_t *t, bool force, int grace_
 
 bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
 {
-    char p[1024];
-    int pid = 0;
+    char rec[RECORD_MAX];
+    int pid = 0, got = 0;
     unsigned long long st = 0;
+    unsigned key = 0;
     rt_result_t res;
     (void)ops;
     t->notify_fd = -1;
@@ -733,15 +768,15 @@ bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
         t->started_ms = res.started_ms;
         return true;
     }
-    snprintf(p, sizeof(p), "%s/monitor", t->state_dir);
-    FILE *f = fopen(p, "re");
-    if (!f)
+    if (!read_record(t->state_dir, rec, sizeof(rec)))
         return false;
-    unsigned key = 0;
-    int got = fscanf(f, "%d %llu %u", &pid, &st, &key);
+    const char *mon = record_line(rec, "mon ");
+    if (!mon && rec[0] >= '0' && rec[0] <= '9')
+        mon = rec; /* an older agent's record: the monitor's line first, untagged */
+    if (mon)
+        got = sscanf(mon, "%d %llu %u", &pid, &st, &key);
     if (got < 2)
         pid = 0;
-    fclose(f);
     t->monitor_pid = pid;
     t->monitor_start = st;
     t->mon_key = got == 3 ? key : 0; /* a per-agent monitor's attempt */

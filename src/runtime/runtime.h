@@ -26,12 +26,17 @@
  * The command never goes on a command line that `ps` shows: a process task
  * reads it from a memfd on fd 3 (monitor.h), a container from the file
  * <state_dir>/command (0400, owned by the task's identity) bound into it.
- * The record, <state_dir>/monitor (0600, one inode per attempt): a first
- * line "pid starttime [key]" written whole (tmp + rename) before the task
- * starts, then appended lines "task PID" once it runs and "exit KIND CODE
- * SIGNAL OOM STARTED FINISHED" at its end; readers take whole lines only.
- * (<state_dir>/exit, the same fields, is the agent's mark of a lost attempt,
- * and what agents before this record wrote, with <state_dir>/task.)
+ * The record, <state_dir>/monitor (0600, one inode per attempt, the
+ * agent's and the monitor's): lines, each appended whole by one write,
+ * readers take whole lines only.  "id ATTEMPT" by the agent before the start
+ * (rt_record_create: the attempt a directory holds, for re-adoption), "mon
+ * PID STARTTIME [KEY]" by the monitor before the task starts, "task PID"
+ * once it runs, "exit KIND CODE SIGNAL OOM STARTED FINISHED" at its end,
+ * and "acked" by the agent once the server has stored the end.
+ * (What older agents wrote is still read: a first line "pid starttime
+ * [key]" without the tag, and the files id, acked, task and exit;
+ * <state_dir>/exit, the same fields, is also the agent's mark of a lost
+ * attempt.)
  * Invariant: the exit line is there once the attempt is over; it is written
  * before the monitor exits or closes the notify pipe, so "monitor gone (or
  * pipe closed) and no exit line" means the attempt was lost.
@@ -155,6 +160,16 @@ struct runtime_ops {
 /* The pid of an attempt's task (its process group), from the monitor's
  * record in state_dir; 0 while it has none. */
 pid_t rt_task_pid(const char *state_dir);
+
+/* Start an attempt's record in state_dir with the line "id ATTEMPT" (the
+ * agent, before the start).  -1 when it cannot be written, or when the id
+ * cannot be one line (the caller keeps it in a file of its own then). */
+int rt_record_create(const char *state_dir, const char *attempt_id);
+/* Append a whole line (with its newline) to the record; 0 or -1. */
+int rt_record_append(const char *state_dir, const char *line);
+/* The rest of the record's first whole line that starts with tag (e.g.
+ * "id "), its newline cut, into out; false when there is none. */
+bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n);
 
 /* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
 const runtime_ops_t *runtime_find(const char *name);

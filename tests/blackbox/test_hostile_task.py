@@ -238,7 +238,8 @@ def run_process_checks(data, port, banner):
         bpid = task_pid(bstate)
         ready = bpid > 0 and wait_file(os.path.join(bstate, "cwd", "private.txt"))
         pt.check(ready, "bob's task runs and wrote its private file", d.get("jobStatus"))
-        bmon = int(open(os.path.join(bstate, "monitor")).read().split()[0])
+        bmon = int([ln for ln in open(os.path.join(bstate, "monitor")).read().splitlines()
+                    if ln.startswith("mon ")][0].split()[1])
         up_pid = int(open(os.path.join(data, "pai-up.pid")).read())
         kids = children_of(up_pid)
         server = [p for p, argv in kids.items() if b"server" in argv[1:2]]

@@ -1,4 +1,5 @@
 /* test_agent.c - reconcile, GPU discovery parsers, the node's sync state. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,6 +220,73 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     curl_multi_cleanup(m);
 }
 
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char p[700];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "we");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* A restarted agent finds its attempts from the record alone (the "id" and
+ * "acked" lines, no files of their own), and an older agent's `id` and
+ * `acked` files. */
+TEST(node_recovers_attempts_from_the_record_and_old_files)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", d[600];
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.hollow = false;
+    cfg.work_dir = work;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "r1", runtime_find("process"), "http://x") == PAI_OK);
+    const char *ids[4] = {"u~j/0/r/0/0", "u~j/0/r/1/0", "u~j/0/r/2/0", "u~j/0/r/3/0"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+%d+0", work, i);
+        CHECK(mkdir(d, 0711) == 0);
+        if (i < 2) { /* this agent's record */
+            CHECK(rt_record_create(d, ids[i]) == 0);
+            CHECK(rt_record_append(d, "mon 999999 1 7\ntask 4242\n") == 0);
+            CHECK(rt_record_append(d, "exit exited 4 0 0 1000 2000\n") == 0);
+            if (i == 1)
+                CHECK(rt_record_append(d, "acked\n") == 0);
+        } else { /* an older agent's files */
+            put_file(d, "id", ids[i]);
+            put_file(d, "monitor", "999999 1\n");
+            put_file(d, "exit", "exited 6 0 0 1000 2000\n");
+            if (i == 3)
+                put_file(d, "acked", "1\n");
+        }
+    }
+    node_recover(&n);
+    CHECK_INT_EQ(n.ntasks, 4);
+    for (int i = 0; i < 4; i++) {
+        agent_task_t *t = task_find(&n, ids[i]);
+        CHECK(t != NULL);
+        if (!t)
+            continue;
+        CHECK(t->acked == (i == 1 || i == 3));
+        if (!t->acked) {
+            CHECK(t->phase == RC_DONE);
+            CHECK_INT_EQ(t->res.exit_code, i < 2 ? 4 : 6);
+        }
+    }
+    /* an ack is a line of the record: no new file */
+    task_mark_acked(&n, task_find(&n, ids[0]));
+    char line[8], p[700];
+    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
+    CHECK(rt_record_get(d, "acked", line, sizeof(line)));
+    snprintf(p, sizeof(p), "%s/acked", d);
+    CHECK(access(p, F_OK) != 0);
+    node_free(&n);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+}
+
 TEST(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back)
 {
     char dir[] = "/tmp/pai-test-cred-XXXXXX";
@@ -250,4 +318,5 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,
           nvml_backend_fails_cleanly_without_driver, nvml_backend_reads_a_driver_through_dlopen,
-          node_applies_desired_state_reports_and_forgets_acked)
+          node_applies_desired_state_reports_and_forgets_acked,
+          node_recovers_attempts_from_the_record_and_old_files)

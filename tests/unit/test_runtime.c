@@ -731,6 +731,7 @@ TEST(attempt_record_is_one_file_and_old_files_are_read)
         setenv("PAI_MONITOR", mode ? "per-task" : "agent", 1);
         setup_dirs(mode ? "record-per-task" : "record-agent", dir, sizeof(dir));
         spec_init(&s, dir, "exit 5");
+        CHECK(rt_record_create(dir, "u~rec/0/main/0/0") == 0); /* the agent's line */
         CHECK(ops->start(ops, &s, &t) == PAI_OK);
         CHECK(wait_done(ops, &t, &r, 10));
         CHECK_INT_EQ(r.exit_code, 5);
@@ -741,7 +742,17 @@ TEST(attempt_record_is_one_file_and_old_files_are_read)
         rec[n] = '\0';
         if (f)
             fclose(f);
+        CHECK(strncmp(rec, "id u~rec/0/main/0/0\nmon ", 24) == 0);
         CHECK(strstr(rec, "\ntask ") != NULL && strstr(rec, "\nexit exited 5 0 0 ") != NULL);
+        char idl[64];
+        CHECK(rt_record_get(dir, "id ", idl, sizeof(idl)));
+        CHECK_STR_EQ(idl, "u~rec/0/main/0/0");
+        t2 = (rt_task_t){0};
+        t2.state_dir = xstrdup(dir); /* the record alone is enough to adopt */
+        CHECK(ops->adopt(ops, &t2));
+        CHECK(ops->poll(ops, &t2, &r));
+        CHECK_INT_EQ(r.exit_code, 5);
+        ops->release(&t2);
         CHECK(rt_task_pid(dir) > 1);
         for (int i = 0; i < 2; i++) {
             snprintf(p, sizeof(p), "%s/%s", dir, i ? "exit" : "task");
