@@ -6,8 +6,9 @@
  *
  * From a byte source (a seeded PRNG, or the fuzzer's input) it generates a
  * HiveD configuration (1-3 chains of 1-3 top cells; GPU blocks below the
- * node, racks and pools above it; 1-3 VCs owning cells at any level from
- * node up, some pinned; free cells left for opportunistic work) and a
+ * node, racks and pools above it; 1-3 VCs owning cells at any level, some
+ * pinned, down to a block or one GPU of a node (cells below node level);
+ * free cells left for opportunistic work) and a
  * sequence of events: submit (priorities -1..1000, gangs and task-by-task
  * jobs, several roles, SKUs, pinned cells, affinity groups, lazy
  * preemption), scheduling passes, finish, stop, the victims of a preemption
@@ -192,14 +193,18 @@ typedef struct {
 
 /* The GPUs below a node cell of chain c, their device indices from base on:
  * shuffled (explicit indices: the scheduler keeps the topology order and
- * answers device indices) or, base 0, in order and left implicit. */
-static void gen_gpus(rand_t *r, const chain_t *c, int gpus, int base, int indent)
+ * answers device indices) or, base 0, in order and left implicit.  pin[]
+ * names the pinned id index of each block (with blocks) or GPU, -1 none:
+ * pinned cells below node level. */
+static void gen_gpus(rand_t *r, const chain_t *c, int gpus, int base, int indent, const int *pin)
 {
     int idx[SCHED_MAX_GPUS_PER_NODE];
     for (int i = 0; i < gpus; i++)
         idx[i] = base + i;
-    bool shuffle = rnd(&r->rng, 3) == 0;
-    if (!shuffle && base == 0)
+    bool shuffle = rnd(&r->rng, 3) == 0, pinned = false;
+    for (int i = 0; i < gpus; i++)
+        pinned |= pin[i] >= 0;
+    if (!shuffle && base == 0 && !pinned)
         return;
     for (int i = gpus - 1; shuffle && i > 0; i--) {
         int k = (int)rnd(&r->rng, (unsigned)i + 1), t = idx[i];
@@ -209,10 +214,39 @@ static void gen_gpus(rand_t *r, const chain_t *c, int gpus, int base, int indent
     int per = block ? c->child_n[c->node + 1] : gpus;
     cfg(r, "%*s  cellChildren:\n", indent, "");
     for (int b = 0; b < gpus / per; b++) {
-        if (block)
+        if (block && pin[b] >= 0)
+            cfg(r, "%*s  - pinnedCellId: %s\n%*s    cellChildren:\n", indent, "", r->pins[pin[b]],
+                indent, "");
+        else if (block)
             cfg(r, "%*s  - cellChildren:\n", indent, "");
-        for (int i = 0; i < per; i++)
-            cfg(r, "%*s  %s- cellAddress: %d\n", indent, "", block ? "  " : "", idx[b * per + i]);
+        for (int i = 0; i < per; i++) {
+            int p = block ? -1 : pin[i];
+            cfg(r, "%*s  %s- {cellAddress: %d%s%s}\n", indent, "", block ? "  " : "",
+                idx[b * per + i], p >= 0 ? ", pinnedCellId: " : "", p >= 0 ? r->pins[p] : "");
+        }
+    }
+}
+
+/* A node cell no VC owns: now and then its blocks (or GPUs) go to VCs as
+ * virtual cells below node level, some pinned (pin[] as gen_gpus). */
+static void gen_split_node(rand_t *r, const chain_t *c, int ci, int gpus, owns_t *o, int *pin)
+{
+    bool block = c->node + 1 < c->levels;
+    int level = block && rnd(&r->rng, 2) ? c->node + 1 : c->levels; /* a block, or one GPU */
+    int size = level == c->levels ? 1 : c->child_n[c->node + 1];
+    for (int k = 0; k < gpus / size && o->n < R_MAX_CELLS; k++) {
+        int take = (int)rnd(&r->rng, (unsigned)r->n_vcs + 1) - 1;
+        if (take < 0)
+            continue;
+        int p = -1;
+        /* pins as gen_gpus writes them: per block with blocks, else per GPU */
+        if (r->n_pins < R_MAX_PINS && rnd(&r->rng, 4) == 0 && (size > 1) == block) {
+            p = r->n_pins;
+            snprintf(r->pins[p], sizeof(r->pins[p]), "pin%d", p);
+            r->pin_vc[r->n_pins++] = take;
+            pin[k] = p;
+        }
+        o->own[o->n++] = (own_t){take, ci, level, p};
     }
 }
 
@@ -259,7 +293,12 @@ static void gen_cell(rand_t *r, const chain_t *c, int ci, int t, int indent, own
         }
         r->node_gpus[m] += gpus;
         cfg(r, "cellAddress: %s\n", r->nodes[m]);
-        gen_gpus(r, c, gpus, base, indent);
+        int sub_pin[SCHED_MAX_GPUS_PER_NODE];
+        for (int k = 0; k < gpus; k++)
+            sub_pin[k] = -1;
+        if (take == -1 && !owned && gpus > 1 && rnd(&r->rng, 3) == 0)
+            gen_split_node(r, c, ci, gpus, o, sub_pin);
+        gen_gpus(r, c, gpus, base, indent, sub_pin);
         return;
     }
     cfg(r, "cellChildren:\n");
@@ -278,10 +317,11 @@ static void gen_vcs(rand_t *r, const chain_t *ch, const owns_t *o)
             if (w->vc != v || w->pin >= 0)
                 continue;
             char path[128] = "";
-            for (int t = 0; t <= w->level; t++) {
+            for (int t = 0; t <= w->level; t++) { /* below the last type: the SKU (a GPU) */
                 size_t len = strlen(path);
                 snprintf(path + len, sizeof(path) - len, "%s%s", t ? "." : "",
-                         ch[w->chain].names[t]);
+                         t < ch[w->chain].levels ? ch[w->chain].names[t]
+                                                 : r->skus[ch[w->chain].sku]);
             }
             cfg(r, "    - {cellType: %s, cellNumber: 1}\n", path);
             any = true;
