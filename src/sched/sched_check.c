@@ -361,6 +361,25 @@ static int cell_of_type(const sched_t *s, int n, int type)
     return SCHED_NONE;
 }
 
+/* Which cell of type within holds task t: a cell's index; below node level
+ * the node and the aligned block of its GPUs (node * 64 + block + n_cells);
+ * SCHED_NONE when none or when its GPUs span two blocks. */
+static int within_key(const sched_t *s, const job_t *j, const sched_task_t *t, int within)
+{
+    if (!sched_type_below_node(s, within))
+        return cell_of_type(s, t->node, within);
+    int b = sched_node_block(s, t->node, within);
+    if (!b)
+        return SCHED_NONE;
+    if (t->gpus == 0)
+        return -2; /* CPU-only: holds no GPU of a block */
+    int blk = t->gpus > 0 ? j->gpu[t->gpu0] / b : -1;
+    for (int k = 1; k < t->gpus; k++)
+        if (j->gpu[t->gpu0 + k] / b != blk)
+            return SCHED_NONE;
+    return s->n_cells + t->node * (SCHED_MAX_GPUS_PER_NODE + 1) + blk + 1;
+}
+
 /* 5b. "within one cell": the bound tasks of an affinity group that asked for
  * it lie within one cell of the type (the deepest its roles name). */
 static void check_within(const sched_t *s, vlist_t *l, const job_t *j)
@@ -388,7 +407,9 @@ static void check_within(const sched_t *s, vlist_t *l, const job_t *j)
             const sched_task_t *b = &j->tasks[k];
             if (b->group != a->group || !b->bound)
                 continue;
-            int c = cell_of_type(s, b->node, within);
+            int c = within_key(s, j, b, within);
+            if (c == -2)
+                continue;
             if (c == SCHED_NONE || (cell != SCHED_NONE && c != cell)) {
                 add(l, "job %s: affinity group of role %s is not within one %s cell (node %s)",
                     j->id, j->roles[a->role], s->types[within].name, s->nodes[b->node].name);
@@ -450,14 +471,19 @@ static int oppo_blocked_node(const sched_t *s, int slot)
             int w = n->cell; /* within one cell: only a node inside a cell of the type */
             while (t->within != SCHED_NONE && w != SCHED_NONE && s->cells[w].type != t->within)
                 w = s->cells[w].parent;
-            if (t->within != SCHED_NONE && w == SCHED_NONE)
+            /* below node level: the task's GPUs in one aligned block of the type */
+            int blk = t->within != SCHED_NONE ? sched_node_block(s, i, t->within) : 0;
+            if (t->within != SCHED_NONE && w == SCHED_NONE && !blk)
                 continue;
             int lo, hi, usable = 0;
             sched_cell_gpu_range(s, c, i, &lo, &hi);
-            for (int g = lo; g < hi; g++)
+            for (int g = lo; g < hi; g++) {
+                if (blk && g % blk == 0)
+                    usable = 0;
                 usable += gpu_usable_for(s, n, g, slot);
-            if (usable >= t->gpus)
-                return i;
+                if (usable >= t->gpus)
+                    return i;
+            }
         }
     }
     return SCHED_NONE;

@@ -39,7 +39,8 @@ typedef struct {
     int job; /* job slot */
     pmode_t mode;
     uint32_t stamp;
-    uint64_t mask; /* GPU positions usable on the node being looked at (its range's) */
+    uint64_t mask;  /* GPU positions usable on the node being looked at (its range's) */
+    uint64_t wmask; /* a group "within one cell" below node level: the block it must use */
     range_t *ranges;
     int n_ranges;
     size_t cap_ranges;
@@ -343,6 +344,11 @@ int sched_model_bound_cell_at(const sched_t *s, int n, int g);
 /* The deepest cell of node n holding all GPU positions gpus[0..k) (the
  * node's cell when none below does). */
 int sched_model_cell_around(const sched_t *s, int n, const int *gpus, int k);
+/* Is type t below node level (a GPU block or a GPU of a node-level type)? */
+bool sched_type_below_node(const sched_t *s, int t);
+/* GPUs of one cell of type t below node n's level (an aligned block of its
+ * GPU positions); 0 when t is not below n's type. */
+int sched_node_block(const sched_t *s, int n, int t);
 /* Keep the cells' bad_below counts when node turns (un)healthy. */
 void sched_model_health_changed(sched_t *s, int node, bool healthy);
 int sched_cell_used_gpus(const sched_t *s, int cell);

@@ -67,17 +67,6 @@ static int find_pinned(const sched_t *s, const char *id)
 }
 
 /* Resolve SKU and pinned cell names; a bad name makes the job a REFUSE. */
-/* Is cell type k below node level (a GPU block inside a node-level type)? */
-static bool type_below_node(const sched_t *s, int k)
-{
-    for (int n = 0; n < s->n_types; n++)
-        for (int c = s->types[n].node_level ? s->types[n].child : SCHED_NONE; c != SCHED_NONE;
-             c = s->types[c].child)
-            if (c == k)
-                return true;
-    return false;
-}
-
 static void resolve_task(sched_t *s, job_t *j, sched_task_t *t, const sched_role_t *ro)
 {
     t->sku = SCHED_NONE;
@@ -97,12 +86,6 @@ static void resolve_task(sched_t *s, job_t *j, sched_task_t *t, const sched_role
             j->refuse = true, snprintf(j->reason, sizeof(j->reason),
                                        "unknown cell type %s for withinOneCell (task role %s)",
                                        ro->within_cell, ro->name);
-        else if (t->within != SCHED_NONE && type_below_node(s, t->within) && !j->refuse)
-            j->refuse = true, t->within = SCHED_NONE,
-            snprintf(j->reason, sizeof(j->reason),
-                     "withinOneCell %s (task role %s) is below node level: not supported (a "
-                     "task's GPUs already take the smallest block of the node's topology)",
-                     ro->within_cell, ro->name);
     }
     if (ro->pinned_cell && ro->pinned_cell[0]) {
         t->pinned = find_pinned(s, ro->pinned_cell);

@@ -310,6 +310,27 @@ int sched_model_bound_cell_at(const sched_t *s, int n, int g)
     return SCHED_NONE;
 }
 
+bool sched_type_below_node(const sched_t *s, int k)
+{
+    for (int n = 0; n < s->n_types; n++)
+        for (int c = s->types[n].node_level ? s->types[n].child : SCHED_NONE; c != SCHED_NONE;
+             c = s->types[c].child)
+            if (c == k)
+                return true;
+    return false;
+}
+
+int sched_node_block(const sched_t *s, int n, int t)
+{
+    if (s->nodes[n].cell == SCHED_NONE)
+        return 0;
+    for (int c = s->types[s->cells[s->nodes[n].cell].type].child; c != SCHED_NONE;
+         c = s->types[c].child)
+        if (c == t)
+            return s->types[t].gpus;
+    return 0;
+}
+
 int sched_model_cell_around(const sched_t *s, int n, const int *gpus, int k)
 {
     const sched_mnode_t *nd = &s->nodes[n];

@@ -286,7 +286,7 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool stric
                 continue;
             /* the range's GPUs; a pinned cell below node level: its GPUs only, and
              * only for the tasks naming it */
-            at->mask = at->ranges[r].mask &
+            at->mask = at->ranges[r].mask & at->wmask &
                        (t->pinned != SCHED_NONE ? sched_cell_mask(&s->cells[t->pinned])
                         : pinned_job            ? ~n->pin_mask
                                                 : SCHED_ALL_GPUS);
@@ -331,8 +331,9 @@ found:
 
 typedef struct {
     int cell;
-    int slots;  /* tasks like the group's largest that fit, node by node */
-    int usable; /* usable GPUs (nodes fit for the largest task, or any) */
+    int slots;     /* tasks like the group's largest that fit, node by node */
+    int usable;    /* usable GPUs (nodes fit for the largest task, or any) */
+    uint64_t mask; /* below node level: the block's GPUs (cell: its node's cell) */
 } wcand_t;
 
 static int cmp_wcand(const void *a, const void *b, void *ctx)
@@ -345,7 +346,9 @@ static int cmp_wcand(const void *a, const void *b, void *ctx)
         return x->slots - y->slots; /* then the tightest */
     if (x->usable != y->usable)
         return x->usable - y->usable;
-    return x->cell - y->cell;
+    if (x->cell != y->cell)
+        return x->cell - y->cell;
+    return x->mask < y->mask ? -1 : x->mask > y->mask;
 }
 
 /* The ancestor of node of cell type within, or SCHED_NONE. */
@@ -355,6 +358,51 @@ static int within_cell_of(const sched_t *s, int node, int within)
         if (s->cells[c].type == within)
             return c;
     return SCHED_NONE;
+}
+
+static uint64_t block_mask(int lo, int size)
+{
+    return (size >= 64 ? SCHED_ALL_GPUS : (((uint64_t)1 << size) - 1)) << lo;
+}
+
+/* Below node level: the aligned GPU blocks of type within on the domain's
+ * nodes (one node each) with room for the group, as within_candidates. */
+static int within_blocks(sched_t *s, attempt_t *at, const sched_task_t *big, int need, int gpus,
+                         int within, wcand_t *out, int cap)
+{
+    const job_t *j = &s->jobs[at->job];
+    int fixed = SCHED_NONE, n = 0;
+    uint64_t fmask = SCHED_ALL_GPUS;
+    for (int i = 0; i < j->n_tasks; i++) {
+        const sched_task_t *t = &j->tasks[i];
+        if (!t->bound || t->group != big->group)
+            continue;
+        fixed = t->node;
+        int b = sched_node_block(s, t->node, within);
+        if (t->gpus > 0 && b > 0)
+            fmask = block_mask(j->gpu[t->gpu0] / b * b, b);
+    }
+    for (int r = 0; r < at->n_ranges; r++)
+        for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
+            const sched_mnode_t *nd = &s->nodes[i];
+            int b = sched_node_block(s, i, within);
+            if (!b || (fixed != SCHED_NONE && i != fixed))
+                continue;
+            for (int lo = 0; lo < nd->ngpu; lo += b) {
+                uint64_t m = block_mask(lo, b) & at->ranges[r].mask & fmask;
+                if (!m)
+                    continue;
+                at->mask = m;
+                int slots = node_capacity(s, at, nd, big);
+                int usable = nd->healthy ? node_usable(s, at, nd) : 0;
+                if (slots < need && (slots == 0 || usable < gpus))
+                    continue;
+                if (n == cap)
+                    return n;
+                out[n++] = (wcand_t){nd->cell, slots, usable, m};
+            }
+        }
+    return n;
 }
 
 /* The cells of type within in the domain that may hold the group ord[k0,k1)
@@ -371,6 +419,12 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
     int gpus = 0, fixed = SCHED_NONE, n = 0, last = SCHED_NONE;
     for (int k = k0; k < k1; k++)
         gpus += j->tasks[ord[k]].gpus;
+    if (sched_type_below_node(s, within)) {
+        int need = k1 - k0;
+        n = within_blocks(s, at, big, need, gpus, within, out, cap);
+        qsort_r(out, (size_t)n, sizeof(*out), cmp_wcand, &need);
+        return n;
+    }
     for (int i = 0; i < j->n_tasks; i++)
         if (j->tasks[i].bound && j->tasks[i].group == big->group)
             fixed = within_cell_of(s, j->tasks[i].node, within);
@@ -382,7 +436,7 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
             if (c != last) { /* cells are node ranges: a cell's nodes come together */
                 if (n == cap)
                     break;
-                out[n++] = (wcand_t){c, 0, 0};
+                out[n++] = (wcand_t){c, 0, 0, SCHED_ALL_GPUS};
                 last = c;
             }
             const sched_mnode_t *nd = &s->nodes[i];
@@ -439,14 +493,18 @@ static int place_group_within(sched_t *s, attempt_t *at, const int *ord, int k0,
     wcand_t cand[WITHIN_TRIES];
     int n = within_candidates(s, at, ord, k0, k1, within, cand, WITHIN_TRIES);
     for (int c = 0; c < n; c++) {
+        at->wmask = cand[c].mask;
         int placed = place_group_in(s, at, ord, k0, k1, cand[c].cell, true);
+        at->wmask = SCHED_ALL_GPUS;
         if (placed == k1 - k0)
             return placed;
         unplace_group(s, at, ord, k0, k1);
     }
+    at->wmask = n > 0 ? cand[0].mask : SCHED_ALL_GPUS;
     int placed = n > 0 && !s->jobs[at->job].gang
                      ? place_group_in(s, at, ord, k0, k1, cand[0].cell, true)
                      : 0;
+    at->wmask = SCHED_ALL_GPUS;
     if (placed == 0)
         s->within_miss = within + 1; /* no cell of the type has room: the group waits */
     return placed;
@@ -471,7 +529,7 @@ int sched_attempt_place(sched_t *s, attempt_t *at)
 {
     job_t *j = &s->jobs[at->job];
     at->stamp = ++s->stamp;
-    at->mask = SCHED_ALL_GPUS;
+    at->mask = at->wmask = SCHED_ALL_GPUS;
     int order[PAI_MAX_TASKS_SMALL], n = 0;
     int *ord =
         j->n_tasks <= PAI_MAX_TASKS_SMALL ? order : xmalloc(sizeof(int) * (size_t)j->n_tasks);
