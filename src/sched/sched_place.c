@@ -278,9 +278,6 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool stric
                 continue;
             if (!node_fits_basics(s, at, n, t))
                 continue;
-            if (t->gpus == 0 && n->is_twin)
-                continue; /* CPU-only work of a multi-chain machine: on its first cell (a
-                           * restore, which knows only the machine, puts it there too) */
             if (t->pinned != SCHED_NONE ? !in_cell(s, i, t->pinned)
                                         : pinned_job && in_pinned_cell(s, i))
                 continue;

@@ -38,6 +38,10 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
            sched_gpu_position(&s->nodes[ni], a->gpus[0]) == SCHED_NONE)
         ni = s->nodes[ni].twin; /* the machine's cell that has these GPUs */
     sched_task_t *t = &j->tasks[ti];
+    if (a->n_gpus == 0) /* CPU-only on a multi-chain machine: the cell with the most CPUs free */
+        for (int x = s->nodes[ni].twin; x != SCHED_NONE; x = s->nodes[x].twin)
+            if (s->nodes[x].cpus - s->nodes[x].cpu_used > s->nodes[ni].cpus - s->nodes[ni].cpu_used)
+                ni = x;
     const sched_mnode_t *n = &s->nodes[ni];
     if (a->n_gpus != t->gpus)
         return PAI_E_INVALID;
