@@ -156,6 +156,10 @@ static void print_server_error(const cli_ctx_t *c, const cli_resp_t *r)
 static struct curl_slist *make_headers(const cli_ctx_t *c, const char *ctype)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+    /* A standby answers reads from a view of the store up to
+     * standby_refresh_s old; the CLI reads what it just wrote (`pai submit;
+     * pai jobs`), so it asks for the leader's answer (api.md, "Standbys"). */
+    h = curl_slist_append(h, "X-Pai-Read: leader");
     if (ctype) {
         char *line = str_printf("Content-Type: %s", ctype);
         h = curl_slist_append(h, line);

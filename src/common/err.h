@@ -65,6 +65,8 @@
     X(NOT_LEADER, "NotLeaderError", 421, "this server is a standby: ask the leader")               \
     X(NO_LEADER, "NoLeaderError", 503, "no server leads at the moment; retry shortly")             \
     X(FENCED, "NotLeaderError", 503, "this server no longer leads: a newer leader was elected")    \
+    X(LEADER_NO_ANSWER, "LeaderNoAnswerError", 502,                                                \
+      "the leader did not answer a forwarded request: it may or may not have been done")           \
     /* pai's: a throttled login (OpenPAI does not throttle) */                                     \
     X(TOO_MANY_LOGINS, "TooManyRequestsError", 429, "Too many failed logins; try again later.")    \
     /* pai's: a user's log reads in flight at their bound (log_reads_per_user) */                  \

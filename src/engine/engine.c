@@ -310,6 +310,8 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     if (ops)
         j->ops = *ops;
     j->opts = *opts;
+    if (j->opts.read_only)
+        j->opts.no_threads = true;
     if (j->opts.node_lost_timeout_s <= 0)
         j->opts.node_lost_timeout_s = 60;
     if (j->opts.port_base <= 0)
@@ -342,7 +344,8 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
         sched_test_corrupt_next_bind(j->sched);
     if (!j->opts.no_threads && (rc = start_threads(j, e)) != PAI_OK)
         goto fail;
-    engine_flush_or_retry(j);
+    if (!j->opts.read_only)
+        engine_flush_or_retry(j);
     *out = j;
     return PAI_OK;
 fail:

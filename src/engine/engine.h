@@ -64,6 +64,10 @@ typedef struct {
     /* No scheduler or timer thread: nothing happens in the background, the
      * caller drives the periodic work with engine_tick_now() (tests). */
     bool no_threads;
+    /* A read-only view (a standby's, server/standby.h): restore only, no
+     * scheduling pass and no write to the store; implies no_threads.  Only
+     * the query functions may be called on it. */
+    bool read_only;
     /* The scheduler's invariant checker (sched_check()): sampled (the
      * default) after a pass at most once per sched_check_interval_ms (0: 60
      * s), after every decision and event, or never.  Violations are logged

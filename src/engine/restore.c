@@ -213,10 +213,15 @@ pai_err_t engine_restore(engine_t *j)
     if (rc == PAI_OK)
         rc = store_scan(j->st, "job", restore_job, j);
     engine_lock(j);
-    engine_refresh_cells(j);
-    j->pass.need = true;
-    engine_schedule(j, engine_now_ms(j));
-    log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
+    if (!j->opts.read_only) { /* a view shows the store as it is */
+        engine_refresh_cells(j);
+        j->pass.need = true;
+        engine_schedule(j, engine_now_ms(j));
+    }
+    if (j->opts.read_only) /* a standby's view, rebuilt every few seconds */
+        log_debug("view: %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
+    else
+        log_info("restored %zu jobs, %zu nodes", j->table.nlist, nodes_count(j->nodes));
     engine_unlock(j);
     return rc;
 }

@@ -88,7 +88,7 @@ bool auth_check_password(const char *hash, const char *pw)
     return ok;
 }
 
-static void hex(char *dst, const unsigned char *src, size_t n)
+void auth_hex(char *dst, const unsigned char *src, size_t n)
 {
     sodium_bin2hex(dst, n * 2 + 1, src, n);
 }
@@ -97,7 +97,7 @@ static void sha256_hex(const char *s, char out[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)s, strlen(s));
-    hex(out, h, sizeof(h));
+    auth_hex(out, h, sizeof(h));
 }
 
 bool auth_is_builtin_group(const char *name)
@@ -385,15 +385,9 @@ bool auth_user_can_use_storage(server_ctx_t *ctx, const char *username, const ch
 
 /* ---- identification (the hot path) ------------------------------------- */
 
-static pai_err_t identify_token(auth_t *a, const char *tok, auth_ident_t *id)
+/* The token (tid, h: its id and the SHA-256 of the whole) against the maps. */
+static pai_err_t identify_known(auth_t *a, const char *tid, const char *h, auth_ident_t *id)
 {
-    const char *dot = strchr(tok, '.');
-    if (!dot || dot == tok || (size_t)(dot - tok) >= sizeof(id->token_id) || strlen(tok) > 256)
-        return PAI_E_UNAUTHORIZED;
-    char tid[64], h[65];
-    memcpy(tid, tok, (size_t)(dot - tok));
-    tid[dot - tok] = '\0';
-    sha256_hex(tok, h);
     pai_err_t rc = PAI_E_UNAUTHORIZED;
     pthread_rwlock_rdlock(&a->lock);
     const json_t *t = json_object_get(a->tokens, tid);
@@ -413,6 +407,23 @@ static pai_err_t identify_token(auth_t *a, const char *tok, auth_ident_t *id)
         rc = PAI_OK;
     }
     pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
+/* A standby's view (auth_view_new) does not know the tokens made since it
+ * was loaded: on a miss it reads the token (and its user) from the store. */
+static pai_err_t identify_token(auth_t *a, const char *tok, auth_ident_t *id)
+{
+    const char *dot = strchr(tok, '.');
+    if (!dot || dot == tok || (size_t)(dot - tok) >= sizeof(id->token_id) || strlen(tok) > 256)
+        return PAI_E_UNAUTHORIZED;
+    char tid[64], h[65];
+    memcpy(tid, tok, (size_t)(dot - tok));
+    tid[dot - tok] = '\0';
+    sha256_hex(tok, h);
+    pai_err_t rc = identify_known(a, tid, h, id);
+    if (rc != PAI_OK && a->readonly && auth_view_fetch_token(a, tid))
+        rc = identify_known(a, tid, h, id);
     return rc;
 }
 
@@ -492,7 +503,7 @@ out:
 #define PURGE_EVERY 256 /* token creations between two sweeps of expired tokens */
 
 /* Delete every expired token (memory and store). */
-static void purge_expired(auth_t *a)
+void auth_purge_expired(auth_t *a)
 {
     int64_t now = time_wall_ms();
     json_t *dead = json_array();
@@ -524,8 +535,8 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
     char idh[TOKEN_ID_BYTES * 2 + 1], sech[TOKEN_SECRET_BYTES * 2 + 1], h[65];
     randombytes_buf(idb, sizeof(idb));
     randombytes_buf(sec, sizeof(sec));
-    hex(idh, idb, sizeof(idb));
-    hex(sech, sec, sizeof(sec));
+    auth_hex(idh, idb, sizeof(idb));
+    auth_hex(sech, sec, sizeof(sec));
     char *tok = str_printf("%s.%s", idh, sech);
     sha256_hex(tok, h);
     int64_t now = time_wall_ms();
@@ -540,7 +551,7 @@ pai_err_t auth_token_new(auth_t *a, const char *username, bool app, int64_t ttl_
         bool sweep = ++a->created % PURGE_EVERY == 0;
         pthread_rwlock_unlock(&a->lock);
         if (sweep)
-            purge_expired(a);
+            auth_purge_expired(a);
         *token_out = tok;
         tok = NULL;
     }
@@ -613,196 +624,6 @@ pai_err_t auth_revoke_user_tokens(auth_t *a, const char *username, const char *k
     pai_err_t rc = auth_commit(a, ch, n);
     free(ch);
     json_decref(ids);
-    return rc;
-}
-
-/* ---- load and bootstrap ------------------------------------------------ */
-
-static int load_cb(void *ud, const char *key, int64_t seq, const char *json)
-{
-    (void)seq;
-    json_t *j = json_loads(json, 0, NULL);
-    if (j)
-        json_object_set_new(ud, key, j);
-    else
-        log_error("auth: store record %s is not JSON; ignored", key);
-    return 0;
-}
-
-static pai_err_t load_all(auth_t *a)
-{
-    pai_err_t rc;
-    if ((rc = store_scan(a->ctx->store, "user", load_cb, a->users)) != PAI_OK ||
-        (rc = store_scan(a->ctx->store, "group", load_cb, a->groups)) != PAI_OK ||
-        (rc = store_scan(a->ctx->store, "token", load_cb, a->tokens)) != PAI_OK)
-        return rc;
-    purge_expired(a); /* drop expired tokens for good */
-    return PAI_OK;
-}
-
-static json_t *default_group_acls(const server_config_t *cfg)
-{
-    json_t *st = json_array();
-    size_t i;
-    json_t *s;
-    json_array_foreach(cfg->storages, i, s)
-    {
-        if (json_is_true(json_object_get(s, "default")))
-            json_array_append(st, json_object_get(s, "name"));
-    }
-    return xjson_pack("{s:b, s:[s], s:o}", "admin", 0, "virtualClusters", "default",
-                      "storageConfigs", st);
-}
-
-static pai_err_t ensure_builtin_groups(auth_t *a)
-{
-    pai_err_t rc = PAI_OK;
-    if (!json_object_get(a->groups, AUTH_ADMIN_GROUP)) {
-        json_t *g = auth_group_new(
-            AUTH_ADMIN_GROUP, "built-in: cluster administrators",
-            xjson_pack("{s:b, s:[], s:[]}", "admin", 1, "virtualClusters", "storageConfigs"));
-        auth_change_t ch = {"group", AUTH_ADMIN_GROUP, g};
-        rc = auth_commit(a, &ch, 1);
-        json_decref(g);
-    }
-    if (rc == PAI_OK && !json_object_get(a->groups, AUTH_DEFAULT_GROUP)) {
-        json_t *g = auth_group_new(AUTH_DEFAULT_GROUP, "built-in: every user",
-                                   default_group_acls(a->ctx->cfg));
-        auth_change_t ch = {"group", AUTH_DEFAULT_GROUP, g};
-        rc = auth_commit(a, &ch, 1);
-        json_decref(g);
-    }
-    return rc;
-}
-
-static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
-{
-    const server_config_t *cfg = a->ctx->cfg;
-    if (json_object_size(a->users) > 0)
-        return PAI_OK;
-    char gen[33];
-    const char *pw = cfg->admin_password;
-    if (!pw || !*pw) {
-        unsigned char r[16];
-        randombytes_buf(r, sizeof(r));
-        hex(gen, r, sizeof(r));
-        pw = gen;
-    }
-    if (!auth_name_ok(cfg->admin_username) || strlen(pw) < 6) {
-        return pai_error_set(e, PAI_E_INVALID,
-                             "admin_username must be a valid name and the password >= 6 chars");
-    }
-    char *hash = auth_hash_password(cfg, pw);
-    if (!hash) {
-        return pai_error_set(e, PAI_E_NOMEM,
-                             "cannot hash the admin password (pwhash limits too high?)");
-    }
-    json_t *u =
-        xjson_pack("{s:s, s:s, s:s, s:[s,s], s:{}, s:I}", "username", cfg->admin_username,
-                   "passwordHash", hash, "email", "", "grouplist", AUTH_ADMIN_GROUP,
-                   AUTH_DEFAULT_GROUP, "extension", "createdTime", (json_int_t)time_wall_ms());
-    free(hash);
-    auth_change_t ch[2] = {{"user", cfg->admin_username, u}};
-    pai_err_t rc = auth_users_take_task_uid(a, u, &ch[1]);
-    if (rc == PAI_OK)
-        rc = auth_commit(a, ch, 2);
-    json_decref(ch[1].rec);
-    json_decref(u);
-    if (rc != PAI_OK) {
-        return pai_error_set(e, rc, "cannot store the admin user: %s", pai_err_msg(rc));
-    }
-    if (pw == gen)
-        printf("pai server: created admin user '%s' with password: %s\n", cfg->admin_username, gen);
-    else
-        printf("pai server: created admin user '%s' with the configured password\n",
-               cfg->admin_username);
-    fflush(stdout);
-    return PAI_OK;
-}
-
-/* The agent secret: configured, or read from / generated into data_dir. */
-static pai_err_t load_agent_token(auth_t *a, pai_error_t *e)
-{
-    const server_config_t *cfg = a->ctx->cfg;
-    if (cfg->agent_token && *cfg->agent_token) {
-        str_copy(a->agent_token, cfg->agent_token, sizeof(a->agent_token));
-        return PAI_OK;
-    }
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
-    buf_t b;
-    buf_init(&b, sizeof(a->agent_token) - 1);
-    if (buf_read_file(&b, path) == PAI_OK && b.len >= 16) {
-        str_copy(a->agent_token, buf_str(&b), sizeof(a->agent_token));
-        a->agent_token[strcspn(a->agent_token, "\r\n")] = '\0';
-        buf_free(&b);
-        return PAI_OK;
-    }
-    buf_free(&b);
-    unsigned char r[24];
-    randombytes_buf(r, sizeof(r));
-    hex(a->agent_token, r, sizeof(r));
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, a->agent_token, strlen(a->agent_token)) < 0 || fsync(fd) != 0) {
-        pai_error_set(e, PAI_E_IO, "cannot write %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return PAI_E_IO;
-    }
-    close(fd);
-    log_info("auth: generated the agent token into %s", path);
-    return PAI_OK;
-}
-
-pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, pai_error_t *e)
-{
-    if (sodium_init() < 0)
-        return pai_error_set(e, PAI_E_INTERNAL, "libsodium failed to initialize");
-    auth_t *a = xcalloc(1, sizeof(*a));
-    a->ctx = ctx;
-    pthread_rwlock_init(&a->lock, NULL);
-    pthread_mutex_init(&a->wlock, NULL);
-    a->users = json_object();
-    a->groups = json_object();
-    a->tokens = json_object();
-    a->fail_user = throttle_new(&(throttle_opts_t){
-        .free_failures = (unsigned)ctx->cfg->login_fail_free_user,
-        .base_ms = ctx->cfg->login_lock_s * 1000,
-        .max_ms = ctx->cfg->login_lock_max_s * 1000,
-        .forget_ms = ctx->cfg->login_lock_max_s * 1000,
-        .slots = PAI_MAX_LOGIN_KEYS,
-    });
-    a->fail_addr = throttle_new(&(throttle_opts_t){
-        .free_failures = (unsigned)ctx->cfg->login_fail_free_addr,
-        .base_ms = ctx->cfg->login_lock_s * 1000,
-        .max_ms = ctx->cfg->login_lock_max_s * 1000,
-        .forget_ms = ctx->cfg->login_lock_max_s * 1000,
-        .slots = PAI_MAX_LOGIN_KEYS,
-    });
-    unsigned char r[16];
-    char pw[33];
-    randombytes_buf(r, sizeof(r));
-    hex(pw, r, sizeof(r));
-    pai_err_t rc = PAI_E_NOMEM;
-    if (!(a->dummy_hash = auth_hash_password(ctx->cfg, pw))) {
-        pai_error_set(e, rc, "cannot hash a password (pwhash limits too high?)");
-        goto fail;
-    }
-    rc = load_all(a);
-    if (rc != PAI_OK) {
-        pai_error_set(e, rc, "cannot load users, groups and tokens: %s", pai_err_msg(rc));
-        goto fail;
-    }
-    if ((rc = ensure_builtin_groups(a)) != PAI_OK) {
-        pai_error_set(e, rc, "cannot create the built-in groups: %s", pai_err_msg(rc));
-        goto fail;
-    }
-    if ((rc = bootstrap_admin(a, e)) != PAI_OK || (rc = load_agent_token(a, e)) != PAI_OK)
-        goto fail;
-    *out = a;
-    return PAI_OK;
-fail:
-    auth_free(a);
     return rc;
 }
 

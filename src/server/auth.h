@@ -34,6 +34,14 @@ typedef struct {
     char node_cred[PAI_MAX_NODE_CRED + 1];
 } auth_ident_t;
 
+/* A standby's read-only view of the store's users, groups and tokens as
+ * they are now (auth_load.c; nothing written, nothing purged, no admin
+ * made; server/standby.h rebuilds it every standby_refresh_s).  A token it
+ * does not know is read from the store when presented.  ctx: the view's
+ * own context (its store and cfg are used).  Freed with auth_free. */
+PAI_MUST_CHECK pai_err_t auth_view_new(server_ctx_t *ctx, auth_t **out);
+void auth_free(auth_t *a);
+
 /* Identify the caller from an Authorization header value ("Bearer TOKEN";
  * NULL or "" means anonymous).  Returns PAI_OK (anonymous or valid) or
  * PAI_E_UNAUTHORIZED for a token that is unknown, expired or revoked. */

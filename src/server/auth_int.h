@@ -31,11 +31,19 @@ struct auth {
     char *dummy_hash;               /* checked for unknown names, so they take as long */
     atomic_ullong logins_failed;    /* wrong password or unknown name, since start */
     atomic_ullong logins_throttled; /* answered 429 without a password check */
+    bool readonly;                  /* a standby's view (auth_view_new): never written */
 };
 
-/* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */
+/* auth_load.c: the leader's auth, loaded (and bootstrapped) from the store. */
 PAI_MUST_CHECK pai_err_t auth_new(server_ctx_t *ctx, auth_t **out, pai_error_t *e);
-void auth_free(auth_t *a);
+/* auth_load.c: a view's miss: read token tid (and its user, when the view
+ * lacks it) from the store into the view.  True when the store has it. */
+bool auth_view_fetch_token(auth_t *a, const char *tid);
+/* auth.c: the model.  *_locked functions expect `lock` (read) or `wlock`. */
+/* Lower-case hex of n bytes into dst (2n + 1 bytes). */
+void auth_hex(char *dst, const unsigned char *src, size_t n);
+/* Delete every expired token (memory and store). */
+void auth_purge_expired(auth_t *a);
 
 bool auth_name_ok(const char *name);
 /* Does the JSON array a hold the string s? */

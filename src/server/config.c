@@ -287,6 +287,16 @@ static const opt_t options[] = {
              "lease of this many seconds renewed every third of it; a leader that cannot "
              "renew stops before its lease ends, and a standby takes over within about "
              "1.1 times this after the leader is lost (SQLite: one server, no election)"},
+    {.name = "standby_refresh_s",
+     .type = OPT_INT,
+     .off = O(standby_refresh_s),
+     .def = "2",
+     .min = 1,
+     .max = 3600,
+     .help = "a standby (PostgreSQL, several servers) answers reads from a read-only view of "
+             "the store rebuilt every this many seconds (users, groups, tokens, jobs, nodes, "
+             "VCs); a revoked token or deleted user stops working on it within this plus one "
+             "rebuild (a token it does not know is read from the store when presented)"},
     {.name = "tls_cert",
      .type = OPT_STR,
      .off = O(tls_cert),

@@ -60,6 +60,7 @@ struct server_config {
     int64_t login_lock_max_s;            /* the longest wait; quiet this long = forgotten */
     char *advertise_url;                 /* this server's URL for clients; "" = from listen */
     int64_t leader_lease_s;              /* the leader's lease (PostgreSQL, several servers) */
+    int64_t standby_refresh_s;           /* a standby rebuilds its read-only view this often */
     char *tls_cert;                      /* PEM certificate file; "" = plain HTTP */
     char *tls_key;                       /* PEM private key file */
     char *cors_allow_origin;             /* allowed origins, or "*"; "" = no CORS headers */

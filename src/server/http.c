@@ -54,6 +54,7 @@
 #include "server/metrics.h"
 #include "server/http_int.h"
 #include "server/server.h"
+#include "server/standby.h"
 
 /* ---- dispatch ---------------------------------------------------------- */
 
@@ -150,12 +151,13 @@ static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const cha
     return NULL;
 }
 
-/* Identify the caller (an anonymous route ignores a bad token). */
-static pai_err_t identify(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
+/* Identify the caller (an anonymous route ignores a bad token) with ctx's
+ * auth: the server's, or a standby's view's. */
+static pai_err_t identify(server_ctx_t *ctx, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                           pai_error_t *err)
 {
     const char *authz = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    pai_err_t rc = s->ctx->auth ? auth_identify(s->ctx->auth, authz, &rs->ident) : PAI_OK;
+    pai_err_t rc = ctx->auth ? auth_identify(ctx->auth, authz, &rs->ident) : PAI_OK;
     if (rc == PAI_OK)
         req->who = rs->ident.who;
     else if (e->r->perm != PERM_ANON)
@@ -163,23 +165,63 @@ static pai_err_t identify(http_server_t *s, const route_ent_t *e, reqstate_t *rs
     return PAI_OK;
 }
 
-/* Ask who leads (a standby names the leader: server/leader.h), identify
- * the caller, check the route's permission, run the handler and answer its
- * error, if any, with http_reply_err(). */
+/* This server does not lead (the gate said rc, e names the leader): a read
+ * its view of the store answers runs against the view (*view, held, and
+ * *ctx, the view's context); any other request but the agents' is
+ * forwarded to the leader (*forwarded: answered in resp or e).  Else rc
+ * stands: 421 naming the leader, or 503 while nobody leads. */
+static pai_err_t standby_route(http_server_t *s, const route_ent_t *ent, http_req_t *req,
+                               http_resp_t *resp, pai_err_t rc, pai_error_t *e,
+                               standby_view_t **view, server_ctx_t **ctx, bool *forwarded)
+{
+    standby_t *sb = s->ctx->standby;
+    const char *leader = json_string_value(json_object_get(e->details, "leader"));
+    bool can_forward = sb && rc == PAI_E_NOT_LEADER && leader && standby_forwards(ent->r, req);
+    /* from the view unless the client asks for the leader's answer (the CLI
+     * does) or the view is older than a write this standby forwarded, and
+     * a leader can answer instead.  Not Cache-Control: browsers send
+     * no-cache with every fetch the portal makes. */
+    const char *rd = http_header(req, STANDBY_READ_HEADER);
+    bool fresh = can_forward && rd && strcasecmp(rd, "leader") == 0;
+    if (sb && standby_reads(ent->r) && !fresh && (*view = standby_view_get(sb, can_forward))) {
+        *ctx = standby_view_ctx(*view);
+        pai_error_free(e);
+        return PAI_OK;
+    }
+    if (!can_forward)
+        return rc;
+    char *url = xstrdup(leader);
+    pai_error_free(e);
+    *forwarded = true;
+    rc = standby_forward(s->ctx, url, req, resp, e);
+    free(url);
+    return rc;
+}
+
+/* Ask who leads (a standby answers reads from its view of the store and
+ * forwards the rest: server/standby.h), identify the caller, check the
+ * route's permission, run the handler and answer its error, if any, with
+ * http_reply_err(). */
 static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                       http_resp_t *resp)
 {
     pai_error_t err = PAI_ERROR_INIT;
     pai_err_t rc = PAI_OK;
     bool modules = true; /* a standby's own routes run without them */
+    server_ctx_t *ctx = s->ctx;
+    standby_view_t *view = NULL;
+    bool forwarded = false; /* the leader identifies and answers */
     if (s->ctx->leader)
         rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &modules, &err);
-    if (rc == PAI_OK && modules)
-        rc = identify(s, e, rs, req, &err);
-    if (rc == PAI_OK)
+    if (rc != PAI_OK)
+        rc = standby_route(s, e, req, resp, rc, &err, &view, &ctx, &forwarded);
+    if (rc == PAI_OK && (modules || view) && !forwarded)
+        rc = identify(ctx, e, rs, req, &err);
+    if (rc == PAI_OK && !forwarded)
         rc = check_perm(e->r->perm, &req->who, &err);
-    if (rc == PAI_OK)
-        rc = e->r->fn(s->ctx, req, resp, &err);
+    if (rc == PAI_OK && !forwarded)
+        rc = e->r->fn(ctx, req, resp, &err);
+    standby_view_put(s->ctx->standby, view); /* a view's routes answer at once */
     if (rc != PAI_OK) {
         err.code = rc; /* a handler that returned a code without setting err */
         http_reply_err(resp, &err);

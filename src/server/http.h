@@ -135,6 +135,10 @@ typedef struct {
 const char *http_param(const http_req_t *req, const char *name);
 /* A query-string argument, or NULL. */
 const char *http_query(const http_req_t *req, const char *name);
+/* The query string as sent on ("?a=1&b=x%20y", re-encoded; "" when none),
+ * malloc'ed; at most HTTP_MAX_QUERY bytes (longer: cut at an argument). */
+#define HTTP_MAX_QUERY 8192
+char *http_query_string(const http_req_t *req);
 /* A request header, or NULL. */
 const char *http_header(const http_req_t *req, const char *name);
 /* The client's IP address as text into buf ("?" when unknown); returns buf. */

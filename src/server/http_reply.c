@@ -5,12 +5,15 @@
  * previous one of the same http_resp_t; http_resp_free frees what is left.
  */
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "server/http_int.h"
 
@@ -28,6 +31,30 @@ const char *http_param(const http_req_t *req, const char *name)
 const char *http_query(const http_req_t *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    buf_t *b = cls;
+    (void)kind;
+    char *k = curl_easy_escape(NULL, key, 0), *v = value ? curl_easy_escape(NULL, value, 0) : NULL;
+    /* one append per argument: past the cap, the later ones are dropped whole */
+    if (k && buf_printf(b, "%s%s%s%s", b->len ? "&" : "?", k, v ? "=" : "", v ? v : "") != PAI_OK)
+        log_debug("http: a query argument past %u bytes dropped", HTTP_MAX_QUERY);
+    curl_free(k);
+    curl_free(v);
+    return MHD_YES;
+}
+
+char *http_query_string(const http_req_t *req)
+{
+    buf_t b;
+    buf_init(&b, HTTP_MAX_QUERY);
+    MHD_get_connection_values(req->conn_, MHD_GET_ARGUMENT_KIND, query_arg, &b);
+    char *s = xstrdup(buf_str(&b));
+    buf_free(&b);
+    return s;
 }
 
 const char *http_header(const http_req_t *req, const char *name)

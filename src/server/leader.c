@@ -313,12 +313,16 @@ void leader_free(leader_t *l)
 
 /* ---- the gate -------------------------------------------------------------- */
 
-/* What a standby answers itself: who leads, and its /metrics (the
- * registry is thread-safe and a module's collectors appear once it started). */
+/* What a standby answers without any module: who leads, its /metrics (the
+ * registry is thread-safe and a module's collectors appear once it
+ * started) and the portal's files (built in).  The reads it answers from
+ * its view of the store, and the forwarding of the rest, are
+ * server/standby.h's. */
 static bool standby_route(const char *method, const char *pattern)
 {
     return strcmp(method, "GET") == 0 &&
-           (strcmp(pattern, "/api/v2/info") == 0 || strcmp(pattern, "/metrics") == 0);
+           (strcmp(pattern, "/api/v2/info") == 0 || strcmp(pattern, "/metrics") == 0 ||
+            strcmp(pattern, "/") == 0 || strcmp(pattern, "/portal/*") == 0);
 }
 
 pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, bool *modules,

@@ -4,10 +4,11 @@
  *
  * Exactly one server leads: it runs the modules (auth, the job engine with
  * its scheduler, lifecycle and dispatch, ...) and answers every route.  The
- * others stand by: they answer GET /api/v2/info and refuse everything else
- * with 421 NotLeaderError naming the leader's URL (503 NoLeaderError while
- * nobody leads).  Election is a lease in the store (store_lease_acquire):
- * renewed every lease/3; taken over by a standby once it expired on the
+ * others stand by: they answer GET /api/v2/info, /metrics and the portal's
+ * files themselves, reads from a view of the store and forward the rest
+ * (server/standby.h), and refuse the agents' sync with 421 NotLeaderError
+ * naming the leader's URL (503 NoLeaderError while nobody leads).  Election is a lease in the store
+ * (store_lease_acquire): renewed every lease/3; taken over by a standby once it expired on the
  * database's clock.  A leader that has not renewed by its local deadline
  * (lease - margin after it SENT its last successful renewal) stops acting
  * at once: the gate closes and the process exits (status 75, fail-stop;

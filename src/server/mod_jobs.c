@@ -29,6 +29,7 @@
 #include "server/metrics.h"
 #include "server/notify.h"
 #include "server/server.h"
+#include "server/standby.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -694,9 +695,8 @@ static void jobs_quiesce_hook(server_ctx_t *ctx)
     engine_quiesce(ctx->engine);
 }
 
-static pai_err_t jobs_init(server_ctx_t *ctx)
+void jobs_engine_opts(const server_config_t *cfg, engine_opts_t *out)
 {
-    const server_config_t *cfg = ctx->cfg;
     engine_opts_t o = {.hived_config = cfg->hived_config,
                        .node_lost_timeout_s = cfg->node_lost_timeout_s,
                        .port_base = (int)cfg->task_port_base,
@@ -720,6 +720,14 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
      * purpose, so that the checker's report can be seen end to end. */
     const char *corrupt = getenv("PAI_TEST_SCHED_CORRUPT");
     o.sched_test_corrupt = corrupt && strcmp(corrupt, "1") == 0;
+    *out = o;
+}
+
+static pai_err_t jobs_init(server_ctx_t *ctx)
+{
+    const server_config_t *cfg = ctx->cfg;
+    engine_opts_t o;
+    jobs_engine_opts(cfg, &o);
     /* Authorization, storages, ssh keys and notifications come from the
      * server's modules; the real clock. */
     engine_ops_t ops = {.ud = ctx,

@@ -31,6 +31,7 @@ typedef struct history history_t;             /* server/history.h */
 typedef struct templates templates_t;         /* server/templates.h */
 typedef struct leader leader_t;               /* server/leader.h */
 typedef struct notify notify_t;               /* server/notify.h */
+typedef struct standby standby_t;             /* server/standby.h */
 
 /* Extension (platform): see server_on_quiesce(). */
 typedef void (*server_quiesce_fn)(server_ctx_t *ctx);
@@ -50,6 +51,10 @@ struct server_ctx {
      * field is read, before this server leads and its modules started. */
     leader_t *leader;
     notify_t *notify;
+    /* A server that does not lead yet: its view of the store for reads and
+     * the forwarding of the rest (server/standby.h); NULL for a single
+     * server. */
+    standby_t *standby;
     server_quiesce_fn quiesce[SERVER_MAX_QUIESCE]; /* filled by server_on_quiesce() */
     size_t nquiesce;
 };

@@ -27,6 +27,7 @@
 #include "server/leader.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/standby.h"
 
 pai_err_t server_on_quiesce(server_ctx_t *ctx, server_quiesce_fn fn)
 {
@@ -165,6 +166,7 @@ static char *advertised(const server_config_t *cfg, int port)
  * then open the gate. */
 static pai_err_t promote(server_ctx_t *ctx, size_t *started)
 {
+    standby_stop(ctx->standby); /* its view is no longer read: the modules answer */
     if (modules_start(ctx, started) != PAI_OK) {
         fprintf(stderr, "pai server: start-up failed (see the log above)\n");
         return PAI_E_INTERNAL;
@@ -210,6 +212,14 @@ static int serve(server_config_t *cfg)
         if (promote(&ctx, &started) != PAI_OK)
             goto out;
         leads = true;
+    } else {
+        /* the store refuses this server's writes until it is elected
+         * (promotion fences it with its term) */
+        store_set_fence(ctx.store, STANDBY_FENCE_TERM, cfg->leader_lease_s * 500);
+        ctx.standby = standby_new(&ctx, cfg->standby_refresh_s * 1000);
+        if (!ctx.standby ||
+            metrics_register(ctx.metrics, "standby", standby_metrics, ctx.standby) != PAI_OK)
+            goto out;
     }
     http_limits_t lim = {.max_connections = (unsigned)cfg->max_connections,
                          .per_addr_idle = (unsigned)cfg->max_idle_connections_per_ip,
@@ -251,6 +261,7 @@ static int serve(server_config_t *cfg)
 out:
     quiesce_all(&ctx); /* wake blocked handlers, or stopping HTTP waits for them */
     http_server_stop(http);
+    standby_free(ctx.standby); /* no request reads its view any more */
     modules_stop(&ctx, started);
     leader_free(ctx.leader); /* after the modules' last writes; gives the lease up */
     metrics_free(ctx.metrics);

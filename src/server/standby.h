@@ -1,0 +1,96 @@
+/*
+ * standby.h - what a standby server answers itself, and how it passes the
+ * rest on (high availability; docs/architecture.md "What a standby serves").
+ *
+ * A standby (server/leader.h: another server leads) keeps a read-only view
+ * of the store: a server context of its own whose auth (users, groups,
+ * tokens: auth_view_new) and job engine (jobs, nodes, VCs: engine_new with
+ * read_only, the restore path every leader runs at its election) are
+ * loaded from the store as it is, never written (the store itself refuses a
+ * standby's writes: its fence term is one no leader holds).  A thread
+ * rebuilds the view every standby_refresh_s; the new one replaces the old,
+ * which is freed when the last request reading it has answered.  So a read
+ * on a standby shows the store as it was at most refresh + one rebuild ago;
+ * a token made since is read from the store when first presented.
+ *
+ * The read routes (standby_reads) run their own handlers against the view.
+ * Every other request but the agents' (they follow the leader themselves)
+ * is forwarded to the leader (standby_forward, standby_proxy.c): sent once,
+ * its answer passed back as it came.
+ */
+#ifndef PAI_SERVER_STANDBY_H
+#define PAI_SERVER_STANDBY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "engine/engine.h"
+#include "server/http.h"
+#include "server/server.h"
+
+typedef struct standby standby_t;
+typedef struct standby_view standby_view_t;
+
+/* The fence term of a server that does not lead (store_set_fence): no
+ * leader ever holds it, so every write of a standby is refused (the views
+ * never write; this makes sure). */
+#define STANDBY_FENCE_TERM INT64_MAX
+
+/* Start keeping a view of ctx->store (ctx: the server's; its cfg and store
+ * are shared with the view), rebuilt every refresh_ms by a thread of its
+ * own.  The first view is built by that thread too: until it is ready,
+ * reads are forwarded.  NULL when the thread cannot start. */
+standby_t *standby_new(server_ctx_t *ctx, int64_t refresh_ms);
+/* This server was elected: stop rebuilding and drop the view (requests
+ * reading it keep it until they answer).  Idempotent. */
+void standby_stop(standby_t *sb);
+/* standby_stop, then free sb; call after the HTTP server stopped. */
+void standby_free(standby_t *sb);
+
+/* Does a standby answer this route from its view (a read the view has the
+ * state for)? */
+bool standby_reads(const http_route_t *r);
+/* The current view, held until standby_view_put; NULL while none is built
+ * (or after standby_stop), and, when after_writes, while the view was read
+ * before the last write this standby forwarded answered (standby_wrote):
+ * the caller forwards the read instead, so a client reads what it wrote
+ * through this standby. */
+standby_view_t *standby_view_get(standby_t *sb, bool after_writes);
+/* A write forwarded to the leader succeeded: reads wait for (are forwarded
+ * until) a view built after now, and the next rebuild starts at once. */
+void standby_wrote(standby_t *sb);
+void standby_view_put(standby_t *sb, standby_view_t *v);
+/* The view's server context: its auth and engine, the server's cfg and
+ * store; no other module. */
+server_ctx_t *standby_view_ctx(standby_view_t *v);
+
+/* A read with this header set to "leader" is forwarded to the leader even
+ * when the view could answer it (the CLI sends it: it reads what it wrote
+ * through another server). */
+#define STANDBY_READ_HEADER "X-Pai-Read"
+/* The header a forwarded request carries: a server never forwards a
+ * request that has it (no loops while the leader changes). */
+#define STANDBY_FORWARDED_HEADER "X-Pai-Forwarded-By"
+/* May this request be forwarded to the leader?  Not the agents' routes
+ * (agents follow the leader themselves), not a request already forwarded. */
+bool standby_forwards(const http_route_t *r, const http_req_t *req);
+/* Forward req to the leader at leader_url with the caller's Authorization
+ * and body, and answer with the leader's status, body and content type.
+ * Sent at most once, on a fresh connection: a request that may have reached
+ * the leader is never sent again (no answer: 502 with the outcome unknown;
+ * no connection made: 503, nothing was sent).  A GET waits on a worker
+ * (http_reply_offload); any other method already runs on a write worker
+ * and waits there.  ctx: the server's. */
+PAI_MUST_CHECK pai_err_t standby_forward(server_ctx_t *ctx, const char *leader_url,
+                                         const http_req_t *req, http_resp_t *resp, pai_error_t *e);
+
+/* mod_jobs.c: the job engine's options from the server's config, the
+ * leader's engine's and a view's alike. */
+void jobs_engine_opts(const server_config_t *cfg, engine_opts_t *out);
+
+/* /metrics: the view's age and its last rebuild's time (ud: standby_t). */
+void standby_metrics(void *ud, buf_t *out);
+
+#endif
