@@ -3,43 +3,70 @@
 
 Starts Slurm from Debian (slurmctld and NODES slurmd in multiple-slurmd
 mode: one `slurmd -N nNN` per node on its own loopback port, GPUS fake GPUs
-each through gres.conf device files) and, alternating with it, a real
-`pai server` with NODES `pai agent` processes of GPUS simulated GPUs.  Both
-get the same workloads, submitted through their CLIs (`sbatch`, `pai
-submit`) from the same client threads:
-  - sequential CLI submissions (SEQ jobs, one client);
-  - a burst of JOBS short jobs (`true`), GPUs per job cycling through the
-    mix 1,1,1,1,2,2,2,4,4,8, from 4 clients: CLI submissions/s and
-    end-to-end jobs/s (first submission -> nothing left queued or running);
-  - the same burst again, pai's jobs through its REST API (what its CLI and
-    portal call; Slurm's only client is its CLI, so it runs the CLI burst
-    twice): end-to-end jobs/s without pai's CLI start-up in the way;
-  - a stream of STREAM jobs at RATE jobs/s (same mix): wait p50/p95/p99 from
-    the client's submission to the job's first instruction (each job writes
-    $EPOCHREALTIME into a file).
-For each it prints the host CPU per job (the system's whole process tree,
-from a cpuacct cgroup it is started in: controller, node daemons, step
-daemons and jobs), the controller's peak memory (VmHWM), then the ratios
-pai / Slurm, and the bare-start yardstick of bench/e2e (JOBS `bash -c
-true` 16-way) for both.
+each through gres.conf device files) and a real `pai server` with NODES `pai
+agent` processes of GPUS simulated GPUs, one after the other, alternating
+(pai, Slurm, pai, Slurm: ROUNDS rounds, a fresh start each time), with a
+bare-start yardstick (JOBS `bash -c true`, NODES-way, xargs) before each and
+at the end. Both get the same workloads through their CLIs (`sbatch`, `pai
+submit`), GPUs per job cycling through the mix 1,1,1,1,2,2,2,4,4,8:
+  - seq: SEQ CLI submissions from one client (submissions/s);
+  - burst: JOBS short jobs (`true`) from CLIENTS clients: CLI submissions/s,
+    end-to-end jobs/s (first submission -> nothing left queued or running),
+    host CPU per job, wait p50/p95 from each system's own records;
+  - burst again, pai's jobs through its REST API (what its CLI and portal
+    call; Slurm's only client is its CLI, so it runs the CLI burst again);
+  - stream: STREAM jobs at RATE jobs/s, each writing $EPOCHREALTIME first:
+    wait p50/p95 from the client's submission to the job's first
+    instruction (ms), and from the systems' records;
+  - dist: DIST two-role jobs (1 ps task of 1 GPU + DIST_WORKERS worker tasks
+    of 4 GPUs, one gang across nodes; Slurm: a heterogeneous job running
+    `srun --het-group=0,1 true`) from CLIENTS clients: jobs/s, CPU per job;
+  - backfill: a backlog of BF_SMALL jobs (`sleep 2`, the mix, 1-minute limit
+    for Slurm) with BF_LARGE gangs of BF_GANG whole nodes (`sleep 3`) spread
+    among them, submitted in order from one client: makespan, GPU
+    utilisation, wait p50/p95 of the small jobs and p50/max of the gangs.
+Wait from the records: Slurm's Submit and Start of `sacct -c` (its job
+completion log; Slurm keeps whole seconds, and Start is the allocation),
+pai's job detail (submissionTime; the last task's currentAttemptLaunchedTime,
+the whole gang reported running: later than an allocation).
 
-Tuning, the same spirit for both (short jobs, no accounting): Slurm with
-auth/none and cred/none (no munge round trips), no accounting storage or
-job completion logging, proctrack/linuxproc and task/none (no cgroups: pai
-keeps its cgroups and limits, so this favours Slurm), select/cons_tres,
-sched/backfill with batch_sched_delay=0, bf_interval=1, sched_min_interval=0
-and a deep default_queue_depth, no prolog or epilog, MinJobAge=2; pai with
-its defaults (process runtime, tasks isolated under their own uid, cgroups
-with the job's limits).
+Host CPU per job: each system's whole process tree (controller, node
+daemons, step daemons or monitors, jobs) from a cpuacct cgroup it is started
+in; beside it the kernel threads' CPU over the same phase (kworkers removing
+cgroups, RCU, softirqs: whole machine, so other users' work counts too) and
+the CLI's (the bench's reaped children). The controller's peak memory is
+its VmHWM. Ratios: pai / Slurm, and each against the bare yardstick of the
+same round (end-to-end jobs/s over bare starts/s; CPU per job over CPU per
+bare start).
 
-Knobs: NODES (16), GPUS (8), JOBS (1000), SEQ (50), STREAM (300), RATE
-(20), ROUNDS (1: how many times to alternate), PAI_BIN.  Needs root and
-Slurm, which `make bench-vs-slurm` installs (scripts/deps.sh --slurm).  It starts everything
-under a fresh directory and stops only the processes it started, then
-removes the directory and its cgroups.
+Tuning, the same spirit for both (short jobs, no accounting database):
+Slurm with auth/none and cred/none (no munge round trip per message), no
+accounting storage (jobcomp/filetxt only, for sacct -c), proctrack/linuxproc
+and task/none (no cgroups, where pai keeps its cgroups and limits: this
+favours Slurm; SLURM_PROCTRACK=cgroup for proctrack/cgroup + task/cgroup),
+select/cons_tres, sched/backfill with batch_sched_delay=0 (start batch jobs
+at once), bf_interval=1 (backfill every second, the minimum),
+sched_min_interval=0 (a scheduling pass on every event), bf_continue and
+default_queue_depth=10000 (consider the whole queue), no prolog or epilog
+(SLURM_EPILOG=/bin/true to try one), MinJobAge=2 (forget finished jobs
+fast). pai with its defaults (process runtime, tasks under their own uid,
+cgroups with the job's limits).
+
+Knobs: NODES (16), GPUS (8), JOBS (1000), SEQ (50), STREAM (300), RATE (20),
+DIST (100), DIST_WORKERS (4), BF_SMALL (200), BF_LARGE (4), BF_GANG
+(NODES/2), ROUNDS (2), CLIENTS (4), SYSTEMS ("pai,slurm"), WORKLOADS
+("seq,burst,api,stream,dist,backfill"), PERF (a path:
+`perf record -a -g` over pai's first REST burst, with a .pids file naming
+the server, agents and monitors), SLURM_SCHED, SLURM_PROCTRACK,
+SLURM_EPILOG, PAI_BIN. Needs root and Slurm (`make bench-vs-slurm` installs
+it: scripts/deps.sh --slurm). It starts everything under a fresh directory,
+stops only the processes it started (by pid), then removes the directory
+and its cgroups.
 Run: make bench-vs-slurm   (or python3 bench/vs-slurm/run.py)"""
 
+import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -50,255 +77,69 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "blackbox"))
-import e2etest as e  # noqa: E402
-import paitest as pt  # noqa: E402
+sys.path.insert(0, HERE)
+from systems import (BF_GANG, BF_GANG_S, BF_SMALL_S, DIST_WORKERS, GPUS, NODES,  # noqa: E402
+                     SLURM_EPILOG, SLURM_PROCTRACK, SLURM_SCHED, Pai, Slurm)
 
-NODES = int(os.environ.get("NODES", "16"))
-GPUS = int(os.environ.get("GPUS", "8"))
 JOBS = int(os.environ.get("JOBS", "1000"))
 SEQ = int(os.environ.get("SEQ", "50"))
 STREAM = int(os.environ.get("STREAM", "300"))
 RATE = float(os.environ.get("RATE", "20"))
-ROUNDS = int(os.environ.get("ROUNDS", "1"))
+DIST = int(os.environ.get("DIST", "100"))
+BF_SMALL = int(os.environ.get("BF_SMALL", "200"))
+BF_LARGE = int(os.environ.get("BF_LARGE", "4"))
+ROUNDS = int(os.environ.get("ROUNDS", "2"))
+CLIENTS = int(os.environ.get("CLIENTS", "4"))
+SYSTEMS = os.environ.get("SYSTEMS", "pai,slurm").split(",")
+PERF = os.environ.get("PERF", "")
+WORKLOADS = os.environ.get("WORKLOADS", "seq,burst,api,stream,dist,backfill").split(",")
 MIX = [1, 1, 1, 1, 2, 2, 2, 4, 4, 8]
-CLIENTS = 4
-CG = "/sys/fs/cgroup/cpuacct"
+HZ = os.sysconf("SC_CLK_TCK")
 
 
 def pct(v, p):
     v = sorted(v)
-    return v[min(len(v) - 1, int(len(v) * p))] if v else -1
+    return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
 
 
-class Acct:
-    """A cpuacct cgroup that the started processes (and all they fork) join."""
-
-    def __init__(self, name):
-        self.path = os.path.join(CG, "pai-vs-slurm-%d" % os.getpid(), name)
-        os.makedirs(self.path, exist_ok=True)
-
-    def add(self, pid):
-        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
-
-    def ns(self):
-        with open(os.path.join(self.path, "cpuacct.usage")) as f:
-            return int(f.read())
-
-    def remove(self):
-        for d in (self.path, os.path.dirname(self.path)):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-
-
-def hwm_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class Slurm:
-    name = "slurm"
-
-    def __init__(self, base):
-        self.dir = os.path.join(base, "slurm")
-        self.procs = []
-        self.acct = Acct("slurm")
-        d = self.dir
-        for sub in ("state", "spool", "log", "dev", "out"):
-            os.makedirs(os.path.join(d, sub), exist_ok=True)
-        os.chmod(os.path.join(d, "out"), 0o1777)
-        for i in range(GPUS):
-            p = os.path.join(d, "dev", "nvidia%d" % i)
-            os.mknod(p, 0o666 | 0o020000, os.makedev(195, i))
-        port = 17000 + os.getpid() % 2000 * 20
-        nodes = "n[01-%02d]" % NODES
-        conf = """ClusterName=paibench
-SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=%d
-AuthType=auth/none
-CredType=cred/none
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation=%s/state
-SlurmdSpoolDir=%s/spool/%%n
-SlurmctldPidFile=%s/slurmctld.pid
-SlurmdPidFile=%s/slurmd.%%n.pid
-SlurmctldLogFile=%s/log/slurmctld.log
-SlurmdLogFile=%s/log/slurmd.%%n.log
-SlurmctldDebug=error
-SlurmdDebug=error
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-GresTypes=gpu
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_min_interval=0,default_queue_depth=10000
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-JobAcctGatherType=jobacct_gather/none
-MpiDefault=none
-SlurmdParameters=config_overrides
-ReturnToService=2
-MinJobAge=2
-MaxJobCount=100000
-MessageTimeout=60
-NodeName=%s NodeHostname=localhost NodeAddr=127.0.0.1 Port=%d-%d CPUs=%d RealMemory=65536 Gres=gpu:%d State=UNKNOWN
-PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
-""" % (port, d, d, d, d, d, d, nodes, port + 1, port + NODES, GPUS * 2, GPUS, nodes)
-        with open(os.path.join(d, "slurm.conf"), "w") as f:
-            f.write(conf)
-        with open(os.path.join(d, "gres.conf"), "w") as f:
-            f.write("AutoDetect=off\nNodeName=%s Name=gpu File=%s/dev/nvidia[0-%d]\n"
-                    % (nodes, d, GPUS - 1))
-        self.env = dict(os.environ, SLURM_CONF=os.path.join(d, "slurm.conf"))
+def kthreads_s():
+    """CPU seconds of the kernel threads (children of kthreadd) so far."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
         try:
-            self._up()
-        except Exception:
-            self.stop()
-            raise
-        self.scripts = {}
-
-    def _up(self):
-        self.ctld = self._start(["slurmctld", "-D", "-i"])
-        time.sleep(1)
-        for i in range(NODES):
-            self._start(["slurmd", "-D", "-N", "n%02d" % (i + 1)])
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            r = subprocess.run(["sinfo", "-h", "-o", "%D %t"], env=self.env,
-                               capture_output=True, text=True)
-            idle = sum(int(x.split()[0]) for x in r.stdout.splitlines()
-                       if x.split()[1] == "idle")
-            if idle >= NODES:
-                break
-            time.sleep(0.5)
-        else:
-            with open(os.path.join(self.dir, "log", "slurmctld.log")) as f:
-                tail = f.read()[-2000:]
-            raise RuntimeError("slurm nodes not idle: %s\n%s" % (r.stdout, tail))
-
-    def _start(self, argv):
-        p = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
-                             stderr=open(os.path.join(self.dir, "log", argv[0] + ".err"), "a"))
-        self.acct.add(p.pid)
-        self.procs.append(p)
-        return p
-
-    def script(self, stamp):
-        if stamp not in self.scripts:
-            p = os.path.join(self.dir, "job-%d.sh" % bool(stamp))
-            with open(p, "w") as f:
-                f.write("#!/bin/bash\n")
-                f.write("echo $EPOCHREALTIME > %s/$SLURM_JOB_NAME\n" % stamp if stamp else "true\n")
-            self.scripts[stamp] = p
-        return self.scripts[stamp]
-
-    def submit(self, name, gpus, stamp=None):
-        r = subprocess.run(["sbatch", "-Q", "--parsable", "-n", "1", "--gres=gpu:%d" % gpus,
-                            "-o", "/dev/null", "-J", name, self.script(stamp)],
-                           env=self.env, capture_output=True)
-        return r.returncode == 0
-
-    def active(self):
-        r = subprocess.run(["squeue", "-h", "-t", "PD,R,CG,CF,S", "-o", "%i"], env=self.env,
-                           capture_output=True, text=True)
-        return len(r.stdout.split()) if r.returncode == 0 else 1 << 30
-
-    def ctl_hwm(self):
-        return hwm_kb(self.ctld.pid)
-
-    def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.acct.remove()
+            with open("/proc/%s/stat" % d) as f:
+                v = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if v[1] == "2" or d == "2":
+            total += int(v[11]) + int(v[12])
+    return total / HZ
 
 
-class Pai:
-    name = "pai"
+def client_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
-    def __init__(self, base):
-        self.dir = os.path.join(base, "pai")
-        os.makedirs(os.path.join(self.dir, "out"), exist_ok=True)
-        os.chmod(self.dir, 0o755)
-        os.chmod(os.path.join(self.dir, "out"), 0o1777)
-        self.acct = Acct("pai")
-        self.agents = []
-        os.environ["TEST_TMP"] = self.dir
-        self.srv = pt.start_server(extra_args=["--log-level", "warn"])
-        self.acct.add(self.srv.proc.pid)
-        try:
-            self._up()
-        except Exception:
-            self.stop()
-            raise
 
-    def _up(self):
-        self.c = self.srv.client(self.srv.admin_token)
-        self.agents = [e.agent(self.srv, "n%02d" % (i + 1), "--gpus", str(GPUS),
-                               "--log-level", "warn") for i in range(NODES)]
-        for a in self.agents:
-            self.acct.add(a.proc.pid)
-        if len(e.wait_nodes(self.c, NODES, 60)) < NODES:
-            raise RuntimeError("pai agents did not register")
-        self.env = dict(os.environ, PAI_SERVER=self.srv.url, PAI_TOKEN=self.srv.admin_token,
-                        PAI_CONFIG=os.path.join(self.dir, "none.json"))
-        self.files = {}
-        self.local = threading.local()
+class Meter:
+    """The CPU of a phase: the system's tree, the kernel threads, the CLI."""
 
-    def job_file(self, gpus, stamp):
-        key = (gpus, stamp)
-        if key not in self.files:
-            cmd = "echo $EPOCHREALTIME > %s/$PAI_JOB_NAME" % stamp if stamp else "true"
-            p = os.path.join(self.dir, "job-%d-%d.yaml" % (gpus, bool(stamp)))
-            with open(p, "w") as f:
-                f.write(e.job_yaml("j", [e.role("main", cmd, gpu=gpus)]))
-            self.files[key] = p
-        return self.files[key]
+    def __init__(self, s):
+        self.s = s
+        self.v0 = (s.acct.ns() / 1e9, kthreads_s(), client_s(), time.time(),
+                   *s.acct.user_sys())
 
-    def submit(self, name, gpus, stamp=None):
-        r = subprocess.run([pt.PAI_BIN, "submit", self.job_file(gpus, stamp), "--name", name],
-                           env=self.env, capture_output=True)
-        return r.returncode == 0
-
-    def submit_rest(self, name, gpus):
-        """The REST API, as the CLI and the portal call it, from a kept connection."""
-        cl = getattr(self.local, "c", None)
-        if cl is None:
-            cl = self.local.c = self.srv.client(self.srv.admin_token)
-        st, _ = e.submit(cl, e.job_yaml(name, [e.role("main", "true", gpu=gpus)]))
-        return st == 202
-
-    def active(self):
-        st, b = self.c.get("/api/v2/jobs?limit=50000")
-        if st != 200:
-            return 1 << 30
-        js = b if isinstance(b, list) else (b or {}).get("data", [])
-        return len([j for j in js if j.get("state") not in ("SUCCEEDED", "FAILED", "STOPPED")])
-
-    def ctl_hwm(self):
-        return hwm_kb(self.srv.proc.pid)
-
-    def stop(self):
-        for a in self.agents:
-            a.stop()
-        self.srv.stop()
-        self.acct.remove()
+    def done(self, jobs, prefix, res):
+        v1 = (self.s.acct.ns() / 1e9, kthreads_s(), client_s(), time.time(),
+              *self.s.acct.user_sys())
+        d = [b - a for a, b in zip(self.v0, v1)]
+        res[prefix + "cpu_ms"] = 1000 * d[0] / jobs
+        res[prefix + "kcpu_ms"] = 1000 * d[1] / jobs
+        res[prefix + "cli_ms"] = 1000 * d[2] / jobs
+        res[prefix + "e2e"] = jobs / d[3]
+        res[prefix + "sys"] = 100 * d[5] / max(1e-9, d[4] + d[5])
 
 
 def drain(s, timeout=900):
@@ -310,39 +151,59 @@ def drain(s, timeout=900):
     return time.time()
 
 
-def sequential(s, tag):
-    t0 = time.time()
-    ok = sum(s.submit("%s-s%04d" % (tag, k), MIX[k % len(MIX)]) for k in range(SEQ))
-    rate = SEQ / (time.time() - t0)
-    drain(s)
-    return {"seq_submit": rate, "seq_ok": ok}
+def waits(s, names, prefix, res, p2=0.95):
+    rec = s.records(names)
+    w = [1000 * (st - sub) for sub, st in rec.values()]
+    res[prefix + "w50"] = pct(w, 0.5)
+    res[prefix + "w95"] = pct(w, p2)
+    res[prefix + "recs"] = len(rec)
+    return rec
 
 
-def burst(s, tag, submit=None, prefix=""):
-    submit = submit or s.submit
+def parallel(submit, names, specs):
+    """Submit names[k] with specs[k] = (kind, gpus) from CLIENTS threads."""
     fails = []
-    cpu0 = s.acct.ns()
-    t0 = time.time()
 
     def client(lo, hi):
         for k in range(lo, hi):
-            if not submit("%s-b%05d" % (tag, k), MIX[k % len(MIX)]):
+            if not submit(names[k], *specs[k]):
                 fails.append(k)
 
-    ths = [threading.Thread(target=client, args=(i * JOBS // CLIENTS, (i + 1) * JOBS // CLIENTS))
+    n = len(names)
+    ths = [threading.Thread(target=client, args=(i * n // CLIENTS, (i + 1) * n // CLIENTS))
            for i in range(CLIENTS)]
     for t in ths:
         t.start()
     for t in ths:
         t.join()
-    t_sub = time.time() - t0
-    t_end = drain(s)
-    cpu = (s.acct.ns() - cpu0) / 1e9
-    return {prefix + "submit": JOBS / t_sub, prefix + "e2e": JOBS / (t_end - t0),
-            prefix + "cpu_ms": 1000 * cpu / JOBS, prefix + "fails": len(fails)}
+    return fails
 
 
-def stream(s, tag):
+def sequential(s, tag, res):
+    t0 = time.time()
+    ok = sum(s.submit("%s-s%04d" % (tag, k), "short", MIX[k % len(MIX)]) for k in range(SEQ))
+    res["seq_submit"] = SEQ / (time.time() - t0)
+    res["fails"] += SEQ - ok
+    drain(s)
+
+
+def burst(s, tag, res, submit=None, prefix="", perf=None):
+    names = ["%s-%sb%05d" % (tag, prefix, k) for k in range(JOBS)]
+    specs = [("short", MIX[k % len(MIX)]) for k in range(JOBS)]
+    prof = perf_start(s, perf) if perf else None
+    m = Meter(s)
+    t0 = time.time()
+    fails = parallel(submit or s.submit, names, specs)
+    res[prefix + "submit"] = JOBS / (time.time() - t0)
+    drain(s)
+    m.done(JOBS, prefix, res)
+    if prof:
+        perf_stop(prof)
+    res["fails"] += len(fails)
+    waits(s, names, prefix, res)
+
+
+def stream(s, tag, res):
     out = os.path.join(s.dir, "out", tag)
     os.makedirs(out, exist_ok=True)
     os.chmod(out, 0o1777)
@@ -354,9 +215,10 @@ def stream(s, tag):
             time.sleep(delay)
         name = "%s-r%05d" % (tag, k)
         subs[name] = time.time()
-        s.submit(name, MIX[k % len(MIX)], out)
+        if not s.submit(name, "short", MIX[k % len(MIX)], out):
+            res["fails"] += 1
     drain(s)
-    waits, seen = [], set()
+    w = []
     for f in os.listdir(out):
         name = f.split("~")[-1]
         try:
@@ -365,85 +227,230 @@ def stream(s, tag):
         except (OSError, ValueError):
             continue
         if name in subs:
-            seen.add(name)
-            waits.append(1000 * (started - subs[name]))
-    return {"wait50": pct(waits, 0.5), "wait95": pct(waits, 0.95), "wait99": pct(waits, 0.99),
-            "waited": len(waits), "missing": sorted(set(subs) - seen)[:3]}
+            w.append(1000 * (started - subs[name]))
+    res["sw50"], res["sw95"], res["stamped"] = pct(w, 0.5), pct(w, 0.95), len(w)
+    waits(s, list(subs), "s_r", res)
+
+
+def dist(s, tag, res):
+    names = ["%s-d%04d" % (tag, k) for k in range(DIST)]
+    m = Meter(s)
+    t0 = time.time()
+    res["fails"] += len(parallel(s.submit, names, [("dist", 0)] * DIST))
+    res["d_submit"] = DIST / (time.time() - t0)
+    drain(s)
+    m.done(DIST, "d_", res)
+    waits(s, names, "d_", res)
+
+
+def backfill(s, tag, res):
+    every = max(1, (BF_SMALL + BF_LARGE) // max(1, BF_LARGE))
+    names, kinds, gsec = [], [], 0.0
+    small_left, large_left = BF_SMALL, BF_LARGE
+    k = 0
+    while small_left or large_left:
+        if large_left and (k % every == every // 2 or not small_left):
+            kinds.append(("gang", GPUS))
+            large_left -= 1
+            gsec += BF_GANG * GPUS * BF_GANG_S
+        else:
+            g = MIX[small_left % len(MIX)]
+            kinds.append(("small", g))
+            small_left -= 1
+            gsec += g * BF_SMALL_S
+        names.append("%s-f%04d" % (tag, k))
+        k += 1
+    t0 = time.time()
+    for n, (kind, g) in zip(names, kinds):
+        if not s.submit(n, kind, g):
+            res["fails"] += 1
+    t_end = drain(s)
+    res["bf_makespan"] = t_end - t0
+    res["bf_util"] = gsec / ((t_end - t0) * NODES * GPUS)
+    small = [n for n, (kind, _) in zip(names, kinds) if kind == "small"]
+    gangs = [n for n, (kind, _) in zip(names, kinds) if kind == "gang"]
+    waits(s, small, "bf_", res)
+    waits(s, gangs, "bfg_", res, 1.0)
+
+
+def perf_start(s, path):
+    p = subprocess.Popen(["perf", "record", "-a", "-g", "-F", "499", "-o", path],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    with open(path + ".pids", "w") as f:
+        for role, pids in s.pids().items():
+            for pid in pids:
+                f.write("%s %d\n" % (role, pid))
+                for c in children(pid):
+                    f.write("%s-child %d\n" % (role, c))
+    return p
+
+
+def perf_stop(p):
+    p.send_signal(signal.SIGINT)
+    p.wait(60)
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
 
 
 def bare():
-    r0, t0 = os.times(), time.time()
-    subprocess.run("seq %d | xargs -P 16 -n 1 bash -c true" % JOBS, shell=True, check=True)
-    r1, t1 = os.times(), time.time()
-    return JOBS / (t1 - t0), 1000 * ((r1[2] + r1[3]) - (r0[2] + r0[3])) / JOBS
+    c0, t0 = client_s(), time.time()
+    subprocess.run("seq %d | xargs -P %d -n 1 bash -c true" % (JOBS, NODES), shell=True,
+                   check=True)
+    return JOBS / (time.time() - t0), 1000 * (client_s() - c0) / JOBS
 
 
-def run_system(cls, base, tag):
+def run_system(cls, base, tag, perf):
     s = cls(base)
+    res = {"fails": 0, "load0": os.getloadavg()[0]}
     try:
-        res = {}
-        res.update(sequential(s, tag))
-        res.update(burst(s, tag))
-        # Slurm's only client is its CLI; pai's CLI and portal call its REST API
-        res.update(burst(s, tag + "x", getattr(s, "submit_rest", s.submit), "api_"))
-        res.update(stream(s, tag))
+        if "seq" in WORKLOADS:
+            sequential(s, tag, res)
+        if "burst" in WORKLOADS:
+            burst(s, tag, res)
+        if "api" in WORKLOADS:
+            # Slurm's only client is its CLI; pai's CLI and portal call its REST API
+            burst(s, tag, res, getattr(s, "submit_rest", s.submit), "api_", perf)
+        if "stream" in WORKLOADS:
+            stream(s, tag, res)
+        if "dist" in WORKLOADS:
+            dist(s, tag, res)
+        if "backfill" in WORKLOADS:
+            backfill(s, tag, res)
         res["ctl_mb"] = s.ctl_hwm() / 1024
+        res["load1"] = os.getloadavg()[0]
         return res
     finally:
         s.stop()
+
+
+ROWS = [("seq_submit", "CLI submissions/s, 1 client", "%.0f"),
+        ("submit", "CLI submissions/s, CLIENTS clients", "%.0f"),
+        ("e2e", "burst via CLI: end-to-end jobs/s", "%.0f"),
+        ("cpu_ms", "  host CPU per job, ms (tree)", "%.1f"),
+        ("sys", "  of it in the kernel, %", "%.0f"),
+        ("kcpu_ms", "  kernel threads per job, ms", "%.2f"),
+        ("cli_ms", "  CLI per job, ms", "%.1f"),
+        ("w50", "  wait p50 ms (records)", "%.0f"),
+        ("w95", "  wait p95 ms (records)", "%.0f"),
+        ("api_e2e", "burst, REST (pai) / CLI: jobs/s", "%.0f"),
+        ("api_cpu_ms", "  host CPU per job, ms (tree)", "%.1f"),
+        ("api_sys", "  of it in the kernel, %", "%.0f"),
+        ("api_kcpu_ms", "  kernel threads per job, ms", "%.2f"),
+        ("api_w50", "  wait p50 ms (records)", "%.0f"),
+        ("api_w95", "  wait p95 ms (records)", "%.0f"),
+        ("sw50", "stream: wait p50 ms (1st instr.)", "%.0f"),
+        ("sw95", "stream: wait p95 ms (1st instr.)", "%.0f"),
+        ("s_rw50", "stream: wait p50 ms (records)", "%.0f"),
+        ("s_rw95", "stream: wait p95 ms (records)", "%.0f"),
+        ("d_e2e", "2-role gang: end-to-end jobs/s", "%.1f"),
+        ("d_cpu_ms", "  host CPU per job, ms", "%.1f"),
+        ("d_w50", "  wait p50 ms (records)", "%.0f"),
+        ("d_w95", "  wait p95 ms (records)", "%.0f"),
+        ("bf_makespan", "backfill backlog: makespan s", "%.1f"),
+        ("bf_util", "  GPU utilisation", "%.2f"),
+        ("bf_w50", "  small jobs wait p50 ms", "%.0f"),
+        ("bf_w95", "  small jobs wait p95 ms", "%.0f"),
+        ("bfg_w50", "  gangs wait p50 ms", "%.0f"),
+        ("bfg_w95", "  gangs wait max ms", "%.0f"),
+        ("ctl_mb", "controller peak memory, MB", "%.1f")]
+
+
+def mean(v):
+    v = [x for x in v if x == x]
+    return sum(v) / len(v) if v else float("nan")
+
+
+def report(results, yard, loads):
+    print("bench-vs-slurm: %d nodes x %d GPUs, GPU mix %s, %d rounds (%s); %d CPUs; load "
+          "average (1 min) %.1f-%.1f over the run (shared machine)"
+          % (NODES, GPUS, ",".join(map(str, MIX)), ROUNDS, " ".join(SYSTEMS * ROUNDS),
+             os.cpu_count(), min(loads), max(loads)))
+    print("  Slurm: SchedulerParameters=%s ProctrackType=proctrack/%s Epilog=%s"
+          % (SLURM_SCHED, SLURM_PROCTRACK, SLURM_EPILOG or "none"))
+    print("  sizes: burst %d, seq %d, stream %d at %g/s, 2-role %d (1 ps + %d workers x 4 GPUs),"
+          " backlog %d small + %d gangs of %d nodes, %d clients"
+          % (JOBS, SEQ, STREAM, RATE, DIST, DIST_WORKERS, BF_SMALL, BF_LARGE, BF_GANG, CLIENTS))
+    print("  yardstick, %d bare `bash -c true` %d-way: %s starts/s, %s ms CPU per start"
+          % (JOBS, NODES, " / ".join("%.0f" % r for r, _ in yard),
+             " / ".join("%.2f" % c for _, c in yard)))
+    print("  %-36s %17s %17s %9s" % ("", "pai", "slurm", "pai/slurm"))
+    for key, label, fmt in ROWS:
+        label = label.replace("CLIENTS", str(CLIENTS))
+        cells, means = [], []
+        for name in ("pai", "slurm"):
+            v = [x.get(key, float("nan")) for x in results.get(name, [])]
+            cells.append(" / ".join(fmt % x for x in v) or "-")
+            means.append(mean(v))
+        ratio = means[0] / means[1] if means[1] and means[1] == means[1] else float("nan")
+        print("  %-36s %17s %17s %9.2f" % (label, cells[0], cells[1], ratio))
+    for name, x in results.items():
+        if not all("e2e" in r and "api_e2e" in r for r in x):
+            continue
+        ratios = ["%.2f / %.2fx" % (r["e2e"] / r["bare_rate"], r["cpu_ms"] / r["bare_cpu"])
+                  for r in x]
+        aratios = ["%.2f / %.2fx" % (r["api_e2e"] / r["bare_rate"], r["api_cpu_ms"] / r["bare_cpu"])
+                   for r in x]
+        print("  %s against the bare yardstick of its round (throughput ratio / CPU ratio):"
+              " CLI burst %s; REST burst %s" % (name, ", ".join(ratios), ", ".join(aratios)))
+        print("    %s: %s submit failures, %s of %d stream jobs stamped, load %s"
+              % (name, "/".join(str(r["fails"]) for r in x),
+                 "/".join(str(r.get("stamped", 0)) for r in x), STREAM,
+                 ", ".join("%.1f-%.1f" % (r["load0"], r["load1"]) for r in x)))
+    if "pai" in results and "slurm" in results and "e2e" in results["pai"][0] \
+            and "api_e2e" in results["pai"][0] and "sw50" in results["pai"][0]:
+        p, s = results["pai"], results["slurm"]
+        best = max(mean([r["e2e"] for r in p]), mean([r["api_e2e"] for r in p]))
+        print("  targets: burst end-to-end pai/slurm %.2f (CLI), %.2f (pai REST) [>= 6]; "
+              "stream wait p50 pai %.0f ms vs slurm %.0f ms [lower]"
+              % (mean([r["e2e"] for r in p]) / mean([r["e2e"] for r in s]),
+                 best / mean([r["api_e2e"] for r in s]),
+                 mean([r["sw50"] for r in p]), mean([r["sw50"] for r in s])))
+
+
+def interrupted(*_):
+    raise KeyboardInterrupt
 
 
 def main():
     if os.geteuid() != 0 or not shutil.which("slurmctld"):
         print("bench-vs-slurm: needs root and Slurm (scripts/deps.sh --slurm)")
         return 2
+    signal.signal(signal.SIGTERM, interrupted)  # clean up as after ^C
     base = tempfile.mkdtemp(prefix="pai-vs-slurm-")
     os.chmod(base, 0o755)
-    results = {"pai": [], "slurm": []}
-    yard = []
+    results = {n: [] for n in SYSTEMS}
+    classes = {"pai": Pai, "slurm": Slurm}
+    yard, loads = [], [os.getloadavg()[0]]
+    perf = PERF
     try:
         for r in range(ROUNDS):
-            yard.append(bare())
-            for cls in (Slurm, Pai) if r % 2 == 0 else (Pai, Slurm):
-                results[cls.name].append(run_system(cls, base, "%s%d" % (cls.name, r)))
+            for name in SYSTEMS:
+                yard.append(bare())
+                res = run_system(classes[name], base, "%s%d" % (name, r),
+                                 perf if name == "pai" else None)
+                if name == "pai":
+                    perf = None
+                res["yard"] = len(yard) - 1
+                results[name].append(res)
+                loads += [res["load0"], res["load1"]]
+                print("  ... %s round %d: %s" % (name, r, json.dumps(res)), flush=True)
         yard.append(bare())
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    load = os.getloadavg()
-    b_rate = sum(x for x, _ in yard) / len(yard)
-    b_cpu = sum(c for _, c in yard) / len(yard)
-    print("bench-vs-slurm: %d nodes x %d GPUs, GPU mix %s, %d rounds; %d CPUs, load average "
-          "%.1f / %.1f / %.1f at the end (shared machine)"
-          % (NODES, GPUS, ",".join(map(str, MIX)), ROUNDS, os.cpu_count(), *load))
-    print("  yardstick: %d bare `bash -c true` 16-way: %.0f starts/s, %.2f ms CPU per start"
-          % (JOBS, b_rate, b_cpu))
-    rows = [("seq_submit", "CLI submissions/s, 1 client", "%.1f"),
-            ("submit", "CLI submissions/s, %d clients" % CLIENTS, "%.1f"),
-            ("e2e", "burst of %d: end-to-end jobs/s" % JOBS, "%.1f"),
-            ("cpu_ms", "burst: host CPU per job, ms", "%.2f"),
-            ("api_e2e", "burst via REST (pai) / CLI: jobs/s", "%.1f"),
-            ("api_cpu_ms", "  host CPU per job, ms", "%.2f"),
-            ("wait50", "stream at %g/s: wait p50 ms" % RATE, "%.0f"),
-            ("wait95", "stream: wait p95 ms", "%.0f"),
-            ("wait99", "stream: wait p99 ms", "%.0f"),
-            ("ctl_mb", "controller peak memory, MB", "%.1f")]
-    print("  %-36s %12s %12s %8s" % ("", "pai", "slurm", "pai/slurm"))
-    for key, label, fmt in rows:
-        p = [x[key] for x in results["pai"]]
-        s = [x[key] for x in results["slurm"]]
-        pv, sv = sum(p) / len(p), sum(s) / len(s)
-        print("  %-36s %12s %12s %8.2f" % (label, " / ".join(fmt % v for v in p),
-                                            " / ".join(fmt % v for v in s), pv / sv if sv else 0))
-    for name in ("pai", "slurm"):
-        x = results[name]
-        print("  %s: burst (REST for pai) %.2f of the bare start rate, CPU %.2fx a bare start; "
-              "%s submit failures, %s stream jobs timed of %d"
-              % (name, sum(r["api_e2e"] for r in x) / len(x) / b_rate,
-                 sum(r["api_cpu_ms"] for r in x) / len(x) / b_cpu,
-                 "/".join(str(r["fails"] + r["api_fails"]) for r in x),
-                 "/".join(str(r["waited"]) for r in x), STREAM))
-        if any(r["missing"] for r in x):
-            print("    stream jobs without a start stamp: %s" % [r["missing"] for r in x])
+    for x in results.values():
+        for res in x:
+            i = res["yard"]
+            res["bare_rate"] = (yard[i][0] + yard[i + 1][0]) / 2
+            res["bare_cpu"] = (yard[i][1] + yard[i + 1][1]) / 2
+    loads.append(os.getloadavg()[0])
+    report(results, yard, loads)
     return 0
 
 
