@@ -48,14 +48,30 @@ static int stored(rig_t *r, const char *job)
     return n;
 }
 
+/* A rig with one synced agent "node-1" of ngpus GPUs; false (a failed
+ * check) when it did not open.  close_node frees both. */
+static bool open_node(rig_t *r, agent_t *a, int ngpus)
+{
+    *a = (agent_t){.name = "node-1", .address = "10.0.0.1", .ngpus = ngpus};
+    if (!rig_open_synced(r, a)) {
+        CHECK(!"rig_open");
+        return false;
+    }
+    return true;
+}
+
+static void close_node(rig_t *r, agent_t *a)
+{
+    agent_free(a);
+    rig_close(r);
+}
+
 TEST(events_of_running_and_finished_jobs_survive_a_restart)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open");
+    agent_t a;
+    if (!open_node(&r, &a, 2))
         return;
-    }
     char *run = submit_running(&r, &a, "run", 0);
     char *done = submit_running(&r, &a, "done", 0);
     sync_quiet(&r, &a, one(report(done, "exited", 0)));
@@ -82,18 +98,15 @@ TEST(events_of_running_and_finished_jobs_survive_a_restart)
     CHECK_INT_EQ(stored(&r, "alice~done"), 2);
     free(run);
     free(done);
-    agent_free(&a);
-    rig_close(&r);
+    close_node(&r, &a);
 }
 
 TEST(a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open");
+    agent_t a;
+    if (!open_node(&r, &a, 1))
         return;
-    }
     r.events_per_job = 3;
     CHECK(rig_restart(&r));
     /* exit 1 retried 3 times: Scheduled, Retry, Scheduled, Retry, ... */
@@ -115,18 +128,15 @@ TEST(a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store)
     CHECK(rig_restart(&r));
     CHECK_STR_EQ(reasons(&r, "alice~flaky"), "Completed,Scheduled,Retry");
     free(id);
-    agent_free(&a);
-    rig_close(&r);
+    close_node(&r, &a);
 }
 
 TEST(events_past_the_retention_are_pruned_from_the_store_and_not_shown)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open");
+    agent_t a;
+    if (!open_node(&r, &a, 2))
         return;
-    }
     r.event_retention_ms = 86400000; /* one day */
     CHECK(rig_restart(&r));
     sync_quiet(&r, &a, NULL);
@@ -161,8 +171,7 @@ TEST(events_past_the_retention_are_pruned_from_the_store_and_not_shown)
     CHECK_INT_EQ(stored(&r, "alice~gone"), 0);
     free(old);
     free(fresh);
-    agent_free(&a);
-    rig_close(&r);
+    close_node(&r, &a);
 }
 
 /* The job of the engine by name (the test's thread holds nothing). */
@@ -177,11 +186,9 @@ static lc_job_t *job_of(rig_t *r, const char *name)
 TEST(restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open");
+    agent_t a;
+    if (!open_node(&r, &a, 2))
         return;
-    }
     char *run = submit_running(&r, &a, "run", 0);
     tick(&r);
     CHECK(rig_restart(&r));
@@ -209,8 +216,7 @@ TEST(restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
     CHECK(job && json_array_size(job->events) == 2 && job->ev_base == 0 && job->ev_next == 2);
     CHECK_STR_EQ(reasons(&r, "alice~run"), "StopRequested,Scheduled");
     free(run);
-    agent_free(&a);
-    rig_close(&r);
+    close_node(&r, &a);
 }
 
 RUN_TESTS(events_of_running_and_finished_jobs_survive_a_restart,

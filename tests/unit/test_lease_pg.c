@@ -112,12 +112,31 @@ TEST(sqlite_has_no_election)
 
 /* ---- with a server ------------------------------------------------------ */
 
-TEST(first_server_takes_the_lease_others_see_it)
+/* A case on two stores of one fresh database (two servers): body(a, b),
+ * which runs only when both opened; both are closed after it. */
+typedef void pair_case_fn(store_t *a, store_t *b);
+
+static void run_pair(pair_case_fn *body)
 {
     store_t *a = fresh(), *b = again();
     CHECK(a && b);
-    if (!a || !b)
-        goto out;
+    if (a && b)
+        body(a, b);
+    store_close(a);
+    store_close(b);
+}
+
+/* TEST(name) running name_body(a, b) through run_pair */
+#define PAIR_TEST(name)                                                                            \
+    static void name##_body(store_t *a, store_t *b);                                               \
+    TEST(name)                                                                                     \
+    {                                                                                              \
+        run_pair(name##_body);                                                                     \
+    }                                                                                              \
+    static void name##_body(store_t *a, store_t *b)
+
+PAIR_TEST(first_server_takes_the_lease_others_see_it)
+{
     CHECK(store_has_lease(a));
     store_lease_t la, lb;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 5000, &la) == PAI_OK);
@@ -130,17 +149,10 @@ TEST(first_server_takes_the_lease_others_see_it)
     CHECK_INT_EQ(lb.term, 1);
     CHECK_STR_EQ(lb.holder, "host-a");
     CHECK_STR_EQ(lb.url, "http://a:1");
-out:
-    store_close(a);
-    store_close(b);
 }
 
-TEST(renewal_keeps_the_term_expiry_hands_over_with_the_next)
+PAIR_TEST(renewal_keeps_the_term_expiry_hands_over_with_the_next)
 {
-    store_t *a = fresh(), *b = again();
-    CHECK(a && b);
-    if (!a || !b)
-        goto out;
     store_lease_t la, lb;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 600, &la) == PAI_OK && la.held);
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", la.term, 600, &la) == PAI_OK);
@@ -154,51 +166,30 @@ TEST(renewal_keeps_the_term_expiry_hands_over_with_the_next)
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 1, 600, &la) == PAI_OK);
     CHECK(!la.held);
     CHECK_STR_EQ(la.url, "http://b:1");
-out:
-    store_close(a);
-    store_close(b);
 }
 
-TEST(restarted_holder_takes_over_at_once_with_a_new_term)
+PAIR_TEST(restarted_holder_takes_over_at_once_with_a_new_term)
 {
-    store_t *a = fresh(), *b = again();
-    CHECK(a && b);
-    if (!a || !b)
-        goto out;
     store_lease_t l;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 60000, &l) == PAI_OK && l.held);
     /* same holder (same host and address), no term: the process restarted */
     CHECK(store_lease_acquire(b, "host-a", "http://a:1", 0, 60000, &l) == PAI_OK);
     CHECK(l.held);
     CHECK_INT_EQ(l.term, 2);
-out:
-    store_close(a);
-    store_close(b);
 }
 
-TEST(release_lets_a_standby_take_over_at_once)
+PAIR_TEST(release_lets_a_standby_take_over_at_once)
 {
-    store_t *a = fresh(), *b = again();
-    CHECK(a && b);
-    if (!a || !b)
-        goto out;
     store_lease_t l;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 60000, &l) == PAI_OK && l.held);
     CHECK(store_lease_release(a, "host-a", l.term) == PAI_OK);
     CHECK(store_lease_acquire(b, "host-b", "http://b:1", 0, 60000, &l) == PAI_OK);
     CHECK(l.held);
     CHECK_INT_EQ(l.term, 2);
-out:
-    store_close(a);
-    store_close(b);
 }
 
-TEST(old_leader_writes_are_fenced_after_a_takeover)
+PAIR_TEST(old_leader_writes_are_fenced_after_a_takeover)
 {
-    store_t *a = fresh(), *b = again();
-    CHECK(a && b);
-    if (!a || !b)
-        goto out;
     store_lease_t la, lb;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 300, &la) == PAI_OK && la.held);
     store_set_fence(a, la.term, 1000);
@@ -220,19 +211,15 @@ TEST(old_leader_writes_are_fenced_after_a_takeover)
     free(j);
     CHECK(store_put(b, "job", "j1", 1, "{\"v\":3}") == PAI_OK);
     CHECK(store_get(b, "job", "j2", &j) == PAI_E_NOT_FOUND);
-out:
-    store_close(a);
-    store_close(b);
 }
 
 /* The fencing argument: a write that passed the fence under the old term
  * holds the fence row; the takeover cannot commit before that write ends. */
-TEST(takeover_waits_for_a_write_in_flight_of_the_old_term)
+PAIR_TEST(takeover_waits_for_a_write_in_flight_of_the_old_term)
 {
-    store_t *a = fresh(), *b = again();
     PGconn *w = side_open();
-    CHECK(a && b && PQstatus(w) == CONNECTION_OK);
-    if (!a || !b || PQstatus(w) != CONNECTION_OK)
+    CHECK(PQstatus(w) == CONNECTION_OK);
+    if (PQstatus(w) != CONNECTION_OK)
         goto out;
     store_lease_t la, lb;
     CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 300, &la) == PAI_OK && la.held);
@@ -263,8 +250,6 @@ TEST(takeover_waits_for_a_write_in_flight_of_the_old_term)
     CHECK(side_run(w, "ROLLBACK"));
 out:
     PQfinish(w);
-    store_close(a);
-    store_close(b);
 }
 
 int main(void)

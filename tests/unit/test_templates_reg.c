@@ -55,9 +55,20 @@ static store_t *fresh_store(void)
     return st;
 }
 
-/* Close the case's store; remove its SQLite folder. */
-static void done(store_t *st)
+/* The registry over a fresh store (*st); NULL when either did not open (a
+ * failed check). */
+static templates_t *open_fresh(store_t **st)
 {
+    templates_t *t = NULL;
+    *st = fresh_store();
+    CHECK(*st && tpls_open(*st, &t, NULL) == PAI_OK);
+    return t;
+}
+
+/* Close the case's registry and store; remove its SQLite folder. */
+static void done(store_t *st, templates_t *t)
+{
+    tpls_free(t);
     store_close(st);
     if (!on_pg_ && str_has_prefix(url_, "sqlite:")) {
         char *cmd = str_printf("rm -rf '%.*s'", (int)(strrchr(url_, '/') - url_ - 7), url_ + 7);
@@ -66,12 +77,18 @@ static void done(store_t *st)
     }
 }
 
-static store_t *reopen(store_t *st)
+/* What the registry reads back: t and its store closed, the store opened
+ * again (*st) and a registry over it (NULL when either did not open). */
+static templates_t *read_back(store_t **st, templates_t *t)
 {
-    store_close(st);
+    tpls_free(t);
+    store_close(*st);
     char err[256];
     store_t *again = NULL;
-    return store_open(url_, &again, err, sizeof err) == PAI_OK ? again : NULL;
+    *st = store_open(url_, &again, err, sizeof err) == PAI_OK ? again : NULL;
+    t = NULL;
+    CHECK(*st && tpls_open(*st, &t, NULL) == PAI_OK);
+    return t;
 }
 
 static json_t *meta(const char *id, const char *vis)
@@ -96,9 +113,8 @@ static json_int_t uses(templates_t *t, const char *id)
 
 TEST(publish_read_select_and_read_back)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     CHECK(tpls_insert(t, meta("alice~b", "private"), "name: b\n", false, NULL) == PAI_OK);
     json_t *m = tpls_get(t, "alice~a");
@@ -116,9 +132,7 @@ TEST(publish_read_select_and_read_back)
     free(y);
     CHECK(tpls_protocol(t, "alice~zz", &y, NULL) == PAI_E_NO_TEMPLATE);
     CHECK(tpls_count_use(t, "alice~a") == PAI_OK);
-    tpls_free(t);
-    st = reopen(st);
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    t = read_back(&st, t);
     sel = tpls_page(t, NULL, NULL, NULL, 0, 10, &total);
     CHECK_INT_EQ(json_array_size(sel), 2);
     json_decref(sel);
@@ -126,8 +140,7 @@ TEST(publish_read_select_and_read_back)
     CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
     CHECK_STR_EQ(y, "name: a\n");
     free(y);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 static void by_uses(const json_t *m, tpls_order_t *o)
@@ -143,9 +156,8 @@ static const char *id_at(const json_t *page, size_t i)
 
 TEST(a_page_is_sorted_by_rank_then_text_then_id_and_counts_what_was_kept)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     const char *ids[] = {"alice~c", "alice~a", "alice~b", "alice~d", "alice~e"};
     for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
         json_t *m = meta(ids[i], i == 3 ? "private" : "public");
@@ -171,15 +183,13 @@ TEST(a_page_is_sorted_by_rank_then_text_then_id_and_counts_what_was_kept)
     CHECK_INT_EQ(total, 5);
     CHECK_INT_EQ(json_array_size(page), 0);
     json_decref(page);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 TEST(the_same_id_twice_is_a_conflict)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     pai_error_t e = PAI_ERROR_INIT;
     CHECK(tpls_insert(t, meta("alice~a", "private"), "name: other\n", false, &e) ==
@@ -190,15 +200,13 @@ TEST(the_same_id_twice_is_a_conflict)
     CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
     CHECK_STR_EQ(y, "name: a\n");
     free(y);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 TEST(one_owner_publishes_at_most_500)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     char id[64];
     for (unsigned i = 0; i < TPLS_MAX_PER_OWNER; i++) {
         snprintf(id, sizeof id, "alice~t%u", i);
@@ -213,8 +221,7 @@ TEST(one_owner_publishes_at_most_500)
     json_object_set_new(bob, "owner", json_string("bob"));
     CHECK(tpls_insert(t, bob, "name: t\n", false, NULL) == PAI_OK);
     CHECK(tpls_insert(t, meta("alice~byadmin", "private"), "name: t\n", true, NULL) == PAI_OK);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 static pai_err_t refuse(void *ud, json_t *m, pai_error_t *e)
@@ -234,9 +241,8 @@ static pai_err_t retitle(void *ud, json_t *m, pai_error_t *e)
 
 TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     CHECK(tpls_update(t, "alice~a", refuse, NULL, "name: x\n", NULL) == PAI_E_FORBIDDEN);
     json_t *m = tpls_get(t, "alice~a");
@@ -244,9 +250,7 @@ TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
     json_decref(m);
     CHECK(tpls_update(t, "alice~a", retitle, "New", "name: new\n", NULL) == PAI_OK);
     CHECK(tpls_update(t, "alice~none", retitle, "New", NULL, NULL) == PAI_E_NO_TEMPLATE);
-    tpls_free(t);
-    st = reopen(st);
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    t = read_back(&st, t);
     m = tpls_get(t, "alice~a");
     CHECK_STR_EQ(json_string_value(json_object_get(m, "title")), "New");
     CHECK_STR_EQ(json_string_value(json_object_get(m, "id")), "alice~a");
@@ -255,27 +259,22 @@ TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
     CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
     CHECK_STR_EQ(y, "name: new\n");
     free(y);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 TEST(delete_removes_both_records)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     CHECK(tpls_delete(t, "alice~a", refuse, NULL, NULL) == PAI_E_FORBIDDEN);
     CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_OK);
     CHECK(tpls_delete(t, "alice~a", NULL, NULL, NULL) == PAI_E_NO_TEMPLATE);
-    tpls_free(t);
-    st = reopen(st);
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    t = read_back(&st, t);
     CHECK(tpls_get(t, "alice~a") == NULL);
     char *y = NULL;
     CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_E_NO_TEMPLATE);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 #define USERS 8
@@ -291,9 +290,8 @@ static void *use_many(void *arg)
 
 TEST(use_counts_from_many_threads_all_count)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     CHECK(tpls_insert(t, meta("alice~a", "public"), "name: a\n", false, NULL) == PAI_OK);
     pthread_t th[USERS];
     for (int i = 0; i < USERS; i++)
@@ -304,12 +302,9 @@ TEST(use_counts_from_many_threads_all_count)
         CHECK(r == NULL);
     }
     CHECK_INT_EQ(uses(t, "alice~a"), USERS * USES);
-    tpls_free(t);
-    st = reopen(st);
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    t = read_back(&st, t);
     CHECK_INT_EQ(uses(t, "alice~a"), USERS * USES); /* the last write is the largest */
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 static void put_file(const char *dir, const char *name, const char *text)
@@ -338,10 +333,9 @@ TEST(the_examples_are_published_once)
     put_file(dir, "notajob.yaml", "physicalCluster: {}\n");
     put_file(dir, "secret.yaml", JOB("secret") "secrets: {k: v}\n");
     put_file(dir, "README.md", "not yaml");
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     size_t n = 0;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
     CHECK(tpls_seed(t, dir, "root", &n, NULL) == PAI_OK);
     CHECK_INT_EQ(n, 2);
     json_t *m = tpls_get(t, "root~one");
@@ -352,14 +346,11 @@ TEST(the_examples_are_published_once)
     json_decref(m);
     CHECK(tpls_get(t, "root~secret") == NULL);
     CHECK(tpls_delete(t, "root~one", NULL, NULL, NULL) == PAI_OK);
-    tpls_free(t);
-    st = reopen(st);
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
+    t = read_back(&st, t);
     CHECK(tpls_seed(t, dir, "root", &n, NULL) == PAI_OK);
     CHECK_INT_EQ(n, 0);
     CHECK(tpls_get(t, "root~one") == NULL); /* a deleted example does not come back */
-    tpls_free(t);
-    done(st);
+    done(st, t);
     char *cmd = str_printf("rm -rf %s", dir);
     CHECK(system(cmd) == 0);
     free(cmd);
@@ -367,16 +358,14 @@ TEST(the_examples_are_published_once)
 
 TEST(a_missing_examples_directory_is_a_clear_error)
 {
-    store_t *st = fresh_store();
-    templates_t *t = NULL;
+    store_t *st = NULL;
+    templates_t *t = open_fresh(&st);
     size_t n = 0;
     pai_error_t e = PAI_ERROR_INIT;
-    CHECK(st && tpls_open(st, &t, NULL) == PAI_OK);
     CHECK(tpls_seed(t, "/nonexistent/examples", "root", &n, &e) == PAI_E_BAD_CONFIG);
     CHECK_STR_CONTAINS(pai_error_msg(&e), "/nonexistent/examples");
     pai_error_free(&e);
-    tpls_free(t);
-    done(st);
+    done(st, t);
 }
 
 int main(void)
