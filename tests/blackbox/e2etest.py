@@ -3,9 +3,13 @@
 
 import json
 import os
+import shutil
+import subprocess
 import time
 
 import paitest as pt
+
+IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
 
 
 def role(name, command, instances=1, gpu=0, cpu=1, mem=256, ports=None, min_failed=1,
@@ -94,8 +98,77 @@ def wait_nodes(client, n, timeout=30):
     return ready
 
 
+def node_info(client, name):
+    """The node's item of /api/v2/cluster/nodes ({} when it is not listed)."""
+    st, b = client.get("/api/v2/cluster/nodes")
+    for x in (b or {}).get("items", []) if st == 200 else []:
+        if x["metadata"]["name"] == name:
+            return x
+    return {}
+
+
+def node_credential(client, name):
+    """The node's credential state (status.nodeInfo.credential), None when none."""
+    return node_info(client, name).get("status", {}).get("nodeInfo", {}).get("credential")
+
+
+def wait_for(cond, timeout=20):
+    """cond() until it is true or timeout seconds passed; returns its last value."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    return cond()
+
+
+def agent_sync(srv, token, node, known=0, version=2):
+    """One agent sync (POST /api/v1/agent/sync, no wait, no task) as node (a
+    dict) with token: (status, body)."""
+    body = {"version": version, "node": node, "known_seq": known, "wait_ms": 0, "tasks": []}
+    return pt.Client(srv.url, token).post("/api/v1/agent/sync", body)
+
+
 def agent_api_ready(srv):
     """True when this server speaks the agent protocol; the end-to-end tests
     fail (not skip) when it does not: that is the regression they catch."""
     st, b = srv.client(srv.agent_token).post("/api/v1/agent/sync", {"version": 0})
     return st not in (404, 405, 501)
+
+
+def task_stdout(client, task):
+    """The stdout log of a task status (its containerLog's "stdout"), "" when none."""
+    st, lg = client.get(task["containerLog"])
+    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
+    return str(client.get(locs["stdout"])[1]) if "stdout" in locs else ""
+
+
+def podman_ready(what):
+    """For the podman tests: without root or podman the test is one skip
+    (`what`) and ends here; else the local busybox image is built (a check)."""
+    if os.geteuid() != 0 or not shutil.which("podman"):
+        pt.skip(what, "needs root and podman (scripts/deps.sh --podman)")
+        pt.done()
+    script = os.path.join(pt.REPO, "scripts", "build-busybox-image.sh")
+    rc = subprocess.call(["bash", script, "podman"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    pt.check(rc == 0, "the local busybox image is built")
+
+
+def podman_containers(agent_proc):
+    """Names of the running podman containers of this agent: those with a
+    mount from under its work dir (each attempt's command file is bound from
+    its state dir there), not those of other tests or agents on the host."""
+    root = os.path.realpath(agent_proc.work_dir) + "/"
+    ids = subprocess.run(["podman", "ps", "-q", "--filter", "name=pai-"], capture_output=True,
+                         text=True).stdout.split()
+    mine = []
+    for cid in ids:  # one by one: a container may go in between
+        r = subprocess.run(["podman", "inspect", "--format",
+                            "{{.Name}}{{range .Mounts}} {{.Source}}{{end}}", cid],
+                           capture_output=True, text=True)
+        f = r.stdout.split()
+        if r.returncode == 0 and f and any(os.path.realpath(m).startswith(root) for m in f[1:]):
+            mine.append(f[0])
+    return mine

@@ -6,22 +6,11 @@ render node and /dev/kfd (--device), and HIP_VISIBLE_DEVICES=0,
 ROCR_VISIBLE_DEVICES=<its GPU's UUID>, PAI_AMD_VISIBLE_DEVICES=<host
 index>.  Skipped without root or podman."""
 
-import os
-import shutil
-import subprocess
-
 import e2etest as e
 import paitest as pt
 
-IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-if os.geteuid() != 0 or not shutil.which("podman"):
-    pt.skip("AMD devices in a podman task", "needs root and podman (scripts/deps.sh --podman)")
-    pt.done()
-rc = subprocess.call(["bash", os.path.join(HERE, "..", "..", "scripts", "build-busybox-image.sh"),
-                      "podman"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-pt.check(rc == 0, "the local busybox image is built")
+IMAGE = e.IMAGE
+e.podman_ready("AMD devices in a podman task")
 srv = pt.start_server()
 c = srv.client(srv.admin_token)
 a = e.agent(srv, "pa1", "--runtime", "podman", "--gpu-backend", "amd-sim")
@@ -32,12 +21,7 @@ st, b = e.submit(c, e.job_yaml("podamd", [e.role("main", cmd, mem=64, gpu=1)], i
 d = e.wait_state(c, "admin~podamd", ("SUCCEEDED", "FAILED"), 120)
 pt.check(e.state(d) == "SUCCEEDED", "podman: the AMD job SUCCEEDED", d.get("jobStatus"))
 ts = e.tasks(d, "main")
-out = ""
-if ts:
-    st, lg = c.get(ts[0]["containerLog"])
-    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
-    if "stdout" in locs:
-        out = str(c.get(locs["stdout"])[1])
+out = e.task_stdout(c, ts[0]) if ts else ""
 gpu = str(ts[0].get("containerGpus")) if ts else "?"
 lines = out.split()
 renders = [w for w in lines if w.startswith("renderD")]

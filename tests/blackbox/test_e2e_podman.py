@@ -6,24 +6,14 @@ the container, the memory limit (an allocation past memoryMB is OOM-killed,
 -1200), host networking (the task's port is reachable from the host), and
 shm from the job.  Passes with a notice without root or podman."""
 
-import os
-import shutil
-import subprocess
 import time
 import urllib.request
 
 import e2etest as e
 import paitest as pt
 
-IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-if os.geteuid() != 0 or not shutil.which("podman"):
-    pt.skip("podman end to end", "needs root and podman (scripts/deps.sh --podman)")
-    pt.done()
-rc = subprocess.call(["bash", os.path.join(HERE, "..", "..", "scripts", "build-busybox-image.sh"),
-                      "podman"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-pt.check(rc == 0, "the local busybox image is built")
+IMAGE = e.IMAGE
+e.podman_ready("podman end to end")
 srv = pt.start_server()
 c = srv.client(srv.admin_token)
 if not e.agent_api_ready(srv):
@@ -38,12 +28,7 @@ st, b = e.submit(c, e.job_yaml("pod", [e.role("main", cmd, mem=64, gpu=1)], imag
 d = e.wait_state(c, "admin~pod", ("SUCCEEDED", "FAILED"), 120)
 pt.check(e.state(d) == "SUCCEEDED", "podman: the job SUCCEEDED", d.get("jobStatus"))
 ts = e.tasks(d, "main")
-out = ""
-if ts:
-    st, lg = c.get(ts[0]["containerLog"])
-    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
-    if "stdout" in locs:
-        out = str(c.get(locs["stdout"])[1])
+out = e.task_stdout(c, ts[0]) if ts else ""
 pt.check("job=admin~pod role=main idx=0 gpus=" in out and "gpus=none" not in out,
          "podman: the container sees the job's PAI_* env and its GPU", out)
 
@@ -87,8 +72,7 @@ pt.check(limit == 256 * 1024 * 1024,
 c.put("/api/v2/jobs/admin~podnet/executionType", {"value": "STOP"})
 d = e.wait_state(c, "admin~podnet", "STOPPED", 60)
 pt.check(e.state(d) == "STOPPED", "podman: the job is stopped", d.get("jobStatus"))
-left = subprocess.run(["podman", "ps", "-q", "--filter", "name=pai-"], capture_output=True,
-                      text=True).stdout.strip()
-pt.check(left == "", "podman: no container is left behind", left)
+left = e.podman_containers(a)
+pt.check(not left, "podman: no container of this agent is left behind", left)
 a.stop()
 pt.done()

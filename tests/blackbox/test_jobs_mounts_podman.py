@@ -7,21 +7,12 @@ a read-only storage refuses a write.  Passes with a notice without root or
 podman."""
 
 import os
-import shutil
-import subprocess
 
 import e2etest as e
 import paitest as pt
 
-IMAGE = os.environ.get("PAI_TEST_IMAGE", "localhost/pai-busybox:1")
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-if os.geteuid() != 0 or not shutil.which("podman"):
-    pt.skip("podman job mounts", "needs root and podman (scripts/deps.sh --podman)")
-    pt.done()
-rc = subprocess.call(["bash", os.path.join(HERE, "..", "..", "scripts", "build-busybox-image.sh"),
-                      "podman"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-pt.check(rc == 0, "the local busybox image is built")
+IMAGE = e.IMAGE
+e.podman_ready("podman job mounts")
 
 d = pt.tmpdir("pai-mounts-")
 host = os.path.join(d, "share")

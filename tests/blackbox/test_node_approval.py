@@ -20,35 +20,12 @@ c = srv.client(srv.admin_token)
 join = srv.agent_token
 
 
-def node_info(name):
-    st, b = c.get("/api/v2/cluster/nodes")
-    for x in (b or {}).get("items", []) if st == 200 else []:
-        if x["metadata"]["name"] == name:
-            return x
-    return {}
-
-
-def cred_state(name):
-    return node_info(name).get("status", {}).get("nodeInfo", {}).get("credential")
-
-
-def wait_for(cond, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    return cond()
-
-
 def sync(token, name, known=0):
     node = {"name": name, "address": "127.0.0.1", "cpus": 8, "memory_mb": 16384,
             "gpu_model": "A100", "log_url": "http://127.0.0.1:9",
             "gpus": [{"index": 0, "uuid": "GPU-%s-0" % name, "model": "A100",
                       "memory_mb": 81920, "healthy": True}]}
-    body = {"version": 2, "node": node, "known_seq": known, "wait_ms": 0, "tasks": []}
-    return pt.Client(srv.url, token).post("/api/v1/agent/sync", body)
+    return e.agent_sync(srv, token, node, known)
 
 
 def pai(*args, token=None):
@@ -77,9 +54,9 @@ for _ in range(10):
 pt.check(seen == [200] * 10 and not got,
          "a new name registering with the join token syncs but gets no credential, no task and "
          "no secret while a job waits for its free GPU", (seen, b))
-pt.check(cred_state("na-evil") == "awaiting-approval" and
-         node_info("na-evil")["pai"]["schedulable"] is False,
-         "the node list shows it waiting for approval, not schedulable", node_info("na-evil"))
+pt.check(e.node_credential(c, "na-evil") == "awaiting-approval" and
+         e.node_info(c, "na-evil")["pai"]["schedulable"] is False,
+         "the node list shows it waiting for approval, not schedulable", e.node_info(c, "na-evil"))
 pt.check(e.state(e.detail(c, "admin~na-job")) == "WAITING", "the job still waits")
 pt.check("node=na-evil registered with the join token: waiting for an administrator's approval"
          in srv.log(), "the server logs the waiting node with the command that approves it")
@@ -94,7 +71,7 @@ for who, tok in (("a user", user), ("the join token", join)):
     pt.check(st in (401, 403), "%s cannot approve a node" % who, (st, b))
 r = pai("nodes", "approve", "na-evil", token=user)
 pt.check(r.returncode != 0, "nor with pai nodes approve", (r.returncode, r.stdout))
-pt.check(cred_state("na-evil") == "awaiting-approval", "the node still waits")
+pt.check(e.node_credential(c, "na-evil") == "awaiting-approval", "the node still waits")
 st, b = c.post("/api/v2/cluster/nodes/na-none/approve")
 pt.expect((st, b), 404, "approving an unknown node is 404")
 
@@ -103,14 +80,14 @@ srv.restart()
 c = srv.client(srv.admin_token)
 st, b = sync(join, "na-evil")
 pt.check(st == 200 and "credential" not in b and not b.get("tasks") and
-         cred_state("na-evil") == "awaiting-approval",
+         e.node_credential(c, "na-evil") == "awaiting-approval",
          "after a server restart the node still waits (no credential, no task)", (st, b))
 
 # ---- 4. a real agent waits, then runs the job once approved (CLI) ---------------------------
 agent = e.agent(srv, "na-real", "--gpus", "1")
 cred_path = os.path.join(agent.work_dir, "node.credential")
-pt.check(wait_for(lambda: cred_state("na-real") == "awaiting-approval"),
-         "a real agent's new name waits for approval", node_info("na-real"))
+pt.check(e.wait_for(lambda: e.node_credential(c, "na-real") == "awaiting-approval"),
+         "a real agent's new name waits for approval", e.node_info(c, "na-real"))
 time.sleep(1)
 pt.check(not os.path.exists(cred_path) and
          e.state(e.detail(c, "admin~na-job")) == "WAITING",
@@ -118,8 +95,8 @@ pt.check(not os.path.exists(cred_path) and
 r = pai("nodes", "approve", "na-real")
 pt.check(r.returncode == 0 and "approved" in r.stdout, "pai nodes approve na-real",
          (r.stdout, r.stderr))
-pt.check(wait_for(lambda: cred_state("na-real") == "active"),
-         "the agent gets its credential at its next sync and uses it", node_info("na-real"))
+pt.check(e.wait_for(lambda: e.node_credential(c, "na-real") == "active"),
+         "the agent gets its credential at its next sync and uses it", e.node_info(c, "na-real"))
 d = e.wait_state(c, "admin~na-job", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
 pt.check(e.state(d) == "SUCCEEDED", "the waiting job runs on the approved node", e.state(d))
 r = pai("nodes", "approve", "na-real")
@@ -136,7 +113,8 @@ pt.check(st == 200 and cred.startswith("pn1."), "then the join token registers i
 st, b = c.delete("/api/v2/cluster/nodes/na-evil/credential")
 pt.check(st == 200, "an admin revokes na-evil", (st, b))
 st, b = sync(join, "na-evil")
-pt.check(st == 200 and "credential" not in b and cred_state("na-evil") == "awaiting-approval",
+pt.check(st == 200 and "credential" not in b
+         and e.node_credential(c, "na-evil") == "awaiting-approval",
          "a revoked name registering again waits for approval", (st, b))
 st, b = sync(cred, "na-evil")
 pt.check(st == 403, "and its revoked credential is refused", (st, b))

@@ -27,28 +27,6 @@ c = srv.client(srv.admin_token)
 join = srv.agent_token
 
 
-def node_info(name):
-    st, b = c.get("/api/v2/cluster/nodes")
-    for x in (b or {}).get("items", []) if st == 200 else []:
-        if x["metadata"]["name"] == name:
-            return x
-    return {}
-
-
-def cred_state(name):
-    return node_info(name).get("status", {}).get("nodeInfo", {}).get("credential")
-
-
-def wait_for(cond, timeout=20):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    return cond()
-
-
 def read(path):
     try:
         with open(path) as f:
@@ -58,10 +36,8 @@ def read(path):
 
 
 def sync(token, name, version=2, known=0):
-    body = {"version": version, "node": {"name": name, "address": "127.0.0.1", "cpus": 4,
-                                         "memory_mb": 4096, "gpus": []},
-            "known_seq": known, "wait_ms": 0, "tasks": []}
-    return pt.Client(srv.url, token).post("/api/v1/agent/sync", body)
+    node = {"name": name, "address": "127.0.0.1", "cpus": 4, "memory_mb": 4096, "gpus": []}
+    return e.agent_sync(srv, token, node, known, version)
 
 
 def secret_job(name, command):
@@ -106,9 +82,9 @@ def server_read(job):
 # ---- 1. registration: the join token, then the node's own credential ----------------------
 agent = e.agent(srv, "ni-a", "--gpus", "1")
 cred_path = os.path.join(agent.work_dir, "node.credential")
-pt.check(wait_for(lambda: cred_state("ni-a") == "active"),
+pt.check(e.wait_for(lambda: e.node_credential(c, "ni-a") == "active"),
          "a real agent registers with the join token and syncs with its credential",
-         node_info("ni-a"))
+         e.node_info(c, "ni-a"))
 cred_a = read(cred_path)
 mode = stat.S_IMODE(os.stat(cred_path).st_mode) if cred_a else None
 pt.check(cred_a.startswith("pn1.") and len(cred_a) == 68 and mode == 0o600,
@@ -124,13 +100,13 @@ cred_b = (b or {}).get("credential", "")
 pt.check(st == 200 and cred_b.startswith("pn1.") and b.get("version") == 2,
          "registering with the join token answers with a credential (wire version 2)", (st, b))
 st, b = sync(cred_b, "ni-b", known=b.get("seq", 0))
-pt.check(st == 200 and "credential" not in b and cred_state("ni-b") == "active",
+pt.check(st == 200 and "credential" not in b and e.node_credential(c, "ni-b") == "active",
          "the node syncs with its credential, which becomes active", (st, b))
 
 # ---- 2. a job with a secret runs on ni-a; nobody else receives it ------------------------
 st, b = e.submit(c, secret_job("ni-held", "sleep 30; echo <% $secrets.key %>"))
 pt.check(st == 202, "a job with a secret is submitted", (st, b))
-on_a = wait_for(lambda: any(t.get("taskState") == "RUNNING" for t in
+on_a = e.wait_for(lambda: any(t.get("taskState") == "RUNNING" for t in
                             e.tasks(e.detail(c, "admin~ni-held"), "main")), 30)
 pt.check(on_a, "it runs on ni-a (the only node with a GPU)")
 st, b = sync(cred_b, "ni-b")
@@ -167,8 +143,8 @@ pt.check(server_read("ni-1") == 200, "logs read through the server (it presents 
 # ---- 3. restarts --------------------------------------------------------------------------
 srv.restart()
 c = srv.client(srv.admin_token)
-pt.check(wait_for(lambda: cred_state("ni-a") == "active", 30),
-         "after a server restart the credential is still the node's", node_info("ni-a"))
+pt.check(e.wait_for(lambda: e.node_credential(c, "ni-a") == "active", 30),
+         "after a server restart the credential is still the node's", e.node_info(c, "ni-a"))
 pt.check(run_job("ni-2") == "SUCCEEDED", "and the agent keeps running jobs")
 st, b = sync(join, "ni-a")
 pt.check(st == 403, "after a server restart the join token is still refused for ni-a", (st, b))
@@ -177,7 +153,7 @@ pt.check(st == 403, "and for ni-b, whose credential was used once before the res
          "(its first use is stored)", (st, b))
 agent.stop()
 agent.spawn()
-pt.check(wait_for(lambda: "syncs with its credential" in agent.log()),
+pt.check(e.wait_for(lambda: "syncs with its credential" in agent.log()),
          "a restarted agent reads its credential from its work dir")
 pt.check(run_job("ni-3") == "SUCCEEDED", "and runs jobs again")
 pt.check(server_read("ni-3") == 200, "and its logs read through the server")
@@ -191,10 +167,10 @@ r = subprocess.run([pt.PAI_BIN, "nodes", "rotate", "ni-a"], env=env, capture_out
                    text=True)
 pt.check(r.returncode == 0 and "next sync" in r.stdout, "pai nodes rotate ni-a", (r.stdout,
                                                                                  r.stderr))
-new_a = wait_for(lambda: read(cred_path) != cred_a and cred_state("ni-a") == "active"
-                 and read(cred_path))
+new_a = e.wait_for(lambda: read(cred_path) != cred_a
+                   and e.node_credential(c, "ni-a") == "active" and read(cred_path))
 pt.check(new_a and new_a.startswith("pn1."),
-         "the agent gets a new credential at its next sync and uses it", node_info("ni-a"))
+         "the agent gets a new credential at its next sync and uses it", e.node_info(c, "ni-a"))
 st, b = sync(cred_a, "ni-a")
 pt.check(st == 403, "the rotated-out credential is refused", (st, b))
 srv.restart()
@@ -215,7 +191,8 @@ pt.check(st == 403, "a user cannot rotate a node's credential", (st, b))
 
 # ---- 5. revocation -------------------------------------------------------------------------
 st, b = c.delete("/api/v2/cluster/nodes/ni-b/credential")
-pt.check(st == 200 and cred_state("ni-b") == "revoked", "an admin revokes ni-b (REST)", (st, b))
+pt.check(st == 200 and e.node_credential(c, "ni-b") == "revoked", "an admin revokes ni-b (REST)",
+         (st, b))
 st, b = sync(cred_b, "ni-b")
 pt.check(st == 403, "the revoked credential is refused at once", (st, b))
 st, b = sync(join, "ni-b")
@@ -227,8 +204,8 @@ pt.check(r.returncode == 0 and "revoked" in r.stdout, "pai nodes revoke ni-a", (
                                                                                r.stderr))
 st, b = sync(new_a, "ni-a")
 pt.check(st == 403, "ni-a's credential is refused after the revocation", (st, b))
-again = wait_for(lambda: read(cred_path) not in ("", new_a) and cred_state("ni-a") == "active"
-                 and read(cred_path))
+again = e.wait_for(lambda: read(cred_path) not in ("", new_a)
+                   and e.node_credential(c, "ni-a") == "active" and read(cred_path))
 pt.check(again and "its credential was refused" in agent.log(),
          "the agent, refused, registers again with its join token", agent.log()[-600:])
 pt.check(run_job("ni-5") == "SUCCEEDED", "and runs jobs again")
@@ -240,6 +217,6 @@ pt.expect((st, b), 404, "revoking an unknown node is 404")
 fake = jt.FakeAgent(srv, "ni-v1", gpus=0)
 fake.sync()
 fake.sync()
-pt.check(cred_state("ni-v1") == "none", "a version 1 agent syncs with the join token, no "
-         "credential issued", node_info("ni-v1"))
+pt.check(e.node_credential(c, "ni-v1") == "none", "a version 1 agent syncs with the join token, no "
+         "credential issued", e.node_info(c, "ni-v1"))
 pt.done()
