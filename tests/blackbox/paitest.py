@@ -313,6 +313,36 @@ def start_agent(server, name, args=(), env=None):
     return p
 
 
+# ---- TLS ---------------------------------------------------------------------------
+
+def openssl(d, *args):
+    """Run `openssl args` in directory d; raises with its stderr on failure."""
+    r = subprocess.run(("openssl",) + args, capture_output=True, text=True, timeout=60, cwd=d)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (args, r.stderr))
+
+
+def make_ca(d, cn):
+    """A test CA in d (ca.key, ca.pem); returns ca.pem's path."""
+    openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=" + cn, "-keyout", "ca.key", "-out", "ca.pem")
+    return os.path.join(d, "ca.pem")
+
+
+def issue_cert(d, name, san):
+    """name.key (0600) and name.pem for CN 127.0.0.1 and subjectAltName san
+    ("IP:127.0.0.1,DNS:localhost"), signed by d's CA (make_ca); returns
+    (pem, key) paths."""
+    openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+            name + ".key", "-out", name + ".csr")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=%s\n" % san)
+    openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", name + ".pem")
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+
+
 # ---- REST client -----------------------------------------------------------------
 
 class Client:

@@ -24,24 +24,10 @@ if not shutil.which("openssl"):
 d = pt.tmpdir("pai-agent-tls-")
 
 
-def sh(*argv):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=d)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (argv, r.stderr))
-
-
-sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-   "/CN=pai test agents CA", "-keyout", "ca.key", "-out", "ca.pem")
-sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-   "agent.key", "-out", "agent.csr")
-with open(os.path.join(d, "san.ext"), "w") as f:
-    f.write("subjectAltName=IP:127.0.0.1\n")
-sh("openssl", "x509", "-req", "-in", "agent.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-   "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "agent.pem")
-sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other", "-keyout",
-   "other.key", "-out", "other.csr")
-os.chmod(os.path.join(d, "agent.key"), 0o600)
-CA, CERT, KEY = (os.path.join(d, n) for n in ("ca.pem", "agent.pem", "agent.key"))
+CA = pt.make_ca(d, "pai test agents CA")
+CERT, KEY = pt.issue_cert(d, "agent", "IP:127.0.0.1")
+pt.openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other", "-keyout",
+           "other.key", "-out", "other.csr")
 
 srv = pt.start_server(extra_args=["--agent-ca-file", CA])
 c = srv.client(srv.admin_token)

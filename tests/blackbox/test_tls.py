@@ -23,23 +23,9 @@ if not shutil.which("openssl") or not shutil.which("curl"):
 d = pt.tmpdir("pai-tls-")
 
 
-def sh(*argv):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=d)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (argv, r.stderr))
-
-
 # a CA, and the server's certificate signed by it for 127.0.0.1 and localhost
-sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-   "/CN=pai test CA", "-keyout", "ca.key", "-out", "ca.pem")
-sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-   "server.key", "-out", "server.csr")
-with open(os.path.join(d, "san.ext"), "w") as f:
-    f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-   "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
-os.chmod(os.path.join(d, "server.key"), 0o600)
-CA = os.path.join(d, "ca.pem")
+CA = pt.make_ca(d, "pai test CA")
+pt.issue_cert(d, "server", "IP:127.0.0.1,DNS:localhost")
 
 
 
