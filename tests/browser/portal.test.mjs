@@ -8,82 +8,12 @@
 // screenshot of every page under $OUT, and fails any step that logged a
 // console error or an uncaught page error. Steps run in order; a failed step
 // does not stop the ones after it (each starts from a fresh navigation).
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import path from 'node:path';
+import {
+  ADMIN, ADMIN_PW, RUN, WAIT_MS, expectText, finish, go, login, logout, page, shot, step, tolerate,
+  waitState,
+} from './harness.mjs';
 
-const BASE = (process.env.PORTAL_URL || '').replace(/\/$/, '');
-const ADMIN = process.env.ADMIN_USER || 'admin';
-const ADMIN_PW = process.env.ADMIN_PASSWORD || '';
-const OUT = process.env.OUT || 'portal-shots';
-const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT_MS = Number(process.env.JOB_WAIT_MS || 120000);
-const RUN = Date.now().toString(36).slice(-5);
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-if (!BASE) { console.log('not ok - PORTAL_URL is not set'); process.exit(1); }
-fs.mkdirSync(OUT, { recursive: true });
-
-let passed = 0, failed = 0;
-let consoleErrors = [];
-let tolerate = null; // RegExp of console errors a step expects
-
-async function step(name, fn) {
-  consoleErrors = [];
-  try {
-    const skip = await fn();
-    const errs = consoleErrors.filter((e) => !(tolerate && tolerate.test(e)));
-    if (errs.length) throw new Error(`console errors: ${errs.slice(0, 3).join(' | ')}`);
-    console.log(`ok - ${name}${skip ? ` # SKIP ${skip}` : ''}`);
-    passed++;
-  } catch (e) {
-    console.log(`not ok - ${name}`);
-    console.log(`  ${String(e.message || e).split('\n').slice(0, 6).join('\n  ')}`);
-    failed++;
-    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {});
-  } finally {
-    tolerate = null;
-  }
-}
-
-let page;
-async function shot(name) {
-  await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
-}
-
-const browser = await chromium.launch({ executablePath: EXE, headless: true, args: FLAGS });
-const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-page = await context.newPage();
-page.setDefaultTimeout(15000);
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
-
-// A fresh load of the page each time (going to the same #hash would not reload).
-const go = async (hash) => {
-  await page.goto('about:blank');
-  await page.goto(`${BASE}/${hash}`);
-  await page.waitForLoadState('domcontentloaded');
-};
-const expectText = async (sel, re, timeout = 15000) => {
-  await page.locator(sel).filter({ hasText: re }).first().waitFor({ timeout });
-};
-async function login(user, pw) {
-  await go('#/login');
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', pw);
-  await page.press('input[name=password]', 'Enter');
-  await page.locator('#logout').waitFor();
-}
-async function logout() {
-  await page.click('#logout');
-  await page.locator('form.login').waitFor();
-}
-// Waits until the job detail page shows one of the states.
-async function waitState(states, timeout = WAIT_MS) {
-  await page.waitForFunction((ss) => ss.includes(document.getElementById('main').dataset.state), states, { timeout });
-  return page.evaluate(() => document.getElementById('main').dataset.state);
-}
 async function openJob(user, name) {
   await go(`#/job/${encodeURIComponent(user)}~${encodeURIComponent(name)}`);
   await page.locator('main h1').filter({ hasText: name }).waitFor();
@@ -128,7 +58,7 @@ taskRoles:
 `;
 
 await step('login page rejects a wrong password with a message', async () => {
-  tolerate = /Failed to load resource/; // the 400 answer is logged by Chromium
+  tolerate(/Failed to load resource/); // the 400 answer is logged by Chromium
   await go('#/login');
   await shot('01-login');
   await page.fill('input[name=username]', ADMIN);
@@ -229,7 +159,7 @@ const resizeVc = async (vc, cells) => {
 await step('admin resizes, creates and deletes a virtual cluster', async () => {
   await go('#/admin/vcs');
   await page.fill('input[name=vc-cell-type]', CELL_TYPE);
-  tolerate = /Failed to load resource.*(400|501)/;
+  tolerate(/Failed to load resource.*(400|501)/);
   await page.locator('tr[data-vc="default"]').waitFor();
   await resizeVc('default', NODES - 1);
   await page.fill('input[name=vc-name]', vcName);
@@ -261,7 +191,7 @@ await step('submit form shows validation errors next to the field', async () => 
 });
 
 await step('a job the server refuses shows the server\'s reason', async () => {
-  tolerate = /Failed to load resource.*(400|403|404)/;
+  tolerate(/Failed to load resource.*(400|403|404)/);
   await go('#/submit');
   await page.locator('#job-form fieldset.role').first().waitFor();
   await setYaml(yamlText(`refused_${RUN}`, 'true').replace('virtualCluster: default', 'virtualCluster: no_such_vc'));
@@ -437,7 +367,7 @@ await step('delete a finished job', async () => {
   await page.click('dialog button[value=ok]');
   await page.waitForFunction(() => location.hash.startsWith('#/jobs'));
   await expectText('.toast', /Deleted/);
-  tolerate = /Failed to load resource.*404/;
+  tolerate(/Failed to load resource.*404/);
   const status = await page.evaluate(async (j) => {
     const tok = decodeURIComponent(document.cookie.split('; ').find((c) => c.startsWith('token=')).slice(6));
     return (await fetch(`/api/v2/jobs/${j}`, { headers: { Authorization: `Bearer ${tok}` } })).status;
@@ -513,7 +443,7 @@ await step('profile sets notification settings, kept after a reload; a refused w
     throw new Error(`settings after a reload: ${JSON.stringify(got)}`);
   }
   // pai up's server allows no webhook host: the server's refusal is shown next to the field.
-  tolerate = /Failed to load resource/;
+  tolerate(/Failed to load resource/);
   await page.fill('input[name=notify-webhook]', 'http://169.254.169.254/latest/meta-data/');
   await page.click('button:has-text("Save notification settings")');
   await expectText('.field:has(input[name=notify-webhook]) .field-error', /not enabled|allow-list/);
@@ -552,7 +482,7 @@ await step('a non-admin is refused the admin pages', async () => {
     const r = await fetch('/api/v2/users', { method: 'POST', headers: { Authorization: `Bearer ${decodeURIComponent(tok)}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'mallory', password: 'xxxxxxxx' }) });
     return r.status;
   });
-  tolerate = /Failed to load resource/;
+  tolerate(/Failed to load resource/);
   if (status !== 403 && status !== 401) throw new Error(`server let a non-admin create a user (status ${status})`);
 });
 
@@ -562,6 +492,4 @@ await step('logout returns to the login page', async () => {
   await page.locator('form.login').waitFor();
 });
 
-await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish();

@@ -13,81 +13,12 @@
 // user outside the group see (the dashboard's featured list), deleting.
 // Prints "ok - name" / "not ok - name" per step; a screenshot of every page
 // goes to $OUT (templates-*.png); a console error fails its step.
-import { chromium } from 'playwright-core';
-import fs from 'node:fs';
-import path from 'node:path';
+import {
+  ADMIN, ADMIN_PW, RUN, apiCall, expectText, finish, go, login, logout, page, setPrefixes, shot,
+  step, tolerate, waitState,
+} from './harness.mjs';
 
-const BASE = (process.env.PORTAL_URL || '').replace(/\/$/, '');
-const ADMIN = process.env.ADMIN_USER || 'admin';
-const ADMIN_PW = process.env.ADMIN_PASSWORD || '';
-const OUT = process.env.OUT || 'portal-shots';
-const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT_MS = Number(process.env.JOB_WAIT_MS || 120000);
-const RUN = Date.now().toString(36).slice(-5);
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-if (!BASE) { console.log('not ok - PORTAL_URL is not set'); process.exit(1); }
-fs.mkdirSync(OUT, { recursive: true });
-
-let passed = 0, failed = 0;
-let consoleErrors = [];
-let tolerate = null; // RegExp of console errors a step expects
-
-async function step(name, fn) {
-  consoleErrors = [];
-  try {
-    await fn();
-    const errs = consoleErrors.filter((e) => !(tolerate && tolerate.test(e)));
-    if (errs.length) throw new Error(`console errors: ${errs.slice(0, 3).join(' | ')}`);
-    console.log(`ok - templates: ${name}`);
-    passed++;
-  } catch (e) {
-    console.log(`not ok - templates: ${name}`);
-    console.log(`  ${String(e.message || e).split('\n').slice(0, 6).join('\n  ')}`);
-    failed++;
-    await shot(`FAILED-templates-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => {});
-  } finally {
-    tolerate = null;
-  }
-}
-
-let page;
-const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true });
-
-const browser = await chromium.launch({ executablePath: EXE, headless: true, args: FLAGS });
-const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
-page = await context.newPage();
-page.setDefaultTimeout(15000);
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
-
-const go = async (hash) => {
-  await page.goto('about:blank');
-  await page.goto(`${BASE}/${hash}`);
-  await page.waitForLoadState('domcontentloaded');
-};
-const expectText = (sel, re, timeout = 15000) => page.locator(sel).filter({ hasText: re }).first().waitFor({ timeout });
-async function login(user, pw) {
-  await go('#/login');
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', pw);
-  await page.press('input[name=password]', 'Enter');
-  await page.locator('#logout').waitFor();
-}
-async function logout() {
-  await page.click('#logout');
-  await page.locator('form.login').waitFor();
-}
-// The REST API with the logged-in user's token (setup and checks only).
-const apiCall = (method, p, body) => page.evaluate(async ([m, u, b]) => {
-  const tok = decodeURIComponent(document.cookie.split('; ').find((c) => c.startsWith('token='))?.slice(6) || '');
-  const r = await fetch(u, { method: m, headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' }, body: b ? JSON.stringify(b) : undefined });
-  return { status: r.status, body: await r.text() };
-}, [method, p, body]);
-async function waitState(states, timeout = WAIT_MS) {
-  await page.waitForFunction((ss) => ss.includes(document.getElementById('main').dataset.state), states, { timeout });
-}
+setPrefixes('templates: ', 'templates-');
 
 const team = `team_${RUN}`;
 const member = `bob_${RUN}`;
@@ -188,7 +119,7 @@ await step('publish a job as a template for a group', async () => {
 });
 
 await step('the publish form refuses secrets, then strips them when asked', async () => {
-  tolerate = /Failed to load resource/; // the 400 answer is logged by Chromium
+  tolerate(/Failed to load resource/); // the 400 answer is logged by Chromium
   await go('#/templates/publish');
   await page.locator('main[data-ready=true]').waitFor();
   await page.fill('#tpl-protocol', SECRET_YAML);
@@ -237,7 +168,7 @@ await step('a group member sees the group template; the dashboard shows the feat
 });
 
 await step('a user outside the group does not see it', async () => {
-  tolerate = /Failed to load resource/; // the 404 answer
+  tolerate(/Failed to load resource/); // the 404 answer
   await logout();
   await login(outsider, PW);
   await go('#/templates');
@@ -269,10 +200,8 @@ await step('the owner deletes a template', async () => {
   await page.click('dialog button[value=ok]');
   await page.waitForFunction(() => location.hash.startsWith('#/templates'));
   const r = await apiCall('GET', `/api/v2/templates/admin~${tplName}`);
-  tolerate = /Failed to load resource/;
+  tolerate(/Failed to load resource/);
   if (r.status !== 404) throw new Error(`still there: ${r.status}`);
 });
 
-await browser.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish();
