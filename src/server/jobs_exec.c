@@ -158,13 +158,30 @@ static pai_err_t offload(server_ctx_t *ctx, const char *job, const char *role, i
         c->url = str_printf("%s/exec/%s?offset=%lld", url, agent_id, (long long)offset);
     }
     c->body = body;
-    c->key =
-        key ? key
-            : (ctx->cfg && ctx->cfg->agent_token ? xstrdup(ctx->cfg->agent_token) : xstrdup(""));
+    c->key = key ? key : jobs_agent_key(ctx->cfg);
     free(url);
     free(id);
     http_reply_offload(resp, call_agent, call_free, c);
     return PAI_OK;
+}
+
+char *jobs_agent_key(const server_config_t *cfg)
+{
+    if (!cfg)
+        return NULL;
+    if (cfg->agent_token && *cfg->agent_token)
+        return xstrdup(cfg->agent_token);
+    char *path = str_printf("%s/agent.token", cfg->data_dir);
+    buf_t b;
+    buf_init(&b, 512);
+    char *tok = NULL;
+    if (buf_read_file(&b, path) == PAI_OK) {
+        tok = buf_take(&b);
+        tok[strcspn(tok, "\r\n")] = '\0';
+    }
+    buf_free(&b);
+    free(path);
+    return tok;
 }
 
 pai_err_t jobs_exec_start(server_ctx_t *ctx, const char *job, const http_req_t *req,
