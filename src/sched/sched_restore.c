@@ -38,10 +38,6 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
            sched_gpu_position(&s->nodes[ni], a->gpus[0]) == SCHED_NONE)
         ni = s->nodes[ni].twin; /* the machine's cell that has these GPUs */
     sched_task_t *t = &j->tasks[ti];
-    if (a->n_gpus == 0) /* CPU-only on a multi-chain machine: the cell with the most CPUs free */
-        for (int x = s->nodes[ni].twin; x != SCHED_NONE; x = s->nodes[x].twin)
-            if (s->nodes[x].cpus - s->nodes[x].cpu_used > s->nodes[ni].cpus - s->nodes[ni].cpu_used)
-                ni = x;
     const sched_mnode_t *n = &s->nodes[ni];
     if (a->n_gpus != t->gpus)
         return PAI_E_INVALID;
@@ -59,6 +55,66 @@ static pai_err_t restore_alloc(sched_t *s, job_t *j, const sched_alloc_t *a)
     }
     t->node = ni;
     return PAI_OK;
+}
+
+/* The cell of type w holding node n (below node level: the node's own cell). */
+static int within_cell(const sched_t *s, int n, int w)
+{
+    if (sched_type_below_node(s, w))
+        return sched_node_block(s, n, w) ? s->nodes[n].cell : SCHED_NONE;
+    for (int c = s->nodes[n].cell; c != SCHED_NONE; c = s->cells[c].parent)
+        if (s->cells[c].type == w)
+            return c;
+    return SCHED_NONE;
+}
+
+/* May CPU-only task t of j lie on node x?  Where its affinity group is
+ * "within one cell", in the cell of the group's GPU tasks. */
+static bool twin_ok(const sched_t *s, const job_t *j, const sched_task_t *t, int x)
+{
+    for (int k = 0; k < j->n_tasks; k++) {
+        const sched_task_t *o = &j->tasks[k];
+        if (o->group != t->group || o->within == SCHED_NONE)
+            continue;
+        if (within_cell(s, x, o->within) == SCHED_NONE)
+            return false; /* a type is one chain's: one cell of the machine has it */
+        for (int m = 0; m < j->n_tasks; m++) {
+            const sched_task_t *g = &j->tasks[m];
+            if (g->group == t->group && g->gpus > 0 && g->node != SCHED_NONE &&
+                within_cell(s, g->node, o->within) != within_cell(s, x, o->within))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* CPU-only tasks on a machine hosting cells of several chains (restored on
+ * its first cell): each on the cell with the most CPUs free that keeps its
+ * group "within one cell". */
+static void restore_cpu_twins(sched_t *s, job_t *j)
+{
+    bool *moved = NULL;
+    for (int i = 0; i < j->n_tasks; i++) {
+        sched_task_t *t = &j->tasks[i];
+        if (t->node == SCHED_NONE || t->gpus > 0 || s->nodes[t->node].twin == SCHED_NONE)
+            continue;
+        int best = twin_ok(s, j, t, t->node) ? t->node : SCHED_NONE;
+        for (int x = s->nodes[t->node].twin; x != SCHED_NONE; x = s->nodes[x].twin)
+            if (twin_ok(s, j, t, x) &&
+                (best == SCHED_NONE || s->nodes[x].cpus - s->nodes[x].cpu_used >
+                                           s->nodes[best].cpus - s->nodes[best].cpu_used))
+                best = x;
+        if (best != SCHED_NONE)
+            t->node = best;
+        if (!moved)
+            moved = xcalloc((size_t)j->n_tasks, sizeof(bool));
+        moved[i] = true;
+        s->nodes[t->node].cpu_used += t->cpus; /* counted for the next; undone below */
+    }
+    for (int i = 0; moved && i < j->n_tasks; i++)
+        if (moved[i])
+            s->nodes[j->tasks[i].node].cpu_used -= j->tasks[i].cpus;
+    free(moved);
 }
 
 /* The end of cell c's subtree in the DFS-ordered cells. */
@@ -488,6 +544,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         sched_jobs_free(s, slot);
         return rc;
     }
+    restore_cpu_twins(s, j);
     bool down = false;
     if (r->opportunistic && j->vc != SCHED_NONE && !j->refuse) {
         j->oppo = true; /* downgraded before the restart: stays so */
