@@ -278,9 +278,12 @@ int main(int argc, char **argv)
                n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
         printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
                1000 * cpu / n, 1000 * bcpu / n);
-        printf("  inodes left per task %7.1f   (state and log dirs; cgroup dirs made and removed: "
-               "%d)\n",
-               (double)(res[m].inodes / runs[m] - 2) / n, cgroup ? (cg_version() == 1 ? 2 : 1) : 0);
+        printf("  inodes left per task %7.1f   (state and log dirs; cgroups: %s)\n",
+               (double)(res[m].inodes / runs[m] - 2) / n,
+               !cgroup             ? "none"
+               : cg_version() != 1 ? "1 made and removed per task"
+               : m                 ? "reused from the monitors' pools"
+                                   : "2 made and removed per task");
     }
     printf("  load average         %7.1f   (%ld CPUs)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
     return failed ? 1 : 0;

@@ -24,12 +24,19 @@ static const char *const v1_ctrls[] = {"memory", "cpu"};
 
 struct cg {
     int version;
-    char *dirs[NCTRL]; /* v1: one per controller; v2: dirs[0] only */
+    char *dirs[NCTRL]; /* v1: one per controller (cpu: NULL when not made); v2: dirs[0] only */
+    bool cpu_off;      /* v1: a pooled cgroup's cpu dir this use does not join */
     char *parent;      /* "/<rel>" */
     char *devices;     /* v1 devices dir (cg_deny_devices); NULL if none */
     int oom_efd;       /* v1 eventfd on memory.oom_control, -1 if none */
     bool oom_seen;
+    int64_t oom_base;             /* oom_kill before this use (a reused cgroup counts on) */
+    int64_t oom_read;             /* oom_kill as cg_oom last read it; -1: not read */
+    int64_t mem_bytes, cpu_quota; /* the limits written (-1: none) */
+    char *rel_dir;                /* rel's parent (pool: reuse stays under it) */
 };
+
+static int64_t read_int(const char *dir, const char *file);
 
 static const char *cg_root(void)
 {
@@ -82,24 +89,63 @@ static void v2_enable_controllers(const char *rel)
     }
 }
 
-static pai_err_t v1_limits(cg_t *cg, int64_t memory_mb, double cpu)
+/* v1 memory limit (bytes, -1: none) over what the cgroup has now: memsw
+ * (when swap accounting exists) may never be below the limit, so it goes
+ * first when the limit rises, after it when it falls. */
+static pai_err_t v1_memory(cg_t *cg, int64_t bytes)
 {
     char v[64];
-    if (memory_mb > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)memory_mb * 1024 * 1024);
-        if (write_file(cg->dirs[0], "memory.limit_in_bytes", v) != PAI_OK)
-            return PAI_E_IO;
-        /* memsw (when swap accounting exists) must come after the limit. */
-        if (write_file(cg->dirs[0], "memory.memsw.limit_in_bytes", v) != PAI_OK)
-            log_debug("cgroup: no memsw limit in %s", cg->dirs[0]);
-    }
-    if (cpu > 0) {
-        snprintf(v, sizeof(v), "%lld", (long long)(cpu * 100000));
-        if (write_file(cg->dirs[1], "cpu.cfs_period_us", "100000") != PAI_OK ||
-            write_file(cg->dirs[1], "cpu.cfs_quota_us", v) != PAI_OK)
-            return PAI_E_IO;
-    }
+    if (bytes == cg->mem_bytes)
+        return PAI_OK;
+    bool rise = bytes < 0 || (cg->mem_bytes >= 0 && bytes > cg->mem_bytes);
+    snprintf(v, sizeof(v), "%lld", (long long)bytes);
+    if (rise && write_file(cg->dirs[0], "memory.memsw.limit_in_bytes", v) != PAI_OK)
+        log_debug("cgroup: no memsw limit in %s", cg->dirs[0]);
+    if (write_file(cg->dirs[0], "memory.limit_in_bytes", v) != PAI_OK)
+        return PAI_E_IO;
+    if (!rise && write_file(cg->dirs[0], "memory.memsw.limit_in_bytes", v) != PAI_OK)
+        log_debug("cgroup: no memsw limit in %s", cg->dirs[0]);
+    cg->mem_bytes = bytes;
     return PAI_OK;
+}
+
+static pai_err_t v1_cpu(cg_t *cg, double cpu)
+{
+    char v[64];
+    int64_t quota = cpu > 0 ? (int64_t)(cpu * 100000) : -1;
+    if (!cg->dirs[1] || quota == cg->cpu_quota)
+        return PAI_OK;
+    if (quota < 0 && cg->cpu_quota == -2) {
+        cg->cpu_quota = -1; /* a new dir is unlimited */
+        return PAI_OK;
+    }
+    snprintf(v, sizeof(v), "%lld", (long long)quota);
+    if (cg->cpu_quota == -2 && write_file(cg->dirs[1], "cpu.cfs_period_us", "100000") != PAI_OK)
+        return PAI_E_IO; /* -2: a new dir, its period not written yet */
+    if (write_file(cg->dirs[1], "cpu.cfs_quota_us", v) != PAI_OK)
+        return PAI_E_IO;
+    cg->cpu_quota = quota;
+    return PAI_OK;
+}
+
+static pai_err_t v1_limits(cg_t *cg, int64_t memory_mb, double cpu)
+{
+    pai_err_t rc = v1_memory(cg, memory_mb > 0 ? memory_mb * 1024 * 1024 : -1);
+    return rc == PAI_OK ? v1_cpu(cg, cpu) : rc;
+}
+
+/* The v1 cpu controller is joined only when the task has a CPU limit, or
+ * when it is mounted with cpuacct (the task's CPU time, for the metrics):
+ * a cgroup dir and a move into it fewer otherwise. */
+static bool v1_wants_cpu(double cpu)
+{
+    static int comounted = -1;
+    if (comounted < 0) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/cpu/cpuacct.usage", cg_root());
+        comounted = access(p, F_OK) == 0;
+    }
+    return cpu > 0 || comounted;
 }
 
 static void v1_register_oom(cg_t *cg)
@@ -141,17 +187,30 @@ static pai_err_t v2_limits(cg_t *cg, int64_t memory_mb, double cpu)
     return PAI_OK;
 }
 
-static pai_err_t cg_make_dirs(cg_t *cg, const char *rel)
+static pai_err_t cg_make_dir(cg_t *cg, size_t i, const char *rel)
+{
+    cg->dirs[i] = cg->version == 1 ? str_printf("%s/%s/%s", cg_root(), v1_ctrls[i], rel)
+                                   : str_printf("%s/%s", cg_root(), rel);
+    return fs_mkdir_p(cg->dirs[i], 0755);
+}
+
+static pai_err_t cg_make_dirs(cg_t *cg, const char *rel, double cpu)
 {
     size_t n = cg->version == 1 ? NCTRL : 1;
     for (size_t i = 0; i < n; i++) {
-        cg->dirs[i] = cg->version == 1 ? str_printf("%s/%s/%s", cg_root(), v1_ctrls[i], rel)
-                                       : str_printf("%s/%s", cg_root(), rel);
-        pai_err_t rc = fs_mkdir_p(cg->dirs[i], 0755);
+        if (cg->version == 1 && i == 1 && !v1_wants_cpu(cpu))
+            continue;
+        pai_err_t rc = cg_make_dir(cg, i, rel);
         if (rc != PAI_OK)
             return rc;
     }
     return PAI_OK;
+}
+
+static char *dir_of(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    return str_printf("%.*s", slash ? (int)(slash - rel) : 0, rel);
 }
 
 pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out)
@@ -159,15 +218,19 @@ pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out)
     pai_err_t rc;
     cg_t *cg = xcalloc(1, sizeof(*cg));
     cg->oom_efd = -1;
+    cg->oom_read = -1;
+    cg->mem_bytes = -1;
+    cg->cpu_quota = -2;
     cg->version = cg_version();
     cg->parent = str_printf("/%s", rel);
+    cg->rel_dir = dir_of(rel);
     if (cg->version == 0) {
         rc = PAI_E_UNAVAILABLE;
         goto fail;
     }
     if (cg->version == 2)
         v2_enable_controllers(rel);
-    rc = cg_make_dirs(cg, rel);
+    rc = cg_make_dirs(cg, rel, cpu);
     if (rc != PAI_OK)
         goto fail;
     rc = cg->version == 1 ? v1_limits(cg, memory_mb, cpu) : v2_limits(cg, memory_mb, cpu);
@@ -204,8 +267,9 @@ pai_err_t cg_attach(const cg_t *cg, pid_t pid)
 {
     char v[32];
     snprintf(v, sizeof(v), "%d", (int)pid);
-    for (size_t i = 0; i < NCTRL && cg->dirs[i]; i++)
-        if (write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cg->dirs[i] && !(i == 1 && cg->cpu_off) &&
+            write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
             return PAI_E_IO;
     if (cg->devices && write_file(cg->devices, "cgroup.procs", v) != PAI_OK)
         return PAI_E_IO;
@@ -236,7 +300,8 @@ bool cg_oom(cg_t *cg)
     if (cg->oom_efd >= 0 && read(cg->oom_efd, &n, sizeof(n)) == sizeof(n) && n > 0)
         cg->oom_seen = true;
     const char *file = cg->version == 2 ? "memory.events" : "memory.oom_control";
-    if (read_key(cg->dirs[0], file, "oom_kill") > 0)
+    cg->oom_read = read_key(cg->dirs[0], file, "oom_kill");
+    if (cg->oom_read > cg->oom_base)
         cg->oom_seen = true;
     return cg->oom_seen;
 }
@@ -286,8 +351,9 @@ static void remove_dir(const char *dir)
 
 void cg_kill_all(const cg_t *cg)
 {
-    for (size_t i = 0; cg && i < NCTRL && cg->dirs[i]; i++)
-        walk(cg->dirs[i], kill_procs);
+    for (size_t i = 0; cg && i < NCTRL; i++)
+        if (cg->dirs[i] && !(i == 1 && cg->cpu_off))
+            walk(cg->dirs[i], kill_procs);
 }
 
 /* Remove a cgroup dir and what is under it, killing what still runs
@@ -316,12 +382,221 @@ void cg_destroy(cg_t *cg)
     if (cg->oom_efd >= 0)
         close(cg->oom_efd);
     free(cg->parent);
+    free(cg->rel_dir);
     free(cg);
 }
 
 const char *cg_parent_path(const cg_t *cg)
 {
     return cg->parent;
+}
+
+/* ---- the pool (v1) -------------------------------------------------------- */
+
+/* Idle cgroups one monitor keeps, and what a reused one may carry over. */
+#define POOL_MAX       32
+#define POOL_MAX_USAGE (16LL << 20) /* memory still charged: not reused past this */
+#define POOL_SWEPT_MAX 64
+
+struct cg_pool {
+    int version; /* cg_version() at creation */
+    cg_t *idle[POOL_MAX];
+    size_t n;
+    unsigned seq;
+    char *swept[POOL_SWEPT_MAX]; /* rel dirs whose stale pool cgroups are gone */
+    size_t nswept;
+};
+
+cg_pool_t *cg_pool_new(void)
+{
+    cg_pool_t *p = xcalloc(1, sizeof(cg_pool_t));
+    p->version = cg_version();
+    return p;
+}
+
+void cg_pool_free(cg_pool_t *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++)
+        cg_destroy(p->idle[i]);
+    for (size_t i = 0; i < p->nswept; i++)
+        free(p->swept[i]);
+    free(p);
+}
+
+/* Rename every dir of cg (its cpu dir only with_cpu) to leaf, in place. */
+static bool cg_rename(cg_t *cg, const char *leaf, bool with_cpu)
+{
+    for (size_t i = 0; i < NCTRL; i++) {
+        if (!cg->dirs[i] || (i == 1 && !with_cpu))
+            continue;
+        const char *slash = strrchr(cg->dirs[i], '/');
+        char *to = str_printf("%.*s/%s", (int)(slash - cg->dirs[i]), cg->dirs[i], leaf);
+        if (strcmp(to, cg->dirs[i]) != 0 && rename(cg->dirs[i], to) != 0) {
+            log_debug("cgroup: cannot rename %s to %s: %s", cg->dirs[i], to, strerror(errno));
+            free(to);
+            return false;
+        }
+        free(cg->dirs[i]);
+        cg->dirs[i] = to;
+    }
+    return true;
+}
+
+/* A pool cgroup's name says which monitor keeps it: "pool.PID.N". */
+static bool stale_pool_name(const char *name)
+{
+    long pid;
+    char *end;
+    if (!str_has_prefix(name, "pool."))
+        return false;
+    pid = strtol(name + 5, &end, 10);
+    return *end == '.' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Once per parent: remove the idle cgroups of monitors that are gone (a
+ * monitor killed with its pool; a monitor that exits removes its own). */
+static void pool_sweep(cg_pool_t *p, const char *rel_dir)
+{
+    for (size_t i = 0; i < p->nswept; i++)
+        if (strcmp(p->swept[i], rel_dir) == 0)
+            return;
+    if (p->nswept < POOL_SWEPT_MAX)
+        p->swept[p->nswept++] = xstrdup(rel_dir);
+    for (size_t c = 0; c < NCTRL; c++) {
+        char *dir = str_printf("%s/%s/%s", cg_root(), v1_ctrls[c], rel_dir);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_type == DT_DIR && stale_pool_name(e->d_name)) {
+                char *sub = str_printf("%s/%s", dir, e->d_name);
+                remove_tree(sub);
+                free(sub);
+            }
+        if (d)
+            closedir(d);
+        free(dir);
+    }
+}
+
+/* An idle cgroup under rel's parent, renamed to rel; NULL when none. */
+static cg_t *pool_take(cg_pool_t *p, const char *rel, bool with_cpu)
+{
+    char *rel_dir = dir_of(rel);
+    const char *leaf = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+    cg_t *cg = NULL;
+    for (size_t i = p->n; i-- > 0 && !cg;) {
+        if (strcmp(p->idle[i]->rel_dir, rel_dir) != 0)
+            continue;
+        cg = p->idle[i];
+        p->idle[i] = p->idle[--p->n];
+        if (!cg_rename(cg, leaf, with_cpu)) {
+            cg_destroy(cg);
+            cg = NULL;
+        }
+    }
+    if (!cg)
+        pool_sweep(p, rel_dir);
+    free(rel_dir);
+    return cg;
+}
+
+/* Ready a reused cgroup for its next task: the limits it needs, its cpu dir
+ * joined or not (made when it has none), the OOM count from here on, the
+ * peak usage reset. */
+static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double cpu)
+{
+    uint64_t n;
+    bool want_cpu = v1_wants_cpu(cpu);
+    free(cg->parent);
+    cg->parent = str_printf("/%s", rel);
+    cg->cpu_off = !want_cpu;
+    if (want_cpu && !cg->dirs[1]) {
+        cg->cpu_quota = -2;
+        if (cg_make_dir(cg, 1, rel) != PAI_OK)
+            return PAI_E_IO;
+    }
+    cg->oom_seen = false;
+    if (cg->oom_efd >= 0)
+        while (read(cg->oom_efd, &n, sizeof(n)) == sizeof(n))
+            ; /* drained: nothing of the last task's */
+    if (write_file(cg->dirs[0], "memory.max_usage_in_bytes", "0") != PAI_OK)
+        log_debug("cgroup: cannot reset the peak usage of %s", cg->dirs[0]);
+    if (want_cpu && cg->dirs[1]) /* the CPU time a co-mounted cpuacct counts */
+        (void)write_file(cg->dirs[1], "cpuacct.usage", "0");
+    pai_err_t rc = v1_memory(cg, memory_mb > 0 ? memory_mb * 1024 * 1024 : -1);
+    if (rc == PAI_OK && want_cpu)
+        rc = v1_cpu(cg, cpu);
+    return rc;
+}
+
+pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu, cg_t **out)
+{
+    if (!p || p->version != 1)
+        return cg_create(rel, memory_mb, cpu, out);
+    cg_t *cg = pool_take(p, rel, v1_wants_cpu(cpu));
+    if (!cg)
+        return cg_create(rel, memory_mb, cpu, out);
+    if (pool_ready(cg, rel, memory_mb, cpu) != PAI_OK) {
+        cg_destroy(cg);
+        return cg_create(rel, memory_mb, cpu, out);
+    }
+    *out = cg;
+    return PAI_OK;
+}
+
+/* Nothing in dir: no process, no child cgroup (a kernfs dir's link count
+ * is 2 plus its subdirs). */
+static bool dir_empty(const char *dir)
+{
+    char p[1024], buf[16];
+    struct stat st;
+    if (stat(dir, &st) != 0 || st.st_nlink != 2)
+        return false;
+    snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+    if (fd >= 0)
+        close(fd);
+    return got == 0;
+}
+
+/* May cg be handed to another task: v1, empty, little memory still charged. */
+static bool poolable(const cg_t *cg)
+{
+    if (cg->version != 1)
+        return false;
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cg->dirs[i] && !dir_empty(cg->dirs[i]))
+            return false;
+    int64_t used = read_int(cg->dirs[0], "memory.usage_in_bytes");
+    return used >= 0 && used <= POOL_MAX_USAGE;
+}
+
+void cg_pool_put(cg_pool_t *p, cg_t *cg)
+{
+    char leaf[64];
+    if (!cg)
+        return;
+    if (!p || p->n >= POOL_MAX || !poolable(cg)) {
+        cg_destroy(cg); /* what is left in it is killed there */
+        return;
+    }
+    if (cg->devices) { /* the GPU fence is the task's own */
+        remove_tree(cg->devices);
+        FREE_NULL(&cg->devices);
+    }
+    snprintf(leaf, sizeof(leaf), "pool.%d.%u", (int)getpid(), ++p->seq);
+    if (!cg_rename(cg, leaf, true)) {
+        cg_destroy(cg);
+        return;
+    }
+    /* the count the next task's kills are told from (never reset) */
+    int64_t kills = read_key(cg->dirs[0], "memory.oom_control", "oom_kill");
+    cg->oom_base = kills > 0 ? kills : 0;
+    cg->oom_read = -1;
+    p->idle[p->n++] = cg;
 }
 
 /* ---- stats (the agent's metrics) ----------------------------------------- */

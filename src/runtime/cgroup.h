@@ -39,6 +39,34 @@ bool cg_oom(cg_t *cg);
 void cg_kill_all(const cg_t *cg);
 /* Kill what is left, remove the directories, free. NULL is fine. */
 void cg_destroy(cg_t *cg);
+
+/* A long-lived monitor's pool of emptied cgroups (v1), so that a short
+ * task's cgroup is not made and removed in every hierarchy (the kernel's
+ * cgroup creation, and its workers' removal, are dear):
+ *   - cg_pool_put hands back an attempt's cgroup once its task has ended:
+ *     when no process and no child cgroup is left in it and little memory
+ *     is still charged to it, it is renamed "pool.<monitor pid>.N" under
+ *     the same parent (v1 renames within a parent only) and kept; else it
+ *     is destroyed as by cg_destroy (what is left in it killed);
+ *   - cg_pool_get renames an idle one under rel's parent to rel and readies
+ *     it: limits rewritten where they differ (memsw kept above the memory
+ *     limit), the OOM count taken from here on (oom_kill is never reset:
+ *     cg_oom compares with the count at the hand-back; the eventfd is
+ *     drained), memory.max_usage_in_bytes and a co-mounted cpuacct.usage
+ *     reset; else it makes one as cg_create.
+ * The v1 cpu controller is joined only for a CPU limit, or when cpuacct is
+ * mounted with it (the task's CPU time): a task without one is moved into
+ * one cgroup (memory), not two.  Idle cgroups of a monitor that is gone
+ * (killed) are removed by the next pool to use their parent.  On v2 (no
+ * rename) the pool makes and destroys as cg_create and cg_destroy.  A pool
+ * is not thread-safe (one monitor's event loop). */
+typedef struct cg_pool cg_pool_t;
+cg_pool_t *cg_pool_new(void);
+PAI_MUST_CHECK pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu,
+                                     cg_t **out);
+void cg_pool_put(cg_pool_t *p, cg_t *cg);
+/* Remove the idle cgroups and free the pool. NULL is fine. */
+void cg_pool_free(cg_pool_t *p);
 /* The cgroup path podman/docker take as --cgroup-parent ("/pai/..."). */
 const char *cg_parent_path(const cg_t *cg);
 

@@ -23,8 +23,10 @@
  *      "task PID" appended to the record;
  *   3. the loop pumps every task's pipes into its logs, reaps with
  *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
- *      that hold its pipes, then removes the cgroup and writes the exit
- *      line, and closes the notify pipe.
+ *      that hold its pipes, then hands the cgroup back to the monitor's
+ *      pool (cgroup.h: renamed and kept when empty, for the next task of
+ *      the same node; removed with what is left in it otherwise), writes
+ *      the exit line, and closes the notify pipe.
  * Kill requests are queued real-time signals carrying the key
  * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced), so a restarted
  * agent can stop the attempts of its predecessor's monitor from the
@@ -37,7 +39,7 @@
  * per-attempt monitor dies), and a start sent while it was dying with
  * them; the next start finds its socket closed and forks a new one.
  * Known limit: the removal of a cgroup that still holds processes after
- * they were killed (monitor.c's cg_destroy) waits for them, up to 2 s,
+ * they were killed (cg_destroy) waits for them, up to 2 s,
  * and stalls the other attempts' log pumping meanwhile.
  */
 #include <errno.h>
@@ -264,6 +266,9 @@ static bool mt_decode(mtask_t *k, size_t len)
            s->name;
 }
 
+/* This monitor's emptied cgroups, reused by its next tasks (cgroup.h). */
+static cg_pool_t *md_pool;
+
 static void mt_free(mtask_t *k)
 {
     if (k->out_r >= 0)
@@ -272,7 +277,7 @@ static void mt_free(mtask_t *k)
         close(k->err_r);
     if (k->notify_w >= 0)
         close(k->notify_w); /* the agent's notify_fd hangs up */
-    cg_destroy(k->m.cg);
+    cg_pool_put(md_pool, k->m.cg);
     mon_logs_close(&k->m);
     free(k->env);
     free(k->argv);
@@ -295,7 +300,7 @@ static void mt_fail(mtask_t *k, int code, const char *msg)
 static void mt_finish(mtask_t *k)
 {
     bool oom = cg_oom(k->m.cg);
-    cg_destroy(k->m.cg);
+    cg_pool_put(md_pool, k->m.cg); /* or removed, with what is left in it */
     k->m.cg = NULL;
     int sig;
     int ec = mon_exit_code(&k->m, k->status, oom, &sig);
@@ -338,7 +343,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
         return;
     }
     if (s->cgroup && cg_version() != 0 &&
-        cg_create(s->cgroup, s->memory_mb, s->cpu, &k->m.cg) != PAI_OK)
+        cg_pool_get(md_pool, s->cgroup, s->memory_mb, s->cpu, &k->m.cg) != PAI_OK)
         mon_say(&k->m, "pai: warning: cannot create the task cgroup; limits not applied\n");
     if (k->m.cg && s->isolate)
         mon_fence_gpus(&k->m);
@@ -498,6 +503,7 @@ static void md_loop(int ctl)
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0)
         _exit(1);
+    md_pool = cg_pool_new();
     int timeout = -1;
     while (ctl >= 0 || d.n > 0) {
         size_t n0 = d.n, np = 0;
@@ -530,6 +536,7 @@ static void md_loop(int ctl)
         md_reap(&d);
         timeout = md_settle(&d);
     }
+    cg_pool_free(md_pool); /* its idle cgroups go with it */
     _exit(0);
 }
 

@@ -1,4 +1,5 @@
 /* test_runtime.c - the process and hollow runtimes, logs, cgroups, OOM. */
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
+#include "runtime/monitor.h"
 #include "runtime/runtime.h"
 #include "test.h"
 
@@ -789,6 +791,69 @@ TEST(attempt_record_is_one_file_and_old_files_are_read)
     ops->release(&t2);
 }
 
+/* A per-agent monitor hands an ended task's cgroup to its next task under
+ * the same parent instead of making and removing one: renamed to the new
+ * attempt, limits rewritten, the OOM count taken from there (an OOM kill of
+ * the task before is not the next one's), no cgroup left under the
+ * attempt's name once it ended. */
+TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
+{
+    char dir[512], cg[64], p[600], name[16];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    unsetenv("PAI_MONITOR");
+    /* five in turn: the agent's four monitors, then the first again, which
+     * has the OOM-killed first task's cgroup in its pool */
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "pool%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        snprintf(cg, sizeof(cg), "pai-test-pool/a%d", i);
+        spec_init(&s, dir,
+                  i == 0 ? "python3 -c 'x=bytearray(200*1024*1024)' || "
+                           "head -c 300000000 /dev/zero | tail"
+                         : "grep -E ':(memory|cpu):' /proc/self/cgroup; cd "
+                           "/sys/fs/cgroup/memory/pai-test-pool/a4 && "
+                           "cat memory.limit_in_bytes && grep oom_kill memory.oom_control");
+        s.cgroup = cg;
+        s.memory_mb = i == 0 ? 32 : 64;
+        s.cpu = i == 4 ? 0 : 0.5;
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 30));
+        CHECK(r.oom == (i == 0));
+        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : i == 4 ? 0 : 1);
+        ops->release(&t);
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", cg);
+        CHECK(access(p, F_OK) != 0); /* renamed into the pool */
+        if (i == 4) {
+            char *out = slurp(dir, "stdout");
+            CHECK(strstr(out, ":memory:/pai-test-pool/a4\n") != NULL);
+            CHECK(strstr(out, "\n67108864\n") != NULL);
+            CHECK(strstr(out, ":cpu:/pai-test-pool/a4") == NULL); /* no CPU limit */
+            /* the OOM-killed first task's cgroup (the count is never reset) */
+            CHECK(strstr(out, "\noom_kill ") != NULL && strstr(out, "\noom_kill 0") == NULL);
+            free(out);
+        }
+    }
+    DIR *d = opendir("/sys/fs/cgroup/memory/pai-test-pool");
+    struct dirent *e;
+    int pooled = 0;
+    while (d && (e = readdir(d)))
+        pooled += strncmp(e->d_name, "pool.", 5) == 0;
+    if (d)
+        closedir(d);
+    CHECK_INT_EQ(pooled, 4); /* one per monitor */
+    mond_shutdown();         /* the monitors exit and remove their pools */
+    CHECK(rmdir("/sys/fs/cgroup/memory/pai-test-pool") == 0);
+    rmdir("/sys/fs/cgroup/cpu/pai-test-pool/pool.x"); /* nothing: they are gone */
+    CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-pool") == 0);
+}
+
 static void cleanup(void)
 {
     char cmd[300];
@@ -818,4 +883,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           process_attempts_share_the_agents_monitors,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced,
-          attempt_record_is_one_file_and_old_files_are_read)
+          attempt_record_is_one_file_and_old_files_are_read,
+          pooled_cgroup_is_reused_with_its_limits_and_oom_count)
