@@ -4,6 +4,8 @@
 # A private, throw-away PostgreSQL cluster for tests and benchmarks:
 # data in DIR/data, socket and log in DIR/sock, listening on 127.0.0.1:PORT
 # only, trust authentication (loopback only; never use for real data).
+# PG_TEST_LISTEN=ADDR listens on ADDR instead and trusts its subnet too
+# ("samenet"): for a cluster inside a test's own network namespace.
 # As root it runs the server as the `postgres` user (which initdb requires);
 # as any other user it runs it as that user.  Needs the `postgresql` package
 # (scripts/deps.sh --postgres).  fsync stays on: figures measured against
@@ -26,6 +28,7 @@ fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 data=$dir/data; sock=$dir/sock
+listen=${PG_TEST_LISTEN:-127.0.0.1}
 
 as_pg() { # run a command line as the cluster's owner
   if [ "$(id -u)" -eq 0 ]; then
@@ -48,9 +51,12 @@ start)
     as_pg "'$bindir/initdb' -D '$data' -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 -N" \
       >"$sock/initdb.log" 2>&1 || { cat "$sock/initdb.log" >&2; exit 1; }
   fi
-  as_pg "'$bindir/pg_ctl' -D '$data' -l '$sock/pg.log' -w -t 30 -o \"-c listen_addresses=127.0.0.1 -p $port -k '$sock'\" start" \
+  if [ "$listen" != 127.0.0.1 ] && ! grep -q '^host all all samenet trust' "$data/pg_hba.conf"; then
+    as_pg "echo 'host all all samenet trust' >> '$data/pg_hba.conf'"
+  fi
+  as_pg "'$bindir/pg_ctl' -D '$data' -l '$sock/pg.log' -w -t 30 -o \"-c listen_addresses=$listen -p $port -k '$sock'\" start" \
     >/dev/null || { tail -20 "$sock/pg.log" >&2; exit 1; }
-  echo "postgres://postgres@127.0.0.1:$port/postgres"
+  echo "postgres://postgres@$listen:$port/postgres"
   ;;
 stop)
   [ -f "$data/postmaster.pid" ] || exit 0

@@ -128,7 +128,7 @@ def once(url, method, path, token=None, raw=None, content_type=None, body=None, 
         return resp.status, text.decode(errors="replace")
 
 
-def wait_view(min_age_ok=True):
+def wait_view():
     """Until the standby has built its first view (reads come from it)."""
     end = time.time() + 30
     while time.time() < end:

@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""test_netns_ha.py - the leader's machine dies, on several "hosts": a
+PostgreSQL, two `pai server`s, two agents and a client, each in a network
+namespace of its own with its own address, joined by veth pairs to a bridge
+in one more namespace (the host's namespace is never touched: nothing is
+sent from it, nothing is added to it; every address used is one of the
+namespaces', checked with `ip route get`).
+
+A distributed job (a ps task and two workers, 3 GPUs over two 2-GPU nodes,
+so it spans both agents) runs; the client talks to the standby only (it
+forwards the submission and answers reads from its view).  Then the
+leader is killed (SIGKILL): the standby takes over (time printed), the
+agents find it and report their tasks, which it re-adopts: the job keeps
+its one attempt, no task starts twice, the workers reach the ps task across
+the bridge after the takeover, and the job succeeds.
+
+Needs root, network namespaces (ip netns) and the `postgresql` package;
+skipped with the reason otherwise.  Every namespace it creates is deleted,
+and the PostgreSQL it starts stopped, at exit."""
+import atexit
+import ctypes
+import glob
+import os
+import shutil
+import subprocess
+import time
+
+import e2etest as e
+import paitest as pt
+
+CLONE_NEWNET = 0x40000000
+LEASE_S = 3
+TOKEN = "netns-ha-agent-token-0123456789"
+
+
+def ip(*args):
+    return subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=30)
+
+
+if os.geteuid() != 0:
+    pt.skip("a leader lost among several hosts", "needs root (ip netns)")
+    pt.done()
+if not shutil.which("ip"):
+    pt.skip("a leader lost among several hosts", "the ip command (iproute2) is missing")
+    pt.done()
+if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+    pt.skip("a leader lost among several hosts", "PostgreSQL server not installed "
+            "(scripts/deps.sh --postgres)")
+    pt.done()
+
+tag = "pha%d" % (os.getpid() % 100000)
+ROLES = ("db", "s1", "s2", "a1", "a2", "cli")
+NS = {r: "%s-%s" % (tag, r) for r in ("sw",) + ROLES}
+net = "10.78.%d" % (100 + os.getpid() % 100)
+ADDR = {r: "%s.%d" % (net, i + 1) for i, r in enumerate(ROLES)}
+made = []
+mine = []  # processes started in the namespaces
+pgdir = pt.tmpdir("pai-netns-ha-pg-")
+pgport = 5432
+pg_started = False
+home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+libc = ctypes.CDLL(None, use_errno=True)
+PGSCRIPT = os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh")
+
+
+def enter(ns_path):
+    fd = os.open(ns_path, os.O_RDONLY) if isinstance(ns_path, str) else ns_path
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns %s" % ns_path)
+
+
+@atexit.register
+def _teardown():  # before paitest's own cleanup: stop what runs inside, then the namespaces
+    try:
+        enter(home_ns)
+    except OSError:
+        pass
+    for p in mine:
+        try:
+            p.stop()
+        except Exception:
+            pass
+    if pg_started:
+        subprocess.run(["bash", PGSCRIPT, "stop", pgdir, str(pgport)], capture_output=True,
+                       timeout=60)
+    for n in reversed(made):
+        ip("netns", "del", n)
+
+
+r = ip("netns", "add", NS["sw"])
+if r.returncode != 0:
+    pt.skip("a leader lost among several hosts", "ip netns add failed: " + r.stderr.strip())
+    pt.done()
+made.append(NS["sw"])
+ok = ip("-n", NS["sw"], "link", "add", "br0", "type", "bridge").returncode == 0
+ok = ok and ip("-n", NS["sw"], "link", "set", "br0", "up").returncode == 0
+for role in ROLES:
+    n = NS[role]
+    ok = ok and ip("netns", "add", n).returncode == 0
+    made.append(n)
+    ok = ok and ip("-n", n, "link", "set", "lo", "up").returncode == 0
+    ok = ok and ip("-n", NS["sw"], "link", "add", "p-" + role, "type", "veth", "peer", "name",
+                   "eth0", "netns", n).returncode == 0
+    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "master", "br0").returncode == 0
+    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "up").returncode == 0
+    ok = ok and ip("-n", n, "addr", "add", ADDR[role] + "/24", "dev", "eth0").returncode == 0
+    ok = ok and ip("-n", n, "link", "set", "eth0", "up").returncode == 0
+pt.check(ok, "seven namespaces, a bridge and six veth pairs", made)
+if not ok:
+    pt.done()
+# every address used is reached through the namespace's own veth, never the host's
+routes = {(a, b): ip("-n", NS[a], "route", "get", ADDR[b]).stdout
+          for a in ("s1", "s2", "a1", "a2", "cli") for b in ("db", "s1", "s2", "a1", "a2")
+          if a != b}
+pt.check(all("dev eth0" in v for v in routes.values()),
+         "inside the namespaces every peer's address goes out through their own veth",
+         {k: v for k, v in routes.items() if "dev eth0" not in v})
+host_route = ip("route", "get", ADDR["s1"]).stdout
+pt.check(not any(("p-" + r) in host_route for r in ROLES),
+         "nothing was added to the host's namespace (never sent from there)", host_route)
+
+# ---- PostgreSQL on its own host ------------------------------------------------------
+r = subprocess.run(["ip", "netns", "exec", NS["db"], "env", "PG_TEST_LISTEN=" + ADDR["db"],
+                    "bash", PGSCRIPT, "start", pgdir, str(pgport)], capture_output=True,
+                   text=True, timeout=120)
+pg_started = r.returncode == 0
+pt.check(pg_started, "PostgreSQL listens on its host's address", r.stderr[-1500:])
+if not pg_started:
+    pt.done()
+STORE = r.stdout.strip()
+
+# ---- two servers, two agents ------------------------------------------------------------
+URL = {s: "http://%s:9186" % ADDR[s] for s in ("s1", "s2")}
+
+
+def server(s):
+    d = pt.tmpdir("pai-netns-ha-%s-" % s)
+    p = pt.Proc(["ip", "netns", "exec", NS[s], pt.PAI_BIN, "server", "--listen",
+                 "%s:9186" % ADDR[s], "--advertise-url", URL[s], "--data-dir", d, "--store",
+                 STORE, "--admin-password", pt.ADMIN_PASSWORD, "--agent-token", TOKEN,
+                 "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", "1",
+                 "--node-lost-timeout-s", "30", "--pwhash-memlimit-kib", "8192",
+                 "--pwhash-opslimit", "1"], os.path.join(d, "server.log"))
+    p.spawn()
+    mine.append(p)
+    end = time.time() + 60
+    while time.time() < end and "listening on" not in p.log():
+        time.sleep(0.05)
+    return p
+
+
+srv = {"s1": server("s1")}
+pt.check("listening on" in srv["s1"].log() and "(standby)" not in srv["s1"].log(),
+         "the first server leads", srv["s1"].log()[-1500:])
+srv["s2"] = server("s2")
+pt.check("listening on" in srv["s2"].log() and "(standby)" in srv["s2"].log(),
+         "the second stands by", srv["s2"].log()[-1500:])
+W = pt.tmpdir("pai-netns-ha-files-")
+os.chmod(W, 0o1777)  # tasks run as their user's uid and write here
+agents = {}
+for role in ("a1", "a2"):
+    d = pt.tmpdir("pai-netns-ha-%s-" % role)
+    p = pt.Proc(["ip", "netns", "exec", NS[role], pt.PAI_BIN, "agent", "--server",
+                 "%s,%s" % (URL["s1"], URL["s2"]), "--token", TOKEN, "--name", role,
+                 "--address", ADDR[role], "--work-dir", d, "--gpus", "2", "--cpus", "8",
+                 "--memory-mb", "16384", "--runtime", "process"], os.path.join(d, "agent.log"))
+    p.spawn()
+    mine.append(p)
+    agents[role] = p
+
+# The test itself is the client, in its own namespace; it talks to the standby only.
+enter("/run/netns/" + NS["cli"])
+c = pt.Client(URL["s2"], timeout=30)
+st, b = c.post("/api/v2/authn/basic/login", {"username": pt.ADMIN_USER,
+                                               "password": pt.ADMIN_PASSWORD})
+pt.check(st == 200, "the client logs in through the standby", (st, b))
+c = pt.Client(URL["s2"], b.get("token") if st == 200 else None, timeout=30)
+st, info = c.get("/api/v2/info")
+pt.check(st == 200 and info.get("role") == "standby" and info.get("leader") == URL["s1"],
+         "the standby names the leader", info)
+pt.check(sorted(e.wait_nodes(c, 2)) == ["a1", "a2"],
+         "both agents register (the standby's view shows them)")
+
+# ---- a distributed job across both agents -------------------------------------------
+go = os.path.join(W, "go")
+ps_cmd = ("echo $$ > %s/start-ps-$PAI_TASK_INDEX-$$; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
+          "cd %s && exec python3 -m http.server $P --bind 0.0.0.0" % (W, W))
+worker_cmd = ("echo $$ > %s/start-worker-$PAI_TASK_INDEX-$$; "
+              "while [ ! -e %s ]; do sleep 0.2; done; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
+              "for i in $(seq 1 150); do curl -sf -m 2 -o /dev/null "
+              "http://$PAI_HOST_IP_ps_0:$P/ && break; sleep 0.2; done; "
+              "curl -sf -m 2 -o /dev/null http://$PAI_HOST_IP_ps_0:$P/ || exit 1; "
+              "echo \"$PAI_HOST_IP_ps_0 from $PAI_CURRENT_CONTAINER_IP\" "
+              "> %s/reached-$PAI_TASK_INDEX-$$" % (W, go, W))
+yaml = e.job_yaml("spread", [e.role("ps", ps_cmd, gpu=1, ports={"http": 1}),
+                             e.role("worker", worker_cmd, instances=2, gpu=1,
+                                    min_succeeded=2)], retry=2)
+st, b = e.submit(c, yaml)
+pt.check(st == 202, "a 3-GPU job (ps + 2 workers) is submitted through the standby", (st, b))
+job = "admin~spread"
+d = e.wait_state(c, job, "RUNNING", 60)
+hosts = {t.get("containerIp") for r in ("ps", "worker") for t in e.tasks(d, r)}
+pt.check(hosts == {ADDR["a1"], ADDR["a2"]}, "its tasks are placed on both agents", hosts)
+
+
+def starts():
+    return sorted(f for f in os.listdir(W) if f.startswith("start-"))
+
+
+end = time.time() + 60
+while time.time() < end and len(starts()) < 3:
+    time.sleep(0.2)
+before = starts()
+pt.check(len(before) == 3, "its three tasks start", before)
+
+# ---- the leader's machine dies --------------------------------------------------------
+t0 = time.time()
+srv["s1"].kill9()
+took = None
+while time.time() - t0 < 4 * LEASE_S + 30:
+    try:
+        st, info = pt.Client(URL["s2"], timeout=5).get("/api/v2/info")
+    except OSError:
+        st, info = None, {}
+    if st == 200 and info.get("role") == "leader":
+        took = time.time() - t0
+        break
+    time.sleep(0.05)
+print("# the standby took over %s s after the leader was killed (leader_lease_s %d)" %
+      ("%.2f" % took if took is not None else "never", LEASE_S), flush=True)
+pt.check(took is not None and took < 2 * LEASE_S + 5, "the standby takes over", took)
+
+
+def synced(timeout=30):
+    """Both agents have synced with the new leader: a restored node has no
+    boot id until its agent reports (the view before knew none either)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        st, b = c.get("/api/v2/cluster/nodes")
+        boots = [x.get("status", {}).get("nodeInfo", {}).get("agentBootId")
+                 for x in (b.get("items", []) if st == 200 else [])]
+        if len(boots) == 2 and all(boots):
+            return time.time()
+        time.sleep(0.05)
+    return None
+
+
+t_sync = synced()
+print("# both agents report to the new leader %s s after the kill" %
+      ("%.2f" % (t_sync - t0) if t_sync else "never"), flush=True)
+pt.check(t_sync is not None, "both agents find the new leader and report their tasks")
+d = e.detail(c, job)
+pt.check(e.state(d) == "RUNNING" and d.get("jobStatus", {}).get("retries", 0) == 0,
+         "the job is still running, in its first attempt (re-adopted)", d.get("jobStatus"))
+time.sleep(LEASE_S)  # the agents' reports reach the new leader; nothing may start again
+st, att = c.get("/api/v2/jobs/%s/job-attempts" % job)
+pt.check(st == 200 and len(att) == 1, "one job attempt only", att)
+pt.check(starts() == before, "no task was started again", (before, starts()))
+open(go, "w").close()
+d = e.wait_state(c, job, ("SUCCEEDED", "FAILED"), 90)
+print("# the job succeeded %.1f s after the kill" % (time.time() - t0), flush=True)
+pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0,
+         "the job succeeds without a retry", d.get("jobStatus"))
+got = sorted(open(os.path.join(W, f)).read().strip() for f in os.listdir(W)
+             if f.startswith("reached-"))
+pt.check(len(got) == 2, "both workers reached the ps task across the bridge after the takeover",
+         got)
+pt.check(starts() == before, "every task ran exactly once", starts())
+st, att = c.get("/api/v2/jobs/%s/job-attempts" % job)
+pt.check(st == 200 and len(att) == 1, "still one job attempt", att)
+pt.done()
