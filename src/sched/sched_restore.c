@@ -72,18 +72,22 @@ static int within_cell(const sched_t *s, int n, int w)
  * "within one cell", in the cell of the group's GPU tasks. */
 static bool twin_ok(const sched_t *s, const job_t *j, const sched_task_t *t, int x)
 {
+    int w = SCHED_NONE; /* the group's type: the deepest its roles name, as placement takes */
     for (int k = 0; k < j->n_tasks; k++) {
-        const sched_task_t *o = &j->tasks[k];
-        if (o->group != t->group || o->within == SCHED_NONE)
-            continue;
-        if (within_cell(s, x, o->within) == SCHED_NONE)
-            return false; /* a type is one chain's: one cell of the machine has it */
-        for (int m = 0; m < j->n_tasks; m++) {
-            const sched_task_t *g = &j->tasks[m];
-            if (g->group == t->group && g->gpus > 0 && g->node != SCHED_NONE &&
-                within_cell(s, g->node, o->within) != within_cell(s, x, o->within))
-                return false;
-        }
+        int v = j->tasks[k].within;
+        if (j->tasks[k].group == t->group && v != SCHED_NONE &&
+            (w == SCHED_NONE || s->types[v].level < s->types[w].level))
+            w = v;
+    }
+    if (w == SCHED_NONE)
+        return true;
+    if (within_cell(s, x, w) == SCHED_NONE)
+        return false; /* a type is one chain's: one cell of the machine has it */
+    for (int m = 0; m < j->n_tasks; m++) {
+        const sched_task_t *g = &j->tasks[m];
+        if (g->group == t->group && g->gpus > 0 && g->node != SCHED_NONE &&
+            within_cell(s, g->node, w) != within_cell(s, x, w))
+            return false;
     }
     return true;
 }
