@@ -93,6 +93,18 @@ typedef struct agent_task {
     task_stats_t stats;
 } agent_task_t;
 
+/* A connection's transfer handle for the node's syncs (node.c): two per
+ * node, so that a held long-poll given up for a newer sync is answered on
+ * its own connection (the server answers a superseded poll at once) and
+ * that connection is kept for a later sync, instead of being closed. */
+typedef struct {
+    CURL *easy;
+    struct agent_node *node;
+    bool busy;      /* in the multi handle */
+    bool abandoned; /* a newer sync replaced it: its answer is dropped */
+    char *body;     /* its request, alive until it ends */
+} sync_conn_t;
+
 typedef struct agent_node {
     const agent_cfg_t *cfg;
     const runtime_ops_t *rt;
@@ -118,7 +130,8 @@ typedef struct agent_node {
     /* the sync conversation, with the server that leads among cfg->server's
      * (common/srvlist.h: a standby's answer names the leader) */
     srvlist_t servers;
-    CURL *easy;
+    sync_conn_t conns[2];
+    sync_conn_t *cur; /* the sync in flight, or the next one's */
     struct curl_slist *headers;
     bool in_flight;
     bool dirty;       /* a local change not yet reported */
@@ -128,8 +141,7 @@ typedef struct agent_node {
     int64_t next_sync_ms; /* earliest time for the next sync */
     int64_t next_prune_ms;
     int failures;
-    char *body; /* request being sent */
-    buf_t resp;
+    buf_t resp; /* the answer to cur's sync */
     int64_t syncs, sync_errors;
     struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
     /* the last metrics sample (metrics.c) */
@@ -149,8 +161,10 @@ void node_recover(agent_node_t *n);
 void node_tick(agent_node_t *n, CURLM *multi, int64_t now_ms);
 /* An attempt's notify fd fired. */
 void node_task_event(agent_node_t *n, int fd);
-/* The sync transfer ended. */
-void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code);
+/* A sync transfer of the node (c, from CURLINFO_PRIVATE) ended. */
+void node_sync_done(sync_conn_t *c, CURLM *multi, CURLcode code);
+/* Take the node's transfers out of the multi handle (the agent stops). */
+void node_sync_stop(agent_node_t *n, CURLM *multi);
 /* Earliest time this node needs the loop to wake up (INT64_MAX: none). */
 int64_t node_next_wake(const agent_node_t *n);
 /* Add the fds the loop must watch to fds (room for cap); returns the count. */

@@ -353,10 +353,10 @@ static void drive_curl(agent_t *a)
     while ((m = curl_multi_info_read(a->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        agent_node_t *n = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&n);
-        if (n)
-            node_sync_done(n, a->multi, m->data.result);
+        sync_conn_t *c = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        if (c)
+            node_sync_done(c, a->multi, m->data.result);
     }
 }
 
@@ -550,8 +550,7 @@ static int setup_identities(agent_t *a)
 static void agent_teardown(agent_t *a)
 {
     for (size_t i = 0; a->nodes && i < a->nnodes; i++) {
-        if (a->nodes[i].in_flight)
-            curl_multi_remove_handle(a->multi, a->nodes[i].easy);
+        node_sync_stop(&a->nodes[i], a->multi);
         node_free(&a->nodes[i]);
     }
     free(a->nodes);

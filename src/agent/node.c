@@ -239,13 +239,18 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
         log_error("node=%s: --server: not a list of http(s):// URLs: %s", name, cfg->server);
         return PAI_E_INVALID;
     }
-    n->easy = curl_easy_init();
-    if (!n->easy)
-        util_oom(); /* libcurl allocates with its own malloc */
-    /* https:// servers: the certificate is always verified, against ca_file
-     * when given (a private CA or a self-signed certificate) */
-    if (cfg->ca_file && *cfg->ca_file)
-        curl_easy_setopt(n->easy, CURLOPT_CAINFO, cfg->ca_file);
+    for (int i = 0; i < 2; i++) {
+        sync_conn_t *c = &n->conns[i];
+        c->node = n;
+        c->easy = curl_easy_init();
+        if (!c->easy)
+            util_oom(); /* libcurl allocates with its own malloc */
+        /* https:// servers: the certificate is always verified, against
+         * ca_file when given (a private CA or a self-signed certificate) */
+        if (cfg->ca_file && *cfg->ca_file)
+            curl_easy_setopt(c->easy, CURLOPT_CAINFO, cfg->ca_file);
+    }
+    n->cur = &n->conns[0];
     set_auth(n);
     return PAI_OK;
 }
@@ -255,10 +260,12 @@ void node_free(agent_node_t *n)
     for (size_t i = 0; i < n->ntasks; i++)
         task_free(n, n->tasks[i]);
     free(n->tasks);
-    if (n->easy)
-        curl_easy_cleanup(n->easy);
+    for (int i = 0; i < 2; i++) {
+        if (n->conns[i].easy)
+            curl_easy_cleanup(n->conns[i].easy);
+        free(n->conns[i].body);
+    }
     curl_slist_free_all(n->headers);
-    free(n->body);
     buf_free(&n->resp);
     srvlist_free(&n->servers);
 }
@@ -452,40 +459,78 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-    agent_node_t *n = arg;
-    return buf_append(&n->resp, data, size * nmemb) == PAI_OK ? size * nmemb : 0;
+    sync_conn_t *c = arg;
+    if (c->abandoned)
+        return size * nmemb; /* a superseded poll's answer: not wanted */
+    return buf_append(&c->node->resp, data, size * nmemb) == PAI_OK ? size * nmemb : 0;
 }
 
 static void sync_send(agent_node_t *n, CURLM *multi)
 {
+    sync_conn_t *c = n->cur;
     json_t *req = node_sync_request(n);
-    free(n->body);
-    n->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    free(c->body);
+    c->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
-    if (!n->body) {
+    if (!c->body) {
         n->next_sync_ms = time_mono_ms() + 1000;
         return;
     }
     char *url = str_printf("%s/api/v1/agent/sync", srvlist_current(&n->servers));
     int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
     buf_reset(&n->resp);
-    curl_easy_setopt(n->easy, CURLOPT_URL, url);
-    curl_easy_setopt(n->easy, CURLOPT_HTTPHEADER, n->headers);
-    curl_easy_setopt(n->easy, CURLOPT_POSTFIELDS, n->body);
-    curl_easy_setopt(n->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(n->body));
-    curl_easy_setopt(n->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(n->easy, CURLOPT_WRITEDATA, n);
-    curl_easy_setopt(n->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));
-    curl_easy_setopt(n->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(n->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(n->easy, CURLOPT_PRIVATE, n);
+    curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, n->headers);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));
+    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
     free(url);
     n->dirty = false;
     n->dirty_ms = 0;
     n->in_flight = true;
     n->sent_mono_ms = time_mono_ms();
-    curl_multi_add_handle(multi, n->easy);
+    c->busy = true;
+    c->abandoned = false;
+    curl_multi_add_handle(multi, c->easy);
     n->syncs++;
+}
+
+static void conn_end(sync_conn_t *c, CURLM *multi)
+{
+    curl_multi_remove_handle(multi, c->easy);
+    c->busy = false;
+    c->abandoned = false;
+}
+
+/* Give up the held poll for a newer sync.  It stays on its connection,
+ * which the server answers at once (superseded: the newer sync of the node
+ * releases it) and which is then kept for a later sync; the newer one goes
+ * on the other handle (an idle connection of the multi handle's, or a new
+ * one).  When the other handle still waits for such an answer, the poll is
+ * cancelled instead (its connection closed). */
+static void sync_abandon(agent_node_t *n, CURLM *multi)
+{
+    sync_conn_t *other = &n->conns[n->cur == &n->conns[0]];
+    if (other->busy) {
+        conn_end(n->cur, multi);
+    } else {
+        n->cur->abandoned = true;
+        n->cur = other;
+    }
+    n->in_flight = false;
+}
+
+void node_sync_stop(agent_node_t *n, CURLM *multi)
+{
+    for (int i = 0; i < 2; i++)
+        if (n->conns[i].busy)
+            conn_end(&n->conns[i], multi);
+    n->in_flight = false;
 }
 
 /* A sync failed: when the server is down, a standby or between leaders,
@@ -511,12 +556,16 @@ static bool failover(agent_node_t *n, CURLcode code, long status)
     return moved && (n->servers.n > 1 || n->servers.leader);
 }
 
-void node_sync_done(agent_node_t *n, CURLM *multi, CURLcode code)
+void node_sync_done(sync_conn_t *c, CURLM *multi, CURLcode code)
 {
+    agent_node_t *n = c->node;
     long status = 0;
-    curl_multi_remove_handle(multi, n->easy);
+    bool abandoned = c->abandoned;
+    conn_end(c, multi);
+    if (abandoned || c != n->cur)
+        return; /* a poll given up for a newer sync: that one's answer counts */
     n->in_flight = false;
-    curl_easy_getinfo(n->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     int64_t now = time_mono_ms();
     if (code == CURLE_OK && status == 200 &&
         node_apply_response(n, n->resp.data ? n->resp.data : "", n->resp.len) == PAI_OK) {
@@ -569,11 +618,10 @@ void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
     if (n->dirty && !n->dirty_ms)
         n->dirty_ms = now;
     if (n->in_flight && n->dirty && now - n->dirty_ms >= REPORT_COALESCE_MS) {
-        /* A local change: cancel the held long-poll and report, after a
+        /* A local change: give up the held long-poll and report, after a
          * few ms in which other changes (a short task's end after its
          * start, the other tasks') join the same report. */
-        curl_multi_remove_handle(multi, n->easy);
-        n->in_flight = false;
+        sync_abandon(n, multi);
     }
     if (!n->in_flight && now >= n->next_sync_ms)
         sync_send(n, multi);
