@@ -103,6 +103,18 @@ static bool is_public(void *ud, const json_t *m)
     return strcmp(json_string_value(json_object_get(m, "visibility")), "public") == 0;
 }
 
+/* Whether the template's stored protocol reads back as want (says what it
+ * read when not). */
+static bool protocol_is(templates_t *t, const char *id, const char *want)
+{
+    char *y = NULL;
+    bool same = tpls_protocol(t, id, &y, NULL) == PAI_OK && y && strcmp(y, want) == 0;
+    if (!same)
+        fprintf(stderr, "  %s's protocol: \"%s\", expected \"%s\"\n", id, y ? y : "(none)", want);
+    free(y);
+    return same;
+}
+
 static json_int_t uses(templates_t *t, const char *id)
 {
     json_t *m = tpls_get(t, id);
@@ -127,9 +139,7 @@ TEST(publish_read_select_and_read_back)
     CHECK_INT_EQ(total, 1);
     json_decref(sel);
     char *y = NULL;
-    CHECK(tpls_protocol(t, "alice~b", &y, NULL) == PAI_OK);
-    CHECK_STR_EQ(y, "name: b\n");
-    free(y);
+    CHECK(protocol_is(t, "alice~b", "name: b\n"));
     CHECK(tpls_protocol(t, "alice~zz", &y, NULL) == PAI_E_NO_TEMPLATE);
     CHECK(tpls_count_use(t, "alice~a") == PAI_OK);
     t = read_back(&st, t);
@@ -137,9 +147,7 @@ TEST(publish_read_select_and_read_back)
     CHECK_INT_EQ(json_array_size(sel), 2);
     json_decref(sel);
     CHECK_INT_EQ(uses(t, "alice~a"), 1);
-    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
-    CHECK_STR_EQ(y, "name: a\n");
-    free(y);
+    CHECK(protocol_is(t, "alice~a", "name: a\n"));
     done(st, t);
 }
 
@@ -196,10 +204,7 @@ TEST(the_same_id_twice_is_a_conflict)
           PAI_E_CONFLICT_TEMPLATE);
     CHECK_STR_CONTAINS(pai_error_msg(&e), "alice~a");
     pai_error_free(&e);
-    char *y = NULL;
-    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
-    CHECK_STR_EQ(y, "name: a\n");
-    free(y);
+    CHECK(protocol_is(t, "alice~a", "name: a\n"));
     done(st, t);
 }
 
@@ -255,10 +260,7 @@ TEST(a_refused_change_changes_nothing_and_an_accepted_one_is_stored)
     CHECK_STR_EQ(json_string_value(json_object_get(m, "title")), "New");
     CHECK_STR_EQ(json_string_value(json_object_get(m, "id")), "alice~a");
     json_decref(m);
-    char *y = NULL;
-    CHECK(tpls_protocol(t, "alice~a", &y, NULL) == PAI_OK);
-    CHECK_STR_EQ(y, "name: new\n");
-    free(y);
+    CHECK(protocol_is(t, "alice~a", "name: new\n"));
     done(st, t);
 }
 
