@@ -20,7 +20,8 @@ containers are the tests' own business).  Tasks go first (SIGKILL), so a
 monitor reaps them, writes their exit and leaves by itself; what is still
 there after that is killed too.  Each kill is reported as a TAP comment
 ("# sweep: ..."), which tests/run.sh does not count.
-It runs last of the exit handlers (this module is imported before any
+A SIGTERM (tests/run.sh's timeout) ends the test through its exit
+handlers too.  It runs last of the exit handlers (this module is imported before any
 test registers one): after paitest's clean-up and a test's own (a
 PostgreSQL cluster's stop), so it kills only what nothing else stopped.
 """
@@ -185,4 +186,10 @@ def sweep():
     return killed
 
 
+def _on_term(signum, frame):
+    sys.exit(128 + signum)  # so that the exit handlers run: tests/run.sh's timeout sends SIGTERM
+
+
 atexit.register(sweep)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _on_term)
