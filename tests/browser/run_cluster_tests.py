@@ -9,6 +9,11 @@ login are read from the files `pai up` leaves in its data directory.
 With PORTAL_CLUSTER=server it is `pai server` with its own HiveD config (VC
 default owning one node) plus two `pai agent`s instead (through
 tests/blackbox/paitest.py, which stops everything it started at exit).
+With PORTAL_CLUSTER=standby it is the same on two `pai server`s sharing a
+private PostgreSQL (scripts/pg-test-cluster.sh), and the portal is opened on
+the standby: every page through a server that answers reads from its view
+of the store and forwards the rest to the leader (docs/architecture.md,
+"What a standby serves").
 Then it runs tests/browser/portal.test.mjs, then templates.test.mjs (the
 template pages), in headless Chromium with the portal's URL and the admin
 login, passing their "ok"/"not ok" lines through.
@@ -111,16 +116,71 @@ def start_cluster():
         url, user, password = pai_up(data_dir)
         # pai up's generated config names a node's cell type <model>-<gpus>-NODE
         return ClusterView(url, user, password, data_dir), user, "sim-gpu-%d-NODE" % GPUS_PER_NODE
-    if mode != "server":
-        raise RuntimeError("PORTAL_CLUSTER must be up (the default) or server, not %r" % mode)
+    if mode not in ("server", "standby"):
+        raise RuntimeError("PORTAL_CLUSTER must be up (the default), server or standby, not %r"
+                           % mode)
     cfg = os.path.join(paitest.tmpdir("pai-portal-cfg-"), "hived.yaml")
     with open(cfg, "w") as f:
         f.write(HIVED_CONFIG)
+    if mode == "standby":
+        return start_standby(cfg), paitest.ADMIN_USER, "SIM-GPU-NODE"
     srv = paitest.start_server(extra_args=["--hived-config", cfg])
     for name in NODES:
         paitest.start_agent(srv, name, ["--runtime", "process", "--gpus", str(GPUS_PER_NODE),
                                         "--gpu-model", "SIM-GPU", "--cpus", "8", "--memory-mb", "16384"])
     return srv, paitest.ADMIN_USER, "SIM-GPU-NODE"
+
+
+class Standby(paitest.Proc):
+    """The second of two servers on one PostgreSQL: it stands by."""
+
+    def __init__(self, argv, data_dir):
+        super().__init__(argv, os.path.join(data_dir, "server.log"))
+        self.data_dir = data_dir
+        self.admin_password = paitest.ADMIN_PASSWORD
+        self.admin_token = None
+        self.url = None
+
+    def client(self, token=None):
+        return paitest.Client(self.url, token)
+
+
+def start_standby(cfg):
+    """PostgreSQL, a leader, a standby and two agents given both URLs; the
+    standby (its URL, a login made through it) is what the portal gets."""
+    pgdir, pgport = paitest.tmpdir("pai-portal-pg-"), paitest.free_port()
+    script = os.path.join(HERE, "..", "..", "scripts", "pg-test-cluster.sh")
+    r = subprocess.run(["bash", script, "start", pgdir, str(pgport)], capture_output=True,
+                       text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("a private PostgreSQL did not start: " + r.stderr)
+    atexit.register(lambda: subprocess.run(["bash", script, "stop", pgdir, str(pgport)],
+                                           capture_output=True, timeout=60))
+    token = "portal-standby-agent-token-0123456789"
+    common = ["--hived-config", cfg, "--store", r.stdout.strip(), "--agent-token", token,
+              "--standby-refresh-s", "1"]
+    lead = paitest.start_server(extra_args=common)
+    port = paitest.free_port()
+    d = paitest.tmpdir("pai-portal-standby-")
+    sb = Standby([paitest.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % port, "--data-dir", d,
+                  "--admin-password", paitest.ADMIN_PASSWORD, "--pwhash-memlimit-kib", "8192",
+                  "--pwhash-opslimit", "1"] + common, d)
+    sb.spawn()
+    if paitest._wait_for_line_after(sb.log_path, 0, "(standby)", sb.proc, 60) is None:
+        raise RuntimeError("the second server did not stand by:\n" + sb.log()[-3000:])
+    sb.url = "http://127.0.0.1:%d" % port
+    st, b = paitest.Client(sb.url).post("/api/v2/authn/basic/login",
+                                        {"username": paitest.ADMIN_USER,
+                                         "password": paitest.ADMIN_PASSWORD})
+    if st != 200:
+        raise RuntimeError("login through the standby failed: %s %s" % (st, b))
+    sb.admin_token = b["token"]
+    both = type("Both", (), {"url": "%s,%s" % (lead.url, sb.url), "agent_token": token})()
+    for name in NODES:
+        paitest.start_agent(both, name, ["--runtime", "process", "--gpus", str(GPUS_PER_NODE),
+                                         "--gpu-model", "SIM-GPU", "--cpus", "8", "--memory-mb",
+                                         "16384"])
+    return sb
 
 
 def wait_nodes(srv, count, timeout=60):

@@ -5,7 +5,9 @@
 #   2. the portal in headless Chromium against a real cluster: `pai up`
 #      (two nodes x 4 simulated GPUs, on a free loopback port, in a temporary
 #      data directory, stopped with `pai down`; PORTAL_CLUSTER=server runs
-#      `pai server` + two `pai agent`s instead; tests/browser/run_cluster_tests.py).
+#      `pai server` + two `pai agent`s instead, PORTAL_CLUSTER=standby two
+#      servers on a private PostgreSQL with the portal opened on the standby;
+#      tests/browser/run_cluster_tests.py).
 # Prints ok / not ok lines; screenshots of every page go to $TEST_OUT/portal/.
 # Needs chromium, node and tests/browser/node_modules: `scripts/deps.sh
 # --browser` (run by `make test`) installs them.

@@ -122,6 +122,71 @@ TEST(expired_tokens_are_swept_while_running)
     srvctx_close(&s);
 }
 
+static int count_rec(void *ud, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    (void)kind, (void)key, (void)seq, (void)json;
+    ++*(int *)ud;
+    return 0;
+}
+
+static int store_records(store_t *st)
+{
+    int n = 0;
+    return store_scan_all(st, count_rec, &n) == PAI_OK ? n : -1;
+}
+
+/* A standby's view (auth_view_new): loads what the store has without
+ * writing (no purge, no admin, no built-in group), learns a token made
+ * after it was loaded on first use, and forgets nothing until rebuilt. */
+TEST(standby_view_reads_the_store_and_never_writes)
+{
+    srvctx_t s = {0};
+    CHECK(srvctx_open(&s, NULL, NULL) == 0);
+    char *old_tok = NULL, *expired = NULL, *new_tok = NULL;
+    CHECK(auth_token_new(s.ctx.auth, "admin", false, 3600, &old_tok) == PAI_OK);
+    CHECK(auth_token_new(s.ctx.auth, "admin", false, 1, &expired) == PAI_OK);
+    sleep(2);
+    int before = store_records(s.ctx.store);
+    server_ctx_t vctx = {.cfg = s.ctx.cfg, .store = s.ctx.store};
+    auth_t *v = NULL;
+    CHECK(auth_view_new(&vctx, &v) == PAI_OK);
+    vctx.auth = v;
+    CHECK(v->readonly);
+    CHECK_INT_EQ(store_records(s.ctx.store), before); /* the expired token was not purged */
+    CHECK(auth_user_is_admin(&vctx, "admin"));
+    auth_ident_t id;
+    char h[400];
+    snprintf(h, sizeof(h), "Bearer %s", old_tok);
+    CHECK(auth_identify(v, h, &id) == PAI_OK && id.who.admin);
+    snprintf(h, sizeof(h), "Bearer %s", expired);
+    CHECK(auth_identify(v, h, &id) == PAI_E_UNAUTHORIZED);
+    /* made by the leader after the view was loaded: read on first use */
+    CHECK(auth_token_new(s.ctx.auth, "admin", true, 0, &new_tok) == PAI_OK);
+    snprintf(h, sizeof(h), "Bearer %s", new_tok);
+    CHECK(auth_identify(v, h, &id) == PAI_OK && id.who.app_token);
+    /* an id not of a token's form is not looked up; an unknown one is refused */
+    CHECK(!auth_view_fetch_token(v, "../x"));
+    CHECK(!auth_view_fetch_token(v, "0123456789abcdef"));
+    CHECK(auth_identify(v, "Bearer 0123456789abcdef.00", &id) == PAI_E_UNAUTHORIZED);
+    /* revoked at the leader: the view keeps it until rebuilt (the bound is
+     * standby_refresh_s, server/standby.h), the rebuilt view refuses it */
+    char tid[64];
+    str_copy(tid, old_tok, sizeof(tid));
+    tid[strcspn(tid, ".")] = '\0';
+    CHECK(auth_token_del(s.ctx.auth, tid) == PAI_OK);
+    snprintf(h, sizeof(h), "Bearer %s", old_tok);
+    CHECK(auth_identify(v, h, &id) == PAI_OK);
+    auth_free(v);
+    CHECK(auth_view_new(&vctx, &v) == PAI_OK);
+    CHECK(auth_identify(v, h, &id) == PAI_E_UNAUTHORIZED);
+    CHECK_INT_EQ(store_records(s.ctx.store), before); /* -1 token, +1 token: none by the view */
+    auth_free(v);
+    free(old_tok);
+    free(expired);
+    free(new_tok);
+    srvctx_close(&s);
+}
+
 TEST(names_refuse_traversal_and_reserved)
 {
     CHECK(auth_name_ok("alice.b-c_1"));
@@ -135,4 +200,5 @@ TEST(names_refuse_traversal_and_reserved)
 
 RUN_TESTS(bootstrap_creates_admin_and_builtin_groups, tokens_identify_until_revoked_or_expired,
           tokens_and_users_survive_reopen, vc_and_storage_queries_follow_group_acls,
-          expired_tokens_are_swept_while_running, names_refuse_traversal_and_reserved)
+          expired_tokens_are_swept_while_running, standby_view_reads_the_store_and_never_writes,
+          names_refuse_traversal_and_reserved)
