@@ -36,7 +36,7 @@
 static int gpu_cost(const sched_t *s, const attempt_t *at, const sched_mnode_t *n, int g)
 {
     const job_t *j = &s->jobs[at->job];
-    if (n->claim[g] == at->stamp || !(at->mask >> g & 1))
+    if (n->claim[g] == at->stamp)
         return 0;
     int r = n->res[g];
     if (r != SCHED_NONE && r != at->job && sched_reservation_blocks(&s->jobs[r], j))
@@ -94,9 +94,17 @@ static int node_pick(const sched_t *s, const attempt_t *at, const sched_mnode_t 
 {
     int cost[SCHED_MAX_GPUS_PER_NODE];
     int usable = 0;
-    for (int g = 0; g < n->ngpu; g++) {
-        cost[g] = gpu_cost(s, at, n, g);
-        usable += cost[g] > 0;
+    uint64_t m = at->mask; /* the GPUs of the domain's range (a cell below node level) */
+    if (m == SCHED_ALL_GPUS) {
+        for (int g = 0; g < n->ngpu; g++) {
+            cost[g] = gpu_cost(s, at, n, g);
+            usable += cost[g] > 0;
+        }
+    } else {
+        for (int g = 0; g < n->ngpu; g++) {
+            cost[g] = m >> g & 1 ? gpu_cost(s, at, n, g) : 0;
+            usable += cost[g] > 0;
+        }
     }
     if (usable < need)
         return 0;
@@ -172,8 +180,9 @@ static int node_usable(const sched_t *s, const attempt_t *at, const sched_mnode_
     if (at->mode == MODE_FREE && at->mask == SCHED_ALL_GPUS)
         return n->ngpu - n->used - (n->claim_stamp == at->stamp ? n->claim_gpus : 0);
     int usable = 0;
+    uint64_t m = at->mask;
     for (int g = 0; g < n->ngpu; g++)
-        usable += gpu_cost(s, at, n, g) > 0;
+        usable += (m >> g & 1) && gpu_cost(s, at, n, g) > 0;
     return usable;
 }
 
@@ -270,6 +279,7 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool stric
     long perfect =
         at->mode == MODE_RESERVE ? -1000000000L : (long)(t->gpus > 0 ? t->gpus : 1) * 100000000L;
     for (int r = 0; r < at->n_ranges; r++) {
+        uint64_t rmask = at->ranges[r].mask & at->wmask;
         for (int i = at->ranges[r].lo; i < at->ranges[r].hi; i++) {
             if (at->mode == MODE_FREE && s->nfree[i] < t->gpus)
                 continue; /* packed array: full nodes cost no sched_mnode_t cache miss */
@@ -283,10 +293,9 @@ static bool place_task(sched_t *s, attempt_t *at, int ti, int anchor, bool stric
                 continue;
             /* the range's GPUs; a pinned cell below node level: its GPUs only, and
              * only for the tasks naming it */
-            at->mask = at->ranges[r].mask & at->wmask &
-                       (t->pinned != SCHED_NONE ? sched_cell_mask(&s->cells[t->pinned])
-                        : pinned_job            ? ~n->pin_mask
-                                                : SCHED_ALL_GPUS);
+            at->mask = rmask & (t->pinned != SCHED_NONE ? sched_cell_mask(&s->cells[t->pinned])
+                                : pinned_job            ? ~n->pin_mask
+                                                        : SCHED_ALL_GPUS);
             if (!at->mask)
                 continue;
             int spare = 0, cost = 1;

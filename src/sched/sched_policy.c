@@ -33,19 +33,16 @@ static pai_err_t vc_domain(sched_t *s, vc_t *vc, int sku, int chain)
         if (vcl->cell == SCHED_NONE || vcl->pinned || !sched_policy_sku_match(s, vcl->type, sku) ||
             (chain != SCHED_NONE && vcl->chain != chain))
             continue;
-        VEC_XRESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1);
         const cell_t *c = &s->cells[vcl->cell];
+        range_t *last = vc->n_dom ? &vc->dom[vc->n_dom - 1] : NULL;
+        /* merge neighbours as they come (vcell order: sorting costs more than it saves) */
+        if (last && last->hi == c->node_lo && !c->sub && last->mask == SCHED_ALL_GPUS) {
+            last->hi = c->node_hi;
+            continue;
+        }
+        VEC_XRESERVE(vc->dom, vc->cap_dom, (size_t)vc->n_dom + 1);
         vc->dom[vc->n_dom++] = (range_t){c->node_lo, c->node_hi, sched_cell_mask(c)};
     }
-    int k = 0; /* merge neighbours (vcell order: sorting costs more than it saves) */
-    for (int i = 0; i < vc->n_dom; i++) {
-        if (k && vc->dom[k - 1].hi == vc->dom[i].lo && vc->dom[i].mask == SCHED_ALL_GPUS &&
-            vc->dom[k - 1].mask == SCHED_ALL_GPUS)
-            vc->dom[k - 1].hi = vc->dom[i].hi;
-        else
-            vc->dom[k++] = vc->dom[i];
-    }
-    vc->n_dom = k;
     vc->dom_sku = sku;
     vc->dom_chain = chain;
     vc->dom_valid = true;
