@@ -220,7 +220,12 @@ def _run(srv, pid, idle, samp, tag, a):
         "p50 %.2f ms p99 %.2f ms" % (base_rps, ms(pct(base_lat, .5)), ms(pct(base_lat, .99))))
     per = (a.nodes + a.procs - 1) // a.procs
     t0 = time.time()
-    agents = [e.agent(srv, "sc%02d" % i, "--hollow", "--nodes", str(per), "--log-level", "warn")
+    # Each agent process registers its nodes under its own loopback address
+    # (127.0.1.N): the server pools task ports per address, as a real install
+    # has one address per host; all on 127.0.0.1 ran the pool out past
+    # ~12,000 placed tasks.
+    agents = [e.agent(srv, "sc%02d" % i, "--hollow", "--nodes", str(per), "--log-level", "warn",
+                      "--address", "127.0.%d.%d" % (1 + i // 250, 1 + i % 250))
               for i in range(a.procs)]
     c = srv.client(srv.admin_token)
     ready, deadline = [], time.time() + a.ready_timeout

@@ -109,6 +109,7 @@ static void lose_node(engine_t *j, engine_node_t *n, int64_t now)
 {
     log_warn("node=%s lost (no sync for %lld s)", n->name, (long long)j->opts.node_lost_timeout_s);
     n->state = NODE_LOST;
+    j->vcs.stale = true; /* the largest healthy node may be gone */
     pai_err_t rc = sched_node_set_health(j->sched, n->name, false);
     /* NOT_FOUND: a node outside the HiveD config, which the scheduler never took */
     if (rc != PAI_OK && rc != PAI_E_NOT_FOUND)

@@ -122,13 +122,15 @@ struct engine {
         pthread_cond_t timer_cv;
     } threads;
 
-    /* vcs.c: the scheduler config and the cache of the VCs it defines. */
+    /* vcs.c: the scheduler config and the cache of the VCs it defines (and
+     * of the largest healthy node). */
     struct {
         json_t *hived; /* the scheduler config as JSON (config mode), or NULL */
         char **names;  /* VC names known to the scheduler */
         int *gpus;     /* their guaranteed GPUs */
         size_t n;
-        bool stale; /* refresh before use (a node or VC changed) */
+        int max_node_gpus; /* GPUs of the largest healthy node */
+        bool stale;        /* refresh before use (a node or VC changed) */
     } vcs;
 
     /* dispatch.c: the scheduler's invariant checks (opts.sched_check); the

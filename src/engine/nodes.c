@@ -4,6 +4,9 @@
  *
  * Ports are pooled per address, not per node: several agents on one host
  * (tests, `pai up`) share the address, and tasks on them must not collide.
+ * Nodes and pools are found through maps by name and address: a bind looks
+ * up each task's node and pool, and a linear scan cost O(nodes) per task
+ * with 10,000 nodes (one address each on a real install).
  */
 #include "engine/nodes.h"
 
@@ -12,27 +15,36 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
 
 typedef struct {
-    char *address;
     uint8_t *used; /* bitmap over [base, base+count) */
     int next;      /* round-robin start */
 } port_pool_t;
 
 struct nodes {
-    engine_node_t **v;
+    engine_node_t **v; /* in registration order (owned) */
     size_t n, cap;
-    port_pool_t *pools;
-    size_t npools;
+    strmap_t *by_name; /* name -> node (not owned) */
+    strmap_t *pools;   /* address -> port_pool_t (owned) */
     int port_base, port_count;
     uint64_t seed;
 };
 
+static void pool_free(void *v)
+{
+    port_pool_t *p = v;
+    free(p->used);
+    free(p);
+}
+
 nodes_t *nodes_new(int port_base, int port_count)
 {
     nodes_t *ns = xcalloc(1, sizeof(*ns));
+    ns->by_name = strmap_new(NULL);
+    ns->pools = strmap_new(pool_free);
     ns->port_base = port_base;
     ns->port_count = port_count;
     ns->seed = (uint64_t)time_wall_ms() ^ ((uint64_t)getpid() << 32);
@@ -61,20 +73,14 @@ void nodes_free(nodes_t *ns)
     for (size_t i = 0; i < ns->n; i++)
         node_free(ns->v[i]);
     free(ns->v);
-    for (size_t i = 0; i < ns->npools; i++) {
-        free(ns->pools[i].address);
-        free(ns->pools[i].used);
-    }
-    free(ns->pools);
+    strmap_free(ns->by_name);
+    strmap_free(ns->pools);
     free(ns);
 }
 
 engine_node_t *nodes_find(nodes_t *ns, const char *name)
 {
-    for (size_t i = 0; i < ns->n; i++)
-        if (strcmp(ns->v[i]->name, name) == 0)
-            return ns->v[i];
-    return NULL;
+    return strmap_get(ns->by_name, name);
 }
 
 engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
@@ -95,6 +101,8 @@ engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created)
     pthread_condattr_destroy(&ca);
     VEC_XRESERVE(ns->v, ns->cap, ns->n + 1);
     ns->v[ns->n++] = n;
+    if (strmap_put(ns->by_name, name, n) != PAI_OK) /* only a NULL value fails */
+        abort();
     *created = true;
     return n;
 }
@@ -113,12 +121,12 @@ engine_node_t *nodes_at(nodes_t *ns, size_t i)
 
 static port_pool_t *pool_for(nodes_t *ns, const char *address)
 {
-    for (size_t i = 0; i < ns->npools; i++)
-        if (strcmp(ns->pools[i].address, address) == 0)
-            return &ns->pools[i];
-    ns->pools = xrealloc(ns->pools, (ns->npools + 1) * sizeof(*ns->pools));
-    port_pool_t *p = &ns->pools[ns->npools++];
-    p->address = xstrdup(address);
+    port_pool_t *p = strmap_get(ns->pools, address);
+    if (p)
+        return p;
+    p = xcalloc(1, sizeof(*p));
+    if (strmap_put(ns->pools, address, p) != PAI_OK) /* only a NULL value fails */
+        abort();
     p->used = xcalloc((size_t)ns->port_count / 8 + 1, 1);
     /* Start at a random place: several servers on one host (tests, side by
      * side clusters) then rarely hand out the same ports. */
