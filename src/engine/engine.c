@@ -47,6 +47,21 @@ void engine_lock(engine_t *j)
     store_io_forbid(true);
 }
 
+bool engine_lock_within(engine_t *j, int ms)
+{
+    assert(held_by_me != j && "the engine lock is not recursive");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* timedlock's clock; a jump only moves the bound */
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    if (pthread_mutex_timedlock(&j->mu, &ts) != 0) /* lock-ok: the wrapper */
+        return false;
+    held_by_me = j;
+    store_io_forbid(true);
+    return true;
+}
+
 void engine_unlock(engine_t *j)
 {
     engine_assert_locked(j);
@@ -324,6 +339,7 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     j->table.next_seq = 1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->flush_mu, NULL);
+    engine_snaps_init(j);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -409,5 +425,6 @@ void engine_free(engine_t *j)
     pthread_cond_destroy(&j->pass.done_cv);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);
+    engine_snaps_free(j);
     free(j);
 }

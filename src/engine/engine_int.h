@@ -156,11 +156,21 @@ struct engine {
     struct {
         int64_t scan_at; /* engine clock of the next scan */
     } notes;
+
+    /* snaps.c: each published job's last committed record, for reads
+     * without mu.  NOT guarded by mu: snaps.mu, a leaf lock, guards map. */
+    struct {
+        pthread_mutex_t mu;
+        strmap_t *map; /* job name -> record text (owned), or the stored mark */
+    } snaps;
 };
 
 /* Take and release mu (and record that this thread holds it). */
 void engine_lock(engine_t *j);
 void engine_unlock(engine_t *j);
+/* engine_lock() unless mu stays held by another thread for ms milliseconds:
+ * then false, not locked (a read answers from the snapshots instead). */
+bool engine_lock_within(engine_t *j, int ms);
 /* Take and release flush_mu; called without mu (lock order). */
 void engine_flush_lock(engine_t *j);
 /* Take flush_mu if free (never waits); true when taken. */
@@ -196,6 +206,18 @@ typedef struct {
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
+
+/* ---- snaps.c: the last committed record of each published job ---- */
+void engine_snaps_init(engine_t *j);
+void engine_snaps_free(engine_t *j);
+/* Publish job name's committed record text (taken; NULL: compacted, read
+ * the store), replacing the one before (mu held). */
+void engine_snap_put(engine_t *j, const char *name, char *text);
+void engine_snap_drop(engine_t *j, const char *name); /* mu held */
+typedef enum { ENGINE_SNAP_NONE, ENGINE_SNAP_TEXT, ENGINE_SNAP_STORED } engine_snap_t;
+/* Without mu (any thread): what is published for name; for ENGINE_SNAP_TEXT
+ * *text is a copy of the record (the caller frees). */
+engine_snap_t engine_snap_get(engine_t *j, const char *name, char **text);
 /* ---- persist.c: durability waiters (a flush that encodes after need) ---- */
 typedef struct engine_durable_wait {
     uint64_t need;        /* the flush number that covers the change */

@@ -194,8 +194,15 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
     }
 }
 
+static char *take_text(char **p)
+{
+    char *t = *p;
+    *p = NULL;
+    return t;
+}
+
 /* Step 3 (mu held): the batch committed (rc PAI_OK) or not. */
-static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
+static void flush_settle(engine_t *j, flush_batch_t *b, pai_err_t rc)
 {
     engine_assert_locked(j);
     for (size_t i = 0; i < b->n; i++) {
@@ -203,6 +210,8 @@ static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
         lc_job_t *job = f->job;
         if (rc != PAI_OK)
             engine_events_unflushed(job, f->ev_was);
+        else if (!job->pending) /* committed: what reads without mu show (snaps.c) */
+            engine_snap_put(j, job->name, take_text(&b->texts[i]));
         if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
             engine_mark_dirty(j, job);
             continue;
@@ -213,6 +222,7 @@ static void flush_settle(engine_t *j, const flush_batch_t *b, pai_err_t rc)
         if (f->final && job->version == f->version && !job->compacted && !job->dirty) {
             lc_job_compact(job);
             job->compacted = true;
+            engine_snap_put(j, job->name, NULL); /* its record: in the store */
         }
     }
 }

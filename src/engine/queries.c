@@ -221,13 +221,65 @@ typedef struct {
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
+/* fn's view of a job's record text (decoded and rendered without mu). */
+static pai_err_t from_record(const char *name, const char *text, render_fn fn, const view_t *v,
+                             json_t **out, pai_error_t *e)
+{
+    json_t *rec = json_loads(text, 0, NULL);
+    lc_job_t *full = NULL;
+    pai_err_t rc = rec ? codec_job_decode(rec, &full) : PAI_E_INTERNAL;
+    json_decref(rec);
+    if (rc != PAI_OK)
+        return pai_error_set(e, PAI_E_INTERNAL, "the stored record of job %s is damaged", name);
+    if (full->state == JOB_WAITING && !full->waiting_reason && !full->refused)
+        full->waiting_reason = xstrdup("waiting for resources (a scheduling pass is running: "
+                                       "ask again for the precise reason)");
+    *out = fn(full, v);
+    lc_job_free(full);
+    return PAI_OK;
+}
+
+/* fn's view of a compacted job, read back from the store without mu. */
+static pai_err_t from_store(engine_t *j, const char *name, render_fn fn, const view_t *v,
+                            json_t **out, pai_error_t *e)
+{
+    char *text = NULL;
+    engine_assert_unlocked(j);
+    pai_err_t rc = store_get(j->st, "job", name, &text);
+    if (rc == PAI_E_NOT_FOUND) /* deleted meanwhile */
+        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+    if (rc != PAI_OK)
+        return pai_error_set(e, rc, "cannot read job %s from the store: %s", name, pai_err_msg(rc));
+    rc = from_record(name, text, fn, v, out, e);
+    free(text);
+    return rc;
+}
+
+/* How long a read waits for mu before it answers from the snapshots. */
+#define READ_LOCK_WAIT_MS 2
+
 /* fn's view of job name (*out NULL when fn finds nothing: the caller says
- * what was not found). */
+ * what was not found).  From memory under mu when mu comes within
+ * READ_LOCK_WAIT_MS; else (a scheduling pass or a storm holds it) from the
+ * job's last committed record (snaps.c), without mu: every published job
+ * has one from its publication (submission, restore) on. */
 static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const view_t *v,
                           json_t **out, pai_error_t *e)
 {
     *out = NULL;
-    engine_lock(j);
+    if (!engine_lock_within(j, READ_LOCK_WAIT_MS)) {
+        char *text = NULL;
+        engine_snap_t s = engine_snap_get(j, name, &text);
+        pai_err_t rc = PAI_OK;
+        if (s == ENGINE_SNAP_TEXT)
+            rc = from_record(name, text, fn, v, out, e);
+        else if (s == ENGINE_SNAP_STORED)
+            rc = from_store(j, name, fn, v, out, e);
+        free(text);
+        if (s == ENGINE_SNAP_NONE) /* every published job has one: a pending job is not found */
+            return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
+        return rc;
+    }
     lc_job_t *job = engine_map_get(j, name);
     bool found = job && !job->pending, stored = found && job->compacted;
     if (found && !stored) {
@@ -239,26 +291,7 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
     engine_unlock(j);
     if (!found)
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    if (!stored)
-        return PAI_OK;
-    /* Compacted: read back without mu. */
-    char *text = NULL;
-    engine_assert_unlocked(j);
-    pai_err_t rc = store_get(j->st, "job", name, &text);
-    if (rc == PAI_E_NOT_FOUND) /* deleted meanwhile */
-        return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
-    if (rc != PAI_OK)
-        return pai_error_set(e, rc, "cannot read job %s from the store: %s", name, pai_err_msg(rc));
-    json_t *rec = json_loads(text, 0, NULL);
-    free(text);
-    lc_job_t *full = NULL;
-    rc = rec ? codec_job_decode(rec, &full) : PAI_E_INTERNAL;
-    json_decref(rec);
-    if (rc != PAI_OK)
-        return pai_error_set(e, PAI_E_INTERNAL, "the stored record of job %s is damaged", name);
-    *out = fn(full, v);
-    lc_job_free(full);
-    return PAI_OK;
+    return stored ? from_store(j, name, fn, v, out, e) : PAI_OK;
 }
 
 static json_t *r_detail(const lc_job_t *job, const view_t *v)

@@ -193,7 +193,9 @@ static int restore_job(void *ud, const char *key, int64_t seq, const char *text)
         j->table.next_seq = seq + 1;
     engine_table_add(j, job);
     engine_table_publish(j, job);
-    if (lc_job_state_final(job->state)) {
+    bool final = lc_job_state_final(job->state);
+    engine_snap_put(j, job->name, final ? NULL : xstrdup(text)); /* reads without mu */
+    if (final) {
         lc_job_compact(job);
         job->compacted = true;
     } else if (job->state == JOB_WAITING) {

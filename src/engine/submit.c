@@ -168,7 +168,7 @@ static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t
 }
 
 static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
-                           const char *ssh)
+                           const char *ssh, char **rec_text)
 {
     json_t *rec = codec_job_encode(job), *cfg = xjson_pack("{ss%}", "yaml", yaml, len);
     json_t *cmd = codec_cmds_encode(job);
@@ -183,7 +183,7 @@ static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t 
                          {STORE_OP_PUT, "jobssh", job->name, job->seq, ssh}};
     engine_assert_unlocked(j);
     pai_err_t rc = store_batch(j->st, ops, ssh ? 4 : 3);
-    free(rtext);
+    *rec_text = rtext; /* the committed record: published with the job (snaps.c) */
     free(ctext);
     free(mtext);
     return rc == PAI_E_EXISTS ? PAI_E_CONFLICT_JOB : rc;
@@ -225,7 +225,7 @@ static pai_err_t reserve(engine_t *j, lc_job_t *job, pai_error_t *e)
 /* Step 4 (mu held): queue the stored job (rc: how storing it went) and
  * publish it, or take it out of the table.  True when the scheduler refused
  * it (its records are to be deleted). */
-static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, pai_error_t *e)
+static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, pai_error_t *e)
 {
     engine_assert_locked(j);
     /* Stored: a waiting job need not hold its commands (engine_flush reads
@@ -257,6 +257,8 @@ static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, pai_error_t *e)
         j->stats.refused_at_submit += refused;
     } else {
         engine_table_publish(j, job);
+        engine_snap_put(j, job->name, *rec_text);
+        *rec_text = NULL;
         if (job->state != JOB_WAITING || job->atts) {
             /* Placed while pending: store it now (the timer thread flushes)
              * so that its tasks can be sent to their agents. */
@@ -277,14 +279,16 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     engine_unlock(j);
     if (rc != PAI_OK)
         return rc;
-    rc = store_job(j, job, yaml, len, ssh);
+    char *rec_text = NULL;
+    rc = store_job(j, job, yaml, len, ssh, &rec_text);
     if (rc == PAI_E_CONFLICT_JOB)
         pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
     else if (rc != PAI_OK)
         pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
     engine_lock(j);
-    bool refused = publish(j, job, rc, e);
+    bool refused = publish(j, job, rc, &rec_text, e);
     engine_unlock(j);
+    free(rec_text); /* not published */
     if (refused) {
         unstore_job(j, job->name);
         return PAI_E_INVALID;

@@ -76,6 +76,7 @@ void engine_table_remove(engine_t *j, lc_job_t *job)
     map_del(j, job);
     if (!job->pending)
         list_del(j, job);
+    engine_snap_drop(j, job->name);
     for (size_t i = 0; i < j->persist.ndirty; i++)
         if (j->persist.dirty[i] == job)
             j->persist.dirty[i] = j->persist.dirty[--j->persist.ndirty];

@@ -1,0 +1,120 @@
+/*
+ * test_engine_snaps.c - reads that do not get the engine lock in time
+ * answer from the job's last committed record (src/engine/snaps.c).
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "engine_fixture.h"
+
+/* A thread that holds mu until told to let go (a long scheduling pass). */
+typedef struct {
+    engine_t *e;
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    bool held, release;
+} holder_t;
+
+static void *hold_main(void *arg)
+{
+    holder_t *h = arg;
+    engine_lock(h->e);
+    pthread_mutex_lock(&h->m);
+    h->held = true;
+    pthread_cond_broadcast(&h->cv);
+    while (!h->release)
+        pthread_cond_wait(&h->cv, &h->m);
+    pthread_mutex_unlock(&h->m);
+    engine_unlock(h->e);
+    return NULL;
+}
+
+static void hold(holder_t *h, pthread_t *t)
+{
+    h->held = h->release = false;
+    CHECK(pthread_create(t, NULL, hold_main, h) == 0);
+    pthread_mutex_lock(&h->m);
+    while (!h->held)
+        pthread_cond_wait(&h->cv, &h->m);
+    pthread_mutex_unlock(&h->m);
+}
+
+static void let_go(holder_t *h, pthread_t t)
+{
+    pthread_mutex_lock(&h->m);
+    h->release = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->m);
+    pthread_join(t, NULL);
+}
+
+/* The detail's state and waiting reason; *ms: how long the call took. */
+static const char *detail_state(rig_t *r, const char *job, char *reason, size_t len, double *ms)
+{
+    static char st[32];
+    json_t *d = NULL;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pai_err_t rc = engine_detail(r->e, job, -1, &d, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    *ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    snprintf(st, sizeof st, "%s", rc == PAI_E_NO_JOB ? "NO_JOB" : "ERROR");
+    if (rc == PAI_OK) {
+        json_t *s = json_object_get(d, "jobStatus");
+        snprintf(st, sizeof st, "%s", json_string_value(json_object_get(s, "state")));
+        const char *w = json_string_value(json_object_get(s, "waitingReason"));
+        snprintf(reason, len, "%s", w ? w : "");
+    }
+    json_decref(d);
+    return st;
+}
+
+TEST(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    CHECK(submit(&r, "one", 1, 0));
+    CHECK(submit(&r, "two", 1, 0)); /* waits: one GPU */
+    CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING"); /* in memory: bound, not flushed */
+    holder_t h = {.e = r.e};
+    pthread_mutex_init(&h.m, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    pthread_t t;
+    char why[512];
+    double ms;
+    hold(&h, &t);
+    /* the record committed at submission: WAITING */
+    CHECK_STR_EQ(detail_state(&r, "alice~one", why, sizeof why, &ms), "WAITING");
+    CHECK(ms < 1000);
+    CHECK(strstr(why, "waiting for resources") != NULL);
+    CHECK_STR_EQ(detail_state(&r, "alice~nope", why, sizeof why, &ms), "NO_JOB");
+    let_go(&h, t);
+    tick(&r); /* the flush commits the bound attempt */
+    hold(&h, &t);
+    CHECK_STR_EQ(detail_state(&r, "alice~one", why, sizeof why, &ms), "RUNNING");
+    CHECK_STR_EQ(detail_state(&r, "alice~two", why, sizeof why, &ms), "WAITING");
+    let_go(&h, t);
+    /* free again: from memory, with the scheduler's own reason */
+    CHECK_STR_EQ(detail_state(&r, "alice~two", why, sizeof why, &ms), "WAITING");
+    CHECK(strstr(why, "a scheduling pass is running") == NULL);
+    CHECK(engine_set_execution(r.e, "alice~two", true, NULL) == PAI_OK); /* a waiting job stops */
+    tick(&r);
+    hold(&h, &t);
+    CHECK_STR_EQ(detail_state(&r, "alice~two", why, sizeof why, &ms), "STOPPED");
+    let_go(&h, t);
+    CHECK(engine_delete(r.e, "alice~two", NULL) == PAI_OK);
+    hold(&h, &t);
+    CHECK_STR_EQ(detail_state(&r, "alice~two", why, sizeof why, &ms), "NO_JOB");
+    let_go(&h, t);
+    pthread_mutex_destroy(&h.m);
+    pthread_cond_destroy(&h.cv);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
