@@ -34,7 +34,9 @@ import argparse
 import collections
 import http.client
 import json
+import multiprocessing
 import os
+import queue
 import resource
 import subprocess
 import sys
@@ -127,11 +129,14 @@ def metrics(port):
     return text
 
 
-def histogram(text, name):
-    """(count, sum, [(le, cumulative)]) of a Prometheus histogram, all labels summed."""
+def histogram(text, name, labels=""):
+    """(count, sum, [(le, cumulative)]) of a Prometheus histogram, the samples
+    whose labels contain `labels` summed."""
     count = total = 0.0
     buckets = collections.OrderedDict()
     for line in text.splitlines():
+        if labels and labels not in line:
+            continue
         if line.startswith(name + "_count"):
             count += float(line.rsplit(" ", 1)[1])
         elif line.startswith(name + "_sum"):
@@ -141,6 +146,18 @@ def histogram(text, name):
             le = float("inf") if le == "+Inf" else float(le)
             buckets[le] = buckets.get(le, 0.0) + float(line.rsplit(" ", 1)[1])
     return count, total, sorted(buckets.items())
+
+
+def hist_delta(after, before):
+    """A histogram's growth between two scrapes: (count, sum, buckets)."""
+    b0 = dict(before[2])
+    return (after[0] - before[0], after[1] - before[1],
+            [(le, c - b0.get(le, 0.0)) for le, c in after[2]])
+
+
+def route_hist(text, method, route):
+    return histogram(text, "pai_api_request_duration_seconds",
+                     'method="%s",route="%s"' % (method, route))
 
 
 def hist_pct(buckets, count, p):
@@ -178,6 +195,42 @@ def start_pg():
                         str(port)], capture_output=True)
         subprocess.run(["rm", "-rf", d])
     return r.stdout.strip().splitlines()[-1], stop
+
+
+def prober_main(port, token, inbox, outbox, stop):
+    """GET the detail of just-acknowledged jobs in a loop until stop; sends
+    back (detail GET latencies, 202 -> no longer WAITING latencies)."""
+    cn = Conn(port, token)
+    watching, get_lat, dispatch, latest = {}, [], [], None
+    while not stop.is_set():
+        try:
+            while True:
+                latest = inbox.get_nowait()
+        except queue.Empty:
+            pass
+        if latest is None:
+            time.sleep(0.01)
+            continue
+        name, t_ack = latest
+        if len(watching) < 20 and name not in watching:
+            watching[name] = t_ack
+        for job, ta in list(watching.items()) + [(name, t_ack)]:
+            t = time.time()
+            st, body = cn.do("GET", "/api/v2/jobs/admin~" + job)
+            if st == 200:
+                get_lat.append(time.time() - t)
+                if job in watching:
+                    try:
+                        state = json.loads(body)["jobStatus"]["state"]
+                    except (ValueError, KeyError):
+                        state = None
+                    if state != "WAITING":
+                        dispatch.append(time.time() - ta)
+                        del watching[job]
+            if stop.is_set():
+                break
+        time.sleep(0.02)
+    outbox.put((get_lat, dispatch))
 
 
 def run(store, a):
@@ -241,11 +294,8 @@ def _run(srv, pid, idle, samp, tag, a):
 
     # the storm
     acked, refused, lock = [], collections.Counter(), threading.Lock()
-    recent = collections.deque(maxlen=64)
     sub_lat = []
     next_k = [0]
-    storm_on = threading.Event()
-    storm_on.set()
 
     def client():
         cn = Conn(srv.port, srv.admin_token)
@@ -261,7 +311,8 @@ def _run(srv, pid, idle, samp, tag, a):
             lat.append(time.time() - t)
             if st == 202:
                 mine.append("s%06d" % k)
-                recent.append(("s%06d" % k, time.time()))
+                if k % 8 == 0:  # enough for the prober
+                    to_prober.put(("s%06d" % k, time.time()))
             else:
                 try:
                     why = json.loads(body).get("message", "")[:80]
@@ -273,37 +324,16 @@ def _run(srv, pid, idle, samp, tag, a):
             acked.extend(mine)
             sub_lat.extend(lat)
 
-    get_lat, dispatch = [], []
-
-    def prober():
-        cn = Conn(srv.port, srv.admin_token)
-        watching = {}  # job -> ack time, for the dispatch latency
-        while storm_on.is_set():
-            if not recent:
-                time.sleep(0.01)
-                continue
-            name, t_ack = recent[-1]
-            if len(watching) < 20 and name not in watching:
-                watching[name] = t_ack
-            for job, ta in list(watching.items()) + [(name, t_ack)]:
-                t = time.time()
-                st, body = cn.do("GET", "/api/v2/jobs/admin~" + job)
-                if st == 200:
-                    get_lat.append(time.time() - t)
-                    if job in watching:
-                        try:
-                            state = json.loads(body)["jobStatus"]["state"]
-                        except (ValueError, KeyError):
-                            state = None
-                        if state != "WAITING":
-                            dispatch.append(time.time() - ta)
-                            del watching[job]
-                if not storm_on.is_set():
-                    break
-            time.sleep(0.02)
+    # The prober runs in its own process: in this one, 50 client threads
+    # share the GIL, and its timings would include their turns.
+    to_prober, from_prober = multiprocessing.Queue(), multiprocessing.Queue()
+    stop_prober = multiprocessing.Event()
+    pr = multiprocessing.Process(target=prober_main, daemon=True,
+                                 args=(srv.port, srv.admin_token, to_prober, from_prober,
+                                       stop_prober))
+    m_before = metrics(srv.port)
 
     th = [threading.Thread(target=client, daemon=True) for _ in range(a.clients)]  # ^C ends all
-    pr = threading.Thread(target=prober, daemon=True)
     ts = time.time()
     pr.start()
     for t in th:
@@ -318,7 +348,8 @@ def _run(srv, pid, idle, samp, tag, a):
                                                                a.jobs, last - ts))
                 sys.stdout.flush()
     storm_s = time.time() - ts
-    storm_on.clear()
+    stop_prober.set()
+    get_lat, dispatch = from_prober.get(timeout=60)
     pr.join(30)
     st_storm = proc_status(pid)
     mtext = metrics(srv.port)
@@ -347,6 +378,14 @@ def _run(srv, pid, idle, samp, tag, a):
         % (len(lost), len(acked), len(listed)))
     say("job-detail GET during the storm: p50 %.1f ms p99 %.1f ms max %.1f ms (%d GETs; "
         "target p99 < 50 ms)" % (ms(gp50), ms(gp99), ms(max(get_lat or [0])), len(get_lat)))
+    for meth, route, what in (("GET", "/api/v2/jobs/{job}", "job-detail GET"),
+                              ("POST", "/api/v2/jobs", "submission POST")):
+        n, tot, b = hist_delta(route_hist(mtext, meth, route), route_hist(m_before, meth, route))
+        say("%s inside the server (pai_api_request_duration_seconds, from the request read to "
+            "the answer): %d, mean %.2f ms, p99 <= %s ms, p99.9 <= %s ms (histogram buckets)"
+            % (what, n, ms(tot / n) if n else float("nan"),
+               "%g" % ms(hist_pct(b, n, .99)) if n else "-",
+               "%g" % ms(hist_pct(b, n, .999)) if n else "-"))
     say("202 -> no longer WAITING (scheduler + agent sync), sampled jobs: p50 %.0f ms p99 %.0f "
         "ms (%d jobs)" % (ms(pct(dispatch, .5)), ms(pct(dispatch, .99)), len(dispatch)))
     n, tot, b = histogram(mtext, "pai_scheduler_decision_seconds")
