@@ -205,10 +205,10 @@ static void unstore_job(engine_t *j, const char *name)
 static pai_err_t reserve(engine_t *j, lc_job_t *job, pai_error_t *e)
 {
     engine_assert_locked(j);
+    if (!engine_vc_known(j, job->vc)) /* first, as engine_submit's refusals */
+        return pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, job->vc);
     if (engine_map_get(j, job->name))
         return pai_error_set(e, PAI_E_CONFLICT_JOB, PAI_MSG_CONFLICT_JOB, job->name);
-    if (!engine_vc_known(j, job->vc))
-        return pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, job->vc);
     char *never = engine_never_fits(j, job);
     if (never) {
         j->stats.refused_at_submit++;
@@ -296,6 +296,20 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     return rc;
 }
 
+/* Is vc unknown to the scheduler?  Then e says so (a refusal's first
+ * reason, whatever else failed). */
+static bool unknown_vc(engine_t *j, const char *vc, pai_error_t *e)
+{
+    engine_lock(j);
+    bool known = engine_vc_known(j, vc);
+    engine_unlock(j);
+    if (!known) {
+        pai_error_free(e);
+        pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, vc);
+    }
+    return !known;
+}
+
 /* Step 1: parse; a refusal lists every problem in e's details. */
 static pai_err_t parse(const char *yaml, size_t len, job_spec_t **spec, pai_error_t *e)
 {
@@ -324,24 +338,22 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         job_spec_free(spec);
         return pai_error_set(e, PAI_E_PROTOCOL, "user and job name together are too long");
     }
-    /* An unknown VC is reported before the permission check, as OpenPAI
-     * does (NoVirtualClusterError rather than ForbiddenUserError). */
-    engine_lock(j);
-    bool vc_known = engine_vc_known(j, spec->virtual_cluster);
-    engine_unlock(j);
-    if (!vc_known) {
-        rc = pai_error_set(e, PAI_E_NO_VC_SUBMIT, PAI_MSG_NO_VC, spec->virtual_cluster);
-        job_spec_free(spec);
-        return rc;
-    }
-    if (j->ops.can_use_vc && !j->ops.can_use_vc(j->ops.ud, user, spec->virtual_cluster)) {
-        rc = pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_VC_DENIED, user, spec->virtual_cluster);
+    /* An unknown VC is reported before any other problem, the permission
+     * check first, as OpenPAI does (NoVirtualClusterError rather than
+     * ForbiddenUserError).  The VC is looked up under mu only on the paths
+     * that refuse: reserve() checks it for the others, so a submission
+     * takes mu twice, not three times (each waits for a running pass). */
+    const char *vc = spec->virtual_cluster;
+    if (j->ops.can_use_vc && !j->ops.can_use_vc(j->ops.ud, user, vc)) {
+        rc = unknown_vc(j, vc, e) ? PAI_E_NO_VC_SUBMIT
+                                  : pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_VC_DENIED, user, vc);
         job_spec_free(spec);
         return rc;
     }
     json_t *mounts = NULL;
     if (j->ops.mounts &&
         (rc = j->ops.mounts(j->ops.ud, user, spec->extras.storages, &mounts, e)) != PAI_OK) {
+        rc = unknown_vc(j, vc, e) ? PAI_E_NO_VC_SUBMIT : rc;
         json_decref(mounts);
         job_spec_free(spec);
         return rc;
@@ -349,6 +361,7 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     engine_note_spec_t notes = {0};
     if (j->ops.note_spec &&
         (rc = j->ops.note_spec(j->ops.ud, user, spec->extras.json, &notes, e)) != PAI_OK) {
+        rc = unknown_vc(j, vc, e) ? PAI_E_NO_VC_SUBMIT : rc;
         free(notes.url);
         json_decref(mounts);
         job_spec_free(spec);
@@ -364,7 +377,9 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
         if (rc != PAI_OK)
             lc_job_free(job);
     }
-    job_spec_free(spec);
+    if (rc != PAI_OK && unknown_vc(j, vc, e))
+        rc = PAI_E_NO_VC_SUBMIT;
+    job_spec_free(spec); /* vc points into it */
     if (rc != PAI_OK) {
         free(notes.url);
         json_decref(mounts);
