@@ -69,7 +69,9 @@ engine_snap_t engine_snap_get(engine_t *j, const char *name, char **text)
     *text = NULL;
     pthread_mutex_lock(&j->snaps.mu); /* the leaf lock */
     const char *t = strmap_get(j->snaps.map, name);
-    engine_snap_t r = !t ? ENGINE_SNAP_NONE : t == stored_mark ? ENGINE_SNAP_STORED : ENGINE_SNAP_TEXT;
+    engine_snap_t r = !t                 ? ENGINE_SNAP_NONE
+                      : t == stored_mark ? ENGINE_SNAP_STORED
+                                         : ENGINE_SNAP_TEXT;
     if (r == ENGINE_SNAP_TEXT)
         *text = xstrdup(t);
     pthread_mutex_unlock(&j->snaps.mu);

@@ -79,7 +79,7 @@ TEST(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
     }
     sync_quiet(&r, &a, NULL);
     CHECK(submit(&r, "one", 1, 0));
-    CHECK(submit(&r, "two", 1, 0)); /* waits: one GPU */
+    CHECK(submit(&r, "two", 1, 0));                     /* waits: one GPU */
     CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING"); /* in memory: bound, not flushed */
     holder_t h = {.e = r.e};
     pthread_mutex_init(&h.m, NULL);
