@@ -135,7 +135,7 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
     n->state = NODE_HEALTHY;
     n->last_seen_ms = engine_mono_ms(j);
     if (changed) {
-        n->dirty = true;
+        nodes_mark_dirty(j->nodes, n);
         engine_node_to_sched(j, n);
         j->pass.need = true;
     }
@@ -512,7 +512,8 @@ static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, b
         log_info("node=%s %s", n->name,
                  rotation ? "rotation: new credential issued" : "registered: credential issued");
     }
-    n->dirty = n->dirty || verdict.issue || verdict.changed;
+    if (verdict.issue || verdict.changed)
+        nodes_mark_dirty(j->nodes, n);
     p->gen = ++n->poll_gen;
     nodes_wake(n); /* release a held poll this one supersedes */
     for (size_t i = 0; i < req->ntasks; i++)
@@ -682,7 +683,7 @@ pai_err_t engine_node_approve(engine_t *j, const char *node, pai_error_t *e)
     } else if ((rc = nodecred_approve(&n->cred)) != PAI_OK) {
         pai_error_set(e, rc, "node %s is not waiting for approval", node);
     } else {
-        n->dirty = true;
+        nodes_mark_dirty(j->nodes, n);
         engine_node_to_sched(j, n);
         j->pass.need = true;
         engine_kick(j);
@@ -704,12 +705,12 @@ pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai
         rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such node: %s", node);
     } else if (revoke) {
         nodecred_revoke(&n->cred);
-        n->dirty = true;
+        nodes_mark_dirty(j->nodes, n);
         log_warn("node=%s credential revoked by an administrator", node);
     } else if ((rc = nodecred_rotate(&n->cred)) != PAI_OK) {
         pai_error_set(e, rc, "node %s holds no credential in use to rotate", node);
     } else {
-        n->dirty = true;
+        nodes_mark_dirty(j->nodes, n);
         log_info("node=%s credential rotation asked: issued at its next sync", node);
     }
     engine_unlock(j);

@@ -222,10 +222,16 @@ static void *scheduler_main(void *arg)
         engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
-        /* Duty cycle at most one half: a pass over a long queue holds the
-         * engine lock, and API calls must get their turn between passes. */
+        /* A pass over a long queue holds the engine lock: API calls and
+         * agent syncs get their turn between passes, at least one half of
+         * the time, two thirds once passes take over 5 ms (thousands of
+         * waiting jobs re-examined: submissions queued behind them at a
+         * storm's rate, ~90% of the time with the old 50 ms cap).  The
+         * events that arrive meanwhile are all decided by the next pass. */
         if (dt > 200) {
-            struct timespec ts = {0, (long)(dt < 50000 ? dt : 50000) * 1000L};
+            int64_t us = dt > 5000 ? 2 * dt : dt;
+            us = us < 1000000 ? us : 1000000;
+            struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
             nanosleep(&ts, NULL);
         }
         engine_lock(j);

@@ -27,8 +27,10 @@ typedef struct {
 struct nodes {
     engine_node_t **v; /* in registration order (owned) */
     size_t n, cap;
-    strmap_t *by_name; /* name -> node (not owned) */
-    strmap_t *pools;   /* address -> port_pool_t (owned) */
+    strmap_t *by_name;     /* name -> node (not owned) */
+    strmap_t *pools;       /* address -> port_pool_t (owned) */
+    engine_node_t **dirty; /* nodes_mark_dirty, drained by nodes_next_dirty */
+    size_t ndirty, capdirty;
     int port_base, port_count;
     uint64_t seed;
 };
@@ -73,6 +75,7 @@ void nodes_free(nodes_t *ns)
     for (size_t i = 0; i < ns->n; i++)
         node_free(ns->v[i]);
     free(ns->v);
+    free(ns->dirty);
     strmap_free(ns->by_name);
     strmap_free(ns->pools);
     free(ns);
@@ -115,6 +118,29 @@ size_t nodes_count(const nodes_t *ns)
 engine_node_t *nodes_at(nodes_t *ns, size_t i)
 {
     return i < ns->n ? ns->v[i] : NULL;
+}
+
+void nodes_mark_dirty(nodes_t *ns, engine_node_t *n)
+{
+    if (n->dirty)
+        return;
+    n->dirty = true;
+    VEC_XRESERVE(ns->dirty, ns->capdirty, ns->ndirty + 1);
+    ns->dirty[ns->ndirty++] = n;
+}
+
+size_t nodes_dirty_count(const nodes_t *ns)
+{
+    return ns->ndirty;
+}
+
+engine_node_t *nodes_next_dirty(nodes_t *ns)
+{
+    if (ns->ndirty == 0)
+        return NULL;
+    engine_node_t *n = ns->dirty[--ns->ndirty];
+    n->dirty = false;
+    return n;
 }
 
 /* ---------------------------------------------------------------- ports */

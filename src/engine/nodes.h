@@ -34,7 +34,7 @@ typedef struct engine_node {
     int cpus, ngpus;
     int64_t memory_mb;
     bool hollow;
-    bool dirty;   /* record to persist */
+    bool dirty;   /* record to persist (in nodes' dirty list) */
     json_t *gpus; /* as the agent reported them */
     /* GPUs (by index) the agent reports unhealthy (lost, uncorrectable ECC,
      * critical XID): the node's cell is bad in the scheduler meanwhile */
@@ -60,6 +60,13 @@ engine_node_t *nodes_find(nodes_t *ns, const char *name);
 engine_node_t *nodes_get(nodes_t *ns, const char *name, bool *created);
 size_t nodes_count(const nodes_t *ns);
 engine_node_t *nodes_at(nodes_t *ns, size_t i);
+
+/* Mark n's record to persist (once: a list, so that a flush looks at the
+ * changed nodes only, not at all of them). */
+void nodes_mark_dirty(nodes_t *ns, engine_node_t *n);
+size_t nodes_dirty_count(const nodes_t *ns);
+/* The next node marked dirty, its mark cleared; NULL when none is left. */
+engine_node_t *nodes_next_dirty(nodes_t *ns);
 
 /* Reserve n ports on the node's address; false when the pool is full. */
 bool nodes_ports_alloc(nodes_t *ns, const char *address, int n, int *out);

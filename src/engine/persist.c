@@ -156,7 +156,7 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
 {
     engine_assert_locked(j);
     b->gen = ++j->persist.encoded;
-    size_t n = j->persist.ndirty, cap = n + nodes_count(j->nodes) + 1;
+    size_t n = j->persist.ndirty, cap = n + nodes_dirty_count(j->nodes) + 1;
     b->ops = xcalloc(cap, sizeof(*b->ops));
     b->capops = cap;
     b->texts = xcalloc(cap, sizeof(char *));
@@ -178,11 +178,8 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
     }
     b->n = n;
     j->persist.ndirty = 0;
-    for (size_t k = 0; k < nodes_count(j->nodes); k++) {
-        engine_node_t *node = nodes_at(j->nodes, k);
-        if (!node->dirty)
-            continue;
-        node->dirty = false;
+    engine_node_t *node;
+    while ((node = nodes_next_dirty(j->nodes))) {
         json_t *rec = xjson_pack(
             "{ss ss? si sI ss* sO* ss* so}", "name", node->name, "address", node->address, "cpus",
             node->cpus, "memory_mb", (json_int_t)node->memory_mb, "gpu_model", node->gpu_model,
