@@ -490,38 +490,61 @@ static int oppo_blocked_node(const sched_t *s, int slot)
 }
 
 /* Waiting jobs of one shape share the answer within one check (the model
- * does not change during it): a queue of thousands asks a few shapes. */
+ * does not change during it): a queue of thousands asks a few shapes.  An
+ * open-addressing table on the stack (O(1) per waiting job: the check runs
+ * after every pass, and at 4x load the Philly queue holds thousands). */
+#define OPPO_MEMO 256 /* a power of two; shapes beyond it are computed each time */
+
 typedef struct {
     int vc, gpus, cpus, sku, within, pinned;
     int64_t mem;
     int node;
 } oppo_memo_t;
 
-static int oppo_blocked_memo(const sched_t *s, int slot, oppo_memo_t *memo, int *n_memo, int cap)
+typedef struct {
+    oppo_memo_t e[OPPO_MEMO];
+    uint8_t used[OPPO_MEMO];
+    int n;
+} oppo_table_t;
+
+static int oppo_blocked_memo(const sched_t *s, int slot, oppo_table_t *tb)
 {
     const job_t *j = &s->jobs[slot];
     const sched_task_t *t = &j->tasks[0];
     if (j->n_resv > 0) /* its own reserved GPUs count: not shared */
         return oppo_blocked_node(s, slot);
-    for (int k = 0; k < *n_memo; k++) {
-        const oppo_memo_t *m = &memo[k];
+    uint64_t h = (uint64_t)(unsigned)j->vc * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (unsigned)t->gpus) * 0x100000001B3ull;
+    h = (h ^ (unsigned)t->cpus) * 0x100000001B3ull;
+    h = (h ^ (uint64_t)t->mem) * 0x100000001B3ull;
+    h = (h ^ (unsigned)(t->sku + 1)) * 0x100000001B3ull;
+    h = (h ^ (unsigned)(t->within + 1)) * 0x100000001B3ull;
+    h = (h ^ (unsigned)(t->pinned + 1)) * 0x100000001B3ull;
+    for (unsigned k = 0, i = (unsigned)(h >> 32) & (OPPO_MEMO - 1); k < OPPO_MEMO;
+         k++, i = (i + 1) & (OPPO_MEMO - 1)) {
+        oppo_memo_t *m = &tb->e[i];
+        if (!tb->used[i]) {
+            int n = oppo_blocked_node(s, slot);
+            if (tb->n < OPPO_MEMO / 2) { /* keep probes short */
+                *m =
+                    (oppo_memo_t){j->vc, t->gpus, t->cpus, t->sku, t->within, t->pinned, t->mem, n};
+                tb->used[i] = 1;
+                tb->n++;
+            }
+            return n;
+        }
         if (m->vc == j->vc && m->gpus == t->gpus && m->cpus == t->cpus && m->mem == t->mem &&
             m->sku == t->sku && m->within == t->within && m->pinned == t->pinned)
             return m->node;
     }
-    int n = oppo_blocked_node(s, slot);
-    if (*n_memo < cap)
-        memo[(*n_memo)++] =
-            (oppo_memo_t){j->vc, t->gpus, t->cpus, t->sku, t->within, t->pinned, t->mem, n};
-    return n;
+    return oppo_blocked_node(s, slot);
 }
 
 static void check_oppo(const sched_t *s, vlist_t *l)
 {
     if (s->opts.policy != SCHED_POLICY_PAI || !s->post_pass)
         return;
-    oppo_memo_t memo[128];
-    int n_memo = 0;
+    oppo_table_t *tb = NULL; /* on first use: most passes leave no one-task job waiting */
     for (int k = 0; k < s->n_queue; k++) {
         int slot = s->queue[k];
         const job_t *j = &s->jobs[slot];
@@ -530,13 +553,16 @@ static void check_oppo(const sched_t *s, vlist_t *l)
             continue;
         if (s->vcs[j->vc].bind_pass == s->passes)
             continue; /* its VC's cells changed during the pass, maybe after its turn */
-        int n = oppo_blocked_memo(s, slot, memo, &n_memo, (int)ARRAY_LEN(memo));
+        if (!tb)
+            tb = xcalloc(1, sizeof(*tb));
+        int n = oppo_blocked_memo(s, slot, tb);
         if (n != SCHED_NONE)
             add(l,
                 "job %s of VC %s waits although node %s of its cells would hold it once the "
                 "opportunistic work there is preempted",
                 j->id, s->vcs[j->vc].name, s->nodes[n].name);
     }
+    free(tb);
 }
 
 /* ---- entry points ----------------------------------------------------------------- */

@@ -232,6 +232,9 @@ size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap
             const sched_mnode_t *m = &s->nodes[x];
             sched_node_status_t *r = &rows[k];
             int b = sched_model_bound_ancestor(s, m->cell);
+            for (int c = m->sub_lo; b == SCHED_NONE && c < m->sub_hi; c++)
+                if (s->cells[c].bound_vc != SCHED_NONE)
+                    b = c; /* part of the node (a socket) bound: its VC */
             r->gpus += m->ngpu;
             r->used_gpus += m->used;
             r->free_gpus += m->healthy ? m->ngpu - m->used : 0;
