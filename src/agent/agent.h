@@ -136,6 +136,7 @@ typedef struct agent_node {
     bool in_flight;
     bool dirty;       /* a local change not yet reported */
     int64_t dirty_ms; /* when node_tick first saw it dirty; 0: clean */
+    int64_t ended_ms; /* an attempt ended since the last sync was sent (mono); 0: none */
     bool progress;    /* the last answer moved seq or acked something */
     int64_t sent_mono_ms;
     int64_t next_sync_ms; /* earliest time for the next sync */

@@ -172,6 +172,8 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
         t->diagnostics = xstrdup(""); /* a silent task has no stderr file */
     free(logs);
     n->dirty = true;
+    if (!n->ended_ms)
+        n->ended_ms = time_mono_ms();
     log_info("node=%s task=%s exited code=%d signal=%d oom=%d", n->name, t->id, res->exit_code,
              res->signal, res->oom);
 }

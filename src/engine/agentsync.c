@@ -17,7 +17,8 @@
  *      ones are left out of the desired set so the agent kills them;
  *   3. run a scheduling pass if something was freed; persist (engine_flush);
  *   4. answer at once when the node's seq is newer than known_seq or there
- *      are acks; otherwise wait until its desired set changes or wait_ms
+ *      are acks (unless the agent takes them with its next answer:
+ *      hold_acks); otherwise wait until its desired set changes or wait_ms
  *      passes (bounded).  Two ways to wait: engine_agent_sync blocks on the
  *      node's condition variable (in-process callers, tests); the server
  *      holds the poll without a thread (engine_agent_sync_begin returns it
@@ -568,10 +569,11 @@ static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
     return answer(p->n, &a);
 }
 
-/* Nothing to answer yet (mu held): no acks, nothing newer than known_seq. */
+/* Nothing to answer yet (mu held): no acks (or an agent that takes them
+ * with its next answer, hold_acks), nothing newer than known_seq. */
 static bool poll_idle(const engine_poll_t *p)
 {
-    return p->nacks == 0 && p->n->seq <= p->known;
+    return (p->nacks == 0 || p->req.hold_acks) && p->n->seq <= p->known;
 }
 
 pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,

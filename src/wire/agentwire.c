@@ -172,6 +172,8 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
     set_new(o, "node", agentwire_node_encode(&m->node));
     set_int(o, "known_seq", (int64_t)m->known_seq);
     set_int(o, "wait_ms", m->wait_ms);
+    if (m->hold_acks)
+        set_new(o, "hold_acks", json_true());
     set_new(o, "tasks", tasks);
     return o;
 }
@@ -572,6 +574,7 @@ pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *
         !rd_node(&r, json_object_get(root, "node"), &out->node) ||
         !rd_i64(&r, root, "known_seq", 0, (int64_t)1 << 53, &known) ||
         !rd_i64(&r, root, "wait_ms", 0, INT64_MAX / 2, &out->wait_ms) ||
+        !rd_bool(&r, root, "hold_acks", &out->hold_acks) ||
         !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks))
         goto fail;
     out->known_seq = (uint64_t)known;

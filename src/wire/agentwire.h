@@ -120,6 +120,10 @@ typedef struct {
     agentwire_node_t node;
     uint64_t known_seq; /* 0 .. 2^53 */
     int64_t wait_ms;    /* 0: answer at once */
+    /* The agent takes acks with whatever answer comes next: a sync that
+     * has only acks to answer is held like an idle one (its acks go with
+     * the answer).  Optional; false when absent (answered at once). */
+    bool hold_acks;
     agentwire_report_t *tasks;
     size_t ntasks;
     /* Decoding: reports that could not be read (not an object, no

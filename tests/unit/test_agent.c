@@ -183,6 +183,7 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), AGENTWIRE_VERSION);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 3);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "wait_ms")), 2000);
+    CHECK(json_is_true(json_object_get(req, "hold_acks"))); /* acks ride the next answer */
     CHECK_INT_EQ(json_array_size(json_object_get(json_object_get(req, "node"), "gpus")), 8);
     json_decref(req);
     /* the same desired set again starts nothing; an ack forgets the exit */

@@ -434,6 +434,31 @@ TEST(the_task_uid_offset_is_optional_and_bounded)
     json_decref(j);
 }
 
+/* hold_acks is optional: absent (older agents) it is false and not sent;
+ * set, it round-trips; not a boolean, the request is refused. */
+TEST(hold_acks_is_optional_and_round_trips)
+{
+    agentwire_req_t q = {.node = {.name = "n"}}, r;
+    json_t *j = agentwire_req_encode(&q);
+    CHECK(json_object_get(j, "hold_acks") == NULL);
+    CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
+    CHECK(!r.hold_acks);
+    agentwire_req_clear(&r);
+    json_decref(j);
+    q.hold_acks = true;
+    j = agentwire_req_encode(&q);
+    CHECK(json_is_true(json_object_get(j, "hold_acks")));
+    CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
+    CHECK(r.hold_acks);
+    agentwire_req_clear(&r);
+    json_object_set_new(j, "hold_acks", json_integer(1));
+    pai_error_t e = PAI_ERROR_INIT;
+    CHECK(agentwire_req_decode(j, &r, &e) == PAI_E_INVALID);
+    CHECK_STR_CONTAINS(pai_error_msg(&e), "hold_acks");
+    pai_error_free(&e);
+    json_decref(j);
+}
+
 TEST(bad_credentials_in_a_response_are_refused)
 {
     char err[256];
@@ -558,4 +583,4 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           version_1_response_has_no_credential, version_2_response_carries_the_credential,
           bad_credentials_in_a_response_are_refused,
           a_task_without_a_command_is_sent_without_the_key,
-          the_task_uid_offset_is_optional_and_bounded)
+          the_task_uid_offset_is_optional_and_bounded, hold_acks_is_optional_and_round_trips)
