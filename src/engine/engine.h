@@ -323,6 +323,12 @@ PAI_MUST_CHECK pai_err_t engine_vc_change(engine_t *j, const char *vc, const jso
 /* ---- cluster views ---- */
 json_t *engine_vcs_json(engine_t *j, const char *only_vc); /* NULL when only_vc is unknown */
 json_t *engine_nodes_json(engine_t *j);
+/* Milliseconds since any healthy node last synced (its agent reached this
+ * server; a held poll counts as now), on the engine's clock; -1 when no
+ * node is healthy.  A leader
+ * that reaches the store but none of its agents gives its lease up on it
+ * (server_main.c, leader_agents_silent_s). */
+int64_t engine_agents_silent_ms(engine_t *j);
 json_t *engine_pods_json(engine_t *j, const char *namespace_);
 json_t *engine_skus_json(engine_t *j);
 /* The agents' metrics endpoints in Prometheus' http_sd format (a JSON

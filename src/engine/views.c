@@ -98,6 +98,23 @@ json_t *engine_skus_json(engine_t *j)
     return out;
 }
 
+int64_t engine_agents_silent_ms(engine_t *j)
+{
+    int64_t last = -1;
+    engine_lock(j);
+    int64_t now = engine_mono_ms(j);
+    for (size_t i = 0; i < nodes_count(j->nodes); i++) {
+        const engine_node_t *n = nodes_at(j->nodes, i);
+        if (n->state != NODE_HEALTHY)
+            continue;
+        int64_t seen = n->waker.fn ? now : n->last_seen_ms; /* a held poll: here now */
+        if (seen > last)
+            last = seen;
+    }
+    engine_unlock(j);
+    return last < 0 ? -1 : now - last;
+}
+
 json_t *engine_nodes_json(engine_t *j)
 {
     json_t *items = json_array();

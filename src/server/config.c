@@ -287,6 +287,18 @@ static const opt_t options[] = {
              "lease of this many seconds renewed every third of it; a leader that cannot "
              "renew stops before its lease ends, and a standby takes over within about "
              "1.1 times this after the leader is lost (SQLite: one server, no election)"},
+    {.name = "leader_agents_silent_s",
+     .type = OPT_INT,
+     .off = O(leader_agents_silent_s),
+     .def = "0",
+     .min = 0,
+     .max = 86400,
+     .help = "several servers: a leader that holds healthy nodes none of which has synced for "
+             "this many seconds (it reaches the store but not its agents) gives its lease up "
+             "and exits with status 75, so that a standby that reaches them leads before the "
+             "nodes are lost (at least 30, the agents' own failover; keep it under "
+             "node_lost_timeout_s less 20; an outage of every agent then moves the lease every "
+             "this many seconds); 0: never"},
     {.name = "standby_refresh_s",
      .type = OPT_INT,
      .off = O(standby_refresh_s),

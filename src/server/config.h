@@ -61,6 +61,7 @@ struct server_config {
     char *advertise_url;                 /* this server's URL for clients; "" = from listen */
     int64_t leader_lease_s;              /* the leader's lease (PostgreSQL, several servers) */
     int64_t standby_refresh_s;           /* a standby rebuilds its read-only view this often */
+    int64_t leader_agents_silent_s;      /* a leader none of whose agents syncs quits; 0 = off */
     char *tls_cert;                      /* PEM certificate file; "" = plain HTTP */
     char *tls_key;                       /* PEM private key file */
     char *cors_allow_origin;             /* allowed origins, or "*"; "" = no CORS headers */

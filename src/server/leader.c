@@ -30,8 +30,7 @@
 #include "common/util.h"
 #include "server/leader.h"
 
-#define WATCH_MS        50
-#define FAILSTOP_STATUS 75 /* EX_TEMPFAIL: the supervisor starts a standby again */
+#define WATCH_MS 50
 
 /* ---- the pure state machine --------------------------------------------- */
 
@@ -144,8 +143,8 @@ void leader_set_url(leader_t *l, const char *url)
 static void failstop(int64_t term, const char *why)
 {
     log_error("leader: %s (term %lld): stopping now; exit %d, to be started again as a standby",
-              why, (long long)term, FAILSTOP_STATUS);
-    _exit(FAILSTOP_STATUS);
+              why, (long long)term, LEADER_EXIT_STATUS);
+    _exit(LEADER_EXIT_STATUS);
 }
 
 /* Wait up to ms on cond unless stopping; returns !stopping. */

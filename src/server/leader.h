@@ -32,6 +32,10 @@
 #include "common/err.h"
 #include "store/store.h"
 
+/* The exit status of a server that stopped leading (EX_TEMPFAIL): its
+ * supervisor starts it again, and it comes back as a standby. */
+#define LEADER_EXIT_STATUS 75
+
 typedef enum {
     LEADER_STANDBY,   /* another server leads (or nobody yet) */
     LEADER_PROMOTING, /* elected; the modules are starting (restore) */

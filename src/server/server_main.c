@@ -23,6 +23,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "engine/engine.h"
 #include "server/config.h"
 #include "server/leader.h"
 #include "server/metrics.h"
@@ -175,6 +176,31 @@ static pai_err_t promote(server_ctx_t *ctx, size_t *started)
     return PAI_OK;
 }
 
+/* A leader (of several servers) that holds healthy nodes none of which has
+ * synced for leader_agents_silent_s reaches the store but not its agents:
+ * it should not lead (docs/operations.md, "High availability"). */
+/* An agent cut off from a leader finds another within about 20 s (its
+ * held poll's timeout on a connection that died silently), then within a
+ * connect timeout and a backoff (agent/node.c): a new leader must not count
+ * them silent sooner. */
+#define AGENTS_SILENT_MIN_MS 30000
+
+static bool agents_lost(server_ctx_t *ctx)
+{
+    int64_t limit = ctx->cfg->leader_agents_silent_s * 1000;
+    if (limit <= 0 || leader_is_single(ctx->leader) || !ctx->engine)
+        return false;
+    if (limit < AGENTS_SILENT_MIN_MS)
+        limit = AGENTS_SILENT_MIN_MS;
+    int64_t silent = engine_agents_silent_ms(ctx->engine);
+    if (silent <= limit)
+        return false;
+    log_warn("leader: no agent has synced for %lld s (leader_agents_silent_s %lld s): giving "
+             "the lease up so that a server that reaches them leads",
+             (long long)(silent / 1000), (long long)(limit / 1000));
+    return true;
+}
+
 /* A server on a store with election (PostgreSQL) serves HTTP from the
  * start as a standby (GET /api/v2/info; everything else names the leader)
  * and starts its modules only once elected.  A single server (SQLite)
@@ -254,6 +280,10 @@ static int serve(server_config_t *cfg)
             if (promote(&ctx, &started) != PAI_OK)
                 goto out;
             leads = true;
+        }
+        if (leads && agents_lost(&ctx)) {
+            status = LEADER_EXIT_STATUS; /* its supervisor starts it again, as a standby */
+            goto out;                    /* stops acting, then gives the lease up */
         }
     }
     log_info("server: signal %d, shutting down", sig);

@@ -12,7 +12,11 @@ forwards the submission and answers reads from its view).  Then the
 leader is killed (SIGKILL): the standby takes over (time printed), the
 agents find it and report their tasks, which it re-adopts: the job keeps
 its one attempt, no task starts twice, the workers reach the ps task across
-the bridge after the takeover, and the job succeeds.
+the bridge after the takeover, and the job succeeds.  Then the new leader is
+cut off from both agents (blackhole routes both ways) while it still
+reaches PostgreSQL: with leader_agents_silent_s it gives its lease up and
+exits 75, the restarted first server leads, the agents report to it before
+their nodes could be lost, and a running job keeps its attempt.
 
 Needs root, network namespaces (ip netns) and the `postgresql` package;
 skipped with the reason otherwise.  Every namespace it creates is deleted,
@@ -30,6 +34,7 @@ import paitest as pt
 
 CLONE_NEWNET = 0x40000000
 LEASE_S = 3
+SILENT_S = 30  # leader_agents_silent_s (its least)
 TOKEN = "netns-ha-agent-token-0123456789"
 
 
@@ -139,7 +144,8 @@ def server(s):
                  "%s:9186" % ADDR[s], "--advertise-url", URL[s], "--data-dir", d, "--store",
                  STORE, "--admin-password", pt.ADMIN_PASSWORD, "--agent-token", TOKEN,
                  "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", "1",
-                 "--node-lost-timeout-s", "30", "--pwhash-memlimit-kib", "8192",
+                 "--leader-agents-silent-s", str(SILENT_S),
+                 "--node-lost-timeout-s", "60", "--pwhash-memlimit-kib", "8192",
                  "--pwhash-opslimit", "1"], os.path.join(d, "server.log"))
     p.spawn()
     mine.append(p)
@@ -236,7 +242,10 @@ def synced(timeout=30):
     boot id until its agent reports (the view before knew none either)."""
     end = time.time() + timeout
     while time.time() < end:
-        st, b = c.get("/api/v2/cluster/nodes")
+        try:
+            st, b = c.get("/api/v2/cluster/nodes")
+        except OSError:
+            st, b = None, {}
         boots = [x.get("status", {}).get("nodeInfo", {}).get("agentBootId")
                  for x in (b.get("items", []) if st == 200 else [])]
         if len(boots) == 2 and all(boots):
@@ -268,4 +277,62 @@ pt.check(len(got) == 2, "both workers reached the ps task across the bridge afte
 pt.check(starts() == before, "every task ran exactly once", starts())
 st, att = c.get("/api/v2/jobs/%s/job-attempts" % job)
 pt.check(st == 200 and len(att) == 1, "still one job attempt", att)
+
+# ---- the new leader reaches PostgreSQL but not its agents ---------------------------
+size = os.path.getsize(srv["s1"].log_path)
+srv["s1"].spawn()  # the killed server comes back, as a standby
+pt.check(pt._wait_for_line_after(srv["s1"].log_path, size, "(standby)", srv["s1"].proc, 60)
+         is not None, "the killed server comes back as a standby")
+go2 = os.path.join(W, "go2")
+hold_cmd = "echo $$ > %s/start-hold-$$; while [ ! -e %s ]; do sleep 0.2; done" % (W, go2)
+st, b = e.submit(c, e.job_yaml("hold", [e.role("main", hold_cmd, gpu=1)]))
+pt.check(st == 202, "a job is submitted to the leader", (st, b))
+d = e.wait_state(c, "admin~hold", "RUNNING", 60)
+end = time.time() + 30
+while time.time() < end and not [f for f in starts() if f.startswith("start-hold")]:
+    time.sleep(0.2)
+held = [f for f in starts() if f.startswith("start-hold")]
+pt.check(e.state(d) == "RUNNING" and len(held) == 1, "it runs", (e.state(d), held))
+t0 = time.time()
+cut = [ip("-n", NS["s2"], "route", "add", "blackhole", ADDR[a] + "/32") for a in ("a1", "a2")]
+cut += [ip("-n", NS[a], "route", "add", "blackhole", ADDR["s2"] + "/32") for a in ("a1", "a2")]
+pt.check(all(x.returncode == 0 for x in cut),
+         "the leader and both agents are cut off from each other (blackhole routes both ways); "
+         "PostgreSQL, the client and the other server still reach it",
+         [x.stderr for x in cut])
+try:
+    rc = srv["s2"].proc.wait(timeout=SILENT_S + 30)
+except subprocess.TimeoutExpired:
+    rc = None
+quit_s = time.time() - t0
+print("# the leader cut off from its agents gave its lease up %.2f s after the cut "
+      "(leader_agents_silent_s %d)" % (quit_s, SILENT_S), flush=True)
+pt.check(rc == 75 and "giving the lease up" in srv["s2"].log(),
+         "the leader that reaches no agent gives its lease up and exits 75", (rc, quit_s))
+c = pt.Client(URL["s1"], c.token, timeout=30)
+took = None
+while time.time() - t0 < SILENT_S + 30:
+    try:
+        st, info = pt.Client(URL["s1"], timeout=5).get("/api/v2/info")
+    except OSError:
+        st, info = None, {}
+    if st == 200 and info.get("role") == "leader":
+        took = time.time() - t0
+        break
+    time.sleep(0.05)
+pt.check(took is not None, "the other server, which reaches the agents, leads", took)
+t_sync = synced()
+print("# both agents report to it %s s after the cut (node_lost_timeout_s 60)" %
+      ("%.2f" % (t_sync - t0) if t_sync else "never"), flush=True)
+pt.check(t_sync is not None, "both agents find it and report their tasks",
+         srv["s1"].log()[-3000:])
+d = e.detail(c, "admin~hold")
+pt.check(e.state(d) == "RUNNING" and d.get("jobStatus", {}).get("retries", 0) == 0,
+         "the job still runs in its first attempt: no node was lost", d.get("jobStatus"))
+open(go2, "w").close()
+d = e.wait_state(c, "admin~hold", ("SUCCEEDED", "FAILED"), 60)
+pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0,
+         "and succeeds without a retry", d.get("jobStatus"))
+pt.check([f for f in starts() if f.startswith("start-hold")] == held,
+         "its task ran once", starts())
 pt.done()
