@@ -58,9 +58,9 @@ DIST (100), DIST_WORKERS (4), BF_SMALL (200), BF_LARGE (4), BF_GANG
 ("seq,burst,api,stream,dist,backfill"), PERF (a path:
 `perf record -a -g` over pai's first REST burst, with a .pids file naming
 the server, agents and monitors), SLURM_SCHED, SLURM_PROCTRACK,
-SLURM_EPILOG, PAI_BIN. Needs root and Slurm (`make bench-vs-slurm` installs
-it: scripts/deps.sh --slurm). It starts everything under a fresh directory,
-stops only the processes it started (by pid), then removes the directory
+SLURM_EPILOG, DIST_SLURM (het), PAI_BIN. Needs root and Slurm (`make
+bench-vs-slurm` installs it: scripts/deps.sh --slurm). It starts everything
+under a fresh directory, stops only the processes it started (by pid), then removes the directory
 and its cgroups.
 Run: make bench-vs-slurm   (or python3 bench/vs-slurm/run.py)"""
 
@@ -78,8 +78,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "blackbox"))
 sys.path.insert(0, HERE)
-from systems import (BF_GANG, BF_GANG_S, BF_SMALL_S, DIST_WORKERS, GPUS, NODES,  # noqa: E402
-                     SLURM_EPILOG, SLURM_PROCTRACK, SLURM_SCHED, Pai, Slurm)
+from systems import (BF_GANG, BF_GANG_S, BF_SMALL_S, DIST_SLURM, DIST_WORKERS, GPUS,  # noqa: E402
+                     NODES, SLURM_EPILOG, SLURM_PROCTRACK, SLURM_SCHED, Pai, Slurm)
 
 JOBS = int(os.environ.get("JOBS", "1000"))
 SEQ = int(os.environ.get("SEQ", "50"))
@@ -102,9 +102,9 @@ def pct(v, p):
     return v[min(len(v) - 1, int(len(v) * p))] if v else float("nan")
 
 
-def kthreads_s():
-    """CPU seconds of the kernel threads (children of kthreadd) so far."""
-    total = 0
+def kthreads():
+    """pid -> CPU seconds so far of each kernel thread (child of kthreadd)."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -114,8 +114,15 @@ def kthreads_s():
         except OSError:
             continue
         if v[1] == "2" or d == "2":
-            total += int(v[11]) + int(v[12])
-    return total / HZ
+            out[d] = (int(v[11]) + int(v[12])) / HZ
+    return out
+
+
+def kthreads_delta(k0):
+    """Kernel threads' CPU since the snapshot k0, of those still alive at the
+    end (a kworker that exited meanwhile takes its time with it: a lower
+    bound)."""
+    return sum(max(0.0, v - k0.get(p, 0.0)) for p, v in kthreads().items())
 
 
 def client_s():
@@ -128,11 +135,11 @@ class Meter:
 
     def __init__(self, s):
         self.s = s
-        self.v0 = (s.acct.ns() / 1e9, kthreads_s(), client_s(), time.time(),
-                   *s.acct.user_sys())
+        self.k0 = kthreads()
+        self.v0 = (s.acct.ns() / 1e9, 0.0, client_s(), time.time(), *s.acct.user_sys())
 
     def done(self, jobs, prefix, res):
-        v1 = (self.s.acct.ns() / 1e9, kthreads_s(), client_s(), time.time(),
+        v1 = (self.s.acct.ns() / 1e9, kthreads_delta(self.k0), client_s(), time.time(),
               *self.s.acct.user_sys())
         d = [b - a for a, b in zip(self.v0, v1)]
         res[prefix + "cpu_ms"] = 1000 * d[0] / jobs
@@ -170,7 +177,8 @@ def parallel(submit, names, specs):
                 fails.append(k)
 
     n = len(names)
-    ths = [threading.Thread(target=client, args=(i * n // CLIENTS, (i + 1) * n // CLIENTS))
+    ths = [threading.Thread(target=client, args=(i * n // CLIENTS, (i + 1) * n // CLIENTS),
+                            daemon=True)
            for i in range(CLIENTS)]
     for t in ths:
         t.start()
@@ -372,8 +380,9 @@ def report(results, yard, loads):
           "average (1 min) %.1f-%.1f over the run (shared machine)"
           % (NODES, GPUS, ",".join(map(str, MIX)), ROUNDS, " ".join(SYSTEMS * ROUNDS),
              os.cpu_count(), min(loads), max(loads)))
-    print("  Slurm: SchedulerParameters=%s ProctrackType=proctrack/%s Epilog=%s"
-          % (SLURM_SCHED, SLURM_PROCTRACK, SLURM_EPILOG or "none"))
+    print("  Slurm: SchedulerParameters=%s ProctrackType=proctrack/%s Epilog=%s; 2-role job as %s"
+          % (SLURM_SCHED, SLURM_PROCTRACK, SLURM_EPILOG or "none",
+             "one -N job" if DIST_SLURM == "nodes" else "a heterogeneous job"))
     print("  sizes: burst %d, seq %d, stream %d at %g/s, 2-role %d (1 ps + %d workers x 4 GPUs),"
           " backlog %d small + %d gangs of %d nodes, %d clients"
           % (JOBS, SEQ, STREAM, RATE, DIST, DIST_WORKERS, BF_SMALL, BF_LARGE, BF_GANG, CLIENTS))
@@ -384,6 +393,8 @@ def report(results, yard, loads):
     for key, label, fmt in ROWS:
         label = label.replace("CLIENTS", str(CLIENTS))
         cells, means = [], []
+        if all(key not in x for xs in results.values() for x in xs):
+            continue  # a workload not run (WORKLOADS)
         for name in ("pai", "slurm"):
             v = [x.get(key, float("nan")) for x in results.get(name, [])]
             cells.append(" / ".join(fmt % x for x in v) or "-")

@@ -13,10 +13,12 @@ ctl_hwm() (the controller's VmHWM, KB), pids() and stop().
 Job kinds: "short" (`true`, or a first-instruction stamp for the stream),
 "dist" (two roles: 1 ps task with 1 GPU and DIST_WORKERS worker tasks with
 4 GPUs, one gang across nodes: in Slurm a heterogeneous job whose batch
-script runs `srun --het-group=0,1 true`), "small" (`sleep BF_SMALL_S`, the
+script runs `srun --het-group=0,1 true`, or with DIST_SLURM=nodes one job of
+DIST_WORKERS+1 nodes x 4 GPUs running `srun true`), "small" (`sleep BF_SMALL_S`, the
 GPU mix) and "gang" (BF_GANG nodes x all their GPUs, `sleep BF_GANG_S`; in
 Slurm `srun` across the allocation)."""
 
+import glob
 import os
 import re
 import signal
@@ -42,7 +44,13 @@ SLURM_SCHED = os.environ.get(
     "default_queue_depth=10000,bf_continue")
 SLURM_PROCTRACK = os.environ.get("SLURM_PROCTRACK", "linuxproc")
 SLURM_EPILOG = os.environ.get("SLURM_EPILOG", "")
+# the 2-role job in Slurm: "het" (a heterogeneous job, 1 + DIST_WORKERS
+# nodes; Slurm schedules these in its backfill passes only) or "nodes" (one
+# -N DIST_WORKERS+1 job of 4 GPUs a node: the ps gets 3 GPUs too many, but the
+# main scheduler starts it at once)
+DIST_SLURM = os.environ.get("DIST_SLURM", "het")
 CG = "/sys/fs/cgroup/cpuacct"
+SLURM_CG = "/sys/fs/cgroup/*/slurm_n[0-9][0-9]"
 
 
 class Acct:
@@ -204,6 +212,7 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
             f.write("AutoDetect=off\nNodeName=%s Name=gpu File=%s/dev/nvidia[0-%d]\n"
                     % (nodes, d, GPUS - 1))
         if SLURM_PROCTRACK == "cgroup":
+            self.cg_before = set(glob.glob(SLURM_CG))
             with open(os.path.join(d, "cgroup.conf"), "w") as f:
                 f.write("CgroupPlugin=cgroup/v1\nConstrainDevices=no\n")
         self.env = dict(os.environ, SLURM_CONF=os.path.join(d, "slurm.conf"))
@@ -237,7 +246,8 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
     def script(self, kind, stamp):
         key = (kind, bool(stamp))
         if key not in self.scripts:
-            body = {"short": "true", "dist": "srun --het-group=0,1 true",
+            body = {"short": "true",
+                    "dist": "srun true" if DIST_SLURM == "nodes" else "srun --het-group=0,1 true",
                     "small": "sleep %g" % BF_SMALL_S,
                     "gang": "srun sleep %g" % BF_GANG_S}[kind]
             if stamp:
@@ -252,6 +262,8 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
         argv = ["sbatch", "-Q", "--parsable", "-o", "/dev/null", "-J", name]
         if kind in ("short", "small"):
             argv += ["-n", "1", "--gres=gpu:%d" % gpus]
+        elif kind == "dist" and DIST_SLURM == "nodes":
+            argv += ["-N", str(DIST_WORKERS + 1), "--ntasks-per-node=1", "--gres=gpu:4"]
         elif kind == "dist":
             argv += ["-n", "1", "--gres=gpu:1", ":", "-N", str(DIST_WORKERS),
                      "--ntasks-per-node=1", "--gres=gpu:4"]
@@ -306,6 +318,13 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
                 p.kill()
                 p.wait()
         self.acct.remove()
+        # proctrack/cgroup's slurm_nNN trees, made by these node daemons
+        for top in set(glob.glob(SLURM_CG)) - getattr(self, "cg_before", set(glob.glob(SLURM_CG))):
+            for d, _, _ in os.walk(top, topdown=False):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
 
 
 class Pai:
