@@ -137,7 +137,7 @@ static pai_err_t v1_limits(cg_t *cg, int64_t memory_mb, double cpu)
 /* The v1 cpu controller is joined only when the task has a CPU limit, or
  * when it is mounted with cpuacct (the task's CPU time, for the metrics):
  * a cgroup dir and a move into it fewer otherwise. */
-static bool v1_wants_cpu(double cpu)
+static bool v1_cpuacct_comounted(void)
 {
     static int comounted = -1;
     if (comounted < 0) {
@@ -145,7 +145,12 @@ static bool v1_wants_cpu(double cpu)
         snprintf(p, sizeof(p), "%s/cpu/cpuacct.usage", cg_root());
         comounted = access(p, F_OK) == 0;
     }
-    return cpu > 0 || comounted;
+    return comounted;
+}
+
+static bool v1_wants_cpu(double cpu)
+{
+    return cpu > 0 || v1_cpuacct_comounted();
 }
 
 static void v1_register_oom(cg_t *cg)
@@ -523,7 +528,7 @@ static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double
             ; /* drained: nothing of the last task's */
     if (write_file(cg->dirs[0], "memory.max_usage_in_bytes", "0") != PAI_OK)
         log_debug("cgroup: cannot reset the peak usage of %s", cg->dirs[0]);
-    if (want_cpu && cg->dirs[1]) /* the CPU time a co-mounted cpuacct counts */
+    if (want_cpu && cg->dirs[1] && v1_cpuacct_comounted()) /* the task's CPU time */
         (void)write_file(cg->dirs[1], "cpuacct.usage", "0");
     pai_err_t rc = v1_memory(cg, memory_mb > 0 ? memory_mb * 1024 * 1024 : -1);
     if (rc == PAI_OK && want_cpu)
