@@ -17,10 +17,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
@@ -220,6 +223,32 @@ static void discover_gpus(agent_node_t *n)
         gpu_discover_auto(&n->gpus);
 }
 
+/* A server whose machine vanished (no reset comes back) must not hold a
+ * sync until its whole timeout (the held poll's wait + 15 s): the kernel
+ * probes an idle connection after DEAD_PEER_S and gives up after three
+ * unanswered probes, and data unacknowledged for 3 x DEAD_PEER_S fails the
+ * same way, so the agent fails over to the next server within about
+ * 4 x DEAD_PEER_S (docs/operations.md, "High availability").  A live
+ * server's kernel answers the probes while it holds the poll. */
+#define DEAD_PEER_S 2
+
+static int dead_peer_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)ud;
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKOPT_OK;
+    int on = 1, idle = DEAD_PEER_S, cnt = 3;
+    unsigned user_ms = 3 * DEAD_PEER_S * 1000;
+    /* best effort: a socket that refuses keeps the plain timeouts */
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) != 0)
+        log_debug("agent: TCP keepalive not set on a server connection: %s", strerror(errno));
+    return CURL_SOCKOPT_OK;
+}
+
 pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
                     const runtime_ops_t *rt, const char *log_url)
 {
@@ -258,6 +287,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
          * ca_file when given (a private CA or a self-signed certificate) */
         if (cfg->ca_file && *cfg->ca_file)
             curl_easy_setopt(c->easy, CURLOPT_CAINFO, cfg->ca_file);
+        curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, dead_peer_sockopt);
     }
     n->cur = &n->conns[0];
     set_auth(n);

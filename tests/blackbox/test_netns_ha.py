@@ -16,7 +16,11 @@ the bridge after the takeover, and the job succeeds.  Then the new leader is
 cut off from both agents (blackhole routes both ways) while it still
 reaches PostgreSQL: with leader_agents_silent_s it gives its lease up and
 exits 75, the restarted first server leads, the agents report to it before
-their nodes could be lost, and a running job keeps its attempt.
+their nodes could be lost, and a running job keeps its attempt.  Last, that
+leader's machine is cut off altogether (its link down): it stops (75)
+before its lease ends, the standby takes over, the agents find it once
+their held polls time out on the silent connection, and a running job
+keeps its attempt.
 
 Needs root, network namespaces (ip netns) and the `postgresql` package;
 skipped with the reason otherwise.  Every namespace it creates is deleted,
@@ -335,4 +339,58 @@ pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0,
          "and succeeds without a retry", d.get("jobStatus"))
 pt.check([f for f in starts() if f.startswith("start-hold")] == held,
          "its task ran once", starts())
+
+# ---- the leader's machine is cut off (from PostgreSQL too) ---------------------------
+heal = [ip("-n", NS["s2"], "route", "del", "blackhole", ADDR[a] + "/32") for a in ("a1", "a2")]
+heal += [ip("-n", NS[a], "route", "del", "blackhole", ADDR["s2"] + "/32") for a in ("a1", "a2")]
+size = os.path.getsize(srv["s2"].log_path)
+srv["s2"].spawn()  # healed, it comes back as a standby
+pt.check(all(x.returncode == 0 for x in heal) and
+         pt._wait_for_line_after(srv["s2"].log_path, size, "(standby)", srv["s2"].proc, 60)
+         is not None, "healed, the other server comes back as a standby")
+go3 = os.path.join(W, "go3")
+cmd3 = "echo $$ > %s/start-hold3-$$; while [ ! -e %s ]; do sleep 0.2; done" % (W, go3)
+st, b = e.submit(c, e.job_yaml("hold3", [e.role("main", cmd3, gpu=1)]))
+d = e.wait_state(c, "admin~hold3", "RUNNING", 60)
+end = time.time() + 30
+while time.time() < end and not [f for f in starts() if f.startswith("start-hold3")]:
+    time.sleep(0.2)
+held3 = [f for f in starts() if f.startswith("start-hold3")]
+pt.check(st == 202 and len(held3) == 1, "a job runs", (st, b, held3))
+t0 = time.time()
+down = ip("-n", NS["s1"], "link", "set", "eth0", "down")
+pt.check(down.returncode == 0, "the leader's machine is cut off (its link down)", down.stderr)
+try:
+    rc = srv["s1"].proc.wait(timeout=LEASE_S + 30)
+except subprocess.TimeoutExpired:
+    rc = None
+print("# the cut-off leader stopped %.2f s after the cut (exit %s)" % (time.time() - t0, rc),
+      flush=True)
+pt.check(rc == 75, "it stops (fail-stop, 75) before its lease can end", rc)
+c = pt.Client(URL["s2"], c.token, timeout=30)
+took = None
+while time.time() - t0 < 4 * LEASE_S + 30:
+    try:
+        st, info = pt.Client(URL["s2"], timeout=5).get("/api/v2/info")
+    except OSError:
+        st, info = None, {}
+    if st == 200 and info.get("role") == "leader":
+        took = time.time() - t0
+        break
+    time.sleep(0.05)
+print("# the standby took over %s s after the cut" % ("%.2f" % took if took else "never"),
+      flush=True)
+pt.check(took is not None and took < 2 * LEASE_S + 5, "the standby takes over", took)
+t_sync = synced(60)
+print("# both agents report to it %s s after the cut (their held polls time out on the "
+      "silent connection)" % ("%.2f" % (t_sync - t0) if t_sync else "never"), flush=True)
+pt.check(t_sync is not None, "both agents find it and report their tasks")
+d = e.detail(c, "admin~hold3")
+pt.check(e.state(d) == "RUNNING" and d.get("jobStatus", {}).get("retries", 0) == 0,
+         "the job still runs in its first attempt", d.get("jobStatus"))
+open(go3, "w").close()
+d = e.wait_state(c, "admin~hold3", ("SUCCEEDED", "FAILED"), 60)
+pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0 and
+         [f for f in starts() if f.startswith("start-hold3")] == held3,
+         "and succeeds, its task run once", (d.get("jobStatus"), starts()))
 pt.done()
