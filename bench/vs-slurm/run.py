@@ -64,6 +64,7 @@ under a fresh directory, stops only the processes it started (by pid), then remo
 and its cgroups.
 Run: make bench-vs-slurm   (or python3 bench/vs-slurm/run.py)"""
 
+import collections
 import json
 import os
 import resource
@@ -332,6 +333,8 @@ def run_system(cls, base, tag, perf):
         if "backfill" in WORKLOADS:
             backfill(s, tag, res)
         res["ctl_mb"] = s.ctl_hwm() / 1024
+        if s.errors:
+            res["errors"] = collections.Counter(s.errors).most_common(3)
         res["load1"] = os.getloadavg()[0]
         return res
     finally:
@@ -402,6 +405,9 @@ def report(results, yard, loads):
         ratio = means[0] / means[1] if means[1] and means[1] == means[1] else float("nan")
         print("  %-36s %17s %17s %9.2f" % (label, cells[0], cells[1], ratio))
     for name, x in results.items():
+        for r in x:
+            if r.get("errors"):
+                print("  %s: submission errors (most frequent): %s" % (name, r["errors"]))
         if not all("e2e" in r and "api_e2e" in r for r in x):
             continue
         ratios = ["%.2f / %.2fx" % (r["e2e"] / r["bare_rate"], r["cpu_ms"] / r["bare_cpu"])

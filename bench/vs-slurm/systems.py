@@ -148,6 +148,7 @@ class Slurm:
     def __init__(self, base):
         self.dir = tempfile.mkdtemp(prefix="slurm-", dir=base)
         self.procs = []
+        self.errors = []
         self.acct = Acct("slurm")
         self.scripts = {}
         try:
@@ -271,7 +272,10 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
             argv += ["-N", str(BF_GANG), "--ntasks-per-node=1", "--gres=gpu:%d" % GPUS]
         if kind in ("small", "gang"):
             argv += ["-t", "1"]  # backfill needs limits; a minute is Slurm's shortest
-        r = subprocess.run(argv + [self.script(kind, stamp)], env=self.env, capture_output=True)
+        r = subprocess.run(argv + [self.script(kind, stamp)], env=self.env, capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            self.errors.append((r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1])
         return r.returncode == 0
 
     def active(self):
@@ -337,6 +341,7 @@ class Pai:
         os.chmod(os.path.join(self.dir, "out"), 0o1777)
         self.acct = Acct("pai")
         self.agents = []
+        self.errors = []
         self.submitted = 0
         self.lock = threading.Lock()
         os.environ["TEST_TMP"] = self.dir
@@ -389,9 +394,11 @@ class Pai:
 
     def submit(self, name, kind, gpus, stamp=None):
         r = subprocess.run([pt.PAI_BIN, "submit", self.job_file(kind, gpus, stamp),
-                            "--name", name], env=self.env, capture_output=True)
+                            "--name", name], env=self.env, capture_output=True, text=True)
         if r.returncode == 0:
             self._count()
+        else:
+            self.errors.append((r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1])
         return r.returncode == 0
 
     def submit_rest(self, name, kind, gpus, stamp=None):
@@ -399,9 +406,11 @@ class Pai:
         cl = getattr(self.local, "c", None)
         if cl is None:
             cl = self.local.c = self.srv.client(self.srv.admin_token)
-        st, _ = e.submit(cl, e.job_yaml(name, self.roles(kind, gpus, stamp)))
+        st, b = e.submit(cl, e.job_yaml(name, self.roles(kind, gpus, stamp)))
         if st == 202:
             self._count()
+        else:
+            self.errors.append("HTTP %s %s" % (st, str(b)[:120]))
         return st == 202
 
     def active(self):
