@@ -199,7 +199,9 @@ static void check_guarantees(const sched_t *s, vlist_t *l)
             vcused[j->vc] += t->gpus;
             if (!pai)
                 continue;
-            for (int k = 0; k < t->gpus; k++) {
+            /* per GPU where the node has cells below node level, else once */
+            bool sub = s->nodes[t->node].sub_hi > s->nodes[t->node].sub_lo;
+            for (int k = 0; k < (sub ? t->gpus : 1); k++) {
                 int c = sched_model_bound_cell_at(s, t->node, j->gpu[t->gpu0 + k]);
                 if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc) {
                     add(l, "guaranteed job %s (VC %s) runs on node %s outside its VC's cells",
