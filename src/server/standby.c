@@ -243,15 +243,11 @@ void standby_stop(standby_t *sb)
 {
     if (!sb)
         return;
+    /* not joined here: a rebuild under way must not delay the promotion
+     * (it finishes on its own, unused, and the thread ends) */
     pthread_mutex_lock(&sb->mu);
     sb->stopping = true;
     pthread_cond_broadcast(&sb->cv);
-    bool join = sb->thread;
-    sb->thread = false;
-    pthread_mutex_unlock(&sb->mu);
-    if (join)
-        pthread_join(sb->th, NULL);
-    pthread_mutex_lock(&sb->mu);
     standby_view_t *old = sb->cur;
     sb->cur = NULL;
     pthread_mutex_unlock(&sb->mu);
@@ -263,6 +259,8 @@ void standby_free(standby_t *sb)
     if (!sb)
         return;
     standby_stop(sb);
+    if (sb->thread)
+        pthread_join(sb->th, NULL);
     pthread_cond_destroy(&sb->cv);
     pthread_mutex_destroy(&sb->mu);
     free(sb);

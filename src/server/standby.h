@@ -44,7 +44,8 @@ typedef struct standby_view standby_view_t;
  * reads are forwarded.  NULL when the thread cannot start. */
 standby_t *standby_new(server_ctx_t *ctx, int64_t refresh_ms);
 /* This server was elected: stop rebuilding and drop the view (requests
- * reading it keep it until they answer).  Idempotent. */
+ * reading it keep it until they answer; a rebuild under way ends unused,
+ * without delaying the caller).  Idempotent. */
 void standby_stop(standby_t *sb);
 /* standby_stop, then free sb; call after the HTTP server stopped. */
 void standby_free(standby_t *sb);
