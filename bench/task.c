@@ -4,8 +4,9 @@
  *
  * Starts --tasks N process-runtime attempts running `true`, --par P at a
  * time, through runtime_find("process") exactly as the agent does (the
- * agent's own files first: state dir, cwd, log dir, the record's id line; then the monitor,
- * the task, the exit record), with a cgroup, memory and CPU limits and the
+ * agent's own files first: state dir, cwd, the record's id line; then the
+ * monitor, the task, the exit record; the log dir is the monitor's, on the
+ * first line), with a cgroup, memory and CPU limits and the
  * task dropped to --uid when the bench runs as root.  Then, in the same
  * run, N bare `bash -c true` started P-way by xargs.  Prints the ratios
  * (tasks/s over bare starts/s; CPU per task over CPU per bare start) first,
@@ -95,9 +96,8 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     snprintf(cwd, sizeof(cwd), "%s/cwd", state);
     snprintf(logs, sizeof(logs), "%s/logs/%s", root, name);
     snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
-    if (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK ||
-        fs_mkdir_p(logs, 0700) != PAI_OK)
-        return false;
+    if (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK)
+        return false; /* the log dir: the monitor's, on the first line of output */
     if (rt_record_create(state, id) != 0) /* the agent's id line */
         return false;
     rt_spec_t sp = {.attempt_id = id,
@@ -229,8 +229,11 @@ int main(int argc, char **argv)
     int runs[2] = {0, 0};
     for (int i = 0; i < 4 && order[i]; i++) {
         char dir[520];
+        char logs[600];
         snprintf(dir, sizeof(dir), "%s/%d", root, i);
         mkdir(dir, 0755);
+        snprintf(logs, sizeof(logs), "%s/logs", dir); /* the agent's logs/ (task_dirs_init) */
+        mkdir(logs, 0700);
         int m = strcmp(order[i], "agent") == 0;
         setenv("PAI_MONITOR", order[i], 1);
         run_t r = run_tasks(dir, n, par, cgroup, uid);

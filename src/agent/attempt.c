@@ -16,7 +16,8 @@
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are dropped after
- * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ and are kept.
+ * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ (made by the
+ * monitor on the task's first line: a silent task has none) and are kept.
  *
  * Modes (docs/security.md): a task runs as its user's uid (taskuid.h) and
  * must reach <node dir>/tasks/<id>/cwd (0700, its own) by path, so the node
@@ -167,8 +168,7 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
     size_t len = 0;
     free(t->diagnostics);
     t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
-    struct stat st;
-    if (!t->diagnostics && logs && !n->cfg->hollow && stat(logs, &st) == 0)
+    if (!t->diagnostics && !n->cfg->hollow)
         t->diagnostics = xstrdup(""); /* a silent task has no stderr file */
     free(logs);
     n->dirty = true;
@@ -423,7 +423,7 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     if (!n->cfg->hollow) {
         mkdir_p(b.state, 0711);
         mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
-        mkdir_p(b.logs, 0700);
+        /* the log dir: the monitor's, on the task's first line of output */
         if (rt_record_create(b.state, id) != 0)
             write_small(b.state, "id", id);
     }

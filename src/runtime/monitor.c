@@ -96,9 +96,9 @@ int mon_write_record(const char *dir, const char *name, const char *text)
 
 /* Logs are written by the monitor and served by the agent; the task only
  * holds the write end of its pipes (0600: other tasks cannot read them).
- * A log file is created on its first line: a silent task creates none
- * (three inodes fewer per attempt; the agent's log server answers a
- * missing one as empty). */
+ * A log file, and the log dir, are created on the first line: a silent
+ * task creates none (four inodes fewer per attempt; the agent's log server
+ * answers a missing one as empty). */
 static void log_init(logf_t *l, const char *dir, const char *name)
 {
     l->path = str_printf("%s/%s", dir, name);
@@ -106,13 +106,30 @@ static void log_init(logf_t *l, const char *dir, const char *name)
     l->size = 0;
 }
 
+static int log_create(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* The log dir too is made on the first line (0700, root: the agent serves
+ * it), so a silent task makes none (the agent answers its logs as empty). */
 static void log_open(logf_t *l)
 {
     struct stat st;
     if (l->fd >= 0 || l->opened)
         return;
     l->opened = true;
-    l->fd = l->path ? open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+    l->fd = l->path ? log_create(l->path) : -1;
+    if (l->fd < 0 && l->path && errno == ENOENT) {
+        char *dir = xstrdup(l->path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+                l->fd = log_create(l->path);
+        }
+        free(dir);
+    }
     l->size = l->fd >= 0 && fstat(l->fd, &st) == 0 ? st.st_size : 0;
 }
 

@@ -97,6 +97,19 @@ pt.check(full.startswith("line-1-0123\n") and full.endswith("line-30000-0123\n")
 pt.check(tail.endswith("line-30000-0123\n") and 0 < len(tail) <= 65536,
          "logs: tail mode through the server returns the last bytes", len(tail))
 
+# ---- a silent task: no log dir on the node, its logs read as empty -----------------------
+d = run("silent", [e.role("main", "true")])
+ts = e.tasks(d, "silent") or e.tasks(d, "main")
+got = None
+if ts:
+    st, lg = c.get(ts[0]["containerLog"])
+    locs = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])} if st == 200 else {}
+    if "stdout" in locs:
+        st, body = c.get(locs["stdout"])
+        got = (st, body)
+pt.check(got is not None and got[0] == 200 and not got[1],
+         "logs: a silent task's stdout reads as empty (its log dir is never made)", got)
+
 # ---- two roles talking through PAI_HOST_IP_* / PAI_PORT_LIST_* -------------------
 server_cmd = ("exec python3 -m http.server $PAI_PORT_LIST_server_0_http "
               "--bind $PAI_HOST_IP_server_0")

@@ -91,6 +91,23 @@ TEST(log_files_are_created_on_first_output)
     free(all);
     snprintf(p, sizeof(p), "%s/stderr", dir);
     CHECK(access(p, F_OK) != 0);
+    /* the log dir too: none for a silent task, 0700 on the first line */
+    char logs[700];
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        setup_dirs(i ? "lazy-out" : "lazy-quiet", dir, sizeof(dir));
+        snprintf(logs, sizeof(logs), "%s/logs", dir);
+        spec_init(&s, dir, i ? "echo err >&2" : "true");
+        s.log_dir = logs;
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 10));
+        ops->release(&t);
+        CHECK((stat(logs, &st) == 0) == (i == 1));
+    }
+    CHECK((st.st_mode & 0777) == 0700);
+    char *err = slurp(logs, "stderr");
+    CHECK_STR_EQ(err, "err\n");
+    free(err);
 }
 
 TEST(process_runs_bash_with_env_cwd_and_exit_code)
