@@ -281,6 +281,7 @@ static int serve(server_config_t *cfg)
                 goto out;
             leads = true;
         }
+        standby_reap(ctx.standby); /* its refresher, once it has ended after a promotion */
         if (leads && agents_lost(&ctx)) {
             status = LEADER_EXIT_STATUS; /* its supervisor starts it again, as a standby */
             goto out;                    /* stops acting, then gives the lease up */

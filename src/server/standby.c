@@ -41,7 +41,7 @@ struct standby {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* on CLOCK_MONOTONIC: wakes the refresher to stop */
     standby_view_t *cur;
-    bool stopping, thread;
+    bool stopping, thread, finished; /* finished: the refresher has returned */
     pthread_t th;
     int64_t wrote_ms; /* monotonic: the last forwarded write's answer (standby_wrote) */
     bool kick;        /* rebuild now: a write went through */
@@ -215,6 +215,9 @@ static void *refresher_main(void *arg)
                      "rebuilt every %lld ms)",
                      (long long)took, (long long)sb->refresh_ms);
     } while (nap_until(sb, t0 + sb->refresh_ms));
+    pthread_mutex_lock(&sb->mu);
+    sb->finished = true;
+    pthread_mutex_unlock(&sb->mu);
     return NULL;
 }
 
@@ -252,6 +255,19 @@ void standby_stop(standby_t *sb)
     sb->cur = NULL;
     pthread_mutex_unlock(&sb->mu);
     standby_view_put(sb, old);
+}
+
+void standby_reap(standby_t *sb)
+{
+    if (!sb || !sb->thread)
+        return;
+    pthread_mutex_lock(&sb->mu);
+    bool done = sb->finished;
+    pthread_mutex_unlock(&sb->mu);
+    if (done) {
+        pthread_join(sb->th, NULL);
+        sb->thread = false;
+    }
 }
 
 void standby_free(standby_t *sb)

@@ -47,6 +47,9 @@ standby_t *standby_new(server_ctx_t *ctx, int64_t refresh_ms);
  * reading it keep it until they answer; a rebuild under way ends unused,
  * without delaying the caller).  Idempotent. */
 void standby_stop(standby_t *sb);
+/* After standby_stop: join the refresher once it has ended (at once when
+ * it has not: call again later).  From the thread that calls standby_free. */
+void standby_reap(standby_t *sb);
 /* standby_stop, then free sb; call after the HTTP server stopped. */
 void standby_free(standby_t *sb);
 
