@@ -48,9 +48,10 @@
  * long-poll (hold_acks), instead of a report of its start (held by the
  * server) given up for the report of its end: one sync per short task, not
  * two (bench-e2e GPU mix at load 30: 1.5-1.8 -> 1.1-1.3 syncs per job with
- * 150 ms; a longer task's start shows that much later, and a stop that
- * comes meanwhile waits for it). */
-#define REPORT_START_MS 50
+ * 150 ms, a steady stream 1.5-1.6 -> 1.15 with 30 ms; a longer task's start
+ * shows that much later, wait p50 +30 ms, and a stop that comes meanwhile
+ * waits for it). */
+#define REPORT_START_MS 30
 
 /* ---- small helpers ------------------------------------------------------ */
 
