@@ -243,7 +243,14 @@ def run(store, a):
             print("%s skipped: PostgreSQL server not installed (scripts/deps.sh --postgres)" % tag)
             return
         env["PAI_STORE"] = url
-    srv = pt.start_server(extra_args=["--log-level", "warn", "--max-connections",
+    # Task ports are pooled per address (per host, as on a real install:
+    # 8 GPUs' tasks share a few dozen ports).  Here one agent process's
+    # nodes share its loopback address: a pool of up to 45,000 ports (the
+    # most above the default base) holds 1,000 nodes' 8 tasks with their
+    # ports (a job gets 2-3: ssh and the defaults).
+    per_addr = 8 * 3 * ((a.nodes + a.procs - 1) // a.procs)
+    ports = ["--task-port-count", str(min(45000, per_addr))] if per_addr > 12000 else []
+    srv = pt.start_server(extra_args=ports + ["--log-level", "warn", "--max-connections",
                                       str(a.nodes + a.clients + 512),
                                       "--max-idle-connections-per-ip", "0",
                                       "--node-lost-timeout-s", "600"] + a.server_args, env=env)
