@@ -423,6 +423,9 @@ const char *sched_reasons_sku_name(const sched_t *s, int sku);
 int sched_reasons_dying_gpus(const sched_t *s, int v, int sku);
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j);
+/* Refuse (reason set) a job with a "within one cell" group that no cell of
+ * its type in the configuration could ever hold (at submission). */
+void sched_reasons_within_never(sched_t *s, job_t *j);
 /* Set the job's wait reason (unless quiet_waits). */
 void sched_reasons_wait(sched_t *s, job_t *j);
 /* Anti-starvation: reserve nodes for a job that has waited too long. */

@@ -209,6 +209,7 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
     rc = sched_jobs_new_job(s, r, &slot);
     if (rc != PAI_OK)
         return rc;
+    sched_reasons_within_never(s, &s->jobs[slot]);
     s->jobs[slot].state = SCHED_JOB_WAITING;
     s->waiting++;
     s->post_pass = false;

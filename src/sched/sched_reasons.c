@@ -143,6 +143,129 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j)
     return false;
 }
 
+/* ---- "within one cell" groups that can never fit --------------------- */
+
+/* Could items of these sizes ever go into bins of these capacities?  False
+ * only when they surely cannot: more in all than the bins hold, or, for an
+ * item size k, more items of at least k than the bins have room for items
+ * of k (each such item takes k or more of one bin). */
+static bool may_pack(const int64_t *size, int n, const int64_t *cap, int m)
+{
+    int64_t total = 0, room = 0;
+    for (int i = 0; i < n; i++)
+        total += size[i];
+    for (int b = 0; b < m; b++)
+        room += cap[b];
+    if (total > room)
+        return false;
+    for (int i = 0; i < n; i++) {
+        int64_t k = size[i], big = 0, slots = 0;
+        if (k <= 0)
+            continue;
+        for (int x = 0; x < n; x++)
+            big += size[x] >= k;
+        for (int b = 0; b < m; b++)
+            slots += cap[b] / k;
+        if (big > slots)
+            return false;
+    }
+    return true;
+}
+
+/* The group's tasks (ids in tk[0..n)) against nodes nd[0..m) of one cell
+ * (block: GPUs per node of a cell below node level, 0 the whole node). */
+static bool group_may_fit(const sched_t *s, const job_t *j, const int *tk, int n, const int *nd,
+                          int m, int block, int sku, int64_t *size, int64_t *cap)
+{
+    for (int r = 0; r < 3; r++) {
+        bool any = false, unknown = false;
+        for (int i = 0; i < n; i++) {
+            const sched_task_t *t = &j->tasks[tk[i]];
+            size[i] = r == 0 ? t->gpus : r == 1 ? t->cpus : t->mem;
+            any |= size[i] > 0;
+        }
+        for (int b = 0; b < m; b++) {
+            const sched_mnode_t *x = &s->nodes[nd[b]];
+            cap[b] = r == 0   ? (sku != SCHED_NONE && x->sku != sku ? 0
+                                 : block                            ? block
+                                                                    : x->ngpu)
+                     : r == 1 ? x->cpus
+                              : x->mem;
+            unknown |= r > 0 && cap[b] <= 0; /* CPUs or memory not described: no limit */
+        }
+        if (any && !unknown && !may_pack(size, n, cap, m))
+            return false;
+    }
+    return true;
+}
+
+/* Does some cell of type w hold the group?  Nodes of one cell come together
+ * (cells are node ranges); below node level each node is a candidate. */
+static bool some_cell_may_fit(const sched_t *s, const job_t *j, const int *tk, int n, int w,
+                              int sku, int64_t *size, int64_t *cap, int *nd)
+{
+    if (sched_type_below_node(s, w)) {
+        for (int i = 0; i < s->n_nodes; i++) {
+            int b = sched_node_block(s, i, w);
+            if (b > 0 && group_may_fit(s, j, tk, n, &i, 1, b, sku, size, cap))
+                return true;
+        }
+        return false;
+    }
+    for (int c = 0; c < s->n_cells; c++) {
+        const cell_t *cl = &s->cells[c];
+        if (cl->type != w || cl->sub)
+            continue;
+        int m = 0;
+        for (int i = cl->node_lo; i < cl->node_hi; i++)
+            nd[m++] = i;
+        if (group_may_fit(s, j, tk, n, nd, m, 0, sku, size, cap))
+            return true;
+    }
+    return false;
+}
+
+/* Refuse (reason set) a job with a "within one cell" group that no cell of
+ * its type in the configuration could ever hold. */
+void sched_reasons_within_never(sched_t *s, job_t *j)
+{
+    if (s->derived || j->refuse)
+        return;
+    int *tk = xmalloc(sizeof(int) * (size_t)j->n_tasks);
+    int *nd = xmalloc(sizeof(int) * (size_t)(s->n_nodes ? s->n_nodes : 1));
+    int64_t *size = xmalloc(sizeof(int64_t) * (size_t)j->n_tasks);
+    int64_t *cap = xmalloc(sizeof(int64_t) * (size_t)(s->n_nodes ? s->n_nodes : 1));
+    for (int g0 = 0; g0 < j->n_tasks && !j->refuse; g0++) {
+        int grp = j->tasks[g0].group, w = SCHED_NONE, n = 0, sku = SCHED_NONE, gpus = 0;
+        bool first = true;
+        for (int i = 0; i < j->n_tasks; i++) {
+            const sched_task_t *t = &j->tasks[i];
+            if (t->group != grp)
+                continue;
+            first &= i >= g0;
+            tk[n++] = i;
+            gpus += t->gpus;
+            if (t->sku != SCHED_NONE)
+                sku = t->sku;
+            if (t->within != SCHED_NONE &&
+                (w == SCHED_NONE || s->types[t->within].level < s->types[w].level))
+                w = t->within;
+        }
+        if (!first || w == SCHED_NONE || some_cell_may_fit(s, j, tk, n, w, sku, size, cap, nd))
+            continue;
+        j->refuse = true;
+        snprintf(j->reason, sizeof(j->reason),
+                 "an affinity group (task role %s: %d task%s, %d %s) must lie within one %s cell "
+                 "(withinOneCell) and no %s cell can ever hold it",
+                 j->roles[j->tasks[g0].role], n, n == 1 ? "" : "s", gpus,
+                 sched_reasons_gpu_label(s, j), s->types[w].name, s->types[w].name);
+    }
+    free(tk);
+    free(nd);
+    free(size);
+    free(cap);
+}
+
 /* "; ..." when a group asked to stay within one cell found none with room. */
 static void append_within(const sched_t *s, job_t *j)
 {

@@ -98,10 +98,29 @@ TEST(lazily_preempted_job_stays_opportunistic_across_a_restart)
     rig_close(&r);
 }
 
-/* extras.hivedScheduler.taskRoles.ROLE.withinOneCell reaches the scheduler
- * (and survives a restart): two 2-GPU tasks within one 2-GPU node wait with
- * the reason; within no constraint they would span both nodes. */
-TEST(within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason)
+/* extras.hivedScheduler.taskRoles.ROLE.withinOneCell reaches the scheduler:
+ * two 2-GPU tasks within one 2-GPU node can never fit and are refused at
+ * submission with the reason (without the constraint they would span both
+ * nodes); two 1-GPU tasks within one node run, and again after a restart. */
+static pai_err_t submit_within(rig_t *r, const char *name, int gpus, pai_error_t *err)
+{
+    char *yaml = str_printf("protocolVersion: 2\nname: %s\ntype: job\n"
+                            "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
+                            "taskRoles:\n  worker:\n    instances: 2\n    dockerImage: img\n"
+                            "    resourcePerInstance: {gpu: %d, cpu: 1, memoryMB: 256}\n"
+                            "    commands:\n      - echo hello\n"
+                            "defaults:\n  virtualCluster: default\n"
+                            "extras:\n  hivedScheduler:\n    jobPriorityClass: oppo\n"
+                            "    taskRoles:\n      worker: {withinOneCell: sim-NODE}\n",
+                            name, gpus);
+    char *full = NULL;
+    pai_err_t rc = engine_submit(r->e, "alice", yaml, strlen(yaml), &full, err);
+    free(yaml);
+    free(full);
+    return rc;
+}
+
+TEST(within_one_cell_from_the_job_protocol_refuses_a_group_no_cell_can_hold)
 {
     rig_t r;
     agent_t a1 = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
@@ -112,30 +131,22 @@ TEST(within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason
     }
     sync_quiet(&r, &a1, NULL);
     sync_quiet(&r, &a2, NULL);
-    const char *yaml = "protocolVersion: 2\nname: tight\ntype: job\n"
-                       "prerequisites:\n  - {type: dockerimage, name: img, uri: busybox}\n"
-                       "taskRoles:\n  worker:\n    instances: 2\n    dockerImage: img\n"
-                       "    resourcePerInstance: {gpu: 2, cpu: 1, memoryMB: 256}\n"
-                       "    commands:\n      - echo hello\n"
-                       "defaults:\n  virtualCluster: default\n"
-                       "extras:\n  hivedScheduler:\n    jobPriorityClass: oppo\n"
-                       "    taskRoles:\n      worker: {withinOneCell: sim-NODE}\n";
-    char *full = NULL;
     pai_error_t err = PAI_ERROR_INIT;
-    CHECK(engine_submit(r.e, "alice", yaml, strlen(yaml), &full, &err) == PAI_OK);
-    free(full);
+    CHECK(submit_within(&r, "never", 2, &err) != PAI_OK);
+    CHECK_STR_CONTAINS(pai_error_msg(&err), "within one sim-NODE cell (withinOneCell)");
+    CHECK_STR_CONTAINS(pai_error_msg(&err), "no sim-NODE cell can ever hold it");
+    pai_error_free(&err);
+    CHECK_STR_EQ(state_of(&r, "alice~never"), "(none)");
+    CHECK(submit_within(&r, "tight", 1, &err) == PAI_OK);
     pai_error_free(&err);
     tick(&r);
-    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
-    json_t *why = status_field(&r, "alice~tight", "waitingReason");
-    CHECK_STR_CONTAINS(json_string_value(why) ? json_string_value(why) : "",
-                       "within one sim-NODE cell (withinOneCell)");
-    json_decref(why);
+    CHECK_STR_EQ(state_of(&r, "alice~tight"), "RUNNING");
     CHECK(rig_restart(&r));
     sync_quiet(&r, &a1, NULL);
     sync_quiet(&r, &a2, NULL);
     tick(&r);
-    CHECK_STR_EQ(state_of(&r, "alice~tight"), "WAITING");
+    CHECK(submit_within(&r, "never2", 2, &err) != PAI_OK);
+    pai_error_free(&err);
     agent_free(&a1);
     agent_free(&a2);
     rig_close(&r);
@@ -511,7 +522,7 @@ TEST(guaranteed_job_avoids_the_cell_with_a_bad_gpu)
 }
 
 RUN_TESTS(lazily_preempted_job_stays_opportunistic_across_a_restart,
-          within_one_cell_from_the_job_protocol_keeps_a_group_waiting_with_the_reason,
+          within_one_cell_from_the_job_protocol_refuses_a_group_no_cell_can_hold,
           scheduler_invariant_violations_are_counted_in_the_engine,
           restart_binds_the_recorded_cell_again, usage_span_is_clipped_to_the_period,
           usage_held_versus_used_counts_syncs_and_survives_a_restart,
