@@ -46,33 +46,49 @@ static const char *label(const sched_t *s, int sku)
     return sku == SCHED_NONE ? "GPUs" : s->skus[sku].name;
 }
 
-/* Is node n in the job's domain (where a FREE placement may look)?  extra:
- * nodes of free cells the VC's unbound virtual cells could bind to. */
-static bool in_domain(const sched_t *s, const job_t *j, bool guaranteed, int pinned,
-                      const bool *extra, const uint8_t *own, int n)
+/* Does the job's VC hold cell c (bound to it, not pinned, of the SKU)? */
+static bool vc_cell(const sched_t *s, const job_t *j, int c)
 {
-    if (pinned != SCHED_NONE)
-        return n >= s->cells[pinned].node_lo && n < s->cells[pinned].node_hi;
-    if (!guaranteed)
-        return !own || sched_node_open_to(s, j->vc, own, n);
-    if (extra && extra[n])
-        return true;
-    if (s->nodes[n].cell == SCHED_NONE)
-        return false;
-    int c = sched_model_bound_ancestor(s, s->nodes[n].cell);
     if (c == SCHED_NONE || s->cells[c].bound_vc != j->vc)
         return false;
     const vcell_t *vcl = &s->vcs[j->vc].vcells[s->cells[c].bound_vcell];
     return !vcl->pinned && sku_ok(s, vcl->type, j->sku);
 }
 
-/* GPUs of node n the job may take now: free and not reserved for an equal or
- * higher priority job.  *resv counts those held for another job. */
-static int usable_gpus(const sched_t *s, int slot, const sched_mnode_t *n, int *resv)
+/* The GPU positions of node n in the job's domain (where a FREE placement
+ * may look; 0: none, SCHED_ALL_GPUS: the whole node): the VC's cells at or
+ * above node level, its cells below node level (a socket: that socket's
+ * GPUs only), the pinned cell.  extra: per node, the GPUs of free cells the
+ * VC's unbound virtual cells could bind to. */
+static uint64_t domain_mask(const sched_t *s, const job_t *j, bool guaranteed, int pinned,
+                            const uint64_t *extra, const uint8_t *own, int n)
+{
+    if (pinned != SCHED_NONE) {
+        const cell_t *p = &s->cells[pinned];
+        return n >= p->node_lo && n < p->node_hi ? sched_cell_mask(p) : 0;
+    }
+    if (!guaranteed)
+        return !own || sched_node_open_to(s, j->vc, own, n) ? SCHED_ALL_GPUS : 0;
+    const sched_mnode_t *nd = &s->nodes[n];
+    if (nd->cell == SCHED_NONE)
+        return 0;
+    uint64_t m = extra ? extra[n] : 0;
+    if (vc_cell(s, j, sched_model_bound_ancestor(s, nd->cell)))
+        return SCHED_ALL_GPUS;
+    for (int c = nd->sub_lo; c < nd->sub_hi && m != SCHED_ALL_GPUS; c++)
+        if (vc_cell(s, j, c))
+            m |= sched_cell_mask(&s->cells[c]);
+    return m;
+}
+
+/* GPUs of node n (positions in mask) the job may take now: free and not
+ * reserved for an equal or higher priority job.  *resv counts those held
+ * for another job. */
+static int usable_gpus(const sched_t *s, int slot, const sched_mnode_t *n, uint64_t mask, int *resv)
 {
     int u = 0;
     for (int g = 0; g < n->ngpu; g++) {
-        if (n->owner[g] != SCHED_NONE)
+        if (n->owner[g] != SCHED_NONE || (g < 64 && !(mask >> g & 1)))
             continue;
         int r = n->res[g];
         if (r != SCHED_NONE && r != slot && sched_reservation_blocks(&s->jobs[r], &s->jobs[slot]))
@@ -98,7 +114,7 @@ static int slots(int64_t avail, int64_t per)
 }
 
 static void fit_node(const sched_t *s, int slot, const sched_task_t *t, const sched_mnode_t *n,
-                     fit_t *f)
+                     uint64_t mask, fit_t *f)
 {
     if (!n->healthy) {
         f->bad_nodes++;
@@ -106,7 +122,7 @@ static void fit_node(const sched_t *s, int slot, const sched_task_t *t, const sc
     }
     if (t->gpus > 0 && (n->ngpu < t->gpus || (t->sku != SCHED_NONE && n->sku != t->sku)))
         return;
-    int u = usable_gpus(s, slot, n, &f->resv);
+    int u = usable_gpus(s, slot, n, mask, &f->resv);
     if (u > f->best_gpus)
         f->best_gpus = u;
     int by_gpu = t->gpus > 0 ? u / t->gpus : 1 << 20;
@@ -128,14 +144,16 @@ static void fit_node(const sched_t *s, int slot, const sched_task_t *t, const sc
 }
 
 /* Describe role r (first unbound task t, need of them); true when it fits. */
-static bool explain_role(const sched_t *s, int slot, bool guaranteed, const bool *extra,
+static bool explain_role(const sched_t *s, int slot, bool guaranteed, const uint64_t *extra,
                          const uint8_t *own, int r, const sched_task_t *t, int need, out_t *o)
 {
     const job_t *j = &s->jobs[slot];
     fit_t f = {.need = need, .best_cpus = -1, .best_mem = -1};
-    for (int n = 0; n < s->n_nodes; n++)
-        if (in_domain(s, j, guaranteed, t->pinned, extra, own, n))
-            fit_node(s, slot, t, &s->nodes[n], &f);
+    for (int n = 0; n < s->n_nodes; n++) {
+        uint64_t m = domain_mask(s, j, guaranteed, t->pinned, extra, own, n);
+        if (m)
+            fit_node(s, slot, t, &s->nodes[n], m, &f);
+    }
     const char *where = t->pinned != SCHED_NONE ? "in its pinned cell"
                         : guaranteed            ? "in the VC's cells (bound or free to bind)"
                         : own                   ? "on nodes open to the VC"
@@ -206,25 +224,26 @@ static bool cands_build(const sched_t *s, cands_t *c)
     return ok;
 }
 
-/* The next free cell of type/chain whose nodes extra has not taken;
+/* The next free cell of type/chain whose GPUs extra has not taken;
  * SCHED_NONE when none is left (the virtual cell is doomed). */
-static int cands_next(const sched_t *s, cands_t *c, int type, int chain, const bool *extra)
+static int cands_next(const sched_t *s, cands_t *c, int type, int chain, const uint64_t *extra)
 {
     int k = type * s->n_types + chain;
     while (c->pos[k] < c->start[k + 1]) {
         int cell = c->idx[c->pos[k]++];
         bool taken = false;
+        uint64_t m = sched_cell_mask(&s->cells[cell]);
         for (int n = s->cells[cell].node_lo; n < s->cells[cell].node_hi && !taken; n++)
-            taken = extra[n];
+            taken = (extra[n] & m) != 0;
         if (!taken)
             return cell;
     }
     return SCHED_NONE;
 }
 
-/* The VC's guarantee of the job's SKU; marks in extra the nodes of free cells
- * its unbound virtual cells could bind to. */
-static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
+/* The VC's guarantee of the job's SKU; marks in extra the GPUs of free cells
+ * its unbound virtual cells could bind to (below node level: the cell's). */
+static void explain_vc(const sched_t *s, const job_t *j, uint64_t *extra, out_t *o)
 {
     const vc_t *vc = &s->vcs[j->vc];
     int q = 0, doomed = 0;
@@ -246,7 +265,7 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
             continue;
         }
         for (int n = s->cells[c].node_lo; n < s->cells[c].node_hi; n++)
-            extra[n] = true;
+            extra[n] |= sched_cell_mask(&s->cells[c]);
     }
     if (have)
         cands_free(&cands);
@@ -264,7 +283,7 @@ static void explain_vc(const sched_t *s, const job_t *j, bool *extra, out_t *o)
 /* "Within one cell": for each affinity group that asked for it, can one cell
  * of the type hold its unbound tasks (GPUs free in the domain, counted in
  * tasks of the group's largest size)?  False (and says so) when not. */
-static bool explain_within(const sched_t *s, int slot, bool guaranteed, const bool *extra,
+static bool explain_within(const sched_t *s, int slot, bool guaranteed, const uint64_t *extra,
                            const uint8_t *own, out_t *o)
 {
     const job_t *j = &s->jobs[slot];
@@ -293,12 +312,23 @@ static bool explain_within(const sched_t *s, int slot, bool guaranteed, const bo
             cap = xmalloc(sizeof(int) * (size_t)(s->n_cells + 1));
         memset(cap, 0, sizeof(int) * (size_t)(s->n_cells + 1));
         int best = 0;
+        bool below = sched_type_below_node(s, within);
         for (int n = 0; n < s->n_nodes; n++) {
-            if (!s->nodes[n].healthy || !in_domain(s, j, guaranteed, a->pinned, extra, own, n))
+            uint64_t m =
+                s->nodes[n].healthy ? domain_mask(s, j, guaranteed, a->pinned, extra, own, n) : 0;
+            if (!m)
                 continue;
-            int resv = 0, u = usable_gpus(s, slot, &s->nodes[n], &resv);
+            int resv = 0, b = below ? sched_node_block(s, n, within) : 0;
+            for (int lo = 0; b > 0 && lo < s->nodes[n].ngpu; lo += b) {
+                /* below node level: one aligned block of the type's size */
+                uint64_t bm = (b >= 64 ? SCHED_ALL_GPUS : ((uint64_t)1 << b) - 1) << lo;
+                int u = usable_gpus(s, slot, &s->nodes[n], m & bm, &resv);
+                int k = gpus > 0 ? u / gpus : 1;
+                best = k > best ? k : best;
+            }
+            int u = below ? 0 : usable_gpus(s, slot, &s->nodes[n], m, &resv);
             int k = gpus > 0 ? u / gpus : 1;
-            for (int c = s->nodes[n].cell; c != SCHED_NONE && k; c = s->cells[c].parent)
+            for (int c = s->nodes[n].cell; !below && c != SCHED_NONE && k; c = s->cells[c].parent)
                 if (s->cells[c].type == within) {
                     cap[c] += k;
                     best = cap[c] > best ? cap[c] : best;
@@ -379,7 +409,7 @@ pai_err_t sched_explain(const sched_t *s, const char *job_id, char *buf, size_t 
         return PAI_OK;
     }
     bool guaranteed = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus > 0;
-    bool *extra = guaranteed ? xcalloc((size_t)s->n_nodes + 1, sizeof(bool)) : NULL;
+    uint64_t *extra = guaranteed ? xcalloc((size_t)s->n_nodes + 1, sizeof(uint64_t)) : NULL;
     bool cpu_vc = s->opts.policy == SCHED_POLICY_PAI && !j->oppo && j->total_gpus == 0;
     uint8_t *own = cpu_vc ? sched_chain_owners(s, j->vc) : NULL;
     if (guaranteed)
