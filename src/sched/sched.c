@@ -201,7 +201,7 @@ void sched_free(sched_t *s)
     free(s->arena);
     free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs), free(s->nfree);
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
-    free(s->scratch), free(s->scratch_stamp), free(s->memo);
+    free(s->scratch), free(s->scratch_stamp), free(s->memo), free(s->wcand);
     free(s->cap_total), free(s->cap_max_node);
     free(s);
 }

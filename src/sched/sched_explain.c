@@ -73,7 +73,7 @@ static uint64_t domain_mask(const sched_t *s, const job_t *j, bool guaranteed, i
     if (nd->cell == SCHED_NONE)
         return 0;
     uint64_t m = extra ? extra[n] : 0;
-    if (vc_cell(s, j, sched_model_bound_ancestor(s, nd->cell)))
+    if (m == SCHED_ALL_GPUS || vc_cell(s, j, sched_model_bound_ancestor(s, nd->cell)))
         return SCHED_ALL_GPUS;
     for (int c = nd->sub_lo; c < nd->sub_hi && m != SCHED_ALL_GPUS; c++)
         if (vc_cell(s, j, c))
@@ -87,8 +87,9 @@ static uint64_t domain_mask(const sched_t *s, const job_t *j, bool guaranteed, i
 static int usable_gpus(const sched_t *s, int slot, const sched_mnode_t *n, uint64_t mask, int *resv)
 {
     int u = 0;
+    bool all = mask == SCHED_ALL_GPUS;
     for (int g = 0; g < n->ngpu; g++) {
-        if (n->owner[g] != SCHED_NONE || (g < 64 && !(mask >> g & 1)))
+        if (n->owner[g] != SCHED_NONE || (!all && g < 64 && !(mask >> g & 1)))
             continue;
         int r = n->res[g];
         if (r != SCHED_NONE && r != slot && sched_reservation_blocks(&s->jobs[r], &s->jobs[slot]))

@@ -263,7 +263,9 @@ struct sched {
     attempt_t at;
     int n_memo;
     size_t cap_memo;
-    int *scratch; /* per cell, for placement */
+    int *scratch;        /* per cell, for placement */
+    struct wcand *wcand; /* "within one cell" candidates of a group (sched_place.c) */
+    size_t cap_wcand;
     uint32_t *scratch_stamp;
     int cap_scratch;
     /* invariant checks (opts.check; sched_check.c) */

@@ -333,9 +333,12 @@ found:
 
 /* ---- "within one cell" groups ---------------------------------------- */
 
-#define WITHIN_TRIES 64 /* candidate cells tried per group and attempt */
-
-typedef struct {
+/* Candidates are kept in s->wcand (grown as needed): every cell (below node
+ * level: every block) of the domain with room is listed and tried, as HiveD
+ * tries every cell of the type.  The scan is O(domain nodes x blocks per
+ * node), the order of one task's placement (place_task scans the domain),
+ * and trying stops at the first cell that holds the group. */
+typedef struct wcand {
     int cell;
     int slots;     /* tasks like the group's largest that fit, node by node */
     int usable;    /* usable GPUs (nodes fit for the largest task, or any) */
@@ -371,10 +374,17 @@ static uint64_t block_mask(int lo, int size)
     return (size >= 64 ? SCHED_ALL_GPUS : (((uint64_t)1 << size) - 1)) << lo;
 }
 
+/* Append a candidate to s->wcand (n: its count so far). */
+static void wcand_push(sched_t *s, int n, wcand_t c)
+{
+    VEC_XRESERVE(s->wcand, s->cap_wcand, (size_t)n + 1);
+    s->wcand[n] = c;
+}
+
 /* Below node level: the aligned GPU blocks of type within on the domain's
  * nodes (one node each) with room for the group, as within_candidates. */
 static int within_blocks(sched_t *s, attempt_t *at, const sched_task_t *big, int need, int gpus,
-                         int within, wcand_t *out, int cap)
+                         int within)
 {
     const job_t *j = &s->jobs[at->job];
     int fixed = SCHED_NONE, n = 0;
@@ -403,22 +413,19 @@ static int within_blocks(sched_t *s, attempt_t *at, const sched_task_t *big, int
                 int usable = nd->healthy ? node_usable(s, at, nd) : 0;
                 if (slots < need && (slots == 0 || usable < gpus))
                     continue;
-                if (n == cap)
-                    return n;
-                out[n++] = (wcand_t){nd->cell, slots, usable, m};
+                wcand_push(s, n++, (wcand_t){nd->cell, slots, usable, m});
             }
         }
     return n;
 }
 
 /* The cells of type within in the domain that may hold the group ord[k0,k1)
- * (its largest task first), into out (at most cap), in the order to try:
+ * (its largest task first), into s->wcand (all of them), in the order to try:
  * those with room for all its tasks counted like the largest, tightest
  * first (what a uniform group takes), then the others that still have as
  * many usable GPUs as the group needs (a group of mixed sizes).  A group
  * with a task already bound (task by task) keeps to that task's cell. */
-static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int within,
-                             wcand_t *out, int cap)
+static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int within)
 {
     const job_t *j = &s->jobs[at->job];
     const sched_task_t *big = &j->tasks[ord[k0]];
@@ -427,8 +434,8 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
         gpus += j->tasks[ord[k]].gpus;
     if (sched_type_below_node(s, within)) {
         int need = k1 - k0;
-        n = within_blocks(s, at, big, need, gpus, within, out, cap);
-        qsort_r(out, (size_t)n, sizeof(*out), cmp_wcand, &need);
+        n = within_blocks(s, at, big, need, gpus, within);
+        qsort_r(s->wcand, (size_t)n, sizeof(*s->wcand), cmp_wcand, &need);
         return n;
     }
     for (int i = 0; i < j->n_tasks; i++)
@@ -440,11 +447,10 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
             if (c == SCHED_NONE || (fixed != SCHED_NONE && c != fixed))
                 continue;
             if (c != last) { /* cells are node ranges: a cell's nodes come together */
-                if (n == cap)
-                    break;
-                out[n++] = (wcand_t){c, 0, 0, SCHED_ALL_GPUS};
+                wcand_push(s, n++, (wcand_t){c, 0, 0, SCHED_ALL_GPUS});
                 last = c;
             }
+            wcand_t *out = s->wcand;
             const sched_mnode_t *nd = &s->nodes[i];
             at->mask = at->ranges[r].mask;
             out[n - 1].slots += node_capacity(s, at, nd, big);
@@ -452,6 +458,7 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
                 out[n - 1].usable += node_usable(s, at, nd);
         }
     int need = k1 - k0, m = 0;
+    wcand_t *out = s->wcand;
     for (int i = 0; i < n; i++)
         if (out[i].slots >= need || (out[i].slots > 0 && out[i].usable >= gpus))
             out[m++] = out[i];
@@ -496,8 +503,8 @@ static int place_group_in(sched_t *s, attempt_t *at, const int *ord, int k0, int
  * Returns the tasks placed; 0 and within_miss set when none. */
 static int place_group_within(sched_t *s, attempt_t *at, const int *ord, int k0, int k1, int within)
 {
-    wcand_t cand[WITHIN_TRIES];
-    int n = within_candidates(s, at, ord, k0, k1, within, cand, WITHIN_TRIES);
+    int n = within_candidates(s, at, ord, k0, k1, within);
+    const wcand_t *cand = s->wcand; /* stable: placing a task adds no candidates */
     for (int c = 0; c < n; c++) {
         at->wmask = cand[c].mask;
         int placed = place_group_in(s, at, ord, k0, k1, cand[c].cell, true);
