@@ -6,8 +6,9 @@
  * again to the same VC exactly; without one (or when the configuration
  * changed so that it no longer holds) the binding is rebuilt from where the
  * job runs: the smallest safe cell first, larger cells absorbing a VC's own
- * smaller bindings, then a bounded search over all VCs (docs/scheduler.md,
- * "Restart").  Either way every binding keeps all VCs' cells bindable.
+ * smaller bindings, then a bounded search over all VCs, GPU by GPU
+ * (docs/scheduler.md, "Restart").  Either way every binding keeps all VCs'
+ * cells bindable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,13 +265,29 @@ static bool restore_cell_for(sched_t *s, int v, const job_t *j, const sched_task
     return false;
 }
 
-/* For each node, the VC whose guaranteed work runs there (job j's tasks,
- * not yet committed, included) into owner[] (SCHED_NONE: none); false when
- * two VCs' guaranteed work shares a node. */
+/* The last resort works GPU by GPU: a VC's socket cell and another VC's
+ * node-level or socket cell may share a machine.  GPU position g of node n
+ * is entry n * SCHED_MAX_GPUS_PER_NODE + g of the per-GPU arrays. */
+static size_t gpu_at(int n, int g)
+{
+    return (size_t)n * SCHED_MAX_GPUS_PER_NODE + (size_t)g;
+}
+
+/* GPU positions [*lo, *hi) of cell c on node x. */
+static void cell_gpus(const sched_t *s, int c, int x, int *lo, int *hi)
+{
+    const cell_t *cl = &s->cells[c];
+    *lo = cl->sub ? cl->gpu_lo : 0;
+    *hi = cl->sub ? cl->gpu_hi : s->nodes[x].ngpu;
+}
+
+/* For each GPU, the VC whose guaranteed work uses it (job j's tasks, not
+ * yet committed, included) into owner[] (SCHED_NONE: none); false when two
+ * VCs' guaranteed work shares a GPU. */
 static bool work_owners(const sched_t *s, const job_t *j, int *owner)
 {
-    for (int n = 0; n < s->n_nodes; n++)
-        owner[n] = SCHED_NONE;
+    for (size_t g = 0; g < gpu_at(s->n_nodes, 0); g++)
+        owner[g] = SCHED_NONE;
     for (int slot = 0; slot <= s->n_jobs; slot++) {
         const job_t *o = slot < s->n_jobs ? &s->jobs[slot] : j;
         if (slot < s->n_jobs && (o == j || o->state == SCHED_JOB_FREE))
@@ -281,17 +298,20 @@ static bool work_owners(const sched_t *s, const job_t *j, int *owner)
             const sched_task_t *t = &o->tasks[i];
             if (t->node == SCHED_NONE || t->gpus == 0 || !(t->bound || o == j))
                 continue;
-            if (owner[t->node] != SCHED_NONE && owner[t->node] != o->vc)
-                return false;
-            owner[t->node] = o->vc;
+            for (int k = 0; k < t->gpus; k++) {
+                int *w = &owner[gpu_at(t->node, o->gpu[t->gpu0 + k])];
+                if (*w != SCHED_NONE && *w != o->vc)
+                    return false;
+                *w = o->vc;
+            }
         }
     }
     return true;
 }
 
-/* Up to cap free cells of type t in chain ch holding nodes of VC v's work
- * not covered yet (cover[] counts) and no node of another VC's work, the
- * most such nodes first, into out; returns how many. */
+/* Up to cap free cells of type t in chain ch holding GPUs of VC v's work
+ * not covered yet (cover[] counts) and no GPU of another VC's work, the
+ * most such GPUs first, into out; returns how many. */
 static int cover_candidates(const sched_t *s, int t, int ch, int v, const int *owner,
                             const int *cover, int *out, int cap)
 {
@@ -302,8 +322,14 @@ static int cover_candidates(const sched_t *s, int t, int ch, int v, const int *o
             sched_model_bound_ancestor(s, c) != SCHED_NONE)
             continue;
         int k = 0;
-        for (int x = cl->node_lo; x < cl->node_hi && k >= 0; x++)
-            k = owner[x] != SCHED_NONE && owner[x] != v ? -1 : k + (owner[x] == v && !cover[x]);
+        for (int x = cl->node_lo; x < cl->node_hi && k >= 0; x++) {
+            int lo, hi;
+            cell_gpus(s, c, x, &lo, &hi);
+            for (int g = lo; g < hi && k >= 0; g++) {
+                int w = owner[gpu_at(x, g)];
+                k = w != SCHED_NONE && w != v ? -1 : k + (w == v && !cover[gpu_at(x, g)]);
+            }
+        }
         if (k <= 0)
             continue;
         int at;
@@ -354,14 +380,18 @@ static void unbind_all(sched_t *s)
 typedef struct {
     int *vc, *vcell; /* the unpinned virtual cells, largest first */
     int n, budget;
-    const int *owner;
-    int *cover; /* per node: cells covering it */
+    const int *owner; /* per GPU (gpu_at) */
+    int *cover;       /* per GPU: cells covering it */
 } cover_t;
 
 static void mark(sched_t *s, cover_t *cv, int c, int d)
 {
-    for (int x = s->cells[c].node_lo; x < s->cells[c].node_hi; x++)
-        cv->cover[x] += d;
+    for (int x = s->cells[c].node_lo; x < s->cells[c].node_hi; x++) {
+        int lo, hi;
+        cell_gpus(s, c, x, &lo, &hi);
+        for (int g = lo; g < hi; g++)
+            cv->cover[gpu_at(x, g)] += d;
+    }
 }
 
 /* Bind the virtual cells from k on around the work, backtracking over the
@@ -370,8 +400,8 @@ static void mark(sched_t *s, cover_t *cv, int c, int d)
 static bool cover_from(sched_t *s, cover_t *cv, int k)
 {
     if (k == cv->n) {
-        for (int x = 0; x < s->n_nodes; x++)
-            if (cv->owner[x] != SCHED_NONE && !cv->cover[x])
+        for (size_t g = 0; g < gpu_at(s->n_nodes, 0); g++)
+            if (cv->owner[g] != SCHED_NONE && !cv->cover[g])
                 return false;
         return true;
     }
@@ -418,7 +448,7 @@ static bool cover_all(sched_t *s, const int *owner)
                   .n = n,
                   .budget = 4096,
                   .owner = owner,
-                  .cover = xcalloc((size_t)s->n_nodes + 1, sizeof(int))};
+                  .cover = xcalloc(gpu_at(s->n_nodes, 1), sizeof(int))};
     for (int k = 0; k < n; k++)
         cv.vc[k] = pairs[2 * k], cv.vcell[k] = pairs[2 * k + 1];
     for (int c = 0; c < s->n_cells; c++) /* pinned cells cover their nodes */
@@ -437,7 +467,7 @@ static bool cover_all(sched_t *s, const int *owner)
  * work and keeps every VC's cells bindable; else the bindings are put back. */
 static bool restore_rebind(sched_t *s, const job_t *j)
 {
-    int *owner = xmalloc(sizeof(int) * ((size_t)s->n_nodes + 1));
+    int *owner = xmalloc(sizeof(int) * gpu_at(s->n_nodes, 1));
     int total = 0;
     for (int v = 0; v < s->n_vcs; v++)
         total += s->vcs[v].n_vcells;
