@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -159,7 +160,9 @@ def start_standby(cfg):
     token = "portal-standby-agent-token-0123456789"
     common = ["--hived-config", cfg, "--store", r.stdout.strip(), "--agent-token", token,
               "--standby-refresh-s", "1"]
-    lead = paitest.start_server(extra_args=common)
+    # the featured templates templates.test.mjs expects, as `pai up` publishes them
+    examples = os.path.join(HERE, "..", "..", "examples")
+    lead = paitest.start_server(extra_args=common + ["--template-examples", examples])
     port = paitest.free_port()
     d = paitest.tmpdir("pai-portal-standby-")
     sb = Standby([paitest.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % port, "--data-dir", d,
@@ -217,9 +220,21 @@ def main():
                NODES=str(len(NODES)))
     print("# portal at %s, screenshots in %s" % (srv.url, out), flush=True)
     rc = 0
+    # through a standby the same steps are named apart (tests/suites/portal.sh runs both)
+    tag = "through a standby: " if os.environ.get("PORTAL_CLUSTER") == "standby" else ""
     for script in ("portal.test.mjs", "templates.test.mjs"):
-        rc |= subprocess.call(["node", os.path.join(HERE, script)], env=env,
-                              timeout=int(os.environ.get("PORTAL_TEST_TIMEOUT", "600")))
+        p = subprocess.Popen(["node", os.path.join(HERE, script)], env=env,
+                             stdout=subprocess.PIPE, text=True)
+        kill = threading.Timer(int(os.environ.get("PORTAL_TEST_TIMEOUT", "600")), p.kill)
+        kill.start()
+        for line in p.stdout:
+            for head in ("ok - ", "not ok - "):
+                if tag and line.startswith(head):
+                    line = head + tag + line[len(head):]
+                    break
+            print(line, end="", flush=True)
+        rc |= p.wait()
+        kill.cancel()
     if rc != 0:
         print("# server log tail:\n" + "\n".join("#   " + l for l in srv.log()[-3000:].splitlines()))
     return rc
