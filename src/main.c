@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/util.h"
+#include "common/version.h"
 
 typedef struct {
     const char *name;
@@ -71,6 +72,10 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pai %s\n", PAI_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

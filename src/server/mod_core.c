@@ -8,13 +8,13 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "common/version.h"
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/leader.h"
 #include "server/metrics.h"
 
-#define PAI_VERSION "v1.0.0"
 #define METRICS_MAX (64u * 1024 * 1024)
 
 static pai_err_t h_info(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
