@@ -435,7 +435,8 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
     if (sched_type_below_node(s, within)) {
         int need = k1 - k0;
         n = within_blocks(s, at, big, need, gpus, within);
-        qsort_r(s->wcand, (size_t)n, sizeof(*s->wcand), cmp_wcand, &need);
+        if (n > 1)
+            qsort_r(s->wcand, (size_t)n, sizeof(*s->wcand), cmp_wcand, &need);
         return n;
     }
     for (int i = 0; i < j->n_tasks; i++)
@@ -462,7 +463,8 @@ static int within_candidates(sched_t *s, attempt_t *at, const int *ord, int k0, 
     for (int i = 0; i < n; i++)
         if (out[i].slots >= need || (out[i].slots > 0 && out[i].usable >= gpus))
             out[m++] = out[i];
-    qsort_r(out, (size_t)m, sizeof(*out), cmp_wcand, &need);
+    if (m > 1)
+        qsort_r(out, (size_t)m, sizeof(*out), cmp_wcand, &need);
     return m;
 }
 
