@@ -143,6 +143,21 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
     return n;
 }
 
+/* When a reported task started: the agent's own time (started_ms, its wall
+ * clock), not the report's arrival, which comes up to the agent's report
+ * delay later (src/agent/node.c, REPORT_START_MS).  Clamped to the task
+ * attempt's creation (it cannot have started before it was dispatched)
+ * and to now (nor after the report arrived), so a node clock that is off
+ * cannot produce nonsense; an agent that sends none (0): the arrival. */
+static int64_t report_launch_ms(const agentwire_report_t *t, const lc_task_attempt_t *cur,
+                                int64_t now)
+{
+    if (t->started_ms <= 0)
+        return now;
+    int64_t ms = t->started_ms < now ? t->started_ms : now;
+    return ms > cur->created_ms ? ms : cur->created_ms;
+}
+
 /* Step 2 for one report; an exit's id goes into acks (*nacks). */
 static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t *t,
                          const char **acks, size_t *nacks, int64_t now)
@@ -171,11 +186,13 @@ static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t
     if (cur && !lc_task_state_final(cur->state)) {
         lc_effects_t fx = {0};
         engine_usage_sample(j, n, job, cur, now); /* the time up to this report */
+        /* a short task's start and end come in one report: it ran */
+        if (t->state == AGENTWIRE_RUNNING ||
+            (t->state == AGENTWIRE_EXITED && t->started_ms > 0 && cur->state == TASK_WAITING))
+            lc_task_running(job, r, index, report_launch_ms(t, cur, now), &fx);
         if (exited) {
             int code = t->oom ? EXIT_OOM_KILLED : t->exit_code;
             lc_task_exited(job, r, index, code, t->diagnostics, now, engine_exit_reaction, &fx);
-        } else if (t->state == AGENTWIRE_RUNNING) {
-            lc_task_running(job, r, index, now, &fx);
         }
         engine_apply(j, job, &fx, now);
     }

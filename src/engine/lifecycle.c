@@ -175,18 +175,19 @@ void lc_attempt_begin(lc_job_t *job, const lc_place_t *const *place, int64_t now
     fx->changed = fx->desired_changed = true;
 }
 
-void lc_task_running(lc_job_t *job, int role, int index, int64_t now_ms, lc_effects_t *fx)
+void lc_task_running(lc_job_t *job, int role, int index, int64_t launched_ms, lc_effects_t *fx)
 {
     lc_task_attempt_t *ta = lc_task_current(job, role, index);
     if (!ta || ta->state != TASK_WAITING)
         return;
     lc_task_set_state(job, ta, TASK_RUNNING);
-    ta->launched_ms = now_ms;
+    ta->launched_ms = launched_ms;
+    /* the first start: reports need not come in the order of the starts */
     lc_attempt_t *a = lc_current(job);
-    if (!a->launched_ms)
-        a->launched_ms = now_ms;
-    if (!job->launch_ms)
-        job->launch_ms = now_ms;
+    if (!a->launched_ms || launched_ms < a->launched_ms)
+        a->launched_ms = launched_ms;
+    if (!job->launch_ms || launched_ms < job->launch_ms)
+        job->launch_ms = launched_ms;
     job->version++;
     fx->changed = true;
 }

@@ -232,7 +232,10 @@ lc_task_attempt_t *lc_task_current(const lc_job_t *job, int role, int index);
 lc_task_attempt_t *lc_find(const lc_job_t *job, int job_attempt, int role, int index,
                            int task_attempt);
 
-void lc_task_running(lc_job_t *job, int role, int index, int64_t now_ms, lc_effects_t *fx);
+/* The current attempt of task (role, index), WAITING, started at
+ * launched_ms (its agent's report; the attempt's and the job's launch are
+ * the earliest of their tasks'). */
+void lc_task_running(lc_job_t *job, int role, int index, int64_t launched_ms, lc_effects_t *fx);
 /* The current attempt of task (role, index) ended with exit_code.  diag may be NULL. */
 void lc_task_exited(lc_job_t *job, int role, int index, int exit_code, const char *diag,
                     int64_t now_ms, lc_reaction_fn react, lc_effects_t *fx);

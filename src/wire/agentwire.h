@@ -106,6 +106,9 @@ typedef struct {
     agentwire_state_t state;
     /* starting / running */
     int64_t pid;
+    /* When the agent started the task (its wall clock, ms; all states; 0:
+     * absent, older agents): the server's launch time, clamped to the
+     * dispatch and the arrival (engine/agentsync.c). */
     int64_t started_ms;
     /* exited / failed_to_start */
     int exit_code;

@@ -79,6 +79,26 @@ d = run("gpu", [{"name": "main", "gpu": 1,
 pt.check(d and d["jobStatus"]["state"] == "SUCCEEDED", "gpu: the task sees its GPU",
          d and d["jobStatus"])
 
+# The launch time is when the agent started the task (its started_ms), not
+# when its report arrived (the agent holds a start ~30 ms to send it with a
+# short task's end): the task's first instruction comes after it, and a
+# short task whose start and end came in one report has one too.
+for name, cmd in (("stamp", "echo $EPOCHREALTIME"), ("stamp2", "echo $EPOCHREALTIME; sleep 0.5")):
+    d = run(name, [{"name": "main", "command": cmd}])
+    st, lg = c.get("/api/v2/jobs/admin~%s/attempts/0/taskRoles/main/taskIndex/0/attempts/0"
+                   "/logs/stdout" % name)
+    ts = d and d["taskRoles"]["main"]["taskStatuses"][0]
+    try:
+        first_ms = float(str(lg).split()[0]) * 1000
+    except (ValueError, IndexError):
+        first_ms = None
+    launched = ts and ts.get("launchedTime")
+    pt.check(d and d["jobStatus"]["state"] == "SUCCEEDED" and first_ms and launched and
+             first_ms - 5000 <= launched <= first_ms + 1 and
+             d["jobStatus"]["appLaunchedTime"] == launched,
+             "%s: launchedTime is the task's start, before its first instruction" % name,
+             (launched, first_ms, ts))
+
 st, b = jt.submit(c, jt.job_yaml("long", [{"name": "main", "command": "sleep 300"}]))
 d = jt.wait_state(c, "admin~long", "RUNNING", 20)
 deadline = time.time() + 20

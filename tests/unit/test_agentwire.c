@@ -459,6 +459,43 @@ TEST(hold_acks_is_optional_and_round_trips)
     json_decref(j);
 }
 
+/* A report's started_ms (the agent's wall clock when the task started,
+ * which the server takes as its launch time) round-trips in both states;
+ * absent (an older agent) it decodes as 0, which the server reads as "use
+ * the arrival"; negative, the report is skipped naming the field. */
+TEST(a_reports_start_time_is_optional_and_round_trips)
+{
+    agentwire_report_t t[] = {
+        {.attempt_id = "u~j/0/w/0/0",
+         .state = AGENTWIRE_RUNNING,
+         .pid = 7,
+         .started_ms = 1700000000123},
+        {.attempt_id = "u~j/0/w/1/0",
+         .state = AGENTWIRE_EXITED,
+         .started_ms = 1700000000456,
+         .finished_ms = 1700000000789},
+    };
+    agentwire_req_t q = {.node = {.name = "n"}, .tasks = t, .ntasks = 2}, r;
+    json_t *j = agentwire_req_encode(&q);
+    CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
+    CHECK(r.ntasks == 2);
+    CHECK(r.tasks[0].started_ms == 1700000000123);
+    CHECK(r.tasks[1].started_ms == 1700000000456);
+    agentwire_req_clear(&r);
+    json_t *reps = json_object_get(j, "tasks");
+    json_object_del(json_array_get(reps, 0), "started_ms");
+    json_object_del(json_array_get(reps, 1), "started_ms");
+    CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
+    CHECK(r.ntasks == 2 && r.tasks[0].started_ms == 0 && r.tasks[1].started_ms == 0);
+    agentwire_req_clear(&r);
+    json_object_set_new(json_array_get(reps, 0), "started_ms", json_integer(-1));
+    CHECK(agentwire_req_decode(j, &r, NULL) == PAI_OK);
+    CHECK(r.ntasks == 1 && r.skipped == 1);
+    CHECK_STR_CONTAINS(r.skip_reason, "started_ms");
+    agentwire_req_clear(&r);
+    json_decref(j);
+}
+
 TEST(bad_credentials_in_a_response_are_refused)
 {
     char err[256];
@@ -583,4 +620,5 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           version_1_response_has_no_credential, version_2_response_carries_the_credential,
           bad_credentials_in_a_response_are_refused,
           a_task_without_a_command_is_sent_without_the_key,
-          the_task_uid_offset_is_optional_and_bounded, hold_acks_is_optional_and_round_trips)
+          the_task_uid_offset_is_optional_and_bounded, hold_acks_is_optional_and_round_trips,
+          a_reports_start_time_is_optional_and_round_trips)

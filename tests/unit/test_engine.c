@@ -55,6 +55,71 @@ TEST(submitted_job_binds_runs_and_succeeds_on_exit_0)
     rig_close(&r);
 }
 
+static json_t *report_started(const char *id, const char *state, int64_t started_ms)
+{
+    json_t *t = report(id, state, 0);
+    json_object_set_new(t, "started_ms", json_integer((json_int_t)started_ms));
+    return t;
+}
+
+/* The attempt id of job name in a's desired set (malloc'ed; "" if none). */
+static char *desired_of(const agent_t *a, const char *name)
+{
+    char *prefix = str_printf("alice~%s/", name), *id = NULL;
+    for (size_t k = 0; k < ndesired(a); k++)
+        if (str_has_prefix(desired_id(a, k), prefix))
+            id = xstrdup(desired_id(a, k));
+    free(prefix);
+    return id ? id : xstrdup("");
+}
+
+/* A task's launch time is when its agent says it started (started_ms),
+ * not when the report arrived (the agent holds a start up to
+ * REPORT_START_MS to send it with the task's end), clamped to its
+ * dispatch (the attempt's creation) and to the arrival; a short task whose
+ * start and end come in one report was launched too; an agent that sends
+ * no start time gets the arrival. */
+TEST(launch_time_is_the_agents_start_clamped_to_dispatch_and_arrival)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 8};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    const char *names[] = {"early", "future", "past", "short", "old"};
+    for (int i = 0; i < 5; i++)
+        CHECK(submit(&r, names[i], 1, 0));
+    tick(&r);
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 5);
+    char *id[5];
+    for (int i = 0; i < 5; i++)
+        id[i] = desired_of(&a, names[i]);
+    int64_t t0 = r.now;
+    r.now += 1000; /* the report arrives 1 s after the dispatch */
+    json_t *reps = json_array();
+    json_array_append_new(reps, report_started(id[0], "running", t0 + 200));
+    json_array_append_new(reps, report_started(id[1], "running", t0 + 60000));
+    json_array_append_new(reps, report_started(id[2], "running", t0 - 60000));
+    json_array_append_new(reps, report_started(id[3], "exited", t0 + 300));
+    json_array_append_new(reps, report(id[4], "running", 0));
+    json_decref(sync_agent(&r, &a, reps));
+    CHECK_INT_EQ(int_of(&r, "alice~early", "appLaunchedTime"), t0 + 200);
+    CHECK_INT_EQ(int_of(&r, "alice~early", "launchedTime"), t0 + 200);
+    CHECK_INT_EQ(int_of(&r, "alice~future", "appLaunchedTime"), t0 + 1000); /* the arrival */
+    CHECK_INT_EQ(int_of(&r, "alice~past", "appLaunchedTime"),
+                 int_of(&r, "alice~past", "appCreatedTime")); /* the dispatch */
+    CHECK_STR_EQ(state_of(&r, "alice~short"), "SUCCEEDED");
+    CHECK_INT_EQ(int_of(&r, "alice~short", "appLaunchedTime"), t0 + 300);
+    CHECK_INT_EQ(int_of(&r, "alice~old", "appLaunchedTime"), t0 + 1000);
+    for (int i = 0; i < 5; i++)
+        free(id[i]);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 TEST(failing_exit_is_retried_to_jobRetryCount_then_fails)
 {
     rig_t r;
@@ -383,6 +448,7 @@ TEST(lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wro
 }
 
 RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
+          launch_time_is_the_agents_start_clamped_to_dispatch_and_arrival,
           failing_exit_is_retried_to_jobRetryCount_then_fails,
           transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock,
           stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill,
