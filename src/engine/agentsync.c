@@ -49,11 +49,16 @@
 #include "engine/env.h"
 #include "wire/agentwire.h"
 
-#define HEARTBEAT_MS 5000
-/* A long-poll is held at most one heartbeat: the agent counts a silent
- * server as gone after a few. */
-#define MAX_WAIT_MS   HEARTBEAT_MS
-#define KILL_GRACE_MS 10000
+/* The heartbeat the server asks agents for: 5 s, longer with many nodes (2
+ * ms per node, at most 20 s and half the node-lost timeout), so that the
+ * heartbeats of a large cluster stay near 500 syncs/s: 10,000 nodes at 5 s
+ * were 2,000 syncs/s, each taking the engine lock, and submissions queued
+ * behind them (docs/benchmarks.md, "Scale").  A long-poll is held at most
+ * one heartbeat: the agent counts a silent server as gone after a few. */
+#define HEARTBEAT_MS          5000
+#define HEARTBEAT_MAX_MS      20000
+#define HEARTBEAT_PER_NODE_MS 2
+#define KILL_GRACE_MS         10000
 /* A sync waiting for its flush (step 3, held) is answered 503 after this. */
 #define DURABLE_WAIT_MS 30000
 /* Commands and registry auth of attempts new to the agent in one answer:
@@ -354,11 +359,23 @@ static void desired_set(const engine_node_t *n, const strmap_t *reported, agentw
     }
 }
 
+/* The heartbeat for this cluster's size (mu held). */
+static int64_t heartbeat_ms(const engine_t *j)
+{
+    engine_assert_locked(j);
+    int64_t hb = (int64_t)nodes_count(j->nodes) * HEARTBEAT_PER_NODE_MS;
+    hb = hb < HEARTBEAT_MAX_MS ? hb : HEARTBEAT_MAX_MS;
+    if (hb > j->opts.node_lost_timeout_s * 500)
+        hb = j->opts.node_lost_timeout_s * 500;
+    return hb > HEARTBEAT_MS ? hb : HEARTBEAT_MS;
+}
+
 /* Step 4's bound on a poll's wait. */
 static int64_t poll_wait_ms(const engine_t *j, int64_t wait_ms)
 {
-    if (wait_ms > MAX_WAIT_MS)
-        wait_ms = MAX_WAIT_MS;
+    int64_t most = heartbeat_ms(j);
+    if (wait_ms > most)
+        wait_ms = most;
     /* A node is lost after node_lost_timeout_s without a sync: answer well
      * before that so a healthy long-polling agent is never counted lost. */
     if (wait_ms > j->opts.node_lost_timeout_s * 500)
@@ -399,6 +416,7 @@ typedef struct {
     bool superseded;          /* no desired set */
     const char *credential;   /* issued by this sync, or NULL */
     const strmap_t *reported; /* version 2: attempts the agent reported (NULL: v1) */
+    int64_t heartbeat_ms;
 } answer_t;
 
 /* The answer (mu held): the desired set unless superseded. */
@@ -409,7 +427,7 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
         .seq = a->seq,
         .ack = a->acks,
         .nack = a->nacks,
-        .heartbeat_ms = HEARTBEAT_MS,
+        .heartbeat_ms = a->heartbeat_ms,
         .credential = a->credential,
         .log_key = *n->cred.log_key ? n->cred.log_key : NULL,
     };
@@ -581,7 +599,8 @@ static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
                   .nacks = p->nacks,
                   .superseded = superseded,
                   .seq = superseded ? p->known : p->n->seq,
-                  .credential = *p->issued ? p->issued : NULL};
+                  .credential = *p->issued ? p->issued : NULL,
+                  .heartbeat_ms = heartbeat_ms(p->j)};
     p->acks = NULL;
     return answer(p->n, &a);
 }
