@@ -10,7 +10,8 @@ of 1 GPU), `sbatch --version` (Slurm's floor) and `sbatch ...` (the same
 job). Each call's CPU (user + system) is the reaped child's rusage (wait4),
 so the servers' work is not counted; printed as the median and p90 over
 the calls, in ms. Knobs: CALLS (40), NODES (2), GPUS (8), SYSTEMS
-("pai,slurm"), PAI_BIN. Needs root and Slurm (scripts/deps.sh --slurm).
+("pai,slurm"), PAI_BIN, PAI_BIN_BEFORE (another pai binary, say main's
+before a change: its --version and submit run in the same rounds). Needs root and Slurm (scripts/deps.sh --slurm).
 Run: PAI_BIN=build/pai python3 bench/vs-slurm/clicpu.py"""
 import os
 import shutil
@@ -58,6 +59,11 @@ def main():
             calls["pai --version"] = ([pt.PAI_BIN, "--version"], p.env)
             calls["pai submit"] = (lambda i, f=f: [pt.PAI_BIN, "submit", f, "--name",
                                                    "c%d" % i], p.env)
+            before = os.environ.get("PAI_BIN_BEFORE")
+            if before:
+                calls["before --version"] = ([before, "--version"], p.env)
+                calls["before submit"] = (lambda i, f=f, b=before: [b, "submit", f, "--name",
+                                                                    "b%d" % i], p.env)
         if "slurm" in SYSTEMS:
             s = systems.Slurm(base)
             started.append(s)
