@@ -12,9 +12,20 @@
  * synchronously (no held or offloaded answer), so nothing reads a view after
  * its request's standby_view_put.
  *
- * Staleness: a view shows the store as read while it was built, so what a
- * read on a standby shows is at most (refresh + build time) old;
- * pai_standby_view_age_seconds says how old the view served now is.
+ * Change-driven: every standby_refresh_s the refresher reads the store's
+ * generation (store_generation: one row, bumped by a trigger inside every
+ * transaction that changes a record, so no committed change can go
+ * unnoticed) and rebuilds only when it moved since the generation read
+ * before the current view was built; otherwise the view is still the
+ * store and only its freshness (read_ms) moves on.  The generation is read
+ * BEFORE the build, so a change committed during a build is seen at the
+ * next check.  Where the store has no generation (SQLite: no standby
+ * exists there) or it could not be read, the view is rebuilt.
+ *
+ * Staleness: a view shows the store as read while it was built (or last
+ * found unchanged), so what a read on a standby shows is at most
+ * (refresh + build time) old; pai_standby_view_age_seconds says how old the
+ * view served now is.
  */
 #include "server/standby.h"
 
@@ -32,7 +43,9 @@
 struct standby_view {
     server_ctx_t ctx; /* cfg and store: the server's; auth and engine: the view's */
     int refs;         /* under standby.mu */
-    int64_t read_ms;  /* monotonic: when its build began (it is at least this fresh) */
+    int64_t read_ms;  /* monotonic: when its build began or the store was last found
+                         unchanged (it is at least this fresh); under standby.mu */
+    int64_t gen;      /* the store's generation read before its build (-1: none) */
 };
 
 struct standby {
@@ -46,7 +59,7 @@ struct standby {
     int64_t wrote_ms; /* monotonic: the last forwarded write's answer (standby_wrote) */
     bool kick;        /* rebuild now: a write went through */
     int64_t build_ms; /* the last build's duration */
-    unsigned long builds, failures;
+    unsigned long builds, failures, skips; /* skips: checks that found no change */
 };
 
 /* ---- the routes a view answers --------------------------------------------- */
@@ -108,12 +121,13 @@ static void view_free(standby_view_t *v)
 }
 
 /* A new view of the store; NULL (logged) when the store could not be read. */
-static standby_view_t *view_build(standby_t *sb)
+static standby_view_t *view_build(standby_t *sb, int64_t read_ms, int64_t gen)
 {
     standby_view_t *v = xcalloc(1, sizeof(*v));
     v->ctx.cfg = sb->srv->cfg;
     v->ctx.store = sb->srv->store;
-    v->read_ms = time_mono_ms();
+    v->read_ms = read_ms;
+    v->gen = gen;
     v->refs = 1;
     engine_opts_t o;
     jobs_engine_opts(sb->srv->cfg, &o);
@@ -188,13 +202,35 @@ static bool nap_until(standby_t *sb, int64_t until)
     return go;
 }
 
+/* True when the current view is still the store (its generation has not
+ * moved); its freshness then moves to t0.  *gen: the generation now (-1:
+ * unknown). */
+static bool view_unchanged(standby_t *sb, int64_t t0, int64_t *gen)
+{
+    if (store_generation(sb->srv->store, gen) != PAI_OK) {
+        *gen = -1;
+        return false;
+    }
+    pthread_mutex_lock(&sb->mu);
+    bool same = sb->cur && sb->cur->gen >= 0 && sb->cur->gen == *gen && !sb->stopping;
+    if (same) {
+        sb->cur->read_ms = t0;
+        sb->skips++;
+    }
+    pthread_mutex_unlock(&sb->mu);
+    return same;
+}
+
 static void *refresher_main(void *arg)
 {
     standby_t *sb = arg;
     int64_t t0 = time_mono_ms();
     do {
         t0 = time_mono_ms();
-        standby_view_t *v = view_build(sb);
+        int64_t gen;
+        if (view_unchanged(sb, t0, &gen))
+            continue;
+        standby_view_t *v = view_build(sb, t0, gen);
         int64_t took = time_mono_ms() - t0;
         pthread_mutex_lock(&sb->mu);
         standby_view_t *old = NULL;
@@ -288,7 +324,7 @@ void standby_metrics(void *ud, buf_t *out)
     pthread_mutex_lock(&sb->mu);
     double age = sb->cur ? (double)(time_mono_ms() - sb->cur->read_ms) / 1000.0 : -1;
     double build = (double)sb->build_ms / 1000.0;
-    unsigned long builds = sb->builds, failures = sb->failures;
+    unsigned long builds = sb->builds, failures = sb->failures, skips = sb->skips;
     pthread_mutex_unlock(&sb->mu);
     prom_family(out, "pai_standby_view_age_seconds", "gauge",
                 "a standby: how old the view of the store its reads are answered from is "
@@ -301,4 +337,7 @@ void standby_metrics(void *ud, buf_t *out)
                 "a standby: views of the store built, and rebuilds that failed");
     prom_sample(out, "pai_standby_view_builds_total", "result=\"ok\"", (double)builds);
     prom_sample(out, "pai_standby_view_builds_total", "result=\"failed\"", (double)failures);
+    prom_family(out, "pai_standby_view_checks_unchanged_total", "counter",
+                "a standby: refreshes skipped because the store's generation had not moved");
+    prom_sample(out, "pai_standby_view_checks_unchanged_total", NULL, (double)skips);
 }

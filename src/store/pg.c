@@ -91,6 +91,21 @@ static const char *const migrations[] = {
     "    USING ERRCODE = '" PG_FENCED_STATE "';"
     "  END IF;"
     " END $f$;",
+    /* 3: the store's generation (store_generation): a trigger bumps it once
+     * in every transaction that writes pai_records, whatever wrote it, so a
+     * reader that sees it unchanged has seen every committed change. */
+    "CREATE TABLE pai_generation (id integer PRIMARY KEY CHECK (id = 1), gen bigint NOT NULL);"
+    "INSERT INTO pai_generation VALUES (1, 0);"
+    "CREATE FUNCTION pai_generation_bump() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " BEGIN"
+    "  IF coalesce(current_setting('pai.generation_bumped', true), '') <> 'on' THEN"
+    "   UPDATE pai_generation SET gen = gen + 1 WHERE id = 1;"
+    "   PERFORM set_config('pai.generation_bumped', 'on', true);"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER pai_records_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+    " ON pai_records FOR EACH STATEMENT EXECUTE FUNCTION pai_generation_bump();",
 };
 
 enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q_SCAN_RANGE, Q_SCAN_ALL, Q__COUNT };
@@ -778,6 +793,25 @@ fail:
     return rc;
 }
 
+/* The generation (migration 3): committed writes only (READ COMMITTED). */
+static pai_err_t pg_generation(void *be, int64_t *gen)
+{
+    pg_store_t *st = be;
+    conn_t temp, *c;
+    int slot;
+    if (!(c = reader_get(st, &temp, &slot)))
+        return PAI_E_UNAVAILABLE;
+    PGresult *res = conn_exec_params(c, "SELECT gen FROM pai_generation WHERE id = 1", 0, NULL);
+    pai_err_t rc = PAI_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = conn_err(c);
+    else if (str_to_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, gen) != PAI_OK)
+        rc = PAI_E_IO;
+    PQclear(res);
+    reader_put(st, c, slot);
+    return rc;
+}
+
 /* ---- high availability (pg_lease.c) ------------------------------------ */
 
 static pai_err_t pg_lease_acquire_op(void *be, const char *holder, const char *url, int64_t term,
@@ -835,4 +869,5 @@ const store_ops_t store_pg_ops = {
     .lease_release = pg_lease_release_op,
     .set_fence = pg_set_fence,
     .set_timeout = pg_set_timeout,
+    .generation = pg_generation,
 };

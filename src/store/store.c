@@ -287,6 +287,15 @@ void store_set_timeout(store_t *st, int64_t ms)
         st->ops->set_timeout(st->be, ms);
 }
 
+pai_err_t store_generation(store_t *st, int64_t *gen)
+{
+    *gen = 0;
+    ASSERT_IO_ALLOWED();
+    if (!st->ops->generation)
+        return PAI_E_NOT_IMPLEMENTED;
+    return st->ops->generation(st->be, gen);
+}
+
 const char *store_backend(const store_t *st)
 {
     return st->ops->name;

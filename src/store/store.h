@@ -71,6 +71,13 @@ PAI_MUST_CHECK pai_err_t store_scan_all(store_t *st, store_scan_all_fn cb, void 
  * about ms (plus a reconnect's connect_timeout), never hang (pg_conn.h).
  * Default 10 s.  No effect on SQLite. */
 void store_set_timeout(store_t *st, int64_t ms);
+/* The store's generation: a number that grows in every committed
+ * transaction that changes a record, whoever wrote it (a trigger bumps it
+ * inside that transaction), so a reader that reads it before reading the
+ * records and later finds it unchanged knows nothing changed in between
+ * (a standby's view, server/standby.c).  PostgreSQL only; SQLite answers
+ * PAI_E_NOT_IMPLEMENTED (one server: no standby reads it). */
+PAI_MUST_CHECK pai_err_t store_generation(store_t *st, int64_t *gen);
 /* The backend's name: "sqlite" or "postgres". */
 const char *store_backend(const store_t *st);
 

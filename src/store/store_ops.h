@@ -60,6 +60,9 @@ typedef struct store_ops {
     /* Bound on one round trip to a database server (store_set_timeout);
      * NULL where nothing is remote (SQLite). */
     void (*set_timeout)(void *be, int64_t ms);
+    /* The store's change marker (store_generation); NULL where there is
+     * none (SQLite). */
+    pai_err_t (*generation)(void *be, int64_t *gen);
 } store_ops_t;
 
 extern const store_ops_t store_sqlite_ops;

@@ -275,6 +275,47 @@ pt.check("fenced" not in sb.log() and "write refused" not in sb.log(),
          "the standby never tried to write to the store (its views are read-only)",
          [x for x in sb.log().splitlines() if "fence" in x][:5])
 
+# ---- an idle store is not rebuilt ----------------------------------------------------
+
+
+def view_counts():
+    st, m = once(sb.url, "GET", "/metrics")
+    out = {}
+    for line in str(m).splitlines():
+        if line.startswith("pai_standby_view_builds_total{result=\"ok\"}"):
+            out["builds"] = float(line.split()[1])
+        elif line.startswith("pai_standby_view_checks_unchanged_total "):
+            out["unchanged"] = float(line.split()[1])
+        elif line.startswith("pai_standby_view_age_seconds "):
+            out["age"] = float(line.split()[1])
+    return out
+
+
+time.sleep(REFRESH_S + 1)  # the last change's rebuild is done
+c0 = view_counts()
+time.sleep(4 * REFRESH_S + 0.5)
+c1 = view_counts()
+pt.check(c1.get("builds") == c0.get("builds") and
+         c1.get("unchanged", 0) >= c0.get("unchanged", 0) + 3 and
+         0 <= c1.get("age", -1) <= 2 * REFRESH_S + 1,
+         "nothing changed: the standby checks the store's generation and does not rebuild, "
+         "and its view stays fresh", (c0, c1))
+st, b = once(lead.url, "POST", "/api/v2/jobs", token=TOK,
+             raw=e.job_yaml("sbidle", [e.role("main", "true")]), content_type="text/yaml")
+seen = None
+t0 = time.time()
+while time.time() - t0 < BOUND + 2:
+    st2, b2 = once(sb.url, "GET", "/api/v2/jobs/admin~sbidle", token=TOK)
+    if st2 == 200:
+        seen = time.time() - t0
+        break
+    time.sleep(0.05)
+c2 = view_counts()
+pt.check(st == 202 and seen is not None and seen < BOUND and
+         c2.get("builds", 0) > c1.get("builds", 0),
+         "a change at the leader moves the generation: the standby rebuilds and shows it",
+         (st, seen, c1, c2))
+
 # ---- the leader dies -----------------------------------------------------------------
 
 st, b = once(sb.url, "PUT", "/api/v2/jobs/admin~sb1/tag", token=TOK, body={"value": "x"})
@@ -304,7 +345,8 @@ st, b = once(sb.url, "POST", "/api/v2/jobs", token=TOK,
 pt.check(st == 202, "now it takes writes itself", (st, b))
 st, b = once(sb.url, "GET", "/api/v2/jobs", token=TOK)
 names = sorted(j.get("name") for j in b) if st == 200 else b
-pt.check(names == ["sb0", "sb1", "sb2"], "and lists every job: none lost, none twice", names)
+pt.check(names == ["sb0", "sb1", "sb2", "sbidle"], "and lists every job: none lost, none twice",
+         names)
 st, m = once(sb.url, "GET", "/metrics")
 pt.check("\npai_standby_view_age_seconds -1" in str(m),
          "once leading, it keeps no view (pai_standby_view_age_seconds -1)",

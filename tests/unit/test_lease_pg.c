@@ -19,8 +19,9 @@
 #include "test.h"
 
 #define DROP_ALL                                                                                   \
-    "DROP TABLE IF EXISTS pai_records, pai_schema_migrations, pai_leader, pai_fence;"              \
-    "DROP FUNCTION IF EXISTS pai_fence_check"
+    "DROP TABLE IF EXISTS pai_records, pai_schema_migrations, pai_leader, pai_fence,"              \
+    " pai_generation;"                                                                             \
+    "DROP FUNCTION IF EXISTS pai_fence_check, pai_generation_bump"
 
 static const char *pg_url(void)
 {
