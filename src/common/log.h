@@ -21,6 +21,18 @@ void log_set_file(FILE *f);
 void log_write(log_level_t lvl, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Lines written once: while a thread has a filter set (log_once_set), a
+ * warn, info or debug line it writes that it already wrote under the same
+ * filter (same source line, same text) is dropped; errors always pass.  For
+ * work that is redone again and again over the same data (a standby's
+ * rebuild of its view, server/standby.c).  Remembers up to 65,536 lines;
+ * past that, lines pass again. */
+typedef struct log_once log_once_t;
+log_once_t *log_once_new(void);
+void log_once_free(log_once_t *o);
+/* The calling thread's filter from now on (NULL: none). */
+void log_once_set(log_once_t *o);
+
 #define pai_log(lvl, ...)                                                                          \
     do {                                                                                           \
         if ((lvl) <= log_current_level)                                                            \

@@ -60,6 +60,7 @@ struct standby {
     bool kick;        /* rebuild now: a write went through */
     int64_t build_ms; /* the last build's duration */
     unsigned long builds, failures, skips; /* skips: checks that found no change */
+    log_once_t *once; /* the refresher's: a rebuild's restore warnings are logged once */
 };
 
 /* ---- the routes a view answers --------------------------------------------- */
@@ -134,11 +135,15 @@ static standby_view_t *view_build(standby_t *sb, int64_t read_ms, int64_t gen)
     o.read_only = true;
     o.sched_test_corrupt = false;
     pai_error_t e = PAI_ERROR_INIT;
+    /* what the restore logs about the same records again at every rebuild
+     * (a job it cannot restore, ...) is logged by the first one only */
+    log_once_set(sb->once);
     pai_err_t rc = auth_view_new(&v->ctx, &v->ctx.auth);
     if (rc != PAI_OK)
         pai_error_set(&e, rc, "users, groups and tokens: %s", pai_err_msg(rc));
     else
         rc = engine_new(sb->srv->store, &o, NULL, &v->ctx.engine, &e);
+    log_once_set(NULL);
     if (rc != PAI_OK) {
         log_warn("standby: the view of the store could not be rebuilt (the last one stays): %s",
                  pai_error_msg(&e));
@@ -262,6 +267,7 @@ standby_t *standby_new(server_ctx_t *ctx, int64_t refresh_ms)
     standby_t *sb = xcalloc(1, sizeof(*sb));
     sb->srv = ctx;
     sb->refresh_ms = refresh_ms > 0 ? refresh_ms : 2000;
+    sb->once = log_once_new(); /* NULL (out of memory): every line is logged */
     pthread_mutex_init(&sb->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -271,6 +277,7 @@ standby_t *standby_new(server_ctx_t *ctx, int64_t refresh_ms)
     if (pthread_create(&sb->th, NULL, refresher_main, sb) != 0) {
         pthread_cond_destroy(&sb->cv);
         pthread_mutex_destroy(&sb->mu);
+        log_once_free(sb->once);
         free(sb);
         return NULL;
     }
@@ -315,6 +322,7 @@ void standby_free(standby_t *sb)
         pthread_join(sb->th, NULL);
     pthread_cond_destroy(&sb->cv);
     pthread_mutex_destroy(&sb->mu);
+    log_once_free(sb->once);
     free(sb);
 }
 
