@@ -29,6 +29,7 @@
 #include "common/promtext.h"
 #include "common/util.h"
 #include "server/leader.h"
+#include "server/standby.h"
 
 #define WATCH_MS 50
 
@@ -284,11 +285,14 @@ bool leader_wait_elected(leader_t *l, int64_t ms)
 void leader_promoted(leader_t *l)
 {
     pthread_mutex_lock(&l->mu);
-    if (l->s.role == LEADER_PROMOTING) {
+    bool now = l->s.role == LEADER_PROMOTING;
+    if (now) {
         l->s.role = LEADER_LEADING;
         log_info("leader: leading, term %lld, as %s", (long long)l->s.term, l->url);
     }
     pthread_mutex_unlock(&l->mu);
+    if (now) /* the standbys vouch for their clients' addresses with it */
+        standby_secret_ensure(l->st);
 }
 
 void leader_free(leader_t *l)

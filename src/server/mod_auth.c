@@ -15,6 +15,7 @@
 #include "server/auth_int.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/standby.h"
 
 /* ---- body helpers ------------------------------------------------------ */
 
@@ -85,7 +86,7 @@ typedef struct {
     char addr[2 + 64];
 } login_keys_t;
 
-static void login_keys(const http_req_t *req, const char *user, login_keys_t *k)
+static void login_keys(server_ctx_t *ctx, const http_req_t *req, const char *user, login_keys_t *k)
 {
     size_t i = 0;
     k->user[0] = 'u', k->user[1] = ':';
@@ -93,7 +94,8 @@ static void login_keys(const http_req_t *req, const char *user, login_keys_t *k)
         k->user[2 + i] = (char)((user[i] >= 'A' && user[i] <= 'Z') ? user[i] - 'A' + 'a' : user[i]);
     k->user[2 + i] = '\0';
     k->addr[0] = 'a', k->addr[1] = ':';
-    http_client_addr(req, k->addr + 2, sizeof(k->addr) - 2);
+    /* the client's own address when a standby forwarded the login */
+    standby_client_addr(ctx, req, k->addr + 2, sizeof(k->addr) - 2);
 }
 
 /* A throttled name or address: 429 with Retry-After, before any password
@@ -143,7 +145,7 @@ static pai_err_t h_login(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
         (rc = login_expiration(body, ctx->cfg->token_ttl, &exp, e)) != PAI_OK)
         goto out;
     const char *user = json_string_value(ju);
-    login_keys(req, user, &keys);
+    login_keys(ctx, req, user, &keys);
     if ((rc = login_throttled(a, &keys, resp, e)) != PAI_OK)
         goto out;
     hash = user_hash(a, user);

@@ -90,6 +90,24 @@ bool standby_forwards(const http_route_t *r, const http_req_t *req);
 PAI_MUST_CHECK pai_err_t standby_forward(server_ctx_t *ctx, const char *leader_url,
                                          const http_req_t *req, http_resp_t *resp, pai_error_t *e);
 
+/* The client's address across a forward (standby_addr.c): a standby sends
+ * the address its client connected from, with a proof made with the
+ * cluster's forwarding secret; the leader counts a login against that
+ * address only when the proof verifies. */
+#define STANDBY_CLIENT_HEADER "X-Pai-Client-Addr"
+#define STANDBY_PROOF_HEADER  "X-Pai-Client-Addr-Proof"
+/* The leader, when it starts leading: store the cluster's forwarding
+ * secret when there is none (logged when that fails). */
+void standby_secret_ensure(store_t *st);
+/* The proof of addr for a forward of method path into out ("<time>.<hex>");
+ * false when there is no secret yet (forward without the headers). */
+bool standby_proof(store_t *st, const char *addr, const char *method, const char *path, char *out,
+                   size_t cap);
+/* The address a request counts against (the login throttle): the client's
+ * that a standby of this cluster vouches for with a valid proof, else the
+ * connection's (http_client_addr). */
+const char *standby_client_addr(server_ctx_t *ctx, const http_req_t *req, char *buf, size_t len);
+
 /* mod_jobs.c: the job engine's options from the server's config, the
  * leader's engine's and a view's alike. */
 void jobs_engine_opts(const server_config_t *cfg, engine_opts_t *out);

@@ -45,6 +45,8 @@ typedef struct {
     char *body;
     size_t body_len;
     char *authz, *ctype, *self;
+    char *path;       /* as the leader will see it (req->path): what the proof covers */
+    char client[128]; /* the client's address (STANDBY_CLIENT_HEADER) */
     /* the answer's headers we pass back */
     char ans_ctype[128], retry_after[32];
 } fwd_t;
@@ -60,6 +62,7 @@ static void fwd_free(void *ud)
     free(f->authz);
     free(f->ctype);
     free(f->self);
+    free(f->path);
     free(f);
 }
 
@@ -99,7 +102,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static struct curl_slist *fwd_headers(const fwd_t *f)
+static struct curl_slist *fwd_headers(server_ctx_t *ctx, const fwd_t *f)
 {
     struct curl_slist *h = NULL;
     char line[1024];
@@ -115,6 +118,15 @@ static struct curl_slist *fwd_headers(const fwd_t *f)
     }
     snprintf(line, sizeof(line), "%s: %s", STANDBY_FORWARDED_HEADER, f->self);
     h = curl_slist_append(h, line);
+    /* the client's address, vouched for (standby_addr.c): the leader's
+     * login throttle counts the client, not this standby */
+    char proof[160];
+    if (standby_proof(ctx->store, f->client, f->method, f->path, proof, sizeof(proof))) {
+        snprintf(line, sizeof(line), "%s: %s", STANDBY_CLIENT_HEADER, f->client);
+        h = curl_slist_append(h, line);
+        snprintf(line, sizeof(line), "%s: %s", STANDBY_PROOF_HEADER, proof);
+        h = curl_slist_append(h, line);
+    }
     return curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 }
 
@@ -127,7 +139,7 @@ static pai_err_t fwd_run(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_err
         return pai_error_set(e, PAI_E_NOMEM, "cannot forward the request to the leader");
     buf_t ans;
     buf_init(&ans, FORWARD_ANSWER_MAX);
-    struct curl_slist *h = fwd_headers(f);
+    struct curl_slist *h = fwd_headers(ctx, f);
     curl_easy_setopt(c, CURLOPT_URL, f->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L); /* never a reused connection: */
@@ -212,6 +224,8 @@ pai_err_t standby_forward(server_ctx_t *ctx, const char *leader_url, const http_
     }
     f->url = buf_take(&u);
     f->method = xstrdup(req->method);
+    f->path = xstrdup(req->path);
+    http_client_addr(req, f->client, sizeof(f->client));
     f->body = xmalloc(req->body_len + 1);
     memcpy(f->body, req->body ? req->body : "", req->body_len);
     f->body[req->body_len] = '\0';

@@ -103,10 +103,12 @@ pt.check(sb.info().get("role") == "standby", "the second stands by", sb.info())
 
 
 def once(url, method, path, token=None, raw=None, content_type=None, body=None, headers=None,
-         timeout=15):
-    """One request, never retried (a write must not be sent twice)."""
+         timeout=15, src=None):
+    """One request, never retried (a write must not be sent twice); src: the
+    client's own loopback address (127.0.0.N), for per-address limits."""
     u = url.split("//", 1)[1]
-    conn = http.client.HTTPConnection(u.split(":")[0], int(u.split(":")[1]), timeout=timeout)
+    conn = http.client.HTTPConnection(u.split(":")[0], int(u.split(":")[1]), timeout=timeout,
+                                      source_address=(src, 0) if src else None)
     h = dict(headers or {})
     if token:
         h["Authorization"] = "Bearer " + token
@@ -315,6 +317,40 @@ pt.check(st == 202 and seen is not None and seen < BOUND and
          c2.get("builds", 0) > c1.get("builds", 0),
          "a change at the leader moves the generation: the standby rebuilds and shows it",
          (st, seen, c1, c2))
+
+# ---- logins through a standby count against the client's address ---------------------
+# login_fail_free_addr is 20: a client that fails more often waits (429).
+LOGIN = "/api/v2/authn/basic/login"
+
+
+def flood(url, src, n, headers=None):
+    """n failed logins (each under a name of its own: only the address adds
+    up) from src; the statuses."""
+    return [once(url, "POST", LOGIN, body={"username": "nobody%d" % i, "password": "bad"},
+                 src=src, headers=headers)[0] for i in range(n)]
+
+
+codes = flood(sb.url, "127.0.0.2", 26)
+pt.check(429 in codes and codes.count(400) >= 20,
+         "a client flooding failed logins through the standby is throttled (429)", codes)
+st, b = once(sb.url, "POST", LOGIN, body={"username": "admin", "password": PW}, src="127.0.0.3")
+pt.check(st == 200 and b.get("token"),
+         "another client's login through the same standby is not (the leader counts each "
+         "client's own address, vouched for by the standby)", (st, b))
+forged = {"X-Pai-Client-Addr": "127.0.0.5",
+          "X-Pai-Client-Addr-Proof": "%d.%s" % (int(time.time()), "ab" * 32)}
+codes = flood(lead.url, "127.0.0.4", 26, headers=forged)
+st, b = once(lead.url, "POST", LOGIN, body={"username": "admin", "password": PW},
+             src="127.0.0.4", headers=dict(forged, **{"X-Pai-Client-Addr": "127.0.0.6"}))
+st5, b5 = once(lead.url, "POST", LOGIN, body={"username": "admin", "password": PW},
+               src="127.0.0.5")
+pt.check(429 in codes and st == 429 and st5 == 200,
+         "a client that forges the address header itself gets no effect: its own address is "
+         "throttled, the one it named is not", (codes, st, st5))
+st, b = once(sb.url, "POST", LOGIN, body={"username": "admin", "password": PW},
+             src="127.0.0.4", headers=forged)
+pt.check(st == 429, "nor through the standby (it sends the address it saw, not the client's "
+         "header)", (st, b))
 
 # ---- the leader dies -----------------------------------------------------------------
 
