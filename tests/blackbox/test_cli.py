@@ -78,6 +78,9 @@ def test_help(t):
     t.check("unknown option is a usage error", r.rc == 2 and "unknown option --bogus" in r.err, r)
     r = t.pai("job")
     t.check("missing argument is a usage error", r.rc == 2 and "missing argument" in r.err, r)
+    r = t.pai("--version")
+    t.check("--version prints the version", r.rc == 0 and r.out.startswith("pai v") and
+            r.out.count("\n") == 1, r)
 
 
 def test_login(t, srv):
