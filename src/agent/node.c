@@ -226,20 +226,25 @@ static void discover_gpus(agent_node_t *n)
 
 /* A server whose machine vanished (no reset comes back) must not hold a
  * sync until its whole timeout (the held poll's wait + 15 s): the kernel
- * probes an idle connection after DEAD_PEER_S and gives up after three
- * unanswered probes, and data unacknowledged for 3 x DEAD_PEER_S fails the
- * same way, so the agent fails over to the next server within about
- * 4 x DEAD_PEER_S (docs/operations.md, "High availability").  A live
- * server's kernel answers the probes while it holds the poll. */
-#define DEAD_PEER_S 2
+ * probes an idle connection every DEAD_PEER_S, and TCP_USER_TIMEOUT
+ * (DEAD_PEER_USER_S) ends the connection at the first probe that finds
+ * nothing heard from the server for that long (data unacknowledged for as
+ * long fails the same way), so the agent fails over to the next server
+ * within about DEAD_PEER_USER_S + DEAD_PEER_S (docs/operations.md, "High
+ * availability").  A live server's kernel answers the probes while its
+ * process holds the poll, however loaded the process: only a network that
+ * drops everything for DEAD_PEER_USER_S ends a connection to a live
+ * server (the agent then syncs again, with nothing lost). */
+#define DEAD_PEER_S      1
+#define DEAD_PEER_USER_S 3
 
 static int dead_peer_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
 {
     (void)ud;
     if (purpose != CURLSOCKTYPE_IPCXN)
         return CURL_SOCKOPT_OK;
-    int on = 1, idle = DEAD_PEER_S, cnt = 3;
-    unsigned user_ms = 3 * DEAD_PEER_S * 1000;
+    int on = 1, idle = DEAD_PEER_S, cnt = DEAD_PEER_USER_S / DEAD_PEER_S;
+    unsigned user_ms = DEAD_PEER_USER_S * 1000;
     /* best effort: a socket that refuses keeps the plain timeouts */
     if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
