@@ -203,6 +203,7 @@ void sched_free(sched_t *s)
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
     free(s->scratch), free(s->scratch_stamp), free(s->memo), free(s->wcand);
     free(s->cap_total), free(s->cap_max_node);
+    free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
     free(s);
 }
 
@@ -470,8 +471,9 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
 {
     job_t *j = &s->jobs[slot];
     if (j->waiting_on > 0) {
-        snprintf(j->reason, sizeof(j->reason), "waiting for %d preempted job(s) to stop",
-                 j->waiting_on);
+        if (!s->opts.quiet_waits) /* the text is read only by emit_wait() */
+            snprintf(j->reason, sizeof(j->reason), "waiting for %d preempted job(s) to stop",
+                     j->waiting_on);
         return emit_wait(s, slot);
     }
     bool guaranteed = sched_policy_uses_vc_cells(s, j);
@@ -511,7 +513,8 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
     bool fifo = s->opts.policy == SCHED_POLICY_FIFO_QUOTA;
     vc_t *vc = &s->vcs[j->vc];
     if (fifo && blocked[j->vc]) {
-        snprintf(j->reason, sizeof(j->reason), "VC %s: behind an earlier job (FIFO)", vc->name);
+        if (!s->opts.quiet_waits)
+            snprintf(j->reason, sizeof(j->reason), "VC %s: behind an earlier job (FIFO)", vc->name);
         return emit_wait(s, slot);
     }
     if (sched_reasons_never_fits(s, j)) {
@@ -521,8 +524,9 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
     }
     if (fifo && j->total_gpus > 0 && vc->used_gpus + j->total_gpus > vc->quota_gpus) {
         blocked[j->vc] = true;
-        snprintf(j->reason, sizeof(j->reason), "VC %s: quota %d GPUs, %d used, job needs %d",
-                 vc->name, vc->quota_gpus, vc->used_gpus, j->total_gpus);
+        if (!s->opts.quiet_waits)
+            snprintf(j->reason, sizeof(j->reason), "VC %s: quota %d GPUs, %d used, job needs %d",
+                     vc->name, vc->quota_gpus, vc->used_gpus, j->total_gpus);
         return emit_wait(s, slot);
     }
     int mvc = fifo ? j->vc : SCHED_NONE;

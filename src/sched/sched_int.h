@@ -257,6 +257,15 @@ struct sched {
     int *cap_total, *cap_max_node;
     int cap_max_cpus;
     unsigned topo_ver, caps_ver;
+    /* Wait reasons' inputs per VC and SKU (+1: all), built on demand within
+     * one pass (sched_reasons.c): a VC's guaranteed GPUs (an entry is valid
+     * when its stamp is the pass) and GPUs held by preempted jobs still
+     * stopping (valid while rw_dying_key matches the pass, the preemptions
+     * and the lazy downgrades: the only changes to dying jobs in a pass). */
+    int *rw_quota, *rw_dying;
+    uint64_t *rw_quota_stamp;
+    uint64_t rw_dying_key[3];
+    int rw_n;         /* entries allocated: n_vcs x (n_skus + 1) */
     int oppo_running; /* running opportunistic jobs */
     int n_bad_nodes;  /* unhealthy nodes (0: buddy order alone keeps sharing safety) */
     struct memo *memo;

@@ -107,6 +107,60 @@ int sched_reasons_dying_gpus(const sched_t *s, int v, int sku)
     return n;
 }
 
+/* The inputs of a wait reason that cost a scan (the VC's cells; all jobs),
+ * kept for the rest of the pass: every waiting job of a long queue asks for
+ * the same few.  Only sched_reasons_wait() uses them, within a pass. */
+static bool rw_size(sched_t *s)
+{
+    int n = s->n_vcs * (s->n_skus + 1);
+    if (n == s->rw_n && s->rw_quota)
+        return true;
+    free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
+    s->rw_n = n;
+    s->rw_quota = xcalloc((size_t)n + 1, sizeof(int));
+    s->rw_dying = xcalloc((size_t)n + 1, sizeof(int));
+    s->rw_quota_stamp = xcalloc((size_t)n + 1, sizeof(uint64_t));
+    s->rw_dying_key[0] = 0; /* passes start at 1: nothing valid yet */
+    return s->rw_quota && s->rw_dying && s->rw_quota_stamp;
+}
+
+static void pass_inputs(sched_t *s, int v, int sku, int *quota, int *dying)
+{
+    if (v == SCHED_NONE || sku < SCHED_NONE || sku >= s->n_skus || !rw_size(s)) {
+        *quota = vc_quota(s, v, sku);
+        *dying = sched_reasons_dying_gpus(s, v, sku);
+        return;
+    }
+    int w = s->n_skus + 1, idx = v * w + sku + 1;
+    if (s->rw_quota_stamp[idx] != s->passes) {
+        s->rw_quota[idx] = vc_quota(s, v, sku);
+        s->rw_quota_stamp[idx] = s->passes;
+    }
+    *quota = s->rw_quota[idx];
+    uint64_t key[3] = {s->passes, s->preemptions, s->lazy_preemptions};
+    if (memcmp(key, s->rw_dying_key, sizeof(key)) != 0) {
+        memset(s->rw_dying, 0, sizeof(int) * (size_t)s->rw_n);
+        for (int slot = 0; slot < s->n_jobs; slot++) { /* as sched_reasons_dying_gpus() */
+            const job_t *d = &s->jobs[slot];
+            if (d->state != SCHED_JOB_DYING || !d->oppo || d->dying_for == SCHED_NONE)
+                continue;
+            int dv = s->jobs[d->dying_for].vc;
+            if (dv == SCHED_NONE)
+                continue;
+            for (int i = 0; i < d->n_tasks; i++) {
+                if (!d->tasks[i].bound)
+                    continue;
+                int ns = s->nodes[d->tasks[i].node].sku;
+                s->rw_dying[dv * w] += d->tasks[i].gpus;
+                if (ns >= 0 && ns < s->n_skus)
+                    s->rw_dying[dv * w + ns + 1] += d->tasks[i].gpus;
+            }
+        }
+        memcpy(s->rw_dying_key, key, sizeof(key));
+    }
+    *dying = s->rw_dying[idx];
+}
+
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j)
 {
@@ -300,8 +354,8 @@ void sched_reasons_wait(sched_t *s, job_t *j)
         return;
     }
     const vc_t *vc = &s->vcs[j->vc];
-    int q = vc_quota(s, j->vc, j->sku);
-    int dying = sched_reasons_dying_gpus(s, j->vc, j->sku);
+    int q, dying;
+    pass_inputs(s, j->vc, j->sku, &q, &dying);
     int fg = q - vc->used_gpus - dying;
     int n = snprintf(j->reason, sizeof(j->reason),
                      "VC %s: %d of %d guaranteed %s free, job needs %d task%s x %d %s", vc->name,
