@@ -220,10 +220,15 @@ static connlimit_conn_t *conn_of(struct MHD_Connection *c)
  * until on_completed. */
 static enum MHD_Result stream(logsrv_t *s, struct MHD_Connection *c, tail_t *t, void **ctx)
 {
+    if (!connlimit_busy(s->admit, conn_of(c), true)) { /* evicted as it arrived: close */
+        tail_free(t);
+        return MHD_NO;
+    }
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, LOGSRV_CHUNK, tail_read, t, tail_free);
     if (!r) {
         tail_free(t);
+        connlimit_busy(s->admit, conn_of(c), false);
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
@@ -232,7 +237,8 @@ static enum MHD_Result stream(logsrv_t *s, struct MHD_Connection *c, tail_t *t, 
     if (ret == MHD_YES) {
         s->readers++;
         *ctx = s; /* non-NULL: a counted reader */
-        connlimit_busy(s->admit, conn_of(c), true);
+    } else {
+        connlimit_busy(s->admit, conn_of(c), false);
     }
     return ret;
 }

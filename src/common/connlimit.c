@@ -72,13 +72,18 @@ void connlimit_free(connlimit_t *cl)
     free(cl);
 }
 
-/* Shut c down; the owner sees end-of-file and closes it.  Under cl->mu. */
+/* Shut c's reading side down; the owner sees end-of-file and closes it.
+ * Not the writing side: a request that reached the socket just before (on
+ * Linux the kernel still queues it) may yet be read by the owner, which then
+ * finds c evicted (connlimit_busy false) and must still be able to answer
+ * it, where a shut writing side would reset a request already handled.
+ * Under cl->mu. */
 static void evict(connlimit_t *cl, connlimit_conn_t *c)
 {
     c->evicted = true;
     cl->st.live--;
     cl->st.evicted++;
-    shutdown(c->fd, SHUT_RDWR);
+    shutdown(c->fd, SHUT_RD);
 }
 
 /* Has the client sent bytes that the owner has not read yet?  Then the
@@ -152,15 +157,19 @@ connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int
     return c;
 }
 
-void connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy)
+bool connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy)
 {
     if (!c)
-        return;
+        return true;
     pthread_mutex_lock(&cl->mu);
-    if (c->busy != busy && !c->evicted)
-        cl->st.busy += busy ? 1 : (uint64_t)-1;
-    c->busy = busy;
+    bool ok = !(busy && c->evicted);
+    if (ok) {
+        if (c->busy != busy && !c->evicted)
+            cl->st.busy += busy ? 1 : (uint64_t)-1;
+        c->busy = busy;
+    }
     pthread_mutex_unlock(&cl->mu);
+    return ok;
 }
 
 void connlimit_close(connlimit_t *cl, connlimit_conn_t *c)

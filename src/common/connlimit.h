@@ -2,10 +2,10 @@
  * connlimit.h - admission of TCP connections under hostile load, shared by
  * the server's REST listener and the agent's log server.
  *
- * A connection is IDLE while it has no complete request in a handler (just
- * accepted, headers or body still arriving, between keep-alive requests, or
- * sending its answer) and BUSY while the owner marks it so (while a handler
- * runs, like an agent's held long-poll, or an answer streams).  An idle
+ * A connection is IDLE while it has no complete request (just accepted,
+ * headers or body still arriving, between keep-alive requests) and BUSY
+ * while the owner marks it so (the server: from a request read whole until
+ * its answer is sent; the agent's log server: while a log streams).  An idle
  * connection whose client has sent bytes the owner has not read yet is
  * TALKING: the owner is the slow one, and it is not evicted either.
  * Admission of a new connection from address A:
@@ -15,8 +15,11 @@
  *   2. `max_total` connections are live: the oldest idle connection of any
  *      address that is not talking is evicted; when there is none, the new
  *      one is refused (the only refusal).
- * Eviction shuts the socket down (shutdown(2)); the thread or loop that owns
- * it sees end-of-file and closes it as if the client had left.  So a flood
+ * Eviction shuts the socket's reading side down (shutdown(2), SHUT_RD); the
+ * thread or loop that owns it sees end-of-file and closes it as if the
+ * client had left.  A request that raced the eviction (the owner read it
+ * after all) is refused by connlimit_busy() and can still be answered: the
+ * writing side stays open, so no request is handled and then reset.  So a flood
  * of idle or slow (slowloris) connections from one address never holds more
  * than per_addr of them, and a client that sends its request at once -- an
  * agent reconnecting after a restart, from any address, the flooder's
@@ -58,8 +61,11 @@ bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa);
 /* Register an admitted connection (idle).  NULL only for an address family
  * other than IPv4/IPv6 (such a connection is then not tracked). */
 connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int fd);
-/* Mark c busy (a handler runs for it) or idle again.  c may be NULL. */
-void connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy);
+/* Mark c busy (a handler runs for it) or idle again.  c may be NULL.
+ * Marking busy a connection already evicted fails (false, c unchanged):
+ * the owner has read a request that arrived as c was evicted, and must not
+ * run it but answer it (e.g. 503, Connection: close) and close. */
+bool connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy);
 /* Forget c (NULL: nothing); call before its fd is closed. */
 void connlimit_close(connlimit_t *cl, connlimit_conn_t *c);
 

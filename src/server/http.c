@@ -18,8 +18,10 @@
  * epoll: no FD_SETSIZE ceiling, no thread per connection); every
  * connection is admitted by common/connlimit.h, which bounds the idle
  * connections of each address and evicts idle ones when the server is full,
- * so a connection is held against eviction only while its handler runs, its
- * answer is deferred, or its streamed answer is being sent.
+ * so a connection is held against eviction from the moment its request has
+ * been read whole until its answer (deferred, streamed or not) has been
+ * sent; a request read on a connection evicted just before is answered 503
+ * with Retry-After and not run (refuse_evicted).
  *
  * Deferred answers (http_reply_hold / _offload) and streamed bodies never
  * block a pool thread: the connection is suspended (MHD_suspend_connection)
@@ -345,9 +347,7 @@ static enum MHD_Result answer(http_server_t *s, struct MHD_Connection *conn, req
                               http_resp_t *resp, const char *method, const char *url)
 {
     int status = resp->status;
-    bool stream = resp->stream != NULL;
     enum MHD_Result ret = send_resp(s, conn, resp);
-    rs->keep_busy = stream && ret == MHD_YES;
     http_resp_free(resp);
     http_stats_record(rs->route ? (route_stats_t *)&rs->route->stats : &s->unmatched, status,
                       time_mono_us() - rs->t0_us);
@@ -539,6 +539,24 @@ static enum MHD_Result reject_too_large(http_server_t *s, struct MHD_Connection 
     return ret;
 }
 
+/* The connection was evicted (connlimit.h) just as this request arrived,
+ * and the request was read after all: it is not run but answered 503 with
+ * Retry-After, and the connection closed, so that its client never sees a
+ * reset after a request the server handled, nor one it is unsure of. */
+static enum MHD_Result refuse_evicted(http_server_t *s, struct MHD_Connection *conn)
+{
+    http_resp_t resp = {0};
+    http_reply_errorf(&resp, PAI_E_UNAVAILABLE,
+                      "the server closed this connection to admit another (max_connections); "
+                      "the request was not run: send it again");
+    http_add_header(&resp, "Retry-After", "1");
+    http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = send_resp(s, conn, &resp);
+    http_resp_free(&resp);
+    http_stats_record(&s->unmatched, 503, 0);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -569,16 +587,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     connlimit_conn_t *cc = ci ? ci->socket_context : NULL;
-    enum MHD_Result ret;
-    if (rs->deferred) { /* resumed; busy since dispatch */
-        ret = defer_answer(s, conn, rs, method, url);
-    } else {
-        connlimit_busy(s->admit, cc, true); /* a running handler is never evicted */
-        ret = dispatch(s, conn, rs, url, method);
-    }
-    if (!rs->keep_busy) /* nor a streamed or deferred answer: on_completed ends it */
-        connlimit_busy(s->admit, cc, false);
-    return ret;
+    if (rs->deferred) /* resumed; busy since dispatch */
+        return defer_answer(s, conn, rs, method, url);
+    if (!connlimit_busy(s->admit, cc, true))
+        return refuse_evicted(s, conn);
+    /* never evicted from here until on_completed, when its answer has been
+     * sent whole: not while the handler runs or its answer is deferred, nor
+     * while the answer is queued or on its way (evicted then, a request
+     * already run would reach its client as a reset) */
+    rs->keep_busy = true;
+    return dispatch(s, conn, rs, url, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

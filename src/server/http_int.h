@@ -71,7 +71,7 @@ struct http_server {
 typedef struct {
     buf_t body;
     bool too_large;
-    bool keep_busy; /* a streamed or deferred answer: busy until on_completed */
+    bool keep_busy; /* marked busy (connlimit.h): until on_completed, answer sent */
     char *pathcopy;
     auth_ident_t ident;
     /* a deferred answer (http_reply_hold / _offload) while suspended */

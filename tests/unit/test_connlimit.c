@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,12 +37,39 @@ static bool connect_from(connlimit_t *cl, unsigned octet, fake_t *f)
     return true;
 }
 
-/* Was f's connection shut down (the peer sees end-of-file)? */
+/* Was f's connection shut down (its owner reads end-of-file)? */
 static bool was_evicted(const fake_t *f)
 {
-    struct pollfd p = {.fd = f->peer, .events = POLLIN};
+    struct pollfd p = {.fd = f->ours, .events = POLLIN};
     char ch;
-    return poll(&p, 1, 0) == 1 && read(f->peer, &ch, 1) == 0;
+    return poll(&p, 1, 0) == 1 && recv(f->ours, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Eviction shuts the reading side only: the owner can still answer a
+ * request that raced it, and refuses to run it (connlimit_busy false). */
+TEST(an_evicted_connection_can_still_answer_but_not_become_busy)
+{
+    connlimit_t *cl = connlimit_new(100, 1);
+    fake_t f[2];
+    CHECK(connect_from(cl, 1, &f[0]));
+    CHECK(connect_from(cl, 1, &f[1]));
+    CHECK(was_evicted(&f[0]));
+    CHECK(!connlimit_busy(cl, f[0].c, true));
+    CHECK(connlimit_busy(cl, f[1].c, true));
+    CHECK(write(f[0].ours, "HTTP/1.1 503\r\n", 14) == 14); /* the answer still goes out */
+    char got[16] = {0};
+    CHECK(read(f[0].peer, got, sizeof got - 1) == 14 && strncmp(got, "HTTP/1.1 503", 12) == 0);
+    connlimit_stats_t st;
+    connlimit_get_stats(cl, &st);
+    CHECK_INT_EQ(st.busy, 1);
+    CHECK_INT_EQ(st.live, 1);
+    connlimit_close(cl, f[0].c);
+    close(f[0].ours);
+    close(f[0].peer);
+    connlimit_close(cl, f[1].c);
+    close(f[1].ours);
+    close(f[1].peer);
+    connlimit_free(cl);
 }
 
 static void close_fake(connlimit_t *cl, fake_t *f)
@@ -137,4 +165,5 @@ TEST(other_address_families_are_admitted_untracked)
 RUN_TESTS(an_address_over_its_idle_bound_loses_its_oldest_idle_connection,
           a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy,
           a_connection_whose_request_is_not_read_yet_is_not_evicted,
+          an_evicted_connection_can_still_answer_but_not_become_busy,
           other_address_families_are_admitted_untracked)
