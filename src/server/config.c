@@ -254,7 +254,10 @@ static const opt_t options[] = {
      .def = "20",
      .max = 1000000,
      .help = "failed logins a client address may have (any names) before each further one must "
-             "wait; 0: no throttling by address"},
+             "wait; 0: no throttling by address. A login forwarded by a standby counts against "
+             "its client's address, which the standby vouches for with an HMAC keyed by a "
+             "secret in the store (architecture.md, \"What a standby serves\"), never against "
+             "the standby's"},
     {.name = "login_lock_s",
      .type = OPT_INT,
      .off = O(login_lock_s),
@@ -306,8 +309,9 @@ static const opt_t options[] = {
      .min = 1,
      .max = 3600,
      .help = "a standby (PostgreSQL, several servers) answers reads from a read-only view of "
-             "the store rebuilt every this many seconds (users, groups, tokens, jobs, nodes, "
-             "VCs); a revoked token or deleted user stops working on it within this plus one "
+             "the store (users, groups, tokens, jobs, nodes, VCs); every this many seconds it "
+             "reads the store's generation (one row) and rebuilds the view only when the store "
+             "changed; a revoked token or deleted user stops working on it within this plus one "
              "rebuild (a token it does not know is read from the store when presented)"},
     {.name = "tls_cert",
      .type = OPT_STR,
