@@ -125,13 +125,15 @@ static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
     return PAI_OK;
 }
 
-/* The agent secret: configured, or read from / generated into data_dir. */
-static pai_err_t load_agent_token(auth_t *a, pai_error_t *e)
+/* The agent secret as the leader has it, never generated here: configured,
+ * or the data_dir's file (empty when neither: a standby serves no agent).
+ * Has it one? */
+static bool view_agent_token(auth_t *a)
 {
     const server_config_t *cfg = a->ctx->cfg;
     if (cfg->agent_token && *cfg->agent_token) {
         str_copy(a->agent_token, cfg->agent_token, sizeof(a->agent_token));
-        return PAI_OK;
+        return true;
     }
     char path[4096];
     snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
@@ -140,10 +142,19 @@ static pai_err_t load_agent_token(auth_t *a, pai_error_t *e)
     if (buf_read_file(&b, path) == PAI_OK && b.len >= 16) {
         str_copy(a->agent_token, buf_str(&b), sizeof(a->agent_token));
         a->agent_token[strcspn(a->agent_token, "\r\n")] = '\0';
-        buf_free(&b);
-        return PAI_OK;
     }
     buf_free(&b);
+    return a->agent_token[0] != '\0';
+}
+
+/* The agent secret: configured, or read from / generated into data_dir. */
+static pai_err_t load_agent_token(auth_t *a, pai_error_t *e)
+{
+    const server_config_t *cfg = a->ctx->cfg;
+    if (view_agent_token(a))
+        return PAI_OK;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
     unsigned char r[24];
     randombytes_buf(r, sizeof(r));
     auth_hex(a->agent_token, r, sizeof(r));
@@ -212,26 +223,6 @@ fail:
 }
 
 /* ---- a standby's read-only view ---------------------------------------- */
-
-/* The agent secret as the leader has it, never generated here: configured,
- * or the data_dir's file (empty when neither: a standby serves no agent). */
-static void view_agent_token(auth_t *a)
-{
-    const server_config_t *cfg = a->ctx->cfg;
-    if (cfg->agent_token && *cfg->agent_token) {
-        str_copy(a->agent_token, cfg->agent_token, sizeof(a->agent_token));
-        return;
-    }
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
-    buf_t b;
-    buf_init(&b, sizeof(a->agent_token) - 1);
-    if (buf_read_file(&b, path) == PAI_OK && b.len >= 16) {
-        str_copy(a->agent_token, buf_str(&b), sizeof(a->agent_token));
-        a->agent_token[strcspn(a->agent_token, "\r\n")] = '\0';
-    }
-    buf_free(&b);
-}
 
 pai_err_t auth_view_new(server_ctx_t *ctx, auth_t **out)
 {
