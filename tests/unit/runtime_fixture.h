@@ -1,0 +1,81 @@
+/*
+ * runtime_fixture.h - the rig shared by the runtime's unit tests
+ * (test_runtime.c: processes, logs, monitors; test_runtime_cgroup.c:
+ * cgroups, limits, OOM, the cgroup pool): a temporary directory per test
+ * program, removed at exit, and a task spec with a fixed environment.
+ * Functions are static inline: each test file is its own program and uses
+ * only some of them.
+ */
+#ifndef PAI_TESTS_RUNTIME_FIXTURE_H
+#define PAI_TESTS_RUNTIME_FIXTURE_H
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "runtime/runtime.h"
+#include "test.h"
+
+static char base[256]; /* the test program's temporary directory */
+
+static inline void setup_dirs(const char *name, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s/%s", base, name);
+    mkdir(dir, 0755);
+}
+
+__attribute__((unused)) static char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                                   "FOO=bar baz", NULL};
+
+static inline void spec_init(rt_spec_t *s, const char *dir, const char *cmd)
+{
+    memset(s, 0, sizeof(*s));
+    s->attempt_id = "u~j/0/r/0/0";
+    s->name = "u~j+0+r+0+0";
+    s->command = cmd;
+    s->env = env_base;
+    s->state_dir = dir;
+    s->cwd = dir;
+    s->log_dir = dir;
+    s->log_max_bytes = 1 << 20;
+}
+
+/* Wait (bounded) for the attempt to end. */
+static inline bool wait_done(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res, int secs)
+{
+    for (int i = 0; i < secs * 50; i++) {
+        if (ops->poll(ops, t, res))
+            return true;
+        struct pollfd p = {t->notify_fd, POLLIN, 0};
+        poll(&p, t->notify_fd >= 0 ? 1 : 0, 20);
+    }
+    return false;
+}
+
+static inline char *slurp(const char *dir, const char *kind)
+{
+    size_t len;
+    char *s = rt_log_tail(dir, kind, 1 << 20, &len);
+    return s ? s : xstrdup("");
+}
+
+static void cleanup(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed\n");
+}
+
+__attribute__((constructor)) static void init(void)
+{
+    snprintf(base, sizeof(base), "/tmp/pai-test-runtime-XXXXXX");
+    if (!mkdtemp(base))
+        abort();
+    atexit(cleanup);
+}
+
+#endif

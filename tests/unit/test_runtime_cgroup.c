@@ -1,0 +1,254 @@
+/* test_runtime_cgroup.c - the process runtime's cgroups: limits (v1 and
+ * v2), OOM, stragglers killed, emptied cgroups reused from a monitor's
+ * pool. */
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+#include "runtime/cgroup.h"
+#include "runtime/monitor.h"
+#include "runtime/runtime.h"
+#include "test.h"
+
+#include "runtime_fixture.h"
+
+TEST(oom_kill_is_reported_with_openpai_code)
+{
+    char dir[512];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() == 0) {
+        test_skip("no cgroups");
+        return;
+    }
+    setup_dirs("p7", dir, sizeof(dir));
+    spec_init(&s, dir,
+              "python3 -c 'x=bytearray(200*1024*1024)' || head -c 300000000 /dev/zero | tail");
+    s.cgroup = "pai-test/oom";
+    s.memory_mb = 32;
+    s.cpu = 0.5;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK(r.oom);
+    CHECK_INT_EQ(r.exit_code, EXIT_OOM_KILLED);
+    ops->release(&t);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/oom", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+    rmdir("/sys/fs/cgroup/pai-test");
+}
+
+/* A process the task left behind, detached from its session and its
+ * pipes, is killed when the task ends, and the cgroup goes. */
+TEST(cgroup_stragglers_are_killed_when_the_task_ends)
+{
+    char dir[512], p[700];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    setup_dirs("straggler", dir, sizeof(dir));
+    snprintf(p, sizeof(p),
+             "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > %s/straggler.pid; true", dir);
+    spec_init(&s, dir, p);
+    s.cgroup = "pai-test/straggler";
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK_INT_EQ(r.exit_code, 0);
+    ops->release(&t);
+    buf_t b;
+    buf_init(&b, 64);
+    snprintf(p, sizeof(p), "%s/straggler.pid", dir);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    int pid = (int)strtol(buf_str(&b), NULL, 10);
+    buf_free(&b);
+    CHECK(pid > 1);
+    for (int i = 0; i < 100 && pid > 1 && kill(pid, 0) == 0; i++)
+        usleep(20 * 1000); /* killed; reaped by init */
+    CHECK(pid > 1 && kill(pid, 0) != 0);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/straggler", F_OK) != 0);
+    CHECK(access("/sys/fs/cgroup/cpu/pai-test/straggler", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+}
+
+TEST(cgroup_limits_are_written)
+{
+    cg_t *cg;
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1");
+        return;
+    }
+    CHECK(cg_create("pai-test/lim", 64, 0.25, &cg) == PAI_OK);
+    buf_t b;
+    buf_init(&b, 4096);
+    CHECK(buf_read_file(&b, "/sys/fs/cgroup/memory/pai-test/lim/memory.limit_in_bytes") == PAI_OK);
+    CHECK_STR_EQ(buf_str(&b), "67108864\n");
+    buf_reset(&b);
+    CHECK(buf_read_file(&b, "/sys/fs/cgroup/cpu/pai-test/lim/cpu.cfs_quota_us") == PAI_OK);
+    CHECK_STR_EQ(buf_str(&b), "25000\n");
+    buf_free(&b);
+    CHECK(!cg_oom(cg));
+    CHECK_STR_EQ(cg_parent_path(cg), "/pai-test/lim");
+    cg_destroy(cg);
+    CHECK(access("/sys/fs/cgroup/memory/pai-test/lim", F_OK) != 0);
+    rmdir("/sys/fs/cgroup/memory/pai-test");
+    rmdir("/sys/fs/cgroup/cpu/pai-test");
+}
+
+/* A cgroup v2 tree laid out in a temp dir (PAI_CGROUP_ROOT): the files the
+ * kernel would create are pre-created, so what the runtime writes can be
+ * read back.  This host is v1 hybrid, so v2 is checked this way. */
+static void touch(const char *dir, const char *file)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    FILE *f = fopen(p, "w");
+    if (f)
+        fclose(f);
+}
+
+static char *read_cg(const char *dir, const char *file)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    buf_t b;
+    buf_init(&b, 4096);
+    if (buf_read_file(&b, p) != PAI_OK)
+        buf_reset(&b);
+    return buf_take(&b);
+}
+
+TEST(cgroup_v2_limits_controllers_and_oom_are_handled)
+{
+    if (geteuid() != 0) {
+        test_skip("needs root (cg_version reports 0 otherwise)");
+        return;
+    }
+    char root[] = "/tmp/pai-cg2-XXXXXX";
+    CHECK(mkdtemp(root) != NULL);
+    char lim[256];
+    snprintf(lim, sizeof(lim), "%s/pai-v2/lim", root);
+    char mid[256];
+    snprintf(mid, sizeof(mid), "%s/pai-v2", root);
+    CHECK(mkdir(mid, 0755) == 0 && mkdir(lim, 0755) == 0);
+    touch(root, "cgroup.controllers");
+    touch(root, "cgroup.subtree_control");
+    touch(mid, "cgroup.subtree_control");
+    touch(lim, "memory.max");
+    touch(lim, "memory.swap.max");
+    touch(lim, "cpu.max");
+    touch(lim, "cgroup.procs");
+    setenv("PAI_CGROUP_ROOT", root, 1);
+    CHECK_INT_EQ(cg_version(), 2);
+    cg_t *cg = NULL;
+    CHECK(cg_create("pai-v2/lim", 64, 0.5, &cg) == PAI_OK);
+    char *s;
+    CHECK_STR_EQ(s = read_cg(lim, "memory.max"), "67108864");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(lim, "memory.swap.max"), "0");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(lim, "cpu.max"), "50000 100000");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(root, "cgroup.subtree_control"), "+memory +cpu");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(mid, "cgroup.subtree_control"), "+memory +cpu");
+    free(s);
+    CHECK(cg_attach(cg, 4242) == PAI_OK);
+    CHECK_STR_EQ(s = read_cg(lim, "cgroup.procs"), "4242");
+    free(s);
+    CHECK(!cg_oom(cg));
+    char ev[512];
+    snprintf(ev, sizeof(ev), "%s/memory.events", lim);
+    FILE *f = fopen(ev, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n", f);
+        fclose(f);
+    }
+    CHECK(cg_oom(cg));
+    CHECK_STR_EQ(cg_parent_path(cg), "/pai-v2/lim");
+    cg_destroy(cg);
+    unsetenv("PAI_CGROUP_ROOT");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    CHECK(system(cmd) == 0);
+}
+
+/* A per-agent monitor hands an ended task's cgroup to its next task under
+ * the same parent instead of making and removing one: renamed to the new
+ * attempt, limits rewritten, the OOM count taken from there (an OOM kill of
+ * the task before is not the next one's), no cgroup left under the
+ * attempt's name once it ended. */
+TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
+{
+    char dir[512], cg[64], p[600], name[16];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    unsetenv("PAI_MONITOR");
+    /* five in turn: the agent's four monitors, then the first again, which
+     * has the OOM-killed first task's cgroup in its pool */
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "pool%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        snprintf(cg, sizeof(cg), "pai-test-pool/a%d", i);
+        spec_init(&s, dir,
+                  i == 0 ? "python3 -c 'x=bytearray(200*1024*1024)' || "
+                           "head -c 300000000 /dev/zero | tail"
+                         : "grep -E ':(memory|cpu):' /proc/self/cgroup; cd "
+                           "/sys/fs/cgroup/memory/pai-test-pool/a4 && "
+                           "cat memory.limit_in_bytes && grep oom_kill memory.oom_control");
+        s.cgroup = cg;
+        s.memory_mb = i == 0 ? 32 : 64;
+        s.cpu = i == 4 ? 0 : 0.5;
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 30));
+        CHECK(r.oom == (i == 0));
+        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : i == 4 ? 0 : 1);
+        ops->release(&t);
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", cg);
+        CHECK(access(p, F_OK) != 0); /* renamed into the pool */
+        if (i == 4) {
+            char *out = slurp(dir, "stdout");
+            CHECK(strstr(out, ":memory:/pai-test-pool/a4\n") != NULL);
+            CHECK(strstr(out, "\n67108864\n") != NULL);
+            CHECK(strstr(out, ":cpu:/pai-test-pool/a4") == NULL); /* no CPU limit */
+            /* the OOM-killed first task's cgroup (the count is never reset) */
+            CHECK(strstr(out, "\noom_kill ") != NULL && strstr(out, "\noom_kill 0") == NULL);
+            free(out);
+        }
+    }
+    DIR *d = opendir("/sys/fs/cgroup/memory/pai-test-pool");
+    struct dirent *e;
+    int pooled = 0;
+    while (d && (e = readdir(d)))
+        pooled += strncmp(e->d_name, "pool.", 5) == 0;
+    if (d)
+        closedir(d);
+    CHECK_INT_EQ(pooled, 4); /* one per monitor */
+    mond_shutdown();         /* the monitors exit and remove their pools */
+    CHECK(rmdir("/sys/fs/cgroup/memory/pai-test-pool") == 0);
+    rmdir("/sys/fs/cgroup/cpu/pai-test-pool/pool.x"); /* nothing: they are gone */
+    CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-pool") == 0);
+}
+
+RUN_TESTS(oom_kill_is_reported_with_openpai_code, cgroup_stragglers_are_killed_when_the_task_ends,
+          cgroup_limits_are_written, cgroup_v2_limits_controllers_and_oom_are_handled,
+          pooled_cgroup_is_reused_with_its_limits_and_oom_count)
