@@ -12,7 +12,7 @@
  *     do not race.  A schema newer than this binary is refused.
  *   - Values only travel as parameters of prepared statements (PQprepare /
  *     PQexecPrepared); no SQL text is ever built from data.
- *   - Writes: group commit (store.c).  The committer thread owns the write
+ *   - Writes (pg_write.c): group commit (store.c).  The committer thread owns the write
  *     connection and runs each group in one transaction, COMMITting once
  *     (synchronous_commit on: the WAL is flushed before COMMIT returns).
  *     The group travels in one round trip (libpq
@@ -58,16 +58,16 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "store/pg.h"
 #include "store/pg_conn.h"
 #include "store/pg_lease.h"
+#include "store/pg_write.h"
 #include "store/store.h"
 #include "store/store_ops.h"
 
 #define PG_READ_POOL      8
 #define PG_POOL_WAIT_MS   1000               /* then a temporary connection */
-#define PG_PIPELINE_MAX   1024               /* operations per pipelined group */
 #define PG_MIGRATION_LOCK "7046414953746f72" /* pg_advisory_xact_lock key */
-#define PG_FENCED_STATE   "PAI01"            /* SQLSTATE of a fenced write */
 
 typedef struct pg_store pg_store_t;
 
@@ -108,12 +108,7 @@ static const char *const migrations[] = {
     " ON pai_records FOR EACH STATEMENT EXECUTE FUNCTION pai_generation_bump();",
 };
 
-enum { Q_GET, Q_PUT, Q_INSERT, Q_DEL, Q_SCAN, Q_SCAN_RANGE, Q_SCAN_ALL, Q__COUNT };
-static const struct {
-    const char *name;
-    int nparams;
-    const char *sql;
-} queries[Q__COUNT] = {
+const pg_query_t pg_queries[Q__COUNT] = {
     [Q_GET] = {"pai_get", 2, "SELECT json FROM pai_records WHERE kind = $1 AND key = $2"},
     [Q_PUT] = {"pai_put", 4,
                "INSERT INTO pai_records (kind, key, seq, json) VALUES ($1, $2, $3, $4)"
@@ -162,13 +157,14 @@ static bool conn_setup(conn_t *c)
     if (!conn_cmd(c, "SET synchronous_commit = on") || (c->writer && !conn_cmd(c, sql)))
         return false;
     for (int i = 0; i < Q__COUNT; i++) {
-        PGresult *res = conn_prepare(c, queries[i].name, queries[i].sql, queries[i].nparams);
+        PGresult *res =
+            conn_prepare(c, pg_queries[i].name, pg_queries[i].sql, pg_queries[i].nparams);
         bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         PQclear(res);
         if (!ok) {
             char m[512];
             if (!c->broken)
-                log_error("store: postgres: prepare %s: %s", queries[i].name,
+                log_error("store: postgres: prepare %s: %s", pg_queries[i].name,
                           pg_msg(c->pg, m, sizeof(m)));
             return false;
         }
@@ -177,31 +173,11 @@ static bool conn_setup(conn_t *c)
     return true;
 }
 
-/* Make c usable: reconnect when the connection broke or timed out (not
- * while the database is known down: pg_conn.h), prepare when new. */
-static bool conn_ensure(conn_t *c)
+bool conn_ensure(conn_t *c)
 {
     if (!conn_reconnect(c))
         return false;
     return c->ready || conn_setup(c);
-}
-
-/* The error of a failed round trip: the connection's (UNAVAILABLE: the
- * database is gone or silent), or the statement's (IO). */
-static pai_err_t conn_err(const conn_t *c)
-{
-    return conn_ok(c) ? PAI_E_IO : PAI_E_UNAVAILABLE;
-}
-
-/* The error of a failed statement: UNAVAILABLE when the database is going
- * or gone (SQLSTATE class 08, connection exception; 57P01-57P03, a shutdown
- * or a server not accepting connections) or the connection is, else IO. */
-static pai_err_t res_err(const conn_t *c, const PGresult *res)
-{
-    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (st && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0))
-        return PAI_E_UNAVAILABLE;
-    return conn_err(c);
 }
 
 /* ---- migrations -------------------------------------------------------- */
@@ -288,275 +264,15 @@ static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
     return PAI_OK;
 }
 
-/* ---- writes ------------------------------------------------------------ */
+/* ---- writes (pg_write.c) ---------------------------------------------- */
 
-static const char *const SQL_FENCE = "SELECT pai_fence_check($1::bigint, $2::bigint)";
-
-/* The outcome of the fence check (pg_lease.c): PAI_OK, PAI_E_FENCED (a newer
- * leader was elected: never retried), or PAI_E_IO. */
-static pai_err_t fence_status(conn_t *c, const PGresult *res)
-{
-    if (PQresultStatus(res) == PGRES_TUPLES_OK)
-        return PAI_OK;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (state && strcmp(state, PG_FENCED_STATE) == 0) {
-        log_error("store: postgres: write refused: leader term %lld is over (fenced)",
-                  (long long)c->fence_term);
-        return PAI_E_FENCED;
-    }
-    char m[512];
-    log_error("store: postgres: fence: %s", pg_msg(c->pg, m, sizeof(m)));
-    return res_err(c, res);
-}
-
-static void fence_params(const conn_t *c, char t[24], char h[24], const char *vals[2])
-{
-    snprintf(t, 24, "%lld", (long long)c->fence_term);
-    snprintf(h, 24, "%lld", (long long)c->fence_hold_ms);
-    vals[0] = t;
-    vals[1] = h;
-}
-
-/* Inside an open transaction: check the fence (when one is set). */
-static pai_err_t conn_fence(conn_t *c)
-{
-    if (c->fence_term <= 0)
-        return PAI_OK;
-    char t[24], h[24];
-    const char *vals[2];
-    fence_params(c, t, h, vals);
-    PGresult *res = conn_exec_params(c, SQL_FENCE, 2, vals);
-    pai_err_t rc = fence_status(c, res);
-    PQclear(res);
-    return rc;
-}
-
-/* Run one operation.  *aborted is set when the statement failed at the SQL
- * level (the transaction is then unusable); logical outcomes (EXISTS,
- * NOT_FOUND) leave the transaction intact. */
-static pai_err_t run_op(conn_t *c, const store_op_t *op, bool strict_del, bool *aborted)
-{
-    int q = op->op == STORE_OP_PUT ? Q_PUT : op->op == STORE_OP_INSERT ? Q_INSERT : Q_DEL;
-    char seq[24];
-    snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
-    const char *vals[4] = {op->kind, op->key, seq, op->json};
-    PGresult *res = conn_exec_prepared(c, queries[q].name, queries[q].nparams, vals);
-    pai_err_t rc = PAI_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        char m[512];
-        log_error("store: postgres: %s %s/%s: %s", q == Q_DEL ? "delete" : "write", op->kind,
-                  op->key, c->broken ? "timed out" : pg_msg(c->pg, m, sizeof(m)));
-        *aborted = true;
-        rc = res_err(c, res);
-    } else if (strcmp(PQcmdTuples(res), "0") == 0) {
-        if (q == Q_INSERT)
-            rc = PAI_E_EXISTS;
-        else if (q == Q_DEL && strict_del)
-            rc = PAI_E_NOT_FOUND;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* One request inside the open transaction; a multi-operation request runs
- * inside a SAVEPOINT so that its failure undoes only its own changes. */
-static pai_err_t apply_req(conn_t *c, const store_req_t *r, bool *aborted)
-{
-    bool multi = r->n > 1;
-    if (multi && !conn_cmd(c, "SAVEPOINT pai_req")) {
-        *aborted = true;
-        return conn_err(c);
-    }
-    pai_err_t rc = PAI_OK;
-    for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
-        rc = run_op(c, &r->ops[i], r->strict_del, aborted);
-    if (!multi || *aborted)
-        return rc;
-    if (rc != PAI_OK && !conn_cmd(c, "ROLLBACK TO SAVEPOINT pai_req"))
-        *aborted = true;
-    else if (!conn_cmd(c, "RELEASE SAVEPOINT pai_req"))
-        *aborted = true;
-    return *aborted ? PAI_E_IO : rc;
-}
-
-/* One request in a transaction of its own (the retry path). */
-static pai_err_t commit_alone(conn_t *c, const store_req_t *r)
-{
-    bool aborted = false;
-    if (!conn_ensure(c) || !conn_cmd(c, "BEGIN"))
-        return PAI_E_UNAVAILABLE;
-    pai_err_t rc = conn_fence(c);
-    if (rc == PAI_OK)
-        rc = apply_req(c, r, &aborted);
-    if (rc != PAI_OK) {
-        (void)conn_cmd(c, "ROLLBACK");
-        return rc;
-    }
-    return conn_cmd(c, "COMMIT") ? PAI_OK : conn_err(c);
-}
-
-/* The group in one transaction, one statement at a time (savepoints for
- * multi-operation requests); see DESIGN for the retry. */
-static void commit_sequential(conn_t *c, store_req_t *list)
-{
-    bool aborted = !conn_ensure(c) || !conn_cmd(c, "BEGIN");
-    pai_err_t fenced = aborted ? PAI_OK : conn_fence(c);
-    if (fenced == PAI_E_FENCED) {
-        (void)conn_cmd(c, "ROLLBACK");
-        for (store_req_t *r = list; r; r = r->next)
-            r->rc = PAI_E_FENCED;
-        return;
-    }
-    aborted = aborted || fenced != PAI_OK;
-    for (store_req_t *r = list; r && !aborted; r = r->next)
-        r->rc = apply_req(c, r, &aborted);
-    if (!aborted) {
-        if (conn_cmd(c, "COMMIT"))
-            return;
-        /* The outcome of a failed COMMIT is unknown: report, never retry. */
-        pai_err_t rc = conn_err(c);
-        for (store_req_t *r = list; r; r = r->next)
-            r->rc = rc;
-        return;
-    }
-    if (conn_ok(c))
-        (void)conn_cmd(c, "ROLLBACK");
-    for (store_req_t *r = list; r; r = r->next)
-        r->rc = commit_alone(c, r);
-}
-
-static bool send_op(conn_t *c, const store_op_t *op)
-{
-    int q = op->op == STORE_OP_PUT ? Q_PUT : op->op == STORE_OP_INSERT ? Q_INSERT : Q_DEL;
-    char seq[24];
-    snprintf(seq, sizeof(seq), "%lld", (long long)op->seq);
-    const char *vals[4] = {op->kind, op->key, seq, op->json};
-    return PQsendQueryPrepared(c->pg, queries[q].name, queries[q].nparams, vals, NULL, NULL, 0);
-}
-
-/* The next result in pipeline mode (and the NULL that ends it). */
-static ExecStatusType next_result(conn_t *c, bool *zero_rows)
-{
-    PGresult *res = conn_result(c);
-    ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    *zero_rows = res && strcmp(PQcmdTuples(res), "0") == 0;
-    if (s == PGRES_FATAL_ERROR && res) {
-        char m[512];
-        log_error("store: postgres: write: %s", pg_msg(c->pg, m, sizeof(m)));
-    }
-    PQclear(res);
-    if (res && s != PGRES_PIPELINE_SYNC)
-        PQclear(conn_result(c));
-    return s;
-}
-
-/* PIPE_DONE: commit.  PIPE_HALF: a batch failed half-way (undo, re-run
- * one statement at a time).  PIPE_ERROR: a statement failed or the
- * connection dropped (undo, retry each request alone).  PIPE_FENCED: the
- * fence refused the group (undo, fail every request). */
-typedef enum { PIPE_DONE, PIPE_HALF, PIPE_ERROR, PIPE_FENCED } pipe_outcome_t;
-
-/* The fence's result in the pipeline (and the NULL that ends it). */
-static pai_err_t next_fence_result(conn_t *c)
-{
-    PGresult *res = conn_result(c);
-    pai_err_t rc = fence_status(c, res);
-    PQclear(res);
-    if (res)
-        PQclear(conn_result(c));
-    return rc;
-}
-
-/* Read the pipeline's results into the requests. */
-static pipe_outcome_t read_pipeline(conn_t *c, store_req_t *list)
-{
-    bool zero, half = false, error = next_result(c, &zero) != PGRES_COMMAND_OK;
-    pai_err_t fence = c->fence_term > 0 ? next_fence_result(c) : PAI_OK;
-    error = error || fence != PAI_OK;
-    for (store_req_t *r = list; r; r = r->next) {
-        r->rc = PAI_OK;
-        for (size_t i = 0; i < r->n; i++) {
-            if (next_result(c, &zero) != PGRES_COMMAND_OK) {
-                error = true;
-                continue;
-            }
-            if (zero && r->ops[i].op == STORE_OP_INSERT && r->rc == PAI_OK)
-                r->rc = PAI_E_EXISTS;
-            else if (zero && r->ops[i].op == STORE_OP_DEL && r->strict_del && r->rc == PAI_OK)
-                r->rc = PAI_E_NOT_FOUND;
-        }
-        /* its other changes are in the transaction */
-        if (r->rc != PAI_OK && r->n > 1)
-            half = true;
-    }
-    if (next_result(c, &zero) != PGRES_PIPELINE_SYNC)
-        error = true;
-    if (fence == PAI_E_FENCED)
-        return PIPE_FENCED;
-    return error ? PIPE_ERROR : half ? PIPE_HALF : PIPE_DONE;
-}
-
-/* The whole group in one round trip: BEGIN and every operation pipelined,
- * then COMMIT once all results are in (COMMIT is never sent before we know
- * the transaction is good, so a failure here is always safe to retry). */
-static void commit_pipelined(conn_t *c, store_req_t *list)
-{
-    if (!conn_ensure(c) || !PQenterPipelineMode(c->pg)) {
-        commit_sequential(c, list);
-        return;
-    }
-    bool sent = PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-    char t[24], h[24];
-    const char *fv[2];
-    fence_params(c, t, h, fv);
-    if (sent && c->fence_term > 0)
-        sent = PQsendQueryParams(c->pg, SQL_FENCE, 2, NULL, fv, NULL, NULL, 0);
-    for (store_req_t *r = list; r && sent; r = r->next)
-        for (size_t i = 0; i < r->n && sent; i++)
-            sent = send_op(c, &r->ops[i]);
-    sent = sent && PQpipelineSync(c->pg) && conn_flush(c);
-    pipe_outcome_t out = sent ? read_pipeline(c, list) : PIPE_ERROR;
-    /* results left unread (a send failed half-way, or the time ran out):
-     * a fresh connection before the next use */
-    if (!PQexitPipelineMode(c->pg))
-        c->broken = true;
-    if (out == PIPE_DONE) {
-        if (conn_cmd(c, "COMMIT"))
-            return;
-        pai_err_t rc = conn_err(c); /* the outcome of a failed COMMIT is unknown */
-        for (store_req_t *r = list; r; r = r->next)
-            r->rc = rc;
-        return;
-    }
-    if (conn_ok(c) && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-        (void)conn_cmd(c, "ROLLBACK");
-    if (out == PIPE_FENCED) {
-        for (store_req_t *r = list; r; r = r->next)
-            r->rc = PAI_E_FENCED;
-        return;
-    }
-    if (out == PIPE_HALF) {
-        commit_sequential(c, list);
-        return;
-    }
-    for (store_req_t *r = list; r; r = r->next)
-        r->rc = commit_alone(c, r);
-}
-
-/* Run one group of requests in one transaction. */
+/* Run one group of requests in one transaction, under the fence set last. */
 static void pg_commit_group(void *be, store_req_t *list)
 {
     pg_store_t *st = be;
-    size_t ops = 0;
-    for (store_req_t *r = list; r; r = r->next)
-        ops += r->n;
     st->writer.fence_term = atomic_load(&st->fence_term);
     st->writer.fence_hold_ms = atomic_load(&st->fence_hold_ms);
-    /* a bounded pipeline: its results must fit the socket buffers */
-    if (ops <= PG_PIPELINE_MAX)
-        commit_pipelined(&st->writer, list);
-    else
-        commit_sequential(&st->writer, list);
+    pg_write_group(&st->writer, list);
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -638,7 +354,7 @@ static pai_err_t get_once(conn_t *c, const char *kind, const char *key, char **j
                           int attempt)
 {
     const char *vals[2] = {kind, key};
-    PGresult *res = conn_exec_prepared(c, queries[Q_GET].name, 2, vals);
+    PGresult *res = conn_exec_prepared(c, pg_queries[Q_GET].name, 2, vals);
     pai_err_t rc = PAI_E_NOT_FOUND;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char m[512];
@@ -704,8 +420,8 @@ static pai_err_t scan_once(conn_t *c, const store_range_t *q, store_scan_all_fn 
 {
     int which = !q->kind ? Q_SCAN_ALL : q->lo ? Q_SCAN_RANGE : Q_SCAN;
     const char *vals[3] = {q->kind, q->lo, q->hi};
-    if (!PQsendQueryPrepared(c->pg, queries[which].name, queries[which].nparams, vals, NULL, NULL,
-                             0)) {
+    if (!PQsendQueryPrepared(c->pg, pg_queries[which].name, pg_queries[which].nparams, vals, NULL,
+                             NULL, 0)) {
         char m[512];
         if (!read_retryable(c, attempt))
             log_error("store: postgres: scan %s: %s", q->kind ? q->kind : "(all)",

@@ -251,3 +251,23 @@ bool conn_cmd(conn_t *c, const char *sql)
     PQclear(res);
     return ok;
 }
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* The error of a failed round trip: the connection's (UNAVAILABLE: the
+ * database is gone or silent), or the statement's (IO). */
+pai_err_t conn_err(const conn_t *c)
+{
+    return conn_ok(c) ? PAI_E_IO : PAI_E_UNAVAILABLE;
+}
+
+/* The error of a failed statement: UNAVAILABLE when the database is going
+ * or gone (SQLSTATE class 08, connection exception; 57P01-57P03, a shutdown
+ * or a server not accepting connections) or the connection is, else IO. */
+pai_err_t res_err(const conn_t *c, const PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (st && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0))
+        return PAI_E_UNAVAILABLE;
+    return conn_err(c);
+}

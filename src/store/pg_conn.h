@@ -1,6 +1,7 @@
 /*
  * pg_conn.h - one PostgreSQL connection of the store backend, with every
- * round trip bounded in time (internal to src/store; used by pg.c).
+ * round trip bounded in time (internal to src/store; used by pg.c and
+ * pg_write.c).
  *
  * A server that hangs (paused, a dead network path whose kernel still
  * answers, a lock that never comes) must not hang pai: every statement is
@@ -71,5 +72,12 @@ PGresult *conn_prepare(conn_t *c, const char *name, const char *sql, int n);
 /* A fixed statement (no parameters, no data: BEGIN, COMMIT, DDL); true when
  * it succeeded.  Logs a failure. */
 bool conn_cmd(conn_t *c, const char *sql);
+
+/* The error of a failed round trip: PAI_E_UNAVAILABLE when the connection
+ * is gone or timed out, else PAI_E_IO (the statement failed). */
+PAI_MUST_CHECK pai_err_t conn_err(const conn_t *c);
+/* The error of a failed statement res (may be NULL): PAI_E_UNAVAILABLE when
+ * its SQLSTATE says the database is going or gone, else conn_err(c). */
+PAI_MUST_CHECK pai_err_t res_err(const conn_t *c, const PGresult *res);
 
 #endif
