@@ -419,6 +419,16 @@ static void defer_start(http_server_t *s, struct MHD_Connection *conn, reqstate_
     rs->defer.arm(s->ctx, rs->defer.ud, &w);
 }
 
+/* The write workers' queue of a route: the agent protocol's (syncs by the
+ * thousand, and their held answers' finish) apart from the users' requests
+ * (submissions, job control, logins), so that a user's request never waits
+ * behind a storm of syncs, nor a sync behind a storm of submissions
+ * (offload.h: round robin, each class on at most 3/4 of the workers). */
+static unsigned write_class(const route_ent_t *e)
+{
+    return e && e->r->perm == PERM_AGENT ? HTTP_WRITE_AGENT : HTTP_WRITE_USER;
+}
+
 /* Called again once the connection is resumed: answer (or, when a handler
  * run on a worker deferred its answer, defer it now). */
 static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
@@ -427,7 +437,7 @@ static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *con
     http_resp_t resp = {0};
     if (rs->defer.finish) { /* held: its finish takes the engine lock, so on a write worker */
         MHD_suspend_connection(conn);
-        offload_run(s->writes, defer_work, rs);
+        offload_run_in(s->writes, write_class(rs->route), defer_work, rs);
         return MHD_YES;
     }
     rs->deferred = false;
@@ -471,6 +481,8 @@ static bool client_gone(struct MHD_Connection *conn)
 static void route_work(void *arg)
 {
     reqstate_t *rs = arg;
+    if (rs->s->agent_stall_ms > 0 && write_class(rs->route) == HTTP_WRITE_AGENT)
+        usleep((useconds_t)rs->s->agent_stall_ms * 1000); /* test hook, see http_server_start */
     if (client_gone(rs->conn))
         http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
     else
@@ -487,7 +499,7 @@ static void route_offload(http_server_t *s, struct MHD_Connection *conn, reqstat
     rs->s = s;
     rs->conn = conn;
     MHD_suspend_connection(conn);
-    offload_run(s->writes, route_work, rs);
+    offload_run_in(s->writes, write_class(rs->route), route_work, rs);
 }
 
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
@@ -667,8 +679,12 @@ static void collect_http(void *ud, buf_t *out)
                 "Blocking work (log reads) queued or running on the HTTP layer's workers.");
     prom_sample(out, "pai_http_offload_pending", NULL, (double)offload_pending(s->work));
     prom_family(out, "pai_http_write_pending", "gauge",
-                "Requests that change state queued or running on the HTTP layer's write workers.");
-    prom_sample(out, "pai_http_write_pending", NULL, (double)offload_pending(s->writes));
+                "Requests that change state queued or running on the HTTP layer's write workers, "
+                "by queue (agent: agent syncs; user: every other).");
+    prom_sample(out, "pai_http_write_pending", "class=\"user\"",
+                (double)offload_pending_in(s->writes, HTTP_WRITE_USER));
+    prom_sample(out, "pai_http_write_pending", "class=\"agent\"",
+                (double)offload_pending_in(s->writes, HTTP_WRITE_AGENT));
     prom_family(out, "pai_http_threads", "gauge", "Threads of the HTTP layer's pool.");
     prom_sample(out, "pai_http_threads", NULL, (double)s->threads);
     prom_family(out, "pai_http_connections_evicted_total", "counter",
@@ -753,9 +769,17 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         goto fail;
     }
     s->threads = pool_size(lim->threads);
+    /* Test hook (tests/blackbox/test_http_write_classes.py): every agent
+     * sync stalls its write worker this long, as thousands of syncs queued
+     * on the engine lock do, so a test can show what waits behind them. */
+    const char *stall = getenv("PAI_TEST_AGENT_SYNC_STALL_MS");
+    if (stall && str_to_i64(stall, 0, 60000, &s->agent_stall_ms) != PAI_OK)
+        s->agent_stall_ms = 0;
+    unsigned nw = lim->write_threads ? lim->write_threads : 32;
+    unsigned most[HTTP_WRITE_NCLASSES] = {nw - nw / 4, nw - nw / 4};
     if (waiters_new(&s->wait) != PAI_OK ||
         offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK ||
-        offload_new(lim->write_threads ? lim->write_threads : 32, &s->writes) != PAI_OK) {
+        offload_new_classes(nw, HTTP_WRITE_NCLASSES, most, &s->writes) != PAI_OK) {
         rc = pai_error_set(e, PAI_E_IO, "cannot start the HTTP layer's threads");
         goto fail;
     }

@@ -48,6 +48,9 @@ typedef struct {
     route_stats_t stats;
 } route_ent_t;
 
+/* The write workers' queues (offload.h classes): see write_class in http.c. */
+enum { HTTP_WRITE_USER, HTTP_WRITE_AGENT, HTTP_WRITE_NCLASSES };
+
 struct http_server {
     server_ctx_t *ctx;
     struct MHD_Daemon *d;
@@ -60,8 +63,9 @@ struct http_server {
     char *tls_cert, *tls_key; /* PEM text while the daemon runs (tls_cert/tls_key files) */
     waiters_t *wait;          /* held answers (http_reply_hold) */
     offload_t *work;          /* work waiting on a peer: offloaded answers, streamed bodies */
-    offload_t *writes;        /* handlers of requests that change state (not GET) */
+    offload_t *writes;        /* handlers of requests that change state (not GET), by class */
     unsigned threads;         /* the pool's size */
+    int64_t agent_stall_ms;   /* test hook: PAI_TEST_AGENT_SYNC_STALL_MS */
 };
 
 /* Per-request state, MHD's con_cls.  Touched by the connection's pool

@@ -1,16 +1,26 @@
 /*
  * offload.h - a bounded set of worker threads for the HTTP layer's work that
  * may block for long (a task log read from the agent: connecting, waiting
- * for its headers, waiting for its next bytes).
+ * for its headers, waiting for its next bytes; the handlers of requests
+ * that change state, waiting for the store's commit or the engine lock).
  *
  * The pool threads of libmicrohttpd each serve many connections, so none of
- * them may block on a remote peer; such work is queued here (FIFO) and its
+ * them may block on a remote peer; such work is queued here and its
  * connection suspended until the work is done (http.c).  The number of
  * threads is fixed at creation: more concurrent work waits in the queue,
  * it never adds threads.
  *
- * Locking: one mutex around the queue; work runs without it, and may take
- * any lock except that of the queue.
+ * Classes: work is queued in one of nclasses FIFOs (the write workers: user
+ * requests and agent syncs), so that thousands of queued items of one class
+ * never delay another's.  Fairness, both ways: a free worker takes the
+ * oldest item of the next class in turn that has one (round robin over the
+ * classes with work), and a class runs on at most most[c] workers at once,
+ * so the others always find a worker within one item's run.  The queues
+ * themselves are bounded by their callers (one item per suspended
+ * connection: max_connections).
+ *
+ * Locking: one mutex around the queues; work runs without it, and may take
+ * any lock except that of the queues.
  */
 #ifndef PAI_SERVER_OFFLOAD_H
 #define PAI_SERVER_OFFLOAD_H
@@ -19,16 +29,28 @@
 
 #include "common/err.h"
 
+#define OFFLOAD_MAX_CLASSES 4
+
 typedef struct offload offload_t;
 typedef void (*offload_fn)(void *ud);
 
-/* Start nthreads (>= 1) workers.  PAI_E_IO when none can be started. */
+/* Start nthreads (>= 1) workers serving one class.  PAI_E_IO when none can
+ * be started. */
 PAI_MUST_CHECK pai_err_t offload_new(unsigned nthreads, offload_t **out);
-/* Queue fn(ud) to run on a worker.  After offload_stop has begun, fn runs
- * on the caller's thread instead. */
+/* Start nthreads (>= 1) workers serving nclasses (1..OFFLOAD_MAX_CLASSES)
+ * queues; class c runs on at most most[c] workers at once (0, or more than
+ * nthreads: all of them). */
+PAI_MUST_CHECK pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasses,
+                                             const unsigned *most, offload_t **out);
+/* Queue fn(ud) to run on a worker, in class 0.  After offload_stop has
+ * begun, fn runs on the caller's thread instead. */
 void offload_run(offload_t *o, offload_fn fn, void *ud);
-/* Work queued or running now (for /metrics and tests). */
+/* The same, in class cls (< nclasses). */
+void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud);
+/* Work queued or running now, all classes (for /metrics and tests). */
 uint64_t offload_pending(offload_t *o);
+/* Work of class cls queued or running now. */
+uint64_t offload_pending_in(offload_t *o, unsigned cls);
 /* Run what is queued and end the workers; later work runs on its caller's
  * thread. */
 void offload_stop(offload_t *o);

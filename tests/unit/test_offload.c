@@ -1,0 +1,174 @@
+/* test_offload.c - the HTTP layer's bounded workers (server/offload.h):
+ * classes kept apart (a class at its bound leaves workers to the others),
+ * round robin between classes with work, FIFO within a class, everything
+ * queued run by offload_stop. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "server/offload.h"
+#include "test.h"
+
+/* A gate the blocking jobs wait at, and a log of the jobs run in order. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+    int started; /* blocking jobs that reached the gate */
+    int order[64];
+    int n;
+} rig_t;
+
+static rig_t rig = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+typedef struct {
+    int id;
+    bool block;
+} item_t;
+
+static void job(void *ud)
+{
+    item_t *it = ud;
+    pthread_mutex_lock(&rig.mu);
+    if (rig.n < 64)
+        rig.order[rig.n++] = it->id;
+    if (it->block) {
+        rig.started++;
+        pthread_cond_broadcast(&rig.cv);
+        while (!rig.open)
+            pthread_cond_wait(&rig.cv, &rig.mu);
+    }
+    pthread_mutex_unlock(&rig.mu);
+}
+
+/* Wait (at most 5 s) until pred holds under rig.mu. */
+static bool wait_for(bool (*pred)(void *), void *arg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    pthread_mutex_lock(&rig.mu);
+    bool ok = true;
+    while (!pred(arg) && ok)
+        ok = pthread_cond_timedwait(&rig.cv, &rig.mu, &ts) == 0 || pred(arg);
+    ok = pred(arg);
+    pthread_mutex_unlock(&rig.mu);
+    return ok;
+}
+
+static bool started_at_least(void *arg)
+{
+    return rig.started >= *(int *)arg;
+}
+
+static void open_gate(void)
+{
+    pthread_mutex_lock(&rig.mu);
+    rig.open = true;
+    pthread_cond_broadcast(&rig.cv);
+    pthread_mutex_unlock(&rig.mu);
+}
+
+/* A job that signals when it ran. */
+static void mark(void *ud)
+{
+    pthread_mutex_lock(&rig.mu);
+    *(bool *)ud = true;
+    pthread_cond_broadcast(&rig.cv);
+    pthread_mutex_unlock(&rig.mu);
+}
+
+static bool is_true(void *arg)
+{
+    return *(bool *)arg;
+}
+
+TEST(a_class_at_its_bound_leaves_workers_to_the_other)
+{
+    offload_t *o = NULL;
+    unsigned most[2] = {3, 3};
+    CHECK(offload_new_classes(4, 2, most, &o) == PAI_OK);
+    if (!o)
+        return;
+    static item_t stalled[40];
+    for (int i = 0; i < 40; i++) { /* a storm of class-1 work, each stuck at the gate */
+        stalled[i] = (item_t){.id = 100 + i, .block = true};
+        offload_run_in(o, 1, job, &stalled[i]);
+    }
+    int three = 3;
+    CHECK(wait_for(started_at_least, &three));
+    CHECK_INT_EQ((int)offload_pending_in(o, 1), 40);
+    bool ran = false;
+    offload_run_in(o, 0, mark, &ran); /* answered while the 37 others still wait */
+    CHECK(wait_for(is_true, &ran));
+    pthread_mutex_lock(&rig.mu);
+    CHECK_INT_EQ(rig.started, 3); /* the bound held: the 4th worker was left free */
+    pthread_mutex_unlock(&rig.mu);
+    for (int i = 0; i < 5000 && offload_pending_in(o, 0) > 0; i++)
+        usleep(1000); /* counted until the worker is back from mark */
+    CHECK_INT_EQ((int)offload_pending_in(o, 0), 0);
+    CHECK_INT_EQ((int)offload_pending(o), 40);
+    open_gate();
+    offload_free(o);
+    CHECK_INT_EQ(rig.started, 40);
+}
+
+TEST(a_free_worker_takes_the_classes_in_turn_and_each_in_order)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new_classes(1, 2, NULL, &o) == PAI_OK);
+    if (!o)
+        return;
+    static item_t first = {.id = 1, .block = true}, a[6], b[3];
+    offload_run_in(o, 1, job, &first);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one));
+    for (int i = 0; i < 6; i++) { /* queued while the one worker is busy */
+        a[i] = (item_t){.id = 10 + i};
+        offload_run_in(o, 1, job, &a[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        b[i] = (item_t){.id = 20 + i};
+        offload_run_in(o, 0, job, &b[i]);
+    }
+    open_gate();
+    offload_free(o);
+    int want[] = {1, 20, 10, 21, 11, 22, 12, 13, 14, 15};
+    CHECK_INT_EQ(rig.n, 10);
+    for (int i = 0; i < 10 && i < rig.n; i++)
+        CHECK_INT_EQ(rig.order[i], want[i]);
+}
+
+TEST(stop_runs_what_is_queued_then_runs_work_on_the_callers_thread)
+{
+    offload_t *o = NULL;
+    unsigned most[3] = {1, 1, 1};
+    CHECK(offload_new_classes(2, 3, most, &o) == PAI_OK);
+    if (!o)
+        return;
+    static item_t it[9];
+    for (int i = 0; i < 9; i++) {
+        it[i] = (item_t){.id = i};
+        offload_run_in(o, (unsigned)i % 3, job, &it[i]);
+    }
+    offload_stop(o);
+    CHECK_INT_EQ(rig.n, 9);
+    CHECK_INT_EQ((int)offload_pending(o), 0);
+    bool ran = false;
+    offload_run_in(o, 2, mark, &ran); /* stopped: on this thread, at once */
+    CHECK(ran);
+    offload_free(o);
+}
+
+TEST(bad_class_counts_are_refused)
+{
+    offload_t *o = (offload_t *)&rig;
+    CHECK(offload_new_classes(2, 0, NULL, &o) == PAI_E_INVALID);
+    CHECK(o == NULL);
+    CHECK(offload_new_classes(2, OFFLOAD_MAX_CLASSES + 1, NULL, &o) == PAI_E_INVALID);
+}
+
+RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
+          a_free_worker_takes_the_classes_in_turn_and_each_in_order,
+          stop_runs_what_is_queued_then_runs_work_on_the_callers_thread,
+          bad_class_counts_are_refused)
