@@ -11,9 +11,10 @@
  *                    OpenPAI's {code, message};
  *   logproxy_read()  the body source given to http_reply_stream();
  *   logproxy_free()  once, by the HTTP layer when the reply is done.
- * Each reader holds at most LOGPROXY_BUF bytes of log (plus libcurl's
+ * Each reader holds at most CURLSTREAM_BUF bytes of log (plus libcurl's
  * receive buffer), whatever the log's size: the transfer from the agent is
- * paused whenever the client has not taken what was already read.
+ * paused whenever the client has not taken what was already read (the
+ * transfer is a curlstream, curlstream.h, shared with a standby's forwards).
  */
 #ifndef PAI_SERVER_LOGPROXY_H
 #define PAI_SERVER_LOGPROXY_H
@@ -23,9 +24,8 @@
 
 #include "common/err.h"
 
-#define LOGPROXY_BUF      (64u * 1024) /* log bytes held per reader */
-#define LOGPROXY_OPEN_MS  10000        /* connect + the agent's headers */
-#define LOGPROXY_STALL_MS 30000        /* no byte from the agent this long: the body is cut */
+#define LOGPROXY_OPEN_MS  10000 /* connect + the agent's headers */
+#define LOGPROXY_STALL_MS 30000 /* no byte from the agent this long: the body is cut */
 
 typedef struct logproxy logproxy_t;
 

@@ -81,7 +81,9 @@ server_ctx_t *standby_view_ctx(standby_view_t *v);
  * (agents follow the leader themselves), not a request already forwarded. */
 bool standby_forwards(const http_route_t *r, const http_req_t *req);
 /* Forward req to the leader at leader_url with the caller's Authorization
- * and body, and answer with the leader's status, body and content type.
+ * and body, and answer with the leader's status, body and content type (a
+ * body that did not come whole with the headers streams: constant memory,
+ * cut short when the leader's is, curlstream.h).
  * Sent at most once, on a fresh connection: a request that may have reached
  * the leader is never sent again (no answer: 502 with the outcome unknown;
  * no connection made: 503, nothing was sent).  A GET waits on a worker

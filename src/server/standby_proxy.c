@@ -16,11 +16,19 @@
  *    the leader is never sent twice.  No connection made, nothing sent: 503
  *    NoLeaderError (retry); sent but no answer: 502 LeaderNoAnswerError
  *    (the outcome is unknown, as with any lost answer);
- *  - bounded: FORWARD_CONNECT_MS to connect, FORWARD_TIMEOUT_MS in all,
- *    FORWARD_ANSWER_MAX bytes of answer;
+ *  - bounded in time: FORWARD_CONNECT_MS to connect, FORWARD_TIMEOUT_MS
+ *    for the leader's status line and headers, FORWARD_STALL_MS without a
+ *    byte of its body;
  *  - the answer (status, body, Content-Type, Retry-After) is passed back as
  *    it came, errors included (a 421 from a server that stopped leading
- *    meanwhile too: the header below stops it from forwarding again).
+ *    meanwhile too: the header below stops it from forwarding again);
+ *  - bounded in memory, whatever the answer's size (a whole task log): a
+ *    body that came whole with the headers is answered as it is, any other
+ *    is streamed (chunked) through a curlstream (curlstream.h, shared with
+ *    the task-log proxy), which pauses the transfer from the leader while
+ *    the client has not taken what is buffered.  A leader that dies in the
+ *    middle cuts the chunked body short (no last chunk): the client sees
+ *    a broken answer, never a shorter one that looks whole.
  */
 #include <curl/curl.h>
 #include <sodium.h>
@@ -33,11 +41,12 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/config.h"
+#include "server/curlstream.h"
 #include "server/standby.h"
 
 #define FORWARD_CONNECT_MS 3000L
-#define FORWARD_TIMEOUT_MS 60000L
-#define FORWARD_ANSWER_MAX (64u * 1024 * 1024)
+#define FORWARD_TIMEOUT_MS 60000
+#define FORWARD_STALL_MS   60000
 
 typedef struct {
     char *url; /* the leader's URL + path + query */
@@ -47,9 +56,16 @@ typedef struct {
     char *authz, *ctype, *self;
     char *path;       /* as the leader will see it (req->path): what the proof covers */
     char client[128]; /* the client's address (STANDBY_CLIENT_HEADER) */
-    /* the answer's headers we pass back */
-    char ans_ctype[128], retry_after[32];
 } fwd_t;
+
+/* A forward's transfer: what libcurl reads while it runs (it may outlive
+ * the request's fwd_t when the answer streams). */
+typedef struct {
+    curlstream_t *cs;
+    struct curl_slist *headers;
+    char *body;
+    char *what; /* "METHOD URL", for the log */
+} fwd_xfer_t;
 
 static void fwd_free(void *ud)
 {
@@ -71,35 +87,27 @@ bool standby_forwards(const http_route_t *r, const http_req_t *req)
     return r->perm != PERM_AGENT && !http_header(req, STANDBY_FORWARDED_HEADER);
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+static void xfer_free(void *ud)
 {
-    return buf_append(ud, p, size * n) == PAI_OK ? size * n : 0;
+    fwd_xfer_t *x = ud;
+    curlstream_free(x->cs);
+    curl_slist_free_all(x->headers);
+    free(x->body);
+    free(x->what);
+    free(x);
 }
 
-/* "Name: value\r\n" into dst when the line is the header name. */
-static void header_value(const char *line, size_t len, const char *name, char *dst, size_t cap)
+/* http_stream_fn of a streamed answer. */
+static long xfer_read(void *ud, char *buf, size_t max)
 {
-    size_t nl = strlen(name);
-    if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-        return;
-    const char *v = line + nl + 1;
-    size_t vl = len - nl - 1;
-    while (vl && (*v == ' ' || *v == '\t'))
-        v++, vl--;
-    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-        vl--;
-    if (vl >= cap)
-        return;
-    memcpy(dst, v, vl);
-    dst[vl] = '\0';
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    fwd_t *f = ud;
-    header_value(p, size * n, "Content-Type", f->ans_ctype, sizeof(f->ans_ctype));
-    header_value(p, size * n, "Retry-After", f->retry_after, sizeof(f->retry_after));
-    return size * n;
+    fwd_xfer_t *x = ud;
+    long n = curlstream_read(x->cs, buf, max);
+    if (n < 0) {
+        const curlstream_info_t *in = curlstream_info(x->cs);
+        log_warn("standby: %s: the leader's answer was cut (%s); the client's is too", x->what,
+                 in->done ? curl_easy_strerror(in->result) : "stalled");
+    }
+    return n;
 }
 
 static struct curl_slist *fwd_headers(server_ctx_t *ctx, const fwd_t *f)
@@ -130,65 +138,79 @@ static struct curl_slist *fwd_headers(server_ctx_t *ctx, const fwd_t *f)
     return curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
 }
 
+/* The transfer of f, configured; takes f's body. */
+static fwd_xfer_t *xfer_new(server_ctx_t *ctx, fwd_t *f)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        util_oom(); /* libcurl allocates with its own malloc */
+    fwd_xfer_t *x = xcalloc(1, sizeof(*x));
+    x->headers = fwd_headers(ctx, f);
+    x->body = f->body;
+    f->body = NULL;
+    x->what = str_printf("%s %s", f->method, f->url);
+    curl_easy_setopt(c, CURLOPT_URL, f->url);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L); /* never a reused connection: */
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);  /* libcurl re-sends on a dead one */
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_MS);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
+    if (strcmp(f->method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(f->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, f->method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, x->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->body_len);
+    }
+    x->cs = curlstream_new(c, FORWARD_STALL_MS);
+    return x;
+}
+
 /* Send f once and answer with what came back (on a worker). */
 static pai_err_t fwd_run(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
 {
     fwd_t *f = ud;
-    CURL *c = curl_easy_init();
-    if (!c)
-        return pai_error_set(e, PAI_E_NOMEM, "cannot forward the request to the leader");
-    buf_t ans;
-    buf_init(&ans, FORWARD_ANSWER_MAX);
-    struct curl_slist *h = fwd_headers(ctx, f);
-    curl_easy_setopt(c, CURLOPT_URL, f->url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L); /* never a reused connection: */
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);  /* libcurl re-sends on a dead one */
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, FORWARD_CONNECT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, FORWARD_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &ans);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
-    if (strcmp(f->method, "GET") == 0) {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, f->method);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->body_len);
+    fwd_xfer_t *x = xfer_new(ctx, f);
+    const curlstream_info_t *in = curlstream_info(x->cs);
+    curlstream_start(x->cs);
+    curlstream_wait_headers(x->cs, time_mono_ms() + FORWARD_TIMEOUT_MS);
+    long sent = 0;
+    curl_easy_getinfo(curlstream_easy(x->cs), CURLINFO_REQUEST_SIZE, &sent);
+    if (!in->headers_done) {
+        pai_err_t rc;
+        const char *why = in->done ? curl_easy_strerror(in->result) : "no answer in time";
+        if (in->done && sent == 0) {
+            rc = pai_error_set(e, PAI_E_NO_LEADER,
+                               "the leader cannot be reached from this standby (%s %s: %s); "
+                               "nothing was sent: retry shortly",
+                               f->method, f->url, why);
+        } else {
+            log_warn("standby: %s %s forwarded, no answer: %s", f->method, f->url, why);
+            rc = pai_error_set(e, PAI_E_LEADER_NO_ANSWER,
+                               "the leader did not answer (%s): the request may or may not "
+                               "have been done; look before retrying a change",
+                               why);
+        }
+        xfer_free(x);
+        return rc;
     }
-    CURLcode cc = curl_easy_perform(c);
-    long status = 0, sent = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
-    pai_err_t rc = PAI_OK;
-    if (cc != CURLE_OK && sent == 0) {
-        rc = pai_error_set(e, PAI_E_NO_LEADER,
-                           "the leader cannot be reached from this standby (%s %s: %s); nothing "
-                           "was sent: retry shortly",
-                           f->method, f->url, curl_easy_strerror(cc));
-    } else if (cc != CURLE_OK || status < 100) {
-        log_warn("standby: %s %s forwarded, no answer: %s", f->method, f->url,
-                 curl_easy_strerror(cc));
-        rc = pai_error_set(e, PAI_E_LEADER_NO_ANSWER,
-                           "the leader did not answer (%s): the request may or may not have been "
-                           "done; look before retrying a change",
-                           curl_easy_strerror(cc));
-    } else {
-        if (status < 400 && strcmp(f->method, "GET") != 0 && ctx->standby)
-            standby_wrote(ctx->standby); /* this standby's next reads see it */
-        http_reply_text(resp, (int)status, NULL, buf_str(&ans), ans.len);
-        if (*f->ans_ctype)
-            http_add_header(resp, "Content-Type", f->ans_ctype);
-        if (*f->retry_after)
-            http_add_header(resp, "Retry-After", f->retry_after);
-    }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    buf_free(&ans);
-    return rc;
+    if (in->status < 400 && strcmp(f->method, "GET") != 0 && ctx->standby)
+        standby_wrote(ctx->standby); /* this standby's next reads see it */
+    size_t n = 0;
+    const char *whole = curlstream_whole(x->cs, &n);
+    if (whole)
+        http_reply_text(resp, (int)in->status, NULL, whole, n);
+    if (*in->content_type)
+        http_add_header(resp, "Content-Type", in->content_type);
+    if (*in->retry_after)
+        http_add_header(resp, "Retry-After", in->retry_after);
+    if (whole)
+        xfer_free(x);
+    else /* the rest comes as the client takes it */
+        http_reply_stream(resp, (int)in->status, NULL, xfer_read, xfer_free, x);
+    return PAI_OK;
 }
 
 pai_err_t standby_forward(server_ctx_t *ctx, const char *leader_url, const http_req_t *req,

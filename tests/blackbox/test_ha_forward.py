@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""test_ha_forward.py - what a standby's forwards carry (docs/architecture.md,
+"What a standby serves"): two `pai server`s on one real PostgreSQL
+(scripts/pg-test-cluster.sh) and one real agent.
+
+  - a large answer (a 15 MiB task log, the most one log read returns)
+    forwarded by the standby equals the leader's answer byte for byte, and
+    streams: slow clients reading it through the standby hold the standby's
+    memory down (the answer was buffered whole before, twice);
+  - the leader killed in the middle of a forwarded answer cuts the client's
+    answer short (the chunked body never ends), never a complete-looking one.
+
+Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
+test is a TAP skip."""
+
+import atexit
+import glob
+import http.client
+import os
+import re
+import subprocess
+import time
+
+import e2etest as e
+import paitest as pt
+
+LEASE_S = 3
+TOKEN = "ha-fwd-agent-token-0123456789"
+PW = pt.ADMIN_PASSWORD
+LOG_BYTES = 15 << 20
+SLOW = 4
+SANITIZED = "san" in os.path.basename(os.path.dirname(pt.PAI_BIN))
+
+if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+    pt.skip("standby forwards", "PostgreSQL server not installed (scripts/deps.sh --postgres)")
+    pt.done()
+
+pgdir = pt.tmpdir("pai-hafw-pg-")
+pgport = pt.free_port()
+PGCTL = os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh")
+r = subprocess.run(["bash", PGCTL, "start", pgdir, str(pgport)], capture_output=True, text=True,
+                   timeout=120)
+if r.returncode != 0:
+    pt.not_ok("start a private PostgreSQL cluster", r.stderr)
+    pt.done()
+atexit.register(lambda: subprocess.run(["bash", PGCTL, "stop", pgdir, str(pgport)],
+                                       capture_output=True, timeout=60))
+STORE = r.stdout.strip()
+
+
+class HAServer(pt.Proc):
+    def __init__(self, i, extra=()):
+        self.port = pt.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.data_dir = pt.tmpdir("pai-hafw-srv%d-" % i)
+        argv = [pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
+                self.data_dir, "--store", STORE, "--admin-password", PW, "--agent-token", TOKEN,
+                "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1",
+                "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", "1"] + list(extra)
+        super().__init__(argv, os.path.join(self.data_dir, "server.log"), dict(os.environ))
+
+    def start(self):
+        self.spawn()
+        if pt._wait_for_line_after(self.log_path, 0, "listening on", self.proc, 60) is None:
+            raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
+        return self
+
+    def info(self):
+        try:
+            st, b = pt.Client(self.url, timeout=5).get("/api/v2/info")
+            return b if st == 200 else {}
+        except OSError:
+            return {}
+
+
+def wait_role(srv, role, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end and srv.info().get("role") != role:
+        time.sleep(0.1)
+    return srv.info().get("role") == role
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def get(url, path, token, timeout=60):
+    """(status, the response, headers) of one GET on a fresh connection, body unread."""
+    u = url.split("//", 1)[1]
+    c = http.client.HTTPConnection(u.split(":")[0], int(u.split(":")[1]), timeout=timeout)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    return r.status, r, dict(r.getheaders())
+
+
+def get_all(url, path, token):
+    st, r, hdr = get(url, path, token)
+    return st, r.read(), hdr
+
+
+lead = HAServer(0).start()
+pt.check(wait_role(lead, "leader"), "the first server leads", lead.info())
+sb = HAServer(1).start()
+pt.check(wait_role(sb, "standby"), "the second stands by", sb.info())
+TOK = pt.Client(lead.url).post("/api/v2/authn/basic/login",
+                               {"username": pt.ADMIN_USER, "password": PW})[1].get("token")
+admin = pt.Client(lead.url, TOK)
+
+agdir = pt.tmpdir("pai-hafw-ag-")
+ag = pt.Proc([pt.PAI_BIN, "agent", "--server", "%s,%s" % (lead.url, sb.url), "--name", "fw1",
+              "--token", TOKEN, "--work-dir", agdir, "--gpus", "8", "--cpus", "32",
+              "--memory-mb", "65536"], os.path.join(agdir, "agent.log"))
+ag.spawn()
+pt.check(e.wait_nodes(admin, 1, timeout=30) == ["fw1"], "agent fw1 registered")
+
+# ---- a large answer through the standby -----------------------------------------------
+st, b = e.submit(admin, e.job_yaml("biglog", [e.role(
+    "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % LOG_BYTES)]))
+d = e.wait_state(admin, "admin~biglog", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
+pt.check(e.state(d) == "SUCCEEDED", "a job writes a 15 MiB log", e.state(d))
+ts = e.tasks(d, "main")
+st, lg = admin.get(ts[0]["containerLog"]) if ts else (0, None)
+uris = {loc["name"]: loc["uri"] for loc in (lg or {}).get("locations", [])}
+LOG = uris.get("stdout", "/nowhere")
+want = (b"line-0123456789abcdef\n" * (LOG_BYTES // 22 + 1))[:LOG_BYTES] + b"\nend-of-log\n"
+
+st0, body0, _ = get_all(lead.url, LOG, TOK)
+t0 = time.time()
+st, body, hdr = get_all(sb.url, LOG, TOK)
+took = time.time() - t0
+print("# the 15 MiB log through the standby: %.2f s" % took, flush=True)
+pt.check(st0 == 200 and body0 == want, "the leader answers the whole log", (st0, len(body0)))
+pt.check(st == 200 and body == body0,
+         "through the standby the whole log equals the leader's answer, byte for byte",
+         (st, len(body), body[-40:]))
+pt.check(hdr.get("Transfer-Encoding") == "chunked" and hdr.get("Content-Type") == "text/plain",
+         "it is streamed (chunked), with the leader's Content-Type", hdr)
+st, b = pt.Client(sb.url, TOK).get("/api/v2/templates")
+pt.check(st == 200 and isinstance(b, dict) and "items" in b,
+         "a small forwarded answer still comes whole (JSON)",
+         (st, str(b)[:200]))
+
+# slow clients: each reads 64 KiB, then waits; the standby holds only a block each
+before = rss_kib(sb.proc.pid)
+slow = []
+for _ in range(SLOW):
+    st, r, _ = get(sb.url, LOG, TOK)
+    slow.append((st, r, r.read(65536) if st == 200 else b""))
+time.sleep(2)  # a buffered answer would have been read whole by now
+grew = rss_kib(sb.proc.pid) - before
+print("# %d slow readers through the standby: its VmRSS +%d KiB" % (SLOW, grew), flush=True)
+name = "%d slow readers hold the standby's memory down (under 16 MiB, not %d x 15 MiB)" % (
+    SLOW, SLOW)
+if SANITIZED:
+    pt.ok(name + ": measured only (sanitizer build: its allocator keeps freed memory)")
+else:
+    pt.check(grew < 16 * 1024, name, "+%d KiB" % grew)
+got = [(st, first + r.read()) for st, r, first in slow]
+pt.check(all(st == 200 and b == want for st, b in got),
+         "and each reads the whole log once it takes it", [(st, len(b)) for st, b in got])
+
+# ---- the leader dies in the middle of a forwarded answer ------------------------------
+st, r, _ = get(sb.url, LOG, TOK)
+first = r.read(65536) if st == 200 else b""
+lead.kill9()
+try:
+    rest = r.read()
+    cut = "complete: %d bytes" % (len(first) + len(rest))
+except http.client.IncompleteRead as ex:
+    cut, rest = "IncompleteRead", ex.partial
+except (ConnectionError, OSError) as ex:
+    cut, rest = type(ex).__name__, b""
+pt.check(st == 200 and cut in ("IncompleteRead", "ConnectionResetError") and
+         len(first) + len(rest) < len(want),
+         "the leader killed mid-answer: the client's answer is cut short, not complete-looking",
+         (st, cut, len(first) + len(rest)))
+pt.check(re.search(r"standby: GET \S+ the leader's answer was cut", sb.log()) is not None,
+         "the standby logs the cut answer",
+         sb.log()[-1500:])
+pt.check(wait_role(sb, "leader", 4 * LEASE_S + 20), "the standby takes over", sb.info())
+pt.done()
