@@ -34,6 +34,14 @@ typedef struct {
     char node_cred[PAI_MAX_NODE_CRED + 1];
 } auth_ident_t;
 
+/* The one reader of the agent (join) token, never generated here: the
+ * configured agent_token, else the first line of <data_dir>/agent.token (16
+ * bytes at least), into out (cap bytes).  False, out = "", when neither.
+ * The leader's load (then generated when none), a standby's view and the
+ * bearer exec and the log proxy present to a node without a log key
+ * (jobs_agent_key) all read it here. */
+bool auth_agent_token_read(const server_config_t *cfg, char *out, size_t cap);
+
 /* A standby's read-only view of the store's users, groups and tokens as
  * they are now (auth_load.c; nothing written, nothing purged, no admin
  * made; server/standby.h rebuilds it every standby_refresh_s).  A token it

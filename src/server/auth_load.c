@@ -125,26 +125,30 @@ static pai_err_t bootstrap_admin(auth_t *a, pai_error_t *e)
     return PAI_OK;
 }
 
-/* The agent secret as the leader has it, never generated here: configured,
- * or the data_dir's file (empty when neither: a standby serves no agent).
- * Has it one? */
-static bool view_agent_token(auth_t *a)
+bool auth_agent_token_read(const server_config_t *cfg, char *out, size_t cap)
 {
-    const server_config_t *cfg = a->ctx->cfg;
+    out[0] = '\0';
     if (cfg->agent_token && *cfg->agent_token) {
-        str_copy(a->agent_token, cfg->agent_token, sizeof(a->agent_token));
+        str_copy(out, cfg->agent_token, cap);
         return true;
     }
     char path[4096];
     snprintf(path, sizeof(path), "%s/agent.token", cfg->data_dir);
     buf_t b;
-    buf_init(&b, sizeof(a->agent_token) - 1);
+    buf_init(&b, cap - 1);
     if (buf_read_file(&b, path) == PAI_OK && b.len >= 16) {
-        str_copy(a->agent_token, buf_str(&b), sizeof(a->agent_token));
-        a->agent_token[strcspn(a->agent_token, "\r\n")] = '\0';
+        str_copy(out, buf_str(&b), cap);
+        out[strcspn(out, "\r\n")] = '\0';
     }
     buf_free(&b);
-    return a->agent_token[0] != '\0';
+    return out[0] != '\0';
+}
+
+/* The agent secret as the leader has it, never generated here (empty when
+ * there is none: a standby serves no agent).  Has it one? */
+static bool view_agent_token(auth_t *a)
+{
+    return auth_agent_token_read(a->ctx->cfg, a->agent_token, sizeof(a->agent_token));
 }
 
 /* The agent secret: configured, or read from / generated into data_dir. */

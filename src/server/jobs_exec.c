@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "engine/engine.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/jobs_exec.h"
 
@@ -147,6 +148,16 @@ static pai_err_t offload(server_ctx_t *ctx, const char *job, const char *role, i
                    ? pai_error_set(e, PAI_E_NO_TASK, "task %s/%d has no node", role, index)
                    : rc;
     }
+    if (!key && !(key = jobs_agent_key(ctx->cfg))) {
+        free(body);
+        free(url);
+        free(id);
+        return pai_error_set(e, PAI_E_BAD_CONFIG,
+                             "the node of task %s/%d has no log key (a version 1 agent) and this "
+                             "server has no agent token to present instead (agent_token, or "
+                             "<data_dir>/agent.token)",
+                             role, index);
+    }
     exec_call_t *c = xcalloc(1, sizeof(*c));
     if (body) {
         char *eid = curl_easy_escape(NULL, id, 0);
@@ -158,7 +169,7 @@ static pai_err_t offload(server_ctx_t *ctx, const char *job, const char *role, i
         c->url = str_printf("%s/exec/%s?offset=%lld", url, agent_id, (long long)offset);
     }
     c->body = body;
-    c->key = key ? key : jobs_agent_key(ctx->cfg);
+    c->key = key;
     free(url);
     free(id);
     http_reply_offload(resp, call_agent, call_free, c);
@@ -167,21 +178,12 @@ static pai_err_t offload(server_ctx_t *ctx, const char *job, const char *role, i
 
 char *jobs_agent_key(const server_config_t *cfg)
 {
-    if (!cfg)
+    char tok[256];
+    if (!cfg || !auth_agent_token_read(cfg, tok, sizeof(tok)))
         return NULL;
-    if (cfg->agent_token && *cfg->agent_token)
-        return xstrdup(cfg->agent_token);
-    char *path = str_printf("%s/agent.token", cfg->data_dir);
-    buf_t b;
-    buf_init(&b, 512);
-    char *tok = NULL;
-    if (buf_read_file(&b, path) == PAI_OK) {
-        tok = buf_take(&b);
-        tok[strcspn(tok, "\r\n")] = '\0';
-    }
-    buf_free(&b);
-    free(path);
-    return tok;
+    char *key = xstrdup(tok);
+    sodium_memzero(tok, sizeof(tok));
+    return key;
 }
 
 pai_err_t jobs_exec_start(server_ctx_t *ctx, const char *job, const http_req_t *req,

@@ -15,9 +15,9 @@
 #define JOBS_EXEC_DEFAULT_TIMEOUT_S 300
 
 /* The bearer the server presents to a node that has no log key yet (the
- * log proxy and exec both): agent_token from the configuration, else the
- * one auth generated into <data_dir>/agent.token; NULL when neither.  The
- * caller frees it. */
+ * log proxy and exec both): the agent token as auth_agent_token_read has
+ * it (agent_token from the configuration, else the one auth generated into
+ * <data_dir>/agent.token); NULL when neither.  The caller frees it. */
 char *jobs_agent_key(const server_config_t *cfg);
 
 /* POST .../exec: the body {"taskRoleName","taskIndex","command","timeoutSec"}. */
