@@ -339,6 +339,13 @@ static const opt_t options[] = {
      .def = "",
      .help = "PEM file of the CA that signed the agents' log-server certificates (agents with "
              "--tls-cert serve logs over https, always verified); empty: the system's CAs"},
+    {.name = "peer_ca_file",
+     .type = OPT_STR,
+     .off = O(peer_ca_file),
+     .def = "",
+     .help = "PEM file of the CA that signed the other servers' certificates (several servers "
+             "with tls_cert: a standby forwards to the leader's https:// advertise_url and "
+             "verifies it against this); empty: the system's CAs"},
     {.name = "log_reads_per_user",
      .type = OPT_INT,
      .off = O(log_reads_per_user),

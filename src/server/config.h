@@ -68,6 +68,7 @@ struct server_config {
     char *node_approval;                 /* auto, or manual: new nodes wait for an admin */
     int64_t log_reads_per_user;          /* log reads one user may have in flight (0: any) */
     char *agent_ca_file;                 /* CA of agents' https:// log servers ("": system's) */
+    char *peer_ca_file;                  /* CA of the other servers' https:// ("": system's) */
     char *log_read_access;               /* who reads task logs: "owner" (and admins) or "all" */
     char *template_examples;             /* job files published as templates at first start */
     char *prometheus_url; /* whose firing alerts GET /api/v2/alerts returns; "" = 501 */

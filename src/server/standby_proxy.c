@@ -154,6 +154,9 @@ static fwd_xfer_t *xfer_new(server_ctx_t *ctx, fwd_t *f)
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);  /* libcurl re-sends on a dead one */
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)FORWARD_CONNECT_MS);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* an https:// leader: always verified, against peer_ca_file when set */
+    if (ctx->cfg && ctx->cfg->peer_ca_file && *ctx->cfg->peer_ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, ctx->cfg->peer_ca_file);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->headers);
     if (strcmp(f->method, "GET") == 0) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
