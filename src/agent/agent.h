@@ -125,6 +125,11 @@ typedef struct agent_node {
     char log_key[PAI_MAX_NODE_CRED + 1];
     agent_task_t **tasks;
     size_t ntasks, cap;
+    /* emptied dirs of forgotten attempts, <dir>/pool/<n>, renamed to the
+     * next attempt's instead of a new one made (attempt.c) */
+    int *pool;
+    size_t npool, pool_cap;
+    int pool_next;
     int64_t known_seq;
     int64_t heartbeat_ms;
     /* the sync conversation, with the server that leads among cfg->server's

@@ -15,14 +15,22 @@
  * still read, and written when the id cannot be a line of the record.)
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
- * agent restarts.  Tombstones (acked attempts) are dropped after
- * TOMBSTONE_MS.  Logs live in <node dir>/logs/<escaped id>/ (made by the
- * monitor on the task's first line: a silent task has none) and are kept.
+ * agent restarts.  Tombstones (acked attempts) are forgotten after
+ * TOMBSTONE_MS: their directory is renamed into <node dir>/pool/<n> and
+ * emptied there (the record truncated, the working dir emptied and given
+ * back to the agent, anything else removed), and the next attempt's
+ * directory is one renamed out of the pool instead of two new ones and a
+ * record made: on ext4 a new inode is the dearest part of a short task's
+ * bookkeeping (docs/benchmarks.md).  A pooled directory holds nothing of
+ * its last attempt; the pool is removed when the agent starts (a killed
+ * agent may have left one half emptied).  Logs live in
+ * <node dir>/logs/<escaped id>/ (made by the monitor on the task's first
+ * line: a silent task has none) and are kept.
  *
  * Modes (docs/security.md): a task runs as its user's uid (taskuid.h) and
  * must reach <node dir>/tasks/<id>/cwd (0700, its own) by path, so the node
  * dir, tasks/ and tasks/<id>/ are 0711 (passable, not listable) and every
- * file of the agent's in them is 0600; logs/ is 0700: the agent serves it.
+ * file of the agent's in them is 0600; logs/ and pool/ are 0700.
  */
 #include "agent/agent.h"
 #include "agent/taskuid.h"
@@ -44,18 +52,32 @@
 #include "common/vec.h"
 
 #define TOMBSTONE_MS     (10 * 60 * 1000)
+#define POOL_MAX         256 /* emptied attempt dirs kept per node */
 #define DEFAULT_GRACE_MS 10000
 #define DIAG_BYTES       2048
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* The agent's umask, read once (task_dirs_init): a directory mkdir made
+ * with a mode the umask does not cut needs no chmod. */
+static mode_t agent_umask = 077;
+
 /* Best effort: a directory that cannot be made shows up as the task's own
  * failure to start, with its reason.  The mode is set whatever the umask,
- * and on a directory an older agent made with another. */
+ * and on a directory an older agent made with another.  A task's start
+ * makes two (docs/benchmarks.md): one mkdir when the parent is there, a
+ * chmod only when the umask cut the mode or the directory was there. */
 static void mkdir_p(const char *path, mode_t mode)
 {
-    if (fs_mkdir_p(path, mode) != PAI_OK || chmod(path, mode) != 0)
+    if (mkdir(path, mode) == 0) {
+        if (!(mode & agent_umask))
+            return;
+    } else if (errno != EEXIST && fs_mkdir_p(path, mode) != PAI_OK) {
         log_debug("cannot create %s: %s", path, strerror(errno));
+        return;
+    }
+    if (chmod(path, mode) != 0)
+        log_debug("cannot set the mode of %s: %s", path, strerror(errno));
 }
 
 static void write_small(const char *dir, const char *name, const char *text)
@@ -105,10 +127,99 @@ static char *task_path(const agent_node_t *n, const agent_task_t *t, const char 
 void task_dirs_init(agent_node_t *n)
 {
     char p[1100];
+    agent_umask = umask(022); /* the agent is single-threaded here */
+    umask(agent_umask);
     snprintf(p, sizeof(p), "%s/tasks", n->dir);
     mkdir_p(p, 0711);
     snprintf(p, sizeof(p), "%s/logs", n->dir);
     mkdir_p(p, 0700);
+    snprintf(p, sizeof(p), "%s/pool", n->dir);
+    rm_rf(p); /* what an earlier agent left, maybe half emptied */
+    mkdir_p(p, 0700);
+}
+
+/* ---- the pool of emptied attempt dirs ---------------------------------- */
+
+/* Truncate the record of the attempt dir at dfd, empty its working dir and
+ * give it back to the agent (0700), remove anything else.  False when it
+ * is not an attempt dir of this agent's layout (then it is removed). */
+static bool pool_clean(int dfd)
+{
+    DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return false;
+    }
+    int have = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        if (strcmp(name, "monitor") == 0) {
+            int fd = openat(dirfd(d), name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+            have |= fd >= 0 ? 1 : 0;
+            if (fd >= 0)
+                close(fd);
+        } else if (strcmp(name, "cwd") == 0) {
+            int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
+            struct dirent *ce;
+            while (c && (ce = readdir(c)))
+                if (strcmp(ce->d_name, ".") != 0 && strcmp(ce->d_name, "..") != 0)
+                    rm_at(dirfd(c), ce->d_name, 1);
+            if (c)
+                closedir(c);
+            else if (cfd >= 0)
+                close(cfd);
+            /* the task may have left it open to others: 0700 again */
+            if (c && fchownat(dirfd(d), name, geteuid(), getegid(), AT_SYMLINK_NOFOLLOW) == 0 &&
+                fchmodat(dirfd(d), name, 0700, 0) == 0)
+                have |= 2;
+        } else {
+            rm_at(dirfd(d), name, 1);
+        }
+    }
+    closedir(d);
+    return have == 3;
+}
+
+/* Forget the attempt dir `dir`: into the pool, emptied, else removed. */
+static void pool_put(agent_node_t *n, const char *dir)
+{
+    char p[1100];
+    int k = n->pool_next;
+    snprintf(p, sizeof(p), "%s/pool/%d", n->dir, k);
+    if (n->npool >= POOL_MAX || rename(dir, p) != 0) {
+        rm_rf(dir);
+        return;
+    }
+    n->pool_next++;
+    if (!pool_clean(open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))) {
+        rm_rf(p);
+        return;
+    }
+    VEC_XRESERVE(n->pool, n->pool_cap, n->npool + 1);
+    n->pool[n->npool++] = k;
+}
+
+/* Rename a pooled dir to `state` (an attempt's dir, with its empty record
+ * and working dir).  False when there is none or `state` exists. */
+static bool pool_take(agent_node_t *n, const char *state)
+{
+    char p[1100];
+    while (n->npool > 0) {
+        snprintf(p, sizeof(p), "%s/pool/%d", n->dir, n->pool[n->npool - 1]);
+        if (rename(p, state) == 0) {
+            n->npool--;
+            return true;
+        }
+        if (errno != ENOENT)
+            return false; /* state is there: the caller's mkdir finds it */
+        n->npool--;
+    }
+    return false;
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -421,8 +532,10 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     bool have_identity = spec_fill(n, t, d, &b);
     t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {
-        mkdir_p(b.state, 0711);
-        mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
+        if (!pool_take(n, b.state)) {
+            mkdir_p(b.state, 0711);
+            mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
+        }
         /* the log dir: the monitor's, on the task's first line of output */
         if (rt_record_create(b.state, id) != 0)
             write_small(b.state, "id", id);
@@ -543,16 +656,31 @@ void node_recover(agent_node_t *n)
     n->dirty = true;
 }
 
+/* How long an acked attempt is remembered: TOMBSTONE_MS, or
+ * PAI_AGENT_TOMBSTONE_MS (benchmarks and tests: a node's steady state, where
+ * every new attempt finds a forgotten one's dir in the pool, within
+ * seconds instead of 10 minutes). */
+static int64_t tombstone_ms(void)
+{
+    static int64_t ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("PAI_AGENT_TOMBSTONE_MS");
+        if (!v || str_to_i64(v, 0, TOMBSTONE_MS, &ms) != PAI_OK)
+            ms = TOMBSTONE_MS;
+    }
+    return ms;
+}
+
 void task_prune_tombstones(agent_node_t *n, int64_t now)
 {
     for (size_t i = 0; i < n->ntasks; i++) {
         agent_task_t *t = n->tasks[i];
-        if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
+        if (!t->acked || now - t->acked_mono_ms < tombstone_ms())
             continue;
         if (!n->cfg->hollow) {
             char *dir = task_path(n, t, "tasks");
             if (dir)
-                rm_rf(dir);
+                pool_put(n, dir);
             free(dir);
         }
         task_remove_at(n, i--);

@@ -310,11 +310,11 @@ def run_process_checks(data, port, banner):
         modes = {n: mode(os.path.join(data, n)) for n in
                  ["", "admin.password", "agent.token", "pai.db", "logs", "agents",
                   "agents/task-uids", "agents/%s" % node, "agents/%s/logs" % node,
-                  "agents/%s/tasks" % node]}
+                  "agents/%s/tasks" % node, "agents/%s/pool" % node]}
         want = {"": "0o711", "admin.password": "0o600", "agent.token": "0o600", "pai.db": "0o600",
                 "logs": "0o700", "agents": "0o711", "agents/task-uids": "0o600",
                 "agents/%s" % node: "0o711", "agents/%s/logs" % node: "0o700",
-                "agents/%s/tasks" % node: "0o711"}
+                "agents/%s/tasks" % node: "0o711", "agents/%s/pool" % node: "0o700"}
         # the agents' own map serves only tasks without the server's offset (task_uid):
         # absent while none ran, 0600 when there
         if not os.path.exists(os.path.join(data, "agents/task-uids")):

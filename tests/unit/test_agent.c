@@ -313,6 +313,88 @@ TEST(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back)
     free(path);
 }
 
+static bool is_empty_dir(const char *path)
+{
+    char cmd[1500];
+    snprintf(cmd, sizeof(cmd), "test -d '%s' && test -z \"$(ls -A '%s')\"", path, path);
+    return system(cmd) == 0;
+}
+
+/* A forgotten attempt's dir goes into the pool, emptied (its record
+ * truncated, its working dir emptied and 0700 the agent's again, anything
+ * else removed), and the next attempt takes it instead of making new
+ * ones; a restarted agent starts with an empty pool. */
+TEST(node_reuses_a_forgotten_attempts_emptied_dir)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", d[300], p[400];
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.hollow = false;
+    cfg.work_dir = work;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
+    CHECK(mkdir(d, 0711) == 0);
+    CHECK(rt_record_create(d, "u~j/0/r/0/0") == 0);
+    CHECK(rt_record_append(d, "exit exited 0 0 0 1000 2000\nacked\n") == 0);
+    put_file(d, "command", "echo secret\n");
+    snprintf(p, sizeof(p), "%s/cwd", d);
+    CHECK(mkdir(p, 0777) == 0 && chmod(p, 0777) == 0);
+    put_file(p, "private.txt", "left behind\n");
+    snprintf(p, sizeof(p), "%s/cwd/sub", d);
+    CHECK(mkdir(p, 0700) == 0);
+    put_file(p, "deep.txt", "x\n");
+    node_recover(&n);
+    agent_task_t *t = task_find(&n, "u~j/0/r/0/0");
+    CHECK(t != NULL && t->acked);
+    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    CHECK(task_find(&n, "u~j/0/r/0/0") == NULL);
+    CHECK(access(d, F_OK) != 0);
+    CHECK_INT_EQ(n.npool, 1);
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool[0]);
+    CHECK(stat(p, &st) == 0 && st.st_size == 0);
+    snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool[0]);
+    CHECK(is_empty_dir(p));
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
+    snprintf(p, sizeof(p), "%s/pool/%d/command", work, n.pool[0]);
+    CHECK(access(p, F_OK) != 0);
+    /* the next attempt takes it: its record holds its own id alone (no
+     * command: it fails to start, after its dir was made) */
+    agentwire_task_t want = {.attempt_id = "u~j/0/r/1/0"};
+    task_start(&n, &want);
+    CHECK_INT_EQ(n.npool, 0);
+    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+1+0", work);
+    char id[64], line[8];
+    CHECK(rt_record_get(d, "id ", id, sizeof(id)));
+    CHECK_STR_EQ(id, "u~j/0/r/1/0");
+    CHECK(!rt_record_get(d, "acked", line, sizeof(line)));
+    snprintf(p, sizeof(p), "%s/cwd", d);
+    CHECK(is_empty_dir(p));
+    CHECK(stat(d, &st) == 0 && (st.st_mode & 07777) == 0711);
+    /* a second new attempt finds the pool empty and makes its dirs */
+    want.attempt_id = "u~j/0/r/2/0";
+    task_start(&n, &want);
+    snprintf(p, sizeof(p), "%s/tasks/u~j+0+r+2+0/cwd", work);
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700);
+    /* forgotten again, then the agent restarts: the pool is emptied */
+    task_mark_acked(&n, task_find(&n, "u~j/0/r/1/0"));
+    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    CHECK_INT_EQ(n.npool, 1);
+    node_free(&n);
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    CHECK_INT_EQ(n.npool, 0);
+    snprintf(p, sizeof(p), "%s/pool", work);
+    CHECK(is_empty_dir(p));
+    node_recover(&n);
+    CHECK(task_find(&n, "u~j/0/r/2/0") != NULL);
+    CHECK(task_find(&n, "u~j/0/r/1/0") == NULL);
+    node_free(&n);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+}
+
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
@@ -320,4 +402,5 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,
           nvml_backend_fails_cleanly_without_driver, nvml_backend_reads_a_driver_through_dlopen,
           node_applies_desired_state_reports_and_forgets_acked,
-          node_recovers_attempts_from_the_record_and_old_files)
+          node_recovers_attempts_from_the_record_and_old_files,
+          node_reuses_a_forgotten_attempts_emptied_dir)
