@@ -12,7 +12,7 @@
  *     do not race.  A schema newer than this binary is refused.
  *   - Values only travel as parameters of prepared statements (PQprepare /
  *     PQexecPrepared); no SQL text is ever built from data.
- *   - Writes (pg_write.c): group commit (store.c).  The committer thread owns the write
+ *   - Writes (pg_write.c): group commit (store.c).  The writer leading a group owns the write
  *     connection and runs each group in one transaction, COMMITting once
  *     (synchronous_commit on: the WAL is flushed before COMMIT returns).
  *     The group travels in one round trip (libpq

@@ -5,11 +5,14 @@
  *   - One table `records(kind, key, seq, json)`; schema changes are the
  *     numbered migrations in migrations[]; PRAGMA user_version holds the
  *     number applied.  Every statement is prepared once per connection.
- *   - Writes: group commit (store.c).  The committer thread owns the write
+ *   - Writes: group commit (store.c).  The writer leading a group owns the write
  *     connection; a group runs in one transaction (each request inside its
  *     own SAVEPOINT so a failing request rolls back alone) and COMMITs once
  *     (one fsync with synchronous=FULL), so N concurrent writers share one
- *     fsync.
+ *     fsync.  A group of one request needs no savepoint.  The savepoints'
+ *     journal is kept in memory (temp_store=MEMORY): it only undoes a
+ *     request inside its open transaction, and in a file it cost an open,
+ *     an unlink and writes per group.
  *   - Reads: a small pool of read connections (WAL readers never block the
  *     writer).  When the pool is empty a caller gets a fresh connection that
  *     is closed after use, so a scan callback may call the store again.
@@ -39,18 +42,43 @@ static const char *const migrations[] = {
     "CREATE INDEX records_scan ON records (kind, seq, key);",
 };
 
-enum { SQL_GET, SQL_PUT, SQL_INSERT, SQL_DEL, SQL_SCAN, SQL_SCAN_RANGE, SQL_SCAN_ALL, SQL__COUNT };
+/* The reads first: a read connection prepares only those (SQL__READS). */
+enum {
+    SQL_GET,
+    SQL_SCAN,
+    SQL_SCAN_RANGE,
+    SQL_SCAN_ALL,
+    SQL__READS,
+    SQL_PUT = SQL__READS,
+    SQL_INSERT,
+    SQL_DEL,
+    /* the writer's transaction control, prepared once instead of parsed by
+     * sqlite3_exec at every group and request */
+    SQL_BEGIN,
+    SQL_COMMIT,
+    SQL_ROLLBACK,
+    SQL_SAVEPOINT,
+    SQL_RELEASE,
+    SQL_ROLLBACK_TO,
+    SQL__COUNT
+};
 static const char *const sql_text[SQL__COUNT] = {
     [SQL_GET] = "SELECT json FROM records WHERE kind = ?1 AND key = ?2",
-    [SQL_PUT] = "INSERT OR REPLACE INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
-    [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
-    [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
     /* scans: kind, key, seq, json (store_range_t) */
     [SQL_SCAN] = "SELECT kind, key, seq, json FROM records WHERE kind = ?1 ORDER BY seq, key",
     /* parenthesized: one string split over two lines (clang's -Wstring-concatenation) */
     [SQL_SCAN_RANGE] = ("SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
                         " AND key < ?3 ORDER BY key"),
     [SQL_SCAN_ALL] = "SELECT kind, key, seq, json FROM records ORDER BY kind, key",
+    [SQL_PUT] = "INSERT OR REPLACE INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
+    [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
+    [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
+    [SQL_BEGIN] = "BEGIN IMMEDIATE",
+    [SQL_COMMIT] = "COMMIT",
+    [SQL_ROLLBACK] = "ROLLBACK",
+    [SQL_SAVEPOINT] = "SAVEPOINT req",
+    [SQL_RELEASE] = "RELEASE req",
+    [SQL_ROLLBACK_TO] = "ROLLBACK TO req",
 };
 
 typedef struct {
@@ -101,16 +129,18 @@ static pai_err_t conn_open(conn_t *c, const char *path, bool writer, char *err, 
     }
     sqlite3_busy_timeout(c->db, 10000);
     if (writer &&
-        conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err, errlen) != PAI_OK) {
+        conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
+                  err, errlen) != PAI_OK) {
         conn_close(c);
         return PAI_E_IO;
     }
     return PAI_OK;
 }
 
-static pai_err_t conn_prepare(conn_t *c, char *err, size_t errlen)
+/* Prepare the first n statements of sql_text (SQL__READS or SQL__COUNT). */
+static pai_err_t conn_prepare(conn_t *c, int n, char *err, size_t errlen)
 {
-    for (int i = 0; i < SQL__COUNT; i++) {
+    for (int i = 0; i < n; i++) {
         if (sqlite3_prepare_v3(c->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
                                NULL) != SQLITE_OK) {
             snprintf(err, errlen, "sqlite: prepare: %s", sqlite3_errmsg(c->db));
@@ -180,33 +210,63 @@ static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
     return PAI_OK;
 }
 
-static pai_err_t apply_req(conn_t *c, const store_req_t *r)
+/* Run one prepared statement without results (transaction control). */
+static pai_err_t conn_run(conn_t *c, int which)
 {
-    if (conn_exec(c, "SAVEPOINT req", NULL, 0) != PAI_OK)
-        return PAI_E_IO;
+    sqlite3_stmt *st = c->st[which];
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? PAI_OK : PAI_E_IO;
+}
+
+static pai_err_t apply_ops(conn_t *c, const store_req_t *r)
+{
     pai_err_t rc = PAI_OK;
     for (size_t i = 0; i < r->n && rc == PAI_OK; i++)
         rc = apply_op(c, &r->ops[i], r->strict_del);
-    if (rc != PAI_OK)
-        (void)conn_exec(c, "ROLLBACK TO req", NULL, 0);
-    (void)conn_exec(c, "RELEASE req", NULL, 0);
     return rc;
 }
 
-/* Run one group of requests in one transaction. */
+/* One request of a group inside its own savepoint: it fails alone. */
+static pai_err_t apply_req(conn_t *c, const store_req_t *r)
+{
+    if (conn_run(c, SQL_SAVEPOINT) != PAI_OK)
+        return PAI_E_IO;
+    pai_err_t rc = apply_ops(c, r);
+    if (rc != PAI_OK)
+        (void)conn_run(c, SQL_ROLLBACK_TO);
+    (void)conn_run(c, SQL_RELEASE);
+    return rc;
+}
+
+static void commit_failed(conn_t *c, store_req_t *list)
+{
+    log_error("store: commit failed: %s", sqlite3_errmsg(c->db));
+    (void)conn_run(c, SQL_ROLLBACK);
+    for (store_req_t *r = list; r; r = r->next)
+        r->rc = PAI_E_IO;
+}
+
+/* Run one group of requests in one transaction.  A group of one request
+ * needs no savepoint: when it fails, the whole transaction rolls back,
+ * which leaves the same nothing (and saves the savepoint's journal). */
 static void sq_commit_group(void *be, store_req_t *list)
 {
     sqlite_store_t *st = be;
     conn_t *c = &st->writer;
-    pai_err_t txrc = conn_exec(c, "BEGIN IMMEDIATE", NULL, 0);
+    pai_err_t txrc = conn_run(c, SQL_BEGIN);
+    if (txrc == PAI_OK && !list->next) {
+        list->rc = apply_ops(c, list);
+        if (list->rc != PAI_OK)
+            (void)conn_run(c, SQL_ROLLBACK);
+        else if (conn_run(c, SQL_COMMIT) != PAI_OK)
+            commit_failed(c, list);
+        return;
+    }
     for (store_req_t *r = list; r; r = r->next)
         r->rc = txrc == PAI_OK ? apply_req(c, r) : txrc;
-    if (txrc == PAI_OK && conn_exec(c, "COMMIT", NULL, 0) != PAI_OK) {
-        log_error("store: commit failed: %s", sqlite3_errmsg(c->db));
-        (void)conn_exec(c, "ROLLBACK", NULL, 0);
-        for (store_req_t *r = list; r; r = r->next)
-            r->rc = PAI_E_IO;
-    }
+    if (txrc == PAI_OK && conn_run(c, SQL_COMMIT) != PAI_OK)
+        commit_failed(c, list);
 }
 
 /* ---- reads ------------------------------------------------------------- */
@@ -227,7 +287,7 @@ static conn_t *reader_get(sqlite_store_t *st, conn_t *temp, int *slot)
     char err[256];
     *slot = -1;
     if (conn_open(temp, st->path, false, err, sizeof(err)) != PAI_OK ||
-        conn_prepare(temp, err, sizeof(err)) != PAI_OK) {
+        conn_prepare(temp, SQL__READS, err, sizeof(err)) != PAI_OK) {
         log_error("store: %s", err);
         conn_close(temp);
         return NULL;
@@ -326,11 +386,11 @@ static pai_err_t open_conns(sqlite_store_t *st, char *err, size_t errlen)
     pai_err_t rc = migrate(&st->writer, err, errlen);
     if (rc != PAI_OK)
         return rc;
-    if (conn_prepare(&st->writer, err, errlen) != PAI_OK)
+    if (conn_prepare(&st->writer, SQL__COUNT, err, errlen) != PAI_OK)
         return PAI_E_IO;
     for (int i = 0; i < READ_POOL; i++)
         if (conn_open(&st->readers[i], st->path, false, err, errlen) != PAI_OK ||
-            conn_prepare(&st->readers[i], err, errlen) != PAI_OK)
+            conn_prepare(&st->readers[i], SQL__READS, err, errlen) != PAI_OK)
             return PAI_E_IO;
     return PAI_OK;
 }

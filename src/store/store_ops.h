@@ -7,8 +7,8 @@
  * opaque `be` pointer it returns from open.
  *
  * Writes are group-committed by store.c (see there): every writer queues a
- * store_req_t and waits; one committer thread hands everything queued so far
- * to the backend's commit_group, which applies the group in as few
+ * store_req_t; the writer that leads (one at a time) hands everything queued
+ * so far to the backend's commit_group, which applies the group in as few
  * transactions as it can (one fsync for N writers) and sets each request's
  * rc.  A backend has only its SQL to write, not the batching.  strict_del asks
  * that deleting an absent record fail with PAI_E_NOT_FOUND (store_del); in a
@@ -45,8 +45,8 @@ typedef struct store_ops {
     pai_err_t (*open)(const char *url, void **be, char *err, size_t errlen);
     /* Called after the last commit_group has returned. */
     void (*close)(void *be);
-    /* Apply a group of requests (on store.c's committer thread, one group at
-     * a time) and set every request's rc; one failing request must not fail
+    /* Apply a group of requests (on the thread of the writer that leads it,
+     * one group at a time) and set every request's rc; one failing request must not fail
      * its neighbours.  Returns when every PAI_OK is durable. */
     void (*commit_group)(void *be, store_req_t *list);
     pai_err_t (*get)(void *be, const char *kind, const char *key, char **json_out);
