@@ -17,8 +17,12 @@
  * a process of the agent's size.
  * --monitor picks the per-agent monitor (agent, the default), a monitor
  * forked per attempt (per-task) or both, interleaved in the same run.
+ * --pooled: each attempt's dir is forgotten as soon as it ends, into the
+ * agent's pool (agent/dirpool.h), and the next start takes it, as in a
+ * node's steady state (there, 10 minutes after the first ends); without
+ * it every start makes its dirs, as a fresh agent does.
  *   usage: bench/task [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup]
- *                     [--monitor agent|per-task|both]
+ *                     [--monitor agent|per-task|both] [--pooled]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/dirpool.h"
 #include "common/fs.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
@@ -81,13 +86,14 @@ static long count_inodes(const char *dir)
 typedef struct {
     rt_task_t rt;
     bool busy;
+    char state[700]; /* its attempt's dir */
 } slot_t;
 
 static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", NULL};
 
 /* The agent's part of a start (node.c task_start) and the runtime's. */
 static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, int64_t uid,
-                      slot_t *s)
+                      dirpool_t *pool, slot_t *s)
 {
     char id[64], state[700], cwd[800], logs[700], cg[128], name[64];
     snprintf(id, sizeof(id), "bench~t%06d/0/main/0/0", i);
@@ -96,7 +102,9 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     snprintf(cwd, sizeof(cwd), "%s/cwd", state);
     snprintf(logs, sizeof(logs), "%s/logs/%s", root, name);
     snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
-    if (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK)
+    snprintf(s->state, sizeof(s->state), "%s", state);
+    if (!dirpool_take(pool, state) &&
+        (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK))
         return false; /* the log dir: the monitor's, on the first line of output */
     if (rt_record_create(state, id) != 0) /* the agent's id line */
         return false;
@@ -127,8 +135,13 @@ typedef struct {
 /* n attempts, par at a time, under root/<mode>; the monitor (per-agent or
  * per-attempt) is reaped before the CPU is read, so that its CPU and its
  * tasks' are counted. */
-static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t uid)
+static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t uid, bool pooled)
 {
+    dirpool_t pool = {0};
+    char p[700];
+    snprintf(p, sizeof(p), "%s/pool", root);
+    if (pooled && !dirpool_init(&pool, p))
+        return (run_t){.failed = n};
     const runtime_ops_t *ops = runtime_find("process");
     slot_t *slots = xcalloc((size_t)par, sizeof(*slots));
     struct pollfd *pf = xcalloc((size_t)par, sizeof(*pf));
@@ -137,7 +150,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     double c0 = all_cpu(), t0 = now_s();
     while (done < n) {
         for (int k = 0; k < par && started < n; k++)
-            if (!slots[k].busy && !start_one(ops, root, started++, cgroup, uid, &slots[k])) {
+            if (!slots[k].busy && !start_one(ops, root, started++, cgroup, uid, &pool, &slots[k])) {
                 r.failed++;
                 done++;
             }
@@ -159,17 +172,21 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
                 waitpid(slots[k].rt.monitor_pid, NULL, 0);
             ops->release(&slots[k].rt);
             slots[k].busy = false;
+            if (pooled) /* forgotten at once: the next start takes its dir */
+                dirpool_put(&pool, slots[k].state);
             done++;
         }
     }
     r.wall = now_s() - t0;
     mond_shutdown(); /* its attempts are over: it exits, and is reaped */
     r.cpu = all_cpu() - c0;
-    char p[700];
     snprintf(p, sizeof(p), "%s/tasks", root);
     r.inodes = count_inodes(p);
     snprintf(p, sizeof(p), "%s/logs", root);
     r.inodes += count_inodes(p);
+    snprintf(p, sizeof(p), "%s/pool", root);
+    r.inodes += pooled ? count_inodes(p) - 1 : 0;
+    dirpool_free(&pool);
     free(slots);
     free(pf);
     return r;
@@ -179,7 +196,7 @@ int main(int argc, char **argv)
 {
     int n = 1000, par = 16;
     int64_t uid = geteuid() == 0 ? 65534 : -1;
-    bool ok = true;
+    bool ok = true, pooled = false;
     bool cgroup = geteuid() == 0 && cg_version() != 0;
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     const char *mode = "agent";
@@ -196,6 +213,8 @@ int main(int argc, char **argv)
             cgroup = false;
         else if (strcmp(argv[i], "--monitor") == 0 && i + 1 < argc)
             mode = argv[++i];
+        else if (strcmp(argv[i], "--pooled") == 0)
+            pooled = true;
         else
             ok = false;
         ok = ok && (strcmp(mode, "agent") == 0 || strcmp(mode, "per-task") == 0 ||
@@ -203,7 +222,7 @@ int main(int argc, char **argv)
         if (!ok) {
             fprintf(stderr,
                     "usage: %s [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup] "
-                    "[--monitor agent|per-task|both]\n",
+                    "[--monitor agent|per-task|both] [--pooled]\n",
                     argv[0]);
             return 2;
         }
@@ -236,7 +255,7 @@ int main(int argc, char **argv)
         mkdir(logs, 0700);
         int m = strcmp(order[i], "agent") == 0;
         setenv("PAI_MONITOR", order[i], 1);
-        run_t r = run_tasks(dir, n, par, cgroup, uid);
+        run_t r = run_tasks(dir, n, par, cgroup, uid, pooled);
         res[m].wall += r.wall;
         res[m].cpu += r.cpu;
         res[m].failed += r.failed;
@@ -264,9 +283,11 @@ int main(int argc, char **argv)
     double load[1] = {0};
     getloadavg(load, 1);
     int failed = res[0].failed + res[1].failed;
-    printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s (%d failed)\n", n,
-           par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
-           uid >= 0 ? "dropped to an unprivileged uid" : "same uid", failed);
+    printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s, %s (%d "
+           "failed)\n",
+           n, par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
+           uid >= 0 ? "dropped to an unprivileged uid" : "same uid",
+           pooled ? "attempt dirs from the pool" : "attempt dirs made", failed);
     for (int m = 1; m >= 0; m--) {
         if (!runs[m])
             continue;
@@ -281,7 +302,7 @@ int main(int argc, char **argv)
                n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
         printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
                1000 * cpu / n, 1000 * bcpu / n);
-        printf("  inodes left per task %7.1f   (state and log dirs; cgroups: %s)\n",
+        printf("  inodes left per task %7.2f   (state, log and pool dirs; cgroups: %s)\n",
                (double)(res[m].inodes / runs[m] - 2) / n,
                !cgroup             ? "none"
                : cg_version() != 1 ? "1 made and removed per task"

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/dirpool.h"
 #include "agent/gpu.h"
 #include "agent/reconcile.h"
 #include "common/buf.h"
@@ -125,11 +126,7 @@ typedef struct agent_node {
     char log_key[PAI_MAX_NODE_CRED + 1];
     agent_task_t **tasks;
     size_t ntasks, cap;
-    /* emptied dirs of forgotten attempts, <dir>/pool/<n>, renamed to the
-     * next attempt's instead of a new one made (attempt.c) */
-    int *pool;
-    size_t npool, pool_cap;
-    int pool_next;
+    dirpool_t pool; /* emptied dirs of forgotten attempts, for new ones */
     int64_t known_seq;
     int64_t heartbeat_ms;
     /* the sync conversation, with the server that leads among cfg->server's

@@ -16,14 +16,9 @@
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
  * agent restarts.  Tombstones (acked attempts) are forgotten after
- * TOMBSTONE_MS: their directory is renamed into <node dir>/pool/<n> and
- * emptied there (the record truncated, the working dir emptied and given
- * back to the agent, anything else removed), and the next attempt's
- * directory is one renamed out of the pool instead of two new ones and a
- * record made: on ext4 a new inode is the dearest part of a short task's
- * bookkeeping (docs/benchmarks.md).  A pooled directory holds nothing of
- * its last attempt; the pool is removed when the agent starts (a killed
- * agent may have left one half emptied).  Logs live in
+ * TOMBSTONE_MS: their directory goes into the node's pool of emptied
+ * attempt dirs (<node dir>/pool, dirpool.h), and a new attempt's directory
+ * is one renamed out of the pool when there is one.  Logs live in
  * <node dir>/logs/<escaped id>/ (made by the monitor on the task's first
  * line: a silent task has none) and are kept.
  *
@@ -52,7 +47,6 @@
 #include "common/vec.h"
 
 #define TOMBSTONE_MS     (10 * 60 * 1000)
-#define POOL_MAX         256 /* emptied attempt dirs kept per node */
 #define DEFAULT_GRACE_MS 10000
 #define DIAG_BYTES       2048
 
@@ -92,33 +86,6 @@ static void write_small(const char *dir, const char *name, const char *text)
     close(fd);
 }
 
-/* Remove at's entry `name` and everything under it, never following a
- * symlink: the tree holds the task's working dir, which a process the
- * task left behind may still change while it is removed (as root). */
-static void rm_at(int at, const char *name, int depth)
-{
-    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
-        return;
-    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    if (!d) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            rm_at(dirfd(d), e->d_name, depth + 1);
-    closedir(d);
-    unlinkat(at, name, AT_REMOVEDIR);
-}
-
-static void rm_rf(const char *path)
-{
-    rm_at(AT_FDCWD, path, 0);
-}
-
 static char *task_path(const agent_node_t *n, const agent_task_t *t, const char *kind)
 {
     return str_printf("%s/%s/%s", n->dir, kind, t->esc);
@@ -134,92 +101,8 @@ void task_dirs_init(agent_node_t *n)
     snprintf(p, sizeof(p), "%s/logs", n->dir);
     mkdir_p(p, 0700);
     snprintf(p, sizeof(p), "%s/pool", n->dir);
-    rm_rf(p); /* what an earlier agent left, maybe half emptied */
-    mkdir_p(p, 0700);
-}
-
-/* ---- the pool of emptied attempt dirs ---------------------------------- */
-
-/* Truncate the record of the attempt dir at dfd, empty its working dir and
- * give it back to the agent (0700), remove anything else.  False when it
- * is not an attempt dir of this agent's layout (then it is removed). */
-static bool pool_clean(int dfd)
-{
-    DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? fdopendir(dfd) : NULL;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
-        return false;
-    }
-    int have = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-            continue;
-        if (strcmp(name, "monitor") == 0) {
-            int fd = openat(dirfd(d), name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-            have |= fd >= 0 ? 1 : 0;
-            if (fd >= 0)
-                close(fd);
-        } else if (strcmp(name, "cwd") == 0) {
-            int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
-            struct dirent *ce;
-            while (c && (ce = readdir(c)))
-                if (strcmp(ce->d_name, ".") != 0 && strcmp(ce->d_name, "..") != 0)
-                    rm_at(dirfd(c), ce->d_name, 1);
-            if (c)
-                closedir(c);
-            else if (cfd >= 0)
-                close(cfd);
-            /* the task may have left it open to others: 0700 again */
-            if (c && fchownat(dirfd(d), name, geteuid(), getegid(), AT_SYMLINK_NOFOLLOW) == 0 &&
-                fchmodat(dirfd(d), name, 0700, 0) == 0)
-                have |= 2;
-        } else {
-            rm_at(dirfd(d), name, 1);
-        }
-    }
-    closedir(d);
-    return have == 3;
-}
-
-/* Forget the attempt dir `dir`: into the pool, emptied, else removed. */
-static void pool_put(agent_node_t *n, const char *dir)
-{
-    char p[1100];
-    int k = n->pool_next;
-    snprintf(p, sizeof(p), "%s/pool/%d", n->dir, k);
-    if (n->npool >= POOL_MAX || rename(dir, p) != 0) {
-        rm_rf(dir);
-        return;
-    }
-    n->pool_next++;
-    if (!pool_clean(open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))) {
-        rm_rf(p);
-        return;
-    }
-    VEC_XRESERVE(n->pool, n->pool_cap, n->npool + 1);
-    n->pool[n->npool++] = k;
-}
-
-/* Rename a pooled dir to `state` (an attempt's dir, with its empty record
- * and working dir).  False when there is none or `state` exists. */
-static bool pool_take(agent_node_t *n, const char *state)
-{
-    char p[1100];
-    while (n->npool > 0) {
-        snprintf(p, sizeof(p), "%s/pool/%d", n->dir, n->pool[n->npool - 1]);
-        if (rename(p, state) == 0) {
-            n->npool--;
-            return true;
-        }
-        if (errno != ENOENT)
-            return false; /* state is there: the caller's mkdir finds it */
-        n->npool--;
-    }
-    return false;
+    if (!dirpool_init(&n->pool, p))
+        log_warn("node=%s cannot use %s: %s", n->name, p, strerror(errno));
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -532,7 +415,7 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     bool have_identity = spec_fill(n, t, d, &b);
     t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {
-        if (!pool_take(n, b.state)) {
+        if (!dirpool_take(&n->pool, b.state)) {
             mkdir_p(b.state, 0711);
             mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
         }
@@ -680,7 +563,7 @@ void task_prune_tombstones(agent_node_t *n, int64_t now)
         if (!n->cfg->hollow) {
             char *dir = task_path(n, t, "tasks");
             if (dir)
-                pool_put(n, dir);
+                dirpool_put(&n->pool, dir);
             free(dir);
         }
         task_remove_at(n, i--);

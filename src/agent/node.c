@@ -305,7 +305,7 @@ void node_free(agent_node_t *n)
     for (size_t i = 0; i < n->ntasks; i++)
         task_free(n, n->tasks[i]);
     free(n->tasks);
-    free(n->pool);
+    dirpool_free(&n->pool);
     for (int i = 0; i < 2; i++) {
         if (n->conns[i].easy)
             curl_easy_cleanup(n->conns[i].easy);

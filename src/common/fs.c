@@ -3,6 +3,7 @@
  */
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -90,4 +91,28 @@ out:
     }
     free(tmp);
     return rc;
+}
+
+void fs_rm_at(int at, const char *name, int depth)
+{
+    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            fs_rm_at(dirfd(d), e->d_name, depth + 1);
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
+void fs_rm_rf(const char *path)
+{
+    fs_rm_at(AT_FDCWD, path, 0);
 }

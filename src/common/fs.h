@@ -1,7 +1,7 @@
 /*
  * fs.h - file-system helpers written once: create a directory path, write a
- * file atomically.  Reading a whole file is buf_read_file (common/buf.h),
- * bounded by the buffer's cap.
+ * file atomically, remove a tree without following symlinks.  Reading a whole file is buf_read_file
+ * (common/buf.h), bounded by the buffer's cap.
  */
 #ifndef PAI_COMMON_FS_H
 #define PAI_COMMON_FS_H
@@ -32,5 +32,15 @@ bool fs_write_all(int fd, const void *data, size_t len);
  * PAI_E_IO (errno set) on failure; the temporary is removed. */
 PAI_MUST_CHECK pai_err_t fs_write_atomic(const char *path, const void *data, size_t len,
                                          mode_t mode);
+
+/* Remove at's entry name and everything under it (like `rm -rf`), never
+ * following a symlink: the tree may hold a task's working dir, which a
+ * process the task left behind could still change while root removes it.
+ * Best effort: what cannot be removed stays.  depth: of name below the
+ * caller's root (the walk stops 64 levels down). */
+void fs_rm_at(int at, const char *name, int depth);
+
+/* fs_rm_at(AT_FDCWD, path, 0). */
+void fs_rm_rf(const char *path);
 
 #endif

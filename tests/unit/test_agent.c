@@ -350,20 +350,20 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
     CHECK(task_find(&n, "u~j/0/r/0/0") == NULL);
     CHECK(access(d, F_OK) != 0);
-    CHECK_INT_EQ(n.npool, 1);
+    CHECK_INT_EQ(n.pool.n, 1);
     struct stat st;
-    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool[0]);
+    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool.ids[0]);
     CHECK(stat(p, &st) == 0 && st.st_size == 0);
-    snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool[0]);
+    snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool.ids[0]);
     CHECK(is_empty_dir(p));
     CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
-    snprintf(p, sizeof(p), "%s/pool/%d/command", work, n.pool[0]);
+    snprintf(p, sizeof(p), "%s/pool/%d/command", work, n.pool.ids[0]);
     CHECK(access(p, F_OK) != 0);
     /* the next attempt takes it: its record holds its own id alone (no
      * command: it fails to start, after its dir was made) */
     agentwire_task_t want = {.attempt_id = "u~j/0/r/1/0"};
     task_start(&n, &want);
-    CHECK_INT_EQ(n.npool, 0);
+    CHECK_INT_EQ(n.pool.n, 0);
     snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+1+0", work);
     char id[64], line[8];
     CHECK(rt_record_get(d, "id ", id, sizeof(id)));
@@ -380,10 +380,10 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     /* forgotten again, then the agent restarts: the pool is emptied */
     task_mark_acked(&n, task_find(&n, "u~j/0/r/1/0"));
     task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
-    CHECK_INT_EQ(n.npool, 1);
+    CHECK_INT_EQ(n.pool.n, 1);
     node_free(&n);
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
-    CHECK_INT_EQ(n.npool, 0);
+    CHECK_INT_EQ(n.pool.n, 0);
     snprintf(p, sizeof(p), "%s/pool", work);
     CHECK(is_empty_dir(p));
     node_recover(&n);
