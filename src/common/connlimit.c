@@ -9,6 +9,7 @@
  */
 #include "common/connlimit.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,6 +34,18 @@ struct connlimit {
     connlimit_stats_t st;
 };
 
+/* An IPv4 address mapped into IPv6 (::ffff:a.b.c.d) counts as that IPv4
+ * address: a dual-stack listener and a text address agree on one key. */
+static void unmap_v4(int *family, unsigned char addr[16])
+{
+    static const unsigned char prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (*family == AF_INET6 && memcmp(addr, prefix, sizeof(prefix)) == 0) {
+        memmove(addr, addr + 12, 4);
+        memset(addr + 4, 0, 12);
+        *family = AF_INET;
+    }
+}
+
 /* Copy sa's address into family/addr; false for other families. */
 static bool addr_key(const struct sockaddr *sa, int *family, unsigned char addr[16])
 {
@@ -47,7 +60,28 @@ static bool addr_key(const struct sockaddr *sa, int *family, unsigned char addr[
         return false;
     }
     *family = sa->sa_family;
+    unmap_v4(family, addr);
     return true;
+}
+
+/* The same key from a numeric address in text; false when it is none. */
+static bool text_key(const char *text, int *family, unsigned char addr[16])
+{
+    memset(addr, 0, 16);
+    if (inet_pton(AF_INET, text, addr) == 1) {
+        *family = AF_INET;
+    } else if (inet_pton(AF_INET6, text, addr) == 1) {
+        *family = AF_INET6;
+        unmap_v4(family, addr);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static bool same_addr(const connlimit_conn_t *c, int family, const unsigned char addr[16])
+{
+    return c->family == family && memcmp(c->addr, addr, 16) == 0;
 }
 
 connlimit_t *connlimit_new(unsigned max_total, unsigned per_addr)
@@ -100,6 +134,27 @@ static bool evictable(const connlimit_conn_t *c)
     return !c->evicted && !c->busy && !has_unread_input(c);
 }
 
+/* Step 1 of admission (connlimit.h) for one more connection of an address
+ * (other than `self`, which is not counted): when the address holds
+ * per_addr idle ones, evict its oldest that is not talking (none: all of
+ * them talking, it goes over the bound; max_total still holds).  Under
+ * cl->mu. */
+static void bound_addr(connlimit_t *cl, int family, const unsigned char addr[16],
+                       const connlimit_conn_t *self)
+{
+    connlimit_conn_t *own_oldest = NULL;
+    unsigned own_idle = 0;
+    for (connlimit_conn_t *c = cl->head; c && cl->per_addr; c = c->next) {
+        if (c == self || c->evicted || c->busy || !same_addr(c, family, addr))
+            continue;
+        own_idle++;
+        if (!own_oldest && evictable(c))
+            own_oldest = c;
+    }
+    if (cl->per_addr && own_idle >= cl->per_addr && own_oldest)
+        evict(cl, own_oldest);
+}
+
 bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa)
 {
     int family = 0;
@@ -107,18 +162,8 @@ bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa)
     bool known = addr_key(sa, &family, addr);
     bool ok = true;
     pthread_mutex_lock(&cl->mu);
-    connlimit_conn_t *own_oldest = NULL;
-    unsigned own_idle = 0;
-    for (connlimit_conn_t *c = cl->head; c && known && cl->per_addr; c = c->next) {
-        if (c->evicted || c->busy || c->family != family || memcmp(c->addr, addr, 16) != 0)
-            continue;
-        own_idle++;
-        if (!own_oldest && evictable(c))
-            own_oldest = c;
-    }
-    /* all of them talking: let it in over the bound (max_total still holds) */
-    if (own_idle >= cl->per_addr && own_oldest)
-        evict(cl, own_oldest);
+    if (known)
+        bound_addr(cl, family, addr, NULL);
     if (cl->st.live >= cl->max_total) {
         connlimit_conn_t *any_oldest = NULL;
         for (connlimit_conn_t *c = cl->head; c && !any_oldest; c = c->next)
@@ -155,6 +200,22 @@ connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int
     cl->st.live++;
     pthread_mutex_unlock(&cl->mu);
     return c;
+}
+
+bool connlimit_rekey(connlimit_t *cl, connlimit_conn_t *c, const char *addr_text)
+{
+    int family = 0;
+    unsigned char addr[16];
+    if (!c || !addr_text || !text_key(addr_text, &family, addr))
+        return false;
+    pthread_mutex_lock(&cl->mu);
+    if (!c->evicted && !same_addr(c, family, addr)) {
+        bound_addr(cl, family, addr, c);
+        c->family = family;
+        memcpy(c->addr, addr, 16);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return true;
 }
 
 bool connlimit_busy(connlimit_t *cl, connlimit_conn_t *c, bool busy)

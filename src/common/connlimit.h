@@ -61,6 +61,15 @@ bool connlimit_admit(connlimit_t *cl, const struct sockaddr *sa);
 /* Register an admitted connection (idle).  NULL only for an address family
  * other than IPv4/IPv6 (such a connection is then not tracked). */
 connlimit_conn_t *connlimit_open(connlimit_t *cl, const struct sockaddr *sa, int fd);
+/* Count c against the address addr (numeric IPv4 or IPv6 text) from now
+ * on instead of its peer's: the client a trusted forwarder (a standby of
+ * the cluster, server/standby.h) vouches for.  Step 1 of admission runs
+ * for addr as for a new connection from there (its oldest idle one that is
+ * not talking is evicted when it holds per_addr; never c).  An IPv4
+ * address mapped into IPv6 counts as the IPv4 address, here and at
+ * admission.  False when addr is not a numeric address or c is NULL (c
+ * unchanged). */
+bool connlimit_rekey(connlimit_t *cl, connlimit_conn_t *c, const char *addr);
 /* Mark c busy (a handler runs for it) or idle again.  c may be NULL.
  * Marking busy a connection already evicted fails (false, c unchanged):
  * the owner has read a request that arrived as c was evicted, and must not

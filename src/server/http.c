@@ -580,6 +580,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs = xcalloc(1, sizeof(*rs));
         buf_init(&rs->body, PAI_MAX_HTTP_BODY);
         *con_cls = rs;
+        /* forwarded by a standby: its connection counts against its client */
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        standby_count_client(
+            s->ctx, s->admit, sc ? sc->socket_context : NULL,
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, STANDBY_CLIENT_HEADER),
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, STANDBY_PROOF_HEADER), method, url);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         int64_t len;
         if (cl && str_to_i64(cl, 0, INT64_MAX, &len) == PAI_OK && len > PAI_MAX_HTTP_BODY) {

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/connlimit.h"
 #include "common/err.h"
 #include "engine/engine.h"
 #include "server/http.h"
@@ -109,6 +110,12 @@ bool standby_proof(store_t *st, const char *addr, const char *method, const char
  * that a standby of this cluster vouches for with a valid proof, else the
  * connection's (http_client_addr). */
 const char *standby_client_addr(server_ctx_t *ctx, const http_req_t *req, char *buf, size_t len);
+/* The HTTP layer, once a request's headers are read: when addr and proof
+ * (its STANDBY_CLIENT_HEADER and STANDBY_PROOF_HEADER, NULL when absent)
+ * vouch for addr, the connection c counts against addr in cl from now on
+ * (connlimit_rekey), not against the standby that opened it. */
+void standby_count_client(server_ctx_t *ctx, connlimit_t *cl, connlimit_conn_t *c, const char *addr,
+                          const char *proof, const char *method, const char *path);
 
 /* mod_jobs.c: the job engine's options from the server's config, the
  * leader's engine's and a view's alike. */

@@ -13,6 +13,11 @@
  * for another request, an old one) is ignored: the connection's address
  * counts, as without a standby.
  *
+ * The leader's connection limits (common/connlimit.h) count such a
+ * request's connection against the same address from the moment its
+ * headers are read (standby_count_client; before that, from its accept,
+ * against the standby's: connlimit admits before any header is read).
+ *
  * The secret: 32 random bytes in the store (kind "server_secrets", key
  * "forward"), made by the leader when it starts leading
  * (standby_secret_ensure; an insert, so two servers never disagree), read
@@ -132,12 +137,13 @@ bool standby_proof(store_t *st, const char *addr, const char *method, const char
     return snprintf(out, cap, "%lld.%s", t, hex) < (int)cap;
 }
 
-const char *standby_client_addr(server_ctx_t *ctx, const http_req_t *req, char *buf, size_t len)
+/* Does (addr, proof) vouch for addr on a request method path?  A proof
+ * made with the cluster's secret within PROOF_SKEW_S of now. */
+static bool vouched(server_ctx_t *ctx, const char *addr, const char *proof, const char *method,
+                    const char *path)
 {
-    const char *addr = http_header(req, STANDBY_CLIENT_HEADER);
-    const char *proof = http_header(req, STANDBY_PROOF_HEADER);
-    if (!addr || !proof || !*addr || strlen(addr) >= len || strlen(addr) > 64)
-        return http_client_addr(req, buf, len);
+    if (!addr || !proof || !*addr || strlen(addr) > 64)
+        return false;
     char *dot = strchr(proof, '.');
     long long t = 0, now = (long long)time(NULL);
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
@@ -148,14 +154,28 @@ const char *standby_client_addr(server_ctx_t *ctx, const http_req_t *req, char *
               sodium_hex2bin(got, sizeof(got), dot + 1, strlen(dot + 1), NULL, &n, NULL) == 0 &&
               n == sizeof(got) && secret_get(ctx->store, key);
     if (ok) {
-        proof_mac(key, addr, req->method, req->path, t, mac);
+        proof_mac(key, addr, method, path, t, mac);
         sodium_memzero(key, sizeof(key));
         ok = sodium_memcmp(mac, got, sizeof(mac)) == 0;
     }
-    if (!ok) {
+    if (!ok)
         log_debug("auth: a forwarded client address without a valid proof is ignored");
+    return ok;
+}
+
+const char *standby_client_addr(server_ctx_t *ctx, const http_req_t *req, char *buf, size_t len)
+{
+    const char *addr = http_header(req, STANDBY_CLIENT_HEADER);
+    if (!addr || strlen(addr) >= len ||
+        !vouched(ctx, addr, http_header(req, STANDBY_PROOF_HEADER), req->method, req->path))
         return http_client_addr(req, buf, len);
-    }
     str_copy(buf, addr, len);
     return buf;
+}
+
+void standby_count_client(server_ctx_t *ctx, connlimit_t *cl, connlimit_conn_t *c, const char *addr,
+                          const char *proof, const char *method, const char *path)
+{
+    if (c && addr && vouched(ctx, addr, proof, method, path) && !connlimit_rekey(cl, c, addr))
+        log_debug("http: a vouched client address %.64s is not a numeric address", addr);
 }

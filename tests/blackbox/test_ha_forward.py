@@ -7,6 +7,12 @@
     forwarded by the standby equals the leader's answer byte for byte, and
     streams: slow clients reading it through the standby hold the standby's
     memory down (the answer was buffered whole before, twice);
+  - the leader's per-address bound on idle connections
+    (max_idle_connections_per_ip) counts a request a standby forwards
+    against the client the standby vouches for (X-Pai-Client-Addr with its
+    HMAC proof), not against the standby: one client behind a standby
+    cannot exhaust another's share; a client that is no standby and sends
+    the header itself counts against its own address;
   - the leader killed in the middle of a forwarded answer cuts the client's
     answer short (the chunked body never ends), never a complete-looking one;
   - servers with TLS (a self-signed certificate made here with openssl): a
@@ -18,9 +24,13 @@ test is a TAP skip."""
 
 import atexit
 import glob
+import hashlib
+import hmac
 import http.client
+import json
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -30,6 +40,7 @@ import paitest as pt
 LEASE_S = 3
 TOKEN = "ha-fwd-agent-token-0123456789"
 PW = pt.ADMIN_PASSWORD
+IDLE_PER_IP = 8  # the leader's max_idle_connections_per_ip
 LOG_BYTES = 15 << 20
 SLOW = 4
 SANITIZED = "san" in os.path.basename(os.path.dirname(pt.PAI_BIN))
@@ -105,7 +116,7 @@ def get_all(url, path, token):
     return st, r.read(), hdr
 
 
-lead = HAServer(0).start()
+lead = HAServer(0, ["--max-idle-connections-per-ip", str(IDLE_PER_IP)]).start()
 pt.check(wait_role(lead, "leader"), "the first server leads", lead.info())
 sb = HAServer(1).start()
 pt.check(wait_role(sb, "standby"), "the second stands by", sb.info())
@@ -165,6 +176,75 @@ else:
 got = [(st, first + r.read()) for st, r, first in slow]
 pt.check(all(st == 200 and b == want for st, b in got),
          "and each reads the whole log once it takes it", [(st, len(b)) for st, b in got])
+
+# ---- the leader's per-address connection bound counts a standby's clients --------------
+# The test plays a standby itself (it reads the cluster's forwarding secret from the store,
+# as only servers can) to hold idle connections at the leader for two clients: POSTs that
+# stop in their body after the headers (read by the leader: idle, not talking).
+FWD_PATH = "/api/v2/jobs"
+
+
+def forward_secret():
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", STORE, "-c",
+                        "SELECT json FROM pai_records WHERE kind = 'server_secrets' "
+                        "AND key = 'forward'"], capture_output=True, text=True, timeout=30)
+    out = r.stdout.strip()
+    return bytes.fromhex(json.loads(out)["key"]) if r.returncode == 0 and out else None
+
+
+def proof(secret, addr):
+    t = int(time.time())
+    msg = "\n".join(["pai-fwd-v1", addr, "POST", FWD_PATH, str(t)]).encode()
+    return "%d.%s" % (t, hmac.new(secret, msg, hashlib.sha256).hexdigest())
+
+
+def stalled(src, client, proof_value):
+    sk = socket.create_connection(("127.0.0.1", lead.port), timeout=5, source_address=(src, 0))
+    sk.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/yaml\r\n"
+                "Content-Length: 1000\r\nX-Pai-Client-Addr: %s\r\n"
+                "X-Pai-Client-Addr-Proof: %s\r\n\r\nname: x\n"
+                % (FWD_PATH, client, proof_value)).encode())
+    time.sleep(0.05)  # read by the leader before the next one comes
+    return sk
+
+
+def evicted(socks):
+    """Which of socks the leader closed (end-of-file or an answer)."""
+    time.sleep(0.3)
+    out = []
+    for i, sk in enumerate(socks):
+        sk.settimeout(0.02)
+        try:
+            sk.recv(1)
+            out.append(i)
+        except socket.timeout:
+            pass
+        except OSError:
+            out.append(i)
+    return out
+
+
+secret = forward_secret()
+pt.check(secret is not None, "the cluster's forwarding secret is in the store")
+X, Y = "10.9.0.1", "10.9.0.2"
+xs = [stalled("127.0.0.7", X, proof(secret, X)) for _ in range(IDLE_PER_IP)]
+ys = [stalled("127.0.0.7", Y, proof(secret, Y)) for _ in range(IDLE_PER_IP)]
+gone = evicted(xs + ys)
+pt.check(gone == [], "a standby holding %d idle connections at the leader for each of two clients "
+         "keeps them all: each client has its own bound (%d), the standby's address none of "
+         "theirs" % (IDLE_PER_IP, IDLE_PER_IP), gone)
+xs.append(stalled("127.0.0.7", X, proof(secret, X)))
+gone = evicted(xs + ys)
+pt.check(gone == [0], "one more for the first client evicts that client's own oldest, none of "
+         "the other's", gone)
+forged = "%d.%s" % (int(time.time()), "ab" * 32)
+fs = [stalled("127.0.0.8", Y, forged) for _ in range(IDLE_PER_IP + 1)]
+gone = evicted(ys + fs)
+pt.check(gone == [IDLE_PER_IP], "a client that is no standby naming another's address (no valid "
+         "proof) counts against its own: its own oldest is evicted, the named client keeps its "
+         "connections", gone)
+for sk in xs + ys + fs:
+    sk.close()
 
 # ---- the leader dies in the middle of a forwarded answer ------------------------------
 st, r, _ = get(sb.url, LOG, TOK)

@@ -162,7 +162,42 @@ TEST(other_address_families_are_admitted_untracked)
     connlimit_free(cl);
 }
 
-RUN_TESTS(an_address_over_its_idle_bound_loses_its_oldest_idle_connection,
+/* A forwarder's connections rekeyed to the clients it vouches for: each
+ * client has its own bound, the forwarder's address none of theirs. */
+TEST(a_rekeyed_connection_counts_against_the_address_it_was_given)
+{
+    connlimit_t *cl = connlimit_new(100, 2);
+    fake_t f[6];
+    /* 127.0.0.9 forwards for 10.0.0.1 (f0, f1) and 10.0.0.2 (f2, f3) */
+    for (int i = 0; i < 4; i++) {
+        CHECK(connect_from(cl, 9, &f[i]));
+        CHECK(connlimit_rekey(cl, f[i].c, i < 2 ? "10.0.0.1" : "::ffff:10.0.0.2"));
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK(!was_evicted(&f[i])); /* 2 each: none over its bound */
+    /* a third for 10.0.0.1 evicts 10.0.0.1's oldest, not 10.0.0.2's */
+    CHECK(connect_from(cl, 9, &f[4]));
+    CHECK(connlimit_rekey(cl, f[4].c, "10.0.0.1"));
+    CHECK(was_evicted(&f[0]));
+    for (int i = 1; i < 5; i++)
+        CHECK(!was_evicted(&f[i]));
+    /* 10.0.0.2 connecting itself (IPv4) shares its bound with its forwarded ones */
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x0a000002u);
+    CHECK(connlimit_admit(cl, (struct sockaddr *)&a));
+    CHECK(was_evicted(&f[2]));
+    CHECK(!was_evicted(&f[3]));
+    /* not a numeric address: refused, c unchanged */
+    CHECK(connect_from(cl, 9, &f[5]));
+    CHECK(!connlimit_rekey(cl, f[5].c, "client.example"));
+    CHECK(!connlimit_rekey(cl, NULL, "10.0.0.1"));
+    for (int i = 0; i < 6; i++)
+        close_fake(cl, &f[i]);
+    connlimit_free(cl);
+}
+
+RUN_TESTS(a_rekeyed_connection_counts_against_the_address_it_was_given,
+          an_address_over_its_idle_bound_loses_its_oldest_idle_connection,
           a_full_server_evicts_the_oldest_idle_and_refuses_only_when_all_are_busy,
           a_connection_whose_request_is_not_read_yet_is_not_evicted,
           an_evicted_connection_can_still_answer_but_not_become_busy,
