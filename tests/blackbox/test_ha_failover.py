@@ -19,7 +19,6 @@ submissions while jobs run; the leader is killed with SIGKILL several times
 Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
 test is a TAP skip."""
 
-import glob
 import http.client
 import json
 import os
@@ -29,6 +28,7 @@ import threading
 import time
 
 import e2etest as e
+import hatest as ha
 import paitest as pt
 
 LEASE_S = 3
@@ -36,64 +36,14 @@ KILLS = 3
 TOKEN = "ha-agent-token-0123456789"
 PW = pt.ADMIN_PASSWORD
 
-if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
-    pt.skip("high availability failover", "PostgreSQL server not installed "
-            "(scripts/deps.sh --postgres)")
-    pt.done()
-
-# ---- a private PostgreSQL --------------------------------------------------------
-
-pgdir = pt.tmpdir("pai-ha-pg-")
-pgport = pt.free_port()
-r = subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "start",
-                    pgdir, str(pgport)], capture_output=True, text=True, timeout=120)
-if r.returncode != 0:
-    pt.not_ok("start a private PostgreSQL cluster", r.stderr)
-    pt.done()
+STORE = ha.start_pg("high availability failover", "pai-ha-pg-")
 
 
-def stop_pg():
-    subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "stop",
-                    pgdir, str(pgport)], capture_output=True, timeout=60)
+def new_server(i):
+    return ha.HAServer(STORE, "pai-ha-srv%d-" % i, TOKEN, LEASE_S)
 
 
-import atexit  # noqa: E402  (after the skip: only a started cluster is stopped)
-
-atexit.register(stop_pg)
-STORE = r.stdout.strip()
-
-# ---- servers -----------------------------------------------------------------------
-
-
-class HAServer(pt.Proc):
-    """A `pai server` on a fixed port (its URL stays the same across restarts)."""
-
-    def __init__(self, i):
-        self.port = pt.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.data_dir = pt.tmpdir("pai-ha-srv%d-" % i)
-        argv = [pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
-                self.data_dir, "--store", STORE, "--admin-password", PW, "--agent-token", TOKEN,
-                "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1",
-                "--leader-lease-s", str(LEASE_S)]
-        super().__init__(argv, os.path.join(self.data_dir, "server.log"), dict(os.environ))
-
-    def start(self):
-        size = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
-        self.spawn()
-        if pt._wait_for_line_after(self.log_path, size, "listening on", self.proc, 60) is None:
-            raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
-        return self
-
-    def info(self):
-        try:
-            st, b = pt.Client(self.url, timeout=5).get("/api/v2/info")
-            return b if st == 200 else {}
-        except OSError:
-            return {}
-
-
-servers = [HAServer(i).start() for i in range(3)]
+servers = [new_server(i).start() for i in range(3)]
 URLS = [s.url for s in servers]
 
 

@@ -22,14 +22,12 @@ as the portal asks it:
 Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
 test is a TAP skip."""
 
-import glob
 import http.client
 import json
-import os
-import subprocess
 import time
 
 import e2etest as e
+import hatest as ha
 import paitest as pt
 
 LEASE_S = 3
@@ -38,61 +36,19 @@ BOUND = REFRESH_S + 3  # refresh + one rebuild (a few ms here) + slack for a loa
 TOKEN = "ha-agent-token-0123456789"
 PW = pt.ADMIN_PASSWORD
 
-if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
-    pt.skip("standby reads and forwarding", "PostgreSQL server not installed "
-            "(scripts/deps.sh --postgres)")
-    pt.done()
-
-pgdir = pt.tmpdir("pai-hasb-pg-")
-pgport = pt.free_port()
-r = subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "start",
-                    pgdir, str(pgport)], capture_output=True, text=True, timeout=120)
-if r.returncode != 0:
-    pt.not_ok("start a private PostgreSQL cluster", r.stderr)
-    pt.done()
+STORE = ha.start_pg("standby reads and forwarding", "pai-hasb-pg-")
 
 
-def stop_pg():
-    subprocess.run(["bash", os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh"), "stop",
-                    pgdir, str(pgport)], capture_output=True, timeout=60)
+def new_server(i):
+    return ha.HAServer(STORE, "pai-hasb-srv%d-" % i, TOKEN, LEASE_S,
+                       ("--standby-refresh-s", str(REFRESH_S)))
 
 
-import atexit  # noqa: E402  (after the skip: only a started cluster is stopped)
-
-atexit.register(stop_pg)
-STORE = r.stdout.strip()
-
-
-class HAServer(pt.Proc):
-    def __init__(self, i):
-        self.port = pt.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.data_dir = pt.tmpdir("pai-hasb-srv%d-" % i)
-        argv = [pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
-                self.data_dir, "--store", STORE, "--admin-password", PW, "--agent-token", TOKEN,
-                "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1",
-                "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", str(REFRESH_S)]
-        super().__init__(argv, os.path.join(self.data_dir, "server.log"), dict(os.environ))
-
-    def start(self):
-        self.spawn()
-        if pt._wait_for_line_after(self.log_path, 0, "listening on", self.proc, 60) is None:
-            raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
-        return self
-
-    def info(self):
-        try:
-            st, b = pt.Client(self.url, timeout=5).get("/api/v2/info")
-            return b if st == 200 else {}
-        except OSError:
-            return {}
-
-
-first = HAServer(0).start()
+first = new_server(0).start()
 end = time.time() + 30
 while time.time() < end and first.info().get("role") != "leader":
     time.sleep(0.1)
-second = HAServer(1).start()
+second = new_server(1).start()
 servers = [first, second]
 lead = next((s for s in servers if s.info().get("role") == "leader"), None)
 pt.check(lead is first, "the first server leads", [s.info() for s in servers])

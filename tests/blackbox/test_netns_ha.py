@@ -25,98 +25,42 @@ keeps its attempt.
 Needs root, network namespaces (ip netns) and the `postgresql` package;
 skipped with the reason otherwise.  Every namespace it creates is deleted,
 and the PostgreSQL it starts stopped, at exit."""
-import atexit
-import ctypes
 import glob
 import os
-import shutil
 import subprocess
 import time
 
 import e2etest as e
+import netnstest as nt
 import paitest as pt
 
-CLONE_NEWNET = 0x40000000
 LEASE_S = 3
 SILENT_S = 30  # leader_agents_silent_s (its least)
 TOKEN = "netns-ha-agent-token-0123456789"
+WHAT = "a leader lost among several hosts"
 
-
-def ip(*args):
-    return subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=30)
-
-
-if os.geteuid() != 0:
-    pt.skip("a leader lost among several hosts", "needs root (ip netns)")
-    pt.done()
-if not shutil.which("ip"):
-    pt.skip("a leader lost among several hosts", "the ip command (iproute2) is missing")
-    pt.done()
+nt.require(WHAT)
 if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
-    pt.skip("a leader lost among several hosts", "PostgreSQL server not installed "
-            "(scripts/deps.sh --postgres)")
+    pt.skip(WHAT, "PostgreSQL server not installed (scripts/deps.sh --postgres)")
     pt.done()
 
-tag = "pha%d" % (os.getpid() % 100000)
 ROLES = ("db", "s1", "s2", "a1", "a2", "cli")
-NS = {r: "%s-%s" % (tag, r) for r in ("sw",) + ROLES}
-net = "10.78.%d" % (100 + os.getpid() % 100)
-ADDR = {r: "%s.%d" % (net, i + 1) for i, r in enumerate(ROLES)}
-made = []
-mine = []  # processes started in the namespaces
+H = nt.Hosts("pha%d" % (os.getpid() % 100000), "10.78.%d" % (100 + os.getpid() % 100), ROLES)
+NS, ADDR, ip = H.ns, H.addr, nt.ip
 pgdir = pt.tmpdir("pai-netns-ha-pg-")
 pgport = 5432
 pg_started = False
-home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
-libc = ctypes.CDLL(None, use_errno=True)
 PGSCRIPT = os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh")
 
 
-def enter(ns_path):
-    fd = os.open(ns_path, os.O_RDONLY) if isinstance(ns_path, str) else ns_path
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns %s" % ns_path)
-
-
-@atexit.register
-def _teardown():  # before paitest's own cleanup: stop what runs inside, then the namespaces
-    try:
-        enter(home_ns)
-    except OSError:
-        pass
-    for p in mine:
-        try:
-            p.stop()
-        except Exception:
-            pass
+def stop_pg():  # after the servers stopped, before the namespaces go
     if pg_started:
         subprocess.run(["bash", PGSCRIPT, "stop", pgdir, str(pgport)], capture_output=True,
                        timeout=60)
-    for n in reversed(made):
-        ip("netns", "del", n)
 
 
-r = ip("netns", "add", NS["sw"])
-if r.returncode != 0:
-    pt.skip("a leader lost among several hosts", "ip netns add failed: " + r.stderr.strip())
-    pt.done()
-made.append(NS["sw"])
-ok = ip("-n", NS["sw"], "link", "add", "br0", "type", "bridge").returncode == 0
-ok = ok and ip("-n", NS["sw"], "link", "set", "br0", "up").returncode == 0
-for role in ROLES:
-    n = NS[role]
-    ok = ok and ip("netns", "add", n).returncode == 0
-    made.append(n)
-    ok = ok and ip("-n", n, "link", "set", "lo", "up").returncode == 0
-    ok = ok and ip("-n", NS["sw"], "link", "add", "p-" + role, "type", "veth", "peer", "name",
-                   "eth0", "netns", n).returncode == 0
-    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "master", "br0").returncode == 0
-    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "up").returncode == 0
-    ok = ok and ip("-n", n, "addr", "add", ADDR[role] + "/24", "dev", "eth0").returncode == 0
-    ok = ok and ip("-n", n, "link", "set", "eth0", "up").returncode == 0
-pt.check(ok, "seven namespaces, a bridge and six veth pairs", made)
-if not ok:
-    pt.done()
+H.on_teardown.append(stop_pg)
+H.build(WHAT, "seven namespaces, a bridge and six veth pairs")
 # every address used is reached through the namespace's own veth, never the host's
 routes = {(a, b): ip("-n", NS[a], "route", "get", ADDR[b]).stdout
           for a in ("s1", "s2", "a1", "a2", "cli") for b in ("db", "s1", "s2", "a1", "a2")
@@ -124,9 +68,7 @@ routes = {(a, b): ip("-n", NS[a], "route", "get", ADDR[b]).stdout
 pt.check(all("dev eth0" in v for v in routes.values()),
          "inside the namespaces every peer's address goes out through their own veth",
          {k: v for k, v in routes.items() if "dev eth0" not in v})
-host_route = ip("route", "get", ADDR["s1"]).stdout
-pt.check(not any(("p-" + r) in host_route for r in ROLES),
-         "nothing was added to the host's namespace (never sent from there)", host_route)
+H.host_untouched("s1")
 
 # ---- PostgreSQL on its own host ------------------------------------------------------
 r = subprocess.run(["ip", "netns", "exec", NS["db"], "env", "PG_TEST_LISTEN=" + ADDR["db"],
@@ -144,19 +86,12 @@ URL = {s: "http://%s:9186" % ADDR[s] for s in ("s1", "s2")}
 
 def server(s):
     d = pt.tmpdir("pai-netns-ha-%s-" % s)
-    p = pt.Proc(["ip", "netns", "exec", NS[s], pt.PAI_BIN, "server", "--listen",
-                 "%s:9186" % ADDR[s], "--advertise-url", URL[s], "--data-dir", d, "--store",
-                 STORE, "--admin-password", pt.ADMIN_PASSWORD, "--agent-token", TOKEN,
-                 "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", "1",
-                 "--leader-agents-silent-s", str(SILENT_S),
-                 "--node-lost-timeout-s", "60", "--pwhash-memlimit-kib", "8192",
-                 "--pwhash-opslimit", "1"], os.path.join(d, "server.log"))
-    p.spawn()
-    mine.append(p)
-    end = time.time() + 60
-    while time.time() < end and "listening on" not in p.log():
-        time.sleep(0.05)
-    return p
+    return H.server(s, ["--listen", "%s:9186" % ADDR[s], "--advertise-url", URL[s], "--data-dir",
+                        d, "--store", STORE, "--admin-password", pt.ADMIN_PASSWORD,
+                        "--agent-token", TOKEN, "--leader-lease-s", str(LEASE_S),
+                        "--standby-refresh-s", "1", "--leader-agents-silent-s", str(SILENT_S),
+                        "--node-lost-timeout-s", "60", "--pwhash-memlimit-kib", "8192",
+                        "--pwhash-opslimit", "1"], d)
 
 
 srv = {"s1": server("s1")}
@@ -167,24 +102,13 @@ pt.check("listening on" in srv["s2"].log() and "(standby)" in srv["s2"].log(),
          "the second stands by", srv["s2"].log()[-1500:])
 W = pt.tmpdir("pai-netns-ha-files-")
 os.chmod(W, 0o1777)  # tasks run as their user's uid and write here
-agents = {}
-for role in ("a1", "a2"):
-    d = pt.tmpdir("pai-netns-ha-%s-" % role)
-    p = pt.Proc(["ip", "netns", "exec", NS[role], pt.PAI_BIN, "agent", "--server",
-                 "%s,%s" % (URL["s1"], URL["s2"]), "--token", TOKEN, "--name", role,
-                 "--address", ADDR[role], "--work-dir", d, "--gpus", "2", "--cpus", "8",
-                 "--memory-mb", "16384", "--runtime", "process"], os.path.join(d, "agent.log"))
-    p.spawn()
-    mine.append(p)
-    agents[role] = p
+agents = {role: H.agent(role, "%s,%s" % (URL["s1"], URL["s2"]), TOKEN, "pai-netns-ha-")
+          for role in ("a1", "a2")}
 
 # The test itself is the client, in its own namespace; it talks to the standby only.
-enter("/run/netns/" + NS["cli"])
-c = pt.Client(URL["s2"], timeout=30)
-st, b = c.post("/api/v2/authn/basic/login", {"username": pt.ADMIN_USER,
-                                               "password": pt.ADMIN_PASSWORD})
+H.enter("cli")
+st, b, c = nt.login(URL["s2"])
 pt.check(st == 200, "the client logs in through the standby", (st, b))
-c = pt.Client(URL["s2"], b.get("token") if st == 200 else None, timeout=30)
 st, info = c.get("/api/v2/info")
 pt.check(st == 200 and info.get("role") == "standby" and info.get("leader") == URL["s1"],
          "the standby names the leader", info)
@@ -193,28 +117,46 @@ pt.check(sorted(e.wait_nodes(c, 2)) == ["a1", "a2"],
 
 # ---- a distributed job across both agents -------------------------------------------
 go = os.path.join(W, "go")
-ps_cmd = ("echo $$ > %s/start-ps-$PAI_TASK_INDEX-$$; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
-          "cd %s && exec python3 -m http.server $P --bind 0.0.0.0" % (W, W))
-worker_cmd = ("echo $$ > %s/start-worker-$PAI_TASK_INDEX-$$; "
-              "while [ ! -e %s ]; do sleep 0.2; done; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
-              "for i in $(seq 1 150); do curl -sf -m 2 -o /dev/null "
-              "http://$PAI_HOST_IP_ps_0:$P/ && break; sleep 0.2; done; "
-              "curl -sf -m 2 -o /dev/null http://$PAI_HOST_IP_ps_0:$P/ || exit 1; "
-              "echo \"$PAI_HOST_IP_ps_0 from $PAI_CURRENT_CONTAINER_IP\" "
-              "> %s/reached-$PAI_TASK_INDEX-$$" % (W, go, W))
-yaml = e.job_yaml("spread", [e.role("ps", ps_cmd, gpu=1, ports={"http": 1}),
-                             e.role("worker", worker_cmd, instances=2, gpu=1,
-                                    min_succeeded=2)], retry=2)
-st, b = e.submit(c, yaml)
-pt.check(st == 202, "a 3-GPU job (ps + 2 workers) is submitted through the standby", (st, b))
+d = nt.start_spread(c, nt.spread_yaml(W, "start-%s-$PAI_TASK_INDEX-$$", go, True),
+                    (ADDR["a1"], ADDR["a2"]),
+                    "a 3-GPU job (ps + 2 workers) is submitted through the standby",
+                    "its tasks are placed on both agents")
 job = "admin~spread"
-d = e.wait_state(c, job, "RUNNING", 60)
-hosts = {t.get("containerIp") for r in ("ps", "worker") for t in e.tasks(d, r)}
-pt.check(hosts == {ADDR["a1"], ADDR["a2"]}, "its tasks are placed on both agents", hosts)
 
 
 def starts():
     return sorted(f for f in os.listdir(W) if f.startswith("start-"))
+
+
+def started(name):
+    return [f for f in starts() if f.startswith("start-%s-" % name)]
+
+
+def leads_after(url, t0, limit):
+    """Seconds from t0 until the server at url says it leads (asked every
+    50 ms until limit seconds after t0); None when it did not."""
+    while time.time() - t0 < limit:
+        try:
+            st, info = pt.Client(url, timeout=5).get("/api/v2/info")
+        except OSError:
+            st, info = None, {}
+        if st == 200 and info.get("role") == "leader":
+            return time.time() - t0
+        time.sleep(0.05)
+    return None
+
+
+def hold(name, go):
+    """Submit the 1-GPU job name, whose task writes W/start-<name>-<pid> and
+    runs until the file go exists, through c; wait until it runs and its
+    task started.  (status, answer, detail, its start files)."""
+    cmd = "echo $$ > %s/start-%s-$$; while [ ! -e %s ]; do sleep 0.2; done" % (W, name, go)
+    st, b = e.submit(c, e.job_yaml(name, [e.role("main", cmd, gpu=1)]))
+    d = e.wait_state(c, "admin~" + name, "RUNNING", 60)
+    end = time.time() + 30
+    while time.time() < end and not started(name):
+        time.sleep(0.2)
+    return st, b, d, started(name)
 
 
 end = time.time() + 60
@@ -226,16 +168,7 @@ pt.check(len(before) == 3, "its three tasks start", before)
 # ---- the leader's machine dies --------------------------------------------------------
 t0 = time.time()
 srv["s1"].kill9()
-took = None
-while time.time() - t0 < 4 * LEASE_S + 30:
-    try:
-        st, info = pt.Client(URL["s2"], timeout=5).get("/api/v2/info")
-    except OSError:
-        st, info = None, {}
-    if st == 200 and info.get("role") == "leader":
-        took = time.time() - t0
-        break
-    time.sleep(0.05)
+took = leads_after(URL["s2"], t0, 4 * LEASE_S + 30)
 print("# the standby took over %s s after the leader was killed (leader_lease_s %d)" %
       ("%.2f" % took if took is not None else "never", LEASE_S), flush=True)
 pt.check(took is not None and took < 2 * LEASE_S + 5, "the standby takes over", took)
@@ -288,14 +221,8 @@ srv["s1"].spawn()  # the killed server comes back, as a standby
 pt.check(pt._wait_for_line_after(srv["s1"].log_path, size, "(standby)", srv["s1"].proc, 60)
          is not None, "the killed server comes back as a standby")
 go2 = os.path.join(W, "go2")
-hold_cmd = "echo $$ > %s/start-hold-$$; while [ ! -e %s ]; do sleep 0.2; done" % (W, go2)
-st, b = e.submit(c, e.job_yaml("hold", [e.role("main", hold_cmd, gpu=1)]))
+st, b, d, held = hold("hold", go2)
 pt.check(st == 202, "a job is submitted to the leader", (st, b))
-d = e.wait_state(c, "admin~hold", "RUNNING", 60)
-end = time.time() + 30
-while time.time() < end and not [f for f in starts() if f.startswith("start-hold")]:
-    time.sleep(0.2)
-held = [f for f in starts() if f.startswith("start-hold")]
 pt.check(e.state(d) == "RUNNING" and len(held) == 1, "it runs", (e.state(d), held))
 t0 = time.time()
 cut = [ip("-n", NS["s2"], "route", "add", "blackhole", ADDR[a] + "/32") for a in ("a1", "a2")]
@@ -314,16 +241,7 @@ print("# the leader cut off from its agents gave its lease up %.2f s after the c
 pt.check(rc == 75 and "giving the lease up" in srv["s2"].log(),
          "the leader that reaches no agent gives its lease up and exits 75", (rc, quit_s))
 c = pt.Client(URL["s1"], c.token, timeout=30)
-took = None
-while time.time() - t0 < SILENT_S + 30:
-    try:
-        st, info = pt.Client(URL["s1"], timeout=5).get("/api/v2/info")
-    except OSError:
-        st, info = None, {}
-    if st == 200 and info.get("role") == "leader":
-        took = time.time() - t0
-        break
-    time.sleep(0.05)
+took = leads_after(URL["s1"], t0, SILENT_S + 30)
 pt.check(took is not None, "the other server, which reaches the agents, leads", took)
 t_sync = synced()
 print("# both agents report to it %s s after the cut (node_lost_timeout_s 60)" %
@@ -337,7 +255,7 @@ open(go2, "w").close()
 d = e.wait_state(c, "admin~hold", ("SUCCEEDED", "FAILED"), 60)
 pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0,
          "and succeeds without a retry", d.get("jobStatus"))
-pt.check([f for f in starts() if f.startswith("start-hold")] == held,
+pt.check(started("hold") == held,
          "its task ran once", starts())
 
 # ---- the leader's machine is cut off (from PostgreSQL too) ---------------------------
@@ -349,13 +267,7 @@ pt.check(all(x.returncode == 0 for x in heal) and
          pt._wait_for_line_after(srv["s2"].log_path, size, "(standby)", srv["s2"].proc, 60)
          is not None, "healed, the other server comes back as a standby")
 go3 = os.path.join(W, "go3")
-cmd3 = "echo $$ > %s/start-hold3-$$; while [ ! -e %s ]; do sleep 0.2; done" % (W, go3)
-st, b = e.submit(c, e.job_yaml("hold3", [e.role("main", cmd3, gpu=1)]))
-d = e.wait_state(c, "admin~hold3", "RUNNING", 60)
-end = time.time() + 30
-while time.time() < end and not [f for f in starts() if f.startswith("start-hold3")]:
-    time.sleep(0.2)
-held3 = [f for f in starts() if f.startswith("start-hold3")]
+st, b, d, held3 = hold("hold3", go3)
 pt.check(st == 202 and len(held3) == 1, "a job runs", (st, b, held3))
 t0 = time.time()
 down = ip("-n", NS["s1"], "link", "set", "eth0", "down")
@@ -368,16 +280,7 @@ print("# the cut-off leader stopped %.2f s after the cut (exit %s)" % (time.time
       flush=True)
 pt.check(rc == 75, "it stops (fail-stop, 75) before its lease can end", rc)
 c = pt.Client(URL["s2"], c.token, timeout=30)
-took = None
-while time.time() - t0 < 4 * LEASE_S + 30:
-    try:
-        st, info = pt.Client(URL["s2"], timeout=5).get("/api/v2/info")
-    except OSError:
-        st, info = None, {}
-    if st == 200 and info.get("role") == "leader":
-        took = time.time() - t0
-        break
-    time.sleep(0.05)
+took = leads_after(URL["s2"], t0, 4 * LEASE_S + 30)
 print("# the standby took over %s s after the cut" % ("%.2f" % took if took else "never"),
       flush=True)
 pt.check(took is not None and took < 2 * LEASE_S + 5, "the standby takes over", took)
@@ -393,6 +296,6 @@ pt.check(e.state(d) == "RUNNING" and d.get("jobStatus", {}).get("retries", 0) ==
 open(go3, "w").close()
 d = e.wait_state(c, "admin~hold3", ("SUCCEEDED", "FAILED"), 60)
 pt.check(e.state(d) == "SUCCEEDED" and d["jobStatus"].get("retries", 0) == 0 and
-         [f for f in starts() if f.startswith("start-hold3")] == held3,
+         started("hold3") == held3,
          "and succeeds, its task run once", (d.get("jobStatus"), starts()))
 pt.done()

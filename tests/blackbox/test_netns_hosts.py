@@ -12,130 +12,47 @@ healed node are killed, the job runs again across both nodes and succeeds.
 
 Needs root and network namespaces (ip netns); skipped with the reason
 otherwise.  Every namespace it creates is deleted at exit."""
-import atexit
-import ctypes
 import json
 import os
-import shutil
-import subprocess
 import time
 
 import e2etest as e
+import netnstest as nt
 import paitest as pt
 
-CLONE_NEWNET = 0x40000000
 LOST_S = 3
+WHAT = "several hosts in network namespaces"
 
-
-def ip(*args):
-    return subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=30)
-
-
-if os.geteuid() != 0:
-    pt.skip("several hosts in network namespaces", "needs root (ip netns)")
-    pt.done()
-if not shutil.which("ip"):
-    pt.skip("several hosts in network namespaces", "the ip command (iproute2) is missing")
-    pt.done()
-
-tag = "pai%d" % (os.getpid() % 100000)
-NS = {r: "%s-%s" % (tag, r) for r in ("sw", "srv", "a1", "a2", "cli")}
-net = "10.77.%d" % (100 + os.getpid() % 100)
-ADDR = {"srv": net + ".1", "a1": net + ".2", "a2": net + ".3", "cli": net + ".4"}
-made = []
-mine = []  # processes started in the namespaces
-home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
-libc = ctypes.CDLL(None, use_errno=True)
-
-
-def enter(ns_path):
-    fd = os.open(ns_path, os.O_RDONLY) if isinstance(ns_path, str) else ns_path
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        raise OSError(ctypes.get_errno(), "setns %s" % ns_path)
-
-
-@atexit.register
-def _teardown():  # before paitest's own cleanup: stop what runs inside, then the namespaces
-    try:
-        enter(home_ns)
-    except OSError:
-        pass
-    for p in mine:
-        try:
-            p.stop()
-        except Exception:
-            pass
-    for n in reversed(made):
-        ip("netns", "del", n)
-
-
-r = ip("netns", "add", NS["sw"])
-if r.returncode != 0:
-    pt.skip("several hosts in network namespaces", "ip netns add failed: " + r.stderr.strip())
-    pt.done()
-made.append(NS["sw"])
-ok = ip("-n", NS["sw"], "link", "add", "br0", "type", "bridge").returncode == 0
-ok = ok and ip("-n", NS["sw"], "link", "set", "br0", "up").returncode == 0
-for role in ("srv", "a1", "a2", "cli"):
-    n = NS[role]
-    ok = ok and ip("netns", "add", n).returncode == 0
-    made.append(n)
-    ok = ok and ip("-n", n, "link", "set", "lo", "up").returncode == 0
-    # the pair is created inside the bridge's namespace, its peer moved into the host's
-    ok = ok and ip("-n", NS["sw"], "link", "add", "p-" + role, "type", "veth", "peer", "name",
-                   "eth0", "netns", n).returncode == 0
-    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "master", "br0").returncode == 0
-    ok = ok and ip("-n", NS["sw"], "link", "set", "p-" + role, "up").returncode == 0
-    ok = ok and ip("-n", n, "addr", "add", ADDR[role] + "/24", "dev", "eth0").returncode == 0
-    ok = ok and ip("-n", n, "link", "set", "eth0", "up").returncode == 0
-pt.check(ok, "five namespaces, a bridge and four veth pairs", made)
-if not ok:
-    pt.done()
+nt.require(WHAT)
+H = nt.Hosts("pai%d" % (os.getpid() % 100000), "10.77.%d" % (100 + os.getpid() % 100),
+             ("srv", "a1", "a2", "cli"))
+NS, ADDR, ip = H.ns, H.addr, nt.ip
+H.build(WHAT, "five namespaces, a bridge and four veth pairs")
 routes = {role: ip("-n", NS[role], "route", "get", ADDR["srv"]).stdout for role in ("a1", "cli")}
 pt.check(all("dev eth0" in v or "dev lo" in v for v in routes.values()),
          "inside the namespaces the server's address is reached through their own veth",
          routes)
-host_route = ip("route", "get", ADDR["srv"]).stdout
-pt.check(not any(("p-" + r) in host_route for r in ADDR), "nothing was added to the host's "
-         "namespace (never sent from there)", host_route)
+H.host_untouched("srv")
 
 # ---- the server and two agents, each in its own namespace ---------------------------
 W = pt.tmpdir("pai-netns-files-")
 os.chmod(W, 0o1777)  # tasks run as their user's uid and write here
 data = pt.tmpdir("pai-netns-srv-")
 port = 9186
-srv = pt.Proc(["ip", "netns", "exec", NS["srv"], pt.PAI_BIN, "server", "--listen",
-               "%s:%d" % (ADDR["srv"], port), "--data-dir", data, "--admin-password",
-               pt.ADMIN_PASSWORD, "--node-lost-timeout-s", str(LOST_S), "--pwhash-memlimit-kib",
-               "8192", "--pwhash-opslimit", "1"], os.path.join(data, "server.log"))
-srv.spawn()
-mine.append(srv)
-deadline = time.time() + 30
-while time.time() < deadline and "listening on" not in srv.log():
-    time.sleep(0.05)
+srv = H.server("srv", ["--listen", "%s:%d" % (ADDR["srv"], port), "--data-dir", data,
+                      "--admin-password", pt.ADMIN_PASSWORD, "--node-lost-timeout-s", str(LOST_S),
+                      "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1"], data, 30)
 pt.check("listening on" in srv.log(), "the server listens on its namespace's address",
          srv.log()[-1500:])
 url = "http://%s:%d" % (ADDR["srv"], port)
 with open(os.path.join(data, "agent.token")) as f:
     token = f.read().strip()
-agents = {}
-for role in ("a1", "a2"):
-    d = pt.tmpdir("pai-netns-%s-" % role)
-    p = pt.Proc(["ip", "netns", "exec", NS[role], pt.PAI_BIN, "agent", "--server", url,
-                 "--token", token, "--name", role, "--address", ADDR[role], "--work-dir", d,
-                 "--gpus", "2", "--cpus", "8", "--memory-mb", "16384", "--runtime", "process"],
-                os.path.join(d, "agent.log"))
-    p.spawn()
-    mine.append(p)
-    agents[role] = p
+agents = {role: H.agent(role, url, token, "pai-netns-") for role in ("a1", "a2")}
 
 # The test itself is the client: it moves into the client's namespace.
-enter("/run/netns/" + NS["cli"])
-c = pt.Client(url, timeout=30)
-st, b = c.post("/api/v2/authn/basic/login", {"username": pt.ADMIN_USER,
-                                               "password": pt.ADMIN_PASSWORD})
+H.enter("cli")
+st, b, c = nt.login(url)
 pt.check(st == 200, "the client logs in from its own namespace", (st, b))
-c = pt.Client(url, b.get("token") if st == 200 else None, timeout=30)
 pt.check(sorted(e.wait_nodes(c, 2)) == ["a1", "a2"], "both agents register from their hosts")
 st, nodes = c.get("/api/v2/cluster/nodes")
 addrs = sorted(a["address"] for x in nodes.get("items", [])
@@ -144,24 +61,10 @@ pt.check(addrs == sorted([ADDR["a1"], ADDR["a2"]]), "each node has its host's ad
 
 # ---- a distributed job across both -------------------------------------------------
 go = os.path.join(W, "go")
-ps_cmd = ("echo $$ > %s/pid-ps-$$; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
-          "cd %s && exec python3 -m http.server $P --bind 0.0.0.0" % (W, W))
-worker_cmd = ("echo $$ > %s/pid-worker-$$; P=${PAI_PORT_LIST_ps_0_http%%%%,*}; "
-              "for i in $(seq 1 150); do curl -sf -m 2 -o /dev/null "
-              "http://$PAI_HOST_IP_ps_0:$P/ && break; sleep 0.2; done; "
-              "curl -sf -m 2 -o /dev/null http://$PAI_HOST_IP_ps_0:$P/ || exit 1; "
-              "echo \"$PAI_HOST_IP_ps_0 from $PAI_CURRENT_CONTAINER_IP\" "
-              "> %s/reached-$PAI_TASK_INDEX-$$; "
-              "while [ ! -e %s ]; do sleep 0.2; done" % (W, W, go))
-yaml = e.job_yaml("spread", [e.role("ps", ps_cmd, gpu=1, ports={"http": 1}),
-                             e.role("worker", worker_cmd, instances=2, gpu=1,
-                                    min_succeeded=2)], retry=2)
-st, b = e.submit(c, yaml)
-pt.check(st == 202, "a 3-GPU job (ps + 2 workers) is submitted", (st, b))
+yaml = nt.spread_yaml(W, "pid-%s-$$", go, False)
+d = nt.start_spread(c, yaml, (ADDR["a1"], ADDR["a2"]),
+                    "a 3-GPU job (ps + 2 workers) is submitted", "its tasks are placed on both hosts")
 job = "admin~spread"
-d = e.wait_state(c, job, "RUNNING", 60)
-hosts = {t.get("containerIp") for r in ("ps", "worker") for t in e.tasks(d, r)}
-pt.check(hosts == {ADDR["a1"], ADDR["a2"]}, "its tasks are placed on both hosts", hosts)
 
 
 def reached(n, timeout=60):
