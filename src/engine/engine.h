@@ -162,6 +162,10 @@ typedef struct {
      * with the job, which sends it to the agents.  -1: none (the agents'
      * own maps decide).  NULL: never. */
     int64_t (*task_uid)(void *ud, const char *user);
+    /* Tests only: engine_list calls it after it has let go of the engine
+     * lock and before it sorts and renders (a pause there shows that a
+     * list blocks nobody while it renders).  NULL: none. */
+    void (*list_unlocked)(void *ud);
 } engine_ops_t;
 
 /* Build the engine over st (not owned) with ops (NULL: none; copied) and
@@ -200,7 +204,9 @@ typedef struct {
     bool with_total;
 } engine_filter_t;
 
-/* The list answer (array, or {totalCount, data}).  New reference. */
+/* The list answer (array, or {totalCount, data}).  New reference.  The
+ * engine lock is held only to pick the rows; the JSON is rendered without
+ * it (joblist.c). */
 PAI_MUST_CHECK pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out,
                                      pai_error_t *e);
 /* Detail of the last attempt (attempt < 0) or of one attempt.  New reference. */

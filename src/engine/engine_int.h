@@ -207,6 +207,11 @@ lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
 
+/* ---- joblist.c: the list's rows, rendered without mu ---- */
+/* Let go of job's list row (it leaves the table: mu held, or no other
+ * thread left, engine_free). */
+void engine_list_row_drop(lc_job_t *job);
+
 /* ---- snaps.c: the last committed record of each published job ---- */
 void engine_snaps_init(engine_t *j);
 void engine_snaps_free(engine_t *j);

@@ -1,7 +1,7 @@
 /*
- * queries.c - the read-only job operations behind the REST API: list with
- * filters and order, detail, attempts, a task, a task's log source, the
- * submitted config, events.
+ * queries.c - the read-only job operations behind the REST API: detail,
+ * attempts, a task, a task's log source, the submitted config, events (the
+ * list is in joblist.c).
  *
  * Invariants: a job by name that is pending (reserved, not yet admitted)
  * is not found; a compacted (finished) job is read back from the store
@@ -21,8 +21,6 @@
 #include "engine/codec.h"
 #include "engine/engine_int.h"
 
-/* ---------------------------------------------------------------- list */
-
 /* A pai extension of a running job's summary and detail: its GPUs have
  * been idle since gpuIdleSince (docs/monitoring.md, "Utilization"). */
 static void mark_gpu_idle(engine_t *j, const lc_job_t *job, json_t *o, int64_t now)
@@ -32,181 +30,6 @@ static void mark_gpu_idle(engine_t *j, const lc_job_t *job, json_t *o, int64_t n
         return;
     json_object_set_new(o, "gpuIdle", json_true());
     json_object_set_new(o, "gpuIdleSince", json_integer((json_int_t)since));
-}
-
-/* True when csv (comma-separated) contains s exactly. */
-static bool csv_has(const char *csv, const char *s, size_t slen)
-{
-    for (const char *p = csv; *p;) {
-        const char *c = strchr(p, ',');
-        size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (n == slen && strncmp(p, s, n) == 0)
-            return true;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return false;
-}
-
-static bool any_tag_in(const lc_job_t *job, const char *csv)
-{
-    for (int t = 0; t < job->ntags; t++)
-        if (csv_has(csv, job->tags[t], strlen(job->tags[t])))
-            return true;
-    return false;
-}
-
-static bool matches(const lc_job_t *job, const engine_filter_t *f)
-{
-    if (f->username && !csv_has(f->username, job->name, job->user_len))
-        return false;
-    if (f->vc && !csv_has(f->vc, job->vc, strlen(job->vc)))
-        return false;
-    if (f->state) {
-        const char *st = lc_job_state_name(job->state);
-        if (!csv_has(f->state, st, strlen(st)))
-            return false;
-    }
-    if (f->job_priority) {
-        const char *p = codec_prio_name(job->prio);
-        bool def = job->prio == 2 && csv_has(f->job_priority, "default", 7);
-        if (!def && !csv_has(f->job_priority, p, strlen(p)))
-            return false;
-    }
-    if (f->keyword && !strstr(job->name, f->keyword) && !strstr(job->vc, f->keyword))
-        return false;
-    if (f->tags_contain && !any_tag_in(job, f->tags_contain))
-        return false;
-    if (f->tags_not_contain && any_tag_in(job, f->tags_not_contain))
-        return false;
-    return true;
-}
-
-typedef enum {
-    ORD_JOBNAME,
-    ORD_SUBMISSION,
-    ORD_USERNAME,
-    ORD_VC,
-    ORD_RETRIES,
-    ORD_TASKS,
-    ORD_GPUS,
-    ORD_STATE,
-    ORD_COMPLETION,
-    ORD_PRIORITY,
-} order_field_t;
-
-static const char *const order_names[] = {
-    "jobName",        "submissionTime",  "username",       "vc",
-    "retries",        "totalTaskNumber", "totalGpuNumber", "state",
-    "completionTime", "jobPriority",
-};
-
-typedef struct {
-    order_field_t field;
-    int desc;
-} order_t;
-
-static int64_t key_num(const lc_job_t *a, order_field_t field)
-{
-    switch (field) {
-    case ORD_RETRIES:
-        return a->retries;
-    case ORD_TASKS:
-        return a->total_tasks;
-    case ORD_GPUS:
-        return a->total_gpus;
-    case ORD_STATE:
-        return a->state;
-    case ORD_COMPLETION:
-        /* unfinished (no completion time) sorts after every finished job:
-         * last with ASC, first with DESC, as the spec says */
-        return a->complete_ms ? a->complete_ms : INT64_MAX;
-    case ORD_PRIORITY:
-        return -(int64_t)a->prio;
-    default:
-        return a->seq;
-    }
-}
-
-static int cmp_jobs(const void *pa, const void *pb, void *ctx)
-{
-    const order_t *o = ctx;
-    const lc_job_t *a = *(lc_job_t *const *)pa, *b = *(lc_job_t *const *)pb;
-    int c = 0;
-    if (o->field == ORD_JOBNAME)
-        c = strcmp(a->name + a->user_len + 1, b->name + b->user_len + 1);
-    else if (o->field == ORD_USERNAME) {
-        c = strncmp(a->name, b->name, a->user_len < b->user_len ? a->user_len : b->user_len);
-        if (c == 0) /* "al" before "alice" */
-            c = (a->user_len > b->user_len) - (a->user_len < b->user_len);
-    } else if (o->field == ORD_VC)
-        c = strcmp(a->vc, b->vc);
-    else {
-        int64_t x = key_num(a, o->field), y = key_num(b, o->field);
-        c = x < y ? -1 : x > y;
-    }
-    if (c == 0)
-        c = a->seq < b->seq ? -1 : a->seq > b->seq;
-    return o->desc ? -c : c;
-}
-
-static pai_err_t parse_order(const char *order, order_field_t *field, int *desc, pai_error_t *e)
-{
-    *field = ORD_SUBMISSION;
-    *desc = 1;
-    if (!order || !*order)
-        return PAI_OK;
-    const char *comma = strchr(order, ',');
-    size_t n = comma ? (size_t)(comma - order) : strlen(order);
-    size_t k;
-    for (k = 0; k < ARRAY_LEN(order_names); k++)
-        if (strlen(order_names[k]) == n && strncmp(order, order_names[k], n) == 0)
-            break;
-    if (k == ARRAY_LEN(order_names))
-        return pai_error_set(e, PAI_E_INVALID, "order: unknown field '%.*s'", (int)n, order);
-    *field = (order_field_t)k;
-    *desc = !comma || strcasecmp(comma + 1, "ASC") != 0;
-    if (comma && strcasecmp(comma + 1, "ASC") != 0 && strcasecmp(comma + 1, "DESC") != 0)
-        return pai_error_set(e, PAI_E_INVALID, "order: direction must be ASC or DESC");
-    return PAI_OK;
-}
-
-pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_error_t *e)
-{
-    order_field_t field;
-    int desc;
-    pai_err_t rc = parse_order(f->order, &field, &desc, e);
-    if (rc != PAI_OK)
-        return rc;
-    if (f->limit > 50000) /* OpenPAI's text (rest-server controllers/v2/job.js) */
-        return pai_error_set(e, PAI_E_INVALID, "Limit exceeds max number %d.", 50000);
-    if (f->offset < 0 || f->limit < 0)
-        return pai_error_set(e, PAI_E_INVALID, "offset and limit must be >= 0");
-    int64_t limit = f->limit ? f->limit : 5000;
-    engine_lock(j);
-    lc_job_t **sel = xcalloc(j->table.nlist + 1, sizeof(*sel));
-    size_t n = 0;
-    for (size_t i = 0; i < j->table.nlist; i++)
-        if (matches(j->table.list[i], f))
-            sel[n++] = j->table.list[i];
-    bool seq_order = field == ORD_SUBMISSION;
-    if (!seq_order) {
-        order_t o = {field, desc};
-        qsort_r(sel, n, sizeof(*sel), cmp_jobs, &o);
-    }
-    json_t *data = json_array();
-    int64_t now = engine_now_ms(j);
-    for (int64_t k = f->offset; k < (int64_t)n && k < f->offset + limit; k++) {
-        size_t idx = seq_order && desc ? n - 1 - (size_t)k : (size_t)k;
-        json_t *o = codec_render_summary(sel[idx]);
-        mark_gpu_idle(j, sel[idx], o, now);
-        json_array_append_new(data, o);
-    }
-    engine_unlock(j);
-    free(sel);
-    *out = f->with_total ? xjson_pack("{sI so}", "totalCount", (json_int_t)n, "data", data) : data;
-    return PAI_OK;
 }
 
 /* ---------------------------------------------------------------- detail */

@@ -77,6 +77,7 @@ void engine_table_remove(engine_t *j, lc_job_t *job)
     if (!job->pending)
         list_del(j, job);
     engine_snap_drop(j, job->name);
+    engine_list_row_drop(job);
     for (size_t i = 0; i < j->persist.ndirty; i++)
         if (j->persist.dirty[i] == job)
             j->persist.dirty[i] = j->persist.dirty[--j->persist.ndirty];
@@ -87,7 +88,9 @@ void engine_table_remove(engine_t *j, lc_job_t *job)
 
 void engine_table_free(engine_t *j)
 {
-    strmap_free(j->table.map); /* frees every job */
+    for (size_t i = 0; i < j->table.nlist; i++)
+        engine_list_row_drop(j->table.list[i]); /* no other thread now */
+    strmap_free(j->table.map);                  /* frees every job */
     j->table.map = NULL;
     FREE_NULL(&j->table.list);
     j->table.nlist = j->table.caplist = 0;
