@@ -125,6 +125,47 @@ class Sampler(threading.Thread):
             self.stop_ev.wait(0.5)
 
 
+class PendingSampler(threading.Thread):
+    """pai_http_write_pending (per class, or "all" from a server without
+    classes) from /metrics every second until stopped."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.samples, self.stop_ev = port, collections.defaultdict(list), \
+            threading.Event()
+
+    def run(self):
+        while not self.stop_ev.wait(1.0):
+            try:
+                text = metrics(self.port)
+            except (OSError, http.client.HTTPException):
+                continue
+            for line in text.splitlines():
+                if line.startswith("pai_http_write_pending"):
+                    cls = line.split('class="', 1)[1].split('"', 1)[0] if "class=" in line \
+                        else "all"
+                    self.samples[cls].append(float(line.rsplit(" ", 1)[1]))
+
+    def summary(self):
+        return "; ".join("%s max %.0f mean %.0f" % (c, max(v), sum(v) / len(v))
+                         for c, v in sorted(self.samples.items()) if v) or "no samples"
+
+
+def counter(text, name):
+    """A counter's value in a /metrics text, or None when absent."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
 def metrics(port):
     h = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     h.request("GET", "/metrics")
@@ -363,7 +404,10 @@ def _run(srv, pid, idle, samp, tag, a):
     m_before = metrics(srv.port)
 
     th = [threading.Thread(target=client, daemon=True) for _ in range(a.clients)]  # ^C ends all
+    pend = PendingSampler(srv.port)
+    la0 = loadavg()
     ts = time.time()
+    pend.start()
     pr.start()
     if lister:
         lister.start()
@@ -379,6 +423,7 @@ def _run(srv, pid, idle, samp, tag, a):
                                                                a.jobs, last - ts))
                 sys.stdout.flush()
     storm_s = time.time() - ts
+    pend.stop_ev.set()
     stop_prober.set()
     get_lat, dispatch = from_prober.get(timeout=60)
     pr.join(30)
@@ -440,6 +485,17 @@ def _run(srv, pid, idle, samp, tag, a):
             % (what, n, ms(tot / n) if n else float("nan"),
                "%g" % ms(hist_pct(b, n, .99)) if n else "-",
                "%g" % ms(hist_pct(b, n, .999)) if n else "-"))
+    say("write workers' queues during the storm (pai_http_write_pending, sampled 1/s): %s"
+        % pend.summary())
+    b0, b1 = (counter(m_before, "pai_agent_sync_batches_total"),
+              counter(mtext, "pai_agent_sync_batches_total"))
+    o0, o1 = (counter(m_before, "pai_agent_sync_batched_total"),
+              counter(mtext, "pai_agent_sync_batched_total"))
+    if None not in (b0, b1, o0, o1) and b1 > b0:
+        say("agent syncs' sections under the engine lock during the storm: %d in %d batches "
+            "(mean %.2f per batch)" % (o1 - o0, b1 - b0, (o1 - o0) / (b1 - b0)))
+    else:
+        say("agent syncs' batches: not counted by this server")
     say("202 -> no longer WAITING (scheduler + agent sync), sampled jobs: p50 %.0f ms p99 %.0f "
         "ms (%d jobs)" % (ms(pct(dispatch, .5)), ms(pct(dispatch, .99)), len(dispatch)))
     n, tot, b = histogram(mtext, "pai_scheduler_decision_seconds")
@@ -452,11 +508,8 @@ def _run(srv, pid, idle, samp, tag, a):
         "Ready %s, after %s, max %.0f MiB (target < 2 GiB)"
         % (idle["Threads"], st_ready["Threads"], st_storm["Threads"], max(samp.threads or [0]),
            idle["VmRSS"], st_ready["VmRSS"], st_storm["VmRSS"], max(samp.rss or [0]) / 1024))
-    try:
-        la = open("/proc/loadavg").read().split()[:3]
-    except OSError:
-        la = ["?"] * 3
-    say("machine: %d CPUs, load average %s" % (os.cpu_count(), " ".join(la)))
+    say("machine: %d CPUs, load average %s at the storm's start, %s at its end"
+        % (os.cpu_count(), la0, loadavg()))
     for ag in agents:
         ag.stop()
 

@@ -34,6 +34,16 @@
  *      is answered at once without "tasks" and with seq = known_seq: no
  *      desired set is encoded for a closed connection, and the thread is
  *      free at once instead of at the next change or heartbeat.
+ *
+ * Batches: steps 1 and 2, step 3's pass and (for a sync with nothing to
+ * store) step 4 run as one critical section queued to combine.c, which runs
+ * every section queued at that moment under one acquisition of mu: the
+ * syncs' apply parts first, in order, then their after parts (the first
+ * runs the pass for the whole batch).  Step 3's flush runs on the sync's
+ * own thread after the batch, without mu, and a sync that had to store is
+ * decided in one more batched section after it, so each sync's answer
+ * still follows the commit of its changes.  A sync refused in its batch
+ * (its identity check) changes nothing and fails alone.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -506,90 +516,6 @@ void engine_poll_free(engine_poll_t *p)
     free(p);
 }
 
-/* Steps 1 to 3.  PAI_OK: *out is the poll, ready for its answer. */
-static pai_err_t sync_start(engine_t *j, json_t *body, const char *credential, bool may_hold,
-                            engine_poll_t **out, pai_error_t *e)
-{
-    engine_poll_t *p = xcalloc(1, sizeof(*p));
-    nodecred_verdict_t verdict;
-    bool hold = false;
-    *out = NULL;
-    p->j = j;
-    pai_err_t rc = agentwire_req_decode(body, &p->req, e);
-    if (rc != PAI_OK) {
-        free(p);
-        return rc;
-    }
-    agentwire_req_t *req = &p->req;
-    if (req->skipped)
-        log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req->node.name,
-                 req->skipped, req->skip_reason);
-    p->known = req->known_seq;
-    int64_t now = engine_now_ms(j);
-    p->acks = xcalloc(req->ntasks + 1, sizeof(*p->acks));
-    json_t *gpus =
-        req->node.has_gpus ? agentwire_gpus_encode(req->node.gpus, req->node.ngpus) : NULL;
-
-    engine_lock(j);
-    /* Once, under the lock that registers: a concurrent sync of the same
-     * name may register it or use its credential; what the check changes
-     * (a credential used for the first time, a rotation completed) is
-     * persisted by the flush below. */
-    if ((rc = check_identity(j, req, credential, &verdict, &hold, e)) != PAI_OK) {
-        engine_unlock(j);
-        json_decref(gpus);
-        engine_poll_free(p);
-        return rc;
-    }
-    engine_node_t *n = p->n = register_node(j, &req->node, gpus, hold);
-    if (verdict.issue) {
-        bool rotation = n->cred.state == NODECRED_ACTIVE;
-        nodecred_issue(&n->cred, p->issued);
-        log_info("node=%s %s", n->name,
-                 rotation ? "rotation: new credential issued" : "registered: credential issued");
-    }
-    if (verdict.issue || verdict.changed)
-        nodes_mark_dirty(j->nodes, n);
-    p->gen = ++n->poll_gen;
-    nodes_wake(n); /* release a held poll this one supersedes */
-    for (size_t i = 0; i < req->ntasks; i++)
-        apply_report(j, n, &req->tasks[i], p->acks, &p->nacks, now);
-    /* Freed resources: with a short queue decide at once, so that the new
-     * placements are stored by the same commit as the exits (one fsync
-     * before the next tasks can be sent); else leave it to the thread. */
-    if (j->pass.need && engine_queue_short(j))
-        engine_run_pass(j);
-    else
-        engine_kick(j);
-    /* A server restarted since the agent's last answer: catch its seq up. */
-    if (p->known > n->seq)
-        n->seq = p->known + 1;
-    /* Acks only once the exits they acknowledge are stored; other changes
-     * are stored by the scheduler and timer threads without delaying this. */
-    bool dirty = p->nacks > 0 || n->dirty;
-    p->need = j->persist.encoded + 1; /* the first flush to encode after this */
-    engine_unlock(j);
-
-    /* Held (the server): flush now when no other flush runs, else wait as
-     * a held connection for the flush that covers this one, so a storm of
-     * registrations is stored by few commits and holds no thread. */
-    pai_err_t frc = PAI_OK;
-    if (dirty && may_hold && !engine_flush_try(j, &frc))
-        p->wait_durable = true;
-    else if (dirty && !may_hold)
-        frc = engine_flush(j);
-    if (frc != PAI_OK) {
-        engine_poll_free(p);
-        return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
-    }
-    p->reported = req->version >= 2 ? strmap_new(NULL) : NULL;
-    for (size_t i = 0; p->reported && i < req->ntasks; i++)
-        if (strmap_put(p->reported, req->tasks[i].attempt_id, (void *)1) != PAI_OK)
-            log_warn("node=%s sync: report %zu not indexed", n->name, i);
-    *out = p;
-    return PAI_OK;
-}
-
 /* Step 5 (mu held): the answer; takes p's acks. */
 static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
 {
@@ -612,22 +538,6 @@ static bool poll_idle(const engine_poll_t *p)
     return (p->nacks == 0 || p->req.hold_acks) && p->n->seq <= p->known;
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
-                            pai_error_t *e)
-{
-    engine_poll_t *p;
-    *resp = NULL;
-    pai_err_t rc = sync_start(j, body, credential, false, &p, e);
-    if (rc != PAI_OK)
-        return rc;
-    engine_lock(j);
-    bool superseded = poll_idle(p) && !long_poll(j, p->n, p->known, p->gen, p->req.wait_ms);
-    *resp = poll_answer_locked(p, superseded);
-    engine_unlock(j);
-    engine_poll_free(p);
-    return PAI_OK;
-}
-
 /* Step 4 (mu held): answer now (*resp), or hold (*resp NULL) for *wait_ms. */
 static void poll_decide(engine_poll_t *p, json_t **resp, int64_t *wait_ms)
 {
@@ -643,29 +553,256 @@ static void poll_decide(engine_poll_t *p, json_t **resp, int64_t *wait_ms)
     *resp = poll_answer_locked(p, superseded);
 }
 
-pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, json_t **resp,
-                                  engine_poll_t **held, int64_t *wait_ms, pai_error_t *e)
-{
+/* One sync's work under mu, batched with other syncs' (combine.c): steps 1
+ * and 2 in apply; in after (every sync of the batch applied), step 3's pass
+ * (the batch's first after runs it for all), and step 4 at once when the
+ * sync has nothing to store (decide: the server's path). */
+typedef struct {
+    engine_combine_op_t op; /* first: combine.c hands it back */
     engine_poll_t *p;
+    const char *credential;
+    json_t *gpus; /* taken by register_node */
+    int64_t now;
+    bool decide;
+    pai_err_t rc;
+    pai_error_t *e;
+    bool dirty;   /* after: must be stored before it is answered */
+    bool decided; /* after: step 4 done, *resp or held for wait_ms */
+    json_t *resp;
+    int64_t wait_ms;
+} start_op_t;
+
+static void start_apply(engine_t *j, engine_combine_op_t *op)
+{
+    start_op_t *s = (start_op_t *)op;
+    engine_poll_t *p = s->p;
+    agentwire_req_t *req = &p->req;
+    nodecred_verdict_t verdict;
+    bool hold = false;
+    /* Once, under the lock that registers: a concurrent sync of the same
+     * name may register it or use its credential; what the check changes
+     * (a credential used for the first time, a rotation completed) is
+     * persisted by the flush of step 3. */
+    if ((s->rc = check_identity(j, req, s->credential, &verdict, &hold, s->e)) != PAI_OK)
+        return;
+    engine_node_t *n = p->n = register_node(j, &req->node, s->gpus, hold);
+    s->gpus = NULL;
+    if (verdict.issue) {
+        bool rotation = n->cred.state == NODECRED_ACTIVE;
+        nodecred_issue(&n->cred, p->issued);
+        log_info("node=%s %s", n->name,
+                 rotation ? "rotation: new credential issued" : "registered: credential issued");
+    }
+    if (verdict.issue || verdict.changed)
+        nodes_mark_dirty(j->nodes, n);
+    p->gen = ++n->poll_gen;
+    nodes_wake(n); /* release a held poll this one supersedes */
+    for (size_t i = 0; i < req->ntasks; i++)
+        apply_report(j, n, &req->tasks[i], p->acks, &p->nacks, s->now);
+}
+
+static void start_after(engine_t *j, engine_combine_op_t *op)
+{
+    start_op_t *s = (start_op_t *)op;
+    engine_poll_t *p = s->p;
+    if (s->rc != PAI_OK)
+        return;
+    /* Freed resources: with a short queue decide at once, so that the new
+     * placements are stored by the same commit as the exits (one fsync
+     * before the next tasks can be sent); else leave it to the thread. */
+    if (j->pass.need && engine_queue_short(j))
+        engine_run_pass(j);
+    else
+        engine_kick(j);
+    /* A server restarted since the agent's last answer: catch its seq up. */
+    if (p->known > p->n->seq)
+        p->n->seq = p->known + 1;
+    /* Acks only once the exits they acknowledge are stored; other changes
+     * are stored by the scheduler and timer threads without delaying this. */
+    s->dirty = p->nacks > 0 || p->n->dirty;
+    p->need = j->persist.encoded + 1; /* the first flush to encode after this */
+    if (s->decide && !s->dirty) {
+        poll_decide(p, &s->resp, &s->wait_ms);
+        s->decided = true;
+    }
+}
+
+/* Decode the request (without mu) into a start op for the batch. */
+static pai_err_t sync_prepare(engine_t *j, json_t *body, const char *credential, bool decide,
+                              start_op_t *s, pai_error_t *e)
+{
+    engine_poll_t *p = xcalloc(1, sizeof(*p));
+    *s = (start_op_t){.op = {.apply = start_apply, .after = start_after},
+                      .p = p,
+                      .credential = credential,
+                      .decide = decide,
+                      .e = e};
+    p->j = j;
+    pai_err_t rc = agentwire_req_decode(body, &p->req, e);
+    if (rc != PAI_OK) {
+        free(p);
+        s->p = NULL;
+        return s->rc = rc;
+    }
+    agentwire_req_t *req = &p->req;
+    if (req->skipped)
+        log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req->node.name,
+                 req->skipped, req->skip_reason);
+    p->known = req->known_seq;
+    s->now = engine_now_ms(j);
+    p->acks = xcalloc(req->ntasks + 1, sizeof(*p->acks));
+    s->gpus = req->node.has_gpus ? agentwire_gpus_encode(req->node.gpus, req->node.ngpus) : NULL;
+    p->reported = req->version >= 2 ? strmap_new(NULL) : NULL;
+    for (size_t i = 0; p->reported && i < req->ntasks; i++)
+        if (strmap_put(p->reported, req->tasks[i].attempt_id, (void *)1) != PAI_OK)
+            log_warn("node=%s sync: report %zu not indexed", req->node.name, i);
+    return PAI_OK;
+}
+
+/* Step 3's store after the batch (without mu).  Held (the server): flush
+ * now when no other flush runs, else wait as a held connection for the
+ * flush that covers this one, so a storm of registrations is stored by few
+ * commits and holds no thread.  On failure the poll is freed. */
+static pai_err_t sync_store(engine_t *j, start_op_t *s, bool may_hold, pai_error_t *e)
+{
+    engine_poll_t *p = s->p;
+    pai_err_t frc = s->rc;
+    if (frc != PAI_OK) {
+        json_decref(s->gpus);
+    } else if (s->dirty && may_hold && !engine_flush_try(j, &frc)) {
+        p->wait_durable = true;
+    } else if (s->dirty && !may_hold) {
+        frc = engine_flush(j);
+    }
+    if (frc != PAI_OK && s->rc == PAI_OK) {
+        json_decref(s->resp);
+        s->resp = NULL;
+        pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
+    }
+    if (frc != PAI_OK) {
+        engine_poll_free(p);
+        s->p = NULL;
+    }
+    return frc != PAI_OK && s->rc == PAI_OK ? PAI_E_UNAVAILABLE : s->rc;
+}
+
+pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
+                            pai_error_t *e)
+{
+    start_op_t s;
     *resp = NULL;
-    *held = NULL;
-    *wait_ms = 0;
-    pai_err_t rc = sync_start(j, body, credential, true, &p, e);
+    pai_err_t rc = sync_prepare(j, body, credential, false, &s, e);
     if (rc != PAI_OK)
         return rc;
+    engine_combine(j, &s.op);
+    if ((rc = sync_store(j, &s, false, e)) != PAI_OK)
+        return rc;
+    engine_poll_t *p = s.p;
+    engine_lock(j); /* not batched: it may wait on the node's cv */
+    bool superseded = poll_idle(p) && !long_poll(j, p->n, p->known, p->gen, p->req.wait_ms);
+    *resp = poll_answer_locked(p, superseded);
+    engine_unlock(j);
+    engine_poll_free(p);
+    return PAI_OK;
+}
+
+/* Step 4 as a batched section (a stored sync, a resumed poll). */
+typedef struct {
+    engine_combine_op_t op; /* first */
+    engine_poll_t *p;
+    bool resume;  /* engine_poll_resume's: disarm, then as below */
+    bool failed;  /* resume: its flush failed, timed out or the engine stops */
+    json_t *resp; /* or held for wait_ms */
+    int64_t wait_ms;
+} decide_op_t;
+
+static void decide_apply(engine_t *j, engine_combine_op_t *op)
+{
+    decide_op_t *d = (decide_op_t *)op;
+    engine_poll_t *p = d->p;
+    if (!d->resume) {
+        poll_decide(p, &d->resp, &d->wait_ms);
+        return;
+    }
+    disarm(p);
+    p->n->last_seen_ms = engine_mono_ms(j);
+    if (p->wait_durable) {
+        p->wait_durable = false;
+        if (j->persist.durable < p->need) /* failed, timed out or stopping */
+            d->failed = true;
+        else
+            poll_decide(p, &d->resp, &d->wait_ms); /* stored: now step 4 */
+    } else {
+        d->resp = poll_answer_locked(p, p->n->poll_gen != p->gen);
+    }
+}
+
+/* After the batch and the store: the answer (*resp, p freed) or p held. */
+static void sync_end(engine_t *j, start_op_t *s, json_t **resp, engine_poll_t **held,
+                     int64_t *wait_ms)
+{
+    engine_poll_t *p = s->p;
     if (p->wait_durable) { /* step 3 goes on without a thread */
         *held = p;
         *wait_ms = DURABLE_WAIT_MS;
-        return PAI_OK;
+        return;
     }
-    engine_lock(j);
-    poll_decide(p, resp, wait_ms);
-    engine_unlock(j);
+    if (!s->decided) { /* stored: step 4 */
+        decide_op_t d = {.op = {.apply = decide_apply}, .p = p};
+        engine_combine(j, &d.op);
+        s->resp = d.resp;
+        s->wait_ms = d.wait_ms;
+    }
+    *resp = s->resp;
+    *wait_ms = s->wait_ms;
     if (*resp)
         engine_poll_free(p);
     else
         *held = p;
+}
+
+pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, json_t **resp,
+                                  engine_poll_t **held, int64_t *wait_ms, pai_error_t *e)
+{
+    start_op_t s;
+    *resp = NULL;
+    *held = NULL;
+    *wait_ms = 0;
+    pai_err_t rc = sync_prepare(j, body, credential, true, &s, e);
+    if (rc != PAI_OK)
+        return rc;
+    engine_combine(j, &s.op);
+    if ((rc = sync_store(j, &s, true, e)) != PAI_OK)
+        return rc;
+    sync_end(j, &s, resp, held, wait_ms);
     return PAI_OK;
+}
+
+void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n)
+{
+    start_op_t *s = xcalloc(n + 1, sizeof(*s));
+    engine_combine_op_t **ops = xcalloc(n + 1, sizeof(*ops));
+    size_t nops = 0;
+    for (size_t i = 0; i < n; i++) {
+        engine_sync_call_t *c = &calls[i];
+        *c =
+            (engine_sync_call_t){.req = c->req, .credential = c->credential, .err = PAI_ERROR_INIT};
+        if (sync_prepare(j, c->req, c->credential, true, &s[i], &c->err) == PAI_OK)
+            ops[nops++] = &s[i].op;
+        s[i].e = &c->err;
+    }
+    engine_combine_batch(j, ops, nops); /* one batch, in this order */
+    for (size_t i = 0; i < n; i++) {
+        engine_sync_call_t *c = &calls[i];
+        if (!s[i].p) { /* not decoded */
+            c->rc = s[i].rc;
+            continue;
+        }
+        if ((c->rc = sync_store(j, &s[i], true, &c->err)) == PAI_OK)
+            sync_end(j, &s[i], &c->resp, &c->held, &c->wait_ms);
+    }
+    free(ops);
+    free(s);
 }
 
 void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
@@ -691,23 +828,12 @@ void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
 
 pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms, pai_error_t *e)
 {
-    engine_t *j = p->j;
-    *resp = NULL;
-    *wait_ms = 0;
-    engine_lock(j);
-    disarm(p);
-    p->n->last_seen_ms = engine_mono_ms(j);
-    if (p->wait_durable) {
-        p->wait_durable = false;
-        if (j->persist.durable < p->need) { /* failed, timed out or stopping */
-            engine_unlock(j);
-            return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
-        }
-        poll_decide(p, resp, wait_ms); /* stored: now step 4 */
-    } else {
-        *resp = poll_answer_locked(p, p->n->poll_gen != p->gen);
-    }
-    engine_unlock(j);
+    decide_op_t d = {.op = {.apply = decide_apply}, .p = p, .resume = true};
+    engine_combine(p->j, &d.op); /* batched with the syncs */
+    *resp = d.resp;
+    *wait_ms = d.wait_ms;
+    if (d.failed)
+        return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     return PAI_OK;
 }
 

@@ -346,6 +346,7 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->flush_mu, NULL);
     engine_snaps_init(j);
+    engine_combine_init(j);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -432,5 +433,6 @@ void engine_free(engine_t *j)
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);
     engine_snaps_free(j);
+    engine_combine_free(j);
     free(j);
 }

@@ -297,6 +297,24 @@ typedef struct engine_poll engine_poll_t;
 PAI_MUST_CHECK pai_err_t engine_agent_sync_begin(engine_t *j, json_t *req, const char *credential,
                                                  json_t **resp, engine_poll_t **held,
                                                  int64_t *wait_ms, pai_error_t *e);
+/* Concurrent syncs (and resumed polls) take the engine lock in batches:
+ * the first to find no batch running applies every sync queued at that
+ * moment under one acquisition and hands each its answer (combine.c); each
+ * is answered only after its own changes are stored, as alone.
+ * engine_agent_sync_batch runs n syncs as one such batch, in this order,
+ * each with engine_agent_sync_begin's results (tests: answers as one by
+ * one; one refused sync does not fail the others).  In each call, req and
+ * credential are read; the rest is filled (err freed by the caller). */
+typedef struct {
+    json_t *req;
+    const char *credential;
+    pai_err_t rc;
+    json_t *resp;
+    engine_poll_t *held;
+    int64_t wait_ms;
+    pai_error_t err;
+} engine_sync_call_t;
+void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n);
 void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w);
 PAI_MUST_CHECK pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms,
                                             pai_error_t *e);

@@ -30,6 +30,11 @@
  *             stay valid only while mu or flush_mu is held: deletion takes
  *             both).
  *   one exit  a function that locks unlocks once, at its `out:` label.
+ *   batches   agent syncs take mu through combine.c: a thread queues its
+ *             critical section under combine.mu (a leaf lock, never held
+ *             with mu) and either runs every queued section under one
+ *             engine_lock (the combiner) or waits for the combiner to run
+ *             its own; no thread holding mu queues a section.
  *   hand-off  ops.note (notifications) is the one op called with mu held:
  *             it copies the event into the notifier's queue under that
  *             queue's own leaf lock and returns; deliveries happen on the
@@ -157,6 +162,17 @@ struct engine {
         int64_t scan_at; /* engine clock of the next scan */
     } notes;
 
+    /* combine.c: critical sections queued to run in the next batch under
+     * mu (agent syncs).  NOT guarded by mu: combine.mu, a leaf lock, guards
+     * the queue and running; batches and ops are counted under mu. */
+    struct {
+        pthread_mutex_t mu;
+        pthread_cond_t cv; /* a batch ended */
+        struct engine_combine_op *head, *tail;
+        bool running;          /* a combiner runs a batch */
+        uint64_t batches, ops; /* batches run, ops in them (mu) */
+    } combine;
+
     /* snaps.c: each published job's last committed record, for reads
      * without mu.  NOT guarded by mu: snaps.mu, a leaf lock, guards map. */
     struct {
@@ -223,6 +239,26 @@ typedef enum { ENGINE_SNAP_NONE, ENGINE_SNAP_TEXT, ENGINE_SNAP_STORED } engine_s
 /* Without mu (any thread): what is published for name; for ENGINE_SNAP_TEXT
  * *text is a copy of the record (the caller frees). */
 engine_snap_t engine_snap_get(engine_t *j, const char *name, char **text);
+/* ---- combine.c: critical sections batched under one mu (a combining lock) ---- */
+typedef struct engine_combine_op engine_combine_op_t;
+struct engine_combine_op {
+    void (*apply)(engine_t *j, engine_combine_op_t *op); /* mu held */
+    void (*after)(engine_t *j, engine_combine_op_t *op); /* mu held, after every apply; or NULL */
+    engine_combine_op_t *next;                           /* combine.c's */
+    bool done;                                           /* combine.c's */
+};
+void engine_combine_init(engine_t *j);
+void engine_combine_free(engine_t *j);
+/* Without mu: run op (embedded in the caller's own struct, which casts it
+ * back) under mu, in a batch with the ops other threads queue meanwhile,
+ * on this thread or another (the combiner).  Returns once it has run. */
+void engine_combine(engine_t *j, engine_combine_op_t *op);
+/* Without mu: run n ops now as one batch, under one engine_lock (what the
+ * combiner does; tests call it to make a batch of their choosing). */
+void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n);
+/* The batches' counters in Prometheus text (mu held; engine_metrics). */
+void engine_combine_metrics(engine_t *j, buf_t *out);
+
 /* ---- persist.c: durability waiters (a flush that encodes after need) ---- */
 typedef struct engine_durable_wait {
     uint64_t need;        /* the flush number that covers the change */

@@ -320,6 +320,7 @@ void engine_metrics(void *ud, buf_t *out)
     bad_gpus(j, out);
     gpus_by_vc(j, out);
     sched_latency(j, out);
+    engine_combine_metrics(j, out);
     prom_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
     prom_sample(out, "pai_jobs_submitted_total", NULL, (double)j->stats.submitted);
     prom_family(out, "pai_jobs_refused_total", "counter",
