@@ -100,7 +100,7 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     snprintf(name, sizeof(name), "bench~t%06d+0+main+0+0", i);
     snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
     snprintf(cwd, sizeof(cwd), "%s/cwd", state);
-    snprintf(logs, sizeof(logs), "%s/logs/%s", root, name);
+    snprintf(logs, sizeof(logs), "%s/logs/%s.", root, name); /* flat: the agent's */
     snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
     snprintf(s->state, sizeof(s->state), "%s", state);
     if (!dirpool_take(pool, state) &&
@@ -114,7 +114,7 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
                     .env = (char *const *)env_base,
                     .state_dir = state,
                     .cwd = cwd,
-                    .log_dir = logs,
+                    .log_prefix = logs,
                     .cgroup = cgroup ? cg : NULL,
                     .memory_mb = 256,
                     .cpu = 1,

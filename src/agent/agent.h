@@ -176,8 +176,11 @@ size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap)
 json_t *node_sync_request(const agent_node_t *n);
 /* Apply a sync response body; returns PAI_OK or PAI_E_PROTOCOL. */
 PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len);
-/* Log directory of an attempt on this node; NULL when unknown. */
-char *node_log_dir(const agent_node_t *n, const char *attempt_id);
+/* attempt.c: where an attempt's logs on this node are, as
+ * rt_spec_t.log_prefix: <dir>/logs/<id>. (flat), or <dir>/logs/<id>/ when
+ * an older agent's monitor keeps them in a dir of their own; NULL when the
+ * node neither knows the attempt nor has its logs.  Malloc'ed. */
+char *node_log_prefix(const agent_node_t *n, const char *attempt_id);
 
 /* exec.c: a command run inside a running task (`pai exec`, docs/ssh.md) */
 #define EXEC_MAX_CMD       (64u * 1024)

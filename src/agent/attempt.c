@@ -19,8 +19,10 @@
  * TOMBSTONE_MS: their directory goes into the node's pool of emptied
  * attempt dirs (<node dir>/pool, dirpool.h), and a new attempt's directory
  * is one renamed out of the pool when there is one.  Logs live in
- * <node dir>/logs/<escaped id>/ (made by the monitor on the task's first
- * line: a silent task has none) and are kept.
+ * <node dir>/logs/, flat: <escaped id>.stdout, .stderr, .all (made by the
+ * monitor on the task's first line: a silent task has none; no dir per
+ * attempt), and are kept.  An older agent's monitors kept them in
+ * <node dir>/logs/<escaped id>/, which is still read (node_log_prefix).
  *
  * Modes (docs/security.md): a task runs as its user's uid (taskuid.h) and
  * must reach <node dir>/tasks/<id>/cwd (0700, its own) by path, so the node
@@ -158,7 +160,7 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
         t->ops->release(&t->rt);
         t->has_rt = false;
     }
-    char *logs = task_path(n, t, "logs");
+    char *logs = node_log_prefix(n, t->id);
     size_t len = 0;
     free(t->diagnostics);
     t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
@@ -369,7 +371,7 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     memset(b, 0, sizeof(*b));
     const char *user = task_user(d, t->id, ubuf, sizeof(ubuf));
     b->state = task_path(n, t, "tasks");
-    b->logs = task_path(n, t, "logs");
+    b->logs = str_printf("%s/logs/%s.", n->dir, t->esc);
     b->cwd = str_printf("%s/cwd", b->state);
     /* unique per agent process too (the monitor alone uses the path) */
     b->cgroup = str_printf("pai/%s/%s.%.8s", n->name, t->esc, n->boot_id);
@@ -382,7 +384,7 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     s->env = b->env;
     s->state_dir = b->state;
     s->cwd = b->cwd;
-    s->log_dir = b->logs;
+    s->log_prefix = b->logs;
     s->cgroup = b->cgroup;
     s->memory_mb = d->memory_mb;
     s->cpu = d->cpu;
@@ -465,6 +467,30 @@ void task_mark_acked(agent_node_t *n, agent_task_t *t)
             write_small(dir, "acked", "1\n");
         free(dir);
     }
+}
+
+char *node_log_prefix(const agent_node_t *n, const char *attempt_id)
+{
+    char esc[512];
+    struct stat st;
+    if (!rt_escape_id(attempt_id, esc, sizeof(esc)))
+        return NULL;
+    char *p = str_printf("%s/logs/%s/", n->dir, esc);
+    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+        return p; /* an older agent's monitor's */
+    p[strlen(p) - 1] = '.';
+    if (task_find(n, attempt_id))
+        return p; /* a silent task has none: its logs read as empty */
+    static const char *const kinds[] = {"all", "stdout", "stderr"};
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+        char *f = str_printf("%s%s", p, kinds[i]);
+        bool there = access(f, F_OK) == 0;
+        free(f);
+        if (there)
+            return p;
+    }
+    free(p);
+    return NULL;
 }
 
 /* ---- re-adoption and removal ------------------------------------------- */

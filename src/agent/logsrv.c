@@ -107,9 +107,9 @@ static const char *read_key(const logsrv_t *s, const agent_node_t *n)
 static bool may_read(const logsrv_t *s, struct MHD_Connection *c, const char *id)
 {
     for (size_t i = 0; id && i < s->nnodes; i++) {
-        char *dir = node_log_dir(s->nodes[i], id);
-        bool here = dir != NULL;
-        free(dir);
+        char *prefix = node_log_prefix(s->nodes[i], id);
+        bool here = prefix != NULL;
+        free(prefix);
         if (here)
             return authorized(c, read_key(s, s->nodes[i]));
     }
@@ -151,12 +151,12 @@ static void tail_free(void *cls)
 /* Open dir/kind.1 and dir/kind and place the last max bytes of the two;
  * neither there is an empty log (the runtime creates a log file on its
  * first line). */
-static tail_t *tail_open(const char *dir, const char *kind, size_t max)
+static tail_t *tail_open(const char *prefix, const char *kind, size_t max)
 {
     tail_t *t = xcalloc(1, sizeof(*t));
     int64_t size[2] = {0, 0};
     for (int i = 0; i < 2; i++) {
-        char *p = str_printf("%s/%s%s", dir, kind, i == 0 ? ".1" : "");
+        char *p = str_printf("%s%s%s", prefix, kind, i == 0 ? ".1" : "");
         struct stat st;
         t->fd[i] = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
         if (t->fd[i] >= 0 && fstat(t->fd[i], &st) == 0)
@@ -201,10 +201,10 @@ static tail_t *find_tail(logsrv_t *s, const char *id, const char *kind, size_t m
 {
     tail_t *t = NULL;
     for (size_t i = 0; i < s->nnodes && !t; i++) {
-        char *dir = node_log_dir(s->nodes[i], id);
-        if (dir)
-            t = tail_open(dir, kind, max);
-        free(dir);
+        char *prefix = node_log_prefix(s->nodes[i], id);
+        if (prefix)
+            t = tail_open(prefix, kind, max);
+        free(prefix);
     }
     return t;
 }

@@ -718,18 +718,3 @@ size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap)
     }
     return k;
 }
-
-char *node_log_dir(const agent_node_t *n, const char *attempt_id)
-{
-    char esc[512];
-    if (!rt_escape_id(attempt_id, esc, sizeof(esc)))
-        return NULL;
-    char *dir = str_printf("%s/logs/%s", n->dir, esc);
-    struct stat st;
-    /* a silent task's dir is never made: its logs are empty while the node
-     * knows the attempt (until 10 minutes after its end was acked) */
-    if (dir && ((stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) || task_find(n, attempt_id)))
-        return dir;
-    free(dir);
-    return NULL;
-}

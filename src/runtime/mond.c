@@ -118,7 +118,7 @@ static bool encode(buf_t *b, uint32_t key, const rt_spec_t *s, char *const *argv
     memcpy(&cpu_bits, &s->cpu, sizeof(cpu_bits));
     bool ok = put_u32(b, MOND_MAGIC) && put_u32(b, key) && put_str(b, s->attempt_id) &&
               put_str(b, s->name) && put_str(b, s->command) && put_str(b, s->state_dir) &&
-              put_str(b, s->cwd) && put_str(b, s->log_dir) && put_str(b, s->cgroup) &&
+              put_str(b, s->cwd) && put_str(b, s->log_prefix) && put_str(b, s->cgroup) &&
               put_str(b, s->gpu_dev_dir) && put_i64(b, s->memory_mb) && put_i64(b, cpu_bits) &&
               put_i64(b, s->shm_mb) && put_i64(b, s->log_max_bytes) && put_i64(b, s->isolate) &&
               put_i64(b, s->uid) && put_i64(b, s->gid) && put_strv(b, s->env) &&
@@ -229,7 +229,7 @@ static bool mt_decode(mtask_t *k, size_t len)
     s->command = get_str(&r);
     s->state_dir = get_str(&r);
     s->cwd = get_str(&r);
-    s->log_dir = get_str(&r);
+    s->log_prefix = get_str(&r);
     s->cgroup = get_str(&r);
     s->gpu_dev_dir = get_str(&r);
     s->memory_mb = get_i64(&r);
@@ -262,8 +262,8 @@ static bool mt_decode(mtask_t *k, size_t len)
     s->groups = k->groups;
     s->n_groups = ngr;
     k->argv = get_strv(&r);
-    return !r.bad && s->state_dir && s->cwd && s->log_dir && s->command && k->argv && k->argv[0] &&
-           s->name;
+    return !r.bad && s->state_dir && s->cwd && s->log_prefix && s->command && k->argv &&
+           k->argv[0] && s->name;
 }
 
 /* This monitor's emptied cgroups, reused by its next tasks (cgroup.h). */

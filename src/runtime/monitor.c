@@ -96,12 +96,12 @@ int mon_write_record(const char *dir, const char *name, const char *text)
 
 /* Logs are written by the monitor and served by the agent; the task only
  * holds the write end of its pipes (0600: other tasks cannot read them).
- * A log file, and the log dir, are created on the first line: a silent
- * task creates none (four inodes fewer per attempt; the agent's log server
- * answers a missing one as empty). */
-static void log_init(logf_t *l, const char *dir, const char *name)
+ * A log file is created on the first line: a silent task creates none
+ * (the agent's log server answers a missing one as empty).  The agent's
+ * are flat in its logs dir (<logs>/<id>.stdout): no dir per attempt. */
+static void log_init(logf_t *l, const char *prefix, const char *name)
 {
-    l->path = str_printf("%s/%s", dir, name);
+    l->path = str_printf("%s%s", prefix, name);
     l->fd = -1;
     l->size = 0;
 }
@@ -111,8 +111,8 @@ static int log_create(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-/* The log dir too is made on the first line (0700, root: the agent serves
- * it), so a silent task makes none (the agent answers its logs as empty). */
+/* A missing dir the files go in is made on the first line too (0700,
+ * root: the agent serves it). */
 static void log_open(logf_t *l)
 {
     struct stat st;
@@ -166,7 +166,7 @@ static void log_write_rot(logf_t *l, const char *data, size_t n, int64_t max)
 void mon_logs_init(mon_t *m)
 {
     for (int i = 0; i < NLOGS; i++)
-        log_init(&m->logs[i], m->spec->log_dir, log_names[i]);
+        log_init(&m->logs[i], m->spec->log_prefix, log_names[i]);
 }
 
 void mon_logs_close(mon_t *m)

@@ -468,11 +468,11 @@ static size_t read_range(const char *path, int64_t off, size_t n, char *dst)
     return r > 0 ? (size_t)r : 0;
 }
 
-char *rt_log_tail(const char *dir, const char *kind, size_t max, size_t *len)
+char *rt_log_tail(const char *prefix, const char *kind, size_t max, size_t *len)
 {
     char cur[1024], old[1024];
-    snprintf(cur, sizeof(cur), "%s/%s", dir, kind);
-    snprintf(old, sizeof(old), "%s/%s.1", dir, kind);
+    snprintf(cur, sizeof(cur), "%s%s", prefix, kind);
+    snprintf(old, sizeof(old), "%s%s.1", prefix, kind);
     int64_t sc = file_size(cur), so = file_size(old);
     if (sc < 0 && so < 0)
         return NULL;

@@ -73,10 +73,14 @@ typedef struct {
     char *const *env;      /* NULL-terminated "K=V" list, complete */
     const char *state_dir; /* the monitor's record (created by the caller) */
     const char *cwd;       /* working directory (created by the caller) */
-    const char *log_dir;   /* stdout, stderr, all (created by the caller) */
-    const char *cgroup;    /* relative cgroup path, e.g. "pai/node-1/<name>"; NULL: none */
-    int64_t memory_mb;     /* 0: no limit */
-    double cpu;            /* 0: no limit */
+    /* the log files are <log_prefix><kind>, kind stdout, stderr, all (.1:
+     * the rotated chunk), made by the monitor on the first line (and the
+     * dir they are in, when missing): "<logs>/<id>." puts them flat in the
+     * agent's logs dir, no dir per attempt; "<dir>/" in a dir of their own */
+    const char *log_prefix;
+    const char *cgroup; /* relative cgroup path, e.g. "pai/node-1/<name>"; NULL: none */
+    int64_t memory_mb;  /* 0: no limit */
+    double cpu;         /* 0: no limit */
     int64_t shm_mb;
     const int *gpus;
     size_t n_gpus;
@@ -182,8 +186,9 @@ void rt_hollow_parse(const char *command, int64_t *duration_ms, int *exit_code);
  * contain '+').  Writes at most n bytes; returns false when it does not fit. */
 bool rt_escape_id(const char *attempt_id, char *out, size_t n);
 
-/* Read the last `max` bytes (at most) of a rotated log <dir>/<kind>{.1,}
- * into a malloc'ed buffer; *len set.  NULL when there is no such log. */
-char *rt_log_tail(const char *dir, const char *kind, size_t max, size_t *len);
+/* Read the last `max` bytes (at most) of a rotated log
+ * <prefix><kind>{.1,} (rt_spec_t.log_prefix) into a malloc'ed buffer; *len
+ * set.  NULL when there is no such log. */
+char *rt_log_tail(const char *prefix, const char *kind, size_t max, size_t *len);
 
 #endif

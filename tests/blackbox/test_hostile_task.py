@@ -162,8 +162,9 @@ probe other_state cat {bstate}/monitor
 probe other_command cat /proc/{bpid}/fd/3
 probe list_other_cwd ls {bstate}/cwd
 probe other_file cat {bstate}/cwd/private.txt
-probe list_other_logs ls {blogs}
-probe other_log cat {blogs}/stdout
+probe list_other_logs ls {agent}/logs
+probe other_log cat {blogs}.stdout
+probe other_log_all cat {blogs}.all
 probe server_environ cat /proc/{server}/environ
 probe agent_environ cat /proc/{agentpid}/environ
 probe other_environ cat /proc/{bpid}/environ
@@ -225,6 +226,7 @@ def run_process_checks(data, port, banner):
     bsecret, asecret = "bob-" + uuid.uuid4().hex, "alice-" + uuid.uuid4().hex
     st, b = e.submit(bob, job_text("victim", ["k='<% $secrets.key %>'",
                                               "echo bob-private > private.txt",
+                                              "echo bob-log-line",  # his log files exist
                                               "echo \"bob $k\" > /dev/null", "sleep 120",
                                               "echo bye"],  # no exec of the last one
                                    secret=bsecret))
@@ -238,6 +240,8 @@ def run_process_checks(data, port, banner):
         bpid = task_pid(bstate)
         ready = bpid > 0 and wait_file(os.path.join(bstate, "cwd", "private.txt"))
         pt.check(ready, "bob's task runs and wrote its private file", d.get("jobStatus"))
+        pt.check(wait_file(blogs + ".stdout") and not os.path.exists(blogs),
+                 "bob's log is a file of the agent's logs dir, no dir of its own", blogs)
         bmon = int([ln for ln in open(os.path.join(bstate, "monitor")).read().splitlines()
                     if ln.startswith("mon ")][0].split()[1])
         up_pid = int(open(os.path.join(data, "pai-up.pid")).read())
@@ -271,8 +275,8 @@ def run_process_checks(data, port, banner):
         for name in ["admin_password", "agent_token", "pai_db", "server_log", "list_data_dir",
                      "list_agent_dir", "uid_map", "list_agent_tasks", "other_state",
                      "other_command", "list_other_cwd", "other_file", "list_other_logs",
-                     "other_log", "server_environ", "agent_environ", "other_environ",
-                     "secret_on_a_command_line"]:
+                     "other_log", "other_log_all", "server_environ", "agent_environ",
+                     "other_environ", "secret_on_a_command_line"]:
             pt.check(p.get(name) == "denied", "alice's task cannot: %s" % name.replace("_", " "),
                      out)
         for name in ["kill_agent", "kill_server", "kill_other_task", "kill_other_monitor"]:

@@ -30,6 +30,17 @@ static inline void setup_dirs(const char *name, char *dir, size_t n)
 __attribute__((unused)) static char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
                                                    "FOO=bar baz", NULL};
 
+/* "<dir>/": the log prefix (rt_spec_t.log_prefix) of logs kept in dir (a
+ * few may be alive at once). */
+static inline const char *in_dir(const char *dir)
+{
+    static char ring[8][1100];
+    static int k;
+    char *p = ring[k++ % 8];
+    snprintf(p, sizeof(ring[0]), "%s/", dir);
+    return p;
+}
+
 static inline void spec_init(rt_spec_t *s, const char *dir, const char *cmd)
 {
     memset(s, 0, sizeof(*s));
@@ -39,7 +50,7 @@ static inline void spec_init(rt_spec_t *s, const char *dir, const char *cmd)
     s->env = env_base;
     s->state_dir = dir;
     s->cwd = dir;
-    s->log_dir = dir;
+    s->log_prefix = in_dir(dir);
     s->log_max_bytes = 1 << 20;
 }
 
@@ -58,7 +69,7 @@ static inline bool wait_done(const runtime_ops_t *ops, rt_task_t *t, rt_result_t
 static inline char *slurp(const char *dir, const char *kind)
 {
     size_t len;
-    char *s = rt_log_tail(dir, kind, 1 << 20, &len);
+    char *s = rt_log_tail(in_dir(dir), kind, 1 << 20, &len);
     return s ? s : xstrdup("");
 }
 

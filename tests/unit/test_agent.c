@@ -395,6 +395,36 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     CHECK(system(cmd) == 0);
 }
 
+/* Where an attempt's logs are: flat files in logs/ (logs/<id>.<kind>), or
+ * an older agent's monitor's dir logs/<id>/; none for an attempt the node
+ * neither knows nor has logs of. */
+TEST(node_finds_flat_logs_and_an_older_agents_log_dir)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[300];
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.hollow = false;
+    cfg.work_dir = work;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "l1", runtime_find("process"), "http://x") == PAI_OK);
+    put_file(work, "logs/u~j+0+r+0+0.all", "flat\n");
+    snprintf(p, sizeof(p), "%s/logs/u~j+0+r+1+0", work);
+    CHECK(mkdir(p, 0700) == 0);
+    char *a = node_log_prefix(&n, "u~j/0/r/0/0"), *b = node_log_prefix(&n, "u~j/0/r/1/0");
+    char *none = node_log_prefix(&n, "u~j/0/r/2/0");
+    snprintf(p, sizeof(p), "%s/logs/u~j+0+r+0+0.", work);
+    CHECK(a && strcmp(a, p) == 0);
+    snprintf(p, sizeof(p), "%s/logs/u~j+0+r+1+0/", work);
+    CHECK(b && strcmp(b, p) == 0);
+    CHECK(none == NULL);
+    free(a);
+    free(b);
+    node_free(&n);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+}
+
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
@@ -403,4 +433,5 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           nvml_backend_fails_cleanly_without_driver, nvml_backend_reads_a_driver_through_dlopen,
           node_applies_desired_state_reports_and_forgets_acked,
           node_recovers_attempts_from_the_record_and_old_files,
-          node_reuses_a_forgotten_attempts_emptied_dir)
+          node_reuses_a_forgotten_attempts_emptied_dir,
+          node_finds_flat_logs_and_an_older_agents_log_dir)

@@ -39,7 +39,7 @@ TEST(log_files_are_created_on_first_output)
         CHECK(access(p, F_OK) != 0);
     }
     size_t len;
-    CHECK(rt_log_tail(dir, "stderr", 100, &len) == NULL);
+    CHECK(rt_log_tail(in_dir(dir), "stderr", 100, &len) == NULL);
     setup_dirs("out", dir, sizeof(dir));
     spec_init(&s, dir, "echo hi");
     CHECK(ops->start(ops, &s, &t) == PAI_OK);
@@ -59,7 +59,7 @@ TEST(log_files_are_created_on_first_output)
         setup_dirs(i ? "lazy-out" : "lazy-quiet", dir, sizeof(dir));
         snprintf(logs, sizeof(logs), "%s/logs", dir);
         spec_init(&s, dir, i ? "echo err >&2" : "true");
-        s.log_dir = logs;
+        s.log_prefix = in_dir(logs);
         CHECK(ops->start(ops, &s, &t) == PAI_OK);
         CHECK(wait_done(ops, &t, &r, 10));
         ops->release(&t);
@@ -178,13 +178,13 @@ TEST(logs_rotate_by_size_and_tail_spans_files)
     char p[600];
     snprintf(p, sizeof(p), "%s/stdout.1", dir);
     CHECK(access(p, F_OK) == 0);
-    char *tail = rt_log_tail(dir, "stdout", 20, &len);
+    char *tail = rt_log_tail(in_dir(dir), "stdout", 20, &len);
     CHECK(tail && len == 20 && strstr(tail, "line-400\n"));
     free(tail);
-    char *whole = rt_log_tail(dir, "stdout", 1 << 20, &len);
+    char *whole = rt_log_tail(in_dir(dir), "stdout", 1 << 20, &len);
     CHECK(whole && len <= 2000 && len > 1000);
     free(whole);
-    CHECK(rt_log_tail(dir, "nope", 10, &len) == NULL);
+    CHECK(rt_log_tail(in_dir(dir), "nope", 10, &len) == NULL);
     ops->release(&t);
 }
 
@@ -600,6 +600,41 @@ TEST(attempt_record_is_one_file_and_old_files_are_read)
     ops->release(&t2);
 }
 
+/* The agent's logs are flat in its logs dir, <logs>/<id>.<kind>: no dir
+ * per attempt, and a silent attempt leaves no file at all. */
+TEST(log_files_can_be_flat_in_one_dir)
+{
+    char dir[512], logs[600], prefix[700], p[800];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    setup_dirs("flat-logs", logs, sizeof(logs));
+    for (int i = 0; i < 2; i++) {
+        setup_dirs(i ? "flat-1" : "flat-0", dir, sizeof(dir)); /* each its own record */
+        snprintf(prefix, sizeof(prefix), "%s/u~j+0+r+%d+0.", logs, i);
+        spec_init(&s, dir, i ? "echo out; echo err >&2" : "true");
+        s.log_prefix = prefix;
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 10));
+        ops->release(&t);
+    }
+    struct stat st;
+    size_t len;
+    snprintf(p, sizeof(p), "%s/u~j+0+r+0+0.all", logs);
+    CHECK(access(p, F_OK) != 0);
+    snprintf(p, sizeof(p), "%s/u~j+0+r+1+0", logs);
+    CHECK(access(p, F_OK) != 0); /* no dir */
+    snprintf(p, sizeof(p), "%s/u~j+0+r+1+0.stderr", logs);
+    CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
+    char *out = rt_log_tail(prefix, "stdout", 100, &len),
+         *all = rt_log_tail(prefix, "all", 100, &len);
+    CHECK(out && strcmp(out, "out\n") == 0);
+    CHECK(all && strstr(all, "out\n") && strstr(all, "err\n"));
+    free(out);
+    free(all);
+}
+
 RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful_then_forced,
           process_missing_command_exits_127, process_adopt_finds_running_then_finished,
           adopt_of_nothing_fails, logs_rotate_by_size_and_tail_spans_files,
@@ -610,4 +645,4 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           process_attempts_share_the_agents_monitors,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced,
-          attempt_record_is_one_file_and_old_files_are_read)
+          attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)
