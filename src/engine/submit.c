@@ -228,14 +228,6 @@ static pai_err_t reserve(engine_t *j, lc_job_t *job, pai_error_t *e)
 static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, pai_error_t *e)
 {
     engine_assert_locked(j);
-    /* Stored: a waiting job need not hold its commands (engine_flush reads
-     * them back once it is bound). */
-    for (int r = 0; rc == PAI_OK && r < job->nroles; r++) {
-        FREE_NULL(&job->roles[r].command);
-        FREE_NULL(&job->roles[r].image);
-        FREE_NULL(&job->roles[r].image_auth);
-        FREE_NULL(&job->roles[r].mounts);
-    }
     if (rc == PAI_OK) {
         engine_enqueue(j, job);
         /* With a short queue a pass is cheap: wait for it, so the answer
@@ -245,6 +237,16 @@ static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, p
             engine_wait_pass(j);
         else
             engine_kick(j);
+    }
+    /* Stored: a job still waiting need not hold its commands (engine_flush
+     * reads them back once it is bound).  One that the pass placed keeps
+     * them for its agents: no read of its "jobcmd" record back. */
+    bool placed = job->state != JOB_WAITING || job->atts;
+    for (int r = 0; rc == PAI_OK && !placed && r < job->nroles; r++) {
+        FREE_NULL(&job->roles[r].command);
+        FREE_NULL(&job->roles[r].image);
+        FREE_NULL(&job->roles[r].image_auth);
+        FREE_NULL(&job->roles[r].mounts);
     }
     bool refused = rc == PAI_OK && job->refused;
     if (rc != PAI_OK || refused) {
@@ -259,7 +261,7 @@ static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, p
         engine_table_publish(j, job);
         engine_snap_put(j, job->name, *rec_text);
         *rec_text = NULL;
-        if (job->state != JOB_WAITING || job->atts) {
+        if (placed) {
             /* Placed while pending: store it now (the timer thread flushes)
              * so that its tasks can be sent to their agents. */
             engine_mark_dirty(j, job);

@@ -70,7 +70,12 @@ static const char *const sql_text[SQL__COUNT] = {
     [SQL_SCAN_RANGE] = ("SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
                         " AND key < ?3 ORDER BY key"),
     [SQL_SCAN_ALL] = "SELECT kind, key, seq, json FROM records ORDER BY kind, key",
-    [SQL_PUT] = "INSERT OR REPLACE INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
+    /* an upsert, not INSERT OR REPLACE: a record rewritten with its seq
+     * unchanged (a job's every flush) is updated in place, and the scan
+     * index, which holds no json, is left alone instead of having its
+     * entry deleted and inserted again */
+    [SQL_PUT] = ("INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq, json = excluded.json"),
     [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
     [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
     [SQL_BEGIN] = "BEGIN IMMEDIATE",

@@ -17,8 +17,10 @@
  * request queued so far (its own among them), hands the group to the
  * backend's commit_group (one transaction, one fsync, for however many
  * writers were waiting) and then wakes the group's other writers.  While a
- * group commits, the next one gathers; when it ends, one of the writers
- * waiting in the queue leads the next.  So a lone writer commits on its
+ * group commits, the next one gathers; when it ends, the writer at the
+ * head of the queue leads the next.  Each writer sleeps on a word of its
+ * own (see below), so a group's end wakes its writers and the next leader
+ * only.  So a lone writer commits on its
  * own thread (no hand-off to a committer thread and back: two context
  * switches per write fewer), and N concurrent writers still share one
  * commit.  One group commits at a time (`committing`), so a backend's
@@ -28,10 +30,14 @@
  * group commits; a write after that is PAI_E_UNAVAILABLE.
  */
 #include <assert.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "store/store.h"
@@ -42,7 +48,7 @@ struct store {
     void *be;
 
     pthread_mutex_t qlock;
-    pthread_cond_t donecond; /* a group ended: writers and store_close look again */
+    pthread_cond_t idle; /* a group ended with the queue empty (store_close) */
     store_req_t *qhead, *qtail;
     bool committing; /* a writer leads a group in commit_group now */
     bool stopping;
@@ -69,23 +75,63 @@ static const store_ops_t *pick_backend(const char *url)
 
 /* ---- group commit --------------------------------------------------- */
 
-/* Lead one group (qlock held, no group committing, the queue not empty):
- * commit everything queued so far without the lock, then mark the group
- * done and wake its writers and whoever leads next. */
-static void lead_group(store_t *st)
+/* A waiting writer sleeps on its own word (store_req_t.wake), not on a
+ * condition variable shared by all: the end of a group wakes exactly its
+ * writers and the one that leads next, and none of them takes qlock to
+ * return (with a shared condition variable every waiter woke at every
+ * group's end and queued on qlock).  The word is the signal: another
+ * thread's last touch of a request is the store of WAKE_DONE, after which
+ * its writer may return; FUTEX_WAKE only uses the address as a key, so
+ * waking a writer that has already returned is harmless. */
+enum {
+    WAKE_WAIT, /* queued, or in a group that commits */
+    WAKE_LEAD, /* at the head of the queue when a group ended: lead the next */
+    WAKE_DONE, /* its group committed: rc is set */
+};
+
+static void wake_set(atomic_int *w, int v)
+{
+    atomic_store_explicit(w, v, memory_order_release);
+    (void)syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleep until the word leaves WAKE_WAIT; returns what it became. */
+static int wake_wait(atomic_int *w)
+{
+    int v;
+    while ((v = atomic_load_explicit(w, memory_order_acquire)) == WAKE_WAIT)
+        (void)syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, WAKE_WAIT, NULL, NULL, 0);
+    return v;
+}
+
+/* Lead one group (qlock held, no group committing, self queued and not
+ * taken): commit everything queued so far without the lock, then hand the
+ * next group to the queue's head and wake the group's writers.  Returns
+ * with qlock released. */
+static void lead_group(store_t *st, store_req_t *self)
 {
     store_req_t *list = st->qhead;
     st->qhead = st->qtail = NULL;
+    for (store_req_t *r = list; r; r = r->next)
+        r->taken = true;
     st->committing = true;
     pthread_mutex_unlock(&st->qlock);
     st->ops->commit_group(st->be, list);
     pthread_mutex_lock(&st->qlock);
-    for (store_req_t *r = list, *next; r; r = next) {
-        next = r->next;
-        r->done = true; /* r belongs to its waiter from here on */
-    }
     st->committing = false;
-    pthread_cond_broadcast(&st->donecond);
+    store_req_t *next = st->qhead;
+    if (next)
+        atomic_store_explicit(&next->wake, WAKE_LEAD, memory_order_release);
+    else
+        pthread_cond_broadcast(&st->idle); /* store_close may go on */
+    pthread_mutex_unlock(&st->qlock);
+    for (store_req_t *r = list, *rnext; r; r = rnext) {
+        rnext = r->next; /* read first: after WAKE_DONE, r may be gone */
+        if (r != self)
+            wake_set(&r->wake, WAKE_DONE);
+    }
+    if (next) /* it may have returned meanwhile: only its address is used */
+        (void)syscall(SYS_futex, &next->wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Queue one request and return once its group has committed: led by this
@@ -93,6 +139,7 @@ static void lead_group(store_t *st)
 static pai_err_t group_write(store_t *st, const store_op_t *ops, size_t n, bool strict_del)
 {
     store_req_t r = {.ops = ops, .n = n, .strict_del = strict_del, .rc = PAI_E_INTERNAL};
+    atomic_init(&r.wake, WAKE_WAIT);
     pthread_mutex_lock(&st->qlock);
     if (st->stopping) {
         pthread_mutex_unlock(&st->qlock);
@@ -103,22 +150,30 @@ static pai_err_t group_write(store_t *st, const store_op_t *ops, size_t n, bool 
     else
         st->qhead = &r;
     st->qtail = &r;
-    /* Not done and no group committing: r is still queued (a group is
-     * marked done before `committing` falls), so this writer leads. */
-    while (!r.done) {
-        if (!st->committing)
-            lead_group(st);
-        else
-            pthread_cond_wait(&st->donecond, &st->qlock);
+    for (;;) {
+        /* Queued while no group commits: lead (a group that ended handed
+         * the queue's head WAKE_LEAD, so someone always does). */
+        if (!r.taken && !st->committing) {
+            lead_group(st, &r);
+            return r.rc;
+        }
+        pthread_mutex_unlock(&st->qlock);
+        if (wake_wait(&r.wake) == WAKE_DONE)
+            return r.rc;
+        pthread_mutex_lock(&st->qlock);
+        /* WAKE_LEAD: look again; its group may have ended meanwhile */
+        int lead = WAKE_LEAD;
+        if (!atomic_compare_exchange_strong(&r.wake, &lead, WAKE_WAIT)) {
+            pthread_mutex_unlock(&st->qlock);
+            return r.rc;
+        }
     }
-    pthread_mutex_unlock(&st->qlock);
-    return r.rc;
 }
 
 static void sync_destroy(store_t *st)
 {
     pthread_mutex_destroy(&st->qlock);
-    pthread_cond_destroy(&st->donecond);
+    pthread_cond_destroy(&st->idle);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -144,7 +199,7 @@ pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
     st->ops = ops;
     st->be = be;
     pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->donecond, NULL);
+    pthread_cond_init(&st->idle, NULL);
     *out = st;
     return PAI_OK;
 }
@@ -157,7 +212,7 @@ void store_close(store_t *st)
     st->stopping = true;
     /* the writers queued before stopping lead and end their groups */
     while (st->committing || st->qhead)
-        pthread_cond_wait(&st->donecond, &st->qlock);
+        pthread_cond_wait(&st->idle, &st->qlock);
     pthread_mutex_unlock(&st->qlock);
     st->ops->close(st->be);
     sync_destroy(st);

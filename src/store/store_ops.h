@@ -17,6 +17,7 @@
 #ifndef PAI_STORE_STORE_OPS_H
 #define PAI_STORE_STORE_OPS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "store/store.h"
@@ -27,7 +28,8 @@ typedef struct store_req {
     size_t n;
     bool strict_del;
     pai_err_t rc;           /* set by commit_group: PAI_OK once durable */
-    bool done;              /* store.c: the waiter may return */
+    bool taken;             /* store.c, under its lock: in a group */
+    atomic_int wake;        /* store.c: the waiter's wait word (WAKE_*) */
     struct store_req *next; /* the group, in queue order */
 } store_req_t;
 

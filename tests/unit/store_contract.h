@@ -123,6 +123,32 @@ TEST(scan_orders_by_seq_then_bytewise_key_and_stops_early)
     contract_cleanup();
 }
 
+/* A put over an existing record replaces its seq and value: the scan
+ * order follows the new seq, and there is still one record. */
+TEST(put_rewrite_moves_seq_and_value)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(store_put(st, "job", "a", 1, "{\"v\":1}") == PAI_OK);
+    CHECK(store_put(st, "job", "b", 2, "{}") == PAI_OK);
+    CHECK(store_put(st, "job", "a", 1, "{\"v\":2}") == PAI_OK); /* same seq */
+    CHECK(store_put(st, "job", "a", 3, "{\"v\":3}") == PAI_OK); /* new seq */
+    scan_acc_t acc = {0};
+    CHECK(store_scan(st, "job", scan_cb, &acc) == PAI_OK);
+    CHECK_INT_EQ(acc.n, 2);
+    CHECK_STR_EQ(acc.keys[0], "b");
+    CHECK_STR_EQ(acc.keys[1], "a");
+    CHECK_INT_EQ(acc.seqs[1], 3);
+    char *j = NULL;
+    CHECK(store_get(st, "job", "a", &j) == PAI_OK);
+    CHECK_STR_EQ(j, "{\"v\":3}");
+    free(j);
+    store_close(st);
+    contract_cleanup();
+}
+
 typedef struct {
     char rows[16][48];
     int n;
@@ -370,6 +396,7 @@ TEST(concurrent_batches_fail_alone)
         {prefix "insert_refuses_existing_key", insert_refuses_existing_key},                       \
         {prefix "scan_orders_by_seq_then_bytewise_key_and_stops_early",                            \
          scan_orders_by_seq_then_bytewise_key_and_stops_early},                                    \
+        {prefix "put_rewrite_moves_seq_and_value", put_rewrite_moves_seq_and_value},               \
         {prefix "scan_callback_may_use_the_store", scan_callback_may_use_the_store},               \
         {prefix "scan_prefix_and_scan_all_order_by_key", scan_prefix_and_scan_all_order_by_key},   \
         {prefix "batch_is_atomic", batch_is_atomic},                                               \

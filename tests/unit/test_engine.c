@@ -335,9 +335,18 @@ TEST(commands_rendered_over_the_limit_refuse_the_job_naming_the_role)
 
 /* ---------------------------------------------------------------- locking */
 
-/* A waiting job keeps its commands in the store only; the flush that stores
- * its placement reads them back (outside the engine lock) before its task
- * is sent. */
+/* A job that waits keeps its commands in the store only; the flush that
+ * stores its placement reads them back (outside the engine lock) before its
+ * task is sent.  (One placed by its submission's own pass keeps them.)
+ * Here "busy" holds the node's one GPU, so "cmds" waits until it ends. */
+static void end_the_holder(rig_t *r, agent_t *a, const char *id)
+{
+    json_t *ack = sync_agent(r, a, one(report(id, "exited", 0)));
+    CHECK(acked(ack, id));
+    json_decref(ack);
+    CHECK_STR_EQ(state_of(r, "alice~busy"), "SUCCEEDED");
+}
+
 TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
 {
     rig_t r;
@@ -346,8 +355,12 @@ TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
         CHECK(!"rig_open_synced");
         return;
     }
+    char *busy = submit_running(&r, &a, "busy", 0);
     CHECK(submit(&r, "cmds", 1, 0));
-    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~cmds"), "WAITING");
+    end_the_holder(&r, &a, busy);
+    tick(&r); /* the pass binds "cmds" */
+    tick(&r); /* the flush reads its commands back */
     json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
                             (json_int_t)a.seq, "wait_ms", 0, "tasks");
     json_t *resp = NULL;
@@ -356,6 +369,7 @@ TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
     CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
     json_decref(req);
     json_decref(resp);
+    free(busy);
     agent_free(&a);
     rig_close(&r);
 }
@@ -370,15 +384,48 @@ TEST(bound_job_whose_commands_are_missing_from_the_store_fails_with_200)
         CHECK(!"rig_open_synced");
         return;
     }
+    char *busy = submit_running(&r, &a, "busy", 0);
     CHECK(submit(&r, "nocmds", 1, 3));
+    CHECK_STR_EQ(state_of(&r, "alice~nocmds"), "WAITING");
     CHECK(store_del(r.st, "jobcmd", "alice~nocmds") == PAI_OK);
-    tick(&r); /* the flush finds no commands */
+    end_the_holder(&r, &a, busy);
+    tick(&r); /* the pass binds it, the flush finds no commands */
     tick(&r); /* and stores the failure */
+    tick(&r);
     CHECK_STR_EQ(state_of(&r, "alice~nocmds"), "FAILED");
     CHECK_INT_EQ(int_of(&r, "alice~nocmds", "appExitCode"), -200);
     CHECK_INT_EQ(int_of(&r, "alice~nocmds", "retries"), 0); /* NEVER_RETRY */
     sync_quiet(&r, &a, NULL);
     CHECK_INT_EQ(ndesired(&a), 0);
+    free(busy);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* A job placed by its submission's own pass keeps the commands it was
+ * submitted with: its task is sent without its "jobcmd" record read back
+ * (here removed behind the engine's back to show it). */
+TEST(job_placed_at_submission_is_sent_with_its_commands_without_a_read_back)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    CHECK(submit(&r, "placed", 1, 0));
+    CHECK_STR_EQ(state_of(&r, "alice~placed"), "RUNNING"); /* bound by the submission's pass */
+    CHECK(store_del(r.st, "jobcmd", "alice~placed") == PAI_OK);
+    tick(&r);
+    json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
+                            (json_int_t)a.seq, "wait_ms", 0, "tasks");
+    json_t *resp = NULL;
+    CHECK(engine_agent_sync(r.e, req, NULL, &resp, NULL) == PAI_OK);
+    json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
+    CHECK_STR_EQ(state_of(&r, "alice~placed"), "RUNNING");
+    json_decref(req);
+    json_decref(resp);
     agent_free(&a);
     rig_close(&r);
 }
@@ -456,5 +503,6 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
+          job_placed_at_submission_is_sent_with_its_commands_without_a_read_back,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
           lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
