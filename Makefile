@@ -58,11 +58,37 @@ LDLIBS  := $(PKG_LIBS) -ldl -lm -pthread
 LOAD_FIRST := libcrypto.so.3 libsqlite3.so.0 libc.so.6 libgnutls.so.30 libnettle.so.8 \
               libunistring.so.2 libldap-2.5.so.0 libhogweed.so.6 libssl.so.3 libsodium.so.23 \
               liblber-2.5.so.0 libgmp.so.10 libgssapi_krb5.so.2
+#
+# The closure (the libraries' sonames and what ldd says they load) costs
+# ldd and readelf runs, so it is kept in $(BUILD)/load-first.mk with the
+# files it was read from (each library's real file) as its prerequisites:
+# made again when one of them changes or goes, or when the compiler, the
+# pkg-config libraries or LOAD_FIRST differ from what it was made for (then
+# make re-reads the Makefile once).  Not read for clean, deps, check-style.
 ifeq ($(SAN)$(TSAN),)
-LOAD_CLOSURE := $(shell for l in $(patsubst -l%,lib%.so,$(filter -l%,$(PKG_LIBS))); do \
-                  f=$$($(CC) -print-file-name=$$l); [ -e "$$f" ] || continue; \
-                  readelf -d "$$f" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'; \
-                  ldd "$$f" | awk '/=>/ {print $$1}'; done 2>/dev/null | sort -u)
+LOAD_CACHE := $(BUILD)/load-first.mk
+LOAD_KEY   := $(strip $(CC) | $(PKG_LIBS) | $(LOAD_FIRST))
+ifneq ($(if $(MAKECMDGOALS),$(filter-out clean deps check-style,$(MAKECMDGOALS)),all),)
+-include $(LOAD_CACHE)
+endif
+ifneq ($(LOAD_CACHE_KEY),$(LOAD_KEY))
+$(LOAD_CACHE): FORCE
+endif
+# Lines "N soname" (the closure) and "F file" (what it was read from).
+$(LOAD_CACHE):
+	@mkdir -p $(dir $@)
+	@for l in $(patsubst -l%,lib%.so,$(filter -l%,$(PKG_LIBS))); do \
+	  f=$$($(CC) -print-file-name=$$l); [ -e "$$f" ] || continue; \
+	  echo "F $$(readlink -f "$$f")"; \
+	  readelf -d "$$f" | sed -n 's/.*(SONAME).*\[\(.*\)\]/N \1/p'; \
+	  ldd "$$f" | awk '/=>/ {print "N " $$1} $$3 ~ /^\// {print "F " $$3}'; \
+	done 2>/dev/null | sort -u >$@.list.$$$$; \
+	{ echo 'LOAD_CACHE_KEY := $(LOAD_KEY)'; \
+	  echo "LOAD_CLOSURE := $$(sed -n 's/^N //p' $@.list.$$$$ | tr '\n' ' ')"; \
+	  files=$$(sed -n 's/^F //p' $@.list.$$$$ | xargs -r readlink -f | sort -u | tr '\n' ' '); \
+	  echo "$@: $$files"; \
+	  for f in $$files; do echo "$$f:"; done; } >$@.tmp.$$$$ && mv $@.tmp.$$$$ $@; \
+	rm -f $@.list.$$$$
 LOAD_FIRST_LIBS := $(addprefix -l:,$(filter $(LOAD_CLOSURE),$(LOAD_FIRST)))
 ifneq ($(LOAD_FIRST_LIBS),)
 LDLIBS  := -Wl,--push-state,--no-as-needed $(LOAD_FIRST_LIBS) -Wl,--pop-state $(LDLIBS)
@@ -87,7 +113,8 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all test run check-style clean deps tests
+.PHONY: all test run check-style clean deps tests FORCE
+FORCE:
 all: $(BUILD)/pai tests
 
 tests: $(TEST_BINS)
