@@ -266,7 +266,9 @@ pt.check(re.search(r"standby: GET \S+ the leader's answer was cut", sb.log()) is
          sb.log()[-1500:])
 pt.check(wait_role(sb, "leader", 4 * LEASE_S + 20), "the standby takes over", sb.info())
 ag.stop()
-sb.stop()
+rc = sb.stop()
+pt.check(rc == 0, "the server that took over stops cleanly (under ASan: no leak, no error)",
+         (rc, sb.log()[-2000:]))
 
 # ---- TLS between the servers: peer_ca_file ----------------------------------------------
 tlsdir = pt.tmpdir("pai-hafw-tls-")
@@ -287,7 +289,9 @@ pt.check(st == 503 and isinstance(b, dict) and b.get("code") == "NoLeaderError" 
          re.search(r"SSL|certificate", b.get("message", "")) is not None,
          "without peer_ca_file the standby cannot verify the leader's self-signed certificate: "
          "nothing is sent (503 NoLeaderError naming the TLS error)", (st, b))
-t1.stop()
+rc = t1.stop()
+pt.check(rc == 0, "the standby that could not verify the leader stops cleanly",
+         (rc, t1.log()[-2000:]))
 t1 = HAServer(4, TLS + ["--peer-ca-file", CERT], "https").start()
 pt.check(wait_role(t1, "standby"), "a TLS server with peer_ca_file stands by", t1.info())
 st, b = pt.Client(t1.url).post("/api/v2/authn/basic/login", LOGIN_BODY)
@@ -297,4 +301,7 @@ pt.check(tok is not None, "with peer_ca_file a login through it reaches the lead
 st, b = pt.Client(t1.url, tok).get("/api/v2/templates")
 pt.check(st == 200 and isinstance(b, dict) and "items" in b,
          "and a forwarded read comes back over https", (st, str(b)[:200]))
+for srv in (t1, t0):
+    rc = srv.stop()
+    pt.check(rc == 0, "%s stops cleanly" % srv.url, (rc, srv.log()[-2000:]))
 pt.done()
