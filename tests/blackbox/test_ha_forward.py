@@ -22,8 +22,6 @@
 Needs the `postgresql` package (scripts/deps.sh --postgres); without it the
 test is a TAP skip."""
 
-import atexit
-import glob
 import hashlib
 import hmac
 import http.client
@@ -35,6 +33,7 @@ import subprocess
 import time
 
 import e2etest as e
+import hatest
 import paitest as pt
 
 LEASE_S = 3
@@ -45,46 +44,15 @@ LOG_BYTES = 15 << 20
 SLOW = 4
 SANITIZED = "san" in os.path.basename(os.path.dirname(pt.PAI_BIN))
 
-if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
-    pt.skip("standby forwards", "PostgreSQL server not installed (scripts/deps.sh --postgres)")
-    pt.done()
-
-pgdir = pt.tmpdir("pai-hafw-pg-")
-pgport = pt.free_port()
-PGCTL = os.path.join(pt.REPO, "scripts", "pg-test-cluster.sh")
-r = subprocess.run(["bash", PGCTL, "start", pgdir, str(pgport)], capture_output=True, text=True,
-                   timeout=120)
-if r.returncode != 0:
-    pt.not_ok("start a private PostgreSQL cluster", r.stderr)
-    pt.done()
-atexit.register(lambda: subprocess.run(["bash", PGCTL, "stop", pgdir, str(pgport)],
-                                       capture_output=True, timeout=60))
-STORE = r.stdout.strip()
+STORE = hatest.start_pg("standby forwards", "pai-hafw-pg-")
 
 
-class HAServer(pt.Proc):
-    def __init__(self, i, extra=(), scheme="http"):
-        self.port = pt.free_port()
-        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
-        self.data_dir = pt.tmpdir("pai-hafw-srv%d-" % i)
-        argv = [pt.PAI_BIN, "server", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
-                self.data_dir, "--store", STORE, "--admin-password", PW, "--agent-token", TOKEN,
-                "--pwhash-memlimit-kib", "8192", "--pwhash-opslimit", "1",
-                "--leader-lease-s", str(LEASE_S), "--standby-refresh-s", "1"] + list(extra)
-        super().__init__(argv, os.path.join(self.data_dir, "server.log"), dict(os.environ))
-
-    def start(self):
-        self.spawn()
-        if pt._wait_for_line_after(self.log_path, 0, "listening on", self.proc, 60) is None:
-            raise RuntimeError("pai server did not start:\n" + self.log()[-3000:])
-        return self
-
-    def info(self):
-        try:
-            st, b = pt.Client(self.url, timeout=5).get("/api/v2/info")
-            return b if st == 200 else {}
-        except OSError:
-            return {}
+def server(i, extra=(), scheme="http"):
+    """An HA server (hatest.HAServer) reached at scheme://."""
+    srv = hatest.HAServer(STORE, "pai-hafw-srv%d-" % i, TOKEN, LEASE_S,
+                          ["--standby-refresh-s", "1"] + list(extra))
+    srv.url = srv.url.replace("http://", scheme + "://", 1)
+    return srv
 
 
 def wait_role(srv, role, timeout=30):
@@ -116,9 +84,9 @@ def get_all(url, path, token):
     return st, r.read(), hdr
 
 
-lead = HAServer(0, ["--max-idle-connections-per-ip", str(IDLE_PER_IP)]).start()
+lead = server(0, ["--max-idle-connections-per-ip", str(IDLE_PER_IP)]).start()
 pt.check(wait_role(lead, "leader"), "the first server leads", lead.info())
-sb = HAServer(1).start()
+sb = server(1).start()
 pt.check(wait_role(sb, "standby"), "the second stands by", sb.info())
 TOK = pt.Client(lead.url).post("/api/v2/authn/basic/login",
                                {"username": pt.ADMIN_USER, "password": PW})[1].get("token")
@@ -279,9 +247,9 @@ os.chmod(os.path.join(tlsdir, "peer.key"), 0o600)
 CERT, KEY = os.path.join(tlsdir, "peer.pem"), os.path.join(tlsdir, "peer.key")
 pt.TLS_CA = CERT  # the test's own client trusts it
 TLS = ["--tls-cert", CERT, "--tls-key", KEY]
-t0 = HAServer(2, TLS, "https").start()
+t0 = server(2, TLS, "https").start()
 pt.check(wait_role(t0, "leader", 4 * LEASE_S + 20), "a TLS server leads", t0.info())
-t1 = HAServer(3, TLS, "https").start()
+t1 = server(3, TLS, "https").start()
 pt.check(wait_role(t1, "standby"), "a TLS server without peer_ca_file stands by", t1.info())
 LOGIN_BODY = {"username": pt.ADMIN_USER, "password": PW}
 st, b = pt.Client(t1.url).post("/api/v2/authn/basic/login", LOGIN_BODY)
@@ -292,7 +260,7 @@ pt.check(st == 503 and isinstance(b, dict) and b.get("code") == "NoLeaderError" 
 rc = t1.stop()
 pt.check(rc == 0, "the standby that could not verify the leader stops cleanly",
          (rc, t1.log()[-2000:]))
-t1 = HAServer(4, TLS + ["--peer-ca-file", CERT], "https").start()
+t1 = server(4, TLS + ["--peer-ca-file", CERT], "https").start()
 pt.check(wait_role(t1, "standby"), "a TLS server with peer_ca_file stands by", t1.info())
 st, b = pt.Client(t1.url).post("/api/v2/authn/basic/login", LOGIN_BODY)
 tok = b.get("token") if st == 200 and isinstance(b, dict) else None
