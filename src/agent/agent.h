@@ -87,6 +87,7 @@ typedef struct agent_task {
     char *diagnostics; /* tail of stderr, when done */
     bool acked;
     int64_t acked_mono_ms;
+    bool dir_gone;            /* acked: its dir went into the pool (the journal keeps it) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
@@ -126,7 +127,8 @@ typedef struct agent_node {
     char log_key[PAI_MAX_NODE_CRED + 1];
     agent_task_t **tasks;
     size_t ntasks, cap;
-    dirpool_t pool; /* emptied dirs of forgotten attempts, for new ones */
+    dirpool_t pool;     /* emptied dirs of forgotten attempts, for new ones */
+    size_t acked_lines; /* lines of <dir>/acked-attempts (attempt.c) */
     int64_t known_seq;
     int64_t heartbeat_ms;
     /* the sync conversation, with the server that leads among cfg->server's

@@ -7,18 +7,24 @@
  * State kept on disk, per attempt, under <node dir>/tasks/<escaped id>/:
  *   monitor  the attempt's record (runtime.h), one file: the agent's "id"
  *            line (the attempt id: the escape is not reversible) before
- *            the start, the monitor's pid, the task's and the result, then
- *            the agent's "acked" line once the server has recorded the end
- *            (do not report it again); `exit` marks an attempt found lost
+ *            the start, the monitor's pid, the task's and the result;
+ *            `exit` marks an attempt found lost
  *   cwd      the task's working directory
+ * Once the server has recorded an attempt's end (its ack: do not report it
+ * again), its id is appended to <node dir>/acked-attempts, the node's
+ * journal of acked attempts, and its dir goes into the pool at once: in a
+ * burst of short tasks each new attempt then takes the dir of one acked a
+ * moment before (no new inode).  The journal is rewritten without the
+ * forgotten ones when they are most of it.  (When it cannot be written, the
+ * record gets an "acked" line instead and the dir waits for TOMBSTONE_MS.)
  * (Older agents kept the id and the ack in files `id` and `acked`; they are
  * still read, and written when the id cannot be a line of the record.)
  * The directory is created before the attempt starts, so an attempt whose
  * directory exists was started by this node ("never twice"), also across
- * agent restarts.  Tombstones (acked attempts) are forgotten after
- * TOMBSTONE_MS: their directory goes into the node's pool of emptied
- * attempt dirs (<node dir>/pool, dirpool.h), and a new attempt's directory
- * is one renamed out of the pool when there is one.  Logs live in
+ * agent restarts (a restarted agent also reads the journal).  Tombstones
+ * (acked attempts) are forgotten after TOMBSTONE_MS.  A new attempt's
+ * directory is one renamed out of the node's pool of emptied attempt dirs
+ * (<node dir>/pool, dirpool.h) when there is one.  Logs live in
  * <node dir>/logs/, flat: <escaped id>.stdout, .stderr, .all (made by the
  * monitor on the task's first line: a silent task has none; no dir per
  * attempt), and are kept.  An older agent's monitors kept them in
@@ -454,19 +460,100 @@ void task_stop(agent_node_t *n, agent_task_t *t, int64_t now)
     log_info("node=%s task=%s stopping grace_ms=%d", n->name, t->id, t->kill_grace_ms);
 }
 
+/* ---- the journal of acked attempts -------------------------------------- */
+
+static char *journal_path(const agent_node_t *n)
+{
+    return str_printf("%s/acked-attempts", n->dir);
+}
+
+static bool journal_append(agent_node_t *n, const char *id)
+{
+    if (strchr(id, '\n'))
+        return false;
+    char *p = journal_path(n), *line = str_printf("%s\n", id);
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && fs_write_all(fd, line, strlen(line)); /* one write: whole lines */
+    if (fd >= 0)
+        close(fd);
+    free(p);
+    free(line);
+    n->acked_lines += ok;
+    return ok;
+}
+
+/* Rewrite the journal with the acked attempts still remembered, once the
+ * forgotten ones are most of it. */
+static void journal_compact(agent_node_t *n)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < n->ntasks; i++)
+        live += n->tasks[i]->acked;
+    if (n->acked_lines <= 2 * live + 1024)
+        return;
+    buf_t b;
+    buf_init(&b, (live + 1) * (PAI_MAX_ATTEMPT_ID + 1));
+    bool ok = true;
+    for (size_t i = 0; ok && i < n->ntasks; i++)
+        if (n->tasks[i]->acked)
+            ok = buf_printf(&b, "%s\n", n->tasks[i]->id) == PAI_OK;
+    char *p = journal_path(n);
+    if (ok && fs_write_atomic(p, b.len ? b.data : "", b.len, 0600) == PAI_OK)
+        n->acked_lines = live;
+    else
+        log_warn("node=%s cannot rewrite %s: %s", n->name, p, strerror(errno));
+    free(p);
+    buf_free(&b);
+}
+
+/* The acked attempts of the journal, as tombstones whose dirs are gone (a
+ * dir still there is found by the scan: recover_one). */
+static void journal_load(agent_node_t *n)
+{
+    buf_t b;
+    buf_init(&b, 256u << 20);
+    char *p = journal_path(n);
+    pai_err_t rc = buf_read_file(&b, p);
+    if (rc != PAI_OK && errno != ENOENT)
+        log_warn("node=%s cannot read %s: %s", n->name, p, pai_err_msg(rc));
+    free(p);
+    int64_t now = time_mono_ms();
+    char *s = rc == PAI_OK && b.len ? (char *)buf_str(&b) : NULL;
+    while (s && *s) {
+        char *nl = strchr(s, '\n');
+        if (!nl)
+            break; /* a line cut by a crash */
+        *nl = '\0';
+        if (*s) { /* unique lines: no task_find (this runs before the scan) */
+            agent_task_t *t = task_add(n, s);
+            t->phase = RC_DONE;
+            t->acked = true;
+            t->acked_mono_ms = now;
+            t->dir_gone = true;
+            n->acked_lines++;
+        }
+        s = nl + 1;
+    }
+    buf_free(&b);
+}
+
 void task_mark_acked(agent_node_t *n, agent_task_t *t)
 {
     t->acked = true;
     t->acked_mono_ms = time_mono_ms();
-    if (!n->cfg->hollow) {
-        /* A line of the record: no new inode, which on a busy file system
-         * is the dearest part of a short task's bookkeeping
-         * (docs/benchmarks.md). */
-        char *dir = task_path(n, t, "tasks");
-        if (dir && rt_record_append(dir, "acked\n") != 0)
-            write_small(dir, "acked", "1\n");
-        free(dir);
+    if (n->cfg->hollow)
+        return;
+    char *dir = task_path(n, t, "tasks");
+    if (journal_append(n, t->id)) {
+        /* remembered by the journal: the dir is free for the next attempt
+         * now (a new inode is the dearest part of a short task's
+         * bookkeeping, docs/benchmarks.md) */
+        dirpool_put(&n->pool, dir);
+        t->dir_gone = true;
+    } else if (dir && rt_record_append(dir, "acked\n") != 0) {
+        write_small(dir, "acked", "1\n");
     }
+    free(dir);
 }
 
 char *node_log_prefix(const agent_node_t *n, const char *attempt_id)
@@ -517,8 +604,13 @@ static void recover_one(agent_node_t *n, const char *esc)
 {
     char dir[1300], id[1024] = "", line[8];
     snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
-    if (!recover_id(dir, id, sizeof(id)) || task_find(n, id))
+    if (!recover_id(dir, id, sizeof(id)))
         return;
+    agent_task_t *known = task_find(n, id);
+    if (known) { /* in the journal: its dir goes to the pool when forgotten */
+        known->dir_gone = false;
+        return;
+    }
     agent_task_t *t = task_add(n, id);
     char *acked = str_printf("%s/acked", dir);
     bool is_acked =
@@ -553,6 +645,7 @@ void node_recover(agent_node_t *n)
     char p[1100];
     if (n->cfg->hollow)
         return;
+    journal_load(n);
     snprintf(p, sizeof(p), "%s/tasks", n->dir);
     DIR *d = opendir(p);
     if (!d)
@@ -586,7 +679,7 @@ void task_prune_tombstones(agent_node_t *n, int64_t now)
         agent_task_t *t = n->tasks[i];
         if (!t->acked || now - t->acked_mono_ms < tombstone_ms())
             continue;
-        if (!n->cfg->hollow) {
+        if (!n->cfg->hollow && !t->dir_gone) {
             char *dir = task_path(n, t, "tasks");
             if (dir)
                 dirpool_put(&n->pool, dir);
@@ -594,4 +687,6 @@ void task_prune_tombstones(agent_node_t *n, int64_t now)
         }
         task_remove_at(n, i--);
     }
+    if (!n->cfg->hollow)
+        journal_compact(n);
 }

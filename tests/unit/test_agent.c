@@ -275,13 +275,34 @@ TEST(node_recovers_attempts_from_the_record_and_old_files)
             CHECK_INT_EQ(t->res.exit_code, i < 2 ? 4 : 6);
         }
     }
-    /* an ack is a line of the record: no new file */
+    /* an ack is a line of the node's journal: the dir goes to the pool at
+     * once, and a restarted agent still knows the attempt as acked */
     task_mark_acked(&n, task_find(&n, ids[0]));
-    char line[8], p[700];
+    char p[700];
     snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
-    CHECK(rt_record_get(d, "acked", line, sizeof(line)));
-    snprintf(p, sizeof(p), "%s/acked", d);
-    CHECK(access(p, F_OK) != 0);
+    CHECK(access(d, F_OK) != 0); /* removed: no cwd, not pooled */
+    snprintf(p, sizeof(p), "%s/acked-attempts", work);
+    buf_t jb;
+    buf_init(&jb, 4096);
+    CHECK(buf_read_file(&jb, p) == PAI_OK);
+    CHECK_STR_EQ(buf_str(&jb), "u~j/0/r/0/0\n");
+    buf_free(&jb);
+    node_free(&n);
+    /* the journal also names one whose dir is still there (a crash between
+     * the two): it is known as acked, and its dir goes to the pool when
+     * forgotten */
+    put_file(work, "acked-attempts", "u~j/0/r/0/0\nu~j/0/r/2/0\n");
+    CHECK(node_init(&n, &cfg, "r1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    for (int i = 1; i < 4; i++) /* by the journal (2), the record (1), an old file (3) */
+        CHECK(task_find(&n, ids[i]) && task_find(&n, ids[i])->acked);
+    agent_task_t *t0 = task_find(&n, ids[0]), *t2 = task_find(&n, ids[2]);
+    CHECK(t0 && t0->acked && t0->dir_gone);
+    CHECK(t2 && t2->acked && !t2->dir_gone);
+    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+2+0", work);
+    CHECK(access(d, F_OK) != 0);
+    CHECK(task_find(&n, ids[0]) == NULL && task_find(&n, ids[2]) == NULL);
     node_free(&n);
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
@@ -388,7 +409,8 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     CHECK(is_empty_dir(p));
     node_recover(&n);
     CHECK(task_find(&n, "u~j/0/r/2/0") != NULL);
-    CHECK(task_find(&n, "u~j/0/r/1/0") == NULL);
+    t = task_find(&n, "u~j/0/r/1/0"); /* from the journal */
+    CHECK(t && t->acked && t->dir_gone);
     node_free(&n);
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
