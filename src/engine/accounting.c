@@ -46,10 +46,10 @@ static bool mask_util(const engine_node_t *n, uint64_t mask, double *util)
     return cnt > 0;
 }
 
-void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_task_attempt_t *ta,
-                         int64_t now)
+/* engine_usage_sample's accounting of one report. */
+static void sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_task_attempt_t *ta,
+                   int64_t now)
 {
-    engine_assert_locked(j);
     double util = 0;
     if (!ta->gpus || ta->state != TASK_RUNNING || !mask_util(n, ta->gpus, &util)) {
         ta->util_at_ms = 0;
@@ -74,7 +74,10 @@ void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_
     }
 }
 
-int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t now)
+/* Since when every running GPU task of job's current attempt has been
+ * idle, however briefly; 0 when one is busy (or reports nothing), or none
+ * runs. */
+static int64_t idle_from(const lc_job_t *job)
 {
     const lc_attempt_t *a = job->state == JOB_RUNNING ? lc_current(job) : NULL;
     if (!a || !a->tasks)
@@ -91,8 +94,28 @@ int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t no
             if (ta->idle_since_ms > since)
                 since = ta->idle_since_ms;
         }
+    return since;
+}
+
+void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_task_attempt_t *ta,
+                         int64_t now)
+{
+    engine_assert_locked(j);
+    sample(j, n, job, ta, now);
+    /* for reads without mu (snaps.c): every report, since a task's start
+     * or end changes the job's figure too (one hash lookup) */
+    engine_snap_idle(j, job, idle_from(job));
+}
+
+int64_t engine_gpu_idle_due(const engine_t *j, int64_t since, int64_t now)
+{
     int64_t need = j->opts.idle_gpu_ms > 0 ? j->opts.idle_gpu_ms : IDLE_DEFAULT_MS;
     return since && now - since >= need ? since : 0;
+}
+
+int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t now)
+{
+    return engine_gpu_idle_due(j, idle_from(job), now);
 }
 
 void usage_span_add(usage_sum_t *sum, const lc_span_t *s, int64_t from, int64_t to, int64_t now)

@@ -418,5 +418,6 @@ void engine_refresh_reason(engine_t *j, lc_job_t *job)
     if (why) {
         free(job->waiting_reason);
         job->waiting_reason = why;
+        engine_snap_reason(j, job); /* for reads without mu */
     }
 }

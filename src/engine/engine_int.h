@@ -173,11 +173,12 @@ struct engine {
         uint64_t batches, ops; /* batches run, ops in them (mu) */
     } combine;
 
-    /* snaps.c: each published job's last committed record, for reads
-     * without mu.  NOT guarded by mu: snaps.mu, a leaf lock, guards map. */
+    /* snaps.c: each published job's last committed record (and the
+     * reason and idle figure memory last had), for reads without mu.  NOT
+     * guarded by mu: snaps.mu, a leaf lock, guards map. */
     struct {
         pthread_mutex_t mu;
-        strmap_t *map; /* job name -> record text (owned), or the stored mark */
+        strmap_t *map; /* job name -> its snap (owned) */
     } snaps;
 };
 
@@ -234,11 +235,25 @@ void engine_snaps_free(engine_t *j);
 /* Publish job name's committed record text (taken; NULL: compacted, read
  * the store), replacing the one before (mu held). */
 void engine_snap_put(engine_t *j, const char *name, char *text);
+/* Keep job's waiting reason (as memory computed it last) beside its
+ * record, when it changed (mu held; engine_refresh_reason calls it). */
+void engine_snap_reason(engine_t *j, const lc_job_t *job);
+/* Keep since when job's running GPUs have all been idle (0: not idle)
+ * beside its record (mu held; engine_usage_sample calls it on each report). */
+void engine_snap_idle(engine_t *j, const lc_job_t *job, int64_t since);
 void engine_snap_drop(engine_t *j, const char *name); /* mu held */
 typedef enum { ENGINE_SNAP_NONE, ENGINE_SNAP_TEXT, ENGINE_SNAP_STORED } engine_snap_t;
+/* What memory knew beside the record: the last waiting reason (malloc'ed,
+ * or NULL) and the idle figure, each with the job's attempt count then. */
+typedef struct {
+    char *reason;
+    int64_t idle_since;
+    int reason_att, idle_att;
+} engine_snap_mem_t;
 /* Without mu (any thread): what is published for name; for ENGINE_SNAP_TEXT
- * *text is a copy of the record (the caller frees). */
-engine_snap_t engine_snap_get(engine_t *j, const char *name, char **text);
+ * *text is a copy of the record (the caller frees), and *mem what memory
+ * knew (the caller frees mem->reason). */
+engine_snap_t engine_snap_get(engine_t *j, const char *name, char **text, engine_snap_mem_t *mem);
 /* ---- combine.c: critical sections batched under one mu (a combining lock) ---- */
 typedef struct engine_combine_op engine_combine_op_t;
 struct engine_combine_op {
@@ -386,6 +401,9 @@ void engine_usage_sample(engine_t *j, const engine_node_t *n, lc_job_t *job, lc_
 /* Since when job's running GPUs have all been idle, once that has lasted
  * the configured idle time; 0 when not flagged. */
 int64_t engine_gpu_idle_since(const engine_t *j, const lc_job_t *job, int64_t now);
+/* since, when that is long enough ago to flag a job gpuIdle at now; else 0
+ * (any thread: for reads without mu). */
+int64_t engine_gpu_idle_due(const engine_t *j, int64_t since, int64_t now);
 
 /* Notifications (notices.c).  Give job (private: not in the table yet) the
  * events spec asks for (copied; nothing when it asks none). */

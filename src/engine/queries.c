@@ -22,10 +22,10 @@
 #include "engine/engine_int.h"
 
 /* A pai extension of a running job's summary and detail: its GPUs have
- * been idle since gpuIdleSince (docs/monitoring.md, "Utilization"). */
-static void mark_gpu_idle(engine_t *j, const lc_job_t *job, json_t *o, int64_t now)
+ * been idle since gpuIdleSince (docs/monitoring.md, "Utilization"); since
+ * 0: not flagged. */
+static void set_gpu_idle(json_t *o, int64_t since)
 {
-    int64_t since = engine_gpu_idle_since(j, job, now);
     if (!since || !json_is_object(o))
         return;
     json_object_set_new(o, "gpuIdle", json_true());
@@ -44,8 +44,12 @@ typedef struct {
 } view_t;
 typedef json_t *(*render_fn)(const lc_job_t *job, const view_t *v);
 
-/* fn's view of a job's record text (decoded and rendered without mu). */
-static pai_err_t from_record(const char *name, const char *text, render_fn fn, const view_t *v,
+/* fn's view of a job's record text (decoded and rendered without mu), with
+ * what memory knew beside it (mem; NULL: nothing, a compacted job): the
+ * waiting reason it last computed and the idle figure, when they are about
+ * the attempt the record shows. */
+static pai_err_t from_record(engine_t *j, const char *name, const char *text,
+                             const engine_snap_mem_t *mem, render_fn fn, const view_t *v,
                              json_t **out, pai_error_t *e)
 {
     json_t *rec = json_loads(text, 0, NULL);
@@ -54,10 +58,16 @@ static pai_err_t from_record(const char *name, const char *text, render_fn fn, c
     json_decref(rec);
     if (rc != PAI_OK)
         return pai_error_set(e, PAI_E_INTERNAL, "the stored record of job %s is damaged", name);
-    if (full->state == JOB_WAITING && !full->waiting_reason && !full->refused)
+    bool waiting = full->state == JOB_WAITING && !full->refused;
+    if (waiting && mem && mem->reason && mem->reason_att == full->natts) {
+        free(full->waiting_reason);
+        full->waiting_reason = xstrdup(mem->reason);
+    } else if (waiting && !full->waiting_reason)
         full->waiting_reason = xstrdup("waiting for resources (a scheduling pass is running: "
                                        "ask again for the precise reason)");
     *out = fn(full, v);
+    if (*out && v->idle && mem && full->state == JOB_RUNNING && mem->idle_att == full->natts)
+        set_gpu_idle(*out, engine_gpu_idle_due(j, mem->idle_since, engine_now_ms(j)));
     lc_job_free(full);
     return PAI_OK;
 }
@@ -73,7 +83,7 @@ static pai_err_t from_store(engine_t *j, const char *name, render_fn fn, const v
         return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
     if (rc != PAI_OK)
         return pai_error_set(e, rc, "cannot read job %s from the store: %s", name, pai_err_msg(rc));
-    rc = from_record(name, text, fn, v, out, e);
+    rc = from_record(j, name, text, NULL, fn, v, out, e);
     free(text);
     return rc;
 }
@@ -92,13 +102,15 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
     *out = NULL;
     if (!engine_lock_within(j, READ_LOCK_WAIT_MS)) {
         char *text = NULL;
-        engine_snap_t s = engine_snap_get(j, name, &text);
+        engine_snap_mem_t mem;
+        engine_snap_t s = engine_snap_get(j, name, &text, &mem);
         pai_err_t rc = PAI_OK;
         if (s == ENGINE_SNAP_TEXT)
-            rc = from_record(name, text, fn, v, out, e);
+            rc = from_record(j, name, text, &mem, fn, v, out, e);
         else if (s == ENGINE_SNAP_STORED)
             rc = from_store(j, name, fn, v, out, e);
         free(text);
+        free(mem.reason);
         if (s == ENGINE_SNAP_NONE) /* every published job has one: a pending job is not found */
             return pai_error_set(e, PAI_E_NO_JOB, PAI_MSG_NO_JOB, name);
         return rc;
@@ -109,7 +121,7 @@ static pai_err_t with_job(engine_t *j, const char *name, render_fn fn, const vie
         engine_refresh_reason(j, job);
         *out = fn(job, v);
         if (v->idle && *out)
-            mark_gpu_idle(j, job, *out, engine_now_ms(j));
+            set_gpu_idle(*out, engine_gpu_idle_since(j, job, engine_now_ms(j)));
     }
     engine_unlock(j);
     if (!found)

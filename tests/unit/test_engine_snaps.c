@@ -117,4 +117,81 @@ TEST(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
     rig_close(&r);
 }
 
-RUN_TESTS(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
+/* The detail of job, new reference (NULL when not found). */
+static json_t *detail(rig_t *r, const char *job)
+{
+    json_t *d = NULL;
+    return engine_detail(r->e, job, -1, &d, NULL) == PAI_OK ? d : NULL;
+}
+
+static void check_same(const json_t *locked, const json_t *snap)
+{
+    CHECK(locked && snap && json_equal(locked, snap));
+    if (locked && snap && !json_equal(locked, snap)) {
+        char *a = json_dumps(locked, JSON_SORT_KEYS), *b = json_dumps(snap, JSON_SORT_KEYS);
+        fprintf(stderr, "  locked   %s\n  snapshot %s\n", a, b);
+        free(a);
+        free(b);
+    }
+}
+
+TEST(snapshot_detail_has_the_last_reason_and_the_idle_flag_memory_had)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .has_util = true};
+    if (!rig_open(&r)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    sync_quiet(&r, &a, NULL);
+    char *id = submit_running(&r, &a, "one", 0);
+    CHECK(submit(&r, "two", 1, 0)); /* waits: one GPU */
+    tick(&r);
+    holder_t h = {.e = r.e};
+    pthread_mutex_init(&h.m, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    pthread_t t;
+    /* a reason memory computed: the snapshot answers it, not a generic one */
+    json_t *locked = detail(&r, "alice~two");
+    hold(&h, &t);
+    json_t *snap = detail(&r, "alice~two");
+    let_go(&h, t);
+    check_same(locked, snap);
+    const char *why =
+        json_string_value(json_object_get(json_object_get(snap, "jobStatus"), "waitingReason"));
+    CHECK(why && strstr(why, "a scheduling pass is running") == NULL);
+    json_decref(locked);
+    json_decref(snap);
+    /* idle GPUs for a minute: gpuIdle from the snapshot too */
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    r.now += 61000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    locked = detail(&r, "alice~one");
+    CHECK(json_is_true(json_object_get(locked, "gpuIdle")));
+    hold(&h, &t);
+    snap = detail(&r, "alice~one");
+    let_go(&h, t);
+    check_same(locked, snap);
+    json_decref(locked);
+    json_decref(snap);
+    /* busy again: the snapshot drops the flag as memory does */
+    a.util = 80;
+    r.now += 1000;
+    sync_quiet(&r, &a, one(report(id, "running", 0)));
+    locked = detail(&r, "alice~one");
+    CHECK(json_object_get(locked, "gpuIdle") == NULL);
+    hold(&h, &t);
+    snap = detail(&r, "alice~one");
+    let_go(&h, t);
+    check_same(locked, snap);
+    json_decref(locked);
+    json_decref(snap);
+    pthread_mutex_destroy(&h.m);
+    pthread_cond_destroy(&h.cv);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(detail_under_a_held_lock_answers_the_committed_record_without_waiting,
+          snapshot_detail_has_the_last_reason_and_the_idle_flag_memory_had)
