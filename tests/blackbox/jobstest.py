@@ -50,7 +50,11 @@ def submit(client, yaml_text):
 
 
 class FakeAgent:
-    """One node.  sync() sends one report and returns the desired set."""
+    """One node.  sync() sends one report and returns the desired set.
+    log_url: what its node says its log server is (nothing listens on the
+    default; a test that serves its logs or exec sets its own)."""
+
+    log_url = "http://127.0.0.1:9"
 
     def __init__(self, srv, name, gpus=8, cpus=64, memory_mb=256000, address="127.0.0.1",
                  token=None):
@@ -70,7 +74,7 @@ class FakeAgent:
                 "hollow": True, "runtime": "fake",
                 "gpus": [{"index": i, "uuid": "GPU-%s-%d" % (self.name, i), "model": "A100",
                           "memory_mb": 81920, "healthy": True} for i in range(self.gpus)],
-                "log_url": "http://127.0.0.1:9"}
+                "log_url": self.log_url}
 
     def sync(self, wait_ms=0):
         tasks = [{"attempt_id": a, "state": "running", "pid": 1, "started_ms": 1}

@@ -60,13 +60,6 @@ execsrv = ThreadingHTTPServer(("127.0.0.1", 0), ExecServer)
 threading.Thread(target=execsrv.serve_forever, daemon=True).start()
 
 
-class Node(jt.FakeAgent):
-    def node(self):
-        n = super().node()
-        n["log_url"] = "http://127.0.0.1:%d" % execsrv.server_address[1]
-        return n
-
-
 def cli(*args):
     env = dict(os.environ, PAI_SERVER=srv.url, PAI_TOKEN=srv.admin_token,
                HOME=pt.tmpdir("pai-exec-home-"))
@@ -79,7 +72,8 @@ srv = pt.start_server()
 admin = srv.client(srv.admin_token)
 pt.check(bool(srv.agent_token), "the server generated its agent token into the data dir",
          srv.agent_token)
-fake = Node(srv, "v1node")
+fake = jt.FakeAgent(srv, "v1node")
+fake.log_url = "http://127.0.0.1:%d" % execsrv.server_address[1]
 fake.sync()
 st, b = jt.submit(admin, jt.job_yaml("ex"))
 pt.check(st == 202, "a job submitted", (st, b))

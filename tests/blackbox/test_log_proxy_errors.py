@@ -74,18 +74,10 @@ threading.Thread(target=logsrv.serve_forever, daemon=True).start()
 LOG_URL = "http://127.0.0.1:%d" % logsrv.server_address[1]
 
 
-class Node(jt.FakeAgent):
-    log_url = LOG_URL
-
-    def node(self):
-        n = super().node()
-        n["log_url"] = self.log_url
-        return n
-
-
 srv = pt.start_server()
 admin = srv.client(srv.admin_token)
-fake = Node(srv, "fk1")
+fake = jt.FakeAgent(srv, "fk1")
+fake.log_url = LOG_URL
 fake.sync()
 st, b = jt.submit(admin, jt.job_yaml("lp"))
 pt.check(st == 202, "a job submitted", (st, b))
