@@ -12,7 +12,9 @@
  *     and count the request and its latency for /metrics.
  *
  * Routes are compiled once at start into segment arrays (http_route.c);
- * what handlers call to read the request and reply is http_reply.c.
+ * finding a request's route and running it (leader gate, identity,
+ * permission) is http_dispatch.c; what handlers call to read the request
+ * and reply is http_reply.c.
  *
  * Connections: a fixed pool of threads (MHD's internal thread pool over
  * epoll: no FD_SETSIZE ceiling, no thread per connection); every
@@ -31,7 +33,6 @@
  * docs/architecture.md, "Threads of the HTTP layer", states the locking.
  */
 #include "server/http.h"
-#include "server/leader.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -40,7 +41,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,188 +51,11 @@
 #include "common/log.h"
 #include "common/promtext.h"
 #include "common/util.h"
-#include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "server/http_int.h"
 #include "server/server.h"
 #include "server/standby.h"
-
-/* ---- dispatch ---------------------------------------------------------- */
-
-/* The permission check; PAI_OK when the caller may run the route.  The
- * messages are OpenPAI's (rest-server middlewares/token.js). */
-static pai_err_t check_perm(http_perm_t perm, const http_identity_t *who, pai_error_t *e)
-{
-    bool user = who->authenticated && !who->agent;
-    switch (perm) {
-    case PERM_ANON:
-        return PAI_OK;
-    case PERM_USER:
-        return user ? PAI_OK : pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
-    case PERM_SESSION:
-        if (!user)
-            return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
-        return who->app_token ? pai_error_set(e, PAI_E_FORBIDDEN_TOKEN, NULL) : PAI_OK;
-    case PERM_ADMIN:
-        if (!user)
-            return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
-        if (who->app_token)
-            return pai_error_set(e, PAI_E_FORBIDDEN_TOKEN, NULL);
-        return who->admin ? PAI_OK : pai_error_set(e, PAI_E_FORBIDDEN, PAI_MSG_NON_ADMIN);
-    case PERM_AGENT:
-        if (who->agent || (who->admin && !who->app_token))
-            return PAI_OK;
-        if (who->authenticated)
-            return pai_error_set(e, PAI_E_FORBIDDEN, "only the agent token may do this operation");
-        return pai_error_set(e, PAI_E_UNAUTHORIZED, NULL);
-    }
-    return pai_error_set(e, PAI_E_FORBIDDEN, NULL);
-}
-
-/* The Access-Control-Allow-Origin to answer a request with, or NULL (no
- * CORS).  cors_allow_origin lists the allowed origins, separated by commas
- * or spaces ("" = CORS off, the default; "*" = any origin, OpenPAI's); a
- * listed origin is answered with itself, so the reply must vary by Origin. */
-static const char *cors_origin(const http_server_t *s, struct MHD_Connection *conn)
-{
-    const server_config_t *cfg = s->ctx->cfg;
-    const char *list = cfg && cfg->cors_allow_origin ? cfg->cors_allow_origin : "";
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    size_t olen = origin ? strlen(origin) : 0;
-    for (const char *p = list; *p;) {
-        p += strspn(p, ", \t");
-        size_t n = strcspn(p, ", \t");
-        if (n == 1 && *p == '*')
-            return "*";
-        if (n && n == olen && strncasecmp(p, origin, n) == 0)
-            return origin;
-        p += n;
-    }
-    return NULL;
-}
-
-/* A CORS preflight: which methods and headers browsers may use. */
-static void cors_preflight(http_resp_t *resp)
-{
-    http_reply_text(resp, 204, "text/plain", "", 0);
-    http_add_header(resp, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
-    http_add_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-    http_add_header(resp, "Access-Control-Max-Age", "86400");
-}
-
-/* Find the route; *stats gets where to count.  Replies 404/405 (and CORS
- * preflights) itself. */
-static const route_ent_t *find_route(http_server_t *s, reqstate_t *rs, const char *method,
-                                     const char *url, http_req_t *req, http_resp_t *resp)
-{
-    char *segs[HTTP_MAX_SEGS];
-    size_t offs[HTTP_MAX_SEGS];
-    bool path_known = false;
-    if (strlen(url) > HTTP_MAX_PATH) {
-        http_reply_errorf(resp, PAI_E_NO_API, "path too long");
-        return NULL;
-    }
-    free(rs->pathcopy); /* a held answer dispatched again routes again */
-    rs->pathcopy = xstrdup(url);
-    size_t n = http_split_path(rs->pathcopy, segs, offs);
-    for (size_t i = 0; n <= HTTP_MAX_SEGS && i < s->nroutes; i++) {
-        if (!http_route_match(&s->routes[i], segs, offs, n, url, req))
-            continue;
-        if (strcmp(s->routes[i].r->method, method) == 0)
-            return &s->routes[i];
-        path_known = true;
-    }
-    req->nparams = 0;
-    if (path_known && strcmp(method, "OPTIONS") == 0 && cors_origin(s, req->conn_))
-        cors_preflight(resp);
-    else if (path_known)
-        http_reply_errorf(resp, PAI_E_METHOD_NOT_ALLOWED, "%s is not allowed on %s", method, url);
-    else
-        http_reply_errorf(resp, PAI_E_NO_API, "API %s is not found.", url); /* OpenPAI's text */
-    return NULL;
-}
-
-/* Identify the caller (an anonymous route ignores a bad token) with ctx's
- * auth: the server's, or a standby's view's. */
-static pai_err_t identify(server_ctx_t *ctx, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
-                          pai_error_t *err)
-{
-    const char *authz = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    pai_err_t rc = ctx->auth ? auth_identify(ctx->auth, authz, &rs->ident) : PAI_OK;
-    if (rc == PAI_OK)
-        req->who = rs->ident.who;
-    else if (e->r->perm != PERM_ANON)
-        return pai_error_set(err, rc, PAI_MSG_BAD_TOKEN);
-    return PAI_OK;
-}
-
-/* This server does not lead (the gate said rc, e names the leader): a read
- * its view of the store answers runs against the view (*view, held, and
- * *ctx, the view's context); any other request but the agents' is
- * forwarded to the leader (*forwarded: answered in resp or e).  Else rc
- * stands: 421 naming the leader, or 503 while nobody leads. */
-static pai_err_t standby_route(http_server_t *s, const route_ent_t *ent, http_req_t *req,
-                               http_resp_t *resp, pai_err_t rc, pai_error_t *e,
-                               standby_view_t **view, server_ctx_t **ctx, bool *forwarded)
-{
-    standby_t *sb = s->ctx->standby;
-    const char *leader = json_string_value(json_object_get(e->details, "leader"));
-    bool can_forward = sb && rc == PAI_E_NOT_LEADER && leader && standby_forwards(ent->r, req);
-    /* from the view unless the client asks for the leader's answer (the CLI
-     * does) or the view is older than a write this standby forwarded, and
-     * a leader can answer instead.  Not Cache-Control: browsers send
-     * no-cache with every fetch the portal makes. */
-    const char *rd = http_header(req, STANDBY_READ_HEADER);
-    bool fresh = can_forward && rd && strcasecmp(rd, "leader") == 0;
-    if (sb && standby_reads(ent->r) && !fresh && (*view = standby_view_get(sb, can_forward))) {
-        *ctx = standby_view_ctx(*view);
-        pai_error_free(e);
-        return PAI_OK;
-    }
-    if (!can_forward)
-        return rc;
-    char *url = xstrdup(leader);
-    pai_error_free(e);
-    *forwarded = true;
-    rc = standby_forward(s->ctx, url, req, resp, e);
-    free(url);
-    return rc;
-}
-
-/* Ask who leads (a standby answers reads from its view of the store and
- * forwards the rest: server/standby.h), identify the caller, check the
- * route's permission, run the handler and answer its error, if any, with
- * http_reply_err(). */
-static void run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
-                      http_resp_t *resp)
-{
-    pai_error_t err = PAI_ERROR_INIT;
-    pai_err_t rc = PAI_OK;
-    bool modules = true; /* a standby's own routes run without them */
-    server_ctx_t *ctx = s->ctx;
-    standby_view_t *view = NULL;
-    bool forwarded = false; /* the leader identifies and answers */
-    if (s->ctx->leader)
-        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &modules, &err);
-    if (rc != PAI_OK)
-        rc = standby_route(s, e, req, resp, rc, &err, &view, &ctx, &forwarded);
-    if (rc == PAI_OK && (modules || view) && !forwarded)
-        rc = identify(ctx, e, rs, req, &err);
-    if (rc == PAI_OK && !forwarded)
-        rc = check_perm(e->r->perm, &req->who, &err);
-    if (rc == PAI_OK && !forwarded)
-        rc = e->r->fn(ctx, req, resp, &err);
-    standby_view_put(s->ctx->standby, view); /* a view's routes answer at once */
-    if (rc != PAI_OK) {
-        err.code = rc; /* a handler that returned a code without setting err */
-        http_reply_err(resp, &err);
-    } else if (resp->status == 0 && !resp->defer.finish) {
-        pai_error_set(&err, PAI_E_INTERNAL, "the handler gave no answer");
-        http_reply_err(resp, &err);
-    }
-    pai_error_free(&err);
-}
 
 /* ---- streamed bodies (http_reply_stream) ------------------------------ */
 
@@ -324,7 +147,7 @@ static struct MHD_Response *make_response(http_server_t *s, struct MHD_Connectio
 
 static enum MHD_Result send_resp(http_server_t *s, struct MHD_Connection *conn, http_resp_t *resp)
 {
-    const char *cors = cors_origin(s, conn);
+    const char *cors = http_cors_origin(s, conn);
     struct MHD_Response *r = make_response(s, conn, resp);
     if (!r)
         return MHD_NO;
@@ -384,13 +207,67 @@ static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
     pai_error_free(&err);
 }
 
+/* Hold the suspended connection of rs (rs->defer has an arm): add it to the
+ * waiters, then arm it (the engine leaves the waker on the node).  Runs on
+ * the pool thread (defer_start) or, for an answer made on a worker, on
+ * that worker (hold_here): the engine's arm takes its lock, which under a
+ * storm is held for whole scheduling passes, and a pool thread waiting for
+ * it would stall all its other connections.  On a worker the pool thread
+ * is free meanwhile, so the connection could be resumed (its deadline) and
+ * its finish queued before the arm has returned: that finish waits for the
+ * arm (arm_wait), never freeing what the arm still uses. */
+static void hold(http_server_t *s, reqstate_t *rs)
+{
+    int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
+    pthread_mutex_lock(&s->arm_mu);
+    rs->arming = true;
+    pthread_mutex_unlock(&s->arm_mu);
+    uint64_t ticket = waiters_add(s->wait, rs->conn, time_mono_ms() + wait);
+    if (ticket) {
+        http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
+        rs->defer.arm(s->ctx, rs->defer.ud, &w);
+    }
+    pthread_mutex_lock(&s->arm_mu);
+    rs->arming = false;
+    pthread_cond_broadcast(&s->arm_cv);
+    pthread_mutex_unlock(&s->arm_mu);
+    if (!ticket) /* shutting down: answer now */
+        MHD_resume_connection(rs->conn);
+}
+
+/* Until the arm of rs's hold has returned (see hold). */
+static void arm_wait(http_server_t *s, reqstate_t *rs)
+{
+    pthread_mutex_lock(&s->arm_mu);
+    while (rs->arming)
+        pthread_cond_wait(&s->arm_cv, &s->arm_mu);
+    pthread_mutex_unlock(&s->arm_mu);
+}
+
+/* On a worker, the answer just made (rs->ready) is held (http_reply_hold):
+ * hold its connection from here, still suspended, instead of resuming it
+ * for the pool thread to hold.  False when the answer is not held. */
+static bool hold_here(http_server_t *s, reqstate_t *rs)
+{
+    if (!rs->ready.defer.finish || !rs->ready.defer.arm)
+        return false;
+    rs->defer = rs->ready.defer;
+    rs->ready.defer = (http_defer_t){0};
+    http_resp_free(&rs->ready);
+    hold(s, rs);
+    return true;
+}
+
 /* An offloaded answer, or a held one's finish, on a worker: make it, then
- * resume the connection (after which the worker touches nothing of rs). */
+ * resume the connection (after which the worker touches nothing of rs), or
+ * hold it again. */
 static void defer_work(void *arg)
 {
     reqstate_t *rs = arg;
+    arm_wait(rs->s, rs);
     defer_finish(rs->s, rs, &rs->ready);
-    MHD_resume_connection(rs->conn);
+    if (!hold_here(rs->s, rs))
+        MHD_resume_connection(rs->conn);
 }
 
 /* The handler deferred its answer (resp->defer, taken): suspend the
@@ -409,14 +286,7 @@ static void defer_start(http_server_t *s, struct MHD_Connection *conn, reqstate_
         offload_run(s->work, defer_work, rs);
         return;
     }
-    int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
-    uint64_t ticket = waiters_add(s->wait, conn, time_mono_ms() + wait);
-    if (!ticket) { /* shutting down: answer now */
-        MHD_resume_connection(conn);
-        return;
-    }
-    http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
-    rs->defer.arm(s->ctx, rs->defer.ud, &w);
+    hold(s, rs);
 }
 
 /* The write workers' queue of a route: the agent protocol's (syncs by the
@@ -477,7 +347,8 @@ static bool client_gone(struct MHD_Connection *conn)
 }
 
 /* On a write worker: run the route into rs->ready, then resume the
- * connection (after which the worker touches nothing of rs). */
+ * connection (after which the worker touches nothing of rs), or hold it
+ * from here when the answer is held (an agent's long-poll). */
 static void route_work(void *arg)
 {
     reqstate_t *rs = arg;
@@ -486,8 +357,9 @@ static void route_work(void *arg)
     if (client_gone(rs->conn))
         http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
     else
-        run_route(rs->s, rs->route, rs, &rs->req, &rs->ready);
-    MHD_resume_connection(rs->conn);
+        http_run_route(rs->s, rs->route, rs, &rs->req, &rs->ready);
+    if (!hold_here(rs->s, rs))
+        MHD_resume_connection(rs->conn);
 }
 
 /* Suspend the connection and queue its handler on the write workers. */
@@ -511,7 +383,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     req.body = buf_str(&rs->body);
     req.body_len = rs->body.len;
     req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    const route_ent_t *e = find_route(s, rs, method, url, &req, &resp);
+    const route_ent_t *e = http_find_route(s, rs, method, url, &req, &resp);
     rs->route = e;
     if (e && rs->too_large)
         http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
@@ -520,7 +392,7 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
         route_offload(s, conn, rs, &req);
         return MHD_YES;
     } else if (e)
-        run_route(s, e, rs, &req, &resp);
+        http_run_route(s, e, rs, &req, &resp);
     if (resp.defer.finish) {
         defer_start(s, conn, rs, &resp);
         return MHD_YES;
@@ -768,6 +640,8 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
         return pai_error_set(e, PAI_E_INVALID, "listen address '%s' is not an IPv4 address", addr);
     http_server_t *s = xcalloc(1, sizeof(*s));
     s->ctx = ctx;
+    pthread_mutex_init(&s->arm_mu, NULL);
+    pthread_cond_init(&s->arm_cv, NULL);
     s->admit = connlimit_new(lim->max_connections, lim->per_addr_idle);
     ratelog_init(&s->mhdlog, "http", 10000);
     pai_err_t rc = http_routes_build(s);
@@ -851,5 +725,7 @@ void http_server_stop(http_server_t *s)
         sodium_memzero(s->tls_key, strlen(s->tls_key));
     free(s->tls_key);
     http_routes_free(s);
+    pthread_cond_destroy(&s->arm_cv);
+    pthread_mutex_destroy(&s->arm_mu);
     free(s);
 }

@@ -1,6 +1,7 @@
 /*
  * http_int.h - internals shared by the files of the HTTP layer only:
  * http.c (the daemon: admission, dispatch, TLS, start and stop),
+ * http_dispatch.c (a request's route, leader gate, identity, permission),
  * http_route.c (the compiled route table and its request counters) and
  * http_reply.c (what handlers call: request fields, replies, bodies).
  * Nothing outside them includes this.
@@ -12,6 +13,7 @@
 #ifndef PAI_SERVER_HTTP_INT_H
 #define PAI_SERVER_HTTP_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -66,6 +68,8 @@ struct http_server {
     offload_t *writes;        /* handlers of requests that change state (not GET), by class */
     unsigned threads;         /* the pool's size */
     int64_t agent_stall_ms;   /* test hook: PAI_TEST_AGENT_SYNC_STALL_MS */
+    pthread_mutex_t arm_mu;   /* guards each reqstate_t's arming (hold in http.c) */
+    pthread_cond_t arm_cv;    /* an arm returned */
 };
 
 /* Per-request state, MHD's con_cls.  Touched by the connection's pool
@@ -82,6 +86,7 @@ typedef struct {
     bool deferred;
     http_defer_t defer;
     http_resp_t ready; /* offloaded: the answer made by the worker */
+    bool arming;       /* a hold's arm runs (guarded by the server's arm_mu) */
     http_req_t req;    /* a handler run on a write worker: its request */
     const route_ent_t *route;
     int64_t t0_us;
@@ -104,6 +109,19 @@ void http_routes_free(http_server_t *s);
 void http_stats_record(route_stats_t *st, int status, int64_t us);
 /* The request counters and latency histograms, in Prometheus text. */
 void http_routes_collect(const http_server_t *s, buf_t *out);
+
+/* ---- http_dispatch.c ---- */
+
+/* The Access-Control-Allow-Origin to answer conn's request with, or NULL. */
+const char *http_cors_origin(const http_server_t *s, struct MHD_Connection *conn);
+/* The route of method url (req's params filled), or NULL with resp
+ * answered (404, 405, a CORS preflight). */
+const route_ent_t *http_find_route(http_server_t *s, reqstate_t *rs, const char *method,
+                                   const char *url, http_req_t *req, http_resp_t *resp);
+/* Run route e for req into resp: leader gate, identity, permission, the
+ * handler; its error answered as OpenPAI's body. */
+void http_run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
+                    http_resp_t *resp);
 
 /* ---- http_reply.c ---- */
 
