@@ -59,6 +59,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/pg.h"
+#include "store/pg_changes.h"
 #include "store/pg_conn.h"
 #include "store/pg_lease.h"
 #include "store/pg_write.h"
@@ -106,6 +107,9 @@ static const char *const migrations[] = {
     " END $f$;"
     "CREATE TRIGGER pai_records_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
     " ON pai_records FOR EACH STATEMENT EXECUTE FUNCTION pai_generation_bump();",
+    /* 4: what changed since a point (store_changes): each record's writing
+     * transaction and the deleted records' tombstones (pg_changes.c). */
+    pg_migration_changes,
 };
 
 const pg_query_t pg_queries[Q__COUNT] = {
@@ -140,6 +144,7 @@ struct pg_store {
     /* High availability: the election's own connection (created on first
      * use, by the elector thread) and the fence the writer checks. */
     pg_lease_t *lease;
+    pg_changes_t *changes; /* store_changes' own connection (pg_changes.c) */
     _Atomic int64_t fence_term, fence_hold_ms;
 };
 
@@ -491,6 +496,7 @@ static pai_err_t pg_open(const char *url, void **out, char *err, size_t errlen)
     pthread_mutex_init(&st->rlock, NULL);
     pthread_cond_init(&st->rcond, NULL);
     st->writer.writer = true;
+    st->changes = pg_changes_new(&st->link);
     if ((rc = conn_open(&st->writer, &st->link, err, errlen)) != PAI_OK)
         goto fail;
     if ((rc = migrate(&st->writer, err, errlen)) != PAI_OK)
@@ -526,6 +532,12 @@ static pai_err_t pg_generation(void *be, int64_t *gen)
     PQclear(res);
     reader_put(st, c, slot);
     return rc;
+}
+
+static pai_err_t pg_changes_op(void *be, const char *since, store_scan_all_fn cb, void *ud,
+                               char **point)
+{
+    return pg_changes_read(((pg_store_t *)be)->changes, since, cb, ud, point);
 }
 
 /* ---- high availability (pg_lease.c) ------------------------------------ */
@@ -565,6 +577,7 @@ static void pg_close(void *be)
     if (!st)
         return;
     pg_lease_free(st->lease);
+    pg_changes_free(st->changes);
     for (int i = 0; i < PG_READ_POOL; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
@@ -586,4 +599,5 @@ const store_ops_t store_pg_ops = {
     .set_fence = pg_set_fence,
     .set_timeout = pg_set_timeout,
     .generation = pg_generation,
+    .changes = pg_changes_op,
 };

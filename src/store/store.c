@@ -350,6 +350,18 @@ pai_err_t store_generation(store_t *st, int64_t *gen)
     return st->ops->generation(st->be, gen);
 }
 
+pai_err_t store_changes(store_t *st, const char *since, store_scan_all_fn cb, void *ud,
+                        char **point)
+{
+    *point = NULL;
+    ASSERT_IO_ALLOWED();
+    if (!st->ops->changes)
+        return PAI_E_NOT_IMPLEMENTED;
+    if (since && !cb)
+        return PAI_E_INVALID;
+    return st->ops->changes(st->be, since, cb, ud, point);
+}
+
 const char *store_backend(const store_t *st)
 {
     return st->ops->name;

@@ -78,6 +78,21 @@ void store_set_timeout(store_t *st, int64_t ms);
  * (a standby's view, server/standby.c).  PostgreSQL only; SQLite answers
  * PAI_E_NOT_IMPLEMENTED (one server: no standby reads it). */
 PAI_MUST_CHECK pai_err_t store_generation(store_t *st, int64_t *gen);
+/* What changed since a point (a standby's incremental refresh,
+ * server/standby.c).  since NULL: only *point, the store as of now: take it
+ * BEFORE reading records whole, and every change committed after that
+ * read began is reported by the next call from it.  Else cb gets every
+ * record written (json) or deleted (json NULL, seq 0) by a transaction
+ * that had not committed when `since` was taken, each key once, in no
+ * order; records written again unchanged may be reported too.  *point
+ * (malloc'ed, the caller frees): the point to ask from next time, set only
+ * on PAI_OK.  A cb that returns non-zero stops the read (PAI_E_INTERNAL).
+ * PAI_E_NOT_FOUND: the changes since `since` are no longer all kept (the
+ * deletions' retention, 15 minutes, passed): read the records whole again.
+ * PostgreSQL only (pg_changes.c has the argument why no change is missed);
+ * SQLite answers PAI_E_NOT_IMPLEMENTED. */
+PAI_MUST_CHECK pai_err_t store_changes(store_t *st, const char *since, store_scan_all_fn cb,
+                                       void *ud, char **point);
 /* The backend's name: "sqlite" or "postgres". */
 const char *store_backend(const store_t *st);
 

@@ -65,6 +65,8 @@ typedef struct store_ops {
     /* The store's change marker (store_generation); NULL where there is
      * none (SQLite). */
     pai_err_t (*generation)(void *be, int64_t *gen);
+    /* What changed since a point (store_changes); NULL where unknown. */
+    pai_err_t (*changes)(void *be, const char *since, store_scan_all_fn cb, void *ud, char **point);
 } store_ops_t;
 
 extern const store_ops_t store_sqlite_ops;

@@ -20,8 +20,9 @@
 
 #define DROP_ALL                                                                                   \
     "DROP TABLE IF EXISTS pai_records, pai_schema_migrations, pai_leader, pai_fence,"              \
-    " pai_generation;"                                                                             \
-    "DROP FUNCTION IF EXISTS pai_fence_check, pai_generation_bump"
+    " pai_generation, pai_deleted, pai_changes_pruned;"                                            \
+    "DROP FUNCTION IF EXISTS pai_fence_check, pai_generation_bump, pai_records_stamp,"             \
+    " pai_records_tombstone, pai_changes_prune, pai_changes_pruning"
 
 static const char *pg_url(void)
 {
@@ -98,6 +99,9 @@ TEST(sqlite_has_no_election)
     CHECK(!store_has_lease(st));
     CHECK(store_lease_acquire(st, "a", "http://a", 0, 3000, &l) == PAI_E_NOT_IMPLEMENTED);
     CHECK(!l.held);
+    char *point = NULL; /* nor a change feed: no standby reads a SQLite store */
+    CHECK(store_changes(st, NULL, NULL, NULL, &point) == PAI_E_NOT_IMPLEMENTED);
+    CHECK(point == NULL);
     store_set_fence(st, 7, 1000); /* no fence on SQLite: writes go on */
     CHECK(store_put(st, "k", "a", 0, "{}") == PAI_OK);
     store_close(st);

@@ -22,8 +22,9 @@
 /* Every table and function the migrations create (pg.c migrations[]). */
 #define DROP_ALL                                                                                   \
     "DROP TABLE IF EXISTS pai_records, pai_schema_migrations, pai_leader, pai_fence,"              \
-    " pai_generation;"                                                                             \
-    "DROP FUNCTION IF EXISTS pai_fence_check, pai_generation_bump"
+    " pai_generation, pai_deleted, pai_changes_pruned;"                                            \
+    "DROP FUNCTION IF EXISTS pai_fence_check, pai_generation_bump, pai_records_stamp,"             \
+    " pai_records_tombstone, pai_changes_prune, pai_changes_pruning"
 
 static const char *pg_url(void)
 {
@@ -156,8 +157,8 @@ TEST(migrations_are_numbered_and_applied_once)
     st = open_url(pg_url());
     CHECK(st != NULL);
     store_close(st);
-    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 3);
-    CHECK_INT_EQ(side_count("SELECT max(version) FROM pai_schema_migrations"), 3);
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 4);
+    CHECK_INT_EQ(side_count("SELECT max(version) FROM pai_schema_migrations"), 4);
 }
 
 TEST(generation_grows_with_every_committed_change_whoever_writes)
@@ -189,6 +190,156 @@ TEST(generation_grows_with_every_committed_change_whoever_writes)
     store_close(st);
 }
 
+/* What store_changes reported: "kind/key=json" (or "kind/key gone"),
+ * sorted, joined by spaces. */
+typedef struct {
+    char *items[32];
+    int n;
+} changes_t;
+
+static int changes_cb(void *ud, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    changes_t *c = ud;
+    (void)seq;
+    if (c->n < 32)
+        c->items[c->n++] =
+            json ? str_printf("%s/%s=%s", kind, key, json) : str_printf("%s/%s gone", kind, key);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The changes since *point as one string (the caller frees); *point moves
+ * on.  NULL when the call failed (its code in *rc). */
+static char *changes_since(store_t *st, char **point, pai_err_t *rc)
+{
+    changes_t c = {.n = 0};
+    char *next = NULL;
+    *rc = store_changes(st, *point, changes_cb, &c, &next);
+    qsort(c.items, (size_t)c.n, sizeof(c.items[0]), cmp_str);
+    char *all = xstrdup("");
+    for (int i = 0; i < c.n; i++) {
+        char *more = str_printf("%s%s%s", all, i ? " " : "", c.items[i]);
+        free(all);
+        free(c.items[i]);
+        all = more;
+    }
+    if (*rc != PAI_OK) {
+        free(all);
+        return NULL;
+    }
+    free(*point);
+    *point = next;
+    return all;
+}
+
+#define CHECK_CHANGES(st, point, want)                                                             \
+    do {                                                                                           \
+        pai_err_t rc_ = PAI_E_IO;                                                                  \
+        char *got_ = changes_since(st, point, &rc_);                                               \
+        CHECK(rc_ == PAI_OK);                                                                      \
+        CHECK_STR_EQ(got_ ? got_ : "(failed)", want);                                              \
+        free(got_);                                                                                \
+    } while (0)
+
+TEST(changes_since_a_point_are_writes_deletions_and_new_records_whoever_wrote_them)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(store_put(st, "k", "a", 1, "{\"v\":1}") == PAI_OK);
+    CHECK(store_put(st, "k", "b", 2, "{}") == PAI_OK);
+    CHECK(store_put(st, "k", "c", 3, "{}") == PAI_OK);
+    char *point = NULL;
+    CHECK(store_changes(st, NULL, NULL, NULL, &point) == PAI_OK); /* before a whole read */
+    CHECK(point != NULL);
+    CHECK_CHANGES(st, &point, "");
+    /* a change, a deletion, a new record, and a hand fix in psql */
+    CHECK(store_put(st, "k", "a", 1, "{\"v\":2}") == PAI_OK);
+    CHECK(store_del(st, "k", "b") == PAI_OK);
+    CHECK(store_insert(st, "j", "d", 4, "{}") == PAI_OK);
+    CHECK(side_exec("UPDATE pai_records SET json = '{\"v\":3}' WHERE kind = 'k' AND key = 'c'"));
+    CHECK_CHANGES(st, &point, "j/d={} k/a={\"v\":2} k/b gone k/c={\"v\":3}");
+    CHECK_CHANGES(st, &point, "");
+    /* deleted then written again: a record; written then deleted: gone */
+    CHECK(store_del(st, "k", "a") == PAI_OK);
+    CHECK(store_put(st, "k", "a", 1, "{\"v\":4}") == PAI_OK);
+    CHECK(store_put(st, "k", "e", 5, "{}") == PAI_OK);
+    store_op_t ops[2] = {{STORE_OP_DEL, "k", "e", 0, NULL}, {STORE_OP_DEL, "j", "d", 0, NULL}};
+    CHECK(store_batch(st, ops, 2) == PAI_OK);
+    CHECK_CHANGES(st, &point, "j/d gone k/a={\"v\":4} k/e gone");
+    CHECK_CHANGES(st, &point, "");
+    free(point);
+    store_close(st);
+}
+
+/* Ids are taken in one order and committed in another: a transaction that
+ * was still open when a read took its point is reported by the next read,
+ * though a later transaction committed first. */
+TEST(a_change_committed_after_a_later_one_is_not_missed)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    char *point = NULL;
+    CHECK(store_changes(st, NULL, NULL, NULL, &point) == PAI_OK);
+    PGconn *side = PQconnectdb(pg_url());
+    PQsetNoticeProcessor(side, quiet, NULL);
+    /* the side transaction takes its id first (its write comes later: a
+     * write takes the generation's row lock until its commit) */
+    PGresult *res = PQexec(side, "BEGIN; SELECT pg_current_xact_id()");
+    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK);
+    PQclear(res);
+    CHECK(store_put(st, "k", "late", 0, "{}") == PAI_OK); /* a later id, committed first */
+    res = PQexec(side, "INSERT INTO pai_records (kind, key, seq, json) VALUES ('k', 'early', 0,"
+                       " '{}')");
+    CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+    PQclear(res);
+    CHECK_CHANGES(st, &point, "k/late={}"); /* written, not committed: not yet */
+    PQclear(PQexec(side, "COMMIT"));
+    PQfinish(side);
+    CHECK_CHANGES(st, &point, "k/early={}");
+    CHECK_CHANGES(st, &point, "");
+    free(point);
+    store_close(st);
+}
+
+/* Deletions are kept for a while; a point older than what was pruned (or a
+ * TRUNCATE) cannot be answered: PAI_E_NOT_FOUND, read the store whole. */
+TEST(changes_since_a_pruned_point_are_refused_and_a_new_point_works)
+{
+    store_t *st = contract_open();
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(store_put(st, "k", "a", 0, "{}") == PAI_OK);
+    char *old = NULL, *point = NULL;
+    CHECK(store_changes(st, NULL, NULL, NULL, &old) == PAI_OK);
+    CHECK(store_del(st, "k", "a") == PAI_OK);
+    CHECK(store_changes(st, NULL, NULL, NULL, &point) == PAI_OK);
+    /* the automatic pruning keeps 15 minutes: nothing went yet */
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_deleted"), 1);
+    CHECK_INT_EQ(side_count("SELECT pai_changes_prune('0')"), 1);
+    pai_err_t rc = PAI_OK;
+    char *got = changes_since(st, &old, &rc);
+    CHECK(rc == PAI_E_NOT_FOUND);
+    CHECK(got == NULL);
+    CHECK_CHANGES(st, &point, ""); /* taken after the deletion: still answered */
+    CHECK(store_put(st, "k", "b", 0, "{}") == PAI_OK);
+    CHECK_CHANGES(st, &point, "k/b={}");
+    CHECK(side_exec("TRUNCATE pai_records"));
+    got = changes_since(st, &point, &rc);
+    CHECK(rc == PAI_E_NOT_FOUND);
+    free(old);
+    free(point);
+    store_close(st);
+}
+
 static void *open_main(void *p)
 {
     store_t **out = p;
@@ -211,7 +362,7 @@ TEST(servers_starting_together_migrate_once)
     CHECK(st[0] && store_put(st[0], "k", "a", 0, "{}") == PAI_OK);
     for (int i = 0; i < 4; i++)
         store_close(st[i]);
-    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 3);
+    CHECK_INT_EQ(side_count("SELECT count(*) FROM pai_schema_migrations"), 4);
 }
 
 TEST(schema_newer_than_this_binary_is_refused)
@@ -344,6 +495,12 @@ int main(void)
         {"pg_servers_starting_together_migrate_once", servers_starting_together_migrate_once},
         {"pg_generation_grows_with_every_committed_change_whoever_writes",
          generation_grows_with_every_committed_change_whoever_writes},
+        {"pg_changes_since_a_point_are_writes_deletions_and_new_records_whoever_wrote_them",
+         changes_since_a_point_are_writes_deletions_and_new_records_whoever_wrote_them},
+        {"pg_a_change_committed_after_a_later_one_is_not_missed",
+         a_change_committed_after_a_later_one_is_not_missed},
+        {"pg_changes_since_a_pruned_point_are_refused_and_a_new_point_works",
+         changes_since_a_pruned_point_are_refused_and_a_new_point_works},
         {"pg_schema_newer_than_this_binary_is_refused", schema_newer_than_this_binary_is_refused},
         {"pg_dropped_connections_are_reestablished", dropped_connections_are_reestablished},
         {"pg_a_scan_may_outlast_the_timeout_while_rows_keep_coming",
