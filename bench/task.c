@@ -17,10 +17,10 @@
  * a process of the agent's size.
  * --monitor picks the per-agent monitor (agent, the default), a monitor
  * forked per attempt (per-task) or both, interleaved in the same run.
- * --pooled: each attempt's dir is forgotten as soon as it ends, into the
- * agent's pool (agent/dirpool.h), and the next start takes it, as in a
- * node's steady state (there, 10 minutes after the first ends); without
- * it every start makes its dirs, as a fresh agent does.
+ * --pooled: each attempt's dir goes into the agent's pool (agent/dirpool.h)
+ * as soon as it ends and the next start takes it, as the agent does once
+ * the server acked the end; without it every start makes its dirs, as
+ * before (and as an agent does for its first tasks).
  *   usage: bench/task [--tasks N] [--par P] [--dir DIR] [--uid UID] [--no-cgroup]
  *                     [--monitor agent|per-task|both] [--pooled]
  */

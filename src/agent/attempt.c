@@ -658,26 +658,11 @@ void node_recover(agent_node_t *n)
     n->dirty = true;
 }
 
-/* How long an acked attempt is remembered: TOMBSTONE_MS, or
- * PAI_AGENT_TOMBSTONE_MS (benchmarks and tests: a node's steady state, where
- * every new attempt finds a forgotten one's dir in the pool, within
- * seconds instead of 10 minutes). */
-static int64_t tombstone_ms(void)
-{
-    static int64_t ms = -1;
-    if (ms < 0) {
-        const char *v = getenv("PAI_AGENT_TOMBSTONE_MS");
-        if (!v || str_to_i64(v, 0, TOMBSTONE_MS, &ms) != PAI_OK)
-            ms = TOMBSTONE_MS;
-    }
-    return ms;
-}
-
 void task_prune_tombstones(agent_node_t *n, int64_t now)
 {
     for (size_t i = 0; i < n->ntasks; i++) {
         agent_task_t *t = n->tasks[i];
-        if (!t->acked || now - t->acked_mono_ms < tombstone_ms())
+        if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
             continue;
         if (!n->cfg->hollow && !t->dir_gone) {
             char *dir = task_path(n, t, "tasks");
