@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/err.h"
 
@@ -65,6 +66,9 @@ bool str_is_name(const char *s);
 int64_t time_mono_ms(void);
 int64_t time_mono_us(void);
 int64_t time_wall_ms(void);
+/* The time ms milliseconds from now on clock (CLOCK_REALTIME, or the clock
+ * a condition variable was made with): a pthread_cond_timedwait deadline. */
+struct timespec time_after_ms(clockid_t clock, int64_t ms);
 
 /* Free *pp and set it to NULL. */
 #define FREE_NULL(pp)                                                                              \

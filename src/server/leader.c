@@ -151,14 +151,7 @@ static void failstop(int64_t term, const char *why)
 /* Wait up to ms on cond unless stopping; returns !stopping. */
 static bool nap(leader_t *l, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = time_after_ms(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&l->mu);
     if (!l->stopping)
         pthread_cond_timedwait(&l->cond, &l->mu, &until);
@@ -268,14 +261,7 @@ bool leader_wait_elected(leader_t *l, int64_t ms)
         int64_t left = end - time_mono_ms();
         if (left <= 0)
             break;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        left = left < 50 ? left : 50;
-        until.tv_nsec += (long)left * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = time_after_ms(CLOCK_REALTIME, left < 50 ? left : 50);
         pthread_cond_timedwait(&l->cond, &l->mu, &until);
     }
     pthread_mutex_unlock(&l->mu);

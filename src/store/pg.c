@@ -293,14 +293,7 @@ static int free_slot(pg_store_t *st)
 /* Wait up to PG_POOL_WAIT_MS for a pool slot; -1 when none came free. */
 static int reader_slot(pg_store_t *st)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += PG_POOL_WAIT_MS / 1000;
-    until.tv_nsec += (long)(PG_POOL_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = time_after_ms(CLOCK_REALTIME, PG_POOL_WAIT_MS);
     pthread_mutex_lock(&st->rlock);
     int slot;
     while ((slot = free_slot(st)) < 0)

@@ -259,6 +259,18 @@ TEST(fs_write_atomic_replaces_the_file_and_leaves_no_temporary)
     free(p), free(tmp), free(nodir), free(root);
 }
 
+TEST(time_after_ms_carries_into_seconds)
+{
+    struct timespec now, t;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    t = time_after_ms(CLOCK_MONOTONIC, 2999);
+    int64_t d = ((int64_t)t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
+    CHECK(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+    CHECK(d >= 2999 && d < 3999);
+    t = time_after_ms(CLOCK_REALTIME, 0);
+    CHECK(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+}
+
 TEST(fnv1a_matches_the_reference_values)
 {
     /* FNV-1a 64 test vectors (Fowler, Noll, Vo). */
@@ -471,8 +483,8 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
           yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
-          fnv1a_matches_the_reference_values, vec_reserve_doubles_and_keeps_the_contents,
-          vec_reserve_aborts_on_sizes_that_overflow,
+          time_after_ms_carries_into_seconds, fnv1a_matches_the_reference_values,
+          vec_reserve_doubles_and_keeps_the_contents, vec_reserve_aborts_on_sizes_that_overflow,
           promtext_writes_families_samples_and_escapes_labels,
           strmap_puts_gets_replaces_and_owns_its_values,
           strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys,
