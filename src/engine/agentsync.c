@@ -402,14 +402,7 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
     if (wait_ms <= 0)
         return true;
     wait_ms = poll_wait_ms(j, wait_ms);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = time_after_ms(CLOCK_MONOTONIC, wait_ms);
     while (n->seq <= known && !j->threads.stopping && n->poll_gen == gen)
         if (pthread_cond_timedwait(&n->cv, &j->mu, &ts) != 0)
             break;

@@ -180,13 +180,7 @@ static void *timer_main(void *arg)
     engine_t *j = arg;
     engine_lock(j);
     while (!j->threads.stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += TIMER_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = time_after_ms(CLOCK_MONOTONIC, TIMER_TICK_MS);
         pthread_cond_timedwait(&j->threads.timer_cv, &j->mu, &ts);
         if (j->threads.stopping)
             break;
