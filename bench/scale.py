@@ -293,7 +293,7 @@ def lister_main(port, token, limit, outbox, stop):
 
 def run(store, a):
     tag = "[%s]" % store
-    env = {"PAI_SCHED_CHECK": "false"}
+    env = dict(pt.PRODUCTION_ENV)  # the server as a user's runs
     stop_pg = None
     if store == "postgres":
         url, stop_pg = start_pg()

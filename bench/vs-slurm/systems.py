@@ -347,7 +347,7 @@ class Pai:
         os.environ["TEST_TMP"] = self.dir
         self.srv = None
         try:
-            self.srv = pt.start_server(extra_args=["--log-level", "warn"])
+            self.srv = pt.start_server(extra_args=["--log-level", "warn"], env=pt.PRODUCTION_ENV)
             self.acct.add(self.srv.proc.pid)
             self._up()
         except Exception:

@@ -292,6 +292,14 @@ def _wait_for_line_after(path, offset, needle, proc, timeout):
     return None
 
 
+# The server as a user's runs: what the benchmarks start (bench/e2e.py,
+# bench/vs-slurm, bench/scale.py).  Every setting the tests change from the
+# production default is set back to it: the invariant checker samples
+# (sched_check: sample, a full check at most once per
+# sched_check_interval_s, 60 s) instead of checking after every decision.
+PRODUCTION_ENV = {"PAI_SCHED_CHECK": "sample"}
+
+
 def start_server(data_dir=None, extra_args=(), **kw):
     """Start `pai server` on a free loopback port; returns a Server (stopped at exit)."""
     return Server(data_dir, extra_args, **kw).start()
