@@ -14,6 +14,9 @@ as the portal asks it:
     (measured and printed), or at once with X-Pai-Read: leader;
   - a revoked token and a deleted user stop working on the standby within
     the same bound (measured and printed);
+  - an idle store is not rebuilt; a change only to records the view does not
+    hold (an event written in psql) is read from the store's change feed and
+    the view kept; a pruned change window makes the standby rebuild whole;
   - forwarding keeps the leader's answer (status, code) and never loops;
     the agents' sync is refused with 421 naming the leader;
   - with the leader killed, the standby still answers reads from its view,
@@ -24,6 +27,7 @@ test is a TAP skip."""
 
 import http.client
 import json
+import subprocess
 import time
 
 import e2etest as e
@@ -246,6 +250,10 @@ def view_counts():
             out["unchanged"] = float(line.split()[1])
         elif line.startswith("pai_standby_view_age_seconds "):
             out["age"] = float(line.split()[1])
+        elif line.startswith("pai_standby_view_checks_outside_total "):
+            out["outside"] = float(line.split()[1])
+        elif line.startswith("pai_standby_view_changes_pruned_total "):
+            out["pruned"] = float(line.split()[1])
     return out
 
 
@@ -273,6 +281,41 @@ pt.check(st == 202 and seen is not None and seen < BOUND and
          c2.get("builds", 0) > c1.get("builds", 0),
          "a change at the leader moves the generation: the standby rebuilds and shows it",
          (st, seen, c1, c2))
+
+# ---- changes outside the view; a pruned change window ---------------------------------
+
+
+def psql(sql):
+    """Run sql on the store as a hand fix would (psql, not pai)."""
+    r = subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", STORE, "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode == 0 or r.stderr
+
+
+time.sleep(REFRESH_S + 1)
+c0 = view_counts()
+ok = psql("INSERT INTO pai_records (kind, key, seq, json) VALUES"
+          " ('event', 'nobody~none/0000000001', 0, '{}')")
+time.sleep(2 * REFRESH_S + 1)
+c1 = view_counts()
+pt.check(ok is True and c1.get("builds") == c0.get("builds") and
+         c1.get("outside", 0) >= c0.get("outside", 0) + 1 and
+         0 <= c1.get("age", -1) <= 2 * REFRESH_S + 1,
+         "a change only to records the view does not hold (an event, read from the store when "
+         "asked): the standby reads what changed and keeps its view (no rebuild)", (ok, c0, c1))
+# the deletion's tombstone pruned in its own transaction: the standby's point is older
+ok = psql("BEGIN; DELETE FROM pai_records WHERE kind = 'event' AND key = 'nobody~none/0000000001';"
+          " SELECT pai_changes_prune('-1 hour'); COMMIT")
+seen = False
+t0 = time.time()
+while time.time() - t0 < BOUND + 2 and not seen:
+    time.sleep(0.2)
+    c2 = view_counts()
+    seen = c2.get("pruned", 0) >= c1.get("pruned", 0) + 1 and c2.get("builds", 0) > c1["builds"]
+pt.check(ok is True and seen and "no longer all kept" in sb.log(),
+         "a standby whose change window was pruned rebuilds its view whole", (ok, c1, c2))
+st, b = once(sb.url, "GET", "/api/v2/jobs/admin~sbidle", token=TOK)
+pt.check(st == 200 and b.get("name") == "sbidle", "and serves it", (st, b))
 
 # ---- logins through a standby count against the client's address ---------------------
 # login_fail_free_addr is 20: a client that fails more often waits (429).
