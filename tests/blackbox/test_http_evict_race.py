@@ -7,20 +7,29 @@ connection for each new one.  Before the fix a connection whose answer was
 queued but not yet sent counted as idle: a new connection could evict it
 (shutdown of both sides) and its client saw the connection reset after the
 server had run the request (a submission stored, its retry answered 409).
-  1. Deterministic: the oldest connection asks for a 1 MiB answer (a job's
-     config) with a tiny receive buffer, so the answer is still being sent;
-     a new connection arrives; the answer must then arrive whole.
+  1. Deterministic: the oldest (then only) connection asks for a 4 MiB
+     answer (a job's config) with a tiny receive buffer; once the answer
+     has begun, three idle connections fill the server; when the server's
+     own counts (/metrics) show it full and that answer still being sent,
+     a new connection comes: it is admitted by evicting the oldest idle
+     connection, not the older busy one, and the answer arrives whole.
+     No step relies on timing: the server may count a connection live,
+     or busy, a while after its client has closed it or read its answer
+     (a thread late on a loaded machine), so each step waits for the
+     counts it needs.
   2. ROUNDS rounds race a POST on the oldest connection against a new
      connection that evicts it: each POST must end answered (202, or 503
      with Retry-After: the request was not run) or unanswered and NOT
      stored (its retry is not 409).
 
-Knobs (environment): EVICT_ROUNDS (300), EVICT_SECONDS (20, a cap).
+Knobs (environment): EVICT_ROUNDS (300), EVICT_SECONDS (20, a cap once 50
+rounds have run).
 """
 
 import http.client
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -29,6 +38,7 @@ import paitest as pt
 
 ROUNDS = int(os.environ.get("EVICT_ROUNDS", "300"))
 SECONDS = float(os.environ.get("EVICT_SECONDS", "20"))
+MIN_ROUNDS = 50
 CAP = 4
 
 JOB = ("protocolVersion: 2\nname: %s\ntype: job\nprerequisites:\n"
@@ -37,8 +47,11 @@ JOB = ("protocolVersion: 2\nname: %s\ntype: job\nprerequisites:\n"
        "    resourcePerInstance: {gpu: 0, cpu: 1, memoryMB: 64}\n"
        "    commands: [\"true\"]\n")
 
+# connection_timeout_s long: a connection the test holds silent while it waits
+# for the server (a loaded machine) is not closed for that
 srv = pt.start_server(extra_args=["--max-connections", str(CAP),
-                                  "--max-idle-connections-per-ip", "0"])
+                                  "--max-idle-connections-per-ip", "0",
+                                  "--connection-timeout-s", "600"])
 HDR = {"Authorization": "Bearer " + srv.admin_token, "Content-Type": "text/yaml"}
 
 
@@ -60,7 +73,41 @@ def post(h, name, body=None):
         return None, repr(ex)
 
 
+def metrics(h):
+    """(live, busy, evicted so far) as the server counts its connections, asked
+    on the keep-alive connection h (which is busy while it asks)."""
+    h.request("GET", "/metrics")
+    return parse_metrics(h.getresponse().read())
+
+
+def parse_metrics(text):
+    def val(name):
+        m = re.search(rb"^%s (\S+)$" % re.escape(name.encode()), text, re.M)
+        return int(float(m.group(1))) if m else -1
+    idle = val('pai_http_connections{state="idle"}')
+    busy = val('pai_http_connections{state="busy"}')
+    return idle + busy, busy, val("pai_http_connections_evicted_total")
+
+
+def wait_metrics(h, cond):
+    """Ask h for the server's counts until cond(live, busy, evicted) holds (a
+    state the server reaches by itself, soon or, on a loaded machine, later);
+    (True, counts), or (False, last counts) after 60 s."""
+    deadline = time.time() + 60
+    while True:
+        m = metrics(h)
+        if cond(*m) or time.time() > deadline:
+            return cond(*m), m
+        time.sleep(0.01)
+
+
 def big_answer_survives_a_new_connection():
+    """The server counts a connection until it has seen its client close it,
+    and busy until its thread has finished the answer, which on a loaded
+    machine can be after the client has read it, closed and connected again:
+    so every step waits for the server's own counts (/metrics) before the
+    next, and the eviction happens exactly when the oldest connection's
+    answer is being sent."""
     cmds = "".join("      - echo %s\n" % ("x" * 200) for _ in range(18500))
     job = (JOB % "big").replace("    commands: [\"true\"]\n", "    commands:\n" + cmds)
     h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
@@ -69,23 +116,56 @@ def big_answer_survives_a_new_connection():
     pt.check(st == 202, "a job with a 4 MiB spec is accepted", st)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(10)
-    s.connect(("127.0.0.1", srv.port))  # the oldest connection
-    others = [conn() for _ in range(CAP - 1)]  # idle, newer
+    s.settimeout(60)
+    s.connect(("127.0.0.1", srv.port))
+    hs = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    hs.sock = s
+    # the login's and the POST's connections gone: s is the oldest (the only) one
+    alone, m = wait_metrics(hs, lambda live, busy, ev: live == 1)
+    pt.check(alone, "the server counts no connection but the test's first one", m)
     s.sendall(("GET /api/v2/jobs/admin~big/config HTTP/1.1\r\nHost: x\r\nAuthorization: "
                "Bearer %s\r\n\r\n" % srv.admin_token).encode())
-    time.sleep(0.5)  # the answer is queued; most of it waits for the reader
-    e = socket.create_connection(("127.0.0.1", srv.port), timeout=10)  # evicts the oldest idle
-    e.sendall(b"GET /api/v2/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    e.recv(1)
-    e.close()
-    s.settimeout(60)  # a 4 MiB answer through a 4 KiB window: slow on a loaded machine
     got, err = b"", None
+    try:
+        while b"\r\n\r\n" not in got:  # the answer has begun: busy until it is sent
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except OSError as ex:
+        err = repr(ex)
+    others = [conn() for _ in range(CAP - 1)]  # idle, newer: the server is full
+    # others[0] and [1] idle, others[2] asking: busy are it and s
+    full, (live, busy, ev0) = wait_metrics(others[2], lambda live, busy, ev: live == CAP and
+                                           busy <= 2)
+    pt.check(full and busy == 2, "when the new connection comes, the server is full and the "
+             "first connection's answer still being sent", (live, busy, ev0))
+    e = socket.create_connection(("127.0.0.1", srv.port), timeout=60)  # evicts the oldest idle
+    e.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    ans = b""
+    while True:
+        b = e.recv(65536)
+        if not b:
+            break
+        ans += b
+    e.close()
+    ev1 = parse_metrics(ans)[2]
+    pt.check(ans.startswith(b"HTTP/1.1 200") and ev1 == ev0 + 1,
+             "the new connection is admitted by evicting one idle connection",
+             "%r, evicted %d -> %d" % (ans[:40], ev0, ev1))
+    others[0].sock.settimeout(60)
+    try:
+        cut = others[0].sock.recv(1) == b""
+    except socket.timeout:  # still open: another was evicted
+        cut = False
+    except OSError:  # reset: closed by the server
+        cut = True
+    pt.check(cut, "the evicted one is the oldest idle connection, not the older busy one")
     try:
         while True:
             head, _, body = got.partition(b"\r\n\r\n")
             m = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length:")]
-            if m and len(body) >= int(m[0].split(b":")[1]):
+            if err or (m and len(body) >= int(m[0].split(b":")[1])):
                 break
             b = s.recv(65536)
             if not b:
@@ -121,7 +201,7 @@ bad = []
 t_end = time.time() + SECONDS
 rounds = 0
 for i in range(ROUNDS):
-    if time.time() > t_end:
+    if time.time() > t_end and rounds >= MIN_ROUNDS:  # a slow build still runs enough
         break
     rounds += 1
     try:
@@ -157,7 +237,7 @@ for i in range(ROUNDS):
         bad.append("%s: answered %s (%s)" % (name, st, extra))
 
 print("# %d rounds: %s" % (rounds, ", ".join("%s %d" % kv for kv in counts.items())))
-pt.check(rounds >= 50, "enough rounds ran (%d)" % rounds)
+pt.check(rounds >= MIN_ROUNDS, "enough rounds ran (%d)" % rounds)
 pt.check(not bad, "every racing POST answered 202 or 503 + Retry-After, or neither answered "
          "nor stored", "; ".join(bad[:5]))
 pt.done()
