@@ -447,6 +447,44 @@ TEST(node_finds_flat_logs_and_an_older_agents_log_dir)
     CHECK(system(cmd) == 0);
 }
 
+/* The journal of acked attempts is rewritten without the forgotten ones
+ * once they are most of it (and past 1,024 lines). */
+TEST(node_compacts_its_journal_of_acked_attempts)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[300];
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.hollow = false;
+    cfg.work_dir = work;
+    buf_t j;
+    buf_init(&j, 1 << 20);
+    for (int i = 0; i < 1100; i++)
+        CHECK(buf_printf(&j, "u~j/0/r/%d/0\n", i) == PAI_OK);
+    put_file(work, "acked-attempts", buf_str(&j));
+    buf_free(&j);
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "j1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    CHECK_INT_EQ(n.ntasks, 1100);
+    CHECK_INT_EQ(n.acked_lines, 1100);
+    task_prune_tombstones(&n, time_mono_ms() + 60 * 1000); /* none forgotten yet */
+    CHECK_INT_EQ(n.acked_lines, 1100);
+    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    CHECK_INT_EQ(n.ntasks, 0);
+    CHECK_INT_EQ(n.acked_lines, 0);
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/acked-attempts", work);
+    CHECK(stat(p, &st) == 0 && st.st_size == 0 && (st.st_mode & 0777) == 0600);
+    node_free(&n);
+    CHECK(node_init(&n, &cfg, "j1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    CHECK_INT_EQ(n.ntasks, 0);
+    node_free(&n);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+}
+
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
@@ -456,4 +494,5 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           node_applies_desired_state_reports_and_forgets_acked,
           node_recovers_attempts_from_the_record_and_old_files,
           node_reuses_a_forgotten_attempts_emptied_dir,
-          node_finds_flat_logs_and_an_older_agents_log_dir)
+          node_finds_flat_logs_and_an_older_agents_log_dir,
+          node_compacts_its_journal_of_acked_attempts)
