@@ -19,9 +19,10 @@
  *
  * Invariants: snap.mu is a leaf (taken under mu or alone, nothing taken
  * under it); an entry exists from the job's publication to its removal from
- * the table (a reason or idle figure for a name without one is dropped); its
- * text is NULL once the job is compacted (the reader then reads the store);
- * the texts replace each other in flush order (flush_mu).
+ * the table (a reason or idle figure for a name without one is dropped);
+ * once the job is compacted its entry is the shared stored mark (the reader
+ * then reads the store; no memory per finished job); the texts replace each
+ * other in flush order (flush_mu).
  */
 #include "engine/engine_int.h"
 
@@ -38,9 +39,15 @@ typedef struct {
     int reason_att, idle_att; /* the job's attempt count when each was set */
 } snap_t;
 
+/* The entry of every compacted job: its record is in the store, and a
+ * finished job has no reason or idle figure (no memory per finished job). */
+static snap_t stored_mark;
+
 static void snap_free(void *v)
 {
     snap_t *s = v;
+    if (s == &stored_mark)
+        return;
     free(s->text);
     free(s->reason);
     free(s);
@@ -64,13 +71,18 @@ void engine_snap_put(engine_t *j, const char *name, char *text)
     engine_assert_locked(j);
     pthread_mutex_lock(&j->snaps.mu); /* the leaf lock */
     snap_t *s = strmap_get(j->snaps.map, name);
-    if (!s) {
-        s = xcalloc(1, sizeof(*s));
-        if (strmap_put(j->snaps.map, name, s) != PAI_OK)
+    if (!text) { /* compacted: the shared mark replaces the entry */
+        if (s != &stored_mark && strmap_put(j->snaps.map, name, &stored_mark) != PAI_OK)
             abort(); /* only a NULL value fails */
+    } else {
+        if (!s || s == &stored_mark) {
+            s = xcalloc(1, sizeof(*s));
+            if (strmap_put(j->snaps.map, name, s) != PAI_OK)
+                abort();
+        }
+        free(s->text);
+        s->text = text;
     }
-    free(s->text);
-    s->text = text;
     pthread_mutex_unlock(&j->snaps.mu);
 }
 
@@ -81,8 +93,9 @@ void engine_snap_reason(engine_t *j, const lc_job_t *job)
         return;
     pthread_mutex_lock(&j->snaps.mu); /* the leaf lock */
     snap_t *s = strmap_get(j->snaps.map, job->name);
-    if (s && (s->reason_att != job->natts || !s->reason ||
-              strcmp(s->reason, job->waiting_reason) != 0)) {
+    if (s && s != &stored_mark &&
+        (s->reason_att != job->natts || !s->reason ||
+         strcmp(s->reason, job->waiting_reason) != 0)) {
         free(s->reason);
         s->reason = xstrdup(job->waiting_reason);
         s->reason_att = job->natts;
@@ -97,7 +110,7 @@ void engine_snap_idle(engine_t *j, const lc_job_t *job, int64_t since)
         return;
     pthread_mutex_lock(&j->snaps.mu); /* the leaf lock */
     snap_t *s = strmap_get(j->snaps.map, job->name);
-    if (s) {
+    if (s && s != &stored_mark) {
         s->idle_since = since;
         s->idle_att = job->natts;
     }
