@@ -798,11 +798,19 @@ void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n)
     free(s);
 }
 
-void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
+/* Arming a held poll, as a batched section (the HTTP layer arms from a
+ * write worker, thousands a second under a storm). */
+typedef struct {
+    engine_combine_op_t op; /* first */
+    engine_poll_t *p;
+    const engine_waker_t *w;
+} arm_op_t;
+
+static void arm_apply(engine_t *j, engine_combine_op_t *op)
 {
-    engine_t *j = p->j;
+    engine_poll_t *p = ((arm_op_t *)op)->p;
+    const engine_waker_t *w = ((arm_op_t *)op)->w;
     engine_node_t *n = p->n;
-    engine_lock(j);
     p->ticket = w->ticket;
     if (p->wait_durable) {
         p->armed = engine_durable_wait(j, p->need, w);
@@ -816,7 +824,12 @@ void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
         n->waker = *w;
         p->armed = true;
     }
-    engine_unlock(j);
+}
+
+void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
+{
+    arm_op_t a = {.op = {.apply = arm_apply}, .p = p, .w = w};
+    engine_combine(p->j, &a.op);
 }
 
 pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms, pai_error_t *e)

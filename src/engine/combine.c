@@ -10,10 +10,12 @@
  * at that moment (at most COMBINE_MAX), runs them under one engine_lock,
  * each op's apply in queue order and then each op's after (so that work
  * one op's after does once, a scheduling pass, covers the whole batch),
- * marks them done and wakes their threads.  The others wait on the
- * combiner's condition variable, not on mu.  What an op does, and when its
- * thread answers, is as if it had taken mu itself: its thread resumes
- * only after its op ran, and does its store I/O after that, without mu.
+ * marks them done and wakes their threads, each by its own condition
+ * variable (one wake-up per op, none for the threads still queued), then
+ * wakes the thread of the oldest op queued meanwhile, which runs the next
+ * batch.  The others wait on their op's condition variable, not on mu.  What an op does, and when
+ * its thread answers, is as if it had taken mu itself: its thread resumes only after its op ran,
+ * and does its store I/O after that, without mu.
  *
  * Locking: combine.mu is a leaf lock (guards the queue, the running flag
  * and each op's done); the combiner never holds it with mu, and no thread
@@ -28,12 +30,10 @@
 void engine_combine_init(engine_t *j)
 {
     pthread_mutex_init(&j->combine.mu, NULL);
-    pthread_cond_init(&j->combine.cv, NULL);
 }
 
 void engine_combine_free(engine_t *j)
 {
-    pthread_cond_destroy(&j->combine.cv);
     pthread_mutex_destroy(&j->combine.mu);
 }
 
@@ -67,10 +67,13 @@ static void combine_run(engine_t *j)
     pthread_mutex_unlock(&j->combine.mu);
     engine_combine_batch(j, batch, n);
     pthread_mutex_lock(&j->combine.mu);
-    for (size_t i = 0; i < n; i++)
-        batch[i]->done = true; /* its thread may return (and free it) from here on */
+    for (size_t i = 0; i < n; i++) { /* each thread woken once, by its own cv */
+        batch[i]->done = true;       /* its thread may return (and free it) once we unlock */
+        pthread_cond_signal(&batch[i]->cv);
+    }
     j->combine.running = false;
-    pthread_cond_broadcast(&j->combine.cv);
+    if (j->combine.head) /* queued meanwhile: the oldest's thread runs the next batch */
+        pthread_cond_signal(&j->combine.head->cv);
 }
 
 void engine_combine(engine_t *j, engine_combine_op_t *op)
@@ -78,6 +81,7 @@ void engine_combine(engine_t *j, engine_combine_op_t *op)
     engine_assert_unlocked(j);
     op->next = NULL;
     op->done = false;
+    pthread_cond_init(&op->cv, NULL);
     pthread_mutex_lock(&j->combine.mu);
     if (j->combine.tail)
         j->combine.tail->next = op;
@@ -88,9 +92,10 @@ void engine_combine(engine_t *j, engine_combine_op_t *op)
         if (!j->combine.running)
             combine_run(j); /* this op is in it, or in a later one this thread runs */
         else
-            pthread_cond_wait(&j->combine.cv, &j->combine.mu);
+            pthread_cond_wait(&op->cv, &j->combine.mu);
     }
     pthread_mutex_unlock(&j->combine.mu);
+    pthread_cond_destroy(&op->cv);
 }
 
 void engine_combine_metrics(engine_t *j, buf_t *out)

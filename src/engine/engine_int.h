@@ -167,7 +167,6 @@ struct engine {
      * the queue and running; batches and ops are counted under mu. */
     struct {
         pthread_mutex_t mu;
-        pthread_cond_t cv; /* a batch ended */
         struct engine_combine_op *head, *tail;
         bool running;          /* a combiner runs a batch */
         uint64_t batches, ops; /* batches run, ops in them (mu) */
@@ -261,6 +260,7 @@ struct engine_combine_op {
     void (*after)(engine_t *j, engine_combine_op_t *op); /* mu held, after every apply; or NULL */
     engine_combine_op_t *next;                           /* combine.c's */
     bool done;                                           /* combine.c's */
+    pthread_cond_t cv;                                   /* combine.c's: done, or run a batch */
 };
 void engine_combine_init(engine_t *j);
 void engine_combine_free(engine_t *j);

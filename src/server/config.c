@@ -227,7 +227,8 @@ static const opt_t options[] = {
      .max = 1024,
      .help = "workers for the HTTP requests that change state (every method but GET: agent syncs, "
              "submissions, logins); they wait for the store's commits, which they share; agent "
-             "syncs and the others queue apart, take turns, and each use at most 3/4 of them"},
+             "syncs and the others queue apart and take turns; syncs use at most 3/4 of them, the "
+             "others at most half"},
     {.name = "pwhash_memlimit_kib",
      .type = OPT_INT,
      .off = O(pwhash_memlimit_kib),

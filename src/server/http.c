@@ -213,33 +213,38 @@ static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
  * that worker (hold_here): the engine's arm takes its lock, which under a
  * storm is held for whole scheduling passes, and a pool thread waiting for
  * it would stall all its other connections.  On a worker the pool thread
- * is free meanwhile, so the connection could be resumed (its deadline) and
- * its finish queued before the arm has returned: that finish waits for the
- * arm (arm_wait), never freeing what the arm still uses. */
+ * is free meanwhile, so the connection can be resumed (woken by the arm
+ * itself, or at its deadline) before the arm has returned: its finish, or
+ * its end when the client has left, waits for the arm (arm_wait), never
+ * freeing what the arm still uses. */
 static void hold(http_server_t *s, reqstate_t *rs)
 {
+    struct MHD_Connection *conn = rs->conn;
     int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
-    pthread_mutex_lock(&s->arm_mu);
-    rs->arming = true;
-    pthread_mutex_unlock(&s->arm_mu);
-    uint64_t ticket = waiters_add(s->wait, rs->conn, time_mono_ms() + wait);
+    atomic_store(&rs->arming, true);
+    uint64_t ticket = waiters_add(s->wait, conn, time_mono_ms() + wait);
     if (ticket) {
         http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
         rs->defer.arm(s->ctx, rs->defer.ud, &w);
     }
+    /* from here on rs may be freed (on_completed), once it sees false */
     pthread_mutex_lock(&s->arm_mu);
-    rs->arming = false;
+    atomic_store(&rs->arming, false);
     pthread_cond_broadcast(&s->arm_cv);
     pthread_mutex_unlock(&s->arm_mu);
-    if (!ticket) /* shutting down: answer now */
-        MHD_resume_connection(rs->conn);
+    if (!ticket) /* shutting down: answer now (nobody else can have resumed it) */
+        MHD_resume_connection(conn);
 }
 
-/* Until the arm of rs's hold has returned (see hold). */
+/* Until the arm of rs's hold has returned (see hold): before its finish
+ * runs, and before on_completed frees rs (a poll whose client left, woken
+ * by its own arm, completes at once on the pool thread). */
 static void arm_wait(http_server_t *s, reqstate_t *rs)
 {
+    if (!atomic_load(&rs->arming))
+        return;
     pthread_mutex_lock(&s->arm_mu);
-    while (rs->arming)
+    while (atomic_load(&rs->arming))
         pthread_cond_wait(&s->arm_cv, &s->arm_mu);
     pthread_mutex_unlock(&s->arm_mu);
 }
@@ -293,7 +298,8 @@ static void defer_start(http_server_t *s, struct MHD_Connection *conn, reqstate_
  * thousand, and their held answers' finish) apart from the users' requests
  * (submissions, job control, logins), so that a user's request never waits
  * behind a storm of syncs, nor a sync behind a storm of submissions
- * (offload.h: round robin, each class on at most 3/4 of the workers). */
+ * (offload.h: round robin; users' requests on at most half the workers,
+ * syncs on at most 3/4). */
 static unsigned write_class(const route_ent_t *e)
 {
     return e && e->r->perm == PERM_AGENT ? HTTP_WRITE_AGENT : HTTP_WRITE_USER;
@@ -498,6 +504,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     reqstate_t *rs = *con_cls;
     if (!rs)
         return;
+    arm_wait(s, rs); /* a worker may still be arming its held poll */
     if (rs->keep_busy) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -657,7 +664,10 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     if (stall && str_to_i64(stall, 0, 60000, &s->agent_stall_ms) != PAI_OK)
         s->agent_stall_ms = 0;
     unsigned nw = lim->write_threads ? lim->write_threads : 32;
-    unsigned most[HTTP_WRITE_NCLASSES] = {nw - nw / 4, nw - nw / 4};
+    /* users' requests on at most half the workers: a submission waiting
+     * for its scheduling pass holds one, and 50 of them must not leave
+     * the syncs of 10,000 agents a handful; syncs on at most 3/4 */
+    unsigned most[HTTP_WRITE_NCLASSES] = {nw - nw / 2, nw - nw / 4};
     if (waiters_new(&s->wait) != PAI_OK ||
         offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK ||
         offload_new_classes(nw, HTTP_WRITE_NCLASSES, most, &s->writes) != PAI_OK) {

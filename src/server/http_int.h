@@ -85,9 +85,9 @@ typedef struct {
     /* a deferred answer (http_reply_hold / _offload) while suspended */
     bool deferred;
     http_defer_t defer;
-    http_resp_t ready; /* offloaded: the answer made by the worker */
-    bool arming;       /* a hold's arm runs (guarded by the server's arm_mu) */
-    http_req_t req;    /* a handler run on a write worker: its request */
+    http_resp_t ready;  /* offloaded: the answer made by the worker */
+    atomic_bool arming; /* a hold's arm runs (cleared under the server's arm_mu) */
+    http_req_t req;     /* a handler run on a write worker: its request */
     const route_ent_t *route;
     int64_t t0_us;
     http_server_t *s;
