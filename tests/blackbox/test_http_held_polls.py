@@ -5,9 +5,11 @@ N (2,000) fake nodes register over a few connections, then each holds one
 long-poll (POST /api/v1/agent/sync, wait_ms 5000, nothing new) on its own
 connection.  While they are held: the server's thread count
 (/proc/PID/status) stays under a bound far below N, GET /api/v2/info is
-still answered promptly, and /metrics counts the held polls.  A job bound to
-one of the nodes wakes that node's held poll at once, with the task, long
-before its wait ends.  A server stopped with every poll held exits cleanly
+still answered (before any held poll returns), and /metrics counts the held
+polls.  A job bound to one of the nodes wakes that node's held poll, with
+the task, before its wait ends.  (These two are checked as an order of
+events, which a busy machine or a sanitizer build does not change; their
+times are printed.)  A server stopped with every poll held exits cleanly
 and promptly (held connections are resumed before libmicrohttpd stops).
 All the connections come from one address here, so its idle bound is off
 (max_idle_connections_per_ip 0): a connection whose request is not read yet
@@ -109,13 +111,17 @@ base_threads = threads(srv.proc.pid)
 
 def hold_all():
     """One held poll per node, each on its own connection; returns the
-    sockets and when the last request was sent."""
+    sockets and when the last request was sent (each one's: sent_at[s])."""
     socks = []
     for i in range(N):
         s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
         s.sendall(request(i, seqs[i], WAIT_MS))
+        sent_at[s] = time.time()
         socks.append(s)
     return socks, time.time()
+
+
+sent_at = {}
 
 
 def read_answer(s, timeout=10):
@@ -165,6 +171,10 @@ held_threads = threads(srv.proc.pid)
 pt.check(held_threads < THREAD_BOUND,
          "server threads with %d held polls: %d (bound %d; %d before)"
          % (N, held_threads, THREAD_BOUND, base_threads), held_threads)
+# answered before any held poll returns: with the polls pinning the pool's
+# threads it would wait for one to end its wait (a latency bound in seconds
+# instead would measure the machine: the first answer waits for the server to
+# take in the 2,000 polls, over 1 s under TSan on a busy machine)
 lat = []
 for _ in range(5):
     t = time.time()
@@ -172,10 +182,10 @@ for _ in range(5):
     h.request("GET", "/api/v2/info")
     st = h.getresponse().status
     h.close()
-    lat.append((time.time() - t, st))
-pt.check(all(st == 200 for _, st in lat) and max(v for v, _ in lat) < 1.0,
-         "GET /api/v2/info answered while they are held (max %.1f ms)"
-         % (max(v for v, _ in lat) * 1000), lat)
+    lat.append((time.time() - t, st, len(ready(socks, 0))))
+pt.check(all(st == 200 and not early for _, st, early in lat),
+         "GET /api/v2/info answered while they are all held (max %.1f ms)"
+         % (max(v for v, _, _ in lat) * 1000), lat)
 h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
 h.request("GET", "/metrics", headers={"Authorization": "Bearer " + srv.admin_token})
 r = h.getresponse()
@@ -188,7 +198,7 @@ pt.check(r.status == 200 and held and float(held[0].split()[1]) >= N - 5,
 # 3. a job bound to a node wakes that node's held poll at once
 t_sub = time.time()
 st, b = jt.submit(c, jt.job_yaml("hp-a", [{"name": "main", "gpu": 1, "command": "sleep 60"}]))
-woke, woke_at = None, None
+woke, woke_at, woke_sent = None, None, None
 pending = list(socks)
 while pending and time.time() < sent + WAIT_MS / 1000.0 - 0.5:
     readable = ready(pending, 0.05)
@@ -196,12 +206,14 @@ while pending and time.time() < sent + WAIT_MS / 1000.0 - 0.5:
         pending.remove(s)
         stw, r = read_answer(s)
         if stw == 200 and r and any("hp-a" in t.get("attempt_id", "") for t in r.get("tasks", [])):
-            woke, woke_at = r, time.time()
+            woke, woke_at, woke_sent = r, time.time(), sent_at[s]
     if woke:
         break
-pt.check(st == 202 and woke is not None and woke_at - t_sub < 2.0,
-         "a held poll returns with the bound task %.0f ms after the submission (its wait: %d ms)"
-         % (((woke_at or time.time()) - t_sub) * 1000, WAIT_MS), (st, b))
+# woken, not at the end of its wait (which would bring the task too): back
+# sooner than WAIT_MS after it was sent, before the server even began it
+pt.check(st == 202 and woke is not None and woke_at - woke_sent < WAIT_MS / 1000.0,
+         "a held poll returns with the bound task %.0f ms after the submission, before its "
+         "wait (%d ms) ends" % (((woke_at or time.time()) - t_sub) * 1000, WAIT_MS), (st, b))
 for s in socks:
     s.close()
 
