@@ -387,6 +387,17 @@ void engine_run_pass(engine_t *j)
     pthread_cond_broadcast(&j->pass.done_cv);
 }
 
+bool engine_pass_to_flush(engine_t *j)
+{
+    engine_assert_locked(j);
+    engine_run_pass(j);
+    /* Read under mu: submissions change it.  It holds the jobs this pass
+     * placed for submissions still waiting for it (engine_mark_dirty). */
+    bool dirty = j->persist.ndirty > 0;
+    j->persist.flush_due |= dirty;
+    return dirty;
+}
+
 void engine_refresh_reason(engine_t *j, lc_job_t *job)
 {
     engine_assert_locked(j);

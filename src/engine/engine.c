@@ -186,6 +186,7 @@ static void *timer_main(void *arg)
             break;
         engine_tick(j);
         bool dirty = j->persist.ndirty > 0 || j->persist.nwaits > 0;
+        j->persist.flush_due |= dirty;
         engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
@@ -210,9 +211,8 @@ static void *scheduler_main(void *arg)
             continue;
         }
         int64_t t0 = time_mono_us(); /* the real clock: it paces the thread, decides nothing */
-        engine_run_pass(j);
+        bool dirty = engine_pass_to_flush(j);
         int64_t dt = time_mono_us() - t0;
-        bool dirty = j->persist.ndirty > 0; /* read under mu: submissions change it */
         engine_unlock(j);
         if (dirty)
             engine_flush_or_retry(j);
@@ -417,6 +417,9 @@ void engine_free(engine_t *j)
     engine_table_free(j);
     free(j->persist.dirty);
     free(j->persist.waits);
+    while (j->persist.nheld > 0) /* a submission's job left with the table */
+        free(j->persist.held[--j->persist.nheld].text);
+    free(j->persist.held);
     free(j->retry.jobs);
     nodes_free(j->nodes);
     if (j->sched)

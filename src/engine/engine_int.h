@@ -97,8 +97,18 @@ struct engine {
         lc_job_t **dirty;
         size_t ndirty, capdirty;
         uint64_t encoded, durable; /* durable: the last flush that succeeded */
+        uint64_t commits;          /* flushes that wrote and committed (tests count them) */
         struct engine_durable_wait *waits;
         size_t nwaits, capwaits;
+        /* A thread saw the dirty list non-empty and flushes soon (the
+         * scheduler thread after a pass, the timer): every job dirty now is
+         * in that flush.  Cleared by each flush's encode. */
+        bool flush_due;
+        /* Jobs placed by their submission's own pass and stored by a flush
+         * before the submission published them: the newest committed
+         * record of each, published with the job (submit.c, snaps.c). */
+        struct engine_held_rec *held;
+        size_t nheld, capheld;
     } persist;
 
     /* dispatch.c (engine_apply) adds, engine.c (timer) drains: jobs waiting
@@ -221,7 +231,14 @@ typedef struct {
 } engine_table_it_t;
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
+/* Mark job to be stored by the next flush.  A pending job only once its
+ * submission's own pass placed it (its records are committed then, and
+ * a placed job is never refused): the flush right after that pass stores
+ * the placement, not a flush of its own after the submission publishes. */
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
+/* The committed record a flush stored for pending job (malloc'ed, the
+ * caller's), or NULL when none did. */
+char *engine_held_take(engine_t *j, const lc_job_t *job);
 
 /* ---- joblist.c: the list's rows, rendered without mu ---- */
 /* Let go of job's list row (it leaves the table: mu held, or no other
@@ -275,6 +292,12 @@ void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n
 void engine_combine_metrics(engine_t *j, buf_t *out);
 
 /* ---- persist.c: durability waiters (a flush that encodes after need) ---- */
+/* A pending job's newest committed record (persist.held). */
+typedef struct engine_held_rec {
+    const lc_job_t *job;
+    char *text;
+} engine_held_rec_t;
+
 typedef struct engine_durable_wait {
     uint64_t need;        /* the flush number that covers the change */
     engine_waker_t waker; /* called under mu once it is durable (or failed) */
@@ -341,6 +364,10 @@ void engine_schedule(engine_t *j, int64_t now_ms);
 void engine_kick(engine_t *j);
 /* One pass now (mu held), counted like the scheduler thread's. */
 void engine_run_pass(engine_t *j);
+/* The scheduler thread's turn (mu held): one pass; true when records are
+ * left to store, which the caller then flushes after unlocking (a flush
+ * is due from here: persist.flush_due). */
+bool engine_pass_to_flush(engine_t *j);
 /* Take pass.vc_rows from the scheduler: after every pass, and after a VC
  * change swaps the scheduler (the rows' strings point into it). */
 void engine_snapshot_vcs(engine_t *j);

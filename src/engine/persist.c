@@ -26,12 +26,38 @@ void engine_mark_dirty(engine_t *j, lc_job_t *job)
 {
     engine_assert_locked(j);
     /* A compacted job's record is complete in the store; re-encoding it
-     * from memory would lose its attempts. */
-    if (job->dirty || job->pending || job->compacted)
+     * from memory would lose its attempts.  A pending job is stored once
+     * placed (engine_int.h): its attempts hold it. */
+    if (job->dirty || (job->pending && !job->atts) || job->compacted)
         return;
     job->dirty = true;
     VEC_XRESERVE(j->persist.dirty, j->persist.capdirty, j->persist.ndirty + 1);
     j->persist.dirty[j->persist.ndirty++] = job;
+}
+
+/* Keep text (taken) as the committed record of pending job. */
+static void held_put(engine_t *j, const lc_job_t *job, char *text)
+{
+    for (size_t i = 0; i < j->persist.nheld; i++)
+        if (j->persist.held[i].job == job) {
+            free(j->persist.held[i].text); /* flushes settle in order: text is newer */
+            j->persist.held[i].text = text;
+            return;
+        }
+    VEC_XRESERVE(j->persist.held, j->persist.capheld, j->persist.nheld + 1);
+    j->persist.held[j->persist.nheld++] = (engine_held_rec_t){job, text};
+}
+
+char *engine_held_take(engine_t *j, const lc_job_t *job)
+{
+    engine_assert_locked(j);
+    for (size_t i = 0; i < j->persist.nheld; i++)
+        if (j->persist.held[i].job == job) {
+            char *text = j->persist.held[i].text;
+            j->persist.held[i] = j->persist.held[--j->persist.nheld];
+            return text;
+        }
+    return NULL;
 }
 
 /* A waiting job does not keep its roles' commands and images in memory
@@ -156,6 +182,7 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
 {
     engine_assert_locked(j);
     b->gen = ++j->persist.encoded;
+    j->persist.flush_due = false; /* every job dirty now is in this batch */
     size_t n = j->persist.ndirty, cap = n + nodes_dirty_count(j->nodes) + 1;
     b->ops = xcalloc(cap, sizeof(*b->ops));
     b->capops = cap;
@@ -209,6 +236,8 @@ static void flush_settle(engine_t *j, flush_batch_t *b, pai_err_t rc)
             engine_events_unflushed(job, f->ev_was);
         else if (!job->pending) /* committed: what reads without mu show (snaps.c) */
             engine_snap_put(j, job->name, take_text(&b->texts[i]));
+        else /* placed at submission, not published yet: published with it */
+            held_put(j, job, take_text(&b->texts[i]));
         if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
             engine_mark_dirty(j, job);
             continue;
@@ -316,6 +345,7 @@ static pai_err_t flush_locked(engine_t *j)
     if (rc != PAI_OK)
         log_error("persisting %zu job records failed: %s", b.n, pai_err_msg(rc));
     engine_lock(j);
+    j->persist.commits += nops > 0 && rc == PAI_OK;
     flush_settle(j, &b, rc);
     durable_settle(j, b.gen, rc);
     engine_unlock(j);

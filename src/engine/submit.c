@@ -11,6 +11,10 @@
  *   3. commit the job record and its config in one store batch;
  *   4. lock: queue it in the scheduler and run a pass; a REFUSE means it can
  *      never fit: unreserve, delete the records, answer 400; else publish.
+ *      A job the pass placed is dirty from the pass on (still pending), so
+ *      the flush that follows the pass stores the placement with the rest
+ *      of the pass's changes; a flush that ends before the publication
+ *      leaves the record it committed for it (persist.held).
  * This file owns the engine's `stats` (submission counters).
  */
 #include <stdio.h>
@@ -248,25 +252,32 @@ static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, p
         FREE_NULL(&job->roles[r].image_auth);
         FREE_NULL(&job->roles[r].mounts);
     }
-    bool refused = rc == PAI_OK && job->refused;
+    /* A placed job is never refused: it may be in a flush already. */
+    bool refused = rc == PAI_OK && job->refused && !placed;
     if (rc != PAI_OK || refused) {
         if (refused)
             pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name,
                           job->waiting_reason ? job->waiting_reason : "refused");
         if (job->queued)
             engine_sched_forget(j, job->name);
+        free(engine_held_take(j, job)); /* none: never placed */
         engine_table_remove(j, job);
         j->stats.refused_at_submit += refused;
     } else {
+        /* The newest committed record: the one a flush stored for the
+         * placement, when one did, else the submission's. */
+        char *held = engine_held_take(j, job);
         engine_table_publish(j, job);
-        engine_snap_put(j, job->name, *rec_text);
-        *rec_text = NULL;
-        if (placed) {
-            /* Placed while pending: store it now (the timer thread flushes)
-             * so that its tasks can be sent to their agents. */
-            engine_mark_dirty(j, job);
+        engine_snap_put(j, job->name, held ? held : *rec_text);
+        if (!held)
+            *rec_text = NULL;
+        /* Placed by the pass: dirty since then (engine_mark_dirty), and
+         * stored by the flush the scheduler thread runs after that pass,
+         * with whatever else it changed.  Only a pass that no thread
+         * flushes after (an agent sync's, no_threads) leaves it to the
+         * timer thread. */
+        if (placed && job->dirty && !j->persist.flush_due)
             pthread_cond_signal(&j->threads.timer_cv);
-        }
         j->stats.submitted++;
     }
     return refused;
