@@ -272,7 +272,8 @@ static pai_err_t parse_order(const char *order, order_t *o, pai_error_t *e)
 
 /* ---------------------------------------------------------------- list */
 
-/* What step 1 takes: picks[0..n) and how many jobs match in all. */
+/* What step 1 takes: picks[0..n) and how many jobs match in all (only
+ * counted to the end when the answer shows it). */
 typedef struct {
     pick_t *picks;
     size_t n, cap;
@@ -290,7 +291,8 @@ static void pick(engine_t *j, picked_t *p, lc_job_t *job, int64_t now)
 }
 
 /* Step 1 (mu held).  In submission order the table's order is the answer's,
- * so only the page's rows are taken; in any other order every match is. */
+ * so only the page's rows are taken (and, without withTotalCount, the walk
+ * ends with the page); in any other order every match is. */
 static void pick_rows(engine_t *j, const engine_filter_t *f, const order_t *o, int64_t limit,
                       picked_t *p)
 {
@@ -305,6 +307,8 @@ static void pick_rows(engine_t *j, const engine_filter_t *f, const order_t *o, i
         int64_t k = (int64_t)p->total++;
         if (!seq || (k >= f->offset && k - f->offset < limit))
             pick(j, p, job, now);
+        else if (k - f->offset >= limit && !f->with_total)
+            break; /* the page is full and nobody asked for the total */
     }
 }
 
