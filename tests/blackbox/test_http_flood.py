@@ -8,12 +8,18 @@ every few seconds), re-opened as fast as the server closes them, for
 FLOOD_SECONDS.  Meanwhile:
   - /api/v2/info is asked once a second on a fresh connection from another
     address (127.0.0.2) and from the flooder's own (127.0.0.1; up to three retries
-    allowed there, counted): every request must be answered (bound: 2 s
-    each, generous); p50/p99 printed;
+    allowed there, counted): every request must be answered before the
+    server could have closed any of the flood's connections for silence
+    (connection_timeout_s, 30 s, after the flood began): a server the flood
+    shut out would let another client in only then.  How soon is a figure
+    (p50/p99 printed), not a check: on a busy machine or under TSan an
+    answer took over 2 s;
   - the agent is killed and started again: its node must come back (new
     agentBootId) while the flood goes on.
 Then the same against an agent's log server: a flood of idle and slow
-connections while the server reads a task log through it every second.
+connections while the server reads a task log through it every second
+(each answer begun before the log server could close a flood connection
+for silence, 10 s after the flood began; each 15 MiB read whole).
 Figures go to the output (`# ...` lines), not to timed assertions.
 
 Knobs (environment): FLOOD_CONNS (2000), FLOOD_SECONDS (15).
@@ -34,7 +40,12 @@ import paitest as pt
 
 CONNS = int(os.environ.get("FLOOD_CONNS", "2000"))
 SECONDS = float(os.environ.get("FLOOD_SECONDS", "15"))
-BOUND_S = 2.0  # every request answered within this (generous; figures are printed)
+BOUND_S = 2.0  # a sample of /metrics taken within this
+# the server's connection_timeout_s (its default) and the agent's log server's
+# (LOGSRV_TIMEOUT_S): none of a flood's connections is closed for silence
+# sooner after the flood began
+SERVER_IDLE_S = 30
+LOGSRV_IDLE_S = 10
 
 
 def raise_nofile(need):
@@ -58,6 +69,7 @@ class Flood:
         self.closed_by_server = 0
         self.errors = 0
         self.stopping = threading.Event()
+        self.t0 = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _open(self, i):
@@ -129,6 +141,7 @@ class Flood:
             self.stopping.wait(0.2)
 
     def start(self):
+        self.t0 = time.time()
         self.thread.start()
         return self
 
@@ -140,13 +153,14 @@ class Flood:
                 s.close()
 
 
-def timed_get(port, path, source, headers=None, timeout=BOUND_S):
-    """(status or the exception's name, seconds) of one GET on a fresh connection from source."""
+def timed_get(port, path, source, deadline):
+    """(status or the exception's name, seconds) of one GET on a fresh connection from
+    source, answered before the time deadline (else TimeoutError)."""
     t0 = time.time()
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=max(0.05, deadline - t0),
                                        source_address=(source, 0))
-        c.request("GET", path, headers=headers or {})
+        c.request("GET", path)
         r = c.getresponse()
         r.read()
         c.close()
@@ -160,13 +174,17 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] if xs else float("nan")
 
 
-def report(name, results, bound=BOUND_S):
+def report(name, results, bound=None, idle_s=SERVER_IDLE_S):
+    """Every result answered 200 (within bound seconds, if given; else before the
+    deadline its request had: idle_s after its flood began)."""
     lat = [t for st, t in results if st == 200]
-    bad = [(st, round(t, 3)) for st, t in results if st != 200 or t > bound]
+    bad = [(st, round(t, 3)) for st, t in results if st != 200 or (bound and t > bound)]
     print("# %s: %d requests, %d answered 200, p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
         name, len(results), len(lat), pct(lat, 50) * 1000, pct(lat, 99) * 1000,
         max(lat or [0]) * 1000), flush=True)
-    pt.check(results and not bad, "%s: every request answered within %.0f s" % (name, bound), bad)
+    pt.check(results and not bad, "%s: every request answered %s" % (
+        name, "within %.0f s" % bound if bound else "before the flooded server could close one "
+        "of its connections for silence (%d s after the flood began)" % idle_s), bad)
 
 
 def metric(srv, name):
@@ -251,17 +269,18 @@ t_end = time.time() + SECONDS
 t_restart = time.time() + min(4.0, SECONDS / 3)
 while time.time() < t_end:
     tick = time.time()
-    results["127.0.0.2"].append(timed_get(srv.port, "/api/v2/info", "127.0.0.2"))
+    results["127.0.0.2"].append(timed_get(srv.port, "/api/v2/info", "127.0.0.2",
+                                          flood.t0 + SERVER_IDLE_S))
     # from the flooder's own address a connection can be closed before its
     # request is read (it looks like the flood), or, when the request came in
     # as it was closed, answered 503 with Retry-After (not run); a client then
     # tries again
-    r = timed_get(srv.port, "/api/v2/info", "127.0.0.1")
+    r = timed_get(srv.port, "/api/v2/info", "127.0.0.1", flood.t0 + SERVER_IDLE_S)
     for _ in range(3):  # the thread-pool layer may cut a few in a row (slow builds: ASan)
         if r[0] not in ("RemoteDisconnected", "ConnectionResetError", "BrokenPipeError", 503):
             break
         retried += 1
-        r2 = timed_get(srv.port, "/api/v2/info", "127.0.0.1")
+        r2 = timed_get(srv.port, "/api/v2/info", "127.0.0.1", flood.t0 + SERVER_IDLE_S)
         r = (r2[0], r[1] + r2[1])
     results["127.0.0.1"].append(r)
     idle_seen.append(metric(srv, 'pai_http_connections{state="idle"}') or 0)
@@ -304,7 +323,8 @@ many = Flood(srv.port, CONNS, sources=["127.0.1.%d" % k for k in range(1, 201)])
 many_results = []
 for _ in range(int(max(4, SECONDS / 3))):
     tick = time.time()
-    many_results.append(timed_get(srv.port, "/api/v2/info", "127.0.0.2"))
+    many_results.append(timed_get(srv.port, "/api/v2/info", "127.0.0.2",
+                                  many.t0 + SERVER_IDLE_S))
     time.sleep(max(0.0, 1.0 - (time.time() - tick)))
 many.stop()
 print("# flood from 200 addresses: %d connections opened, %d closed by the server" % (
@@ -333,14 +353,17 @@ with open(os.path.join(ag.work_dir, "node.logkey")) as f:
     log_key = f.read().strip()
 
 
-def read_log_through_server(source="127.0.0.2"):
-    """(status, seconds, body length) of one full read through the server."""
+def read_log_through_server(source="127.0.0.2", deadline=None):
+    """(status, seconds, body length, its end) of one full read through the server;
+    with a deadline, TimeoutError unless its answer has begun by then."""
     t0 = time.time()
     try:
-        cl = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=15,
-                                        source_address=(source, 0))
+        cl = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=15 if deadline is None
+                                        else max(0.05, deadline - t0), source_address=(source, 0))
         cl.request("GET", log_uri, headers={"Authorization": "Bearer " + srv.admin_token})
+        sk = cl.sock  # the response keeps it when the connection lets it go
         r = cl.getresponse()
+        sk.settimeout(15)  # begun in time; the rest is throughput (a figure)
         body = r.read()
         cl.close()
         return r.status, time.time() - t0, len(body), body[-11:]
@@ -378,7 +401,7 @@ log_results = []
 t_end = time.time() + max(6.0, SECONDS / 2)
 while time.time() < t_end:
     tick = time.time()
-    st, dt, n, end = read_log_through_server()
+    st, dt, n, end = read_log_through_server(deadline=lflood.t0 + LOGSRV_IDLE_S)
     log_results.append((st if n >= LOG_BYTES and end == b"end-of-log\n" else "short %s" % n, dt))
     time.sleep(max(0.0, 1.0 - (time.time() - tick)))
 
@@ -403,7 +426,8 @@ rss_peak = rss_kib(agent_pid, "VmHWM")
 srv_rss_peak = rss_kib(srv.proc.pid, "VmHWM")
 print("# log server flood: %d connections opened by the flooder, %d closed by the agent" % (
     lflood.opened, lflood.closed_by_server), flush=True)
-report("15 MiB log read through the server during a log-server flood", log_results)
+report("15 MiB log read through the server during a log-server flood", log_results,
+       idle_s=LOGSRV_IDLE_S)
 # 32 x 15 MiB cross loopback twice (agent -> server -> client): a bound on
 # throughput, not on admission, so a looser bound
 report("32 concurrent 15 MiB log reads during a log-server flood", par, bound=30)
