@@ -184,7 +184,7 @@ static inline json_t *status_field(rig_t *r, const char *job, const char *field)
     return v;
 }
 
-static const char *state_of(rig_t *r, const char *job)
+static inline const char *state_of(rig_t *r, const char *job)
 {
     static char buf[32];
     json_t *v = status_field(r, job, "state");
@@ -275,7 +275,7 @@ static inline bool rig_open_synced(rig_t *r, agent_t *a)
 }
 
 /* Attempt id k of a's desired set, or "" (valid until the next sync). */
-static const char *desired_id(const agent_t *a, size_t k)
+static inline const char *desired_id(const agent_t *a, size_t k)
 {
     const char *s = json_string_value(json_array_get(a->desired, k));
     return s ? s : "";
