@@ -6,8 +6,9 @@
  * few microseconds of work; with 30 threads queued on it, handing mu from
  * thread to thread on a busy machine (a wake-up and a context switch each)
  * cost far more than the work.  Here a thread queues its section (an op)
- * and, when no batch runs, becomes the combiner: it takes every op queued
- * at that moment (at most COMBINE_MAX), runs them under one engine_lock,
+ * and, when no batch runs, becomes the combiner: it takes mu, then every op
+ * queued by then (at most COMBINE_MAX, then again while more are queued,
+ * up to COMBINE_HOLD under one hold of mu), runs them under that lock,
  * each op's apply in queue order and then each op's after (so that work
  * one op's after does once, a scheduling pass, covers the whole batch),
  * marks them done and wakes their threads, each by its own condition
@@ -18,14 +19,16 @@
  * and does its store I/O after that, without mu.
  *
  * Locking: combine.mu is a leaf lock (guards the queue, the running flag
- * and each op's done); the combiner never holds it with mu, and no thread
- * holding mu queues an op (asserted).
+ * and each op's done): the combiner takes it under mu, and nobody takes mu
+ * while holding it; no thread holding mu queues an op (asserted).
  */
 #include "common/promtext.h"
 #include "engine/engine_int.h"
 
-/* Ops one batch takes at most: bounds how long mu is held by one batch. */
-#define COMBINE_MAX 64
+/* Ops one batch takes at most, and ops run under one hold of mu at most
+ * (several batches): bound how long the other users of mu wait. */
+#define COMBINE_MAX  64
+#define COMBINE_HOLD 256
 
 void engine_combine_init(engine_t *j)
 {
@@ -37,10 +40,10 @@ void engine_combine_free(engine_t *j)
     pthread_mutex_destroy(&j->combine.mu);
 }
 
-void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n)
+/* Run ops under mu: every apply in order, then every after. */
+static void run_ops(engine_t *j, engine_combine_op_t *const *ops, size_t n)
 {
-    engine_assert_unlocked(j);
-    engine_lock(j);
+    engine_assert_locked(j);
     for (size_t i = 0; i < n; i++)
         ops[i]->apply(j, ops[i]);
     for (size_t i = 0; i < n; i++)
@@ -48,29 +51,60 @@ void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n
             ops[i]->after(j, ops[i]);
     j->combine.batches++;
     j->combine.ops += n;
+}
+
+void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n)
+{
+    engine_assert_unlocked(j);
+    engine_lock(j);
+    run_ops(j, ops, n);
     engine_unlock(j);
 }
 
-/* As the combiner (combine.mu held on entry and on return): run one batch
- * of the queued ops. */
-static void combine_run(engine_t *j)
+/* Up to most queued ops into batch (combine.mu held); how many. */
+static size_t take(engine_t *j, engine_combine_op_t **batch, size_t most)
 {
-    engine_combine_op_t *batch[COMBINE_MAX];
     size_t n = 0;
-    while (j->combine.head && n < COMBINE_MAX) {
+    while (j->combine.head && n < most) {
         batch[n++] = j->combine.head;
         j->combine.head = j->combine.head->next;
     }
     if (!j->combine.head)
         j->combine.tail = NULL;
-    j->combine.running = true;
-    pthread_mutex_unlock(&j->combine.mu);
-    engine_combine_batch(j, batch, n);
-    pthread_mutex_lock(&j->combine.mu);
-    for (size_t i = 0; i < n; i++) { /* each thread woken once, by its own cv */
-        batch[i]->done = true;       /* its thread may return (and free it) once we unlock */
+    return n;
+}
+
+/* Mark a batch done and wake each op's thread once (combine.mu held). */
+static void finish(engine_combine_op_t *const *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->done = true; /* its thread may return (and free it) once we unlock */
         pthread_cond_signal(&batch[i]->cv);
     }
+}
+
+/* As the combiner (combine.mu held on entry and on return): take mu
+ * first, so that the ops queued while it waits for it join the batch,
+ * then run batches of what is queued until none is or COMBINE_HOLD ops
+ * have run under this hold of mu. */
+static void combine_run(engine_t *j)
+{
+    engine_combine_op_t *batch[COMBINE_MAX];
+    j->combine.running = true;
+    pthread_mutex_unlock(&j->combine.mu);
+    engine_lock(j);
+    pthread_mutex_lock(&j->combine.mu); /* a leaf: under mu, never mu under it */
+    size_t n, total = 0;
+    while (total < COMBINE_HOLD && (n = take(j, batch, COMBINE_MAX)) > 0) {
+        pthread_mutex_unlock(&j->combine.mu);
+        run_ops(j, batch, n);
+        total += n;
+        pthread_mutex_lock(&j->combine.mu);
+        finish(batch, n);
+    }
+    pthread_mutex_unlock(&j->combine.mu);
+    engine_unlock(j);
+    pthread_mutex_lock(&j->combine.mu);
     j->combine.running = false;
     if (j->combine.head) /* queued meanwhile: the oldest's thread runs the next batch */
         pthread_cond_signal(&j->combine.head->cv);

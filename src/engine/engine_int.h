@@ -31,10 +31,11 @@
  *             both).
  *   one exit  a function that locks unlocks once, at its `out:` label.
  *   batches   agent syncs take mu through combine.c: a thread queues its
- *             critical section under combine.mu (a leaf lock, never held
- *             with mu) and either runs every queued section under one
- *             engine_lock (the combiner) or waits for the combiner to run
- *             its own; no thread holding mu queues a section.
+ *             critical section under combine.mu (a leaf lock: the combiner
+ *             takes it under mu, nobody takes mu under it) and either runs
+ *             the queued sections under one engine_lock (the combiner) or
+ *             waits for the combiner to run its own; no thread holding mu
+ *             queues a section.
  *   hand-off  ops.note (notifications) is the one op called with mu held:
  *             it copies the event into the notifier's queue under that
  *             queue's own leaf lock and returns; deliveries happen on the
