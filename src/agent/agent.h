@@ -147,6 +147,9 @@ typedef struct agent_node {
     int64_t next_prune_ms;
     int failures;
     buf_t resp; /* the answer to cur's sync */
+    /* the node's description as last encoded, reused by the next syncs
+     * until a field of it changes (wire/agentwire.h) */
+    agentwire_node_cache_t wire;
     int64_t syncs, sync_errors;
     struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
     /* the last metrics sample (metrics.c) */
@@ -176,6 +179,9 @@ int64_t node_next_wake(const agent_node_t *n);
 size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap);
 /* Build the request body (exposed for the unit tests). */
 json_t *node_sync_request(const agent_node_t *n);
+/* The same as the text sent (free() it; its length in *len), the node's
+ * description reused from n->wire while unchanged; NULL on failure. */
+char *node_sync_body(agent_node_t *n, size_t *len);
 /* Apply a sync response body; returns PAI_OK or PAI_E_PROTOCOL. */
 PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len);
 /* attempt.c: where an attempt's logs on this node are, as

@@ -313,6 +313,7 @@ void node_free(agent_node_t *n)
     }
     curl_slist_free_all(n->headers);
     buf_free(&n->resp);
+    agentwire_node_cache_free(&n->wire);
     srvlist_free(&n->servers);
 }
 
@@ -404,9 +405,10 @@ static agentwire_report_t task_report(const agent_task_t *t)
     return r;
 }
 
-json_t *node_sync_request(const agent_node_t *n)
+/* The request's message (arrays in m, strings borrowed from n). */
+static void sync_msg(const agent_node_t *n, agentwire_req_t *m)
 {
-    agentwire_req_t m = {
+    *m = (agentwire_req_t){
         .version = AGENTWIRE_VERSION,
         .known_seq = (uint64_t)n->known_seq,
         .wait_ms = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms,
@@ -415,14 +417,34 @@ json_t *node_sync_request(const agent_node_t *n)
          * their own that costs another sync */
         .hold_acks = true,
     };
-    node_wire(n, &m.node);
-    m.tasks = xcalloc(n->ntasks + 1, sizeof(*m.tasks));
+    node_wire(n, &m->node);
+    /* sized for the unacked attempts: the acked ones (tombstones, kept
+     * 10 minutes) are most of n->tasks in a stream of short tasks */
+    size_t unacked = 0;
+    for (size_t i = 0; i < n->ntasks; i++)
+        unacked += !n->tasks[i]->acked;
+    m->tasks = xcalloc(unacked + 1, sizeof(*m->tasks));
     for (size_t i = 0; i < n->ntasks; i++)
         if (!n->tasks[i]->acked)
-            m.tasks[m.ntasks++] = task_report(n->tasks[i]);
+            m->tasks[m->ntasks++] = task_report(n->tasks[i]);
+}
+
+json_t *node_sync_request(const agent_node_t *n)
+{
+    agentwire_req_t m;
+    sync_msg(n, &m);
     json_t *o = agentwire_req_encode(&m);
     agentwire_req_clear(&m);
     return o;
+}
+
+char *node_sync_body(agent_node_t *n, size_t *len)
+{
+    agentwire_req_t m;
+    sync_msg(n, &m);
+    char *body = agentwire_req_dumps(&m, &n->wire, len);
+    agentwire_req_clear(&m);
+    return body;
 }
 
 /* ---- applying the desired state ----------------------------------------- */
@@ -518,10 +540,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 static void sync_send(agent_node_t *n, CURLM *multi)
 {
     sync_conn_t *c = n->cur;
-    json_t *req = node_sync_request(n);
+    size_t len;
     free(c->body);
-    c->body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
+    c->body = node_sync_body(n, &len);
     if (!c->body) {
         n->next_sync_ms = time_mono_ms() + 1000;
         return;
@@ -532,7 +553,7 @@ static void sync_send(agent_node_t *n, CURLM *multi)
     curl_easy_setopt(c->easy, CURLOPT_URL, url);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, n->headers);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));

@@ -143,7 +143,7 @@ json_t *agentwire_node_encode(const agentwire_node_t *n)
     return o;
 }
 
-static json_t *report_encode(const agentwire_report_t *t)
+json_t *agentwire_report_encode(const agentwire_report_t *t)
 {
     json_t *o = json_object();
     set_str(o, "attempt_id", t->attempt_id);
@@ -167,7 +167,7 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
 {
     json_t *o = json_object(), *tasks = json_array();
     for (size_t i = 0; i < m->ntasks; i++)
-        json_array_append_new(tasks, report_encode(&m->tasks[i]));
+        json_array_append_new(tasks, agentwire_report_encode(&m->tasks[i]));
     set_int(o, "version", m->version ? m->version : AGENTWIRE_VERSION);
     set_new(o, "node", agentwire_node_encode(&m->node));
     set_int(o, "known_seq", (int64_t)m->known_seq);

@@ -224,6 +224,30 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m);
  * "node").  New references. */
 json_t *agentwire_node_encode(const agentwire_node_t *n);
 json_t *agentwire_gpus_encode(const agentwire_gpu_t *gpus, size_t n);
+json_t *agentwire_report_encode(const agentwire_report_t *r);
+
+/* ---- the agent's request as text, its node's description kept ----------
+ * (agentwire_dump.c) The agent sends its node's whole description in
+ * every sync (the server reads it each time), but all of it except
+ * "health" changes only when a GPU's health or utilization, or the node's
+ * setup, does.  The cache keeps the description's encoded text and a copy
+ * of what it was encoded from; agentwire_req_dumps re-encodes it only
+ * when a field differs (compared field by field, so a change is never
+ * missed) and writes the rest of the request around it.  The bytes are
+ * those of json_dumps(agentwire_req_encode(m), JSON_COMPACT). */
+typedef struct {
+    char *text;           /* the node object without "health" and its closing '}' */
+    size_t len;           /* of text; NULL text: nothing encoded yet */
+    agentwire_node_t key; /* what text was encoded from (strings owned) */
+    int64_t encodes;      /* how often the description was encoded */
+} agentwire_node_cache_t;
+
+/* The request m as compact JSON (free() it), its length in *len; the
+ * cache is refreshed when m->node differs from what it holds.  NULL only
+ * when jansson fails (out of memory). */
+char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len);
+/* Drop what the cache holds; it is zeroed (the count of encodes too). */
+void agentwire_node_cache_free(agentwire_node_cache_t *c);
 
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which

@@ -221,6 +221,43 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     curl_multi_cleanup(m);
 }
 
+/* The node's description is encoded for the first sync and reused by the
+ * next ones until something in it changes (a GPU goes unhealthy, then
+ * back); what is sent is the request node_sync_request builds. */
+TEST(node_reencodes_its_description_only_when_it_changes)
+{
+    agent_cfg_t cfg = hollow_cfg();
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "w1", runtime_find("hollow"), "http://x") == PAI_OK);
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        char *body = node_sync_body(&n, &len);
+        CHECK(body != NULL && len == strlen(body));
+        json_t *sent = body ? json_loads(body, 0, NULL) : NULL, *built = node_sync_request(&n);
+        /* health (the load) may move between the two: the rest is equal */
+        json_object_del(json_object_get(sent, "node"), "health");
+        json_object_del(json_object_get(built, "node"), "health");
+        CHECK(sent && json_equal(sent, built));
+        json_decref(sent);
+        json_decref(built);
+        free(body);
+    }
+    CHECK_INT_EQ(n.wire.encodes, 1);
+    n.gpus.gpus[3].healthy = false;
+    char *body = node_sync_body(&n, &len);
+    CHECK(body && strstr(body, "\"healthy\":false") != NULL);
+    free(body);
+    CHECK_INT_EQ(n.wire.encodes, 2);
+    free(node_sync_body(&n, &len));
+    CHECK_INT_EQ(n.wire.encodes, 2);
+    n.gpus.gpus[3].healthy = true;
+    body = node_sync_body(&n, &len);
+    CHECK(body && strstr(body, "\"healthy\":false") == NULL);
+    free(body);
+    CHECK_INT_EQ(n.wire.encodes, 3);
+    node_free(&n);
+}
+
 static void put_file(const char *dir, const char *name, const char *text)
 {
     char p[700];
@@ -492,6 +529,7 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,
           nvml_backend_fails_cleanly_without_driver, nvml_backend_reads_a_driver_through_dlopen,
           node_applies_desired_state_reports_and_forgets_acked,
+          node_reencodes_its_description_only_when_it_changes,
           node_recovers_attempts_from_the_record_and_old_files,
           node_reuses_a_forgotten_attempts_emptied_dir,
           node_finds_flat_logs_and_an_older_agents_log_dir,

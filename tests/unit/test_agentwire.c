@@ -1,5 +1,6 @@
 /* test_agentwire.c - the agent protocol's messages: round trips, the exact
  * JSON of the first server and agent, malformed input, versions, bounds. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -611,6 +612,129 @@ TEST(state_names_round_trip)
     CHECK(!agentwire_state_parse("sleeping", &s));
 }
 
+/* The request as agentwire_req_dumps writes it is byte for byte the
+ * encoder's (json_dumps of agentwire_req_encode). */
+static bool dumps_same(const agentwire_req_t *m, agentwire_node_cache_t *c)
+{
+    size_t len = 0;
+    char *fast = agentwire_req_dumps(m, c, &len);
+    json_t *j = agentwire_req_encode(m);
+    char *slow = dump(j);
+    bool same = fast && slow && len == strlen(slow) && strcmp(fast, slow) == 0;
+    if (!same)
+        fprintf(stderr, "dumps:  %s\nencode: %s\n", fast ? fast : "(null)", slow ? slow : "(null)");
+    free(fast);
+    free(slow);
+    json_decref(j);
+    return same;
+}
+
+TEST(the_node_description_is_encoded_once_until_it_changes)
+{
+    agentwire_gpu_t gpus[] = {
+        {.index = 0, .uuid = "GPU-a", .model = "A100", .memory_mb = 81920, .healthy = true},
+        {.index = 1, .uuid = "GPU-\"b\"", .model = "A100", .memory_mb = 81920, .healthy = true},
+    };
+    int topo[] = {0, 10, 10, 0};
+    agentwire_report_t tasks[] = {
+        {.attempt_id = "u~j/0/w/0/0", .state = AGENTWIRE_RUNNING, .pid = 42, .started_ms = 1000},
+        {.attempt_id = "u~j/0/w/1/0",
+         .state = AGENTWIRE_EXITED,
+         .exit_code = 1,
+         .diagnostics = "caf\xc3\xa9 \"q\"\n\xff"},
+        {.attempt_id = "u~j/0/w/2/0",
+         .state = AGENTWIRE_FAILED_TO_START,
+         .exit_code = -1200,
+         .oom = true,
+         .signal = 9,
+         .started_ms = 5,
+         .finished_ms = 6,
+         .diagnostics = "plain: no escape needed ~/"},
+        {.attempt_id = "u~j/0/w/3/0", .state = AGENTWIRE_EXITED, .finished_ms = 7},
+        {.attempt_id = "u~j/0/w/4/0", .state = AGENTWIRE_STARTING, .pid = 1},
+        {.attempt_id = "u~j/0/w/\\5/0", .state = AGENTWIRE_EXITED},
+    };
+    agentwire_req_t m = {
+        .node = {.name = "n1",
+                 .address = "10.0.0.1",
+                 .boot_id = "b1",
+                 .gpu_model = "A100",
+                 .runtime = "process",
+                 .log_url = "http://x",
+                 .gpu_backend = "sim",
+                 .cpus = 16,
+                 .memory_mb = 65536,
+                 .has_gpus = true,
+                 .gpus = gpus,
+                 .ngpus = 2,
+                 .topology = topo,
+                 .health = {.present = true, .ok = true, .load1 = 0.52, .tasks = 2}},
+        .known_seq = 17,
+        .wait_ms = 5000,
+        .hold_acks = true,
+    };
+    agentwire_node_cache_t c = {0};
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 1);
+    /* what changes with every sync: health, seq, reports; not re-encoded */
+    const double loads[] = {0, 1, -1, 12.25, 3e20, 1.0 / 3, 1e-5, -2.5e-300, 1e100};
+    for (size_t i = 0; i < sizeof(loads) / sizeof(loads[0]); i++) {
+        m.node.health.load1 = loads[i];
+        m.node.health.disk_free_mb = (int64_t)i - 1;
+        m.node.health.ok = i % 2;
+        m.known_seq = 18 + i;
+        m.tasks = tasks;
+        m.ntasks = i % 7;
+        m.hold_acks = i != 3;
+        CHECK(dumps_same(&m, &c));
+    }
+    m.node.health.present = false;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 1);
+    /* the same text from another copy of the strings: still the same */
+    char name[] = "n1";
+    m.node.name = name;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 1);
+    /* a GPU goes unhealthy: re-encoded once, then kept again */
+    gpus[1].healthy = false;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 2);
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 2);
+    /* each part of the description counts */
+    gpus[0].has_utilization = true;
+    gpus[0].utilization = 40;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 3);
+    gpus[0].utilization = 41;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 4);
+    topo[1] = topo[2] = 20;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 5);
+    name[1] = '2';
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 6);
+    m.node.address = NULL;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 7);
+    m.node.ngpus = 1;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 8);
+    m.node.memory_mb++;
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 9);
+    CHECK(dumps_same(&m, &c));
+    CHECK_INT_EQ(c.encodes, 9);
+    agentwire_node_cache_free(&c);
+    CHECK(c.text == NULL && c.encodes == 0);
+    /* a node with no GPUs, no topology, version 1 */
+    agentwire_req_t bare = {.version = 1, .node = {.name = "n"}};
+    CHECK(dumps_same(&bare, &c));
+    agentwire_node_cache_free(&c);
+}
+
 RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           response_round_trips_field_for_field, response_json_is_the_first_servers,
           malformed_requests_are_refused_naming_the_field,
@@ -621,4 +745,5 @@ RUN_TESTS(request_round_trips_field_for_field, request_json_is_the_first_agents,
           bad_credentials_in_a_response_are_refused,
           a_task_without_a_command_is_sent_without_the_key,
           the_task_uid_offset_is_optional_and_bounded, hold_acks_is_optional_and_round_trips,
-          a_reports_start_time_is_optional_and_round_trips)
+          a_reports_start_time_is_optional_and_round_trips,
+          the_node_description_is_encoded_once_until_it_changes)

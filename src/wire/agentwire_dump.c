@@ -1,0 +1,251 @@
+/*
+ * agentwire_dump.c - the agent's request as text, its node's description
+ * encoded once and reused while it is unchanged (see agentwire.h,
+ * "the agent's request as text").
+ *
+ * Every sync carries the node's whole description (GPUs, topology,
+ * addresses: about 1.5 KiB and 150 jansson values for 8 GPUs), and
+ * building and dumping it was most of what a sync cost the agent.  Only
+ * "health" (load, free disk, tasks) changes from one sync to the next, so
+ * the text before it is kept with a copy of the fields it was made from,
+ * and the request is written around it: the version, the text, "health",
+ * the seq, the wait and the task reports (written directly when their
+ * strings need no escape, else through jansson).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/util.h"
+#include "wire/agentwire.h"
+
+static bool str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool gpu_same(const agentwire_gpu_t *a, const agentwire_gpu_t *b)
+{
+    return a->index == b->index && a->memory_mb == b->memory_mb && a->healthy == b->healthy &&
+           a->has_utilization == b->has_utilization &&
+           (!a->has_utilization || a->utilization == b->utilization) &&
+           str_same(a->uuid, b->uuid) && str_same(a->model, b->model) &&
+           str_same(a->pci_bus, b->pci_bus);
+}
+
+/* Whether a and b encode the same description (health aside). */
+static bool node_same(const agentwire_node_t *a, const agentwire_node_t *b)
+{
+    bool topo_a = a->topology && a->ngpus, topo_b = b->topology && b->ngpus;
+    if (a->cpus != b->cpus || a->memory_mb != b->memory_mb || a->hollow != b->hollow ||
+        a->ngpus != b->ngpus || topo_a != topo_b || !str_same(a->name, b->name) ||
+        !str_same(a->address, b->address) || !str_same(a->boot_id, b->boot_id) ||
+        !str_same(a->gpu_model, b->gpu_model) || !str_same(a->runtime, b->runtime) ||
+        !str_same(a->log_url, b->log_url) || !str_same(a->gpu_backend, b->gpu_backend))
+        return false;
+    for (size_t i = 0; i < a->ngpus; i++)
+        if (!gpu_same(&a->gpus[i], &b->gpus[i]))
+            return false;
+    return !topo_a || memcmp(a->topology, b->topology, a->ngpus * a->ngpus * sizeof(int)) == 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void key_free(agentwire_node_t *k)
+{
+    free((char *)k->name);
+    free((char *)k->address);
+    free((char *)k->boot_id);
+    free((char *)k->gpu_model);
+    free((char *)k->runtime);
+    free((char *)k->log_url);
+    free((char *)k->gpu_backend);
+    for (size_t i = 0; k->gpus && i < k->ngpus; i++) {
+        free((char *)k->gpus[i].uuid);
+        free((char *)k->gpus[i].model);
+        free((char *)k->gpus[i].pci_bus);
+    }
+    free(k->gpus);
+    free(k->topology);
+    memset(k, 0, sizeof(*k));
+}
+
+/* A deep copy of n's description (its health left out). */
+static void key_copy(agentwire_node_t *k, const agentwire_node_t *n)
+{
+    *k = *n;
+    k->health = (agentwire_health_t){0};
+    k->name = dup_or_null(n->name);
+    k->address = dup_or_null(n->address);
+    k->boot_id = dup_or_null(n->boot_id);
+    k->gpu_model = dup_or_null(n->gpu_model);
+    k->runtime = dup_or_null(n->runtime);
+    k->log_url = dup_or_null(n->log_url);
+    k->gpu_backend = dup_or_null(n->gpu_backend);
+    k->gpus = xcalloc(n->ngpus + 1, sizeof(*k->gpus));
+    for (size_t i = 0; i < n->ngpus; i++) {
+        k->gpus[i] = n->gpus[i];
+        k->gpus[i].uuid = dup_or_null(n->gpus[i].uuid);
+        k->gpus[i].model = dup_or_null(n->gpus[i].model);
+        k->gpus[i].pci_bus = dup_or_null(n->gpus[i].pci_bus);
+    }
+    k->topology = NULL;
+    if (n->topology && n->ngpus) {
+        k->topology = xcalloc(n->ngpus * n->ngpus, sizeof(int));
+        memcpy(k->topology, n->topology, n->ngpus * n->ngpus * sizeof(int));
+    }
+}
+
+void agentwire_node_cache_free(agentwire_node_cache_t *c)
+{
+    free(c->text);
+    key_free(&c->key);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Encode n's description into the cache unless it holds it already. */
+static bool cache_refresh(agentwire_node_cache_t *c, const agentwire_node_t *n)
+{
+    if (c->text && node_same(&c->key, n))
+        return true;
+    agentwire_node_t bare = *n;
+    bare.health.present = false;
+    json_t *o = agentwire_node_encode(&bare);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return false;
+    int64_t encodes = c->encodes;
+    agentwire_node_cache_free(c);
+    c->text = text;
+    c->len = strlen(text) - 1; /* without the closing '}' */
+    c->encodes = encodes + 1;
+    key_copy(&c->key, n);
+    return true;
+}
+
+/* A real as jansson writes it (%.17g, ".0" added to a whole number, the
+ * exponent without '+' or leading zeros), so the bytes are those of
+ * agentwire_req_encode's. */
+static pai_err_t put_real(buf_t *b, double v)
+{
+    char s[40];
+    int k = snprintf(s, sizeof(s), "%.17g", v);
+    if (k < 0 || (size_t)k >= sizeof(s) - 2)
+        return PAI_E_INVALID;
+    char *e = strchr(s, 'e');
+    if (!e && !strchr(s, '.'))
+        memcpy(s + k, ".0", 3);
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '-')
+            from = ++to;
+        else if (*from == '+')
+            from++;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+    }
+    return buf_puts(b, s);
+}
+
+static pai_err_t put_health(buf_t *b, const agentwire_health_t *h)
+{
+    pai_err_t rc = buf_printf(b, ",\"health\":{\"ok\":%s", h->ok ? "true" : "false");
+    if (rc == PAI_OK && isfinite(h->load1)) /* jansson refuses others: no key */
+        rc = buf_puts(b, ",\"load1\":");
+    if (rc == PAI_OK && isfinite(h->load1))
+        rc = put_real(b, h->load1);
+    if (rc == PAI_OK)
+        rc =
+            buf_printf(b, ",\"disk_free_mb\":%lld,\"gpus_healthy\":%lld,\"tasks\":%lld}",
+                       (long long)h->disk_free_mb, (long long)h->gpus_healthy, (long long)h->tasks);
+    return rc;
+}
+
+/* Whether s goes between quotes as it is: printable ASCII without '"' or
+ * '\\', which jansson writes unchanged. */
+static bool plain(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+/* One report as agentwire_report_encode's JSON: written directly when its
+ * strings are plain (attempt ids always are; a diagnostics tail rarely
+ * is), else through jansson. */
+static pai_err_t put_report(buf_t *b, const agentwire_report_t *t)
+{
+    const char *id = t->attempt_id ? t->attempt_id : "";
+    if (!plain(id) || !plain(t->diagnostics)) {
+        json_t *o = agentwire_report_encode(t);
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        pai_err_t rc = s ? buf_puts(b, s) : PAI_E_NOMEM;
+        free(s);
+        return rc;
+    }
+    const char *state = agentwire_state_name(t->state);
+    if (t->state == AGENTWIRE_STARTING || t->state == AGENTWIRE_RUNNING)
+        return buf_printf(
+            b, "{\"attempt_id\":\"%s\",\"state\":\"%s\",\"pid\":%lld,\"started_ms\":%lld}", id,
+            state, (long long)t->pid, (long long)t->started_ms);
+    pai_err_t rc = buf_printf(b,
+                              "{\"attempt_id\":\"%s\",\"state\":\"%s\",\"exit_code\":%d,\"oom\":%s,"
+                              "\"signal\":%d,\"started_ms\":%lld,\"finished_ms\":%lld",
+                              id, state, t->exit_code, t->oom ? "true" : "false", t->signal,
+                              (long long)t->started_ms, (long long)t->finished_ms);
+    if (rc == PAI_OK && t->diagnostics)
+        rc = buf_printf(b, ",\"diagnostics\":\"%s\"", t->diagnostics);
+    return rc == PAI_OK ? buf_puts(b, "}") : rc;
+}
+
+static pai_err_t put_tasks(buf_t *b, const agentwire_req_t *m)
+{
+    pai_err_t rc = buf_puts(b, "[");
+    for (size_t i = 0; rc == PAI_OK && i < m->ntasks; i++) {
+        if (i)
+            rc = buf_puts(b, ",");
+        if (rc == PAI_OK)
+            rc = put_report(b, &m->tasks[i]);
+    }
+    return rc == PAI_OK ? buf_puts(b, "]") : rc;
+}
+
+char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len)
+{
+    buf_t b;
+    *len = 0;
+    if (!cache_refresh(c, &m->node))
+        return NULL;
+    buf_init(&b, SIZE_MAX / 2); /* as json_dumps: the server judges the size */
+    pai_err_t rc =
+        buf_printf(&b, "{\"version\":%d,\"node\":", m->version ? m->version : AGENTWIRE_VERSION);
+    if (rc == PAI_OK)
+        rc = buf_append(&b, c->text, c->len);
+    if (rc == PAI_OK && m->node.health.present)
+        rc = put_health(&b, &m->node.health);
+    if (rc == PAI_OK)
+        rc = buf_printf(&b, "},\"known_seq\":%llu,\"wait_ms\":%lld%s,\"tasks\":",
+                        (unsigned long long)m->known_seq, (long long)m->wait_ms,
+                        m->hold_acks ? ",\"hold_acks\":true" : "");
+    if (rc == PAI_OK)
+        rc = put_tasks(&b, m);
+    if (rc == PAI_OK)
+        rc = buf_puts(&b, "}");
+    if (rc != PAI_OK) {
+        buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return buf_take(&b);
+}
