@@ -25,7 +25,8 @@ Knobs: NODES (16), GPUS (8), JOBS (2000), RUNTIME (process), PAI_BIN,
 MIX (GPUs per job, cycled: "1" by default; "mix" is 1,1,1,1,2,2,2,4,4,8,
 or any comma list), RATE (jobs/s to pace submissions at: a steady stream;
 0, the default: a burst, as fast as the API takes them), PAR (bare-start
-parallelism), BASELINE (1; 0 skips it); TEST_TMP puts the agents' work dirs
+parallelism), BASELINE (1; 0 skips it), PAI_AGENT_BIN (the agents' binary,
+when another build's: PAI_BIN's server, this agent); TEST_TMP puts the agents' work dirs
 and the server's store elsewhere (e.g. /dev/shm); AGENT_TMP moves the
 agents' work dirs only.
 Run: make bench-e2e   (or python3 bench/e2e.py)"""

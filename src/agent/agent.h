@@ -104,7 +104,7 @@ typedef struct {
     struct agent_node *node;
     bool busy;      /* in the multi handle */
     bool abandoned; /* a newer sync replaced it: its answer is dropped */
-    char *body;     /* its request, alive until it ends */
+    buf_t body;     /* its request, alive until it ends (kept for the next) */
 } sync_conn_t;
 
 typedef struct agent_node {
@@ -150,6 +150,11 @@ typedef struct agent_node {
     /* the node's description as last encoded, reused by the next syncs
      * until a field of it changes (wire/agentwire.h) */
     agentwire_node_cache_t wire;
+    /* the load and free disk in the syncs' health, read at most once a
+     * second (HEALTH_READ_MS) by node_sync_body; health_ms 0: never */
+    int64_t health_ms;
+    double health_load1;
+    int64_t health_disk_mb;
     int64_t syncs, sync_errors;
     struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
     /* the last metrics sample (metrics.c) */
@@ -179,9 +184,9 @@ int64_t node_next_wake(const agent_node_t *n);
 size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap);
 /* Build the request body (exposed for the unit tests). */
 json_t *node_sync_request(const agent_node_t *n);
-/* The same as the text sent (free() it; its length in *len), the node's
- * description reused from n->wire while unchanged; NULL on failure. */
-char *node_sync_body(agent_node_t *n, size_t *len);
+/* The same as the text sent, appended to out, the node's description
+ * reused from n->wire while unchanged. */
+PAI_MUST_CHECK pai_err_t node_sync_body(agent_node_t *n, buf_t *out);
 /* Apply a sync response body; returns PAI_OK or PAI_E_PROTOCOL. */
 PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len);
 /* attempt.c: where an attempt's logs on this node are, as

@@ -52,6 +52,9 @@
  * shows that much later, wait p50 +30 ms, and a stop that comes meanwhile
  * waits for it). */
 #define REPORT_START_MS 30
+/* The load and free disk a sync reports are read at most this often (two
+ * system calls a sync at 100 syncs/s otherwise). */
+#define HEALTH_READ_MS 1000
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -286,6 +289,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     for (int i = 0; i < 2; i++) {
         sync_conn_t *c = &n->conns[i];
         c->node = n;
+        buf_init(&c->body, SIZE_MAX / 2); /* the server judges the size */
         c->easy = curl_easy_init();
         if (!c->easy)
             util_oom(); /* libcurl allocates with its own malloc */
@@ -309,7 +313,7 @@ void node_free(agent_node_t *n)
     for (int i = 0; i < 2; i++) {
         if (n->conns[i].easy)
             curl_easy_cleanup(n->conns[i].easy);
-        free(n->conns[i].body);
+        buf_free(&n->conns[i].body);
     }
     curl_slist_free_all(n->headers);
     buf_free(&n->resp);
@@ -327,17 +331,28 @@ static bool gpu_healthy_now(const agent_node_t *n, size_t i)
     return n->gpus.gpus[i].healthy && (!n->gpu_sampled || gpu_sample_healthy(&n->gpu_now[i]));
 }
 
-/* Node health: load, free disk under the work dir, GPUs that answer. */
-static agentwire_health_t node_health(const agent_node_t *n)
+/* The load and the free disk under the work dir (-1: unknown). */
+static void health_read(const agent_node_t *n, double *load1, int64_t *disk_mb)
 {
     double load[1] = {0};
     struct statvfs vfs;
-    agentwire_health_t h = {.present = true, .disk_free_mb = -1, .tasks = (int64_t)n->ntasks};
-    if (getloadavg(load, 1) != 1)
-        load[0] = -1;
-    h.load1 = load[0];
+    *load1 = getloadavg(load, 1) == 1 ? load[0] : -1;
+    *disk_mb = -1;
     if (statvfs(n->dir, &vfs) == 0)
-        h.disk_free_mb = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+        *disk_mb = (int64_t)((uint64_t)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+}
+
+/* Node health: load, free disk under the work dir (as last read by
+ * node_sync_body, else now), GPUs that answer. */
+static agentwire_health_t node_health(const agent_node_t *n)
+{
+    agentwire_health_t h = {.present = true, .tasks = (int64_t)n->ntasks};
+    if (n->health_ms) {
+        h.load1 = n->health_load1;
+        h.disk_free_mb = n->health_disk_mb;
+    } else {
+        health_read(n, &h.load1, &h.disk_free_mb);
+    }
     for (size_t i = 0; i < n->gpus.n; i++)
         h.gpus_healthy += gpu_healthy_now(n, i);
     h.ok = h.disk_free_mb != 0;
@@ -438,13 +453,18 @@ json_t *node_sync_request(const agent_node_t *n)
     return o;
 }
 
-char *node_sync_body(agent_node_t *n, size_t *len)
+pai_err_t node_sync_body(agent_node_t *n, buf_t *out)
 {
     agentwire_req_t m;
+    int64_t now = time_mono_ms();
+    if (!n->health_ms || now - n->health_ms >= HEALTH_READ_MS) {
+        health_read(n, &n->health_load1, &n->health_disk_mb);
+        n->health_ms = now ? now : 1;
+    }
     sync_msg(n, &m);
-    char *body = agentwire_req_dumps(&m, &n->wire, len);
+    pai_err_t rc = agentwire_req_dump(&m, &n->wire, out);
     agentwire_req_clear(&m);
-    return body;
+    return rc;
 }
 
 /* ---- applying the desired state ----------------------------------------- */
@@ -540,10 +560,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 static void sync_send(agent_node_t *n, CURLM *multi)
 {
     sync_conn_t *c = n->cur;
-    size_t len;
-    free(c->body);
-    c->body = node_sync_body(n, &len);
-    if (!c->body) {
+    buf_reset(&c->body);
+    if (node_sync_body(n, &c->body) != PAI_OK) {
         n->next_sync_ms = time_mono_ms() + 1000;
         return;
     }
@@ -552,8 +570,8 @@ static void sync_send(agent_node_t *n, CURLM *multi)
     buf_reset(&n->resp);
     curl_easy_setopt(c->easy, CURLOPT_URL, url);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, n->headers);
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body.data);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->body.len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));

@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 /* The protocol version ("version" in every body): encoders write
@@ -242,9 +243,14 @@ typedef struct {
     int64_t encodes;      /* how often the description was encoded */
 } agentwire_node_cache_t;
 
-/* The request m as compact JSON (free() it), its length in *len; the
- * cache is refreshed when m->node differs from what it holds.  NULL only
- * when jansson fails (out of memory). */
+/* The request m as compact JSON, appended to out (the agent keeps one
+ * buffer per connection: no allocation once it is large enough); the
+ * cache is refreshed when m->node differs from what it holds.  Fails only
+ * when jansson does (out of memory) or out's cap is reached. */
+PAI_MUST_CHECK pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c,
+                                            buf_t *out);
+/* The same in a new string (free() it), its length in *len; NULL on
+ * failure. */
 char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len);
 /* Drop what the cache holds; it is zeroed (the count of encodes too). */
 void agentwire_node_cache_free(agentwire_node_cache_t *c);

@@ -221,31 +221,34 @@ static pai_err_t put_tasks(buf_t *b, const agentwire_req_t *m)
     return rc == PAI_OK ? buf_puts(b, "]") : rc;
 }
 
-char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len)
+pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c, buf_t *out)
 {
-    buf_t b;
-    *len = 0;
     if (!cache_refresh(c, &m->node))
-        return NULL;
-    buf_init(&b, SIZE_MAX / 2); /* as json_dumps: the server judges the size */
+        return PAI_E_NOMEM;
     pai_err_t rc =
-        buf_printf(&b, "{\"version\":%d,\"node\":", m->version ? m->version : AGENTWIRE_VERSION);
+        buf_printf(out, "{\"version\":%d,\"node\":", m->version ? m->version : AGENTWIRE_VERSION);
     if (rc == PAI_OK)
-        rc = buf_append(&b, c->text, c->len);
+        rc = buf_append(out, c->text, c->len);
     if (rc == PAI_OK && m->node.health.present)
-        rc = put_health(&b, &m->node.health);
+        rc = put_health(out, &m->node.health);
     if (rc == PAI_OK)
-        rc = buf_printf(&b, "},\"known_seq\":%llu,\"wait_ms\":%lld%s,\"tasks\":",
+        rc = buf_printf(out, "},\"known_seq\":%llu,\"wait_ms\":%lld%s,\"tasks\":",
                         (unsigned long long)m->known_seq, (long long)m->wait_ms,
                         m->hold_acks ? ",\"hold_acks\":true" : "");
     if (rc == PAI_OK)
-        rc = put_tasks(&b, m);
-    if (rc == PAI_OK)
-        rc = buf_puts(&b, "}");
-    if (rc != PAI_OK) {
+        rc = put_tasks(out, m);
+    return rc == PAI_OK ? buf_puts(out, "}") : rc;
+}
+
+char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len)
+{
+    buf_t b;
+    buf_init(&b, SIZE_MAX / 2); /* as json_dumps: the server judges the size */
+    *len = 0;
+    if (agentwire_req_dump(m, c, &b) != PAI_OK) {
         buf_free(&b);
         return NULL;
     }
     *len = b.len;
-    return buf_take(&b);
+    return b.data ? buf_take(&b) : xstrdup("");
 }

@@ -71,9 +71,11 @@ def tasks(d, role_name):
 
 
 def agent(srv, name, *args):
-    """A real `pai agent` with its own work dir, 8 simulated GPUs."""
+    """A real `pai agent` with its own work dir, 8 simulated GPUs.
+    PAI_AGENT_BIN runs another build's agent (bench/e2e.py's pairs: the
+    same server, only the agent differs)."""
     d = pt.tmpdir("pai-e2e-%s-" % name)
-    argv = [pt.PAI_BIN, "agent", "--server", srv.url, "--name", name, "--token",
+    argv = [os.environ.get("PAI_AGENT_BIN") or pt.PAI_BIN, "agent", "--server", srv.url, "--name", name, "--token",
             srv.agent_token or "", "--work-dir", d, "--gpus", "8", "--cpus", "32",
             "--memory-mb", "65536"] + list(args)
     p = pt.Proc(argv, os.path.join(d, "agent.log"))
