@@ -80,6 +80,9 @@ typedef struct {
     int64_t disk_free_mb, gpus_healthy, tasks;
 } agentwire_health_t;
 
+/* A field added here that agentwire_node_encode writes must also be
+ * compared by node_same (agentwire_dump.c): the agent's kept text of its
+ * description is re-encoded only when a compared field changes. */
 typedef struct {
     const char *name;                            /* required, 1..PAI_MAX_NAME */
     const char *address, *boot_id, *gpu_model;   /* NULL when absent */
