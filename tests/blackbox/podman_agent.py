@@ -9,6 +9,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agentfake import FAILS, Fake, get_log, make_server, report, start_agent, stop, task  # noqa
@@ -71,9 +72,17 @@ def run(fake, work):
            "%s task" % RUNTIME + " over its memory limit is reported OOM (-1200)", ex)
 
     sid = "alice~pod3/0/r/0/0"
-    fake.set_desired("pn", [task(sid, "sleep 60", image=IMAGE, kill_grace_ms=20000)])
+    fake.set_desired("pn", [task(sid, "echo up; sleep 60", image=IMAGE, kill_grace_ms=20000)])
     fake.wait(lambda: any(t["attempt_id"] == sid and t["state"] == "running"
                           for t in (fake.nodes["pn"]["last"] or [])), timeout=30)
+    # "running" means the engine's `run` client started, not that the
+    # container's init has set up its handlers: a TERM before that is
+    # ignored by the namespace's init (pid_namespaces(7)) and the task is
+    # killed at the end of its grace (137).  Its first line of output comes
+    # from the task itself, after the init is up.
+    end = time.time() + 60
+    while time.time() < end and get_log(node, sid, "stdout") != (200, "up\n"):
+        time.sleep(0.2)
     fake.set_desired("pn", [])
     ok = fake.wait(lambda: sid in fake.exits, timeout=60)
     ex = fake.exits.get(sid, [{}])[0]
