@@ -16,6 +16,25 @@ static char *dump(const json_t *j)
 
 /* A request with every field set: two GPUs, topology, health, a running
  * and an exited report. */
+/* The node both request tests describe: two GPUs and their topology. */
+static agentwire_node_t sample_node(agentwire_gpu_t *gpus, int *topo, agentwire_health_t health)
+{
+    return (agentwire_node_t){.name = "n1",
+                              .address = "10.0.0.1",
+                              .boot_id = "b1",
+                              .gpu_model = "A100",
+                              .runtime = "process",
+                              .log_url = "http://x",
+                              .gpu_backend = "sim",
+                              .cpus = 16,
+                              .memory_mb = 65536,
+                              .has_gpus = true,
+                              .gpus = gpus,
+                              .ngpus = 2,
+                              .topology = topo,
+                              .health = health};
+}
+
 static json_t *full_request(void)
 {
     agentwire_gpu_t gpus[] = {
@@ -41,25 +60,13 @@ static json_t *full_request(void)
     /* Version 1, the first agents' JSON, which servers still read. */
     agentwire_req_t m = {
         .version = 1,
-        .node = {.name = "n1",
-                 .address = "10.0.0.1",
-                 .boot_id = "b1",
-                 .gpu_model = "A100",
-                 .runtime = "process",
-                 .log_url = "http://x",
-                 .gpu_backend = "sim",
-                 .cpus = 16,
-                 .memory_mb = 65536,
-                 .has_gpus = true,
-                 .gpus = gpus,
-                 .ngpus = 2,
-                 .topology = topo,
-                 .health = {.present = true,
-                            .ok = true,
-                            .load1 = 0.5,
-                            .disk_free_mb = 100,
-                            .gpus_healthy = 1,
-                            .tasks = 2}},
+        .node = sample_node(gpus, topo,
+                            (agentwire_health_t){.present = true,
+                                                 .ok = true,
+                                                 .load1 = 0.5,
+                                                 .disk_free_mb = 100,
+                                                 .gpus_healthy = 1,
+                                                 .tasks = 2}),
         .known_seq = 17,
         .wait_ms = 5000,
         .tasks = tasks,
@@ -655,20 +662,9 @@ TEST(the_node_description_is_encoded_once_until_it_changes)
         {.attempt_id = "u~j/0/w/\\5/0", .state = AGENTWIRE_EXITED},
     };
     agentwire_req_t m = {
-        .node = {.name = "n1",
-                 .address = "10.0.0.1",
-                 .boot_id = "b1",
-                 .gpu_model = "A100",
-                 .runtime = "process",
-                 .log_url = "http://x",
-                 .gpu_backend = "sim",
-                 .cpus = 16,
-                 .memory_mb = 65536,
-                 .has_gpus = true,
-                 .gpus = gpus,
-                 .ngpus = 2,
-                 .topology = topo,
-                 .health = {.present = true, .ok = true, .load1 = 0.52, .tasks = 2}},
+        .node = sample_node(
+            gpus, topo,
+            (agentwire_health_t){.present = true, .ok = true, .load1 = 0.52, .tasks = 2}),
         .known_seq = 17,
         .wait_ms = 5000,
         .hold_acks = true,
