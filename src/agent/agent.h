@@ -33,6 +33,10 @@
 #include "runtime/runtime.h"
 #include "wire/agentwire.h"
 
+/* The agent protocol version the agent speaks (wire/agentwire.h): 2 until
+ * it applies version 3's deltas. */
+#define AGENT_WIRE_VERSION 2
+
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
     const char *ca_file; /* CA bundle that signs an https:// server's certificate; NULL: system's */

@@ -424,7 +424,7 @@ static agentwire_report_t task_report(const agent_task_t *t)
 static void sync_msg(const agent_node_t *n, agentwire_req_t *m)
 {
     *m = (agentwire_req_t){
-        .version = AGENTWIRE_VERSION,
+        .version = AGENT_WIRE_VERSION,
         .known_seq = (uint64_t)n->known_seq,
         .wait_ms = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms,
         /* a report of ends is also the next long-poll: its acks come with

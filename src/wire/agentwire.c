@@ -168,9 +168,12 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
     json_t *o = json_object(), *tasks = json_array();
     for (size_t i = 0; i < m->ntasks; i++)
         json_array_append_new(tasks, agentwire_report_encode(&m->tasks[i]));
-    set_int(o, "version", m->version ? m->version : AGENTWIRE_VERSION);
+    int version = m->version ? m->version : AGENTWIRE_VERSION;
+    set_int(o, "version", version);
     set_new(o, "node", agentwire_node_encode(&m->node));
     set_int(o, "known_seq", (int64_t)m->known_seq);
+    if (m->epoch && version >= 3)
+        set_str(o, "epoch", m->epoch);
     set_int(o, "wait_ms", m->wait_ms);
     if (m->hold_acks)
         set_new(o, "hold_acks", json_true());
@@ -256,11 +259,22 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
     set_int(o, "version", version);
     set_int(o, "seq", (int64_t)m->seq);
     set_new(o, "ack", ack);
+    if (m->epoch && version >= 3)
+        set_str(o, "epoch", m->epoch);
+    bool delta = m->delta && m->has_tasks && version >= 3;
+    if (delta)
+        set_int(o, "base_seq", (int64_t)m->base_seq);
     if (m->has_tasks) {
         json_t *tasks = json_array();
         for (size_t i = 0; i < m->ntasks; i++)
             json_array_append_new(tasks, task_encode(&m->tasks[i]));
         set_new(o, "tasks", tasks);
+    }
+    if (delta) {
+        json_t *removed = json_array();
+        for (size_t i = 0; i < m->nremoved; i++)
+            json_array_append_new(removed, jstr_lossy(m->removed[i]));
+        set_new(o, "removed", removed);
     }
     set_int(o, "heartbeat_ms", m->heartbeat_ms);
     if (m->credential && version >= 2)
@@ -308,6 +322,17 @@ static bool rd_str(const rd_t *r, const json_t *o, const char *key, bool require
     if (memchr(json_string_value(v), '\0', len))
         return rd_fail(r, key, "must not contain NUL characters");
     *out = json_string_value(v);
+    return true;
+}
+
+/* An optional epoch (AGENTWIRE_EPOCH_MAX letters, digits, '-' or '_'). */
+static bool rd_epoch(const rd_t *r, const json_t *o, const char **out)
+{
+    if (!rd_str(r, o, "epoch", false, AGENTWIRE_EPOCH_MAX, NULL, out))
+        return false;
+    if (*out && (!**out || (*out)[strspn(*out, "0123456789abcdefghijklmnopqrstuvwxyz"
+                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")] != '\0'))
+        return rd_fail(r, "epoch", "must be letters, digits, '-' or '_'");
     return true;
 }
 
@@ -573,6 +598,7 @@ pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *
     if (!rd_version(&r, root, "server", &out->version) ||
         !rd_node(&r, json_object_get(root, "node"), &out->node) ||
         !rd_i64(&r, root, "known_seq", 0, (int64_t)1 << 53, &known) ||
+        (out->version >= 3 && !rd_epoch(&r, root, &out->epoch)) ||
         !rd_i64(&r, root, "wait_ms", 0, INT64_MAX / 2, &out->wait_ms) ||
         !rd_bool(&r, root, "hold_acks", &out->hold_acks) ||
         !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks))
@@ -730,6 +756,33 @@ static bool rd_acks(const rd_t *r, const json_t *root, agentwire_resp_t *m)
     return true;
 }
 
+/* Version 3: the epoch, and a delta's base_seq and removed ids. */
+static bool rd_delta(const rd_t *r, const json_t *root, bool has_tasks, agentwire_resp_t *m)
+{
+    const json_t *removed;
+    int64_t base = -1;
+    if (!rd_epoch(r, root, &m->epoch) || !rd_i64(r, root, "base_seq", 0, (int64_t)1 << 53, &base) ||
+        !rd_list(r, root, "removed", PAI_MAX_AGENT_TASKS, &removed))
+        return false;
+    if (base < 0)
+        return removed ? rd_fail(r, "removed", "is sent only in a delta (with base_seq)") : true;
+    if (!has_tasks)
+        return rd_fail(r, "base_seq", "is sent only with tasks");
+    m->delta = true;
+    m->base_seq = (uint64_t)base;
+    m->nremoved = json_array_size(removed);
+    m->removed = xcalloc(m->nremoved + 1, sizeof(*m->removed));
+    for (size_t i = 0; i < m->nremoved; i++) {
+        const json_t *v = json_array_get(removed, i);
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            json_string_length(v) > PAI_MAX_ATTEMPT_ID ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return rd_fail(r, "removed", "must be a list of attempt ids");
+        m->removed[i] = json_string_value(v);
+    }
+    return true;
+}
+
 pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t *e)
 {
     char err[PAI_ERROR_MSG_MAX];
@@ -750,7 +803,8 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
         !rd_i64(&r, root, "heartbeat_ms", 0, INT32_MAX, &out->heartbeat_ms) ||
         (out->version >= 2 &&
          (!rd_str(&r, root, "credential", false, PAI_MAX_NODE_CRED, NULL, &out->credential) ||
-          !rd_str(&r, root, "log_key", false, PAI_MAX_NODE_CRED, NULL, &out->log_key))))
+          !rd_str(&r, root, "log_key", false, PAI_MAX_NODE_CRED, NULL, &out->log_key))) ||
+        (out->version >= 3 && !rd_delta(&r, root, tasks != NULL, out)))
         goto fail;
     out->seq = (uint64_t)seq;
     out->has_tasks = tasks != NULL;
@@ -807,6 +861,7 @@ void agentwire_resp_clear(agentwire_resp_t *m)
     }
     free(m->tasks);
     free(m->ack);
+    free(m->removed);
     json_decref(m->root);
     memset(m, 0, sizeof(*m));
 }

@@ -51,9 +51,16 @@
  * AGENTWIRE_VERSION unless the message says otherwise (a server answers an
  * agent in the agent's version); decoders accept AGENTWIRE_MIN_VERSION to
  * AGENTWIRE_VERSION.  Version 2 added the node credential: the response's
- * "credential" (docs/agent-protocol.md, "Node identity"). */
-#define AGENTWIRE_VERSION     2
+ * "credential" (docs/agent-protocol.md, "Node identity").  Version 3 added
+ * answers that carry only what changed since the agent's known_seq (a
+ * delta: "base_seq", "removed") and the server's "epoch", which the agent
+ * echoes so that a seq from another server incarnation is never trusted
+ * (docs/agent-protocol.md, "Deltas"). */
+#define AGENTWIRE_VERSION     3
 #define AGENTWIRE_MIN_VERSION 1
+/* An epoch is 1 to this many letters, digits, '-' or '_' (the server
+ * sends 16 hex digits), so that it is written into a request as is. */
+#define AGENTWIRE_EPOCH_MAX 64
 
 /* A node credential is this prefix and 64 hex digits (32 random bytes),
  * presented as "Authorization: Bearer pn1.<hex>"; the prefix tells it
@@ -126,7 +133,11 @@ typedef struct {
     int version;
     agentwire_node_t node;
     uint64_t known_seq; /* 0 .. 2^53 */
-    int64_t wait_ms;    /* 0: answer at once */
+    /* Version 3: the epoch of the answer known_seq came from (the agent's
+     * base for a delta); NULL: none (first sync, a restarted agent), and
+     * then the server answers with the whole desired set. */
+    const char *epoch;
+    int64_t wait_ms; /* 0: answer at once */
     /* The agent takes acks with whatever answer comes next: a sync that
      * has only acks to answer is held like an idle one (its acks go with
      * the answer).  Optional; false when absent (answered at once). */
@@ -202,6 +213,17 @@ typedef struct {
     uint64_t seq;
     const char **ack;
     size_t nack;
+    /* Version 3: the server incarnation that numbered seq (NULL: absent);
+     * the agent echoes it with known_seq. */
+    const char *epoch;
+    /* Version 3: a delta ("base_seq" present): tasks are the attempts that
+     * entered the desired set since base_seq and removed the ids that left
+     * it; the agent applies it to the set it kept at base_seq (in epoch).
+     * false: tasks is the whole desired set. */
+    bool delta;
+    uint64_t base_seq;
+    const char **removed; /* delta only */
+    size_t nremoved;
     /* false: no "tasks" key (a superseded long-poll): apply nothing */
     bool has_tasks;
     agentwire_task_t *tasks;

@@ -209,6 +209,14 @@ static pai_err_t put_report(buf_t *b, const agentwire_report_t *t)
     return rc == PAI_OK ? buf_puts(b, "}") : rc;
 }
 
+/* The epoch the agent echoes, as is: one that needs escaping is none a
+ * server of ours sends (agentwire_resp_decode refuses it), and is left out
+ * (the server then answers with the whole desired set). */
+static pai_err_t put_epoch(buf_t *b, const char *epoch)
+{
+    return plain(epoch) ? buf_printf(b, ",\"epoch\":\"%s\"", epoch) : PAI_OK;
+}
+
 static pai_err_t put_tasks(buf_t *b, const agentwire_req_t *m)
 {
     pai_err_t rc = buf_puts(b, "[");
@@ -225,15 +233,18 @@ pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c
 {
     if (!cache_refresh(c, &m->node))
         return PAI_E_NOMEM;
-    pai_err_t rc =
-        buf_printf(out, "{\"version\":%d,\"node\":", m->version ? m->version : AGENTWIRE_VERSION);
+    int version = m->version ? m->version : AGENTWIRE_VERSION;
+    pai_err_t rc = buf_printf(out, "{\"version\":%d,\"node\":", version);
     if (rc == PAI_OK)
         rc = buf_append(out, c->text, c->len);
     if (rc == PAI_OK && m->node.health.present)
         rc = put_health(out, &m->node.health);
     if (rc == PAI_OK)
-        rc = buf_printf(out, "},\"known_seq\":%llu,\"wait_ms\":%lld%s,\"tasks\":",
-                        (unsigned long long)m->known_seq, (long long)m->wait_ms,
+        rc = buf_printf(out, "},\"known_seq\":%llu", (unsigned long long)m->known_seq);
+    if (rc == PAI_OK && m->epoch && version >= 3)
+        rc = put_epoch(out, m->epoch);
+    if (rc == PAI_OK)
+        rc = buf_printf(out, ",\"wait_ms\":%lld%s,\"tasks\":", (long long)m->wait_ms,
                         m->hold_acks ? ",\"hold_acks\":true" : "");
     if (rc == PAI_OK)
         rc = put_tasks(out, m);

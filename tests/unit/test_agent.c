@@ -181,7 +181,7 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     node_task_event(&n, -1);
     n.tasks[0]->next_poll_ms = 0;
     json_t *req = node_sync_request(&n);
-    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), AGENTWIRE_VERSION);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), AGENT_WIRE_VERSION);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 3);
     CHECK_INT_EQ(json_integer_value(json_object_get(req, "wait_ms")), 2000);
     CHECK(json_is_true(json_object_get(req, "hold_acks"))); /* acks ride the next answer */
@@ -216,7 +216,7 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     t0 = find_task(req, "u~j/0/r/1/0");
     CHECK_INT_EQ(json_integer_value(json_object_get(t0, "exit_code")), 143);
     json_decref(req);
-    CHECK(node_apply_response(&n, "{\"version\":3}", 13) == PAI_E_PROTOCOL);
+    CHECK(node_apply_response(&n, "{\"version\":9}", 13) == PAI_E_PROTOCOL);
     CHECK(node_apply_response(&n, "not json", 8) == PAI_E_PROTOCOL);
     node_free(&n);
     curl_multi_cleanup(m);
