@@ -18,8 +18,8 @@
  * backend's commit_group (one transaction, one fsync, for however many
  * writers were waiting) and then wakes the group's other writers.  While a
  * group commits, the next one gathers; when it ends, the writer at the
- * head of the queue leads the next.  Each writer sleeps on a word of its
- * own (see below), so a group's end wakes its writers and the next leader
+ * head of the queue leads the next.  Each writer sleeps on a condition
+ * variable of its own (see below), so a group's end wakes its writers and the next leader
  * only.  So a lone writer commits on its
  * own thread (no hand-off to a committer thread and back: two context
  * switches per write fewer), and N concurrent writers still share one
@@ -30,13 +30,10 @@
  * group commits; a write after that is PAI_E_UNAVAILABLE.
  */
 #include <assert.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -75,33 +72,63 @@ static const store_ops_t *pick_backend(const char *url)
 
 /* ---- group commit --------------------------------------------------- */
 
-/* A waiting writer sleeps on its own word (store_req_t.wake), not on a
- * condition variable shared by all: the end of a group wakes exactly its
- * writers and the one that leads next, and none of them takes qlock to
- * return (with a shared condition variable every waiter woke at every
- * group's end and queued on qlock).  The word is the signal: another
- * thread's last touch of a request is the store of WAKE_DONE, after which
- * its writer may return; FUTEX_WAKE only uses the address as a key, so
- * waking a writer that has already returned is harmless. */
+/* A waiting writer sleeps on a condition variable of its own, under a
+ * mutex of its own (store_req_t.wake), not on one condition variable that
+ * all share under qlock: the end of a group wakes exactly its writers and
+ * the one that leads next, and none of them takes qlock to return (with a
+ * shared one every waiter woke at every group's end and queued on qlock).
+ * The state is the signal: another thread's last touch of a request is
+ * setting it to WAKE_DONE and unlocking the request's mutex, after which
+ * its writer may return.  Lock order: qlock, then a request's mutex.
+ * (Raw futex words did the same; interleaved bench/store and bench-e2e
+ * hollow runs showed no loss from the change: docs/benchmarks.md.) */
 enum {
     WAKE_WAIT, /* queued, or in a group that commits */
     WAKE_LEAD, /* at the head of the queue when a group ended: lead the next */
     WAKE_DONE, /* its group committed: rc is set */
 };
 
-static void wake_set(atomic_int *w, int v)
+static void wake_init(store_wake_t *w)
 {
-    atomic_store_explicit(w, v, memory_order_release);
-    (void)syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->state = WAKE_WAIT;
 }
 
-/* Sleep until the word leaves WAKE_WAIT; returns what it became. */
-static int wake_wait(atomic_int *w)
+static void wake_destroy(store_wake_t *w)
 {
-    int v;
-    while ((v = atomic_load_explicit(w, memory_order_acquire)) == WAKE_WAIT)
-        (void)syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, WAKE_WAIT, NULL, NULL, 0);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static void wake_set(store_wake_t *w, int v)
+{
+    pthread_mutex_lock(&w->mu);
+    w->state = v;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Sleep until the state leaves WAKE_WAIT; returns what it became. */
+static int wake_wait(store_wake_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->state == WAKE_WAIT)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int v = w->state;
+    pthread_mutex_unlock(&w->mu);
     return v;
+}
+
+/* WAKE_LEAD back to WAKE_WAIT (qlock held); false when it is WAKE_DONE. */
+static bool wake_rearm(store_wake_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool lead = w->state == WAKE_LEAD;
+    if (lead)
+        w->state = WAKE_WAIT;
+    pthread_mutex_unlock(&w->mu);
+    return lead;
 }
 
 /* Lead one group (qlock held, no group committing, self queued and not
@@ -119,9 +146,10 @@ static void lead_group(store_t *st, store_req_t *self)
     st->ops->commit_group(st->be, list);
     pthread_mutex_lock(&st->qlock);
     st->committing = false;
-    store_req_t *next = st->qhead;
-    if (next)
-        atomic_store_explicit(&next->wake, WAKE_LEAD, memory_order_release);
+    /* the head is woken under qlock: once qlock is released another
+     * group may take it and it may return */
+    if (st->qhead)
+        wake_set(&st->qhead->wake, WAKE_LEAD);
     else
         pthread_cond_broadcast(&st->idle); /* store_close may go on */
     pthread_mutex_unlock(&st->qlock);
@@ -130,8 +158,6 @@ static void lead_group(store_t *st, store_req_t *self)
         if (r != self)
             wake_set(&r->wake, WAKE_DONE);
     }
-    if (next) /* it may have returned meanwhile: only its address is used */
-        (void)syscall(SYS_futex, &next->wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Queue one request and return once its group has committed: led by this
@@ -139,12 +165,12 @@ static void lead_group(store_t *st, store_req_t *self)
 static pai_err_t group_write(store_t *st, const store_op_t *ops, size_t n, bool strict_del)
 {
     store_req_t r = {.ops = ops, .n = n, .strict_del = strict_del, .rc = PAI_E_INTERNAL};
-    atomic_init(&r.wake, WAKE_WAIT);
     pthread_mutex_lock(&st->qlock);
     if (st->stopping) {
         pthread_mutex_unlock(&st->qlock);
         return PAI_E_UNAVAILABLE;
     }
+    wake_init(&r.wake);
     if (st->qtail)
         st->qtail->next = &r;
     else
@@ -155,19 +181,20 @@ static pai_err_t group_write(store_t *st, const store_op_t *ops, size_t n, bool 
          * the queue's head WAKE_LEAD, so someone always does). */
         if (!r.taken && !st->committing) {
             lead_group(st, &r);
-            return r.rc;
+            break;
         }
         pthread_mutex_unlock(&st->qlock);
         if (wake_wait(&r.wake) == WAKE_DONE)
-            return r.rc;
+            break;
         pthread_mutex_lock(&st->qlock);
         /* WAKE_LEAD: look again; its group may have ended meanwhile */
-        int lead = WAKE_LEAD;
-        if (!atomic_compare_exchange_strong(&r.wake, &lead, WAKE_WAIT)) {
+        if (!wake_rearm(&r.wake)) {
             pthread_mutex_unlock(&st->qlock);
-            return r.rc;
+            break;
         }
     }
+    wake_destroy(&r.wake);
+    return r.rc;
 }
 
 static void sync_destroy(store_t *st)

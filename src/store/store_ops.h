@@ -17,10 +17,17 @@
 #ifndef PAI_STORE_STORE_OPS_H
 #define PAI_STORE_STORE_OPS_H
 
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "store/store.h"
+
+/* Where a queued writer sleeps (store.c: state is a WAKE_* under mu). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state;
+} store_wake_t;
 
 /* One caller's write: ops applied atomically, all or none. */
 typedef struct store_req {
@@ -29,7 +36,7 @@ typedef struct store_req {
     bool strict_del;
     pai_err_t rc;           /* set by commit_group: PAI_OK once durable */
     bool taken;             /* store.c, under its lock: in a group */
-    atomic_int wake;        /* store.c: the waiter's wait word (WAKE_*) */
+    store_wake_t wake;      /* store.c: where its writer waits */
     struct store_req *next; /* the group, in queue order */
 } store_req_t;
 
