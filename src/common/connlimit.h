@@ -8,6 +8,8 @@
  * its answer is sent; the agent's log server: while a log streams).  An idle
  * connection whose client has sent bytes the owner has not read yet is
  * TALKING: the owner is the slow one, and it is not evicted either.
+ * The OLDEST idle connection is the one idle the longest: since it was
+ * accepted, or since the answer to its last request was sent.
  * Admission of a new connection from address A:
  *   1. A already holds `per_addr` idle connections: A's oldest idle one that
  *      is not talking is evicted (none: A goes over the bound; per_addr 0:
@@ -31,7 +33,13 @@
  *   connlimit_open() once it is (the fd may then be shut down at any time);
  *   connlimit_busy() around each handler run;
  *   connlimit_close() before the fd is closed (after that it is never
- *   touched).  Thread-safe (one mutex); every call is O(live connections).
+ *   touched).  Thread-safe (one mutex).  Cost: busy connections are never
+ *   looked at.  An admission or a rekey asks idle connections, in eviction
+ *   order, whether they are talking until one is not: the talking ones
+ *   ahead of the victim plus the victim, one when none talks (`examined`
+ *   in the stats); a rekey of an idle connection also passes its new
+ *   address's idle ones that became idle after it.  Every other call is
+ *   O(1).
  */
 #ifndef PAI_COMMON_CONNLIMIT_H
 #define PAI_COMMON_CONNLIMIT_H
@@ -44,10 +52,12 @@ typedef struct connlimit connlimit_t;
 typedef struct connlimit_conn connlimit_conn_t;
 
 typedef struct {
-    uint64_t live;    /* open and not evicted */
-    uint64_t busy;    /* of which in a handler */
-    uint64_t evicted; /* since creation */
-    uint64_t refused; /* since creation: every live connection was busy */
+    uint64_t live;     /* open and not evicted */
+    uint64_t busy;     /* of which in a handler */
+    uint64_t evicted;  /* since creation */
+    uint64_t refused;  /* since creation: every live connection was busy */
+    uint64_t examined; /* since creation: idle connections asked whether they
+                        * were talking, by admissions and rekeys */
 } connlimit_stats_t;
 
 /* max_total >= 1; per_addr 0 = no per-address bound.  Never NULL. */
