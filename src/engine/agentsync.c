@@ -255,35 +255,60 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
 /* What one answer carries besides the desired set. */
 typedef struct {
     int version;       /* the agent's */
-    uint64_t seq;      /* the node's, or known_seq when superseded */
+    uint64_t known;    /* its known_seq */
     const char **acks; /* taken */
     size_t nacks;
-    bool superseded;          /* no desired set */
+    bool superseded;          /* no desired set, seq = known */
+    bool rebase;              /* version 3 with no base of this server's: the whole set */
+    const char *epoch;        /* this server's (nodes_epoch) */
     const char *credential;   /* issued by this sync, or NULL */
     const strmap_t *reported; /* version 2: attempts the agent reported (NULL: v1) */
     int64_t heartbeat_ms;
 } answer_t;
+
+/* The desired set into m, or in version 3 its delta against the agent's
+ * known_seq when the node can serve one (mu held): the seq it is complete
+ * up to into m->seq. */
+static void answer_desired(engine_node_t *n, const answer_t *a, agentwire_resp_t *m, json_t *hold)
+{
+    nodes_refresh(n); /* may bump seq: read it after */
+    bool delta = a->version >= 3 && !a->rebase && nodes_delta_ok(n, a->known);
+    engine_desired_t d = {.reported = a->reported, .delta = delta, .base = a->known};
+    engine_desired_set(n, &d, m, hold);
+    m->seq = n->seq;
+    /* Some new attempts wait: a seq the agent is behind of, so that its
+     * next sync (at once: it starts what it got) is answered at once and,
+     * in version 3, its delta holds what waits. */
+    if (d.partial && a->version >= 3)
+        m->seq = d.resume;
+    else if (d.partial && m->seq >= n->seq)
+        m->seq = n->seq - 1;
+    if (m->seq > n->answered)
+        n->answered = m->seq;
+    /* What left the set up to the agent's base is known to it (version 3,
+     * this epoch); an older agent takes no delta. */
+    if (delta)
+        nodes_gone_trim(n, a->known);
+    else if (a->version < 3)
+        nodes_gone_trim(n, n->seq);
+}
 
 /* The answer (mu held): the desired set unless superseded. */
 static json_t *answer(engine_node_t *n, const answer_t *a)
 {
     agentwire_resp_t m = {
         .version = a->version,
-        .seq = a->seq,
+        .seq = a->known,
         .ack = a->acks,
         .nack = a->nacks,
+        .epoch = a->epoch,
         .heartbeat_ms = a->heartbeat_ms,
         .credential = a->credential,
         .log_key = *n->cred.log_key ? n->cred.log_key : NULL,
     };
     json_t *hold = json_array();
-    bool partial = false;
     if (!a->superseded)
-        engine_desired_set(n, a->reported, &m, hold, &partial);
-    /* Some new attempts wait: a seq the agent is behind of, so that its
-     * next sync (at once: it starts what it got) is answered at once. */
-    if (partial && m.seq >= n->seq)
-        m.seq = n->seq - 1;
+        answer_desired(n, a, &m, hold);
     json_t *out = agentwire_resp_encode(&m);
     agentwire_resp_clear(&m);
     json_decref(hold);
@@ -317,6 +342,9 @@ struct engine_poll {
     const char **acks; /* point into req; taken by the answer */
     size_t nacks;
     strmap_t *reported; /* version 2: the attempts the agent reported */
+    /* version 3: its known_seq is not this server's (no epoch, another
+     * one's): answered at once with the whole set */
+    bool rebase;
     char issued[PAI_MAX_NODE_CRED + 1];
     uint64_t known, gen;
     uint64_t ticket; /* armed: the waker's ticket left on the node (or the flush wait) */
@@ -355,11 +383,13 @@ void engine_poll_free(engine_poll_t *p)
 static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
 {
     answer_t a = {.version = p->req.version,
+                  .known = p->known,
                   .reported = p->reported,
                   .acks = p->acks,
                   .nacks = p->nacks,
                   .superseded = superseded,
-                  .seq = superseded ? p->known : p->n->seq,
+                  .rebase = p->rebase,
+                  .epoch = nodes_epoch(p->j->nodes),
                   .credential = *p->issued ? p->issued : NULL,
                   .heartbeat_ms = heartbeat_ms(p->j)};
     p->acks = NULL;
@@ -367,10 +397,11 @@ static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
 }
 
 /* Nothing to answer yet (mu held): no acks (or an agent that takes them
- * with its next answer, hold_acks), nothing newer than known_seq. */
+ * with its next answer, hold_acks), nothing newer than known_seq, and (in
+ * version 3) an agent whose known_seq is this server's. */
 static bool poll_idle(const engine_poll_t *p)
 {
-    return (p->nacks == 0 || p->req.hold_acks) && p->n->seq <= p->known;
+    return (p->nacks == 0 || p->req.hold_acks) && p->n->seq <= p->known && !p->rebase;
 }
 
 /* Step 4 (mu held): answer now (*resp), or hold (*resp NULL) for *wait_ms. */
@@ -484,6 +515,8 @@ static pai_err_t sync_prepare(engine_t *j, json_t *body, const char *credential,
         log_warn("node=%s sync: %zu unreadable report(s) ignored, first: %s", req->node.name,
                  req->skipped, req->skip_reason);
     p->known = req->known_seq;
+    p->rebase =
+        req->version >= 3 && (!req->epoch || strcmp(req->epoch, nodes_epoch(j->nodes)) != 0);
     s->now = engine_now_ms(j);
     p->acks = xcalloc(req->ntasks + 1, sizeof(*p->acks));
     s->gpus = req->node.has_gpus ? agentwire_gpus_encode(req->node.gpus, req->node.ngpus) : NULL;

@@ -133,36 +133,54 @@ static size_t json_cost(const char *s)
     return n;
 }
 
-/* Step 5 of a sync (agentsync.c): the node's desired set into m (mu held).  In version 2, an
- * attempt the agent reported in this sync (it has it) is sent without its
- * command, and the commands (and registry auth) of the others fill at most
+/* The attempts that left the set after base (d->delta). */
+static void desired_removed(const engine_node_t *n, uint64_t base, agentwire_resp_t *m)
+{
+    size_t k = n->ngone;
+    while (k > 0 && n->gone[k - 1].seq > base)
+        k--;
+    m->removed = xcalloc(n->ngone - k + 1, sizeof(*m->removed));
+    for (; k < n->ngone; k++)
+        m->removed[m->nremoved++] = n->gone[k].id;
+}
+
+/* Step 5 of a sync (agentsync.c): the node's desired set, or in version 3
+ * its delta against the agent's base, into m (mu held).  An attempt the
+ * agent reported in this sync (it has it) is sent without its command, and
+ * the commands (and registry auth) of the others fill at most
  * NEW_TASK_BUDGET bytes, one attempt always: the rest wait for the next
- * answers (*partial), so that an answer never passes the agent's
+ * answers (d->partial), so that an answer never passes the agent's
  * PAI_MAX_AGENT_MSG however many large commands a node is given. */
-void engine_desired_set(const engine_node_t *n, const strmap_t *reported, agentwire_resp_t *m,
-                        json_t *hold, bool *partial)
+void engine_desired_set(const engine_node_t *n, engine_desired_t *d, agentwire_resp_t *m,
+                        json_t *hold)
 {
     size_t used = 0;
     bool any_new = false;
-    *partial = false;
+    d->partial = false;
+    d->resume = UINT64_MAX;
     m->has_tasks = true;
+    m->delta = d->delta;
+    m->base_seq = d->delta ? d->base : 0;
     m->tasks = xcalloc(n->nrefs + 1, sizeof(*m->tasks));
+    if (d->delta)
+        desired_removed(n, d->base, m);
     for (size_t i = 0; i < n->nrefs; i++) {
         const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);
-        /* Only attempts the store knows (see mark_durable in persist.c). */
-        if (!nodes_ref_live(r) || !ta || ta->durable != 2)
+        if (!r->shown || !ta || (d->delta && r->shown_seq <= d->base))
             continue;
         bool has = false;
         size_t cost = 0;
-        if (reported) {
+        if (d->reported) {
             char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
-            has = id && strmap_get(reported, id);
+            has = id && strmap_get(d->reported, id);
             free(id);
             const lc_role_t *role = &r->job->roles[r->role];
             cost = has ? 0 : json_cost(role->command) + json_cost(role->image_auth);
             if (!has && any_new && used + cost > NEW_TASK_BUDGET) {
-                *partial = true;
+                d->partial = true;
+                if (r->shown_seq - 1 < d->resume)
+                    d->resume = r->shown_seq - 1;
                 continue;
             }
         }

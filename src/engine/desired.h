@@ -12,13 +12,30 @@
 #include "engine/nodes.h"
 #include "wire/agentwire.h"
 
-/* The node's desired set into m (mu held).  In version 2, an attempt the
- * agent reported in this sync (in reported: it has it) is sent without its
- * command, and the commands (and registry auth) of the others fill at most
- * half of PAI_MAX_AGENT_MSG, one attempt always: the rest wait for the next
- * answers (*partial).  JSON the tasks point into is appended to hold, which
- * must outlive m's encoding. */
-void engine_desired_set(const engine_node_t *n, const strmap_t *reported, agentwire_resp_t *m,
-                        json_t *hold, bool *partial);
+/* What an answer's desired set is computed against, and what came of it. */
+typedef struct {
+    /* In: version 2 and later, the attempts the agent reported in this
+     * sync (it has them): sent without their commands.  NULL: version 1. */
+    const strmap_t *reported;
+    /* In: version 3 with a base the node can serve (nodes_delta_ok): only
+     * the attempts that entered the set after base, and those that left it
+     * (m->removed).  false: the whole set. */
+    bool delta;
+    uint64_t base;
+    /* Out: some new attempts wait for the next answers (their commands
+     * past the budget); the answer is complete up to seq resume (the
+     * lowest shown_seq left out, less one). */
+    bool partial;
+    uint64_t resume;
+} engine_desired_t;
+
+/* The node's desired set (or its delta) into m (mu held, after
+ * nodes_refresh).  The commands (and registry auth) of attempts the agent
+ * has not reported fill at most half of PAI_MAX_AGENT_MSG, one attempt
+ * always: the rest wait for the next answers (d->partial).  JSON the tasks
+ * point into is appended to hold, which must outlive m's encoding; the
+ * removed ids point into the node's gone list, which must too. */
+void engine_desired_set(const engine_node_t *n, engine_desired_t *d, agentwire_resp_t *m,
+                        json_t *hold);
 
 #endif

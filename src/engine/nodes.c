@@ -14,10 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+#include <stdio.h>
+
 #include "common/log.h"
 #include "common/strmap.h"
 #include "common/util.h"
 #include "common/vec.h"
+#include "engine/codec.h"
 
 typedef struct {
     uint8_t *used; /* bitmap over [base, base+count) */
@@ -33,7 +37,14 @@ struct nodes {
     size_t ndirty, capdirty;
     int port_base, port_count;
     uint64_t seed;
+    char epoch[17]; /* nodes_epoch */
 };
+
+/* Attempts that left a node's desired set kept for deltas, at most: an
+ * agent that syncs trims them up to its known_seq, so this bounds only a
+ * node that is silent (lost) while its set churns; past it the oldest is
+ * forgotten and such an agent gets the whole set. */
+#define NODES_GONE_MAX 256
 
 static void pool_free(void *v)
 {
@@ -50,6 +61,10 @@ nodes_t *nodes_new(int port_base, int port_count)
     ns->port_base = port_base;
     ns->port_count = port_count;
     ns->seed = (uint64_t)time_wall_ms() ^ ((uint64_t)getpid() << 32);
+    unsigned char r[8];
+    randombytes_buf(r, sizeof r);
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(ns->epoch + 2 * i, 3, "%02x", r[i]);
     return ns;
 }
 
@@ -64,6 +79,9 @@ static void node_free(engine_node_t *n)
     free(n->runtime);
     json_decref(n->gpus);
     free(n->refs);
+    for (size_t i = 0; i < n->ngone; i++)
+        free(n->gone[i].id);
+    free(n->gone);
     pthread_cond_destroy(&n->cv);
     free(n);
 }
@@ -248,9 +266,82 @@ static engine_node_ref_t *ref_find(engine_node_t *n, const lc_job_t *job, int ja
     return NULL;
 }
 
+/* ---------------------------------------------------------------- deltas */
+
+const char *nodes_epoch(const nodes_t *ns)
+{
+    return ns->epoch;
+}
+
+/* The seq a change of the set is stamped with: above every seq an answer
+ * carried, so an agent that holds one as its base gets the change. */
+static uint64_t stamp(engine_node_t *n)
+{
+    if (n->seq <= n->answered)
+        nodes_bump(n);
+    return n->seq;
+}
+
+static void gone_push(engine_node_t *n, const engine_node_ref_t *r)
+{
+    char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
+    uint64_t seq = stamp(n);
+    if (!id)
+        return;
+    if (n->ngone == NODES_GONE_MAX) {
+        n->gone_floor = n->gone[0].seq;
+        free(n->gone[0].id);
+        memmove(n->gone, n->gone + 1, --n->ngone * sizeof(*n->gone));
+    }
+    VEC_XRESERVE(n->gone, n->capgone, n->ngone + 1);
+    n->gone[n->ngone++] = (engine_node_gone_t){id, seq};
+}
+
+static bool ref_sendable(const engine_node_ref_t *r)
+{
+    const lc_task_attempt_t *ta = ref_ta(r);
+    /* Only attempts the store knows (see mark_durable in persist.c). */
+    return ta && ta->durable == 2 && (ta->state == TASK_WAITING || ta->state == TASK_RUNNING);
+}
+
+void nodes_refresh(engine_node_t *n)
+{
+    for (size_t i = 0; i < n->nrefs; i++) {
+        engine_node_ref_t *r = &n->refs[i];
+        bool s = ref_sendable(r);
+        if (s == r->shown)
+            continue;
+        if (s)
+            r->shown_seq = stamp(n);
+        else
+            gone_push(n, r);
+        r->shown = s;
+    }
+}
+
+bool nodes_delta_ok(const engine_node_t *n, uint64_t known)
+{
+    return known >= 1 && known <= n->answered && known <= n->seq && known >= n->gone_floor;
+}
+
+void nodes_gone_trim(engine_node_t *n, uint64_t known)
+{
+    size_t k = 0;
+    while (k < n->ngone && n->gone[k].seq <= known)
+        free(n->gone[k++].id);
+    if (k) {
+        memmove(n->gone, n->gone + k, (n->ngone - k) * sizeof(*n->gone));
+        n->ngone -= k;
+    }
+    if (known > n->gone_floor)
+        n->gone_floor = known;
+}
+
 static void ref_drop(nodes_t *ns, engine_node_t *n, engine_node_ref_t *r)
 {
     const lc_task_attempt_t *ta = ref_ta(r);
+    if (r->shown) /* an answer may have told the agent of it */
+        gone_push(n, r);
     if (ta && ta->nports)
         nodes_ports_free(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
     *r = n->refs[--n->nrefs];
@@ -279,7 +370,7 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
     if (!r) {
         VEC_XRESERVE(n->refs, n->caprefs, n->nrefs + 1);
         r = &n->refs[n->nrefs++];
-        *r = (engine_node_ref_t){job, ja, role, index, k, false};
+        *r = (engine_node_ref_t){.job = job, .ja = ja, .role = role, .index = index, .ta = k};
         if (ta->nports)
             nodes_ports_mark(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
     }

@@ -26,7 +26,20 @@ typedef struct {
     lc_job_t *job;
     int ja, role, index, ta;
     bool desired; /* last computed membership of the desired set */
+    /* In the desired set as the agent is told it (live and durable) when
+     * nodes_refresh last looked, and the seq at which it entered: a
+     * version 3 answer to known_seq K carries the refs with shown_seq > K
+     * (docs/agent-protocol.md, "Deltas"). */
+    bool shown;
+    uint64_t shown_seq;
 } engine_node_ref_t;
+
+/* An attempt that left a node's desired set after an answer could have
+ * told the agent of it, kept so that a delta can say it is gone. */
+typedef struct {
+    char *id;     /* owned */
+    uint64_t seq; /* the seq at which it left */
+} engine_node_gone_t;
 
 typedef struct engine_node {
     char *name, *address, *boot_id, *log_url, *gpu_model, *runtime;
@@ -47,7 +60,16 @@ typedef struct engine_node {
     pthread_cond_t cv;    /* long-poll wake-up (a poll blocked in engine_agent_sync) */
     engine_waker_t waker; /* a held poll's wake-up (engine_poll_arm); fn NULL: none */
     uint64_t poll_gen;    /* agentsync.c: syncs received (a newer one supersedes a held poll) */
-    nodecred_t cred;      /* the node's credential (hashes), persisted in its record */
+    /* Deltas: the highest seq an answer with a desired set carried (a
+     * change is stamped with a seq above it, so no agent can hold it as a
+     * base without having seen the change), the attempts that left the
+     * set in seq order, and the floor: the left ones with a seq at or
+     * below it were forgotten, so a delta needs known_seq >= gone_floor. */
+    uint64_t answered;
+    engine_node_gone_t *gone;
+    size_t ngone, capgone;
+    uint64_t gone_floor;
+    nodecred_t cred; /* the node's credential (hashes), persisted in its record */
 } engine_node_t;
 
 typedef struct nodes nodes_t;
@@ -87,5 +109,22 @@ void nodes_bump(engine_node_t *n);
 void nodes_wake(engine_node_t *n);
 /* Is ref currently desired (WAITING or RUNNING)? */
 bool nodes_ref_live(const engine_node_ref_t *r);
+
+/* ---- deltas (docs/agent-protocol.md, "Deltas") ---------------------------
+ * The server's epoch: 16 hex digits drawn at nodes_new, so that a seq
+ * numbered by another server process (a restart, a failover) is never
+ * taken for one of this one's. */
+const char *nodes_epoch(const nodes_t *ns);
+/* Bring each ref's shown flag in line with what the agent is told (live
+ * and its record durable): one that entered gets shown_seq, one that left
+ * goes to the gone list.  Both are stamped with a seq above n->answered
+ * (seq is bumped when it is not).  Before an answer is computed. */
+void nodes_refresh(engine_node_t *n);
+/* Can a delta against known be complete?  (1 <= known, a seq an answer
+ * carried, and no attempt that left after known was forgotten.) */
+bool nodes_delta_ok(const engine_node_t *n, uint64_t known);
+/* The agent holds the set at known (in this epoch): forget the attempts
+ * that left at or before it. */
+void nodes_gone_trim(engine_node_t *n, uint64_t known);
 
 #endif
