@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/curlbuf.h"
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/srvlist.h"
@@ -132,14 +133,6 @@ int cli_config_save(const char *server, const char *token, const char *user, con
     return rc;
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    buf_t *b = arg;
-    if (buf_append(b, data, size * n) != PAI_OK)
-        return 0; /* over the cap: curl aborts the transfer */
-    return size * n;
-}
-
 static void print_server_error(const cli_ctx_t *c, const cli_resp_t *r)
 {
     const char *code = json_string_value(json_object_get(r->json, "code"));
@@ -192,8 +185,7 @@ static void setup_easy(const cli_ctx_t *c, CURL *h, const char *url, const char 
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
+    curlbuf_collect(h, &r->body);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/curlbuf.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -26,11 +27,6 @@
 #include "server/server.h"
 
 #define ALERTS_TIMEOUT_MS 5000L
-
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-    return buf_append(ud, data, size * n) == PAI_OK ? size * n : 0;
-}
 
 /* Prometheus' alerts: data.alerts of its answer (new reference), or NULL
  * with e set. */
@@ -48,8 +44,7 @@ static json_t *fetch_alerts(const char *base, pai_error_t *e)
     if (!c)
         util_oom();
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curlbuf_collect(c, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ALERTS_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/curlbuf.h"
 #include "common/util.h"
 #include "engine/engine.h"
 #include "server/auth.h"
@@ -52,11 +53,6 @@ static void call_free(void *ud)
     free(c);
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    return buf_append(ud, p, size * n) == PAI_OK ? size * n : 0;
-}
-
 /* On a worker: one request to the agent, its answer passed on. */
 static pai_err_t call_agent(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
 {
@@ -72,8 +68,7 @@ static pai_err_t call_agent(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_URL, c->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curlbuf_collect(h, &b);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, AGENT_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
