@@ -16,6 +16,18 @@ void prom_sample(buf_t *out, const char *name, const char *labels, double value)
     (void)rc; /* over the cap: the scrape is truncated, never overrun */
 }
 
+void prom_counter(buf_t *out, const char *name, const char *help, double value)
+{
+    prom_family(out, name, "counter", help);
+    prom_sample(out, name, NULL, value);
+}
+
+void prom_gauge(buf_t *out, const char *name, const char *help, double value)
+{
+    prom_family(out, name, "gauge", help);
+    prom_sample(out, name, NULL, value);
+}
+
 void prom_escape(char *dst, size_t n, const char *value)
 {
     size_t k = 0;

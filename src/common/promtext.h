@@ -7,6 +7,7 @@
  *
  *   prom_family(out, "pai_jobs", "gauge", "Jobs by state and VC.");
  *   prom_sample(out, "pai_jobs", "state=\"RUNNING\",vc=\"default\"", 3);
+ *   prom_counter(out, "pai_jobs_submitted_total", "Jobs accepted.", 12);
  */
 #ifndef PAI_COMMON_PROMTEXT_H
 #define PAI_COMMON_PROMTEXT_H
@@ -19,6 +20,9 @@
 void prom_family(buf_t *out, const char *name, const char *type, const char *help);
 /* "name{labels} value\n"; labels may be NULL or "" (already escaped, see below). */
 void prom_sample(buf_t *out, const char *name, const char *labels, double value);
+/* A family of one sample without labels: prom_family, then prom_sample. */
+void prom_counter(buf_t *out, const char *name, const char *help, double value);
+void prom_gauge(buf_t *out, const char *name, const char *help, double value);
 /* Escape a label value (\\, \", \n) into dst of size n. */
 void prom_escape(char *dst, size_t n, const char *value);
 

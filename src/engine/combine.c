@@ -135,10 +135,9 @@ void engine_combine(engine_t *j, engine_combine_op_t *op)
 void engine_combine_metrics(engine_t *j, buf_t *out)
 {
     engine_assert_locked(j);
-    prom_family(out, "pai_agent_sync_batches_total", "counter",
-                "Batches of agent syncs (and resumed polls) run under one engine lock.");
-    prom_sample(out, "pai_agent_sync_batches_total", NULL, (double)j->combine.batches);
-    prom_family(out, "pai_agent_sync_batched_total", "counter",
-                "Agent syncs' critical sections run in those batches.");
-    prom_sample(out, "pai_agent_sync_batched_total", NULL, (double)j->combine.ops);
+    prom_counter(out, "pai_agent_sync_batches_total",
+                 "Batches of agent syncs (and resumed polls) run under one engine lock.",
+                 (double)j->combine.batches);
+    prom_counter(out, "pai_agent_sync_batched_total",
+                 "Agent syncs' critical sections run in those batches.", (double)j->combine.ops);
 }

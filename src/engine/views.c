@@ -298,12 +298,11 @@ static void sched_latency(engine_t *j, buf_t *out)
         snprintf(labels, sizeof labels, "kind=\"%s\"", sched_kind_name((sched_kind_t)k));
         prom_sample(out, "pai_scheduler_decisions_total", labels, (double)s.decisions[k]);
     }
-    prom_family(out, "pai_scheduler_invariant_violations_total", "counter",
-                "Scheduler invariant violations found by the checker (sched_check).");
-    prom_sample(out, "pai_scheduler_invariant_violations_total", NULL, (double)j->check.violations);
-    prom_family(out, "pai_scheduler_invariant_checks_total", "counter",
-                "Sampled checks of the scheduler's invariants run.");
-    prom_sample(out, "pai_scheduler_invariant_checks_total", NULL, (double)j->check.runs);
+    prom_counter(out, "pai_scheduler_invariant_violations_total",
+                 "Scheduler invariant violations found by the checker (sched_check).",
+                 (double)j->check.violations);
+    prom_counter(out, "pai_scheduler_invariant_checks_total",
+                 "Sampled checks of the scheduler's invariants run.", (double)j->check.runs);
     prom_family(out, "pai_cluster_gpus", "gauge", "Cluster GPUs by use.");
     prom_sample(out, "pai_cluster_gpus", "use=\"total\"", s.gpus);
     prom_sample(out, "pai_cluster_gpus", "use=\"used\"", s.used_gpus);
@@ -321,11 +320,11 @@ void engine_metrics(void *ud, buf_t *out)
     gpus_by_vc(j, out);
     sched_latency(j, out);
     engine_combine_metrics(j, out);
-    prom_family(out, "pai_jobs_submitted_total", "counter", "Jobs accepted since start.");
-    prom_sample(out, "pai_jobs_submitted_total", NULL, (double)j->stats.submitted);
-    prom_family(out, "pai_jobs_refused_total", "counter",
-                "Jobs refused at submission because they can never fit.");
-    prom_sample(out, "pai_jobs_refused_total", NULL, (double)j->stats.refused_at_submit);
+    prom_counter(out, "pai_jobs_submitted_total", "Jobs accepted since start.",
+                 (double)j->stats.submitted);
+    prom_counter(out, "pai_jobs_refused_total",
+                 "Jobs refused at submission because they can never fit.",
+                 (double)j->stats.refused_at_submit);
     engine_unlock(j);
 }
 

@@ -265,15 +265,12 @@ void history_metrics(void *ud, buf_t *out)
     size_t ns = h->ns;
     uint64_t n = h->n, refused = h->refused;
     pthread_mutex_unlock(&h->mu);
-    prom_family(out, "pai_metrics_history_series", "gauge",
-                "Series kept in the server's in-memory metrics history.");
-    prom_sample(out, "pai_metrics_history_series", NULL, (double)ns);
-    prom_family(out, "pai_metrics_history_samples_total", "counter",
-                "Samples taken by the metrics history since start.");
-    prom_sample(out, "pai_metrics_history_samples_total", NULL, (double)n);
-    prom_family(out, "pai_metrics_history_series_refused_total", "counter",
-                "Series not kept because the history's series cap was reached.");
-    prom_sample(out, "pai_metrics_history_series_refused_total", NULL, (double)refused);
+    prom_gauge(out, "pai_metrics_history_series",
+               "Series kept in the server's in-memory metrics history.", (double)ns);
+    prom_counter(out, "pai_metrics_history_samples_total",
+                 "Samples taken by the metrics history since start.", (double)n);
+    prom_counter(out, "pai_metrics_history_series_refused_total",
+                 "Series not kept because the history's series cap was reached.", (double)refused);
 }
 
 /* ---------------------------------------------------------------- thread */

@@ -360,10 +360,10 @@ void leader_metrics(void *ud, buf_t *out)
     bool leads = leader_may_act(&l->s, time_mono_ms());
     int64_t term = acting(l->s.role) ? l->s.term : l->last.term;
     pthread_mutex_unlock(&l->mu);
-    prom_family(out, "pai_server_leader", "gauge",
-                "1 when this server leads (serves the API, schedules, dispatches), 0 on a standby");
-    prom_sample(out, "pai_server_leader", NULL, leads ? 1 : 0);
-    prom_family(out, "pai_server_leader_term", "gauge",
-                "the leader's term (grows by one at every change of leader; 0: no election)");
-    prom_sample(out, "pai_server_leader_term", NULL, (double)term);
+    prom_gauge(out, "pai_server_leader",
+               "1 when this server leads (serves the API, schedules, dispatches), 0 on a standby",
+               leads ? 1 : 0);
+    prom_gauge(out, "pai_server_leader_term",
+               "the leader's term (grows by one at every change of leader; 0: no election)",
+               (double)term);
 }

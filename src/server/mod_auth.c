@@ -557,12 +557,12 @@ static const http_route_t auth_routes[] = {
 static void auth_metrics(void *ud, buf_t *out)
 {
     auth_t *a = ud;
-    prom_family(out, "pai_logins_failed_total", "counter",
-                "Logins refused for a wrong password or an unknown name.");
-    prom_sample(out, "pai_logins_failed_total", NULL, (double)atomic_load(&a->logins_failed));
-    prom_family(out, "pai_logins_throttled_total", "counter",
-                "Logins answered 429: their name or address had failed too often.");
-    prom_sample(out, "pai_logins_throttled_total", NULL, (double)atomic_load(&a->logins_throttled));
+    prom_counter(out, "pai_logins_failed_total",
+                 "Logins refused for a wrong password or an unknown name.",
+                 (double)atomic_load(&a->logins_failed));
+    prom_counter(out, "pai_logins_throttled_total",
+                 "Logins answered 429: their name or address had failed too often.",
+                 (double)atomic_load(&a->logins_throttled));
     prom_family(out, "pai_login_throttle_keys", "gauge",
                 "Names and addresses the login throttle remembers (bounded).");
     prom_sample(out, "pai_login_throttle_keys", "kind=\"user\"",

@@ -359,9 +359,8 @@ void notify_metrics(void *ud, buf_t *out)
     notify_stats_t s;
     notify_stats(ud, &s);
     char lab[64];
-    prom_family(out, "pai_notify_queue_length", "gauge",
-                "Notifications waiting in the queue (first tries and retries).");
-    prom_sample(out, "pai_notify_queue_length", NULL, (double)s.queued);
+    prom_gauge(out, "pai_notify_queue_length",
+               "Notifications waiting in the queue (first tries and retries).", (double)s.queued);
     prom_family(out, "pai_notify_sent_total", "counter", "Notifications delivered, by channel.");
     for (int c = 0; c < NOTIFY__CHANNELS; c++) {
         snprintf(lab, sizeof lab, "channel=\"%s\"", channel_label[c]);

@@ -414,26 +414,25 @@ void standby_metrics(void *ud, buf_t *out)
     unsigned long builds = sb->builds, failures = sb->failures, skips = sb->skips;
     unsigned long outside = sb->outside, pruned = sb->pruned;
     pthread_mutex_unlock(&sb->mu);
-    prom_family(out, "pai_standby_view_age_seconds", "gauge",
-                "a standby: how old the view of the store its reads are answered from is "
-                "(-1: none yet, or this server leads)");
-    prom_sample(out, "pai_standby_view_age_seconds", NULL, age);
-    prom_family(out, "pai_standby_view_build_seconds", "gauge",
-                "a standby: how long the last rebuild of its view of the store took");
-    prom_sample(out, "pai_standby_view_build_seconds", NULL, build);
+    prom_gauge(out, "pai_standby_view_age_seconds",
+               "a standby: how old the view of the store its reads are answered from is "
+               "(-1: none yet, or this server leads)",
+               age);
+    prom_gauge(out, "pai_standby_view_build_seconds",
+               "a standby: how long the last rebuild of its view of the store took", build);
     prom_family(out, "pai_standby_view_builds_total", "counter",
                 "a standby: views of the store built, and rebuilds that failed");
     prom_sample(out, "pai_standby_view_builds_total", "result=\"ok\"", (double)builds);
     prom_sample(out, "pai_standby_view_builds_total", "result=\"failed\"", (double)failures);
-    prom_family(out, "pai_standby_view_checks_unchanged_total", "counter",
-                "a standby: refreshes skipped because the store's generation had not moved");
-    prom_sample(out, "pai_standby_view_checks_unchanged_total", NULL, (double)skips);
-    prom_family(out, "pai_standby_view_checks_outside_total", "counter",
-                "a standby: refreshes skipped because only records its view does not hold "
-                "changed (events, job configs, templates: read from the store when asked)");
-    prom_sample(out, "pai_standby_view_checks_outside_total", NULL, (double)outside);
-    prom_family(out, "pai_standby_view_changes_pruned_total", "counter",
-                "a standby: change reads refused because the changes since its view were "
-                "pruned (the view was rebuilt whole)");
-    prom_sample(out, "pai_standby_view_changes_pruned_total", NULL, (double)pruned);
+    prom_counter(out, "pai_standby_view_checks_unchanged_total",
+                 "a standby: refreshes skipped because the store's generation had not moved",
+                 (double)skips);
+    prom_counter(out, "pai_standby_view_checks_outside_total",
+                 "a standby: refreshes skipped because only records its view does not hold "
+                 "changed (events, job configs, templates: read from the store when asked)",
+                 (double)outside);
+    prom_counter(out, "pai_standby_view_changes_pruned_total",
+                 "a standby: change reads refused because the changes since its view were "
+                 "pruned (the view was rebuilt whole)",
+                 (double)pruned);
 }

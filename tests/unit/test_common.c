@@ -332,6 +332,11 @@ TEST(promtext_writes_families_samples_and_escapes_labels)
     prom_sample(&b, "pai_x", NULL, 0.5);
     CHECK_STR_EQ(buf_str(&b), "# HELP pai_x An x.\n# TYPE pai_x gauge\n"
                               "pai_x{vc=\"a\\\"b\\\\c\\nd\"} 3\npai_x 0.5\n");
+    buf_reset(&b);
+    prom_counter(&b, "pai_c_total", "Cs.", 7);
+    prom_gauge(&b, "pai_g", "A g.", 1.5);
+    CHECK_STR_EQ(buf_str(&b), "# HELP pai_c_total Cs.\n# TYPE pai_c_total counter\npai_c_total 7\n"
+                              "# HELP pai_g A g.\n# TYPE pai_g gauge\npai_g 1.5\n");
     buf_free(&b);
     buf_init(&b, 10);
     prom_family(&b, "pai_long_name", "gauge", "truncated, never overrun");
