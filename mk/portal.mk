@@ -16,10 +16,16 @@ $(PORTAL_EMBED): tools/portal_embed.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # The list file changes only when files are added or removed, so a removed
-# file also triggers a rebuild.
+# file also triggers a rebuild.  It is remade only when it differs from the
+# list found now (read here, as the load-order cache in the Makefile is):
+# an unconditional FORCE would leave it, and so the portal and the binary,
+# out of date for `make -q` in a tree that is up to date.
+ifneq ($(file < $(PORTAL_LIST)),$(PORTAL_FILES))
 $(PORTAL_LIST): FORCE_PORTAL_LIST
+endif
+$(PORTAL_LIST):
 	@mkdir -p $(dir $@)
-	@echo '$(PORTAL_FILES)' | cmp -s - $@ || echo '$(PORTAL_FILES)' > $@
+	@echo '$(PORTAL_FILES)' > $@
 
 $(PORTAL_GEN): $(PORTAL_EMBED) $(PORTAL_LIST) $(addprefix web/,$(PORTAL_FILES))
 	$(PORTAL_EMBED) $@ web $(PORTAL_FILES)
