@@ -44,6 +44,11 @@
  * decided in one more batched section after it, so each sync's answer
  * still follows the commit of its changes.  A sync refused in its batch
  * (its identity check) changes nothing and fails alone.
+ * engine_agent_sync_batch (the server's: a write worker hands it every
+ * sync queued in the HTTP layer at one moment) runs them as one section
+ * batch, then one flush for all of them on its own thread (after the
+ * flush another thread runs, if any: one wait for the batch, no sync held
+ * for it), then the answers of those that stored as one more batch.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -646,9 +651,28 @@ pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credent
     return PAI_OK;
 }
 
+/* Step 3 for a whole batch (without mu): one flush stores every sync's
+ * changes (each one's need is at most the flush number encoded next after
+ * the batch).  It waits for a flush another thread runs and then flushes:
+ * one wait for the batch on its worker, instead of each sync held as a
+ * connection until a flush wakes it (a wake-up, a resumption and another
+ * worker each).  True when the batch had something to store; *rc the
+ * flush's result. */
+static bool batch_store(engine_t *j, const start_op_t *s, size_t n, pai_err_t *rc)
+{
+    *rc = PAI_OK;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].p && s[i].rc == PAI_OK && s[i].dirty) {
+            *rc = engine_flush(j);
+            return true;
+        }
+    return false;
+}
+
 void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n)
 {
     start_op_t *s = xcalloc(n + 1, sizeof(*s));
+    decide_op_t *d = xcalloc(n + 1, sizeof(*d));
     engine_combine_op_t **ops = xcalloc(n + 1, sizeof(*ops));
     size_t nops = 0;
     for (size_t i = 0; i < n; i++) {
@@ -659,17 +683,45 @@ void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n)
             ops[nops++] = &s[i].op;
         s[i].e = &c->err;
     }
-    engine_combine_batch(j, ops, nops); /* one batch, in this order */
+    engine_combine_batch(j, ops, nops); /* steps 1-2 (and 4 when clean), in this order */
+    pai_err_t frc;
+    bool stored = batch_store(j, s, n, &frc);
+    nops = 0;
     for (size_t i = 0; i < n; i++) {
         engine_sync_call_t *c = &calls[i];
-        if (!s[i].p) { /* not decoded */
-            c->rc = s[i].rc;
+        start_op_t *si = &s[i];
+        c->rc = si->rc;
+        if (!si->p || si->rc != PAI_OK) { /* not decoded, or refused: alone */
+            json_decref(si->gpus);
+            if (si->p)
+                engine_poll_free(si->p);
+            si->p = NULL;
             continue;
         }
-        if ((c->rc = sync_store(j, &s[i], true, &c->err)) == PAI_OK)
-            sync_end(j, &s[i], &c->resp, &c->held, &c->wait_ms);
+        if (stored && si->dirty && frc != PAI_OK) {
+            c->rc = pai_error_set(&c->err, PAI_E_UNAVAILABLE, "the store is unavailable");
+            engine_poll_free(si->p);
+            si->p = NULL;
+        } else if (!si->decided) { /* stored: step 4, in one more batch */
+            d[i] = (decide_op_t){.op = {.apply = decide_apply}, .p = si->p};
+            ops[nops++] = &d[i].op;
+        }
+    }
+    engine_combine_batch(j, ops, nops);
+    for (size_t i = 0; i < n; i++) {
+        engine_sync_call_t *c = &calls[i];
+        start_op_t *si = &s[i];
+        if (!si->p)
+            continue;
+        c->resp = si->decided ? si->resp : d[i].resp;
+        c->wait_ms = si->decided ? si->wait_ms : d[i].wait_ms;
+        if (c->resp)
+            engine_poll_free(si->p);
+        else
+            c->held = si->p;
     }
     free(ops);
+    free(d);
     free(s);
 }
 

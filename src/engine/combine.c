@@ -56,6 +56,8 @@ static void run_ops(engine_t *j, engine_combine_op_t *const *ops, size_t n)
 void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n)
 {
     engine_assert_unlocked(j);
+    if (n == 0)
+        return;
     engine_lock(j);
     run_ops(j, ops, n);
     engine_unlock(j);

@@ -303,8 +303,11 @@ PAI_MUST_CHECK pai_err_t engine_agent_sync_begin(engine_t *j, json_t *req, const
  * is answered only after its own changes are stored, as alone.
  * engine_agent_sync_batch runs n syncs as one such batch, in this order,
  * each with engine_agent_sync_begin's results (tests: answers as one by
- * one; one refused sync does not fail the others).  In each call, req and
- * credential are read; the rest is filled (err freed by the caller). */
+ * one; one refused sync does not fail the others), except that none is
+ * held for its commit: the caller's thread stores the batch's changes with
+ * one flush (waiting for one another thread runs) before it returns.  In
+ * each call, req and credential are read; the rest is filled (err freed by
+ * the caller). */
 typedef struct {
     json_t *req;
     const char *credential;

@@ -287,7 +287,7 @@ void engine_combine_free(engine_t *j);
  * on this thread or another (the combiner).  Returns once it has run. */
 void engine_combine(engine_t *j, engine_combine_op_t *op);
 /* Without mu: run n ops now as one batch, under one engine_lock (what the
- * combiner does; tests call it to make a batch of their choosing). */
+ * combiner does; engine_agent_sync_batch's batches; n 0: nothing). */
 void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n);
 /* The batches' counters in Prometheus text (mu held; engine_metrics). */
 void engine_combine_metrics(engine_t *j, buf_t *out);

@@ -368,6 +368,39 @@ static void route_work(void *arg)
         MHD_resume_connection(rs->conn);
 }
 
+/* On a write worker: the requests of batched routes (http_route_t.batch)
+ * queued at one moment, each route's run with one call (http_run_route_batch),
+ * then each connection resumed or held from here, as route_work does. */
+static void route_work_batch(void **uds, size_t n)
+{
+    reqstate_t *mine[OFFLOAD_BATCH_MAX], *run[OFFLOAD_BATCH_MAX];
+    http_server_t *s = ((reqstate_t *)uds[0])->s;
+    if (s->agent_stall_ms > 0 && write_class(((reqstate_t *)uds[0])->route) == HTTP_WRITE_AGENT)
+        usleep((useconds_t)s->agent_stall_ms * 1000); /* test hook: once a batch */
+    while (n > 0) {                                   /* one route at a time, each in queue order */
+        const route_ent_t *e = ((reqstate_t *)uds[0])->route;
+        size_t nmine = 0, nrun = 0, left = 0;
+        for (size_t i = 0; i < n; i++) {
+            reqstate_t *rs = uds[i];
+            if (rs->route != e) {
+                uds[left++] = rs;
+                continue;
+            }
+            mine[nmine++] = rs;
+            if (client_gone(rs->conn)) /* answered alone */
+                http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
+            else
+                run[nrun++] = rs;
+        }
+        if (nrun > 0)
+            http_run_route_batch(s, e, run, nrun);
+        for (size_t i = 0; i < nmine; i++)
+            if (!hold_here(s, mine[i]))
+                MHD_resume_connection(mine[i]->conn);
+        n = left;
+    }
+}
+
 /* Suspend the connection and queue its handler on the write workers. */
 static void route_offload(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                           const http_req_t *req)
@@ -377,7 +410,10 @@ static void route_offload(http_server_t *s, struct MHD_Connection *conn, reqstat
     rs->s = s;
     rs->conn = conn;
     MHD_suspend_connection(conn);
-    offload_run_in(s->writes, write_class(rs->route), route_work, rs);
+    if (rs->route->batch)
+        offload_run_batch_in(s->writes, write_class(rs->route), route_work_batch, rs);
+    else
+        offload_run_in(s->writes, write_class(rs->route), route_work, rs);
 }
 
 static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
@@ -658,8 +694,9 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     }
     s->threads = pool_size(lim->threads);
     /* Test hook (tests/blackbox/test_http_write_classes.py): every agent
-     * sync stalls its write worker this long, as thousands of syncs queued
-     * on the engine lock do, so a test can show what waits behind them. */
+     * sync (a batch of them, once) stalls its write worker this long, as
+     * thousands of syncs queued on the engine lock do, so a test can show
+     * what waits behind them. */
     const char *stall = getenv("PAI_TEST_AGENT_SYNC_STALL_MS");
     if (stall && str_to_i64(stall, 0, 60000, &s->agent_stall_ms) != PAI_OK)
         s->agent_stall_ms = 0;

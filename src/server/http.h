@@ -124,12 +124,37 @@ struct http_resp {
 typedef pai_err_t (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                                      pai_error_t *e);
 
+/* One request of a batch (http_route_t.batch): its request, its answer and
+ * its error, as a handler gets them; rc its result, as a handler's. */
+typedef struct {
+    const http_req_t *req;
+    http_resp_t *resp;
+    pai_error_t *e;
+    pai_err_t rc;
+} http_call_t;
+/* n (>= 1) requests of one route, each answered as its handler would (a
+ * failure fails its own request only). */
+typedef void (*http_batch_fn)(server_ctx_t *ctx, http_call_t *calls, size_t n);
+
 typedef struct {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/api/v2/jobs/{job}" */
     http_handler_fn fn;
     http_perm_t perm;
 } http_route_t;
+
+/* A route run on the write workers whose requests queued at one moment (up
+ * to OFFLOAD_BATCH_MAX) are run by one worker with one call of batch, so
+ * that what each would wait for alone (the engine lock, a commit) is
+ * waited for once (agent syncs).  Identity and permission are checked per
+ * request first; the route's own handler serves the requests a batch
+ * cannot (a standby's).  server_batch_routes[] (modules.c) lists them,
+ * ended by an entry with method NULL. */
+typedef struct {
+    const char *method;
+    const char *pattern;
+    http_batch_fn batch;
+} http_batch_route_t;
 
 /* A path parameter by name, or NULL. */
 const char *http_param(const http_req_t *req, const char *name);

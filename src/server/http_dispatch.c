@@ -158,36 +158,85 @@ static pai_err_t standby_route(http_server_t *s, const route_ent_t *ent, http_re
     return rc;
 }
 
-/* Ask who leads (a standby answers reads from its view of the store and
- * forwards the rest: server/standby.h), identify the caller, check the
- * route's permission, run the handler and answer its error, if any, with
- * http_reply_err(). */
+/* A request's steps before its handler: who leads (a standby answers
+ * reads from its view of the store and forwards the rest:
+ * server/standby.h), the caller's identity and the route's permission.
+ * *ctx: the context the handler runs in (a view's, held in *view, or the
+ * server's); *forwarded: answered by the leader already. */
+static pai_err_t route_begin(http_server_t *s, const route_ent_t *e, reqstate_t *rs,
+                             http_req_t *req, http_resp_t *resp, pai_error_t *err,
+                             server_ctx_t **ctx, standby_view_t **view, bool *forwarded)
+{
+    pai_err_t rc = PAI_OK;
+    bool modules = true; /* a standby's own routes run without them */
+    *ctx = s->ctx;
+    *view = NULL;
+    *forwarded = false; /* the leader identifies and answers */
+    if (s->ctx->leader)
+        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &modules, err);
+    if (rc != PAI_OK)
+        rc = standby_route(s, e, req, resp, rc, err, view, ctx, forwarded);
+    if (rc == PAI_OK && (modules || *view) && !*forwarded)
+        rc = identify(*ctx, e, rs, req, err);
+    if (rc == PAI_OK && !*forwarded)
+        rc = check_perm(e->r->perm, &req->who, err);
+    return rc;
+}
+
+/* After the handler: its error, if any, answered with http_reply_err(). */
+static void route_end(http_server_t *s, standby_view_t *view, http_resp_t *resp, pai_err_t rc,
+                      pai_error_t *err)
+{
+    standby_view_put(s->ctx->standby, view); /* a view's routes answer at once */
+    if (rc != PAI_OK) {
+        err->code = rc; /* a handler that returned a code without setting err */
+        http_reply_err(resp, err);
+    } else if (resp->status == 0 && !resp->defer.finish) {
+        pai_error_set(err, PAI_E_INTERNAL, "the handler gave no answer");
+        http_reply_err(resp, err);
+    }
+    pai_error_free(err);
+}
+
 void http_run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                     http_resp_t *resp)
 {
     pai_error_t err = PAI_ERROR_INIT;
-    pai_err_t rc = PAI_OK;
-    bool modules = true; /* a standby's own routes run without them */
-    server_ctx_t *ctx = s->ctx;
-    standby_view_t *view = NULL;
-    bool forwarded = false; /* the leader identifies and answers */
-    if (s->ctx->leader)
-        rc = leader_gate(s->ctx->leader, e->r->method, e->r->pattern, &modules, &err);
-    if (rc != PAI_OK)
-        rc = standby_route(s, e, req, resp, rc, &err, &view, &ctx, &forwarded);
-    if (rc == PAI_OK && (modules || view) && !forwarded)
-        rc = identify(ctx, e, rs, req, &err);
-    if (rc == PAI_OK && !forwarded)
-        rc = check_perm(e->r->perm, &req->who, &err);
+    server_ctx_t *ctx;
+    standby_view_t *view;
+    bool forwarded;
+    pai_err_t rc = route_begin(s, e, rs, req, resp, &err, &ctx, &view, &forwarded);
     if (rc == PAI_OK && !forwarded)
         rc = e->r->fn(ctx, req, resp, &err);
-    standby_view_put(s->ctx->standby, view); /* a view's routes answer at once */
-    if (rc != PAI_OK) {
-        err.code = rc; /* a handler that returned a code without setting err */
-        http_reply_err(resp, &err);
-    } else if (resp->status == 0 && !resp->defer.finish) {
-        pai_error_set(&err, PAI_E_INTERNAL, "the handler gave no answer");
-        http_reply_err(resp, &err);
+    route_end(s, view, resp, rc, &err);
+}
+
+void http_run_route_batch(http_server_t *s, const route_ent_t *e, reqstate_t *const *rss, size_t n)
+{
+    http_call_t *calls = xcalloc(n, sizeof(*calls));
+    pai_error_t *errs = xcalloc(n, sizeof(*errs));
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        reqstate_t *rs = rss[i];
+        pai_error_t err = PAI_ERROR_INIT;
+        server_ctx_t *ctx;
+        standby_view_t *view;
+        bool forwarded;
+        pai_err_t rc = route_begin(s, e, rs, &rs->req, &rs->ready, &err, &ctx, &view, &forwarded);
+        if (rc == PAI_OK && !forwarded && !view && ctx == s->ctx) { /* into the batch */
+            errs[m] = err;
+            calls[m] = (http_call_t){.req = &rs->req, .resp = &rs->ready, .e = &errs[m]};
+            m++;
+            continue;
+        }
+        if (rc == PAI_OK && !forwarded)
+            rc = e->r->fn(ctx, &rs->req, &rs->ready, &err);
+        route_end(s, view, &rs->ready, rc, &err);
     }
-    pai_error_free(&err);
+    if (m > 0)
+        e->batch(s->ctx, calls, m);
+    for (size_t i = 0; i < m; i++)
+        route_end(s, NULL, calls[i].resp, calls[i].rc, calls[i].e);
+    free(errs);
+    free(calls);
 }

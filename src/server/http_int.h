@@ -48,6 +48,7 @@ typedef struct {
     size_t nsegs;
     bool wildcard; /* pattern ends in a star segment */
     route_stats_t stats;
+    http_batch_fn batch; /* its entry in server_batch_routes[], or NULL */
 } route_ent_t;
 
 /* The write workers' queues (offload.h classes): see write_class in http.c. */
@@ -122,6 +123,11 @@ const route_ent_t *http_find_route(http_server_t *s, reqstate_t *rs, const char 
  * handler; its error answered as OpenPAI's body. */
 void http_run_route(http_server_t *s, const route_ent_t *e, reqstate_t *rs, http_req_t *req,
                     http_resp_t *resp);
+/* The same for n requests of route e (e->batch set) on one worker:
+ * each one's steps before the handler, then the batch handler once for
+ * those it may serve (the others: e->r->fn), each answer into its
+ * rs->ready. */
+void http_run_route_batch(http_server_t *s, const route_ent_t *e, reqstate_t *const *rss, size_t n);
 
 /* ---- http_reply.c ---- */
 

@@ -99,6 +99,11 @@ pai_err_t http_routes_build(http_server_t *s)
     for (size_t m = 0; server_modules[m]; m++)
         for (const http_route_t *r = server_modules[m]->routes; r && r->method; r++)
             compile_route(&s->routes[s->nroutes++], r);
+    for (const http_batch_route_t *b = server_batch_routes; b->method; b++)
+        for (size_t i = 0; i < s->nroutes; i++)
+            if (strcmp(s->routes[i].r->method, b->method) == 0 &&
+                strcmp(s->routes[i].r->pattern, b->pattern) == 0)
+                s->routes[i].batch = b->batch;
     return PAI_OK;
 }
 

@@ -70,6 +70,42 @@ static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_res
     return rc;
 }
 
+/* The agent syncs queued at one moment, run by one write worker as one
+ * batch (engine_agent_sync_batch: one engine lock for all, one commit
+ * before their answers); each answered as h_agent_sync would, a refused or
+ * unreadable one failing alone. */
+void cluster_agent_sync_batch(server_ctx_t *ctx, http_call_t *calls, size_t n)
+{
+    engine_sync_call_t *sc = xcalloc(n, sizeof(*sc));
+    size_t *of = xcalloc(n, sizeof(*of)); /* sc[k] is calls[of[k]] */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *body = NULL;
+        calls[i].rc = http_body_json(calls[i].req, &body, calls[i].e);
+        if (calls[i].rc != PAI_OK)
+            continue;
+        sc[m] = (engine_sync_call_t){.req = body, .credential = calls[i].req->who.node_credential};
+        of[m++] = i;
+    }
+    engine_agent_sync_batch(ctx->engine, sc, m);
+    for (size_t k = 0; k < m; k++) {
+        http_call_t *c = &calls[of[k]];
+        json_decref(sc[k].req);
+        c->rc = sc[k].rc;
+        if (c->rc != PAI_OK) {
+            *c->e = sc[k].err; /* its message and details move to the call */
+            continue;
+        }
+        pai_error_free(&sc[k].err);
+        if (sc[k].held)
+            http_reply_hold(c->resp, sc[k].wait_ms, poll_arm, poll_finish, poll_free, sc[k].held);
+        else
+            http_reply_json(c->resp, 200, sc[k].resp);
+    }
+    free(of);
+    free(sc);
+}
+
 static pai_err_t h_vcs(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp, pai_error_t *e)
 {
     (void)req, (void)e;
@@ -284,7 +320,7 @@ static pai_err_t h_usage(server_ctx_t *ctx, const http_req_t *req, http_resp_t *
 }
 
 static const http_route_t cluster_routes[] = {
-    {"POST", "/api/v1/agent/sync", h_agent_sync, PERM_AGENT},
+    {"POST", "/api/v1/agent/sync", h_agent_sync, PERM_AGENT}, /* batched: modules.c */
     {"GET", "/api/v2/virtual-clusters", h_vcs, PERM_SESSION},
     {"GET", "/api/v2/virtual-clusters/{vc}", h_vc, PERM_SESSION},
     {"PUT", "/api/v2/virtual-clusters/{vc}", h_vc_put, PERM_ADMIN},

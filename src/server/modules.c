@@ -10,3 +10,8 @@ const server_module_t *const server_modules[] = {
     &server_module_alerts,  &server_module_templates,
     &server_module_portal,  NULL,
 };
+
+const http_batch_route_t server_batch_routes[] = {
+    {"POST", "/api/v1/agent/sync", cluster_agent_sync_batch},
+    {NULL, NULL, NULL},
+};

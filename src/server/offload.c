@@ -1,9 +1,18 @@
 /*
  * offload.c - the bounded worker set (see offload.h).  One FIFO of jobs per
  * class under one mutex; a free worker takes the oldest job of the next
- * class in turn that has one and is under its bound, and runs it unlocked.
- * Invariants (under mu): pending[c] = queued[c] + running[c];
- * running[c] <= most[c].
+ * class in turn that has one and is under its bound, and runs it unlocked;
+ * a batch item takes the class's other items of its batch function with
+ * it.  Invariants (under mu): pending[c] = queued[c] + the items the
+ * workers of c run; running[c] (workers) <= most[c].
+ *
+ * Wake-ups: a plain item signals one worker.  A batch item signals one
+ * only when no other batch item of its class was queued (else a worker was
+ * signalled for those already, or every worker the class may use is busy
+ * and the first to finish takes them), and a worker that leaves batch
+ * items queued (more than one batch) signals the next: one wake-up per
+ * batch, not per item, since a worker woken for an item another batch took
+ * finds nothing to do (a context switch for nothing).
  */
 #include "server/offload.h"
 
@@ -13,15 +22,21 @@
 
 #include "common/util.h"
 
+/* Items of one class a batch looks at at most, past its first (a class
+ * may hold other items too: they keep their places). */
+#define OFFLOAD_BATCH_SCAN (4 * OFFLOAD_BATCH_MAX)
+
 typedef struct job {
     struct job *next;
     offload_fn fn;
+    offload_batch_fn bfn; /* a batch item (fn NULL) */
     void *ud;
 } job_t;
 
 typedef struct {
     job_t *head, *tail;
     uint64_t pending;
+    uint64_t nbatch; /* batch items queued */
     unsigned running, most;
 } queue_t;
 
@@ -48,12 +63,42 @@ static job_t *take(offload_t *o, unsigned *cls)
         q->head = jb->next;
         if (!q->head)
             q->tail = NULL;
+        q->nbatch -= jb->bfn != NULL;
         q->running++;
         o->turn = (c + 1) % o->nclasses;
         *cls = c;
         return jb;
     }
     return NULL;
+}
+
+/* With first (a batch item just taken from class c): the items of c
+ * queued with the same batch function, oldest first, into uds[1..]
+ * (first's ud in uds[0]); how many in all.  mu held. */
+static size_t take_batch(offload_t *o, unsigned c, const job_t *first, void **uds)
+{
+    queue_t *q = &o->q[c];
+    size_t n = 0;
+    uds[n++] = first->ud;
+    job_t *prev = NULL, *jb = q->head;
+    for (unsigned seen = 0; jb && n < OFFLOAD_BATCH_MAX && seen < OFFLOAD_BATCH_SCAN; seen++) {
+        job_t *next = jb->next;
+        if (jb->bfn == first->bfn) {
+            uds[n++] = jb->ud;
+            if (prev)
+                prev->next = next;
+            else
+                q->head = next;
+            if (q->tail == jb)
+                q->tail = prev;
+            free(jb);
+            q->nbatch--;
+        } else {
+            prev = jb;
+        }
+        jb = next;
+    }
+    return n;
 }
 
 /* Anything queued at all (mu held)? */
@@ -68,6 +113,7 @@ static bool queued(const offload_t *o)
 static void *worker(void *arg)
 {
     offload_t *o = arg;
+    void *uds[OFFLOAD_BATCH_MAX];
     pthread_mutex_lock(&o->mu);
     for (;;) {
         unsigned c = 0;
@@ -78,12 +124,20 @@ static void *worker(void *arg)
             pthread_cond_wait(&o->cv, &o->mu);
             continue;
         }
+        size_t n = jb->bfn ? take_batch(o, c, jb, uds) : 1;
+        /* batch items left (more than one batch, or this worker was
+         * signalled for them but took a plain item first): wake the next */
+        if (o->q[c].nbatch && o->q[c].running < o->q[c].most)
+            pthread_cond_signal(&o->cv);
         pthread_mutex_unlock(&o->mu);
-        jb->fn(jb->ud);
+        if (jb->bfn)
+            jb->bfn(uds, n);
+        else
+            jb->fn(jb->ud);
         free(jb);
         pthread_mutex_lock(&o->mu);
         o->q[c].running--;
-        o->q[c].pending--;
+        o->q[c].pending -= n;
     }
     pthread_mutex_unlock(&o->mu);
     pthread_cond_broadcast(&o->cv); /* the others may be waiting on a bound */
@@ -126,17 +180,19 @@ pai_err_t offload_new(unsigned nthreads, offload_t **out)
     return offload_new_classes(nthreads, 1, NULL, out);
 }
 
-void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud)
+/* Queue an item; false (nothing queued) once offload_stop has begun. */
+static bool push(offload_t *o, unsigned cls, offload_fn fn, offload_batch_fn bfn, void *ud)
 {
+    job_t *jb = xmalloc(sizeof(*jb));
+    *jb = (job_t){.fn = fn, .bfn = bfn, .ud = ud};
     pthread_mutex_lock(&o->mu);
     if (o->stopping) {
         pthread_mutex_unlock(&o->mu);
-        fn(ud);
-        return;
+        free(jb);
+        return false;
     }
     queue_t *q = &o->q[cls < o->nclasses ? cls : 0];
-    job_t *jb = xmalloc(sizeof(*jb));
-    *jb = (job_t){.fn = fn, .ud = ud};
+    bool signal = !bfn || q->nbatch++ == 0;
     if (q->tail)
         q->tail->next = jb;
     else
@@ -144,7 +200,21 @@ void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud)
     q->tail = jb;
     q->pending++;
     pthread_mutex_unlock(&o->mu);
-    pthread_cond_signal(&o->cv);
+    if (signal)
+        pthread_cond_signal(&o->cv);
+    return true;
+}
+
+void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud)
+{
+    if (!push(o, cls, fn, NULL, ud))
+        fn(ud);
+}
+
+void offload_run_batch_in(offload_t *o, unsigned cls, offload_batch_fn fn, void *ud)
+{
+    if (!push(o, cls, NULL, fn, ud))
+        fn(&ud, 1);
 }
 
 void offload_run(offload_t *o, offload_fn fn, void *ud)

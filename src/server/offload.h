@@ -19,20 +19,33 @@
  * themselves are bounded by their callers (one item per suspended
  * connection: max_connections).
  *
+ * Batches: work queued with offload_run_batch_in is run in batches: a
+ * worker that takes such an item takes with it every item of the same
+ * class queued with the same batch function at that moment (at most
+ * OFFLOAD_BATCH_MAX, oldest first) and runs them with one call, so that
+ * what each would do alone under a lock (an agent sync under the engine
+ * lock, its commit) is done once for all of them.  A batch counts as one
+ * worker of its class; each of its items stays pending until it returns.
+ *
  * Locking: one mutex around the queues; work runs without it, and may take
  * any lock except that of the queues.
  */
 #ifndef PAI_SERVER_OFFLOAD_H
 #define PAI_SERVER_OFFLOAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
 
 #define OFFLOAD_MAX_CLASSES 4
+#define OFFLOAD_BATCH_MAX   64 /* items one batch takes at most */
 
 typedef struct offload offload_t;
 typedef void (*offload_fn)(void *ud);
+/* A batch: the uds of n (1..OFFLOAD_BATCH_MAX) items, oldest first; the
+ * array is the worker's (valid during the call). */
+typedef void (*offload_batch_fn)(void **uds, size_t n);
 
 /* Start nthreads (>= 1) workers serving one class.  PAI_E_IO when none can
  * be started. */
@@ -47,6 +60,10 @@ PAI_MUST_CHECK pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasse
 void offload_run(offload_t *o, offload_fn fn, void *ud);
 /* The same, in class cls (< nclasses). */
 void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud);
+/* Queue ud in class cls to run in a batch with the items of that class
+ * queued with the same fn (see "Batches" above).  After offload_stop has
+ * begun, fn(&ud, 1) runs on the caller's thread instead. */
+void offload_run_batch_in(offload_t *o, unsigned cls, offload_batch_fn fn, void *ud);
 /* Work queued or running now, all classes (for /metrics and tests). */
 uint64_t offload_pending(offload_t *o);
 /* Work of class cls queued or running now. */

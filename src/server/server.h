@@ -80,6 +80,11 @@ typedef struct {
 /* modules.c: the table, in start-up order. */
 extern const server_module_t *const server_modules[];
 
+/* modules.c: the routes whose requests run in batches (http.h). */
+extern const http_batch_route_t server_batch_routes[];
+/* mod_cluster.c: the agent syncs queued at one moment, as one batch. */
+void cluster_agent_sync_batch(server_ctx_t *ctx, http_call_t *calls, size_t n);
+
 extern const server_module_t server_module_auth;
 extern const server_module_t server_module_core;
 extern const server_module_t server_module_cluster;

@@ -1,8 +1,9 @@
 """test_http_write_classes.py - the write workers keep agent syncs and users'
 requests in separate queues (src/server/offload.h, write_class in
-src/server/http.c): with a storm of agent syncs queued (each stalled 1.5 s
-on its write worker by the test hook PAI_TEST_AGENT_SYNC_STALL_MS, as
-thousands of syncs waiting for the engine lock are), a submission is still
+src/server/http.c): with a storm of agent syncs queued (each, or each batch
+of them, stalled 1.5 s on its write worker by the test hook
+PAI_TEST_AGENT_SYNC_STALL_MS, as thousands of syncs waiting for the engine
+lock are), a submission is still
 answered within one stall, not after the storm (one FIFO: ~15 s here);
 /metrics shows the queues apart (pai_http_write_pending{class=...}); and
 every queued sync is answered in the end."""

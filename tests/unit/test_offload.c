@@ -160,6 +160,85 @@ TEST(stop_runs_what_is_queued_then_runs_work_on_the_callers_thread)
     offload_free(o);
 }
 
+/* A batch: logs 1000 + its size, then its items' ids; the sizes of the
+ * first 8 batches in sizes. */
+static int sizes[8], nsizes;
+
+static void batch(void **uds, size_t n)
+{
+    pthread_mutex_lock(&rig.mu);
+    if (nsizes < 8)
+        sizes[nsizes++] = (int)n;
+    if (rig.n < 64)
+        rig.order[rig.n++] = 1000 + (int)n;
+    for (size_t i = 0; i < n; i++)
+        if (rig.n < 64)
+            rig.order[rig.n++] = ((item_t *)uds[i])->id;
+    pthread_mutex_unlock(&rig.mu);
+}
+
+TEST(batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_places)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new_classes(1, 1, NULL, &o) == PAI_OK);
+    if (!o)
+        return;
+    static item_t first = {.id = 1, .block = true}, p1 = {.id = 2}, p2 = {.id = 3}, b[6];
+    offload_run_in(o, 0, job, &first);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one));
+    offload_run_in(o, 0, job, &p1); /* queued while the one worker is busy */
+    for (int i = 0; i < 6; i++) {
+        b[i] = (item_t){.id = 10 + i};
+        if (i == 5)
+            offload_run_in(o, 0, job, &p2);
+        offload_run_batch_in(o, 0, batch, &b[i]);
+    }
+    CHECK_INT_EQ((int)offload_pending(o), 9);
+    open_gate();
+    offload_free(o);
+    /* the plain item at the head first, then every batch item in one call
+     * (the plain item between them keeps its place after them) */
+    int want[] = {1, 2, 1006, 10, 11, 12, 13, 14, 15, 3};
+    CHECK_INT_EQ(rig.n, 10);
+    for (int i = 0; i < 10 && i < rig.n; i++)
+        CHECK_INT_EQ(rig.order[i], want[i]);
+}
+
+TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new_classes(1, 1, NULL, &o) == PAI_OK);
+    if (!o)
+        return;
+    static item_t first = {.id = 1, .block = true}, b[OFFLOAD_BATCH_MAX + 3];
+    offload_run_in(o, 0, job, &first);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one));
+    for (int i = 0; i < OFFLOAD_BATCH_MAX + 3; i++) {
+        b[i] = (item_t){.id = 100 + i};
+        offload_run_batch_in(o, 0, batch, &b[i]);
+    }
+    open_gate();
+    offload_stop(o);
+    /* rig.order holds 64 entries: the blocking job, the first batch's size
+     * and its first 62 ids */
+    CHECK_INT_EQ(rig.n, 64);
+    CHECK_INT_EQ(rig.order[0], 1);
+    CHECK_INT_EQ(rig.order[1], 1000 + OFFLOAD_BATCH_MAX);
+    CHECK_INT_EQ(rig.order[2], 100);
+    CHECK_INT_EQ(rig.order[63], 161);
+    CHECK_INT_EQ(nsizes, 2); /* then the 3 left, in one more */
+    CHECK_INT_EQ(sizes[0], OFFLOAD_BATCH_MAX);
+    CHECK_INT_EQ(sizes[1], 3);
+    CHECK_INT_EQ((int)offload_pending(o), 0);
+    static item_t late = {.id = 7};
+    offload_run_batch_in(o, 0, batch, &late); /* stopped: a batch of one, on this thread */
+    CHECK_INT_EQ(nsizes, 3);
+    CHECK_INT_EQ(sizes[2], 1);
+    offload_free(o);
+}
+
 TEST(bad_class_counts_are_refused)
 {
     offload_t *o = (offload_t *)&rig;
@@ -171,4 +250,5 @@ TEST(bad_class_counts_are_refused)
 RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
           a_free_worker_takes_the_classes_in_turn_and_each_in_order,
           stop_runs_what_is_queued_then_runs_work_on_the_callers_thread,
-          bad_class_counts_are_refused)
+          batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_places,
+          a_batch_takes_at_most_its_bound_and_the_rest_run_next, bad_class_counts_are_refused)
