@@ -28,7 +28,9 @@
  *      the same node; removed with what is left in it otherwise), writes
  *      the exit line, and closes the notify pipe.
  * Kill requests are queued real-time signals carrying the key
- * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced), so a restarted
+ * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the
+ * monitor's fork on, so one sent before its loop is up is not its death
+ * by their default action but waits in its signalfd), so a restarted
  * agent can stop the attempts of its predecessor's monitor from the
  * monitor record alone; a key the monitor does not hold (an attempt already
  * reaped and gone) is ignored, so a kill never reaches a reused pid.
@@ -485,6 +487,19 @@ static int md_settle(md_t *d)
     return timeout;
 }
 
+/* What the monitor takes from its signalfd (blocked from its fork on:
+ * mon_fork): children, kill requests, and the TERM and USR1 that are not
+ * its own to act on. */
+static void md_sigset(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, MOND_SIG_TERM);
+    sigaddset(set, MOND_SIG_KILL);
+}
+
 static void md_loop(int ctl)
 {
     md_t d = {0};
@@ -493,13 +508,7 @@ static void md_loop(int ctl)
     size_t pfcap = 0;
     snprintf(d.self, sizeof(d.self), "%d %llu", (int)getpid(),
              (unsigned long long)proc_start_time(getpid()));
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, MOND_SIG_TERM);
-    sigaddset(&set, MOND_SIG_KILL);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    md_sigset(&set);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (sfd < 0)
         _exit(1);
@@ -574,10 +583,12 @@ bool mond_enabled(void)
 static bool mc_spawn(mc_t *mc)
 {
     int sv[2];
+    sigset_t set;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         return false;
+    md_sigset(&set);
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = mon_fork(&set); /* a kill queued before md_loop is up waits for it */
     if (pid < 0) {
         close(sv[0]);
         close(sv[1]);
@@ -585,7 +596,7 @@ static bool mc_spawn(mc_t *mc)
     }
     if (pid == 0) {
         close(sv[0]);
-        mon_detach(sv[1]); /* the socket becomes fd 3 */
+        mon_detach(sv[1], &set); /* the socket becomes fd 3 */
         md_loop(3);
         _exit(0);
     }

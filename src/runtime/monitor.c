@@ -228,10 +228,19 @@ static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
     _exit(0);
 }
 
-void mon_detach(int notify_w)
+pid_t mon_fork(const sigset_t *blocked)
+{
+    sigset_t old;
+    sigprocmask(SIG_BLOCK, blocked, &old);
+    pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    return pid;
+}
+
+void mon_detach(int notify_w, const sigset_t *blocked)
 {
     struct sigaction sa;
-    sigset_t none;
     setsid();
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -239,8 +248,7 @@ void mon_detach(int notify_w)
         sigaction(s, &sa, NULL); /* fails harmlessly for KILL/STOP/RT */
     signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigprocmask(SIG_SETMASK, blocked, NULL);
     if (notify_w != 3) {
         dup2(notify_w, 3);
         close(notify_w);
@@ -535,20 +543,17 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     char text[128];
     int out_p[2], err_p[2];
     struct sigaction sa;
-    sigset_t block;
 
     snprintf(text, sizeof(text), "mon %d %llu\n", (int)getpid(),
              (unsigned long long)proc_start_time(getpid()));
     mon_append_record(m->spec->state_dir, text);
     mon_logs_init(m);
+    /* TERM and USR1 have been blocked since the fork (mon_fork): one sent
+     * meanwhile is taken by the handler in mon_loop's ppoll */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &block, NULL);
 
     if (prepare)
         log_open(&m->logs[LOG_ERR]); /* the prepare step writes to it directly */
@@ -605,10 +610,14 @@ pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *c
                         monitor_prepare_fn prepare, rt_task_t *t)
 {
     int np[2];
+    sigset_t block;
     if (pipe2(np, O_CLOEXEC) != 0)
         return PAI_E_IO;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = mon_fork(&block);
     if (pid < 0) {
         close(np[0]);
         close(np[1]);
@@ -617,7 +626,7 @@ pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *c
     if (pid == 0) {
         mon_t m = {.ops = ops, .spec = spec, .started_ms = time_wall_ms()};
         close(np[0]);
-        mon_detach(np[1]);
+        mon_detach(np[1], &block);
         mon_main(&m, argv, prepare);
         _exit(0);
     }

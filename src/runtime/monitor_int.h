@@ -53,9 +53,18 @@ int mon_append_record(const char *dir, const char *line);
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
 /* The exit code reported for wait status `status` (OOM and engine rules). */
 int mon_exit_code(const mon_t *m, int status, bool oom, int *sig);
-/* Leave the agent's session: signals reset, fd 3 = keep, 0-2 /dev/null,
- * every other fd closed. */
-void mon_detach(int keep);
+/* Leave the agent's session: signal dispositions reset, the signals in
+ * `blocked` kept blocked and every other one unblocked, fd 3 = keep, 0-2
+ * /dev/null, every other fd closed. */
+void mon_detach(int keep, const sigset_t *blocked);
+/* Fork a monitor with the signals in `blocked` blocked from the fork on:
+ * the agent's stop (TERM, or a queued kill to a per-agent monitor) may be
+ * sent as soon as fork returns, before the child has run an instruction,
+ * and the default action of those signals would end the monitor with the
+ * attempt's result (reported lost).  Blocked, it stays pending until the
+ * monitor takes it.  The parent's mask is restored; the child returns
+ * with `blocked` added to it.  Returns what fork() does. */
+pid_t mon_fork(const sigset_t *blocked);
 /* Deny the task the node's GPUs it was not given (v1 devices cgroup). */
 void mon_fence_gpus(mon_t *m);
 /* Start the task (argv) into m->cg with stdout/stderr on out_w/err_w, in
