@@ -208,6 +208,7 @@ static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t
             lc_task_running(job, r, index, report_launch_ms(t, cur, now), &fx);
         if (exited) {
             int code = t->oom ? EXIT_OOM_KILLED : t->exit_code;
+            cur->node_ended = true; /* its removal needs no answer (nodes.c) */
             lc_task_exited(job, r, index, code, t->diagnostics, now, engine_exit_reaction, &fx);
         }
         engine_apply(j, job, &fx, now);
@@ -240,7 +241,7 @@ static int64_t poll_wait_ms(const engine_t *j, int64_t wait_ms)
     return wait_ms;
 }
 
-/* Step 4, blocking (engine_agent_sync): wait (mu held) until seq > known, a
+/* Step 4, blocking (engine_agent_sync): wait (mu held) until news > known (nodes.h), a
  * newer sync of the node (its poll_gen moves past gen) or the deadline.
  * False when superseded. */
 static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t gen, int64_t wait_ms)
@@ -250,7 +251,7 @@ static bool long_poll(engine_t *j, engine_node_t *n, uint64_t known, uint64_t ge
         return true;
     wait_ms = poll_wait_ms(j, wait_ms);
     struct timespec ts = time_after_ms(CLOCK_MONOTONIC, wait_ms);
-    while (n->seq <= known && !j->threads.stopping && n->poll_gen == gen)
+    while (n->news <= known && !j->threads.stopping && n->poll_gen == gen)
         if (pthread_cond_timedwait(&n->cv, &j->mu, &ts) != 0)
             break;
     n->last_seen_ms = engine_mono_ms(j);
@@ -403,10 +404,12 @@ static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
 
 /* Nothing to answer yet (mu held): no acks (or an agent that takes them
  * with its next answer, hold_acks), nothing newer than known_seq, and (in
- * version 3) an agent whose known_seq is this server's. */
+ * version 3) an agent whose known_seq is this server's.  Only news moves
+ * it (nodes.h): an attempt that left because the agent reported its end
+ * goes with the next answer. */
 static bool poll_idle(const engine_poll_t *p)
 {
-    return (p->nacks == 0 || p->req.hold_acks) && p->n->seq <= p->known && !p->rebase;
+    return (p->nacks == 0 || p->req.hold_acks) && p->n->news <= p->known && !p->rebase;
 }
 
 /* Step 4 (mu held): answer now (*resp), or hold (*resp NULL) for *wait_ms. */
@@ -487,7 +490,7 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
         engine_kick(j);
     /* A server restarted since the agent's last answer: catch its seq up. */
     if (p->known > p->n->seq)
-        p->n->seq = p->known + 1;
+        p->n->seq = p->n->news = p->known + 1;
     /* Acks only once the exits they acknowledge are stored; other changes
      * are stored by the scheduler and timer threads without delaying this. */
     s->dirty = p->nacks > 0 || p->n->dirty;

@@ -108,7 +108,9 @@ typedef struct {
     int64_t idle_since_ms; /* engine: its GPUs under the idle threshold since (0: not idle) */
     uint8_t synced;        /* engine: state + 1 last seen by nodes_sync_job (0: never) */
     uint8_t durable;       /* engine: 0 new, 1 being stored, 2 in the store (may be sent) */
-    bool sent; /* engine: in a desired set answered to its node (or read from the store) */
+    bool sent;       /* engine: in a desired set answered to its node (or read from the store) */
+    bool node_ended; /* engine: its node reported its end, so its removal from the node's
+                      * desired set tells the node nothing (no seq bump, nodes.c) */
 } lc_task_attempt_t;
 
 typedef struct {

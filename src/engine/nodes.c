@@ -240,7 +240,7 @@ void nodes_wake(engine_node_t *n)
 
 void nodes_bump(engine_node_t *n)
 {
-    n->seq++;
+    n->news = ++n->seq;
     nodes_wake(n);
 }
 
@@ -275,17 +275,19 @@ const char *nodes_epoch(const nodes_t *ns)
 
 /* The seq a change of the set is stamped with: above every seq an answer
  * carried, so an agent that holds one as its base gets the change. */
-static uint64_t stamp(engine_node_t *n)
+static uint64_t stamp(engine_node_t *n, bool quiet)
 {
-    if (n->seq <= n->answered)
+    if (n->seq <= n->answered && quiet)
+        n->seq++; /* no news: no answer for it (nodes.h, news) */
+    else if (n->seq <= n->answered)
         nodes_bump(n);
     return n->seq;
 }
 
-static void gone_push(engine_node_t *n, const engine_node_ref_t *r)
+static void gone_push(engine_node_t *n, const engine_node_ref_t *r, bool quiet)
 {
     char *id = codec_attempt_id(r->job, r->ja, r->role, r->index, r->ta);
-    uint64_t seq = stamp(n);
+    uint64_t seq = stamp(n, quiet);
     if (!id)
         return;
     if (n->ngone == NODES_GONE_MAX) {
@@ -311,10 +313,11 @@ void nodes_refresh(engine_node_t *n)
         bool s = ref_sendable(r);
         if (s == r->shown)
             continue;
+        const lc_task_attempt_t *ta = ref_ta(r);
         if (s)
-            r->shown_seq = stamp(n);
+            r->shown_seq = stamp(n, false);
         else
-            gone_push(n, r);
+            gone_push(n, r, ta && ta->node_ended);
         r->shown = s;
     }
 }
@@ -337,11 +340,12 @@ void nodes_gone_trim(engine_node_t *n, uint64_t known)
         n->gone_floor = known;
 }
 
-static void ref_drop(nodes_t *ns, engine_node_t *n, engine_node_ref_t *r)
+/* quiet: the agent knows it left (its node reported its end). */
+static void ref_drop(nodes_t *ns, engine_node_t *n, engine_node_ref_t *r, bool quiet)
 {
     const lc_task_attempt_t *ta = ref_ta(r);
     if (r->shown) /* an answer may have told the agent of it */
-        gone_push(n, r);
+        gone_push(n, r, quiet);
     if (ta && ta->nports)
         nodes_ports_free(ns, ta->ip ? ta->ip : n->address, ta->ports, ta->nports);
     *r = n->refs[--n->nrefs];
@@ -360,9 +364,15 @@ static void sync_one(nodes_t *ns, lc_job_t *job, int ja, int role, int index, in
     bool final = lc_task_state_final(ta->state);
     if (final) {
         if (r) {
+            /* An attempt whose end its node reported leaves the desired set
+             * without a bump: the agent knows it ended, and a bump would
+             * answer the held poll of that very report at once with nothing
+             * new (one more sync per task end; its ack comes with the next
+             * answer, hold_acks).  Any other end (node lost, a stop before
+             * the start) is news to the node: bumped. */
             bool was = r->desired;
-            ref_drop(ns, n, r);
-            if (was)
+            ref_drop(ns, n, r, ta->node_ended);
+            if (was && !ta->node_ended)
                 nodes_bump(n);
         }
         return;
@@ -403,6 +413,6 @@ void nodes_sync_job(nodes_t *ns, lc_job_t *job)
 void nodes_clear_refs(nodes_t *ns, engine_node_t *n)
 {
     while (n->nrefs > 0)
-        ref_drop(ns, n, &n->refs[n->nrefs - 1]);
+        ref_drop(ns, n, &n->refs[n->nrefs - 1], false);
     nodes_bump(n);
 }

@@ -55,6 +55,12 @@ typedef struct engine_node {
     engine_node_state_t state;
     int64_t last_seen_ms; /* monotonic */
     uint64_t seq;         /* desired-state sequence */
+    /* The seq of the last change the agent must hear of (nodes_bump): a
+     * held poll is answered when it moves past the agent's known_seq.
+     * seq may be past it by changes the agent knows already (an attempt
+     * that left the set because its node reported its end), which go with
+     * the next answer instead of causing one. */
+    uint64_t news;
     engine_node_ref_t *refs;
     size_t nrefs, caprefs;
     pthread_cond_t cv;    /* long-poll wake-up (a poll blocked in engine_agent_sync) */

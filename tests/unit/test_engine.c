@@ -181,6 +181,57 @@ TEST(transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock)
     rig_close(&r);
 }
 
+static void count_wake(void *ud, uint64_t ticket)
+{
+    (void)ticket;
+    ++*(int *)ud;
+}
+
+/* An attempt whose end its node reported leaves the node's desired set
+ * quietly: the long-poll that reports the end is held (its ack comes with
+ * the next answer, hold_acks), not answered at once with nothing new (one
+ * more sync per task end); the next answer, here for the next job, holds
+ * the set without it, and so does a delta. */
+TEST(an_end_its_node_reported_leaves_the_desired_set_without_answering_the_poll)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open");
+        return;
+    }
+    char *id = submit_running(&r, &a, "short", 0);
+    json_t *req = json_pack("{si so sI si sb so}", "version", 1, "node", node_json(&a), "known_seq",
+                            (json_int_t)a.seq, "wait_ms", 20000, "hold_acks", 1, "tasks",
+                            one(report(id, "exited", 0)));
+    json_t *resp = NULL;
+    engine_poll_t *held = NULL;
+    int64_t wait_ms = 0;
+    pai_error_t err = PAI_ERROR_INIT;
+    int woken = 0;
+    engine_waker_t w = {.fn = count_wake, .ud = &woken};
+    CHECK(engine_agent_sync_begin(r.e, req, NULL, &resp, &held, &wait_ms, &err) == PAI_OK);
+    for (int i = 0; i < 3 && held && !resp; i++) { /* past the flush of its changes */
+        woken = 0;
+        engine_poll_arm(held, &w);
+        if (!woken)
+            break; /* armed: held as a long-poll */
+        CHECK(engine_poll_resume(held, &resp, &wait_ms, &err) == PAI_OK);
+    }
+    CHECK(resp == NULL && held != NULL && !woken); /* held: nothing new for the agent */
+    CHECK_STR_EQ(state_of(&r, "alice~short"), "SUCCEEDED");
+    engine_poll_free(held);
+    json_decref(resp);
+    json_decref(req);
+    char *next = submit_running(&r, &a, "next", 0);
+    CHECK_INT_EQ(ndesired(&a), 1); /* the next job's alone */
+    CHECK(strstr(desired_id(&a, 0), "next") != NULL);
+    free(id);
+    free(next);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 TEST(stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill)
 {
     rig_t r;
@@ -604,6 +655,7 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           launch_time_is_the_agents_start_clamped_to_dispatch_and_arrival,
           failing_exit_is_retried_to_jobRetryCount_then_fails,
           transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock,
+          an_end_its_node_reported_leaves_the_desired_set_without_answering_the_poll,
           stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_reports_the_kill,
           lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node,
           restarted_engine_restores_jobs_states_and_running_tasks_without_running_twice,
