@@ -18,8 +18,7 @@
 #include "common/util.h"
 #include "runtime/runtime.h"
 #include "test.h"
-
-static char base[256]; /* the test program's temporary directory */
+#include "tmpbase.h"
 
 static inline void setup_dirs(const char *name, char *dir, size_t n)
 {
@@ -73,20 +72,9 @@ static inline char *slurp(const char *dir, const char *kind)
     return s ? s : xstrdup("");
 }
 
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup failed\n");
-}
-
 __attribute__((constructor)) static void init(void)
 {
-    snprintf(base, sizeof(base), "/tmp/pai-test-runtime-XXXXXX");
-    if (!mkdtemp(base))
-        abort();
-    atexit(cleanup);
+    tmpbase_make("/tmp/pai-test-runtime-XXXXXX");
 }
 
 #endif

@@ -154,6 +154,25 @@ static agent_cfg_t hollow_cfg(void)
     return c;
 }
 
+/* hollow_cfg's node on the process runtime, working in a fresh directory:
+ * work is a mkdtemp(3) template, made into its name; remove_work_dir(work)
+ * at the end. */
+static agent_cfg_t work_dir_cfg(char *work)
+{
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t c = hollow_cfg();
+    c.hollow = false;
+    c.work_dir = work;
+    return c;
+}
+
+static void remove_work_dir(const char *work)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
+}
+
 static json_t *find_task(json_t *req, const char *id)
 {
     size_t i;
@@ -285,10 +304,7 @@ static void put_file(const char *dir, const char *name, const char *text)
 TEST(node_recovers_attempts_from_the_record_and_old_files)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", d[600];
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t cfg = hollow_cfg();
-    cfg.hollow = false;
-    cfg.work_dir = work;
+    agent_cfg_t cfg = work_dir_cfg(work);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "r1", runtime_find("process"), "http://x") == PAI_OK);
     const char *ids[4] = {"u~j/0/r/0/0", "u~j/0/r/1/0", "u~j/0/r/2/0", "u~j/0/r/3/0"};
@@ -351,9 +367,7 @@ TEST(node_recovers_attempts_from_the_record_and_old_files)
     CHECK(access(d, F_OK) != 0);
     CHECK(task_find(&n, ids[0]) == NULL && task_find(&n, ids[2]) == NULL);
     node_free(&n);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
+    remove_work_dir(work);
 }
 
 TEST(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back)
@@ -395,10 +409,7 @@ static bool is_empty_dir(const char *path)
 TEST(node_reuses_a_forgotten_attempts_emptied_dir)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", d[300], p[400];
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t cfg = hollow_cfg();
-    cfg.hollow = false;
-    cfg.work_dir = work;
+    agent_cfg_t cfg = work_dir_cfg(work);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
     snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
@@ -459,9 +470,7 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     t = task_find(&n, "u~j/0/r/1/0"); /* from the journal */
     CHECK(t && t->acked && t->dir_gone);
     node_free(&n);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
+    remove_work_dir(work);
 }
 
 /* Where an attempt's logs are: flat files in logs/ (logs/<id>.<kind>), or
@@ -470,10 +479,7 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
 TEST(node_finds_flat_logs_and_an_older_agents_log_dir)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[300];
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t cfg = hollow_cfg();
-    cfg.hollow = false;
-    cfg.work_dir = work;
+    agent_cfg_t cfg = work_dir_cfg(work);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "l1", runtime_find("process"), "http://x") == PAI_OK);
     put_file(work, "logs/u~j+0+r+0+0.all", "flat\n");
@@ -489,9 +495,7 @@ TEST(node_finds_flat_logs_and_an_older_agents_log_dir)
     free(a);
     free(b);
     node_free(&n);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
+    remove_work_dir(work);
 }
 
 /* The journal of acked attempts is rewritten without the forgotten ones
@@ -499,10 +503,7 @@ TEST(node_finds_flat_logs_and_an_older_agents_log_dir)
 TEST(node_compacts_its_journal_of_acked_attempts)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[300];
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t cfg = hollow_cfg();
-    cfg.hollow = false;
-    cfg.work_dir = work;
+    agent_cfg_t cfg = work_dir_cfg(work);
     buf_t j;
     buf_init(&j, 1 << 20);
     for (int i = 0; i < 1100; i++)
@@ -527,9 +528,7 @@ TEST(node_compacts_its_journal_of_acked_attempts)
     node_recover(&n);
     CHECK_INT_EQ(n.ntasks, 0);
     node_free(&n);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
+    remove_work_dir(work);
 }
 
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,

@@ -492,6 +492,32 @@ TEST(jobs_placed_by_their_submissions_pass_are_stored_by_one_commit_after_it)
 
 /* ---------------------------------------------------------------- locking */
 
+/* The locking cases' rig: node-1 with one GPU, synced once.  False (and a
+ * failed check) when the rig cannot open. */
+static bool open_one_gpu_node(rig_t *r, agent_t *a)
+{
+    *a = (agent_t){.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(r, a)) {
+        CHECK(!"rig_open_synced");
+        return false;
+    }
+    return true;
+}
+
+/* A sync of a at its known seq is answered with its first task, whose
+ * command is the job's own ("echo hello"). */
+static void check_sent_with_its_commands(rig_t *r, agent_t *a)
+{
+    json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(a), "known_seq",
+                            (json_int_t)a->seq, "wait_ms", 0, "tasks");
+    json_t *resp = NULL;
+    CHECK(engine_agent_sync(r->e, req, NULL, &resp, NULL) == PAI_OK);
+    json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
+    json_decref(req);
+    json_decref(resp);
+}
+
 /* A job that waits keeps its commands in the store only; the flush that
  * stores its placement reads them back (outside the engine lock) before its
  * task is sent.  (One placed by its submission's own pass keeps them.)
@@ -507,25 +533,16 @@ static void end_the_holder(rig_t *r, agent_t *a, const char *id)
 TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open_synced");
+    agent_t a;
+    if (!open_one_gpu_node(&r, &a))
         return;
-    }
     char *busy = submit_running(&r, &a, "busy", 0);
     CHECK(submit(&r, "cmds", 1, 0));
     CHECK_STR_EQ(state_of(&r, "alice~cmds"), "WAITING");
     end_the_holder(&r, &a, busy);
     tick(&r); /* the pass binds "cmds" */
     tick(&r); /* the flush reads its commands back */
-    json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
-                            (json_int_t)a.seq, "wait_ms", 0, "tasks");
-    json_t *resp = NULL;
-    CHECK(engine_agent_sync(r.e, req, NULL, &resp, NULL) == PAI_OK);
-    json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
-    CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
-    json_decref(req);
-    json_decref(resp);
+    check_sent_with_its_commands(&r, &a);
     free(busy);
     agent_free(&a);
     rig_close(&r);
@@ -536,11 +553,9 @@ TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
 TEST(bound_job_whose_commands_are_missing_from_the_store_fails_with_200)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open_synced");
+    agent_t a;
+    if (!open_one_gpu_node(&r, &a))
         return;
-    }
     char *busy = submit_running(&r, &a, "busy", 0);
     CHECK(submit(&r, "nocmds", 1, 3));
     CHECK_STR_EQ(state_of(&r, "alice~nocmds"), "WAITING");
@@ -565,24 +580,15 @@ TEST(bound_job_whose_commands_are_missing_from_the_store_fails_with_200)
 TEST(job_placed_at_submission_is_sent_with_its_commands_without_a_read_back)
 {
     rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open_synced");
+    agent_t a;
+    if (!open_one_gpu_node(&r, &a))
         return;
-    }
     CHECK(submit(&r, "placed", 1, 0));
     CHECK_STR_EQ(state_of(&r, "alice~placed"), "RUNNING"); /* bound by the submission's pass */
     CHECK(store_del(r.st, "jobcmd", "alice~placed") == PAI_OK);
     tick(&r);
-    json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(&a), "known_seq",
-                            (json_int_t)a.seq, "wait_ms", 0, "tasks");
-    json_t *resp = NULL;
-    CHECK(engine_agent_sync(r.e, req, NULL, &resp, NULL) == PAI_OK);
-    json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
-    CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
+    check_sent_with_its_commands(&r, &a);
     CHECK_STR_EQ(state_of(&r, "alice~placed"), "RUNNING");
-    json_decref(req);
-    json_decref(resp);
     agent_free(&a);
     rig_close(&r);
 }

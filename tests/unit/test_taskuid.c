@@ -9,8 +9,7 @@
 #include "common/buf.h"
 #include "common/util.h"
 #include "test.h"
-
-static char base[256];
+#include "tmpbase.h"
 
 static char *map_path(const char *name)
 {
@@ -95,20 +94,9 @@ TEST(bad_names_and_torn_lines_are_refused_or_skipped)
     free(p);
 }
 
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup failed\n");
-}
-
 __attribute__((constructor)) static void init(void)
 {
-    snprintf(base, sizeof(base), "/tmp/pai-test-taskuid-XXXXXX");
-    if (!mkdtemp(base))
-        abort();
-    atexit(cleanup);
+    tmpbase_make("/tmp/pai-test-taskuid-XXXXXX");
 }
 
 TEST(a_server_offset_maps_to_lo_plus_offset_without_the_map)
