@@ -146,6 +146,21 @@ def task_stdout(client, task):
     return str(client.get(locs["stdout"])[1]) if "stdout" in locs else ""
 
 
+def big_log_job(client, nbytes, name="biglog"):
+    """Runs the caller's (admin's) job name, whose one task writes nbytes of lines and
+    "end-of-log" to stdout, and checks that it SUCCEEDED.  Returns its task's log
+    locations ({name: uri}) and the stdout it must read as."""
+    submit(client, job_yaml(name, [role(
+        "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % nbytes)]))
+    d = wait_state(client, "admin~" + name, ("SUCCEEDED", "FAILED", "STOPPED"), 60)
+    pt.check(state(d) == "SUCCEEDED", "a job writes a %d MiB log" % (nbytes >> 20), state(d))
+    ts = tasks(d, "main")
+    st, lg = client.get(ts[0]["containerLog"]) if ts else (0, None)
+    uris = {loc["name"]: loc["uri"] for loc in (lg or {}).get("locations", [])}
+    want = (b"line-0123456789abcdef\n" * (nbytes // 22 + 1))[:nbytes] + b"\nend-of-log\n"
+    return uris, want
+
+
 def podman_ready(what):
     """For the podman tests: without root or podman the test is one skip
     (`what`) and ends here; else the local busybox image is built (a check)."""

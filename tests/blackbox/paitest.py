@@ -155,6 +155,32 @@ def tmpdir(prefix="pai-test-"):
     return d
 
 
+def get_fresh(where, path, token, read=True, timeout=60):
+    """(status, body bytes, headers) of one GET on a connection of its own, read to its
+    end (a streamed log); with read=False the response comes unread in place of the body.
+    where: a port on 127.0.0.1, or a base URL (scheme://host:port; spoken plain HTTP)."""
+    host, port = "127.0.0.1", where
+    if isinstance(where, str):
+        host, port = where.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    c.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    if not read:
+        return r.status, r, dict(r.getheaders())
+    body = r.read()
+    c.close()
+    return r.status, body, dict(r.getheaders())
+
+
+def proc_status(pid, field):
+    """The number after "field:" in /proc/PID/status (kB for VmRSS, VmHWM), 0 when absent."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 
 
 class Proc:

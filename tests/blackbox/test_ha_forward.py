@@ -62,28 +62,6 @@ def wait_role(srv, role, timeout=30):
     return srv.info().get("role") == role
 
 
-def rss_kib(pid, field="VmRSS"):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def get(url, path, token, timeout=60):
-    """(status, the response, headers) of one GET on a fresh connection, body unread."""
-    u = url.split("//", 1)[1]
-    c = http.client.HTTPConnection(u.split(":")[0], int(u.split(":")[1]), timeout=timeout)
-    c.request("GET", path, headers={"Authorization": "Bearer " + token})
-    r = c.getresponse()
-    return r.status, r, dict(r.getheaders())
-
-
-def get_all(url, path, token):
-    st, r, hdr = get(url, path, token)
-    return st, r.read(), hdr
-
-
 lead = server(0, ["--max-idle-connections-per-ip", str(IDLE_PER_IP)]).start()
 pt.check(wait_role(lead, "leader"), "the first server leads", lead.info())
 sb = server(1).start()
@@ -100,19 +78,12 @@ ag.spawn()
 pt.check(e.wait_nodes(admin, 1, timeout=30) == ["fw1"], "agent fw1 registered")
 
 # ---- a large answer through the standby -----------------------------------------------
-st, b = e.submit(admin, e.job_yaml("biglog", [e.role(
-    "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % LOG_BYTES)]))
-d = e.wait_state(admin, "admin~biglog", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
-pt.check(e.state(d) == "SUCCEEDED", "a job writes a 15 MiB log", e.state(d))
-ts = e.tasks(d, "main")
-st, lg = admin.get(ts[0]["containerLog"]) if ts else (0, None)
-uris = {loc["name"]: loc["uri"] for loc in (lg or {}).get("locations", [])}
+uris, want = e.big_log_job(admin, LOG_BYTES)
 LOG = uris.get("stdout", "/nowhere")
-want = (b"line-0123456789abcdef\n" * (LOG_BYTES // 22 + 1))[:LOG_BYTES] + b"\nend-of-log\n"
 
-st0, body0, _ = get_all(lead.url, LOG, TOK)
+st0, body0, _ = pt.get_fresh(lead.url, LOG, TOK)
 t0 = time.time()
-st, body, hdr = get_all(sb.url, LOG, TOK)
+st, body, hdr = pt.get_fresh(sb.url, LOG, TOK)
 took = time.time() - t0
 print("# the 15 MiB log through the standby: %.2f s" % took, flush=True)
 pt.check(st0 == 200 and body0 == want, "the leader answers the whole log", (st0, len(body0)))
@@ -127,13 +98,13 @@ pt.check(st == 200 and isinstance(b, dict) and "items" in b,
          (st, str(b)[:200]))
 
 # slow clients: each reads 64 KiB, then waits; the standby holds only a block each
-before = rss_kib(sb.proc.pid)
+before = pt.proc_status(sb.proc.pid, "VmRSS")
 slow = []
 for _ in range(SLOW):
-    st, r, _ = get(sb.url, LOG, TOK)
+    st, r, _ = pt.get_fresh(sb.url, LOG, TOK, read=False)
     slow.append((st, r, r.read(65536) if st == 200 else b""))
 time.sleep(2)  # a buffered answer would have been read whole by now
-grew = rss_kib(sb.proc.pid) - before
+grew = pt.proc_status(sb.proc.pid, "VmRSS") - before
 print("# %d slow readers through the standby: its VmRSS +%d KiB" % (SLOW, grew), flush=True)
 name = "%d slow readers hold the standby's memory down (under 16 MiB, not %d x 15 MiB)" % (
     SLOW, SLOW)
@@ -215,7 +186,7 @@ for sk in xs + ys + fs:
     sk.close()
 
 # ---- the leader dies in the middle of a forwarded answer ------------------------------
-st, r, _ = get(sb.url, LOG, TOK)
+st, r, _ = pt.get_fresh(sb.url, LOG, TOK, read=False)
 first = r.read(65536) if st == 200 else b""
 lead.kill9()
 try:

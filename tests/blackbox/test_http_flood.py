@@ -206,14 +206,6 @@ def metric(srv, name):
     return None
 
 
-def threads_of(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return 0
-
-
 def boot_id(client, node):
     """The node's boot id once Ready; None meanwhile, and when the request was cut:
     from the flooder's own address a connection may be closed before its request is
@@ -284,7 +276,7 @@ while time.time() < t_end:
         r = (r2[0], r[1] + r2[1])
     results["127.0.0.1"].append(r)
     idle_seen.append(metric(srv, 'pai_http_connections{state="idle"}') or 0)
-    threads_seen.append(threads_of(srv.proc.pid))
+    threads_seen.append(pt.proc_status(srv.proc.pid, "Threads"))
     if not restarted and tick >= t_restart:
         ag.kill9()
         # the same work dir (the node's credential), a new log; a new boot id
@@ -336,13 +328,8 @@ pt.check(many.closed_by_server > 0 and boot_id(admin, "fl1") is not None,
 
 # ---- the agent's log server under a flood ----------------------------------------------
 LOG_BYTES = 15 << 20
-st, b = e.submit(admin, e.job_yaml("biglog", [e.role(
-    "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % LOG_BYTES)]))
-d = e.wait_state(admin, "admin~biglog", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
-pt.check(e.state(d) == "SUCCEEDED", "a job writes a 15 MiB log", e.state(d))
-ts = e.tasks(d, "main")
-st, lg = admin.get(ts[0]["containerLog"]) if ts else (0, None)
-log_uri = {l["name"]: l["uri"] for l in (lg or {}).get("locations", [])}.get("stdout")
+uris, _ = e.big_log_job(admin, LOG_BYTES)
+log_uri = uris.get("stdout")
 m = re.search(r"logs=http://127\.0\.0\.1:(\d+)", ag.log())
 m_id = re.search(r"task=(\S+) started", ag.log())
 pt.check(log_uri and m and m_id, "the log's location and the agent's log port are known",
@@ -386,16 +373,8 @@ pt.check(only_address, "the agent's log server listens on its --address only, no
 agent_pid = ag.proc.pid
 
 
-def rss_kib(pid, field="VmRSS"):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-rss_before = rss_kib(agent_pid)
-srv_rss_before = rss_kib(srv.proc.pid)
+rss_before = pt.proc_status(agent_pid, "VmRSS")
+srv_rss_before = pt.proc_status(srv.proc.pid, "VmRSS")
 lflood = Flood(log_port, CONNS, partial=b"GET /logs/x/stdout HTTP/1.1\r\nHost: x\r\n").start()
 log_results = []
 t_end = time.time() + max(6.0, SECONDS / 2)
@@ -422,8 +401,8 @@ for t in threads:
 for t in threads:
     t.join(60)
 lflood.stop()
-rss_peak = rss_kib(agent_pid, "VmHWM")
-srv_rss_peak = rss_kib(srv.proc.pid, "VmHWM")
+rss_peak = pt.proc_status(agent_pid, "VmHWM")
+srv_rss_peak = pt.proc_status(srv.proc.pid, "VmHWM")
 print("# log server flood: %d connections opened by the flooder, %d closed by the agent" % (
     lflood.opened, lflood.closed_by_server), flush=True)
 report("15 MiB log read through the server during a log-server flood", log_results,

@@ -7,7 +7,6 @@ read of her own log on the same node and an admin's read of mallory's work;
 once mallory's reads end, hers work again (the quota is given back, also by
 reads that never started streaming)."""
 
-import http.client
 import time
 
 import e2etest as e
@@ -15,18 +14,6 @@ import paitest as pt
 
 LOG_BYTES = 15 << 20
 CAP = 16
-
-
-def get(port, path, token, read=True, timeout=60):
-    """(status, body bytes or the response, headers) of one GET on a fresh connection."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    c.request("GET", path, headers={"Authorization": "Bearer " + token})
-    r = c.getresponse()
-    if not read:
-        return r.status, r, dict(r.getheaders())
-    body = r.read()
-    c.close()
-    return r.status, body, dict(r.getheaders())
 
 
 srv = pt.start_server()
@@ -56,23 +43,23 @@ pt.check(st_m == "SUCCEEDED" and st_a == "SUCCEEDED" and m_uri and a_uri,
 
 held = []
 for _ in range(CAP):
-    st, r, _ = get(srv.port, m_uri, mallory_tok, read=False)
+    st, r, _ = pt.get_fresh(srv.port, m_uri, mallory_tok, read=False)
     first = r.read(65536) if st == 200 else b""
     held.append((st, len(first), r))
 pt.check(all(st == 200 and n == 65536 for st, n, _ in held),
          "mallory opens %d reads of her log and stops reading" % CAP, [h[:2] for h in held])
 t0 = time.time()
-st, body, hdr = get(srv.port, m_uri, mallory_tok)
+st, body, hdr = pt.get_fresh(srv.port, m_uri, mallory_tok)
 took = time.time() - t0
 txt = body.decode(errors="replace")
 pt.check(st == 429 and '"TooManyRequestsError"' in txt and "log_reads_per_user" in txt,
          "her %dth read is answered 429 TooManyRequestsError" % (CAP + 1), (st, txt[:300]))
 pt.check(hdr.get("Retry-After", "").isdigit() and took < 2,
          "at once, with Retry-After", (hdr, took))
-st, body, _ = get(srv.port, a_uri, alice_tok)
+st, body, _ = pt.get_fresh(srv.port, a_uri, alice_tok)
 pt.check(st == 200 and b"hello-from-alice" in body,
          "alice still reads her log on the same node", (st, body[:200]))
-st, body, _ = get(srv.port, m_uri + "?tailMode=true", srv.admin_token)
+st, body, _ = pt.get_fresh(srv.port, m_uri + "?tailMode=true", srv.admin_token)
 pt.check(st == 200 and body.endswith(b"end-of-log\n"), "an admin (not bounded) reads mallory's log",
          (st, body[-40:]))
 
@@ -81,7 +68,7 @@ for _, _, r in held:
 time.sleep(1)
 results = []
 for _ in range(CAP + 4):  # sequential: each gives its read back when it ends
-    st, body, _ = get(srv.port, m_uri + "?tailMode=true", mallory_tok)
+    st, body, _ = pt.get_fresh(srv.port, m_uri + "?tailMode=true", mallory_tok)
     results.append(st)
 pt.check(results == [200] * (CAP + 4),
          "once her reads ended, mallory reads again, as often as she likes one after another",

@@ -42,28 +42,8 @@ BOUND_KIB = 64 * 1024
 SANITIZED = "san" in os.path.basename(os.path.dirname(pt.PAI_BIN))
 
 
-def rss_kib(pid, field="VmRSS"):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def get(port, path, token, read=True, timeout=60):
-    """(status, body bytes or the response, headers) of one GET on a fresh connection."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    c.request("GET", path, headers={"Authorization": "Bearer " + token})
-    r = c.getresponse()
-    if not read:
-        return r.status, r, dict(r.getheaders())
-    body = r.read()
-    c.close()
-    return r.status, body, dict(r.getheaders())
-
-
 def check_memory(what, pid, before_kib, field="VmHWM"):
-    grew = rss_kib(pid, field) - before_kib
+    grew = pt.proc_status(pid, field) - before_kib
     print("# %s: +%d KiB (%s after - VmRSS before)" % (what, grew, field), flush=True)
     name = "%s stays under 64 MiB" % what
     if SANITIZED:
@@ -77,34 +57,27 @@ admin = srv.client(srv.admin_token)
 ag = e.agent(srv, "ls1")
 pt.check(e.wait_nodes(admin, 1, timeout=30) == ["ls1"], "agent ls1 registered")
 
-st, b = e.submit(admin, e.job_yaml("biglog", [e.role(
-    "main", "yes line-0123456789abcdef | head -c %d; echo; echo end-of-log" % LOG_BYTES)]))
-d = e.wait_state(admin, "admin~biglog", ("SUCCEEDED", "FAILED", "STOPPED"), 60)
-pt.check(e.state(d) == "SUCCEEDED", "a job writes a 15 MiB log", e.state(d))
-ts = e.tasks(d, "main")
-st, lg = admin.get(ts[0]["containerLog"]) if ts else (0, None)
-uris = {loc["name"]: loc["uri"] for loc in (lg or {}).get("locations", [])}
+uris, want = e.big_log_job(admin, LOG_BYTES)
 log_uri = uris.get("stdout", "")
 m_port = re.search(r"logs=http://127\.0\.0\.1:(\d+)", ag.log())
 m_id = re.search(r"task=(\S+) started", ag.log())
 pt.check(log_uri and m_port and m_id, "the log's location and the agent's log port are known",
-         (lg, ag.log()[-1000:]))
+         (uris, ag.log()[-1000:]))
 log_port, attempt_id = int(m_port.group(1)), m_id.group(1)
 # the key the server presents to the node's log server (the join token is refused there)
 with open(os.path.join(ag.work_dir, "node.logkey")) as f:
     log_key = f.read().strip()
 
 # ---- one read, whole and tail ----------------------------------------------------------
-st, body, hdr = get(srv.port, log_uri, srv.admin_token)
-want = (b"line-0123456789abcdef\n" * (LOG_BYTES // 22 + 1))[:LOG_BYTES] + b"\nend-of-log\n"
+st, body, hdr = pt.get_fresh(srv.port, log_uri, srv.admin_token)
 pt.check(st == 200 and body == want, "the whole 15 MiB log reads through the server, byte for byte",
          (st, len(body), body[-40:]))
 pt.check(hdr.get("Transfer-Encoding") == "chunked" and hdr.get("Content-Type") == "text/plain",
          "it is streamed (chunked text/plain)", hdr)
-st, body, _ = get(srv.port, log_uri + "?tailMode=true", srv.admin_token)
+st, body, _ = pt.get_fresh(srv.port, log_uri + "?tailMode=true", srv.admin_token)
 pt.check(st == 200 and body == want[-65536:], "tailMode=true reads its last 64 KiB",
          (st, len(body), body[-40:]))
-st, body, _ = get(srv.port, log_uri.replace("/stdout", "/stderr"), srv.admin_token)
+st, body, _ = pt.get_fresh(srv.port, log_uri.replace("/stdout", "/stderr"), srv.admin_token)
 pt.check(st == 200 and body == b"", "an empty log reads as an empty body", (st, body[:200]))
 
 # ---- who may read: the owner and admins (log_read_access: owner, the default) -----------
@@ -122,7 +95,7 @@ pt.check(e.state(d) == "SUCCEEDED" and ts, "alice's job ran", e.state(d))
 
 
 def read_as(token, path):
-    st, body, _ = get(srv.port, path, token)
+    st, body, _ = pt.get_fresh(srv.port, path, token)
     return st, body.decode(errors="replace")[:300]
 
 
@@ -160,13 +133,13 @@ pt.check(r.returncode != 0 and "log_read_access" in r.stderr and "owner, all" in
          "log_read_access takes only owner or all", (r.returncode, r.stderr[-300:]))
 
 # ---- 32 readers at once ----------------------------------------------------------------
-srv_before, ag_before = rss_kib(srv.proc.pid), rss_kib(ag.proc.pid)
+srv_before, ag_before = pt.proc_status(srv.proc.pid, "VmRSS"), pt.proc_status(ag.proc.pid, "VmRSS")
 results, lock = [], threading.Lock()
 
 
 def reader():
     try:
-        r = get(srv.port, log_uri, srv.admin_token, timeout=120)
+        r = pt.get_fresh(srv.port, log_uri, srv.admin_token, timeout=120)
         res = r[0] if r[1] == want else "short %d" % len(r[1])
     except Exception as ex:  # noqa: BLE001
         res = type(ex).__name__
@@ -186,11 +159,11 @@ check_memory("the server's extra memory for %d readers" % READERS, srv.proc.pid,
 check_memory("the agent's extra memory for %d readers" % READERS, ag.proc.pid, ag_before)
 
 # ---- 32 slow readers: the transfer pauses, nothing piles up in the server ------------
-srv_before = rss_kib(srv.proc.pid)
+srv_before = pt.proc_status(srv.proc.pid, "VmRSS")
 slow = []
 t0 = time.time()
 for _ in range(READERS):
-    st, r, _ = get(srv.port, log_uri, srv.admin_token, read=False)
+    st, r, _ = pt.get_fresh(srv.port, log_uri, srv.admin_token, read=False)
     first = r.read(65536) if st == 200 else b""
     slow.append((st, len(first), r))
 print("# %d slow readers started in %.1f s" % (READERS, time.time() - t0), flush=True)
@@ -233,7 +206,7 @@ def busy_conns():
 base = busy_conns()
 stalled = []
 for _ in range(8):
-    st, r, _ = get(srv.port, log_uri, srv.admin_token, read=False)
+    st, r, _ = pt.get_fresh(srv.port, log_uri, srv.admin_token, read=False)
     r.read(65536)
     stalled.append(r)
 during = busy_conns()
@@ -257,7 +230,7 @@ for _ in range(64):  # the agent's LOGSRV_MAX_READERS, none of which reads
                 % (urllib.parse.quote(attempt_id, safe=""), log_key)).encode())
     held.append(sk)
 time.sleep(0.5)
-st, body, hdr = get(srv.port, log_uri, srv.admin_token)
+st, body, hdr = pt.get_fresh(srv.port, log_uri, srv.admin_token)
 txt = body.decode(errors="replace")
 pt.check(st == 503 and '"UnavailableError"' in txt and "busy" in txt and "unreachable" not in txt,
          "a node with all its log readers taken answers 503 busy, not unreachable", (st, txt[:300]))
@@ -265,12 +238,12 @@ pt.check(hdr.get("Retry-After", "").isdigit(), "the busy answer has Retry-After"
 for sk in held:
     sk.close()
 time.sleep(0.5)
-st, body, _ = get(srv.port, log_uri, srv.admin_token)
+st, body, _ = pt.get_fresh(srv.port, log_uri, srv.admin_token)
 pt.check(st == 200 and body == want, "log reads work again once the readers are gone",
          (st, len(body)))
 
 # ---- the agent dies mid-read: the body is cut, not ended ------------------------------
-st, r, _ = get(srv.port, log_uri, srv.admin_token, read=False)
+st, r, _ = pt.get_fresh(srv.port, log_uri, srv.admin_token, read=False)
 first = r.read(65536) if st == 200 else b""
 ag.kill9()
 try:
@@ -285,7 +258,7 @@ except (ConnectionError, OSError) as ex:
 pt.check(st == 200 and cut in ("IncompleteRead", "ConnectionResetError") and
          len(first) + len(rest) < len(want),
          "a read cut by the agent's death ends short, not as a complete log", (st, cut))
-st, body, _ = get(srv.port, log_uri, srv.admin_token)
+st, body, _ = pt.get_fresh(srv.port, log_uri, srv.admin_token)
 txt = body.decode(errors="replace")
 pt.check(st == 503 and "unreachable" in txt, "with the agent gone a read answers 503 unreachable",
          (st, txt[:300]))
