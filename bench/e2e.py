@@ -14,7 +14,8 @@ starting tasks at once).  Prints the ratios first:
     utime+stime+cutime+cstime from /proc/PID/stat, over the run, of each
     agent and of its live children, the per-agent monitors) and the
     bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run;
-then the absolute figures: submissions/s, end-to-end jobs/s (first
+then the absolute figures: store commits per job (the server's
+pai_store_commits_total), submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
 (bound -> running) and queueing (submit -> bound) p50/p99, the bench
 client's own CPU, the machine's CPU busy share and load average.
@@ -126,6 +127,15 @@ def agent_syncs(ports):
     return total
 
 
+def server_counter(c, name):
+    """A counter of the server's GET /metrics (-1 when absent)."""
+    st, text = c.get("/metrics")
+    for line in (text if st == 200 and isinstance(text, str) else "").splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return -1.0
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -154,6 +164,7 @@ def main():
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
     cpu0 = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:])
     syncs0 = agent_syncs(ports)
+    commits0 = server_counter(c, "pai_store_commits_total")
     srv_cpu0 = proc_cpu_s(pids[0])
     agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
     self0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -196,6 +207,7 @@ def main():
     time.sleep(0.3)  # the agents reap their last monitors
     cpu = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:]) - cpu0
     syncs = agent_syncs(ports) - syncs0
+    commits = server_counter(c, "pai_store_commits_total") - commits0
     srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
     agents_own = sum(proc_cpu_s(p, True) for p in pids[1:]) - agents_own0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -253,6 +265,9 @@ def main():
           % (1000 * (cpu - srv_cpu) / JOBS, 1000 * agents_own / JOBS,
              1000 * (cpu - srv_cpu - agents_own) / JOBS))
     print("  agent syncs per job    %8.2f   (all %d agents together)" % (syncs / JOBS, NODES))
+    if commits0 >= 0:
+        print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
+              "SQLite)" % (commits / JOBS))
     print("  submissions/s          %8.1f" % (JOBS / t_sub))
     print("  wait ms p50/p95/p99    %5d / %d / %d   (submission -> running)"
           % (pct(wait, 0.5), pct(wait, 0.95), pct(wait, 0.99)))

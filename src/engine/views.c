@@ -325,6 +325,10 @@ void engine_metrics(void *ud, buf_t *out)
     prom_counter(out, "pai_jobs_refused_total",
                  "Jobs refused at submission because they can never fit.",
                  (double)j->stats.refused_at_submit);
+    if (j->st)
+        prom_counter(out, "pai_store_commits_total",
+                     "Store write transactions committed (one per group of concurrent writes).",
+                     (double)store_commits(j->st));
     engine_unlock(j);
 }
 

@@ -31,6 +31,7 @@
  */
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct store {
     store_req_t *qhead, *qtail;
     bool committing; /* a writer leads a group in commit_group now */
     bool stopping;
+    atomic_uint_fast64_t commits; /* groups with a write committed (store_commits) */
 };
 
 static const struct {
@@ -144,6 +146,11 @@ static void lead_group(store_t *st, store_req_t *self)
     st->committing = true;
     pthread_mutex_unlock(&st->qlock);
     st->ops->commit_group(st->be, list);
+    for (store_req_t *r = list; r; r = r->next)
+        if (r->rc == PAI_OK) { /* one transaction (and fsync) for the group */
+            atomic_fetch_add_explicit(&st->commits, 1, memory_order_relaxed);
+            break;
+        }
     pthread_mutex_lock(&st->qlock);
     st->committing = false;
     /* the head is woken under qlock: once qlock is released another
@@ -225,6 +232,7 @@ pai_err_t store_open(const char *url, store_t **out, char *err, size_t errlen)
     store_t *st = xcalloc(1, sizeof(*st));
     st->ops = ops;
     st->be = be;
+    atomic_init(&st->commits, 0);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->idle, NULL);
     *out = st;
@@ -387,6 +395,11 @@ pai_err_t store_changes(store_t *st, const char *since, store_scan_all_fn cb, vo
     if (since && !cb)
         return PAI_E_INVALID;
     return st->ops->changes(st->be, since, cb, ud, point);
+}
+
+uint64_t store_commits(store_t *st)
+{
+    return atomic_load_explicit(&st->commits, memory_order_relaxed);
 }
 
 const char *store_backend(const store_t *st)

@@ -93,6 +93,10 @@ PAI_MUST_CHECK pai_err_t store_generation(store_t *st, int64_t *gen);
  * SQLite answers PAI_E_NOT_IMPLEMENTED. */
 PAI_MUST_CHECK pai_err_t store_changes(store_t *st, const char *since, store_scan_all_fn cb,
                                        void *ud, char **point);
+/* Write transactions committed since store_open: one per group of
+ * concurrent writes (group commit) that stored anything, i.e. one fsync on
+ * SQLite, one COMMIT on PostgreSQL (pai_store_commits_total).  Any thread. */
+uint64_t store_commits(store_t *st);
 /* The backend's name: "sqlite" or "postgres". */
 const char *store_backend(const store_t *st);
 

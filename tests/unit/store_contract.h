@@ -237,11 +237,14 @@ TEST(batch_is_atomic)
     if (!st)
         return;
     CHECK(store_insert(st, "k", "exists", 0, "{}") == PAI_OK);
+    uint64_t commits = store_commits(st); /* one per committed write here: no other writer */
+    CHECK(commits >= 1);
     store_op_t bad[] = {
         {STORE_OP_PUT, "k", "new1", 0, "{}"},
         {STORE_OP_INSERT, "k", "exists", 0, "{}"},
     };
     CHECK(store_batch(st, bad, 2) == PAI_E_EXISTS);
+    CHECK_INT_EQ(store_commits(st), commits); /* rolled back: no commit counted */
     char *j = NULL;
     CHECK(store_get(st, "k", "new1", &j) == PAI_E_NOT_FOUND);
     store_op_t good[] = {
@@ -250,6 +253,7 @@ TEST(batch_is_atomic)
         {STORE_OP_DEL, "k", "absent", 0, NULL},
     };
     CHECK(store_batch(st, good, 3) == PAI_OK);
+    CHECK_INT_EQ(store_commits(st), commits + 1); /* a batch of three: one commit */
     CHECK(store_get(st, "k", "new1", &j) == PAI_OK);
     free(j);
     CHECK(store_get(st, "k", "exists", &j) == PAI_E_NOT_FOUND);
