@@ -193,7 +193,8 @@ void sched_free(sched_t *s)
         free(s->nodes[i].index);
     }
     for (int i = 0; i < s->n_vcs; i++)
-        free(s->vcs[i].vcells), free(s->vcs[i].gc_cells), free(s->vcs[i].dom);
+        free(s->vcs[i].vcells), free(s->vcs[i].gc_cells), free(s->vcs[i].dom), free(s->vcs[i].use);
+    sched_status_free(s);
     sched_attempt_free(&s->at);
     sched_strmap_free(&s->node_map);
     sched_strmap_free(&s->job_map);
@@ -386,7 +387,7 @@ static pai_err_t emit_preempt(sched_t *s, int slot, const attempt_t *at)
     for (int i = 0; i < at->n_victims; i++) {
         job_t *vj = &s->jobs[at->victims[i]];
         v[i] = arena_str(s, vj->id);
-        vj->state = SCHED_JOB_DYING;
+        sched_jobs_set_state(s, vj, SCHED_JOB_DYING);
         vj->dying_for = slot;
     }
     d->victims = v;
@@ -458,7 +459,7 @@ static pai_err_t bind_now(sched_t *s, int slot)
     pai_err_t rc = emit_bind(s, slot, 0);
     if (j->state == SCHED_JOB_WAITING)
         sched_jobs_track_running(s, j, +1);
-    j->state = SCHED_JOB_RUNNING;
+    sched_jobs_set_state(s, j, SCHED_JOB_RUNNING);
     if (!j->oppo && j->lazy && j->vc != SCHED_NONE && !j->lazy_counted) {
         s->vcs[j->vc].lazy_running++;
         j->lazy_counted = true;

@@ -297,8 +297,14 @@ typedef struct {
 
 /* Fill up to cap rows (one per VC and SKU, VCs in name order); returns the
  * number of rows that exist (may exceed cap).  Strings stay valid until the
- * next call that changes the model. */
+ * next call that changes the model.  O(rows): the use and job counts are
+ * kept up to date as tasks bind and jobs change state, the rest is kept
+ * until the cluster's shape or health changes; while a node is unhealthy
+ * the doomed cells are counted again at each call. */
 size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap);
+/* The same rows computed from the whole model (every node, virtual cell,
+ * job and task), as sched_vc_status() did before it kept counts: for tests. */
+size_t sched_vc_status_recount(sched_t *s, sched_vc_status_t *rows, size_t cap);
 
 typedef struct {
     const char *name, *address, *sku;

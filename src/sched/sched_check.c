@@ -8,7 +8,8 @@
  *   2. cells: a physical cell is bound to at most one virtual cell and both
  *      sides agree; no bound cell has a bound ancestor or descendant; pinned
  *      virtual cells stay bound; bound_below, bad_below, vc_used and the VCs'
- *      used GPUs match a recount;
+ *      used GPUs match a recount, as do the VCs' use per SKU and job counts
+ *      that sched_vc_status() reads;
  *   3. guarantees: a guaranteed job's GPUs lie in cells bound to its VC;
  *   4. sharing safety: all VCs' unbound virtual cells can be bound at once on
  *      free cells (HiveD's safe relaxed buddy allocation: whatever the others
@@ -181,6 +182,47 @@ static void check_cell_counts(const sched_t *s, vlist_t *l)
                 s->types[cl->type].name, below[c], bad[c], cl->bound_below, cl->bad_below);
     }
     free(below), free(bad);
+}
+
+/* The VCs' kept use per SKU and job counts (sched_vc_status) against a
+ * recount of every job. */
+static void check_vc_counts(const sched_t *s, vlist_t *l)
+{
+    int w = s->n_skus + 1;
+    vc_use_t *use = xcalloc((size_t)(s->n_vcs * w + 1), sizeof(*use));
+    int *jobs = xcalloc((size_t)(s->n_vcs * 2 + 1), sizeof(int)); /* waiting, running */
+    for (int slot = 0; slot < s->n_jobs; slot++) {
+        const job_t *j = &s->jobs[slot];
+        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE)
+            continue;
+        jobs[j->vc * 2 + (j->state != SCHED_JOB_WAITING)]++;
+        for (int i = 0; i < j->n_tasks; i++) {
+            const sched_task_t *t = &j->tasks[i];
+            if (!t->bound)
+                continue;
+            vc_use_t *u = &use[j->vc * w + s->nodes[t->node].sku + 1];
+            *(j->oppo ? &u->oppo_gpus : &u->used_gpus) += t->gpus;
+            u->cpus += t->cpus, u->memory_mb += t->mem;
+        }
+    }
+    for (int v = 0; v < s->n_vcs; v++) {
+        const vc_t *vc = &s->vcs[v];
+        if (vc->n_waiting != jobs[v * 2] || vc->n_running != jobs[v * 2 + 1])
+            add(l, "VC %s: %d waiting and %d running jobs, it counts %d and %d", vc->name,
+                jobs[v * 2], jobs[v * 2 + 1], vc->n_waiting, vc->n_running);
+        for (int k = 0; k < w || k < vc->n_use; k++) {
+            vc_use_t z = {0}, kept = k < vc->n_use ? vc->use[k] : z,
+                     got = k < w ? use[v * w + k] : z;
+            if (memcmp(&kept, &got, sizeof(z)) != 0)
+                add(l,
+                    "VC %s SKU %d: %d/%d GPUs, %lld CPUs, %lld MB in use, it counts "
+                    "%d/%d, %lld, %lld",
+                    vc->name, k - 1, got.used_gpus, got.oppo_gpus, (long long)got.cpus,
+                    (long long)got.memory_mb, kept.used_gpus, kept.oppo_gpus, (long long)kept.cpus,
+                    (long long)kept.memory_mb);
+        }
+    }
+    free(use), free(jobs);
 }
 
 static void check_guarantees(const sched_t *s, vlist_t *l)
@@ -575,6 +617,7 @@ size_t sched_check(const sched_t *s, sched_violation_t *out, size_t cap)
     check_gpus(s, &l);
     check_cell_links(s, &l);
     check_cell_counts(s, &l);
+    check_vc_counts(s, &l);
     check_guarantees(s, &l);
     if (s->opts.policy == SCHED_POLICY_PAI)
         check_safety(s, &l);

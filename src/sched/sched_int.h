@@ -127,6 +127,13 @@ typedef struct {
     bool pinned;
 } vcell_t;
 
+/* What a VC's jobs hold on nodes of one SKU (sched_vc_status() rows). */
+typedef struct {
+    int used_gpus; /* guaranteed jobs */
+    int oppo_gpus; /* opportunistic jobs */
+    int64_t cpus, memory_mb;
+} vc_use_t;
+
 typedef struct {
     char name[SCHED_NAME_MAX];
     vcell_t *vcells;
@@ -149,6 +156,13 @@ typedef struct {
     } running[8]; /* running guaranteed jobs per priority (a filter for preemption) */
     int n_running_prios;
     int running_other; /* ... of priorities beyond the table */
+    /* Kept up to date for sched_vc_status() (recounted by sched_check):
+     * the bound tasks of the VC's jobs per SKU of their node, index SKU + 1
+     * (0: CPU-only nodes; grown on demand, absent = zero), and its jobs
+     * waiting and running (dying included). */
+    vc_use_t *use;
+    int n_use;
+    int n_waiting, n_running;
 } vc_t;
 
 /* A job slot's state in the scheduler (not the job's lifecycle state,
@@ -288,8 +302,9 @@ struct sched {
     bool def_valid;
     uint64_t chk_violations; /* found by the hooks so far */
     char chk_first[2 * SCHED_REASON_MAX];
-    int chk_doomed;    /* healthy-hardware deficit after the last hook (-1: unknown) */
-    bool test_corrupt; /* sched_test_corrupt_next_bind(): the next commit corrupts */
+    int chk_doomed;            /* healthy-hardware deficit after the last hook (-1: unknown) */
+    bool test_corrupt;         /* sched_test_corrupt_next_bind(): the next commit corrupts */
+    struct vc_shape *vc_shape; /* sched_status.c: the rows' layout and fixed figures */
 };
 
 /* sched_model.c */
@@ -392,6 +407,11 @@ void sched_jobs_queue_push(sched_t *s, int slot);
 int sched_jobs_charged_cell(const sched_t *s, int node, int g, int v);
 /* Return a finished job's slot to the free list. */
 void sched_jobs_free(sched_t *s, int slot);
+/* Set j's state, keeping its VC's waiting and running counts. */
+void sched_jobs_set_state(sched_t *s, job_t *j, sched_job_state_t st);
+/* Add (sign 1) or take away (-1) bound task t of j in its VC's use on its
+ * node's SKU, as guaranteed or opportunistic by j->oppo now. */
+void sched_jobs_account_task(sched_t *s, const job_t *j, const sched_task_t *t, int sign);
 /* Drop the anti-starvation reservation of the job in slot jslot. */
 void sched_jobs_clear_reservation(sched_t *s, int jslot);
 /* Remember a bound cell c of VC v that may be unused now. */
@@ -455,6 +475,9 @@ static inline bool sched_reservation_blocks(const job_t *holder, const job_t *j)
         return holder->submit_ms < j->submit_ms;
     return holder->seq < j->seq;
 }
+
+/* sched_status.c: free the cached layout of the VC rows (sched_free). */
+void sched_status_free(sched_t *s);
 
 /* sched_check.c */
 /* GPUs of the virtual cells (all VCs) that cannot be bound at once on free

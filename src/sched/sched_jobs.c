@@ -210,16 +210,65 @@ pai_err_t sched_submit(sched_t *s, const sched_request_t *r, char *err, size_t e
     if (rc != PAI_OK)
         return rc;
     sched_reasons_within_never(s, &s->jobs[slot]);
-    s->jobs[slot].state = SCHED_JOB_WAITING;
+    sched_jobs_set_state(s, &s->jobs[slot], SCHED_JOB_WAITING);
     s->waiting++;
     s->post_pass = false;
     sched_jobs_queue_push(s, slot);
     return PAI_OK;
 }
 
+/* VC v's use on nodes of SKU sku, grown to hold it. */
+static vc_use_t *vc_use_at(sched_t *s, int v, int sku)
+{
+    vc_t *vc = &s->vcs[v];
+    int k = sku + 1;
+    if (k >= vc->n_use) {
+        int n = k + 1 > s->n_skus + 1 ? k + 1 : s->n_skus + 1;
+        vc->use = xrealloc(vc->use, sizeof(*vc->use) * (size_t)n);
+        memset(&vc->use[vc->n_use], 0, sizeof(*vc->use) * (size_t)(n - vc->n_use));
+        vc->n_use = n;
+    }
+    return &vc->use[k];
+}
+
+void sched_jobs_account_task(sched_t *s, const job_t *j, const sched_task_t *t, int sign)
+{
+    if (j->vc == SCHED_NONE)
+        return;
+    vc_use_t *u = vc_use_at(s, j->vc, s->nodes[t->node].sku);
+    if (j->oppo)
+        u->oppo_gpus += sign * t->gpus;
+    else
+        u->used_gpus += sign * t->gpus;
+    u->cpus += sign * t->cpus;
+    u->memory_mb += sign * t->mem;
+}
+
+/* +1 or -1 on the count of j's VC for state st. */
+static void count_state(sched_t *s, const job_t *j, sched_job_state_t st, int d)
+{
+    if (j->vc == SCHED_NONE || st == SCHED_JOB_FREE)
+        return;
+    if (st == SCHED_JOB_WAITING)
+        s->vcs[j->vc].n_waiting += d;
+    else
+        s->vcs[j->vc].n_running += d;
+}
+
+void sched_jobs_set_state(sched_t *s, job_t *j, sched_job_state_t st)
+{
+    count_state(s, j, j->state, -1);
+    count_state(s, j, st, +1);
+    j->state = st;
+}
+
 void sched_jobs_free(sched_t *s, int slot)
 {
     job_t *j = &s->jobs[slot];
+    for (int i = 0; i < j->n_tasks; i++) /* released tasks are unbound: none, normally */
+        if (j->tasks[i].bound)
+            sched_jobs_account_task(s, j, &j->tasks[i], -1);
+    sched_jobs_set_state(s, j, SCHED_JOB_FREE);
     sched_jobs_clear_reservation(s, slot);
     if (j->waiting_on > 0) /* victims dying for this job: their GPUs go back to everyone */
         for (int i = 0; i < s->n_jobs; i++)
@@ -358,6 +407,7 @@ static void release_task(sched_t *s, int slot, sched_task_t *t)
     n->cpu_used -= t->cpus;
     n->mem_used -= t->mem;
     sched_jobs_uncharge_task(s, j, t);
+    sched_jobs_account_task(s, j, t, -1);
     t->bound = false;
     t->node = SCHED_NONE;
 }
@@ -409,6 +459,7 @@ void sched_jobs_commit(sched_t *s, int slot)
         n->cpu_used += t->cpus;
         n->mem_used += t->mem;
         t->bound = true;
+        sched_jobs_account_task(s, j, t, +1);
         if (j->oppo || t->gpus == 0 || j->vc == SCHED_NONE)
             continue;
         s->vcs[j->vc].used_gpus += t->gpus;

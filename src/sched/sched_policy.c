@@ -363,11 +363,16 @@ static void downgrade(sched_t *s, int slot)
     if (j->oppo)
         return;
     for (int i = 0; i < j->n_tasks; i++)
-        if (j->tasks[i].bound)
+        if (j->tasks[i].bound) {
             sched_jobs_uncharge_task(s, j, &j->tasks[i]);
+            sched_jobs_account_task(s, j, &j->tasks[i], -1);
+        }
     sched_jobs_track_running(s, j, -1);
     j->oppo = true;
     sched_jobs_track_running(s, j, +1);
+    for (int i = 0; i < j->n_tasks; i++)
+        if (j->tasks[i].bound)
+            sched_jobs_account_task(s, j, &j->tasks[i], +1);
     if (j->lazy_counted)
         s->vcs[j->vc].lazy_running--, j->lazy_counted = false;
     s->lazy_preemptions++;

@@ -596,7 +596,7 @@ pai_err_t sched_restore(sched_t *s, const sched_request_t *r, const sched_alloc_
         j->vc = 0; /* keep the job somewhere: it runs opportunistic */
     sched_jobs_commit(s, slot);
     sched_jobs_vc_gc(s, j->vc);
-    j->state = SCHED_JOB_RUNNING;
+    sched_jobs_set_state(s, j, SCHED_JOB_RUNNING);
     sched_jobs_track_running(s, j, +1);
     for (int i = 0; i < j->n_tasks; i++)
         j->tasks[i].emitted = j->tasks[i].bound;

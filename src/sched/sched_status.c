@@ -13,10 +13,6 @@
 
 /* ---- status ----------------------------------------------------------------- */
 
-typedef struct {
-    int vc, sku;
-} rowkey_t;
-
 static int cmp_vc_name(const void *a, const void *b, void *ctx)
 {
     const sched_t *s = ctx;
@@ -108,111 +104,210 @@ static void count_doomed(sched_t *s, int *doomed)
     free(tmp);
 }
 
-static void fill_usage(const sched_t *s, sched_vc_status_t *rows, const int *rowof, int w)
+/* The rows' layout and their figures that change only with the cluster's
+ * shape or health (VCs, virtual cells, cell types, nodes): kept between
+ * calls while `key` holds, rebuilt when it moves. */
+struct vc_shape {
+    uint64_t key[7];
+    int w; /* n_skus + 1 when built */
+    int n_rows;
+    sched_vc_status_t *rows; /* guaranteed, total and bad figures; the rest zero */
+    int *row_of;             /* [v * w + sku + 1] -> row (-1: none); [v * w]: the VC's first */
+    int *key_of;             /* row -> v * w + sku + 1 */
+};
+
+static void shape_key(const sched_t *s, uint64_t key[7])
+{
+    key[0] = s->topo_ver, key[1] = s->health_ver, key[2] = (uint64_t)s->n_vcs;
+    key[3] = (uint64_t)s->n_skus, key[4] = (uint64_t)s->n_nodes, key[5] = (uint64_t)s->n_cells;
+    key[6] = (uint64_t)s->n_types;
+}
+
+static void shape_free(struct vc_shape *sh)
+{
+    if (sh)
+        free(sh->rows), free(sh->row_of), free(sh->key_of), free(sh);
+}
+
+void sched_status_free(sched_t *s)
+{
+    shape_free(s->vc_shape);
+    s->vc_shape = NULL;
+}
+
+/* GPUs per SKU (index SKU + 1) in the cluster ([0]: of every SKU) and on
+ * unhealthy nodes ([0]: CPU-only nodes'), in one walk over the nodes. */
+static void node_gpus(const sched_t *s, int *total, int *bad)
+{
+    for (int i = 0; i < s->n_nodes; i++) {
+        const sched_mnode_t *n = &s->nodes[i];
+        if (n->ngpu > 0) {
+            total[0] += n->ngpu;
+            if (n->sku != SCHED_NONE)
+                total[n->sku + 1] += n->ngpu;
+        }
+        if (!n->healthy)
+            bad[n->sku + 1] += n->ngpu;
+    }
+}
+
+/* One row for VC v and SKU sk (-1: CPU) when the VC has cells of it (or
+ * none at all, for sk -1): its guaranteed figures. */
+static bool shape_row(const sched_t *s, int v, int sk, sched_vc_status_t *row)
+{
+    int q = 0, cpus = 0;
+    int64_t mem = 0;
+    for (int i = 0; i < s->vcs[v].n_vcells; i++) {
+        const ctype_t *ct = &s->types[s->vcs[v].vcells[i].type];
+        if (ct->sku == sk)
+            q += ct->gpus, cpus += ct->cpus, mem += ct->memory_mb;
+    }
+    if (!(q > 0 || (sk == -1 && s->vcs[v].n_vcells == 0)))
+        return false;
+    *row = (sched_vc_status_t){.vc = s->vcs[v].name,
+                               .sku = sched_reasons_sku_name(s, sk),
+                               .guaranteed_gpus = q,
+                               .guaranteed_cpus = cpus,
+                               .guaranteed_memory_mb = mem};
+    return true;
+}
+
+static struct vc_shape *shape_build(const sched_t *s)
+{
+    int w = s->n_skus + 1;
+    struct vc_shape *sh = xcalloc(1, sizeof(*sh));
+    shape_key(s, sh->key);
+    sh->w = w;
+    sh->rows = xcalloc((size_t)(s->n_vcs * w + 1), sizeof(*sh->rows));
+    sh->row_of = xmalloc(sizeof(int) * (size_t)(s->n_vcs * w + 1));
+    sh->key_of = xmalloc(sizeof(int) * (size_t)(s->n_vcs * w + 1));
+    int *order = xmalloc(sizeof(int) * (size_t)(s->n_vcs + 1));
+    int *total = xcalloc((size_t)w, sizeof(int)), *bad = xcalloc((size_t)w, sizeof(int));
+    for (int i = 0; i < s->n_vcs * w; i++)
+        sh->row_of[i] = -1;
+    for (int v = 0; v < s->n_vcs; v++)
+        order[v] = v;
+    qsort_r(order, (size_t)s->n_vcs, sizeof(int), cmp_vc_name, (void *)s);
+    node_gpus(s, total, bad);
+    int n = 0;
+    for (int k = 0; k < s->n_vcs; k++) {
+        int v = order[k], first = n;
+        for (int sk = -1; sk < s->n_skus; sk++) {
+            if (!shape_row(s, v, sk, &sh->rows[n]))
+                continue;
+            sh->rows[n].total_gpus = total[sk + 1];
+            sh->rows[n].bad_gpus = bad[sk + 1];
+            sh->key_of[n] = v * w + sk + 1;
+            sh->row_of[v * w + sk + 1] = n++;
+        }
+        if (n > first)
+            sh->row_of[v * w] = first;
+    }
+    sh->n_rows = n;
+    free(order), free(total), free(bad);
+    return sh;
+}
+
+/* The layout for the model as it is: the kept one while its key holds. */
+static const struct vc_shape *shape_get(sched_t *s)
+{
+    uint64_t key[7];
+    shape_key(s, key);
+    if (!s->vc_shape || memcmp(key, s->vc_shape->key, sizeof(key)) != 0) {
+        shape_free(s->vc_shape);
+        s->vc_shape = shape_build(s);
+    }
+    return s->vc_shape;
+}
+
+/* The row that VC v's use on SKU index k (SKU + 1) counts in: its own, or
+ * the VC's first; -1 when the VC has no row. */
+static int use_row(const struct vc_shape *sh, int v, int k)
+{
+    int r = sh->row_of[v * sh->w + k];
+    return r >= 0 ? r : sh->row_of[v * sh->w];
+}
+
+static void add_use(sched_vc_status_t *row, const vc_use_t *u)
+{
+    row->used_gpus += u->used_gpus;
+    row->oppo_gpus += u->oppo_gpus;
+    row->used_cpus += u->cpus;
+    row->used_memory_mb += u->memory_mb;
+}
+
+/* Use and job counts from what the scheduler keeps up to date. */
+static void fill_kept(const sched_t *s, const struct vc_shape *sh, sched_vc_status_t *rows)
+{
+    for (int v = 0; v < s->n_vcs; v++) {
+        const vc_t *vc = &s->vcs[v];
+        int first = sh->row_of[v * sh->w];
+        if (first < 0)
+            continue;
+        for (int k = 0; k < vc->n_use && k < sh->w; k++)
+            add_use(&rows[use_row(sh, v, k)], &vc->use[k]);
+        rows[first].waiting_jobs = vc->n_waiting;
+        rows[first].running_jobs = vc->n_running;
+    }
+}
+
+/* The same, counted again from every job's tasks. */
+static void fill_recount(const sched_t *s, const struct vc_shape *sh, sched_vc_status_t *rows)
 {
     for (int slot = 0; slot < s->n_jobs; slot++) {
         const job_t *j = &s->jobs[slot];
-        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE)
+        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE || sh->row_of[j->vc * sh->w] < 0)
             continue;
         for (int i = 0; i < j->n_tasks; i++) {
             const sched_task_t *t = &j->tasks[i];
             if (!t->bound)
                 continue;
-            const sched_mnode_t *n = &s->nodes[t->node];
-            int r = rowof[j->vc * w + n->sku + 1];
-            if (r < 0)
-                r = rowof[j->vc * w]; /* first row of the VC */
-            if (r < 0)
-                continue;
-            if (j->oppo)
-                rows[r].oppo_gpus += t->gpus;
-            else
-                rows[r].used_gpus += t->gpus;
-            rows[r].used_cpus += t->cpus;
-            rows[r].used_memory_mb += t->mem;
+            vc_use_t u = {.cpus = t->cpus, .memory_mb = t->mem};
+            *(j->oppo ? &u.oppo_gpus : &u.used_gpus) = t->gpus;
+            add_use(&rows[use_row(sh, j->vc, s->nodes[t->node].sku + 1)], &u);
         }
+        if (j->state == SCHED_JOB_WAITING)
+            rows[sh->row_of[j->vc * sh->w]].waiting_jobs++;
+        else
+            rows[sh->row_of[j->vc * sh->w]].running_jobs++;
     }
 }
 
-static void fill_rows(sched_t *s, sched_vc_status_t *rows, int *rowof, int n_rows_cap, int *n_rows)
+/* sched_vc_status(), from the kept layout and counts (recount false: as
+ * much work as there are rows, plus the doomed cells' count while a node
+ * is unhealthy) or from the whole model (a fresh layout, every job). */
+static size_t vc_status(sched_t *s, sched_vc_status_t *out, size_t cap, bool recount)
 {
-    int w = s->n_skus + 1;
-    int *order = xmalloc(sizeof(int) * (size_t)(s->n_vcs + 1));
-    int *doomed = xcalloc((size_t)(s->n_vcs * w + 1), sizeof(int));
-    if (!order || !doomed) {
-        free(order), free(doomed);
-        return;
+    struct vc_shape *fresh = recount ? shape_build(s) : NULL;
+    const struct vc_shape *sh = fresh ? fresh : shape_get(s);
+    sched_vc_status_t *rows = xmalloc(sizeof(*rows) * (size_t)(sh->n_rows + 1));
+    memcpy(rows, sh->rows, sizeof(*rows) * (size_t)sh->n_rows);
+    if (recount || s->n_bad_nodes > 0) {
+        int *doomed = xcalloc((size_t)(s->n_vcs * sh->w + 1), sizeof(int));
+        count_doomed(s, doomed); /* nothing when every node is healthy */
+        for (int r = 0; r < sh->n_rows; r++)
+            rows[r].doomed_cells = doomed[sh->key_of[r]];
+        free(doomed);
     }
-    for (int v = 0; v < s->n_vcs; v++)
-        order[v] = v;
-    qsort_r(order, (size_t)s->n_vcs, sizeof(int), cmp_vc_name, s);
-    count_doomed(s, doomed);
-    int n = 0;
-    for (int k = 0; k < s->n_vcs; k++) {
-        int v = order[k];
-        int first = n;
-        for (int sk = -1; sk < s->n_skus; sk++) {
-            int q = 0, cpus = 0;
-            int64_t mem = 0;
-            for (int i = 0; i < s->vcs[v].n_vcells; i++) {
-                const ctype_t *ct = &s->types[s->vcs[v].vcells[i].type];
-                if (ct->sku == sk)
-                    q += ct->gpus, cpus += ct->cpus, mem += ct->memory_mb;
-            }
-            bool want = q > 0 || (sk == -1 && s->vcs[v].n_vcells == 0);
-            if (!want || n >= n_rows_cap)
-                continue;
-            int total, fr, mx;
-            sched_reasons_cluster_gpus(s, sk, &total, &fr, &mx);
-            rows[n] = (sched_vc_status_t){.vc = s->vcs[v].name,
-                                          .sku = sched_reasons_sku_name(s, sk),
-                                          .guaranteed_gpus = q,
-                                          .total_gpus = total,
-                                          .doomed_cells = doomed[v * w + sk + 1],
-                                          .guaranteed_cpus = cpus,
-                                          .guaranteed_memory_mb = mem};
-            for (int i = 0; i < s->n_nodes; i++)
-                if (!s->nodes[i].healthy && s->nodes[i].sku == sk)
-                    rows[n].bad_gpus += s->nodes[i].ngpu;
-            rowof[v * w + sk + 1] = n++;
-        }
-        if (n > first)
-            rowof[v * w] = first;
-    }
-    *n_rows = n;
-    free(order);
-    free(doomed);
+    if (recount)
+        fill_recount(s, sh, rows);
+    else
+        fill_kept(s, sh, rows);
+    size_t n = (size_t)sh->n_rows;
+    memcpy(out, rows, sizeof(*rows) * (n < cap ? n : cap));
+    free(rows);
+    shape_free(fresh);
+    return n;
 }
 
 size_t sched_vc_status(sched_t *s, sched_vc_status_t *rows, size_t cap)
 {
-    int w = s->n_skus + 1;
-    int max_rows = s->n_vcs * w + 1;
-    sched_vc_status_t *all = xcalloc((size_t)max_rows, sizeof(*all));
-    int *rowof = xmalloc(sizeof(int) * (size_t)(s->n_vcs * w + 1));
-    if (!all || !rowof) {
-        free(all), free(rowof);
-        return 0;
-    }
-    for (int i = 0; i < s->n_vcs * w + 1; i++)
-        rowof[i] = -1;
-    int n = 0;
-    fill_rows(s, all, rowof, max_rows, &n);
-    fill_usage(s, all, rowof, w);
-    for (int slot = 0; slot < s->n_jobs; slot++) {
-        const job_t *j = &s->jobs[slot];
-        if (j->state == SCHED_JOB_FREE || j->vc == SCHED_NONE || rowof[j->vc * w] < 0)
-            continue;
-        if (j->state == SCHED_JOB_WAITING)
-            all[rowof[j->vc * w]].waiting_jobs++;
-        else
-            all[rowof[j->vc * w]].running_jobs++;
-    }
-    for (int i = 0; i < n && (size_t)i < cap; i++)
-        rows[i] = all[i];
-    free(all);
-    free(rowof);
-    return (size_t)n;
+    return vc_status(s, rows, cap, false);
+}
+
+size_t sched_vc_status_recount(sched_t *s, sched_vc_status_t *rows, size_t cap)
+{
+    return vc_status(s, rows, cap, true);
 }
 
 size_t sched_node_status(const sched_t *s, sched_node_status_t *rows, size_t cap)
