@@ -398,8 +398,31 @@ static pid_t engine_signal(mon_t *m, const char *sig)
     return p;
 }
 
+/* A container's init drops a TERM it has no handler for yet
+ * (pid_namespaces(7)), and a container stopped in its first moments gets
+ * it before pai's init (container_wrapper, runtime.c) has set its trap: it
+ * would end only at the end of its grace, KILLed.  Whether the init took
+ * it cannot be seen from here, so a TERM the engine delivered is sent
+ * again after 0.5 s, 1, 2, then every 4 s until the task ends (or is
+ * KILLed).  The engine signals the init alone, and pai's init hands only
+ * the first TERM on to the task: the task sees one TERM however many are
+ * sent.  Processes get theirs on the process group, never dropped: one. */
+#define TERM_AGAIN_MS     500
+#define TERM_AGAIN_MAX_MS 4000
+
+static void term_again(mon_t *m)
+{
+    int gap = m->term_gap_ms ? 2 * m->term_gap_ms : TERM_AGAIN_MS;
+    m->term_gap_ms = gap < TERM_AGAIN_MAX_MS ? gap : TERM_AGAIN_MAX_MS;
+    m->term_again_ms = time_mono_ms() + m->term_gap_ms;
+}
+
 static void forward_signals(mon_t *m)
 {
+    if (m->term_again_ms && !m->term_helper && time_mono_ms() >= m->term_again_ms) {
+        m->term_again_ms = 0;
+        want_term = 1;
+    }
     if (want_term) {
         want_term = 0;
         /* containers: the engine delivers it (its `run` client would only
@@ -411,6 +434,7 @@ static void forward_signals(mon_t *m)
     }
     if (want_kill) {
         want_kill = 0;
+        m->term_again_ms = 0;
         engine_signal(m, "KILL");
         kill(-m->child, SIGKILL);
         cg_kill_all(m->cg);
@@ -441,10 +465,13 @@ static void reap_helpers(mon_t *m, int *status, bool *reaped)
             *status = st;
             *reaped = true;
         } else if (p == m->term_helper) {
-            /* the container may not exist yet: ask again until it ends */
             m->term_helper = 0;
-            if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !*reaped)
-                want_term = 1;
+            if (*reaped)
+                continue;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                term_again(m); /* delivered, perhaps dropped */
+            else
+                want_term = 1; /* the container may not exist yet: ask again */
         }
     }
 }
@@ -476,6 +503,8 @@ static int mon_loop(mon_t *m, int out_r, int err_r)
         if (reaped && (pf[0].fd >= 0 || pf[1].fd >= 0))
             cg_kill_all(m->cg);
         reap_helpers(m, &status, &reaped);
+        if (reaped)
+            m->term_again_ms = 0;
     }
     return status;
 }

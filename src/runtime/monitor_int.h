@@ -33,7 +33,9 @@ typedef struct {
     logf_t logs[NLOGS];
     cg_t *cg;
     pid_t child;
-    pid_t term_helper; /* `<engine> kill -s TERM` in flight */
+    pid_t term_helper;     /* `<engine> kill -s TERM` in flight */
+    int64_t term_again_ms; /* a container's TERM is sent again then (mono); 0: not */
+    int term_gap_ms;       /* and the gap before the next */
     int64_t started_ms;
 } mon_t;
 

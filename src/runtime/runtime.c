@@ -174,11 +174,20 @@ static void add_mounts_env(argv_t *a, const rt_spec_t *spec)
 
 /* PID 1 of the container: runs the command file ($1) with bash (sh when
  * the image has none) as a child and forwards TERM/INT to it, since PID 1
- * itself gets no default signal handling; exits with the command's status. */
+ * itself gets no default signal handling; exits with the command's status.
+ * Only the first TERM/INT is handed on: the monitor sends TERM again
+ * while the task runs (monitor.c, term_again: the init may have dropped
+ * the first), and a task that handles the first must not see the rest.
+ * _pai_t: "" none yet, 1 one came before the task's pid (_pai_p) was
+ * known (handed on once it is), 2 handed on.  Names of the wrapper's own:
+ * a variable of the job's environment with the same name would reach the
+ * task emptied. */
 static const char container_wrapper[] =
-    "trap 'kill -TERM $p 2>/dev/null' TERM INT; "
+    "_pai_t=; _pai_p=; trap 'case $_pai_t in \"\") if [ -n \"$_pai_p\" ]; then _pai_t=2; "
+    "kill -TERM $_pai_p 2>/dev/null; else _pai_t=1; fi;; esac' TERM INT; "
     "if command -v bash >/dev/null 2>&1; then bash \"$1\" & else sh \"$1\" & fi; "
-    "p=$!; while :; do wait $p; rc=$?; kill -0 $p 2>/dev/null || exit $rc; done";
+    "_pai_p=$!; if [ \"$_pai_t\" = 1 ]; then _pai_t=2; kill -TERM $_pai_p 2>/dev/null; fi; "
+    "while :; do wait $_pai_p; rc=$?; kill -0 $_pai_p 2>/dev/null || exit $rc; done";
 
 /* Where the command file is bound inside a container. */
 #define CONTAINER_COMMAND "/run/pai/command"

@@ -88,6 +88,23 @@ def run(fake, work):
     ex = fake.exits.get(sid, [{}])[0]
     report(ok and ex.get("exit_code") == 143, "%s task" % RUNTIME + " is stopped gracefully (TERM)", ex)
 
+    # Stopped the moment it is reported running: the TERM may reach the
+    # container's init before it has set its trap, which drops it; the
+    # monitor sends it again (and the init hands only the first on), so
+    # the stop is graceful all the same: 143, not 137 at the grace's end.
+    eid = "alice~pod6/0/r/0/0"
+    fake.set_desired("pn", [task(eid, "trap 'exit 143' TERM; sleep 60 & wait", image=IMAGE,
+                                 kill_grace_ms=20000)])
+    fake.wait(lambda: any(t["attempt_id"] == eid and t["state"] == "running"
+                          for t in (fake.nodes["pn"]["last"] or [])), timeout=30)
+    t0 = time.time()
+    fake.set_desired("pn", [])
+    ok = fake.wait(lambda: eid in fake.exits, timeout=60)
+    ex = fake.exits.get(eid, [{}])[0]
+    report(ok and ex.get("exit_code") == 143,
+           "%s task stopped as soon as it runs ends gracefully (TERM, 143)" % RUNTIME,
+           (ex, "%.1f s" % (time.time() - t0)))
+
     gid = "alice~pod5/0/r/0/0"
     if RUNTIME == "docker" and "podman" in os.environ.get("DOCKER_HOST", ""):
         # the docker CLI refuses --device against podman's API ("unknown server OS")

@@ -88,6 +88,18 @@ def run_tests(fake, url, work, procs):
     ex = fake.exits.get(sid, [{}])[0]
     report(ok and ex.get("exit_code") == 143, "an undesired attempt is stopped (SIGTERM)", ex)
 
+    # The same with a trap, stopped the moment it is reported running (the
+    # monitor may not be up yet: the stop waits for it, test_runtime_stop.c).
+    tid = "alice~j2t/0/r/0/0"
+    fake.set_desired("n1", [task(tid, "trap 'exit 143' TERM; sleep 30 & wait", kill_grace_ms=20000)])
+    fake.wait(lambda: any(t["attempt_id"] == tid and t["state"] == "running"
+                          for t in (fake.nodes["n1"]["last"] or [])))
+    fake.set_desired("n1", [])
+    ok = fake.wait(lambda: tid in fake.exits, timeout=30)
+    ex = fake.exits.get(tid, [{}])[0]
+    report(ok and ex.get("exit_code") == 143,
+           "an attempt stopped as soon as it runs ends gracefully (TERM, 143)", ex)
+
     # Stop escalates to SIGKILL after the grace period.
     kid = "alice~j3/0/r/0/0"
     fake.set_desired("n1", [task(kid, "trap '' TERM; sleep 30 & wait; sleep 30", kill_grace_ms=300)])
