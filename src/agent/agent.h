@@ -14,7 +14,11 @@
  *                 Prometheus text on GET /metrics (docs/monitoring.md)
  *
  * The agent is single-threaded on purpose: monitors are forked from it, and
- * a fork of a single-threaded process may use malloc and stdio freely.
+ * a fork of a single-threaded process may use malloc and stdio freely.  The
+ * one other thread, a node's dirpool worker (dirpool.h, started when a dir
+ * is too large to empty on the loop), only removes files: it never logs or
+ * takes a lock but the pool's own, so what a forked child uses is never
+ * held by it (glibc's fork keeps malloc usable).
  */
 #ifndef PAI_AGENT_AGENT_H
 #define PAI_AGENT_AGENT_H

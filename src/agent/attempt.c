@@ -102,7 +102,7 @@ static char *task_path(const agent_node_t *n, const agent_task_t *t, const char 
 void task_dirs_init(agent_node_t *n)
 {
     char p[1100];
-    agent_umask = umask(022); /* the agent is single-threaded here */
+    agent_umask = umask(022); /* the loop's (a dirpool worker makes no file) */
     umask(agent_umask);
     snprintf(p, sizeof(p), "%s/tasks", n->dir);
     mkdir_p(p, 0711);

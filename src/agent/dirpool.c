@@ -1,11 +1,20 @@
 /*
  * dirpool.c - see dirpool.h.
+ *
+ * Emptying an entry is one procedure run with a budget: the put runs it
+ * with DIRPOOL_INLINE (it stops at the first subdir or past the budget:
+ * "deferred"), the worker without one.  It is idempotent, so the worker
+ * simply runs it again from the start on a deferred entry.  The worker's
+ * queue and its results are under w->mu; the ready list (ids) is the
+ * loop's alone, fed from the results at each take.
  */
 #include "agent/dirpool.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,52 +25,112 @@
 #include "common/util.h"
 #include "common/vec.h"
 
-bool dirpool_init(dirpool_t *p, const char *dir)
+typedef struct {
+    int id;
+    bool keep; /* empty it for the pool; false: remove it */
+} job_t;
+
+struct dirpool_worker {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* work queued, hold released or stop */
+    pthread_cond_t idle; /* the queue ran empty */
+    job_t *q;            /* queue: q[head..n) */
+    size_t head, n, cap;
+    int *done; /* emptied and kept, for the loop's ready list */
+    size_t ndone, capdone;
+    size_t dropped; /* deferred entries that were removed instead */
+    bool busy, hold;
+    atomic_bool stop; /* read by the removal between entries */
+    char dir[1100];
+};
+
+typedef enum { CLEAN_OK, CLEAN_DEFER, CLEAN_FAIL } clean_t;
+
+/* Remove at/name and everything under it; stops early once *stop. */
+static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
 {
-    memset(p, 0, sizeof(*p));
-    if (str_copy(p->dir, dir, sizeof(p->dir)) >= sizeof(p->dir))
-        return (p->dir[0] = '\0', false);
-    fs_rm_rf(dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return (p->dir[0] = '\0', false);
-    return true;
+    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64 || atomic_load(stop))
+        return;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *e;
+    while (!atomic_load(stop) && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            rm_at(dirfd(d), e->d_name, depth + 1, stop);
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
+}
+
+/* Remove entry e of dir fd: at once when it is a file and the budget
+ * allows (budget NULL: no limit, and whole subtrees, through w). */
+static clean_t drop(int fd, const struct dirent *e, int *budget, dirpool_worker_t *w)
+{
+    if (!budget) {
+        rm_at(fd, e->d_name, 1, &w->stop);
+        return CLEAN_OK;
+    }
+    if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN || --*budget < 0)
+        return CLEAN_DEFER;
+    if (unlinkat(fd, e->d_name, 0) != 0 && errno != ENOENT)
+        return errno == EISDIR ? CLEAN_DEFER : CLEAN_FAIL;
+    return CLEAN_OK;
+}
+
+static bool dotdot(const char *name)
+{
+    return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
 /* Empty the task's working dir at dfd/"cwd" and give it back to us, 0700
- * (the task may have opened it to others).  False when it is not a dir. */
-static bool clean_cwd(int dfd)
+ * (the task may have opened it to others).  CLEAN_FAIL when it is not a
+ * dir. */
+static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
 {
     int cfd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
     if (!c) {
         if (cfd >= 0)
             close(cfd);
-        return false;
+        return CLEAN_FAIL;
     }
+    clean_t rc = CLEAN_OK;
     struct dirent *e;
-    while ((e = readdir(c)))
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            fs_rm_at(dirfd(c), e->d_name, 1);
-    bool ok = fchown(dirfd(c), geteuid(), getegid()) == 0 && fchmod(dirfd(c), 0700) == 0;
+    while (rc == CLEAN_OK && (e = readdir(c)))
+        if (!dotdot(e->d_name))
+            rc = drop(dirfd(c), e, budget, w);
+    struct stat st;
+    if (rc == CLEAN_OK && (fstat(dirfd(c), &st) != 0 ||
+                           ((st.st_uid != geteuid() || st.st_gid != getegid()) &&
+                            fchown(dirfd(c), geteuid(), getegid()) != 0) ||
+                           ((st.st_mode & 07777) != 0700 && fchmod(dirfd(c), 0700) != 0)))
+        rc = CLEAN_FAIL;
     closedir(c);
-    return ok;
+    return rc;
 }
 
 /* Empty the attempt dir at dfd (taken): 0711, the record truncated, cwd
- * emptied, anything else removed.  False when either is missing. */
-static bool clean(int dfd)
+ * emptied, anything else removed.  CLEAN_FAIL when either is missing;
+ * CLEAN_DEFER when the budget ran out (part of it emptied). */
+static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
 {
     DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? fdopendir(dfd) : NULL;
     if (!d) {
         if (dfd >= 0)
             close(dfd);
-        return false;
+        return CLEAN_FAIL;
     }
     bool record = false, cwd = false;
+    clean_t rc = CLEAN_OK;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (rc != CLEAN_DEFER && (e = readdir(d))) {
         const char *name = e->d_name;
-        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        if (dotdot(name))
             continue;
         if (strcmp(name, "monitor") == 0) {
             int fd = openat(dirfd(d), name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
@@ -69,35 +138,194 @@ static bool clean(int dfd)
             if (fd >= 0)
                 close(fd);
         } else if (strcmp(name, "cwd") == 0) {
-            cwd = clean_cwd(dirfd(d));
-        } else {
-            fs_rm_at(dirfd(d), name, 1);
+            clean_t c = clean_cwd(dirfd(d), budget, w);
+            cwd = c == CLEAN_OK;
+            rc = c == CLEAN_DEFER ? CLEAN_DEFER : rc;
+        } else if (drop(dirfd(d), e, budget, w) == CLEAN_DEFER) {
+            rc = CLEAN_DEFER;
         }
     }
     closedir(d);
-    return record && cwd;
+    return rc == CLEAN_DEFER ? rc : record && cwd ? CLEAN_OK : CLEAN_FAIL;
+}
+
+static int open_entry(const char *dir, int id)
+{
+    char e[1200];
+    snprintf(e, sizeof(e), "%s/%d", dir, id);
+    return open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* ---- the worker --------------------------------------------------------- */
+
+/* One job, without the lock: empty the entry (kept when that worked) or
+ * remove it.  True when it is ready to be taken. */
+static bool work(dirpool_worker_t *w, job_t j)
+{
+    if (j.keep && clean(open_entry(w->dir, j.id), NULL, w) == CLEAN_OK)
+        return true;
+    char name[32];
+    snprintf(name, sizeof(name), "%d", j.id);
+    int fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        rm_at(fd, name, 0, &w->stop);
+        close(fd);
+    }
+    return false;
+}
+
+static void *worker_main(void *arg)
+{
+    dirpool_worker_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!atomic_load(&w->stop) && (w->hold || w->head == w->n)) {
+            pthread_cond_broadcast(&w->idle);
+            pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (atomic_load(&w->stop))
+            break;
+        job_t j = w->q[w->head++];
+        w->busy = true;
+        pthread_mutex_unlock(&w->mu);
+        bool ready = work(w, j);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        if (ready) {
+            VEC_XRESERVE(w->done, w->capdone, w->ndone + 1);
+            w->done[w->ndone++] = j.id;
+        } else if (j.keep) {
+            w->dropped++;
+        }
+    }
+    pthread_cond_broadcast(&w->idle);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static dirpool_worker_t *worker_start(const dirpool_t *p)
+{
+    dirpool_worker_t *w = xcalloc(1, sizeof(*w));
+    str_copy(w->dir, p->dir, sizeof(w->dir));
+    atomic_init(&w->stop, false);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->idle, NULL);
+    if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        pthread_cond_destroy(&w->idle);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* Hand entry id to the worker (started when first needed; without one
+ * the job runs here). */
+static void queue(dirpool_t *p, int id, bool keep)
+{
+    if (!p->w)
+        p->w = worker_start(p);
+    dirpool_worker_t *w = p->w;
+    if (!w) { /* no thread: the job runs here, as before the worker */
+        static dirpool_worker_t alone;
+        str_copy(alone.dir, p->dir, sizeof(alone.dir));
+        if (work(&alone, (job_t){id, keep})) {
+            VEC_XRESERVE(p->ids, p->cap, p->n + 1);
+            p->ids[p->n++] = id;
+        }
+        return;
+    }
+    p->deferred += keep;
+    pthread_mutex_lock(&w->mu);
+    if (w->head == w->n)
+        w->head = w->n = 0;
+    VEC_XRESERVE(w->q, w->cap, w->n + 1);
+    w->q[w->n++] = (job_t){id, keep};
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The worker's emptied entries join the ready list. */
+static void collect(dirpool_t *p)
+{
+    dirpool_worker_t *w = p->w;
+    if (!w || !p->deferred)
+        return;
+    pthread_mutex_lock(&w->mu);
+    VEC_XRESERVE(p->ids, p->cap, p->n + w->ndone);
+    for (size_t i = 0; i < w->ndone; i++)
+        p->ids[p->n++] = w->done[i];
+    p->deferred -= w->ndone + w->dropped;
+    w->ndone = w->dropped = 0;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- the pool ----------------------------------------------------------- */
+
+/* Entries an earlier process left: queued for removal, numbered after. */
+static bool adopt_leftovers(dirpool_t *p)
+{
+    DIR *d = opendir(p->dir);
+    if (!d)
+        return false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int id;
+        if (dotdot(e->d_name))
+            continue;
+        if (str_to_int(e->d_name, 0, 1 << 30, &id) != PAI_OK) {
+            fs_rm_at(dirfd(d), e->d_name, 1); /* never one of ours */
+            continue;
+        }
+        p->next = id >= p->next ? id + 1 : p->next;
+        queue(p, id, false);
+    }
+    closedir(d);
+    return true;
+}
+
+bool dirpool_init(dirpool_t *p, const char *dir)
+{
+    memset(p, 0, sizeof(*p));
+    if (str_copy(p->dir, dir, sizeof(p->dir)) >= sizeof(p->dir))
+        return (p->dir[0] = '\0', false);
+    if (mkdir(dir, 0700) == 0)
+        return true;
+    if (errno != EEXIST || chmod(dir, 0700) != 0 || !adopt_leftovers(p))
+        return (p->dir[0] = '\0', false);
+    return true;
 }
 
 void dirpool_put(dirpool_t *p, const char *path)
 {
     char e[1200];
     snprintf(e, sizeof(e), "%s/%d", p->dir, p->next);
-    if (!p->dir[0] || p->n >= DIRPOOL_MAX || rename(path, e) != 0) {
-        fs_rm_rf(path);
+    if (!p->dir[0] || rename(path, e) != 0) {
+        if (!p->dir[0] || errno != ENOENT)
+            fs_rm_rf(path); /* no pool: removed here, as before the worker */
         return;
     }
-    p->next++;
-    if (!clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))) {
-        fs_rm_rf(e);
+    int id = p->next++;
+    if (p->n + p->deferred >= DIRPOOL_MAX) {
+        queue(p, id, false);
         return;
     }
-    VEC_XRESERVE(p->ids, p->cap, p->n + 1);
-    p->ids[p->n++] = p->next - 1;
+    int budget = DIRPOOL_INLINE;
+    clean_t rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
+    if (rc == CLEAN_OK) {
+        VEC_XRESERVE(p->ids, p->cap, p->n + 1);
+        p->ids[p->n++] = id;
+    } else {
+        queue(p, id, rc == CLEAN_DEFER);
+    }
 }
 
 bool dirpool_take(dirpool_t *p, const char *path)
 {
     char e[1200];
+    collect(p);
     while (p->n > 0) {
         snprintf(e, sizeof(e), "%s/%d", p->dir, p->ids[p->n - 1]);
         if (rename(e, path) == 0) {
@@ -111,8 +339,48 @@ bool dirpool_take(dirpool_t *p, const char *path)
     return false;
 }
 
+void dirpool_settle(dirpool_t *p)
+{
+    dirpool_worker_t *w = p->w;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    while (!w->hold && (w->busy || w->head < w->n))
+        pthread_cond_wait(&w->idle, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    collect(p);
+}
+
+void dirpool_hold(dirpool_t *p, bool hold)
+{
+    if (!p->w)
+        p->w = worker_start(p);
+    dirpool_worker_t *w = p->w;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->hold = hold;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 void dirpool_free(dirpool_t *p)
 {
+    dirpool_worker_t *w = p->w;
+    if (w) {
+        pthread_mutex_lock(&w->mu);
+        atomic_store(&w->stop, true);
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        pthread_cond_destroy(&w->idle);
+        free(w->q);
+        free(w->done);
+        free(w);
+        p->w = NULL;
+    }
     FREE_NULL(&p->ids);
-    p->n = p->cap = 0;
+    p->n = p->cap = p->deferred = 0;
 }

@@ -12,9 +12,18 @@
  * of a short task's bookkeeping: each new inode skips the recently deleted
  * ones, docs/benchmarks.md).  A pooled dir holds nothing of its attempt.
  *
- * The pool's list is in memory; dirpool_init removes whatever an earlier
- * process left in the pool dir (a killed agent may have left an entry half
- * emptied).  Not thread-safe: one owner (the agent's loop).
+ * Emptying never blocks the caller (the agent's loop) for long: a put
+ * removes at most DIRPOOL_INLINE files itself, none of them a dir; a task
+ * that left more (a subdir, or 100,000 files) has its dir emptied by the
+ * pool's worker thread, after which the dir is ready to be taken.  The
+ * same thread removes whatever an earlier process left in the pool dir (a
+ * killed agent may have left an entry half emptied) and the dirs the pool
+ * has no room for.  The thread starts when first needed, does nothing but
+ * file system calls (no log, no lock but the pool's own), and stops at
+ * dirpool_free (mid-dir: what is left is removed by the next init).
+ *
+ * The pool is owned by one thread (the agent's loop): every function but
+ * the worker's runs there.
  */
 #ifndef PAI_AGENT_DIRPOOL_H
 #define PAI_AGENT_DIRPOOL_H
@@ -22,30 +31,43 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DIRPOOL_MAX 256 /* dirs kept; past it a forgotten one is removed */
+#define DIRPOOL_MAX    256 /* dirs kept; past it a forgotten one is removed */
+#define DIRPOOL_INLINE 32  /* files a put may remove itself; past it, the worker */
+
+typedef struct dirpool_worker dirpool_worker_t;
 
 typedef struct {
     char dir[1100]; /* the pool dir; "" (zeroed struct): no pool */
-    int *ids;       /* pooled entries <dir>/<id>, the last taken first */
+    int *ids;       /* ready entries <dir>/<id>, the last taken first */
     size_t n, cap;
-    int next; /* the next entry's name */
+    int next;            /* the next entry's name */
+    size_t deferred;     /* entries the worker empties, then ready */
+    dirpool_worker_t *w; /* NULL until a put or the init needs it */
 } dirpool_t;
 
-/* Use dir as the pool (made 0700, emptied).  False when it cannot be made:
- * the pool is then off (puts remove, takes find nothing). */
+/* Use dir as the pool (made 0700; what an earlier process left in it is
+ * removed by the worker).  False when it cannot be made: the pool is then
+ * off (puts remove, takes find nothing). */
 bool dirpool_init(dirpool_t *p, const char *dir);
 
 /* Forget the attempt dir `path`: renamed into the pool and emptied, else
  * (pool full, off, or not an attempt dir: no `monitor` file or `cwd`
- * dir) removed. */
+ * dir) removed; by the worker past DIRPOOL_INLINE files or a subdir. */
 void dirpool_put(dirpool_t *p, const char *path);
 
-/* Rename a pooled dir to `path` (its empty record and working dir with
- * it).  False when the pool is empty or `path` exists: the caller makes
+/* Rename a ready pooled dir to `path` (its empty record and working dir
+ * with it).  False when none is ready or `path` exists: the caller makes
  * the dirs. */
 bool dirpool_take(dirpool_t *p, const char *path);
 
-/* Free the list (the pooled dirs stay on disk until the next init). */
+/* Wait until the worker has done everything queued (tests, benches). */
+void dirpool_settle(dirpool_t *p);
+
+/* Tests: hold the worker before its next job (true) or let it go on. */
+void dirpool_hold(dirpool_t *p, bool hold);
+
+/* Stop the worker and free the list (the pooled dirs stay on disk until
+ * the next init). */
 void dirpool_free(dirpool_t *p);
 
 #endif

@@ -1,4 +1,6 @@
 /* test_agent.c - reconcile, GPU discovery parsers, the node's sync state. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,7 +431,10 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
     CHECK(task_find(&n, "u~j/0/r/0/0") == NULL);
     CHECK(access(d, F_OK) != 0);
+    dirpool_settle(&n.pool); /* a subdir in cwd: emptied by the worker */
     CHECK_INT_EQ(n.pool.n, 1);
+    if (n.pool.n != 1)
+        return;
     struct stat st;
     snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool.ids[0]);
     CHECK(stat(p, &st) == 0 && st.st_size == 0);
@@ -463,6 +468,7 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     node_free(&n);
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
     CHECK_INT_EQ(n.pool.n, 0);
+    dirpool_settle(&n.pool); /* the worker removes what the last process left */
     snprintf(p, sizeof(p), "%s/pool", work);
     CHECK(is_empty_dir(p));
     node_recover(&n);
@@ -471,6 +477,93 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     CHECK(t && t->acked && t->dir_gone);
     node_free(&n);
     remove_work_dir(work);
+}
+
+/* Files directly in dir (not . and ..); -1 when it cannot be read. */
+static long count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    long k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return k;
+}
+
+/* A task that left 100,000 files (and a subdir) in its working dir does
+ * not stall the agent's loop at its ack: the ack removes at most
+ * DIRPOOL_INLINE of them and hands the dir to the pool's worker (held
+ * here, so that what the loop did is certain); meanwhile the node still
+ * syncs and another attempt's dir is pooled and taken at once; once the
+ * worker ran, the big dir is empty and ready too. */
+TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[400], cwd[400];
+    CHECK(mkdtemp(work) != NULL);
+    agent_cfg_t cfg = hollow_cfg();
+    cfg.hollow = false;
+    cfg.work_dir = work;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    agentwire_task_t want = {.attempt_id = "u~big/0/r/0/0"}; /* no command: ends at once */
+    task_start(&n, &want);
+    agent_task_t *big = task_find(&n, "u~big/0/r/0/0");
+    CHECK(big != NULL && big->phase == RC_DONE);
+    snprintf(cwd, sizeof(cwd), "%s/tasks/u~big+0+r+0+0/cwd", work);
+    int fd = open(cwd, O_RDONLY | O_DIRECTORY);
+    CHECK(fd >= 0);
+    for (int i = 0; fd >= 0 && i < 100000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "f%d", i);
+        int f = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        CHECK(f >= 0);
+        if (f < 0)
+            break;
+        close(f);
+    }
+    CHECK(mkdirat(fd, "sub", 0700) == 0);
+    if (fd >= 0)
+        close(fd);
+    dirpool_hold(&n.pool, true);
+    int64_t t0 = time_mono_us();
+    if (big)
+        task_mark_acked(&n, big);
+    int64_t ack_us = time_mono_us() - t0;
+    fprintf(stderr, "  ack of a dir of 100,001 entries: %lld us on the loop\n", (long long)ack_us);
+    CHECK_INT_EQ(n.pool.n, 0);        /* not ready: the worker's */
+    CHECK_INT_EQ(n.pool.deferred, 1); /* ... which is held */
+    snprintf(p, sizeof(p), "%s/pool/0/cwd", work);
+    CHECK(count_entries(p) >= 100001 - DIRPOOL_INLINE);
+    /* the loop goes on: a sync's text, another attempt's start, end, ack */
+    buf_t body;
+    buf_init(&body, 1 << 20);
+    CHECK(node_sync_body(&n, &body) == PAI_OK && strstr(buf_str(&body), "\"node\""));
+    buf_free(&body);
+    want.attempt_id = "u~small/0/r/0/0";
+    task_start(&n, &want);
+    agent_task_t *small = task_find(&n, "u~small/0/r/0/0");
+    CHECK(small != NULL);
+    if (small)
+        task_mark_acked(&n, small);
+    CHECK_INT_EQ(n.pool.n, 1); /* emptied on the loop: ready at once */
+    want.attempt_id = "u~small/0/r/1/0";
+    task_start(&n, &want);
+    CHECK_INT_EQ(n.pool.n, 0); /* taken */
+    /* the worker empties the big one, which is then ready */
+    t0 = time_mono_us();
+    dirpool_hold(&n.pool, false);
+    dirpool_settle(&n.pool);
+    fprintf(stderr, "  the worker emptied it in %lld us\n", (long long)(time_mono_us() - t0));
+    CHECK_INT_EQ(n.pool.deferred, 0);
+    CHECK_INT_EQ(n.pool.n, 1);
+    CHECK_INT_EQ(count_entries(p), 0);
+    node_free(&n);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
+    CHECK(system(cmd) == 0);
 }
 
 /* Where an attempt's logs are: flat files in logs/ (logs/<id>.<kind>), or
@@ -541,5 +634,6 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           node_reencodes_its_description_only_when_it_changes,
           node_recovers_attempts_from_the_record_and_old_files,
           node_reuses_a_forgotten_attempts_emptied_dir,
+          node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop,
           node_finds_flat_logs_and_an_older_agents_log_dir,
           node_compacts_its_journal_of_acked_attempts)
