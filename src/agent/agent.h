@@ -34,12 +34,13 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/srvlist.h"
+#include "common/strmap.h"
 #include "runtime/runtime.h"
 #include "wire/agentwire.h"
 
-/* The agent protocol version the agent speaks (wire/agentwire.h): 2 until
- * it applies version 3's deltas. */
-#define AGENT_WIRE_VERSION 2
+/* The agent protocol version the agent speaks (wire/agentwire.h): 3, the
+ * answers are deltas against the set it keeps (node.c). */
+#define AGENT_WIRE_VERSION 3
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
@@ -138,6 +139,11 @@ typedef struct agent_node {
     dirpool_t pool;     /* emptied dirs of forgotten attempts, for new ones */
     size_t acked_lines; /* lines of <dir>/acked-attempts (attempt.c) */
     int64_t known_seq;
+    /* The desired set as last applied (attempt ids; version 3 deltas
+     * apply to it) and the server epoch of known_seq ("": none, the next
+     * answer is the whole set). */
+    strmap_t *desired;
+    char epoch[AGENTWIRE_EPOCH_MAX + 1];
     int64_t heartbeat_ms;
     /* the sync conversation, with the server that leads among cfg->server's
      * (common/srvlist.h: a standby's answer names the leader) */

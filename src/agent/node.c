@@ -272,6 +272,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     else
         str_copy(n->dir, cfg->work_dir, sizeof(n->dir));
     n->heartbeat_ms = 5000;
+    n->desired = strmap_new(NULL);
     host_resources(n);
     discover_gpus(n);
     buf_init(&n->resp, PAI_MAX_AGENT_MSG);
@@ -317,6 +318,8 @@ void node_free(agent_node_t *n)
     }
     curl_slist_free_all(n->headers);
     buf_free(&n->resp);
+    strmap_free(n->desired);
+    n->desired = NULL;
     agentwire_node_cache_free(&n->wire);
     srvlist_free(&n->servers);
 }
@@ -426,6 +429,7 @@ static void sync_msg(const agent_node_t *n, agentwire_req_t *m)
     *m = (agentwire_req_t){
         .version = AGENT_WIRE_VERSION,
         .known_seq = (uint64_t)n->known_seq,
+        .epoch = *n->epoch ? n->epoch : NULL,
         .wait_ms = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms,
         /* a report of ends is also the next long-poll: its acks come with
          * the next answer (new tasks or the heartbeat), not in one of
@@ -478,24 +482,73 @@ static void apply_acks(agent_node_t *n, const agentwire_resp_t *r)
     }
 }
 
-static void apply_desired(agent_node_t *n, const agentwire_resp_t *r)
+/* Forget the base: the next sync presents none, and its answer is the
+ * whole desired set. */
+static void base_drop(agent_node_t *n)
 {
-    size_t nd = r->ntasks, na = n->ntasks;
-    const char **ids = xcalloc(nd + 1, sizeof(char *));
-    const agentwire_task_t **objs = xcalloc(nd + 1, sizeof(*objs));
+    n->known_seq = 0;
+    n->epoch[0] = '\0';
+    strmap_clear(n->desired);
+}
+
+/* An id must fit one path component once escaped (agent_task_t.esc). */
+static bool id_ok(const char *id)
+{
+    return strlen(id) < MAX_ID;
+}
+
+/* Bring the kept set to r's: a delta (version 3) applied to it, else
+ * replaced.  False for a delta against a base the agent does not hold. */
+static bool desired_update(agent_node_t *n, const agentwire_resp_t *r)
+{
+    if (r->delta) {
+        if (!r->epoch || strcmp(r->epoch, n->epoch) != 0 || (int64_t)r->base_seq != n->known_seq)
+            return false;
+        for (size_t i = 0; i < r->nremoved; i++)
+            strmap_del(n->desired, r->removed[i]);
+    } else {
+        strmap_clear(n->desired);
+    }
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (id_ok(r->tasks[i].attempt_id) &&
+            strmap_put(n->desired, r->tasks[i].attempt_id, (void *)1) != PAI_OK)
+            abort(); /* only a NULL value fails */
+    return true;
+}
+
+/* Is id one of r's tasks?  (A delta's few.) */
+static bool in_answer(const agentwire_resp_t *r, const char *id)
+{
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (strcmp(r->tasks[i].attempt_id, id) == 0)
+            return true;
+    return false;
+}
+
+/* Reconcile the kept set with the attempts the node has.  The answer's
+ * tasks are described; a kept one that is not (a delta's earlier ones) is
+ * known to the node, which started it when it came.  False when one is
+ * not: the agent lost it, and asks for the whole set. */
+static bool apply_desired(agent_node_t *n, const agentwire_resp_t *r)
+{
+    size_t nd = strmap_count(n->desired), na = n->ntasks, k = 0, it = 0;
+    const char **ids = xcalloc(nd + r->ntasks + 1, sizeof(char *)), *key;
+    const agentwire_task_t **objs = xcalloc(nd + r->ntasks + 1, sizeof(*objs));
     rc_actual_t *act = xcalloc(na + 1, sizeof(*act));
-    rc_action_t *acts = xcalloc(nd + na + 1, sizeof(*acts));
-    size_t k = 0;
-    for (size_t i = 0; i < nd; i++) {
-        /* an id must fit one path component once escaped (agent_task_t.esc) */
-        if (strlen(r->tasks[i].attempt_id) < MAX_ID) {
+    rc_action_t *acts = xcalloc(nd + r->ntasks + na + 1, sizeof(*acts));
+    bool whole = true;
+    for (size_t i = 0; i < r->ntasks; i++) {
+        if (id_ok(r->tasks[i].attempt_id)) {
             objs[k] = &r->tasks[i];
             ids[k++] = r->tasks[i].attempt_id;
         }
     }
+    while (r->delta && strmap_next(n->desired, &it, &key, NULL))
+        if (!in_answer(r, key))
+            ids[k++] = key;
     for (size_t i = 0; i < na; i++)
         act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < k && objs[i]; i++) {
         /* attempts re-adopted after a restart learn their labels here */
         agent_task_t *t = task_find(n, ids[i]);
         if (t && !t->meta.user)
@@ -507,16 +560,22 @@ static void apply_desired(agent_node_t *n, const agentwire_resp_t *r)
         memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < nact; i++) {
-        if (acts[i].kind == RC_STOP)
+        if (acts[i].kind == RC_STOP) {
             task_stop(n, snapshot[acts[i].index], now);
-        else
+        } else if (objs[acts[i].index]) {
             task_start(n, objs[acts[i].index]);
+        } else {
+            log_warn("node=%s task=%s desired but unknown to the node: asking for the whole set",
+                     n->name, ids[acts[i].index]);
+            whole = false;
+        }
     }
     free(snapshot);
     free(ids);
     free(objs);
     free(act);
     free(acts);
+    return whole;
 }
 
 pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
@@ -536,10 +595,22 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
     n->progress = r.nack > 0;
     apply_acks(n, &r);
     /* One sync is in flight at a time, so responses arrive in order: each
-     * one is the whole desired state at the time the server answered. */
-    if (r.has_tasks)
-        apply_desired(n, &r);
+     * one is the whole desired state at the time the server answered, or
+     * (version 3) what changed since the base this agent sent. */
+    bool rebase = false;
+    if (r.has_tasks && !desired_update(n, &r)) {
+        log_warn("node=%s sync: a delta against seq %llu, not this node's %lld: asking for the "
+                 "whole set",
+                 n->name, (unsigned long long)r.base_seq, (long long)n->known_seq);
+        rebase = true;
+    } else if (r.has_tasks) {
+        rebase = !apply_desired(n, &r);
+    }
     n->known_seq = (int64_t)r.seq;
+    if (r.has_tasks)
+        str_copy(n->epoch, r.epoch ? r.epoch : "", sizeof n->epoch);
+    if (rebase)
+        base_drop(n);
     n->progress = n->progress || n->known_seq != old_seq;
     if (r.heartbeat_ms >= 100 && r.heartbeat_ms <= 600000)
         n->heartbeat_ms = r.heartbeat_ms;

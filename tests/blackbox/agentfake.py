@@ -74,8 +74,11 @@ class Fake:
             self.cv.notify_all()
             # answered in the agent's version; no credential is issued, so
             # the agent keeps presenting TOKEN (its join token)
-            return {"version": body["version"], "seq": n["seq"], "ack": ack,
-                    "tasks": list(n["desired"].values()), "heartbeat_ms": 2000}
+            out = {"version": body["version"], "seq": n["seq"], "ack": ack,
+                   "tasks": list(n["desired"].values()), "heartbeat_ms": 2000}
+            if body["version"] >= 3:  # the whole set every time: never a delta
+                out["epoch"] = "fake"
+            return out
 
     def wait(self, pred, timeout=20):
         end = time.time() + timeout
@@ -111,7 +114,7 @@ def make_server(fake):
                 out, code = b'{"code":"NoApiError","message":"no"}', 404
             else:
                 body = json.loads(raw)
-                if body.get("version") not in (1, 2):
+                if body.get("version") not in (1, 2, 3):
                     out, code = b'{"code":"InvalidParametersError","message":"v"}', 400
                 else:
                     out, code = json.dumps(fake.handle(body)).encode(), 200

@@ -624,8 +624,98 @@ TEST(node_compacts_its_journal_of_acked_attempts)
     remove_work_dir(work);
 }
 
+static const agent_task_t *task_of(const agent_node_t *n, const char *id)
+{
+    return task_find(n, id);
+}
+
+/* Version 3: a delta is applied to the set the agent keeps (what entered
+ * is started, what left is stopped, the rest left alone); one against a
+ * base the agent does not hold changes nothing and drops its base, as
+ * does a kept attempt the node does not know, so that the next answer is
+ * the whole set; the request echoes the epoch of its base. */
+TEST(node_applies_deltas_to_the_set_it_keeps)
+{
+    agent_cfg_t cfg = hollow_cfg();
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "d1", runtime_find("hollow"), "http://x") == PAI_OK);
+    json_t *req = node_sync_request(&n); /* first sync: no base */
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), 3);
+    CHECK(json_object_get(req, "epoch") == NULL);
+    json_decref(req);
+    const char *full = "{\"version\":3,\"seq\":3,\"ack\":[],\"epoch\":\"e1\",\"tasks\":["
+                       "{\"attempt_id\":\"u~j/0/r/0/0\",\"command\":\"sleep 100\"},"
+                       "{\"attempt_id\":\"u~j/0/r/1/0\",\"command\":\"sleep 100\"}]}";
+    CHECK(node_apply_response(&n, full, strlen(full)) == PAI_OK);
+    CHECK_INT_EQ(n.ntasks, 2);
+    CHECK_INT_EQ(strmap_count(n.desired), 2);
+    req = node_sync_request(&n);
+    CHECK_STR_EQ(json_string_value(json_object_get(req, "epoch")), "e1");
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 3);
+    json_decref(req);
+    const char *delta = "{\"version\":3,\"seq\":5,\"ack\":[],\"epoch\":\"e1\",\"base_seq\":3,"
+                        "\"tasks\":[{\"attempt_id\":\"u~j/0/r/2/0\",\"command\":\"sleep 100\"}],"
+                        "\"removed\":[\"u~j/0/r/0/0\"]}";
+    CHECK(node_apply_response(&n, delta, strlen(delta)) == PAI_OK);
+    CHECK_INT_EQ(n.ntasks, 3);
+    CHECK_INT_EQ(n.known_seq, 5);
+    CHECK(task_of(&n, "u~j/0/r/0/0")->phase != RC_ACTIVE); /* left: stopped */
+    CHECK(task_of(&n, "u~j/0/r/1/0")->phase == RC_ACTIVE); /* kept: untouched */
+    CHECK(task_of(&n, "u~j/0/r/2/0")->phase == RC_ACTIVE); /* entered: started */
+    CHECK_INT_EQ(strmap_count(n.desired), 2);
+    /* nothing changed: an empty delta stops nothing */
+    const char *same = "{\"version\":3,\"seq\":6,\"ack\":[],\"epoch\":\"e1\",\"base_seq\":5,"
+                       "\"tasks\":[],\"removed\":[]}";
+    CHECK(node_apply_response(&n, same, strlen(same)) == PAI_OK);
+    CHECK(task_of(&n, "u~j/0/r/1/0")->phase == RC_ACTIVE);
+    CHECK(task_of(&n, "u~j/0/r/2/0")->phase == RC_ACTIVE);
+    CHECK_INT_EQ(n.known_seq, 6);
+    /* a superseded poll's answer (no tasks) changes nothing */
+    const char *sup = "{\"version\":3,\"seq\":6,\"ack\":[],\"epoch\":\"e1\"}";
+    CHECK(node_apply_response(&n, sup, strlen(sup)) == PAI_OK);
+    CHECK_INT_EQ(n.known_seq, 6);
+    CHECK_STR_EQ(n.epoch, "e1");
+    /* a delta against another base or epoch: nothing applied, no base */
+    const char *other[] = {
+        "{\"version\":3,\"seq\":9,\"ack\":[],\"epoch\":\"e1\",\"base_seq\":4,\"tasks\":["
+        "{\"attempt_id\":\"u~j/0/r/3/0\",\"command\":\"true\"}],\"removed\":[\"u~j/0/r/1/0\"]}",
+        "{\"version\":3,\"seq\":9,\"ack\":[],\"epoch\":\"e2\",\"base_seq\":6,\"tasks\":["
+        "{\"attempt_id\":\"u~j/0/r/3/0\",\"command\":\"true\"}],\"removed\":[\"u~j/0/r/1/0\"]}",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(other); i++) {
+        n.known_seq = 6;
+        str_copy(n.epoch, "e1", sizeof n.epoch);
+        CHECK(node_apply_response(&n, other[i], strlen(other[i])) == PAI_OK);
+        CHECK(task_of(&n, "u~j/0/r/3/0") == NULL);
+        CHECK(task_of(&n, "u~j/0/r/1/0")->phase == RC_ACTIVE);
+        CHECK_INT_EQ(n.known_seq, 0);
+        CHECK_STR_EQ(n.epoch, "");
+        req = node_sync_request(&n);
+        CHECK(json_object_get(req, "epoch") == NULL);
+        CHECK_INT_EQ(json_integer_value(json_object_get(req, "known_seq")), 0);
+        json_decref(req);
+    }
+    /* the whole set again (another server): the kept set is replaced */
+    const char *again = "{\"version\":3,\"seq\":2,\"ack\":[],\"epoch\":\"e3\",\"tasks\":["
+                        "{\"attempt_id\":\"u~j/0/r/1/0\"},{\"attempt_id\":\"u~j/0/r/2/0\"}]}";
+    CHECK(node_apply_response(&n, again, strlen(again)) == PAI_OK);
+    CHECK_INT_EQ(strmap_count(n.desired), 2);
+    CHECK_STR_EQ(n.epoch, "e3");
+    /* a kept attempt the node does not know (never started here): the
+     * agent cannot start it from a delta, so it asks for the whole set */
+    CHECK(strmap_put(n.desired, "u~j/0/r/7/0", (void *)1) == PAI_OK);
+    const char *empty = "{\"version\":3,\"seq\":4,\"ack\":[],\"epoch\":\"e3\",\"base_seq\":2,"
+                        "\"tasks\":[],\"removed\":[]}";
+    CHECK(node_apply_response(&n, empty, strlen(empty)) == PAI_OK);
+    CHECK_INT_EQ(n.known_seq, 0);
+    CHECK_STR_EQ(n.epoch, "");
+    CHECK(task_of(&n, "u~j/0/r/1/0")->phase == RC_ACTIVE);
+    node_free(&n);
+}
+
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
-          reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
+          node_applies_deltas_to_the_set_it_keeps, reconcile_starts_new_desired_attempts,
+          reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
           reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,

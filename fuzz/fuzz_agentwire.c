@@ -1,0 +1,119 @@
+/*
+ * fuzz_agentwire.c - libFuzzer target for the agent protocol's messages
+ * (wire/agentwire.h, docs/agent-protocol.md), every version: version 3's
+ * epoch and delta answers (base_seq, removed) included.
+ *
+ * Any input, read as an answer (agentwire_resp_parse) and as a request
+ * (agentwire_req_decode): it must be decoded or refused with a message (no
+ * crash, leak or hang).  A decoded message must keep the documented shape
+ * (a delta has tasks; removed ids only in a delta, never empty), encode
+ * again, and decode from that encoding into a message that encodes to the
+ * same JSON (round trip); a request must also come out of the agent's
+ * writer (agentwire_req_dumps) as the same JSON as the encoder's.  Seeds:
+ * fuzz/agentwire/.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/util.h"
+#include "wire/agentwire.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The binaries' allocation policy (common/util.h): jansson aborts on OOM. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    util_alloc_init();
+    return 0;
+}
+
+static void check_resp_shape(const agentwire_resp_t *r)
+{
+    if (r->version < AGENTWIRE_MIN_VERSION || r->version > AGENTWIRE_VERSION)
+        abort();
+    if (r->delta && (!r->has_tasks || r->version < 3))
+        abort();
+    if (!r->delta && r->nremoved)
+        abort();
+    for (size_t i = 0; i < r->nremoved; i++)
+        if (!r->removed[i] || !*r->removed[i] || strlen(r->removed[i]) > PAI_MAX_ATTEMPT_ID)
+            abort();
+    if (r->epoch && (!*r->epoch || strlen(r->epoch) > AGENTWIRE_EPOCH_MAX))
+        abort();
+    for (size_t i = 0; i < r->ntasks; i++)
+        if (!r->tasks[i].attempt_id || !*r->tasks[i].attempt_id)
+            abort();
+}
+
+static void resp_round_trip(const agentwire_resp_t *r)
+{
+    json_t *once = agentwire_resp_encode(r);
+    agentwire_resp_t again;
+    if (agentwire_resp_decode(once, &again, NULL) != PAI_OK)
+        abort();
+    check_resp_shape(&again);
+    json_t *twice = agentwire_resp_encode(&again);
+    if (!json_equal(once, twice))
+        abort();
+    json_decref(twice);
+    agentwire_resp_clear(&again);
+    json_decref(once);
+}
+
+static void req_round_trip(const agentwire_req_t *q)
+{
+    json_t *once = agentwire_req_encode(q);
+    agentwire_req_t again;
+    if (agentwire_req_decode(once, &again, NULL) != PAI_OK)
+        abort();
+    if (again.epoch && (again.version < 3 || !*again.epoch))
+        abort();
+    json_t *twice = agentwire_req_encode(&again);
+    if (!json_equal(once, twice))
+        abort();
+    /* the agent's writer: the same JSON as the encoder's */
+    agentwire_node_cache_t c = {0};
+    size_t len = 0;
+    char *text = agentwire_req_dumps(&again, &c, &len);
+    json_t *written = text ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!written || !json_equal(written, twice))
+        abort();
+    json_decref(written);
+    free(text);
+    agentwire_node_cache_free(&c);
+    json_decref(twice);
+    agentwire_req_clear(&again);
+    json_decref(once);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    agentwire_resp_t r;
+    pai_error_t e = PAI_ERROR_INIT;
+    if (agentwire_resp_parse((const char *)data, size, &r, &e) == PAI_OK) {
+        check_resp_shape(&r);
+        resp_round_trip(&r);
+        agentwire_resp_clear(&r);
+    } else if (!pai_error_msg(&e)[0]) {
+        abort(); /* a refusal says why */
+    }
+    pai_error_free(&e);
+    json_t *root = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (!root)
+        return 0;
+    agentwire_req_t q; /* e was reset by pai_error_free */
+    if (agentwire_req_decode(root, &q, &e) == PAI_OK) {
+        req_round_trip(&q);
+        agentwire_req_clear(&q);
+    } else if (!pai_error_msg(&e)[0]) {
+        abort();
+    }
+    pai_error_free(&e);
+    json_decref(root);
+    return 0;
+}
