@@ -112,6 +112,11 @@ LIB_SRCS := $(filter-out src/main.c,$(SRCS)) $(GEN_SRCS)
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# The test and bench programs' objects are kept.  Made through a chain of
+# pattern rules they would be intermediate, deleted after the link, and once
+# their .d files name them, missing: `make -q all` would then find an
+# up-to-date tree out of date (and the next make would compile them again).
+.SECONDARY: $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS) $(wildcard bench/*.c))
 
 .PHONY: all test run check-style clean deps tests FORCE
 FORCE:
