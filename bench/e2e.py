@@ -18,7 +18,9 @@ then the absolute figures: store commits per job (the server's
 pai_store_commits_total), submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
 (bound -> running) and queueing (submit -> bound) p50/p99, the bench
-client's own CPU, the machine's CPU busy share and load average.
+client's own CPU, the machine's CPU busy share and load average, and the
+server's context switches per job (its threads', from /proc: each thread
+hand-off is one or two).
 The server runs as a user's would (pt.PRODUCTION_ENV: the production
 default of every setting the tests change, so the scheduler's invariant
 checker samples once a minute instead of running after every decision).
@@ -73,6 +75,31 @@ def proc_cpu_s(pid, own=False):
         return sum(int(x) for x in fields[11:13 if own else 15]) / HZ
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def ctx_switches(pid):
+    """{thread name: [voluntary, involuntary]} context switches of the live
+    threads of pid (/proc/PID/task/*; the server's threads live as long as
+    it, and name themselves: pai-write, pai-sched, ...; "pai" is the main
+    thread, libmicrohttpd's pool and the unnamed others)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    k = line.split(":", 1)[0]
+                    if k in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                        cs = out.setdefault(name, [0, 0])
+                        cs[k.startswith("non")] += int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def children_of(pid):
@@ -166,6 +193,7 @@ def main():
     syncs0 = agent_syncs(ports)
     commits0 = server_counter(c, "pai_store_commits_total")
     srv_cpu0 = proc_cpu_s(pids[0])
+    srv_cs0 = ctx_switches(pids[0])
     agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0, load0 = machine_busy(), os.getloadavg()[0]
@@ -209,6 +237,10 @@ def main():
     syncs = agent_syncs(ports) - syncs0
     commits = server_counter(c, "pai_store_commits_total") - commits0
     srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
+    srv_cs1 = ctx_switches(pids[0])
+    srv_cs_by = {k: [v[i] - srv_cs0.get(k, [0, 0])[i] for i in (0, 1)]
+                 for k, v in srv_cs1.items()}
+    srv_cs = [sum(v[i] for v in srv_cs_by.values()) for i in (0, 1)]
     agents_own = sum(proc_cpu_s(p, True) for p in pids[1:]) - agents_own0
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     busy1 = machine_busy()
@@ -268,6 +300,12 @@ def main():
     if commits0 >= 0:
         print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
               "SQLite)" % (commits / JOBS))
+    print("  server switches/job    %8.2f   (context switches of its threads: voluntary %.2f, "
+          "i.e. thread hand-offs and waits; involuntary %.2f)"
+          % (sum(srv_cs) / JOBS, srv_cs[0] / JOBS, srv_cs[1] / JOBS))
+    print("    by thread            %s" % ", ".join(
+        "%s %.2f" % (k, sum(v) / JOBS) for k, v in sorted(srv_cs_by.items(),
+                                                          key=lambda kv: -sum(kv[1]))))
     print("  submissions/s          %8.1f" % (JOBS / t_sub))
     print("  wait ms p50/p95/p99    %5d / %d / %d   (submission -> running)"
           % (pct(wait, 0.5), pct(wait, 0.95), pct(wait, 0.99)))

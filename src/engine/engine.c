@@ -312,9 +312,11 @@ static pai_err_t start_threads(engine_t *j, pai_error_t *e)
     if (pthread_create(&j->threads.timer, NULL, timer_main, j) != 0)
         return pai_error_set(e, PAI_E_INTERNAL, "cannot start the job timer thread");
     j->threads.timer_started = true;
+    pthread_setname_np(j->threads.timer, "pai-timer"); /* top -H, /proc/PID/task/TID/comm */
     if (pthread_create(&j->threads.scheduler, NULL, scheduler_main, j) != 0)
         return pai_error_set(e, PAI_E_INTERNAL, "cannot start the scheduler thread");
     j->threads.sched_started = true;
+    pthread_setname_np(j->threads.scheduler, "pai-sched");
     return PAI_OK;
 }
 

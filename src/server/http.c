@@ -207,22 +207,24 @@ static void defer_finish(http_server_t *s, reqstate_t *rs, http_resp_t *resp)
     pai_error_free(&err);
 }
 
+static void held_due(void *arg);
+
 /* Hold the suspended connection of rs (rs->defer has an arm): add it to the
  * waiters, then arm it (the engine leaves the waker on the node).  Runs on
  * the pool thread (defer_start) or, for an answer made on a worker, on
  * that worker (hold_here): the engine's arm takes its lock, which under a
  * storm is held for whole scheduling passes, and a pool thread waiting for
- * it would stall all its other connections.  On a worker the pool thread
- * is free meanwhile, so the connection can be resumed (woken by the arm
- * itself, or at its deadline) before the arm has returned: its finish, or
- * its end when the client has left, waits for the arm (arm_wait), never
- * freeing what the arm still uses. */
+ * it would stall all its other connections.  When it is due (woken, or at
+ * its deadline) its finish is queued on a write worker at once (held_due),
+ * possibly before the arm has returned (woken by the arm itself): the
+ * finish waits for the arm (arm_wait), never freeing what the arm still
+ * uses; the connection stays suspended until that finish resumes it. */
 static void hold(http_server_t *s, reqstate_t *rs)
 {
     struct MHD_Connection *conn = rs->conn;
     int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
     atomic_store(&rs->arming, true);
-    uint64_t ticket = waiters_add(s->wait, conn, time_mono_ms() + wait);
+    uint64_t ticket = waiters_add(s->wait, time_mono_ms() + wait, held_due, rs);
     if (ticket) {
         http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
         rs->defer.arm(s->ctx, rs->defer.ud, &w);
@@ -237,8 +239,7 @@ static void hold(http_server_t *s, reqstate_t *rs)
 }
 
 /* Until the arm of rs's hold has returned (see hold): before its finish
- * runs, and before on_completed frees rs (a poll whose client left, woken
- * by its own arm, completes at once on the pool thread). */
+ * runs, and before on_completed frees rs. */
 static void arm_wait(http_server_t *s, reqstate_t *rs)
 {
     if (!atomic_load(&rs->arming))
@@ -305,13 +306,32 @@ static unsigned write_class(const route_ent_t *e)
     return e && e->r->perm == PERM_AGENT ? HTTP_WRITE_AGENT : HTTP_WRITE_USER;
 }
 
+/* Held answers that are due (woken, or at their deadline), on a write
+ * worker: each one's finish (defer_work), in the order they became due.
+ * Many polls woken by one scheduling pass are taken by one worker: one
+ * wake-up, and the engine lock's hand-offs of one thread. */
+static void held_batch(void **uds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        defer_work(uds[i]);
+}
+
+/* A held answer is due (waiters.h: on the waker's thread, maybe under the
+ * engine lock): queue its finish on a write worker, the connection still
+ * suspended.  Only the queue's lock is taken here. */
+static void held_due(void *arg)
+{
+    reqstate_t *rs = arg;
+    offload_run_batch_in(rs->s->writes, write_class(rs->route), held_batch, rs);
+}
+
 /* Called again once the connection is resumed: answer (or, when a handler
  * run on a worker deferred its answer, defer it now). */
 static enum MHD_Result defer_answer(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                                     const char *method, const char *url)
 {
     http_resp_t resp = {0};
-    if (rs->defer.finish) { /* held: its finish takes the engine lock, so on a write worker */
+    if (rs->defer.finish) { /* held while the waiters stopped: its finish on a write worker */
         MHD_suspend_connection(conn);
         offload_run_in(s->writes, write_class(rs->route), defer_work, rs);
         return MHD_YES;
@@ -706,8 +726,9 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
      * the syncs of 10,000 agents a handful; syncs on at most 3/4 */
     unsigned most[HTTP_WRITE_NCLASSES] = {nw - nw / 2, nw - nw / 4};
     if (waiters_new(&s->wait) != PAI_OK ||
-        offload_new(lim->offload_threads ? lim->offload_threads : 8, &s->work) != PAI_OK ||
-        offload_new_classes(nw, HTTP_WRITE_NCLASSES, most, &s->writes) != PAI_OK) {
+        offload_new("pai-offload", lim->offload_threads ? lim->offload_threads : 8, &s->work) !=
+            PAI_OK ||
+        offload_new_classes("pai-write", nw, HTTP_WRITE_NCLASSES, most, &s->writes) != PAI_OK) {
         rc = pai_error_set(e, PAI_E_IO, "cannot start the HTTP layer's threads");
         goto fail;
     }

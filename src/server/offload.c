@@ -144,8 +144,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasses, const unsigned *most,
-                              offload_t **out)
+pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned nclasses,
+                              const unsigned *most, offload_t **out)
 {
     *out = NULL;
     if (nclasses < 1 || nclasses > OFFLOAD_MAX_CLASSES)
@@ -163,6 +163,7 @@ pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasses, const unsign
     for (unsigned i = 0; i < nthreads; i++) {
         if (pthread_create(&o->threads[i], NULL, worker, o) != 0)
             break;
+        pthread_setname_np(o->threads[i], name); /* longer than 15: left unnamed */
         o->nthreads++;
     }
     if (o->nthreads == 0) {
@@ -175,9 +176,9 @@ pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasses, const unsign
     return PAI_OK;
 }
 
-pai_err_t offload_new(unsigned nthreads, offload_t **out)
+pai_err_t offload_new(const char *name, unsigned nthreads, offload_t **out)
 {
-    return offload_new_classes(nthreads, 1, NULL, out);
+    return offload_new_classes(name, nthreads, 1, NULL, out);
 }
 
 /* Queue an item; false (nothing queued) once offload_stop has begun. */

@@ -47,13 +47,14 @@ typedef void (*offload_fn)(void *ud);
  * array is the worker's (valid during the call). */
 typedef void (*offload_batch_fn)(void **uds, size_t n);
 
-/* Start nthreads (>= 1) workers serving one class.  PAI_E_IO when none can
- * be started. */
-PAI_MUST_CHECK pai_err_t offload_new(unsigned nthreads, offload_t **out);
+/* Start nthreads (>= 1) workers serving one class, each thread named name
+ * (at most 15 characters: top -H, /proc/PID/task/TID/comm).  PAI_E_IO when
+ * none can be started. */
+PAI_MUST_CHECK pai_err_t offload_new(const char *name, unsigned nthreads, offload_t **out);
 /* Start nthreads (>= 1) workers serving nclasses (1..OFFLOAD_MAX_CLASSES)
  * queues; class c runs on at most most[c] workers at once (0, or more than
  * nthreads: all of them). */
-PAI_MUST_CHECK pai_err_t offload_new_classes(unsigned nthreads, unsigned nclasses,
+PAI_MUST_CHECK pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned nclasses,
                                              const unsigned *most, offload_t **out);
 /* Queue fn(ud) to run on a worker, in class 0.  After offload_stop has
  * begun, fn runs on the caller's thread instead. */

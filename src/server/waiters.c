@@ -1,20 +1,19 @@
 /*
- * waiters.c - held connections, their deadlines and wake-ups (see
- * waiters.h for the contract and the locking).
+ * waiters.c - held entries, their deadlines and wake-ups (see waiters.h
+ * for the contract and the locking).
  *
  * Data: a slot array (a free list threads the unused slots) and a binary
  * min-heap of the used slots by deadline.  A ticket is (generation << 32 |
  * slot index): waiters_wake finds its slot in O(1) and checks the
  * generation, so a ticket whose wait is over names nothing.  Waking a slot
- * sets its deadline to 0 and sifts it up: the thread resumes whatever is
- * due, woken or expired, the same way.
+ * takes it out of the heap at once and calls its due function on the
+ * waker's thread; the thread calls those whose deadline passed.
  *
  * Invariant (under mu): a slot is used iff heap[slot.pos] == its index;
- * every used slot's connection is suspended and not yet resumed.
+ * every used slot's due function has not run yet.
  */
 #include "server/waiters.h"
 
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,14 +22,20 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define RESUME_BATCH 256 /* resumed per pass outside the lock */
+#define DUE_BATCH 256 /* due entries handed on per pass outside the lock */
 
 typedef struct {
-    struct MHD_Connection *conn; /* NULL: free */
-    int64_t deadline;            /* time_mono_ms; 0 once woken */
-    uint32_t gen;                /* bumped each time the slot is taken */
-    uint32_t pos;                /* in heap, when used; next free slot, when free */
+    waiters_due_fn due; /* NULL: free */
+    void *ud;
+    int64_t deadline; /* time_mono_ms */
+    uint32_t gen;     /* bumped each time the slot is taken */
+    uint32_t pos;     /* in heap, when used; next free slot, when free */
 } slot_t;
+
+typedef struct {
+    waiters_due_fn due;
+    void *ud;
+} due_t;
 
 struct waiters {
     pthread_mutex_t mu;
@@ -82,22 +87,25 @@ static void sift_down(waiters_t *w, uint32_t i)
     }
 }
 
-/* Take the earliest slot off the heap and free it; returns its connection. */
-static struct MHD_Connection *pop_first(waiters_t *w)
+/* Take the slot at heap position i off the heap and free it; returns its
+ * due function and data. */
+static due_t take_at(waiters_t *w, uint32_t i)
 {
-    uint32_t idx = w->heap[0];
+    uint32_t idx = w->heap[i];
     slot_t *s = &w->slots[idx];
-    struct MHD_Connection *conn = s->conn;
+    due_t d = {s->due, s->ud};
     w->nheap--;
-    if (w->nheap > 0) {
-        w->heap[0] = w->heap[w->nheap];
-        w->slots[w->heap[0]].pos = 0;
-        sift_down(w, 0);
+    if (i < w->nheap) { /* the last one fills the hole, then finds its place */
+        w->heap[i] = w->heap[w->nheap];
+        w->slots[w->heap[i]].pos = i;
+        sift_down(w, i);
+        sift_up(w, i);
     }
-    s->conn = NULL;
+    s->due = NULL;
+    s->ud = NULL;
     s->pos = w->free_head;
     w->free_head = idx;
-    return conn;
+    return d;
 }
 
 /* ---- the thread ------------------------------------------------------------- */
@@ -117,23 +125,23 @@ static void wait_next(waiters_t *w)
 static void *run(void *arg)
 {
     waiters_t *w = arg;
-    struct MHD_Connection *due[RESUME_BATCH];
+    due_t due[DUE_BATCH];
     pthread_mutex_lock(&w->mu);
     for (;;) {
         int64_t now = time_mono_ms();
         size_t n = 0;
-        while (n < RESUME_BATCH && w->nheap > 0 &&
+        while (n < DUE_BATCH && w->nheap > 0 &&
                (w->stopping || w->slots[w->heap[0]].deadline <= now))
-            due[n++] = pop_first(w);
+            due[n++] = take_at(w, 0);
         if (n == 0 && w->stopping)
             break;
         if (n == 0) {
             wait_next(w);
             continue;
         }
-        pthread_mutex_unlock(&w->mu); /* never call libmicrohttpd under mu */
+        pthread_mutex_unlock(&w->mu); /* never call out under mu */
         for (size_t i = 0; i < n; i++)
-            MHD_resume_connection(due[i]);
+            due[i].due(due[i].ud);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -157,6 +165,7 @@ pai_err_t waiters_new(waiters_t **out)
         *out = NULL;
         return PAI_E_IO;
     }
+    pthread_setname_np(w->thread, "pai-waiters");
     w->started = true;
     *out = w;
     return PAI_OK;
@@ -179,7 +188,7 @@ static uint32_t slot_take(waiters_t *w)
     return idx;
 }
 
-uint64_t waiters_add(waiters_t *w, struct MHD_Connection *conn, int64_t deadline_ms)
+uint64_t waiters_add(waiters_t *w, int64_t deadline_ms, waiters_due_fn due, void *ud)
 {
     pthread_mutex_lock(&w->mu);
     if (w->stopping) {
@@ -188,8 +197,9 @@ uint64_t waiters_add(waiters_t *w, struct MHD_Connection *conn, int64_t deadline
     }
     uint32_t idx = slot_take(w);
     slot_t *s = &w->slots[idx];
-    s->conn = conn;
-    s->deadline = deadline_ms > 0 ? deadline_ms : 1;
+    s->due = due;
+    s->ud = ud;
+    s->deadline = deadline_ms;
     s->gen++;
     s->pos = w->nheap;
     w->heap[w->nheap++] = idx;
@@ -206,19 +216,16 @@ void waiters_wake(void *ud, uint64_t ticket)
 {
     waiters_t *w = ud;
     uint32_t idx = (uint32_t)ticket, gen = (uint32_t)(ticket >> 32);
+    due_t d = {0};
     pthread_mutex_lock(&w->mu);
-    bool woken = false;
     if (idx < w->nslots) {
         slot_t *s = &w->slots[idx];
-        if (s->conn && s->gen == gen && s->deadline != 0) {
-            s->deadline = 0;
-            sift_up(w, s->pos);
-            woken = true;
-        }
+        if (s->due && s->gen == gen)
+            d = take_at(w, s->pos); /* the thread need not wake: nothing earlier is due */
     }
     pthread_mutex_unlock(&w->mu);
-    if (woken)
-        pthread_cond_signal(&w->cv);
+    if (d.due)
+        d.due(d.ud);
 }
 
 uint64_t waiters_count(waiters_t *w)
@@ -239,7 +246,7 @@ void waiters_stop(waiters_t *w)
     pthread_mutex_unlock(&w->mu);
     pthread_cond_signal(&w->cv);
     if (join)
-        pthread_join(w->thread, NULL); /* it resumes everything before it ends */
+        pthread_join(w->thread, NULL); /* it hands every entry on before it ends */
 }
 
 void waiters_free(waiters_t *w)

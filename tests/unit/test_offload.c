@@ -87,7 +87,7 @@ TEST(a_class_at_its_bound_leaves_workers_to_the_other)
 {
     offload_t *o = NULL;
     unsigned most[2] = {3, 3};
-    CHECK(offload_new_classes(4, 2, most, &o) == PAI_OK);
+    CHECK(offload_new_classes("test", 4, 2, most, &o) == PAI_OK);
     if (!o)
         return;
     static item_t stalled[40];
@@ -116,7 +116,7 @@ TEST(a_class_at_its_bound_leaves_workers_to_the_other)
 TEST(a_free_worker_takes_the_classes_in_turn_and_each_in_order)
 {
     offload_t *o = NULL;
-    CHECK(offload_new_classes(1, 2, NULL, &o) == PAI_OK);
+    CHECK(offload_new_classes("test", 1, 2, NULL, &o) == PAI_OK);
     if (!o)
         return;
     static item_t first = {.id = 1, .block = true}, a[6], b[3];
@@ -143,7 +143,7 @@ TEST(stop_runs_what_is_queued_then_runs_work_on_the_callers_thread)
 {
     offload_t *o = NULL;
     unsigned most[3] = {1, 1, 1};
-    CHECK(offload_new_classes(2, 3, most, &o) == PAI_OK);
+    CHECK(offload_new_classes("test", 2, 3, most, &o) == PAI_OK);
     if (!o)
         return;
     static item_t it[9];
@@ -180,7 +180,7 @@ static void batch(void **uds, size_t n)
 TEST(batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_places)
 {
     offload_t *o = NULL;
-    CHECK(offload_new_classes(1, 1, NULL, &o) == PAI_OK);
+    CHECK(offload_new_classes("test", 1, 1, NULL, &o) == PAI_OK);
     if (!o)
         return;
     static item_t first = {.id = 1, .block = true}, p1 = {.id = 2}, p2 = {.id = 3}, b[6];
@@ -208,7 +208,7 @@ TEST(batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_place
 TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
 {
     offload_t *o = NULL;
-    CHECK(offload_new_classes(1, 1, NULL, &o) == PAI_OK);
+    CHECK(offload_new_classes("test", 1, 1, NULL, &o) == PAI_OK);
     if (!o)
         return;
     static item_t first = {.id = 1, .block = true}, b[OFFLOAD_BATCH_MAX + 3];
@@ -242,9 +242,9 @@ TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
 TEST(bad_class_counts_are_refused)
 {
     offload_t *o = (offload_t *)&rig;
-    CHECK(offload_new_classes(2, 0, NULL, &o) == PAI_E_INVALID);
+    CHECK(offload_new_classes("test", 2, 0, NULL, &o) == PAI_E_INVALID);
     CHECK(o == NULL);
-    CHECK(offload_new_classes(2, OFFLOAD_MAX_CLASSES + 1, NULL, &o) == PAI_E_INVALID);
+    CHECK(offload_new_classes("test", 2, OFFLOAD_MAX_CLASSES + 1, NULL, &o) == PAI_E_INVALID);
 }
 
 RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
