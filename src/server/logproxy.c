@@ -50,9 +50,12 @@ static logproxy_t *lp_new(const logproxy_req_t *q)
     lp->url = str_printf("%s/logs/%s/%s%s", q->log_url, eid ? eid : "", q->kind,
                          q->tail ? "?tail=65536" : "");
     curl_free(eid);
-    char *auth = str_printf("Authorization: Bearer %s", q->token ? q->token : "");
-    lp->headers = curl_slist_append(NULL, auth);
-    free(auth);
+    /* no secret, no header: never "Bearer " with nothing after it */
+    if (q->token && *q->token) {
+        char *auth = str_printf("Authorization: Bearer %s", q->token);
+        lp->headers = curl_slist_append(NULL, auth);
+        free(auth);
+    }
     curl_easy_setopt(c, CURLOPT_URL, lp->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, lp->headers);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)LOGPROXY_OPEN_MS);
@@ -65,6 +68,23 @@ static logproxy_t *lp_new(const logproxy_req_t *q)
 #endif
     lp->cs = curlstream_new(c, LOGPROXY_STALL_MS);
     return lp;
+}
+
+/* The node's log server refused the read (401, 403): this server presents
+ * the wrong secret, or none.  Not the user's fault: a configuration error,
+ * said as such, with what to check. */
+static pai_err_t refused(const logproxy_req_t *q, long status, pai_error_t *e)
+{
+    if (!q->token || !*q->token)
+        return pai_error_set(e, PAI_E_BAD_CONFIG,
+                             "the node serving this log refused the read (HTTP %ld): this server "
+                             "has no log key for the node and no agent token to present instead "
+                             "(agent_token, or <data_dir>/agent.token)",
+                             status);
+    return pai_error_set(e, PAI_E_BAD_CONFIG,
+                         "the node serving this log refused this server's key (HTTP %ld): the "
+                         "node's log key or agent token differs from the one this server holds",
+                         status);
 }
 
 pai_err_t logproxy_open(const logproxy_req_t *q, logproxy_t **out, int *retry_after_s,
@@ -88,6 +108,8 @@ pai_err_t logproxy_open(const logproxy_req_t *q, logproxy_t **out, int *retry_af
     }
     if (in->headers_done && in->status == 404) {
         rc = pai_error_set(e, PAI_E_NO_TASK_LOG, PAI_MSG_NO_TASK_LOG);
+    } else if (in->headers_done && (in->status == 401 || in->status == 403)) {
+        rc = refused(q, in->status, e);
     } else if (in->headers_done && in->status == 503) {
         int v = 0;
         *retry_after_s = sscanf(in->retry_after, "%d", &v) == 1 && v > 0 && v < 3600 ? v : 1;

@@ -34,14 +34,17 @@ typedef struct {
     const char *attempt_id; /* the task attempt's id on that node */
     const char *kind;       /* "stdout", "stderr" or "all" */
     bool tail;              /* only the last 64 KiB */
-    const char *token;      /* the agent token (Bearer) */
+    const char *token;      /* the node's log key or the agent token (Bearer; NULL or "": no
+                             * Authorization header at all) */
     const char *ca_file;    /* https:// log servers: the CA that signs them (NULL: system's) */
 } logproxy_req_t;
 
 /* Start the read and wait for the agent's answer.  PAI_OK: *out streams a
  * 200 answer's body.  Otherwise *e says why: PAI_E_NO_TASK_LOG (the node has
- * no such log), PAI_E_UNAVAILABLE (unreachable, no answer in time, or busy:
- * the node answered 503; then *retry_after_s is its Retry-After, else 0). */
+ * no such log), PAI_E_BAD_CONFIG (the node refused the server's secret or
+ * its lack of one: 401, 403), PAI_E_UNAVAILABLE (unreachable, no answer in
+ * time, or busy: the node answered 503; then *retry_after_s is its
+ * Retry-After, else 0). */
 PAI_MUST_CHECK pai_err_t logproxy_open(const logproxy_req_t *q, logproxy_t **out,
                                        int *retry_after_s, pai_error_t *e);
 /* http_stream_fn over a logproxy_t: the next bytes of the log (blocks until

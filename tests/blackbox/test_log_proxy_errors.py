@@ -4,13 +4,16 @@ server misbehaves (src/server/logproxy.c).
 
 A real `pai server`, a fake agent (jobstest.FakeAgent) whose node's log_url
 points at a log server written here, which answers each read as the test
-says: 503 with Retry-After (busy), 404, 500, a connection closed before any
+says: 503 with Retry-After (busy), 404, 500, 401 (the server's key refused,
+and with no secret for the node at all: no Authorization header sent), a
+connection closed before any
 answer (once, or always), a 200 cut in the middle, or a node whose log_url
 names a file:// URL.  Errors before the first byte are OpenPAI-style
 {code, message} replies; a failure after it cuts the body short.
 """
 
 import http.client
+import os
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +40,7 @@ class LogServer(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        SEEN.append((self.path, self.headers.get("Authorization", "")))
+        SEEN.append((self.path, self.headers.get("Authorization")))
         mode = MODE["mode"]
         if mode == "close" or (mode == "close_once" and MODE["closed"] == 0):
             MODE["closed"] += 1
@@ -49,6 +52,9 @@ class LogServer(BaseHTTPRequestHandler):
                       [("Retry-After", "7"), ("Content-Type", "application/json")])
         elif mode == "notfound":
             self.send(404, b'{"code":"NoTaskLogError","message":"no such task log"}')
+        elif mode == "unauth":
+            self.send(401, b'{"code":"UnauthorizedUserError","message":"bearer token required"}',
+                      [("Content-Type", "application/json")])
         elif mode == "err500":
             self.send(500, b"boom")
         elif mode == "cut":
@@ -133,6 +139,21 @@ pt.check(len(SEEN) == 2, "(tried twice, no more)", SEEN)
 st, body, hdr, end = case("cut", "a node that dies mid-log: the answer begins 200", 200)
 pt.check(end == "cut" and len(body) > 0, "and its body is cut short (chunked, no end)",
          (end, hdr))
+
+# a node that refuses the server's key: a clear configuration error, not "HTTP 401"
+case("unauth", "a node refusing the server's key: 500 BadConfigurationError saying so", 500,
+     "BadConfigurationError", "refused this server's key (HTTP 401)")
+# a server with no secret for the node (no log key, no agent token): no
+# Authorization header at all, never "Bearer " with nothing after it
+TOK = os.path.join(srv.data_dir, "agent.token")
+os.rename(TOK, TOK + ".away")
+case("ok", "without a secret for the node the log is still asked for", 200,
+     want_text="hello-from-the-fake-node")
+pt.check(len(SEEN) == 1 and SEEN[0][1] is None,
+         "and the request carries no Authorization header", SEEN)
+case("unauth", "the node refusing it: 500 BadConfigurationError naming the missing token", 500,
+     "BadConfigurationError", "no agent token to present")
+os.rename(TOK + ".away", TOK)
 
 # a node whose log_url is not http(s): never read as a file by the server
 fake.log_url = "file:///etc/passwd#"
