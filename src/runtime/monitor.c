@@ -468,8 +468,10 @@ static void reap_helpers(mon_t *m, int *status, bool *reaped)
             m->term_helper = 0;
             if (*reaped)
                 continue;
-            if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-                term_again(m); /* delivered, perhaps dropped */
+            /* delivered (perhaps dropped), or a repeat that found the
+             * container ended (its client is still cleaning up): on time */
+            if ((WIFEXITED(st) && WEXITSTATUS(st) == 0) || m->term_gap_ms)
+                term_again(m);
             else
                 want_term = 1; /* the container may not exist yet: ask again */
         }
