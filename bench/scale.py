@@ -496,6 +496,12 @@ def _run(srv, pid, idle, samp, tag, a):
             "(mean %.2f per batch)" % (o1 - o0, b1 - b0, (o1 - o0) / (b1 - b0)))
     else:
         say("agent syncs' batches: not counted by this server")
+    ev = [counter(t, n) or 0 for t in (m_before, mtext)
+          for n in ("pai_http_connections_evicted_total", "pai_http_connections_refused_total")]
+    fails = sum(ag.log().count(" sync failed: ") for ag in agents)  # rate-limited lines
+    say("agents' connections during the storm: %d evicted, %d refused (max_connections); "
+        "agents' 'sync failed' log lines (each node logs its first 3, then every 20th): %d"
+        % (ev[2] - ev[0], ev[3] - ev[1], fails))
     say("202 -> no longer WAITING (scheduler + agent sync), sampled jobs: p50 %.0f ms p99 %.0f "
         "ms (%d jobs)" % (ms(pct(dispatch, .5)), ms(pct(dispatch, .99)), len(dispatch)))
     n, tot, b = histogram(mtext, "pai_scheduler_decision_seconds")

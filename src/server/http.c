@@ -223,8 +223,14 @@ static void hold(http_server_t *s, reqstate_t *rs)
 {
     struct MHD_Connection *conn = rs->conn;
     int64_t wait = rs->defer.wait_ms > 0 ? rs->defer.wait_ms : 0;
+    /* Held until wait after the request arrived, not after now: its
+     * client's timeout runs from its send (an agent's: its wait + 15 s),
+     * and a sync that waited in a loaded server's queue and was then held
+     * a whole wait timed out, was sent again on a new connection and
+     * evicted another (docs/benchmarks.md, "Scale").  Past it: due now. */
+    int64_t deadline = rs->t0_us / 1000 + wait;
     atomic_store(&rs->arming, true);
-    uint64_t ticket = waiters_add(s->wait, time_mono_ms() + wait, held_due, rs);
+    uint64_t ticket = waiters_add(s->wait, deadline, held_due, rs);
     if (ticket) {
         http_waker_t w = {.fn = waiters_wake, .ud = s->wait, .ticket = ticket};
         rs->defer.arm(s->ctx, rs->defer.ud, &w);
