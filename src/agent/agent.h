@@ -97,6 +97,7 @@ typedef struct agent_task {
     bool acked;
     int64_t acked_mono_ms;
     bool dir_gone;            /* acked: its dir went into the pool (the journal keeps it) */
+    bool started_here;        /* by this process: its logs are flat (no older monitor's dir) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
@@ -138,6 +139,7 @@ typedef struct agent_node {
     size_t ntasks, cap;
     dirpool_t pool;     /* emptied dirs of forgotten attempts, for new ones */
     size_t acked_lines; /* lines of <dir>/acked-attempts (attempt.c) */
+    int journal_fd;     /* that file, open for appends; -1: not open */
     int64_t known_seq;
     /* The desired set as last applied (attempt ids; version 3 deltas
      * apply to it) and the server epoch of known_seq ("": none, the next
@@ -241,6 +243,8 @@ void task_stop(agent_node_t *n, agent_task_t *t, int64_t now);
 void task_mark_acked(agent_node_t *n, agent_task_t *t);
 /* Drop acked attempts older than their tombstone time, with their dirs. */
 void task_prune_tombstones(agent_node_t *n, int64_t now);
+/* Close the journal of acked attempts (reopened by the next ack). */
+void task_journal_close(agent_node_t *n);
 
 /* metrics.c (docs/monitoring.md) */
 #define METRICS_SAMPLE_MS 5000 /* a scrape formats the last sample, never samples */

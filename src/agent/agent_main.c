@@ -301,6 +301,8 @@ typedef struct {
     taskuid_t *uids;
     gpu_sampler_t *gpu_sampler; /* NVML kept open between samples; NULL: none */
     int64_t next_sample_ms;     /* metrics.c's timer */
+    int64_t logs_due_ms;        /* the log server's next timeout (its fd wakes it sooner) */
+    int64_t next_reap_ms;       /* the next waitpid(-1) for ended monitors */
 } agent_t;
 
 static int loop_timeout(agent_t *a, int64_t now)
@@ -335,14 +337,47 @@ static size_t collect_fds(agent_t *a)
     return k;
 }
 
-static void dispatch_fds(agent_t *a, size_t k)
+/* The attempts' fds that fired; true when the log server's did. */
+static bool dispatch_fds(agent_t *a, size_t k)
 {
+    int lfd = a->logs ? logsrv_fd(a->logs) : -1;
+    bool logs = false;
     for (size_t j = 0; j < k; j++) {
-        if (!a->fds[j].revents || (a->logs && a->fds[j].fd == logsrv_fd(a->logs)))
+        if (!a->fds[j].revents)
             continue;
+        if (a->fds[j].fd == lfd) {
+            logs = true;
+            continue;
+        }
         for (size_t i = 0; i < a->nnodes; i++)
             node_task_event(&a->nodes[i], a->fds[j].fd);
     }
+    return logs;
+}
+
+/* The log server's work: when its fd fired or its timeout passed, not at
+ * every turn of the loop (an epoll_wait each). */
+static void run_logs(agent_t *a, bool fired, int64_t now)
+{
+    if (!a->logs || (!fired && now < a->logs_due_ms))
+        return;
+    logsrv_run(a->logs);
+    int lt = logsrv_timeout_ms(a->logs);
+    a->logs_due_ms = lt < 0 ? INT64_MAX : now + lt;
+}
+
+/* Monitors that ended (their result is in their record): reaped at most
+ * every REAP_MS, not at every turn (a waitpid each); the loop woke at most
+ * once a second for them before. */
+#define REAP_MS 100
+
+static void reap(agent_t *a, int64_t now)
+{
+    if (now < a->next_reap_ms)
+        return;
+    a->next_reap_ms = now + REAP_MS;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
 }
 
 static void drive_curl(agent_t *a)
@@ -380,12 +415,11 @@ static void run_loop(agent_t *a)
             node_tick(&a->nodes[i], a->multi, now);
         size_t k = collect_fds(a);
         curl_multi_poll(a->multi, a->fds, (unsigned)k, loop_timeout(a, time_mono_ms()), NULL);
-        dispatch_fds(a, k);
+        bool logs = dispatch_fds(a, k);
         drive_curl(a);
-        if (a->logs)
-            logsrv_run(a->logs);
-        while (waitpid(-1, NULL, WNOHANG) > 0)
-            ; /* monitors: their result is in their exit file */
+        now = time_mono_ms();
+        run_logs(a, logs, now);
+        reap(a, now);
     }
 }
 

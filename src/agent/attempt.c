@@ -166,7 +166,10 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
         t->ops->release(&t->rt);
         t->has_rt = false;
     }
-    char *logs = node_log_prefix(n, t->id);
+    /* an attempt this process started has flat logs: no older agent's
+     * log dir to look for (a stat per end) */
+    char *logs =
+        t->started_here ? str_printf("%s/logs/%s.", n->dir, t->esc) : node_log_prefix(n, t->id);
     size_t len = 0;
     free(t->diagnostics);
     t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
@@ -418,6 +421,7 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     int grace = d->kill_grace_ms;
     t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
     t->phase = RC_ACTIVE;
+    t->started_here = true;
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
     bool have_identity = spec_fill(n, t, d, &b);
@@ -467,19 +471,29 @@ static char *journal_path(const agent_node_t *n)
     return str_printf("%s/acked-attempts", n->dir);
 }
 
+/* The journal is kept open (O_APPEND) from the first ack to its next
+ * rewrite: one write per ack, not an open, a write and a close. */
 static bool journal_append(agent_node_t *n, const char *id)
 {
     if (strchr(id, '\n'))
         return false;
-    char *p = journal_path(n), *line = str_printf("%s\n", id);
-    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && fs_write_all(fd, line, strlen(line)); /* one write: whole lines */
-    if (fd >= 0)
-        close(fd);
-    free(p);
-    free(line);
+    if (n->journal_fd < 0) {
+        char *p = journal_path(n);
+        n->journal_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        free(p);
+    }
+    char *line = str_printf("%s\n", id);
+    bool ok = n->journal_fd >= 0 && fs_write_all(n->journal_fd, line, strlen(line));
+    free(line); /* one write: whole lines */
     n->acked_lines += ok;
     return ok;
+}
+
+void task_journal_close(agent_node_t *n)
+{
+    if (n->journal_fd >= 0)
+        close(n->journal_fd);
+    n->journal_fd = -1;
 }
 
 /* Rewrite the journal with the acked attempts still remembered, once the
@@ -498,9 +512,10 @@ static void journal_compact(agent_node_t *n)
         if (n->tasks[i]->acked)
             ok = buf_printf(&b, "%s\n", n->tasks[i]->id) == PAI_OK;
     char *p = journal_path(n);
-    if (ok && fs_write_atomic(p, b.len ? b.data : "", b.len, 0600) == PAI_OK)
+    if (ok && fs_write_atomic(p, b.len ? b.data : "", b.len, 0600) == PAI_OK) {
         n->acked_lines = live;
-    else
+        task_journal_close(n); /* the open one is the replaced file */
+    } else
         log_warn("node=%s cannot rewrite %s: %s", n->name, p, strerror(errno));
     free(p);
     buf_free(&b);

@@ -84,6 +84,9 @@ static void set_auth(agent_node_t *n)
     char *auth = str_printf("Authorization: Bearer %s", tok);
     curl_slist_free_all(n->headers);
     n->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    /* no "Expect: 100-continue" (libcurl's for a body past 1 MiB: a node
+     * reporting thousands of tasks): one more round trip for nothing */
+    n->headers = curl_slist_append(n->headers, "Expect:");
     n->headers = curl_slist_append(n->headers, auth);
     sodium_memzero(auth, strlen(auth));
     free(auth);
@@ -262,6 +265,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
                     const runtime_ops_t *rt, const char *log_url)
 {
     memset(n, 0, sizeof(*n));
+    n->journal_fd = -1;
     n->cfg = cfg;
     n->rt = rt;
     str_copy(n->name, name, sizeof(n->name));
@@ -310,6 +314,7 @@ void node_free(agent_node_t *n)
     for (size_t i = 0; i < n->ntasks; i++)
         task_free(n, n->tasks[i]);
     free(n->tasks);
+    task_journal_close(n);
     dirpool_free(&n->pool);
     for (int i = 0; i < 2; i++) {
         if (n->conns[i].easy)
