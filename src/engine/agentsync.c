@@ -283,12 +283,15 @@ static void answer_desired(engine_node_t *n, const answer_t *a, agentwire_resp_t
     engine_desired_set(n, &d, m, hold);
     m->seq = n->seq;
     /* Some new attempts wait: a seq the agent is behind of, so that its
-     * next sync (at once: it starts what it got) is answered at once and,
-     * in version 3, its delta holds what waits. */
-    if (d.partial && a->version >= 3)
+     * next sync (at once: it starts what it got) is answered at once (a
+     * seq below news: nodes.h) and, in version 3, its delta holds what
+     * waits (a base below every attempt left out; lower is still right:
+     * the delta then re-sends more). */
+    if (d.partial) {
         m->seq = d.resume;
-    else if (d.partial && m->seq >= n->seq)
-        m->seq = n->seq - 1;
+        if (n->news && m->seq >= n->news)
+            m->seq = n->news - 1;
+    }
     if (m->seq > n->answered)
         n->answered = m->seq;
     /* What left the set up to the agent's base is known to it (version 3,
