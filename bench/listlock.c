@@ -8,8 +8,19 @@
  * src/engine/joblist.c).  The first list builds the jobs' rows; the next
  * ones reuse them.
  *
- *   build/bench/listlock [--jobs 100000]
+ * With --nodes N, the metrics history's read instead (engine_usage,
+ * src/engine/usage.c): N nodes of 8 GPUs reporting utilization, --jobs
+ * jobs of 1 GPU, as many running as fit; three reads, the whole call and
+ * the part under the lock.
+ *
+ *   build/bench/listlock [--jobs 100000] [--nodes 10000]
+ *
+ * PAI_BENCH_LOCK=/tmp/pai-bench.lock takes that lock after the fill, for
+ * the measurements only (run it so, not under flock(1) as well: the two
+ * would wait on each other).
  */
+#include <fcntl.h>
+#include <sys/file.h>
 #include <time.h>
 
 #include "../tests/unit/engine_fixture.h"
@@ -46,6 +57,66 @@ static bool fill(rig_t *r, int n)
     return true;
 }
 
+/* nodes agents of 8 GPUs, n jobs of 1 GPU, those placed brought to running. */
+static bool fill_nodes(rig_t *r, int nodes, int n)
+{
+    agent_t *a = xcalloc((size_t)nodes, sizeof(*a));
+    char(*names)[2][32] = xcalloc((size_t)nodes, sizeof(*names));
+    for (int k = 0; k < nodes; k++) {
+        snprintf(names[k][0], sizeof names[k][0], "node-%05d", k);
+        snprintf(names[k][1], sizeof names[k][1], "10.%d.%d.%d", k >> 16, (k >> 8) & 255, k & 255);
+        a[k] = (agent_t){
+            .name = names[k][0], .address = names[k][1], .ngpus = 8, .util = 40, .has_util = true};
+        sync_quiet(r, &a[k], NULL);
+    }
+    for (int k = 0; k < n; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "j%07d", k);
+        if (!submit(r, name, 1, 0))
+            return false;
+        if (k % 1000 == 999)
+            tick(r);
+    }
+    tick(r);
+    size_t running = 0;
+    for (int k = 0; k < nodes; k++) {
+        sync_quiet(r, &a[k], NULL);
+        json_t *rep = json_array();
+        for (size_t i = 0; i < ndesired(&a[k]); i++)
+            json_array_append_new(rep, report(desired_id(&a[k], i), "running", 0));
+        running += ndesired(&a[k]);
+        sync_quiet(r, &a[k], rep);
+        agent_free(&a[k]);
+    }
+    printf("listlock: %d nodes, %d jobs, %zu tasks running\n", nodes, n, running);
+    free(a);
+    free(names);
+    return true;
+}
+
+static void one_usage(rig_t *r)
+{
+    engine_usage_t u;
+    t_unlocked = 0;
+    double t0 = now_s();
+    engine_usage(r->e, &u);
+    double t1 = now_s();
+    printf("listlock: usage %5zu nodes %6zu jobs: %8.2f ms in all, %7.2f ms under the lock\n",
+           u.nnodes, u.njobs, (t1 - t0) * 1e3, ((t_unlocked ? t_unlocked : t1) - t0) * 1e3);
+    engine_usage_free(&u);
+}
+
+/* $PAI_BENCH_LOCK (a file, e.g. /tmp/pai-bench.lock): held for the
+ * measurements only, not for the fill, which is long at 10,000 nodes. */
+static void bench_lock(void)
+{
+    const char *path = getenv("PAI_BENCH_LOCK");
+    int fd = path && *path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (fd >= 0 && flock(fd, LOCK_EX) == 0)
+        printf("listlock: holding %s for the measurements\n", path);
+    fflush(stdout); /* the fd stays open (and the lock held) until exit */
+}
+
 static void one_list(rig_t *r, const char *order, int64_t limit)
 {
     engine_filter_t f = {.order = order, .limit = limit};
@@ -66,13 +137,15 @@ static void one_list(rig_t *r, const char *order, int64_t limit)
 int main(int argc, char **argv)
 {
     util_alloc_init();
-    int n = 100000;
-    if (argc == 3 && strcmp(argv[1], "--jobs") == 0) {
-        if (str_to_int(argv[2], 1, 10000000, &n) != PAI_OK)
+    int n = 100000, nodes = 0;
+    for (int i = 1; i < argc; i += 2) {
+        int *v = strcmp(argv[i], "--jobs") == 0    ? &n
+                 : strcmp(argv[i], "--nodes") == 0 ? &nodes
+                                                   : NULL;
+        if (!v || i + 1 >= argc || str_to_int(argv[i + 1], 1, 10000000, v) != PAI_OK) {
+            fprintf(stderr, "usage: listlock [--jobs N] [--nodes N]\n");
             return 2;
-    } else if (argc != 1) {
-        fprintf(stderr, "usage: listlock [--jobs N]\n");
-        return 2;
+        }
     }
     rig_t r;
     memset(&r, 0, sizeof r);
@@ -87,8 +160,19 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(LOG_ERROR);
+    if (nodes) {
+        if (!fill_nodes(&r, nodes, n))
+            return 1;
+        bench_lock();
+        r.e->ops.list_unlocked = unlocked;
+        for (int rep = 0; rep < 3; rep++)
+            one_usage(&r);
+        rig_close(&r);
+        return 0;
+    }
     if (!fill(&r, n))
         return 1;
+    bench_lock();
     r.e->ops.list_unlocked = unlocked;
     static const int64_t limits[] = {50000, 5000, 50};
     for (size_t i = 0; i < ARRAY_LEN(limits); i++)

@@ -162,9 +162,10 @@ typedef struct {
      * with the job, which sends it to the agents.  -1: none (the agents'
      * own maps decide).  NULL: never. */
     int64_t (*task_uid)(void *ud, const char *user);
-    /* Tests only: engine_list calls it after it has let go of the engine
-     * lock and before it sorts and renders (a pause there shows that a
-     * list blocks nobody while it renders).  NULL: none. */
+    /* Tests and benches only: engine_list calls it after it has let go of
+     * the engine lock and before it sorts and renders (a pause there shows
+     * that a list blocks nobody while it renders), engine_usage after its
+     * copies, before it builds its answer.  NULL: none. */
     void (*list_unlocked)(void *ud);
 } engine_ops_t;
 

@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +22,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/promtext.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -58,16 +61,35 @@ struct history {
     int64_t *ts;                   /* wall-clock ms, ring */
     series_t *s;
     size_t ns;
+    strmap_t *index;  /* series_key -> position in s, plus 1 */
     uint64_t refused; /* series not kept because of the cap */
 };
 
 /* ---------------------------------------------------------------- ring */
 
+/* A series' key in the index: its kind as a digit, then its name.  A
+ * sample puts one series per node and running job: a scan per put was
+ * 10,000 x 10,000 comparisons at 10,000 nodes. */
+static void series_key(char *key, size_t cap, ser_kind_t kind, const char *name)
+{
+    snprintf(key, cap, "%c%s", '0' + (int)kind, name);
+}
+
+static void index_set(history_t *h, size_t i)
+{
+    char key[PAI_MAX_NAME * 2 + 8];
+    series_key(key, sizeof key, h->s[i].kind, h->s[i].name);
+    if (strmap_put(h->index, key, (void *)(uintptr_t)(i + 1)) != PAI_OK)
+        util_oom();
+}
+
 static series_t *series_get(history_t *h, ser_kind_t kind, const char *name)
 {
-    for (size_t i = 0; i < h->ns; i++)
-        if (h->s[i].kind == kind && strcmp(h->s[i].name, name) == 0)
-            return &h->s[i];
+    char key[PAI_MAX_NAME * 2 + 8];
+    series_key(key, sizeof key, kind, name);
+    uintptr_t at = (uintptr_t)strmap_get(h->index, key);
+    if (at)
+        return &h->s[at - 1];
     if (h->ns >= h->max_series) {
         h->refused++;
         return NULL;
@@ -80,6 +102,7 @@ static series_t *series_get(history_t *h, ser_kind_t kind, const char *name)
         for (size_t i = 0; i < h->points; i++)
             s->v[k][i] = MISSING;
     }
+    index_set(h, h->ns - 1);
     return s;
 }
 
@@ -108,8 +131,13 @@ static void gc(history_t *h)
         series_t *s = &h->s[i];
         uint64_t keep = s->kind == SER_JOB ? h->keep_job : h->keep_other;
         if (s->kind != SER_CLUSTER && h->n - s->last_seen > keep) {
+            char key[PAI_MAX_NAME * 2 + 8];
+            series_key(key, sizeof key, s->kind, s->name);
+            strmap_del(h->index, key);
             series_free(s);
             h->s[i] = h->s[--h->ns];
+            if (i < h->ns)
+                index_set(h, i); /* the last one moved here */
         } else {
             i++;
         }
@@ -312,6 +340,7 @@ pai_err_t history_new(engine_t *engine, int64_t interval_s, size_t points, histo
     h->keep_other = h->points;
     h->ts = xcalloc(h->points, sizeof(*h->ts));
     h->s = xcalloc(h->max_series, sizeof(*h->s));
+    h->index = strmap_new(NULL);
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -349,6 +378,7 @@ void history_free(history_t *h)
     for (size_t i = 0; i < h->ns; i++)
         series_free(&h->s[i]);
     free(h->s);
+    strmap_free(h->index);
     free(h->ts);
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
