@@ -2,8 +2,8 @@
  * bench/listlock.c - how long a job list holds the engine lock, in process:
  * an engine (the unit tests' rig: fake clock, no threads, SQLite in
  * /dev/shm) with --jobs jobs (1 GPU each, one 8-GPU node: 8 run, the rest
- * wait), then lists of 50,000, 5,000 and 50 jobs in submission order and
- * of 50,000 by name, three times each: the whole call's time and the part
+ * wait), then lists of 50,000, 5,000 and 50 jobs in submission order, by
+ * name and by state, three times each: the whole call's time and the part
  * under the engine lock (until engine_ops_t.list_unlocked is called:
  * src/engine/joblist.c).  The first list builds the jobs' rows; the next
  * ones reuse them.
@@ -178,8 +178,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_LEN(limits); i++)
         for (int rep = 0; rep < 3; rep++)
             one_list(&r, NULL, limits[i]);
-    for (int rep = 0; rep < 3; rep++)
-        one_list(&r, "jobName,ASC", 50000);
+    static const char *const orders[] = {"jobName,ASC", "state,DESC"};
+    for (size_t o = 0; o < ARRAY_LEN(orders); o++)
+        for (size_t i = 0; i < ARRAY_LEN(limits); i++)
+            for (int rep = 0; rep < 3; rep++)
+                one_list(&r, orders[o], limits[i]);
     rig_close(&r);
     return 0;
 }

@@ -18,10 +18,11 @@
  * row in the steady state and one small allocation per job changed since
  * the last list.
  *
- *   1. mu held: the rows of the matching jobs (in submission order: only
- *      those of the page; any other order: all that match, to sort) and
- *      each running one's gpuIdleSince, which only memory knows.
- *   2. without mu: sort, render the page, let go of the rows.
+ *   1. mu held: the rows of the page's jobs and each running one's
+ *      gpuIdleSince, which only memory knows (in submission order the page
+ *      is the table's slice; in any other order its set is selected among
+ *      compact keys of every match: "page selection" below).
+ *   2. without mu: sort the page, render it, let go of the rows.
  *
  * Invariants: a row never changes after it is built; its reference count
  * is atomic (the job's reference is dropped under mu, a list's without it,
@@ -290,9 +291,105 @@ static void pick(engine_t *j, picked_t *p, lc_job_t *job, int64_t now)
     p->picks[p->n++].idle_since = engine_gpu_idle_since(j, job, now);
 }
 
+/* ---------------------------------------------------------------- page selection */
+
+/*
+ * In any order but submission order, the page is not known before every
+ * match is ordered.  Referencing every match's row under mu (to sort them
+ * after) held it for a row check, an atomic increment and the idle figure
+ * per match, and built a row for every job changed since the last list.
+ * Instead each match gets a compact key under mu (16 bytes of order key
+ * and seq, and the job), the page's set is selected among them in linear
+ * time (two quickselects: ranks [offset, offset + limit)), and only the
+ * page's rows are referenced; they are sorted after unlocking, so the
+ * answer is the same page of the same instant.
+ *
+ * A key orders as the full comparison (cmp_picks) does: k is the field as
+ * an unsigned number (a signed one with its sign bit flipped; a text's
+ * first 8 bytes, big-endian, zero-padded, which orders as strcmp does),
+ * then, for a text, the text itself when both first 8 bytes are equal,
+ * then seq; DESC reverses it all.
+ */
+typedef struct {
+    uint64_t k, seq;
+    lc_job_t *job;
+} sel_key_t;
+
+/* The text a text field orders by, and its length; NULL for a number. */
+static const char *key_text(const lc_job_t *job, order_field_t f, size_t *len)
+{
+    if (f == ORD_JOBNAME)
+        return *len = strlen(job->name + job->user_len + 1), job->name + job->user_len + 1;
+    if (f == ORD_USERNAME)
+        return *len = job->user_len, job->name;
+    if (f == ORD_VC)
+        return *len = strlen(job->vc), job->vc;
+    return NULL;
+}
+
+static uint64_t key_of(const lc_job_t *job, order_field_t f)
+{
+    size_t len = 0;
+    const char *t = key_text(job, f, &len);
+    if (!t)
+        return (uint64_t)key_num(job, f) ^ (1ull << 63);
+    uint64_t k = 0;
+    for (size_t i = 0; i < 8; i++)
+        k = k << 8 | (i < len ? (unsigned char)t[i] : 0);
+    return k;
+}
+
+/* The full order of two keys (mu held: texts are read from the jobs). */
+static int cmp_keys(const sel_key_t *a, const sel_key_t *b, const order_t *o)
+{
+    int c = a->k < b->k ? -1 : a->k > b->k;
+    size_t la = 0, lb = 0;
+    const char *ta = c == 0 ? key_text(a->job, o->field, &la) : NULL;
+    if (ta) {
+        const char *tb = key_text(b->job, o->field, &lb);
+        c = strncmp(ta, tb, la < lb ? la : lb);
+        if (c == 0)
+            c = (la > lb) - (la < lb);
+    }
+    if (c == 0)
+        c = a->seq < b->seq ? -1 : a->seq > b->seq;
+    return o->desc ? -c : c;
+}
+
+static void key_swap(sel_key_t *a, sel_key_t *b)
+{
+    sel_key_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Reorder v[lo, hi) so that v[kth] is the key of that rank, those before
+ * it rank lower and those after higher (keys are distinct: seq).  Pivots
+ * drawn by a xorshift, so a presorted table is no worst case. */
+static void select_kth(sel_key_t *v, size_t lo, size_t hi, size_t kth, const order_t *o)
+{
+    uint64_t rnd = 0x9e3779b97f4a7c15ull ^ (uint64_t)hi;
+    while (hi - lo > 1) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        key_swap(&v[lo + (size_t)(rnd % (hi - lo))], &v[hi - 1]);
+        size_t store = lo;
+        for (size_t i = lo; i < hi - 1; i++)
+            if (cmp_keys(&v[i], &v[hi - 1], o) < 0)
+                key_swap(&v[i], &v[store++]);
+        key_swap(&v[store], &v[hi - 1]);
+        if (kth == store)
+            return;
+        if (kth < store)
+            hi = store;
+        else
+            lo = store + 1;
+    }
+}
+
 /* Step 1 (mu held).  In submission order the table's order is the answer's,
  * so only the page's rows are taken (and, without withTotalCount, the walk
- * ends with the page); in any other order every match is. */
+ * ends with the page); in any other order every match gets a key, and the
+ * page's rows are taken once their set is selected. */
 static void pick_rows(engine_t *j, const engine_filter_t *f, const order_t *o, int64_t limit,
                       picked_t *p)
 {
@@ -300,16 +397,31 @@ static void pick_rows(engine_t *j, const engine_filter_t *f, const order_t *o, i
     int64_t now = engine_now_ms(j);
     size_t n = j->table.nlist;
     bool seq = o->field == ORD_SUBMISSION;
+    sel_key_t *keys = seq ? NULL : xmalloc((n ? n : 1) * sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         lc_job_t *job = j->table.list[seq && o->desc ? n - 1 - i : i];
         if (!matches(job, f))
             continue;
         int64_t k = (int64_t)p->total++;
-        if (!seq || (k >= f->offset && k - f->offset < limit))
+        if (!seq)
+            keys[k] = (sel_key_t){key_of(job, o->field), job->seq, job};
+        else if (k >= f->offset && k - f->offset < limit)
             pick(j, p, job, now);
         else if (k - f->offset >= limit && !f->with_total)
             break; /* the page is full and nobody asked for the total */
     }
+    if (seq)
+        return;
+    size_t from = (size_t)(f->offset < (int64_t)p->total ? f->offset : (int64_t)p->total);
+    size_t to =
+        from + (size_t)(limit < (int64_t)(p->total - from) ? limit : (int64_t)(p->total - from));
+    if (from > 0)
+        select_kth(keys, 0, p->total, from, o);
+    if (to < p->total)
+        select_kth(keys, from, p->total, to, o);
+    for (size_t k = from; k < to; k++)
+        pick(j, p, keys[k].job, now);
+    free(keys);
 }
 
 static void set_gpu_idle(json_t *o, int64_t since)
@@ -337,14 +449,11 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
     engine_unlock(j);
     if (j->ops.list_unlocked) /* a test's pause between the steps */
         j->ops.list_unlocked(j->ops.ud);
-    size_t from = 0, to = p.n; /* the page within picks */
-    if (o.field != ORD_SUBMISSION) {
+    /* picks are the page's rows; in submission order, in the page's order */
+    if (o.field != ORD_SUBMISSION)
         qsort_r(p.picks, p.n, sizeof(*p.picks), cmp_picks, &o);
-        from = (size_t)(f->offset < (int64_t)p.n ? f->offset : (int64_t)p.n);
-        to = from + (size_t)(limit < (int64_t)(p.n - from) ? limit : (int64_t)(p.n - from));
-    }
     json_t *data = json_array();
-    for (size_t k = from; k < to; k++) {
+    for (size_t k = 0; k < p.n; k++) {
         json_t *s = codec_render_summary(&p.picks[k].row->job);
         set_gpu_idle(s, p.picks[k].idle_since);
         json_array_append_new(data, s);

@@ -176,6 +176,88 @@ TEST(a_page_in_submission_order_is_that_slice_of_the_whole_list)
     rig_close(&r);
 }
 
+static bool submit_as(rig_t *r, const char *user, const char *name, int gpus, int retries)
+{
+    char *yaml = job_yaml(name, gpus, retries), *full = NULL;
+    pai_err_t rc = engine_submit(r->e, user, yaml, strlen(yaml), &full, NULL);
+    free(yaml);
+    free(full);
+    return rc == PAI_OK;
+}
+
+/* In any order but submission order a page's set is selected among keys
+ * (joblist.c, "page selection"): every page of every order is the slice of
+ * the whole list in that order, over names and users that share their
+ * first 8 bytes or more ("al" before "alice" before "alicea"), equal
+ * numbers (ties broken by submission) and a filter. */
+TEST(a_page_in_any_order_is_that_slice_of_the_whole_list)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!populate(&r, &a)) {
+        CHECK(!"populate");
+        return;
+    }
+    static const char *const users[] = {"alicea", "al", "bob", "alice"};
+    for (int k = 0; k < 60; k++) {
+        char name[64];
+        snprintf(name, sizeof name, k % 3 ? "experiment-run-%02d" : "exp-%d", (k * 37) % 61);
+        CHECK(submit_as(&r, users[k % 4], name, 1 + k % 2, k % 4));
+    }
+    CHECK(engine_set_execution(r.e, "bob~experiment-run-13", true, NULL) == PAI_OK);
+    tick(&r);
+    static const char *const fields[] = {"jobName",       "username",        "vc",
+                                         "retries",       "totalTaskNumber", "totalGpuNumber",
+                                         "state",         "completionTime",  "jobPriority",
+                                         "submissionTime"};
+    static const int64_t offs[] = {0, 1, 7, 30, 64, 65, 100}, lims[] = {1, 5, 13, 64};
+    int pages = 0, bad = 0;
+    for (size_t fi = 0; fi < ARRAY_LEN(fields); fi++)
+        for (int desc = 0; desc < 2; desc++) {
+            char order[64];
+            snprintf(order, sizeof order, "%s,%s", fields[fi], desc ? "DESC" : "ASC");
+            json_t *all = list_of(&r, order, 0, 0);
+            json_t *rows = json_object_get(all, "data");
+            CHECK_INT_EQ(json_array_size(rows), 65);
+            for (size_t oi = 0; oi < ARRAY_LEN(offs); oi++)
+                for (size_t li = 0; li < ARRAY_LEN(lims); li++) {
+                    int64_t off = offs[oi], lim = lims[li];
+                    json_t *page = list_of(&r, order, off, lim);
+                    json_t *want = json_array();
+                    for (int64_t k = off; k < off + lim && k < (int64_t)json_array_size(rows); k++)
+                        json_array_append(want, json_array_get(rows, (size_t)k));
+                    bool same = json_equal(json_object_get(page, "data"), want);
+                    if (!same)
+                        fprintf(stderr, "  %s offset %lld limit %lld: not the slice\n", order,
+                                (long long)off, (long long)lim);
+                    bad += !same;
+                    pages++;
+                    json_decref(want);
+                    json_decref(page);
+                }
+            json_decref(all);
+        }
+    CHECK_INT_EQ(bad, 0);
+    CHECK_INT_EQ(pages, 20 * 28);
+    /* a filter: the page is the slice of the filtered list */
+    engine_filter_t f = {.state = "WAITING", .order = "jobName,DESC", .with_total = true};
+    json_t *all = NULL, *page = NULL;
+    CHECK(engine_list(r.e, &f, &all, NULL) == PAI_OK);
+    f.offset = 3, f.limit = 4;
+    CHECK(engine_list(r.e, &f, &page, NULL) == PAI_OK);
+    json_t *want = json_array();
+    for (size_t k = 3; k < 7; k++)
+        json_array_append(want, json_array_get(json_object_get(all, "data"), k));
+    CHECK(json_equal(json_object_get(page, "data"), want));
+    CHECK(json_equal(json_object_get(page, "totalCount"), json_object_get(all, "totalCount")));
+    CHECK(json_integer_value(json_object_get(all, "totalCount")) > 7);
+    json_decref(want);
+    json_decref(all);
+    json_decref(page);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 /* The list's pause: it has its rows and no lock; the test goes on. */
 typedef struct {
     pthread_mutex_t m;
@@ -263,4 +345,5 @@ TEST(a_submission_completes_while_a_list_is_being_rendered)
 
 RUN_TESTS(listed_rows_render_as_the_jobs_in_memory_do_and_follow_their_changes,
           a_page_in_submission_order_is_that_slice_of_the_whole_list,
+          a_page_in_any_order_is_that_slice_of_the_whole_list,
           a_submission_completes_while_a_list_is_being_rendered)
