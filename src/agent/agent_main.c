@@ -5,13 +5,18 @@
  *   1. tick every node: poll attempts that may have ended, escalate stops,
  *      start the next sync when due (cancelling a held long-poll when
  *      something changed locally);
- *   2. wait in curl_multi_poll on the sync transfers, the attempts' notify
- *      fds and the log server's epoll fd, until the earliest node timer;
- *   3. drive curl (finished syncs are applied: acks, desired set ->
- *      reconcile -> start/stop) and the log server; reap exited monitors.
+ *   2. wait in one poll on curl's sockets (as its socket callback asks),
+ *      the attempts' notify fds and the log server's epoll fd, until the
+ *      earliest timer (the nodes', the log server's, curl's);
+ *   3. drive curl with the events of its sockets that fired and its timer
+ *      when due (curl_multi_socket_action: the other transfers are not
+ *      looked at; finished syncs are applied: acks, desired set ->
+ *      reconcile -> start/stop), the log server when its fd fired or its
+ *      timeout passed; reap exited monitors now and then.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -296,8 +301,17 @@ typedef struct {
     size_t nnodes;
     CURLM *multi;
     logsrv_t *logs;
-    struct curl_waitfd *fds;
+    struct curl_waitfd *fds; /* the log server's and the attempts' */
     size_t fds_cap;
+    /* curl's sockets, as its socket callback asks (curl_multi_socket_action:
+     * curl acts on the sockets that fired, not on every transfer at every
+     * turn), and its timer (INT64_MAX: none) */
+    struct pollfd *pfds; /* curl's, then fds, for poll */
+    size_t pfds_cap;
+    curl_socket_t *csock;
+    short *cwant; /* POLLIN/POLLOUT per csock */
+    size_t ncsock, csock_cap;
+    int64_t curl_due_ms;
     taskuid_t *uids;
     gpu_sampler_t *gpu_sampler; /* NVML kept open between samples; NULL: none */
     int64_t next_sample_ms;     /* metrics.c's timer */
@@ -337,12 +351,34 @@ static size_t collect_fds(agent_t *a)
     return k;
 }
 
+/* One wait for everything: curl's sockets (the first ncurl of pfds) and
+ * fds' k, until the earliest timer (the nodes', the log server's, curl's). */
+static void wait_events(agent_t *a, size_t k, size_t ncurl)
+{
+    if (ncurl + k > a->pfds_cap) {
+        a->pfds_cap = 2 * (ncurl + k);
+        a->pfds = xrealloc(a->pfds, a->pfds_cap * sizeof(*a->pfds));
+    }
+    for (size_t j = 0; j < ncurl; j++)
+        a->pfds[j] = (struct pollfd){a->csock[j], a->cwant[j], 0};
+    for (size_t j = 0; j < k; j++)
+        a->pfds[ncurl + j] = (struct pollfd){a->fds[j].fd, POLLIN, 0};
+    int64_t now = time_mono_ms();
+    int t = loop_timeout(a, now);
+    if (a->curl_due_ms != INT64_MAX && a->curl_due_ms - now < t)
+        t = a->curl_due_ms <= now ? 0 : (int)(a->curl_due_ms - now);
+    if (poll(a->pfds, (nfds_t)(ncurl + k), t) < 0)
+        for (size_t j = 0; j < ncurl + k; j++)
+            a->pfds[j].revents = 0; /* EINTR: a signal (stop) */
+}
+
 /* The attempts' fds that fired; true when the log server's did. */
-static bool dispatch_fds(agent_t *a, size_t k)
+static bool dispatch_fds(agent_t *a, size_t k, size_t ncurl)
 {
     int lfd = a->logs ? logsrv_fd(a->logs) : -1;
     bool logs = false;
     for (size_t j = 0; j < k; j++) {
+        a->fds[j].revents = a->pfds[ncurl + j].revents;
         if (!a->fds[j].revents)
             continue;
         if (a->fds[j].fd == lfd) {
@@ -380,11 +416,62 @@ static void reap(agent_t *a, int64_t now)
         ;
 }
 
-static void drive_curl(agent_t *a)
+/* CURLMOPT_SOCKETFUNCTION: what curl waits for on socket s. */
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
+{
+    agent_t *a = ud;
+    (void)e;
+    (void)sockp;
+    size_t i = 0;
+    while (i < a->ncsock && a->csock[i] != s)
+        i++;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < a->ncsock) {
+            a->csock[i] = a->csock[--a->ncsock];
+            a->cwant[i] = a->cwant[a->ncsock];
+        }
+        return 0;
+    }
+    if (i == a->ncsock) {
+        if (a->ncsock == a->csock_cap) {
+            a->csock_cap = a->csock_cap ? 2 * a->csock_cap : 8;
+            a->csock = xrealloc(a->csock, a->csock_cap * sizeof(*a->csock));
+            a->cwant = xrealloc(a->cwant, a->csock_cap * sizeof(*a->cwant));
+        }
+        a->csock[a->ncsock++] = s;
+    }
+    a->cwant[i] =
+        (short)((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0));
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants to be called without an event. */
+static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
+{
+    agent_t *a = ud;
+    (void)m;
+    a->curl_due_ms = timeout_ms < 0 ? INT64_MAX : time_mono_ms() + timeout_ms;
+    return 0;
+}
+
+/* Hand curl the events of its sockets (the first ncurl of pfds) and its
+ * timer when due, then finish the syncs that ended. */
+static void drive_curl(agent_t *a, size_t ncurl)
 {
     int running, left;
     CURLMsg *m;
-    curl_multi_perform(a->multi, &running);
+    for (size_t j = 0; j < ncurl; j++) {
+        short r = a->pfds[j].revents;
+        if (!r)
+            continue;
+        int ev = (r & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
+                 (r & POLLOUT ? CURL_CSELECT_OUT : 0) | (r & POLLERR ? CURL_CSELECT_ERR : 0);
+        curl_multi_socket_action(a->multi, a->pfds[j].fd, ev, &running);
+    }
+    if (time_mono_ms() >= a->curl_due_ms) {
+        a->curl_due_ms = INT64_MAX; /* the call sets the next one */
+        curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
     while ((m = curl_multi_info_read(a->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -414,9 +501,10 @@ static void run_loop(agent_t *a)
         for (size_t i = 0; i < a->nnodes; i++)
             node_tick(&a->nodes[i], a->multi, now);
         size_t k = collect_fds(a);
-        curl_multi_poll(a->multi, a->fds, (unsigned)k, loop_timeout(a, time_mono_ms()), NULL);
-        bool logs = dispatch_fds(a, k);
-        drive_curl(a);
+        size_t ncurl = a->ncsock;
+        wait_events(a, k, ncurl);
+        bool logs = dispatch_fds(a, k, ncurl);
+        drive_curl(a, ncurl);
         now = time_mono_ms();
         run_logs(a, logs, now);
         reap(a, now);
@@ -594,7 +682,10 @@ static void agent_teardown(agent_t *a)
     gpu_sampler_free(a->gpu_sampler);
     taskuid_free(a->uids);
     if (a->multi)
-        curl_multi_cleanup(a->multi);
+        curl_multi_cleanup(a->multi); /* may still call on_curl_socket */
+    free(a->pfds);
+    free(a->csock);
+    free(a->cwant);
 }
 
 static int check_cfg(const agent_cfg_t *cfg, const runtime_ops_t *rt)
@@ -653,6 +744,11 @@ int agent_main(int argc, char **argv)
     signal(SIGINT, on_stop);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.multi = curl_multi_init();
+    a.curl_due_ms = INT64_MAX;
+    curl_multi_setopt(a.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(a.multi, CURLMOPT_SOCKETDATA, &a);
+    curl_multi_setopt(a.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(a.multi, CURLMOPT_TIMERDATA, &a);
     if (agent_setup(&a, rt) != PAI_OK || setup_identities(&a) != 0)
         goto out;
     if (a.cfg.discover_only) {
