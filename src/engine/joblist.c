@@ -450,7 +450,7 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
     if (j->ops.list_unlocked) /* a test's pause between the steps */
         j->ops.list_unlocked(j->ops.ud);
     /* picks are the page's rows; in submission order, in the page's order */
-    if (o.field != ORD_SUBMISSION)
+    if (o.field != ORD_SUBMISSION && p.n > 1)
         qsort_r(p.picks, p.n, sizeof(*p.picks), cmp_picks, &o);
     json_t *data = json_array();
     for (size_t k = 0; k < p.n; k++) {

@@ -61,6 +61,7 @@ TEST(token_checks_go_on_while_an_auth_change_waits_for_the_store)
     snprintf(path, sizeof path, "%s/pai.db", s.dir);
     sqlite3 *db = NULL;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000); /* the store may be writing (a checkpoint) */
     CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
     change_t c = {.s = &s};
     pthread_t t;
