@@ -50,7 +50,7 @@ typedef enum { CLEAN_OK, CLEAN_DEFER, CLEAN_FAIL } clean_t;
 /* Remove at/name and everything under it; stops early once *stop. */
 static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
 {
-    if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64 || atomic_load(stop))
+    if (atomic_load(stop) || unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
         return;
     int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -71,9 +71,9 @@ static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
  * allows (budget NULL: no limit, and whole subtrees, through w). */
 static clean_t drop(int fd, const struct dirent *e, int *budget, dirpool_worker_t *w)
 {
-    if (!budget) {
+    if (!budget) { /* the worker's: stopping ends the whole emptying */
         rm_at(fd, e->d_name, 1, &w->stop);
-        return CLEAN_OK;
+        return atomic_load(&w->stop) ? CLEAN_DEFER : CLEAN_OK;
     }
     if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN || --*budget < 0)
         return CLEAN_DEFER;
