@@ -239,7 +239,8 @@ quit_s = time.time() - t0
 print("# the leader cut off from its agents gave its lease up %.2f s after the cut "
       "(leader_agents_silent_s %d)" % (quit_s, SILENT_S), flush=True)
 pt.check(rc == 75 and "giving the lease up" in srv["s2"].log(),
-         "the leader that reaches no agent gives its lease up and exits 75", (rc, quit_s))
+         "the leader that reaches no agent gives its lease up and exits 75",
+         (rc, quit_s, srv["s2"].log()[-3000:]))
 c = pt.Client(URL["s1"], c.token, timeout=30)
 took = leads_after(URL["s1"], t0, SILENT_S + 30)
 pt.check(took is not None, "the other server, which reaches the agents, leads", took)
