@@ -1,0 +1,136 @@
+/*
+ * bench/wire.c - what one sync answer costs on each side, a node's whole
+ * desired set (agent protocol version 2) against a delta (version 3:
+ * one attempt entered, one left; docs/agent-protocol.md, "Deltas").
+ *
+ * A node runs T attempts (T = 8: 8 GPUs of 1-GPU jobs; T = 64), each
+ * described as the server describes it: 36 PAI_* env variables, its GPU,
+ * two port labels, the command "true" (sent only for a new attempt).
+ * Measures, on the calling thread's CPU clock, the mean over N answers:
+ *   server  agentwire_resp_encode + json_dumps (what answer() does after
+ *           the desired set is built, which a delta also shortens);
+ *   agent   agentwire_resp_parse + agentwire_resp_clear (node.c);
+ * and the answer's size.  Prints the figures, asserts nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "wire/agentwire.h"
+
+#define NENV 36
+
+static double cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+typedef struct {
+    char id[64], job[48], names[NENV][40], values[NENV][64];
+    agentwire_env_t env[NENV];
+    int gpu, ssh, http;
+    agentwire_ports_t ports[2];
+} fixture_t;
+
+static void fixture(fixture_t *f, int i, agentwire_task_t *t)
+{
+    snprintf(f->job, sizeof f->job, "alice~job-%06d", i);
+    snprintf(f->id, sizeof f->id, "%s/0/worker/0/0", f->job);
+    for (int k = 0; k < NENV; k++) {
+        snprintf(f->names[k], sizeof f->names[k], "PAI_VARIABLE_NUMBER_%02d", k);
+        snprintf(f->values[k], sizeof f->values[k], "value-%d-of-task-%d-10.0.0.%d:%d", k, i,
+                 i % 250, 20000 + k);
+        f->env[k] = (agentwire_env_t){f->names[k], f->values[k]};
+    }
+    f->gpu = i % 8;
+    f->ssh = 20000 + 2 * i;
+    f->http = 20001 + 2 * i;
+    f->ports[0] = (agentwire_ports_t){"ssh", &f->ssh, 1};
+    f->ports[1] = (agentwire_ports_t){"http", &f->http, 1};
+    *t = (agentwire_task_t){.attempt_id = f->id,
+                            .job = f->job,
+                            .user = f->job,
+                            .user_len = 5,
+                            .role = "worker",
+                            .image = "busybox",
+                            .env = f->env,
+                            .nenv = NENV,
+                            .gpus = &f->gpu,
+                            .ngpus = 1,
+                            .cpu = 1,
+                            .memory_mb = 256,
+                            .shm_mb = 64,
+                            .ports = f->ports,
+                            .nports = 2,
+                            .kill_grace_ms = 10000,
+                            .has_task_uid = true,
+                            .task_uid = 3};
+}
+
+/* One answer's text: the whole set of n attempts (the last one new, with
+ * its command), or a delta carrying only that one and one removed id. */
+static char *answer(fixture_t *fx, int n, bool delta)
+{
+    agentwire_task_t *tasks = xcalloc((size_t)n + 1, sizeof(*tasks));
+    for (int i = 0; i < n; i++)
+        fixture(&fx[i], i, &tasks[i]);
+    tasks[n - 1].command = "true";
+    const char *removed[] = {"alice~job-999999/0/worker/0/0"};
+    agentwire_resp_t m = {.version = delta ? 3 : 2,
+                          .seq = 1000,
+                          .epoch = delta ? "9f0c4e2a1b7d3355" : NULL,
+                          .delta = delta,
+                          .base_seq = 998,
+                          .removed = removed,
+                          .nremoved = delta ? 1 : 0,
+                          .has_tasks = true,
+                          .tasks = delta ? &tasks[n - 1] : tasks,
+                          .ntasks = delta ? 1 : (size_t)n,
+                          .heartbeat_ms = 5000};
+    json_t *j = agentwire_resp_encode(&m);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    free(tasks);
+    return s;
+}
+
+static void run(int n, int reps)
+{
+    fixture_t *fx = xcalloc((size_t)n, sizeof(*fx));
+    for (int delta = 0; delta <= 1; delta++) {
+        double t0 = cpu_us();
+        size_t len = 0;
+        for (int r = 0; r < reps; r++) {
+            char *s = answer(fx, n, delta);
+            len = strlen(s);
+            free(s);
+        }
+        double server = (cpu_us() - t0) / reps;
+        char *s = answer(fx, n, delta);
+        t0 = cpu_us();
+        for (int r = 0; r < reps; r++) {
+            agentwire_resp_t m;
+            if (agentwire_resp_parse(s, len, &m, NULL) != PAI_OK)
+                abort();
+            agentwire_resp_clear(&m);
+        }
+        double agent = (cpu_us() - t0) / reps;
+        free(s);
+        printf("  T=%-3d %-28s %7zu bytes   server encode %7.1f us   agent parse %7.1f us\n", n,
+               delta ? "delta (1 entered, 1 left)" : "whole set (version 2)", len, server, agent);
+    }
+    free(fx);
+}
+
+int main(void)
+{
+    util_alloc_init();
+    printf("bench-wire: one sync answer, whole set against delta (mean of the runs)\n");
+    run(8, 20000);
+    run(64, 2000);
+    return 0;
+}

@@ -1,0 +1,12 @@
+# mk/bench-wire.mk - what one agent sync answer costs the server (encode)
+# and the agent (parse), a node's whole desired set (version 2) against a
+# delta (version 3), in process (figures in docs/benchmarks.md, "Same-run
+# ratios", "The sync answer as a delta"):
+#   make bench-wire   T = 8 and 64 attempts on the node
+# The binary is built by the bench/%.c rule of mk/bench-store.mk.
+
+.PHONY: bench-wire
+all: $(BUILD)/bench/wire
+
+bench-wire: $(BUILD)/bench/wire
+	$(BUILD)/bench/wire
