@@ -71,14 +71,11 @@ static void fixture(fixture_t *f, int i, agentwire_task_t *t)
                             .task_uid = 3};
 }
 
-/* One answer's text: the whole set of n attempts (the last one new, with
- * its command), or a delta carrying only that one and one removed id. */
-static char *answer(fixture_t *fx, int n, bool delta)
+/* One answer's text: the whole set of the n attempts in tasks (the last
+ * one new, with its command), or a delta carrying only that one and one
+ * removed id. */
+static char *answer(agentwire_task_t *tasks, int n, bool delta)
 {
-    agentwire_task_t *tasks = xcalloc((size_t)n + 1, sizeof(*tasks));
-    for (int i = 0; i < n; i++)
-        fixture(&fx[i], i, &tasks[i]);
-    tasks[n - 1].command = "true";
     const char *removed[] = {"alice~job-999999/0/worker/0/0"};
     agentwire_resp_t m = {.version = delta ? 3 : 2,
                           .seq = 1000,
@@ -94,23 +91,26 @@ static char *answer(fixture_t *fx, int n, bool delta)
     json_t *j = agentwire_resp_encode(&m);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    free(tasks);
     return s;
 }
 
 static void run(int n, int reps)
 {
     fixture_t *fx = xcalloc((size_t)n, sizeof(*fx));
+    agentwire_task_t *tasks = xcalloc((size_t)n + 1, sizeof(*tasks));
+    for (int i = 0; i < n; i++)
+        fixture(&fx[i], i, &tasks[i]);
+    tasks[n - 1].command = "true";
     for (int delta = 0; delta <= 1; delta++) {
         double t0 = cpu_us();
         size_t len = 0;
         for (int r = 0; r < reps; r++) {
-            char *s = answer(fx, n, delta);
+            char *s = answer(tasks, n, delta);
             len = strlen(s);
             free(s);
         }
         double server = (cpu_us() - t0) / reps;
-        char *s = answer(fx, n, delta);
+        char *s = answer(tasks, n, delta);
         t0 = cpu_us();
         for (int r = 0; r < reps; r++) {
             agentwire_resp_t m;
@@ -123,6 +123,7 @@ static void run(int n, int reps)
         printf("  T=%-3d %-28s %7zu bytes   server encode %7.1f us   agent parse %7.1f us\n", n,
                delta ? "delta (1 entered, 1 left)" : "whole set (version 2)", len, server, agent);
     }
+    free(tasks);
     free(fx);
 }
 
