@@ -391,9 +391,9 @@ bool engine_pass_to_flush(engine_t *j)
 {
     engine_assert_locked(j);
     engine_run_pass(j);
-    /* Read under mu: submissions change it.  It holds the jobs this pass
-     * placed for submissions still waiting for it (engine_mark_dirty). */
-    bool dirty = j->persist.ndirty > 0;
+    /* Read under mu: submissions change it.  The submissions this pass
+     * answered are written by the flush after it (engine_sub_queue). */
+    bool dirty = j->persist.ndirty > 0 || engine_subs_ready(j);
     j->persist.flush_due |= dirty;
     return dirty;
 }

@@ -350,6 +350,7 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&j->pass.cv, NULL);
     pthread_cond_init(&j->pass.done_cv, NULL);
+    pthread_cond_init(&j->persist.sub_cv, NULL);
     j->vcs.stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
     pai_err_t rc = make_sched(j, &j->sched, e);
@@ -392,6 +393,7 @@ void engine_quiesce(engine_t *j)
     pthread_cond_broadcast(&j->threads.timer_cv);
     pthread_cond_broadcast(&j->pass.cv);
     pthread_cond_broadcast(&j->pass.done_cv);
+    pthread_cond_broadcast(&j->persist.sub_cv); /* queued submissions write themselves */
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         nodes_wake(nodes_at(j->nodes, k));         /* blocked and held polls answer now */
     for (size_t k = 0; k < j->persist.nwaits; k++) /* and those waiting for a flush */
@@ -419,9 +421,6 @@ void engine_free(engine_t *j)
     engine_table_free(j);
     free(j->persist.dirty);
     free(j->persist.waits);
-    while (j->persist.nheld > 0) /* a submission's job left with the table */
-        free(j->persist.held[--j->persist.nheld].text);
-    free(j->persist.held);
     free(j->retry.jobs);
     nodes_free(j->nodes);
     if (j->sched)
@@ -429,6 +428,8 @@ void engine_free(engine_t *j)
     pthread_cond_destroy(&j->threads.timer_cv);
     pthread_cond_destroy(&j->pass.cv);
     pthread_cond_destroy(&j->pass.done_cv);
+    pthread_cond_destroy(&j->persist.sub_cv);
+    free(j->persist.subs);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);
     engine_snaps_free(j);

@@ -105,11 +105,13 @@ struct engine {
          * scheduler thread after a pass, the timer): every job dirty now is
          * in that flush.  Cleared by each flush's encode. */
         bool flush_due;
-        /* Jobs placed by their submission's own pass and stored by a flush
-         * before the submission published them: the newest committed
-         * record of each, published with the job (submit.c, snaps.c). */
-        struct engine_held_rec *held;
-        size_t nheld, capheld;
+        /* Submissions whose records the next flush writes with everything
+         * else (submit.c queues them before their pass; a flush takes
+         * those whose pass has run); sub_cv is broadcast when a flush
+         * that took some ends. */
+        struct engine_sub **subs;
+        size_t nsubs, capsubs;
+        pthread_cond_t sub_cv;
     } persist;
 
     /* dispatch.c (engine_apply) adds, engine.c (timer) drains: jobs waiting
@@ -232,14 +234,11 @@ typedef struct {
 } engine_table_it_t;
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it);
 
-/* Mark job to be stored by the next flush.  A pending job only once its
- * submission's own pass placed it (its records are committed then, and
- * a placed job is never refused): the flush right after that pass stores
- * the placement, not a flush of its own after the submission publishes. */
+/* Mark job to be stored by the next flush.  A pending job never is: its
+ * submission writes its record (after the submission's own pass, so with
+ * the placement that pass made); a change after that write's encode is
+ * noted (lc_job_t.redirty) and the publication marks it dirty. */
 void engine_mark_dirty(engine_t *j, lc_job_t *job);
-/* The committed record a flush stored for pending job (malloc'ed, the
- * caller's), or NULL when none did. */
-char *engine_held_take(engine_t *j, const lc_job_t *job);
 
 /* ---- joblist.c: the list's rows, rendered without mu ---- */
 /* Let go of job's list row (it leaves the table: mu held, or no other
@@ -293,11 +292,6 @@ void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n
 void engine_combine_metrics(engine_t *j, buf_t *out);
 
 /* ---- persist.c: durability waiters (a flush that encodes after need) ---- */
-/* A pending job's newest committed record (persist.held). */
-typedef struct engine_held_rec {
-    const lc_job_t *job;
-    char *text;
-} engine_held_rec_t;
 
 typedef struct engine_durable_wait {
     uint64_t need;        /* the flush number that covers the change */
@@ -330,6 +324,47 @@ typedef struct {
     size_t n, capops, captexts, capkeys;
 } engine_batch_t;
 void engine_batch_free(engine_batch_t *b);
+
+/* ---- persist.c: the record a submission writes itself (submit.c) ---- */
+/* A pending job's record as its submission stores it: the job record's
+ * text and its events' writes (owned; engine_sub_rec_free). */
+typedef struct {
+    char *text;
+    engine_batch_t ev;
+    uint32_t ev_was; /* for engine_events_unflushed */
+} engine_sub_rec_t;
+/* Encode pending job as it is now (mu held), after the submission's own
+ * pass: whatever that pass placed is in it (its task attempts "being
+ * stored", sent to no agent yet). */
+void engine_sub_encode(engine_t *j, lc_job_t *job, engine_sub_rec_t *s);
+/* The write of s ended with rc (mu held).  PAI_OK: the job is published
+ * already; its task attempts in s are durable (their nodes' long-polls
+ * woken), and a change since the encode marks it dirty.  Else they are
+ * new again and its events not stored. */
+void engine_sub_settle(engine_t *j, lc_job_t *job, engine_sub_rec_t *s, pai_err_t rc);
+void engine_sub_rec_free(engine_sub_rec_t *s);
+/* A submission waiting for a flush to write its records (submit.c owns it
+ * and keeps it alive while it is queued or taken). */
+typedef enum {
+    ENGINE_SUB_QUEUED, /* in persist.subs: the next flush after its pass takes it */
+    ENGINE_SUB_TAKEN,  /* encoded into a flush that commits now */
+    ENGINE_SUB_STORED, /* committed: rec.text is the record stored */
+    ENGINE_SUB_BACK,   /* the flush failed (rc): the submission writes itself */
+} engine_sub_state_t;
+typedef struct engine_sub {
+    lc_job_t *job;
+    const char *cfg, *cmds, *ssh; /* its "jobcfg", "jobcmd", "jobssh" (NULL: none) texts */
+    uint64_t pass;                /* taken once pass.done reaches it */
+    engine_sub_rec_t rec;         /* encoded by the flush that takes it */
+    engine_sub_state_t state;
+    pai_err_t rc;
+} engine_sub_t;
+/* Queue s (mu held) to be written by the first flush after the next pass. */
+void engine_sub_queue(engine_t *j, engine_sub_t *s);
+/* Take s back from the queue (mu held; it is ENGINE_SUB_QUEUED). */
+void engine_sub_unqueue(engine_t *j, engine_sub_t *s);
+/* Is a queued submission's pass done (a flush now would write it)? */
+bool engine_subs_ready(const engine_t *j);
 /* Add the writes of job's events not yet durable (and the deletes of those
  * past the count) to b and count them clean.  Returns what to give
  * engine_events_unflushed when the batch fails. */

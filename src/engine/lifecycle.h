@@ -188,6 +188,7 @@ typedef struct lc_job {
     /* Owned by the engine (persist.c, dispatch.c), not by the lifecycle. */
     bool dirty;      /* to persist */
     bool pending;    /* reserved by a submission not yet committed */
+    bool redirty;    /* changed while pending: dirty once published (persist.c) */
     bool compacted;  /* attempts live only in the store */
     bool ev_unknown; /* its record predates evNext: read its events at restore */
     bool queued;     /* in the scheduler's queue or bound there */

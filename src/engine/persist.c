@@ -1,7 +1,10 @@
 /*
  * persist.c - the job engine's persistence: the dirty list, engine_flush()
- * (encode under mu, one store commit without it, settle under mu again) and
- * reading back the roles' commands ("jobcmd" records) of bound jobs.
+ * (encode under mu, one store commit without it, settle under mu again),
+ * reading back the roles' commands ("jobcmd" records) of bound jobs, and
+ * the job record a submission writes itself (engine_sub_encode/settle:
+ * after its own pass, so that a job placed at once is stored, placement
+ * and all, by its submission's one commit).
  *
  * Invariants: a task attempt is sent to agents only once the record that
  * holds it is committed (durable 0 -> 1 -> 2, see mark_durable()); store
@@ -25,39 +28,20 @@
 void engine_mark_dirty(engine_t *j, lc_job_t *job)
 {
     engine_assert_locked(j);
+    /* A pending job's records are written by its submission (submit.c),
+     * which encodes it after its own pass: a change after that encode is
+     * noted and the publication marks the job dirty (engine_sub_settle). */
+    if (job->pending) {
+        job->redirty = true;
+        return;
+    }
     /* A compacted job's record is complete in the store; re-encoding it
-     * from memory would lose its attempts.  A pending job is stored once
-     * placed (engine_int.h): its attempts hold it. */
-    if (job->dirty || (job->pending && !job->atts) || job->compacted)
+     * from memory would lose its attempts. */
+    if (job->dirty || job->compacted)
         return;
     job->dirty = true;
     VEC_XRESERVE(j->persist.dirty, j->persist.capdirty, j->persist.ndirty + 1);
     j->persist.dirty[j->persist.ndirty++] = job;
-}
-
-/* Keep text (taken) as the committed record of pending job. */
-static void held_put(engine_t *j, const lc_job_t *job, char *text)
-{
-    for (size_t i = 0; i < j->persist.nheld; i++)
-        if (j->persist.held[i].job == job) {
-            free(j->persist.held[i].text); /* flushes settle in order: text is newer */
-            j->persist.held[i].text = text;
-            return;
-        }
-    VEC_XRESERVE(j->persist.held, j->persist.capheld, j->persist.nheld + 1);
-    j->persist.held[j->persist.nheld++] = (engine_held_rec_t){job, text};
-}
-
-char *engine_held_take(engine_t *j, const lc_job_t *job)
-{
-    engine_assert_locked(j);
-    for (size_t i = 0; i < j->persist.nheld; i++)
-        if (j->persist.held[i].job == job) {
-            char *text = j->persist.held[i].text;
-            j->persist.held[i] = j->persist.held[--j->persist.nheld];
-            return text;
-        }
-    return NULL;
 }
 
 /* A waiting job does not keep its roles' commands and images in memory
@@ -118,6 +102,8 @@ typedef struct {
     flushed_t *done;
     size_t n, nn, capops;
     engine_batch_t ev;
+    engine_sub_t **subs; /* the submissions this flush writes (nsubs) */
+    size_t nsubs;
     uint64_t gen; /* this flush's number (persist.encoded) */
 } flush_batch_t;
 
@@ -177,6 +163,31 @@ static bool attach_cmds(engine_t *j, const flushed_t *f)
     return true;
 }
 
+/* Has job been placed (by its submission's pass or a later one)? */
+static bool placed(const lc_job_t *job)
+{
+    return job->state != JOB_WAITING || job->atts;
+}
+
+/* Step 1b (mu held): the queued submissions whose pass has run, encoded
+ * as they are now (placed or not).  One the pass refused is left to its
+ * submission (answered 400, nothing stored). */
+static void take_subs(engine_t *j, flush_batch_t *b)
+{
+    b->subs = j->persist.nsubs ? xcalloc(j->persist.nsubs, sizeof(*b->subs)) : NULL;
+    for (size_t i = 0; i < j->persist.nsubs;) {
+        engine_sub_t *s = j->persist.subs[i];
+        if (j->pass.done < s->pass || (s->job->refused && !placed(s->job))) {
+            i++;
+            continue;
+        }
+        j->persist.subs[i] = j->persist.subs[--j->persist.nsubs];
+        s->state = ENGINE_SUB_TAKEN;
+        engine_sub_encode(j, s->job, &s->rec);
+        b->subs[b->nsubs++] = s;
+    }
+}
+
 /* Step 1 (mu held): encode every dirty job and node. */
 static void flush_encode(engine_t *j, flush_batch_t *b)
 {
@@ -216,6 +227,7 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
         json_decref(rec);
         b->ops[at] = (store_op_t){STORE_OP_PUT, "node", node->name, 0, b->texts[at]};
     }
+    take_subs(j, b);
 }
 
 static char *take_text(char **p)
@@ -232,12 +244,11 @@ static void flush_settle(engine_t *j, flush_batch_t *b, pai_err_t rc)
     for (size_t i = 0; i < b->n; i++) {
         const flushed_t *f = &b->done[i];
         lc_job_t *job = f->job;
+        assert(!job->pending); /* never dirty: its submission stores it */
         if (rc != PAI_OK)
             engine_events_unflushed(job, f->ev_was);
-        else if (!job->pending) /* committed: what reads without mu show (snaps.c) */
+        else /* committed: what reads without mu show (snaps.c) */
             engine_snap_put(j, job->name, take_text(&b->texts[i]));
-        else /* placed at submission, not published yet: published with it */
-            held_put(j, job, take_text(&b->texts[i]));
         if (rc != PAI_OK || (f->need_cmds && !attach_cmds(j, f))) {
             engine_mark_dirty(j, job);
             continue;
@@ -253,6 +264,26 @@ static void flush_settle(engine_t *j, flush_batch_t *b, pai_err_t rc)
     }
 }
 
+/* Step 3b (mu held): the submissions written, or given back to write
+ * themselves (their records as if never encoded). */
+static void settle_subs(engine_t *j, flush_batch_t *b, pai_err_t rc)
+{
+    for (size_t i = 0; i < b->nsubs; i++) {
+        engine_sub_t *s = b->subs[i];
+        s->rc = rc;
+        if (rc == PAI_OK) {
+            s->state = ENGINE_SUB_STORED;
+            mark_durable(j, s->job, 1, 2); /* sent from now on; published by its submission */
+        } else {
+            engine_sub_settle(j, s->job, &s->rec, rc);
+            engine_sub_rec_free(&s->rec);
+            s->state = ENGINE_SUB_BACK;
+        }
+    }
+    if (b->nsubs)
+        pthread_cond_broadcast(&j->persist.sub_cv);
+}
+
 static void flush_batch_free(flush_batch_t *b)
 {
     for (size_t i = 0; i < b->n + b->nn; i++)
@@ -262,6 +293,7 @@ static void flush_batch_free(flush_batch_t *b)
     free(b->texts);
     free(b->ops);
     free(b->done);
+    free(b->subs);
     engine_batch_free(&b->ev);
 }
 
@@ -322,6 +354,24 @@ pai_err_t engine_flush(engine_t *j)
     return flush_locked(j);
 }
 
+/* Append the writes of submission s to (*ops, n): its job record (an
+ * INSERT: a record of that name already there fails the batch), config,
+ * commands, SSH keys and events.  Returns the new count. */
+static size_t sub_ops(const engine_sub_t *s, store_op_t **ops, size_t *cap, size_t n)
+{
+    const char *name = s->job->name;
+    int64_t seq = s->job->seq;
+    VEC_XRESERVE(*ops, *cap, n + 4 + s->rec.ev.n);
+    (*ops)[n++] = (store_op_t){STORE_OP_INSERT, "job", name, seq, s->rec.text};
+    (*ops)[n++] = (store_op_t){STORE_OP_INSERT, "jobcfg", name, seq, s->cfg};
+    (*ops)[n++] = (store_op_t){STORE_OP_PUT, "jobcmd", name, seq, s->cmds};
+    if (s->ssh)
+        (*ops)[n++] = (store_op_t){STORE_OP_PUT, "jobssh", name, seq, s->ssh};
+    for (size_t i = 0; i < s->rec.ev.n; i++)
+        (*ops)[n++] = s->rec.ev.ops[i];
+    return n;
+}
+
 /* engine_flush with flush_mu taken; releases it. */
 static pai_err_t flush_locked(engine_t *j)
 {
@@ -335,11 +385,14 @@ static pai_err_t flush_locked(engine_t *j)
             b.done[i].cmds = read_cmds(j, b.ops[i].key, &b.done[i].cmds_rc);
     pai_err_t rc = PAI_OK;
     size_t nops = b.n + b.nn + b.ev.n;
+    if (b.ev.n) { /* b.ev.ops is NULL when there is none: memcpy(.., NULL, 0) is UB */
+        VEC_XRESERVE(b.ops, b.capops, nops);
+        memcpy(b.ops + b.n + b.nn, b.ev.ops, b.ev.n * sizeof(*b.ops));
+    }
+    for (size_t i = 0; i < b.nsubs; i++)
+        nops = sub_ops(b.subs[i], &b.ops, &b.capops, nops);
     if (nops > 0) {
         engine_assert_unlocked(j);
-        VEC_XRESERVE(b.ops, b.capops, nops);
-        if (b.ev.n) /* b.ev.ops is NULL when there is none: memcpy(.., NULL, 0) is UB */
-            memcpy(b.ops + b.n + b.nn, b.ev.ops, b.ev.n * sizeof(*b.ops));
         rc = store_batch(j->st, b.ops, nops);
     }
     if (rc != PAI_OK)
@@ -347,9 +400,79 @@ static pai_err_t flush_locked(engine_t *j)
     engine_lock(j);
     j->persist.commits += nops > 0 && rc == PAI_OK;
     flush_settle(j, &b, rc);
+    settle_subs(j, &b, rc);
     durable_settle(j, b.gen, rc);
     engine_unlock(j);
     engine_flush_unlock(j);
     flush_batch_free(&b);
     return rc;
+}
+
+/* ---------------------------------------------------------------- a submission's write */
+
+void engine_sub_encode(engine_t *j, lc_job_t *job, engine_sub_rec_t *s)
+{
+    engine_assert_locked(j);
+    assert(job->pending);
+    job->redirty = false; /* everything changed so far is in this record */
+    json_t *rec = codec_job_encode(job);
+    s->text = xjson_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    s->ev_was = engine_events_encode(j, job, &s->ev);
+    mark_durable(j, job, 0, 1);
+}
+
+void engine_sub_settle(engine_t *j, lc_job_t *job, engine_sub_rec_t *s, pai_err_t rc)
+{
+    engine_assert_locked(j);
+    if (rc != PAI_OK) {
+        engine_events_unflushed(job, s->ev_was);
+        mark_durable(j, job, 1, 0);
+        return;
+    }
+    assert(!job->pending);      /* published first: engine_mark_dirty below */
+    mark_durable(j, job, 1, 2); /* its tasks may go to their agents now */
+    if (job->redirty || job->ev_clean != job->ev_next) {
+        /* changed since encoded (a later pass, a node lost): dirty now that
+         * its record is stored; the timer flushes unless a flush is due */
+        job->redirty = false;
+        engine_mark_dirty(j, job);
+        if (!j->persist.flush_due)
+            pthread_cond_signal(&j->threads.timer_cv);
+    }
+}
+
+void engine_sub_rec_free(engine_sub_rec_t *s)
+{
+    free(s->text);
+    engine_batch_free(&s->ev);
+    memset(s, 0, sizeof(*s));
+}
+
+void engine_sub_queue(engine_t *j, engine_sub_t *s)
+{
+    engine_assert_locked(j);
+    s->state = ENGINE_SUB_QUEUED;
+    s->pass = j->pass.done + 1;
+    VEC_XRESERVE(j->persist.subs, j->persist.capsubs, j->persist.nsubs + 1);
+    j->persist.subs[j->persist.nsubs++] = s;
+}
+
+void engine_sub_unqueue(engine_t *j, engine_sub_t *s)
+{
+    engine_assert_locked(j);
+    for (size_t i = 0; i < j->persist.nsubs; i++)
+        if (j->persist.subs[i] == s) {
+            j->persist.subs[i] = j->persist.subs[--j->persist.nsubs];
+            return;
+        }
+}
+
+bool engine_subs_ready(const engine_t *j)
+{
+    engine_assert_locked(j);
+    for (size_t i = 0; i < j->persist.nsubs; i++)
+        if (j->pass.done >= j->persist.subs[i]->pass)
+            return true;
+    return false;
 }

@@ -7,14 +7,25 @@
  *      render each role's commands and registry auth (secrets resolved): a
  *      rendering that fails refuses the job, naming the role (never an
  *      empty command or a dropped auth field);
- *   2. lock: refuse a duplicate name, reserve it (pending); unlock;
- *   3. commit the job record and its config in one store batch;
- *   4. lock: queue it in the scheduler and run a pass; a REFUSE means it can
- *      never fit: unreserve, delete the records, answer 400; else publish.
- *      A job the pass placed is dirty from the pass on (still pending), so
- *      the flush that follows the pass stores the placement with the rest
- *      of the pass's changes; a flush that ends before the publication
- *      leaves the record it committed for it (persist.held).
+ *   2. lock: refuse a duplicate name, reserve it (pending: not listed, not
+ *      found); with a short queue, queue it in the scheduler, queue its
+ *      records for the flush after its pass (engine_sub_queue) and wait
+ *      for the pass (early_pass): a REFUSE means it can never fit:
+ *      unreserve, answer 400, nothing stored;
+ *   3. its records: the job record as the pass left it (placement, task
+ *      attempts and events included), its config, commands and SSH keys.
+ *      With a short queue the flush that follows the pass writes them,
+ *      with every other submission the pass answered and the rest of the
+ *      pass's changes, in one commit; when no flush comes after the pass
+ *      (an agent sync's pass, no threads) or it fails, and with a long
+ *      queue, the submission encodes them and commits them itself;
+ *   4. lock: failed: undo the placement (unplace), unreserve, answer the
+ *      error.  Stored: with a long queue, queue it now (no wait); publish
+ *      it; its task attempts in the record are durable (sent to their
+ *      agents).  A pending job is never marked dirty (no flush writes its
+ *      record before the submission's INSERT): a change after its record
+ *      was encoded (a later pass placed it, ...) marks it dirty once
+ *      published.
  * This file owns the engine's `stats` (submission counters).
  */
 #include <stdio.h>
@@ -171,26 +182,51 @@ static pai_err_t job_from_spec(const job_spec_t *spec, const char *user, int64_t
     return PAI_OK;
 }
 
-static pai_err_t store_job(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
-                           const char *ssh, char **rec_text)
+/* What a submission writes: the job record (encoded under mu after the
+ * submission's own pass) and its events, its config, its commands and its
+ * SSH keys, in one commit: the flush after its pass (sub, queued), or its
+ * own store batch. */
+typedef struct {
+    engine_sub_t sub; /* rec, and cfg/cmds/ssh pointing at the texts below */
+    char *cfg, *cmds;
+} sub_write_t;
+
+/* The parts that do not change once the job is reserved, encoded while it
+ * is still private (no lock). */
+static void sub_prepare(sub_write_t *w, lc_job_t *job, const char *yaml, size_t len,
+                        const char *ssh)
 {
-    json_t *rec = codec_job_encode(job), *cfg = xjson_pack("{ss%}", "yaml", yaml, len);
-    json_t *cmd = codec_cmds_encode(job);
-    char *rtext = xjson_dumps(rec, JSON_COMPACT), *ctext = xjson_dumps(cfg, JSON_COMPACT);
-    char *mtext = xjson_dumps(cmd, JSON_COMPACT);
-    json_decref(rec);
+    json_t *cfg = xjson_pack("{ss%}", "yaml", yaml, len), *cmd = codec_cmds_encode(job);
+    w->cfg = xjson_dumps(cfg, JSON_COMPACT);
+    w->cmds = xjson_dumps(cmd, JSON_COMPACT);
+    w->sub = (engine_sub_t){.job = job, .cfg = w->cfg, .cmds = w->cmds, .ssh = ssh};
     json_decref(cfg);
     json_decref(cmd);
-    store_op_t ops[4] = {{STORE_OP_INSERT, "job", job->name, job->seq, rtext},
-                         {STORE_OP_INSERT, "jobcfg", job->name, job->seq, ctext},
-                         {STORE_OP_PUT, "jobcmd", job->name, job->seq, mtext},
-                         {STORE_OP_PUT, "jobssh", job->name, job->seq, ssh}};
+}
+
+static void sub_write_free(sub_write_t *w)
+{
+    engine_sub_rec_free(&w->sub.rec);
+    free(w->cfg);
+    free(w->cmds);
+}
+
+/* Step 3 (without mu), when no flush wrote it: one commit of its own. */
+static pai_err_t store_job(engine_t *j, const char *name, int64_t seq, const engine_sub_t *s)
+{
+    size_t n = 0, cap = 4 + s->rec.ev.n;
+    store_op_t *ops = xcalloc(cap, sizeof(*ops));
+    ops[n++] = (store_op_t){STORE_OP_INSERT, "job", name, seq, s->rec.text};
+    ops[n++] = (store_op_t){STORE_OP_INSERT, "jobcfg", name, seq, s->cfg};
+    ops[n++] = (store_op_t){STORE_OP_PUT, "jobcmd", name, seq, s->cmds};
+    if (s->ssh)
+        ops[n++] = (store_op_t){STORE_OP_PUT, "jobssh", name, seq, s->ssh};
+    for (size_t i = 0; i < s->rec.ev.n; i++)
+        ops[n++] = s->rec.ev.ops[i];
     engine_assert_unlocked(j);
-    pai_err_t rc = store_batch(j->st, ops, ssh ? 4 : 3);
-    *rec_text = rtext; /* the committed record: published with the job (snaps.c) */
-    free(ctext);
-    free(mtext);
-    return rc == PAI_E_EXISTS ? PAI_E_CONFLICT_JOB : rc;
+    pai_err_t rc = store_batch(j->st, ops, n);
+    free(ops);
+    return rc;
 }
 
 static void unstore_job(engine_t *j, const char *name)
@@ -226,86 +262,171 @@ static pai_err_t reserve(engine_t *j, lc_job_t *job, pai_error_t *e)
     return PAI_OK;
 }
 
-/* Step 4 (mu held): queue the stored job (rc: how storing it went) and
- * publish it, or take it out of the table.  True when the scheduler refused
- * it (its records are to be deleted). */
-static bool publish(engine_t *j, lc_job_t *job, pai_err_t rc, char **rec_text, pai_error_t *e)
+/* Has job been placed (by its submission's pass or one during its write)? */
+static bool placed(const lc_job_t *job)
+{
+    return job->state != JOB_WAITING || job->atts;
+}
+
+/* Undo what passes did to a job whose records could not be stored (mu
+ * held): out of the scheduler (bound or waiting), its task attempts out of
+ * their nodes' desired sets, their ports back.  None was sent to an agent:
+ * none is durable.  What the passes did to others for it stays (a
+ * preemption is retried as any). */
+static void unplace(engine_t *j, lc_job_t *job)
+{
+    if (job->queued) {
+        engine_sched_forget(j, job->name);
+        job->queued = false;
+        j->pass.need = true;
+        engine_kick(j);
+    }
+    for (int k = 0; job->atts && k < job->natts; k++)
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                lc_task_t *t = &job->atts[k].tasks[r][i];
+                for (int a = 0; a < t->natts; a++)
+                    if (!lc_task_state_final(t->atts[a].state)) {
+                        assert(t->atts[a].durable != 2);
+                        (void)lc_task_set_state(job, &t->atts[a], TASK_STOPPING);
+                        (void)lc_task_set_state(job, &t->atts[a], TASK_STOPPED);
+                    }
+            }
+    nodes_sync_job(j->nodes, job); /* drops the refs of final attempts */
+}
+
+/* Take a refused or unstored job out of the table (mu held). */
+static void drop(engine_t *j, lc_job_t *job, bool refused, pai_error_t *e)
+{
+    if (refused)
+        pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name,
+                      job->waiting_reason ? job->waiting_reason : "refused");
+    unplace(j, job);
+    engine_table_remove(j, job);
+    j->stats.refused_at_submit += refused;
+}
+
+typedef enum {
+    EARLY_NO,      /* a long queue: stored first, queued after */
+    EARLY_REFUSED, /* its pass refused it: nothing stored, answer 400 */
+    EARLY_STORED,  /* placed or not by its pass, stored by the flush after it */
+    EARLY_WRITE,   /* its pass ran; no flush took it: it writes itself */
+} early_t;
+
+/* Step 2b (mu held): with a short queue, queue the reserved job and wait
+ * for a pass before anything is stored: a REFUSE (can never fit) is
+ * answered as a 400 with nothing to delete, and a job the pass placed is
+ * stored with its placement.  Its records are queued for the flush that
+ * follows the pass (the scheduler thread's), which writes those of every
+ * submission the pass answered with the rest of the pass's changes in
+ * one commit; when none comes (the pass was an agent sync's, no threads,
+ * the engine stops) or it fails, the submission writes them itself. */
+static early_t early_pass(engine_t *j, sub_write_t *w)
 {
     engine_assert_locked(j);
-    if (rc == PAI_OK) {
+    lc_job_t *job = w->sub.job;
+    if (!engine_queue_short(j))
+        return EARLY_NO;
+    engine_enqueue(j, job);
+    if (!job->queued)
+        return EARLY_REFUSED;
+    engine_sub_queue(j, &w->sub);
+    engine_wait_pass(j);
+    for (;;) {
+        engine_sub_t *s = &w->sub;
+        if (s->state == ENGINE_SUB_STORED)
+            return EARLY_STORED;
+        if (s->state == ENGINE_SUB_BACK)
+            return EARLY_WRITE;
+        if (s->state == ENGINE_SUB_QUEUED) {
+            bool refused = job->refused && !placed(job);
+            if (refused || !j->persist.flush_due || j->pass.done < s->pass || j->threads.stopping) {
+                engine_sub_unqueue(j, s);
+                return refused ? EARLY_REFUSED : EARLY_WRITE;
+            }
+        }
+        /* taken by a flush, or one is due after its pass: wait for it */
+        pthread_cond_wait(&j->persist.sub_cv, &j->mu);
+    }
+}
+
+/* Step 4 (mu held): after the store write (rc), queue the job unless its
+ * pass ran already (early), then publish it, or take it out of the table.
+ * True when the scheduler refused it during the write (its records are
+ * to be deleted). */
+static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine_sub_rec_t *rec,
+                    pai_error_t *e)
+{
+    engine_assert_locked(j);
+    if (rc == PAI_OK && !early) {
         engine_enqueue(j, job);
-        /* With a short queue a pass is cheap: wait for it, so the answer
-         * already knows a REFUSE (can never fit) and a free cluster has
-         * placed the job.  With a long queue, answer at once. */
-        if (job->queued && engine_queue_short(j))
-            engine_wait_pass(j);
-        else
-            engine_kick(j);
+        engine_kick(j); /* a long queue: answer at once */
     }
     /* Stored: a job still waiting need not hold its commands (engine_flush
-     * reads them back once it is bound).  One that the pass placed keeps
+     * reads them back once it is bound).  One that a pass placed keeps
      * them for its agents: no read of its "jobcmd" record back. */
-    bool placed = job->state != JOB_WAITING || job->atts;
-    for (int r = 0; rc == PAI_OK && !placed && r < job->nroles; r++) {
+    bool is_placed = placed(job);
+    for (int r = 0; rc == PAI_OK && !is_placed && r < job->nroles; r++) {
         FREE_NULL(&job->roles[r].command);
         FREE_NULL(&job->roles[r].image);
         FREE_NULL(&job->roles[r].image_auth);
         FREE_NULL(&job->roles[r].mounts);
     }
-    /* A placed job is never refused: it may be in a flush already. */
-    bool refused = rc == PAI_OK && job->refused && !placed;
+    /* A placed job is never refused. */
+    bool refused = rc == PAI_OK && job->refused && !is_placed;
     if (rc != PAI_OK || refused) {
-        if (refused)
-            pai_error_set(e, PAI_E_INVALID, "job %s can never fit: %s", job->name,
-                          job->waiting_reason ? job->waiting_reason : "refused");
-        if (job->queued)
-            engine_sched_forget(j, job->name);
-        free(engine_held_take(j, job)); /* none: never placed */
-        engine_table_remove(j, job);
-        j->stats.refused_at_submit += refused;
-    } else {
-        /* The newest committed record: the one a flush stored for the
-         * placement, when one did, else the submission's. */
-        char *held = engine_held_take(j, job);
-        engine_table_publish(j, job);
-        engine_snap_put(j, job->name, held ? held : *rec_text);
-        if (!held)
-            *rec_text = NULL;
-        /* Placed by the pass: dirty since then (engine_mark_dirty), and
-         * stored by the flush the scheduler thread runs after that pass,
-         * with whatever else it changed.  Only a pass that no thread
-         * flushes after (an agent sync's, no_threads) leaves it to the
-         * timer thread. */
-        if (placed && job->dirty && !j->persist.flush_due)
-            pthread_cond_signal(&j->threads.timer_cv);
-        j->stats.submitted++;
+        engine_sub_settle(j, job, rec, rc != PAI_OK ? rc : PAI_E_INVALID);
+        drop(j, job, refused, e);
+        return refused;
     }
-    return refused;
+    engine_table_publish(j, job);
+    /* Its committed record: what reads without mu show (snaps.c). */
+    engine_snap_put(j, job->name, rec->text);
+    rec->text = NULL;
+    engine_sub_settle(j, job, rec, PAI_OK);
+    j->stats.submitted++;
+    return false;
 }
 
 /* Steps 2-4 for a parsed job. */
 static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, const char *ssh,
                        pai_error_t *e)
 {
+    sub_write_t w = {0};
+    sub_prepare(&w, job, yaml, len, ssh);
+    early_t early = EARLY_NO;
     engine_lock(j);
     pai_err_t rc = reserve(j, job, e);
+    if (rc == PAI_OK)
+        early = early_pass(j, &w);
+    if (early == EARLY_REFUSED) {
+        drop(j, job, true, e);
+        rc = PAI_E_INVALID;
+    } else if (rc == PAI_OK && early != EARLY_STORED) {
+        engine_sub_encode(j, job, &w.sub.rec);
+    }
+    const char *name = job->name; /* the job stays pending (unchanged name) until publish */
+    int64_t seq = job->seq;
     engine_unlock(j);
     if (rc != PAI_OK)
-        return rc;
-    char *rec_text = NULL;
-    rc = store_job(j, job, yaml, len, ssh, &rec_text);
-    if (rc == PAI_E_CONFLICT_JOB)
+        goto out;
+    if (early != EARLY_STORED)
+        rc = store_job(j, name, seq, &w.sub);
+    if (rc == PAI_E_EXISTS) {
+        rc = PAI_E_CONFLICT_JOB;
         pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
-    else if (rc != PAI_OK)
+    } else if (rc != PAI_OK) {
         pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
+    }
     engine_lock(j);
-    bool refused = publish(j, job, rc, &rec_text, e);
+    bool refused = publish(j, job, early != EARLY_NO, rc, &w.sub.rec, e);
     engine_unlock(j);
-    free(rec_text); /* not published */
     if (refused) {
         unstore_job(j, job->name);
-        return PAI_E_INVALID;
+        rc = PAI_E_INVALID;
     }
+out:
+    sub_write_free(&w);
     return rc;
 }
 

@@ -33,9 +33,7 @@ TEST(submitted_job_binds_runs_and_succeeds_on_exit_0)
     CHECK_INT_EQ(ndesired(&a), 0);
     CHECK(submit(&r, "hello", 1, 0));
     CHECK_STR_EQ(state_of(&r, "alice~hello"), "RUNNING"); /* bound by the submission's pass */
-    sync_quiet(&r, &a, NULL);
-    CHECK_INT_EQ(ndesired(&a), 0); /* not sent before its record is durable */
-    tick(&r);
+    /* stored with its placement by the submission's commit: sent at once */
     sync_quiet(&r, &a, NULL);
     CHECK_INT_EQ(ndesired(&a), 1);
     CHECK_STR_EQ(desired_id(&a, 0), "alice~hello/0/worker/0/0");
@@ -385,111 +383,6 @@ TEST(commands_rendered_over_the_limit_refuse_the_job_naming_the_role)
     rig_close(&r);
 }
 
-/* ---------------------------------------------------------------- commits */
-
-/* A submission on its own thread (engine_submit waits for a pass that the
- * test runs, as the scheduler thread would). */
-typedef struct {
-    rig_t *r;
-    const char *name;
-    pthread_t th;
-    bool ok;
-} submitter_t;
-
-static void *submitter_main(void *arg)
-{
-    submitter_t *s = arg;
-    s->ok = submit(s->r, s->name, 1, 0);
-    return NULL;
-}
-
-/* Both submissions have queued their job and wait for a pass (mu held). */
-static bool both_queued(engine_t *j, const char *a, const char *b)
-{
-    lc_job_t *x = engine_map_get(j, a), *y = engine_map_get(j, b);
-    return x && y && x->queued && y->queued;
-}
-
-/* The committed record published for name has the job's state now. */
-static bool snap_has_state(engine_t *j, const char *name, int state)
-{
-    char *text = NULL;
-    engine_snap_mem_t mem = {0};
-    if (engine_snap_get(j, name, &text, &mem) != ENGINE_SNAP_TEXT)
-        return false;
-    json_t *rec = json_loads(text, 0, NULL);
-    bool ok = rec && json_integer_value(json_object_get(rec, "state")) == state;
-    json_decref(rec);
-    free(text);
-    free(mem.reason);
-    return ok;
-}
-
-/* Two submissions answered by one pass: the jobs it placed are dirty from
- * the pass on (still pending), so the flush right after the pass stores
- * both placements in one commit, and nothing is left for a flush of their
- * own once the submissions publish them (before: neither was in that
- * flush, each publication woke the timer thread for another commit).  The
- * flush ends before the publications here, so each job is published with
- * the record that flush committed, not the submission's WAITING one.  The
- * test plays the scheduler thread (sched_started: a submission waits for a
- * pass run elsewhere). */
-TEST(jobs_placed_by_their_submissions_pass_are_stored_by_one_commit_after_it)
-{
-    rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open_synced(&r, &a)) {
-        CHECK(!"rig_open_synced");
-        return;
-    }
-    engine_t *j = r.e;
-    j->threads.sched_started = true;
-    submitter_t s[2] = {{.r = &r, .name = "one"}, {.r = &r, .name = "two"}};
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
-    engine_lock(j);
-    for (int spin = 0; spin < 10000 && !both_queued(j, "alice~one", "alice~two"); spin++) {
-        engine_unlock(j);
-        usleep(1000);
-        engine_lock(j);
-    }
-    CHECK(both_queued(j, "alice~one", "alice~two"));
-    /* The pass, as engine_pass_to_flush runs it, but with the pass counted
-     * (the submissions woken) only after the flush. */
-    engine_schedule(j, engine_now_ms(j));
-    lc_job_t *one = engine_map_get(j, "alice~one"), *two = engine_map_get(j, "alice~two");
-    CHECK(one->pending && one->atts && one->dirty);
-    CHECK(two->pending && two->atts && two->dirty);
-    int state = one->state;
-    CHECK(state != JOB_WAITING);
-    uint64_t commits = j->persist.commits;
-    engine_unlock(j);
-    CHECK(engine_flush(j) == PAI_OK); /* the scheduler thread's flush after its pass */
-    engine_lock(j);
-    CHECK_INT_EQ(j->persist.commits, commits + 1);
-    CHECK_INT_EQ(j->persist.ndirty, 0);
-    j->pass.done++;
-    pthread_cond_broadcast(&j->pass.done_cv);
-    engine_unlock(j);
-    for (int i = 0; i < 2; i++) {
-        pthread_join(s[i].th, NULL);
-        CHECK(s[i].ok);
-    }
-    engine_lock(j);
-    CHECK_INT_EQ(j->persist.ndirty, 0); /* published: nothing left to store */
-    CHECK_INT_EQ(j->persist.nheld, 0);
-    CHECK_INT_EQ(j->persist.commits, commits + 1);
-    engine_unlock(j);
-    CHECK(snap_has_state(j, "alice~one", state));
-    CHECK(snap_has_state(j, "alice~two", state));
-    sync_quiet(&r, &a, NULL);
-    CHECK_INT_EQ(ndesired(&a), 2); /* durable: sent */
-    CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING");
-    j->threads.sched_started = false; /* no thread to join */
-    agent_free(&a);
-    rig_close(&r);
-}
-
 /* ---------------------------------------------------------------- locking */
 
 /* The locking cases' rig: node-1 with one GPU, synced once.  False (and a
@@ -668,6 +561,5 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
           job_placed_at_submission_is_sent_with_its_commands_without_a_read_back,
-          jobs_placed_by_their_submissions_pass_are_stored_by_one_commit_after_it,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
           lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)

@@ -1,0 +1,258 @@
+/*
+ * test_engine_submit.c - a submission's store write (submit.c): the jobs
+ * one pass answers are stored, placements and all, by the one commit of
+ * the flush after that pass; no flush writes a pending job before its
+ * submission's records; when no flush comes or it fails, a submission
+ * writes its records itself, and a write that fails after the pass placed
+ * the job undoes the placement (scheduler, desired set, name).  The rig
+ * is engine_fixture.h.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_fixture.h"
+
+/* A submission on its own thread (engine_submit waits for a pass that the
+ * test runs, as the scheduler thread would). */
+typedef struct {
+    rig_t *r;
+    const char *name;
+    pthread_t th;
+    bool ok;
+} submitter_t;
+
+static void *submitter_main(void *arg)
+{
+    submitter_t *s = arg;
+    s->ok = submit(s->r, s->name, 1, 0);
+    return NULL;
+}
+
+/* Both submissions have queued their job and wait for a pass (mu held). */
+static bool both_queued(engine_t *j, const char *a, const char *b)
+{
+    lc_job_t *x = engine_map_get(j, a), *y = engine_map_get(j, b);
+    return x && y && x->queued && y->queued;
+}
+
+/* The job's state in the record the store has (-1: none). */
+static int stored_state(rig_t *r, const char *name)
+{
+    char *text = NULL;
+    if (store_get(r->st, "job", name, &text) != PAI_OK)
+        return -1;
+    json_t *rec = json_loads(text, 0, NULL);
+    int state = rec ? (int)json_integer_value(json_object_get(rec, "state")) : -1;
+    json_decref(rec);
+    free(text);
+    return state;
+}
+
+/* The committed record published for name has the job's state now. */
+static bool snap_has_state(engine_t *j, const char *name, int state)
+{
+    char *text = NULL;
+    engine_snap_mem_t mem = {0};
+    if (engine_snap_get(j, name, &text, &mem) != ENGINE_SNAP_TEXT)
+        return false;
+    json_t *rec = json_loads(text, 0, NULL);
+    bool ok = rec && json_integer_value(json_object_get(rec, "state")) == state;
+    json_decref(rec);
+    free(text);
+    free(mem.reason);
+    return ok;
+}
+
+/* Wait (mu held) until both submissions have queued their job and wait
+ * for a pass. */
+static bool wait_both_queued(engine_t *j, const char *a, const char *b)
+{
+    for (int spin = 0; spin < 10000 && !both_queued(j, a, b); spin++) {
+        engine_unlock(j);
+        usleep(1000);
+        engine_lock(j);
+    }
+    return both_queued(j, a, b);
+}
+
+/* Two submissions answered by one pass: the jobs it placed stay pending
+ * and clean (no flush writes a job's record before its submission's
+ * INSERT), and the flush that follows the pass writes both submissions'
+ * records, placements included, with the rest of the pass's changes: one
+ * commit for the two jobs.  Their tasks go to the agent once it is done.
+ * Before: a commit for the submissions' records and one for the
+ * placements.  The test plays the scheduler thread (sched_started: a
+ * submission waits for a pass run elsewhere). */
+TEST(jobs_answered_by_one_pass_are_stored_with_their_placements_by_one_commit)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    engine_t *j = r.e;
+    j->threads.sched_started = true;
+    submitter_t s[2] = {{.r = &r, .name = "one"}, {.r = &r, .name = "two"}};
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
+    engine_lock(j);
+    CHECK(wait_both_queued(j, "alice~one", "alice~two"));
+    uint64_t commits = store_commits(r.st), flushes = j->persist.commits;
+    engine_unlock(j); /* the submissions wait for a pass: none runs meanwhile */
+    CHECK_INT_EQ(stored_state(&r, "alice~one"), -1); /* nothing stored before the pass */
+    engine_lock(j);
+    /* The scheduler thread's turn: the pass places both; a flush is due. */
+    CHECK(engine_pass_to_flush(j));
+    lc_job_t *one = engine_map_get(j, "alice~one"), *two = engine_map_get(j, "alice~two");
+    CHECK(one->pending && one->atts && !one->dirty);
+    CHECK(two->pending && two->atts && !two->dirty);
+    CHECK_INT_EQ(j->persist.ndirty, 0);
+    CHECK_INT_EQ(lc_task_current(one, 0, 0)->durable, 0); /* not sent before it is stored */
+    int state = one->state;
+    CHECK(state != JOB_WAITING);
+    engine_unlock(j);
+    CHECK(engine_flush(j) == PAI_OK); /* the scheduler thread's flush after its pass */
+    for (int i = 0; i < 2; i++) {
+        pthread_join(s[i].th, NULL);
+        CHECK(s[i].ok);
+    }
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1); /* both jobs, one commit */
+    engine_lock(j);
+    CHECK_INT_EQ(j->persist.ndirty, 0); /* published: nothing left to store */
+    CHECK_INT_EQ(j->persist.commits, flushes + 1);
+    CHECK_INT_EQ(j->persist.nsubs, 0);
+    engine_unlock(j);
+    CHECK_INT_EQ(stored_state(&r, "alice~one"), state); /* the placement is in the store */
+    CHECK_INT_EQ(stored_state(&r, "alice~two"), state);
+    CHECK(snap_has_state(j, "alice~one", state));
+    CHECK(snap_has_state(j, "alice~two", state));
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 2); /* durable: sent */
+    CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING");
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1); /* the sync had nothing to store */
+    j->threads.sched_started = false;               /* no thread to join */
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* The flush after the pass fails (one submission's name has a record
+ * behind the engine's back: its INSERT fails the batch): each submission
+ * then writes its own records, so the other job is stored and answered
+ * 202 as if alone, and the clashing one is answered 409 with its
+ * placement undone (its GPU free, in no desired set). */
+TEST(a_failed_flush_leaves_each_submission_to_write_its_records_alone)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    CHECK(store_insert(r.st, "job", "alice~two", 0, "{}") == PAI_OK);
+    engine_t *j = r.e;
+    j->threads.sched_started = true;
+    submitter_t s[2] = {{.r = &r, .name = "one"}, {.r = &r, .name = "two"}};
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
+    engine_lock(j);
+    CHECK(wait_both_queued(j, "alice~one", "alice~two"));
+    CHECK(engine_pass_to_flush(j));
+    engine_unlock(j);
+    CHECK(engine_flush(j) != PAI_OK); /* the batch with both INSERTs fails */
+    for (int i = 0; i < 2; i++)
+        pthread_join(s[i].th, NULL);
+    CHECK(s[0].ok);  /* stored on its own */
+    CHECK(!s[1].ok); /* 409 */
+    CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING");
+    CHECK_INT_EQ(stored_state(&r, "alice~one"), JOB_RUNNING);
+    json_t *d = NULL;
+    CHECK(engine_detail(r.e, "alice~two", -1, &d, NULL) == PAI_E_NO_JOB);
+    json_decref(d);
+    j->threads.sched_started = false;
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~one/0/worker/0/0");
+    CHECK(submit(&r, "three", 1, 0)); /* the GPU "two" had is free */
+    CHECK_STR_EQ(state_of(&r, "alice~three"), "RUNNING");
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* A job its pass placed whose store write then fails (here a record of
+ * the same name put behind the engine's back: the INSERT finds it) is
+ * answered 409 as before, and nothing of the placement stays: the job is
+ * not found, its task is in no desired set, its GPU is free (the same
+ * name, submitted again once the record is gone, is placed on it) and
+ * nothing of it was stored. */
+TEST(a_placed_job_whose_store_write_fails_leaves_no_placement_behind)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    CHECK(store_insert(r.st, "job", "alice~clash", 0, "{}") == PAI_OK);
+    char *yaml = job_yaml("clash", 1, 0), *full = NULL;
+    pai_error_t err = PAI_ERROR_INIT;
+    CHECK(engine_submit(r.e, "alice", yaml, strlen(yaml), &full, &err) == PAI_E_CONFLICT_JOB);
+    CHECK(full == NULL);
+    pai_error_free(&err);
+    free(yaml);
+    json_t *d = NULL;
+    CHECK(engine_detail(r.e, "alice~clash", -1, &d, NULL) == PAI_E_NO_JOB);
+    json_decref(d);
+    char *text = NULL;
+    CHECK(store_get(r.st, "jobcfg", "alice~clash", &text) == PAI_E_NOT_FOUND);
+    free(text);
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 0);
+    /* The GPU and the name are free again. */
+    CHECK(store_del(r.st, "job", "alice~clash") == PAI_OK);
+    CHECK(submit(&r, "clash", 1, 0));
+    CHECK_STR_EQ(state_of(&r, "alice~clash"), "RUNNING");
+    CHECK(submit(&r, "after", 1, 0));
+    CHECK_STR_EQ(state_of(&r, "alice~after"), "WAITING"); /* the one GPU is taken */
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~clash/0/worker/0/0");
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* A job its pass left waiting (the cluster is full) is stored WAITING by
+ * its submission; its later placement is stored by the flush after the
+ * pass that makes it, as any job's. */
+TEST(a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flush)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    char *busy = submit_running(&r, &a, "busy", 0);
+    CHECK(submit(&r, "later", 1, 0));
+    CHECK_INT_EQ(stored_state(&r, "alice~later"), JOB_WAITING);
+    json_t *ack = sync_agent(&r, &a, one(report(busy, "exited", 0)));
+    CHECK(acked(ack, busy));
+    json_decref(ack);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~later"), "RUNNING");
+    CHECK_INT_EQ(stored_state(&r, "alice~later"), JOB_RUNNING);
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~later/0/worker/0/0");
+    free(busy);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(jobs_answered_by_one_pass_are_stored_with_their_placements_by_one_commit,
+          a_failed_flush_leaves_each_submission_to_write_its_records_alone,
+          a_placed_job_whose_store_write_fails_leaves_no_placement_behind,
+          a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flush)
