@@ -99,26 +99,45 @@ static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
                       jstr_or_null(a->trigger_msg), "diag", jstr_or_null(a->diag), "tasks", roles);
 }
 
-json_t *codec_job_encode(const lc_job_t *job)
+/* The record in parts, in its key order: head ("v" .. "tags"), "roles",
+ * "attempts", tail ("waitingReason" .. "notify").  codec_job_encode joins
+ * them as one tree; codec_job_text splices their texts, the roles' kept. */
+static json_t *encode_head(const lc_job_t *job)
 {
-    json_t *roles = json_array(), *tags = json_array(), *atts = json_array();
-    for (int r = 0; r < job->nroles; r++)
-        json_array_append_new(roles, encode_role(&job->roles[r]));
+    json_t *tags = json_array();
     for (int t = 0; t < job->ntags; t++)
         json_array_append_new(tags, json_string(job->tags[t]));
+    return xjson_pack("{si ss ss sI si si sb sb si si si si sI sI sI so si si so}", "v",
+                      JOBS_RECORD_VERSION, "name", job->name, "vc", job->vc, "seq",
+                      (json_int_t)job->seq, "state", job->state, "prio", job->prio, "stop",
+                      job->stop_requested, "gang", job->gang, "retries", job->retries, "accRetries",
+                      job->acc_retries, "jobRetryCount", job->job_retry_count, "taskRetryCount",
+                      job->task_retry_count, "submitMs", (json_int_t)job->submit_ms, "launchMs",
+                      (json_int_t)job->launch_ms, "completeMs", (json_int_t)job->complete_ms,
+                      "exit", jint_or_null(job->has_exit, job->exit_code), "totalTasks",
+                      (int)job->total_tasks, "totalGpus", (int)job->total_gpus, "tags", tags);
+}
+
+static json_t *encode_roles(const lc_job_t *job)
+{
+    json_t *roles = json_array();
+    for (int r = 0; r < job->nroles; r++)
+        json_array_append_new(roles, encode_role(&job->roles[r]));
+    return roles;
+}
+
+static json_t *encode_attempts(const lc_job_t *job)
+{
+    json_t *atts = json_array();
     for (int k = 0; job->atts && k < job->natts; k++)
         json_array_append_new(atts, encode_attempt(job, &job->atts[k]));
-    json_t *rec = xjson_pack(
-        "{si ss ss sI si si sb sb si si si si sI sI sI so si si so so so so sI}", "v",
-        JOBS_RECORD_VERSION, "name", job->name, "vc", job->vc, "seq", (json_int_t)job->seq, "state",
-        job->state, "prio", job->prio, "stop", job->stop_requested, "gang", job->gang, "retries",
-        job->retries, "accRetries", job->acc_retries, "jobRetryCount", job->job_retry_count,
-        "taskRetryCount", job->task_retry_count, "submitMs", (json_int_t)job->submit_ms, "launchMs",
-        (json_int_t)job->launch_ms, "completeMs", (json_int_t)job->complete_ms, "exit",
-        jint_or_null(job->has_exit, job->exit_code), "totalTasks", (int)job->total_tasks,
-        "totalGpus", (int)job->total_gpus, "tags", tags, "roles", roles, "attempts", atts,
-        "waitingReason", jstr_or_null(job->waiting_reason), "retryAtMs",
-        (json_int_t)job->retry_at_ms);
+    return atts;
+}
+
+static json_t *encode_tail(const lc_job_t *job)
+{
+    json_t *rec = xjson_pack("{so sI}", "waitingReason", jstr_or_null(job->waiting_reason),
+                             "retryAtMs", (json_int_t)job->retry_at_ms);
     /* The number of its next event (events.c): the stored ones are below. */
     json_object_set_new(rec, "evNext", json_integer(job->ev_next));
     /* Only when set: records of jobs without lazy preemption stay as they were. */
@@ -134,6 +153,54 @@ json_t *codec_job_encode(const lc_job_t *job)
                                        job->notify->hook, "sent", job->notify->sent, "url",
                                        job->notify->url));
     return rec;
+}
+
+json_t *codec_job_encode(const lc_job_t *job)
+{
+    json_t *rec = encode_head(job), *tail = encode_tail(job);
+    json_object_set_new(rec, "roles", encode_roles(job));
+    json_object_set_new(rec, "attempts", encode_attempts(job));
+    json_object_update(rec, tail); /* appended in tail's order */
+    json_decref(tail);
+    return rec;
+}
+
+/* The compact text of o (taken). */
+static char *dump_take(json_t *o)
+{
+    char *t = xjson_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return t;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+char *codec_job_text(lc_job_t *job)
+{
+    if (!job->enc_roles) /* the roles never change: encoded once */
+        job->enc_roles = dump_take(encode_roles(job));
+    char *head = dump_take(encode_head(job)), *atts = dump_take(encode_attempts(job));
+    char *tail = dump_take(encode_tail(job));
+    static const char kroles[] = ",\"roles\":", katts[] = ",\"attempts\":";
+    size_t nh = strlen(head), nr = strlen(job->enc_roles), na = strlen(atts), nt = strlen(tail);
+    /* head less its '}', the roles, the attempts, tail less its '{' */
+    char *out = xmalloc(nh + sizeof kroles + nr + sizeof katts + na + nt), *p = out;
+    p = put(p, head, nh - 1);
+    p = put(p, kroles, sizeof kroles - 1);
+    p = put(p, job->enc_roles, nr);
+    p = put(p, katts, sizeof katts - 1);
+    p = put(p, atts, na);
+    *p++ = ',';
+    p = put(p, tail + 1, nt - 1);
+    *p = '\0';
+    free(head);
+    free(atts);
+    free(tail);
+    return out;
 }
 
 json_t *codec_cmds_encode(const lc_job_t *job)

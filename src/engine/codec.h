@@ -24,6 +24,12 @@ int codec_prio_parse(const char *s); /* -1 when unknown */
 
 /* The record (new reference). */
 json_t *codec_job_encode(const lc_job_t *job);
+/* The record as compact text (malloc'ed), the same bytes as
+ * json_dumps(codec_job_encode(job), JSON_COMPACT), spliced from its parts'
+ * texts: the roles' (which never change) are encoded once and kept in
+ * job->enc_roles, so a flush re-encodes only the job's status and
+ * attempts. */
+char *codec_job_text(lc_job_t *job);
 /* A new job from a record; PAI_E_INVALID when malformed. */
 PAI_MUST_CHECK pai_err_t codec_job_decode(const json_t *rec, lc_job_t **out);
 

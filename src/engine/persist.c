@@ -202,9 +202,7 @@ static void flush_encode(engine_t *j, flush_batch_t *b)
     for (size_t i = 0; i < n; i++) {
         lc_job_t *job = j->persist.dirty[i];
         job->dirty = false;
-        json_t *rec = codec_job_encode(job);
-        b->texts[i] = json_dumps(rec, JSON_COMPACT);
-        json_decref(rec);
+        b->texts[i] = codec_job_text(job); /* its roles' text kept from the last flush */
         mark_durable(j, job, 0, 1);
         b->ops[i] = (store_op_t){STORE_OP_PUT, "job", job->name, job->seq, b->texts[i]};
         bool final = lc_job_state_final(job->state);
@@ -415,9 +413,7 @@ void engine_sub_encode(engine_t *j, lc_job_t *job, engine_sub_rec_t *s)
     engine_assert_locked(j);
     assert(job->pending);
     job->redirty = false; /* everything changed so far is in this record */
-    json_t *rec = codec_job_encode(job);
-    s->text = xjson_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
+    s->text = codec_job_text(job);
     s->ev_was = engine_events_encode(j, job, &s->ev);
     mark_durable(j, job, 0, 1);
 }
