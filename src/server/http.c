@@ -394,7 +394,7 @@ static void route_work(void *arg)
         MHD_resume_connection(rs->conn);
 }
 
-/* On a write worker: the requests of batched routes (http_route_t.batch)
+/* On a write worker: the requests of batched routes (server_batch_routes[])
  * queued at one moment, each route's run with one call (http_run_route_batch),
  * then each connection resumed or held from here, as route_work does. */
 static void route_work_batch(void **uds, size_t n)

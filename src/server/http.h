@@ -124,7 +124,7 @@ struct http_resp {
 typedef pai_err_t (*http_handler_fn)(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                                      pai_error_t *e);
 
-/* One request of a batch (http_route_t.batch): its request, its answer and
+/* One request of a batch (http_batch_route_t): its request, its answer and
  * its error, as a handler gets them; rc its result, as a handler's. */
 typedef struct {
     const http_req_t *req;
