@@ -47,13 +47,53 @@ struct dirpool_worker {
 
 typedef enum { CLEAN_OK, CLEAN_DEFER, CLEAN_FAIL } clean_t;
 
+/* The worker thread allocates (fdopendir, closedir, its done list) while
+ * the agent's loop forks monitors that go on running the agent's code: a
+ * fork taken while the worker held an allocator lock left the monitor
+ * waiting on that lock for ever (seen under ASan: a task started and never
+ * run).  So the worker allocates only inside the gate, and a fork (any, by
+ * pthread_atfork) waits for it: one call of the C library, never a whole
+ * directory. */
+static pthread_mutex_t fork_gate = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_gate_once = PTHREAD_ONCE_INIT;
+
+static void gate_lock(void)
+{
+    pthread_mutex_lock(&fork_gate);
+}
+
+static void gate_unlock(void)
+{
+    pthread_mutex_unlock(&fork_gate);
+}
+
+static void gate_register(void)
+{
+    pthread_atfork(gate_lock, gate_unlock, gate_unlock);
+}
+
+static DIR *gated_fdopendir(int fd)
+{
+    gate_lock();
+    DIR *d = fdopendir(fd);
+    gate_unlock();
+    return d;
+}
+
+static void gated_closedir(DIR *d)
+{
+    gate_lock();
+    closedir(d);
+    gate_unlock();
+}
+
 /* Remove at/name and everything under it; stops early once *stop. */
 static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
 {
     if (atomic_load(stop) || unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
         return;
     int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = fd >= 0 ? gated_fdopendir(fd) : NULL;
     if (!d) {
         if (fd >= 0)
             close(fd);
@@ -63,7 +103,7 @@ static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
     while (!atomic_load(stop) && (e = readdir(d)))
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             rm_at(dirfd(d), e->d_name, depth + 1, stop);
-    closedir(d);
+    gated_closedir(d);
     unlinkat(at, name, AT_REMOVEDIR);
 }
 
@@ -105,7 +145,7 @@ static void own_read(void)
 static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
 {
     int cfd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *c = cfd >= 0 ? fdopendir(cfd) : NULL;
+    DIR *c = cfd >= 0 ? gated_fdopendir(cfd) : NULL;
     if (!c) {
         if (cfd >= 0)
             close(cfd);
@@ -123,7 +163,7 @@ static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
                             fchown(dirfd(c), own_uid, own_gid) != 0) ||
                            ((st.st_mode & 07777) != 0700 && fchmod(dirfd(c), 0700) != 0)))
         rc = CLEAN_FAIL;
-    closedir(c);
+    gated_closedir(c);
     return rc;
 }
 
@@ -132,7 +172,7 @@ static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
  * CLEAN_DEFER when the budget ran out (part of it emptied). */
 static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
 {
-    DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? fdopendir(dfd) : NULL;
+    DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? gated_fdopendir(dfd) : NULL;
     if (!d) {
         if (dfd >= 0)
             close(dfd);
@@ -158,7 +198,7 @@ static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
             rc = CLEAN_DEFER;
         }
     }
-    closedir(d);
+    gated_closedir(d);
     return rc == CLEAN_DEFER ? rc : record && cwd ? CLEAN_OK : CLEAN_FAIL;
 }
 
@@ -205,7 +245,9 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&w->mu);
         w->busy = false;
         if (ready) {
+            gate_lock();
             VEC_XRESERVE(w->done, w->capdone, w->ndone + 1);
+            gate_unlock();
             w->done[w->ndone++] = j.id;
         } else if (j.keep) {
             w->dropped++;
@@ -218,6 +260,7 @@ static void *worker_main(void *arg)
 
 static dirpool_worker_t *worker_start(const dirpool_t *p)
 {
+    pthread_once(&fork_gate_once, gate_register);
     dirpool_worker_t *w = xcalloc(1, sizeof(*w));
     str_copy(w->dir, p->dir, sizeof(w->dir));
     atomic_init(&w->stop, false);
