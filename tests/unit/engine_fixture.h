@@ -227,13 +227,10 @@ static inline json_t *report(const char *attempt_id, const char *state, int exit
     return t;
 }
 
-/* One sync of agent a reporting tasks (taken; NULL: none).  Returns the
- * answer's ack list (new reference) and keeps its desired set in a. */
-static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
+/* Run the sync request req (taken) of agent a; its answer, or NULL after a
+ * failed check naming the error. */
+static inline json_t *sync_request(rig_t *r, const agent_t *a, json_t *req)
 {
-    json_t *req =
-        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
-                  (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
     json_t *resp = NULL;
     pai_error_t err = PAI_ERROR_INIT;
     pai_err_t rc = engine_agent_sync(r->e, req, NULL, &resp, &err);
@@ -242,8 +239,21 @@ static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
         fprintf(stderr, "  sync %s: %s\n", a->name, pai_error_msg(&err));
         pai_error_free(&err);
         CHECK(rc == PAI_OK);
-        return json_array();
+        return NULL;
     }
+    return resp;
+}
+
+/* One sync of agent a reporting tasks (taken; NULL: none).  Returns the
+ * answer's ack list (new reference) and keeps its desired set in a. */
+static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
+{
+    json_t *req =
+        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
+                  (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
+    json_t *resp = sync_request(r, a, req);
+    if (!resp)
+        return json_array();
     a->seq = json_integer_value(json_object_get(resp, "seq"));
     const json_t *desired = json_object_get(resp, "tasks");
     if (desired) {

@@ -52,17 +52,8 @@ static json_t *raw_sync(rig_t *r, const agent_t *a, int version, const char *epo
                             reports ? reports : json_array());
     if (epoch)
         json_object_set_new(req, "epoch", json_string(epoch));
-    json_t *resp = NULL;
-    pai_error_t err = PAI_ERROR_INIT;
-    pai_err_t rc = engine_agent_sync(r->e, req, NULL, &resp, &err);
-    json_decref(req);
-    if (rc != PAI_OK) {
-        fprintf(stderr, "  sync %s: %s\n", a->name, pai_error_msg(&err));
-        pai_error_free(&err);
-        CHECK(rc == PAI_OK);
-        return json_object();
-    }
-    return resp;
+    json_t *resp = sync_request(r, a, req);
+    return resp ? resp : json_object();
 }
 
 /* One sync of v (reports taken), applied as src/agent applies it: a delta
