@@ -4,10 +4,15 @@
  * the flush after that pass; no flush writes a pending job before its
  * submission's records; when no flush comes or it fails, a submission
  * writes its records itself, and a write that fails after the pass placed
- * the job undoes the placement (scheduler, desired set, name).  The rig
+ * the job undoes the placement (scheduler, desired set, name); a job a
+ * later pass places while its submission's records are being written
+ * (the write held at the store by another SQLite connection) is stored
+ * once, placement and all, when published (lc_job_t.redirty).  The rig
  * is engine_fixture.h.
  */
 #include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +27,14 @@ typedef struct {
     const char *name;
     pthread_t th;
     bool ok;
+    atomic_bool done; /* engine_submit returned */
 } submitter_t;
 
 static void *submitter_main(void *arg)
 {
     submitter_t *s = arg;
     s->ok = submit(s->r, s->name, 1, 0);
+    atomic_store(&s->done, true);
     return NULL;
 }
 
@@ -252,7 +259,211 @@ TEST(a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flus
     rig_close(&r);
 }
 
+/* ---------------------------------------------------------------- placed during the write */
+
+/* Another connection's write transaction on the rig's SQLite file: every
+ * store write waits for it (the store's busy timeout, 10 s) until
+ * store_unblock, so a write the test starts is certainly under way while
+ * the test does something else.  NULL on failure. */
+static sqlite3 *store_block(rig_t *r)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s/pai.db", r->dir);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000); /* the store may be writing (a checkpoint) */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void store_unblock(sqlite3 *db)
+{
+    CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A flush, or an agent's sync reporting a task's exit, on a thread of its
+ * own; done once it returned. */
+typedef struct {
+    rig_t *r;
+    agent_t *a;
+    const char *exited; /* the sync's report; NULL: a flush */
+    pthread_t th;
+    pai_err_t rc;
+    atomic_bool done;
+} worker_t;
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    if (w->exited)
+        sync_quiet(w->r, w->a, one(report(w->exited, "exited", 0)));
+    else
+        w->rc = engine_flush(w->r->e);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/* Wait (mu held) until ok(j, name) holds; false after 10 s. */
+static bool spin_until(engine_t *j, bool (*ok)(engine_t *, const char *), const char *name)
+{
+    for (int spin = 0; spin < 10000 && !ok(j, name); spin++) {
+        engine_unlock(j);
+        usleep(1000);
+        engine_lock(j);
+    }
+    return ok(j, name);
+}
+
+/* The submission of name waits for a pass, its records queued. */
+static bool sub_queued(engine_t *j, const char *name)
+{
+    lc_job_t *job = engine_map_get(j, name);
+    return job && job->queued && j->persist.nsubs == 1;
+}
+
+/* The submission of name is reserved and its records encoded: taken by
+ * a flush (no submission queued for one), or encoded by the submission
+ * itself (reserved: with no scheduler thread, reserve, pass and encode
+ * are one critical section). */
+static bool sub_encoded(engine_t *j, const char *name)
+{
+    lc_job_t *job = engine_map_get(j, name);
+    return job && job->pending && j->persist.nsubs == 0;
+}
+
+static bool placed_now(engine_t *j, const char *name)
+{
+    lc_job_t *job = engine_map_get(j, name);
+    return job && job->atts;
+}
+
+/* How many job attempts and task attempts (of task 0 of role 0, in its
+ * first attempt) name's stored record holds: *atts -1 when none. */
+static void stored_attempts(rig_t *r, const char *name, int *atts, int *task_atts)
+{
+    char *text = NULL;
+    *atts = *task_atts = -1;
+    if (store_get(r->st, "job", name, &text) != PAI_OK)
+        return;
+    json_t *rec = json_loads(text, 0, NULL);
+    const json_t *a = json_object_get(rec, "attempts");
+    *atts = (int)json_array_size(a);
+    const json_t *t0 =
+        json_array_get(json_array_get(json_object_get(json_array_get(a, 0), "tasks"), 0), 0);
+    *task_atts = (int)json_array_size(json_object_get(t0, "atts"));
+    json_decref(rec);
+    free(text);
+}
+
+/* A job its own pass leaves waiting (the one GPU is busy) is placed by a
+ * later pass (the sync that reports the busy job's exit) while its
+ * submission's records are being written: by the flush after its pass
+ * (by_flush: the test plays the scheduler thread), or by the submission
+ * itself (no scheduler thread).  The write is held at the store
+ * (store_block) so that the placement certainly comes between its encode
+ * and its commit.  The placement is noted (redirty), not lost, not sent
+ * before it is stored: once the submission is published it is stored by
+ * one flush, its task goes to the agent once, nothing is left to store,
+ * and a restart restores the same one attempt, still desired on the node. */
+static void placed_while_its_records_are_written(bool by_flush)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    engine_t *j = r.e;
+    char *busy = submit_running(&r, &a, "busy", 0);
+    sqlite3 *blk = by_flush ? NULL : store_block(&r);
+    j->threads.sched_started = by_flush; /* a submission waits for the test's pass */
+    submitter_t s = {.r = &r, .name = "later"};
+    worker_t flush = {.r = &r}, sync = {.r = &r, .a = &a, .exited = busy};
+    CHECK(pthread_create(&s.th, NULL, submitter_main, &s) == 0);
+    engine_lock(j);
+    if (by_flush) {
+        CHECK(spin_until(j, sub_queued, "alice~later"));
+        CHECK(engine_pass_to_flush(j)); /* leaves it waiting; its flush is due */
+        engine_unlock(j);
+        blk = store_block(&r);
+        CHECK(pthread_create(&flush.th, NULL, worker_main, &flush) == 0);
+        engine_lock(j);
+    }
+    CHECK(blk != NULL);
+    CHECK(spin_until(j, sub_encoded, "alice~later"));
+    lc_job_t *later = engine_map_get(j, "alice~later");
+    CHECK(later && !later->atts && !later->redirty); /* encoded waiting */
+    engine_unlock(j);
+    /* The busy job's exit frees the GPU; the sync's pass places "later". */
+    CHECK(pthread_create(&sync.th, NULL, worker_main, &sync) == 0);
+    engine_lock(j);
+    CHECK(spin_until(j, placed_now, "alice~later"));
+    later = engine_map_get(j, "alice~later");
+    CHECK(later && later->pending && later->redirty && !later->dirty);
+    CHECK_INT_EQ(lc_task_current(later, 0, 0)->durable, 0); /* not sent before it is stored */
+    CHECK(!atomic_load(&s.done));                           /* still in its write */
+    CHECK(!by_flush || !atomic_load(&flush.done));
+    engine_unlock(j);
+    if (blk)
+        store_unblock(blk);
+    pthread_join(s.th, NULL);
+    CHECK(s.ok);
+    if (by_flush) {
+        pthread_join(flush.th, NULL);
+        CHECK(flush.rc == PAI_OK);
+    }
+    pthread_join(sync.th, NULL);
+    j->threads.sched_started = false; /* no thread to join */
+    tick(&r); /* the placement's flush, unless the sync's flush came after the publication */
+    CHECK_INT_EQ(stored_state(&r, "alice~later"), JOB_RUNNING);
+    int atts, task_atts;
+    stored_attempts(&r, "alice~later", &atts, &task_atts);
+    CHECK_INT_EQ(atts, 1);
+    CHECK_INT_EQ(task_atts, 1);
+    engine_lock(j);
+    CHECK_INT_EQ(j->persist.ndirty, 0);
+    CHECK(!later->dirty && !later->redirty && !later->pending);
+    CHECK_INT_EQ(lc_task_current(later, 0, 0)->durable, 2);
+    engine_unlock(j);
+    uint64_t commits = store_commits(r.st);
+    tick(&r);
+    CHECK_INT_EQ(store_commits(r.st), commits); /* nothing left to store */
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~later/0/worker/0/0");
+    /* A restart restores the placement: the same attempt, desired. */
+    CHECK(rig_restart(&r));
+    CHECK_STR_EQ(state_of(&r, "alice~later"), "RUNNING");
+    CHECK_INT_EQ(int_of(&r, "alice~later", "retries"), 0);
+    a.seq = 0;
+    sync_quiet(&r, &a, NULL);
+    CHECK_INT_EQ(ndesired(&a), 1);
+    CHECK_STR_EQ(desired_id(&a, 0), "alice~later/0/worker/0/0");
+    free(busy);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(a_job_placed_while_the_flush_writes_its_submission_is_stored_once_and_restored)
+{
+    placed_while_its_records_are_written(true);
+}
+
+TEST(a_job_placed_while_its_submission_writes_itself_is_stored_once_and_restored)
+{
+    placed_while_its_records_are_written(false);
+}
+
 RUN_TESTS(jobs_answered_by_one_pass_are_stored_with_their_placements_by_one_commit,
           a_failed_flush_leaves_each_submission_to_write_its_records_alone,
           a_placed_job_whose_store_write_fails_leaves_no_placement_behind,
-          a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flush)
+          a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flush,
+          a_job_placed_while_the_flush_writes_its_submission_is_stored_once_and_restored,
+          a_job_placed_while_its_submission_writes_itself_is_stored_once_and_restored)
