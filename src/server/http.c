@@ -641,6 +641,9 @@ static void collect_http(void *ud, buf_t *out)
     prom_family(out, "pai_http_connections_refused_total", "counter",
                 "Connections refused: the server was full and every connection busy.");
     prom_sample(out, "pai_http_connections_refused_total", NULL, (double)cs.refused);
+    prom_family(out, "pai_http_connections_examined_total", "counter",
+                "Idle connections looked at to find one to evict (admissions at a bound, rekeys).");
+    prom_sample(out, "pai_http_connections_examined_total", NULL, (double)cs.examined);
 }
 
 /* ---- TLS --------------------------------------------------------------- */

@@ -2,8 +2,12 @@
  * permission checks before handlers, error bodies, metrics counting.  Each
  * test starts its own server (up) and stops it (down): tests run in
  * separate processes and share nothing. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "test.h"
@@ -68,14 +72,19 @@ static char *admin_token(void)
  * the test failed) when either could not start. */
 static const http_limits_t lim = {.max_connections = 64, .per_addr_idle = 16, .idle_timeout_s = 30};
 
-static bool up(void)
+static bool up_with(const http_limits_t *l)
 {
     pai_error_t err = PAI_ERROR_INIT;
     CHECK(srvctx_open(&S, NULL, NULL) == 0);
-    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, &lim, &H, &err) == PAI_OK);
+    CHECK(http_server_start(&S.ctx, "127.0.0.1", 0, l, &H, &err) == PAI_OK);
     CHECK(H && http_server_port(H) > 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", H ? http_server_port(H) : 0);
     return H != NULL;
+}
+
+static bool up(void)
+{
+    return up_with(&lim);
 }
 
 static void down(void)
@@ -218,6 +227,78 @@ TEST(requests_are_counted_for_metrics)
     down();
 }
 
+/* The value of the sample `series` (name and labels) in the server's
+ * /metrics text; -1 when absent. */
+static double metric(const char *series)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    metrics_collect(S.ctx.metrics, &b);
+    size_t n = strlen(series);
+    double v = -1;
+    for (const char *p = buf_str(&b); p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    buf_free(&b);
+    return v;
+}
+
+/* Wait until the sample series is at least want (5 s at most). */
+static double metric_at_least(const char *series, double want)
+{
+    double v = metric(series);
+    for (int i = 0; i < 500 && v < want; i++) {
+        usleep(10000);
+        v = metric(series);
+    }
+    return v;
+}
+
+/* A silent TCP connection to the server (fd, or -1). */
+static int silent_conn(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)http_server_port(H))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* What admission costs is exported beside what it decides: three silent
+ * connections from one address under a bound of two idle ones per address
+ * evict the oldest, found by looking at that one connection alone
+ * (connlimit's `examined`: pai_http_connections_examined_total). */
+TEST(admission_examined_connections_are_counted_for_metrics)
+{
+    static const http_limits_t two = {
+        .max_connections = 64, .per_addr_idle = 2, .idle_timeout_s = 30};
+    if (!up_with(&two))
+        return;
+    const char *idle = "pai_http_connections{state=\"idle\"}";
+    CHECK_INT_EQ(metric("pai_http_connections_examined_total"), 0);
+    int fds[3];
+    for (int i = 0; i < 2; i++) { /* one at a time: each tracked before the next comes */
+        fds[i] = silent_conn();
+        CHECK(fds[i] >= 0);
+        CHECK_INT_EQ(metric_at_least(idle, i + 1), i + 1);
+    }
+    CHECK_INT_EQ(metric("pai_http_connections_examined_total"), 0); /* under the bound */
+    fds[2] = silent_conn();
+    CHECK(fds[2] >= 0);
+    CHECK_INT_EQ(metric_at_least("pai_http_connections_evicted_total", 1), 1);
+    CHECK_INT_EQ(metric("pai_http_connections_examined_total"), 1);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    down();
+}
+
 TEST(stops_cleanly)
 {
     if (!up())
@@ -232,4 +313,5 @@ TEST(stops_cleanly)
 RUN_TESTS(starts_on_a_free_port, unknown_paths_are_no_api_and_wrong_methods_405,
           permission_is_checked_before_the_handler,
           error_reply_has_the_table_status_code_and_details, token_refusals_use_openpai_texts,
-          body_over_the_limit_is_413, requests_are_counted_for_metrics, stops_cleanly)
+          body_over_the_limit_is_413, requests_are_counted_for_metrics,
+          admission_examined_connections_are_counted_for_metrics, stops_cleanly)
