@@ -19,6 +19,7 @@
  * with its term); the state is guarded by mu.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,15 @@
 #include "server/standby.h"
 
 #define WATCH_MS 50
+/* A watchdog check this much later than planned is logged and counted. */
+#define WATCH_LATE_MS 100
+/* At most one warning line of each kind (slow renewal, late watchdog) per
+ * this period; the others are counted in /metrics and the next line. */
+#define LOG_EVERY_MS 10000
+
+/* pai_leader_renewal_seconds' bounds (seconds) */
+static const double renew_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10};
+#define NRB (sizeof(renew_bounds) / sizeof(renew_bounds[0]))
 
 /* ---- the pure state machine --------------------------------------------- */
 
@@ -107,6 +117,20 @@ struct leader {
     bool stopping;
     bool threads;
     pthread_t elector, watchdog;
+
+    /* What /metrics and the log show of the lease's health (atomics: the
+     * collector reads them without mu). */
+    _Atomic uint64_t renew_le[NRB + 1]; /* renewals (rounds of a leader) by duration */
+    _Atomic uint64_t renew_n, renew_sum_us;
+    _Atomic uint64_t renew_slow;   /* answered, but slower than lease/6 */
+    _Atomic uint64_t renew_failed; /* not answered (error, time out) */
+    _Atomic uint64_t watch_late;   /* watchdog checks WATCH_LATE_MS late or more */
+    _Atomic int64_t watch_late_max_ms, mu_wait_max_ms;
+    _Atomic int64_t left_min_ms;            /* least time left before the deadline, at a check */
+    int64_t slow_logged_ms, late_logged_ms; /* the last line of each kind (its thread's own) */
+    uint64_t slow_folded, late_folded;
+    int64_t last_ok_sent_ms;       /* the last renewal that moved the deadline: sent at */
+    _Atomic int64_t last_watch_ms; /* the watchdog's last check */
 };
 
 leader_t *leader_new(store_t *st, int64_t lease_ms)
@@ -118,6 +142,7 @@ leader_t *leader_new(store_t *st, int64_t lease_ms)
     pthread_cond_init(&l->cond, NULL);
     l->single = !store_has_lease(st);
     l->s.role = l->single ? LEADER_SINGLE : LEADER_STANDBY;
+    atomic_store(&l->left_min_ms, INT64_MAX);
     return l;
 }
 
@@ -170,6 +195,53 @@ static void log_change(const leader_t *l, const store_lease_t *was, bool had,
     (void)l;
 }
 
+static void atomic_max(_Atomic int64_t *a, int64_t v)
+{
+    int64_t cur = atomic_load(a);
+    while (v > cur && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
+static void atomic_min(_Atomic int64_t *a, int64_t v)
+{
+    int64_t cur = atomic_load(a);
+    while (v < cur && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
+/* A leader's renewal took took_ms: count it; log it when slower than
+ * lease/6 (at most one line per LOG_EVERY_MS; pg_lease.c logs each
+ * statement's time of a slow round). */
+static void note_renewal(leader_t *l, bool ok, int64_t took_ms, int64_t left_ms)
+{
+    double sec = (double)took_ms / 1000;
+    size_t b = 0;
+    while (b < NRB && sec > renew_bounds[b])
+        b++;
+    atomic_fetch_add(&l->renew_le[b], 1);
+    atomic_fetch_add(&l->renew_n, 1);
+    atomic_fetch_add(&l->renew_sum_us, (uint64_t)took_ms * 1000);
+    bool slow = took_ms > l->lease_ms / 6;
+    if (!ok)
+        atomic_fetch_add(&l->renew_failed, 1);
+    else if (slow)
+        atomic_fetch_add(&l->renew_slow, 1);
+    if (ok && !slow)
+        return;
+    int64_t now = time_mono_ms();
+    if (l->slow_logged_ms && now - l->slow_logged_ms < LOG_EVERY_MS) {
+        l->slow_folded++;
+        return;
+    }
+    log_warn("leader: renewal %s after %lld ms (renewals slower than %lld ms or failing are "
+             "counted in pai_leader_renewals_slow_total / _failed_total); %lld ms left before "
+             "this leader stops; %llu more since the last such line",
+             ok ? "answered" : "failed", (long long)took_ms, (long long)(l->lease_ms / 6),
+             (long long)left_ms, (unsigned long long)l->slow_folded);
+    l->slow_logged_ms = now;
+    l->slow_folded = 0;
+}
+
 /* One round: ask the store, step the state machine, carry out the act. */
 static void round_once(leader_t *l)
 {
@@ -179,24 +251,41 @@ static void round_once(leader_t *l)
     store_lease_t lease;
     int64_t sent = time_mono_ms();
     bool ok = store_lease_acquire(l->st, l->holder, l->url, term, l->lease_ms, &lease) == PAI_OK;
+    int64_t done = time_mono_ms();
     pthread_mutex_lock(&l->mu);
+    int64_t deadline_was = l->s.deadline_ms;
     leader_act_t act = leader_step(&l->s, ok, &lease, sent, l->lease_ms);
+    bool renewal = term && acting(l->s.role);
     if (ok) {
         log_change(l, &l->last, l->have_last, &lease);
         l->last = lease;
         l->have_last = true;
+        if (act != LEADER_ACT_FAILSTOP)
+            l->last_ok_sent_ms = sent;
     }
     l->rounds++;
     pthread_cond_broadcast(&l->cond);
-    int64_t my_term = l->s.term;
+    int64_t my_term = l->s.term, last_ok = l->last_ok_sent_ms;
     if (act == LEADER_ACT_PROMOTE) {
         /* before anything of the new term can write */
         store_set_fence(l->st, l->s.term, l->lease_ms / 2);
         log_info("leader: elected, term %lld: restoring from the store", (long long)l->s.term);
     }
     pthread_mutex_unlock(&l->mu);
-    if (act == LEADER_ACT_FAILSTOP)
-        failstop(my_term, "the lease was taken over");
+    if (renewal)
+        note_renewal(l, ok, done - sent, deadline_was - done);
+    if (act == LEADER_ACT_FAILSTOP) {
+        /* how it came to this: the deadline should have stopped us first */
+        char why[300];
+        snprintf(why, sizeof(why),
+                 "the lease was taken over (now term %lld, holder %.60s): this round was sent "
+                 "%lld ms after the last good renewal and answered in %lld ms; the deadline "
+                 "was %lld ms before the answer; the watchdog last looked %lld ms before it",
+                 (long long)lease.term, lease.holder, (long long)(sent - last_ok),
+                 (long long)(done - sent), (long long)(done - deadline_was),
+                 (long long)(done - atomic_load(&l->last_watch_ms)));
+        failstop(my_term, why);
+    }
 }
 
 static void *elector_main(void *arg)
@@ -218,16 +307,49 @@ static void *elector_main(void *arg)
     return NULL;
 }
 
+/* A watchdog check came late_ms after its time (and waited mu_ms for the
+ * state's lock): count it; log it at most once per LOG_EVERY_MS. */
+static void note_late(leader_t *l, int64_t late_ms, int64_t mu_ms, int64_t left_ms)
+{
+    atomic_max(&l->watch_late_max_ms, late_ms);
+    atomic_max(&l->mu_wait_max_ms, mu_ms);
+    if (late_ms < WATCH_LATE_MS)
+        return;
+    atomic_fetch_add(&l->watch_late, 1);
+    int64_t now = time_mono_ms();
+    if (l->late_logged_ms && now - l->late_logged_ms < LOG_EVERY_MS) {
+        l->late_folded++;
+        return;
+    }
+    log_warn("leader: the watchdog looked %lld ms late (it looks every %d ms; %lld ms of it "
+             "waiting for the leader's lock); %lld ms left before this leader stops; %llu more "
+             "since the last such line (pai_leader_watchdog_late_total)",
+             (long long)late_ms, WATCH_MS, (long long)mu_ms, (long long)left_ms,
+             (unsigned long long)l->late_folded);
+    l->late_logged_ms = now;
+    l->late_folded = 0;
+}
+
 static void *watchdog_main(void *arg)
 {
     leader_t *l = arg;
+    int64_t due = time_mono_ms() + WATCH_MS;
     while (nap(l, WATCH_MS)) {
+        int64_t t0 = time_mono_ms();
         pthread_mutex_lock(&l->mu);
-        leader_act_t act = leader_check(&l->s, time_mono_ms());
-        int64_t term = l->s.term;
+        int64_t t1 = time_mono_ms();
+        leader_act_t act = leader_check(&l->s, t1);
+        int64_t term = l->s.term, left = l->s.deadline_ms - t1;
+        bool leads = acting(l->s.role);
         pthread_mutex_unlock(&l->mu);
+        atomic_store(&l->last_watch_ms, t1);
+        if (leads) {
+            atomic_min(&l->left_min_ms, left);
+            note_late(l, t0 - due, t1 - t0, left);
+        }
         if (act == LEADER_ACT_FAILSTOP)
             failstop(term, "the lease was not renewed in time");
+        due = time_mono_ms() + WATCH_MS;
     }
     return NULL;
 }
@@ -366,4 +488,39 @@ void leader_metrics(void *ud, buf_t *out)
     prom_gauge(out, "pai_server_leader_term",
                "the leader's term (grows by one at every change of leader; 0: no election)",
                (double)term);
+    if (l->single)
+        return;
+    prom_family(out, "pai_leader_renewal_seconds", "histogram",
+                "a leader's lease renewals (election rounds), from sent to answered or failed");
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= NRB; b++) {
+        char lab[40] = "le=\"+Inf\"";
+        if (b < NRB)
+            snprintf(lab, sizeof(lab), "le=\"%g\"", renew_bounds[b]);
+        cum += atomic_load(&l->renew_le[b]);
+        prom_sample(out, "pai_leader_renewal_seconds_bucket", lab, (double)cum);
+    }
+    prom_sample(out, "pai_leader_renewal_seconds_sum", NULL,
+                (double)atomic_load(&l->renew_sum_us) / 1e6);
+    prom_sample(out, "pai_leader_renewal_seconds_count", NULL, (double)atomic_load(&l->renew_n));
+    prom_counter(out, "pai_leader_renewals_slow_total",
+                 "renewals answered, but slower than a sixth of the lease",
+                 (double)atomic_load(&l->renew_slow));
+    prom_counter(out, "pai_leader_renewals_failed_total",
+                 "renewals not answered (database error, time out, connection lost)",
+                 (double)atomic_load(&l->renew_failed));
+    prom_counter(out, "pai_leader_watchdog_late_total",
+                 "the leader's watchdog checks that came 100 ms or more after their time",
+                 (double)atomic_load(&l->watch_late));
+    prom_gauge(out, "pai_leader_watchdog_late_max_seconds",
+               "the most any watchdog check came after its time, since the start",
+               (double)atomic_load(&l->watch_late_max_ms) / 1000);
+    prom_gauge(out, "pai_leader_watchdog_lock_wait_max_seconds",
+               "the longest a watchdog check waited for the leader's state lock",
+               (double)atomic_load(&l->mu_wait_max_ms) / 1000);
+    int64_t left = atomic_load(&l->left_min_ms);
+    prom_gauge(out, "pai_leader_deadline_left_min_seconds",
+               "the least time left before the leader's deadline that its watchdog saw "
+               "(lease - lease/5 when renewals are instant; 0 or less: it stopped)",
+               left == INT64_MAX ? 0 : (double)left / 1000);
 }

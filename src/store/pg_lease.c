@@ -45,12 +45,51 @@
 #include "store/pg_conn.h"
 #include "store/pg_lease.h"
 
+/* A round's steps, timed: a slow round is logged with each one's time. */
+enum { ST_CONNECT, ST_BEGIN, ST_TAKE, ST_FENCE, ST_READ, ST_COMMIT, ST_N };
+static const char *const st_names[ST_N] = {"connect",          "BEGIN",  "UPDATE pai_leader",
+                                           "UPDATE pai_fence", "SELECT", "COMMIT"};
+
 struct pg_lease {
     pg_link_t link; /* url, and every round trip bounded by a third of the lease */
     conn_t c;
     bool opened;
     pthread_mutex_t mu;
+    int64_t step_us[ST_N]; /* this round's steps (-1: not run) */
+    int64_t logged_ms;     /* the last slow round's line (at most one per 10 s) */
+    unsigned long folded;  /* slow rounds since, not logged */
 };
+
+static void step_done(pg_lease_t *l, int step, int64_t *t)
+{
+    int64_t now = time_mono_us();
+    l->step_us[step] = now - *t;
+    *t = now;
+}
+
+/* A round slower than a sixth of the lease: one line with each step's
+ * time (at most one per 10 s; the rest are counted in the next). */
+static void log_slow_round(pg_lease_t *l, int64_t took_us, int64_t lease_ms, bool ok)
+{
+    if (took_us / 1000 <= lease_ms / 6)
+        return;
+    int64_t now = time_mono_ms();
+    if (l->logged_ms && now - l->logged_ms < 10000) {
+        l->folded++;
+        return;
+    }
+    char steps[300] = "";
+    size_t n = 0;
+    for (int i = 0; i < ST_N && n < sizeof(steps); i++)
+        if (l->step_us[i] >= 0)
+            n += (size_t)snprintf(steps + n, sizeof(steps) - n, "%s%s %lld ms", n ? ", " : "",
+                                  st_names[i], (long long)(l->step_us[i] / 1000));
+    log_warn("leader: postgres: a slow election round (%s): %lld ms: %s; %lu more slow rounds "
+             "since the last such line",
+             ok ? "answered" : "failed", (long long)(took_us / 1000), steps, l->folded);
+    l->logged_ms = now;
+    l->folded = 0;
+}
 
 /* Take the lease when it is ours (same holder and term, not expired: a
  * renewal, the term stays), or when it has expired, or when the holder is
@@ -176,9 +215,13 @@ static pai_err_t take(pg_lease_t *l, const char *holder, const char *url, int64_
     snprintf(t, sizeof(t), "%lld", (long long)term);
     snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
     const char *vals[4] = {holder, url, t, ms};
-    if (!cmd(l, "BEGIN"))
+    int64_t at = time_mono_us();
+    bool begun = cmd(l, "BEGIN");
+    step_done(l, ST_BEGIN, &at);
+    if (!begun)
         return PAI_E_UNAVAILABLE;
     PGresult *res = exec(l, SQL_TAKE, 4, vals, PGRES_TUPLES_OK);
+    step_done(l, ST_TAKE, &at);
     bool ok = res != NULL;
     out->held = ok && PQntuples(res) == 1;
     int64_t now_term = 0;
@@ -193,10 +236,17 @@ static pai_err_t take(pg_lease_t *l, const char *holder, const char *url, int64_
         res = exec(l, SQL_FENCE, 1, fv, PGRES_COMMAND_OK);
         ok = res != NULL;
         PQclear(res);
+        step_done(l, ST_FENCE, &at);
     }
-    if (ok && read_row(l, out) != PAI_OK)
-        ok = false;
-    if (!ok || !cmd(l, "COMMIT")) {
+    if (ok) {
+        ok = read_row(l, out) == PAI_OK;
+        step_done(l, ST_READ, &at);
+    }
+    if (ok) {
+        ok = cmd(l, "COMMIT");
+        step_done(l, ST_COMMIT, &at);
+    }
+    if (!ok) {
         if (conn_ok(&l->c))
             (void)cmd(l, "ROLLBACK");
         out->held = false;
@@ -210,7 +260,13 @@ pai_err_t pg_lease_acquire(pg_lease_t *l, const char *holder, const char *url, i
 {
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&l->mu);
-    pai_err_t rc = lease_conn(l) ? take(l, holder, url, term, lease_ms, out) : PAI_E_UNAVAILABLE;
+    for (int i = 0; i < ST_N; i++)
+        l->step_us[i] = -1;
+    int64_t t0 = time_mono_us(), at = t0;
+    bool up = lease_conn(l);
+    step_done(l, ST_CONNECT, &at);
+    pai_err_t rc = up ? take(l, holder, url, term, lease_ms, out) : PAI_E_UNAVAILABLE;
+    log_slow_round(l, time_mono_us() - t0, lease_ms, rc == PAI_OK);
     pthread_mutex_unlock(&l->mu);
     return rc;
 }
