@@ -33,6 +33,8 @@
 
 #include "common/util.h"
 
+#include "benchclean.h"
+
 #define PASSWORD "bench-pw-1"
 
 typedef struct {
@@ -199,6 +201,8 @@ static pid_t start_server(const char *pai, const char *dir, const char *store, c
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid > 0)
+        bench_clean_pid(pid); /* stopped if a signal ends the bench */
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
@@ -349,7 +353,11 @@ int main(int argc, char **argv)
     pid_t pid = -1;
     char *token = NULL;
     int status = 1;
-    if (!mkdtemp(dir) || (pid = start_server(pai, dir, store, base, sizeof base)) < 0 ||
+    if (mkdtemp(dir))
+        bench_clean_dir(dir); /* removed also if a signal ends the bench */
+    else
+        dir[0] = '\0';
+    if (!dir[0] || (pid = start_server(pai, dir, store, base, sizeof base)) < 0 ||
         !(token = login(base)) || !register_node(base, dir)) {
         fprintf(stderr, "bench/api: could not start and prepare %s\n", pai);
         goto out;
@@ -406,13 +414,15 @@ int main(int argc, char **argv)
     status = bad_total ? 1 : 0;
 out:
     if (pid > 0) {
+        bench_clean_pid_gone(pid);
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
     }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (dir[0] && system(cmd) != 0)
         fprintf(stderr, "bench/api: could not remove %s\n", dir);
+    bench_clean_dir_gone(dir);
     free(token);
     curl_global_cleanup();
     return status;

@@ -8,6 +8,8 @@ and max over N), `pai jobs` and `pai job` latency with N jobs in the store.
 Uses a private data dir and a free port; stops everything it starts.
 """
 import os
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -37,7 +39,17 @@ def timed(env, *args):
     return dt
 
 
+def on_signal(signum, frame):
+    """A timeout, ^C or a closed terminal: exit through main's finally (pai
+    down, the directory removed), which no further signal cuts short."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    sys.exit(128 + signum)
+
+
 def main():
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
     root = tempfile.mkdtemp(prefix="pai-bench-cli-")
     data = os.path.join(root, "data")
     port = free_port()
@@ -60,6 +72,7 @@ def main():
         up_warm = timed(env, "up", "--detach", "--data-dir", data, "--port", str(port))
     finally:
         subprocess.run([PAI, "down", "--data-dir", data], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
     print("pai up --detach, empty data dir (2 nodes x 4 GPUs): %.2f s" % up_cold)
     print("pai up --detach, restart with %d jobs in the store: %.2f s" % (N, up_warm))
     print("pai down: %.2f s" % down)

@@ -211,8 +211,10 @@ def main():
             if st != 202:
                 errors.append((st, b))
 
-    ths = [threading.Thread(target=submitter, args=(i * JOBS // 4, (i + 1) * JOBS // 4))
-           for i in range(4)]
+    # daemon: a timeout or ^C ends the bench (paitest's exit handlers stop
+    # the server and agents and remove their dirs) without waiting for them
+    ths = [threading.Thread(target=submitter, args=(i * JOBS // 4, (i + 1) * JOBS // 4),
+                            daemon=True) for i in range(4)]
     for th in ths:
         th.start()
     for th in ths:

@@ -31,6 +31,8 @@
 
 #include "common/util.h"
 
+#include "benchclean.h"
+
 typedef struct {
     const char *url;
     const char *authz;
@@ -112,6 +114,8 @@ static pid_t start_server(const char *pai, const char *dir, char *url, size_t n)
     if (pipe(fds) != 0)
         return -1;
     pid_t pid = fork();
+    if (pid > 0)
+        bench_clean_pid(pid); /* stopped if a signal ends the bench */
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
@@ -258,7 +262,11 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/pai-bench-http-XXXXXX";
     pid_t pid = -1;
     if (pai) {
-        if (!mkdtemp(dir) || (pid = start_server(pai, dir, base, sizeof(base))) < 0) {
+        if (mkdtemp(dir))
+            bench_clean_dir(dir); /* removed also if a signal ends the bench */
+        else
+            dir[0] = '\0';
+        if (!dir[0] || (pid = start_server(pai, dir, base, sizeof(base))) < 0) {
             fprintf(stderr, "bench/http: could not start %s\n", pai);
             return 1;
         }
@@ -284,12 +292,14 @@ int main(int argc, char **argv)
     printf("http: GET %s, %d keep-alive clients, %ds: %.0f requests/s (%ld ok, %ld failed)\n", path,
            clients, seconds, rate, ok, bad);
     if (pid > 0) {
+        bench_clean_pid_gone(pid);
         kill(pid, SIGTERM);
         waitpid(pid, NULL, 0);
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)
             fprintf(stderr, "bench/http: could not remove %s\n", dir);
+        bench_clean_dir_gone(dir);
     }
     free(token);
     curl_global_cleanup();

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "../tests/unit/engine_fixture.h"
+#include "benchclean.h"
 
 static double t_unlocked;
 
@@ -117,7 +118,7 @@ static void bench_lock(void)
     fflush(stdout); /* the fd stays open (and the lock held) until exit */
 }
 
-static void one_list(rig_t *r, const char *order, int64_t limit)
+static bool one_list(rig_t *r, const char *order, int64_t limit)
 {
     engine_filter_t f = {.order = order, .limit = limit};
     json_t *out = NULL;
@@ -125,13 +126,43 @@ static void one_list(rig_t *r, const char *order, int64_t limit)
     double t0 = now_s();
     if (engine_list(r->e, &f, &out, NULL) != PAI_OK) {
         fprintf(stderr, "listlock: the list failed\n");
-        exit(1);
+        return false;
     }
     double t1 = now_s();
     printf("listlock: %-14s limit %-6lld %6zu rows: %8.2f ms in all, %7.2f ms under the lock\n",
            order ? order : "submission", (long long)limit, json_array_size(out), (t1 - t0) * 1e3,
            ((t_unlocked ? t_unlocked : t1) - t0) * 1e3);
     json_decref(out);
+    return true;
+}
+
+/* The usage reads (--nodes). */
+static bool usage_run(rig_t *r, int nodes, int n)
+{
+    if (!fill_nodes(r, nodes, n))
+        return false;
+    bench_lock();
+    r->e->ops.list_unlocked = unlocked;
+    for (int rep = 0; rep < 3; rep++)
+        one_usage(r);
+    return true;
+}
+
+/* The lists, in each order. */
+static bool list_run(rig_t *r, int n)
+{
+    if (!fill(r, n))
+        return false;
+    bench_lock();
+    r->e->ops.list_unlocked = unlocked;
+    static const int64_t limits[] = {50000, 5000, 50};
+    static const char *const orders[] = {NULL, "jobName,ASC", "state,DESC"};
+    for (size_t o = 0; o < ARRAY_LEN(orders); o++)
+        for (size_t i = 0; i < ARRAY_LEN(limits); i++)
+            for (int rep = 0; rep < 3; rep++)
+                if (!one_list(r, orders[o], limits[i]))
+                    return false;
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -154,35 +185,16 @@ int main(int argc, char **argv)
     char url[128], err[256] = "";
     if (!mkdtemp(r.dir))
         return 1;
+    bench_clean_dir(r.dir); /* removed also if a signal ends the bench */
+    bool ok = false;
     snprintf(url, sizeof url, "sqlite:%s/pai.db", r.dir);
     if (store_open(url, &r.st, err, sizeof err) != PAI_OK || !rig_start(&r)) {
         fprintf(stderr, "listlock: cannot open the engine: %s\n", err);
-        return 1;
+    } else {
+        log_set_level(LOG_ERROR);
+        ok = nodes ? usage_run(&r, nodes, n) : list_run(&r, n);
     }
-    log_set_level(LOG_ERROR);
-    if (nodes) {
-        if (!fill_nodes(&r, nodes, n))
-            return 1;
-        bench_lock();
-        r.e->ops.list_unlocked = unlocked;
-        for (int rep = 0; rep < 3; rep++)
-            one_usage(&r);
-        rig_close(&r);
-        return 0;
-    }
-    if (!fill(&r, n))
-        return 1;
-    bench_lock();
-    r.e->ops.list_unlocked = unlocked;
-    static const int64_t limits[] = {50000, 5000, 50};
-    for (size_t i = 0; i < ARRAY_LEN(limits); i++)
-        for (int rep = 0; rep < 3; rep++)
-            one_list(&r, NULL, limits[i]);
-    static const char *const orders[] = {"jobName,ASC", "state,DESC"};
-    for (size_t o = 0; o < ARRAY_LEN(orders); o++)
-        for (size_t i = 0; i < ARRAY_LEN(limits); i++)
-            for (int rep = 0; rep < 3; rep++)
-                one_list(&r, orders[o], limits[i]);
     rig_close(&r);
-    return 0;
+    bench_clean_dir_gone(r.dir);
+    return ok ? 0 : 1;
 }

@@ -66,7 +66,7 @@ def seed(srv, total, clients=8, keep=16):
                 c.put("/api/v2/jobs/admin~%s/executionType" % name, {"value": "STOP"})
 
     t0 = time.time()
-    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    ts = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]  # ^C ends all
     for t in ts:
         t.start()
     for t in ts:

@@ -35,6 +35,7 @@ part of what is measured (see docs/benchmarks.md, "Scale").
 """
 
 import argparse
+import atexit
 import collections
 import http.client
 import json
@@ -229,16 +230,25 @@ def start_pg():
         return None, None
     d = tempfile.mkdtemp(prefix="pai-bench-pg-")
     port = pt.free_port()
+    done = []
+
+    def stop():
+        if done:
+            return
+        done.append(1)
+        subprocess.run(["bash", os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "stop", d,
+                        str(port)], capture_output=True)
+        subprocess.run(["rm", "-rf", d])
+    # run()'s finally stops the server, then this; at exit too (once), for
+    # a signal that comes before run() has it (sweep.py turns SIGTERM and
+    # SIGHUP into an exit, ^C is one): registered before the cluster starts
+    atexit.register(stop)
     r = subprocess.run(["bash", os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "start", d,
                         str(port)], capture_output=True, text=True)
     if r.returncode != 0:
         print("bench/scale: PostgreSQL did not start: " + r.stderr.strip())
+        stop()
         return None, None
-
-    def stop():
-        subprocess.run(["bash", os.path.join(ROOT, "scripts/pg-test-cluster.sh"), "stop", d,
-                        str(port)], capture_output=True)
-        subprocess.run(["rm", "-rf", d])
     return r.stdout.strip().splitlines()[-1], stop
 
 

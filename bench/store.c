@@ -28,6 +28,8 @@
 #include "common/util.h"
 #include "store/store.h"
 
+#include "benchclean.h"
+
 typedef struct {
     store_t *st;
     int id;
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
             return 1;
         }
         str_copy(dir, t, sizeof(dir));
+        bench_clean_dir(dir); /* removed also if a signal ends the bench */
     }
     char err[512];
     if (!*url)
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0)
             fprintf(stderr, "bench/store: could not remove %s\n", dir);
+        bench_clean_dir_gone(dir);
     }
     return f1 || fn ? 1 : 0;
 }

@@ -44,6 +44,8 @@
 #include "runtime/monitor.h"
 #include "runtime/runtime.h"
 
+#include "benchclean.h"
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -235,6 +237,7 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
+    bench_clean_dir(root); /* removed also if a signal ends the bench */
     /* both: per-task, agent, agent, per-task (interleaved, so that a change
      * of the shared machine's load hits both alike) */
     const char *order[4] = {mode, NULL, NULL, NULL};
@@ -280,6 +283,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", root);
+    bench_clean_dir_gone(root);
     double load[1] = {0};
     getloadavg(load, 1);
     int failed = res[0].failed + res[1].failed;

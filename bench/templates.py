@@ -111,7 +111,7 @@ def main():
                 errors.append((st, b))
 
     t0 = time.time()
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]  # ^C ends all
     for t in threads:
         t.start()
     for t in threads:

@@ -79,6 +79,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "blackbox"))
 sys.path.insert(0, HERE)
+import sweep  # noqa: E402
 from systems import (BF_GANG, BF_GANG_S, BF_SMALL_S, DIST_SLURM, DIST_WORKERS, GPUS,  # noqa: E402
                      NODES, SLURM_EPILOG, SLURM_PROCTRACK, SLURM_SCHED, Pai, Slurm)
 
@@ -432,6 +433,7 @@ def report(results, yard, loads):
 
 
 def interrupted(*_):
+    sweep.hold_signals()  # the clean-up (finally blocks, exit handlers) runs to its end
     raise KeyboardInterrupt
 
 
@@ -439,7 +441,8 @@ def main():
     if os.geteuid() != 0 or not shutil.which("slurmctld"):
         print("bench-vs-slurm: needs root and Slurm (scripts/deps.sh --slurm)")
         return 2
-    signal.signal(signal.SIGTERM, interrupted)  # clean up as after ^C
+    for s in sweep.EXIT_SIGNALS:  # a timeout, ^C, a closed terminal: the same clean-up
+        signal.signal(s, interrupted)
     base = tempfile.mkdtemp(prefix="pai-vs-slurm-")
     os.chmod(base, 0o755)
     results = {n: [] for n in SYSTEMS}

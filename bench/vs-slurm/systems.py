@@ -154,7 +154,7 @@ class Slurm:
         try:
             self._conf()
             self._up()
-        except Exception:
+        except BaseException:  # ^C or a timeout during the start too
             self.stop()
             raise
 
@@ -350,7 +350,7 @@ class Pai:
             self.srv = pt.start_server(extra_args=["--log-level", "warn"], env=pt.PRODUCTION_ENV)
             self.acct.add(self.srv.proc.pid)
             self._up()
-        except Exception:
+        except BaseException:  # ^C or a timeout during the start too
             self.stop()
             raise
 

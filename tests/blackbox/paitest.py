@@ -125,6 +125,7 @@ _tmpdirs = []
 
 
 def _cleanup():
+    sweep.hold_signals()  # a ^C now would leave processes and directories behind
     for p in list(_procs):
         try:
             p.stop()

@@ -20,8 +20,12 @@ containers are the tests' own business).  Tasks go first (SIGKILL), so a
 monitor reaps them, writes their exit and leaves by itself; what is still
 there after that is killed too.  Each kill is reported as a TAP comment
 ("# sweep: ..."), which tests/run.sh does not count.
-A SIGTERM (tests/run.sh's timeout) ends the test through its exit
-handlers too.  It runs last of the exit handlers (this module is imported before any
+A SIGTERM (tests/run.sh's timeout, a bench's) or a SIGHUP (a closed
+terminal) ends the test through its exit handlers too, and from then on
+SIGINT, SIGTERM and SIGHUP are ignored, so that a second signal (another
+^C, a timeout's signal to the whole process group) cannot cut the
+clean-up short: paitest's stops each process within 15 s, SIGKILL still
+ends everything.  It runs last of the exit handlers (this module is imported before any
 test registers one): after paitest's clean-up and a test's own (a
 PostgreSQL cluster's stop), so it kills only what nothing else stopped.
 """
@@ -186,10 +190,22 @@ def sweep():
     return killed
 
 
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def hold_signals():
+    """Ignore SIGINT, SIGTERM and SIGHUP from now on: the process is on its
+    way out and its clean-up must run to its end."""
+    for s in EXIT_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+
+
 def _on_term(signum, frame):
+    hold_signals()
     sys.exit(128 + signum)  # so that the exit handlers run: tests/run.sh's timeout sends SIGTERM
 
 
 atexit.register(sweep)
-if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-    signal.signal(signal.SIGTERM, _on_term)
+for _s in (signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_s) == signal.SIG_DFL:
+        signal.signal(_s, _on_term)
