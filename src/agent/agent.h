@@ -7,6 +7,7 @@
  *                 reconcile step, the state kept in the work dir
  *   logsrv.c      the task-log HTTP endpoint (libmicrohttpd, external loop)
  *   reconcile.c   the pure desired/actual -> actions function
+ *   report.c      when a node reports its local changes (the sync's window)
  *   gpu.c         GPU discovery backends and the NVML sampler
  *   gpu_amd.c     AMD GPUs from sysfs (KFD topology), the simulated tree
  *   gpu_class.c   generic device classes; a task's device env vars
@@ -98,6 +99,7 @@ typedef struct agent_task {
     int64_t acked_mono_ms;
     bool dir_gone;            /* acked: its dir went into the pool (the journal keeps it) */
     bool started_here;        /* by this process: its logs are flat (no older monitor's dir) */
+    int64_t start_mono_ms;    /* when this process started it (report.c) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
@@ -154,10 +156,13 @@ typedef struct agent_node {
     sync_conn_t *cur; /* the sync in flight, or the next one's */
     struct curl_slist *headers;
     bool in_flight;
-    bool dirty;       /* a local change not yet reported */
-    int64_t dirty_ms; /* when node_tick first saw it dirty; 0: clean */
-    int64_t ended_ms; /* an attempt ended since the last sync was sent (mono); 0: none */
-    bool progress;    /* the last answer moved seq or acked something */
+    bool dirty;            /* a local change not yet reported */
+    int64_t dirty_ms;      /* when node_tick first saw it dirty; 0: clean */
+    int64_t ended_ms;      /* an attempt ended since the last sync was sent (mono); 0: none */
+    int64_t start_ms;      /* the first start since the last sync was sent (mono); 0: none */
+    int64_t run_ewma_ms;   /* typical run time of the node's tasks (report.c); 0: none yet */
+    int64_t report_due_ms; /* when the local changes are reported (node_tick); INT64_MAX: none */
+    bool progress;         /* the last answer moved seq or acked something */
     int64_t sent_mono_ms;
     int64_t next_sync_ms; /* earliest time for the next sync */
     int64_t next_prune_ms;
@@ -210,6 +215,17 @@ PAI_MUST_CHECK pai_err_t node_apply_response(agent_node_t *n, const char *body, 
  * an older agent's monitor keeps them in a dir of their own; NULL when the
  * node neither knows the attempt nor has its logs.  Malloc'ed. */
 char *node_log_prefix(const agent_node_t *n, const char *attempt_id);
+
+/* report.c: when the node's local changes are reported (docs/agent.md) */
+/* An attempt this process started ended by itself after run_ms: the
+ * node's typical run time follows it. */
+void report_ran(agent_node_t *n, int64_t run_ms);
+/* How many of the node's attempts are expected to end soon (started here
+ * within twice the typical run time, or being stopped). */
+size_t report_pending(const agent_node_t *n, int64_t now);
+/* When the node's unreported changes are due (mono ms; INT64_MAX: none),
+ * pending as report_pending counted them. */
+int64_t report_due(const agent_node_t *n, size_t pending);
 
 /* exec.c: a command run inside a running task (`pai exec`, docs/ssh.md) */
 #define EXEC_MAX_CMD       (64u * 1024)

@@ -160,6 +160,9 @@ static void task_remove_at(agent_node_t *n, size_t i)
 
 static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res)
 {
+    int64_t now = time_mono_ms();
+    if (t->started_here && t->phase == RC_ACTIVE && res->state != RT_FAILED_TO_START)
+        report_ran(n, now - t->start_mono_ms); /* ended by itself: the node's run time */
     t->phase = RC_DONE;
     t->res = *res;
     if (t->has_rt) {
@@ -178,7 +181,7 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
     free(logs);
     n->dirty = true;
     if (!n->ended_ms)
-        n->ended_ms = time_mono_ms();
+        n->ended_ms = now;
     log_info("node=%s task=%s exited code=%d signal=%d oom=%d", n->name, t->id, res->exit_code,
              res->signal, res->oom);
 }
@@ -422,6 +425,9 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     t->kill_grace_ms = grace > 0 && grace < 3600000 ? grace : DEFAULT_GRACE_MS;
     t->phase = RC_ACTIVE;
     t->started_here = true;
+    t->start_mono_ms = time_mono_ms();
+    if (!n->start_ms)
+        n->start_ms = t->start_mono_ms;
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
     bool have_identity = spec_fill(n, t, d, &b);

@@ -37,21 +37,8 @@
 
 #define ADOPTED_POLL_MS 250
 #define MAX_ID          400 /* longer desired ids are ignored */
-/* A local change (tasks started by an answer, a task's end) is reported
- * this long after it, with every other change made meanwhile: a short
- * task's start and end, the node's other tasks (bench-e2e: 1.9-2.0 -> 1.6
- * syncs per job). */
-#define REPORT_COALESCE_MS 10
-/* Tasks an answer started are reported this long after it unless one of
- * them (or another) ends first: then REPORT_COALESCE_MS after that end.  A
- * short task's start and end thus go in one report, which is also the next
- * long-poll (hold_acks), instead of a report of its start (held by the
- * server) given up for the report of its end: one sync per short task, not
- * two (bench-e2e GPU mix at load 30: 1.5-1.8 -> 1.1-1.3 syncs per job with
- * 150 ms, a steady stream 1.5-1.6 -> 1.15 with 30 ms; a longer task's start
- * shows that much later, wait p50 +30 ms, and a stop that comes meanwhile
- * waits for it). */
-#define REPORT_START_MS 30
+/* When a local change is reported (the sync's coalescing window):
+ * report.c. */
 /* The load and free disk a sync reports are read at most this often (two
  * system calls a sync at 100 syncs/s otherwise). */
 #define HEALTH_READ_MS 1000
@@ -276,6 +263,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     else
         str_copy(n->dir, cfg->work_dir, sizeof(n->dir));
     n->heartbeat_ms = 5000;
+    n->report_due_ms = INT64_MAX;
     n->desired = strmap_new(NULL);
     host_resources(n);
     discover_gpus(n);
@@ -658,6 +646,8 @@ static void sync_send(agent_node_t *n, CURLM *multi)
     n->dirty = false;
     n->dirty_ms = 0;
     n->ended_ms = 0;
+    n->start_ms = 0;
+    n->report_due_ms = INT64_MAX;
     n->in_flight = true;
     n->sent_mono_ms = time_mono_ms();
     c->busy = true;
@@ -740,10 +730,9 @@ void node_sync_done(sync_conn_t *c, CURLM *multi, CURLcode code)
          * long-poll: do not spin on it. */
         bool idle = now - n->sent_mono_ms < 5 && !n->dirty && !n->progress;
         n->next_sync_ms = idle ? now + 50 : now;
-        /* Tasks just started: their start is reported a few ms later, with
-         * whatever else changed by then (a short task's end). */
-        if (n->dirty)
-            n->next_sync_ms = now + REPORT_START_MS;
+        /* Tasks just started: their start is reported when report.c's
+         * window says, with whatever else changed by then (a short task's
+         * end) */
         return;
     }
     n->sync_errors++;
@@ -783,15 +772,12 @@ void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
     }
     if (n->dirty && !n->dirty_ms)
         n->dirty_ms = now;
-    if (n->in_flight && n->dirty && now - n->dirty_ms >= REPORT_COALESCE_MS) {
-        /* A local change: give up the held long-poll and report, after a
-         * few ms in which other changes (a short task's end after its
-         * start, the other tasks') join the same report. */
+    n->report_due_ms = report_due(n, n->dirty ? report_pending(n, now) : 0);
+    /* A local change: give up the held long-poll and report it, with the
+     * other changes made meanwhile (report.c's window) */
+    if (n->in_flight && now >= n->report_due_ms)
         sync_abandon(n, multi);
-    }
-    if (!n->in_flight && n->ended_ms && n->next_sync_ms > n->ended_ms + REPORT_COALESCE_MS)
-        n->next_sync_ms = n->ended_ms + REPORT_COALESCE_MS; /* an end: report it soon */
-    if (!n->in_flight && now >= n->next_sync_ms)
+    if (!n->in_flight && now >= n->next_sync_ms && (!n->dirty || now >= n->report_due_ms))
         sync_send(n, multi);
 }
 
@@ -804,11 +790,9 @@ void node_task_event(agent_node_t *n, int fd)
 
 int64_t node_next_wake(const agent_node_t *n)
 {
-    int64_t w = n->in_flight ? INT64_MAX : n->next_sync_ms;
-    if (!n->in_flight && n->ended_ms && n->ended_ms + REPORT_COALESCE_MS < w)
-        w = n->ended_ms + REPORT_COALESCE_MS;
-    if (n->in_flight && n->dirty) /* not seen by node_tick yet: at once */
-        w = n->dirty_ms ? n->dirty_ms + REPORT_COALESCE_MS : 0;
+    int64_t due = n->dirty ? n->report_due_ms : INT64_MIN;
+    int64_t w = n->in_flight ? (n->dirty ? due : INT64_MAX)
+                             : (n->next_sync_ms > due ? n->next_sync_ms : due);
     for (size_t i = 0; i < n->ntasks; i++) {
         const agent_task_t *t = n->tasks[i];
         if (t->phase == RC_DONE)
