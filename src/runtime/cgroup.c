@@ -44,16 +44,34 @@ static const char *cg_root(void)
     return r && *r ? r : "/sys/fs/cgroup";
 }
 
+/* Looked at once per process and root (a monitor asks at every start):
+ * what is mounted does not change under a running agent. */
 int cg_version(void)
 {
+    static char seen_root[512];
+    static int seen = -1;
+    static uid_t seen_euid;
     char p[512];
-    if (geteuid() != 0)
-        return 0;
-    snprintf(p, sizeof(p), "%s/cgroup.controllers", cg_root());
-    if (access(p, F_OK) == 0)
-        return 2;
-    snprintf(p, sizeof(p), "%s/memory/cgroup.procs", cg_root());
-    return access(p, W_OK) == 0 ? 1 : 0;
+    const char *root = cg_root();
+    uid_t euid = geteuid();
+    if (seen >= 0 && euid == seen_euid && strcmp(root, seen_root) == 0)
+        return seen;
+    int v = 0;
+    if (euid == 0) {
+        snprintf(p, sizeof(p), "%s/cgroup.controllers", root);
+        if (access(p, F_OK) == 0) {
+            v = 2;
+        } else {
+            snprintf(p, sizeof(p), "%s/memory/cgroup.procs", root);
+            v = access(p, W_OK) == 0 ? 1 : 0;
+        }
+    }
+    if (strlen(root) < sizeof(seen_root)) {
+        str_copy(seen_root, root, sizeof(seen_root));
+        seen_euid = euid;
+        seen = v;
+    }
+    return v;
 }
 
 static pai_err_t write_file(const char *dir, const char *file, const char *val)
@@ -281,19 +299,32 @@ pai_err_t cg_attach(const cg_t *cg, pid_t pid)
     return PAI_OK;
 }
 
+/* A small file of the cgroup's (its first 4 KiB: every file read here is
+ * shorter) into buf, NUL-terminated; false when it cannot be read.  One
+ * open, read and close (stdio adds an fstat and a read). */
+static bool read_small(const char *dir, const char *file, char *buf, size_t n)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t got = read(fd, buf, n - 1);
+    close(fd);
+    buf[got > 0 ? got : 0] = '\0';
+    return got >= 0;
+}
+
 static int64_t read_key(const char *dir, const char *file, const char *key)
 {
-    char p[1024], line[256];
+    char text[4096];
     int64_t val = -1;
-    snprintf(p, sizeof(p), "%s/%s", dir, file);
-    FILE *f = fopen(p, "re");
-    if (!f)
+    if (!read_small(dir, file, text, sizeof(text)))
         return -1;
     size_t kl = strlen(key);
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
-            val = strtoll(line + kl + 1, NULL, 10);
-    fclose(f);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
+            val = strtoll(l + kl + 1, NULL, 10);
     return val;
 }
 
@@ -551,29 +582,28 @@ pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double c
     return PAI_OK;
 }
 
-/* Nothing in dir: no process, no child cgroup (a kernfs dir's link count
- * is 2 plus its subdirs). */
-static bool dir_empty(const char *dir)
+/* Nothing in dir: no child cgroup (a kernfs dir's link count is 2 plus
+ * its subdirs) and, with procs, no process. */
+static bool dir_empty(const char *dir, bool procs)
 {
-    char p[1024], buf[16];
+    char buf[16];
     struct stat st;
     if (stat(dir, &st) != 0 || st.st_nlink != 2)
         return false;
-    snprintf(p, sizeof(p), "%s/cgroup.procs", dir);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
-    if (fd >= 0)
-        close(fd);
-    return got == 0;
+    return !procs || (read_small(dir, "cgroup.procs", buf, sizeof(buf)) && !buf[0]);
 }
 
-/* May cg be handed to another task: v1, empty, little memory still charged. */
+/* May cg be handed to another task: v1, empty, little memory still charged.
+ * The processes are read in the memory dir only: a task joins it first
+ * (cg_attach), its children are born in both, and only root moves a
+ * process between cgroups, so none is in the cpu dir that is not in the
+ * memory dir. */
 static bool poolable(const cg_t *cg)
 {
     if (cg->version != 1)
         return false;
     for (size_t i = 0; i < NCTRL; i++)
-        if (cg->dirs[i] && !dir_empty(cg->dirs[i]))
+        if (cg->dirs[i] && !dir_empty(cg->dirs[i], i == 0))
             return false;
     int64_t used = read_int(cg->dirs[0], "memory.usage_in_bytes");
     return used >= 0 && used <= POOL_MAX_USAGE;
@@ -609,16 +639,10 @@ void cg_pool_put(cg_pool_t *p, cg_t *cg)
 /* The first integer in dir/file; -1 when absent or not a number ("max"). */
 static int64_t read_int(const char *dir, const char *file)
 {
-    char p[1024], line[64];
-    int64_t val = -1;
-    snprintf(p, sizeof(p), "%s/%s", dir, file);
-    FILE *f = fopen(p, "re");
-    if (!f)
+    char line[64];
+    if (!read_small(dir, file, line, sizeof(line)) || line[0] < '0' || line[0] > '9')
         return -1;
-    if (fgets(line, sizeof(line), f) && line[0] >= '0' && line[0] <= '9')
-        val = strtoll(line, NULL, 10);
-    fclose(f);
-    return val;
+    return strtoll(line, NULL, 10);
 }
 
 /* v2 io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N ..." per device, summed. */

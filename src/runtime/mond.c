@@ -68,6 +68,10 @@
 #define MOND_MAGIC   0x70616931u /* "pai1" */
 #define MOND_MAX_MSG (64u << 20)
 #define STRAGGLER_MS 100
+/* A task reaped while its pipes are still open: the first look for
+ * stragglers waits this long, in which the pipes' end usually arrives (a
+ * walk of the cgroup and a read of its processes per task otherwise). */
+#define STRAGGLER_FIRST_MS 20
 
 /* ---- the start message ---------------------------------------------------- */
 
@@ -277,6 +281,8 @@ static void mt_free(mtask_t *k)
         close(k->out_r);
     if (k->err_r >= 0)
         close(k->err_r);
+    if (k->m.record_fd > 0)
+        close(k->m.record_fd);
     if (k->notify_w >= 0)
         close(k->notify_w); /* the agent's notify_fd hangs up */
     cg_pool_put(md_pool, k->m.cg);
@@ -316,6 +322,20 @@ typedef struct {
     char self[64]; /* "pid starttime" of this monitor */
 } md_t;
 
+/* A line of the attempt's record, through its fd kept open (opened on the
+ * first line; each line is one write, so appends stay whole). */
+static void mt_record(mtask_t *k, const char *line)
+{
+    char p[1024];
+    if (k->m.record_fd <= 0) {
+        snprintf(p, sizeof(p), "%s/monitor", k->spec.state_dir);
+        int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        k->m.record_fd = fd > 0 ? fd : 0;
+    }
+    if (k->m.record_fd <= 0 || !fs_write_all(k->m.record_fd, line, strlen(line)))
+        mon_append_record(k->spec.state_dir, line);
+}
+
 /* Start one attempt (monitor.c's mon_main, without the prepare step:
  * process runtime only).  Takes msg and notify_w. */
 static void md_start(md_t *d, char *msg, size_t len, int notify_w)
@@ -336,7 +356,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
     k->m.spec = &k->spec;
     k->m.started_ms = time_wall_ms();
     snprintf(text, sizeof(text), "mon %s %u\n", d->self, k->key);
-    mon_append_record(k->spec.state_dir, text);
+    mt_record(k, text);
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
     if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
@@ -370,9 +390,8 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
         mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
-    setpgid(k->m.child, k->m.child); /* also done by the child: no race on kill */
     snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
-    mon_append_record(s->state_dir, text);
+    mt_record(k, text);
     VEC_XRESERVE(d->v, d->cap, d->n + 1);
     d->v[d->n++] = k;
 }
@@ -454,19 +473,23 @@ static void md_reap(md_t *d)
 {
     int st;
     pid_t p;
+    int64_t now = -1;
     while ((p = waitpid(-1, &st, WNOHANG)) > 0)
         for (size_t i = 0; i < d->n; i++)
             if (d->v[i]->m.child == p && !d->v[i]->reaped) {
                 d->v[i]->reaped = true;
                 d->v[i]->status = st;
+                now = now < 0 ? time_mono_ms() : now;
+                d->v[i]->next_kill_ms = now + STRAGGLER_FIRST_MS;
             }
 }
 
-/* After the task ends, stragglers holding its pipes are killed (again
- * every STRAGGLER_MS); a task reaped with both pipes closed is finished. */
+/* After the task ends, stragglers holding its pipes are killed (first
+ * STRAGGLER_FIRST_MS after the reap, then every STRAGGLER_MS); a task
+ * reaped with both pipes closed is finished.  Returns the poll timeout. */
 static int md_settle(md_t *d)
 {
-    int timeout = -1;
+    int64_t timeout = -1;
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < d->n;) {
         mtask_t *k = d->v[i];
@@ -480,11 +503,11 @@ static int md_settle(md_t *d)
             cg_kill_all(k->m.cg);
             k->next_kill_ms = now + STRAGGLER_MS;
         }
-        if (k->reaped)
-            timeout = STRAGGLER_MS;
+        if (k->reaped && (timeout < 0 || k->next_kill_ms - now < timeout))
+            timeout = k->next_kill_ms - now;
         i++;
     }
-    return timeout;
+    return (int)timeout;
 }
 
 /* What the monitor takes from its signalfd (blocked from its fork on:

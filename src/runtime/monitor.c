@@ -19,7 +19,6 @@
  */
 #include "runtime/monitor.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -32,7 +31,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,7 +217,10 @@ void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
     char text[256];
     snprintf(text, sizeof(text), "exit %s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
              (long long)m->started_ms, (long long)time_wall_ms());
-    mon_append_record(m->spec->state_dir, text);
+    if (m->record_fd > 0)
+        (void)fs_write_all(m->record_fd, text, strlen(text)); /* one write: a whole line */
+    else
+        mon_append_record(m->spec->state_dir, text);
 }
 
 static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -369,19 +370,24 @@ static int spawn_entry(void *arg)
  * monitor shares.  fork() when no stack can be had, and under TSan. */
 pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
 {
+    /* one stack for every spawn of the process: the monitor waits for the
+     * child's exec (CLONE_VFORK) before it can spawn again */
+    static void *stack = MAP_FAILED;
     spawn_arg_t a = {m, argv, out_w, err_w};
-    void *stack = SPAWN_FORK ? MAP_FAILED
-                             : mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (!SPAWN_FORK && stack == MAP_FAILED)
+        stack = mmap(NULL, SPAWN_STACK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) {
         pid_t p = fork();
         if (p == 0)
             task_child(m, argv, out_w, err_w);
+        if (p > 0)
+            setpgid(p, p); /* also done by the child: no race on kill */
         return p;
     }
-    pid_t p = clone(spawn_entry, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-    munmap(stack, SPAWN_STACK);
-    return p;
+    /* the child has run setpgid before this returns (it has exec'd or
+     * exited): no setpgid of the parent's to race a kill */
+    return clone(spawn_entry, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 }
 
 static pid_t engine_signal(mon_t *m, const char *sig)
@@ -511,64 +517,6 @@ static int mon_loop(mon_t *m, int out_r, int err_r)
     return status;
 }
 
-#define NVIDIA_MAJOR  195 /* the driver's fixed major of /dev/nvidiaN */
-#define GPU_NODES_MAX 64
-
-/* The node's other GPUs: /dev/nvidiaN (of the NVIDIA driver's major) that
- * the attempt was not given.  Returns how many are in out.  One pass over
- * the directory (not a stat of each of the 64 possible names: most nodes
- * have none of them, and this runs for every task). */
-static size_t other_gpus(const rt_spec_t *s, dev_t *out, size_t cap)
-{
-    const char *dir = s->gpu_dev_dir && *s->gpu_dev_dir ? s->gpu_dev_dir : "/dev";
-    size_t n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < cap) {
-        char *end;
-        if (strncmp(e->d_name, "nvidia", 6) != 0 || e->d_name[6] < '0' || e->d_name[6] > '9')
-            continue;
-        long i = strtol(e->d_name + 6, &end, 10);
-        if (*end || i >= GPU_NODES_MAX || (e->d_name[6] == '0' && e->d_name[7]))
-            continue;
-        bool given = false;
-        for (size_t j = 0; j < s->n_gpus; j++)
-            given = given || s->gpus[j] == i;
-        char p[600];
-        struct stat st;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-        if (!given && stat(p, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == NVIDIA_MAJOR)
-            out[n++] = st.st_rdev;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* A process task of another identity cannot open the GPUs it was not
- * given (the device nodes are usually 0666): a v1 devices cgroup denies
- * them.  On v2 (eBPF device programs) the fence is missing: security.md. */
-/* The class's other device nodes (rt_spec_t.fence) that are devices. */
-static size_t other_devices(const rt_spec_t *s, dev_t *out, size_t cap)
-{
-    size_t n = 0;
-    struct stat st;
-    for (size_t i = 0; i < s->n_fence && n < cap; i++)
-        if (stat(s->fence[i], &st) == 0 && S_ISCHR(st.st_mode))
-            out[n++] = st.st_rdev;
-    return n;
-}
-
-void mon_fence_gpus(mon_t *m)
-{
-    dev_t devs[GPU_NODES_MAX];
-    size_t n = m->spec->own_devices ? other_devices(m->spec, devs, GPU_NODES_MAX)
-                                    : other_gpus(m->spec, devs, GPU_NODES_MAX);
-    pai_err_t rc = n ? cg_deny_devices(m->cg, devs, n) : PAI_OK;
-    if (rc != PAI_OK && rc != PAI_E_UNAVAILABLE)
-        mon_say(m, "pai: warning: cannot fence off the node's other GPUs\n");
-}
-
 static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
 {
     char text[128];
@@ -606,7 +554,6 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     m->child = mon_spawn_task(m, argv, out_p[1], err_p[1]);
     if (m->child < 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
-    setpgid(m->child, m->child); /* also done by the child: no race on kill */
     snprintf(text, sizeof(text), "task %d\n", (int)m->child);
     mon_append_record(m->spec->state_dir, text);
     close(out_p[1]);

@@ -37,6 +37,10 @@ typedef struct {
     int64_t term_again_ms; /* a container's TERM is sent again then (mono); 0: not */
     int term_gap_ms;       /* and the gap before the next */
     int64_t started_ms;
+    /* The attempt's record kept open for its lines (the per-agent monitor:
+     * one open per attempt, not one per line); 0: none, each line opens
+     * it (fd 0 is /dev/null in a monitor, never a record). */
+    int record_fd;
 } mon_t;
 
 /* The three log files of m (stdout, stderr, all), none opened yet. */
