@@ -1,7 +1,8 @@
 /*
  * fuzz_agentwire.c - libFuzzer target for the agent protocol's messages
  * (wire/agentwire.h, docs/agent-protocol.md), every version: version 3's
- * epoch and delta answers (base_seq, removed) included.
+ * epoch and delta answers (base_seq, removed) and version 4's digests
+ * (desc, same, node_desc) included.
  *
  * Any input, read as an answer (agentwire_resp_parse) and as a request
  * (agentwire_req_decode): it must be decoded or refused with a message (no
@@ -9,7 +10,8 @@
  * (a delta has tasks; removed ids only in a delta, never empty), encode
  * again, and decode from that encoding into a message that encodes to the
  * same JSON (round trip); a request must also come out of the agent's
- * writer (agentwire_req_dumps) as the same JSON as the encoder's.  Seeds:
+ * writer (agentwire_req_dumps) as the same JSON as the encoder's (with the
+ * writer's digest as "desc").  Seeds:
  * fuzz/agentwire/.
  */
 #include <stdint.h>
@@ -76,13 +78,19 @@ static void req_round_trip(const agentwire_req_t *q)
     json_t *twice = agentwire_req_encode(&again);
     if (!json_equal(once, twice))
         abort();
-    /* the agent's writer: the same JSON as the encoder's */
+    /* the agent's writer: the same JSON as the encoder's, with the
+     * description whole and the writer's own digest (version 4) */
     agentwire_node_cache_t c = {0};
     size_t len = 0;
     char *text = agentwire_req_dumps(&again, &c, &len);
+    agentwire_req_t whole = again;
+    whole.node.same = NULL;
+    whole.node.desc = c.desc;
+    json_t *expect = agentwire_req_encode(&whole);
     json_t *written = text ? json_loadb(text, len, 0, NULL) : NULL;
-    if (!written || !json_equal(written, twice))
+    if (!written || !json_equal(written, expect))
         abort();
+    json_decref(expect);
     json_decref(written);
     free(text);
     agentwire_node_cache_free(&c);

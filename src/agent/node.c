@@ -607,6 +607,9 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
     n->progress = n->progress || n->known_seq != old_seq;
     if (r.heartbeat_ms >= 100 && r.heartbeat_ms <= 600000)
         n->heartbeat_ms = r.heartbeat_ms;
+    /* version 4: the description the server holds; the next request names
+     * it alone while it is this node's (docs/agent-protocol.md) */
+    agentwire_node_cache_ack(&n->wire, r.node_desc);
     agentwire_resp_clear(&r);
     return PAI_OK;
 }

@@ -29,6 +29,11 @@
  *   5. the answer, in the agent's wire version, is the node's full
  *      desired set with env and commands (never another node's tasks),
  *      and the credential issued in step 1.
+ *      Version 4: step 1 keeps the digest of a description sent whole
+ *      ("desc") and the answer names it ("node_desc"); a later sync that
+ *      names it alone ("same") skips the description, and one naming a
+ *      digest the node does not hold is answered at once without "tasks",
+ *      nothing of it applied, so that the agent sends its node whole.
  *      A held poll superseded by a newer sync of the same node (the agent
  *      abandoned it to report a local change: one sync in flight per node)
  *      is answered at once without "tasks" and with seq = known_seq: no
@@ -102,21 +107,12 @@ static void gpu_health_changed(const engine_node_t *n, uint64_t bad)
     }
 }
 
-/* Step 1.  Returns the node; a new, changed or returning one goes to the
- * scheduler.  gpus (taken) is the node's GPU list as stored, NULL when the
- * agent sent none. */
-static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus,
-                                    bool hold)
+/* Step 1, the node as the agent describes it (resources, addresses, GPUs);
+ * true when the scheduler must hear of it.  gpus (taken) is the node's GPU
+ * list as stored, NULL when the agent sent none. */
+static bool describe_node(engine_node_t *n, const agentwire_node_t *an, json_t *gpus)
 {
-    engine_assert_locked(j);
-    bool created = false;
-    engine_node_t *n = nodes_get(j->nodes, an->name, &created);
-    bool changed = created || n->state == NODE_LOST || n->cred.awaiting != hold;
-    if (hold && !n->cred.awaiting)
-        log_warn("node=%s registered with the join token: waiting for an administrator's "
-                 "approval (pai nodes approve %s); no credential, no task meanwhile",
-                 an->name, an->name);
-    n->cred.awaiting = hold; /* auto: a node left waiting by a manual setting goes in */
+    bool changed = false;
     const char *addr = an->address, *model = an->gpu_model;
     uint64_t bad = 0;
     for (size_t i = 0; i < an->ngpus; i++)
@@ -147,6 +143,35 @@ static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, jso
     } else {
         json_decref(gpus);
     }
+    str_copy(n->desc, an->desc ? an->desc : "", sizeof(n->desc));
+    return changed;
+}
+
+/* Step 1.  Returns the node; a new, changed or returning one goes to the
+ * scheduler.  A sync that names its description by digest alone (version
+ * 4's "same") keeps the one the node holds; NULL when it holds another or
+ * none (a restarted server, a failover: the agent sends it whole next). */
+static engine_node_t *register_node(engine_t *j, const agentwire_node_t *an, json_t *gpus,
+                                    bool hold)
+{
+    engine_assert_locked(j);
+    bool created = false;
+    engine_node_t *n;
+    if (an->same) {
+        n = nodes_find(j->nodes, an->name);
+        if (!n || strcmp(n->desc, an->same) != 0)
+            return NULL;
+    } else {
+        n = nodes_get(j->nodes, an->name, &created);
+    }
+    bool changed = created || n->state == NODE_LOST || n->cred.awaiting != hold;
+    if (hold && !n->cred.awaiting)
+        log_warn("node=%s registered with the join token: waiting for an administrator's "
+                 "approval (pai nodes approve %s); no credential, no task meanwhile",
+                 an->name, an->name);
+    n->cred.awaiting = hold; /* auto: a node left waiting by a manual setting goes in */
+    if (!an->same && describe_node(n, an, gpus))
+        changed = true;
     if (n->state == NODE_LOST)
         log_info("node=%s is back", an->name);
     n->state = NODE_HEALTHY;
@@ -314,6 +339,7 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
         .heartbeat_ms = a->heartbeat_ms,
         .credential = a->credential,
         .log_key = *n->cred.log_key ? n->cred.log_key : NULL,
+        .node_desc = *n->desc ? n->desc : NULL, /* encoded in version 4 */
     };
     json_t *hold = json_array();
     if (!a->superseded)
@@ -445,6 +471,7 @@ typedef struct {
     pai_error_t *e;
     bool dirty;   /* after: must be stored before it is answered */
     bool decided; /* after: step 4 done, *resp or held for wait_ms */
+    bool unknown; /* version 4: its node is "same" as a description not held */
     json_t *resp;
     int64_t wait_ms;
 } start_op_t;
@@ -464,6 +491,13 @@ static void start_apply(engine_t *j, engine_combine_op_t *op)
         return;
     engine_node_t *n = p->n = register_node(j, &req->node, s->gpus, hold);
     s->gpus = NULL;
+    if (!n) { /* "same" as a description it does not hold: answered in after */
+        engine_node_t *known = nodes_find(j->nodes, req->node.name);
+        if (known && verdict.changed) /* what the check changed is stored */
+            nodes_mark_dirty(j->nodes, known);
+        s->unknown = true;
+        return;
+    }
     if (verdict.issue) {
         bool rotation = n->cred.state == NODECRED_ACTIVE;
         nodecred_issue(&n->cred, p->issued);
@@ -484,6 +518,15 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
     engine_poll_t *p = s->p;
     if (s->rc != PAI_OK)
         return;
+    if (s->unknown) { /* nothing applied: at once, asking for it whole */
+        agentwire_resp_t m = {.version = p->req.version,
+                              .seq = p->known,
+                              .epoch = nodes_epoch(j->nodes),
+                              .heartbeat_ms = heartbeat_ms(j)};
+        s->resp = agentwire_resp_encode(&m);
+        s->decided = true;
+        return;
+    }
     /* Freed resources: with a short queue decide at once, so that the new
      * placements are stored by the same commit as the exits (one fsync
      * before the next tasks can be sent); else leave it to the thread. */
@@ -577,6 +620,11 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
     if ((rc = sync_store(j, &s, false, e)) != PAI_OK)
         return rc;
     engine_poll_t *p = s.p;
+    if (s.decided) { /* a description not held: answered already */
+        *resp = s.resp;
+        engine_poll_free(p);
+        return PAI_OK;
+    }
     engine_lock(j); /* not batched: it may wait on the node's cv */
     bool superseded = poll_idle(p) && !long_poll(j, p->n, p->known, p->gen, p->req.wait_ms);
     *resp = poll_answer_locked(p, superseded);

@@ -76,6 +76,10 @@ typedef struct engine_node {
     size_t ngone, capgone;
     uint64_t gone_floor;
     nodecred_t cred; /* the node's credential (hashes), persisted in its record */
+    /* Agent protocol version 4: the digest of the description the agent
+     * last sent whole ("desc"; "": none, never persisted), which its later
+     * syncs name alone ("same") while it holds (agentsync.c). */
+    char desc[65]; /* AGENTWIRE_DESC_MAX + 1 */
 } engine_node_t;
 
 typedef struct nodes nodes_t;

@@ -125,6 +125,12 @@ json_t *agentwire_node_encode(const agentwire_node_t *n)
 {
     json_t *o = json_object();
     set_str(o, "name", n->name);
+    if (n->same) { /* version 4: the description the server holds */
+        set_str(o, "same", n->same);
+        if (n->health.present)
+            set_new(o, "health", health_encode(&n->health));
+        return o;
+    }
     set_str(o, "address", n->address);
     set_str(o, "boot_id", n->boot_id);
     set_int(o, "cpus", n->cpus);
@@ -137,6 +143,8 @@ json_t *agentwire_node_encode(const agentwire_node_t *n)
     set_str(o, "gpu_backend", n->gpu_backend ? n->gpu_backend : "none");
     if (n->topology && n->ngpus)
         set_new(o, "topology", topology_encode(n->topology, n->ngpus));
+    if (n->desc)
+        set_str(o, "desc", n->desc);
     if (n->health.present)
         set_new(o, "health", health_encode(&n->health));
     return o;
@@ -169,7 +177,10 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
         json_array_append_new(tasks, agentwire_report_encode(&m->tasks[i]));
     int version = m->version ? m->version : AGENTWIRE_VERSION;
     set_int(o, "version", version);
-    set_new(o, "node", agentwire_node_encode(&m->node));
+    agentwire_node_t node = m->node;
+    if (version < 4) /* no digests before version 4 */
+        node.desc = node.same = NULL;
+    set_new(o, "node", agentwire_node_encode(&node));
     set_int(o, "known_seq", (int64_t)m->known_seq);
     if (m->epoch && version >= 3)
         set_str(o, "epoch", m->epoch);
@@ -280,6 +291,8 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
         set_str(o, "credential", m->credential);
     if (m->log_key && version >= 2)
         set_str(o, "log_key", m->log_key);
+    if (m->node_desc && version >= 4)
+        set_str(o, "node_desc", m->node_desc);
     return o;
 }
 

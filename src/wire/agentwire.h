@@ -55,12 +55,20 @@
  * answers that carry only what changed since the agent's known_seq (a
  * delta: "base_seq", "removed") and the server's "epoch", which the agent
  * echoes so that a seq from another server incarnation is never trusted
- * (docs/agent-protocol.md, "Deltas"). */
-#define AGENTWIRE_VERSION     3
+ * (docs/agent-protocol.md, "Deltas").  Version 4 lets a request leave the
+ * node's description out when the server holds it: the full description
+ * carries its digest ("desc"), the answer names the digest the server
+ * holds ("node_desc"), and a request whose node is that description sends
+ * the digest alone ("same"; docs/agent-protocol.md, "The node's
+ * description once (version 4)"). */
+#define AGENTWIRE_VERSION     4
 #define AGENTWIRE_MIN_VERSION 1
 /* An epoch is 1 to this many letters, digits, '-' or '_' (the server
  * sends 16 hex digits), so that it is written into a request as is. */
 #define AGENTWIRE_EPOCH_MAX 64
+/* A description's digest: 1 to this many letters, digits, '-' or '_'
+ * (agents send 16 hex digits, FNV-1a 64 of the description's text). */
+#define AGENTWIRE_DESC_MAX 64
 
 /* A node credential is this prefix and 64 hex digits (32 random bytes),
  * presented as "Authorization: Bearer pn1.<hex>"; the prefix tells it
@@ -101,6 +109,12 @@ typedef struct {
     agentwire_gpu_t *gpus;
     size_t ngpus;
     int *topology; /* ngpus x ngpus, row-major; NULL when absent */
+    /* Version 4: the digest of the description this object carries
+     * ("desc"; NULL: absent), or, instead of a description, the digest of
+     * the one the server holds for this node ("same": then only name and
+     * health are sent, and read).  agentwire_req_dump writes both itself
+     * from its cache. */
+    const char *desc, *same;
     agentwire_health_t health;
 } agentwire_node_t;
 
@@ -236,6 +250,9 @@ typedef struct {
     /* Version 2: the secret the server presents to this node's log server
      * (it replaces the join token there once sent); NULL when absent. */
     const char *log_key;
+    /* Version 4: the digest ("desc") of the node's description the server
+     * holds; NULL when absent (it holds none: the agent sends it whole). */
+    const char *node_desc;
     json_t *root;
 } agentwire_resp_t;
 
@@ -260,12 +277,19 @@ json_t *agentwire_report_encode(const agentwire_report_t *r);
  * of what it was encoded from; agentwire_req_dumps re-encodes it only
  * when a field differs (compared field by field, so a change is never
  * missed) and writes the rest of the request around it.  The bytes are
- * those of json_dumps(agentwire_req_encode(m), JSON_COMPACT). */
+ * those of json_dumps(agentwire_req_encode(m), JSON_COMPACT), where in
+ * version 4 m's node carries the cache's digest: as "desc", or as "same"
+ * alone (no description) once the server has named that digest in an
+ * answer (agentwire_node_cache_ack). */
 typedef struct {
-    char *text;           /* the node object without "health" and its closing '}' */
-    size_t len;           /* of text; NULL text: nothing encoded yet */
-    agentwire_node_t key; /* what text was encoded from (strings owned) */
-    int64_t encodes;      /* how often the description was encoded */
+    char *text;                         /* the node object without "health" and its closing '}' */
+    size_t len;                         /* of text; NULL text: nothing encoded yet */
+    char *same;                         /* version 4's {"name","same"} without its closing '}' */
+    size_t same_len;                    /* of same */
+    agentwire_node_t key;               /* what text was encoded from (strings owned) */
+    int64_t encodes;                    /* how often the description was encoded */
+    char desc[17];                      /* the digest of text (16 hex digits) */
+    char acked[AGENTWIRE_DESC_MAX + 1]; /* the digest the server holds ("": none) */
 } agentwire_node_cache_t;
 
 /* The request m as compact JSON, appended to out (the agent keeps one
@@ -279,6 +303,10 @@ PAI_MUST_CHECK pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_
 char *agentwire_req_dumps(const agentwire_req_t *m, agentwire_node_cache_t *c, size_t *len);
 /* Drop what the cache holds; it is zeroed (the count of encodes too). */
 void agentwire_node_cache_free(agentwire_node_cache_t *c);
+/* An answer named node_desc (resp.node_desc, NULL when it named none):
+ * while it is the cache's digest, the requests dumped send it alone
+ * ("same"), else the description whole.  Call it after every answer. */
+void agentwire_node_cache_ack(agentwire_node_cache_t *c, const char *node_desc);
 
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which

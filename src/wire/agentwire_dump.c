@@ -106,8 +106,37 @@ static void key_copy(agentwire_node_t *k, const agentwire_node_t *n)
 void agentwire_node_cache_free(agentwire_node_cache_t *c)
 {
     free(c->text);
+    free(c->same);
     key_free(&c->key);
     memset(c, 0, sizeof(*c));
+}
+
+void agentwire_node_cache_ack(agentwire_node_cache_t *c, const char *node_desc)
+{
+    str_copy(c->acked, node_desc ? node_desc : "", sizeof(c->acked));
+}
+
+/* The description's digest (version 4's "desc"): FNV-1a 64 of its text,
+ * 16 hex digits.  Not a secret or a check against forgery (the agent's
+ * credential is): a name for what the server holds. */
+static void digest(const char *text, size_t len, char out[17])
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* Version 4's short form, {"name","same"} without its closing '}'. */
+static char *same_text(const char *name, const char *desc, size_t *len)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(name ? name : ""));
+    json_object_set_new(o, "same", json_string(desc));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    *len = text ? strlen(text) - 1 : 0;
+    return text;
 }
 
 /* Encode n's description into the cache unless it holds it already. */
@@ -117,15 +146,30 @@ static bool cache_refresh(agentwire_node_cache_t *c, const agentwire_node_t *n)
         return true;
     agentwire_node_t bare = *n;
     bare.health.present = false;
+    bare.desc = bare.same = NULL;
     json_t *o = agentwire_node_encode(&bare);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (!text)
+    char desc[17], *same = NULL;
+    size_t same_len = 0;
+    if (text) {
+        digest(text, strlen(text) - 1, desc);
+        same = same_text(n->name, desc, &same_len);
+    }
+    if (!same) {
+        free(text);
         return false;
+    }
     int64_t encodes = c->encodes;
+    char acked[sizeof(c->acked)];
+    memcpy(acked, c->acked, sizeof(acked));
     agentwire_node_cache_free(c);
     c->text = text;
     c->len = strlen(text) - 1; /* without the closing '}' */
+    c->same = same;
+    c->same_len = same_len;
+    memcpy(c->desc, desc, sizeof(c->desc));
+    memcpy(c->acked, acked, sizeof(c->acked));
     c->encodes = encodes + 1;
     key_copy(&c->key, n);
     return true;
@@ -235,8 +279,11 @@ pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c
         return PAI_E_NOMEM;
     int version = m->version ? m->version : AGENTWIRE_VERSION;
     pai_err_t rc = buf_printf(out, "{\"version\":%d,\"node\":", version);
+    bool same = version >= 4 && strcmp(c->acked, c->desc) == 0;
     if (rc == PAI_OK)
-        rc = buf_append(out, c->text, c->len);
+        rc = same ? buf_append(out, c->same, c->same_len) : buf_append(out, c->text, c->len);
+    if (rc == PAI_OK && version >= 4 && !same)
+        rc = buf_printf(out, ",\"desc\":\"%s\"", c->desc);
     if (rc == PAI_OK && m->node.health.present)
         rc = put_health(out, &m->node.health);
     if (rc == PAI_OK)

@@ -52,15 +52,21 @@ static bool rd_str(const rd_t *r, const json_t *o, const char *key, bool require
     return true;
 }
 
-/* An optional epoch (AGENTWIRE_EPOCH_MAX letters, digits, '-' or '_'). */
-static bool rd_epoch(const rd_t *r, const json_t *o, const char **out)
+/* An optional token: an epoch or a digest (1 to max letters, digits, '-'
+ * or '_'), written into requests as is. */
+static bool rd_token(const rd_t *r, const json_t *o, const char *key, size_t max, const char **out)
 {
-    if (!rd_str(r, o, "epoch", false, AGENTWIRE_EPOCH_MAX, NULL, out))
+    if (!rd_str(r, o, key, false, max, NULL, out))
         return false;
     if (*out && (!**out || (*out)[strspn(*out, "0123456789abcdefghijklmnopqrstuvwxyz"
                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")] != '\0'))
-        return rd_fail(r, "epoch", "must be letters, digits, '-' or '_'");
+        return rd_fail(r, key, "must be letters, digits, '-' or '_'");
     return true;
+}
+
+static bool rd_epoch(const rd_t *r, const json_t *o, const char **out)
+{
+    return rd_token(r, o, "epoch", AGENTWIRE_EPOCH_MAX, out);
 }
 
 static bool rd_i64(const rd_t *r, const json_t *o, const char *key, int64_t min, int64_t max,
@@ -261,7 +267,15 @@ static bool rd_health(const rd_t *r, const json_t *o, agentwire_health_t *h)
            rd_i64(&s, v, "tasks", 0, INT64_MAX / 2, &h->tasks);
 }
 
-static bool rd_node(const rd_t *root, const json_t *o, agentwire_node_t *n)
+/* Version 4's digests: "same" (then the description is not read: the
+ * server holds it) or "desc". */
+static bool rd_digests(const rd_t *r, const json_t *o, int version, agentwire_node_t *n)
+{
+    return version < 4 || (rd_token(r, o, "same", AGENTWIRE_DESC_MAX, &n->same) &&
+                           (n->same || rd_token(r, o, "desc", AGENTWIRE_DESC_MAX, &n->desc)));
+}
+
+static bool rd_node(const rd_t *root, const json_t *o, int version, agentwire_node_t *n)
 {
     char path[16], ipath[64];
     rd_t r = rd_sub(root, "node", path, sizeof(path));
@@ -269,7 +283,13 @@ static bool rd_node(const rd_t *root, const json_t *o, agentwire_node_t *n)
     if (!o)
         return rd_fail(root, "node", "is required");
     if (!rd_is_obj(&r, o) || !rd_str(&r, o, "name", true, PAI_MAX_NAME, NULL, &n->name) ||
-        !rd_str(&r, o, "address", false, 0, NULL, &n->address) ||
+        !rd_digests(&r, o, version, n))
+        return false;
+    if (n->same) {
+        n->gpus = xcalloc(1, sizeof(*n->gpus));
+        return rd_health(&r, o, &n->health);
+    }
+    if (!rd_str(&r, o, "address", false, 0, NULL, &n->address) ||
         !rd_str(&r, o, "boot_id", false, 0, NULL, &n->boot_id) ||
         !rd_int(&r, o, "cpus", 0, INT32_MAX, &n->cpus) ||
         !rd_i64(&r, o, "memory_mb", 0, INT64_MAX / 2, &n->memory_mb) ||
@@ -323,7 +343,7 @@ pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *
     }
     out->root = json_incref(root);
     if (!rd_version(&r, root, "server", &out->version) ||
-        !rd_node(&r, json_object_get(root, "node"), &out->node) ||
+        !rd_node(&r, json_object_get(root, "node"), out->version, &out->node) ||
         !rd_i64(&r, root, "known_seq", 0, (int64_t)1 << 53, &known) ||
         (out->version >= 3 && !rd_epoch(&r, root, &out->epoch)) ||
         !rd_i64(&r, root, "wait_ms", 0, INT64_MAX / 2, &out->wait_ms) ||
@@ -531,7 +551,9 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
         (out->version >= 2 &&
          (!rd_str(&r, root, "credential", false, PAI_MAX_NODE_CRED, NULL, &out->credential) ||
           !rd_str(&r, root, "log_key", false, PAI_MAX_NODE_CRED, NULL, &out->log_key))) ||
-        (out->version >= 3 && !rd_delta(&r, root, tasks != NULL, out)))
+        (out->version >= 3 && !rd_delta(&r, root, tasks != NULL, out)) ||
+        (out->version >= 4 &&
+         !rd_token(&r, root, "node_desc", AGENTWIRE_DESC_MAX, &out->node_desc)))
         goto fail;
     out->seq = (uint64_t)seq;
     out->has_tasks = tasks != NULL;
@@ -563,4 +585,3 @@ pai_err_t agentwire_resp_parse(const char *body, size_t len, agentwire_resp_t *o
     json_decref(root);
     return rc;
 }
-

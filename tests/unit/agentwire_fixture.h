@@ -44,12 +44,19 @@ static inline pai_err_t parse_resp_text(const char *body, size_t len, agentwire_
 }
 
 /* The request as agentwire_req_dumps writes it is byte for byte the
- * encoder's (json_dumps of agentwire_req_encode). */
+ * encoder's (json_dumps of agentwire_req_encode), its node carrying the
+ * cache's digest in version 4 ("same" once acked, else "desc"). */
 static inline bool dumps_same(const agentwire_req_t *m, agentwire_node_cache_t *c)
 {
     size_t len = 0;
     char *fast = agentwire_req_dumps(m, c, &len);
-    json_t *j = agentwire_req_encode(m);
+    agentwire_req_t m2 = *m;
+    if (strcmp(c->acked, c->desc) == 0)
+        m2.node =
+            (agentwire_node_t){.name = m->node.name, .same = c->desc, .health = m->node.health};
+    else
+        m2.node.desc = c->desc;
+    json_t *j = agentwire_req_encode(&m2);
     char *slow = dump(j);
     bool same = fast && slow && len == strlen(slow) && strcmp(fast, slow) == 0;
     if (!same)
