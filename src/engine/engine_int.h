@@ -59,6 +59,7 @@
 #include <stdbool.h>
 
 #include "common/strmap.h"
+#include "engine/nameidx.h"
 #include "engine/nodes.h"
 #include "sched/sched.h"
 #include "engine/engine.h"
@@ -81,12 +82,14 @@ struct engine {
     sched_t *sched; /* the scheduler; vcs.c swaps it on a VC change */
     nodes_t *nodes; /* nodes.c: agents, port pools, desired sets and their seq */
 
-    /* table.c: every job by name, and the published ones in submission order. */
+    /* table.c: every job by name, and the published ones in submission
+     * order and in name order. */
     struct {
         strmap_t *map;   /* name -> job; owns the jobs */
         lc_job_t **list; /* published jobs in submission order */
         size_t nlist, caplist;
-        int64_t next_seq; /* store seq of the next job record (submit.c, restore.c take it) */
+        nameidx_t *byname; /* the published jobs in name order (the list by jobName) */
+        int64_t next_seq;  /* store seq of the next job record (submit.c, restore.c take it) */
     } table;
 
     /* persist.c: jobs whose records engine_flush() writes next; flushes

@@ -20,9 +20,11 @@
  *
  *   1. mu held: the rows of the page's jobs and each running one's
  *      gpuIdleSince, which only memory knows (in submission order the page
- *      is the table's slice; in any other order its set is selected among
- *      compact keys of every match: "page selection" below).
- *   2. without mu: sort the page, render it, let go of the rows.
+ *      is the table's slice, in jobName order the name index's,
+ *      table.byname: nameidx.h; in any other order its set is selected
+ *      among compact keys of every match: "page selection" below).
+ *   2. without mu: sort the page (selected orders), render it, let go of
+ *      the rows.
  *
  * Invariants: a row never changes after it is built; its reference count
  * is atomic (the job's reference is dropped under mu, a list's without it,
@@ -294,15 +296,13 @@ static void pick(engine_t *j, picked_t *p, lc_job_t *job, int64_t now)
 /* ---------------------------------------------------------------- page selection */
 
 /*
- * In any order but submission order, the page is not known before every
- * match is ordered.  Referencing every match's row under mu (to sort them
- * after) held it for a row check, an atomic increment and the idle figure
- * per match, and built a row for every job changed since the last list.
- * Instead each match gets a compact key under mu (16 bytes of order key
- * and seq, and the job), the page's set is selected among them in linear
- * time (two quickselects: ranks [offset, offset + limit)), and only the
- * page's rows are referenced; they are sorted after unlocking, so the
- * answer is the same page of the same instant.
+ * In an order the table does not keep (any but submission and jobName),
+ * the page is not known before every match is ordered.  Referencing every match's row under mu (to
+ * sort them after) held it for a row check, an atomic increment and the idle figure per match, and
+ * built a row for every job changed since the last list. Instead each match gets a compact key
+ * under mu (16 bytes of order key and seq, and the job), the page's set is selected among them in
+ * linear time (two quickselects: ranks [offset, offset + limit)), and only the page's rows are
+ * referenced; they are sorted after unlocking, so the answer is the same page of the same instant.
  *
  * A key orders as the full comparison (cmp_picks) does: k is the field as
  * an unsigned number (a signed one with its sign bit flipped; a text's
@@ -315,11 +315,10 @@ typedef struct {
     lc_job_t *job;
 } sel_key_t;
 
-/* The text a text field orders by, and its length; NULL for a number. */
+/* The text a text field orders by, and its length; NULL for a number
+ * (jobName: never selected, the name index keeps its order). */
 static const char *key_text(const lc_job_t *job, order_field_t f, size_t *len)
 {
-    if (f == ORD_JOBNAME)
-        return *len = strlen(job->name + job->user_len + 1), job->name + job->user_len + 1;
     if (f == ORD_USERNAME)
         return *len = job->user_len, job->name;
     if (f == ORD_VC)
@@ -386,31 +385,48 @@ static void select_kth(sel_key_t *v, size_t lo, size_t hi, size_t kth, const ord
     }
 }
 
-/* Step 1 (mu held).  In submission order the table's order is the answer's,
- * so only the page's rows are taken (and, without withTotalCount, the walk
- * ends with the page); in any other order every match gets a key, and the
- * page's rows are taken once their set is selected. */
+/* Does the table keep order o (a walk of it is the answer's order)? */
+static bool indexed(const order_t *o)
+{
+    return o->field == ORD_SUBMISSION || o->field == ORD_JOBNAME;
+}
+
+/* Job i of the table's walk in indexed order o (it: the name index's
+ * place; i counts from 0 up by one). */
+static lc_job_t *walk(engine_t *j, const order_t *o, size_t i, nameidx_it_t *it)
+{
+    if (o->field == ORD_JOBNAME)
+        return nameidx_walk(j->table.byname, it, o->desc);
+    return j->table.list[o->desc ? j->table.nlist - 1 - i : i];
+}
+
+/* Step 1 (mu held).  In an order the table keeps, a walk of it is the
+ * answer's order, so only the page's rows are taken (and, without
+ * withTotalCount, the walk ends with the page); in any other order every
+ * match gets a key, and the page's rows are taken once their set is
+ * selected. */
 static void pick_rows(engine_t *j, const engine_filter_t *f, const order_t *o, int64_t limit,
                       picked_t *p)
 {
     engine_assert_locked(j);
     int64_t now = engine_now_ms(j);
     size_t n = j->table.nlist;
-    bool seq = o->field == ORD_SUBMISSION;
-    sel_key_t *keys = seq ? NULL : xmalloc((n ? n : 1) * sizeof(*keys));
+    bool walked = indexed(o);
+    sel_key_t *keys = walked ? NULL : xmalloc((n ? n : 1) * sizeof(*keys));
+    nameidx_it_t it = {0};
     for (size_t i = 0; i < n; i++) {
-        lc_job_t *job = j->table.list[seq && o->desc ? n - 1 - i : i];
+        lc_job_t *job = walked ? walk(j, o, i, &it) : j->table.list[i];
         if (!matches(job, f))
             continue;
         int64_t k = (int64_t)p->total++;
-        if (!seq)
+        if (!walked)
             keys[k] = (sel_key_t){key_of(job, o->field), job->seq, job};
         else if (k >= f->offset && k - f->offset < limit)
             pick(j, p, job, now);
         else if (k - f->offset >= limit && !f->with_total)
             break; /* the page is full and nobody asked for the total */
     }
-    if (seq)
+    if (walked)
         return;
     size_t from = (size_t)(f->offset < (int64_t)p->total ? f->offset : (int64_t)p->total);
     size_t to =
@@ -449,8 +465,8 @@ pai_err_t engine_list(engine_t *j, const engine_filter_t *f, json_t **out, pai_e
     engine_unlock(j);
     if (j->ops.list_unlocked) /* a test's pause between the steps */
         j->ops.list_unlocked(j->ops.ud);
-    /* picks are the page's rows; in submission order, in the page's order */
-    if (o.field != ORD_SUBMISSION && p.n > 1)
+    /* picks are the page's rows; in an indexed order, in the page's order */
+    if (!indexed(&o) && p.n > 1)
         qsort_r(p.picks, p.n, sizeof(*p.picks), cmp_picks, &o);
     json_t *data = json_array();
     for (size_t k = 0; k < p.n; k++) {

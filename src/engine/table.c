@@ -1,7 +1,8 @@
 /*
  * table.c - the job engine's table: a map by name (for lookups), which owns
- * the jobs, and a list in submission order (for queries).  A job is added to the map
- * when it is accepted and published to the list once its record is durable.
+ * the jobs, a list in submission order and an index in name order (for
+ * queries: nameidx.h).  A job is added to the map when it is accepted and
+ * published to the list and the index once its record is durable.
  * Callers hold the engine's mutex (checked; engine_int.h, "Locking").
  */
 #include <stdlib.h>
@@ -68,14 +69,20 @@ void engine_table_publish(engine_t *j, lc_job_t *job)
     engine_assert_locked(j);
     job->pending = false;
     list_add(j, job);
+    if (!j->table.byname)
+        j->table.byname = nameidx_new();
+    nameidx_add(j->table.byname, job);
 }
 
 void engine_table_remove(engine_t *j, lc_job_t *job)
 {
     engine_assert_locked(j);
     map_del(j, job);
-    if (!job->pending)
+    if (!job->pending) {
         list_del(j, job);
+        if (!nameidx_del(j->table.byname, job))
+            log_error("job=%s was not in the name index", job->name);
+    }
     engine_snap_drop(j, job->name);
     engine_list_row_drop(job);
     for (size_t i = 0; i < j->persist.ndirty; i++)
@@ -94,6 +101,8 @@ void engine_table_free(engine_t *j)
     j->table.map = NULL;
     FREE_NULL(&j->table.list);
     j->table.nlist = j->table.caplist = 0;
+    nameidx_free(j->table.byname);
+    j->table.byname = NULL;
 }
 
 lc_job_t *engine_table_next(engine_t *j, engine_table_it_t *it)

@@ -1,7 +1,9 @@
 /*
  * test_engine_list.c - the job list renders without the engine lock
  * (src/engine/joblist.c): a submission goes through while a list is being
- * rendered, and the rows render as the jobs themselves do.
+ * rendered, and the rows render as the jobs themselves do; a page in any
+ * order is the slice of the whole list, and the list by jobName (the name
+ * index) is the sort of every job.
  */
 #include <pthread.h>
 
@@ -258,6 +260,124 @@ TEST(a_page_in_any_order_is_that_slice_of_the_whole_list)
     rig_close(&r);
 }
 
+/* The names of the listed jobs (debugId) in the list's order (new reference). */
+static json_t *names_of(const json_t *list)
+{
+    json_t *names = json_array(), *row;
+    size_t i;
+    json_array_foreach(json_object_get(list, "data"), i, row)
+        json_array_append(names, json_object_get(row, "debugId"));
+    return names;
+}
+
+static int by_name_then_seq(const void *a, const void *b)
+{
+    const lc_job_t *x = *(lc_job_t *const *)a, *y = *(lc_job_t *const *)b;
+    int c = strcmp(x->name + x->user_len + 1, y->name + y->user_len + 1);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Every published job's name sorted by its name after "user~" then seq,
+ * reversed for desc (new reference): what jobName order must answer. */
+static json_t *sorted_names(rig_t *r, bool desc)
+{
+    engine_lock(r->e);
+    size_t n = r->e->table.nlist;
+    lc_job_t **v = xcalloc(n + 1, sizeof(*v));
+    memcpy(v, r->e->table.list, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), by_name_then_seq);
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, json_string(v[desc ? n - 1 - i : i]->name));
+    engine_unlock(r->e);
+    free(v);
+    return names;
+}
+
+/* jobName order both ways, whole and in pages, is the sort of everything. */
+static bool name_order_is_the_sort(rig_t *r)
+{
+    bool ok = true;
+    for (int desc = 0; desc < 2; desc++) {
+        const char *order = desc ? "jobName,DESC" : "jobName,ASC";
+        json_t *want = sorted_names(r, desc), *all = list_of(r, order, 0, 0);
+        json_t *got = names_of(all);
+        ok &= json_equal(got, want);
+        for (int64_t off = 0; off < (int64_t)json_array_size(want); off += 17) {
+            json_t *page = list_of(r, order, off, 17), *pg = names_of(page);
+            for (size_t k = 0; k < json_array_size(pg); k++)
+                ok &= json_equal(json_array_get(pg, k), json_array_get(want, (size_t)off + k));
+            ok &= json_array_size(pg) > 0;
+            json_decref(pg);
+            json_decref(page);
+        }
+        json_decref(got);
+        json_decref(all);
+        json_decref(want);
+    }
+    return ok;
+}
+
+/* The list in jobName order walks the name index (table.byname): through
+ * random submissions (names that share long prefixes, repeat across users
+ * of prefix-sharing names) and deletions, and after a restart (the index
+ * rebuilt by restore), it is the sort of every job by name then
+ * submission, whole and in pages, both ways. */
+TEST(the_list_by_name_is_the_sort_of_every_job_through_submissions_and_deletions)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    static const char *const users[] = {"alicea", "al", "bob", "alice"};
+    uint64_t rnd = 88172645463325252ull;
+    int made = 0, deleted = 0, checks = 0;
+    for (int round = 0; round < 4; round++) {
+        for (int k = 0; k < 60; k++, made++) {
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            char name[64];
+            snprintf(name, sizeof name, rnd % 3 ? "experiment-run-%d-%d" : "exp-%d-%d",
+                     (int)(rnd % 40), made);
+            CHECK(submit_as(&r, users[rnd % 4], name, 1, 0));
+        }
+        tick(&r);
+        /* delete a random third of what is listed: stopped first */
+        engine_lock(r.e);
+        size_t n = r.e->table.nlist;
+        char **names = xcalloc(n + 1, sizeof(*names));
+        size_t nn = 0;
+        for (size_t i = 0; i < n; i++) {
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            if (rnd % 3 == 0)
+                names[nn++] = xstrdup(r.e->table.list[i]->name);
+        }
+        engine_unlock(r.e);
+        for (size_t i = 0; i < nn; i++) {
+            if (engine_set_execution(r.e, names[i], true, NULL) != PAI_OK)
+                continue; /* never fails here: every job is waiting or running */
+            tick(&r);
+            deleted += engine_delete(r.e, names[i], NULL) == PAI_OK;
+            free(names[i]);
+        }
+        free(names);
+        CHECK(name_order_is_the_sort(&r));
+        checks++;
+    }
+    CHECK(deleted > 40);
+    CHECK(rig_restart(&r));
+    CHECK(name_order_is_the_sort(&r));
+    engine_lock(r.e);
+    CHECK_INT_EQ(nameidx_count(r.e->table.byname), r.e->table.nlist);
+    CHECK_INT_EQ(r.e->table.nlist, made - deleted);
+    engine_unlock(r.e);
+    printf("# %d submitted, %d deleted, %d checks and one after a restart\n", made, deleted,
+           checks);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 /* The list's pause: it has its rows and no lock; the test goes on. */
 typedef struct {
     pthread_mutex_t m;
@@ -346,4 +466,5 @@ TEST(a_submission_completes_while_a_list_is_being_rendered)
 RUN_TESTS(listed_rows_render_as_the_jobs_in_memory_do_and_follow_their_changes,
           a_page_in_submission_order_is_that_slice_of_the_whole_list,
           a_page_in_any_order_is_that_slice_of_the_whole_list,
+          the_list_by_name_is_the_sort_of_every_job_through_submissions_and_deletions,
           a_submission_completes_while_a_list_is_being_rendered)
