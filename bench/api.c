@@ -31,28 +31,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "benchsrv.h"
 #include "common/util.h"
-
-#include "benchclean.h"
-
-#define PASSWORD "bench-pw-1"
-
-typedef struct {
-    char *data;
-    size_t len;
-} mem_t;
-
-static size_t grow(char *p, size_t sz, size_t n, void *ud)
-{
-    mem_t *m = ud;
-    if (!m)
-        return sz * n;
-    m->data = xrealloc(m->data, m->len + sz * n + 1);
-    memcpy(m->data + m->len, p, sz * n);
-    m->len += sz * n;
-    m->data[m->len] = '\0';
-    return sz * n;
-}
 
 /* One keep-alive connection. */
 typedef struct {
@@ -195,62 +175,6 @@ static double run_workers(worker_t *proto, int n, void *(*fn)(void *), long *ok,
 
 /* ---------------------------------------------------------------- server */
 
-static pid_t start_server(const char *pai, const char *dir, const char *store, char *url, size_t n)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid > 0)
-        bench_clean_pid(pid); /* stopped if a signal ends the bench */
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        if (store) /* the store in PostgreSQL (the data dir keeps the agent token) */
-            setenv("PAI_STORE", store, 1);
-        execl(pai, pai, "server", "--port", "0", "--data-dir", dir, "--admin-password", PASSWORD,
-              "--log-level", "error", "--node-lost-timeout-s", "3600", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[512];
-    url[0] = '\0';
-    while (f && fgets(line, sizeof line, f)) {
-        char *p = strstr(line, "listening on ");
-        if (p) {
-            str_copy(url, p + strlen("listening on "), n);
-            url[strcspn(url, "\r\n")] = '\0';
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    return url[0] ? pid : -1;
-}
-
-static char *json_field(const char *text, const char *key)
-{
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    const char *s = json_string_value(json_object_get(j, key));
-    char *out = s ? xstrdup(s) : NULL;
-    json_decref(j);
-    return out;
-}
-
-static char *login(const char *base)
-{
-    conn_t c;
-    conn_init(&c, base, "X-Bench: 1", "Content-Type: application/json");
-    mem_t m = {0};
-    conn_do(&c, "POST", "/api/v2/authn/basic/login",
-            "{\"username\":\"admin\",\"password\":\"" PASSWORD "\"}", &m);
-    conn_free(&c);
-    char *tok = json_field(m.data, "token");
-    free(m.data);
-    return tok;
-}
-
 /* One fake node (8 GPUs) through the agent protocol, so jobs are accepted. */
 static bool register_node(const char *base, const char *dir)
 {
@@ -357,8 +281,12 @@ int main(int argc, char **argv)
         bench_clean_dir(dir); /* removed also if a signal ends the bench */
     else
         dir[0] = '\0';
-    if (!dir[0] || (pid = start_server(pai, dir, store, base, sizeof base)) < 0 ||
-        !(token = login(base)) || !register_node(base, dir)) {
+    static const char *const extra[] = {"--log-level", "error", "--node-lost-timeout-s", "3600",
+                                        NULL};
+    if (store) /* the store in PostgreSQL (the data dir keeps the agent token) */
+        setenv("PAI_STORE", store, 1);
+    if (!dir[0] || (pid = bench_server_start(pai, dir, extra, base, sizeof base)) < 0 ||
+        !(token = bench_server_login(base)) || !register_node(base, dir)) {
         fprintf(stderr, "bench/api: could not start and prepare %s\n", pai);
         goto out;
     }
@@ -413,16 +341,7 @@ int main(int argc, char **argv)
            bad);
     status = bad_total ? 1 : 0;
 out:
-    if (pid > 0) {
-        bench_clean_pid_gone(pid);
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (dir[0] && system(cmd) != 0)
-        fprintf(stderr, "bench/api: could not remove %s\n", dir);
-    bench_clean_dir_gone(dir);
+    bench_server_stop(pid, dir, "bench/api");
     free(token);
     curl_global_cleanup();
     return status;

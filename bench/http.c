@@ -29,9 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "benchsrv.h"
 #include "common/util.h"
-
-#include "benchclean.h"
 
 typedef struct {
     const char *url;
@@ -66,78 +65,6 @@ static void *client_main(void *arg)
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
     return NULL;
-}
-
-typedef struct {
-    char *data;
-    size_t len;
-} mem_t;
-
-static size_t grow(char *p, size_t sz, size_t n, void *ud)
-{
-    mem_t *m = ud;
-    m->data = xrealloc(m->data, m->len + sz * n + 1);
-    memcpy(m->data + m->len, p, sz * n);
-    m->len += sz * n;
-    m->data[m->len] = '\0';
-    return sz * n;
-}
-
-static char *login(const char *base, const char *password)
-{
-    char url[512], body[256];
-    snprintf(url, sizeof(url), "%s/api/v2/authn/basic/login", base);
-    snprintf(body, sizeof(body), "{\"username\":\"admin\",\"password\":\"%s\"}", password);
-    mem_t m = {0};
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, grow);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
-    CURLcode rc = curl_easy_perform(h);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    json_t *j = rc == CURLE_OK && m.data ? json_loads(m.data, 0, NULL) : NULL;
-    const char *t = json_string_value(json_object_get(j, "token"));
-    char *out = t ? xstrdup(t) : NULL;
-    json_decref(j);
-    free(m.data);
-    return out;
-}
-
-/* Start `pai server` on a free port; the URL goes into url. */
-static pid_t start_server(const char *pai, const char *dir, char *url, size_t n)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid > 0)
-        bench_clean_pid(pid); /* stopped if a signal ends the bench */
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        execl(pai, pai, "server", "--port", "0", "--data-dir", dir, "--admin-password",
-              "bench-pw-1", "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[512];
-    url[0] = '\0';
-    while (f && fgets(line, sizeof(line), f)) {
-        char *p = strstr(line, "listening on ");
-        if (p) {
-            str_copy(url, p + strlen("listening on "), n);
-            url[strcspn(url, "\r\n")] = '\0';
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-    return url[0] ? pid : -1;
 }
 
 typedef struct {
@@ -266,11 +193,12 @@ int main(int argc, char **argv)
             bench_clean_dir(dir); /* removed also if a signal ends the bench */
         else
             dir[0] = '\0';
-        if (!dir[0] || (pid = start_server(pai, dir, base, sizeof(base))) < 0) {
+        static const char *const extra[] = {"--log-level", "warn", NULL};
+        if (!dir[0] || (pid = bench_server_start(pai, dir, extra, base, sizeof(base))) < 0) {
             fprintf(stderr, "bench/http: could not start %s\n", pai);
             return 1;
         }
-        token = login(base, "bench-pw-1");
+        token = bench_server_login(base);
     }
     if (!*base || !token) {
         fprintf(stderr, "bench/http: need a server (--pai or --url) and a token\n");
@@ -291,16 +219,8 @@ int main(int argc, char **argv)
                rate / bare, size, bare, bare0, bare1);
     printf("http: GET %s, %d keep-alive clients, %ds: %.0f requests/s (%ld ok, %ld failed)\n", path,
            clients, seconds, rate, ok, bad);
-    if (pid > 0) {
-        bench_clean_pid_gone(pid);
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "bench/http: could not remove %s\n", dir);
-        bench_clean_dir_gone(dir);
-    }
+    if (pid > 0)
+        bench_server_stop(pid, dir, "bench/http");
     free(token);
     curl_global_cleanup();
     return bad ? 1 : 0;

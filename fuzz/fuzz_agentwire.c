@@ -20,19 +20,8 @@
 
 #include "common/limits.h"
 #include "common/util.h"
+#include "fuzz_entry.h"
 #include "wire/agentwire.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The binaries' allocation policy (common/util.h): jansson aborts on OOM. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    util_alloc_init();
-    return 0;
-}
 
 static void check_resp_shape(const agentwire_resp_t *r)
 {

@@ -11,19 +11,8 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "fuzz_entry.h"
 #include "protocol/job.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The binaries' allocation policy (common/util.h): jansson aborts on OOM. */
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    util_alloc_init();
-    return 0;
-}
 
 static void check_errors(const job_errors_t *errs)
 {

@@ -27,14 +27,15 @@ FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=
 fuzz-lib:
 	$(MAKE) -j2 CC=clang BUILD=$(FUZZ_BUILD) SAN= OPT="-O1 -g $(FUZZ_FLAGS)" $(FUZZ_BUILD)/libpai.a
 
+# each target is fuzz/fuzz_<name>.c (its entry points: fuzz/fuzz_entry.h)
+FUZZ_TARGETS := protocol sched agentwire
+
 fuzz: fuzz-lib
 	@mkdir -p $(FUZZ_BUILD)
-	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
-	  fuzz/fuzz_protocol.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_protocol
-	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
-	  fuzz/fuzz_sched.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_sched
-	clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
-	  fuzz/fuzz_agentwire.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_agentwire
+	for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
+	    fuzz/fuzz_$$t.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_$$t || exit 1; \
+	done
 
 fuzz-run: fuzz
 	rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus

@@ -25,11 +25,10 @@ TEST(submitted_job_binds_runs_and_succeeds_on_exit_0)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     CHECK_INT_EQ(ndesired(&a), 0);
     CHECK(submit(&r, "hello", 1, 0));
     CHECK_STR_EQ(state_of(&r, "alice~hello"), "RUNNING"); /* bound by the submission's pass */
@@ -82,11 +81,10 @@ TEST(launch_time_is_the_agents_start_clamped_to_dispatch_and_arrival)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 8};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     const char *names[] = {"early", "future", "past", "short", "old"};
     for (int i = 0; i < 5; i++)
         CHECK(submit(&r, names[i], 1, 0));
@@ -123,11 +121,10 @@ TEST(failing_exit_is_retried_to_jobRetryCount_then_fails)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "flaky", 1);
     /* Exit 1 (RETRY_TO_MAX, no backoff): a new attempt at once, same node. */
     sync_quiet(&r, &a, one(report(id, "exited", 1)));
@@ -152,11 +149,10 @@ TEST(transient_exit_is_retried_once_the_backoff_passes_on_the_engine_clock)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "transient", 0);
     /* 251 is ALWAYS_BACKOFF_RETRY: the first retry waits 1 s, not counted. */
     sync_quiet(&r, &a, one(report(id, "exited", 251)));
@@ -234,11 +230,10 @@ TEST(stopped_running_job_leaves_the_desired_set_and_is_stopped_when_the_agent_re
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "long", 0);
     CHECK_INT_EQ(ndesired(&a), 1);
     int64_t seq = a.seq;
@@ -265,11 +260,10 @@ TEST(lost_node_fails_its_tasks_with_1001_and_the_job_retries_on_another_node)
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
     agent_t b = {.name = "node-2", .address = "10.0.0.2", .ngpus = 1};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "moving", 0); /* node-1 alone: placed there */
     sync_quiet(&r, &b, NULL);
     r.now += LOST_S * 1000; /* not yet past the timeout */
@@ -308,11 +302,10 @@ TEST(restarted_engine_restores_jobs_states_and_running_tasks_without_running_twi
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *run = submit_running(&r, &a, "run", 0);
     char *done = submit_running(&r, &a, "done", 0);
     sync_quiet(&r, &a, one(report(done, "exited", 0)));

@@ -339,11 +339,10 @@ TEST(usage_held_versus_used_counts_syncs_and_survives_a_restart)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 50, .has_util = true};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     int64_t t0 = r.now;
     char *id = submit_running(&r, &a, "busy", 0);
     /* Syncs a minute apart: the first starts the count, each next one adds
@@ -396,11 +395,10 @@ TEST(job_whose_gpus_stay_idle_is_flagged_until_they_are_used)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .util = 5, .has_util = true};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "idle", 0);
     sync_quiet(&r, &a, one(report(id, "running", 0)));
     CHECK(!gpu_idle(&r, "alice~idle"));

@@ -73,11 +73,10 @@ TEST(detail_under_a_held_lock_answers_the_committed_record_without_waiting)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     CHECK(submit(&r, "one", 1, 0));
     CHECK(submit(&r, "two", 1, 0));                     /* waits: one GPU */
     CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING"); /* bound by its submission's pass */
@@ -135,11 +134,10 @@ TEST(snapshot_detail_has_the_last_reason_and_the_idle_flag_memory_had)
 {
     rig_t r;
     agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1, .has_util = true};
-    if (!rig_open(&r)) {
-        CHECK(!"rig_open");
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
         return;
     }
-    sync_quiet(&r, &a, NULL);
     char *id = submit_running(&r, &a, "one", 0);
     CHECK(submit(&r, "two", 1, 0)); /* waits: one GPU */
     tick(&r);

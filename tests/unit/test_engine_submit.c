@@ -38,23 +38,59 @@ static void *submitter_main(void *arg)
     return NULL;
 }
 
-/* Both submissions have queued their job and wait for a pass (mu held). */
-static bool both_queued(engine_t *j, const char *a, const char *b)
+/* Wait (mu held) until ok(j, name) holds; false after 10 s. */
+static bool spin_until(engine_t *j, bool (*ok)(engine_t *, const char *), const char *name)
 {
-    lc_job_t *x = engine_map_get(j, a), *y = engine_map_get(j, b);
-    return x && y && x->queued && y->queued;
+    for (int spin = 0; spin < 10000 && !ok(j, name); spin++) {
+        engine_unlock(j);
+        usleep(1000);
+        engine_lock(j);
+    }
+    return ok(j, name);
+}
+
+/* Job name is queued in the scheduler (its submission waits for a pass). */
+static bool queued_job(engine_t *j, const char *name)
+{
+    lc_job_t *job = engine_map_get(j, name);
+    return job && job->queued;
+}
+
+/* Submissions s[0] and s[1] on their threads, the test playing the
+ * scheduler thread (sched_started: a submission waits for a pass run
+ * elsewhere).  Returns with mu held once both have queued their job. */
+static engine_t *start_both(rig_t *r, submitter_t s[2])
+{
+    engine_t *j = r->e;
+    j->threads.sched_started = true;
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
+    engine_lock(j);
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "alice~%s", s[i].name);
+        CHECK(spin_until(j, queued_job, name));
+    }
+    return j;
+}
+
+/* The job's record as the store has it (new reference; NULL: none). */
+static json_t *stored_record(rig_t *r, const char *name)
+{
+    char *text = NULL;
+    if (store_get(r->st, "job", name, &text) != PAI_OK)
+        return NULL;
+    json_t *rec = json_loads(text, 0, NULL);
+    free(text);
+    return rec;
 }
 
 /* The job's state in the record the store has (-1: none). */
 static int stored_state(rig_t *r, const char *name)
 {
-    char *text = NULL;
-    if (store_get(r->st, "job", name, &text) != PAI_OK)
-        return -1;
-    json_t *rec = json_loads(text, 0, NULL);
+    json_t *rec = stored_record(r, name);
     int state = rec ? (int)json_integer_value(json_object_get(rec, "state")) : -1;
     json_decref(rec);
-    free(text);
     return state;
 }
 
@@ -73,18 +109,6 @@ static bool snap_has_state(engine_t *j, const char *name, int state)
     return ok;
 }
 
-/* Wait (mu held) until both submissions have queued their job and wait
- * for a pass. */
-static bool wait_both_queued(engine_t *j, const char *a, const char *b)
-{
-    for (int spin = 0; spin < 10000 && !both_queued(j, a, b); spin++) {
-        engine_unlock(j);
-        usleep(1000);
-        engine_lock(j);
-    }
-    return both_queued(j, a, b);
-}
-
 /* Two submissions answered by one pass: the jobs it placed stay pending
  * and clean (no flush writes a job's record before its submission's
  * INSERT), and the flush that follows the pass writes both submissions'
@@ -101,13 +125,8 @@ TEST(jobs_answered_by_one_pass_are_stored_with_their_placements_by_one_commit)
         CHECK(!"rig_open_synced");
         return;
     }
-    engine_t *j = r.e;
-    j->threads.sched_started = true;
     submitter_t s[2] = {{.r = &r, .name = "one"}, {.r = &r, .name = "two"}};
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
-    engine_lock(j);
-    CHECK(wait_both_queued(j, "alice~one", "alice~two"));
+    engine_t *j = start_both(&r, s);
     uint64_t commits = store_commits(r.st), flushes = j->persist.commits;
     engine_unlock(j); /* the submissions wait for a pass: none runs meanwhile */
     CHECK_INT_EQ(stored_state(&r, "alice~one"), -1); /* nothing stored before the pass */
@@ -160,13 +179,8 @@ TEST(a_failed_flush_leaves_each_submission_to_write_its_records_alone)
         return;
     }
     CHECK(store_insert(r.st, "job", "alice~two", 0, "{}") == PAI_OK);
-    engine_t *j = r.e;
-    j->threads.sched_started = true;
     submitter_t s[2] = {{.r = &r, .name = "one"}, {.r = &r, .name = "two"}};
-    for (int i = 0; i < 2; i++)
-        CHECK(pthread_create(&s[i].th, NULL, submitter_main, &s[i]) == 0);
-    engine_lock(j);
-    CHECK(wait_both_queued(j, "alice~one", "alice~two"));
+    engine_t *j = start_both(&r, s);
     CHECK(engine_pass_to_flush(j));
     engine_unlock(j);
     CHECK(engine_flush(j) != PAI_OK); /* the batch with both INSERTs fails */
@@ -310,17 +324,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Wait (mu held) until ok(j, name) holds; false after 10 s. */
-static bool spin_until(engine_t *j, bool (*ok)(engine_t *, const char *), const char *name)
-{
-    for (int spin = 0; spin < 10000 && !ok(j, name); spin++) {
-        engine_unlock(j);
-        usleep(1000);
-        engine_lock(j);
-    }
-    return ok(j, name);
-}
-
 /* The submission of name waits for a pass, its records queued. */
 static bool sub_queued(engine_t *j, const char *name)
 {
@@ -348,18 +351,13 @@ static bool placed_now(engine_t *j, const char *name)
  * first attempt) name's stored record holds: *atts -1 when none. */
 static void stored_attempts(rig_t *r, const char *name, int *atts, int *task_atts)
 {
-    char *text = NULL;
-    *atts = *task_atts = -1;
-    if (store_get(r->st, "job", name, &text) != PAI_OK)
-        return;
-    json_t *rec = json_loads(text, 0, NULL);
+    json_t *rec = stored_record(r, name);
     const json_t *a = json_object_get(rec, "attempts");
-    *atts = (int)json_array_size(a);
     const json_t *t0 =
         json_array_get(json_array_get(json_object_get(json_array_get(a, 0), "tasks"), 0), 0);
-    *task_atts = (int)json_array_size(json_object_get(t0, "atts"));
+    *atts = rec ? (int)json_array_size(a) : -1;
+    *task_atts = rec ? (int)json_array_size(json_object_get(t0, "atts")) : -1;
     json_decref(rec);
-    free(text);
 }
 
 /* A job its own pass leaves waiting (the one GPU is busy) is placed by a

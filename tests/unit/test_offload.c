@@ -83,6 +83,24 @@ static bool is_true(void *arg)
     return *(bool *)arg;
 }
 
+/* A blocking job (id 1) in class c, started: the one worker is busy, and
+ * what is queued after it waits for open_gate(). */
+static void hold_the_worker(offload_t *o, unsigned c)
+{
+    static item_t first = {.id = 1, .block = true};
+    offload_run_in(o, c, job, &first);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one));
+}
+
+/* The jobs ran in the order want[0..n), and nothing else. */
+static void check_order(const int *want, int n)
+{
+    CHECK_INT_EQ(rig.n, n);
+    for (int i = 0; i < n && i < rig.n; i++)
+        CHECK_INT_EQ(rig.order[i], want[i]);
+}
+
 TEST(a_class_at_its_bound_leaves_workers_to_the_other)
 {
     offload_t *o = NULL;
@@ -119,10 +137,8 @@ TEST(a_free_worker_takes_the_classes_in_turn_and_each_in_order)
     CHECK(offload_new_classes("test", 1, 2, NULL, &o) == PAI_OK);
     if (!o)
         return;
-    static item_t first = {.id = 1, .block = true}, a[6], b[3];
-    offload_run_in(o, 1, job, &first);
-    int one = 1;
-    CHECK(wait_for(started_at_least, &one));
+    static item_t a[6], b[3];
+    hold_the_worker(o, 1);
     for (int i = 0; i < 6; i++) { /* queued while the one worker is busy */
         a[i] = (item_t){.id = 10 + i};
         offload_run_in(o, 1, job, &a[i]);
@@ -133,10 +149,8 @@ TEST(a_free_worker_takes_the_classes_in_turn_and_each_in_order)
     }
     open_gate();
     offload_free(o);
-    int want[] = {1, 20, 10, 21, 11, 22, 12, 13, 14, 15};
-    CHECK_INT_EQ(rig.n, 10);
-    for (int i = 0; i < 10 && i < rig.n; i++)
-        CHECK_INT_EQ(rig.order[i], want[i]);
+    static const int want[] = {1, 20, 10, 21, 11, 22, 12, 13, 14, 15};
+    check_order(want, (int)ARRAY_LEN(want));
 }
 
 TEST(stop_runs_what_is_queued_then_runs_work_on_the_callers_thread)
@@ -183,10 +197,8 @@ TEST(batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_place
     CHECK(offload_new_classes("test", 1, 1, NULL, &o) == PAI_OK);
     if (!o)
         return;
-    static item_t first = {.id = 1, .block = true}, p1 = {.id = 2}, p2 = {.id = 3}, b[6];
-    offload_run_in(o, 0, job, &first);
-    int one = 1;
-    CHECK(wait_for(started_at_least, &one));
+    static item_t p1 = {.id = 2}, p2 = {.id = 3}, b[6];
+    hold_the_worker(o, 0);
     offload_run_in(o, 0, job, &p1); /* queued while the one worker is busy */
     for (int i = 0; i < 6; i++) {
         b[i] = (item_t){.id = 10 + i};
@@ -199,10 +211,8 @@ TEST(batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_place
     offload_free(o);
     /* the plain item at the head first, then every batch item in one call
      * (the plain item between them keeps its place after them) */
-    int want[] = {1, 2, 1006, 10, 11, 12, 13, 14, 15, 3};
-    CHECK_INT_EQ(rig.n, 10);
-    for (int i = 0; i < 10 && i < rig.n; i++)
-        CHECK_INT_EQ(rig.order[i], want[i]);
+    static const int want[] = {1, 2, 1006, 10, 11, 12, 13, 14, 15, 3};
+    check_order(want, (int)ARRAY_LEN(want));
 }
 
 TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
@@ -211,10 +221,8 @@ TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
     CHECK(offload_new_classes("test", 1, 1, NULL, &o) == PAI_OK);
     if (!o)
         return;
-    static item_t first = {.id = 1, .block = true}, b[OFFLOAD_BATCH_MAX + 3];
-    offload_run_in(o, 0, job, &first);
-    int one = 1;
-    CHECK(wait_for(started_at_least, &one));
+    static item_t b[OFFLOAD_BATCH_MAX + 3];
+    hold_the_worker(o, 0);
     for (int i = 0; i < OFFLOAD_BATCH_MAX + 3; i++) {
         b[i] = (item_t){.id = 100 + i};
         offload_run_batch_in(o, 0, batch, &b[i]);
