@@ -168,11 +168,20 @@ def loadavg():
 
 
 def metrics(port):
-    h = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    h.request("GET", "/metrics")
-    text = h.getresponse().read().decode()
-    h.close()
-    return text
+    """GET /metrics on a connection of its own, tried again twice when the
+    server closed it unanswered (at max_connections a new connection may
+    evict, or be evicted, before its request is read)."""
+    for attempt in range(3):
+        h = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            h.request("GET", "/metrics")
+            return h.getresponse().read().decode()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+        finally:
+            h.close()
 
 
 def histogram(text, name, labels=""):

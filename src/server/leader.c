@@ -3,22 +3,31 @@
  * elector and watchdog threads, and the HTTP gate (see leader.h).
  *
  * Timing (lease L, margin M = leader_margin_ms(L)):
- *   - the leader renews every L/3; a renewal sent at local time s that
- *     succeeds moves its deadline to s + L - M.  The database set the
- *     lease's end to (its clock when it ran the UPDATE) + L, which is
- *     after s + L in real time: the deadline comes first by at least M.
- *   - the watchdog looks every WATCH_MS (< M); past the deadline it closes
- *     the gate and exits the process, well before the lease can expire.
+ *   - the leader renews every L/3 (one statement, pg_lease.c) and tries a
+ *     failed renewal again RETRY_MS after it failed; a renewal sent at
+ *     local time s that succeeds moves its deadline to s + L - M.  The
+ *     database set the lease's end to (its clock when it ran the UPDATE)
+ *     + L, which is after s + L in real time: the deadline comes first by
+ *     at least M.
+ *   - the watchdog wakes every WATCH_MS (< M) and at the deadline; past it
+ *     it closes the gate and exits the process, well before the lease can
+ *     expire.  It takes no lock (it reads the published deadline) and
+ *     runs at real-time priority where the process may: only the kernel
+ *     stands between the deadline and the exit.
  *   - a standby tries every L/10 (at least 100 ms) and takes over the first
  *     time it finds the lease expired: takeover <= L + L/10 + the restore.
- *   - the elector's statements are bounded by L/3 each (pg_lease.c), so a
- *     hung database costs a renewal, never the watchdog.
+ *   - the elector's statements are bounded (pg_lease.c: a renewal's
+ *     answer at most until the lease it renews may have ended), so a hung
+ *     database costs renewals, never the watchdog.
  *
  * Invariants: the gate opens only in LEADING; store_set_fence(term) is in
  * place before the modules start (every write of this process is fenced
- * with its term); the state is guarded by mu.
+ * with its term); the state is guarded by mu, and what the gate and the
+ * watchdog read of it is published in atomics (publish) under mu.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +42,8 @@
 #include "server/standby.h"
 
 #define WATCH_MS 50
+/* A leader's failed renewal is tried again after this long. */
+#define RETRY_MS 100
 /* A watchdog check this much later than planned is logged and counted. */
 #define WATCH_LATE_MS 100
 /* At most one warning line of each kind (slow renewal, late watchdog) per
@@ -73,6 +84,16 @@ leader_act_t leader_step(leader_state_t *s, bool ok, const store_lease_t *lease,
     s->role = LEADER_PROMOTING;
     s->term = lease->term;
     return LEADER_ACT_PROMOTE;
+}
+
+int64_t leader_next_round_ms(bool leads, bool ok, int64_t started_ms, int64_t now_ms,
+                             int64_t lease_ms)
+{
+    if (!leads)
+        return started_ms + (lease_ms / 10 < 100 ? 100 : lease_ms / 10);
+    /* a leader's failed renewal is tried again at once (on a new
+     * connection), not a period later: its deadline is running */
+    return ok ? started_ms + lease_ms / 3 : now_ms + RETRY_MS;
 }
 
 leader_act_t leader_check(const leader_state_t *s, int64_t now_ms)
@@ -118,6 +139,16 @@ struct leader {
     bool threads;
     pthread_t elector, watchdog;
 
+    /* The state as the gate and the watchdog read it, without mu (no lock
+     * that a request, a collector or the elector holds can delay them);
+     * published under mu after every change of s (publish). */
+    _Atomic int64_t act_until_ms; /* the gate opens before it: LEADING's deadline, INT64_MAX
+                                   * for a single server, INT64_MIN otherwise */
+    _Atomic int64_t stop_at_ms;   /* the watchdog ends the process at it: an acting
+                                   * server's deadline, INT64_MAX otherwise */
+    _Atomic int64_t acting_term;
+    atomic_bool quit; /* the watchdog's stop */
+
     /* What /metrics and the log show of the lease's health (atomics: the
      * collector reads them without mu). */
     _Atomic uint64_t renew_le[NRB + 1]; /* renewals (rounds of a leader) by duration */
@@ -125,7 +156,7 @@ struct leader {
     _Atomic uint64_t renew_slow;   /* answered, but slower than lease/6 */
     _Atomic uint64_t renew_failed; /* not answered (error, time out) */
     _Atomic uint64_t watch_late;   /* watchdog checks WATCH_LATE_MS late or more */
-    _Atomic int64_t watch_late_max_ms, mu_wait_max_ms;
+    _Atomic int64_t watch_late_max_ms;
     _Atomic int64_t left_min_ms;            /* least time left before the deadline, at a check */
     int64_t slow_logged_ms, late_logged_ms; /* the last line of each kind (its thread's own) */
     uint64_t slow_folded, late_folded;
@@ -139,10 +170,17 @@ leader_t *leader_new(store_t *st, int64_t lease_ms)
     l->st = st;
     l->lease_ms = lease_ms;
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cond, NULL);
+    pthread_condattr_t ca; /* naps on the monotonic clock: a step of the wall clock
+                            * must not delay a renewal */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cond, &ca);
+    pthread_condattr_destroy(&ca);
     l->single = !store_has_lease(st);
     l->s.role = l->single ? LEADER_SINGLE : LEADER_STANDBY;
     atomic_store(&l->left_min_ms, INT64_MAX);
+    atomic_store(&l->act_until_ms, l->single ? INT64_MAX : INT64_MIN);
+    atomic_store(&l->stop_at_ms, INT64_MAX);
     return l;
 }
 
@@ -162,12 +200,24 @@ void leader_set_url(leader_t *l, const char *url)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* The lease is lost or lapsed: stop acting before anyone else can.  The
- * gate is closed (the state says so); exiting ends the engine's threads and
- * every held request at once.  No cleanup: nothing of this process may
- * run any more, and its writes are fenced anyway. */
-static void failstop(int64_t term, const char *why)
+/* Make s visible to the gate and the watchdog (under mu). */
+static void publish(leader_t *l)
 {
+    const leader_state_t *s = &l->s;
+    atomic_store(&l->acting_term, s->term);
+    atomic_store(&l->stop_at_ms, acting(s->role) ? s->deadline_ms : INT64_MAX);
+    atomic_store(&l->act_until_ms, s->role == LEADER_SINGLE    ? INT64_MAX
+                                   : s->role == LEADER_LEADING ? s->deadline_ms
+                                                               : INT64_MIN);
+}
+
+/* The lease is lost or lapsed: stop acting before anyone else can.  The
+ * gate closes first; exiting ends the engine's threads and every held
+ * request at once.  No cleanup: nothing of this process may run any more,
+ * and its writes are fenced anyway. */
+static void failstop(leader_t *l, int64_t term, const char *why)
+{
+    atomic_store(&l->act_until_ms, INT64_MIN);
     log_error("leader: %s (term %lld): stopping now; exit %d, to be started again as a standby",
               why, (long long)term, LEADER_EXIT_STATUS);
     _exit(LEADER_EXIT_STATUS);
@@ -176,7 +226,7 @@ static void failstop(int64_t term, const char *why)
 /* Wait up to ms on cond unless stopping; returns !stopping. */
 static bool nap(leader_t *l, int64_t ms)
 {
-    struct timespec until = time_after_ms(CLOCK_REALTIME, ms);
+    struct timespec until = time_after_ms(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&l->mu);
     if (!l->stopping)
         pthread_cond_timedwait(&l->cond, &l->mu, &until);
@@ -242,8 +292,9 @@ static void note_renewal(leader_t *l, bool ok, int64_t took_ms, int64_t left_ms)
     l->slow_folded = 0;
 }
 
-/* One round: ask the store, step the state machine, carry out the act. */
-static void round_once(leader_t *l)
+/* One round: ask the store, step the state machine, carry out the act.
+ * False when the store did not answer. */
+static bool round_once(leader_t *l)
 {
     pthread_mutex_lock(&l->mu);
     int64_t term = acting(l->s.role) ? l->s.term : 0;
@@ -255,6 +306,8 @@ static void round_once(leader_t *l)
     pthread_mutex_lock(&l->mu);
     int64_t deadline_was = l->s.deadline_ms;
     leader_act_t act = leader_step(&l->s, ok, &lease, sent, l->lease_ms);
+    if (act != LEADER_ACT_FAILSTOP)
+        publish(l);
     bool renewal = term && acting(l->s.role);
     if (ok) {
         log_change(l, &l->last, l->have_last, &lease);
@@ -284,35 +337,34 @@ static void round_once(leader_t *l)
                  (long long)lease.term, lease.holder, (long long)(sent - last_ok),
                  (long long)(done - sent), (long long)(done - deadline_was),
                  (long long)(done - atomic_load(&l->last_watch_ms)));
-        failstop(my_term, why);
+        failstop(l, my_term, why);
     }
+    return ok;
 }
 
 static void *elector_main(void *arg)
 {
     leader_t *l = arg;
-    int64_t standby_ms = l->lease_ms / 10 < 100 ? 100 : l->lease_ms / 10;
     do {
         int64_t t0 = time_mono_ms();
-        round_once(l);
+        bool ok = round_once(l);
         pthread_mutex_lock(&l->mu);
-        int64_t period = acting(l->s.role) ? l->lease_ms / 3 : standby_ms;
+        bool leads = acting(l->s.role);
         pthread_mutex_unlock(&l->mu);
-        int64_t left = t0 + period - time_mono_ms();
-        if (left < 10)
-            left = 10;
-        if (!nap(l, left))
+        int64_t now = time_mono_ms();
+        int64_t left = leader_next_round_ms(leads, ok, t0, now, l->lease_ms) - now;
+        if (!nap(l, left < 10 ? 10 : left))
             break;
     } while (true);
     return NULL;
 }
 
-/* A watchdog check came late_ms after its time (and waited mu_ms for the
- * state's lock): count it; log it at most once per LOG_EVERY_MS. */
-static void note_late(leader_t *l, int64_t late_ms, int64_t mu_ms, int64_t left_ms)
+/* A watchdog check came late_ms after its time: count it; log it at most
+ * once per LOG_EVERY_MS. */
+static void note_late(leader_t *l, int64_t late_ms, int64_t left_ms)
 {
     atomic_max(&l->watch_late_max_ms, late_ms);
-    atomic_max(&l->mu_wait_max_ms, mu_ms);
+    atomic_min(&l->left_min_ms, left_ms);
     if (late_ms < WATCH_LATE_MS)
         return;
     atomic_fetch_add(&l->watch_late, 1);
@@ -321,35 +373,62 @@ static void note_late(leader_t *l, int64_t late_ms, int64_t mu_ms, int64_t left_
         l->late_folded++;
         return;
     }
-    log_warn("leader: the watchdog looked %lld ms late (it looks every %d ms; %lld ms of it "
-             "waiting for the leader's lock); %lld ms left before this leader stops; %llu more "
-             "since the last such line (pai_leader_watchdog_late_total)",
-             (long long)late_ms, WATCH_MS, (long long)mu_ms, (long long)left_ms,
-             (unsigned long long)l->late_folded);
+    log_warn("leader: the watchdog looked %lld ms late (it looks every %d ms and at the "
+             "deadline); %lld ms left before this leader stops; %llu more since the last such "
+             "line (pai_leader_watchdog_late_total)",
+             (long long)late_ms, WATCH_MS, (long long)left_ms, (unsigned long long)l->late_folded);
     l->late_logged_ms = now;
     l->late_folded = 0;
 }
 
+/* Sleep until the monotonic time at_ms. */
+static void sleep_until(int64_t at_ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(at_ms / 1000),
+                          .tv_nsec = (long)(at_ms % 1000) * 1000000L};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* Run the calling thread before every ordinary one when the process may
+ * (SCHED_FIFO at the lowest priority: root, CAP_SYS_NICE or RLIMIT_RTPRIO):
+ * a loaded machine then delays the watchdog by no more than the kernel
+ * does, not by the run queue.  Its work is a few reads every WATCH_MS. */
+static void watchdog_priority(void)
+{
+    struct sched_param sp = {.sched_priority = sched_get_priority_min(SCHED_FIFO)};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    if (rc == 0)
+        log_debug("leader: the watchdog runs at real-time priority (SCHED_FIFO %d)",
+                  sp.sched_priority);
+    else
+        log_debug("leader: the watchdog runs at ordinary priority (SCHED_FIFO refused: %s)",
+                  strerror(rc));
+}
+
+/* The watchdog: wakes every WATCH_MS and at the deadline itself, and ends
+ * the process once the deadline has passed.  It takes no lock: it reads
+ * the published deadline (stop_at_ms), so nothing but the clock (and the
+ * kernel's scheduler) stands between the deadline and the exit. */
 static void *watchdog_main(void *arg)
 {
     leader_t *l = arg;
+    watchdog_priority();
     int64_t due = time_mono_ms() + WATCH_MS;
-    while (nap(l, WATCH_MS)) {
-        int64_t t0 = time_mono_ms();
-        pthread_mutex_lock(&l->mu);
-        int64_t t1 = time_mono_ms();
-        leader_act_t act = leader_check(&l->s, t1);
-        int64_t term = l->s.term, left = l->s.deadline_ms - t1;
-        bool leads = acting(l->s.role);
-        pthread_mutex_unlock(&l->mu);
-        atomic_store(&l->last_watch_ms, t1);
-        if (leads) {
-            atomic_min(&l->left_min_ms, left);
-            note_late(l, t0 - due, t1 - t0, left);
-        }
-        if (act == LEADER_ACT_FAILSTOP)
-            failstop(term, "the lease was not renewed in time");
-        due = time_mono_ms() + WATCH_MS;
+    while (!atomic_load(&l->quit)) {
+        int64_t stop_at = atomic_load(&l->stop_at_ms);
+        int64_t wake = stop_at < due ? stop_at : due;
+        sleep_until(wake);
+        if (atomic_load(&l->quit))
+            break;
+        int64_t now = time_mono_ms();
+        stop_at = atomic_load(&l->stop_at_ms); /* a renewal may have moved it meanwhile */
+        atomic_store(&l->last_watch_ms, now);
+        if (stop_at != INT64_MAX)
+            note_late(l, now - wake, stop_at - now);
+        if (now >= stop_at)
+            failstop(l, atomic_load(&l->acting_term), "the lease was not renewed in time");
+        due = now + WATCH_MS;
     }
     return NULL;
 }
@@ -383,7 +462,7 @@ bool leader_wait_elected(leader_t *l, int64_t ms)
         int64_t left = end - time_mono_ms();
         if (left <= 0)
             break;
-        struct timespec until = time_after_ms(CLOCK_REALTIME, left < 50 ? left : 50);
+        struct timespec until = time_after_ms(CLOCK_MONOTONIC, left < 50 ? left : 50);
         pthread_cond_timedwait(&l->cond, &l->mu, &until);
     }
     pthread_mutex_unlock(&l->mu);
@@ -396,6 +475,7 @@ void leader_promoted(leader_t *l)
     bool now = l->s.role == LEADER_PROMOTING;
     if (now) {
         l->s.role = LEADER_LEADING;
+        publish(l);
         log_info("leader: leading, term %lld, as %s", (long long)l->s.term, l->url);
     }
     pthread_mutex_unlock(&l->mu);
@@ -407,6 +487,7 @@ void leader_free(leader_t *l)
 {
     if (!l)
         return;
+    atomic_store(&l->quit, true); /* the watchdog sees it within WATCH_MS */
     pthread_mutex_lock(&l->mu);
     l->stopping = true;
     pthread_cond_broadcast(&l->cond);
@@ -439,18 +520,18 @@ static bool standby_route(const char *method, const char *pattern)
 pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, bool *modules,
                       pai_error_t *e)
 {
+    /* a leader's every request: one atomic read, no lock (LEADING and
+     * SINGLE are published only once the modules have started) */
+    *modules = time_mono_ms() < atomic_load(&l->act_until_ms);
+    if (*modules || standby_route(method, pattern))
+        return PAI_OK;
     pthread_mutex_lock(&l->mu);
-    /* LEADING and SINGLE are set only once the modules have started */
-    *modules = leader_may_act(&l->s, time_mono_ms());
-    bool may = *modules || standby_route(method, pattern);
     bool other = l->have_last && !l->last.held && l->last.remaining_ms > 0 && *l->last.url &&
                  strcmp(l->last.url, l->url) != 0;
     char url[sizeof(l->last.url)];
     str_copy(url, other ? l->last.url : "", sizeof(url));
     leader_role_t role = l->s.role;
     pthread_mutex_unlock(&l->mu);
-    if (may)
-        return PAI_OK;
     if (!other)
         return pai_error_set(e, PAI_E_NO_LEADER,
                              role == LEADER_PROMOTING
@@ -515,12 +596,9 @@ void leader_metrics(void *ud, buf_t *out)
     prom_gauge(out, "pai_leader_watchdog_late_max_seconds",
                "the most any watchdog check came after its time, since the start",
                (double)atomic_load(&l->watch_late_max_ms) / 1000);
-    prom_gauge(out, "pai_leader_watchdog_lock_wait_max_seconds",
-               "the longest a watchdog check waited for the leader's state lock",
-               (double)atomic_load(&l->mu_wait_max_ms) / 1000);
     int64_t left = atomic_load(&l->left_min_ms);
     prom_gauge(out, "pai_leader_deadline_left_min_seconds",
                "the least time left before the leader's deadline that its watchdog saw "
-               "(lease - lease/5 when renewals are instant; 0 or less: it stopped)",
+               "(lease - lease/5 - lease/3 with prompt renewals; near 0: it was about to stop)",
                left == INT64_MAX ? 0 : (double)left / 1000);
 }

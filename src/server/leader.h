@@ -65,6 +65,12 @@ int64_t leader_margin_ms(int64_t lease_ms);
  * when the round was sent, both on the monotonic clock. */
 leader_act_t leader_step(leader_state_t *s, bool ok, const store_lease_t *lease, int64_t sent_ms,
                          int64_t lease_ms);
+/* When the elector's next round starts, for a round that started at
+ * started_ms and ended at now_ms: a leader renews every lease/3 and tries
+ * a failed renewal again 100 ms after it failed; a standby tries every
+ * lease/10 (at least 100 ms). */
+int64_t leader_next_round_ms(bool leads, bool ok, int64_t started_ms, int64_t now_ms,
+                             int64_t lease_ms);
 /* The watchdog's check: FAILSTOP when a leader's deadline has passed. */
 leader_act_t leader_check(const leader_state_t *s, int64_t now_ms);
 /* May this server act as the leader now? */

@@ -24,9 +24,16 @@
  *     idle_in_transaction_session_timeout to hold_ms, so the database ends
  *     it when its client goes silent; the takeover's lock_timeout bounds its
  *     own wait, and it is simply tried again.
+ *   - A renewal (the caller holds the lease under this term, as the last
+ *     round found) is one autocommit statement, SQL_RENEW: one round trip
+ *     where the election transaction takes four.  Only when it matches
+ *     nothing does the round run the election transaction.
  *   - One dedicated connection (not the writer's, which can be busy with a
  *     large group commit), bounded like the store's (pg_conn.h): each round
- *     trip waits at most a third of the lease on the client's side, and
+ *     trip waits at most a third of the lease on the client's side (a
+ *     renewal's answer: as long as the lease it renews may last, from when
+ *     the last good round started; its commit may wait behind the
+ *     writer's log flushes, which a new connection would wait for too), and
  *     statement_timeout, lock_timeout, idle_in_transaction_session_timeout
  *     and tcp_user_timeout bound it on the server's side too, so a round
  *     returns well within the time the leader has left and a client cut off
@@ -46,15 +53,20 @@
 #include "store/pg_lease.h"
 
 /* A round's steps, timed: a slow round is logged with each one's time. */
-enum { ST_CONNECT, ST_BEGIN, ST_TAKE, ST_FENCE, ST_READ, ST_COMMIT, ST_N };
-static const char *const st_names[ST_N] = {"connect",          "BEGIN",  "UPDATE pai_leader",
-                                           "UPDATE pai_fence", "SELECT", "COMMIT"};
+enum { ST_CONNECT, ST_RENEW, ST_BEGIN, ST_TAKE, ST_FENCE, ST_READ, ST_COMMIT, ST_N };
+static const char *const st_names[ST_N] = {
+    "connect", "renewal", "BEGIN", "UPDATE pai_leader", "UPDATE pai_fence", "SELECT", "COMMIT"};
 
 struct pg_lease {
     pg_link_t link; /* url, and every round trip bounded by a third of the lease */
     conn_t c;
     bool opened;
     pthread_mutex_t mu;
+    int64_t bound_ms;      /* the session's bound on a statement (a third of the lease) */
+    int64_t held_term;     /* the term of the last round that found the lease ours (0: none) */
+    int64_t held_sent_ms;  /* when that round started (monotonic): its lease lasts at least
+                            * until held_sent_ms + lease_ms on any clock that runs at the
+                            * database's rate */
     int64_t step_us[ST_N]; /* this round's steps (-1: not run) */
     int64_t logged_ms;     /* the last slow round's line (at most one per 10 s) */
     unsigned long folded;  /* slow rounds since, not logged */
@@ -104,6 +116,15 @@ static const char *const SQL_TAKE =
     " expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'"
     " WHERE id = 1 AND (holder = $1 OR expires_at <= clock_timestamp())"
     " RETURNING term";
+
+/* A renewal in one autocommit statement: the lease is ours under this term
+ * and has not expired.  No row: it expired or is another's (the election
+ * transaction then says which). */
+static const char *const SQL_RENEW =
+    "UPDATE pai_leader SET expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond'"
+    " WHERE id = 1 AND holder = $1 AND term = $2 AND expires_at > clock_timestamp()"
+    " RETURNING term, holder, url,"
+    " (extract(epoch FROM (expires_at - clock_timestamp())) * 1000)::bigint";
 
 static const char *const SQL_FENCE = "UPDATE pai_fence SET term = $1 WHERE id = 1";
 
@@ -162,7 +183,7 @@ static bool lease_conn(pg_lease_t *l)
     if (l->c.ready)
         return true;
     char ms[24];
-    snprintf(ms, sizeof(ms), "%lld", (long long)atomic_load(&l->link.timeout_ms));
+    snprintf(ms, sizeof(ms), "%lld", (long long)l->bound_ms);
     const char *v[1] = {ms};
     PGresult *res = exec(l, SQL_SESSION, 1, v, PGRES_TUPLES_OK);
     PQclear(res);
@@ -174,7 +195,8 @@ pg_lease_t *pg_lease_new(const char *url, int64_t timeout_ms)
 {
     pg_lease_t *l = xcalloc(1, sizeof(*l));
     l->link.url = xstrdup(url);
-    atomic_store(&l->link.timeout_ms, timeout_ms < 100 ? 100 : timeout_ms);
+    l->bound_ms = timeout_ms < 100 ? 100 : timeout_ms;
+    atomic_store(&l->link.timeout_ms, l->bound_ms);
     pthread_mutex_init(&l->mu, NULL);
     return l;
 }
@@ -190,21 +212,48 @@ void pg_lease_free(pg_lease_t *l)
     free(l);
 }
 
-static pai_err_t read_row(pg_lease_t *l, store_lease_t *out)
+/* The lease's row (term, holder, url, ms left) from res's only row. */
+static pai_err_t parse_row(const PGresult *res, store_lease_t *out)
 {
-    PGresult *res = exec(l, SQL_READ, 0, NULL, PGRES_TUPLES_OK);
-    if (!res)
-        return PAI_E_UNAVAILABLE;
-    pai_err_t rc = PAI_E_IO;
     if (PQntuples(res) == 1 &&
         str_to_i64(PQgetvalue(res, 0, 0), 0, INT64_MAX, &out->term) == PAI_OK &&
         str_to_i64(PQgetvalue(res, 0, 3), INT64_MIN, INT64_MAX, &out->remaining_ms) == PAI_OK) {
         str_copy(out->holder, PQgetvalue(res, 0, 1), sizeof(out->holder));
         str_copy(out->url, PQgetvalue(res, 0, 2), sizeof(out->url));
-        rc = PAI_OK;
+        return PAI_OK;
     }
+    return PAI_E_IO;
+}
+
+static pai_err_t read_row(pg_lease_t *l, store_lease_t *out)
+{
+    PGresult *res = exec(l, SQL_READ, 0, NULL, PGRES_TUPLES_OK);
+    if (!res)
+        return PAI_E_UNAVAILABLE;
+    pai_err_t rc = parse_row(res, out);
     PQclear(res);
     return rc;
+}
+
+/* A renewal in one round trip (SQL_RENEW, its own transaction): 1 renewed
+ * (*out filled), 0 not ours to renew any more (the election transaction
+ * decides what now), -1 no answer. */
+static int renew(pg_lease_t *l, const char *holder, int64_t term, int64_t lease_ms,
+                 store_lease_t *out)
+{
+    char t[24], ms[24];
+    snprintf(t, sizeof(t), "%lld", (long long)term);
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    const char *vals[3] = {holder, t, ms};
+    int64_t at = time_mono_us();
+    PGresult *res = exec(l, SQL_RENEW, 3, vals, PGRES_TUPLES_OK);
+    step_done(l, ST_RENEW, &at);
+    if (!res)
+        return -1;
+    int r = PQntuples(res) == 0 ? 0 : parse_row(res, out) == PAI_OK ? 1 : -1;
+    PQclear(res);
+    out->held = r == 1;
+    return r;
 }
 
 /* The election transaction; *took: the UPDATE matched (we hold it). */
@@ -262,10 +311,25 @@ pai_err_t pg_lease_acquire(pg_lease_t *l, const char *holder, const char *url, i
     pthread_mutex_lock(&l->mu);
     for (int i = 0; i < ST_N; i++)
         l->step_us[i] = -1;
-    int64_t t0 = time_mono_us(), at = t0;
+    int64_t t0 = time_mono_us(), at = t0, sent_ms = t0 / 1000;
+    /* A renewal waits for its answer as long as the lease it renews may
+     * last (a database slow to flush its log is still a database that
+     * answers; a new connection would queue behind the same flush), at
+     * least the session's bound; anything else the session's bound. */
+    bool renewal = term > 0 && term == l->held_term;
+    int64_t bound = renewal ? l->held_sent_ms + lease_ms - sent_ms : 0;
+    atomic_store(&l->link.timeout_ms, bound > l->bound_ms ? bound : l->bound_ms);
     bool up = lease_conn(l);
     step_done(l, ST_CONNECT, &at);
-    pai_err_t rc = up ? take(l, holder, url, term, lease_ms, out) : PAI_E_UNAVAILABLE;
+    int r = up && renewal ? renew(l, holder, term, lease_ms, out) : 0;
+    atomic_store(&l->link.timeout_ms, l->bound_ms);
+    pai_err_t rc = !up || r < 0 ? PAI_E_UNAVAILABLE
+                   : r == 1     ? PAI_OK
+                                : take(l, holder, url, term, lease_ms, out);
+    if (rc == PAI_OK) { /* what the next renewal may count on */
+        l->held_term = out->held ? out->term : 0;
+        l->held_sent_ms = sent_ms;
+    }
     log_slow_round(l, time_mono_us() - t0, lease_ms, rc == PAI_OK);
     pthread_mutex_unlock(&l->mu);
     return rc;

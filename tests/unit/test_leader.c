@@ -85,6 +85,17 @@ TEST(lease_taken_by_another_or_under_another_term_stops_the_leader)
     CHECK(leader_step(&p, true, &h, 1000, LEASE) == LEADER_ACT_FAILSTOP);
 }
 
+TEST(failed_renewal_is_tried_again_at_once_not_a_period_later)
+{
+    /* a leader renews every lease/3 from the start of the last round */
+    CHECK_INT_EQ(leader_next_round_ms(true, true, 1000, 1040, LEASE), 1000 + LEASE / 3);
+    /* a failed renewal (it may have waited long): 100 ms after it failed */
+    CHECK_INT_EQ(leader_next_round_ms(true, false, 1000, 3000, LEASE), 3100);
+    /* a standby every lease/10, at least 100 ms apart */
+    CHECK_INT_EQ(leader_next_round_ms(false, true, 1000, 1040, LEASE), 1000 + LEASE / 10);
+    CHECK_INT_EQ(leader_next_round_ms(false, false, 1000, 1040, 600), 1100);
+}
+
 TEST(standby_never_fails_stop)
 {
     leader_state_t s = {.role = LEADER_STANDBY};
@@ -137,5 +148,6 @@ RUN_TESTS(margin_leaves_room_for_the_watchdog,
           standby_is_promoted_when_it_holds_the_lease_and_acts_only_once_leading,
           renewal_moves_the_deadline_from_the_time_it_was_sent,
           unanswered_rounds_leave_the_deadline_then_the_watchdog_stops_the_leader,
-          lease_taken_by_another_or_under_another_term_stops_the_leader, standby_never_fails_stop,
+          lease_taken_by_another_or_under_another_term_stops_the_leader,
+          failed_renewal_is_tried_again_at_once_not_a_period_later, standby_never_fails_stop,
           single_server_always_acts, sqlite_server_leads_alone_and_its_gate_is_open)

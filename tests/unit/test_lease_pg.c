@@ -8,13 +8,19 @@
  * (tests/suites/store_pg.sh sets it); without it this program says where
  * they run and does not count them.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "server/leader.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -257,6 +263,285 @@ out:
     PQfinish(w);
 }
 
+/* ---- a leader under a stalled database or a frozen process ---------------- */
+
+/* One number from fixed SQL on c; -1 when there is none. */
+static long long side_num(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        fprintf(stderr, "  side: %s", PQerrorMessage(c));
+    PQclear(r);
+    return v;
+}
+
+/* The backend process of the newest election connection (pg_lease.c names
+ * its session pai-leader). */
+static int lease_backend(void)
+{
+    PGconn *c = side_open();
+    long long pid = side_num(c, "SELECT pid FROM pg_stat_activity WHERE application_name ="
+                                " 'pai-leader' AND datname = current_database()"
+                                " ORDER BY backend_start DESC LIMIT 1");
+    PQfinish(c);
+    return (int)pid;
+}
+
+typedef struct {
+    int pid;
+    int64_t after_ms;
+} resume_t;
+
+static void *resume_main(void *arg)
+{
+    resume_t *r = arg;
+    usleep((useconds_t)r->after_ms * 1000);
+    kill(r->pid, SIGCONT);
+    return NULL;
+}
+
+/* The database's side of the election stalls (its backend stopped, as by a
+ * log flush that does not end) but comes back: a renewal waits for it as
+ * long as the lease it renews may last, longer than the session's bound on
+ * a statement (a third of the lease); past that it gives up, and a later
+ * round never renews the old term. */
+TEST(pg_renewal_waits_for_a_stalled_database_while_its_lease_lasts)
+{
+    store_t *a = fresh();
+    CHECK(a != NULL);
+    if (!a)
+        return;
+    store_lease_t l;
+    CHECK(store_lease_acquire(a, "host-a", "http://a:1", 0, 4000, &l) == PAI_OK && l.held);
+    int pid = lease_backend();
+    CHECK(pid > 0);
+    if (pid <= 0 || kill(pid, SIGSTOP) != 0) {
+        if (pid > 0)
+            test_skip("cannot stop the database's backend here (needs root)");
+        store_close(a);
+        return;
+    }
+    resume_t r = {pid, 1500};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, resume_main, &r) == 0);
+    int64_t t0 = time_mono_ms();
+    CHECK(store_lease_acquire(a, "host-a", "http://a:1", 1, 4000, &l) == PAI_OK);
+    int64_t took = time_mono_ms() - t0;
+    pthread_join(t, NULL);
+    CHECK(l.held);
+    CHECK_INT_EQ(l.term, 1);
+    CHECK(took >= 1400); /* longer than a statement's bound, a third of the lease */
+    /* stalled past the lease's end */
+    CHECK(kill(pid, SIGSTOP) == 0);
+    r.after_ms = 6000;
+    CHECK(pthread_create(&t, NULL, resume_main, &r) == 0);
+    t0 = time_mono_ms();
+    CHECK(store_lease_acquire(a, "host-a", "http://a:1", 1, 4000, &l) == PAI_E_UNAVAILABLE);
+    took = time_mono_ms() - t0;
+    CHECK(took < 5000); /* it gave up when the lease may have ended */
+    pthread_join(t, NULL);
+    CHECK(store_lease_acquire(a, "host-a", "http://a:1", 1, 4000, &l) == PAI_OK);
+    CHECK(l.held);
+    CHECK_INT_EQ(l.term, 2); /* taken again, under a new term: the old one is over */
+    store_close(a);
+}
+
+/* A gate probe of the child leader: the gate was asked between before_ms
+ * and after_ms (monotonic, the same clock in both processes). */
+typedef struct {
+    int64_t before_ms, after_ms;
+    int ok;
+} probe_t;
+
+/* The child: a server that leads with a lease of lease_ms on the test
+ * database (holder "<host> http://t:1") and asks its HTTP gate for a write
+ * every 10 ms, writing each answer to fd; it ends only by the leader's
+ * fail-stop (exit 75), or 3-5 on a failed start. */
+_Noreturn static void leader_child(int64_t lease_ms, int fd)
+{
+    char err[512];
+    store_t *st = NULL;
+    if (store_open(pg_url(), &st, err, sizeof(err)) != PAI_OK)
+        _exit(3);
+    leader_t *l = leader_new(st, lease_ms);
+    leader_set_url(l, "http://t:1");
+    if (leader_start(l) != PAI_OK)
+        _exit(4);
+    int64_t end = time_mono_ms() + 10000;
+    while (!leader_wait_elected(l, 500))
+        if (time_mono_ms() > end)
+            _exit(5);
+    leader_promoted(l);
+    for (;;) {
+        probe_t p = {.before_ms = time_mono_ms()};
+        pai_error_t e = PAI_ERROR_INIT;
+        bool modules = false;
+        p.ok = leader_gate(l, "POST", "/api/v2/jobs", &modules, &e) == PAI_OK && modules;
+        p.after_ms = time_mono_ms();
+        pai_error_free(&e);
+        if (write(fd, &p, sizeof(p)) < 0 && errno != EAGAIN)
+            _exit(6);
+        usleep(10 * 1000);
+    }
+}
+
+typedef struct {
+    pid_t pid;
+    int fd; /* the probes' pipe, read end (nonblocking) */
+    probe_t probes[4096];
+    size_t n;
+} child_t;
+
+static bool child_start(child_t *c, int64_t lease_ms)
+{
+    int p[2];
+    memset(c, 0, sizeof(*c));
+    if (pipe(p) != 0)
+        return false;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    c->pid = fork();
+    if (c->pid == 0) {
+        close(p[0]);
+        leader_child(lease_ms, p[1]);
+    }
+    close(p[1]);
+    c->fd = p[0];
+    return c->pid > 0;
+}
+
+static void child_drain(child_t *c)
+{
+    probe_t p;
+    while (read(c->fd, &p, sizeof(p)) == (ssize_t)sizeof(p))
+        if (c->n < ARRAY_LEN(c->probes))
+            c->probes[c->n++] = p;
+}
+
+/* Wait up to ms for the child to end (draining its probes); its wait
+ * status, or -1 (then it was killed). */
+static int child_wait(child_t *c, int64_t ms)
+{
+    int64_t end = time_mono_ms() + ms;
+    int st = 0;
+    for (;;) {
+        child_drain(c);
+        pid_t w = waitpid(c->pid, &st, WNOHANG);
+        if (w == c->pid) {
+            child_drain(c);
+            return st;
+        }
+        if (time_mono_ms() > end) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, &st, 0);
+            return -1;
+        }
+        usleep(5 * 1000);
+    }
+}
+
+/* Wait until the child leads (its gate opened); false after 15 s. */
+static bool child_leads(child_t *c)
+{
+    int64_t end = time_mono_ms() + 15000;
+    while (time_mono_ms() < end) {
+        child_drain(c);
+        for (size_t i = 0; i < c->n; i++)
+            if (c->probes[i].ok)
+                return true;
+        if (waitpid(c->pid, NULL, WNOHANG) == c->pid)
+            return false;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+static void child_end(child_t *c)
+{
+    if (c->pid > 0 && waitpid(c->pid, NULL, WNOHANG) == 0) {
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+    }
+    close(c->fd);
+}
+
+/* The database answers nothing about the lease (its row locked by another
+ * session: each renewal runs into lock_timeout, and is tried again at once)
+ * while the leader is otherwise well: the leader's gate closes before its
+ * lease ends on the database's clock, and it stops (exit 75). */
+TEST(pg_leader_stops_before_its_lease_ends_when_the_database_stalls)
+{
+    store_t *st = fresh();
+    CHECK(st != NULL);
+    store_close(st);
+    static child_t c;
+    CHECK(child_start(&c, 2000));
+    CHECK(child_leads(&c));
+    PGconn *w = side_open();
+    CHECK(side_run(w, "BEGIN"));
+    CHECK(side_run(w, "SELECT 1 FROM pai_leader WHERE id = 1 FOR UPDATE"));
+    /* nothing renews the lease any more: where its end lies on our clock */
+    int64_t t0 = time_mono_ms();
+    long long left = side_num(w, "SELECT (extract(epoch FROM (expires_at - clock_timestamp()))"
+                                 " * 1000)::bigint FROM pai_leader WHERE id = 1");
+    int64_t lease_end = time_mono_ms() + left; /* at the latest */
+    int status = child_wait(&c, 10000);
+    int64_t took = time_mono_ms() - t0;
+    CHECK(left > 0);
+    CHECK(status != -1 && WIFEXITED(status));
+    CHECK_INT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, LEADER_EXIT_STATUS);
+    int64_t last_open = 0; /* the last time the gate was asked and let a write in */
+    size_t late = 0;
+    for (size_t i = 0; i < c.n; i++)
+        if (c.probes[i].ok) {
+            last_open = c.probes[i].before_ms;
+            late += c.probes[i].before_ms >= lease_end;
+        }
+    CHECK_INT_EQ(late, 0);
+    printf("# the stalled leader's gate last opened %lld ms before its lease's end; its exit "
+           "was seen %lld ms after the stall began\n",
+           (long long)(lease_end - last_open), (long long)took);
+    CHECK(side_run(w, "ROLLBACK"));
+    PQfinish(w);
+    child_end(&c);
+}
+
+/* The whole leader process frozen (SIGSTOP: a starved or paused machine)
+ * past its lease: when it resumes its gate refuses at once, whether or not
+ * its watchdog ran yet, and it stops (exit 75). */
+TEST(pg_frozen_leader_refuses_at_its_gate_and_stops_when_it_resumes)
+{
+    store_t *st = fresh();
+    CHECK(st != NULL);
+    store_close(st);
+    static child_t c;
+    CHECK(child_start(&c, 2000));
+    CHECK(child_leads(&c));
+    usleep(300 * 1000);
+    child_drain(&c);
+    size_t before = c.n;
+    int64_t frozen = time_mono_ms();
+    CHECK(kill(c.pid, SIGSTOP) == 0);
+    usleep(3000 * 1000);
+    CHECK(kill(c.pid, SIGCONT) == 0);
+    int status = child_wait(&c, 5000);
+    CHECK(status != -1 && WIFEXITED(status));
+    CHECK_INT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, LEADER_EXIT_STATUS);
+    size_t open_late = 0, asked_late = 0;
+    for (size_t i = 0; i < c.n; i++)
+        if (c.probes[i].before_ms >= frozen + 2000) { /* past any deadline it had */
+            asked_late++;
+            open_late += c.probes[i].ok != 0;
+        }
+    CHECK(before > 0);
+    CHECK_INT_EQ(open_late, 0);
+    printf("# gate asked %zu times after the freeze, opened %zu times\n", asked_late, open_late);
+    child_end(&c);
+}
+
 int main(void)
 {
     util_alloc_init();
@@ -275,6 +560,12 @@ int main(void)
          old_leader_writes_are_fenced_after_a_takeover},
         {"pg_takeover_waits_for_a_write_in_flight_of_the_old_term",
          takeover_waits_for_a_write_in_flight_of_the_old_term},
+        {"pg_renewal_waits_for_a_stalled_database_while_its_lease_lasts",
+         pg_renewal_waits_for_a_stalled_database_while_its_lease_lasts},
+        {"pg_leader_stops_before_its_lease_ends_when_the_database_stalls",
+         pg_leader_stops_before_its_lease_ends_when_the_database_stalls},
+        {"pg_frozen_leader_refuses_at_its_gate_and_stops_when_it_resumes",
+         pg_frozen_leader_refuses_at_its_gate_and_stops_when_it_resumes},
     };
     int rc = test_run_all_(always, ARRAY_LEN(always));
     if (!pg_url()) {
