@@ -346,6 +346,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
     k->msg = msg;
     k->out_r = k->err_r = -1;
     k->notify_w = notify_w;
+    k->m.notify_w = notify_w > 0 ? notify_w : 0;
     for (int i = 0; i < NLOGS; i++)
         k->m.logs[i].fd = -1;
     if (!mt_decode(k, len)) {
@@ -687,7 +688,9 @@ pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *cons
     int mfd = memfd_create("pai-spec", MFD_CLOEXEC);
     bool ok = mfd >= 0 && encode(&b, key, spec, argv) && fs_write_all(mfd, b.data, b.len);
     buf_free(&b);
-    if (!ok || pipe2(np, O_CLOEXEC) != 0) {
+    /* non-blocking: the agent reads the exit line when the pipe fires
+     * (monitor_poll), the monitor writes one line into it */
+    if (!ok || pipe2(np, O_CLOEXEC | O_NONBLOCK) != 0) {
         if (mfd >= 0)
             close(mfd);
         return PAI_E_IO;

@@ -221,6 +221,10 @@ void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
         (void)fs_write_all(m->record_fd, text, strlen(text)); /* one write: a whole line */
     else
         mon_append_record(m->spec->state_dir, text);
+    /* then to the agent, which reads it there (monitor_poll; the record
+     * when the pipe holds no line) */
+    if (m->notify_w > 0)
+        (void)fs_write_all(m->notify_w, text, strlen(text));
 }
 
 static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -671,24 +675,14 @@ pid_t rt_task_pid(const char *state_dir)
     return sscanf(line, "%d", &pid) == 1 && pid > 0 ? pid : 0;
 }
 
-static bool read_exit(const rt_task_t *t, rt_result_t *res)
+/* The fields of an exit line after its tag ("exited 0 0 0 START END")
+ * into res; false when they are not whole. */
+static bool parse_exit(const char *fields, rt_result_t *res)
 {
-    char p[1024], kind[16], rec[RECORD_MAX];
-    int code, sig, oom, n = 0;
+    char kind[16];
+    int code, sig, oom;
     long long st, fin;
-    const char *line =
-        read_record(t->state_dir, rec, sizeof(rec)) ? record_line(rec, "exit ") : NULL;
-    if (line) {
-        n = sscanf(line, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
-    } else { /* lost (the agent's marker), or an older agent's attempt */
-        snprintf(p, sizeof(p), "%s/exit", t->state_dir);
-        FILE *f = fopen(p, "re");
-        if (!f)
-            return false;
-        n = fscanf(f, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin);
-        fclose(f);
-    }
-    if (n != 6)
+    if (sscanf(fields, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin) != 6)
         return false;
     memset(res, 0, sizeof(*res));
     res->state = strcmp(kind, "failed") == 0 ? RT_FAILED_TO_START : RT_EXITED;
@@ -698,6 +692,43 @@ static bool read_exit(const rt_task_t *t, rt_result_t *res)
     res->started_ms = st;
     res->finished_ms = fin;
     return true;
+}
+
+static bool read_exit(const rt_task_t *t, rt_result_t *res)
+{
+    char p[1024], rec[RECORD_MAX];
+    const char *line =
+        read_record(t->state_dir, rec, sizeof(rec)) ? record_line(rec, "exit ") : NULL;
+    if (line)
+        return parse_exit(line, res);
+    /* lost (the agent's marker), or an older agent's attempt */
+    snprintf(p, sizeof(p), "%s/exit", t->state_dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, rec, sizeof(rec) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got <= 0)
+        return false;
+    rec[got] = '\0';
+    return parse_exit(rec, res);
+}
+
+/* A per-agent monitor writes an attempt's exit line into its notify pipe
+ * too (after the record), before it closes it: one read, not the
+ * record's open, read and close.  1: res is the result; 0: nothing yet (the
+ * pipe is empty and open); -1: ask the record (the pipe ended without a
+ * line: the monitor died, or is of an older agent). */
+static int pipe_exit(const rt_task_t *t, rt_result_t *res)
+{
+    char line[256];
+    ssize_t got = read(t->notify_fd, line, sizeof(line) - 1);
+    if (got < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    line[got] = '\0';
+    return got > 0 && strncmp(line, "exit ", 5) == 0 && strchr(line, '\n') &&
+                   parse_exit(line + 5, res)
+               ? 1
+               : -1;
 }
 
 /* A per-agent monitor closes an attempt's notify pipe once its exit
@@ -724,6 +755,9 @@ static bool monitor_alive(const rt_task_t *t)
 bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
 {
     (void)ops;
+    int piped = t->mon_key && t->notify_fd >= 0 ? pipe_exit(t, res) : -1;
+    if (piped >= 0)
+        return piped == 1;
     if (read_exit(t, res)) {
         monitor_alive(t); /* reap */
         return true;

@@ -41,6 +41,9 @@ typedef struct {
      * one open per attempt, not one per line); 0: none, each line opens
      * it (fd 0 is /dev/null in a monitor, never a record). */
     int record_fd;
+    /* The per-agent monitor's end of the attempt's notify pipe: the exit
+     * line is written there too (after the record); 0: none. */
+    int notify_w;
 } mon_t;
 
 /* The three log files of m (stdout, stderr, all), none opened yet. */

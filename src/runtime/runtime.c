@@ -49,7 +49,9 @@ static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, 
 {
     char fdpath[32];
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", RT_COMMAND_FD);
-    const char *bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+    static const char *bash; /* looked for once per agent, not per task */
+    if (!bash)
+        bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
     char *argv[] = {(char *)bash, fdpath, NULL};
     if (mond_enabled() && mond_start(ops, spec, argv, t) == PAI_OK)
         return PAI_OK;

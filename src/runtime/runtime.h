@@ -17,7 +17,9 @@
  *      for it, detects an OOM kill, and appends the result to the
  *      attempt's record (below).
  *   2. The agent learns of the end through a pipe the monitor holds open
- *      until then (rt_task_t.notify_fd hangs up) and reads the record.
+ *      until then (rt_task_t.notify_fd hangs up) and reads the record; a
+ *      per-agent monitor writes the exit line into that pipe too, where
+ *      the agent reads it instead (the record only when none came).
  *   3. Because the monitor does not depend on the agent, an agent restart
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is

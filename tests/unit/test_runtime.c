@@ -460,6 +460,35 @@ TEST(process_attempts_share_the_agents_monitors)
     unsetenv("PAI_MONITOR");
 }
 
+/* A shared monitor writes the exit line into the attempt's notify pipe
+ * too, after the record: the agent reads it there (one read, not the
+ * record's open, read and close); the record keeps it for a restarted
+ * agent. */
+TEST(shared_monitor_hands_the_exit_through_the_notify_pipe)
+{
+    char dir[512], rec[600], moved[620], line[128];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    setup_dirs("exit-pipe", dir, sizeof(dir));
+    spec_init(&s, dir, "exit 5");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK && t.mon_key != 0);
+    struct pollfd p = {t.notify_fd, POLLIN, 0};
+    CHECK(poll(&p, 1, 10000) == 1);
+    CHECK(rt_record_get(dir, "exit ", line, sizeof(line)));
+    CHECK(strncmp(line, "exited 5 0 0 ", 13) == 0);
+    snprintf(rec, sizeof(rec), "%s/monitor", dir);
+    snprintf(moved, sizeof(moved), "%s/monitor.away", dir);
+    CHECK(rename(rec, moved) == 0); /* not read: the pipe has the line */
+    CHECK(ops->poll(ops, &t, &r));
+    CHECK_INT_EQ(r.state, RT_EXITED);
+    CHECK_INT_EQ(r.exit_code, 5);
+    CHECK(r.started_ms > 0 && r.finished_ms >= r.started_ms);
+    ops->release(&t);
+}
+
 /* A restarted agent stops its predecessor's attempts from the monitor
  * record alone (the monitor's pid and start, the attempt's key). */
 TEST(adopted_attempt_of_a_shared_monitor_can_be_stopped)
@@ -643,6 +672,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
           process_task_cannot_open_other_gpus, log_files_are_created_on_first_output,
           process_attempts_share_the_agents_monitors,
+          shared_monitor_hands_the_exit_through_the_notify_pipe,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced,
           attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)
