@@ -56,6 +56,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "common/strmap.h"
@@ -100,8 +101,11 @@ struct engine {
     struct {
         lc_job_t **dirty;
         size_t ndirty, capdirty;
-        uint64_t encoded, durable; /* durable: the last flush that succeeded */
-        uint64_t commits;          /* flushes that wrote and committed (tests count them) */
+        /* Written under mu and flush_mu; atomic so that engine_flush reads
+         * encoded before it waits for flush_mu (a flush it joins). */
+        _Atomic uint64_t encoded, durable; /* durable: the last flush that succeeded */
+        uint64_t commits;                  /* flushes that wrote and committed (tests count them) */
+        uint64_t joined; /* engine_flush calls a flush after theirs covered (no commit) */
         struct engine_durable_wait *waits;
         size_t nwaits, capwaits;
         /* A thread saw the dirty list non-empty and flushes soon (the
@@ -362,8 +366,10 @@ typedef struct engine_sub {
     engine_sub_state_t state;
     pai_err_t rc;
 } engine_sub_t;
-/* Queue s (mu held) to be written by the first flush after the next pass. */
-void engine_sub_queue(engine_t *j, engine_sub_t *s);
+/* Queue s (mu held) to be written by the first flush after the next pass;
+ * now: by the next flush, whenever it comes (a long queue: the job is
+ * stored before it is queued in the scheduler). */
+void engine_sub_queue(engine_t *j, engine_sub_t *s, bool now);
 /* Take s back from the queue (mu held; it is ENGINE_SUB_QUEUED). */
 void engine_sub_unqueue(engine_t *j, engine_sub_t *s);
 /* Is a queued submission's pass done (a flush now would write it)? */
@@ -456,7 +462,11 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
 
 /* Persist every dirty job and node (takes the locks itself; call without mu).
  * Also loads the commands of newly bound jobs before their tasks become
- * durable, i.e. visible to agents (bind_job in dispatch.c). */
+ * durable, i.e. visible to agents (bind_job in dispatch.c).  Joins flushes:
+ * when, once flush_mu is taken, a flush that encoded after the call began
+ * has committed (it waited behind one in flight while another thread
+ * flushed after it), everything the caller changed before the call is
+ * durable and it returns PAI_OK without a commit of its own. */
 pai_err_t engine_flush(engine_t *j);
 
 /* A running task attempt's node reported its GPUs' utilization (a sync):

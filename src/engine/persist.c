@@ -345,10 +345,26 @@ bool engine_flush_try(engine_t *j, pai_err_t *rc)
 }
 
 /* Encode under mu, write without it; flush_mu keeps the versions in order
- * and keeps every job in the batch alive (deletion takes it). */
+ * and keeps every job in the batch alive (deletion takes it).
+ *
+ * Joined flushes: the callers' changes were made under mu, before the
+ * call, so the flush numbered encoded + 1 as read here (or any later one)
+ * encodes after them: it reads every record dirty then (a failed flush
+ * marks its records dirty again before flush_mu is released, so a later
+ * success covers it too).  Threads that queue on flush_mu behind a flush
+ * in flight (an agent sync batch's worker, the scheduler thread after its
+ * pass, the timer) are all covered by the first of them to get it; the
+ * others return at once instead of committing again, as a store write
+ * joins the group commit of those queued with it (store.c). */
 pai_err_t engine_flush(engine_t *j)
 {
+    uint64_t need = atomic_load(&j->persist.encoded) + 1;
     engine_flush_lock(j);
+    if (atomic_load(&j->persist.durable) >= need) {
+        j->persist.joined++; /* flush_mu held: the flushes' own count */
+        engine_flush_unlock(j);
+        return PAI_OK;
+    }
     return flush_locked(j);
 }
 
@@ -445,11 +461,11 @@ void engine_sub_rec_free(engine_sub_rec_t *s)
     memset(s, 0, sizeof(*s));
 }
 
-void engine_sub_queue(engine_t *j, engine_sub_t *s)
+void engine_sub_queue(engine_t *j, engine_sub_t *s, bool now)
 {
     engine_assert_locked(j);
     s->state = ENGINE_SUB_QUEUED;
-    s->pass = j->pass.done + 1;
+    s->pass = now ? 0 : j->pass.done + 1;
     VEC_XRESERVE(j->persist.subs, j->persist.capsubs, j->persist.nsubs + 1);
     j->persist.subs[j->persist.nsubs++] = s;
 }

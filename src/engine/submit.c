@@ -16,9 +16,12 @@
  *      attempts and events included), its config, commands and SSH keys.
  *      With a short queue the flush that follows the pass writes them,
  *      with every other submission the pass answered and the rest of the
- *      pass's changes, in one commit; when no flush comes after the pass
- *      (an agent sync's pass, no threads) or it fails, and with a long
- *      queue, the submission encodes them and commits them itself;
+ *      pass's changes, in one commit.  With a long queue they are queued
+ *      for the next flush at once, which the submission runs or joins
+ *      (engine_flush), so they share a commit with whatever else is
+ *      stored then.  When no flush comes after the pass (an agent sync's
+ *      pass, no threads) or a flush fails, the submission encodes them
+ *      and commits them itself;
  *   4. lock: failed: undo the placement (unplace), unreserve, answer the
  *      error.  Stored: with a long queue, queue it now (no wait); publish
  *      it; its task attempts in the record are durable (sent to their
@@ -330,7 +333,7 @@ static early_t early_pass(engine_t *j, sub_write_t *w)
     engine_enqueue(j, job);
     if (!job->queued)
         return EARLY_REFUSED;
-    engine_sub_queue(j, &w->sub);
+    engine_sub_queue(j, &w->sub, false);
     engine_wait_pass(j);
     for (;;) {
         engine_sub_t *s = &w->sub;
@@ -348,6 +351,28 @@ static early_t early_pass(engine_t *j, sub_write_t *w)
         /* taken by a flush, or one is due after its pass: wait for it */
         pthread_cond_wait(&j->persist.sub_cv, &j->mu);
     }
+}
+
+/* Step 3 with a long queue (without mu; its records queued for the next
+ * flush before the call): a flush writes them with everything else dirty,
+ * its own or one that covers it (engine_flush joins the flushes queued
+ * behind one in flight), so the submissions, agent syncs and passes that
+ * store at the same moment share one commit, where each submission's
+ * write used to be a commit of its own but for the few submissions that
+ * met in the store's group commit.  True when stored; false when that
+ * flush failed: its record is encoded again (mu held on return either
+ * way) and the submission writes itself. */
+static bool stored_by_flush(engine_t *j, sub_write_t *w)
+{
+    (void)engine_flush(j); /* its result is the sub's: ENGINE_SUB_STORED or not */
+    engine_lock(j);
+    engine_sub_t *s = &w->sub;
+    if (s->state == ENGINE_SUB_STORED)
+        return true;
+    if (s->state == ENGINE_SUB_QUEUED) /* never: the flush takes it (pass 0) */
+        engine_sub_unqueue(j, s);
+    engine_sub_encode(j, s->job, &s->rec); /* ENGINE_SUB_BACK: settled, freed */
+    return false;
 }
 
 /* Step 4 (mu held): after the store write (rc), queue the job unless its
@@ -399,10 +424,13 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     pai_err_t rc = reserve(j, job, e);
     if (rc == PAI_OK)
         early = early_pass(j, &w);
+    bool stored = early == EARLY_STORED;
     if (early == EARLY_REFUSED) {
         drop(j, job, true, e);
         rc = PAI_E_INVALID;
-    } else if (rc == PAI_OK && early != EARLY_STORED) {
+    } else if (rc == PAI_OK && early == EARLY_NO) {
+        engine_sub_queue(j, &w.sub, true);
+    } else if (rc == PAI_OK && !stored) {
         engine_sub_encode(j, job, &w.sub.rec);
     }
     const char *name = job->name; /* the job stays pending (unchanged name) until publish */
@@ -410,7 +438,11 @@ static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len,
     engine_unlock(j);
     if (rc != PAI_OK)
         goto out;
-    if (early != EARLY_STORED)
+    if (early == EARLY_NO) {
+        stored = stored_by_flush(j, &w);
+        engine_unlock(j);
+    }
+    if (!stored)
         rc = store_job(j, name, seq, &w.sub);
     if (rc == PAI_E_EXISTS) {
         rc = PAI_E_CONFLICT_JOB;
