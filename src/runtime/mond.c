@@ -564,9 +564,12 @@ static void md_loop(int ctl)
             close(ctl);
             ctl = -1;
         }
-        if (pf[1].revents)
+        /* a child's end is a SIGCHLD in the signalfd: reaped only then,
+         * not at every turn (a start, a pipe's data) */
+        if (pf[1].revents) {
             md_signals(&d, sfd);
-        md_reap(&d);
+            md_reap(&d);
+        }
         timeout = md_settle(&d);
     }
     cg_pool_free(md_pool); /* its idle cgroups go with it */
