@@ -109,7 +109,7 @@ static void rm_at(int at, const char *name, int depth, atomic_bool *stop)
 
 /* Remove entry e of dir fd: at once when it is a file and the budget
  * allows (budget NULL: no limit, and whole subtrees, through w). */
-static clean_t drop(int fd, const struct dirent *e, int *budget, dirpool_worker_t *w)
+static clean_t drop(int fd, const struct dirent64 *e, int *budget, dirpool_worker_t *w)
 {
     if (!budget) { /* the worker's: stopping ends the whole emptying */
         rm_at(fd, e->d_name, 1, &w->stop);
@@ -120,6 +120,35 @@ static clean_t drop(int fd, const struct dirent *e, int *budget, dirpool_worker_
     if (unlinkat(fd, e->d_name, 0) != 0 && errno != ENOENT)
         return errno == EISDIR ? CLEAN_DEFER : CLEAN_FAIL;
     return CLEAN_OK;
+}
+
+/* The entries of an attempt's dir and of its cwd, read into a buffer on
+ * the stack (getdents64) rather than through a DIR: fdopendir allocates
+ * 32 KiB (a large request: malloc merges its freed small chunks first)
+ * and makes an fstat and two fcntl, twice per ack; and nothing is
+ * allocated, so no fork gate either.  Entries removed while reading are
+ * fine, as with readdir. */
+typedef struct {
+    int fd;
+    size_t len, off;
+    union {
+        struct dirent64 align;
+        char buf[8192];
+    } u;
+} dents_t;
+
+static const struct dirent64 *dents_next(dents_t *d)
+{
+    while (d->off >= d->len) {
+        ssize_t n = getdents64(d->fd, d->u.buf, sizeof(d->u.buf));
+        if (n <= 0)
+            return NULL;
+        d->len = (size_t)n;
+        d->off = 0;
+    }
+    const struct dirent64 *e = (const struct dirent64 *)(d->u.buf + d->off);
+    d->off += e->d_reclen;
+    return e;
 }
 
 static bool dotdot(const char *name)
@@ -144,61 +173,58 @@ static void own_read(void)
  * dir. */
 static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
 {
-    int cfd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *c = cfd >= 0 ? gated_fdopendir(cfd) : NULL;
-    if (!c) {
-        if (cfd >= 0)
-            close(cfd);
+    dents_t c = {.fd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    if (c.fd < 0)
         return CLEAN_FAIL;
-    }
     clean_t rc = CLEAN_OK;
-    struct dirent *e;
+    const struct dirent64 *e;
     pthread_once(&own_once, own_read);
-    while (rc == CLEAN_OK && (e = readdir(c)))
+    while (rc == CLEAN_OK && (e = dents_next(&c)))
         if (!dotdot(e->d_name))
-            rc = drop(dirfd(c), e, budget, w);
+            rc = drop(c.fd, e, budget, w);
     struct stat st;
-    if (rc == CLEAN_OK && (fstat(dirfd(c), &st) != 0 ||
-                           ((st.st_uid != own_uid || st.st_gid != own_gid) &&
-                            fchown(dirfd(c), own_uid, own_gid) != 0) ||
-                           ((st.st_mode & 07777) != 0700 && fchmod(dirfd(c), 0700) != 0)))
+    if (rc == CLEAN_OK &&
+        (fstat(c.fd, &st) != 0 ||
+         ((st.st_uid != own_uid || st.st_gid != own_gid) && fchown(c.fd, own_uid, own_gid) != 0) ||
+         ((st.st_mode & 07777) != 0700 && fchmod(c.fd, 0700) != 0)))
         rc = CLEAN_FAIL;
-    gated_closedir(c);
+    close(c.fd);
     return rc;
 }
 
 /* Empty the attempt dir at dfd (taken): 0711, the record truncated, cwd
  * emptied, anything else removed.  CLEAN_FAIL when either is missing;
- * CLEAN_DEFER when the budget ran out (part of it emptied). */
+ * CLEAN_DEFER when the budget ran out (part of it emptied).  Closes dfd. */
 static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
 {
-    DIR *d = dfd >= 0 && fchmod(dfd, 0711) == 0 ? gated_fdopendir(dfd) : NULL;
-    if (!d) {
-        if (dfd >= 0)
-            close(dfd);
+    if (dfd < 0)
+        return CLEAN_FAIL;
+    if (fchmod(dfd, 0711) != 0) {
+        close(dfd);
         return CLEAN_FAIL;
     }
+    dents_t d = {.fd = dfd};
     bool record = false, cwd = false;
     clean_t rc = CLEAN_OK;
-    struct dirent *e;
-    while (rc != CLEAN_DEFER && (e = readdir(d))) {
+    const struct dirent64 *e;
+    while (rc != CLEAN_DEFER && (e = dents_next(&d))) {
         const char *name = e->d_name;
         if (dotdot(name))
             continue;
         if (strcmp(name, "monitor") == 0) {
-            int fd = openat(dirfd(d), name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+            int fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
             record = fd >= 0;
             if (fd >= 0)
                 close(fd);
         } else if (strcmp(name, "cwd") == 0) {
-            clean_t c = clean_cwd(dirfd(d), budget, w);
+            clean_t c = clean_cwd(dfd, budget, w);
             cwd = c == CLEAN_OK;
             rc = c == CLEAN_DEFER ? CLEAN_DEFER : rc;
-        } else if (drop(dirfd(d), e, budget, w) == CLEAN_DEFER) {
+        } else if (drop(dfd, e, budget, w) == CLEAN_DEFER) {
             rc = CLEAN_DEFER;
         }
     }
-    gated_closedir(d);
+    close(dfd);
     return rc == CLEAN_DEFER ? rc : record && cwd ? CLEAN_OK : CLEAN_FAIL;
 }
 
