@@ -10,13 +10,20 @@
  *   server  agentwire_resp_encode + json_dumps (what answer() does after
  *           the desired set is built, which a delta also shortens);
  *   agent   agentwire_resp_parse + agentwire_resp_clear (node.c);
- * and the answer's size.  Prints the figures, asserts nothing.
+ * and the answer's size.  Then one sync request of a node of 8 GPUs (with
+ * topology) and two task reports, its description whole (version 3, and
+ * version 4's first) against named by its digest (version 4, "same"):
+ *   server  json_loadb + agentwire_req_decode + the GPU list re-encoded
+ *           for the node's record (whole only) + clear (agentsync.c);
+ *   agent   agentwire_req_dump from its kept description (node.c).
+ * Prints the figures, asserts nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/util.h"
 #include "wire/agentwire.h"
 
@@ -127,11 +134,105 @@ static void run(int n, int reps)
     free(fx);
 }
 
+/* A node of 8 GPUs as the simulated backend describes it, with topology. */
+static agentwire_node_t node8(agentwire_gpu_t *gpus, int *topo)
+{
+    static char uuids[8][48];
+    for (int g = 0; g < 8; g++) {
+        snprintf(uuids[g], sizeof uuids[g], "GPU-00000000-0000-0000-0000-00000000000%d", g);
+        gpus[g] = (agentwire_gpu_t){.index = g,
+                                    .uuid = uuids[g],
+                                    .model = "Simulated A100",
+                                    .pci_bus = "00000000:07:00.0",
+                                    .memory_mb = 81920,
+                                    .healthy = true};
+        for (int k = 0; k < 8; k++)
+            topo[g * 8 + k] = g == k ? 0 : (g / 4 == k / 4 ? 1 : 2);
+    }
+    return (agentwire_node_t){.name = "node-0007",
+                              .address = "10.0.0.7",
+                              .boot_id = "5d2c9a0e-1f3b-4c6d-8e7f-0a1b2c3d4e5f",
+                              .cpus = 64,
+                              .memory_mb = 524288,
+                              .gpu_model = "Simulated A100",
+                              .runtime = "process",
+                              .log_url = "http://10.0.0.7:41234",
+                              .gpu_backend = "sim",
+                              .has_gpus = true,
+                              .gpus = gpus,
+                              .ngpus = 8,
+                              .topology = topo,
+                              .health = {.present = true,
+                                         .ok = true,
+                                         .load1 = 3.5,
+                                         .disk_free_mb = 51200,
+                                         .gpus_healthy = 8,
+                                         .tasks = 2}};
+}
+
+static void run_request(int reps)
+{
+    agentwire_gpu_t gpus[8];
+    int topo[64];
+    agentwire_report_t reports[] = {
+        {.attempt_id = "alice~job-000001/0/worker/0/0",
+         .state = AGENTWIRE_EXITED,
+         .started_ms = 1700000000000,
+         .finished_ms = 1700000000040},
+        {.attempt_id = "alice~job-000002/0/worker/0/0",
+         .state = AGENTWIRE_RUNNING,
+         .pid = 4242,
+         .started_ms = 1700000000010},
+    };
+    for (int v4 = 0; v4 <= 1; v4++) {
+        agentwire_req_t m = {.version = v4 ? 4 : 3,
+                             .node = node8(gpus, topo),
+                             .known_seq = 1000,
+                             .epoch = "9f0c4e2a1b7d3355",
+                             .wait_ms = 25000,
+                             .hold_acks = true,
+                             .tasks = reports,
+                             .ntasks = 2};
+        agentwire_node_cache_t c = {0};
+        buf_t b;
+        buf_init(&b, SIZE_MAX / 2);
+        if (agentwire_req_dump(&m, &c, &b) != PAI_OK)
+            abort();
+        agentwire_node_cache_ack(&c, v4 ? c.desc : NULL); /* the server named it */
+        double t0 = cpu_us();
+        for (int r = 0; r < reps; r++) {
+            b.len = 0;
+            if (agentwire_req_dump(&m, &c, &b) != PAI_OK)
+                abort();
+        }
+        double agent = (cpu_us() - t0) / reps;
+        t0 = cpu_us();
+        for (int r = 0; r < reps; r++) {
+            json_t *j = json_loadb(b.data, b.len, 0, NULL);
+            agentwire_req_t q;
+            if (!j || agentwire_req_decode(j, &q, NULL) != PAI_OK)
+                abort();
+            json_t *g = q.node.has_gpus ? agentwire_gpus_encode(q.node.gpus, q.node.ngpus) : NULL;
+            json_decref(g);
+            agentwire_req_clear(&q);
+            json_decref(j);
+        }
+        double server = (cpu_us() - t0) / reps;
+        printf("  %-44s %7zu bytes   server parse %7.1f us   agent write %7.1f us\n",
+               v4 ? "description named by its digest (version 4)" : "description whole (version 3)",
+               b.len, server, agent);
+        buf_free(&b);
+        agentwire_node_cache_free(&c);
+    }
+}
+
 int main(void)
 {
     util_alloc_init();
     printf("bench-wire: one sync answer, whole set against delta (mean of the runs)\n");
     run(8, 20000);
     run(64, 2000);
+    printf("bench-wire: one sync request, 8 GPUs and 2 reports (mean of the runs)\n");
+    run_request(20000);
     return 0;
 }
