@@ -39,9 +39,10 @@
 #include "runtime/runtime.h"
 #include "wire/agentwire.h"
 
-/* The agent protocol version the agent speaks (wire/agentwire.h): 3, the
- * answers are deltas against the set it keeps (node.c). */
-#define AGENT_WIRE_VERSION 3
+/* The agent protocol version the agent speaks (wire/agentwire.h): 4, the
+ * answers are deltas against the set it keeps (node.c, version 3) and its
+ * description goes whole only until the server holds it (version 4). */
+#define AGENT_WIRE_VERSION 4
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;

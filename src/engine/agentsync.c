@@ -491,6 +491,12 @@ static void start_apply(engine_t *j, engine_combine_op_t *op)
         return;
     engine_node_t *n = p->n = register_node(j, &req->node, s->gpus, hold);
     s->gpus = NULL;
+    if (req->version >= 4) { /* pai_agent_sync_node_total */
+        uint64_t *count = !n               ? &j->combine.node_unknown
+                          : req->node.same ? &j->combine.node_same
+                                           : &j->combine.node_whole;
+        (*count)++;
+    }
     if (!n) { /* "same" as a description it does not hold: answered in after */
         engine_node_t *known = nodes_find(j->nodes, req->node.name);
         if (known && verdict.changed) /* what the check changed is stored */

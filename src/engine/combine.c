@@ -142,4 +142,12 @@ void engine_combine_metrics(engine_t *j, buf_t *out)
                  (double)j->combine.batches);
     prom_counter(out, "pai_agent_sync_batched_total",
                  "Agent syncs' critical sections run in those batches.", (double)j->combine.ops);
+    prom_family(out, "pai_agent_sync_node_total", "counter",
+                "Agent syncs of protocol version 4 by their node: described whole (with its "
+                "digest), named by the digest the server holds, or by one it does not hold "
+                "(answered at once, asking for it whole).");
+    prom_sample(out, "pai_agent_sync_node_total", "form=\"whole\"", (double)j->combine.node_whole);
+    prom_sample(out, "pai_agent_sync_node_total", "form=\"same\"", (double)j->combine.node_same);
+    prom_sample(out, "pai_agent_sync_node_total", "form=\"unknown\"",
+                (double)j->combine.node_unknown);
 }

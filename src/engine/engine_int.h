@@ -190,6 +190,9 @@ struct engine {
         struct engine_combine_op *head, *tail;
         bool running;          /* a combiner runs a batch */
         uint64_t batches, ops; /* batches run, ops in them (mu) */
+        /* version 4 syncs by their node (agentsync.c): described whole,
+         * named by the digest held, named by one not held (mu) */
+        uint64_t node_whole, node_same, node_unknown;
     } combine;
 
     /* snaps.c: each published job's last committed record (and the
