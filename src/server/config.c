@@ -229,6 +229,16 @@ static const opt_t options[] = {
              "submissions, logins); they wait for the store's commits, which they share; agent "
              "syncs and the others queue apart and take turns; syncs use at most 3/4 of them, the "
              "others at most half"},
+    {.name = "http_sched_batch",
+     .type = OPT_INT,
+     .off = O(http_sched_batch),
+     .def = "0",
+     .min = 0,
+     .max = 1,
+     .help = "1: the HTTP layer's threads run under SCHED_BATCH (a woken one waits for its waker "
+             "to block instead of preempting it: fewer context switches per request and larger "
+             "group commits, but on a loaded machine every other process runs first: hollow "
+             "throughput fell 2.5x, docs/benchmarks.md); 0 (default): the default policy"},
     {.name = "pwhash_memlimit_kib",
      .type = OPT_INT,
      .off = O(pwhash_memlimit_kib),

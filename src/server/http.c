@@ -36,6 +36,8 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -704,8 +706,8 @@ static unsigned pool_size(unsigned asked)
     return cores > 2 ? (unsigned)cores * 2 : 4;
 }
 
-pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
-                            http_server_t **out, pai_error_t *e)
+static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
+                       http_server_t **out, pai_error_t *e)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
@@ -773,6 +775,48 @@ pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const
     return PAI_OK;
 fail:
     http_server_stop(s);
+    return rc;
+}
+
+/* The HTTP layer's threads under SCHED_BATCH (taken by the threads this
+ * thread creates until batch_end).  They hand every request from thread to
+ * thread (a pool thread queues it on a write worker, which resumes the
+ * connection for the pool thread to send the answer; a held poll's waker
+ * queues its finish), and on a loaded machine with few cores the kernel's
+ * wake-up preemption made each hand-off a context switch: the woken thread
+ * ran at once, the waker was preempted, mid-batch.  A SCHED_BATCH thread
+ * does not preempt the running one when it is woken (its turn comes when
+ * the waker blocks or at the tick), so a worker resumes its whole batch
+ * before the pool thread sends the answers, and a pool thread queues
+ * every request it has read before a worker takes them: fewer switches,
+ * larger batches, fewer commits.  But a woken request also waits for every
+ * other process's turn: on a loaded machine end-to-end throughput of the
+ * hollow runtime fell to 0.4x, so it is off unless http_sched_batch is 1
+ * (docs/benchmarks.md, "The server's request side, third round").  Its
+ * priority (nice) is unchanged, and no privilege is needed.  False when
+ * the policy could not be set (nothing to undo). */
+static bool batch_begin(int *policy, struct sched_param *was)
+{
+    struct sched_param zero = {0};
+    if (pthread_getschedparam(pthread_self(), policy, was) != 0 || *policy == SCHED_BATCH)
+        return false;
+    return pthread_setschedparam(pthread_self(), SCHED_BATCH, &zero) == 0;
+}
+
+static void batch_end(bool set, int policy, const struct sched_param *was)
+{
+    if (set && pthread_setschedparam(pthread_self(), policy, was) != 0)
+        log_warn("http: the starting thread's scheduling policy could not be restored");
+}
+
+pai_err_t http_server_start(server_ctx_t *ctx, const char *addr, int port, const http_limits_t *lim,
+                            http_server_t **out, pai_error_t *e)
+{
+    int policy = SCHED_OTHER;
+    struct sched_param was = {0};
+    bool batch = lim->sched_batch && batch_begin(&policy, &was);
+    pai_err_t rc = start(ctx, addr, port, lim, out, e);
+    batch_end(batch, policy, &was);
     return rc;
 }
 

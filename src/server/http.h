@@ -229,6 +229,7 @@ typedef struct {
     unsigned threads;         /* the pool serving connections; 0: 2 per core, 4 at least */
     unsigned offload_threads; /* workers for work waiting on a peer (offload.h); 0: 8 */
     unsigned write_threads;   /* workers for handlers that change state (not GET); 0: 32 */
+    bool sched_batch;         /* its threads under SCHED_BATCH (http.c, batch_begin) */
 } http_limits_t;
 
 /* Register every module's routes (server_modules[]) and start listening on

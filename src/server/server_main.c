@@ -252,7 +252,8 @@ static int serve(server_config_t *cfg)
                          .idle_timeout_s = (unsigned)cfg->connection_timeout_s,
                          .threads = (unsigned)cfg->http_threads,
                          .offload_threads = (unsigned)cfg->http_offload_threads,
-                         .write_threads = (unsigned)cfg->http_write_threads};
+                         .write_threads = (unsigned)cfg->http_write_threads,
+                         .sched_batch = cfg->http_sched_batch != 0};
     raise_fd_limit(lim.max_connections);
     pai_error_t e = PAI_ERROR_INIT;
     if (http_server_start(&ctx, cfg->listen_addr, (int)cfg->port, &lim, &http, &e) != PAI_OK) {
