@@ -308,6 +308,8 @@ static bool round_once(leader_t *l)
     leader_act_t act = leader_step(&l->s, ok, &lease, sent, l->lease_ms);
     if (act != LEADER_ACT_FAILSTOP)
         publish(l);
+    else /* the gate closes now; the log line and the exit follow */
+        atomic_store(&l->act_until_ms, INT64_MIN);
     bool renewal = term && acting(l->s.role);
     if (ok) {
         log_change(l, &l->last, l->have_last, &lease);
@@ -329,13 +331,14 @@ static bool round_once(leader_t *l)
         note_renewal(l, ok, done - sent, deadline_was - done);
     if (act == LEADER_ACT_FAILSTOP) {
         /* how it came to this: the deadline should have stopped us first */
-        char why[300];
+        char why[400];
         snprintf(why, sizeof(why),
                  "the lease was taken over (now term %lld, holder %.60s): this round was sent "
-                 "%lld ms after the last good renewal and answered in %lld ms; the deadline "
-                 "was %lld ms before the answer; the watchdog last looked %lld ms before it",
+                 "%lld ms after the last good renewal and answered in %lld ms, %lld ms before "
+                 "the deadline (negative: after it); the watchdog last looked %lld ms before "
+                 "the answer",
                  (long long)lease.term, lease.holder, (long long)(sent - last_ok),
-                 (long long)(done - sent), (long long)(done - deadline_was),
+                 (long long)(done - sent), (long long)(deadline_was - done),
                  (long long)(done - atomic_load(&l->last_watch_ms)));
         failstop(l, my_term, why);
     }

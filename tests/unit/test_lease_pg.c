@@ -509,6 +509,30 @@ TEST(pg_leader_stops_before_its_lease_ends_when_the_database_stalls)
     child_end(&c);
 }
 
+/* The lease row handed to another server behind the leader's back (as an
+ * operator or a bug might): the leader's next renewal matches nothing, the
+ * election round finds another holder, and the leader stops at once, well
+ * before its own deadline. */
+TEST(pg_leader_whose_lease_was_taken_stops_at_its_next_renewal)
+{
+    store_t *st = fresh();
+    CHECK(st != NULL);
+    store_close(st);
+    static child_t c;
+    CHECK(child_start(&c, 3000));
+    CHECK(child_leads(&c));
+    CHECK(side_exec("UPDATE pai_leader SET term = term + 1, holder = 'other', url = 'http://o:1',"
+                    " expires_at = clock_timestamp() + interval '60 s' WHERE id = 1"));
+    int64_t t0 = time_mono_ms();
+    int status = child_wait(&c, 10000);
+    int64_t took = time_mono_ms() - t0;
+    CHECK(status != -1 && WIFEXITED(status));
+    CHECK_INT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, LEADER_EXIT_STATUS);
+    CHECK(took < 2400); /* a renewal period (1 s) and a round, not the deadline (2.4 s) */
+    printf("# the leader whose lease was taken stopped %lld ms after\n", (long long)took);
+    child_end(&c);
+}
+
 /* The whole leader process frozen (SIGSTOP: a starved or paused machine)
  * past its lease: when it resumes its gate refuses at once, whether or not
  * its watchdog ran yet, and it stops (exit 75). */
@@ -564,6 +588,8 @@ int main(void)
          pg_renewal_waits_for_a_stalled_database_while_its_lease_lasts},
         {"pg_leader_stops_before_its_lease_ends_when_the_database_stalls",
          pg_leader_stops_before_its_lease_ends_when_the_database_stalls},
+        {"pg_leader_whose_lease_was_taken_stops_at_its_next_renewal",
+         pg_leader_whose_lease_was_taken_stops_at_its_next_renewal},
         {"pg_frozen_leader_refuses_at_its_gate_and_stops_when_it_resumes",
          pg_frozen_leader_refuses_at_its_gate_and_stops_when_it_resumes},
     };
