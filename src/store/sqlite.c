@@ -50,6 +50,7 @@ enum {
     SQL_SCAN_ALL,
     SQL__READS,
     SQL_PUT = SQL__READS,
+    SQL_REWRITE,
     SQL_INSERT,
     SQL_DEL,
     /* the writer's transaction control, prepared once instead of parsed by
@@ -70,12 +71,17 @@ static const char *const sql_text[SQL__COUNT] = {
     [SQL_SCAN_RANGE] = ("SELECT kind, key, seq, json FROM records WHERE kind = ?1 AND key >= ?2"
                         " AND key < ?3 ORDER BY key"),
     [SQL_SCAN_ALL] = "SELECT kind, key, seq, json FROM records ORDER BY kind, key",
-    /* an upsert, not INSERT OR REPLACE: a record rewritten with its seq
-     * unchanged (a job's every flush) is updated in place, and the scan
-     * index, which holds no json, is left alone instead of having its
-     * entry deleted and inserted again */
+    /* an upsert, not INSERT OR REPLACE: the row is updated in place */
     [SQL_PUT] = ("INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq, json = excluded.json"),
+    /* a put tried first: a record rewritten with its seq unchanged (a
+     * job's every flush) changes its json only, so the scan index, which
+     * holds no json, is not touched.  The upsert sets seq, which puts the
+     * index's entry in the statement even when its value is the same, so
+     * the index's leaf went to the WAL too: on this schema a commit that
+     * rewrites one job record wrote 2-3.5 WAL frames with the upsert,
+     * 1-1.75 with the update (docs/benchmarks.md). */
+    [SQL_REWRITE] = "UPDATE records SET json = ?4 WHERE kind = ?1 AND key = ?2 AND seq = ?3",
     [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
     [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
     [SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -187,12 +193,11 @@ static pai_err_t migrate(conn_t *c, char *err, size_t errlen)
 
 /* ---- writes ------------------------------------------------------------ */
 
-static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
+/* Run statement `which` of c for op: PAI_OK, PAI_E_EXISTS on a
+ * constraint (an INSERT's key taken) or PAI_E_IO. */
+static pai_err_t step_op(conn_t *c, int which, const store_op_t *op)
 {
-    int which = op->op == STORE_OP_PUT ? SQL_PUT : op->op == STORE_OP_INSERT ? SQL_INSERT : SQL_DEL;
     sqlite3_stmt *st = c->st[which];
-    if (!op->kind || !op->key || (op->op != STORE_OP_DEL && !op->json))
-        return PAI_E_INVALID;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, op->kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, op->key, -1, SQLITE_STATIC);
@@ -210,9 +215,29 @@ static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
                   sqlite3_errmsg(c->db));
         return PAI_E_IO;
     }
-    if (which == SQL_DEL && strict_del && sqlite3_changes(c->db) == 0)
-        return PAI_E_NOT_FOUND;
     return PAI_OK;
+}
+
+static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
+{
+    if (!op->kind || !op->key || (op->op != STORE_OP_DEL && !op->json))
+        return PAI_E_INVALID;
+    pai_err_t rc;
+    switch (op->op) {
+    case STORE_OP_PUT: /* the same seq: the json alone; else (or a new key) the upsert */
+        rc = step_op(c, SQL_REWRITE, op);
+        if (rc == PAI_OK && sqlite3_changes(c->db) == 0)
+            rc = step_op(c, SQL_PUT, op);
+        return rc;
+    case STORE_OP_INSERT:
+        return step_op(c, SQL_INSERT, op);
+    case STORE_OP_DEL:
+        rc = step_op(c, SQL_DEL, op);
+        if (rc == PAI_OK && strict_del && sqlite3_changes(c->db) == 0)
+            return PAI_E_NOT_FOUND;
+        return rc;
+    }
+    return PAI_E_INVALID;
 }
 
 /* Run one prepared statement without results (transaction control). */
