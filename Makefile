@@ -94,6 +94,24 @@ ifneq ($(LOAD_FIRST_LIBS),)
 LDLIBS  := -Wl,--push-state,--no-as-needed $(LOAD_FIRST_LIBS) -Wl,--pop-state $(LDLIBS)
 endif
 endif
+# The allocator: jemalloc, linked in statically (Debian's libjemalloc-dev,
+# its PIC archive), so that its malloc and free are the executable's own
+# and every library's allocations go to it too; the static link brings no
+# libstdc++ into each CLI call, as the shared library would.  The server
+# and the agent allocate on one thread and free on another (jansson values
+# of job records and syncs, handed between the HTTP threads, the scheduler
+# and the write workers), which glibc's arenas handle poorly
+# (docs/benchmarks.md, "Allocation").  Not with sanitizers (their runtimes
+# replace malloc themselves), nor with ALLOC=glibc.
+ALLOC   ?= jemalloc
+ifeq ($(SAN)$(TSAN)$(ALLOC),jemalloc)
+ALLOC_LIBS := -l:libjemalloc_pic.a
+LDLIBS  := $(ALLOC_LIBS) $(LDLIBS)
+endif
+# A build folder made with the other allocator links pai again: main.o is
+# compiled again when the stamp of the allocator it was made with is not
+# this one's.
+ALLOC_STAMP := $(BUILD)/alloc-$(if $(ALLOC_LIBS),jemalloc,glibc).stamp
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -131,6 +149,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libpai.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/src/main.o: $(ALLOC_STAMP)
+$(ALLOC_STAMP):
+	@mkdir -p $(dir $@) && rm -f $(BUILD)/alloc-*.stamp && touch $@
 
 $(BUILD)/pai: $(BUILD)/src/main.o $(BUILD)/libpai.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

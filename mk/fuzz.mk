@@ -34,7 +34,7 @@ fuzz: fuzz-lib
 	@mkdir -p $(FUZZ_BUILD)
 	for t in $(FUZZ_TARGETS); do \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc $(PKG_CFLAGS) \
-	    fuzz/fuzz_$$t.c $(FUZZ_BUILD)/libpai.a $(LDLIBS) -o $(FUZZ_BUILD)/fuzz_$$t || exit 1; \
+	    fuzz/fuzz_$$t.c $(FUZZ_BUILD)/libpai.a $(filter-out $(ALLOC_LIBS),$(LDLIBS)) -o $(FUZZ_BUILD)/fuzz_$$t || exit 1; \
 	done
 
 fuzz-run: fuzz

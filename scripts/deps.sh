@@ -9,6 +9,7 @@ PKGS=(
   # libraries (see docs/architecture.md for why each one)
   libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libpq-dev
   libsodium-dev libcurl4-openssl-dev
+  libjemalloc-dev # the allocator, linked in statically (Makefile, ALLOC)
   # tests
   python3 curl iproute2 procps openssl
   # ssh into running tasks (tests/blackbox/test_ssh.py): the real client and
