@@ -253,10 +253,20 @@ TEST(node_reencodes_its_description_only_when_it_changes)
     CHECK(node_init(&n, &cfg, "w1", runtime_find("hollow"), "http://x") == PAI_OK);
     buf_t body;
     buf_init(&body, PAI_MAX_AGENT_MSG);
+    char digest[32] = "";
     for (int i = 0; i < 3; i++) {
         buf_reset(&body);
         CHECK(node_sync_body(&n, &body) == PAI_OK && body.len == strlen(buf_str(&body)));
         json_t *sent = json_loads(buf_str(&body), 0, NULL), *built = node_sync_request(&n);
+        /* the body names its description's digest (version 4, "desc"),
+         * the same one each time; the rest is what the request builds */
+        json_t *sn = json_object_get(sent, "node");
+        const char *desc = json_string_value(json_object_get(sn, "desc"));
+        CHECK(desc && strlen(desc) == 16);
+        if (i == 0)
+            str_copy(digest, desc ? desc : "", sizeof(digest));
+        CHECK_STR_EQ(desc ? desc : "", digest);
+        json_object_del(sn, "desc");
         CHECK(sent && json_equal(sent, built)); /* health read once a second: the same */
         json_decref(sent);
         json_decref(built);
@@ -640,7 +650,7 @@ TEST(node_applies_deltas_to_the_set_it_keeps)
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "d1", runtime_find("hollow"), "http://x") == PAI_OK);
     json_t *req = node_sync_request(&n); /* first sync: no base */
-    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), 3);
+    CHECK_INT_EQ(json_integer_value(json_object_get(req, "version")), AGENT_WIRE_VERSION);
     CHECK(json_object_get(req, "epoch") == NULL);
     json_decref(req);
     const char *full = "{\"version\":3,\"seq\":3,\"ack\":[],\"epoch\":\"e1\",\"tasks\":["
