@@ -13,7 +13,10 @@
  *     it closes the gate and exits the process, well before the lease can
  *     expire.  It takes no lock (it reads the published deadline) and
  *     runs at real-time priority where the process may: only the kernel
- *     stands between the deadline and the exit.
+ *     stands between the deadline and the exit.  The deadline is kept on
+ *     the wall clock too (whichever comes first counts): a machine paused
+ *     by its hypervisor may resume with its monotonic clock short of the
+ *     pause, its wall clock stepped to the world's time.
  *   - a standby tries every L/10 (at least 100 ms) and takes over the first
  *     time it finds the lease expired: takeover <= L + L/10 + the restore.
  *   - the elector's statements are bounded (pg_lease.c: a renewal's
@@ -147,6 +150,12 @@ struct leader {
     _Atomic int64_t stop_at_ms;   /* the watchdog ends the process at it: an acting
                                    * server's deadline, INT64_MAX otherwise */
     _Atomic int64_t acting_term;
+    /* The same two on the wall clock: after a pause of the whole machine
+     * the monotonic clock may fall short of the pause while the wall clock
+     * is stepped to the world's (the database's) time; whichever deadline
+     * comes first counts.  deadline_wall_ms: the deadline on that clock. */
+    int64_t deadline_wall_ms;
+    _Atomic int64_t act_until_wall_ms, stop_at_wall_ms;
     atomic_bool quit; /* the watchdog's stop */
 
     /* What /metrics and the log show of the lease's health (atomics: the
@@ -181,6 +190,8 @@ leader_t *leader_new(store_t *st, int64_t lease_ms)
     atomic_store(&l->left_min_ms, INT64_MAX);
     atomic_store(&l->act_until_ms, l->single ? INT64_MAX : INT64_MIN);
     atomic_store(&l->stop_at_ms, INT64_MAX);
+    atomic_store(&l->act_until_wall_ms, l->single ? INT64_MAX : INT64_MIN);
+    atomic_store(&l->stop_at_wall_ms, INT64_MAX);
     return l;
 }
 
@@ -209,6 +220,10 @@ static void publish(leader_t *l)
     atomic_store(&l->act_until_ms, s->role == LEADER_SINGLE    ? INT64_MAX
                                    : s->role == LEADER_LEADING ? s->deadline_ms
                                                                : INT64_MIN);
+    atomic_store(&l->stop_at_wall_ms, acting(s->role) ? l->deadline_wall_ms : INT64_MAX);
+    atomic_store(&l->act_until_wall_ms, s->role == LEADER_SINGLE    ? INT64_MAX
+                                        : s->role == LEADER_LEADING ? l->deadline_wall_ms
+                                                                    : INT64_MIN);
 }
 
 /* The lease is lost or lapsed: stop acting before anyone else can.  The
@@ -218,6 +233,7 @@ static void publish(leader_t *l)
 static void failstop(leader_t *l, int64_t term, const char *why)
 {
     atomic_store(&l->act_until_ms, INT64_MIN);
+    atomic_store(&l->act_until_wall_ms, INT64_MIN);
     log_error("leader: %s (term %lld): stopping now; exit %d, to be started again as a standby",
               why, (long long)term, LEADER_EXIT_STATUS);
     _exit(LEADER_EXIT_STATUS);
@@ -300,16 +316,20 @@ static bool round_once(leader_t *l)
     int64_t term = acting(l->s.role) ? l->s.term : 0;
     pthread_mutex_unlock(&l->mu);
     store_lease_t lease;
-    int64_t sent = time_mono_ms();
+    int64_t sent_wall = time_wall_ms(), sent = time_mono_ms();
     bool ok = store_lease_acquire(l->st, l->holder, l->url, term, l->lease_ms, &lease) == PAI_OK;
     int64_t done = time_mono_ms();
     pthread_mutex_lock(&l->mu);
     int64_t deadline_was = l->s.deadline_ms;
     leader_act_t act = leader_step(&l->s, ok, &lease, sent, l->lease_ms);
+    if (l->s.deadline_ms != deadline_was) /* moved by this round: the same on the wall clock */
+        l->deadline_wall_ms = sent_wall + (l->s.deadline_ms - sent);
     if (act != LEADER_ACT_FAILSTOP)
         publish(l);
-    else /* the gate closes now; the log line and the exit follow */
+    else { /* the gate closes now; the log line and the exit follow */
         atomic_store(&l->act_until_ms, INT64_MIN);
+        atomic_store(&l->act_until_wall_ms, INT64_MIN);
+    }
     bool renewal = term && acting(l->s.role);
     if (ok) {
         log_change(l, &l->last, l->have_last, &lease);
@@ -431,6 +451,10 @@ static void *watchdog_main(void *arg)
             note_late(l, now - wake, stop_at - now);
         if (now >= stop_at)
             failstop(l, atomic_load(&l->acting_term), "the lease was not renewed in time");
+        if (time_wall_ms() >= atomic_load(&l->stop_at_wall_ms))
+            failstop(l, atomic_load(&l->acting_term),
+                     "the lease was not renewed in time by the wall clock (the machine was "
+                     "paused, or its clock stepped forward)");
         due = now + WATCH_MS;
     }
     return NULL;
@@ -525,7 +549,8 @@ pai_err_t leader_gate(leader_t *l, const char *method, const char *pattern, bool
 {
     /* a leader's every request: one atomic read, no lock (LEADING and
      * SINGLE are published only once the modules have started) */
-    *modules = time_mono_ms() < atomic_load(&l->act_until_ms);
+    *modules = time_mono_ms() < atomic_load(&l->act_until_ms) &&
+               time_wall_ms() < atomic_load(&l->act_until_wall_ms);
     if (*modules || standby_route(method, pattern))
         return PAI_OK;
     pthread_mutex_lock(&l->mu);
