@@ -22,7 +22,8 @@ then:
      it, what a list costs the submissions and the detail GETs;
   4. afterwards: every acknowledged job listed (none lost), refusals by
      status and reason, the scheduler's decision time (/metrics,
-     pai_scheduler_decision_seconds), the server's threads and VmRSS
+     pai_scheduler_decision_seconds) and pass time (pai_scheduler_pass_seconds,
+     the storm's passes), the server's threads and VmRSS
      (/proc/PID/status, sampled through the run: max).
 
 Ratios against the baseline are printed first.  The load generator is
@@ -527,6 +528,14 @@ def _run(srv, pid, idle, samp, tag, a):
     say("scheduler decisions (pai_scheduler_decision_seconds, one job placed or queued): %d, "
         "mean %.1f us, p99 <= %s ms (histogram bucket)"
         % (n, tot / n * 1e6 if n else float("nan"), "%g" % ms(hist_pct(b, n, .99)) if n else "-"))
+    pn, ptot, pb = hist_delta(histogram(mtext, "pai_scheduler_pass_seconds"),
+                              histogram(m_before, "pai_scheduler_pass_seconds"))
+    if pn:
+        say("scheduling passes during the storm (pai_scheduler_pass_seconds, every waiting job "
+            "looked at once): %d, mean %.2f ms, p99 <= %g ms (histogram bucket)"
+            % (pn, ptot / pn * 1e3, ms(hist_pct(pb, pn, .99))))
+    else:
+        say("scheduling passes: not timed by this server")
     samp.stop_ev.set()
     samp.join(2)
     say("server threads: idle %s, nodes Ready %s, after the storm %s, max %d; VmRSS: idle %s, "

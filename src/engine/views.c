@@ -292,6 +292,15 @@ static void sched_latency(engine_t *j, buf_t *out)
     }
     prom_sample(out, "pai_scheduler_decision_seconds_sum", NULL, s.latency_sum_s);
     prom_sample(out, "pai_scheduler_decision_seconds_count", NULL, (double)s.latency_count);
+    prom_family(out, "pai_scheduler_pass_seconds", "histogram",
+                "Scheduling pass time (every waiting job looked at once).");
+    for (int i = 0; i < 6; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "le=\"%s\"", le[i]);
+        prom_sample(out, "pai_scheduler_pass_seconds_bucket", labels, (double)s.pass_le[i]);
+    }
+    prom_sample(out, "pai_scheduler_pass_seconds_sum", NULL, s.pass_sum_s);
+    prom_sample(out, "pai_scheduler_pass_seconds_count", NULL, (double)s.pass_count);
     prom_family(out, "pai_scheduler_decisions_total", "counter", "Decisions by kind.");
     for (int k = 0; k < 4; k++) {
         char labels[32];

@@ -553,13 +553,30 @@ static int cmp_queue(const void *a, const void *b, void *ctx)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Upper bounds of the latency histograms' buckets, in seconds (+Inf last). */
+static const double lat_bounds[] = {0.0001, 0.001, 0.01, 0.1, 1.0};
+
+/* A whole pass's time (sched_schedule, the invariant check excluded). */
+static void record_pass(sched_t *s, int64_t us)
+{
+    double sec = (double)us / 1e6;
+    s->pass_count++;
+    s->pass_sum += sec;
+    for (size_t i = 0; i < ARRAY_LEN(lat_bounds); i++)
+        if (sec <= lat_bounds[i])
+            s->pass_le[i]++;
+    s->pass_le[5]++;
+    if (sec > s->pass_max)
+        s->pass_max = sec;
+}
+
 static void record_latency(sched_t *s, int64_t us)
 {
-    static const double le[] = {0.0001, 0.001, 0.01, 0.1, 1.0};
+    const double *le = lat_bounds;
     double sec = (double)us / 1e6;
     s->lat_count++;
     s->lat_sum += sec;
-    for (size_t i = 0; i < ARRAY_LEN(le); i++)
+    for (size_t i = 0; i < ARRAY_LEN(lat_bounds); i++)
         if (sec <= le[i])
             s->lat_le[i]++;
     s->lat_le[5]++;
@@ -618,6 +635,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     s->n_memo = 0;
     s->post_pass = false;
     s->passes++;
+    int64_t pass_t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     uint64_t lazy0 = s->lazy_preemptions;
     *out = NULL;
     *n = 0;
@@ -641,6 +659,8 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     s->n_queue = k;
     /* a lazy downgrade late in the pass may have opened cells to earlier jobs */
     s->post_pass = rc == PAI_OK && s->lazy_preemptions == lazy0;
+    if (s->opts.clock_us)
+        record_pass(s, s->opts.clock_us(s->opts.clock_ctx) - pass_t0);
     sched_check_after(s, "a pass", SCHED_NONE, false);
     *out = s->dec;
     *n = s->n_dec;

@@ -332,6 +332,10 @@ typedef struct {
     uint64_t latency_le[6];
     double latency_p99_s; /* from a log-scale histogram (about 9% resolution) */
     double latency_max_s;
+    /* Whole passes (sched_schedule, needs opts.clock_us), the same buckets. */
+    uint64_t pass_count;
+    double pass_sum_s, pass_max_s;
+    uint64_t pass_le[6];
 } sched_summary_t;
 
 void sched_summary(const sched_t *s, sched_summary_t *out);

@@ -263,6 +263,8 @@ struct sched {
     double lat_sum;
     uint64_t lat_hist[256]; /* bucket = 8 * log2(microseconds) */
     double lat_max;
+    uint64_t pass_count, pass_le[6]; /* whole passes (sched_schedule), same buckets */
+    double pass_sum, pass_max;
     bool doomed_hit; /* binding met a doomed cell during the current job */
     int within_miss; /* 1 + the cell type a group found no room within (current job), 0 none */
     bool touched, touched_lat; /* a placement attempt ran for the current job */

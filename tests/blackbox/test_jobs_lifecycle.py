@@ -9,6 +9,7 @@ counted), stop, node loss with retry elsewhere (stale task killed, never
 duplicated), agent restart re-adoption, refuse at submit, waiting reason,
 server restart with running jobs, VCs, nodes, pods, metrics."""
 
+import re
 import time
 
 import jobstest as jt
@@ -244,8 +245,9 @@ pt.check(st == 200 and "A100" in v, "SKU types", v)
 st, m = srv.client(None).get("/metrics")
 pt.check(st == 200 and 'pai_jobs{state="SUCCEEDED",vc="default"}' in m and
          "pai_scheduler_decision_seconds_bucket" in m and 'pai_nodes{state="healthy"} 1' in m
+         and re.search(r'^pai_scheduler_pass_seconds_count [1-9]', m, re.M)
          and "pai_vc_gpus_used" in m,
-         "metrics: jobs by state and VC, nodes, GPUs, scheduler latency", m[-800:] if isinstance(m, str) else m)
+         "metrics: jobs by state and VC, nodes, GPUs, scheduler latency and pass time", m[-800:] if isinstance(m, str) else m)
 
 # ---- agent protocol errors -----------------------------------------------------------------
 st, b = n1.client.post("/api/v1/agent/sync", {"version": 99, "node": n1.node()})

@@ -180,6 +180,16 @@ TEST(latency_counters_use_the_injected_clock)
     CHECK_INT_EQ(sum.latency_le[0], 0);
     CHECK_INT_EQ(sum.latency_le[1], 1);
     CHECK_INT_EQ(sum.decisions[SCHED_BIND], 1);
+    /* the whole pass: its start, the decision's two readings, its end */
+    CHECK_INT_EQ(sum.pass_count, 1);
+    CHECK(sum.pass_sum_s > 0.0007 && sum.pass_sum_s < 0.0008);
+    CHECK_INT_EQ(sum.pass_le[0], 0);
+    CHECK_INT_EQ(sum.pass_le[1], 1);
+    CHECK_INT_EQ(sum.pass_le[5], 1);
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK); /* nothing waits: a pass all the same */
+    sched_summary(s, &sum);
+    CHECK_INT_EQ(sum.pass_count, 2);
+    CHECK_INT_EQ(sum.latency_count, 1);
     sched_free(s);
 }
 
