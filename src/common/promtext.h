@@ -23,6 +23,12 @@ void prom_sample(buf_t *out, const char *name, const char *labels, double value)
 /* A family of one sample without labels: prom_family, then prom_sample. */
 void prom_counter(buf_t *out, const char *name, const char *help, double value);
 void prom_gauge(buf_t *out, const char *name, const char *help, double value);
+/* A histogram's samples (its family line is the caller's): name_bucket
+ * for each of the n upper bounds and +Inf with cum[0..n] (cumulative
+ * counts, n + 1 of them), then name_sum and name_count; labels (may be NULL
+ * or "", already escaped) go before each bucket's le. */
+void prom_histogram(buf_t *out, const char *name, const char *labels, const double *bounds,
+                    size_t n, const unsigned long long *cum, double sum, unsigned long long count);
 /* Escape a label value (\\, \", \n) into dst of size n. */
 void prom_escape(char *dst, size_t n, const char *value);
 

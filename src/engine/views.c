@@ -283,24 +283,19 @@ static void sched_latency(engine_t *j, buf_t *out)
 {
     sched_summary_t s;
     sched_summary(j->sched, &s);
-    static const char *const le[] = {"0.0001", "0.001", "0.01", "0.1", "1", "+Inf"};
+    /* sched_summary_t's buckets: 0.1 ms, 1 ms, 10 ms, 100 ms, 1 s, +Inf */
+    static const double le[] = {0.0001, 0.001, 0.01, 0.1, 1};
+    unsigned long long cum[6];
     prom_family(out, "pai_scheduler_decision_seconds", "histogram", "Scheduler decision latency.");
-    for (int i = 0; i < 6; i++) {
-        char labels[32];
-        snprintf(labels, sizeof labels, "le=\"%s\"", le[i]);
-        prom_sample(out, "pai_scheduler_decision_seconds_bucket", labels, (double)s.latency_le[i]);
-    }
-    prom_sample(out, "pai_scheduler_decision_seconds_sum", NULL, s.latency_sum_s);
-    prom_sample(out, "pai_scheduler_decision_seconds_count", NULL, (double)s.latency_count);
+    for (int i = 0; i < 6; i++)
+        cum[i] = s.latency_le[i];
+    prom_histogram(out, "pai_scheduler_decision_seconds", NULL, le, 5, cum, s.latency_sum_s,
+                   s.latency_count);
     prom_family(out, "pai_scheduler_pass_seconds", "histogram",
                 "Scheduling pass time (every waiting job looked at once).");
-    for (int i = 0; i < 6; i++) {
-        char labels[32];
-        snprintf(labels, sizeof labels, "le=\"%s\"", le[i]);
-        prom_sample(out, "pai_scheduler_pass_seconds_bucket", labels, (double)s.pass_le[i]);
-    }
-    prom_sample(out, "pai_scheduler_pass_seconds_sum", NULL, s.pass_sum_s);
-    prom_sample(out, "pai_scheduler_pass_seconds_count", NULL, (double)s.pass_count);
+    for (int i = 0; i < 6; i++)
+        cum[i] = s.pass_le[i];
+    prom_histogram(out, "pai_scheduler_pass_seconds", NULL, le, 5, cum, s.pass_sum_s, s.pass_count);
     prom_family(out, "pai_scheduler_decisions_total", "counter", "Decisions by kind.");
     for (int k = 0; k < 4; k++) {
         char labels[32];

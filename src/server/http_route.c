@@ -151,23 +151,16 @@ static void collect_route(buf_t *out, const char *method, const char *pattern, r
 
 static void collect_hist(buf_t *out, const char *method, const char *pattern, route_stats_t *st)
 {
-    unsigned long long count = atomic_load(&st->count), cum = 0;
+    unsigned long long count = atomic_load(&st->count), cum[NBUCKETS + 1];
     if (!count)
         return;
     char pat[512], lab[700];
     prom_escape(pat, sizeof(pat), pattern);
-    for (size_t b = 0; b <= NBUCKETS; b++) {
-        cum += atomic_load(&st->bucket[b]);
-        char le[32] = "+Inf";
-        if (b < NBUCKETS)
-            snprintf(le, sizeof(le), "%g", lat_bounds[b]);
-        snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\",le=\"%s\"", method, pat, le);
-        prom_sample(out, "pai_api_request_duration_seconds_bucket", lab, (double)cum);
-    }
+    for (size_t b = 0; b <= NBUCKETS; b++)
+        cum[b] = (b ? cum[b - 1] : 0) + atomic_load(&st->bucket[b]);
     snprintf(lab, sizeof(lab), "method=\"%s\",route=\"%s\"", method, pat);
-    prom_sample(out, "pai_api_request_duration_seconds_sum", lab,
-                (double)atomic_load(&st->sum_us) / 1e6);
-    prom_sample(out, "pai_api_request_duration_seconds_count", lab, (double)count);
+    prom_histogram(out, "pai_api_request_duration_seconds", lab, lat_bounds, NBUCKETS, cum,
+                   (double)atomic_load(&st->sum_us) / 1e6, count);
 }
 
 void http_routes_collect(const http_server_t *s, buf_t *out)

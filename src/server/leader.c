@@ -601,17 +601,11 @@ void leader_metrics(void *ud, buf_t *out)
         return;
     prom_family(out, "pai_leader_renewal_seconds", "histogram",
                 "a leader's lease renewals (election rounds), from sent to answered or failed");
-    uint64_t cum = 0;
-    for (size_t b = 0; b <= NRB; b++) {
-        char lab[40] = "le=\"+Inf\"";
-        if (b < NRB)
-            snprintf(lab, sizeof(lab), "le=\"%g\"", renew_bounds[b]);
-        cum += atomic_load(&l->renew_le[b]);
-        prom_sample(out, "pai_leader_renewal_seconds_bucket", lab, (double)cum);
-    }
-    prom_sample(out, "pai_leader_renewal_seconds_sum", NULL,
-                (double)atomic_load(&l->renew_sum_us) / 1e6);
-    prom_sample(out, "pai_leader_renewal_seconds_count", NULL, (double)atomic_load(&l->renew_n));
+    unsigned long long cum[NRB + 1];
+    for (size_t b = 0; b <= NRB; b++)
+        cum[b] = (b ? cum[b - 1] : 0) + atomic_load(&l->renew_le[b]);
+    prom_histogram(out, "pai_leader_renewal_seconds", NULL, renew_bounds, NRB, cum,
+                   (double)atomic_load(&l->renew_sum_us) / 1e6, atomic_load(&l->renew_n));
     prom_counter(out, "pai_leader_renewals_slow_total",
                  "renewals answered, but slower than a sixth of the lease",
                  (double)atomic_load(&l->renew_slow));

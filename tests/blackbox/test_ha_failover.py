@@ -85,6 +85,13 @@ st2, m0 = pt.Client(standby.url).get("/metrics")
 pt.check("\npai_server_leader 1" in str(m1) and "\npai_server_leader 0" in str(m0),
          "/metrics: pai_server_leader is 1 on the leader, 0 on a standby",
          (st, str(m1)[:300], st2, str(m0)[:300]))
+ren = [ln for ln in str(m1).splitlines() if ln.startswith("pai_leader_renewal_seconds")]
+inf = [ln.split()[1] for ln in ren if ln.startswith('pai_leader_renewal_seconds_bucket{le="+Inf"} ')]
+cnt = [ln.split()[1] for ln in ren if ln.startswith("pai_leader_renewal_seconds_count ")]
+pt.check(len(inf) == 1 and inf == cnt and
+         any(ln.startswith("pai_leader_renewal_seconds_sum ") for ln in ren),
+         "/metrics: the leader's renewals as a histogram (its +Inf bucket equals its count, a sum)",
+         ren)
 
 # ---- agents --------------------------------------------------------------------------
 

@@ -337,6 +337,20 @@ TEST(promtext_writes_families_samples_and_escapes_labels)
     prom_gauge(&b, "pai_g", "A g.", 1.5);
     CHECK_STR_EQ(buf_str(&b), "# HELP pai_c_total Cs.\n# TYPE pai_c_total counter\npai_c_total 7\n"
                               "# HELP pai_g A g.\n# TYPE pai_g gauge\npai_g 1.5\n");
+    /* a histogram's samples, without and with labels */
+    static const double bounds[] = {0.0001, 1};
+    const unsigned long long cum[] = {1, 3, 4};
+    buf_reset(&b);
+    prom_histogram(&b, "pai_h_seconds", NULL, bounds, 2, cum, 2.5, 4);
+    CHECK_STR_EQ(buf_str(&b),
+                 "pai_h_seconds_bucket{le=\"0.0001\"} 1\npai_h_seconds_bucket{le=\"1\"} 3\n"
+                 "pai_h_seconds_bucket{le=\"+Inf\"} 4\npai_h_seconds_sum 2.5\n"
+                 "pai_h_seconds_count 4\n");
+    buf_reset(&b);
+    prom_histogram(&b, "pai_h_seconds", "route=\"/x\"", bounds, 0, cum, 0.5, 1);
+    CHECK_STR_EQ(buf_str(&b),
+                 "pai_h_seconds_bucket{route=\"/x\",le=\"+Inf\"} 1\n"
+                 "pai_h_seconds_sum{route=\"/x\"} 0.5\npai_h_seconds_count{route=\"/x\"} 1\n");
     buf_free(&b);
     buf_init(&b, 10);
     prom_family(&b, "pai_long_name", "gauge", "truncated, never overrun");
