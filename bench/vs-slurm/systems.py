@@ -32,6 +32,19 @@ import time
 import e2etest as e
 import paitest as pt
 
+
+def write_whole(path, text):
+    """Write a job file under a temporary name and rename it into place:
+    the client threads share the cache of job files, and two threads that
+    both found it empty used to rewrite one file in place while a third
+    submitted it (a truncated, empty job: one failure per run on both
+    systems)."""
+    tmp = "%s.%d.tmp" % (path, threading.get_ident())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 NODES = int(os.environ.get("NODES", "16"))
 GPUS = int(os.environ.get("GPUS", "8"))
 DIST_WORKERS = int(os.environ.get("DIST_WORKERS", "4"))
@@ -254,8 +267,7 @@ PartitionName=p Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
             if stamp:
                 body = "echo $EPOCHREALTIME > %s/$SLURM_JOB_NAME" % stamp
             p = os.path.join(self.dir, "job-%s-%d.sh" % key)
-            with open(p, "w") as f:
-                f.write("#!/bin/bash\n%s\n" % body)
+            write_whole(p, "#!/bin/bash\n%s\n" % body)
             self.scripts[key] = p
         return self.scripts[key]
 
@@ -383,8 +395,7 @@ class Pai:
         key = (kind, gpus, stamp)
         if key not in self.files:
             p = os.path.join(self.dir, "job-%s-%d-%d.yaml" % (kind, gpus, bool(stamp)))
-            with open(p, "w") as f:
-                f.write(e.job_yaml("j", self.roles(kind, gpus, stamp)))
+            write_whole(p, e.job_yaml("j", self.roles(kind, gpus, stamp)))
             self.files[key] = p
         return self.files[key]
 
