@@ -100,8 +100,10 @@ static json_t *encode_attempt(const lc_job_t *job, const lc_attempt_t *a)
 }
 
 /* The record in parts, in its key order: head ("v" .. "tags"), "roles",
- * "attempts", tail ("waitingReason" .. "notify").  codec_job_encode joins
- * them as one tree; codec_job_text splices their texts, the roles' kept. */
+ * "attempts", tail ("waitingReason" .. "notify"), joined as one tree by
+ * codec_job_encode.  codec_job_text (codec_text.c) writes the same bytes
+ * without a tree: a change of the record here is made there too
+ * (test_codec_text compares them). */
 static json_t *encode_head(const lc_job_t *job)
 {
     json_t *tags = json_array();
@@ -163,44 +165,6 @@ json_t *codec_job_encode(const lc_job_t *job)
     json_object_update(rec, tail); /* appended in tail's order */
     json_decref(tail);
     return rec;
-}
-
-/* The compact text of o (taken). */
-static char *dump_take(json_t *o)
-{
-    char *t = xjson_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return t;
-}
-
-static char *put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
-char *codec_job_text(lc_job_t *job)
-{
-    if (!job->enc_roles) /* the roles never change: encoded once */
-        job->enc_roles = dump_take(encode_roles(job));
-    char *head = dump_take(encode_head(job)), *atts = dump_take(encode_attempts(job));
-    char *tail = dump_take(encode_tail(job));
-    static const char kroles[] = ",\"roles\":", katts[] = ",\"attempts\":";
-    size_t nh = strlen(head), nr = strlen(job->enc_roles), na = strlen(atts), nt = strlen(tail);
-    /* head less its '}', the roles, the attempts, tail less its '{' */
-    char *out = xmalloc(nh + sizeof kroles + nr + sizeof katts + na + nt), *p = out;
-    p = put(p, head, nh - 1);
-    p = put(p, kroles, sizeof kroles - 1);
-    p = put(p, job->enc_roles, nr);
-    p = put(p, katts, sizeof katts - 1);
-    p = put(p, atts, na);
-    *p++ = ',';
-    p = put(p, tail + 1, nt - 1);
-    *p = '\0';
-    free(head);
-    free(atts);
-    free(tail);
-    return out;
 }
 
 json_t *codec_cmds_encode(const lc_job_t *job)

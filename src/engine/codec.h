@@ -24,10 +24,10 @@ int codec_prio_parse(const char *s); /* -1 when unknown */
 
 /* The record (new reference). */
 json_t *codec_job_encode(const lc_job_t *job);
-/* The record as compact text (malloc'ed), the same bytes as
- * json_dumps(codec_job_encode(job), JSON_COMPACT), spliced from its parts'
- * texts: the roles' (which never change) are encoded once and kept in
- * job->enc_roles, so a flush re-encodes only the job's status and
+/* The record as compact text (malloc'ed; codec_text.c), the same bytes as
+ * json_dumps(codec_job_encode(job), JSON_COMPACT), written without a tree:
+ * the parts that never change (name, VC, roles) are encoded once and kept
+ * in job->enc_static, so a flush re-encodes only the job's status and
  * attempts. */
 char *codec_job_text(lc_job_t *job);
 /* A new job from a record; PAI_E_INVALID when malformed. */
@@ -38,6 +38,9 @@ PAI_MUST_CHECK pai_err_t codec_job_decode(const json_t *rec, lc_job_t **out);
  * codec_cmds_decode fills the roles that have none; false when the record
  * does not match the job. */
 json_t *codec_cmds_encode(const lc_job_t *job);
+/* The same record as compact text (malloc'ed; codec_text.c), the bytes
+ * json_dumps(codec_cmds_encode(job), JSON_COMPACT) writes. */
+char *codec_cmds_text(const lc_job_t *job);
 bool codec_cmds_decode(const json_t *rec, lc_job_t *job);
 
 /* REST views (new references).  attempt < 0: the last one. */

@@ -580,7 +580,7 @@ void lc_job_compact(lc_job_t *job)
     for (int r = 0; job->roles && r < job->nroles; r++)
         lc_role_clear(&job->roles[r]);
     FREE_NULL(&job->roles);
-    FREE_NULL(&job->enc_roles);
+    FREE_NULL(&job->enc_static);
     FREE_NULL(&job->waiting_reason);
     if (job->events)
         json_decref((json_t *)job->events);
@@ -598,7 +598,7 @@ void lc_job_free(lc_job_t *job)
     for (int r = 0; job->roles && r < job->nroles; r++)
         lc_role_clear(&job->roles[r]);
     free(job->roles);
-    free(job->enc_roles);
+    free(job->enc_static);
     for (int t = 0; t < job->ntags; t++)
         free(job->tags[t]);
     free(job->tags);

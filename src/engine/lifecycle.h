@@ -162,7 +162,8 @@ typedef struct lc_job {
     void *events;        /* engine's event list (json_t array) */
     lc_notify_t *notify; /* engine: notifications asked for, or NULL */
     void *list_row;      /* engine (joblist.c): its row as the last list saw it, or NULL */
-    char *enc_roles;     /* engine (codec.c): the record's "roles" as text, or NULL */
+    char *enc_static;    /* engine (codec_text.c): the record's parts that never change
+                          * (name and VC, roles) as text, or NULL */
     int64_t seq;         /* submission order */
     int64_t submit_ms, launch_ms, complete_ms;
     int64_t retry_at_ms; /* next attempt not before (backoff) */

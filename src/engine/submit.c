@@ -37,6 +37,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/jtext.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -199,12 +200,14 @@ typedef struct {
 static void sub_prepare(sub_write_t *w, lc_job_t *job, const char *yaml, size_t len,
                         const char *ssh)
 {
-    json_t *cfg = xjson_pack("{ss%}", "yaml", yaml, len), *cmd = codec_cmds_encode(job);
-    w->cfg = xjson_dumps(cfg, JSON_COMPACT);
-    w->cmds = xjson_dumps(cmd, JSON_COMPACT);
+    jtext_t cfg; /* {"yaml": the document}, written without a tree */
+    jtext_init(&cfg, len + len / 8 + 16);
+    JTEXT_LIT(&cfg, "{\"yaml\":");
+    jtext_strn(&cfg, yaml, len);
+    JTEXT_LIT(&cfg, "}");
+    w->cfg = jtext_take(&cfg);
+    w->cmds = codec_cmds_text(job);
     w->sub = (engine_sub_t){.job = job, .cfg = w->cfg, .cmds = w->cmds, .ssh = ssh};
-    json_decref(cfg);
-    json_decref(cmd);
 }
 
 static void sub_write_free(sub_write_t *w)

@@ -1,9 +1,11 @@
 /*
  * test_codec_text.c - a job's stored record spliced from its parts' texts
- * (codec_job_text, the roles' kept) is byte for byte the record jansson
- * dumps from the whole tree (codec_job_encode), for random jobs, as they
- * change and after a decode; and the tree's record is the one the encoder
- * wrote before it was split into parts (a fixed job's bytes).
+ * (codec_job_text, written without a tree, the parts that never change
+ * kept) is byte for byte the record jansson dumps from the whole tree
+ * (codec_job_encode), for random jobs, as they change and after a decode;
+ * the tree's record is the one the encoder wrote before it was split into
+ * parts (a fixed job's bytes); the commands record likewise
+ * (codec_cmds_text, codec_cmds_encode).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -253,5 +255,29 @@ TEST(record_keeps_the_bytes_the_single_tree_encoder_wrote)
     lc_job_free(j);
 }
 
+/* The commands record ("jobcmd") written without a tree is the tree's dump:
+ * commands, images, registry auth and mounts set or not, odd characters. */
+TEST(commands_record_is_the_trees_bytes)
+{
+    for (unsigned seed = 1; seed <= 100; seed++) {
+        lc_job_t *j = rnd_job(seed);
+        for (int r = 0; r < j->nroles; r++) {
+            lc_role_t *role = &j->roles[r];
+            free(role->command);
+            role->command = rnd(5) ? rnd_text("run \"$X\"\n") : NULL;
+            role->image = rnd(2) ? rnd_text("img:") : NULL;
+            role->image_auth = rnd(3) ? NULL : xstrdup("{\"username\":\"u\",\"password\":\"p\"}");
+            role->mounts = rnd(3) ? NULL : rnd_text("[{\"source\":\"/a\"}]");
+        }
+        json_t *tree = codec_cmds_encode(j);
+        char *want = json_dumps(tree, JSON_COMPACT), *got = codec_cmds_text(j);
+        CHECK_STR_EQ(got, want);
+        free(want);
+        free(got);
+        json_decref(tree);
+        lc_job_free(j);
+    }
+}
+
 RUN_TESTS(spliced_record_is_the_trees_bytes_for_random_jobs_as_they_change,
-          record_keeps_the_bytes_the_single_tree_encoder_wrote)
+          record_keeps_the_bytes_the_single_tree_encoder_wrote, commands_record_is_the_trees_bytes)

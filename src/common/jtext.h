@@ -1,0 +1,54 @@
+/*
+ * jtext.h - compact JSON text assembled without a tree: the hot records
+ * (a job's stored record at every transition) written straight into one
+ * growing buffer instead of a jansson tree built and dumped.
+ *
+ * The bytes are those json_dumps(tree, JSON_COMPACT) writes for the same
+ * values: integers in decimal ("%lld", without printf), every string value
+ * escaped by jansson itself (jtext_str dumps a json_string; never escaped
+ * here), keys and punctuation given by the caller as literals.  Text already
+ * encoded (a kept fragment) is appended as it is (jtext_raw).
+ *
+ * Memory: allocations abort on out-of-memory (common/util.h); the buffer
+ * grows by doubling, is NUL-terminated, and jtext_take hands it over.
+ */
+#ifndef PAI_COMMON_JTEXT_H
+#define PAI_COMMON_JTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data; /* owned, NUL-terminated once anything is appended */
+    size_t len;
+    size_t alloc;
+} jtext_t;
+
+/* An empty text with room for about hint bytes. */
+void jtext_init(jtext_t *t, size_t hint);
+void jtext_free(jtext_t *t);
+/* Give the text to the caller (free() it; "" when empty); t is left empty. */
+char *jtext_take(jtext_t *t);
+
+/* n bytes as they are: punctuation, keys, text encoded before. */
+void jtext_raw(jtext_t *t, const char *s, size_t n);
+/* A string literal as it is: JTEXT_LIT(t, ",\"seq\":"). */
+#define JTEXT_LIT(t, lit) jtext_raw((t), "" lit, sizeof(lit) - 1)
+/* An integer in decimal, as jansson writes a json_integer. */
+void jtext_int(jtext_t *t, int64_t v);
+/* true / false. */
+void jtext_bool(jtext_t *t, bool v);
+/* The integer, or null when !has. */
+void jtext_int_or_null(jtext_t *t, bool has, int64_t v);
+/* s as a JSON string escaped by jansson, or null when s is NULL.  Aborts
+ * on what jansson cannot encode (invalid UTF-8), as xjson_pack does. */
+void jtext_str(jtext_t *t, const char *s);
+/* The first n bytes of s as a JSON string (jansson's escaping). */
+void jtext_strn(jtext_t *t, const char *s, size_t n);
+
+/* s as a JSON string (jansson's escaping), malloc'ed: a value encoded once
+ * and kept, then appended with jtext_raw. */
+char *jtext_str_dup(const char *s);
+
+#endif
