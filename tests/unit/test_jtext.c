@@ -21,10 +21,23 @@ static char *dump_any(json_t *v)
 
 TEST(integers_are_written_as_jansson_writes_them)
 {
-    static const int64_t vals[] = {0,          1,          -1,         9,         10,
-                                   -10,        99,         100,        123456789, -987654321,
-                                   INT32_MAX,  INT32_MIN,  UINT32_MAX, INT64_MAX, INT64_MIN,
-                                   INT64_MIN + 1, 1700000000123LL};
+    static const int64_t vals[] = {0,
+                                   1,
+                                   -1,
+                                   9,
+                                   10,
+                                   -10,
+                                   99,
+                                   100,
+                                   123456789,
+                                   -987654321,
+                                   INT32_MAX,
+                                   INT32_MIN,
+                                   UINT32_MAX,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   INT64_MIN + 1,
+                                   1700000000123LL};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         jtext_t t;
         jtext_init(&t, 0);
@@ -38,9 +51,8 @@ TEST(integers_are_written_as_jansson_writes_them)
 
 TEST(strings_are_escaped_by_jansson)
 {
-    static const char *const strs[] = {"",           "plain",     "q\"uote",  "back\\slash",
-                                       "tab\tnl\n",  "\x01\x1f",  "é ü ✓",     "a/b",
-                                       "\x7f del"};
+    static const char *const strs[] = {"",         "plain", "q\"uote", "back\\slash", "tab\tnl\n",
+                                       "\x01\x1f", "é ü ✓", "a/b",     "\x7f del"};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         jtext_t t;
         jtext_init(&t, 1);
