@@ -15,7 +15,8 @@ starting tasks at once).  Prints the ratios first:
     agent and of its live children, the per-agent monitors) and the
     bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run;
 then the absolute figures: store commits per job (the server's
-pai_store_commits_total), submissions/s, end-to-end jobs/s (first
+pai_store_commits_total), scheduling passes per job and their mean time
+(pai_scheduler_pass_seconds), submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
 (bound -> running) and queueing (submit -> bound) p50/p99, the bench
 client's own CPU, the machine's CPU busy share and load average, and the
@@ -192,6 +193,7 @@ def main():
     cpu0 = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:])
     syncs0 = agent_syncs(ports)
     commits0 = server_counter(c, "pai_store_commits_total")
+    passes0 = [server_counter(c, "pai_scheduler_pass_seconds_" + k) for k in ("count", "sum")]
     srv_cpu0 = proc_cpu_s(pids[0])
     srv_cs0 = ctx_switches(pids[0])
     agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
@@ -238,6 +240,8 @@ def main():
     cpu = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:]) - cpu0
     syncs = agent_syncs(ports) - syncs0
     commits = server_counter(c, "pai_store_commits_total") - commits0
+    passes = [server_counter(c, "pai_scheduler_pass_seconds_" + k) - passes0[i]
+              for i, k in enumerate(("count", "sum"))]
     srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
     srv_cs1 = ctx_switches(pids[0])
     srv_cs_by = {k: [v[i] - srv_cs0.get(k, [0, 0])[i] for i in (0, 1)]
@@ -302,6 +306,10 @@ def main():
     if commits0 >= 0:
         print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
               "SQLite)" % (commits / JOBS))
+    if passes0[0] >= 0 and passes[0] > 0:
+        print("  scheduling passes/job  %8.2f   (pai_scheduler_pass_seconds: mean pass %.3f ms, "
+              "%.3f ms of passes per job)" % (passes[0] / JOBS, 1000 * passes[1] / passes[0],
+                                              1000 * passes[1] / JOBS))
     print("  server switches/job    %8.2f   (context switches of its threads: voluntary %.2f, "
           "i.e. thread hand-offs and waits; involuntary %.2f)"
           % (sum(srv_cs) / JOBS, srv_cs[0] / JOBS, srv_cs[1] / JOBS))

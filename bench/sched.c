@@ -9,7 +9,17 @@
  *   - a 32-task x 8-GPU gang (50 decisions, each released afterwards).
  * It prints p50/p99/max in microseconds, whether the job bound, and the
  * resident memory the scheduler added for the model and the fill.
- *   usage: bench/sched [--nodes N] [--quick]
+ *
+ * Then a deep queue, as the server meets it in `make bench-e2e MIX=mix`
+ * (--deep: only this): 16 reported nodes x 8 GPUs (node-derived model,
+ * 32 CPUs and 64 GB each), quiet waits and a clock as in the server, 2,000
+ * one-task jobs of 1,1,1,1,2,2,2,4,4,8 GPUs (1 CPU, 256 MB) queued at once;
+ * then passes until the queue is empty, each after 4 running jobs end
+ * (oldest first), the queue topped up to 2,000 after each pass until 6,000
+ * were submitted.  It prints the mean and p50/p99 pass time over all
+ * passes, the jobs bound per pass, the mean queue and a hash of the
+ * decisions (to show that a change of the pass decides the same).
+ *   usage: bench/sched [--nodes N] [--quick] [--deep]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,23 +182,142 @@ static int run(int nodes, double occ, bool quick)
     return 0;
 }
 
+/* ---- a deep queue (the server's burst) -------------------------------- */
+
+static int64_t deep_clock(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)now_us();
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211u;
+    return h;
+}
+
+static int deep_submit(sched_t *s, int k)
+{
+    static const int mix[] = {1, 1, 1, 1, 2, 2, 2, 4, 4, 8};
+    char id[32];
+    snprintf(id, sizeof(id), "d%05d", k);
+    sched_role_t r = {.name = "main",
+                      .instances = 1,
+                      .gpus = mix[k % (int)(sizeof(mix) / sizeof(mix[0]))],
+                      .cpus = 1,
+                      .memory_mb = 256};
+    sched_request_t q = {.job_id = id,
+                         .vc = "default",
+                         .priority = 10,
+                         .gang = true,
+                         .submit_ms = k,
+                         .roles = &r,
+                         .n_roles = 1};
+    return sched_submit(s, &q, NULL, 0) == PAI_OK ? 0 : -1;
+}
+
+static int run_deep(void)
+{
+    sched_opts_t o = {.clock_us = deep_clock, .quiet_waits = true};
+    sched_t *s = NULL;
+    if (sched_new_nodes(&o, &s) != PAI_OK)
+        return 1;
+    for (int i = 0; i < 16; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%02d", i);
+        sched_node_t nd = {.name = name,
+                           .address = "127.0.0.1",
+                           .gpus = 8,
+                           .sku = "SIM",
+                           .cpus = 32,
+                           .memory_mb = 65536,
+                           .healthy = true};
+        if (sched_node_update(s, &nd) != PAI_OK)
+            return 1;
+    }
+    enum { FIRST = 2000, TOTAL = 6000, ENDS = 4 };
+    int submitted = 0, *running = malloc(sizeof(int) * TOTAL), n_run = 0, r0 = 0, binds = 0;
+    double *t = malloc(sizeof(double) * TOTAL * 2);
+    int passes = 0;
+    uint64_t hash = 14695981039346656037u;
+    char id[32];
+    for (; submitted < FIRST; submitted++)
+        if (deep_submit(s, submitted) != 0)
+            return 1;
+    double t_all = 0, depth = 0;
+    for (;;) {
+        const sched_decision_t *d;
+        size_t n;
+        double t0 = now_us();
+        if (sched_schedule(s, passes, &d, &n) != PAI_OK)
+            return 1;
+        t[passes] = now_us() - t0;
+        t_all += t[passes++];
+        for (size_t i = 0; i < n; i++) {
+            hash = fnv(hash, d[i].job_id, strlen(d[i].job_id) + 1);
+            hash = fnv(hash, &d[i].kind, sizeof(d[i].kind));
+            for (size_t k = 0; k < d[i].n_tasks; k++) {
+                hash = fnv(hash, d[i].tasks[k].node, strlen(d[i].tasks[k].node));
+                hash = fnv(hash, d[i].tasks[k].gpus, sizeof(int) * (size_t)d[i].tasks[k].n_gpus);
+            }
+            if (d[i].kind == SCHED_BIND) {
+                running[n_run++] = (int)strtol(d[i].job_id + 1, NULL, 10);
+                binds++;
+            }
+        }
+        sched_summary_t sum;
+        sched_summary(s, &sum);
+        depth += sum.waiting_jobs;
+        for (int k = sum.waiting_jobs; k < FIRST && submitted < TOTAL; k++)
+            if (deep_submit(s, submitted++) != 0)
+                return 1;
+        if ((sum.waiting_jobs == 0 && submitted == TOTAL) || r0 == n_run || passes >= TOTAL * 2)
+            break;
+        for (int k = 0; k < ENDS && r0 < n_run; k++) {
+            snprintf(id, sizeof(id), "d%05d", running[r0++]);
+            if (sched_release(s, id) != PAI_OK)
+                return 1;
+        }
+    }
+    qsort(t, (size_t)passes, sizeof(double), cmp_d);
+    printf("deep queue: 16 nodes x 8 GPUs, %d one-task jobs (GPU mix, 1 CPU / 256 MB), a pass "
+           "after every %d ends\n",
+           submitted, ENDS);
+    printf("    %-22s mean %6.1f us  p50 %8.1f us  p99 %8.1f us  passes %d, %d bound (%.1f per "
+           "pass), mean queue %.0f\n",
+           "pass", t_all / passes, t[passes / 2], t[(int)((passes - 1) * 0.99)], passes, binds,
+           (double)binds / passes, depth / passes);
+    printf("    decisions' hash %016llx (the same decisions give the same hash)\n",
+           (unsigned long long)hash);
+    free(t);
+    free(running);
+    sched_free(s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     util_alloc_init(); /* allocation failures abort (common/util.h) */
     util_alloc_init();
-    bool quick = false;
+    bool quick = false, deep = false;
     int only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
+        else if (strcmp(argv[i], "--deep") == 0)
+            deep = true;
         else if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc)
             only = (int)strtol(argv[++i], NULL, 10);
     }
+    if (deep)
+        return run_deep();
     static const int sizes[] = {1000, 10000};
     static const double occs[] = {0.5, 0.9};
     for (size_t i = 0; i < 2; i++)
         for (size_t k = 0; k < 2; k++)
             if ((!only || only == sizes[i]) && run(sizes[i], occs[k], quick) != 0)
                 return 1;
-    return 0;
+    return only ? 0 : run_deep();
 }

@@ -205,6 +205,7 @@ void sched_free(sched_t *s)
     free(s->scratch), free(s->scratch_stamp), free(s->memo), free(s->wcand);
     free(s->cap_total), free(s->cap_max_node);
     free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
+    free(s->nf_quota), free(s->nf_quota_ver);
     free(s);
 }
 
@@ -402,43 +403,67 @@ static pai_err_t emit_preempt(sched_t *s, int slot, const attempt_t *at)
 
 /* ---- the pass --------------------------------------------------------------- */
 
+/* The pass's dominance memo: a job that found no place (free, lazy nor
+ * preempting) decides for the jobs after it in the pass that need at least
+ * as much of the same kind (VC, SKU, priority, opportunistic, gang): they
+ * wait without an attempt.  A single task's CPUs and memory count too, and
+ * only single-task failures decide for a single task that asks for them. */
 struct memo {
     int vc, sku, prio;
-    bool oppo, gang;
-    int max_task, total;
+    bool oppo, gang, single, doomed;
+    int max_task, total, cpus;
+    int64_t mem;
 };
 
-static bool memo_dominated(const sched_t *s, const job_t *j, int vc)
+/* The entry that decides for j, or NULL. */
+static const struct memo *memo_dominated(const sched_t *s, const job_t *j, int vc)
 {
+    bool res = j->memo_cpus || j->memo_mem; /* only a single task asks for them here */
     for (int i = 0; i < s->n_memo; i++) {
         const struct memo *m = &s->memo[i];
         if (m->vc == vc && m->sku == j->sku && m->prio == j->prio && m->oppo == j->oppo &&
-            m->gang == j->gang && j->max_task_gpus >= m->max_task && j->total_gpus >= m->total)
-            return true;
+            m->gang == j->gang && j->max_task_gpus >= m->max_task && j->total_gpus >= m->total &&
+            j->memo_cpus >= m->cpus && j->memo_mem >= m->mem && (m->single || !res))
+            return m;
     }
-    return false;
+    return NULL;
 }
 
 static void memo_add(sched_t *s, const job_t *j, int vc)
 {
     VEC_XRESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1);
-    s->memo[s->n_memo++] =
-        (struct memo){vc, j->sku, j->prio, j->oppo, j->gang, j->max_task_gpus, j->total_gpus};
+    s->memo[s->n_memo++] = (struct memo){vc,
+                                         j->sku,
+                                         j->prio,
+                                         j->oppo,
+                                         j->gang,
+                                         j->n_tasks == 1,
+                                         s->doomed_hit,
+                                         j->max_task_gpus,
+                                         j->total_gpus,
+                                         j->memo_cpus,
+                                         j->memo_mem};
 }
 
+/* memo_shape (sched_jobs.c), and no reservation of its own. */
 static bool memo_ok(const job_t *j)
 {
-    if (j->n_resv || j->total_gpus == 0)
-        return false;
-    for (int i = 0; i < j->n_tasks; i++) { /* GPUs of one SKU alone decide for the others */
-        const sched_task_t *t = &j->tasks[i];
-        if (t->pinned != SCHED_NONE || t->cpus || t->mem || (t->gpus && t->sku != j->sku) ||
-            t->within != SCHED_NONE || t->gpus == 0) /* a constraint of its own (CPU-only
-                                                      * tasks keep off some nodes): it
-                                                      * decides for no other */
-            return false;
-    }
-    return true;
+    return j->memo_shape && !j->n_resv;
+}
+
+/* never_fits() found it could fit with the nodes as they are (or it is
+ * not waiting, when nothing refuses it). */
+static bool fits_known(const sched_t *s, const job_t *j)
+{
+    return j->state != SCHED_JOB_WAITING || j->nf_ver == s->topo_ver + 1u;
+}
+
+static bool never_fits(sched_t *s, job_t *j)
+{
+    if (sched_reasons_never_fits(s, j))
+        return true;
+    j->nf_ver = s->topo_ver + 1u;
+    return false;
 }
 
 static pai_err_t emit_wait(sched_t *s, int slot)
@@ -468,6 +493,13 @@ static pai_err_t bind_now(sched_t *s, int slot)
     return rc;
 }
 
+static pai_err_t refuse(sched_t *s, int slot)
+{
+    s->jobs[slot].refuse = true;
+    sched_jobs_clear_reservation(s, slot); /* not left to block others this pass */
+    return emit_text(s, SCHED_REFUSE, slot);
+}
+
 static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
 {
     job_t *j = &s->jobs[slot];
@@ -479,7 +511,13 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
     }
     bool guaranteed = sched_policy_uses_vc_cells(s, j);
     int mvc = j->vc;
-    if (memo_ok(j) && memo_dominated(s, j, mvc)) {
+    const struct memo *m = memo_ok(j) ? memo_dominated(s, j, mvc) : NULL;
+    if (m) {
+        /* a job that can never fit is refused in its first pass all the same */
+        if (!fits_known(s, j) && never_fits(s, j))
+            return refuse(s, slot);
+        /* one task's attempt would have met the same doomed cells */
+        s->doomed_hit = m->doomed && m->single && j->n_tasks == 1;
         sched_reasons_wait(s, j);
         return emit_wait(s, slot);
     }
@@ -495,11 +533,8 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
             return emit_preempt(s, slot, &s->at);
     }
     sched_policy_reset_tentative(j);
-    if (j->state == SCHED_JOB_WAITING && sched_reasons_never_fits(s, j)) {
-        j->refuse = true;
-        sched_jobs_clear_reservation(s, slot); /* not left to block others this pass */
-        return emit_text(s, SCHED_REFUSE, slot);
-    }
+    if (j->state == SCHED_JOB_WAITING && never_fits(s, j))
+        return refuse(s, slot);
     if (guaranteed && j->state == SCHED_JOB_WAITING)
         sched_reasons_maybe_reserve(s, slot, now);
     if (memo_ok(j))
@@ -518,11 +553,8 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
             snprintf(j->reason, sizeof(j->reason), "VC %s: behind an earlier job (FIFO)", vc->name);
         return emit_wait(s, slot);
     }
-    if (sched_reasons_never_fits(s, j)) {
-        j->refuse = true;
-        sched_jobs_clear_reservation(s, slot); /* not left to block others this pass */
-        return emit_text(s, SCHED_REFUSE, slot);
-    }
+    if (never_fits(s, j))
+        return refuse(s, slot);
     if (fifo && j->total_gpus > 0 && vc->used_gpus + j->total_gpus > vc->quota_gpus) {
         blocked[j->vc] = true;
         if (!s->opts.quiet_waits)
@@ -540,17 +572,6 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
         memo_add(s, j, mvc);
     sched_reasons_wait(s, j);
     return emit_wait(s, slot);
-}
-
-static int cmp_queue(const void *a, const void *b, void *ctx)
-{
-    const sched_t *s = ctx;
-    const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
-    if (x->prio != y->prio)
-        return x->prio > y->prio ? -1 : 1;
-    if (x->submit_ms != y->submit_ms)
-        return x->submit_ms < y->submit_ms ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* Upper bounds of the latency histograms' buckets, in seconds (+Inf last). */
@@ -605,6 +626,12 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
         return PAI_OK;
     if (j->state == SCHED_JOB_DYING)
         return PAI_OK; /* a task-by-task victim being stopped takes nothing more */
+    /* Quiet, a job the memo decides for waits with no decision, no attempt
+     * and no change: nothing to time or check (handle_pai() would do the
+     * same, less the clock).  Most of a deep queue, most passes. */
+    if (s->opts.quiet_waits && s->opts.policy == SCHED_POLICY_PAI && j->waiting_on == 0 &&
+        memo_ok(j) && fits_known(s, j) && memo_dominated(s, j, j->vc))
+        return PAI_OK;
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
     s->doomed_hit = false;
@@ -628,6 +655,29 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
     return rc;
 }
 
+/* Put the jobs queued since the last pass in pass order: sort them (a few)
+ * and merge them into the ordered queue, which an order that never changes
+ * (priority, submission time and sequence are fixed) keeps ordered: no
+ * sort of the whole queue per pass.  Most often they come after all the
+ * others (a burst of submissions) and nothing moves. */
+static void order_queue(sched_t *s)
+{
+    int m = s->n_queue - s->n_sorted, k = s->n_sorted;
+    if (m <= 0)
+        return;
+    int *q = s->queue;
+    qsort_r(q + k, (size_t)m, sizeof(int), sched_jobs_queue_cmp, s);
+    s->n_sorted = s->n_queue;
+    if (k == 0 || sched_jobs_queue_cmp(&q[k - 1], &q[k], s) < 0)
+        return;
+    int *tail = xmalloc(sizeof(int) * (size_t)m);
+    memcpy(tail, q + k, sizeof(int) * (size_t)m);
+    int i = k - 1, t = m - 1, o = k + m - 1; /* merge from the back */
+    while (t >= 0)
+        q[o--] = i >= 0 && sched_jobs_queue_cmp(&q[i], &tail[t], s) > 0 ? q[i--] : tail[t--];
+    free(tail);
+}
+
 pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **out, size_t *n)
 {
     arena_reset(s);
@@ -639,9 +689,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     uint64_t lazy0 = s->lazy_preemptions;
     *out = NULL;
     *n = 0;
-    if (s->queue_dirty)
-        qsort_r(s->queue, (size_t)s->n_queue, sizeof(int), cmp_queue, s);
-    s->queue_dirty = false;
+    order_queue(s);
     bool *blocked = xcalloc((size_t)s->n_vcs + 1, sizeof(bool));
     pai_err_t rc = PAI_OK;
     for (int i = 0; i < s->n_queue && rc == PAI_OK; i++)
@@ -655,8 +703,10 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
             sched_jobs_free(s, slot);
         else if (!sched_job_done_queueing(j))
             s->queue[k++] = slot;
+        else
+            j->in_queue = false;
     }
-    s->n_queue = k;
+    s->n_queue = s->n_sorted = k;
     /* a lazy downgrade late in the pass may have opened cells to earlier jobs */
     s->post_pass = rc == PAI_OK && s->lazy_preemptions == lazy0;
     if (s->opts.clock_us)

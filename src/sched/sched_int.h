@@ -211,6 +211,15 @@ typedef struct {
     int *resv;      /* reserved GPUs: node * SCHED_MAX_GPUS_PER_NODE + gpu */
     int n_resv;
     bool lazy_counted; /* counted in vc->lazy_running */
+    bool in_queue;     /* in sched_t.queue */
+    /* The pass's dominance memo (sched.c): may this job's failure decide
+     * for others and theirs for it?  GPU tasks of one SKU, no pinned cell,
+     * no withinOneCell, CPUs and memory only for a single task (memo_cpus,
+     * memo_mem; 0 otherwise).  Fixed at submission. */
+    bool memo_shape;
+    int memo_cpus;
+    int64_t memo_mem;
+    unsigned nf_ver; /* never_fits() found it could fit at topo_ver + 1 (0: not yet) */
     char reason[SCHED_REASON_MAX];
     char last_reason[SCHED_REASON_MAX];
 } job_t;
@@ -247,10 +256,9 @@ struct sched {
     size_t cap_jobs;
     int *free_slots;
     int n_free;
-    int *queue; /* waiting job slots */
-    int n_queue;
+    int *queue; /* waiting job slots: [0, n_sorted) in pass order, then new ones */
+    int n_queue, n_sorted;
     size_t cap_queue;
-    bool queue_dirty;
     uint64_t seq;
     uint32_t stamp;
     /* decisions of the last pass */
@@ -281,7 +289,11 @@ struct sched {
     int *rw_quota, *rw_dying;
     uint64_t *rw_quota_stamp;
     uint64_t rw_dying_key[3];
-    int rw_n;         /* entries allocated: n_vcs x (n_skus + 1) */
+    int rw_n; /* entries allocated: n_vcs x (n_skus + 1) */
+    /* never_fits()'s VC quota per VC and SKU (+1), valid while its version
+     * is topo_ver + 1 (sched_reasons.c) */
+    int *nf_quota;
+    unsigned *nf_quota_ver;
     int oppo_running; /* running opportunistic jobs */
     int n_bad_nodes;  /* unhealthy nodes (0: buddy order alone keeps sharing safety) */
     struct memo *memo;
@@ -402,8 +414,11 @@ bool sched_job_done_queueing(const job_t *j);
 pai_err_t sched_jobs_check_request(const sched_request_t *r, char *err, size_t errlen);
 /* A new job slot for the request (not queued). */
 pai_err_t sched_jobs_new_job(sched_t *s, const sched_request_t *r, int *out);
-/* Queue a job slot (sorted at the next pass). */
+/* Queue a job slot (put in order at the next pass). */
 void sched_jobs_queue_push(sched_t *s, int slot);
+/* Pass order: higher priority first, then earlier submission, then
+ * earlier sched_submit() (qsort_r's comparison; ctx is the sched_t). */
+int sched_jobs_queue_cmp(const void *a, const void *b, void *ctx);
 /* The cell bound to VC v that holds GPU position g of node (g < 0: the node),
  * or SCHED_NONE (none, or another VC's). */
 int sched_jobs_charged_cell(const sched_t *s, int node, int g, int v);

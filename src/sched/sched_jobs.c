@@ -109,6 +109,24 @@ static int affinity_group(const sched_request_t *r, size_t i)
     return (int)i + 1;
 }
 
+/* Can the job take part in a pass's dominance memo (sched.c)?  Its GPU
+ * tasks are of one SKU and none has a constraint of its own (a pinned
+ * cell, withinOneCell; a CPU-only task keeps off some nodes).  A single
+ * task may ask for CPUs and memory: one task needing at least the GPUs,
+ * CPUs and memory of one that found no node cannot find one either. */
+static void memo_shape(job_t *j)
+{
+    bool ok = j->total_gpus > 0;
+    for (int i = 0; ok && i < j->n_tasks; i++) {
+        const sched_task_t *t = &j->tasks[i];
+        ok = t->pinned == SCHED_NONE && t->within == SCHED_NONE && t->gpus > 0 &&
+             t->sku == j->sku && ((!t->cpus && !t->mem) || j->n_tasks == 1);
+    }
+    j->memo_shape = ok;
+    j->memo_cpus = ok && j->n_tasks == 1 ? j->tasks[0].cpus : 0;
+    j->memo_mem = ok && j->n_tasks == 1 ? j->tasks[0].mem : 0;
+}
+
 static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
 {
     int n = 0, gpus = 0;
@@ -144,6 +162,7 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
     }
     j->n_tasks = n;
     j->total_gpus = gpus;
+    memo_shape(j);
     return PAI_OK;
 }
 
@@ -151,17 +170,49 @@ void sched_jobs_queue_push(sched_t *s, int slot)
 {
     VEC_XRESERVE(s->queue, s->cap_queue, (size_t)s->n_queue + 1);
     s->queue[s->n_queue++] = slot;
-    s->queue_dirty = true;
+    s->jobs[slot].in_queue = true;
+}
+
+int sched_jobs_queue_cmp(const void *a, const void *b, void *ctx)
+{
+    const sched_t *s = ctx;
+    const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
+    if (x->prio != y->prio)
+        return x->prio > y->prio ? -1 : 1;
+    if (x->submit_ms != y->submit_ms)
+        return x->submit_ms < y->submit_ms ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Where slot is in the queue: a binary search of the ordered part (the
+ * order is total: seq is unique), else a scan of the new ones. */
+static int queue_find(sched_t *s, int slot)
+{
+    int lo = 0, hi = s->n_sorted;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, c = sched_jobs_queue_cmp(&s->queue[mid], &slot, s);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (int i = s->n_sorted; i < s->n_queue; i++)
+        if (s->queue[i] == slot)
+            return i;
+    return -1;
 }
 
 static void queue_remove(sched_t *s, int slot)
 {
-    for (int i = 0; i < s->n_queue; i++)
-        if (s->queue[i] == slot) {
-            memmove(&s->queue[i], &s->queue[i + 1], sizeof(int) * (size_t)(s->n_queue - i - 1));
-            s->n_queue--;
-            return;
-        }
+    int i = s->jobs[slot].in_queue ? queue_find(s, slot) : -1;
+    if (i < 0)
+        return;
+    memmove(&s->queue[i], &s->queue[i + 1], sizeof(int) * (size_t)(s->n_queue - i - 1));
+    s->n_queue--;
+    s->n_sorted -= i < s->n_sorted;
+    s->jobs[slot].in_queue = false;
 }
 
 pai_err_t sched_jobs_new_job(sched_t *s, const sched_request_t *r, int *out)
@@ -429,10 +480,7 @@ pai_err_t sched_release(sched_t *s, const char *job_id)
         s->vcs[j->vc].lazy_running--;
     sched_jobs_track_running(s, j, -1);
     sched_jobs_vc_gc(s, j->vc);
-    bool queued = false;
-    for (int i = 0; i < s->n_queue; i++)
-        queued |= s->queue[i] == slot;
-    if (queued) {
+    if (j->in_queue) {
         queue_remove(s, slot);
         s->waiting--;
     }

@@ -116,10 +116,13 @@ static bool rw_size(sched_t *s)
     if (n == s->rw_n && s->rw_quota)
         return true;
     free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
+    free(s->nf_quota), free(s->nf_quota_ver);
     s->rw_n = n;
     s->rw_quota = xcalloc((size_t)n + 1, sizeof(int));
     s->rw_dying = xcalloc((size_t)n + 1, sizeof(int));
     s->rw_quota_stamp = xcalloc((size_t)n + 1, sizeof(uint64_t));
+    s->nf_quota = xcalloc((size_t)n + 1, sizeof(int));
+    s->nf_quota_ver = xcalloc((size_t)n + 1, sizeof(unsigned)); /* 0: not valid */
     s->rw_dying_key[0] = 0; /* passes start at 1: nothing valid yet */
     return s->rw_quota && s->rw_dying && s->rw_quota_stamp;
 }
@@ -161,6 +164,22 @@ static void pass_inputs(sched_t *s, int v, int sku, int *quota, int *dying)
     *dying = s->rw_dying[idx];
 }
 
+/* The VC's guaranteed GPUs of a SKU for never_fits(), which every waiting
+ * job asks in every pass it does not fit: cached per VC and SKU until the
+ * topology changes (a VC's virtual cells change only with it: the config,
+ * or a node joining the node-derived model). */
+static int never_quota(sched_t *s, int v, int sku)
+{
+    if (sku < SCHED_NONE || sku >= s->n_skus || !rw_size(s))
+        return vc_quota(s, v, sku);
+    int idx = v * (s->n_skus + 1) + sku + 1;
+    if (s->nf_quota_ver[idx] != s->topo_ver + 1u) {
+        s->nf_quota[idx] = vc_quota(s, v, sku);
+        s->nf_quota_ver[idx] = s->topo_ver + 1u;
+    }
+    return s->nf_quota[idx];
+}
+
 /* True (reason set) when the job can never fit. */
 bool sched_reasons_never_fits(sched_t *s, job_t *j)
 {
@@ -170,10 +189,9 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j)
         return false;
     int total, max_node, max_cpus;
     cluster_caps(s, j->sku, &total, &max_node, &max_cpus);
-    const char *sk = sched_reasons_gpu_label(s, j);
     if (j->max_task_gpus > max_node) {
         snprintf(j->reason, sizeof(j->reason), "a task needs %d %s but the largest node has %d",
-                 j->max_task_gpus, sk, max_node);
+                 j->max_task_gpus, sched_reasons_gpu_label(s, j), max_node);
         return true;
     }
     for (int k = 0; k < j->n_tasks; k++)
@@ -184,8 +202,11 @@ bool sched_reasons_never_fits(sched_t *s, job_t *j)
             return true;
         }
     bool quota = s->opts.policy != SCHED_POLICY_FIRST_FIT && !j->oppo && j->total_gpus > 0;
-    int q = quota ? vc_quota(s, j->vc, j->sku) : total;
-    if (j->gang && j->total_gpus > q) {
+    if (!j->gang)
+        return false;
+    int q = quota ? never_quota(s, j->vc, j->sku) : total;
+    if (j->total_gpus > q) {
+        const char *sk = sched_reasons_gpu_label(s, j);
         if (quota)
             snprintf(j->reason, sizeof(j->reason), "job needs %d %s; VC %s guarantees only %d",
                      j->total_gpus, sk, s->vcs[j->vc].name, q);
