@@ -415,15 +415,16 @@ struct memo {
     int64_t mem;
 };
 
-/* The entry that decides for j, or NULL. */
-static const struct memo *memo_dominated(const sched_t *s, const job_t *j, int vc)
+/* The entry that decides for the job of queue entry q, or NULL (vc: its VC,
+ * or SCHED_NONE when the policy's domain is the cluster's). */
+static const struct memo *memo_dominated(const sched_t *s, const qent_t *q, int vc)
 {
-    bool res = j->memo_cpus || j->memo_mem; /* only a single task asks for them here */
+    bool res = q->cpus || q->mem; /* only a single task asks for them here */
     for (int i = 0; i < s->n_memo; i++) {
         const struct memo *m = &s->memo[i];
-        if (m->vc == vc && m->sku == j->sku && m->prio == j->prio && m->oppo == j->oppo &&
-            m->gang == j->gang && j->max_task_gpus >= m->max_task && j->total_gpus >= m->total &&
-            j->memo_cpus >= m->cpus && j->memo_mem >= m->mem && (m->single || !res))
+        if (m->vc == vc && m->sku == q->sku && m->prio == q->prio && m->oppo == q->oppo &&
+            m->gang == q->gang && q->max_task >= m->max_task && q->total >= m->total &&
+            q->cpus >= m->cpus && q->mem >= m->mem && (m->single || !res))
             return m;
     }
     return NULL;
@@ -511,7 +512,8 @@ static pai_err_t handle_pai(sched_t *s, int slot, int64_t now)
     }
     bool guaranteed = sched_policy_uses_vc_cells(s, j);
     int mvc = j->vc;
-    const struct memo *m = memo_ok(j) ? memo_dominated(s, j, mvc) : NULL;
+    qent_t q = sched_jobs_qent(s, slot);
+    const struct memo *m = memo_ok(j) ? memo_dominated(s, &q, mvc) : NULL;
     if (m) {
         /* a job that can never fit is refused in its first pass all the same */
         if (!fits_known(s, j) && never_fits(s, j))
@@ -563,7 +565,8 @@ static pai_err_t handle_baseline(sched_t *s, int slot, bool *blocked)
         return emit_wait(s, slot);
     }
     int mvc = fifo ? j->vc : SCHED_NONE;
-    if (!(memo_ok(j) && memo_dominated(s, j, mvc)) && sched_policy_try_place(s, slot, MODE_FREE))
+    qent_t q = sched_jobs_qent(s, slot);
+    if (!(memo_ok(j) && memo_dominated(s, &q, mvc)) && sched_policy_try_place(s, slot, MODE_FREE))
         return bind_now(s, slot);
     sched_policy_reset_tentative(j);
     if (fifo)
@@ -626,12 +629,6 @@ static pai_err_t handle_one(sched_t *s, int slot, int64_t now, bool *blocked)
         return PAI_OK;
     if (j->state == SCHED_JOB_DYING)
         return PAI_OK; /* a task-by-task victim being stopped takes nothing more */
-    /* Quiet, a job the memo decides for waits with no decision, no attempt
-     * and no change: nothing to time or check (handle_pai() would do the
-     * same, less the clock).  Most of a deep queue, most passes. */
-    if (s->opts.quiet_waits && s->opts.policy == SCHED_POLICY_PAI && j->waiting_on == 0 &&
-        memo_ok(j) && fits_known(s, j) && memo_dominated(s, j, j->vc))
-        return PAI_OK;
     int64_t t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;
     s->touched_lat = false;
     s->doomed_hit = false;
@@ -665,13 +662,13 @@ static void order_queue(sched_t *s)
     int m = s->n_queue - s->n_sorted, k = s->n_sorted;
     if (m <= 0)
         return;
-    int *q = s->queue;
-    qsort_r(q + k, (size_t)m, sizeof(int), sched_jobs_queue_cmp, s);
+    qent_t *q = s->queue;
+    qsort_r(q + k, (size_t)m, sizeof(*q), sched_jobs_queue_cmp, s);
     s->n_sorted = s->n_queue;
     if (k == 0 || sched_jobs_queue_cmp(&q[k - 1], &q[k], s) < 0)
         return;
-    int *tail = xmalloc(sizeof(int) * (size_t)m);
-    memcpy(tail, q + k, sizeof(int) * (size_t)m);
+    qent_t *tail = xmalloc(sizeof(*q) * (size_t)m);
+    memcpy(tail, q + k, sizeof(*q) * (size_t)m);
     int i = k - 1, t = m - 1, o = k + m - 1; /* merge from the back */
     while (t >= 0)
         q[o--] = i >= 0 && sched_jobs_queue_cmp(&q[i], &tail[t], s) > 0 ? q[i--] : tail[t--];
@@ -692,17 +689,34 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     order_queue(s);
     bool *blocked = xcalloc((size_t)s->n_vcs + 1, sizeof(bool));
     pai_err_t rc = PAI_OK;
-    for (int i = 0; i < s->n_queue && rc == PAI_OK; i++)
-        rc = handle_one(s, s->queue[i], now_ms, blocked);
+    /* Quiet, a job the memo decides for waits with no decision, no attempt
+     * and no change: it is passed over from its queue entry alone (nothing
+     * to time or check; handle_pai() would do the same, less the clock and
+     * the cache misses of reading its job).  Most of a deep queue, most
+     * passes. */
+    bool skip = s->opts.quiet_waits && s->opts.policy == SCHED_POLICY_PAI;
+    unsigned nf = s->topo_ver + 1u;
+    int last = 0;
+    for (; last < s->n_queue && rc == PAI_OK; last++) {
+        qent_t *q = &s->queue[last];
+        q->seen = !(skip && q->fast && q->nf_ver == nf && memo_dominated(s, q, q->vc));
+        if (!q->seen)
+            continue;
+        rc = handle_one(s, q->slot, now_ms, blocked);
+        *q = sched_jobs_qent(s, q->slot);
+        q->seen = true;
+    }
     free(blocked);
     int k = 0;
     for (int i = 0; i < s->n_queue; i++) {
-        int slot = s->queue[i];
-        job_t *j = &s->jobs[slot];
-        if (j->refuse && j->state == SCHED_JOB_WAITING)
-            sched_jobs_free(s, slot);
+        qent_t *q = &s->queue[i];
+        job_t *j = &s->jobs[q->slot];
+        if (i < last && !q->seen) /* passed over: unchanged */
+            s->queue[k++] = *q;
+        else if (j->refuse && j->state == SCHED_JOB_WAITING)
+            sched_jobs_free(s, q->slot);
         else if (!sched_job_done_queueing(j))
-            s->queue[k++] = slot;
+            s->queue[k++] = *q;
         else
             j->in_queue = false;
     }

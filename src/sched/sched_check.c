@@ -590,7 +590,7 @@ static void check_oppo(const sched_t *s, vlist_t *l)
         return;
     oppo_table_t *tb = NULL; /* on first use: most passes leave no one-task job waiting */
     for (int k = 0; k < s->n_queue; k++) {
-        int slot = s->queue[k];
+        int slot = s->queue[k].slot;
         const job_t *j = &s->jobs[slot];
         if (j->state != SCHED_JOB_WAITING || j->refuse || j->oppo || j->vc == SCHED_NONE ||
             j->waiting_on > 0 || j->n_tasks != 1 || j->tasks[0].bound || j->total_gpus == 0)

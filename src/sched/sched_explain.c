@@ -355,9 +355,9 @@ static void explain_queue(const sched_t *s, int slot, bool guaranteed, bool fits
     const job_t *j = &s->jobs[slot];
     int ahead = 0;
     for (int i = 0; fits && i < s->n_queue; i++) {
-        const job_t *x = &s->jobs[s->queue[i]];
-        if (s->queue[i] == slot || x->state != SCHED_JOB_WAITING || x->refuse || x->vc != j->vc ||
-            x->oppo != j->oppo)
+        const job_t *x = &s->jobs[s->queue[i].slot];
+        if (s->queue[i].slot == slot || x->state != SCHED_JOB_WAITING || x->refuse ||
+            x->vc != j->vc || x->oppo != j->oppo)
             continue;
         if (x->prio > j->prio ||
             (x->prio == j->prio &&

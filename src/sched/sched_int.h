@@ -224,6 +224,24 @@ typedef struct {
     char last_reason[SCHED_REASON_MAX];
 } job_t;
 
+/* A queue entry: the job's slot and a copy of what the pass's dominance
+ * memo compares (sched.c), so that a pass skips a job the memo decides for
+ * without reading its job_t (a deep queue is mostly such jobs).  Every
+ * field but fast and nf_ver is fixed while the job waits; those two are
+ * refreshed when the job is queued and after each visit, and only a visit
+ * can make fast true again (a reservation or victims to wait for are set
+ * only during a visit; dropping them outside one only delays the skip). */
+typedef struct {
+    int slot;
+    int vc, sku, prio;
+    int max_task, total, cpus; /* cpus, mem: memo_cpus, memo_mem */
+    unsigned nf_ver;           /* job_t.nf_ver */
+    int64_t mem;
+    bool oppo, gang, single;
+    bool fast; /* memo_shape, waiting, not refused, no reservation, no victims awaited */
+    bool seen; /* visited by the current pass */
+} qent_t;
+
 /* String -> int index maps over common/strmap.h, created on first put
  * (a NULL map is empty).  They take the map's address so that the fields
  * can stay NULL until used. */
@@ -256,7 +274,7 @@ struct sched {
     size_t cap_jobs;
     int *free_slots;
     int n_free;
-    int *queue; /* waiting job slots: [0, n_sorted) in pass order, then new ones */
+    qent_t *queue; /* waiting jobs: [0, n_sorted) in pass order, then new ones */
     int n_queue, n_sorted;
     size_t cap_queue;
     uint64_t seq;
@@ -416,9 +434,12 @@ pai_err_t sched_jobs_check_request(const sched_request_t *r, char *err, size_t e
 pai_err_t sched_jobs_new_job(sched_t *s, const sched_request_t *r, int *out);
 /* Queue a job slot (put in order at the next pass). */
 void sched_jobs_queue_push(sched_t *s, int slot);
-/* Pass order: higher priority first, then earlier submission, then
- * earlier sched_submit() (qsort_r's comparison; ctx is the sched_t). */
+/* Pass order of two qent_t: higher priority first, then earlier
+ * submission, then earlier sched_submit() (qsort_r's comparison; ctx is the
+ * sched_t). */
 int sched_jobs_queue_cmp(const void *a, const void *b, void *ctx);
+/* The queue entry of the job in slot, as it is now. */
+qent_t sched_jobs_qent(const sched_t *s, int slot);
 /* The cell bound to VC v that holds GPU position g of node (g < 0: the node),
  * or SCHED_NONE (none, or another VC's). */
 int sched_jobs_charged_cell(const sched_t *s, int node, int g, int v);

@@ -166,17 +166,36 @@ static pai_err_t build_tasks(sched_t *s, job_t *j, const sched_request_t *r)
     return PAI_OK;
 }
 
+qent_t sched_jobs_qent(const sched_t *s, int slot)
+{
+    const job_t *j = &s->jobs[slot];
+    return (qent_t){.slot = slot,
+                    .vc = j->vc,
+                    .sku = j->sku,
+                    .prio = j->prio,
+                    .max_task = j->max_task_gpus,
+                    .total = j->total_gpus,
+                    .cpus = j->memo_cpus,
+                    .nf_ver = j->nf_ver,
+                    .mem = j->memo_mem,
+                    .oppo = j->oppo,
+                    .gang = j->gang,
+                    .single = j->n_tasks == 1,
+                    .fast = j->memo_shape && j->state == SCHED_JOB_WAITING && !j->refuse &&
+                            !j->n_resv && !j->waiting_on};
+}
+
 void sched_jobs_queue_push(sched_t *s, int slot)
 {
     VEC_XRESERVE(s->queue, s->cap_queue, (size_t)s->n_queue + 1);
-    s->queue[s->n_queue++] = slot;
     s->jobs[slot].in_queue = true;
+    s->queue[s->n_queue++] = sched_jobs_qent(s, slot);
 }
 
 int sched_jobs_queue_cmp(const void *a, const void *b, void *ctx)
 {
     const sched_t *s = ctx;
-    const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
+    const job_t *x = &s->jobs[((const qent_t *)a)->slot], *y = &s->jobs[((const qent_t *)b)->slot];
     if (x->prio != y->prio)
         return x->prio > y->prio ? -1 : 1;
     if (x->submit_ms != y->submit_ms)
@@ -189,8 +208,9 @@ int sched_jobs_queue_cmp(const void *a, const void *b, void *ctx)
 static int queue_find(sched_t *s, int slot)
 {
     int lo = 0, hi = s->n_sorted;
+    qent_t key = {.slot = slot};
     while (lo < hi) {
-        int mid = lo + (hi - lo) / 2, c = sched_jobs_queue_cmp(&s->queue[mid], &slot, s);
+        int mid = lo + (hi - lo) / 2, c = sched_jobs_queue_cmp(&s->queue[mid], &key, s);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -199,7 +219,7 @@ static int queue_find(sched_t *s, int slot)
             hi = mid;
     }
     for (int i = s->n_sorted; i < s->n_queue; i++)
-        if (s->queue[i] == slot)
+        if (s->queue[i].slot == slot)
             return i;
     return -1;
 }
@@ -209,7 +229,7 @@ static void queue_remove(sched_t *s, int slot)
     int i = s->jobs[slot].in_queue ? queue_find(s, slot) : -1;
     if (i < 0)
         return;
-    memmove(&s->queue[i], &s->queue[i + 1], sizeof(int) * (size_t)(s->n_queue - i - 1));
+    memmove(&s->queue[i], &s->queue[i + 1], sizeof(qent_t) * (size_t)(s->n_queue - i - 1));
     s->n_queue--;
     s->n_sorted -= i < s->n_sorted;
     s->jobs[slot].in_queue = false;
