@@ -3,10 +3,13 @@ requests in separate queues (src/server/offload.h, write_class in
 src/server/http.c): with a storm of agent syncs queued (each, or each batch
 of them, stalled 1.5 s on its write worker by the test hook
 PAI_TEST_AGENT_SYNC_STALL_MS, as thousands of syncs waiting for the engine
-lock are), a submission is still
+lock are), a submission and a stop are still
 answered within one stall, not after the storm (one FIFO: ~15 s here);
 /metrics shows the queues apart (pai_http_write_pending{class=...}); and
-every queued sync is answered in the end."""
+every queued sync is answered in the end.  With SQLite the submission runs
+on the pool thread that read it (server_pool_routes[]), the stop on the
+users' queue of the write workers, the syncs on theirs
+(pai_http_write_requests_total{on=...})."""
 
 import http.client
 import threading
@@ -25,18 +28,28 @@ first = jt.FakeAgent(srv, "wq-0", gpus=2)
 first.sync()  # one node, so the job fits (this sync stalls too, alone)
 
 
-def pending():
-    """{class: value} of pai_http_write_pending."""
+def labelled(family, label):
+    """{label value: value} of a metric family's samples."""
     h = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
     h.request("GET", "/metrics")
     text = h.getresponse().read().decode()
     h.close()
     out = {}
     for line in text.splitlines():
-        if line.startswith("pai_http_write_pending{"):
-            cls = line.split('class="', 1)[1].split('"', 1)[0]
+        if line.startswith(family + "{"):
+            cls = line.split(label + '="', 1)[1].split('"', 1)[0]
             out[cls] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def pending():
+    """{class: value} of pai_http_write_pending."""
+    return labelled("pai_http_write_pending", "class")
+
+
+def ran_on():
+    """{pool|worker: value} of pai_http_write_requests_total."""
+    return labelled("pai_http_write_requests_total", "on")
 
 
 results = []
@@ -64,6 +77,7 @@ pt.check(seen.get("agent", 0) >= SYNCS - 2 and "user" in seen,
          "pai_http_write_pending counts the agent syncs queued apart from the users' requests",
          seen)
 
+before = ran_on()
 t0 = time.time()
 st, body = jt.submit(c, jt.job_yaml("wq-job", [{"name": "main", "gpu": 1, "command": "sleep 60"}]))
 took = time.time() - t0
@@ -71,6 +85,21 @@ left = pending().get("agent", 0)
 pt.check(st == 202 and took < STALL_MS / 1000.0 and left >= SYNCS / 2,
          "a submission is answered within one stalled sync while %d syncs wait (%.2f s, %d "
          "syncs still queued)" % (SYNCS, took, left), (st, body, took, left))
+after = ran_on()
+# (on="worker" counts the storm's last syncs too, which may still be arriving)
+pt.check(after.get("pool", 0) == before.get("pool", 0) + 1,
+         "the submission ran on the pool thread that read it", (before, after))
+t0 = time.time()
+st, body = c.put("/api/v2/jobs/admin~wq-job/executionType", {"value": "STOP"})
+took = time.time() - t0
+left = pending().get("agent", 0)
+done = ran_on()
+pt.check(st == 202 and took < STALL_MS / 1000.0 and left >= SYNCS / 2
+         and done.get("pool", 0) == after.get("pool", 0)
+         and done.get("worker", 0) >= after.get("worker", 0) + 1,
+         "a stop, on the users' queue of the write workers, is answered within one stalled "
+         "sync while %d syncs wait (%.2f s, %d syncs still queued)" % (SYNCS, took, left),
+         (st, body, took, left, after, done))
 
 for t in storm:
     t.join(120)
