@@ -723,7 +723,7 @@ static bool batch_store(engine_t *j, const start_op_t *s, size_t n, pai_err_t *r
     *rc = PAI_OK;
     for (size_t i = 0; i < n; i++)
         if (s[i].p && s[i].rc == PAI_OK && s[i].dirty) {
-            *rc = engine_flush(j);
+            *rc = engine_flush_after_pass(j); /* with the placements on what it freed */
             return true;
         }
     return false;

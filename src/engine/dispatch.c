@@ -393,7 +393,7 @@ bool engine_pass_to_flush(engine_t *j)
     engine_run_pass(j);
     /* Read under mu: submissions change it.  The submissions this pass
      * answered are written by the flush after it (engine_sub_queue). */
-    bool dirty = j->persist.ndirty > 0 || engine_subs_ready(j);
+    bool dirty = engine_flush_wanted(j);
     j->persist.flush_due |= dirty;
     return dirty;
 }

@@ -347,9 +347,10 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&j->threads.timer_cv, &ca);
+    pthread_cond_init(&j->pass.done_cv, &ca);      /* engine_flush_after_pass's bound */
+    pthread_cond_init(&j->persist.coming_cv, &ca); /* a flush's wait for submissions */
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&j->pass.cv, NULL);
-    pthread_cond_init(&j->pass.done_cv, NULL);
     pthread_cond_init(&j->persist.sub_cv, NULL);
     j->vcs.stale = true;
     j->nodes = nodes_new(j->opts.port_base, j->opts.port_count);
@@ -394,6 +395,7 @@ void engine_quiesce(engine_t *j)
     pthread_cond_broadcast(&j->pass.cv);
     pthread_cond_broadcast(&j->pass.done_cv);
     pthread_cond_broadcast(&j->persist.sub_cv); /* queued submissions write themselves */
+    pthread_cond_broadcast(&j->persist.coming_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         nodes_wake(nodes_at(j->nodes, k));         /* blocked and held polls answer now */
     for (size_t k = 0; k < j->persist.nwaits; k++) /* and those waiting for a flush */
@@ -429,6 +431,7 @@ void engine_free(engine_t *j)
     pthread_cond_destroy(&j->pass.cv);
     pthread_cond_destroy(&j->pass.done_cv);
     pthread_cond_destroy(&j->persist.sub_cv);
+    pthread_cond_destroy(&j->persist.coming_cv);
     free(j->persist.subs);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);

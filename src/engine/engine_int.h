@@ -105,7 +105,20 @@ struct engine {
          * encoded before it waits for flush_mu (a flush it joins). */
         _Atomic uint64_t encoded, durable; /* durable: the last flush that succeeded */
         uint64_t commits;                  /* flushes that wrote and committed (tests count them) */
-        uint64_t joined; /* engine_flush calls a flush after theirs covered (no commit) */
+        uint64_t joined;     /* engine_flush calls a flush after theirs covered (no commit) */
+        uint64_t after_pass; /* engine_flush_after_pass calls that got their pass first */
+        /* Submissions between their arrival and their reservation (parse,
+         * render): with a long queue each is stored by the next flush, so
+         * a flush about to encode waits a moment for them (coming_cv,
+         * broadcast when the count drops to 0) instead of committing just
+         * before they queue and leaving them the next commit.  Atomic: an
+         * arrival counts without mu; it leaves under mu. */
+        _Atomic int coming;
+        pthread_cond_t coming_cv;
+        uint64_t gathered; /* flushes that waited for coming submissions */
+        /* The two waits' bounds in microseconds (0: GATHER_US and
+         * PASS_GATHER_US in persist.c; tests set longer ones). */
+        int64_t gather_us, pass_gather_us;
         struct engine_durable_wait *waits;
         size_t nwaits, capwaits;
         /* A thread saw the dirty list non-empty and flushes soon (the
@@ -471,6 +484,23 @@ pai_err_t engine_sched_restore(sched_t *s, const lc_job_t *job, bool *downgraded
  * flushed after it), everything the caller changed before the call is
  * durable and it returns PAI_OK without a commit of its own. */
 pai_err_t engine_flush(engine_t *j);
+/* engine_flush once the scheduling pass the caller asked for (pass.need,
+ * run by the scheduler thread) has ended, waiting for it a bounded time
+ * (2 ms): the changes that freed resources (an agent sync batch's exits)
+ * and the placements made on them are stored by one commit, not one each,
+ * and the caller's answer carries those placements.  Without the
+ * scheduler thread, or with no pass due, it is engine_flush. */
+pai_err_t engine_flush_after_pass(engine_t *j);
+/* Does anything dirty wait for a commit (mu held): a task attempt created
+ * since the last encode (sent to its agent only once stored), a
+ * submission answered by its pass, a held sync, a node record?  Other
+ * changes (a task reported running, a waiting job's new state) are stored
+ * by the next flush that someone waits for, or the timer's within a tick,
+ * not by a commit of their own after every pass. */
+bool engine_flush_wanted(engine_t *j);
+/* A submission reached its reservation (or failed before it): one fewer
+ * coming (mu held). */
+void engine_sub_arrived(engine_t *j);
 
 /* A running task attempt's node reported its GPUs' utilization (a sync):
  * add the GPU-time used since the last one and track whether it is idle

@@ -6,6 +6,12 @@
  * after its own pass, so that a job placed at once is stored, placement
  * and all, by its submission's one commit).
  *
+ * Fewer commits per job: the scheduler thread flushes after a pass only
+ * when something waits for it (engine_flush_wanted); a sync batch whose
+ * exits freed resources waits for the pass on them before its flush
+ * (engine_flush_after_pass: one commit for both); a flush about to encode
+ * waits a moment for submissions being parsed (gather, persist.coming).
+ *
  * Invariants: a task attempt is sent to agents only once the record that
  * holds it is committed (durable 0 -> 1 -> 2, see mark_durable()); store
  * I/O happens only without mu, and flush_mu keeps the versions in order and
@@ -13,8 +19,10 @@
  */
 #include "engine/engine_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -127,6 +135,32 @@ static void mark_durable(engine_t *j, lc_job_t *job, uint8_t from, uint8_t to)
                         nodes_bump(n);
                 }
             }
+}
+
+/* Has job a task attempt that waits for its record's commit before it is
+ * sent (durable 0: created since the last encode)? */
+static bool has_new_attempt(const lc_job_t *job)
+{
+    for (int k = 0; job->atts && k < job->natts; k++)
+        for (int r = 0; r < job->nroles; r++)
+            for (int i = 0; i < job->roles[r].instances; i++) {
+                const lc_task_t *t = &job->atts[k].tasks[r][i];
+                for (int a = 0; a < t->natts; a++)
+                    if (t->atts[a].durable == 0 && !lc_task_state_final(t->atts[a].state))
+                        return true;
+            }
+    return false;
+}
+
+bool engine_flush_wanted(engine_t *j)
+{
+    engine_assert_locked(j);
+    if (j->persist.nwaits > 0 || engine_subs_ready(j) || nodes_dirty_count(j->nodes) > 0)
+        return true;
+    for (size_t i = 0; i < j->persist.ndirty; i++)
+        if (has_new_attempt(j->persist.dirty[i]))
+            return true;
+    return false;
 }
 
 void engine_flush_or_retry(engine_t *j)
@@ -356,9 +390,8 @@ bool engine_flush_try(engine_t *j, pai_err_t *rc)
  * pass, the timer) are all covered by the first of them to get it; the
  * others return at once instead of committing again, as a store write
  * joins the group commit of those queued with it (store.c). */
-pai_err_t engine_flush(engine_t *j)
+static pai_err_t flush_from(engine_t *j, uint64_t need)
 {
-    uint64_t need = atomic_load(&j->persist.encoded) + 1;
     engine_flush_lock(j);
     if (atomic_load(&j->persist.durable) >= need) {
         j->persist.joined++; /* flush_mu held: the flushes' own count */
@@ -366,6 +399,53 @@ pai_err_t engine_flush(engine_t *j)
         return PAI_OK;
     }
     return flush_locked(j);
+}
+
+pai_err_t engine_flush(engine_t *j)
+{
+    return flush_from(j, atomic_load(&j->persist.encoded) + 1);
+}
+
+/* A deadline us microseconds from now on CLOCK_MONOTONIC (the clock of
+ * pass.done_cv and persist.coming_cv). */
+static struct timespec after_us(int64_t us)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(us / 1000000);
+    t.tv_nsec += (long)(us % 1000000) * 1000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+/* How long a flush waits for the pass its caller asked for (microseconds):
+ * about one scheduling pass over a queue of thousands, with the scheduler
+ * thread's pause before it. */
+#define PASS_GATHER_US 2000
+
+pai_err_t engine_flush_after_pass(engine_t *j)
+{
+    /* the caller's changes are older than the wait: the flush after the
+     * pass (the scheduler thread's, most often) covers them */
+    uint64_t need = atomic_load(&j->persist.encoded) + 1;
+    engine_lock(j);
+    if (j->pass.need && j->threads.sched_started && !j->threads.stopping) {
+        /* mu held: no pass runs now, so the next one to end starts after
+         * the caller's change */
+        uint64_t want = j->pass.done + 1;
+        struct timespec until =
+            after_us(j->persist.pass_gather_us ? j->persist.pass_gather_us : PASS_GATHER_US);
+        while (j->pass.done < want && !j->threads.stopping)
+            if (pthread_cond_timedwait(&j->pass.done_cv, &j->mu, &until) == ETIMEDOUT)
+                break;
+        if (j->pass.done >= want)
+            j->persist.after_pass++;
+    }
+    engine_unlock(j);
+    return flush_from(j, need);
 }
 
 /* Append the writes of submission s to (*ops, n): its job record (an
@@ -386,11 +466,41 @@ static size_t sub_ops(const engine_sub_t *s, store_op_t **ops, size_t *cap, size
     return n;
 }
 
+/* How long a flush about to encode waits for submissions still coming
+ * (microseconds): about one submission's parse and render. */
+#define GATHER_US 1000
+
+void engine_sub_arrived(engine_t *j)
+{
+    engine_assert_locked(j);
+    if (atomic_fetch_sub(&j->persist.coming, 1) == 1)
+        pthread_cond_broadcast(&j->persist.coming_cv);
+}
+
+/* Step 0 (mu held, flush_mu held): with a long queue a submission is
+ * stored by the next flush after it queues; one that is being parsed now
+ * would queue just after this flush encodes and wait for a commit of its
+ * own.  So wait for the coming ones a bounded moment (mu released
+ * meanwhile: they reserve under it), and store them with this one.  With
+ * a short queue a submission waits for its pass first: no wait. */
+static void gather(engine_t *j)
+{
+    if (atomic_load(&j->persist.coming) <= 0 || j->threads.stopping || !j->threads.sched_started ||
+        engine_queue_short(j))
+        return;
+    struct timespec until = after_us(j->persist.gather_us ? j->persist.gather_us : GATHER_US);
+    j->persist.gathered++;
+    while (atomic_load(&j->persist.coming) > 0 && !j->threads.stopping)
+        if (pthread_cond_timedwait(&j->persist.coming_cv, &j->mu, &until) == ETIMEDOUT)
+            break;
+}
+
 /* engine_flush with flush_mu taken; releases it. */
 static pai_err_t flush_locked(engine_t *j)
 {
     flush_batch_t b = {0};
     engine_lock(j);
+    gather(j);
     flush_encode(j, &b);
     engine_unlock(j);
     /* Step 2: the commands of newly bound jobs, then one commit. */

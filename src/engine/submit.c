@@ -416,15 +416,18 @@ static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine
     return false;
 }
 
-/* Steps 2-4 for a parsed job. */
+/* Steps 2-4 for a parsed job; *arrived once it left the flushes' count of
+ * coming submissions. */
 static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, const char *ssh,
-                       pai_error_t *e)
+                       bool *arrived, pai_error_t *e)
 {
     sub_write_t w = {0};
     sub_prepare(&w, job, yaml, len, ssh);
     early_t early = EARLY_NO;
     engine_lock(j);
     pai_err_t rc = reserve(j, job, e);
+    engine_sub_arrived(j); /* queued below (long queue) or left to its pass */
+    *arrived = true;
     if (rc == PAI_OK)
         early = early_pass(j, &w);
     bool stored = early == EARLY_STORED;
@@ -495,8 +498,27 @@ static pai_err_t parse(const char *yaml, size_t len, job_spec_t **spec, pai_erro
     return rc;
 }
 
+static pai_err_t submit(engine_t *j, const char *user, const char *yaml, size_t len,
+                        char **name_out, bool *arrived, pai_error_t *e);
+
+/* Counted as coming from here to its reservation: a flush about to encode
+ * waits a moment for it (persist.c, gather). */
 pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
                         char **name_out, pai_error_t *e)
+{
+    bool arrived = false;
+    atomic_fetch_add(&j->persist.coming, 1);
+    pai_err_t rc = submit(j, user, yaml, len, name_out, &arrived, e);
+    if (!arrived) { /* refused before its reservation */
+        engine_lock(j);
+        engine_sub_arrived(j);
+        engine_unlock(j);
+    }
+    return rc;
+}
+
+static pai_err_t submit(engine_t *j, const char *user, const char *yaml, size_t len,
+                        char **name_out, bool *arrived, pai_error_t *e)
 {
     *name_out = NULL;
     job_spec_t *spec = NULL;
@@ -563,7 +585,7 @@ pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t 
     /* Copied while the job is private: once admitted, another request may
      * stop and delete it. */
     char *name = xstrdup(job->name);
-    rc = admit(j, job, yaml, len, ssh, e);
+    rc = admit(j, job, yaml, len, ssh, arrived, e);
     free(ssh);
     if (rc == PAI_OK) {
         *name_out = name;

@@ -1,0 +1,261 @@
+/*
+ * test_engine_commits.c - fewer commits per job (persist.c): an agent
+ * sync batch's exits and the placements the scheduler thread's pass makes
+ * on what they freed share one commit, and the batch's answer carries the
+ * new task; a pass that places nothing leaves what only memory needs (a
+ * task reported running) to a later flush; a flush about to encode waits
+ * for a submission that is still coming and stores it with the rest.  The
+ * first and last run the engine with its threads (the rig of
+ * engine_fixture.h has none), the waits' bounds set long so that a loaded
+ * machine cannot make them time out.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_fixture.h"
+
+/* rig_open with the scheduler and timer threads running. */
+static bool rig_open_threads(rig_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->now = T0_MS;
+    snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
+    if (!mkdtemp(r->dir))
+        return false;
+    char url[128], err[256] = "";
+    snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
+    if (store_open(url, &r->st, err, sizeof err) != PAI_OK) {
+        fprintf(stderr, "  store_open: %s\n", err);
+        return false;
+    }
+    engine_opts_t o = {.node_lost_timeout_s = LOST_S, .starvation_ms = -1};
+    engine_ops_t ops = {.ud = r, .now_ms = fake_now};
+    pai_error_t e = PAI_ERROR_INIT;
+    if (engine_new(r->st, &o, &ops, &r->e, &e) != PAI_OK) {
+        fprintf(stderr, "  engine_new: %s\n", pai_error_msg(&e));
+        pai_error_free(&e);
+        return false;
+    }
+    engine_lock(r->e);
+    r->e->persist.gather_us = r->e->persist.pass_gather_us = 5 * 1000 * 1000;
+    engine_unlock(r->e);
+    return true;
+}
+
+/* One node of one GPU, w000 running on it and ENGINE_SHORT_QUEUE jobs
+ * waiting behind it: a long queue, whose passes the scheduler thread runs.
+ * Returns w000's attempt id (malloc'ed) or NULL. */
+static char *long_queue_running(rig_t *r, agent_t *a)
+{
+    if (!rig_open_threads(r))
+        return NULL;
+    sync_quiet(r, a, NULL);
+    char name[16];
+    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
+        snprintf(name, sizeof name, "w%03d", i);
+        if (!submit(r, name, 1, 0))
+            return NULL;
+    }
+    sync_quiet(r, a, NULL); /* w000, placed by its pass and stored by the flush after it */
+    if (ndesired(a) != 1 || !strstr(desired_id(a, 0), "w000"))
+        return NULL;
+    char *id = xstrdup(desired_id(a, 0));
+    sync_quiet(r, a, one(report(id, "running", 0)));
+    engine_lock(r->e);
+    bool is_long = !engine_queue_short(r->e);
+    engine_unlock(r->e);
+    if (!is_long)
+        FREE_NULL(&id);
+    return id;
+}
+
+/* Does the answer's desired set hold an attempt of job (a name part)? */
+static bool answer_has(const json_t *resp, const char *job)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(resp, "tasks"), i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "attempt_id"));
+        if (id && strstr(id, job))
+            return true;
+    }
+    return false;
+}
+
+/* Five times: the running job's exit, reported by a sync batch, frees the
+ * GPU; the scheduler thread's pass places the next job on it.  Whichever
+ * of the two comes first (the batch's flush or the pass), the batch waits
+ * for the pass: one commit stores the exit and the placement, and the
+ * batch's answer carries the new task. */
+TEST(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    char *id = long_queue_running(&r, &a);
+    CHECK(id != NULL);
+    for (int k = 1; id && k <= 5; k++) {
+        engine_t *j = r.e;
+        usleep(50 * 1000); /* the flushes before have ended */
+        uint64_t commits = store_commits(r.st);
+        json_t *req =
+            json_pack("{si so sI si so}", "version", 1, "node", node_json(&a), "known_seq",
+                      (json_int_t)a.seq, "wait_ms", 0, "tasks", one(report(id, "exited", 0)));
+        engine_sync_call_t call = {.req = req};
+        engine_agent_sync_batch(j, &call, 1);
+        CHECK_INT_EQ(call.rc, PAI_OK);
+        CHECK(call.resp && acked(json_object_get(call.resp, "ack"), id));
+        char next[16];
+        snprintf(next, sizeof next, "w%03d", k);
+        CHECK(answer_has(call.resp, next)); /* stored with the exit */
+        usleep(100 * 1000);                 /* a second commit, were there one, would be done */
+        CHECK_INT_EQ(store_commits(r.st) - commits, 1);
+        /* the next one runs */
+        a.seq = json_integer_value(json_object_get(call.resp, "seq"));
+        free(id);
+        id = NULL;
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(call.resp, "tasks"), i, t)
+        {
+            const char *tid = json_string_value(json_object_get(t, "attempt_id"));
+            if (tid && strstr(tid, next))
+                id = xstrdup(tid);
+        }
+        json_decref(call.resp);
+        json_decref(req);
+        pai_error_free(&call.err);
+        if (id)
+            sync_quiet(&r, &a, one(report(id, "running", 0)));
+    }
+    CHECK_STR_EQ(state_of(&r, "alice~w004"), "SUCCEEDED");
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+TEST(a_pass_that_places_nothing_leaves_a_running_report_to_a_later_flush)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    engine_t *j = r.e;
+    char *id = submit_running(&r, &a, "solo", 0); /* reported running: dirty, not stored */
+    CHECK(submit(&r, "next", 1, 0));              /* waits: no GPU free */
+    engine_lock(j);
+    CHECK(j->persist.ndirty >= 1);
+    CHECK(!engine_flush_wanted(j)); /* nothing waits for a commit */
+    j->pass.need = true;
+    CHECK(!engine_pass_to_flush(j)); /* the scheduler thread's pass: no flush after it */
+    CHECK(!j->persist.flush_due);
+    engine_unlock(j);
+    char *text = NULL;
+    CHECK(store_get(r.st, "job", "alice~solo", &text) == PAI_OK);
+    CHECK(text && strstr(text, "\"launchMs\":0,")); /* the store: not launched yet */
+    free(text);
+    tick(&r); /* the timer's flush stores it */
+    text = NULL;
+    CHECK(store_get(r.st, "job", "alice~solo", &text) == PAI_OK);
+    CHECK(text && !strstr(text, "\"launchMs\":0,"));
+    free(text);
+    /* Its exit frees the GPU; the pass places "next": a flush is wanted. */
+    json_decref(sync_agent(&r, &a, one(report(id, "exited", 0))));
+    engine_lock(j);
+    CHECK(!engine_flush_wanted(j)); /* the sync stored both before its answer */
+    engine_unlock(j);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+typedef struct {
+    engine_t *e;
+    pai_err_t rc;
+} flush_arg_t;
+
+static void *flush_main(void *arg)
+{
+    flush_arg_t *f = arg;
+    f->rc = engine_flush(f->e);
+    return NULL;
+}
+
+typedef struct {
+    rig_t *r;
+    bool ok;
+} submit_arg_t;
+
+static void *submit_main(void *arg)
+{
+    submit_arg_t *s = arg;
+    s->ok = submit(s->r, "late", 1, 0);
+    return NULL;
+}
+
+/* Wait (bounded) until cond, read under mu, holds. */
+#define WAIT_UNTIL(j, cond)                                                                        \
+    do {                                                                                           \
+        for (int k_ = 0; k_ < 5000; k_++) {                                                        \
+            engine_lock(j);                                                                        \
+            bool c_ = (cond);                                                                      \
+            engine_unlock(j);                                                                      \
+            if (c_)                                                                                \
+                break;                                                                             \
+            usleep(1000);                                                                          \
+        }                                                                                          \
+    } while (0)
+
+TEST(a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    char *id = long_queue_running(&r, &a);
+    CHECK(id != NULL);
+    if (!id) {
+        agent_free(&a);
+        rig_close(&r);
+        return;
+    }
+    engine_t *j = r.e;
+    usleep(50 * 1000);
+    uint64_t commits = store_commits(r.st), gathered = j->persist.gathered;
+    /* A submission still being parsed (counted as coming, as engine_submit
+     * counts one) while a flush begins: the flush waits for it. */
+    atomic_fetch_add(&j->persist.coming, 1);
+    flush_arg_t f = {.e = j};
+    pthread_t ft, st;
+    CHECK(pthread_create(&ft, NULL, flush_main, &f) == 0);
+    WAIT_UNTIL(j, j->persist.gathered > gathered);
+    CHECK_INT_EQ(j->persist.gathered - gathered, 1);
+    /* Another submission arrives meanwhile, queues its records and waits
+     * for the flush in flight. */
+    submit_arg_t s = {.r = &r};
+    CHECK(pthread_create(&st, NULL, submit_main, &s) == 0);
+    WAIT_UNTIL(j, j->persist.nsubs == 1);
+    CHECK_INT_EQ(store_commits(r.st), commits); /* the flush still waits */
+    engine_lock(j);
+    engine_sub_arrived(j); /* the first one is refused before its reservation */
+    engine_unlock(j);
+    pthread_join(ft, NULL);
+    pthread_join(st, NULL);
+    CHECK_INT_EQ(f.rc, PAI_OK);
+    CHECK(s.ok);
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1); /* the flush's, "late" in it */
+    char *text = NULL;
+    CHECK(store_get(r.st, "job", "alice~late", &text) == PAI_OK);
+    free(text);
+    CHECK_INT_EQ(atomic_load(&j->persist.coming), 0);
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+RUN_TESTS(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit,
+          a_pass_that_places_nothing_leaves_a_running_report_to_a_later_flush,
+          a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
