@@ -258,7 +258,7 @@ def main():
         min(j.get("submissionTime") or 1e18 for j in done) / 1000.0)
     if BASELINE:
         base.append(bare(JOBS, PAR))
-    dispatch, queue, wait = [], [], []
+    dispatch, queue, wait, ran, per_gpu = [], [], [], [], {}
     for k in range(JOBS):
         d = e.detail(c, "admin~b%05d" % k)
         ts = e.tasks(d, "main")
@@ -269,6 +269,17 @@ def main():
         dispatch.append(t["currentAttemptLaunchedTime"] - t["currentAttemptCreatedTime"])
         queue.append(t["currentAttemptCreatedTime"] - sub)
         wait.append(t["currentAttemptLaunchedTime"] - sub)
+        if t.get("currentAttemptCompletedTime"):
+            ran.append(t["currentAttemptCompletedTime"] - t["currentAttemptLaunchedTime"])
+            for g in t.get("containerGpus") or []:
+                per_gpu.setdefault((t.get("containerNodeName"), g), []).append(
+                    (t["currentAttemptCreatedTime"], t["currentAttemptCompletedTime"]))
+    # a GPU's turnaround: its attempt's end stored -> the next attempt bound
+    # to it (in a burst the queue is never empty, so all of it is a gap)
+    turn = []
+    for spans in per_gpu.values():
+        spans.sort()
+        turn += [b[0] - a[1] for a, b in zip(spans, spans[1:])]
     for a in agents:
         a.stop()
     srv.stop()
@@ -323,6 +334,10 @@ def main():
           % (pct(dispatch, 0.5), pct(dispatch, 0.99)))
     print("  queueing ms p50/p99    %5d / %d   (submission -> task bound)"
           % (pct(queue, 0.5), pct(queue, 0.99)))
+    print("  ran ms p50/p99         %5d / %d   (agent reports running -> its end stored: the "
+          "run, the monitor, the report's window, the sync)" % (pct(ran, 0.5), pct(ran, 0.99)))
+    print("  GPU turnaround p50/p99 %5d / %d   (an end stored -> the next task bound to that "
+          "GPU)" % (pct(turn, 0.5), pct(turn, 0.99)))
     return 0
 
 
