@@ -4,7 +4,8 @@
  * The loop (single thread, see agent.h):
  *   1. tick every node: poll attempts that may have ended, escalate stops,
  *      start the next sync when due (cancelling a held long-poll when
- *      something changed locally);
+ *      something changed locally); then curl's timer when due, so that a
+ *      sync started here is sent in this turn;
  *   2. wait in one poll on curl's sockets (as its socket callback asks),
  *      the attempts' notify fds and the log server's epoll fd, until the
  *      earliest timer (the nodes', the log server's, curl's);
@@ -454,6 +455,17 @@ static int on_curl_timer(CURLM *m, long timeout_ms, void *ud)
     return 0;
 }
 
+/* curl's timer, when due: a sync just added (its timer is due at once)
+ * is sent in the same turn, not after a poll that returns at once. */
+static void curl_timer(agent_t *a)
+{
+    int running;
+    if (time_mono_ms() < a->curl_due_ms)
+        return;
+    a->curl_due_ms = INT64_MAX; /* the call sets the next one */
+    curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+}
+
 /* Hand curl the events of its sockets (the first ncurl of pfds) and its
  * timer when due, then finish the syncs that ended. */
 static void drive_curl(agent_t *a, size_t ncurl)
@@ -468,10 +480,7 @@ static void drive_curl(agent_t *a, size_t ncurl)
                  (r & POLLOUT ? CURL_CSELECT_OUT : 0) | (r & POLLERR ? CURL_CSELECT_ERR : 0);
         curl_multi_socket_action(a->multi, a->pfds[j].fd, ev, &running);
     }
-    if (time_mono_ms() >= a->curl_due_ms) {
-        a->curl_due_ms = INT64_MAX; /* the call sets the next one */
-        curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    curl_timer(a);
     while ((m = curl_multi_info_read(a->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
@@ -500,6 +509,7 @@ static void run_loop(agent_t *a)
         sample_if_due(a, now);
         for (size_t i = 0; i < a->nnodes; i++)
             node_tick(&a->nodes[i], a->multi, now);
+        curl_timer(a);
         size_t k = collect_fds(a);
         size_t ncurl = a->ncsock;
         wait_events(a, k, ncurl);

@@ -170,12 +170,14 @@ static void task_finish(agent_node_t *n, agent_task_t *t, const rt_result_t *res
         t->has_rt = false;
     }
     /* an attempt this process started has flat logs: no older agent's
-     * log dir to look for (a stat per end) */
-    char *logs =
-        t->started_here ? str_printf("%s/logs/%s.", n->dir, t->esc) : node_log_prefix(n, t->id);
+     * log dir to look for (a stat per end); a task its monitor saw write
+     * nothing to stderr has no tail to read (two stats per end) */
+    char *logs = res->quiet || n->cfg->hollow ? NULL
+                 : t->started_here            ? str_printf("%s/logs/%s.", n->dir, t->esc)
+                                              : node_log_prefix(n, t->id);
     size_t len = 0;
     free(t->diagnostics);
-    t->diagnostics = logs && !n->cfg->hollow ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
+    t->diagnostics = logs ? rt_log_tail(logs, "stderr", DIAG_BYTES, &len) : NULL;
     if (!t->diagnostics && !n->cfg->hollow)
         t->diagnostics = xstrdup(""); /* a silent task has no stderr file */
     free(logs);

@@ -215,8 +215,10 @@ int rt_record_create(const char *state_dir, const char *attempt_id)
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
 {
     char text[256];
-    snprintf(text, sizeof(text), "exit %s %d %d %d %lld %lld\n", kind, code, sig, oom ? 1 : 0,
-             (long long)m->started_ms, (long long)time_wall_ms());
+    /* the last field: whether stderr's log was written (1) or never made
+     * (0), so the agent reads no tail of a silent task's stderr */
+    snprintf(text, sizeof(text), "exit %s %d %d %d %lld %lld %d\n", kind, code, sig, oom ? 1 : 0,
+             (long long)m->started_ms, (long long)time_wall_ms(), m->logs[LOG_ERR].opened ? 1 : 0);
     if (m->record_fd > 0)
         (void)fs_write_all(m->record_fd, text, strlen(text)); /* one write: a whole line */
     else
@@ -675,14 +677,18 @@ pid_t rt_task_pid(const char *state_dir)
     return sscanf(line, "%d", &pid) == 1 && pid > 0 ? pid : 0;
 }
 
-/* The fields of an exit line after its tag ("exited 0 0 0 START END")
- * into res; false when they are not whole. */
+/* The fields of an exit line after its tag ("exited 0 0 0 START END
+ * [ERR]") into res; false when they are not whole.  ERR, 0 when the
+ * task's stderr log was never made, is absent from the lines of older
+ * monitors and from the agent's marker of a lost attempt. */
 static bool parse_exit(const char *fields, rt_result_t *res)
 {
     char kind[16];
-    int code, sig, oom;
+    int code, sig, oom, err = 1;
     long long st, fin;
-    if (sscanf(fields, "%15s %d %d %d %lld %lld", kind, &code, &sig, &oom, &st, &fin) != 6)
+    int got =
+        sscanf(fields, "%15s %d %d %d %lld %lld %d", kind, &code, &sig, &oom, &st, &fin, &err);
+    if (got != 6 && got != 7)
         return false;
     memset(res, 0, sizeof(*res));
     res->state = strcmp(kind, "failed") == 0 ? RT_FAILED_TO_START : RT_EXITED;
@@ -691,6 +697,7 @@ static bool parse_exit(const char *fields, rt_result_t *res)
     res->oom = oom != 0;
     res->started_ms = st;
     res->finished_ms = fin;
+    res->quiet = err == 0;
     return true;
 }
 

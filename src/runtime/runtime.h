@@ -125,6 +125,11 @@ typedef struct {
     int signal;
     bool oom;
     int64_t started_ms, finished_ms;
+    /* The task wrote nothing to stderr (its monitor's exit line says so:
+     * its stderr log was never made), so its diagnostics are empty without
+     * a look at the log; false: it did, or the line does not say (an older
+     * monitor's, a lost attempt's). */
+    bool quiet;
 } rt_result_t;
 
 /* The runtime's handle on one attempt.  Plain data: the caller owns it. */

@@ -489,6 +489,56 @@ TEST(shared_monitor_hands_the_exit_through_the_notify_pipe)
     ops->release(&t);
 }
 
+/* The exit line says whether the task wrote to stderr (its last field):
+ * the agent reads no tail of a silent task's log (two stats per end);
+ * a line without the field (an older monitor's) is read as "maybe". */
+TEST(exit_line_says_whether_the_task_wrote_to_stderr)
+{
+    char dir[512], line[128];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    setup_dirs("errlog-quiet", dir, sizeof(dir));
+    spec_init(&s, dir, "echo out; exit 4");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, 4);
+    CHECK(r.quiet);
+    CHECK(rt_record_get(dir, "exit ", line, sizeof(line)));
+    CHECK(strlen(line) > 2 && strcmp(line + strlen(line) - 2, " 0") == 0);
+    ops->release(&t);
+    setup_dirs("errlog-loud", dir, sizeof(dir));
+    spec_init(&s, dir, "echo err >&2; exit 4");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK(!r.quiet);
+    ops->release(&t);
+    setenv("PAI_MONITOR", "per-task", 1); /* a container's monitor writes it too */
+    setup_dirs("errlog-per-task", dir, sizeof(dir));
+    spec_init(&s, dir, "true");
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK(r.quiet);
+    ops->release(&t);
+    unsetenv("PAI_MONITOR");
+    /* an older monitor's line: six fields */
+    t = (rt_task_t){.notify_fd = -1, .state_dir = xstrdup(dir)};
+    char rec[600];
+    snprintf(rec, sizeof(rec), "%s/monitor", dir);
+    FILE *f = fopen(rec, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("exit exited 0 0 0 1000 2000\n", f);
+        fclose(f);
+    }
+    CHECK(ops->poll(ops, &t, &r));
+    CHECK_INT_EQ(r.finished_ms, 2000);
+    CHECK(!r.quiet);
+    ops->release(&t);
+}
+
 /* A restarted agent stops its predecessor's attempts from the monitor
  * record alone (the monitor's pid and start, the attempt's key). */
 TEST(adopted_attempt_of_a_shared_monitor_can_be_stopped)
@@ -673,6 +723,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           process_task_cannot_open_other_gpus, log_files_are_created_on_first_output,
           process_attempts_share_the_agents_monitors,
           shared_monitor_hands_the_exit_through_the_notify_pipe,
+          exit_line_says_whether_the_task_wrote_to_stderr,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced,
           attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)
