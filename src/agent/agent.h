@@ -103,6 +103,7 @@ typedef struct agent_task {
     int64_t start_mono_ms;    /* when this process started it (report.c) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */
     int kill_grace_ms;
+    double cpu;           /* the CPUs it was given (its desired task's); 0: unknown */
     int64_t next_poll_ms; /* adopted attempts (no notify fd) are polled */
     task_meta_t meta;
     task_stats_t stats;
@@ -224,6 +225,9 @@ void report_ran(agent_node_t *n, int64_t run_ms);
 /* How many of the node's attempts are expected to end soon (started here
  * within twice the typical run time, or being stopped). */
 size_t report_pending(const agent_node_t *n, int64_t now);
+/* Is every GPU or every CPU the node has given to its running attempts
+ * (nothing more can be placed on it)? */
+bool report_node_full(const agent_node_t *n);
 /* When the node's unreported changes are due (mono ms; INT64_MAX: none),
  * pending as report_pending counted them. */
 int64_t report_due(const agent_node_t *n, size_t pending);

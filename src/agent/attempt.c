@@ -432,6 +432,7 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
         n->start_ms = t->start_mono_ms;
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
+    t->cpu = d->cpu;
     bool have_identity = spec_fill(n, t, d, &b);
     t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {

@@ -16,7 +16,12 @@
  *   - a start is reported REPORT_START_MS after it, or, when the node's
  *     tasks are short (typical run time up to REPORT_START_MAX_MS), after
  *     one and a half times that run time: most of them have ended by then,
- *     and their start and end go in one report (the next long-poll);
+ *     and their start and end go in one report (the next long-poll); on a
+ *     full node (every GPU or every CPU it has is given to a running
+ *     attempt: nothing more can be placed on it, only a stop can come) it
+ *     waits for an end up to REPORT_FULL_MAX_MS whatever the run time, so
+ *     a task that runs longer than its like costs no report of its start
+ *     alone (and no held poll given up for its end);
  *   - any other change REPORT_COALESCE_MS after it.
  * The typical run time is an exponential average over the attempts this
  * agent started and saw end by themselves (start -> end seen, so the
@@ -26,8 +31,10 @@
  * REPORT_START_MS, as before this window existed.
  * The price: while a report waits, the node holds no long-poll when the
  * wait follows an answer (starts), so a task placed on it meanwhile waits
- * as long; and an attempt's end reaches the server up to the window later
- * (the GPUs are placed again that much later).  Both are bounded.
+ * as long (on a full node only a task that asks for none of what is full,
+ * e.g. a CPU-only task when every GPU is taken, or a stop); and an
+ * attempt's end reaches the server up to the window later (the GPUs are
+ * placed again that much later).  All are bounded.
  */
 #include "agent/agent.h"
 
@@ -37,6 +44,9 @@
  * are short (then up to REPORT_START_MAX_MS, see above). */
 #define REPORT_START_MS     30
 #define REPORT_START_MAX_MS 250
+/* Starts on a full node (above): reported at most this long after the
+ * first one when no end comes first. */
+#define REPORT_FULL_MAX_MS 1000
 /* An end waits at most this long for the node's other pending attempts. */
 #define REPORT_END_MAX_MS 100
 /* An end with nothing pending: a few ms for ends seen in the same turns. */
@@ -64,6 +74,20 @@ static int64_t horizon_ms(const agent_node_t *n)
     return run > 0 && run <= REPORT_START_MAX_MS ? 2 * run : 0;
 }
 
+bool report_node_full(const agent_node_t *n)
+{
+    size_t gpus = 0;
+    double cpus = 0;
+    for (size_t i = 0; i < n->ntasks; i++) {
+        const agent_task_t *t = n->tasks[i];
+        if (t->phase != RC_DONE) {
+            gpus += t->meta.ngpus;
+            cpus += t->cpu;
+        }
+    }
+    return (n->gpus.n > 0 && gpus >= n->gpus.n) || (n->cpus > 0 && cpus >= n->cpus);
+}
+
 size_t report_pending(const agent_node_t *n, int64_t now)
 {
     int64_t h = horizon_ms(n);
@@ -87,7 +111,9 @@ int64_t report_due(const agent_node_t *n, size_t pending)
               (pending ? clamp64(run / 2, REPORT_COALESCE_MS, REPORT_END_MAX_MS) : REPORT_QUIET_MS);
     if (n->start_ms) {
         int64_t d = REPORT_START_MS;
-        if (pending && horizon_ms(n))
+        if (report_node_full(n))
+            d = REPORT_FULL_MAX_MS; /* until an end, however late */
+        else if (pending && horizon_ms(n))
             d = clamp64(run * 3 / 2, REPORT_START_MS, REPORT_START_MAX_MS);
         if (n->start_ms + d < due)
             due = n->start_ms + d;

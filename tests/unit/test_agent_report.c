@@ -114,6 +114,56 @@ TEST(short_tasks_their_start_waits_for_their_end_within_bounds)
     node_drop(n);
 }
 
+/* A full node (every GPU, or every CPU, given to a running attempt) has
+ * nothing to wait for from the server but a stop: a start's report waits
+ * for an end up to a second, however long its task runs, so a task that
+ * runs longer than its like costs no report of its start alone. */
+TEST(on_a_full_node_a_start_waits_for_an_end_up_to_a_second)
+{
+    agent_node_t *n = node_with(2);
+    n->gpus.n = 8;
+    n->cpus = 16;
+    report_ran(n, 100);
+    running(n, 0, NOW);
+    running(n, 1, NOW);
+    n->tasks[0]->meta.ngpus = 4;
+    n->tasks[1]->meta.ngpus = 2;
+    n->tasks[0]->cpu = n->tasks[1]->cpu = 4;
+    n->dirty = true;
+    n->start_ms = NOW;
+    CHECK(!report_node_full(n)); /* two GPUs free */
+    CHECK_INT_EQ(due(n, NOW), NOW + 150);
+    n->tasks[1]->meta.ngpus = 4;
+    CHECK(report_node_full(n));
+    CHECK_INT_EQ(due(n, NOW), NOW + 1000);
+    CHECK_INT_EQ(due(n, NOW + 300), NOW + 1000); /* past twice the run time too */
+    /* an end comes: no longer full, the windows of any node (the
+     * start's 1.5x the run time is the earlier here) */
+    n->tasks[1]->phase = RC_DONE;
+    n->ended_ms = NOW + 120;
+    CHECK(!report_node_full(n));
+    CHECK_INT_EQ(due(n, NOW + 120), NOW + 150);
+    /* every CPU taken, GPUs free: full too */
+    n->tasks[1]->phase = RC_ACTIVE;
+    n->tasks[1]->meta.ngpus = 0;
+    n->tasks[1]->cpu = 12;
+    n->ended_ms = 0;
+    CHECK(report_node_full(n));
+    CHECK_INT_EQ(due(n, NOW), NOW + 1000);
+    /* long tasks, or no history: the same on a full node (after 30 ms
+     * on another) */
+    n->run_ewma_ms = 5000;
+    CHECK_INT_EQ(due(n, NOW), NOW + 1000);
+    n->tasks[1]->cpu = 4;
+    CHECK_INT_EQ(due(n, NOW), NOW + 30);
+    n->tasks[1]->cpu = 12;
+    /* a node without GPUs or CPUs reported is never full by them */
+    n->gpus.n = 0;
+    n->cpus = 0;
+    CHECK(!report_node_full(n));
+    node_drop(n);
+}
+
 TEST(an_end_waits_at_most_100_ms_and_for_stops_in_flight)
 {
     agent_node_t *n = node_with(2);
@@ -157,5 +207,6 @@ TEST(the_run_time_follows_the_node_s_tasks)
 RUN_TESTS(nothing_changed_is_never_due, without_history_an_end_goes_at_once_and_a_start_after_30_ms,
           short_tasks_an_end_waits_for_the_others_started_with_it,
           short_tasks_their_start_waits_for_their_end_within_bounds,
+          on_a_full_node_a_start_waits_for_an_end_up_to_a_second,
           an_end_waits_at_most_100_ms_and_for_stops_in_flight, another_change_goes_after_10_ms,
           the_run_time_follows_the_node_s_tasks)
