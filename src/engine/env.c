@@ -19,114 +19,207 @@
  */
 #include "engine/env.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/util.h"
 
-/* Append; a value that outgrows its (large) cap is cut, which is harmless
- * for an environment variable. */
-static void bput(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bput(buf_t *b, const char *fmt, ...)
+/* A value or a name assembled from pieces, without printf.  A piece that
+ * would pass the cap is dropped and so is everything after it (a value
+ * that outgrows its large cap is cut, which is harmless for an environment
+ * variable); a name is cut at the cap instead. */
+typedef struct {
+    char *data; /* NUL-terminated; local until it outgrows it */
+    size_t len, alloc, cap;
+    bool full;
+    char local[256];
+} text_t;
+
+static void t_init(text_t *t, size_t cap)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    if (buf_vprintf(b, fmt, ap) != PAI_OK)
-        b->cap = b->len; /* stop appending */
-    va_end(ap);
+    t->data = t->local;
+    t->data[0] = '\0';
+    t->len = 0;
+    t->alloc = sizeof t->local;
+    t->cap = cap;
+    t->full = false;
 }
 
-static void setv(json_t *env, const char *fmt_key, const char *a, const char *b, const char *value)
+static void t_free(text_t *t)
 {
-    char key[512];
-    snprintf(key, sizeof key, fmt_key, a ? a : "", b ? b : "");
+    if (t->data != t->local)
+        free(t->data);
+}
+
+static void t_grow(text_t *t, size_t need)
+{
+    size_t a = t->alloc;
+    while (a < need)
+        a *= 2;
+    if (t->data == t->local) {
+        char *d = xmalloc(a);
+        memcpy(d, t->local, t->len + 1);
+        t->data = d;
+    } else {
+        t->data = xrealloc(t->data, a);
+    }
+    t->alloc = a;
+}
+
+/* Append one piece of n bytes, all or none. */
+static void t_piece(text_t *t, const char *s, size_t n)
+{
+    if (t->full || t->len + n > t->cap) {
+        t->full = true;
+        return;
+    }
+    if (t->len + n + 1 > t->alloc)
+        t_grow(t, t->len + n + 1);
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+/* The decimal digits of v at the end of buf (24 bytes); returns the start. */
+static char *dec(char *buf, long v)
+{
+    char *p = buf + 23;
+    unsigned long u = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
+/* Append sep (may be "") then the decimal v, as one piece. */
+static void t_sep_int(text_t *t, const char *sep, long v)
+{
+    char num[24], piece[32];
+    const char *d = dec(num, v);
+    size_t ns = strlen(sep), nd = strlen(d);
+    memcpy(piece, sep, ns);
+    memcpy(piece + ns, d, nd);
+    t_piece(t, piece, ns + nd);
+}
+
+/* A name: the pieces (NULL-terminated list) joined, cut at 511 bytes. */
+static const char *name_of(char key[512], const char *const *parts)
+{
+    size_t len = 0;
+    for (; *parts; parts++) {
+        size_t n = strlen(*parts);
+        if (n > 511 - len)
+            n = 511 - len;
+        memcpy(key + len, *parts, n);
+        len += n;
+    }
+    key[len] = '\0';
+    return key;
+}
+
+#define NAME(key, ...) name_of(key, (const char *const[]){__VA_ARGS__, NULL})
+
+static void setv(json_t *env, const char *key, const char *value)
+{
     json_object_set_new(env, key, json_string(value));
 }
 
 static void seti(json_t *env, const char *key, long v)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%ld", v);
-    json_object_set_new(env, key, json_string(buf));
+    char num[24];
+    json_object_set_new(env, key, json_string(dec(num, v)));
 }
 
 /* "p1,p2" for the ports of label index p of a placed task. */
-static void port_list(const lc_role_t *r, const lc_task_attempt_t *ta, int p, buf_t *out)
+static void port_list(const lc_role_t *r, const lc_task_attempt_t *ta, int p, text_t *out)
 {
     int k = 0;
     for (int q = 0; q < p; q++)
         k += r->ports[q].count;
     for (int c = 0; c < r->ports[p].count && k + c < ta->nports; c++)
-        bput(out, "%s%d", c ? "," : "", ta->ports[k + c]);
+        t_sep_int(out, c ? "," : "", ta->ports[k + c]);
 }
 
 static void peer_vars(json_t *env, const lc_job_t *job, int role)
 {
     const lc_role_t *r = &job->roles[role];
-    buf_t hosts;
-    buf_init(&hosts, 1u << 20);
+    char key[512], idx[24];
+    text_t hosts;
+    t_init(&hosts, 1u << 20);
     for (int i = 0; i < r->instances; i++) {
         const lc_task_attempt_t *ta = lc_task_current(job, role, i);
         if (!ta)
             continue;
-        char key[512], idx[16];
-        snprintf(idx, sizeof idx, "%d", i);
-        snprintf(key, sizeof key, "PAI_HOST_IP_%s_%d", r->name, i);
-        json_object_set_new(env, key, json_string(ta->ip ? ta->ip : ""));
+        const char *si = dec(idx, i), *ip = ta->ip ? ta->ip : "";
+        setv(env, NAME(key, "PAI_HOST_IP_", r->name, "_", si), ip);
         for (int p = 0; p < r->nports; p++) {
-            buf_t ports;
-            buf_init(&ports, 4096);
+            text_t ports;
+            t_init(&ports, 4096);
             port_list(r, ta, p, &ports);
-            snprintf(key, sizeof key, "PAI_PORT_LIST_%s_%d_%s", r->name, i, r->ports[p].label);
-            json_object_set_new(env, key, json_string(buf_str(&ports)));
-            buf_free(&ports);
+            setv(env, NAME(key, "PAI_PORT_LIST_", r->name, "_", si, "_", r->ports[p].label),
+                 ports.data);
+            t_free(&ports);
         }
-        bput(&hosts, "%s%s:%d", i ? "," : "", ta->ip ? ta->ip : "", ta->nports ? ta->ports[0] : 0);
+        /* "ip:port" (the first port, 0 without one), one piece */
+        text_t one;
+        t_init(&one, (size_t)-1);
+        t_piece(&one, i ? "," : "", i ? 1 : 0);
+        t_piece(&one, ip, strlen(ip));
+        t_sep_int(&one, ":", ta->nports ? ta->ports[0] : 0);
+        t_piece(&hosts, one.data, one.len);
+        t_free(&one);
     }
-    setv(env, "PAI_TASK_ROLE_%s_HOST_LIST", r->name, NULL, buf_str(&hosts));
-    buf_free(&hosts);
+    setv(env, NAME(key, "PAI_TASK_ROLE_", r->name, "_HOST_LIST"), hosts.data);
+    t_free(&hosts);
 }
 
 static void self_ports(json_t *env, const lc_role_t *r, const lc_task_attempt_t *ta)
 {
-    buf_t all;
-    buf_init(&all, 1u << 16);
+    char key[512];
+    text_t all;
+    t_init(&all, 1u << 16);
     for (int p = 0; p < r->nports; p++) {
-        buf_t one;
-        buf_init(&one, 4096);
+        text_t one, piece;
+        t_init(&one, 4096);
         port_list(r, ta, p, &one);
-        bput(&all, "%s%s:%s", p ? ";" : "", r->ports[p].label, buf_str(&one));
-        setv(env, "PAI_CONTAINER_HOST_%s_PORT_LIST", r->ports[p].label, NULL, buf_str(&one));
+        t_init(&piece, (size_t)-1); /* "label:p1,p2", ";" before all but the first */
+        t_piece(&piece, ";", p ? 1 : 0);
+        t_piece(&piece, r->ports[p].label, strlen(r->ports[p].label));
+        t_piece(&piece, ":", 1);
+        t_piece(&piece, one.data, one.len);
+        t_piece(&all, piece.data, piece.len);
+        t_free(&piece);
+        setv(env, NAME(key, "PAI_CONTAINER_HOST_", r->ports[p].label, "_PORT_LIST"), one.data);
         if (strcmp(r->ports[p].label, "ssh") == 0)
-            setv(env, "PAI_CONTAINER_SSH_PORT", NULL, NULL, buf_str(&one));
-        buf_free(&one);
+            setv(env, "PAI_CONTAINER_SSH_PORT", one.data);
+        t_free(&one);
     }
-    setv(env, "PAI_CONTAINER_HOST_PORT_LIST", NULL, NULL, buf_str(&all));
-    buf_free(&all);
-    char first[16] = "";
-    if (ta->nports)
-        snprintf(first, sizeof first, "%d", ta->ports[0]);
-    setv(env, "PAI_CONTAINER_HOST_PORT", NULL, NULL, first);
-    setv(env, "PAI_CURRENT_CONTAINER_PORT", NULL, NULL, first);
+    setv(env, "PAI_CONTAINER_HOST_PORT_LIST", all.data);
+    t_free(&all);
+    char num[24];
+    const char *first = ta->nports ? dec(num, ta->ports[0]) : "";
+    setv(env, "PAI_CONTAINER_HOST_PORT", first);
+    setv(env, "PAI_CURRENT_CONTAINER_PORT", first);
 }
 
 static void gpu_vars(json_t *env, uint64_t mask)
 {
-    char buf[256] = "";
-    size_t len = 0;
+    text_t list;
+    t_init(&list, 255); /* as many as a 256-byte buffer held */
     int n = 0;
     for (int g = 0; g < 64; g++)
         if (mask & (1ull << g)) {
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d", n ? "," : "", g);
+            t_sep_int(&list, n ? "," : "", g);
             n++;
         }
-    const char *v = n ? buf : "none";
-    setv(env, "NVIDIA_VISIBLE_DEVICES", NULL, NULL, v);
-    setv(env, "CUDA_VISIBLE_DEVICES", NULL, NULL, n ? buf : "");
+    setv(env, "NVIDIA_VISIBLE_DEVICES", n ? list.data : "none");
+    setv(env, "CUDA_VISIBLE_DEVICES", n ? list.data : "");
     seti(env, "PAI_GPU_COUNT", n);
+    t_free(&list);
 }
 
 json_t *engine_task_env(const lc_job_t *job, int role, int index)
@@ -136,34 +229,42 @@ json_t *engine_task_env(const lc_job_t *job, int role, int index)
         return NULL;
     json_t *env = json_object();
     const lc_role_t *r = &job->roles[role];
-    char user[PAI_ENV_NAME_MAX];
-    snprintf(user, sizeof user, "%.*s", (int)job->user_len, job->name);
-    setv(env, "PAI_JOB_NAME", NULL, NULL, job->name);
-    setv(env, "PAI_USER_NAME", NULL, NULL, user);
-    setv(env, "PAI_JOB_VC_NAME", NULL, NULL, job->vc);
-    setv(env, "PAI_CURRENT_TASK_ROLE_NAME", NULL, NULL, r->name);
-    setv(env, "PAI_TASK_ROLE_NAME", NULL, NULL, r->name);
+    size_t ulen = job->user_len < PAI_ENV_NAME_MAX - 1 ? job->user_len : PAI_ENV_NAME_MAX - 1;
+    setv(env, "PAI_JOB_NAME", job->name);
+    json_object_set_new(env, "PAI_USER_NAME", json_stringn(job->name, ulen));
+    setv(env, "PAI_JOB_VC_NAME", job->vc);
+    setv(env, "PAI_CURRENT_TASK_ROLE_NAME", r->name);
+    setv(env, "PAI_TASK_ROLE_NAME", r->name);
     seti(env, "PAI_CURRENT_TASK_ROLE_CURRENT_TASK_INDEX", index);
     seti(env, "PAI_TASK_INDEX", index);
     seti(env, "PAI_TASK_ROLE_INDEX", index);
     seti(env, "PAI_TASK_ROLE_COUNT", job->nroles);
-    buf_t list;
-    buf_init(&list, 1u << 16);
+    text_t list;
+    t_init(&list, 1u << 16);
     for (int k = 0; k < job->nroles; k++) {
         const lc_role_t *rk = &job->roles[k];
-        bput(&list, "%s%s", k ? "," : "", rk->name);
-        char key[512], val[96];
-        snprintf(key, sizeof key, "PAI_TASK_ROLE_TASK_COUNT_%s", rk->name);
-        seti(env, key, rk->instances);
-        snprintf(key, sizeof key, "PAI_RESOURCE_%s", rk->name);
-        snprintf(val, sizeof val, "%d,%d,%d,%d", rk->gpu, rk->cpu, rk->mem_mb, rk->shm_mb);
-        json_object_set_new(env, key, json_string(val));
+        char key[512];
+        text_t piece; /* ",name": one piece */
+        t_init(&piece, (size_t)-1);
+        t_piece(&piece, ",", k ? 1 : 0);
+        t_piece(&piece, rk->name, strlen(rk->name));
+        t_piece(&list, piece.data, piece.len);
+        t_free(&piece);
+        seti(env, NAME(key, "PAI_TASK_ROLE_TASK_COUNT_", rk->name), rk->instances);
+        text_t res;
+        t_init(&res, 95); /* "gpu,cpu,memoryMB,shmMB" */
+        t_sep_int(&res, "", rk->gpu);
+        t_sep_int(&res, ",", rk->cpu);
+        t_sep_int(&res, ",", rk->mem_mb);
+        t_sep_int(&res, ",", rk->shm_mb);
+        setv(env, NAME(key, "PAI_RESOURCE_", rk->name), res.data);
+        t_free(&res);
         peer_vars(env, job, k);
     }
-    setv(env, "PAI_TASK_ROLE_LIST", NULL, NULL, buf_str(&list));
-    buf_free(&list);
-    setv(env, "PAI_CONTAINER_HOST_IP", NULL, NULL, ta->ip ? ta->ip : "");
-    setv(env, "PAI_CURRENT_CONTAINER_IP", NULL, NULL, ta->ip ? ta->ip : "");
+    setv(env, "PAI_TASK_ROLE_LIST", list.data);
+    t_free(&list);
+    setv(env, "PAI_CONTAINER_HOST_IP", ta->ip ? ta->ip : "");
+    setv(env, "PAI_CURRENT_CONTAINER_IP", ta->ip ? ta->ip : "");
     self_ports(env, r, ta);
     gpu_vars(env, ta->gpus);
     return env;

@@ -1,0 +1,181 @@
+/*
+ * test_env.c - a task's environment (engine_task_env): every name, value
+ * and their order for each task of a two-role job with several port
+ * labels and GPUs, as the printf-built environment wrote them (golden
+ * text), and a name that two roles both claim set once, at the first one's
+ * place, with the last value.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "engine/env.h"
+#include "engine/lifecycle.h"
+#include "test.h"
+
+static void add_role(lc_job_t *j, int r, const char *name, int instances, int gpu)
+{
+    lc_role_t *role = &j->roles[r];
+    role->name = xstrdup(name);
+    role->instances = instances;
+    role->gpu = gpu;
+    role->cpu = 2 + r;
+    role->mem_mb = 1024;
+    role->shm_mb = 64;
+    role->min_failed = 1;
+    role->min_succeeded = -1;
+    role->nports = 3;
+    role->ports = xcalloc(3, sizeof(lc_port_spec_t));
+    static const char *const labels[] = {"ssh", "http", "tb"};
+    for (int p = 0; p < 3; p++) {
+        role->ports[p].label = xstrdup(labels[p]);
+        role->ports[p].count = p + 1 - (p == 2 && r == 1) * 3; /* tb: 3, then 0 */
+    }
+    role->command = xstrdup("true");
+    j->total_tasks += (uint32_t)instances;
+}
+
+/* Two roles (role1 x1, role2 x2), all placed. */
+static lc_job_t *job_of(const char *role1, const char *role2)
+{
+    lc_job_t *j = xcalloc(1, sizeof(*j));
+    j->name = xstrdup("carol~env1");
+    j->user_len = 5;
+    j->vc = xstrdup("vcA");
+    j->nroles = 2;
+    j->roles = xcalloc(2, sizeof(lc_role_t));
+    add_role(j, 0, role1, 1, 0);
+    add_role(j, 1, role2, 2, 3);
+    int p0[] = {30000, 30001, 30002, 30003, 30004, 30005}, p1[] = {31000, 31001, 31002},
+        p2[] = {32000, 32001, 32002};
+    lc_place_t ps[1] = {{"n1", "10.0.0.1", 0, p0, 6, NULL}};
+    lc_place_t wk[2] = {{"n2", "10.0.0.2", 0x25, p1, 3, NULL},
+                        {"n3", "10.0.0.3", 0x80000001ull, p2, 2, NULL}};
+    const lc_place_t *rows[2] = {ps, wk};
+    lc_effects_t fx = {0};
+    lc_attempt_begin(j, rows, 1000, &fx);
+    return j;
+}
+
+static char *env_text(const lc_job_t *j, int r, int i)
+{
+    json_t *env = engine_task_env(j, r, i);
+    char *s = env ? json_dumps(env, JSON_COMPACT) : NULL;
+    json_decref(env);
+    return s;
+}
+
+/* engine_task_env's text for every task of job_of("ps", "worker_x"), and
+ * for worker w_HOST_LIST/0 of job_of("TASK_COUNT_w", "w_HOST_LIST"), as the
+ * printf-built environment wrote them (main at 9c5e734). */
+static const char *const golden[] = {
+    "{\"PAI_JOB_NAME\":\"carol~env1\",\"PAI_USER_NAME\":\"carol\",\"PAI_JOB_VC_NAME\":\"vcA\""
+    ",\"PAI_CURRENT_TASK_ROLE_NAME\":\"ps\",\"PAI_TASK_ROLE_NAME\":\"ps\",\"PAI_CURRENT_TASK_"
+    "ROLE_CURRENT_TASK_INDEX\":\"0\",\"PAI_TASK_INDEX\":\"0\",\"PAI_TASK_ROLE_INDEX\":\"0\",\""
+    "PAI_TASK_ROLE_COUNT\":\"2\",\"PAI_TASK_ROLE_TASK_COUNT_ps\":\"1\",\"PAI_RESOURCE_ps\":\""
+    "0,2,1024,64\",\"PAI_HOST_IP_ps_0\":\"10.0.0.1\",\"PAI_PORT_LIST_ps_0_ssh\":\"30000\",\"P"
+    "AI_PORT_LIST_ps_0_http\":\"30001,30002\",\"PAI_PORT_LIST_ps_0_tb\":\"30003,30004,30005\""
+    ",\"PAI_TASK_ROLE_ps_HOST_LIST\":\"10.0.0.1:30000\",\"PAI_TASK_ROLE_TASK_COUNT_worker_x\""
+    ":\"2\",\"PAI_RESOURCE_worker_x\":\"3,3,1024,64\",\"PAI_HOST_IP_worker_x_0\":\"10.0.0.2\""
+    ",\"PAI_PORT_LIST_worker_x_0_ssh\":\"31000\",\"PAI_PORT_LIST_worker_x_0_http\":\"31001,31"
+    "002\",\"PAI_PORT_LIST_worker_x_0_tb\":\"\",\"PAI_HOST_IP_worker_x_1\":\"10.0.0.3\",\"PAI"
+    "_PORT_LIST_worker_x_1_ssh\":\"32000\",\"PAI_PORT_LIST_worker_x_1_http\":\"32001\",\"PAI_"
+    "PORT_LIST_worker_x_1_tb\":\"\",\"PAI_TASK_ROLE_worker_x_HOST_LIST\":\"10.0.0.2:31000,10."
+    "0.0.3:32000\",\"PAI_TASK_ROLE_LIST\":\"ps,worker_x\",\"PAI_CONTAINER_HOST_IP\":\"10.0.0."
+    "1\",\"PAI_CURRENT_CONTAINER_IP\":\"10.0.0.1\",\"PAI_CONTAINER_HOST_ssh_PORT_LIST\":\"300"
+    "00\",\"PAI_CONTAINER_SSH_PORT\":\"30000\",\"PAI_CONTAINER_HOST_http_PORT_LIST\":\"30001,"
+    "30002\",\"PAI_CONTAINER_HOST_tb_PORT_LIST\":\"30003,30004,30005\",\"PAI_CONTAINER_HOST_P"
+    "ORT_LIST\":\"ssh:30000;http:30001,30002;tb:30003,30004,30005\",\"PAI_CONTAINER_HOST_PORT"
+    "\":\"30000\",\"PAI_CURRENT_CONTAINER_PORT\":\"30000\",\"NVIDIA_VISIBLE_DEVICES\":\"none\""
+    ",\"CUDA_VISIBLE_DEVICES\":\"\",\"PAI_GPU_COUNT\":\"0\"}",
+    "{\"PAI_JOB_NAME\":\"carol~env1\",\"PAI_USER_NAME\":\"carol\",\"PAI_JOB_VC_NAME\":\"vcA\""
+    ",\"PAI_CURRENT_TASK_ROLE_NAME\":\"worker_x\",\"PAI_TASK_ROLE_NAME\":\"worker_x\",\"PAI_C"
+    "URRENT_TASK_ROLE_CURRENT_TASK_INDEX\":\"0\",\"PAI_TASK_INDEX\":\"0\",\"PAI_TASK_ROLE_IND"
+    "EX\":\"0\",\"PAI_TASK_ROLE_COUNT\":\"2\",\"PAI_TASK_ROLE_TASK_COUNT_ps\":\"1\",\"PAI_RES"
+    "OURCE_ps\":\"0,2,1024,64\",\"PAI_HOST_IP_ps_0\":\"10.0.0.1\",\"PAI_PORT_LIST_ps_0_ssh\":"
+    "\"30000\",\"PAI_PORT_LIST_ps_0_http\":\"30001,30002\",\"PAI_PORT_LIST_ps_0_tb\":\"30003,"
+    "30004,30005\",\"PAI_TASK_ROLE_ps_HOST_LIST\":\"10.0.0.1:30000\",\"PAI_TASK_ROLE_TASK_COU"
+    "NT_worker_x\":\"2\",\"PAI_RESOURCE_worker_x\":\"3,3,1024,64\",\"PAI_HOST_IP_worker_x_0\""
+    ":\"10.0.0.2\",\"PAI_PORT_LIST_worker_x_0_ssh\":\"31000\",\"PAI_PORT_LIST_worker_x_0_http"
+    "\":\"31001,31002\",\"PAI_PORT_LIST_worker_x_0_tb\":\"\",\"PAI_HOST_IP_worker_x_1\":\"10."
+    "0.0.3\",\"PAI_PORT_LIST_worker_x_1_ssh\":\"32000\",\"PAI_PORT_LIST_worker_x_1_http\":\"3"
+    "2001\",\"PAI_PORT_LIST_worker_x_1_tb\":\"\",\"PAI_TASK_ROLE_worker_x_HOST_LIST\":\"10.0."
+    "0.2:31000,10.0.0.3:32000\",\"PAI_TASK_ROLE_LIST\":\"ps,worker_x\",\"PAI_CONTAINER_HOST_I"
+    "P\":\"10.0.0.2\",\"PAI_CURRENT_CONTAINER_IP\":\"10.0.0.2\",\"PAI_CONTAINER_HOST_ssh_PORT"
+    "_LIST\":\"31000\",\"PAI_CONTAINER_SSH_PORT\":\"31000\",\"PAI_CONTAINER_HOST_http_PORT_LI"
+    "ST\":\"31001,31002\",\"PAI_CONTAINER_HOST_tb_PORT_LIST\":\"\",\"PAI_CONTAINER_HOST_PORT_"
+    "LIST\":\"ssh:31000;http:31001,31002;tb:\",\"PAI_CONTAINER_HOST_PORT\":\"31000\",\"PAI_CU"
+    "RRENT_CONTAINER_PORT\":\"31000\",\"NVIDIA_VISIBLE_DEVICES\":\"0,2,5\",\"CUDA_VISIBLE_DEV"
+    "ICES\":\"0,2,5\",\"PAI_GPU_COUNT\":\"3\"}",
+    "{\"PAI_JOB_NAME\":\"carol~env1\",\"PAI_USER_NAME\":\"carol\",\"PAI_JOB_VC_NAME\":\"vcA\""
+    ",\"PAI_CURRENT_TASK_ROLE_NAME\":\"worker_x\",\"PAI_TASK_ROLE_NAME\":\"worker_x\",\"PAI_C"
+    "URRENT_TASK_ROLE_CURRENT_TASK_INDEX\":\"1\",\"PAI_TASK_INDEX\":\"1\",\"PAI_TASK_ROLE_IND"
+    "EX\":\"1\",\"PAI_TASK_ROLE_COUNT\":\"2\",\"PAI_TASK_ROLE_TASK_COUNT_ps\":\"1\",\"PAI_RES"
+    "OURCE_ps\":\"0,2,1024,64\",\"PAI_HOST_IP_ps_0\":\"10.0.0.1\",\"PAI_PORT_LIST_ps_0_ssh\":"
+    "\"30000\",\"PAI_PORT_LIST_ps_0_http\":\"30001,30002\",\"PAI_PORT_LIST_ps_0_tb\":\"30003,"
+    "30004,30005\",\"PAI_TASK_ROLE_ps_HOST_LIST\":\"10.0.0.1:30000\",\"PAI_TASK_ROLE_TASK_COU"
+    "NT_worker_x\":\"2\",\"PAI_RESOURCE_worker_x\":\"3,3,1024,64\",\"PAI_HOST_IP_worker_x_0\""
+    ":\"10.0.0.2\",\"PAI_PORT_LIST_worker_x_0_ssh\":\"31000\",\"PAI_PORT_LIST_worker_x_0_http"
+    "\":\"31001,31002\",\"PAI_PORT_LIST_worker_x_0_tb\":\"\",\"PAI_HOST_IP_worker_x_1\":\"10."
+    "0.0.3\",\"PAI_PORT_LIST_worker_x_1_ssh\":\"32000\",\"PAI_PORT_LIST_worker_x_1_http\":\"3"
+    "2001\",\"PAI_PORT_LIST_worker_x_1_tb\":\"\",\"PAI_TASK_ROLE_worker_x_HOST_LIST\":\"10.0."
+    "0.2:31000,10.0.0.3:32000\",\"PAI_TASK_ROLE_LIST\":\"ps,worker_x\",\"PAI_CONTAINER_HOST_I"
+    "P\":\"10.0.0.3\",\"PAI_CURRENT_CONTAINER_IP\":\"10.0.0.3\",\"PAI_CONTAINER_HOST_ssh_PORT"
+    "_LIST\":\"32000\",\"PAI_CONTAINER_SSH_PORT\":\"32000\",\"PAI_CONTAINER_HOST_http_PORT_LI"
+    "ST\":\"32001\",\"PAI_CONTAINER_HOST_tb_PORT_LIST\":\"\",\"PAI_CONTAINER_HOST_PORT_LIST\""
+    ":\"ssh:32000;http:32001;tb:\",\"PAI_CONTAINER_HOST_PORT\":\"32000\",\"PAI_CURRENT_CONTAI"
+    "NER_PORT\":\"32000\",\"NVIDIA_VISIBLE_DEVICES\":\"0,31\",\"CUDA_VISIBLE_DEVICES\":\"0,31"
+    "\",\"PAI_GPU_COUNT\":\"2\"}",
+    "{\"PAI_JOB_NAME\":\"carol~env1\",\"PAI_USER_NAME\":\"carol\",\"PAI_JOB_VC_NAME\":\"vcA\""
+    ",\"PAI_CURRENT_TASK_ROLE_NAME\":\"w_HOST_LIST\",\"PAI_TASK_ROLE_NAME\":\"w_HOST_LIST\",\""
+    "PAI_CURRENT_TASK_ROLE_CURRENT_TASK_INDEX\":\"0\",\"PAI_TASK_INDEX\":\"0\",\"PAI_TASK_ROL"
+    "E_INDEX\":\"0\",\"PAI_TASK_ROLE_COUNT\":\"2\",\"PAI_TASK_ROLE_TASK_COUNT_TASK_COUNT_w\":"
+    "\"1\",\"PAI_RESOURCE_TASK_COUNT_w\":\"0,2,1024,64\",\"PAI_HOST_IP_TASK_COUNT_w_0\":\"10."
+    "0.0.1\",\"PAI_PORT_LIST_TASK_COUNT_w_0_ssh\":\"30000\",\"PAI_PORT_LIST_TASK_COUNT_w_0_ht"
+    "tp\":\"30001,30002\",\"PAI_PORT_LIST_TASK_COUNT_w_0_tb\":\"30003,30004,30005\",\"PAI_TAS"
+    "K_ROLE_TASK_COUNT_w_HOST_LIST\":\"2\",\"PAI_RESOURCE_w_HOST_LIST\":\"3,3,1024,64\",\"PAI"
+    "_HOST_IP_w_HOST_LIST_0\":\"10.0.0.2\",\"PAI_PORT_LIST_w_HOST_LIST_0_ssh\":\"31000\",\"PA"
+    "I_PORT_LIST_w_HOST_LIST_0_http\":\"31001,31002\",\"PAI_PORT_LIST_w_HOST_LIST_0_tb\":\"\""
+    ",\"PAI_HOST_IP_w_HOST_LIST_1\":\"10.0.0.3\",\"PAI_PORT_LIST_w_HOST_LIST_1_ssh\":\"32000\""
+    ",\"PAI_PORT_LIST_w_HOST_LIST_1_http\":\"32001\",\"PAI_PORT_LIST_w_HOST_LIST_1_tb\":\"\","
+    "\"PAI_TASK_ROLE_w_HOST_LIST_HOST_LIST\":\"10.0.0.2:31000,10.0.0.3:32000\",\"PAI_TASK_ROL"
+    "E_LIST\":\"TASK_COUNT_w,w_HOST_LIST\",\"PAI_CONTAINER_HOST_IP\":\"10.0.0.2\",\"PAI_CURRE"
+    "NT_CONTAINER_IP\":\"10.0.0.2\",\"PAI_CONTAINER_HOST_ssh_PORT_LIST\":\"31000\",\"PAI_CONT"
+    "AINER_SSH_PORT\":\"31000\",\"PAI_CONTAINER_HOST_http_PORT_LIST\":\"31001,31002\",\"PAI_C"
+    "ONTAINER_HOST_tb_PORT_LIST\":\"\",\"PAI_CONTAINER_HOST_PORT_LIST\":\"ssh:31000;http:3100"
+    "1,31002;tb:\",\"PAI_CONTAINER_HOST_PORT\":\"31000\",\"PAI_CURRENT_CONTAINER_PORT\":\"310"
+    "00\",\"NVIDIA_VISIBLE_DEVICES\":\"0,2,5\",\"CUDA_VISIBLE_DEVICES\":\"0,2,5\",\"PAI_GPU_C"
+    "OUNT\":\"3\"}",
+};
+
+TEST(every_name_value_and_order_is_the_printf_built_ones)
+{
+    lc_job_t *j = job_of("ps", "worker_x");
+    size_t g = 0;
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < j->roles[r].instances; i++, g++) {
+            char *s = env_text(j, r, i);
+            CHECK_STR_EQ(s, golden[g]);
+            free(s);
+        }
+    lc_job_free(j);
+}
+
+/* Role "TASK_COUNT_w"'s host list and role "w_HOST_LIST"'s task count have
+ * one name: set once, where the first put it, with the last value. */
+TEST(a_name_two_roles_claim_is_set_once_with_the_last_value)
+{
+    lc_job_t *j = job_of("TASK_COUNT_w", "w_HOST_LIST");
+    char *s = env_text(j, 1, 0);
+    CHECK_STR_EQ(s, golden[3]);
+    json_t *env = engine_task_env(j, 1, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(env, "PAI_TASK_ROLE_TASK_COUNT_w_HOST_LIST")),
+                 "2");
+    json_decref(env);
+    free(s);
+    lc_job_free(j);
+}
+
+RUN_TESTS(every_name_value_and_order_is_the_printf_built_ones,
+          a_name_two_roles_claim_is_set_once_with_the_last_value)
