@@ -113,3 +113,122 @@ char *jtext_str_dup(const char *s)
     jtext_str(&t, s);
     return jtext_take(&t);
 }
+
+/* -------------------------------------------------------- any value */
+
+static bool dump_by_jansson(jtext_t *t, const json_t *v)
+{
+    return json_dump_callback(v, append_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) == 0;
+}
+
+/* Would jansson write the key as its bytes between quotes?  Printable
+ * ASCII but '"' and '\\'.  Anything else is left to jansson. */
+static bool key_plain(const char *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
+static bool dump_key(jtext_t *t, const char *k, size_t n)
+{
+    if (key_plain(k, n)) {
+        char *p = room(t, n + 3);
+        p[0] = '"';
+        memcpy(p + 1, k, n);
+        p[n + 1] = '"';
+        p[n + 2] = ':';
+        t->len += n + 3;
+        t->data[t->len] = '\0';
+        return true;
+    }
+    json_t *s = json_stringn_nocheck(k, n); /* jansson checks it as it writes */
+    bool ok = s && dump_by_jansson(t, s);
+    json_decref(s);
+    JTEXT_LIT(t, ":");
+    return ok;
+}
+
+static bool dump_value(jtext_t *t, const json_t *v, int depth);
+
+static bool dump_object(jtext_t *t, const json_t *v, int depth)
+{
+    JTEXT_LIT(t, "{");
+    bool first = true;
+    for (void *it = json_object_iter((json_t *)v); it;
+         it = json_object_iter_next((json_t *)v, it)) {
+        if (!first)
+            JTEXT_LIT(t, ",");
+        first = false;
+        if (!dump_key(t, json_object_iter_key(it), json_object_iter_key_len(it)) ||
+            !dump_value(t, json_object_iter_value(it), depth + 1))
+            return false;
+    }
+    JTEXT_LIT(t, "}");
+    return true;
+}
+
+static bool dump_array(jtext_t *t, const json_t *v, int depth)
+{
+    JTEXT_LIT(t, "[");
+    for (size_t i = 0, n = json_array_size(v); i < n; i++) {
+        if (i)
+            JTEXT_LIT(t, ",");
+        if (!dump_value(t, json_array_get(v, i), depth + 1))
+            return false;
+    }
+    JTEXT_LIT(t, "]");
+    return true;
+}
+
+static bool dump_value(jtext_t *t, const json_t *v, int depth)
+{
+    if (!v)
+        return false;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return depth < JTEXT_DEPTH_MAX ? dump_object(t, v, depth) : dump_by_jansson(t, v);
+    case JSON_ARRAY:
+        return depth < JTEXT_DEPTH_MAX ? dump_array(t, v, depth) : dump_by_jansson(t, v);
+    case JSON_INTEGER:
+        jtext_int(t, json_integer_value(v));
+        return true;
+    case JSON_TRUE:
+        JTEXT_LIT(t, "true");
+        return true;
+    case JSON_FALSE:
+        JTEXT_LIT(t, "false");
+        return true;
+    case JSON_NULL:
+        JTEXT_LIT(t, "null");
+        return true;
+    default: /* strings and reals: jansson's escaping and number format */
+        return dump_by_jansson(t, v);
+    }
+}
+
+bool jtext_json(jtext_t *t, const json_t *v)
+{
+    return dump_value(t, v, 0);
+}
+
+char *jtext_dumps(const json_t *v)
+{
+    return json_is_object(v) || json_is_array(v) ? jtext_dumps_any(v) : NULL;
+}
+
+char *jtext_dumps_any(const json_t *v)
+{
+    if (!v)
+        return NULL;
+    jtext_t t;
+    jtext_init(&t, 512);
+    if (!jtext_json(&t, v)) {
+        jtext_free(&t);
+        return NULL;
+    }
+    return jtext_take(&t);
+}

@@ -51,4 +51,23 @@ void jtext_strn(jtext_t *t, const char *s, size_t n);
  * and kept, then appended with jtext_raw. */
 char *jtext_str_dup(const char *s);
 
+struct json_t;
+/* Any JSON value, compact: the bytes json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) writes, without its printf per integer and its loop
+ * check (a printf'ed pointer and a hash insertion) per object and array.
+ * String values and reals are written by jansson (json_dump_callback), so
+ * are keys that jansson would write otherwise than as their bytes in
+ * quotes; deeper than JTEXT_DEPTH_MAX (a cycle, or a tree no parser here
+ * makes) the rest is jansson's too.  False where json_dumps would fail (a
+ * cycle, invalid UTF-8) and for a key that is not UTF-8 (made by
+ * json_object_set_nocheck only), which json_dumps writes as broken text;
+ * t then holds a part. */
+#define JTEXT_DEPTH_MAX 256
+bool jtext_json(jtext_t *t, const struct json_t *v);
+/* json_dumps(v, JSON_COMPACT) through jtext_json: malloc'ed, NULL where
+ * json_dumps returns NULL (v NULL, not an object or array, or unencodable). */
+char *jtext_dumps(const struct json_t *v);
+/* The same with JSON_ENCODE_ANY: any value but NULL. */
+char *jtext_dumps_any(const struct json_t *v);
+
 #endif

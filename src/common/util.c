@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/jtext.h"
+
 size_t str_copy(char *dst, const char *src, size_t n)
 {
     size_t len = strlen(src);
@@ -99,7 +101,11 @@ json_t *xjson_pack(const char *fmt, ...)
 
 char *xjson_dumps(const json_t *j, size_t flags)
 {
-    char *s = json_dumps(j, flags);
+    /* compact: the same bytes without jansson's printf per integer and
+     * loop check per container (common/jtext.h) */
+    char *s = (flags & ~(size_t)JSON_ENCODE_ANY) != JSON_COMPACT ? json_dumps(j, flags)
+              : flags & JSON_ENCODE_ANY                          ? jtext_dumps_any(j)
+                                                                 : jtext_dumps(j);
     if (!s) {
         fprintf(stderr, "pai: json_dumps: %s cannot be encoded\n",
                 j ? "a JSON value of this type" : "NULL");

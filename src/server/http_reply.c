@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/jtext.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/http_int.h"
@@ -96,7 +97,7 @@ void http_reply_json(http_resp_t *resp, int status, json_t *j)
     stream_drop(resp);
     free(resp->body);
     resp->status = status;
-    resp->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    resp->body = j ? jtext_dumps(j) : NULL; /* json_dumps' bytes, faster (common/jtext.h) */
     resp->body_len = resp->body ? strlen(resp->body) : 0;
     resp->content_type = "application/json";
     json_decref(j);

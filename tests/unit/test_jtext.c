@@ -1,7 +1,9 @@
 /*
  * test_jtext.c - JSON text written without a tree (common/jtext.h) is the
  * text jansson dumps for the same values: integers at the edges of their
- * range, strings that need escaping, and a small object assembled by hand.
+ * range, strings that need escaping, a small object assembled by hand;
+ * and any tree dumped (jtext_dumps) as json_dumps(JSON_COMPACT) dumps it:
+ * random trees with odd keys and values, deep ones, cycles, bad text.
  */
 #include <jansson.h>
 #include <stdint.h>
@@ -96,5 +98,126 @@ TEST(an_object_assembled_by_hand_is_the_dump_of_its_tree)
     free(got);
 }
 
+static unsigned seed_state;
+
+static unsigned rnd(unsigned n)
+{
+    seed_state = seed_state * 1103515245u + 12345u;
+    return (seed_state >> 16) % n;
+}
+
+static const char *const odd_strs[] = {"",   "k",   "a b",    "q\"", "b\\s",  "t\t",    "\x01\x7f",
+                                       "é✓", "a/b", "name_1", "{}",  "[1,2]", "\u00ff", "\n\r"};
+
+static json_t *rnd_value(int depth)
+{
+    unsigned k = depth > 5 ? 4 + rnd(6) : rnd(10);
+    switch (k) {
+    case 0:
+    case 1: {
+        json_t *o = json_object();
+        for (unsigned n = rnd(6); n > 0; n--) {
+            const char *key = odd_strs[rnd(14)];
+            json_object_set_new(o, key, rnd_value(depth + 1));
+        }
+        if (rnd(8) == 0)
+            json_object_setn_new(o, "nul\0key", 7, json_integer(7)); /* a key with a NUL */
+        return o;
+    }
+    case 2:
+    case 3: {
+        json_t *a = json_array();
+        for (unsigned n = rnd(6); n > 0; n--)
+            json_array_append_new(a, rnd_value(depth + 1));
+        return a;
+    }
+    case 4:
+        return json_string(odd_strs[rnd(14)]);
+    case 5: {
+        static const json_int_t ints[] = {0, -1, 42, INT64_MAX, INT64_MIN, 1700000000123LL};
+        return json_integer(ints[rnd(6)]);
+    }
+    case 6:
+        return json_real(rnd(2) ? 0.5 : -1e300);
+    case 7:
+        return json_true();
+    case 8:
+        return json_false();
+    default:
+        return json_null();
+    }
+}
+
+static void check_dump(const json_t *v)
+{
+    char *want = json_dumps(v, JSON_COMPACT), *got = jtext_dumps(v);
+    CHECK_STR_EQ(got, want);
+    free(want);
+    free(got);
+}
+
+TEST(any_tree_is_dumped_as_json_dumps_compact_does)
+{
+    for (unsigned seed = 1; seed <= 2000; seed++) {
+        seed_state = seed;
+        json_t *v = rnd(2) ? json_object() : json_array();
+        for (unsigned n = 1 + rnd(5); n > 0; n--) {
+            json_t *x = rnd_value(1);
+            if (json_is_object(v))
+                json_object_set_new(v, odd_strs[rnd(14)], x);
+            else
+                json_array_append_new(v, x);
+        }
+        check_dump(v);
+        json_decref(v);
+    }
+}
+
+/* Deeper than JTEXT_DEPTH_MAX the rest is jansson's (the same bytes); a
+ * cycle or invalid UTF-8 fails as json_dumps fails; so does a scalar. */
+TEST(deep_trees_cycles_and_bad_text_as_json_dumps)
+{
+    json_t *root = json_array(), *at = root;
+    for (int d = 0; d < JTEXT_DEPTH_MAX + 40; d++) {
+        json_t *next = d % 2 ? json_array() : json_object();
+        if (json_is_array(at))
+            json_array_append_new(at, next);
+        else
+            json_object_set_new(at, "k", next);
+        at = next;
+    }
+    check_dump(root);
+    json_decref(root);
+    json_t *a = json_array(), *b = json_array();
+    json_array_append(a, b);
+    json_array_append(b, a);
+    CHECK(json_dumps(a, JSON_COMPACT) == NULL);
+    CHECK(jtext_dumps(a) == NULL);
+    json_array_clear(b); /* break the cycle */
+    json_decref(a);
+    json_decref(b);
+    json_t *bad = xjson_pack("{so}", "s", json_string_nocheck("\xff\xfe"));
+    CHECK(json_dumps(bad, JSON_COMPACT) == NULL);
+    CHECK(jtext_dumps(bad) == NULL);
+    json_decref(bad);
+    /* a key that is not UTF-8 (only *_nocheck makes one): jansson writes
+     * broken text ("{\":1}"), jtext_dumps fails */
+    json_t *badkey = json_object();
+    json_object_set_new_nocheck(badkey, "\xc3", json_integer(1));
+    CHECK(jtext_dumps(badkey) == NULL);
+    json_decref(badkey);
+    json_t *num = json_integer(3);
+    CHECK(jtext_dumps(num) == NULL);
+    char *any = jtext_dumps_any(num), *want = json_dumps(num, JSON_COMPACT | JSON_ENCODE_ANY);
+    CHECK_STR_EQ(any, want);
+    free(any);
+    free(want);
+    CHECK(jtext_dumps_any(NULL) == NULL);
+    CHECK(jtext_dumps(NULL) == NULL);
+    json_decref(num);
+}
+
 RUN_TESTS(integers_are_written_as_jansson_writes_them, strings_are_escaped_by_jansson,
-          an_object_assembled_by_hand_is_the_dump_of_its_tree)
+          an_object_assembled_by_hand_is_the_dump_of_its_tree,
+          any_tree_is_dumped_as_json_dumps_compact_does,
+          deep_trees_cycles_and_bad_text_as_json_dumps)
