@@ -50,24 +50,49 @@ void jp_add_error(pctx_t *c, const ynode_t *at, const char *field, const char *f
     va_end(ap);
 }
 
-/* Path segments: push returns the old length for pop. */
+/* Append n bytes of s to the path, cut at its size as snprintf cut it. */
+static void path_put(pctx_t *c, const char *s, size_t n)
+{
+    size_t room = sizeof(c->path) - 1 - c->plen;
+    if (n > room)
+        n = room;
+    memcpy(c->path + c->plen, s, n);
+    c->plen += n;
+    c->path[c->plen] = '\0';
+}
+
+/* "[i]" into buf (32 bytes); returns its length. */
+static size_t index_seg(char buf[32], size_t i)
+{
+    char digits[24], *p = digits + sizeof digits;
+    do {
+        *--p = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    size_t n = (size_t)(digits + sizeof digits - p);
+    buf[0] = '[';
+    memcpy(buf + 1, p, n);
+    buf[n + 1] = ']';
+    buf[n + 2] = '\0';
+    return n + 2;
+}
+
+/* Path segments (kept for the errors' field paths; no printf, as a walk
+ * pushes one per field read): push returns the old length for pop. */
 size_t jp_path_push(pctx_t *c, const char *seg)
 {
     size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "%s%s", c->plen ? "." : "", seg);
-    if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+    if (c->plen)
+        path_put(c, ".", 1);
+    path_put(c, seg, strlen(seg));
     return old;
 }
 
 size_t jp_path_push_index(pctx_t *c, size_t i)
 {
     size_t old = c->plen;
-    int n = snprintf(c->path + c->plen, sizeof(c->path) - c->plen, "[%zu]", i);
-    if (n > 0)
-        c->plen +=
-            (size_t)n < sizeof(c->path) - c->plen ? (size_t)n : sizeof(c->path) - c->plen - 1;
+    char seg[32];
+    path_put(c, seg, index_seg(seg, i));
     return old;
 }
 
@@ -194,12 +219,14 @@ const char **jp_get_str_list(pctx_t *c, const ynode_t *map, const char *key, boo
     size_t old = jp_path_push(c, key);
     bool ok = true;
     for (size_t i = 0; i < v->n; i++) {
-        char idx[32];
-        snprintf(idx, sizeof(idx), "[%zu]", i);
-        if (jp_type_bad(c, v->items[i], idx, YJ_STRING))
-            ok = false;
-        else
+        if (yjson_type(v->items[i]) == YJ_STRING) {
             out[i] = v->items[i]->str;
+            continue;
+        }
+        char idx[32]; /* the item's name, for its error only */
+        index_seg(idx, i);
+        jp_type_bad(c, v->items[i], idx, YJ_STRING);
+        ok = false;
     }
     jp_path_pop(c, old);
     if (!ok)
