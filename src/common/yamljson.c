@@ -73,10 +73,36 @@ static bool looks_float(const char *s)
     return *s == '\0';
 }
 
+/* Can a plain scalar starting with c be anything but a string?  Nulls
+ * start with '\0', '~', 'n' or 'N'; booleans with 't', 'T', 'f' or 'F';
+ * numbers with a digit, '+', '-' or '.'.  A job document's plain scalars
+ * are mostly keys and names: they are strings without a comparison. */
+static bool may_be_typed(char c)
+{
+    switch (c) {
+    case '\0':
+    case '~':
+    case 'n':
+    case 'N':
+    case 't':
+    case 'T':
+    case 'f':
+    case 'F':
+    case '+':
+    case '-':
+    case '.':
+        return true;
+    default:
+        return c >= '0' && c <= '9';
+    }
+}
+
 yjson_type_t yjson_plain_type(const char *s)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
     static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
+    if (!may_be_typed(s[0]))
+        return YJ_STRING;
     if (is_one_of(s, nulls))
         return YJ_NULL;
     if (is_one_of(s, bools))

@@ -112,7 +112,8 @@ static void add_child(ynode_t *parent, ynode_t *child, ynode_t **pending_key)
 
 static bool key_is(const ynode_t *k, const char *s)
 {
-    return k && k->kind == YNODE_SCALAR && strcmp(k->str, s) == 0;
+    /* the first bytes first: most keys of a map differ there */
+    return k && k->kind == YNODE_SCALAR && k->str[0] == s[0] && strcmp(k->str, s) == 0;
 }
 
 /* Copy pairs of src not already in map (merge key semantics). */

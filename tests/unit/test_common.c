@@ -492,6 +492,14 @@ TEST(yaml_to_json_follows_the_core_schema)
     CHECK(yjson_from_text("a: [", 4) == NULL);
     CHECK(yjson_plain_type("1.5") == YJ_FLOAT && yjson_plain_type("~") == YJ_NULL);
     CHECK(yjson_plain_type("1.2.3") == YJ_STRING);
+    /* every first byte a typed scalar can start with, and some that cannot */
+    CHECK(yjson_plain_type("") == YJ_NULL && yjson_plain_type("Null") == YJ_NULL);
+    CHECK(yjson_plain_type("False") == YJ_BOOL && yjson_plain_type("TRUE") == YJ_BOOL);
+    CHECK(yjson_plain_type("+12") == YJ_INT && yjson_plain_type("-3") == YJ_INT);
+    CHECK(yjson_plain_type("0o17") == YJ_INT && yjson_plain_type("0xff") == YJ_INT);
+    CHECK(yjson_plain_type("-.INF") == YJ_FLOAT && yjson_plain_type(".nan") == YJ_FLOAT);
+    CHECK(yjson_plain_type("n") == YJ_STRING && yjson_plain_type("taskRoles") == YJ_STRING);
+    CHECK(yjson_plain_type("x1") == YJ_STRING && yjson_plain_type("yes") == YJ_STRING);
 }
 
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
