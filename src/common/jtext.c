@@ -91,11 +91,22 @@ static int append_cb(const char *buf, size_t n, void *ud)
 void jtext_strn(jtext_t *t, const char *s, size_t n)
 {
     json_t *j = json_stringn(s, n);
+    char *ascii = NULL;
+    if (!j) {
+        /* Not valid UTF-8 (a value cut inside a character, say): written
+         * with every byte above 0x7f as '?' rather than stopping the
+         * process; jansson still escapes the rest. */
+        ascii = xmalloc(n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+            ascii[i] = (unsigned char)s[i] > 0x7f ? '?' : s[i];
+        j = json_stringn(ascii, n);
+    }
     if (!j || json_dump_callback(j, append_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
-        fprintf(stderr, "pai: jtext: a string that is not valid UTF-8 cannot be encoded\n");
+        fprintf(stderr, "pai: jtext: a string cannot be encoded\n");
         abort();
     }
     json_decref(j);
+    free(ascii);
 }
 
 void jtext_str(jtext_t *t, const char *s)

@@ -41,8 +41,9 @@ void jtext_int(jtext_t *t, int64_t v);
 void jtext_bool(jtext_t *t, bool v);
 /* The integer, or null when !has. */
 void jtext_int_or_null(jtext_t *t, bool has, int64_t v);
-/* s as a JSON string escaped by jansson, or null when s is NULL.  Aborts
- * on what jansson cannot encode (invalid UTF-8), as xjson_pack does. */
+/* s as a JSON string escaped by jansson, or null when s is NULL.  A string
+ * that is not valid UTF-8 is written with each byte above 0x7f as '?'
+ * (the record stays valid JSON; the process does not stop). */
 void jtext_str(jtext_t *t, const char *s);
 /* The first n bytes of s as a JSON string (jansson's escaping). */
 void jtext_strn(jtext_t *t, const char *s, size_t n);

@@ -148,6 +148,19 @@ static json_t *rnd_value(int depth)
     }
 }
 
+TEST(a_string_that_is_not_utf8_is_written_with_question_marks)
+{
+    jtext_t t;
+    jtext_init(&t, 0);
+    /* "é" cut after its first byte, then a stray continuation byte */
+    jtext_strn(&t, "ab\xc3", 3);
+    JTEXT_LIT(&t, ",");
+    jtext_str(&t, "x\x80y\"");
+    char *got = jtext_take(&t);
+    CHECK_STR_EQ(got, "\"ab?\",\"x?y\\\"\"");
+    free(got);
+}
+
 static void check_dump(const json_t *v)
 {
     char *want = json_dumps(v, JSON_COMPACT), *got = jtext_dumps(v);
@@ -217,7 +230,7 @@ TEST(deep_trees_cycles_and_bad_text_as_json_dumps)
     json_decref(num);
 }
 
-RUN_TESTS(integers_are_written_as_jansson_writes_them, strings_are_escaped_by_jansson,
+RUN_TESTS(integers_are_written_as_jansson_writes_them, a_string_that_is_not_utf8_is_written_with_question_marks, strings_are_escaped_by_jansson,
           an_object_assembled_by_hand_is_the_dump_of_its_tree,
           any_tree_is_dumped_as_json_dumps_compact_does,
           deep_trees_cycles_and_bad_text_as_json_dumps)
