@@ -230,7 +230,8 @@ TEST(deep_trees_cycles_and_bad_text_as_json_dumps)
     json_decref(num);
 }
 
-RUN_TESTS(integers_are_written_as_jansson_writes_them, a_string_that_is_not_utf8_is_written_with_question_marks, strings_are_escaped_by_jansson,
+RUN_TESTS(integers_are_written_as_jansson_writes_them,
+          a_string_that_is_not_utf8_is_written_with_question_marks, strings_are_escaped_by_jansson,
           an_object_assembled_by_hand_is_the_dump_of_its_tree,
           any_tree_is_dumped_as_json_dumps_compact_does,
           deep_trees_cycles_and_bad_text_as_json_dumps)
