@@ -572,7 +572,8 @@ static bool run_scenario(scen_t *sc)
     const char *pol = str_of(opt, "policy", "pai");
     sc->opts = (sched_opts_t){.assume_healthy = true,
                               .starvation_ms = int_of(opt, "starvation_ms", 0),
-                              .check = bool_of(opt, "check", true)};
+                              .check = bool_of(opt, "check", true),
+                              .quiet_waits = bool_of(opt, "quiet", false)};
     sc->lenient = bool_of(opt, "lenient", false);
     if (sim_policy_parse(pol, &sc->opts.policy) != PAI_OK)
         return fail(sc, "unknown policy %s", pol, NULL);
