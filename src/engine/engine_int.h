@@ -498,6 +498,13 @@ pai_err_t engine_flush_after_pass(engine_t *j);
  * by the next flush that someone waits for, or the timer's within a tick,
  * not by a commit of their own after every pass. */
 bool engine_flush_wanted(engine_t *j);
+/* A waiting job keeps its rendered commands, images, registry auth and
+ * mounts in memory when they take this many bytes or fewer in all (the
+ * common case: a 100,000-job queue holds at most ~50 MiB more): its
+ * placement then needs no read of its "jobcmd" record back, a store read
+ * per job in the flush that stores it.  Larger ones live in that record
+ * only until the job is placed (submit.c). */
+#define ENGINE_CMDS_KEEP_BYTES 256
 /* A submission reached its reservation (or failed before it): one fewer
  * coming (mu held). */
 void engine_sub_arrived(engine_t *j);

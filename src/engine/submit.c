@@ -378,6 +378,19 @@ static bool stored_by_flush(engine_t *j, sub_write_t *w)
     return false;
 }
 
+/* The bytes of job's rendered commands, images, registry auth and mounts. */
+static size_t cmds_bytes(const lc_job_t *job)
+{
+    size_t n = 0;
+    for (int r = 0; r < job->nroles; r++) {
+        const lc_role_t *role = &job->roles[r];
+        const char *parts[] = {role->command, role->image, role->image_auth, role->mounts};
+        for (size_t k = 0; k < ARRAY_LEN(parts); k++)
+            n += parts[k] ? strlen(parts[k]) : 0;
+    }
+    return n;
+}
+
 /* Step 4 (mu held): after the store write (rc), queue the job unless its
  * pass ran already (early), then publish it, or take it out of the table.
  * True when the scheduler refused it during the write (its records are
@@ -391,10 +404,11 @@ static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine
         engine_kick(j); /* a long queue: answer at once */
     }
     /* Stored: a job still waiting need not hold its commands (engine_flush
-     * reads them back once it is bound).  One that a pass placed keeps
-     * them for its agents: no read of its "jobcmd" record back. */
-    bool is_placed = placed(job);
-    for (int r = 0; rc == PAI_OK && !is_placed && r < job->nroles; r++) {
+     * reads them back once it is bound), unless they are small.  One that
+     * a pass placed keeps them for its agents: no read of its "jobcmd"
+     * record back. */
+    bool is_placed = placed(job), keep = is_placed || cmds_bytes(job) <= ENGINE_CMDS_KEEP_BYTES;
+    for (int r = 0; rc == PAI_OK && !keep && r < job->nroles; r++) {
         FREE_NULL(&job->roles[r].command);
         FREE_NULL(&job->roles[r].image);
         FREE_NULL(&job->roles[r].image_auth);

@@ -404,10 +404,43 @@ static void check_sent_with_its_commands(rig_t *r, agent_t *a)
     json_decref(resp);
 }
 
-/* A job that waits keeps its commands in the store only; the flush that
- * stores its placement reads them back (outside the engine lock) before its
- * task is sent.  (One placed by its submission's own pass keeps them.)
- * Here "busy" holds the node's one GPU, so "cmds" waits until it ends. */
+/* Submit name (1 GPU) with a command over ENGINE_CMDS_KEEP_BYTES: were it
+ * to wait, only its "jobcmd" record would hold it. */
+static bool submit_big(rig_t *r, const char *name, int retries)
+{
+    char pad[ENGINE_CMDS_KEEP_BYTES + 2], *full = NULL;
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    char *big = str_printf("protocolVersion: 2\n"
+                           "name: %s\n"
+                           "type: job\n"
+                           "jobRetryCount: %d\n"
+                           "prerequisites:\n"
+                           "  - {type: dockerimage, name: img, uri: busybox}\n"
+                           "taskRoles:\n"
+                           "  worker:\n"
+                           "    instances: 1\n"
+                           "    dockerImage: img\n"
+                           "    resourcePerInstance: {gpu: 1, cpu: 1, memoryMB: 256}\n"
+                           "    commands:\n"
+                           "      - echo hello %s\n"
+                           "defaults:\n"
+                           "  virtualCluster: default\n",
+                           name, retries, pad);
+    pai_error_t err = PAI_ERROR_INIT;
+    pai_err_t rc = engine_submit(r->e, "alice", big, strlen(big), &full, &err);
+    free(big);
+    free(full);
+    pai_error_free(&err);
+    return rc == PAI_OK;
+}
+
+/* A job that waits keeps its commands in the store only, when they are
+ * big; the flush that stores its placement reads them back (outside the
+ * engine lock) before its task is sent.  (One placed by its submission's
+ * own pass keeps them, and so does a waiting one whose commands are
+ * small.)  Here "busy" holds the node's one GPU, so "cmds" waits until it
+ * ends. */
 static void end_the_holder(rig_t *r, agent_t *a, const char *id)
 {
     json_t *ack = sync_agent(r, a, one(report(id, "exited", 0)));
@@ -423,7 +456,7 @@ TEST(bound_job_is_sent_with_the_commands_the_flush_read_back)
     if (!open_one_gpu_node(&r, &a))
         return;
     char *busy = submit_running(&r, &a, "busy", 0);
-    CHECK(submit(&r, "cmds", 1, 0));
+    CHECK(submit_big(&r, "cmds", 0));
     CHECK_STR_EQ(state_of(&r, "alice~cmds"), "WAITING");
     end_the_holder(&r, &a, busy);
     tick(&r); /* the pass binds "cmds" */
@@ -443,7 +476,7 @@ TEST(bound_job_whose_commands_are_missing_from_the_store_fails_with_200)
     if (!open_one_gpu_node(&r, &a))
         return;
     char *busy = submit_running(&r, &a, "busy", 0);
-    CHECK(submit(&r, "nocmds", 1, 3));
+    CHECK(submit_big(&r, "nocmds", 3));
     CHECK_STR_EQ(state_of(&r, "alice~nocmds"), "WAITING");
     CHECK(store_del(r.st, "jobcmd", "alice~nocmds") == PAI_OK);
     end_the_holder(&r, &a, busy);
@@ -475,6 +508,29 @@ TEST(job_placed_at_submission_is_sent_with_its_commands_without_a_read_back)
     tick(&r);
     check_sent_with_its_commands(&r, &a);
     CHECK_STR_EQ(state_of(&r, "alice~placed"), "RUNNING");
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* A job that waits with small commands keeps them in memory: its task
+ * is sent without its "jobcmd" record read back (removed here behind the
+ * engine's back to show it). */
+TEST(waiting_job_with_small_commands_is_sent_with_them_without_a_read_back)
+{
+    rig_t r;
+    agent_t a;
+    if (!open_one_gpu_node(&r, &a))
+        return;
+    char *busy = submit_running(&r, &a, "busy", 0);
+    CHECK(submit(&r, "small", 1, 0));
+    CHECK_STR_EQ(state_of(&r, "alice~small"), "WAITING");
+    CHECK(store_del(r.st, "jobcmd", "alice~small") == PAI_OK);
+    end_the_holder(&r, &a, busy);
+    tick(&r);
+    tick(&r);
+    CHECK_STR_EQ(state_of(&r, "alice~small"), "RUNNING");
+    check_sent_with_its_commands(&r, &a);
+    free(busy);
     agent_free(&a);
     rig_close(&r);
 }
@@ -554,5 +610,6 @@ RUN_TESTS(submitted_job_binds_runs_and_succeeds_on_exit_0,
           bound_job_is_sent_with_the_commands_the_flush_read_back,
           bound_job_whose_commands_are_missing_from_the_store_fails_with_200,
           job_placed_at_submission_is_sent_with_its_commands_without_a_read_back,
+          waiting_job_with_small_commands_is_sent_with_them_without_a_read_back,
           commands_rendered_over_the_limit_refuse_the_job_naming_the_role,
           lock_checks_abort_on_store_io_under_mu_a_locked_call_without_it_and_the_wrong_order)
