@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -46,6 +47,10 @@ struct waiters {
     uint32_t nslots, cap, free_head; /* free_head == UINT32_MAX: none */
     uint32_t *heap;
     uint32_t nheap;
+    /* the deadline the thread sleeps until: INT64_MAX when it sleeps with
+     * none, INT64_MIN while it is awake (it reads the heap again before it
+     * sleeps); an entry due before it must wake the thread, no other */
+    int64_t sleep_until;
 };
 
 /* ---- the heap (mu held) ---------------------------------------------------- */
@@ -114,12 +119,16 @@ static due_t take_at(waiters_t *w, uint32_t i)
 static void wait_next(waiters_t *w)
 {
     if (w->nheap == 0) {
+        w->sleep_until = INT64_MAX;
         pthread_cond_wait(&w->cv, &w->mu);
+        w->sleep_until = INT64_MIN;
         return;
     }
     int64_t ms = w->slots[w->heap[0]].deadline;
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    w->sleep_until = ms;
     pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    w->sleep_until = INT64_MIN;
 }
 
 static void *run(void *arg)
@@ -160,6 +169,7 @@ pai_err_t waiters_new(waiters_t **out)
     pthread_cond_init(&w->cv, &ca);
     pthread_condattr_destroy(&ca);
     w->free_head = UINT32_MAX;
+    w->sleep_until = INT64_MIN;
     if (pthread_create(&w->thread, NULL, run, w) != 0) {
         waiters_free(w);
         *out = NULL;
@@ -204,11 +214,16 @@ uint64_t waiters_add(waiters_t *w, int64_t deadline_ms, waiters_due_fn due, void
     s->pos = w->nheap;
     w->heap[w->nheap++] = idx;
     sift_up(w, s->pos);
-    bool first = w->heap[0] == idx;
+    /* Only a deadline before the one the thread sleeps until wakes it: a
+     * held poll's comes after those held before it (the same wait, a later
+     * arrival), and one added after the first was woken (taken off the heap)
+     * leaves the thread to wake at that first's deadline and sleep again,
+     * rather than waking it now to set a later timer. */
+    bool wake = deadline_ms < w->sleep_until;
     uint64_t ticket = (uint64_t)s->gen << 32 | idx;
     pthread_mutex_unlock(&w->mu);
-    if (first)
-        pthread_cond_signal(&w->cv); /* an earlier deadline than the thread waits for */
+    if (wake)
+        pthread_cond_signal(&w->cv);
     return ticket;
 }
 
