@@ -429,42 +429,10 @@ static void route_work_batch(void **uds, size_t n)
     }
 }
 
-/* May the request of write route e run here, on the pool thread that read
- * it (server_pool_routes[], http.h)?  A submission waits for two short
- * holds of the engine lock (as a GET may) and for its commit; handed to a
- * write worker it cost a wake-up of the worker (a cross-CPU interrupt),
- * the connection's removal from and return to the thread's epoll set, an
- * eventfd write and another wake-up of this thread to send the answer:
- * about three of the server's context switches per job in `make bench-e2e`
- * (docs/benchmarks.md, "The server's HTTP side, fourth round").  Only
- * while a commit is a local fsync (pool_most is 0 on PostgreSQL, where it
- * is a round trip, and a failover can hold it for seconds), and on at
- * most half the pool's threads at once, so that the others always read
- * and answer the agents' requests whatever a storm of submissions does;
- * past that bound a submission goes to the write workers as before.  True
- * when taken: the caller runs it and calls pool_give. */
-static bool pool_take(http_server_t *s, const route_ent_t *e)
-{
-    if (!e->pool)
-        return false;
-    unsigned n = atomic_load(&s->pool_busy);
-    do {
-        if (n >= s->pool_most)
-            return false;
-    } while (!atomic_compare_exchange_weak(&s->pool_busy, &n, n + 1));
-    return true;
-}
-
-static void pool_give(http_server_t *s)
-{
-    atomic_fetch_sub(&s->pool_busy, 1);
-}
-
 /* Suspend the connection and queue its handler on the write workers. */
 static void route_offload(http_server_t *s, struct MHD_Connection *conn, reqstate_t *rs,
                           const http_req_t *req)
 {
-    atomic_fetch_add(&s->writes_worker, 1);
     rs->req = *req; /* its strings live in rs and the connection until on_completed */
     rs->deferred = rs->keep_busy = true;
     rs->s = s;
@@ -490,13 +458,9 @@ static enum MHD_Result dispatch(http_server_t *s, struct MHD_Connection *conn, r
     if (e && rs->too_large)
         http_reply_errorf(&resp, PAI_E_TOO_LARGE, "request body larger than %u bytes",
                           PAI_MAX_HTTP_BODY);
-    else if (e && on_write_workers(e) && !pool_take(s, e)) {
+    else if (e && on_write_workers(e)) {
         route_offload(s, conn, rs, &req);
         return MHD_YES;
-    } else if (e && on_write_workers(e)) { /* taken: runs here */
-        http_run_route(s, e, rs, &req, &resp);
-        pool_give(s);
-        atomic_fetch_add(&s->writes_pool, 1);
     } else if (e)
         http_run_route(s, e, rs, &req, &resp);
     if (resp.defer.finish) {
@@ -671,13 +635,6 @@ static void collect_http(void *ud, buf_t *out)
                 (double)offload_pending_in(s->writes, HTTP_WRITE_USER));
     prom_sample(out, "pai_http_write_pending", "class=\"agent\"",
                 (double)offload_pending_in(s->writes, HTTP_WRITE_AGENT));
-    prom_family(out, "pai_http_write_requests_total", "counter",
-                "Requests that change state, by where their handler ran (pool: on the pool "
-                "thread that read it, a submission with a local store; worker: a write worker).");
-    prom_sample(out, "pai_http_write_requests_total", "on=\"pool\"",
-                (double)atomic_load(&s->writes_pool));
-    prom_sample(out, "pai_http_write_requests_total", "on=\"worker\"",
-                (double)atomic_load(&s->writes_worker));
     prom_family(out, "pai_http_threads", "gauge", "Threads of the HTTP layer's pool.");
     prom_sample(out, "pai_http_threads", NULL, (double)s->threads);
     prom_family(out, "pai_http_connections_evicted_total", "counter",
@@ -767,9 +724,6 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
         goto fail;
     }
     s->threads = pool_size(lim->threads);
-    /* pool routes on at most half the pool (pool_take), with a local store only */
-    bool local = ctx->store && strcmp(store_backend(ctx->store), "sqlite") == 0;
-    s->pool_most = local ? s->threads / 2 : 0;
     /* Test hook (tests/blackbox/test_http_write_classes.py): every agent
      * sync (a batch of them, once) stalls its write worker this long, as
      * thousands of syncs queued on the engine lock do, so a test can show

@@ -156,18 +156,6 @@ typedef struct {
     http_batch_fn batch;
 } http_batch_route_t;
 
-/* A request that changes state whose handler waits only for short holds of
- * the engine lock and for a local commit (SQLite's fsync; a submission):
- * it runs on the pool thread that read it, when a commit is local and
- * fewer than half the pool's threads run such a request already, instead
- * of on a write worker (http.c, pool_take): no hand-off to a worker and
- * back.
- * server_pool_routes[] (modules.c) lists them, ended by method NULL. */
-typedef struct {
-    const char *method;
-    const char *pattern;
-} http_pool_route_t;
-
 /* A path parameter by name, or NULL. */
 const char *http_param(const http_req_t *req, const char *name);
 /* A query-string argument, or NULL. */

@@ -49,7 +49,6 @@ typedef struct {
     bool wildcard; /* pattern ends in a star segment */
     route_stats_t stats;
     http_batch_fn batch; /* its entry in server_batch_routes[], or NULL */
-    bool pool;           /* in server_pool_routes[]: may run on the pool thread */
 } route_ent_t;
 
 /* The write workers' queues (offload.h classes): see write_class in http.c. */
@@ -69,12 +68,9 @@ struct http_server {
     offload_t *work;          /* work waiting on a peer: offloaded answers, streamed bodies */
     offload_t *writes;        /* handlers of requests that change state (not GET), by class */
     unsigned threads;         /* the pool's size */
-    unsigned pool_most;       /* pool threads that may run a pool route at once (pool_take) */
-    atomic_uint pool_busy;    /* those running one now */
-    atomic_ullong writes_pool, writes_worker; /* write requests run there (/metrics) */
-    int64_t agent_stall_ms;                   /* test hook: PAI_TEST_AGENT_SYNC_STALL_MS */
-    pthread_mutex_t arm_mu;                   /* guards each reqstate_t's arming (hold in http.c) */
-    pthread_cond_t arm_cv;                    /* an arm returned */
+    int64_t agent_stall_ms;   /* test hook: PAI_TEST_AGENT_SYNC_STALL_MS */
+    pthread_mutex_t arm_mu;   /* guards each reqstate_t's arming (hold in http.c) */
+    pthread_cond_t arm_cv;    /* an arm returned */
 };
 
 /* Per-request state, MHD's con_cls.  Touched by the connection's pool

@@ -104,11 +104,6 @@ pai_err_t http_routes_build(http_server_t *s)
             if (strcmp(s->routes[i].r->method, b->method) == 0 &&
                 strcmp(s->routes[i].r->pattern, b->pattern) == 0)
                 s->routes[i].batch = b->batch;
-    for (const http_pool_route_t *p = server_pool_routes; p->method; p++)
-        for (size_t i = 0; i < s->nroutes; i++)
-            if (strcmp(s->routes[i].r->method, p->method) == 0 &&
-                strcmp(s->routes[i].r->pattern, p->pattern) == 0)
-                s->routes[i].pool = true;
     return PAI_OK;
 }
 

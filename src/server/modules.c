@@ -15,8 +15,3 @@ const http_batch_route_t server_batch_routes[] = {
     {"POST", "/api/v1/agent/sync", cluster_agent_sync_batch},
     {NULL, NULL, NULL},
 };
-
-const http_pool_route_t server_pool_routes[] = {
-    {"POST", "/api/v2/jobs"}, /* a submission: parse, two holds of the engine lock, a commit */
-    {NULL, NULL},
-};

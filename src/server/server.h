@@ -82,8 +82,6 @@ extern const server_module_t *const server_modules[];
 
 /* modules.c: the routes whose requests run in batches (http.h). */
 extern const http_batch_route_t server_batch_routes[];
-/* modules.c: the write routes that may run on the pool thread (http.h). */
-extern const http_pool_route_t server_pool_routes[];
 /* mod_cluster.c: the agent syncs queued at one moment, as one batch. */
 void cluster_agent_sync_batch(server_ctx_t *ctx, http_call_t *calls, size_t n);
 
