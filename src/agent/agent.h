@@ -139,8 +139,14 @@ typedef struct agent_node {
      * answers, kept in <dir>/node.logkey (0600); "" until the server sent
      * one: the log server then accepts the join token for this node. */
     char log_key[PAI_MAX_NODE_CRED + 1];
+    /* The node's attempts: tasks[0..nlive) those the server has not
+     * acked, then the acked ones (tombstones, kept 10 minutes so that a
+     * desired id is never started twice: most of them in a stream of
+     * short tasks), so the scans at every turn of the loop look at the
+     * first part only; by_id finds either (values not owned). */
     agent_task_t **tasks;
-    size_t ntasks, cap;
+    size_t ntasks, cap, nlive;
+    strmap_t *by_id;
     dirpool_t pool;     /* emptied dirs of forgotten attempts, for new ones */
     size_t acked_lines; /* lines of <dir>/acked-attempts (attempt.c) */
     int journal_fd;     /* that file, open for appends; -1: not open */
@@ -260,7 +266,8 @@ void task_poll(agent_node_t *n, agent_task_t *t);
 void task_start(agent_node_t *n, const agentwire_task_t *d);
 /* Ask a running attempt to stop within its grace period. */
 void task_stop(agent_node_t *n, agent_task_t *t, int64_t now);
-/* The server recorded the attempt's end: remember it on disk. */
+/* The server recorded the attempt's end: remember it on disk (it becomes
+ * a tombstone, past n->nlive). */
 void task_mark_acked(agent_node_t *n, agent_task_t *t);
 /* Drop acked attempts older than their tombstone time, with their dirs. */
 void task_prune_tombstones(agent_node_t *n, int64_t now);

@@ -338,7 +338,7 @@ static size_t collect_fds(agent_t *a)
 {
     size_t need = 1;
     for (size_t i = 0; i < a->nnodes; i++)
-        need += a->nodes[i].ntasks;
+        need += a->nodes[i].nlive;
     if (need > a->fds_cap) {
         a->fds_cap = need * 2;
         a->fds = xrealloc(a->fds, a->fds_cap * sizeof(*a->fds));

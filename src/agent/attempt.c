@@ -117,10 +117,7 @@ void task_dirs_init(agent_node_t *n)
 
 agent_task_t *task_find(const agent_node_t *n, const char *id)
 {
-    for (size_t i = 0; i < n->ntasks; i++)
-        if (strcmp(n->tasks[i]->id, id) == 0)
-            return n->tasks[i];
-    return NULL;
+    return strmap_get(n->by_id, id);
 }
 
 static agent_task_t *task_add(agent_node_t *n, const char *id)
@@ -134,8 +131,24 @@ static agent_task_t *task_add(agent_node_t *n, const char *id)
     t->kill_grace_ms = DEFAULT_GRACE_MS;
     t->meta.sim_util = -1;
     VEC_XRESERVE(n->tasks, n->cap, n->ntasks + 1);
-    n->tasks[n->ntasks++] = t;
+    /* not acked: into the first part, whose first tombstone moves last */
+    n->tasks[n->ntasks++] = n->tasks[n->nlive];
+    n->tasks[n->nlive++] = t;
+    if (strmap_put(n->by_id, t->id, t) != PAI_OK)
+        abort(); /* only a NULL value fails */
     return t;
+}
+
+/* t is acked: a tombstone from now on (after the attempts not acked). */
+static void task_tombstone(agent_node_t *n, agent_task_t *t)
+{
+    t->acked = true;
+    for (size_t i = 0; i < n->nlive; i++)
+        if (n->tasks[i] == t) {
+            n->tasks[i] = n->tasks[--n->nlive];
+            n->tasks[n->nlive] = t;
+            return;
+        }
 }
 
 void task_free(agent_node_t *n, agent_task_t *t)
@@ -152,8 +165,15 @@ void task_free(agent_node_t *n, agent_task_t *t)
 
 static void task_remove_at(agent_node_t *n, size_t i)
 {
-    task_free(n, n->tasks[i]);
+    agent_task_t *t = n->tasks[i];
+    if (strmap_get(n->by_id, t->id) == t)
+        (void)strmap_take(n->by_id, t->id);
+    if (i < n->nlive) { /* the last not acked fills it, the last one its place */
+        n->tasks[i] = n->tasks[--n->nlive];
+        i = n->nlive;
+    }
     n->tasks[i] = n->tasks[--n->ntasks];
+    task_free(n, t);
 }
 
 /* ---- attempt lifecycle -------------------------------------------------- */
@@ -551,7 +571,7 @@ static void journal_load(agent_node_t *n)
         if (*s) { /* unique lines: no task_find (this runs before the scan) */
             agent_task_t *t = task_add(n, s);
             t->phase = RC_DONE;
-            t->acked = true;
+            task_tombstone(n, t);
             t->acked_mono_ms = now;
             t->dir_gone = true;
             n->acked_lines++;
@@ -563,7 +583,7 @@ static void journal_load(agent_node_t *n)
 
 void task_mark_acked(agent_node_t *n, agent_task_t *t)
 {
-    t->acked = true;
+    task_tombstone(n, t);
     t->acked_mono_ms = time_mono_ms();
     if (n->cfg->hollow)
         return;
@@ -643,7 +663,7 @@ static void recover_one(agent_node_t *n, const char *esc)
     t->rt.state_dir = xstrdup(dir);
     if (is_acked) {
         t->phase = RC_DONE;
-        t->acked = true;
+        task_tombstone(n, t);
         t->acked_mono_ms = time_mono_ms();
         t->ops->release(&t->rt);
         return;

@@ -265,6 +265,7 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
     n->heartbeat_ms = 5000;
     n->report_due_ms = INT64_MAX;
     n->desired = strmap_new(NULL);
+    n->by_id = strmap_new(NULL);
     host_resources(n);
     discover_gpus(n);
     buf_init(&n->resp, PAI_MAX_AGENT_MSG);
@@ -302,6 +303,8 @@ void node_free(agent_node_t *n)
     for (size_t i = 0; i < n->ntasks; i++)
         task_free(n, n->tasks[i]);
     free(n->tasks);
+    strmap_free(n->by_id);
+    n->by_id = NULL;
     task_journal_close(n);
     dirpool_free(&n->pool);
     for (int i = 0; i < 2; i++) {
@@ -430,15 +433,11 @@ static void sync_msg(const agent_node_t *n, agentwire_req_t *m)
         .hold_acks = true,
     };
     node_wire(n, &m->node);
-    /* sized for the unacked attempts: the acked ones (tombstones, kept
-     * 10 minutes) are most of n->tasks in a stream of short tasks */
-    size_t unacked = 0;
-    for (size_t i = 0; i < n->ntasks; i++)
-        unacked += !n->tasks[i]->acked;
-    m->tasks = xcalloc(unacked + 1, sizeof(*m->tasks));
-    for (size_t i = 0; i < n->ntasks; i++)
-        if (!n->tasks[i]->acked)
-            m->tasks[m->ntasks++] = task_report(n->tasks[i]);
+    /* the unacked attempts: the acked ones (tombstones, kept 10
+     * minutes) are most of n->tasks in a stream of short tasks */
+    m->tasks = xcalloc(n->nlive + 1, sizeof(*m->tasks));
+    for (size_t i = 0; i < n->nlive; i++)
+        m->tasks[m->ntasks++] = task_report(n->tasks[i]);
 }
 
 json_t *node_sync_request(const agent_node_t *n)
@@ -524,11 +523,16 @@ static bool in_answer(const agentwire_resp_t *r, const char *id)
  * not: the agent lost it, and asks for the whole set. */
 static bool apply_desired(agent_node_t *n, const agentwire_resp_t *r)
 {
-    size_t nd = strmap_count(n->desired), na = n->ntasks, k = 0, it = 0;
+    size_t nd = strmap_count(n->desired), na = 0, k = 0, it = 0;
     const char **ids = xcalloc(nd + r->ntasks + 1, sizeof(char *)), *key;
     const agentwire_task_t **objs = xcalloc(nd + r->ntasks + 1, sizeof(*objs));
-    rc_actual_t *act = xcalloc(na + 1, sizeof(*act));
-    rc_action_t *acts = xcalloc(nd + r->ntasks + na + 1, sizeof(*acts));
+    /* the actual set: the attempts not acked, and the tombstones among
+     * the desired (the others change nothing: never stopped, and not
+     * desired; 10 minutes of them in a stream of short tasks) */
+    size_t most = n->nlive + nd + r->ntasks;
+    rc_actual_t *act = xcalloc(most + 1, sizeof(*act));
+    agent_task_t **snapshot = xcalloc(most + 1, sizeof(*snapshot));
+    rc_action_t *acts = xcalloc(nd + r->ntasks + most + 1, sizeof(*acts));
     bool whole = true;
     for (size_t i = 0; i < r->ntasks; i++) {
         if (id_ok(r->tasks[i].attempt_id)) {
@@ -539,18 +543,19 @@ static bool apply_desired(agent_node_t *n, const agentwire_resp_t *r)
     while (r->delta && strmap_next(n->desired, &it, &key, NULL))
         if (!in_answer(r, key))
             ids[k++] = key;
-    for (size_t i = 0; i < na; i++)
-        act[i] = (rc_actual_t){n->tasks[i]->id, n->tasks[i]->phase};
-    for (size_t i = 0; i < k && objs[i]; i++) {
-        /* attempts re-adopted after a restart learn their labels here */
+    for (size_t i = 0; i < n->nlive; i++)
+        snapshot[na++] = n->tasks[i];
+    for (size_t i = 0; i < k; i++) {
         agent_task_t *t = task_find(n, ids[i]);
-        if (t && !t->meta.user)
+        if (t && t->acked)
+            snapshot[na++] = t;
+        /* attempts re-adopted after a restart learn their labels here */
+        if (t && objs[i] && !t->meta.user)
             metrics_task_meta(&t->meta, objs[i]);
     }
+    for (size_t i = 0; i < na; i++)
+        act[i] = (rc_actual_t){snapshot[i]->id, snapshot[i]->phase};
     size_t nact = reconcile(ids, k, act, na, acts);
-    agent_task_t **snapshot = xcalloc(na + 1, sizeof(*snapshot));
-    if (na)
-        memcpy(snapshot, n->tasks, na * sizeof(*snapshot));
     int64_t now = time_mono_ms();
     for (size_t i = 0; i < nact; i++) {
         if (acts[i].kind == RC_STOP) {
@@ -756,7 +761,7 @@ void node_sync_done(sync_conn_t *c, CURLM *multi, CURLcode code)
 
 void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
 {
-    for (size_t i = 0; i < n->ntasks; i++) {
+    for (size_t i = 0; i < n->nlive; i++) {
         agent_task_t *t = n->tasks[i];
         if (t->phase == RC_DONE)
             continue;
@@ -786,7 +791,7 @@ void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
 
 void node_task_event(agent_node_t *n, int fd)
 {
-    for (size_t i = 0; i < n->ntasks; i++)
+    for (size_t i = 0; i < n->nlive; i++)
         if (n->tasks[i]->has_rt && n->tasks[i]->rt.notify_fd == fd)
             task_poll(n, n->tasks[i]);
 }
@@ -796,7 +801,7 @@ int64_t node_next_wake(const agent_node_t *n)
     int64_t due = n->dirty ? n->report_due_ms : INT64_MIN;
     int64_t w = n->in_flight ? (n->dirty ? due : INT64_MAX)
                              : (n->next_sync_ms > due ? n->next_sync_ms : due);
-    for (size_t i = 0; i < n->ntasks; i++) {
+    for (size_t i = 0; i < n->nlive; i++) {
         const agent_task_t *t = n->tasks[i];
         if (t->phase == RC_DONE)
             continue;
@@ -813,7 +818,7 @@ int64_t node_next_wake(const agent_node_t *n)
 size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n->ntasks && k < cap; i++) {
+    for (size_t i = 0; i < n->nlive && k < cap; i++) {
         const agent_task_t *t = n->tasks[i];
         if (t->phase != RC_DONE && t->has_rt && t->rt.notify_fd >= 0)
             fds[k++] = (struct curl_waitfd){t->rt.notify_fd, CURL_WAIT_POLLIN, 0};

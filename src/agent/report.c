@@ -78,7 +78,7 @@ bool report_node_full(const agent_node_t *n)
 {
     size_t gpus = 0;
     double cpus = 0;
-    for (size_t i = 0; i < n->ntasks; i++) {
+    for (size_t i = 0; i < n->nlive; i++) {
         const agent_task_t *t = n->tasks[i];
         if (t->phase != RC_DONE) {
             gpus += t->meta.ngpus;
@@ -92,7 +92,7 @@ size_t report_pending(const agent_node_t *n, int64_t now)
 {
     int64_t h = horizon_ms(n);
     size_t k = 0;
-    for (size_t i = 0; i < n->ntasks; i++) {
+    for (size_t i = 0; i < n->nlive; i++) {
         const agent_task_t *t = n->tasks[i];
         if (t->phase == RC_STOPPING ||
             (t->phase == RC_ACTIVE && t->started_here && now - t->start_mono_ms < h))

@@ -225,6 +225,11 @@ TEST(node_applies_desired_state_reports_and_forgets_acked)
     CHECK_INT_EQ(json_integer_value(json_object_get(t0, "exit_code")), 3);
     json_decref(req);
     CHECK(node_apply_response(&n, ack, strlen(ack)) == PAI_OK);
+    /* the acked one is a tombstone, after the attempts not acked (the
+     * loop's scans look at those only), and still found by its id */
+    CHECK_INT_EQ(n.nlive, 1);
+    CHECK_STR_EQ(n.tasks[0]->id, "u~j/0/r/1/0");
+    CHECK(n.tasks[1] == task_find(&n, "u~j/0/r/0/0") && n.tasks[1]->acked);
     req = node_sync_request(&n);
     CHECK(find_task(req, "u~j/0/r/0/0") == NULL);
     CHECK(find_task(req, "u~j/0/r/1/0") != NULL);
@@ -617,11 +622,14 @@ TEST(node_compacts_its_journal_of_acked_attempts)
     CHECK(node_init(&n, &cfg, "j1", runtime_find("process"), "http://x") == PAI_OK);
     node_recover(&n);
     CHECK_INT_EQ(n.ntasks, 1100);
+    CHECK_INT_EQ(n.nlive, 0); /* tombstones all: no scan of the loop sees them */
+    CHECK(task_find(&n, "u~j/0/r/1099/0") && task_find(&n, "u~j/0/r/1099/0")->acked);
     CHECK_INT_EQ(n.acked_lines, 1100);
     task_prune_tombstones(&n, time_mono_ms() + 60 * 1000); /* none forgotten yet */
     CHECK_INT_EQ(n.acked_lines, 1100);
     task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
     CHECK_INT_EQ(n.ntasks, 0);
+    CHECK(task_find(&n, "u~j/0/r/1099/0") == NULL);
     CHECK_INT_EQ(n.acked_lines, 0);
     struct stat st;
     snprintf(p, sizeof(p), "%s/acked-attempts", work);

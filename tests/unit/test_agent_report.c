@@ -18,7 +18,7 @@ static agent_node_t *node_with(size_t k)
         n->tasks[i] = xcalloc(1, sizeof(agent_task_t));
         n->tasks[i]->phase = RC_DONE;
     }
-    n->ntasks = k;
+    n->ntasks = n->nlive = k;
     n->report_due_ms = INT64_MAX;
     return n;
 }
