@@ -4,6 +4,7 @@
 #include "common/jtext.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,26 +83,120 @@ void jtext_int_or_null(jtext_t *t, bool has, int64_t v)
         JTEXT_LIT(t, "null");
 }
 
+/* ----------------------------------------------------- encoded strings */
+
+/* The encodings jansson wrote for short strings, kept per thread: the same
+ * node names, addresses, cells and messages come back in every record and
+ * answer, and each costs jansson a json_string and a dump (four
+ * allocations) otherwise.  Direct-mapped by a hash of the bytes; a slot
+ * holds the exact bytes and jansson's exact text for them, so a hit writes
+ * what jansson would.  Freed at the thread's exit (the key's destructor). */
+#define CACHE_SLOTS 64
+#define CACHE_STR   48 /* longer strings are not kept */
+#define CACHE_ENC   96 /* nor encodings longer than this */
+
+typedef struct {
+    uint8_t n, en; /* en 0: empty */
+    char s[CACHE_STR];
+    char enc[CACHE_ENC];
+} cached_t;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_key_init(void)
+{
+    if (pthread_key_create(&cache_key, free) != 0)
+        abort();
+}
+
+/* This thread's slots (the key frees them at its exit). */
+static _Thread_local cached_t *tl_cache;
+
+static cached_t *cache_slot(const char *s, size_t n)
+{
+    cached_t *c = tl_cache;
+    if (!c) {
+        pthread_once(&cache_once, cache_key_init);
+        c = tl_cache = xcalloc(CACHE_SLOTS, sizeof(*c));
+        if (pthread_setspecific(cache_key, c) != 0)
+            abort();
+    }
+    /* a few bytes are enough to spread the slots: a hit compares them all */
+    uint32_t h = (uint32_t)n * 2654435761u;
+    if (n)
+        h ^= (unsigned char)s[0] * 31u ^ (unsigned char)s[n - 1] * 131u ^
+             (unsigned char)s[n / 2] * 7919u ^ (unsigned char)s[(n - 1) / 3] * 65537u;
+    return &c[(h ^ h >> 15) % CACHE_SLOTS];
+}
+
 static int append_cb(const char *buf, size_t n, void *ud)
 {
     jtext_raw(ud, buf, n);
     return 0;
 }
 
+/* The slot of s (n bytes) when it holds s's text, else NULL; *slot: where
+ * to keep it (NULL for a string too long to keep). */
+static const cached_t *cache_find(const char *s, size_t n, cached_t **slot)
+{
+    *slot = n < CACHE_STR ? cache_slot(s, n) : NULL;
+    cached_t *c = *slot;
+    return c && c->en && c->n == n && memcmp(c->s, s, n) == 0 ? c : NULL;
+}
+
+/* Append jansson's text of string value v (s, n its bytes; slot from
+ * cache_find); false when jansson cannot write it. */
+static bool dump_string_to(jtext_t *t, const json_t *v, const char *s, size_t n, cached_t *slot)
+{
+    size_t at = t->len;
+    if (json_dump_callback(v, append_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        return false;
+    size_t en = t->len - at;
+    if (slot && en < CACHE_ENC) {
+        slot->n = (uint8_t)n;
+        slot->en = (uint8_t)en;
+        memcpy(slot->s, s, n);
+        memcpy(slot->enc, t->data + at, en);
+    }
+    return true;
+}
+
+static bool dump_string(jtext_t *t, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    cached_t *slot;
+    const cached_t *hit = cache_find(s, n, &slot);
+    if (hit) {
+        jtext_raw(t, hit->enc, hit->en);
+        return true;
+    }
+    return dump_string_to(t, v, s, n, slot);
+}
+
 void jtext_strn(jtext_t *t, const char *s, size_t n)
 {
+    cached_t *slot;
+    const cached_t *hit = cache_find(s, n, &slot);
+    if (hit) { /* no json_string */
+        jtext_raw(t, hit->enc, hit->en);
+        return;
+    }
     json_t *j = json_stringn(s, n);
     char *ascii = NULL;
     if (!j) {
         /* Not valid UTF-8 (a value cut inside a character, say): written
          * with every byte above 0x7f as '?' rather than stopping the
-         * process; jansson still escapes the rest. */
+         * process; jansson still escapes the rest.  Not kept: the text is
+         * not jansson's for these bytes. */
         ascii = xmalloc(n ? n : 1);
         for (size_t i = 0; i < n; i++)
             ascii[i] = (unsigned char)s[i] > 0x7f ? '?' : s[i];
         j = json_stringn(ascii, n);
+        slot = NULL;
     }
-    if (!j || json_dump_callback(j, append_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+    if (!j || !dump_string_to(t, j, s, n, slot)) {
         fprintf(stderr, "pai: jtext: a string cannot be encoded\n");
         abort();
     }
@@ -216,7 +311,9 @@ static bool dump_value(jtext_t *t, const json_t *v, int depth)
     case JSON_NULL:
         JTEXT_LIT(t, "null");
         return true;
-    default: /* strings and reals: jansson's escaping and number format */
+    case JSON_STRING: /* jansson's escaping (or its text kept) */
+        return dump_string(t, v);
+    default: /* reals: jansson's number format */
         return dump_by_jansson(t, v);
     }
 }

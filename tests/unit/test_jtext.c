@@ -6,6 +6,7 @@
  * random trees with odd keys and values, deep ones, cycles, bad text.
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,8 +231,50 @@ TEST(deep_trees_cycles_and_bad_text_as_json_dumps)
     json_decref(num);
 }
 
+/* Short strings' texts are kept per thread: written again (hits), evicted
+ * by others (collisions), at the size limits, and in two threads at once,
+ * each is jansson's text for exactly its bytes. */
+static void *escape_many(void *arg)
+{
+    int *bad = arg;
+    char s[200];
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 600; k++) {
+            int len = k % 120; /* around the kept sizes: 47, 48, 95 */
+            for (int c = 0; c < len; c++)
+                s[c] = (char)("ab\"\\\x01/z"[(k + c) % 7]);
+            s[len] = '\0';
+            jtext_t t;
+            jtext_init(&t, 0);
+            jtext_strn(&t, s, (size_t)len);
+            json_t *js = json_stringn(s, (size_t)len), *arr = json_array();
+            json_array_append(arr, js);
+            char *want = json_dumps(js, JSON_COMPACT | JSON_ENCODE_ANY), *got = jtext_take(&t);
+            char *wa = json_dumps(arr, JSON_COMPACT), *ga = jtext_dumps(arr);
+            *bad += strcmp(got, want) != 0 || strcmp(wa, ga) != 0;
+            free(want);
+            free(got);
+            free(wa);
+            free(ga);
+            json_decref(js);
+            json_decref(arr);
+        }
+    return NULL;
+}
+
+TEST(kept_string_texts_are_jansson_texts_of_the_same_bytes)
+{
+    int bad1 = 0, bad2 = 0;
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, escape_many, &bad1) == 0);
+    escape_many(&bad2);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(bad1 == 0 && bad2 == 0);
+}
+
 RUN_TESTS(integers_are_written_as_jansson_writes_them,
           a_string_that_is_not_utf8_is_written_with_question_marks, strings_are_escaped_by_jansson,
           an_object_assembled_by_hand_is_the_dump_of_its_tree,
           any_tree_is_dumped_as_json_dumps_compact_does,
-          deep_trees_cycles_and_bad_text_as_json_dumps)
+          deep_trees_cycles_and_bad_text_as_json_dumps,
+          kept_string_texts_are_jansson_texts_of_the_same_bytes)
