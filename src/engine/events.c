@@ -62,6 +62,44 @@ static int64_t retention_cutoff(const engine_t *j)
     return j->opts.event_retention_ms > 0 ? engine_now_ms(j) - j->opts.event_retention_ms : 0;
 }
 
+/* s as a JSON string; text that is not valid UTF-8 (a message cut inside
+ * a character, say) with every byte above 0x7f as '?', as jtext writes it,
+ * rather than stopping the process (xjson_pack's "s", used before, did). */
+static json_t *xstring(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v)
+        return v;
+    char *ascii = xstrdup(s);
+    for (char *p = ascii; *p; p++)
+        if ((unsigned char)*p > 0x7f)
+            *p = '?';
+    v = json_string(ascii);
+    free(ascii);
+    if (!v)
+        abort(); /* ASCII is UTF-8: cannot happen */
+    return v;
+}
+
+/* A new event: its keys set one by one, not through a pack format parsed
+ * for every event (the order of the record and the answers is this one);
+ * uid and frameworkName share one string. */
+static json_t *event_new(const char *name, const char *type, const char *reason, const char *msg,
+                         int64_t now_ms)
+{
+    json_t *e = json_object(), *n = xstring(name);
+    json_object_set_new_nocheck(e, "uid", n);
+    json_object_set_nocheck(e, "frameworkName", n);
+    json_object_set_new_nocheck(e, "type", xstring(type));
+    json_object_set_new_nocheck(e, "reason", xstring(reason));
+    json_object_set_new_nocheck(e, "message", xstring(msg));
+    json_object_set_new_nocheck(e, "firstTimestamp", json_integer(now_ms));
+    json_object_set_new_nocheck(e, "lastTimestamp", json_integer(now_ms));
+    json_object_set_new_nocheck(e, "count", json_integer(1));
+    json_object_set_new_nocheck(e, "sourceComponent", xstring("pai-server"));
+    return e;
+}
+
 void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reason, const char *msg,
                   int64_t now_ms)
 {
@@ -85,11 +123,7 @@ void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reas
     }
     while (json_array_size(ev) >= (size_t)engine_events_per_job(j))
         json_array_remove(ev, 0);
-    json_array_append_new(ev, xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", job->name,
-                                         "frameworkName", job->name, "type", type, "reason", reason,
-                                         "message", msg, "firstTimestamp", (json_int_t)now_ms,
-                                         "lastTimestamp", (json_int_t)now_ms, "count", 1,
-                                         "sourceComponent", "pai-server"));
+    json_array_append_new(ev, event_new(job->name, type, reason, msg, now_ms));
     job->ev_next++;
 }
 

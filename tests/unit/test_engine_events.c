@@ -101,6 +101,40 @@ TEST(events_of_running_and_finished_jobs_survive_a_restart)
     close_node(&r, &a);
 }
 
+/* An event's row has the keys, order and bytes the pack format that made
+ * events before wrote ({ss ss ss ss ss sI sI si ss}, dumped by jansson). */
+TEST(an_events_row_keeps_the_bytes_of_the_packed_event)
+{
+    rig_t r;
+    agent_t a;
+    if (!open_node(&r, &a, 2))
+        return;
+    char *run = submit_running(&r, &a, "run", 0);
+    char *text = NULL;
+    CHECK(store_get(r.st, "event", "alice~run/0000000000", &text) == PAI_OK);
+    json_t *e = text ? json_loads(text, 0, NULL) : NULL;
+    CHECK(e != NULL);
+    if (e) {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *reason = json_string_value(json_object_get(e, "reason"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        json_int_t t0 = json_integer_value(json_object_get(e, "firstTimestamp"));
+        json_t *want = xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", "alice~run",
+                                  "frameworkName", "alice~run", "type", type, "reason", reason,
+                                  "message", msg, "firstTimestamp", t0, "lastTimestamp", t0,
+                                  "count", 1, "sourceComponent", "pai-server");
+        char *w = json_dumps(want, JSON_COMPACT);
+        CHECK_STR_EQ(text, w);
+        CHECK_STR_EQ(reason, "Scheduled");
+        free(w);
+        json_decref(want);
+        json_decref(e);
+    }
+    free(text);
+    free(run);
+    close_node(&r, &a);
+}
+
 TEST(a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store)
 {
     rig_t r;
@@ -220,6 +254,7 @@ TEST(restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
 }
 
 RUN_TESTS(events_of_running_and_finished_jobs_survive_a_restart,
+          an_events_row_keeps_the_bytes_of_the_packed_event,
           a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store,
           events_past_the_retention_are_pruned_from_the_store_and_not_shown,
           restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
