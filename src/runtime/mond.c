@@ -5,10 +5,13 @@
  * files and their invariants are the same).
  *
  * The agent forks it on its first process attempt and talks to it over a
- * SOCK_SEQPACKET socketpair.  A start is one message carrying two fds: a
- * memfd with the spec (length-prefixed fields below; the command is in it,
- * so it is on no command line and in no file) and the write end of the
- * attempt's notify pipe, which the monitor closes once the exit line of
+ * SOCK_SEQPACKET socketpair.  A start is one message: 'I' and the spec
+ * (length-prefixed fields below; the command is in it, so it is on no
+ * command line and in no file) with one fd, the write end of the
+ * attempt's notify pipe, when the spec takes at most MOND_INLINE_MAX
+ * bytes; else 'S' with two fds, a memfd holding the spec and that pipe's
+ * end (a memfd, a write and a close more per start, and the monitor's
+ * read of it).  The pipe is which the monitor closes once the exit line of
  * the attempt's record (runtime.h) is written: the agent's side of an attempt (rt_task_t.notify_fd)
  * is the same as with a per-attempt monitor.
  *
@@ -67,7 +70,10 @@
 
 #define MOND_MAGIC   0x70616931u /* "pai1" */
 #define MOND_MAX_MSG (64u << 20)
-#define STRAGGLER_MS 100
+/* A spec up to this size goes in the start message itself (a short
+ * task's is a few KB: its env and command), a larger one in a memfd. */
+#define MOND_INLINE_MAX (32u * 1024)
+#define STRAGGLER_MS    100
 /* A task reaped while its pipes are still open: the first look for
  * stragglers waits this long, in which the pipes' end usually arrives (a
  * walk of the cgroup and a read of its processes per task otherwise). */
@@ -397,17 +403,50 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
     d->v[d->n++] = k;
 }
 
+/* The spec of a start message: inline ('I', fds[0] the notify pipe) or
+ * in the memfd fds[0] ('S', fds[1] the pipe; the memfd closed).  The
+ * spec (malloc'ed) and its length; NULL when unreadable.  *notify_w is
+ * the pipe's end (-1: none). */
+static char *md_spec(const char *in, size_t n, int fds[2], size_t *len, int *notify_w)
+{
+    struct stat st;
+    char *msg = NULL;
+    *notify_w = -1;
+    if (n > 1 && in[0] == 'I') {
+        *notify_w = fds[0];
+        *len = n - 1;
+        msg = xmalloc(n - 1);
+        memcpy(msg, in + 1, n - 1);
+        if (fds[1] >= 0)
+            close(fds[1]);
+        return msg;
+    }
+    if (n == 1 && in[0] == 'S' && fds[0] >= 0 && fstat(fds[0], &st) == 0 && st.st_size > 0 &&
+        (uint64_t)st.st_size <= MOND_MAX_MSG) {
+        msg = xmalloc((size_t)st.st_size);
+        *len = (size_t)st.st_size;
+        if (pread(fds[0], msg, (size_t)st.st_size, 0) != st.st_size)
+            FREE_NULL(&msg);
+    }
+    if (fds[0] >= 0)
+        close(fds[0]);
+    *notify_w = fds[1];
+    return msg;
+}
+
 /* Read every queued start; false once the agent's end is closed. */
 static bool md_recv(md_t *d, int ctl)
 {
+    static char *in; /* one message: its tag and an inline spec */
+    if (!in)
+        in = xmalloc(MOND_INLINE_MAX + 1);
     for (;;) {
-        char tag;
         int fds[2] = {-1, -1};
         union {
             struct cmsghdr h;
             char buf[CMSG_SPACE(2 * sizeof(int))];
         } u;
-        struct iovec iov = {&tag, 1};
+        struct iovec iov = {in, MOND_INLINE_MAX + 1};
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
@@ -419,24 +458,24 @@ static bool md_recv(md_t *d, int ctl)
             return false;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                c->cmsg_len == CMSG_LEN(2 * sizeof(int)))
-                memcpy(fds, CMSG_DATA(c), sizeof(fds));
-        struct stat st;
-        char *msg = NULL;
-        if (tag == 'S' && fds[0] >= 0 && fstat(fds[0], &st) == 0 && st.st_size > 0 &&
-            (uint64_t)st.st_size <= MOND_MAX_MSG) {
-            msg = xmalloc((size_t)st.st_size);
-            if (pread(fds[0], msg, (size_t)st.st_size, 0) != st.st_size)
-                FREE_NULL(&msg);
+                c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(sizeof(fds)))
+                memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+        size_t len = 0;
+        int notify_w;
+        char *msg =
+            (mh.msg_flags & MSG_TRUNC) ? NULL : md_spec(in, (size_t)n, fds, &len, &notify_w);
+        if (!msg && (mh.msg_flags & MSG_TRUNC)) {
+            notify_w = -1;
+            for (int i = 0; i < 2; i++)
+                if (fds[i] >= 0)
+                    close(fds[i]);
         }
-        if (fds[0] >= 0)
-            close(fds[0]);
-        if (msg && fds[1] >= 0) {
-            md_start(d, msg, (size_t)st.st_size, fds[1]);
+        if (msg && notify_w >= 0) {
+            md_start(d, msg, len, notify_w);
         } else {
             free(msg);
-            if (fds[1] >= 0)
-                close(fds[1]);
+            if (notify_w >= 0)
+                close(notify_w);
         }
     }
 }
@@ -659,24 +698,30 @@ void mond_shutdown(void)
     }
 }
 
-static bool mc_send(const mc_t *mc, int memfd, int notify_w)
+/* One start message: the spec inline (spec != NULL: 'I', the notify
+ * pipe's end) or in memfd ('S', memfd and the pipe's end). */
+static bool mc_send(const mc_t *mc, const buf_t *spec, int memfd, int notify_w)
 {
-    char tag = 'S';
-    int fds[2] = {memfd, notify_w};
+    char tag = spec ? 'I' : 'S';
+    int fds[2] = {spec ? notify_w : memfd, notify_w};
+    size_t nfds = spec ? 1 : 2;
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(fds))];
     } u;
     memset(&u, 0, sizeof(u));
-    struct iovec iov = {&tag, 1};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct iovec iov[2] = {{&tag, 1}, {spec ? spec->data : NULL, spec ? spec->len : 0}};
+    struct msghdr mh = {.msg_iov = iov,
+                        .msg_iovlen = spec ? 2 : 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(c), fds, sizeof(fds));
-    return sendmsg(mc->fd, &mh, MSG_NOSIGNAL) == 1;
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    ssize_t want = 1 + (spec ? (ssize_t)spec->len : 0);
+    return sendmsg(mc->fd, &mh, MSG_NOSIGNAL) == want;
 }
 
 pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *const *argv,
@@ -688,25 +733,31 @@ pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *cons
     mc_init();
     mc_t *mc = &mcs[mc_next++ % MOND_N];
     buf_init(&b, MOND_MAX_MSG);
-    int mfd = memfd_create("pai-spec", MFD_CLOEXEC);
-    bool ok = mfd >= 0 && encode(&b, key, spec, argv) && fs_write_all(mfd, b.data, b.len);
-    buf_free(&b);
+    bool ok = encode(&b, key, spec, argv), inline_spec = ok && b.len <= MOND_INLINE_MAX;
+    int mfd = -1;
+    if (ok && !inline_spec) { /* a large one: in a memfd */
+        mfd = memfd_create("pai-spec", MFD_CLOEXEC);
+        ok = mfd >= 0 && fs_write_all(mfd, b.data, b.len);
+    }
     /* non-blocking: the agent reads the exit line when the pipe fires
      * (monitor_poll), the monitor writes one line into it */
     if (!ok || pipe2(np, O_CLOEXEC | O_NONBLOCK) != 0) {
         if (mfd >= 0)
             close(mfd);
+        buf_free(&b);
         return PAI_E_IO;
     }
     ok = false;
     for (int i = 0; i < 2 && !ok; i++) {
         if (mc->fd < 0 && !mc_spawn(mc))
             break;
-        ok = mc_send(mc, mfd, np[1]);
+        ok = mc_send(mc, inline_spec ? &b : NULL, mfd, np[1]);
         if (!ok)
             mc_drop(mc); /* gone or wedged: a new one */
     }
-    close(mfd);
+    buf_free(&b);
+    if (mfd >= 0)
+        close(mfd);
     close(np[1]);
     if (!ok) {
         close(np[0]);

@@ -369,6 +369,36 @@ TEST(process_runs_a_command_past_128k)
     ops->release(&t);
 }
 
+/* A start's spec goes to the per-agent monitor inside its message when
+ * it is small (most tasks), in a memfd when not: both run, on both sides
+ * of the limit (32 KiB), several in a row on the same monitors. */
+TEST(process_specs_inline_and_in_a_memfd_both_run)
+{
+    static const size_t sizes[] = {100, 30 * 1024, 33 * 1024, 40 * 1024, 200};
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+        char dir[512], name[32];
+        rt_spec_t s;
+        rt_task_t t;
+        rt_result_t r;
+        snprintf(name, sizeof(name), "spec%zu", i);
+        setup_dirs(name, dir, sizeof(dir));
+        char *cmd = xmalloc(sizes[i] + 64);
+        memset(cmd, '#', sizes[i]);
+        snprintf(cmd + sizes[i], 64, "\necho spec-ran; exit %d\n", (int)i + 1);
+        spec_init(&s, dir, cmd);
+        CHECK(ops->start(ops, &s, &t) == PAI_OK && t.mon_key != 0);
+        CHECK(wait_done(ops, &t, &r, 20));
+        CHECK_INT_EQ(r.exit_code, (int)i + 1);
+        char *out = slurp(dir, "stdout");
+        CHECK(out && strstr(out, "spec-ran") != NULL);
+        free(out);
+        free(cmd);
+        ops->release(&t);
+    }
+}
+
 /* An isolated process task cannot open the node's GPUs it was not given
  * (a v1 devices cgroup); its own GPU stays open to it.  Fake device nodes
  * of the NVIDIA major: with no driver, an allowed open fails with ENXIO, a
@@ -724,6 +754,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           process_attempts_share_the_agents_monitors,
           shared_monitor_hands_the_exit_through_the_notify_pipe,
           exit_line_says_whether_the_task_wrote_to_stderr,
+          process_specs_inline_and_in_a_memfd_both_run,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced,
           attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)
