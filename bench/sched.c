@@ -18,7 +18,9 @@
  * (oldest first), the queue topped up to 2,000 after each pass until 6,000
  * were submitted.  It prints the mean and p50/p99 pass time over all
  * passes, the jobs bound per pass, the mean queue and a hash of the
- * decisions (to show that a change of the pass decides the same).
+ * decisions (to show that a change of the pass decides the same).  Then
+ * the same with 16 VCs of one node each, the jobs' VCs in turn: 16 kinds
+ * of jobs for the pass's memo.
  *   usage: bench/sched [--nodes N] [--quick] [--deep]
  */
 #include <stdio.h>
@@ -198,18 +200,20 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static int deep_submit(sched_t *s, int k)
+static int deep_submit(sched_t *s, int k, int vcs)
 {
     static const int mix[] = {1, 1, 1, 1, 2, 2, 2, 4, 4, 8};
-    char id[32];
+    char id[32], vc[16] = "default";
     snprintf(id, sizeof(id), "d%05d", k);
+    if (vcs > 1)
+        snprintf(vc, sizeof(vc), "vc%02d", k % vcs);
     sched_role_t r = {.name = "main",
                       .instances = 1,
                       .gpus = mix[k % (int)(sizeof(mix) / sizeof(mix[0]))],
                       .cpus = 1,
                       .memory_mb = 256};
     sched_request_t q = {.job_id = id,
-                         .vc = "default",
+                         .vc = vc,
                          .priority = 10,
                          .gang = true,
                          .submit_ms = k,
@@ -218,12 +222,27 @@ static int deep_submit(sched_t *s, int k)
     return sched_submit(s, &q, NULL, 0) == PAI_OK ? 0 : -1;
 }
 
-static int run_deep(void)
+/* vcs 1: the server's node-derived model; else a uniform cluster of vcs VCs
+ * owning 16 / vcs nodes each (kinds of jobs for the memo). */
+static sched_t *deep_cluster(int vcs)
 {
     sched_opts_t o = {.clock_us = deep_clock, .quiet_waits = true};
     sched_t *s = NULL;
+    if (vcs > 1) {
+        char names[16][8];
+        const char *np[16];
+        int nodes[16];
+        for (int i = 0; i < vcs && i < 16; i++) {
+            snprintf(names[i], sizeof(names[i]), "vc%02d", i);
+            np[i] = names[i];
+            nodes[i] = 16 / vcs;
+        }
+        return sched_new_uniform(16, 8, 0, np, nodes, (size_t)vcs, &o, &s, NULL, 0) == PAI_OK
+                   ? s
+                   : NULL;
+    }
     if (sched_new_nodes(&o, &s) != PAI_OK)
-        return 1;
+        return NULL;
     for (int i = 0; i < 16; i++) {
         char name[16];
         snprintf(name, sizeof(name), "n%02d", i);
@@ -234,9 +253,19 @@ static int run_deep(void)
                            .cpus = 32,
                            .memory_mb = 65536,
                            .healthy = true};
-        if (sched_node_update(s, &nd) != PAI_OK)
-            return 1;
+        if (sched_node_update(s, &nd) != PAI_OK) {
+            sched_free(s);
+            return NULL;
+        }
     }
+    return s;
+}
+
+static int run_deep(int vcs)
+{
+    sched_t *s = deep_cluster(vcs);
+    if (!s)
+        return 1;
     enum { FIRST = 2000, TOTAL = 6000, ENDS = 4 };
     int submitted = 0, *running = malloc(sizeof(int) * TOTAL), n_run = 0, r0 = 0, binds = 0;
     double *t = malloc(sizeof(double) * TOTAL * 2);
@@ -244,7 +273,7 @@ static int run_deep(void)
     uint64_t hash = 14695981039346656037u;
     char id[32];
     for (; submitted < FIRST; submitted++)
-        if (deep_submit(s, submitted) != 0)
+        if (deep_submit(s, submitted, vcs) != 0)
             return 1;
     double t_all = 0, depth = 0;
     for (;;) {
@@ -271,7 +300,7 @@ static int run_deep(void)
         sched_summary(s, &sum);
         depth += sum.waiting_jobs;
         for (int k = sum.waiting_jobs; k < FIRST && submitted < TOTAL; k++)
-            if (deep_submit(s, submitted++) != 0)
+            if (deep_submit(s, submitted++, vcs) != 0)
                 return 1;
         if ((sum.waiting_jobs == 0 && submitted == TOTAL) || r0 == n_run || passes >= TOTAL * 2)
             break;
@@ -282,9 +311,9 @@ static int run_deep(void)
         }
     }
     qsort(t, (size_t)passes, sizeof(double), cmp_d);
-    printf("deep queue: 16 nodes x 8 GPUs, %d one-task jobs (GPU mix, 1 CPU / 256 MB), a pass "
+    printf("deep queue: 16 nodes x 8 GPUs%s, %d one-task jobs (GPU mix, 1 CPU / 256 MB), a pass "
            "after every %d ends\n",
-           submitted, ENDS);
+           vcs > 1 ? " in 16 VCs of one node (16 kinds of jobs)" : "", submitted, ENDS);
     printf("    %-22s mean %6.1f us  p50 %8.1f us  p99 %8.1f us  passes %d, %d bound (%.1f per "
            "pass), mean queue %.0f\n",
            "pass", t_all / passes, t[passes / 2], t[(int)((passes - 1) * 0.99)], passes, binds,
@@ -312,12 +341,12 @@ int main(int argc, char **argv)
             only = (int)strtol(argv[++i], NULL, 10);
     }
     if (deep)
-        return run_deep();
+        return run_deep(1) || run_deep(16);
     static const int sizes[] = {1000, 10000};
     static const double occs[] = {0.5, 0.9};
     for (size_t i = 0; i < 2; i++)
         for (size_t k = 0; k < 2; k++)
             if ((!only || only == sizes[i]) && run(sizes[i], occs[k], quick) != 0)
                 return 1;
-    return only ? 0 : run_deep();
+    return only ? 0 : run_deep(1) || run_deep(16);
 }

@@ -203,6 +203,7 @@ void sched_free(sched_t *s)
     free(s->types), free(s->skus), free(s->cells), free(s->nodes), free(s->vcs), free(s->nfree);
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
     free(s->scratch), free(s->scratch_stamp), free(s->memo), free(s->wcand);
+    free(s->memo_kinds);
     free(s->cap_total), free(s->cap_max_node);
     free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
     free(s->nf_quota), free(s->nf_quota_ver);
@@ -413,37 +414,111 @@ struct memo {
     bool oppo, gang, single, doomed;
     int max_task, total, cpus;
     int64_t mem;
+    int next; /* the next entry of its kind, in the order they came; -1 ends */
 };
 
-/* The entry that decides for the job of queue entry q, or NULL (vc: its VC,
- * or SCHED_NONE when the policy's domain is the cluster's). */
-static const struct memo *memo_dominated(const sched_t *s, const qent_t *q, int vc)
+/* The memo's entries by kind (VC, SKU, priority, opportunistic, gang): an
+ * open-addressed table valid for one pass (pass), so that a job's lookup
+ * costs its own kind's few entries, however many kinds the queue holds.
+ * When more kinds come than it holds, the pass falls back to a scan of
+ * every entry (memo_full). */
+#define MEMO_KINDS 128
+
+struct memo_kind {
+    uint64_t pass;
+    int vc, sku, prio;
+    bool oppo, gang;
+    int head, tail;
+};
+
+/* The slot of the kind in the table (pass-valid or free for it), or -1
+ * when the table is full. */
+static int memo_kind_slot(const sched_t *s, int vc, int sku, int prio, bool oppo, bool gang)
 {
-    bool res = q->cpus || q->mem; /* only a single task asks for them here */
-    for (int i = 0; i < s->n_memo; i++) {
-        const struct memo *m = &s->memo[i];
-        if (m->vc == vc && m->sku == q->sku && m->prio == q->prio && m->oppo == q->oppo &&
-            m->gang == q->gang && q->max_task >= m->max_task && q->total >= m->total &&
-            q->cpus >= m->cpus && q->mem >= m->mem && (m->single || !res))
-            return m;
+    uint32_t h = (uint32_t)vc * 2654435761u ^ (uint32_t)sku * 40503u ^ (uint32_t)prio * 97u ^
+                 (uint32_t)oppo << 20 ^ (uint32_t)gang << 21;
+    h ^= h >> 15;
+    for (int n = 0; n < MEMO_KINDS; n++) {
+        int i = (int)((h + (uint32_t)n) & (MEMO_KINDS - 1));
+        const struct memo_kind *k = &s->memo_kinds[i];
+        if (k->pass != s->passes ||
+            (k->vc == vc && k->sku == sku && k->prio == prio && k->oppo == oppo && k->gang == gang))
+            return i;
     }
+    return -1;
+}
+
+static bool memo_covers(const struct memo *m, const qent_t *q, bool res)
+{
+    return q->max_task >= m->max_task && q->total >= m->total && q->cpus >= m->cpus &&
+           q->mem >= m->mem && (m->single || !res);
+}
+
+/* The entry that decides for the job of queue entry q, or NULL (vc: its VC,
+ * or SCHED_NONE when the policy's domain is the cluster's); the first such
+ * entry in the order they came. */
+static const struct memo *memo_dominated(sched_t *s, const qent_t *q, int vc)
+{
+    if (!s->n_memo)
+        return NULL;
+    bool res = q->cpus || q->mem; /* only a single task asks for them here */
+    if (s->memo_full) {
+        for (int i = 0; i < s->n_memo; i++) {
+            const struct memo *m = &s->memo[i];
+            if (m->vc == vc && m->sku == q->sku && m->prio == q->prio && m->oppo == q->oppo &&
+                m->gang == q->gang && memo_covers(m, q, res))
+                return m;
+        }
+        return NULL;
+    }
+    int k = s->memo_last; /* the kind looked up last: a queue's neighbours are often alike */
+    const struct memo_kind *mk = &s->memo_kinds[k];
+    if (mk->pass != s->passes || mk->vc != vc || mk->sku != q->sku || mk->prio != q->prio ||
+        mk->oppo != q->oppo || mk->gang != q->gang) {
+        k = memo_kind_slot(s, vc, q->sku, q->prio, q->oppo, q->gang);
+        if (k < 0 || s->memo_kinds[k].pass != s->passes)
+            return NULL;
+        s->memo_last = k;
+    }
+    for (int i = s->memo_kinds[k].head; i >= 0; i = s->memo[i].next)
+        if (memo_covers(&s->memo[i], q, res))
+            return &s->memo[i];
     return NULL;
 }
 
 static void memo_add(sched_t *s, const job_t *j, int vc)
 {
     VEC_XRESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1);
-    s->memo[s->n_memo++] = (struct memo){vc,
-                                         j->sku,
-                                         j->prio,
-                                         j->oppo,
-                                         j->gang,
-                                         j->n_tasks == 1,
-                                         s->doomed_hit,
-                                         j->max_task_gpus,
-                                         j->total_gpus,
-                                         j->memo_cpus,
-                                         j->memo_mem};
+    int e = s->n_memo++;
+    s->memo[e] = (struct memo){vc,
+                               j->sku,
+                               j->prio,
+                               j->oppo,
+                               j->gang,
+                               j->n_tasks == 1,
+                               s->doomed_hit,
+                               j->max_task_gpus,
+                               j->total_gpus,
+                               j->memo_cpus,
+                               j->memo_mem,
+                               -1};
+    if (s->memo_full)
+        return;
+    if (!s->memo_kinds)
+        s->memo_kinds = xcalloc(MEMO_KINDS, sizeof(*s->memo_kinds)); /* pass 0: none valid */
+    int k = memo_kind_slot(s, vc, j->sku, j->prio, j->oppo, j->gang);
+    if (k < 0) {
+        s->memo_full = true; /* from now on every lookup scans the entries */
+        return;
+    }
+    struct memo_kind *mk = &s->memo_kinds[k];
+    s->memo_last = k;
+    if (mk->pass != s->passes) {
+        *mk = (struct memo_kind){s->passes, vc, j->sku, j->prio, j->oppo, j->gang, e, e};
+        return;
+    }
+    s->memo[mk->tail].next = e;
+    mk->tail = e;
 }
 
 /* memo_shape (sched_jobs.c), and no reservation of its own. */
@@ -680,6 +755,7 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     arena_reset(s);
     s->n_dec = 0;
     s->n_memo = 0;
+    s->memo_full = false;
     s->post_pass = false;
     s->passes++;
     int64_t pass_t0 = s->opts.clock_us ? s->opts.clock_us(s->opts.clock_ctx) : 0;

@@ -315,6 +315,9 @@ struct sched {
     int oppo_running; /* running opportunistic jobs */
     int n_bad_nodes;  /* unhealthy nodes (0: buddy order alone keeps sharing safety) */
     struct memo *memo;
+    struct memo_kind *memo_kinds; /* sched.c: the memo's entries by kind */
+    bool memo_full;               /* ... too many kinds this pass: scan them all */
+    int memo_last;                /* ... the slot of the kind looked up last */
     attempt_t at;
     int n_memo;
     size_t cap_memo;

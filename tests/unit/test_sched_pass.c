@@ -219,7 +219,46 @@ TEST(queue_keeps_pass_order_across_passes)
     sched_free(s);
 }
 
+/* More kinds of jobs (here priorities) than the memo's table indexes: the
+ * pass falls back to scanning every entry and decides the same. */
+TEST(memo_with_more_kinds_than_its_table)
+{
+    int64_t t = 0;
+    sched_opts_t o = {.clock_us = tick, .clock_ctx = &t, .quiet_waits = true};
+    sched_t *s = two_nodes(&o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK(submit(s, "top0", 1000, 0, 1, 8, 0, 0) == PAI_OK);
+    CHECK(submit(s, "top1", 1000, 1, 1, 8, 0, 0) == PAI_OK);
+    const sched_decision_t *d;
+    size_t n;
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+    CHECK_INT_EQ(n, 2);
+    char id[32];
+    for (int k = 0; k < 2; k++) /* two jobs of each of 300 priorities */
+        for (int p = 0; p < 300; p++) {
+            snprintf(id, sizeof(id), "p%03d-%d", p, k);
+            CHECK(submit(s, id, p, 10 + k, 1, 1 + k, 1, 256) == PAI_OK);
+        }
+    sched_summary_t a, b;
+    sched_summary(s, &a);
+    CHECK(sched_schedule(s, 1, &d, &n) == PAI_OK);
+    CHECK_INT_EQ(n, 0);
+    sched_summary(s, &b);
+    CHECK_INT_EQ(b.latency_count - a.latency_count, 300); /* one attempt per priority */
+    CHECK(sched_release(s, "top0") == PAI_OK);
+    CHECK(sched_schedule(s, 2, &d, &n) == PAI_OK);
+    /* 8 GPUs: p299-0 (1), p299-1 (2), p298-0 (1), p298-1 (2), p297-0 (1), then
+     * p297-1 finds 1 GPU left; p296-0 takes it */
+    const char *want[] = {"p299-0", "p299-1", "p298-0", "p298-1", "p297-0", "p296-0"};
+    CHECK_INT_EQ(n, 6);
+    for (size_t i = 0; i < n && i < 6; i++)
+        CHECK_STR_EQ(d[i].job_id, want[i]);
+    sched_free(s);
+}
+
 RUN_TESTS(deep_queue_of_single_tasks_costs_one_attempt_per_pass,
-          memo_counts_a_single_tasks_cpus_and_memory,
+          memo_with_more_kinds_than_its_table, memo_counts_a_single_tasks_cpus_and_memory,
           a_job_that_can_never_fit_is_refused_in_its_first_pass,
           queue_keeps_pass_order_across_passes)
