@@ -13,6 +13,8 @@
  *     journal is kept in memory (temp_store=MEMORY): it only undoes a
  *     request inside its open transaction, and in a file it cost an open,
  *     an unlink and writes per group.
+ *   - The writer's VFS (sqlite_vfs.c) gathers a commit's WAL frames (two
+ *     writes each) into one pwrite before the sync.
  *   - Reads: a small pool of read connections (WAL readers never block the
  *     writer).  When the pool is empty a caller gets a fresh connection that
  *     is closed after use, so a scan callback may call the store again.
@@ -29,6 +31,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store.h"
+#include "store/sqlite_vfs.h"
 #include "store/store_ops.h"
 
 #define READ_POOL 4
@@ -132,7 +135,8 @@ static pai_err_t conn_open(conn_t *c, const char *path, bool writer, char *err, 
     memset(c, 0, sizeof(*c));
     int flags = SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+    /* the writer's WAL writes gathered: one pwrite per commit (sqlite_vfs.c) */
+    if (sqlite3_open_v2(path, &c->db, flags, writer ? sqlite_gather_vfs() : NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
         conn_close(c);

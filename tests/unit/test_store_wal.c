@@ -1,0 +1,193 @@
+/* test_store_wal.c - the SQLite writer's WAL writes gathered into one
+ * pwrite per commit (src/store/sqlite_vfs.c): what a write returned is in
+ * the file, for readers at once, through WAL checkpoints and restarts, and
+ * after the writing process is killed; the database stays whole. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "store/store.h"
+#include "test.h"
+
+static char dir_[256];
+
+static store_t *open_store(bool fresh)
+{
+    if (fresh) {
+        char tmpl[] = "/tmp/pai-test-wal-XXXXXX";
+        char *d = mkdtemp(tmpl);
+        if (!d)
+            return NULL;
+        str_copy(dir_, d, sizeof(dir_));
+    }
+    char url[512], err[256];
+    snprintf(url, sizeof(url), "sqlite:%s/pai.db", dir_);
+    store_t *st = NULL;
+    if (store_open(url, &st, err, sizeof(err)) != PAI_OK)
+        fprintf(stderr, "  %s\n", err);
+    return st;
+}
+
+static void cleanup(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir_);
+    if (system(cmd) != 0)
+        fprintf(stderr, "  cleanup failed\n");
+}
+
+/* Record i's value: ~3 KiB, its number inside. */
+static char *value(int i)
+{
+    char pad[3000];
+    memset(pad, 'a' + i % 26, sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    return str_printf("{\"i\":%d,\"pad\":\"%s\"}", i, pad);
+}
+
+static bool holds(store_t *st, int i)
+{
+    char key[32], *text = NULL, *want = value(i);
+    snprintf(key, sizeof key, "r%05d", i);
+    bool ok = store_get(st, "rec", key, &text) == PAI_OK && text && strcmp(text, want) == 0;
+    free(text);
+    free(want);
+    return ok;
+}
+
+static bool integrity_ok(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/pai.db", dir_);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    bool ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+              sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK &&
+              sqlite3_step(s) == SQLITE_ROW &&
+              strcmp((const char *)sqlite3_column_text(s, 0), "ok") == 0;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ok;
+}
+
+/* One commit of 300 records of ~3 KiB (kind "big"), read back. */
+static bool big_commit(store_t *st, int round)
+{
+    store_op_t ops[300];
+    char keys[300][32], *vals[300];
+    for (int k = 0; k < 300; k++) {
+        snprintf(keys[k], sizeof keys[k], "b%05d-%03d", round, k);
+        vals[k] = value(k);
+        ops[k] = (store_op_t){STORE_OP_PUT, "big", keys[k], round, vals[k]};
+    }
+    bool ok = store_batch(st, ops, 300) == PAI_OK;
+    for (int k = 0; k < 300; k++) {
+        char *text = NULL;
+        ok = ok && store_get(st, "big", keys[k], &text) == PAI_OK && strcmp(text, vals[k]) == 0;
+        free(text);
+        free(vals[k]);
+    }
+    return ok;
+}
+
+/* 2,000 commits of ~3 KiB (two frames each, and their index's): several
+ * WAL checkpoints and restarts of the WAL from its start; each write read
+ * back at once by a reader connection, a rewrite of an earlier record in
+ * every tenth commit, four commits of ~1 MiB (over the most one write
+ * takes), all of it again after a reopen. */
+TEST(what_each_commit_wrote_is_read_back_through_checkpoints_and_a_reopen)
+{
+    store_t *st = open_store(true);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    int bad = 0;
+    for (int i = 0; i < 2000; i++) {
+        char key[32], *v = value(i);
+        snprintf(key, sizeof key, "r%05d", i);
+        store_op_t ops[2] = {{STORE_OP_PUT, "rec", key, i, v}};
+        size_t n = 1;
+        char *again = NULL, key2[32];
+        if (i % 10 == 9) { /* the same record of an earlier commit, rewritten */
+            snprintf(key2, sizeof key2, "r%05d", i / 2);
+            again = value(i / 2);
+            ops[n++] = (store_op_t){STORE_OP_PUT, "rec", key2, i / 2, again};
+        }
+        bad += store_batch(st, ops, n) != PAI_OK;
+        if (i % 500 == 250) /* a commit of ~1 MiB: more than one write's worth */
+            bad += !big_commit(st, i);
+        bad += !holds(st, i);
+        free(v);
+        free(again);
+    }
+    CHECK_INT_EQ(bad, 0);
+    store_close(st);
+    CHECK(integrity_ok());
+    st = open_store(false);
+    CHECK(st != NULL);
+    for (int i = 0; st && i < 2000; i++)
+        bad += !holds(st, i);
+    CHECK_INT_EQ(bad, 0);
+    store_close(st);
+    cleanup();
+}
+
+/* A child writes record after record and tells the parent each one its
+ * write returned; the parent kills it (SIGKILL: its memory, a buffer
+ * included, is gone) in the middle.  Every record it was told of is in
+ * the store, and the store is whole. */
+TEST(a_write_that_returned_survives_the_writer_killed)
+{
+    store_t *st = open_store(true);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    store_close(st);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        store_t *w = open_store(false);
+        for (int i = 0; w && i < 100000; i++) {
+            char key[32], *v = value(i);
+            snprintf(key, sizeof key, "r%05d", i);
+            if (store_put(w, "rec", key, i, v) != PAI_OK)
+                _exit(2);
+            free(v);
+            if (write(fds[1], &i, sizeof i) != (ssize_t)sizeof i)
+                _exit(3);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    int last = -1, got;
+    while (last < 300 && read(fds[0], &got, sizeof got) == (ssize_t)sizeof got)
+        last = got;
+    kill(pid, SIGKILL);
+    while (read(fds[0], &got, sizeof got) == (ssize_t)sizeof got)
+        last = got; /* told before the kill */
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status));
+    CHECK(last >= 300);
+    st = open_store(false);
+    CHECK(st != NULL);
+    int bad = 0;
+    for (int i = 0; st && i <= last; i++)
+        bad += !holds(st, i);
+    CHECK_INT_EQ(bad, 0);
+    store_close(st);
+    CHECK(integrity_ok());
+    cleanup();
+}
+
+RUN_TESTS(what_each_commit_wrote_is_read_back_through_checkpoints_and_a_reopen,
+          a_write_that_returned_survives_the_writer_killed)
