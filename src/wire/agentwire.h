@@ -289,6 +289,8 @@ typedef struct {
     agentwire_node_t key;               /* what text was encoded from (strings owned) */
     int64_t encodes;                    /* how often the description was encoded */
     char desc[17];                      /* the digest of text (16 hex digits) */
+    double load1;                       /* the health's load as last written... */
+    char load_text[40];                 /* ...and its text ("": none yet) */
     char acked[AGENTWIRE_DESC_MAX + 1]; /* the digest the server holds ("": none) */
 } agentwire_node_cache_t;
 

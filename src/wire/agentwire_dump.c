@@ -200,18 +200,50 @@ static pai_err_t put_real(buf_t *b, double v)
     return buf_puts(b, s);
 }
 
-static pai_err_t put_health(buf_t *b, const agentwire_health_t *h)
+/* key (with its quotes and colon, after a comma) and an integer, as
+ * jansson writes it ("%lld"), without a printf: a sync writes a dozen. */
+static pai_err_t put_int(buf_t *b, const char *key, long long v)
 {
-    pai_err_t rc = buf_printf(b, ",\"health\":{\"ok\":%s", h->ok ? "true" : "false");
-    if (rc == PAI_OK && isfinite(h->load1)) /* jansson refuses others: no key */
+    char s[24], *p = s + sizeof(s);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    pai_err_t rc = buf_puts(b, key);
+    return rc == PAI_OK ? buf_append(b, p, (size_t)(s + sizeof(s) - p)) : rc;
+}
+
+/* The health; its load's text kept in c while the load is the same (it
+ * is read at most once a second: a "%.17g" per sync otherwise). */
+static pai_err_t put_health(buf_t *b, const agentwire_health_t *h, agentwire_node_cache_t *c)
+{
+    pai_err_t rc = buf_puts(b, h->ok ? ",\"health\":{\"ok\":true" : ",\"health\":{\"ok\":false");
+    if (rc == PAI_OK && isfinite(h->load1)) { /* jansson refuses others: no key */
         rc = buf_puts(b, ",\"load1\":");
-    if (rc == PAI_OK && isfinite(h->load1))
-        rc = put_real(b, h->load1);
+        if (rc == PAI_OK && (!c->load_text[0] || c->load1 != h->load1)) {
+            buf_t t;
+            buf_init(&t, sizeof(c->load_text) - 1);
+            c->load_text[0] = '\0';
+            if (put_real(&t, h->load1) == PAI_OK && t.len < sizeof(c->load_text)) {
+                memcpy(c->load_text, t.data, t.len);
+                c->load_text[t.len] = '\0';
+                c->load1 = h->load1;
+            }
+            buf_free(&t);
+        }
+        rc = rc != PAI_OK      ? rc
+             : c->load_text[0] ? buf_puts(b, c->load_text)
+                               : put_real(b, h->load1);
+    }
     if (rc == PAI_OK)
-        rc =
-            buf_printf(b, ",\"disk_free_mb\":%lld,\"gpus_healthy\":%lld,\"tasks\":%lld}",
-                       (long long)h->disk_free_mb, (long long)h->gpus_healthy, (long long)h->tasks);
-    return rc;
+        rc = put_int(b, ",\"disk_free_mb\":", (long long)h->disk_free_mb);
+    if (rc == PAI_OK)
+        rc = put_int(b, ",\"gpus_healthy\":", (long long)h->gpus_healthy);
+    if (rc == PAI_OK)
+        rc = put_int(b, ",\"tasks\":", (long long)h->tasks);
+    return rc == PAI_OK ? buf_puts(b, "}") : rc;
 }
 
 /* Whether s goes between quotes as it is: printable ASCII without '"' or
@@ -239,17 +271,37 @@ static pai_err_t put_report(buf_t *b, const agentwire_report_t *t)
         return rc;
     }
     const char *state = agentwire_state_name(t->state);
-    if (t->state == AGENTWIRE_STARTING || t->state == AGENTWIRE_RUNNING)
-        return buf_printf(
-            b, "{\"attempt_id\":\"%s\",\"state\":\"%s\",\"pid\":%lld,\"started_ms\":%lld}", id,
-            state, (long long)t->pid, (long long)t->started_ms);
-    pai_err_t rc = buf_printf(b,
-                              "{\"attempt_id\":\"%s\",\"state\":\"%s\",\"exit_code\":%d,\"oom\":%s,"
-                              "\"signal\":%d,\"started_ms\":%lld,\"finished_ms\":%lld",
-                              id, state, t->exit_code, t->oom ? "true" : "false", t->signal,
-                              (long long)t->started_ms, (long long)t->finished_ms);
-    if (rc == PAI_OK && t->diagnostics)
-        rc = buf_printf(b, ",\"diagnostics\":\"%s\"", t->diagnostics);
+    pai_err_t rc = buf_puts(b, "{\"attempt_id\":\"");
+    if (rc == PAI_OK)
+        rc = buf_puts(b, id);
+    if (rc == PAI_OK)
+        rc = buf_puts(b, "\",\"state\":\"");
+    if (rc == PAI_OK)
+        rc = buf_puts(b, state);
+    if (t->state == AGENTWIRE_STARTING || t->state == AGENTWIRE_RUNNING) {
+        if (rc == PAI_OK)
+            rc = put_int(b, "\",\"pid\":", (long long)t->pid);
+        if (rc == PAI_OK)
+            rc = put_int(b, ",\"started_ms\":", (long long)t->started_ms);
+        return rc == PAI_OK ? buf_puts(b, "}") : rc;
+    }
+    if (rc == PAI_OK)
+        rc = put_int(b, "\",\"exit_code\":", t->exit_code);
+    if (rc == PAI_OK)
+        rc = buf_puts(b, t->oom ? ",\"oom\":true" : ",\"oom\":false");
+    if (rc == PAI_OK)
+        rc = put_int(b, ",\"signal\":", t->signal);
+    if (rc == PAI_OK)
+        rc = put_int(b, ",\"started_ms\":", (long long)t->started_ms);
+    if (rc == PAI_OK)
+        rc = put_int(b, ",\"finished_ms\":", (long long)t->finished_ms);
+    if (rc == PAI_OK && t->diagnostics) {
+        rc = buf_puts(b, ",\"diagnostics\":\"");
+        if (rc == PAI_OK)
+            rc = buf_puts(b, t->diagnostics);
+        if (rc == PAI_OK)
+            rc = buf_puts(b, "\"");
+    }
     return rc == PAI_OK ? buf_puts(b, "}") : rc;
 }
 
@@ -285,7 +337,7 @@ pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c
     if (rc == PAI_OK && version >= 4 && !same)
         rc = buf_printf(out, ",\"desc\":\"%s\"", c->desc);
     if (rc == PAI_OK && m->node.health.present)
-        rc = put_health(out, &m->node.health);
+        rc = put_health(out, &m->node.health, c);
     if (rc == PAI_OK)
         rc = buf_printf(out, "},\"known_seq\":%llu", (unsigned long long)m->known_seq);
     if (rc == PAI_OK && m->epoch && version >= 3)

@@ -640,6 +640,18 @@ TEST(the_node_description_is_encoded_once_until_it_changes)
         m.hold_acks = i != 3;
         CHECK(dumps_same(&m, &c));
     }
+    /* the load's text is kept while the load is the same; integers at
+     * their extremes are written as jansson writes them */
+    tasks[0].pid = INT64_MIN;
+    tasks[0].started_ms = INT64_MAX;
+    tasks[2].exit_code = INT32_MIN;
+    m.ntasks = 3;
+    const double again[] = {0.75, 0.75, 0.5, 0.75, 0.75};
+    for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++) {
+        m.node.health.load1 = again[i];
+        m.node.health.tasks = INT64_MIN + (int64_t)i;
+        CHECK(dumps_same(&m, &c));
+    }
     m.node.health.present = false;
     CHECK(dumps_same(&m, &c));
     CHECK_INT_EQ(c.encodes, 1);
