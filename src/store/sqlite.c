@@ -77,14 +77,18 @@ static const char *const sql_text[SQL__COUNT] = {
     /* an upsert, not INSERT OR REPLACE: the row is updated in place */
     [SQL_PUT] = ("INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT (kind, key) DO UPDATE SET seq = excluded.seq, json = excluded.json"),
-    /* a put tried first: a record rewritten with its seq unchanged (a
-     * job's every flush) changes its json only, so the scan index, which
-     * holds no json, is not touched.  The upsert sets seq, which puts the
-     * index's entry in the statement even when its value is the same, so
-     * the index's leaf went to the WAL too: on this schema a commit that
-     * rewrites one job record wrote 2-3.5 WAL frames with the upsert,
-     * 1-1.75 with the update (docs/benchmarks.md). */
-    [SQL_REWRITE] = "UPDATE records SET json = ?4 WHERE kind = ?1 AND key = ?2 AND seq = ?3",
+    /* a put tried first: an insert, or a rewrite of the json alone when
+     * the record's seq is unchanged (a job's every flush), so that the
+     * scan index, which holds no json, is not touched.  The full upsert
+     * sets seq, which puts the index's entry in the statement even when
+     * its value is the same, so the index's leaf went to the WAL too: on
+     * this schema a commit that rewrites one job record wrote 2-3.5 WAL
+     * frames with it, 1-1.75 without (docs/benchmarks.md).  A new key
+     * (events, commands) is inserted by this one statement; only a new
+     * seq for an existing key needs the full upsert after it. */
+    [SQL_REWRITE] = ("INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)"
+                     " ON CONFLICT (kind, key) DO UPDATE SET json = excluded.json"
+                     " WHERE records.seq = excluded.seq"),
     [SQL_INSERT] = "INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)",
     [SQL_DEL] = "DELETE FROM records WHERE kind = ?1 AND key = ?2",
     [SQL_BEGIN] = "BEGIN IMMEDIATE",
@@ -228,7 +232,7 @@ static pai_err_t apply_op(conn_t *c, const store_op_t *op, bool strict_del)
         return PAI_E_INVALID;
     pai_err_t rc;
     switch (op->op) {
-    case STORE_OP_PUT: /* the same seq: the json alone; else (or a new key) the upsert */
+    case STORE_OP_PUT: /* a new key or the same seq: one statement; a new seq: the upsert */
         rc = step_op(c, SQL_REWRITE, op);
         if (rc == PAI_OK && sqlite3_changes(c->db) == 0)
             rc = step_op(c, SQL_PUT, op);
