@@ -48,7 +48,21 @@
 /* The record key of event k of job: "<job>/<k, 10 digits>". */
 static void event_key(char *buf, size_t len, const char *job, uint32_t k)
 {
-    snprintf(buf, len, "%s/%010u", job, k);
+    /* "%s/%010u" without printf (one per event stored); the callers' buf
+     * (PAI_MAX_NAME * 2 + 32) holds any job name, which is cut otherwise */
+    size_t n = strlen(job);
+    if (len < 12) {
+        if (len)
+            buf[0] = '\0';
+        return;
+    }
+    if (n + 12 > len)
+        n = len - 12;
+    memcpy(buf, job, n);
+    buf[n] = '/';
+    for (int d = 10; d > 0; d--, k /= 10)
+        buf[n + (size_t)d] = (char)('0' + k % 10);
+    buf[n + 11] = '\0';
 }
 
 int engine_events_per_job(const engine_t *j)
