@@ -60,18 +60,23 @@ static void desired_mounts(const lc_role_t *r, agentwire_task_t *t, json_t *hold
         json_array_append_new(hold, list);
 }
 
+/* The task's variables as pairs (no object: the answer's env object,
+ * agentwire.c, is the one built), pointing into the string kept in hold. */
 static void desired_env(const lc_job_t *job, int role, int index, agentwire_task_t *t, json_t *hold)
 {
-    json_t *env = engine_task_env(job, role, index), *v;
-    const char *key;
-    if (!env)
+    size_t n;
+    json_t *pairs = engine_task_env_pairs(job, role, index, &n);
+    if (!pairs)
         return;
-    t->env = xcalloc(json_object_size(env) + 1, sizeof(*t->env));
-    json_object_foreach(env, key, v)
-    {
-        t->env[t->nenv++] = (agentwire_env_t){.name = key, .value = json_string_value(v)};
+    const char *p = json_string_value(pairs);
+    t->env = xcalloc(n + 1, sizeof(*t->env));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = p;
+        p += strlen(p) + 1;
+        t->env[t->nenv++] = (agentwire_env_t){.name = name, .value = p};
+        p += strlen(p) + 1;
     }
-    json_array_append_new(hold, env);
+    json_array_append_new(hold, pairs);
 }
 
 static void desired_ports(const lc_role_t *r, const lc_task_attempt_t *ta, agentwire_task_t *t)

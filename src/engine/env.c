@@ -123,15 +123,30 @@ static const char *name_of(char key[512], const char *const *parts)
 
 #define NAME(key, ...) name_of(key, (const char *const[]){__VA_ARGS__, NULL})
 
-static void setv(json_t *env, const char *key, const char *value)
+/* Where the variables go: a jansson object (engine_task_env: a name set
+ * again keeps its first place and takes the last value), or name/value
+ * pairs in order, each NUL-terminated (engine_task_env_pairs). */
+typedef struct {
+    json_t *obj;
+    text_t pairs;
+    size_t n;
+} env_out_t;
+
+static void setv(env_out_t *env, const char *key, const char *value)
 {
-    json_object_set_new(env, key, json_string(value));
+    if (env->obj) {
+        json_object_set_new(env->obj, key, json_string(value));
+        return;
+    }
+    t_piece(&env->pairs, key, strlen(key) + 1);
+    t_piece(&env->pairs, value, strlen(value) + 1);
+    env->n++;
 }
 
-static void seti(json_t *env, const char *key, long v)
+static void seti(env_out_t *env, const char *key, long v)
 {
     char num[24];
-    json_object_set_new(env, key, json_string(dec(num, v)));
+    setv(env, key, dec(num, v));
 }
 
 /* "p1,p2" for the ports of label index p of a placed task. */
@@ -144,7 +159,7 @@ static void port_list(const lc_role_t *r, const lc_task_attempt_t *ta, int p, te
         t_sep_int(out, c ? "," : "", ta->ports[k + c]);
 }
 
-static void peer_vars(json_t *env, const lc_job_t *job, int role)
+static void peer_vars(env_out_t *env, const lc_job_t *job, int role)
 {
     const lc_role_t *r = &job->roles[role];
     char key[512], idx[24];
@@ -177,7 +192,7 @@ static void peer_vars(json_t *env, const lc_job_t *job, int role)
     t_free(&hosts);
 }
 
-static void self_ports(json_t *env, const lc_role_t *r, const lc_task_attempt_t *ta)
+static void self_ports(env_out_t *env, const lc_role_t *r, const lc_task_attempt_t *ta)
 {
     char key[512];
     text_t all;
@@ -206,7 +221,7 @@ static void self_ports(json_t *env, const lc_role_t *r, const lc_task_attempt_t 
     setv(env, "PAI_CURRENT_CONTAINER_PORT", first);
 }
 
-static void gpu_vars(json_t *env, uint64_t mask)
+static void gpu_vars(env_out_t *env, uint64_t mask)
 {
     text_t list;
     t_init(&list, 255); /* as many as a 256-byte buffer held */
@@ -222,16 +237,16 @@ static void gpu_vars(json_t *env, uint64_t mask)
     t_free(&list);
 }
 
-json_t *engine_task_env(const lc_job_t *job, int role, int index)
+static void task_env(const lc_job_t *job, int role, int index, const lc_task_attempt_t *ta,
+                     env_out_t *env)
 {
-    const lc_task_attempt_t *ta = lc_task_current(job, role, index);
-    if (!ta)
-        return NULL;
-    json_t *env = json_object();
     const lc_role_t *r = &job->roles[role];
     size_t ulen = job->user_len < PAI_ENV_NAME_MAX - 1 ? job->user_len : PAI_ENV_NAME_MAX - 1;
+    char user[PAI_ENV_NAME_MAX];
+    memcpy(user, job->name, ulen);
+    user[ulen] = '\0';
     setv(env, "PAI_JOB_NAME", job->name);
-    json_object_set_new(env, "PAI_USER_NAME", json_stringn(job->name, ulen));
+    setv(env, "PAI_USER_NAME", user);
     setv(env, "PAI_JOB_VC_NAME", job->vc);
     setv(env, "PAI_CURRENT_TASK_ROLE_NAME", r->name);
     setv(env, "PAI_TASK_ROLE_NAME", r->name);
@@ -267,5 +282,29 @@ json_t *engine_task_env(const lc_job_t *job, int role, int index)
     setv(env, "PAI_CURRENT_CONTAINER_IP", ta->ip ? ta->ip : "");
     self_ports(env, r, ta);
     gpu_vars(env, ta->gpus);
-    return env;
+}
+
+json_t *engine_task_env(const lc_job_t *job, int role, int index)
+{
+    const lc_task_attempt_t *ta = lc_task_current(job, role, index);
+    if (!ta)
+        return NULL;
+    env_out_t env = {.obj = json_object()};
+    task_env(job, role, index, ta, &env);
+    return env.obj;
+}
+
+json_t *engine_task_env_pairs(const lc_job_t *job, int role, int index, size_t *n)
+{
+    const lc_task_attempt_t *ta = lc_task_current(job, role, index);
+    *n = 0;
+    if (!ta)
+        return NULL;
+    env_out_t env = {0};
+    t_init(&env.pairs, (size_t)-1);
+    task_env(job, role, index, ta, &env);
+    json_t *pairs = json_stringn_nocheck(env.pairs.data, env.pairs.len);
+    t_free(&env.pairs);
+    *n = env.n;
+    return pairs;
 }

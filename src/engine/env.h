@@ -14,5 +14,13 @@
 /* {"NAME": "value", ...} for task (role, index) of the current attempt;
  * NULL when there is no such task.  New reference. */
 json_t *engine_task_env(const lc_job_t *job, int role, int index);
+/* The same variables as *n name/value pairs in the order they are set,
+ * each NUL-terminated, in one JSON string (new reference; its value is the
+ * pairs: json_string_value and json_string_length): no object built, a
+ * name set twice (two roles can make one) listed twice, in order, for a
+ * reader that keeps the first place and the last value as the object
+ * does (the sync answer's env object, agentwire.c).  NULL when there is no
+ * such task. */
+json_t *engine_task_env_pairs(const lc_job_t *job, int role, int index, size_t *n);
 
 #endif

@@ -177,5 +177,49 @@ TEST(a_name_two_roles_claim_is_set_once_with_the_last_value)
     lc_job_free(j);
 }
 
+/* The pairs (the sync answer's source) set in order into an object, as the
+ * answer's env object is built (agentwire.c), make the same object as
+ * engine_task_env: every task of both jobs, the clashing name included. */
+static char *pairs_as_object(const lc_job_t *j, int r, int i, size_t *n)
+{
+    json_t *pairs = engine_task_env_pairs(j, r, i, n), *o = json_object();
+    const char *p = json_string_value(pairs), *end = p + json_string_length(pairs);
+    size_t k = 0;
+    while (p < end) {
+        const char *name = p;
+        p += strlen(p) + 1;
+        json_object_set_new(o, name, json_string(p));
+        p += strlen(p) + 1;
+        k++;
+    }
+    CHECK(k == *n);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    json_decref(pairs);
+    return s;
+}
+
+TEST(the_pairs_make_the_same_object_in_the_order_they_are_set)
+{
+    static const char *const roles[2][2] = {{"ps", "worker_x"}, {"TASK_COUNT_w", "w_HOST_LIST"}};
+    for (int k = 0; k < 2; k++) {
+        lc_job_t *j = job_of(roles[k][0], roles[k][1]);
+        for (int r = 0; r < 2; r++)
+            for (int i = 0; i < j->roles[r].instances; i++) {
+                size_t n = 0;
+                char *want = env_text(j, r, i), *got = pairs_as_object(j, r, i, &n);
+                CHECK_STR_EQ(got, want);
+                json_t *env = engine_task_env(j, r, i);
+                /* the clash is listed twice: one pair more than the object has */
+                CHECK(n == json_object_size(env) + (k == 1 ? 1 : 0));
+                json_decref(env);
+                free(want);
+                free(got);
+            }
+        lc_job_free(j);
+    }
+}
+
 RUN_TESTS(every_name_value_and_order_is_the_printf_built_ones,
-          a_name_two_roles_claim_is_set_once_with_the_last_value)
+          a_name_two_roles_claim_is_set_once_with_the_last_value,
+          the_pairs_make_the_same_object_in_the_order_they_are_set)
