@@ -157,7 +157,8 @@ bool engine_flush_wanted(engine_t *j)
     engine_assert_locked(j);
     if (j->persist.nwaits > 0 || engine_subs_ready(j) || nodes_dirty_count(j->nodes) > 0)
         return true;
-    for (size_t i = 0; i < j->persist.ndirty; i++)
+    /* newest first: a pass's placements are the last jobs marked dirty */
+    for (size_t i = j->persist.ndirty; i-- > 0;)
         if (has_new_attempt(j->persist.dirty[i]))
             return true;
     return false;
