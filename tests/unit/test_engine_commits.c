@@ -72,6 +72,30 @@ static char *long_queue_running(rig_t *r, agent_t *a)
     return id;
 }
 
+/* Wait (bounded: 10 s) until nothing is left to store and no flush runs:
+ * the dirty list and the queued submissions empty, no flush due, every
+ * flush that encoded has ended; twice 20 ms apart, so that a flush the
+ * timer or a pass was about to start has started and ended.  A fixed sleep
+ * was not enough on a loaded machine: a flush still running from before
+ * counted as a second commit (1 run in ~36 with 12 copies at once). */
+static void wait_settled(engine_t *j)
+{
+    int quiet = 0;
+    for (int k = 0; k < 10000 && quiet < 2; k++) {
+        engine_lock(j);
+        bool settled = j->persist.ndirty == 0 && j->persist.nsubs == 0 && !j->persist.flush_due &&
+                       atomic_load(&j->persist.encoded) == atomic_load(&j->persist.durable);
+        engine_unlock(j);
+        if (!settled) {
+            quiet = 0;
+            usleep(1000);
+            continue;
+        }
+        quiet++;
+        usleep(20 * 1000);
+    }
+}
+
 /* Does the answer's desired set hold an attempt of job (a name part)? */
 static bool answer_has(const json_t *resp, const char *job)
 {
@@ -99,7 +123,7 @@ TEST(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit)
     CHECK(id != NULL);
     for (int k = 1; id && k <= 5; k++) {
         engine_t *j = r.e;
-        usleep(50 * 1000); /* the flushes before have ended */
+        wait_settled(j); /* the flushes before have ended */
         uint64_t commits = store_commits(r.st);
         json_t *req =
             json_pack("{si so sI si so}", "version", 1, "node", node_json(&a), "known_seq",
@@ -223,7 +247,7 @@ TEST(a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
         return;
     }
     engine_t *j = r.e;
-    usleep(50 * 1000);
+    wait_settled(j);
     uint64_t commits = store_commits(r.st), gathered = j->persist.gathered;
     /* A submission still being parsed (counted as coming, as engine_submit
      * counts one) while a flush begins: the flush waits for it. */
