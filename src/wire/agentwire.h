@@ -46,6 +46,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/jtext.h"
 
 /* The protocol version ("version" in every body): encoders write
  * AGENTWIRE_VERSION unless the message says otherwise (a server answers an
@@ -220,6 +221,12 @@ typedef struct {
      * both versions: older agents ignore it.  Encoded when has_task_uid. */
     bool has_task_uid;
     int64_t task_uid;
+    /* The entry's text as agentwire_task_dump wrote it before (text_len
+     * bytes), kept by the caller: agentwire_resp_dump appends it as it is
+     * instead of the fields above.  NULL: written from the fields.  Not
+     * read by agentwire_resp_encode or set by the decoder. */
+    const char *text;
+    size_t text_len;
 } agentwire_task_t;
 
 typedef struct {
@@ -309,6 +316,17 @@ void agentwire_node_cache_free(agentwire_node_cache_t *c);
  * while it is the cache's digest, the requests dumped send it alone
  * ("same"), else the description whole.  Call it after every answer. */
 void agentwire_node_cache_ack(agentwire_node_cache_t *c, const char *node_desc);
+
+/* ---- the server's answer as text (agentwire_resp.c) ----------------------
+ * The bytes json_dumps(agentwire_resp_encode(m), JSON_COMPACT) writes,
+ * without the tree: agentwire_resp_dump appends them to t; a task entry
+ * whose text is set is appended as it is (agentwire_task_dump's text of it
+ * kept by the caller, so that an entry is encoded once, not per answer). */
+void agentwire_resp_dump(jtext_t *t, const agentwire_resp_t *m);
+/* The same in a new string (free() it), its length in *len; never NULL. */
+char *agentwire_resp_dumps(const agentwire_resp_t *m, size_t *len);
+/* One task entry, as it stands in the answer's "tasks". */
+void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m);
 
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which

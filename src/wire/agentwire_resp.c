@@ -1,0 +1,355 @@
+/*
+ * agentwire_resp.c - the sync's answer as text (see agentwire.h, "the
+ * answer as text"): the bytes json_dumps(agentwire_resp_encode(m),
+ * JSON_COMPACT) writes, assembled with common/jtext.h instead of a tree
+ * built and dumped.  Every string value and key is escaped by jansson
+ * (jtext_strn); a task entry the caller encoded before (agentwire_task_t's
+ * text) is appended as it is.
+ *
+ * Where the tree differs from plain writing, this follows the tree: a
+ * string that is not valid UTF-8 has its invalid bytes written as '?'
+ * (jstr_lossy in agentwire.c), a "user" that is not valid UTF-8 is left
+ * out (json_stringn refuses it), a "cpu" that is not finite is left out
+ * (json_real refuses it), and an env or ports object with a repeated or
+ * non-UTF-8 key is built by jansson (its last value in the first one's
+ * place; such a key left out) and written by jtext_json.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jtext.h"
+#include "common/util.h"
+#include "wire/agentwire.h"
+
+/* Whether s's n bytes are valid UTF-8 without NULs, as jansson checks. */
+static bool utf8_ok(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (c == 0 || len == 0 || len > n - i || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+        if (len == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0)))
+            return false;
+        if (len == 4 && ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* A copy of s with its invalid UTF-8 bytes as '?' one by one, the valid
+ * sequences kept (agentwire.c's jstr_lossy); NULL when s is valid. */
+static char *lossy_copy(const char *s, size_t n)
+{
+    if (utf8_ok(s, n))
+        return NULL;
+    char *c = xstrdup(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        while (k <= 4 && i + k <= n && !utf8_ok(c + i, k))
+            k++;
+        if (k > 4 || i + k > n)
+            c[i++] = '?';
+        else
+            i += k;
+    }
+    return c;
+}
+
+/* s (NULL: "") as jstr_lossy's string is dumped. */
+static void put_str(jtext_t *t, const char *s)
+{
+    s = s ? s : "";
+    size_t n = strlen(s);
+    char *c = lossy_copy(s, n);
+    jtext_strn(t, c ? c : s, n);
+    free(c);
+}
+
+/* jstr_lossy's string, for the rare tree (put_tree). */
+static json_t *lossy_json(const char *s)
+{
+    s = s ? s : "";
+    size_t n = strlen(s);
+    char *c = lossy_copy(s, n);
+    json_t *j = json_stringn(c ? c : s, n);
+    free(c);
+    return j;
+}
+
+/* A number as agentwire.c's jnum: an integer when whole, else jansson's
+ * real; false (nothing written) where json_real refuses it. */
+static bool put_num(jtext_t *t, const char *key, size_t keylen, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        jtext_raw(t, key, keylen);
+        jtext_int(t, (int64_t)v);
+        return true;
+    }
+    json_t *r = json_real(v);
+    if (!r)
+        return false;
+    jtext_raw(t, key, keylen);
+    bool ok = jtext_json(t, r);
+    json_decref(r);
+    return ok;
+}
+
+static void put_ints(jtext_t *t, const int *v, size_t n)
+{
+    JTEXT_LIT(t, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            JTEXT_LIT(t, ",");
+        jtext_int(t, v[i]);
+    }
+    JTEXT_LIT(t, "]");
+}
+
+/* Whether the n keys (each at key(i)) are UTF-8 and none repeats: then
+ * the object is written key by key. */
+static bool keys_plain(const void *base, size_t size, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *k = *(const char *const *)((const char *)base + i * size);
+        if (!k || !utf8_ok(k, strlen(k)))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(k, *(const char *const *)((const char *)base + j * size)) == 0)
+                return false;
+    }
+    return true;
+}
+
+/* A tree's text (the rare objects keys_plain refuses). */
+static void put_tree(jtext_t *t, json_t *o)
+{
+    if (!jtext_json(t, o))
+        JTEXT_LIT(t, "{}"); /* not reached: the tree holds checked strings */
+    json_decref(o);
+}
+
+static void put_env(jtext_t *t, const agentwire_task_t *m)
+{
+    if (!keys_plain(m->env, sizeof(*m->env), m->nenv)) {
+        json_t *o = json_object();
+        for (size_t i = 0; i < m->nenv; i++)
+            if (m->env[i].name) /* json_object_set_new refuses NULL */
+                json_object_set_new(o, m->env[i].name, lossy_json(m->env[i].value));
+        put_tree(t, o);
+        return;
+    }
+    JTEXT_LIT(t, "{");
+    for (size_t i = 0; i < m->nenv; i++) {
+        if (i)
+            JTEXT_LIT(t, ",");
+        jtext_str(t, m->env[i].name);
+        JTEXT_LIT(t, ":");
+        put_str(t, m->env[i].value);
+    }
+    JTEXT_LIT(t, "}");
+}
+
+static void put_ports(jtext_t *t, const agentwire_task_t *m)
+{
+    if (!keys_plain(m->ports, sizeof(*m->ports), m->nports)) {
+        json_t *o = json_object();
+        for (size_t i = 0; i < m->nports; i++) {
+            json_t *a = json_array();
+            for (size_t k = 0; k < m->ports[i].n; k++)
+                json_array_append_new(a, json_integer(m->ports[i].ports[k]));
+            if (m->ports[i].label)
+                json_object_set_new(o, m->ports[i].label, a);
+            else
+                json_decref(a);
+        }
+        put_tree(t, o);
+        return;
+    }
+    JTEXT_LIT(t, "{");
+    for (size_t i = 0; i < m->nports; i++) {
+        if (i)
+            JTEXT_LIT(t, ",");
+        jtext_str(t, m->ports[i].label);
+        JTEXT_LIT(t, ":");
+        put_ints(t, m->ports[i].ports, m->ports[i].n);
+    }
+    JTEXT_LIT(t, "}");
+}
+
+static void put_image(jtext_t *t, const agentwire_task_t *m)
+{
+    if (!m->image) {
+        JTEXT_LIT(t, "null");
+        return;
+    }
+    JTEXT_LIT(t, "{\"uri\":");
+    put_str(t, m->image);
+    if (m->image_auth) {
+        const char *sep = "";
+        JTEXT_LIT(t, ",\"auth\":{");
+        if (m->image_user) {
+            JTEXT_LIT(t, "\"username\":");
+            put_str(t, m->image_user);
+            sep = ",";
+        }
+        if (m->image_password) {
+            jtext_raw(t, sep, strlen(sep));
+            JTEXT_LIT(t, "\"password\":");
+            put_str(t, m->image_password);
+            sep = ",";
+        }
+        if (m->image_registry) {
+            jtext_raw(t, sep, strlen(sep));
+            JTEXT_LIT(t, "\"registryuri\":");
+            put_str(t, m->image_registry);
+        }
+        JTEXT_LIT(t, "}");
+    }
+    JTEXT_LIT(t, "}");
+}
+
+void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m)
+{
+    const char *user = m->user ? m->user : "";
+    size_t ulen = m->user_len ? m->user_len : strlen(user);
+    JTEXT_LIT(t, "{\"attempt_id\":");
+    put_str(t, m->attempt_id);
+    JTEXT_LIT(t, ",\"job\":");
+    put_str(t, m->job);
+    if (utf8_ok(user, ulen)) { /* json_stringn refuses others: no key */
+        JTEXT_LIT(t, ",\"user\":");
+        jtext_strn(t, user, ulen);
+    }
+    JTEXT_LIT(t, ",\"role\":");
+    put_str(t, m->role);
+    JTEXT_LIT(t, ",\"index\":");
+    jtext_int(t, m->index);
+    JTEXT_LIT(t, ",\"job_attempt\":");
+    jtext_int(t, m->job_attempt);
+    JTEXT_LIT(t, ",\"task_attempt\":");
+    jtext_int(t, m->task_attempt);
+    JTEXT_LIT(t, ",\"image\":");
+    put_image(t, m);
+    if (m->command) {
+        JTEXT_LIT(t, ",\"command\":");
+        put_str(t, m->command);
+    }
+    JTEXT_LIT(t, ",\"env\":");
+    put_env(t, m);
+    JTEXT_LIT(t, ",\"gpus\":");
+    put_ints(t, m->gpus, m->ngpus);
+    put_num(t, ",\"cpu\":", sizeof(",\"cpu\":") - 1, m->cpu);
+    JTEXT_LIT(t, ",\"memory_mb\":");
+    jtext_int(t, m->memory_mb);
+    JTEXT_LIT(t, ",\"shm_mb\":");
+    jtext_int(t, m->shm_mb);
+    JTEXT_LIT(t, ",\"ports\":");
+    put_ports(t, m);
+    JTEXT_LIT(t, ",\"kill_grace_ms\":");
+    jtext_int(t, m->kill_grace_ms);
+    if (m->has_task_uid) {
+        JTEXT_LIT(t, ",\"task_uid\":");
+        jtext_int(t, m->task_uid);
+    }
+    if (m->has_mounts) {
+        JTEXT_LIT(t, ",\"mounts\":[");
+        for (size_t i = 0; i < m->nmounts; i++) {
+            if (i)
+                JTEXT_LIT(t, ",");
+            JTEXT_LIT(t, "{\"source\":");
+            put_str(t, m->mounts[i].source);
+            JTEXT_LIT(t, ",\"target\":");
+            put_str(t, m->mounts[i].target);
+            JTEXT_LIT(t, ",\"readonly\":");
+            jtext_bool(t, m->mounts[i].readonly);
+            JTEXT_LIT(t, "}");
+        }
+        JTEXT_LIT(t, "]");
+    }
+    JTEXT_LIT(t, "}");
+}
+
+static void put_ids(jtext_t *t, const char *const *ids, size_t n)
+{
+    JTEXT_LIT(t, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            JTEXT_LIT(t, ",");
+        put_str(t, ids[i]);
+    }
+    JTEXT_LIT(t, "]");
+}
+
+void agentwire_resp_dump(jtext_t *t, const agentwire_resp_t *m)
+{
+    int version = m->version ? m->version : AGENTWIRE_VERSION;
+    JTEXT_LIT(t, "{\"version\":");
+    jtext_int(t, version);
+    JTEXT_LIT(t, ",\"seq\":");
+    jtext_int(t, (int64_t)m->seq);
+    JTEXT_LIT(t, ",\"ack\":");
+    put_ids(t, m->ack, m->nack);
+    if (m->epoch && version >= 3) {
+        JTEXT_LIT(t, ",\"epoch\":");
+        put_str(t, m->epoch);
+    }
+    bool delta = m->delta && m->has_tasks && version >= 3;
+    if (delta) {
+        JTEXT_LIT(t, ",\"base_seq\":");
+        jtext_int(t, (int64_t)m->base_seq);
+    }
+    if (m->has_tasks) {
+        JTEXT_LIT(t, ",\"tasks\":[");
+        for (size_t i = 0; i < m->ntasks; i++) {
+            if (i)
+                JTEXT_LIT(t, ",");
+            const agentwire_task_t *k = &m->tasks[i];
+            if (k->text)
+                jtext_raw(t, k->text, k->text_len);
+            else
+                agentwire_task_dump(t, k);
+        }
+        JTEXT_LIT(t, "]");
+    }
+    if (delta) {
+        JTEXT_LIT(t, ",\"removed\":");
+        put_ids(t, m->removed, m->nremoved);
+    }
+    JTEXT_LIT(t, ",\"heartbeat_ms\":");
+    jtext_int(t, m->heartbeat_ms);
+    if (m->credential && version >= 2) {
+        JTEXT_LIT(t, ",\"credential\":");
+        put_str(t, m->credential);
+    }
+    if (m->log_key && version >= 2) {
+        JTEXT_LIT(t, ",\"log_key\":");
+        put_str(t, m->log_key);
+    }
+    if (m->node_desc && version >= 4) {
+        JTEXT_LIT(t, ",\"node_desc\":");
+        put_str(t, m->node_desc);
+    }
+    JTEXT_LIT(t, "}");
+}
+
+char *agentwire_resp_dumps(const agentwire_resp_t *m, size_t *len)
+{
+    jtext_t t;
+    jtext_init(&t, 512 + m->ntasks * 1024);
+    agentwire_resp_dump(&t, m);
+    *len = t.len;
+    return jtext_take(&t);
+}
