@@ -328,7 +328,7 @@ static void answer_desired(engine_node_t *n, const answer_t *a, agentwire_resp_t
 }
 
 /* The answer (mu held): the desired set unless superseded. */
-static json_t *answer(engine_node_t *n, const answer_t *a)
+static char *answer(engine_node_t *n, const answer_t *a)
 {
     agentwire_resp_t m = {
         .version = a->version,
@@ -344,7 +344,8 @@ static json_t *answer(engine_node_t *n, const answer_t *a)
     json_t *hold = json_array();
     if (!a->superseded)
         answer_desired(n, a, &m, hold);
-    json_t *out = agentwire_resp_encode(&m);
+    size_t len;
+    char *out = agentwire_resp_dumps(&m, &len); /* text: no tree (agentwire_resp.c) */
     agentwire_resp_clear(&m);
     json_decref(hold);
     return out;
@@ -415,7 +416,7 @@ void engine_poll_free(engine_poll_t *p)
 }
 
 /* Step 5 (mu held): the answer; takes p's acks. */
-static json_t *poll_answer_locked(engine_poll_t *p, bool superseded)
+static char *poll_answer_locked(engine_poll_t *p, bool superseded)
 {
     answer_t a = {.version = p->req.version,
                   .known = p->known,
@@ -442,7 +443,7 @@ static bool poll_idle(const engine_poll_t *p)
 }
 
 /* Step 4 (mu held): answer now (*resp), or hold (*resp NULL) for *wait_ms. */
-static void poll_decide(engine_poll_t *p, json_t **resp, int64_t *wait_ms)
+static void poll_decide(engine_poll_t *p, char **resp, int64_t *wait_ms)
 {
     engine_t *j = p->j;
     int64_t wait = p->req.wait_ms > 0 ? poll_wait_ms(j, p->req.wait_ms) : 0;
@@ -472,7 +473,7 @@ typedef struct {
     bool dirty;   /* after: must be stored before it is answered */
     bool decided; /* after: step 4 done, *resp or held for wait_ms */
     bool unknown; /* version 4: its node is "same" as a description not held */
-    json_t *resp;
+    char *resp;
     int64_t wait_ms;
 } start_op_t;
 
@@ -529,7 +530,8 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
                               .seq = p->known,
                               .epoch = nodes_epoch(j->nodes),
                               .heartbeat_ms = heartbeat_ms(j)};
-        s->resp = agentwire_resp_encode(&m);
+        size_t len;
+        s->resp = agentwire_resp_dumps(&m, &len);
         s->decided = true;
         return;
     }
@@ -603,7 +605,7 @@ static pai_err_t sync_store(engine_t *j, start_op_t *s, bool may_hold, pai_error
         frc = engine_flush(j);
     }
     if (frc != PAI_OK && s->rc == PAI_OK) {
-        json_decref(s->resp);
+        free(s->resp);
         s->resp = NULL;
         pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     }
@@ -614,7 +616,7 @@ static pai_err_t sync_store(engine_t *j, start_op_t *s, bool may_hold, pai_error
     return frc != PAI_OK && s->rc == PAI_OK ? PAI_E_UNAVAILABLE : s->rc;
 }
 
-pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, json_t **resp,
+pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, char **resp,
                             pai_error_t *e)
 {
     start_op_t s;
@@ -643,9 +645,9 @@ pai_err_t engine_agent_sync(engine_t *j, json_t *body, const char *credential, j
 typedef struct {
     engine_combine_op_t op; /* first */
     engine_poll_t *p;
-    bool resume;  /* engine_poll_resume's: disarm, then as below */
-    bool failed;  /* resume: its flush failed, timed out or the engine stops */
-    json_t *resp; /* or held for wait_ms */
+    bool resume; /* engine_poll_resume's: disarm, then as below */
+    bool failed; /* resume: its flush failed, timed out or the engine stops */
+    char *resp;  /* or held for wait_ms */
     int64_t wait_ms;
 } decide_op_t;
 
@@ -671,7 +673,7 @@ static void decide_apply(engine_t *j, engine_combine_op_t *op)
 }
 
 /* After the batch and the store: the answer (*resp, p freed) or p held. */
-static void sync_end(engine_t *j, start_op_t *s, json_t **resp, engine_poll_t **held,
+static void sync_end(engine_t *j, start_op_t *s, char **resp, engine_poll_t **held,
                      int64_t *wait_ms)
 {
     engine_poll_t *p = s->p;
@@ -694,7 +696,7 @@ static void sync_end(engine_t *j, start_op_t *s, json_t **resp, engine_poll_t **
         *held = p;
 }
 
-pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, json_t **resp,
+pai_err_t engine_agent_sync_begin(engine_t *j, json_t *body, const char *credential, char **resp,
                                   engine_poll_t **held, int64_t *wait_ms, pai_error_t *e)
 {
     start_op_t s;
@@ -819,7 +821,7 @@ void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w)
     engine_combine(p->j, &a.op);
 }
 
-pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms, pai_error_t *e)
+pai_err_t engine_poll_resume(engine_poll_t *p, char **resp, int64_t *wait_ms, pai_error_t *e)
 {
     decide_op_t d = {.op = {.apply = decide_apply}, .p = p, .resume = true};
     engine_combine(p->j, &d.op); /* batched with the syncs */

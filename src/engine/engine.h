@@ -259,14 +259,14 @@ PAI_MUST_CHECK pai_err_t engine_delete(engine_t *j, const char *name, pai_error_
 
 /* ---- agents ---- */
 
-/* One agent sync (docs/agent-protocol.md).  req is the parsed body; *resp a
- * new reference.  credential: the node credential the caller presented,
- * NULL for the join token or an admin's login token; a sync it does not
- * allow for the node the body names is refused (PAI_E_FORBIDDEN, logged;
- * engine/nodecred.h says who may sync as whom).  May block up to the
- * request's wait_ms. */
+/* One agent sync (docs/agent-protocol.md).  req is the parsed body; *resp
+ * the answer's compact JSON text, NUL-terminated (free() it; written
+ * without a tree, wire/agentwire.h's agentwire_resp_dump).  credential: the node credential the
+ * caller presented, NULL for the join token or an admin's login token; a sync it does not allow for
+ * the node the body names is refused (PAI_E_FORBIDDEN, logged; engine/nodecred.h says who may sync
+ * as whom).  May block up to the request's wait_ms. */
 PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, const char *credential,
-                                           json_t **resp, pai_error_t *e);
+                                           char **resp, pai_error_t *e);
 
 /* The same sync without a blocked thread (the server's: its connection is
  * suspended while the poll is held, src/server/waiters.h).  PAI_OK with
@@ -279,7 +279,7 @@ PAI_MUST_CHECK pai_err_t engine_agent_sync(engine_t *j, json_t *req, const char 
  *                       the engine lock: it must only queue the wake-up
  *                       (never wait for a thread that may take that lock);
  *   engine_poll_resume  woken or not, when the HTTP layer answers: PAI_OK
- *                       and the answer in *resp (a new reference), as
+ *                       and the answer in *resp (text to free), as
  *                       engine_agent_sync's; or *resp NULL: held again for
  *                       *wait_ms (arm it again); or PAI_E_UNAVAILABLE when
  *                       the store failed.  A sync is held first while its
@@ -296,7 +296,7 @@ typedef struct {
 } engine_waker_t;
 typedef struct engine_poll engine_poll_t;
 PAI_MUST_CHECK pai_err_t engine_agent_sync_begin(engine_t *j, json_t *req, const char *credential,
-                                                 json_t **resp, engine_poll_t **held,
+                                                 char **resp, engine_poll_t **held,
                                                  int64_t *wait_ms, pai_error_t *e);
 /* Concurrent syncs (and resumed polls) take the engine lock in batches:
  * the first to find no batch running applies every sync queued at that
@@ -313,14 +313,14 @@ typedef struct {
     json_t *req;
     const char *credential;
     pai_err_t rc;
-    json_t *resp;
+    char *resp; /* the answer's JSON text (free() it) */
     engine_poll_t *held;
     int64_t wait_ms;
     pai_error_t err;
 } engine_sync_call_t;
 void engine_agent_sync_batch(engine_t *j, engine_sync_call_t *calls, size_t n);
 void engine_poll_arm(engine_poll_t *p, const engine_waker_t *w);
-PAI_MUST_CHECK pai_err_t engine_poll_resume(engine_poll_t *p, json_t **resp, int64_t *wait_ms,
+PAI_MUST_CHECK pai_err_t engine_poll_resume(engine_poll_t *p, char **resp, int64_t *wait_ms,
                                             pai_error_t *e);
 void engine_poll_free(engine_poll_t *p);
 

@@ -34,17 +34,24 @@ static void poll_free(void *ud)
     engine_poll_free(ud);
 }
 
+/* The sync's answer, written as text by the engine (taken). */
+static void reply_answer(http_resp_t *resp, char *text)
+{
+    http_reply_text(resp, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
 /* Stored and answerable, or held again (stored, now a long-poll). */
 static pai_err_t poll_finish(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai_error_t *e)
 {
     (void)ctx;
-    json_t *out = NULL;
+    char *out = NULL;
     int64_t wait_ms = 0;
     pai_err_t rc = engine_poll_resume(ud, &out, &wait_ms, e);
     if (rc != PAI_OK)
         return rc;
     if (out)
-        http_reply_json(resp, 200, out);
+        reply_answer(resp, out);
     else
         http_reply_hold(resp, wait_ms, poll_arm, poll_finish, poll_free, ud);
     return PAI_OK;
@@ -55,7 +62,8 @@ static pai_err_t poll_finish(server_ctx_t *ctx, void *ud, http_resp_t *resp, pai
 static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
                               pai_error_t *e)
 {
-    json_t *body = NULL, *out = NULL;
+    json_t *body = NULL;
+    char *out = NULL;
     engine_poll_t *held = NULL;
     int64_t wait_ms = 0;
     pai_err_t rc = http_body_json(req, &body, e);
@@ -66,7 +74,7 @@ static pai_err_t h_agent_sync(server_ctx_t *ctx, const http_req_t *req, http_res
     if (rc == PAI_OK && held)
         http_reply_hold(resp, wait_ms, poll_arm, poll_finish, poll_free, held);
     else if (rc == PAI_OK)
-        http_reply_json(resp, 200, out);
+        reply_answer(resp, out);
     return rc;
 }
 
@@ -100,7 +108,7 @@ void cluster_agent_sync_batch(server_ctx_t *ctx, http_call_t *calls, size_t n)
         if (sc[k].held)
             http_reply_hold(c->resp, sc[k].wait_ms, poll_arm, poll_finish, poll_free, sc[k].held);
         else
-            http_reply_json(c->resp, 200, sc[k].resp);
+            reply_answer(c->resp, sc[k].resp);
     }
     free(of);
     free(sc);

@@ -227,11 +227,26 @@ static inline json_t *report(const char *attempt_id, const char *state, int exit
     return t;
 }
 
+/* The engine's answer text (taken; NULL: none) parsed, or NULL after a
+ * failed check. */
+static inline json_t *answer_json(char *text)
+{
+    if (!text)
+        return NULL;
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (!j)
+        fprintf(stderr, "  answer not JSON: %s: %s\n", jerr.text, text);
+    CHECK(j != NULL);
+    free(text);
+    return j;
+}
+
 /* Run the sync request req (taken) of agent a; its answer, or NULL after a
  * failed check naming the error. */
 static inline json_t *sync_request(rig_t *r, const agent_t *a, json_t *req)
 {
-    json_t *resp = NULL;
+    char *resp = NULL;
     pai_error_t err = PAI_ERROR_INIT;
     pai_err_t rc = engine_agent_sync(r->e, req, NULL, &resp, &err);
     json_decref(req);
@@ -241,7 +256,7 @@ static inline json_t *sync_request(rig_t *r, const agent_t *a, json_t *req)
         CHECK(rc == PAI_OK);
         return NULL;
     }
-    return resp;
+    return answer_json(resp);
 }
 
 /* One sync of agent a reporting tasks (taken; NULL: none).  Returns the

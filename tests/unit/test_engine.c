@@ -198,7 +198,7 @@ TEST(an_end_its_node_reported_leaves_the_desired_set_without_answering_the_poll)
     json_t *req = json_pack("{si so sI si sb so}", "version", 1, "node", node_json(&a), "known_seq",
                             (json_int_t)a.seq, "wait_ms", 20000, "hold_acks", 1, "tasks",
                             one(report(id, "exited", 0)));
-    json_t *resp = NULL;
+    char *resp = NULL;
     engine_poll_t *held = NULL;
     int64_t wait_ms = 0;
     pai_error_t err = PAI_ERROR_INIT;
@@ -215,7 +215,7 @@ TEST(an_end_its_node_reported_leaves_the_desired_set_without_answering_the_poll)
     CHECK(resp == NULL && held != NULL && !woken); /* held: nothing new for the agent */
     CHECK_STR_EQ(state_of(&r, "alice~short"), "SUCCEEDED");
     engine_poll_free(held);
-    json_decref(resp);
+    free(resp);
     json_decref(req);
     char *next = submit_running(&r, &a, "next", 0);
     CHECK_INT_EQ(ndesired(&a), 1); /* the next job's alone */
@@ -396,8 +396,9 @@ static void check_sent_with_its_commands(rig_t *r, agent_t *a)
 {
     json_t *req = json_pack("{si so sI si s[]}", "version", 1, "node", node_json(a), "known_seq",
                             (json_int_t)a->seq, "wait_ms", 0, "tasks");
-    json_t *resp = NULL;
-    CHECK(engine_agent_sync(r->e, req, NULL, &resp, NULL) == PAI_OK);
+    char *text = NULL;
+    CHECK(engine_agent_sync(r->e, req, NULL, &text, NULL) == PAI_OK);
+    json_t *resp = answer_json(text);
     json_t *task = json_array_get(json_object_get(resp, "tasks"), 0);
     CHECK_STR_CONTAINS(json_string_value(json_object_get(task, "command")), "echo hello");
     json_decref(req);

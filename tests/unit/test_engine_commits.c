@@ -131,25 +131,27 @@ TEST(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit)
         engine_sync_call_t call = {.req = req};
         engine_agent_sync_batch(j, &call, 1);
         CHECK_INT_EQ(call.rc, PAI_OK);
-        CHECK(call.resp && acked(json_object_get(call.resp, "ack"), id));
+        json_t *resp = answer_json(call.resp);
+        call.resp = NULL;
+        CHECK(resp && acked(json_object_get(resp, "ack"), id));
         char next[16];
         snprintf(next, sizeof next, "w%03d", k);
-        CHECK(answer_has(call.resp, next)); /* stored with the exit */
-        usleep(100 * 1000);                 /* a second commit, were there one, would be done */
+        CHECK(answer_has(resp, next)); /* stored with the exit */
+        usleep(100 * 1000);            /* a second commit, were there one, would be done */
         CHECK_INT_EQ(store_commits(r.st) - commits, 1);
         /* the next one runs */
-        a.seq = json_integer_value(json_object_get(call.resp, "seq"));
+        a.seq = json_integer_value(json_object_get(resp, "seq"));
         free(id);
         id = NULL;
         size_t i;
         json_t *t;
-        json_array_foreach(json_object_get(call.resp, "tasks"), i, t)
+        json_array_foreach(json_object_get(resp, "tasks"), i, t)
         {
             const char *tid = json_string_value(json_object_get(t, "attempt_id"));
             if (tid && strstr(tid, next))
                 id = xstrdup(tid);
         }
-        json_decref(call.resp);
+        json_decref(resp);
         json_decref(req);
         pai_error_free(&call.err);
         if (id)
