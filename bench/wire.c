@@ -7,8 +7,10 @@
  * described as the server describes it: 36 PAI_* env variables, its GPU,
  * two port labels, the command "true" (sent only for a new attempt).
  * Measures, on the calling thread's CPU clock, the mean over N answers:
- *   server  agentwire_resp_encode + json_dumps (what answer() does after
- *           the desired set is built, which a delta also shortens);
+ *   server  agentwire_resp_encode + jtext_dumps (the tree built and dumped,
+ *           what answer() did after the desired set is built, which a
+ *           delta also shortens) against agentwire_resp_dumps (the text
+ *           written without a tree, what it does now: the same bytes);
  *   agent   agentwire_resp_parse + agentwire_resp_clear (node.c);
  * and the answer's size.  Then one sync request of a node of 8 GPUs (with
  * topology) and two task reports, its description whole (version 3, and
@@ -24,6 +26,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/jtext.h"
 #include "common/util.h"
 #include "wire/agentwire.h"
 
@@ -81,7 +84,7 @@ static void fixture(fixture_t *f, int i, agentwire_task_t *t)
 /* One answer's text: the whole set of the n attempts in tasks (the last
  * one new, with its command), or a delta carrying only that one and one
  * removed id. */
-static char *answer(agentwire_task_t *tasks, int n, bool delta)
+static char *answer(agentwire_task_t *tasks, int n, bool delta, bool text)
 {
     const char *removed[] = {"alice~job-999999/0/worker/0/0"};
     agentwire_resp_t m = {.version = delta ? 3 : 2,
@@ -95,8 +98,12 @@ static char *answer(agentwire_task_t *tasks, int n, bool delta)
                           .tasks = delta ? &tasks[n - 1] : tasks,
                           .ntasks = delta ? 1 : (size_t)n,
                           .heartbeat_ms = 5000};
+    if (text) {
+        size_t len;
+        return agentwire_resp_dumps(&m, &len);
+    }
     json_t *j = agentwire_resp_encode(&m);
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = jtext_dumps(j);
     json_decref(j);
     return s;
 }
@@ -112,12 +119,16 @@ static void run(int n, int reps)
         double t0 = cpu_us();
         size_t len = 0;
         for (int r = 0; r < reps; r++) {
-            char *s = answer(tasks, n, delta);
+            char *s = answer(tasks, n, delta, false);
             len = strlen(s);
             free(s);
         }
+        double tree = (cpu_us() - t0) / reps;
+        t0 = cpu_us();
+        for (int r = 0; r < reps; r++)
+            free(answer(tasks, n, delta, true));
         double server = (cpu_us() - t0) / reps;
-        char *s = answer(tasks, n, delta);
+        char *s = answer(tasks, n, delta, true);
         t0 = cpu_us();
         for (int r = 0; r < reps; r++) {
             agentwire_resp_t m;
@@ -127,8 +138,10 @@ static void run(int n, int reps)
         }
         double agent = (cpu_us() - t0) / reps;
         free(s);
-        printf("  T=%-3d %-28s %7zu bytes   server encode %7.1f us   agent parse %7.1f us\n", n,
-               delta ? "delta (1 entered, 1 left)" : "whole set (version 2)", len, server, agent);
+        printf("  T=%-3d %-28s %7zu bytes   server tree %7.1f us, text %7.1f us   agent parse "
+               "%7.1f us\n",
+               n, delta ? "delta (1 entered, 1 left)" : "whole set (version 2)", len, tree, server,
+               agent);
     }
     free(tasks);
     free(fx);

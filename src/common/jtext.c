@@ -258,6 +258,11 @@ static bool dump_key(jtext_t *t, const char *k, size_t n)
     return ok;
 }
 
+bool jtext_key(jtext_t *t, const char *k, size_t n)
+{
+    return dump_key(t, k, n);
+}
+
 static bool dump_value(jtext_t *t, const json_t *v, int depth);
 
 static bool dump_object(jtext_t *t, const json_t *v, int depth)

@@ -48,6 +48,12 @@ void jtext_str(jtext_t *t, const char *s);
 /* The first n bytes of s as a JSON string (jansson's escaping). */
 void jtext_strn(jtext_t *t, const char *s, size_t n);
 
+/* An object's key and its colon as jtext_json writes them: its bytes in
+ * quotes when jansson would write them so (printable ASCII but '"' and
+ * '\\'), else jansson's text; false for a key that is not UTF-8 (t then
+ * holds a part). */
+bool jtext_key(jtext_t *t, const char *k, size_t n);
+
 /* s as a JSON string (jansson's escaping), malloc'ed: a value encoded once
  * and kept, then appended with jtext_raw. */
 char *jtext_str_dup(const char *s);

@@ -16,6 +16,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,17 +119,36 @@ static void put_ints(jtext_t *t, const int *v, size_t n)
     JTEXT_LIT(t, "]");
 }
 
-/* Whether the n keys (each at key(i)) are UTF-8 and none repeats: then
- * the object is written key by key. */
+/* Whether the n keys (each the first field of an element of size bytes)
+ * are UTF-8 and none repeats: then the object is written key by key.
+ * Repeats are found by a hash table on the stack (names share long
+ * prefixes, "PAI_...": comparing every pair cost more than the tree);
+ * more keys than it holds are left to the tree. */
+#define KEYS_SLOTS 512
 static bool keys_plain(const void *base, size_t size, size_t n)
 {
+    if (n > KEYS_SLOTS / 2)
+        return false;
+    const char *slot[KEYS_SLOTS];
+    memset(slot, 0, sizeof(slot));
     for (size_t i = 0; i < n; i++) {
         const char *k = *(const char *const *)((const char *)base + i * size);
-        if (!k || !utf8_ok(k, strlen(k)))
+        if (!k)
             return false;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(k, *(const char *const *)((const char *)base + j * size)) == 0)
+        size_t len = strlen(k);
+        if (!utf8_ok(k, len))
+            return false;
+        uint32_t h = 2166136261u;
+        for (size_t b = 0; b < len; b++)
+            h = (h ^ (unsigned char)k[b]) * 16777619u;
+        for (size_t at = h % KEYS_SLOTS;; at = (at + 1) % KEYS_SLOTS) {
+            if (!slot[at]) {
+                slot[at] = k;
+                break;
+            }
+            if (strcmp(slot[at], k) == 0)
                 return false;
+        }
     }
     return true;
 }
@@ -155,8 +175,7 @@ static void put_env(jtext_t *t, const agentwire_task_t *m)
     for (size_t i = 0; i < m->nenv; i++) {
         if (i)
             JTEXT_LIT(t, ",");
-        jtext_str(t, m->env[i].name);
-        JTEXT_LIT(t, ":");
+        jtext_key(t, m->env[i].name, strlen(m->env[i].name)); /* UTF-8: keys_plain */
         put_str(t, m->env[i].value);
     }
     JTEXT_LIT(t, "}");
@@ -182,8 +201,7 @@ static void put_ports(jtext_t *t, const agentwire_task_t *m)
     for (size_t i = 0; i < m->nports; i++) {
         if (i)
             JTEXT_LIT(t, ",");
-        jtext_str(t, m->ports[i].label);
-        JTEXT_LIT(t, ":");
+        jtext_key(t, m->ports[i].label, strlen(m->ports[i].label));
         put_ints(t, m->ports[i].ports, m->ports[i].n);
     }
     JTEXT_LIT(t, "}");
