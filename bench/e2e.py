@@ -185,8 +185,14 @@ def main():
     ports = [pt.free_port() for _ in range(NODES)]
     agents = [e.agent(srv, "b%02d" % i, "--runtime", RUNTIME, "--gpus", str(GPUS),
                       "--log-level", "warn", "--log-port", str(ports[i])) for i in range(NODES)]
-    if len(e.wait_nodes(c, NODES, 60)) < NODES:
-        print("bench-e2e: agents did not register")
+    ready = e.wait_nodes(c, NODES, 60)
+    if len(ready) < NODES:
+        # which ones, and whether their process is gone (a log port taken
+        # between free_port() and the agent's bind, on a busy machine)
+        missing = ["b%02d (%s)" % (i, "running" if a.proc.poll() is None else
+                                   "exited %s" % a.proc.returncode)
+                   for i, a in enumerate(agents) if "b%02d" % i not in ready]
+        print("bench-e2e: agents did not register within 60 s: %s" % ", ".join(missing))
         return 1
     errors = []
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
