@@ -131,8 +131,13 @@ def hwm_kb(pid):
 
 def free_range(n):
     """A first port of n consecutive free loopback ports, below the
-    ephemeral range (32768+) so that outgoing connections do not take them."""
-    for first in range(12000 + os.getpid() % 1000 * 20, 32000 - n, 97):
+    ephemeral range (32768+) so that outgoing connections do not take them.
+    The search starts at a place of this process's own and wraps around the
+    whole range (it used to stop at 32000: a pid ending in 999 left one
+    place to try, and a run failed with its ports in TIME_WAIT)."""
+    span = 32000 - n - 12000
+    for k in range(0, span, 97):
+        first = 12000 + (os.getpid() % 1000 * 20 + k) % span
         socks = []
         try:
             for p in range(first, first + n):
