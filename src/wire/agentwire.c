@@ -38,22 +38,37 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-/* A JSON string of s, its invalid UTF-8 bytes (and NULs) replaced by '?'. */
-static json_t *jstr_lossy(const char *s)
+bool agentwire_utf8_valid(const char *s, size_t n)
 {
-    size_t n = strlen(s), i = 0;
-    json_t *j = json_stringn(s, n);
-    if (j)
-        return j;
-    char *t = xstrdup(s);
-    while (i < n) {
-        size_t k = utf8_seq((const unsigned char *)t + i, n - i);
+    for (size_t i = 0, k; i < n; i += k)
+        if (s[i] == '\0' || (k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+            return false;
+    return true;
+}
+
+char *agentwire_lossy_copy(const char *s, size_t n)
+{
+    if (agentwire_utf8_valid(s, n))
+        return NULL;
+    char *t = xmalloc(n + 1);
+    memcpy(t, s, n);
+    t[n] = '\0';
+    for (size_t i = 0; i < n;) {
+        size_t k = t[i] ? utf8_seq((const unsigned char *)t + i, n - i) : 0;
         if (k == 0)
             t[i++] = '?';
         else
             i += k;
     }
-    j = json_stringn(t, n);
+    return t;
+}
+
+/* A JSON string of s, its invalid UTF-8 bytes replaced by '?'. */
+static json_t *jstr_lossy(const char *s)
+{
+    size_t n = strlen(s);
+    char *t = agentwire_lossy_copy(s, n);
+    json_t *j = json_stringn(t ? t : s, n);
     free(t);
     return j ? j : json_string("");
 }

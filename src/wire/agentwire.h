@@ -268,6 +268,11 @@ typedef struct {
 /* The message as JSON, in m->version (0: AGENTWIRE_VERSION).  New
  * reference; never NULL. */
 json_t *agentwire_req_encode(const agentwire_req_t *m);
+/* Whether s's n bytes are valid UTF-8 without NULs (what jansson takes). */
+bool agentwire_utf8_valid(const char *s, size_t n);
+/* A copy of s's n bytes with each byte that starts no valid UTF-8
+ * sequence (or is a NUL) as '?', NUL-terminated; NULL when s is valid. */
+char *agentwire_lossy_copy(const char *s, size_t n);
 json_t *agentwire_resp_encode(const agentwire_resp_t *m);
 /* Parts of a request, for a side that shows or stores them (the
  * server's node record keeps "gpus"; `pai agent --discover` prints

@@ -24,57 +24,12 @@
 #include "common/util.h"
 #include "wire/agentwire.h"
 
-/* Whether s's n bytes are valid UTF-8 without NULs, as jansson checks. */
-static bool utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xE0) == 0xC0 ? 2
-                     : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4
-                                          : 0;
-        if (c == 0 || len == 0 || len > n - i || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4))
-            return false;
-        for (size_t k = 1; k < len; k++)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-        if (len == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0)))
-            return false;
-        if (len == 4 && ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90)))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-/* A copy of s with its invalid UTF-8 bytes as '?' one by one, the valid
- * sequences kept (agentwire.c's jstr_lossy); NULL when s is valid. */
-static char *lossy_copy(const char *s, size_t n)
-{
-    if (utf8_ok(s, n))
-        return NULL;
-    char *c = xstrdup(s);
-    for (size_t i = 0; i < n;) {
-        size_t k = 1;
-        while (k <= 4 && i + k <= n && !utf8_ok(c + i, k))
-            k++;
-        if (k > 4 || i + k > n)
-            c[i++] = '?';
-        else
-            i += k;
-    }
-    return c;
-}
-
 /* s (NULL: "") as jstr_lossy's string is dumped. */
 static void put_str(jtext_t *t, const char *s)
 {
     s = s ? s : "";
     size_t n = strlen(s);
-    char *c = lossy_copy(s, n);
+    char *c = agentwire_lossy_copy(s, n);
     jtext_strn(t, c ? c : s, n);
     free(c);
 }
@@ -84,7 +39,7 @@ static json_t *lossy_json(const char *s)
 {
     s = s ? s : "";
     size_t n = strlen(s);
-    char *c = lossy_copy(s, n);
+    char *c = agentwire_lossy_copy(s, n);
     json_t *j = json_stringn(c ? c : s, n);
     free(c);
     return j;
@@ -136,7 +91,7 @@ static bool keys_plain(const void *base, size_t size, size_t n)
         if (!k)
             return false;
         size_t len = strlen(k);
-        if (!utf8_ok(k, len))
+        if (!agentwire_utf8_valid(k, len))
             return false;
         uint32_t h = 2166136261u;
         for (size_t b = 0; b < len; b++)
@@ -247,7 +202,7 @@ void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m)
     put_str(t, m->attempt_id);
     JTEXT_LIT(t, ",\"job\":");
     put_str(t, m->job);
-    if (utf8_ok(user, ulen)) { /* json_stringn refuses others: no key */
+    if (agentwire_utf8_valid(user, ulen)) { /* json_stringn refuses others: no key */
         JTEXT_LIT(t, ",\"user\":");
         jtext_strn(t, user, ulen);
     }
