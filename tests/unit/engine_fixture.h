@@ -78,7 +78,8 @@ static inline bool rig_start(rig_t *r)
     return true;
 }
 
-static inline bool rig_open(rig_t *r)
+/* The rig's directory and its SQLite store, no engine yet. */
+static inline bool rig_open_store(rig_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->now = T0_MS;
@@ -91,27 +92,23 @@ static inline bool rig_open(rig_t *r)
         fprintf(stderr, "  store_open: %s\n", err);
         return false;
     }
-    return rig_start(r);
+    return true;
+}
+
+static inline bool rig_open(rig_t *r)
+{
+    return rig_open_store(r) && rig_start(r);
 }
 
 /* rig_open with a HiveD config (text) instead of the nodes' cluster. */
 static inline bool rig_open_hived(rig_t *r, const char *text)
 {
-    memset(r, 0, sizeof(*r));
-    r->now = T0_MS;
-    snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
-    if (!mkdtemp(r->dir))
+    if (!rig_open_store(r))
         return false;
     snprintf(r->hived, sizeof r->hived, "%s/hived.yaml", r->dir);
     FILE *f = fopen(r->hived, "w");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0)
         return false;
-    char url[128], err[256] = "";
-    snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
-    if (store_open(url, &r->st, err, sizeof err) != PAI_OK) {
-        fprintf(stderr, "  store_open: %s\n", err);
-        return false;
-    }
     return rig_start(r);
 }
 
@@ -140,7 +137,8 @@ static inline void tick(rig_t *r)
 
 /* ---------------------------------------------------------------- jobs */
 
-static inline char *job_yaml(const char *name, int gpus, int retries)
+/* job_yaml with its one command. */
+static inline char *job_yaml_cmd(const char *name, int gpus, int retries, const char *cmd)
 {
     return str_printf("protocolVersion: 2\n"
                       "name: %s\n"
@@ -154,10 +152,15 @@ static inline char *job_yaml(const char *name, int gpus, int retries)
                       "    dockerImage: img\n"
                       "    resourcePerInstance: {gpu: %d, cpu: 1, memoryMB: 256}\n"
                       "    commands:\n"
-                      "      - echo hello\n"
+                      "      - %s\n"
                       "defaults:\n"
                       "  virtualCluster: default\n",
-                      name, retries, gpus);
+                      name, retries, gpus, cmd);
+}
+
+static inline char *job_yaml(const char *name, int gpus, int retries)
+{
+    return job_yaml_cmd(name, gpus, retries, "echo hello");
 }
 
 static inline bool submit(rig_t *r, const char *name, int gpus, int retries)

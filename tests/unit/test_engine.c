@@ -412,22 +412,9 @@ static bool submit_big(rig_t *r, const char *name, int retries)
     char pad[ENGINE_CMDS_KEEP_BYTES + 2], *full = NULL;
     memset(pad, 'x', sizeof pad - 1);
     pad[sizeof pad - 1] = '\0';
-    char *big = str_printf("protocolVersion: 2\n"
-                           "name: %s\n"
-                           "type: job\n"
-                           "jobRetryCount: %d\n"
-                           "prerequisites:\n"
-                           "  - {type: dockerimage, name: img, uri: busybox}\n"
-                           "taskRoles:\n"
-                           "  worker:\n"
-                           "    instances: 1\n"
-                           "    dockerImage: img\n"
-                           "    resourcePerInstance: {gpu: 1, cpu: 1, memoryMB: 256}\n"
-                           "    commands:\n"
-                           "      - echo hello %s\n"
-                           "defaults:\n"
-                           "  virtualCluster: default\n",
-                           name, retries, pad);
+    char *cmd = str_printf("echo hello %s", pad);
+    char *big = job_yaml_cmd(name, 1, retries, cmd);
+    free(cmd);
     pai_error_t err = PAI_ERROR_INIT;
     pai_err_t rc = engine_submit(r->e, "alice", big, strlen(big), &full, &err);
     free(big);

@@ -20,17 +20,8 @@
 /* rig_open with the scheduler and timer threads running. */
 static bool rig_open_threads(rig_t *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->now = T0_MS;
-    snprintf(r->dir, sizeof r->dir, "/tmp/pai-test-engine-XXXXXX");
-    if (!mkdtemp(r->dir))
+    if (!rig_open_store(r))
         return false;
-    char url[128], err[256] = "";
-    snprintf(url, sizeof url, "sqlite:%s/pai.db", r->dir);
-    if (store_open(url, &r->st, err, sizeof err) != PAI_OK) {
-        fprintf(stderr, "  store_open: %s\n", err);
-        return false;
-    }
     engine_opts_t o = {.node_lost_timeout_s = LOST_S, .starvation_ms = -1};
     engine_ops_t ops = {.ud = r, .now_ms = fake_now};
     pai_error_t e = PAI_ERROR_INIT;
