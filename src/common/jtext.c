@@ -175,6 +175,15 @@ static bool dump_string(jtext_t *t, const json_t *v)
     return dump_string_to(t, v, s, n, slot);
 }
 
+char *jtext_ascii_copy(const char *s, size_t n)
+{
+    char *a = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        a[i] = (unsigned char)s[i] > 0x7f ? '?' : s[i];
+    a[n] = '\0';
+    return a;
+}
+
 void jtext_strn(jtext_t *t, const char *s, size_t n)
 {
     cached_t *slot;
@@ -190,9 +199,7 @@ void jtext_strn(jtext_t *t, const char *s, size_t n)
          * with every byte above 0x7f as '?' rather than stopping the
          * process; jansson still escapes the rest.  Not kept: the text is
          * not jansson's for these bytes. */
-        ascii = xmalloc(n ? n : 1);
-        for (size_t i = 0; i < n; i++)
-            ascii[i] = (unsigned char)s[i] > 0x7f ? '?' : s[i];
+        ascii = jtext_ascii_copy(s, n);
         j = json_stringn(ascii, n);
         slot = NULL;
     }

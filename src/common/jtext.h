@@ -45,6 +45,9 @@ void jtext_int_or_null(jtext_t *t, bool has, int64_t v);
  * that is not valid UTF-8 is written with each byte above 0x7f as '?'
  * (the record stays valid JSON; the process does not stop). */
 void jtext_str(jtext_t *t, const char *s);
+/* A copy of s's n bytes with every byte above 0x7f as '?' (NUL-terminated,
+ * malloc'ed): the text a string that is not valid UTF-8 is written as. */
+char *jtext_ascii_copy(const char *s, size_t n);
 /* The first n bytes of s as a JSON string (jansson's escaping). */
 void jtext_strn(jtext_t *t, const char *s, size_t n);
 

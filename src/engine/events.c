@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jtext.h"
 #include "common/log.h"
 #include "common/limits.h"
 #include "common/util.h"
@@ -84,10 +85,7 @@ static json_t *xstring(const char *s)
     json_t *v = json_string(s);
     if (v)
         return v;
-    char *ascii = xstrdup(s);
-    for (char *p = ascii; *p; p++)
-        if ((unsigned char)*p > 0x7f)
-            *p = '?';
+    char *ascii = jtext_ascii_copy(s, strlen(s));
     v = json_string(ascii);
     free(ascii);
     if (!v)
