@@ -10,10 +10,17 @@ PAR-way in parallel (xargs -P; PAR defaults to NODES, the number of agents
 starting tasks at once).  Prints the ratios first:
   - throughput ratio: pai end-to-end jobs/s / bare starts/s,
   - CPU ratio: pai host CPU per job / bare CPU per start, where pai's CPU
-    is the server's and the agents' (their monitors and tasks included:
-    utime+stime+cutime+cstime from /proc/PID/stat, over the run, of each
-    agent and of its live children, the per-agent monitors) and the
-    bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run;
+    is the server's and the agents' (their monitors and tasks included),
+    read from a cgroup the bench puts the server and the agents in (cgroup
+    v1 cpuacct.usage, or v2 cpu.stat usage_usec: the scheduler's own
+    nanosecond count, for every process of the tree whenever it ran), and
+    the bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run, exact too.
+    Without such a cgroup (not root, no cpuacct) it falls back to
+    utime+stime+cutime+cstime of /proc/PID/stat and says so: those count in
+    clock ticks (10 ms), each cut down, so the per-agent monitors, which are
+    born during the run, lose up to 40 ms each (0.3-0.6 ms per job with 64
+    monitors and 2,000 jobs: the figures of this bench before 2026-12-06
+    were that much too low);
 then the absolute figures: store commits per job (the server's
 pai_store_commits_total), scheduling passes per job and their mean time
 (pai_scheduler_pass_seconds), submissions/s, end-to-end jobs/s (first
@@ -35,6 +42,7 @@ and the server's store elsewhere (e.g. /dev/shm); AGENT_TMP moves the
 agents' work dirs only.
 Run: make bench-e2e   (or python3 bench/e2e.py)"""
 
+import atexit
 import os
 import resource
 import subprocess
@@ -132,6 +140,78 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+class TreeCPU:
+    """The exact CPU of process trees: a cgroup per tree (cgroup v1
+    cpuacct, else v2) that the started processes join, and all they fork
+    after.  pai moves a task into cgroups of its own in the hierarchies it
+    limits (cgroup.c: v1 memory and cpu, or v2's): where that is the one
+    counted here (cpu,cpuacct mounted together, or v2), the node's dir
+    <mount>/pai/<node> is counted too.  ok is False when none can be made."""
+
+    def __init__(self, names):
+        self.mnt, self.v2, self.moves = None, False, False
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mnt, fs, opts = line.split()[:4]
+                o = opts.split(",")
+                if fs == "cgroup" and "cpuacct" in o:
+                    self.mnt, self.moves = mnt, "cpu" in o
+                    break
+                if fs == "cgroup2" and mnt == "/sys/fs/cgroup":
+                    self.mnt, self.v2, self.moves = mnt, True, True
+        self.dirs = {}
+        self.ok = False
+        if not self.mnt or os.geteuid() != 0:
+            return
+        top = os.path.join(self.mnt, "pai-bench-e2e-%d" % os.getpid())
+        try:
+            for n in names:
+                self.dirs[n] = os.path.join(top, n)
+                os.makedirs(self.dirs[n], exist_ok=True)
+            self.ok = True
+        except OSError:
+            self.remove()
+
+    def add(self, name, pid):
+        """pid (all its threads) and its live children into the tree."""
+        for q in [pid] + children_of(pid):
+            with open(os.path.join(self.dirs[name], "cgroup.procs"), "w") as f:
+                f.write(str(q))
+
+    def _usage(self, d):
+        try:
+            if self.v2:
+                with open(os.path.join(d, "cpu.stat")) as f:
+                    for line in f:
+                        if line.startswith("usage_usec "):
+                            return int(line.split()[1]) / 1e6
+                return 0.0
+            with open(os.path.join(d, "cpuacct.usage")) as f:
+                return int(f.read()) / 1e9
+        except OSError:
+            return 0.0
+
+    def seconds(self, name, nodes=()):
+        """CPU seconds of the tree so far (with the nodes' pai dirs where
+        tasks are moved out of it)."""
+        t = self._usage(self.dirs[name])
+        if self.moves:
+            t += sum(self._usage(os.path.join(self.mnt, "pai", n)) for n in nodes)
+        return t
+
+    def remove(self):
+        """Removes the dirs once what was in them is gone (waits up to 5 s)."""
+        for d in list(self.dirs.values()) + [os.path.dirname(d) for d in self.dirs.values()][:1]:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
 def bare(n, par):
     """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per start)."""
     c0, t0 = children_cpu(), time.time()
@@ -196,11 +276,24 @@ def main():
         return 1
     errors = []
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
-    cpu0 = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:])
+    names = ["b%02d" % i for i in range(NODES)]
+    tree = TreeCPU(["server", "agents"])
+    if tree.ok:
+        atexit.register(tree.remove)  # after paitest's handlers stop what is in it
+        tree.add("server", pids[0])
+        for p in pids[1:]:
+            tree.add("agents", p)
+
+    def pai_cpu():
+        """(server, agents with their monitors and tasks) CPU seconds so far."""
+        if tree.ok:
+            return tree.seconds("server"), tree.seconds("agents", names)
+        return proc_cpu_s(pids[0]), sum(node_cpu_s(p) for p in pids[1:])
+
+    srv_cpu0, node_cpu0 = pai_cpu()
     syncs0 = agent_syncs(ports)
     commits0 = server_counter(c, "pai_store_commits_total")
     passes0 = [server_counter(c, "pai_scheduler_pass_seconds_" + k) for k in ("count", "sum")]
-    srv_cpu0 = proc_cpu_s(pids[0])
     srv_cs0 = ctx_switches(pids[0])
     agents_own0 = sum(proc_cpu_s(p, True) for p in pids[1:])
     self0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -243,12 +336,13 @@ def main():
         time.sleep(0.25)
         loads.append(os.getloadavg()[0])
     time.sleep(0.3)  # the agents reap their last monitors
-    cpu = proc_cpu_s(pids[0]) + sum(node_cpu_s(p) for p in pids[1:]) - cpu0
+    srv_cpu, node_cpu = pai_cpu()
+    srv_cpu, node_cpu = srv_cpu - srv_cpu0, node_cpu - node_cpu0
+    cpu = srv_cpu + node_cpu
     syncs = agent_syncs(ports) - syncs0
     commits = server_counter(c, "pai_store_commits_total") - commits0
     passes = [server_counter(c, "pai_scheduler_pass_seconds_" + k) - passes0[i]
               for i, k in enumerate(("count", "sum"))]
-    srv_cpu = proc_cpu_s(pids[0]) - srv_cpu0
     srv_cs1 = ctx_switches(pids[0])
     srv_cs_by = {k: [v[i] - srv_cs0.get(k, [0, 0])[i] for i in (0, 1)]
                  for k, v in srv_cs1.items()}
@@ -289,6 +383,8 @@ def main():
     for a in agents:
         a.stop()
     srv.stop()
+    if tree.ok:
+        tree.remove()
     failed = len([j for j in done if j.get("state") != "SUCCEEDED"])
     rate = JOBS / t_all
     print("bench-e2e: %d nodes x %d GPUs, runtime %s, %d jobs, GPUs per job %s, %s (%d not "
@@ -312,9 +408,11 @@ def main():
     print("  end-to-end jobs/s      %8.1f   (first submission -> last SUCCEEDED: %.2f s)"
           % (rate, t_all))
     print("  pai CPU per job ms     %8.2f   (server %.2f + agents with their monitors and tasks "
-          "%.2f; the bench client %.2f)" % (1000 * cpu / JOBS, 1000 * srv_cpu / JOBS,
-                                            1000 * (cpu - srv_cpu) / JOBS,
-                                            1000 * client_cpu / JOBS))
+          "%.2f; the bench client %.2f; %s)"
+          % (1000 * cpu / JOBS, 1000 * srv_cpu / JOBS, 1000 * node_cpu / JOBS,
+             1000 * client_cpu / JOBS,
+             ("exact: %s cgroup" % ("v2" if tree.v2 else "cpuacct")) if tree.ok else
+             "from /proc clock ticks, no cgroup: too low by up to 40 ms per monitor"))
     print("  node side per job ms   %8.2f   (the agents themselves %.2f: syncs, reports, "
           "bookkeeping; their monitors and tasks %.2f)"
           % (1000 * (cpu - srv_cpu) / JOBS, 1000 * agents_own / JOBS,

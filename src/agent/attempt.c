@@ -238,7 +238,7 @@ static char **build_env(const agent_node_t *n, const agentwire_task_t *d, const 
                         const char *user, bool container)
 {
     size_t k = 0;
-    char **out = xcalloc(d->nenv + 14, sizeof(char *));
+    char **out = xcalloc(d->nenv + 15, sizeof(char *));
     out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     out[k++] = str_printf("HOME=%s", home);
     out[k++] = xstrdup("LANG=C.UTF-8");
@@ -246,6 +246,10 @@ static char **build_env(const agent_node_t *n, const agentwire_task_t *d, const 
         out[k++] = str_printf("USER=%s", user);
         out[k++] = str_printf("LOGNAME=%s", user);
     }
+    /* as login(1) would; without it bash asks NSS for the passwd entry
+     * the task's uid does not have (rt_process_shell): ~0.3 ms a task */
+    if (!container && !env_has(d, "SHELL"))
+        out[k++] = str_printf("SHELL=%s", rt_process_shell());
     for (size_t i = 0; i < d->nenv; i++)
         out[k++] = str_printf("%s=%s", d->env[i].name, d->env[i].value);
     bool cuda = env_has(d, "CUDA_VISIBLE_DEVICES"), nv = env_has(d, "NVIDIA_VISIBLE_DEVICES");

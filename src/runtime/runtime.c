@@ -45,14 +45,19 @@ static pai_err_t write_command(const rt_spec_t *spec, char *path, size_t n)
 
 /* ---- process ---------------------------------------------------------- */
 
+const char *rt_process_shell(void)
+{
+    static const char *bash; /* looked for once per agent, not per task */
+    if (!bash)
+        bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+    return bash;
+}
+
 static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, rt_task_t *t)
 {
     char fdpath[32];
     snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", RT_COMMAND_FD);
-    static const char *bash; /* looked for once per agent, not per task */
-    if (!bash)
-        bash = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-    char *argv[] = {(char *)bash, fdpath, NULL};
+    char *argv[] = {(char *)rt_process_shell(), fdpath, NULL};
     if (mond_enabled() && mond_start(ops, spec, argv, t) == PAI_OK)
         return PAI_OK;
     return monitor_start(ops, spec, argv, NULL, t);

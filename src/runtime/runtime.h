@@ -185,6 +185,13 @@ bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n);
 /* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
 const runtime_ops_t *runtime_find(const char *name);
 
+/* The shell that runs a process task's command: /bin/bash when it can be
+ * run, else /bin/sh (looked at once per process).  The agent gives the
+ * task SHELL= this path: a task's uid has no passwd entry, and bash looks
+ * its user up (NSS: every module in nsswitch.conf, e.g. systemd's userdb
+ * walk) only to set SHELL when the environment lacks it. */
+const char *rt_process_shell(void);
+
 /* Hollow: what a command asks for.  Sum of `sleep N` durations (ms) and the
  * first `exit N` code (0 when none). */
 void rt_hollow_parse(const char *command, int64_t *duration_ms, int *exit_code);

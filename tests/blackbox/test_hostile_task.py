@@ -184,6 +184,7 @@ OWN = [
     "echo \"P:own_files:$(cat across.txt)\"",
     "cd \"$HOME\" && echo mine > home.txt && echo \"P:own_home:$(cat \"$HOME/home.txt\")\"",
     "echo \"P:own_env:$PAI_USER_NAME:$USER:$LOGNAME\"",
+    "echo \"P:own_shell:$SHELL\"",
     "echo \"P:own_gpu:$CUDA_VISIBLE_DEVICES\"",
 ]
 
@@ -290,6 +291,8 @@ def run_process_checks(data, port, banner):
                  out)
         pt.check(p.get("own_env") == "alice:alice:alice", "PAI_USER_NAME, USER and LOGNAME name her",
                  out)
+        pt.check(p.get("own_shell") in ("/bin/bash", "/bin/sh"),
+                 "SHELL names the shell that runs her command (no passwd lookup for her uid)", out)
         pt.check(re.match(r"^\d+$", p.get("own_gpu", "")) is not None,
                  "her GPU is still hers (CUDA_VISIBLE_DEVICES)", out)
 
