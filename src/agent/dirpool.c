@@ -197,9 +197,13 @@ static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
  * CLEAN_DEFER when the budget ran out (part of it emptied).  Closes dfd. */
 static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
 {
+    struct stat st;
     if (dfd < 0)
         return CLEAN_FAIL;
-    if (fchmod(dfd, 0711) != 0) {
+    /* the mode read, not set: a chmod to the same mode still writes the
+     * inode (its ctime); only an older agent's dir or a root task's chmod
+     * differs */
+    if (fstat(dfd, &st) != 0 || ((st.st_mode & 07777) != 0711 && fchmod(dfd, 0711) != 0)) {
         close(dfd);
         return CLEAN_FAIL;
     }

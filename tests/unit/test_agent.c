@@ -430,7 +430,7 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
     snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
-    CHECK(mkdir(d, 0711) == 0);
+    CHECK(mkdir(d, 0700) == 0 && chmod(d, 0700) == 0); /* not 0711: made 0711 in the pool */
     CHECK(rt_record_create(d, "u~j/0/r/0/0") == 0);
     CHECK(rt_record_append(d, "exit exited 0 0 0 1000 2000\nacked\n") == 0);
     put_file(d, "command", "echo secret\n");
@@ -579,6 +579,60 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
     CHECK(system(cmd) == 0);
+}
+
+/* A task's environment: the agent's base (HOME, LANG, USER, LOGNAME,
+ * SHELL), the server's variables, the GPU defaults the server left out. */
+TEST(node_gives_a_task_its_environment)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[400];
+    agent_cfg_t cfg = work_dir_cfg(work);
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    agentwire_env_t env[] = {{"PAI_JOB_NAME", "u~envjob"}, {"EMPTY", ""}, {"SPACED", "a b=c"}};
+    int gpus[] = {3, 5};
+    agentwire_task_t want = {.attempt_id = "u~envjob/0/r/0/0",
+                             .command = "env > env.out",
+                             .env = env,
+                             .nenv = ARRAY_LEN(env),
+                             .gpus = gpus,
+                             .ngpus = 2};
+    task_start(&n, &want);
+    agent_task_t *t = task_find(&n, "u~envjob/0/r/0/0");
+    CHECK(t != NULL);
+    for (int i = 0; t && i < 1000 && t->phase != RC_DONE; i++) {
+        task_poll(&n, t);
+        usleep(10000);
+    }
+    CHECK(t && t->phase == RC_DONE && t->res.exit_code == 0);
+    snprintf(p, sizeof(p), "%s/tasks/u~envjob+0+r+0+0/cwd/env.out", work);
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    char *home = str_printf("\nHOME=%s/tasks/u~envjob+0+r+0+0/cwd\n", work);
+    char *shell = str_printf("\nSHELL=%s\n", rt_process_shell());
+    const char *want_lines[] = {home,
+                                "\nLANG=C.UTF-8\n",
+                                "\nUSER=u\n",
+                                "\nLOGNAME=u\n",
+                                shell,
+                                "\nPAI_JOB_NAME=u~envjob\n",
+                                "\nEMPTY=\n",
+                                "\nSPACED=a b=c\n",
+                                "\nCUDA_VISIBLE_DEVICES=3,5\n",
+                                "\nNVIDIA_VISIBLE_DEVICES=3,5\n"};
+    char *text = str_printf("\n%s", buf_str(&b));
+    for (size_t i = 0; i < ARRAY_LEN(want_lines); i++) {
+        if (!strstr(text, want_lines[i]))
+            fprintf(stderr, "  missing:%s", want_lines[i]);
+        CHECK(strstr(text, want_lines[i]) != NULL);
+    }
+    free(text);
+    free(home);
+    free(shell);
+    buf_free(&b);
+    node_free(&n);
+    remove_work_dir(work);
 }
 
 /* Where an attempt's logs are: flat files in logs/ (logs/<id>.<kind>), or
@@ -744,4 +798,4 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           node_reuses_a_forgotten_attempts_emptied_dir,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop,
           node_finds_flat_logs_and_an_older_agents_log_dir,
-          node_compacts_its_journal_of_acked_attempts)
+          node_compacts_its_journal_of_acked_attempts, node_gives_a_task_its_environment)
