@@ -197,6 +197,21 @@ void engine_quiesce(engine_t *j);
  * e->details {"errors": [{line, column, field, message}]}. */
 PAI_MUST_CHECK pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
                                        char **name_out, pai_error_t *e);
+/* Submissions that arrived together, as one batch: each parsed and
+ * answered as engine_submit would (one refused does not fail the others),
+ * but reserved under one hold of the engine lock and stored by one flush
+ * (or one pass and its flush), so that they wait for one commit together
+ * on the caller's thread.  In each call user, yaml, len and e are read (e
+ * filled on failure); rc and name (malloc'ed, on success) are set. */
+typedef struct {
+    const char *user;
+    const char *yaml;
+    size_t len;
+    pai_error_t *e;
+    pai_err_t rc;
+    char *name;
+} engine_submit_call_t;
+void engine_submit_batch(engine_t *j, engine_submit_call_t *calls, size_t n);
 
 typedef struct {
     const char *username, *vc, *state, *keyword, *tags_contain, *tags_not_contain, *job_priority,

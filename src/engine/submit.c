@@ -10,7 +10,7 @@
  *   2. lock: refuse a duplicate name, reserve it (pending: not listed, not
  *      found); with a short queue, queue it in the scheduler, queue its
  *      records for the flush after its pass (engine_sub_queue) and wait
- *      for the pass (early_pass): a REFUSE means it can never fit:
+ *      for the pass (early_begin): a REFUSE means it can never fit:
  *      unreserve, answer 400, nothing stored;
  *   3. its records: the job record as the pass left it (placement, task
  *      attempts and events included), its config, commands and SSH keys.
@@ -29,6 +29,11 @@
  *      record before the submission's INSERT): a change after its record
  *      was encoded (a later pass placed it, ...) marks it dirty once
  *      published.
+ * Submissions that arrive together (engine_submit_batch: the HTTP layer's
+ * batch of POST /api/v2/jobs) take these steps together: each parsed
+ * alone, then one hold of the lock reserves them all (one pass for all
+ * with a short queue), one flush stores them, and the same hold as that
+ * flush's check publishes them; each is answered as it would be alone.
  * This file owns the engine's `stats` (submission counters).
  */
 #include <stdio.h>
@@ -317,6 +322,7 @@ typedef enum {
     EARLY_REFUSED, /* its pass refused it: nothing stored, answer 400 */
     EARLY_STORED,  /* placed or not by its pass, stored by the flush after it */
     EARLY_WRITE,   /* its pass ran; no flush took it: it writes itself */
+    EARLY_WAIT,    /* queued for its pass: not settled yet */
 } early_t;
 
 /* Step 2b (mu held): with a short queue, queue the reserved job and wait
@@ -326,8 +332,11 @@ typedef enum {
  * follows the pass (the scheduler thread's), which writes those of every
  * submission the pass answered with the rest of the pass's changes in
  * one commit; when none comes (the pass was an agent sync's, no threads,
- * the engine stops) or it fails, the submission writes them itself. */
-static early_t early_pass(engine_t *j, sub_write_t *w)
+ * the engine stops) or it fails, the submission writes them itself.
+ * early_begin queues it (EARLY_WAIT: the caller waits for a pass, then
+ * asks early_state until it is settled), so that the submissions of a
+ * batch wait for one pass together. */
+static early_t early_begin(engine_t *j, sub_write_t *w)
 {
     engine_assert_locked(j);
     lc_job_t *job = w->sub.job;
@@ -337,45 +346,69 @@ static early_t early_pass(engine_t *j, sub_write_t *w)
     if (!job->queued)
         return EARLY_REFUSED;
     engine_sub_queue(j, &w->sub, false);
-    engine_wait_pass(j);
-    for (;;) {
-        engine_sub_t *s = &w->sub;
-        if (s->state == ENGINE_SUB_STORED)
-            return EARLY_STORED;
-        if (s->state == ENGINE_SUB_BACK)
-            return EARLY_WRITE;
-        if (s->state == ENGINE_SUB_QUEUED) {
-            bool refused = job->refused && !placed(job);
-            if (refused || !j->persist.flush_due || j->pass.done < s->pass || j->threads.stopping) {
-                engine_sub_unqueue(j, s);
-                return refused ? EARLY_REFUSED : EARLY_WRITE;
-            }
-        }
-        /* taken by a flush, or one is due after its pass: wait for it */
-        pthread_cond_wait(&j->persist.sub_cv, &j->mu);
-    }
+    return EARLY_WAIT;
 }
 
-/* Step 3 with a long queue (without mu; its records queued for the next
- * flush before the call): a flush writes them with everything else dirty,
- * its own or one that covers it (engine_flush joins the flushes queued
- * behind one in flight), so the submissions, agent syncs and passes that
- * store at the same moment share one commit, where each submission's
- * write used to be a commit of its own but for the few submissions that
- * met in the store's group commit.  True when stored; false when that
- * flush failed: its record is encoded again (mu held on return either
- * way) and the submission writes itself. */
-static bool stored_by_flush(engine_t *j, sub_write_t *w)
+/* A queued submission's state after its pass (mu held): EARLY_WAIT while
+ * a flush has it or is due after its pass. */
+static early_t early_state(engine_t *j, sub_write_t *w)
 {
-    (void)engine_flush(j); /* its result is the sub's: ENGINE_SUB_STORED or not */
-    engine_lock(j);
+    engine_assert_locked(j);
     engine_sub_t *s = &w->sub;
     if (s->state == ENGINE_SUB_STORED)
-        return true;
-    if (s->state == ENGINE_SUB_QUEUED) /* never: the flush takes it (pass 0) */
-        engine_sub_unqueue(j, s);
-    engine_sub_encode(j, s->job, &s->rec); /* ENGINE_SUB_BACK: settled, freed */
-    return false;
+        return EARLY_STORED;
+    if (s->state == ENGINE_SUB_BACK)
+        return EARLY_WRITE;
+    if (s->state == ENGINE_SUB_QUEUED) {
+        bool refused = s->job->refused && !placed(s->job);
+        if (refused || !j->persist.flush_due || j->pass.done < s->pass || j->threads.stopping) {
+            engine_sub_unqueue(j, s);
+            return refused ? EARLY_REFUSED : EARLY_WRITE;
+        }
+    }
+    return EARLY_WAIT; /* taken by a flush, or one is due after its pass */
+}
+
+/* One submission of a batch (engine_submit_batch), from its parse to its
+ * answer. */
+typedef struct {
+    engine_submit_call_t *c;
+    lc_job_t *job;    /* parsed and rendered; NULL: refused before */
+    char *ssh, *name; /* its jobssh record; a copy of its name (the answer's) */
+    sub_write_t w;
+    early_t early;
+    pai_err_t rc;
+    bool arrived; /* left the flushes' count of coming submissions */
+    bool stored;  /* by a flush */
+    bool settle;  /* reserved, not refused by its pass: publish settles it */
+    bool refused; /* by a pass during its write (publish): records to delete */
+} sub_item_t;
+
+/* Step 3 with a long queue (without mu; the records of the batch's EARLY_NO
+ * submissions queued for the next flush before the call): a flush writes
+ * them with everything else dirty, its own or one that covers it
+ * (engine_flush joins the flushes queued behind one in flight), so the
+ * submissions, agent syncs and passes that store at the same moment share
+ * one commit, where each submission's write used to be a commit of its own
+ * but for the few submissions that met in the store's group commit.  Each
+ * one stored is marked so; those whose flush failed are encoded again and
+ * write themselves.  Returns with mu held. */
+static void stored_by_flush(engine_t *j, sub_item_t *it, size_t n)
+{
+    (void)engine_flush(j); /* its result is each sub's: ENGINE_SUB_STORED or not */
+    engine_lock(j);
+    for (size_t i = 0; i < n; i++) {
+        engine_sub_t *s = &it[i].w.sub;
+        if (!it[i].settle || it[i].early != EARLY_NO)
+            continue;
+        if (s->state == ENGINE_SUB_STORED) {
+            it[i].stored = true;
+            continue;
+        }
+        if (s->state == ENGINE_SUB_QUEUED) /* never: the flush takes it (pass 0) */
+            engine_sub_unqueue(j, s);
+        engine_sub_encode(j, s->job, &s->rec); /* ENGINE_SUB_BACK: settled, freed */
+    }
 }
 
 /* The bytes of job's rendered commands, images, registry auth and mounts. */
@@ -430,56 +463,109 @@ static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine
     return false;
 }
 
-/* Steps 2-4 for a parsed job; *arrived once it left the flushes' count of
- * coming submissions. */
-static pai_err_t admit(engine_t *j, lc_job_t *job, const char *yaml, size_t len, const char *ssh,
-                       bool *arrived, pai_error_t *e)
+/* Step 2 for the batch's parsed jobs (mu held): reserve each, queue its
+ * records, and with a short queue wait for one pass for all of them.
+ * *flush when some wait for the next flush (a long queue). */
+static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush)
 {
-    sub_write_t w = {0};
-    sub_prepare(&w, job, yaml, len, ssh);
-    early_t early = EARLY_NO;
-    engine_lock(j);
-    pai_err_t rc = reserve(j, job, e);
-    engine_sub_arrived(j); /* queued below (long queue) or left to its pass */
-    *arrived = true;
-    if (rc == PAI_OK)
-        early = early_pass(j, &w);
-    bool stored = early == EARLY_STORED;
-    if (early == EARLY_REFUSED) {
-        drop(j, job, true, e);
-        rc = PAI_E_INVALID;
-    } else if (rc == PAI_OK && early == EARLY_NO) {
-        engine_sub_queue(j, &w.sub, true);
-    } else if (rc == PAI_OK && !stored) {
-        engine_sub_encode(j, job, &w.sub.rec);
+    bool wait = false;
+    for (size_t i = 0; i < n; i++) {
+        sub_item_t *x = &it[i];
+        if (!x->job)
+            continue;
+        x->rc = reserve(j, x->job, x->c->e);
+        engine_sub_arrived(j); /* queued below (long queue) or left to its pass */
+        x->arrived = true;
+        if (x->rc != PAI_OK)
+            continue;
+        x->early = early_begin(j, &x->w);
+        if (x->early == EARLY_NO) {
+            engine_sub_queue(j, &x->w.sub, true);
+            *flush = true;
+        }
+        wait |= x->early == EARLY_WAIT;
     }
-    const char *name = job->name; /* the job stays pending (unchanged name) until publish */
-    int64_t seq = job->seq;
-    engine_unlock(j);
-    if (rc != PAI_OK)
-        goto out;
-    if (early == EARLY_NO) {
-        stored = stored_by_flush(j, &w);
+    if (wait)
+        engine_wait_pass(j);
+    while (wait) {
+        wait = false;
+        for (size_t i = 0; i < n; i++)
+            if (it[i].job && it[i].rc == PAI_OK && it[i].early == EARLY_WAIT) {
+                it[i].early = early_state(j, &it[i].w);
+                wait |= it[i].early == EARLY_WAIT;
+            }
+        if (wait) /* taken by a flush, or one is due after its pass */
+            pthread_cond_wait(&j->persist.sub_cv, &j->mu);
+    }
+    for (size_t i = 0; i < n; i++) {
+        sub_item_t *x = &it[i];
+        if (!x->job || x->rc != PAI_OK)
+            continue;
+        if (x->early == EARLY_REFUSED) {
+            drop(j, x->job, true, x->c->e);
+            x->rc = PAI_E_INVALID;
+            continue;
+        }
+        x->settle = true;
+        x->stored = x->early == EARLY_STORED;
+        if (x->early != EARLY_NO && !x->stored)
+            engine_sub_encode(j, x->job, &x->w.sub.rec);
+    }
+}
+
+/* Step 3 (without mu) for a submission no flush stored: its own commit. */
+static void store_own(engine_t *j, sub_item_t *x)
+{
+    /* the job stays pending (unchanged name) until publish */
+    x->rc = store_job(j, x->job->name, x->job->seq, &x->w.sub);
+    if (x->rc == PAI_E_EXISTS) {
+        x->rc = PAI_E_CONFLICT_JOB;
+        pai_error_set(x->c->e, x->rc, PAI_MSG_CONFLICT_JOB, x->job->name);
+    } else if (x->rc != PAI_OK) {
+        pai_error_set(x->c->e, x->rc, "cannot store job %s: %s", x->job->name, pai_err_msg(x->rc));
+    }
+}
+
+/* Steps 2-4 for the batch's parsed jobs: one hold of mu to reserve them
+ * all, one flush (or pass) to store them, and with a long queue the same
+ * hold as that flush's check to publish them. */
+static void admit(engine_t *j, sub_item_t *it, size_t n)
+{
+    bool flush = false, any = false;
+    for (size_t i = 0; i < n; i++)
+        if (it[i].job)
+            sub_prepare(&it[i].w, it[i].job, it[i].c->yaml, it[i].c->len, it[i].ssh);
+    engine_lock(j);
+    reserve_all(j, it, n, &flush);
+    bool own = false; /* some write themselves */
+    for (size_t i = 0; i < n; i++)
+        own |= it[i].settle && !it[i].stored && it[i].early != EARLY_NO;
+    if (flush) {
         engine_unlock(j);
+        stored_by_flush(j, it, n); /* mu held again */
+        for (size_t i = 0; i < n; i++)
+            own |= it[i].settle && !it[i].stored;
     }
-    if (!stored)
-        rc = store_job(j, name, seq, &w.sub);
-    if (rc == PAI_E_EXISTS) {
-        rc = PAI_E_CONFLICT_JOB;
-        pai_error_set(e, rc, PAI_MSG_CONFLICT_JOB, job->name);
-    } else if (rc != PAI_OK) {
-        pai_error_set(e, rc, "cannot store job %s: %s", job->name, pai_err_msg(rc));
+    if (own) {
+        engine_unlock(j);
+        for (size_t i = 0; i < n; i++)
+            if (it[i].settle && !it[i].stored)
+                store_own(j, &it[i]);
+        engine_lock(j);
     }
-    engine_lock(j);
-    bool refused = publish(j, job, early != EARLY_NO, rc, &w.sub.rec, e);
+    for (size_t i = 0; i < n; i++)
+        if (it[i].settle)
+            any |= it[i].refused = publish(j, it[i].job, it[i].early != EARLY_NO, it[i].rc,
+                                           &it[i].w.sub.rec, it[i].c->e);
     engine_unlock(j);
-    if (refused) {
-        unstore_job(j, job->name);
-        rc = PAI_E_INVALID;
-    }
-out:
-    sub_write_free(&w);
-    return rc;
+    for (size_t i = 0; any && i < n; i++)
+        if (it[i].refused) {
+            unstore_job(j, it[i].job->name);
+            it[i].rc = PAI_E_INVALID;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (it[i].job)
+            sub_write_free(&it[i].w);
 }
 
 /* Is vc unknown to the scheduler?  Then e says so (a refusal's first
@@ -512,29 +598,13 @@ static pai_err_t parse(const char *yaml, size_t len, job_spec_t **spec, pai_erro
     return rc;
 }
 
-static pai_err_t submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                        char **name_out, bool *arrived, pai_error_t *e);
-
-/* Counted as coming from here to its reservation: a flush about to encode
- * waits a moment for it (persist.c, gather). */
-pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                        char **name_out, pai_error_t *e)
+/* Step 1 of one submission: parse, the user's checks, render; *job_out
+ * and *ssh_out (malloc'ed or NULL) on success. */
+static pai_err_t sub_parse(engine_t *j, const char *user, const char *yaml, size_t len,
+                           lc_job_t **job_out, char **ssh_out, pai_error_t *e)
 {
-    bool arrived = false;
-    atomic_fetch_add(&j->persist.coming, 1);
-    pai_err_t rc = submit(j, user, yaml, len, name_out, &arrived, e);
-    if (!arrived) { /* refused before its reservation */
-        engine_lock(j);
-        engine_sub_arrived(j);
-        engine_unlock(j);
-    }
-    return rc;
-}
-
-static pai_err_t submit(engine_t *j, const char *user, const char *yaml, size_t len,
-                        char **name_out, bool *arrived, pai_error_t *e)
-{
-    *name_out = NULL;
+    *job_out = NULL;
+    *ssh_out = NULL;
     job_spec_t *spec = NULL;
     pai_err_t rc = parse(yaml, len, &spec, e);
     if (rc != PAI_OK)
@@ -596,16 +666,56 @@ static pai_err_t submit(engine_t *j, const char *user, const char *yaml, size_t 
     job->task_uid = tu >= 0 && tu <= INT32_MAX ? (int32_t)tu : -1;
     engine_note_attach(job, &notes);
     free(notes.url);
-    /* Copied while the job is private: once admitted, another request may
-     * stop and delete it. */
-    char *name = xstrdup(job->name);
-    rc = admit(j, job, yaml, len, ssh, arrived, e);
-    free(ssh);
-    if (rc == PAI_OK) {
-        *name_out = name;
-    } else {
-        free(name);
-        lc_job_free(job);
+    *job_out = job;
+    *ssh_out = ssh;
+    return PAI_OK;
+}
+
+/* Counted as coming from here to its reservation: a flush about to encode
+ * waits a moment for them (persist.c, gather). */
+void engine_submit_batch(engine_t *j, engine_submit_call_t *calls, size_t n)
+{
+    sub_item_t *it = xcalloc(n ? n : 1, sizeof(*it));
+    atomic_fetch_add(&j->persist.coming, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        engine_submit_call_t *c = &calls[i];
+        c->name = NULL;
+        it[i].c = c;
+        it[i].rc = sub_parse(j, c->user, c->yaml, c->len, &it[i].job, &it[i].ssh, c->e);
+        /* Copied while the job is private: once admitted, another request
+         * may stop and delete it. */
+        if (it[i].job)
+            it[i].name = xstrdup(it[i].job->name);
     }
-    return rc;
+    admit(j, it, n);
+    bool gone = false; /* some were refused before their reservation */
+    for (size_t i = 0; i < n; i++) {
+        sub_item_t *x = &it[i];
+        x->c->rc = x->rc;
+        gone |= !x->arrived;
+        if (x->rc == PAI_OK) {
+            x->c->name = x->name;
+        } else {
+            free(x->name);
+            lc_job_free(x->job);
+        }
+        free(x->ssh);
+    }
+    if (gone) {
+        engine_lock(j);
+        for (size_t i = 0; i < n; i++)
+            if (!it[i].arrived)
+                engine_sub_arrived(j);
+        engine_unlock(j);
+    }
+    free(it);
+}
+
+pai_err_t engine_submit(engine_t *j, const char *user, const char *yaml, size_t len,
+                        char **name_out, pai_error_t *e)
+{
+    engine_submit_call_t c = {.user = user, .yaml = yaml, .len = len, .e = e};
+    engine_submit_batch(j, &c, 1);
+    *name_out = c.name;
+    return c.rc;
 }

@@ -743,6 +743,10 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
         rc = pai_error_set(e, PAI_E_IO, "cannot start the HTTP layer's threads");
         goto fail;
     }
+    /* users' batches (job submissions, each waiting for a commit) one at
+     * a time while they keep coming: those queued while one commits are
+     * the next batch of the same worker, one commit for all of them */
+    offload_serial_batches(s->writes, HTTP_WRITE_USER);
     /* MHD's own cap only backs ours up: evicted connections still count in
      * MHD until their socket is closed, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;

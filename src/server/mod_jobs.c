@@ -159,6 +159,39 @@ static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t 
     return rc;
 }
 
+/* The submissions queued at one moment, run by one write worker as one
+ * batch (engine_submit_batch: one engine lock to reserve them all, one
+ * commit before their answers, instead of a worker's wake-up and a wait
+ * for a commit each); each answered as h_submit would, a refused one
+ * failing alone. */
+void jobs_submit_batch(server_ctx_t *ctx, http_call_t *calls, size_t n)
+{
+    engine_submit_call_t *sc = xcalloc(n, sizeof(*sc));
+    size_t *of = xcalloc(n, sizeof(*of)); /* sc[k] is calls[of[k]] */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const http_req_t *req = calls[i].req;
+        if (req->body_len > PAI_MAX_JOB_YAML) {
+            calls[i].rc = pai_error_set(calls[i].e, PAI_E_TOO_LARGE,
+                                        "job protocol larger than %u bytes", PAI_MAX_JOB_YAML);
+            continue;
+        }
+        sc[m] = (engine_submit_call_t){
+            .user = req->who.username, .yaml = req->body, .len = req->body_len, .e = calls[i].e};
+        of[m++] = i;
+    }
+    engine_submit_batch(ctx->engine, sc, m);
+    for (size_t k = 0; k < m; k++) {
+        http_call_t *c = &calls[of[k]];
+        c->rc = sc[k].rc;
+        if (c->rc == PAI_OK)
+            reply_message(c->resp, 202, str_printf("update job %s successfully", sc[k].name));
+        free(sc[k].name);
+    }
+    free(of);
+    free(sc);
+}
+
 /* tailMode=true (the SDK's and the spec's spelling) or tail-mode=true (what
  * OpenPAI's server and web portal use). */
 static bool want_tail(const http_req_t *req)
@@ -649,7 +682,7 @@ static pai_err_t h_task_log_content(server_ctx_t *ctx, const http_req_t *req, ht
 #define TASK_PATH JOB_PATH "/attempts/{attempt}/taskRoles/{role}/taskIndex/{index}/attempts"
 
 static const http_route_t jobs_routes[] = {
-    {"POST", "/api/v2/jobs", h_submit, PERM_USER},
+    {"POST", "/api/v2/jobs", h_submit, PERM_USER}, /* batched: modules.c */
     {"GET", "/api/v2/jobs", h_list, PERM_USER},
     {"GET", JOB_PATH, h_detail, PERM_USER},
     {"DELETE", JOB_PATH, h_delete, PERM_USER},

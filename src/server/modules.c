@@ -13,5 +13,6 @@ const server_module_t *const server_modules[] = {
 
 const http_batch_route_t server_batch_routes[] = {
     {"POST", "/api/v1/agent/sync", cluster_agent_sync_batch},
+    {"POST", "/api/v2/jobs", jobs_submit_batch},
     {NULL, NULL, NULL},
 };

@@ -38,6 +38,8 @@ typedef struct {
     uint64_t pending;
     uint64_t nbatch; /* batch items queued */
     unsigned running, most;
+    unsigned batches; /* batches running now */
+    bool serial;      /* batch items wake a worker only while no batch runs */
 } queue_t;
 
 struct offload {
@@ -64,6 +66,7 @@ static job_t *take(offload_t *o, unsigned *cls)
         if (!q->head)
             q->tail = NULL;
         q->nbatch -= jb->bfn != NULL;
+        q->batches += jb->bfn != NULL;
         q->running++;
         o->turn = (c + 1) % o->nclasses;
         *cls = c;
@@ -130,13 +133,15 @@ static void *worker(void *arg)
         if (o->q[c].nbatch && o->q[c].running < o->q[c].most)
             pthread_cond_signal(&o->cv);
         pthread_mutex_unlock(&o->mu);
-        if (jb->bfn)
+        bool batch = jb->bfn != NULL;
+        if (batch)
             jb->bfn(uds, n);
         else
             jb->fn(jb->ud);
         free(jb);
         pthread_mutex_lock(&o->mu);
         o->q[c].running--;
+        o->q[c].batches -= batch;
         o->q[c].pending -= n;
     }
     pthread_mutex_unlock(&o->mu);
@@ -193,7 +198,12 @@ static bool push(offload_t *o, unsigned cls, offload_fn fn, offload_batch_fn bfn
         return false;
     }
     queue_t *q = &o->q[cls < o->nclasses ? cls : 0];
-    bool signal = !bfn || q->nbatch++ == 0;
+    /* a batch item wakes a worker only when it is the first queued (the
+     * woken worker takes those queued after it too); in a serial class
+     * only when no batch runs either: the worker that runs one takes the
+     * items queued meanwhile as its next batch when it ends, without a
+     * sleep and a wake-up */
+    bool signal = !bfn || (q->nbatch++ == 0 && !(q->serial && q->batches > 0));
     if (q->tail)
         q->tail->next = jb;
     else
@@ -204,6 +214,14 @@ static bool push(offload_t *o, unsigned cls, offload_fn fn, offload_batch_fn bfn
     if (signal)
         pthread_cond_signal(&o->cv);
     return true;
+}
+
+void offload_serial_batches(offload_t *o, unsigned cls)
+{
+    pthread_mutex_lock(&o->mu);
+    if (cls < o->nclasses)
+        o->q[cls].serial = true;
+    pthread_mutex_unlock(&o->mu);
 }
 
 void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud)

@@ -65,6 +65,13 @@ void offload_run_in(offload_t *o, unsigned cls, offload_fn fn, void *ud);
  * queued with the same fn (see "Batches" above).  After offload_stop has
  * begun, fn(&ud, 1) runs on the caller's thread instead. */
 void offload_run_batch_in(offload_t *o, unsigned cls, offload_batch_fn fn, void *ud);
+/* Class cls's batches run serially when work keeps coming: an item queued
+ * while a batch of cls runs wakes no worker; the batch's worker, when it
+ * ends, takes what was queued meanwhile as its next batch (no sleep, no
+ * wake-up), so items that each wait for a commit meet in one batch and
+ * one commit.  Other workers still take such items when they look for
+ * work (at their bound, or when they end theirs). */
+void offload_serial_batches(offload_t *o, unsigned cls);
 /* Work queued or running now, all classes (for /metrics and tests). */
 uint64_t offload_pending(offload_t *o);
 /* Work of class cls queued or running now. */

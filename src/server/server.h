@@ -84,6 +84,8 @@ extern const server_module_t *const server_modules[];
 extern const http_batch_route_t server_batch_routes[];
 /* mod_cluster.c: the agent syncs queued at one moment, as one batch. */
 void cluster_agent_sync_batch(server_ctx_t *ctx, http_call_t *calls, size_t n);
+/* mod_jobs.c: the job submissions queued at one moment, as one batch. */
+void jobs_submit_batch(server_ctx_t *ctx, http_call_t *calls, size_t n);
 
 extern const server_module_t server_module_auth;
 extern const server_module_t server_module_core;

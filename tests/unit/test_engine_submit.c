@@ -459,9 +459,93 @@ TEST(a_job_placed_while_its_submission_writes_itself_is_stored_once_and_restored
     placed_while_its_records_are_written(false);
 }
 
+/* The calls of a batch: "one", a document that does not parse, "one"
+ * again, one that can never fit, "two"; their answers' codes (want). */
+static const pai_err_t batch_want[] = {PAI_OK, PAI_E_PROTOCOL, PAI_E_CONFLICT_JOB, PAI_E_INVALID,
+                                       PAI_OK};
+
+static void batch_submit(rig_t *r, const char *one, const char *two, engine_submit_call_t c[5],
+                         pai_error_t errs[5])
+{
+    char *yamls[5] = {job_yaml(one, 1, 0), str_printf("name: [unclosed\n"), job_yaml(one, 1, 0),
+                      job_yaml("huge", 64, 0), job_yaml(two, 1, 0)};
+    for (int i = 0; i < 5; i++) {
+        errs[i] = (pai_error_t)PAI_ERROR_INIT;
+        c[i] = (engine_submit_call_t){
+            .user = "alice", .yaml = yamls[i], .len = strlen(yamls[i]), .e = &errs[i]};
+    }
+    engine_submit_batch(r->e, c, 5);
+    for (int i = 0; i < 5; i++) {
+        CHECK_INT_EQ(c[i].rc, batch_want[i]);
+        CHECK((c[i].rc == PAI_OK) == (c[i].name != NULL));
+        CHECK((c[i].rc == PAI_OK) == (errs[i].code == PAI_OK));
+        free(yamls[i]);
+    }
+}
+
+static void batch_free(engine_submit_call_t c[5], pai_error_t errs[5])
+{
+    for (int i = 0; i < 5; i++) {
+        free(c[i].name);
+        pai_error_free(&errs[i]);
+    }
+}
+
+/* Submissions that arrive together (engine_submit_batch, the HTTP layer's
+ * batch of POST /api/v2/jobs): each answered as it would be alone (one
+ * that does not parse, a name taken by the batch's own first, one that can
+ * never fit: each refused alone, the others accepted), with a short queue
+ * (one pass for all, each then writing itself without threads) and with a
+ * long one (queued for the next flush at once: one commit for the whole
+ * batch, where each submission waited for a commit of its own). */
+TEST(a_batch_of_submissions_is_answered_one_by_one_and_stored_by_one_commit)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 2};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    engine_submit_call_t c[5];
+    pai_error_t errs[5];
+    batch_submit(&r, "one", "two", c, errs); /* a short queue: both placed by one pass */
+    CHECK_STR_EQ(c[0].name, "alice~one");
+    CHECK_STR_EQ(c[4].name, "alice~two");
+    CHECK_STR_EQ(state_of(&r, "alice~one"), "RUNNING"); /* placed by their pass */
+    CHECK_STR_EQ(state_of(&r, "alice~two"), "RUNNING");
+    CHECK(stored_state(&r, "alice~one") != -1);
+    CHECK(stored_state(&r, "alice~two") != -1);
+    CHECK_INT_EQ(stored_state(&r, "alice~huge"), -1);
+    batch_free(c, errs);
+    /* a long queue: ENGINE_SHORT_QUEUE jobs waiting for the 2 GPUs */
+    for (int i = 0; i < ENGINE_SHORT_QUEUE + 2; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "w%d", i);
+        CHECK(submit(&r, name, 2, 0));
+    }
+    engine_lock(r.e);
+    CHECK(!engine_queue_short(r.e));
+    engine_unlock(r.e);
+    uint64_t commits = store_commits(r.st);
+    batch_submit(&r, "three", "four", c, errs);
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1); /* both jobs, one commit */
+    CHECK_INT_EQ(stored_state(&r, "alice~three"), JOB_WAITING);
+    CHECK_INT_EQ(stored_state(&r, "alice~four"), JOB_WAITING);
+    CHECK_STR_EQ(state_of(&r, "alice~four"), "WAITING");
+    CHECK_INT_EQ(stored_state(&r, "alice~huge"), -1);
+    engine_lock(r.e);
+    CHECK_INT_EQ(r.e->persist.nsubs, 0);
+    CHECK_INT_EQ(atomic_load(&r.e->persist.coming), 0);
+    engine_unlock(r.e);
+    batch_free(c, errs);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 RUN_TESTS(jobs_answered_by_one_pass_are_stored_with_their_placements_by_one_commit,
           a_failed_flush_leaves_each_submission_to_write_its_records_alone,
           a_placed_job_whose_store_write_fails_leaves_no_placement_behind,
           a_job_left_waiting_by_its_pass_is_stored_waiting_and_placed_by_a_later_flush,
           a_job_placed_while_the_flush_writes_its_submission_is_stored_once_and_restored,
-          a_job_placed_while_its_submission_writes_itself_is_stored_once_and_restored)
+          a_job_placed_while_its_submission_writes_itself_is_stored_once_and_restored,
+          a_batch_of_submissions_is_answered_one_by_one_and_stored_by_one_commit)

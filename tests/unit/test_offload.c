@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/offload.h"
 #include "test.h"
@@ -247,6 +248,69 @@ TEST(a_batch_takes_at_most_its_bound_and_the_rest_run_next)
     offload_free(o);
 }
 
+/* A batch whose first call waits at the gate; each call's thread logged. */
+static pthread_t batch_threads[8];
+
+static void gated_batch(void **uds, size_t n)
+{
+    pthread_mutex_lock(&rig.mu);
+    bool first = nsizes == 0;
+    if (nsizes < 8)
+        batch_threads[nsizes] = pthread_self();
+    pthread_mutex_unlock(&rig.mu);
+    batch(uds, n);
+    if (!first)
+        return;
+    pthread_mutex_lock(&rig.mu);
+    rig.started++;
+    pthread_cond_broadcast(&rig.cv);
+    while (!rig.open)
+        pthread_cond_wait(&rig.cv, &rig.mu);
+    pthread_mutex_unlock(&rig.mu);
+}
+
+/* A serial class (offload_serial_batches): batch items queued while a
+ * batch runs wake none of the idle workers; the running batch's worker
+ * takes them all as its next batch when it ends.  Without it, the first
+ * item queued meanwhile woke a free worker at once (a batch of one). */
+TEST(a_serial_class_leaves_items_queued_during_a_batch_to_its_worker)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new_classes("test", 4, 1, NULL, &o) == PAI_OK);
+    if (!o)
+        return;
+    offload_serial_batches(o, 0);
+    usleep(100 * 1000); /* the workers asleep at their wait: a starting one looks at the queue */
+    pthread_mutex_lock(&rig.mu); /* the earlier tests' gate, log and sizes */
+    rig.open = false;
+    rig.started = rig.n = nsizes = 0;
+    pthread_mutex_unlock(&rig.mu);
+    static item_t b[5];
+    b[0] = (item_t){.id = 1};
+    offload_run_batch_in(o, 0, gated_batch, &b[0]);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one)); /* the first batch runs, at the gate */
+    for (int i = 1; i < 5; i++) {
+        b[i] = (item_t){.id = 10 + i};
+        offload_run_batch_in(o, 0, gated_batch, &b[i]);
+    }
+    usleep(50 * 1000); /* three idle workers: none may take them */
+    pthread_mutex_lock(&rig.mu);
+    CHECK_INT_EQ(nsizes, 1);
+    pthread_mutex_unlock(&rig.mu);
+    CHECK_INT_EQ((int)offload_pending(o), 5);
+    open_gate();
+    for (int i = 0; i < 5000 && offload_pending(o) > 0; i++)
+        usleep(1000);
+    CHECK_INT_EQ((int)offload_pending(o), 0);
+    pthread_mutex_lock(&rig.mu);
+    CHECK_INT_EQ(nsizes, 2);
+    CHECK_INT_EQ(sizes[1], 4); /* the four queued meanwhile, in one call */
+    CHECK(pthread_equal(batch_threads[0], batch_threads[1]));
+    pthread_mutex_unlock(&rig.mu);
+    offload_free(o);
+}
+
 TEST(bad_class_counts_are_refused)
 {
     offload_t *o = (offload_t *)&rig;
@@ -259,4 +323,6 @@ RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
           a_free_worker_takes_the_classes_in_turn_and_each_in_order,
           stop_runs_what_is_queued_then_runs_work_on_the_callers_thread,
           batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_places,
-          a_batch_takes_at_most_its_bound_and_the_rest_run_next, bad_class_counts_are_refused)
+          a_batch_takes_at_most_its_bound_and_the_rest_run_next,
+          a_serial_class_leaves_items_queued_during_a_batch_to_its_worker,
+          bad_class_counts_are_refused)
