@@ -583,7 +583,9 @@ pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double c
 }
 
 /* Nothing in dir: no child cgroup (a kernfs dir's link count is 2 plus
- * its subdirs) and, with procs, no process. */
+ * its subdirs) and, with procs, no process (a v1 read of cgroup.procs:
+ * the kernel builds a pid list for it, which one of its workers frees a
+ * second later). */
 static bool dir_empty(const char *dir, bool procs)
 {
     char buf[16];
@@ -594,27 +596,28 @@ static bool dir_empty(const char *dir, bool procs)
 }
 
 /* May cg be handed to another task: v1, empty, little memory still charged.
- * The processes are read in the memory dir only: a task joins it first
+ * The processes are read in the memory dir only (and not at all when the
+ * caller proved that none is left: procs_gone): a task joins it first
  * (cg_attach), its children are born in both, and only root moves a
  * process between cgroups, so none is in the cpu dir that is not in the
  * memory dir. */
-static bool poolable(const cg_t *cg)
+static bool poolable(const cg_t *cg, bool procs_gone)
 {
     if (cg->version != 1)
         return false;
     for (size_t i = 0; i < NCTRL; i++)
-        if (cg->dirs[i] && !dir_empty(cg->dirs[i], i == 0))
+        if (cg->dirs[i] && !dir_empty(cg->dirs[i], i == 0 && !procs_gone))
             return false;
     int64_t used = read_int(cg->dirs[0], "memory.usage_in_bytes");
     return used >= 0 && used <= POOL_MAX_USAGE;
 }
 
-void cg_pool_put(cg_pool_t *p, cg_t *cg)
+void cg_pool_put(cg_pool_t *p, cg_t *cg, bool procs_gone)
 {
     char leaf[64];
     if (!cg)
         return;
-    if (!p || p->n >= POOL_MAX || !poolable(cg)) {
+    if (!p || p->n >= POOL_MAX || !poolable(cg, procs_gone)) {
         cg_destroy(cg); /* what is left in it is killed there */
         return;
     }
@@ -627,8 +630,13 @@ void cg_pool_put(cg_pool_t *p, cg_t *cg)
         cg_destroy(cg);
         return;
     }
-    /* the count the next task's kills are told from (never reset) */
-    int64_t kills = read_key(cg->dirs[0], "memory.oom_control", "oom_kill");
+    /* the count the next task's kills are told from (never reset): with
+     * no process left since cg_oom read it (procs_gone), that read is the
+     * last word; else read again, after the emptiness check (a straggler
+     * killed by the OOM killer in between is not the next task's) */
+    int64_t kills = procs_gone && cg->oom_read >= 0
+                        ? cg->oom_read
+                        : read_key(cg->dirs[0], "memory.oom_control", "oom_kill");
     cg->oom_base = kills > 0 ? kills : 0;
     cg->oom_read = -1;
     p->idle[p->n++] = cg;

@@ -44,7 +44,8 @@ void cg_destroy(cg_t *cg);
  * task's cgroup is not made and removed in every hierarchy (the kernel's
  * cgroup creation, and its workers' removal, are dear):
  *   - cg_pool_put hands back an attempt's cgroup once its task has ended:
- *     when no process and no child cgroup is left in it and little memory
+ *     when no process (see procs_gone below) and no child cgroup is left
+ *     in it and little memory
  *     is still charged to it, it is renamed "pool.<monitor pid>.N" under
  *     the same parent (v1 renames within a parent only) and kept; else it
  *     is destroyed as by cg_destroy (what is left in it killed);
@@ -64,7 +65,13 @@ typedef struct cg_pool cg_pool_t;
 cg_pool_t *cg_pool_new(void);
 PAI_MUST_CHECK pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu,
                                      cg_t **out);
-void cg_pool_put(cg_pool_t *p, cg_t *cg);
+/* procs_gone: the caller has proved that no process of the task is left
+ * (alive or a zombie), and that none was when it last called cg_oom (the
+ * per-agent monitor, a child subreaper, from its children: mond.c); the
+ * pool then reads neither cgroup.procs (a pid list the kernel builds, and
+ * frees from a worker a second later) nor oom_kill again.  false: both are
+ * read. */
+void cg_pool_put(cg_pool_t *p, cg_t *cg, bool procs_gone);
 /* Remove the idle cgroups and free the pool. NULL is fine. */
 void cg_pool_free(cg_pool_t *p);
 /* The cgroup path podman/docker take as --cgroup-parent ("/pai/..."). */

@@ -28,7 +28,8 @@
  *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
  *      that hold its pipes, then hands the cgroup back to the monitor's
  *      pool (cgroup.h: renamed and kept when empty, for the next task of
- *      the same node; removed with what is left in it otherwise), writes
+ *      the same node; removed with what is left in it otherwise; empty
+ *      told from the monitor's own children: md_strays_none), writes
  *      the exit line, and closes the notify pipe.
  * Kill requests are queued real-time signals carrying the key
  * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -291,7 +293,7 @@ static void mt_free(mtask_t *k)
         close(k->m.record_fd);
     if (k->notify_w >= 0)
         close(k->notify_w); /* the agent's notify_fd hangs up */
-    cg_pool_put(md_pool, k->m.cg);
+    cg_pool_put(md_pool, k->m.cg, false);
     mon_logs_close(&k->m);
     free(k->env);
     free(k->argv);
@@ -311,10 +313,12 @@ static void mt_fail(mtask_t *k, int code, const char *msg)
     mt_free(k);
 }
 
-static void mt_finish(mtask_t *k)
+/* procs_gone: md_strays_none() said, before cg_oom's read, that nothing
+ * of the reaped task is left (cgroup.h, cg_pool_put). */
+static void mt_finish(mtask_t *k, bool procs_gone)
 {
     bool oom = cg_oom(k->m.cg);
-    cg_pool_put(md_pool, k->m.cg); /* or removed, with what is left in it */
+    cg_pool_put(md_pool, k->m.cg, procs_gone); /* or removed, with what is left in it */
     k->m.cg = NULL;
     int sig;
     int ec = mon_exit_code(&k->m, k->status, oom, &sig);
@@ -326,7 +330,66 @@ typedef struct {
     mtask_t **v;
     size_t n, cap;
     char self[64]; /* "pid starttime" of this monitor */
+    int children;  /* /proc/self/task/<pid>/children, -1: none (md_strays_none) */
 } md_t;
+
+/* ---- the proof that nothing of an ended task is left ---------------------
+ *
+ * The monitor is a child subreaper (PR_SET_CHILD_SUBREAPER): a process a
+ * task leaves behind (its parent exited: double fork, daemon, setsid)
+ * becomes the monitor's child, not init's, and stays on its list of
+ * children, alive or a zombie, until the monitor reaps it.  Every process
+ * of a task's cgroup descends from the task's first process (it joined the
+ * cgroup before exec; only root moves a process between cgroups), so once
+ * that process is reaped, each one left is the monitor's child or below
+ * one that is: none left unless a child of the monitor is not the first
+ * process of a running task.  That list is one pread of a procfs file kept
+ * open, instead of a read of the cgroup's processes (v1: a pid list the
+ * kernel builds, and a worker of its frees a second later, per task).
+ * Any other child (a straggler, alive or not yet reaped; a process cloned
+ * with CLONE_PARENT), a list that does not fit, or no such file: no proof,
+ * and the pool reads cgroup.procs as before.  The monitor is single-threaded,
+ * so its children are all its main thread's (the file is per thread). */
+
+static void md_children_open(md_t *d)
+{
+    char p[64], self[32];
+    ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+    d->children = -1;
+    if (n <= 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        return;
+    self[n] = '\0';
+    if (strtol(self, NULL, 10) != (long)getpid())
+        return; /* a /proc of another pid namespace: its pids are not ours */
+    snprintf(p, sizeof(p), "/proc/self/task/%d/children", (int)getpid());
+    d->children = open(p, O_RDONLY | O_CLOEXEC);
+}
+
+static bool md_known_child(const md_t *d, long pid)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i]->m.child == pid && !d->v[i]->reaped)
+            return true;
+    return false;
+}
+
+/* True when every child of the monitor is the first process of a task it
+ * has not reaped: no process is left of a task it has. */
+static bool md_strays_none(const md_t *d)
+{
+    char buf[4096];
+    if (d->children < 0)
+        return false;
+    ssize_t n = pread(d->children, buf, sizeof(buf) - 1, 0);
+    if (n < 0 || n >= (ssize_t)sizeof(buf) - 1)
+        return false; /* unreadable, or perhaps more than it holds */
+    buf[n] = '\0';
+    char *s = buf, *end;
+    for (long pid; (pid = strtol(s, &end, 10)), end != s; s = end)
+        if (!md_known_child(d, pid))
+            return false;
+    return true;
+}
 
 /* A line of the attempt's record, through its fd kept open (opened on the
  * first line; each line is one write, so appends stay whole). */
@@ -535,7 +598,7 @@ static int md_settle(md_t *d)
         mtask_t *k = d->v[i];
         bool open = k->out_r >= 0 || k->err_r >= 0;
         if (k->reaped && !open) {
-            mt_finish(k);
+            mt_finish(k, md_strays_none(d));
             d->v[i] = d->v[--d->n];
             continue;
         }
@@ -576,6 +639,7 @@ static void md_loop(int ctl)
     if (sfd < 0)
         _exit(1);
     md_pool = cg_pool_new();
+    md_children_open(&d);
     int timeout = -1;
     while (ctl >= 0 || d.n > 0) {
         size_t n0 = d.n, np = 0;

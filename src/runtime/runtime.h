@@ -15,7 +15,9 @@
  *      its limits, starts the task (bash, or `podman run`), pumps its
  *      stdout/stderr into rotated log files (stdout, stderr, all), waits
  *      for it, detects an OOM kill, and appends the result to the
- *      attempt's record (below).
+ *      attempt's record (below).  A per-agent monitor is a child
+ *      subreaper: what a task leaves behind becomes its child, from which
+ *      it tells that nothing of an ended task is left (mond.c).
  *   2. The agent learns of the end through a pipe the monitor holds open
  *      until then (rt_task_t.notify_fd hangs up) and reads the record; a
  *      per-agent monitor writes the exit line into that pipe too, where

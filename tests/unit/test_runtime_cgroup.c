@@ -2,6 +2,7 @@
  * v2), OOM, stragglers killed, emptied cgroups reused from a monitor's
  * pool. */
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,83 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
     CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-pool") == 0);
 }
 
+static int count_pooled(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        n += strncmp(e->d_name, "pool.", 5) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The per-agent monitor is a child subreaper: what a task leaves behind
+ * becomes its child (so that it can tell, from its own children, that
+ * nothing of an ended task is left; mond.c).  An orphan that ended before
+ * its task did leaves the cgroup empty: pooled.  A straggler still alive
+ * at the task's end is seen as well: killed, and its cgroup not pooled. */
+TEST(monitor_adopts_orphans_and_pools_only_emptied_cgroups)
+{
+    char dir[512], cmd[1400], p[700];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    const char *mem = "/sys/fs/cgroup/memory/pai-test-orphan";
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    unsetenv("PAI_MONITOR");
+    setup_dirs("orphan", dir, sizeof(dir));
+    /* sh A starts sh B in the background and exits: B is an orphan */
+    snprintf(cmd, sizeof(cmd),
+             "sh -c \"sh -c 'sleep 0.3; grep ^PPid: /proc/\\$\\$/status > %s/ppid' "
+             "</dev/null >/dev/null 2>&1 &\"; sleep 1.5",
+             dir);
+    spec_init(&s, dir, cmd);
+    s.cgroup = "pai-test-orphan/a";
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK_INT_EQ(r.exit_code, 0);
+    pid_t mon = t.monitor_pid;
+    ops->release(&t);
+    buf_t b;
+    buf_init(&b, 64);
+    snprintf(p, sizeof(p), "%s/ppid", dir);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    char want[64];
+    snprintf(want, sizeof(want), "PPid:\t%d\n", (int)mon);
+    CHECK_STR_EQ(buf_str(&b), want);
+    buf_free(&b);
+    CHECK_INT_EQ(count_pooled(mem), 1); /* emptied: kept for the next task */
+
+    setup_dirs("orphan2", dir, sizeof(dir));
+    snprintf(cmd, sizeof(cmd),
+             "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > %s/straggler.pid; true", dir);
+    spec_init(&s, dir, cmd);
+    s.cgroup = "pai-test-orphan/b";
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    ops->release(&t);
+    buf_init(&b, 64);
+    snprintf(p, sizeof(p), "%s/straggler.pid", dir);
+    CHECK(buf_read_file(&b, p) == PAI_OK);
+    int pid = (int)strtol(buf_str(&b), NULL, 10);
+    buf_free(&b);
+    CHECK(pid > 1);
+    for (int i = 0; i < 100 && pid > 1 && kill(pid, 0) == 0; i++)
+        usleep(20 * 1000); /* killed, and reaped by the monitor */
+    CHECK(pid > 1 && kill(pid, 0) != 0);
+    CHECK_INT_EQ(count_pooled(mem), 1); /* not pooled: removed */
+    mond_shutdown();
+    CHECK(rmdir(mem) == 0);
+    CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-orphan") == 0 || errno == ENOENT);
+}
+
 RUN_TESTS(oom_kill_is_reported_with_openpai_code, cgroup_stragglers_are_killed_when_the_task_ends,
           cgroup_limits_are_written, cgroup_v2_limits_controllers_and_oom_are_handled,
-          pooled_cgroup_is_reused_with_its_limits_and_oom_count)
+          pooled_cgroup_is_reused_with_its_limits_and_oom_count,
+          monitor_adopts_orphans_and_pools_only_emptied_cgroups)
