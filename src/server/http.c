@@ -422,6 +422,8 @@ static void route_work_batch(void **uds, size_t n)
         }
         if (nrun > 0)
             http_run_route_batch(s, e, run, nrun);
+        if (left == 0) /* the next batch may start before these answers go */
+            offload_batch_answered();
         for (size_t i = 0; i < nmine; i++)
             if (!hold_here(s, mine[i]))
                 MHD_resume_connection(mine[i]->conn);

@@ -53,6 +53,14 @@ struct offload {
     unsigned nthreads;
 };
 
+/* The batch this thread runs now (worker), until offload_batch_answered
+ * or its end: counted in its class's batches while counted. */
+static _Thread_local struct {
+    offload_t *o;
+    unsigned c;
+    bool counted;
+} cur_batch;
+
 /* The next job to run (mu held), its class in *cls; NULL when none may run. */
 static job_t *take(offload_t *o, unsigned *cls)
 {
@@ -134,14 +142,17 @@ static void *worker(void *arg)
             pthread_cond_signal(&o->cv);
         pthread_mutex_unlock(&o->mu);
         bool batch = jb->bfn != NULL;
-        if (batch)
+        if (batch) {
+            cur_batch.o = o, cur_batch.c = c, cur_batch.counted = true;
             jb->bfn(uds, n);
-        else
+        } else {
             jb->fn(jb->ud);
+        }
         free(jb);
         pthread_mutex_lock(&o->mu);
         o->q[c].running--;
-        o->q[c].batches -= batch;
+        o->q[c].batches -= batch && cur_batch.counted;
+        cur_batch.o = NULL;
         o->q[c].pending -= n;
     }
     pthread_mutex_unlock(&o->mu);
@@ -214,6 +225,24 @@ static bool push(offload_t *o, unsigned cls, offload_fn fn, offload_batch_fn bfn
     if (signal)
         pthread_cond_signal(&o->cv);
     return true;
+}
+
+void offload_batch_answered(void)
+{
+    offload_t *o = cur_batch.o;
+    if (!o || !cur_batch.counted)
+        return;
+    pthread_mutex_lock(&o->mu);
+    queue_t *q = &o->q[cur_batch.c];
+    q->batches--;
+    cur_batch.counted = false;
+    /* what came meanwhile: a free worker takes it now, not this one once
+     * it has sent its answers (it may wait for a CPU behind the threads
+     * and clients its answers wake) */
+    bool signal = q->serial && q->nbatch > 0;
+    pthread_mutex_unlock(&o->mu);
+    if (signal)
+        pthread_cond_signal(&o->cv);
 }
 
 void offload_serial_batches(offload_t *o, unsigned cls)

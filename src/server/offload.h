@@ -72,6 +72,11 @@ void offload_run_batch_in(offload_t *o, unsigned cls, offload_batch_fn fn, void 
  * one commit.  Other workers still take such items when they look for
  * work (at their bound, or when they end theirs). */
 void offload_serial_batches(offload_t *o, unsigned cls);
+/* Called by a batch function on its worker once its items' work is done,
+ * before it answers them: the batch no longer counts as running for its
+ * class's serial rule, and the items queued meanwhile wake a free worker
+ * at once.  Elsewhere (not in a batch, or called again): nothing. */
+void offload_batch_answered(void);
 /* Work queued or running now, all classes (for /metrics and tests). */
 uint64_t offload_pending(offload_t *o);
 /* Work of class cls queued or running now. */

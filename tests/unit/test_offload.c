@@ -311,6 +311,51 @@ TEST(a_serial_class_leaves_items_queued_during_a_batch_to_its_worker)
     offload_free(o);
 }
 
+/* gated_batch, having answered its items first (offload_batch_answered). */
+static void answered_batch(void **uds, size_t n)
+{
+    offload_batch_answered();
+    offload_batch_answered(); /* again: nothing */
+    gated_batch(uds, n);
+}
+
+/* A serial class's batch that has answered its items no longer holds the
+ * items queued after it: a free worker takes them at once, while it
+ * still runs (its thread may wait for a CPU behind the clients its
+ * answers woke). */
+TEST(a_batch_that_answered_leaves_the_next_items_to_a_free_worker)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new_classes("test", 4, 1, NULL, &o) == PAI_OK);
+    if (!o)
+        return;
+    offload_serial_batches(o, 0);
+    usleep(100 * 1000); /* the workers asleep at their wait */
+    pthread_mutex_lock(&rig.mu);
+    rig.open = false;
+    rig.started = rig.n = nsizes = 0;
+    pthread_mutex_unlock(&rig.mu);
+    static item_t b[4];
+    b[0] = (item_t){.id = 1};
+    offload_run_batch_in(o, 0, answered_batch, &b[0]);
+    int one = 1;
+    CHECK(wait_for(started_at_least, &one)); /* answered, then at the gate */
+    for (int i = 1; i < 4; i++) {
+        b[i] = (item_t){.id = 10 + i};
+        offload_run_batch_in(o, 0, answered_batch, &b[i]);
+    }
+    for (int i = 0; i < 5000 && offload_pending(o) > 1; i++)
+        usleep(1000); /* taken by another worker while the first waits */
+    CHECK_INT_EQ((int)offload_pending(o), 1);
+    pthread_mutex_lock(&rig.mu);
+    CHECK(nsizes >= 2);
+    CHECK(!pthread_equal(batch_threads[0], batch_threads[1]));
+    pthread_mutex_unlock(&rig.mu);
+    open_gate();
+    offload_free(o);
+    offload_batch_answered(); /* on a thread that runs no batch: nothing */
+}
+
 TEST(bad_class_counts_are_refused)
 {
     offload_t *o = (offload_t *)&rig;
@@ -325,4 +370,5 @@ RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
           batch_items_queued_at_once_run_in_one_call_and_plain_items_keep_their_places,
           a_batch_takes_at_most_its_bound_and_the_rest_run_next,
           a_serial_class_leaves_items_queued_during_a_batch_to_its_worker,
+          a_batch_that_answered_leaves_the_next_items_to_a_free_worker,
           bad_class_counts_are_refused)
