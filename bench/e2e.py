@@ -316,6 +316,7 @@ def main():
     passes0 = [server_counter(c, "pai_scheduler_pass_seconds_" + k) for k in ("count", "sum")]
     srv_cs0 = ctx_switches(pids[0])
     agents_own0 = sum(own_cpu_s(p) for p in pids[1:])
+    mons0 = {m: own_cpu_s(m) for p in pids[1:] for m in children_of(p)}
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0, load0 = machine_busy(), os.getloadavg()[0]
     t0 = time.time()
@@ -368,6 +369,9 @@ def main():
                  for k, v in srv_cs1.items()}
     srv_cs = [sum(v[i] for v in srv_cs_by.values()) for i in (0, 1)]
     agents_own = sum(own_cpu_s(p) for p in pids[1:]) - agents_own0
+    # the per-agent monitors (born at their agent's first task, so schedstat
+    # is their whole own CPU; tasks not included: they are reaped children)
+    mons_own = sum(own_cpu_s(m) - mons0.get(m, 0.0) for p in pids[1:] for m in children_of(p))
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     busy1 = machine_busy()
     client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
@@ -437,6 +441,9 @@ def main():
           "bookkeeping; their monitors and tasks %.2f)"
           % (1000 * (cpu - srv_cpu) / JOBS, 1000 * agents_own / JOBS,
              1000 * (cpu - srv_cpu - agents_own) / JOBS))
+    print("  monitors, tasks ms     %8.2f   (the monitors themselves %.2f, exact; the tasks "
+          "%.2f)" % (1000 * (cpu - srv_cpu - agents_own) / JOBS, 1000 * mons_own / JOBS,
+                     1000 * (cpu - srv_cpu - agents_own - mons_own) / JOBS))
     print("  agent syncs per job    %8.2f   (all %d agents together)" % (syncs / JOBS, NODES))
     if commits0 >= 0:
         print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
