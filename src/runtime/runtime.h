@@ -184,6 +184,10 @@ int rt_record_append(const char *state_dir, const char *line);
  * "id "), its newline cut, into out; false when there is none. */
 bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n);
 
+/* The long-lived monitors of one agent process for its process attempts
+ * (mond.c), used in turn. */
+#define RT_MONITORS 2
+
 /* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
 const runtime_ops_t *runtime_find(const char *name);
 

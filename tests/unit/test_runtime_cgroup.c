@@ -204,33 +204,43 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
         return;
     }
     unsetenv("PAI_MONITOR");
-    /* five in turn: the agent's four monitors, then the first again, which
-     * has the OOM-killed first task's cgroup in its pool */
-    for (int i = 0; i < 5; i++) {
+    /* in turn: each of the agent's RT_MONITORS monitors, then the first
+     * again (the last), which has the OOM-killed first task's cgroup in its
+     * pool */
+    const int last = RT_MONITORS;
+    char lastdir[64];
+    snprintf(lastdir, sizeof(lastdir), "pai-test-pool/a%d", last);
+    for (int i = 0; i <= last; i++) {
         snprintf(name, sizeof(name), "pool%d", i);
         setup_dirs(name, dir, sizeof(dir));
         snprintf(cg, sizeof(cg), "pai-test-pool/a%d", i);
+        char look[256];
+        snprintf(look, sizeof(look),
+                 "grep -E ':(memory|cpu):' /proc/self/cgroup; cd /sys/fs/cgroup/memory/%s && "
+                 "cat memory.limit_in_bytes && grep oom_kill memory.oom_control",
+                 lastdir);
         spec_init(&s, dir,
                   i == 0 ? "python3 -c 'x=bytearray(200*1024*1024)' || "
                            "head -c 300000000 /dev/zero | tail"
-                         : "grep -E ':(memory|cpu):' /proc/self/cgroup; cd "
-                           "/sys/fs/cgroup/memory/pai-test-pool/a4 && "
-                           "cat memory.limit_in_bytes && grep oom_kill memory.oom_control");
+                         : look);
         s.cgroup = cg;
         s.memory_mb = i == 0 ? 32 : 64;
-        s.cpu = i == 4 ? 0 : 0.5;
+        s.cpu = i == last ? 0 : 0.5;
         CHECK(ops->start(ops, &s, &t) == PAI_OK);
         CHECK(wait_done(ops, &t, &r, 30));
         CHECK(r.oom == (i == 0));
-        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : i == 4 ? 0 : 1);
+        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : i == last ? 0 : 1);
         ops->release(&t);
         snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", cg);
         CHECK(access(p, F_OK) != 0); /* renamed into the pool */
-        if (i == 4) {
+        if (i == last) {
             char *out = slurp(dir, "stdout");
-            CHECK(strstr(out, ":memory:/pai-test-pool/a4\n") != NULL);
+            char want[96];
+            snprintf(want, sizeof(want), ":memory:/%s\n", lastdir);
+            CHECK(strstr(out, want) != NULL);
             CHECK(strstr(out, "\n67108864\n") != NULL);
-            CHECK(strstr(out, ":cpu:/pai-test-pool/a4") == NULL); /* no CPU limit */
+            snprintf(want, sizeof(want), ":cpu:/%s", lastdir);
+            CHECK(strstr(out, want) == NULL); /* no CPU limit */
             /* the OOM-killed first task's cgroup (the count is never reset) */
             CHECK(strstr(out, "\noom_kill ") != NULL && strstr(out, "\noom_kill 0") == NULL);
             free(out);
@@ -243,8 +253,8 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
         pooled += strncmp(e->d_name, "pool.", 5) == 0;
     if (d)
         closedir(d);
-    CHECK_INT_EQ(pooled, 4); /* one per monitor */
-    mond_shutdown();         /* the monitors exit and remove their pools */
+    CHECK_INT_EQ(pooled, RT_MONITORS); /* one per monitor */
+    mond_shutdown();                   /* the monitors exit and remove their pools */
     CHECK(rmdir("/sys/fs/cgroup/memory/pai-test-pool") == 0);
     rmdir("/sys/fs/cgroup/cpu/pai-test-pool/pool.x"); /* nothing: they are gone */
     CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-pool") == 0);
