@@ -478,6 +478,9 @@ static void parse_deploy_roles(pctx_t *c, const ynode_t *m, job_deployment_t *d)
                 continue;
             job_deploy_role_t *dr = &d->roles[d->n_roles++];
             size_t o2 = jp_path_push(c, k->str);
+            /* string keys, each once: a second preCommands would be the one
+             * the job's JSON and YAML keep, unchecked (as js-yaml, refused) */
+            jp_check_map(c, v, NULL);
             dr->role = k->str;
             dr->pre = jp_get_str_list(c, v, "preCommands", false, "must have at least one command",
                                       &dr->n_pre);
