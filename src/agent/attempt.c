@@ -232,21 +232,16 @@ static bool env_has(const agentwire_task_t *d, const char *name)
     return false;
 }
 
-/* "NAME" SEP "VALUE" in one allocation, copied: about 30 a task start,
- * where str_printf's formatting cost more than the copy. */
-static char *env_pair(const char *name, const char *sep, const char *value)
+/* "NAME=VALUE" in one allocation, copied: about 30 a task start, where
+ * str_printf's formatting cost more than the copy. */
+static char *env_pair(const char *name, const char *value)
 {
-    size_t a = strlen(name), e = strlen(sep), b = strlen(value);
-    char *s = xmalloc(a + e + b + 1);
+    size_t a = strlen(name), b = strlen(value);
+    char *s = xmalloc(a + 1 + b + 1);
     memcpy(s, name, a);
-    memcpy(s + a, sep, e);
-    memcpy(s + a + e, value, b + 1);
+    s[a] = '=';
+    memcpy(s + a + 1, value, b + 1);
     return s;
-}
-
-static char *env_kv(const char *name_eq, const char *value)
-{
-    return env_pair(name_eq, "", value);
 }
 
 /* Env list: a minimal base, then the server's env, then GPU defaults and
@@ -257,18 +252,18 @@ static char **build_env(const agent_node_t *n, const agentwire_task_t *d, const 
     size_t k = 0;
     char **out = xcalloc(d->nenv + 15, sizeof(char *));
     out[k++] = xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    out[k++] = env_kv("HOME=", home);
+    out[k++] = env_pair("HOME", home);
     out[k++] = xstrdup("LANG=C.UTF-8");
     if (user) { /* the task's uid has no passwd entry: name it here */
-        out[k++] = env_kv("USER=", user);
-        out[k++] = env_kv("LOGNAME=", user);
+        out[k++] = env_pair("USER", user);
+        out[k++] = env_pair("LOGNAME", user);
     }
     /* as login(1) would; without it bash asks NSS for the passwd entry
      * the task's uid does not have (rt_process_shell): ~0.3 ms a task */
     if (!container && !env_has(d, "SHELL"))
-        out[k++] = env_kv("SHELL=", rt_process_shell());
+        out[k++] = env_pair("SHELL", rt_process_shell());
     for (size_t i = 0; i < d->nenv; i++)
-        out[k++] = env_pair(d->env[i].name, "=", d->env[i].value);
+        out[k++] = env_pair(d->env[i].name, d->env[i].value);
     bool cuda = env_has(d, "CUDA_VISIBLE_DEVICES"), nv = env_has(d, "NVIDIA_VISIBLE_DEVICES");
     if (!cuda || !nv) {
         buf_t b;
@@ -278,9 +273,9 @@ static char **build_env(const agent_node_t *n, const agentwire_task_t *d, const 
                 break;
         const char *list = b.len ? buf_str(&b) : "none";
         if (!cuda)
-            out[k++] = env_kv("CUDA_VISIBLE_DEVICES=", list);
+            out[k++] = env_pair("CUDA_VISIBLE_DEVICES", list);
         if (!nv)
-            out[k++] = env_kv("NVIDIA_VISIBLE_DEVICES=", list);
+            out[k++] = env_pair("NVIDIA_VISIBLE_DEVICES", list);
         buf_free(&b);
     }
     k += gpu_task_env(&n->gpus, d->gpus, d->ngpus, container, out + k);

@@ -144,25 +144,10 @@ static int64_t task_uid(void *ud, const char *user)
     return auth_user_task_uid(ud, user);
 }
 
-static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
-                          pai_error_t *e)
-{
-    if (req->body_len > PAI_MAX_JOB_YAML)
-        return pai_error_set(e, PAI_E_TOO_LARGE, "job protocol larger than %u bytes",
-                             PAI_MAX_JOB_YAML);
-    char *name = NULL;
-    pai_err_t rc =
-        engine_submit(ctx->engine, req->who.username, req->body, req->body_len, &name, e);
-    if (rc == PAI_OK)
-        reply_message(resp, 202, str_printf("update job %s successfully", name));
-    free(name);
-    return rc;
-}
-
 /* The submissions queued at one moment, run by one write worker as one
  * batch (engine_submit_batch: one engine lock to reserve them all, one
  * commit before their answers, instead of a worker's wake-up and a wait
- * for a commit each); each answered as h_submit would, a refused one
+ * for a commit each); each answered as it would be alone, a refused one
  * failing alone. */
 void jobs_submit_batch(server_ctx_t *ctx, http_call_t *calls, size_t n)
 {
@@ -190,6 +175,16 @@ void jobs_submit_batch(server_ctx_t *ctx, http_call_t *calls, size_t n)
     }
     free(of);
     free(sc);
+}
+
+/* A submission alone (the route's handler when no batch runs it): a batch
+ * of one. */
+static pai_err_t h_submit(server_ctx_t *ctx, const http_req_t *req, http_resp_t *resp,
+                          pai_error_t *e)
+{
+    http_call_t c = {.req = req, .resp = resp, .e = e};
+    jobs_submit_batch(ctx, &c, 1);
+    return c.rc;
 }
 
 /* tailMode=true (the SDK's and the spec's spelling) or tail-mode=true (what
