@@ -12,7 +12,7 @@ starting tasks at once).  Prints the ratios first:
   - CPU ratio: pai host CPU per job / bare CPU per start, where pai's CPU
     is the server's and the agents' (their monitors and tasks included),
     read from a cgroup the bench puts the server and the agents in (cgroup
-    v1 cpuacct.usage, or v2 cpu.stat usage_usec: the scheduler's own
+    v1 cpuacct.usage, or v2 cpu.stat usage_usec: bench/cputree.py; the kernel's own
     nanosecond count, for every process of the tree whenever it ran), and
     the bare CPU is getrusage(RUSAGE_CHILDREN) of the xargs run, exact too.
     Without such a cgroup (not root, no cpuacct) it falls back to
@@ -55,9 +55,11 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "blackbox"))
 import e2etest as e  # noqa: E402
 import paitest as pt  # noqa: E402
+from cputree import CpuTree  # noqa: E402
 
 NODES = int(os.environ.get("NODES", "16"))
 GPUS = int(os.environ.get("GPUS", "8"))
@@ -160,78 +162,6 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
-class TreeCPU:
-    """The exact CPU of process trees: a cgroup per tree (cgroup v1
-    cpuacct, else v2) that the started processes join, and all they fork
-    after.  pai moves a task into cgroups of its own in the hierarchies it
-    limits (cgroup.c: v1 memory and cpu, or v2's): where that is the one
-    counted here (cpu,cpuacct mounted together, or v2), the node's dir
-    <mount>/pai/<node> is counted too.  ok is False when none can be made."""
-
-    def __init__(self, names):
-        self.mnt, self.v2, self.moves = None, False, False
-        with open("/proc/mounts") as f:
-            for line in f:
-                dev, mnt, fs, opts = line.split()[:4]
-                o = opts.split(",")
-                if fs == "cgroup" and "cpuacct" in o:
-                    self.mnt, self.moves = mnt, "cpu" in o
-                    break
-                if fs == "cgroup2" and mnt == "/sys/fs/cgroup":
-                    self.mnt, self.v2, self.moves = mnt, True, True
-        self.dirs = {}
-        self.ok = False
-        if not self.mnt or os.geteuid() != 0:
-            return
-        top = os.path.join(self.mnt, "pai-bench-e2e-%d" % os.getpid())
-        try:
-            for n in names:
-                self.dirs[n] = os.path.join(top, n)
-                os.makedirs(self.dirs[n], exist_ok=True)
-            self.ok = True
-        except OSError:
-            self.remove()
-
-    def add(self, name, pid):
-        """pid (all its threads) and its live children into the tree."""
-        for q in [pid] + children_of(pid):
-            with open(os.path.join(self.dirs[name], "cgroup.procs"), "w") as f:
-                f.write(str(q))
-
-    def _usage(self, d):
-        try:
-            if self.v2:
-                with open(os.path.join(d, "cpu.stat")) as f:
-                    for line in f:
-                        if line.startswith("usage_usec "):
-                            return int(line.split()[1]) / 1e6
-                return 0.0
-            with open(os.path.join(d, "cpuacct.usage")) as f:
-                return int(f.read()) / 1e9
-        except OSError:
-            return 0.0
-
-    def seconds(self, name, nodes=()):
-        """CPU seconds of the tree so far (with the nodes' pai dirs where
-        tasks are moved out of it)."""
-        t = self._usage(self.dirs[name])
-        if self.moves:
-            t += sum(self._usage(os.path.join(self.mnt, "pai", n)) for n in nodes)
-        return t
-
-    def remove(self):
-        """Removes the dirs once what was in them is gone (waits up to 5 s)."""
-        for d in list(self.dirs.values()) + [os.path.dirname(d) for d in self.dirs.values()][:1]:
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
-
-
 def bare(n, par):
     """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per start)."""
     c0, t0 = children_cpu(), time.time()
@@ -297,12 +227,12 @@ def main():
     errors = []
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
     names = ["b%02d" % i for i in range(NODES)]
-    tree = TreeCPU(["server", "agents"])
+    tree = CpuTree("pai-bench-e2e", ["server", "agents"])
     if tree.ok:
         atexit.register(tree.remove)  # after paitest's handlers stop what is in it
-        tree.add("server", pids[0])
+        tree.add("server", pids[0], children_of(pids[0]))
         for p in pids[1:]:
-            tree.add("agents", p)
+            tree.add("agents", p, children_of(p))
 
     def pai_cpu():
         """(server, agents with their monitors and tasks) CPU seconds so far."""

@@ -32,6 +32,9 @@ import time
 import e2etest as e
 import paitest as pt
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cputree import CpuTree  # noqa: E402  (bench/cputree.py)
+
 
 def write_whole(path, text):
     """Write a job file under a temporary name and rename it into place:
@@ -62,37 +65,40 @@ SLURM_EPILOG = os.environ.get("SLURM_EPILOG", "")
 # -N DIST_WORKERS+1 job of 4 GPUs a node: the ps gets 3 GPUs too many, but the
 # main scheduler starts it at once)
 DIST_SLURM = os.environ.get("DIST_SLURM", "het")
-CG = "/sys/fs/cgroup/cpuacct"
 SLURM_CG = "/sys/fs/cgroup/*/slurm_n[0-9][0-9]"
 
 
 class Acct:
-    """A cpuacct cgroup that the started processes (and all they fork) join."""
+    """The CPU of one system's whole process tree (bench/cputree.py: a cgroup
+    that the started processes, and all they fork, join; cpuacct on cgroup
+    v1, cpu.stat on v2).  moved(): the dirs a system moves its tasks to, out
+    of that tree, counted too where they are in the counting hierarchy (cpu
+    and cpuacct mounted together, or v2): pai's `pai/<node>`, Slurm's
+    proctrack/cgroup `slurm_nNN`."""
 
-    def __init__(self, name):
-        self.path = os.path.join(CG, "pai-vs-slurm-%d" % os.getpid(), name)
-        os.makedirs(self.path, exist_ok=True)
+    def __init__(self, name, moved=lambda mnt: []):
+        self.name, self.moved = name, moved
+        self.tree = CpuTree("pai-vs-slurm", [name])
+        if not self.tree.ok:
+            raise RuntimeError("bench-vs-slurm needs root and a cgroup v1 cpuacct or v2 mount "
+                               "to count CPU exactly")
+        self.path = self.tree.dirs[name]
+
+    def _extra(self):
+        return self.moved(self.tree.mnt) if self.tree.moves else []
 
     def add(self, pid):
-        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
+        self.tree.add(self.name, pid)
 
     def ns(self):
-        with open(os.path.join(self.path, "cpuacct.usage")) as f:
-            return int(f.read())
+        return int(self.tree.seconds(self.name, extra=self._extra()) * 1e9)
 
     def user_sys(self):
-        """(user, system) seconds of the tree, from cpuacct.stat."""
-        v = {}
-        with open(os.path.join(self.path, "cpuacct.stat")) as f:
-            for line in f:
-                k, n = line.split()
-                v[k] = int(n) / os.sysconf("SC_CLK_TCK")
-        return v.get("user", 0.0), v.get("system", 0.0)
+        """(user, system) seconds of the tree."""
+        return self.tree.user_sys(self.name, extra=self._extra())
 
     def procs(self):
-        with open(os.path.join(self.path, "cgroup.procs")) as f:
-            return [int(x) for x in f.read().split()]
+        return self.tree.procs(self.name)
 
     def remove(self):
         """Removes the cgroup once the processes started in it are gone: what
@@ -111,11 +117,7 @@ class Acct:
                 except OSError:
                     pass
             time.sleep(0.5)
-        for d in (self.path, os.path.dirname(self.path)):
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
+        self.tree.remove(wait=0)
 
 
 def hwm_kb(pid):
@@ -167,7 +169,7 @@ class Slurm:
         self.dir = tempfile.mkdtemp(prefix="slurm-", dir=base)
         self.procs = []
         self.errors = []
-        self.acct = Acct("slurm")
+        self.acct = Acct("slurm", lambda mnt: glob.glob(os.path.join(mnt, "slurm_n[0-9][0-9]")))
         self.scripts = {}
         try:
             self._conf()
@@ -356,7 +358,8 @@ class Pai:
         os.makedirs(os.path.join(self.dir, "out"), exist_ok=True)
         os.chmod(self.dir, 0o755)
         os.chmod(os.path.join(self.dir, "out"), 0o1777)
-        self.acct = Acct("pai")
+        self.acct = Acct("pai", lambda mnt: [os.path.join(mnt, "pai", "n%02d" % (i + 1))
+                                             for i in range(NODES)])
         self.agents = []
         self.errors = []
         self.submitted = 0
