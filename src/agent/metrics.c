@@ -156,11 +156,19 @@ static bool proc_stats(pid_t pid, cg_stats_t *st)
 }
 
 /* The task's leader: the monitor appends its pid to its record once it
- * started it (runtime.h); read until found, then kept. */
+ * started it (runtime.h); read until found, then kept.  A per-agent
+ * monitor's line names the pooled cgroup the task runs in (cgroup.h), which
+ * then replaces the attempt's own name. */
 static pid_t task_pid(agent_task_t *t)
 {
-    if (t->stats.pid <= 0 && t->rt.state_dir)
-        t->stats.pid = rt_task_pid(t->rt.state_dir);
+    char cg[1024];
+    if (t->stats.pid <= 0 && t->rt.state_dir) {
+        t->stats.pid = rt_task_info(t->rt.state_dir, cg, sizeof(cg));
+        if (t->stats.pid > 0 && cg[0]) {
+            free(t->stats.cgroup);
+            t->stats.cgroup = xstrdup(cg);
+        }
+    }
     return t->stats.pid;
 }
 

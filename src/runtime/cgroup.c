@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -34,9 +35,15 @@ struct cg {
     int64_t oom_read;             /* oom_kill as cg_oom last read it; -1: not read */
     int64_t mem_bytes, cpu_quota; /* the limits written (-1: none) */
     char *rel_dir;                /* rel's parent (pool: reuse stays under it) */
+    char *rel;                    /* the cgroup's own path under the root (a pooled one's name) */
+    /* A pooled cgroup's files that every task of it uses, held open (the
+     * open and close are most of what a use costs: ~6 us each against
+     * ~0.6 for the read or write; cg_hold); -1: by path. */
+    int procs_fd[NCTRL]; /* cgroup.procs (cg_attach: the task's move) */
+    int oom_fd;          /* memory.oom_control (cg_oom, the next task's base) */
+    int usage_fd;        /* memory.usage_in_bytes (poolable) */
+    int peak_fd;         /* memory.max_usage_in_bytes (reset per task) */
 };
-
-static int64_t read_int(const char *dir, const char *file);
 
 static const char *cg_root(void)
 {
@@ -84,6 +91,15 @@ static pai_err_t write_file(const char *dir, const char *file, const char *val)
     ssize_t n = write(fd, val, strlen(val));
     close(fd);
     return n == (ssize_t)strlen(val) ? PAI_OK : PAI_E_IO;
+}
+
+/* val into a file held open (fd >= 0: one pwrite), else by path. */
+static pai_err_t write_held(int fd, const char *dir, const char *file, const char *val)
+{
+    size_t l = strlen(val);
+    if (fd < 0)
+        return write_file(dir, file, val);
+    return pwrite(fd, val, l, 0) == (ssize_t)l ? PAI_OK : PAI_E_IO;
 }
 
 /* v2: enable memory and cpu for children along the path from the root. */
@@ -241,6 +257,10 @@ pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out)
     pai_err_t rc;
     cg_t *cg = xcalloc(1, sizeof(*cg));
     cg->oom_efd = -1;
+    cg->oom_fd = cg->usage_fd = cg->peak_fd = -1;
+    for (size_t i = 0; i < NCTRL; i++)
+        cg->procs_fd[i] = -1;
+    cg->rel = xstrdup(rel);
     cg->oom_read = -1;
     cg->mem_bytes = -1;
     cg->cpu_quota = -2;
@@ -292,7 +312,7 @@ pai_err_t cg_attach(const cg_t *cg, pid_t pid)
     snprintf(v, sizeof(v), "%d", (int)pid);
     for (size_t i = 0; i < NCTRL; i++)
         if (cg->dirs[i] && !(i == 1 && cg->cpu_off) &&
-            write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
+            write_held(cg->procs_fd[i], cg->dirs[i], "cgroup.procs", v) != PAI_OK)
             return PAI_E_IO;
     if (cg->devices && write_file(cg->devices, "cgroup.procs", v) != PAI_OK)
         return PAI_E_IO;
@@ -315,11 +335,22 @@ static bool read_small(const char *dir, const char *file, char *buf, size_t n)
     return got >= 0;
 }
 
-static int64_t read_key(const char *dir, const char *file, const char *key)
+/* The same from a file held open (fd >= 0): a pread from its start, which
+ * has the kernel generate it afresh; by path otherwise. */
+static bool read_held(int fd, const char *dir, const char *file, char *buf, size_t n)
+{
+    if (fd < 0)
+        return read_small(dir, file, buf, n);
+    ssize_t got = pread(fd, buf, n - 1, 0);
+    buf[got > 0 ? got : 0] = '\0';
+    return got >= 0;
+}
+
+static int64_t read_key(int fd, const char *dir, const char *file, const char *key)
 {
     char text[4096];
     int64_t val = -1;
-    if (!read_small(dir, file, text, sizeof(text)))
+    if (!read_held(fd, dir, file, text, sizeof(text)))
         return -1;
     size_t kl = strlen(key);
     for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
@@ -336,7 +367,7 @@ bool cg_oom(cg_t *cg)
     if (cg->oom_efd >= 0 && read(cg->oom_efd, &n, sizeof(n)) == sizeof(n) && n > 0)
         cg->oom_seen = true;
     const char *file = cg->version == 2 ? "memory.events" : "memory.oom_control";
-    cg->oom_read = read_key(cg->dirs[0], file, "oom_kill");
+    cg->oom_read = read_key(cg->oom_fd, cg->dirs[0], file, "oom_kill");
     if (cg->oom_read > cg->oom_base)
         cg->oom_seen = true;
     return cg->oom_seen;
@@ -417,8 +448,16 @@ void cg_destroy(cg_t *cg)
     free(cg->devices);
     if (cg->oom_efd >= 0)
         close(cg->oom_efd);
+    int held[] = {cg->oom_fd, cg->usage_fd, cg->peak_fd};
+    for (size_t i = 0; i < ARRAY_LEN(held); i++)
+        if (held[i] >= 0)
+            close(held[i]);
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cg->procs_fd[i] >= 0)
+            close(cg->procs_fd[i]);
     free(cg->parent);
     free(cg->rel_dir);
+    free(cg->rel);
     free(cg);
 }
 
@@ -461,23 +500,42 @@ void cg_pool_free(cg_pool_t *p)
     free(p);
 }
 
-/* Rename every dir of cg (its cpu dir only with_cpu) to leaf, in place. */
-static bool cg_rename(cg_t *cg, const char *leaf, bool with_cpu)
+const char *cg_rel(const cg_t *cg)
 {
-    for (size_t i = 0; i < NCTRL; i++) {
-        if (!cg->dirs[i] || (i == 1 && !with_cpu))
-            continue;
-        const char *slash = strrchr(cg->dirs[i], '/');
-        char *to = str_printf("%.*s/%s", (int)(slash - cg->dirs[i]), cg->dirs[i], leaf);
-        if (strcmp(to, cg->dirs[i]) != 0 && rename(cg->dirs[i], to) != 0) {
-            log_debug("cgroup: cannot rename %s to %s: %s", cg->dirs[i], to, strerror(errno));
-            free(to);
-            return false;
-        }
-        free(cg->dirs[i]);
-        cg->dirs[i] = to;
+    return cg->rel;
+}
+
+/* A file of a pooled cgroup held open for its uses (struct cg), while the
+ * fds stay below a quarter of the process's limit: what holds them never
+ * leaves the task pipes and logs short of fds (each held fd also costs a
+ * clone ~45 ns: the child's copy of the fd table).  -1: used by path. */
+static int hold(const char *dir, const char *file, int flags)
+{
+    char p[1024];
+    struct rlimit rl;
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    int fd = open(p, flags | O_CLOEXEC);
+    rlim_t cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+    if (fd >= 0 && (rlim_t)fd >= cap) {
+        close(fd);
+        fd = -1;
     }
-    return true;
+    return fd;
+}
+
+static void hold_procs(cg_t *cg, size_t i)
+{
+    if (cg->dirs[i] && cg->procs_fd[i] < 0)
+        cg->procs_fd[i] = hold(cg->dirs[i], "cgroup.procs", O_WRONLY);
+}
+
+static void cg_hold(cg_t *cg)
+{
+    cg->oom_fd = hold(cg->dirs[0], "memory.oom_control", O_RDONLY);
+    cg->usage_fd = hold(cg->dirs[0], "memory.usage_in_bytes", O_RDONLY);
+    cg->peak_fd = hold(cg->dirs[0], "memory.max_usage_in_bytes", O_WRONLY);
+    for (size_t i = 0; i < NCTRL; i++)
+        hold_procs(cg, i);
 }
 
 /* A pool cgroup's name says which monitor keeps it: "pool.PID.N". */
@@ -491,8 +549,9 @@ static bool stale_pool_name(const char *name)
     return *end == '.' && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Once per parent: remove the idle cgroups of monitors that are gone (a
- * monitor killed with its pool; a monitor that exits removes its own). */
+/* Once per parent: remove the cgroups of monitors that are gone (a monitor
+ * killed with its pool and the cgroups of its attempts, which are lost:
+ * what is left in them is killed; a monitor that exits removes its own). */
 static void pool_sweep(cg_pool_t *p, const char *rel_dir)
 {
     for (size_t i = 0; i < p->nswept; i++)
@@ -516,21 +575,16 @@ static void pool_sweep(cg_pool_t *p, const char *rel_dir)
     }
 }
 
-/* An idle cgroup under rel's parent, renamed to rel; NULL when none. */
-static cg_t *pool_take(cg_pool_t *p, const char *rel, bool with_cpu)
+/* An idle cgroup under rel's parent; NULL when none. */
+static cg_t *pool_take(cg_pool_t *p, const char *rel)
 {
     char *rel_dir = dir_of(rel);
-    const char *leaf = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
     cg_t *cg = NULL;
     for (size_t i = p->n; i-- > 0 && !cg;) {
         if (strcmp(p->idle[i]->rel_dir, rel_dir) != 0)
             continue;
         cg = p->idle[i];
         p->idle[i] = p->idle[--p->n];
-        if (!cg_rename(cg, leaf, with_cpu)) {
-            cg_destroy(cg);
-            cg = NULL;
-        }
     }
     if (!cg)
         pool_sweep(p, rel_dir);
@@ -550,14 +604,15 @@ static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double
     cg->cpu_off = !want_cpu;
     if (want_cpu && !cg->dirs[1]) {
         cg->cpu_quota = -2;
-        if (cg_make_dir(cg, 1, rel) != PAI_OK)
+        if (cg_make_dir(cg, 1, cg->rel) != PAI_OK)
             return PAI_E_IO;
+        hold_procs(cg, 1);
     }
     cg->oom_seen = false;
     if (cg->oom_efd >= 0)
         while (read(cg->oom_efd, &n, sizeof(n)) == sizeof(n))
             ; /* drained: nothing of the last task's */
-    if (write_file(cg->dirs[0], "memory.max_usage_in_bytes", "0") != PAI_OK)
+    if (write_held(cg->peak_fd, cg->dirs[0], "memory.max_usage_in_bytes", "0") != PAI_OK)
         log_debug("cgroup: cannot reset the peak usage of %s", cg->dirs[0]);
     if (want_cpu && cg->dirs[1] && v1_cpuacct_comounted()) /* the task's CPU time */
         (void)write_file(cg->dirs[1], "cpuacct.usage", "0");
@@ -567,57 +622,79 @@ static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double
     return rc;
 }
 
+/* A new cgroup for the pool, named for it ("pool.PID.N" under rel's
+ * parent) from the start: it keeps that name for its life. */
+static pai_err_t pool_create(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu,
+                             cg_t **out)
+{
+    char *rel_dir = dir_of(rel);
+    char *name =
+        str_printf("%s%spool.%d.%u", rel_dir, *rel_dir ? "/" : "", (int)getpid(), ++p->seq);
+    free(rel_dir);
+    pai_err_t rc = cg_create(name, memory_mb, cpu, out);
+    free(name);
+    if (rc != PAI_OK)
+        return rc;
+    free((*out)->parent);
+    (*out)->parent = str_printf("/%s", rel);
+    cg_hold(*out);
+    return PAI_OK;
+}
+
 pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu, cg_t **out)
 {
     if (!p || p->version != 1)
         return cg_create(rel, memory_mb, cpu, out);
-    cg_t *cg = pool_take(p, rel, v1_wants_cpu(cpu));
+    cg_t *cg = pool_take(p, rel);
     if (!cg)
-        return cg_create(rel, memory_mb, cpu, out);
+        return pool_create(p, rel, memory_mb, cpu, out);
     if (pool_ready(cg, rel, memory_mb, cpu) != PAI_OK) {
         cg_destroy(cg);
-        return cg_create(rel, memory_mb, cpu, out);
+        return pool_create(p, rel, memory_mb, cpu, out);
     }
     *out = cg;
     return PAI_OK;
 }
 
 /* Nothing in dir: no child cgroup (a kernfs dir's link count is 2 plus
- * its subdirs) and, with procs, no process (a v1 read of cgroup.procs:
- * the kernel builds a pid list for it, which one of its workers frees a
- * second later). */
-static bool dir_empty(const char *dir, bool procs)
+ * its subdirs; not looked at with no_subdirs) and, with procs, no process
+ * (a v1 read of cgroup.procs: the kernel builds a pid list for it, which
+ * one of its workers frees a second later). */
+static bool dir_empty(const char *dir, bool procs, bool no_subdirs)
 {
     char buf[16];
     struct stat st;
-    if (stat(dir, &st) != 0 || st.st_nlink != 2)
+    if (!no_subdirs && (stat(dir, &st) != 0 || st.st_nlink != 2))
         return false;
     return !procs || (read_small(dir, "cgroup.procs", buf, sizeof(buf)) && !buf[0]);
 }
 
 /* May cg be handed to another task: v1, empty, little memory still charged.
  * The processes are read in the memory dir only (and not at all when the
- * caller proved that none is left: procs_gone): a task joins it first
+ * caller proved that none is left: CG_PUT_PROCS_GONE): a task joins it first
  * (cg_attach), its children are born in both, and only root moves a
  * process between cgroups, so none is in the cpu dir that is not in the
  * memory dir. */
-static bool poolable(const cg_t *cg, bool procs_gone)
+static bool poolable(const cg_t *cg, unsigned flags)
 {
     if (cg->version != 1)
         return false;
     for (size_t i = 0; i < NCTRL; i++)
-        if (cg->dirs[i] && !dir_empty(cg->dirs[i], i == 0 && !procs_gone))
+        if (cg->dirs[i] && !dir_empty(cg->dirs[i], i == 0 && !(flags & CG_PUT_PROCS_GONE),
+                                      flags & CG_PUT_NO_SUBDIRS))
             return false;
-    int64_t used = read_int(cg->dirs[0], "memory.usage_in_bytes");
-    return used >= 0 && used <= POOL_MAX_USAGE;
+    char line[64];
+    if (!read_held(cg->usage_fd, cg->dirs[0], "memory.usage_in_bytes", line, sizeof(line)) ||
+        line[0] < '0' || line[0] > '9')
+        return false;
+    return strtoll(line, NULL, 10) <= POOL_MAX_USAGE;
 }
 
-void cg_pool_put(cg_pool_t *p, cg_t *cg, bool procs_gone)
+void cg_pool_put(cg_pool_t *p, cg_t *cg, unsigned flags)
 {
-    char leaf[64];
     if (!cg)
         return;
-    if (!p || p->n >= POOL_MAX || !poolable(cg, procs_gone)) {
+    if (!p || p->n >= POOL_MAX || !poolable(cg, flags)) {
         cg_destroy(cg); /* what is left in it is killed there */
         return;
     }
@@ -625,18 +702,14 @@ void cg_pool_put(cg_pool_t *p, cg_t *cg, bool procs_gone)
         remove_tree(cg->devices);
         FREE_NULL(&cg->devices);
     }
-    snprintf(leaf, sizeof(leaf), "pool.%d.%u", (int)getpid(), ++p->seq);
-    if (!cg_rename(cg, leaf, true)) {
-        cg_destroy(cg);
-        return;
-    }
     /* the count the next task's kills are told from (never reset): with
-     * no process left since cg_oom read it (procs_gone), that read is the
-     * last word; else read again, after the emptiness check (a straggler
-     * killed by the OOM killer in between is not the next task's) */
-    int64_t kills = procs_gone && cg->oom_read >= 0
+     * no process left since cg_oom read it (CG_PUT_PROCS_GONE), that read
+     * is the last word; else read again, after the emptiness check (a
+     * straggler killed by the OOM killer in between is not the next
+     * task's) */
+    int64_t kills = (flags & CG_PUT_PROCS_GONE) && cg->oom_read >= 0
                         ? cg->oom_read
-                        : read_key(cg->dirs[0], "memory.oom_control", "oom_kill");
+                        : read_key(cg->oom_fd, cg->dirs[0], "memory.oom_control", "oom_kill");
     cg->oom_base = kills > 0 ? kills : 0;
     cg->oom_read = -1;
     p->idle[p->n++] = cg;
@@ -674,7 +747,7 @@ static void v2_io(const char *dir, cg_stats_t *out)
 
 void cg_stats_v2(const char *dir, cg_stats_t *out)
 {
-    int64_t usec = read_key(dir, "cpu.stat", "usage_usec");
+    int64_t usec = read_key(-1, dir, "cpu.stat", "usage_usec");
     out->cpu_ns = usec >= 0 ? usec * 1000 : -1;
     out->mem_bytes = read_int(dir, "memory.current");
     out->mem_limit_bytes = read_int(dir, "memory.max"); /* "max": -1 */

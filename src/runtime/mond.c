@@ -23,19 +23,17 @@
  *   2. working dir given to the task's identity, cgroup with the limits,
  *      GPU fence, pipes; the task started by a vfork-style clone
  *      (mon_spawn_task, no copy of the monitor) in its own process group;
- *      "task PID" appended to the record;
+ *      "task PID CGROUP" appended to the record (the pooled cgroup keeps
+ *      its own name: cgroup.h);
  *   3. the loop pumps every task's pipes into its logs, reaps with
  *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
  *      that hold its pipes, then hands the cgroup back to the monitor's
- *      pool (cgroup.h: renamed and kept when empty, for the next task of
- *      the same node; removed with what is left in it otherwise; empty
- *      told from the monitor's own children: md_strays_none), writes
- *      the exit line, and closes the notify pipe.
- * Kill requests are queued real-time signals carrying the key
- * (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the
- * monitor's fork on, so one sent before its loop is up is not its death
- * by their default action but waits in its signalfd), so a restarted
- * agent can stop the attempts of its predecessor's monitor from the
+ *      pool (cgroup.h: kept when empty, for the next task of the same node; removed with what is
+ * left in it otherwise; empty told from the monitor's own children: md_strays_none), writes the
+ * exit line, and closes the notify pipe. Kill requests are queued real-time signals carrying the
+ * key (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the monitor's fork on,
+ * so one sent before its loop is up is not its death by their default action but waits in its
+ * signalfd), so a restarted agent can stop the attempts of its predecessor's monitor from the
  * monitor record alone; a key the monitor does not hold (an attempt already
  * reaped and gone) is ignored, so a kill never reaches a reused pid.
  * The monitor outlives its agent (kill -9 included): when the socket
@@ -293,7 +291,7 @@ static void mt_free(mtask_t *k)
         close(k->m.record_fd);
     if (k->notify_w >= 0)
         close(k->notify_w); /* the agent's notify_fd hangs up */
-    cg_pool_put(md_pool, k->m.cg, false);
+    cg_pool_put(md_pool, k->m.cg, 0);
     mon_logs_close(&k->m);
     free(k->env);
     free(k->argv);
@@ -318,7 +316,11 @@ static void mt_fail(mtask_t *k, int code, const char *msg)
 static void mt_finish(mtask_t *k, bool procs_gone)
 {
     bool oom = cg_oom(k->m.cg);
-    cg_pool_put(md_pool, k->m.cg, procs_gone); /* or removed, with what is left in it */
+    /* a task without root could make no child cgroup */
+    bool rootless = k->spec.isolate && k->spec.uid != 0;
+    cg_pool_put(md_pool, k->m.cg,
+                (procs_gone ? CG_PUT_PROCS_GONE : 0) | (rootless ? CG_PUT_NO_SUBDIRS : 0));
+    /* or removed, with what is left in it */
     k->m.cg = NULL;
     int sig;
     int ec = mon_exit_code(&k->m, k->status, oom, &sig);
@@ -409,7 +411,7 @@ static void mt_record(mtask_t *k, const char *line)
  * process runtime only).  Takes msg and notify_w. */
 static void md_start(md_t *d, char *msg, size_t len, int notify_w)
 {
-    char text[128];
+    char text[1200];
     int out_p[2], err_p[2];
     mtask_t *k = xcalloc(1, sizeof(*k));
     k->msg = msg;
@@ -460,7 +462,12 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
         mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
-    snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
+    /* with the pooled cgroup it runs in (cgroup.h: not the attempt's name),
+     * where the agent's metrics read its figures */
+    if (k->m.cg && strlen(cg_rel(k->m.cg)) < 1024 && !strchr(cg_rel(k->m.cg), '\n'))
+        snprintf(text, sizeof(text), "task %d %s\n", (int)k->m.child, cg_rel(k->m.cg));
+    else
+        snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
     mt_record(k, text);
     VEC_XRESERVE(d->v, d->cap, d->n + 1);
     d->v[d->n++] = k;

@@ -662,9 +662,21 @@ bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n)
 
 pid_t rt_task_pid(const char *state_dir)
 {
+    return rt_task_info(state_dir, NULL, 0);
+}
+
+pid_t rt_task_info(const char *state_dir, char *cgroup, size_t n)
+{
     char rec[RECORD_MAX], p[1100];
-    int pid = 0;
+    int pid = 0, end = 0;
+    if (cgroup && n)
+        cgroup[0] = '\0';
     const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, "task ") : NULL;
+    if (line && sscanf(line, "%d %n", &pid, &end) == 1 && end > 0 && cgroup && n) {
+        size_t l = strcspn(line + end, " \n");
+        if (l > 0 && l < n)
+            snprintf(cgroup, n, "%.*s", (int)l, line + end);
+    }
     if (!line) { /* an attempt of an older agent: its own file */
         snprintf(p, sizeof(p), "%s/task", state_dir);
         int fd = open(p, O_RDONLY | O_CLOEXEC);

@@ -34,8 +34,9 @@
  * agent's and the monitor's): lines, each appended whole by one write,
  * readers take whole lines only.  "id ATTEMPT" by the agent before the start
  * (rt_record_create: the attempt a directory holds, for re-adoption), "mon
- * PID STARTTIME [KEY]" by the monitor before the task starts, "task PID"
- * once it runs, "exit KIND CODE SIGNAL OOM STARTED FINISHED" at its end,
+ * PID STARTTIME [KEY]" by the monitor before the task starts, "task PID
+ * [CGROUP]" once it runs (a per-agent monitor names the pooled cgroup the
+ * task runs in: rt_task_info), "exit KIND CODE SIGNAL OOM STARTED FINISHED" at its end,
  * and "acked" by the agent once the server has stored the end.
  * (What older agents wrote is still read: a first line "pid starttime
  * [key]" without the tag, and the files id, acked, task and exit;
@@ -173,6 +174,12 @@ struct runtime_ops {
 /* The pid of an attempt's task (its process group), from the monitor's
  * record in state_dir; 0 while it has none. */
 pid_t rt_task_pid(const char *state_dir);
+/* The same, and the cgroup it runs in (relative to each controller's
+ * root) into cgroup when the record names one: the per-agent monitor's
+ * "task PID CGROUP" line (a pooled cgroup keeps its own name, cgroup.h);
+ * cgroup is "" when it names none (a per-attempt monitor's cgroup is the
+ * spec's). */
+pid_t rt_task_info(const char *state_dir, char *cgroup, size_t n);
 
 /* Start an attempt's record in state_dir with the line "id ATTEMPT" (the
  * agent, before the start).  -1 when it cannot be written, or when the id

@@ -597,6 +597,28 @@ TEST(adopted_attempt_of_a_shared_monitor_can_be_stopped)
     ops->release(&t2);
 }
 
+/* The record's "task" line: its pid, and the pooled cgroup a per-agent
+ * monitor names there (the agent's metrics read it); none from an older
+ * line without one. */
+TEST(task_line_gives_pid_and_cgroup)
+{
+    char dir[512], cg[64];
+    setup_dirs("taskline", dir, sizeof(dir));
+    CHECK(rt_record_create(dir, "job~x/0/main/0/0") == 0);
+    CHECK(rt_record_append(dir, "mon 1 2 3\n") == 0);
+    CHECK_INT_EQ(rt_task_info(dir, cg, sizeof(cg)), 0); /* not yet */
+    CHECK(rt_record_append(dir, "task 4242 pai/n1/pool.77.3\n") == 0);
+    CHECK_INT_EQ(rt_task_info(dir, cg, sizeof(cg)), 4242);
+    CHECK_STR_EQ(cg, "pai/n1/pool.77.3");
+    CHECK_INT_EQ(rt_task_pid(dir), 4242);
+    CHECK_INT_EQ(rt_task_info(dir, cg, 8), 4242); /* does not fit: none */
+    CHECK_STR_EQ(cg, "");
+    setup_dirs("taskline2", dir, sizeof(dir));
+    CHECK(rt_record_append(dir, "task 77\n") == 0);
+    CHECK_INT_EQ(rt_task_info(dir, cg, sizeof(cg)), 77);
+    CHECK_STR_EQ(cg, "");
+}
+
 /* A monitor that dies takes its attempts' results with it: they are
  * reported lost (as when a per-attempt monitor dies), and the next start
  * gets a new monitor. */
@@ -756,5 +778,5 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           exit_line_says_whether_the_task_wrote_to_stderr,
           process_specs_inline_and_in_a_memfd_both_run,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
-          dead_shared_monitor_loses_its_attempts_and_is_replaced,
+          dead_shared_monitor_loses_its_attempts_and_is_replaced, task_line_gives_pid_and_cgroup,
           attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -216,17 +217,15 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
      * again (the last), which has the OOM-killed first task's cgroup in its
      * pool */
     const int last = RT_MONITORS;
-    char lastdir[64];
-    snprintf(lastdir, sizeof(lastdir), "pai-test-pool/a%d", last);
+    char first_cg[1024] = "";
     for (int i = 0; i <= last; i++) {
         snprintf(name, sizeof(name), "pool%d", i);
         setup_dirs(name, dir, sizeof(dir));
         snprintf(cg, sizeof(cg), "pai-test-pool/a%d", i);
-        char look[256];
-        snprintf(look, sizeof(look),
-                 "grep -E ':(memory|cpu):' /proc/self/cgroup; cd /sys/fs/cgroup/memory/%s && "
-                 "cat memory.limit_in_bytes && grep oom_kill memory.oom_control",
-                 lastdir);
+        const char *look = "grep -E ':(memory|cpu):' /proc/self/cgroup; "
+                           "cd /sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' "
+                           "/proc/self/cgroup) && cat memory.limit_in_bytes && "
+                           "grep oom_kill memory.oom_control";
         spec_init(&s, dir,
                   i == 0 ? "python3 -c 'x=bytearray(200*1024*1024)' || "
                            "head -c 300000000 /dev/zero | tail"
@@ -237,17 +236,25 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
         CHECK(ops->start(ops, &s, &t) == PAI_OK);
         CHECK(wait_done(ops, &t, &r, 30));
         CHECK(r.oom == (i == 0));
-        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : i == last ? 0 : 1);
+        CHECK_INT_EQ(r.exit_code, i == 0 ? EXIT_OOM_KILLED : 0);
+        /* the record names the pooled cgroup the task ran in: a pool name
+         * of its monitor's, never the attempt's (no rename per task) */
+        char ran_cg[1024], want[1100];
+        CHECK(rt_task_info(dir, ran_cg, sizeof(ran_cg)) > 0);
+        snprintf(want, sizeof(want), "pai-test-pool/pool.%d.", (int)t.monitor_pid);
+        CHECK(strncmp(ran_cg, want, strlen(want)) == 0);
+        if (i == 0)
+            snprintf(first_cg, sizeof(first_cg), "%s", ran_cg);
         ops->release(&t);
         snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", cg);
-        CHECK(access(p, F_OK) != 0); /* renamed into the pool */
+        CHECK(access(p, F_OK) != 0); /* never made under the attempt's name */
         if (i == last) {
             char *out = slurp(dir, "stdout");
-            char want[96];
-            snprintf(want, sizeof(want), ":memory:/%s\n", lastdir);
+            CHECK_STR_EQ(ran_cg, first_cg); /* the first monitor's, reused */
+            snprintf(want, sizeof(want), ":memory:/%s\n", ran_cg);
             CHECK(strstr(out, want) != NULL);
             CHECK(strstr(out, "\n67108864\n") != NULL);
-            snprintf(want, sizeof(want), ":cpu:/%s", lastdir);
+            snprintf(want, sizeof(want), ":cpu:/%s", ran_cg);
             CHECK(strstr(out, want) == NULL); /* no CPU limit */
             /* the OOM-killed first task's cgroup (the count is never reset) */
             CHECK(strstr(out, "\noom_kill ") != NULL && strstr(out, "\noom_kill 0") == NULL);
@@ -328,7 +335,58 @@ TEST(monitor_adopts_orphans_and_pools_only_emptied_cgroups)
     CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-orphan") == 0 || errno == ENOENT);
 }
 
+/* A pooled cgroup keeps its name "pool.<monitor pid>.N" while a task runs
+ * in it: when that monitor is killed (its attempts are lost), the next
+ * monitor to use the parent removes it, and what the lost task left
+ * running in it is killed. */
+TEST(a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
+{
+    char dir[512], ran_cg[1024], p[1200];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    unsetenv("PAI_MONITOR");
+    mond_shutdown(); /* monitors that have not seen the parent yet */
+    setup_dirs("sweep1", dir, sizeof(dir));
+    spec_init(&s, dir, "sleep 300");
+    s.cgroup = "pai-test-sweep/a";
+    s.memory_mb = 64;
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    pid_t task = 0;
+    for (int i = 0; i < 250 && task <= 0; i++, usleep(20 * 1000))
+        task = rt_task_info(dir, ran_cg, sizeof(ran_cg));
+    CHECK(task > 1 && ran_cg[0]);
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/%s", ran_cg);
+    CHECK(access(p, F_OK) == 0);
+    CHECK(kill(t.monitor_pid, SIGKILL) == 0);
+    CHECK(waitpid(t.monitor_pid, NULL, 0) == t.monitor_pid);
+    CHECK(wait_done(ops, &t, &r, 10));
+    CHECK_INT_EQ(r.exit_code, EXIT_NODE_LOST);
+    ops->release(&t);
+    CHECK(task > 1 && kill(task, 0) == 0); /* still running, unwatched */
+    setup_dirs("sweep2", dir, sizeof(dir));
+    spec_init(&s, dir, "true");
+    s.cgroup = "pai-test-sweep/b";
+    CHECK(ops->start(ops, &s, &t) == PAI_OK);
+    CHECK(wait_done(ops, &t, &r, 30));
+    CHECK_INT_EQ(r.exit_code, 0);
+    ops->release(&t);
+    for (int i = 0; i < 100 && task > 1 && kill(task, 0) == 0; i++)
+        usleep(20 * 1000); /* killed; reaped by init */
+    CHECK(task > 1 && kill(task, 0) != 0);
+    CHECK(access(p, F_OK) != 0);
+    mond_shutdown();
+    CHECK(rmdir("/sys/fs/cgroup/memory/pai-test-sweep") == 0);
+    rmdir("/sys/fs/cgroup/cpu/pai-test-sweep");
+}
+
 RUN_TESTS(oom_kill_is_reported_with_openpai_code, cgroup_stragglers_are_killed_when_the_task_ends,
           cgroup_limits_are_written, cgroup_v2_limits_controllers_and_oom_are_handled,
           pooled_cgroup_is_reused_with_its_limits_and_oom_count,
-          monitor_adopts_orphans_and_pools_only_emptied_cgroups)
+          monitor_adopts_orphans_and_pools_only_emptied_cgroups,
+          a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
