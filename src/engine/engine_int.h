@@ -151,6 +151,10 @@ struct engine {
         pthread_cond_t done_cv; /* broadcast after every pass */
         void *vc_rows;          /* sched_vc_status_t[] (engine_snapshot_vcs) */
         size_t nvc_rows;
+        uint64_t here; /* passes a submission batch ran on its own thread (submit.c) */
+        /* Tests that play the scheduler thread: a submission with a short
+         * queue waits for a pass run elsewhere instead of running its own. */
+        bool thread_only;
     } pass;
 
     /* engine.c: the scheduler and timer threads. */

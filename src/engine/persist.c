@@ -305,8 +305,13 @@ static void settle_subs(engine_t *j, flush_batch_t *b, pai_err_t rc)
         engine_sub_t *s = b->subs[i];
         s->rc = rc;
         if (rc == PAI_OK) {
+            /* Its task attempts stay "being stored" until its submission
+             * publishes it (engine_sub_settle sends them): an agent that got
+             * one now could run it and report its end while the job is
+             * still pending, a report that is dropped (agentsync.c) and
+             * sent again only with the agent's next sync, up to a heartbeat
+             * (5 s) later. */
             s->state = ENGINE_SUB_STORED;
-            mark_durable(j, s->job, 1, 2); /* sent from now on; published by its submission */
         } else {
             engine_sub_settle(j, s->job, &s->rec, rc);
             engine_sub_rec_free(&s->rec);

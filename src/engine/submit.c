@@ -463,6 +463,36 @@ static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine
     return false;
 }
 
+/* Step 2b for a batch queued with a short queue (mu held; the scheduler
+ * thread runs): its pass here, on the thread that holds mu already, and the
+ * flush after it (mu released meanwhile), as an agent sync batch runs the
+ * pass on what its exits freed.  Handing the pass to the scheduler thread
+ * and its flush back cost four thread switches a batch (the scheduler
+ * thread woken and asleep again, this thread asleep for the pass and for
+ * the flush), for a pass of a few microseconds over a short queue.  The
+ * flush stores the batch's records with the pass's other changes in one
+ * commit, as the scheduler thread's did; the caller's wait below then finds
+ * each submission settled (stored, given back, or refused). */
+static void pass_here(engine_t *j, sub_item_t *it, size_t n)
+{
+    engine_assert_locked(j);
+    engine_run_pass(j);
+    j->pass.here++;
+    engine_kick(j);   /* what the pass left (its rounds' bound) to the thread */
+    bool any = false; /* a submission the pass did not refuse: one to store */
+    for (size_t i = 0; i < n; i++) {
+        const sub_item_t *x = &it[i];
+        any |= x->job && x->rc == PAI_OK && x->early == EARLY_WAIT &&
+               !(x->job->refused && !placed(x->job));
+    }
+    if (!any)
+        return;
+    j->persist.flush_due = true; /* the batch's own flush, just below */
+    engine_unlock(j);
+    engine_flush_or_retry(j);
+    engine_lock(j);
+}
+
 /* Step 2 for the batch's parsed jobs (mu held): reserve each, queue its
  * records, and with a short queue wait for one pass for all of them.
  * *flush when some wait for the next flush (a long queue). */
@@ -485,7 +515,9 @@ static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush)
         }
         wait |= x->early == EARLY_WAIT;
     }
-    if (wait)
+    if (wait && j->threads.sched_started && !j->threads.stopping && !j->pass.thread_only)
+        pass_here(j, it, n);
+    else if (wait)
         engine_wait_pass(j);
     while (wait) {
         wait = false;
