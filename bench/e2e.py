@@ -172,17 +172,21 @@ def bare(n, par):
 
 
 def agent_syncs(ports):
-    """Syncs the agents started so far (pai_agent_syncs_total of /metrics)."""
-    total = 0
+    """(syncs, answer bytes) of the agents so far (pai_agent_syncs_total and
+    pai_agent_sync_answer_bytes_total of /metrics; an older agent has no
+    bytes: 0)."""
+    syncs = nbytes = 0
     for port in ports:
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
                 for line in r.read().decode().splitlines():
                     if line.startswith("pai_agent_syncs_total"):
-                        total += float(line.split()[-1])
+                        syncs += float(line.split()[-1])
+                    elif line.startswith("pai_agent_sync_answer_bytes_total"):
+                        nbytes += float(line.split()[-1])
         except OSError:
             pass
-    return total
+    return syncs, nbytes
 
 
 def server_counter(c, name):
@@ -290,7 +294,7 @@ def main():
     srv_cpu, node_cpu = pai_cpu()
     srv_cpu, node_cpu = srv_cpu - srv_cpu0, node_cpu - node_cpu0
     cpu = srv_cpu + node_cpu
-    syncs = agent_syncs(ports) - syncs0
+    syncs, answer_bytes = [a - b for a, b in zip(agent_syncs(ports), syncs0)]
     commits = server_counter(c, "pai_store_commits_total") - commits0
     passes = [server_counter(c, "pai_scheduler_pass_seconds_" + k) - passes0[i]
               for i, k in enumerate(("count", "sum"))]
@@ -374,7 +378,9 @@ def main():
     print("  monitors, tasks ms     %8.2f   (the monitors themselves %.2f, exact; the tasks "
           "%.2f)" % (1000 * (cpu - srv_cpu - agents_own) / JOBS, 1000 * mons_own / JOBS,
                      1000 * (cpu - srv_cpu - agents_own - mons_own) / JOBS))
-    print("  agent syncs per job    %8.2f   (all %d agents together)" % (syncs / JOBS, NODES))
+    print("  agent syncs per job    %8.2f   (all %d agents together; answers %s bytes a sync)"
+          % (syncs / JOBS, NODES, "%.0f" % (answer_bytes / syncs) if answer_bytes and syncs
+             else "-"))
     if commits0 >= 0:
         print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
               "SQLite)" % (commits / JOBS))

@@ -18,6 +18,13 @@
  *   server  json_loadb + agentwire_req_decode + the GPU list re-encoded
  *           for the node's record (whole only) + clear (agentsync.c);
  *   agent   agentwire_req_dump from its kept description (node.c).
+ * Then one delta answer of one new task with one ack, as a sync of a
+ * bench/e2e node carries it, its env as variables (version 4) against as
+ * its job's placement (version 5), for a one-task job and a 6-task job:
+ *   server  the env built (engine_task_env_pairs or engine_task_jobenv)
+ *           and the answer's text;
+ *   agent   agentwire_resp_parse (in version 5 with the env derived) +
+ *           agentwire_resp_clear.
  * Prints the figures, asserts nothing.
  */
 #include <stdio.h>
@@ -27,7 +34,10 @@
 
 #include "common/buf.h"
 #include "common/jtext.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "engine/env.h"
+#include "engine/lifecycle.h"
 #include "wire/agentwire.h"
 
 #define NENV 36
@@ -239,13 +249,150 @@ static void run_request(int reps)
     }
 }
 
+/* A one-task job as bench/e2e submits it (role "main", 2 GPUs, no port),
+ * placed; and one with two roles of 4 and 2 instances, 2 port labels. */
+static lc_job_t *job_of(int nroles)
+{
+    lc_job_t *j = xcalloc(1, sizeof(*j));
+    j->name = xstrdup("admin~b00042");
+    j->user_len = 5;
+    j->vc = xstrdup("default");
+    j->nroles = nroles;
+    j->roles = xcalloc((size_t)nroles, sizeof(lc_role_t));
+    static int ports[64];
+    lc_place_t *rows[2];
+    for (int r = 0; r < nroles; r++) {
+        lc_role_t *role = &j->roles[r];
+        role->name = xstrdup(nroles == 1 ? "main" : r ? "ps" : "worker");
+        role->instances = nroles == 1 ? 1 : 4 - 2 * r;
+        role->gpu = 2;
+        role->cpu = 1;
+        role->mem_mb = 256;
+        role->shm_mb = 64;
+        role->min_failed = 1;
+        role->min_succeeded = -1;
+        role->command = xstrdup("true");
+        if (nroles > 1) {
+            role->nports = 2;
+            role->ports = xcalloc(2, sizeof(lc_port_spec_t));
+            role->ports[0] = (lc_port_spec_t){xstrdup("ssh"), 1};
+            role->ports[1] = (lc_port_spec_t){xstrdup("http"), 1};
+        }
+        rows[r] = xcalloc((size_t)role->instances, sizeof(lc_place_t));
+        for (int i = 0; i < role->instances; i++) {
+            ports[r * 8 + 2 * i] = 20000 + r * 8 + 2 * i;
+            ports[r * 8 + 2 * i + 1] = 20001 + r * 8 + 2 * i;
+            rows[r][i] = (lc_place_t){"node-0007",           "10.0.0.7",   3ull << (2 * i),
+                                      &ports[r * 8 + 2 * i], role->nports, NULL};
+        }
+    }
+    lc_effects_t fx = {0};
+    lc_attempt_begin(j, (const lc_place_t *const *)rows, 1000, &fx);
+    for (int r = 0; r < nroles; r++)
+        free(rows[r]);
+    return j;
+}
+
+/* The answer to a sync of one new task of j (role 0, instance 0), as the
+ * server builds it in version v: the env (its variables, or the job's
+ * placement) and the text. */
+static char *env_answer(const lc_job_t *j, int v, size_t *len)
+{
+    agentwire_task_t t = {.attempt_id = "admin~b00042/0/main/0/0",
+                          .job = j->name,
+                          .user = j->name,
+                          .user_len = j->user_len,
+                          .role = j->roles[0].name,
+                          .image = "localhost/pai-busybox:1",
+                          .command = "true",
+                          .cpu = 1,
+                          .memory_mb = 256,
+                          .shm_mb = 64,
+                          .kill_grace_ms = 10000,
+                          .has_task_uid = true,
+                          .task_uid = 3};
+    int gpus[] = {0, 1};
+    t.gpus = gpus;
+    t.ngpus = 2;
+    json_t *pairs = NULL;
+    if (v >= AGENTWIRE_JOBENV_VERSION) {
+        t.jobenv = engine_task_jobenv(j, 0, 0);
+    } else {
+        pairs = engine_task_env_pairs(j, 0, 0, &t.nenv);
+        t.env = xcalloc(t.nenv + 1, sizeof(*t.env));
+        const char *p = json_string_value(pairs);
+        for (size_t k = 0; k < t.nenv; k++) {
+            t.env[k].name = p;
+            p += strlen(p) + 1;
+            t.env[k].value = p;
+            p += strlen(p) + 1;
+        }
+    }
+    const char *acks[] = {"admin~b00041/0/main/0/0"};
+    agentwire_resp_t m = {.version = v,
+                          .seq = 1000,
+                          .ack = acks,
+                          .nack = 1,
+                          .epoch = "9f0c4e2a1b7d3355",
+                          .delta = true,
+                          .base_seq = 998,
+                          .has_tasks = true,
+                          .tasks = &t,
+                          .ntasks = 1,
+                          .heartbeat_ms = 5000,
+                          .node_desc = "9c3e0a51d2f47b18"};
+    char *s = agentwire_resp_dumps(&m, len);
+    free(t.env);
+    agentwire_jobenv_free(t.jobenv);
+    json_decref(pairs);
+    return s;
+}
+
+static void run_env(int nroles, int reps)
+{
+    lc_job_t *j = job_of(nroles);
+    for (int v = 4; v <= 5; v++) {
+        size_t len = 0;
+        double t0 = cpu_us();
+        for (int r = 0; r < reps; r++)
+            free(env_answer(j, v, &len));
+        double server = (cpu_us() - t0) / reps;
+        char *s = env_answer(j, v, &len);
+        size_t nenv = 0;
+        t0 = cpu_us();
+        for (int r = 0; r < reps; r++) {
+            agentwire_resp_t m;
+            if (agentwire_resp_parse(s, len, &m, NULL) != PAI_OK || m.ntasks != 1)
+                abort();
+            nenv = m.tasks[0].nenv;
+            agentwire_resp_clear(&m);
+        }
+        double agent = (cpu_us() - t0) / reps;
+        if (getenv("BENCH_WIRE_SHOW"))
+            printf("%s\n", s);
+        free(s);
+        printf("  %-9s version %d (%s)  %5zu bytes   server env + text %5.1f us   agent parse "
+               "%5.1f us   (%zu variables)\n",
+               nroles == 1 ? "one task" : "6 tasks", v, v == 4 ? "env     " : "jobenv", len, server,
+               agent, nenv);
+    }
+    lc_job_free(j);
+}
+
 int main(void)
 {
     util_alloc_init();
-    printf("bench-wire: one sync answer, whole set against delta (mean of the runs)\n");
-    run(8, 20000);
-    run(64, 2000);
-    printf("bench-wire: one sync request, 8 GPUs and 2 reports (mean of the runs)\n");
-    run_request(20000);
+    log_set_level(LOG_WARN); /* not the placements' "state WAITING -> RUNNING" */
+    if (!getenv("BENCH_WIRE_ENV_ONLY")) {
+        printf("bench-wire: one sync answer, whole set against delta (mean of the runs)\n");
+        run(8, 20000);
+        run(64, 2000);
+        printf("bench-wire: one sync request, 8 GPUs and 2 reports (mean of the runs)\n");
+        run_request(20000);
+    }
+    printf("bench-wire: a delta answer with one new task and one ack, its env as variables "
+           "(version 4) or as its job's placement (version 5; mean of the runs)\n");
+    run_env(1, 20000);
+    run_env(2, 20000);
     return 0;
 }

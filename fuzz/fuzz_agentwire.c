@@ -1,8 +1,9 @@
 /*
  * fuzz_agentwire.c - libFuzzer target for the agent protocol's messages
  * (wire/agentwire.h, docs/agent-protocol.md), every version: version 3's
- * epoch and delta answers (base_seq, removed) and version 4's digests
- * (desc, same, node_desc) included.
+ * epoch and delta answers (base_seq, removed), version 4's digests
+ * (desc, same, node_desc) and version 5's placements (jobenv, the
+ * request's accept) included.
  *
  * Any input, read as an answer (agentwire_resp_parse) and as a request
  * (agentwire_req_decode): it must be decoded or refused with a message (no
@@ -11,7 +12,9 @@
  * again, and decode from that encoding into a message that encodes to the
  * same JSON (round trip); a request must also come out of the agent's
  * writer (agentwire_req_dumps) as the same JSON as the encoder's (with the
- * writer's digest as "desc").  Seeds:
+ * writer's digest as "desc"); an answer's text writer must write the
+ * tree's JSON, and the variables derived from a placement are bounded and
+ * named without '=', each once.  Seeds:
  * fuzz/agentwire/.
  */
 #include <stdint.h>
@@ -39,6 +42,37 @@ static void check_resp_shape(const agentwire_resp_t *r)
     for (size_t i = 0; i < r->ntasks; i++)
         if (!r->tasks[i].attempt_id || !*r->tasks[i].attempt_id)
             abort();
+}
+
+/* Version 5: the variables derived from a task's placement are at most
+ * PAI_MAX_AGENT_LIST, each named without '=', none twice; and the server's
+ * text writer writes the tree's JSON. */
+static void check_jobenv(const agentwire_resp_t *r)
+{
+    for (size_t i = 0; i < r->ntasks; i++) {
+        const agentwire_task_t *t = &r->tasks[i];
+        if (!t->jobenv)
+            continue;
+        if (r->version < AGENTWIRE_JOBENV_VERSION || t->nenv > PAI_MAX_AGENT_LIST ||
+            agentwire_jobenv_check(t->jobenv))
+            abort();
+        for (size_t k = 0; k < t->nenv; k++) {
+            if (!*t->env[k].name || strchr(t->env[k].name, '='))
+                abort();
+            for (size_t m = 0; m < k && t->nenv <= 64; m++)
+                if (strcmp(t->env[m].name, t->env[k].name) == 0)
+                    abort();
+        }
+    }
+    json_t *tree = agentwire_resp_encode(r);
+    size_t len = 0;
+    char *text = agentwire_resp_dumps(r, &len);
+    json_t *back = json_loadb(text, len, 0, NULL);
+    if (!back || !json_equal(back, tree))
+        abort();
+    json_decref(back);
+    free(text);
+    json_decref(tree);
 }
 
 static void resp_round_trip(const agentwire_resp_t *r)
@@ -94,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pai_error_t e = PAI_ERROR_INIT;
     if (agentwire_resp_parse((const char *)data, size, &r, &e) == PAI_OK) {
         check_resp_shape(&r);
+        check_jobenv(&r);
         resp_round_trip(&r);
         agentwire_resp_clear(&r);
     } else if (!pai_error_msg(&e)[0]) {

@@ -43,6 +43,10 @@
  * answers are deltas against the set it keeps (node.c, version 3) and its
  * description goes whole only until the server holds it (version 4). */
 #define AGENT_WIRE_VERSION 4
+/* The highest answer version it reads, sent as the request's "accept": 5,
+ * a task's env as its job's placement (wire/agentwire_env.c), which older
+ * servers ignore (they answer in version 4). */
+#define AGENT_WIRE_ACCEPT 5
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;
@@ -54,6 +58,7 @@ typedef struct {
     const char *device_class;   /* a generic device class spec (gpu.h); NULL: GPUs */
     int gpus;                   /* simulated GPUs (-1: discover) */
     int nodes;                  /* nodes hosted by this process */
+    int wire_accept;            /* 0: AGENT_WIRE_ACCEPT; PAI_TEST_AGENT_ACCEPT (4: a v4 agent) */
     int cpus;                   /* 0: the host's */
     int64_t memory_mb;          /* 0: the host's */
     int log_port;               /* 0: any free port */
@@ -185,6 +190,7 @@ typedef struct agent_node {
     double health_load1;
     int64_t health_disk_mb;
     int64_t syncs, sync_errors;
+    int64_t answer_bytes; /* the bodies of the answers read (pai_agent_sync_answer_bytes_total) */
     struct taskuid *uids; /* shared by the nodes; NULL: tasks keep the agent's identity */
     /* the last metrics sample (metrics.c) */
     gpu_sample_t gpu_now[GPU_MAX];

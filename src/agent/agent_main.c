@@ -266,6 +266,8 @@ static void defaults(agent_cfg_t *cfg, char *host, size_t hostlen)
     cfg->work_dir = NULL; /* /var/lib/pai/agent/<name> */
     cfg->token = getenv("PAI_AGENT_TOKEN");
     cfg->ca_file = getenv("PAI_CA_FILE");
+    if (getenv("PAI_TEST_AGENT_ACCEPT")) /* tests: an agent that asks for no newer answer */
+        cfg->wire_accept = (int)strtol(getenv("PAI_TEST_AGENT_ACCEPT"), NULL, 10);
     if (gethostname(host, hostlen) != 0)
         str_copy(host, "node", hostlen);
     host[hostlen - 1] = '\0';

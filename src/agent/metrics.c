@@ -528,6 +528,7 @@ static void format_nodes(agent_node_t *const *nodes, size_t nn, buf_t *lb, buf_t
         {"pai_agent_tasks", "attempts running on this node"},
         {"pai_agent_syncs_total", "syncs with the server started by this node"},
         {"pai_agent_sync_errors_total", "syncs with the server that failed"},
+        {"pai_agent_sync_answer_bytes_total", "bytes of the server's sync answers read"},
     };
     for (size_t f = 0; f < ARRAY_LEN(fam); f++) {
         prom_family(out, fam[f].name, f >= 3 ? "counter" : "gauge", fam[f].help);
@@ -536,8 +537,9 @@ static void format_nodes(agent_node_t *const *nodes, size_t nn, buf_t *lb, buf_t
             size_t running = 0;
             for (size_t i = 0; i < n->ntasks; i++)
                 running += n->tasks[i]->phase != RC_DONE;
-            const double v[] = {(double)n->gpus.n, n->healthy, (double)running, (double)n->syncs,
-                                (double)n->sync_errors};
+            const double v[] = {(double)n->gpus.n,      n->healthy,
+                                (double)running,        (double)n->syncs,
+                                (double)n->sync_errors, (double)n->answer_bytes};
             node_label(lb, n, nn);
             prom_sample(out, fam[f].name, buf_str(lb), v[f]);
         }

@@ -424,6 +424,7 @@ static void sync_msg(const agent_node_t *n, agentwire_req_t *m)
 {
     *m = (agentwire_req_t){
         .version = AGENT_WIRE_VERSION,
+        .accept = n->cfg->wire_accept ? n->cfg->wire_accept : AGENT_WIRE_ACCEPT,
         .known_seq = (uint64_t)n->known_seq,
         .epoch = *n->epoch ? n->epoch : NULL,
         .wait_ms = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms,
@@ -580,6 +581,7 @@ pai_err_t node_apply_response(agent_node_t *n, const char *body, size_t len)
 {
     agentwire_resp_t r;
     pai_error_t e = PAI_ERROR_INIT;
+    n->answer_bytes += (int64_t)len;
     if (agentwire_resp_parse(body, len, &r, &e) != PAI_OK) {
         log_warn("node=%s sync: bad response: %s", n->name, pai_error_msg(&e));
         pai_error_free(&e);

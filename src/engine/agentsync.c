@@ -26,9 +26,10 @@
  *      under the engine lock, calls it when seq moves, a newer sync
  *      supersedes the poll or the engine stops; the waker only queues a
  *      wake-up, src/server/waiters.h, so no lock is taken after mu);
- *   5. the answer, in the agent's wire version, is the node's full
- *      desired set with env and commands (never another node's tasks),
- *      and the credential issued in step 1.
+ *   5. the answer, in the agent's wire version (or the one it accepts:
+ *      version 5, a task's env as its job's placement; desired.c), is the
+ *      node's full desired set with env and commands (never another node's
+ *      tasks), and the credential issued in step 1.
  *      Version 4: step 1 keeps the digest of a description sent whole
  *      ("desc") and the answer names it ("node_desc"); a later sync that
  *      names it alone ("same") skips the description, and one naming a
@@ -304,7 +305,8 @@ static void answer_desired(engine_node_t *n, const answer_t *a, agentwire_resp_t
 {
     nodes_refresh(n); /* may bump seq: read it after */
     bool delta = a->version >= 3 && !a->rebase && nodes_delta_ok(n, a->known);
-    engine_desired_t d = {.reported = a->reported, .delta = delta, .base = a->known};
+    engine_desired_t d = {
+        .reported = a->reported, .delta = delta, .base = a->known, .version = a->version};
     engine_desired_set(n, &d, m, hold);
     m->seq = n->seq;
     /* Some new attempts wait: a seq the agent is behind of, so that its
@@ -418,7 +420,7 @@ void engine_poll_free(engine_poll_t *p)
 /* Step 5 (mu held): the answer; takes p's acks. */
 static char *poll_answer_locked(engine_poll_t *p, bool superseded)
 {
-    answer_t a = {.version = p->req.version,
+    answer_t a = {.version = engine_answer_version(&p->req),
                   .known = p->known,
                   .reported = p->reported,
                   .acks = p->acks,
@@ -526,7 +528,7 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
     if (s->rc != PAI_OK)
         return;
     if (s->unknown) { /* nothing applied: at once, asking for it whole */
-        agentwire_resp_t m = {.version = p->req.version,
+        agentwire_resp_t m = {.version = engine_answer_version(&p->req),
                               .seq = p->known,
                               .epoch = nodes_epoch(j->nodes),
                               .heartbeat_ms = heartbeat_ms(j)};

@@ -5,6 +5,7 @@
  * ports and mounts, the JSON it reads kept in a hold array until the answer
  * is encoded.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,7 +93,8 @@ static void desired_ports(const lc_role_t *r, const lc_task_attempt_t *ta, agent
     }
 }
 
-static void desired_task(const engine_node_ref_t *ref, agentwire_task_t *t, json_t *hold)
+static void desired_task(const engine_node_ref_t *ref, int version, agentwire_task_t *t,
+                         json_t *hold)
 {
     lc_job_t *job = ref->job;
     const lc_role_t *r = &job->roles[ref->role];
@@ -119,13 +121,36 @@ static void desired_task(const engine_node_ref_t *ref, agentwire_task_t *t, json
         .task_uid = job->task_uid,
     };
     desired_image(r, t, hold);
-    desired_env(job, ref->role, ref->index, t, hold);
+    if (version >= AGENTWIRE_JOBENV_VERSION) /* the agent derives the env */
+        t->jobenv = engine_task_jobenv(job, ref->role, ref->index);
+    else
+        desired_env(job, ref->role, ref->index, t, hold);
     t->gpus = xcalloc(64 + 1, sizeof(int));
     for (int g = 0; g < 64; g++)
         if (ta->gpus & (1ull << g))
             t->gpus[t->ngpus++] = g;
     desired_ports(r, ta, t);
     desired_mounts(r, t, hold);
+}
+
+/* The highest answer version this server gives: AGENTWIRE_VERSION, or
+ * PAI_TEST_AGENTWIRE_MAX (tests: a server of an older version). */
+static long max_version = AGENTWIRE_VERSION;
+static pthread_once_t max_version_once = PTHREAD_ONCE_INIT;
+
+static void max_version_read(void)
+{
+    const char *v = getenv("PAI_TEST_AGENTWIRE_MAX");
+    long m = v ? strtol(v, NULL, 10) : 0;
+    if (m >= AGENTWIRE_MIN_VERSION && m < AGENTWIRE_VERSION)
+        max_version = m;
+}
+
+int engine_answer_version(const agentwire_req_t *req)
+{
+    pthread_once(&max_version_once, max_version_read);
+    int v = agentwire_answer_version(req);
+    return v > max_version && v > req->version ? (int)max_version : v;
 }
 
 /* Bytes a string takes in the answer's JSON, at most (jansson escapes
@@ -192,7 +217,7 @@ void engine_desired_set(const engine_node_t *n, engine_desired_t *d, agentwire_r
         used += cost;
         any_new = any_new || !has;
         agentwire_task_t *t = &m->tasks[m->ntasks++];
-        desired_task(r, t, hold);
+        desired_task(r, d->version, t, hold);
         if (has)
             t->command = NULL; /* the agent runs it already */
         ta->sent = true;       /* from now on only the node can say it is gone */

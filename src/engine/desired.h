@@ -22,12 +22,20 @@ typedef struct {
      * (m->removed).  false: the whole set. */
     bool delta;
     uint64_t base;
+    /* In: the answer's version: from AGENTWIRE_JOBENV_VERSION on, a task's
+     * env goes as its job's placement ("jobenv"), else as its variables. */
+    int version;
     /* Out: some new attempts wait for the next answers (their commands
      * past the budget); the answer is complete up to seq resume (the
      * lowest shown_seq left out, less one). */
     bool partial;
     uint64_t resume;
 } engine_desired_t;
+
+/* The version a sync's answer is in: the request's, or its accept when
+ * higher (wire/agentwire.h), at most AGENTWIRE_VERSION or, in tests, the
+ * environment's PAI_TEST_AGENTWIRE_MAX (a server of an older version). */
+int engine_answer_version(const agentwire_req_t *req);
 
 /* The node's desired set (or its delta) into m (mu held, after
  * nodes_refresh).  The commands (and registry auth) of attempts the agent

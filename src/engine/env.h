@@ -8,8 +8,7 @@
 #include <jansson.h>
 
 #include "engine/lifecycle.h"
-
-#define PAI_ENV_NAME_MAX 256
+#include "wire/agentwire.h"
 
 /* {"NAME": "value", ...} for task (role, index) of the current attempt;
  * NULL when there is no such task.  New reference. */
@@ -22,5 +21,8 @@ json_t *engine_task_env(const lc_job_t *job, int role, int index);
  * does (the sync answer's env object, agentwire.c).  NULL when there is no
  * such task. */
 json_t *engine_task_env_pairs(const lc_job_t *job, int role, int index, size_t *n);
+/* What the variables are made of (wire/agentwire_env.c), for a version 5
+ * answer; NULL when there is no such task.  agentwire_jobenv_free() it. */
+agentwire_jobenv_t *engine_task_jobenv(const lc_job_t *job, int role, int index);
 
 #endif

@@ -192,6 +192,8 @@ json_t *agentwire_req_encode(const agentwire_req_t *m)
         json_array_append_new(tasks, agentwire_report_encode(&m->tasks[i]));
     int version = m->version ? m->version : AGENTWIRE_VERSION;
     set_int(o, "version", version);
+    if (m->accept > version && version >= 4)
+        set_int(o, "accept", m->accept);
     agentwire_node_t node = m->node;
     if (version < 4) /* no digests before version 4 */
         node.desc = node.same = NULL;
@@ -233,6 +235,46 @@ static json_t *ints_encode(const int *v, size_t n)
     return a;
 }
 
+/* Version 5's "jobenv": the placement the agent derives the env from. */
+static json_t *jobenv_encode(const agentwire_jobenv_t *j)
+{
+    json_t *o = json_object(), *gpus = json_array(), *roles = json_array();
+    for (int g = 0; g < 64; g++)
+        if (j->gpus & (1ull << g))
+            json_array_append_new(gpus, json_integer(g));
+    for (size_t k = 0; k < j->nroles; k++) {
+        const agentwire_jobrole_t *r = &j->roles[k];
+        json_t *ro = json_object(), *ports = json_array(), *hosts = json_array();
+        for (int p = 0; p < r->nports; p++) {
+            const agentwire_portdef_t *d = &j->portdefs[r->port0 + (size_t)p];
+            json_array_append_new(ports, json_pack("[oi]", jstr_lossy(d->label), d->count));
+        }
+        for (int i = 0; i < r->instances; i++) {
+            const agentwire_host_t *h = &j->hosts[r->host0 + (size_t)i];
+            if (!h->placed) {
+                json_array_append_new(hosts, json_null());
+                continue;
+            }
+            json_t *ho = json_array();
+            json_array_append_new(ho, jstr_lossy(h->ip ? h->ip : ""));
+            for (int p = 0; p < h->nports; p++)
+                json_array_append_new(ho, json_integer(j->ports[h->port0 + (size_t)p]));
+            json_array_append_new(hosts, ho);
+        }
+        set_str(ro, "name", r->name);
+        set_int(ro, "instances", r->instances);
+        set_new(ro, "resource", json_pack("[iiii]", r->gpu, r->cpu, r->mem_mb, r->shm_mb));
+        set_new(ro, "ports", ports);
+        set_new(ro, "hosts", hosts);
+        json_array_append_new(roles, ro);
+    }
+    set_str(o, "vc", j->vc);
+    set_int(o, "role", j->role);
+    set_new(o, "gpus", gpus);
+    set_new(o, "roles", roles);
+    return o;
+}
+
 static json_t *task_encode(const agentwire_task_t *t)
 {
     json_t *o = json_object(), *env = json_object(), *ports = json_object();
@@ -252,7 +294,12 @@ static json_t *task_encode(const agentwire_task_t *t)
     set_new(o, "image", image_encode(t));
     if (t->command) /* version 2: absent for an attempt the agent reported */
         set_str(o, "command", t->command);
-    set_new(o, "env", env);
+    if (t->jobenv) { /* version 5 */
+        json_decref(env);
+        set_new(o, "jobenv", jobenv_encode(t->jobenv));
+    } else {
+        set_new(o, "env", env);
+    }
     set_new(o, "gpus", ints_encode(t->gpus, t->ngpus));
     set_new(o, "cpu", jnum(t->cpu));
     set_int(o, "memory_mb", t->memory_mb);
@@ -311,6 +358,12 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
     return o;
 }
 
+int agentwire_answer_version(const agentwire_req_t *m)
+{
+    int v = m->accept > m->version ? m->accept : m->version;
+    return v > AGENTWIRE_VERSION ? AGENTWIRE_VERSION : v;
+}
+
 /* ---- clearing and names -------------------------------------------------- */
 
 void agentwire_req_clear(agentwire_req_t *m)
@@ -330,6 +383,8 @@ void agentwire_resp_clear(agentwire_resp_t *m)
             free(t->ports[p].ports);
         free(t->ports);
         free(t->env);
+        free(t->env_text);
+        agentwire_jobenv_free(t->jobenv);
         free(t->gpus);
         free(t->mounts);
     }

@@ -62,8 +62,16 @@
  * holds ("node_desc"), and a request whose node is that description sends
  * the digest alone ("same"; docs/agent-protocol.md, "The node's
  * description once (version 4)"). */
-#define AGENTWIRE_VERSION     4
+#define AGENTWIRE_VERSION     5
 #define AGENTWIRE_MIN_VERSION 1
+/* Version 5 is an answer form: a task's environment as the job's
+ * placement ("jobenv"), from which the agent derives the PAI_* variables
+ * with the server's own code (agentwire_env.c), instead of the variables
+ * ("env").  Its requests are version 4's: an agent asks for it with
+ * "accept" (the highest answer version it reads) in a version 4 request,
+ * which older servers read and answer in version 4 (docs/agent-protocol.md,
+ * "The environment as the job's placement (version 5)"). */
+#define AGENTWIRE_JOBENV_VERSION 5
 /* An epoch is 1 to this many letters, digits, '-' or '_' (the server
  * sends 16 hex digits), so that it is written into a request as is. */
 #define AGENTWIRE_EPOCH_MAX 64
@@ -146,6 +154,11 @@ typedef struct {
 
 typedef struct {
     int version;
+    /* The highest answer version the agent reads ("accept"; 0: absent, its
+     * version): the server answers in min(accept, AGENTWIRE_VERSION) when
+     * that is more than version (agentwire_answer_version).  Written from
+     * version 4 on. */
+    int accept;
     agentwire_node_t node;
     uint64_t known_seq; /* 0 .. 2^53 */
     /* Version 3: the epoch of the answer known_seq came from (the agent's
@@ -186,6 +199,65 @@ typedef struct {
     bool readonly;
 } agentwire_mount_t;
 
+/* ---- a task's environment as its job's placement (version 5) ----------
+ * What the PAI_* variables of a task are made of (agentwire_env.c): the
+ * job's roles, each with its resources, its port labels and where each of
+ * its instances runs.  The server fills it from its job (engine/env.c) and
+ * derives a version 4 answer's "env" from it; a version 5 answer carries
+ * it ("jobenv") and the agent's decoder derives the same variables with
+ * the same code.  Its arrays belong to the message that holds it; strings
+ * are borrowed as the message's are. */
+typedef struct {
+    const char *label;
+    int count; /* ports of this label per instance */
+} agentwire_portdef_t;
+
+typedef struct {
+    bool placed;    /* the instance's current attempt exists (else no variables) */
+    const char *ip; /* NULL: "" */
+    size_t port0;   /* its ports: jobenv.ports[port0 .. port0 + nports) */
+    int nports;     /* in the role's label order */
+} agentwire_host_t;
+
+typedef struct {
+    const char *name;
+    int instances; /* hosts: jobenv.hosts[host0 .. host0 + instances) */
+    int gpu, cpu, mem_mb, shm_mb;
+    size_t port0; /* labels: jobenv.portdefs[port0 .. port0 + nports) */
+    int nports;
+    size_t host0;
+} agentwire_jobrole_t;
+
+typedef struct {
+    const char *vc;
+    int role, index; /* the task's role (into roles) and instance */
+    uint64_t gpus;   /* the task's GPUs (bit g: GPU g) */
+    agentwire_jobrole_t *roles;
+    size_t nroles;
+    agentwire_portdef_t *portdefs;
+    size_t nportdefs;
+    agentwire_host_t *hosts;
+    size_t nhosts;
+    int *ports;
+    size_t nports;
+} agentwire_jobenv_t;
+
+/* The variables of the task j describes in job (its "user~name") whose
+ * owner is user's first user_len bytes, in the order they are set (a name
+ * two roles make alike is set twice): "NAME\0VALUE\0" pairs in a new
+ * string (free() it), *len bytes, *n pairs.  j must be consistent
+ * (agentwire_jobenv_check). */
+char *agentwire_env_pairs(const char *job, const char *user, size_t user_len,
+                          const agentwire_jobenv_t *j, size_t *len, size_t *n);
+/* How many pairs agentwire_env_pairs makes of j. */
+size_t agentwire_env_count(const agentwire_jobenv_t *j);
+/* NULL when j's indices agree with its arrays (the task's role and
+ * instance exist and the instance is placed, every range is inside its
+ * array), else what is wrong. */
+const char *agentwire_jobenv_check(const agentwire_jobenv_t *j);
+/* Free j's arrays and j; NULL is fine. */
+void agentwire_jobenv_free(agentwire_jobenv_t *j);
+
 /* One task attempt of the node's desired set. */
 typedef struct {
     const char *attempt_id; /* required */
@@ -203,6 +275,12 @@ typedef struct {
     const char *command;
     agentwire_env_t *env;
     size_t nenv;
+    /* Version 5: the job's placement the env is derived from ("jobenv",
+     * sent instead of "env"; owned by the message, NULL: absent).  Decoding
+     * sets env too: the derived variables, a repeated name in its first
+     * place with its last value (as the env object), held in env_text. */
+    agentwire_jobenv_t *jobenv;
+    char *env_text;
     int *gpus;
     size_t ngpus;
     double cpu; /* encoded as an integer when whole */
@@ -264,6 +342,10 @@ typedef struct {
 } agentwire_resp_t;
 
 /* ---- encoding and decoding --------------------------------------------- */
+
+/* The version a server answers a decoded request in: its version, or the
+ * request's accept when higher, at most AGENTWIRE_VERSION. */
+int agentwire_answer_version(const agentwire_req_t *m);
 
 /* The message as JSON, in m->version (0: AGENTWIRE_VERSION).  New
  * reference; never NULL. */

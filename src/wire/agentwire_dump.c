@@ -330,7 +330,10 @@ pai_err_t agentwire_req_dump(const agentwire_req_t *m, agentwire_node_cache_t *c
     if (!cache_refresh(c, &m->node))
         return PAI_E_NOMEM;
     int version = m->version ? m->version : AGENTWIRE_VERSION;
-    pai_err_t rc = buf_printf(out, "{\"version\":%d,\"node\":", version);
+    pai_err_t rc =
+        m->accept > version && version >= 4
+            ? buf_printf(out, "{\"version\":%d,\"accept\":%d,\"node\":", version, m->accept)
+            : buf_printf(out, "{\"version\":%d,\"node\":", version);
     bool same = version >= 4 && strcmp(c->acked, c->desc) == 0;
     if (rc == PAI_OK)
         rc = same ? buf_append(out, c->same, c->same_len) : buf_append(out, c->text, c->len);

@@ -348,7 +348,8 @@ pai_err_t agentwire_req_decode(json_t *root, agentwire_req_t *out, pai_error_t *
         (out->version >= 3 && !rd_epoch(&r, root, &out->epoch)) ||
         !rd_i64(&r, root, "wait_ms", 0, INT64_MAX / 2, &out->wait_ms) ||
         !rd_bool(&r, root, "hold_acks", &out->hold_acks) ||
-        !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks))
+        !rd_list(&r, root, "tasks", PAI_MAX_AGENT_TASKS, &tasks) ||
+        (out->version >= 4 && !rd_int(&r, root, "accept", 1, INT32_MAX, &out->accept)))
         goto fail;
     out->known_seq = (uint64_t)known;
     out->tasks = xcalloc(json_array_size(tasks) + 1, sizeof(*out->tasks));
@@ -414,6 +415,185 @@ static bool rd_env(const rd_t *r, const json_t *o, agentwire_task_t *t)
     return true;
 }
 
+/* A version 5 role's "ports": [[label, count], ...] into j->portdefs. */
+static bool rd_portdefs(const rd_t *r, const json_t *list, agentwire_jobenv_t *j,
+                        agentwire_jobrole_t *role)
+{
+    role->port0 = j->nportdefs;
+    for (size_t p = 0; p < json_array_size(list); p++) {
+        const json_t *d = json_array_get(list, p), *label = json_array_get(d, 0),
+                     *count = json_array_get(d, 1);
+        if (!json_is_array(d) || json_array_size(d) != 2 || !json_is_string(label) ||
+            !json_is_integer(count) || json_integer_value(count) < 0 ||
+            json_integer_value(count) > PAI_MAX_AGENT_LIST ||
+            strlen(json_string_value(label)) != json_string_length(label))
+            return rd_fail(r, "ports", "must be a list of [label, count]");
+        j->portdefs[j->nportdefs++] = (agentwire_portdef_t){
+            .label = json_string_value(label), .count = (int)json_integer_value(count)};
+    }
+    role->nports = (int)json_array_size(list);
+    return true;
+}
+
+/* A version 5 role's "hosts": [[ip, port...] or null, ...] into j->hosts. */
+static bool rd_hosts(const rd_t *r, const json_t *list, agentwire_jobenv_t *j,
+                     agentwire_jobrole_t *role)
+{
+    if ((int)json_array_size(list) != role->instances)
+        return rd_fail(r, "hosts", "must list every instance");
+    role->host0 = j->nhosts;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *h = json_array_get(list, i), *ip = json_array_get(h, 0);
+        agentwire_host_t *out = &j->hosts[j->nhosts++];
+        if (json_is_null(h))
+            continue;
+        if (!json_is_array(h) || !json_is_string(ip) ||
+            strlen(json_string_value(ip)) != json_string_length(ip))
+            return rd_fail(r, "hosts", "must be a list of [ip, port...] or null");
+        *out = (agentwire_host_t){.placed = true, .ip = json_string_value(ip), .port0 = j->nports};
+        for (size_t p = 1; p < json_array_size(h); p++) {
+            const json_t *v = json_array_get(h, p);
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 65535)
+                return rd_fail(r, "hosts", "ports must be integers in [0, 65535]");
+            j->ports[j->nports++] = (int)json_integer_value(v);
+        }
+        out->nports = (int)(json_array_size(h) - 1);
+    }
+    return true;
+}
+
+/* The sizes of a version 5 "jobenv"'s arrays, checked before anything is
+ * allocated; false when one is past its cap. */
+static bool jobenv_sizes(const json_t *roles, agentwire_jobenv_t *j)
+{
+    size_t labels = 0, hosts = 0, ports = 0;
+    for (size_t k = 0; k < json_array_size(roles); k++) {
+        const json_t *ro = json_array_get(roles, k), *pl = json_object_get(ro, "ports"),
+                     *hl = json_object_get(ro, "hosts");
+        labels += json_array_size(pl);
+        hosts += json_array_size(hl);
+        for (size_t i = 0; i < json_array_size(hl); i++)
+            ports += json_array_size(json_array_get(hl, i));
+    }
+    if (labels > PAI_MAX_AGENT_LIST || hosts > PAI_MAX_AGENT_TASKS || ports > PAI_MAX_AGENT_MSG)
+        return false;
+    j->roles = xcalloc(json_array_size(roles) + 1, sizeof(*j->roles));
+    j->portdefs = xcalloc(labels + 1, sizeof(*j->portdefs));
+    j->hosts = xcalloc(hosts + 1, sizeof(*j->hosts));
+    j->ports = xcalloc(ports + 1, sizeof(*j->ports));
+    return true;
+}
+
+static bool rd_jobroles(const rd_t *r, const json_t *roles, agentwire_jobenv_t *j)
+{
+    char path[128];
+    for (size_t k = 0; k < json_array_size(roles); k++) {
+        const json_t *ro = json_array_get(roles, k), *res, *pl, *hl;
+        agentwire_jobrole_t *role = &j->roles[j->nroles++];
+        rd_t s = rd_item(r, "roles", k, path, sizeof(path));
+        if (!rd_is_obj(&s, ro) || !rd_str(&s, ro, "name", true, 0, NULL, &role->name) ||
+            !rd_int(&s, ro, "instances", 0, PAI_MAX_AGENT_TASKS, &role->instances) ||
+            !rd_list(&s, ro, "resource", 4, &res) ||
+            !rd_list(&s, ro, "ports", PAI_MAX_AGENT_LIST, &pl) ||
+            !rd_list(&s, ro, "hosts", PAI_MAX_AGENT_TASKS, &hl) || !rd_portdefs(&s, pl, j, role) ||
+            !rd_hosts(&s, hl, j, role))
+            return false;
+        if (res && json_array_size(res) != 4)
+            return rd_fail(&s, "resource", "must be [gpu, cpu, memoryMB, shmMB]");
+        int *res_of[4] = {&role->gpu, &role->cpu, &role->mem_mb, &role->shm_mb};
+        for (size_t i = 0; i < json_array_size(res); i++) {
+            const json_t *v = json_array_get(res, i);
+            if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+                json_integer_value(v) > INT32_MAX)
+                return rd_fail(&s, "resource", "must be [gpu, cpu, memoryMB, shmMB]");
+            *res_of[i] = (int)json_integer_value(v);
+        }
+    }
+    return true;
+}
+
+/* The derived variables into t->env, a repeated name kept in its first
+ * place with its last value and a name that is not UTF-8 left out (what
+ * the server's env object did in version 4, agentwire_resp.c). */
+static bool jobenv_derive(const rd_t *r, agentwire_task_t *t)
+{
+    size_t len, n;
+    if (agentwire_env_count(t->jobenv) > PAI_MAX_AGENT_LIST)
+        return rd_fail(r, "jobenv", "makes too many variables");
+    t->env_text =
+        agentwire_env_pairs(t->job, t->user, t->user ? strlen(t->user) : 0, t->jobenv, &len, &n);
+    t->env = xcalloc(n + 1, sizeof(*t->env));
+    /* the names seen: an open-addressed table of indices into t->env + 1 */
+    size_t slots = 64;
+    while (slots < 2 * n)
+        slots *= 2;
+    uint32_t local[64], *seen = slots == 64 ? local : xcalloc(slots, sizeof(*seen));
+    memset(seen, 0, slots * sizeof(*seen));
+    bool ok = true;
+    const char *p = t->env_text;
+    for (size_t i = 0; i < n && ok; i++) {
+        const char *name = p, *value = p + strlen(p) + 1;
+        size_t nlen = (size_t)(value - 1 - name);
+        p = value + strlen(value) + 1;
+        if (!*name || memchr(name, '=', nlen)) {
+            ok = rd_fail(r, "jobenv", "makes a variable name that is empty or has '='");
+            break;
+        }
+        if (!agentwire_utf8_valid(name, nlen))
+            continue;
+        uint32_t h = 2166136261u;
+        for (size_t b = 0; b < nlen; b++)
+            h = (h ^ (unsigned char)name[b]) * 16777619u;
+        size_t at = h & (slots - 1);
+        while (seen[at] && strcmp(t->env[seen[at] - 1].name, name) != 0)
+            at = (at + 1) & (slots - 1);
+        if (seen[at]) { /* repeated: its first place, this value */
+            t->env[seen[at] - 1].value = value;
+            continue;
+        }
+        seen[at] = (uint32_t)(t->nenv + 1);
+        t->env[t->nenv++] = (agentwire_env_t){.name = name, .value = value};
+    }
+    if (seen != local)
+        free(seen);
+    return ok;
+}
+
+/* Version 5's "jobenv" (instead of "env"): the placement, checked, and
+ * the variables derived from it as the server derives them. */
+static bool rd_jobenv(const rd_t *r, const json_t *o, agentwire_task_t *t)
+{
+    const json_t *je, *gpus, *roles;
+    char path[96];
+    if (!rd_obj(r, o, "jobenv", &je))
+        return false;
+    if (!je)
+        return true;
+    if (json_object_get(o, "env"))
+        return rd_fail(r, "jobenv", "is sent instead of env, not with it");
+    rd_t s = rd_sub(r, "jobenv", path, sizeof(path));
+    agentwire_jobenv_t *j = t->jobenv = xcalloc(1, sizeof(*t->jobenv));
+    if (!rd_str(&s, je, "vc", false, 0, "", &j->vc) ||
+        !rd_int(&s, je, "role", 0, INT32_MAX, &j->role) || !rd_list(&s, je, "gpus", 64, &gpus) ||
+        !rd_list(&s, je, "roles", PAI_MAX_AGENT_LIST, &roles))
+        return false;
+    for (size_t i = 0; i < json_array_size(gpus); i++) {
+        const json_t *g = json_array_get(gpus, i);
+        if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > 63)
+            return rd_fail(&s, "gpus", "must be a list of GPU indices in [0, 63]");
+        j->gpus |= 1ull << json_integer_value(g);
+    }
+    if (!jobenv_sizes(roles, j))
+        return rd_fail(&s, "roles", "are too many");
+    j->index = t->index;
+    if (!rd_jobroles(&s, roles, j))
+        return false;
+    const char *why = agentwire_jobenv_check(j);
+    if (why)
+        return rd_fail(&s, NULL, why);
+    return jobenv_derive(r, t);
+}
+
 static bool rd_ports(const rd_t *r, const json_t *o, agentwire_task_t *t)
 {
     const json_t *ports, *v;
@@ -459,7 +639,7 @@ static bool rd_mounts(const rd_t *r, const json_t *o, agentwire_task_t *t)
     return true;
 }
 
-static bool rd_task(const rd_t *r, const json_t *o, agentwire_task_t *t)
+static bool rd_task(const rd_t *r, const json_t *o, int version, agentwire_task_t *t)
 {
     const json_t *gpus;
     int64_t grace = 0;
@@ -479,7 +659,8 @@ static bool rd_task(const rd_t *r, const json_t *o, agentwire_task_t *t)
         !rd_i64(r, o, "memory_mb", 0, INT64_MAX / 2, &t->memory_mb) ||
         !rd_i64(r, o, "shm_mb", 0, INT64_MAX / 2, &t->shm_mb) || !rd_ports(r, o, t) ||
         !rd_i64(r, o, "kill_grace_ms", 0, INT32_MAX, &grace) || !rd_mounts(r, o, t) ||
-        !rd_i64(r, o, "task_uid", 0, INT32_MAX, &t->task_uid))
+        !rd_i64(r, o, "task_uid", 0, INT32_MAX, &t->task_uid) ||
+        (version >= AGENTWIRE_JOBENV_VERSION && !rd_jobenv(r, o, t)))
         return false;
     t->has_task_uid = t->task_uid >= 0;
     t->user_len = t->user ? strlen(t->user) : 0;
@@ -561,7 +742,7 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
     out->tasks = xcalloc(out->ntasks + 1, sizeof(*out->tasks));
     for (size_t i = 0; i < out->ntasks; i++) {
         rd_t t = rd_item(&r, "tasks", i, ipath, sizeof(ipath));
-        if (!rd_task(&t, json_array_get(tasks, i), &out->tasks[i]))
+        if (!rd_task(&t, json_array_get(tasks, i), out->version, &out->tasks[i]))
             goto fail;
     }
     return PAI_OK;

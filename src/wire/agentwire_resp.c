@@ -136,6 +136,64 @@ static void put_env(jtext_t *t, const agentwire_task_t *m)
     JTEXT_LIT(t, "}");
 }
 
+/* Version 5's "jobenv" (agentwire.c's jobenv_encode, the same bytes). */
+static void put_jobenv(jtext_t *t, const agentwire_jobenv_t *j)
+{
+    JTEXT_LIT(t, "{\"vc\":");
+    put_str(t, j->vc);
+    JTEXT_LIT(t, ",\"role\":");
+    jtext_int(t, j->role);
+    JTEXT_LIT(t, ",\"gpus\":[");
+    for (int g = 0, n = 0; g < 64; g++)
+        if (j->gpus & (1ull << g)) {
+            if (n++)
+                JTEXT_LIT(t, ",");
+            jtext_int(t, g);
+        }
+    JTEXT_LIT(t, "],\"roles\":[");
+    for (size_t k = 0; k < j->nroles; k++) {
+        const agentwire_jobrole_t *r = &j->roles[k];
+        JTEXT_LIT(t, "{\"name\":");
+        put_str(t, r->name);
+        JTEXT_LIT(t, ",\"instances\":");
+        jtext_int(t, r->instances);
+        JTEXT_LIT(t, ",\"resource\":");
+        put_ints(t, (const int[]){r->gpu, r->cpu, r->mem_mb, r->shm_mb}, 4);
+        JTEXT_LIT(t, ",\"ports\":[");
+        for (int p = 0; p < r->nports; p++) {
+            const agentwire_portdef_t *d = &j->portdefs[r->port0 + (size_t)p];
+            if (p)
+                JTEXT_LIT(t, ",");
+            JTEXT_LIT(t, "[");
+            put_str(t, d->label);
+            JTEXT_LIT(t, ",");
+            jtext_int(t, d->count);
+            JTEXT_LIT(t, "]");
+        }
+        JTEXT_LIT(t, "],\"hosts\":[");
+        for (int i = 0; i < r->instances; i++) {
+            const agentwire_host_t *h = &j->hosts[r->host0 + (size_t)i];
+            if (i)
+                JTEXT_LIT(t, ",");
+            if (!h->placed) {
+                JTEXT_LIT(t, "null");
+                continue;
+            }
+            JTEXT_LIT(t, "[");
+            put_str(t, h->ip);
+            for (int p = 0; p < h->nports; p++) {
+                JTEXT_LIT(t, ",");
+                jtext_int(t, j->ports[h->port0 + (size_t)p]);
+            }
+            JTEXT_LIT(t, "]");
+        }
+        JTEXT_LIT(t, "]}");
+        if (k + 1 < j->nroles)
+            JTEXT_LIT(t, ",");
+    }
+    JTEXT_LIT(t, "]}");
+}
+
 static void put_ports(jtext_t *t, const agentwire_task_t *m)
 {
     if (!keys_plain(m->ports, sizeof(*m->ports), m->nports)) {
@@ -220,8 +278,13 @@ void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m)
         JTEXT_LIT(t, ",\"command\":");
         put_str(t, m->command);
     }
-    JTEXT_LIT(t, ",\"env\":");
-    put_env(t, m);
+    if (m->jobenv) { /* version 5 */
+        JTEXT_LIT(t, ",\"jobenv\":");
+        put_jobenv(t, m->jobenv);
+    } else {
+        JTEXT_LIT(t, ",\"env\":");
+        put_env(t, m);
+    }
     JTEXT_LIT(t, ",\"gpus\":");
     put_ints(t, m->gpus, m->ngpus);
     put_num(t, ",\"cpu\":", sizeof(",\"cpu\":") - 1, m->cpu);

@@ -44,7 +44,7 @@ static char *req_text(const agentwire_req_t *m, agentwire_req_t *back)
 
 TEST(a_whole_description_carries_its_digest_and_a_short_one_only_the_digest)
 {
-    agentwire_req_t m = {.node = node_of(two_gpus), .known_seq = 3};
+    agentwire_req_t m = {.version = 4, .node = node_of(two_gpus), .known_seq = 3};
     m.node.desc = "00c0ffee00c0ffee";
     agentwire_req_t back;
     char *text = req_text(&m, &back);
