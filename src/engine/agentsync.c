@@ -537,10 +537,11 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
         s->decided = true;
         return;
     }
-    /* Freed resources: with a short queue decide at once, so that the new
-     * placements are stored by the same commit as the exits (one fsync
-     * before the next tasks can be sent); else leave it to the thread. */
-    if (j->pass.need && engine_queue_short(j))
+    /* Freed resources: with a short queue or cheap passes decide at once,
+     * so that the new placements are stored by the same commit as the
+     * exits (one fsync before the next tasks can be sent) without waking
+     * the scheduler thread and waiting for it; else leave it to the thread. */
+    if (j->pass.need && engine_pass_cheap(j))
         engine_run_pass(j);
     else
         engine_kick(j);

@@ -368,6 +368,12 @@ bool engine_queue_short(const engine_t *j)
     return waiting < ENGINE_SHORT_QUEUE;
 }
 
+bool engine_pass_cheap(const engine_t *j)
+{
+    engine_assert_locked(j);
+    return engine_queue_short(j) || j->pass.last_us < ENGINE_CHEAP_PASS_US;
+}
+
 void engine_snapshot_vcs(engine_t *j)
 {
     engine_assert_locked(j);
@@ -381,8 +387,10 @@ void engine_snapshot_vcs(engine_t *j)
 void engine_run_pass(engine_t *j)
 {
     engine_assert_locked(j);
+    int64_t t0 = time_mono_us(); /* the real clock: what the pass cost, whatever the engine's */
     engine_schedule(j, engine_now_ms(j));
     engine_snapshot_vcs(j);
+    j->pass.last_us = time_mono_us() - t0;
     j->pass.done++;
     pthread_cond_broadcast(&j->pass.done_cv);
 }

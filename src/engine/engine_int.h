@@ -151,7 +151,8 @@ struct engine {
         pthread_cond_t done_cv; /* broadcast after every pass */
         void *vc_rows;          /* sched_vc_status_t[] (engine_snapshot_vcs) */
         size_t nvc_rows;
-        uint64_t here; /* passes a submission batch ran on its own thread (submit.c) */
+        uint64_t here;   /* passes a submission batch ran on its own thread (submit.c) */
+        int64_t last_us; /* the last pass's real time (engine_pass_cheap) */
         /* Tests that play the scheduler thread: a submission with a short
          * queue waits for a pass run elsewhere instead of running its own. */
         bool thread_only;
@@ -441,6 +442,14 @@ void engine_wait_pass(engine_t *j);
 /* Fewer than ENGINE_SHORT_QUEUE jobs waited after the last pass. */
 #define ENGINE_SHORT_QUEUE 256
 bool engine_queue_short(const engine_t *j);
+/* May a thread that holds mu run the pass it needs itself (an agent sync
+ * batch on the resources its exits freed) instead of leaving it to the
+ * scheduler thread?  With a short queue, or while passes are cheap: the
+ * last one took under ENGINE_CHEAP_PASS_US (below it the scheduler thread
+ * does not pace its passes either), so it delays the other requests no
+ * more than the thread's would. */
+#define ENGINE_CHEAP_PASS_US 200
+bool engine_pass_cheap(const engine_t *j);
 /* Is vc a VC the scheduler knows (cached)?  Unknown when it knows none. */
 bool engine_vc_known(engine_t *j, const char *vc);
 /* A reason (malloc'ed) when the job can never fit the cluster or its VC as

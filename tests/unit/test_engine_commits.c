@@ -1,9 +1,9 @@
 /*
  * test_engine_commits.c - fewer commits per job (persist.c): an agent
- * sync batch's exits and the placements the scheduler thread's pass makes
- * on what they freed share one commit, and the batch's answer carries the
- * new task; a pass that places nothing leaves what only memory needs (a
- * task reported running) to a later flush; a flush about to encode waits
+ * sync batch's exits and the placements a pass makes on what they freed
+ * (the batch's own while passes are cheap, else the scheduler thread's)
+ * share one commit, and the batch's answer carries the new task; a pass that places nothing leaves
+ * what only memory needs (a task reported running) to a later flush; a flush about to encode waits
  * for a submission that is still coming and stores it with the rest.  The
  * first and last run the engine with its threads (the rig of
  * engine_fixture.h has none), the waits' bounds set long so that a loaded
@@ -102,10 +102,11 @@ static bool answer_has(const json_t *resp, const char *job)
 }
 
 /* Five times: the running job's exit, reported by a sync batch, frees the
- * GPU; the scheduler thread's pass places the next job on it.  Whichever
- * of the two comes first (the batch's flush or the pass), the batch waits
- * for the pass: one commit stores the exit and the placement, and the
- * batch's answer carries the new task. */
+ * GPU; a pass places the next job on it: the batch's own while passes are
+ * cheap, else the scheduler thread's, which the batch waits for, whichever
+ * of the two comes first (the batch's flush or the pass).  One commit
+ * stores the exit and the placement, and the batch's answer carries the
+ * new task. */
 TEST(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit)
 {
     rig_t r;
@@ -150,6 +151,72 @@ TEST(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit)
     }
     CHECK_STR_EQ(state_of(&r, "alice~w004"), "SUCCEEDED");
     free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
+/* Agent a's sync reporting that attempt id exited: acked; whether the
+ * desired set it answers holds a task of job. */
+static bool exit_places(rig_t *r, agent_t *a, const char *id, const char *job)
+{
+    json_t *ack = sync_agent(r, a, one(report(id, "exited", 0)));
+    CHECK(acked(ack, id));
+    json_decref(ack);
+    for (size_t k = 0; k < ndesired(a); k++)
+        if (strstr(desired_id(a, k), job))
+            return true;
+    return false;
+}
+
+/* With a long queue, a sync batch whose exits freed resources runs the pass
+ * on them itself while passes are cheap (the last one under
+ * ENGINE_CHEAP_PASS_US): its flush then stores the exit and the placement
+ * in one commit and its answer carries the new task, without waking the
+ * scheduler thread and waiting up to 2 ms for it.  After an expensive pass
+ * it leaves the pass to the thread, which paces long passes (the rig has no
+ * threads: the pass waits for the test's tick). */
+TEST(a_sync_batch_runs_a_cheap_pass_on_what_its_exits_freed_with_a_long_queue)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    if (!rig_open_synced(&r, &a)) {
+        CHECK(!"rig_open_synced");
+        return;
+    }
+    engine_t *j = r.e;
+    char *busy = submit_running(&r, &a, "busy", 0);
+    char name[16];
+    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
+        snprintf(name, sizeof name, "w%03d", i);
+        CHECK(submit(&r, name, 1, 0));
+    }
+    tick(&r); /* a pass: the queue's length as the engine sees it */
+    engine_lock(j);
+    CHECK(!engine_queue_short(j));
+    j->pass.last_us = 0; /* cheap */
+    engine_unlock(j);
+    uint64_t commits = store_commits(r.st), passes = j->pass.done;
+    CHECK(exit_places(&r, &a, busy, "w000")); /* its own pass placed it, its flush stored it */
+    CHECK_INT_EQ(j->pass.done - passes, 1);
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1); /* the exit and the placement */
+    CHECK_STR_EQ(state_of(&r, "alice~busy"), "SUCCEEDED");
+    CHECK_STR_EQ(state_of(&r, "alice~w000"), "RUNNING");
+    char *w000 = xstrdup("alice~w000/0/worker/0/0");
+    sync_quiet(&r, &a, one(report(w000, "running", 0)));
+    /* After an expensive pass: left to the scheduler thread. */
+    engine_lock(j);
+    j->pass.last_us = 10 * ENGINE_CHEAP_PASS_US;
+    engine_unlock(j);
+    passes = j->pass.done;
+    CHECK(!exit_places(&r, &a, w000, "w001"));
+    CHECK_INT_EQ(j->pass.done - passes, 0);
+    engine_lock(j);
+    CHECK(j->pass.need);
+    engine_unlock(j);
+    tick(&r); /* the thread's pass, played by the test */
+    CHECK_STR_EQ(state_of(&r, "alice~w001"), "RUNNING");
+    free(w000);
+    free(busy);
     agent_free(&a);
     rig_close(&r);
 }
@@ -275,4 +342,5 @@ TEST(a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
 
 RUN_TESTS(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit,
           a_pass_that_places_nothing_leaves_a_running_report_to_a_later_flush,
-          a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
+          a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest,
+          a_sync_batch_runs_a_cheap_pass_on_what_its_exits_freed_with_a_long_queue)
