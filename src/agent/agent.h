@@ -275,6 +275,8 @@ void task_stop(agent_node_t *n, agent_task_t *t, int64_t now);
 /* The server recorded the attempt's end: remember it on disk (it becomes
  * a tombstone, past n->nlive). */
 void task_mark_acked(agent_node_t *n, agent_task_t *t);
+/* The same for ts[0..k), their journal lines in one write. */
+void task_mark_acked_all(agent_node_t *n, agent_task_t *const *ts, size_t k);
 /* Drop acked attempts older than their tombstone time, with their dirs. */
 void task_prune_tombstones(agent_node_t *n, int64_t now);
 /* Close the journal of acked attempts (reopened by the next ack). */

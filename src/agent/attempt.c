@@ -517,24 +517,29 @@ static char *journal_path(const agent_node_t *n)
 }
 
 /* The journal is kept open (O_APPEND) from the first ack to its next
- * rewrite: one write per ack, not an open, a write and a close. */
-static bool journal_append(agent_node_t *n, const char *id)
+ * rewrite.  The lines of a sync answer's acks go in one write (whole
+ * lines), not one write each; in[i] says whether ts[i]'s is among them (an
+ * id with a newline cannot be a line).  False when the write failed. */
+static bool journal_append(agent_node_t *n, agent_task_t *const *ts, size_t k, bool *in)
 {
-    if (strchr(id, '\n'))
-        return false;
     if (n->journal_fd < 0) {
         char *p = journal_path(n);
         n->journal_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         free(p);
     }
-    size_t len = strlen(id);
-    char stack[512], *line = len < sizeof(stack) ? stack : xmalloc(len + 1);
-    memcpy(line, id, len);
-    line[len] = '\n';
-    bool ok = n->journal_fd >= 0 && fs_write_all(n->journal_fd, line, len + 1);
-    if (line != stack)
-        free(line); /* one write: whole lines */
-    n->acked_lines += ok;
+    buf_t b;
+    buf_init(&b, (size_t)-1);
+    size_t lines = 0;
+    bool ok = n->journal_fd >= 0;
+    for (size_t i = 0; ok && i < k; i++) {
+        in[i] = !strchr(ts[i]->id, '\n');
+        if (in[i])
+            ok = buf_puts(&b, ts[i]->id) == PAI_OK && buf_append(&b, "\n", 1) == PAI_OK;
+        lines += in[i];
+    }
+    ok = ok && (b.len == 0 || fs_write_all(n->journal_fd, b.data, b.len));
+    buf_free(&b);
+    n->acked_lines += ok ? lines : 0;
     return ok;
 }
 
@@ -603,21 +608,34 @@ static void journal_load(agent_node_t *n)
 
 void task_mark_acked(agent_node_t *n, agent_task_t *t)
 {
-    task_tombstone(n, t);
-    t->acked_mono_ms = time_mono_ms();
-    if (n->cfg->hollow)
-        return;
-    char *dir = task_path(n, t, "tasks");
-    if (journal_append(n, t->id)) {
-        /* remembered by the journal: the dir is free for the next attempt
-         * now (a new inode is the dearest part of a short task's
-         * bookkeeping, docs/benchmarks.md) */
-        dirpool_put(&n->pool, dir);
-        t->dir_gone = true;
-    } else if (dir && rt_record_append(dir, "acked\n") != 0) {
-        write_small(dir, "acked", "1\n");
+    task_mark_acked_all(n, &t, 1);
+}
+
+void task_mark_acked_all(agent_node_t *n, agent_task_t *const *ts, size_t k)
+{
+    bool stack[64], *in = k <= ARRAY_LEN(stack) ? stack : xcalloc(k, sizeof(*in));
+    int64_t now = time_mono_ms();
+    bool journaled = !n->cfg->hollow && k && journal_append(n, ts, k, in);
+    for (size_t i = 0; i < k; i++) {
+        agent_task_t *t = ts[i];
+        task_tombstone(n, t);
+        t->acked_mono_ms = now;
+        if (n->cfg->hollow)
+            continue;
+        char *dir = task_path(n, t, "tasks");
+        if (journaled && in[i]) {
+            /* remembered by the journal: the dir is free for the next
+             * attempt now (a new inode is the dearest part of a short
+             * task's bookkeeping, docs/benchmarks.md) */
+            dirpool_put(&n->pool, dir);
+            t->dir_gone = true;
+        } else if (dir && rt_record_append(dir, "acked\n") != 0) {
+            write_small(dir, "acked", "1\n");
+        }
+        free(dir);
     }
-    free(dir);
+    if (in != stack)
+        free(in);
 }
 
 char *node_log_prefix(const agent_node_t *n, const char *attempt_id)

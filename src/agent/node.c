@@ -468,11 +468,19 @@ pai_err_t node_sync_body(agent_node_t *n, buf_t *out)
 
 static void apply_acks(agent_node_t *n, const agentwire_resp_t *r)
 {
+    agent_task_t *stack[64],
+        **ts = r->nack <= ARRAY_LEN(stack) ? stack : xcalloc(r->nack, sizeof(*ts));
+    size_t k = 0;
     for (size_t i = 0; i < r->nack; i++) {
         agent_task_t *t = task_find(n, r->ack[i]);
-        if (t && t->phase == RC_DONE && !t->acked)
-            task_mark_acked(n, t);
+        if (t && t->phase == RC_DONE && !t->acked) {
+            t->acked = true; /* an id acked twice in one answer: once */
+            ts[k++] = t;
+        }
     }
+    task_mark_acked_all(n, ts, k); /* their journal lines in one write */
+    if (ts != stack)
+        free(ts);
 }
 
 /* Forget the base: the next sync presents none, and its answer is the

@@ -60,6 +60,9 @@ int mon_write_record(const char *dir, const char *name, const char *text);
 int mon_append_record(const char *dir, const char *line);
 /* The attempt's result, appended to its record (runtime.h's invariant). */
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
+/* The fields of an exit line after its "exit " tag ("KIND CODE SIGNAL OOM
+ * START END [ERR]") into res; false when they are not whole. */
+bool rt_exit_parse(const char *fields, rt_result_t *res);
 /* The exit code reported for wait status `status` (OOM and engine rules). */
 int mon_exit_code(const mon_t *m, int status, bool oom, int *sig);
 /* Leave the agent's session: signal dispositions reset, the signals in

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -384,6 +385,52 @@ TEST(node_recovers_attempts_from_the_record_and_old_files)
     CHECK(access(d, F_OK) != 0);
     CHECK(task_find(&n, ids[0]) == NULL && task_find(&n, ids[2]) == NULL);
     node_free(&n);
+    remove_work_dir(work);
+}
+
+/* A sync answer's acks go into the journal in one write (whole lines, an
+ * id acked twice in one answer once), and their dirs into the pool. */
+TEST(node_journals_an_answers_acks_in_one_write)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", d[600];
+    agent_cfg_t cfg = work_dir_cfg(work);
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "r1", runtime_find("process"), "http://x") == PAI_OK);
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "u~j/0/r/%d/0", i);
+        snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+%d+0", work, i);
+        CHECK(mkdir(d, 0711) == 0);
+        CHECK(rt_record_create(d, id) == 0);
+        CHECK(rt_record_append(d, "mon 999999 1 7\ntask 4242\nexit exited 0 0 0 1 2\n") == 0);
+    }
+    node_recover(&n);
+    CHECK_INT_EQ(n.ntasks, 3);
+    /* the journal's fd a packet socket: one packet per write */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    n.journal_fd = sv[0];
+    const char *ack = "{\"version\":1,\"seq\":4,\"ack\":[\"u~j/0/r/0/0\",\"u~j/0/r/2/0\","
+                      "\"u~j/0/r/0/0\",\"u~j/9/r/0/0\"],\"tasks\":[]}";
+    CHECK(node_apply_response(&n, ack, strlen(ack)) == PAI_OK);
+    char got[256];
+    ssize_t len = recv(sv[1], got, sizeof(got) - 1, MSG_DONTWAIT);
+    CHECK(len > 0);
+    got[len > 0 ? len : 0] = '\0';
+    CHECK_STR_EQ(got, "u~j/0/r/0/0\nu~j/0/r/2/0\n");
+    CHECK(recv(sv[1], got, sizeof(got), MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    CHECK_INT_EQ(n.acked_lines, 2);
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "u~j/0/r/%d/0", i);
+        agent_task_t *t = task_find(&n, id);
+        CHECK(t && t->acked == (i != 1) && t->dir_gone == (i != 1));
+        snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+%d+0", work, i);
+        CHECK((access(d, F_OK) == 0) == (i == 1)); /* the acked ones pooled */
+    }
+    CHECK_INT_EQ(n.nlive, 1);
+    node_free(&n);
+    close(sv[1]);
     remove_work_dir(work);
 }
 
@@ -798,4 +845,5 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           node_reuses_a_forgotten_attempts_emptied_dir,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop,
           node_finds_flat_logs_and_an_older_agents_log_dir,
-          node_compacts_its_journal_of_acked_attempts, node_gives_a_task_its_environment)
+          node_compacts_its_journal_of_acked_attempts, node_gives_a_task_its_environment,
+          node_journals_an_answers_acks_in_one_write)
