@@ -108,13 +108,15 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     if (!dirpool_take(pool, state) &&
         (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK))
         return false; /* the log dir: the monitor's, on the first line of output */
-    if (rt_record_create(state, id) != 0) /* the agent's id line */
+    int rfd = rt_record_open(state, id); /* the agent's id line; the fd to the monitor */
+    if (rfd < 0)
         return false;
     rt_spec_t sp = {.attempt_id = id,
                     .name = name,
                     .command = "true",
                     .env = (char *const *)env_base,
                     .state_dir = state,
+                    .record_fd = rfd,
                     .cwd = cwd,
                     .log_prefix = logs,
                     .cgroup = cgroup ? cg : NULL,
@@ -125,6 +127,7 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
                     .uid = (uid_t)(uid >= 0 ? uid : 0),
                     .gid = (gid_t)(uid >= 0 ? uid : 0)};
     s->busy = ops->start(ops, &sp, &s->rt) == PAI_OK;
+    close(rfd);
     return s->busy;
 }
 

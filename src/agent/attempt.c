@@ -476,9 +476,14 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
             mkdir_p(b.state, 0711);
             mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
         }
-        /* the log dir: the monitor's, on the task's first line of output */
-        if (rt_record_create(b.state, id) != 0)
+        /* the log dir: the monitor's, on the task's first line of output;
+         * the record's fd goes to the per-agent monitor with the start */
+        int fd = rt_record_open(b.state, id);
+        if (fd < 0)
             write_small(b.state, "id", id);
+        b.spec.record_fd = fd > 0 ? fd : 0;
+        if (fd == 0)
+            close(fd);
     }
     /* Container runtimes run image-less tasks as plain processes. */
     if (n->rt->engine && (!b.spec.image || !*b.spec.image))
@@ -496,6 +501,8 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
         t->has_rt = true;
         log_info("node=%s task=%s started runtime=%s", n->name, id, t->ops->name);
     }
+    if (b.spec.record_fd > 0)
+        close(b.spec.record_fd);
     spec_free(&b);
 }
 

@@ -408,8 +408,9 @@ static void mt_record(mtask_t *k, const char *line)
 }
 
 /* Start one attempt (monitor.c's mon_main, without the prepare step:
- * process runtime only).  Takes msg and notify_w. */
-static void md_start(md_t *d, char *msg, size_t len, int notify_w)
+ * process runtime only).  Takes msg, notify_w and record_fd (the agent's
+ * fd of the record, open for appends; -1: none, the record is opened). */
+static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd)
 {
     char text[1200];
     int out_p[2], err_p[2];
@@ -418,6 +419,9 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w)
     k->out_r = k->err_r = -1;
     k->notify_w = notify_w;
     k->m.notify_w = notify_w > 0 ? notify_w : 0;
+    k->m.record_fd = record_fd > 0 ? record_fd : 0;
+    if (record_fd == 0)
+        close(record_fd);
     for (int i = 0; i < NLOGS; i++)
         k->m.logs[i].fd = -1;
     if (!mt_decode(k, len)) {
@@ -511,10 +515,11 @@ static bool md_recv(md_t *d, int ctl)
     if (!in)
         in = xmalloc(MOND_INLINE_MAX + 1);
     for (;;) {
-        int fds[2] = {-1, -1};
+        int fds[3] = {-1, -1, -1}; /* the spec's and the pipe's, the record's */
+        size_t nfds = 0;
         union {
             struct cmsghdr h;
-            char buf[CMSG_SPACE(2 * sizeof(int))];
+            char buf[CMSG_SPACE(3 * sizeof(int))];
         } u;
         struct iovec iov = {in, MOND_INLINE_MAX + 1};
         struct msghdr mh = {.msg_iov = &iov,
@@ -528,24 +533,34 @@ static bool md_recv(md_t *d, int ctl)
             return false;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(sizeof(fds)))
+                c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(sizeof(fds))) {
                 memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+                nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            }
+        /* the record's fd, when sent: the last, past the spec's own */
+        int record_fd = -1;
+        if (n > 0 && nfds == (in[0] == 'I' ? 2u : 3u)) {
+            record_fd = fds[nfds - 1];
+            fds[nfds - 1] = -1;
+        }
         size_t len = 0;
         int notify_w;
         char *msg =
             (mh.msg_flags & MSG_TRUNC) ? NULL : md_spec(in, (size_t)n, fds, &len, &notify_w);
         if (!msg && (mh.msg_flags & MSG_TRUNC)) {
             notify_w = -1;
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < 3; i++)
                 if (fds[i] >= 0)
                     close(fds[i]);
         }
         if (msg && notify_w >= 0) {
-            md_start(d, msg, len, notify_w);
+            md_start(d, msg, len, notify_w, record_fd);
         } else {
             free(msg);
             if (notify_w >= 0)
                 close(notify_w);
+            if (record_fd >= 0)
+                close(record_fd);
         }
     }
 }
@@ -773,12 +788,13 @@ void mond_shutdown(void)
 }
 
 /* One start message: the spec inline (spec != NULL: 'I', the notify
- * pipe's end) or in memfd ('S', memfd and the pipe's end). */
-static bool mc_send(const mc_t *mc, const buf_t *spec, int memfd, int notify_w)
+ * pipe's end) or in memfd ('S', memfd and the pipe's end); the record's fd
+ * last when there is one (record_fd > 0). */
+static bool mc_send(const mc_t *mc, const buf_t *spec, int memfd, int notify_w, int record_fd)
 {
     char tag = spec ? 'I' : 'S';
-    int fds[2] = {spec ? notify_w : memfd, notify_w};
-    size_t nfds = spec ? 1 : 2;
+    int fds[3] = {spec ? notify_w : memfd, spec ? record_fd : notify_w, record_fd};
+    size_t nfds = (spec ? 1 : 2) + (record_fd > 0);
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(fds))];
@@ -825,7 +841,7 @@ pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *cons
     for (int i = 0; i < 2 && !ok; i++) {
         if (mc->fd < 0 && !mc_spawn(mc))
             break;
-        ok = mc_send(mc, inline_spec ? &b : NULL, mfd, np[1]);
+        ok = mc_send(mc, inline_spec ? &b : NULL, mfd, np[1], spec->record_fd);
         if (!ok)
             mc_drop(mc); /* gone or wedged: a new one */
     }

@@ -203,14 +203,30 @@ int mon_append_record(const char *dir, const char *line)
     return rt_record_append(dir, line);
 }
 
+int rt_record_open(const char *state_dir, const char *attempt_id)
+{
+    char p[1024], line[RECORD_MAX];
+    size_t l = strlen(attempt_id);
+    if (strchr(attempt_id, '\n') || l > RECORD_MAX / 2 ||
+        (size_t)snprintf(p, sizeof(p), "%s/monitor", state_dir) >= sizeof(p))
+        return -1;
+    memcpy(line, "id ", 3);
+    memcpy(line + 3, attempt_id, l);
+    line[l + 3] = '\n';
+    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0 && !fs_write_all(fd, line, l + 4)) { /* one write: a whole line */
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 int rt_record_create(const char *state_dir, const char *attempt_id)
 {
-    if (strchr(attempt_id, '\n') || strlen(attempt_id) > RECORD_MAX / 2)
-        return -1;
-    char *line = str_printf("id %s\n", attempt_id);
-    int rc = line ? rt_record_append(state_dir, line) : -1;
-    free(line);
-    return rc;
+    int fd = rt_record_open(state_dir, attempt_id);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0 ? 0 : -1;
 }
 
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -788,7 +804,7 @@ static int pipe_exit(const rt_task_t *t, rt_result_t *res)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     line[got] = '\0';
     return got > 0 && strncmp(line, "exit ", 5) == 0 && strchr(line, '\n') &&
-                   parse_exit(line + 5, res)
+                   rt_exit_parse(line + 5, res)
                ? 1
                : -1;
 }

@@ -77,7 +77,11 @@ typedef struct {
     const char *command;   /* run with bash -c */
     char *const *env;      /* NULL-terminated "K=V" list, complete */
     const char *state_dir; /* the monitor's record (created by the caller) */
-    const char *cwd;       /* working directory (created by the caller) */
+    /* > 0: that record, open for appends (rt_record_open): a per-agent
+     * monitor gets it with the start and appends its lines there, with no
+     * open of its own; 0: none (the monitor opens the record) */
+    int record_fd;
+    const char *cwd; /* working directory (created by the caller) */
     /* the log files are <log_prefix><kind>, kind stdout, stderr, all (.1:
      * the rotated chunk), made by the monitor on the first line (and the
      * dir they are in, when missing): "<logs>/<id>." puts them flat in the
@@ -185,6 +189,9 @@ pid_t rt_task_info(const char *state_dir, char *cgroup, size_t n);
  * agent, before the start).  -1 when it cannot be written, or when the id
  * cannot be one line (the caller keeps it in a file of its own then). */
 int rt_record_create(const char *state_dir, const char *attempt_id);
+/* The same, the record left open for appends: its fd (spec->record_fd,
+ * the caller closes it), -1 as above. */
+int rt_record_open(const char *state_dir, const char *attempt_id);
 /* Append a whole line (with its newline) to the record; 0 or -1. */
 int rt_record_append(const char *state_dir, const char *line);
 /* The rest of the record's first whole line that starts with tag (e.g.

@@ -399,6 +399,51 @@ TEST(process_specs_inline_and_in_a_memfd_both_run)
     }
 }
 
+/* The agent's fd of the record goes to the per-agent monitor with the
+ * start (inline spec and memfd spec alike): the monitor appends its lines
+ * there, with no open of its own (the file renamed away, no new one is
+ * made), and the task does not get it. */
+TEST(shared_monitor_writes_the_record_through_the_agents_fd)
+{
+    static const size_t sizes[] = {10, 40 * 1024};
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+        char dir[512], name[32], p[700], q[700];
+        rt_spec_t s;
+        rt_task_t t;
+        rt_result_t r;
+        snprintf(name, sizeof(name), "recfd%zu", i);
+        setup_dirs(name, dir, sizeof(dir));
+        char *cmd = xmalloc(sizes[i] + 128);
+        memset(cmd, '#', sizes[i]);
+        snprintf(cmd + sizes[i], 128, "\nls -l /proc/$$/fd | grep -q monitor || echo clean\n");
+        spec_init(&s, dir, cmd);
+        s.record_fd = rt_record_open(dir, s.attempt_id);
+        CHECK(s.record_fd > 0);
+        snprintf(p, sizeof(p), "%s/monitor", dir);
+        snprintf(q, sizeof(q), "%s/monitor.given", dir);
+        CHECK(rename(p, q) == 0);
+        CHECK(ops->start(ops, &s, &t) == PAI_OK && t.mon_key != 0);
+        close(s.record_fd);
+        CHECK(wait_done(ops, &t, &r, 20));
+        CHECK_INT_EQ(r.exit_code, 0);
+        char *out = slurp(dir, "stdout");
+        CHECK_STR_EQ(out, "clean\n");
+        free(out);
+        CHECK(access(p, F_OK) != 0);
+        buf_t b;
+        buf_init(&b, 1 << 16);
+        CHECK(buf_read_file(&b, q) == PAI_OK);
+        const char *rec = buf_str(&b);
+        CHECK(strncmp(rec, "id u~j/0/r/0/0\nmon ", 19) == 0);
+        CHECK(strstr(rec, "\ntask ") && strstr(rec, "\nexit exited 0 "));
+        buf_free(&b);
+        free(cmd);
+        ops->release(&t);
+    }
+}
+
 /* An isolated process task cannot open the node's GPUs it was not given
  * (a v1 devices cgroup); its own GPU stays open to it.  Fake device nodes
  * of the NVIDIA major: with no driver, an allowed open fails with ENXIO, a
@@ -777,6 +822,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           shared_monitor_hands_the_exit_through_the_notify_pipe,
           exit_line_says_whether_the_task_wrote_to_stderr,
           process_specs_inline_and_in_a_memfd_both_run,
+          shared_monitor_writes_the_record_through_the_agents_fd,
           adopted_attempt_of_a_shared_monitor_can_be_stopped,
           dead_shared_monitor_loses_its_attempts_and_is_replaced, task_line_gives_pid_and_cgroup,
           attempt_record_is_one_file_and_old_files_are_read, log_files_can_be_flat_in_one_dir)
