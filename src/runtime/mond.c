@@ -404,7 +404,7 @@ static void mt_record(mtask_t *k, const char *line)
         k->m.record_fd = fd > 0 ? fd : 0;
     }
     if (k->m.record_fd <= 0 || !fs_write_all(k->m.record_fd, line, strlen(line)))
-        mon_append_record(k->spec.state_dir, line);
+        rt_record_append(k->spec.state_dir, line);
 }
 
 /* Start one attempt (monitor.c's mon_main, without the prepare step:

@@ -42,13 +42,6 @@
 
 static const char *const log_names[NLOGS] = {"stdout", "stderr", "all"};
 
-/* What is read of an attempt's record: its lines are short, the agent's
- * id line (at most 400 bytes) the longest. */
-#define RECORD_MAX 2048
-
-static size_t read_record(const char *dir, char *buf, size_t n);
-static const char *record_line(const char *rec, const char *tag);
-
 static volatile sig_atomic_t want_term, want_kill;
 
 static void on_signal(int sig)
@@ -184,51 +177,6 @@ void mon_say(mon_t *m, const char *msg)
     log_write_rot(&m->logs[LOG_ALL], msg, strlen(msg), m->spec->log_max_bytes);
 }
 
-/* One write of the whole line: a reader sees all of it or none (it takes
- * lines up to their newline only). */
-int rt_record_append(const char *state_dir, const char *line)
-{
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/monitor", state_dir);
-    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -1;
-    bool ok = fs_write_all(fd, line, strlen(line));
-    close(fd);
-    return ok ? 0 : -1;
-}
-
-int mon_append_record(const char *dir, const char *line)
-{
-    return rt_record_append(dir, line);
-}
-
-int rt_record_open(const char *state_dir, const char *attempt_id)
-{
-    char p[1024], line[RECORD_MAX];
-    size_t l = strlen(attempt_id);
-    if (strchr(attempt_id, '\n') || l > RECORD_MAX / 2 ||
-        (size_t)snprintf(p, sizeof(p), "%s/monitor", state_dir) >= sizeof(p))
-        return -1;
-    memcpy(line, "id ", 3);
-    memcpy(line + 3, attempt_id, l);
-    line[l + 3] = '\n';
-    int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0 && !fs_write_all(fd, line, l + 4)) { /* one write: a whole line */
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-int rt_record_create(const char *state_dir, const char *attempt_id)
-{
-    int fd = rt_record_open(state_dir, attempt_id);
-    if (fd >= 0)
-        close(fd);
-    return fd >= 0 ? 0 : -1;
-}
-
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
 {
     char text[256];
@@ -239,7 +187,7 @@ void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
     if (m->record_fd > 0)
         (void)fs_write_all(m->record_fd, text, strlen(text)); /* one write: a whole line */
     else
-        mon_append_record(m->spec->state_dir, text);
+        rt_record_append(m->spec->state_dir, text);
     /* then to the agent, which reads it there (monitor_poll; the record
      * when the pipe holds no line) */
     if (m->notify_w > 0)
@@ -548,7 +496,7 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
 
     snprintf(text, sizeof(text), "mon %d %llu\n", (int)getpid(),
              (unsigned long long)proc_start_time(getpid()));
-    mon_append_record(m->spec->state_dir, text);
+    rt_record_append(m->spec->state_dir, text);
     mon_logs_init(m);
     /* TERM and USR1 have been blocked since the fork (mon_fork): one sent
      * meanwhile is taken by the handler in mon_loop's ppoll */
@@ -578,7 +526,7 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     if (m->child < 0)
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     snprintf(text, sizeof(text), "task %d\n", (int)m->child);
-    mon_append_record(m->spec->state_dir, text);
+    rt_record_append(m->spec->state_dir, text);
     close(out_p[1]);
     close(err_p[1]);
     int status = mon_loop(m, out_p[0], err_p[0]);
@@ -642,141 +590,11 @@ pai_err_t monitor_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *c
     return PAI_OK;
 }
 
-/* The attempt's record (<state>/monitor) into buf; its length, 0 if none. */
-static size_t read_record(const char *dir, char *buf, size_t n)
-{
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/monitor", dir);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, buf, n - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    buf[got > 0 ? got : 0] = '\0';
-    return got > 0 ? (size_t)got : 0;
-}
-
-/* The whole line of the record that starts with tag (e.g. "exit "), the
- * tag skipped; NULL while there is none (a line being appended is not
- * whole until its newline). */
-static const char *record_line(const char *rec, const char *tag)
-{
-    size_t l = strlen(tag);
-    for (const char *p = rec; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, tag, l) == 0 && strchr(p, '\n'))
-            return p + l;
-    return NULL;
-}
-
-bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n)
-{
-    char rec[RECORD_MAX];
-    const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, tag) : NULL;
-    if (!line)
-        return false;
-    snprintf(out, n, "%.*s", (int)strcspn(line, "\n"), line);
-    return true;
-}
-
-pid_t rt_task_pid(const char *state_dir)
-{
-    return rt_task_info(state_dir, NULL, 0);
-}
-
-pid_t rt_task_info(const char *state_dir, char *cgroup, size_t n)
-{
-    char rec[RECORD_MAX], p[1100];
-    int pid = 0, end = 0;
-    if (cgroup && n)
-        cgroup[0] = '\0';
-    const char *line = read_record(state_dir, rec, sizeof(rec)) ? record_line(rec, "task ") : NULL;
-    if (line && sscanf(line, "%d %n", &pid, &end) == 1 && end > 0 && cgroup && n) {
-        size_t l = strcspn(line + end, " \n");
-        if (l > 0 && l < n)
-            snprintf(cgroup, n, "%.*s", (int)l, line + end);
-    }
-    if (!line) { /* an attempt of an older agent: its own file */
-        snprintf(p, sizeof(p), "%s/task", state_dir);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? read(fd, rec, sizeof(rec) - 1) : -1;
-        if (fd >= 0)
-            close(fd);
-        rec[got > 0 ? got : 0] = '\0';
-        line = rec;
-    }
-    return sscanf(line, "%d", &pid) == 1 && pid > 0 ? pid : 0;
-}
-
-/* One integer field of an exit line at *p (what sscanf's %d / %lld take:
- * blanks, a sign, digits), *p moved past it; false when there is none or
- * it is out of [lo, hi]. */
-static bool exit_field(const char **p, long long lo, long long hi, long long *v)
-{
-    const char *s = *p;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\v' || *s == '\f')
-        s++;
-    bool neg = *s == '-';
-    if (*s == '-' || *s == '+')
-        s++;
-    if (*s < '0' || *s > '9')
-        return false;
-    unsigned long long u = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (u > (ULLONG_MAX - 9) / 10)
-            return false;
-        u = u * 10 + (unsigned)(*s - '0');
-    }
-    if (u > (unsigned long long)LLONG_MAX)
-        return false;
-    long long x = neg ? -(long long)u : (long long)u;
-    if (x < lo || x > hi)
-        return false;
-    *v = x;
-    *p = s;
-    return true;
-}
-
-/* The fields of an exit line after its tag ("exited 0 0 0 START END
- * [ERR]") into res; false when they are not whole.  ERR, 0 when the
- * task's stderr log was never made, is absent from the lines of older
- * monitors and from the agent's marker of a lost attempt.  Read by hand,
- * not with sscanf: the agent reads one per task, and sscanf's stream
- * setup was ~2% of an agent's CPU in a burst (docs/benchmarks.md). */
-bool rt_exit_parse(const char *fields, rt_result_t *res)
-{
-    const char *p = fields;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f')
-        p++;
-    size_t kl = strcspn(p, " \t\n\r\v\f");
-    if (kl == 0)
-        return false;
-    kl = kl > 15 ? 15 : kl; /* sscanf's %15s: the rest is the next field */
-    bool failed = kl == 6 && memcmp(p, "failed", 6) == 0;
-    p += kl;
-    long long f[6]; /* code, signal, oom, start, end, err */
-    int got = 0;
-    for (; got < 6; got++) {
-        bool wide = got == 3 || got == 4;
-        if (!exit_field(&p, wide ? LLONG_MIN : INT_MIN, wide ? LLONG_MAX : INT_MAX, &f[got]))
-            break;
-    }
-    if (got != 5 && got != 6)
-        return false;
-    memset(res, 0, sizeof(*res));
-    res->state = failed ? RT_FAILED_TO_START : RT_EXITED;
-    res->exit_code = (int)f[0];
-    res->signal = (int)f[1];
-    res->oom = f[2] != 0;
-    res->started_ms = f[3];
-    res->finished_ms = f[4];
-    res->quiet = got == 6 && f[5] == 0;
-    return true;
-}
-
 static bool read_exit(const rt_task_t *t, rt_result_t *res)
 {
     char p[1024], rec[RECORD_MAX];
     const char *line =
-        read_record(t->state_dir, rec, sizeof(rec)) ? record_line(rec, "exit ") : NULL;
+        rt_record_read(t->state_dir, rec, sizeof(rec)) ? rt_record_line(rec, "exit ") : NULL;
     if (line)
         return rt_exit_parse(line, res);
     /* lost (the agent's marker), or an older agent's attempt */
@@ -884,9 +702,9 @@ bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t)
         t->started_ms = res.started_ms;
         return true;
     }
-    if (!read_record(t->state_dir, rec, sizeof(rec)))
+    if (!rt_record_read(t->state_dir, rec, sizeof(rec)))
         return false;
-    const char *mon = record_line(rec, "mon ");
+    const char *mon = rt_record_line(rec, "mon ");
     if (!mon && rec[0] >= '0' && rec[0] <= '9')
         mon = rec; /* an older agent's record: the monitor's line first, untagged */
     if (mon)

@@ -56,8 +56,16 @@ void mon_say(mon_t *m, const char *msg);
 bool mon_pump(mon_t *m, int fd, int which);
 /* Write dir/name atomically (tmp + rename, 0600); 0 or -1. */
 int mon_write_record(const char *dir, const char *name, const char *text);
-/* Append a whole line to the attempt's record, <state>/monitor. */
-int mon_append_record(const char *dir, const char *line);
+/* What is read of an attempt's record: its lines are short, the agent's
+ * id line (at most 400 bytes) the longest. */
+#define RECORD_MAX 2048
+/* The attempt's record (<state>/monitor) into buf; its length, 0 if none
+ * (record.c). */
+size_t rt_record_read(const char *dir, char *buf, size_t n);
+/* The whole line of the record rec that starts with tag (e.g. "exit "),
+ * the tag skipped; NULL while there is none (a line being appended is not
+ * whole until its newline). */
+const char *rt_record_line(const char *rec, const char *tag);
 /* The attempt's result, appended to its record (runtime.h's invariant). */
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
 /* The fields of an exit line after its "exit " tag ("KIND CODE SIGNAL OOM
