@@ -319,14 +319,7 @@ static char *env_answer(const lc_job_t *j, int v, size_t *len)
         t.jobenv = engine_task_jobenv(j, 0, 0);
     } else {
         pairs = engine_task_env_pairs(j, 0, 0, &t.nenv);
-        t.env = xcalloc(t.nenv + 1, sizeof(*t.env));
-        const char *p = json_string_value(pairs);
-        for (size_t k = 0; k < t.nenv; k++) {
-            t.env[k].name = p;
-            p += strlen(p) + 1;
-            t.env[k].value = p;
-            p += strlen(p) + 1;
-        }
+        t.env = agentwire_env_split(json_string_value(pairs), t.nenv);
     }
     const char *acks[] = {"admin~b00041/0/main/0/0"};
     agentwire_resp_t m = {.version = v,

@@ -69,14 +69,8 @@ static void desired_env(const lc_job_t *job, int role, int index, agentwire_task
     json_t *pairs = engine_task_env_pairs(job, role, index, &n);
     if (!pairs)
         return;
-    const char *p = json_string_value(pairs);
-    t->env = xcalloc(n + 1, sizeof(*t->env));
-    for (size_t i = 0; i < n; i++) {
-        const char *name = p;
-        p += strlen(p) + 1;
-        t->env[t->nenv++] = (agentwire_env_t){.name = name, .value = p};
-        p += strlen(p) + 1;
-    }
+    t->env = agentwire_env_split(json_string_value(pairs), n);
+    t->nenv = n;
     json_array_append_new(hold, pairs);
 }
 

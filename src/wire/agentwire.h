@@ -251,6 +251,10 @@ char *agentwire_env_pairs(const char *job, const char *user, size_t user_len,
                           const agentwire_jobenv_t *j, size_t *len, size_t *n);
 /* How many pairs agentwire_env_pairs makes of j. */
 size_t agentwire_env_count(const agentwire_jobenv_t *j);
+/* The n pairs of a pairs text ("NAME\0VALUE\0" each, as
+ * agentwire_env_pairs and engine_task_env_pairs make it) as an array of n
+ * (+1 zeroed) pointing into text, in order, repeated names kept. */
+agentwire_env_t *agentwire_env_split(const char *text, size_t n);
 /* NULL when j's indices agree with its arrays (the task's role and
  * instance exist and the instance is placed, every range is inside its
  * array), else what is wrong. */

@@ -364,3 +364,16 @@ void agentwire_jobenv_free(agentwire_jobenv_t *j)
     free(j->ports);
     free(j);
 }
+
+agentwire_env_t *agentwire_env_split(const char *text, size_t n)
+{
+    agentwire_env_t *env = xcalloc(n + 1, sizeof(*env));
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        env[i].name = p;
+        p += strlen(p) + 1;
+        env[i].value = p;
+        p += strlen(p) + 1;
+    }
+    return env;
+}

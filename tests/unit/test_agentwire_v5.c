@@ -39,14 +39,7 @@ static char *answer_text(const lc_job_t *j, int r, int i, int v)
         t.jobenv = engine_task_jobenv(j, r, i);
     } else {
         pairs = engine_task_env_pairs(j, r, i, &t.nenv);
-        t.env = xcalloc(t.nenv + 1, sizeof(*t.env));
-        const char *p = json_string_value(pairs);
-        for (size_t k = 0; k < t.nenv; k++) {
-            t.env[k].name = p;
-            p += strlen(p) + 1;
-            t.env[k].value = p;
-            p += strlen(p) + 1;
-        }
+        t.env = agentwire_env_split(json_string_value(pairs), t.nenv);
     }
     agentwire_resp_t m = {.version = v, .seq = 3, .has_tasks = true, .tasks = &t, .ntasks = 1};
     size_t len;
