@@ -3,9 +3,10 @@
 
 Starts a real `pai server` and NODES real `pai agent` processes (process
 runtime, GPUS simulated GPUs each) on loopback, submits JOBS one-task jobs
-(command `true`) from 4 client threads, and waits until every job is
-SUCCEEDED.  In the same run, before and after, it measures the machine's
-baseline for the same work: JOBS bare `bash -c true` processes started
+(command `true`) from 4 client threads (bench/submit.c: 4 keep-alive
+libcurl connections; CLIENT=python: Python's http.client, ~0.1 ms more CPU
+per job on the same cores), and waits until every job is SUCCEEDED.
+In the same run, before and after, it measures the machine's baseline for the same work: JOBS bare `bash -c true` processes started
 PAR-way in parallel (xargs -P; PAR defaults to NODES, the number of agents
 starting tasks at once).  Prints the ratios first:
   - throughput ratio: pai end-to-end jobs/s / bare starts/s,
@@ -72,6 +73,13 @@ MIX_SPEC = os.environ.get("MIX", "1")
 MIX = [int(x) for x in ("1,1,1,1,2,2,2,4,4,8" if MIX_SPEC == "mix" else MIX_SPEC).split(",")]
 PAR = int(os.environ.get("PAR", str(NODES)))
 BASELINE = os.environ.get("BASELINE", "1") != "0"
+# the load generator: bench/submit.c's binary (SUBMIT_BIN, or the build's),
+# or CLIENT=python: 4 Python threads (http.client), the client before
+# 2026-12-06 09:00 UTC, ~0.17 ms of CPU per job against C's ~0.05
+SUBMIT_BIN = None if os.environ.get("CLIENT") == "python" else (
+    os.environ.get("SUBMIT_BIN") or os.path.join(HERE, "..", "build", "bench", "submit"))
+if SUBMIT_BIN and not os.access(SUBMIT_BIN, os.X_OK):
+    SUBMIT_BIN = None
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -244,6 +252,9 @@ def main():
             return tree.seconds("server"), tree.seconds("agents", names)
         return proc_cpu_s(pids[0]), sum(node_cpu_s(p) for p in pids[1:])
 
+    # the bodies first: the client measured is the one that posts them
+    yamls = [e.job_yaml("b%05d" % k, [e.role("main", "true", gpu=MIX[k % len(MIX)])])
+             for k in range(JOBS)]
     srv_cpu0, node_cpu0 = pai_cpu()
     syncs0 = agent_syncs(ports)
     commits0 = server_counter(c, "pai_store_commits_total")
@@ -255,26 +266,39 @@ def main():
     busy0, load0 = machine_busy(), os.getloadavg()[0]
     t0 = time.time()
 
-    def submitter(lo, hi):
-        cl = srv.client(srv.admin_token)
-        for n, k in enumerate(range(lo, hi)):
-            if RATE > 0:
-                delay = t0 + n * 4.0 / RATE - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-            g = MIX[k % len(MIX)]
-            st, b = e.submit(cl, e.job_yaml("b%05d" % k, [e.role("main", "true", gpu=g)]))
-            if st != 202:
-                errors.append((st, b))
+    kids0 = children_cpu()
+    if SUBMIT_BIN:
+        # the C load generator (bench/submit.c): 4 keep-alive libcurl
+        # connections, one thread each, the same bodies and split
+        r = subprocess.run([SUBMIT_BIN, "--url", srv.url, "--token", srv.admin_token,
+                            "--threads", "4", "--rate", str(RATE)],
+                           input=b"".join(y.encode() + b"\0" for y in yamls),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        bad = [line for line in r.stdout.decode().splitlines() if line.startswith("bad ")]
+        nbad = int(bad[0].split()[1]) if bad else JOBS
+        if nbad or r.returncode:
+            errors.extend([(r.returncode, r.stderr.decode()[-2000:])] * max(nbad, 1))
+    else:
+        def submitter(lo, hi):
+            cl = srv.client(srv.admin_token)
+            for n, k in enumerate(range(lo, hi)):
+                if RATE > 0:
+                    delay = t0 + n * 4.0 / RATE - time.time()
+                    if delay > 0:
+                        time.sleep(delay)
+                st, b = e.submit(cl, yamls[k])
+                if st != 202:
+                    errors.append((st, b))
 
-    # daemon: a timeout or ^C ends the bench (paitest's exit handlers stop
-    # the server and agents and remove their dirs) without waiting for them
-    ths = [threading.Thread(target=submitter, args=(i * JOBS // 4, (i + 1) * JOBS // 4),
-                            daemon=True) for i in range(4)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join()
+        # daemon: a timeout or ^C ends the bench (paitest's exit handlers
+        # stop the server and agents and remove their dirs) without waiting
+        ths = [threading.Thread(target=submitter, args=(i * JOBS // 4, (i + 1) * JOBS // 4),
+                                daemon=True) for i in range(4)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+    submit_cpu = children_cpu() - kids0
     t_sub = time.time() - t0
     loads = [os.getloadavg()[0]]
     final = "/api/v2/jobs?state=SUCCEEDED,FAILED,STOPPED&withTotalCount=true&limit="
@@ -308,7 +332,7 @@ def main():
     mons_own = sum(own_cpu_s(m) - mons0.get(m, 0.0) for p in pids[1:] for m in children_of(p))
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     busy1 = machine_busy()
-    client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime) + submit_cpu
     st, b = c.get(final + "50000")
     done = (b or {}).get("data", []) if isinstance(b, dict) else []
     busy_share = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
@@ -366,9 +390,9 @@ def main():
     print("  end-to-end jobs/s      %8.1f   (first submission -> last SUCCEEDED: %.2f s)"
           % (rate, t_all))
     print("  pai CPU per job ms     %8.2f   (server %.2f + agents with their monitors and tasks "
-          "%.2f; the bench client %.2f; %s)"
+          "%.2f; the bench client %.2f (%s); %s)"
           % (1000 * cpu / JOBS, 1000 * srv_cpu / JOBS, 1000 * node_cpu / JOBS,
-             1000 * client_cpu / JOBS,
+             1000 * client_cpu / JOBS, ("C, bench/submit" if SUBMIT_BIN else "Python"),
              ("exact: %s cgroup" % ("v2" if tree.v2 else "cpuacct")) if tree.ok else
              "from /proc clock ticks, no cgroup: too low by up to 40 ms per monitor"))
     print("  node side per job ms   %8.2f   (the agents themselves %.2f: syncs, reports, "

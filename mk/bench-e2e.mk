@@ -2,7 +2,10 @@
 # with the machine's bare-start baseline measured in the same run
 # (16 agents x 8 simulated GPUs, process runtime; docs/benchmarks.md).
 #   make bench-e2e            JOBS=2000 NODES=16 GPUS=8 RUNTIME=process MIX=mix RATE=0
+# Its load generator, build/bench/submit (bench/submit.c), is built by the
+# bench/%.c rule of mk/bench-store.mk; CLIENT=python uses the Python one.
 .PHONY: bench bench-e2e
 bench: bench-e2e
-bench-e2e: $(BUILD)/pai
-	PAI_BIN=$(abspath $(BUILD)/pai) python3 bench/e2e.py
+all: $(BUILD)/bench/submit
+bench-e2e: $(BUILD)/pai $(BUILD)/bench/submit
+	PAI_BIN=$(abspath $(BUILD)/pai) SUBMIT_BIN=$(abspath $(BUILD)/bench/submit) python3 bench/e2e.py
