@@ -1,12 +1,14 @@
 /*
- * sched.c - the scheduler's API entry points: construction, nodes, the
- * decisions a pass hands out (with their arena) and the scheduling pass.
+ * sched.c - the scheduler's API entry points: the decisions a pass hands
+ * out (with their arena), the scheduling pass and its dominance memo, and
+ * freeing the scheduler.  Construction and nodes are in sched_nodes.c.
  * Job bookkeeping and restart are in sched_jobs.c, the pai policy in
  * sched_policy.c, refusal/wait reasons and reservation in sched_reasons.c,
  * status in sched_status.c, placement in sched_place.c, the cluster model
  * and buddy binding in sched_model.c, the HiveD config loader in
  * sched_config.c.  The policy is described in docs/scheduler.md.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,113 +63,6 @@ static const char *arena_str(sched_t *s, const char *str)
     return p;
 }
 
-/* ---- construction ----------------------------------------------------- */
-
-static void ensure_scratch(sched_t *s)
-{
-    if (s->cap_scratch >= s->n_cells)
-        return;
-    int cap = s->n_cells * 2 + 16;
-    s->scratch = xrealloc(s->scratch, (size_t)cap * sizeof(int));
-    s->scratch_stamp = xrealloc(s->scratch_stamp, (size_t)cap * sizeof(uint32_t));
-    memset(s->scratch_stamp, 0, (size_t)cap * sizeof(uint32_t));
-    s->cap_scratch = cap;
-}
-
-pai_err_t sched_new_config(const char *yaml, size_t len, const sched_opts_t *opts, sched_t **out,
-                           char *err, size_t errlen)
-{
-    *out = NULL;
-    if (err && errlen)
-        err[0] = 0;
-    sched_t *s = sched_model_alloc(opts);
-    pai_err_t rc = sched_config_load(s, yaml ? yaml : "", yaml ? len : 0, err, errlen);
-    if (rc == PAI_OK && s->n_cells == 0 && s->n_vcs == 0) {
-        /* an empty config (HiveD's default.yaml): nodes come from reports */
-        s->derived = true;
-        sched_model_add_vc(s, "default");
-    }
-    if (rc != PAI_OK) {
-        sched_free(s);
-        return rc;
-    }
-    ensure_scratch(s);
-    *out = s;
-    return PAI_OK;
-}
-
-pai_err_t sched_new_nodes(const sched_opts_t *opts, sched_t **out)
-{
-    return sched_new_config(NULL, 0, opts, out, NULL, 0);
-}
-
-static pai_err_t uniform_types(sched_t *s, int gpus, int rack_nodes, int *ntype, int *rack_t)
-{
-    int leaf = sched_model_add_type(s, "GPU");
-    *ntype = sched_model_add_type(s, "NODE");
-    s->types[leaf].defined = true;
-    s->types[*ntype] = (ctype_t){
-        .child = leaf, .child_n = gpus, .node_level = true, .defined = true, .sku = SCHED_NONE};
-    str_copy(s->types[*ntype].name, "NODE", SCHED_NAME_MAX);
-    *rack_t = SCHED_NONE;
-    if (rack_nodes > 0) {
-        *rack_t = sched_model_add_type(s, "RACK");
-        s->types[*rack_t].child = *ntype;
-        s->types[*rack_t].child_n = rack_nodes;
-        s->types[*rack_t].defined = true;
-    }
-    return sched_model_finish_types(s, NULL, 0);
-}
-
-static pai_err_t uniform_cells(sched_t *s, int nodes, int rack_nodes, int ntype, int rack_t)
-{
-    char name[32];
-    int rack = SCHED_NONE, c;
-    pai_err_t rc = PAI_OK;
-    for (int i = 0; rc == PAI_OK && i < nodes; i++) {
-        if (rack_t != SCHED_NONE && i % rack_nodes == 0)
-            rc = sched_model_add_cell(s, rack_t, SCHED_NONE, NULL, NULL, &rack, NULL, 0);
-        snprintf(name, sizeof(name), "node-%05d", i);
-        if (rc == PAI_OK)
-            rc = sched_model_add_cell(s, ntype, rack, name, NULL, &c, NULL, 0);
-    }
-    return rc;
-}
-
-pai_err_t sched_new_uniform(int nodes, int gpus_per_node, int rack_nodes,
-                            const char *const *vc_names, const int *vc_nodes, size_t n_vcs,
-                            const sched_opts_t *opts, sched_t **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    char scratch[8];
-    if (!err || !errlen)
-        err = scratch, errlen = sizeof(scratch);
-    if (nodes < 1 || nodes > 1000000 || gpus_per_node < 1 ||
-        gpus_per_node > SCHED_MAX_GPUS_PER_NODE || rack_nodes < 0) {
-        snprintf(err, errlen, "bad cluster shape: %d nodes x %d GPUs", nodes, gpus_per_node);
-        return PAI_E_BAD_CONFIG;
-    }
-    sched_t *s = sched_model_alloc(opts);
-    s->opts.assume_healthy = true; /* a synthetic cluster has no agents */
-    int ntype, rack_t;
-    pai_err_t rc = uniform_types(s, gpus_per_node, rack_nodes, &ntype, &rack_t);
-    if (rc == PAI_OK)
-        rc = uniform_cells(s, nodes, rack_nodes, ntype, rack_t);
-    for (size_t i = 0; rc == PAI_OK && i < n_vcs; i++)
-        sched_model_vc_add_cells(s, sched_model_add_vc(s, vc_names[i]), ntype,
-                                 rack_t != SCHED_NONE ? rack_t : ntype, vc_nodes[i], false,
-                                 SCHED_NONE);
-    if (rc == PAI_OK)
-        rc = sched_model_check(s, err, errlen);
-    if (rc != PAI_OK) {
-        sched_free(s);
-        return rc;
-    }
-    ensure_scratch(s);
-    *out = s;
-    return PAI_OK;
-}
-
 void sched_job_clear(job_t *j)
 {
     free(j->id);
@@ -204,129 +99,12 @@ void sched_free(sched_t *s)
     free(s->jobs), free(s->free_slots), free(s->queue), free(s->dec);
     free(s->scratch), free(s->scratch_stamp), free(s->memo), free(s->wcand);
     free(s->memo_kinds);
+    free(s->tail);
     free(s->cap_total), free(s->cap_max_node);
     free(s->rw_quota), free(s->rw_dying), free(s->rw_quota_stamp);
     free(s->nf_quota), free(s->nf_quota_ver);
     free(s);
 }
-
-/* ---- nodes ------------------------------------------------------------ */
-
-int sched_find_node(const sched_t *s, const char *name)
-{
-    return name ? sched_strmap_get(&s->node_map, name) : SCHED_NONE;
-}
-
-/* Node-derived mode: a new node becomes a top-level cell owned by VC default. */
-static pai_err_t derived_add_node(sched_t *s, const sched_node_t *nd)
-{
-    char tname[SCHED_NAME_MAX];
-    const char *sku = nd->sku && nd->sku[0] && nd->gpus > 0 ? nd->sku : NULL;
-    if (sku)
-        snprintf(tname, sizeof(tname), "%s-%d-NODE", sku, nd->gpus);
-    else
-        str_copy(tname, "CPU-NODE", sizeof(tname));
-    int t = sched_model_find_type(s, tname);
-    if (t == SCHED_NONE) {
-        int leaf = sku ? sched_model_add_type(s, sku) : SCHED_NONE;
-        t = sched_model_add_type(s, tname);
-        ctype_t *ct = &s->types[t];
-        ct->defined = ct->node_level = true;
-        ct->child = leaf;
-        ct->child_n = sku ? nd->gpus : 0;
-        if (!sku)
-            ct->level = 2, ct->sku = SCHED_NONE;
-        char err[128];
-        pai_err_t rc = sched_model_finish_types(s, err, sizeof(err));
-        if (rc != PAI_OK)
-            return rc;
-    }
-    int c;
-    char err[8];
-    /* keyed by agent name: several agents may share an address (one host) */
-    pai_err_t rc = sched_model_add_cell(s, t, SCHED_NONE, nd->name, NULL, &c, err, sizeof(err));
-    if (rc != PAI_OK)
-        return rc == PAI_E_BAD_CONFIG ? PAI_E_EXISTS : rc;
-    int v = sched_model_find_vc(s, "default");
-    if (s->types[t].gpus > 0 && v != SCHED_NONE)
-        sched_model_vc_add_cells(s, v, t, t, 1, false, SCHED_NONE);
-    ensure_scratch(s);
-    return PAI_OK;
-}
-
-pai_err_t sched_node_update(sched_t *s, const sched_node_t *nd)
-{
-    if (!nd || !nd->name || !nd->name[0] || strlen(nd->name) >= SCHED_NAME_MAX ||
-        (nd->address && strlen(nd->address) >= SCHED_NAME_MAX) || nd->gpus < 0 ||
-        nd->gpus > SCHED_MAX_GPUS_PER_NODE)
-        return PAI_E_INVALID;
-    int i = sched_find_node(s, nd->name);
-    if (i == SCHED_NONE && !s->derived)
-        i = sched_find_node(s, nd->address);
-    if (i == SCHED_NONE) {
-        if (!s->derived)
-            return PAI_E_NOT_FOUND;
-        pai_err_t rc = derived_add_node(s, nd);
-        if (rc != PAI_OK)
-            return rc;
-        i = s->n_nodes - 1;
-    } else if (s->derived && nd->gpus != s->nodes[i].ngpu) {
-        return PAI_E_INVALID; /* a node changing its GPU count must be re-added */
-    }
-    sched_mnode_t *n = &s->nodes[i];
-    if (strcmp(n->name, nd->name) != 0) {
-        if (strcmp(n->name, n->key) != 0)
-            sched_strmap_del(&s->node_map, n->name);
-        pai_err_t rc =
-            strcmp(nd->name, n->key) != 0 ? sched_strmap_put(&s->node_map, nd->name, i) : PAI_OK;
-        if (rc != PAI_OK)
-            return rc;
-    }
-    /* a machine with cells of several chains: each cell's share of its CPUs
-     * and memory, by GPUs */
-    int gpus = 0;
-    for (int x = i; x != SCHED_NONE; x = s->nodes[x].twin)
-        gpus += s->nodes[x].ngpu;
-    for (int x = i; x != SCHED_NONE; x = s->nodes[x].twin) {
-        sched_mnode_t *m = &s->nodes[x];
-        bool whole = x == i && m->twin == SCHED_NONE;
-        str_copy(m->name, nd->name, sizeof(m->name));
-        if (nd->address && nd->address[0])
-            str_copy(m->address, nd->address, sizeof(m->address));
-        if (nd->cpus > 0)
-            m->cpus = whole || !gpus ? nd->cpus : (int)((int64_t)nd->cpus * m->ngpu / gpus);
-        if (nd->memory_mb > 0)
-            m->mem = whole || !gpus ? nd->memory_mb : nd->memory_mb * m->ngpu / gpus;
-        if (nd->gpus_per_group > 0)
-            m->group = nd->gpus_per_group;
-    }
-    s->topo_ver++;
-    return sched_node_set_health(s, nd->name, nd->healthy);
-}
-
-pai_err_t sched_node_set_health(sched_t *s, const char *name, bool healthy)
-{
-    int i = sched_find_node(s, name);
-    if (i == SCHED_NONE)
-        return PAI_E_NOT_FOUND;
-    for (; i != SCHED_NONE; i = s->nodes[i].twin) { /* the machine's cells of every chain */
-        sched_mnode_t *n = &s->nodes[i];
-        if (n->healthy != healthy)
-            sched_model_health_changed(s, i, healthy);
-        n->healthy = healthy;
-        if (!healthy)
-            for (int g = 0; g < n->ngpu; g++)
-                if (n->res[g] != SCHED_NONE)
-                    sched_jobs_clear_reservation(s, n->res[g]);
-    }
-    s->topo_ver++;
-    s->post_pass = false;
-    sched_check_after(s, healthy ? "a node turned healthy" : "a node turned unhealthy", SCHED_NONE,
-                      false);
-    return PAI_OK;
-}
-
-/* ---- decisions ----------------------------------------------------------- */
 
 static sched_decision_t *new_decision(sched_t *s, sched_kind_t kind, int slot)
 {
@@ -486,6 +264,8 @@ static const struct memo *memo_dominated(sched_t *s, const qent_t *q, int vc)
     return NULL;
 }
 
+static void tail_note(sched_t *s, const struct memo *m);
+
 static void memo_add(sched_t *s, const job_t *j, int vc)
 {
     VEC_XRESERVE(s->memo, s->cap_memo, (size_t)s->n_memo + 1);
@@ -502,6 +282,7 @@ static void memo_add(sched_t *s, const job_t *j, int vc)
                                j->memo_cpus,
                                j->memo_mem,
                                -1};
+    tail_note(s, &s->memo[e]);
     if (s->memo_full)
         return;
     if (!s->memo_kinds)
@@ -519,6 +300,98 @@ static void memo_add(sched_t *s, const job_t *j, int vc)
     }
     s->memo[mk->tail].next = e;
     mk->tail = e;
+}
+
+/* The queue's tail that the memo may decide for as a whole: the longest
+ * run of entries at the queue's end that a pass passes over once the memo
+ * covers them (fast, fit known), of at most TAIL_KINDS kinds, with each
+ * kind's least need (each field's minimum over the run's entries of that
+ * kind; res: one of them asks for CPUs or memory).  A memo entry of a kind
+ * that covers the kind's least need covers every entry of that kind in the
+ * run (each needs at least as much of every field).  Once every kind is
+ * covered the pass stops at the run's start (or where it is, past it)
+ * instead of passing over each entry: the same decisions, since an entry
+ * passed over changes nothing and the memo only grows within a pass; none
+ * of the per-entry lookups (a deep queue of one kind, the server's burst:
+ * ~12 ns an entry, most of a pass). */
+#define TAIL_KINDS 8
+
+struct memo_tail {
+    int from, to;   /* the run: [from, to) (from == to: none) */
+    int n, covered; /* its kinds, those covered by the memo */
+    int stop;       /* where the pass stops: from once all are covered, else INT_MAX */
+    struct {
+        int vc, sku, prio;
+        bool oppo, gang, res, covered;
+        int max_task, total, cpus;
+        int64_t mem;
+    } k[TAIL_KINDS];
+};
+
+static void tail_scan(sched_t *s, unsigned nf)
+{
+    if (!s->tail)
+        s->tail = xcalloc(1, sizeof(*s->tail));
+    struct memo_tail *t = s->tail;
+    t->n = t->covered = 0;
+    t->stop = INT_MAX;
+    /* the newest entries come last and are visited (their first visit
+     * checks whether they can ever fit): the run ends before them */
+    int i = s->n_queue - 1;
+    while (i >= 0 && !(s->queue[i].fast && s->queue[i].nf_ver == nf))
+        i--;
+    t->from = t->to = i + 1;
+    for (; i >= 0; i--) {
+        const qent_t *q = &s->queue[i];
+        if (!q->fast || q->nf_ver != nf)
+            break;
+        int k = 0;
+        while (k < t->n &&
+               !(t->k[k].vc == q->vc && t->k[k].sku == q->sku && t->k[k].prio == q->prio &&
+                 t->k[k].oppo == q->oppo && t->k[k].gang == q->gang))
+            k++;
+        if (k == t->n) {
+            if (k == TAIL_KINDS)
+                break;
+            t->n++;
+            t->k[k].vc = q->vc, t->k[k].sku = q->sku, t->k[k].prio = q->prio;
+            t->k[k].oppo = q->oppo, t->k[k].gang = q->gang, t->k[k].covered = false;
+            t->k[k].res = q->cpus || q->mem;
+            t->k[k].max_task = q->max_task, t->k[k].total = q->total;
+            t->k[k].cpus = q->cpus, t->k[k].mem = q->mem;
+        } else {
+            t->k[k].res |= q->cpus || q->mem;
+            if (q->max_task < t->k[k].max_task)
+                t->k[k].max_task = q->max_task;
+            if (q->total < t->k[k].total)
+                t->k[k].total = q->total;
+            if (q->cpus < t->k[k].cpus)
+                t->k[k].cpus = q->cpus;
+            if (q->mem < t->k[k].mem)
+                t->k[k].mem = q->mem;
+        }
+        t->from = i;
+    }
+}
+
+/* A new memo entry m: does it cover its kind's least need in the tail? */
+static void tail_note(sched_t *s, const struct memo *m)
+{
+    struct memo_tail *t = s->tail;
+    if (!t || t->stop != INT_MAX)
+        return;
+    for (int k = 0; k < t->n; k++) {
+        if (t->k[k].covered || t->k[k].vc != m->vc || t->k[k].sku != m->sku ||
+            t->k[k].prio != m->prio || t->k[k].oppo != m->oppo || t->k[k].gang != m->gang)
+            continue;
+        if (t->k[k].max_task >= m->max_task && t->k[k].total >= m->total &&
+            t->k[k].cpus >= m->cpus && t->k[k].mem >= m->mem && (m->single || !t->k[k].res)) {
+            t->k[k].covered = true;
+            if (++t->covered == t->n)
+                t->stop = t->from; /* the pass jumps from there (or from past it) to `to` */
+        }
+        return;
+    }
 }
 
 /* memo_shape (sched_jobs.c), and no reservation of its own. */
@@ -772,8 +645,18 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
      * passes. */
     bool skip = s->opts.quiet_waits && s->opts.policy == SCHED_POLICY_PAI;
     unsigned nf = s->topo_ver + 1u;
+    if (skip)
+        tail_scan(s, nf);
+    else if (s->tail)
+        s->tail->n = 0, s->tail->stop = INT_MAX;
     int last = 0;
+    int cut_from = -1, cut_to = -1; /* the run the memo decided for whole (memo_tail) */
     for (; last < s->n_queue && rc == PAI_OK; last++) {
+        if (skip && last >= s->tail->stop && last < s->tail->to) {
+            cut_from = last, cut_to = s->tail->to;
+            last = cut_to - 1;
+            continue;
+        }
         qent_t *q = &s->queue[last];
         q->seen = !(skip && q->fast && q->nf_ver == nf && memo_dominated(s, q, q->vc));
         if (!q->seen)
@@ -785,6 +668,14 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
     free(blocked);
     int k = 0;
     for (int i = 0; i < s->n_queue; i++) {
+        if (i == cut_from) { /* the run passed over whole: unchanged, in order */
+            int m = cut_to - cut_from;
+            memmove(&s->queue[k], &s->queue[i], sizeof(qent_t) * (size_t)m);
+            k += m;
+            s->tail_passed_over += (uint64_t)m;
+            i = cut_to - 1;
+            continue;
+        }
         qent_t *q = &s->queue[i];
         job_t *j = &s->jobs[q->slot];
         if (i < last && !q->seen) /* passed over: unchanged */

@@ -336,6 +336,9 @@ typedef struct {
     uint64_t pass_count;
     double pass_sum_s, pass_max_s;
     uint64_t pass_le[6];
+    /* Queue entries a pass did not look at: the tail the memo decided for
+     * as a whole (sched.c, memo_tail). */
+    uint64_t tail_passed_over;
 } sched_summary_t;
 
 void sched_summary(const sched_t *s, sched_summary_t *out);

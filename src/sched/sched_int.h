@@ -290,6 +290,7 @@ struct sched {
     uint64_t lat_hist[256]; /* bucket = 8 * log2(microseconds) */
     double lat_max;
     uint64_t pass_count, pass_le[6]; /* whole passes (sched_schedule), same buckets */
+    uint64_t tail_passed_over;       /* queue entries a pass did not look at (memo_tail) */
     double pass_sum, pass_max;
     bool doomed_hit; /* binding met a doomed cell during the current job */
     int within_miss; /* 1 + the cell type a group found no room within (current job), 0 none */
@@ -318,6 +319,7 @@ struct sched {
     struct memo_kind *memo_kinds; /* sched.c: the memo's entries by kind */
     bool memo_full;               /* ... too many kinds this pass: scan them all */
     int memo_last;                /* ... the slot of the kind looked up last */
+    struct memo_tail *tail;       /* sched.c: the queue's tail the memo may skip whole */
     attempt_t at;
     int n_memo;
     size_t cap_memo;

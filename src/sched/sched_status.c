@@ -371,6 +371,7 @@ void sched_summary(const sched_t *s, sched_summary_t *o)
     o->pass_count = s->pass_count;
     o->pass_sum_s = s->pass_sum;
     o->pass_max_s = s->pass_max;
+    o->tail_passed_over = s->tail_passed_over;
     memcpy(o->pass_le, s->pass_le, sizeof(o->pass_le));
     uint64_t want = (uint64_t)((double)s->lat_count * 0.99), acc = 0;
     for (int b = 0; b < 256 && s->lat_count; b++) {

@@ -258,7 +258,85 @@ TEST(memo_with_more_kinds_than_its_table)
     sched_free(s);
 }
 
+/* A run of waiting jobs at the queue's end that the memo covers as a whole
+ * (each needs at least what a job that failed this pass needed) is passed
+ * over without a look at each entry: the pass jumps past it; jobs queued
+ * since the last pass are still visited one by one (their first visit
+ * checks that they can ever fit).  A run with a smaller job in it is not
+ * covered by a bigger job's failure: that job is still visited, and binds. */
+TEST(a_pass_jumps_over_a_run_the_memo_covers_whole)
+{
+    int64_t t = 0;
+    sched_opts_t o = {.clock_us = tick, .clock_ctx = &t, .quiet_waits = true};
+    sched_t *s = two_nodes(&o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    char id[32];
+    for (int i = 0; i < 16; i++) {
+        snprintf(id, sizeof(id), "run%02d", i);
+        CHECK(submit(s, id, 10, i, 1, 1, 1, 256) == PAI_OK);
+    }
+    const sched_decision_t *d;
+    size_t n;
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+    CHECK_INT_EQ(n, 16);
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof(id), "w%03d", i);
+        CHECK(submit(s, id, 10, 100 + i, 1, 1 + i % 2, 1, 256) == PAI_OK);
+    }
+    sched_summary_t a, b;
+    sched_summary(s, &a);
+    CHECK(sched_schedule(s, 1, &d, &n) == PAI_OK); /* every entry new: each visited */
+    CHECK_INT_EQ(n, 0);
+    sched_summary(s, &b);
+    CHECK_INT_EQ(b.tail_passed_over - a.tail_passed_over, 0);
+    for (int i = 0; i < 3; i++) { /* new ones after the run */
+        snprintf(id, sizeof(id), "x%d", i);
+        CHECK(submit(s, id, 10, 400 + i, 1, 1, 1, 256) == PAI_OK);
+    }
+    CHECK(sched_release(s, "run00") == PAI_OK);
+    sched_summary(s, &a);
+    CHECK(sched_schedule(s, 2, &d, &n) == PAI_OK);
+    sched_summary(s, &b);
+    CHECK_INT_EQ(n, 1);
+    CHECK(find(d, n, "w000") && find(d, n, "w000")->kind == SCHED_BIND);
+    /* w001 (2 GPUs) fails, then w002 (1 GPU) covers w003..w199 */
+    CHECK_INT_EQ(b.tail_passed_over - a.tail_passed_over, 197);
+    CHECK_INT_EQ(b.latency_count - a.latency_count, 3); /* w000, w001, w002 */
+    CHECK_INT_EQ(b.waiting_jobs, 202);
+    sched_free(s);
+
+    /* 2-GPU jobs, then a smaller one at the end, already visited once */
+    t = 0;
+    s = two_nodes(&o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 0; i < 16; i++) {
+        snprintf(id, sizeof(id), "run%02d", i);
+        CHECK(submit(s, id, 10, i, 1, 1, 0, 0) == PAI_OK);
+    }
+    CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "w%03d", i);
+        CHECK(submit(s, id, 10, 100 + i, 1, 2, 0, 0) == PAI_OK);
+    }
+    CHECK(submit(s, "small", 10, 300, 1, 1, 0, 0) == PAI_OK);
+    CHECK(sched_schedule(s, 1, &d, &n) == PAI_OK);
+    CHECK_INT_EQ(n, 0);
+    CHECK(sched_release(s, "run00") == PAI_OK);
+    sched_summary(s, &a);
+    CHECK(sched_schedule(s, 2, &d, &n) == PAI_OK);
+    sched_summary(s, &b);
+    CHECK_INT_EQ(n, 1);
+    CHECK(find(d, n, "small") && find(d, n, "small")->kind == SCHED_BIND);
+    CHECK_INT_EQ(b.tail_passed_over - a.tail_passed_over, 0);
+    sched_free(s);
+}
+
 RUN_TESTS(deep_queue_of_single_tasks_costs_one_attempt_per_pass,
-          memo_with_more_kinds_than_its_table, memo_counts_a_single_tasks_cpus_and_memory,
+          a_pass_jumps_over_a_run_the_memo_covers_whole, memo_with_more_kinds_than_its_table,
+          memo_counts_a_single_tasks_cpus_and_memory,
           a_job_that_can_never_fit_is_refused_in_its_first_pass,
           queue_keeps_pass_order_across_passes)
