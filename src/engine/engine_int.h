@@ -411,6 +411,9 @@ void engine_events_restore(engine_t *j, lc_job_t *job);
 json_t *engine_events_read(engine_t *j, const char *name, json_t *mem, uint32_t below);
 /* Is event e within the retention (shown)?  Any thread. */
 bool engine_event_shown(const engine_t *j, const json_t *e);
+/* A job's events in memory as the API answers them (a new array; NULL when
+ * it holds none, or is compacted); under mu. */
+json_t *engine_events_json(const lc_job_t *job);
 /* Without mu, flush_mu held: delete the stored events of job `name`. */
 PAI_MUST_CHECK pai_err_t engine_events_delete(engine_t *j, const char *name);
 /* Without mu: delete the stored events past the retention, in batches of

@@ -77,9 +77,90 @@ static int64_t retention_cutoff(const engine_t *j)
     return j->opts.event_retention_ms > 0 ? engine_now_ms(j) - j->opts.event_retention_ms : 0;
 }
 
-/* s as a JSON string; text that is not valid UTF-8 (a message cut inside
- * a character, say) with every byte above 0x7f as '?', as jtext writes it,
- * rather than stopping the process (xjson_pack's "s", used before, did). */
+/* One event as a job keeps it in memory: its record's fields but the
+ * job's name (uid, frameworkName) and the source (sourceComponent), which
+ * are the same for every event; strings as the record writes them (text
+ * that is not valid UTF-8 with every byte above 0x7f as '?').  Kept as
+ * fields, not as a jansson object: an event cost ~25 allocations (keys,
+ * strings, integers) and a hash insertion per key, a dump at its flush and
+ * as many frees at the job's compaction; now three strings, its record
+ * written as text (ev_text) with the object's keys, order and bytes. */
+typedef struct {
+    char *type, *reason, *msg;
+    int64_t first_ms, last_ms, count;
+} ev_t;
+
+/* lc_job_t.events: the job's last events, oldest first. */
+typedef struct {
+    ev_t *v;
+    size_t n, cap;
+} ev_list_t;
+
+#define EV_SOURCE "pai-server"
+
+/* s as the record keeps it: itself, or with every byte above 0x7f as '?'
+ * when it is not valid UTF-8 (json_string refuses it), as jansson's text of
+ * the event made with xstring() held it (malloc'ed). */
+static char *ev_str(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && *p < 0x80)
+        p++;
+    if (*p) { /* not ASCII: UTF-8? */
+        json_t *v = json_string(s);
+        if (!v)
+            return jtext_ascii_copy(s, strlen(s));
+        json_decref(v);
+    }
+    return xstrdup(s);
+}
+
+static void ev_clear(ev_t *e)
+{
+    free(e->type);
+    free(e->reason);
+    free(e->msg);
+}
+
+void engine_events_list_free(void *events)
+{
+    ev_list_t *l = events;
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        ev_clear(&l->v[i]);
+    free(l->v);
+    free(l);
+}
+
+/* The event's record: the bytes json_dumps(JSON_COMPACT) wrote for the
+ * object event_json() builds (test_engine_events compares them). */
+static char *ev_text(const char *name, const ev_t *e)
+{
+    jtext_t t;
+    jtext_init(&t, 224 + 2 * strlen(name) + strlen(e->msg));
+    JTEXT_LIT(&t, "{\"uid\":");
+    jtext_str(&t, name);
+    JTEXT_LIT(&t, ",\"frameworkName\":");
+    jtext_str(&t, name);
+    JTEXT_LIT(&t, ",\"type\":");
+    jtext_str(&t, e->type);
+    JTEXT_LIT(&t, ",\"reason\":");
+    jtext_str(&t, e->reason);
+    JTEXT_LIT(&t, ",\"message\":");
+    jtext_str(&t, e->msg);
+    JTEXT_LIT(&t, ",\"firstTimestamp\":");
+    jtext_int(&t, e->first_ms);
+    JTEXT_LIT(&t, ",\"lastTimestamp\":");
+    jtext_int(&t, e->last_ms);
+    JTEXT_LIT(&t, ",\"count\":");
+    jtext_int(&t, e->count);
+    JTEXT_LIT(&t, ",\"sourceComponent\":\"" EV_SOURCE "\"}");
+    return jtext_take(&t);
+}
+
+/* s as a JSON string (s is kept valid UTF-8 by ev_str; a name that is not
+ * is written with '?' as jtext_str writes it). */
 static json_t *xstring(const char *s)
 {
     json_t *v = json_string(s);
@@ -93,23 +174,32 @@ static json_t *xstring(const char *s)
     return v;
 }
 
-/* A new event: its keys set one by one, not through a pack format parsed
- * for every event (the order of the record and the answers is this one);
- * uid and frameworkName share one string. */
-static json_t *event_new(const char *name, const char *type, const char *reason, const char *msg,
-                         int64_t now_ms)
+/* The event as the API answers it: its keys set one by one, in the
+ * record's order; uid and frameworkName share one string. */
+static json_t *event_json(const char *name, const ev_t *ev)
 {
     json_t *e = json_object(), *n = xstring(name);
     json_object_set_new_nocheck(e, "uid", n);
     json_object_set_nocheck(e, "frameworkName", n);
-    json_object_set_new_nocheck(e, "type", xstring(type));
-    json_object_set_new_nocheck(e, "reason", xstring(reason));
-    json_object_set_new_nocheck(e, "message", xstring(msg));
-    json_object_set_new_nocheck(e, "firstTimestamp", json_integer(now_ms));
-    json_object_set_new_nocheck(e, "lastTimestamp", json_integer(now_ms));
-    json_object_set_new_nocheck(e, "count", json_integer(1));
-    json_object_set_new_nocheck(e, "sourceComponent", xstring("pai-server"));
+    json_object_set_new_nocheck(e, "type", xstring(ev->type));
+    json_object_set_new_nocheck(e, "reason", xstring(ev->reason));
+    json_object_set_new_nocheck(e, "message", xstring(ev->msg));
+    json_object_set_new_nocheck(e, "firstTimestamp", json_integer(ev->first_ms));
+    json_object_set_new_nocheck(e, "lastTimestamp", json_integer(ev->last_ms));
+    json_object_set_new_nocheck(e, "count", json_integer(ev->count));
+    json_object_set_new_nocheck(e, "sourceComponent", json_string(EV_SOURCE));
     return e;
+}
+
+json_t *engine_events_json(const lc_job_t *job)
+{
+    const ev_list_t *l = job->events;
+    if (!l || job->compacted)
+        return NULL;
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, event_json(job->name, &l->v[i]));
+    return a;
 }
 
 void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reason, const char *msg,
@@ -120,22 +210,28 @@ void engine_event(engine_t *j, lc_job_t *job, const char *type, const char *reas
      * finished job that would add one. */
     if (job->compacted)
         return;
-    json_t *ev = job->events;
-    if (!ev)
-        job->events = ev = json_array();
-    json_t *last = json_array_get(ev, json_array_size(ev) - 1);
-    if (last && strcmp(json_string_value(json_object_get(last, "reason")), reason) == 0 &&
-        strcmp(json_string_value(json_object_get(last, "message")), msg) == 0) {
-        json_object_set_new(last, "count",
-                            json_integer(json_integer_value(json_object_get(last, "count")) + 1));
-        json_object_set_new(last, "lastTimestamp", json_integer(now_ms));
+    ev_list_t *l = job->events;
+    if (!l)
+        job->events = l = xcalloc(1, sizeof(*l));
+    char *r = ev_str(reason), *m = ev_str(msg);
+    ev_t *last = l->n ? &l->v[l->n - 1] : NULL;
+    if (last && strcmp(last->reason, r) == 0 && strcmp(last->msg, m) == 0) {
+        last->count++;
+        last->last_ms = now_ms;
         if (job->ev_clean > job->ev_next - 1)
             job->ev_clean = job->ev_next - 1;
+        free(r);
+        free(m);
         return;
     }
-    while (json_array_size(ev) >= (size_t)engine_events_per_job(j))
-        json_array_remove(ev, 0);
-    json_array_append_new(ev, event_new(job->name, type, reason, msg, now_ms));
+    size_t cap = (size_t)engine_events_per_job(j);
+    while (l->n && l->n >= cap) {
+        ev_clear(&l->v[0]);
+        memmove(&l->v[0], &l->v[1], sizeof(ev_t) * (l->n - 1));
+        l->n--;
+    }
+    VEC_XRESERVE(l->v, l->cap, l->n + 1);
+    l->v[l->n++] = (ev_t){ev_str(type), r, m, now_ms, now_ms, 1};
     job->ev_next++;
 }
 
@@ -156,15 +252,14 @@ uint32_t engine_events_encode(engine_t *j, lc_job_t *job, engine_batch_t *b)
 {
     engine_assert_locked(j);
     uint32_t was = job->ev_clean, cap = (uint32_t)engine_events_per_job(j);
-    size_t have = json_array_size(job->events);
-    uint32_t first = job->ev_next - (uint32_t)have; /* number of events[0] */
+    const ev_list_t *l = job->events;
+    size_t have = l ? l->n : 0;
+    uint32_t first = job->ev_next - (uint32_t)have; /* number of v[0] */
     char key[PAI_MAX_NAME * 2 + 32];
     for (uint32_t k = was > first ? was : first; k < job->ev_next; k++) {
-        json_t *e = json_array_get(job->events, k - first);
+        const ev_t *e = &l->v[k - first];
         event_key(key, sizeof key, job->name, k);
-        add_op(b, STORE_OP_PUT, key,
-               (int64_t)json_integer_value(json_object_get(e, "lastTimestamp")),
-               xjson_dumps(e, JSON_COMPACT));
+        add_op(b, STORE_OP_PUT, key, e->last_ms, ev_text(job->name, e));
     }
     /* the events that fell out of the last `cap` since the last flush */
     for (uint32_t k = was; k < job->ev_next; k++)
@@ -261,7 +356,27 @@ void engine_events_restore(engine_t *j, lc_job_t *job)
         json_decref(ev);
         return;
     }
-    job->events = ev;
+    /* as fields (a record of an older version written again as today's
+     * when it counts up) */
+    ev_list_t *l = xcalloc(1, sizeof(*l));
+    size_t i;
+    json_t *e;
+    json_array_foreach(ev, i, e)
+    {
+        const char *type = json_string_value(json_object_get(e, "type"));
+        const char *reason = json_string_value(json_object_get(e, "reason"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        VEC_XRESERVE(l->v, l->cap, l->n + 1);
+        l->v[l->n++] = (ev_t){xstrdup(type ? type : ""),
+                              xstrdup(reason ? reason : ""),
+                              xstrdup(msg ? msg : ""),
+                              json_integer_value(json_object_get(e, "firstTimestamp")),
+                              json_integer_value(json_object_get(e, "lastTimestamp")),
+                              json_integer_value(json_object_get(e, "count"))};
+    }
+    json_decref(ev);
+    engine_events_list_free(job->events);
+    job->events = l;
     job->ev_next = job->ev_clean = next;
     job->ev_base = 0;
 }

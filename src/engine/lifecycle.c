@@ -582,8 +582,7 @@ void lc_job_compact(lc_job_t *job)
     FREE_NULL(&job->roles);
     FREE_NULL(&job->enc_static);
     FREE_NULL(&job->waiting_reason);
-    if (job->events)
-        json_decref((json_t *)job->events);
+    engine_events_list_free(job->events);
     job->events = NULL;
     FREE_NULL(&job->notify); /* finished: nothing more to tell */
 }
@@ -605,8 +604,7 @@ void lc_job_free(lc_job_t *job)
     free(job->name);
     lc_str_free(job->vc);
     free(job->waiting_reason);
-    if (job->events)
-        json_decref((json_t *)job->events);
+    engine_events_list_free(job->events);
     free(job->notify);
     free(job);
 }

@@ -159,7 +159,7 @@ typedef struct lc_job {
     lc_attempt_t *atts; /* NULL while never started / in compact form */
     lc_span_t *spans;   /* compact form: the GPU task attempts' usage (nspans) */
     char *waiting_reason;
-    void *events;        /* engine's event list (json_t array) */
+    void *events;        /* engine's event list (events.c; engine_events_list_free) */
     lc_notify_t *notify; /* engine: notifications asked for, or NULL */
     void *list_row;      /* engine (joblist.c): its row as the last list saw it, or NULL */
     char *enc_static;    /* engine (codec_text.c): the record's parts that never change
@@ -266,6 +266,8 @@ void lc_job_compact(lc_job_t *job);
  * still holds them), from the attempts or, compacted, from spans. */
 void lc_job_spans(const lc_job_t *job, void (*fn)(void *ud, const lc_span_t *s), void *ud);
 void lc_job_free(lc_job_t *job);
+/* Free a job's event list (engine/events.c; NULL: none). */
+void engine_events_list_free(void *events);
 void lc_role_clear(lc_role_t *r);
 void lc_attempts_free(lc_attempt_t *atts, int natts, const lc_job_t *job);
 

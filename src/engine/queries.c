@@ -367,7 +367,7 @@ pai_err_t engine_events(engine_t *j, const char *name, const char *type, json_t 
     uint32_t below = 0;
     if (found) {
         live = job->compacted ? NULL : waiting_event(j, job, type);
-        ev = job->events && !job->compacted ? json_deep_copy(job->events) : NULL;
+        ev = engine_events_json(job);
         below = job->compacted ? UINT32_MAX : job->ev_base;
     }
     engine_unlock(j);

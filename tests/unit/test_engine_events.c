@@ -247,13 +247,77 @@ TEST(restore_reads_no_events_but_a_query_merges_the_stored_and_the_new_ones)
     json_decref(rec);
     CHECK(rig_restart(&r));
     job = job_of(&r, "alice~run");
-    CHECK(job && json_array_size(job->events) == 2 && job->ev_base == 0 && job->ev_next == 2);
+    json_t *mem = job ? engine_events_json(job) : NULL;
+    CHECK(job && json_array_size(mem) == 2 && job->ev_base == 0 && job->ev_next == 2);
+    json_decref(mem);
     CHECK_STR_EQ(reasons(&r, "alice~run"), "StopRequested,Scheduled");
     free(run);
     close_node(&r, &a);
 }
 
+/* The packed event's bytes for these values (what a row was before events
+ * were kept as fields). */
+static char *packed(const char *type, const char *reason, const char *msg, json_int_t first,
+                    json_int_t last, int count)
+{
+    json_t *want =
+        xjson_pack("{ss ss ss ss ss sI sI si ss}", "uid", "alice~run", "frameworkName", "alice~run",
+                   "type", type, "reason", reason, "message", msg, "firstTimestamp", first,
+                   "lastTimestamp", last, "count", count, "sourceComponent", "pai-server");
+    char *w = json_dumps(want, JSON_COMPACT);
+    json_decref(want);
+    return w;
+}
+
+/* Events kept as fields write the rows the jansson objects wrote: a
+ * repeated one counted up, strings that need escapes, a message that is not
+ * UTF-8 (each byte above 0x7f as '?', and compared as such: the same bytes
+ * again count up); and the API's array has the same objects. */
+TEST(events_as_fields_write_the_rows_the_objects_wrote)
+{
+    rig_t r;
+    agent_t a;
+    if (!open_node(&r, &a, 2))
+        return;
+    char *run = submit_running(&r, &a, "run", 0);
+    lc_job_t *job = job_of(&r, "alice~run");
+    CHECK(job != NULL);
+    if (job) {
+        engine_lock(r.e);
+        const char *esc = "tab\t \"quote\" \\ caf\xc3\xa9 \x01 end";
+        engine_event(r.e, job, "Warning", "Odd", esc, 1000);
+        engine_event(r.e, job, "Warning", "Odd", esc, 2000);
+        engine_event(r.e, job, "Normal", "Bad", "bytes \xff\xfe end", 3000);
+        engine_event(r.e, job, "Normal", "Bad", "bytes \xff\xfe end", 3500);
+        engine_batch_t b = {0};
+        uint32_t was = engine_events_encode(r.e, job, &b);
+        CHECK_INT_EQ(b.n, 2);
+        char *w1 = packed("Warning", "Odd", esc, 1000, 2000, 2);
+        char *w2 = packed("Normal", "Bad", "bytes ?? end", 3000, 3500, 2);
+        if (b.n == 2) {
+            CHECK_STR_EQ(b.ops[0].json, w1);
+            CHECK_STR_EQ(b.ops[1].json, w2);
+            CHECK_INT_EQ(b.ops[0].seq, 2000);
+            CHECK_STR_EQ(b.ops[1].key, "alice~run/0000000002");
+        }
+        json_t *arr = engine_events_json(job);
+        CHECK_INT_EQ(json_array_size(arr), 3);
+        char *a1 = json_dumps(json_array_get(arr, 1), JSON_COMPACT);
+        char *a2 = json_dumps(json_array_get(arr, 2), JSON_COMPACT);
+        CHECK_STR_EQ(a1, w1);
+        CHECK_STR_EQ(a2, w2);
+        free(a1), free(a2), free(w1), free(w2);
+        json_decref(arr);
+        engine_events_unflushed(job, was);
+        engine_batch_free(&b);
+        engine_unlock(r.e);
+    }
+    free(run);
+    close_node(&r, &a);
+}
+
 RUN_TESTS(events_of_running_and_finished_jobs_survive_a_restart,
+          events_as_fields_write_the_rows_the_objects_wrote,
           an_events_row_keeps_the_bytes_of_the_packed_event,
           a_job_keeps_its_last_events_per_job_in_memory_and_in_the_store,
           events_past_the_retention_are_pruned_from_the_store_and_not_shown,
