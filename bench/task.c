@@ -105,11 +105,11 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     snprintf(logs, sizeof(logs), "%s/logs/%s.", root, name); /* flat: the agent's */
     snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
     snprintf(s->state, sizeof(s->state), "%s", state);
-    if (!dirpool_take(pool, state) &&
-        (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK))
+    /* the agent's id line (a pooled dir's record rewritten); the fd to the monitor */
+    int rfd = dirpool_take(pool, state, id);
+    if (rfd < 0 && (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK))
         return false; /* the log dir: the monitor's, on the first line of output */
-    int rfd = rt_record_open(state, id); /* the agent's id line; the fd to the monitor */
-    if (rfd < 0)
+    if (rfd < 0 && (rfd = rt_record_open(state, id)) < 0)
         return false;
     rt_spec_t sp = {.attempt_id = id,
                     .name = name,
@@ -147,6 +147,8 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     snprintf(p, sizeof(p), "%s/pool", root);
     if (pooled && !dirpool_init(&pool, p))
         return (run_t){.failed = n};
+    /* as the agent's start does (a dir for each task at once), before the clock */
+    long filled = pooled ? (long)dirpool_fill(&pool, (size_t)par) : 0;
     const runtime_ops_t *ops = runtime_find("process");
     slot_t *slots = xcalloc((size_t)par, sizeof(*slots));
     struct pollfd *pf = xcalloc((size_t)par, sizeof(*pf));
@@ -190,7 +192,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     snprintf(p, sizeof(p), "%s/logs", root);
     r.inodes += count_inodes(p);
     snprintf(p, sizeof(p), "%s/pool", root);
-    r.inodes += pooled ? count_inodes(p) - 1 : 0;
+    r.inodes += pooled ? count_inodes(p) - 1 - 3 * filled : 0; /* made during the run */
     dirpool_free(&pool);
     free(slots);
     free(pf);
@@ -259,6 +261,8 @@ int main(int argc, char **argv)
         mkdir(dir, 0755);
         snprintf(logs, sizeof(logs), "%s/logs", dir); /* the agent's logs/ (task_dirs_init) */
         mkdir(logs, 0700);
+        snprintf(logs, sizeof(logs), "%s/tasks", dir); /* and its tasks/ */
+        mkdir(logs, 0711);
         int m = strcmp(order[i], "agent") == 0;
         setenv("PAI_MONITOR", order[i], 1);
         run_t r = run_tasks(dir, n, par, cgroup, uid, pooled);

@@ -64,6 +64,8 @@ typedef struct {
     int log_port;               /* 0: any free port */
     int64_t log_max_bytes;
     int64_t wait_ms; /* long-poll hold asked of the server */
+    int pool_fill;   /* attempt dirs made for the pool at the start (0: two a GPU and 4,
+                      * 8 to 64; -1: none, as the tests of an empty pool want) */
     bool hollow, discover_only;
     /* task identities (taskuid.h, docs/security.md) */
     const char *task_uid_range, *task_uid_map;

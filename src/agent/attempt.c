@@ -57,6 +57,8 @@
 #define TOMBSTONE_MS     (10 * 60 * 1000)
 #define DEFAULT_GRACE_MS 10000
 #define DIAG_BYTES       2048
+#define POOL_FILL_MIN    8
+#define POOL_FILL_MAX    64
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -99,6 +101,19 @@ static char *task_path(const agent_node_t *n, const agent_task_t *t, const char 
     return str_printf("%s/%s/%s", n->dir, kind, t->esc);
 }
 
+/* The attempt dirs a node's pool is given at the start: about what it
+ * holds at once in a burst (its running attempts, one a GPU, and as many
+ * ended ones waiting for their acks), so that neither its first tasks nor
+ * its busiest moments make dirs (docs/agent.md, "State on disk").  More
+ * are made when needed, as before. */
+static size_t pool_fill_want(const agent_node_t *n)
+{
+    if (n->cfg->pool_fill)
+        return n->cfg->pool_fill > 0 ? (size_t)n->cfg->pool_fill : 0;
+    size_t want = 2 * n->gpus.n + 4;
+    return want < POOL_FILL_MIN ? POOL_FILL_MIN : want > POOL_FILL_MAX ? POOL_FILL_MAX : want;
+}
+
 void task_dirs_init(agent_node_t *n)
 {
     char p[1100];
@@ -111,6 +126,8 @@ void task_dirs_init(agent_node_t *n)
     snprintf(p, sizeof(p), "%s/pool", n->dir);
     if (!dirpool_init(&n->pool, p))
         log_warn("node=%s cannot use %s: %s", n->name, p, strerror(errno));
+    else
+        dirpool_fill(&n->pool, pool_fill_want(n));
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -472,13 +489,15 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     bool have_identity = spec_fill(n, t, d, &b);
     t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {
-        if (!dirpool_take(&n->pool, b.state)) {
+        /* a pooled dir comes with its record holding the id line */
+        int fd = dirpool_take(&n->pool, b.state, id);
+        if (fd < 0) {
             mkdir_p(b.state, 0711);
             mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
+            fd = rt_record_open(b.state, id);
         }
         /* the log dir: the monitor's, on the task's first line of output;
          * the record's fd goes to the per-agent monitor with the start */
-        int fd = rt_record_open(b.state, id);
         if (fd < 0)
             write_small(b.state, "id", id);
         b.spec.record_fd = fd > 0 ? fd : 0;

@@ -24,6 +24,7 @@
 #include "common/fs.h"
 #include "common/util.h"
 #include "common/vec.h"
+#include "runtime/runtime.h"
 
 typedef struct {
     int id;
@@ -168,9 +169,11 @@ static void own_read(void)
     own_gid = getegid();
 }
 
-/* Empty the task's working dir at dfd/"cwd" and give it back to us, 0700
- * (the task may have opened it to others).  CLEAN_FAIL when it is not a
- * dir. */
+/* Give the task's working dir at dfd/"cwd" back to us, 0700 (the task may
+ * have opened it to others), then empty it.  Given back first: until then
+ * a process of the task's uid that holds the dir open (another of its
+ * tasks, handed the fd) could still add a file after the reading, and it
+ * would be in the next user's HOME.  CLEAN_FAIL when it is not a dir. */
 static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
 {
     dents_t c = {.fd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
@@ -178,22 +181,21 @@ static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
         return CLEAN_FAIL;
     clean_t rc = CLEAN_OK;
     const struct dirent64 *e;
+    struct stat st;
     pthread_once(&own_once, own_read);
+    if (fstat(c.fd, &st) != 0 ||
+        ((st.st_uid != own_uid || st.st_gid != own_gid) && fchown(c.fd, own_uid, own_gid) != 0) ||
+        ((st.st_mode & 07777) != 0700 && fchmod(c.fd, 0700) != 0))
+        rc = CLEAN_FAIL;
     while (rc == CLEAN_OK && (e = dents_next(&c)))
         if (!dotdot(e->d_name))
             rc = drop(c.fd, e, budget, w);
-    struct stat st;
-    if (rc == CLEAN_OK &&
-        (fstat(c.fd, &st) != 0 ||
-         ((st.st_uid != own_uid || st.st_gid != own_gid) && fchown(c.fd, own_uid, own_gid) != 0) ||
-         ((st.st_mode & 07777) != 0700 && fchmod(c.fd, 0700) != 0)))
-        rc = CLEAN_FAIL;
     close(c.fd);
     return rc;
 }
 
-/* Empty the attempt dir at dfd (taken): 0711, the record truncated, cwd
- * emptied, anything else removed.  CLEAN_FAIL when either is missing;
+/* Empty the attempt dir at dfd (taken): 0711, the record kept (a regular
+ * file), cwd emptied, anything else removed.  CLEAN_FAIL when either is missing;
  * CLEAN_DEFER when the budget ran out (part of it emptied).  Closes dfd. */
 static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
 {
@@ -216,10 +218,12 @@ static clean_t clean(int dfd, int *budget, dirpool_worker_t *w)
         if (dotdot(name))
             continue;
         if (strcmp(name, "monitor") == 0) {
-            int fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
-            record = fd >= 0;
-            if (fd >= 0)
-                close(fd);
+            /* kept as it is: the take writes the next attempt's id over it
+             * before the dir is renamed to that attempt (rt_record_rewrite) */
+            struct stat rs;
+            record = e->d_type == DT_REG ||
+                     (e->d_type == DT_UNKNOWN &&
+                      fstatat(dfd, name, &rs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(rs.st_mode));
         } else if (strcmp(name, "cwd") == 0) {
             clean_t c = clean_cwd(dfd, budget, w);
             cwd = c == CLEAN_OK;
@@ -408,21 +412,70 @@ void dirpool_put(dirpool_t *p, const char *path)
     }
 }
 
-bool dirpool_take(dirpool_t *p, const char *path)
+/* One new entry <dir>/<id> as a put leaves one: 0711, an empty record,
+ * an empty cwd 0700, all the agent's.  False (nothing left) when it cannot
+ * be made. */
+static bool make_entry(const dirpool_t *p, int id)
+{
+    char e[1200];
+    snprintf(e, sizeof(e), "%s/%d", p->dir, id);
+    if (mkdir(e, 0711) != 0)
+        return false;
+    int dfd = open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool ok = dfd >= 0 && fchmod(dfd, 0711) == 0 && mkdirat(dfd, "cwd", 0700) == 0 &&
+              fchmodat(dfd, "cwd", 0700, 0) == 0;
+    int rfd =
+        ok ? openat(dfd, "monitor", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)
+           : -1;
+    ok = rfd >= 0;
+    if (rfd >= 0)
+        close(rfd);
+    if (dfd >= 0)
+        close(dfd);
+    if (!ok)
+        fs_rm_rf(e);
+    return ok;
+}
+
+size_t dirpool_fill(dirpool_t *p, size_t want)
+{
+    size_t made = 0;
+    if (want > DIRPOOL_MAX)
+        want = DIRPOOL_MAX;
+    while (p->dir[0] && p->n + p->deferred < want && make_entry(p, p->next)) {
+        VEC_XRESERVE(p->ids, p->cap, p->n + 1);
+        p->ids[p->n++] = p->next++;
+        made++;
+    }
+    return made;
+}
+
+int dirpool_take(dirpool_t *p, const char *path, const char *attempt_id)
 {
     char e[1200];
     collect(p);
     while (p->n > 0) {
-        snprintf(e, sizeof(e), "%s/%d", p->dir, p->ids[p->n - 1]);
+        int id = p->ids[p->n - 1];
+        snprintf(e, sizeof(e), "%s/%d", p->dir, id);
+        /* the record first: renamed, the dir holds the attempt's id alone */
+        int fd = rt_record_rewrite(e, attempt_id);
+        if (fd < 0) {
+            if (errno == EINVAL || errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+                return -1; /* an id that cannot be a line, no fd: the caller's */
+            p->n--;        /* no record there: removed */
+            queue(p, id, false);
+            continue;
+        }
         if (rename(e, path) == 0) {
             p->n--;
-            return true;
+            return fd;
         }
-        if (errno != ENOENT)
-            return false; /* path is there: the caller's mkdir finds it */
-        p->n--;
+        /* path is there (the caller's mkdir finds it) or its parent is
+         * not: the entry (whose record was just opened) stays pooled */
+        close(fd);
+        return -1;
     }
-    return false;
+    return -1;
 }
 
 void dirpool_settle(dirpool_t *p)

@@ -5,12 +5,14 @@
  * An attempt's dir <node dir>/tasks/<id>/ holds its record (`monitor`) and
  * the task's working dir (`cwd`).  When the agent forgets an attempt, the
  * dir is renamed into the pool (<pool dir>/<n>, 0700) and emptied there:
- * the record truncated, the task's files under cwd removed, cwd given back
- * to the agent with mode 0700, anything else removed.  A new attempt then
- * renames a pooled dir to its own: no new inode, where making the two dirs
+ * cwd given back to the agent with mode 0700, the task's files under it
+ * removed, anything else removed; the record stays as it is until the
+ * take writes the next attempt's id over it (its page and block kept).  A
+ * new attempt then renames a pooled dir to its own: no new inode, where making the two dirs
  * and the record costs three (on ext4 without a journal, the dearest part
  * of a short task's bookkeeping: each new inode skips the recently deleted
- * ones, docs/benchmarks.md).  A pooled dir holds nothing of its attempt.
+ * ones, docs/benchmarks.md).  A pooled dir holds nothing of its attempt
+ * but its record's lines (the pool is the agent's alone, 0700).
  *
  * Emptying never blocks the caller (the agent's loop) for long: a put
  * removes at most DIRPOOL_INLINE files itself, none of them a dir; a task
@@ -55,10 +57,21 @@ bool dirpool_init(dirpool_t *p, const char *dir);
  * dir) removed; by the worker past DIRPOOL_INLINE files or a subdir. */
 void dirpool_put(dirpool_t *p, const char *path);
 
-/* Rename a ready pooled dir to `path` (its empty record and working dir
- * with it).  False when none is ready or `path` exists: the caller makes
- * the dirs. */
-bool dirpool_take(dirpool_t *p, const char *path);
+/* Make new entries, ready to be taken, until `want` (at most DIRPOOL_MAX)
+ * are ready or being emptied: the agent's start does it, so that a node's
+ * first tasks and its busiest moments take dirs made before the node ran
+ * anything (a new inode is the dearest part of a short task's bookkeeping
+ * on ext4, ~0.1-1 ms cold: docs/benchmarks.md) instead of making their own.
+ * Returns how many were made. */
+size_t dirpool_fill(dirpool_t *p, size_t want);
+
+/* Rename a ready pooled dir to `path` (its record and empty working dir
+ * with it), its record first rewritten to hold the "id" line of
+ * attempt_id alone (rt_record_rewrite, before the rename: a crash never
+ * leaves the last attempt's lines under the new attempt's name).  Returns
+ * the record's fd, open for appends (the caller's to close), or -1 when
+ * none is ready or `path` exists: the caller makes the dirs. */
+int dirpool_take(dirpool_t *p, const char *path, const char *attempt_id);
 
 /* Wait until the worker has done everything queued (tests, benches). */
 void dirpool_settle(dirpool_t *p);

@@ -192,6 +192,11 @@ int rt_record_create(const char *state_dir, const char *attempt_id);
 /* The same, the record left open for appends: its fd (spec->record_fd,
  * the caller closes it), -1 as above. */
 int rt_record_open(const char *state_dir, const char *attempt_id);
+/* The same in a record that is there (a pooled dir's, holding the last
+ * attempt's lines): the "id" line written over them from the start and the
+ * file cut after it, then left open for appends (O_APPEND); -1 when there
+ * is no such record (none is made), or as above (errno EINVAL). */
+int rt_record_rewrite(const char *state_dir, const char *attempt_id);
 /* Append a whole line (with its newline) to the record; 0 or -1. */
 int rt_record_append(const char *state_dir, const char *line);
 /* The rest of the record's first whole line that starts with tag (e.g.

@@ -141,40 +141,7 @@ TEST(nvml_backend_reads_a_driver_through_dlopen)
     CHECK(g.gpus[0].healthy && g.gpus[1].healthy);
 }
 
-static agent_cfg_t hollow_cfg(void)
-{
-    agent_cfg_t c;
-    memset(&c, 0, sizeof(c));
-    c.server = "http://127.0.0.1:1";
-    c.token = "t";
-    c.address = "127.0.0.1";
-    c.work_dir = "/nonexistent";
-    c.hollow = true;
-    c.nodes = 1;
-    c.gpus = 8;
-    c.gpu_model = "A100";
-    c.wait_ms = 25000;
-    return c;
-}
-
-/* hollow_cfg's node on the process runtime, working in a fresh directory:
- * work is a mkdtemp(3) template, made into its name; remove_work_dir(work)
- * at the end. */
-static agent_cfg_t work_dir_cfg(char *work)
-{
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t c = hollow_cfg();
-    c.hollow = false;
-    c.work_dir = work;
-    return c;
-}
-
-static void remove_work_dir(const char *work)
-{
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
-}
+#include "agent_fixture.h"
 
 static json_t *find_task(json_t *req, const char *id)
 {
@@ -303,17 +270,6 @@ TEST(node_reencodes_its_description_only_when_it_changes)
     CHECK_INT_EQ(n.wire.encodes, 3);
     buf_free(&body);
     node_free(&n);
-}
-
-static void put_file(const char *dir, const char *name, const char *text)
-{
-    char p[700];
-    snprintf(p, sizeof(p), "%s/%s", dir, name);
-    FILE *f = fopen(p, "we");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
 }
 
 /* A restarted agent finds its attempts from the record alone (the "id" and
@@ -457,175 +413,6 @@ TEST(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back)
     unlink(path);
     rmdir(dir);
     free(path);
-}
-
-static bool is_empty_dir(const char *path)
-{
-    char cmd[1500];
-    snprintf(cmd, sizeof(cmd), "test -d '%s' && test -z \"$(ls -A '%s')\"", path, path);
-    return system(cmd) == 0;
-}
-
-/* A forgotten attempt's dir goes into the pool, emptied (its record
- * truncated, its working dir emptied and 0700 the agent's again, anything
- * else removed), and the next attempt takes it instead of making new
- * ones; a restarted agent starts with an empty pool. */
-TEST(node_reuses_a_forgotten_attempts_emptied_dir)
-{
-    char work[] = "/tmp/pai-test-agent-XXXXXX", d[300], p[400];
-    agent_cfg_t cfg = work_dir_cfg(work);
-    agent_node_t n;
-    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
-    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+0+0", work);
-    CHECK(mkdir(d, 0700) == 0 && chmod(d, 0700) == 0); /* not 0711: made 0711 in the pool */
-    CHECK(rt_record_create(d, "u~j/0/r/0/0") == 0);
-    CHECK(rt_record_append(d, "exit exited 0 0 0 1000 2000\nacked\n") == 0);
-    put_file(d, "command", "echo secret\n");
-    snprintf(p, sizeof(p), "%s/cwd", d);
-    CHECK(mkdir(p, 0777) == 0 && chmod(p, 0777) == 0);
-    put_file(p, "private.txt", "left behind\n");
-    snprintf(p, sizeof(p), "%s/cwd/sub", d);
-    CHECK(mkdir(p, 0700) == 0);
-    put_file(p, "deep.txt", "x\n");
-    node_recover(&n);
-    agent_task_t *t = task_find(&n, "u~j/0/r/0/0");
-    CHECK(t != NULL && t->acked);
-    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
-    CHECK(task_find(&n, "u~j/0/r/0/0") == NULL);
-    CHECK(access(d, F_OK) != 0);
-    dirpool_settle(&n.pool); /* a subdir in cwd: emptied by the worker */
-    CHECK_INT_EQ(n.pool.n, 1);
-    if (n.pool.n != 1)
-        return;
-    struct stat st;
-    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool.ids[0]);
-    CHECK(stat(p, &st) == 0 && st.st_size == 0);
-    snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool.ids[0]);
-    CHECK(is_empty_dir(p));
-    CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
-    snprintf(p, sizeof(p), "%s/pool/%d/command", work, n.pool.ids[0]);
-    CHECK(access(p, F_OK) != 0);
-    /* the next attempt takes it: its record holds its own id alone (no
-     * command: it fails to start, after its dir was made) */
-    agentwire_task_t want = {.attempt_id = "u~j/0/r/1/0"};
-    task_start(&n, &want);
-    CHECK_INT_EQ(n.pool.n, 0);
-    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+1+0", work);
-    char id[64], line[8];
-    CHECK(rt_record_get(d, "id ", id, sizeof(id)));
-    CHECK_STR_EQ(id, "u~j/0/r/1/0");
-    CHECK(!rt_record_get(d, "acked", line, sizeof(line)));
-    snprintf(p, sizeof(p), "%s/cwd", d);
-    CHECK(is_empty_dir(p));
-    CHECK(stat(d, &st) == 0 && (st.st_mode & 07777) == 0711);
-    /* a second new attempt finds the pool empty and makes its dirs */
-    want.attempt_id = "u~j/0/r/2/0";
-    task_start(&n, &want);
-    snprintf(p, sizeof(p), "%s/tasks/u~j+0+r+2+0/cwd", work);
-    CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700);
-    /* forgotten again, then the agent restarts: the pool is emptied */
-    task_mark_acked(&n, task_find(&n, "u~j/0/r/1/0"));
-    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
-    CHECK_INT_EQ(n.pool.n, 1);
-    node_free(&n);
-    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
-    CHECK_INT_EQ(n.pool.n, 0);
-    dirpool_settle(&n.pool); /* the worker removes what the last process left */
-    snprintf(p, sizeof(p), "%s/pool", work);
-    CHECK(is_empty_dir(p));
-    node_recover(&n);
-    CHECK(task_find(&n, "u~j/0/r/2/0") != NULL);
-    t = task_find(&n, "u~j/0/r/1/0"); /* from the journal */
-    CHECK(t && t->acked && t->dir_gone);
-    node_free(&n);
-    remove_work_dir(work);
-}
-
-/* Files directly in dir (not . and ..); -1 when it cannot be read. */
-static long count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    long k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return k;
-}
-
-/* A task that left 100,000 files (and a subdir) in its working dir does
- * not stall the agent's loop at its ack: the ack removes at most
- * DIRPOOL_INLINE of them and hands the dir to the pool's worker (held
- * here, so that what the loop did is certain); meanwhile the node still
- * syncs and another attempt's dir is pooled and taken at once; once the
- * worker ran, the big dir is empty and ready too. */
-TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
-{
-    char work[] = "/tmp/pai-test-agent-XXXXXX", p[400], cwd[400];
-    CHECK(mkdtemp(work) != NULL);
-    agent_cfg_t cfg = hollow_cfg();
-    cfg.hollow = false;
-    cfg.work_dir = work;
-    agent_node_t n;
-    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
-    agentwire_task_t want = {.attempt_id = "u~big/0/r/0/0"}; /* no command: ends at once */
-    task_start(&n, &want);
-    agent_task_t *big = task_find(&n, "u~big/0/r/0/0");
-    CHECK(big != NULL && big->phase == RC_DONE);
-    snprintf(cwd, sizeof(cwd), "%s/tasks/u~big+0+r+0+0/cwd", work);
-    int fd = open(cwd, O_RDONLY | O_DIRECTORY);
-    CHECK(fd >= 0);
-    for (int i = 0; fd >= 0 && i < 100000; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "f%d", i);
-        int f = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
-        CHECK(f >= 0);
-        if (f < 0)
-            break;
-        close(f);
-    }
-    CHECK(mkdirat(fd, "sub", 0700) == 0);
-    if (fd >= 0)
-        close(fd);
-    dirpool_hold(&n.pool, true);
-    int64_t t0 = time_mono_us();
-    if (big)
-        task_mark_acked(&n, big);
-    int64_t ack_us = time_mono_us() - t0;
-    fprintf(stderr, "  ack of a dir of 100,001 entries: %lld us on the loop\n", (long long)ack_us);
-    CHECK_INT_EQ(n.pool.n, 0);        /* not ready: the worker's */
-    CHECK_INT_EQ(n.pool.deferred, 1); /* ... which is held */
-    snprintf(p, sizeof(p), "%s/pool/0/cwd", work);
-    CHECK(count_entries(p) >= 100001 - DIRPOOL_INLINE);
-    /* the loop goes on: a sync's text, another attempt's start, end, ack */
-    buf_t body;
-    buf_init(&body, 1 << 20);
-    CHECK(node_sync_body(&n, &body) == PAI_OK && strstr(buf_str(&body), "\"node\""));
-    buf_free(&body);
-    want.attempt_id = "u~small/0/r/0/0";
-    task_start(&n, &want);
-    agent_task_t *small = task_find(&n, "u~small/0/r/0/0");
-    CHECK(small != NULL);
-    if (small)
-        task_mark_acked(&n, small);
-    CHECK_INT_EQ(n.pool.n, 1); /* emptied on the loop: ready at once */
-    want.attempt_id = "u~small/0/r/1/0";
-    task_start(&n, &want);
-    CHECK_INT_EQ(n.pool.n, 0); /* taken */
-    /* the worker empties the big one, which is then ready */
-    t0 = time_mono_us();
-    dirpool_hold(&n.pool, false);
-    dirpool_settle(&n.pool);
-    fprintf(stderr, "  the worker emptied it in %lld us\n", (long long)(time_mono_us() - t0));
-    CHECK_INT_EQ(n.pool.deferred, 0);
-    CHECK_INT_EQ(n.pool.n, 1);
-    CHECK_INT_EQ(count_entries(p), 0);
-    node_free(&n);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
-    CHECK(system(cmd) == 0);
 }
 
 /* A task's environment: the agent's base (HOME, LANG, USER, LOGNAME,
@@ -842,8 +629,6 @@ RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
           node_applies_desired_state_reports_and_forgets_acked,
           node_reencodes_its_description_only_when_it_changes,
           node_recovers_attempts_from_the_record_and_old_files,
-          node_reuses_a_forgotten_attempts_emptied_dir,
-          node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop,
           node_finds_flat_logs_and_an_older_agents_log_dir,
           node_compacts_its_journal_of_acked_attempts, node_gives_a_task_its_environment,
           node_journals_an_answers_acks_in_one_write)
