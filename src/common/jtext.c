@@ -162,6 +162,73 @@ static bool dump_string_to(jtext_t *t, const json_t *v, const char *s, size_t n,
     return true;
 }
 
+/* The text jansson writes for s (n bytes) when each byte is printable
+ * ASCII (0x20-0x7e) or one that jansson writes as a backslash and a letter
+ * here (\" \\ \n \r \t): written without a json_string, its UTF-8 check and
+ * a dump through callbacks (a job's YAML, commands, names, addresses);
+ * kept in slot as jansson's text is (dump_string_to);
+ * false, with nothing written, for any other byte (other control bytes,
+ * which jansson writes as \uXXXX or \b \f, and bytes above 0x7e), which are
+ * left to jansson.  test_jtext compares every byte and random strings with
+ * jansson's text. */
+static bool plain_strn(jtext_t *t, const char *s, size_t n, cached_t *slot)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t extra = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f) {
+            extra += c == '"' || c == '\\';
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            extra++;
+        } else {
+            return false;
+        }
+    }
+    char *o = room(t, n + extra + 2), *start = o;
+    *o++ = '"';
+    if (!extra) {
+        memcpy(o, s, n);
+        o += n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            char c = s[i];
+            switch (c) {
+            case '"':
+            case '\\':
+                *o++ = '\\';
+                *o++ = c;
+                break;
+            case '\n':
+                *o++ = '\\';
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = '\\';
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = '\\';
+                *o++ = 't';
+                break;
+            default:
+                *o++ = c;
+            }
+        }
+    }
+    *o++ = '"';
+    size_t en = (size_t)(o - start);
+    t->len += en;
+    t->data[t->len] = '\0';
+    if (slot && en < CACHE_ENC) { /* kept as dump_string_to keeps jansson's */
+        slot->n = (uint8_t)n;
+        slot->en = (uint8_t)en;
+        memcpy(slot->s, s, n);
+        memcpy(slot->enc, start, en);
+    }
+    return true;
+}
+
 static bool dump_string(jtext_t *t, const json_t *v)
 {
     const char *s = json_string_value(v);
@@ -172,6 +239,8 @@ static bool dump_string(jtext_t *t, const json_t *v)
         jtext_raw(t, hit->enc, hit->en);
         return true;
     }
+    if (plain_strn(t, s, n, slot))
+        return true;
     return dump_string_to(t, v, s, n, slot);
 }
 
@@ -192,6 +261,8 @@ void jtext_strn(jtext_t *t, const char *s, size_t n)
         jtext_raw(t, hit->enc, hit->en);
         return;
     }
+    if (plain_strn(t, s, n, slot))
+        return;
     json_t *j = json_stringn(s, n);
     char *ascii = NULL;
     if (!j) {

@@ -4,9 +4,11 @@
  * growing buffer instead of a jansson tree built and dumped.
  *
  * The bytes are those json_dumps(tree, JSON_COMPACT) writes for the same
- * values: integers in decimal ("%lld", without printf), every string value
- * escaped by jansson itself (jtext_str dumps a json_string; never escaped
- * here), keys and punctuation given by the caller as literals.  Text already
+ * values: integers in decimal ("%lld", without printf), a string of
+ * printable ASCII, newlines, carriage returns, tabs, quotes and backslashes
+ * escaped here as jansson escapes them, any other string by jansson itself
+ * (jtext_str dumps a json_string), keys and punctuation given by the caller
+ * as literals.  Text already
  * encoded (a kept fragment) is appended as it is (jtext_raw).
  *
  * Memory: allocations abort on out-of-memory (common/util.h); the buffer
@@ -41,7 +43,7 @@ void jtext_int(jtext_t *t, int64_t v);
 void jtext_bool(jtext_t *t, bool v);
 /* The integer, or null when !has. */
 void jtext_int_or_null(jtext_t *t, bool has, int64_t v);
-/* s as a JSON string escaped by jansson, or null when s is NULL.  A string
+/* s as a JSON string as jansson escapes it, or null when s is NULL.  A string
  * that is not valid UTF-8 is written with each byte above 0x7f as '?'
  * (the record stays valid JSON; the process does not stop). */
 void jtext_str(jtext_t *t, const char *s);

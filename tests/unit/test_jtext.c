@@ -272,7 +272,84 @@ TEST(kept_string_texts_are_jansson_texts_of_the_same_bytes)
     CHECK(bad1 == 0 && bad2 == 0);
 }
 
+/* jansson's text of n bytes of s (as jtext writes a string that is not
+ * UTF-8: each byte above 0x7f as '?'). */
+static char *jansson_text(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (!j) {
+        char *a = jtext_ascii_copy(s, n);
+        j = json_stringn(a, n);
+        free(a);
+    }
+    return dump_any(j);
+}
+
+/* The strings written without jansson (printable ASCII and the five
+ * two-character escapes) and those left to it: every byte alone and
+ * between others, and 100,000 random strings of an alphabet of escapes,
+ * control bytes, ASCII and UTF-8, written by jtext_strn and as a tree's
+ * values (jtext_json), are jansson's text. */
+TEST(strings_written_without_jansson_are_jansson_texts)
+{
+    int bad = 0;
+    char buf[80];
+    for (int c = 1; c < 256; c++) {
+        int n = snprintf(buf, sizeof buf, "a%cb\"%c\\", c, c);
+        for (int k = 0; k < 2; k++) {
+            const char *s = k ? buf : buf + 1;
+            size_t len = k ? (size_t)n : 1;
+            jtext_t t;
+            jtext_init(&t, 1);
+            jtext_strn(&t, s, len);
+            char *want = jansson_text(s, len);
+            bad += strcmp(t.data, want) != 0;
+            if (strcmp(t.data, want) != 0 && bad < 5)
+                fprintf(stderr, "byte 0x%02x: got %s want %s\n", c, t.data, want);
+            free(want);
+            jtext_free(&t);
+        }
+    }
+    static const char *const alpha[] = {
+        "a",    "Z",    " ",  "~",  "\"",   "\\",       "\n",           "\r",   "\t", "/",
+        "\x01", "\x1f", "\b", "\f", "\x7f", "\xc3\xa9", "\xe2\x9c\x93", "\xff", "{",  "0"};
+    unsigned seed = 12345;
+    for (int i = 0; i < 100000; i++) {
+        size_t n = 0;
+        int parts = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+        for (int p = 0; p < parts; p++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly printable, as records are */
+            const char *a = alpha[(seed >> 16) % 4 ? (seed >> 8) % 10 : (seed >> 8) % 20];
+            size_t l = strlen(a);
+            memcpy(buf + n, a, l);
+            n += l;
+        }
+        buf[n] = '\0';
+        jtext_t t;
+        jtext_init(&t, 1);
+        jtext_strn(&t, buf, n);
+        char *want = jansson_text(buf, n);
+        if (strcmp(t.data, want) != 0 && bad++ < 5)
+            fprintf(stderr, "random %d: got %s want %s\n", i, t.data, want);
+        free(want);
+        jtext_free(&t);
+        json_t *v = json_stringn(buf, n);
+        if (v) { /* as a tree's value */
+            json_t *arr = json_pack("[o]", v);
+            char *tree = jtext_dumps(arr), *ref = json_dumps(arr, JSON_COMPACT);
+            if ((!tree || !ref || strcmp(tree, ref) != 0) && bad++ < 5)
+                fprintf(stderr, "tree %d: got %s want %s\n", i, tree, ref);
+            free(tree);
+            free(ref);
+            json_decref(arr);
+        }
+    }
+    CHECK_INT_EQ(bad, 0);
+}
+
 RUN_TESTS(integers_are_written_as_jansson_writes_them,
+          strings_written_without_jansson_are_jansson_texts,
           a_string_that_is_not_utf8_is_written_with_question_marks, strings_are_escaped_by_jansson,
           an_object_assembled_by_hand_is_the_dump_of_its_tree,
           any_tree_is_dumped_as_json_dumps_compact_does,
