@@ -645,14 +645,14 @@ pai_err_t sched_schedule(sched_t *s, int64_t now_ms, const sched_decision_t **ou
      * passes. */
     bool skip = s->opts.quiet_waits && s->opts.policy == SCHED_POLICY_PAI;
     unsigned nf = s->topo_ver + 1u;
-    if (skip)
+    if (skip && !s->opts.memo_no_jump)
         tail_scan(s, nf);
     else if (s->tail)
         s->tail->n = 0, s->tail->stop = INT_MAX;
     int last = 0;
     int cut_from = -1, cut_to = -1; /* the run the memo decided for whole (memo_tail) */
     for (; last < s->n_queue && rc == PAI_OK; last++) {
-        if (skip && last >= s->tail->stop && last < s->tail->to) {
+        if (skip && s->tail && last >= s->tail->stop && last < s->tail->to) {
             cut_from = last, cut_to = s->tail->to;
             last = cut_to - 1;
             continue;

@@ -67,6 +67,9 @@ typedef struct {
     /* Emit no WAIT decisions and skip composing wait reasons (the simulator:
      * thousands of waiting jobs per pass). */
     bool quiet_waits;
+    /* Tests: pass over each entry the memo decides for, as before the pass
+     * jumped over a covered run at the queue's end (sched.c, memo_tail). */
+    bool memo_no_jump;
     /* Check the invariants (sched_check()) after every decision and every
      * change of the model; violations are counted (sched_check_failures()).
      * For tests, `pai sim --check` and debug runs: it costs a scan of the

@@ -333,9 +333,170 @@ TEST(a_pass_jumps_over_a_run_the_memo_covers_whole)
     CHECK(find(d, n, "small") && find(d, n, "small")->kind == SCHED_BIND);
     CHECK_INT_EQ(b.tail_passed_over - a.tail_passed_over, 0);
     sched_free(s);
+
+    /* A smaller need in one field at the run's end, already visited: the
+     * run's failures do not cover it, and it binds.  CPUs: the freed GPUs'
+     * node has no CPU left, the run asks 16, the last job none.  The
+     * largest task: nodes with 2 GPUs free each, the run asks 4 on one
+     * node, the last job 2 x 2 (as many GPUs in all). */
+    static const struct {
+        int a_gpus, a_cpus, b_gpus; /* two jobs of each, one per node */
+        int n_free;                 /* B jobs that end */
+        int w_tasks, w_gpus, w_cpus, l_tasks, l_gpus, l_cpus;
+    } cases[] = {{2, 32, 6, 1, 1, 1, 16, 1, 1, 0}, {6, 0, 2, 2, 1, 4, 0, 2, 2, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        t = 0;
+        s = two_nodes(&o);
+        CHECK(s != NULL);
+        if (!s)
+            return;
+        for (int i = 0; i < 4; i++) {
+            snprintf(id, sizeof(id), "%s%d", i < 2 ? "a" : "b", i % 2);
+            CHECK(submit(s, id, 10, i, 1, i < 2 ? cases[c].a_gpus : cases[c].b_gpus,
+                         i < 2 ? cases[c].a_cpus : 0, 0) == PAI_OK);
+        }
+        CHECK(sched_schedule(s, 0, &d, &n) == PAI_OK);
+        CHECK_INT_EQ(n, 4);
+        for (int i = 0; i < 50; i++) {
+            snprintf(id, sizeof(id), "w%03d", i);
+            CHECK(submit(s, id, 10, 100 + i, cases[c].w_tasks, cases[c].w_gpus, cases[c].w_cpus,
+                         0) == PAI_OK);
+        }
+        CHECK(submit(s, "last", 10, 300, cases[c].l_tasks, cases[c].l_gpus, cases[c].l_cpus, 0) ==
+              PAI_OK);
+        CHECK(sched_schedule(s, 1, &d, &n) == PAI_OK); /* all wait: no GPU free */
+        CHECK_INT_EQ(n, 0);
+        for (int i = 0; i < cases[c].n_free; i++) {
+            snprintf(id, sizeof(id), "b%d", i);
+            CHECK(sched_release(s, id) == PAI_OK);
+        }
+        CHECK(sched_schedule(s, 2, &d, &n) == PAI_OK);
+        CHECK_INT_EQ(n, 1);
+        CHECK(find(d, n, "last") && find(d, n, "last")->kind == SCHED_BIND);
+        sched_free(s);
+    }
+}
+
+/* The jump decides as the entry-by-entry pass: random queues of jobs of
+ * two priorities, gang or not, opportunistic or not, 1-8 GPUs, with and
+ * without CPUs and memory, one to three tasks, submitted, released and
+ * scheduled at random on two schedulers, one with memo_no_jump: the same
+ * decisions (kind, job, nodes and GPUs) in every pass, and the jump taken. */
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) % n;
+}
+
+static void same_decisions(const sched_decision_t *a, size_t na, const sched_decision_t *b,
+                           size_t nb, int *bad)
+{
+    if (na != nb) {
+        (*bad)++;
+        return;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].kind != b[i].kind || strcmp(a[i].job_id, b[i].job_id) != 0 ||
+            a[i].n_tasks != b[i].n_tasks) {
+            (*bad)++;
+            return;
+        }
+        for (size_t k = 0; k < a[i].n_tasks; k++)
+            if (strcmp(a[i].tasks[k].node, b[i].tasks[k].node) != 0 ||
+                a[i].tasks[k].n_gpus != b[i].tasks[k].n_gpus ||
+                memcmp(a[i].tasks[k].gpus, b[i].tasks[k].gpus,
+                       sizeof(int) * (size_t)a[i].tasks[k].n_gpus) != 0)
+                (*bad)++;
+    }
+}
+
+TEST(the_jump_decides_as_the_pass_over_each_entry)
+{
+    int64_t t = 0;
+    sched_opts_t o = {.clock_us = tick, .clock_ctx = &t, .quiet_waits = true};
+    sched_opts_t on = o;
+    on.memo_no_jump = true;
+    sched_t *s[2] = {two_nodes(&o), two_nodes(&on)};
+    CHECK(s[0] && s[1]);
+    if (!s[0] || !s[1])
+        return;
+    unsigned seed = 7;
+    int bad = 0, next = 0;
+    char running[4096][16];
+    int n_run = 0;
+    for (int step = 0; step < 3000; step++) {
+        unsigned what = rnd(&seed, 10);
+        if (what < 6) { /* a few submissions */
+            int k = 1 + (int)rnd(&seed, 6);
+            for (int i = 0; i < k; i++, next++) {
+                char id[16];
+                snprintf(id, sizeof(id), "j%05d", next);
+                static const int gpus[] = {1, 1, 1, 1, 2, 2, 2, 4, 4, 8};
+                int g = gpus[rnd(&seed, 10)], tasks = 1 + (int)rnd(&seed, 3) * (rnd(&seed, 3) == 0);
+                int prio = rnd(&seed, 6) == 0 ? 50 : rnd(&seed, 10) == 0 ? -1 : 10;
+                int cpus = 6 * (int)rnd(&seed, 3); /* CPUs and memory that bind too */
+                int64_t mem = rnd(&seed, 2) ? 256 : rnd(&seed, 2) ? 0 : 20000;
+                sched_role_t r = {
+                    .name = "main", .instances = tasks, .gpus = g, .cpus = cpus, .memory_mb = mem};
+                sched_request_t q = {.job_id = id,
+                                     .vc = "default",
+                                     .priority = prio,
+                                     .gang = rnd(&seed, 3) != 0,
+                                     .submit_ms = step,
+                                     .roles = &r,
+                                     .n_roles = 1};
+                for (int m = 0; m < 2; m++)
+                    if (sched_submit(s[m], &q, NULL, 0) != PAI_OK)
+                        bad++;
+            }
+        } else if (what < 8 && n_run) { /* some end */
+            int k = 1 + (int)rnd(&seed, 4);
+            for (int i = 0; i < k && n_run; i++) {
+                int at = (int)rnd(&seed, (unsigned)n_run);
+                for (int m = 0; m < 2; m++)
+                    if (sched_release(s[m], running[at]) != PAI_OK)
+                        bad++;
+                memcpy(running[at], running[--n_run], sizeof(running[at]));
+            }
+        } else { /* a pass */
+            const sched_decision_t *d[2];
+            size_t n[2];
+            for (int m = 0; m < 2; m++)
+                if (sched_schedule(s[m], step, &d[m], &n[m]) != PAI_OK)
+                    bad++;
+            same_decisions(d[0], n[0], d[1], n[1], &bad);
+            for (size_t i = 0; i < n[0]; i++) {
+                if (d[0][i].kind == SCHED_PREEMPT)
+                    for (size_t v = 0; v < d[0][i].n_victims; v++)
+                        for (int r = 0; r < n_run; r++)
+                            if (strcmp(running[r], d[0][i].victims[v]) == 0) {
+                                for (int m = 0; m < 2; m++)
+                                    if (sched_release(s[m], running[r]) != PAI_OK)
+                                        bad++;
+                                memcpy(running[r], running[--n_run], sizeof(running[r]));
+                                break;
+                            }
+                bool known = false; /* a job bound task by task binds again */
+                for (int r = 0; r < n_run && !known; r++)
+                    known = strcmp(running[r], d[0][i].job_id) == 0;
+                if (d[0][i].kind == SCHED_BIND && !known && n_run < 4096)
+                    snprintf(running[n_run++], sizeof(running[0]), "%s", d[0][i].job_id);
+            }
+        }
+    }
+    sched_summary_t a, b;
+    sched_summary(s[0], &a);
+    sched_summary(s[1], &b);
+    CHECK_INT_EQ(bad, 0);
+    CHECK(a.tail_passed_over > 1000);
+    CHECK_INT_EQ(b.tail_passed_over, 0);
+    CHECK_INT_EQ(a.waiting_jobs, b.waiting_jobs);
+    sched_free(s[0]);
+    sched_free(s[1]);
 }
 
 RUN_TESTS(deep_queue_of_single_tasks_costs_one_attempt_per_pass,
+          the_jump_decides_as_the_pass_over_each_entry,
           a_pass_jumps_over_a_run_the_memo_covers_whole, memo_with_more_kinds_than_its_table,
           memo_counts_a_single_tasks_cpus_and_memory,
           a_job_that_can_never_fit_is_refused_in_its_first_pass,
