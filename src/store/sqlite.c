@@ -36,6 +36,24 @@
 
 #define READ_POOL 4
 
+/* The WAL's checkpoint cadence: the writer copies the WAL into the
+ * database (a PASSIVE checkpoint, at the end of the commit that crossed
+ * it) once the WAL holds this many frames, and the next commit starts the
+ * WAL over from its beginning.  A job's record is rewritten by several
+ * commits, and a page that many commits rewrote is copied once per
+ * checkpoint: SQLite's default of 1,000 frames (~4 MiB) copied ~200 pages
+ * per ~46 commits in a bench-e2e burst; 4,000 copies fewer than half as
+ * many per commit, with a quarter of the database syncs
+ * (docs/benchmarks.md, "The server's store side, seventh round"). */
+#define WAL_CHECKPOINT_PAGES 4000
+/* The WAL's bound in bytes: its file is cut back to this at a restart when
+ * it grew past it (a reader that held an old snapshot while commits went
+ * on, one huge commit).  Above the ~16.5 MiB the cadence fills, so that a
+ * burst's WAL is never cut and grown again. */
+#define WAL_SIZE_LIMIT 25165824
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
+
 typedef struct sqlite_store sqlite_store_t;
 
 static const char *const migrations[] = {
@@ -148,11 +166,15 @@ static pai_err_t conn_open(conn_t *c, const char *path, bool writer, char *err, 
     }
     sqlite3_busy_timeout(c->db, 10000);
     if (writer &&
-        conn_exec(c, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
+        conn_exec(c,
+                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;"
+                  " PRAGMA journal_size_limit=" STR(WAL_SIZE_LIMIT) ";",
                   err, errlen) != PAI_OK) {
         conn_close(c);
         return PAI_E_IO;
     }
+    if (writer)
+        sqlite3_wal_autocheckpoint(c->db, WAL_CHECKPOINT_PAGES);
     return PAI_OK;
 }
 
