@@ -87,6 +87,130 @@ TEST(unwritable_path_fails_with_message)
     CHECK_STR_CONTAINS(err, "cannot open");
 }
 
+/* One column of the first row of sql on the store's file, as text
+ * (malloc'ed; NULL when there is no row). */
+static char *side_text(const char *sql)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/pai.db", dir_);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    char *out = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        out = xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return out;
+}
+
+typedef struct {
+    int n;
+    int64_t last_seq;
+    bool ordered;
+} seq_acc_t;
+
+static int seq_cb(void *ud, const char *key, int64_t seq, const char *json)
+{
+    (void)key;
+    (void)json;
+    seq_acc_t *a = ud;
+    if (a->n++ > 0 && seq < a->last_seq)
+        a->ordered = false;
+    a->last_seq = seq;
+    return 0;
+}
+
+static int count_all_cb(void *ud, const char *kind, const char *key, int64_t seq, const char *json)
+{
+    (void)kind;
+    (void)key;
+    (void)seq;
+    (void)json;
+    ++*(int *)ud;
+    return 0;
+}
+
+/* A store of schema version 1 (a WITHOUT ROWID table, every kind in the
+ * scan index) written by an older pai: opening it migrates it to version 2
+ * (a rowid table, the scan index without the job's config, commands and
+ * SSH keys) with every record, and every read answers as before. */
+TEST(a_version_1_store_is_migrated_with_every_record)
+{
+    char tmpl[] = "/tmp/pai-test-store-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    str_copy(dir_, d, sizeof(dir_));
+    char path[600];
+    snprintf(path, sizeof(path), "%s/pai.db", dir_);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "PRAGMA journal_mode=WAL;"
+                       "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL,"
+                       " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
+                       " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+                       "CREATE INDEX records_scan ON records (kind, seq, key);"
+                       "PRAGMA user_version = 1;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    for (int i = 0; i < 200; i++) {
+        char *sql = str_printf("INSERT INTO records VALUES ('job', 'j%03d', %d, '{\"i\":%d}');"
+                               "INSERT INTO records VALUES ('jobcmd', 'j%03d', %d, '{}');"
+                               "INSERT INTO records VALUES ('event', 'j%03d/%010d', %d, '{}');",
+                               i, 1000 - i, i, i, 1000 - i, i % 7, i, i);
+        CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+        free(sql);
+    }
+    CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    store_t *st = contract_reopen();
+    CHECK(st != NULL);
+    if (!st) {
+        contract_cleanup();
+        return;
+    }
+    char *v = side_text("PRAGMA user_version");
+    CHECK_STR_EQ(v ? v : "", "2");
+    free(v);
+    v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records'");
+    CHECK(v && !strstr(v, "WITHOUT ROWID"));
+    free(v);
+    v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records_scan'");
+    CHECK(v && strstr(v, "'jobcmd'"));
+    free(v);
+    char *j = NULL;
+    CHECK(store_get(st, "job", "j123", &j) == PAI_OK);
+    CHECK_STR_EQ(j ? j : "", "{\"i\":123}");
+    free(j);
+    seq_acc_t jobs = {.ordered = true}, cmds = {.ordered = true}, evs = {.ordered = true};
+    CHECK(store_scan(st, "job", seq_cb, &jobs) == PAI_OK);
+    CHECK_INT_EQ(jobs.n, 200);
+    CHECK(jobs.ordered);
+    CHECK(store_scan(st, "jobcmd", seq_cb, &cmds) == PAI_OK); /* left out of the scan index */
+    CHECK_INT_EQ(cmds.n, 200);
+    CHECK(cmds.ordered);
+    CHECK(store_scan_prefix(st, "event", "j003/", seq_cb, &evs) == PAI_OK);
+    CHECK_INT_EQ(evs.n, 29); /* i % 7 == 3 of 0..199, in key order: seq i */
+    CHECK(evs.ordered);
+    int all = 0;
+    CHECK(store_scan_all(st, count_all_cb, &all) == PAI_OK);
+    CHECK_INT_EQ(all, 600);
+    /* writes go on: a new record, a rewrite with the same seq, a delete */
+    CHECK(store_insert(st, "job", "j200", 1, "{}") == PAI_OK);
+    CHECK(store_insert(st, "job", "j200", 1, "{}") == PAI_E_EXISTS);
+    CHECK(store_put(st, "job", "j000", 1000, "{\"i\":-1}") == PAI_OK);
+    CHECK(store_del(st, "jobcmd", "j001") == PAI_OK);
+    store_close(st);
+    v = side_text("PRAGMA integrity_check");
+    CHECK_STR_EQ(v ? v : "", "ok");
+    free(v);
+    contract_cleanup();
+}
+
 int main(void)
 {
     util_alloc_init();
@@ -95,6 +219,8 @@ int main(void)
         {"schema_newer_than_this_binary_is_refused", schema_newer_than_this_binary_is_refused},
         {"postgres_url_is_refused_clearly", postgres_url_is_refused_clearly},
         {"unwritable_path_fails_with_message", unwritable_path_fails_with_message},
+        {"a_version_1_store_is_migrated_with_every_record",
+         a_version_1_store_is_migrated_with_every_record},
     };
     return test_run_all_(cases, ARRAY_LEN(cases));
 }

@@ -192,7 +192,8 @@ TEST(a_write_that_returned_survives_the_writer_killed)
 
 /* WAL frames a commit of one put added (the WAL's growth; no checkpoint
  * in so few). */
-static long frames_of_put(store_t *st, const char *key, int64_t seq, const char *json)
+static long frames_of_put_kind(store_t *st, const char *kind, const char *key, int64_t seq,
+                               const char *json)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/pai.db-wal", dir_);
@@ -202,7 +203,7 @@ static long frames_of_put(store_t *st, const char *key, int64_t seq, const char 
         before = ftell(f);
     if (f)
         fclose(f);
-    if (store_put(st, "rec", key, seq, json) != PAI_OK)
+    if (store_put(st, kind, key, seq, json) != PAI_OK)
         return -1;
     f = fopen(path, "rb");
     if (f && fseek(f, 0, SEEK_END) == 0)
@@ -212,21 +213,33 @@ static long frames_of_put(store_t *st, const char *key, int64_t seq, const char 
     return (after - (before ? before : 32)) / (24 + 4096);
 }
 
+static long frames_of_put(store_t *st, const char *key, int64_t seq, const char *json)
+{
+    return frames_of_put_kind(st, "rec", key, seq, json);
+}
+
 /* A record rewritten with its seq unchanged (a job's every flush) changes
- * its row alone, not the scan index's entry: one frame; a new key or a new
- * seq writes the index's page too. */
+ * its row alone, not the scan index's entry: one frame; a new key writes
+ * the row, the (kind, key) index and the scan index, a new seq the row and
+ * the scan index.  A kind the scan index leaves out (a job's commands)
+ * writes no scan index page. */
 TEST(a_rewrite_with_the_same_seq_writes_one_frame)
 {
     store_t *st = open_store(true);
     CHECK(st != NULL);
     if (!st)
         return;
-    CHECK_INT_EQ(frames_of_put(st, "a", 1, "{\"v\":1}"), 2); /* new: row and index */
+    CHECK_INT_EQ(frames_of_put(st, "a", 1, "{\"v\":1}"), 3); /* new: row and both indexes */
     CHECK_INT_EQ(frames_of_put(st, "a", 1, "{\"v\":2}"), 1); /* same seq: the row */
-    CHECK_INT_EQ(frames_of_put(st, "a", 2, "{\"v\":3}"), 2); /* new seq: both */
+    CHECK_INT_EQ(frames_of_put(st, "a", 2, "{\"v\":3}"), 2); /* new seq: row and scan index */
+    CHECK_INT_EQ(frames_of_put_kind(st, "jobcmd", "a", 1, "{\"c\":1}"), 2); /* row, key index */
+    CHECK_INT_EQ(frames_of_put_kind(st, "jobcmd", "a", 1, "{\"c\":2}"), 1);
     char *text = NULL;
     CHECK(store_get(st, "rec", "a", &text) == PAI_OK);
     CHECK_STR_EQ(text, "{\"v\":3}");
+    free(text);
+    CHECK(store_get(st, "jobcmd", "a", &text) == PAI_OK);
+    CHECK_STR_EQ(text, "{\"c\":2}");
     free(text);
     store_close(st);
     cleanup();
