@@ -19,12 +19,15 @@
  * measures.  This one is libcurl, as bench/api is.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "common/util.h"
 
 #define MAX_THREADS 64
 #define BODIES_MAX  (256u << 20) /* bodies in all */
@@ -174,11 +177,16 @@ int main(int argc, char **argv)
             url = argv[++i];
         else if (!strcmp(argv[i], "--token"))
             token = argv[++i];
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--rate"))
-            rate = atof(argv[++i]);
-        else
+        else if (!strcmp(argv[i], "--threads")) {
+            if (str_to_int(argv[++i], 1, MAX_THREADS, &threads) != PAI_OK)
+                usage();
+        } else if (!strcmp(argv[i], "--rate")) {
+            char *end;
+            errno = 0;
+            rate = strtod(argv[++i], &end);
+            if (errno || end == argv[i] || *end || !(rate >= 0 && rate <= 1e9))
+                usage();
+        } else
             usage();
     }
     if (!url || !token || threads < 1 || threads > MAX_THREADS || rate < 0)

@@ -55,6 +55,7 @@ pt.check(r.returncode == 0 and took >= 0.14, "--rate paces the posts (3 interval
 
 for argv in ([SUBMIT], [SUBMIT, "--url", srv.url], [SUBMIT, "--url", srv.url, "--token", "t",
                                                      "--threads", "0"],
+             [SUBMIT, "--url", srv.url, "--token", "t", "--rate", "x"],
              [SUBMIT, "--url", srv.url, "--token", "t", "--what", "1"]):
     r = subprocess.run(argv, input=b"", capture_output=True, timeout=30)
     pt.check(r.returncode == 2 and b"usage" in r.stderr, "bad arguments: usage, exit 2",
