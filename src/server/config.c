@@ -229,6 +229,15 @@ static const opt_t options[] = {
              "submissions, logins); they wait for the store's commits, which they share; agent "
              "syncs and the others queue apart and take turns; syncs use at most 3/4 of them, the "
              "others at most half"},
+    {.name = "http_connection_memory_kib",
+     .type = OPT_INT,
+     .off = O(http_connection_memory_kib),
+     .def = "16",
+     .min = 8,
+     .max = 1024,
+     .help = "memory of each HTTP connection (the request line and headers must fit: at 16 one "
+             "header line of ~7.8 KB, ~10 KB of headers in all, a Cookie header of ~4.6 KB; "
+             "larger ones are answered 431); libmicrohttpd zeroes it at every request"},
     {.name = "http_sched_batch",
      .type = OPT_INT,
      .off = O(http_sched_batch),

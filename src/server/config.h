@@ -52,6 +52,7 @@ struct server_config {
     int64_t http_threads;                /* the HTTP pool; 0: 2 per core, 4 at least */
     int64_t http_offload_threads;        /* workers for log reads from the agents */
     int64_t http_write_threads;          /* workers for the handlers that change state */
+    int64_t http_connection_memory_kib;  /* libmicrohttpd's memory per connection */
     int64_t http_sched_batch;            /* 1: the HTTP layer's threads under SCHED_BATCH */
     int64_t pwhash_memlimit_kib;         /* argon2id memory per password hash */
     int64_t pwhash_opslimit;             /* argon2id passes */

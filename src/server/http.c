@@ -371,11 +371,16 @@ static bool on_write_workers(const route_ent_t *e)
  * does not notice while it is suspended)?  A request that waited in the
  * queue past its client's timeout is not run: under a storm (thousands of
  * agents registering at once) running them would only lengthen the queue
- * that made their clients give up and retry. */
-static bool client_gone(struct MHD_Connection *conn)
+ * that made their clients give up and retry.  Only a request read
+ * HTTP_GONE_AFTER_US ago or more is looked at (a recv each): no client's
+ * timeout is that short, and in a burst nearly every request reaches its
+ * worker within a few milliseconds. */
+static bool client_gone(const reqstate_t *rs)
 {
+    if (time_mono_us() - rs->t0_us < HTTP_GONE_AFTER_US)
+        return false;
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(rs->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     char c;
     return ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
@@ -388,7 +393,7 @@ static void route_work(void *arg)
     reqstate_t *rs = arg;
     if (rs->s->agent_stall_ms > 0 && write_class(rs->route) == HTTP_WRITE_AGENT)
         usleep((useconds_t)rs->s->agent_stall_ms * 1000); /* test hook, see http_server_start */
-    if (client_gone(rs->conn))
+    if (client_gone(rs))
         http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
     else
         http_run_route(rs->s, rs->route, rs, &rs->req, &rs->ready);
@@ -415,7 +420,7 @@ static void route_work_batch(void **uds, size_t n)
                 continue;
             }
             mine[nmine++] = rs;
-            if (client_gone(rs->conn)) /* answered alone */
+            if (client_gone(rs)) /* answered alone */
                 http_reply_errorf(&rs->ready, PAI_E_UNAVAILABLE, "the client has gone");
             else
                 run[nrun++] = rs;
@@ -752,6 +757,18 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
     /* MHD's own cap only backs ours up: evicted connections still count in
      * MHD until their socket is closed, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
+    /* Each connection's memory (libmicrohttpd's pool: the read buffer, the
+     * request line and headers, the answer's headers): 16 KiB by default
+     * (http_connection_memory_kib), half of libmicrohttpd's default.  It
+     * zeroes the whole pool at every request's end and half of it again
+     * as it reads the next (0.9.75: ~48 KiB per request at 32 KiB, the
+     * pool threads' largest user-space cost in a burst: docs/benchmarks.md,
+     * "The server's HTTP side, seventh round").  At 16 KiB one header line
+     * may take ~7.8 KB and all of them ~10 KB (a Cookie header ~4.6 KB:
+     * libmicrohttpd keeps a parsed copy); a body is read in parts of up to
+     * half of it, whatever its size. */
+    const size_t conn_memory =
+        lim->conn_memory_kib ? (size_t)lim->conn_memory_kib * 1024 : HTTP_CONN_MEMORY;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
     struct MHD_OptionItem tls[3];
@@ -764,7 +781,8 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_CONNECTION_LIMIT, mhd_cap,
         MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout_s, MHD_OPTION_THREAD_POOL_SIZE, s->threads,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_memory, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(512 * 1024), MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!s->d) {
         rc = pai_error_set(
             e, PAI_E_IO, "cannot listen on %s:%d (in use, or not an address of this host%s)", addr,

@@ -229,6 +229,7 @@ typedef struct {
     unsigned threads;         /* the pool serving connections; 0: 2 per core, 4 at least */
     unsigned offload_threads; /* workers for work waiting on a peer (offload.h); 0: 8 */
     unsigned write_threads;   /* workers for handlers that change state (not GET); 0: 32 */
+    unsigned conn_memory_kib; /* libmicrohttpd's memory per connection; 0: HTTP_CONN_MEMORY */
     bool sched_batch;         /* its threads under SCHED_BATCH (http.c, batch_begin) */
 } http_limits_t;
 

@@ -253,6 +253,7 @@ static int serve(server_config_t *cfg)
                          .threads = (unsigned)cfg->http_threads,
                          .offload_threads = (unsigned)cfg->http_offload_threads,
                          .write_threads = (unsigned)cfg->http_write_threads,
+                         .conn_memory_kib = (unsigned)cfg->http_connection_memory_kib,
                          .sched_batch = cfg->http_sched_batch != 0};
     raise_fd_limit(lim.max_connections);
     pai_error_t e = PAI_ERROR_INIT;
