@@ -91,7 +91,10 @@ typedef struct {
     char state[700]; /* its attempt's dir */
 } slot_t;
 
-static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", NULL};
+/* As the agent's (attempt.c build_env): with SHELL set, bash does not ask
+ * NSS for the passwd entry the task's uid may not have (--uid) */
+static char env_shell[64];
+static const char *env_base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", env_shell, NULL};
 
 /* The agent's part of a start (node.c task_start) and the runtime's. */
 static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cgroup, int64_t uid,
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
     bool cgroup = geteuid() == 0 && cg_version() != 0;
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     const char *mode = "agent";
+    snprintf(env_shell, sizeof(env_shell), "SHELL=%s", rt_process_shell());
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
             ok = str_to_int(argv[++i], 1, 10000000, &n) == PAI_OK;
