@@ -232,12 +232,13 @@ static const opt_t options[] = {
     {.name = "http_connection_memory_kib",
      .type = OPT_INT,
      .off = O(http_connection_memory_kib),
-     .def = "16",
+     .def = "32",
      .min = 8,
      .max = 1024,
-     .help = "memory of each HTTP connection (the request line and headers must fit: at 16 one "
-             "header line of ~7.8 KB, ~10 KB of headers in all, a Cookie header of ~4.6 KB; "
-             "larger ones are answered 431); libmicrohttpd zeroes it at every request"},
+     .help = "memory of each HTTP connection (the request line and headers must fit: at 32 one "
+             "header line of ~16 KB, ~20 KB of headers in all, a Cookie header of ~9 KB; at 16 "
+             "about half; larger ones are answered 431); libmicrohttpd zeroes it at every "
+             "request"},
     {.name = "http_sched_batch",
      .type = OPT_INT,
      .off = O(http_sched_batch),

@@ -758,15 +758,16 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
      * MHD until their socket is closed, so it gets as much again. */
     unsigned mhd_cap = lim->max_connections * 2;
     /* Each connection's memory (libmicrohttpd's pool: the read buffer, the
-     * request line and headers, the answer's headers): 16 KiB by default
-     * (http_connection_memory_kib), half of libmicrohttpd's default.  It
-     * zeroes the whole pool at every request's end and half of it again
-     * as it reads the next (0.9.75: ~48 KiB per request at 32 KiB, the
-     * pool threads' largest user-space cost in a burst: docs/benchmarks.md,
-     * "The server's HTTP side, seventh round").  At 16 KiB one header line
-     * may take ~7.8 KB and all of them ~10 KB (a Cookie header ~4.6 KB:
-     * libmicrohttpd keeps a parsed copy); a body is read in parts of up to
-     * half of it, whatever its size. */
+     * request line and headers, the answer's headers): 32 KiB by default
+     * (http_connection_memory_kib), libmicrohttpd's own.  It zeroes the
+     * whole pool at every request's end and half of it again as it reads
+     * the next (0.9.75: ~48 KiB per request at 32 KiB, the pool threads'
+     * largest user-space cost in a burst, ~5 us a job: docs/benchmarks.md,
+     * "The server's HTTP side, seventh round"); 16 halves that, and the
+     * room for headers: one line ~7.8 KB, all ~10 KB, a Cookie header
+     * ~4.6 KB (libmicrohttpd keeps a parsed copy), against ~16, ~20 and
+     * ~9 KB at 32.  A body is read in parts of up to half of it, whatever
+     * its size. */
     const size_t conn_memory =
         lim->conn_memory_kib ? (size_t)lim->conn_memory_kib * 1024 : HTTP_CONN_MEMORY;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;

@@ -31,7 +31,7 @@ struct MHD_Daemon;
 #define HTTP_MAX_PATH 4096
 /* A connection's memory in libmicrohttpd when not configured (start in
  * http.c says why). */
-#define HTTP_CONN_MEMORY (16 * 1024)
+#define HTTP_CONN_MEMORY (32 * 1024)
 /* A request queued on a write worker this long is run only if its client
  * is still there (client_gone in http.c). */
 #define HTTP_GONE_AFTER_US (500 * 1000)
