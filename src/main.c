@@ -10,6 +10,17 @@
 #include "common/util.h"
 #include "common/version.h"
 
+/* jemalloc's options (read at its start when it is the allocator, the
+ * Makefile's ALLOC; an unused variable otherwise): sizes up to 64 KiB kept
+ * in each thread's cache, not 32 KiB, so that libyaml's 16 + 48 KiB of
+ * buffers per document (every submission's parse) are reused by the thread
+ * that freed them instead of coming from the arena's large extents, fresh
+ * pages each time: yaml_parser_initialize 0.76% -> 0.07% and the parse
+ * 4.5% -> 3.2% of the server's samples in bench-e2e (docs/benchmarks.md,
+ * "The server's own code, seventh round").  MALLOC_CONF adds to it. */
+extern const char *malloc_conf;
+const char *malloc_conf = "tcache_max:65536";
+
 typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
