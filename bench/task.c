@@ -202,6 +202,60 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     return r;
 }
 
+/* Remove the bench's dir (root) and, with cgroups, its cgroup parents. */
+static void remove_all(const char *root, bool cgroup)
+{
+    char p[600], cmd[700];
+    for (const char *c = cgroup ? "memory cpu" : ""; *c;) { /* our cgroup parent */
+        size_t l = strcspn(c, " ");
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/%.*s/pai-bench-task", (int)l, c);
+        rmdir(p);
+        c += l + (c[l] == ' ');
+    }
+    rmdir("/sys/fs/cgroup/pai-bench-task");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", root);
+    bench_clean_dir_gone(root);
+}
+
+/* Print the figures: res[m] and runs[m] for the per-task (0) and the
+ * per-agent (1) monitor, the yardstick's wall and CPU seconds (rc: its
+ * exit status). */
+static void report(int n, int par, bool cgroup, int64_t uid, bool pooled, const run_t res[2],
+                   const int runs[2], double bwall, double bcpu, int rc, int failed)
+{
+    double load[1] = {0};
+    getloadavg(load, 1);
+    printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s, %s (%d "
+           "failed)\n",
+           n, par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
+           uid >= 0 ? "dropped to an unprivileged uid" : "same uid",
+           pooled ? "attempt dirs from the pool" : "attempt dirs made", failed);
+    for (int m = 1; m >= 0; m--) {
+        if (!runs[m])
+            continue;
+        double wall = res[m].wall / runs[m], cpu = res[m].cpu / runs[m];
+        printf(" monitor: %s%s\n", m ? "one per agent" : "one per task",
+               runs[m] > 1 ? " (mean of 2 runs)" : "");
+        printf("  throughput ratio     %7.2f   (tasks/s / bare starts/s)\n",
+               (n / wall) / (n / bwall));
+        printf("  CPU ratio            %7.2f   (CPU per task / CPU per bare start)\n",
+               (cpu / n) / (bcpu / n));
+        printf("  tasks/s              %7.1f   (bare `bash -c true` via xargs: %.1f/s%s)\n",
+               n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
+        printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
+               1000 * cpu / n, 1000 * bcpu / n);
+        printf("  inodes left per task %7.2f   (state, log and pool dirs; cgroups: %s)\n",
+               (double)(res[m].inodes / runs[m] - 2) / n,
+               !cgroup             ? "none"
+               : cg_version() != 1 ? "1 made and removed per task"
+               : m                 ? "reused from the monitors' pools"
+                                   : "2 made and removed per task");
+    }
+    printf("  load average         %7.1f   (%ld CPUs)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 int main(int argc, char **argv)
 {
     int n = 1000, par = 16;
@@ -278,52 +332,14 @@ int main(int argc, char **argv)
     }
 
     /* The yardstick: the same number of bare starts at the same parallelism. */
-    char cmd[700], p[600];
+    char cmd[700];
     snprintf(cmd, sizeof(cmd), "seq %d | xargs -P %d -n 1 bash -c true", n, par);
     double bc0 = cpu_s(RUSAGE_CHILDREN), bt0 = now_s();
     int rc = system(cmd);
     double bwall = now_s() - bt0, bcpu = cpu_s(RUSAGE_CHILDREN) - bc0;
 
-    for (const char *c = cgroup ? "memory cpu" : ""; *c;) { /* our cgroup parent */
-        size_t l = strcspn(c, " ");
-        snprintf(p, sizeof(p), "/sys/fs/cgroup/%.*s/pai-bench-task", (int)l, c);
-        rmdir(p);
-        c += l + (c[l] == ' ');
-    }
-    rmdir("/sys/fs/cgroup/pai-bench-task");
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", root);
-    bench_clean_dir_gone(root);
-    double load[1] = {0};
-    getloadavg(load, 1);
+    remove_all(root, cgroup);
     int failed = res[0].failed + res[1].failed;
-    printf("bench-task: %d tasks of `true`, %d at a time, process runtime, %s, %s, %s (%d "
-           "failed)\n",
-           n, par, cgroup ? "cgroup with memory and CPU limits" : "no cgroup",
-           uid >= 0 ? "dropped to an unprivileged uid" : "same uid",
-           pooled ? "attempt dirs from the pool" : "attempt dirs made", failed);
-    for (int m = 1; m >= 0; m--) {
-        if (!runs[m])
-            continue;
-        double wall = res[m].wall / runs[m], cpu = res[m].cpu / runs[m];
-        printf(" monitor: %s%s\n", m ? "one per agent" : "one per task",
-               runs[m] > 1 ? " (mean of 2 runs)" : "");
-        printf("  throughput ratio     %7.2f   (tasks/s / bare starts/s)\n",
-               (n / wall) / (n / bwall));
-        printf("  CPU ratio            %7.2f   (CPU per task / CPU per bare start)\n",
-               (cpu / n) / (bcpu / n));
-        printf("  tasks/s              %7.1f   (bare `bash -c true` via xargs: %.1f/s%s)\n",
-               n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
-        printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
-               1000 * cpu / n, 1000 * bcpu / n);
-        printf("  inodes left per task %7.2f   (state, log and pool dirs; cgroups: %s)\n",
-               (double)(res[m].inodes / runs[m] - 2) / n,
-               !cgroup             ? "none"
-               : cg_version() != 1 ? "1 made and removed per task"
-               : m                 ? "reused from the monitors' pools"
-                                   : "2 made and removed per task");
-    }
-    printf("  load average         %7.1f   (%ld CPUs)\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
+    report(n, par, cgroup, uid, pooled, res, runs, bwall, bcpu, rc, failed);
     return failed ? 1 : 0;
 }
