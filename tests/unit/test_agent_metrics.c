@@ -7,25 +7,18 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent_fixture.h"
 #include "agent/gpu.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
 #include "test.h"
 #include "wire/agentwire.h"
 
-static agent_cfg_t hollow_cfg(int gpus)
+/* The fixture's hollow node with gpus GPUs. */
+static agent_cfg_t hollow_gpus(int gpus)
 {
-    agent_cfg_t c;
-    memset(&c, 0, sizeof(c));
-    c.server = "http://127.0.0.1:1";
-    c.token = "t";
-    c.address = "127.0.0.1";
-    c.work_dir = "/nonexistent";
-    c.hollow = true;
-    c.nodes = 1;
+    agent_cfg_t c = hollow_cfg();
     c.gpus = gpus;
-    c.gpu_model = "A100";
-    c.wait_ms = 25000;
     return c;
 }
 
@@ -92,7 +85,7 @@ static const char *const ENV[] = {"PAI_USER_NAME",
 
 TEST(exposition_has_openpai_names_labels_and_help)
 {
-    agent_cfg_t cfg = hollow_cfg(4);
+    agent_cfg_t cfg = hollow_gpus(4);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
     const int gpus[] = {1, 2};
@@ -137,7 +130,7 @@ TEST(exposition_has_openpai_names_labels_and_help)
 
 TEST(every_series_follows_its_help_and_type_once)
 {
-    agent_cfg_t cfg = hollow_cfg(2);
+    agent_cfg_t cfg = hollow_gpus(2);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
     const int gpus[] = {0};
@@ -169,7 +162,7 @@ TEST(every_series_follows_its_help_and_type_once)
 
 TEST(task_figures_cpu_rate_memory_percent_and_cpu_seconds)
 {
-    agent_cfg_t cfg = hollow_cfg(2);
+    agent_cfg_t cfg = hollow_gpus(2);
     cfg.memory_mb = 1024;
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
@@ -250,7 +243,7 @@ TEST(simulated_load_is_declared_in_command_or_env)
 
 TEST(a_lost_gpu_has_no_utilization_series)
 {
-    agent_cfg_t cfg = hollow_cfg(4);
+    agent_cfg_t cfg = hollow_gpus(4);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "h1", runtime_find("hollow"), "http://x") == PAI_OK);
     n.gpus.gpus[2].healthy = false;
@@ -286,7 +279,7 @@ TEST(a_lost_gpu_has_no_utilization_series)
 
 TEST(several_nodes_in_one_agent_are_told_apart_by_node_name)
 {
-    agent_cfg_t cfg = hollow_cfg(1);
+    agent_cfg_t cfg = hollow_gpus(1);
     agent_node_t a, b;
     CHECK(node_init(&a, &cfg, "x-0", runtime_find("hollow"), "http://x") == PAI_OK);
     CHECK(node_init(&b, &cfg, "x-1", runtime_find("hollow"), "http://x") == PAI_OK);
@@ -428,7 +421,7 @@ TEST(injected_faults_make_simulated_gpus_unhealthy_and_recover)
     /* the agent: a fault file in the node's dir, reported in the sync, then cleared */
     char dir[] = "/tmp/pai-test-fault-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    agent_cfg_t cfg = hollow_cfg(4);
+    agent_cfg_t cfg = hollow_gpus(4);
     cfg.work_dir = dir;
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "f1", runtime_find("hollow"), "http://x") == PAI_OK);
