@@ -122,7 +122,7 @@ int up_hived_nodes(const char *path, up_node_t *out, int max)
         fprintf(stderr, "pai up: cannot read %s\n", path);
         goto out;
     }
-    if (ydoc_parse(buf_str(&text), text.len, &doc, &yerr) != PAI_OK) {
+    if (ydoc_parse_unique(buf_str(&text), text.len, &doc, &yerr) != PAI_OK) {
         fprintf(stderr, "%s:%d:%d: invalid YAML: %s\n", path, yerr.line, yerr.col, yerr.msg);
         goto out;
     }

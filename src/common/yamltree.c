@@ -35,7 +35,9 @@ struct ydoc {
     ynode_t **nodes;
     size_t nnodes, capnodes;
     anchor_t *anchors;
-    uint64_t total; /* expanded node count */
+    uint64_t total;                     /* expanded node count */
+    const ynode_t *dups[YDOC_MAX_DUPS]; /* keys a map already had */
+    size_t ndups;
 };
 
 static void node_destroy(ynode_t *n)
@@ -63,6 +65,12 @@ void ydoc_free(ydoc_t *doc)
 const ynode_t *ydoc_root(const ydoc_t *doc)
 {
     return doc ? doc->root : NULL;
+}
+
+size_t ydoc_dups(const ydoc_t *doc, const ynode_t *const **keys)
+{
+    *keys = doc ? doc->dups : NULL;
+    return doc ? doc->ndups : 0;
 }
 
 /* A node with room for a text of len bytes after it (scalars; 0 and no
@@ -220,9 +228,59 @@ static pai_err_t on_start(builder_t *b, const yaml_event_t *ev, ynode_kind_t kin
     return PAI_OK;
 }
 
+/* A key to compare: a scalar, not the merge key (its pairs are merged
+ * below, and they never override a key of the map's own). */
+static const char *dup_key(const ypair_t *p)
+{
+    const ynode_t *k = p->key;
+    return k->kind == YNODE_SCALAR && !(k->plain && strcmp(k->str, "<<") == 0) ? k->str : NULL;
+}
+
+static int cmp_pair_key(const void *a, const void *b)
+{
+    const ypair_t *x = *(const ypair_t *const *)a, *y = *(const ypair_t *const *)b;
+    int r = strcmp(dup_key(x), dup_key(y));
+    return r ? r : (x > y) - (x < y); /* the later one of two equal keys sorts after */
+}
+
+static void note_dup(ydoc_t *doc, const ynode_t *key)
+{
+    if (doc->ndups < YDOC_MAX_DUPS)
+        doc->dups[doc->ndups++] = key;
+}
+
+/* Keys a map's own pairs repeat (before its merges): the later ones are
+ * noted, in the order of the map (a small map compared pairwise, a large
+ * one sorted). */
+static void find_dups(ydoc_t *doc, const ynode_t *map)
+{
+    if (map->n <= 16) {
+        for (size_t i = 1; i < map->n; i++)
+            for (size_t j = 0; j < i && dup_key(&map->pairs[i]); j++)
+                if (dup_key(&map->pairs[j]) &&
+                    strcmp(dup_key(&map->pairs[i]), dup_key(&map->pairs[j])) == 0) {
+                    note_dup(doc, map->pairs[i].key);
+                    break;
+                }
+        return;
+    }
+    const ypair_t **v = xcalloc(map->n, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < map->n; i++)
+        if (dup_key(&map->pairs[i]))
+            v[n++] = &map->pairs[i];
+    qsort(v, n, sizeof(*v), cmp_pair_key);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(dup_key(v[i]), dup_key(v[i - 1])) == 0)
+            note_dup(doc, v[i]->key);
+    free(v);
+}
+
 static pai_err_t on_end(builder_t *b, const yaml_event_t *ev)
 {
     ynode_t *n = b->stack[--b->depth].node;
+    if (n->kind == YNODE_MAP && n->n > 1)
+        find_dups(b->doc, n);
     if (n->kind == YNODE_MAP && apply_merges(n) < 0)
         return set_err(b->err, n->line, n->col, "merge key '<<' must refer to a mapping");
     return attach(b, n, &ev->start_mark);
@@ -325,6 +383,20 @@ pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, yerr_t *err)
     }
     *out = b.doc;
     return PAI_OK;
+}
+
+pai_err_t ydoc_parse_unique(const char *data, size_t len, ydoc_t **out, yerr_t *err)
+{
+    pai_err_t rc = ydoc_parse(data, len, out, err);
+    if (rc != PAI_OK || !(*out)->ndups)
+        return rc;
+    const ynode_t *k = (*out)->dups[0];
+    char msg[sizeof(err->msg)];
+    snprintf(msg, sizeof(msg), "duplicate key '%.200s'", k->str);
+    rc = set_err(err, k->line, k->col, msg);
+    ydoc_free(*out);
+    *out = NULL;
+    return rc;
 }
 
 const ynode_t *ynode_get(const ynode_t *map, const char *key)

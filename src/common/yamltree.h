@@ -53,6 +53,19 @@ PAI_MUST_CHECK pai_err_t ydoc_parse(const char *data, size_t len, ydoc_t **out, 
 void ydoc_free(ydoc_t *doc);
 const ynode_t *ydoc_root(const ydoc_t *doc);
 
+/* Keys that repeat a key of their own map (scalar keys, compared as text;
+ * the merge key `<<` left out), in document order, the later of each two:
+ * at most YDOC_MAX_DUPS of them are kept.  A reader that refuses
+ * duplicate keys (the job protocol does, as js-yaml does) reports them;
+ * the tree keeps every pair, and ynode_get finds the first. */
+#define YDOC_MAX_DUPS 16
+size_t ydoc_dups(const ydoc_t *doc, const ynode_t *const **keys);
+
+/* ydoc_parse, and a duplicate key is an error there too ("duplicate key
+ * 'name'" at the later one): for configuration files, where the second of
+ * two values would otherwise be silently ignored. */
+PAI_MUST_CHECK pai_err_t ydoc_parse_unique(const char *data, size_t len, ydoc_t **out, yerr_t *err);
+
 /* Map lookup by key (NULL when n is not a map or has no such key). */
 const ynode_t *ynode_get(const ynode_t *map, const char *key);
 bool ynode_is_null(const ynode_t *n);

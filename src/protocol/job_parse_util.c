@@ -292,6 +292,7 @@ bool jp_check_map(pctx_t *c, const ynode_t *map, const char *const *allowed)
         if (allowed && !jp_in_list(allowed, k->str))
             jp_add_error(c, k, k->str, "unknown field");
     }
-    jp_check_dup_keys(c, map);
+    if (c->dups)
+        jp_check_dup_keys(c, map);
     return c->errs->n == before;
 }

@@ -471,7 +471,7 @@ pai_err_t sched_config_load(sched_t *s, const char *yaml, size_t len, char *err,
     loader_t l = {s, err ? err : scratch, err ? errlen : sizeof(scratch), false, NULL};
     ydoc_t *doc = NULL;
     yerr_t yerr;
-    if (ydoc_parse(yaml, len, &doc, &yerr) != PAI_OK) {
+    if (ydoc_parse_unique(yaml, len, &doc, &yerr) != PAI_OK) {
         snprintf(l.err, l.errlen, "line %d: %s", yerr.line, yerr.msg);
         return PAI_E_BAD_CONFIG;
     }

@@ -616,7 +616,7 @@ static pai_err_t apply_file(server_config_t *cfg, const char *path, char *err, s
         snprintf(err, errlen, "%s: cannot read the config file (%s)", path, pai_err_msg(rc));
         goto out;
     }
-    if ((rc = ydoc_parse(buf_str(&b), b.len, &doc, &yerr)) != PAI_OK) {
+    if ((rc = ydoc_parse_unique(buf_str(&b), b.len, &doc, &yerr)) != PAI_OK) {
         snprintf(err, errlen, "%s:%d:%d: %s", path, yerr.line, yerr.col, yerr.msg);
         goto out;
     }

@@ -169,6 +169,46 @@ TEST(yaml_merge_keys_apply)
     ydoc_free(d);
 }
 
+TEST(yaml_duplicate_keys_are_noted_in_every_map)
+{
+    /* a repeated key deep in a free-form map, one in a flow map, a merge
+     * key that is no duplicate, and a map large enough to be sorted */
+    buf_t b;
+    buf_init(&b, 1 << 16);
+    CHECK(buf_puts(&b, "base: &b {x: 1}\na:\n  <<: *b\n  x: 2\n  deep:\n    k: 1\n    k: 2\n"
+                       "f: {p: 1, q: 2, p: 3}\nbig:\n") == PAI_OK);
+    for (int i = 0; i < 40; i++)
+        CHECK(buf_printf(&b, "  k%02d: %d\n", i, i) == PAI_OK);
+    CHECK(buf_puts(&b, "  k07: again\n") == PAI_OK);
+    ydoc_t *d = NULL;
+    yerr_t e;
+    CHECK(ydoc_parse(b.data, b.len, &d, &e) == PAI_OK);
+    const ynode_t *const *dups;
+    size_t n = ydoc_dups(d, &dups);
+    CHECK_INT_EQ(n, 3);
+    if (n == 3) {
+        CHECK_STR_EQ(dups[0]->str, "k");
+        CHECK_INT_EQ(dups[0]->line, 7);
+        CHECK_STR_EQ(dups[1]->str, "p");
+        CHECK_INT_EQ(dups[1]->line, 8);
+        CHECK_STR_EQ(dups[2]->str, "k07");
+        CHECK_INT_EQ(dups[2]->line, 50);
+    }
+    /* the tree keeps both pairs; a lookup finds the first */
+    CHECK_STR_EQ(ynode_get(ynode_get(ynode_get(ydoc_root(d), "a"), "deep"), "k")->str, "1");
+    CHECK_STR_EQ(ynode_get(ynode_get(ydoc_root(d), "a"), "x")->str, "2");
+    ydoc_free(d);
+    d = NULL;
+    CHECK(ydoc_parse_unique(b.data, b.len, &d, &e) == PAI_E_INVALID && !d);
+    CHECK_STR_EQ(e.msg, "duplicate key 'k'");
+    CHECK_INT_EQ(e.line, 7);
+    CHECK_INT_EQ(e.col, 5);
+    const char *ok = "base: &b {x: 1}\na:\n  <<: *b\n  x: 2\n";
+    CHECK(ydoc_parse_unique(ok, strlen(ok), &d, &e) == PAI_OK && d);
+    ydoc_free(d);
+    buf_free(&b);
+}
+
 TEST(yaml_alias_bomb_is_refused)
 {
     buf_t b;
@@ -507,8 +547,9 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           names_follow_openpai_pattern, errors_map_to_openpai_codes,
           error_value_carries_code_message_and_details,
           error_value_may_be_null_and_messages_are_bounded, yaml_tree_keeps_positions,
-          yaml_merge_keys_apply, yaml_alias_bomb_is_refused,
-          yaml_deep_nesting_and_bad_utf8_are_refused, fs_mkdir_p_makes_every_missing_parent,
+          yaml_merge_keys_apply, yaml_duplicate_keys_are_noted_in_every_map,
+          yaml_alias_bomb_is_refused, yaml_deep_nesting_and_bad_utf8_are_refused,
+          fs_mkdir_p_makes_every_missing_parent,
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
           time_after_ms_carries_into_seconds, fnv1a_matches_the_reference_values,
           vec_reserve_doubles_and_keeps_the_contents, vec_reserve_aborts_on_sizes_that_overflow,

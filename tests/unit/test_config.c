@@ -111,6 +111,12 @@ TEST(config_file_errors_name_file_line_and_column)
     close(fd);
     CHECK(load(3, argv, &cfg, err) == PAI_E_INVALID);
     CHECK_STR_CONTAINS(err, "expected an integer");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    const char *y4 = "port: 1000\nlog_level: info\nport: 2000\n";
+    CHECK(fd >= 0 && write(fd, y4, strlen(y4)) == (ssize_t)strlen(y4));
+    close(fd);
+    CHECK(load(3, argv, &cfg, err) == PAI_E_INVALID);
+    CHECK_STR_CONTAINS(err, ":3:1: duplicate key 'port'");
     unlink(path);
 }
 

@@ -70,6 +70,10 @@ TEST(invalid_configs_are_refused_with_a_reason)
         {"virtualClusters: {a: {virtualCells: [{cellType: NOPE, cellNumber: 1}]}}\n",
          "unknown cellType"},
         {"virtualClusters: {a: {pinnedCells: [{pinnedCellId: ghost}]}}\n", "ghost"},
+        /* a VC given twice: refused, not the second one silently kept */
+        {"virtualClusters:\n  a: {virtualCells: [{cellType: POOL.K80-NODE, cellNumber: 1}]}\n"
+         "  a: {virtualCells: [{cellType: POOL.K80-NODE, cellNumber: 2}]}\n",
+         "duplicate key 'a'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char yaml[2048], err[256] = "";
