@@ -59,8 +59,12 @@ void engine_combine_batch(engine_t *j, engine_combine_op_t *const *ops, size_t n
     if (n == 0)
         return;
     engine_lock(j);
+    engine_kicks_hold(j); /* the ops' kicks: the scheduler woken once mu is free */
     run_ops(j, ops, n);
+    bool kick = engine_kicks_release(j);
     engine_unlock(j);
+    if (kick)
+        engine_wake_pass(j);
 }
 
 /* Up to most queued ops into batch (combine.mu held); how many. */
@@ -95,6 +99,7 @@ static void combine_run(engine_t *j)
     j->combine.running = true;
     pthread_mutex_unlock(&j->combine.mu);
     engine_lock(j);
+    engine_kicks_hold(j);               /* the ops' kicks: the scheduler woken once mu is free */
     pthread_mutex_lock(&j->combine.mu); /* a leaf: under mu, never mu under it */
     size_t n, total = 0;
     while (total < COMBINE_HOLD && (n = take(j, batch, COMBINE_MAX)) > 0) {
@@ -105,7 +110,10 @@ static void combine_run(engine_t *j)
         finish(batch, n);
     }
     pthread_mutex_unlock(&j->combine.mu);
+    bool kick = engine_kicks_release(j);
     engine_unlock(j);
+    if (kick)
+        engine_wake_pass(j);
     pthread_mutex_lock(&j->combine.mu);
     j->combine.running = false;
     if (j->combine.head) /* queued meanwhile: the oldest's thread runs the next batch */

@@ -335,11 +335,46 @@ void engine_sched_forget(engine_t *j, const char *job)
 
 /* ---------------------------------------------------------------- passes */
 
+/* The engine whose kicks this thread holds back (engine_kicks_hold), and
+ * whether one was asked for meanwhile. */
+static _Thread_local struct {
+    engine_t *j;
+    bool owed;
+} held_kicks;
+
 void engine_kick(engine_t *j)
 {
     engine_assert_locked(j);
-    if (j->pass.need)
+    if (!j->pass.need)
+        return;
+    if (held_kicks.j == j)
+        held_kicks.owed = true;
+    else
         pthread_cond_signal(&j->pass.cv);
+}
+
+void engine_kicks_hold(engine_t *j)
+{
+    engine_assert_locked(j);
+    assert(!held_kicks.j && "kicks held back once");
+    held_kicks.j = j;
+    held_kicks.owed = false;
+}
+
+bool engine_kicks_release(engine_t *j)
+{
+    engine_assert_locked(j);
+    assert(held_kicks.j == j);
+    bool owed = held_kicks.owed && j->pass.need; /* a pass here since may have done it */
+    held_kicks.j = NULL;
+    held_kicks.owed = false;
+    return owed;
+}
+
+void engine_wake_pass(engine_t *j)
+{
+    assert(!engine_holds_lock(j) && "engine_kick under mu");
+    pthread_cond_signal(&j->pass.cv);
 }
 
 void engine_wait_pass(engine_t *j)

@@ -431,6 +431,18 @@ void engine_schedule(engine_t *j, int64_t now_ms);
 /* Ask the scheduler thread for a pass if one is needed.  Passes are
  * coalesced: every event queued before a pass starts is decided by it. */
 void engine_kick(engine_t *j);
+/* Kicks held back while mu is held: between engine_kicks_hold and
+ * engine_kicks_release (mu held, on this thread) engine_kick only notes
+ * that a pass is wanted; release says whether to wake the scheduler
+ * thread, which the caller does with engine_wake_pass once it has released
+ * mu.  A thread signalled while its signaller still holds mu wakes only to
+ * sleep again on mu: a context switch and a futex wait and wake more per
+ * wake-up.  No condition wait on mu in between (it would not wake it). */
+void engine_kicks_hold(engine_t *j);
+bool engine_kicks_release(engine_t *j);
+/* Without mu: wake the scheduler thread for the pass asked for under mu
+ * (pass.need was set there, so no wake-up is lost). */
+void engine_wake_pass(engine_t *j);
 /* One pass now (mu held), counted like the scheduler thread's. */
 void engine_run_pass(engine_t *j);
 /* The scheduler thread's turn (mu held): one pass; true when records are

@@ -585,11 +585,15 @@ static void admit(engine_t *j, sub_item_t *it, size_t n)
                 store_own(j, &it[i]);
         engine_lock(j);
     }
+    engine_kicks_hold(j); /* publish's kicks: the scheduler woken once mu is free */
     for (size_t i = 0; i < n; i++)
         if (it[i].settle)
             any |= it[i].refused = publish(j, it[i].job, it[i].early != EARLY_NO, it[i].rc,
                                            &it[i].w.sub.rec, it[i].c->e);
+    bool kick = engine_kicks_release(j);
     engine_unlock(j);
+    if (kick)
+        engine_wake_pass(j);
     for (size_t i = 0; any && i < n; i++)
         if (it[i].refused) {
             unstore_job(j, it[i].job->name);
