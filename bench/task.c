@@ -89,6 +89,7 @@ typedef struct {
     rt_task_t rt;
     bool busy;
     char state[700]; /* its attempt's dir */
+    int slot;        /* its pool slot (--pooled) */
 } slot_t;
 
 /* As the agent's (attempt.c build_env): with SHELL set, bash does not ask
@@ -103,13 +104,16 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
     char id[64], state[700], cwd[800], logs[700], cg[128], name[64];
     snprintf(id, sizeof(id), "bench~t%06d/0/main/0/0", i);
     snprintf(name, sizeof(name), "bench~t%06d+0+main+0+0", i);
-    snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
+    /* the agent's id line (a pooled slot's record rewritten); the fd to the monitor */
+    int rfd = pool->dir[0] ? dirpool_take(pool, id, &s->slot) : -1;
+    if (rfd >= 0)
+        dirpool_path(pool, s->slot, state, sizeof(state));
+    else
+        snprintf(state, sizeof(state), "%s/tasks/%s", root, name);
     snprintf(cwd, sizeof(cwd), "%s/cwd", state);
     snprintf(logs, sizeof(logs), "%s/logs/%s.", root, name); /* flat: the agent's */
     snprintf(cg, sizeof(cg), "pai-bench-task/%d.%d", i, (int)getpid());
     snprintf(s->state, sizeof(s->state), "%s", state);
-    /* the agent's id line (a pooled dir's record rewritten); the fd to the monitor */
-    int rfd = dirpool_take(pool, state, id);
     if (rfd < 0 && (fs_mkdir_p(state, 0711) != PAI_OK || fs_mkdir_p(cwd, 0700) != PAI_OK))
         return false; /* the log dir: the monitor's, on the first line of output */
     if (rfd < 0 && (rfd = rt_record_open(state, id)) < 0)
@@ -147,7 +151,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
 {
     dirpool_t pool = {0};
     char p[700];
-    snprintf(p, sizeof(p), "%s/pool", root);
+    snprintf(p, sizeof(p), "%s/tasks", root); /* the agent's slots are its tasks dir */
     if (pooled && !dirpool_init(&pool, p))
         return (run_t){.failed = n};
     /* as the agent's start does (a dir for each task at once), before the clock */
@@ -183,7 +187,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
             ops->release(&slots[k].rt);
             slots[k].busy = false;
             if (pooled) /* forgotten at once: the next start takes its dir */
-                dirpool_put(&pool, slots[k].state);
+                dirpool_put(&pool, slots[k].slot);
             done++;
         }
     }
@@ -191,11 +195,9 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     mond_shutdown(); /* its attempts are over: it exits, and is reaped */
     r.cpu = all_cpu() - c0;
     snprintf(p, sizeof(p), "%s/tasks", root);
-    r.inodes = count_inodes(p);
+    r.inodes = count_inodes(p) - (pooled ? 3 * filled : 0); /* made during the run */
     snprintf(p, sizeof(p), "%s/logs", root);
     r.inodes += count_inodes(p);
-    snprintf(p, sizeof(p), "%s/pool", root);
-    r.inodes += pooled ? count_inodes(p) - 1 - 3 * filled : 0; /* made during the run */
     dirpool_free(&pool);
     free(slots);
     free(pf);

@@ -106,6 +106,9 @@ typedef struct agent_task {
     bool acked;
     int64_t acked_mono_ms;
     bool dir_gone;            /* acked: its dir went into the pool (the journal keeps it) */
+    int slot;                 /* its dir's slot, <dir>/tasks/<slot> (dirpool.h); -1: none
+                               * (an older agent's dir, tasks/<esc>, or hollow) */
+    unsigned slot_gen;        /* the slot's takes when it took it (dirpool_forget) */
     bool started_here;        /* by this process: its logs are flat (no older monitor's dir) */
     int64_t start_mono_ms;    /* when this process started it (report.c) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */

@@ -123,11 +123,38 @@ void task_dirs_init(agent_node_t *n)
     mkdir_p(p, 0711);
     snprintf(p, sizeof(p), "%s/logs", n->dir);
     mkdir_p(p, 0700);
-    snprintf(p, sizeof(p), "%s/pool", n->dir);
-    if (!dirpool_init(&n->pool, p))
+    snprintf(p, sizeof(p), "%s/tasks", n->dir);
+    if (!dirpool_init(&n->pool, p)) {
         log_warn("node=%s cannot use %s: %s", n->name, p, strerror(errno));
-    else
-        dirpool_fill(&n->pool, pool_fill_want(n));
+        return;
+    }
+    /* an older agent's pool dir: its entries are no attempt's */
+    snprintf(p, sizeof(p), "%s/pool", n->dir);
+    dirpool_discard(&n->pool, p);
+}
+
+/* The dir of t (taken or found): its slot's, else tasks/<esc>. */
+static char *task_dir(const agent_node_t *n, const agent_task_t *t)
+{
+    if (t->slot < 0)
+        return task_path(n, t, "tasks");
+    char p[1200];
+    dirpool_path(&n->pool, t->slot, p, sizeof(p));
+    return xstrdup(p);
+}
+
+/* t's dir is free: its slot emptied for the next attempt (an older
+ * agent's dir renamed to a slot first). */
+static void task_dir_put(agent_node_t *n, const agent_task_t *t)
+{
+    if (t->slot >= 0) {
+        dirpool_put(&n->pool, t->slot);
+        return;
+    }
+    char *dir = task_path(n, t, "tasks");
+    if (dir)
+        dirpool_put_path(&n->pool, dir);
+    free(dir);
 }
 
 /* ---- the attempt table -------------------------------------------------- */
@@ -147,6 +174,7 @@ static agent_task_t *task_add(agent_node_t *n, const char *id)
     t->ops = n->rt;
     t->kill_grace_ms = DEFAULT_GRACE_MS;
     t->meta.sim_util = -1;
+    t->slot = -1;
     VEC_XRESERVE(n->tasks, n->cap, n->ntasks + 1);
     /* not acked: into the first part, whose first tombstone moves last */
     n->tasks[n->ntasks++] = n->tasks[n->nlive];
@@ -437,7 +465,7 @@ static bool spec_fill(agent_node_t *n, agent_task_t *t, const agentwire_task_t *
     char ubuf[300];
     memset(b, 0, sizeof(*b));
     const char *user = task_user(d, t->id, ubuf, sizeof(ubuf));
-    b->state = task_path(n, t, "tasks");
+    b->state = task_dir(n, t);
     b->logs = str_printf("%s/logs/%s.", n->dir, t->esc);
     b->cwd = str_printf("%s/cwd", b->state);
     /* unique per agent process too (the monitor alone uses the path) */
@@ -486,12 +514,16 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
     t->cpu = d->cpu;
+    /* a slot comes with its record holding the id line alone */
+    int fd = n->cfg->hollow ? -1 : dirpool_take(&n->pool, id, &t->slot);
+    if (fd >= 0)
+        t->slot_gen = dirpool_gen(&n->pool, t->slot);
+    else
+        t->slot = -1;
     bool have_identity = spec_fill(n, t, d, &b);
     t->stats.cgroup = xstrdup(b.cgroup); /* where metrics.c reads its figures */
     if (!n->cfg->hollow) {
-        /* a pooled dir comes with its record holding the id line */
-        int fd = dirpool_take(&n->pool, b.state, id);
-        if (fd < 0) {
+        if (fd < 0) { /* no slot: a dir of its own, named by its id */
             mkdir_p(b.state, 0711);
             mkdir_p(b.cwd, 0700); /* the monitor gives it to the task's uid */
             fd = rt_record_open(b.state, id);
@@ -648,14 +680,16 @@ void task_mark_acked_all(agent_node_t *n, agent_task_t *const *ts, size_t k)
         t->acked_mono_ms = now;
         if (n->cfg->hollow)
             continue;
-        char *dir = task_path(n, t, "tasks");
         if (journaled && in[i]) {
             /* remembered by the journal: the dir is free for the next
              * attempt now (a new inode is the dearest part of a short
              * task's bookkeeping, docs/benchmarks.md) */
-            dirpool_put(&n->pool, dir);
+            task_dir_put(n, t);
             t->dir_gone = true;
-        } else if (dir && rt_record_append(dir, "acked\n") != 0) {
+            continue;
+        }
+        char *dir = task_dir(n, t);
+        if (dir && rt_record_append(dir, "acked\n") != 0) {
             write_small(dir, "acked", "1\n");
         }
         free(dir);
@@ -708,18 +742,34 @@ static bool recover_id(const char *dir, char *id, size_t n)
     return ok;
 }
 
-static void recover_one(agent_node_t *n, const char *esc)
+/* One entry of tasks/: a slot (dirpool.h) or an older agent's dir named
+ * by its attempt.  A slot is free when its record has no whole "id" line
+ * or names an attempt the journal knows as acked; else it is an attempt's,
+ * as a dir of an older agent's always is. */
+static void recover_one(agent_node_t *n, const char *name)
 {
     char dir[1300], id[1024] = "", line[8];
-    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, esc);
-    if (!recover_id(dir, id, sizeof(id)))
+    int slot = dirpool_slot(name);
+    snprintf(dir, sizeof(dir), "%s/tasks/%s", n->dir, name);
+    if (!recover_id(dir, id, sizeof(id))) {
+        if (slot >= 0) /* no attempt's: emptied for the pool */
+            dirpool_reclaim(&n->pool, slot);
         return;
+    }
     agent_task_t *known = task_find(n, id);
+    if (known && known->acked && slot >= 0) { /* in the journal: free */
+        dirpool_reclaim(&n->pool, slot);
+        known->slot = slot;
+        known->slot_gen = dirpool_gen(&n->pool, slot);
+        return;
+    }
     if (known) { /* in the journal: its dir goes to the pool when forgotten */
         known->dir_gone = false;
         return;
     }
     agent_task_t *t = task_add(n, id);
+    t->slot = slot;
+    t->slot_gen = dirpool_gen(&n->pool, slot);
     char *acked = str_printf("%s/acked", dir);
     bool is_acked =
         rt_record_get(dir, "acked", line, sizeof(line)) || (acked && access(acked, F_OK) == 0);
@@ -764,6 +814,8 @@ void node_recover(agent_node_t *n)
             recover_one(n, e->d_name);
     closedir(d);
     n->dirty = true;
+    /* after the scan: the free slots it found count */
+    dirpool_fill(&n->pool, pool_fill_want(n));
 }
 
 void task_prune_tombstones(agent_node_t *n, int64_t now)
@@ -772,12 +824,10 @@ void task_prune_tombstones(agent_node_t *n, int64_t now)
         agent_task_t *t = n->tasks[i];
         if (!t->acked || now - t->acked_mono_ms < TOMBSTONE_MS)
             continue;
-        if (!n->cfg->hollow && !t->dir_gone) {
-            char *dir = task_path(n, t, "tasks");
-            if (dir)
-                dirpool_put(&n->pool, dir);
-            free(dir);
-        }
+        if (!n->cfg->hollow && !t->dir_gone)
+            task_dir_put(n, t);
+        else if (!n->cfg->hollow) /* the journal is about to drop it */
+            dirpool_forget(&n->pool, t->slot, t->slot_gen);
         task_remove_at(n, i--);
     }
     if (!n->cfg->hollow)

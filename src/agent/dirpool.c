@@ -1,7 +1,7 @@
 /*
  * dirpool.c - see dirpool.h.
  *
- * Emptying an entry is one procedure run with a budget: the put runs it
+ * Emptying a slot is one procedure run with a budget: the put runs it
  * with DIRPOOL_INLINE (it stops at the first subdir or past the budget:
  * "deferred"), the worker without one.  It is idempotent, so the worker
  * simply runs it again from the start on a deferred entry.  The worker's
@@ -354,26 +354,19 @@ static void collect(dirpool_t *p)
 
 /* ---- the pool ----------------------------------------------------------- */
 
-/* Entries an earlier process left: queued for removal, numbered after. */
-static bool adopt_leftovers(dirpool_t *p)
+int dirpool_slot(const char *name)
 {
-    DIR *d = opendir(p->dir);
-    if (!d)
-        return false;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int id;
-        if (dotdot(e->d_name))
-            continue;
-        if (str_to_int(e->d_name, 0, 1 << 30, &id) != PAI_OK) {
-            fs_rm_at(dirfd(d), e->d_name, 1); /* never one of ours */
-            continue;
-        }
-        p->next = id >= p->next ? id + 1 : p->next;
-        queue(p, id, false);
-    }
-    closedir(d);
-    return true;
+    int id;
+    /* digits alone, no sign, no leading zero: the name the pool makes */
+    if (name[0] < '0' || name[0] > '9' || (name[0] == '0' && name[1]) ||
+        str_to_int(name, 0, 1 << 30, &id) != PAI_OK)
+        return -1;
+    return id;
+}
+
+void dirpool_path(const dirpool_t *p, int slot, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%d", p->dir, slot);
 }
 
 bool dirpool_init(dirpool_t *p, const char *dir)
@@ -381,35 +374,75 @@ bool dirpool_init(dirpool_t *p, const char *dir)
     memset(p, 0, sizeof(*p));
     if (str_copy(p->dir, dir, sizeof(p->dir)) >= sizeof(p->dir))
         return (p->dir[0] = '\0', false);
-    if (mkdir(dir, 0700) == 0)
-        return true;
-    if (errno != EEXIST || chmod(dir, 0700) != 0 || !adopt_leftovers(p))
+    DIR *d = opendir(dir);
+    if (!d)
         return (p->dir[0] = '\0', false);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int id = dirpool_slot(e->d_name);
+        p->next = id >= p->next ? id + 1 : p->next;
+    }
+    closedir(d);
     return true;
 }
 
-void dirpool_put(dirpool_t *p, const char *path)
+static void ready(dirpool_t *p, int slot)
 {
-    char e[1200];
-    snprintf(e, sizeof(e), "%s/%d", p->dir, p->next);
-    if (!p->dir[0] || rename(path, e) != 0) {
-        if (!p->dir[0] || errno != ENOENT)
-            fs_rm_rf(path); /* no pool: removed here, as before the worker */
+    VEC_XRESERVE(p->ids, p->cap, p->n + 1);
+    p->ids[p->n++] = slot;
+}
+
+void dirpool_put(dirpool_t *p, int slot)
+{
+    if (!p->dir[0])
         return;
-    }
-    int id = p->next++;
     if (p->n + p->deferred >= DIRPOOL_MAX) {
-        queue(p, id, false);
+        queue(p, slot, false);
         return;
     }
+    char e[1200];
+    dirpool_path(p, slot, e, sizeof(e));
     int budget = DIRPOOL_INLINE;
     clean_t rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
-    if (rc == CLEAN_OK) {
-        VEC_XRESERVE(p->ids, p->cap, p->n + 1);
-        p->ids[p->n++] = id;
-    } else {
-        queue(p, id, rc == CLEAN_DEFER);
+    if (rc == CLEAN_OK)
+        ready(p, slot);
+    else
+        queue(p, slot, rc == CLEAN_DEFER);
+}
+
+/* path renamed to a new slot; -1 (path removed, or not there) when it
+ * cannot be. */
+static int to_slot(dirpool_t *p, const char *path)
+{
+    char e[1200];
+    if (p->dir[0]) {
+        dirpool_path(p, p->next, e, sizeof(e));
+        if (rename(path, e) == 0)
+            return p->next++;
     }
+    if (!p->dir[0] || errno != ENOENT)
+        fs_rm_rf(path); /* no pool: removed here */
+    return -1;
+}
+
+void dirpool_put_path(dirpool_t *p, const char *path)
+{
+    int slot = to_slot(p, path);
+    if (slot >= 0)
+        dirpool_put(p, slot);
+}
+
+void dirpool_reclaim(dirpool_t *p, int slot)
+{
+    if (p->dir[0])
+        queue(p, slot, p->n + p->deferred < DIRPOOL_MAX);
+}
+
+void dirpool_discard(dirpool_t *p, const char *path)
+{
+    int slot = to_slot(p, path);
+    if (slot >= 0)
+        queue(p, slot, false);
 }
 
 /* One new entry <dir>/<id> as a put leaves one: 0711, an empty record,
@@ -418,7 +451,7 @@ void dirpool_put(dirpool_t *p, const char *path)
 static bool make_entry(const dirpool_t *p, int id)
 {
     char e[1200];
-    snprintf(e, sizeof(e), "%s/%d", p->dir, id);
+    dirpool_path(p, id, e, sizeof(e));
     if (mkdir(e, 0711) != 0)
         return false;
     int dfd = open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -437,45 +470,117 @@ static bool make_entry(const dirpool_t *p, int id)
     return ok;
 }
 
+/* A new slot, numbered after the last (a number an older agent's dir
+ * holds is skipped); -1 when none can be made. */
+static int new_slot(dirpool_t *p)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        int slot = p->next++;
+        if (make_entry(p, slot))
+            return slot;
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
 size_t dirpool_fill(dirpool_t *p, size_t want)
 {
     size_t made = 0;
     if (want > DIRPOOL_MAX)
         want = DIRPOOL_MAX;
-    while (p->dir[0] && p->n + p->deferred < want && make_entry(p, p->next)) {
-        VEC_XRESERVE(p->ids, p->cap, p->n + 1);
-        p->ids[p->n++] = p->next++;
+    while (p->dir[0] && p->n + p->deferred < want) {
+        int slot = new_slot(p);
+        if (slot < 0)
+            break;
+        ready(p, slot);
         made++;
     }
     return made;
 }
 
-int dirpool_take(dirpool_t *p, const char *path, const char *attempt_id)
+unsigned dirpool_gen(dirpool_t *p, int slot)
+{
+    if (slot < 0)
+        return 0;
+    if ((size_t)slot >= p->ngen) {
+        size_t had = p->ngen;
+        VEC_XRESERVE(p->gen, p->ngen, (size_t)slot + 1);
+        memset(p->gen + had, 0, (p->ngen - had) * sizeof(*p->gen));
+    }
+    return p->gen[slot];
+}
+
+/* The slot's record cut to the new attempt's "id" line, then that line
+ * written (dirpool.h: cut first); the fd left open for appends, for the
+ * monitor.  -1 with errno EINVAL when the id cannot be one line. */
+static int rewrite(const char *slot_dir, const char *attempt_id)
+{
+    char p[1300], line[1100];
+    size_t l = strlen(attempt_id);
+    if (strchr(attempt_id, '\n') || l + 4 > sizeof(line))
+        return (errno = EINVAL, -1);
+    memcpy(line, "id ", 3);
+    memcpy(line + 3, attempt_id, l);
+    line[l + 3] = '\n';
+    l += 4;
+    snprintf(p, sizeof(p), "%s/monitor", slot_dir);
+    /* cut to the line's length, not to 0: the file keeps its page (a cut
+     * to 0 frees it, and the next write takes a new one and a new delayed
+     * block: ~6-9 us a task on ext4, docs/benchmarks.md) */
+    int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && (ftruncate(fd, (off_t)l) != 0 || !fs_write_all(fd, line, l) ||
+                    fcntl(fd, F_SETFL, O_APPEND) != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+int dirpool_take(dirpool_t *p, const char *attempt_id, int *slot)
 {
     char e[1200];
+    if (!p->dir[0])
+        return -1;
     collect(p);
-    while (p->n > 0) {
-        int id = p->ids[p->n - 1];
-        snprintf(e, sizeof(e), "%s/%d", p->dir, id);
-        /* the record first: renamed, the dir holds the attempt's id alone */
-        int fd = rt_record_rewrite(e, attempt_id);
-        if (fd < 0) {
-            if (errno == EINVAL || errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-                return -1; /* an id that cannot be a line, no fd: the caller's */
-            p->n--;        /* no record there: removed */
-            queue(p, id, false);
-            continue;
-        }
-        if (rename(e, path) == 0) {
-            p->n--;
+    for (;;) {
+        bool made = p->n == 0;
+        int id = made ? new_slot(p) : p->ids[p->n - 1];
+        if (id < 0)
+            return -1;
+        dirpool_path(p, id, e, sizeof(e));
+        int fd = rewrite(e, attempt_id);
+        if (fd >= 0) {
+            p->n -= !made;
+            dirpool_gen(p, id);
+            p->gen[id]++;
+            *slot = id;
             return fd;
         }
-        /* path is there (the caller's mkdir finds it) or its parent is
-         * not: the entry (whose record was just opened) stays pooled */
-        close(fd);
-        return -1;
+        if (errno == EINVAL || errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+            if (made)
+                ready(p, id);
+            return -1; /* an id that cannot be a line, no fd: the caller's */
+        }
+        p->n -= !made; /* no record there: removed */
+        queue(p, id, false);
+        if (made)
+            return -1;
     }
-    return -1;
+}
+
+void dirpool_forget(dirpool_t *p, int slot, unsigned gen)
+{
+    char e[1300];
+    if (!p->dir[0] || slot < 0 || dirpool_gen(p, slot) != gen)
+        return;
+    snprintf(e, sizeof(e), "%s/%d/monitor", p->dir, slot);
+    int fd = open(e, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    bool spoiled = pwrite(fd, "#", 1, 0) == 1; /* "id ..." -> "#d ...": no attempt's */
+    (void)spoiled; /* best effort: the journal still names it until compacted */
+    close(fd);
 }
 
 void dirpool_settle(dirpool_t *p)
@@ -521,5 +626,6 @@ void dirpool_free(dirpool_t *p)
         p->w = NULL;
     }
     FREE_NULL(&p->ids);
-    p->n = p->cap = p->deferred = 0;
+    FREE_NULL(&p->gen);
+    p->n = p->cap = p->deferred = p->ngen = 0;
 }

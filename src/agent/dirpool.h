@@ -1,28 +1,35 @@
 /*
- * dirpool.h - emptied attempt dirs kept for reuse (docs/agent.md, "State on
- * disk").
+ * dirpool.h - the node's attempt dirs, named by slot and kept for reuse
+ * (docs/agent.md, "State on disk").
  *
- * An attempt's dir <node dir>/tasks/<id>/ holds its record (`monitor`) and
- * the task's working dir (`cwd`).  When the agent forgets an attempt, the
- * dir is renamed into the pool (<pool dir>/<n>, 0700) and emptied there:
- * cwd given back to the agent with mode 0700, the task's files under it
- * removed, anything else removed; the record stays as it is until the
- * take writes the next attempt's id over it (its page and block kept).  A
- * new attempt then renames a pooled dir to its own: no new inode, where making the two dirs
- * and the record costs three (on ext4 without a journal, the dearest part
- * of a short task's bookkeeping: each new inode skips the recently deleted
- * ones, docs/benchmarks.md).  A pooled dir holds nothing of its attempt
- * but its record's lines (the pool is the agent's alone, 0700).
+ * An attempt's dir is a slot of the node's tasks dir, <tasks>/<n>/: its
+ * record (`monitor`, whose "id" line names the attempt) and the task's
+ * working dir (`cwd`).  The attempt is known by its record, not by the
+ * dir's name, so a slot is never renamed: when the agent forgets an
+ * attempt, its slot is emptied where it is (cwd given back to the agent
+ * with mode 0700, then the task's files under it removed, anything else
+ * removed; the record kept as it is until the take cuts it and writes the
+ * next attempt's id line), and the next attempt takes it.  No new inode
+ * (on ext4 without a journal the dearest part of a short task's
+ * bookkeeping: each new inode skips the recently deleted ones) and no
+ * rename (two a task, ~17 us, when the pool was a dir of its own,
+ * docs/benchmarks.md).
+ *
+ * A restarted agent tells a free slot from an attempt's by its record
+ * (attempt.c node_recover): an id the journal of acked attempts names,
+ * or no whole "id" line (a slot made for the pool, a take cut short by a
+ * crash, a slot whose acked attempt was forgotten: dirpool_forget), and
+ * the slot is free; any other id is an attempt of the node's.
  *
  * Emptying never blocks the caller (the agent's loop) for long: a put
  * removes at most DIRPOOL_INLINE files itself, none of them a dir; a task
- * that left more (a subdir, or 100,000 files) has its dir emptied by the
- * pool's worker thread, after which the dir is ready to be taken.  The
- * same thread removes whatever an earlier process left in the pool dir (a
- * killed agent may have left an entry half emptied) and the dirs the pool
- * has no room for.  The thread starts when first needed, does nothing but
- * file system calls (no log, no lock but the pool's own), and stops at
- * dirpool_free (mid-dir: what is left is removed by the next init).
+ * that left more (a subdir, or 100,000 files) has its slot emptied by the
+ * pool's worker thread, after which it is ready to be taken.  The same
+ * thread empties the free slots a restart finds and removes the slots the
+ * pool has no room for.  The thread starts when first needed, does
+ * nothing but file system calls (no log, no lock but the pool's own), and
+ * stops at dirpool_free (mid-dir: what is left is found by the next
+ * agent's scan).
  *
  * The pool is owned by one thread (the agent's loop): every function but
  * the worker's runs there.
@@ -39,39 +46,71 @@
 typedef struct dirpool_worker dirpool_worker_t;
 
 typedef struct {
-    char dir[1100]; /* the pool dir; "" (zeroed struct): no pool */
-    int *ids;       /* ready entries <dir>/<id>, the last taken first */
+    char dir[1100]; /* the tasks dir, whose entries <n> are the slots; "" (zeroed): no pool */
+    int *ids;       /* ready slots, the last freed first */
     size_t n, cap;
-    int next;            /* the next entry's name */
-    size_t deferred;     /* entries the worker empties, then ready */
-    dirpool_worker_t *w; /* NULL until a put or the init needs it */
+    int next;            /* the next new slot's number */
+    size_t deferred;     /* slots the worker empties, then ready */
+    unsigned *gen;       /* per slot: its takes so far (dirpool_forget) */
+    size_t ngen;         /* gen's capacity */
+    dirpool_worker_t *w; /* NULL until a put or a reclaim needs it */
 } dirpool_t;
 
-/* Use dir as the pool (made 0700; what an earlier process left in it is
- * removed by the worker).  False when it cannot be made: the pool is then
- * off (puts remove, takes find nothing). */
+/* Use dir (the node's tasks dir, already made) for the slots; new ones
+ * are numbered after the highest there.  False when it cannot be read:
+ * the pool is then off (takes find nothing, puts remove). */
 bool dirpool_init(dirpool_t *p, const char *dir);
 
-/* Forget the attempt dir `path`: renamed into the pool and emptied, else
- * (pool full, off, or not an attempt dir: no `monitor` file or `cwd`
- * dir) removed; by the worker past DIRPOOL_INLINE files or a subdir. */
-void dirpool_put(dirpool_t *p, const char *path);
+/* The slot an entry's name is (its number), -1 when it is none. */
+int dirpool_slot(const char *name);
 
-/* Make new entries, ready to be taken, until `want` (at most DIRPOOL_MAX)
+/* The path of a slot, <dir>/<slot>. */
+void dirpool_path(const dirpool_t *p, int slot, char *out, size_t n);
+
+/* The attempt in `slot` is forgotten: the slot is emptied where it is and
+ * ready for the next take; removed instead when the pool is full, off, or
+ * it is not an attempt dir (no `monitor` file or `cwd` dir); by the worker
+ * past DIRPOOL_INLINE files or a subdir. */
+void dirpool_put(dirpool_t *p, int slot);
+
+/* As dirpool_put for an attempt dir that is no slot (an older agent's,
+ * named by its attempt): renamed to a new slot first. */
+void dirpool_put_path(dirpool_t *p, const char *path);
+
+/* A free slot a restart found (dirpool.h's head): emptied by the worker
+ * (it may be half emptied), then ready. */
+void dirpool_reclaim(dirpool_t *p, int slot);
+
+/* Remove the dir `path` (renamed to a new slot first, then removed by
+ * the worker): an older agent's pool dir. */
+void dirpool_discard(dirpool_t *p, const char *path);
+
+/* Make new slots, ready to be taken, until `want` (at most DIRPOOL_MAX)
  * are ready or being emptied: the agent's start does it, so that a node's
- * first tasks and its busiest moments take dirs made before the node ran
+ * first tasks and its busiest moments take slots made before the node ran
  * anything (a new inode is the dearest part of a short task's bookkeeping
  * on ext4, ~0.1-1 ms cold: docs/benchmarks.md) instead of making their own.
  * Returns how many were made. */
 size_t dirpool_fill(dirpool_t *p, size_t want);
 
-/* Rename a ready pooled dir to `path` (its record and empty working dir
- * with it), its record first rewritten to hold the "id" line of
- * attempt_id alone (rt_record_rewrite, before the rename: a crash never
- * leaves the last attempt's lines under the new attempt's name).  Returns
- * the record's fd, open for appends (the caller's to close), or -1 when
- * none is ready or `path` exists: the caller makes the dirs. */
-int dirpool_take(dirpool_t *p, const char *path, const char *attempt_id);
+/* A slot for attempt_id: a ready one, else a new one.  Its record is cut
+ * to the length of the attempt's "id" line and then holds that line alone
+ * (cut first: a crash leaves either no whole line, a free slot, or the
+ * last attempt's own id line, never the new id with the last attempt's
+ * lines).  Returns the record's fd, open for appends (the caller's to
+ * close), and the slot in *slot; -1 when none can be had (pool off, no
+ * space, an id that cannot be a line: errno EINVAL): the caller makes a
+ * dir of its own. */
+int dirpool_take(dirpool_t *p, const char *attempt_id, int *slot);
+
+/* The slot's takes so far. */
+unsigned dirpool_gen(dirpool_t *p, int slot);
+
+/* The attempt taken as `gen` of `slot` is being forgotten by the journal
+ * (its tombstone dropped): when no attempt took the slot since, its
+ * record's "id" line is spoiled ("#d ..."), so that a restart finds the
+ * slot free instead of an attempt it no longer knows as acked. */
+void dirpool_forget(dirpool_t *p, int slot, unsigned gen);
 
 /* Wait until the worker has done everything queued (tests, benches). */
 void dirpool_settle(dirpool_t *p);
@@ -79,8 +118,8 @@ void dirpool_settle(dirpool_t *p);
 /* Tests: hold the worker before its next job (true) or let it go on. */
 void dirpool_hold(dirpool_t *p, bool hold);
 
-/* Stop the worker and free the list (the pooled dirs stay on disk until
- * the next init). */
+/* Stop the worker and free the list (the slots stay on disk, found by the
+ * next agent's scan). */
 void dirpool_free(dirpool_t *p);
 
 #endif

@@ -124,6 +124,22 @@ def wait_file(path, timeout=30):
     return False
 
 
+def attempt_dir(tasks, attempt_id, timeout=30):
+    """The dir of an attempt: a slot of the agent's tasks dir (tasks/<n>,
+    docs/agent.md "State on disk"), found by its record's "id" line."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for name in os.listdir(tasks):
+            try:
+                with open(os.path.join(tasks, name, "monitor")) as f:
+                    if f.readline() == "id %s\n" % attempt_id:
+                        return os.path.join(tasks, name)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    return os.path.join(tasks, "none")
+
+
 def task_pid(state, timeout=30):
     """The task's pid from its monitor's record (<state>/monitor: a line
     "task PID" once it runs); 0 if none came."""
@@ -235,7 +251,7 @@ def run_process_checks(data, port, banner):
     ts = e.tasks(d, "main")
     node = ts[0]["containerNodeName"] if ts else "node-1"
     agent_dir = os.path.join(data, "agents", node)
-    bstate = os.path.join(agent_dir, "tasks", "bob~victim+0+main+0+0")
+    bstate = attempt_dir(os.path.join(agent_dir, "tasks"), "bob~victim/0/main/0/0")
     blogs = os.path.join(agent_dir, "logs", "bob~victim+0+main+0+0")
     try:
         bpid = task_pid(bstate)
@@ -317,11 +333,24 @@ def run_process_checks(data, port, banner):
         modes = {n: mode(os.path.join(data, n)) for n in
                  ["", "admin.password", "agent.token", "pai.db", "logs", "agents",
                   "agents/task-uids", "agents/%s" % node, "agents/%s/logs" % node,
-                  "agents/%s/tasks" % node, "agents/%s/pool" % node]}
+                  "agents/%s/tasks" % node]}
         want = {"": "0o711", "admin.password": "0o600", "agent.token": "0o600", "pai.db": "0o600",
                 "logs": "0o700", "agents": "0o711", "agents/task-uids": "0o600",
                 "agents/%s" % node: "0o711", "agents/%s/logs" % node: "0o700",
-                "agents/%s/tasks" % node: "0o711", "agents/%s/pool" % node: "0o700"}
+                "agents/%s/tasks" % node: "0o711"}
+        # the attempt dirs are slots of tasks/, free ones too (no pool dir of its own):
+        # each passable only, its working dir 0700 (a free slot's the agent's)
+        tasks = os.path.join(data, "agents", node, "tasks")
+        for name in os.listdir(tasks):
+            modes["agents/%s/tasks/%s" % (node, name)] = mode(os.path.join(tasks, name))
+            want["agents/%s/tasks/%s" % (node, name)] = "0o711"
+            c = os.path.join(tasks, name, "cwd")
+            if os.path.isdir(c) and os.path.realpath(c) != os.path.realpath(
+                    os.path.join(bstate, "cwd")) and os.stat(c).st_uid == os.geteuid():
+                modes["agents/%s/tasks/%s/cwd" % (node, name)] = mode(c)
+                want["agents/%s/tasks/%s/cwd" % (node, name)] = "0o700"
+        modes["pool"] = os.path.exists(os.path.join(data, "agents", node, "pool"))
+        want["pool"] = False
         # the agents' own map serves only tasks without the server's offset (task_uid):
         # absent while none ran, 0600 when there
         if not os.path.exists(os.path.join(data, "agents/task-uids")):

@@ -439,11 +439,14 @@ TEST(node_gives_a_task_its_environment)
         usleep(10000);
     }
     CHECK(t && t->phase == RC_DONE && t->res.exit_code == 0);
-    snprintf(p, sizeof(p), "%s/tasks/u~envjob+0+r+0+0/cwd/env.out", work);
+    /* its dir is a slot of tasks/ (agent/dirpool.h): HOME and the cwd */
+    int slot = t ? t->slot : -1;
+    CHECK(slot >= 0);
+    snprintf(p, sizeof(p), "%s/tasks/%d/cwd/env.out", work, slot);
     buf_t b;
     buf_init(&b, 1 << 20);
     CHECK(buf_read_file(&b, p) == PAI_OK);
-    char *home = str_printf("\nHOME=%s/tasks/u~envjob+0+r+0+0/cwd\n", work);
+    char *home = str_printf("\nHOME=%s/tasks/%d/cwd\n", work, slot);
     char *shell = str_printf("\nSHELL=%s\n", rt_process_shell());
     const char *want_lines[] = {home,
                                 "\nLANG=C.UTF-8\n",

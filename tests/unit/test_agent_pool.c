@@ -1,6 +1,8 @@
-/* test_agent_pool.c - the node's pool of attempt dirs (agent/dirpool.h):
- * a forgotten attempt's dir emptied and reused, the pool filled at the
- * start, the take's record, a big dir emptied off the loop. */
+/* test_agent_pool.c - the node's attempt dirs, slots of its tasks dir
+ * kept for reuse (agent/dirpool.h): a forgotten attempt's slot emptied
+ * where it is and reused, the pool filled at the start, the take's record,
+ * a restart's free slots told from attempts by their records, a big dir
+ * emptied off the loop. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,6 +26,20 @@ static bool is_empty_dir(const char *path)
     return system(cmd) == 0;
 }
 
+/* Files directly in dir (not . and ..); -1 when it cannot be read. */
+static long count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    long k = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return k;
+}
+
 /* The whole record of an attempt dir, as a string. */
 static void read_record(const char *dir, char *buf, size_t n)
 {
@@ -36,11 +52,13 @@ static void read_record(const char *dir, char *buf, size_t n)
     buf[got > 0 ? got : 0] = '\0';
 }
 
-/* A forgotten attempt's dir goes into the pool, emptied (its record
- * truncated, its working dir emptied and 0700 the agent's again, anything
- * else removed), and the next attempt takes it instead of making new
- * ones; a restarted agent starts with an empty pool. */
-TEST(node_reuses_a_forgotten_attempts_emptied_dir)
+/* A forgotten attempt's dir is emptied where it is (an older agent's dir,
+ * named by its attempt, renamed to a slot first): its record kept, its
+ * working dir emptied and 0700 the agent's again, anything else removed;
+ * the next attempt takes the slot (no rename: the slot's path is its dir,
+ * HOME included), its record cut to its own id line; with none ready a new
+ * slot is made; a restarted agent finds the free slot by its record. */
+TEST(node_reuses_a_forgotten_attempts_emptied_slot)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", d[300], p[400];
     agent_cfg_t cfg = work_dir_cfg(work);
@@ -60,7 +78,7 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     put_file(p, "deep.txt", "x\n");
     node_recover(&n);
     agent_task_t *t = task_find(&n, "u~j/0/r/0/0");
-    CHECK(t != NULL && t->acked);
+    CHECK(t != NULL && t->acked && t->slot == -1);
     task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
     CHECK(task_find(&n, "u~j/0/r/0/0") == NULL);
     CHECK(access(d, F_OK) != 0);
@@ -68,21 +86,24 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     CHECK_INT_EQ(n.pool.n, 1);
     if (n.pool.n != 1)
         return;
+    int slot = n.pool.ids[0];
     struct stat st;
     /* the record keeps its lines (and its page) until the take */
-    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool.ids[0]);
+    snprintf(p, sizeof(p), "%s/tasks/%d/monitor", work, slot);
     CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 40);
-    snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool.ids[0]);
+    snprintf(p, sizeof(p), "%s/tasks/%d/cwd", work, slot);
     CHECK(is_empty_dir(p));
     CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
-    snprintf(p, sizeof(p), "%s/pool/%d/command", work, n.pool.ids[0]);
+    snprintf(p, sizeof(p), "%s/tasks/%d/command", work, slot);
     CHECK(access(p, F_OK) != 0);
     /* the next attempt takes it: its record holds its own id alone (no
      * command: it fails to start, after its dir was made) */
     agentwire_task_t want = {.attempt_id = "u~j/0/r/1/0"};
     task_start(&n, &want);
     CHECK_INT_EQ(n.pool.n, 0);
-    snprintf(d, sizeof(d), "%s/tasks/u~j+0+r+1+0", work);
+    agent_task_t *t1 = task_find(&n, "u~j/0/r/1/0");
+    CHECK(t1 && t1->slot == slot);
+    snprintf(d, sizeof(d), "%s/tasks/%d", work, slot);
     char id[64], line[8], rec[256];
     CHECK(rt_record_get(d, "id ", id, sizeof(id)));
     CHECK_STR_EQ(id, "u~j/0/r/1/0");
@@ -92,80 +113,75 @@ TEST(node_reuses_a_forgotten_attempts_emptied_dir)
     snprintf(p, sizeof(p), "%s/cwd", d);
     CHECK(is_empty_dir(p));
     CHECK(stat(d, &st) == 0 && (st.st_mode & 07777) == 0711);
-    /* a second new attempt finds the pool empty and makes its dirs */
+    snprintf(p, sizeof(p), "%s/tasks/u~j+0+r+1+0", work);
+    CHECK(access(p, F_OK) != 0); /* no dir named by the attempt */
+    /* a second new attempt finds the pool empty and makes a new slot */
     want.attempt_id = "u~j/0/r/2/0";
     task_start(&n, &want);
-    snprintf(p, sizeof(p), "%s/tasks/u~j+0+r+2+0/cwd", work);
+    agent_task_t *t2 = task_find(&n, "u~j/0/r/2/0");
+    CHECK(t2 && t2->slot >= 0 && t2->slot != slot);
+    snprintf(p, sizeof(p), "%s/tasks/%d/cwd", work, t2 ? t2->slot : -1);
     CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700);
-    /* forgotten again, then the agent restarts: the pool is emptied */
-    task_mark_acked(&n, task_find(&n, "u~j/0/r/1/0"));
-    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    /* acked (the journal names it: its slot is free at once), then the
+     * agent restarts: the free slot is found by its record and reused */
+    task_mark_acked(&n, t1);
     CHECK_INT_EQ(n.pool.n, 1);
     node_free(&n);
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
     CHECK_INT_EQ(n.pool.n, 0);
-    dirpool_settle(&n.pool); /* the worker removes what the last process left */
-    snprintf(p, sizeof(p), "%s/pool", work);
-    CHECK(is_empty_dir(p));
     node_recover(&n);
-    CHECK(task_find(&n, "u~j/0/r/2/0") != NULL);
+    dirpool_settle(&n.pool); /* the worker empties what the last process left */
+    CHECK_INT_EQ(n.pool.n, 1);
+    CHECK(n.pool.n == 1 && n.pool.ids[0] == slot);
+    t2 = task_find(&n, "u~j/0/r/2/0"); /* an attempt's slot: found as one */
+    CHECK(t2 && !t2->acked && t2->slot >= 0 && t2->slot != slot);
     t = task_find(&n, "u~j/0/r/1/0"); /* from the journal */
-    CHECK(t && t->acked && t->dir_gone);
+    CHECK(t && t->acked && t->dir_gone && t->slot == slot);
+    snprintf(p, sizeof(p), "%s/pool", work);
+    CHECK(access(p, F_OK) != 0); /* no pool dir of its own */
     node_free(&n);
     remove_work_dir(work);
 }
 
-/* Files directly in dir (not . and ..); -1 when it cannot be read. */
-static long count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    long k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return k;
-}
-
-/* A pooled dir's record is rewritten by the take before its rename: the
- * new id's line alone (however long the last attempt's lines were), the
- * fd left open for appends; an entry whose record is gone is dropped and
- * the next one taken; a path that cannot be made (no parent) or none
- * left: -1, the caller makes the dirs. */
-TEST(pool_take_rewrites_the_record_before_the_rename)
+/* A slot's take cuts its record to the new id line's length before
+ * writing it (the new id's line alone however long the last attempt's
+ * lines were), the fd left open for appends; a slot whose record is gone
+ * is removed and another taken; with none ready a new one is made. */
+TEST(pool_take_cuts_the_record_then_writes_the_id_line)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400], rec[512];
     CHECK(mkdtemp(work) != NULL);
-    snprintf(p, sizeof(p), "%s/pool", work);
+    snprintf(p, sizeof(p), "%s/tasks", work);
+    CHECK(mkdir(p, 0711) == 0);
+    snprintf(p, sizeof(p), "%s/tasks/7", work); /* numbered after what is there */
+    CHECK(mkdir(p, 0711) == 0);
+    snprintf(p, sizeof(p), "%s/tasks", work);
     dirpool_t pool;
     CHECK(dirpool_init(&pool, p));
+    CHECK_INT_EQ(pool.next, 8);
     CHECK_INT_EQ(dirpool_fill(&pool, 2), 2);
-    /* a path whose parent is not there: -1, and the entry stays pooled */
-    snprintf(d, sizeof(d), "%s/nodir/a", work);
-    CHECK_INT_EQ(dirpool_take(&pool, d, "u~x/0/r/0/0"), -1);
-    CHECK_INT_EQ(pool.n, 2);
+    int slots[2];
     for (int i = 0; i < 2; i++) {
-        snprintf(d, sizeof(d), "%s/tasks%d", work, i);
-        CHECK(mkdir(d, 0711) == 0);
-        snprintf(d, sizeof(d), "%s/tasks%d/a", work, i);
-        int fd = dirpool_take(&pool, d, "u~old/0/r/0/0");
-        CHECK(fd >= 0);
+        int fd = dirpool_take(&pool, "u~old/0/r/0/0", &slots[i]);
+        CHECK(fd >= 0 && slots[i] >= 8);
         if (fd >= 0)
             close(fd);
+        dirpool_path(&pool, slots[i], d, sizeof(d));
         CHECK(rt_record_append(
                   d, "mon 1 2\ntask 3 /x/pool.1.2\nexit exited 0 0 0 1 2 0\nacked\n") == 0);
-        dirpool_put(&pool, d);
     }
+    CHECK_INT_EQ(pool.n, 0);
+    for (int i = 0; i < 2; i++)
+        dirpool_put(&pool, slots[i]);
     CHECK_INT_EQ(pool.n, 2);
     /* the last put is taken first: remove its record, so that the take drops it */
-    snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, pool.ids[1]);
+    snprintf(p, sizeof(p), "%s/tasks/%d/monitor", work, slots[1]);
     CHECK(unlink(p) == 0);
-    snprintf(d, sizeof(d), "%s/tasks0/b", work);
-    int fd = dirpool_take(&pool, d, "u~new/0/r/1/0");
-    CHECK(fd >= 0);
+    int got = -1;
+    int fd = dirpool_take(&pool, "u~new/0/r/1/0", &got);
+    CHECK(fd >= 0 && got == slots[0]);
     CHECK_INT_EQ(pool.n, 0);
+    dirpool_path(&pool, got, d, sizeof(d));
     read_record(d, rec, sizeof(rec));
     CHECK_STR_EQ(rec, "id u~new/0/r/1/0\n");
     CHECK(fd >= 0 && (fcntl(fd, F_GETFL) & O_APPEND));
@@ -176,41 +192,124 @@ TEST(pool_take_rewrites_the_record_before_the_rename)
     CHECK_STR_EQ(rec, "id u~new/0/r/1/0\nmon 9 9\n");
     snprintf(p, sizeof(p), "%s/cwd", d);
     CHECK(is_empty_dir(p));
-    /* none left: -1, and nothing made */
-    snprintf(d, sizeof(d), "%s/tasks1/c", work);
-    CHECK_INT_EQ(dirpool_take(&pool, d, "u~c/0/r/0/0"), -1);
-    CHECK(access(d, F_OK) != 0);
-    dirpool_settle(&pool); /* the dropped entry removed by the worker */
-    snprintf(p, sizeof(p), "%s/pool", work);
-    CHECK_INT_EQ(count_entries(p), 0);
+    /* none ready: a new slot */
+    fd = dirpool_take(&pool, "u~c/0/r/0/0", &got);
+    CHECK(fd >= 0 && got > slots[1]);
+    if (fd >= 0)
+        close(fd);
+    dirpool_path(&pool, got, d, sizeof(d));
+    read_record(d, rec, sizeof(rec));
+    CHECK_STR_EQ(rec, "id u~c/0/r/0/0\n");
+    /* an id that cannot be a line: -1, nothing taken */
+    CHECK_INT_EQ(dirpool_take(&pool, "u~a\nb", &got), -1);
+    dirpool_settle(&pool); /* the dropped slot removed by the worker */
+    snprintf(p, sizeof(p), "%s/tasks/%d", work, slots[1]);
+    CHECK(access(p, F_OK) != 0);
     dirpool_free(&pool);
     remove_work_dir(work);
 }
 
-/* A node's pool is filled at its start (two dirs a GPU and 4: 20 for 8
+/* What a restart finds in tasks/ and how it tells a free slot from an
+ * attempt's: by the record.  Free: no record line (a slot made for the
+ * pool), a take cut short by a crash (no whole id line), an id the journal
+ * names as acked, a spoiled id line ("#d": its attempt forgotten); an
+ * attempt's: any other id (reported with its exit line), and every dir an
+ * older agent named by its attempt.  When the journal forgets an acked
+ * attempt whose slot no attempt took since, the slot's id line is spoiled;
+ * a slot taken since keeps its new attempt's. */
+TEST(node_restart_tells_free_slots_from_attempts_by_their_records)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", d[400], rec[512];
+    agent_cfg_t cfg = work_dir_cfg(work);
+    cfg.pool_fill = -1;
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_free(&n);
+    static const char *const recs[] = {
+        "",                                                          /* 0: made for the pool */
+        "id u~long-gone-attempt/0/r/0",                              /* 1: a cut take */
+        "id u~j/0/r/2/0\nmon 1 1 k\nexit exited 0 0 0 1 2 0\n",      /* 2: acked (journal) */
+        "#d u~j/0/r/3/0\nexit exited 0 0 0 1 2 0\n",                 /* 3: forgotten */
+        "id u~j/0/r/4/0\nmon 999999 1 k\nexit exited 5 0 0 1 2 0\n", /* 4: ended, not acked */
+    };
+    for (int i = 0; i < 5; i++) {
+        snprintf(d, sizeof(d), "%s/tasks/%d", work, i);
+        CHECK(mkdir(d, 0711) == 0);
+        put_file(d, "monitor", recs[i]);
+        snprintf(d, sizeof(d), "%s/tasks/%d/cwd", work, i);
+        CHECK(mkdir(d, 0700) == 0);
+    }
+    snprintf(d, sizeof(d), "%s/tasks/u~old+0+r+0+0", work); /* an older agent's */
+    CHECK(mkdir(d, 0711) == 0);
+    put_file(d, "monitor", "id u~old/0/r/0/0\nmon 999999 1 k\nexit exited 6 0 0 1 2\n");
+    put_file(work, "acked-attempts", "u~j/0/r/2/0\n");
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    dirpool_settle(&n.pool);
+    CHECK_INT_EQ(n.pool.n, 4); /* 0-3 */
+    CHECK_INT_EQ(n.pool.next, 5);
+    agent_task_t *t2 = task_find(&n, "u~j/0/r/2/0"), *t4 = task_find(&n, "u~j/0/r/4/0");
+    agent_task_t *old = task_find(&n, "u~old/0/r/0/0");
+    CHECK(t2 && t2->acked && t2->slot == 2 && t2->dir_gone);
+    CHECK(task_find(&n, "u~j/0/r/3/0") == NULL);
+    CHECK(t4 && !t4->acked && t4->slot == 4 && t4->phase == RC_DONE && t4->res.exit_code == 5);
+    CHECK(old && !old->acked && old->slot == -1 && old->res.exit_code == 6);
+    CHECK_INT_EQ(n.ntasks, 3);
+    /* the journal forgets u~j/0/r/2/0: its slot (not taken since) is
+     * spoiled; u~j/0/r/4/0 acked and its slot taken again: kept */
+    task_mark_acked(&n, t4);
+    agentwire_task_t want = {.attempt_id = "u~k/0/r/0/0"}; /* takes slot 4, the last freed */
+    task_start(&n, &want);
+    agent_task_t *k = task_find(&n, "u~k/0/r/0/0");
+    CHECK(k && k->slot == 4);
+    task_prune_tombstones(&n, time_mono_ms() + 11 * 60 * 1000);
+    CHECK(task_find(&n, "u~j/0/r/2/0") == NULL && task_find(&n, "u~j/0/r/4/0") == NULL);
+    snprintf(d, sizeof(d), "%s/tasks/2", work);
+    read_record(d, rec, sizeof(rec));
+    CHECK(strncmp(rec, "#d u~j/0/r/2/0\n", 15) == 0);
+    snprintf(d, sizeof(d), "%s/tasks/4", work);
+    read_record(d, rec, sizeof(rec));
+    CHECK_STR_EQ(rec, "id u~k/0/r/0/0\n");
+    node_free(&n);
+    /* and the next restart: 2 is free, 4 is u~k's (no monitor: lost) */
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    dirpool_settle(&n.pool);
+    k = task_find(&n, "u~k/0/r/0/0");
+    CHECK(k && k->slot == 4 && k->phase == RC_DONE && k->res.exit_code == -1001);
+    bool two_free = false;
+    for (size_t i = 0; i < n.pool.n; i++)
+        two_free = two_free || n.pool.ids[i] == 2;
+    CHECK(two_free);
+    node_free(&n);
+    remove_work_dir(work);
+}
+
+/* A node's pool is filled at its start (two slots a GPU and 4: 20 for 8
  * GPUs), each as a put leaves one (0711, an empty record, an empty cwd
- * 0700, the agent's), so that its first attempts take dirs instead of
- * making them; a restart removes what the last process left and fills
- * the pool again; pool_fill sets the number. */
-TEST(node_fills_its_pool_of_attempt_dirs_at_its_start)
+ * 0700, the agent's), so that its first attempts take slots instead of
+ * making them; a restart counts the free slots it finds and makes only the
+ * rest; pool_fill sets the number. */
+TEST(node_fills_its_pool_of_slots_at_its_start)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[400];
     agent_cfg_t cfg = work_dir_cfg(work);
     agent_node_t n;
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
     CHECK_INT_EQ(n.pool.n, 20);
-    snprintf(p, sizeof(p), "%s/pool", work);
+    snprintf(p, sizeof(p), "%s/tasks", work);
     CHECK_INT_EQ(count_entries(p), 20);
     struct stat st;
     for (size_t i = 0; i < n.pool.n; i++) {
-        snprintf(p, sizeof(p), "%s/pool/%d", work, n.pool.ids[i]);
+        snprintf(p, sizeof(p), "%s/tasks/%d", work, n.pool.ids[i]);
         CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0711 &&
               st.st_uid == geteuid());
         CHECK_INT_EQ(count_entries(p), 2);
-        snprintf(p, sizeof(p), "%s/pool/%d/monitor", work, n.pool.ids[i]);
+        snprintf(p, sizeof(p), "%s/tasks/%d/monitor", work, n.pool.ids[i]);
         CHECK(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 &&
               (st.st_mode & 0077) == 0);
-        snprintf(p, sizeof(p), "%s/pool/%d/cwd", work, n.pool.ids[i]);
+        snprintf(p, sizeof(p), "%s/tasks/%d/cwd", work, n.pool.ids[i]);
         CHECK(lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700 &&
               st.st_uid == geteuid());
         CHECK(is_empty_dir(p));
@@ -219,34 +318,43 @@ TEST(node_fills_its_pool_of_attempt_dirs_at_its_start)
     agentwire_task_t want = {.attempt_id = "u~f/0/r/0/0"}; /* no command: ends at once */
     task_start(&n, &want);
     CHECK_INT_EQ(n.pool.n, 19);
-    snprintf(p, sizeof(p), "%s/pool", work);
-    CHECK_INT_EQ(count_entries(p), 19);
+    agent_task_t *t = task_find(&n, "u~f/0/r/0/0");
     char d[300], id[64];
-    snprintf(d, sizeof(d), "%s/tasks/u~f+0+r+0+0", work);
+    snprintf(d, sizeof(d), "%s/tasks/%d", work, t ? t->slot : -1);
     CHECK(rt_record_get(d, "id ", id, sizeof(id)));
     CHECK_STR_EQ(id, "u~f/0/r/0/0");
     CHECK(stat(d, &st) == 0 && (st.st_mode & 07777) == 0711);
-    /* a restart: the last process's entries removed, 20 new ones */
+    /* a restart: the 19 free slots found, one made; the attempt's kept */
     node_free(&n);
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
-    CHECK_INT_EQ(n.pool.n, 20);
+    node_recover(&n);
+    CHECK_INT_EQ(n.pool.n + n.pool.deferred, 20);
     dirpool_settle(&n.pool);
-    snprintf(p, sizeof(p), "%s/pool", work);
-    CHECK_INT_EQ(count_entries(p), 20);
+    CHECK_INT_EQ(n.pool.n, 20);
+    snprintf(p, sizeof(p), "%s/tasks", work);
+    CHECK_INT_EQ(count_entries(p), 21);
+    CHECK(task_find(&n, "u~f/0/r/0/0") != NULL);
     node_free(&n);
     /* pool_fill: as many as asked; none at -1 */
+    remove_work_dir(work);
+    char work2[] = "/tmp/pai-test-agent-XXXXXX";
+    cfg = work_dir_cfg(work2);
     cfg.pool_fill = 3;
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
     CHECK_INT_EQ(n.pool.n, 3);
     node_free(&n);
+    remove_work_dir(work2);
+    char work3[] = "/tmp/pai-test-agent-XXXXXX";
+    cfg = work_dir_cfg(work3);
     cfg.pool_fill = -1;
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
     CHECK_INT_EQ(n.pool.n, 0);
-    dirpool_settle(&n.pool);
-    snprintf(p, sizeof(p), "%s/pool", work);
+    snprintf(p, sizeof(p), "%s/tasks", work3);
     CHECK_INT_EQ(count_entries(p), 0);
     node_free(&n);
-    remove_work_dir(work);
+    remove_work_dir(work3);
 }
 
 /* A task that left 100,000 files (and a subdir) in its working dir does
@@ -269,7 +377,8 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
     task_start(&n, &want);
     agent_task_t *big = task_find(&n, "u~big/0/r/0/0");
     CHECK(big != NULL && big->phase == RC_DONE);
-    snprintf(cwd, sizeof(cwd), "%s/tasks/u~big+0+r+0+0/cwd", work);
+    CHECK(big != NULL && big->slot >= 0); /* a new slot: the pool had none */
+    snprintf(cwd, sizeof(cwd), "%s/tasks/%d/cwd", work, big ? big->slot : -1);
     int fd = open(cwd, O_RDONLY | O_DIRECTORY);
     CHECK(fd >= 0);
     for (int i = 0; fd >= 0 && i < 100000; i++) {
@@ -290,9 +399,9 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
         task_mark_acked(&n, big);
     int64_t ack_us = time_mono_us() - t0;
     fprintf(stderr, "  ack of a dir of 100,001 entries: %lld us on the loop\n", (long long)ack_us);
-    CHECK_INT_EQ(n.pool.n, 0);        /* not ready: the worker's */
-    CHECK_INT_EQ(n.pool.deferred, 1); /* ... which is held */
-    snprintf(p, sizeof(p), "%s/pool/0/cwd", work);
+    CHECK_INT_EQ(n.pool.n, 0);         /* not ready: the worker's */
+    CHECK_INT_EQ(n.pool.deferred, 1);  /* ... which is held */
+    snprintf(p, sizeof(p), "%s", cwd); /* emptied where it is */
     CHECK(count_entries(p) >= 100001 - DIRPOOL_INLINE);
     /* the loop goes on: a sync's text, another attempt's start, end, ack */
     buf_t body;
@@ -323,7 +432,7 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
     CHECK(system(cmd) == 0);
 }
 
-RUN_TESTS(node_reuses_a_forgotten_attempts_emptied_dir,
-          node_fills_its_pool_of_attempt_dirs_at_its_start,
-          pool_take_rewrites_the_record_before_the_rename,
+RUN_TESTS(node_reuses_a_forgotten_attempts_emptied_slot, node_fills_its_pool_of_slots_at_its_start,
+          pool_take_cuts_the_record_then_writes_the_id_line,
+          node_restart_tells_free_slots_from_attempts_by_their_records,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
