@@ -187,7 +187,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
             ops->release(&slots[k].rt);
             slots[k].busy = false;
             if (pooled) /* forgotten at once: the next start takes its dir */
-                dirpool_put(&pool, slots[k].slot);
+                dirpool_put(&pool, slots[k].slot, uid >= 0); /* as the agent: cwd alone */
             done++;
         }
     }

@@ -109,6 +109,8 @@ typedef struct agent_task {
     int slot;                 /* its dir's slot, <dir>/tasks/<slot> (dirpool.h); -1: none
                                * (an older agent's dir, tasks/<esc>, or hollow) */
     unsigned slot_gen;        /* the slot's takes when it took it (dirpool_forget) */
+    bool cwd_only;            /* nothing but its record and cwd can be in its slot: it ran
+                               * as an unprivileged uid, in no container (dirpool_put) */
     bool started_here;        /* by this process: its logs are flat (no older monitor's dir) */
     int64_t start_mono_ms;    /* when this process started it (report.c) */
     int64_t stop_deadline_ms; /* force-kill time once stopping */

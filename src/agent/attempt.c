@@ -148,7 +148,7 @@ static char *task_dir(const agent_node_t *n, const agent_task_t *t)
 static void task_dir_put(agent_node_t *n, const agent_task_t *t)
 {
     if (t->slot >= 0) {
-        dirpool_put(&n->pool, t->slot);
+        dirpool_put(&n->pool, t->slot, t->cwd_only);
         return;
     }
     char *dir = task_path(n, t, "tasks");
@@ -552,6 +552,11 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
         t->has_rt = true;
         log_info("node=%s task=%s started runtime=%s", n->name, id, t->ops->name);
     }
+    /* an unprivileged uid cannot write in the agent's 0711 slot, and the
+     * process runtime writes there only through the record: its ack reads
+     * the slot's cwd alone (a container engine's command file, the agent's
+     * `id` or `acked` file, a root task's files: the whole slot) */
+    t->cwd_only = t->slot >= 0 && b.spec.isolate && !t->ops->engine && b.spec.record_fd > 0;
     if (b.spec.record_fd > 0)
         close(b.spec.record_fd);
     spec_free(&b);
@@ -689,6 +694,7 @@ void task_mark_acked_all(agent_node_t *n, agent_task_t *const *ts, size_t k)
             continue;
         }
         char *dir = task_dir(n, t);
+        t->cwd_only = false; /* an `acked` file may be written */
         if (dir && rt_record_append(dir, "acked\n") != 0) {
             write_small(dir, "acked", "1\n");
         }

@@ -169,14 +169,14 @@ static void own_read(void)
     own_gid = getegid();
 }
 
-/* Give the task's working dir at dfd/"cwd" back to us, 0700 (the task may
- * have opened it to others), then empty it.  Given back first: until then
+/* Give the task's working dir (cfd, open; closed here) back to us, 0700
+ * (the task may have opened it to others), then empty it.  Given back first: until then
  * a process of the task's uid that holds the dir open (another of its
  * tasks, handed the fd) could still add a file after the reading, and it
  * would be in the next user's HOME.  CLEAN_FAIL when it is not a dir. */
-static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
+static clean_t clean_cwd_fd(int cfd, int *budget, dirpool_worker_t *w)
 {
-    dents_t c = {.fd = openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    dents_t c = {.fd = cfd};
     if (c.fd < 0)
         return CLEAN_FAIL;
     clean_t rc = CLEAN_OK;
@@ -192,6 +192,12 @@ static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
             rc = drop(c.fd, e, budget, w);
     close(c.fd);
     return rc;
+}
+
+static clean_t clean_cwd(int dfd, int *budget, dirpool_worker_t *w)
+{
+    return clean_cwd_fd(openat(dfd, "cwd", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), budget,
+                        w);
 }
 
 /* Empty the attempt dir at dfd (taken): 0711, the record kept (a regular
@@ -392,7 +398,7 @@ static void ready(dirpool_t *p, int slot)
     p->ids[p->n++] = slot;
 }
 
-void dirpool_put(dirpool_t *p, int slot)
+void dirpool_put(dirpool_t *p, int slot, bool cwd_only)
 {
     if (!p->dir[0])
         return;
@@ -403,7 +409,13 @@ void dirpool_put(dirpool_t *p, int slot)
     char e[1200];
     dirpool_path(p, slot, e, sizeof(e));
     int budget = DIRPOOL_INLINE;
-    clean_t rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
+    clean_t rc;
+    if (cwd_only) { /* the slot itself holds what the take made: not read */
+        snprintf(e, sizeof(e), "%s/%d/cwd", p->dir, slot);
+        rc = clean_cwd_fd(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
+    } else {
+        rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
+    }
     if (rc == CLEAN_OK)
         ready(p, slot);
     else
@@ -429,7 +441,7 @@ void dirpool_put_path(dirpool_t *p, const char *path)
 {
     int slot = to_slot(p, path);
     if (slot >= 0)
-        dirpool_put(p, slot);
+        dirpool_put(p, slot, false);
 }
 
 void dirpool_reclaim(dirpool_t *p, int slot)

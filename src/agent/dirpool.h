@@ -70,8 +70,13 @@ void dirpool_path(const dirpool_t *p, int slot, char *out, size_t n);
 /* The attempt in `slot` is forgotten: the slot is emptied where it is and
  * ready for the next take; removed instead when the pool is full, off, or
  * it is not an attempt dir (no `monitor` file or `cwd` dir); by the worker
- * past DIRPOOL_INLINE files or a subdir. */
-void dirpool_put(dirpool_t *p, int slot);
+ * past DIRPOOL_INLINE files or a subdir.  cwd_only: nothing but its record
+ * and its cwd can be in the slot (the attempt ran as an unprivileged uid,
+ * which cannot write in the agent's 0711 slot, and neither the agent nor
+ * a container engine wrote a file of its own there), so only its cwd is
+ * read and emptied (the take finds a record that is no longer a regular
+ * file, and removes the slot). */
+void dirpool_put(dirpool_t *p, int slot, bool cwd_only);
 
 /* As dirpool_put for an attempt dir that is no slot (an older agent's,
  * named by its attempt): renamed to a new slot first. */

@@ -172,7 +172,7 @@ TEST(pool_take_cuts_the_record_then_writes_the_id_line)
     }
     CHECK_INT_EQ(pool.n, 0);
     for (int i = 0; i < 2; i++)
-        dirpool_put(&pool, slots[i]);
+        dirpool_put(&pool, slots[i], false);
     CHECK_INT_EQ(pool.n, 2);
     /* the last put is taken first: remove its record, so that the take drops it */
     snprintf(p, sizeof(p), "%s/tasks/%d/monitor", work, slots[1]);
@@ -283,6 +283,84 @@ TEST(node_restart_tells_free_slots_from_attempts_by_their_records)
     CHECK(two_free);
     node_free(&n);
     remove_work_dir(work);
+}
+
+/* The put of an attempt that ran as an unprivileged uid, in no container
+ * (cwd_only), reads and empties its slot's cwd alone: cwd given back and
+ * emptied, the slot's own entries not read (a file there stays); any other
+ * put reads the whole slot (the file removed); a slot whose cwd is gone is
+ * removed either way; an attempt found by a restart (not started here) is
+ * never cwd_only. */
+TEST(pool_put_of_an_isolated_attempt_reads_its_cwd_alone)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400];
+    CHECK(mkdtemp(work) != NULL);
+    snprintf(p, sizeof(p), "%s/tasks", work);
+    CHECK(mkdir(p, 0711) == 0);
+    dirpool_t pool;
+    CHECK(dirpool_init(&pool, p));
+    CHECK_INT_EQ(dirpool_fill(&pool, 3), 3);
+    int slots[3];
+    for (int i = 0; i < 3; i++) {
+        int fd = dirpool_take(&pool, "u~a/0/r/0/0", &slots[i]);
+        CHECK(fd >= 0);
+        if (fd >= 0)
+            close(fd);
+        dirpool_path(&pool, slots[i], d, sizeof(d));
+        put_file(d, "stray", "x\n");
+        snprintf(p, sizeof(p), "%s/cwd", d);
+        CHECK(chmod(p, 0755) == 0);
+        put_file(p, "out.txt", "y\n");
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/tasks/%d/cwd'", work, slots[2]);
+    CHECK(system(cmd) == 0); /* no cwd: removed */
+    dirpool_put(&pool, slots[0], true);
+    dirpool_put(&pool, slots[1], false);
+    dirpool_put(&pool, slots[2], true);
+    dirpool_settle(&pool);
+    CHECK_INT_EQ(pool.n, 2);
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "%s/tasks/%d/cwd", work, slots[i]);
+        CHECK(is_empty_dir(p));
+        CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
+        snprintf(p, sizeof(p), "%s/tasks/%d/stray", work, slots[i]);
+        CHECK((access(p, F_OK) == 0) == (i == 0)); /* not read / read and removed */
+    }
+    snprintf(p, sizeof(p), "%s/tasks/%d", work, slots[2]);
+    CHECK(access(p, F_OK) != 0);
+    dirpool_free(&pool);
+    remove_work_dir(work);
+    /* the node: a recovered attempt is never cwd_only; its put reads the slot */
+    char work2[] = "/tmp/pai-test-agent-XXXXXX";
+    agent_cfg_t cfg = work_dir_cfg(work2);
+    cfg.pool_fill = -1;
+    snprintf(d, sizeof(d), "%s/tasks", work2);
+    CHECK(mkdir(d, 0711) == 0);
+    snprintf(d, sizeof(d), "%s/tasks/0", work2);
+    CHECK(mkdir(d, 0711) == 0);
+    put_file(d, "monitor", "id u~b/0/r/0/0\nmon 999999 1 k\nexit exited 0 0 0 1 2 0\n");
+    put_file(d, "exit", "exited 3 0 0 1 2\n"); /* e.g. an agent's lost mark */
+    snprintf(p, sizeof(p), "%s/cwd", d);
+    CHECK(mkdir(p, 0700) == 0);
+    agent_node_t n;
+    CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
+    node_recover(&n);
+    agent_task_t *t = task_find(&n, "u~b/0/r/0/0");
+    CHECK(t && t->slot == 0 && !t->cwd_only);
+    if (t)
+        task_mark_acked(&n, t);
+    snprintf(p, sizeof(p), "%s/exit", d);
+    CHECK(access(p, F_OK) != 0);
+    CHECK_INT_EQ(n.pool.n, 1);
+    /* a start that ran nothing as an unprivileged uid (no task uid here) */
+    agentwire_task_t want = {.attempt_id = "u~c/0/r/0/0"};
+    task_start(&n, &want);
+    t = task_find(&n, "u~c/0/r/0/0");
+    CHECK(t && t->slot == 0 && !t->cwd_only);
+    node_free(&n);
+    remove_work_dir(work2);
 }
 
 /* A node's pool is filled at its start (two slots a GPU and 4: 20 for 8
@@ -435,4 +513,5 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
 RUN_TESTS(node_reuses_a_forgotten_attempts_emptied_slot, node_fills_its_pool_of_slots_at_its_start,
           pool_take_cuts_the_record_then_writes_the_id_line,
           node_restart_tells_free_slots_from_attempts_by_their_records,
+          pool_put_of_an_isolated_attempt_reads_its_cwd_alone,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
