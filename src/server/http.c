@@ -272,6 +272,25 @@ static bool hold_here(http_server_t *s, reqstate_t *rs)
     return true;
 }
 
+/* Resume rs's connection, its answer made (after which the caller touches
+ * nothing of rs).  libmicrohttpd 0.9.75 can lose a resume that comes within
+ * moments of the suspension it ends: the connection then waits for its
+ * pool thread's next wake-up, up to ~1 s (agent syncs answered without a
+ * commit, agent protocol 6: bench-e2e RATE=100 wait p95 943-1021 ms).  An
+ * agent sync's answer is resumed no sooner than HTTP_RESUME_AFTER_US after
+ * the request arrived (p99 30-90 ms; docs/benchmarks.md, eighth round). */
+static unsigned write_class(const route_ent_t *e);
+
+static void resume(reqstate_t *rs)
+{
+    int64_t left = rs->t0_us + HTTP_RESUME_AFTER_US - time_mono_us();
+    if (write_class(rs->route) != HTTP_WRITE_AGENT)
+        left = 0; /* only agent syncs were seen late; a sleep is a switch */
+    if (left > 0)
+        usleep((useconds_t)left);
+    MHD_resume_connection(rs->conn);
+}
+
 /* An offloaded answer, or a held one's finish, on a worker: make it, then
  * resume the connection (after which the worker touches nothing of rs), or
  * hold it again. */
@@ -281,7 +300,7 @@ static void defer_work(void *arg)
     arm_wait(rs->s, rs);
     defer_finish(rs->s, rs, &rs->ready);
     if (!hold_here(rs->s, rs))
-        MHD_resume_connection(rs->conn);
+        resume(rs);
 }
 
 /* The handler deferred its answer (resp->defer, taken): suspend the
@@ -398,7 +417,7 @@ static void route_work(void *arg)
     else
         http_run_route(rs->s, rs->route, rs, &rs->req, &rs->ready);
     if (!hold_here(rs->s, rs))
-        MHD_resume_connection(rs->conn);
+        resume(rs);
 }
 
 /* On a write worker: the requests of batched routes (server_batch_routes[])
@@ -431,7 +450,7 @@ static void route_work_batch(void **uds, size_t n)
             offload_batch_answered();
         for (size_t i = 0; i < nmine; i++)
             if (!hold_here(s, mine[i]))
-                MHD_resume_connection(mine[i]->conn);
+                resume(mine[i]);
         n = left;
     }
 }

@@ -35,6 +35,9 @@ struct MHD_Daemon;
 /* A request queued on a write worker this long is run only if its client
  * is still there (client_gone in http.c). */
 #define HTTP_GONE_AFTER_US (500 * 1000)
+/* An offloaded answer is resumed no sooner than this after its request
+ * arrived (http.c, resume: libmicrohttpd loses one that comes too soon). */
+#define HTTP_RESUME_AFTER_US 2000
 
 /* Counted statuses (http_route.c's counted_status[], the last slot for the
  * others) and latency buckets (its lat_bounds[], then +Inf). */
