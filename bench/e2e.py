@@ -206,6 +206,23 @@ def server_counter(c, name):
     return -1.0
 
 
+def server_sample(c, name, labels):
+    """One labelled sample of the server's GET /metrics (-1 when absent)."""
+    st, text = c.get("/metrics")
+    for line in (text if st == 200 and isinstance(text, str) else "").splitlines():
+        if line.startswith("%s{%s} " % (name, labels)):
+            return float(line.split()[-1])
+    return -1.0
+
+
+def sync_exits(c):
+    """Agent syncs that reported exits, by the commit that stored them: their
+    own (answered after it) and a later one (agent protocol 6), and the acks
+    left for a later answer (all -1 on a server without them)."""
+    return [server_sample(c, "pai_agent_sync_exits_total", 'commit="%s"' % k)
+            for k in ("own", "later")] + [server_counter(c, "pai_agent_sync_acks_later_total")]
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -258,6 +275,7 @@ def main():
     srv_cpu0, node_cpu0 = pai_cpu()
     syncs0 = agent_syncs(ports)
     commits0 = server_counter(c, "pai_store_commits_total")
+    exits0 = sync_exits(c)
     passes0 = [server_counter(c, "pai_scheduler_pass_seconds_" + k) for k in ("count", "sum")]
     srv_cs0 = ctx_switches(pids[0])
     agents_own0 = sum(own_cpu_s(p) for p in pids[1:])
@@ -320,6 +338,7 @@ def main():
     cpu = srv_cpu + node_cpu
     syncs, answer_bytes = [a - b for a, b in zip(agent_syncs(ports), syncs0)]
     commits = server_counter(c, "pai_store_commits_total") - commits0
+    exits = [a - b for a, b in zip(sync_exits(c), exits0)]
     passes = [server_counter(c, "pai_scheduler_pass_seconds_" + k) - passes0[i]
               for i, k in enumerate(("count", "sum"))]
     srv_cs1 = ctx_switches(pids[0])
@@ -408,6 +427,11 @@ def main():
     if commits0 >= 0:
         print("  store commits per job  %8.2f   (pai_store_commits_total: one fsync each on "
               "SQLite)" % (commits / JOBS))
+    if exits0[0] >= 0:
+        print("  syncs with exits/job   %8.2f   (stored by their own commit %.2f, by a later "
+              "one %.2f: agent protocol 6; acks left for a later answer %.2f)"
+              % ((exits[0] + exits[1]) / JOBS, exits[0] / JOBS, exits[1] / JOBS,
+                 exits[2] / JOBS))
     if passes0[0] >= 0 and passes[0] > 0:
         print("  scheduling passes/job  %8.2f   (pai_scheduler_pass_seconds: mean pass %.3f ms, "
               "%.3f ms of passes per job)" % (passes[0] / JOBS, 1000 * passes[1] / passes[0],

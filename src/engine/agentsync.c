@@ -48,7 +48,10 @@
  * runs the pass for the whole batch).  Step 3's flush runs on the sync's
  * own thread after the batch, without mu, and a sync that had to store is
  * decided in one more batched section after it, so each sync's answer
- * still follows the commit of its changes.  A sync refused in its batch
+ * still follows the commit of its changes.  Version 6 (accept 6 with
+ * hold_acks): its exits need no commit before the answer; each is acked in
+ * the first answer after a commit holds it (later_flush, acks_durable;
+ * docs/agent-protocol.md, "Acks in a later answer").  A sync refused in its batch
  * (its identity check) changes nothing and fails alone.
  * engine_agent_sync_batch (the server's: a write worker hands it every
  * sync queued in the HTTP layer at one moment) runs them as one section
@@ -200,9 +203,15 @@ static int64_t report_launch_ms(const agentwire_report_t *t, const lc_task_attem
     return ms > cur->created_ms ? ms : cur->created_ms;
 }
 
-/* Step 2 for one report; an exit's id goes into acks (*nacks). */
+/* Step 2 for one report; an exit's id goes into acks (*nacks) and, in
+ * needs, the number of the flush that holds what the server knows of it
+ * (version 6: acked once persist.durable reaches it).  An exit that changed
+ * the job, or one of a job with changes not encoded yet, is held by the
+ * next flush to encode; one that changed nothing (a repeat, an attempt
+ * ended otherwise, an unknown job) by the last flush that encoded, or one
+ * before it: the job's state is in it. */
 static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t *t,
-                         const char **acks, size_t *nacks, int64_t now)
+                         const char **acks, uint64_t *needs, size_t *nacks, int64_t now)
 {
     engine_assert_locked(j);
     const char *id = t->attempt_id;
@@ -212,6 +221,7 @@ static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t
     lc_job_t *job = NULL;
     lc_task_attempt_t *cur = NULL;
     int r = -1;
+    bool changed = false;
     if (codec_attempt_id_parse(id, name, sizeof name, &ja, role, sizeof role, &index, &ta) ==
             PAI_OK &&
         (job = engine_map_get(j, name)) && !job->compacted) {
@@ -238,9 +248,13 @@ static void apply_report(engine_t *j, engine_node_t *n, const agentwire_report_t
             lc_task_exited(job, r, index, code, t->diagnostics, now, engine_exit_reaction, &fx);
         }
         engine_apply(j, job, &fx, now);
+        changed = true;
     }
-    if (exited)
+    if (exited) {
+        uint64_t encoded = atomic_load(&j->persist.encoded);
+        needs[*nacks] = changed || (job && job->dirty) ? encoded + 1 : encoded;
         acks[(*nacks)++] = id;
+    }
 }
 
 /* The heartbeat for this cluster's size (mu held). */
@@ -378,7 +392,11 @@ struct engine_poll {
     engine_node_t *n; /* nodes are never freed while the engine lives */
     agentwire_req_t req;
     const char **acks; /* point into req; taken by the answer */
+    uint64_t *needs;   /* each ack's flush (apply_report) */
     size_t nacks;
+    /* Version 6 with hold_acks: each ack waits for its flush and may go in
+     * a later answer; the sync leads no commit for its exits. */
+    bool later;
     strmap_t *reported; /* version 2: the attempts the agent reported */
     /* version 3: its known_seq is not this server's (no epoch, another
      * one's): answered at once with the whole set */
@@ -411,15 +429,32 @@ void engine_poll_free(engine_poll_t *p)
         engine_unlock(p->j);
     }
     free(p->acks);
+    free(p->needs);
     strmap_free(p->reported);
     agentwire_req_clear(&p->req); /* after the answer: acks point into it */
     sodium_memzero(p->issued, sizeof p->issued);
     free(p);
 }
 
+/* Version 6 (mu held): keep the acks whose exits a commit holds (the
+ * others go in a later answer: the agent reports them until then); none
+ * in a superseded answer, which the agent does not read. */
+static void acks_durable(engine_poll_t *p, bool superseded)
+{
+    uint64_t durable = atomic_load(&p->j->persist.durable);
+    size_t k = 0;
+    for (size_t i = 0; i < p->nacks && !superseded; i++)
+        if (p->needs[i] <= durable)
+            p->acks[k++] = p->acks[i];
+    p->j->combine.acks_later += p->nacks - k;
+    p->nacks = k;
+}
+
 /* Step 5 (mu held): the answer; takes p's acks. */
 static char *poll_answer_locked(engine_poll_t *p, bool superseded)
 {
+    if (p->later)
+        acks_durable(p, superseded);
     answer_t a = {.version = engine_answer_version(&p->req),
                   .known = p->known,
                   .reported = p->reported,
@@ -518,7 +553,20 @@ static void start_apply(engine_t *j, engine_combine_op_t *op)
     p->gen = ++n->poll_gen;
     nodes_wake(n); /* release a held poll this one supersedes */
     for (size_t i = 0; i < req->ntasks; i++)
-        apply_report(j, n, &req->tasks[i], p->acks, &p->nacks, s->now);
+        apply_report(j, n, &req->tasks[i], p->acks, p->needs, &p->nacks, s->now);
+}
+
+/* Version 6 (mu held, after step 3's pass): does a sync with exits lead a
+ * commit?  Its exits need none: their acks wait for the next commit anyone
+ * makes (a submission's, the scheduler thread's after a pass that placed
+ * work, or the timer's at its next tick, TIMER_TICK_MS, while anything is
+ * dirty).  But what the pass placed on what they freed is sent only once
+ * stored, so when anything waits for a flush the batch stores it at once,
+ * as before version 6 (leaving it to another flush cost a held answer's
+ * hand-off and more switches per job in a burst: docs/benchmarks.md). */
+static bool later_flush(engine_t *j)
+{
+    return engine_flush_wanted(j);
 }
 
 static void start_after(engine_t *j, engine_combine_op_t *op)
@@ -549,8 +597,13 @@ static void start_after(engine_t *j, engine_combine_op_t *op)
     if (p->known > p->n->seq)
         p->n->seq = p->n->news = p->known + 1;
     /* Acks only once the exits they acknowledge are stored; other changes
-     * are stored by the scheduler and timer threads without delaying this. */
-    s->dirty = p->nacks > 0 || p->n->dirty;
+     * are stored by the scheduler and timer threads without delaying this.
+     * Version 6: the acks wait for their commit instead of the answer. */
+    s->dirty = p->n->dirty || (p->nacks > 0 && (!p->later || later_flush(j)));
+    if (p->nacks > 0 && s->dirty)
+        j->combine.exits_own++;
+    else if (p->nacks > 0)
+        j->combine.exits_later++;
     p->need = j->persist.encoded + 1; /* the first flush to encode after this */
     if (s->decide && !s->dirty) {
         poll_decide(p, &s->resp, &s->wait_ms);
@@ -584,6 +637,8 @@ static pai_err_t sync_prepare(engine_t *j, json_t *body, const char *credential,
         req->version >= 3 && (!req->epoch || strcmp(req->epoch, nodes_epoch(j->nodes)) != 0);
     s->now = engine_now_ms(j);
     p->acks = xcalloc(req->ntasks + 1, sizeof(*p->acks));
+    p->needs = xcalloc(req->ntasks + 1, sizeof(*p->needs));
+    p->later = req->hold_acks && engine_answer_version(req) >= AGENTWIRE_LATER_ACKS_VERSION;
     s->gpus = req->node.has_gpus ? agentwire_gpus_encode(req->node.gpus, req->node.ngpus) : NULL;
     p->reported = req->version >= 2 ? strmap_new(NULL) : NULL;
     for (size_t i = 0; p->reported && i < req->ntasks; i++)
@@ -833,50 +888,4 @@ pai_err_t engine_poll_resume(engine_poll_t *p, char **resp, int64_t *wait_ms, pa
     if (d.failed)
         return pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
     return PAI_OK;
-}
-
-pai_err_t engine_node_approve(engine_t *j, const char *node, pai_error_t *e)
-{
-    pai_err_t rc = PAI_OK;
-    engine_lock(j);
-    engine_node_t *n = nodes_find(j->nodes, node);
-    if (!n) {
-        rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such node: %s", node);
-    } else if ((rc = nodecred_approve(&n->cred)) != PAI_OK) {
-        pai_error_set(e, rc, "node %s is not waiting for approval", node);
-    } else {
-        nodes_mark_dirty(j->nodes, n);
-        engine_node_to_sched(j, n);
-        j->pass.need = true;
-        engine_kick(j);
-        nodes_bump(n); /* its held poll answers: the next sync registers it */
-        log_info("node=%s approved by an administrator: registers at its next sync", node);
-    }
-    engine_unlock(j);
-    if (rc == PAI_OK && engine_flush(j) != PAI_OK)
-        rc = pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
-    return rc;
-}
-
-pai_err_t engine_node_credential(engine_t *j, const char *node, bool revoke, pai_error_t *e)
-{
-    pai_err_t rc = PAI_OK;
-    engine_lock(j);
-    engine_node_t *n = nodes_find(j->nodes, node);
-    if (!n) {
-        rc = pai_error_set(e, PAI_E_NOT_FOUND, "no such node: %s", node);
-    } else if (revoke) {
-        nodecred_revoke(&n->cred);
-        nodes_mark_dirty(j->nodes, n);
-        log_warn("node=%s credential revoked by an administrator", node);
-    } else if ((rc = nodecred_rotate(&n->cred)) != PAI_OK) {
-        pai_error_set(e, rc, "node %s holds no credential in use to rotate", node);
-    } else {
-        nodes_mark_dirty(j->nodes, n);
-        log_info("node=%s credential rotation asked: issued at its next sync", node);
-    }
-    engine_unlock(j);
-    if (rc == PAI_OK && engine_flush(j) != PAI_OK)
-        rc = pai_error_set(e, PAI_E_UNAVAILABLE, "the store is unavailable");
-    return rc;
 }

@@ -158,4 +158,15 @@ void engine_combine_metrics(engine_t *j, buf_t *out)
     prom_sample(out, "pai_agent_sync_node_total", "form=\"same\"", (double)j->combine.node_same);
     prom_sample(out, "pai_agent_sync_node_total", "form=\"unknown\"",
                 (double)j->combine.node_unknown);
+    prom_family(out, "pai_agent_sync_exits_total", "counter",
+                "Agent syncs that reported exits, by the commit that stores them: the sync's "
+                "own (its answer waits for it), or a later one (protocol version 6: the "
+                "acks go in a later answer).");
+    prom_sample(out, "pai_agent_sync_exits_total", "commit=\"own\"", (double)j->combine.exits_own);
+    prom_sample(out, "pai_agent_sync_exits_total", "commit=\"later\"",
+                (double)j->combine.exits_later);
+    prom_counter(out, "pai_agent_sync_acks_later_total",
+                 "Exits an answer did not ack yet because no commit held them (protocol version "
+                 "6; acked in a later answer).",
+                 (double)j->combine.acks_later);
 }

@@ -211,6 +211,10 @@ struct engine {
         /* version 4 syncs by their node (agentsync.c): described whole,
          * named by the digest held, named by one not held (mu) */
         uint64_t node_whole, node_same, node_unknown;
+        /* syncs that reported exits: stored by their own batch's commit,
+         * or (version 6) left to a later one; acks left for a later
+         * answer (mu) */
+        uint64_t exits_own, exits_later, acks_later;
     } combine;
 
     /* snaps.c: each published job's last committed record (and the

@@ -62,7 +62,7 @@
  * holds ("node_desc"), and a request whose node is that description sends
  * the digest alone ("same"; docs/agent-protocol.md, "The node's
  * description once (version 4)"). */
-#define AGENTWIRE_VERSION     5
+#define AGENTWIRE_VERSION     6
 #define AGENTWIRE_MIN_VERSION 1
 /* Version 5 is an answer form: a task's environment as the job's
  * placement ("jobenv"), from which the agent derives the PAI_* variables
@@ -72,6 +72,14 @@
  * which older servers read and answer in version 4 (docs/agent-protocol.md,
  * "The environment as the job's placement (version 5)"). */
 #define AGENTWIRE_JOBENV_VERSION 5
+/* Version 6 is an answer form too, version 5's bytes: its rule is that an
+ * exit the request reports may be acked in a later answer, once a commit
+ * holds it, so the server answers such a sync without a commit of its own
+ * (the agent keeps every exit and reports it until it is acked, as it
+ * always did).  Asked for with "accept": 6 and "hold_acks"; older agents
+ * are answered as before, each ack after the commit of its exit
+ * (docs/agent-protocol.md, "Acks in a later answer (version 6)"). */
+#define AGENTWIRE_LATER_ACKS_VERSION 6
 /* An epoch is 1 to this many letters, digits, '-' or '_' (the server
  * sends 16 hex digits), so that it is written into a request as is. */
 #define AGENTWIRE_EPOCH_MAX 64

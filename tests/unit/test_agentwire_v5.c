@@ -268,8 +268,36 @@ TEST(a_request_asks_for_version_5_with_accept)
     agentwire_node_cache_free(&c);
 }
 
+/* Version 6 (acks in a later answer, docs/agent-protocol.md) is an answer
+ * form with version 5's bytes but its number: the agent reads the same
+ * tasks and env from it; "accept": 6 asks for it. */
+TEST(version_6_is_version_5s_bytes_under_its_number)
+{
+    lc_job_t *j = job_of("ps", "worker_x");
+    for (int r = 0; r < 2; r++)
+        for (int i = 0; i < j->roles[r].instances; i++) {
+            char *v5 = answer_text(j, r, i, 5), *v6 = answer_text(j, r, i, 6);
+            CHECK(strncmp(v5, "{\"version\":5,", 12) == 0);
+            CHECK(strncmp(v6, "{\"version\":6,", 12) == 0);
+            CHECK_STR_EQ(v6 + 12, v5 + 12);
+            char *e5 = env_read(v5, NULL), *e6 = env_read(v6, NULL);
+            CHECK(strstr(e6, "PAI_USER_NAME=carol\n") != NULL);
+            CHECK_STR_EQ(e6, e5);
+            free(e5);
+            free(e6);
+            free(v5);
+            free(v6);
+        }
+    lc_job_free(j);
+    agentwire_req_t m = {.version = 4, .accept = 6};
+    CHECK(agentwire_answer_version(&m) == 6);
+    m.accept = 5;
+    CHECK(agentwire_answer_version(&m) == 5);
+}
+
 RUN_TESTS(version_5_derives_the_env_version_4_sends_for_every_task,
           a_name_two_roles_make_is_read_once_with_the_last_value,
           an_instance_not_placed_is_null_and_makes_no_variables,
           malformed_placements_are_refused_with_the_field_named,
-          a_version_4_answer_reads_env_and_ignores_jobenv, a_request_asks_for_version_5_with_accept)
+          a_version_4_answer_reads_env_and_ignores_jobenv, a_request_asks_for_version_5_with_accept,
+          version_6_is_version_5s_bytes_under_its_number)
