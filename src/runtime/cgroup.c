@@ -18,6 +18,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "runtime/cgroup_int.h"
 
 /* The v1 controllers an attempt's cgroup lives in (tables, not code). */
 static const char *const v1_ctrls[] = {"memory", "cpu"};
@@ -39,13 +40,13 @@ struct cg {
     /* A pooled cgroup's files that every task of it uses, held open (the
      * open and close are most of what a use costs: ~6 us each against
      * ~0.6 for the read or write; cg_hold); -1: by path. */
-    int procs_fd[NCTRL]; /* cgroup.procs (cg_attach: the task's move) */
-    int oom_fd;          /* memory.oom_control (cg_oom, the next task's base) */
-    int usage_fd;        /* memory.usage_in_bytes (poolable) */
-    int peak_fd;         /* memory.max_usage_in_bytes (reset per task) */
+    int join_fd[NCTRL]; /* v1 `tasks` (cg_join: the task's own move) */
+    int oom_fd;         /* memory.oom_control (cg_oom, the next task's base) */
+    int usage_fd;       /* memory.usage_in_bytes (poolable) */
+    int peak_fd;        /* memory.max_usage_in_bytes (reset per task) */
 };
 
-static const char *cg_root(void)
+const char *cg_root(void)
 {
     const char *r = getenv("PAI_CGROUP_ROOT");
     return r && *r ? r : "/sys/fs/cgroup";
@@ -259,7 +260,7 @@ pai_err_t cg_create(const char *rel, int64_t memory_mb, double cpu, cg_t **out)
     cg->oom_efd = -1;
     cg->oom_fd = cg->usage_fd = cg->peak_fd = -1;
     for (size_t i = 0; i < NCTRL; i++)
-        cg->procs_fd[i] = -1;
+        cg->join_fd[i] = -1;
     cg->rel = xstrdup(rel);
     cg->oom_read = -1;
     cg->mem_bytes = -1;
@@ -306,13 +307,52 @@ pai_err_t cg_deny_devices(cg_t *cg, const dev_t *devs, size_t n)
     return rc;
 }
 
+/* The calling process into one hierarchy's cgroup dir (v1): "0" written
+ * into `tasks` moves the calling thread, and the kernel takes no global
+ * lock for that (cgroup_procs_write_start: a pid, or a whole thread group,
+ * takes cgroup_threadgroup_rwsem for writing, which waits for every fork
+ * and exit in progress on the machine and holds off new ones meanwhile).
+ * The caller is single-threaded, so its thread is the whole process.  The
+ * pid into cgroup.procs when that fails (a `tasks` file missing). */
+static pai_err_t join_one(int fd, const char *dir)
+{
+    char v[32];
+    if (write_held(fd, dir, "tasks", "0") == PAI_OK)
+        return PAI_OK;
+    snprintf(v, sizeof(v), "%d", (int)getpid());
+    return write_file(dir, "cgroup.procs", v);
+}
+
+pai_err_t cg_join(const cg_t *cg)
+{
+    if (cg->version != 1)
+        return cg_attach(cg, getpid());
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cg->dirs[i] && !(i == 1 && cg->cpu_off) &&
+            join_one(cg->join_fd[i], cg->dirs[i]) != PAI_OK)
+            return PAI_E_IO;
+    if (cg->devices && join_one(-1, cg->devices) != PAI_OK)
+        return PAI_E_IO;
+    return PAI_OK;
+}
+
+bool cg_join_held(const cg_t *cg)
+{
+    if (cg->version != 1 || cg->devices)
+        return false;
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cg->dirs[i] && !(i == 1 && cg->cpu_off) && cg->join_fd[i] < 0)
+            return false;
+    return true;
+}
+
 pai_err_t cg_attach(const cg_t *cg, pid_t pid)
 {
     char v[32];
     snprintf(v, sizeof(v), "%d", (int)pid);
     for (size_t i = 0; i < NCTRL; i++)
         if (cg->dirs[i] && !(i == 1 && cg->cpu_off) &&
-            write_held(cg->procs_fd[i], cg->dirs[i], "cgroup.procs", v) != PAI_OK)
+            write_file(cg->dirs[i], "cgroup.procs", v) != PAI_OK)
             return PAI_E_IO;
     if (cg->devices && write_file(cg->devices, "cgroup.procs", v) != PAI_OK)
         return PAI_E_IO;
@@ -322,7 +362,7 @@ pai_err_t cg_attach(const cg_t *cg, pid_t pid)
 /* A small file of the cgroup's (its first 4 KiB: every file read here is
  * shorter) into buf, NUL-terminated; false when it cannot be read.  One
  * open, read and close (stdio adds an fstat and a read). */
-static bool read_small(const char *dir, const char *file, char *buf, size_t n)
+bool cg_read_small(const char *dir, const char *file, char *buf, size_t n)
 {
     char p[1024];
     snprintf(p, sizeof(p), "%s/%s", dir, file);
@@ -340,13 +380,13 @@ static bool read_small(const char *dir, const char *file, char *buf, size_t n)
 static bool read_held(int fd, const char *dir, const char *file, char *buf, size_t n)
 {
     if (fd < 0)
-        return read_small(dir, file, buf, n);
+        return cg_read_small(dir, file, buf, n);
     ssize_t got = pread(fd, buf, n - 1, 0);
     buf[got > 0 ? got : 0] = '\0';
     return got >= 0;
 }
 
-static int64_t read_key(int fd, const char *dir, const char *file, const char *key)
+int64_t cg_read_key(int fd, const char *dir, const char *file, const char *key)
 {
     char text[4096];
     int64_t val = -1;
@@ -367,7 +407,7 @@ bool cg_oom(cg_t *cg)
     if (cg->oom_efd >= 0 && read(cg->oom_efd, &n, sizeof(n)) == sizeof(n) && n > 0)
         cg->oom_seen = true;
     const char *file = cg->version == 2 ? "memory.events" : "memory.oom_control";
-    cg->oom_read = read_key(cg->oom_fd, cg->dirs[0], file, "oom_kill");
+    cg->oom_read = cg_read_key(cg->oom_fd, cg->dirs[0], file, "oom_kill");
     if (cg->oom_read > cg->oom_base)
         cg->oom_seen = true;
     return cg->oom_seen;
@@ -453,8 +493,8 @@ void cg_destroy(cg_t *cg)
         if (held[i] >= 0)
             close(held[i]);
     for (size_t i = 0; i < NCTRL; i++)
-        if (cg->procs_fd[i] >= 0)
-            close(cg->procs_fd[i]);
+        if (cg->join_fd[i] >= 0)
+            close(cg->join_fd[i]);
     free(cg->parent);
     free(cg->rel_dir);
     free(cg->rel);
@@ -505,17 +545,35 @@ const char *cg_rel(const cg_t *cg)
     return cg->rel;
 }
 
+/* fd moved to a number >= CG_HELD_FD_MIN when the limit leaves room (the
+ * original closed); fd itself otherwise.  cap: the highest number allowed
+ * plus one. */
+static int fd_high(int fd, rlim_t cap)
+{
+    if (fd < 0 || fd >= CG_HELD_FD_MIN || cap <= 2 * CG_HELD_FD_MIN)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, CG_HELD_FD_MIN);
+    if (h < 0)
+        return fd;
+    close(fd);
+    return h;
+}
+
+static rlim_t hold_cap(void)
+{
+    struct rlimit rl;
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+}
+
 /* A file of a pooled cgroup held open for its uses (struct cg), while the
  * fds stay below a quarter of the process's limit: what holds them never
- * leaves the task pipes and logs short of fds (each held fd also costs a
- * clone ~45 ns: the child's copy of the fd table).  -1: used by path. */
-static int hold(const char *dir, const char *file, int flags)
+ * leaves the task pipes and logs short of fds.  Held at CG_HELD_FD_MIN and
+ * up (cgroup.h: not copied into a task's process).  -1: used by path. */
+static int hold(const char *dir, const char *file, int flags, rlim_t cap)
 {
     char p[1024];
-    struct rlimit rl;
     snprintf(p, sizeof(p), "%s/%s", dir, file);
-    int fd = open(p, flags | O_CLOEXEC);
-    rlim_t cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+    int fd = fd_high(open(p, flags | O_CLOEXEC), cap);
     if (fd >= 0 && (rlim_t)fd >= cap) {
         close(fd);
         fd = -1;
@@ -523,19 +581,21 @@ static int hold(const char *dir, const char *file, int flags)
     return fd;
 }
 
-static void hold_procs(cg_t *cg, size_t i)
+static void hold_join(cg_t *cg, size_t i, rlim_t cap)
 {
-    if (cg->dirs[i] && cg->procs_fd[i] < 0)
-        cg->procs_fd[i] = hold(cg->dirs[i], "cgroup.procs", O_WRONLY);
+    if (cg->dirs[i] && cg->join_fd[i] < 0)
+        cg->join_fd[i] = hold(cg->dirs[i], "tasks", O_WRONLY, cap);
 }
 
 static void cg_hold(cg_t *cg)
 {
-    cg->oom_fd = hold(cg->dirs[0], "memory.oom_control", O_RDONLY);
-    cg->usage_fd = hold(cg->dirs[0], "memory.usage_in_bytes", O_RDONLY);
-    cg->peak_fd = hold(cg->dirs[0], "memory.max_usage_in_bytes", O_WRONLY);
+    rlim_t cap = hold_cap();
+    cg->oom_fd = hold(cg->dirs[0], "memory.oom_control", O_RDONLY, cap);
+    cg->usage_fd = hold(cg->dirs[0], "memory.usage_in_bytes", O_RDONLY, cap);
+    cg->peak_fd = hold(cg->dirs[0], "memory.max_usage_in_bytes", O_WRONLY, cap);
+    cg->oom_efd = fd_high(cg->oom_efd, cap); /* registered: the kernel holds the eventfd itself */
     for (size_t i = 0; i < NCTRL; i++)
-        hold_procs(cg, i);
+        hold_join(cg, i, cap);
 }
 
 /* A pool cgroup's name says which monitor keeps it: "pool.PID.N". */
@@ -606,7 +666,7 @@ static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double
         cg->cpu_quota = -2;
         if (cg_make_dir(cg, 1, cg->rel) != PAI_OK)
             return PAI_E_IO;
-        hold_procs(cg, 1);
+        hold_join(cg, 1, hold_cap());
     }
     cg->oom_seen = false;
     if (cg->oom_efd >= 0)
@@ -666,13 +726,13 @@ static bool dir_empty(const char *dir, bool procs, bool no_subdirs)
     struct stat st;
     if (!no_subdirs && (stat(dir, &st) != 0 || st.st_nlink != 2))
         return false;
-    return !procs || (read_small(dir, "cgroup.procs", buf, sizeof(buf)) && !buf[0]);
+    return !procs || (cg_read_small(dir, "cgroup.procs", buf, sizeof(buf)) && !buf[0]);
 }
 
 /* May cg be handed to another task: v1, empty, little memory still charged.
  * The processes are read in the memory dir only (and not at all when the
  * caller proved that none is left: CG_PUT_PROCS_GONE): a task joins it first
- * (cg_attach), its children are born in both, and only root moves a
+ * (cg_join), its children are born in both, and only root moves a
  * process between cgroups, so none is in the cpu dir that is not in the
  * memory dir. */
 static bool poolable(const cg_t *cg, unsigned flags)
@@ -709,171 +769,8 @@ void cg_pool_put(cg_pool_t *p, cg_t *cg, unsigned flags)
      * task's) */
     int64_t kills = (flags & CG_PUT_PROCS_GONE) && cg->oom_read >= 0
                         ? cg->oom_read
-                        : read_key(cg->oom_fd, cg->dirs[0], "memory.oom_control", "oom_kill");
+                        : cg_read_key(cg->oom_fd, cg->dirs[0], "memory.oom_control", "oom_kill");
     cg->oom_base = kills > 0 ? kills : 0;
     cg->oom_read = -1;
     p->idle[p->n++] = cg;
-}
-
-/* ---- stats (the agent's metrics) ----------------------------------------- */
-
-/* The first integer in dir/file; -1 when absent or not a number ("max"). */
-static int64_t read_int(const char *dir, const char *file)
-{
-    char line[64];
-    if (!read_small(dir, file, line, sizeof(line)) || line[0] < '0' || line[0] > '9')
-        return -1;
-    return strtoll(line, NULL, 10);
-}
-
-/* v2 io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N ..." per device, summed. */
-static void v2_io(const char *dir, cg_stats_t *out)
-{
-    char p[1024], line[512];
-    snprintf(p, sizeof(p), "%s/io.stat", dir);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return;
-    out->io_read_bytes = out->io_write_bytes = 0;
-    while (fgets(line, sizeof(line), f)) {
-        const char *r = strstr(line, " rbytes="), *w = strstr(line, " wbytes=");
-        if (r)
-            out->io_read_bytes += strtoll(r + 8, NULL, 10);
-        if (w)
-            out->io_write_bytes += strtoll(w + 8, NULL, 10);
-    }
-    fclose(f);
-}
-
-void cg_stats_v2(const char *dir, cg_stats_t *out)
-{
-    int64_t usec = read_key(-1, dir, "cpu.stat", "usage_usec");
-    out->cpu_ns = usec >= 0 ? usec * 1000 : -1;
-    out->mem_bytes = read_int(dir, "memory.current");
-    out->mem_limit_bytes = read_int(dir, "memory.max"); /* "max": -1 */
-    v2_io(dir, out);
-}
-
-/* v1 blkio.throttle.io_service_bytes: "MAJ:MIN Read N" / "MAJ:MIN Write N". */
-static void v1_io(const char *dir, cg_stats_t *out)
-{
-    char p[1024], line[256], op[32];
-    long long v;
-    snprintf(p, sizeof(p), "%s/blkio.throttle.io_service_bytes", dir);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return;
-    out->io_read_bytes = out->io_write_bytes = 0;
-    while (fgets(line, sizeof(line), f)) {
-        if (sscanf(line, "%*s %31s %lld", op, &v) != 2)
-            continue;
-        if (strcmp(op, "Read") == 0)
-            out->io_read_bytes += v;
-        else if (strcmp(op, "Write") == 0)
-            out->io_write_bytes += v;
-    }
-    fclose(f);
-}
-
-void cg_stats_v1(const char *cpuacct, const char *memory, const char *blkio, cg_stats_t *out)
-{
-    if (cpuacct)
-        out->cpu_ns = read_int(cpuacct, "cpuacct.usage");
-    if (memory) {
-        out->mem_bytes = read_int(memory, "memory.usage_in_bytes");
-        out->mem_limit_bytes = read_int(memory, "memory.limit_in_bytes");
-        if (out->mem_limit_bytes >= (INT64_C(1) << 60))
-            out->mem_limit_bytes = -1; /* v1 says "unlimited" with a huge number */
-    }
-    if (blkio)
-        v1_io(blkio, out);
-}
-
-/* The dir of controller ctrl ("" for v2) from one /proc/<pid>/cgroup line
- * "ID:CTRLS:PATH", when PATH is a pai cgroup; false otherwise. */
-static bool proc_line_dir(const char *line, const char *ctrl, char *dir, size_t n)
-{
-    const char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (!c2 || !strstr(c2 + 1, "/pai/"))
-        return false;
-    char ctrls[128];
-    snprintf(ctrls, sizeof(ctrls), ",%.*s,", (int)(c2 - c1 - 1), c1 + 1);
-    char want[64];
-    snprintf(want, sizeof(want), ",%s,", ctrl);
-    if (*ctrl ? !strstr(ctrls, want) : strcmp(ctrls, ",,") != 0)
-        return false;
-    size_t pl = strcspn(c2 + 1, "\n");
-    snprintf(dir, n, "%s%s%s%.*s", cg_root(), *ctrl ? "/" : "", ctrl, (int)pl, c2 + 1);
-    return true;
-}
-
-pai_err_t cg_stats_of_pid(pid_t pid, cg_stats_t *out)
-{
-    static const char *const ctrls[] = {"", "cpuacct", "memory", "blkio"};
-    char p[64], line[1024], dirs[ARRAY_LEN(ctrls)][1024] = {{0}};
-    *out = (cg_stats_t){-1, -1, -1, -1, -1};
-    snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return PAI_E_NOT_FOUND;
-    bool any = false;
-    while (fgets(line, sizeof(line), f))
-        for (size_t i = 0; i < ARRAY_LEN(ctrls); i++)
-            if (!dirs[i][0] && proc_line_dir(line, ctrls[i], dirs[i], sizeof(dirs[i])))
-                any = true;
-    fclose(f);
-    if (!any)
-        return PAI_E_NOT_FOUND;
-    if (dirs[0][0])
-        cg_stats_v2(dirs[0], out);
-    else
-        cg_stats_v1(dirs[1][0] ? dirs[1] : NULL, dirs[2][0] ? dirs[2] : NULL,
-                    dirs[3][0] ? dirs[3] : NULL, out);
-    return PAI_OK;
-}
-
-/* root/ctrl/rel into p when it is a directory. */
-static bool ctrl_dir(const char *ctrl, const char *rel, char *p, size_t n)
-{
-    struct stat st;
-    snprintf(p, n, "%s%s%s/%s", cg_root(), *ctrl ? "/" : "", ctrl, rel);
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-pai_err_t cg_stats_of(const char *rel, cg_stats_t *out)
-{
-    char cpu[1024], mem[1024], io[1024];
-    *out = (cg_stats_t){-1, -1, -1, -1, -1};
-    int v = cg_version();
-    if (v == 2) {
-        if (!ctrl_dir("", rel, mem, sizeof(mem)))
-            return PAI_E_NOT_FOUND;
-        cg_stats_v2(mem, out);
-        return PAI_OK;
-    }
-    if (v != 1 || !ctrl_dir("memory", rel, mem, sizeof(mem)))
-        return PAI_E_NOT_FOUND;
-    bool has_cpu = ctrl_dir("cpuacct", rel, cpu, sizeof(cpu));
-    bool has_io = ctrl_dir("blkio", rel, io, sizeof(io));
-    cg_stats_v1(has_cpu ? cpu : NULL, mem, has_io ? io : NULL, out);
-    return PAI_OK;
-}
-
-bool cg_find_child(const char *parent, const char *prefix, char *out, size_t n)
-{
-    char p[1024];
-    int v = cg_version();
-    if (v == 0 || !ctrl_dir(v == 2 ? "" : "memory", parent, p, sizeof(p)))
-        return false;
-    DIR *d = opendir(p);
-    struct dirent *e;
-    bool found = false;
-    while (d && !found && (e = readdir(d)))
-        if (str_has_prefix(e->d_name, prefix)) {
-            snprintf(out, n, "%s/%s", parent, e->d_name);
-            found = true;
-        }
-    if (d)
-        closedir(d);
-    return found;
 }

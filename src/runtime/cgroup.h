@@ -33,6 +33,15 @@ PAI_MUST_CHECK pai_err_t cg_create(const char *rel, int64_t memory_mb, double cp
 PAI_MUST_CHECK pai_err_t cg_deny_devices(cg_t *cg, const dev_t *devs, size_t n);
 /* Move process pid into the cgroup (every controller). */
 PAI_MUST_CHECK pai_err_t cg_attach(const cg_t *cg, pid_t pid);
+/* Move the calling process, which must be single-threaded (a task's
+ * process before its exec), into the cgroup: on v1 "0" into each
+ * hierarchy's `tasks`, which moves the caller without the kernel's global
+ * lock that a pid written into cgroup.procs takes (it waits for every
+ * fork and exit in progress on the machine); as cg_attach otherwise. */
+PAI_MUST_CHECK pai_err_t cg_join(const cg_t *cg);
+/* True when cg_join opens nothing (a pooled cgroup's held `tasks` files,
+ * no devices cgroup): it may run on a descriptor table it shares. */
+bool cg_join_held(const cg_t *cg);
 /* True once the OOM killer has acted inside the cgroup (subtree). */
 bool cg_oom(cg_t *cg);
 /* SIGKILL every process left in the cgroup (subtree). */
@@ -61,10 +70,15 @@ void cg_destroy(cg_t *cg);
  *     cg_oom compares with the count at the hand-back; the eventfd is
  *     drained), memory.max_usage_in_bytes and a co-mounted cpuacct.usage
  *     reset; else it makes one.
- * The files every task of a pooled cgroup uses (cgroup.procs,
+ * The files every task of a pooled cgroup uses (`tasks`, cg_join's,
  * memory.oom_control, memory.usage_in_bytes, memory.max_usage_in_bytes)
  * are held open for its life: a read or write ~0.6 us instead of ~6 with
- * the open and close.
+ * the open and close.  They are held at descriptor CG_HELD_FD_MIN and up
+ * (when RLIMIT_NOFILE leaves room): a task's process, cloned with the
+ * monitor's descriptor table shared (mon_spawn_task), makes its own with
+ * close_range(CLOSE_RANGE_UNSHARE), and the kernel copies into it only the
+ * 64-slot words below the range it closes; held below, each would be
+ * copied and closed again for every task (~0.3 us each, cold).
  * The v1 cpu controller is joined only for a CPU limit, or when cpuacct is
  * mounted with it (the task's CPU time): a task without one is moved into
  * one cgroup (memory), not two.  The cgroups of a monitor that is gone
@@ -73,6 +87,7 @@ void cg_destroy(cg_t *cg);
  * and destroys as cg_create and cg_destroy.  A pool is not thread-safe (one
  * monitor's event loop). */
 typedef struct cg_pool cg_pool_t;
+#define CG_HELD_FD_MIN 64
 cg_pool_t *cg_pool_new(void);
 PAI_MUST_CHECK pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu,
                                      cg_t **out);

@@ -269,17 +269,35 @@ static bool open_command(const mon_t *m, int err_w)
     return true;
 }
 
-static void task_child(mon_t *m, char *const *argv, int out_w, int err_w)
+/* A child cloned with the monitor's descriptor table (CLONE_FILES: no copy
+ * of it at the clone) makes its own before it changes one: the kernel
+ * copies the 64-slot words below the pipes' ends, not the cgroup files the
+ * monitor holds above them (cgroup.h, CG_HELD_FD_MIN), and closes what it
+ * copied above the pipes' ends.  unshare(2) (a copy of all) when
+ * close_range cannot; false when neither can: the child must not go on. */
+static bool own_fd_table(int out_w, int err_w)
+{
+    unsigned from = (unsigned)(out_w > err_w ? out_w : err_w) + 1;
+    return close_range(from, ~0U, CLOSE_RANGE_UNSHARE) == 0 || unshare(CLONE_FILES) == 0;
+}
+
+static void task_child(mon_t *m, char *const *argv, int out_w, int err_w, bool shared_fds)
 {
     bool process = !m->ops->engine;
     setpgid(0, 0);
     /* cgroup, working dir and command file as root; then the identity
      * (process runtime: the container engines run as root and map the
-     * identity themselves) */
-    if (m->cg && cg_attach(m->cg, getpid()) != PAI_OK)
+     * identity themselves).  On the monitor's table only what opens
+     * nothing there: the moves through held files, the working dir. */
+    bool join_first = m->cg && (!shared_fds || cg_join_held(m->cg));
+    if (join_first && cg_join(m->cg) != PAI_OK)
         dprintf(err_w, "pai: cannot join the task cgroup\n");
     if (chdir(m->spec->cwd) != 0)
         dprintf(err_w, "pai: cannot enter %s: %s\n", m->spec->cwd, strerror(errno));
+    if (shared_fds && !own_fd_table(out_w, err_w))
+        _exit(EXIT_RUNTIME_UNKNOWN);
+    if (m->cg && !join_first && cg_join(m->cg) != PAI_OK)
+        dprintf(err_w, "pai: cannot join the task cgroup\n");
     dup2(out_w, 1);
     dup2(err_w, 2);
     if (process && !open_command(m, 2))
@@ -312,7 +330,7 @@ typedef struct {
 static int spawn_entry(void *arg)
 {
     spawn_arg_t *a = arg;
-    task_child(a->m, a->argv, a->out_w, a->err_w); /* execs or _exits */
+    task_child(a->m, a->argv, a->out_w, a->err_w, true); /* execs or _exits */
     return EXIT_RUNTIME_UNKNOWN;
 }
 
@@ -336,9 +354,12 @@ static int spawn_entry(void *arg)
  * execs (CLONE_VM | CLONE_VFORK on a stack of its own, as posix_spawn
  * does; the monitor waits meanwhile): no copy of the monitor's page
  * tables, which are the agent's (~200 mappings), and no copy-on-write
- * faults, per task.  task_child writes only its own stack, fd table,
+ * faults, per task.  It shares the monitor's descriptor table too
+ * (CLONE_FILES) until task_child makes its own, before its first change
+ * to it (own_fd_table).  task_child writes only its own stack, fd table,
  * credentials, working dir and signal dispositions, none of which the
- * monitor shares.  fork() when no stack can be had, and under TSan. */
+ * monitor shares by then.  fork() when no stack can be had, and under
+ * TSan. */
 pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
 {
     /* one stack for every spawn of the process: the monitor waits for the
@@ -351,14 +372,16 @@ pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
     if (stack == MAP_FAILED) {
         pid_t p = fork();
         if (p == 0)
-            task_child(m, argv, out_w, err_w);
+            task_child(m, argv, out_w, err_w, false);
         if (p > 0)
             setpgid(p, p); /* also done by the child: no race on kill */
         return p;
     }
     /* the child has run setpgid before this returns (it has exec'd or
-     * exited): no setpgid of the parent's to race a kill */
-    return clone(spawn_entry, (char *)stack + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+     * exited): no setpgid of the parent's to race a kill.  It starts on the
+     * monitor's descriptor table (own_fd_table). */
+    return clone(spawn_entry, (char *)stack + SPAWN_STACK,
+                 CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
 }
 
 static pid_t engine_signal(mon_t *m, const char *sig)

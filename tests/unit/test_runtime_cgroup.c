@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fs.h"
 #include "common/util.h"
 #include "runtime/cgroup.h"
 #include "runtime/monitor.h"
@@ -196,11 +197,89 @@ TEST(cgroup_v2_limits_controllers_and_oom_are_handled)
     CHECK(system(cmd) == 0);
 }
 
+/* A task's process joins its v1 cgroups itself, before its exec: "0"
+ * into each hierarchy's `tasks` (the caller's own move, which the kernel
+ * makes without its global lock), the pid into cgroup.procs only where
+ * that fails.  A v1 tree laid out in a temp dir, as the v2 one above. */
+TEST(a_task_joins_its_v1_cgroups_through_tasks)
+{
+    if (geteuid() != 0) {
+        test_skip("needs root (cg_version reports 0 otherwise)");
+        return;
+    }
+    char root[] = "/tmp/pai-cg1-XXXXXX", mem[256], cpu[256], p[300];
+    CHECK(mkdtemp(root) != NULL);
+    snprintf(mem, sizeof(mem), "%s/memory/pai-j/a", root);
+    snprintf(cpu, sizeof(cpu), "%s/cpu/pai-j/a", root);
+    CHECK(fs_mkdir_p(mem, 0755) == PAI_OK && fs_mkdir_p(cpu, 0755) == PAI_OK);
+    snprintf(p, sizeof(p), "%s/memory", root);
+    touch(p, "cgroup.procs");
+    const char *mem_files[] = {"memory.limit_in_bytes",
+                               "memory.memsw.limit_in_bytes",
+                               "memory.oom_control",
+                               "cgroup.event_control",
+                               "tasks",
+                               "cgroup.procs"};
+    const char *cpu_files[] = {"cpu.cfs_period_us", "cpu.cfs_quota_us", "tasks", "cgroup.procs"};
+    for (size_t i = 0; i < ARRAY_LEN(mem_files); i++)
+        touch(mem, mem_files[i]);
+    for (size_t i = 0; i < ARRAY_LEN(cpu_files); i++)
+        touch(cpu, cpu_files[i]);
+    setenv("PAI_CGROUP_ROOT", root, 1);
+    CHECK_INT_EQ(cg_version(), 1);
+    cg_t *cg = NULL;
+    CHECK(cg_create("pai-j/a", 64, 0.5, &cg) == PAI_OK);
+    char *s;
+    CHECK(cg && !cg_join_held(cg)); /* not pooled: its files by path */
+    CHECK(cg && cg_join(cg) == PAI_OK);
+    CHECK_STR_EQ(s = read_cg(mem, "tasks"), "0");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(cpu, "tasks"), "0");
+    free(s);
+    CHECK_STR_EQ(s = read_cg(mem, "cgroup.procs"), ""); /* no pid: no global lock */
+    free(s);
+    /* no `tasks` file: the pid, as cg_attach writes it */
+    snprintf(p, sizeof(p), "%s/tasks", mem);
+    CHECK(unlink(p) == 0);
+    CHECK(cg && cg_join(cg) == PAI_OK);
+    char want[32];
+    snprintf(want, sizeof(want), "%d", (int)getpid());
+    CHECK_STR_EQ(s = read_cg(mem, "cgroup.procs"), want);
+    free(s);
+    if (cg) { /* cg_destroy would rmdir the fake dirs, which hold files */
+        snprintf(p, sizeof(p), "rm -rf '%s'", root);
+        CHECK(system(p) == 0);
+        cg_destroy(cg);
+    }
+    unsetenv("PAI_CGROUP_ROOT");
+}
+
 /* A per-agent monitor hands an ended task's cgroup to its next task under
  * the same parent instead of making and removing one: renamed to the new
  * attempt, limits rewritten, the OOM count taken from there (an OOM kill of
  * the task before is not the next one's), no cgroup left under the
  * attempt's name once it ended. */
+/* How many of pid's descriptors below `below` are files of a pai-test
+ * cgroup. */
+static int held_below(pid_t pid, int below)
+{
+    char dir[64], p[400], target[512];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        ssize_t l = readlink(p, target, sizeof(target) - 1);
+        target[l > 0 ? l : 0] = '\0';
+        n += e->d_name[0] != '.' && strtol(e->d_name, NULL, 10) < below &&
+             strstr(target, "/sys/fs/cgroup/") && strstr(target, "pai-test-pool");
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
 {
     char dir[512], cg[64], p[600], name[16];
@@ -225,7 +304,8 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
         const char *look = "grep -E ':(memory|cpu):' /proc/self/cgroup; "
                            "cd /sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' "
                            "/proc/self/cgroup) && cat memory.limit_in_bytes && "
-                           "grep oom_kill memory.oom_control";
+                           "grep oom_kill memory.oom_control; "
+                           "echo cgroup fds: $(ls -l /proc/$$/fd | grep -c /sys/fs/cgroup)";
         spec_init(&s, dir,
                   i == 0 ? "python3 -c 'x=bytearray(200*1024*1024)' || "
                            "head -c 300000000 /dev/zero | tail"
@@ -258,7 +338,13 @@ TEST(pooled_cgroup_is_reused_with_its_limits_and_oom_count)
             CHECK(strstr(out, want) == NULL); /* no CPU limit */
             /* the OOM-killed first task's cgroup (the count is never reset) */
             CHECK(strstr(out, "\noom_kill ") != NULL && strstr(out, "\noom_kill 0") == NULL);
+            /* none of the files its monitor holds reached the task */
+            CHECK(strstr(out, "\ncgroup fds: 0\n") != NULL);
             free(out);
+            /* which the monitor holds above the 64-slot words a task's
+             * process copies of its descriptor table (mon_spawn_task) */
+            CHECK_INT_EQ(held_below(t.monitor_pid, CG_HELD_FD_MIN), 0);
+            CHECK(held_below(t.monitor_pid, 1 << 20) > 0);
         }
     }
     DIR *d = opendir("/sys/fs/cgroup/memory/pai-test-pool");
@@ -387,6 +473,7 @@ TEST(a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
 
 RUN_TESTS(oom_kill_is_reported_with_openpai_code, cgroup_stragglers_are_killed_when_the_task_ends,
           cgroup_limits_are_written, cgroup_v2_limits_controllers_and_oom_are_handled,
+          a_task_joins_its_v1_cgroups_through_tasks,
           pooled_cgroup_is_reused_with_its_limits_and_oom_count,
           monitor_adopts_orphans_and_pools_only_emptied_cgroups,
           a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
