@@ -26,7 +26,8 @@ starting tasks at once).  Prints the ratios first:
     threads' /proc/PID/task/*/schedstat runtime, exact too (clock ticks
     before 2026-12-06 02:30 UTC: up to 10 ms an agent, 0.08 ms per job);
 then the absolute figures: store commits per job (the server's
-pai_store_commits_total), scheduling passes per job and their mean time
+pai_store_commits_total; and those made while the clients submit, with the
+server's CPU then), scheduling passes per job and their mean time
 (pai_scheduler_pass_seconds), submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
 (bound -> running) and queueing (submit -> bound) p50/p99, the bench
@@ -318,6 +319,10 @@ def main():
             th.join()
     submit_cpu = children_cpu() - kids0
     t_sub = time.time() - t0
+    # the submissions' phase alone (first submission -> last 202): the
+    # commits and the server's CPU while every client waits for its 202
+    sub_commits = server_counter(c, "pai_store_commits_total") - commits0
+    sub_srv_cpu = pai_cpu()[0] - srv_cpu0
     loads = [os.getloadavg()[0]]
     final = "/api/v2/jobs?state=SUCCEEDED,FAILED,STOPPED&withTotalCount=true&limit="
     while True:
@@ -432,6 +437,10 @@ def main():
               "one %.2f: agent protocol 6; acks left for a later answer %.2f)"
               % ((exits[0] + exits[1]) / JOBS, exits[0] / JOBS, exits[1] / JOBS,
                  exits[2] / JOBS))
+    if commits0 >= 0:
+        print("  submission phase       %8.2f   (store commits per job while the clients submit, "
+              "%.2f s; the server's CPU then %.2f ms per job)"
+              % (sub_commits / JOBS, t_sub, 1000 * sub_srv_cpu / JOBS))
     if passes0[0] >= 0 and passes[0] > 0:
         print("  scheduling passes/job  %8.2f   (pai_scheduler_pass_seconds: mean pass %.3f ms, "
               "%.3f ms of passes per job)" % (passes[0] / JOBS, 1000 * passes[1] / passes[0],

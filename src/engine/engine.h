@@ -167,6 +167,12 @@ typedef struct {
      * that a list blocks nobody while it renders), engine_usage after its
      * copies, before it builds its answer.  NULL: none. */
     void (*list_unlocked)(void *ud);
+    /* The calling thread, a batch of submissions (engine_submit_batch), is
+     * about to wait for submissions that have not arrived yet (the group
+     * delay, persist.c): the HTTP layer may run the next batch of
+     * submissions on another thread now instead of after this one's
+     * answers.  Called without the engine lock.  NULL: nothing to do. */
+    void (*submit_waits)(void *ud);
 } engine_ops_t;
 
 /* Build the engine over st (not owned) with ops (NULL: none; copied) and

@@ -116,6 +116,17 @@ struct engine {
         _Atomic int coming;
         pthread_cond_t coming_cv;
         uint64_t gathered; /* flushes that waited for coming submissions */
+        /* The group delay (engine_sub_group_wait): submissions pending
+         * (from their arrival to their answer: atomic, as coming) and the
+         * most at once since the last flush that stored some ended; that
+         * flush's width (the most pending while it was made), when it
+         * ended (CLOCK_MONOTONIC us) and how long its commit took. */
+        _Atomic int pending, peak;
+        size_t width;
+        int64_t last_subs_end_us, last_subs_commit_us;
+        size_t group_waiting;   /* submitting threads in the delay now */
+        uint64_t group_waits;   /* delays begun (tests count them) */
+        int64_t group_delay_us; /* the delay's bound (0: persist.c's; <0: off) */
         /* The two waits' bounds in microseconds (0: GATHER_US and
          * PASS_GATHER_US in persist.c; tests set longer ones). */
         int64_t gather_us, pass_gather_us;
@@ -390,6 +401,9 @@ typedef struct engine_sub {
     engine_sub_rec_t rec;         /* encoded by the flush that takes it */
     engine_sub_state_t state;
     pai_err_t rc;
+    /* Its submission runs the flush that stores it (after the group
+     * delay): no other thread's flush is wanted for it (any takes it). */
+    bool own_flush;
 } engine_sub_t;
 /* Queue s (mu held) to be written by the first flush after the next pass;
  * now: by the next flush, whenever it comes (a long queue: the job is
@@ -397,7 +411,8 @@ typedef struct engine_sub {
 void engine_sub_queue(engine_t *j, engine_sub_t *s, bool now);
 /* Take s back from the queue (mu held; it is ENGINE_SUB_QUEUED). */
 void engine_sub_unqueue(engine_t *j, engine_sub_t *s);
-/* Is a queued submission's pass done (a flush now would write it)? */
+/* Is a queued submission's pass done (a flush now would write it), one
+ * whose submission does not flush for it itself (own_flush)? */
 bool engine_subs_ready(const engine_t *j);
 /* Add the writes of job's events not yet durable (and the deletes of those
  * past the count) to b and count them clean.  Returns what to give
@@ -540,6 +555,26 @@ bool engine_flush_wanted(engine_t *j);
 /* A submission reached its reservation (or failed before it): one fewer
  * coming (mu held). */
 void engine_sub_arrived(engine_t *j);
+/* n submissions arrive (n > 0) or are answered (n < 0): the group delay's
+ * count (atomic, no lock). */
+void engine_sub_pending(engine_t *j, int n);
+/* The number of the flush that stores the queued submissions mine[0..n)
+ * (mu held; a batch's, queued together): the next to encode, or the one
+ * that took them. */
+uint64_t engine_sub_need(engine_t *j, engine_sub_t *const *mine, size_t n);
+/* engine_flush for the changes made before engine_flush_need returned
+ * need: a flush numbered need or later that succeeded covers them. */
+pai_err_t engine_flush_from(engine_t *j, uint64_t need);
+/* Wait for a flush in flight to end (takes flush_mu and lets it go):
+ * true when a flush numbered need or later has succeeded. */
+bool engine_flush_covered(engine_t *j, uint64_t need);
+/* The group delay of a submission batch with a long queue (mu held; its
+ * records queued, mine[0..n) its queued submissions): while submissions
+ * come faster than commits, wait a bounded moment for the clients the
+ * last submission flush answered to come back, so that one commit stores
+ * theirs with these.  Returns at once when nobody is expected.  True when
+ * it waited. */
+bool engine_sub_group_wait(engine_t *j, engine_sub_t *const *mine, size_t n);
 
 /* A running task attempt's node reported its GPUs' utilization (a sync):
  * add the GPU-time used since the last one and track whether it is idle

@@ -384,6 +384,26 @@ typedef struct {
     bool refused; /* by a pass during its write (publish): records to delete */
 } sub_item_t;
 
+/* The flush that stores a batch's queued submissions mine[0..n) (without
+ * mu), whoever runs it.  A flush in flight ends first (it may have taken
+ * them: then this joins it); then the group delay (engine_sub_group_wait)
+ * against the flush that just ended, during which the next batch of
+ * submissions comes in and any flush that takes them is the one this joins
+ * (its number read while they are queued: the next to encode takes them);
+ * then the flush. */
+static pai_err_t flush_group(engine_t *j, engine_sub_t *const *mine, size_t n)
+{
+    engine_lock(j);
+    uint64_t need = engine_sub_need(j, mine, n);
+    engine_unlock(j);
+    if (engine_flush_covered(j, need))
+        return PAI_OK;
+    engine_lock(j);
+    (void)engine_sub_group_wait(j, mine, n);
+    engine_unlock(j);
+    return engine_flush_from(j, need);
+}
+
 /* Step 3 with a long queue (without mu; the records of the batch's EARLY_NO
  * submissions queued for the next flush before the call): a flush writes
  * them with everything else dirty, its own or one that covers it
@@ -395,7 +415,13 @@ typedef struct {
  * write themselves.  Returns with mu held. */
 static void stored_by_flush(engine_t *j, sub_item_t *it, size_t n)
 {
-    (void)engine_flush(j); /* its result is each sub's: ENGINE_SUB_STORED or not */
+    engine_sub_t **mine = xcalloc(n, sizeof(*mine));
+    size_t nmine = 0;
+    for (size_t i = 0; i < n; i++)
+        if (it[i].settle && it[i].early == EARLY_NO)
+            mine[nmine++] = &it[i].w.sub;
+    (void)flush_group(j, mine, nmine); /* its result is each sub's: ENGINE_SUB_STORED or not */
+    free(mine);
     engine_lock(j);
     for (size_t i = 0; i < n; i++) {
         engine_sub_t *s = &it[i].w.sub;
@@ -478,19 +504,26 @@ static void pass_here(engine_t *j, sub_item_t *it, size_t n)
     engine_assert_locked(j);
     engine_run_pass(j);
     j->pass.here++;
-    engine_kick(j);   /* what the pass left (its rounds' bound) to the thread */
-    bool any = false; /* a submission the pass did not refuse: one to store */
+    engine_kick(j); /* what the pass left (its rounds' bound) to the thread */
+    /* the submissions the pass did not refuse: to store */
+    engine_sub_t **mine = xcalloc(n, sizeof(*mine));
+    size_t nmine = 0;
     for (size_t i = 0; i < n; i++) {
-        const sub_item_t *x = &it[i];
-        any |= x->job && x->rc == PAI_OK && x->early == EARLY_WAIT &&
-               !(x->job->refused && !placed(x->job));
+        sub_item_t *x = &it[i];
+        if (x->job && x->rc == PAI_OK && x->early == EARLY_WAIT &&
+            !(x->job->refused && !placed(x->job))) {
+            x->w.sub.own_flush = true; /* not the scheduler thread's to flush */
+            mine[nmine++] = &x->w.sub;
+        }
     }
-    if (!any)
-        return;
-    j->persist.flush_due = true; /* the batch's own flush, just below */
-    engine_unlock(j);
-    engine_flush_or_retry(j);
-    engine_lock(j);
+    if (nmine) {
+        j->persist.flush_due = true; /* the batch's own flush, just below */
+        engine_unlock(j);
+        if (flush_group(j, mine, nmine) != PAI_OK) /* it logged; records dirty again */
+            log_info("engine: the records not persisted are retried at the next tick");
+        engine_lock(j);
+    }
+    free(mine);
 }
 
 /* Step 2 for the batch's parsed jobs (mu held): reserve each, queue its
@@ -712,6 +745,7 @@ static pai_err_t sub_parse(engine_t *j, const char *user, const char *yaml, size
 void engine_submit_batch(engine_t *j, engine_submit_call_t *calls, size_t n)
 {
     sub_item_t *it = xcalloc(n ? n : 1, sizeof(*it));
+    engine_sub_pending(j, (int)n);
     atomic_fetch_add(&j->persist.coming, (int)n);
     for (size_t i = 0; i < n; i++) {
         engine_submit_call_t *c = &calls[i];
@@ -744,6 +778,7 @@ void engine_submit_batch(engine_t *j, engine_submit_call_t *calls, size_t n)
                 engine_sub_arrived(j);
         engine_unlock(j);
     }
+    engine_sub_pending(j, -(int)n);
     free(it);
 }
 

@@ -27,6 +27,7 @@
 #include "server/logproxy.h"
 #include "server/metrics.h"
 #include "server/notify.h"
+#include "server/offload.h"
 #include "server/server.h"
 #include "server/standby.h"
 
@@ -142,6 +143,15 @@ static json_t *ssh_keys(void *ud, const char *user)
 static int64_t task_uid(void *ud, const char *user)
 {
     return auth_user_task_uid(ud, user);
+}
+
+/* A batch of submissions waits for more (the engine's group delay): the
+ * next batch may start on another worker meanwhile, as after its answers
+ * (offload_batch_answered: nothing outside a batch). */
+static void submit_waits(void *ud)
+{
+    (void)ud;
+    offload_batch_answered();
 }
 
 /* The submissions queued at one moment, run by one write worker as one
@@ -744,6 +754,7 @@ static pai_err_t jobs_init(server_ctx_t *ctx)
                         .mounts = jobs_storage_mounts,
                         .ssh_keys = ssh_keys,
                         .task_uid = task_uid,
+                        .submit_waits = submit_waits,
                         .note_spec = ctx->notify ? notify_engine_spec : NULL,
                         .note = ctx->notify ? notify_engine_note : NULL};
     pai_error_t e = PAI_ERROR_INIT;
