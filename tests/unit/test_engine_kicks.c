@@ -18,6 +18,7 @@
 
 #include "common/util.h"
 #include "engine_fixture.h"
+#include "thread_stats.h"
 
 #define SCHED_NAME "kick-sched"
 
@@ -84,40 +85,6 @@ static bool passes_reach(fake_sched_t *s, int n)
     for (int i = 0; i < 2000 && atomic_load(&s->passes) < n; i++)
         usleep(1000);
     return atomic_load(&s->passes) >= n;
-}
-
-/* The voluntary context switches of this process's thread named name, or -1. */
-static long thread_switches(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    long v = -1;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        char path[300], comm[64] = "";
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (!fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        fclose(f);
-        comm[strcspn(comm, "\n")] = '\0';
-        if (strcmp(comm, name) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
-        if (!(f = fopen(path, "r")))
-            continue;
-        char line[256];
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-                break;
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return v;
 }
 
 /* A plain kick under mu wakes the thread at once: it finds mu held and

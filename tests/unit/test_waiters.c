@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "server/waiters.h"
 #include "test.h"
+#include "thread_stats.h"
 
 /* The due calls, in order. */
 typedef struct {
@@ -106,41 +107,6 @@ TEST(stop_hands_every_entry_on_and_refuses_new_ones)
     CHECK(waiters_add(w, time_mono_ms(), due, &ids[11]) == 0);
     CHECK(ndue() == 10);
     waiters_free(w);
-}
-
-/* The voluntary context switches of this process's thread named name
- * (the one there is), or -1. */
-static long thread_switches(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    long v = -1;
-    struct dirent *de;
-    while (d && (de = readdir(d)) != NULL) {
-        char path[300], comm[64] = "";
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (!fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        fclose(f);
-        comm[strcspn(comm, "\n")] = '\0';
-        if (strcmp(comm, name) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
-        if (!(f = fopen(path, "r")))
-            continue;
-        char line[256];
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-                break;
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return v;
 }
 
 TEST(only_an_entry_due_before_the_threads_deadline_wakes_it)
