@@ -9,7 +9,6 @@ publish from a job, edit, feature (admins only), delete, usage errors.
 import json
 import os
 import subprocess
-import tempfile
 
 import e2etest as e
 import paitest as pt
@@ -23,7 +22,7 @@ tok["admin"] = srv.admin_token
 pt.expect(admin.post("/api/v2/groups", {"groupname": "team", "description": "",
                                         "externalName": "team", "extension": {}}), 201, "group")
 pt.expect(admin.put("/api/v2/users/bob/group", {"groupname": "team"}), 201, "bob joins team")
-home = tempfile.mkdtemp(prefix="pai-tplcli-")
+home = pt.tmpdir(prefix="pai-tplcli-")  # removed at exit
 
 
 def pai(user, *args):
