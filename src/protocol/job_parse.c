@@ -602,9 +602,10 @@ static void prereq_json(job_spec_t *s)
 /* Duplicate keys in maps that the walk above does not check itself (free
  * form: parameters' and secrets' values, extras' own maps), which js-yaml
  * refuses as well: the key's name and position, without a path. */
-static void report_dups(pctx_t *c, size_t from, const ynode_t *const *dups, size_t n)
+static void report_dups(pctx_t *c, size_t from)
 {
-    for (size_t i = 0; i < n; i++) {
+    const ynode_t *const *dups = c->dups;
+    for (size_t i = 0; i < c->ndups; i++) {
         bool told = false;
         for (size_t j = from; j < c->errs->n && !told; j++)
             told = c->errs->items[j].line == dups[i]->line && c->errs->items[j].col == dups[i]->col;
@@ -648,12 +649,11 @@ pai_err_t job_parse(const char *yaml, size_t len, const char *filename, job_spec
     job_spec_t *s = xcalloc(1, sizeof(*s));
     s->priv_ = xcalloc(1, sizeof(*s->priv_));
     s->priv_->doc = doc;
-    const ynode_t *const *dups;
-    size_t ndups = ydoc_dups(doc, &dups);
-    pctx_t c = {.spec = s, .errs = errs, .dups = ndups > 0};
+    pctx_t c = {.spec = s, .errs = errs};
+    c.ndups = ydoc_dups(doc, &c.dups);
     size_t before = errs->n;
     parse_top(&c, ydoc_root(doc));
-    report_dups(&c, before, dups, ndups);
+    report_dups(&c, before);
     bool bad = errs->n != before;
     job_errors_free(&local);
     if (bad) {

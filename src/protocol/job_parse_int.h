@@ -30,9 +30,10 @@ typedef struct {
     bool prereqs_broken;
     const char **bad_prereqs;
     size_t n_bad_prereqs;
-    /* The document repeats a key somewhere (ydoc_dups): only then do the
-     * maps read here look for theirs, to name the field. */
-    bool dups;
+    /* The document's repeated keys (ydoc_dups): a map read here reports
+     * those among its own pairs, with the field's path. */
+    const ynode_t *const *dups;
+    size_t ndups;
 } pctx_t;
 
 void jp_add_error(pctx_t *c, const ynode_t *at, const char *field, const char *fmt, ...)

@@ -245,37 +245,17 @@ bool jp_in_list(const char *const *list, const char *s)
     return false;
 }
 
-static int jp_cmp_pair_key(const void *a, const void *b)
-{
-    const ypair_t *x = *(const ypair_t *const *)a, *y = *(const ypair_t *const *)b;
-    int r = strcmp(x->key->str, y->key->str);
-    if (r)
-        return r;
-    return (x > y) - (x < y);
-}
-
-/* Report keys that appear twice (the later occurrence). */
+/* Report the keys of map that repeat an earlier one (the document's
+ * duplicates, found while its tree was built: ydoc_dups), with the field's
+ * path. */
 static void jp_check_dup_keys(pctx_t *c, const ynode_t *map)
 {
-    if (map->n < 2)
-        return;
-    if (map->n <= 16) {
-        for (size_t i = 1; i < map->n; i++)
-            for (size_t j = 0; j < i; j++)
-                if (strcmp(map->pairs[i].key->str, map->pairs[j].key->str) == 0) {
-                    jp_add_error(c, map->pairs[i].key, map->pairs[i].key->str, "duplicate key");
-                    break;
-                }
-        return;
-    }
-    const ypair_t **v = xcalloc(map->n, sizeof(*v));
-    for (size_t i = 0; i < map->n; i++)
-        v[i] = &map->pairs[i];
-    qsort(v, map->n, sizeof(*v), jp_cmp_pair_key);
-    for (size_t i = 1; i < map->n; i++)
-        if (strcmp(v[i]->key->str, v[i - 1]->key->str) == 0)
-            jp_add_error(c, v[i]->key, v[i]->key->str, "duplicate key");
-    free(v);
+    for (size_t d = 0; d < c->ndups; d++)
+        for (size_t i = 0; i < map->n; i++)
+            if (map->pairs[i].key == c->dups[d]) {
+                jp_add_error(c, map->pairs[i].key, map->pairs[i].key->str, "duplicate key");
+                break;
+            }
 }
 
 /* Keys must be strings and unique; with `allowed`, also known. */
@@ -292,7 +272,6 @@ bool jp_check_map(pctx_t *c, const ynode_t *map, const char *const *allowed)
         if (allowed && !jp_in_list(allowed, k->str))
             jp_add_error(c, k, k->str, "unknown field");
     }
-    if (c->dups)
-        jp_check_dup_keys(c, map);
+    jp_check_dup_keys(c, map);
     return c->errs->n == before;
 }

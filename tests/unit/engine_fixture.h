@@ -262,16 +262,24 @@ static inline json_t *sync_request(rig_t *r, const agent_t *a, json_t *req)
     return answer_json(resp);
 }
 
-/* One sync of agent a reporting tasks (taken; NULL: none).  Returns the
- * answer's ack list (new reference) and keeps its desired set in a. */
-static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
+/* Submits w000 .. w<ENGINE_SHORT_QUEUE> of one GPU each: behind a busy
+ * GPU, a queue the engine counts as long once a pass has seen it.  False
+ * when one is refused. */
+static inline bool submit_queue(rig_t *r)
 {
-    json_t *req =
-        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
-                  (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
-    json_t *resp = sync_request(r, a, req);
-    if (!resp)
-        return json_array();
+    char name[16];
+    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
+        snprintf(name, sizeof name, "w%03d", i);
+        if (!submit(r, name, 1, 0))
+            return false;
+    }
+    return true;
+}
+
+/* Agent a takes an answer's known_seq and, when it carries one, its
+ * desired set (the attempt ids), as an agent does. */
+static inline void agent_follow(agent_t *a, const json_t *resp)
+{
     a->seq = json_integer_value(json_object_get(resp, "seq"));
     const json_t *desired = json_object_get(resp, "tasks");
     if (desired) {
@@ -282,6 +290,19 @@ static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
         json_array_foreach(desired, i, t)
             json_array_append(a->desired, json_object_get(t, "attempt_id"));
     }
+}
+
+/* One sync of agent a reporting tasks (taken; NULL: none).  Returns the
+ * answer's ack list (new reference) and keeps its desired set in a. */
+static inline json_t *sync_agent(rig_t *r, agent_t *a, json_t *tasks)
+{
+    json_t *req =
+        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
+                  (json_int_t)a->seq, "wait_ms", 0, "tasks", tasks ? tasks : json_array());
+    json_t *resp = sync_request(r, a, req);
+    if (!resp)
+        return json_array();
+    agent_follow(a, resp);
     json_t *ack = json_incref(json_object_get(resp, "ack"));
     json_decref(resp);
     return ack;

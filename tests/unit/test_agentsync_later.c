@@ -48,16 +48,7 @@ static json_t *sync_v(rig_t *r, agent_t *a, int v, bool hold_acks, json_t *repor
     const char *issued = json_string_value(json_object_get(resp, "credential"));
     if (issued)
         str_copy(cred, issued, sizeof cred);
-    a->seq = json_integer_value(json_object_get(resp, "seq"));
-    const json_t *desired = json_object_get(resp, "tasks");
-    if (desired) {
-        json_decref(a->desired);
-        a->desired = json_array();
-        size_t i;
-        json_t *t;
-        json_array_foreach(desired, i, t)
-            json_array_append(a->desired, json_object_get(t, "attempt_id"));
-    }
+    agent_follow(a, resp);
     return resp;
 }
 

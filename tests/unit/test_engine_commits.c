@@ -44,12 +44,8 @@ static char *long_queue_running(rig_t *r, agent_t *a)
     if (!rig_open_threads(r))
         return NULL;
     sync_quiet(r, a, NULL);
-    char name[16];
-    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
-        snprintf(name, sizeof name, "w%03d", i);
-        if (!submit(r, name, 1, 0))
-            return NULL;
-    }
+    if (!submit_queue(r))
+        return NULL;
     sync_quiet(r, a, NULL); /* w000, placed by its pass and stored by the flush after it */
     if (ndesired(a) != 1 || !strstr(desired_id(a, 0), "w000"))
         return NULL;
@@ -185,11 +181,7 @@ TEST(a_sync_batch_runs_a_cheap_pass_on_what_its_exits_freed_with_a_long_queue)
     }
     engine_t *j = r.e;
     char *busy = submit_running(&r, &a, "busy", 0);
-    char name[16];
-    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
-        snprintf(name, sizeof name, "w%03d", i);
-        CHECK(submit(&r, name, 1, 0));
-    }
+    CHECK(submit_queue(&r));
     tick(&r); /* a pass: the queue's length as the engine sees it */
     engine_lock(j);
     CHECK(!engine_queue_short(j));

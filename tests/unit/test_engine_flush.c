@@ -127,12 +127,8 @@ static bool long_queue(rig_t *r, agent_t *a)
 {
     if (!rig_open_synced(r, a))
         return false;
-    char name[16];
-    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
-        snprintf(name, sizeof name, "w%03d", i);
-        if (!submit(r, name, 1, 0))
-            return false;
-    }
+    if (!submit_queue(r))
+        return false;
     engine_lock(r->e);
     bool is_long = !engine_queue_short(r->e);
     engine_unlock(r->e);

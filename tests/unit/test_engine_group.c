@@ -90,11 +90,7 @@ TEST(a_closed_loop_of_clients_shares_one_commit_a_round_with_a_long_queue)
         return;
     }
     char *busy = submit_running(&r, &a, "busy", 0);
-    char name[16];
-    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
-        snprintf(name, sizeof name, "w%03d", i);
-        CHECK(submit(&r, name, 1, 0));
-    }
+    CHECK(submit_queue(&r));
     tick(&r); /* a pass: the queue's length as the engine sees it */
     engine_lock(r.e);
     CHECK(!engine_queue_short(r.e));
@@ -151,16 +147,13 @@ TEST(a_lone_submission_and_a_lone_client_in_a_loop_are_not_delayed)
         return;
     }
     char *busy = submit_running(&r, &a, "busy", 0);
-    char name[16];
-    for (int i = 0; i <= ENGINE_SHORT_QUEUE; i++) {
-        snprintf(name, sizeof name, "w%03d", i);
-        CHECK(submit(&r, name, 1, 0));
-    }
+    CHECK(submit_queue(&r));
     tick(&r);
     set_delay(r.e, 300 * 1000);
     usleep(20 * 1000);
     int64_t t0 = time_mono_us();
     CHECK(submit(&r, "lone", 1, 0));
+    char name[16];
     for (int i = 0; i < 20; i++) {
         snprintf(name, sizeof name, "loop%02d", i);
         CHECK(submit(&r, name, 1, 0));
