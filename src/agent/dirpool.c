@@ -523,27 +523,54 @@ unsigned dirpool_gen(dirpool_t *p, int slot)
     return p->gen[slot];
 }
 
-/* The slot's record cut to the new attempt's "id" line, then that line
- * written (dirpool.h: cut first); the fd left open for appends, for the
- * monitor.  -1 with errno EINVAL when the id cannot be one line. */
+/* The slot's record made the new attempt's: its "id" line written over
+ * the last attempt's lines from offset 0, in one write with a pad line
+ * ("#", blanks, a newline) over the rest of them while the record is at
+ * most DIRPOOL_PAD_MAX bytes, else the record cut to the line's length
+ * first and the line written after (dirpool.h); the fd left open for
+ * appends, for the monitor.  -1 with errno EINVAL when the id cannot be
+ * one line. */
 static int rewrite(const char *slot_dir, const char *attempt_id)
 {
-    char p[1300], line[1100];
+    char p[1300], line[DIRPOOL_PAD_MAX + 8];
     size_t l = strlen(attempt_id);
-    if (strchr(attempt_id, '\n') || l + 4 > sizeof(line))
+    if (strchr(attempt_id, '\n') || l + 4 > 1100)
         return (errno = EINVAL, -1);
     memcpy(line, "id ", 3);
     memcpy(line + 3, attempt_id, l);
     line[l + 3] = '\n';
     l += 4;
     snprintf(p, sizeof(p), "%s/monitor", slot_dir);
-    /* cut to the line's length, not to 0: the file keeps its page (a cut
-     * to 0 frees it, and the next write takes a new one and a new delayed
-     * block: ~6-9 us a task on ext4, docs/benchmarks.md) */
     int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0 && (ftruncate(fd, (off_t)l) != 0 || !fs_write_all(fd, line, l) ||
-                    fcntl(fd, F_SETFL, O_APPEND) != 0)) {
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    if (ok && !S_ISREG(st.st_mode)) {
+        ok = false;
+        errno = EISDIR; /* no record: the slot is dropped */
+    }
+    size_t len = l;
+    if (ok && st.st_size > (off_t)l && st.st_size <= DIRPOOL_PAD_MAX) {
+        /* the pad: no ftruncate (~60% of the take's CPU: the inode's
+         * size, its page's tail, its extents) while the record is short;
+         * one write of one page at offset 0, which a signal does not cut:
+         * a crash leaves the last attempt's record or the new one whole */
+        len = (size_t)st.st_size;
+        memset(line + l, ' ', len - l);
+        line[l] = len - l > 1 ? '#' : '\n';
+        line[len - 1] = '\n';
+    } else if (ok && st.st_size > (off_t)l) {
+        /* cut to the line's length, not to 0: the file keeps its page (a
+         * cut to 0 frees it, and the next write takes a new one and a new
+         * delayed block: ~6-9 us a task on ext4, docs/benchmarks.md); cut
+         * first: a crash leaves no whole line or the new one alone */
+        ok = ftruncate(fd, (off_t)l) == 0;
+    }
+    if (!ok || !fs_write_all(fd, line, len) || fcntl(fd, F_SETFL, O_APPEND) != 0) {
+        int e = errno;
         close(fd);
+        errno = e;
         fd = -1;
     }
     return fd;

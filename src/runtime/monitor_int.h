@@ -57,8 +57,10 @@ bool mon_pump(mon_t *m, int fd, int which);
 /* Write dir/name atomically (tmp + rename, 0600); 0 or -1. */
 int mon_write_record(const char *dir, const char *name, const char *text);
 /* What is read of an attempt's record: its lines are short, the agent's
- * id line (at most 400 bytes) the longest. */
-#define RECORD_MAX 2048
+ * id line (at most 400 bytes) the longest; a pooled slot's record may
+ * also start with a pad line over the last attempt's lines, up to 1 KiB
+ * in all (agent/dirpool.h, DIRPOOL_PAD_MAX). */
+#define RECORD_MAX 4096
 /* The attempt's record (<state>/monitor) into buf; its length, 0 if none
  * (record.c). */
 size_t rt_record_read(const char *dir, char *buf, size_t n);

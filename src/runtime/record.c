@@ -35,7 +35,7 @@ static size_t id_line(const char *state_dir, const char *attempt_id, char *p, si
                       char line[RECORD_MAX])
 {
     size_t l = strlen(attempt_id);
-    if (strchr(attempt_id, '\n') || l > RECORD_MAX / 2 ||
+    if (strchr(attempt_id, '\n') || l > 1024 ||
         (size_t)snprintf(p, np, "%s/monitor", state_dir) >= np)
         return 0;
     memcpy(line, "id ", 3);

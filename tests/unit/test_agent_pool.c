@@ -52,6 +52,23 @@ static void read_record(const char *dir, char *buf, size_t n)
     buf[got > 0 ? got : 0] = '\0';
 }
 
+/* The record of dir holds id's line first and nothing after it but the
+ * take's pad line ("#" and blanks, or a bare newline) over the last
+ * attempt's lines. */
+static bool record_is_id_alone(const char *dir, const char *id)
+{
+    char rec[4096], want[300];
+    read_record(dir, rec, sizeof(rec));
+    int l = snprintf(want, sizeof(want), "id %s\n", id);
+    if (strncmp(rec, want, (size_t)l) != 0)
+        return false;
+    const char *pad = rec + l;
+    if (!*pad)
+        return true;
+    size_t n = strlen(pad);
+    return pad[n - 1] == '\n' && (n == 1 || (pad[0] == '#' && strspn(pad + 1, " ") == n - 2));
+}
+
 /* A forgotten attempt's dir is emptied where it is (an older agent's dir,
  * named by its attempt, renamed to a slot first): its record kept, its
  * working dir emptied and 0700 the agent's again, anything else removed;
@@ -108,8 +125,8 @@ TEST(node_reuses_a_forgotten_attempts_emptied_slot)
     CHECK(rt_record_get(d, "id ", id, sizeof(id)));
     CHECK_STR_EQ(id, "u~j/0/r/1/0");
     CHECK(!rt_record_get(d, "acked", line, sizeof(line)));
-    read_record(d, rec, sizeof(rec)); /* the id line alone, nothing of the last lines */
-    CHECK_STR_EQ(rec, "id u~j/0/r/1/0\n");
+    read_record(d, rec, sizeof(rec)); /* the id line, nothing of the last lines */
+    CHECK(record_is_id_alone(d, "u~j/0/r/1/0") && strlen(rec) > 15);
     snprintf(p, sizeof(p), "%s/cwd", d);
     CHECK(is_empty_dir(p));
     CHECK(stat(d, &st) == 0 && (st.st_mode & 07777) == 0711);
@@ -182,14 +199,28 @@ TEST(pool_take_cuts_the_record_then_writes_the_id_line)
     CHECK(fd >= 0 && got == slots[0]);
     CHECK_INT_EQ(pool.n, 0);
     dirpool_path(&pool, got, d, sizeof(d));
+    /* a short record: the id line and a pad line over the last attempt's
+     * lines, in one write (no cut): the same length, none of them left */
+    const char *had =
+        "id u~old/0/r/0/0\nmon 1 2\ntask 3 /x/pool.1.2\nexit exited 0 0 0 1 2 0\nacked\n";
     read_record(d, rec, sizeof(rec));
-    CHECK_STR_EQ(rec, "id u~new/0/r/1/0\n");
+    CHECK_INT_EQ(strlen(rec), strlen(had));
+    CHECK(strncmp(rec, "id u~new/0/r/1/0\n#", 18) == 0);
+    CHECK(strspn(rec + 18, " ") == strlen(had) - 19 && rec[strlen(had) - 1] == '\n');
+    char line[200];
+    CHECK(rt_record_get(d, "id ", line, sizeof(line)) && strcmp(line, "u~new/0/r/1/0") == 0);
+    CHECK(!rt_record_get(d, "mon ", line, sizeof(line)) &&
+          !rt_record_get(d, "task ", line, sizeof(line)) &&
+          !rt_record_get(d, "exit ", line, sizeof(line)) &&
+          !rt_record_get(d, "acked", line, sizeof(line)));
     CHECK(fd >= 0 && (fcntl(fd, F_GETFL) & O_APPEND));
-    CHECK(fd >= 0 && write(fd, "mon 9 9\n", 8) == 8); /* the monitor's line, after the id */
+    CHECK(fd >= 0 && write(fd, "mon 9 9\n", 8) == 8); /* the monitor's line, after the pad */
     if (fd >= 0)
         close(fd);
     read_record(d, rec, sizeof(rec));
-    CHECK_STR_EQ(rec, "id u~new/0/r/1/0\nmon 9 9\n");
+    CHECK_INT_EQ(strlen(rec), strlen(had) + 8);
+    CHECK(strcmp(rec + strlen(had), "mon 9 9\n") == 0);
+    CHECK(rt_record_get(d, "mon ", line, sizeof(line)) && strcmp(line, "9 9") == 0);
     snprintf(p, sizeof(p), "%s/cwd", d);
     CHECK(is_empty_dir(p));
     /* none ready: a new slot */
@@ -205,6 +236,86 @@ TEST(pool_take_cuts_the_record_then_writes_the_id_line)
     dirpool_settle(&pool); /* the dropped slot removed by the worker */
     snprintf(p, sizeof(p), "%s/tasks/%d", work, slots[1]);
     CHECK(access(p, F_OK) != 0);
+    dirpool_free(&pool);
+    remove_work_dir(work);
+}
+
+/* The record of a slot taken again and again: padded while it is at
+ * most DIRPOOL_PAD_MAX bytes, cut to the id line past it, so that it never
+ * grows past the pad's bound and an attempt's own lines; each take leaves
+ * the new id first and no line of an earlier attempt (a pad of one byte is
+ * a bare newline). */
+TEST(pool_take_pads_a_short_record_and_cuts_a_long_one)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400], rec[4096], line[200];
+    CHECK(mkdtemp(work) != NULL);
+    snprintf(p, sizeof(p), "%s/tasks", work);
+    CHECK(mkdir(p, 0711) == 0);
+    dirpool_t pool;
+    CHECK(dirpool_init(&pool, p));
+    CHECK_INT_EQ(dirpool_fill(&pool, 1), 1);
+    int slot = -1, cuts = 0, pads = 0;
+    size_t most = 0;
+    char id[64], mon[64], want[64];
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof(id), "u~j%d/0/r/0/0", i);
+        int got = -1;
+        int fd = dirpool_take(&pool, id, &got);
+        CHECK(fd >= 0 && (slot < 0 || got == slot));
+        slot = got;
+        dirpool_path(&pool, slot, d, sizeof(d));
+        read_record(d, rec, sizeof(rec));
+        size_t had = strlen(rec);
+        cuts += had == strlen(id) + 4;
+        pads += had > strlen(id) + 4;
+        most = had > most ? had : most;
+        CHECK(rt_record_get(d, "id ", line, sizeof(line)) && strcmp(line, id) == 0);
+        CHECK(!rt_record_get(d, "mon ", line, sizeof(line)) &&
+              !rt_record_get(d, "exit ", line, sizeof(line)));
+        /* the monitor's lines, through the fd (appends after the pad) */
+        snprintf(mon, sizeof(mon), "mon %d 1\n", 100 + i);
+        CHECK(fd >= 0 && write(fd, mon, strlen(mon)) == (ssize_t)strlen(mon));
+        const char *rest = "task 3 /x/pool.1.2\nexit exited 0 0 0 1 2 0\n";
+        CHECK(fd >= 0 && write(fd, rest, strlen(rest)) == (ssize_t)strlen(rest));
+        if (fd >= 0)
+            close(fd);
+        snprintf(want, sizeof(want), "%d 1", 100 + i);
+        CHECK(rt_record_get(d, "mon ", line, sizeof(line)) && strcmp(line, want) == 0);
+        dirpool_put(&pool, slot, true);
+        CHECK_INT_EQ(pool.n, 1);
+    }
+    /* ~60 bytes an attempt: padded ~16 times a cut, never past the bound */
+    CHECK(cuts >= 2 && pads > 8 * cuts);
+    CHECK(most <= DIRPOOL_PAD_MAX);
+    /* an old record one byte longer than the new id line: a bare newline */
+    snprintf(p, sizeof(p), "%s/monitor", d);
+    int w = open(p, O_WRONLY | O_TRUNC);
+    CHECK(w >= 0 && write(w, "id u~k/0/r/0/0x\n", 16) == 16);
+    if (w >= 0)
+        close(w);
+    int got = -1;
+    int fd = dirpool_take(&pool, "u~k/0/r/0/0", &got);
+    CHECK(fd >= 0 && got == slot);
+    if (fd >= 0)
+        close(fd);
+    read_record(d, rec, sizeof(rec));
+    CHECK_STR_EQ(rec, "id u~k/0/r/0/0\n\n");
+    dirpool_put(&pool, slot, true);
+    /* a record longer than the bound: cut to the id line, as before */
+    w = open(p, O_WRONLY | O_APPEND);
+    const char *more = "exit exited 1 0 0 1 2 0 and some more words\n";
+    for (int i = 0; w >= 0 && i < 40; i++)
+        CHECK(write(w, more, strlen(more)) == (ssize_t)strlen(more));
+    if (w >= 0)
+        close(w);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size > DIRPOOL_PAD_MAX);
+    fd = dirpool_take(&pool, "u~long/0/r/0/0", &got);
+    CHECK(fd >= 0 && got == slot);
+    if (fd >= 0)
+        close(fd);
+    read_record(d, rec, sizeof(rec));
+    CHECK_STR_EQ(rec, "id u~long/0/r/0/0\n");
     dirpool_free(&pool);
     remove_work_dir(work);
 }
@@ -268,8 +379,7 @@ TEST(node_restart_tells_free_slots_from_attempts_by_their_records)
     read_record(d, rec, sizeof(rec));
     CHECK(strncmp(rec, "#d u~j/0/r/2/0\n", 15) == 0);
     snprintf(d, sizeof(d), "%s/tasks/4", work);
-    read_record(d, rec, sizeof(rec));
-    CHECK_STR_EQ(rec, "id u~k/0/r/0/0\n");
+    CHECK(record_is_id_alone(d, "u~k/0/r/0/0"));
     node_free(&n);
     /* and the next restart: 2 is free, 4 is u~k's (no monitor: lost) */
     CHECK(node_init(&n, &cfg, "p1", runtime_find("process"), "http://x") == PAI_OK);
@@ -512,6 +622,7 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
 
 RUN_TESTS(node_reuses_a_forgotten_attempts_emptied_slot, node_fills_its_pool_of_slots_at_its_start,
           pool_take_cuts_the_record_then_writes_the_id_line,
+          pool_take_pads_a_short_record_and_cuts_a_long_one,
           node_restart_tells_free_slots_from_attempts_by_their_records,
           pool_put_of_an_isolated_attempt_reads_its_cwd_alone,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
