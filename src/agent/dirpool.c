@@ -169,12 +169,13 @@ static void own_read(void)
     own_gid = getegid();
 }
 
-/* Give the task's working dir (cfd, open; closed here) back to us, 0700
- * (the task may have opened it to others), then empty it.  Given back first: until then
+/* Give the task's working dir (cfd, open and read from its start; left
+ * open) back to us, 0700 (the task may have opened it to others), then
+ * empty it.  Given back first: until then
  * a process of the task's uid that holds the dir open (another of its
  * tasks, handed the fd) could still add a file after the reading, and it
  * would be in the next user's HOME.  CLEAN_FAIL when it is not a dir. */
-static clean_t clean_cwd_fd(int cfd, int *budget, dirpool_worker_t *w)
+static clean_t clean_cwd_open(int cfd, int *budget, dirpool_worker_t *w)
 {
     dents_t c = {.fd = cfd};
     if (c.fd < 0)
@@ -190,7 +191,15 @@ static clean_t clean_cwd_fd(int cfd, int *budget, dirpool_worker_t *w)
     while (rc == CLEAN_OK && (e = dents_next(&c)))
         if (!dotdot(e->d_name))
             rc = drop(c.fd, e, budget, w);
-    close(c.fd);
+    return rc;
+}
+
+/* As clean_cwd_open, cfd closed. */
+static clean_t clean_cwd_fd(int cfd, int *budget, dirpool_worker_t *w)
+{
+    clean_t rc = clean_cwd_open(cfd, budget, w);
+    if (cfd >= 0)
+        close(cfd);
     return rc;
 }
 
@@ -317,10 +326,33 @@ static dirpool_worker_t *worker_start(const dirpool_t *p)
     return w;
 }
 
+/* The slot's kept cwd fd (dirpool_put), -1 when none. */
+static int cwd_kept(const dirpool_t *p, int slot)
+{
+    return p->cwd && slot >= 0 && slot < DIRPOOL_FD_SLOTS ? p->cwd[slot] - 1 : -1;
+}
+
+static void cwd_keep(dirpool_t *p, int slot, int fd)
+{
+    if (!p->cwd)
+        p->cwd = xcalloc(DIRPOOL_FD_SLOTS, sizeof(*p->cwd));
+    p->cwd[slot] = fd + 1;
+}
+
+static void cwd_drop(dirpool_t *p, int slot)
+{
+    int fd = cwd_kept(p, slot);
+    if (fd >= 0) {
+        close(fd);
+        p->cwd[slot] = 0;
+    }
+}
+
 /* Hand entry id to the worker (started when first needed; without one
  * the job runs here). */
 static void queue(dirpool_t *p, int id, bool keep)
 {
+    cwd_drop(p, id); /* emptied or removed by path, by the worker */
     if (!p->w)
         p->w = worker_start(p);
     dirpool_worker_t *w = p->w;
@@ -411,9 +443,25 @@ void dirpool_put(dirpool_t *p, int slot, bool cwd_only)
     int budget = DIRPOOL_INLINE;
     clean_t rc;
     if (cwd_only) { /* the slot itself holds what the take made: not read */
-        snprintf(e, sizeof(e), "%s/%d/cwd", p->dir, slot);
-        rc = clean_cwd_fd(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
+        int fd = cwd_kept(p, slot);
+        if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
+            cwd_drop(p, slot);
+            fd = -1;
+        }
+        if (fd < 0) {
+            snprintf(e, sizeof(e), "%s/%d/cwd", p->dir, slot);
+            fd = open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        rc = clean_cwd_open(fd, &budget, NULL);
+        if (rc == CLEAN_OK && slot < DIRPOOL_FD_SLOTS) {
+            cwd_keep(p, slot, fd); /* for the slot's next cwd-only put */
+        } else if (fd >= 0) {
+            if (fd == cwd_kept(p, slot))
+                p->cwd[slot] = 0;
+            close(fd);
+        }
     } else {
+        cwd_drop(p, slot); /* anything may have moved in the slot: by path */
         rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
     }
     if (rc == CLEAN_OK)
@@ -664,7 +712,10 @@ void dirpool_free(dirpool_t *p)
         free(w);
         p->w = NULL;
     }
+    for (int i = 0; p->cwd && i < DIRPOOL_FD_SLOTS; i++)
+        cwd_drop(p, i);
     FREE_NULL(&p->ids);
     FREE_NULL(&p->gen);
+    FREE_NULL(&p->cwd);
     p->n = p->cap = p->deferred = p->ngen = 0;
 }

@@ -40,8 +40,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define DIRPOOL_MAX    256 /* dirs kept; past it a forgotten one is removed */
-#define DIRPOOL_INLINE 32  /* files a put may remove itself; past it, the worker */
+#define DIRPOOL_MAX      256 /* dirs kept; past it a forgotten one is removed */
+#define DIRPOOL_INLINE   32  /* files a put may remove itself; past it, the worker */
+#define DIRPOOL_FD_SLOTS 64  /* slots whose cwd a put keeps open for the next (dirpool_put) */
 
 typedef struct dirpool_worker dirpool_worker_t;
 
@@ -53,6 +54,7 @@ typedef struct {
     size_t deferred;     /* slots the worker empties, then ready */
     unsigned *gen;       /* per slot: its takes so far (dirpool_forget) */
     size_t ngen;         /* gen's capacity */
+    int *cwd;            /* per slot below DIRPOOL_FD_SLOTS: its cwd's fd + 1, 0: none */
     dirpool_worker_t *w; /* NULL until a put or a reclaim needs it */
 } dirpool_t;
 
@@ -75,7 +77,13 @@ void dirpool_path(const dirpool_t *p, int slot, char *out, size_t n);
  * which cannot write in the agent's 0711 slot, and neither the agent nor
  * a container engine wrote a file of its own there), so only its cwd is
  * read and emptied (the take finds a record that is no longer a regular
- * file, and removes the slot). */
+ * file, and removes the slot).  Such a put keeps the cwd it emptied open
+ * (slots below DIRPOOL_FD_SLOTS, O_CLOEXEC; a monitor closes what it
+ * inherits) and the slot's next cwd-only put reads it through that fd,
+ * rewound, instead of opening it by path again: between two such puts
+ * only the agent and an attempt that cannot write in the slot had it, so
+ * `cwd` is still that dir.  Any other put, a removal or dirpool_free
+ * closes it. */
 void dirpool_put(dirpool_t *p, int slot, bool cwd_only);
 
 /* As dirpool_put for an attempt dir that is no slot (an older agent's,

@@ -320,6 +320,93 @@ TEST(pool_take_pads_a_short_record_and_cuts_a_long_one)
     remove_work_dir(work);
 }
 
+/* The open fds of this process. */
+static long open_fds(void)
+{
+    return count_entries("/proc/self/fd");
+}
+
+/* A cwd-only put keeps the cwd it emptied open for the slot's next
+ * cwd-only put (O_CLOEXEC), which empties and gives it back through that
+ * fd, rewound: the task's files, its mode and owner all undone as by path;
+ * any other put, a removal and dirpool_free close it, and a slot past
+ * DIRPOOL_FD_SLOTS keeps none. */
+TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
+{
+    char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400];
+    CHECK(mkdtemp(work) != NULL);
+    snprintf(p, sizeof(p), "%s/tasks", work);
+    CHECK(mkdir(p, 0711) == 0);
+    dirpool_t pool;
+    CHECK(dirpool_init(&pool, p));
+    CHECK_INT_EQ(dirpool_fill(&pool, 1), 1);
+    long base = open_fds();
+    int slot = -1, got = -1;
+    for (int i = 0; i < 4; i++) {
+        int fd = dirpool_take(&pool, "u~a/0/r/0/0", &got);
+        CHECK(fd >= 0 && (slot < 0 || got == slot));
+        slot = got;
+        if (fd >= 0)
+            close(fd);
+        dirpool_path(&pool, slot, d, sizeof(d));
+        snprintf(p, sizeof(p), "%s/cwd", d);
+        CHECK(chmod(p, 0755) == 0);
+        char name[32];
+        for (int k = 0; k <= i; k++) { /* more files each time: read from the start */
+            snprintf(name, sizeof(name), "out%d.txt", k);
+            put_file(p, name, "y\n");
+        }
+        dirpool_put(&pool, slot, true);
+        CHECK_INT_EQ(pool.n, 1);
+        CHECK(is_empty_dir(p));
+        struct stat st;
+        CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
+        CHECK_INT_EQ(open_fds(), base + 1); /* the kept one, and only it */
+    }
+    int kept = pool.cwd ? pool.cwd[slot] - 1 : -1;
+    CHECK(kept >= 0 && (fcntl(kept, F_GETFD) & FD_CLOEXEC));
+    /* a put that reads the whole slot: by path, the kept fd closed */
+    int fd = dirpool_take(&pool, "u~b/0/r/0/0", &got);
+    CHECK(fd >= 0 && got == slot);
+    if (fd >= 0)
+        close(fd);
+    put_file(p, "late.txt", "z\n");
+    dirpool_put(&pool, slot, false);
+    CHECK(is_empty_dir(p));
+    CHECK_INT_EQ(open_fds(), base);
+    /* kept again, then closed by dirpool_free */
+    fd = dirpool_take(&pool, "u~c/0/r/0/0", &got);
+    if (fd >= 0)
+        close(fd);
+    dirpool_put(&pool, slot, true);
+    CHECK_INT_EQ(open_fds(), base + 1);
+    dirpool_free(&pool);
+    CHECK_INT_EQ(open_fds(), base);
+    remove_work_dir(work);
+    /* a slot past DIRPOOL_FD_SLOTS: emptied by path, nothing kept */
+    char work2[] = "/tmp/pai-test-agent-XXXXXX";
+    CHECK(mkdtemp(work2) != NULL);
+    snprintf(p, sizeof(p), "%s/tasks", work2);
+    CHECK(mkdir(p, 0711) == 0);
+    snprintf(p, sizeof(p), "%s/tasks/%d", work2, DIRPOOL_FD_SLOTS + 5);
+    CHECK(mkdir(p, 0711) == 0);
+    snprintf(p, sizeof(p), "%s/tasks", work2);
+    CHECK(dirpool_init(&pool, p));
+    CHECK_INT_EQ(dirpool_fill(&pool, 1), 1);
+    fd = dirpool_take(&pool, "u~d/0/r/0/0", &got);
+    CHECK(fd >= 0 && got > DIRPOOL_FD_SLOTS);
+    if (fd >= 0)
+        close(fd);
+    dirpool_path(&pool, got, d, sizeof(d));
+    snprintf(p, sizeof(p), "%s/cwd", d);
+    put_file(p, "out.txt", "y\n");
+    dirpool_put(&pool, got, true);
+    CHECK(is_empty_dir(p));
+    CHECK_INT_EQ(open_fds(), base);
+    dirpool_free(&pool);
+    remove_work_dir(work2);
+}
+
 /* What a restart finds in tasks/ and how it tells a free slot from an
  * attempt's: by the record.  Free: no record line (a slot made for the
  * pool), a take cut short by a crash (no whole id line), an id the journal
@@ -623,6 +710,7 @@ TEST(node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
 RUN_TESTS(node_reuses_a_forgotten_attempts_emptied_slot, node_fills_its_pool_of_slots_at_its_start,
           pool_take_cuts_the_record_then_writes_the_id_line,
           pool_take_pads_a_short_record_and_cuts_a_long_one,
+          pool_cwd_only_put_keeps_the_cwd_open_for_the_next,
           node_restart_tells_free_slots_from_attempts_by_their_records,
           pool_put_of_an_isolated_attempt_reads_its_cwd_alone,
           node_acks_a_task_that_left_100000_files_without_emptying_them_on_its_loop)
