@@ -40,9 +40,15 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 bool agentwire_utf8_valid(const char *s, size_t n)
 {
-    for (size_t i = 0, k; i < n; i += k)
-        if (s[i] == '\0' || (k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+    for (size_t i = 0, k; i < n; i += k) {
+        unsigned char c = (unsigned char)s[i];
+        if (c - 1u < 0x7Fu) { /* ASCII but NUL: a byte, no call (names are ASCII) */
+            k = 1;
+            continue;
+        }
+        if (c == '\0' || (k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
             return false;
+    }
     return true;
 }
 

@@ -517,6 +517,10 @@ TEST(malformed_responses_are_refused_naming_the_field)
          "tasks[0].mounts[0].target: is required"},
         {"{\"version\":1,\"tasks\":[{\"attempt_id\":\"a\",\"cpu\":\"4\"}]}",
          "tasks[0].cpu: must be a number"},
+        /* a path three readers deep, made when the field is found wrong */
+        {"{\"version\":5,\"tasks\":[{\"attempt_id\":\"a\"},{\"attempt_id\":\"b\",\"jobenv\":"
+         "{\"roles\":[{\"instances\":1}]}}]}",
+         "tasks[1].jobenv.roles[0].name: is required"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         agentwire_resp_t r;

@@ -207,8 +207,42 @@ TEST(a_kept_task_text_is_appended_as_it_is)
     jtext_free(&kept);
 }
 
+/* UTF-8 as json_stringn takes it (ASCII by its fast path), and NUL refused
+ * wherever it is, and every bad sequence refused after ASCII bytes too. */
+TEST(utf8_validity_is_what_jansson_takes)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+        bool ok;
+    } cases[] = {
+        {"PAI_TASK_ROLE_NAME", 18, true},
+        {"", 0, true},
+        {"ab\0cd", 5, false},
+        {"\0", 1, false},
+        {"caf\xc3\xa9", 5, true},
+        {"abc\xc3", 4, false},           /* cut short */
+        {"abc\xc0\x80", 5, false},       /* overlong NUL */
+        {"a\xed\xa0\x80", 4, false},     /* a UTF-16 surrogate */
+        {"a\xf4\x90\x80\x80", 5, false}, /* past U+10FFFF */
+        {"\xf0\x9f\x98\x80x", 5, true},
+        {"x\x80", 2, false},
+        {"\x7f", 1, true},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        bool ok = agentwire_utf8_valid(cases[i].s, cases[i].n);
+        if (ok != cases[i].ok)
+            fprintf(stderr, "  case %zu\n", i);
+        CHECK(ok == cases[i].ok);
+        /* jansson agrees (it takes a NUL in a string with its length) */
+        json_t *j = json_stringn(cases[i].s, cases[i].n);
+        CHECK((j != NULL) == (cases[i].ok || memchr(cases[i].s, '\0', cases[i].n) != NULL));
+        json_decref(j);
+    }
+}
+
 RUN_TESTS(a_full_answer_is_the_trees_text_in_every_version,
           a_bare_answer_and_absent_fields_are_the_trees_text,
           numbers_and_odd_strings_are_the_trees_text,
           repeated_and_odd_keys_are_written_as_jansson_keeps_them,
-          a_kept_task_text_is_appended_as_it_is)
+          a_kept_task_text_is_appended_as_it_is, utf8_validity_is_what_jansson_takes)
