@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,33 +327,66 @@ static dirpool_worker_t *worker_start(const dirpool_t *p)
     return w;
 }
 
-/* The slot's kept cwd fd (dirpool_put), -1 when none. */
-static int cwd_kept(const dirpool_t *p, int slot)
+/* The fds a slot keeps open (dirpool.h): FD_CWD its cwd (a cwd-only
+ * put's, for the next), FD_REC and FD_APP its record (the take's, for
+ * its writes and, dup'ed, the monitor's appends).  All pools together
+ * keep at most a quarter of RLIMIT_NOFILE; they run on the agent's loop,
+ * the count is atomic for the tests' threads. */
+enum { FD_CWD, FD_REC, FD_APP };
+static atomic_size_t kept_fds;
+static size_t kept_max;
+static pthread_once_t kept_once = PTHREAD_ONCE_INIT;
+
+static void kept_limit(void)
 {
-    return p->cwd && slot >= 0 && slot < DIRPOOL_FD_SLOTS ? p->cwd[slot] - 1 : -1;
+    struct rlimit rl;
+    kept_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 64;
 }
 
-static void cwd_keep(dirpool_t *p, int slot, int fd)
+/* The slot's kept fd of that kind, -1 when none. */
+static int fd_kept(const dirpool_t *p, int slot, int kind)
 {
-    if (!p->cwd)
-        p->cwd = xcalloc(DIRPOOL_FD_SLOTS, sizeof(*p->cwd));
-    p->cwd[slot] = fd + 1;
+    return p->fds && slot >= 0 && slot < DIRPOOL_FD_SLOTS ? p->fds[slot][kind] - 1 : -1;
 }
 
-static void cwd_drop(dirpool_t *p, int slot)
+/* Keep fd as the slot's (it has none of that kind); false when it cannot
+ * be kept (past DIRPOOL_FD_SLOTS or the budget): the caller closes it. */
+static bool fd_keep(dirpool_t *p, int slot, int kind, int fd)
 {
-    int fd = cwd_kept(p, slot);
+    pthread_once(&kept_once, kept_limit);
+    if (slot < 0 || slot >= DIRPOOL_FD_SLOTS || fd < 0 || atomic_load(&kept_fds) >= kept_max)
+        return false;
+    if (!p->fds)
+        p->fds = xcalloc(DIRPOOL_FD_SLOTS, sizeof(*p->fds));
+    p->fds[slot][kind] = fd + 1;
+    atomic_fetch_add(&kept_fds, 1);
+    return true;
+}
+
+/* The slot no longer keeps its fd of that kind: closed when close_it,
+ * else the caller's. */
+static void fd_forget(dirpool_t *p, int slot, int kind, bool close_it)
+{
+    int fd = fd_kept(p, slot, kind);
     if (fd >= 0) {
-        close(fd);
-        p->cwd[slot] = 0;
+        if (close_it)
+            close(fd);
+        p->fds[slot][kind] = 0;
+        atomic_fetch_sub(&kept_fds, 1);
     }
+}
+
+static void fds_drop(dirpool_t *p, int slot)
+{
+    for (int k = FD_CWD; k <= FD_APP; k++)
+        fd_forget(p, slot, k, true);
 }
 
 /* Hand entry id to the worker (started when first needed; without one
  * the job runs here). */
 static void queue(dirpool_t *p, int id, bool keep)
 {
-    cwd_drop(p, id); /* emptied or removed by path, by the worker */
+    fds_drop(p, id); /* emptied or removed by path, by the worker */
     if (!p->w)
         p->w = worker_start(p);
     dirpool_worker_t *w = p->w;
@@ -443,9 +477,10 @@ void dirpool_put(dirpool_t *p, int slot, bool cwd_only)
     int budget = DIRPOOL_INLINE;
     clean_t rc;
     if (cwd_only) { /* the slot itself holds what the take made: not read */
-        int fd = cwd_kept(p, slot);
+        int fd = fd_kept(p, slot, FD_CWD);
+        fd_forget(p, slot, FD_CWD, false); /* kept again below when all goes well */
         if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
-            cwd_drop(p, slot);
+            close(fd);
             fd = -1;
         }
         if (fd < 0) {
@@ -453,15 +488,11 @@ void dirpool_put(dirpool_t *p, int slot, bool cwd_only)
             fd = open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         rc = clean_cwd_open(fd, &budget, NULL);
-        if (rc == CLEAN_OK && slot < DIRPOOL_FD_SLOTS) {
-            cwd_keep(p, slot, fd); /* for the slot's next cwd-only put */
-        } else if (fd >= 0) {
-            if (fd == cwd_kept(p, slot))
-                p->cwd[slot] = 0;
+        /* for the slot's next cwd-only put */
+        if (fd >= 0 && (rc != CLEAN_OK || !fd_keep(p, slot, FD_CWD, fd)))
             close(fd);
-        }
     } else {
-        cwd_drop(p, slot); /* anything may have moved in the slot: by path */
+        fds_drop(p, slot); /* anything may have moved in the slot: by path */
         rc = clean(open(e, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), &budget, NULL);
     }
     if (rc == CLEAN_OK)
@@ -571,35 +602,35 @@ unsigned dirpool_gen(dirpool_t *p, int slot)
     return p->gen[slot];
 }
 
-/* The slot's record made the new attempt's: its "id" line written over
- * the last attempt's lines from offset 0, in one write with a pad line
- * ("#", blanks, a newline) over the rest of them while the record is at
- * most DIRPOOL_PAD_MAX bytes, else the record cut to the line's length
- * first and the line written after (dirpool.h); the fd left open for
- * appends, for the monitor.  -1 with errno EINVAL when the id cannot be
- * one line. */
-static int rewrite(const char *slot_dir, const char *attempt_id)
+/* n bytes of b at offset 0 of fd. */
+static bool pwrite_all(int fd, const char *b, size_t n)
 {
-    char p[1300], line[DIRPOOL_PAD_MAX + 8];
-    size_t l = strlen(attempt_id);
-    if (strchr(attempt_id, '\n') || l + 4 > 1100)
-        return (errno = EINVAL, -1);
-    memcpy(line, "id ", 3);
-    memcpy(line + 3, attempt_id, l);
-    line[l + 3] = '\n';
-    l += 4;
-    snprintf(p, sizeof(p), "%s/monitor", slot_dir);
-    int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    bool ok = fstat(fd, &st) == 0;
-    if (ok && !S_ISREG(st.st_mode)) {
-        ok = false;
-        errno = EISDIR; /* no record: the slot is dropped */
+    for (size_t off = 0; off < n;) {
+        ssize_t k = pwrite(fd, b + off, n - off, (off_t)off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        off += (size_t)k;
     }
+    return true;
+}
+
+/* The record (wfd, open for writes, not appends) made the new attempt's
+ * (line, l bytes): its "id" line written over the last attempt's lines
+ * from offset 0, in one write with a pad line ("#", blanks, a newline)
+ * over the rest of them while the record is at most DIRPOOL_PAD_MAX bytes,
+ * else the record cut to the line's length first and the line written
+ * after (dirpool.h).  line has room for the pad. */
+static bool record_over(int wfd, char *line, size_t l)
+{
+    struct stat st;
+    if (fstat(wfd, &st) != 0)
+        return false;
+    if (!S_ISREG(st.st_mode))
+        return (errno = EISDIR, false); /* no record: the slot is dropped */
     size_t len = l;
-    if (ok && st.st_size > (off_t)l && st.st_size <= DIRPOOL_PAD_MAX) {
+    if (st.st_size > (off_t)l && st.st_size <= DIRPOOL_PAD_MAX) {
         /* the pad: no ftruncate (~60% of the take's CPU: the inode's
          * size, its page's tail, its extents) while the record is short;
          * one write of one page at offset 0, which a signal does not cut:
@@ -608,20 +639,80 @@ static int rewrite(const char *slot_dir, const char *attempt_id)
         memset(line + l, ' ', len - l);
         line[l] = len - l > 1 ? '#' : '\n';
         line[len - 1] = '\n';
-    } else if (ok && st.st_size > (off_t)l) {
+    } else if (st.st_size > (off_t)l && ftruncate(wfd, (off_t)l) != 0) {
         /* cut to the line's length, not to 0: the file keeps its page (a
          * cut to 0 frees it, and the next write takes a new one and a new
          * delayed block: ~6-9 us a task on ext4, docs/benchmarks.md); cut
          * first: a crash leaves no whole line or the new one alone */
-        ok = ftruncate(fd, (off_t)l) == 0;
+        return false;
     }
-    if (!ok || !fs_write_all(fd, line, len) || fcntl(fd, F_SETFL, O_APPEND) != 0) {
+    return pwrite_all(wfd, line, len);
+}
+
+/* Forget the slot's kept record fds (closed), errno kept; -1. */
+static int record_drop(dirpool_t *p, int slot)
+{
+    int e = errno;
+    fd_forget(p, slot, FD_REC, true);
+    fd_forget(p, slot, FD_APP, true);
+    errno = e;
+    return -1;
+}
+
+/* The slot's record made attempt_id's (record_over), through the fds the
+ * slot keeps (dirpool.h) or, when it keeps none, opened by path (and kept
+ * from then on when they can be).  Returns an fd of the record open for
+ * appends, the monitor's (the caller's to close); -1 with errno EINVAL
+ * when the id cannot be one line. */
+static int rewrite(dirpool_t *p, int slot, const char *slot_dir, const char *attempt_id)
+{
+    char path[1300], line[DIRPOOL_PAD_MAX + 8];
+    size_t l = strlen(attempt_id);
+    if (strchr(attempt_id, '\n') || l + 4 > 1100)
+        return (errno = EINVAL, -1);
+    memcpy(line, "id ", 3);
+    memcpy(line + 3, attempt_id, l);
+    line[l + 3] = '\n';
+    l += 4;
+    int wfd = fd_kept(p, slot, FD_REC), afd = fd_kept(p, slot, FD_APP), fd;
+    if (wfd >= 0 && afd >= 0) {
+        fd = record_over(wfd, line, l) ? fcntl(afd, F_DUPFD_CLOEXEC, 0) : -1;
+        return fd >= 0 ? fd : record_drop(p, slot);
+    }
+    record_drop(p, slot);
+    snprintf(path, sizeof(path), "%s/monitor", slot_dir);
+    wfd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (wfd < 0)
+        return -1;
+    if (!record_over(wfd, line, l)) {
         int e = errno;
-        close(fd);
+        close(wfd);
         errno = e;
-        fd = -1;
+        return -1;
     }
-    return fd;
+    /* kept for the slot's next takes: this fd for the writes, another for
+     * the appends (the same file: nobody but root can swap a path in the
+     * agent's slot; checked all the same) */
+    struct stat ws, as;
+    afd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (afd >= 0 && fstat(wfd, &ws) == 0 && fstat(afd, &as) == 0 && ws.st_ino == as.st_ino &&
+        ws.st_dev == as.st_dev && fd_keep(p, slot, FD_REC, wfd)) {
+        if (fd_keep(p, slot, FD_APP, afd)) {
+            fd = fcntl(afd, F_DUPFD_CLOEXEC, 0);
+            return fd >= 0 ? fd : record_drop(p, slot);
+        }
+        fd_forget(p, slot, FD_REC, false);
+    }
+    if (afd >= 0)
+        close(afd);
+    /* not kept: this fd is the monitor's, for appends */
+    if (fcntl(wfd, F_SETFL, O_APPEND) != 0) {
+        int e = errno;
+        close(wfd);
+        errno = e;
+        return -1;
+    }
+    return wfd;
 }
 
 int dirpool_take(dirpool_t *p, const char *attempt_id, int *slot)
@@ -636,7 +727,7 @@ int dirpool_take(dirpool_t *p, const char *attempt_id, int *slot)
         if (id < 0)
             return -1;
         dirpool_path(p, id, e, sizeof(e));
-        int fd = rewrite(e, attempt_id);
+        int fd = rewrite(p, id, e, attempt_id);
         if (fd >= 0) {
             p->n -= !made;
             dirpool_gen(p, id);
@@ -712,10 +803,10 @@ void dirpool_free(dirpool_t *p)
         free(w);
         p->w = NULL;
     }
-    for (int i = 0; p->cwd && i < DIRPOOL_FD_SLOTS; i++)
-        cwd_drop(p, i);
+    for (int i = 0; p->fds && i < DIRPOOL_FD_SLOTS; i++)
+        fds_drop(p, i);
     FREE_NULL(&p->ids);
     FREE_NULL(&p->gen);
-    FREE_NULL(&p->cwd);
+    FREE_NULL(&p->fds);
     p->n = p->cap = p->deferred = p->ngen = 0;
 }

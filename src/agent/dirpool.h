@@ -42,7 +42,7 @@
 
 #define DIRPOOL_MAX      256 /* dirs kept; past it a forgotten one is removed */
 #define DIRPOOL_INLINE   32  /* files a put may remove itself; past it, the worker */
-#define DIRPOOL_FD_SLOTS 64  /* slots whose cwd a put keeps open for the next (dirpool_put) */
+#define DIRPOOL_FD_SLOTS 64  /* slots whose cwd and record stay open (dirpool_put, _take) */
 
 typedef struct dirpool_worker dirpool_worker_t;
 
@@ -54,7 +54,8 @@ typedef struct {
     size_t deferred;     /* slots the worker empties, then ready */
     unsigned *gen;       /* per slot: its takes so far (dirpool_forget) */
     size_t ngen;         /* gen's capacity */
-    int *cwd;            /* per slot below DIRPOOL_FD_SLOTS: its cwd's fd + 1, 0: none */
+    int (*fds)[3];       /* per slot below DIRPOOL_FD_SLOTS: its kept fds + 1 (0: none):
+                          * cwd, the record for writes, the record for appends */
     dirpool_worker_t *w; /* NULL until a put or a reclaim needs it */
 } dirpool_t;
 
@@ -83,7 +84,10 @@ void dirpool_path(const dirpool_t *p, int slot, char *out, size_t n);
  * rewound, instead of opening it by path again: between two such puts
  * only the agent and an attempt that cannot write in the slot had it, so
  * `cwd` is still that dir.  Any other put, a removal or dirpool_free
- * closes it. */
+ * closes it.  The take keeps the record open likewise (one fd for its
+ * writes, one for appends, dup'ed for the monitor), until the same.  The
+ * fds kept by all pools together stay under a quarter of RLIMIT_NOFILE
+ * (past it nothing more is kept: the paths are used). */
 void dirpool_put(dirpool_t *p, int slot, bool cwd_only);
 
 /* As dirpool_put for an attempt dir that is no slot (an older agent's,

@@ -329,8 +329,9 @@ static long open_fds(void)
 /* A cwd-only put keeps the cwd it emptied open for the slot's next
  * cwd-only put (O_CLOEXEC), which empties and gives it back through that
  * fd, rewound: the task's files, its mode and owner all undone as by path;
- * any other put, a removal and dirpool_free close it, and a slot past
- * DIRPOOL_FD_SLOTS keeps none. */
+ * the take keeps the record open (one fd for writes, one for appends,
+ * whose dup is the monitor's); any other put, a removal and dirpool_free
+ * close them, and a slot past DIRPOOL_FD_SLOTS keeps none. */
 TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400];
@@ -343,12 +344,21 @@ TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
     long base = open_fds();
     int slot = -1, got = -1;
     for (int i = 0; i < 4; i++) {
-        int fd = dirpool_take(&pool, "u~a/0/r/0/0", &got);
+        char id[32];
+        snprintf(id, sizeof(id), "u~a%d/0/r/0/0", i);
+        int fd = dirpool_take(&pool, id, &got);
         CHECK(fd >= 0 && (slot < 0 || got == slot));
         slot = got;
+        CHECK_INT_EQ(open_fds(), base + (i ? 3 : 2) + 1); /* kept, and the monitor's */
+        CHECK(fd >= 0 && (fcntl(fd, F_GETFL) & O_APPEND) && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
+        CHECK(fd >= 0 && write(fd, "mon 5 5\n", 8) == 8);
         if (fd >= 0)
             close(fd);
         dirpool_path(&pool, slot, d, sizeof(d));
+        char line[64];
+        CHECK(record_is_id_alone(d, id) == false); /* the monitor's line after the pad */
+        CHECK(rt_record_get(d, "id ", line, sizeof(line)) && strcmp(line, id) == 0);
+        CHECK(rt_record_get(d, "mon ", line, sizeof(line)) && strcmp(line, "5 5") == 0);
         snprintf(p, sizeof(p), "%s/cwd", d);
         CHECK(chmod(p, 0755) == 0);
         char name[32];
@@ -361,10 +371,13 @@ TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
         CHECK(is_empty_dir(p));
         struct stat st;
         CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == geteuid());
-        CHECK_INT_EQ(open_fds(), base + 1); /* the kept one, and only it */
+        CHECK_INT_EQ(open_fds(), base + 3); /* the kept ones, and only they */
     }
-    int kept = pool.cwd ? pool.cwd[slot] - 1 : -1;
-    CHECK(kept >= 0 && (fcntl(kept, F_GETFD) & FD_CLOEXEC));
+    for (int k = 0; k < 3; k++) {
+        int kept = pool.fds ? pool.fds[slot][k] - 1 : -1;
+        CHECK(kept >= 0 && (fcntl(kept, F_GETFD) & FD_CLOEXEC));
+        CHECK(kept >= 0 && ((fcntl(kept, F_GETFL) & O_APPEND) != 0) == (k == 2));
+    }
     /* a put that reads the whole slot: by path, the kept fd closed */
     int fd = dirpool_take(&pool, "u~b/0/r/0/0", &got);
     CHECK(fd >= 0 && got == slot);
@@ -379,7 +392,7 @@ TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
     if (fd >= 0)
         close(fd);
     dirpool_put(&pool, slot, true);
-    CHECK_INT_EQ(open_fds(), base + 1);
+    CHECK_INT_EQ(open_fds(), base + 3);
     dirpool_free(&pool);
     CHECK_INT_EQ(open_fds(), base);
     remove_work_dir(work);
