@@ -783,7 +783,10 @@ static bool batch_store(engine_t *j, const start_op_t *s, size_t n, pai_err_t *r
     *rc = PAI_OK;
     for (size_t i = 0; i < n; i++)
         if (s[i].p && s[i].rc == PAI_OK && s[i].dirty) {
-            *rc = engine_flush_after_pass(j); /* with the placements on what it freed */
+            uint64_t need = engine_flush_need(j);
+            engine_sync_group_wait(j, need); /* the next batch's changes in the same commit */
+            *rc = engine_flush_after_pass(j, need); /* with the placements on what it freed */
+            engine_sync_flushed(j);
             return true;
         }
     return false;

@@ -349,6 +349,7 @@ pai_err_t engine_new(store_t *st, const engine_opts_t *opts, const engine_ops_t 
     pthread_cond_init(&j->threads.timer_cv, &ca);
     pthread_cond_init(&j->pass.done_cv, &ca);      /* engine_flush_after_pass's bound */
     pthread_cond_init(&j->persist.coming_cv, &ca); /* a flush's wait for submissions */
+    pthread_cond_init(&j->persist.sync_cv, &ca);   /* the syncs' group delay */
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&j->pass.cv, NULL);
     pthread_cond_init(&j->persist.sub_cv, NULL);
@@ -396,6 +397,7 @@ void engine_quiesce(engine_t *j)
     pthread_cond_broadcast(&j->pass.done_cv);
     pthread_cond_broadcast(&j->persist.sub_cv); /* queued submissions write themselves */
     pthread_cond_broadcast(&j->persist.coming_cv);
+    pthread_cond_broadcast(&j->persist.sync_cv);
     for (size_t k = 0; k < nodes_count(j->nodes); k++)
         nodes_wake(nodes_at(j->nodes, k));         /* blocked and held polls answer now */
     for (size_t k = 0; k < j->persist.nwaits; k++) /* and those waiting for a flush */
@@ -432,6 +434,7 @@ void engine_free(engine_t *j)
     pthread_cond_destroy(&j->pass.done_cv);
     pthread_cond_destroy(&j->persist.sub_cv);
     pthread_cond_destroy(&j->persist.coming_cv);
+    pthread_cond_destroy(&j->persist.sync_cv);
     free(j->persist.subs);
     pthread_mutex_destroy(&j->mu);
     pthread_mutex_destroy(&j->flush_mu);

@@ -143,6 +143,18 @@ struct engine {
         struct engine_sub **subs;
         size_t nsubs, capsubs;
         pthread_cond_t sub_cv;
+        /* The syncs' group delay (engine_sync_group_wait): a sync batch
+         * with something to store while sync-led flushes stream waits a
+         * moment for the next batch (sync_cv: broadcast when one arrives,
+         * when a flush ends, at the stop) and one commit stores both.
+         * last_sync_end_us: when the last sync-led flush ended
+         * (CLOCK_MONOTONIC us; atomic: set without mu). */
+        pthread_cond_t sync_cv;
+        bool sync_waiting;     /* a batch waits now (at most one) */
+        uint64_t sync_arrived; /* batches that ended a wait */
+        _Atomic int64_t last_sync_end_us;
+        uint64_t sync_waits;   /* delays begun (tests count them) */
+        int64_t sync_delay_us; /* the delay's bound (0: persist.c's; <0: off) */
     } persist;
 
     /* dispatch.c (engine_apply) adds, engine.c (timer) drains: jobs waiting
@@ -537,7 +549,18 @@ pai_err_t engine_flush(engine_t *j);
  * and the placements made on them are stored by one commit, not one each,
  * and the caller's answer carries those placements.  Without the
  * scheduler thread, or with no pass due, it is engine_flush. */
-pai_err_t engine_flush_after_pass(engine_t *j);
+/* need: engine_flush_need() read before the caller's wait (a flush in
+ * between that covered its changes then saves it a commit). */
+pai_err_t engine_flush_after_pass(engine_t *j, uint64_t need);
+uint64_t engine_flush_need(const engine_t *j);
+/* The syncs' group delay, before a sync batch's flush (without mu): while
+ * sync-led flushes stream (one ended within SYNC_WINDOW_US), wait at most
+ * SYNC_DELAY_US for the next batch with something to store, or for a flush
+ * that covers need; a batch that arrives while another waits ends that
+ * wait at once and does not wait itself (the two share a commit). */
+void engine_sync_group_wait(engine_t *j, uint64_t need);
+/* A sync batch's flush ended (the delay's reference). */
+void engine_sync_flushed(engine_t *j);
 /* Does anything dirty wait for a commit (mu held): a task attempt created
  * since the last encode (sent to its agent only once stored), a
  * submission answered by its pass, a held sync, a node record?  Other

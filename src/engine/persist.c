@@ -450,11 +450,15 @@ static struct timespec after_us(int64_t us)
  * thread's pause before it. */
 #define PASS_GATHER_US 2000
 
-pai_err_t engine_flush_after_pass(engine_t *j)
+uint64_t engine_flush_need(const engine_t *j)
+{
+    return atomic_load(&j->persist.encoded) + 1;
+}
+
+pai_err_t engine_flush_after_pass(engine_t *j, uint64_t need)
 {
     /* the caller's changes are older than the wait: the flush after the
      * pass (the scheduler thread's, most often) covers them */
-    uint64_t need = atomic_load(&j->persist.encoded) + 1;
     engine_lock(j);
     if (j->pass.need && j->threads.sched_started && !j->threads.stopping) {
         /* mu held: no pass runs now, so the next one to end starts after
@@ -612,6 +616,51 @@ bool engine_sub_group_wait(engine_t *j, engine_sub_t *const *mine, size_t n)
     return true;
 }
 
+/* ---------------------------------------------------------------- the syncs' group delay */
+
+/* A burst's drain: each agent sync that reports exits frees GPUs, its pass
+ * places queued jobs on them, and those placements must be stored before
+ * they are sent, so each such sync led a commit of its own (~0.45 a job,
+ * the syncs ~2 ms apart, a commit shorter).  A batch that finds sync-led
+ * flushes streaming waits for the next one instead, at most
+ * SYNC_DELAY_US: one commit then stores both (each still answered only
+ * after the commit that holds its changes).  A lone sync (no sync-led flush
+ * ended within SYNC_WINDOW_US: a quiet cluster, a steady load whose syncs
+ * store nothing) never waits. */
+#define SYNC_DELAY_US  2000
+#define SYNC_WINDOW_US 5000
+
+void engine_sync_flushed(engine_t *j)
+{
+    atomic_store(&j->persist.last_sync_end_us, time_mono_us());
+}
+
+void engine_sync_group_wait(engine_t *j, uint64_t need)
+{
+    int64_t bound = j->persist.sync_delay_us ? j->persist.sync_delay_us : SYNC_DELAY_US;
+    int64_t last = atomic_load(&j->persist.last_sync_end_us), now = time_mono_us();
+    int64_t window = bound > SYNC_WINDOW_US ? bound : SYNC_WINDOW_US;
+    if (bound < 0)
+        return;
+    engine_lock(j);
+    if (j->persist.sync_waiting) { /* the one waiting commits for both */
+        j->persist.sync_arrived++;
+        pthread_cond_broadcast(&j->persist.sync_cv);
+    } else if (last && now - last <= window && !j->threads.stopping &&
+               atomic_load(&j->persist.durable) < need) {
+        uint64_t seen = j->persist.sync_arrived;
+        j->persist.sync_waiting = true;
+        j->persist.sync_waits++;
+        struct timespec until = after_us(bound);
+        while (!j->threads.stopping && j->persist.sync_arrived == seen &&
+               atomic_load(&j->persist.durable) < need)
+            if (pthread_cond_timedwait(&j->persist.sync_cv, &j->mu, &until) == ETIMEDOUT)
+                break;
+        j->persist.sync_waiting = false;
+    }
+    engine_unlock(j);
+}
+
 /* engine_flush with flush_mu taken; releases it. */
 static pai_err_t flush_locked(engine_t *j)
 {
@@ -651,6 +700,8 @@ static pai_err_t flush_locked(engine_t *j)
         j->persist.last_subs_commit_us = t1 - t0;
     }
     durable_settle(j, b.gen, rc);
+    if (j->persist.sync_waiting) /* a sync batch may be covered now */
+        pthread_cond_broadcast(&j->persist.sync_cv);
     engine_unlock(j);
     engine_flush_unlock(j);
     flush_batch_free(&b);

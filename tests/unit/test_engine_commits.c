@@ -332,7 +332,188 @@ TEST(a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
     rig_close(&r);
 }
 
+/* ---- the syncs' group delay (engine_sync_group_wait) ---- */
+
+/* Sync a until its desired set holds one task (its pass and the flush after
+ * it run on the engine's threads), report it running; its id (malloc'ed)
+ * or NULL. */
+static char *placed_running(rig_t *r, agent_t *a)
+{
+    for (int k = 0; k < 500 && ndesired(a) != 1; k++) {
+        sync_quiet(r, a, NULL);
+        if (ndesired(a) != 1)
+            usleep(10 * 1000);
+    }
+    if (ndesired(a) != 1)
+        return NULL;
+    char *id = xstrdup(desired_id(a, 0));
+    sync_quiet(r, a, one(report(id, "running", 0)));
+    return id;
+}
+
+typedef struct {
+    engine_t *j;
+    engine_sync_call_t call;
+} batch_arg_t;
+
+static void *batch_main(void *arg)
+{
+    batch_arg_t *b = arg;
+    engine_agent_sync_batch(b->j, &b->call, 1);
+    return NULL;
+}
+
+/* A sync batch of a reporting id exited (the request in *b). */
+static void exit_batch(batch_arg_t *b, engine_t *j, const agent_t *a, const char *id)
+{
+    *b = (batch_arg_t){.j = j};
+    b->call.req =
+        json_pack("{si so sI si so}", "version", 1, "node", node_json(a), "known_seq",
+                  (json_int_t)a->seq, "wait_ms", 0, "tasks", one(report(id, "exited", 0)));
+}
+
+/* Its answer holds a task other than id (the one placed on what it freed). */
+static bool got_new_task(batch_arg_t *b, const char *id)
+{
+    CHECK_INT_EQ(b->call.rc, PAI_OK);
+    json_t *resp = answer_json(b->call.resp);
+    b->call.resp = NULL;
+    bool found = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(resp, "tasks"), i, t)
+    {
+        const char *tid = json_string_value(json_object_get(t, "attempt_id"));
+        found = found || (tid && strcmp(tid, id) != 0);
+    }
+    CHECK(resp && acked(json_object_get(resp, "ack"), id));
+    json_decref(resp);
+    json_decref(b->call.req);
+    pai_error_free(&b->call.err);
+    return found;
+}
+
+/* While sync-led flushes stream (one ended just now), a sync batch whose
+ * exits and placements must be stored waits for the next batch, and one
+ * commit stores both; each answer carries the task placed on what its
+ * exit freed.  The bound is set long so that a loaded machine cannot end
+ * the wait before the second batch comes: without the delay (or with a
+ * batch that does not wait) the first commits alone, two commits. */
+TEST(two_sync_batches_with_exits_share_one_commit_while_syncs_stream)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    agent_t b = {.name = "node-2", .address = "10.0.0.2", .ngpus = 1};
+    CHECK(rig_open_threads(&r));
+    engine_t *j = r.e;
+    sync_quiet(&r, &a, NULL);
+    sync_quiet(&r, &b, NULL);
+    CHECK(submit_queue(&r));
+    CHECK(submit(&r, "x000", 1, 0) && submit(&r, "x001", 1, 0)); /* still long with 2 placed */
+    char *ida = placed_running(&r, &a), *idb = placed_running(&r, &b);
+    CHECK(ida && idb);
+    engine_lock(j);
+    CHECK(!engine_queue_short(j));
+    j->persist.sync_delay_us = 5 * 1000 * 1000;
+    uint64_t waits = j->persist.sync_waits;
+    engine_unlock(j);
+    wait_settled(j);
+    uint64_t commits = store_commits(r.st);
+    engine_sync_flushed(j); /* a sync-led flush just ended */
+    batch_arg_t ba, bb;
+    exit_batch(&ba, j, &a, ida ? ida : "");
+    exit_batch(&bb, j, &b, idb ? idb : "");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, batch_main, &ba) == 0);
+    bool waiting = false;
+    for (int k = 0; k < 5000 && !waiting; k++) {
+        engine_lock(j);
+        waiting = j->persist.sync_waiting;
+        engine_unlock(j);
+        if (!waiting)
+            usleep(1000);
+    }
+    CHECK(waiting);
+    batch_main(&bb); /* ends a's wait: one commit for both */
+    pthread_join(t, NULL);
+    CHECK(got_new_task(&ba, ida ? ida : ""));
+    CHECK(got_new_task(&bb, idb ? idb : ""));
+    usleep(100 * 1000); /* a second commit, were there one, would be done */
+    CHECK_INT_EQ(store_commits(r.st) - commits, 1);
+    engine_lock(j);
+    CHECK_INT_EQ(j->persist.sync_waits - waits, 1);
+    engine_unlock(j);
+    free(ida);
+    free(idb);
+    agent_free(&a);
+    agent_free(&b);
+    rig_close(&r);
+}
+
+/* A lone sync batch (no sync-led flush ended within the window) and one
+ * with the delay off do not wait: each commits at once, alone. */
+TEST(a_lone_sync_batch_does_not_wait)
+{
+    rig_t r;
+    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
+    char *id = long_queue_running(&r, &a);
+    CHECK(id != NULL);
+    engine_t *j = r.e;
+    for (int k = 0; id && k < 2; k++) {
+        engine_lock(j);
+        j->persist.sync_delay_us = k == 0 ? 5 * 1000 * 1000 : -1;
+        uint64_t waits = j->persist.sync_waits;
+        engine_unlock(j);
+        wait_settled(j);
+        if (k == 1)
+            engine_sync_flushed(j); /* streaming, but off */
+        else
+            usleep(60 * 1000); /* past the window (5 s bound: the window is the bound) */
+        uint64_t commits = store_commits(r.st);
+        int64_t t0 = time_mono_us();
+        batch_arg_t ba;
+        exit_batch(&ba, j, &a, id);
+        if (k == 0) { /* the window is the bound when longer: end it */
+            engine_lock(j);
+            atomic_store(&j->persist.last_sync_end_us, 0);
+            engine_unlock(j);
+        }
+        batch_main(&ba);
+        CHECK(time_mono_us() - t0 < 3 * 1000 * 1000);
+        char *next = NULL;
+        json_t *resp = answer_json(ba.call.resp);
+        ba.call.resp = NULL;
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(resp, "tasks"), i, t)
+        {
+            const char *tid = json_string_value(json_object_get(t, "attempt_id"));
+            if (tid && strcmp(tid, id) != 0)
+                next = xstrdup(tid);
+        }
+        CHECK(next != NULL);
+        a.seq = json_integer_value(json_object_get(resp, "seq"));
+        json_decref(resp);
+        json_decref(ba.call.req);
+        pai_error_free(&ba.call.err);
+        usleep(100 * 1000);
+        CHECK_INT_EQ(store_commits(r.st) - commits, 1);
+        engine_lock(j);
+        CHECK_INT_EQ(j->persist.sync_waits, waits);
+        engine_unlock(j);
+        free(id);
+        id = next;
+        if (id)
+            sync_quiet(&r, &a, one(report(id, "running", 0)));
+    }
+    free(id);
+    agent_free(&a);
+    rig_close(&r);
+}
+
 RUN_TESTS(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit,
+          two_sync_batches_with_exits_share_one_commit_while_syncs_stream,
+          a_lone_sync_batch_does_not_wait,
           a_pass_that_places_nothing_leaves_a_running_report_to_a_later_flush,
           a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest,
           a_sync_batch_runs_a_cheap_pass_on_what_its_exits_freed_with_a_long_queue)
