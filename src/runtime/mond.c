@@ -430,6 +430,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd
     }
     k->m.ops = runtime_find("process");
     k->m.spec = &k->spec;
+    k->m.share_command = true; /* one sealed memfd per text (cmdfd.c) */
     k->m.started_ms = time_wall_ms();
     snprintf(text, sizeof(text), "mon %s %u\n", d->self, k->key);
     mt_record(k, text);

@@ -254,11 +254,20 @@ static bool drop_privileges(const rt_spec_t *s)
 
 /* The process runtime's command onto RT_COMMAND_FD, in a memfd: nothing
  * of the job's secrets is left on disk, and only the task's own uid can
- * open /proc/<pid>/fd/3 of its processes. */
+ * open /proc/<pid>/fd/3 of its processes.  The per-agent monitor's sealed
+ * memfd shared by the tasks that run the same text as the same identity
+ * (m->command_fd: cmdfd.c) when it has one, else one made here. */
 static bool open_command(const mon_t *m, int err_w)
 {
     const char *cmd = m->spec->command;
-    int fd = memfd_create("pai-command", 0);
+    int fd = m->command_fd;
+    if (fd > 2) { /* 0-2: the task's stdio by now */
+        if (fd == RT_COMMAND_FD ? fcntl(fd, F_SETFD, 0) == 0 : dup2(fd, RT_COMMAND_FD) >= 0)
+            return true; /* dup2 clears close-on-exec; the original goes with the rest */
+        dprintf(err_w, "pai: cannot hand the task its command: %s\n", strerror(errno));
+        return false;
+    }
+    fd = memfd_create("pai-command", 0);
     if (fd < 0 || !fs_write_all(fd, cmd, strlen(cmd)) || lseek(fd, 0, SEEK_SET) != 0 ||
         (fd != RT_COMMAND_FD && dup2(fd, RT_COMMAND_FD) < 0)) {
         dprintf(err_w, "pai: cannot hand the task its command: %s\n", strerror(errno));
@@ -271,13 +280,15 @@ static bool open_command(const mon_t *m, int err_w)
 
 /* A child cloned with the monitor's descriptor table (CLONE_FILES: no copy
  * of it at the clone) makes its own before it changes one: the kernel
- * copies the 64-slot words below the pipes' ends, not the cgroup files the
- * monitor holds above them (cgroup.h, CG_HELD_FD_MIN), and closes what it
- * copied above the pipes' ends.  unshare(2) (a copy of all) when
- * close_range cannot; false when neither can: the child must not go on. */
-static bool own_fd_table(int out_w, int err_w)
+ * copies the 64-slot words below the pipes' ends (and the command's
+ * descriptor), not the cgroup files and command memfds the monitor holds
+ * above them (cgroup.h, CG_HELD_FD_MIN), and closes what it copied above
+ * those.  unshare(2) (a copy of all) when close_range cannot; false when
+ * neither can: the child must not go on. */
+static bool own_fd_table(int out_w, int err_w, int cmd_fd)
 {
-    unsigned from = (unsigned)(out_w > err_w ? out_w : err_w) + 1;
+    int top = out_w > err_w ? out_w : err_w;
+    unsigned from = (unsigned)(cmd_fd > top ? cmd_fd : top) + 1;
     return close_range(from, ~0U, CLOSE_RANGE_UNSHARE) == 0 || unshare(CLONE_FILES) == 0;
 }
 
@@ -294,7 +305,7 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w, bool s
         dprintf(err_w, "pai: cannot join the task cgroup\n");
     if (chdir(m->spec->cwd) != 0)
         dprintf(err_w, "pai: cannot enter %s: %s\n", m->spec->cwd, strerror(errno));
-    if (shared_fds && !own_fd_table(out_w, err_w))
+    if (shared_fds && !own_fd_table(out_w, err_w, m->command_fd))
         _exit(EXIT_RUNTIME_UNKNOWN);
     if (m->cg && !join_first && cg_join(m->cg) != PAI_OK)
         dprintf(err_w, "pai: cannot join the task cgroup\n");
@@ -360,7 +371,7 @@ static int spawn_entry(void *arg)
  * credentials, working dir and signal dispositions, none of which the
  * monitor shares by then.  fork() when no stack can be had, and under
  * TSan. */
-pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
+static pid_t spawn(mon_t *m, char *const *argv, int out_w, int err_w)
 {
     /* one stack for every spawn of the process: the monitor waits for the
      * child's exec (CLONE_VFORK) before it can spawn again */
@@ -382,6 +393,22 @@ pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
      * monitor's descriptor table (own_fd_table). */
     return clone(spawn_entry, (char *)stack + SPAWN_STACK,
                  CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &a);
+}
+
+pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w)
+{
+    const rt_spec_t *s = m->spec;
+    /* an identity that is not a task's (not isolated): one no task has */
+    int fd = m->share_command && !m->ops->engine
+                 ? mon_cmdfd_open(s->command, s->isolate ? s->uid : (uid_t)-1,
+                                  s->isolate ? s->gid : (gid_t)-1)
+                 : -1;
+    m->command_fd = fd > 0 ? fd : 0;
+    pid_t p = spawn(m, argv, out_w, err_w);
+    if (m->command_fd > 0)
+        close(m->command_fd); /* the task's process has its own by now */
+    m->command_fd = 0;
+    return p;
 }
 
 static pid_t engine_signal(mon_t *m, const char *sig)

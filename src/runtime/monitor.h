@@ -11,9 +11,11 @@
 
 #include "runtime/runtime.h"
 
-/* The command reaches a process task on this fd: the monitor's child
- * writes it into a memfd (never a file on disk, never an argument) as root,
+/* The command reaches a process task on this fd: a memfd (never a file on
+ * disk, never an argument) that the monitor's child puts there as root,
  * before dropping to the task's identity, and bash runs /proc/self/fd/3.
+ * The per-agent monitor's is sealed and shared by the tasks of one
+ * identity that run the same text (cmdfd.c); else the child makes one.
  * Containers get it as the file RT_COMMAND_FILE in the state dir instead,
  * bound into the container. */
 #define RT_COMMAND_FILE "command"

@@ -44,6 +44,13 @@ typedef struct {
     /* The per-agent monitor's end of the attempt's notify pipe: the exit
      * line is written there too (after the record); 0: none. */
     int notify_w;
+    /* The command through a sealed memfd the monitor keeps for the tasks
+     * that run the same text (mon_cmdfd_open): the per-agent monitor,
+     * whose tasks share it; a per-attempt monitor runs one task. */
+    bool share_command;
+    /* mon_spawn_task's descriptor of it for the task's fd 3, opened for
+     * that task alone; 0: none, the task's process makes its own memfd. */
+    int command_fd;
 } mon_t;
 
 /* The three log files of m (stdout, stderr, all), none opened yet. */
@@ -89,8 +96,18 @@ void mon_detach(int keep, const sigset_t *blocked);
 pid_t mon_fork(const sigset_t *blocked);
 /* Deny the task the node's GPUs it was not given (v1 devices cgroup). */
 void mon_fence_gpus(mon_t *m);
+/* A descriptor of the command text, read-only, with its own offset, for
+ * a task of uid:gid: of a sealed memfd the monitor holds for the tasks of
+ * that identity that run the same text (cmdfd.c), made on the first; the
+ * caller closes it.  -1 when there is none (a text over 64 KiB, no
+ * sealing, no /proc): the task's process makes its own memfd. */
+int mon_cmdfd_open(const char *text, uid_t uid, gid_t gid);
+/* Close the monitor's held memfds and wipe their texts. */
+void mon_cmdfd_clear(void);
 /* Start the task (argv) into m->cg with stdout/stderr on out_w/err_w, in
- * its own process group, dropped to its identity; its pid or -1. */
+ * its own process group, dropped to its identity; its pid or -1.  Its
+ * command on fd 3: the shared memfd when m->share_command and the cache
+ * has one, else a memfd its process makes. */
 pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w);
 
 #endif
