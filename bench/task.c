@@ -158,7 +158,10 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     long filled = pooled ? (long)dirpool_fill(&pool, (size_t)par) : 0;
     const runtime_ops_t *ops = runtime_find("process");
     slot_t *slots = xcalloc((size_t)par, sizeof(*slots));
-    struct pollfd *pf = xcalloc((size_t)par, sizeof(*pf));
+    /* the per-agent monitors' sockets first, then each slot's notify fd
+     * (per-attempt monitors): as the agent's loop watches them */
+    struct pollfd *pf = xcalloc((size_t)par + RT_MONITORS, sizeof(*pf));
+    int wfd[RT_MONITORS];
     int started = 0, done = 0;
     run_t r = {0};
     double c0 = all_cpu(), t0 = now_s();
@@ -168,16 +171,26 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
                 r.failed++;
                 done++;
             }
-        int m = 0;
+        int m = 0, w = (int)rt_watch_fds(wfd, RT_MONITORS);
+        for (int j = 0; j < w; j++)
+            pf[j] = (struct pollfd){wfd[j], POLLIN, 0};
         for (int k = 0; k < par; k++)
-            pf[k] = (struct pollfd){slots[k].busy ? slots[k].rt.notify_fd : -1, POLLIN, 0};
+            pf[w + k] = (struct pollfd){slots[k].busy ? slots[k].rt.notify_fd : -1, POLLIN, 0};
         for (int k = 0; k < par; k++)
             m += slots[k].busy;
-        if (m > 0 && poll(pf, (nfds_t)par, 100) < 0 && errno != EINTR)
+        if (m > 0 && poll(pf, (nfds_t)(w + par), 100) < 0 && errno != EINTR)
             break;
+        for (int j = 0; j < w; j++)
+            if (pf[j].revents)
+                rt_watch_drain(wfd[j]);
         for (int k = 0; k < par; k++) {
             rt_result_t res;
-            if (!slots[k].busy || !ops->poll(ops, &slots[k].rt, &res))
+            /* polled when told (its fd fired, its monitor's line came) or
+             * when it has no fd to tell it */
+            if (!slots[k].busy ||
+                !(pf[w + k].revents || rt_task_news(&slots[k].rt) ||
+                  rt_notify_fd(&slots[k].rt) < 0) ||
+                !ops->poll(ops, &slots[k].rt, &res))
                 continue;
             r.failed += res.exit_code != 0;
             /* a per-attempt monitor writes the exit record just before it

@@ -217,6 +217,9 @@ void node_recover(agent_node_t *n);
 void node_tick(agent_node_t *n, CURLM *multi, int64_t now_ms);
 /* An attempt's notify fd fired. */
 void node_task_event(agent_node_t *n, int fd);
+/* A per-agent monitor's socket fired and was read (rt_watch_drain): the
+ * attempts it told of (rt_task_news) are polled. */
+void node_task_news(agent_node_t *n);
 /* A sync transfer of the node (c, from CURLINFO_PRIVATE) ended. */
 void node_sync_done(sync_conn_t *c, CURLM *multi, CURLcode code);
 /* Take the node's transfers out of the multi handle (the agent stops). */

@@ -7,8 +7,11 @@
  *      something changed locally); then curl's timer when due, so that a
  *      sync started here is sent in this turn;
  *   2. wait in one poll on curl's sockets (as its socket callback asks),
- *      the attempts' notify fds and the log server's epoll fd, until the
- *      earliest timer (the nodes', the log server's, curl's);
+ *      the per-agent monitors' sockets (each tells the ends of all its
+ *      attempts: every line that came read in one call, then those
+ *      attempts polled), per-attempt monitors' notify fds and the log
+ *      server's epoll fd, until the earliest timer (the nodes', the log
+ *      server's, curl's);
  *   3. drive curl with the events of its sockets that fired and its timer
  *      when due (curl_multi_socket_action: the other transfers are not
  *      looked at; finished syncs are applied: acks, desired set ->
@@ -338,7 +341,7 @@ static int loop_timeout(agent_t *a, int64_t now)
 
 static size_t collect_fds(agent_t *a)
 {
-    size_t need = 1;
+    size_t need = 1 + RT_MONITORS;
     for (size_t i = 0; i < a->nnodes; i++)
         need += a->nodes[i].nlive;
     if (need > a->fds_cap) {
@@ -349,6 +352,10 @@ static size_t collect_fds(agent_t *a)
     int lfd = a->logs ? logsrv_fd(a->logs) : -1;
     if (lfd >= 0)
         a->fds[k++] = (struct curl_waitfd){lfd, CURL_WAIT_POLLIN, 0};
+    int mfds[RT_MONITORS];
+    size_t nm = rt_watch_fds(mfds, RT_MONITORS);
+    for (size_t j = 0; j < nm; j++)
+        a->fds[k++] = (struct curl_waitfd){mfds[j], CURL_WAIT_POLLIN, 0};
     for (size_t i = 0; i < a->nnodes; i++)
         k += node_wait_fds(&a->nodes[i], a->fds + k, a->fds_cap - k);
     return k;
@@ -379,7 +386,7 @@ static void wait_events(agent_t *a, size_t k, size_t ncurl)
 static bool dispatch_fds(agent_t *a, size_t k, size_t ncurl)
 {
     int lfd = a->logs ? logsrv_fd(a->logs) : -1;
-    bool logs = false;
+    bool logs = false, news = false;
     for (size_t j = 0; j < k; j++) {
         a->fds[j].revents = a->pfds[ncurl + j].revents;
         if (!a->fds[j].revents)
@@ -388,9 +395,15 @@ static bool dispatch_fds(agent_t *a, size_t k, size_t ncurl)
             logs = true;
             continue;
         }
+        if (rt_watch_drain(a->fds[j].fd)) { /* a monitor's socket: every end it told */
+            news = true;
+            continue;
+        }
         for (size_t i = 0; i < a->nnodes; i++)
             node_task_event(&a->nodes[i], a->fds[j].fd);
     }
+    for (size_t i = 0; news && i < a->nnodes; i++)
+        node_task_news(&a->nodes[i]);
     return logs;
 }
 

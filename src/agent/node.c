@@ -779,7 +779,7 @@ void node_tick(agent_node_t *n, CURLM *multi, int64_t now)
             t->ops->kill(t->ops, &t->rt, true, 0);
             t->stop_deadline_ms = now + 1000; /* and again, until it ends */
         }
-        if (n->cfg->hollow || (t->rt.notify_fd < 0 && now >= t->next_poll_ms)) {
+        if (n->cfg->hollow || (rt_notify_fd(&t->rt) < 0 && now >= t->next_poll_ms)) {
             t->next_poll_ms = now + ADOPTED_POLL_MS;
             task_poll(n, t);
         }
@@ -806,6 +806,13 @@ void node_task_event(agent_node_t *n, int fd)
             task_poll(n, n->tasks[i]);
 }
 
+void node_task_news(agent_node_t *n)
+{
+    for (size_t i = 0; i < n->nlive; i++)
+        if (n->tasks[i]->has_rt && rt_task_news(&n->tasks[i]->rt))
+            task_poll(n, n->tasks[i]);
+}
+
 int64_t node_next_wake(const agent_node_t *n)
 {
     int64_t due = n->dirty ? n->report_due_ms : INT64_MIN;
@@ -819,12 +826,14 @@ int64_t node_next_wake(const agent_node_t *n)
             w = t->stop_deadline_ms;
         if (n->cfg->hollow && t->rt.hollow_end_ms < w)
             w = t->rt.hollow_end_ms;
-        else if (!n->cfg->hollow && t->rt.notify_fd < 0 && t->next_poll_ms < w)
+        else if (!n->cfg->hollow && rt_notify_fd(&t->rt) < 0 && t->next_poll_ms < w)
             w = t->next_poll_ms;
     }
     return w;
 }
 
+/* Per-attempt monitors' notify fds; a per-agent monitor's attempts have
+ * its socket instead, which the loop watches once (rt_watch_fds). */
 size_t node_wait_fds(const agent_node_t *n, struct curl_waitfd *fds, size_t cap)
 {
     size_t k = 0;

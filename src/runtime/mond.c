@@ -5,15 +5,15 @@
  * files and their invariants are the same).
  *
  * The agent forks it on its first process attempt and talks to it over a
- * SOCK_SEQPACKET socketpair.  A start is one message: 'I' and the spec
- * (length-prefixed fields below; the command is in it, so it is on no
- * command line and in no file) with one fd, the write end of the
- * attempt's notify pipe, when the spec takes at most MOND_INLINE_MAX
- * bytes; else 'S' with two fds, a memfd holding the spec and that pipe's
- * end (a memfd, a write and a close more per start, and the monitor's
- * read of it).  The pipe is which the monitor closes once the exit line of
- * the attempt's record (runtime.h) is written: the agent's side of an attempt (rt_task_t.notify_fd)
- * is the same as with a per-attempt monitor.
+ * SOCK_SEQPACKET socketpair (mond_int.h has its messages; the agent's side
+ * is mond_agent.c).  A start is one message: 'I', the attempt's key and
+ * the spec (length-prefixed fields; the command is in it, so it is on no
+ * command line and in no file) when the spec takes at most
+ * MOND_INLINE_MAX bytes; else 'S' and the key with a memfd holding the
+ * spec (a memfd, a write and a close more per start, and the monitor's
+ * read of it).  An attempt's end goes back on the same socket: its exit
+ * line, after the record's (runtime.h), with the other ends of the same
+ * turn of the loop in one message; no fd per attempt for it.
  *
  * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
  * from one event loop instead of one process each):
@@ -30,18 +30,21 @@
  *      that hold its pipes, then hands the cgroup back to the monitor's
  *      pool (cgroup.h: kept when empty, for the next task of the same node; removed with what is
  * left in it otherwise; empty told from the monitor's own children: md_strays_none), writes the
- * exit line, and closes the notify pipe. Kill requests are queued real-time signals carrying the
- * key (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the monitor's fork on,
- * so one sent before its loop is up is not its death by their default action but waits in its
- * signalfd), so a restarted agent can stop the attempts of its predecessor's monitor from the
- * monitor record alone; a key the monitor does not hold (an attempt already
- * reaped and gone) is ignored, so a kill never reaches a reused pid.
- * The monitor outlives its agent (kill -9 included): when the socket
- * closes it finishes the attempts it holds and exits.  The next agent
+ * exit line into the record, and sends it to the agent. Kill requests are queued real-time signals
+ * carrying the key (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from the
+ * monitor's fork on, so one sent before its loop is up is not its death by their default action but
+ * waits in its signalfd), so a restarted agent can stop the attempts of its predecessor's monitor
+ * from the monitor record alone; a key the monitor does not hold (an attempt already reaped and
+ * gone) is ignored, so a kill never reaches a reused pid. The monitor outlives its agent (kill -9
+ * included): when the socket closes it finishes the attempts it holds (their exit lines in their
+ * records only) and exits.  The next agent
  * re-adopts them from their files and forks its own monitor.
- * A monitor that dies loses its attempts (reported lost, as when a
- * per-attempt monitor dies), and a start sent while it was dying with
- * them; the next start finds its socket closed and forks a new one.
+ * A monitor that dies loses its attempts (the agent sees its socket's
+ * end: reported lost, as when a per-attempt monitor dies, unless the
+ * record has the exit line), and a start sent while it was dying with
+ * them; the next start finds its socket closed and forks a new one.  A
+ * start the monitor cannot read (its key known, the rest not) is told
+ * back as "KEY lost": the agent finds that attempt lost the same way.
  * Known limit: the removal of a cgroup that still holds processes after
  * they were killed (cg_destroy) waits for them, up to 2 s,
  * and stalls the other attempts' log pumping meanwhile.
@@ -66,83 +69,16 @@
 #include "common/fs.h"
 #include "common/util.h"
 #include "common/vec.h"
+#include "runtime/mond_int.h"
 #include "runtime/monitor_int.h"
 
-#define MOND_MAGIC   0x70616931u /* "pai1" */
-#define MOND_MAX_MSG (64u << 20)
-/* A spec up to this size goes in the start message itself (a short
- * task's is a few KB: its env and command), a larger one in a memfd. */
-#define MOND_INLINE_MAX (32u * 1024)
-#define STRAGGLER_MS    100
+#define STRAGGLER_MS 100
 /* A task reaped while its pipes are still open: the first look for
  * stragglers waits this long, in which the pipes' end usually arrives (a
  * walk of the cgroup and a read of its processes per task otherwise). */
 #define STRAGGLER_FIRST_MS 20
 
-/* ---- the start message ---------------------------------------------------- */
-
-static bool put(buf_t *b, const void *p, size_t n)
-{
-    return buf_append(b, p, n) == PAI_OK;
-}
-
-static bool put_u32(buf_t *b, uint32_t v)
-{
-    return put(b, &v, sizeof(v));
-}
-
-static bool put_i64(buf_t *b, int64_t v)
-{
-    return put(b, &v, sizeof(v));
-}
-
-/* Length with the NUL (0: NULL), then the bytes and the NUL. */
-static bool put_str(buf_t *b, const char *s)
-{
-    uint32_t l = s ? (uint32_t)strlen(s) + 1 : 0;
-    return put_u32(b, l) && (!s || put(b, s, l));
-}
-
-static bool put_strv(buf_t *b, char *const *v)
-{
-    uint32_t n = 0;
-    while (v && v[n])
-        n++;
-    bool ok = put_u32(b, n);
-    for (uint32_t i = 0; ok && i < n; i++)
-        ok = put_str(b, v[i]);
-    return ok;
-}
-
-static bool put_strn(buf_t *b, const char *const *v, size_t n)
-{
-    bool ok = put_u32(b, (uint32_t)n);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = put_str(b, v[i]);
-    return ok;
-}
-
-/* Every field of rt_spec_t a process attempt uses (containers have their
- * own monitor: no image, mounts or container devices here). */
-static bool encode(buf_t *b, uint32_t key, const rt_spec_t *s, char *const *argv)
-{
-    int64_t cpu_bits;
-    memcpy(&cpu_bits, &s->cpu, sizeof(cpu_bits));
-    bool ok = put_u32(b, MOND_MAGIC) && put_u32(b, key) && put_str(b, s->attempt_id) &&
-              put_str(b, s->name) && put_str(b, s->command) && put_str(b, s->state_dir) &&
-              put_str(b, s->cwd) && put_str(b, s->log_prefix) && put_str(b, s->cgroup) &&
-              put_str(b, s->gpu_dev_dir) && put_i64(b, s->memory_mb) && put_i64(b, cpu_bits) &&
-              put_i64(b, s->shm_mb) && put_i64(b, s->log_max_bytes) && put_i64(b, s->isolate) &&
-              put_i64(b, s->uid) && put_i64(b, s->gid) && put_strv(b, s->env) &&
-              put_u32(b, (uint32_t)s->n_gpus);
-    for (size_t i = 0; ok && i < s->n_gpus; i++)
-        ok = put_i64(b, s->gpus[i]);
-    ok = ok && put_i64(b, s->own_devices) && put_strn(b, s->fence, s->n_fence) &&
-         put_u32(b, (uint32_t)s->n_groups);
-    for (size_t i = 0; ok && i < s->n_groups; i++)
-        ok = put_i64(b, s->groups[i]);
-    return ok && put_strv(b, argv);
-}
+/* ---- the start message, as the monitor reads it -------------------------- */
 
 typedef struct {
     const char *p;
@@ -222,7 +158,8 @@ typedef struct {
     int *gpus;
     gid_t *groups;
     uint32_t key;
-    int out_r, err_r, notify_w;
+    int out_r, err_r;
+    char exit_line[MON_EXIT_LINE_MAX]; /* m.exit_line: what the record got */
     bool reaped;
     int status;
     int64_t next_kill_ms; /* reaped, pipes held: stragglers killed again then */
@@ -235,7 +172,6 @@ static bool mt_decode(mtask_t *k, size_t len)
     int64_t cpu_bits;
     if (get_u32(&r) != MOND_MAGIC)
         return false;
-    k->key = get_u32(&r);
     s->attempt_id = get_str(&r);
     s->name = get_str(&r);
     s->command = get_str(&r);
@@ -289,8 +225,6 @@ static void mt_free(mtask_t *k)
         close(k->err_r);
     if (k->m.record_fd > 0)
         close(k->m.record_fd);
-    if (k->notify_w >= 0)
-        close(k->notify_w); /* the agent's notify_fd hangs up */
     cg_pool_put(md_pool, k->m.cg, 0);
     mon_logs_close(&k->m);
     free(k->env);
@@ -302,18 +236,69 @@ static void mt_free(mtask_t *k)
     free(k);
 }
 
+typedef struct {
+    mtask_t **v;
+    size_t n, cap;
+    char self[64]; /* "pid starttime" of this monitor */
+    int children;  /* /proc/self/task/<pid>/children, -1: none (md_strays_none) */
+    int ctl;       /* the socket to the agent; -1 once the agent's end is closed */
+    /* exit lines told this turn, sent at its end (md_flush); blocked: the
+     * socket was full, the rest waits for POLLOUT */
+    buf_t out;
+    bool out_blocked;
+} md_t;
+
+/* The agent is told an attempt's end: "KEY " and the exit line its record
+ * got (line NULL: "KEY lost", a start that could not be read), with the
+ * other ends of this turn (md_flush).  No agent: the record has it. */
+static void md_tell(md_t *d, uint32_t key, const char *line)
+{
+    if (d->ctl >= 0 && buf_printf(&d->out, "%u %s", key, line ? line : "lost\n") != PAI_OK)
+        buf_reset(&d->out); /* 64 MiB of lines unread: the agent is wedged (and dropped us) */
+}
+
+/* Send what md_tell queued: whole lines, at most MOND_EXITS_MAX bytes a
+ * message (one send for a turn's ends); what the socket cannot take now
+ * waits for POLLOUT (the agent stopped reading: the loop goes on). */
+static void md_flush(md_t *d)
+{
+    size_t off = 0;
+    d->out_blocked = false;
+    while (d->ctl >= 0 && off < d->out.len) {
+        size_t n = d->out.len - off;
+        if (n > MOND_EXITS_MAX)
+            for (n = MOND_EXITS_MAX; n > 1 && d->out.data[off + n - 1] != '\n';)
+                n--;
+        ssize_t w = send(d->ctl, d->out.data + off, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            d->out_blocked = true;
+            break;
+        }
+        off = w < 0 ? d->out.len : off + n; /* an error: the agent is gone */
+    }
+    if (off >= d->out.len) {
+        buf_reset(&d->out);
+    } else if (off > 0) {
+        memmove(d->out.data, d->out.data + off, d->out.len - off);
+        d->out.len -= off;
+    }
+}
+
 /* The end of an attempt that never ran. */
-static void mt_fail(mtask_t *k, int code, const char *msg)
+static void mt_fail(md_t *d, mtask_t *k, int code, const char *msg)
 {
     if (msg)
         mon_say(&k->m, msg);
     mon_write_exit(&k->m, "failed", code, 0, false);
+    md_tell(d, k->key, k->exit_line);
     mt_free(k);
 }
 
 /* procs_gone: md_strays_none() said, before cg_oom's read, that nothing
  * of the reaped task is left (cgroup.h, cg_pool_put). */
-static void mt_finish(mtask_t *k, bool procs_gone)
+static void mt_finish(md_t *d, mtask_t *k, bool procs_gone)
 {
     bool oom = cg_oom(k->m.cg);
     /* a task without root could make no child cgroup */
@@ -325,15 +310,9 @@ static void mt_finish(mtask_t *k, bool procs_gone)
     int sig;
     int ec = mon_exit_code(&k->m, k->status, oom, &sig);
     mon_write_exit(&k->m, "exited", ec, sig, oom);
+    md_tell(d, k->key, k->exit_line);
     mt_free(k);
 }
-
-typedef struct {
-    mtask_t **v;
-    size_t n, cap;
-    char self[64]; /* "pid starttime" of this monitor */
-    int children;  /* /proc/self/task/<pid>/children, -1: none (md_strays_none) */
-} md_t;
 
 /* ---- the proof that nothing of an ended task is left ---------------------
  *
@@ -408,24 +387,25 @@ static void mt_record(mtask_t *k, const char *line)
 }
 
 /* Start one attempt (monitor.c's mon_main, without the prepare step:
- * process runtime only).  Takes msg, notify_w and record_fd (the agent's
- * fd of the record, open for appends; -1: none, the record is opened). */
-static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd)
+ * process runtime only).  Takes msg and record_fd (the agent's fd of the
+ * record, open for appends; -1: none, the record is opened). */
+static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd)
 {
     char text[1200];
     int out_p[2], err_p[2];
     mtask_t *k = xcalloc(1, sizeof(*k));
     k->msg = msg;
+    k->key = key;
     k->out_r = k->err_r = -1;
-    k->notify_w = notify_w;
-    k->m.notify_w = notify_w > 0 ? notify_w : 0;
+    k->m.exit_line = k->exit_line;
     k->m.record_fd = record_fd > 0 ? record_fd : 0;
     if (record_fd == 0)
         close(record_fd);
     for (int i = 0; i < NLOGS; i++)
         k->m.logs[i].fd = -1;
     if (!mt_decode(k, len)) {
-        mt_free(k); /* nowhere to write a result: the agent counts it lost */
+        md_tell(d, key, NULL); /* nowhere to write a result: the agent counts it lost */
+        mt_free(k);
         return;
     }
     k->m.ops = runtime_find("process");
@@ -437,7 +417,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
     if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
-        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN,
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN,
                 "pai: cannot give the task its working directory\n");
         return;
     }
@@ -447,14 +427,14 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd
     if (k->m.cg && s->isolate)
         mon_fence_gpus(&k->m);
     if (pipe2(out_p, O_CLOEXEC) != 0) {
-        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
     if (pipe2(err_p, O_CLOEXEC) != 0) {
         close(out_p[0]);
         close(out_p[1]);
         {
-            mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+            mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
             return;
         }
     }
@@ -464,7 +444,7 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd
     close(out_p[1]);
     close(err_p[1]);
     if (k->m.child < 0) {
-        mt_fail(k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
     /* with the pooled cgroup it runs in (cgroup.h: not the attempt's name),
@@ -478,56 +458,49 @@ static void md_start(md_t *d, char *msg, size_t len, int notify_w, int record_fd
     d->v[d->n++] = k;
 }
 
-/* The spec of a start message: inline ('I', fds[0] the notify pipe) or
- * in the memfd fds[0] ('S', fds[1] the pipe; the memfd closed).  The
- * spec (malloc'ed) and its length; NULL when unreadable.  *notify_w is
- * the pipe's end (-1: none). */
-static char *md_spec(const char *in, size_t n, int fds[2], size_t *len, int *notify_w)
+/* The spec of a start message (the tag and key skipped: in, n): inline
+ * ('I') or in the memfd fd ('S'; closed).  The spec (malloc'ed) and its
+ * length; NULL when unreadable. */
+static char *md_spec(char tag, const char *in, size_t n, int fd, size_t *len)
 {
     struct stat st;
     char *msg = NULL;
-    *notify_w = -1;
-    if (n > 1 && in[0] == 'I') {
-        *notify_w = fds[0];
-        *len = n - 1;
-        msg = xmalloc(n - 1);
-        memcpy(msg, in + 1, n - 1);
-        if (fds[1] >= 0)
-            close(fds[1]);
-        return msg;
-    }
-    if (n == 1 && in[0] == 'S' && fds[0] >= 0 && fstat(fds[0], &st) == 0 && st.st_size > 0 &&
-        (uint64_t)st.st_size <= MOND_MAX_MSG) {
+    if (tag == 'I' && n > 0) {
+        *len = n;
+        msg = xmalloc(n);
+        memcpy(msg, in, n);
+    } else if (tag == 'S' && n == 0 && fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
+               (uint64_t)st.st_size <= MOND_MAX_MSG) {
         msg = xmalloc((size_t)st.st_size);
         *len = (size_t)st.st_size;
-        if (pread(fds[0], msg, (size_t)st.st_size, 0) != st.st_size)
+        if (pread(fd, msg, (size_t)st.st_size, 0) != st.st_size)
             FREE_NULL(&msg);
     }
-    if (fds[0] >= 0)
-        close(fds[0]);
-    *notify_w = fds[1];
+    if (tag == 'S' && fd >= 0)
+        close(fd);
     return msg;
 }
 
 /* Read every queued start; false once the agent's end is closed. */
-static bool md_recv(md_t *d, int ctl)
+static bool md_recv(md_t *d)
 {
-    static char *in; /* one message: its tag and an inline spec */
+    static char *in; /* one message: its tag, the key and an inline spec */
+    const size_t head = 1 + sizeof(uint32_t);
     if (!in)
-        in = xmalloc(MOND_INLINE_MAX + 1);
+        in = xmalloc(head + MOND_INLINE_MAX);
     for (;;) {
-        int fds[3] = {-1, -1, -1}; /* the spec's and the pipe's, the record's */
+        int fds[2] = {-1, -1}; /* the spec's memfd ('S'), the record's */
         size_t nfds = 0;
         union {
             struct cmsghdr h;
-            char buf[CMSG_SPACE(3 * sizeof(int))];
+            char buf[CMSG_SPACE(sizeof(fds))];
         } u;
-        struct iovec iov = {in, MOND_INLINE_MAX + 1};
+        struct iovec iov = {in, head + MOND_INLINE_MAX};
         struct msghdr mh = {.msg_iov = &iov,
                             .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
-        ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t n = recvmsg(d->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         if (n == 0)
@@ -538,30 +511,29 @@ static bool md_recv(md_t *d, int ctl)
                 memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
                 nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
             }
-        /* the record's fd, when sent: the last, past the spec's own */
-        int record_fd = -1;
-        if (n > 0 && nfds == (in[0] == 'I' ? 2u : 3u)) {
-            record_fd = fds[nfds - 1];
-            fds[nfds - 1] = -1;
-        }
+        char tag = in[0];
+        uint32_t key = 0;
+        if ((size_t)n >= head)
+            memcpy(&key, in + 1, sizeof(key));
+        /* the record's fd, when sent: the last, past the spec's memfd */
+        int spec_fd = tag == 'S' && nfds > 0 ? fds[0] : -1;
+        int record_fd = nfds == (tag == 'S' ? 2u : 1u) ? fds[nfds - 1] : -1;
+        for (size_t i = 0; i < nfds; i++)
+            if (fds[i] != spec_fd && fds[i] != record_fd)
+                close(fds[i]);
         size_t len = 0;
-        int notify_w;
-        char *msg =
-            (mh.msg_flags & MSG_TRUNC) ? NULL : md_spec(in, (size_t)n, fds, &len, &notify_w);
-        if (!msg && (mh.msg_flags & MSG_TRUNC)) {
-            notify_w = -1;
-            for (int i = 0; i < 3; i++)
-                if (fds[i] >= 0)
-                    close(fds[i]);
-        }
-        if (msg && notify_w >= 0) {
-            md_start(d, msg, len, notify_w, record_fd);
+        char *msg = NULL;
+        if (!(mh.msg_flags & MSG_TRUNC) && (size_t)n >= head)
+            msg = md_spec(tag, in + head, (size_t)n - head, spec_fd, &len);
+        else if (spec_fd >= 0)
+            close(spec_fd);
+        if (msg) {
+            md_start(d, key, msg, len, record_fd);
         } else {
-            free(msg);
-            if (notify_w >= 0)
-                close(notify_w);
             if (record_fd >= 0)
                 close(record_fd);
+            if (key)
+                md_tell(d, key, NULL);
         }
     }
 }
@@ -621,7 +593,7 @@ static int md_settle(md_t *d)
         mtask_t *k = d->v[i];
         bool open = k->out_r >= 0 || k->err_r >= 0;
         if (k->reaped && !open) {
-            mt_finish(k, md_strays_none(d));
+            mt_finish(d, k, md_strays_none(d));
             d->v[i] = d->v[--d->n];
             continue;
         }
@@ -639,7 +611,7 @@ static int md_settle(md_t *d)
 /* What the monitor takes from its signalfd (blocked from its fork on:
  * mon_fork): children, kill requests, and the TERM and USR1 that are not
  * its own to act on. */
-static void md_sigset(sigset_t *set)
+void md_sigset(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGCHLD);
@@ -649,9 +621,9 @@ static void md_sigset(sigset_t *set)
     sigaddset(set, MOND_SIG_KILL);
 }
 
-static void md_loop(int ctl)
+_Noreturn void md_loop(int ctl)
 {
-    md_t d = {0};
+    md_t d = {.ctl = ctl};
     sigset_t set;
     struct pollfd *pf = NULL;
     size_t pfcap = 0;
@@ -663,11 +635,12 @@ static void md_loop(int ctl)
         _exit(1);
     md_pool = cg_pool_new();
     md_children_open(&d);
+    buf_init(&d.out, MOND_MAX_MSG);
     int timeout = -1;
-    while (ctl >= 0 || d.n > 0) {
+    while (d.ctl >= 0 || d.n > 0) {
         size_t n0 = d.n, np = 0;
         VEC_XRESERVE(pf, pfcap, 2 + 2 * n0);
-        pf[np++] = (struct pollfd){ctl, POLLIN, 0};
+        pf[np++] = (struct pollfd){d.ctl, (short)(POLLIN | (d.out_blocked ? POLLOUT : 0)), 0};
         pf[np++] = (struct pollfd){sfd, POLLIN, 0};
         for (size_t i = 0; i < n0; i++) {
             pf[np++] = (struct pollfd){d.v[i]->out_r, POLLIN, 0};
@@ -686,9 +659,10 @@ static void md_loop(int ctl)
                 }
         }
         /* starts before kills: a kill is sent after its start was queued */
-        if (ctl >= 0 && pf[0].revents && !md_recv(&d, ctl)) {
-            close(ctl);
-            ctl = -1;
+        if (d.ctl >= 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !md_recv(&d)) {
+            close(d.ctl);
+            d.ctl = -1; /* the ends of what it holds: in their records only */
+            buf_reset(&d.out);
         }
         /* a child's end is a SIGCHLD in the signalfd: reaped only then,
          * not at every turn (a start, a pipe's data) */
@@ -697,171 +671,10 @@ static void md_loop(int ctl)
             md_reap(&d);
         }
         timeout = md_settle(&d);
+        /* this turn's ends, in one message (a full socket: once it has room) */
+        if (d.out.len > 0 && (!d.out_blocked || (pf[0].revents & POLLOUT)))
+            md_flush(&d);
     }
     cg_pool_free(md_pool); /* its idle cgroups go with it */
     _exit(0);
-}
-
-/* ---- the agent's side ----------------------------------------------------- */
-
-/* A few monitors per agent (RT_MONITORS), used in turn: a task's start
- * waits (wall time, no CPU) for its move into its cgroup, which waits for
- * an RCU grace period of the kernel's; a single monitor would serialise
- * those waits (bench-e2e dispatch p99 126-138 ms against 46-78 with two).
- * Each monitor more wakes for fewer events at a time: two instead of four
- * cut the monitors' own CPU from 0.31-0.35 to 0.28-0.29 ms per job. */
-#define MOND_N RT_MONITORS
-
-typedef struct {
-    int fd; /* the socket to the monitor; -1 when none */
-    pid_t pid;
-    uint64_t start;
-} mc_t;
-
-static mc_t mcs[MOND_N];
-static bool mcs_ready;
-
-static void mc_init(void)
-{
-    for (int i = 0; !mcs_ready && i < MOND_N; i++)
-        mcs[i] = (mc_t){-1, 0, 0};
-    mcs_ready = true;
-}
-static uint32_t mc_key;
-static unsigned mc_next;
-
-bool mond_enabled(void)
-{
-    const char *v = getenv("PAI_MONITOR");
-    return !v || strcmp(v, "per-task") != 0;
-}
-
-static bool mc_spawn(mc_t *mc)
-{
-    int sv[2];
-    sigset_t set;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        return false;
-    md_sigset(&set);
-    fflush(NULL);
-    pid_t pid = mon_fork(&set); /* a kill queued before md_loop is up waits for it */
-    if (pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return false;
-    }
-    if (pid == 0) {
-        close(sv[0]);
-        mon_detach(sv[1], &set); /* the socket becomes fd 3 */
-        md_loop(3);
-        _exit(0);
-    }
-    close(sv[1]);
-    struct timeval tv = {5, 0}; /* a wedged monitor: per-attempt monitors instead */
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    mc->fd = sv[0];
-    mc->pid = pid;
-    mc->start = proc_start_time(pid);
-    return true;
-}
-
-/* Forget a monitor: it finishes what it holds and exits; reaped here
- * when already gone, else by monitor_poll (it is our child). */
-static void mc_drop(mc_t *mc)
-{
-    if (mc->fd >= 0)
-        close(mc->fd);
-    mc->fd = -1;
-    if (mc->pid > 0)
-        waitpid(mc->pid, NULL, WNOHANG);
-}
-
-void mond_shutdown(void)
-{
-    mc_init();
-    for (int i = 0; i < MOND_N; i++) {
-        pid_t pid = mcs[i].fd >= 0 ? mcs[i].pid : 0;
-        mc_drop(&mcs[i]);
-        while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        mcs[i].pid = 0;
-    }
-}
-
-/* One start message: the spec inline (spec != NULL: 'I', the notify
- * pipe's end) or in memfd ('S', memfd and the pipe's end); the record's fd
- * last when there is one (record_fd > 0). */
-static bool mc_send(const mc_t *mc, const buf_t *spec, int memfd, int notify_w, int record_fd)
-{
-    char tag = spec ? 'I' : 'S';
-    int fds[3] = {spec ? notify_w : memfd, spec ? record_fd : notify_w, record_fd};
-    size_t nfds = (spec ? 1 : 2) + (record_fd > 0);
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(fds))];
-    } u;
-    memset(&u, 0, sizeof(u));
-    struct iovec iov[2] = {{&tag, 1}, {spec ? spec->data : NULL, spec ? spec->len : 0}};
-    struct msghdr mh = {.msg_iov = iov,
-                        .msg_iovlen = spec ? 2 : 1,
-                        .msg_control = u.buf,
-                        .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-    ssize_t want = 1 + (spec ? (ssize_t)spec->len : 0);
-    return sendmsg(mc->fd, &mh, MSG_NOSIGNAL) == want;
-}
-
-pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec, char *const *argv,
-                     rt_task_t *t)
-{
-    buf_t b;
-    int np[2];
-    uint32_t key = ++mc_key ? mc_key : ++mc_key; /* never 0: 0 is "per-attempt monitor" */
-    mc_init();
-    mc_t *mc = &mcs[mc_next++ % MOND_N];
-    buf_init(&b, MOND_MAX_MSG);
-    bool ok = encode(&b, key, spec, argv), inline_spec = ok && b.len <= MOND_INLINE_MAX;
-    int mfd = -1;
-    if (ok && !inline_spec) { /* a large one: in a memfd */
-        mfd = memfd_create("pai-spec", MFD_CLOEXEC);
-        ok = mfd >= 0 && fs_write_all(mfd, b.data, b.len);
-    }
-    /* non-blocking: the agent reads the exit line when the pipe fires
-     * (monitor_poll), the monitor writes one line into it */
-    if (!ok || pipe2(np, O_CLOEXEC | O_NONBLOCK) != 0) {
-        if (mfd >= 0)
-            close(mfd);
-        buf_free(&b);
-        return PAI_E_IO;
-    }
-    ok = false;
-    for (int i = 0; i < 2 && !ok; i++) {
-        if (mc->fd < 0 && !mc_spawn(mc))
-            break;
-        ok = mc_send(mc, inline_spec ? &b : NULL, mfd, np[1], spec->record_fd);
-        if (!ok)
-            mc_drop(mc); /* gone or wedged: a new one */
-    }
-    buf_free(&b);
-    if (mfd >= 0)
-        close(mfd);
-    close(np[1]);
-    if (!ok) {
-        close(np[0]);
-        return PAI_E_IO;
-    }
-    (void)ops;
-    memset(t, 0, sizeof(*t));
-    t->monitor_pid = mc->pid;
-    t->monitor_start = mc->start;
-    t->mon_key = key;
-    t->notify_fd = np[0];
-    t->state_dir = xstrdup(spec->state_dir);
-    t->name = xstrdup(spec->name);
-    t->started_ms = time_wall_ms();
-    return PAI_OK;
 }

@@ -179,7 +179,7 @@ void mon_say(mon_t *m, const char *msg)
 
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
 {
-    char text[256];
+    char text[MON_EXIT_LINE_MAX];
     /* the last field: whether stderr's log was written (1) or never made
      * (0), so the agent reads no tail of a silent task's stderr */
     snprintf(text, sizeof(text), "exit %s %d %d %d %lld %lld %d\n", kind, code, sig, oom ? 1 : 0,
@@ -188,10 +188,8 @@ void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom)
         (void)fs_write_all(m->record_fd, text, strlen(text)); /* one write: a whole line */
     else
         rt_record_append(m->spec->state_dir, text);
-    /* then to the agent, which reads it there (monitor_poll; the record
-     * when the pipe holds no line) */
-    if (m->notify_w > 0)
-        (void)fs_write_all(m->notify_w, text, strlen(text));
+    if (m->exit_line) /* for the agent, after the record (mond.c) */
+        memcpy(m->exit_line, text, strlen(text) + 1);
 }
 
 static void mon_finish(mon_t *m, const char *kind, int code, int sig, bool oom)
@@ -659,40 +657,10 @@ static bool read_exit(const rt_task_t *t, rt_result_t *res)
     return rt_exit_parse(rec, res);
 }
 
-/* A per-agent monitor writes an attempt's exit line into its notify pipe
- * too (after the record), before it closes it: one read, not the
- * record's open, read and close.  1: res is the result; 0: nothing yet (the
- * pipe is empty and open); -1: ask the record (the pipe ended without a
- * line: the monitor died, or is of an older agent). */
-static int pipe_exit(const rt_task_t *t, rt_result_t *res)
-{
-    char line[256];
-    ssize_t got = read(t->notify_fd, line, sizeof(line) - 1);
-    if (got < 0)
-        return errno == EAGAIN || errno == EINTR ? 0 : -1;
-    line[got] = '\0';
-    return got > 0 && strncmp(line, "exit ", 5) == 0 && strchr(line, '\n') &&
-                   rt_exit_parse(line + 5, res)
-               ? 1
-               : -1;
-}
-
-/* A per-agent monitor closes an attempt's notify pipe once its exit
- * record is written (or when it dies): hung up and no record is lost. */
-static bool notify_hung_up(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
-}
-
 static bool monitor_alive(const rt_task_t *t)
 {
     if (t->monitor_pid <= 0)
         return false;
-    if (t->mon_key && t->notify_fd >= 0 && notify_hung_up(t->notify_fd)) {
-        waitpid(t->monitor_pid, NULL, WNOHANG);
-        return false;
-    }
     waitpid(t->monitor_pid, NULL, WNOHANG); /* reap when it is our child */
     uint64_t st = proc_start_time(t->monitor_pid);
     return st != 0 && st == t->monitor_start;
@@ -701,9 +669,6 @@ static bool monitor_alive(const rt_task_t *t)
 bool monitor_poll(const runtime_ops_t *ops, rt_task_t *t, rt_result_t *res)
 {
     (void)ops;
-    int piped = t->mon_key && t->notify_fd >= 0 ? pipe_exit(t, res) : -1;
-    if (piped >= 0)
-        return piped == 1;
     if (read_exit(t, res)) {
         monitor_alive(t); /* reap */
         return true;

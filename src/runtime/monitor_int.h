@@ -41,9 +41,9 @@ typedef struct {
      * one open per attempt, not one per line); 0: none, each line opens
      * it (fd 0 is /dev/null in a monitor, never a record). */
     int record_fd;
-    /* The per-agent monitor's end of the attempt's notify pipe: the exit
-     * line is written there too (after the record); 0: none. */
-    int notify_w;
+    /* The per-agent monitor's copy of the exit line the record got (at
+     * least MON_EXIT_LINE_MAX bytes), which it sends the agent; NULL: none. */
+    char *exit_line;
     /* The command through a sealed memfd the monitor keeps for the tasks
      * that run the same text (mon_cmdfd_open): the per-agent monitor,
      * whose tasks share it; a per-attempt monitor runs one task. */
@@ -75,6 +75,8 @@ size_t rt_record_read(const char *dir, char *buf, size_t n);
  * the tag skipped; NULL while there is none (a line being appended is not
  * whole until its newline). */
 const char *rt_record_line(const char *rec, const char *tag);
+/* An exit line's length at most, its NUL included. */
+#define MON_EXIT_LINE_MAX 256
 /* The attempt's result, appended to its record (runtime.h's invariant). */
 void mon_write_exit(mon_t *m, const char *kind, int code, int sig, bool oom);
 /* The fields of an exit line after its "exit " tag ("KIND CODE SIGNAL OOM

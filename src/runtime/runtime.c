@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "common/vec.h"
 #include "runtime/cgroup.h"
+#include "runtime/mond_int.h"
 #include "runtime/monitor.h"
 
 /* ---- the command file ------------------------------------------------- */
@@ -419,10 +420,10 @@ static void hollow_release(rt_task_t *t)
 static const runtime_ops_t runtimes[] = {
     {.name = "process",
      .start = process_start,
-     .poll = monitor_poll,
+     .poll = mond_poll,
      .kill = monitor_kill,
      .adopt = monitor_adopt,
-     .release = monitor_release},
+     .release = mond_release},
     {.name = "podman",
      .start = container_start,
      .poll = monitor_poll,

@@ -18,10 +18,12 @@
  *      attempt's record (below).  A per-agent monitor is a child
  *      subreaper: what a task leaves behind becomes its child, from which
  *      it tells that nothing of an ended task is left (mond.c).
- *   2. The agent learns of the end through a pipe the monitor holds open
- *      until then (rt_task_t.notify_fd hangs up) and reads the record; a
- *      per-agent monitor writes the exit line into that pipe too, where
- *      the agent reads it instead (the record only when none came).
+ *   2. The agent learns of the end through a pipe a per-attempt monitor
+ *      holds open until then (rt_task_t.notify_fd hangs up) and reads the
+ *      record; a per-agent monitor sends the exit line on its socket
+ *      instead, with the other ends of the same moment (rt_watch_*: one
+ *      fd per monitor, not one per attempt), and its socket's end is the
+ *      end of its attempts (the record read then: ended or lost).
  *   3. Because the monitor does not depend on the agent, an agent restart
  *      leaves tasks running; adopt() finds them again from
  *      <state_dir>/monitor (pid and kernel start time, so a reused pid is
@@ -43,8 +45,9 @@
  * <state_dir>/exit, the same fields, is also the agent's mark of a lost
  * attempt.)
  * Invariant: the exit line is there once the attempt is over; it is written
- * before the monitor exits or closes the notify pipe, so "monitor gone (or
- * pipe closed) and no exit line" means the attempt was lost.
+ * before the monitor exits, closes the notify pipe or sends the line on
+ * its socket, so "monitor gone (or pipe or socket closed) and no exit
+ * line" means the attempt was lost.
  */
 #ifndef PAI_RUNTIME_RUNTIME_H
 #define PAI_RUNTIME_RUNTIME_H
@@ -146,8 +149,12 @@ typedef struct {
     uint32_t mon_key;       /* the attempt in a per-agent monitor (mond.c); 0: its own monitor */
     pid_t task_pgid;        /* the task's process group (0 until known) */
     int notify_fd;          /* readable/hangs up when the monitor ends; -1 if none */
-    char *state_dir;        /* owned copy */
-    char *name;             /* owned copy (container name) */
+    /* A per-agent monitor's attempt started by this process: that
+     * monitor's generation (mond_agent.c), whose socket tells its end
+     * (rt_notify_fd); 0: none (notify_fd, or adopted: polled). */
+    uint32_t mon_gen;
+    char *state_dir; /* owned copy */
+    char *name;      /* owned copy (container name) */
     int64_t started_ms;
     /* hollow */
     int64_t hollow_end_ms;
@@ -174,6 +181,25 @@ struct runtime_ops {
     /* Engine binary for container runtimes ("podman", "docker"); NULL otherwise. */
     const char *engine;
 };
+
+/* Where the caller's loop learns of t's end without polling it: an fd
+ * that turns readable (POLLIN) then; -1 when there is none, and poll()
+ * must be called every so often (an adopted attempt; one whose per-agent
+ * monitor was dropped).  A per-attempt monitor's attempt: its notify_fd;
+ * a per-agent monitor's: that monitor's socket, shared by its attempts
+ * (rt_watch_drain reads it). */
+int rt_notify_fd(const rt_task_t *t);
+/* The per-agent monitors' sockets, at most RT_MONITORS, into fds: each
+ * watched once however many attempts it runs.  Their count. */
+size_t rt_watch_fds(int *fds, size_t cap);
+/* fd fired: the exit lines that came on it are read (one system call for
+ * all of them) and kept for their attempts' poll; its end (the monitor
+ * died) is the end of its attempts (their poll reads their record).  False
+ * when fd is none of rt_watch_fds'. */
+bool rt_watch_drain(int fd);
+/* After rt_watch_drain: whether poll(t) has its end to tell (its line
+ * came, or its monitor is gone or dropped).  No system call. */
+bool rt_task_news(const rt_task_t *t);
 
 /* The pid of an attempt's task (its process group), from the monitor's
  * record in state_dir; 0 while it has none. */

@@ -59,8 +59,8 @@ static inline bool wait_done(const runtime_ops_t *ops, rt_task_t *t, rt_result_t
     for (int i = 0; i < secs * 50; i++) {
         if (ops->poll(ops, t, res))
             return true;
-        struct pollfd p = {t->notify_fd, POLLIN, 0};
-        poll(&p, t->notify_fd >= 0 ? 1 : 0, 20);
+        struct pollfd p = {rt_notify_fd(t), POLLIN, 0};
+        poll(&p, p.fd >= 0 ? 1 : 0, 20);
     }
     return false;
 }

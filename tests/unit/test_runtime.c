@@ -535,11 +535,10 @@ TEST(process_attempts_share_the_agents_monitors)
     unsetenv("PAI_MONITOR");
 }
 
-/* A shared monitor writes the exit line into the attempt's notify pipe
- * too, after the record: the agent reads it there (one read, not the
- * record's open, read and close); the record keeps it for a restarted
- * agent. */
-TEST(shared_monitor_hands_the_exit_through_the_notify_pipe)
+/* A shared monitor sends the exit line on its socket, after the
+ * record's: the agent reads it there (no record's open, read and close; no
+ * fd of the attempt's own); the record keeps it for a restarted agent. */
+TEST(shared_monitor_hands_the_exit_through_its_socket)
 {
     char dir[512], rec[600], moved[620], line[128];
     rt_spec_t s;
@@ -550,8 +549,10 @@ TEST(shared_monitor_hands_the_exit_through_the_notify_pipe)
     setup_dirs("exit-pipe", dir, sizeof(dir));
     spec_init(&s, dir, "exit 5");
     CHECK(ops->start(ops, &s, &t) == PAI_OK && t.mon_key != 0);
-    struct pollfd p = {t.notify_fd, POLLIN, 0};
+    CHECK(t.notify_fd < 0 && t.mon_gen != 0 && rt_notify_fd(&t) >= 0);
+    struct pollfd p = {rt_notify_fd(&t), POLLIN, 0};
     CHECK(poll(&p, 1, 10000) == 1);
+    CHECK(rt_watch_drain(p.fd) && rt_task_news(&t));
     CHECK(rt_record_get(dir, "exit ", line, sizeof(line)));
     CHECK(strncmp(line, "exited 5 0 0 ", 13) == 0);
     snprintf(rec, sizeof(rec), "%s/monitor", dir);
@@ -819,7 +820,7 @@ RUN_TESTS(process_runs_bash_with_env_cwd_and_exit_code, process_kill_is_graceful
           container_argv_maps_identity_and_binds_the_command, process_runs_a_command_past_128k,
           process_task_cannot_open_other_gpus, log_files_are_created_on_first_output,
           process_attempts_share_the_agents_monitors,
-          shared_monitor_hands_the_exit_through_the_notify_pipe,
+          shared_monitor_hands_the_exit_through_its_socket,
           exit_line_says_whether_the_task_wrote_to_stderr,
           process_specs_inline_and_in_a_memfd_both_run,
           shared_monitor_writes_the_record_through_the_agents_fd,
