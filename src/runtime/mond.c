@@ -481,60 +481,79 @@ static char *md_spec(char tag, const char *in, size_t n, int fd, size_t *len)
     return msg;
 }
 
-/* Read every queued start; false once the agent's end is closed. */
+/* One start message (in, n bytes; its header mh, with its fds). */
+static void md_one(md_t *d, const char *in, size_t n, const struct msghdr *mh)
+{
+    const size_t head = 1 + sizeof(uint32_t);
+    int fds[2] = {-1, -1}; /* the spec's memfd ('S'), the record's */
+    size_t nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(sizeof(fds))) {
+            memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+            nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        }
+    char tag = in[0];
+    uint32_t key = 0;
+    if (n >= head)
+        memcpy(&key, in + 1, sizeof(key));
+    /* the record's fd, when sent: the last, past the spec's memfd */
+    int spec_fd = tag == 'S' && nfds > 0 ? fds[0] : -1;
+    int record_fd = nfds == (tag == 'S' ? 2u : 1u) ? fds[nfds - 1] : -1;
+    for (size_t i = 0; i < nfds; i++)
+        if (fds[i] != spec_fd && fds[i] != record_fd)
+            close(fds[i]);
+    size_t len = 0;
+    char *msg = NULL;
+    if (!(mh->msg_flags & MSG_TRUNC) && n >= head)
+        msg = md_spec(tag, in + head, n - head, spec_fd, &len);
+    else if (spec_fd >= 0)
+        close(spec_fd);
+    if (msg) {
+        md_start(d, key, msg, len, record_fd);
+    } else {
+        if (record_fd >= 0)
+            close(record_fd);
+        if (key)
+            md_tell(d, key, NULL);
+    }
+}
+
+/* Read every queued start, up to RECV_MSGS in one recvmmsg (the call
+ * that finds the socket empty is saved when fewer are queued); false once
+ * the agent's end is closed. */
+#define RECV_MSGS 4
 static bool md_recv(md_t *d)
 {
-    static char *in; /* one message: its tag, the key and an inline spec */
-    const size_t head = 1 + sizeof(uint32_t);
-    if (!in)
-        in = xmalloc(head + MOND_INLINE_MAX);
+    static char *in[RECV_MSGS]; /* a message each: its tag, the key and an inline spec */
+    const size_t size = 1 + sizeof(uint32_t) + MOND_INLINE_MAX;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+    } u[RECV_MSGS];
+    struct iovec iov[RECV_MSGS];
+    struct mmsghdr mm[RECV_MSGS];
     for (;;) {
-        int fds[2] = {-1, -1}; /* the spec's memfd ('S'), the record's */
-        size_t nfds = 0;
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(fds))];
-        } u;
-        struct iovec iov = {in, head + MOND_INLINE_MAX};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = u.buf,
-                            .msg_controllen = sizeof(u.buf)};
-        ssize_t n = recvmsg(d->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n < 0)
-            return errno == EAGAIN || errno == EINTR;
-        if (n == 0)
-            return false;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(sizeof(fds))) {
-                memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
-                nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            }
-        char tag = in[0];
-        uint32_t key = 0;
-        if ((size_t)n >= head)
-            memcpy(&key, in + 1, sizeof(key));
-        /* the record's fd, when sent: the last, past the spec's memfd */
-        int spec_fd = tag == 'S' && nfds > 0 ? fds[0] : -1;
-        int record_fd = nfds == (tag == 'S' ? 2u : 1u) ? fds[nfds - 1] : -1;
-        for (size_t i = 0; i < nfds; i++)
-            if (fds[i] != spec_fd && fds[i] != record_fd)
-                close(fds[i]);
-        size_t len = 0;
-        char *msg = NULL;
-        if (!(mh.msg_flags & MSG_TRUNC) && (size_t)n >= head)
-            msg = md_spec(tag, in + head, (size_t)n - head, spec_fd, &len);
-        else if (spec_fd >= 0)
-            close(spec_fd);
-        if (msg) {
-            md_start(d, key, msg, len, record_fd);
-        } else {
-            if (record_fd >= 0)
-                close(record_fd);
-            if (key)
-                md_tell(d, key, NULL);
+        memset(mm, 0, sizeof(mm));
+        for (int i = 0; i < RECV_MSGS; i++) {
+            if (!in[i])
+                in[i] = xmalloc(size);
+            iov[i] = (struct iovec){in[i], size};
+            mm[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i],
+                                            .msg_iovlen = 1,
+                                            .msg_control = u[i].buf,
+                                            .msg_controllen = sizeof(u[i].buf)};
         }
+        int got = recvmmsg(d->ctl, mm, RECV_MSGS, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+        if (got < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        for (int i = 0; i < got; i++) {
+            if (mm[i].msg_len == 0)
+                return false; /* the agent's end: what came before it is started */
+            md_one(d, in[i], mm[i].msg_len, &mm[i].msg_hdr);
+        }
+        if (got < RECV_MSGS)
+            return true;
     }
 }
 
