@@ -514,7 +514,8 @@ void task_start(agent_node_t *n, const agentwire_task_t *d)
     n->dirty = true;
     metrics_task_meta(&t->meta, d);
     t->cpu = d->cpu;
-    /* a slot comes with its record holding the id line alone */
+    /* a slot comes with its record holding the id line first (then a pad
+     * line over the last attempt's lines, dirpool.h) */
     int fd = n->cfg->hollow ? -1 : dirpool_take(&n->pool, id, &t->slot);
     if (fd >= 0)
         t->slot_gen = dirpool_gen(&n->pool, t->slot);

@@ -668,7 +668,7 @@ static int rewrite(dirpool_t *p, int slot, const char *slot_dir, const char *att
 {
     char path[1300], line[DIRPOOL_PAD_MAX + 8];
     size_t l = strlen(attempt_id);
-    if (strchr(attempt_id, '\n') || l + 4 > 1100)
+    if (strchr(attempt_id, '\n') || l + 4 > sizeof(line))
         return (errno = EINVAL, -1);
     memcpy(line, "id ", 3);
     memcpy(line + 3, attempt_id, l);

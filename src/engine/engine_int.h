@@ -548,9 +548,9 @@ pai_err_t engine_flush(engine_t *j);
  * (2 ms): the changes that freed resources (an agent sync batch's exits)
  * and the placements made on them are stored by one commit, not one each,
  * and the caller's answer carries those placements.  Without the
- * scheduler thread, or with no pass due, it is engine_flush. */
-/* need: engine_flush_need() read before the caller's wait (a flush in
- * between that covered its changes then saves it a commit). */
+ * scheduler thread, or with no pass due, it is engine_flush.  need:
+ * engine_flush_need() read before the caller's wait (a flush in between
+ * that covered its changes then saves it a commit). */
 pai_err_t engine_flush_after_pass(engine_t *j, uint64_t need);
 uint64_t engine_flush_need(const engine_t *j);
 /* The syncs' group delay, before a sync batch's flush (without mu): while

@@ -413,7 +413,7 @@ static pai_err_t flush_from(engine_t *j, uint64_t need)
 
 pai_err_t engine_flush(engine_t *j)
 {
-    return flush_from(j, atomic_load(&j->persist.encoded) + 1);
+    return flush_from(j, engine_flush_need(j));
 }
 
 pai_err_t engine_flush_from(engine_t *j, uint64_t need)

@@ -569,16 +569,26 @@ static rlim_t hold_cap(void)
  * fds stay below a quarter of the process's limit: what holds them never
  * leaves the task pipes and logs short of fds.  Held at CG_HELD_FD_MIN and
  * up (cgroup.h: not copied into a task's process).  -1: used by path. */
-static int hold(const char *dir, const char *file, int flags, rlim_t cap)
+static int hold_fd(int fd, rlim_t cap)
 {
-    char p[1024];
-    snprintf(p, sizeof(p), "%s/%s", dir, file);
-    int fd = fd_high(open(p, flags | O_CLOEXEC), cap);
+    fd = fd_high(fd, cap);
     if (fd >= 0 && (rlim_t)fd >= cap) {
         close(fd);
         fd = -1;
     }
     return fd;
+}
+
+static int hold(const char *dir, const char *file, int flags, rlim_t cap)
+{
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/%s", dir, file);
+    return hold_fd(open(p, flags | O_CLOEXEC), cap);
+}
+
+int cg_hold_fd(int fd)
+{
+    return hold_fd(fd, hold_cap());
 }
 
 static void hold_join(cg_t *cg, size_t i, rlim_t cap)

@@ -88,6 +88,10 @@ void cg_destroy(cg_t *cg);
  * monitor's event loop). */
 typedef struct cg_pool cg_pool_t;
 #define CG_HELD_FD_MIN 64
+/* fd (close-on-exec) held as a pooled cgroup's files are: moved to
+ * CG_HELD_FD_MIN and up when RLIMIT_NOFILE leaves room; closed, -1, when it
+ * would take a quarter of the limit (or fd was -1). */
+int cg_hold_fd(int fd);
 cg_pool_t *cg_pool_new(void);
 PAI_MUST_CHECK pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double cpu,
                                      cg_t **out);

@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -73,26 +72,6 @@ static void slot_clear(cmdfd_t *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* fd moved to CG_HELD_FD_MIN and up when RLIMIT_NOFILE leaves room (as
- * cgroup.c's held files); -1 when it would take a quarter of the limit. */
-static int hold_high(int fd)
-{
-    struct rlimit rl;
-    rlim_t cap = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
-    if (cap > 2 * CG_HELD_FD_MIN) {
-        int h = fcntl(fd, F_DUPFD_CLOEXEC, CG_HELD_FD_MIN);
-        if (h >= 0) {
-            close(fd);
-            fd = h;
-        }
-    }
-    if ((rlim_t)fd >= cap) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* A sealed memfd holding text[0..len); -1 when it cannot be had. */
 static int make_sealed(const char *text, size_t len)
 {
@@ -104,7 +83,7 @@ static int make_sealed(const char *text, size_t len)
         close(fd);
         return -1;
     }
-    return hold_high(fd);
+    return cg_hold_fd(fd);
 }
 
 /* The monitor's held descriptor of text's memfd for uid:gid, made on
@@ -146,8 +125,9 @@ int mon_cmdfd_open(const char *text, uid_t uid, gid_t gid)
     char name[16];
     if (fd_pid != getpid()) { /* the first call, or a fork's: its own dir */
         fd_pid = getpid();
-        fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        fd_dir = fd_dir >= 0 ? hold_high(fd_dir) : -1;
+        if (fd_dir >= 0) /* the parent's dir */
+            close(fd_dir);
+        fd_dir = cg_hold_fd(open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
     int fd = fd_dir >= 0 ? cached(text, uid, gid) : -1;
     if (fd < 0)

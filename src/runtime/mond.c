@@ -281,7 +281,7 @@ static void md_flush(md_t *d)
     if (off >= d->out.len) {
         buf_reset(&d->out);
     } else if (off > 0) {
-        memmove(d->out.data, d->out.data + off, d->out.len - off);
+        memmove(d->out.data, d->out.data + off, d->out.len - off + 1); /* and its NUL */
         d->out.len -= off;
     }
 }

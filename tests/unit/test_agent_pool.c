@@ -160,10 +160,12 @@ TEST(node_reuses_a_forgotten_attempts_emptied_slot)
     remove_work_dir(work);
 }
 
-/* A slot's take cuts its record to the new id line's length before
- * writing it (the new id's line alone however long the last attempt's
- * lines were), the fd left open for appends; a slot whose record is gone
- * is removed and another taken; with none ready a new one is made. */
+/* A slot's take writes the new id line and a pad line over the last
+ * attempt's lines in one write (a short record: no cut; the long ones are
+ * pool_take_pads_a_short_record_and_cuts_a_long_one's), the fd left open
+ * for appends; a slot whose record is gone is removed and another taken;
+ * with none ready a new one is made; an id that cannot be one line is
+ * refused. */
 TEST(pool_take_cuts_the_record_then_writes_the_id_line)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400], rec[512];
@@ -233,11 +235,25 @@ TEST(pool_take_cuts_the_record_then_writes_the_id_line)
     CHECK_STR_EQ(rec, "id u~c/0/r/0/0\n");
     /* an id that cannot be a line: -1, nothing taken */
     CHECK_INT_EQ(dirpool_take(&pool, "u~a\nb", &got), -1);
+    char longid[1061]; /* past the id line's buffer, under the old bound (1100) */
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    CHECK_INT_EQ(dirpool_take(&pool, longid, &got), -1);
     dirpool_settle(&pool); /* the dropped slot removed by the worker */
     snprintf(p, sizeof(p), "%s/tasks/%d", work, slots[1]);
     CHECK(access(p, F_OK) != 0);
     dirpool_free(&pool);
     remove_work_dir(work);
+}
+
+/* A pool of fill slots in a new work dir (work: a mkdtemp template;
+ * p: its tasks dir's path). */
+static bool pool_in(char *work, char *p, size_t np, dirpool_t *pool, size_t fill)
+{
+    if (!mkdtemp(work))
+        return false;
+    snprintf(p, np, "%s/tasks", work);
+    return mkdir(p, 0711) == 0 && dirpool_init(pool, p) && dirpool_fill(pool, fill) == fill;
 }
 
 /* The record of a slot taken again and again: padded while it is at
@@ -248,12 +264,8 @@ TEST(pool_take_cuts_the_record_then_writes_the_id_line)
 TEST(pool_take_pads_a_short_record_and_cuts_a_long_one)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400], rec[4096], line[200];
-    CHECK(mkdtemp(work) != NULL);
-    snprintf(p, sizeof(p), "%s/tasks", work);
-    CHECK(mkdir(p, 0711) == 0);
     dirpool_t pool;
-    CHECK(dirpool_init(&pool, p));
-    CHECK_INT_EQ(dirpool_fill(&pool, 1), 1);
+    CHECK(pool_in(work, p, sizeof(p), &pool, 1));
     int slot = -1, cuts = 0, pads = 0;
     size_t most = 0;
     char id[64], mon[64], want[64];
@@ -335,12 +347,8 @@ static long open_fds(void)
 TEST(pool_cwd_only_put_keeps_the_cwd_open_for_the_next)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400];
-    CHECK(mkdtemp(work) != NULL);
-    snprintf(p, sizeof(p), "%s/tasks", work);
-    CHECK(mkdir(p, 0711) == 0);
     dirpool_t pool;
-    CHECK(dirpool_init(&pool, p));
-    CHECK_INT_EQ(dirpool_fill(&pool, 1), 1);
+    CHECK(pool_in(work, p, sizeof(p), &pool, 1));
     long base = open_fds();
     int slot = -1, got = -1;
     for (int i = 0; i < 4; i++) {
@@ -504,12 +512,8 @@ TEST(node_restart_tells_free_slots_from_attempts_by_their_records)
 TEST(pool_put_of_an_isolated_attempt_reads_its_cwd_alone)
 {
     char work[] = "/tmp/pai-test-agent-XXXXXX", p[500], d[400];
-    CHECK(mkdtemp(work) != NULL);
-    snprintf(p, sizeof(p), "%s/tasks", work);
-    CHECK(mkdir(p, 0711) == 0);
     dirpool_t pool;
-    CHECK(dirpool_init(&pool, p));
-    CHECK_INT_EQ(dirpool_fill(&pool, 3), 3);
+    CHECK(pool_in(work, p, sizeof(p), &pool, 3));
     int slots[3];
     for (int i = 0; i < 3; i++) {
         int fd = dirpool_take(&pool, "u~a/0/r/0/0", &slots[i]);

@@ -425,14 +425,10 @@ TEST(two_sync_batches_with_exits_share_one_commit_while_syncs_stream)
     exit_batch(&bb, j, &b, idb ? idb : "");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, batch_main, &ba) == 0);
-    bool waiting = false;
-    for (int k = 0; k < 5000 && !waiting; k++) {
-        engine_lock(j);
-        waiting = j->persist.sync_waiting;
-        engine_unlock(j);
-        if (!waiting)
-            usleep(1000);
-    }
+    WAIT_UNTIL(j, j->persist.sync_waiting);
+    engine_lock(j);
+    bool waiting = j->persist.sync_waiting;
+    engine_unlock(j);
     CHECK(waiting);
     batch_main(&bb); /* ends a's wait: one commit for both */
     pthread_join(t, NULL);
