@@ -20,11 +20,12 @@
  *   agent   agentwire_req_dump from its kept description (node.c).
  * Then one delta answer of one new task with one ack, as a sync of a
  * bench/e2e node carries it, its env as variables (version 4) against as
- * its job's placement (version 5), for a one-task job and a 6-task job:
+ * its job's placement (version 5; 6 is its bytes) and the entry without
+ * what the agent derives (version 7), for a one-task job and a 6-task job:
  *   server  the env built (engine_task_env_pairs or engine_task_jobenv)
  *           and the answer's text;
- *   agent   agentwire_resp_parse (in version 5 with the env derived) +
- *           agentwire_resp_clear.
+ *   agent   agentwire_resp_parse (from version 5 with the env derived,
+ *           in 7 the fields left out too) + agentwire_resp_clear.
  * Prints the figures, asserts nothing.
  */
 #include <stdio.h>
@@ -311,9 +312,14 @@ static char *env_answer(const lc_job_t *j, int v, size_t *len)
                           .kill_grace_ms = 10000,
                           .has_task_uid = true,
                           .task_uid = 3};
-    int gpus[] = {0, 1};
+    int gpus[] = {0, 1}, ssh[] = {20000}, http[] = {20001};
     t.gpus = gpus;
     t.ngpus = 2;
+    agentwire_ports_t ports[] = {{"ssh", ssh, 1}, {"http", http, 1}};
+    if (j->roles[0].nports == 2) { /* worker 0's, as its host lists them */
+        t.ports = ports;
+        t.nports = 2;
+    }
     json_t *pairs = NULL;
     if (v >= AGENTWIRE_JOBENV_VERSION) {
         t.jobenv = engine_task_jobenv(j, 0, 0);
@@ -344,7 +350,9 @@ static char *env_answer(const lc_job_t *j, int v, size_t *len)
 static void run_env(int nroles, int reps)
 {
     lc_job_t *j = job_of(nroles);
-    for (int v = 4; v <= 5; v++) {
+    static const int versions[] = {4, 5, 7};
+    for (int k = 0; k < 3; k++) {
+        int v = versions[k];
         size_t len = 0;
         double t0 = cpu_us();
         for (int r = 0; r < reps; r++)
@@ -366,8 +374,11 @@ static void run_env(int nroles, int reps)
         free(s);
         printf("  %-9s version %d (%s)  %5zu bytes   server env + text %5.1f us   agent parse "
                "%5.1f us   (%zu variables)\n",
-               nroles == 1 ? "one task" : "6 tasks", v, v == 4 ? "env     " : "jobenv", len, server,
-               agent, nenv);
+               nroles == 1 ? "one task" : "6 tasks", v,
+               v == 4   ? "env     "
+               : v == 5 ? "jobenv  "
+                        : "compact",
+               len, server, agent, nenv);
     }
     lc_job_free(j);
 }
@@ -384,7 +395,8 @@ int main(void)
         run_request(20000);
     }
     printf("bench-wire: a delta answer with one new task and one ack, its env as variables "
-           "(version 4) or as its job's placement (version 5; mean of the runs)\n");
+           "(version 4) or as its job's placement (version 5, 6's bytes), its entry without "
+           "what the agent derives (version 7; mean of the runs)\n");
     run_env(1, 20000);
     run_env(2, 20000);
     return 0;

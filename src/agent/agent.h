@@ -43,11 +43,13 @@
  * answers are deltas against the set it keeps (node.c, version 3) and its
  * description goes whole only until the server holds it (version 4). */
 #define AGENT_WIRE_VERSION 4
-/* The highest answer version it reads, sent as the request's "accept": 6,
- * acks that may come in a later answer (an exit is reported until acked:
- * node.c), over version 5's task env as its job's placement
- * (wire/agentwire_env.c); older servers answer in their own (4 or 5). */
-#define AGENT_WIRE_ACCEPT 6
+/* The highest answer version it reads, sent as the request's "accept": 7,
+ * task entries without what the agent derives (wire/agentwire_compact.c),
+ * over version 6's acks that may come in a later answer (an exit is
+ * reported until acked: node.c) and version 5's task env as its job's
+ * placement (wire/agentwire_env.c); older servers answer in their own
+ * (4 to 6). */
+#define AGENT_WIRE_ACCEPT 7
 
 typedef struct {
     const char *server, *token, *name, *address, *work_dir, *runtime;

@@ -360,6 +360,9 @@ static char *answer(engine_node_t *n, const answer_t *a)
     json_t *hold = json_array();
     if (!a->superseded)
         answer_desired(n, a, &m, hold);
+    /* version 7: a delta names the log key only with a new credential (a new key) */
+    if (a->version >= AGENTWIRE_COMPACT_VERSION && m.delta && !m.credential)
+        m.log_key = NULL;
     size_t len;
     char *out = agentwire_resp_dumps(&m, &len); /* text: no tree (agentwire_resp.c) */
     agentwire_resp_clear(&m);

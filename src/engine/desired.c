@@ -157,15 +157,26 @@ static size_t json_cost(const char *s)
     return n;
 }
 
-/* The attempts that left the set after base (d->delta). */
-static void desired_removed(const engine_node_t *n, uint64_t base, agentwire_resp_t *m)
+/* Whether id is one of m's acks. */
+static bool acked(const agentwire_resp_t *m, const char *id)
+{
+    for (size_t i = 0; i < m->nack; i++)
+        if (strcmp(m->ack[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* The attempts that left the set after base (d->delta); in version 7 but
+ * those m acks (an acked attempt leaves the agent's set by its ack). */
+static void desired_removed(const engine_node_t *n, uint64_t base, int version, agentwire_resp_t *m)
 {
     size_t k = n->ngone;
     while (k > 0 && n->gone[k - 1].seq > base)
         k--;
     m->removed = xcalloc(n->ngone - k + 1, sizeof(*m->removed));
     for (; k < n->ngone; k++)
-        m->removed[m->nremoved++] = n->gone[k].id;
+        if (version < AGENTWIRE_COMPACT_VERSION || !acked(m, n->gone[k].id))
+            m->removed[m->nremoved++] = n->gone[k].id;
 }
 
 /* Step 5 of a sync (agentsync.c): the node's desired set, or in version 3
@@ -187,7 +198,7 @@ void engine_desired_set(const engine_node_t *n, engine_desired_t *d, agentwire_r
     m->base_seq = d->delta ? d->base : 0;
     m->tasks = xcalloc(n->nrefs + 1, sizeof(*m->tasks));
     if (d->delta)
-        desired_removed(n, d->base, m);
+        desired_removed(n, d->base, d->version, m);
     for (size_t i = 0; i < n->nrefs; i++) {
         const engine_node_ref_t *r = &n->refs[i];
         lc_task_attempt_t *ta = lc_find(r->job, r->ja, r->role, r->index, r->ta);

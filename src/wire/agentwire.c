@@ -281,9 +281,10 @@ static json_t *jobenv_encode(const agentwire_jobenv_t *j)
     return o;
 }
 
-static json_t *task_encode(const agentwire_task_t *t)
+static json_t *task_encode(const agentwire_task_t *t, int version)
 {
     json_t *o = json_object(), *env = json_object(), *ports = json_object();
+    unsigned omit = agentwire_task_omits(t, version); /* version 7 */
     for (size_t i = 0; i < t->nenv; i++)
         set_str(env, t->env[i].name, t->env[i].value);
     for (size_t i = 0; i < t->nports; i++)
@@ -291,13 +292,20 @@ static json_t *task_encode(const agentwire_task_t *t)
     const char *user = t->user ? t->user : "";
     size_t ulen = t->user_len ? t->user_len : strlen(user);
     set_str(o, "attempt_id", t->attempt_id);
-    set_str(o, "job", t->job);
-    set_new(o, "user", json_stringn(user, ulen));
-    set_str(o, "role", t->role);
-    set_int(o, "index", t->index);
-    set_int(o, "job_attempt", t->job_attempt);
-    set_int(o, "task_attempt", t->task_attempt);
-    set_new(o, "image", image_encode(t));
+    if (!(omit & AGENTWIRE_OMIT_IDS))
+        set_str(o, "job", t->job);
+    if (!(omit & AGENTWIRE_OMIT_USER))
+        set_new(o, "user", json_stringn(user, ulen));
+    if (!(omit & AGENTWIRE_OMIT_IDS)) {
+        set_str(o, "role", t->role);
+        set_int(o, "index", t->index);
+        set_int(o, "job_attempt", t->job_attempt);
+        set_int(o, "task_attempt", t->task_attempt);
+    }
+    if (!(omit & AGENTWIRE_OMIT_IMAGE_OBJ))
+        set_new(o, "image", image_encode(t));
+    else if (t->image)
+        set_str(o, "image", t->image);
     if (t->command) /* version 2: absent for an attempt the agent reported */
         set_str(o, "command", t->command);
     if (t->jobenv) { /* version 5 */
@@ -306,12 +314,19 @@ static json_t *task_encode(const agentwire_task_t *t)
     } else {
         set_new(o, "env", env);
     }
-    set_new(o, "gpus", ints_encode(t->gpus, t->ngpus));
-    set_new(o, "cpu", jnum(t->cpu));
-    set_int(o, "memory_mb", t->memory_mb);
-    set_int(o, "shm_mb", t->shm_mb);
-    set_new(o, "ports", ports);
-    set_int(o, "kill_grace_ms", t->kill_grace_ms);
+    if (!(omit & AGENTWIRE_OMIT_GPUS))
+        set_new(o, "gpus", ints_encode(t->gpus, t->ngpus));
+    if (!(omit & AGENTWIRE_OMIT_RESOURCE)) {
+        set_new(o, "cpu", jnum(t->cpu));
+        set_int(o, "memory_mb", t->memory_mb);
+        set_int(o, "shm_mb", t->shm_mb);
+    }
+    if (!(omit & AGENTWIRE_OMIT_PORTS))
+        set_new(o, "ports", ports);
+    else
+        json_decref(ports);
+    if (!(omit & AGENTWIRE_OMIT_GRACE))
+        set_int(o, "kill_grace_ms", t->kill_grace_ms);
     if (t->has_task_uid)
         set_int(o, "task_uid", t->task_uid);
     if (t->has_mounts) {
@@ -345,7 +360,7 @@ json_t *agentwire_resp_encode(const agentwire_resp_t *m)
     if (m->has_tasks) {
         json_t *tasks = json_array();
         for (size_t i = 0; i < m->ntasks; i++)
-            json_array_append_new(tasks, task_encode(&m->tasks[i]));
+            json_array_append_new(tasks, task_encode(&m->tasks[i], version));
         set_new(o, "tasks", tasks);
     }
     if (delta) {
@@ -390,6 +405,7 @@ void agentwire_resp_clear(agentwire_resp_t *m)
         free(t->ports);
         free(t->env);
         free(t->env_text);
+        free(t->names);
         agentwire_jobenv_free(t->jobenv);
         free(t->gpus);
         free(t->mounts);

@@ -62,7 +62,7 @@
  * holds ("node_desc"), and a request whose node is that description sends
  * the digest alone ("same"; docs/agent-protocol.md, "The node's
  * description once (version 4)"). */
-#define AGENTWIRE_VERSION     6
+#define AGENTWIRE_VERSION     7
 #define AGENTWIRE_MIN_VERSION 1
 /* Version 5 is an answer form: a task's environment as the job's
  * placement ("jobenv"), from which the agent derives the PAI_* variables
@@ -80,6 +80,18 @@
  * are answered as before, each ack after the commit of its exit
  * (docs/agent-protocol.md, "Acks in a later answer (version 6)"). */
 #define AGENTWIRE_LATER_ACKS_VERSION 6
+/* Version 7 is an answer form too, version 6's rule: a task entry leaves
+ * out the fields the agent derives from the rest of it (its job, role and
+ * numbers from its attempt id, its user from its job, its GPUs, resources
+ * and ports from its jobenv, the default kill grace; an image without
+ * auth as its uri), each only where the derived value is the entry's
+ * (agentwire_compact.c); an acked id leaves a delta's set without being
+ * listed in "removed" too; a delta carries the log key only with a
+ * credential.  Asked for with "accept": 7 (docs/agent-protocol.md,
+ * "Compact task entries (version 7)"). */
+#define AGENTWIRE_COMPACT_VERSION 7
+/* A task's kill grace when its entry has none (version 7). */
+#define AGENTWIRE_KILL_GRACE_MS 10000
 /* An epoch is 1 to this many letters, digits, '-' or '_' (the server
  * sends 16 hex digits), so that it is written into a request as is. */
 #define AGENTWIRE_EPOCH_MAX 64
@@ -317,6 +329,9 @@ typedef struct {
      * read by agentwire_resp_encode or set by the decoder. */
     const char *text;
     size_t text_len;
+    /* Decoding, version 7: the derived job, role and user point into this
+     * (owned; NULL when none was derived). */
+    char *names;
 } agentwire_task_t;
 
 typedef struct {
@@ -424,8 +439,29 @@ void agentwire_node_cache_ack(agentwire_node_cache_t *c, const char *node_desc);
 void agentwire_resp_dump(jtext_t *t, const agentwire_resp_t *m);
 /* The same in a new string (free() it), its length in *len; never NULL. */
 char *agentwire_resp_dumps(const agentwire_resp_t *m, size_t *len);
-/* One task entry, as it stands in the answer's "tasks". */
+/* One task entry, as it stands in the answer's "tasks" of a version 6
+ * answer (agentwire_task_dumpv: of one in version). */
 void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m);
+void agentwire_task_dumpv(jtext_t *t, const agentwire_task_t *m, int version);
+
+/* ---- version 7's compact task entries (agentwire_compact.c) -------------
+ * Which fields of m an entry in version leaves out (0 below version 7):
+ * each only when the decoder derives exactly m's value. */
+enum {
+    AGENTWIRE_OMIT_IDS = 1,       /* job, role, index, job_attempt, task_attempt: the id's */
+    AGENTWIRE_OMIT_USER = 2,      /* user: the job's name up to its first '~' */
+    AGENTWIRE_OMIT_IMAGE_OBJ = 4, /* image: absent for none, its uri without auth */
+    AGENTWIRE_OMIT_GRACE = 8,     /* kill_grace_ms: AGENTWIRE_KILL_GRACE_MS */
+    AGENTWIRE_OMIT_GPUS = 16,     /* gpus: jobenv.gpus */
+    AGENTWIRE_OMIT_RESOURCE = 32, /* cpu, memory_mb, shm_mb: the task's role's resource */
+    AGENTWIRE_OMIT_PORTS = 64,    /* ports: the role's labels over its instance's host ports */
+};
+unsigned agentwire_task_omits(const agentwire_task_t *m, int version);
+/* The decoder's side: names (ids: job, role and the numbers from the
+ * attempt id; user: the user from the job) into m->names; the rest from
+ * m->jobenv (checked).  NULL, or what is wrong with the entry. */
+const char *agentwire_task_derive_names(agentwire_task_t *m, bool ids, bool user);
+const char *agentwire_task_derive_rest(agentwire_task_t *m, bool gpus, bool resource, bool ports);
 
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which

@@ -649,6 +649,33 @@ static bool rd_mounts(const rd_t *r, const json_t *o, agentwire_task_t *t)
     return true;
 }
 
+/* Version 7: a task without "job" has its job, role and numbers in its
+ * id; one without "user" the job's owner (agentwire_compact.c). */
+static bool rd_names(const rd_t *r, const json_t *o, agentwire_task_t *t)
+{
+    bool ids = !json_object_get(o, "job"), user = !json_object_get(o, "user");
+    if (ids && (json_object_get(o, "role") || json_object_get(o, "index") ||
+                json_object_get(o, "job_attempt") || json_object_get(o, "task_attempt")))
+        return rd_fail(r, "job", "is required with role, index, job_attempt or task_attempt");
+    const char *why = ids || user ? agentwire_task_derive_names(t, ids, user) : NULL;
+    return why ? rd_fail(r, "attempt_id", why) : true;
+}
+
+/* Version 7: the fields left out that the jobenv gives (a task without a
+ * jobenv has them all), and the default kill grace. */
+static bool rd_derived(const rd_t *r, const json_t *o, agentwire_task_t *t, int64_t *grace)
+{
+    if (!json_object_get(o, "kill_grace_ms"))
+        *grace = AGENTWIRE_KILL_GRACE_MS;
+    bool gpus = !json_object_get(o, "gpus"), ports = !json_object_get(o, "ports"),
+         res = !json_object_get(o, "cpu") && !json_object_get(o, "memory_mb") &&
+               !json_object_get(o, "shm_mb");
+    if (!t->jobenv)
+        return true;
+    const char *why = gpus || ports || res ? agentwire_task_derive_rest(t, gpus, res, ports) : NULL;
+    return why ? rd_fail(r, "ports", why) : true;
+}
+
 static bool rd_task(const rd_t *r, const json_t *o, int version, agentwire_task_t *t)
 {
     const json_t *gpus;
@@ -670,7 +697,9 @@ static bool rd_task(const rd_t *r, const json_t *o, int version, agentwire_task_
         !rd_i64(r, o, "shm_mb", 0, INT64_MAX / 2, &t->shm_mb) || !rd_ports(r, o, t) ||
         !rd_i64(r, o, "kill_grace_ms", 0, INT32_MAX, &grace) || !rd_mounts(r, o, t) ||
         !rd_i64(r, o, "task_uid", 0, INT32_MAX, &t->task_uid) ||
-        (version >= AGENTWIRE_JOBENV_VERSION && !rd_jobenv(r, o, t)))
+        (version >= AGENTWIRE_COMPACT_VERSION && !rd_names(r, o, t)) ||
+        (version >= AGENTWIRE_JOBENV_VERSION && !rd_jobenv(r, o, t)) ||
+        (version >= AGENTWIRE_COMPACT_VERSION && !rd_derived(r, o, t, &grace)))
         return false;
     t->has_task_uid = t->task_uid >= 0;
     t->user_len = t->user ? strlen(t->user) : 0;
@@ -753,6 +782,13 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
         rd_t t = rd_item(&r, "tasks", i);
         if (!rd_task(&t, json_array_get(tasks, i), out->version, &out->tasks[i]))
             goto fail;
+    }
+    if (out->version >= AGENTWIRE_COMPACT_VERSION && out->delta && out->nack) {
+        /* version 7: an acked attempt has left the set too */
+        out->removed = xrealloc(out->removed, (out->nremoved + out->nack + 1) * sizeof(char *));
+        for (size_t i = 0; i < out->nack; i++)
+            out->removed[out->nremoved++] = out->ack[i];
+        out->removed[out->nremoved] = NULL;
     }
     return PAI_OK;
 fail:

@@ -254,26 +254,42 @@ static void put_image(jtext_t *t, const agentwire_task_t *m)
 
 void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m)
 {
+    agentwire_task_dumpv(t, m, AGENTWIRE_LATER_ACKS_VERSION);
+}
+
+void agentwire_task_dumpv(jtext_t *t, const agentwire_task_t *m, int version)
+{
     const char *user = m->user ? m->user : "";
     size_t ulen = m->user_len ? m->user_len : strlen(user);
+    unsigned omit = agentwire_task_omits(m, version); /* version 7 */
     JTEXT_LIT(t, "{\"attempt_id\":");
     put_str(t, m->attempt_id);
-    JTEXT_LIT(t, ",\"job\":");
-    put_str(t, m->job);
-    if (agentwire_utf8_valid(user, ulen)) { /* json_stringn refuses others: no key */
+    if (!(omit & AGENTWIRE_OMIT_IDS)) {
+        JTEXT_LIT(t, ",\"job\":");
+        put_str(t, m->job);
+    }
+    if (!(omit & AGENTWIRE_OMIT_USER) &&
+        agentwire_utf8_valid(user, ulen)) { /* json_stringn refuses others: no key */
         JTEXT_LIT(t, ",\"user\":");
         jtext_strn(t, user, ulen);
     }
-    JTEXT_LIT(t, ",\"role\":");
-    put_str(t, m->role);
-    JTEXT_LIT(t, ",\"index\":");
-    jtext_int(t, m->index);
-    JTEXT_LIT(t, ",\"job_attempt\":");
-    jtext_int(t, m->job_attempt);
-    JTEXT_LIT(t, ",\"task_attempt\":");
-    jtext_int(t, m->task_attempt);
-    JTEXT_LIT(t, ",\"image\":");
-    put_image(t, m);
+    if (!(omit & AGENTWIRE_OMIT_IDS)) {
+        JTEXT_LIT(t, ",\"role\":");
+        put_str(t, m->role);
+        JTEXT_LIT(t, ",\"index\":");
+        jtext_int(t, m->index);
+        JTEXT_LIT(t, ",\"job_attempt\":");
+        jtext_int(t, m->job_attempt);
+        JTEXT_LIT(t, ",\"task_attempt\":");
+        jtext_int(t, m->task_attempt);
+    }
+    if (!(omit & AGENTWIRE_OMIT_IMAGE_OBJ)) {
+        JTEXT_LIT(t, ",\"image\":");
+        put_image(t, m);
+    } else if (m->image) {
+        JTEXT_LIT(t, ",\"image\":");
+        put_str(t, m->image);
+    }
     if (m->command) {
         JTEXT_LIT(t, ",\"command\":");
         put_str(t, m->command);
@@ -285,17 +301,25 @@ void agentwire_task_dump(jtext_t *t, const agentwire_task_t *m)
         JTEXT_LIT(t, ",\"env\":");
         put_env(t, m);
     }
-    JTEXT_LIT(t, ",\"gpus\":");
-    put_ints(t, m->gpus, m->ngpus);
-    put_num(t, ",\"cpu\":", sizeof(",\"cpu\":") - 1, m->cpu);
-    JTEXT_LIT(t, ",\"memory_mb\":");
-    jtext_int(t, m->memory_mb);
-    JTEXT_LIT(t, ",\"shm_mb\":");
-    jtext_int(t, m->shm_mb);
-    JTEXT_LIT(t, ",\"ports\":");
-    put_ports(t, m);
-    JTEXT_LIT(t, ",\"kill_grace_ms\":");
-    jtext_int(t, m->kill_grace_ms);
+    if (!(omit & AGENTWIRE_OMIT_GPUS)) {
+        JTEXT_LIT(t, ",\"gpus\":");
+        put_ints(t, m->gpus, m->ngpus);
+    }
+    if (!(omit & AGENTWIRE_OMIT_RESOURCE)) {
+        put_num(t, ",\"cpu\":", sizeof(",\"cpu\":") - 1, m->cpu);
+        JTEXT_LIT(t, ",\"memory_mb\":");
+        jtext_int(t, m->memory_mb);
+        JTEXT_LIT(t, ",\"shm_mb\":");
+        jtext_int(t, m->shm_mb);
+    }
+    if (!(omit & AGENTWIRE_OMIT_PORTS)) {
+        JTEXT_LIT(t, ",\"ports\":");
+        put_ports(t, m);
+    }
+    if (!(omit & AGENTWIRE_OMIT_GRACE)) {
+        JTEXT_LIT(t, ",\"kill_grace_ms\":");
+        jtext_int(t, m->kill_grace_ms);
+    }
     if (m->has_task_uid) {
         JTEXT_LIT(t, ",\"task_uid\":");
         jtext_int(t, m->task_uid);
@@ -356,7 +380,7 @@ void agentwire_resp_dump(jtext_t *t, const agentwire_resp_t *m)
             if (k->text)
                 jtext_raw(t, k->text, k->text_len);
             else
-                agentwire_task_dump(t, k);
+                agentwire_task_dumpv(t, k, version);
         }
         JTEXT_LIT(t, "]");
     }

@@ -330,13 +330,13 @@ TEST(unreadable_reports_are_skipped_and_counted)
 TEST(other_versions_are_refused_with_both_versions)
 {
     char err[256];
-    CHECK(decode_req_text("{\"version\":7,\"node\":{\"name\":\"n\"}}", err, sizeof(err)) ==
+    CHECK(decode_req_text("{\"version\":8,\"node\":{\"name\":\"n\"}}", err, sizeof(err)) ==
           PAI_E_INVALID);
-    CHECK_STR_EQ(err, "agent protocol version 7 not supported (server speaks 1 to 6)");
+    CHECK_STR_EQ(err, "agent protocol version 8 not supported (server speaks 1 to 7)");
     agentwire_resp_t r;
     const char *body = "{\"version\":0,\"seq\":1}";
     CHECK(parse_resp_text(body, strlen(body), &r, err, sizeof(err)) == PAI_E_PROTOCOL);
-    CHECK_STR_EQ(err, "agent protocol version 0 not supported (agent speaks 1 to 6)");
+    CHECK_STR_EQ(err, "agent protocol version 0 not supported (agent speaks 1 to 7)");
     CHECK(r.root == NULL && r.tasks == NULL);
 }
 
