@@ -17,13 +17,14 @@
  *
  * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
  * from one event loop instead of one process each):
- *   1. "mon pid starttime key" appended to the record <state>/monitor (its
- *      own pid and start time, and the attempt's key: what adopt() and
- *      kill() need);
+ *   1. "mon pid starttime key" for the record <state>/monitor (its own pid
+ *      and start time, and the attempt's key: what adopt() and kill()
+ *      need), appended with the task's line in one write (step 2), or
+ *      alone before the exit line of a start that fails;
  *   2. working dir given to the task's identity, cgroup with the limits,
  *      GPU fence, pipes; the task started by a vfork-style clone
  *      (mon_spawn_task, no copy of the monitor) in its own process group;
- *      "task PID CGROUP" appended to the record (the pooled cgroup keeps
+ *      "mon ..." and "task PID CGROUP" appended to the record (the pooled cgroup keeps
  *      its own name: cgroup.h);
  *   3. the loop pumps every task's pipes into its logs, reaps with
  *      waitpid(-1) on SIGCHLD (signalfd), then lets go of the pipes' write
@@ -403,12 +404,22 @@ static void mt_record(mtask_t *k, const char *line)
         rt_record_append(k->spec.state_dir, line);
 }
 
+/* A start that fails before its task runs: the record gets the monitor's
+ * line (mon), then the exit line. */
+static void mt_fail_start(md_t *d, mtask_t *k, const char *mon, const char *msg)
+{
+    mt_record(k, mon);
+    mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, msg);
+}
+
 /* Start one attempt (monitor.c's mon_main, without the prepare step:
  * process runtime only).  Takes msg and record_fd (the agent's fd of the
- * record, open for appends; -1: none, the record is opened). */
+ * record, open for appends; -1: none, the record is opened).  The record's
+ * "mon" and "task" lines go in one write once the task runs (an inode
+ * update less per task); a start that fails before gets "mon" alone. */
 static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd)
 {
-    char text[1200];
+    char text[1200], mon[128];
     int out_p[2], err_p[2];
     mtask_t *k = xcalloc(1, sizeof(*k));
     k->msg = msg;
@@ -429,13 +440,11 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     k->m.spec = &k->spec;
     k->m.share_command = true; /* one sealed memfd per text (cmdfd.c) */
     k->m.started_ms = time_wall_ms();
-    snprintf(text, sizeof(text), "mon %s %u\n", d->self, k->key);
-    mt_record(k, text);
+    snprintf(mon, sizeof(mon), "mon %s %u\n", d->self, k->key);
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
     if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
-        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN,
-                "pai: cannot give the task its working directory\n");
+        mt_fail_start(d, k, mon, "pai: cannot give the task its working directory\n");
         return;
     }
     if (s->cgroup && cg_version() != 0 &&
@@ -444,14 +453,14 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     if (k->m.cg && s->isolate)
         mon_fence_gpus(&k->m);
     if (pipe2(out_p, O_CLOEXEC) != 0) {
-        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        mt_fail_start(d, k, mon, NULL);
         return;
     }
     if (pipe2(err_p, O_CLOEXEC) != 0) {
         close(out_p[0]);
         close(out_p[1]);
         {
-            mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+            mt_fail_start(d, k, mon, NULL);
             return;
         }
     }
@@ -461,15 +470,15 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     k->err_w = err_p[1];
     k->m.child = mon_spawn_task(&k->m, k->argv, out_p[1], err_p[1]);
     if (k->m.child < 0) {
-        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
+        mt_fail_start(d, k, mon, NULL);
         return;
     }
     /* with the pooled cgroup it runs in (cgroup.h: not the attempt's name),
      * where the agent's metrics read its figures */
     if (k->m.cg && strlen(cg_rel(k->m.cg)) < 1024 && !strchr(cg_rel(k->m.cg), '\n'))
-        snprintf(text, sizeof(text), "task %d %s\n", (int)k->m.child, cg_rel(k->m.cg));
+        snprintf(text, sizeof(text), "%stask %d %s\n", mon, (int)k->m.child, cg_rel(k->m.cg));
     else
-        snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
+        snprintf(text, sizeof(text), "%stask %d\n", mon, (int)k->m.child);
     mt_record(k, text);
     VEC_XRESERVE(d->v, d->cap, d->n + 1);
     d->v[d->n++] = k;
@@ -590,17 +599,23 @@ static void md_kill(mtask_t *k, bool force)
         cg_kill_all(k->m.cg);
 }
 
+/* Every queued signal, up to 8 a read (a read that does not fill the
+ * buffer took them all: no read of an empty signalfd per SIGCHLD). */
 static void md_signals(md_t *d, int sfd)
 {
-    struct signalfd_siginfo si;
-    while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        int sig = (int)si.ssi_signo;
-        if (sig != MOND_SIG_TERM && sig != MOND_SIG_KILL)
-            continue; /* SIGCHLD: the reap below; TERM, USR1, HUP: not ours to act on */
-        mtask_t *k = md_find_key(d, (uint32_t)si.ssi_int);
-        if (k)
-            md_kill(k, sig == MOND_SIG_KILL);
-    }
+    struct signalfd_siginfo si[8];
+    ssize_t n;
+    do {
+        n = read(sfd, si, sizeof(si));
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof(si[0]); i++) {
+            int sig = (int)si[i].ssi_signo;
+            if (sig != MOND_SIG_TERM && sig != MOND_SIG_KILL)
+                continue; /* SIGCHLD: the reap below; TERM, USR1, HUP: not ours to act on */
+            mtask_t *k = md_find_key(d, (uint32_t)si[i].ssi_int);
+            if (k)
+                md_kill(k, sig == MOND_SIG_KILL);
+        }
+    } while (n == (ssize_t)sizeof(si));
 }
 
 static void md_reap(md_t *d)
@@ -685,15 +700,19 @@ _Noreturn void md_loop(int ctl)
         }
         if (poll(pf, np, timeout) < 0 && errno != EINTR)
             break;
+        /* a pipe hung up with nothing in it (no POLLIN) has no writer left
+         * and no data: its end, without a read that finds it */
         for (size_t i = 0; i < n0; i++) {
             mtask_t *k = d.v[i];
             int *fd[2] = {&k->out_r, &k->err_r};
-            for (int j = 0; j < 2; j++)
-                if (*fd[j] >= 0 && pf[2 + 2 * i + j].revents &&
-                    !mon_pump(&k->m, *fd[j], j == 0 ? LOG_OUT : LOG_ERR)) {
+            for (int j = 0; j < 2; j++) {
+                short ev = pf[2 + 2 * i + j].revents;
+                if (*fd[j] >= 0 && ev &&
+                    (!(ev & POLLIN) || !mon_pump(&k->m, *fd[j], j == 0 ? LOG_OUT : LOG_ERR))) {
                     close(*fd[j]);
                     *fd[j] = -1;
                 }
+            }
         }
         /* starts before kills: a kill is sent after its start was queued */
         if (d.ctl >= 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) && !md_recv(&d)) {
