@@ -505,8 +505,8 @@ static bool desired_update(agent_node_t *n, const agentwire_resp_t *r)
     if (r->delta) {
         if (!r->epoch || strcmp(r->epoch, n->epoch) != 0 || (int64_t)r->base_seq != n->known_seq)
             return false;
-        for (size_t i = 0; i < r->nremoved; i++)
-            strmap_del(n->desired, r->removed[i]);
+        for (size_t i = 0; i < agentwire_resp_nleft(r); i++) /* version 7: the acked too */
+            strmap_del(n->desired, agentwire_resp_left(r, i));
     } else {
         strmap_clear(n->desired);
     }

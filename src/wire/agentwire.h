@@ -462,6 +462,13 @@ unsigned agentwire_task_omits(const agentwire_task_t *m, int version);
  * m->jobenv (checked).  NULL, or what is wrong with the entry. */
 const char *agentwire_task_derive_names(agentwire_task_t *m, bool ids, bool user);
 const char *agentwire_task_derive_rest(agentwire_task_t *m, bool gpus, bool resource, bool ports);
+/* The ids that left the set a delta m applies to (0 when m is no delta):
+ * its removed ones and, from version 7 on, its acked ones (an acked
+ * attempt has ended, so it has left the set; version 7 does not list it
+ * in removed too).  agentwire_resp_left(m, i) is the i-th, i below
+ * agentwire_resp_nleft(m). */
+size_t agentwire_resp_nleft(const agentwire_resp_t *m);
+const char *agentwire_resp_left(const agentwire_resp_t *m, size_t i);
 
 /* Read a message from JSON.  On PAI_OK *out holds a reference to root
  * until agentwire_*_clear.  On error (PAI_E_INVALID for a request, which

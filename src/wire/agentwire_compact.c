@@ -213,3 +213,15 @@ const char *agentwire_task_derive_rest(agentwire_task_t *t, bool gpus, bool reso
     }
     return NULL;
 }
+
+size_t agentwire_resp_nleft(const agentwire_resp_t *m)
+{
+    if (!m->delta)
+        return 0;
+    return m->nremoved + (m->version >= AGENTWIRE_COMPACT_VERSION ? m->nack : 0);
+}
+
+const char *agentwire_resp_left(const agentwire_resp_t *m, size_t i)
+{
+    return i < m->nremoved ? m->removed[i] : m->ack[i - m->nremoved];
+}

@@ -783,13 +783,6 @@ pai_err_t agentwire_resp_decode(json_t *root, agentwire_resp_t *out, pai_error_t
         if (!rd_task(&t, json_array_get(tasks, i), out->version, &out->tasks[i]))
             goto fail;
     }
-    if (out->version >= AGENTWIRE_COMPACT_VERSION && out->delta && out->nack) {
-        /* version 7: an acked attempt has left the set too */
-        out->removed = xrealloc(out->removed, (out->nremoved + out->nack + 1) * sizeof(char *));
-        for (size_t i = 0; i < out->nack; i++)
-            out->removed[out->nremoved++] = out->ack[i];
-        out->removed[out->nremoved] = NULL;
-    }
     return PAI_OK;
 fail:
     agentwire_resp_clear(out);

@@ -622,9 +622,48 @@ TEST(node_applies_deltas_to_the_set_it_keeps)
     node_free(&n);
 }
 
+/* Version 7: an acked id leaves the kept set without being listed in
+ * removed (docs/agent-protocol.md, "Compact task entries"); a version 6
+ * delta's ack does not touch the set. */
+TEST(node_drops_an_acked_id_from_a_version_7_delta)
+{
+    for (int v = 6; v <= 7; v++) {
+        agent_cfg_t cfg = hollow_cfg();
+        agent_node_t n;
+        CHECK(node_init(&n, &cfg, "a7", runtime_find("hollow"), "http://x") == PAI_OK);
+        char *full = str_printf("{\"version\":%d,\"seq\":3,\"ack\":[],\"epoch\":\"e1\","
+                                "\"tasks\":[{\"attempt_id\":\"u~j/0/r/0/0\",\"command\":"
+                                "\"exit 3\"},{\"attempt_id\":\"u~j/0/r/1/0\",\"command\":"
+                                "\"sleep 100\"}]}",
+                                v);
+        CHECK(node_apply_response(&n, full, strlen(full)) == PAI_OK);
+        CHECK_INT_EQ(strmap_count(n.desired), 2);
+        /* the job's name: from the id in 7, absent (as sent) in 6 */
+        CHECK_STR_EQ(task_of(&n, "u~j/0/r/0/0")->meta.job, v == 7 ? "u~j" : "");
+        for (size_t i = 0; i < n.ntasks; i++) /* the hollow "exit 3" ends */
+            n.tasks[i]->next_poll_ms = 0;
+        CURLM *m = curl_multi_init();
+        n.next_sync_ms = INT64_MAX;
+        node_tick(&n, m, time_mono_ms());
+        char *delta = str_printf("{\"version\":%d,\"seq\":4,\"ack\":[\"u~j/0/r/0/0\"],"
+                                 "\"epoch\":\"e1\",\"base_seq\":3,\"tasks\":[],\"removed\":[]}",
+                                 v);
+        CHECK(node_apply_response(&n, delta, strlen(delta)) == PAI_OK);
+        CHECK_INT_EQ(n.known_seq, 4); /* applied, no rebase */
+        CHECK_INT_EQ(strmap_count(n.desired), v == 7 ? 1 : 2);
+        CHECK(strmap_get(n.desired, "u~j/0/r/1/0") != NULL);
+        CHECK(task_of(&n, "u~j/0/r/1/0")->phase == RC_ACTIVE);
+        CHECK(task_of(&n, "u~j/0/r/0/0")->acked);
+        free(full);
+        free(delta);
+        node_free(&n);
+        curl_multi_cleanup(m);
+    }
+}
+
 RUN_TESTS(node_keeps_an_issued_credential_in_a_0600_file_and_reads_it_back,
-          node_applies_deltas_to_the_set_it_keeps, reconcile_starts_new_desired_attempts,
-          reconcile_never_restarts_finished_attempts,
+          node_applies_deltas_to_the_set_it_keeps, node_drops_an_acked_id_from_a_version_7_delta,
+          reconcile_starts_new_desired_attempts, reconcile_never_restarts_finished_attempts,
           reconcile_stops_undesired_active_attempts_once,
           reconcile_is_idempotent_and_dedups_repeats, reconcile_mixed_start_and_stop,
           smi_csv_and_topology_parse, simulated_gpus_have_model_memory_and_topology,

@@ -98,8 +98,8 @@ static void ag_sync(rig_t *r, ag_t *g, json_t *reports)
     if (m.has_tasks) {
         if (m.delta) {
             CHECK_INT_EQ((int64_t)m.base_seq, g->seq);
-            for (size_t k = 0; k < m.nremoved; k++)
-                json_object_del(g->kept, m.removed[k]);
+            for (size_t k = 0; k < agentwire_resp_nleft(&m); k++) /* as node.c */
+                json_object_del(g->kept, agentwire_resp_left(&m, k));
         } else {
             json_object_clear(g->kept);
         }
