@@ -17,14 +17,13 @@
  *
  * Procedure in the monitor, for each start (monitor.c's steps 2-7, run
  * from one event loop instead of one process each):
- *   1. "mon pid starttime key" for the record <state>/monitor (its own pid
- *      and start time, and the attempt's key: what adopt() and kill()
- *      need), appended with the task's line in one write (step 2), or
- *      alone before the exit line of a start that fails;
+ *   1. "mon pid starttime key" appended to the record <state>/monitor (its
+ *      own pid and start time, and the attempt's key: what adopt() and
+ *      kill() need), before anything of the task is made;
  *   2. working dir given to the task's identity, cgroup with the limits,
  *      GPU fence, pipes; the task started by a vfork-style clone
  *      (mon_spawn_task, no copy of the monitor) in its own process group;
- *      "mon ..." and "task PID CGROUP" appended to the record (the pooled cgroup keeps
+ *      "task PID CGROUP" appended to the record (the pooled cgroup keeps
  *      its own name: cgroup.h);
  *   3. the loop pumps every task's pipes into its logs, reaps with
  *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
@@ -387,22 +386,12 @@ static void mt_record(mtask_t *k, const char *line)
         rt_record_append(k->spec.state_dir, line);
 }
 
-/* A start that fails before its task runs: the record gets the monitor's
- * line (mon), then the exit line. */
-static void mt_fail_start(md_t *d, mtask_t *k, const char *mon, const char *msg)
-{
-    mt_record(k, mon);
-    mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, msg);
-}
-
 /* Start one attempt (monitor.c's mon_main, without the prepare step:
  * process runtime only).  Takes msg and record_fd (the agent's fd of the
- * record, open for appends; -1: none, the record is opened).  The record's
- * "mon" and "task" lines go in one write once the task runs (an inode
- * update less per task); a start that fails before gets "mon" alone. */
+ * record, open for appends; -1: none, the record is opened). */
 static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd)
 {
-    char text[1200], mon[128];
+    char text[1200];
     int out_p[2], err_p[2];
     mtask_t *k = xcalloc(1, sizeof(*k));
     k->msg = msg;
@@ -423,11 +412,15 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     k->m.spec = &k->spec;
     k->m.share_command = true; /* one sealed memfd per text (cmdfd.c) */
     k->m.started_ms = time_wall_ms();
-    snprintf(mon, sizeof(mon), "mon %s %u\n", d->self, k->key);
+    /* before anything of the task exists: an agent that restarts from
+     * here on finds the monitor in the record and adopts the attempt */
+    snprintf(text, sizeof(text), "mon %s %u\n", d->self, k->key);
+    mt_record(k, text);
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
     if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
-        mt_fail_start(d, k, mon, "pai: cannot give the task its working directory\n");
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN,
+                "pai: cannot give the task its working directory\n");
         return;
     }
     if (s->cgroup && cg_version() != 0 &&
@@ -436,14 +429,14 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     if (k->m.cg && s->isolate)
         mon_fence_gpus(&k->m);
     if (pipe2(out_p, O_CLOEXEC) != 0) {
-        mt_fail_start(d, k, mon, NULL);
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
     if (pipe2(err_p, O_CLOEXEC) != 0) {
         close(out_p[0]);
         close(out_p[1]);
         {
-            mt_fail_start(d, k, mon, NULL);
+            mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
             return;
         }
     }
@@ -453,15 +446,15 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     close(out_p[1]);
     close(err_p[1]);
     if (k->m.child < 0) {
-        mt_fail_start(d, k, mon, NULL);
+        mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
     }
     /* with the pooled cgroup it runs in (cgroup.h: not the attempt's name),
      * where the agent's metrics read its figures */
     if (k->m.cg && strlen(cg_rel(k->m.cg)) < 1024 && !strchr(cg_rel(k->m.cg), '\n'))
-        snprintf(text, sizeof(text), "%stask %d %s\n", mon, (int)k->m.child, cg_rel(k->m.cg));
+        snprintf(text, sizeof(text), "task %d %s\n", (int)k->m.child, cg_rel(k->m.cg));
     else
-        snprintf(text, sizeof(text), "%stask %d\n", mon, (int)k->m.child);
+        snprintf(text, sizeof(text), "task %d\n", (int)k->m.child);
     mt_record(k, text);
     VEC_XRESERVE(d->v, d->cap, d->n + 1);
     d->v[d->n++] = k;
@@ -682,15 +675,16 @@ _Noreturn void md_loop(int ctl)
         }
         if (poll(pf, np, timeout) < 0 && errno != EINTR)
             break;
-        /* a pipe hung up with nothing in it (no POLLIN) has no writer left
-         * and no data: its end, without a read that finds it */
+        /* a hang-up alone is read too: pipe_poll reads the buffer and the
+         * writers apart, unlocked, so data written just before the last
+         * writer left may come with POLLHUP alone (the read finds it; the
+         * next turn's read finds the end) */
         for (size_t i = 0; i < n0; i++) {
             mtask_t *k = d.v[i];
             int *fd[2] = {&k->out_r, &k->err_r};
             for (int j = 0; j < 2; j++) {
-                short ev = pf[2 + 2 * i + j].revents;
-                if (*fd[j] >= 0 && ev &&
-                    (!(ev & POLLIN) || !mon_pump(&k->m, *fd[j], j == 0 ? LOG_OUT : LOG_ERR))) {
+                if (*fd[j] >= 0 && pf[2 + 2 * i + j].revents &&
+                    !mon_pump(&k->m, *fd[j], j == 0 ? LOG_OUT : LOG_ERR)) {
                     close(*fd[j]);
                     *fd[j] = -1;
                 }

@@ -132,7 +132,7 @@ unsigned agentwire_task_omits(const agentwire_task_t *t, int version)
 
 static bool parse_int(const char *s, size_t n, int *out)
 {
-    long v = 0;
+    int64_t v = 0;
     if (n == 0 || n > 10)
         return false;
     for (size_t i = 0; i < n; i++) {
