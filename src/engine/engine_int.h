@@ -576,16 +576,8 @@ bool engine_flush_wanted(engine_t *j);
  * only until the job is placed (submit.c). */
 #define ENGINE_CMDS_KEEP_BYTES 256
 /* A submission reached its reservation (or failed before it): one fewer
- * coming (mu held).  When the count drops to 0 the threads waiting for it
- * (coming_cv) are woken: at once when owed is NULL, else *owed is set and
- * the caller wakes them with engine_subs_arrived_wake once it has released
- * mu (or, before it waits on a condition under mu, at once): a waiter woken
- * while mu is held only sleeps again on mu (glibc's condition variables do
- * not move a waiter onto the mutex), two switches and a wake-up more. */
-void engine_sub_arrived(engine_t *j, bool *owed);
-/* Wake the threads waiting for coming submissions (coming_cv); with or
- * without mu. */
-void engine_subs_arrived_wake(engine_t *j);
+ * coming (mu held). */
+void engine_sub_arrived(engine_t *j);
 /* n submissions arrive (n > 0) or are answered (n < 0): the group delay's
  * count (atomic, no lock). */
 void engine_sub_pending(engine_t *j, int n);

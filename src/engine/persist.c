@@ -115,9 +115,6 @@ typedef struct {
     engine_sub_t **subs; /* the submissions this flush writes (nsubs) */
     size_t nsubs;
     uint64_t gen; /* this flush's number (persist.encoded) */
-    /* Condition variables to broadcast once mu is released: coming_cv (a
-     * group delay's submissions taken), sub_cv (submissions settled). */
-    bool wake_coming, wake_subs;
 } flush_batch_t;
 
 /* Task attempts move 0 -> 1 when encoded and 1 -> 2 once that record is
@@ -226,8 +223,8 @@ static void take_subs(engine_t *j, flush_batch_t *b)
         engine_sub_encode(j, s->job, &s->rec);
         b->subs[b->nsubs++] = s;
     }
-    /* theirs may be among these: woken once mu is released (flush_locked) */
-    b->wake_coming = b->nsubs && j->persist.group_waiting;
+    if (b->nsubs && j->persist.group_waiting) /* theirs may be among these */
+        pthread_cond_broadcast(&j->persist.coming_cv);
 }
 
 /* Step 1 (mu held): encode every dirty job and node. */
@@ -325,7 +322,8 @@ static void settle_subs(engine_t *j, flush_batch_t *b, pai_err_t rc)
             s->state = ENGINE_SUB_BACK;
         }
     }
-    b->wake_subs = b->nsubs > 0; /* their submitters: woken once mu is released */
+    if (b->nsubs)
+        pthread_cond_broadcast(&j->persist.sub_cv);
 }
 
 static void flush_batch_free(flush_batch_t *b)
@@ -500,20 +498,11 @@ static size_t sub_ops(const engine_sub_t *s, store_op_t **ops, size_t *cap, size
  * (microseconds): about one submission's parse and render. */
 #define GATHER_US 1000
 
-void engine_sub_arrived(engine_t *j, bool *owed)
+void engine_sub_arrived(engine_t *j)
 {
     engine_assert_locked(j);
-    if (atomic_fetch_sub(&j->persist.coming, 1) != 1)
-        return;
-    if (owed)
-        *owed = true;
-    else
+    if (atomic_fetch_sub(&j->persist.coming, 1) == 1)
         pthread_cond_broadcast(&j->persist.coming_cv);
-}
-
-void engine_subs_arrived_wake(engine_t *j)
-{
-    pthread_cond_broadcast(&j->persist.coming_cv);
 }
 
 /* Step 0 (mu held, flush_mu held): with a long queue a submission is
@@ -653,11 +642,10 @@ void engine_sync_group_wait(engine_t *j, uint64_t need)
     int64_t window = bound > SYNC_WINDOW_US ? bound : SYNC_WINDOW_US;
     if (bound < 0)
         return;
-    bool wake = false;
     engine_lock(j);
     if (j->persist.sync_waiting) { /* the one waiting commits for both */
         j->persist.sync_arrived++;
-        wake = true; /* once mu is released: woken under it, it would sleep on mu */
+        pthread_cond_broadcast(&j->persist.sync_cv);
     } else if (last && now - last <= window && !j->threads.stopping &&
                atomic_load(&j->persist.durable) < need) {
         uint64_t seen = j->persist.sync_arrived;
@@ -671,8 +659,6 @@ void engine_sync_group_wait(engine_t *j, uint64_t need)
         j->persist.sync_waiting = false;
     }
     engine_unlock(j);
-    if (wake)
-        pthread_cond_broadcast(&j->persist.sync_cv);
 }
 
 /* engine_flush with flush_mu taken; releases it. */
@@ -683,8 +669,6 @@ static pai_err_t flush_locked(engine_t *j)
     gather(j);
     flush_encode(j, &b);
     engine_unlock(j);
-    if (b.wake_coming) /* group delays whose submissions this flush took */
-        pthread_cond_broadcast(&j->persist.coming_cv);
     /* Step 2: the commands of newly bound jobs, then one commit. */
     for (size_t i = 0; i < b.n; i++)
         if (b.done[i].need_cmds)
@@ -716,16 +700,10 @@ static pai_err_t flush_locked(engine_t *j)
         j->persist.last_subs_commit_us = t1 - t0;
     }
     durable_settle(j, b.gen, rc);
-    bool wake_sync = j->persist.sync_waiting; /* a sync batch may be covered now */
+    if (j->persist.sync_waiting) /* a sync batch may be covered now */
+        pthread_cond_broadcast(&j->persist.sync_cv);
     engine_unlock(j);
     engine_flush_unlock(j);
-    /* The waiters woken once both locks are free: woken under mu, each
-     * would only sleep again on it (glibc's condition variables do not
-     * move a waiter onto the mutex), two switches and a wake-up more. */
-    if (b.wake_subs)
-        pthread_cond_broadcast(&j->persist.sub_cv);
-    if (wake_sync)
-        pthread_cond_broadcast(&j->persist.sync_cv);
     flush_batch_free(&b);
     return rc;
 }

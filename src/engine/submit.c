@@ -489,15 +489,6 @@ static bool publish(engine_t *j, lc_job_t *job, bool early, pai_err_t rc, engine
     return false;
 }
 
-/* The arrivals' wake-up (engine_sub_arrived), if owed: made at once after
- * an unlock, or before a wait under mu. */
-static void pay_owed(engine_t *j, bool *owed)
-{
-    if (*owed)
-        engine_subs_arrived_wake(j);
-    *owed = false;
-}
-
 /* Step 2b for a batch queued with a short queue (mu held; the scheduler
  * thread runs): its pass here, on the thread that holds mu already, and the
  * flush after it (mu released meanwhile), as an agent sync batch runs the
@@ -508,7 +499,7 @@ static void pay_owed(engine_t *j, bool *owed)
  * flush stores the batch's records with the pass's other changes in one
  * commit, as the scheduler thread's did; the caller's wait below then finds
  * each submission settled (stored, given back, or refused). */
-static void pass_here(engine_t *j, sub_item_t *it, size_t n, bool *owed)
+static void pass_here(engine_t *j, sub_item_t *it, size_t n)
 {
     engine_assert_locked(j);
     engine_run_pass(j);
@@ -528,7 +519,6 @@ static void pass_here(engine_t *j, sub_item_t *it, size_t n, bool *owed)
     if (nmine) {
         j->persist.flush_due = true; /* the batch's own flush, just below */
         engine_unlock(j);
-        pay_owed(j, owed);
         if (flush_group(j, mine, nmine) != PAI_OK) /* it logged; records dirty again */
             log_info("engine: the records not persisted are retried at the next tick");
         engine_lock(j);
@@ -538,10 +528,8 @@ static void pass_here(engine_t *j, sub_item_t *it, size_t n, bool *owed)
 
 /* Step 2 for the batch's parsed jobs (mu held): reserve each, queue its
  * records, and with a short queue wait for one pass for all of them.
- * *flush when some wait for the next flush (a long queue); *owed when the
- * arrivals' wake-up (engine_sub_arrived) is the caller's to make once it
- * has released mu. */
-static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush, bool *owed)
+ * *flush when some wait for the next flush (a long queue). */
+static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush)
 {
     bool wait = false;
     for (size_t i = 0; i < n; i++) {
@@ -549,7 +537,7 @@ static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush, bool
         if (!x->job)
             continue;
         x->rc = reserve(j, x->job, x->c->e);
-        engine_sub_arrived(j, owed); /* queued below (long queue) or left to its pass */
+        engine_sub_arrived(j); /* queued below (long queue) or left to its pass */
         x->arrived = true;
         if (x->rc != PAI_OK)
             continue;
@@ -560,12 +548,10 @@ static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush, bool
         }
         wait |= x->early == EARLY_WAIT;
     }
-    if (wait && j->threads.sched_started && !j->threads.stopping && !j->pass.thread_only) {
-        pass_here(j, it, n, owed);
-    } else if (wait) {
-        pay_owed(j, owed); /* this thread waits under mu */
+    if (wait && j->threads.sched_started && !j->threads.stopping && !j->pass.thread_only)
+        pass_here(j, it, n);
+    else if (wait)
         engine_wait_pass(j);
-    }
     while (wait) {
         wait = false;
         for (size_t i = 0; i < n; i++)
@@ -573,10 +559,8 @@ static void reserve_all(engine_t *j, sub_item_t *it, size_t n, bool *flush, bool
                 it[i].early = early_state(j, &it[i].w);
                 wait |= it[i].early == EARLY_WAIT;
             }
-        if (wait) { /* taken by a flush, or one is due after its pass */
-            pay_owed(j, owed);
+        if (wait) /* taken by a flush, or one is due after its pass */
             pthread_cond_wait(&j->persist.sub_cv, &j->mu);
-        }
     }
     for (size_t i = 0; i < n; i++) {
         sub_item_t *x = &it[i];
@@ -612,25 +596,23 @@ static void store_own(engine_t *j, sub_item_t *x)
  * hold as that flush's check to publish them. */
 static void admit(engine_t *j, sub_item_t *it, size_t n)
 {
-    bool flush = false, any = false, owed = false;
+    bool flush = false, any = false;
     for (size_t i = 0; i < n; i++)
         if (it[i].job)
             sub_prepare(&it[i].w, it[i].job, it[i].c->yaml, it[i].c->len, it[i].ssh);
     engine_lock(j);
-    reserve_all(j, it, n, &flush, &owed);
+    reserve_all(j, it, n, &flush);
     bool own = false; /* some write themselves */
     for (size_t i = 0; i < n; i++)
         own |= it[i].settle && !it[i].stored && it[i].early != EARLY_NO;
     if (flush) {
         engine_unlock(j);
-        pay_owed(j, &owed);        /* a flush's gather or a batch's group delay waits for them */
         stored_by_flush(j, it, n); /* mu held again */
         for (size_t i = 0; i < n; i++)
             own |= it[i].settle && !it[i].stored;
     }
     if (own) {
         engine_unlock(j);
-        pay_owed(j, &owed);
         for (size_t i = 0; i < n; i++)
             if (it[i].settle && !it[i].stored)
                 store_own(j, &it[i]);
@@ -643,7 +625,6 @@ static void admit(engine_t *j, sub_item_t *it, size_t n)
                                            &it[i].w.sub.rec, it[i].c->e);
     bool kick = engine_kicks_release(j);
     engine_unlock(j);
-    pay_owed(j, &owed);
     if (kick)
         engine_wake_pass(j);
     for (size_t i = 0; any && i < n; i++)
@@ -794,7 +775,7 @@ void engine_submit_batch(engine_t *j, engine_submit_call_t *calls, size_t n)
         engine_lock(j);
         for (size_t i = 0; i < n; i++)
             if (!it[i].arrived)
-                engine_sub_arrived(j, NULL);
+                engine_sub_arrived(j);
         engine_unlock(j);
     }
     engine_sub_pending(j, -(int)n);

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "engine_fixture.h"
-#include "thread_stats.h"
 
 /* rig_open with the scheduler and timer threads running. */
 static bool rig_open_threads(rig_t *r)
@@ -256,12 +255,9 @@ typedef struct {
     pai_err_t rc;
 } flush_arg_t;
 
-#define FLUSH_NAME "gather-flush"
-
 static void *flush_main(void *arg)
 {
     flush_arg_t *f = arg;
-    pthread_setname_np(pthread_self(), FLUSH_NAME);
     f->rc = engine_flush(f->e);
     return NULL;
 }
@@ -320,7 +316,7 @@ TEST(a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest)
     WAIT_UNTIL(j, j->persist.nsubs == 1);
     CHECK_INT_EQ(store_commits(r.st), commits); /* the flush still waits */
     engine_lock(j);
-    engine_sub_arrived(j, NULL); /* the first one is refused before its reservation */
+    engine_sub_arrived(j); /* the first one is refused before its reservation */
     engine_unlock(j);
     pthread_join(ft, NULL);
     pthread_join(st, NULL);
@@ -506,58 +502,9 @@ TEST(a_lone_sync_batch_does_not_wait)
     rig_close(&r);
 }
 
-/* The last coming submission's arrival, made under mu with its wake-up
- * owed (as a submission batch's reservations are), does not wake the
- * flush that waits for it while mu is held (woken then, it would only
- * sleep again on mu: its voluntary switches rise); the wake-up after the
- * unlock ends its wait, and the flush commits. */
-TEST(an_arrival_under_mu_wakes_the_waiting_flush_only_once_mu_is_free)
-{
-    rig_t r;
-    agent_t a = {.name = "node-1", .address = "10.0.0.1", .ngpus = 1};
-    char *id = long_queue_running(&r, &a);
-    CHECK(id != NULL);
-    if (!id) {
-        agent_free(&a);
-        rig_close(&r);
-        return;
-    }
-    engine_t *j = r.e;
-    wait_settled(j);
-    uint64_t commits = store_commits(r.st), gathered = j->persist.gathered;
-    atomic_fetch_add(&j->persist.coming, 1);
-    engine_lock(j);
-    engine_mark_dirty(j, engine_map_get(j, "alice~w000")); /* something to commit */
-    engine_unlock(j);
-    flush_arg_t f = {.e = j};
-    pthread_t ft;
-    CHECK(pthread_create(&ft, NULL, flush_main, &f) == 0);
-    WAIT_UNTIL(j, j->persist.gathered > gathered);
-    usleep(20 * 1000); /* asleep in gather's wait */
-    engine_lock(j);
-    long v0 = thread_switches(FLUSH_NAME);
-    bool owed = false;
-    engine_sub_arrived(j, &owed);
-    usleep(100 * 1000);
-    long v1 = thread_switches(FLUSH_NAME);
-    engine_unlock(j);
-    CHECK(owed);
-    CHECK(v0 >= 0);
-    CHECK_INT_EQ(v1, v0); /* not woken while mu was held */
-    engine_subs_arrived_wake(j);
-    pthread_join(ft, NULL);
-    CHECK_INT_EQ(f.rc, PAI_OK);
-    CHECK_INT_EQ(store_commits(r.st) - commits, 1);
-    CHECK_INT_EQ(atomic_load(&j->persist.coming), 0);
-    free(id);
-    agent_free(&a);
-    rig_close(&r);
-}
-
 RUN_TESTS(a_batchs_exits_and_the_placements_on_what_they_freed_share_one_commit,
           two_sync_batches_with_exits_share_one_commit_while_syncs_stream,
           a_lone_sync_batch_does_not_wait,
           a_pass_that_places_nothing_leaves_a_running_report_to_a_later_flush,
           a_flush_waits_for_a_coming_submission_and_stores_it_with_the_rest,
-          an_arrival_under_mu_wakes_the_waiting_flush_only_once_mu_is_free,
           a_sync_batch_runs_a_cheap_pass_on_what_its_exits_freed_with_a_long_queue)
