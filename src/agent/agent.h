@@ -134,6 +134,10 @@ typedef struct {
     bool busy;      /* in the multi handle */
     bool abandoned; /* a newer sync replaced it: its answer is dropped */
     buf_t body;     /* its request, alive until it ends (kept for the next) */
+    /* the sync URL parsed once (CURLOPT_CURLU: libcurl copies it at each
+     * transfer instead of parsing the text), for the server in url_of */
+    CURLU *url;
+    char *url_of;
 } sync_conn_t;
 
 typedef struct agent_node {

@@ -322,6 +322,7 @@ typedef struct {
     gpu_sampler_t *gpu_sampler; /* NVML kept open between samples; NULL: none */
     int64_t next_sample_ms;     /* metrics.c's timer */
     int64_t logs_due_ms;        /* the log server's next timeout (its fd wakes it sooner) */
+    int logs_fd;                /* the log server's epoll fd (-1: none), read once */
     int64_t next_reap_ms;       /* the next waitpid(-1) for ended monitors */
 } agent_t;
 
@@ -333,9 +334,10 @@ static int loop_timeout(agent_t *a, int64_t now)
         wake = w < wake ? w : wake;
     }
     int64_t t = wake == INT64_MAX ? 1000 : wake - now;
-    int lt = a->logs ? logsrv_timeout_ms(a->logs) : -1;
-    if (lt >= 0 && lt < t)
-        t = lt; /* log answers stream block by block */
+    /* log answers stream block by block: the log server's timeout as
+     * run_logs read it after its last run (it changes only in a run) */
+    if (a->logs && a->logs_due_ms != INT64_MAX && a->logs_due_ms - now < t)
+        t = a->logs_due_ms - now;
     return t < 0 ? 0 : t > 1000 ? 1000 : (int)t;
 }
 
@@ -349,9 +351,8 @@ static size_t collect_fds(agent_t *a)
         a->fds = xrealloc(a->fds, a->fds_cap * sizeof(*a->fds));
     }
     size_t k = 0;
-    int lfd = a->logs ? logsrv_fd(a->logs) : -1;
-    if (lfd >= 0)
-        a->fds[k++] = (struct curl_waitfd){lfd, CURL_WAIT_POLLIN, 0};
+    if (a->logs_fd >= 0)
+        a->fds[k++] = (struct curl_waitfd){a->logs_fd, CURL_WAIT_POLLIN, 0};
     int mfds[RT_MONITORS];
     size_t nm = rt_watch_fds(mfds, RT_MONITORS);
     for (size_t j = 0; j < nm; j++)
@@ -385,7 +386,7 @@ static void wait_events(agent_t *a, size_t k, size_t ncurl)
 /* The attempts' fds that fired; true when the log server's did. */
 static bool dispatch_fds(agent_t *a, size_t k, size_t ncurl)
 {
-    int lfd = a->logs ? logsrv_fd(a->logs) : -1;
+    int lfd = a->logs_fd;
     bool logs = false, news = false;
     for (size_t j = 0; j < k; j++) {
         a->fds[j].revents = a->pfds[ncurl + j].revents;
@@ -610,6 +611,7 @@ static pai_err_t agent_setup(agent_t *a, const runtime_ops_t *rt)
         }
         snprintf(log_url, sizeof(log_url), "%s://%s:%d", cfg->tls_cert ? "https" : "http",
                  cfg->address, logsrv_port(a->logs));
+        a->logs_fd = logsrv_fd(a->logs); /* MHD's epoll fd: the daemon's for its life */
     }
     for (size_t i = 0; i < a->nnodes; i++) {
         char name[256];
@@ -770,6 +772,7 @@ int agent_main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.multi = curl_multi_init();
     a.curl_due_ms = INT64_MAX;
+    a.logs_fd = -1;
     curl_multi_setopt(a.multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(a.multi, CURLMOPT_SOCKETDATA, &a);
     curl_multi_setopt(a.multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);

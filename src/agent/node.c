@@ -231,6 +231,8 @@ static void discover_gpus(agent_node_t *n)
 #define DEAD_PEER_S      1
 #define DEAD_PEER_USER_S 3
 
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg);
+
 static int dead_peer_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
 {
     (void)ud;
@@ -292,6 +294,12 @@ pai_err_t node_init(agent_node_t *n, const agent_cfg_t *cfg, const char *name,
         if (cfg->ca_file && *cfg->ca_file)
             curl_easy_setopt(c->easy, CURLOPT_CAINFO, cfg->ca_file);
         curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, dead_peer_sockopt);
+        /* what every sync of the handle sets alike (sync_send sets the rest) */
+        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+        curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
     }
     n->cur = &n->conns[0];
     set_auth(n);
@@ -310,6 +318,8 @@ void node_free(agent_node_t *n)
     for (int i = 0; i < 2; i++) {
         if (n->conns[i].easy)
             curl_easy_cleanup(n->conns[i].easy);
+        curl_url_cleanup(n->conns[i].url);
+        free(n->conns[i].url_of);
         buf_free(&n->conns[i].body);
     }
     curl_slist_free_all(n->headers);
@@ -639,6 +649,31 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return buf_append(&c->node->resp, data, size * nmemb) == PAI_OK ? size * nmemb : 0;
 }
 
+/* The handle's sync URL for server (srvlist_current), parsed when the
+ * server is not the one of its last sync: libcurl parses a CURLOPT_URL
+ * text again at every transfer, a CURLOPT_CURLU handle it copies.  Called
+ * only while c is not in the multi handle (the copy is made when a
+ * transfer starts).  A text libcurl does not parse is handed over as text:
+ * the transfer fails as it did before, and the sync moves on (failover). */
+static void conn_url(sync_conn_t *c, const char *server)
+{
+    if (c->url && c->url_of && strcmp(c->url_of, server) == 0)
+        return;
+    char *text = str_printf("%s/api/v1/agent/sync", server);
+    CURLU *u = curl_url();
+    if (u && curl_url_set(u, CURLUPART_URL, text, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        u = NULL;
+    }
+    curl_easy_setopt(c->easy, CURLOPT_CURLU, u);
+    curl_easy_setopt(c->easy, CURLOPT_URL, text); /* used only without u */
+    free(text);
+    curl_url_cleanup(c->url);
+    free(c->url_of);
+    c->url = u;
+    c->url_of = u ? xstrdup(server) : NULL;
+}
+
 static void sync_send(agent_node_t *n, CURLM *multi)
 {
     sync_conn_t *c = n->cur;
@@ -647,20 +682,13 @@ static void sync_send(agent_node_t *n, CURLM *multi)
         n->next_sync_ms = time_mono_ms() + 1000;
         return;
     }
-    char *url = str_printf("%s/api/v1/agent/sync", srvlist_current(&n->servers));
+    conn_url(c, srvlist_current(&n->servers));
     int64_t wait = n->cfg->wait_ms < n->heartbeat_ms ? n->cfg->wait_ms : n->heartbeat_ms;
     buf_reset(&n->resp);
-    curl_easy_setopt(c->easy, CURLOPT_URL, url);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, n->headers);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body.data);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->body.len);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(wait + 15000));
-    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
-    free(url);
     n->dirty = false;
     n->dirty_ms = 0;
     n->ended_ms = 0;
