@@ -26,10 +26,14 @@
  * The typical run time is an exponential average over the attempts this
  * agent started and saw end by themselves (start -> end seen, so the
  * monitor's latency and the machine's load are in it): the window follows
- * the node's rate and load.  With no history (a new agent) or long tasks,
- * nothing is pending: ends are reported at once and starts after
- * REPORT_START_MS, as before this window existed.
- * The price: while a report waits, the node holds no long-poll when the
+ * the node's rate and load.  An end's window and the pending horizon take
+ * it REPORT_RUN_SLACK_MS longer than measured: an end reaches the agent
+ * within one wake-up of its monitor (mond.c holds the task's pipes, so its
+ * exit wakes the monitor once), and windows built on that latency alone
+ * held fewer ends a report (docs/benchmarks.md, the node side, eleventh
+ * round).  A start's window stays on the measured run time.  With no history (a new agent) or
+ * long tasks, nothing is pending: ends are reported at once and starts after REPORT_START_MS, as
+ * before this window existed. The price: while a report waits, the node holds no long-poll when the
  * wait follows an answer (starts), so a task placed on it meanwhile waits
  * as long (on a full node only a task that asks for none of what is full,
  * e.g. a CPU-only task when every GPU is taken, or a stop); and an
@@ -51,6 +55,9 @@
 #define REPORT_END_MAX_MS 100
 /* An end with nothing pending: a few ms for ends seen in the same turns. */
 #define REPORT_QUIET_MS 2
+/* Added to the node's typical run time for an end's window and the
+ * pending horizon (see above). */
+#define REPORT_RUN_SLACK_MS 12
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 {
@@ -66,12 +73,18 @@ void report_ran(agent_node_t *n, int64_t run_ms)
     n->run_ewma_ms = n->run_ewma_ms ? (3 * n->run_ewma_ms + run_ms) / 4 : run_ms;
 }
 
+/* The run time an end's window and the horizon are built on: the typical
+ * one and the slack (0: no history). */
+static int64_t window_run_ms(const agent_node_t *n)
+{
+    return n->run_ewma_ms > 0 ? n->run_ewma_ms + REPORT_RUN_SLACK_MS : 0;
+}
+
 /* Attempts started this long ago or less are expected to end soon (0:
  * none: no history, or the node's tasks are long). */
 static int64_t horizon_ms(const agent_node_t *n)
 {
-    int64_t run = n->run_ewma_ms;
-    return run > 0 && run <= REPORT_START_MAX_MS ? 2 * run : 0;
+    return n->run_ewma_ms > 0 && n->run_ewma_ms <= REPORT_START_MAX_MS ? 2 * window_run_ms(n) : 0;
 }
 
 bool report_node_full(const agent_node_t *n)
@@ -103,7 +116,7 @@ size_t report_pending(const agent_node_t *n, int64_t now)
 
 int64_t report_due(const agent_node_t *n, size_t pending)
 {
-    int64_t run = n->run_ewma_ms, due = INT64_MAX;
+    int64_t run = window_run_ms(n), due = INT64_MAX;
     if (!n->dirty)
         return INT64_MAX;
     if (n->ended_ms)
@@ -114,7 +127,7 @@ int64_t report_due(const agent_node_t *n, size_t pending)
         if (report_node_full(n))
             d = REPORT_FULL_MAX_MS; /* until an end, however late */
         else if (pending && horizon_ms(n))
-            d = clamp64(run * 3 / 2, REPORT_START_MS, REPORT_START_MAX_MS);
+            d = clamp64(n->run_ewma_ms * 3 / 2, REPORT_START_MS, REPORT_START_MAX_MS);
         if (n->start_ms + d < due)
             due = n->start_ms + d;
     }

@@ -26,9 +26,10 @@
  *      "task PID CGROUP" appended to the record (the pooled cgroup keeps
  *      its own name: cgroup.h);
  *   3. the loop pumps every task's pipes into its logs, reaps with
- *      waitpid(-1) on SIGCHLD (signalfd), kills stragglers of a reaped task
- *      that hold its pipes, then hands the cgroup back to the monitor's pool
- * (cgroup.h: kept when empty, for the next task of the same node; removed with
+ *      waitpid(-1) on SIGCHLD (signalfd), then lets go of the pipes' write
+ *      ends it held (so the task's exit wakes it once, not once more per
+ *      pipe), kills stragglers of a reaped task that hold its pipes, then hands the cgroup back to
+ * the monitor's pool (cgroup.h: kept when empty, for the next task of the same node; removed with
  * what is left in it otherwise; empty told from the monitor's own children: md_strays_none), writes
  * the exit line into the record, and sends it to the agent. Kill requests are queued real-time
  * signals carrying the key (sigqueue: MOND_SIG_TERM graceful, MOND_SIG_KILL forced; blocked from
@@ -159,6 +160,10 @@ typedef struct {
     gid_t *groups;
     uint32_t key;
     int out_r, err_r;
+    /* the pipes' write ends, held until the task is reaped (md_reap): the
+     * task's exit then closes no last writer, so it wakes the monitor once
+     * (its SIGCHLD), not once more per pipe */
+    int out_w, err_w;
     char exit_line[MON_EXIT_LINE_MAX]; /* m.exit_line: what the record got */
     bool reaped;
     int status;
@@ -217,12 +222,24 @@ static bool mt_decode(mtask_t *k, size_t len)
 /* This monitor's emptied cgroups, reused by its next tasks (cgroup.h). */
 static cg_pool_t *md_pool;
 
+/* The task is reaped: the monitor's write ends go, so its pipes end as
+ * soon as no straggler holds them (the next poll sees them hung up). */
+static void mt_drop_writers(mtask_t *k)
+{
+    if (k->out_w >= 0)
+        close(k->out_w);
+    if (k->err_w >= 0)
+        close(k->err_w);
+    k->out_w = k->err_w = -1;
+}
+
 static void mt_free(mtask_t *k)
 {
     if (k->out_r >= 0)
         close(k->out_r);
     if (k->err_r >= 0)
         close(k->err_r);
+    mt_drop_writers(k);
     if (k->m.record_fd > 0)
         close(k->m.record_fd);
     cg_pool_put(md_pool, k->m.cg, 0);
@@ -396,7 +413,7 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     mtask_t *k = xcalloc(1, sizeof(*k));
     k->msg = msg;
     k->key = key;
-    k->out_r = k->err_r = -1;
+    k->out_r = k->err_r = k->out_w = k->err_w = -1;
     k->m.exit_line = k->exit_line;
     k->m.record_fd = record_fd > 0 ? record_fd : 0;
     if (record_fd == 0)
@@ -418,7 +435,7 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     mt_record(k, text);
     mon_logs_init(&k->m);
     const rt_spec_t *s = &k->spec;
-    if (s->isolate && (chown(s->cwd, s->uid, s->gid) != 0 || chmod(s->cwd, 0700) != 0)) {
+    if (s->isolate && !mon_give_cwd(s)) {
         mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN,
                 "pai: cannot give the task its working directory\n");
         return;
@@ -442,9 +459,9 @@ static void md_start(md_t *d, uint32_t key, char *msg, size_t len, int record_fd
     }
     k->out_r = out_p[0];
     k->err_r = err_p[0];
+    k->out_w = out_p[1];
+    k->err_w = err_p[1];
     k->m.child = mon_spawn_task(&k->m, k->argv, out_p[1], err_p[1]);
-    close(out_p[1]);
-    close(err_p[1]);
     if (k->m.child < 0) {
         mt_fail(d, k, EXIT_CONTAINER_START_UNKNOWN, NULL);
         return;
@@ -604,6 +621,7 @@ static void md_reap(md_t *d)
             if (d->v[i]->m.child == p && !d->v[i]->reaped) {
                 d->v[i]->reaped = true;
                 d->v[i]->status = st;
+                mt_drop_writers(d->v[i]);
                 now = now < 0 ? time_mono_ms() : now;
                 d->v[i]->next_kill_ms = now + STRAGGLER_FIRST_MS;
             }

@@ -466,6 +466,15 @@ static void forward_signals(mon_t *m)
     }
 }
 
+bool mon_give_cwd(const rt_spec_t *s)
+{
+    struct stat st;
+    /* a chown of a dir keeps its mode (only a file loses set-id bits) */
+    return stat(s->cwd, &st) == 0 &&
+           ((st.st_uid == s->uid && st.st_gid == s->gid) || chown(s->cwd, s->uid, s->gid) == 0) &&
+           ((st.st_mode & 07777) == 0700 || chmod(s->cwd, 0700) == 0);
+}
+
 /* Read one chunk from fd into the logs; false at EOF. */
 bool mon_pump(mon_t *m, int fd, int which)
 {
@@ -558,8 +567,7 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     int code = prepare ? prepare(m->ops, m->spec, m->logs[LOG_ERR].fd) : 0;
     if (code != 0)
         mon_finish(m, "failed", code, 0, false);
-    if (m->spec->isolate && !m->ops->engine &&
-        (chown(m->spec->cwd, m->spec->uid, m->spec->gid) != 0 || chmod(m->spec->cwd, 0700) != 0)) {
+    if (m->spec->isolate && !m->ops->engine && !mon_give_cwd(m->spec)) {
         mon_say(m, "pai: cannot give the task its working directory\n");
         mon_finish(m, "failed", EXIT_CONTAINER_START_UNKNOWN, 0, false);
     }

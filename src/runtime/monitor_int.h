@@ -98,6 +98,11 @@ void mon_detach(int keep, const sigset_t *blocked);
 pid_t mon_fork(const sigset_t *blocked);
 /* Deny the task the node's GPUs it was not given (v1 devices cgroup). */
 void mon_fence_gpus(mon_t *m);
+
+/* Give an isolated task its working dir: its uid and gid, mode 0700 (a
+ * chown or chmod only where the dir does not have them already: each
+ * writes the inode).  False when it cannot. */
+bool mon_give_cwd(const rt_spec_t *s);
 /* A descriptor of the command text, read-only, with its own offset, for
  * a task of uid:gid: of a sealed memfd the monitor holds for the tasks of
  * that identity that run the same text (cmdfd.c), made on the first; the

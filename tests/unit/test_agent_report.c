@@ -75,8 +75,14 @@ TEST(short_tasks_an_end_waits_for_the_others_started_with_it)
     n->dirty = true;
     n->ended_ms = NOW;
     CHECK_INT_EQ(report_pending(n, NOW), 2);
-    CHECK_INT_EQ(due(n, NOW), NOW + 50); /* half the run time */
+    /* half the run time, with the windows' slack (report.c: 12 ms) */
+    CHECK_INT_EQ(due(n, NOW), NOW + (100 + 12) / 2);
+    /* started less than twice the run time and the slack ago: waited for */
+    running(n, 0, NOW - 2 * (100 + 12) + 1);
+    CHECK_INT_EQ(report_pending(n, NOW), 2);
     /* one of them ran past twice the run time: not waited for */
+    running(n, 0, NOW - 2 * (100 + 12));
+    CHECK_INT_EQ(report_pending(n, NOW), 1);
     running(n, 0, NOW - 250);
     CHECK_INT_EQ(report_pending(n, NOW), 1);
     /* the last one ends: nothing pending, the report goes at once */
@@ -93,10 +99,10 @@ TEST(short_tasks_their_start_waits_for_their_end_within_bounds)
     running(n, 0, NOW);
     n->dirty = true;
     n->start_ms = NOW;
-    CHECK_INT_EQ(due(n, NOW), NOW + 150);
+    CHECK_INT_EQ(due(n, NOW), NOW + 150); /* the measured run time, no slack */
     /* an end meanwhile of another: the earlier of the two */
     n->ended_ms = NOW + 20;
-    CHECK_INT_EQ(due(n, NOW + 20), NOW + 70);
+    CHECK_INT_EQ(due(n, NOW + 20), NOW + 20 + (100 + 12) / 2); /* the end's: with the slack */
     n->ended_ms = 0;
     /* longer runs: at most 250 ms */
     n->run_ewma_ms = 200;

@@ -256,7 +256,70 @@ TEST(a_start_the_monitor_cannot_read_is_lost_and_the_monitor_goes_on)
     ops->release(&t[1]);
 }
 
+/* The monitor's sleeps (voluntary switches, counted as it goes to sleep),
+ * from its status. */
+static long monitor_wakes(pid_t mon)
+{
+    char p[64], line[256];
+    long v = -1;
+    snprintf(p, sizeof(p), "/proc/%d/status", (int)mon);
+    FILE *f = fopen(p, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* A task's pipes close without waking the monitor: it holds their write
+ * ends until it has reaped the task, so a task that closes its stdout and
+ * stderr, or exits, wakes it once, for its SIGCHLD (before: once more when
+ * the last writer of each pipe went).  The output written before the close
+ * is all in the log. */
+#define QUIET 5
+TEST(a_tasks_pipes_closing_do_not_wake_the_monitor_its_end_does_once)
+{
+    char dir[512], line[64];
+    rt_spec_t s;
+    rt_task_t t[1];
+    rt_result_t res[1];
+    const runtime_ops_t *ops = runtime_find("process");
+    unsetenv("PAI_MONITOR");
+    long wakes = 0;
+    for (int i = 0; i < QUIET; i++) {
+        bool done[1] = {false};
+        char name[32];
+        snprintf(name, sizeof(name), "quiet%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        spec_init(&s, dir, "echo out; echo err >&2; sleep 0.3; exec >&- 2>&-; sleep 0.3; exit 5");
+        CHECK(ops->start(ops, &s, &t[0]) == PAI_OK);
+        for (int k = 0; k < 250 && rt_task_pid(t[0].state_dir) <= 0; k++)
+            usleep(10 * 1000);
+        usleep(150 * 1000); /* started, its output read, the monitor asleep again */
+        long before = monitor_wakes(t[0].monitor_pid);
+        CHECK(before >= 0);
+        CHECK_INT_EQ(wait_all(t, res, done, 1, 10, NULL, NULL), 1);
+        CHECK(rt_record_get(t[0].state_dir, "exit ", line, sizeof(line)));
+        usleep(50 * 1000); /* asleep again: a switch is counted as it sleeps */
+        long after = monitor_wakes(t[0].monitor_pid);
+        CHECK_INT_EQ(res[0].exit_code, 5);
+        char *out = slurp(dir, "stdout"), *err = slurp(dir, "stderr");
+        CHECK_STR_EQ(out, "out\n");
+        CHECK_STR_EQ(err, "err\n");
+        free(out);
+        free(err);
+        wakes += after - before;
+        ops->release(&t[0]);
+    }
+    printf("# %d tasks that close their pipes, then exit: %ld wake-ups of the monitor\n", QUIET,
+           wakes);
+    /* one each; a few more for a sleep on a lock elsewhere (a cgroup's) */
+    CHECK(wakes <= QUIET + 2);
+}
+
 RUN_TESTS(many_ends_at_once_on_one_monitors_socket_each_reach_their_attempt,
           ends_wait_in_the_monitor_while_the_caller_does_not_read,
           monitors_killed_with_attempts_in_flight_lose_them_at_their_sockets_end,
-          a_start_the_monitor_cannot_read_is_lost_and_the_monitor_goes_on)
+          a_start_the_monitor_cannot_read_is_lost_and_the_monitor_goes_on,
+          a_tasks_pipes_closing_do_not_wake_the_monitor_its_end_does_once)
