@@ -20,6 +20,7 @@
 #include "test.h"
 
 #include "runtime_fixture.h"
+#include "thread_stats.h"
 
 #define MANY 24
 
@@ -260,16 +261,9 @@ TEST(a_start_the_monitor_cannot_read_is_lost_and_the_monitor_goes_on)
  * from its status. */
 static long monitor_wakes(pid_t mon)
 {
-    char p[64], line[256];
-    long v = -1;
+    char p[64];
     snprintf(p, sizeof(p), "/proc/%d/status", (int)mon);
-    FILE *f = fopen(p, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
+    return status_switches(p);
 }
 
 /* A task's pipes close without waking the monitor: it holds their write

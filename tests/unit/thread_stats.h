@@ -1,6 +1,7 @@
 /*
  * thread_stats.h - a test's look at its own threads in /proc (header-only,
- * for the unit tests that count a thread's context switches).
+ * for the unit tests that count a thread's or a process's context
+ * switches).
  */
 #ifndef PAI_TEST_THREAD_STATS_H
 #define PAI_TEST_THREAD_STATS_H
@@ -9,9 +10,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The voluntary context switches in a /proc status file (a process's or
+ * a thread's: counted as it goes to sleep), or -1. */
+static inline long status_switches(const char *status_path)
+{
+    char line[256];
+    long v = -1;
+    FILE *f = fopen(status_path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
 /* The voluntary context switches of this process's thread named name
  * (the first one found), or -1. */
-static long thread_switches(const char *name)
+static inline long thread_switches(const char *name)
 {
     DIR *d = opendir("/proc/self/task");
     long v = -1;
@@ -31,13 +47,7 @@ static long thread_switches(const char *name)
         if (strcmp(comm, name) != 0)
             continue;
         snprintf(path, sizeof(path), "/proc/self/task/%s/status", de->d_name);
-        if (!(f = fopen(path, "r")))
-            continue;
-        char line[256];
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-                break;
-        fclose(f);
+        v = status_switches(path);
     }
     if (d)
         closedir(d);
