@@ -3,7 +3,7 @@
  * bench-e2e burst, without the rest of the server: one thread commits, in
  * the order a burst makes them, the records a one-task job's life writes.
  *
- *   build/bench/storereplay [--jobs N] [--dir DIR] [--rounds R]
+ *   build/bench/storereplay [--jobs N] [--dir DIR] [--rounds R] [--keep 1]
  *
  * The pattern (measured in a `MIX=mix` bench-e2e run of main 5eaf33f, per
  * job: ~7.3 statements, 0.52 commits; docs/benchmarks.md, "The server's
@@ -21,8 +21,13 @@
  * figures are steadier than bench-e2e's server share (one thread, no
  * network, no scheduler), but they are the store's alone: a change that
  * makes some commits slower can cost the server more in bench-e2e than it
- * saves here (docs/benchmarks.md has such a case).
+ * saves here (docs/benchmarks.md has such a case).  --keep 1: one round
+ * stopped once half its jobs are submitted, its store left in DIR as the
+ * writer left it, WAL and all (no close, so no last checkpoint): the
+ * frames since the WAL last started over (up to ~4,000) for
+ * bench/walpages.py to sort by b-tree.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +100,8 @@ static void event(batch_t *b, int j, int num)
 }
 
 /* One round: njobs jobs' records; the CPU seconds it took; commits in *nc. */
+static bool keep_;
+
 static double round_run(const char *dir, int njobs, long *nc)
 {
     char url[512], err[256];
@@ -109,7 +116,7 @@ static double round_run(const char *dir, int njobs, long *nc)
     double t0 = cpu_s();
     *nc = 0;
     int started = 0, ended = 0;
-    for (int s = 0; s < njobs || ended < njobs;) {
+    for (int s = 0; (s < njobs || ended < njobs) && !(keep_ && s >= njobs / 2);) {
         for (int i = 0; i < SUB && s < njobs; i++, s++) {
             job_key(k, sizeof(k), s);
             add(b, STORE_OP_INSERT, "job", k, s, text("job", s, 520));
@@ -137,6 +144,11 @@ static double round_run(const char *dir, int njobs, long *nc)
     }
     double t = cpu_s() - t0;
     free(b);
+    if (keep_) { /* the WAL as the last commit left it */
+        printf("kept: %s\n", dir);
+        fflush(stdout);
+        _exit(0);
+    }
     store_close(st);
     return t;
 }
@@ -147,9 +159,11 @@ int main(int argc, char **argv)
     const char *dir = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--jobs"))
-            njobs = atoi(argv[i + 1]);
+            njobs = (int)strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--rounds"))
-            rounds = atoi(argv[i + 1]);
+            rounds = (int)strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--keep"))
+            keep_ = strtol(argv[i + 1], NULL, 10) != 0;
         else if (!strcmp(argv[i], "--dir"))
             dir = argv[i + 1];
     }
