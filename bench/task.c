@@ -140,9 +140,41 @@ static bool start_one(const runtime_ops_t *ops, const char *root, int i, bool cg
 
 typedef struct {
     double wall, cpu;
+    double self, mon; /* the driver's own CPU; the per-agent monitors' own (schedstat) */
     int failed;
     long inodes;
 } run_t;
+
+/* A process's own time on a CPU, in seconds (the first field of
+ * /proc/PID/schedstat, in ns: exact, not in ticks); 0 when unreadable. */
+static double sched_cpu(pid_t pid)
+{
+    char p[64], b[128];
+    snprintf(p, sizeof(p), "/proc/%d/schedstat", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof(b) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    b[n] = '\0';
+    return (double)strtoull(b, NULL, 10) / 1e9;
+}
+
+/* The per-agent monitors seen (their pids), to read their own CPU before
+ * they exit. */
+#define MONS_MAX 64
+static pid_t mons[MONS_MAX];
+static size_t n_mons;
+
+static void mon_seen(const rt_task_t *t)
+{
+    for (size_t i = 0; i < n_mons; i++)
+        if (mons[i] == t->monitor_pid)
+            return;
+    if (t->mon_key && t->monitor_pid > 0 && n_mons < MONS_MAX)
+        mons[n_mons++] = t->monitor_pid;
+}
 
 /* n attempts, par at a time, under root/<mode>; the monitor (per-agent or
  * per-attempt) is reaped before the CPU is read, so that its CPU and its
@@ -164,7 +196,8 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
     int wfd[RT_MONITORS];
     int started = 0, done = 0;
     run_t r = {0};
-    double c0 = all_cpu(), t0 = now_s();
+    n_mons = 0;
+    double c0 = all_cpu(), t0 = now_s(), s0 = cpu_s(RUSAGE_SELF);
     while (done < n) {
         for (int k = 0; k < par && started < n; k++)
             if (!slots[k].busy && !start_one(ops, root, started++, cgroup, uid, &pool, &slots[k])) {
@@ -193,6 +226,7 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
                 !ops->poll(ops, &slots[k].rt, &res))
                 continue;
             r.failed += res.exit_code != 0;
+            mon_seen(&slots[k].rt);
             /* a per-attempt monitor writes the exit record just before it
              * ends: reap it, so that its CPU (and its task's) is counted */
             if (!slots[k].rt.mon_key)
@@ -205,6 +239,9 @@ static run_t run_tasks(const char *root, int n, int par, bool cgroup, int64_t ui
         }
     }
     r.wall = now_s() - t0;
+    for (size_t i = 0; i < n_mons; i++)
+        r.mon += sched_cpu(mons[i]);
+    r.self = cpu_s(RUSAGE_SELF) - s0;
     mond_shutdown(); /* its attempts are over: it exits, and is reaped */
     r.cpu = all_cpu() - c0;
     snprintf(p, sizeof(p), "%s/tasks", root);
@@ -261,6 +298,11 @@ static void report(int n, int par, bool cgroup, int64_t uid, bool pooled, const 
                n / wall, n / bwall, rc != 0 ? ", FAILED" : "");
         printf("  CPU per task ms      %7.3f   (driver + monitors + tasks; bare start %.3f)\n",
                1000 * cpu / n, 1000 * bcpu / n);
+        if (res[m].mon > 0)
+            printf("  by part ms per task  %7.3f   driver (the agent's part) + %.3f monitors' "
+                   "own + %.3f tasks\n",
+                   1000 * res[m].self / runs[m] / n, 1000 * res[m].mon / runs[m] / n,
+                   1000 * (res[m].cpu - res[m].self - res[m].mon) / runs[m] / n);
         printf("  inodes left per task %7.2f   (state, log and pool dirs; cgroups: %s)\n",
                (double)(res[m].inodes / runs[m] - 2) / n,
                !cgroup             ? "none"
@@ -341,6 +383,8 @@ int main(int argc, char **argv)
         run_t r = run_tasks(dir, n, par, cgroup, uid, pooled);
         res[m].wall += r.wall;
         res[m].cpu += r.cpu;
+        res[m].self += r.self;
+        res[m].mon += r.mon;
         res[m].failed += r.failed;
         res[m].inodes += r.inodes;
         runs[m]++;
