@@ -13,6 +13,9 @@
  * then the absolute figures and what a task left behind: inodes under its
  * state and log dirs.  CPU is getrusage of this process and its children
  * (monitors, tasks), so other work on a shared machine is not counted.
+ * With the per-agent monitor it is also split by part: the driver's own
+ * (the agent's share), the monitors' own (their /proc/PID/schedstat,
+ * read before they are shut down) and the rest (the tasks' processes).
  * The driver links the same libraries as `pai`, so a monitor is a fork of
  * a process of the agent's size.
  * --monitor picks the per-agent monitor (agent, the default), a monitor
