@@ -6,9 +6,11 @@ runtime, GPUS simulated GPUs each) on loopback, submits JOBS one-task jobs
 (command `true`) from 4 client threads (bench/submit.c: 4 keep-alive
 libcurl connections; CLIENT=python: Python's http.client, ~0.1 ms more CPU
 per job on the same cores), and waits until every job is SUCCEEDED.
-In the same run, before and after, it measures the machine's baseline for the same work: JOBS bare `bash -c true` processes started
-PAR-way in parallel (xargs -P; PAR defaults to NODES, the number of agents
-starting tasks at once).  Prints the ratios first:
+In the same run, before and after, it measures the machine's baseline for
+the same work: JOBS bare `bash -c true` processes started PAR-way in
+parallel (xargs -P; PAR defaults to NODES, the number of agents starting
+tasks at once), with the environment a task gets (bench/yardstick.py: its
+locale, not the caller's shell's). Prints the ratios first:
   - throughput ratio: pai end-to-end jobs/s / bare starts/s,
   - CPU ratio: pai host CPU per job / bare CPU per start, where pai's CPU
     is the server's and the agents' (their monitors and tasks included),
@@ -61,6 +63,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "blackbox"))
 import e2etest as e  # noqa: E402
 import paitest as pt  # noqa: E402
+import yardstick  # noqa: E402
 from cputree import CpuTree  # noqa: E402
 
 NODES = int(os.environ.get("NODES", "16"))
@@ -174,8 +177,7 @@ def children_cpu():
 def bare(n, par):
     """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per start)."""
     c0, t0 = children_cpu(), time.time()
-    subprocess.run("seq %d | xargs -P %d -n 1 bash -c true" % (n, par), shell=True,
-                   stdout=subprocess.DEVNULL, check=True)
+    yardstick.run(n, par, stdout=subprocess.DEVNULL)
     wall, cpu = time.time() - t0, children_cpu() - c0
     return n / wall, cpu / n
 

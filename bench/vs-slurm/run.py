@@ -6,9 +6,10 @@ mode: one `slurmd -N nNN` per node on its own loopback port, GPUS fake GPUs
 each through gres.conf device files) and a real `pai server` with NODES `pai
 agent` processes of GPUS simulated GPUs, one after the other, alternating
 (pai, Slurm, pai, Slurm: ROUNDS rounds, a fresh start each time), with a
-bare-start yardstick (JOBS `bash -c true`, NODES-way, xargs) before each and
-at the end. Both get the same workloads through their CLIs (`sbatch`, `pai
-submit`), GPUs per job cycling through the mix 1,1,1,1,2,2,2,4,4,8:
+bare-start yardstick (JOBS `bash -c true`, NODES-way, xargs, with a task's
+environment: bench/yardstick.py) before each and at the end. Both get the
+same workloads through their CLIs (`sbatch`, `pai submit`), GPUs per job
+cycling through the mix 1,1,1,1,2,2,2,4,4,8:
   - seq: SEQ CLI submissions from one client (submissions/s);
   - burst: JOBS short jobs (`true`) from CLIENTS clients: CLI submissions/s,
     end-to-end jobs/s (first submission -> nothing left queued or running),
@@ -80,6 +81,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "blackbox"))
 sys.path.insert(0, HERE)
 import sweep  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, ".."))
+import yardstick  # noqa: E402
 from systems import (BF_GANG, BF_GANG_S, BF_SMALL_S, DIST_SLURM, DIST_WORKERS, GPUS,  # noqa: E402
                      NODES, SLURM_EPILOG, SLURM_PROCTRACK, SLURM_SCHED, Pai, Slurm)
 
@@ -311,8 +314,7 @@ def children(pid):
 
 def bare():
     c0, t0 = client_s(), time.time()
-    subprocess.run("seq %d | xargs -P %d -n 1 bash -c true" % (JOBS, NODES), shell=True,
-                   check=True)
+    yardstick.run(JOBS, NODES)
     return JOBS / (time.time() - t0), 1000 * (client_s() - c0) / JOBS
 
 
