@@ -2,18 +2,19 @@
 bench/vs-slurm/run.py measure in the same run: N `bash -c true` started
 P-way by xargs.
 
-It runs with the environment a pai task of the process runtime gets (the
-base of src/agent/attempt.c's build_env: PATH, HOME, LANG=C.UTF-8, SHELL),
-not with whatever the caller's shell has: a bash start's cost follows its
-locale far more than anything else in its environment (2,000 starts
-16-way, 2026-12-07 on the 2-vCPU AMD EPYC VM: 1.02 ms of CPU a start
-without LANG, 1.22 ms with LANG=C.UTF-8, 1.10 ms with LC_CTYPE=C.UTF-8
-alone; glibc maps the 12 LC_* files of /usr/lib/locale/C.utf8 when the
-machine has no locale-archive). A yardstick that inherited a shell without
-LANG would be ~0.2 ms cheaper a start than the same `true` run as a pai
-task, and one that inherited another locale would be dearer: either way
-the ratios would measure the caller's shell, not pai. The job's PAI_*
-variables are left out: 30 of them moved a start by less than the noise.
+It runs with the environment a pai task of the process runtime gets, not
+with whatever the caller's shell has: a one-task bench-e2e job's, as
+`env | sort` printed it in such a job on 2026-12-07 (src/agent/attempt.c's
+build_env: PATH, HOME, LANG=C.UTF-8, USER, LOGNAME, SHELL, the GPU lists;
+src/wire/agentwire_env.c: the PAI_* variables), with HOME at /tmp. A bash
+start's cost follows its environment: 2,000 starts 16-way, 2026-12-07 on
+the 2-vCPU AMD EPYC VM (ms of CPU a start, means of 4-6 ABBA rounds):
+1.02 without LANG, 1.22 with LANG=C.UTF-8 (glibc maps the 12 LC_* files of
+/usr/lib/locale/C.utf8 when the machine has no locale-archive), 1.24 with
+PATH, HOME, LANG and SHELL alone, 1.27 with this environment, 1.31 with
+the lead's shell's (37 variables, a PATH of 12 directories that xargs
+walks for `bash`). So a yardstick that inherits the caller's shell
+measures the shell, not the work a task does.
 """
 
 import shutil
@@ -23,7 +24,36 @@ TASK_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp",
     "LANG": "C.UTF-8",
+    "USER": "admin",
+    "LOGNAME": "admin",
     "SHELL": shutil.which("bash") or "/bin/bash",
+    "CUDA_VISIBLE_DEVICES": "0",
+    "NVIDIA_VISIBLE_DEVICES": "0",
+    "PAI_CONTAINER_HOST_IP": "127.0.0.1",
+    "PAI_CONTAINER_HOST_PORT": "20658",
+    "PAI_CONTAINER_HOST_PORT_LIST": "ssh:20658;http:20659",
+    "PAI_CONTAINER_HOST_http_PORT_LIST": "20659",
+    "PAI_CONTAINER_HOST_ssh_PORT_LIST": "20658",
+    "PAI_CONTAINER_SSH_PORT": "20658",
+    "PAI_CURRENT_CONTAINER_IP": "127.0.0.1",
+    "PAI_CURRENT_CONTAINER_PORT": "20658",
+    "PAI_CURRENT_TASK_ROLE_CURRENT_TASK_INDEX": "0",
+    "PAI_CURRENT_TASK_ROLE_NAME": "main",
+    "PAI_GPU_COUNT": "1",
+    "PAI_HOST_IP_main_0": "127.0.0.1",
+    "PAI_JOB_NAME": "admin~b00001",
+    "PAI_JOB_VC_NAME": "default",
+    "PAI_PORT_LIST_main_0_http": "20659",
+    "PAI_PORT_LIST_main_0_ssh": "20658",
+    "PAI_RESOURCE_main": "1,1,256,512",
+    "PAI_TASK_INDEX": "0",
+    "PAI_TASK_ROLE_COUNT": "1",
+    "PAI_TASK_ROLE_INDEX": "0",
+    "PAI_TASK_ROLE_LIST": "main",
+    "PAI_TASK_ROLE_NAME": "main",
+    "PAI_TASK_ROLE_TASK_COUNT_main": "1",
+    "PAI_TASK_ROLE_main_HOST_LIST": "127.0.0.1:20658",
+    "PAI_USER_NAME": "admin",
 }
 
 
