@@ -182,6 +182,17 @@ def bare(n, par):
     return n / wall, cpu / n
 
 
+def agent_ports(c, names):
+    """The agents' log ports (their /metrics), in the order of names, from
+    /api/v2/metrics/targets; None when one is missing."""
+    st, b = c.get("/api/v2/metrics/targets")
+    by = {}
+    for g in (b if st == 200 and isinstance(b, list) else []):
+        for t in g.get("targets", []):
+            by[g.get("labels", {}).get("node_name")] = int(t.rsplit(":", 1)[1])
+    return [by[n] for n in names] if all(n in by for n in names) else None
+
+
 def agent_syncs(ports):
     """(syncs, answer bytes) of the agents so far (pai_agent_syncs_total and
     pai_agent_sync_answer_bytes_total of /metrics; an older agent has no
@@ -244,17 +255,22 @@ def main():
     c = srv.client(srv.admin_token)
     if os.environ.get("AGENT_TMP"):  # the agents' work dirs only (not the store)
         os.environ["TEST_TMP"] = os.environ["AGENT_TMP"]
-    ports = [pt.free_port() for _ in range(NODES)]
+    # each agent binds a log port of its own choosing (no port picked here
+    # and bound later, which another process could take in between on a
+    # busy machine); the bench reads them back from the server's
+    # Prometheus discovery of the agents
     agents = [e.agent(srv, "b%02d" % i, "--runtime", RUNTIME, "--gpus", str(GPUS),
-                      "--log-level", "warn", "--log-port", str(ports[i])) for i in range(NODES)]
+                      "--log-level", "warn") for i in range(NODES)]
     ready = e.wait_nodes(c, NODES, 60)
     if len(ready) < NODES:
-        # which ones, and whether their process is gone (a log port taken
-        # between free_port() and the agent's bind, on a busy machine)
         missing = ["b%02d (%s)" % (i, "running" if a.proc.poll() is None else
                                    "exited %s" % a.proc.returncode)
                    for i, a in enumerate(agents) if "b%02d" % i not in ready]
         print("bench-e2e: agents did not register within 60 s: %s" % ", ".join(missing))
+        return 1
+    ports = agent_ports(c, ["b%02d" % i for i in range(NODES)])
+    if ports is None:
+        print("bench-e2e: /api/v2/metrics/targets did not list every agent")
         return 1
     errors = []
     pids = [srv.proc.pid] + [a.proc.pid for a in agents]
