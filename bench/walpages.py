@@ -54,7 +54,12 @@ def owners(d):
 
 
 def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: bench/walpages.py DIR   (a store left by bench/storereplay --keep 1)")
     d = sys.argv[1]
+    for name in ("pai.db", "pai.db-wal"):
+        if not os.path.isfile(os.path.join(d, name)):
+            sys.exit("walpages: %s: no %s (bench/storereplay --keep 1 leaves one)" % (d, name))
     cs = commits(os.path.join(d, "pai.db-wal"))
     own = owners(d)
     by = collections.Counter()

@@ -26,7 +26,7 @@ static inline long status_switches(const char *status_path)
 }
 
 /* The voluntary context switches of this process's thread named name
- * (the first one found), or -1. */
+ * (the last one /proc/self/task lists, when several have the name), or -1. */
 static inline long thread_switches(const char *name)
 {
     DIR *d = opendir("/proc/self/task");
