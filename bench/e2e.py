@@ -33,7 +33,12 @@ server's CPU then), scheduling passes per job and their mean time
 (pai_scheduler_pass_seconds), submissions/s, end-to-end jobs/s (first
 submission -> last SUCCEEDED), wait submit -> running p50/p95/p99, dispatch
 (bound -> running) and queueing (submit -> bound) p50/p99, the bench
-client's own CPU, the machine's CPU busy share and load average, and the
+client's own CPU, the machine's CPU busy share and load average, the
+machine's context switches per job (/proc/stat ctxt: every process's, from
+the first submission to the end seen) and its rescheduling and
+function-call IPIs and local timer interrupts per job (/proc/interrupts),
+each against the same count per bare start (wake-ups and timers are what a
+VM charges most for: docs/benchmarks.md, thirteenth round), and the
 server's context switches per job (its threads', from /proc: each thread
 hand-off is one or two).
 The server runs as a user's would (pt.PRODUCTION_ENV: the production
@@ -174,12 +179,44 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+# The machine's own event counts: context switches (/proc/stat ctxt) and
+# the interrupts a wake-up or a timer costs on a VM (/proc/interrupts:
+# rescheduling and function-call IPIs, local timer; summed over CPUs).
+EVENTS = ("ctxt", "RES", "CAL", "LOC")
+
+
+def machine_events():
+    """{event: count so far} of EVENTS; an event this kernel does not list is absent."""
+    ev = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("ctxt "):
+                ev["ctxt"] = int(line.split()[1])
+    try:
+        with open("/proc/interrupts") as f:
+            ncpu = len(f.readline().split())
+            for line in f:
+                w = line.split()
+                if w and w[0].rstrip(":") in EVENTS:
+                    ev[w[0].rstrip(":")] = sum(int(x) for x in w[1:1 + ncpu] if x.isdigit())
+    except OSError:
+        pass
+    return ev
+
+
+def events_since(ev0, n):
+    """Events per unit (n of them) since ev0."""
+    ev1 = machine_events()
+    return {k: (ev1[k] - ev0[k]) / n for k in ev0 if k in ev1}
+
+
 def bare(n, par):
-    """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per start)."""
-    c0, t0 = children_cpu(), time.time()
+    """n bare `bash -c true` started par-way in parallel: (starts/s, CPU s per
+    start, machine events per start)."""
+    c0, t0, ev0 = children_cpu(), time.time(), machine_events()
     yardstick.run(n, par, stdout=subprocess.DEVNULL)
     wall, cpu = time.time() - t0, children_cpu() - c0
-    return n / wall, cpu / n
+    return n / wall, cpu / n, events_since(ev0, n)
 
 
 def agent_ports(c, names):
@@ -301,6 +338,7 @@ def main():
     mons0 = {m: own_cpu_s(m) for p in pids[1:] for m in children_of(p)}
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0, load0 = machine_busy(), os.getloadavg()[0]
+    ev0 = machine_events()
     t0 = time.time()
 
     kids0 = children_cpu()
@@ -358,6 +396,7 @@ def main():
     time.sleep(0.3)  # the agents reap their last monitors
     srv_cpu, node_cpu = pai_cpu()
     srv_cpu, node_cpu = srv_cpu - srv_cpu0, node_cpu - node_cpu0
+    events = events_since(ev0, JOBS)
     cpu = srv_cpu + node_cpu
     syncs, answer_bytes = [a - b for a, b in zip(agent_syncs(ports), syncs0)]
     commits = server_counter(c, "pai_store_commits_total") - commits0
@@ -419,8 +458,8 @@ def main():
           "%.0f%% (all processes, shared machine)" % (machine(), load0, min(loads), max(loads),
                                                       100 * busy_share))
     if BASELINE:
-        b_rate = sum(r for r, _ in base) / len(base)
-        b_cpu = sum(c_ for _, c_ in base) / len(base)
+        b_rate = sum(b_[0] for b_ in base) / len(base)
+        b_cpu = sum(b_[1] for b_ in base) / len(base)
         print("  throughput ratio       %8.2f   (pai jobs/s / bare starts/s%s)"
               % (rate / b_rate, "; paced by RATE: not a capacity figure" if RATE > 0 else ""))
         print("  CPU ratio              %8.2f   (pai host CPU per job / bare CPU per start)"
@@ -463,6 +502,20 @@ def main():
         print("  scheduling passes/job  %8.2f   (pai_scheduler_pass_seconds: mean pass %.3f ms, "
               "%.3f ms of passes per job)" % (passes[0] / JOBS, 1000 * passes[1] / passes[0],
                                               1000 * passes[1] / JOBS))
+    if "ctxt" in events:
+        b_ev = {k: sum(b_[2].get(k, 0) for b_ in base) / len(base) for k in events} if BASELINE \
+            else {}
+        print("  machine switches/job   %8.2f   (every context switch of the machine, /proc/stat "
+              "ctxt, first submission -> last end seen%s)"
+              % (events["ctxt"], "; bare %.2f a start, %.1fx" % (
+                  b_ev["ctxt"], events["ctxt"] / b_ev["ctxt"]) if b_ev.get("ctxt") else ""))
+        irqs = [k for k in EVENTS[1:] if k in events]
+        if irqs:
+            print("  interrupts/job         %s   (/proc/interrupts: RES rescheduling IPIs, CAL "
+                  "function-call IPIs, LOC local timer%s)"
+                  % (" ".join("%s %.2f" % (k, events[k]) for k in irqs),
+                     "; bare a start: " + " ".join("%s %.2f" % (k, b_ev[k]) for k in irqs)
+                     if b_ev else ""))
     print("  server switches/job    %8.2f   (context switches of its threads: voluntary %.2f, "
           "i.e. thread hand-offs and waits; involuntary %.2f)"
           % (sum(srv_cs) / JOBS, srv_cs[0] / JOBS, srv_cs[1] / JOBS))

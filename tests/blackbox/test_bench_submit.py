@@ -69,6 +69,7 @@ r = subprocess.run([sys.executable, os.path.join(pt.REPO, "bench", "e2e.py")], e
                    capture_output=True, timeout=300)
 out = r.stdout.decode()
 pt.check(r.returncode == 0 and "(0 not SUCCEEDED, 0 submit errors)" in out and
-         "(C, bench/submit)" in out, "bench/e2e.py: 40 jobs through bench/submit, all SUCCEEDED",
+         "(C, bench/submit)" in out and "machine switches/job" in out,
+         "bench/e2e.py: 40 jobs through bench/submit, all SUCCEEDED, the machine's switches a job",
          (r.returncode, out[-1500:], r.stderr[-1500:]))
 pt.done()
