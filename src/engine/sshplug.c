@@ -104,8 +104,17 @@ static const char preamble_start[] =
     "  if [ ! -x \"$s\" ]; then echo 'pai ssh: no sshd in this task'\"'\"'s environment: ssh is"
     " not available' >&2; return 0; fi\n"
     "  if [ -z \"$PAI_CONTAINER_SSH_PORT\" ]; then echo 'pai ssh: no ssh port' >&2; return 0; fi\n"
-    "  d=\"$PWD/.pai-ssh\"; [ -w \"$PWD\" ] || d=\"/tmp/.pai-ssh-$$\"\n"
-    "  (umask 077 && mkdir -p \"$d/.ssh\") || return 0\n";
+    "  # the task's working dir ($c), by its path, or through /proc when the\n"
+    "  # path is not open to the task's uid (a parent dir it may not pass):\n"
+    "  # sshd reads its files by name; only when neither serves, a private dir\n"
+    "  # in /tmp, removed when this shell exits\n"
+    "  c=\"$PWD\"; t=\n"
+    "  if [ ! -w \"$c\" ]; then\n"
+    "    if [ -w . ] && [ -d \"/proc/$$/cwd\" ]; then c=\"/proc/$$/cwd\"; else t=1; fi\n"
+    "  fi\n"
+    "  d=\"$c/.pai-ssh\"; [ -z \"$t\" ] || d=\"/tmp/.pai-ssh-$$\"\n"
+    "  (umask 077 && mkdir -p \"$d/.ssh\") || return 0\n"
+    "  [ -z \"$t\" ] || trap 'rm -rf \"'\"$d\"'\"' EXIT\n";
 
 static const char preamble_end[] =
     "  chmod 600 \"$d/host_key\" \"$d/.ssh/\"* 2>/dev/null\n"
@@ -113,7 +122,7 @@ static const char preamble_end[] =
     "  env | grep '^PAI_' >\"$d/.ssh/environment\"\n"
     "  # sessions: the task's PAI_ variables and working dir (bash reads .bashrc\n"
     "  # for an ssh command, .profile for a login; sh reads $ENV)\n"
-    "  printf '. \"%s/env.sh\"\\ncd \"%s\" 2>/dev/null\\n' \"$d\" \"$PWD\" >\"$d/.bashrc\"\n"
+    "  printf '. \"%s/env.sh\"\\ncd \"%s\" 2>/dev/null\\n' \"$d\" \"$c\" >\"$d/.bashrc\"\n"
     "  printf '. \"%s/.bashrc\"\\n' \"$d\" >\"$d/.profile\"\n"
     "  u=\"$PAI_USER_NAME\"; w=; sh=/bin/sh; [ -x /bin/bash ] && sh=/bin/bash\n"
     "  if [ \"$(id -u)\" = 0 ] && { [ -f /run/.containerenv ] || [ -f /.dockerenv ]; }; then\n"
@@ -164,7 +173,8 @@ static const char preamble_end[] =
     "  else\n"
     "    \"$s\" -f \"$d/sshd_config\" -E \"$d/sshd.log\" </dev/null\n"
     "  fi || { echo 'pai ssh: sshd did not start:' >&2; tail -3 \"$d/sshd.log\" >&2; return 0; }\n"
-    "  trap 'kill $(cat \"'\"$d\"'/sshd.pid\" 2>/dev/null) 2>/dev/null' EXIT\n"
+    "  trap 'kill $(cat \"'\"$d\"'/sshd.pid\" 2>/dev/null) 2>/dev/null'\"${t:+; rm -rf '$d'}\" "
+    "EXIT\n"
     "  # the task's own commands get a name for their uid too (ssh, whoami, ...)\n"
     "  if [ -n \"$w\" ]; then\n"
     "    export LD_PRELOAD=\"$w\" NSS_WRAPPER_PASSWD=\"$d/passwd\" NSS_WRAPPER_GROUP=\"$d/group\"\n"
