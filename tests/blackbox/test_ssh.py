@@ -34,19 +34,9 @@ import time
 
 import e2etest as e
 import paitest as pt
+from sshtest import have, keygen, ssh_run, start_agent
 
 IMAGE = "localhost/pai-busybox:1"  # the process runtime runs commands on the node
-SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes"]
-
-
-def have(tool):
-    return subprocess.run(["sh", "-c", "command -v %s" % tool], capture_output=True).returncode == 0
-
-
-def keygen(d, name):
-    p = os.path.join(d, name)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", p], check=True)
-    return p, open(p + ".pub").read().strip()
 
 
 def job_text(name, userkey, jobssh=True, extra_role=True, bad_key=False, image=None):
@@ -66,13 +56,6 @@ def job_text(name, userkey, jobssh=True, extra_role=True, bad_key=False, image=N
               "      parameters:", "        jobssh: %s" % ("true" if jobssh else "false"),
               "        userssh: {type: custom, value: %s}" % json.dumps(key)]
     return "\n".join(lines) + "\n"
-
-
-def ssh_run(port, user, key, known, cmd, host="127.0.0.1"):
-    argv = SSH + ["-p", str(port), "-i", key, "-o", "UserKnownHostsFile=%s" % known,
-                  "-o", "StrictHostKeyChecking=yes", "%s@%s" % (user, host), cmd]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    return r.returncode, r.stdout, r.stderr
 
 
 def cli(srv, token, *args, home=None):
@@ -95,14 +78,7 @@ def main():
     keys = pt.tmpdir("pai-ssh-keys-")
     srv = pt.start_server()
     admin = srv.client(srv.admin_token)
-    work = os.path.join(root, "agent")
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    agent = pt.Proc([pt.PAI_BIN, "agent", "--server", srv.url, "--token", srv.agent_token,
-                     "--name", "n1", "--work-dir", work, "--gpus", "2", "--cpus", "8",
-                     "--memory-mb", "8192", "--address", "127.0.0.1"],
-                    os.path.join(root, "agent.log"))
-    agent.spawn()
+    agent, work = start_agent(srv, root, "agent", "n1")
     pt.check(len(e.wait_nodes(admin, 1)) == 1, "the agent is ready", agent.log())
 
     atok = srv.create_user("alice", "alice-pw-1234")
@@ -326,14 +302,7 @@ def podman(root, keys, prof_key, prof_pub, bob_key):
     admin = srv.client(srv.admin_token)
     atok = srv.create_user("alice", "alice-pw-1234")
     alice = srv.client(atok)
-    work = os.path.join(root, "pagent")
-    os.makedirs(work)
-    os.chmod(work, 0o755)
-    agent = pt.Proc([pt.PAI_BIN, "agent", "--server", srv.url, "--token", srv.agent_token,
-                     "--name", "p1", "--work-dir", work, "--gpus", "2", "--cpus", "8",
-                     "--memory-mb", "8192", "--address", "127.0.0.1", "--runtime", "podman"],
-                    os.path.join(root, "pagent.log"))
-    agent.spawn()
+    agent, work = start_agent(srv, root, "pagent", "p1", "--runtime", "podman")
     pt.check(len(e.wait_nodes(admin, 1)) == 1, "the podman agent is ready", agent.log())
     st, b = e.submit(alice, job_text("podssh", prof_pub, extra_role=False,
                                      image="localhost/pai-sshd:1"))

@@ -14,13 +14,11 @@ environment; once the job is stopped no such dir of alice's is in /tmp.
 import glob
 import json
 import os
-import subprocess
 import time
 
 import e2etest as e
 import paitest as pt
-
-SSH = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes"]
+from sshtest import have, keygen, ssh_run, start_agent
 
 
 def tmp_dirs(uid, before=()):
@@ -41,7 +39,7 @@ def main():
         pt.skip("ssh with a closed path", "needs root (tasks run as per-user uids)")
         return
     for tool in ("ssh", "ssh-keygen"):
-        if subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode:
+        if not have(tool):
             pt.not_ok("%s is installed (scripts/deps.sh installs openssh)" % tool)
             return
     root = pt.tmpdir("pai-sshc-")  # 0700: task uids may not pass it
@@ -49,21 +47,12 @@ def main():
     keys = pt.tmpdir("pai-sshc-keys-")
     srv = pt.start_server()
     admin = srv.client(srv.admin_token)
-    work = os.path.join(root, "agent")
-    os.makedirs(work)
-    agent = pt.Proc([pt.PAI_BIN, "agent", "--server", srv.url, "--token", srv.agent_token,
-                     "--name", "n1", "--work-dir", work, "--gpus", "1", "--cpus", "4",
-                     "--memory-mb", "4096", "--address", "127.0.0.1"],
-                    os.path.join(root, "agent.log"))
-    agent.spawn()
+    agent, work = start_agent(srv, root, "agent", "n1", mode=None)
     pt.check(len(e.wait_nodes(admin, 1)) == 1, "the agent is ready", agent.log())
 
     atok = srv.create_user("alice", "alice-pw-1234")
     alice = srv.client(atok)
-    key = os.path.join(keys, "alice")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f", key],
-                   check=True)
-    pub = open(key + ".pub").read().strip()
+    key, pub = keygen(keys, "alice")
     st, b = alice.put("/api/v2/users/me", {"data": {"extension": {"sshKeys": [
         {"title": "laptop", "value": pub, "time": 0}]}}})
     pt.check(st in (200, 201), "alice keeps a public key in her profile", b)
@@ -99,12 +88,7 @@ def main():
     rc, out, err = 255, "", ""
     deadline = time.time() + 30
     while time.time() < deadline:
-        r = subprocess.run(SSH + ["-p", str(port), "-i", key, "-o",
-                                  "UserKnownHostsFile=%s" % known, "-o",
-                                  "StrictHostKeyChecking=yes", "alice@127.0.0.1",
-                                  "id -u; echo JOB=$PAI_JOB_NAME; pwd -P"],
-                           capture_output=True, text=True, timeout=60)
-        rc, out, err = r.returncode, r.stdout, r.stderr
+        rc, out, err = ssh_run(port, "alice", key, known, "id -u; echo JOB=$PAI_JOB_NAME; pwd -P")
         if rc == 0:
             break
         time.sleep(0.5)
