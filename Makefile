@@ -101,7 +101,7 @@ endif
 # and the agent allocate on one thread and free on another (jansson values
 # of job records and syncs, handed between the HTTP threads, the scheduler
 # and the write workers), which glibc's arenas handle poorly
-# (docs/benchmarks.md, "Allocation").  Not with sanitizers (their runtimes
+# (docs/benchmarks-history.md, "Allocation").  Not with sanitizers (their runtimes
 # replace malloc themselves), nor with ALLOC=glibc.
 ALLOC   ?= jemalloc
 ifeq ($(SAN)$(TSAN)$(ALLOC),jemalloc)

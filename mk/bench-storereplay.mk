@@ -1,6 +1,6 @@
 # mk/bench-storereplay.mk - the store's CPU per job for a bench-e2e burst's
 # writes, one thread, without the rest of the server (figures in
-# docs/benchmarks.md, "The server's share, twelfth round"):
+# docs/benchmarks-history.md, "The server's share, twelfth round"):
 #   make bench-storereplay   (JOBS=3000 jobs a round, ROUNDS=8; ALT=NAME=VALUE
 #                             sets NAME in the odd rounds' environment, ABBA)
 # The binary is built by the bench/%.c rule of mk/bench-store.mk.

@@ -1,6 +1,6 @@
 # mk/bench-task.mk - what one task costs on the node (the agent's files, the
 # monitor, cgroup, identity drop) against N bare `bash -c true` started at
-# the same parallelism in the same run (docs/benchmarks.md, "Node side").
+# the same parallelism in the same run (docs/benchmarks.md, "The node side alone").
 #   make bench-task           TASKS=1000 PAR=16
 TASKS ?= 1000
 PAR   ?= 16

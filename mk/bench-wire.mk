@@ -2,7 +2,7 @@
 # and the agent (parse), a node's whole desired set (version 2) against a
 # delta (version 3), a request's description whole or named (version 4),
 # and a task's env as variables or as its job's placement (version 5), in
-# process (figures in docs/benchmarks.md, "Same-run ratios", "The sync
+# process (figures in docs/benchmarks-history.md, "The sync
 # answer as a delta" and "The agents' share, sixth round"):
 #   make bench-wire   T = 8 and 64 attempts on the node
 # The binary is built by the bench/%.c rule of mk/bench-store.mk.

@@ -16,7 +16,7 @@
  * buffers per document (every submission's parse) are reused by the thread
  * that freed them instead of coming from the arena's large extents, fresh
  * pages each time: yaml_parser_initialize 0.76% -> 0.07% and the parse
- * 4.5% -> 3.2% of the server's samples in bench-e2e (docs/benchmarks.md,
+ * 4.5% -> 3.2% of the server's samples in bench-e2e (docs/benchmarks-history.md,
  * "The server's own code, seventh round").  MALLOC_CONF adds to it. */
 extern const char *malloc_conf;
 const char *malloc_conf = "tcache_max:65536";

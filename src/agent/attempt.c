@@ -69,7 +69,7 @@ static mode_t agent_umask = 077;
 /* Best effort: a directory that cannot be made shows up as the task's own
  * failure to start, with its reason.  The mode is set whatever the umask,
  * and on a directory an older agent made with another.  A task's start
- * makes two (docs/benchmarks.md): one mkdir when the parent is there, a
+ * makes two (docs/benchmarks-history.md): one mkdir when the parent is there, a
  * chmod only when the umask cut the mode or the directory was there. */
 static void mkdir_p(const char *path, mode_t mode)
 {
@@ -689,7 +689,7 @@ void task_mark_acked_all(agent_node_t *n, agent_task_t *const *ts, size_t k)
         if (journaled && in[i]) {
             /* remembered by the journal: the dir is free for the next
              * attempt now (a new inode is the dearest part of a short
-             * task's bookkeeping, docs/benchmarks.md) */
+             * task's bookkeeping, docs/benchmarks-history.md) */
             task_dir_put(n, t);
             t->dir_gone = true;
             continue;

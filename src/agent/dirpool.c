@@ -642,7 +642,7 @@ static bool record_over(int wfd, char *line, size_t l)
     } else if (st.st_size > (off_t)l && ftruncate(wfd, (off_t)l) != 0) {
         /* cut to the line's length, not to 0: the file keeps its page (a
          * cut to 0 frees it, and the next write takes a new one and a new
-         * delayed block: ~6-9 us a task on ext4, docs/benchmarks.md); cut
+         * delayed block: ~6-9 us a task on ext4, docs/benchmarks-history.md); cut
          * first: a crash leaves no whole line or the new one alone */
         return false;
     }

@@ -13,7 +13,7 @@
  * (on ext4 without a journal the dearest part of a short task's
  * bookkeeping: each new inode skips the recently deleted ones) and no
  * rename (two a task, ~17 us, when the pool was a dir of its own,
- * docs/benchmarks.md).
+ * docs/benchmarks-history.md).
  *
  * A restarted agent tells a free slot from an attempt's by its record
  * (attempt.c node_recover): an id the journal of acked attempts names,
@@ -106,7 +106,7 @@ void dirpool_discard(dirpool_t *p, const char *path);
  * are ready or being emptied: the agent's start does it, so that a node's
  * first tasks and its busiest moments take slots made before the node ran
  * anything (a new inode is the dearest part of a short task's bookkeeping
- * on ext4, ~0.1-1 ms cold: docs/benchmarks.md) instead of making their own.
+ * on ext4, ~0.1-1 ms cold: docs/benchmarks-history.md) instead of making their own.
  * Returns how many were made. */
 size_t dirpool_fill(dirpool_t *p, size_t want);
 

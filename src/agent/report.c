@@ -30,7 +30,7 @@
  * it REPORT_RUN_SLACK_MS longer than measured: an end reaches the agent
  * within one wake-up of its monitor (mond.c holds the task's pipes, so its
  * exit wakes the monitor once), and windows built on that latency alone
- * held fewer ends a report (docs/benchmarks.md, the node side, eleventh
+ * held fewer ends a report (docs/benchmarks-history.md, the node side, eleventh
  * round).  A start's window stays on the measured run time.  With no history (a new agent) or
  * long tasks, nothing is pending: ends are reported at once and starts after REPORT_START_MS, as
  * before this window existed. The price: while a report waits, the node holds no long-poll when the

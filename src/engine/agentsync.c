@@ -77,7 +77,7 @@
  * ms per node, at most 20 s and half the node-lost timeout), so that the
  * heartbeats of a large cluster stay near 500 syncs/s: 10,000 nodes at 5 s
  * were 2,000 syncs/s, each taking the engine lock, and submissions queued
- * behind them (docs/benchmarks.md, "Scale").  A long-poll is held at most
+ * behind them (docs/benchmarks-history.md, "Scale").  A long-poll is held at most
  * one heartbeat: the agent counts a silent server as gone after a few. */
 #define HEARTBEAT_MS          5000
 #define HEARTBEAT_MAX_MS      20000
@@ -566,7 +566,7 @@ static void start_apply(engine_t *j, engine_combine_op_t *op)
  * dirty).  But what the pass placed on what they freed is sent only once
  * stored, so when anything waits for a flush the batch stores it at once,
  * as before version 6 (leaving it to another flush cost a held answer's
- * hand-off and more switches per job in a burst: docs/benchmarks.md). */
+ * hand-off and more switches per job in a burst: docs/benchmarks-history.md). */
 static bool later_flush(engine_t *j)
 {
     return engine_flush_wanted(j);

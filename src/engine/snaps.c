@@ -4,7 +4,7 @@
  *
  * A scheduling pass over a long queue holds mu for tens of milliseconds, and
  * a job-detail GET that waited for it behind every submission of a storm took
- * up to seconds (docs/benchmarks.md, "Scale").  So each committed job record
+ * up to seconds (docs/benchmarks-history.md, "Scale").  So each committed job record
  * (the text the store got: at submission, and from every flush) is kept here
  * by job name, under its own leaf lock; a read that does not get mu within a
  * few milliseconds (engine_lock_within) decodes and renders that record

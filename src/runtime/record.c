@@ -66,7 +66,7 @@ int rt_record_rewrite(const char *state_dir, const char *attempt_id)
         return (errno = EINVAL, -1);
     /* over the old lines from offset 0, then cut after it: the file keeps
      * its page (a cut to 0 frees it, and the next write takes a new one
-     * and a new delayed block: ~6-9 us a task on ext4, docs/benchmarks.md) */
+     * and a new delayed block: ~6-9 us a task on ext4, docs/benchmarks-history.md) */
     int fd = open(p, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0 && (!fs_write_all(fd, line, l) || ftruncate(fd, (off_t)l) != 0 ||
                     fcntl(fd, F_SETFL, O_APPEND) != 0)) {
@@ -180,7 +180,7 @@ static bool exit_field(const char **p, long long lo, long long hi, long long *v)
  * task's stderr log was never made, is absent from the lines of older
  * monitors and from the agent's marker of a lost attempt.  Read by hand,
  * not with sscanf: the agent reads one per task, and sscanf's stream
- * setup was ~2% of an agent's CPU in a burst (docs/benchmarks.md). */
+ * setup was ~2% of an agent's CPU in a burst (docs/benchmarks-history.md). */
 bool rt_exit_parse(const char *fields, rt_result_t *res)
 {
     const char *p = fields;

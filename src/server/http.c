@@ -229,7 +229,7 @@ static void hold(http_server_t *s, reqstate_t *rs)
      * client's timeout runs from its send (an agent's: its wait + 15 s),
      * and a sync that waited in a loaded server's queue and was then held
      * a whole wait timed out, was sent again on a new connection and
-     * evicted another (docs/benchmarks.md, "Scale").  Past it: due now. */
+     * evicted another (docs/benchmarks-history.md, "Scale").  Past it: due now. */
     int64_t deadline = rs->t0_us / 1000 + wait;
     atomic_store(&rs->arming, true);
     uint64_t ticket = waiters_add(s->wait, deadline, held_due, rs);
@@ -278,7 +278,7 @@ static bool hold_here(http_server_t *s, reqstate_t *rs)
  * pool thread's next wake-up, up to ~1 s (agent syncs answered without a
  * commit, agent protocol 6: bench-e2e RATE=100 wait p95 943-1021 ms).  An
  * agent sync's answer is resumed no sooner than HTTP_RESUME_AFTER_US after
- * the request arrived (p99 30-90 ms; docs/benchmarks.md, eighth round). */
+ * the request arrived (p99 30-90 ms; docs/benchmarks-history.md, eighth round). */
 static unsigned write_class(const route_ent_t *e);
 
 static void resume(reqstate_t *rs)
@@ -781,7 +781,7 @@ static pai_err_t start(server_ctx_t *ctx, const char *addr, int port, const http
      * (http_connection_memory_kib), libmicrohttpd's own.  It zeroes the
      * whole pool at every request's end and half of it again as it reads
      * the next (0.9.75: ~48 KiB per request at 32 KiB, the pool threads'
-     * largest user-space cost in a burst, ~5 us a job: docs/benchmarks.md,
+     * largest user-space cost in a burst, ~5 us a job: docs/benchmarks-history.md,
      * "The server's HTTP side, seventh round"); 16 halves that, and the
      * room for headers: one line ~7.8 KB, all ~10 KB, a Cookie header
      * ~4.6 KB (libmicrohttpd keeps a parsed copy), against ~16, ~20 and
@@ -836,7 +836,7 @@ fail:
  * larger batches, fewer commits.  But a woken request also waits for every
  * other process's turn: on a loaded machine end-to-end throughput of the
  * hollow runtime fell to 0.4x, so it is off unless http_sched_batch is 1
- * (docs/benchmarks.md, "The server's request side, third round").  Its
+ * (docs/benchmarks-history.md, "The server's request side, third round").  Its
  * priority (nice) is unchanged, and no privilege is needed.  False when
  * the policy could not be set (nothing to undo). */
 static bool batch_begin(int *policy, struct sched_param *was)

@@ -46,7 +46,7 @@
  * checkpoint: SQLite's default of 1,000 frames (~4 MiB) copied ~200 pages
  * per ~46 commits in a bench-e2e burst; 4,000 copies fewer than half as
  * many per commit, with a quarter of the database syncs
- * (docs/benchmarks.md, "The server's store side, seventh round"). */
+ * (docs/benchmarks-history.md, "The server's store side, seventh round"). */
 #define WAL_CHECKPOINT_PAGES 4000
 /* The WAL's bound in bytes: its file is cut back to this at a restart when
  * it grew past it (a reader that held an old snapshot while commits went
@@ -74,7 +74,7 @@ static const char *const migrations[] = {
      * a WITHOUT ROWID table put it in the middle of its kind's keys: a full
      * leaf there split into three pages and rewrote its parent.  In a
      * bench-e2e run's commits replayed: 17.6 -> 11.7 WAL frames per job
-     * (docs/benchmarks.md, "The server's store side, seventh round"). */
+     * (docs/benchmarks-history.md, "The server's store side, seventh round"). */
     "CREATE TABLE records_v2 (kind TEXT NOT NULL, key TEXT NOT NULL,"
     " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL, PRIMARY KEY (kind, key));"
     "INSERT INTO records_v2 (kind, key, seq, json) SELECT kind, key, seq, json FROM records"
@@ -128,7 +128,7 @@ static const char *const sql_text[SQL__COUNT] = {
      * sets seq, which puts the index's entry in the statement even when
      * its value is the same, so the index's leaf went to the WAL too: on
      * this schema a commit that rewrites one job record wrote 2-3.5 WAL
-     * frames with it, 1-1.75 without (docs/benchmarks.md).  A new key
+     * frames with it, 1-1.75 without (docs/benchmarks-history.md).  A new key
      * (events, commands) is inserted by this one statement; only a new
      * seq for an existing key needs the full upsert after it. */
     [SQL_REWRITE] = ("INSERT INTO records (kind, key, seq, json) VALUES (?1, ?2, ?3, ?4)"

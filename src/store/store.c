@@ -83,7 +83,7 @@ static const store_ops_t *pick_backend(const char *url)
  * setting it to WAKE_DONE and unlocking the request's mutex, after which
  * its writer may return.  Lock order: qlock, then a request's mutex.
  * (Raw futex words did the same; interleaved bench/store and bench-e2e
- * hollow runs showed no loss from the change: docs/benchmarks.md.) */
+ * hollow runs showed no loss from the change: docs/benchmarks-history.md.) */
 enum {
     WAKE_WAIT, /* queued, or in a group that commits */
     WAKE_LEAD, /* at the head of the queue when a group ended: lead the next */
