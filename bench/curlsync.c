@@ -1,7 +1,7 @@
 /*
  * bench/curlsync.c - what one agent sync costs in libcurl on the agent's
  * side (src/agent/node.c's sync_send, agent_main.c's loop;
- * docs/benchmarks.md, "The agents' sync, eleventh round").
+ * docs/benchmarks-history.md, "The agents' sync, eleventh round").
  *
  * A local libmicrohttpd server (its own thread) answers every POST with
  * ANSWER bytes; the calling thread posts REQUEST-byte syncs one after the

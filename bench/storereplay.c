@@ -6,7 +6,7 @@
  *   build/bench/storereplay [--jobs N] [--dir DIR] [--rounds R] [--keep 1]
  *
  * The pattern (measured in a `MIX=mix` bench-e2e run of main 5eaf33f, per
- * job: ~7.3 statements, 0.52 commits; docs/benchmarks.md, "The server's
+ * job: ~7.3 statements, 0.52 commits; docs/benchmarks-history.md, "The server's
  * share, twelfth round"): a submission commit of SUB jobs writes each one's
  * "job" (INSERT, ~520 bytes), "jobcfg" (INSERT, ~410), "jobcmd" (PUT, ~100)
  * and its first event (PUT, ~220); a sync commit LAG jobs behind rewrites
@@ -21,7 +21,7 @@
  * figures are steadier than bench-e2e's server share (one thread, no
  * network, no scheduler), but they are the store's alone: a change that
  * makes some commits slower can cost the server more in bench-e2e than it
- * saves here (docs/benchmarks.md has such a case).  --keep 1: one round
+ * saves here (docs/benchmarks-history.md has such a case).  --keep 1: one round
  * stopped once half its jobs are submitted, its store left in DIR as the
  * writer left it, WAL and all (no close, so no last checkpoint): the
  * frames since the WAL last started over (up to ~4,000) for

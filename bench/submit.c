@@ -14,9 +14,9 @@
  * not 202 Accepted on stderr.
  *
  * Why C: a Python client cost ~0.17 ms of CPU per job on the 2-vCPU VM
- * (docs/benchmarks.md, "The bench client, seventh round"), about a tenth
- * of a bare process start, taken from the same two cores as the cluster it
- * measures.  This one is libcurl, as bench/api is.
+ * (docs/benchmarks-history.md, "Where it stands at the end of the seventh
+ * round"), about a tenth of a bare process start, taken from the same two
+ * cores as the cluster it measures.  This one is libcurl, as bench/api is.
  */
 #include <curl/curl.h>
 #include <errno.h>

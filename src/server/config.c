@@ -248,7 +248,7 @@ static const opt_t options[] = {
      .help = "1: the HTTP layer's threads run under SCHED_BATCH (a woken one waits for its waker "
              "to block instead of preempting it: fewer context switches per request and larger "
              "group commits, but on a loaded machine every other process runs first: hollow "
-             "throughput fell 2.5x, docs/benchmarks.md); 0 (default): the default policy"},
+             "throughput fell 2.5x, docs/benchmarks-history.md); 0 (default): the default policy"},
     {.name = "pwhash_memlimit_kib",
      .type = OPT_INT,
      .off = O(pwhash_memlimit_kib),
