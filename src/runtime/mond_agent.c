@@ -103,12 +103,14 @@ static bool encode(buf_t *b, const rt_spec_t *s, char *const *argv)
 
 /* ---- the monitors ---------------------------------------------------------- */
 
-/* A few monitors per agent (RT_MONITORS), used in turn: a task's start
- * waits (wall time, no CPU) for its move into its cgroup, which waits for
- * an RCU grace period of the kernel's; a single monitor would serialise
- * those waits (bench-e2e dispatch p99 126-138 ms against 46-78 with two).
- * Each monitor more wakes for fewer events at a time: two instead of four
- * cut the monitors' own CPU from 0.31-0.35 to 0.28-0.29 ms per job. */
+/* RT_MONITORS monitors per agent, used in turn.  A task's start holds its
+ * monitor (wall time, no CPU) until the task's exec, through its move into
+ * its cgroup, which may wait for an RCU grace period of the kernel's; one
+ * monitor serialises those waits (bench-e2e's burst: dispatch p99 ~80 ms
+ * against ~40 with two), but each monitor more wakes for fewer events at a
+ * time: two instead of four cut the monitors' own CPU from 0.31-0.35 to
+ * 0.28-0.29 ms a job, one instead of two pai's CPU by ~5% (fewer syncs and
+ * commits a job too: docs/benchmarks.md, "One monitor per agent"). */
 #define MOND_N RT_MONITORS
 
 typedef struct {

@@ -230,8 +230,12 @@ int rt_record_append(const char *state_dir, const char *line);
 bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n);
 
 /* The long-lived monitors of one agent process for its process attempts
- * (mond.c), used in turn. */
-#define RT_MONITORS 2
+ * (mond.c), used in turn when more than one.  One: every start and end of
+ * the node goes through one event loop, so ends reach the agent together
+ * and go in fewer reports; a second one cost ~5% more CPU a job in
+ * bench-e2e's burst (more wake-ups, syncs and commits a job) for a shorter
+ * dispatch p99 there (docs/benchmarks.md, "One monitor per agent"). */
+#define RT_MONITORS 1
 
 /* Look a runtime up by name ("process", "podman", "docker", "hollow"). */
 const runtime_ops_t *runtime_find(const char *name);

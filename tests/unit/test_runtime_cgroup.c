@@ -414,8 +414,11 @@ TEST(monitor_adopts_orphans_and_pools_only_emptied_cgroups)
     buf_free(&b);
     CHECK_INT_EQ(count_pooled(mem), 1); /* emptied: kept for the next task */
 
-    CHECK(straggler_killed("orphan2", "pai-test-orphan/b")); /* reaped by the monitor */
-    CHECK_INT_EQ(count_pooled(mem), 1);                      /* not pooled: removed */
+    /* reaped by the monitor; its cgroup not pooled but removed.  It is the
+     * pooled one above when the same monitor starts it (RT_MONITORS 1),
+     * else a new one of the other monitor's */
+    CHECK(straggler_killed("orphan2", "pai-test-orphan/b"));
+    CHECK_INT_EQ(count_pooled(mem), RT_MONITORS > 1 ? 1 : 0);
     mond_shutdown();
     CHECK(rmdir(mem) == 0);
     CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-orphan") == 0 || errno == ENOENT);
