@@ -33,6 +33,7 @@
 #include "common/sshkey.h"
 #include "common/util.h"
 #include "engine/sshplug.h"
+#include "runtime/runtime.h" /* RT_SSH_PREAMBLE: the runtime knows the preamble by it */
 
 #define MAX_USER_KEYS 64
 
@@ -97,8 +98,8 @@ static pai_err_t put_file(buf_t *b, const char *path, const char *text)
 }
 
 /* Starts sshd; POSIX sh.  $d: the plugin's dir; $u: the login name. */
-static const char preamble_start[] =
-    "# pai: ssh runtime plugin (docs/ssh.md): an sshd for this task\n"
+static const char preamble_start[] = RT_SSH_PREAMBLE
+    " (docs/ssh.md): an sshd for this task\n"
     "__pai_ssh() {\n"
     "  s=$(command -v sshd 2>/dev/null || echo /usr/sbin/sshd)\n"
     "  if [ ! -x \"$s\" ]; then echo 'pai ssh: no sshd in this task'\"'\"'s environment: ssh is"
@@ -107,14 +108,24 @@ static const char preamble_start[] =
     "  # the task's working dir ($c), by its path, or through /proc when the\n"
     "  # path is not open to the task's uid (a parent dir it may not pass):\n"
     "  # sshd reads its files by name; only when neither serves, a private dir\n"
-    "  # in /tmp, removed when this shell exits\n"
+    "  # in /tmp, removed when this shell exits (or by the monitor, when the\n"
+    "  # task is killed outright: process runtime)\n"
     "  c=\"$PWD\"; t=\n"
     "  if [ ! -w \"$c\" ]; then\n"
     "    if [ -w . ] && [ -d \"/proc/$$/cwd\" ]; then c=\"/proc/$$/cwd\"; else t=1; fi\n"
     "  fi\n"
-    "  d=\"$c/.pai-ssh\"; [ -z \"$t\" ] || d=\"/tmp/.pai-ssh-$$\"\n"
-    "  (umask 077 && mkdir -p \"$d/.ssh\") || return 0\n"
-    "  [ -z \"$t\" ] || trap 'rm -rf \"'\"$d\"'\"' EXIT\n";
+    "  d=\"$c/.pai-ssh\"\n"
+    "  if [ -n \"$t\" ]; then\n"
+    "    # a fixed name in a world-writable dir: made here, never one found\n"
+    "    # there (a link, another uid's dir); this uid's own, left when a\n"
+    "    # task with this pid could not remove it, goes first\n"
+    "    d=\"/tmp/.pai-ssh-$$\"\n"
+    "    if [ -d \"$d\" ] && [ ! -L \"$d\" ] && [ -O \"$d\" ]; then rm -rf \"$d\"; fi\n"
+    "    (umask 077 && mkdir \"$d\") ||\n"
+    "      { echo \"pai ssh: cannot make $d: ssh is not available\" >&2; return 0; }\n"
+    "    trap 'rm -rf \"'\"$d\"'\"' EXIT\n"
+    "  fi\n"
+    "  (umask 077 && mkdir -p \"$d/.ssh\") || return 0\n";
 
 static const char preamble_end[] =
     "  chmod 600 \"$d/host_key\" \"$d/.ssh/\"* 2>/dev/null\n"

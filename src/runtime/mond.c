@@ -324,6 +324,7 @@ static void mt_finish(md_t *d, mtask_t *k, bool procs_gone)
                 (procs_gone ? CG_PUT_PROCS_GONE : 0) | (rootless ? CG_PUT_NO_SUBDIRS : 0));
     /* or removed, with what is left in it */
     k->m.cg = NULL;
+    rt_ssh_tmp_clean(&k->spec, k->m.child, NULL); /* a task with the ssh plugin killed outright */
     int sig;
     int ec = mon_exit_code(&k->m, k->status, oom, &sig);
     mon_write_exit(&k->m, "exited", ec, sig, oom);

@@ -593,6 +593,8 @@ static void mon_main(mon_t *m, char *const *argv, monitor_prepare_fn prepare)
     }
     bool oom = cg_oom(m->cg);
     cg_destroy(m->cg);
+    if (!m->ops->engine) /* a container's /tmp goes with it */
+        rt_ssh_tmp_clean(m->spec, m->child, NULL);
     int sig;
     int ec = mon_exit_code(m, status, oom, &sig);
     mon_finish(m, "exited", ec, sig, oom);

@@ -117,4 +117,14 @@ void mon_cmdfd_clear(void);
  * has one, else a memfd its process makes. */
 pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w);
 
+/* Whether a task's command starts with the ssh plugin's preamble
+ * (RT_SSH_PREAMBLE): a compare of its first bytes, no system call. */
+bool rt_ssh_command(const char *command);
+/* After a process task's end (its processes killed): when its command has
+ * the ssh preamble, the plugin's fallback dir <base>/.pai-ssh-<shell> (base
+ * NULL: /tmp), left by a task killed outright, is removed when it is a dir
+ * (not a link) of the task's uid, by a child with the task's identity
+ * (sshtmp.c).  True when one was removed. */
+bool rt_ssh_tmp_clean(const rt_spec_t *s, pid_t shell, const char *base);
+
 #endif

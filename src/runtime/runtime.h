@@ -229,6 +229,12 @@ int rt_record_append(const char *state_dir, const char *line);
  * "id "), its newline cut, into out; false when there is none. */
 bool rt_record_get(const char *state_dir, const char *tag, char *out, size_t n);
 
+/* The first words of the ssh plugin's preamble (engine/sshplug.c), which
+ * starts the command of a task that has the plugin.  The process runtime
+ * looks for them at a task's end: such a task may leave the plugin's
+ * /tmp/.pai-ssh-<its shell's pid> when it is killed outright (sshtmp.c). */
+#define RT_SSH_PREAMBLE "# pai: ssh runtime plugin"
+
 /* The long-lived monitors of one agent process for its process attempts
  * (mond.c), used in turn when more than one.  One: every start and end of
  * the node goes through one event loop, so ends reach the agent together
