@@ -638,22 +638,21 @@ static void own_dir_0711(const char *dir)
         log_warn("agent: cannot chmod 0711 %s: %s", dir, strerror(errno));
 }
 
-/* Say once when a directory above the work dir keeps tasks from reaching
- * their working dir by its path ($HOME); they still start in it. */
+/* Say once when the work dir's path is closed to the task uids (a parent
+ * dir without o+x, e.g. a home dir or a test's 0700 tmpdir): tasks still
+ * start in their working dirs (the monitor enters it as root), but a path
+ * into it fails for them, and pai up's data dir is 0711 for this reason. */
 static void check_reachable(const char *work_dir)
 {
-    char p[1024];
-    str_copy(p, work_dir, sizeof(p));
-    for (char *slash = strrchr(p, '/'); slash && slash != p; slash = strrchr(p, '/')) {
-        *slash = '\0';
-        struct stat st;
-        if (stat(p, &st) == 0 && !(st.st_mode & S_IXOTH)) {
-            log_warn("agent: %s is not searchable by others (o+x): tasks cannot reach their "
-                     "working dir by its path ($HOME)",
-                     p);
-            return;
-        }
-    }
+    char closed[1024];
+    mode_t mode = 0;
+    if (taskuid_path_open(work_dir, closed, sizeof(closed), &mode))
+        return;
+    log_warn("agent: %s (mode %04o) is closed to the task uids (no search permission for "
+             "others): tasks start in their working dirs under %s but cannot reach them by path "
+             "($HOME and every path into them fail for the task), and the ssh plugin falls back "
+             "to /proc/<pid>/cwd; fix: chmod o+x %s (or 0711, as pai up makes its dirs)",
+             closed, (unsigned)mode, work_dir, closed);
 }
 
 /* Task identities (taskuid.h): one unprivileged uid per pai user, unless

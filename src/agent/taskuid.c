@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -178,4 +180,61 @@ pai_err_t taskuid_at(const taskuid_t *m, int64_t off, uid_t *out)
         return PAI_E_NO_QUOTA;
     *out = m->lo + (uid_t)off;
     return PAI_OK;
+}
+
+/* The first dir of path (absolute), from the top down to path itself,
+ * that others may not pass ("/" is taken as open). */
+static bool walk_closed(const char *path, char *closed, size_t n, mode_t *mode)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    if (str_copy(p, path, sizeof(p)) >= sizeof(p))
+        return false;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+            str_copy(closed, p, n);
+            *mode = st.st_mode & 07777;
+            return true;
+        }
+        *s = c;
+        if (!c)
+            return false;
+    }
+}
+
+/* dir as an absolute path into abs (PATH_MAX bytes), "//" and a trailing
+ * '/' dropped (the name said is then one a reader would write); false
+ * when it does not fit. */
+static bool absolute(const char *dir, char *abs)
+{
+    char p[PATH_MAX];
+    if (dir[0] == '/')
+        p[0] = '\0';
+    else if (!getcwd(p, sizeof(p)))
+        return false;
+    size_t l = strlen(p);
+    if ((size_t)snprintf(p + l, sizeof(p) - l, "/%s", dir) >= sizeof(p) - l)
+        return false;
+    size_t k = 0;
+    for (const char *s = p; *s; s++)
+        if (*s != '/' || (s[1] != '/' && s[1] != '\0'))
+            abs[k++] = *s;
+    abs[k] = '\0';
+    if (k == 0)
+        str_copy(abs, "/", PATH_MAX);
+    return true;
+}
+
+bool taskuid_path_open(const char *dir, char *closed, size_t n, mode_t *mode)
+{
+    char abs[PATH_MAX], real[PATH_MAX];
+    if (!absolute(dir, abs))
+        return true;
+    if (walk_closed(abs, closed, n, mode))
+        return false;
+    return !(realpath(abs, real) && strcmp(real, abs) != 0 && walk_closed(real, closed, n, mode));
 }

@@ -23,6 +23,8 @@
 #ifndef PAI_AGENT_TASKUID_H
 #define PAI_AGENT_TASKUID_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -47,5 +49,13 @@ PAI_MUST_CHECK pai_err_t taskuid_get(taskuid_t *m, const char *user, uid_t *out)
  * the same on every node with the same range, no map involved.
  * PAI_E_NO_QUOTA when it falls past hi (widen --task-uid-range). */
 PAI_MUST_CHECK pai_err_t taskuid_at(const taskuid_t *m, int64_t off, uid_t *out);
+
+/* Whether a task uid can walk the path of dir (a relative one from the
+ * current dir): false, with the first dir on the way down that others may
+ * not pass (no o+x: a task uid is never its owner nor in its group) in
+ * closed (n bytes) and its mode in *mode, when it cannot.  The path is
+ * walked as given and, when it goes through a link, as resolved too.  A
+ * dir that cannot be looked at is taken as open (nothing to say of it). */
+bool taskuid_path_open(const char *dir, char *closed, size_t n, mode_t *mode);
 
 #endif

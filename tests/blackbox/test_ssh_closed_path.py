@@ -2,7 +2,8 @@
 """test_ssh_closed_path.py - the ssh runtime plugin (docs/ssh.md) when the
 task's working dir cannot be reached by its path with the task's uid: an
 agent whose --work-dir sits under a 0700 dir (the task's uid may not pass
-it; the task still runs in its dir, which it owns).
+it; the task still runs in its dir, which it owns).  The agent says so at
+its start: the 0700 dir, named, and the fix (docs/agent.md).
 
 The plugin keeps its files (host key, authorized_keys, the job's private
 key) in the task's own dir, reached through /proc/<shell>/cwd: nothing is
@@ -49,6 +50,10 @@ def main():
     admin = srv.client(srv.admin_token)
     agent, work = start_agent(srv, root, "agent", "n1", mode=None)
     pt.check(len(e.wait_nodes(admin, 1)) == 1, "the agent is ready", agent.log())
+    pt.check("%s (mode 0700) is closed to the task uids" % root in agent.log()
+             and "chmod o+x %s" % root in agent.log(),
+             "the agent warns at its start: the dir that closes its work dir's path, the fix",
+             agent.log()[-1500:])
 
     atok = srv.create_user("alice", "alice-pw-1234")
     alice = srv.client(atok)

@@ -14,7 +14,9 @@ are all left as they are, and what they hold.
 A working dir the task cannot write: each of the agent's pooled dirs
 (<work>/tasks/<slot>/cwd) is made alice's (uid and gid, 0700: the monitor
 then has nothing to change) and immutable (chattr +i), so the preamble
-finds neither the dir nor /proc/PID/cwd writable and takes /tmp.
+finds neither the dir nor /proc/PID/cwd writable and takes /tmp.  The
+agent's work dir's path is open (0711), so the agent warns of no closed
+dir on it (docs/agent.md).
 """
 
 import glob
@@ -117,6 +119,9 @@ def main():
     admin = srv.client(srv.admin_token)
     agent, work = start_agent(srv, root, "agent", "n1")
     pt.check(len(e.wait_nodes(admin, 1)) == 1, "the agent is ready", agent.log())
+    pt.check("closed to the task uids" not in agent.log(),
+             "an agent whose work dir's path is open to the task uids warns of nothing",
+             agent.log()[-1500:])
     alice = srv.client(srv.create_user("alice", "alice-pw-1234"))
     uid, gid = alice_ids(alice, work)
     cwds, cleanup = [], []

@@ -114,8 +114,63 @@ TEST(a_server_offset_maps_to_lo_plus_offset_without_the_map)
     free(p);
 }
 
+/* dir made with mode (set whatever the umask); its path (malloc'ed). */
+static char *dir_at(const char *rel, mode_t mode)
+{
+    char *p = str_printf("%s/%s", base, rel);
+    CHECK(mkdir(p, mode) == 0 && chmod(p, mode) == 0);
+    return p;
+}
+
+TEST(a_work_dir_under_a_dir_others_may_not_pass_is_closed_to_task_uids)
+{
+    char closed[1024] = "";
+    mode_t mode = 0;
+    CHECK(chmod(base, 0711) == 0);
+    char *open1 = dir_at("open", 0755), *open2 = dir_at("open/work", 0711);
+    char *shut = dir_at("shut", 0700), *shut2 = dir_at("shut/deeper", 0750);
+    char *work = dir_at("shut/deeper/work", 0711);
+    CHECK(taskuid_path_open(open2, closed, sizeof(closed), &mode));
+    CHECK(!taskuid_path_open(work, closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, shut); /* the first on the way down, not the nearest */
+    CHECK_INT_EQ(mode, 0700);
+    /* as written: "//", a trailing '/', relative to the current dir */
+    char *odd = str_printf("%s//shut/deeper//work/", base);
+    CHECK(!taskuid_path_open(odd, closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, shut);
+    CHECK(chdir(base) == 0);
+    CHECK(taskuid_path_open("open/work", closed, sizeof(closed), &mode));
+    CHECK(!taskuid_path_open("shut/deeper/work", closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, shut);
+    /* through a link: the dirs it leads through count */
+    char *link = str_printf("%s/link", base);
+    CHECK(symlink(work, link) == 0);
+    CHECK(!taskuid_path_open(link, closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, shut);
+    /* the work dir itself counts too; opened, nothing is said */
+    CHECK(chmod(open2, 0700) == 0);
+    CHECK(!taskuid_path_open(open2, closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, open2);
+    CHECK(chmod(open2, 0711) == 0 && chmod(shut, 0711) == 0);
+    CHECK(!taskuid_path_open(work, closed, sizeof(closed), &mode));
+    CHECK_STR_EQ(closed, shut2); /* the next one down */
+    CHECK_INT_EQ(mode, 0750);
+    CHECK(chmod(shut2, 0751) == 0);
+    CHECK(taskuid_path_open(work, closed, sizeof(closed), &mode));
+    CHECK(taskuid_path_open(link, closed, sizeof(closed), &mode));
+    CHECK(taskuid_path_open("/nonexistent/x", closed, sizeof(closed), &mode));
+    free(open1);
+    free(open2);
+    free(shut);
+    free(shut2);
+    free(work);
+    free(odd);
+    free(link);
+}
+
 RUN_TESTS(range_parses_lo_hi_and_refuses_the_rest,
           users_get_distinct_stable_uids_kept_in_a_private_file,
           two_agents_sharing_a_map_never_hand_out_one_uid_twice,
           bad_names_and_torn_lines_are_refused_or_skipped,
-          a_server_offset_maps_to_lo_plus_offset_without_the_map)
+          a_server_offset_maps_to_lo_plus_offset_without_the_map,
+          a_work_dir_under_a_dir_others_may_not_pass_is_closed_to_task_uids)
