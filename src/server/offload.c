@@ -13,6 +13,15 @@
  * items queued (more than one batch) signals the next: one wake-up per
  * batch, not per item, since a worker woken for an item another batch took
  * finds nothing to do (a context switch for nothing).
+ *
+ * Which worker: the one idle since the shortest time (a stack of the idle
+ * workers, each waiting on a condition variable of its own), not any of
+ * them as one shared condition variable does (glibc wakes its waiters in
+ * about the order they came).  So a burst runs on the few workers it
+ * needs, whose stacks, allocator caches and CPU caches are warm, however
+ * many the pool holds: 32 write workers woken in turn cost bench-e2e's
+ * server ~10% more CPU a job than 8 (docs/benchmarks.md, "The write
+ * workers woken last-idle first").
  */
 #include "server/offload.h"
 
@@ -42,9 +51,16 @@ typedef struct {
     bool serial;      /* batch items wake a worker only while no batch runs */
 } queue_t;
 
+typedef struct {
+    pthread_cond_t cv;
+    bool listed; /* on the idle stack */
+} waiter_t;
+
 struct offload {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    waiter_t *ws;   /* one per thread asked for (nws) */
+    unsigned *idle; /* the idle workers' indices; the last idled on top */
+    unsigned nws, nidle;
     queue_t q[OFFLOAD_MAX_CLASSES];
     unsigned nclasses;
     unsigned turn; /* the class whose job is taken first next */
@@ -112,6 +128,61 @@ static size_t take_batch(offload_t *o, unsigned c, const job_t *first, void **ud
     return n;
 }
 
+/* The worker idle since the shortest time, taken off the idle stack (mu
+ * held); NULL when none is idle.  Signal it once mu is released: it waits
+ * on its own condition variable until then (it was listed under mu). */
+static waiter_t *pop_idle(offload_t *o)
+{
+    if (o->nidle == 0)
+        return NULL;
+    waiter_t *w = &o->ws[o->idle[--o->nidle]];
+    w->listed = false;
+    return w;
+}
+
+static void wake(waiter_t *w)
+{
+    if (w)
+        pthread_cond_signal(&w->cv);
+}
+
+/* Every idle worker off the stack into out (mu held); how many. */
+static unsigned pop_all(offload_t *o, waiter_t **out)
+{
+    unsigned n = 0;
+    for (waiter_t *w; (w = pop_idle(o));)
+        out[n++] = w;
+    return n;
+}
+
+static void wake_all(offload_t *o)
+{
+    waiter_t **ws = xcalloc(o->nws ? o->nws : 1, sizeof(*ws));
+    pthread_mutex_lock(&o->mu);
+    unsigned n = pop_all(o, ws);
+    pthread_mutex_unlock(&o->mu);
+    for (unsigned i = 0; i < n; i++)
+        wake(ws[i]);
+    free(ws);
+}
+
+/* Wait on w's own condition variable, listed as the last idle (mu held). */
+static void wait_idle(offload_t *o, waiter_t *w)
+{
+    w->listed = true;
+    o->idle[o->nidle++] = (unsigned)(w - o->ws);
+    pthread_cond_wait(&w->cv, &o->mu);
+    if (w->listed) { /* woken by no one: off the stack again */
+        unsigned me = (unsigned)(w - o->ws), k = 0;
+        while (k < o->nidle && o->idle[k] != me)
+            k++;
+        for (; k + 1 < o->nidle; k++)
+            o->idle[k] = o->idle[k + 1];
+        o->nidle--;
+        w->listed = false;
+    }
+}
+
 /* Anything queued at all (mu held)? */
 static bool queued(const offload_t *o)
 {
@@ -121,9 +192,16 @@ static bool queued(const offload_t *o)
     return false;
 }
 
+typedef struct {
+    offload_t *o;
+    waiter_t *w;
+} worker_arg_t;
+
 static void *worker(void *arg)
 {
-    offload_t *o = arg;
+    offload_t *o = ((worker_arg_t *)arg)->o;
+    waiter_t *me = ((worker_arg_t *)arg)->w;
+    free(arg);
     void *uds[OFFLOAD_BATCH_MAX];
     pthread_mutex_lock(&o->mu);
     for (;;) {
@@ -132,15 +210,17 @@ static void *worker(void *arg)
         if (!jb && o->stopping && !queued(o))
             break;
         if (!jb) { /* nothing, or only classes at their bound: a finishing worker takes it */
-            pthread_cond_wait(&o->cv, &o->mu);
+            wait_idle(o, me);
             continue;
         }
         size_t n = jb->bfn ? take_batch(o, c, jb, uds) : 1;
         /* batch items left (more than one batch, or this worker was
          * signalled for them but took a plain item first): wake the next */
+        waiter_t *next = NULL;
         if (o->q[c].nbatch && o->q[c].running < o->q[c].most)
-            pthread_cond_signal(&o->cv);
+            next = pop_idle(o);
         pthread_mutex_unlock(&o->mu);
+        wake(next);
         bool batch = jb->bfn != NULL;
         if (batch) {
             cur_batch.o = o, cur_batch.c = c, cur_batch.counted = true;
@@ -156,7 +236,7 @@ static void *worker(void *arg)
         o->q[c].pending -= n;
     }
     pthread_mutex_unlock(&o->mu);
-    pthread_cond_broadcast(&o->cv); /* the others may be waiting on a bound */
+    wake_all(o); /* the others may be waiting on a bound */
     return NULL;
 }
 
@@ -169,7 +249,10 @@ pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned ncla
     nthreads = nthreads ? nthreads : 1;
     offload_t *o = xcalloc(1, sizeof(*o));
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
+    o->ws = xcalloc(nthreads, sizeof(*o->ws));
+    o->idle = xcalloc(nthreads, sizeof(*o->idle));
+    for (o->nws = 0; o->nws < nthreads; o->nws++)
+        pthread_cond_init(&o->ws[o->nws].cv, NULL);
     o->nclasses = nclasses;
     for (unsigned c = 0; c < nclasses; c++) {
         unsigned m = most ? most[c] : 0;
@@ -177,8 +260,12 @@ pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned ncla
     }
     o->threads = xcalloc(nthreads, sizeof(*o->threads));
     for (unsigned i = 0; i < nthreads; i++) {
-        if (pthread_create(&o->threads[i], NULL, worker, o) != 0)
+        worker_arg_t *a = xmalloc(sizeof(*a));
+        *a = (worker_arg_t){o, &o->ws[i]};
+        if (pthread_create(&o->threads[i], NULL, worker, a) != 0) {
+            free(a);
             break;
+        }
         pthread_setname_np(o->threads[i], name); /* longer than 15: left unnamed */
         o->nthreads++;
     }
@@ -221,9 +308,9 @@ static bool push(offload_t *o, unsigned cls, offload_fn fn, offload_batch_fn bfn
         q->head = jb;
     q->tail = jb;
     q->pending++;
+    waiter_t *w = signal ? pop_idle(o) : NULL;
     pthread_mutex_unlock(&o->mu);
-    if (signal)
-        pthread_cond_signal(&o->cv);
+    wake(w);
     return true;
 }
 
@@ -239,10 +326,9 @@ void offload_batch_answered(void)
     /* what came meanwhile: a free worker takes it now, not this one once
      * it has sent its answers (it may wait for a CPU behind the threads
      * and clients its answers wake) */
-    bool signal = q->serial && q->nbatch > 0;
+    waiter_t *w = q->serial && q->nbatch > 0 ? pop_idle(o) : NULL;
     pthread_mutex_unlock(&o->mu);
-    if (signal)
-        pthread_cond_signal(&o->cv);
+    wake(w);
 }
 
 void offload_serial_batches(offload_t *o, unsigned cls)
@@ -296,7 +382,7 @@ void offload_stop(offload_t *o)
     bool join = !o->stopping;
     o->stopping = true;
     pthread_mutex_unlock(&o->mu);
-    pthread_cond_broadcast(&o->cv);
+    wake_all(o);
     for (unsigned i = 0; join && i < o->nthreads; i++)
         pthread_join(o->threads[i], NULL);
 }
@@ -307,7 +393,10 @@ void offload_free(offload_t *o)
         return;
     offload_stop(o);
     free(o->threads);
-    pthread_cond_destroy(&o->cv);
+    for (unsigned i = 0; i < o->nws; i++)
+        pthread_cond_destroy(&o->ws[i].cv);
+    free(o->ws);
+    free(o->idle);
     pthread_mutex_destroy(&o->mu);
     free(o);
 }

@@ -1,9 +1,10 @@
 /* test_offload.c - the HTTP layer's bounded workers (server/offload.h):
  * classes kept apart (a class at its bound leaves workers to the others),
  * round robin between classes with work, FIFO within a class, everything
- * queued run by offload_stop. */
+ * queued run by offload_stop, the worker idle the shortest woken first. */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -364,6 +365,35 @@ TEST(bad_class_counts_are_refused)
     CHECK(offload_new_classes("test", 2, OFFLOAD_MAX_CLASSES + 1, NULL, &o) == PAI_E_INVALID);
 }
 
+/* Which worker runs a job: the one idle since the shortest time.  Jobs run
+ * one after another (each queued once the last has ended and its worker is
+ * idle again: offload_pending counts a job until its worker is back on the
+ * idle stack) all run on one of the 8 workers; woken in the order they
+ * went idle, they would go round all of them. */
+static pthread_t ran_on[16];
+
+static void note_thread(void *ud)
+{
+    ran_on[(intptr_t)ud] = pthread_self();
+}
+
+TEST(one_job_at_a_time_runs_on_the_worker_idle_the_shortest)
+{
+    offload_t *o = NULL;
+    CHECK(offload_new("test", 8, &o) == PAI_OK);
+    usleep(50 * 1000); /* every worker idle */
+    int same = 0;
+    for (intptr_t i = 0; i < 16; i++) {
+        offload_run(o, note_thread, (void *)i);
+        for (int w = 0; w < 5000 && offload_pending(o) > 0; w++)
+            usleep(1000);
+        CHECK_INT_EQ((long long)offload_pending(o), 0);
+        same += i > 0 && pthread_equal(ran_on[i], ran_on[i - 1]);
+    }
+    CHECK_INT_EQ(same, 15);
+    offload_free(o);
+}
+
 RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
           a_free_worker_takes_the_classes_in_turn_and_each_in_order,
           stop_runs_what_is_queued_then_runs_work_on_the_callers_thread,
@@ -371,4 +401,4 @@ RUN_TESTS(a_class_at_its_bound_leaves_workers_to_the_other,
           a_batch_takes_at_most_its_bound_and_the_rest_run_next,
           a_serial_class_leaves_items_queued_during_a_batch_to_its_worker,
           a_batch_that_answered_leaves_the_next_items_to_a_free_worker,
-          bad_class_counts_are_refused)
+          one_job_at_a_time_runs_on_the_worker_idle_the_shortest, bad_class_counts_are_refused)
