@@ -127,9 +127,9 @@ static void amd_model(const char *dev_dir, const char *node_dir, char *out, size
     if (read_line(p, out, n) && *out)
         return;
     snprintf(p, sizeof(p), "%s/name", node_dir);
-    if (read_line(p, name, sizeof(name)) && *name)
-        snprintf(out, n, "AMD %s", name);
-    else
+    /* a name too long for out is cut (a label only); an encoding error
+     * gives the generic one */
+    if (!read_line(p, name, sizeof(name)) || !*name || snprintf(out, n, "AMD %s", name) < 0)
         snprintf(out, n, "AMD GPU");
 }
 
