@@ -93,8 +93,14 @@ out:
     return rc;
 }
 
-void fs_rm_at(int at, const char *name, int depth)
+/* fs_rm_at with a budget of entries (NULL: none). */
+static void rm_at(int at, const char *name, int depth, unsigned *budget)
 {
+    if (budget) {
+        if (*budget == 0)
+            return;
+        --*budget;
+    }
     if (unlinkat(at, name, 0) == 0 || errno != EISDIR || depth > 64)
         return;
     int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -105,11 +111,23 @@ void fs_rm_at(int at, const char *name, int depth)
         return;
     }
     struct dirent *e;
-    while ((e = readdir(d)))
+    while ((!budget || *budget > 0) && (e = readdir(d)))
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            fs_rm_at(dirfd(d), e->d_name, depth + 1);
+            rm_at(dirfd(d), e->d_name, depth + 1, budget);
     closedir(d);
     unlinkat(at, name, AT_REMOVEDIR);
+}
+
+void fs_rm_at(int at, const char *name, int depth)
+{
+    rm_at(at, name, depth, NULL);
+}
+
+bool fs_rm_at_most(int at, const char *name, unsigned max)
+{
+    struct stat st;
+    rm_at(at, name, 0, &max);
+    return fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
 }
 
 void fs_rm_rf(const char *path)

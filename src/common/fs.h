@@ -40,6 +40,11 @@ PAI_MUST_CHECK pai_err_t fs_write_atomic(const char *path, const void *data, siz
  * caller's root (the walk stops 64 levels down). */
 void fs_rm_at(int at, const char *name, int depth);
 
+/* fs_rm_at, removing at most max entries (each name it unlinks or opens
+ * counts): for a tree a user may have filled, which the caller must not
+ * spend long on.  True when name is gone. */
+bool fs_rm_at_most(int at, const char *name, unsigned max);
+
 /* fs_rm_at(AT_FDCWD, path, 0). */
 void fs_rm_rf(const char *path);
 

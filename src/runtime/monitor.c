@@ -240,7 +240,7 @@ void mon_detach(int notify_w, const sigset_t *blocked)
  * no new privileges through setuid binaries or file capabilities.  The
  * capabilities go with the uid change.  False when any step fails: the
  * caller must then not exec. */
-static bool drop_privileges(const rt_spec_t *s)
+bool mon_drop_privileges(const rt_spec_t *s)
 {
     if (setgroups(s->n_groups, s->n_groups ? s->groups : NULL) != 0 ||
         setresgid(s->gid, s->gid, s->gid) != 0 || setresuid(s->uid, s->uid, s->uid) != 0)
@@ -312,7 +312,7 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w, bool s
     if (process && !open_command(m, 2))
         _exit(EXIT_SHELL_CANNOT_EXECUTE);
     close_range(process ? RT_COMMAND_FD + 1 : 3, ~0U, 0);
-    if (m->spec->isolate && process && !drop_privileges(m->spec)) {
+    if (m->spec->isolate && process && !mon_drop_privileges(m->spec)) {
         dprintf(2, "pai: cannot run the task as uid %lld: %s\n", (long long)m->spec->uid,
                 strerror(errno));
         _exit(EXIT_RUNTIME_UNKNOWN);

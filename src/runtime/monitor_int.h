@@ -117,6 +117,11 @@ void mon_cmdfd_clear(void);
  * has one, else a memfd its process makes. */
 pid_t mon_spawn_task(mon_t *m, char *const *argv, int out_w, int err_w);
 
+/* Become the task's identity for good (s->uid, s->gid, s->groups; no new
+ * privileges), checked that root cannot be regained; false when any step
+ * fails: the caller must then not go on (monitor.c). */
+bool mon_drop_privileges(const rt_spec_t *s);
+
 /* Whether a task's command starts with the ssh plugin's preamble
  * (RT_SSH_PREAMBLE): a compare of its first bytes, no system call. */
 bool rt_ssh_command(const char *command);

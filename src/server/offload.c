@@ -19,9 +19,9 @@
  * them as one shared condition variable does (glibc wakes its waiters in
  * about the order they came).  So a burst runs on the few workers it
  * needs, whose stacks, allocator caches and CPU caches are warm, however
- * many the pool holds: 32 write workers woken in turn cost bench-e2e's
- * server ~10% more CPU a job than 8 (docs/benchmarks.md, "The write
- * workers woken last-idle first").
+ * many the pool holds: the 32 write workers woken in turn cost bench-e2e's
+ * server ~8% more CPU a job (docs/benchmarks.md, "The write workers woken
+ * last-idle first").
  */
 #include "server/offload.h"
 
@@ -53,7 +53,8 @@ typedef struct {
 
 typedef struct {
     pthread_cond_t cv;
-    bool listed; /* on the idle stack */
+    bool listed;       /* on the idle stack */
+    struct offload *o; /* its set */
 } waiter_t;
 
 struct offload {
@@ -146,24 +147,14 @@ static void wake(waiter_t *w)
         pthread_cond_signal(&w->cv);
 }
 
-/* Every idle worker off the stack into out (mu held); how many. */
-static unsigned pop_all(offload_t *o, waiter_t **out)
-{
-    unsigned n = 0;
-    for (waiter_t *w; (w = pop_idle(o));)
-        out[n++] = w;
-    return n;
-}
-
+/* Every idle worker (at a stop, or a worker's exit: rare, so signalled
+ * with mu held). */
 static void wake_all(offload_t *o)
 {
-    waiter_t **ws = xcalloc(o->nws ? o->nws : 1, sizeof(*ws));
     pthread_mutex_lock(&o->mu);
-    unsigned n = pop_all(o, ws);
+    for (waiter_t *w; (w = pop_idle(o));)
+        wake(w);
     pthread_mutex_unlock(&o->mu);
-    for (unsigned i = 0; i < n; i++)
-        wake(ws[i]);
-    free(ws);
 }
 
 /* Wait on w's own condition variable, listed as the last idle (mu held). */
@@ -192,16 +183,10 @@ static bool queued(const offload_t *o)
     return false;
 }
 
-typedef struct {
-    offload_t *o;
-    waiter_t *w;
-} worker_arg_t;
-
 static void *worker(void *arg)
 {
-    offload_t *o = ((worker_arg_t *)arg)->o;
-    waiter_t *me = ((worker_arg_t *)arg)->w;
-    free(arg);
+    waiter_t *me = arg;
+    offload_t *o = me->o;
     void *uds[OFFLOAD_BATCH_MAX];
     pthread_mutex_lock(&o->mu);
     for (;;) {
@@ -251,8 +236,10 @@ pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned ncla
     pthread_mutex_init(&o->mu, NULL);
     o->ws = xcalloc(nthreads, sizeof(*o->ws));
     o->idle = xcalloc(nthreads, sizeof(*o->idle));
-    for (o->nws = 0; o->nws < nthreads; o->nws++)
+    for (o->nws = 0; o->nws < nthreads; o->nws++) {
         pthread_cond_init(&o->ws[o->nws].cv, NULL);
+        o->ws[o->nws].o = o;
+    }
     o->nclasses = nclasses;
     for (unsigned c = 0; c < nclasses; c++) {
         unsigned m = most ? most[c] : 0;
@@ -260,12 +247,8 @@ pai_err_t offload_new_classes(const char *name, unsigned nthreads, unsigned ncla
     }
     o->threads = xcalloc(nthreads, sizeof(*o->threads));
     for (unsigned i = 0; i < nthreads; i++) {
-        worker_arg_t *a = xmalloc(sizeof(*a));
-        *a = (worker_arg_t){o, &o->ws[i]};
-        if (pthread_create(&o->threads[i], NULL, worker, a) != 0) {
-            free(a);
+        if (pthread_create(&o->threads[i], NULL, worker, &o->ws[i]) != 0)
             break;
-        }
         pthread_setname_np(o->threads[i], name); /* longer than 15: left unnamed */
         o->nthreads++;
     }

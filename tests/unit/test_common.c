@@ -1,6 +1,7 @@
 /* test_common.c - bounded buffers, strict number parsing, YAML tree, errors,
  * the allocators, and the shared helpers: fs, hash, vec, promtext. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
@@ -278,6 +279,34 @@ TEST(fs_mkdir_p_makes_every_missing_parent)
     free(deep), free(file), free(parent), free(under_file), free(plain), free(root);
 }
 
+TEST(fs_rm_at_removes_a_tree_without_following_links_and_within_its_budget)
+{
+    char *root = scratch_dir("rm");
+    char *victim = str_printf("%s/victim", root), *canary = str_printf("%s/victim/keep", root);
+    char *tree = str_printf("%s/tree/sub", root), *link = str_printf("%s/tree/sub/ln", root);
+    CHECK(fs_mkdir_p(victim, 0755) == PAI_OK && fs_mkdir_p(tree, 0755) == PAI_OK);
+    CHECK(fs_write_atomic(canary, "x", 1, 0600) == PAI_OK);
+    CHECK(symlink(victim, link) == 0);
+    for (int i = 0; i < 10; i++) {
+        char *f = str_printf("%s/f%d", tree, i);
+        CHECK(fs_write_atomic(f, "x", 1, 0600) == PAI_OK);
+        free(f);
+    }
+    int rfd = open(root, O_RDONLY | O_DIRECTORY);
+    CHECK(rfd >= 0);
+    /* the tree's 13 names do not fit in 5: part of it stays */
+    CHECK(!fs_rm_at_most(rfd, "tree", 5));
+    CHECK(is_dir(tree));
+    CHECK(fs_rm_at_most(rfd, "tree", 100));
+    CHECK(!is_dir(tree));
+    CHECK(access(canary, F_OK) == 0); /* the link went, not what it points at */
+    CHECK(fs_rm_at_most(rfd, "missing", 1));
+    close(rfd);
+    fs_rm_rf(root);
+    CHECK(access(root, F_OK) != 0);
+    free(victim), free(canary), free(tree), free(link), free(root);
+}
+
 TEST(fs_write_atomic_replaces_the_file_and_leaves_no_temporary)
 {
     char *root = scratch_dir("write");
@@ -550,6 +579,7 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           yaml_merge_keys_apply, yaml_duplicate_keys_are_noted_in_every_map,
           yaml_alias_bomb_is_refused, yaml_deep_nesting_and_bad_utf8_are_refused,
           fs_mkdir_p_makes_every_missing_parent,
+          fs_rm_at_removes_a_tree_without_following_links_and_within_its_budget,
           fs_write_atomic_replaces_the_file_and_leaves_no_temporary,
           time_after_ms_carries_into_seconds, fnv1a_matches_the_reference_values,
           vec_reserve_doubles_and_keeps_the_contents, vec_reserve_aborts_on_sizes_that_overflow,
