@@ -11,7 +11,9 @@
  * a read, a truncation, a size query, a file control, the close, or a
  * write that does not follow the buffered ones.  So the bytes reach the
  * file in the order SQLite wrote them, and before SQLite could rely on
- * them: what SQLite sees is the same, with fewer system calls.  Every
+ * them: what SQLite sees is the same, with fewer system calls.  It also
+ * grows the WAL file with zeros a mebibyte ahead of the frames
+ * (wal_extend), so that a commit's sync writes no inode.  Every
  * other file (the database, its shared memory) is the default VFS's own,
  * untouched.
  *
@@ -30,13 +32,17 @@
  * comes out short, and ends in SQLITE_FULL); ~30 frames of 4 KiB pages.
  * A longer run is written as it grows. */
 #define GATHER_MAX (31 * 4096)
+/* The WAL file grows by this much at a time, written with zeros: see
+ * wal_extend. */
+#define EXTEND_CHUNK (1024 * 1024)
 
 typedef struct {
     sqlite3_file base;  /* pMethods = &wal_methods */
     sqlite3_file *real; /* the default VFS's file, right after this struct */
     char *buf;
     int len;
-    sqlite3_int64 off; /* buf holds the bytes of [off, off + len) */
+    sqlite3_int64 off;  /* buf holds the bytes of [off, off + len) */
+    sqlite3_int64 size; /* the file's size as written through here */
 } wal_file_t;
 
 static sqlite3_vfs *real_vfs;
@@ -50,6 +56,33 @@ static int gather_flush(wal_file_t *w)
     int rc = w->real->pMethods->xWrite(w->real, w->buf, w->len, w->off);
     w->len = 0;
     return rc;
+}
+
+/* Grow the file past end with zeros, to the next EXTEND_CHUNK boundary,
+ * before SQLite writes there.  A commit that appended to the file changed
+ * its size and allocated its blocks: the fdatasync of every such commit
+ * also wrote the inode (another block write and device flush) and the
+ * block map; into a file already written to that length, a commit's sync
+ * is its frames alone, as it is once SQLite restarts the WAL from its
+ * beginning.  (PostgreSQL fills its WAL segments with zeros for the same
+ * reason.)  The zeros are no frames to SQLite: its recovery reads frames
+ * up to the first whose salt and checksum do not match the header's, as
+ * it does over the stale frames of a restarted WAL; and it cuts the file
+ * back to journal_size_limit at a restart when it grew past it. */
+static int wal_extend(wal_file_t *w, sqlite3_int64 end)
+{
+    static const char zeros[64 * 1024];
+    sqlite3_int64 to = (end + EXTEND_CHUNK - 1) / EXTEND_CHUNK * EXTEND_CHUNK;
+    while (w->size < to) {
+        sqlite3_int64 n = to - w->size < (sqlite3_int64)sizeof(zeros)
+                              ? to - w->size
+                              : (sqlite3_int64)sizeof(zeros);
+        int rc = w->real->pMethods->xWrite(w->real, zeros, (int)n, w->size);
+        if (rc != SQLITE_OK)
+            return rc;
+        w->size += n;
+    }
+    return SQLITE_OK;
 }
 
 static int w_close(sqlite3_file *f)
@@ -72,6 +105,12 @@ static int w_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 static int w_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
     wal_file_t *w = (wal_file_t *)f;
+    /* bytes buffered past the size are written after these zeros */
+    if (off + n > w->size) {
+        int rc = wal_extend(w, off + n);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
     if (w->len > 0 && off == w->off + w->len && w->len + n <= GATHER_MAX) {
         memcpy(w->buf + w->len, p, (size_t)n);
         w->len += n;
@@ -94,7 +133,9 @@ static int w_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     wal_file_t *w = (wal_file_t *)f;
     int rc = gather_flush(w);
-    return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
+    if (rc == SQLITE_OK && (rc = w->real->pMethods->xTruncate(w->real, size)) == SQLITE_OK)
+        w->size = size;
+    return rc;
 }
 
 static int w_sync(sqlite3_file *f, int flags)
@@ -180,6 +221,8 @@ static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int 
     /* a file the default VFS did not open has no methods: SQLite closes
      * none (a wrapper with methods would close the real one) */
     w->base.pMethods = rc == SQLITE_OK && w->real->pMethods ? &wal_methods : NULL;
+    if (w->base.pMethods && w->real->pMethods->xFileSize(w->real, &w->size) != SQLITE_OK)
+        w->size = 0; /* grown again from the start: zeros, then SQLite's bytes */
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * after the writing process is killed; the database stays whole. */
 #include <signal.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,25 +193,42 @@ TEST(a_write_that_returned_survives_the_writer_killed)
 
 /* WAL frames a commit of one put added (the WAL's growth; no checkpoint
  * in so few). */
-static long frames_of_put_kind(store_t *st, const char *kind, const char *key, int64_t seq,
-                               const char *json)
+/* Big-endian 32-bit word at p. */
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The frames of the WAL's current generation: those from its start whose
+ * salts are its header's (SQLite's file format; the writer grows the file
+ * with zeros ahead of them, and a restarted WAL keeps older frames past
+ * them). */
+static long wal_frames(void)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/pai.db-wal", dir_);
     FILE *f = fopen(path, "rb");
-    long before = 0, after = 0;
-    if (f && fseek(f, 0, SEEK_END) == 0)
-        before = ftell(f);
-    if (f)
-        fclose(f);
+    if (!f)
+        return 0;
+    unsigned char hdr[32], fh[24];
+    long n = 0;
+    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr && be32(hdr) >> 1 == 0x377f0682 / 2) {
+        long page = (long)be32(hdr + 8);
+        while (fseek(f, 32 + n * (24 + page), SEEK_SET) == 0 &&
+               fread(fh, 1, sizeof fh, f) == sizeof fh && memcmp(fh + 8, hdr + 16, 8) == 0)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static long frames_of_put_kind(store_t *st, const char *kind, const char *key, int64_t seq,
+                               const char *json)
+{
+    long before = wal_frames();
     if (store_put(st, kind, key, seq, json) != PAI_OK)
         return -1;
-    f = fopen(path, "rb");
-    if (f && fseek(f, 0, SEEK_END) == 0)
-        after = ftell(f);
-    if (f)
-        fclose(f);
-    return (after - (before ? before : 32)) / (24 + 4096);
+    return wal_frames() - before;
 }
 
 static long frames_of_put(store_t *st, const char *key, int64_t seq, const char *json)
@@ -279,6 +297,8 @@ static bool burst_commit(store_t *st, int first, int n)
 /* sqlite.c: WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT */
 #define CHECKPOINT_PAGES 4000
 #define SIZE_LIMIT       25165824L
+/* sqlite_vfs.c: EXTEND_CHUNK */
+#define WAL_CHUNK 1048576L
 
 /* A long burst of commits (~12,000 WAL frames): the writer checkpoints
  * and starts the WAL over, so the file never holds more than the
@@ -289,20 +309,80 @@ TEST(the_wal_stays_bounded_under_a_long_burst)
     CHECK(st != NULL);
     if (!st)
         return;
-    long most = 0, grown = 0;
+    long most = 0, most_size = 0, grown = 0;
     int bad = 0, restarts = 0;
     for (int c = 0; c < 400; c++) {
-        long before = wal_size();
+        long before = wal_frames();
         bad += !burst_commit(st, c * 10, 10);
-        long now = wal_size();
+        long now = wal_frames();
         most = now > most ? now : most;
-        grown += now > before ? now - before : 0;
-        restarts += now > 0 && now == before; /* written again from its start */
+        grown += now > before ? now - before : now;
+        restarts += now < before; /* written again from its start */
+        long size = wal_size();
+        most_size = size > most_size ? size : most_size;
     }
     CHECK_INT_EQ(bad, 0);
-    CHECK(grown / FRAME >= 3 * CHECKPOINT_PAGES / 4); /* the burst filled the WAL */
-    CHECK(most <= (long)(CHECKPOINT_PAGES + 100) * FRAME + 32);
+    CHECK(grown >= 3 * CHECKPOINT_PAGES / 4); /* the burst filled the WAL */
+    CHECK(most <= CHECKPOINT_PAGES + 100);
+    CHECK(most_size <= (long)(CHECKPOINT_PAGES + 100) * FRAME + 32 + WAL_CHUNK);
     CHECK(restarts > 0);
+    store_close(st);
+    CHECK(integrity_ok());
+    cleanup();
+}
+
+/* The writer grows the WAL file a mebibyte at a time, with zeros, ahead of
+ * the frames: a commit into the grown part leaves the file's size (and so
+ * its inode) as it was.  Past the last frame the file holds zeros, which
+ * SQLite does not take for frames: the records read back after the store
+ * is closed and opened again. */
+TEST(the_wal_file_grows_a_mebibyte_at_a_time_ahead_of_its_frames)
+{
+    store_t *st = open_store(true);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(burst_commit(st, 0, 1));
+    CHECK_INT_EQ(wal_size(), WAL_CHUNK);
+    int bad = 0, changes = 0, commits = 1;
+    long size = wal_size();
+    while (32 + wal_frames() * FRAME <= WAL_CHUNK && commits < 1000) {
+        bad += !burst_commit(st, commits, 1);
+        commits++;
+        changes += wal_size() != size;
+        size = wal_size();
+    }
+    CHECK_INT_EQ(bad, 0);
+    CHECK(commits > 20);      /* ~5 frames each */
+    CHECK_INT_EQ(changes, 1); /* the commit that crossed the first mebibyte */
+    CHECK_INT_EQ(wal_size(), 2 * WAL_CHUNK);
+    /* zeros from the end of the last frame to the end of the file */
+    char path[600];
+    snprintf(path, sizeof path, "%s/pai.db-wal", dir_);
+    FILE *f = fopen(path, "rb");
+    long nonzero = -1;
+    if (f && fseek(f, 32 + wal_frames() * FRAME, SEEK_SET) == 0) {
+        int ch;
+        nonzero = 0;
+        while ((ch = fgetc(f)) != EOF)
+            nonzero += ch != 0;
+    }
+    if (f)
+        fclose(f);
+    CHECK_INT_EQ(nonzero, 0);
+    store_close(st);
+    st = open_store(false);
+    CHECK(st != NULL);
+    char key[32], *text = NULL;
+    for (int i = 0; st && i < commits; i++) {
+        snprintf(key, sizeof key, "w%06d", i);
+        char *want = value(i);
+        bad += store_get(st, "burst", key, &text) != PAI_OK || strcmp(text, want) != 0;
+        free(text);
+        text = NULL;
+        free(want);
+    }
+    CHECK_INT_EQ(bad, 0);
     store_close(st);
     CHECK(integrity_ok());
     cleanup();
@@ -361,4 +441,5 @@ TEST(a_wal_grown_behind_a_reader_is_cut_back_to_the_bound)
 RUN_TESTS(what_each_commit_wrote_is_read_back_through_checkpoints_and_a_reopen,
           a_write_that_returned_survives_the_writer_killed,
           a_rewrite_with_the_same_seq_writes_one_frame, the_wal_stays_bounded_under_a_long_burst,
+          the_wal_file_grows_a_mebibyte_at_a_time_ahead_of_its_frames,
           a_wal_grown_behind_a_reader_is_cut_back_to_the_bound)
