@@ -726,6 +726,34 @@ pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memory_mb, double c
     return PAI_OK;
 }
 
+size_t cg_pool_warm(cg_pool_t *p, const char *rel_dir, size_t n)
+{
+    if (!p || p->version != 1 || !rel_dir[0] || strstr(rel_dir, ".."))
+        return 0;
+    pool_sweep(p, rel_dir);
+    size_t have = 0, made = 0;
+    for (size_t i = 0; i < p->n; i++)
+        have += strcmp(p->idle[i]->rel_dir, rel_dir) == 0;
+    char *rel = str_printf("%s/warm", rel_dir); /* pool_create names it under rel's parent */
+    while (have + made < n && p->n < POOL_MAX) {
+        cg_t *cg = NULL;
+        if (pool_create(p, rel, 0, 0, &cg) != PAI_OK)
+            break;
+        if (!cg->dirs[1]) { /* as pool_ready makes it for a CPU limit */
+            cg->cpu_quota = -2;
+            if (cg_make_dir(cg, 1, cg->rel) == PAI_OK)
+                hold_join(cg, 1, hold_cap());
+            else
+                FREE_NULL(&cg->dirs[1]);
+        }
+        cg->cpu_off = true;
+        p->idle[p->n++] = cg;
+        made++;
+    }
+    free(rel);
+    return made;
+}
+
 /* Nothing in dir: no child cgroup (a kernfs dir's link count is 2 plus
  * its subdirs; not looked at with no_subdirs) and, with procs, no process
  * (a v1 read of cgroup.procs: the kernel builds a pid list for it, which

@@ -107,6 +107,15 @@ PAI_MUST_CHECK pai_err_t cg_pool_get(cg_pool_t *p, const char *rel, int64_t memo
 #define CG_PUT_PROCS_GONE 1u
 #define CG_PUT_NO_SUBDIRS 2u
 void cg_pool_put(cg_pool_t *p, cg_t *cg, unsigned flags);
+/* Make idle cgroups under rel_dir ("pai/n1", the parent of the attempts'
+ * rels) until the pool holds n there (POOL_MAX in all), ahead of the
+ * first tasks, which would otherwise each make one (memory and cpu dirs,
+ * the held files, the OOM eventfd: the dearest part of a node's first
+ * tasks): no limits yet (cg_pool_get writes a task's own), the cpu dir
+ * made but not joined until a task has a CPU limit.  Also removes the
+ * cgroups of monitors that are gone, as the first take would.  v1 only;
+ * the count made. */
+size_t cg_pool_warm(cg_pool_t *p, const char *rel_dir, size_t n);
 /* The cgroup's path under the root of each controller ("pai/n1/pool.7.3"
  * for a pooled one; rel for cg_create's). */
 const char *cg_rel(const cg_t *cg);

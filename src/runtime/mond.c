@@ -501,6 +501,20 @@ static char *md_spec(char tag, const char *in, size_t n, int fd, size_t *len)
     return msg;
 }
 
+/* A warm message: count idle cgroups under the rel dir (len bytes, no
+ * NUL), ahead of the agent's first attempts (mond_warm).  No answer. */
+static void md_warm(uint32_t count, const char *dir, size_t len, const int *fds, size_t nfds)
+{
+    for (size_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    char rel[512];
+    if (len == 0 || len >= sizeof(rel) || memchr(dir, '\0', len))
+        return;
+    memcpy(rel, dir, len);
+    rel[len] = '\0';
+    (void)cg_pool_warm(md_pool, rel, count);
+}
+
 /* One start message (in, n bytes; its header mh, with its fds). */
 static void md_one(md_t *d, const char *in, size_t n, const struct msghdr *mh)
 {
@@ -523,6 +537,10 @@ static void md_one(md_t *d, const char *in, size_t n, const struct msghdr *mh)
     for (size_t i = 0; i < nfds; i++)
         if (fds[i] != spec_fd && fds[i] != record_fd)
             close(fds[i]);
+    if (tag == 'W') { /* no attempt: idle cgroups ahead of the first ones */
+        md_warm(key, in + head, n >= head ? n - head : 0, fds, nfds);
+        return;
+    }
     size_t len = 0;
     char *msg = NULL;
     if (!(mh->msg_flags & MSG_TRUNC) && n >= head)

@@ -6,8 +6,9 @@
  * per start: 'I' and the spec (mond_agent.c's encode) when it takes at
  * most MOND_INLINE_MAX bytes, else 'S' with a memfd holding it; the
  * attempt's record, open for appends, as the last fd when the agent has it
- * open.  Monitor -> agent: the exit lines of the attempts that ended, each
- * "KEY exit KIND CODE SIGNAL OOM STARTED FINISHED STDERR\n" (KEY the
+ * open.  Before any start, 'W', a count and a cgroup rel dir (mond_warm):
+ * the monitor makes that many idle cgroups there; no answer.  Monitor -> agent: the exit lines of
+ * the attempts that ended, each "KEY exit KIND CODE SIGNAL OOM STARTED FINISHED STDERR\n" (KEY the
  * attempt's, the rest its record's exit line, runtime.h), as many whole
  * lines as ended in one turn of the monitor's loop in one message of at
  * most MOND_EXITS_MAX bytes; written after the record's line, so a monitor

@@ -44,6 +44,12 @@ bool mond_enabled(void);
  * reached, and the caller may start a per-attempt monitor instead. */
 PAI_MUST_CHECK pai_err_t mond_start(const runtime_ops_t *ops, const rt_spec_t *spec,
                                     char *const *argv, rt_task_t *t);
+/* Fork the monitors now (not at the first attempt) and have each make
+ * slots idle cgroups under cgroup_dir, the parent of the attempts' cgroups
+ * ("pai/NODE"; cg_pool_warm), so that a node's first attempts cost what
+ * later ones do: the fork of an agent that has grown since, the cgroups'
+ * creation (docs/benchmarks.md, "A warm node").  At the agent's start. */
+void mond_warm(const char *cgroup_dir, unsigned slots);
 /* Close the socket to the monitor and wait until it has finished its
  * attempts and exited (benchmarks and tests; an agent just exits). */
 void mond_shutdown(void);

@@ -64,6 +64,12 @@ static pai_err_t process_start(const runtime_ops_t *ops, const rt_spec_t *spec, 
     return monitor_start(ops, spec, argv, NULL, t);
 }
 
+static void process_warm(const char *cgroup_dir, unsigned slots)
+{
+    if (mond_enabled())
+        mond_warm(cgroup_dir, slots);
+}
+
 /* ---- podman / docker -------------------------------------------------- */
 
 typedef struct {
@@ -423,7 +429,8 @@ static const runtime_ops_t runtimes[] = {
      .poll = mond_poll,
      .kill = monitor_kill,
      .adopt = monitor_adopt,
-     .release = mond_release},
+     .release = mond_release,
+     .warm = process_warm},
     {.name = "podman",
      .start = container_start,
      .poll = monitor_poll,

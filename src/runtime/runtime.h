@@ -178,6 +178,10 @@ struct runtime_ops {
     bool (*adopt)(const runtime_ops_t *ops, rt_task_t *t);
     /* Free what start/adopt allocated in *t (closes notify_fd). */
     void (*release)(rt_task_t *t);
+    /* Ready, at the agent's start, what a node's first attempts would
+     * otherwise make themselves (process: its monitor and slots idle
+     * cgroups under cgroup_dir, mond_warm); NULL when there is nothing. */
+    void (*warm)(const char *cgroup_dir, unsigned slots);
     /* Engine binary for container runtimes ("podman", "docker"); NULL otherwise. */
     const char *engine;
 };

@@ -474,9 +474,86 @@ TEST(a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
     rmdir("/sys/fs/cgroup/cpu/pai-test-sweep");
 }
 
+/* A warm start (runtime_ops_t.warm, at the agent's start): the monitor is
+ * forked before any attempt and makes idle cgroups under the node's dir,
+ * with no limits and its cpu dir not joined; the first attempts take them
+ * (their own limits written then) instead of making their own, and the
+ * monitor removes them when it exits. */
+TEST(a_warm_start_makes_the_cgroups_the_first_attempts_take)
+{
+    char dir[512], p[600], want[1100], ran_cg[1024];
+    rt_spec_t s;
+    rt_task_t t;
+    rt_result_t r;
+    const runtime_ops_t *ops = runtime_find("process");
+    if (cg_version() != 1) {
+        test_skip("not cgroup v1 as root");
+        return;
+    }
+    unsetenv("PAI_MONITOR");
+    CHECK(ops->warm != NULL);
+    if (!ops->warm)
+        return;
+    ops->warm("pai-test-warm", 3);
+    ops->warm("pai-test-warm", 3); /* up to 3 there: none more */
+    int made = 0;
+    for (int i = 0; i < 500 && made < 3; i++) {
+        made = count_pooled("/sys/fs/cgroup/memory/pai-test-warm");
+        if (made < 3)
+            usleep(10000);
+    }
+    usleep(50000);
+    CHECK_INT_EQ(count_pooled("/sys/fs/cgroup/memory/pai-test-warm"), 3);
+    CHECK_INT_EQ(count_pooled("/sys/fs/cgroup/cpu/pai-test-warm"), 3);
+    const char *look = "grep -E ':(memory|cpu):' /proc/self/cgroup; "
+                       "m=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup); "
+                       "c=$(sed -n 's/^[0-9]*:cpu://p' /proc/self/cgroup); "
+                       "echo mem $(cat /sys/fs/cgroup/memory$m/memory.limit_in_bytes); "
+                       "echo quota $(cat /sys/fs/cgroup/cpu$c/cpu.cfs_quota_us)";
+    for (int i = 0; i < 2; i++) {
+        char name[16], cg[64];
+        snprintf(name, sizeof(name), "warm%d", i);
+        setup_dirs(name, dir, sizeof(dir));
+        snprintf(cg, sizeof(cg), "pai-test-warm/a%d", i);
+        spec_init(&s, dir, look);
+        s.cgroup = cg;
+        s.memory_mb = 64;
+        s.cpu = i == 0 ? 0.5 : 0;
+        CHECK(ops->start(ops, &s, &t) == PAI_OK);
+        CHECK(wait_done(ops, &t, &r, 30));
+        CHECK_INT_EQ(r.exit_code, 0);
+        /* one of the warm ones: its monitor's, made before the attempt */
+        CHECK(rt_task_info(dir, ran_cg, sizeof(ran_cg)) > 0);
+        snprintf(want, sizeof(want), "pai-test-warm/pool.%d.", (int)t.monitor_pid);
+        CHECK(strncmp(ran_cg, want, strlen(want)) == 0);
+        CHECK(atoi(ran_cg + strlen(want)) >= 1 && atoi(ran_cg + strlen(want)) <= 3);
+        char *out = slurp(dir, "stdout");
+        snprintf(want, sizeof(want), ":memory:/%s\n", ran_cg);
+        CHECK(strstr(out, want) != NULL);
+        CHECK(strstr(out, "mem 67108864\n") != NULL);
+        snprintf(want, sizeof(want), ":cpu:/%s\n", ran_cg);
+        if (i == 0) { /* its CPU limit: the cpu dir joined, the quota written */
+            CHECK(strstr(out, want) != NULL);
+            CHECK(strstr(out, "quota 50000\n") != NULL);
+        } else { /* none: not in the pool's cpu dir */
+            CHECK(strstr(out, want) == NULL);
+        }
+        free(out);
+        ops->release(&t);
+        CHECK_INT_EQ(count_pooled("/sys/fs/cgroup/memory/pai-test-warm"), 3);
+    }
+    mond_shutdown(); /* the monitor exits and removes its pool */
+    CHECK_INT_EQ(count_pooled("/sys/fs/cgroup/memory/pai-test-warm"), 0);
+    CHECK(rmdir("/sys/fs/cgroup/memory/pai-test-warm") == 0);
+    CHECK(rmdir("/sys/fs/cgroup/cpu/pai-test-warm") == 0);
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/pai-test-warm");
+    CHECK(access(p, F_OK) != 0);
+}
+
 RUN_TESTS(oom_kill_is_reported_with_openpai_code, cgroup_stragglers_are_killed_when_the_task_ends,
           cgroup_limits_are_written, cgroup_v2_limits_controllers_and_oom_are_handled,
           a_task_joins_its_v1_cgroups_through_tasks,
           pooled_cgroup_is_reused_with_its_limits_and_oom_count,
           monitor_adopts_orphans_and_pools_only_emptied_cgroups,
-          a_killed_monitors_cgroups_are_swept_with_what_runs_in_them)
+          a_killed_monitors_cgroups_are_swept_with_what_runs_in_them,
+          a_warm_start_makes_the_cgroups_the_first_attempts_take)
