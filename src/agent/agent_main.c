@@ -768,6 +768,9 @@ int agent_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_stop);
     signal(SIGINT, on_stop);
+    /* before any thread or monitor: they inherit it; the tasks do not
+     * (sched_child_default before each exec) */
+    sched_daemon_batch();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.multi = curl_multi_init();
     a.curl_due_ms = INT64_MAX;

@@ -234,6 +234,7 @@ _Noreturn static void runner(const char *dir, const runtime_ops_t *ops, const ch
     pid_t c = fork();
     if (c == 0) {
         setpgid(0, 0);
+        sched_child_default(); /* the agent's SCHED_BATCH is not the command's */
         dup2(null, 0);
         dup2(out, 1);
         dup2(out, 2);

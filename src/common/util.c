@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,4 +191,23 @@ struct timespec time_after_ms(clockid_t clock, int64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
+}
+
+static bool sched_batched; /* copied into the children: sched_child_default */
+
+bool sched_daemon_batch(void)
+{
+    const char *v = getenv("PAI_SCHED");
+    struct sched_param p = {0};
+    if (v && strcmp(v, "normal") == 0)
+        return false;
+    sched_batched = sched_setscheduler(0, SCHED_BATCH, &p) == 0;
+    return sched_batched;
+}
+
+void sched_child_default(void)
+{
+    struct sched_param p = {0};
+    if (sched_batched)
+        (void)sched_setscheduler(0, SCHED_OTHER, &p);
 }

@@ -70,6 +70,18 @@ int64_t time_wall_ms(void);
  * a condition variable was made with): a pthread_cond_timedwait deadline. */
 struct timespec time_after_ms(clockid_t clock, int64_t ms);
 
+/* The CPU policy of pai's own daemons (docs/operations.md, "CPU policy"):
+ * the calling thread, and every thread and process it makes from then on,
+ * to SCHED_BATCH (a woken thread of theirs does not preempt the running
+ * one: the tasks' and each other's), unless PAI_SCHED=normal is in the
+ * environment.  Once, at the start of `pai server` and `pai agent`, before
+ * their threads.  Its result (false: left as it was). */
+bool sched_daemon_batch(void);
+/* In a child about to exec what is not pai's (a task, a container
+ * engine, `pai exec`'s command): SCHED_OTHER again when this process set
+ * SCHED_BATCH (a process's policy survives fork and exec); nothing else. */
+void sched_child_default(void);
+
 /* Free *pp and set it to NULL. */
 #define FREE_NULL(pp)                                                                              \
     do {                                                                                           \

@@ -325,6 +325,7 @@ static void task_child(mon_t *m, char *const *argv, int out_w, int err_w, bool s
     signal(SIGTERM, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL); /* the monitor blocks TERM/USR1 */
+    sched_child_default();                 /* the agent's SCHED_BATCH is not the task's */
     execvpe(argv[0], argv, m->spec->env);
     dprintf(2, "pai: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(errno == ENOENT ? EXIT_SHELL_NOT_FOUND : EXIT_SHELL_CANNOT_EXECUTE);
@@ -417,6 +418,7 @@ static pid_t engine_signal(mon_t *m, const char *sig)
     pid_t p = fork();
     if (p == 0) {
         close_range(0, ~0U, 0);
+        sched_child_default();
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -765,6 +767,7 @@ int monitor_run_wait(char *const *argv, const char *in, int out_fd)
         dup2(out_fd >= 0 ? out_fd : nul, 1);
         dup2(out_fd >= 0 ? out_fd : nul, 2);
         close_range(3, ~0U, 0);
+        sched_child_default();
         execvp(argv[0], argv);
         _exit(127);
     }

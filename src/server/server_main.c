@@ -318,6 +318,7 @@ int server_main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level_t)log_level_parse(cfg->log_level));
+    sched_daemon_batch(); /* before any thread: they inherit it */
     block_signals();
     int status = serve(cfg);
     server_config_free(cfg);

@@ -526,7 +526,8 @@ TEST(a_warm_start_makes_the_cgroups_the_first_attempts_take)
         CHECK(rt_task_info(dir, ran_cg, sizeof(ran_cg)) > 0);
         snprintf(want, sizeof(want), "pai-test-warm/pool.%d.", (int)t.monitor_pid);
         CHECK(strncmp(ran_cg, want, strlen(want)) == 0);
-        CHECK(atoi(ran_cg + strlen(want)) >= 1 && atoi(ran_cg + strlen(want)) <= 3);
+        long nth = strtol(ran_cg + strlen(want), NULL, 10);
+        CHECK(nth >= 1 && nth <= 3);
         char *out = slurp(dir, "stdout");
         snprintf(want, sizeof(want), ":memory:/%s\n", ran_cg);
         CHECK(strstr(out, want) != NULL);
