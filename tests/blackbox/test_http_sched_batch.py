@@ -1,4 +1,6 @@
-"""test_http_sched_batch.py - with --http-sched-batch 1 the HTTP layer's
+"""test_http_sched_batch.py - in a server run with PAI_SCHED=normal (which
+keeps the daemon's default SCHED_BATCH off: docs/operations.md, "CPU
+policy"), with --http-sched-batch 1 the HTTP layer's
 threads run under SCHED_BATCH (src/server/http.c, batch_begin):
 libmicrohttpd's pool (MHD-worker), the write and offload workers and the
 waiter thread; the engine's scheduler and timer threads and the main thread
@@ -37,7 +39,7 @@ def answers(srv):
 
 
 for flag, want in (([], 0), (["--http-sched-batch", "1"], 3)):
-    srv = pt.start_server(extra_args=flag)
+    srv = pt.start_server(extra_args=flag, env={"PAI_SCHED": "normal"})
     got = policies(srv.proc.pid)
     http = {k: v for k, v in got.items() if k in HTTP_THREADS}
     rest = {k: v for k, v in got.items() if k in OTHERS}
@@ -48,4 +50,12 @@ for flag, want in (([], 0), (["--http-sched-batch", "1"], 3)):
              "%s: the engine's and the main thread keep the default policy" % name, got)
     pt.check(answers(srv), "%s: the server answers" % name)
     srv.stop()
+
+# By default the whole daemon runs SCHED_BATCH, every thread of it.
+srv = pt.start_server()
+got = policies(srv.proc.pid)
+pt.check(got and all(v == {3} for v in got.values()),
+         "default: every thread of the server runs under policy 3", got)
+pt.check(answers(srv), "default: the server answers")
+srv.stop()
 pt.done()
