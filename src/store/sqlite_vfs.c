@@ -13,7 +13,8 @@
  * file in the order SQLite wrote them, and before SQLite could rely on
  * them: what SQLite sees is the same, with fewer system calls.  It also
  * grows the WAL file with zeros a mebibyte ahead of the frames
- * (wal_extend), so that a commit's sync writes no inode.  Every
+ * (wal_extend), so that a commit's sync allocates no block and changes
+ * no size.  Every
  * other file (the database, its shared memory) is the default VFS's own,
  * untouched.
  *
@@ -63,12 +64,13 @@ static int gather_flush(wal_file_t *w)
  * its size and allocated its blocks: the fdatasync of every such commit
  * also wrote the inode (another block write and device flush) and the
  * block map; into a file already written to that length, a commit's sync
- * is its frames alone, as it is once SQLite restarts the WAL from its
- * beginning.  (PostgreSQL fills its WAL segments with zeros for the same
- * reason.)  The zeros are no frames to SQLite: its recovery reads frames
- * up to the first whose salt and checksum do not match the header's, as
- * it does over the stale frames of a restarted WAL; and it cuts the file
- * back to journal_size_limit at a restart when it grew past it. */
+ * is its frames alone (where fdatasync leaves a change of times alone:
+ * ext4 without a journal writes the inode for one too), as it is once
+ * SQLite restarts the WAL from its beginning.  (PostgreSQL fills its WAL
+ * segments with zeros for the same reason.)  The zeros are no frames to SQLite: its recovery reads
+ * frames up to the first whose salt and checksum do not match the header's, as it does over the
+ * stale frames of a restarted WAL; and it cuts the file back to journal_size_limit at a restart
+ * when it grew past it. */
 static int wal_extend(wal_file_t *w, sqlite3_int64 end)
 {
     static const char zeros[64 * 1024];
