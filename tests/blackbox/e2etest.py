@@ -189,3 +189,13 @@ def podman_containers(agent_proc):
         if r.returncode == 0 and f and any(os.path.realpath(m).startswith(root) for m in f[1:]):
             mine.append(f[0])
     return mine
+
+
+def children(pid):
+    """The pids of the children of pid's main thread (its
+    /proc/PID/task/PID/children); [] when it is gone."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []

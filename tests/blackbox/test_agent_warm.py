@@ -24,14 +24,6 @@ def pooled(ctrl):
                   glob.glob("/sys/fs/cgroup/%s/pai/%s/pool.*" % (ctrl, NODE)))
 
 
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def main():
     if os.geteuid() != 0 or not os.access("/sys/fs/cgroup/memory/cgroup.procs", os.W_OK) \
             or os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
@@ -45,7 +37,7 @@ def main():
     pt.check(os.path.isfile(os.path.join(work, "acked-attempts")),
              "the journal of acked attempts is there before the first ack",
              sorted(os.listdir(work)))
-    mons = children(agent.proc.pid)
+    mons = e.children(agent.proc.pid)
     pt.check(len(mons) == 1, "the agent's monitor runs before its first attempt", mons)
     e.wait_for(lambda: len(pooled("memory")) >= GPUS, timeout=10)
     warm = pooled("memory")

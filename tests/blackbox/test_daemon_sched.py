@@ -30,14 +30,6 @@ def thread_policies(pid):
     return sorted({policy(pid, int(t)) for t in os.listdir("/proc/%d/task" % pid)} - {None})
 
 
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def main():
     srv = pt.start_server()
     admin = srv.client(srv.admin_token)
@@ -57,10 +49,10 @@ def main():
                        for p in glob.glob(os.path.join(agent.work_dir, "logs", "*.stdout")))
     e.wait_for(lambda: "POLICY=" in logs(), timeout=30)
     out = logs()
-    mons = children(agent.proc.pid)
+    mons = e.children(agent.proc.pid)
     pt.check(mons and all(policy(m) == SCHED_BATCH for m in mons),
              "the agent's monitor runs SCHED_BATCH", [(m, policy(m)) for m in mons])
-    tasks = [c for m in mons for c in children(m)]
+    tasks = [c for m in mons for c in e.children(m)]
     pt.check(tasks and all(policy(t) == SCHED_OTHER for t in tasks),
              "the task's process runs SCHED_OTHER",
              [(t, policy(t), open("/proc/%d/cmdline" % t).read()) for t in tasks])
