@@ -4,7 +4,8 @@
  * instead of a fork of the agent per attempt (runtime.h's design; the
  * files and their invariants are the same).
  *
- * The agent forks it on its first process attempt and talks to it over a
+ * The agent forks it at its start (mond_warm; else on its first process
+ * attempt, or when the one it had is gone) and talks to it over a
  * SOCK_SEQPACKET socketpair (mond_int.h has its messages; the agent's side
  * is mond_agent.c).  A start is one message: 'I', the attempt's key and
  * the spec (length-prefixed fields; the command is in it, so it is on no

@@ -36,7 +36,8 @@ bool monitor_adopt(const runtime_ops_t *ops, rt_task_t *t);
 void monitor_release(rt_task_t *t);
 
 /* The per-agent monitor (mond.c): one process that runs every process
- * attempt of this agent process, forked on the first.  Off when the
+ * attempt of this agent process, forked at the agent's start (mond_warm)
+ * or on the first.  Off when the
  * environment says PAI_MONITOR=per-task (a fork of the agent per attempt,
  * as containers always have). */
 bool mond_enabled(void);
