@@ -662,6 +662,19 @@ static cg_t *pool_take(cg_pool_t *p, const char *rel)
     return cg;
 }
 
+/* A pooled cgroup's cpu dir, made when it has none (a task with a CPU
+ * limit, or a warm pool), its `tasks` held; nothing of it on failure. */
+static pai_err_t pool_cpu_dir(cg_t *cg)
+{
+    cg->cpu_quota = -2;
+    if (cg_make_dir(cg, 1, cg->rel) != PAI_OK) {
+        FREE_NULL(&cg->dirs[1]);
+        return PAI_E_IO;
+    }
+    hold_join(cg, 1, hold_cap());
+    return PAI_OK;
+}
+
 /* Ready a reused cgroup for its next task: the limits it needs, its cpu dir
  * joined or not (made when it has none), the OOM count from here on, the
  * peak usage reset. */
@@ -672,12 +685,8 @@ static pai_err_t pool_ready(cg_t *cg, const char *rel, int64_t memory_mb, double
     free(cg->parent);
     cg->parent = str_printf("/%s", rel);
     cg->cpu_off = !want_cpu;
-    if (want_cpu && !cg->dirs[1]) {
-        cg->cpu_quota = -2;
-        if (cg_make_dir(cg, 1, cg->rel) != PAI_OK)
-            return PAI_E_IO;
-        hold_join(cg, 1, hold_cap());
-    }
+    if (want_cpu && !cg->dirs[1] && pool_cpu_dir(cg) != PAI_OK)
+        return PAI_E_IO;
     cg->oom_seen = false;
     if (cg->oom_efd >= 0)
         while (read(cg->oom_efd, &n, sizeof(n)) == sizeof(n))
@@ -739,13 +748,8 @@ size_t cg_pool_warm(cg_pool_t *p, const char *rel_dir, size_t n)
         cg_t *cg = NULL;
         if (pool_create(p, rel, 0, 0, &cg) != PAI_OK)
             break;
-        if (!cg->dirs[1]) { /* as pool_ready makes it for a CPU limit */
-            cg->cpu_quota = -2;
-            if (cg_make_dir(cg, 1, cg->rel) == PAI_OK)
-                hold_join(cg, 1, hold_cap());
-            else
-                FREE_NULL(&cg->dirs[1]);
-        }
+        if (!cg->dirs[1])
+            (void)pool_cpu_dir(cg); /* none: a task with a CPU limit makes it */
         cg->cpu_off = true;
         p->idle[p->n++] = cg;
         made++;

@@ -66,7 +66,7 @@ def main():
                     os.path.join(pt.tmpdir("pai-sched2-log-"), "agent.log"), env=env)
     plain.spawn()
     pt.check(len(e.wait_nodes(admin, 2)) == 2, "an agent with PAI_SCHED=normal is ready",
-             plain.log() if hasattr(plain, "log") else "")
+             plain.log())
     pt.check(thread_policies(plain.proc.pid) == [SCHED_OTHER],
              "and keeps SCHED_OTHER", thread_policies(plain.proc.pid))
     plain.stop()
