@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,9 +206,34 @@ bool sched_daemon_batch(void)
     return sched_batched;
 }
 
+/* The timer slack before timer_slack_daemon changed it (0: unchanged). */
+static unsigned long slack_was_ns;
+
+int timer_slack_daemon(void)
+{
+    const char *v = getenv("PAI_TIMER_SLACK_US");
+    int us = TIMER_SLACK_DAEMON_US;
+    if (v && str_to_int(v, 0, TIMER_SLACK_MAX_US, &us) != PAI_OK)
+        return -1;
+    int was = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (us == 0 || was <= 0)
+        return 0;
+    if (prctl(PR_SET_TIMERSLACK, (unsigned long)us * 1000ul, 0, 0, 0) != 0)
+        return 0;
+    slack_was_ns = (unsigned long)was;
+    return us;
+}
+
+void timer_slack_undo(void)
+{
+    if (slack_was_ns)
+        (void)prctl(PR_SET_TIMERSLACK, slack_was_ns, 0, 0, 0);
+}
+
 void sched_child_default(void)
 {
     struct sched_param p = {0};
     if (sched_batched)
         (void)sched_setscheduler(0, SCHED_OTHER, &p);
+    timer_slack_undo();
 }

@@ -77,9 +77,27 @@ struct timespec time_after_ms(clockid_t clock, int64_t ms);
  * environment.  Once, at the start of `pai server` and `pai agent`, before
  * their threads.  Its result (false: left as it was). */
 bool sched_daemon_batch(void);
+/* The timer slack of pai's daemons (docs/operations.md, "CPU policy"):
+ * PAI_TIMER_SLACK_US (0 to 1000000; default TIMER_SLACK_DAEMON_US) for
+ * the calling thread and every thread and process it makes from then on,
+ * so the kernel may run their timed wake-ups (poll, epoll and futex
+ * timeouts, sleeps) up to that much late, together with another wake-up
+ * or interrupt instead of one timer interrupt each.  0 keeps the slack
+ * inherited.  Once, next to sched_daemon_batch.  Returns the slack set in
+ * us, 0 when none was, -1 when PAI_TIMER_SLACK_US is not a number in
+ * range (nothing set: the caller says so). */
+#define TIMER_SLACK_DAEMON_US 1000
+#define TIMER_SLACK_MAX_US    1000000
+int timer_slack_daemon(void);
+/* The calling thread's timer slack back to what it was before
+ * timer_slack_daemon (nothing if that set none): for a thread whose short
+ * sleeps pace its share of a lock (the engine's scheduler thread). */
+void timer_slack_undo(void);
 /* In a child about to exec what is not pai's (a task, a container
  * engine, `pai exec`'s command): SCHED_OTHER again when this process set
- * SCHED_BATCH (a process's policy survives fork and exec); nothing else. */
+ * SCHED_BATCH (a process's policy survives fork and exec), and the timer
+ * slack it had before timer_slack_daemon (the slack survives them too);
+ * nothing else. */
 void sched_child_default(void);
 
 /* Free *pp and set it to NULL. */

@@ -204,6 +204,7 @@ static void *timer_main(void *arg)
 static void *scheduler_main(void *arg)
 {
     engine_t *j = arg;
+    timer_slack_undo(); /* its sleeps below are its pacing: kept to the us */
     engine_lock(j);
     while (!j->threads.stopping) {
         if (!j->pass.need) {

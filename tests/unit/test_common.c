@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -571,6 +573,68 @@ TEST(yaml_to_json_follows_the_core_schema)
     CHECK(yjson_plain_type("x1") == YJ_STRING && yjson_plain_type("yes") == YJ_STRING);
 }
 
+/* In a child of its own (the slack and what sched_child_default puts
+ * back are the process's): the code of the first check that failed, 0 if
+ * none. */
+static void *slack_undone(void *arg)
+{
+    timer_slack_undo();
+    *(long *)arg = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    return NULL;
+}
+
+static int slack_case(const char *env, long want_ns, int want_rc)
+{
+    long was = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (env)
+        setenv("PAI_TIMER_SLACK_US", env, 1);
+    else
+        unsetenv("PAI_TIMER_SLACK_US");
+    if (timer_slack_daemon() != want_rc)
+        return 1;
+    if (prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) != want_ns)
+        return 2;
+    pid_t kid = fork(); /* a thread or process made from then on has it too */
+    if (kid == 0)
+        _exit(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == want_ns ? 0 : 1);
+    int st = 0;
+    if (kid < 0 || waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return 3;
+    pthread_t th;
+    long in_thread = 0;
+    if (pthread_create(&th, NULL, slack_undone, &in_thread) != 0 || pthread_join(th, NULL) != 0 ||
+        in_thread != was || prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) != want_ns)
+        return 4;          /* timer_slack_undo: that thread's own */
+    sched_child_default(); /* a task's process before its exec: the slack it had */
+    return prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == was ? 0 : 5;
+}
+
+static int slack_in_child(const char *env, long want_ns, int want_rc)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(slack_case(env, want_ns, want_rc));
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+TEST(daemons_get_a_timer_slack_their_tasks_do_not)
+{
+    long was = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    CHECK(was > 0);
+    CHECK_INT_EQ(slack_in_child(NULL, TIMER_SLACK_DAEMON_US * 1000L, TIMER_SLACK_DAEMON_US), 0);
+    CHECK_INT_EQ(slack_in_child("250", 250000L, 250), 0);
+    CHECK_INT_EQ(slack_in_child("1000000", 1000000000L, 1000000), 0);
+    /* 0: the inherited slack kept; garbage or out of range: the same, said */
+    CHECK_INT_EQ(slack_in_child("0", was, 0), 0);
+    CHECK_INT_EQ(slack_in_child("1000001", was, -1), 0);
+    CHECK_INT_EQ(slack_in_child("-5", was, -1), 0);
+    CHECK_INT_EQ(slack_in_child("1ms", was, -1), 0);
+    CHECK_INT_EQ(slack_in_child("", was, -1), 0);
+}
+
 RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_of_range,
           xjson_pack_aborts_with_the_format_on_a_mistake, allocators_never_return_null,
           names_follow_openpai_pattern, errors_map_to_openpai_codes,
@@ -586,4 +650,5 @@ RUN_TESTS(buf_refuses_to_grow_past_its_cap, str_to_i64_rejects_garbage_and_out_o
           promtext_writes_families_samples_and_escapes_labels,
           strmap_puts_gets_replaces_and_owns_its_values,
           strmap_delete_keeps_every_other_key_reachable, strmap_copies_its_keys,
-          yaml_to_json_keeps_types_and_quoted_strings, yaml_to_json_follows_the_core_schema)
+          yaml_to_json_keeps_types_and_quoted_strings, yaml_to_json_follows_the_core_schema,
+          daemons_get_a_timer_slack_their_tasks_do_not)
