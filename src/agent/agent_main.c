@@ -771,10 +771,7 @@ int agent_main(int argc, char **argv)
     /* before any thread or monitor: they inherit it; the tasks do not
      * (sched_child_default before each exec) */
     sched_daemon_batch();
-    if (timer_slack_daemon() < 0)
-        log_warn("PAI_TIMER_SLACK_US is not a number of microseconds from 0 to %d: "
-                 "the timer slack is left as it was",
-                 TIMER_SLACK_MAX_US);
+    (void)timer_slack_daemon(); /* a bad PAI_TIMER_SLACK_US: logged there */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     a.multi = curl_multi_init();
     a.curl_due_ms = INT64_MAX;

@@ -4,14 +4,15 @@
 #include <errno.h>
 #include <jansson.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "common/jtext.h"
+#include "common/log.h"
 
 size_t str_copy(char *dst, const char *src, size_t n)
 {
@@ -213,8 +214,12 @@ int timer_slack_daemon(void)
 {
     const char *v = getenv("PAI_TIMER_SLACK_US");
     int us = TIMER_SLACK_DAEMON_US;
-    if (v && str_to_int(v, 0, TIMER_SLACK_MAX_US, &us) != PAI_OK)
+    if (v && str_to_int(v, 0, TIMER_SLACK_MAX_US, &us) != PAI_OK) {
+        log_warn("PAI_TIMER_SLACK_US is not a number of microseconds from 0 to %d: "
+                 "the timer slack is left as it was",
+                 TIMER_SLACK_MAX_US);
         return -1;
+    }
     int was = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     if (us == 0 || was <= 0)
         return 0;

@@ -85,7 +85,7 @@ bool sched_daemon_batch(void);
  * or interrupt instead of one timer interrupt each.  0 keeps the slack
  * inherited.  Once, next to sched_daemon_batch.  Returns the slack set in
  * us, 0 when none was, -1 when PAI_TIMER_SLACK_US is not a number in
- * range (nothing set: the caller says so). */
+ * range (nothing set; a warning logged). */
 #define TIMER_SLACK_DAEMON_US 1000
 #define TIMER_SLACK_MAX_US    1000000
 int timer_slack_daemon(void);

@@ -318,11 +318,8 @@ int server_main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level_t)log_level_parse(cfg->log_level));
-    sched_daemon_batch(); /* before any thread: they inherit them */
-    if (timer_slack_daemon() < 0)
-        log_warn("PAI_TIMER_SLACK_US is not a number of microseconds from 0 to %d: "
-                 "the timer slack is left as it was",
-                 TIMER_SLACK_MAX_US);
+    sched_daemon_batch();       /* before any thread: they inherit them */
+    (void)timer_slack_daemon(); /* a bad PAI_TIMER_SLACK_US: logged there */
     block_signals();
     int status = serve(cfg);
     server_config_free(cfg);

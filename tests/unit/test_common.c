@@ -573,9 +573,7 @@ TEST(yaml_to_json_follows_the_core_schema)
     CHECK(yjson_plain_type("x1") == YJ_STRING && yjson_plain_type("yes") == YJ_STRING);
 }
 
-/* In a child of its own (the slack and what sched_child_default puts
- * back are the process's): the code of the first check that failed, 0 if
- * none. */
+/* timer_slack_undo on a thread of its own: that thread's slack after it. */
 static void *slack_undone(void *arg)
 {
     timer_slack_undo();
@@ -583,6 +581,9 @@ static void *slack_undone(void *arg)
     return NULL;
 }
 
+/* Run in a child of its own (the slack and what sched_child_default puts
+ * back are the process's): the code of the first check that failed, 0 if
+ * none. */
 static int slack_case(const char *env, long want_ns, int want_rc)
 {
     long was = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
