@@ -509,8 +509,22 @@ static pai_err_t open_conns(sqlite_store_t *st, char *err, size_t errlen)
 
 static void sq_close(void *be);
 
+/* SQLite's memory statistics off (SQLITE_CONFIG_MEMSTATUS), before its
+ * first use in the process: with them on (Debian's build leaves them on,
+ * and without a lookaside allocator every small block is a malloc), each
+ * allocation and free takes a global mutex to count its bytes, which pai
+ * never reads.  bench/storereplay: ~8% of the store's CPU (docs/benchmarks.md,
+ * "SQLite's memory statistics").  Too late (SQLite already initialized by
+ * someone else in the process) it is refused, and nothing changes. */
+static void memstatus_off(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static pai_err_t sq_open(const char *url, void **out, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, memstatus_off);
     *out = NULL;
     const char *path = url_to_path(url);
     if (!*path) {
