@@ -1,6 +1,7 @@
 /* test_store.c - the SQLite store: the store contract (store_contract.h),
  * schema versions and file errors. */
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,30 +132,56 @@ static int count_all_cb(void *ud, const char *kind, const char *key, int64_t seq
     return 0;
 }
 
+/* A fresh dir_ holding a pai.db in WAL mode made by sql (an older pai's
+ * schema), open; NULL when it cannot be made. */
+static sqlite3 *old_store(const char *sql)
+{
+    char tmpl[] = "/tmp/pai-test-store-XXXXXX";
+    if (!mkdtemp(tmpl))
+        return NULL;
+    str_copy(dir_, tmpl, sizeof(dir_));
+    char path[600];
+    snprintf(path, sizeof(path), "%s/pai.db", dir_);
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* The store in dir_ opened again (which migrates it), its schema version
+ * checked against want; NULL (and dir_ removed) when it cannot be opened. */
+static store_t *reopened_at(const char *want)
+{
+    store_t *st = contract_reopen();
+    CHECK(st != NULL);
+    if (!st) {
+        contract_cleanup();
+        return NULL;
+    }
+    char *v = side_text("PRAGMA user_version");
+    CHECK_STR_EQ(v ? v : "", want);
+    free(v);
+    return st;
+}
+
 /* A store of schema version 1 (a WITHOUT ROWID table, every kind in the
  * scan index) written by an older pai: opening it migrates it to version 3
  * (a rowid table, the scan index without the job's config, commands and
  * SSH keys) with every record, and every read answers as before. */
 TEST(a_version_1_store_is_migrated_with_every_record)
 {
-    char tmpl[] = "/tmp/pai-test-store-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CHECK(d != NULL);
-    if (!d)
+    sqlite3 *db = old_store("CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL,"
+                            " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
+                            " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+                            "CREATE INDEX records_scan ON records (kind, seq, key);"
+                            "PRAGMA user_version = 1;");
+    CHECK(db != NULL);
+    if (!db)
         return;
-    str_copy(dir_, d, sizeof(dir_));
-    char path[600];
-    snprintf(path, sizeof(path), "%s/pai.db", dir_);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "PRAGMA journal_mode=WAL;"
-                       "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL,"
-                       " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
-                       " PRIMARY KEY (kind, key)) WITHOUT ROWID;"
-                       "CREATE INDEX records_scan ON records (kind, seq, key);"
-                       "PRAGMA user_version = 1;",
-                       NULL, NULL, NULL) == SQLITE_OK);
     CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
     for (int i = 0; i < 200; i++) {
         char *sql = str_printf("INSERT INTO records VALUES ('job', 'j%03d', %d, '{\"i\":%d}');"
@@ -167,16 +194,10 @@ TEST(a_version_1_store_is_migrated_with_every_record)
     CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
-    store_t *st = contract_reopen();
-    CHECK(st != NULL);
-    if (!st) {
-        contract_cleanup();
+    store_t *st = reopened_at("3");
+    if (!st)
         return;
-    }
-    char *v = side_text("PRAGMA user_version");
-    CHECK_STR_EQ(v ? v : "", "3");
-    free(v);
-    v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records'");
+    char *v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records'");
     CHECK(v && !strstr(v, "WITHOUT ROWID"));
     free(v);
     v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records_scan'");
@@ -226,22 +247,24 @@ TEST(sqlite_counts_no_allocation)
     contract_cleanup();
 }
 
-/* How many of the program's instructions that `EXPLAIN sql` prints on the
- * store's file are OpenEphemeral (a temporary b-tree made and dropped each
- * time the statement runs); -1 when it cannot be prepared. */
-static int ephemerals(const char *sql)
+/* How many rows that `how sql` (EXPLAIN or EXPLAIN QUERY PLAN) prints on
+ * the store's file have in column col needle (exact: equal to it); -1
+ * when it cannot be prepared. */
+static int explained(const char *how, const char *sql, int col, const char *needle, bool exact)
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/pai.db", dir_);
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
-    char *ex = str_printf("EXPLAIN %s", sql);
+    char *ex = str_printf("%s %s", how, sql);
     int n = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, ex, -1, &s, NULL) == SQLITE_OK) {
         n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW)
-            n += !strcmp((const char *)sqlite3_column_text(s, 1), "OpenEphemeral");
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(s, col);
+            n += v && (exact ? !strcmp(v, needle) : strstr(v, needle) != NULL);
+        }
     }
     sqlite3_finalize(s);
     sqlite3_close(db);
@@ -249,26 +272,17 @@ static int ephemerals(const char *sql)
     return n;
 }
 
-/* How many lines of `EXPLAIN QUERY PLAN sql` on the store's file hold
- * needle; -1 when it cannot be prepared. */
+/* The OpenEphemeral instructions of sql's program: a temporary b-tree made
+ * and dropped each time the statement runs. */
+static int ephemerals(const char *sql)
+{
+    return explained("EXPLAIN", sql, 1, "OpenEphemeral", true);
+}
+
+/* The lines of sql's query plan that hold needle. */
 static int plan_says(const char *sql, const char *needle)
 {
-    char path[600];
-    snprintf(path, sizeof(path), "%s/pai.db", dir_);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-    char *ex = str_printf("EXPLAIN QUERY PLAN %s", sql);
-    int n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, ex, -1, &s, NULL) == SQLITE_OK) {
-        n = 0;
-        while (sqlite3_step(s) == SQLITE_ROW)
-            n += strstr((const char *)sqlite3_column_text(s, 3), needle) != NULL;
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    free(ex);
-    return n;
+    return explained("EXPLAIN QUERY PLAN", sql, 3, needle, false);
 }
 
 /* A store of schema version 2, whose scan index said "kind NOT IN (...)":
@@ -279,25 +293,15 @@ static int plan_says(const char *sql, const char *needle)
  * the index (no sort of its own). */
 TEST(a_version_2_store_gets_a_scan_index_without_a_list)
 {
-    char tmpl[] = "/tmp/pai-test-store-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CHECK(d != NULL);
-    if (!d)
+    sqlite3 *db = old_store("CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL,"
+                            " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
+                            " PRIMARY KEY (kind, key));"
+                            "CREATE INDEX records_scan ON records (kind, seq, key)"
+                            " WHERE kind NOT IN ('jobcfg', 'jobcmd', 'jobssh');"
+                            "PRAGMA user_version = 2;");
+    CHECK(db != NULL);
+    if (!db)
         return;
-    str_copy(dir_, d, sizeof(dir_));
-    char path[600];
-    snprintf(path, sizeof(path), "%s/pai.db", dir_);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "PRAGMA journal_mode=WAL;"
-                       "CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL,"
-                       " seq INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL,"
-                       " PRIMARY KEY (kind, key));"
-                       "CREATE INDEX records_scan ON records (kind, seq, key)"
-                       " WHERE kind NOT IN ('jobcfg', 'jobcmd', 'jobssh');"
-                       "PRAGMA user_version = 2;",
-                       NULL, NULL, NULL) == SQLITE_OK);
     for (int i = 0; i < 100; i++) {
         char *sql = str_printf("INSERT INTO records VALUES ('job', 'j%03d', %d, '{}');"
                                "INSERT INTO records VALUES ('jobcfg', 'j%03d', %d, '{}');",
@@ -312,16 +316,10 @@ TEST(a_version_2_store_gets_a_scan_index_without_a_list)
     static const char del[] = "DELETE FROM records WHERE kind = ?1 AND key = ?2";
     CHECK(ephemerals(put) > 0); /* what version 2 cost: the test can fail */
 
-    store_t *st = contract_reopen();
-    CHECK(st != NULL);
-    if (!st) {
-        contract_cleanup();
+    store_t *st = reopened_at("3");
+    if (!st)
         return;
-    }
-    char *v = side_text("PRAGMA user_version");
-    CHECK_STR_EQ(v ? v : "", "3");
-    free(v);
-    v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records_scan'");
+    char *v = side_text("SELECT sql FROM sqlite_master WHERE name = 'records_scan'");
     CHECK(v && !strstr(v, " IN ") && strstr(v, "kind <> 'jobcfg' AND kind <> 'jobcmd'"));
     free(v);
     CHECK_INT_EQ(ephemerals(put), 0);
