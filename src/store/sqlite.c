@@ -67,7 +67,7 @@ typedef struct sqlite_store sqlite_store_t;
  * every statement that may add or remove an entry of the index (each
  * insert, upsert and delete) built a temporary b-tree of the three names
  * to test its row against (an OpenEphemeral: a pager opened, filled and
- * closed; three in the full upsert), ~10% of the store's CPU in
+ * closed; three in the full upsert), a fifth of the store's CPU in
  * bench/storereplay (docs/benchmarks.md, "The store's partial index"). */
 #define SCANNED_WHERE "kind <> 'jobcfg' AND kind <> 'jobcmd' AND kind <> 'jobssh'"
 
