@@ -247,12 +247,8 @@ TEST(sqlite_counts_no_allocation)
     contract_cleanup();
 }
 
-/* Version 3's scan index condition, as sqlite.c's SCANNED_WHERE says it,
- * and a scan of the jobs that repeats it (sqlite.c's SQL_SCAN). */
+/* Version 3's scan index condition, as sqlite.c's SCANNED_WHERE says it. */
 #define SCANNED "kind <> 'jobcfg' AND kind <> 'jobcmd' AND kind <> 'jobssh'"
-#define JOBS_SCAN                                                                                  \
-    "SELECT kind, key, seq, json FROM records WHERE kind = 'job' AND " SCANNED " ORDER BY seq, "   \
-                                                                               "key"
 
 /* How many rows that `how sql` (EXPLAIN or EXPLAIN QUERY PLAN) prints on
  * the store's file have in column col needle (exact: equal to it); -1
@@ -337,8 +333,11 @@ TEST(a_version_2_store_gets_a_scan_index_without_a_list)
     CHECK_STR_EQ(v ? v : "", "100");
     free(v);
     /* the scan: in seq order, from the index (a plan without a sort) */
-    CHECK_INT_EQ(plan_says(JOBS_SCAN, "USING INDEX records_scan"), 1);
-    CHECK_INT_EQ(plan_says(JOBS_SCAN, "TEMP B-TREE"), 0);
+    /* a scan of the jobs that repeats the condition, as sqlite.c's SQL_SCAN does */
+    static const char jobs_scan[] = "SELECT kind, key, seq, json FROM records"
+                                    " WHERE kind = 'job' AND " SCANNED " ORDER BY seq, key";
+    CHECK_INT_EQ(plan_says(jobs_scan, "USING INDEX records_scan"), 1);
+    CHECK_INT_EQ(plan_says(jobs_scan, "TEMP B-TREE"), 0);
     seq_acc_t jobs = {.ordered = true}, cfgs = {.ordered = true};
     CHECK(store_scan(st, "job", seq_cb, &jobs) == PAI_OK);
     CHECK_INT_EQ(jobs.n, 100);
